@@ -1,0 +1,1 @@
+"""Adapters implementing finbank_core's ports, and the composition root."""

@@ -1,0 +1,521 @@
+"""Use cases of the accounts context: open, deposit, withdraw, transfer, balance, statement.
+
+Each is one class taking its ports in ``__init__`` and doing its work in
+``__call__``. Ownership is checked here, not in the delivery mechanism: an
+account that is not the caller's is reported as not found (no BOLA, no leak).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+
+from finbank_core.accounts.events import (
+    ACCOUNT_OPENED,
+    DEPOSIT_MADE,
+    INTERNAL_TRANSFER_MADE,
+    WITHDRAWAL_MADE,
+    make_event,
+)
+from finbank_core.accounts.ledger import (
+    AccountCode,
+    AccountFlags,
+    CreateAccountResult,
+    CreateTransferResult,
+    Entry,
+    EntrySide,
+    NewAccount,
+    Transfer,
+    TransferCode,
+)
+from finbank_core.accounts.model import (
+    DEFAULT_BRANCH,
+    AccountKind,
+    AccountStatus,
+    CustomerAccount,
+    HolderType,
+    format_account_number,
+)
+from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import (
+    AccountNotActive,
+    AccountNotFound,
+    DuplicateAccount,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    InvalidInput,
+    SameAccount,
+    TransferRejected,
+)
+from finbank_core.shared.events import EventPublisher
+from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.money import Money
+
+#: Namespace for ids derived from names and client idempotency keys.
+FINBANK_NAMESPACE = uuid.UUID("8d7c1f9e-3b7a-5e52-9a55-6c0f1d6a2b10")
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_DESCRIPTION_LENGTH = 140
+
+
+class BankAccounts:
+    """The bank's own ledger accounts; fixed ids so creating them is idempotent."""
+
+    CASH = uuid.uuid5(FINBANK_NAMESPACE, "bank:cash")
+    PIX_SETTLEMENT = uuid.uuid5(FINBANK_NAMESPACE, "bank:pix-settlement")
+    FEES = uuid.uuid5(FINBANK_NAMESPACE, "bank:fees")
+    SUSPENSE = uuid.uuid5(FINBANK_NAMESPACE, "bank:suspense")
+
+    @classmethod
+    def all(cls) -> list[NewAccount]:
+        return [
+            NewAccount(id=cls.CASH, code=AccountCode.BANK_CASH),
+            NewAccount(id=cls.PIX_SETTLEMENT, code=AccountCode.PIX_SETTLEMENT),
+            NewAccount(id=cls.FEES, code=AccountCode.FEES),
+            NewAccount(id=cls.SUSPENSE, code=AccountCode.SUSPENSE),
+        ]
+
+
+def transfer_id_for(scope: str, owner_id: str, idempotency_key: str) -> uuid.UUID:
+    """The ledger transfer id for a client's idempotency key, stable across retries."""
+    if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidInput(
+            f"idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+            field="idempotency_key",
+        )
+    return uuid.uuid5(FINBANK_NAMESPACE, f"{scope}\x1f{owner_id}\x1f{idempotency_key}")
+
+
+def raise_for_transfer_result(result: CreateTransferResult) -> None:
+    """Turn a ledger refusal into the core error a caller can act on."""
+    match result:
+        case CreateTransferResult.OK | CreateTransferResult.EXISTS:
+            return
+        case CreateTransferResult.EXCEEDS_CREDITS:
+            raise InsufficientFunds("the account does not have enough available balance")
+        case CreateTransferResult.EXISTS_WITH_DIFFERENT_FIELDS:
+            raise IdempotencyKeyReused(
+                "this idempotency key was already used for a different request"
+            )
+        case (
+            CreateTransferResult.DEBIT_ACCOUNT_NOT_FOUND
+            | CreateTransferResult.CREDIT_ACCOUNT_NOT_FOUND
+        ):
+            raise AccountNotFound()
+        case _:
+            raise TransferRejected(
+                f"the ledger refused the transfer: {result.value}", reason=result.value
+            )
+
+
+def _check_description(description: str | None) -> str | None:
+    if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidInput(
+            f"description must be at most {MAX_DESCRIPTION_LENGTH} characters",
+            field="description",
+        )
+    return description
+
+
+# -- results --------------------------------------------------------------------
+
+
+class TransferReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What a money movement returns; rebuilt identically on a replay."""
+
+    transfer_id: uuid.UUID
+    debit_account_id: uuid.UUID
+    credit_account_id: uuid.UUID
+    amount: Money
+    description: str | None
+    created_at: datetime
+    replayed: bool = False
+
+
+class AccountBalance(msgspec.Struct, frozen=True, kw_only=True):
+    account: CustomerAccount
+    posted: Money
+    available: Money
+    pending_debits: Money
+    pending_credits: Money
+
+
+class StatementLine(msgspec.Struct, frozen=True, kw_only=True):
+    sequence: int
+    transfer_id: uuid.UUID
+    timestamp: datetime
+    amount: Money  # signed: negative when money left the account
+    balance_after: Money
+    code: int
+    description: str | None
+
+
+class Statement(msgspec.Struct, frozen=True, kw_only=True):
+    account: CustomerAccount
+    since: datetime | None
+    until: datetime | None
+    lines: list[StatementLine]
+    next_cursor: int | None
+
+
+def _line(entry: Entry) -> StatementLine:
+    signed = entry.amount if entry.side is EntrySide.CREDIT else -entry.amount
+    return StatementLine(
+        sequence=entry.sequence,
+        transfer_id=entry.transfer_id,
+        timestamp=entry.timestamp,
+        amount=Money(signed),
+        balance_after=Money(entry.balance_after),
+        code=entry.code,
+        description=entry.user_data,
+    )
+
+
+# -- commands -------------------------------------------------------------------
+
+
+class OpenAccountCommand(msgspec.Struct, frozen=True, kw_only=True):
+    owner_id: str
+    holder_name: str
+    holder_type: HolderType = HolderType.INDIVIDUAL
+    holder_document: str | None = None
+    kind: AccountKind = AccountKind.PAYMENT
+
+
+class MoveCashCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """A deposit or withdrawal made by an operator at the bank's cash account."""
+
+    account_id: uuid.UUID
+    amount: Money
+    idempotency_key: str
+    operator_id: str
+    description: str | None = None
+
+
+class InternalTransferCommand(msgspec.Struct, frozen=True, kw_only=True):
+    owner_id: str
+    from_account_id: uuid.UUID
+    to_account_id: uuid.UUID
+    amount: Money
+    idempotency_key: str
+    description: str | None = None
+    correlation_id: str | None = None
+
+
+class StatementQuery(msgspec.Struct, frozen=True, kw_only=True):
+    owner_id: str
+    account_id: uuid.UUID
+    since: datetime | None = None
+    until: datetime | None = None
+    after_sequence: int | None = None
+    limit: int = 50
+
+
+# -- use cases --------------------------------------------------------------------
+
+
+class EnsureBankAccounts:
+    """Create the bank's own ledger accounts if missing (run at startup)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def __call__(self) -> None:
+        results = await self._ledger.create_accounts(BankAccounts.all())
+        bad = [r for r in results if r not in (CreateAccountResult.OK, CreateAccountResult.EXISTS)]
+        if bad:
+            raise DuplicateAccount(f"bank accounts clash with existing ones: {bad[0].value}")
+
+
+class OpenAccount:
+    """Open a customer account: a ledger account with no overdraft, then its record."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        accounts: AccountRepository,
+        publisher: EventPublisher,
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._ledger = ledger
+        self._accounts = accounts
+        self._publisher = publisher
+        self._clock = clock
+        self._ids = ids
+
+    async def __call__(self, cmd: OpenAccountCommand) -> CustomerAccount:
+        name = cmd.holder_name.strip()
+        if not name or len(name) > 140:
+            raise InvalidInput("holder name must be 1 to 140 characters", field="holder_name")
+        account_id = self._ids.new_id()
+        [result] = await self._ledger.create_accounts(
+            [
+                NewAccount(
+                    id=account_id,
+                    code=AccountCode.CUSTOMER,
+                    flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
+                )
+            ]
+        )
+        if result is not CreateAccountResult.OK:
+            raise DuplicateAccount(f"ledger account could not be created: {result.value}")
+        now = self._clock.now()
+        account = CustomerAccount(
+            id=account_id,
+            owner_id=cmd.owner_id,
+            holder_name=name,
+            holder_type=cmd.holder_type,
+            holder_document=cmd.holder_document,
+            branch=DEFAULT_BRANCH,
+            number=format_account_number(await self._accounts.next_account_number()),
+            kind=cmd.kind,
+            status=AccountStatus.ACTIVE,
+            created_at=now,
+        )
+        # If this fails the ledger account stays behind with a zero balance and
+        # no record pointing at it: harmless, and never reused.
+        await self._accounts.add(account)
+        await self._publisher.publish(
+            [
+                make_event(
+                    event_id=self._ids.new_id(),
+                    type=ACCOUNT_OPENED,
+                    occurred_at=now,
+                    aggregate_id=account.id,
+                    payload={
+                        "account_id": str(account.id),
+                        "owner_id": account.owner_id,
+                        "branch": account.branch,
+                        "number": account.number,
+                        "kind": account.kind.value,
+                    },
+                )
+            ]
+        )
+        return account
+
+
+class _MoneyMovement:
+    """Shared plumbing: submit one transfer idempotently and build its receipt."""
+
+    def __init__(self, ledger: Ledger, clock: Clock, ids: IdGenerator) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self._ids = ids
+
+    async def _submit(
+        self,
+        transfer: Transfer,
+        *,
+        event_type: str,
+        aggregate_id: uuid.UUID,
+        payload: dict[str, object],
+        correlation_id: str | None,
+    ) -> TransferReceipt:
+        event = make_event(
+            event_id=self._ids.new_id(),
+            type=event_type,
+            occurred_at=self._clock.now(),
+            aggregate_id=aggregate_id,
+            correlation_id=correlation_id,
+            payload={"transfer_id": str(transfer.id), "amount_cents": transfer.amount, **payload},
+        )
+        [result] = await self._ledger.create_transfers([transfer], events=[event])
+        raise_for_transfer_result(result)
+        [record] = await self._ledger.lookup_transfers([transfer.id])
+        return TransferReceipt(
+            transfer_id=record.id,
+            debit_account_id=record.debit_account_id,
+            credit_account_id=record.credit_account_id,
+            amount=Money(record.amount),
+            description=record.request.user_data,
+            created_at=record.timestamp,
+            replayed=result is CreateTransferResult.EXISTS,
+        )
+
+
+async def _active_account(accounts: AccountRepository, account_id: uuid.UUID) -> CustomerAccount:
+    account = await accounts.get(account_id)
+    if account.status is not AccountStatus.ACTIVE:
+        raise AccountNotActive(f"the account is {account.status.value}")
+    return account
+
+
+class Deposit(_MoneyMovement):
+    """An operator credits cash to a customer account."""
+
+    def __init__(
+        self, ledger: Ledger, accounts: AccountRepository, clock: Clock, ids: IdGenerator
+    ) -> None:
+        super().__init__(ledger, clock, ids)
+        self._accounts = accounts
+
+    async def __call__(self, cmd: MoveCashCommand) -> TransferReceipt:
+        cmd.amount.require_positive()
+        await _active_account(self._accounts, cmd.account_id)
+        transfer = Transfer(
+            id=transfer_id_for("deposit", cmd.operator_id, cmd.idempotency_key),
+            debit_account_id=BankAccounts.CASH,
+            credit_account_id=cmd.account_id,
+            amount=cmd.amount.cents,
+            code=TransferCode.DEPOSIT,
+            user_data=_check_description(cmd.description),
+        )
+        return await self._submit(
+            transfer,
+            event_type=DEPOSIT_MADE,
+            aggregate_id=cmd.account_id,
+            payload={"account_id": str(cmd.account_id), "operator_id": cmd.operator_id},
+            correlation_id=None,
+        )
+
+
+class Withdraw(_MoneyMovement):
+    """An operator pays cash out of a customer account (no overdraft)."""
+
+    def __init__(
+        self, ledger: Ledger, accounts: AccountRepository, clock: Clock, ids: IdGenerator
+    ) -> None:
+        super().__init__(ledger, clock, ids)
+        self._accounts = accounts
+
+    async def __call__(self, cmd: MoveCashCommand) -> TransferReceipt:
+        cmd.amount.require_positive()
+        await _active_account(self._accounts, cmd.account_id)
+        transfer = Transfer(
+            id=transfer_id_for("withdrawal", cmd.operator_id, cmd.idempotency_key),
+            debit_account_id=cmd.account_id,
+            credit_account_id=BankAccounts.CASH,
+            amount=cmd.amount.cents,
+            code=TransferCode.WITHDRAWAL,
+            user_data=_check_description(cmd.description),
+        )
+        return await self._submit(
+            transfer,
+            event_type=WITHDRAWAL_MADE,
+            aggregate_id=cmd.account_id,
+            payload={"account_id": str(cmd.account_id), "operator_id": cmd.operator_id},
+            correlation_id=None,
+        )
+
+
+class InternalTransfer(_MoneyMovement):
+    """Move money between two customer accounts of this bank, idempotent by client key.
+
+    The caller must own the source account; the destination may be anyone's
+    active account. Replaying the same key and body returns the first
+    receipt (``replayed=True``) and moves nothing; the same key with another
+    body raises ``IdempotencyKeyReused``.
+    """
+
+    def __init__(
+        self, ledger: Ledger, accounts: AccountRepository, clock: Clock, ids: IdGenerator
+    ) -> None:
+        super().__init__(ledger, clock, ids)
+        self._accounts = accounts
+
+    async def __call__(self, cmd: InternalTransferCommand) -> TransferReceipt:
+        cmd.amount.require_positive()
+        transfer_id = transfer_id_for("internal", cmd.owner_id, cmd.idempotency_key)
+        if cmd.from_account_id == cmd.to_account_id:
+            raise SameAccount()
+        source = await self._accounts.get(cmd.from_account_id)
+        if source.owner_id != cmd.owner_id:
+            raise AccountNotFound()
+        transfer = Transfer(
+            id=transfer_id,
+            debit_account_id=cmd.from_account_id,
+            credit_account_id=cmd.to_account_id,
+            amount=cmd.amount.cents,
+            code=TransferCode.INTERNAL_TRANSFER,
+            user_data=_check_description(cmd.description),
+        )
+        # A replay must answer as the first call did even if an account was
+        # blocked since, so the ledger (which knows the id) is asked first.
+        if not await self._ledger.lookup_transfers([transfer_id]):
+            await _active_account(self._accounts, cmd.from_account_id)
+            await _active_account(self._accounts, cmd.to_account_id)
+        return await self._submit(
+            transfer,
+            event_type=INTERNAL_TRANSFER_MADE,
+            aggregate_id=cmd.from_account_id,
+            payload={
+                "from_account_id": str(cmd.from_account_id),
+                "to_account_id": str(cmd.to_account_id),
+            },
+            correlation_id=cmd.correlation_id,
+        )
+
+
+class _OwnedAccountQuery:
+    def __init__(self, ledger: Ledger, accounts: AccountRepository) -> None:
+        self._ledger = ledger
+        self._accounts = accounts
+
+    async def _owned(self, owner_id: str, account_id: uuid.UUID) -> CustomerAccount:
+        account = await self._accounts.get(account_id)
+        if account.owner_id != owner_id:
+            raise AccountNotFound()
+        return account
+
+
+class GetAccount(_OwnedAccountQuery):
+    async def __call__(self, owner_id: str, account_id: uuid.UUID) -> CustomerAccount:
+        return await self._owned(owner_id, account_id)
+
+
+class ListAccounts:
+    def __init__(self, accounts: AccountRepository) -> None:
+        self._accounts = accounts
+
+    async def __call__(self, owner_id: str) -> list[CustomerAccount]:
+        return await self._accounts.list_by_owner(owner_id)
+
+
+class GetBalance(_OwnedAccountQuery):
+    async def __call__(self, owner_id: str, account_id: uuid.UUID) -> AccountBalance:
+        account = await self._owned(owner_id, account_id)
+        found = await self._ledger.lookup_accounts([account_id])
+        if not found:
+            raise AccountNotFound()
+        ledger_account = found[0]
+        return AccountBalance(
+            account=account,
+            posted=Money(ledger_account.balance_posted),
+            available=Money(ledger_account.balance_available),
+            pending_debits=Money(ledger_account.debits_pending),
+            pending_credits=Money(ledger_account.credits_pending),
+        )
+
+
+class GetStatement(_OwnedAccountQuery):
+    """Posted entries of an owned account, date-bounded and paged by cursor."""
+
+    MAX_PAGE = 500
+
+    async def __call__(self, query: StatementQuery) -> Statement:
+        if not 1 <= query.limit <= self.MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {self.MAX_PAGE}", field="limit")
+        if query.since and query.until and query.since >= query.until:
+            raise InvalidInput("'since' must be before 'until'", field="since")
+        for bound in (query.since, query.until):
+            if bound is not None and bound.tzinfo is None:
+                raise InvalidInput("dates must carry a timezone", field="since/until")
+        account = await self._owned(query.owner_id, query.account_id)
+        page = await self._ledger.get_account_entries(
+            query.account_id,
+            since=query.since,
+            until=query.until,
+            after_sequence=query.after_sequence,
+            limit=query.limit,
+        )
+        return Statement(
+            account=account,
+            since=query.since,
+            until=query.until,
+            lines=[_line(e) for e in page.entries],
+            next_cursor=page.next_after_sequence,
+        )

@@ -1,0 +1,1 @@
+"""Auth: principals, login with MFA challenges, ports to identity providers."""

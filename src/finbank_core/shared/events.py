@@ -1,0 +1,57 @@
+"""The event envelope every context publishes, and the publisher port."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+LEDGER_TOPIC = "finbank.ledger.v1"
+PIX_TOPIC = "finbank.pix.v1"
+AUTH_TOPIC = "finbank.auth.v1"
+
+
+class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One domain event, as published on the bus and stored in the outbox.
+
+    ``aggregate_id`` is the partition key, so events of one aggregate keep
+    their order; ``event_id`` (UUIDv7) is what consumers deduplicate on.
+    ``payload`` holds only JSON-compatible values and never secrets.
+    """
+
+    event_id: uuid.UUID
+    type: str
+    version: int
+    occurred_at: datetime
+    aggregate_id: str
+    correlation_id: str | None = None
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def topic(self) -> str:
+        """The topic this event belongs on, by the prefix of its type."""
+        prefix = self.type.split(".", 1)[0]
+        return {"pix": PIX_TOPIC, "auth": AUTH_TOPIC}.get(prefix, LEDGER_TOPIC)
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(EventEnvelope)
+
+
+def encode_event(event: EventEnvelope) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> EventEnvelope:
+    """Decode an envelope; raises ``msgspec.ValidationError``/``DecodeError`` if malformed."""
+    return _decoder.decode(data)
+
+
+class EventPublisher(Protocol):
+    """Publishes domain events, at least once, in the order given per aggregate."""
+
+    async def publish(self, events: Sequence[EventEnvelope]) -> None:
+        """Publish ``events``; raises ``ServiceUnavailable`` if they could not be accepted."""
+        ...
