@@ -1,0 +1,76 @@
+"""Adapter fixtures for the contract suites.
+
+Each port's fixture is parametrized over its adapters; an adapter joins a
+suite by adding its name to ``*_BACKENDS`` and a branch to the factory.
+Every test gets fresh state (a new instance, or for a database its own
+schema) and a :class:`FakeClock` that the adapter must use for time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from finbank_adapters.memory import (
+    FakeClock,
+    InMemoryAccountRepository,
+    InMemoryEventPublisher,
+    InMemoryLedger,
+)
+from finbank_adapters.memory.users import InMemoryUserStore
+from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.auth.users import UserStore
+from finbank_core.shared.events import EventEnvelope
+
+LEDGER_BACKENDS = ["memory"]
+ACCOUNT_REPOSITORY_BACKENDS = ["memory"]
+USER_STORE_BACKENDS = ["memory"]
+EVENT_PUBLISHER_BACKENDS = ["memory"]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@dataclass
+class LedgerHarness:
+    """A ledger under test, the clock it obeys and how to read what it recorded."""
+
+    ledger: Ledger
+    clock: FakeClock
+    #: the events the ledger recorded with its batches (publisher or outbox), in order
+    recorded_events: Callable[[], Awaitable[list[EventEnvelope]]]
+
+
+@pytest.fixture(params=LEDGER_BACKENDS)
+async def ledger_harness(
+    request: pytest.FixtureRequest, clock: FakeClock
+) -> AsyncIterator[LedgerHarness]:
+    if request.param == "memory":
+        publisher = InMemoryEventPublisher()
+
+        async def recorded() -> list[EventEnvelope]:
+            return list(publisher.published)
+
+        yield LedgerHarness(InMemoryLedger(clock, publisher), clock, recorded)
+    else:  # pragma: no cover - each backend adds its branch
+        raise AssertionError(request.param)
+
+
+@pytest.fixture(params=ACCOUNT_REPOSITORY_BACKENDS)
+async def account_repository(request: pytest.FixtureRequest) -> AsyncIterator[AccountRepository]:
+    if request.param == "memory":
+        yield InMemoryAccountRepository()
+    else:  # pragma: no cover
+        raise AssertionError(request.param)
+
+
+@pytest.fixture(params=USER_STORE_BACKENDS)
+async def user_store(request: pytest.FixtureRequest) -> AsyncIterator[UserStore]:
+    if request.param == "memory":
+        yield InMemoryUserStore()
+    else:  # pragma: no cover
+        raise AssertionError(request.param)
