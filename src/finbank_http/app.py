@@ -1,0 +1,73 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from finbank_adapters.container import (
+    Container,
+    build_container,
+    close_container,
+    open_container,
+)
+from finbank_http.problems import EXCEPTION_HANDLERS
+from finbank_http.routes.accounts import AccountController, TransferController
+from finbank_http.routes.auth import AuthController
+from finbank_http.routes.ops import health, ready, sandbox_deposit
+from finbank_http.security import BEARER_SCHEME, provide_principal
+
+API_VERSION = "0.1.0"
+
+
+def create_app(container: Container | None = None) -> Litestar:
+    """Build the HTTP app over ``container`` (a new one from ``FINBANK_*`` env if omitted).
+
+    The container's async resources are opened when the app starts and closed
+    when it stops; nothing connects before that.
+    """
+    container = container or build_container()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await open_container(container)
+        try:
+            yield
+        finally:
+            await close_container(container)
+
+    protected = Router(
+        path="/",
+        route_handlers=[AccountController, TransferController, sandbox_deposit],
+        dependencies={"principal": Provide(provide_principal)},
+    )
+    app = Litestar(
+        route_handlers=[health, ready, AuthController, protected],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(
+            title="finbank",
+            version=API_VERSION,
+            description=(
+                "Accounts on a double-entry ledger, PIX and login with MFA. "
+                "Errors are RFC 9457 problem+json documents whose `type` is "
+                "`urn:finbank:problem:<code>`."
+            ),
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+        debug=False,
+    )
+    app.state.container = container
+    return app

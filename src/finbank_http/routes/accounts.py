@@ -1,0 +1,159 @@
+"""Accounts and transfers. Every handler acts for the bearer token's principal only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_201_CREATED
+
+from finbank_core.accounts.use_cases import (
+    GetBalance,
+    GetStatement,
+    InternalTransfer,
+    InternalTransferCommand,
+    ListAccounts,
+    OpenAccount,
+    OpenAccountCommand,
+    StatementQuery,
+)
+from finbank_core.auth.model import Principal
+from finbank_core.shared.money import Money
+from finbank_http.deps import use_case
+from finbank_http.problems import problems
+from finbank_http.schemas import (
+    AccountDetailOut,
+    AccountOut,
+    OpenAccountIn,
+    StatementOut,
+    TransferIn,
+    TransferOut,
+)
+from finbank_http.security import BEARER_SCHEME
+
+AUTH_PROBLEMS = (400, 401, 503)
+
+
+class AccountController(Controller):
+    path = "/v1/accounts"
+    tags = ["accounts"]
+    security = [{BEARER_SCHEME: []}]
+
+    @post(
+        "/",
+        summary="Open an account for the caller",
+        dependencies={"open_account": use_case("open_account")},
+        responses=problems(*AUTH_PROBLEMS, 409),
+    )
+    async def open(
+        self, data: OpenAccountIn, principal: Principal, open_account: OpenAccount
+    ) -> AccountOut:
+        account = await open_account(
+            OpenAccountCommand(
+                owner_id=principal.subject,
+                holder_name=data.holder_name,
+                holder_type=data.holder_type,
+                holder_document=data.holder_document,
+                kind=data.kind,
+            )
+        )
+        return AccountOut.of(account)
+
+    @get(
+        "/",
+        summary="List the caller's accounts",
+        dependencies={"list_accounts": use_case("list_accounts")},
+        responses=problems(401, 503),
+    )
+    async def list_owned(
+        self, principal: Principal, list_accounts: ListAccounts
+    ) -> list[AccountOut]:
+        return [AccountOut.of(a) for a in await list_accounts(principal.subject)]
+
+    @get(
+        "/{account_id:uuid}",
+        summary="One of the caller's accounts with its balance",
+        dependencies={"get_balance": use_case("get_balance")},
+        responses=problems(401, 404, 503),
+    )
+    async def detail(
+        self, account_id: uuid.UUID, principal: Principal, get_balance: GetBalance
+    ) -> AccountDetailOut:
+        return AccountDetailOut.of(await get_balance(principal.subject, account_id))
+
+    @get(
+        "/{account_id:uuid}/statement",
+        summary="Posted entries with the balance after each, oldest first",
+        dependencies={"get_statement": use_case("get_statement")},
+        responses=problems(*AUTH_PROBLEMS, 404),
+    )
+    async def statement(
+        self,
+        account_id: uuid.UUID,
+        principal: Principal,
+        get_statement: GetStatement,
+        since: Annotated[
+            datetime | None, Parameter(description="inclusive lower bound (ISO 8601 with zone)")
+        ] = None,
+        until: Annotated[
+            datetime | None, Parameter(description="exclusive upper bound (ISO 8601 with zone)")
+        ] = None,
+        cursor: Annotated[
+            int | None, Parameter(description="next_cursor of the previous page", ge=0)
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> StatementOut:
+        statement = await get_statement(
+            StatementQuery(
+                owner_id=principal.subject,
+                account_id=account_id,
+                since=since,
+                until=until,
+                after_sequence=cursor,
+                limit=limit,
+            )
+        )
+        return StatementOut.of(statement)
+
+
+class TransferController(Controller):
+    path = "/v1/transfers"
+    tags = ["transfers"]
+    security = [{BEARER_SCHEME: []}]
+
+    @post(
+        "/",
+        summary="Move money from one of the caller's accounts to another account of this bank",
+        description=(
+            "Idempotent by the `Idempotency-Key` header (IETF httpapi idempotency-key draft): "
+            "the same key and body return the first response and move money once; the same "
+            "key with another body is refused with 422."
+        ),
+        dependencies={"internal_transfer": use_case("internal_transfer")},
+        responses=problems(*AUTH_PROBLEMS, 404, 422),
+        status_code=HTTP_201_CREATED,
+    )
+    async def create(
+        self,
+        data: TransferIn,
+        principal: Principal,
+        internal_transfer: InternalTransfer,
+        idempotency_key: Annotated[
+            str, Parameter(header="Idempotency-Key", min_length=1, max_length=255)
+        ],
+    ) -> Response[TransferOut]:
+        receipt = await internal_transfer(
+            InternalTransferCommand(
+                owner_id=principal.subject,
+                from_account_id=data.from_account_id,
+                to_account_id=data.to_account_id,
+                amount=Money.from_bcb(data.amount),
+                idempotency_key=idempotency_key,
+                description=data.description,
+            )
+        )
+        headers = {"Idempotent-Replayed": "true"} if receipt.replayed else {}
+        return Response(TransferOut.of(receipt), status_code=HTTP_201_CREATED, headers=headers)

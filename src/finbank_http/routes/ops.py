@@ -1,0 +1,83 @@
+"""Operational routes: liveness, readiness and the sandbox helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_503_SERVICE_UNAVAILABLE
+
+from finbank_adapters.container import resolve
+from finbank_core.accounts.ports import Ledger
+from finbank_core.accounts.use_cases import (
+    BankAccounts,
+    Deposit,
+    GetAccount,
+    MoveCashCommand,
+)
+from finbank_core.auth.model import Principal
+from finbank_core.shared.errors import DomainError, NotFound
+from finbank_core.shared.money import Money
+from finbank_http.deps import container_of, use_case
+from finbank_http.problems import problems
+from finbank_http.schemas import SandboxDepositIn, TransferOut
+from finbank_http.security import BEARER_SCHEME
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+@get("/health", tags=["ops"], summary="Liveness: the process answers", exclude_from_auth=True)
+async def health() -> Health:
+    return Health(status="ok")
+
+
+@get(
+    "/ready",
+    tags=["ops"],
+    summary="Readiness: the ledger answers",
+    responses=problems(503),
+)
+async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
+    try:
+        ledger: Ledger = await resolve(container_of(request).ledger())
+        found = await ledger.lookup_accounts([BankAccounts.CASH])
+    except (DomainError, OSError):
+        found = []
+    if not found:
+        return Response(Health(status="unavailable"), status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    return Response(Health(status="ready"), status_code=HTTP_200_OK)
+
+
+@post(
+    "/v1/sandbox/deposits",
+    tags=["sandbox"],
+    summary="Sandbox only: credit cash to one of the caller's accounts",
+    security=[{BEARER_SCHEME: []}],
+    dependencies={"deposit": use_case("deposit"), "get_account": use_case("get_account")},
+    responses=problems(400, 401, 404),
+    status_code=HTTP_201_CREATED,
+)
+async def sandbox_deposit(
+    request: Request[Any, Any, Any],
+    data: SandboxDepositIn,
+    principal: Principal,
+    deposit: Deposit,
+    get_account: GetAccount,
+) -> TransferOut:
+    if not container_of(request).settings().sandbox:
+        raise NotFound("the sandbox is disabled")
+    await get_account(principal.subject, data.account_id)  # ownership: 404 otherwise
+    receipt = await deposit(
+        MoveCashCommand(
+            account_id=data.account_id,
+            amount=Money.from_bcb(data.amount),
+            idempotency_key=request.headers.get("idempotency-key")
+            or str(container_of(request).ids().new_id()),
+            operator_id=f"sandbox:{principal.subject}",
+            description="sandbox deposit",
+        )
+    )
+    return TransferOut.of(receipt)

@@ -1,0 +1,29 @@
+"""Bearer-token authentication: a dependency that yields the calling ``Principal``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+
+from finbank_adapters.container import Container, resolve
+from finbank_core.auth.errors import InvalidToken
+from finbank_core.auth.model import Principal
+from finbank_core.auth.ports import TokenVerifier
+
+BEARER_SCHEME = "BearerToken"
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("a bearer token is required")
+    return token.strip()
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Verify the bearer token with the configured ``TokenVerifier``."""
+    container: Container = request.app.state.container
+    verifier: TokenVerifier = await resolve(container.token_verifier())
+    return await verifier.verify(bearer_token(request))
