@@ -7,7 +7,13 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import (
+    FromPath,
+    HeaderParameter,
+    JSONBody,
+    QueryParameter,
+)
 from litestar.status_codes import HTTP_201_CREATED
 
 from finbank_core.accounts.use_cases import (
@@ -49,7 +55,10 @@ class AccountController(Controller):
         responses=problems(*AUTH_PROBLEMS, 409),
     )
     async def open(
-        self, data: OpenAccountIn, principal: Principal, open_account: OpenAccount
+        self,
+        data: JSONBody[OpenAccountIn],
+        principal: NamedDependency[Principal],
+        open_account: NamedDependency[OpenAccount],
     ) -> AccountOut:
         account = await open_account(
             OpenAccountCommand(
@@ -69,7 +78,7 @@ class AccountController(Controller):
         responses=problems(401, 503),
     )
     async def list_owned(
-        self, principal: Principal, list_accounts: ListAccounts
+        self, principal: NamedDependency[Principal], list_accounts: NamedDependency[ListAccounts]
     ) -> list[AccountOut]:
         return [AccountOut.of(a) for a in await list_accounts(principal.subject)]
 
@@ -80,7 +89,10 @@ class AccountController(Controller):
         responses=problems(401, 404, 503),
     )
     async def detail(
-        self, account_id: uuid.UUID, principal: Principal, get_balance: GetBalance
+        self,
+        account_id: FromPath[uuid.UUID],
+        principal: NamedDependency[Principal],
+        get_balance: NamedDependency[GetBalance],
     ) -> AccountDetailOut:
         return AccountDetailOut.of(await get_balance(principal.subject, account_id))
 
@@ -92,19 +104,21 @@ class AccountController(Controller):
     )
     async def statement(
         self,
-        account_id: uuid.UUID,
-        principal: Principal,
-        get_statement: GetStatement,
+        account_id: FromPath[uuid.UUID],
+        principal: NamedDependency[Principal],
+        get_statement: NamedDependency[GetStatement],
         since: Annotated[
-            datetime | None, Parameter(description="inclusive lower bound (ISO 8601 with zone)")
+            datetime | None,
+            QueryParameter(description="inclusive lower bound (ISO 8601 with zone)"),
         ] = None,
         until: Annotated[
-            datetime | None, Parameter(description="exclusive upper bound (ISO 8601 with zone)")
+            datetime | None,
+            QueryParameter(description="exclusive upper bound (ISO 8601 with zone)"),
         ] = None,
         cursor: Annotated[
-            int | None, Parameter(description="next_cursor of the previous page", ge=0)
+            int | None, QueryParameter(description="next_cursor of the previous page", ge=0)
         ] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> StatementOut:
         statement = await get_statement(
             StatementQuery(
@@ -138,11 +152,11 @@ class TransferController(Controller):
     )
     async def create(
         self,
-        data: TransferIn,
-        principal: Principal,
-        internal_transfer: InternalTransfer,
+        data: JSONBody[TransferIn],
+        principal: NamedDependency[Principal],
+        internal_transfer: NamedDependency[InternalTransfer],
         idempotency_key: Annotated[
-            str, Parameter(header="Idempotency-Key", min_length=1, max_length=255)
+            str, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255)
         ],
     ) -> Response[TransferOut]:
         receipt = await internal_transfer(

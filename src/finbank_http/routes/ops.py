@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_503_SERVICE_UNAVAILABLE
 
 from finbank_adapters.container import resolve
@@ -62,10 +64,10 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
 )
 async def sandbox_deposit(
     request: Request[Any, Any, Any],
-    data: SandboxDepositIn,
-    principal: Principal,
-    deposit: Deposit,
-    get_account: GetAccount,
+    data: JSONBody[SandboxDepositIn],
+    principal: NamedDependency[Principal],
+    deposit: NamedDependency[Deposit],
+    get_account: NamedDependency[GetAccount],
 ) -> TransferOut:
     if not container_of(request).settings().sandbox:
         raise NotFound("the sandbox is disabled")
