@@ -29,3 +29,31 @@ def test_bad_profile_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert result.returncode == 2
     assert "FINBANK_PROFILE must be one of memory, local, aws" in result.stderr
+
+
+def test_serve_answers_health_and_serves_the_schema(unused_tcp_port: int) -> None:
+    import time
+    import urllib.request
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "finbank_http.cli", "serve", "--port", str(unused_tcp_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{unused_tcp_port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=1) as response:  # noqa: S310
+                    assert response.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"{base}/schema/openapi.json", timeout=5) as response:  # noqa: S310
+            assert b"/v1/transfers" in response.read()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

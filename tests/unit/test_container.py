@@ -1,0 +1,61 @@
+"""The composition root: profiles, per-port overrides, provider overrides."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from dependency_injector import providers
+
+from finbank_adapters.container import build_container, close_container, open_container, resolve
+from finbank_adapters.memory import FakeClock, InMemoryLedger
+from finbank_adapters.settings import Profile, Settings, SettingsError
+from finbank_core.accounts.use_cases import BankAccounts, OpenAccount, OpenAccountCommand
+
+
+def test_memory_is_the_default_profile() -> None:
+    settings = Settings.from_env({})
+    assert settings.profile is Profile.MEMORY
+    assert (settings.ledger_backend, settings.identity_backend) == ("memory", "local")
+    assert settings.sandbox
+
+
+def test_a_per_port_variable_overrides_the_profile() -> None:
+    settings = Settings.from_env({"FINBANK_PROFILE": "local", "FINBANK_LEDGER_BACKEND": "memory"})
+    assert settings.ledger_backend == "memory"
+    assert settings.accounts_backend == "postgres"
+    assert not settings.sandbox
+
+
+def test_bad_settings_are_refused_with_a_clear_message() -> None:
+    with pytest.raises(SettingsError, match="FINBANK_PROFILE"):
+        Settings.from_env({"FINBANK_PROFILE": "prod"})
+    with pytest.raises(SettingsError, match="invalid setting"):
+        Settings.from_env({"FINBANK_POSTGRES_POOL_MAX": "many"})
+
+
+def test_jwt_secret_is_required_outside_the_memory_profile() -> None:
+    with pytest.raises(SettingsError, match="FINBANK_JWT_SECRET"):
+        Settings.from_env({"FINBANK_PROFILE": "local"}).jwt_secret_bytes()
+
+
+async def test_providers_can_be_overridden_in_tests() -> None:
+    container = build_container(Settings())
+    fake = FakeClock(datetime(2026, 7, 1, 9, tzinfo=UTC))
+    container.clock.override(providers.Object(fake))
+    await open_container(container)
+    try:
+        open_account: OpenAccount = await resolve(container.open_account())
+        account = await open_account(OpenAccountCommand(owner_id="o", holder_name="Olga"))
+        assert account.created_at == fake.now()
+        ledger = await resolve(container.ledger())
+        assert isinstance(ledger, InMemoryLedger)
+        assert await ledger.lookup_accounts([BankAccounts.CASH])  # opened by open_container
+    finally:
+        await close_container(container)
+
+
+async def test_each_container_has_its_own_state() -> None:
+    one, two = build_container(Settings()), build_container(Settings())
+    assert await resolve(one.ledger()) is await resolve(one.ledger())
+    assert await resolve(one.ledger()) is not await resolve(two.ledger())
