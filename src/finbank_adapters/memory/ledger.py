@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 
 from finbank_core.accounts.ledger import (
@@ -29,6 +29,7 @@ from finbank_core.accounts.ledger import (
     TransferFlags,
     TransferRecord,
 )
+from finbank_core.reconciliation.model import Direction, PendingHold
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.events import EventEnvelope, EventPublisher
 
@@ -92,12 +93,13 @@ class _Account:
 class _Stored:
     """A stored transfer: its record plus, for pending ones, a mutable status."""
 
-    __slots__ = ("expires_at", "record", "status")
+    __slots__ = ("expires_at", "record", "resolved_by", "status")
 
     def __init__(self, record: TransferRecord, status: PendingStatus, expires_at: datetime | None):
         self.record = record
         self.status = status
         self.expires_at = expires_at
+        self.resolved_by: uuid.UUID | None = None
 
 
 class InMemoryLedger:
@@ -367,6 +369,7 @@ class InMemoryLedger:
         debit.debits_pending -= pending.amount
         credit.credits_pending -= pending.amount
         stored.status = PendingStatus.POSTED if posting else PendingStatus.VOIDED
+        stored.resolved_by = transfer.id
         self._transfers[transfer.id.int] = _Stored(
             TransferRecord(
                 request=transfer,
@@ -387,6 +390,7 @@ class InMemoryLedger:
                 debit.debits_pending += reserved
                 credit.credits_pending += reserved
                 stored.status = PendingStatus.PENDING
+                stored.resolved_by = None
                 del self._transfers[transfer.id.int]
 
             undo.append(undo_resolution)
@@ -464,6 +468,38 @@ class InMemoryLedger:
 
     async def expire_pending_transfers(self) -> int:
         return self._expire(self._clock.now())
+
+    # -- reconciliation -------------------------------------------------------------
+
+    async def pending_holds(
+        self, account_id: uuid.UUID, start: datetime, end: datetime
+    ) -> AsyncIterator[PendingHold]:
+        """Two-phase transfers on ``account_id`` created in ``[start, end)`` (any status).
+
+        Implements the reconciliation ``PendingHoldsSource`` port. From the
+        account's side, a pending credit is money on its way out of the bank.
+        """
+        self._expire(self._clock.now())
+        key = account_id.int
+        for stored in list(self._transfers.values()):
+            record = stored.record
+            if stored.status is PendingStatus.NONE or not start <= record.timestamp < end:
+                continue
+            if record.credit_account_id.int == key:
+                direction = Direction.OUT
+            elif record.debit_account_id.int == key:
+                direction = Direction.IN
+            else:
+                continue
+            yield PendingHold(
+                transfer_id=record.id,
+                amount_cents=record.amount,
+                direction=direction,
+                created_at=record.timestamp,
+                timeout_seconds=record.request.timeout_seconds,
+                status=stored.status.value,
+                resolved_by=stored.resolved_by,
+            )
 
     # -- statements -------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Adapters for daily reconciliation: sources, external sort, the report sink."""

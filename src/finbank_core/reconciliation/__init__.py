@@ -1,0 +1,1 @@
+"""Daily reconciliation: ledger postings, PIX records and the settlement statement."""
