@@ -20,14 +20,22 @@ from finbank_adapters.memory import (
     InMemoryLedger,
 )
 from finbank_adapters.memory.users import InMemoryUserStore
+from finbank_adapters.postgres import PostgresAccountRepository, PostgresLedger, PostgresUserStore
 from finbank_core.accounts.ports import AccountRepository, Ledger
 from finbank_core.auth.users import UserStore
-from finbank_core.shared.events import EventEnvelope
+from finbank_core.shared.events import EventEnvelope, decode_event
+from tests.postgres_support import isolated_schema, require_postgres
 
-LEDGER_BACKENDS = ["memory"]
-ACCOUNT_REPOSITORY_BACKENDS = ["memory"]
-USER_STORE_BACKENDS = ["memory"]
-EVENT_PUBLISHER_BACKENDS = ["memory"]
+LEDGER_BACKENDS = ["memory", "postgres"]
+ACCOUNT_REPOSITORY_BACKENDS = ["memory", "postgres"]
+USER_STORE_BACKENDS = ["memory", "postgres"]
+EVENT_PUBLISHER_BACKENDS = ["memory", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The test server's DSN, once it is known to be reachable (else skip, or fail in CI)."""
+    return require_postgres()
 
 
 @pytest.fixture
@@ -56,6 +64,14 @@ async def ledger_harness(
             return list(publisher.published)
 
         yield LedgerHarness(InMemoryLedger(clock, publisher), clock, recorded)
+    elif request.param == "postgres":
+        async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
+
+            async def from_outbox() -> list[EventEnvelope]:
+                rows = await pool.fetch("SELECT envelope FROM outbox ORDER BY id")
+                return [decode_event(row["envelope"]) for row in rows]
+
+            yield LedgerHarness(PostgresLedger(pool, clock), clock, from_outbox)
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)
 
@@ -64,6 +80,9 @@ async def ledger_harness(
 async def account_repository(request: pytest.FixtureRequest) -> AsyncIterator[AccountRepository]:
     if request.param == "memory":
         yield InMemoryAccountRepository()
+    elif request.param == "postgres":
+        async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
+            yield PostgresAccountRepository(pool)
     else:  # pragma: no cover
         raise AssertionError(request.param)
 
@@ -72,5 +91,8 @@ async def account_repository(request: pytest.FixtureRequest) -> AsyncIterator[Ac
 async def user_store(request: pytest.FixtureRequest) -> AsyncIterator[UserStore]:
     if request.param == "memory":
         yield InMemoryUserStore()
+    elif request.param == "postgres":
+        async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
+            yield PostgresUserStore(pool)
     else:  # pragma: no cover
         raise AssertionError(request.param)

@@ -1,0 +1,248 @@
+"""The PostgreSQL ledger against pgbench's TPC-B-like script, on the same server.
+
+Run: ``.venv/bin/python benchmarks/ledger_postgres.py [--seconds 10] [--dsn DSN]``
+
+Prints, for 1 and 4 concurrent clients:
+
+* pgbench ``-b tpcb-like`` transactions/s (one bank transfer per transaction:
+  update an account, read it, update a teller and a branch, insert history),
+  on a database ``finbank_pgbench`` initialised with ``pgbench -i -s 4``;
+* ``PostgresLedger.create_transfers`` transfers/s with 1 and with 100
+  transfers per call (random transfers among 10,000 customer accounts, in a
+  fresh schema of database ``finbank_bench``);
+* each figure's ratio to pgbench at the same client count.
+
+Same server, same settings (fsync and synchronous_commit as configured).
+Figures vary with whatever else runs on the machine; this prints, it never
+asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import secrets
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from finbank_adapters.memory import SystemClock
+from finbank_adapters.postgres import PostgresLedger
+from finbank_adapters.postgres.migrations import migrate, quote_ident
+from finbank_adapters.postgres.pool import create_pool
+from finbank_core.accounts.ledger import (
+    AccountFlags,
+    CreateTransferResult,
+    NewAccount,
+    Transfer,
+)
+
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+PGBENCH_DB = "finbank_pgbench"
+LEDGER_DB = "finbank_bench"
+ACCOUNTS = 10_000  # pgbench -s 4 has 400,000; fewer would make 100-transfer batches collide
+CLIENTS = (1, 4)
+BATCH_SIZES = (1, 100)
+
+
+def with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def ensure_database(dsn: str, database: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            await conn.execute(f"CREATE DATABASE {quote_ident(database)}")
+    finally:
+        await conn.close()
+
+
+# -- pgbench ----------------------------------------------------------------------
+
+
+def pgbench_binary() -> str:
+    found = shutil.which("pgbench")
+    if found is None:
+        raise SystemExit("pgbench not found on PATH (package postgresql-client)")
+    return found
+
+
+def pgbench_args(dsn: str) -> list[str]:
+    parts = urlsplit(dsn)
+    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
+    if parts.username:
+        args += ["-U", parts.username]
+    return args
+
+
+def pgbench_init(dsn: str) -> None:
+    subprocess.run(
+        [pgbench_binary(), "-i", "-s", "4", "-q", *pgbench_args(dsn), PGBENCH_DB],
+        check=True,
+        capture_output=True,
+    )
+
+
+def pgbench_tps(dsn: str, clients: int, seconds: int) -> float:
+    done = subprocess.run(
+        [
+            pgbench_binary(),
+            "-b",
+            "tpcb-like",
+            "-c",
+            str(clients),
+            "-j",
+            str(clients),
+            "-T",
+            str(seconds),
+            *pgbench_args(dsn),
+            PGBENCH_DB,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    match = re.search(r"tps = ([0-9.]+)", done.stdout)
+    if match is None:
+        raise RuntimeError(f"no tps in pgbench output:\n{done.stdout}\n{done.stderr}")
+    return float(match.group(1))
+
+
+# -- the ledger -----------------------------------------------------------------
+
+
+@dataclass
+class LedgerRun:
+    transfers: int
+    calls: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.transfers / self.seconds
+
+
+async def ledger_rate(
+    pool: asyncpg.Pool, accounts: list[uuid.UUID], clients: int, batch: int, seconds: float
+) -> LedgerRun:
+    ledger = PostgresLedger(pool, SystemClock())
+    rng = random.Random(clients * 1000 + batch)
+    applied = 0
+    calls = 0
+    deadline = time.perf_counter() + seconds
+
+    def transfer() -> Transfer:
+        debit, credit = rng.sample(accounts, 2)
+        return Transfer(
+            id=uuid.uuid4(),
+            debit_account_id=debit,
+            credit_account_id=credit,
+            amount=rng.randint(1, 100),
+            code=3,
+        )
+
+    async def client() -> None:
+        nonlocal applied, calls
+        while time.perf_counter() < deadline:
+            results = await ledger.create_transfers([transfer() for _ in range(batch)])
+            applied += sum(r is CreateTransferResult.OK for r in results)
+            calls += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return LedgerRun(applied, calls, time.perf_counter() - started)
+
+
+async def prepare_ledger(pool: asyncpg.Pool) -> list[uuid.UUID]:
+    ledger = PostgresLedger(pool, SystemClock())
+    bank = uuid.uuid4()
+    accounts = [uuid.uuid4() for _ in range(ACCOUNTS)]
+    await ledger.create_accounts([NewAccount(id=bank, code=100)])
+    for start in range(0, ACCOUNTS, 1_000):
+        chunk = accounts[start : start + 1_000]
+        await ledger.create_accounts(
+            [
+                NewAccount(id=a, code=1, flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+                for a in chunk
+            ]
+        )
+        funding = [
+            Transfer(
+                id=uuid.uuid4(), debit_account_id=bank, credit_account_id=a, amount=10**9, code=1
+            )
+            for a in chunk
+        ]
+        await ledger.create_transfers(funding)
+    return accounts
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser.add_argument("--seconds", type=int, default=10)
+    options = parser.parse_args()
+    seconds: int = options.seconds
+
+    await ensure_database(options.dsn, PGBENCH_DB)
+    await ensure_database(options.dsn, LEDGER_DB)
+    print(f"initialising {PGBENCH_DB} (pgbench -i -s 4) ...", flush=True)
+    pgbench_init(options.dsn)
+    pgbench = {c: pgbench_tps(options.dsn, c, seconds) for c in CLIENTS}
+
+    ledger_dsn = with_database(options.dsn, LEDGER_DB)
+    schema = f"bench_{secrets.token_hex(4)}"
+    await migrate(ledger_dsn, schema)
+    results: dict[tuple[int, int], LedgerRun] = {}
+    try:
+        pool = await create_pool(
+            ledger_dsn,
+            min_size=max(CLIENTS),
+            max_size=max(CLIENTS),
+            server_settings={"search_path": schema},
+        )
+        try:
+            accounts = await prepare_ledger(pool)
+            for batch in BATCH_SIZES:
+                for clients in CLIENTS:
+                    results[(batch, clients)] = await ledger_rate(
+                        pool, accounts, clients, batch, seconds
+                    )
+        finally:
+            await pool.close()
+    finally:
+        conn = await asyncpg.connect(ledger_dsn)
+        try:
+            await conn.execute(f"DROP SCHEMA {quote_ident(schema)} CASCADE")
+        finally:
+            await conn.close()
+
+    print(f"\n{seconds} s per run; transfers/s (ratio to pgbench tpcb-like at the same clients)")
+    print(f"{'':32}" + "".join(f"{f'{c} client(s)':>22}" for c in CLIENTS))
+    print(f"{'pgbench -b tpcb-like':32}" + "".join(f"{pgbench[c]:>22,.0f}" for c in CLIENTS))
+    for batch in BATCH_SIZES:
+        label = f"ledger, {batch} transfer(s)/call"
+        rates = [results[(batch, c)].per_second for c in CLIENTS]
+        cells = "".join(
+            f"{rate:>14,.0f} ({rate / pgbench[c]:5.2f}x)"
+            for rate, c in zip(rates, CLIENTS, strict=True)
+        )
+        print(f"{label:32}{cells}")
+    one, hundred = results[(1, 4)].per_second, results[(100, 4)].per_second
+    print(
+        f"\ngoals at 4 clients: 1/call >= 0.9x pgbench: {one / pgbench[4]:.2f}x; "
+        f"100/call >= 5x pgbench: {hundred / pgbench[4]:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

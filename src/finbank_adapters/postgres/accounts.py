@@ -1,0 +1,117 @@
+"""``PostgresAccountRepository``: customer accounts in the ``customer_accounts`` table."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from finbank_adapters.postgres.errors import translated
+from finbank_core.accounts.model import AccountKind, AccountStatus, CustomerAccount, HolderType
+from finbank_core.shared.errors import AccountNotFound, DuplicateAccount
+
+_SELECT = (
+    "SELECT id, owner_id, holder_name, holder_type, holder_document, branch, number, kind,"
+    " status, created_at FROM customer_accounts"
+)
+_INSERT = (
+    "INSERT INTO customer_accounts (id, owner_id, holder_name, holder_type, holder_document,"
+    " branch, number, kind, status, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+)
+_BY_ID = _SELECT + " WHERE id = $1"
+_BY_NUMBER = _SELECT + " WHERE branch = $1 AND number = $2"
+_BY_OWNER = _SELECT + ' WHERE owner_id = $1 ORDER BY created_at, number COLLATE "C"'
+_SET_STATUS = (
+    "UPDATE customer_accounts SET status = $2 WHERE id = $1"
+    " RETURNING id, owner_id, holder_name, holder_type, holder_document, branch, number, kind,"
+    " status, created_at"
+)
+
+
+def _duplicate() -> DuplicateAccount:
+    return DuplicateAccount("an account with this id or number already exists")
+
+
+_ON_UNIQUE = {
+    "customer_accounts_pkey": _duplicate,
+    "customer_accounts_branch_number_key": _duplicate,
+}
+
+
+class PostgresAccountRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def next_account_number(self) -> int:
+        with translated():
+            number: int = await self._pool.fetchval("SELECT nextval('customer_account_number_seq')")
+        return number
+
+    async def add(self, account: CustomerAccount) -> None:
+        with translated(_ON_UNIQUE):
+            await self._pool.execute(
+                _INSERT,
+                account.id,
+                account.owner_id,
+                account.holder_name,
+                account.holder_type.value,
+                account.holder_document,
+                account.branch,
+                account.number,
+                account.kind.value,
+                account.status.value,
+                account.created_at,
+            )
+
+    async def get(self, account_id: uuid.UUID) -> CustomerAccount:
+        with translated():
+            row = await self._pool.fetchrow(_BY_ID, account_id)
+        if row is None:
+            raise AccountNotFound()
+        return _account(row)
+
+    async def get_by_number(self, branch: str, number: str) -> CustomerAccount:
+        with translated():
+            row = await self._pool.fetchrow(
+                _BY_NUMBER,
+                branch,
+                number,
+            )
+        if row is None:
+            raise AccountNotFound()
+        return _account(row)
+
+    async def list_by_owner(self, owner_id: str) -> list[CustomerAccount]:
+        with translated():
+            rows = await self._pool.fetch(
+                _BY_OWNER,
+                owner_id,
+            )
+        return [_account(row) for row in rows]
+
+    async def set_status(self, account_id: uuid.UUID, status: AccountStatus) -> CustomerAccount:
+        with translated():
+            row = await self._pool.fetchrow(
+                _SET_STATUS,
+                account_id,
+                status.value,
+            )
+        if row is None:
+            raise AccountNotFound()
+        return _account(row)
+
+
+def _account(row: asyncpg.Record) -> CustomerAccount:
+    return CustomerAccount(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        holder_name=row["holder_name"],
+        holder_type=HolderType(row["holder_type"]),
+        holder_document=row["holder_document"],
+        branch=row["branch"],
+        number=row["number"],
+        kind=AccountKind(row["kind"]),
+        status=AccountStatus(row["status"]),
+        created_at=row["created_at"],
+    )

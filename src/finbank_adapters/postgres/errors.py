@@ -1,0 +1,131 @@
+"""Every asyncpg error the PostgreSQL adapters let out passes through here.
+
+:func:`translated` turns driver errors into core errors: connection trouble
+and server shutdowns into ``ServiceUnavailable``, unique violations into the
+conflict the caller names per constraint (``DuplicateAccount``,
+``UsernameTaken``...), bad argument values into ``InvalidInput``, a schema
+that was never migrated into ``ServiceUnavailable`` with a hint. Whatever is
+not listed here is a bug and propagates unchanged.
+
+:func:`with_retries` re-runs an operation that failed on a serialization
+failure (SQLSTATE 40001) or a deadlock (40P01): bounded attempts, full
+jitter backoff. Every operation it wraps is one transaction, so a failed
+attempt left nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+import asyncpg
+import asyncpg.exceptions as pg
+
+from finbank_core.shared.errors import Conflict, DomainError, InvalidInput, ServiceUnavailable
+
+T = TypeVar("T")
+
+#: SQLSTATEs after which the same transaction, run again, may well succeed
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+_UNAVAILABLE = (
+    OSError,  # refused, reset, unreachable (ConnectionError is a subclass)
+    TimeoutError,
+    pg.PostgresConnectionError,  # class 08, incl. ConnectionDoesNotExistError
+    pg.OperatorInterventionError,  # class 57: admin shutdown, cannot connect now, cancel
+    pg.InsufficientResourcesError,  # class 53: too many connections, disk full
+    pg.InvalidCatalogNameError,  # the database does not exist
+)
+_NOT_MIGRATED = (pg.UndefinedTableError, pg.UndefinedFunctionError, pg.InvalidSchemaNameError)
+
+UniqueViolationMap = Mapping[str, Callable[[], DomainError]]
+
+
+class RetriesExhausted(ServiceUnavailable):
+    """The database kept aborting the transaction on conflicts; nothing was applied."""
+
+    code = "retries_exhausted"
+    title = "The database is too contended right now"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in RETRYABLE_SQLSTATES
+
+
+def translate_error(
+    exc: BaseException, on_unique: UniqueViolationMap | None = None
+) -> BaseException:
+    """The core error for a driver error, or ``exc`` itself when it is not a driver error."""
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, pg.UniqueViolationError):
+        factory = (on_unique or {}).get(exc.constraint_name or "")
+        return factory() if factory else Conflict("the record already exists")
+    if isinstance(exc, _NOT_MIGRATED):
+        return ServiceUnavailable(
+            "the database schema is missing or outdated: run `finbank db migrate`"
+        )
+    if isinstance(exc, _UNAVAILABLE):
+        return ServiceUnavailable("the database is unavailable")
+    if isinstance(exc, asyncpg.InterfaceError) and "pool is closing" in str(exc):
+        return ServiceUnavailable("the database pool is closed")
+    if isinstance(exc, pg.DataError):  # also raised client-side for out-of-range arguments
+        return InvalidInput(f"a value is out of the database's range: {exc}")
+    if is_retryable(exc):
+        return RetriesExhausted()
+    return exc
+
+
+@contextlib.contextmanager
+def translated(on_unique: UniqueViolationMap | None = None) -> Iterator[None]:
+    """Re-raise driver errors raised inside the block as core errors."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = translate_error(exc, on_unique)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+
+
+_random = secrets.SystemRandom()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with full-jitter exponential backoff."""
+
+    attempts: int = 5
+    base_delay_seconds: float = 0.002
+    max_delay_seconds: float = 0.1
+
+    def delay(self, attempt: int) -> float:
+        cap = min(self.max_delay_seconds, self.base_delay_seconds * 2**attempt)
+        return _random.uniform(0, cap)
+
+
+async def with_retries(
+    operation: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
+    """Run ``operation``; run it again after 40001/40P01, at most ``policy.attempts`` times.
+
+    The last retryable error propagates (``translated`` turns it into
+    :class:`RetriesExhausted`); any other error propagates at once.
+    """
+    attempt = 1
+    while True:
+        try:
+            return await operation()
+        except asyncpg.PostgresError as exc:
+            if not is_retryable(exc) or attempt >= policy.attempts:
+                raise
+            if on_retry is not None:
+                on_retry(exc)
+        await asyncio.sleep(policy.delay(attempt))
+        attempt += 1

@@ -1,0 +1,130 @@
+"""The transactional outbox on PostgreSQL: ``PostgresOutbox`` (relays) and
+``PostgresEventPublisher`` (the ``EventPublisher`` port, writing to the outbox).
+
+Writers (the ledger inside its transaction, the publisher in its own) append
+through ``outbox_append`` (migration ``0001_outbox.sql``), which takes a
+transaction-scoped advisory lock per aggregate before inserting: two
+transactions writing events of one aggregate commit in the order they drew
+outbox ids, so id order *is* the aggregate's order.
+
+Relays claim with ``FOR UPDATE SKIP LOCKED``, by aggregate: a claim starts at
+an aggregate's *head* (its earliest unpublished item) only when the head is
+not leased, and takes the head and the items after it. An aggregate's other
+items are never heads while the head is unpublished, so two relays never hold
+items of one aggregate at once, and each relay publishes its items in id
+order. A lease (``claimed_until`` on the injected clock) that runs out makes
+the head claimable again: a crashed relay's items are re-delivered, in order,
+by another. A lease must outlast publishing a batch, or two relays may
+deliver the same items (consumers deduplicate on ``event_id`` anyway).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+
+import asyncpg
+
+from finbank_adapters.postgres.errors import translated
+from finbank_adapters.postgres.ledger import event_columns
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.events import EventEnvelope, decode_event
+from finbank_core.shared.outbox import OutboxItem
+
+_CLAIM = """
+WITH heads AS (
+    SELECT o.id, o.aggregate_id
+      FROM outbox o
+     WHERE o.published_at IS NULL
+       AND (o.claimed_until IS NULL OR o.claimed_until <= $1)
+       AND NOT EXISTS (SELECT 1 FROM outbox p
+                        WHERE p.published_at IS NULL
+                          AND p.aggregate_id = o.aggregate_id
+                          AND p.id < o.id)
+     ORDER BY o.id
+     LIMIT $2
+       FOR UPDATE SKIP LOCKED
+), batch AS (
+    SELECT o.id
+      FROM outbox o
+      JOIN heads h ON h.aggregate_id = o.aggregate_id
+     WHERE o.published_at IS NULL
+     ORDER BY o.id
+     LIMIT $2
+)
+UPDATE outbox o
+   SET claimed_by = $3, claimed_until = $4, attempts = o.attempts + 1
+  FROM batch
+ WHERE o.id = batch.id AND o.published_at IS NULL
+RETURNING o.id, o.topic, o.envelope
+"""
+
+
+class PostgresOutbox:
+    """Claim / mark-published access to the outbox for relays (the ``Outbox`` port)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        *,
+        relay_id: str | None = None,
+        lease_seconds: float = 30.0,
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self.relay_id = relay_id or f"relay-{secrets.token_hex(4)}"
+        self._lease = timedelta(seconds=lease_seconds)
+
+    async def claim_batch(self, limit: int = 100) -> list[OutboxItem]:
+        if limit <= 0:
+            return []
+        now = self._clock.now()
+        with translated():
+            rows = await self._pool.fetch(_CLAIM, now, limit, self.relay_id, now + self._lease)
+        items = [
+            OutboxItem(id=row["id"], topic=row["topic"], event=decode_event(row["envelope"]))
+            for row in rows
+        ]
+        items.sort(key=lambda item: item.id)
+        return items
+
+    async def mark_published(self, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+        with translated():
+            status: str = await self._pool.execute(
+                "UPDATE outbox SET published_at = $2, claimed_until = NULL"
+                " WHERE id = ANY($1) AND published_at IS NULL",
+                list(ids),
+                self._clock.now(),
+            )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def unpublished_count(self) -> int:
+        """How many items wait to be published (for readiness checks and tests)."""
+        with translated():
+            count: int = await self._pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
+        return count
+
+
+class PostgresEventPublisher:
+    """The ``EventPublisher`` port: events go to the outbox, in their own transaction.
+
+    A relay then publishes them. Re-publishing an event with the same
+    ``event_id`` stores it once.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def publish(self, events: Sequence[EventEnvelope]) -> None:
+        if not events:
+            return
+        with translated():
+            await self._pool.fetchval(
+                "SELECT outbox_append($1, $2, $3, $4, $5, $6)", *event_columns(events)
+            )

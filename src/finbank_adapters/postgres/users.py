@@ -1,0 +1,108 @@
+"""``PostgresUserStore``: users of the self-hosted identity provider in ``auth_users``.
+
+Usernames are unique case-insensitively; the key is Python's ``casefold()``
+(computed here, stored in ``username_key``) so it agrees with the in-memory
+store for every script, not only ASCII.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from finbank_adapters.postgres.errors import translated
+from finbank_core.auth.errors import UsernameTaken
+from finbank_core.auth.users import UserRecord
+from finbank_core.shared.errors import NotFound
+
+_INSERT = (
+    "INSERT INTO auth_users (subject, username, password_hash, created_at, email, phone_number,"
+    " name, confirmed, totp_secret, pending_totp_secret, mfa_enabled, totp_last_step, roles,"
+    " username_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+)
+_SELECT = (
+    "SELECT subject, username, password_hash, created_at, email, phone_number, name, confirmed,"
+    " totp_secret, pending_totp_secret, mfa_enabled, totp_last_step, roles FROM auth_users"
+)
+_BY_USERNAME = _SELECT + " WHERE username_key = $1"
+_BY_SUBJECT = _SELECT + " WHERE subject = $1"
+_ON_UNIQUE = {"auth_users_pkey": UsernameTaken, "auth_users_username_key_key": UsernameTaken}
+
+
+class PostgresUserStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, user: UserRecord) -> None:
+        with translated(_ON_UNIQUE):
+            await self._pool.execute(
+                _INSERT,
+                *_values(user),
+                user.username.casefold(),
+            )
+
+    async def get_by_username(self, username: str) -> UserRecord | None:
+        with translated():
+            row = await self._pool.fetchrow(_BY_USERNAME, username.casefold())
+        return _user(row) if row is not None else None
+
+    async def get(self, subject: str) -> UserRecord | None:
+        with translated():
+            row = await self._pool.fetchrow(_BY_SUBJECT, subject)
+        return _user(row) if row is not None else None
+
+    async def update(self, user: UserRecord) -> None:
+        with translated():
+            key = await self._pool.fetchval(
+                "UPDATE auth_users SET username = $2, password_hash = $3, created_at = $4,"
+                " email = $5, phone_number = $6, name = $7, confirmed = $8, totp_secret = $9,"
+                " pending_totp_secret = $10, mfa_enabled = $11, totp_last_step = $12,"
+                " roles = $13"
+                " WHERE subject = $1 AND username_key = $14"
+                " RETURNING username_key",
+                *_values(user),
+                user.username.casefold(),
+            )
+            if key is not None:
+                return
+            exists = await self._pool.fetchval(
+                "SELECT true FROM auth_users WHERE subject = $1", user.subject
+            )
+        if exists:
+            raise UsernameTaken("usernames cannot change")
+        raise NotFound("user not found")
+
+
+def _values(user: UserRecord) -> tuple[object, ...]:
+    return (
+        user.subject,
+        user.username,
+        user.password_hash,
+        user.created_at,
+        user.email,
+        user.phone_number,
+        user.name,
+        user.confirmed,
+        user.totp_secret,
+        user.pending_totp_secret,
+        user.mfa_enabled,
+        user.totp_last_step,
+        list(user.roles),
+    )
+
+
+def _user(row: asyncpg.Record) -> UserRecord:
+    return UserRecord(
+        subject=row["subject"],
+        username=row["username"],
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+        email=row["email"],
+        phone_number=row["phone_number"],
+        name=row["name"],
+        confirmed=row["confirmed"],
+        totp_secret=row["totp_secret"],
+        pending_totp_secret=row["pending_totp_secret"],
+        mfa_enabled=row["mfa_enabled"],
+        totp_last_step=row["totp_last_step"],
+        roles=tuple(row["roles"]),
+    )

@@ -1,0 +1,63 @@
+"""Builders for the PostgreSQL adapters, used by ``container.py`` only.
+
+asyncpg is imported lazily so the memory profile runs without the
+``postgres`` extra; the pool resource yields ``None`` when no port of the
+configured profile is on PostgreSQL (``init_resources`` opens every resource).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from finbank_adapters.settings import Settings
+from finbank_core.shared.clock import Clock
+
+#: the ports whose backend can be "postgres"
+POSTGRES_PORTS = ("ledger", "accounts", "users", "events")
+
+
+def uses_postgres(settings: Settings) -> bool:
+    return any(getattr(settings, f"{port}_backend") == "postgres" for port in POSTGRES_PORTS)
+
+
+async def postgres_pool(settings: Settings) -> AsyncIterator[Any]:
+    """The shared asyncpg pool (``settings.postgres_dsn``), closed on shutdown."""
+    if not uses_postgres(settings):
+        yield None
+        return
+    from finbank_adapters.postgres.pool import create_pool
+
+    pool = await create_pool(
+        settings.postgres_dsn,
+        min_size=settings.postgres_pool_min,
+        max_size=settings.postgres_pool_max,
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def postgres_ledger(pool: Any, clock: Clock) -> Any:
+    from finbank_adapters.postgres import PostgresLedger
+
+    return PostgresLedger(pool, clock)
+
+
+def postgres_account_repository(pool: Any) -> Any:
+    from finbank_adapters.postgres import PostgresAccountRepository
+
+    return PostgresAccountRepository(pool)
+
+
+def postgres_user_store(pool: Any) -> Any:
+    from finbank_adapters.postgres import PostgresUserStore
+
+    return PostgresUserStore(pool)
+
+
+def postgres_event_publisher(pool: Any) -> Any:
+    from finbank_adapters.postgres import PostgresEventPublisher
+
+    return PostgresEventPublisher(pool)

@@ -1,0 +1,39 @@
+"""The outbox port: events stored with the change they describe, drained by relays.
+
+A relay claims a batch, publishes it (e.g. to Kafka), then marks it
+published. Claims are leases: a relay that crashes leaves its claims to
+expire, and another relay takes them over, so delivery is at least once and
+consumers deduplicate on ``event_id``. Within one aggregate, items are handed
+out in order and never to two relays at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import msgspec
+
+from finbank_core.shared.events import EventEnvelope
+
+
+class OutboxItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored event; ``id`` orders the outbox (it is what ``mark_published`` takes)."""
+
+    id: int
+    event: EventEnvelope
+    topic: str
+
+
+class Outbox(Protocol):
+    async def claim_batch(self, limit: int = 100) -> list[OutboxItem]:
+        """Lease up to ``limit`` unpublished items, oldest first, in order per aggregate.
+
+        Never returns an item while an earlier item of the same aggregate is
+        unpublished and leased to another relay. Raises ``ServiceUnavailable``.
+        """
+        ...
+
+    async def mark_published(self, ids: Sequence[int]) -> int:
+        """Record that these items reached the bus; returns how many were still unpublished."""
+        ...

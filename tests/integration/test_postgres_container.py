@@ -1,0 +1,79 @@
+"""The container wires the PostgreSQL adapters, opens the pool in the lifespan and closes it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+
+from finbank_adapters.container import build_container, close_container, open_container, resolve
+from finbank_adapters.postgres import (
+    PostgresAccountRepository,
+    PostgresEventPublisher,
+    PostgresLedger,
+    PostgresUserStore,
+)
+from finbank_adapters.settings import Settings
+from finbank_core.accounts.use_cases import (
+    BankAccounts,
+    Deposit,
+    GetBalance,
+    MoveCashCommand,
+    OpenAccount,
+    OpenAccountCommand,
+)
+from finbank_core.shared.money import Money
+from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
+
+pytestmark = pytest.mark.services
+
+
+async def test_postgres_backends_run_the_use_cases_end_to_end() -> None:
+    require_postgres()
+    async with isolated_schema() as (pool, schema):
+        settings = Settings(
+            ledger_backend="postgres",
+            accounts_backend="postgres",
+            users_backend="postgres",
+            events_backend="postgres",
+            # asyncpg passes unknown DSN query parameters on as server settings
+            postgres_dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}",
+        )
+        container = build_container(settings)
+        await open_container(container)
+        try:
+            assert isinstance(await resolve(container.ledger()), PostgresLedger)
+            assert isinstance(
+                await resolve(container.account_repository()), PostgresAccountRepository
+            )
+            assert isinstance(await resolve(container.user_store()), PostgresUserStore)
+            assert isinstance(await resolve(container.events()), PostgresEventPublisher)
+            open_account: OpenAccount = await resolve(container.open_account())
+            account = await open_account(
+                OpenAccountCommand(owner_id="maria", holder_name="Maria da Silva")
+            )
+            deposit: Deposit = await resolve(container.deposit())
+            await deposit(
+                MoveCashCommand(
+                    account_id=account.id,
+                    amount=Money(150_00),
+                    idempotency_key="k1",
+                    operator_id="op",
+                )
+            )
+            get_balance: GetBalance = await resolve(container.get_balance())
+            balance = await get_balance("maria", account.id)
+            assert balance.posted == Money(150_00)
+        finally:
+            await close_container(container)
+        # the bank's own accounts were created at startup, the events went to the outbox
+        assert await pool.fetchval(
+            "SELECT count(*) FROM ledger_accounts WHERE id = $1", BankAccounts.CASH
+        )
+        types = [r["type"] for r in await pool.fetch("SELECT type FROM outbox ORDER BY id")]
+        assert types == ["ledger.account_opened", "ledger.deposit_made"]
+
+
+def test_the_memory_profile_opens_no_pool() -> None:
+    container = build_container(Settings())
+    assert not isinstance(container.ledger(), PostgresLedger)

@@ -1,0 +1,58 @@
+"""PostgreSQL plumbing shared by the contract and integration suites.
+
+Each test works in a schema of its own (``t_<random>``), migrated from
+scratch and dropped afterwards; the pool puts it on ``search_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from finbank_adapters.postgres.migrations import migrate, quote_ident
+from tests.conftest import require_service
+
+POSTGRES_DSN = os.environ.get(
+    "FINBANK_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def require_postgres(dsn: str = POSTGRES_DSN) -> str:
+    """Skip (or fail under FINBANK_REQUIRE_SERVICES=1) when the server is unreachable."""
+    parts = urlsplit(dsn)
+    require_service("PostgreSQL", parts.hostname or "127.0.0.1", parts.port or 5432)
+    return dsn
+
+
+@asynccontextmanager
+async def isolated_schema(
+    dsn: str = POSTGRES_DSN, *, min_size: int = 1, max_size: int = 4, **pool_kwargs: Any
+) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    """A migrated schema of its own and a pool whose ``search_path`` is that schema."""
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await migrate(admin, schema)
+        server_settings = {"search_path": schema, **pool_kwargs.pop("server_settings", {})}
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            server_settings=server_settings,
+            **pool_kwargs,
+        )
+        try:
+            yield pool, schema
+        finally:
+            await pool.close()
+    finally:
+        try:
+            await admin.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+        finally:
+            await admin.close()
