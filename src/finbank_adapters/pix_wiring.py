@@ -1,0 +1,172 @@
+"""Builders the container uses for PIX: settings -> adapters and use cases.
+
+The memory profile's network is :class:`SimulatedSpi` with one peer bank,
+"Banco Simulado" (ISPB ``settings.pix_sandbox_peer_ispb``), whose keys are
+in the directory:
+
+* ``carla@bancosimulado.example`` and EVP ``5b0e5b0e-0000-4000-8000-00000000ca71``:
+  Carla Dias, account ``0001``/``123456-7``, accepts payments;
+* ``loja@bancosimulado.example``: a closed account, payments are rejected ``AC07``;
+* any payment of exactly R$ 10.03 times out (``AB03``).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from finbank_adapters.memory.pix import (
+    InMemoryAccountLimitsStore,
+    InMemoryChargeRepository,
+    InMemoryDeviceRegistry,
+    InMemoryKeyDirectory,
+    InMemoryPixPaymentRepository,
+)
+from finbank_adapters.memory.spi import RemoteAccount, SimulatedInstitution, SimulatedSpi, SpiRule
+from finbank_adapters.pix_charges import LocalChargeResolver
+from finbank_adapters.settings import Settings, SettingsError
+from finbank_core.accounts.model import HolderType
+from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.pix.context import PixDeps
+from finbank_core.pix.directory import KeyRegistration
+from finbank_core.pix.keys import PixKey, PixKeyType
+from finbank_core.pix.limits import LimitPolicy, LimitSettings
+from finbank_core.pix.ports import PixPaymentRepository, QrRenderer
+from finbank_core.pix.reasons import IsoReason
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.events import EventPublisher
+from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.money import Money
+
+PEER_NAME = "Banco Simulado"
+PEER_ACCOUNT_NUMBER = "123456-7"
+PEER_KEY_EMAIL = "carla@bancosimulado.example"
+PEER_KEY_EVP = "5b0e5b0e-0000-4000-8000-00000000ca71"
+PEER_CLOSED_KEY = "loja@bancosimulado.example"
+PEER_TIMEOUT_AMOUNT = Money(10_03)
+
+__all__ = [  # the container refers to the memory adapters through this module
+    "InMemoryAccountLimitsStore",
+    "InMemoryChargeRepository",
+    "InMemoryDeviceRegistry",
+    "InMemoryKeyDirectory",
+    "InMemoryPixPaymentRepository",
+    "LocalChargeResolver",
+]
+
+
+def sandbox_peer(ispb: str) -> SimulatedInstitution:
+    """The peer bank of the memory profile (documents are valid, fictitious)."""
+    return SimulatedInstitution(
+        ispb=ispb,
+        name=PEER_NAME,
+        accounts=[
+            RemoteAccount(
+                branch="0001",
+                account_number=PEER_ACCOUNT_NUMBER,
+                holder_name="Carla Dias",
+                document="52998224725",
+                keys=(PixKey.parse(PEER_KEY_EMAIL), PixKey(PixKeyType.EVP, PEER_KEY_EVP)),
+                balance_cents=1_000_000_00,
+            ),
+            RemoteAccount(
+                branch="0001",
+                account_number="765432-1",
+                holder_name="Loja Fechada Ltda",
+                document="11222333000181",
+                holder_type=HolderType.COMPANY,
+                closed=True,
+                keys=(PixKey.parse(PEER_CLOSED_KEY),),
+            ),
+        ],
+    )
+
+
+def simulated_spi(settings: Settings, clock: Clock) -> SimulatedSpi:
+    if settings.pix_sandbox_peer_ispb == settings.ispb:
+        raise SettingsError("FINBANK_PIX_SANDBOX_PEER_ISPB must differ from FINBANK_ISPB")
+    return SimulatedSpi(
+        clock,
+        latency_seconds=settings.pix_spi_latency_seconds,
+        timeout_seconds=settings.pix_spi_timeout_seconds,
+        rules=(SpiRule(reason=IsoReason.AB03, amount=PEER_TIMEOUT_AMOUNT),),
+        institutions=(sandbox_peer(settings.pix_sandbox_peer_ispb),),
+    )
+
+
+def institution_keys(institution: SimulatedInstitution) -> list[KeyRegistration]:
+    """Directory entries for a simulated institution's keys."""
+    registered_at = datetime(2025, 1, 1, tzinfo=UTC)
+    return [
+        KeyRegistration(
+            id=uuid.uuid5(uuid.NAMESPACE_URL, f"finbank-sandbox-key:{key.type}:{key.value}"),
+            key=key,
+            ispb=institution.ispb,
+            branch=account.branch,
+            account_number=account.account_number,
+            account_kind=account.kind,
+            holder_type=account.holder_type,
+            holder_name=account.holder_name,
+            holder_document=account.document,
+            created_at=registered_at,
+        )
+        for account in institution.accounts
+        for key in account.keys
+    ]
+
+
+def memory_key_directory(settings: Settings, network: Any) -> InMemoryKeyDirectory:
+    """The in-memory DICT, holding the simulated institutions' keys too."""
+    directory = InMemoryKeyDirectory()
+    if isinstance(network, SimulatedSpi):
+        for institution in network.institutions.values():
+            directory.preload(institution_keys(institution))
+    return directory
+
+
+def limit_policy(settings: Settings) -> LimitPolicy:
+    if not settings.pix_limits_json:
+        return LimitPolicy()
+    try:
+        return LimitPolicy(msgspec.json.decode(settings.pix_limits_json, type=LimitSettings))
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise SettingsError(f"invalid FINBANK_PIX_LIMITS_JSON: {exc}") from None
+
+
+def pix_deps(
+    settings: Settings,
+    ledger: Ledger,
+    accounts: AccountRepository,
+    payments: PixPaymentRepository,
+    publisher: EventPublisher,
+    clock: Clock,
+    ids: IdGenerator,
+    rng: random.Random | None = None,
+) -> PixDeps:
+    return PixDeps(
+        ispb=settings.ispb,
+        ledger=ledger,
+        accounts=accounts,
+        payments=payments,
+        publisher=publisher,
+        clock=clock,
+        ids=ids,
+        rng=rng,
+        pending_timeout_seconds=settings.pix_pending_timeout_seconds,
+    )
+
+
+def qr_renderer() -> QrRenderer:
+    # Imported here: segno comes with the "http" extra, the container must not need it.
+    from finbank_adapters.qr import SegnoQrRenderer
+
+    return SegnoQrRenderer()
+
+
+def settle_inline(settings: Settings, settle: Any) -> Any:
+    """The settle use case when payments settle in the request, else ``None``."""
+    return settle if settings.pix_inline_settlement else None

@@ -1,0 +1,210 @@
+"""Charges (cob): create, read, draw their QR codes, remove, conclude on payment."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+import msgspec
+
+from finbank_core.pix.brcode import ascii_fold
+from finbank_core.pix.charges import Charge, ChargePayer, ChargeStatus
+from finbank_core.pix.context import PixDeps, check_description
+from finbank_core.pix.documents import is_valid_cnpj, is_valid_cpf
+from finbank_core.pix.errors import (
+    ChargeNotFound,
+    InvalidDocument,
+    PixKeyNotFound,
+    PixVersionConflict,
+)
+from finbank_core.pix.events import CHARGE_CONCLUDED, CHARGE_CREATED
+from finbank_core.pix.identifiers import TxId
+from finbank_core.pix.keys import PixKey
+from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.ports import ChargeRepository, KeyDirectory, QrRenderer
+from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.money import Money
+
+DEFAULT_EXPIRY_SECONDS = 24 * 3600
+MAX_EXPIRY_SECONDS = 365 * 24 * 3600
+
+
+class CreateChargeCommand(msgspec.Struct, frozen=True, kw_only=True):
+    owner_id: str
+    account_id: uuid.UUID
+    pix_key: str
+    amount: Money
+    expires_in_seconds: int | None = None
+    txid: str | None = None
+    description: str | None = None
+    payer: ChargePayer | None = None
+
+
+class ChargeView(msgspec.Struct, frozen=True, kw_only=True):
+    """A charge with its location and both BR Codes ("copia e cola" texts)."""
+
+    charge: Charge
+    location_url: str
+    dynamic_brcode: str
+    static_brcode: str
+
+
+class QrKind(enum.StrEnum):
+    DYNAMIC = "dynamic"
+    STATIC = "static"
+
+
+class QrFormat(enum.StrEnum):
+    PNG = "png"
+    SVG = "svg"
+
+
+class _ChargeUseCase:
+    def __init__(self, deps: PixDeps, charges: ChargeRepository, location_base_url: str) -> None:
+        self._deps = deps
+        self._charges = charges
+        self._base_url = location_base_url
+
+    async def _owned(self, owner_id: str, txid: str) -> Charge:
+        charge = await self._charges.get(txid)
+        if charge.owner_id != owner_id:
+            raise ChargeNotFound()
+        return charge
+
+    def _view(self, charge: Charge) -> ChargeView:
+        return ChargeView(
+            charge=charge,
+            location_url=charge.location_url(self._base_url),
+            dynamic_brcode=charge.dynamic_brcode(self._base_url).encode(),
+            static_brcode=charge.static_brcode().encode(),
+        )
+
+
+class CreateCharge(_ChargeUseCase):
+    """An immediate charge into one of the caller's accounts, paid to one of its keys."""
+
+    def __init__(
+        self,
+        deps: PixDeps,
+        charges: ChargeRepository,
+        directory: KeyDirectory,
+        *,
+        location_base_url: str,
+        merchant_city: str = "SAO PAULO",
+        default_expiry_seconds: int = DEFAULT_EXPIRY_SECONDS,
+    ) -> None:
+        super().__init__(deps, charges, location_base_url)
+        self._directory = directory
+        self._city = ascii_fold(merchant_city).upper()[:15].strip() or "SAO PAULO"
+        self._default_expiry = default_expiry_seconds
+
+    async def __call__(self, cmd: CreateChargeCommand) -> ChargeView:
+        cmd.amount.require_positive()
+        account = await self._deps.owned_active_account(cmd.owner_id, cmd.account_id)
+        expiry = cmd.expires_in_seconds or self._default_expiry
+        if not 0 < expiry <= MAX_EXPIRY_SECONDS:
+            raise InvalidInput("expiry must be 1 second to 365 days", field="expires_in_seconds")
+        registration = await self._directory.get(PixKey.parse(cmd.pix_key))
+        if registration.account_id != account.id:
+            raise PixKeyNotFound("the key is not registered to this account")
+        if cmd.payer is not None and not (
+            is_valid_cpf(cmd.payer.document) or is_valid_cnpj(cmd.payer.document)
+        ):
+            raise InvalidDocument("the payer's document is not a valid CPF or CNPJ")
+        txid = TxId.parse(cmd.txid) if cmd.txid else TxId.generate(self._deps.rng)
+        name = ascii_fold(account.holder_name)[:25].strip() or "FINBANK"
+        charge = Charge(
+            txid=txid.value,
+            location_id=self._deps.ids.new_id().hex,
+            account_id=account.id,
+            owner_id=account.owner_id,
+            pix_key=registration.key,
+            amount=cmd.amount,
+            merchant_name=name,
+            merchant_city=self._city,
+            created_at=self._deps.clock.now(),
+            expires_in_seconds=expiry,
+            description=check_description(cmd.description),
+            payer=cmd.payer,
+        )
+        self._view(charge)  # builds both codes: refuses a charge that cannot be encoded
+        stored = await self._charges.add(charge)
+        await self._deps.publish(
+            CHARGE_CREATED,
+            stored.txid,
+            {"txid": stored.txid, "account_id": str(account.id), "amount_cents": cmd.amount.cents},
+        )
+        return self._view(stored)
+
+
+class GetCharge(_ChargeUseCase):
+    """One of the caller's charges (``ChargeNotFound`` for anyone else's)."""
+
+    async def __call__(self, owner_id: str, txid: str) -> ChargeView:
+        return self._view(await self._owned(owner_id, txid))
+
+
+class RemoveCharge(_ChargeUseCase):
+    """The receiver withdraws an active charge (``REMOVIDA_PELO_USUARIO_RECEBEDOR``)."""
+
+    async def __call__(self, owner_id: str, txid: str) -> ChargeView:
+        charge = await self._owned(owner_id, txid)
+        stored = await self._charges.update(charge.remove(), charge.version)
+        return self._view(stored)
+
+
+class RenderChargeQr(_ChargeUseCase):
+    """The QR code of a charge's dynamic (default) or static BR Code."""
+
+    def __init__(
+        self,
+        deps: PixDeps,
+        charges: ChargeRepository,
+        renderer: QrRenderer,
+        *,
+        location_base_url: str,
+    ) -> None:
+        super().__init__(deps, charges, location_base_url)
+        self._renderer = renderer
+
+    async def __call__(
+        self, owner_id: str, txid: str, fmt: QrFormat, kind: QrKind = QrKind.DYNAMIC
+    ) -> bytes:
+        view = self._view(await self._owned(owner_id, txid))
+        payload = view.dynamic_brcode if kind is QrKind.DYNAMIC else view.static_brcode
+        if fmt is QrFormat.PNG:
+            return self._renderer.render_png(payload)
+        return self._renderer.render_svg(payload)
+
+
+async def conclude_matching_charge(
+    deps: PixDeps, charges: ChargeRepository, payment: PixPayment, now: datetime
+) -> Charge | None:
+    """Mark the payee's charge named by the payment's txid ``CONCLUIDA``, if it is payable.
+
+    A payment of a different amount, or for an expired or closed charge,
+    leaves the charge as it is (the money is still credited).
+    """
+    account_id = payment.payee.account_id
+    if account_id is None or not payment.txid:
+        return None
+    for _ in range(3):  # optimistic retries
+        charge = await charges.find(account_id, payment.txid)
+        if charge is None or charge.status is not ChargeStatus.ATIVA or charge.is_expired(now):
+            return None
+        if charge.amount != payment.amount:
+            return None
+        try:
+            stored = await charges.update(
+                charge.conclude(payment.end_to_end_id, now), charge.version
+            )
+        except PixVersionConflict:
+            continue
+        await deps.publish(
+            CHARGE_CONCLUDED,
+            stored.txid,
+            {"txid": stored.txid, "end_to_end_id": payment.end_to_end_id},
+        )
+        return stored
+    return None

@@ -1,0 +1,202 @@
+"""Plumbing shared by the PIX use cases: their common ports and ledger steps."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from finbank_core.accounts.events import make_event
+from finbank_core.accounts.ledger import (
+    CreateTransferResult,
+    PendingStatus,
+    Transfer,
+    TransferCode,
+    TransferFlags,
+)
+from finbank_core.accounts.model import AccountStatus, CustomerAccount
+from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.accounts.use_cases import BankAccounts, raise_for_transfer_result
+from finbank_core.pix.payments import SAO_PAULO, PixPayment, pix_transfer_id
+from finbank_core.pix.ports import PixPaymentRepository
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import AccountNotActive, AccountNotFound, InvalidInput
+from finbank_core.shared.events import EventPublisher
+from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.money import Money
+
+MAX_DESCRIPTION_LENGTH = 140
+_OK = (CreateTransferResult.OK, CreateTransferResult.EXISTS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PixDeps:
+    """The ports every PIX use case needs, plus the bank's ISPB."""
+
+    ispb: str
+    ledger: Ledger
+    accounts: AccountRepository
+    payments: PixPaymentRepository
+    publisher: EventPublisher
+    clock: Clock
+    ids: IdGenerator
+    #: seeded in tests; ``None`` draws the random part of ids from ``secrets``
+    rng: random.Random | None = None
+    #: timeout of pending PIX transfers in the ledger; 0 = until reconciliation voids them
+    pending_timeout_seconds: int = 0
+    timezone: str = SAO_PAULO
+
+    async def publish(
+        self,
+        type: str,
+        aggregate_id: str,
+        payload: dict[str, Any],
+        correlation_id: str | None = None,
+    ) -> None:
+        event = make_event(
+            event_id=self.ids.new_id(),
+            type=type,
+            occurred_at=self.clock.now(),
+            aggregate_id=aggregate_id,
+            payload=payload,
+            correlation_id=correlation_id,
+        )
+        await self.publisher.publish([event])
+
+    async def owned_active_account(self, owner_id: str, account_id: uuid.UUID) -> CustomerAccount:
+        """The caller's account, active; ``AccountNotFound`` for anyone else's."""
+        account = await self.accounts.get(account_id)
+        if account.owner_id != owner_id:
+            raise AccountNotFound()
+        if account.status is not AccountStatus.ACTIVE:
+            raise AccountNotActive(f"the account is {account.status.value}")
+        return account
+
+    # -- ledger steps (ids derived from the EndToEndId / rtrId) -----------------------------
+
+    async def reserve(
+        self, spi_id: str, account_id: uuid.UUID, amount: Money, code: TransferCode, memo: str
+    ) -> None:
+        """Pending transfer customer -> settlement; ``InsufficientFunds`` if it does not fit."""
+        transfer = Transfer(
+            id=pix_transfer_id(spi_id, "pending"),
+            debit_account_id=account_id,
+            credit_account_id=BankAccounts.PIX_SETTLEMENT,
+            amount=amount.cents,
+            code=code,
+            flags=TransferFlags.PENDING,
+            timeout_seconds=self.pending_timeout_seconds,
+            user_data=memo,
+        )
+        [result] = await self.ledger.create_transfers([transfer])
+        raise_for_transfer_result(result)
+
+    async def pending_status(self, spi_id: str) -> PendingStatus | None:
+        found = await self.ledger.lookup_transfers([pix_transfer_id(spi_id, "pending")])
+        return found[0].status if found else None
+
+    async def post(
+        self,
+        spi_id: str,
+        code: TransferCode,
+        memo: str,
+        *,
+        then_credit: uuid.UUID | None = None,
+        credit_memo: str | None = None,
+        credit_code: TransferCode | None = None,
+    ) -> None:
+        """Post the pending transfer; with ``then_credit``, also settlement -> that account.
+
+        Both in one linked batch: they happen together or not at all. Safe to
+        repeat: a step already applied is recognised by its derived id.
+        """
+        post = Transfer(
+            id=pix_transfer_id(spi_id, "post"),
+            debit_account_id=None,
+            credit_account_id=None,
+            amount=0,
+            code=code,
+            flags=TransferFlags.POST_PENDING_TRANSFER,
+            pending_id=pix_transfer_id(spi_id, "pending"),
+            user_data=memo,
+        )
+        if then_credit is None:
+            await self._apply([post], post.id)
+            return
+        pending = await self.ledger.lookup_transfers([pix_transfer_id(spi_id, "pending")])
+        credit = Transfer(
+            id=pix_transfer_id(spi_id, "credit"),
+            debit_account_id=BankAccounts.PIX_SETTLEMENT,
+            credit_account_id=then_credit,
+            amount=pending[0].amount if pending else 0,
+            code=credit_code or code,
+            user_data=credit_memo or memo,
+        )
+        linked = msgspec.structs.replace(post, flags=post.flags | TransferFlags.LINKED)
+        await self._apply([linked, credit], credit.id)
+
+    async def void(self, spi_id: str, code: TransferCode) -> None:
+        void = Transfer(
+            id=pix_transfer_id(spi_id, "void"),
+            debit_account_id=None,
+            credit_account_id=None,
+            amount=0,
+            code=code,
+            flags=TransferFlags.VOID_PENDING_TRANSFER,
+            pending_id=pix_transfer_id(spi_id, "pending"),
+        )
+        await self._apply([void], void.id)
+
+    async def credit_from_settlement(
+        self, spi_id: str, account_id: uuid.UUID, amount: Money, code: TransferCode, memo: str
+    ) -> None:
+        """A posted transfer settlement -> customer (money that arrived from the network)."""
+        transfer = Transfer(
+            id=pix_transfer_id(spi_id, "credit"),
+            debit_account_id=BankAccounts.PIX_SETTLEMENT,
+            credit_account_id=account_id,
+            amount=amount.cents,
+            code=code,
+            user_data=memo,
+        )
+        await self._apply([transfer], transfer.id)
+
+    async def _apply(self, transfers: Sequence[Transfer], marker: uuid.UUID) -> None:
+        # A replayed linked chain fails as a whole on its first EXISTS, so
+        # "already done" is read from the ledger rather than from the results.
+        if await self.ledger.lookup_transfers([marker]):
+            return
+        results = await self.ledger.create_transfers(transfers)
+        if all(r is CreateTransferResult.OK for r in results):
+            return
+        if await self.ledger.lookup_transfers([marker]):
+            return  # a concurrent caller applied the same steps
+        failing = next(
+            (r for r in results if r not in (*_OK, CreateTransferResult.LINKED_EVENT_FAILED)),
+            results[0],
+        )
+        raise_for_transfer_result(failing)
+
+
+def check_description(description: str | None) -> str | None:
+    if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidInput(
+            f"description must be at most {MAX_DESCRIPTION_LENGTH} characters",
+            field="description",
+        )
+    return description
+
+
+def fingerprint(value: msgspec.Struct) -> str:
+    """A stable digest of a request, to tell a replay from a reuse of its idempotency key."""
+    return hashlib.sha256(msgspec.json.encode(value)).hexdigest()
+
+
+def memo(prefix: str, payment: PixPayment) -> str:
+    """The statement text of a PIX entry: what it is, and the payer's note if any."""
+    return f"{prefix}: {payment.description}"[:140] if payment.description else prefix

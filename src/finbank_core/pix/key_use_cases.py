@@ -1,0 +1,136 @@
+"""Registering, listing and deleting a customer's PIX keys."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from finbank_core.accounts.model import CustomerAccount
+from finbank_core.accounts.ports import AccountRepository
+from finbank_core.pix.context import PixDeps
+from finbank_core.pix.directory import (
+    MAX_KEYS_COMPANY,
+    MAX_KEYS_INDIVIDUAL,
+    KeyRegistration,
+    NewKeyRegistration,
+    max_keys_for,
+)
+from finbank_core.pix.documents import normalize_cnpj, normalize_cpf
+from finbank_core.pix.errors import InvalidPixKey, PixKeyNotOwned
+from finbank_core.pix.events import KEY_DELETED, KEY_REGISTERED
+from finbank_core.pix.keys import PixKey, PixKeyType
+from finbank_core.pix.ports import KeyDirectory
+from finbank_core.shared.errors import AccountNotFound
+
+
+class RegisterPixKeyCommand(msgspec.Struct, frozen=True, kw_only=True):
+    owner_id: str
+    account_id: uuid.UUID
+    key_type: PixKeyType
+    #: the key as typed; must be absent for an EVP (the directory issues it)
+    key: str | None = None
+
+
+class RegisterPixKey:
+    """Bind a key to one of the caller's active accounts.
+
+    A CPF or CNPJ key must be the holder's own document. Phone and email
+    ownership is proven outside (a code sent by the directory); not modelled.
+    """
+
+    def __init__(
+        self,
+        deps: PixDeps,
+        directory: KeyDirectory,
+        *,
+        max_keys_individual: int = MAX_KEYS_INDIVIDUAL,
+        max_keys_company: int = MAX_KEYS_COMPANY,
+    ) -> None:
+        self._deps = deps
+        self._directory = directory
+        self._max_individual = max_keys_individual
+        self._max_company = max_keys_company
+
+    async def __call__(self, cmd: RegisterPixKeyCommand) -> KeyRegistration:
+        account = await self._deps.owned_active_account(cmd.owner_id, cmd.account_id)
+        key: PixKey | None = None
+        if cmd.key_type is PixKeyType.EVP:
+            if cmd.key:
+                raise InvalidPixKey("random keys (EVP) are issued by the directory; send no key")
+        else:
+            key = PixKey.parse(cmd.key or "", cmd.key_type)
+            if key.type in (PixKeyType.CPF, PixKeyType.CNPJ) and not _is_holders(account, key):
+                raise PixKeyNotOwned("a CPF or CNPJ key must be the account holder's document")
+        registration = await self._directory.register(
+            NewKeyRegistration(
+                id=self._deps.ids.new_id(),
+                key_type=cmd.key_type,
+                key=key,
+                ispb=self._deps.ispb,
+                branch=account.branch,
+                account_number=account.number,
+                account_kind=account.kind,
+                holder_type=account.holder_type,
+                holder_name=account.holder_name,
+                holder_document=account.holder_document,
+                created_at=self._deps.clock.now(),
+                account_id=account.id,
+                owner_id=account.owner_id,
+            ),
+            max_keys_per_account=max_keys_for(
+                account.holder_type, individual=self._max_individual, company=self._max_company
+            ),
+        )
+        await self._deps.publish(
+            KEY_REGISTERED,
+            str(account.id),
+            {"key_id": str(registration.id), "key_type": registration.key.type.value},
+        )
+        return registration
+
+
+def _is_holders(account: CustomerAccount, key: PixKey) -> bool:
+    document = account.holder_document
+    if not document:
+        return False
+    bare = normalize_cpf(document) if key.type is PixKeyType.CPF else normalize_cnpj(document)
+    return bare == key.value
+
+
+class DeletePixKey:
+    """Remove one of the caller's keys (``PixKeyNotFound`` for anyone else's)."""
+
+    def __init__(self, deps: PixDeps, directory: KeyDirectory) -> None:
+        self._deps = deps
+        self._directory = directory
+
+    async def __call__(self, owner_id: str, key_id: uuid.UUID) -> KeyRegistration:
+        removed = await self._directory.delete(key_id, owner_id)
+        await self._deps.publish(
+            KEY_DELETED,
+            str(removed.account_id),
+            {"key_id": str(removed.id), "key_type": removed.key.type.value},
+        )
+        return removed
+
+
+class ListPixKeys:
+    """The caller's keys, of one account or of all of them."""
+
+    def __init__(self, accounts: AccountRepository, directory: KeyDirectory) -> None:
+        self._accounts = accounts
+        self._directory = directory
+
+    async def __call__(
+        self, owner_id: str, account_id: uuid.UUID | None = None
+    ) -> list[KeyRegistration]:
+        if account_id is not None:
+            account = await self._accounts.get(account_id)
+            if account.owner_id != owner_id:
+                raise AccountNotFound()
+            return await self._directory.list_by_account(account_id)
+        keys: list[KeyRegistration] = []
+        for account in await self._accounts.list_by_owner(owner_id):
+            keys.extend(await self._directory.list_by_account(account.id))
+        return keys

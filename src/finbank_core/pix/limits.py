@@ -1,0 +1,244 @@
+"""PIX transaction limits on the injected clock, in São Paulo time.
+
+* The night runs from 20:00 (22:00 if the customer chose so) to 06:00 local
+  time; ``19:59:59`` is day, ``20:00:00`` night, ``05:59:59`` night,
+  ``06:00:00`` day. Day and night each have a per-transaction and a
+  per-period figure; the period is the current window (today's day, or
+  tonight from its start to 06:00). DOMAIN.md leaves open whether the
+  R$ 1,000.00 night figure is per transaction or per period: both are
+  figures here, both R$ 1,000.00 by default.
+* Individuals and companies have their own figures; companies are not
+  covered by the night rule, so their night figures default to the day ones.
+* A customer may lower a figure at once; a raise takes effect only
+  ``raise_delay_seconds`` (24 h) after it was requested.
+* A device never used for PIX (or first used less than
+  ``new_device_trust_seconds`` ago) is capped at R$ 200.00 per transaction
+  and R$ 1,000.00 per local calendar day.
+
+Every figure lives in :class:`LimitSettings`; amounts are centavos.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from finbank_core.accounts.model import HolderType
+from finbank_core.pix.errors import PixLimitExceeded
+from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.money import Money
+
+
+class TierLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Four figures in centavos: per transaction and per period, day and night."""
+
+    day_per_transaction: int
+    day_per_period: int
+    night_per_transaction: int
+    night_per_period: int
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInput("limits are non-negative amounts in centavos", field=name)
+
+    def pairs(self) -> list[tuple[str, int]]:
+        return [(name, getattr(self, name)) for name in self.__struct_fields__]
+
+
+class LimitSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every figure of the policy; decoded from ``FINBANK_PIX_LIMITS_JSON`` if set."""
+
+    timezone: str = "America/Sao_Paulo"
+    night_start_hour: int = 20
+    late_night_start_hour: int = 22
+    night_end_hour: int = 6
+    individual: TierLimits = TierLimits(
+        day_per_transaction=5_000_00,
+        day_per_period=20_000_00,
+        night_per_transaction=1_000_00,
+        night_per_period=1_000_00,
+    )
+    company: TierLimits = TierLimits(
+        day_per_transaction=50_000_00,
+        day_per_period=200_000_00,
+        night_per_transaction=50_000_00,
+        night_per_period=200_000_00,
+    )
+    new_device_per_transaction: int = 200_00
+    new_device_per_day: int = 1_000_00
+    #: how long a device counts as new after its first PIX (unconfirmed: configurable)
+    new_device_trust_seconds: int = 24 * 3600
+    raise_delay_seconds: int = 24 * 3600
+
+
+class WindowKind(enum.StrEnum):
+    DAY = "day"
+    NIGHT = "night"
+
+
+class LimitWindow(msgspec.Struct, frozen=True, kw_only=True):
+    """A day or night period: ``starts_at <= t < ends_at`` (aware datetimes)."""
+
+    kind: WindowKind
+    starts_at: datetime
+    ends_at: datetime
+
+
+class PendingRaise(msgspec.Struct, frozen=True, kw_only=True):
+    limits: TierLimits
+    requested_at: datetime
+
+
+class AccountLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's choices for one account; ``limits=None`` means the bank's defaults."""
+
+    account_id: uuid.UUID
+    late_night: bool = False
+    limits: TierLimits | None = None
+    pending_raise: PendingRaise | None = None
+
+
+class LimitPolicy:
+    """Pure limit rules over :class:`LimitSettings`; the caller supplies usage figures."""
+
+    def __init__(self, settings: LimitSettings | None = None) -> None:
+        self.settings = settings or LimitSettings()
+        self._zone = ZoneInfo(self.settings.timezone)
+
+    # -- windows ------------------------------------------------------------------
+
+    def window(self, now: datetime, *, late_night: bool = False) -> LimitWindow:
+        """The day or night window ``now`` falls in, in local time."""
+        s = self.settings
+        local = now.astimezone(self._zone)
+        start_hour = s.late_night_start_hour if late_night else s.night_start_hour
+        today = local.date()
+
+        def at(day_offset: int, hour: int) -> datetime:
+            day = today + timedelta(days=day_offset)
+            return datetime.combine(day, time(hour), tzinfo=self._zone)
+
+        if local.time() >= time(start_hour):
+            return LimitWindow(
+                kind=WindowKind.NIGHT, starts_at=at(0, start_hour), ends_at=at(1, s.night_end_hour)
+            )
+        if local.time() < time(s.night_end_hour):
+            return LimitWindow(
+                kind=WindowKind.NIGHT, starts_at=at(-1, start_hour), ends_at=at(0, s.night_end_hour)
+            )
+        return LimitWindow(
+            kind=WindowKind.DAY, starts_at=at(0, s.night_end_hour), ends_at=at(0, start_hour)
+        )
+
+    def local_day(self, now: datetime) -> tuple[datetime, datetime]:
+        """The local calendar day of ``now``: ``[midnight, next midnight)``."""
+        start = datetime.combine(now.astimezone(self._zone).date(), time(0), tzinfo=self._zone)
+        return start, datetime.combine(start.date() + timedelta(days=1), time(0), tzinfo=self._zone)
+
+    def is_new_device(self, first_seen: datetime | None, now: datetime) -> bool:
+        """Never seen, or first seen less than ``new_device_trust_seconds`` ago."""
+        trust = timedelta(seconds=self.settings.new_device_trust_seconds)
+        return first_seen is None or now < first_seen + trust
+
+    # -- figures ------------------------------------------------------------------------
+
+    def defaults(self, holder_type: HolderType) -> TierLimits:
+        s = self.settings
+        return s.company if holder_type is HolderType.COMPANY else s.individual
+
+    def effective(
+        self, holder_type: HolderType, account: AccountLimits | None, now: datetime
+    ) -> TierLimits:
+        """The figures in force at ``now``: a pending raise counts once its delay has passed."""
+        if account is None:
+            return self.defaults(holder_type)
+        pending = account.pending_raise
+        delay = timedelta(seconds=self.settings.raise_delay_seconds)
+        if pending is not None and now >= pending.requested_at + delay:
+            return pending.limits
+        return account.limits or self.defaults(holder_type)
+
+    def request_change(
+        self,
+        holder_type: HolderType,
+        current: AccountLimits | None,
+        account_id: uuid.UUID,
+        requested: TierLimits,
+        now: datetime,
+        *,
+        late_night: bool | None = None,
+    ) -> AccountLimits:
+        """Apply a customer's request: lower figures at once, raises after the delay.
+
+        Every figure at or below the one in force applies now; if any figure
+        goes up, the whole request becomes a pending raise recorded with
+        ``requested_at=now`` (a newer request replaces an older pending one).
+        """
+        in_force = self.effective(holder_type, current, now)
+        lowered = TierLimits(
+            **{name: min(value, getattr(requested, name)) for name, value in in_force.pairs()}
+        )
+        raises = any(getattr(requested, name) > value for name, value in in_force.pairs())
+        return AccountLimits(
+            account_id=account_id,
+            late_night=current.late_night if late_night is None and current else bool(late_night),
+            limits=lowered,
+            pending_raise=PendingRaise(limits=requested, requested_at=now) if raises else None,
+        )
+
+    # -- the check ------------------------------------------------------------------------
+
+    def check(
+        self,
+        *,
+        amount: Money,
+        holder_type: HolderType,
+        account: AccountLimits | None,
+        now: datetime,
+        used_in_window: Money,
+        new_device: bool = False,
+        used_by_device_today: Money | None = None,
+    ) -> LimitWindow:
+        """Raise ``PixLimitExceeded`` (``details["limit"]`` names it) or return the window.
+
+        ``used_in_window`` is what the account already sent, not rejected, in
+        the current window; ``used_by_device_today`` what the device sent
+        today (local day). Figures are inclusive: exactly the limit passes.
+        """
+        window = self.window(now, late_night=account is not None and account.late_night)
+        figures = self.effective(holder_type, account, now)
+        if window.kind is WindowKind.NIGHT:
+            per_tx, per_period = figures.night_per_transaction, figures.night_per_period
+        else:
+            per_tx, per_period = figures.day_per_transaction, figures.day_per_period
+        kind = window.kind.value
+        if amount.cents > per_tx:
+            _refuse(f"{kind}_per_transaction", per_tx, f"the {kind}time per-transaction limit")
+        if used_in_window.cents + amount.cents > per_period:
+            _refuse(f"{kind}_per_period", per_period, f"the {kind}time period limit")
+        if new_device:
+            s = self.settings
+            if amount.cents > s.new_device_per_transaction:
+                _refuse(
+                    "new_device_per_transaction",
+                    s.new_device_per_transaction,
+                    "the per-transaction limit of a new device",
+                )
+            device_used = used_by_device_today.cents if used_by_device_today else 0
+            if device_used + amount.cents > s.new_device_per_day:
+                _refuse(
+                    "new_device_per_day", s.new_device_per_day, "the daily limit of a new device"
+                )
+        return window
+
+
+def _refuse(limit: str, figure: int, what: str) -> None:
+    raise PixLimitExceeded(
+        f"the payment exceeds {what} ({Money(figure)})", limit=limit, limit_cents=figure
+    )

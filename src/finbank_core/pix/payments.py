@@ -1,0 +1,189 @@
+"""The PIX payment aggregate and its state machine.
+
+``PENDING -> SETTLED | REJECTED``; both ends are final (a settled payment is
+undone by a refund, never by a transition). Transitions return a new value;
+the repository stores it under the optimistic ``version`` it was read with.
+
+One record per EndToEndId, whichever side of it this bank is on:
+
+* ``OUTGOING``: our customer pays someone at another institution;
+* ``INCOMING``: someone at another institution pays our customer;
+* ``ON_US``: both accounts are here; payer and payee both see the record.
+
+Ledger transfers of a payment have ids derived from its EndToEndId
+(:func:`pix_transfer_id`), so every step can be replayed safely.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from finbank_core.accounts.use_cases import FINBANK_NAMESPACE
+from finbank_core.pix.errors import (
+    IllegalPixTransition,
+    PixPaymentNotRefundable,
+    PixRefundExceedsOriginal,
+    PixRefundWindowExpired,
+)
+from finbank_core.pix.reasons import IsoReason
+from finbank_core.pix.refunds import REFUND_WINDOW_DAYS, PixRefund
+from finbank_core.shared.money import Money
+
+SAO_PAULO = "America/Sao_Paulo"
+
+
+class PaymentStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    SETTLED = "SETTLED"
+    REJECTED = "REJECTED"
+
+
+class PixFlow(enum.StrEnum):
+    OUTGOING = "OUTGOING"
+    INCOMING = "INCOMING"
+    ON_US = "ON_US"
+
+
+class Initiation(enum.StrEnum):
+    """How the payer named the payee (the SPI's ``LocalInstrument``)."""
+
+    MANUAL = "MANU"  #: account data typed in
+    KEY = "DICT"  #: a PIX key looked up in the directory
+    STATIC_QR = "QRES"  #: a static BR Code
+    DYNAMIC_QR = "QRDN"  #: a dynamic BR Code (a charge at a location URL)
+
+
+class PixParty(msgspec.Struct, frozen=True, kw_only=True):
+    """One side of a payment as the network knows it.
+
+    ``account_id`` and ``owner_id`` are set only when the account is in this
+    bank. ``document_masked`` is what may be shown to the other side.
+    """
+
+    ispb: str
+    branch: str | None = None
+    account_number: str | None = None
+    account_kind: str | None = None
+    name: str | None = None
+    document_masked: str | None = None
+    account_id: uuid.UUID | None = None
+    owner_id: str | None = None
+
+
+class PixPayment(msgspec.Struct, frozen=True, kw_only=True):
+    """A PIX payment record (see the module docstring for flows and states)."""
+
+    end_to_end_id: str
+    flow: PixFlow
+    status: PaymentStatus
+    amount: Money
+    payer: PixParty
+    payee: PixParty
+    initiation: Initiation
+    created_at: datetime
+    version: int = 0
+    settled_at: datetime | None = None
+    rejected_at: datetime | None = None
+    reject_reason: IsoReason | None = None
+    txid: str | None = None
+    description: str | None = None
+    #: the payer's client idempotency key (outgoing and on-us payments)
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
+    device_id: str | None = None
+    refunds: tuple[PixRefund, ...] = ()
+
+    # -- state machine -------------------------------------------------------------
+
+    def settle(self, now: datetime) -> PixPayment:
+        """``PENDING -> SETTLED``; ``IllegalPixTransition`` from any other state."""
+        self._require_pending(PaymentStatus.SETTLED)
+        return msgspec.structs.replace(self, status=PaymentStatus.SETTLED, settled_at=now)
+
+    def reject(self, reason: IsoReason, now: datetime) -> PixPayment:
+        """``PENDING -> REJECTED`` with the ISO reason; ``IllegalPixTransition`` otherwise."""
+        self._require_pending(PaymentStatus.REJECTED)
+        return msgspec.structs.replace(
+            self, status=PaymentStatus.REJECTED, rejected_at=now, reject_reason=reason
+        )
+
+    def _require_pending(self, target: PaymentStatus) -> None:
+        if self.status is not PaymentStatus.PENDING:
+            raise IllegalPixTransition(
+                f"a payment cannot go from {self.status.value} to {target.value}",
+                current=self.status.value,
+                target=target.value,
+            )
+
+    # -- views -----------------------------------------------------------------------
+
+    def is_visible_to(self, owner_id: str) -> bool:
+        """True when ``owner_id`` holds the payer's or the payee's account here."""
+        return owner_id in (self.payer.owner_id, self.payee.owner_id)
+
+    def account_ids(self) -> tuple[uuid.UUID, ...]:
+        """This bank's accounts the payment touches (one, or two for on-us)."""
+        return tuple(p.account_id for p in (self.payer, self.payee) if p.account_id is not None)
+
+    def settlement_day(self, timezone: str = SAO_PAULO) -> date | None:
+        """The business date of the settlement, in ``timezone``; ``None`` if not settled."""
+        if self.settled_at is None:
+            return None
+        return self.settled_at.astimezone(ZoneInfo(timezone)).date()
+
+    @property
+    def refunded_amount(self) -> Money:
+        """What refunds in progress or done take out of the original amount."""
+        return Money(sum(r.amount.cents for r in self.refunds if r.counts_against_original))
+
+    def find_refund(self, client_refund_id: str) -> PixRefund | None:
+        return next((r for r in self.refunds if r.client_refund_id == client_refund_id), None)
+
+    # -- refunds ------------------------------------------------------------------------
+
+    def add_refund(self, refund: PixRefund, *, window_days: int = REFUND_WINDOW_DAYS) -> PixPayment:
+        """Record a new refund, enforcing the rules of DOMAIN.md.
+
+        Only a settled payment received by one of our accounts; within
+        ``window_days`` of its settlement (``PixRefundWindowExpired``, DT05);
+        all refunds not failed add up to at most the original amount
+        (``PixRefundExceedsOriginal``, AM09).
+        """
+        if (
+            self.status is not PaymentStatus.SETTLED
+            or self.flow is PixFlow.OUTGOING
+            or self.settled_at is None
+        ):
+            raise PixPaymentNotRefundable("only a settled payment you received can be refunded")
+        if refund.requested_at > self.settled_at + timedelta(days=window_days):
+            raise PixRefundWindowExpired(
+                f"refunds are possible for {window_days} days after the settlement",
+                reason=IsoReason.DT05.value,
+            )
+        if self.refunded_amount.cents + refund.amount.cents > self.amount.cents:
+            raise PixRefundExceedsOriginal(
+                f"refunds would exceed the original amount of {self.amount}",
+                reason=IsoReason.AM09.value,
+            )
+        return msgspec.structs.replace(self, refunds=(*self.refunds, refund))
+
+    def replace_refund(self, refund: PixRefund) -> PixPayment:
+        """The payment with ``refund`` (same return id) in its new state."""
+        refunds = tuple(r if r.return_id != refund.return_id else refund for r in self.refunds)
+        return msgspec.structs.replace(self, refunds=refunds)
+
+
+def pix_transfer_id(spi_id: str, step: str) -> uuid.UUID:
+    """The ledger transfer id of one step (``pending``, ``post``...) of a payment or return."""
+    return uuid.uuid5(FINBANK_NAMESPACE, f"pix\x1f{spi_id}\x1f{step}")
+
+
+class PaymentPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[PixPayment]
+    #: pass back as ``cursor`` for the next page; ``None`` on the last page
+    next_cursor: str | None = None

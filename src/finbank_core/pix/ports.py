@@ -1,0 +1,181 @@
+"""Ports of the PIX context. Domain types only, so a DynamoDB adapter can honour them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Protocol
+
+from finbank_core.pix.charges import Charge, ChargePayload
+from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRegistration
+from finbank_core.pix.keys import PixKey
+from finbank_core.pix.limits import AccountLimits
+from finbank_core.pix.network import NetworkResult, PaymentOrder, ReturnOrder
+from finbank_core.pix.payments import PaymentPage, PixPayment
+
+
+class KeyDirectory(Protocol):
+    """The key directory (DICT): which account a PIX key pays into.
+
+    A key belongs to one account at a time, in any institution. Look-ups
+    return the holder's document masked; the full registration (document
+    included) is only for the owning side.
+    """
+
+    async def register(
+        self, registration: NewKeyRegistration, *, max_keys_per_account: int
+    ) -> KeyRegistration:
+        """Bind a key to an account; for an EVP (``key=None``) the directory issues it.
+
+        Raises ``PixKeyAlreadyRegistered`` if the key is bound anywhere
+        (including to this account) and ``PixKeyLimitReached`` if the account
+        already has ``max_keys_per_account`` keys. Both checks and the write
+        are atomic.
+        """
+        ...
+
+    async def delete(self, key_id: uuid.UUID, owner_id: str) -> KeyRegistration:
+        """Remove a key of one of ``owner_id``'s accounts; returns what was removed.
+
+        Raises ``PixKeyNotFound`` for an unknown id or someone else's key.
+        """
+        ...
+
+    async def lookup(self, key: PixKey) -> DirectoryEntry:
+        """The account a key pays into, holder masked; raises ``PixKeyNotFound``."""
+        ...
+
+    async def get(self, key: PixKey) -> KeyRegistration:
+        """The full registration of a key; raises ``PixKeyNotFound``. Owning side only."""
+        ...
+
+    async def list_by_account(self, account_id: uuid.UUID) -> list[KeyRegistration]:
+        """The keys of an account, oldest first."""
+        ...
+
+
+class PixPaymentRepository(Protocol):
+    """PIX payment records (refunds inside them), shaped for DynamoDB.
+
+    Writes are conditional: ``add`` on the EndToEndId (and on the payer's
+    idempotency key), ``update`` on the version read. Listing is by account
+    and by settlement day, newest first, paged by an opaque cursor.
+    """
+
+    async def add(self, payment: PixPayment) -> PixPayment:
+        """Store a new record with version 1 and return it.
+
+        Raises ``PixPaymentAlreadyExists`` if the EndToEndId is taken or if
+        ``(payer.owner_id, idempotency_key)`` is already used by another record.
+        """
+        ...
+
+    async def get(self, end_to_end_id: str) -> PixPayment:
+        """Raises ``PixPaymentNotFound``."""
+        ...
+
+    async def get_by_idempotency_key(self, owner_id: str, key: str) -> PixPayment | None:
+        """The payment ``owner_id`` created with idempotency key ``key``, if any."""
+        ...
+
+    async def update(self, payment: PixPayment, expected_version: int) -> PixPayment:
+        """Replace the record if its stored version is ``expected_version``.
+
+        Returns the record as stored, with version ``expected_version + 1``.
+        Raises ``PixVersionConflict`` on a mismatch and ``PixPaymentNotFound``
+        if there is no such record.
+        """
+        ...
+
+    async def list_by_account(
+        self,
+        account_id: uuid.UUID,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> PaymentPage:
+        """Records touching the account, ``since <= created_at < until``, newest first."""
+        ...
+
+    async def list_by_settlement_day(
+        self, day: date, *, limit: int = 100, cursor: str | None = None
+    ) -> PaymentPage:
+        """Settled records whose settlement day (São Paulo) is ``day``, oldest first."""
+        ...
+
+
+class ChargeRepository(Protocol):
+    """Immediate charges (cob)."""
+
+    async def add(self, charge: Charge) -> Charge:
+        """Store with version 1; ``ChargeAlreadyExists`` if the txid or its first 25 chars clash."""
+        ...
+
+    async def get(self, txid: str) -> Charge:
+        """By full txid; raises ``ChargeNotFound``."""
+        ...
+
+    async def find(self, account_id: uuid.UUID, reference: str) -> Charge | None:
+        """The account's charge whose txid or static txid is ``reference``."""
+        ...
+
+    async def get_by_location(self, location_id: str) -> Charge:
+        """Raises ``ChargeNotFound``."""
+        ...
+
+    async def update(self, charge: Charge, expected_version: int) -> Charge:
+        """Optimistic replace, like ``PixPaymentRepository.update`` (``PixVersionConflict``)."""
+        ...
+
+
+class ChargeResolver(Protocol):
+    """Fetches what a dynamic BR Code's location URL serves (the receiver's PSP)."""
+
+    async def resolve(self, location_url: str) -> ChargePayload:
+        """Raises ``ChargeNotFound`` for an unknown location, ``ServiceUnavailable`` if down."""
+        ...
+
+
+class PaymentNetwork(Protocol):
+    """The instant payment system (SPI): send orders, get their settlement."""
+
+    async def send_payment(self, order: PaymentOrder) -> NetworkResult:
+        """Send a payment; the same EndToEndId twice gets the first answer again.
+
+        A rejection is a result (``RJCT`` + reason), not an error; raises
+        ``ServiceUnavailable`` only when the outcome is unknown and the call
+        may be repeated.
+        """
+        ...
+
+    async def send_return(self, order: ReturnOrder) -> NetworkResult:
+        """Send a return (pacs.004); same idempotency and errors as ``send_payment``."""
+        ...
+
+
+class QrRenderer(Protocol):
+    """Draws a BR Code payload as a QR code image."""
+
+    def render_png(self, payload: str, *, scale: int = 8) -> bytes: ...
+
+    def render_svg(self, payload: str, *, scale: int = 8) -> bytes: ...
+
+
+class AccountLimitsStore(Protocol):
+    """Customers' limit choices per account."""
+
+    async def get(self, account_id: uuid.UUID) -> AccountLimits | None: ...
+
+    async def put(self, limits: AccountLimits) -> None: ...
+
+
+class DeviceRegistry(Protocol):
+    """When each customer device was first used for PIX."""
+
+    async def first_seen(self, owner_id: str, device_id: str) -> datetime | None: ...
+
+    async def record_use(self, owner_id: str, device_id: str, at: datetime) -> None:
+        """Remember the first use; later calls keep the first date."""
+        ...

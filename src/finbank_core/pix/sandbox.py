@@ -1,0 +1,69 @@
+"""Sandbox only: make another institution pay one of the caller's accounts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+from finbank_core.pix.context import PixDeps, check_description
+from finbank_core.pix.network import IncomingPixOrder
+from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.settle import ReceivePix
+from finbank_core.shared.money import Money
+
+
+class PaymentOriginator(Protocol):
+    """A simulated network that can start payments from its other institutions to us."""
+
+    def originate_payment(
+        self,
+        *,
+        from_ispb: str,
+        from_account_number: str,
+        amount: Money,
+        to_key: str | None = None,
+        to_branch: str | None = None,
+        to_account_number: str | None = None,
+        txid: str | None = None,
+        description: str | None = None,
+    ) -> IncomingPixOrder: ...
+
+
+class SimulateIncomingPix:
+    """A payment from the sandbox's peer bank into one of the caller's accounts."""
+
+    def __init__(
+        self,
+        deps: PixDeps,
+        originator: PaymentOriginator,
+        receive: ReceivePix,
+        *,
+        peer_ispb: str,
+        peer_account_number: str,
+    ) -> None:
+        self._deps = deps
+        self._originator = originator
+        self._receive = receive
+        self._peer_ispb = peer_ispb
+        self._peer_account = peer_account_number
+
+    async def __call__(
+        self,
+        owner_id: str,
+        account_id: uuid.UUID,
+        amount: Money,
+        *,
+        txid: str | None = None,
+        description: str | None = None,
+    ) -> PixPayment:
+        account = await self._deps.owned_active_account(owner_id, account_id)
+        order = self._originator.originate_payment(
+            from_ispb=self._peer_ispb,
+            from_account_number=self._peer_account,
+            amount=amount,
+            to_branch=account.branch,
+            to_account_number=account.number,
+            txid=txid,
+            description=check_description(description),
+        )
+        return (await self._receive(order)).payment

@@ -1,0 +1,290 @@
+"""``SendPix``: a customer pays by key, by BR Code or by account data.
+
+Decisions:
+
+* Insufficient funds are refused at once with ``InsufficientFunds`` and
+  leave **no record**: nothing was reserved, nothing reached the network,
+  and the idempotency key stays free so the client may retry once funded.
+  The same goes for every other refusal before the reservation (limits,
+  unknown key, invalid recipient here, inactive account).
+* The request is identified by ``(owner_id, idempotency_key)``: the same key
+  and body return the first payment (``replayed=True``); the same key with
+  another body raises ``IdempotencyKeyReused``.
+* On-us payments (the recipient account is here) settle in the call: the
+  pending transfer is posted and the recipient credited in one linked batch.
+  Other payments stay ``PENDING`` for :class:`SettlePixPayment`, which a
+  worker runs; with ``settle_inline`` (memory profile, sandbox) it runs
+  right away, and a network that cannot be reached leaves the payment
+  ``PENDING`` for a later retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+import msgspec
+
+from finbank_core.accounts.ledger import TransferCode
+from finbank_core.accounts.model import AccountKind, AccountStatus, CustomerAccount
+from finbank_core.pix.brcode import BRCode
+from finbank_core.pix.context import PixDeps, check_description, fingerprint, memo
+from finbank_core.pix.directory import DirectoryEntry, safe_mask
+from finbank_core.pix.documents import is_valid_cnpj, is_valid_cpf, normalize_cnpj
+from finbank_core.pix.errors import InvalidDocument, PixPaymentAlreadyExists, PixRecipientInvalid
+from finbank_core.pix.events import (
+    PAYMENT_REQUESTED,
+    payment_payload,
+)
+from finbank_core.pix.identifiers import EndToEndId, parse_ispb
+from finbank_core.pix.keys import PixKey, PixKeyType
+from finbank_core.pix.limit_use_cases import PixLimiter
+from finbank_core.pix.payments import (
+    Initiation,
+    PaymentStatus,
+    PixFlow,
+    PixParty,
+    PixPayment,
+)
+from finbank_core.pix.ports import ChargeRepository, ChargeResolver, KeyDirectory
+from finbank_core.pix.settle import SettlePixPayment, settle_on_us
+from finbank_core.shared.errors import (
+    AccountNotFound,
+    IdempotencyKeyReused,
+    InvalidInput,
+    SameAccount,
+    ServiceUnavailable,
+)
+from finbank_core.shared.money import Money
+
+
+class AccountData(msgspec.Struct, frozen=True, kw_only=True):
+    """A recipient named by its account (the manual way): institution, branch, number."""
+
+    ispb: str
+    branch: str
+    account_number: str
+    document: str
+    name: str | None = None
+    account_kind: AccountKind = AccountKind.CHECKING
+
+
+class SendPixCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Exactly one of ``key``, ``br_code`` and ``account_data`` names the recipient."""
+
+    owner_id: str
+    account_id: uuid.UUID
+    idempotency_key: str
+    amount: Money | None = None
+    key: str | None = None
+    key_type: PixKeyType | None = None
+    br_code: str | None = None
+    account_data: AccountData | None = None
+    description: str | None = None
+    device_id: str | None = None
+
+
+class SendPixResult(msgspec.Struct, frozen=True, kw_only=True):
+    payment: PixPayment
+    replayed: bool = False
+
+
+class _Recipient(msgspec.Struct, frozen=True, kw_only=True):
+    party: PixParty
+    initiation: Initiation
+    amount: Money | None = None
+    txid: str | None = None
+    key: str | None = None
+
+
+class SendPix:
+    """Validate, reserve, record, and (on-us) settle a customer's PIX payment."""
+
+    def __init__(
+        self,
+        deps: PixDeps,
+        directory: KeyDirectory,
+        resolver: ChargeResolver,
+        charges: ChargeRepository,
+        limiter: PixLimiter,
+        settle_inline: SettlePixPayment | None = None,
+    ) -> None:
+        self._deps = deps
+        self._directory = directory
+        self._resolver = resolver
+        self._charges = charges
+        self._limiter = limiter
+        self._settle_inline = settle_inline
+
+    async def __call__(self, cmd: SendPixCommand) -> SendPixResult:
+        deps = self._deps
+        if not cmd.idempotency_key or len(cmd.idempotency_key) > 255:
+            raise InvalidInput(
+                "idempotency key must be 1 to 255 characters", field="idempotency_key"
+            )
+        request_fingerprint = fingerprint(cmd)
+        existing = await deps.payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
+        if existing is not None:
+            return _replay(existing, request_fingerprint)
+        if sum(t is not None for t in (cmd.key, cmd.br_code, cmd.account_data)) != 1:
+            raise InvalidInput("name the recipient by exactly one of key, br_code, account_data")
+        description = check_description(cmd.description)
+        payer_account = await deps.owned_active_account(cmd.owner_id, cmd.account_id)
+        now = deps.clock.now()
+        recipient = await self._recipient(cmd)
+        amount = _amount(cmd.amount, recipient.amount)
+        if recipient.party.account_id == payer_account.id:
+            raise SameAccount()
+        await self._limiter.enforce(payer_account, amount, now, cmd.device_id)
+
+        on_us = recipient.party.ispb == deps.ispb
+        payment = PixPayment(
+            end_to_end_id=EndToEndId.generate(deps.ispb, now, deps.rng).value,
+            flow=PixFlow.ON_US if on_us else PixFlow.OUTGOING,
+            status=PaymentStatus.PENDING,
+            amount=amount,
+            payer=_party_of(payer_account, deps.ispb),
+            payee=recipient.party,
+            initiation=recipient.initiation,
+            created_at=now,
+            txid=recipient.txid,
+            description=description,
+            idempotency_key=cmd.idempotency_key,
+            request_fingerprint=request_fingerprint,
+            device_id=cmd.device_id,
+        )
+        e2e = payment.end_to_end_id
+        await deps.reserve(
+            e2e, payer_account.id, amount, TransferCode.PIX_OUT, memo("PIX enviado", payment)
+        )
+        try:
+            payment = await deps.payments.add(payment)
+        except PixPaymentAlreadyExists:
+            # A concurrent request with the same idempotency key won: release ours.
+            await deps.void(e2e, TransferCode.PIX_OUT)
+            winner = await deps.payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
+            if winner is None:
+                raise
+            return _replay(winner, request_fingerprint)
+        await self._limiter.record_device(cmd.owner_id, cmd.device_id, now)
+        await deps.publish(PAYMENT_REQUESTED, e2e, payment_payload(payment))
+        if on_us:
+            payment = await settle_on_us(deps, self._charges, payment)
+        elif self._settle_inline is not None:
+            # A network that cannot be reached leaves it PENDING for the worker.
+            with contextlib.suppress(ServiceUnavailable):
+                payment = await self._settle_inline(e2e)
+        return SendPixResult(payment=payment)
+
+    async def _recipient(self, cmd: SendPixCommand) -> _Recipient:
+        if cmd.key is not None:
+            key = PixKey.parse(cmd.key, cmd.key_type)
+            return await self._by_key(key, Initiation.KEY)
+        if cmd.br_code is not None:
+            return await self._by_brcode(BRCode.parse(cmd.br_code))
+        assert cmd.account_data is not None
+        return await self._by_account_data(cmd.account_data)
+
+    async def _by_key(
+        self,
+        key: PixKey,
+        initiation: Initiation,
+        amount: Money | None = None,
+        txid: str | None = None,
+    ) -> _Recipient:
+        entry = await self._directory.lookup(key)
+        party = await self._party_of_entry(entry)
+        return _Recipient(
+            party=party, initiation=initiation, amount=amount, txid=txid, key=key.value
+        )
+
+    async def _by_brcode(self, code: BRCode) -> _Recipient:
+        if code.location_url is not None:
+            payload = await self._resolver.resolve(code.location_url)
+            payload.require_payable(self._deps.clock.now())
+            return await self._by_key(
+                payload.pix_key, Initiation.DYNAMIC_QR, payload.amount, payload.txid
+            )
+        key = code.parsed_pix_key()
+        assert key is not None  # a static code has a key by construction
+        txid = None if code.txid == "***" else code.txid
+        return await self._by_key(key, Initiation.STATIC_QR, code.amount, txid)
+
+    async def _by_account_data(self, data: AccountData) -> _Recipient:
+        ispb = parse_ispb(data.ispb)
+        document = normalize_cnpj(data.document)
+        if not (is_valid_cpf(document) or is_valid_cnpj(document)):
+            raise InvalidDocument("the recipient's document is not a valid CPF or CNPJ")
+        if ispb != self._deps.ispb:
+            party = PixParty(
+                ispb=ispb,
+                branch=data.branch,
+                account_number=data.account_number,
+                account_kind=data.account_kind.value,
+                name=data.name,
+                document_masked=safe_mask(document),
+            )
+            return _Recipient(party=party, initiation=Initiation.MANUAL)
+        try:
+            account = await self._deps.accounts.get_by_number(data.branch, data.account_number)
+        except AccountNotFound:
+            raise PixRecipientInvalid("no such account here (AC03)", reason="AC03") from None
+        if account.holder_document is None or normalize_cnpj(account.holder_document) != document:
+            raise PixRecipientInvalid(
+                "the document does not match the account (BE01)", reason="BE01"
+            )
+        return _Recipient(
+            party=_checked_party(account, self._deps.ispb), initiation=Initiation.MANUAL
+        )
+
+    async def _party_of_entry(self, entry: DirectoryEntry) -> PixParty:
+        if entry.ispb != self._deps.ispb:
+            return PixParty(
+                ispb=entry.ispb,
+                branch=entry.branch,
+                account_number=entry.account_number,
+                account_kind=entry.account_kind.value,
+                name=entry.owner_name,
+                document_masked=entry.owner_document_masked,
+            )
+        try:
+            account = await self._deps.accounts.get_by_number(entry.branch, entry.account_number)
+        except AccountNotFound:
+            raise PixRecipientInvalid(
+                "the key's account no longer exists (AC03)", reason="AC03"
+            ) from None
+        return _checked_party(account, self._deps.ispb)
+
+
+def _checked_party(account: CustomerAccount, ispb: str) -> PixParty:
+    if account.status is not AccountStatus.ACTIVE:
+        raise PixRecipientInvalid("the recipient account is not active (AC06)", reason="AC06")
+    return _party_of(account, ispb)
+
+
+def _party_of(account: CustomerAccount, ispb: str) -> PixParty:
+    return PixParty(
+        ispb=ispb,
+        branch=account.branch,
+        account_number=account.number,
+        account_kind=account.kind.value,
+        name=account.holder_name,
+        document_masked=safe_mask(account.holder_document),
+        account_id=account.id,
+        owner_id=account.owner_id,
+    )
+
+
+def _amount(asked: Money | None, fixed: Money | None) -> Money:
+    if fixed is not None and asked is not None and asked != fixed:
+        raise InvalidInput("the BR Code fixes the amount; send none or the same", field="amount")
+    amount = fixed if fixed is not None else asked
+    if amount is None:
+        raise InvalidInput("an amount is required", field="amount")
+    return amount.require_positive()
+
+
+def _replay(existing: PixPayment, request_fingerprint: str) -> SendPixResult:
+    if existing.request_fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused("this idempotency key was already used for a different request")
+    return SendPixResult(payment=existing, replayed=True)

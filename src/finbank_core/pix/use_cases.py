@@ -1,0 +1,55 @@
+"""The PIX use cases and their commands, in one place (what the container wires)."""
+
+from finbank_core.pix.charge_use_cases import (
+    ChargeView,
+    CreateCharge,
+    CreateChargeCommand,
+    GetCharge,
+    QrFormat,
+    QrKind,
+    RemoveCharge,
+    RenderChargeQr,
+)
+from finbank_core.pix.context import PixDeps
+from finbank_core.pix.key_use_cases import (
+    DeletePixKey,
+    ListPixKeys,
+    RegisterPixKey,
+    RegisterPixKeyCommand,
+)
+from finbank_core.pix.limit_use_cases import LimitsView, PixLimiter, SetPixLimits
+from finbank_core.pix.refund_use_cases import RefundPix, RefundPixCommand, RefundPixResult
+from finbank_core.pix.sandbox import SimulateIncomingPix
+from finbank_core.pix.send import AccountData, SendPix, SendPixCommand, SendPixResult
+from finbank_core.pix.settle import GetPixPayment, ReceivePix, ReceivePixResult, SettlePixPayment
+
+__all__ = [
+    "AccountData",
+    "ChargeView",
+    "CreateCharge",
+    "CreateChargeCommand",
+    "DeletePixKey",
+    "GetCharge",
+    "GetPixPayment",
+    "LimitsView",
+    "ListPixKeys",
+    "PixDeps",
+    "PixLimiter",
+    "QrFormat",
+    "QrKind",
+    "ReceivePix",
+    "ReceivePixResult",
+    "RefundPix",
+    "RefundPixCommand",
+    "RefundPixResult",
+    "RegisterPixKey",
+    "RegisterPixKeyCommand",
+    "RemoveCharge",
+    "RenderChargeQr",
+    "SendPix",
+    "SendPixCommand",
+    "SendPixResult",
+    "SetPixLimits",
+    "SettlePixPayment",
+    "SimulateIncomingPix",
+]

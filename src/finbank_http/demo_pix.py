@@ -1,0 +1,235 @@
+"""The PIX chapter of ``finbank demo``.
+
+Time: limits depend on the hour in São Paulo, so the chapter overrides the
+container's clock with a :class:`FakeClock` set to 10:00 there (and moves it
+to 21:30 for the nighttime limit), then restores it. Adapters built before
+the chapter keep the clock they were built with (the ledger does), so
+statement timestamps are real time while payment records follow the demo's
+clock. Payments to other banks go through the simulated SPI and its peer
+bank, "Banco Simulado" (see ``finbank_adapters.pix_wiring``).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from dependency_injector import providers
+
+from finbank_adapters.container import Container, resolve
+from finbank_adapters.memory import FakeClock
+from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
+from finbank_core.accounts.model import CustomerAccount
+from finbank_core.accounts.use_cases import (
+    BankAccounts,
+    MoveCashCommand,
+    OpenAccountCommand,
+    Statement,
+    StatementQuery,
+)
+from finbank_core.pix.charges import ChargeStatus
+from finbank_core.pix.documents import generate_cpf
+from finbank_core.pix.errors import PixLimitExceeded
+from finbank_core.pix.keys import PixKey, PixKeyType
+from finbank_core.pix.payments import PaymentStatus
+from finbank_core.pix.refunds import RefundStatus
+from finbank_core.pix.use_cases import (
+    CreateChargeCommand,
+    RefundPixCommand,
+    RegisterPixKeyCommand,
+    SendPixCommand,
+)
+from finbank_core.shared.money import Money
+
+if TYPE_CHECKING:
+    from finbank_http.demo import Story
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+
+
+async def _call(container: Container, name: str) -> Any:
+    return await resolve(getattr(container, name)())
+
+
+async def pix_story(container: Container, story: Story) -> None:
+    """Keys, payments on-us and to another bank, a charge, a rejection, a refund, a limit."""
+    clock = FakeClock(datetime(2026, 3, 10, 10, 0, tzinfo=SAO_PAULO))
+    container.clock.override(providers.Object(clock))
+    try:
+        await _chapter(container, story, clock)
+    finally:
+        container.clock.reset_override()
+
+
+async def _chapter(container: Container, story: Story, clock: FakeClock) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    ana_owner, bruno_owner = f"pix-ana-{suffix}", f"pix-bruno-{suffix}"
+    story.step("PIX: Ana and Bruno open accounts; a teller deposits R$ 2.000,00 for Ana")
+    open_account = await _call(container, "open_account")
+    ana_cpf = generate_cpf(random.Random())  # noqa: S311 - a demo document, not a secret
+    ana: CustomerAccount = await open_account(
+        OpenAccountCommand(owner_id=ana_owner, holder_name="Ana Souza", holder_document=ana_cpf)
+    )
+    bruno: CustomerAccount = await open_account(
+        OpenAccountCommand(owner_id=bruno_owner, holder_name="Bruno Lima")
+    )
+    await (await _call(container, "deposit"))(
+        MoveCashCommand(
+            account_id=ana.id,
+            amount=Money(2_000_00),
+            idempotency_key=f"pix-demo-{suffix}",
+            operator_id="teller-1",
+        )
+    )
+    settlement_before = await _posted(container, BankAccounts.PIX_SETTLEMENT)
+
+    story.step("Keys: Ana registers her CPF, Bruno gets a random key (EVP) and an email")
+    register = await _call(container, "register_pix_key")
+    await register(
+        RegisterPixKeyCommand(
+            owner_id=ana_owner, account_id=ana.id, key_type=PixKeyType.CPF, key=ana_cpf
+        )
+    )
+    evp = await register(
+        RegisterPixKeyCommand(owner_id=bruno_owner, account_id=bruno.id, key_type=PixKeyType.EVP)
+    )
+    await register(
+        RegisterPixKeyCommand(
+            owner_id=bruno_owner,
+            account_id=bruno.id,
+            key_type=PixKeyType.EMAIL,
+            key=f"bruno.{suffix}@example.com",
+        )
+    )
+    directory = await _call(container, "key_directory")
+    entry = await directory.lookup(PixKey.parse(ana_cpf))
+    story.say(
+        f"a payer looking up Ana's CPF key sees: {entry.owner_name}, {entry.owner_document_masked}"
+    )
+    story.check(entry.owner_document_masked != ana_cpf, "the directory masks the holder's CPF")
+    story.check(
+        len(await (await _call(container, "list_pix_keys"))(bruno_owner)) == 2, "Bruno has 2 keys"
+    )
+
+    send = await _call(container, "send_pix")
+    story.step("Ana pays Bruno R$ 50,00 by his random key (both here: settles at once)")
+    by_key = await send(
+        SendPixCommand(
+            owner_id=ana_owner,
+            account_id=ana.id,
+            idempotency_key=f"key-{suffix}",
+            amount=Money(50_00),
+            key=evp.key.value,
+            description="almoço",
+        )
+    )
+    story.say(f"EndToEndId {by_key.payment.end_to_end_id}")
+    story.check(by_key.payment.status is PaymentStatus.SETTLED, "the on-us payment is SETTLED")
+
+    story.step("Bruno charges R$ 80,00 (cob); Ana pays the dynamic BR Code")
+    view = await (await _call(container, "create_charge"))(
+        CreateChargeCommand(
+            owner_id=bruno_owner,
+            account_id=bruno.id,
+            pix_key=evp.key.value,
+            amount=Money(80_00),
+            description="conserto da bicicleta",
+        )
+    )
+    story.say(f"Pix Copia e Cola: {view.dynamic_brcode}")
+    by_code = await send(
+        SendPixCommand(
+            owner_id=ana_owner,
+            account_id=ana.id,
+            idempotency_key=f"charge-{suffix}",
+            br_code=view.dynamic_brcode,
+        )
+    )
+    charge = (await (await _call(container, "get_charge"))(bruno_owner, view.charge.txid)).charge
+    story.check(by_code.payment.amount == Money(80_00), "the amount came from the charge")
+    story.check(charge.status is ChargeStatus.CONCLUIDA, f"the charge is {charge.status.value}")
+
+    story.step("Ana pays Carla at Banco Simulado R$ 120,00; the simulated SPI settles it")
+    off_us = await send(
+        SendPixCommand(
+            owner_id=ana_owner,
+            account_id=ana.id,
+            idempotency_key=f"peer-{suffix}",
+            amount=Money(120_00),
+            key=PEER_KEY_EMAIL,
+        )
+    )
+    story.check(off_us.payment.status is PaymentStatus.SETTLED, "settled by the network")
+
+    story.step("Ana tries to pay a closed account at Banco Simulado")
+    rejected = await send(
+        SendPixCommand(
+            owner_id=ana_owner,
+            account_id=ana.id,
+            idempotency_key=f"closed-{suffix}",
+            amount=Money(30_00),
+            key=PEER_CLOSED_KEY,
+        )
+    )
+    reason = rejected.payment.reject_reason.value if rejected.payment.reject_reason else "-"
+    story.check(rejected.payment.status is PaymentStatus.REJECTED, f"REJECTED with {reason}")
+    story.check(await _posted(container, ana.id) == 1_750_00, "and nothing left Ana's account")
+
+    story.step("Carla pays Bruno R$ 200,00 from Banco Simulado; Bruno refunds R$ 50,00")
+    incoming = await (await _call(container, "simulate_incoming_pix"))(
+        bruno_owner, bruno.id, Money(200_00)
+    )
+    refund = await (await _call(container, "refund_pix"))(
+        RefundPixCommand(
+            owner_id=bruno_owner,
+            end_to_end_id=incoming.end_to_end_id,
+            amount=Money(50_00),
+            client_refund_id=f"refund-{suffix}",
+        )
+    )
+    story.say(f"rtrId {refund.refund.return_id}, reason {refund.refund.reason.value}")
+    story.check(refund.refund.status is RefundStatus.DEVOLVIDO, "the refund is DEVOLVIDO")
+
+    story.step("21:30 in São Paulo: the nighttime limit refuses R$ 1.500,00")
+    clock.set(datetime(2026, 3, 10, 21, 30, tzinfo=SAO_PAULO))
+    try:
+        await send(
+            SendPixCommand(
+                owner_id=ana_owner,
+                account_id=ana.id,
+                idempotency_key=f"night-{suffix}",
+                amount=Money(1_500_00),
+                key=evp.key.value,
+            )
+        )
+        story.check(False, "the nighttime limit refused the payment")
+    except PixLimitExceeded as exc:
+        story.check(True, f"refused: {exc.code} ({exc.details.get('limit')})")
+
+    story.step("PIX statements")
+    get_statement = await _call(container, "get_statement")
+    expected = {"Ana": 1_750_00, "Bruno": 280_00}
+    for name, owner, account in (("Ana", ana_owner, ana), ("Bruno", bruno_owner, bruno)):
+        story.say(f"-- {name}")
+        statement: Statement = await get_statement(
+            StatementQuery(owner_id=owner, account_id=account.id)
+        )
+        for line in statement.lines:
+            story.say(
+                f"{line.amount.format_brl():>14}  saldo {line.balance_after.format_brl():>14}  "
+                f"{line.description or ''}"
+            )
+        total = sum(line.amount.cents for line in statement.lines)
+        story.check(total == expected[name], f"{name}'s entries add up to {Money(total)}")
+    settlement_delta = await _posted(container, BankAccounts.PIX_SETTLEMENT) - settlement_before
+    # out 120,00 to Carla, in 200,00 from Carla, 50,00 back to her: net 30,00 came in
+    story.check(settlement_delta == -30_00, "the settlement account moved by the off-us net only")
+
+
+async def _posted(container: Container, account_id: uuid.UUID) -> int:
+    ledger = await _call(container, "ledger")
+    [account] = await ledger.lookup_accounts([account_id])
+    return int(account.balance_posted)

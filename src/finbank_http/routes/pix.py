@@ -1,0 +1,388 @@
+"""PIX keys, payments, refunds, charges and BR Codes; every handler acts for its principal.
+
+Another customer's key, payment or charge answers 404, as if it did not
+exist. Keys never appear in URLs (access logs are not the place for personal
+data): a key is deleted by its registration id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, Router, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from finbank_core.auth.model import Principal
+from finbank_core.pix.brcode import BRCode
+from finbank_core.pix.charges import ChargePayer
+from finbank_core.pix.refunds import RefundNature
+from finbank_core.pix.use_cases import (
+    AccountData,
+    CreateCharge,
+    CreateChargeCommand,
+    DeletePixKey,
+    GetCharge,
+    GetPixPayment,
+    ListPixKeys,
+    QrFormat,
+    QrKind,
+    RefundPix,
+    RefundPixCommand,
+    RegisterPixKey,
+    RegisterPixKeyCommand,
+    RenderChargeQr,
+    SendPix,
+    SendPixCommand,
+    SimulateIncomingPix,
+)
+from finbank_core.shared.errors import NotFound
+from finbank_core.shared.money import Money
+from finbank_http.deps import container_of, use_case
+from finbank_http.pix_schemas import (
+    BRCodeDecodeIn,
+    BRCodeOut,
+    ChargeIn,
+    ChargeOut,
+    KeyOut,
+    PaymentIn,
+    PaymentOut,
+    RefundIn,
+    RefundOut,
+    RegisterKeyIn,
+    SandboxIncomingIn,
+)
+from finbank_http.problems import problems
+from finbank_http.security import BEARER_SCHEME
+
+IdempotencyKey = Annotated[
+    str,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="the same key and body replay the first answer; another body gets 422",
+    ),
+]
+DeviceId = Annotated[
+    str | None,
+    HeaderParameter(
+        name="X-Device-Id",
+        max_length=128,
+        required=False,
+        description="the app installation; a device new to PIX is capped (R$ 200 / R$ 1,000 a day)",
+    ),
+]
+COMMON = (400, 401, 503)
+
+
+class PixKeyController(Controller):
+    path = "/v1/pix/keys"
+    tags = ["pix"]
+    security = [{BEARER_SCHEME: []}]
+
+    @post(
+        "/",
+        summary="Register a PIX key for one of the caller's accounts",
+        description="EVP keys are issued by the directory: send `key_type: EVP` and no `key`. "
+        "Accounts hold at most 5 keys (individuals) or 20 (companies).",
+        dependencies={"register_pix_key": use_case("register_pix_key")},
+        responses=problems(*COMMON, 404, 409, 422),
+        status_code=HTTP_201_CREATED,
+    )
+    async def register(
+        self,
+        data: JSONBody[RegisterKeyIn],
+        principal: NamedDependency[Principal],
+        register_pix_key: NamedDependency[RegisterPixKey],
+    ) -> KeyOut:
+        registration = await register_pix_key(
+            RegisterPixKeyCommand(
+                owner_id=principal.subject,
+                account_id=data.account_id,
+                key_type=data.key_type,
+                key=data.key,
+            )
+        )
+        return KeyOut.of(registration)
+
+    @get(
+        "/",
+        summary="The caller's PIX keys (of one account, or of all)",
+        dependencies={"list_pix_keys": use_case("list_pix_keys")},
+        responses=problems(*COMMON, 404),
+    )
+    async def list_keys(
+        self,
+        principal: NamedDependency[Principal],
+        list_pix_keys: NamedDependency[ListPixKeys],
+        account_id: Annotated[uuid.UUID | None, QueryParameter()] = None,
+    ) -> list[KeyOut]:
+        return [KeyOut.of(k) for k in await list_pix_keys(principal.subject, account_id)]
+
+    @delete(
+        "/{key_id:uuid}",
+        summary="Delete one of the caller's PIX keys by its registration id",
+        dependencies={"delete_pix_key": use_case("delete_pix_key")},
+        responses=problems(401, 404, 503),
+        status_code=HTTP_200_OK,
+    )
+    async def remove(
+        self,
+        key_id: FromPath[uuid.UUID],
+        principal: NamedDependency[Principal],
+        delete_pix_key: NamedDependency[DeletePixKey],
+    ) -> KeyOut:
+        return KeyOut.of(await delete_pix_key(principal.subject, key_id))
+
+
+class PixPaymentController(Controller):
+    path = "/v1/pix/payments"
+    tags = ["pix"]
+    security = [{BEARER_SCHEME: []}]
+
+    @post(
+        "/",
+        summary="Send a PIX payment by key, BR Code or account data",
+        description=(
+            "Idempotent by the `Idempotency-Key` header, like `/v1/transfers`. Payments to "
+            "accounts of this bank settle at once; others answer `PENDING` or, settled by the "
+            "network, `SETTLED` / `REJECTED` with an ISO reason. Insufficient funds and limits "
+            "refuse the payment with 422 and leave no record."
+        ),
+        dependencies={"send_pix": use_case("send_pix")},
+        responses=problems(*COMMON, 404, 409, 422),
+        status_code=HTTP_201_CREATED,
+    )
+    async def send(
+        self,
+        data: JSONBody[PaymentIn],
+        principal: NamedDependency[Principal],
+        send_pix: NamedDependency[SendPix],
+        idempotency_key: IdempotencyKey,
+        device_id: DeviceId = None,
+    ) -> Response[PaymentOut]:
+        account_data = None
+        if data.account_data is not None:
+            d = data.account_data
+            account_data = AccountData(
+                ispb=d.ispb,
+                branch=d.branch,
+                account_number=d.account_number,
+                document=d.document,
+                name=d.name,
+                account_kind=d.account_type,
+            )
+        result = await send_pix(
+            SendPixCommand(
+                owner_id=principal.subject,
+                account_id=data.account_id,
+                idempotency_key=idempotency_key,
+                amount=Money.from_bcb(data.amount) if data.amount is not None else None,
+                key=data.key,
+                key_type=data.key_type,
+                br_code=data.br_code,
+                account_data=account_data,
+                description=data.description,
+                device_id=device_id,
+            )
+        )
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+        return Response(
+            PaymentOut.of(result.payment, principal.subject),
+            status_code=HTTP_201_CREATED,
+            headers=headers,
+        )
+
+    @get(
+        "/{e2e_id:str}",
+        summary="A payment the caller sent or received",
+        dependencies={"get_pix_payment": use_case("get_pix_payment")},
+        responses=problems(401, 404, 503),
+    )
+    async def detail(
+        self,
+        e2e_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        get_pix_payment: NamedDependency[GetPixPayment],
+    ) -> PaymentOut:
+        payment = await get_pix_payment(principal.subject, e2e_id)
+        return PaymentOut.of(payment, principal.subject)
+
+    @post(
+        "/{e2e_id:str}/refunds",
+        summary="Refund (part of) a payment the caller received",
+        description=(
+            "Within 90 days of the settlement (else `pix_refund_window_expired`, DT05); all "
+            "refunds add up to at most the original (else `pix_refund_exceeds_original`, AM09). "
+            "Idempotent by the `Idempotency-Key` header."
+        ),
+        dependencies={"refund_pix": use_case("refund_pix")},
+        responses=problems(*COMMON, 404, 409, 422),
+        status_code=HTTP_201_CREATED,
+    )
+    async def refund(
+        self,
+        e2e_id: FromPath[str],
+        data: JSONBody[RefundIn],
+        principal: NamedDependency[Principal],
+        refund_pix: NamedDependency[RefundPix],
+        idempotency_key: IdempotencyKey,
+    ) -> Response[RefundOut]:
+        result = await refund_pix(
+            RefundPixCommand(
+                owner_id=principal.subject,
+                end_to_end_id=e2e_id,
+                amount=Money.from_bcb(data.amount),
+                client_refund_id=idempotency_key,
+                nature=RefundNature(data.nature),
+                description=data.description,
+            )
+        )
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+        return Response(
+            RefundOut.of(result.payment, result.refund),
+            status_code=HTTP_201_CREATED,
+            headers=headers,
+        )
+
+
+class PixChargeController(Controller):
+    path = "/v1/pix/charges"
+    tags = ["pix"]
+    security = [{BEARER_SCHEME: []}]
+
+    @post(
+        "/",
+        summary="Create an immediate charge (cob) with its dynamic and static BR Codes",
+        dependencies={"create_charge": use_case("create_charge")},
+        responses=problems(*COMMON, 404, 409, 422),
+        status_code=HTTP_201_CREATED,
+    )
+    async def create(
+        self,
+        data: JSONBody[ChargeIn],
+        principal: NamedDependency[Principal],
+        create_charge: NamedDependency[CreateCharge],
+    ) -> ChargeOut:
+        view = await create_charge(
+            CreateChargeCommand(
+                owner_id=principal.subject,
+                account_id=data.account_id,
+                pix_key=data.key,
+                amount=Money.from_bcb(data.amount),
+                expires_in_seconds=data.expires_in_seconds,
+                txid=data.txid,
+                description=data.description,
+                payer=ChargePayer(name=data.payer.name, document=data.payer.document)
+                if data.payer
+                else None,
+            )
+        )
+        return ChargeOut.of(view)
+
+    @get(
+        "/{txid:str}",
+        summary="One of the caller's charges",
+        dependencies={"get_charge": use_case("get_charge")},
+        responses=problems(401, 404, 503),
+    )
+    async def detail(
+        self,
+        txid: FromPath[str],
+        principal: NamedDependency[Principal],
+        get_charge: NamedDependency[GetCharge],
+    ) -> ChargeOut:
+        return ChargeOut.of(await get_charge(principal.subject, txid))
+
+    @get(
+        "/{txid:str}/qr.png",
+        summary="The charge's QR code as PNG (dynamic BR Code unless kind=static)",
+        dependencies={"render_charge_qr": use_case("render_charge_qr")},
+        responses=problems(401, 404, 503),
+        media_type="image/png",
+    )
+    async def qr_png(
+        self,
+        txid: FromPath[str],
+        principal: NamedDependency[Principal],
+        render_charge_qr: NamedDependency[RenderChargeQr],
+        kind: Annotated[QrKind, QueryParameter()] = QrKind.DYNAMIC,
+    ) -> Response[bytes]:
+        image = await render_charge_qr(principal.subject, txid, QrFormat.PNG, kind)
+        return Response(image, media_type="image/png")
+
+    @get(
+        "/{txid:str}/qr.svg",
+        summary="The charge's QR code as SVG (dynamic BR Code unless kind=static)",
+        dependencies={"render_charge_qr": use_case("render_charge_qr")},
+        responses=problems(401, 404, 503),
+        media_type="image/svg+xml",
+    )
+    async def qr_svg(
+        self,
+        txid: FromPath[str],
+        principal: NamedDependency[Principal],
+        render_charge_qr: NamedDependency[RenderChargeQr],
+        kind: Annotated[QrKind, QueryParameter()] = QrKind.DYNAMIC,
+    ) -> Response[bytes]:
+        image = await render_charge_qr(principal.subject, txid, QrFormat.SVG, kind)
+        return Response(image, media_type="image/svg+xml")
+
+
+@post(
+    "/v1/pix/brcodes/decode",
+    tags=["pix"],
+    summary="Decode and validate a BR Code ('Pix Copia e Cola')",
+    description="A malformed code answers 400 `invalid_br_code` naming the EMV field.",
+    security=[{BEARER_SCHEME: []}],
+    responses=problems(*COMMON),
+    status_code=HTTP_200_OK,
+)
+async def decode_brcode(
+    data: JSONBody[BRCodeDecodeIn], principal: NamedDependency[Principal]
+) -> BRCodeOut:
+    return BRCodeOut.of(BRCode.parse(data.br_code.strip()))
+
+
+@post(
+    "/v1/sandbox/pix/incoming",
+    tags=["sandbox"],
+    summary="Sandbox only: the simulated peer bank pays one of the caller's accounts",
+    security=[{BEARER_SCHEME: []}],
+    dependencies={"simulate_incoming_pix": use_case("simulate_incoming_pix")},
+    responses=problems(*COMMON, 404, 422),
+    status_code=HTTP_201_CREATED,
+)
+async def sandbox_incoming_pix(
+    request: Request[Any, Any, Any],
+    data: JSONBody[SandboxIncomingIn],
+    principal: NamedDependency[Principal],
+    simulate_incoming_pix: NamedDependency[SimulateIncomingPix],
+) -> PaymentOut:
+    if not container_of(request).settings().sandbox:
+        raise NotFound("the sandbox is disabled")
+    payment = await simulate_incoming_pix(
+        principal.subject,
+        data.account_id,
+        Money.from_bcb(data.amount),
+        txid=data.txid,
+        description=data.description,
+    )
+    return PaymentOut.of(payment, principal.subject)
+
+
+def pix_router() -> Router:
+    """The PIX routes, to mount under a router that provides ``principal``."""
+    return Router(
+        path="/",
+        route_handlers=[
+            PixKeyController,
+            PixPaymentController,
+            PixChargeController,
+            decode_brcode,
+            sandbox_incoming_pix,
+        ],
+    )
