@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -27,6 +28,7 @@ from finbank_adapters.pix_charges import LocalChargeResolver
 from finbank_adapters.pix_wiring import institution_keys, sandbox_peer
 from finbank_core.accounts.ledger import EntrySide
 from finbank_core.accounts.model import CustomerAccount, HolderType
+from finbank_core.accounts.ports import Ledger
 from finbank_core.accounts.use_cases import (
     BankAccounts,
     Deposit,
@@ -65,7 +67,7 @@ DAYTIME = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 @dataclass
 class PixWorld:
     clock: FakeClock
-    ledger: InMemoryLedger
+    ledger: Ledger
     accounts: InMemoryAccountRepository
     payments: InMemoryPixPaymentRepository
     directory: InMemoryKeyDirectory
@@ -157,11 +159,13 @@ async def build_world(
     inline_settlement: bool = True,
     start: datetime = DAYTIME,
     limits: LimitSettings | None = None,
+    ledger_factory: Callable[[FakeClock, InMemoryEventPublisher], Ledger] | None = None,
 ) -> PixWorld:
+    """The world; ``ledger_factory`` swaps the in-memory ledger (e.g. for PostgreSQL)."""
     clock = FakeClock(start)
     rng = random.Random(20260105)
     publisher = InMemoryEventPublisher()
-    ledger = InMemoryLedger(clock, publisher)
+    ledger = (ledger_factory or InMemoryLedger)(clock, publisher)
     await EnsureBankAccounts(ledger)()
     accounts = InMemoryAccountRepository()
     payments = InMemoryPixPaymentRepository()

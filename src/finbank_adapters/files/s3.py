@@ -73,9 +73,12 @@ class S3FileStore:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise NotFound(f"no file at {path}") from None
             raise ServiceUnavailable("could not read from S3") from exc
-        async with response["Body"] as body:
+        body = response["Body"]  # aiobotocore StreamingBody: read(n) streams
+        try:
             while chunk := await body.read(CHUNK_BYTES):
                 yield chunk
+        finally:
+            body.close()
 
     async def exists(self, path: str) -> bool:
         try:

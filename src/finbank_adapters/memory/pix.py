@@ -175,7 +175,7 @@ class InMemoryPixPaymentRepository:
         found = [
             p
             for p in self._records.values()
-            if p.status is PaymentStatus.SETTLED and p.settlement_day(self._timezone) == day
+            if p.status is PaymentStatus.SETTLED and day in p.settlement_days(self._timezone)
         ]
         found.sort(key=lambda p: (p.settled_at or p.created_at, p.end_to_end_id))
         return _page(found, limit, cursor)

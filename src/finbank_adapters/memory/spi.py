@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import msgspec
 
@@ -26,6 +27,7 @@ from finbank_core.pix.keys import PixKey
 from finbank_core.pix.network import IncomingPixOrder, NetworkResult, PaymentOrder, ReturnOrder
 from finbank_core.pix.payments import Initiation, PixParty
 from finbank_core.pix.reasons import IsoReason
+from finbank_core.reconciliation.model import Direction, ReconItem
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput, NotFound
 from finbank_core.shared.money import Money
@@ -114,6 +116,21 @@ class SimulatedSpi:
         self.payments: list[PaymentOrder] = []
         self.returns: list[ReturnOrder] = []
         self._originated: dict[str, tuple[str, RemoteAccount]] = {}
+        #: what settled in our institution's PI account, as the central bank's statement lists it
+        self.settled: list[ReconItem] = []
+
+    def _settle(self, key: str, amount: Money, direction: Direction) -> datetime:
+        now = self._clock.now()
+        self.settled.append(
+            ReconItem(
+                key=key,
+                amount_cents=amount.cents,
+                direction=direction,
+                at=now,
+                reference=f"SPI{len(self.settled) + 1:08d}",
+            )
+        )
+        return now
 
     def add_institution(self, institution: SimulatedInstitution) -> None:
         self.institutions[institution.ispb] = institution
@@ -160,7 +177,7 @@ class SimulatedSpi:
         if account.blocked:
             return NetworkResult.reject(IsoReason.AC06)
         account.balance_cents += order.amount.cents
-        return NetworkResult.accept(self._clock.now())
+        return NetworkResult.accept(self._settle(order.end_to_end_id, order.amount, Direction.OUT))
 
     async def send_return(self, order: ReturnOrder) -> NetworkResult:
         known = self._answers.get(order.return_id)
@@ -175,7 +192,9 @@ class SimulatedSpi:
             origin = self._originated.get(order.original_end_to_end_id)
             if origin is not None:
                 origin[1].balance_cents += order.amount.cents
-            result = NetworkResult.accept(self._clock.now())
+            result = NetworkResult.accept(
+                self._settle(order.return_id, order.amount, Direction.OUT)
+            )
         self._answers[order.return_id] = result
         return result
 
@@ -206,6 +225,7 @@ class SimulatedSpi:
         e2e = EndToEndId.generate(from_ispb, self._clock.now(), self._rng).value
         payer.balance_cents -= amount.cents
         self._originated[e2e] = (from_ispb, payer)
+        self._settle(e2e, amount, Direction.IN)
         return IncomingPixOrder(
             end_to_end_id=e2e,
             amount=amount,

@@ -27,12 +27,17 @@ from finbank_core.reconciliation.statement import (
 PAGE = 1_000
 
 
-class LedgerSettlementPostings:
-    """Posted entries on the PIX settlement account, keyed by the E2E id in ``user_data``.
+def _whole_text(user_data: str | None) -> str | None:
+    return user_data or None
 
-    The PIX flows write the E2E id (or rtrId) as the transfer's ``user_data``;
-    entries without one (none are expected) are skipped. A credit on the
-    settlement account is money leaving the bank (``OUT``).
+
+class LedgerSettlementPostings:
+    """Posted entries on the PIX settlement account, keyed by ``key_of(user_data)``.
+
+    By default the whole ``user_data`` is the key; the PIX sources pass a
+    function that finds the EndToEndId in the statement text. Entries without
+    a key are skipped. A credit on the settlement account is money leaving
+    the bank (``OUT``).
     """
 
     def __init__(
@@ -41,10 +46,12 @@ class LedgerSettlementPostings:
         *,
         chunk_size: int = DEFAULT_CHUNK,
         spill_dir: str | os.PathLike[str] | None = None,
+        key_of: Callable[[str | None], str | None] = _whole_text,
     ) -> None:
         self._ledger = ledger
         self._chunk_size = chunk_size
         self._spill_dir = spill_dir
+        self._key_of = key_of
 
     async def _unsorted(self, start: datetime, end: datetime) -> AsyncIterator[ReconItem]:
         after: int | None = None
@@ -57,10 +64,11 @@ class LedgerSettlementPostings:
                 limit=PAGE,
             )
             for entry in page.entries:
-                if not entry.user_data:
+                key = self._key_of(entry.user_data)
+                if key is None:
                     continue
                 yield ReconItem(
-                    key=entry.user_data,
+                    key=key,
                     amount_cents=entry.amount,
                     direction=Direction.OUT if entry.side is EntrySide.CREDIT else Direction.IN,
                     at=entry.timestamp,

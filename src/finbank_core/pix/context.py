@@ -198,5 +198,10 @@ def fingerprint(value: msgspec.Struct) -> str:
 
 
 def memo(prefix: str, payment: PixPayment) -> str:
-    """The statement text of a PIX entry: what it is, and the payer's note if any."""
-    return f"{prefix}: {payment.description}"[:140] if payment.description else prefix
+    """The statement text of a PIX entry: what it is, its EndToEndId, the payer's note if any.
+
+    The EndToEndId (or rtrId) in the text is also how daily reconciliation
+    ties a settlement-account posting to the central bank's statement.
+    """
+    text = f"{prefix} {payment.end_to_end_id}"
+    return f"{text}: {payment.description}"[:140] if payment.description else text

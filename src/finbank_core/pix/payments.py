@@ -31,7 +31,7 @@ from finbank_core.pix.errors import (
     PixRefundWindowExpired,
 )
 from finbank_core.pix.reasons import IsoReason
-from finbank_core.pix.refunds import REFUND_WINDOW_DAYS, PixRefund
+from finbank_core.pix.refunds import REFUND_WINDOW_DAYS, PixRefund, RefundStatus
 from finbank_core.shared.money import Money
 
 SAO_PAULO = "America/Sao_Paulo"
@@ -135,6 +135,17 @@ class PixPayment(msgspec.Struct, frozen=True, kw_only=True):
         if self.settled_at is None:
             return None
         return self.settled_at.astimezone(ZoneInfo(timezone)).date()
+
+    def settlement_days(self, timezone: str = SAO_PAULO) -> set[date]:
+        """Business dates on which money of this record settled: the payment's and its refunds'."""
+        zone = ZoneInfo(timezone)
+        days = {self.settled_at.astimezone(zone).date()} if self.settled_at else set()
+        days.update(
+            r.completed_at.astimezone(zone).date()
+            for r in self.refunds
+            if r.status is RefundStatus.DEVOLVIDO and r.completed_at is not None
+        )
+        return days
 
     @property
     def refunded_amount(self) -> Money:

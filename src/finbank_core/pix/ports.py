@@ -102,7 +102,12 @@ class PixPaymentRepository(Protocol):
     async def list_by_settlement_day(
         self, day: date, *, limit: int = 100, cursor: str | None = None
     ) -> PaymentPage:
-        """Settled records whose settlement day (São Paulo) is ``day``, oldest first."""
+        """Settled records with money settled on ``day`` (São Paulo), oldest first.
+
+        A record qualifies by its own settlement or by a refund completed that
+        day (see ``PixPayment.settlement_days``): daily reconciliation needs
+        both. Adapters index every such day (DynamoDB: one GSI item per day).
+        """
         ...
 
 

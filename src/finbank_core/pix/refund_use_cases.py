@@ -92,7 +92,7 @@ class RefundPix:
         await deps.owned_active_account(cmd.owner_id, account_id)
         rtr = refund.return_id
         await deps.reserve(
-            rtr, account_id, cmd.amount, TransferCode.PIX_REFUND_OUT, "Devolução PIX"
+            rtr, account_id, cmd.amount, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}"
         )
         try:
             payment = await deps.payments.update(with_refund, payment.version)
@@ -109,10 +109,10 @@ class RefundPix:
             await deps.post(
                 rtr,
                 TransferCode.PIX_REFUND_OUT,
-                "Devolução PIX",
+                f"Devolução PIX {rtr}",
                 then_credit=payment.payer.account_id,
                 credit_code=TransferCode.PIX_REFUND_IN,
-                credit_memo="Devolução PIX recebida",
+                credit_memo=f"Devolução PIX recebida {rtr}",
             )
             done = refund.complete(deps.clock.now())
         else:
@@ -130,7 +130,7 @@ class RefundPix:
             except ServiceUnavailable:
                 return RefundPixResult(payment=payment, refund=refund)
             if result.accepted:
-                await deps.post(rtr, TransferCode.PIX_REFUND_OUT, "Devolução PIX")
+                await deps.post(rtr, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}")
                 done = refund.complete(deps.clock.now())
             else:
                 await deps.void(rtr, TransferCode.PIX_REFUND_OUT)
