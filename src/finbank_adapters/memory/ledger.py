@@ -74,7 +74,9 @@ class _Account:
         self.debits_posted = 0
         self.credits_pending = 0
         self.credits_posted = 0
-        self.entries: list[Entry] = []
+        # Postings as plain tuples (see _Posting); Entry structs are built on read,
+        # which keeps the write path free of two struct constructions per transfer.
+        self.entries: list[_Posting] = []
 
     def snapshot(self) -> LedgerAccount:
         return LedgerAccount(
@@ -88,6 +90,10 @@ class _Account:
             credits_posted=self.credits_posted,
             timestamp=self.timestamp,
         )
+
+
+# (sequence, transfer_id, side, amount, balance_after, code, timestamp, user_data)
+_Posting = tuple[int, uuid.UUID, EntrySide, int, int, int, datetime, str | None]
 
 
 class _Stored:
@@ -407,32 +413,31 @@ class InMemoryLedger:
     ) -> None:
         debit.debits_posted += amount
         credit.credits_posted += amount
-        self._sequence += 1
+        sequence = self._sequence
+        self._sequence = sequence + 2
+        transfer_id, code, user_data = transfer.id, transfer.code, transfer.user_data
         debit.entries.append(
-            Entry(
-                sequence=self._sequence,
-                account_id=debit.id,
-                transfer_id=transfer.id,
-                side=EntrySide.DEBIT,
-                amount=amount,
-                balance_after=debit.credits_posted - debit.debits_posted,
-                code=transfer.code,
-                timestamp=now,
-                user_data=transfer.user_data,
+            (
+                sequence + 1,
+                transfer_id,
+                EntrySide.DEBIT,
+                amount,
+                debit.credits_posted - debit.debits_posted,
+                code,
+                now,
+                user_data,
             )
         )
-        self._sequence += 1
         credit.entries.append(
-            Entry(
-                sequence=self._sequence,
-                account_id=credit.id,
-                transfer_id=transfer.id,
-                side=EntrySide.CREDIT,
-                amount=amount,
-                balance_after=credit.credits_posted - credit.debits_posted,
-                code=transfer.code,
-                timestamp=now,
-                user_data=transfer.user_data,
+            (
+                sequence + 2,
+                transfer_id,
+                EntrySide.CREDIT,
+                amount,
+                credit.credits_posted - credit.debits_posted,
+                code,
+                now,
+                user_data,
             )
         )
         if undo is not None:
@@ -515,16 +520,31 @@ class InMemoryLedger:
         account = self._accounts.get(account_id.int)
         if account is None or limit <= 0:
             return EntryPage(entries=[], next_after_sequence=None)
-        entries = account.entries
+        postings = account.entries
         start = 0
         if after_sequence is not None:
-            start = bisect.bisect_right(entries, after_sequence, key=lambda e: e.sequence)
+            start = bisect.bisect_right(postings, after_sequence, key=lambda p: p[0])
         if since is not None:
-            start = max(start, bisect.bisect_left(entries, since, key=lambda e: e.timestamp))
-        end = len(entries)
+            start = max(start, bisect.bisect_left(postings, since, key=lambda p: p[6]))
+        end = len(postings)
         if until is not None:
-            end = bisect.bisect_left(entries, until, key=lambda e: e.timestamp)
-        page = entries[start : min(end, start + limit)]
+            end = bisect.bisect_left(postings, until, key=lambda p: p[6])
+        page = [
+            Entry(
+                sequence=seq,
+                account_id=account.id,
+                transfer_id=transfer_id,
+                side=side,
+                amount=amount,
+                balance_after=balance,
+                code=code,
+                timestamp=at,
+                user_data=user_data,
+            )
+            for seq, transfer_id, side, amount, balance, code, at, user_data in postings[
+                start : min(end, start + limit)
+            ]
+        ]
         more = start + limit < end
         return EntryPage(
             entries=page,
