@@ -69,6 +69,8 @@ class LoginOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     challenge_id: str | None = None
     challenge_type: str | None = None
     expires_in: int | None = None
+    #: SELECT_MFA_TYPE: the types to choose from; MFA_SETUP: the types that can be set up
+    available_types: list[str] | None = None
 
 
 # -- accounts -------------------------------------------------------------------------

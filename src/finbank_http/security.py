@@ -9,7 +9,7 @@ from litestar import Request
 from finbank_adapters.container import Container, resolve
 from finbank_core.auth.errors import InvalidToken
 from finbank_core.auth.model import Principal
-from finbank_core.auth.ports import TokenVerifier
+from finbank_core.auth.use_cases import Authenticate
 
 BEARER_SCHEME = "BearerToken"
 
@@ -23,7 +23,11 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    """Verify the bearer token with the configured ``TokenVerifier``."""
+    """Verify the bearer token with the configured ``TokenVerifier`` and the denylist.
+
+    A revoked token (logout) is refused; if the denylist cannot be read the
+    request fails with 503 rather than accept an unchecked token.
+    """
     container: Container = request.app.state.container
-    verifier: TokenVerifier = await resolve(container.token_verifier())
-    return await verifier.verify(bearer_token(request))
+    authenticate: Authenticate = await resolve(container.authenticate())
+    return await authenticate(bearer_token(request))

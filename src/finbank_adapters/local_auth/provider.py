@@ -4,20 +4,35 @@ Passwords are hashed with argon2id (hashing runs in a worker thread so it
 does not stall the event loop); a user with TOTP enabled gets a
 ``SOFTWARE_TOKEN_MFA`` challenge whose provider session is a short-lived
 signed token; a TOTP time step, once accepted, is never accepted again.
+
+Refresh tokens rotate: each login starts a family in ``RefreshTokenStore``
+(its id is the ``sid`` claim of every token of the login, so logging out
+can deny them all); each refresh replaces the family's one valid refresh
+token, and presenting a superseded one revokes the family. Sign-out revokes
+every family of the user, like Cognito's ``GlobalSignOut``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
+import weakref
 from collections.abc import Callable
+from datetime import timedelta
 
 import argon2
 import msgspec
 import pyotp
 
 from finbank_adapters.local_auth.tokens import LocalTokenIssuer
-from finbank_core.auth.errors import InvalidCredentials, InvalidToken, WeakPassword
+from finbank_core.auth.errors import (
+    IncorrectCode,
+    InvalidCredentials,
+    InvalidToken,
+    UnsupportedChallenge,
+    WeakPassword,
+)
 from finbank_core.auth.model import (
     ChallengeType,
     ProviderChallenge,
@@ -26,6 +41,7 @@ from finbank_core.auth.model import (
     TokenSet,
     TotpSetup,
 )
+from finbank_core.auth.refresh_tokens import RefreshTokenStore, RotationOutcome
 from finbank_core.auth.use_cases import PASSWORD_MIN
 from finbank_core.auth.users import UserRecord, UserStore
 from finbank_core.shared.errors import AuthenticationFailed, InvalidInput
@@ -40,13 +56,20 @@ class LocalIdentityProvider:
         users: UserStore,
         tokens: LocalTokenIssuer,
         *,
+        refresh_tokens: RefreshTokenStore,
         totp_issuer_name: str = "finbank",
         hasher: argon2.PasswordHasher | None = None,
         new_subject: Callable[[], str] | None = None,
     ) -> None:
         self._users = users
         self._tokens = tokens
+        self._refresh_tokens = refresh_tokens
         self._clock = tokens.clock
+        # Serialises TOTP checks per user within this process, so two concurrent
+        # answers cannot both spend the same time step (the store has no CAS).
+        self._totp_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._totp_issuer_name = totp_issuer_name
         self._hasher = hasher or argon2.PasswordHasher()  # argon2id, RFC 9106 defaults
         self._new_subject = new_subject or (lambda: str(uuid.uuid4()))
@@ -100,8 +123,9 @@ class LocalIdentityProvider:
                 session=session,
                 username=user.username,
                 available_types=(ChallengeType.SOFTWARE_TOKEN_MFA,),
+                session_ttl_seconds=MFA_SESSION_TTL_SECONDS,
             )
-        return self._issue(user)
+        return await self._start_session(user)
 
     def _verify_password(self, stored_hash: str, password: str) -> bool:
         try:
@@ -113,41 +137,76 @@ class LocalIdentityProvider:
         self, challenge: ProviderChallenge, answer: str
     ) -> TokenSet | ProviderChallenge:
         if challenge.type is not ChallengeType.SOFTWARE_TOKEN_MFA:
-            raise InvalidInput("this provider only issues SOFTWARE_TOKEN_MFA challenges")
+            raise UnsupportedChallenge("this provider only issues SOFTWARE_TOKEN_MFA challenges")
         claims = self._tokens.decode(challenge.session, "mfa_session")
-        user = await self._users.get(str(claims["sub"]))
-        if user is None or not user.totp_secret:
-            raise InvalidToken()
-        user = await self._consume_totp(user, user.totp_secret, answer)
-        return self._issue(user)
+        subject = str(claims["sub"])
+        async with self._totp_lock(subject):
+            user = await self._users.get(subject)
+            if user is None or not user.totp_secret:
+                raise InvalidToken()
+            user = await self._consume_totp(user, user.totp_secret, answer)
+        return await self._start_session(user)
+
+    async def begin_challenge_totp_setup(
+        self, challenge: ProviderChallenge
+    ) -> tuple[TotpSetup, ProviderChallenge]:
+        # Enrolment here happens after login (/totp/setup); logins never ask for it.
+        raise UnsupportedChallenge("this provider does not issue MFA_SETUP challenges")
+
+    def _totp_lock(self, subject: str) -> asyncio.Lock:
+        lock = self._totp_locks.get(subject)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._totp_locks[subject] = lock
+        return lock
 
     async def _consume_totp(self, user: UserRecord, secret: str, code: str) -> UserRecord:
-        """Accept a code of the current step (or one step either side) once only."""
+        """Accept a code of the current step (or one step either side) once only.
+
+        Call with the user's TOTP lock held and ``user`` read under it.
+        """
         if not (code.isascii() and code.isdigit() and len(code) == 6):
-            raise AuthenticationFailed("the code is incorrect")
+            raise IncorrectCode()
         totp = pyotp.TOTP(secret)
         now_step = int(self._clock.now().timestamp()) // TOTP_STEP_SECONDS
         for step in (now_step - 1, now_step, now_step + 1):
-            if totp.at(step * TOTP_STEP_SECONDS) == code:
+            if secrets.compare_digest(totp.at(step * TOTP_STEP_SECONDS), code):
                 if user.totp_last_step is not None and step <= user.totp_last_step:
                     break  # replayed (or older than the last accepted) code
                 user = _replace(user, totp_last_step=step)
                 await self._users.update(user)
                 return user
-        raise AuthenticationFailed("the code is incorrect")
+        raise IncorrectCode()
 
     # -- tokens ------------------------------------------------------------------
 
-    def _issue(self, user: UserRecord) -> TokenSet:
+    async def _start_session(self, user: UserRecord) -> TokenSet:
+        """Tokens for a fresh login: a new refresh family."""
+        family_id = secrets.token_hex(16)
+        refresh_jti = secrets.token_hex(16)
+        ttl = self._tokens.refresh_ttl_seconds
+        expires_at = self._clock.now() + timedelta(seconds=ttl)
+        await self._refresh_tokens.start_family(family_id, user.subject, refresh_jti, expires_at)
+        return self._issue(user, family_id, refresh_jti, ttl)
+
+    def _issue(
+        self, user: UserRecord, family_id: str, refresh_jti: str, refresh_ttl_seconds: int
+    ) -> TokenSet:
         access = self._tokens.sign(
             "access",
             user.subject,
             self._tokens.access_ttl_seconds,
             username=user.username,
             roles=list(user.roles),
+            sid=family_id,
         )
         refresh = self._tokens.sign(
-            "refresh", user.subject, self._tokens.refresh_ttl_seconds, username=user.username
+            "refresh",
+            user.subject,
+            refresh_ttl_seconds,
+            username=user.username,
+            sid=family_id,
+            jti=refresh_jti,
         )
         return TokenSet(
             access_token=access,
@@ -155,42 +214,57 @@ class LocalIdentityProvider:
             expires_in=self._tokens.access_ttl_seconds,
         )
 
-    async def refresh(self, refresh_token: str) -> TokenSet:
+    async def refresh(self, refresh_token: str, *, username: str | None = None) -> TokenSet:
         claims = self._tokens.decode(refresh_token, "refresh")
+        family_id = claims.get("sid")
+        if not isinstance(family_id, str) or not family_id:
+            raise InvalidToken()
+        next_jti = secrets.token_hex(16)
+        outcome = await self._refresh_tokens.rotate(family_id, str(claims["jti"]), next_jti)
+        if outcome is not RotationOutcome.ROTATED:
+            raise InvalidToken()
         user = await self._users.get(str(claims["sub"]))
         if user is None:
+            await self._refresh_tokens.revoke_family(family_id)
             raise InvalidToken()
-        return self._issue(user)
+        # The family keeps the expiry set at login: rotation never extends it.
+        remaining = int(claims["exp"]) - int(self._clock.now().timestamp())
+        return self._issue(user, family_id, next_jti, max(1, remaining))
 
     async def sign_out(self, access_token: str) -> None:
-        # Access tokens are revoked by the token denylist; refresh tokens stay
-        # valid until expiry (families and their revocation: the MFA issue).
-        self._tokens.decode(access_token, "access")
+        # The access token itself is denied by the Logout use case (denylist);
+        # here every refresh family of the user is revoked (global sign-out).
+        claims = self._tokens.decode(access_token, "access")
+        await self._refresh_tokens.revoke_subject(str(claims["sub"]))
 
     # -- TOTP enrolment -----------------------------------------------------------
 
     async def begin_totp_setup(self, access_token: str) -> TotpSetup:
-        user = await self._user_of(access_token)
+        subject = str(self._tokens.decode(access_token, "access")["sub"])
         secret = pyotp.random_base32()
-        await self._users.update(_replace(user, pending_totp_secret=secret))
+        async with self._totp_lock(subject):
+            user = await self._user_of(access_token)
+            await self._users.update(_replace(user, pending_totp_secret=secret))
         uri = pyotp.TOTP(secret).provisioning_uri(
             name=user.username, issuer_name=self._totp_issuer_name
         )
         return TotpSetup(secret=secret, otpauth_uri=uri)
 
     async def verify_totp_setup(self, access_token: str, code: str) -> None:
-        user = await self._user_of(access_token)
-        if not user.pending_totp_secret:
-            raise InvalidInput("no TOTP enrolment in progress")
-        user = await self._consume_totp(user, user.pending_totp_secret, code)
-        await self._users.update(
-            _replace(
-                user,
-                totp_secret=user.pending_totp_secret,
-                pending_totp_secret=None,
-                mfa_enabled=True,
+        subject = str(self._tokens.decode(access_token, "access")["sub"])
+        async with self._totp_lock(subject):
+            user = await self._user_of(access_token)
+            if not user.pending_totp_secret:
+                raise InvalidInput("no TOTP enrolment in progress")
+            user = await self._consume_totp(user, user.pending_totp_secret, code)
+            await self._users.update(
+                _replace(
+                    user,
+                    totp_secret=user.pending_totp_secret,
+                    pending_totp_secret=None,
+                    mfa_enabled=True,
+                )
             )
-        )
 
     async def _user_of(self, access_token: str) -> UserRecord:
         claims = self._tokens.decode(access_token, "access")

@@ -67,7 +67,11 @@ class LocalTokenIssuer:
                 issuer=self.issuer,
                 options={
                     "require": ["exp", "iat", "sub", "jti", "iss", "aud"],
-                    "verify_exp": False,  # checked below against the injected clock
+                    # Time claims are checked below against the injected clock only:
+                    # PyJWT would compare exp, iat and nbf with the system clock.
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
                 },
             )
         except jwt.PyJWTError as exc:
@@ -91,6 +95,7 @@ class LocalTokenVerifier:
             subject=str(claims["sub"]),
             username=str(claims.get("username", "")),
             token_id=str(claims["jti"]),
+            session_id=str(claims["sid"]) if claims.get("sid") else None,
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
             roles=frozenset(claims.get("roles", ())),
         )

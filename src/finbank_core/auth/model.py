@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 
 import msgspec
+
+#: bytes of randomness in an MFA challenge id (256 bits; the floor is 128)
+CHALLENGE_ID_BYTES = 32
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -14,6 +18,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     subject: str  # stable user id; what resources are owned by
     username: str
     token_id: str | None = None  # jti, for revocation
+    #: the login session the token descends from (Cognito ``origin_jti``, the
+    #: local provider's refresh family); revoking it revokes every token of it
+    session_id: str | None = None
     expires_at: datetime | None = None
     roles: frozenset[str] = frozenset()
 
@@ -46,6 +53,58 @@ class ProviderChallenge(msgspec.Struct, frozen=True, kw_only=True):
     session: str
     username: str
     available_types: tuple[ChallengeType, ...] = ()
+    #: how long the provider keeps ``session`` alive, when it says so
+    session_ttl_seconds: int | None = None
+
+
+class MfaChallenge(msgspec.Struct, frozen=True, kw_only=True):
+    """A pending MFA challenge as ``ChallengeStore`` keeps it.
+
+    ``id`` is the only handle a client gets: opaque, random, single use. It
+    maps to the provider's session and the user; nothing is keyed by username.
+    ``attempts`` counts the answers begun so far (right or wrong).
+    """
+
+    id: str
+    type: ChallengeType
+    session: str
+    username: str
+    expires_at: datetime
+    available_types: tuple[ChallengeType, ...] = ()
+    attempts: int = 0
+    #: the lockout key of the login that raised it (what the user typed, case-folded)
+    account: str = ""
+
+    @classmethod
+    def issue(
+        cls, challenge: ProviderChallenge, *, now: datetime, ttl_seconds: int, account: str = ""
+    ) -> MfaChallenge:
+        """A new challenge with a fresh random id, expiring ``ttl_seconds`` after ``now``."""
+        return cls(
+            account=account or challenge.username.casefold(),
+            id=new_challenge_id(),
+            type=challenge.type,
+            session=challenge.session,
+            username=challenge.username,
+            available_types=challenge.available_types,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+
+    def provider_challenge(self) -> ProviderChallenge:
+        return ProviderChallenge(
+            type=self.type,
+            session=self.session,
+            username=self.username,
+            available_types=self.available_types,
+        )
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+def new_challenge_id() -> str:
+    """256 random bits, URL-safe: unguessable, and meaningless without the store."""
+    return secrets.token_urlsafe(CHALLENGE_ID_BYTES)
 
 
 class SignUpRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,19 +1,61 @@
-"""Auth use cases (foundation: sign up and password login).
+"""Auth use cases: sign up, log in with MFA, refresh, log out, TOTP enrolment.
 
-MFA challenge handling (``ChallengeStore``) builds on these: see ARCHITECTURE.md "Auth".
+The MFA flow (ARCHITECTURE.md "Auth"): a password login that the provider
+answers with a challenge stores it in ``ChallengeStore`` under a fresh random
+id and returns only that id, the challenge type and its lifetime. Answering
+looks the challenge up by id alone, counts the attempt atomically *before*
+asking the provider (so parallel guesses cannot exceed the cap), deletes the
+challenge on success or after the last allowed wrong answer, and never keys
+anything by username. Every wrong password or code also counts towards the
+account's lockout (``LoginThrottle``), so new challenges do not buy new guesses.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import msgspec
 
-from finbank_core.auth.model import ProviderChallenge, SignUpRequest, SignUpResult, TokenSet
-from finbank_core.auth.ports import IdentityProvider
-from finbank_core.shared.errors import InvalidInput
+from finbank_core.auth.errors import (
+    ChallengeNotFound,
+    IncorrectCode,
+    InvalidCredentials,
+    InvalidToken,
+    UnsupportedChallenge,
+)
+from finbank_core.auth.model import (
+    ChallengeType,
+    MfaChallenge,
+    Principal,
+    ProviderChallenge,
+    SignUpRequest,
+    SignUpResult,
+    TokenSet,
+    TotpSetup,
+)
+from finbank_core.auth.ports import (
+    ChallengeStore,
+    IdentityProvider,
+    LoginThrottle,
+    TokenDenylist,
+    TokenVerifier,
+)
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import AuthenticationFailed, DomainError, InvalidInput
 
 USERNAME_MAX = 128
 PASSWORD_MIN = 10
 PASSWORD_MAX = 256
+ANSWER_MAX = 64
+CHALLENGE_ID_MAX = 128
+#: Cognito keeps an authentication session for 3 minutes unless the app client says otherwise
+DEFAULT_CHALLENGE_TTL_SECONDS = 180
+MAX_CHALLENGE_ATTEMPTS = 5
+#: how long a logged-out session id stays denied: the longest an access token can live
+#: (Cognito allows up to one day)
+SESSION_DENY_SECONDS = 24 * 3600
+_MFA_TYPES = (ChallengeType.SMS_MFA, ChallengeType.SOFTWARE_TOKEN_MFA, ChallengeType.EMAIL_OTP)
+_ID_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def validate_credentials_shape(username: str, password: str) -> None:
@@ -23,6 +65,20 @@ def validate_credentials_shape(username: str, password: str) -> None:
         raise InvalidInput(f"password must be at most {PASSWORD_MAX} characters")
 
 
+def account_key(username: str) -> str:
+    """The lockout key of a username: case-insensitive, as usernames are."""
+    return username.strip().casefold()
+
+
+def _validate_answer(answer: str) -> None:
+    if not answer or len(answer) > ANSWER_MAX or not answer.isprintable():
+        raise InvalidInput(f"the answer must be 1 to {ANSWER_MAX} printable characters")
+
+
+def _plausible_challenge_id(challenge_id: str) -> bool:
+    return 0 < len(challenge_id) <= CHALLENGE_ID_MAX and set(challenge_id) <= _ID_ALPHABET
+
+
 class LoginResult(msgspec.Struct, frozen=True, kw_only=True):
     """Tokens, or the public side of an MFA challenge (never the provider session)."""
 
@@ -30,6 +86,57 @@ class LoginResult(msgspec.Struct, frozen=True, kw_only=True):
     challenge_id: str | None = None
     challenge_type: str | None = None
     expires_in: int | None = None
+    #: for ``SELECT_MFA_TYPE`` (the types to choose from) and ``MFA_SETUP``
+    available_types: tuple[str, ...] = ()
+
+    @property
+    def mfa_required(self) -> bool:
+        return self.challenge_id is not None
+
+
+class ChallengeTotpSetup(msgspec.Struct, frozen=True, kw_only=True):
+    """An authenticator secret for an ``MFA_SETUP`` challenge, and the challenge to answer next."""
+
+    secret: str
+    otpauth_uri: str
+    challenge_id: str
+    challenge_type: str
+    expires_in: int
+
+
+class _ChallengeIssuer:
+    """Turns a provider's answer into a ``LoginResult``, storing any challenge."""
+
+    def __init__(self, challenges: ChallengeStore, clock: Clock, ttl_seconds: int) -> None:
+        if ttl_seconds < 1:
+            raise ValueError("the challenge TTL must be positive")
+        self.challenges = challenges
+        self.clock = clock
+        self.ttl_seconds = ttl_seconds
+
+    async def result(self, outcome: TokenSet | ProviderChallenge, *, account: str) -> LoginResult:
+        if isinstance(outcome, TokenSet):
+            return LoginResult(tokens=outcome)
+        challenge = await self.store(outcome, account=account)
+        return LoginResult(
+            challenge_id=challenge.id,
+            challenge_type=challenge.type.value,
+            expires_in=self.ttl_for(outcome),
+            available_types=tuple(t.value for t in challenge.available_types),
+        )
+
+    async def store(self, outcome: ProviderChallenge, *, account: str) -> MfaChallenge:
+        challenge = MfaChallenge.issue(
+            outcome, now=self.clock.now(), ttl_seconds=self.ttl_for(outcome), account=account
+        )
+        await self.challenges.put(challenge)
+        return challenge
+
+    def ttl_for(self, outcome: ProviderChallenge) -> int:
+        # Never outlive the provider's own session: an answer after it would fail anyway.
+        if outcome.session_ttl_seconds is None:
+            return self.ttl_seconds
+        return max(1, min(self.ttl_seconds, outcome.session_ttl_seconds))
 
 
 class SignUp:
@@ -41,12 +148,270 @@ class SignUp:
         return await self._provider.sign_up(request)
 
 
-class PasswordLogin:
-    """Log in with a password; returns tokens when the provider asks for no MFA."""
+class ConfirmSignUp:
+    """Confirm a sign-up with the code the provider sent (Cognito); a no-op check locally."""
 
     def __init__(self, provider: IdentityProvider) -> None:
         self._provider = provider
 
-    async def __call__(self, username: str, password: str) -> TokenSet | ProviderChallenge:
+    async def __call__(self, username: str, code: str) -> None:
+        validate_credentials_shape(username, "")
+        _validate_answer(code)
+        await self._provider.confirm_sign_up(username, code)
+
+
+class PasswordLogin:
+    """Log in with a password: tokens, or an MFA challenge to answer with ``AnswerChallenge``.
+
+    Raises ``AccountLocked`` while the username is locked (checked before the
+    password, so a locked account is not a password oracle),
+    ``InvalidCredentials`` (and counts a failure).
+    """
+
+    def __init__(
+        self,
+        provider: IdentityProvider,
+        challenges: ChallengeStore,
+        throttle: LoginThrottle,
+        clock: Clock,
+        challenge_ttl_seconds: int = DEFAULT_CHALLENGE_TTL_SECONDS,
+    ) -> None:
+        self._provider = provider
+        self._throttle = throttle
+        self._issuer = _ChallengeIssuer(challenges, clock, challenge_ttl_seconds)
+
+    async def __call__(self, username: str, password: str) -> LoginResult:
         validate_credentials_shape(username, password)
-        return await self._provider.login(username, password)
+        account = account_key(username)
+        await self._throttle.ensure_not_locked(account)
+        try:
+            outcome = await self._provider.login(username, password)
+        except InvalidCredentials:
+            await self._throttle.record_failure(account)
+            raise
+        if isinstance(outcome, TokenSet):
+            await self._throttle.record_success(account)
+        # With a challenge, failures are forgotten only once MFA succeeds too.
+        return await self._issuer.result(outcome, account=account)
+
+
+#: the name the architecture uses; ``PasswordLogin`` is kept for existing callers
+Login = PasswordLogin
+
+
+class AnswerChallenge:
+    """Answer an MFA challenge by its id: tokens, or the next challenge.
+
+    Raises ``ChallengeNotFound`` (unknown, expired, used or exhausted id: one
+    answer for all), ``IncorrectCode`` with ``attempts_left``,
+    ``AccountLocked``, ``ServiceUnavailable`` when the store is down (fail
+    closed: no tokens without a counted, stored challenge).
+    """
+
+    def __init__(
+        self,
+        provider: IdentityProvider,
+        challenges: ChallengeStore,
+        throttle: LoginThrottle,
+        clock: Clock,
+        challenge_ttl_seconds: int = DEFAULT_CHALLENGE_TTL_SECONDS,
+        max_attempts: int = MAX_CHALLENGE_ATTEMPTS,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be positive")
+        self._provider = provider
+        self._challenges = challenges
+        self._throttle = throttle
+        self._issuer = _ChallengeIssuer(challenges, clock, challenge_ttl_seconds)
+        self._max_attempts = max_attempts
+
+    async def __call__(self, challenge_id: str, answer: str) -> LoginResult:
+        _validate_answer(answer)
+        challenge = await self._begin(challenge_id)
+        if challenge.type is ChallengeType.SELECT_MFA_TYPE:
+            _check_selection(challenge, answer)
+        try:
+            outcome = await self._provider.answer_challenge(challenge.provider_challenge(), answer)
+        except InvalidToken:
+            # The provider's session is gone: this challenge can never succeed.
+            await self._challenges.delete(challenge.id)
+            raise ChallengeNotFound() from None
+        except AuthenticationFailed:
+            await self._throttle.record_failure(challenge.account)
+            attempts_left = await self._after_failure(challenge)
+            raise IncorrectCode(attempts_left=attempts_left) from None
+        except DomainError:
+            await self._after_failure(challenge)
+            raise
+        return await self._complete(challenge, outcome)
+
+    async def begin_totp_setup(self, challenge_id: str) -> ChallengeTotpSetup:
+        """For an ``MFA_SETUP`` challenge: the secret to enrol, and a new challenge id to answer.
+
+        The old id is spent; the new one is answered with a code from the app.
+        """
+        challenge = await self._begin(challenge_id)
+        if challenge.type is not ChallengeType.MFA_SETUP:
+            raise UnsupportedChallenge("only an MFA_SETUP challenge enrols an authenticator")
+        try:
+            setup, following = await self._provider.begin_challenge_totp_setup(
+                challenge.provider_challenge()
+            )
+        except InvalidToken:
+            await self._challenges.delete(challenge.id)
+            raise ChallengeNotFound() from None
+        if not await self._challenges.delete(challenge.id):
+            raise ChallengeNotFound()
+        stored = await self._issuer.store(following, account=challenge.account)
+        return ChallengeTotpSetup(
+            secret=setup.secret,
+            otpauth_uri=setup.otpauth_uri,
+            challenge_id=stored.id,
+            challenge_type=stored.type.value,
+            expires_in=self._issuer.ttl_for(following),
+        )
+
+    async def _begin(self, challenge_id: str) -> MfaChallenge:
+        if not _plausible_challenge_id(challenge_id):
+            raise ChallengeNotFound()
+        challenge = await self._challenges.begin_attempt(challenge_id, self._max_attempts)
+        if challenge is None:
+            raise ChallengeNotFound()
+        await self._throttle.ensure_not_locked(challenge.account)
+        return challenge
+
+    async def _after_failure(self, challenge: MfaChallenge) -> int:
+        attempts_left = max(0, self._max_attempts - challenge.attempts)
+        if attempts_left == 0:
+            await self._challenges.delete(challenge.id)
+        return attempts_left
+
+    async def _complete(
+        self, challenge: MfaChallenge, outcome: TokenSet | ProviderChallenge
+    ) -> LoginResult:
+        # Exactly one answer may win the challenge, even if two were right at once.
+        if not await self._challenges.delete(challenge.id):
+            raise ChallengeNotFound()
+        if isinstance(outcome, TokenSet):
+            await self._throttle.record_success(challenge.account)
+        return await self._issuer.result(outcome, account=challenge.account)
+
+
+def _check_selection(challenge: MfaChallenge, answer: str) -> None:
+    allowed = {t.value for t in (challenge.available_types or _MFA_TYPES)}
+    if answer not in allowed:
+        choices = ", ".join(sorted(allowed))
+        raise InvalidInput(f"choose one of: {choices}")
+
+
+class SelectMfaType:
+    """Answer a ``SELECT_MFA_TYPE`` challenge with the MFA type the user picks."""
+
+    def __init__(self, answer_challenge: AnswerChallenge) -> None:
+        self._answer = answer_challenge
+
+    async def __call__(self, challenge_id: str, mfa_type: ChallengeType | str) -> LoginResult:
+        try:
+            chosen = ChallengeType(mfa_type)
+        except ValueError:
+            raise InvalidInput("unknown MFA type") from None
+        if chosen not in _MFA_TYPES:
+            raise InvalidInput("unknown MFA type")
+        return await self._answer(challenge_id, chosen.value)
+
+
+class Authenticate:
+    """Verify an access token and refuse it if it (or its login session) was revoked.
+
+    Raises ``InvalidToken``; ``ServiceUnavailable`` when the denylist cannot be
+    read (a token is never accepted unchecked).
+    """
+
+    def __init__(self, verifier: TokenVerifier, denylist: TokenDenylist) -> None:
+        self._verifier = verifier
+        self._denylist = denylist
+
+    async def __call__(self, access_token: str) -> Principal:
+        principal = await self._verifier.verify(access_token)
+        ids = revocable_ids(principal)
+        if not ids:
+            raise InvalidToken("the token cannot be revoked, so it is not accepted")
+        if await self._denylist.is_revoked(*ids):
+            raise InvalidToken()
+        return principal
+
+
+def revocable_ids(principal: Principal) -> tuple[str, ...]:
+    return tuple(i for i in (principal.token_id, principal.session_id) if i)
+
+
+class Refresh:
+    """New tokens for a refresh token (rotating where the provider rotates)."""
+
+    def __init__(self, provider: IdentityProvider) -> None:
+        self._provider = provider
+
+    async def __call__(self, refresh_token: str, *, username: str | None = None) -> TokenSet:
+        if not refresh_token or len(refresh_token) > 8192:
+            raise InvalidToken()
+        return await self._provider.refresh(refresh_token, username=username)
+
+
+class Logout:
+    """Revoke the access token, its login session and the provider's refresh tokens.
+
+    The token's ``jti`` is denied until it expires; its session id
+    (``origin_jti``) for ``session_deny_seconds``, the longest any access
+    token of that session can live. Then the provider signs the user out
+    (Cognito ``GlobalSignOut``; the local provider revokes refresh families).
+    """
+
+    def __init__(
+        self,
+        provider: IdentityProvider,
+        authenticate: Authenticate,
+        denylist: TokenDenylist,
+        clock: Clock,
+        session_deny_seconds: int = SESSION_DENY_SECONDS,
+    ) -> None:
+        self._provider = provider
+        self._authenticate = authenticate
+        self._denylist = denylist
+        self._clock = clock
+        self._session_deny_seconds = session_deny_seconds
+
+    async def __call__(self, access_token: str) -> None:
+        principal = await self._authenticate(access_token)
+        now = self._clock.now()
+        token_expiry = principal.expires_at or now + timedelta(seconds=self._session_deny_seconds)
+        if principal.token_id:
+            await self._denylist.revoke(principal.token_id, token_expiry)
+        if principal.session_id:
+            session_expiry = max(token_expiry, now + timedelta(seconds=self._session_deny_seconds))
+            await self._denylist.revoke(principal.session_id, session_expiry)
+        await self._provider.sign_out(access_token)
+
+
+class SetUpTotp:
+    """Start enrolling an authenticator app: a secret and its ``otpauth://`` URI."""
+
+    def __init__(self, provider: IdentityProvider, authenticate: Authenticate) -> None:
+        self._provider = provider
+        self._authenticate = authenticate
+
+    async def __call__(self, access_token: str) -> TotpSetup:
+        await self._authenticate(access_token)
+        return await self._provider.begin_totp_setup(access_token)
+
+
+class VerifyTotp:
+    """Finish enrolling: a right code enables TOTP MFA. Raises ``IncorrectCode``."""
+
+    def __init__(self, provider: IdentityProvider, authenticate: Authenticate) -> None:
+        self._provider = provider
+        self._authenticate = authenticate
+
+    async def __call__(self, access_token: str, code: str) -> None:
+        _validate_answer(code)
+        await self._authenticate(access_token)
+        await self._provider.verify_totp_setup(access_token, code)

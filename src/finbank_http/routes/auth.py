@@ -1,15 +1,90 @@
-"""Sign-up and login. Public routes: no bearer token needed."""
+"""Auth routes under /v1/auth: sign-up, login with MFA, refresh, logout, TOTP enrolment.
+
+Public routes need no bearer token; ``/logout`` and ``/totp/*`` take one and
+check it themselves (verified, then looked up in the denylist). The whole
+router sits behind Litestar's rate limiter (per client address), whose store
+is Redis in the local/aws profiles (see :func:`register_rate_limit_store`).
+MFA challenges are answered by their opaque ``challenge_id`` only.
+"""
 
 from __future__ import annotations
 
-from litestar import Controller, post
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from typing import Annotated, Any
 
-from finbank_core.auth.model import ProviderChallenge, SignUpRequest, TokenSet
-from finbank_core.auth.use_cases import PasswordLogin, SignUp
+import msgspec
+from litestar import Controller, Litestar, Request, Router, post
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from finbank_adapters.container import Container, resolve
+from finbank_core.auth.model import SignUpRequest, TokenSet
+from finbank_core.auth.use_cases import (
+    AnswerChallenge,
+    ConfirmSignUp,
+    LoginResult,
+    Logout,
+    PasswordLogin,
+    Refresh,
+    SelectMfaType,
+    SetUpTotp,
+    SignUp,
+    VerifyTotp,
+)
 from finbank_http.deps import use_case
 from finbank_http.problems import problems
 from finbank_http.schemas import LoginIn, LoginOut, SignUpIn, SignUpOut, TokensOut
+from finbank_http.security import BEARER_SCHEME, bearer_token
+
+RATE_LIMIT_STORE = "finbank_auth_rate_limit"
+
+ChallengeId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class ConfirmIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    code: Code
+
+
+class MfaAnswerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The code for the challenge ``challenge_id`` (from ``/login`` or a previous ``/mfa``)."""
+
+    challenge_id: ChallengeId
+    code: Code
+
+
+class MfaSelectIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    challenge_id: ChallengeId
+    mfa_type: Annotated[str, msgspec.Meta(examples=["SOFTWARE_TOKEN_MFA", "SMS_MFA"])]
+
+
+class MfaSetupIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    challenge_id: ChallengeId
+
+
+class MfaSetupOut(msgspec.Struct, kw_only=True):
+    """Enrol ``secret`` in an authenticator app, then answer ``challenge_id`` at ``/mfa``."""
+
+    secret: str
+    otpauth_uri: str
+    challenge_id: str
+    challenge_type: str
+    expires_in: int
+
+
+class RefreshIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+    #: needed only by Cognito app clients with a secret
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+
+
+class TotpSetupOut(msgspec.Struct, kw_only=True):
+    secret: str
+    otpauth_uri: str
+
+
+class TotpVerifyIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    code: Code
 
 
 def tokens_out(tokens: TokenSet) -> TokensOut:
@@ -22,6 +97,28 @@ def tokens_out(tokens: TokenSet) -> TokensOut:
     )
 
 
+def login_out(result: LoginResult) -> LoginOut:
+    if result.tokens is not None:
+        return LoginOut(mfa_required=False, tokens=tokens_out(result.tokens))
+    return LoginOut(
+        mfa_required=True,
+        challenge_id=result.challenge_id,
+        challenge_type=result.challenge_type,
+        expires_in=result.expires_in,
+        available_types=list(result.available_types) or None,
+    )
+
+
+_MFA_DOC = (
+    "Answers are counted: after 5 wrong codes the challenge is gone (401 "
+    "`mfa_challenge_invalid`, log in again); a wrong code is 401 `incorrect_code` with "
+    "the attempts left. An id is single use and expires with the provider's session "
+    "(`expires_in`). Wrong codes also count towards the account lockout (429 "
+    "`account_locked`). 503 when the challenge store is unavailable: the login fails "
+    "closed."
+)
+
+
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
@@ -30,7 +127,7 @@ class AuthController(Controller):
         "/signup",
         summary="Register a user",
         dependencies={"sign_up": use_case("sign_up")},
-        responses=problems(400, 409, 429, 503),
+        responses=problems(400, 403, 409, 429, 503),
         status_code=HTTP_201_CREATED,
     )
     async def signup(self, data: SignUpIn, sign_up: SignUp) -> SignUpOut:
@@ -46,16 +143,142 @@ class AuthController(Controller):
         return SignUpOut(subject=result.subject, confirmation_required=result.confirmation_required)
 
     @post(
+        "/confirm",
+        summary="Confirm a sign-up with the code the provider sent",
+        description="401 `authentication_failed` whether the user or the code is wrong.",
+        dependencies={"confirm_sign_up": use_case("confirm_sign_up")},
+        responses=problems(400, 401, 429, 503),
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def confirm(self, data: ConfirmIn, confirm_sign_up: ConfirmSignUp) -> None:
+        await confirm_sign_up(data.username, data.code)
+
+    @post(
         "/login",
         summary="Log in with a password; returns tokens or an MFA challenge",
+        description=(
+            "Either `tokens`, or `mfa_required: true` with an opaque `challenge_id` to answer "
+            "at `/v1/auth/mfa` within `expires_in` seconds. 401 `invalid_credentials` whether "
+            "or not the user exists; 429 `account_locked` after repeated failures (for any "
+            "username); 422 `user_not_confirmed` / `password_reset_required`; 503 when a "
+            "dependency is down."
+        ),
         dependencies={"password_login": use_case("password_login")},
         responses=problems(400, 401, 422, 429, 503),
         status_code=HTTP_200_OK,
     )
     async def login(self, data: LoginIn, password_login: PasswordLogin) -> LoginOut:
-        outcome = await password_login(data.username, data.password)
-        if isinstance(outcome, ProviderChallenge):
-            # MFA challenges are completed by the MFA flow (ChallengeStore); the
-            # provider session is never sent to the client.
-            raise NotImplementedError("MFA challenges need the challenge store")
-        return LoginOut(mfa_required=False, tokens=tokens_out(outcome))
+        return login_out(await password_login(data.username, data.password))
+
+    @post(
+        "/mfa",
+        summary="Answer an MFA challenge with its code; returns tokens or the next challenge",
+        description=_MFA_DOC,
+        dependencies={"answer_challenge": use_case("answer_challenge")},
+        responses=problems(400, 401, 422, 429, 503),
+        status_code=HTTP_200_OK,
+    )
+    async def mfa(self, data: MfaAnswerIn, answer_challenge: AnswerChallenge) -> LoginOut:
+        return login_out(await answer_challenge(data.challenge_id, data.code))
+
+    @post(
+        "/mfa/select",
+        summary="Answer a SELECT_MFA_TYPE challenge with the MFA type to use",
+        description=_MFA_DOC,
+        dependencies={"select_mfa_type": use_case("select_mfa_type")},
+        responses=problems(400, 401, 429, 503),
+        status_code=HTTP_200_OK,
+    )
+    async def mfa_select(self, data: MfaSelectIn, select_mfa_type: SelectMfaType) -> LoginOut:
+        return login_out(await select_mfa_type(data.challenge_id, data.mfa_type))
+
+    @post(
+        "/mfa/totp-setup",
+        summary="For an MFA_SETUP challenge: get an authenticator secret to enrol",
+        description=(
+            "Spends `challenge_id` and returns a new one, to be answered at `/v1/auth/mfa` "
+            "with a code from the app. 422 `unsupported_challenge` for other challenge types."
+        ),
+        dependencies={"answer_challenge": use_case("answer_challenge")},
+        responses=problems(400, 401, 422, 429, 503),
+        status_code=HTTP_200_OK,
+    )
+    async def mfa_totp_setup(
+        self, data: MfaSetupIn, answer_challenge: AnswerChallenge
+    ) -> MfaSetupOut:
+        setup = await answer_challenge.begin_totp_setup(data.challenge_id)
+        return MfaSetupOut(
+            secret=setup.secret,
+            otpauth_uri=setup.otpauth_uri,
+            challenge_id=setup.challenge_id,
+            challenge_type=setup.challenge_type,
+            expires_in=setup.expires_in,
+        )
+
+    @post(
+        "/refresh",
+        summary="New tokens for a refresh token",
+        description=(
+            "With the self-hosted provider the refresh token rotates: use the new one next "
+            "time. Presenting a superseded refresh token revokes its whole login session "
+            "(401 `invalid_token`)."
+        ),
+        dependencies={"refresh_tokens": use_case("refresh_tokens")},
+        responses=problems(400, 401, 429, 503),
+        status_code=HTTP_200_OK,
+    )
+    async def refresh(self, data: RefreshIn, refresh_tokens: Refresh) -> TokensOut:
+        return tokens_out(await refresh_tokens(data.refresh_token, username=data.username))
+
+    @post(
+        "/logout",
+        summary="Revoke the bearer token, its login session and the refresh tokens",
+        security=[{BEARER_SCHEME: []}],
+        dependencies={"logout": use_case("logout")},
+        responses=problems(401, 429, 503),
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def logout(self, request: Request[Any, Any, Any], logout: Logout) -> None:
+        await logout(bearer_token(request))
+
+    @post(
+        "/totp/setup",
+        summary="Start enrolling an authenticator app for the caller",
+        security=[{BEARER_SCHEME: []}],
+        dependencies={"set_up_totp": use_case("set_up_totp")},
+        responses=problems(401, 429, 503),
+        status_code=HTTP_200_OK,
+    )
+    async def totp_setup(
+        self, request: Request[Any, Any, Any], set_up_totp: SetUpTotp
+    ) -> TotpSetupOut:
+        setup = await set_up_totp(bearer_token(request))
+        return TotpSetupOut(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
+
+    @post(
+        "/totp/verify",
+        summary="Finish enrolling: a right code from the app turns TOTP MFA on",
+        security=[{BEARER_SCHEME: []}],
+        dependencies={"verify_totp": use_case("verify_totp")},
+        responses=problems(400, 401, 429, 503),
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def totp_verify(
+        self, request: Request[Any, Any, Any], data: TotpVerifyIn, verify_totp: VerifyTotp
+    ) -> None:
+        await verify_totp(bearer_token(request), data.code)
+
+
+def auth_router(container: Container) -> Router:
+    """The auth routes behind a per-client rate limit (``FINBANK_AUTH_RATE_LIMIT_PER_MINUTE``)."""
+    limit = RateLimitConfig(
+        rate_limit=("minute", container.settings().auth_rate_limit_per_minute),
+        store=RATE_LIMIT_STORE,
+    )
+    return Router(path="/", route_handlers=[AuthController], middleware=[limit.middleware])
+
+
+async def register_rate_limit_store(app: Litestar, container: Container) -> None:
+    """Give the rate limiter the container's store (Redis or memory); call after opening it."""
+    store = await resolve(container.rate_limit_store())
+    app.stores.register(RATE_LIMIT_STORE, store, allow_override=True)

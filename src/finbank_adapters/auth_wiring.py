@@ -1,0 +1,149 @@
+"""Builders for the auth adapters, used by ``container.py`` only.
+
+The container chooses; these functions construct. They import Redis,
+aioboto3 and Litestar lazily so the memory profile runs with none of the
+optional extras installed, and the resources yield ``None`` when no port of
+the configured profile needs them (``init_resources`` opens every resource).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from finbank_adapters.local_auth import LocalTokenIssuer
+from finbank_adapters.settings import Settings
+from finbank_core.auth.lockout import LockoutPolicy
+from finbank_core.shared.clock import Clock
+
+# -- resources -------------------------------------------------------------------
+
+
+async def redis_client(settings: Settings) -> AsyncIterator[Any]:
+    """A ``redis.asyncio`` client (connects on first use), closed on shutdown."""
+    if not settings.uses_redis():
+        yield None
+        return
+    from redis.asyncio import from_url
+
+    client = from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        health_check_interval=30,
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def cognito_client(settings: Settings) -> AsyncIterator[Any]:
+    """An aioboto3 ``cognito-idp`` client, when the identity backend is Cognito."""
+    if settings.identity_backend != "cognito":
+        yield None
+        return
+    import aioboto3
+
+    session = aioboto3.Session()
+    async with session.client(
+        "cognito-idp",
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url or None,
+    ) as client:
+        yield client
+
+
+# -- adapters --------------------------------------------------------------------
+
+
+def lockout_policy(settings: Settings) -> LockoutPolicy:
+    return LockoutPolicy(
+        max_failures=settings.lockout_max_failures,
+        failure_window_seconds=settings.lockout_window_seconds,
+        lock_seconds=settings.lockout_seconds,
+        exponential=settings.lockout_exponential,
+        max_lock_seconds=max(settings.lockout_max_seconds, settings.lockout_seconds),
+    )
+
+
+def local_token_issuer(settings: Settings, clock: Clock) -> LocalTokenIssuer:
+    return LocalTokenIssuer(
+        secret=settings.jwt_secret_bytes(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        clock=clock,
+        access_ttl_seconds=settings.access_token_ttl_seconds,
+        refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+    )
+
+
+def redis_challenge_store(client: Any, clock: Clock, settings: Settings) -> Any:
+    from finbank_adapters.redis import RedisChallengeStore
+
+    return RedisChallengeStore(client, clock, key_prefix=settings.redis_key_prefix)
+
+
+def redis_login_throttle(client: Any, clock: Clock, settings: Settings) -> Any:
+    from finbank_adapters.redis import RedisLoginThrottle
+
+    return RedisLoginThrottle(
+        client, clock, lockout_policy(settings), key_prefix=settings.redis_key_prefix
+    )
+
+
+def redis_token_denylist(client: Any, clock: Clock, settings: Settings) -> Any:
+    from finbank_adapters.redis import RedisTokenDenylist
+
+    return RedisTokenDenylist(client, clock, key_prefix=settings.redis_key_prefix)
+
+
+def redis_refresh_token_store(client: Any, clock: Clock, settings: Settings) -> Any:
+    from finbank_adapters.redis import RedisRefreshTokenStore
+
+    return RedisRefreshTokenStore(client, clock, key_prefix=settings.redis_key_prefix)
+
+
+def cognito_identity_provider(client: Any, settings: Settings) -> Any:
+    from finbank_adapters.aws.cognito import CognitoIdentityProvider
+
+    settings.require_cognito()
+    return CognitoIdentityProvider(
+        client,
+        client_id=settings.cognito_client_id,
+        client_secret=settings.cognito_client_secret or None,
+        auth_session_seconds=settings.cognito_auth_session_seconds,
+    )
+
+
+def cognito_token_verifier(settings: Settings, clock: Clock) -> Any:
+    from finbank_adapters.aws.jwks import CognitoTokenVerifier, HttpJwksFetcher, JwksKeySet
+
+    settings.require_cognito()
+    keys = JwksKeySet(HttpJwksFetcher(settings.cognito_jwks_endpoint()), clock)
+    return CognitoTokenVerifier(
+        keys,
+        issuer=settings.cognito_issuer_url(),
+        client_id=settings.cognito_client_id,
+        clock=clock,
+    )
+
+
+def challenge_ttl_seconds(settings: Settings) -> int:
+    """The MFA challenge TTL, never longer than the Cognito auth session when Cognito is used."""
+    if settings.identity_backend == "cognito":
+        return min(settings.mfa_challenge_ttl_seconds, settings.cognito_auth_session_seconds)
+    return settings.mfa_challenge_ttl_seconds
+
+
+def rate_limit_store(client: Any, settings: Settings) -> Any:
+    """The Litestar store behind the rate limiter on /v1/auth/*: Redis when Redis is in use."""
+    if client is not None and settings.uses_redis():
+        from finbank_adapters.redis.rate_limit import FailClosedRedisStore
+
+        return FailClosedRedisStore(
+            client, namespace=f"{settings.redis_key_prefix}ratelimit", handle_client_shutdown=False
+        )
+    from litestar.stores.memory import MemoryStore
+
+    return MemoryStore()

@@ -1,0 +1,18 @@
+"""Redis adapters: MFA challenges, lockout counters, token denylist, refresh families.
+
+They receive an open ``redis.asyncio.Redis`` client and a key prefix; every
+Redis failure becomes ``ServiceUnavailable`` (see :mod:`.errors`), so the
+service fails closed when Redis is down.
+"""
+
+from finbank_adapters.redis.challenges import RedisChallengeStore
+from finbank_adapters.redis.denylist import RedisTokenDenylist
+from finbank_adapters.redis.refresh_tokens import RedisRefreshTokenStore
+from finbank_adapters.redis.throttle import RedisLoginThrottle
+
+__all__ = [
+    "RedisChallengeStore",
+    "RedisLoginThrottle",
+    "RedisRefreshTokenStore",
+    "RedisTokenDenylist",
+]

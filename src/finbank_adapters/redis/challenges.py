@@ -1,0 +1,109 @@
+"""``RedisChallengeStore``: one hash per challenge, attempts counted by a Lua script.
+
+Expiry is checked twice: the scripts compare the stored ``expires_at`` with
+the injected clock's time (so a fake clock governs it in tests, and clock
+skew between app servers and Redis does not matter), and the key carries a
+Redis TTL of the same length so abandoned challenges are cleaned up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from finbank_adapters.redis.errors import epoch_ms, hashed, redis_errors
+from finbank_core.auth.model import MfaChallenge
+from finbank_core.shared.clock import Clock
+
+# KEYS[1] challenge hash; ARGV now_ms, max_attempts -> {challenge_json, attempts} | nil
+_BEGIN_ATTEMPT = """
+local fields = redis.call('HMGET', KEYS[1], 'challenge', 'expires_at_ms')
+if not fields[1] then return false end
+if tonumber(fields[2]) <= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if attempts > tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+return {fields[1], attempts}
+"""
+
+# KEYS[1] challenge hash; ARGV now_ms -> 1 if this call removed a live challenge
+_DELETE = """
+local expires_at = redis.call('HGET', KEYS[1], 'expires_at_ms')
+if not expires_at then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(expires_at) <= tonumber(ARGV[1]) then return 0 end
+return 1
+"""
+
+
+class RedisChallengeStore:
+    def __init__(self, client: Redis, clock: Clock, *, key_prefix: str = "finbank:") -> None:
+        self._client = client
+        self._clock = clock
+        self._prefix = f"{key_prefix}mfa:"
+        self._begin_attempt = client.register_script(_BEGIN_ATTEMPT)
+        self._delete = client.register_script(_DELETE)
+
+    def _key(self, challenge_id: str) -> str:
+        return self._prefix + hashed(challenge_id)
+
+    async def put(self, challenge: MfaChallenge) -> None:
+        ttl_ms = epoch_ms(challenge.expires_at) - epoch_ms(self._clock.now())
+        if ttl_ms <= 0:
+            return
+        key = self._key(challenge.id)
+        body = msgspec.json.encode(msgspec.structs.replace(challenge, attempts=0))
+        with redis_errors("MFA challenge"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                pipe.hset(
+                    key,
+                    mapping={
+                        "challenge": body,
+                        "attempts": challenge.attempts,
+                        "expires_at_ms": epoch_ms(challenge.expires_at),
+                    },
+                )
+                pipe.pexpire(key, ttl_ms)
+                await pipe.execute()
+
+    async def get(self, challenge_id: str) -> MfaChallenge | None:
+        with redis_errors("MFA challenge"):
+            body, attempts, expires_at_ms = await self._client.hmget(
+                self._key(challenge_id), ["challenge", "attempts", "expires_at_ms"]
+            )
+        if body is None or expires_at_ms is None:
+            return None
+        if int(expires_at_ms) <= epoch_ms(self._clock.now()):
+            return None
+        return _decode(body, int(attempts or 0))
+
+    async def begin_attempt(self, challenge_id: str, max_attempts: int) -> MfaChallenge | None:
+        with redis_errors("MFA challenge"):
+            found: Any = await self._begin_attempt(
+                keys=[self._key(challenge_id)],
+                args=[epoch_ms(self._clock.now()), max_attempts],
+            )
+        if not found:
+            return None
+        body, attempts = found
+        return _decode(body, int(attempts))
+
+    async def delete(self, challenge_id: str) -> bool:
+        with redis_errors("MFA challenge"):
+            removed = await self._delete(
+                keys=[self._key(challenge_id)], args=[epoch_ms(self._clock.now())]
+            )
+        return bool(removed)
+
+
+def _decode(body: bytes | str, attempts: int) -> MfaChallenge:
+    challenge = msgspec.json.decode(body, type=MfaChallenge)
+    return msgspec.structs.replace(challenge, attempts=attempts)

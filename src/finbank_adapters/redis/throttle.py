@@ -1,0 +1,99 @@
+"""``RedisLoginThrottle``: failure counters and locks per account, updated by one Lua script.
+
+Times come from the injected clock (passed to the script), so every app
+server agrees on the policy whatever Redis's own clock says.
+"""
+
+from __future__ import annotations
+
+import math
+
+from redis.asyncio import Redis
+
+from finbank_adapters.redis.errors import epoch_ms, hashed, redis_errors
+from finbank_core.auth.errors import AccountLocked
+from finbank_core.auth.lockout import LockoutPolicy
+from finbank_core.shared.clock import Clock
+
+# KEYS[1] account hash. ARGV: now_ms, max_failures, window_ms, lock_ms, exponential (0/1),
+# max_lock_ms, history_ms. Mirrors InMemoryLoginThrottle.record_failure.
+_RECORD_FAILURE = """
+local now = tonumber(ARGV[1])
+local s = redis.call('HMGET', KEYS[1], 'failures', 'window_ends_ms', 'locked_until_ms', 'locks',
+                     'forget_at_ms')
+local failures = tonumber(s[1]) or 0
+local window_ends = tonumber(s[2]) or 0
+local locked_until = tonumber(s[3]) or 0
+local locks = tonumber(s[4]) or 0
+local forget_at = tonumber(s[5]) or 0
+if forget_at > 0 and now >= forget_at and now >= locked_until then
+  failures = 0; window_ends = 0; locked_until = 0; locks = 0
+end
+if now >= window_ends then
+  failures = 0
+  window_ends = now + tonumber(ARGV[3])
+end
+failures = failures + 1
+if failures >= tonumber(ARGV[2]) then
+  local lock = tonumber(ARGV[4])
+  if ARGV[5] == '1' then
+    lock = math.min(lock * math.pow(2, math.min(locks, 32)), tonumber(ARGV[6]))
+  end
+  locked_until = now + lock
+  locks = locks + 1
+  failures = 0
+  window_ends = 0
+end
+forget_at = now + tonumber(ARGV[7])
+redis.call('HSET', KEYS[1], 'failures', failures, 'window_ends_ms', window_ends,
+           'locked_until_ms', locked_until, 'locks', locks, 'forget_at_ms', forget_at)
+redis.call('PEXPIRE', KEYS[1], math.max(forget_at, locked_until) - now)
+return locked_until
+"""
+
+
+class RedisLoginThrottle:
+    def __init__(
+        self,
+        client: Redis,
+        clock: Clock,
+        policy: LockoutPolicy | None = None,
+        *,
+        key_prefix: str = "finbank:",
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._policy = policy or LockoutPolicy()
+        self._prefix = f"{key_prefix}lockout:"
+        self._record_failure = client.register_script(_RECORD_FAILURE)
+
+    def _key(self, account: str) -> str:
+        return self._prefix + hashed(account)
+
+    async def ensure_not_locked(self, account: str) -> None:
+        with redis_errors("login throttle"):
+            locked_until = await self._client.hget(self._key(account), "locked_until_ms")
+        now_ms = epoch_ms(self._clock.now())
+        if locked_until is not None and int(locked_until) > now_ms:
+            retry_after = math.ceil((int(locked_until) - now_ms) / 1000)
+            raise AccountLocked(retry_after_seconds=max(1, retry_after))
+
+    async def record_failure(self, account: str) -> None:
+        p = self._policy
+        with redis_errors("login throttle"):
+            await self._record_failure(
+                keys=[self._key(account)],
+                args=[
+                    epoch_ms(self._clock.now()),
+                    p.max_failures,
+                    p.failure_window_seconds * 1000,
+                    p.lock_seconds * 1000,
+                    1 if p.exponential else 0,
+                    p.max_lock_seconds * 1000,
+                    p.history_seconds * 1000,
+                ],
+            )
+
+    async def record_success(self, account: str) -> None:
+        with redis_errors("login throttle"):
+            await self._client.delete(self._key(account))

@@ -1,0 +1,151 @@
+"""The ChallengeStore contract, run against every adapter (memory, Redis).
+
+Time is a FakeClock the store must obey; Redis's own TTL only cleans up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from finbank_adapters.memory import FakeClock
+from finbank_adapters.memory.auth import InMemoryChallengeStore
+from finbank_adapters.redis import RedisChallengeStore
+from finbank_core.auth.model import ChallengeType, MfaChallenge, ProviderChallenge
+from finbank_core.auth.ports import ChallengeStore
+from tests.support_redis import open_test_redis
+
+TTL_SECONDS = 180
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class Harness:
+    store: ChallengeStore
+    clock: FakeClock
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    clock = FakeClock()
+    if request.param == "memory":
+        yield Harness(InMemoryChallengeStore(clock), clock)
+    else:
+        async with open_test_redis() as (client, prefix):
+            yield Harness(RedisChallengeStore(client, clock, key_prefix=prefix), clock)
+
+
+def new_challenge(clock: FakeClock, username: str = "maria") -> MfaChallenge:
+    return MfaChallenge.issue(
+        ProviderChallenge(
+            type=ChallengeType.SOFTWARE_TOKEN_MFA,
+            session="provider-session-opaque",
+            username=username,
+            available_types=(ChallengeType.SOFTWARE_TOKEN_MFA,),
+        ),
+        now=clock.now(),
+        ttl_seconds=TTL_SECONDS,
+        account=username,
+    )
+
+
+async def test_a_stored_challenge_is_found_by_its_id_with_everything_it_carries(
+    harness: Harness,
+) -> None:
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    assert await harness.store.get(challenge.id) == challenge
+
+
+async def test_challenge_ids_are_random_and_at_least_128_bits() -> None:
+    clock = FakeClock()
+    ids = {new_challenge(clock).id for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) * 6 >= 128 for i in ids)  # base64url: 6 bits per character
+
+
+async def test_an_unknown_id_finds_nothing(harness: Harness) -> None:
+    await harness.store.put(new_challenge(harness.clock))
+    assert await harness.store.get("no-such-challenge") is None
+    assert await harness.store.begin_attempt("no-such-challenge", MAX_ATTEMPTS) is None
+    assert await harness.store.delete("no-such-challenge") is False
+
+
+async def test_two_challenges_of_the_same_user_do_not_share_state(harness: Harness) -> None:
+    first, second = new_challenge(harness.clock), new_challenge(harness.clock)
+    await harness.store.put(first)
+    await harness.store.put(second)
+    await harness.store.begin_attempt(first.id, MAX_ATTEMPTS)
+    await harness.store.delete(first.id)
+    found = await harness.store.get(second.id)
+    assert found is not None
+    assert found.attempts == 0
+
+
+async def test_each_attempt_is_counted(harness: Harness) -> None:
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    counts = []
+    for _ in range(3):
+        counted = await harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS)
+        assert counted is not None
+        counts.append(counted.attempts)
+    assert counts == [1, 2, 3]
+    found = await harness.store.get(challenge.id)
+    assert found is not None
+    assert found.attempts == 3
+
+
+async def test_the_attempt_after_the_last_allowed_one_is_refused_and_the_challenge_is_gone(
+    harness: Harness,
+) -> None:
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    for _ in range(MAX_ATTEMPTS):
+        assert await harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS) is not None
+    assert await harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS) is None
+    assert await harness.store.get(challenge.id) is None
+
+
+async def test_concurrent_attempts_never_exceed_the_cap(harness: Harness) -> None:
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    results = await asyncio.gather(
+        *(harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS) for _ in range(20))
+    )
+    granted = sorted(r.attempts for r in results if r is not None)
+    assert granted == [1, 2, 3, 4, 5]
+
+
+async def test_a_challenge_expires_on_the_injected_clock(harness: Harness) -> None:
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    harness.clock.advance(TTL_SECONDS - 1)
+    assert await harness.store.get(challenge.id) is not None
+    harness.clock.advance(1)
+    assert await harness.store.get(challenge.id) is None
+    assert await harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS) is None
+
+
+async def test_deleting_an_expired_challenge_does_not_count_as_consuming_it(
+    harness: Harness,
+) -> None:
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    harness.clock.advance(TTL_SECONDS)
+    assert await harness.store.delete(challenge.id) is False
+
+
+async def test_only_one_of_two_concurrent_deletes_consumes_the_challenge(
+    harness: Harness,
+) -> None:
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    results = await asyncio.gather(
+        harness.store.delete(challenge.id), harness.store.delete(challenge.id)
+    )
+    assert sorted(results) == [False, True]
+    assert await harness.store.get(challenge.id) is None

@@ -1,0 +1,114 @@
+"""An auth world for tests: the local provider, the use cases and their stores on a FakeClock.
+
+``AuthWorld.build`` takes the four state stores, so the same scenarios run
+with the in-memory adapters and with Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import argon2
+import pyotp
+
+from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenIssuer, LocalTokenVerifier
+from finbank_adapters.memory import FakeClock
+from finbank_adapters.memory.users import InMemoryUserStore
+from finbank_core.auth.lockout import LockoutPolicy
+from finbank_core.auth.model import SignUpRequest, TokenSet
+from finbank_core.auth.ports import ChallengeStore, LoginThrottle, TokenDenylist
+from finbank_core.auth.refresh_tokens import RefreshTokenStore
+from finbank_core.auth.use_cases import (
+    AnswerChallenge,
+    Authenticate,
+    LoginResult,
+    Logout,
+    PasswordLogin,
+    Refresh,
+    SetUpTotp,
+    SignUp,
+    VerifyTotp,
+)
+
+PASSWORD = "correct horse battery staple"
+SECRET = b"0123456789abcdef0123456789abcdef-test-only"
+#: argon2id at test cost: the tests are about the flow, not the hash's strength
+FAST_ARGON2 = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+POLICY = LockoutPolicy(max_failures=10, failure_window_seconds=900, lock_seconds=1800)
+
+
+@dataclass
+class AuthWorld:
+    clock: FakeClock
+    issuer: LocalTokenIssuer
+    provider: LocalIdentityProvider
+    challenges: ChallengeStore
+    throttle: LoginThrottle
+    denylist: TokenDenylist
+    sign_up: SignUp
+    login: PasswordLogin
+    answer: AnswerChallenge
+    authenticate: Authenticate
+    refresh: Refresh
+    logout: Logout
+    set_up_totp: SetUpTotp
+    verify_totp: VerifyTotp
+
+    @classmethod
+    def build(
+        cls,
+        clock: FakeClock,
+        challenges: ChallengeStore,
+        throttle: LoginThrottle,
+        denylist: TokenDenylist,
+        refresh_tokens: RefreshTokenStore,
+    ) -> AuthWorld:
+        issuer = LocalTokenIssuer(
+            secret=SECRET, issuer="finbank-test", audience="finbank", clock=clock
+        )
+        provider = LocalIdentityProvider(InMemoryUserStore(), issuer, refresh_tokens=refresh_tokens)
+        authenticate = Authenticate(LocalTokenVerifier(issuer), denylist)
+        return cls(
+            clock=clock,
+            issuer=issuer,
+            provider=provider,
+            challenges=challenges,
+            throttle=throttle,
+            denylist=denylist,
+            sign_up=SignUp(provider),
+            login=PasswordLogin(provider, challenges, throttle, clock),
+            answer=AnswerChallenge(provider, challenges, throttle, clock),
+            authenticate=authenticate,
+            refresh=Refresh(provider),
+            logout=Logout(provider, authenticate, denylist, clock),
+            set_up_totp=SetUpTotp(provider, authenticate),
+            verify_totp=VerifyTotp(provider, authenticate),
+        )
+
+    async def user_without_mfa(self, username: str = "maria") -> TokenSet:
+        await self.sign_up(SignUpRequest(username=username, password=PASSWORD))
+        result = await self.login(username, PASSWORD)
+        assert result.tokens is not None
+        return result.tokens
+
+    async def user_with_totp(self, username: str = "maria") -> pyotp.TOTP:
+        """Sign up and enrol an authenticator; the clock then moves to a fresh TOTP step."""
+        tokens = await self.user_without_mfa(username)
+        setup = await self.set_up_totp(tokens.access_token)
+        totp = pyotp.TOTP(setup.secret)
+        await self.verify_totp(tokens.access_token, self.code(totp))
+        self.clock.advance(30)
+        return totp
+
+    def code(self, totp: pyotp.TOTP) -> str:
+        return totp.at(self.clock.now())
+
+    async def challenge(self, username: str = "maria") -> LoginResult:
+        result = await self.login(username, PASSWORD)
+        assert result.mfa_required
+        assert result.challenge_id is not None
+        return result
+
+
+def wrong_code(right: str) -> str:
+    return f"{(int(right) + 1) % 1_000_000:06d}"

@@ -1,0 +1,177 @@
+"""MFA challenges through the use cases: attempts, TTL, single use, lockout.
+
+Runs once with the in-memory stores and once with Redis (see conftest).
+The provider is the self-hosted one: a real TOTP secret, a real clock (fake).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from finbank_core.auth.errors import (
+    AccountLocked,
+    ChallengeNotFound,
+    IncorrectCode,
+    InvalidCredentials,
+)
+from finbank_core.auth.use_cases import DEFAULT_CHALLENGE_TTL_SECONDS
+from tests.integration.auth.harness import PASSWORD, AuthWorld, wrong_code
+
+
+async def test_an_mfa_user_gets_an_opaque_challenge_and_no_tokens(world: AuthWorld) -> None:
+    await world.user_with_totp("maria")
+    result = await world.login("maria", PASSWORD)
+    assert result.tokens is None
+    assert result.challenge_type == "SOFTWARE_TOKEN_MFA"
+    assert result.expires_in == DEFAULT_CHALLENGE_TTL_SECONDS
+    assert result.challenge_id is not None
+    assert "maria" not in result.challenge_id
+    assert len(result.challenge_id) >= 22  # >= 128 bits in base64url
+
+
+async def test_the_right_code_within_the_ttl_gives_tokens(world: AuthWorld) -> None:
+    totp = await world.user_with_totp()
+    challenge = await world.challenge()
+    world.clock.advance(DEFAULT_CHALLENGE_TTL_SECONDS - 1)
+    assert challenge.challenge_id is not None
+    result = await world.answer(challenge.challenge_id, world.code(totp))
+    assert result.tokens is not None
+    principal = await world.authenticate(result.tokens.access_token)
+    assert principal.username == "maria"
+
+
+async def test_six_wrong_codes_the_sixth_is_refused_and_the_challenge_is_gone(
+    world: AuthWorld,
+) -> None:
+    totp = await world.user_with_totp()
+    challenge = await world.challenge()
+    challenge_id = challenge.challenge_id
+    assert challenge_id is not None
+    right = world.code(totp)
+    attempts_left = []
+    for _ in range(5):
+        with pytest.raises(IncorrectCode) as wrong:
+            await world.answer(challenge_id, wrong_code(right))
+        attempts_left.append(wrong.value.details["attempts_left"])
+    assert attempts_left == [4, 3, 2, 1, 0]
+    with pytest.raises(ChallengeNotFound):
+        await world.answer(challenge_id, wrong_code(right))
+    # gone for good: even the right code no longer works
+    with pytest.raises(ChallengeNotFound):
+        await world.answer(challenge_id, right)
+    assert await world.challenges.get(challenge_id) is None
+
+
+async def test_the_right_code_on_the_fifth_attempt_still_works(world: AuthWorld) -> None:
+    totp = await world.user_with_totp()
+    challenge_id = (await world.challenge()).challenge_id
+    assert challenge_id is not None
+    right = world.code(totp)
+    for _ in range(4):
+        with pytest.raises(IncorrectCode):
+            await world.answer(challenge_id, wrong_code(right))
+    result = await world.answer(challenge_id, right)
+    assert result.tokens is not None
+
+
+async def test_an_expired_challenge_is_refused_even_with_the_right_code(
+    world: AuthWorld,
+) -> None:
+    totp = await world.user_with_totp()
+    challenge_id = (await world.challenge()).challenge_id
+    assert challenge_id is not None
+    world.clock.advance(DEFAULT_CHALLENGE_TTL_SECONDS)
+    with pytest.raises(ChallengeNotFound):
+        await world.answer(challenge_id, world.code(totp))
+
+
+async def test_a_challenge_id_cannot_be_answered_twice(world: AuthWorld) -> None:
+    totp = await world.user_with_totp()
+    challenge_id = (await world.challenge()).challenge_id
+    assert challenge_id is not None
+    assert (await world.answer(challenge_id, world.code(totp))).tokens is not None
+    world.clock.advance(30)  # a fresh, never used code
+    with pytest.raises(ChallengeNotFound):
+        await world.answer(challenge_id, world.code(totp))
+
+
+async def test_two_simultaneous_right_answers_yield_one_set_of_tokens(world: AuthWorld) -> None:
+    totp = await world.user_with_totp()
+    challenge_id = (await world.challenge()).challenge_id
+    assert challenge_id is not None
+    code = world.code(totp)
+    outcomes = await asyncio.gather(
+        world.answer(challenge_id, code), world.answer(challenge_id, code), return_exceptions=True
+    )
+    winners = [o for o in outcomes if not isinstance(o, BaseException) and o.tokens]
+    assert len(winners) == 1
+
+
+async def test_a_replayed_totp_code_is_refused_on_a_new_challenge(world: AuthWorld) -> None:
+    totp = await world.user_with_totp()
+    code = world.code(totp)
+    first = (await world.challenge()).challenge_id
+    assert first is not None
+    assert (await world.answer(first, code)).tokens is not None
+    second = (await world.challenge()).challenge_id
+    assert second is not None
+    with pytest.raises(IncorrectCode):
+        await world.answer(second, code)  # same 30-second step: already spent
+
+
+async def test_the_code_that_enrolled_totp_cannot_log_in(world: AuthWorld) -> None:
+    tokens = await world.user_without_mfa("maria")
+    setup = await world.set_up_totp(tokens.access_token)
+    import pyotp
+
+    enrolment_code = pyotp.TOTP(setup.secret).at(world.clock.now())
+    await world.verify_totp(tokens.access_token, enrolment_code)
+    challenge_id = (await world.challenge()).challenge_id
+    assert challenge_id is not None
+    with pytest.raises(IncorrectCode):
+        await world.answer(challenge_id, enrolment_code)
+
+
+async def test_a_username_is_not_a_challenge_id(world: AuthWorld) -> None:
+    await world.user_with_totp("maria")
+    await world.challenge("maria")
+    with pytest.raises(ChallengeNotFound):
+        await world.answer("maria", "123456")
+
+
+async def test_wrong_codes_across_fresh_challenges_lock_the_account(world: AuthWorld) -> None:
+    # Without this, each new login would buy 5 more guesses at the TOTP code.
+    totp = await world.user_with_totp()
+    right = world.code(totp)
+    for _ in range(2):
+        challenge_id = (await world.challenge()).challenge_id
+        assert challenge_id is not None
+        for _ in range(5):
+            with pytest.raises(IncorrectCode):
+                await world.answer(challenge_id, wrong_code(right))
+    with pytest.raises(AccountLocked):
+        await world.login("maria", PASSWORD)
+    world.clock.advance(minutes=30)
+    assert (await world.login("maria", PASSWORD)).mfa_required
+
+
+async def test_ten_wrong_passwords_lock_the_account_for_thirty_minutes(world: AuthWorld) -> None:
+    await world.user_without_mfa("maria")
+    for _ in range(10):
+        with pytest.raises(InvalidCredentials):
+            await world.login("maria", "wrong password!")
+    with pytest.raises(AccountLocked) as locked:
+        await world.login("Maria", PASSWORD)  # right password, any case: still locked
+    assert locked.value.details["retry_after_seconds"] == 1800
+    world.clock.advance(minutes=30)
+    assert (await world.login("maria", PASSWORD)).tokens is not None
+
+
+async def test_unknown_usernames_lock_exactly_like_real_ones(world: AuthWorld) -> None:
+    for _ in range(10):
+        with pytest.raises(InvalidCredentials):
+            await world.login("nobody-here", "wrong password!")
+    with pytest.raises(AccountLocked):
+        await world.login("nobody-here", "wrong password!")

@@ -1,0 +1,126 @@
+"""Tokens of the self-hosted provider: tampering, revocation on logout, refresh rotation.
+
+Runs once with the in-memory stores and once with Redis (see conftest).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import jwt
+import pytest
+
+from finbank_core.auth.errors import InvalidToken
+from tests.integration.auth.harness import SECRET, AuthWorld
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return payload
+
+
+def b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def resign(token: str, secret: bytes = SECRET, **changes: Any) -> str:
+    return jwt.encode({**claims_of(token), **changes}, secret, algorithm="HS256")
+
+
+async def test_an_untouched_access_token_is_accepted(world: AuthWorld) -> None:
+    tokens = await world.user_without_mfa()
+    assert (await world.authenticate(tokens.access_token)).username == "maria"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(
+            lambda t: f"{b64({'alg': 'none', 'typ': 'JWT'})}.{t.split('.')[1]}.", id="alg-none"
+        ),
+        pytest.param(lambda t: resign(t, iss="https://evil.example"), id="wrong-issuer"),
+        pytest.param(lambda t: resign(t, aud="another-app"), id="wrong-audience"),
+        pytest.param(lambda t: resign(t, secret=b"f" * 40), id="foreign-key"),
+        pytest.param(lambda t: resign(t, token_use="refresh"), id="wrong-token-use"),
+        pytest.param(lambda t: resign(t, sub="someone-else")[:-3] + "abc", id="bad-signature"),
+        pytest.param(
+            lambda t: t.split(".")[0] + "." + b64({"sub": "x"}) + "." + t.split(".")[2],
+            id="payload-swapped",
+        ),
+    ],
+)
+async def test_a_tampered_access_token_is_refused(world: AuthWorld, tamper: Any) -> None:
+    tokens = await world.user_without_mfa()
+    with pytest.raises(InvalidToken):
+        await world.authenticate(tamper(tokens.access_token))
+
+
+async def test_an_expired_access_token_is_refused(world: AuthWorld) -> None:
+    tokens = await world.user_without_mfa()
+    world.clock.advance(tokens.expires_in)
+    with pytest.raises(InvalidToken):
+        await world.authenticate(tokens.access_token)
+
+
+async def test_a_refresh_token_is_not_an_access_token(world: AuthWorld) -> None:
+    tokens = await world.user_without_mfa()
+    assert tokens.refresh_token is not None
+    with pytest.raises(InvalidToken):
+        await world.authenticate(tokens.refresh_token)
+
+
+async def test_after_logout_the_token_its_session_and_its_refresh_token_are_refused(
+    world: AuthWorld,
+) -> None:
+    first = await world.user_without_mfa()
+    assert first.refresh_token is not None
+    sibling = await world.refresh(first.refresh_token)  # same login session, new access token
+    await world.logout(first.access_token)
+    with pytest.raises(InvalidToken):
+        await world.authenticate(first.access_token)
+    with pytest.raises(InvalidToken):
+        await world.authenticate(sibling.access_token)
+    assert sibling.refresh_token is not None
+    with pytest.raises(InvalidToken):
+        await world.refresh(sibling.refresh_token)
+
+
+async def test_logout_leaves_other_users_tokens_alone(world: AuthWorld) -> None:
+    maria = await world.user_without_mfa("maria")
+    joao = await world.user_without_mfa("joao")
+    await world.logout(maria.access_token)
+    assert (await world.authenticate(joao.access_token)).username == "joao"
+
+
+async def test_refresh_tokens_rotate(world: AuthWorld) -> None:
+    tokens = await world.user_without_mfa()
+    assert tokens.refresh_token is not None
+    renewed = await world.refresh(tokens.refresh_token)
+    assert renewed.refresh_token not in (None, tokens.refresh_token)
+    assert (await world.authenticate(renewed.access_token)).username == "maria"
+
+
+async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
+    world: AuthWorld,
+) -> None:
+    tokens = await world.user_without_mfa()
+    assert tokens.refresh_token is not None
+    renewed = await world.refresh(tokens.refresh_token)
+    with pytest.raises(InvalidToken):
+        await world.refresh(tokens.refresh_token)  # the stolen copy
+    assert renewed.refresh_token is not None
+    with pytest.raises(InvalidToken):
+        await world.refresh(renewed.refresh_token)  # the legitimate one is dead too
+
+
+async def test_rotation_does_not_extend_the_login_session(world: AuthWorld) -> None:
+    tokens = await world.user_without_mfa()
+    assert tokens.refresh_token is not None
+    world.clock.advance(days=29)
+    renewed = await world.refresh(tokens.refresh_token)
+    world.clock.advance(days=1)
+    assert renewed.refresh_token is not None
+    with pytest.raises(InvalidToken):
+        await world.refresh(renewed.refresh_token)
