@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aioboto3
-import boto3  # type: ignore[import-untyped]  # no stubs; pyproject lists botocore only
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
