@@ -13,8 +13,13 @@ from datetime import UTC, datetime
 import pytest
 
 from finbank_adapters.memory import InMemoryEventPublisher
+from finbank_adapters.postgres import PostgresEventPublisher
 from finbank_core.shared.events import EventEnvelope, EventPublisher, decode_event, encode_event
 from tests.contract.conftest import EVENT_PUBLISHER_BACKENDS
+from tests.integration.kafka_fixtures import kafka_broker, kafka_settings, read_events
+from tests.postgres_support import isolated_schema
+
+__all__ = ["kafka_broker", "kafka_settings"]  # fixtures of the kafka harness
 
 
 @dataclass
@@ -23,7 +28,7 @@ class PublisherHarness:
     delivered: Callable[[], Awaitable[list[EventEnvelope]]]
 
 
-@pytest.fixture(params=EVENT_PUBLISHER_BACKENDS)
+@pytest.fixture(params=[*EVENT_PUBLISHER_BACKENDS, "kafka"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[PublisherHarness]:
     if request.param == "memory":
         publisher = InMemoryEventPublisher()
@@ -32,6 +37,26 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[PublisherHarn
             return list(publisher.published)
 
         yield PublisherHarness(publisher, delivered)
+    elif request.param == "postgres":
+        async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
+
+            async def from_outbox() -> list[EventEnvelope]:
+                rows = await pool.fetch("SELECT envelope FROM outbox ORDER BY id")
+                return [decode_event(row["envelope"]) for row in rows]
+
+            yield PublisherHarness(PostgresEventPublisher(pool), from_outbox)
+    elif request.param == "kafka":
+        from finbank_adapters.kafka import KafkaEventPublisher
+        from finbank_adapters.kafka.clients import open_producer
+
+        settings = request.getfixturevalue("kafka_settings")
+        async with open_producer(settings) as producer:
+
+            async def from_topic() -> list[EventEnvelope]:
+                return await read_events(settings, "finbank.ledger.v1")
+
+            kafka = KafkaEventPublisher(producer, topic_prefix=settings.topic_prefix)
+            yield PublisherHarness(kafka, from_topic)
     else:  # pragma: no cover
         raise AssertionError(request.param)
 

@@ -1,0 +1,352 @@
+"""The consumer runner: at-least-once delivery of events to one handler, with a DLQ.
+
+``KafkaConsumerRunner`` joins a consumer group, decodes each record into an
+:class:`EventEnvelope` and awaits ``handler(event)``, one record at a time,
+in partition order. Offsets are committed by hand, only for records whose
+handling finished (handled, or parked in the dead-letter topic):
+
+* after each fetched batch, and on graceful stop;
+* in the rebalance listener, before partitions are taken away (it waits for
+  the in-flight record first), so the next owner starts where we stopped.
+
+A record that was handled but not committed (crash, lost commit) is
+delivered again: handlers must be idempotent, which the inbox
+(:class:`~finbank_adapters.postgres.inbox.PostgresInbox`) makes them.
+
+Failures:
+
+* a record that is not a valid envelope goes straight to ``<topic>.dlq``;
+* a handler error is retried with exponential backoff, at most
+  ``RetryPolicy.attempts`` times in all, then the record goes to the DLQ with
+  the error in its headers;
+* errors listed as *transient* (default ``ServiceUnavailable``: the
+  database or the bus is down, not the record's fault) are retried without a
+  bound, because parking every record during an outage would empty the
+  topic into the DLQ. The partition waits; ``stop()`` still works.
+
+The runner owns its clients: ``run()`` opens a consumer and a producer (for
+the DLQ) and closes both when it returns. ``stop()`` lets the in-flight
+record finish, commits and closes. Cancelling the ``run()`` task instead is
+an *abort*, like a crash: nothing more is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from finbank_adapters.kafka.clients import new_consumer, open_producer
+from finbank_adapters.kafka.config import KafkaSettings
+from finbank_adapters.kafka.errors import translated
+from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.events import EventEnvelope, decode_event
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[EventEnvelope], Awaitable[None]]
+
+DLQ_SUFFIX = ".dlq"
+#: headers added to a dead-lettered record (the original headers are kept)
+HEADER_DLQ_REASON = "dlq.reason"
+HEADER_DLQ_ERROR = "dlq.error"
+HEADER_DLQ_ATTEMPTS = "dlq.attempts"
+HEADER_DLQ_SOURCE = "dlq.source"
+HEADER_DLQ_CONSUMER = "dlq.consumer"
+REASON_MALFORMED = "malformed"
+REASON_HANDLER_FAILED = "handler_failed"
+_MAX_ERROR_CHARS = 1000
+
+_random = secrets.SystemRandom()
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}{DLQ_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded attempts per record, exponential backoff with jitter between them."""
+
+    attempts: int = 5
+    base_delay_seconds: float = 0.1
+    max_delay_seconds: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        cap = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (attempt - 1))
+        return _random.uniform(cap / 2, cap)
+
+
+@dataclass
+class ConsumerStats:
+    """What a runner did so far (for logs, metrics and tests)."""
+
+    handled: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    commits: int = 0
+    commit_failures: int = 0
+    revocations: int = 0
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: KafkaConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._runner._on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._runner._on_partitions_assigned(assigned)
+
+
+@dataclass
+class _State:
+    consumer: AIOKafkaConsumer
+    dlq_producer: AIOKafkaProducer
+    #: next offset to commit per partition: records below it are handled or dead-lettered
+    processed: dict[TopicPartition, int] = field(default_factory=dict)
+    #: bumped on every revocation: records fetched before it belong to an old assignment
+    generation: int = 0
+
+
+class KafkaConsumerRunner:
+    """Runs ``handler`` over the events of ``topics`` as member ``group_id`` of a consumer group.
+
+    ``topics`` are logical names (``finbank.pix.v1``); ``settings.topic_prefix``
+    is applied to them and the DLQ is the broker-side topic plus ``.dlq``.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        handler: Handler,
+        retry: RetryPolicy | None = None,
+        transient: tuple[type[BaseException], ...] = (ServiceUnavailable,),
+        poll_timeout_ms: int = 200,
+        commit_timeout_seconds: float = 10.0,
+    ) -> None:
+        if not topics:
+            raise ValueError("a consumer needs at least one topic")
+        self._settings = settings
+        self.group_id = group_id
+        self._topics = [settings.topic(name) for name in topics]
+        self._handler = handler
+        self._retry = retry or RetryPolicy()
+        self._transient = transient
+        self._poll_timeout_ms = poll_timeout_ms
+        self._commit_timeout_seconds = commit_timeout_seconds
+        self._stopping = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._state: _State | None = None
+        self._aborted = False
+        self._started = False
+        self.stats = ConsumerStats()
+        #: set while the runner holds at least one partition
+        self.assigned = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; raises ``ServiceUnavailable`` if the bus is unreachable."""
+        if self._started:
+            raise RuntimeError("a runner runs once; build a new one")
+        self._started = True
+        consumer = new_consumer(self._settings, self.group_id)
+        try:
+            async with open_producer(self._settings) as dlq_producer:
+                with translated():
+                    await consumer.start()
+                self._state = _State(consumer, dlq_producer)
+                consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
+                await self._consume(self._state)
+                await self._commit_processed(self._state)
+        except asyncio.CancelledError:
+            self._aborted = True  # a crash commits nothing more, not even on the way out
+            raise
+        finally:
+            try:
+                await consumer.stop()
+            finally:
+                self.assigned.clear()
+                self._finished.set()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to return after the in-flight record; does not wait."""
+        self._stopping.set()
+
+    async def stop(self) -> None:
+        """Finish the in-flight record, commit what was processed, close, and return."""
+        self.request_stop()
+        if self._started:
+            await self._finished.wait()
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def _consume(self, state: _State) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = await state.consumer.getmany(timeout_ms=self._poll_timeout_ms)
+            except KafkaError as exc:  # the client reconnects by itself; wait and poll again
+                log.warning("consumer %s: fetch failed: %r", self.group_id, exc)
+                await self._pause(self._retry.max_delay_seconds)
+                continue
+            generation = state.generation
+            for tp, records in batch.items():
+                for record in records:
+                    if self._stopping.is_set() or state.generation != generation:
+                        break
+                    async with self._lock:
+                        # a rebalance may have run while we waited for the lock
+                        if state.generation != generation:
+                            break
+                        if not await self._process(state, record):
+                            break  # stopping: left uncommitted, it will be delivered again
+                        state.processed[tp] = record.offset + 1
+            await self._commit_processed(state)
+
+    async def _process(self, state: _State, record: ConsumerRecord[Any, Any]) -> bool:
+        """Handle or dead-letter ``record``; False only when stopping cut it short."""
+        try:
+            if record.value is None:
+                raise msgspec.DecodeError("the record has no value")
+            event = decode_event(record.value)
+        except msgspec.DecodeError as exc:
+            log.warning("consumer %s: malformed record %s", self.group_id, _where(record))
+            return await self._dead_letter(state, record, REASON_MALFORMED, exc, attempts=0)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._handler(event)
+            except self._transient as exc:
+                delay = self._retry.delay(min(attempt, self._retry.attempts))
+                log.warning(
+                    "consumer %s: %s unavailable, retrying: %r", self.group_id, event.event_id, exc
+                )
+            except Exception as exc:
+                if attempt >= self._retry.attempts:
+                    log.error(
+                        "consumer %s: %s failed %d times: %r",
+                        self.group_id,
+                        event.event_id,
+                        attempt,
+                        exc,
+                    )
+                    return await self._dead_letter(
+                        state, record, REASON_HANDLER_FAILED, exc, attempts=attempt
+                    )
+                delay = self._retry.delay(attempt)
+            else:
+                self.stats.handled += 1
+                return True
+            self.stats.retries += 1
+            if not await self._pause(delay):
+                return False
+
+    async def _dead_letter(
+        self,
+        state: _State,
+        record: ConsumerRecord[Any, Any],
+        reason: str,
+        error: BaseException,
+        *,
+        attempts: int,
+    ) -> bool:
+        """Copy ``record`` to its DLQ and wait for the ack; retried until it lands or we stop."""
+        headers = [
+            *record.headers,
+            (HEADER_DLQ_REASON, reason.encode()),
+            (HEADER_DLQ_ERROR, f"{type(error).__name__}: {error}"[:_MAX_ERROR_CHARS].encode()),
+            (HEADER_DLQ_ATTEMPTS, str(attempts).encode()),
+            (HEADER_DLQ_SOURCE, _where(record).encode()),
+            (HEADER_DLQ_CONSUMER, self.group_id.encode()),
+        ]
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with translated():
+                    await state.dlq_producer.send_and_wait(
+                        dead_letter_topic(record.topic),
+                        record.value or b"",
+                        key=record.key,
+                        headers=headers,
+                    )
+            except ServiceUnavailable as exc:
+                log.warning("consumer %s: DLQ unavailable, retrying: %r", self.group_id, exc)
+                if not await self._pause(self._retry.delay(min(attempt, self._retry.attempts))):
+                    return False
+            else:
+                self.stats.dead_lettered += 1
+                return True
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, but wake up on stop; False when stopping."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            return True
+        return False
+
+    # -- commits and rebalances -----------------------------------------------------
+
+    async def _commit_processed(self, state: _State) -> None:
+        async with self._lock:
+            assigned = state.consumer.assignment()
+            offsets = {tp: off for tp, off in state.processed.items() if tp in assigned}
+        await self._commit(state, offsets)
+
+    async def _commit(self, state: _State, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets or self._aborted:
+            return
+        try:
+            async with asyncio.timeout(self._commit_timeout_seconds):
+                await state.consumer.commit(
+                    {tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}
+                )
+        except (KafkaError, TimeoutError) as exc:
+            # not fatal: those records are delivered again and the handler's inbox skips them
+            self.stats.commit_failures += 1
+            log.warning("consumer %s: commit failed: %r", self.group_id, exc)
+            return
+        self.stats.commits += 1
+        for tp, offset in offsets.items():
+            if state.processed.get(tp) == offset:
+                del state.processed[tp]
+
+    async def _on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        state = self._state
+        if state is None or not revoked:  # the first join revokes nothing
+            return
+        self.stats.revocations += 1
+        async with self._lock:  # waits for the in-flight record
+            state.generation += 1
+            offsets = {tp: off for tp, off in state.processed.items() if tp in revoked}
+            for tp in revoked:
+                state.processed.pop(tp, None)
+            self.assigned.clear()
+            await self._commit(state, offsets)
+
+    def _on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if assigned:
+            self.assigned.set()
+
+
+def _where(record: ConsumerRecord[Any, Any]) -> str:
+    return f"{record.topic}:{record.partition}:{record.offset}"

@@ -1,0 +1,196 @@
+"""The outbox relay: drains the PostgreSQL outbox to Kafka, at least once, in order per aggregate.
+
+One round (:meth:`OutboxRelay.relay_batch`):
+
+1. claim a batch (``Outbox.claim_batch``: a lease on the oldest unpublished
+   items; an aggregate's items are never leased to two relays at once);
+2. hand every item to the producer in outbox order (same key -> same
+   partition; aiokafka keeps one batch in flight per partition, so order
+   holds through its internal retries);
+3. await every acknowledgement;
+4. ``mark_published`` the items that were acknowledged, except that an
+   aggregate's items after its first failed one are kept back too; those are
+   re-sent, in order, within the lease (backoff between tries) and, if the
+   lease runs short, left to lapse: the next claim, by this relay or
+   another, sends them again.
+
+A crash anywhere before step 4 re-sends items that may already be on the
+bus: delivery is at least once and consumers deduplicate on ``event_id``.
+Several relays may run (SKIP LOCKED claims); ``finbank relay`` runs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator, Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from finbank_adapters.kafka.clients import open_producer
+from finbank_adapters.kafka.config import KafkaSettings
+from finbank_adapters.kafka.publisher import send_event
+from finbank_adapters.settings import Settings, SettingsError
+from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.outbox import Outbox, OutboxItem
+
+log = logging.getLogger(__name__)
+
+#: share of the lease a relay may spend re-sending a batch before letting it lapse
+_LEASE_BUDGET = 0.8
+
+
+class OutboxRelay:
+    """Publishes claimed outbox items with an already-started producer."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 500,
+        lease_seconds: float = 30.0,
+        idle_seconds: float = 0.2,
+        retry_delay_seconds: float = 0.2,
+        topic_prefix: str = "",
+    ) -> None:
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        self._outbox = outbox
+        self._producer = producer
+        self._batch_size = batch_size
+        self._lease_seconds = lease_seconds
+        self._idle_seconds = idle_seconds
+        self._retry_delay_seconds = retry_delay_seconds
+        self._topic_prefix = topic_prefix
+        self._stop = asyncio.Event()
+        #: items acknowledged by the broker and marked published, since start
+        self.published = 0
+        #: deliveries the broker did not acknowledge (each such item is sent again)
+        self.unacknowledged = 0
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Relay until ``stop`` is set; a batch in progress is finished first."""
+        stop = stop or self._stop
+        self._stop = stop
+        while not stop.is_set():
+            try:
+                claimed = await self.relay_batch()
+            except ServiceUnavailable as exc:  # the database (claim/mark) or the bus is down
+                log.warning("relay: %s; retrying", exc)
+                await _wait(stop, max(self._idle_seconds, self._retry_delay_seconds))
+                continue
+            if claimed == 0:
+                await _wait(stop, self._idle_seconds)
+
+    async def relay_batch(self) -> int:
+        """One claim -> produce -> acknowledge -> mark round; returns how many items it claimed."""
+        items = await self._outbox.claim_batch(self._batch_size)
+        if not items:
+            return 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lease_seconds * _LEASE_BUDGET
+        pending: Sequence[OutboxItem] = items
+        while True:
+            delivered, pending = await self._deliver(pending)
+            if delivered:
+                # raises ServiceUnavailable if the database is down: the lease lapses
+                # and the items are sent again (duplicates, never losses)
+                self.published += await self._outbox.mark_published([i.id for i in delivered])
+            if not pending:
+                return len(items)
+            if loop.time() + self._retry_delay_seconds >= deadline or self._stop.is_set():
+                log.warning("relay: %d items left to a later claim", len(pending))
+                return len(items)
+            await _wait(self._stop, self._retry_delay_seconds)
+
+    async def _deliver(
+        self, items: Sequence[OutboxItem]
+    ) -> tuple[list[OutboxItem], list[OutboxItem]]:
+        """Send ``items``; returns (acknowledged, to send again), both in outbox order.
+
+        An aggregate's items from its first unacknowledged one on are all sent
+        again, so a consumer always gets them in order after the duplicates.
+        """
+        records = [(f"{self._topic_prefix}{item.topic}", item.event) for item in items]
+        futures: list[asyncio.Future[object]] = []
+        for topic, event in records:
+            try:
+                futures.append(await send_event(self._producer, topic, event))
+            except Exception as exc:  # refused before buffering: metadata timeout, closed
+                log.warning("relay: could not hand items to the producer: %r", exc)
+                break  # the rest counts as not acknowledged
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failed_aggregates: set[str] = set()
+        delivered: list[OutboxItem] = []
+        again: list[OutboxItem] = []
+        for index, item in enumerate(items):
+            aggregate = item.event.aggregate_id
+            ok = index < len(results) and not isinstance(results[index], BaseException)
+            if ok and aggregate not in failed_aggregates:
+                delivered.append(item)
+            else:
+                failed_aggregates.add(aggregate)
+                again.append(item)
+        self.unacknowledged += len(again)
+        if again:
+            errors = {type(r).__name__ for r in results if isinstance(r, BaseException)}
+            log.warning("relay: %d of %d not acknowledged %s", len(again), len(items), errors)
+        return delivered, again
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+
+
+async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
+    """``finbank relay``: drain ``settings.postgres_dsn``'s outbox to Kafka until ``stop`` is set.
+
+    Opens its own small pool and producer and closes them on the way out.
+    """
+    from finbank_adapters.memory import SystemClock
+    from finbank_adapters.postgres import PostgresOutbox
+    from finbank_adapters.postgres.pool import create_pool
+
+    kafka = KafkaSettings.from_settings(settings)
+    if kafka.request_timeout_ms / 1000 >= settings.relay_lease_seconds * _LEASE_BUDGET:
+        raise SettingsError(
+            "FINBANK_RELAY_LEASE_SECONDS must comfortably exceed the Kafka request timeout"
+            f" ({kafka.request_timeout_ms} ms)"
+        )
+    pool = await create_pool(settings.postgres_dsn, min_size=1, max_size=2)
+    try:
+        async with open_producer(kafka) as producer:
+            outbox = PostgresOutbox(pool, SystemClock(), lease_seconds=settings.relay_lease_seconds)
+            relay = OutboxRelay(
+                outbox,
+                producer,
+                batch_size=settings.relay_batch_size,
+                lease_seconds=settings.relay_lease_seconds,
+                idle_seconds=settings.relay_idle_seconds,
+                topic_prefix=kafka.topic_prefix,
+            )
+            log.info("relay %s: publishing to %s", outbox.relay_id, kafka.bootstrap_servers)
+            await relay.run(stop)
+            log.info("relay %s: stopped after %d events", outbox.relay_id, relay.published)
+    finally:
+        await pool.close()
+
+
+@contextlib.contextmanager
+def stop_on_signals(
+    stop: asyncio.Event, signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM)
+) -> Iterator[None]:
+    """Set ``stop`` on SIGINT/SIGTERM while the block runs (inside a running event loop)."""
+    loop = asyncio.get_running_loop()
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
