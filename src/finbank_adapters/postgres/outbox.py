@@ -46,11 +46,17 @@ WITH heads AS (
      LIMIT $2
        FOR UPDATE SKIP LOCKED
 ), batch AS (
-    SELECT o.id
-      FROM outbox o
-      JOIN heads h ON h.aggregate_id = o.aggregate_id
-     WHERE o.published_at IS NULL
-     ORDER BY o.id
+    -- per head, an index scan of its aggregate's unpublished items (never the whole outbox)
+    SELECT b.id
+      FROM heads h
+     CROSS JOIN LATERAL (
+            SELECT o.id
+              FROM outbox o
+             WHERE o.aggregate_id = h.aggregate_id AND o.published_at IS NULL
+             ORDER BY o.id
+             LIMIT $2
+           ) b
+     ORDER BY b.id
      LIMIT $2
 )
 UPDATE outbox o
