@@ -17,10 +17,12 @@ from finbank_adapters.container import (
     close_container,
     open_container,
 )
+from finbank_http.observability import ObservabilityPlugin
 from finbank_http.problems import EXCEPTION_HANDLERS
 from finbank_http.routes.accounts import AccountController, TransferController
-from finbank_http.routes.auth import AuthController
+from finbank_http.routes.auth import auth_router, register_rate_limit_store
 from finbank_http.routes.ops import health, ready, sandbox_deposit
+from finbank_http.routes.pix import pix_router
 from finbank_http.security import BEARER_SCHEME, provide_principal
 
 API_VERSION = "0.1.0"
@@ -37,6 +39,7 @@ def create_app(container: Container | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await open_container(container)
+        await register_rate_limit_store(app, container)
         try:
             yield
         finally:
@@ -44,11 +47,12 @@ def create_app(container: Container | None = None) -> Litestar:
 
     protected = Router(
         path="/",
-        route_handlers=[AccountController, TransferController, sandbox_deposit],
+        route_handlers=[AccountController, TransferController, sandbox_deposit, pix_router()],
         dependencies={"principal": Provide(provide_principal)},
     )
     app = Litestar(
-        route_handlers=[health, ready, AuthController, protected],
+        route_handlers=[health, ready, auth_router(container), protected],
+        plugins=[ObservabilityPlugin()],  # request ids, access log, /metrics, tracing
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(

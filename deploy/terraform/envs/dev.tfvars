@@ -1,0 +1,10 @@
+# terraform plan -var-file=envs/dev.tfvars  (no secrets here: they are generated or in Secrets Manager)
+environment              = "dev"
+aurora_instance_class    = "db.t4g.medium"
+aurora_instance_count    = 2
+msk_broker_count         = 3
+msk_broker_instance_type = "kafka.t3.small"
+redis_node_type          = "cache.t4g.small"
+image_tag                = "dev"
+load_balancer_arn_suffix = "app/finbank-dev/0000000000000000"
+http_p99_latency_seconds = 2

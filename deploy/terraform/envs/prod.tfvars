@@ -1,0 +1,10 @@
+# terraform plan -var-file=envs/prod.tfvars  (no secrets here: they are generated or in Secrets Manager)
+environment              = "prod"
+aurora_instance_class    = "db.r6g.large"
+aurora_instance_count    = 3
+msk_broker_count         = 3
+msk_broker_instance_type = "kafka.m7g.large"
+redis_node_type          = "cache.r7g.large"
+image_tag                = "REPLACE_WITH_RELEASE_TAG"
+load_balancer_arn_suffix = "REPLACE_WITH_LB_ARN_SUFFIX"
+alarm_emails             = []

@@ -1,0 +1,4 @@
+variable "kms_key_arn" {
+  description = "Customer-managed key of the repository."
+  type        = string
+}

@@ -1,0 +1,44 @@
+output "app_secret_arn" {
+  description = "Set FINBANK_SECRETS_ID to this in every finbank process."
+  value       = module.secrets.app_secret_arn
+}
+
+output "app_role_arn" {
+  description = "Task role of the finbank service."
+  value       = module.app_iam.role_arn
+}
+
+output "ecr_repository_url" {
+  description = "Where CI pushes the image."
+  value       = module.ecr.repository_url
+}
+
+output "cognito_user_pool_id" {
+  description = "FINBANK_COGNITO_USER_POOL_ID."
+  value       = module.cognito.user_pool_id
+}
+
+output "cognito_client_id" {
+  description = "FINBANK_COGNITO_CLIENT_ID."
+  value       = module.cognito.client_id
+}
+
+output "pix_table_name" {
+  description = "The PIX single table."
+  value       = module.dynamodb.table_name
+}
+
+output "files_bucket" {
+  description = "Settlement files and reconciliation reports."
+  value       = module.s3.bucket_names["files"]
+}
+
+output "reconcile_job_queue_arn" {
+  description = "Submit `finbank reconcile` jobs here."
+  value       = module.batch.job_queue_arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the alarms."
+  value       = module.monitoring.alarm_topic_arn
+}

@@ -1,0 +1,65 @@
+"""Observability of the finbank HTTP service and CLI processes.
+
+- logs: :func:`configure_logging` (structlog JSON on stderr, masked, request ids);
+- metrics: :mod:`finbank_http.observability.metrics` and the ``/metrics`` route;
+- tracing: OpenTelemetry, opt-in (``FINBANK_TRACING=otel``).
+
+:class:`ObservabilityPlugin` adds the middleware and the ``/metrics`` route to
+a Litestar app. It does not touch logging: the process's entry point owns it
+(``finbank`` calls :func:`configure_logging`); an embedding application can
+call it too, or put :class:`Masker` in its own structlog pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, get
+from litestar.config.app import AppConfig
+from litestar.plugins import InitPluginProtocol
+
+from finbank_http.observability import metrics
+from finbank_http.observability.logs import LogConfig, configure_logging
+from finbank_http.observability.masking import Masker
+from finbank_http.observability.middleware import RequestContextMiddleware
+from finbank_http.observability.tracing import tracing_enabled, tracing_middleware
+
+__all__ = [
+    "LogConfig",
+    "Masker",
+    "ObservabilityPlugin",
+    "RequestContextMiddleware",
+    "configure_logging",
+    "metrics",
+]
+
+
+@get(
+    "/metrics",
+    tags=["ops"],
+    summary="Prometheus metrics",
+    media_type="text/plain",
+    exclude_from_auth=True,
+    sync_to_thread=False,
+)
+def metrics_endpoint() -> Response[bytes]:
+    body, content_type = metrics.exposition()
+    return Response(content=body, media_type=content_type)
+
+
+class ObservabilityPlugin(InitPluginProtocol):
+    """Request ids, access log and HTTP metrics on every route; ``/metrics``; optional tracing."""
+
+    def __init__(self, *, tracing: bool | None = None, tracer_provider: Any = None) -> None:
+        self.tracing = tracing_enabled() if tracing is None else tracing
+        self.tracer_provider = tracer_provider
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        extra: list[Any] = [tracing_middleware(self.tracer_provider)] if self.tracing else []
+        # outermost first: the span starts before the ids are bound, so logs carry both
+        app_config.middleware = [*extra, RequestContextMiddleware, *app_config.middleware]
+        app_config.route_handlers = [*app_config.route_handlers, metrics_endpoint]
+        # Litestar's default logging config would put its own, unmasked handler on the
+        # root logger at startup; logging belongs to configure_logging (module doc).
+        app_config.logging_config = None
+        return app_config
