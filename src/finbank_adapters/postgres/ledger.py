@@ -60,6 +60,12 @@ _CREATE_TRANSFERS = "SELECT ledger_create_transfers({})".format(
 _CREATE_TRANSFERS_WITH_EVENTS = "SELECT ledger_create_transfers({})".format(
     ", ".join(f"${n}" for n in range(1, 23))
 )
+_CREATE_TRANSFER = "SELECT ledger_create_transfer({})".format(
+    ", ".join(f"${n}" for n in range(1, 11))
+)
+_CREATE_TRANSFER_WITH_EVENTS = "SELECT ledger_create_transfer({})".format(
+    ", ".join(f"${n}" for n in range(1, 17))
+)
 _ENTRIES = """
 SELECT sequence, account_id, transfer_id, side, amount, balance_after, code, created_at,
        user_data
@@ -146,6 +152,10 @@ class PostgresLedger:
     ) -> list[CreateTransferResult]:
         if not transfers:
             return []
+        if len(transfers) == 1 and not transfers[0].flags:
+            single = await self._create_single(transfers[0], events)
+            if single is not None:
+                return [single]
         # What needs no database is worked out here (see ledger_create_transfers).
         first_position: dict[uuid.UUID, int] = {}
         firsts = [first_position.setdefault(t.id, n) for n, t in enumerate(transfers, 1)]
@@ -186,6 +196,32 @@ class PostgresLedger:
             query = _CREATE_TRANSFERS_WITH_EVENTS
         raw: list[str] = await self._fetchval(query, *args)
         return [_TRANSFER_RESULTS[r] for r in raw]
+
+    async def _create_single(
+        self, transfer: Transfer, events: Sequence[EventEnvelope]
+    ) -> CreateTransferResult | None:
+        """One single-phase transfer through ``ledger_create_transfer`` (one statement, no arrays).
+
+        ``None`` when a pending transfer is due to expire: the batch function handles that.
+        """
+        args: list[Any] = [
+            self._clock.now(),
+            transfer.id,
+            transfer.debit_account_id,
+            transfer.credit_account_id,
+            transfer.amount,
+            transfer.pending_id,
+            int(transfer.code),
+            int(transfer.ledger),
+            transfer.timeout_seconds,
+            transfer.user_data,
+        ]
+        query = _CREATE_TRANSFER
+        if events:
+            args.extend(event_columns(events))
+            query = _CREATE_TRANSFER_WITH_EVENTS
+        raw: str | None = await self._fetchval(query, *args)
+        return None if raw is None else _TRANSFER_RESULTS[raw]
 
     async def lookup_transfers(self, ids: Sequence[uuid.UUID]) -> list[TransferRecord]:
         if not ids:
