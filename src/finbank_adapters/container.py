@@ -17,7 +17,8 @@ from typing import Any, TypeVar, cast
 
 from dependency_injector import containers, providers
 
-from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenIssuer, LocalTokenVerifier
+from finbank_adapters import auth_wiring, aws_wiring, pix_wiring, postgres_wiring
+from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenVerifier
 from finbank_adapters.memory import (
     InMemoryAccountRepository,
     InMemoryEventPublisher,
@@ -25,10 +26,17 @@ from finbank_adapters.memory import (
     SystemClock,
     UUIDv7Generator,
 )
+from finbank_adapters.memory.auth import (
+    InMemoryChallengeStore,
+    InMemoryLoginThrottle,
+    InMemoryRefreshTokenStore,
+    InMemoryTokenDenylist,
+)
 from finbank_adapters.memory.users import InMemoryUserStore
 from finbank_adapters.settings import Settings
 from finbank_core.accounts import use_cases as accounts
 from finbank_core.auth import use_cases as auth
+from finbank_core.pix import use_cases as pix
 
 T = TypeVar("T")
 
@@ -47,41 +55,95 @@ class Container(containers.DeclarativeContainer):
     ids = providers.Singleton(UUIDv7Generator, clock=clock)
 
     # -- ports -----------------------------------------------------------------
+    postgres_pool = providers.Resource(postgres_wiring.postgres_pool, settings=settings)
     events = providers.Selector(
         providers.Callable(_settings_field("events_backend"), settings),
         memory=providers.Singleton(InMemoryEventPublisher),
+        postgres=providers.Singleton(postgres_wiring.postgres_event_publisher, pool=postgres_pool),
     )
     ledger = providers.Selector(
         providers.Callable(_settings_field("ledger_backend"), settings),
         memory=providers.Singleton(InMemoryLedger, clock=clock, publisher=events),
+        postgres=providers.Singleton(
+            postgres_wiring.postgres_ledger, pool=postgres_pool, clock=clock
+        ),
     )
     account_repository = providers.Selector(
         providers.Callable(_settings_field("accounts_backend"), settings),
         memory=providers.Singleton(InMemoryAccountRepository),
+        postgres=providers.Singleton(
+            postgres_wiring.postgres_account_repository, pool=postgres_pool
+        ),
     )
     user_store = providers.Selector(
         providers.Callable(_settings_field("users_backend"), settings),
         memory=providers.Singleton(InMemoryUserStore),
+        postgres=providers.Singleton(postgres_wiring.postgres_user_store, pool=postgres_pool),
+    )
+    # -- auth (docs/auth.md) ------------------------------------------------------
+    redis_client = providers.Resource(auth_wiring.redis_client, settings=settings)
+    cognito_client = providers.Resource(auth_wiring.cognito_client, settings=settings)
+    challenge_store = providers.Selector(
+        providers.Callable(_settings_field("challenges_backend"), settings),
+        memory=providers.Singleton(InMemoryChallengeStore, clock=clock),
+        redis=providers.Singleton(
+            auth_wiring.redis_challenge_store, client=redis_client, clock=clock, settings=settings
+        ),
+    )
+    login_throttle = providers.Selector(
+        providers.Callable(_settings_field("throttle_backend"), settings),
+        memory=providers.Singleton(
+            InMemoryLoginThrottle,
+            clock=clock,
+            policy=providers.Callable(auth_wiring.lockout_policy, settings),
+        ),
+        redis=providers.Singleton(
+            auth_wiring.redis_login_throttle, client=redis_client, clock=clock, settings=settings
+        ),
+    )
+    token_denylist = providers.Selector(
+        providers.Callable(_settings_field("denylist_backend"), settings),
+        memory=providers.Singleton(InMemoryTokenDenylist, clock=clock),
+        redis=providers.Singleton(
+            auth_wiring.redis_token_denylist, client=redis_client, clock=clock, settings=settings
+        ),
+    )
+    refresh_token_store = providers.Selector(
+        providers.Callable(_settings_field("refresh_tokens_backend"), settings),
+        memory=providers.Singleton(InMemoryRefreshTokenStore, clock=clock),
+        redis=providers.Singleton(
+            auth_wiring.redis_refresh_token_store,
+            client=redis_client,
+            clock=clock,
+            settings=settings,
+        ),
+    )
+    rate_limit_store = providers.Singleton(
+        auth_wiring.rate_limit_store, client=redis_client, settings=settings
     )
     token_issuer = providers.Singleton(
-        lambda settings, clock: LocalTokenIssuer(
-            secret=settings.jwt_secret_bytes(),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            clock=clock,
-            access_ttl_seconds=settings.access_token_ttl_seconds,
-        ),
-        settings=settings,
-        clock=clock,
+        auth_wiring.local_token_issuer, settings=settings, clock=clock
     )
     identity_provider = providers.Selector(
         providers.Callable(_settings_field("identity_backend"), settings),
-        local=providers.Singleton(LocalIdentityProvider, users=user_store, tokens=token_issuer),
+        local=providers.Singleton(
+            LocalIdentityProvider,
+            users=user_store,
+            tokens=token_issuer,
+            refresh_tokens=refresh_token_store,
+        ),
+        cognito=providers.Singleton(
+            auth_wiring.cognito_identity_provider, client=cognito_client, settings=settings
+        ),
     )
     token_verifier = providers.Selector(
         providers.Callable(_settings_field("identity_backend"), settings),
         local=providers.Singleton(LocalTokenVerifier, issuer=token_issuer),
+        cognito=providers.Singleton(
+            auth_wiring.cognito_token_verifier, settings=settings, clock=clock
+        ),
     )
+    challenge_ttl_seconds = providers.Callable(auth_wiring.challenge_ttl_seconds, settings)
 
     # -- use cases ---------------------------------------------------------------
     ensure_bank_accounts = providers.Factory(accounts.EnsureBankAccounts, ledger=ledger)
@@ -109,7 +171,176 @@ class Container(containers.DeclarativeContainer):
         accounts.GetStatement, ledger=ledger, accounts=account_repository
     )
     sign_up = providers.Factory(auth.SignUp, provider=identity_provider)
-    password_login = providers.Factory(auth.PasswordLogin, provider=identity_provider)
+    confirm_sign_up = providers.Factory(auth.ConfirmSignUp, provider=identity_provider)
+    password_login = providers.Factory(
+        auth.PasswordLogin,
+        provider=identity_provider,
+        challenges=challenge_store,
+        throttle=login_throttle,
+        clock=clock,
+        challenge_ttl_seconds=challenge_ttl_seconds,
+    )
+    answer_challenge = providers.Factory(
+        auth.AnswerChallenge,
+        provider=identity_provider,
+        challenges=challenge_store,
+        throttle=login_throttle,
+        clock=clock,
+        challenge_ttl_seconds=challenge_ttl_seconds,
+        max_attempts=providers.Callable(_settings_field("mfa_max_attempts"), settings),
+    )
+    select_mfa_type = providers.Factory(auth.SelectMfaType, answer_challenge=answer_challenge)
+    authenticate = providers.Factory(
+        auth.Authenticate, verifier=token_verifier, denylist=token_denylist
+    )
+    refresh_tokens = providers.Factory(auth.Refresh, provider=identity_provider)
+    logout = providers.Factory(
+        auth.Logout,
+        provider=identity_provider,
+        authenticate=authenticate,
+        denylist=token_denylist,
+        clock=clock,
+    )
+    set_up_totp = providers.Factory(
+        auth.SetUpTotp, provider=identity_provider, authenticate=authenticate
+    )
+    verify_totp = providers.Factory(
+        auth.VerifyTotp, provider=identity_provider, authenticate=authenticate
+    )
+
+    # -- PIX (ARCHITECTURE.md "PIX flows"; builders in pix_wiring) -------------------
+    # pix_backend=dynamodb puts payment records in DynamoDB; charges, keys, limits and
+    # devices stay in memory on every backend for now (docs/pix-aws.md).
+    dynamodb_client = providers.Resource(aws_wiring.dynamodb_client, settings=settings)
+    pix_payment_repository = providers.Selector(
+        providers.Callable(_settings_field("pix_backend"), settings),
+        memory=providers.Singleton(pix_wiring.InMemoryPixPaymentRepository),
+        dynamodb=providers.Singleton(
+            aws_wiring.dynamo_pix_payment_repository, client=dynamodb_client, settings=settings
+        ),
+    )
+    charge_repository = providers.Selector(
+        providers.Callable(_settings_field("pix_backend"), settings),
+        memory=providers.Singleton(pix_wiring.InMemoryChargeRepository),
+        dynamodb=providers.Singleton(pix_wiring.InMemoryChargeRepository),
+    )
+    account_limits_store = providers.Selector(
+        providers.Callable(_settings_field("pix_backend"), settings),
+        memory=providers.Singleton(pix_wiring.InMemoryAccountLimitsStore),
+        dynamodb=providers.Singleton(pix_wiring.InMemoryAccountLimitsStore),
+    )
+    device_registry = providers.Selector(
+        providers.Callable(_settings_field("pix_backend"), settings),
+        memory=providers.Singleton(pix_wiring.InMemoryDeviceRegistry),
+        dynamodb=providers.Singleton(pix_wiring.InMemoryDeviceRegistry),
+    )
+    payment_network = providers.Singleton(pix_wiring.simulated_spi, settings=settings, clock=clock)
+    key_directory = providers.Selector(
+        providers.Callable(_settings_field("pix_backend"), settings),
+        memory=providers.Singleton(
+            pix_wiring.memory_key_directory, settings=settings, network=payment_network
+        ),
+        dynamodb=providers.Singleton(
+            pix_wiring.memory_key_directory, settings=settings, network=payment_network
+        ),
+    )
+    pix_location_base_url = providers.Callable(_settings_field("pix_location_base_url"), settings)
+    charge_resolver = providers.Singleton(
+        pix_wiring.LocalChargeResolver,
+        charges=charge_repository,
+        location_base_url=pix_location_base_url,
+    )
+    qr_renderer = providers.Singleton(pix_wiring.qr_renderer)
+    limit_policy = providers.Singleton(pix_wiring.limit_policy, settings=settings)
+    pix_deps = providers.Factory(
+        pix_wiring.pix_deps,
+        settings=settings,
+        ledger=ledger,
+        accounts=account_repository,
+        payments=pix_payment_repository,
+        publisher=events,
+        clock=clock,
+        ids=ids,
+    )
+    pix_limiter = providers.Factory(
+        pix.PixLimiter,
+        policy=limit_policy,
+        payments=pix_payment_repository,
+        limits=account_limits_store,
+        devices=device_registry,
+    )
+    register_pix_key = providers.Factory(
+        pix.RegisterPixKey,
+        deps=pix_deps,
+        directory=key_directory,
+        max_keys_individual=providers.Callable(
+            _settings_field("pix_max_keys_individual"), settings
+        ),
+        max_keys_company=providers.Callable(_settings_field("pix_max_keys_company"), settings),
+    )
+    delete_pix_key = providers.Factory(pix.DeletePixKey, deps=pix_deps, directory=key_directory)
+    list_pix_keys = providers.Factory(
+        pix.ListPixKeys, accounts=account_repository, directory=key_directory
+    )
+    settle_pix_payment = providers.Factory(
+        pix.SettlePixPayment, deps=pix_deps, network=payment_network, charges=charge_repository
+    )
+    send_pix = providers.Factory(
+        pix.SendPix,
+        deps=pix_deps,
+        directory=key_directory,
+        resolver=charge_resolver,
+        charges=charge_repository,
+        limiter=pix_limiter,
+        settle_inline=providers.Callable(
+            pix_wiring.settle_inline, settings=settings, settle=settle_pix_payment
+        ),
+    )
+    receive_pix = providers.Factory(
+        pix.ReceivePix, deps=pix_deps, directory=key_directory, charges=charge_repository
+    )
+    get_pix_payment = providers.Factory(pix.GetPixPayment, deps=pix_deps)
+    refund_pix = providers.Factory(
+        pix.RefundPix,
+        deps=pix_deps,
+        network=payment_network,
+        window_days=providers.Callable(_settings_field("pix_refund_window_days"), settings),
+    )
+    set_pix_limits = providers.Factory(
+        pix.SetPixLimits, deps=pix_deps, policy=limit_policy, store=account_limits_store
+    )
+    create_charge = providers.Factory(
+        pix.CreateCharge,
+        deps=pix_deps,
+        charges=charge_repository,
+        directory=key_directory,
+        location_base_url=pix_location_base_url,
+        merchant_city=providers.Callable(_settings_field("pix_merchant_city"), settings),
+        default_expiry_seconds=providers.Callable(
+            _settings_field("pix_charge_expiry_seconds"), settings
+        ),
+    )
+    get_charge = providers.Factory(
+        pix.GetCharge,
+        deps=pix_deps,
+        charges=charge_repository,
+        location_base_url=pix_location_base_url,
+    )
+    render_charge_qr = providers.Factory(
+        pix.RenderChargeQr,
+        deps=pix_deps,
+        charges=charge_repository,
+        renderer=qr_renderer,
+        location_base_url=pix_location_base_url,
+    )
+    simulate_incoming_pix = providers.Factory(
+        pix.SimulateIncomingPix,
+        deps=pix_deps,
+        originator=payment_network,
+        receive=receive_pix,
+        peer_ispb=providers.Callable(_settings_field("pix_sandbox_peer_ispb"), settings),
+        peer_account_number=pix_wiring.PEER_ACCOUNT_NUMBER,
+    )
 
 
 async def resolve(provided: T | Any) -> T:

@@ -25,27 +25,39 @@ class Profile(enum.StrEnum):
 PROFILE_BACKENDS: dict[Profile, dict[str, str]] = {
     Profile.MEMORY: {
         "ledger": "memory",
+        "pix": "memory",
         "accounts": "memory",
         "users": "memory",
         "events": "memory",
         "identity": "local",
         "challenges": "memory",
+        "throttle": "memory",
+        "denylist": "memory",
+        "refresh_tokens": "memory",
     },
     Profile.LOCAL: {
         "ledger": "postgres",
+        "pix": "dynamodb",
         "accounts": "postgres",
         "users": "postgres",
         "events": "postgres",
         "identity": "local",
         "challenges": "redis",
+        "throttle": "redis",
+        "denylist": "redis",
+        "refresh_tokens": "redis",
     },
     Profile.AWS: {
         "ledger": "postgres",
+        "pix": "dynamodb",
         "accounts": "postgres",
         "users": "postgres",
         "events": "postgres",
         "identity": "cognito",
         "challenges": "redis",
+        "throttle": "redis",
+        "denylist": "redis",
+        "refresh_tokens": "redis",
     },
 }
 
@@ -62,22 +74,106 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_backend: str = "memory"
     identity_backend: str = "local"
     challenges_backend: str = "memory"
+    throttle_backend: str = "memory"
+    denylist_backend: str = "memory"
+    refresh_tokens_backend: str = "memory"
 
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
     postgres_pool_min: int = 1
     postgres_pool_max: int = 10
     redis_url: str = "redis://127.0.0.1:6379/0"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # -- Kafka / MSK and the outbox relay (docs/events.md) ----------------------
+    kafka_client_id: str = "finbank"
+    #: PLAINTEXT, SSL or SASL_SSL; empty: SASL_SSL on the aws profile (MSK), else PLAINTEXT
+    kafka_security_protocol: str = ""
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    #: unset: on for the aws profile (MSK), off elsewhere (Tansu rejects the handshake)
+    kafka_idempotent_producer: bool | None = None
+    kafka_acks: str = "all"
+    kafka_topic_prefix: str = ""
+    relay_batch_size: int = 500
+    #: outbox lease per claimed batch; must exceed the Kafka request timeout (30 s)
+    relay_lease_seconds: float = 60.0
+    relay_idle_seconds: float = 0.2
 
     #: signing secret of the self-hosted provider's JWTs; random per process if unset
     jwt_secret: str = ""
     jwt_issuer: str = "finbank-local"
     jwt_audience: str = "finbank"
     access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    # -- auth: MFA challenges, lockout, rate limit (docs/auth.md) ---------------
+    #: lifetime of a stored MFA challenge; never longer than the provider's session
+    mfa_challenge_ttl_seconds: int = 180
+    mfa_max_attempts: int = 5
+    lockout_max_failures: int = 10
+    lockout_window_seconds: int = 15 * 60
+    lockout_seconds: int = 30 * 60
+    lockout_exponential: bool = False
+    lockout_max_seconds: int = 24 * 3600
+    #: requests per minute per client address on /v1/auth/*
+    auth_rate_limit_per_minute: int = 60
+    redis_key_prefix: str = "finbank:"
+    redis_timeout_seconds: float = 2.0
+
+    # -- AWS / Cognito --------------------------------------------------------
+    aws_region: str = "sa-east-1"
+    #: e.g. a moto server; empty for the real AWS endpoints
+    aws_endpoint_url: str = ""
+    cognito_user_pool_id: str = ""
+    cognito_client_id: str = ""
+    #: only for app clients with a secret (SECRET_HASH); keep it in a secret store
+    cognito_client_secret: str = ""
+    #: token issuer; default https://cognito-idp.{aws_region}.amazonaws.com/{pool id}
+    cognito_issuer: str = ""
+    #: default {cognito_issuer}/.well-known/jwks.json (moto: {endpoint}/{pool id}/...)
+    cognito_jwks_url: str = ""
+    #: the app client's AuthSessionValidity (Cognito default 3 minutes)
+    cognito_auth_session_seconds: int = 180
+
+    # -- files and daily reconciliation (docs/reconciliation.md) -------------
+    #: where statements are read and reports written: local, s3 or memory
+    files_backend: str = "local"
+    files_root: str = "finbank-files"
+    files_s3_bucket: str = ""
+    files_s3_prefix: str = ""
+    #: the day's settlement statement, ``{date}`` is YYYY-MM-DD (.csv or .jsonl)
+    statement_path: str = "statements/{date}.csv"
+    report_prefix: str = "reports/{date}"
+    reconciliation_tolerance_seconds: int = 300
+    reconciliation_max_hold_age_seconds: int = 3600
 
     #: the bank's ISPB (8 chars), used in PIX end-to-end ids
     ispb: str = "99999999"
     sandbox: bool = True
+
+    # -- PIX (ARCHITECTURE.md "PIX flows"; finbank_adapters/pix_wiring.py) ---------
+    #: where PIX payment records live: memory or dynamodb (keys, charges, limits stay in memory)
+    pix_backend: str = "memory"
+    #: the DynamoDB table of PIX records (``finbank aws bootstrap`` creates it)
+    pix_table_name: str = "finbank-pix"
+    #: base of dynamic BR Code locations, without scheme: ``{base}/cob/{id}``
+    pix_location_base_url: str = "pix.finbank.example/v2"
+    pix_merchant_city: str = "SAO PAULO"
+    #: settle outgoing payments within the request (when no settlement worker runs);
+    #: from_env turns it on for the memory profile only (local/aws run the settlement worker)
+    pix_inline_settlement: bool = True
+    #: ledger timeout of pending PIX transfers; 0 = until settled or voided by reconciliation
+    pix_pending_timeout_seconds: int = 0
+    pix_charge_expiry_seconds: int = 24 * 3600
+    pix_max_keys_individual: int = 5
+    pix_max_keys_company: int = 20
+    pix_refund_window_days: int = 90
+    #: ``finbank_core.pix.limits.LimitSettings`` as JSON; empty for the defaults
+    pix_limits_json: str = ""
+    #: the simulated SPI of the memory profile: latency, timeout, peer bank
+    pix_spi_latency_seconds: float = 0.0
+    pix_spi_timeout_seconds: float = 10.0
+    pix_sandbox_peer_ispb: str = "88888888"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,10 +194,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if key in env:
                 values[field] = env[key]
         values.setdefault("sandbox", profile is Profile.MEMORY)
+        values.setdefault("pix_inline_settlement", profile is Profile.MEMORY)
         try:
             return msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise SettingsError(f"invalid setting: {exc}") from None
+
+    def uses_redis(self) -> bool:
+        backends = (
+            self.challenges_backend,
+            self.throttle_backend,
+            self.denylist_backend,
+            self.refresh_tokens_backend,
+        )
+        return "redis" in backends
+
+    def cognito_issuer_url(self) -> str:
+        if self.cognito_issuer:
+            return self.cognito_issuer.rstrip("/")
+        self.require_cognito()
+        return f"https://cognito-idp.{self.aws_region}.amazonaws.com/{self.cognito_user_pool_id}"
+
+    def cognito_jwks_endpoint(self) -> str:
+        return self.cognito_jwks_url or f"{self.cognito_issuer_url()}/.well-known/jwks.json"
+
+    def require_cognito(self) -> None:
+        if not self.cognito_user_pool_id or not self.cognito_client_id:
+            raise SettingsError(
+                "FINBANK_COGNITO_USER_POOL_ID and FINBANK_COGNITO_CLIENT_ID are required "
+                "for the cognito identity backend"
+            )
 
     def jwt_secret_bytes(self) -> bytes:
         if self.jwt_secret:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
 from finbank_adapters.container import build_container
 from finbank_adapters.settings import Settings, SettingsError
+from finbank_http.observability.logs import configure_logging
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -16,7 +18,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     from finbank_http.app import create_app
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
+    # log_config=None: uvicorn's loggers go through finbank's masked handler (observability)
+    uvicorn.run(
+        create_app(), host=args.host, port=args.port, log_level=args.log_level, log_config=None
+    )
     return 0
 
 
@@ -24,6 +29,72 @@ def _demo(args: argparse.Namespace) -> int:
     from finbank_http.demo import run_demo
 
     return asyncio.run(run_demo(build_container(), sys.stdout))
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    from finbank_adapters.postgres.migrations import migrate_dsn
+
+    settings = Settings.from_env()
+    applied = asyncio.run(migrate_dsn(settings.postgres_dsn, args.schema))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none (up to date)'}")
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from finbank_http.reconcile_cli import run_reconcile
+
+    return run_reconcile(args.date, apply=args.apply)
+
+
+def _relay(args: argparse.Namespace) -> int:
+    from finbank_adapters.kafka.relay import run_relay, stop_on_signals
+
+    async def relay_until_signalled() -> None:
+        stop = asyncio.Event()
+        with stop_on_signals(stop):  # SIGINT/SIGTERM: finish the batch in hand, then exit
+            await run_relay(Settings.from_env(), stop)
+
+    asyncio.run(relay_until_signalled())
+    return 0
+
+
+def _aws_bootstrap(args: argparse.Namespace) -> int:
+    from finbank_adapters.aws_wiring import bootstrap_aws
+
+    result = asyncio.run(bootstrap_aws(Settings.from_env()))
+    state = "created" if result["created"] else "already there"
+    print(f"table {result['table']}: {state}; stream {result['stream_arn']}")
+    return 0
+
+
+def _worker_pix_settlement(args: argparse.Namespace) -> int:
+    from finbank_adapters.kafka.relay import stop_on_signals
+    from finbank_adapters.workers.pix_settlement import run_pix_settlement_worker
+
+    async def work_until_signalled() -> None:
+        stop = asyncio.Event()
+        with stop_on_signals(stop):  # SIGINT/SIGTERM: finish the payment in hand, commit, exit
+            await run_pix_settlement_worker(Settings.from_env(), stop)
+
+    asyncio.run(work_until_signalled())
+    return 0
+
+
+def _dev_up(args: argparse.Namespace) -> int:
+    from finbank_adapters.devstack import DevStack, run_dev_stack
+    from finbank_adapters.kafka.relay import stop_on_signals
+
+    stack = DevStack(
+        **{k: v for k, v in (("kafka_port", args.kafka_port), ("aws_port", args.aws_port)) if v}
+    )
+
+    async def up_until_signalled() -> None:
+        stop = asyncio.Event()
+        with stop_on_signals(stop):
+            await run_dev_stack(stack, Settings.from_env(), stop)
+
+    asyncio.run(up_until_signalled())
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,12 +113,67 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="tell an end-to-end story and check every step")
     demo.set_defaults(handler=_demo)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="reconcile a business day: ledger, PIX records and the settlement statement",
+    )
+    reconcile.add_argument(
+        "--date", default=None, help="business day YYYY-MM-DD (default: yesterday in São Paulo)"
+    )
+    reconcile.add_argument(
+        "--apply", action="store_true", help="void orphan holds (default: dry run, report only)"
+    )
+    reconcile.set_defaults(handler=_reconcile)
+
+    relay = commands.add_parser("relay", help="publish the PostgreSQL outbox to Kafka")
+    relay.set_defaults(handler=_relay)
+
+    worker = commands.add_parser("worker", help="run an event consumer")
+    worker_commands = worker.add_subparsers(dest="worker_command", required=True)
+    settlement = worker_commands.add_parser(
+        "pix-settlement", help="settle pending PIX payments from pix.payment_requested events"
+    )
+    settlement.set_defaults(handler=_worker_pix_settlement)
+
+    aws = commands.add_parser("aws", help="AWS resources (FINBANK_AWS_ENDPOINT_URL for moto)")
+    aws_commands = aws.add_subparsers(dest="aws_command", required=True)
+    bootstrap = aws_commands.add_parser(
+        "bootstrap", help="create the PIX DynamoDB table with GSIs and stream (idempotent)"
+    )
+    bootstrap.set_defaults(handler=_aws_bootstrap)
+
+    dev = commands.add_parser("dev", help="local development helpers")
+    dev_commands = dev.add_subparsers(dest="dev_command", required=True)
+    up = dev_commands.add_parser(
+        "up", help="start Tansu (Kafka) and moto (AWS) on loopback; print the env to export"
+    )
+    up.add_argument("--kafka-port", type=int, default=0, help="default: a free port")
+    up.add_argument("--aws-port", type=int, default=0, help="default: a free port")
+    up.set_defaults(handler=_dev_up)
+
+    db = commands.add_parser("db", help="database operations (FINBANK_POSTGRES_DSN)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    migrate = db_commands.add_parser("migrate", help="apply pending migrations (idempotent)")
+    migrate.add_argument("--schema", default=None, help="target schema (default: search_path)")
+    migrate.set_defaults(handler=_db_migrate)
     return parser
+
+
+def _settings_from_secrets() -> None:
+    """aws profile: FINBANK_SECRETS_ID names a Secrets Manager secret whose values
+    become FINBANK_* variables the environment did not set (docs/operations.md)."""
+    if os.environ.get("FINBANK_SECRETS_ID"):
+        from finbank_adapters.aws.secrets import export_secret_settings
+
+        export_secret_settings()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()  # FINBANK_LOG_LEVEL / FINBANK_LOG_FORMAT; masked JSON on stderr
     try:
+        _settings_from_secrets()
         Settings.from_env()  # fail early, with a clear message, on bad settings
         result: int = args.handler(args)
     except SettingsError as exc:

@@ -26,6 +26,7 @@ from finbank_core.accounts.use_cases import (
 from finbank_core.auth.model import Principal, SignUpRequest, TokenSet
 from finbank_core.shared.errors import InsufficientFunds
 from finbank_core.shared.money import Money
+from finbank_http.demo_pix import pix_story
 
 
 class Story:
@@ -57,7 +58,8 @@ async def _call(container: Container, name: str) -> Any:
 async def _customer(container: Container, story: Story, username: str) -> Principal:
     password = secrets.token_urlsafe(16)
     await (await _call(container, "sign_up"))(SignUpRequest(username=username, password=password))
-    tokens = await (await _call(container, "password_login"))(username, password)
+    login = await (await _call(container, "password_login"))(username, password)
+    tokens = login.tokens  # a LoginResult: tokens, as this user has no MFA
     story.check(isinstance(tokens, TokenSet), f"{username} signed up and logged in")
     verifier = await _call(container, "token_verifier")
     principal: Principal = await verifier.verify(tokens.access_token)
@@ -161,7 +163,7 @@ async def _balance(
 
 
 #: the chapters of the story, in order; other contexts append theirs
-CHAPTERS: list[Callable[[Container, Story], Any]] = [accounts_story]
+CHAPTERS: list[Callable[[Container, Story], Any]] = [accounts_story, pix_story]
 
 
 async def run_demo(container: Container, out: TextIO) -> int:

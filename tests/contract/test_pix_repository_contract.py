@@ -1,7 +1,7 @@
 """The ``PixPaymentRepository`` contract, run against every adapter of it.
 
 A backend joins by adding its name to ``PIX_REPOSITORY_BACKENDS`` and a branch
-to the ``repository`` fixture (DynamoDB will, with a table per test).
+to the ``repository`` fixture (DynamoDB: moto server, a table per test).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 import pytest
 
+from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
+from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
 from finbank_core.pix.errors import (
     PixPaymentAlreadyExists,
@@ -23,8 +25,10 @@ from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixPar
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.reasons import IsoReason
 from finbank_core.shared.money import Money
+from tests.integration.aws_fixtures import aws_endpoint
 
-PIX_REPOSITORY_BACKENDS = ["memory"]
+__all__ = ["aws_endpoint"]  # fixture
+PIX_REPOSITORY_BACKENDS = ["memory", "dynamodb"]
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)  # 09:00 in São Paulo
 ANA = uuid.uuid4()
 BIA = uuid.uuid4()
@@ -34,6 +38,16 @@ BIA = uuid.uuid4()
 async def repository(request: pytest.FixtureRequest) -> AsyncIterator[PixPaymentRepository]:
     if request.param == "memory":
         yield InMemoryPixPaymentRepository()
+    elif request.param == "dynamodb":  # moto server, a table of its own per test
+        import aioboto3
+
+        endpoint: str = request.getfixturevalue("aws_endpoint")
+        table = f"pix-{uuid.uuid4().hex[:12]}"
+        async with aioboto3.Session().client(
+            "dynamodb", region_name="sa-east-1", endpoint_url=endpoint
+        ) as client:
+            await create_tables(client, table)
+            yield DynamoPixPaymentRepository(client, table)
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)
 

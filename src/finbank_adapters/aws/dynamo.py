@@ -1,0 +1,439 @@
+"""``DynamoPixPaymentRepository``: PIX payment records on DynamoDB (single table).
+
+Layout (details and the key builders in :mod:`~finbank_adapters.aws.dynamo_schema`):
+
+* **record** ``pk=PAY#<e2e>, sk=PAY``: ``body`` is the msgspec JSON of the
+  :class:`PixPayment` (amounts are integer centavos, no float anywhere),
+  next to ``version`` (N) and ``status`` (S), which conditions read and the
+  streams Lambda shows without decoding the body.
+* **GSI1, by account**: one index item per account of this bank the payment
+  touches (payer and payee: two for on-us), ``gsi1pk=ACCOUNT#<id>``,
+  ``gsi1sk=<created_at>#<e2e>``. Written once, with the record.
+* **GSI2, by settlement day**: one index item per São Paulo business day on
+  which money of the record settled, ``gsi2pk=DAY#<date>``,
+  ``gsi2sk=<settled_at>#<e2e>``. A record can settle money on several days
+  (the payment, then each refund), and one item has one GSI key, so each
+  day is a separate item written *in the same transaction* as the version
+  that made it a settlement day. Settlement days are final (a settled
+  payment and a completed refund never change again), so index items are
+  only ever added; re-putting one is harmless.
+* **idempotency item** ``pk=IDEM#<owner>, sk=KEY#<key>``: points at the
+  record's E2E id; created in the same transaction as the record.
+
+Guarantees:
+
+* ``add`` is a ``TransactWriteItems`` whose record put is conditional on
+  ``attribute_not_exists(pk)`` (and the idempotency item's too). That
+  condition, not DynamoDB's ``ClientRequestToken`` (idempotent for 10
+  minutes only, and answering "success" to a replay), is what keeps one
+  record per E2E id however late a retry arrives: a retry fails with
+  ``PixPaymentAlreadyExists`` and the caller reads what is stored.
+* ``update`` puts the new record on ``version = :expected`` and on the
+  state machine: the stored status must be ``PENDING`` or the new status
+  itself, so a ``SETTLED`` (or ``REJECTED``) record can never be written
+  back to ``PENDING`` or to the other final state, whatever version a
+  buggy caller passes.
+* Reads of a record are strongly consistent; listings go through the
+  (eventually consistent) GSIs for *which* records, then read those records
+  consistently.
+
+A concurrent transaction on the same items (``TransactionConflict``) is
+retried a few times with backoff; the conditions decide the outcome.
+Driver errors become core errors in :mod:`~finbank_adapters.aws.dynamo_errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import secrets
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+
+from finbank_adapters.aws.dynamo_errors import ConditionFailed, dynamo_errors
+from finbank_adapters.aws.dynamo_schema import (
+    GSI1,
+    GSI1_PK,
+    GSI1_SK,
+    GSI2,
+    GSI2_PK,
+    GSI2_SK,
+    PAYMENT_SK,
+    PK,
+    SK,
+    account_key,
+    day_key,
+    idempotency_pk,
+    idempotency_sk,
+    payment_pk,
+    sortable_time,
+)
+from finbank_core.pix.errors import (
+    IllegalPixTransition,
+    PixPaymentAlreadyExists,
+    PixPaymentNotFound,
+    PixVersionConflict,
+)
+from finbank_core.pix.payments import SAO_PAULO, PaymentPage, PaymentStatus, PixPayment
+from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
+
+Item = dict[str, dict[str, Any]]
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(PixPayment)
+_BATCH_GET_MAX = 100
+_CONFLICT_RETRIES = 5
+_MAX_LIMIT = 1000
+
+
+def encode_payment(payment: PixPayment) -> str:
+    return _encoder.encode(payment).decode()
+
+
+def decode_payment(item: Item) -> PixPayment:
+    """The record of a ``PAY`` item (DynamoDB JSON); raises ``msgspec`` errors if malformed."""
+    return decode_payment_body(item["body"]["S"])
+
+
+def decode_payment_body(body: str | bytes) -> PixPayment:
+    """The record from its ``body`` attribute; raises ``msgspec`` errors if malformed."""
+    return _decoder.decode(body)
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+class DynamoPixPaymentRepository:
+    """The ``PixPaymentRepository`` port on one DynamoDB table (see the module docstring).
+
+    ``client`` is an open aioboto3 ``dynamodb`` client; the table exists
+    (:func:`~finbank_adapters.aws.dynamo_schema.create_tables`).
+    """
+
+    def __init__(self, client: Any, table_name: str, *, timezone: str = SAO_PAULO) -> None:
+        self._client = client
+        self._table = table_name
+        self._timezone = timezone
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def add(self, payment: PixPayment) -> PixPayment:
+        stored = msgspec.structs.replace(payment, version=1)
+        items: list[dict[str, Any]] = [
+            self._put(self._record_item(stored), "attribute_not_exists(pk)")
+        ]
+        if stored.idempotency_key is not None and stored.payer.owner_id is not None:
+            items.append(
+                self._put(
+                    {
+                        PK: _s(idempotency_pk(stored.payer.owner_id)),
+                        SK: _s(idempotency_sk(stored.idempotency_key)),
+                        "e2e": _s(stored.end_to_end_id),
+                    },
+                    "attribute_not_exists(pk)",
+                )
+            )
+        # Index items are new too; the condition also keeps a cancelled add from writing.
+        fresh = "attribute_not_exists(pk)"
+        items.extend(self._put(i, fresh) for i in self._account_items(stored))
+        items.extend(self._put(i, fresh) for i in self._day_items(stored))
+        try:
+            await self._transact(items)
+        except ConditionFailed:
+            raise PixPaymentAlreadyExists(
+                "a payment with this id or idempotency key exists"
+            ) from None
+        return stored
+
+    async def update(self, payment: PixPayment, expected_version: int) -> PixPayment:
+        stored = msgspec.structs.replace(payment, version=expected_version + 1)
+        record = self._put(
+            self._record_item(stored),
+            "attribute_exists(pk) AND version = :expected"
+            " AND (#status = :new OR #status = :pending)",
+            names={"#status": "status"},
+            values={
+                ":expected": _n(expected_version),
+                ":new": _s(stored.status.value),
+                ":pending": _s(PaymentStatus.PENDING.value),
+            },
+        )
+        record["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        items = [record, *(self._put(i) for i in self._day_items(stored))]
+        try:
+            if len(items) == 1:  # no index item to add: a conditional put is enough (and cheaper)
+                with dynamo_errors():
+                    await self._client.put_item(**record["Put"])
+            else:
+                await self._transact(items)
+        except ConditionFailed as failure:
+            old = failure.old_item(0)
+            if old is None:
+                old = await self._get_item(payment.end_to_end_id)
+            if old is None:
+                raise PixPaymentNotFound() from None
+            if int(old["version"]["N"]) != expected_version:
+                raise PixVersionConflict() from None
+            current = old["status"]["S"]
+            raise IllegalPixTransition(
+                f"a payment cannot go from {current} to {stored.status.value}",
+                current=current,
+                target=stored.status.value,
+            ) from None
+        return stored
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def get(self, end_to_end_id: str) -> PixPayment:
+        item = await self._get_item(end_to_end_id)
+        if item is None:
+            raise PixPaymentNotFound()
+        return decode_payment(item)
+
+    async def get_by_idempotency_key(self, owner_id: str, key: str) -> PixPayment | None:
+        with dynamo_errors():
+            response = await self._client.get_item(
+                TableName=self._table,
+                Key={PK: _s(idempotency_pk(owner_id)), SK: _s(idempotency_sk(key))},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        if item is None:
+            return None
+        return await self.get(item["e2e"]["S"])
+
+    async def list_by_account(
+        self,
+        account_id: uuid.UUID,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> PaymentPage:
+        # sk = "<created_at>#<e2e>": every sk of an instant t sorts after "<t>" alone,
+        # so BETWEEN "<since>" AND "<until>" is since <= created_at < until.
+        if since is not None and until is not None and since >= until:
+            _check_limit(limit)
+            return PaymentPage(items=[])  # DynamoDB refuses a BETWEEN whose ends are reversed
+        partition = account_key(account_id)
+        names = {"#pk": GSI1_PK, "#sk": GSI1_SK}
+        values: dict[str, Any] = {":pk": _s(partition)}
+        condition = "#pk = :pk"
+        if since is not None and until is not None:
+            condition += " AND #sk BETWEEN :lo AND :hi"
+            values[":lo"] = _s(sortable_time(since))
+            values[":hi"] = _s(sortable_time(until))
+        elif since is not None:
+            condition += " AND #sk >= :lo"
+            values[":lo"] = _s(sortable_time(since))
+        elif until is not None:
+            condition += " AND #sk < :hi"
+            values[":hi"] = _s(sortable_time(until))
+        else:
+            names.pop("#sk")
+        return await self._page(
+            GSI1, GSI1_PK, partition, condition, names, values, limit, cursor, newest_first=True
+        )
+
+    async def list_by_settlement_day(
+        self, day: date, *, limit: int = 100, cursor: str | None = None
+    ) -> PaymentPage:
+        partition = day_key(day)
+        return await self._page(
+            GSI2,
+            GSI2_PK,
+            partition,
+            "#pk = :pk",
+            {"#pk": GSI2_PK},
+            {":pk": _s(partition)},
+            limit,
+            cursor,
+            newest_first=False,
+        )
+
+    # -- items -------------------------------------------------------------------------
+
+    def _record_item(self, payment: PixPayment) -> Item:
+        return {
+            PK: _s(payment_pk(payment.end_to_end_id)),
+            SK: _s(PAYMENT_SK),
+            "entity": _s("payment"),
+            "e2e": _s(payment.end_to_end_id),
+            "version": _n(payment.version),
+            "status": _s(payment.status.value),
+            "flow": _s(payment.flow.value),
+            "body": _s(encode_payment(payment)),
+        }
+
+    def _account_items(self, payment: PixPayment) -> list[Item]:
+        created = f"{sortable_time(payment.created_at)}#{payment.end_to_end_id}"
+        return [
+            {
+                PK: _s(payment_pk(payment.end_to_end_id)),
+                SK: _s(account_key(account_id)),
+                GSI1_PK: _s(account_key(account_id)),
+                GSI1_SK: _s(created),
+            }
+            for account_id in dict.fromkeys(payment.account_ids())
+        ]
+
+    def _day_items(self, payment: PixPayment) -> list[Item]:
+        if payment.status is not PaymentStatus.SETTLED or payment.settled_at is None:
+            return []
+        settled = f"{sortable_time(payment.settled_at)}#{payment.end_to_end_id}"
+        return [
+            {
+                PK: _s(payment_pk(payment.end_to_end_id)),
+                SK: _s(day_key(day)),
+                GSI2_PK: _s(day_key(day)),
+                GSI2_SK: _s(settled),
+            }
+            for day in sorted(payment.settlement_days(self._timezone))
+        ]
+
+    def _put(
+        self,
+        item: Item,
+        condition: str | None = None,
+        *,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if condition is not None:
+            put["ConditionExpression"] = condition
+        if names:
+            put["ExpressionAttributeNames"] = names
+        if values:
+            put["ExpressionAttributeValues"] = values
+        return {"Put": put}
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def _transact(self, items: list[dict[str, Any]]) -> None:
+        """``TransactWriteItems``, retried while only concurrent transactions cancelled it.
+
+        No ``ClientRequestToken``: its 10-minute idempotency would answer a
+        late replay with "success"; the conditions answer every replay alike.
+        """
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with dynamo_errors():
+                    await self._client.transact_write_items(TransactItems=items)
+                return
+            except ConditionFailed as failure:
+                if not failure.conflicted:
+                    raise
+                await asyncio.sleep(0.01 * 2**attempt * (1 + secrets.randbelow(100) / 100))
+        raise ServiceUnavailable("the payment store is busy; retry later")
+
+    async def _get_item(self, end_to_end_id: str) -> Item | None:
+        with dynamo_errors():
+            response = await self._client.get_item(
+                TableName=self._table,
+                Key={PK: _s(payment_pk(end_to_end_id)), SK: _s(PAYMENT_SK)},
+                ConsistentRead=True,
+            )
+        item: Item | None = response.get("Item")
+        return item
+
+    async def _page(
+        self,
+        index: str,
+        partition_attribute: str,
+        partition: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        limit: int,
+        cursor: str | None,
+        *,
+        newest_first: bool,
+    ) -> PaymentPage:
+        _check_limit(limit)
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": not newest_first,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = _decode_cursor(cursor, partition_attribute, partition)
+        # One more than asked tells whether a next page exists without an empty last page.
+        keys: list[Item] = []
+        while len(keys) <= limit:
+            query["Limit"] = limit + 1 - len(keys)
+            with dynamo_errors():
+                response = await self._client.query(**query)
+            keys.extend(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                break
+            query["ExclusiveStartKey"] = last
+        more = len(keys) > limit
+        keys = keys[:limit]
+        records = await self._batch_get([k[PK]["S"] for k in keys])
+        items = [records[k[PK]["S"]] for k in keys if k[PK]["S"] in records]
+        next_cursor = _encode_cursor(keys[-1]) if more and keys else None
+        return PaymentPage(items=items, next_cursor=next_cursor)
+
+    async def _batch_get(self, partitions: list[str]) -> dict[str, PixPayment]:
+        """Records by pk, strongly consistent; retries unprocessed keys."""
+        found: dict[str, PixPayment] = {}
+        unique = list(dict.fromkeys(partitions))
+        for start in range(0, len(unique), _BATCH_GET_MAX):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [
+                        {PK: _s(p), SK: _s(PAYMENT_SK)}
+                        for p in unique[start : start + _BATCH_GET_MAX]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            attempt = 0
+            while request:
+                with dynamo_errors():
+                    response = await self._client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item[PK]["S"]] = decode_payment(item)
+                request = response.get("UnprocessedKeys") or {}
+                if request:
+                    attempt += 1
+                    if attempt > _CONFLICT_RETRIES:
+                        raise ServiceUnavailable("the payment store is busy; retry later")
+                    await asyncio.sleep(0.01 * 2**attempt)
+        return found
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= _MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {_MAX_LIMIT}", field="limit")
+
+
+def _encode_cursor(key: Item) -> str:
+    plain = {name: value["S"] for name, value in key.items()}
+    return base64.urlsafe_b64encode(msgspec.json.encode(plain)).decode()
+
+
+def _decode_cursor(cursor: str, partition_attribute: str, partition: str) -> Item:
+    """The ``ExclusiveStartKey`` a cursor stands for; only a cursor of the same listing."""
+    try:
+        plain = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()), type=dict[str, str])
+    except (msgspec.DecodeError, msgspec.ValidationError, binascii.Error, ValueError):
+        raise InvalidInput("invalid cursor", field="cursor") from None
+    if plain.get(partition_attribute) != partition:
+        raise InvalidInput("invalid cursor", field="cursor")
+    return {name: _s(value) for name, value in plain.items()}

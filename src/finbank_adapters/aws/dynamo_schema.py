@@ -1,0 +1,165 @@
+"""The PIX table on DynamoDB: item layout, key builders, and idempotent table creation.
+
+One table (``settings.pix_table_name``), generic key names so every entity
+fits; see :mod:`finbank_adapters.aws.dynamo` for how the repository uses it.
+
+===================  =====================  ================  ==============================
+item                 pk                     sk                index keys
+===================  =====================  ================  ==============================
+payment record       ``PAY#<e2e>``          ``PAY``           (none)
+account index item   ``PAY#<e2e>``          ``ACCOUNT#<id>``  gsi1pk ``ACCOUNT#<id>``,
+                                                              gsi1sk ``<created_at>#<e2e>``
+settlement-day item  ``PAY#<e2e>``          ``DAY#<date>``    gsi2pk ``DAY#<date>``,
+                                                              gsi2sk ``<settled_at>#<e2e>``
+idempotency item     ``IDEM#<owner>``       ``KEY#<key>``     (none)
+effect marker        ``EFFECT#<consumer>``  ``<effect id>``   (none; TTL on ``expires_at``)
+===================  =====================  ================  ==============================
+
+* ``GSI1`` (by account) and ``GSI2`` (by settlement day) project keys only:
+  the index says *which* records, the record itself is read with a strongly
+  consistent ``BatchGetItem``, so a listing never shows a stale version.
+* Timestamps in sort keys are UTC, fixed width (``2026-01-05T12:00:00.000000Z``),
+  so string order is time order; the ``#<e2e>`` suffix breaks ties.
+* The idempotency key is split over pk and sk (``IDEM#<owner>`` / ``KEY#<key>``)
+  rather than joined in one string: an owner id or key containing ``#``
+  cannot make two different pairs collide.
+* Streams carry ``NEW_AND_OLD_IMAGES``; the streams Lambda only cares about
+  payment records (``sk = PAY``), which a Lambda event filter can select.
+* Effect markers (the Lambda's "already done" log) live in the same table
+  and expire through DynamoDB TTL on ``expires_at``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+PK = "pk"
+SK = "sk"
+GSI1 = "gsi1"
+GSI1_PK = "gsi1pk"
+GSI1_SK = "gsi1sk"
+GSI2 = "gsi2"
+GSI2_PK = "gsi2pk"
+GSI2_SK = "gsi2sk"
+TTL_ATTRIBUTE = "expires_at"
+
+PAYMENT_SK = "PAY"
+PAYMENT_PREFIX = "PAY#"
+ACCOUNT_PREFIX = "ACCOUNT#"
+DAY_PREFIX = "DAY#"
+
+
+def payment_pk(end_to_end_id: str) -> str:
+    return f"{PAYMENT_PREFIX}{end_to_end_id}"
+
+
+def account_key(account_id: uuid.UUID) -> str:
+    return f"{ACCOUNT_PREFIX}{account_id}"
+
+
+def day_key(day: date) -> str:
+    return f"{DAY_PREFIX}{day.isoformat()}"
+
+
+def idempotency_pk(owner_id: str) -> str:
+    return f"IDEM#{owner_id}"
+
+
+def idempotency_sk(key: str) -> str:
+    return f"KEY#{key}"
+
+
+def sortable_time(moment: datetime) -> str:
+    """``moment`` in UTC, fixed width: string order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments: on-demand, two keys-only GSIs, streams with both images."""
+    keys_only = {"ProjectionType": "KEYS_ONLY"}
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK)
+        ],
+        "KeySchema": [
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": SK, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": GSI1,
+                "KeySchema": [
+                    {"AttributeName": GSI1_PK, "KeyType": "HASH"},
+                    {"AttributeName": GSI1_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": keys_only,
+            },
+            {
+                "IndexName": GSI2,
+                "KeySchema": [
+                    {"AttributeName": GSI2_PK, "KeyType": "HASH"},
+                    {"AttributeName": GSI2_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": keys_only,
+            },
+        ],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }
+
+
+async def create_tables(client: Any, table_name: str, *, wait_seconds: float = 60.0) -> bool:
+    """Create the PIX table if it is missing and wait until it is active; True if created.
+
+    Idempotent: an existing table (even one being created by a concurrent
+    caller) is left as it is. ``client`` is an open aioboto3 DynamoDB client.
+    Time to live on ``expires_at`` is switched on for the effect markers.
+    """
+    from finbank_adapters.aws.dynamo_errors import dynamo_errors, error_code
+
+    created = False
+    with dynamo_errors():
+        try:
+            await client.create_table(**table_definition(table_name))
+            created = True
+        except Exception as exc:
+            if error_code(exc) != "ResourceInUseException":
+                raise
+        await _wait_until_active(client, table_name, wait_seconds)
+        ttl = await client.describe_time_to_live(TableName=table_name)
+        if ttl.get("TimeToLiveDescription", {}).get("TimeToLiveStatus") not in (
+            "ENABLED",
+            "ENABLING",
+        ):
+            await client.update_time_to_live(
+                TableName=table_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+            )
+    return created
+
+
+async def _wait_until_active(client: Any, table_name: str, wait_seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        described = await client.describe_table(TableName=table_name)
+        if described["Table"]["TableStatus"] == "ACTIVE":
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"table {table_name} is not active after {wait_seconds} s")
+        await asyncio.sleep(0.5)  # polling the control plane; a real table takes seconds
+
+
+async def stream_arn(client: Any, table_name: str) -> str | None:
+    """The table's latest stream ARN (what the Lambda's event source mapping reads)."""
+    from finbank_adapters.aws.dynamo_errors import dynamo_errors
+
+    with dynamo_errors():
+        described = await client.describe_table(TableName=table_name)
+    arn: str | None = described["Table"].get("LatestStreamArn")
+    return arn

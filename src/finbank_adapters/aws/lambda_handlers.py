@@ -1,0 +1,267 @@
+"""AWS Lambda entry points for the PIX table's DynamoDB stream.
+
+``pix_stream_handler(event, context)`` receives batches of stream records
+(``NEW_AND_OLD_IMAGES``) and turns each *status change* of a payment record
+into a ``pix.payment_status_changed`` event, published through the
+configured ``EventPublisher`` (the PostgreSQL outbox on the ``aws``
+profile). It is the record's own outbox: whatever process changed a record,
+and whether or not it crashed before publishing, the change reaches the bus.
+
+* **Partial batch failures.** Powertools' ``BatchProcessor`` for
+  ``DynamoDBStreams`` runs the records one by one and answers
+  ``{"batchItemFailures": [{"itemIdentifier": <SequenceNumber>}, ...]}``;
+  the event source mapping needs ``FunctionResponseTypes=["ReportBatchItemFailures"]``.
+* **Order per key.** Once a record of an item fails, the later records of
+  the same item in the batch are not processed and are reported failed as
+  well, so an item's changes are applied in stream order on the retry.
+  (Lambda retries from the lowest failed sequence number, so records of
+  other items after it come again too: the next point covers them.)
+* **Idempotent.** The effect id is ``<e2e>#v<version>``: a stream record,
+  delivered any number of times, is one version of one record. A marker
+  (:class:`~finbank_adapters.aws.dynamo_effects.DynamoEffectLog`) is read
+  before publishing and written after; the event id is derived from the
+  effect id (a UUIDv7 whose time is the change's, whose other bits hash the
+  effect id), so the rare re-publication after a crash between the two is
+  dropped by consumers' inboxes.
+* **One event loop** per execution environment, created on the first
+  invocation and reused by warm ones, with the container (and its clients)
+  opened on it once.
+* Powertools ``Logger`` (JSON) and ``Metrics`` (CloudWatch EMF, namespace
+  ``finbank``): ``StreamRecordProcessed``, ``StreamRecordSkipped``,
+  ``StreamRecordDuplicate``, ``StreamRecordFailed``, ``StreamRecordHeldBack``
+  per record. Logs carry sequence numbers, E2E ids and error *types*; never
+  images (names, masked documents, descriptions).
+
+Deploy with an event filter on ``dynamodb.Keys.sk.S = ["PAY"]``: index,
+idempotency and marker items are skipped anyway, filtering saves invocations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBRecordEventName,
+)
+
+from finbank_adapters.aws.dynamo import decode_payment_body
+from finbank_adapters.aws.dynamo_schema import PAYMENT_SK, PK, SK
+from finbank_core.pix.payments import PixPayment
+from finbank_core.shared.events import EventEnvelope, EventPublisher
+from finbank_core.shared.ids import uuid7
+
+PAYMENT_STATUS_CHANGED = "pix.payment_status_changed"
+SERVICE = "pix-stream"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="finbank", service=SERVICE)
+
+
+class EffectLog(Protocol):
+    """Applied effects of one consumer (see ``DynamoEffectLog``)."""
+
+    async def done(self, effect_id: str) -> bool: ...
+
+    async def record(self, effect_id: str) -> None: ...
+
+
+class HeldBack(Exception):
+    """Not processed: an earlier record of the same item failed in this batch."""
+
+
+def status_changed_event(payment: PixPayment, previous_status: str | None) -> EventEnvelope:
+    """The notification for one version of a record; equal inputs give an equal envelope."""
+    effect_id = effect_id_of(payment)
+    occurred_at = payment.settled_at or payment.rejected_at or payment.created_at
+    return EventEnvelope(
+        event_id=derived_event_id(effect_id, occurred_at),
+        type=PAYMENT_STATUS_CHANGED,
+        version=1,
+        occurred_at=occurred_at,
+        aggregate_id=payment.end_to_end_id,
+        payload={
+            "end_to_end_id": payment.end_to_end_id,
+            "flow": payment.flow.value,
+            "status": payment.status.value,
+            "previous_status": previous_status,
+            "record_version": payment.version,
+            "amount_cents": payment.amount.cents,
+            "payer_account_id": str(payment.payer.account_id) if payment.payer.account_id else None,
+            "payee_account_id": str(payment.payee.account_id) if payment.payee.account_id else None,
+            "reject_reason": payment.reject_reason.value if payment.reject_reason else None,
+        },
+    )
+
+
+def effect_id_of(payment: PixPayment) -> str:
+    return f"{payment.end_to_end_id}#v{payment.version}"
+
+
+def derived_event_id(effect_id: str, occurred_at: datetime) -> uuid.UUID:
+    """A UUIDv7 that is a function of ``effect_id`` (time bits: ``occurred_at``)."""
+    digest = int.from_bytes(hashlib.sha256(effect_id.encode()).digest()[:10], "big")
+    return uuid7(int(occurred_at.timestamp() * 1000), digest >> 62, digest)
+
+
+def _item_key(record: DynamoDBRecord) -> str:
+    keys = record.dynamodb.keys if record.dynamodb else {}
+    return f"{keys.get(PK)}|{keys.get(SK)}"
+
+
+class PixStreamProcessor:
+    """Processes stream batches on ``loop`` with an already-built publisher and effect log."""
+
+    def __init__(
+        self, publisher: EventPublisher, effects: EffectLog, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._publisher = publisher
+        self._effects = effects
+        self._loop = loop
+
+    def process_batch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """Process one Lambda event; returns the partial batch response."""
+        failed_items: set[str] = set()
+        # a new processor per batch: it holds the batch's successes and failures
+        processor = BatchProcessor(
+            event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+        )
+
+        def record_handler(record: DynamoDBRecord) -> None:
+            item = _item_key(record)
+            sequence = record.dynamodb.sequence_number if record.dynamodb else None
+            if item in failed_items:
+                metrics.add_metric(name="StreamRecordHeldBack", unit=MetricUnit.Count, value=1)
+                raise HeldBack(f"an earlier record of this item failed ({sequence})")
+            try:
+                outcome = self._loop.run_until_complete(self._handle(record))
+            except Exception as exc:
+                failed_items.add(item)
+                metrics.add_metric(name="StreamRecordFailed", unit=MetricUnit.Count, value=1)
+                logger.warning(
+                    "stream record failed",
+                    extra={"sequence_number": sequence, "error": type(exc).__name__},
+                )
+                raise
+            metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
+
+        try:
+            response: dict[str, Any] = dict(
+                process_partial_response(
+                    event=dict(event),
+                    record_handler=record_handler,
+                    processor=processor,
+                    context=context,
+                )
+            )
+        finally:
+            metrics.flush_metrics()
+        logger.info(
+            "stream batch done",
+            extra={
+                "records": len(event.get("Records", [])),
+                "failed": len(response.get("batchItemFailures", [])),
+            },
+        )
+        return response
+
+    async def _handle(self, record: DynamoDBRecord) -> str:
+        """Apply one record; returns the metric name of what happened."""
+        stream = record.dynamodb
+        if stream is None or stream.keys.get(SK) != PAYMENT_SK:
+            return "StreamRecordSkipped"  # index, idempotency and marker items
+        if record.event_name is DynamoDBRecordEventName.REMOVE:
+            return "StreamRecordSkipped"  # payment records are never deleted
+        payment = decode_payment_body(stream.new_image["body"])
+        old_status = stream.old_image.get("status") if stream.old_image else None
+        if old_status == payment.status.value:
+            return "StreamRecordSkipped"  # e.g. a refund added: no status change
+        effect_id = effect_id_of(payment)
+        if await self._effects.done(effect_id):
+            return "StreamRecordDuplicate"
+        await self._publisher.publish([status_changed_event(payment, old_status)])
+        await self._effects.record(effect_id)
+        logger.info(
+            "payment status changed",
+            extra={"end_to_end_id": payment.end_to_end_id, "status": payment.status.value},
+        )
+        return "StreamRecordProcessed"
+
+
+# -- the entry point ------------------------------------------------------------------
+
+
+@dataclass
+class StreamRuntime:
+    """What one execution environment keeps between invocations."""
+
+    loop: asyncio.AbstractEventLoop
+    container: Any
+    publisher: EventPublisher
+    processor: PixStreamProcessor
+
+    def close(self) -> None:
+        result = self.container.shutdown_resources()
+        if result is not None:
+            self.loop.run_until_complete(result)
+        self.loop.close()
+
+
+_runtime: StreamRuntime | None = None
+
+
+def open_runtime() -> StreamRuntime:
+    """Build the container from the environment's settings and open what the handler uses."""
+    from finbank_adapters.aws.dynamo_effects import DynamoEffectLog
+    from finbank_adapters.container import build_container, resolve
+    from finbank_adapters.settings import SettingsError
+
+    loop = asyncio.new_event_loop()
+    container = build_container()
+    settings = container.settings()
+    if settings.pix_backend != "dynamodb":
+        loop.close()
+        raise SettingsError("the PIX stream handler needs FINBANK_PIX_BACKEND=dynamodb")
+
+    async def build() -> tuple[EventPublisher, DynamoEffectLog]:
+        publisher: EventPublisher = await resolve(container.events())
+        client = await resolve(container.dynamodb_client())
+        effects = DynamoEffectLog(client, settings.pix_table_name, SERVICE, container.clock())
+        return publisher, effects
+
+    publisher, effects = loop.run_until_complete(build())
+    return StreamRuntime(loop, container, publisher, PixStreamProcessor(publisher, effects, loop))
+
+
+def current_runtime() -> StreamRuntime:
+    """The warm runtime, opened on first use."""
+    global _runtime
+    if _runtime is None or _runtime.loop.is_closed():
+        _runtime = open_runtime()
+    return _runtime
+
+
+def reset_runtime() -> None:
+    """Close the warm runtime (tests; a new environment starts cold anyway)."""
+    global _runtime
+    if _runtime is not None:
+        _runtime.close()
+        _runtime = None
+
+
+def pix_stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda handler: the PIX table's stream -> ``pix.payment_status_changed`` events."""
+    return current_runtime().processor.process_batch(event, context)

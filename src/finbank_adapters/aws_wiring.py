@@ -1,0 +1,59 @@
+"""Builders for the DynamoDB adapters, used by ``container.py`` and the CLI only.
+
+aioboto3 is imported lazily so profiles without DynamoDB run without the
+``aws`` extra; the client resource yields ``None`` when the PIX backend is
+not ``dynamodb`` (``init_resources`` opens every resource).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from finbank_adapters.settings import Settings
+
+
+def uses_dynamodb(settings: Settings) -> bool:
+    return settings.pix_backend == "dynamodb"
+
+
+@asynccontextmanager
+async def open_dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
+    """An aioboto3 ``dynamodb`` client on ``settings.aws_endpoint_url`` (empty: AWS itself)."""
+    import aioboto3
+
+    async with aioboto3.Session().client(
+        "dynamodb",
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url or None,
+    ) as client:
+        yield client
+
+
+async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
+    """The container's DynamoDB client resource, closed on shutdown."""
+    if not uses_dynamodb(settings):
+        yield None
+        return
+    async with open_dynamodb_client(settings) as client:
+        yield client
+
+
+def dynamo_pix_payment_repository(client: Any, settings: Settings) -> Any:
+    from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
+
+    return DynamoPixPaymentRepository(client, settings.pix_table_name)
+
+
+async def bootstrap_aws(settings: Settings) -> dict[str, Any]:
+    """``finbank aws bootstrap``: create the PIX table (GSIs, stream, TTL) if it is missing.
+
+    Idempotent. Returns what it found or did, for the command to print.
+    """
+    from finbank_adapters.aws.dynamo_schema import create_tables, stream_arn
+
+    async with open_dynamodb_client(settings) as client:
+        created = await create_tables(client, settings.pix_table_name)
+        arn = await stream_arn(client, settings.pix_table_name)
+    return {"table": settings.pix_table_name, "created": created, "stream_arn": arn}

@@ -1,0 +1,1 @@
+"""Long-running consumers of the event bus (``finbank worker ...``)."""

@@ -1,0 +1,53 @@
+"""Which PIX backend and settlement mode each profile picks, and what the container builds."""
+
+from __future__ import annotations
+
+import pytest
+
+from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
+from finbank_adapters.container import build_container, close_container, resolve
+from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
+from finbank_adapters.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("profile", "backend", "inline"),
+    [("memory", "memory", True), ("local", "dynamodb", False), ("aws", "dynamodb", False)],
+)
+def test_each_profile_has_its_pix_backend_and_settlement_mode(
+    profile: str, backend: str, inline: bool
+) -> None:
+    settings = Settings.from_env({"FINBANK_PROFILE": profile})
+    assert (settings.pix_backend, settings.pix_inline_settlement) == (backend, inline)
+    assert settings.pix_table_name == "finbank-pix"
+
+
+def test_per_port_variables_override_the_profile() -> None:
+    settings = Settings.from_env(
+        {
+            "FINBANK_PROFILE": "local",
+            "FINBANK_PIX_BACKEND": "memory",
+            "FINBANK_PIX_INLINE_SETTLEMENT": "true",
+            "FINBANK_PIX_TABLE_NAME": "other",
+        }
+    )
+    assert (settings.pix_backend, settings.pix_inline_settlement) == ("memory", True)
+    assert settings.pix_table_name == "other"
+
+
+async def test_the_container_builds_the_dynamodb_repository_without_connecting() -> None:
+    # aioboto3 clients connect on their first request: nothing listens on this port
+    container = build_container(
+        Settings(pix_backend="dynamodb", aws_endpoint_url="http://127.0.0.1:9")
+    )
+    try:
+        repository = await resolve(container.pix_payment_repository())
+        assert isinstance(repository, DynamoPixPaymentRepository)
+    finally:
+        await close_container(container)
+    memory = build_container(Settings())
+    try:
+        assert isinstance(memory.pix_payment_repository(), InMemoryPixPaymentRepository)
+        assert await resolve(memory.dynamodb_client()) is None  # no client on memory
+    finally:
+        await close_container(memory)
