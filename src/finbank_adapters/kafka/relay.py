@@ -72,24 +72,58 @@ class OutboxRelay:
         self.unacknowledged = 0
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Relay until ``stop`` is set; a batch in progress is finished first."""
+        """Relay until ``stop`` is set; a batch in progress is finished first.
+
+        Claims are pipelined: the next batch is claimed while the current one
+        is produced and acknowledged. That keeps per-aggregate order, because
+        a claim never takes an aggregate whose head is leased, and every
+        aggregate of the batch in flight is (its items stay leased until they
+        are marked published).
+        """
         stop = stop or self._stop
         self._stop = stop
-        while not stop.is_set():
-            try:
-                claimed = await self.relay_batch()
-            except ServiceUnavailable as exc:  # the database (claim/mark) or the bus is down
-                log.warning("relay: %s; retrying", exc)
-                await _wait(stop, max(self._idle_seconds, self._retry_delay_seconds))
-                continue
-            if claimed == 0:
-                await _wait(stop, self._idle_seconds)
+        next_claim: asyncio.Task[list[OutboxItem]] | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    items = await (next_claim or self._outbox.claim_batch(self._batch_size))
+                except ServiceUnavailable as exc:  # the database (claim/mark) or the bus is down
+                    next_claim = None
+                    log.warning("relay: %s; retrying", exc)
+                    await _wait(stop, max(self._idle_seconds, self._retry_delay_seconds))
+                    continue
+                next_claim = None
+                if not items:
+                    await _wait(stop, self._idle_seconds)
+                    continue
+                next_claim = asyncio.create_task(self._outbox.claim_batch(self._batch_size))
+                try:
+                    await self._publish(items)
+                except ServiceUnavailable as exc:
+                    log.warning("relay: %s; retrying", exc)
+                    await _wait(stop, max(self._idle_seconds, self._retry_delay_seconds))
+        except BaseException:
+            # A crash (or cancellation): claimed items are left to their lease.
+            if next_claim is not None:
+                next_claim.cancel()
+            raise
+        if next_claim is not None:
+            # Stopping with a claimed batch in hand: publish it rather than let
+            # its lease lapse and delay it.
+            with contextlib.suppress(ServiceUnavailable):
+                leftover = await next_claim
+                if leftover:
+                    await self._publish(leftover)
 
     async def relay_batch(self) -> int:
         """One claim -> produce -> acknowledge -> mark round; returns how many items it claimed."""
         items = await self._outbox.claim_batch(self._batch_size)
-        if not items:
-            return 0
+        if items:
+            await self._publish(items)
+        return len(items)
+
+    async def _publish(self, items: Sequence[OutboxItem]) -> None:
+        """Produce ``items``, await their acks, mark them published; re-send within the lease."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lease_seconds * _LEASE_BUDGET
         pending: Sequence[OutboxItem] = items
@@ -100,10 +134,10 @@ class OutboxRelay:
                 # and the items are sent again (duplicates, never losses)
                 self.published += await self._outbox.mark_published([i.id for i in delivered])
             if not pending:
-                return len(items)
+                return
             if loop.time() + self._retry_delay_seconds >= deadline or self._stop.is_set():
                 log.warning("relay: %d items left to a later claim", len(pending))
-                return len(items)
+                return
             await _wait(self._stop, self._retry_delay_seconds)
 
     async def _deliver(

@@ -46,7 +46,8 @@ WITH heads AS (
      LIMIT $2
        FOR UPDATE SKIP LOCKED
 ), batch AS (
-    -- per head, an index scan of its aggregate's unpublished items (never the whole outbox)
+    -- per head, an index scan of its aggregate's unpublished items (never the whole
+    -- outbox), a fair share of the batch each: what is left waits for the next claim
     SELECT b.id
       FROM heads h
      CROSS JOIN LATERAL (
@@ -54,15 +55,14 @@ WITH heads AS (
               FROM outbox o
              WHERE o.aggregate_id = h.aggregate_id AND o.published_at IS NULL
              ORDER BY o.id
-             LIMIT $2
+             LIMIT greatest(1, $2 / nullif((SELECT count(*) FROM heads), 0))
            ) b
      ORDER BY b.id
      LIMIT $2
 )
 UPDATE outbox o
    SET claimed_by = $3, claimed_until = $4, attempts = o.attempts + 1
-  FROM batch
- WHERE o.id = batch.id AND o.published_at IS NULL
+ WHERE o.id = ANY (ARRAY(SELECT id FROM batch)) AND o.published_at IS NULL
 RETURNING o.id, o.topic, o.envelope
 """
 
