@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import time
 import uuid
 from collections.abc import Callable
@@ -57,13 +58,20 @@ async def ledger_rate(batch_size: int, seconds: float) -> float:
         ]
     )
     pool = make_transfers(200_000, accounts, bank)  # built outside the timed loop
+    # The 200k prepared transfers would otherwise be re-traversed by every full
+    # collection the ledger's own allocations trigger; freezing them is what a
+    # long-running service does with its startup objects (gc.freeze).
+    gc.collect()
+    gc.freeze()
     done = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds and done + batch_size <= len(pool):
         results = await ledger.create_transfers(pool[done : done + batch_size])
         done += batch_size
         assert results[-1].value == "ok"
-    return done / (time.perf_counter() - start)
+    rate = done / (time.perf_counter() - start)
+    gc.unfreeze()
+    return rate
 
 
 def bare_loop_rate(seconds: float) -> float:
