@@ -13,7 +13,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Litestar, Request, Router, post
+from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from finbank_adapters.container import Container, resolve
@@ -130,7 +132,7 @@ class AuthController(Controller):
         responses=problems(400, 403, 409, 429, 503),
         status_code=HTTP_201_CREATED,
     )
-    async def signup(self, data: SignUpIn, sign_up: SignUp) -> SignUpOut:
+    async def signup(self, data: JSONBody[SignUpIn], sign_up: NamedDependency[SignUp]) -> SignUpOut:
         result = await sign_up(
             SignUpRequest(
                 username=data.username,
@@ -150,7 +152,9 @@ class AuthController(Controller):
         responses=problems(400, 401, 429, 503),
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def confirm(self, data: ConfirmIn, confirm_sign_up: ConfirmSignUp) -> None:
+    async def confirm(
+        self, data: JSONBody[ConfirmIn], confirm_sign_up: NamedDependency[ConfirmSignUp]
+    ) -> None:
         await confirm_sign_up(data.username, data.code)
 
     @post(
@@ -167,7 +171,9 @@ class AuthController(Controller):
         responses=problems(400, 401, 422, 429, 503),
         status_code=HTTP_200_OK,
     )
-    async def login(self, data: LoginIn, password_login: PasswordLogin) -> LoginOut:
+    async def login(
+        self, data: JSONBody[LoginIn], password_login: NamedDependency[PasswordLogin]
+    ) -> LoginOut:
         return login_out(await password_login(data.username, data.password))
 
     @post(
@@ -178,7 +184,9 @@ class AuthController(Controller):
         responses=problems(400, 401, 422, 429, 503),
         status_code=HTTP_200_OK,
     )
-    async def mfa(self, data: MfaAnswerIn, answer_challenge: AnswerChallenge) -> LoginOut:
+    async def mfa(
+        self, data: JSONBody[MfaAnswerIn], answer_challenge: NamedDependency[AnswerChallenge]
+    ) -> LoginOut:
         return login_out(await answer_challenge(data.challenge_id, data.code))
 
     @post(
@@ -189,7 +197,9 @@ class AuthController(Controller):
         responses=problems(400, 401, 429, 503),
         status_code=HTTP_200_OK,
     )
-    async def mfa_select(self, data: MfaSelectIn, select_mfa_type: SelectMfaType) -> LoginOut:
+    async def mfa_select(
+        self, data: JSONBody[MfaSelectIn], select_mfa_type: NamedDependency[SelectMfaType]
+    ) -> LoginOut:
         return login_out(await select_mfa_type(data.challenge_id, data.mfa_type))
 
     @post(
@@ -204,7 +214,7 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
     )
     async def mfa_totp_setup(
-        self, data: MfaSetupIn, answer_challenge: AnswerChallenge
+        self, data: JSONBody[MfaSetupIn], answer_challenge: NamedDependency[AnswerChallenge]
     ) -> MfaSetupOut:
         setup = await answer_challenge.begin_totp_setup(data.challenge_id)
         return MfaSetupOut(
@@ -227,7 +237,9 @@ class AuthController(Controller):
         responses=problems(400, 401, 429, 503),
         status_code=HTTP_200_OK,
     )
-    async def refresh(self, data: RefreshIn, refresh_tokens: Refresh) -> TokensOut:
+    async def refresh(
+        self, data: JSONBody[RefreshIn], refresh_tokens: NamedDependency[Refresh]
+    ) -> TokensOut:
         return tokens_out(await refresh_tokens(data.refresh_token, username=data.username))
 
     @post(
@@ -238,7 +250,9 @@ class AuthController(Controller):
         responses=problems(401, 429, 503),
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def logout(self, request: Request[Any, Any, Any], logout: Logout) -> None:
+    async def logout(
+        self, request: Request[Any, Any, Any], logout: NamedDependency[Logout]
+    ) -> None:
         await logout(bearer_token(request))
 
     @post(
@@ -250,7 +264,7 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
     )
     async def totp_setup(
-        self, request: Request[Any, Any, Any], set_up_totp: SetUpTotp
+        self, request: Request[Any, Any, Any], set_up_totp: NamedDependency[SetUpTotp]
     ) -> TotpSetupOut:
         setup = await set_up_totp(bearer_token(request))
         return TotpSetupOut(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
@@ -264,7 +278,10 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
     )
     async def totp_verify(
-        self, request: Request[Any, Any, Any], data: TotpVerifyIn, verify_totp: VerifyTotp
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[TotpVerifyIn],
+        verify_totp: NamedDependency[VerifyTotp],
     ) -> None:
         await verify_totp(bearer_token(request), data.code)
 
