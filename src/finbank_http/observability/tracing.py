@@ -25,7 +25,7 @@ def tracing_middleware(tracer_provider: Any = None) -> Any:
     """Litestar's OpenTelemetry middleware (needs opentelemetry-instrumentation-asgi);
     spans go to ``tracer_provider``, or to the process's global one."""
     try:
-        from litestar.contrib.opentelemetry import OpenTelemetryConfig
+        from litestar.plugins.opentelemetry import OpenTelemetryConfig
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise RuntimeError(
             "FINBANK_TRACING=otel needs opentelemetry-instrumentation-asgi installed"
