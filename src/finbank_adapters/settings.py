@@ -225,6 +225,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 "for the cognito identity backend"
             )
 
+    def __repr__(self) -> str:
+        # Secrets and DSNs (which may carry passwords) never reach a log or a traceback.
+        shown = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name in _SECRET_FIELDS or name.endswith(("_dsn", "_url")):
+                value = "***" if value else value
+            shown.append(f"{name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
     def jwt_secret_bytes(self) -> bytes:
         if self.jwt_secret:
             return self.jwt_secret.encode()
@@ -234,3 +244,4 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _PROCESS_SECRET = secrets.token_bytes(32)
+_SECRET_FIELDS = frozenset({"jwt_secret", "cognito_client_secret", "kafka_sasl_password"})

@@ -59,3 +59,17 @@ async def test_each_container_has_its_own_state() -> None:
     one, two = build_container(Settings()), build_container(Settings())
     assert await resolve(one.ledger()) is await resolve(one.ledger())
     assert await resolve(one.ledger()) is not await resolve(two.ledger())
+
+
+def test_settings_never_show_secrets_in_their_repr() -> None:
+    settings = Settings(
+        jwt_secret="s3cr3t-signing-key-0123456789abcdef",
+        cognito_client_secret="client-secret-value",
+        kafka_sasl_password="kafka-password",
+        postgres_dsn="postgresql://app:db-password@db:5432/finbank",
+    )
+    text = repr(settings)
+    for secret in ("s3cr3t-signing-key", "client-secret-value", "kafka-password", "db-password"):
+        assert secret not in text
+    assert "jwt_secret='***'" in text
+    assert "ispb='99999999'" in text
