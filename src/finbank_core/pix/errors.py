@@ -90,6 +90,13 @@ class PixPaymentNotFound(NotFound):
     title = "PIX payment not found"
 
 
+class PixRefundNotFound(NotFound):
+    """The payment has no refund with that return id (rtrId)."""
+
+    code = "pix_refund_not_found"
+    title = "PIX refund not found"
+
+
 class PixPaymentAlreadyExists(Conflict):
     """A conditional write found a record with the same EndToEndId or idempotency key."""
 
@@ -109,6 +116,13 @@ class IllegalPixTransition(Conflict):
 
     code = "illegal_pix_transition"
     title = "Illegal PIX state transition"
+
+
+class MalformedPixEvent(InvalidInput):
+    """A PIX event's payload lacks what its consumer needs; retrying cannot fix it."""
+
+    code = "malformed_pix_event"
+    title = "Malformed PIX event"
 
 
 class PixRecipientInvalid(RuleViolation):

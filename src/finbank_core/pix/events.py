@@ -1,4 +1,9 @@
-"""Events of the PIX context. Payloads carry ids, amounts and states; never keys or documents."""
+"""Events of the PIX context.
+
+Payloads carry ids, amounts and states, and what a consumer needs to apply
+them (``pix.incoming_accepted`` names the payer and a masked document);
+never PIX keys or full documents.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ PAYMENT_REQUESTED = "pix.payment_requested"
 PAYMENT_SETTLED = "pix.payment_settled"
 PAYMENT_REJECTED = "pix.payment_rejected"
 PAYMENT_RECEIVED = "pix.payment_received"
+#: an incoming payment we answered the network for; the credit follows (worker)
+INCOMING_ACCEPTED = "pix.incoming_accepted"
 REFUND_REQUESTED = "pix.refund_requested"
 REFUND_COMPLETED = "pix.refund_completed"
 REFUND_FAILED = "pix.refund_failed"

@@ -155,6 +155,10 @@ class PixPayment(msgspec.Struct, frozen=True, kw_only=True):
     def find_refund(self, client_refund_id: str) -> PixRefund | None:
         return next((r for r in self.refunds if r.client_refund_id == client_refund_id), None)
 
+    def refund_by_return_id(self, return_id: str) -> PixRefund | None:
+        """The refund the network knows as ``return_id`` (rtrId), if this payment has it."""
+        return next((r for r in self.refunds if r.return_id == return_id), None)
+
     # -- refunds ------------------------------------------------------------------------
 
     def add_refund(self, refund: PixRefund, *, window_days: int = REFUND_WINDOW_DAYS) -> PixPayment:

@@ -4,22 +4,29 @@ Flow: check the rules on the payment aggregate (settled, received by the
 caller, within 90 days, total <= original), reserve customer -> settlement
 (``InsufficientFunds`` refuses at once, nothing recorded), record the refund
 ``EM_PROCESSAMENTO`` under the payment's version (a concurrent refund loses
-with ``PixVersionConflict`` and its reservation is voided), then settle: an
+with ``PixVersionConflict`` and its reservation is voided) and publish
+``pix.refund_requested``. Then :class:`SettlePixRefund` settles it: an
 on-us payment's payer is credited in the same linked batch as the post; an
 incoming one is returned through the network (pacs.004), posted on
-acceptance, voided on rejection (``NAO_REALIZADO`` with the reason). If the
-network cannot be reached, the refund stays ``EM_PROCESSAMENTO``.
+acceptance, voided on rejection (``NAO_REALIZADO`` with the reason).
+
+With ``settle_inline`` (memory profile, sandbox) ``RefundPix`` runs it in
+the request, and a network that cannot be reached leaves the refund
+``EM_PROCESSAMENTO``. Without it (local and aws profiles) the request ends
+at ``EM_PROCESSAMENTO`` and the settlement worker runs ``SettlePixRefund``
+for the ``pix.refund_requested`` event.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from finbank_core.accounts.ledger import TransferCode
+from finbank_core.accounts.ledger import PendingStatus, TransferCode
 from finbank_core.pix.context import PixDeps, check_description, fingerprint
 from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixPaymentNotRefundable,
+    PixRefundNotFound,
     PixVersionConflict,
 )
 from finbank_core.pix.events import REFUND_COMPLETED, REFUND_FAILED, REFUND_REQUESTED
@@ -53,11 +60,17 @@ class RefundPix:
     """Return (part of) a payment the caller received; see the module docstring."""
 
     def __init__(
-        self, deps: PixDeps, network: PaymentNetwork, *, window_days: int = REFUND_WINDOW_DAYS
+        self,
+        deps: PixDeps,
+        network: PaymentNetwork,
+        *,
+        window_days: int = REFUND_WINDOW_DAYS,
+        settle_inline: bool = True,
     ) -> None:
         self._deps = deps
-        self._network = network
+        self._settle = SettlePixRefund(deps, network)
         self._window_days = window_days
+        self._settle_inline = settle_inline
 
     async def __call__(self, cmd: RefundPixCommand) -> RefundPixResult:
         deps = self._deps
@@ -100,11 +113,61 @@ class RefundPix:
             await deps.void(rtr, TransferCode.PIX_REFUND_OUT)
             raise
         await deps.publish(REFUND_REQUESTED, payment.end_to_end_id, _payload(payment, refund))
-        return await self._settle(payment, refund)
+        if not self._settle_inline:
+            return RefundPixResult(payment=payment, refund=refund)  # the worker settles it
+        try:
+            return await self._settle.settle(payment, refund)
+        except ServiceUnavailable:
+            # recorded and reserved: EM_PROCESSAMENTO until the worker's retry settles it
+            return RefundPixResult(payment=payment, refund=refund)
 
-    async def _settle(self, payment: PixPayment, refund: PixRefund) -> RefundPixResult:
+
+class SettlePixRefund:
+    """What the settlement worker runs for a ``pix.refund_requested`` event.
+
+    Settles the refund ``return_id`` of payment ``end_to_end_id``: an on-us
+    payment's payer is credited in the same linked batch as the post; any
+    other refund is returned through the network (pacs.004), posted on
+    acceptance, voided on rejection. The refund is then recorded
+    ``DEVOLVIDO`` / ``NAO_REALIZADO`` and ``pix.refund_completed`` /
+    ``pix.refund_failed`` published. A refund already final is returned
+    unchanged (``replayed=True``).
+
+    Safe to run twice, or twice at once: the ledger steps have ids derived
+    from the return id (a post or a void exists once, and excludes the
+    other), the network answers a return id with its first result, and the
+    refund is recorded only while it is still ``EM_PROCESSAMENTO`` (a run
+    that finds another one's outcome recorded returns it and publishes
+    nothing). If the ledger already resolved the reservation (a crash after
+    posting, a void by reconciliation, an expiry) the record catches up
+    without asking the network again. ``ServiceUnavailable`` from the
+    network propagates and leaves the refund ``EM_PROCESSAMENTO`` for a
+    retry.
+    """
+
+    def __init__(self, deps: PixDeps, network: PaymentNetwork) -> None:
+        self._deps = deps
+        self._network = network
+
+    async def __call__(self, end_to_end_id: str, return_id: str) -> RefundPixResult:
+        payment = await self._deps.payments.get(end_to_end_id)
+        refund = payment.refund_by_return_id(return_id)
+        if refund is None:
+            raise PixRefundNotFound(f"payment {end_to_end_id} has no refund {return_id}")
+        if refund.status is not RefundStatus.EM_PROCESSAMENTO:
+            return RefundPixResult(payment=payment, refund=refund, replayed=True)
+        return await self.settle(payment, refund)
+
+    async def settle(self, payment: PixPayment, refund: PixRefund) -> RefundPixResult:
+        """Settle ``refund`` (recorded ``EM_PROCESSAMENTO`` in ``payment``), record the outcome."""
         deps = self._deps
         rtr = refund.return_id
+        reservation = await deps.pending_status(rtr)
+        if reservation is PendingStatus.POSTED:
+            return await self._finish(payment, refund.complete(deps.clock.now()))
+        if reservation is not PendingStatus.PENDING:
+            # voided, expired or missing: nothing is reserved, so nothing may be returned
+            return await self._finish(payment, refund.fail(IsoReason.AB03, deps.clock.now()))
         if payment.flow is PixFlow.ON_US:
             await deps.post(
                 rtr,
@@ -114,40 +177,54 @@ class RefundPix:
                 credit_code=TransferCode.PIX_REFUND_IN,
                 credit_memo=f"Devolução PIX recebida {rtr}",
             )
-            done = refund.complete(deps.clock.now())
-        else:
-            try:
-                result = await self._network.send_return(
-                    ReturnOrder(
-                        return_id=rtr,
-                        original_end_to_end_id=payment.end_to_end_id,
-                        amount=refund.amount,
-                        nature=refund.nature,
-                        to_ispb=payment.payer.ispb,
-                        description=refund.description,
-                    )
-                )
-            except ServiceUnavailable:
-                return RefundPixResult(payment=payment, refund=refund)
-            if result.accepted:
-                await deps.post(rtr, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}")
-                done = refund.complete(deps.clock.now())
-            else:
-                await deps.void(rtr, TransferCode.PIX_REFUND_OUT)
-                done = refund.fail(result.reason or IsoReason.AB09, deps.clock.now())
-        stored = await self._store(payment, done)
+            return await self._finish(payment, refund.complete(deps.clock.now()))
+        result = await self._network.send_return(
+            ReturnOrder(
+                return_id=rtr,
+                original_end_to_end_id=payment.end_to_end_id,
+                amount=refund.amount,
+                nature=refund.nature,
+                to_ispb=payment.payer.ispb,
+                description=refund.description,
+            )
+        )
+        if result.accepted:
+            await deps.post(rtr, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}")
+            return await self._finish(payment, refund.complete(deps.clock.now()))
+        await deps.void(rtr, TransferCode.PIX_REFUND_OUT)
+        return await self._finish(
+            payment, refund.fail(result.reason or IsoReason.AB09, deps.clock.now())
+        )
+
+    async def _finish(self, payment: PixPayment, done: PixRefund) -> RefundPixResult:
+        stored, recorded = await self._store(payment, done)
+        if recorded is not done:
+            # another run recorded the outcome (and published it) first
+            return RefundPixResult(payment=stored, refund=recorded, replayed=True)
         event = REFUND_COMPLETED if done.status is RefundStatus.DEVOLVIDO else REFUND_FAILED
-        await deps.publish(event, payment.end_to_end_id, _payload(stored, done))
+        await self._deps.publish(event, stored.end_to_end_id, _payload(stored, done))
         return RefundPixResult(payment=stored, refund=done)
 
-    async def _store(self, payment: PixPayment, refund: PixRefund) -> PixPayment:
+    async def _store(self, payment: PixPayment, done: PixRefund) -> tuple[PixPayment, PixRefund]:
+        """Record ``done`` unless the refund already left ``EM_PROCESSAMENTO``.
+
+        Returns the stored payment and the refund as recorded: ``done``, or
+        the outcome another run recorded first.
+        """
         for _ in range(5):  # another refund of the same payment may have been recorded meanwhile
+            current = payment.refund_by_return_id(done.return_id)
+            if current is None:
+                raise PixRefundNotFound(f"payment {payment.end_to_end_id} lost {done.return_id}")
+            if current.status is not RefundStatus.EM_PROCESSAMENTO:
+                return payment, current
             try:
-                return await self._deps.payments.update(
-                    payment.replace_refund(refund), payment.version
+                stored = await self._deps.payments.update(
+                    payment.replace_refund(done), payment.version
                 )
             except PixVersionConflict:
                 payment = await self._deps.payments.get(payment.end_to_end_id)
+            else:
+                return stored, done
         raise PixVersionConflict("the payment kept changing while its refund was recorded")
 
 

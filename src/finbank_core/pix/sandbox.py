@@ -6,9 +6,8 @@ import uuid
 from typing import Protocol
 
 from finbank_core.pix.context import PixDeps, check_description
+from finbank_core.pix.incoming import AcceptIncomingPix, IncomingPixAcceptance
 from finbank_core.pix.network import IncomingPixOrder
-from finbank_core.pix.payments import PixPayment
-from finbank_core.pix.settle import ReceivePix
 from finbank_core.shared.money import Money
 
 
@@ -30,20 +29,25 @@ class PaymentOriginator(Protocol):
 
 
 class SimulateIncomingPix:
-    """A payment from the sandbox's peer bank into one of the caller's accounts."""
+    """A payment from the sandbox's peer bank into one of the caller's accounts.
+
+    The order goes through :class:`AcceptIncomingPix` like one from the
+    real network: credited in the call (the acceptance carries the payment)
+    or accepted for the settlement worker (no payment yet).
+    """
 
     def __init__(
         self,
         deps: PixDeps,
         originator: PaymentOriginator,
-        receive: ReceivePix,
+        accept: AcceptIncomingPix,
         *,
         peer_ispb: str,
         peer_account_number: str,
     ) -> None:
         self._deps = deps
         self._originator = originator
-        self._receive = receive
+        self._accept = accept
         self._peer_ispb = peer_ispb
         self._peer_account = peer_account_number
 
@@ -55,7 +59,7 @@ class SimulateIncomingPix:
         *,
         txid: str | None = None,
         description: str | None = None,
-    ) -> PixPayment:
+    ) -> IncomingPixAcceptance:
         account = await self._deps.owned_active_account(owner_id, account_id)
         order = self._originator.originate_payment(
             from_ispb=self._peer_ispb,
@@ -66,4 +70,4 @@ class SimulateIncomingPix:
             txid=txid,
             description=check_description(description),
         )
-        return (await self._receive(order)).payment
+        return await self._accept(order)

@@ -11,6 +11,13 @@ from finbank_core.pix.charge_use_cases import (
     RenderChargeQr,
 )
 from finbank_core.pix.context import PixDeps
+from finbank_core.pix.incoming import (
+    AcceptIncomingPix,
+    IncomingAccepted,
+    IncomingPixAcceptance,
+    ReceivePix,
+    ReceivePixResult,
+)
 from finbank_core.pix.key_use_cases import (
     DeletePixKey,
     ListPixKeys,
@@ -18,12 +25,18 @@ from finbank_core.pix.key_use_cases import (
     RegisterPixKeyCommand,
 )
 from finbank_core.pix.limit_use_cases import LimitsView, PixLimiter, SetPixLimits
-from finbank_core.pix.refund_use_cases import RefundPix, RefundPixCommand, RefundPixResult
+from finbank_core.pix.refund_use_cases import (
+    RefundPix,
+    RefundPixCommand,
+    RefundPixResult,
+    SettlePixRefund,
+)
 from finbank_core.pix.sandbox import SimulateIncomingPix
 from finbank_core.pix.send import AccountData, SendPix, SendPixCommand, SendPixResult
-from finbank_core.pix.settle import GetPixPayment, ReceivePix, ReceivePixResult, SettlePixPayment
+from finbank_core.pix.settle import GetPixPayment, SettlePixPayment
 
 __all__ = [
+    "AcceptIncomingPix",
     "AccountData",
     "ChargeView",
     "CreateCharge",
@@ -31,6 +44,8 @@ __all__ = [
     "DeletePixKey",
     "GetCharge",
     "GetPixPayment",
+    "IncomingAccepted",
+    "IncomingPixAcceptance",
     "LimitsView",
     "ListPixKeys",
     "PixDeps",
@@ -51,5 +66,6 @@ __all__ = [
     "SendPixResult",
     "SetPixLimits",
     "SettlePixPayment",
+    "SettlePixRefund",
     "SimulateIncomingPix",
 ]
