@@ -296,15 +296,29 @@ class Container(containers.DeclarativeContainer):
             pix_wiring.settle_inline, settings=settings, settle=settle_pix_payment
         ),
     )
+    # pix_inline_settlement (memory profile): refunds settle and incoming payments are
+    # credited in the request; otherwise `finbank worker pix-settlement` does it from events.
+    pix_inline_settlement = providers.Callable(_settings_field("pix_inline_settlement"), settings)
     receive_pix = providers.Factory(
         pix.ReceivePix, deps=pix_deps, directory=key_directory, charges=charge_repository
     )
+    accept_incoming_pix = providers.Factory(
+        pix.AcceptIncomingPix,
+        deps=pix_deps,
+        directory=key_directory,
+        receive=receive_pix,
+        credit_inline=pix_inline_settlement,
+    )
     get_pix_payment = providers.Factory(pix.GetPixPayment, deps=pix_deps)
+    settle_pix_refund = providers.Factory(
+        pix.SettlePixRefund, deps=pix_deps, network=payment_network
+    )
     refund_pix = providers.Factory(
         pix.RefundPix,
         deps=pix_deps,
         network=payment_network,
         window_days=providers.Callable(_settings_field("pix_refund_window_days"), settings),
+        settle_inline=pix_inline_settlement,
     )
     set_pix_limits = providers.Factory(
         pix.SetPixLimits, deps=pix_deps, policy=limit_policy, store=account_limits_store
@@ -337,7 +351,7 @@ class Container(containers.DeclarativeContainer):
         pix.SimulateIncomingPix,
         deps=pix_deps,
         originator=payment_network,
-        receive=receive_pix,
+        accept=accept_incoming_pix,
         peer_ispb=providers.Callable(_settings_field("pix_sandbox_peer_ispb"), settings),
         peer_account_number=pix_wiring.PEER_ACCOUNT_NUMBER,
     )

@@ -1,13 +1,28 @@
-"""``finbank worker pix-settlement``: settles the payments ``SendPix`` left ``PENDING``.
+"""``finbank worker pix-settlement``: finishes what PIX requests left for the worker.
 
 Consumes ``finbank.pix.v1`` as consumer group ``finbank-pix-settlement``
 with the Kafka consumer runner (manual commits after handling, bounded
 retries then ``<topic>.dlq``, unbounded retries while a dependency is
-``ServiceUnavailable``), and runs :class:`~finbank_core.pix.settle.SettlePixPayment`
-for every ``pix.payment_requested``: the network (``PaymentNetwork``) is
-asked, the pending ledger transfer posted or voided, the record (DynamoDB
-or memory) marked ``SETTLED`` / ``REJECTED``, the outcome published. Other
-event types on the topic are skipped.
+``ServiceUnavailable``) and dispatches by event type:
+
+* ``pix.payment_requested`` -> :class:`~finbank_core.pix.settle.SettlePixPayment`:
+  the network (``PaymentNetwork``) is asked, the pending ledger transfer
+  posted or voided, the record (DynamoDB or memory) marked ``SETTLED`` /
+  ``REJECTED``, the outcome published;
+* ``pix.refund_requested`` -> :class:`~finbank_core.pix.refund_use_cases.SettlePixRefund`:
+  an on-us refund credits the original payer, any other is returned
+  through the network; the refund's reservation is posted or voided, the
+  refund marked ``DEVOLVIDO`` / ``NAO_REALIZADO``, ``pix.refund_completed``
+  / ``pix.refund_failed`` published;
+* ``pix.incoming_accepted`` -> :class:`~finbank_core.pix.incoming.ReceivePix`
+  on the order rebuilt from the payload (payee by branch and number): the
+  customer is credited, the record born ``SETTLED``, ``pix.payment_received``
+  published, a matching charge concluded.
+
+Other event types on the topic are skipped. A payload that lacks what its
+use case needs raises ``MalformedPixEvent`` (an ``InvalidInput``, not the
+runner's transient ``ServiceUnavailable``), so the runner parks the record
+in the DLQ after its bounded retries instead of retrying it forever.
 
 Exactly-once effects over at-least-once delivery
 ------------------------------------------------
@@ -23,38 +38,57 @@ nothing. Two layers make sure of it:
    its own transactions, the record lives in DynamoDB), so the inbox alone
    cannot make them atomic with the marker; it only saves the repeat work.
 2. **Idempotent effects**, for the window the inbox cannot cover (the use
-   case finished, the process died before the inbox commit):
-   the ledger steps have ids derived from the EndToEndId (``post`` and
-   ``void`` of the same pending transfer exist at most once, and a post
-   excludes a void), the network answers the same EndToEndId with its first
-   result, and the record moves only from the version it was read at and
-   only out of ``PENDING`` (a record already final is returned unchanged).
-   Replaying the use case therefore applies no effect twice.
+   case finished, the process died before the inbox commit) and for a
+   copy of an event under another id: the ledger steps have ids derived
+   from the EndToEndId or the return id (``post`` and ``void`` of the same
+   pending transfer exist at most once, and a post excludes a void; an
+   incoming credit exists once), the network answers the same EndToEndId /
+   return id with its first result, payments and refunds move only from
+   the version they were read at and only out of ``PENDING`` /
+   ``EM_PROCESSAMENTO`` (a final one is returned unchanged), and an
+   incoming record is added only if its EndToEndId is new. Replaying a use
+   case therefore applies no effect twice.
 
 What a replay in that window does *not* redo is publishing the outcome
-(``pix.payment_settled``): the use case returns early for a final record.
-On DynamoDB the streams Lambda publishes ``pix.payment_status_changed`` from
-the record itself, which covers that gap (see ``docs/pix-aws.md``).
+(``pix.payment_settled``, ``pix.refund_completed``...): the use cases return
+early for a final record. On DynamoDB the streams Lambda publishes
+``pix.payment_status_changed`` from the payment record itself, which covers
+that gap for payments (see ``docs/pix-aws.md``); refunds have no such
+safety net yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+import msgspec
 
 from finbank_adapters.kafka import KafkaConsumerRunner, KafkaSettings, RetryPolicy
 from finbank_adapters.settings import Settings
-from finbank_core.pix.events import PAYMENT_REQUESTED
+from finbank_core.pix.errors import MalformedPixEvent
+from finbank_core.pix.events import INCOMING_ACCEPTED, PAYMENT_REQUESTED, REFUND_REQUESTED
+from finbank_core.pix.incoming import IncomingAccepted, ReceivePixResult
+from finbank_core.pix.network import IncomingPixOrder
 from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.refund_use_cases import RefundPixResult
 from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
 
 log = logging.getLogger(__name__)
 
 SETTLEMENT_GROUP = "finbank-pix-settlement"
 
-Settle = Callable[[str], Awaitable[PixPayment]]
+T = TypeVar("T")
+
+#: ``SettlePixPayment``: EndToEndId -> the payment, final or still ``PENDING``
+SettlePayment = Callable[[str], Awaitable[PixPayment]]
+#: ``SettlePixRefund``: (EndToEndId, return id) -> the payment and the refund
+SettleRefund = Callable[[str, str], Awaitable[RefundPixResult]]
+#: ``ReceivePix``: the incoming order -> the credited payment
+Receive = Callable[[IncomingPixOrder], Awaitable[ReceivePixResult]]
 
 
 class EventInbox(Protocol):
@@ -65,33 +99,105 @@ class EventInbox(Protocol):
     ) -> bool: ...
 
 
-class PixSettlementHandler:
-    """The consumer runner's handler: ``pix.payment_requested`` -> ``SettlePixPayment``."""
+class _PaymentRequested(msgspec.Struct, frozen=True):
+    end_to_end_id: str
 
-    def __init__(self, settle: Settle, inbox: EventInbox | None = None) -> None:
-        self._settle = settle
+
+class _RefundRequested(msgspec.Struct, frozen=True):
+    end_to_end_id: str
+    return_id: str
+
+
+def _decode(payload: Mapping[str, Any], kind: type[T], event_type: str) -> T:
+    try:
+        return msgspec.convert(payload, kind)
+    except msgspec.ValidationError as exc:
+        raise MalformedPixEvent(f"not a {event_type} payload: {exc}") from None
+
+
+class PixSettlementHandler:
+    """The consumer runner's handler: dispatches the three worker events to their use cases.
+
+    ``payment_requested`` -> ``settle_payment``, ``refund_requested`` ->
+    ``settle_refund``, ``incoming_accepted`` -> ``receive``, each inside the
+    inbox when there is one. The counters say what this process did, for
+    logs and tests.
+    """
+
+    def __init__(
+        self,
+        settle_payment: SettlePayment,
+        settle_refund: SettleRefund,
+        receive: Receive,
+        inbox: EventInbox | None = None,
+    ) -> None:
+        self._settle_payment = settle_payment
+        self._settle_refund = settle_refund
+        self._receive = receive
         self._inbox = inbox
-        #: final status per EndToEndId, as this process saw it after settling
+        #: final (or current) status per EndToEndId or return id, as this process last saw it
         self.outcomes: dict[str, str] = {}
-        #: use case runs, and events the inbox had already seen
+        #: use case runs, and events the inbox had already seen, in all and per event type
         self.runs = 0
         self.duplicates = 0
+        self.runs_by_type: collections.Counter[str] = collections.Counter()
+        self.duplicates_by_type: collections.Counter[str] = collections.Counter()
+        #: events of other types, left alone
+        self.skipped = 0
 
     async def __call__(self, event: EventEnvelope) -> None:
-        if event.type != PAYMENT_REQUESTED:
+        # Decoded before the inbox: a malformed payload must not leave an inbox row behind.
+        apply = self._use_case_for(event)
+        if apply is None:
+            self.skipped += 1
             return
-        end_to_end_id = str(event.payload.get("end_to_end_id") or event.aggregate_id)
 
         async def effect(_conn: Any) -> None:
-            payment = await self._settle(end_to_end_id)
+            key, status = await apply()
             self.runs += 1
-            self.outcomes[end_to_end_id] = payment.status.value
+            self.runs_by_type[event.type] += 1
+            self.outcomes[key] = status
 
         if self._inbox is None:
             await effect(None)
         elif not await self._inbox.process_once(event, effect):
             self.duplicates += 1
+            self.duplicates_by_type[event.type] += 1
             log.info("pix-settlement: event %s already processed", event.event_id)
+
+    def _use_case_for(
+        self, event: EventEnvelope
+    ) -> Callable[[], Awaitable[tuple[str, str]]] | None:
+        """The use case run for ``event``, returning (id, status); ``None`` to skip it."""
+        if event.type == PAYMENT_REQUESTED:
+            payment = _decode(
+                {"end_to_end_id": event.aggregate_id, **event.payload},
+                _PaymentRequested,
+                event.type,
+            )
+
+            async def settle_payment() -> tuple[str, str]:
+                settled = await self._settle_payment(payment.end_to_end_id)
+                return payment.end_to_end_id, settled.status.value
+
+            return settle_payment
+        if event.type == REFUND_REQUESTED:
+            refund = _decode(event.payload, _RefundRequested, event.type)
+
+            async def settle_refund() -> tuple[str, str]:
+                result = await self._settle_refund(refund.end_to_end_id, refund.return_id)
+                return refund.return_id, result.refund.status.value
+
+            return settle_refund
+        if event.type == INCOMING_ACCEPTED:
+            order = IncomingAccepted.from_payload(event.payload).order()
+
+            async def receive() -> tuple[str, str]:
+                result = await self._receive(order)
+                return order.end_to_end_id, result.payment.status.value
+
+            return receive
+        return None
 
 
 class PixSettlementWorker:
@@ -128,19 +234,21 @@ class PixSettlementWorker:
             open_container,
             resolve,
         )
-        from finbank_core.pix.settle import SettlePixPayment
+        from finbank_core.pix.use_cases import ReceivePix, SettlePixPayment, SettlePixRefund
 
         container = build_container(self._settings)
         await open_container(container)
         try:
-            settle: SettlePixPayment = await resolve(container.settle_pix_payment())
+            settle_payment: SettlePixPayment = await resolve(container.settle_pix_payment())
+            settle_refund: SettlePixRefund = await resolve(container.settle_pix_refund())
+            receive: ReceivePix = await resolve(container.receive_pix())
             pool = await resolve(container.postgres_pool())
             inbox = None
             if pool is not None:
                 from finbank_adapters.postgres.inbox import PostgresInbox
 
                 inbox = PostgresInbox(pool, self.group_id, container.clock())
-            self.handler = PixSettlementHandler(settle, inbox)
+            self.handler = PixSettlementHandler(settle_payment, settle_refund, receive, inbox)
             runner = KafkaConsumerRunner(
                 self._kafka,
                 group_id=self.group_id,
