@@ -269,3 +269,20 @@ class SandboxIncomingIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     amount: AmountText
     txid: Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9]{1,35}$")] | None = None
     description: Description | None = None
+
+
+class IncomingAcceptedOut(msgspec.Struct, kw_only=True):
+    """An incoming payment taken for the settlement worker, not credited yet."""
+
+    end_to_end_id: str
+    status: Literal["ACCEPTED"] = "ACCEPTED"
+    #: where the payment appears once credited (``GET`` it until ``SETTLED``)
+    location: str
+
+    @classmethod
+    def of(cls, end_to_end_id: str) -> IncomingAcceptedOut:
+        return cls(end_to_end_id=end_to_end_id, location=payment_location(end_to_end_id))
+
+
+def payment_location(end_to_end_id: str) -> str:
+    return f"/v1/pix/payments/{end_to_end_id}"

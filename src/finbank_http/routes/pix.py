@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, Router, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from finbank_core.auth.model import Principal
 from finbank_core.pix.brcode import BRCode
@@ -46,6 +47,7 @@ from finbank_http.pix_schemas import (
     BRCodeOut,
     ChargeIn,
     ChargeOut,
+    IncomingAcceptedOut,
     KeyOut,
     PaymentIn,
     PaymentOut,
@@ -217,7 +219,11 @@ class PixPaymentController(Controller):
         description=(
             "Within 90 days of the settlement (else `pix_refund_window_expired`, DT05); all "
             "refunds add up to at most the original (else `pix_refund_exceeds_original`, AM09). "
-            "Idempotent by the `Idempotency-Key` header."
+            "Idempotent by the `Idempotency-Key` header. Answers 201 with the refund: "
+            "`DEVOLVIDO` or `NAO_REALIZADO` (with `failure_reason`) when it settled in the "
+            "request (memory profile); `EM_PROCESSAMENTO` while the settlement worker has it "
+            "(local and aws profiles) or the network could not be reached. The amount is "
+            "reserved meanwhile; `GET /v1/pix/payments/{e2e_id}` lists the refund's progress."
         ),
         dependencies={"refund_pix": use_case("refund_pix")},
         responses=problems(*COMMON, 404, 409, 422),
@@ -351,9 +357,25 @@ async def decode_brcode(
     "/v1/sandbox/pix/incoming",
     tags=["sandbox"],
     summary="Sandbox only: the simulated peer bank pays one of the caller's accounts",
+    description=(
+        "The order is accepted the way the network's would be (an unknown or inactive account "
+        "answers 422 `pix_recipient_invalid`, AC03 / AC06). Where payments settle in the request "
+        "(memory profile) the account is credited at once: 201 with the payment, `SETTLED`. "
+        "Where the settlement worker credits incoming payments (local and aws profiles): 202 "
+        "with `end_to_end_id`, `status: ACCEPTED` and a `Location` header naming "
+        "`GET /v1/pix/payments/{e2e_id}`, which answers 404 until the worker has credited the "
+        "account and then the payment, `SETTLED`."
+    ),
     security=[{BEARER_SCHEME: []}],
     dependencies={"simulate_incoming_pix": use_case("simulate_incoming_pix")},
-    responses=problems(*COMMON, 404, 422),
+    responses={
+        HTTP_202_ACCEPTED: ResponseSpec(
+            data_container=IncomingAcceptedOut,
+            description="Accepted; the settlement worker credits the account",
+            generate_examples=False,
+        ),
+        **problems(*COMMON, 404, 422),
+    },
     status_code=HTTP_201_CREATED,
 )
 async def sandbox_incoming_pix(
@@ -361,17 +383,24 @@ async def sandbox_incoming_pix(
     data: JSONBody[SandboxIncomingIn],
     principal: NamedDependency[Principal],
     simulate_incoming_pix: NamedDependency[SimulateIncomingPix],
-) -> PaymentOut:
+) -> Response[PaymentOut | IncomingAcceptedOut]:
     if not container_of(request).settings().sandbox:
         raise NotFound("the sandbox is disabled")
-    payment = await simulate_incoming_pix(
+    acceptance = await simulate_incoming_pix(
         principal.subject,
         data.account_id,
         Money.from_bcb(data.amount),
         txid=data.txid,
         description=data.description,
     )
-    return PaymentOut.of(payment, principal.subject)
+    if acceptance.payment is None:
+        accepted = IncomingAcceptedOut.of(acceptance.end_to_end_id)
+        return Response(
+            accepted, status_code=HTTP_202_ACCEPTED, headers={"Location": accepted.location}
+        )
+    return Response(
+        PaymentOut.of(acceptance.payment, principal.subject), status_code=HTTP_201_CREATED
+    )
 
 
 def pix_router() -> Router:
