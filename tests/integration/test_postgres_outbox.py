@@ -129,3 +129,47 @@ async def test_concurrent_relays_never_share_an_item_and_drain_everything_in_ord
         per_aggregate[delivered_event.aggregate_id].append(delivered_event.payload["n"])
     assert all(ns == sorted(ns) for ns in per_aggregate.values())
     assert len(set(claimed_by.values())) > 1  # the work really was shared
+
+
+async def test_a_claim_looks_for_heads_in_a_bounded_window_and_the_rest_get_their_turn(
+    pool: asyncpg.Pool,
+) -> None:
+    """A claim of ``limit`` items looks at the oldest ``4 * limit`` unleased items only.
+
+    Items of other aggregates queued behind a long run of one aggregate whose
+    head is leased are not reached by that claim (it stays cheap); they are
+    as soon as the run drains. Nothing is skipped for good.
+    """
+    clock = FakeClock()
+    publisher = PostgresEventPublisher(pool)
+    run = [event("hot", n) for n in range(9)]
+    late = event("cold", 0)
+    await publisher.publish([*run, late])
+    first, second = relay(pool, clock, "first"), relay(pool, clock, "second")
+    [head] = await first.claim_batch(limit=1)
+    assert head.event == run[0]
+    # window = 4 x 2 = 8 oldest unleased: hot 1..8, all behind the leased head
+    assert await second.claim_batch(limit=2) == []
+    # a wider claim reaches past the run
+    assert [item.event for item in await second.claim_batch(limit=3)] == [late]
+    await first.mark_published([head.id])
+    drained: list[EventEnvelope] = []
+    while batch := await first.claim_batch(limit=2):
+        drained.extend(item.event for item in batch)
+        await first.mark_published([item.id for item in batch])
+    assert drained == run[1:]
+    assert await first.unpublished_count() == 1  # `late`, still leased to `second`
+
+
+async def test_published_items_leave_the_outbox_and_marking_twice_counts_nothing(
+    pool: asyncpg.Pool,
+) -> None:
+    events = await publish_round_robin(pool, aggregates=3, per_aggregate=2)
+    outbox = relay(pool, FakeClock(), "r")
+    claimed = await outbox.claim_batch(limit=100)
+    assert [item.event for item in claimed] == events
+    ids = [item.id for item in claimed]
+    assert await outbox.mark_published(ids[:4]) == 4
+    assert await outbox.mark_published(ids[:4]) == 0
+    assert await outbox.unpublished_count() == len(events) - 4
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE id = ANY($1)", ids[:4]) == 0

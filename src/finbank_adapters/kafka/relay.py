@@ -14,6 +14,9 @@ One round (:meth:`OutboxRelay.relay_batch`):
    lease runs short, left to lapse: the next claim, by this relay or
    another, sends them again.
 
+:meth:`OutboxRelay.run` pipelines the rounds: the next batch is claimed, and
+the previous one marked, while the current one is produced.
+
 A crash anywhere before step 4 re-sends items that may already be on the
 bus: delivery is at least once and consumers deduplicate on ``event_id``.
 Several relays may run (SKIP LOCKED claims); ``finbank relay`` runs one.
@@ -70,12 +73,15 @@ class OutboxRelay:
         self.published = 0
         #: deliveries the broker did not acknowledge (each such item is sent again)
         self.unacknowledged = 0
+        #: the last acknowledged batch being marked published while the next is produced
+        self._marking: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Relay until ``stop`` is set; a batch in progress is finished first.
 
-        Claims are pipelined: the next batch is claimed while the current one
-        is produced and acknowledged. That keeps per-aggregate order, because
+        Claims and marks are pipelined: the next batch is claimed while the
+        current one is produced, and an acknowledged batch is marked published
+        while the next one is produced. That keeps per-aggregate order, because
         a claim never takes an aggregate whose head is leased, and every
         aggregate of the batch in flight is (its items stay leased until they
         are marked published).
@@ -85,6 +91,10 @@ class OutboxRelay:
         next_claim: asyncio.Task[list[OutboxItem]] | None = None
         try:
             while not stop.is_set():
+                # a pipelined claim ran while the previous batch was in flight, so it
+                # could not take that batch's aggregates: if it found nothing, claim
+                # again now that they are free before concluding there is no work
+                pipelined = next_claim is not None
                 try:
                     items = await (next_claim or self._outbox.claim_batch(self._batch_size))
                 except ServiceUnavailable as exc:  # the database (claim/mark) or the bus is down
@@ -94,7 +104,8 @@ class OutboxRelay:
                     continue
                 next_claim = None
                 if not items:
-                    await _wait(stop, self._idle_seconds)
+                    if not pipelined:
+                        await _wait(stop, self._idle_seconds)
                     continue
                 next_claim = asyncio.create_task(self._outbox.claim_batch(self._batch_size))
                 try:
@@ -104,41 +115,57 @@ class OutboxRelay:
                     await _wait(stop, max(self._idle_seconds, self._retry_delay_seconds))
         except BaseException:
             # A crash (or cancellation): claimed items are left to their lease.
-            if next_claim is not None:
-                next_claim.cancel()
+            for task in (next_claim, self._marking):
+                if task is not None:
+                    task.cancel()
             raise
-        if next_claim is not None:
-            # Stopping with a claimed batch in hand: publish it rather than let
-            # its lease lapse and delay it.
-            with contextlib.suppress(ServiceUnavailable):
+        with contextlib.suppress(ServiceUnavailable):
+            if next_claim is not None:
+                # Stopping with a claimed batch in hand: publish it rather than let
+                # its lease lapse and delay it.
                 leftover = await next_claim
                 if leftover:
                     await self._publish(leftover)
+            await self._marked()
 
     async def relay_batch(self) -> int:
         """One claim -> produce -> acknowledge -> mark round; returns how many items it claimed."""
         items = await self._outbox.claim_batch(self._batch_size)
         if items:
             await self._publish(items)
+        await self._marked()
         return len(items)
 
     async def _publish(self, items: Sequence[OutboxItem]) -> None:
-        """Produce ``items``, await their acks, mark them published; re-send within the lease."""
+        """Produce ``items``, await their acks, start marking them; re-send within the lease.
+
+        The mark runs while the next batch is produced; the one after waits for it.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lease_seconds * _LEASE_BUDGET
         pending: Sequence[OutboxItem] = items
         while True:
             delivered, pending = await self._deliver(pending)
             if delivered:
-                # raises ServiceUnavailable if the database is down: the lease lapses
-                # and the items are sent again (duplicates, never losses)
-                self.published += await self._outbox.mark_published([i.id for i in delivered])
+                # the previous mark raises ServiceUnavailable if the database is down:
+                # the leases lapse and those items are sent again (duplicates, never losses)
+                await self._marked()
+                self._marking = asyncio.create_task(self._mark([i.id for i in delivered]))
             if not pending:
                 return
             if loop.time() + self._retry_delay_seconds >= deadline or self._stop.is_set():
                 log.warning("relay: %d items left to a later claim", len(pending))
                 return
             await _wait(self._stop, self._retry_delay_seconds)
+
+    async def _mark(self, ids: list[int]) -> None:
+        self.published += await self._outbox.mark_published(ids)
+
+    async def _marked(self) -> None:
+        """Wait for the batch being marked published (re-raising what the mark raised)."""
+        marking, self._marking = self._marking, None
+        if marking is not None:
+            await marking
 
     async def _deliver(
         self, items: Sequence[OutboxItem]

@@ -16,6 +16,14 @@ order. A lease (``claimed_until`` on the injected clock) that runs out makes
 the head claimable again: a crashed relay's items are re-delivered, in order,
 by another. A lease must outlast publishing a batch, or two relays may
 deliver the same items (consumers deduplicate on ``event_id`` anyway).
+
+``mark_published`` deletes (migration ``0008``): the outbox is the queue of
+what is still to be published, so a published event costs one dead tuple and
+no index entry, and the lease update (no indexed column) is HOT. A claim of
+``limit`` looks for heads among the oldest ``4 * limit`` unleased items
+only: when a backlog waits behind leased heads the claim comes back short
+(cheaply) instead of scanning all of it, and the items behind get their turn
+as the leased ones are published.
 """
 
 from __future__ import annotations
@@ -32,16 +40,24 @@ from finbank_core.shared.clock import Clock
 from finbank_core.shared.events import EventEnvelope, decode_event
 from finbank_core.shared.outbox import OutboxItem
 
+#: a claim looks for heads among this many times ``limit`` of the oldest unleased items
+_WINDOW = 4
+
 _CLAIM = """
 WITH heads AS (
+    -- heads among the oldest $5 unleased items only: a claim's cost stays bounded
+    -- when most of the backlog waits behind leased heads (it then comes back short
+    -- or empty, and the items behind get their turn as the leased ones are published)
     SELECT o.id, o.aggregate_id
       FROM outbox o
-     WHERE o.published_at IS NULL
-       AND (o.claimed_until IS NULL OR o.claimed_until <= $1)
+     WHERE o.id <= (SELECT max(w.id) FROM (SELECT c.id FROM outbox c
+                                            WHERE c.claimed_until IS NULL
+                                               OR c.claimed_until <= $1
+                                            ORDER BY c.id
+                                            LIMIT $5) w)
+       AND (o.claimed_until IS NULL OR o.claimed_until <= $1)  -- re-checked on lock
        AND NOT EXISTS (SELECT 1 FROM outbox p
-                        WHERE p.published_at IS NULL
-                          AND p.aggregate_id = o.aggregate_id
-                          AND p.id < o.id)
+                        WHERE p.aggregate_id = o.aggregate_id AND p.id < o.id)
      ORDER BY o.id
      LIMIT $2
        FOR UPDATE SKIP LOCKED
@@ -53,7 +69,7 @@ WITH heads AS (
      CROSS JOIN LATERAL (
             SELECT o.id
               FROM outbox o
-             WHERE o.aggregate_id = h.aggregate_id AND o.published_at IS NULL
+             WHERE o.aggregate_id = h.aggregate_id
              ORDER BY o.id
              LIMIT greatest(1, $2 / nullif((SELECT count(*) FROM heads), 0))
            ) b
@@ -62,7 +78,7 @@ WITH heads AS (
 )
 UPDATE outbox o
    SET claimed_by = $3, claimed_until = $4, attempts = o.attempts + 1
- WHERE o.id = ANY (ARRAY(SELECT id FROM batch)) AND o.published_at IS NULL
+ WHERE o.id = ANY (ARRAY(SELECT id FROM batch))
 RETURNING o.id, o.topic, o.envelope
 """
 
@@ -88,7 +104,9 @@ class PostgresOutbox:
             return []
         now = self._clock.now()
         with translated():
-            rows = await self._pool.fetch(_CLAIM, now, limit, self.relay_id, now + self._lease)
+            rows = await self._pool.fetch(
+                _CLAIM, now, limit, self.relay_id, now + self._lease, limit * _WINDOW
+            )
         items = [
             OutboxItem(id=row["id"], topic=row["topic"], event=decode_event(row["envelope"]))
             for row in rows
@@ -101,19 +119,14 @@ class PostgresOutbox:
             return 0
         with translated():
             status: str = await self._pool.execute(
-                "UPDATE outbox SET published_at = $2, claimed_until = NULL"
-                " WHERE id = ANY($1) AND published_at IS NULL",
-                list(ids),
-                self._clock.now(),
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(ids)
             )
         return int(status.rsplit(" ", 1)[-1])
 
     async def unpublished_count(self) -> int:
         """How many items wait to be published (for readiness checks and tests)."""
         with translated():
-            count: int = await self._pool.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-            )
+            count: int = await self._pool.fetchval("SELECT count(*) FROM outbox")
         return count
 
 

@@ -35,5 +35,9 @@ class Outbox(Protocol):
         ...
 
     async def mark_published(self, ids: Sequence[int]) -> int:
-        """Record that these items reached the bus; returns how many were still unpublished."""
+        """Record that these items reached the bus (they leave the outbox).
+
+        Returns how many were still unpublished (0 for items another relay
+        already marked after their lease lapsed).
+        """
         ...

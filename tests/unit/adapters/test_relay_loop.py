@@ -1,0 +1,103 @@
+"""The relay's loop on a scripted outbox and producer: pipelined claims and marks."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from aiokafka import AIOKafkaProducer
+
+from finbank_adapters.kafka import OutboxRelay
+from finbank_core.shared.events import EventEnvelope
+from finbank_core.shared.outbox import OutboxItem
+
+
+def item(n: int, aggregate: str = "x") -> OutboxItem:
+    event = EventEnvelope(
+        event_id=uuid.uuid4(),
+        type="ledger.test_event",
+        version=1,
+        occurred_at=datetime(2026, 1, 5, tzinfo=UTC),
+        aggregate_id=aggregate,
+        payload={"n": n},
+    )
+    return OutboxItem(id=n, event=event, topic="finbank.ledger.v1")
+
+
+class ScriptedOutbox:
+    """Answers claims from a script; records marks and the claim that was in flight."""
+
+    def __init__(self, claims: list[list[OutboxItem]]) -> None:
+        self._claims = claims
+        self.claims = 0
+        self.marked: list[list[int]] = []
+
+    async def claim_batch(self, limit: int = 100) -> list[OutboxItem]:
+        self.claims += 1
+        return self._claims.pop(0) if self._claims else []
+
+    async def mark_published(self, ids: Sequence[int]) -> int:
+        await asyncio.sleep(0)
+        self.marked.append(list(ids))
+        return len(ids)
+
+
+class AcknowledgingProducer:
+    """The part of ``AIOKafkaProducer`` the relay uses; every record is acknowledged."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None]] = []
+
+    async def send(self, topic: str, value: bytes, **kwargs: Any) -> asyncio.Future[object]:
+        self.sent.append((topic, kwargs.get("key")))
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+async def run_until_published(relay: OutboxRelay, count: int) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        async with asyncio.timeout(5):
+            while relay.published < count:  # noqa: ASYNC110 - polls a plain counter
+                await asyncio.sleep(0.001)
+    finally:
+        stop.set()
+        await task
+
+
+async def test_an_empty_pipelined_claim_is_followed_at_once_by_a_fresh_one() -> None:
+    # The claim made while batch 1 was in flight could not take its aggregate and
+    # came back empty; batch 2 (same aggregate) must be claimed right after, not
+    # after the idle wait (an hour here: the test would time out).
+    outbox = ScriptedOutbox([[item(1)], [], [item(2)]])
+    producer = AcknowledgingProducer()
+    relay = OutboxRelay(outbox, cast(AIOKafkaProducer, producer), idle_seconds=3600)
+    await run_until_published(relay, 2)
+    assert outbox.marked == [[1], [2]]
+    assert [key for _, key in producer.sent] == [b"x", b"x"]
+
+
+async def test_an_empty_fresh_claim_waits_before_claiming_again() -> None:
+    outbox = ScriptedOutbox([])
+    relay = OutboxRelay(outbox, cast(AIOKafkaProducer, AcknowledgingProducer()), idle_seconds=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    stop.set()
+    await task
+    assert outbox.claims == 1  # then it waited (no busy loop) until stopped
+
+
+async def test_every_acknowledged_batch_is_marked_before_run_returns() -> None:
+    batches = [[item(n, f"a{n}")] for n in range(1, 6)]
+    outbox = ScriptedOutbox(batches)
+    relay = OutboxRelay(outbox, cast(AIOKafkaProducer, AcknowledgingProducer()), idle_seconds=0.01)
+    await run_until_published(relay, 5)
+    assert sorted(i for ids in outbox.marked for i in ids) == [1, 2, 3, 4, 5]
+    assert relay.published == 5
