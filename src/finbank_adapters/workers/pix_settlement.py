@@ -208,7 +208,8 @@ class PixSettlementWorker:
     on the memory profile, where idempotency alone protects). ``kafka``
     overrides the settings' Kafka slice (tests); ``group_id`` names both the
     consumer group and the inbox's consumer. :attr:`ready` is set once the
-    consumer holds partitions; :attr:`handler` exists once running.
+    consumer holds partitions; :attr:`handler` and :attr:`runner` (its
+    ``stats``: handled, dead-lettered...) exist once running.
     """
 
     def __init__(
@@ -225,6 +226,7 @@ class PixSettlementWorker:
         self.group_id = group_id
         self.ready = asyncio.Event()
         self.handler: PixSettlementHandler | None = None
+        self.runner: KafkaConsumerRunner | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; ``ServiceUnavailable`` if the bus is unreachable."""
@@ -249,7 +251,7 @@ class PixSettlementWorker:
 
                 inbox = PostgresInbox(pool, self.group_id, container.clock())
             self.handler = PixSettlementHandler(settle_payment, settle_refund, receive, inbox)
-            runner = KafkaConsumerRunner(
+            runner = self.runner = KafkaConsumerRunner(
                 self._kafka,
                 group_id=self.group_id,
                 topics=[PIX_TOPIC],
@@ -257,7 +259,11 @@ class PixSettlementWorker:
                 retry=self._retry,
             )
             await _run_until(runner, stop, self.ready)
-            log.info("pix-settlement: stopped after %d runs", self.handler.runs)
+            log.info(
+                "pix-settlement: stopped after %d runs %s",
+                self.handler.runs,
+                dict(self.handler.runs_by_type),
+            )
         finally:
             await close_container(container)
 
