@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from finbank_adapters.container import Container, build_container, resolve
+from finbank_adapters.memory import InMemoryEventPublisher
 from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
-from tests.e2e.conftest import User, deposit, open_account
+from finbank_adapters.settings import Settings
+from finbank_adapters.workers.pix_settlement import PixSettlementHandler
+from finbank_http import create_app
+from tests.e2e.conftest import User, deposit, open_account, sign_up_and_log_in
 
 PROBLEM = "application/problem+json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -304,6 +312,88 @@ def test_sandbox_incoming_pix_is_refundable_and_pays_charges(
     assert med.status_code == 400
 
 
+class InProcessWorker:
+    """The settlement worker's handler over the app's own container and published events.
+
+    On the memory profile without inline settlement nothing consumes the
+    events; this plays the worker, in the app's event loop.
+    """
+
+    def __init__(self, client: TestClient[Litestar], container: Container) -> None:
+        self._client = client
+        self._container = container
+        self._done = 0
+
+    def run_pending(self) -> PixSettlementHandler:
+        async def run() -> PixSettlementHandler:
+            container = self._container
+            handler = PixSettlementHandler(
+                await resolve(container.settle_pix_payment()),
+                await resolve(container.settle_pix_refund()),
+                await resolve(container.receive_pix()),
+            )
+            events: InMemoryEventPublisher = await resolve(container.events())
+            while self._done < len(events.published):
+                self._done += 1
+                await handler(events.published[self._done - 1])
+            return handler
+
+        return self._client.blocking_portal.call(run)
+
+
+@pytest.fixture
+def worker_container() -> Container:
+    return build_container(Settings(jwt_secret=secrets.token_hex(32), pix_inline_settlement=False))
+
+
+@pytest.fixture
+def worker_client(worker_container: Container) -> Iterator[TestClient[Litestar]]:
+    with TestClient(create_app(worker_container)) as test_client:
+        yield test_client
+
+
+def test_without_inline_settlement_incoming_is_202_and_refunds_stay_in_progress(
+    worker_client: TestClient[Litestar], worker_container: Container
+) -> None:
+    client = worker_client
+    worker = InProcessWorker(client, worker_container)
+    carol = sign_up_and_log_in(client, "carol")
+    account = open_account(client, carol)
+
+    incoming = client.post(
+        "/v1/sandbox/pix/incoming",
+        json={"account_id": account["id"], "amount": "40.00"},
+        headers=carol.headers,
+    )
+
+    assert incoming.status_code == 202, incoming.text
+    e2e = incoming.json()["end_to_end_id"]
+    location = f"/v1/pix/payments/{e2e}"
+    assert incoming.json() == {"end_to_end_id": e2e, "status": "ACCEPTED", "location": location}
+    assert incoming.headers["location"] == location
+    assert client.get(location, headers=carol.headers).status_code == 404  # not credited yet
+    assert balance(client, carol, account["id"]) == "0.00"
+    worker.run_pending()
+    credited = client.get(location, headers=carol.headers)
+    assert (credited.status_code, credited.json()["status"]) == (200, "SETTLED")
+    assert balance(client, carol, account["id"]) == "40.00"
+
+    refund = client.post(
+        f"{location}/refunds",
+        json={"amount": "15.00"},
+        headers={**carol.headers, "Idempotency-Key": "back"},
+    )
+
+    assert refund.status_code == 201, refund.text
+    assert (refund.json()["status"], refund.json()["completed_at"]) == ("EM_PROCESSAMENTO", None)
+    assert balance(client, carol, account["id"]) == "40.00"  # reserved, not posted
+    handler = worker.run_pending()
+    [done] = client.get(location, headers=carol.headers).json()["refunds"]
+    assert (done["return_id"], done["status"]) == (refund.json()["return_id"], "DEVOLVIDO")
+    assert balance(client, carol, account["id"]) == "25.00"
+    assert handler.outcomes == {refund.json()["return_id"]: "DEVOLVIDO"}
+
+
 def test_unknown_payment_and_charge_are_404(client: TestClient[Litestar], alice: User) -> None:
     for url in (f"/v1/pix/payments/E{uuid.uuid4().hex}", "/v1/pix/charges/nope"):
         response = client.get(url, headers=alice.headers)
@@ -334,3 +424,7 @@ def test_openapi_documents_the_pix_routes_with_problems(client: TestClient[Lites
         assert any(PROBLEM in r.get("content", {}) for r in responses.values()), (method, path)
     params = schema["paths"]["/v1/pix/payments"]["post"]["parameters"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in params)
+    incoming = schema["paths"]["/v1/sandbox/pix/incoming"]["post"]
+    assert {"201", "202"} <= set(incoming["responses"])
+    assert "202" in incoming["description"]
+    assert "Location" in incoming["description"]
