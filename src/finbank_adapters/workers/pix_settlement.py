@@ -121,7 +121,11 @@ class PixSettlementHandler:
     ``payment_requested`` -> ``settle_payment``, ``refund_requested`` ->
     ``settle_refund``, ``incoming_accepted`` -> ``receive``, each inside the
     inbox when there is one. The counters say what this process did, for
-    logs and tests.
+    logs and tests. Calls for different aggregates may overlap (a runner
+    may handle partitions side by side): nothing here is per call but the
+    counters, updated without an ``await`` in between, and a payment's
+    events (its refunds' included) share its EndToEndId as key, so they
+    still come one after the other, in order.
     """
 
     def __init__(
