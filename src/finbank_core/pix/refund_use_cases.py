@@ -118,7 +118,8 @@ class RefundPix:
         try:
             return await self._settle.settle(payment, refund)
         except ServiceUnavailable:
-            # recorded and reserved: EM_PROCESSAMENTO until the worker's retry settles it
+            # recorded and reserved: EM_PROCESSAMENTO until SettlePixRefund runs again
+            # (the worker, wherever one consumes pix.refund_requested)
             return RefundPixResult(payment=payment, refund=refund)
 
 
