@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run an event consumer")
     worker_commands = worker.add_subparsers(dest="worker_command", required=True)
     settlement = worker_commands.add_parser(
-        "pix-settlement", help="settle pending PIX payments from pix.payment_requested events"
+        "pix-settlement",
+        help="settle PIX payments, refunds and accepted incoming payments from finbank.pix.v1",
     )
     settlement.set_defaults(handler=_worker_pix_settlement)
 

@@ -516,9 +516,9 @@ async def test_a_malformed_worker_event_goes_to_the_dead_letter_topic(stack: Loc
     await wait_for(lambda: runner.stats.dead_lettered == 1, "the DLQ")
     [parked] = await read_topics(stack.kafka, [dead_letter_topic(stack.kafka.topic(PIX_TOPIC))])
     headers = dict(parked.headers)
-    assert headers["dlq.reason"] == b"handler_failed"
+    assert headers["dlq.reason"] == b"rejected"
     assert headers["dlq.error"].startswith(b"MalformedPixEvent: not a pix.incoming_accepted")
-    assert headers["dlq.attempts"] == b"3"  # the bounded retries, not unbounded ones
+    assert headers["dlq.attempts"] == b"1"  # parked at once: retrying could not help
     assert decode_event(parked.value).event_id == bad.event_id
     handler = stack.worker.handler
     assert handler is not None

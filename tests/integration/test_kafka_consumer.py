@@ -17,7 +17,7 @@ from finbank_adapters.kafka import (
     RetryPolicy,
     dead_letter_topic,
 )
-from finbank_adapters.kafka.clients import open_producer
+from finbank_adapters.kafka.clients import create_topics, open_producer
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.events import EventEnvelope, encode_event
 from tests.integration.kafka_fixtures import kafka_broker, kafka_settings, read_topics, wait_until
@@ -136,6 +136,34 @@ async def test_an_event_handled_but_not_committed_before_a_crash_is_delivered_ag
     assert successor.finished == events  # events[0] again: at least once
 
 
+async def test_partitions_are_handled_side_by_side_each_in_its_own_order(
+    kafka_settings: KafkaSettings,
+) -> None:
+    await create_topics(kafka_settings, [TOPIC], partitions=3)
+    events = [event(f"acc-{a}", n) for n in range(4) for a in range(12)]
+    await publish(kafka_settings, events)
+    recorder = Recorder()
+    recorder.hold_first = True
+    runner = runner_for(kafka_settings, "g", recorder)
+    async with running(runner):
+        await recorder.holding.wait()
+        try:
+            # the first event's handler is still in flight; only another partition can move
+            await wait_until(
+                lambda: len(recorder.finished) > 1,
+                deadline_seconds=10,
+                what="another partition handled while one is busy",
+            )
+        finally:
+            recorder.gate.set()  # let the held handler finish, or stopping would wait for it
+        held = recorder.finished[0]
+        assert all(e.aggregate_id != held.aggregate_id for e in recorder.finished[1:2])
+        await wait_until(lambda: len(recorder.finished) == len(events), what="every event")
+    for a in range(12):
+        mine = [e.payload["n"] for e in recorder.finished if e.aggregate_id == f"acc-{a}"]
+        assert mine == [0, 1, 2, 3]
+
+
 async def test_a_revoked_partition_commits_what_was_handled_before_it_moves(
     kafka_settings: KafkaSettings,
 ) -> None:
@@ -182,6 +210,39 @@ async def test_a_failing_event_is_retried_then_dead_lettered_without_blocking_th
     assert headers["dlq.consumer"] == f"{kafka_settings.topic_prefix}g".encode()
     assert headers["dlq.source"].startswith(kafka_settings.topic(TOPIC).encode() + b":")
     assert headers["event_id"] == str(poison.event_id).encode()  # original headers kept
+
+
+class Unhandleable(ValueError):
+    """What a handler raises for an event it can never handle."""
+
+
+async def test_a_permanent_error_parks_the_event_at_once_without_retries(
+    kafka_settings: KafkaSettings,
+) -> None:
+    good_before, poison, good_after = event("acc-1", 1), event("acc-1", 2), event("acc-1", 3)
+    await publish(kafka_settings, [good_before, poison, good_after])
+    recorder = Recorder()
+    recorder.failure = lambda e, _n: Unhandleable("no amount") if e == poison else None
+    runner = KafkaConsumerRunner(
+        kafka_settings,
+        group_id=f"{kafka_settings.topic_prefix}g",
+        topics=[TOPIC],
+        handler=recorder,
+        retry=FAST_RETRY,
+        permanent=(Unhandleable,),
+    )
+    async with running(runner):
+        await wait_until(lambda: len(recorder.finished) == 2, what="the good events")
+        await wait_until(lambda: runner.stats.dead_lettered == 1, what="the DLQ")
+    assert recorder.finished == [good_before, good_after]
+    assert recorder.calls[poison.event_id] == 1
+    assert runner.stats.retries == 0
+    [parked] = await read_topics(kafka_settings, [dead_letter_topic(kafka_settings.topic(TOPIC))])
+    headers = dict(parked.headers)
+    assert parked.value == encode_event(poison)
+    assert headers["dlq.reason"] == b"rejected"
+    assert headers["dlq.error"] == b"Unhandleable: no amount"
+    assert headers["dlq.attempts"] == b"1"
 
 
 async def test_a_malformed_record_goes_straight_to_the_dlq(

@@ -1,13 +1,17 @@
 """The consumer runner: at-least-once delivery of events to one handler, with a DLQ.
 
 ``KafkaConsumerRunner`` joins a consumer group, decodes each record into an
-:class:`EventEnvelope` and awaits ``handler(event)``, one record at a time,
-in partition order. Offsets are committed by hand, only for records whose
-handling finished (handled, or parked in the dead-letter topic):
+:class:`EventEnvelope` and awaits ``handler(event)``: one record at a time
+per partition, in partition order, the partitions of a fetched batch side
+by side (records of one key share a partition, so an aggregate's events are
+still handled one after the other, in order; handlers must accept calls for
+different aggregates at once). Offsets are committed by hand, only for
+records whose handling finished (handled, or parked in the dead-letter
+topic):
 
 * after each fetched batch, and on graceful stop;
 * in the rebalance listener, before partitions are taken away (it waits for
-  the in-flight record first), so the next owner starts where we stopped.
+  the in-flight records first), so the next owner starts where we stopped.
 
 A record that was handled but not committed (crash, lost commit) is
 delivered again: handlers must be idempotent, which the inbox
@@ -16,6 +20,9 @@ delivered again: handlers must be idempotent, which the inbox
 Failures:
 
 * a record that is not a valid envelope goes straight to ``<topic>.dlq``;
+* so does one whose handler raises an error listed as *permanent* (the
+  handler's way of saying the event can never be handled, e.g. a payload
+  that lacks what it needs): retrying would only delay the partition;
 * a handler error is retried with exponential backoff, at most
   ``RetryPolicy.attempts`` times in all, then the record goes to the DLQ with
   the error in its headers;
@@ -26,16 +33,17 @@ Failures:
 
 The runner owns its clients: ``run()`` opens a consumer and a producer (for
 the DLQ) and closes both when it returns. ``stop()`` lets the in-flight
-record finish, commits and closes. Cancelling the ``run()`` task instead is
+records finish, commits and closes. Cancelling the ``run()`` task instead is
 an *abort*, like a crash: nothing more is committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +72,7 @@ HEADER_DLQ_SOURCE = "dlq.source"
 HEADER_DLQ_CONSUMER = "dlq.consumer"
 REASON_MALFORMED = "malformed"
 REASON_HANDLER_FAILED = "handler_failed"
+REASON_REJECTED = "rejected"
 _MAX_ERROR_CHARS = 1000
 
 _random = secrets.SystemRandom()
@@ -97,6 +106,42 @@ class ConsumerStats:
     commits: int = 0
     commit_failures: int = 0
     revocations: int = 0
+
+
+class _Gate:
+    """Records in flight (any number, ``shared``) vs a rebalance or commit (``exclusive``).
+
+    ``exclusive`` waits for the records in flight to finish and keeps new
+    ones out while its block runs.
+    """
+
+    def __init__(self) -> None:
+        self._condition = asyncio.Condition()
+        self._active = 0
+        self._draining = False
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        async with self._condition:
+            await self._condition.wait_for(lambda: not self._draining)
+            self._active += 1
+        try:
+            yield
+        finally:
+            async with self._condition:
+                self._active -= 1
+                self._condition.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        async with self._condition:
+            self._draining = True
+            try:
+                await self._condition.wait_for(lambda: self._active == 0)
+                yield
+            finally:
+                self._draining = False
+                self._condition.notify_all()
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -136,6 +181,7 @@ class KafkaConsumerRunner:
         handler: Handler,
         retry: RetryPolicy | None = None,
         transient: tuple[type[BaseException], ...] = (ServiceUnavailable,),
+        permanent: tuple[type[BaseException], ...] = (),
         poll_timeout_ms: int = 200,
         commit_timeout_seconds: float = 10.0,
     ) -> None:
@@ -147,11 +193,12 @@ class KafkaConsumerRunner:
         self._handler = handler
         self._retry = retry or RetryPolicy()
         self._transient = transient
+        self._permanent = permanent
         self._poll_timeout_ms = poll_timeout_ms
         self._commit_timeout_seconds = commit_timeout_seconds
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self._gate = _Gate()
         self._state: _State | None = None
         self._aborted = False
         self._started = False
@@ -186,11 +233,11 @@ class KafkaConsumerRunner:
                 self._finished.set()
 
     def request_stop(self) -> None:
-        """Ask :meth:`run` to return after the in-flight record; does not wait."""
+        """Ask :meth:`run` to return after the records in flight; does not wait."""
         self._stopping.set()
 
     async def stop(self) -> None:
-        """Finish the in-flight record, commit what was processed, close, and return."""
+        """Finish the records in flight, commit what was processed, close, and return."""
         self.request_stop()
         if self._started:
             await self._finished.wait()
@@ -206,18 +253,31 @@ class KafkaConsumerRunner:
                 await self._pause(self._retry.max_delay_seconds)
                 continue
             generation = state.generation
-            for tp, records in batch.items():
-                for record in records:
-                    if self._stopping.is_set() or state.generation != generation:
-                        break
-                    async with self._lock:
-                        # a rebalance may have run while we waited for the lock
-                        if state.generation != generation:
-                            break
-                        if not await self._process(state, record):
-                            break  # stopping: left uncommitted, it will be delivered again
-                        state.processed[tp] = record.offset + 1
+            await asyncio.gather(
+                *(
+                    self._consume_partition(state, tp, records, generation)
+                    for tp, records in batch.items()
+                )
+            )
             await self._commit_processed(state)
+
+    async def _consume_partition(
+        self,
+        state: _State,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[Any, Any]],
+        generation: int,
+    ) -> None:
+        for record in records:
+            if self._stopping.is_set() or state.generation != generation:
+                return
+            async with self._gate.shared():
+                # a rebalance may have run while we waited to enter
+                if state.generation != generation:
+                    return
+                if not await self._process(state, record):
+                    return  # stopping: left uncommitted, it will be delivered again
+                state.processed[tp] = record.offset + 1
 
     async def _process(self, state: _State, record: ConsumerRecord[Any, Any]) -> bool:
         """Handle or dead-letter ``record``; False only when stopping cut it short."""
@@ -237,6 +297,11 @@ class KafkaConsumerRunner:
                 delay = self._retry.delay(min(attempt, self._retry.attempts))
                 log.warning(
                     "consumer %s: %s unavailable, retrying: %r", self.group_id, event.event_id, exc
+                )
+            except self._permanent as exc:
+                log.error("consumer %s: %s rejected: %r", self.group_id, event.event_id, exc)
+                return await self._dead_letter(
+                    state, record, REASON_REJECTED, exc, attempts=attempt
                 )
             except Exception as exc:
                 if attempt >= self._retry.attempts:
@@ -307,7 +372,7 @@ class KafkaConsumerRunner:
     # -- commits and rebalances -----------------------------------------------------
 
     async def _commit_processed(self, state: _State) -> None:
-        async with self._lock:
+        async with self._gate.exclusive():
             assigned = state.consumer.assignment()
             offsets = {tp: off for tp, off in state.processed.items() if tp in assigned}
         await self._commit(state, offsets)
@@ -335,7 +400,7 @@ class KafkaConsumerRunner:
         if state is None or not revoked:  # the first join revokes nothing
             return
         self.stats.revocations += 1
-        async with self._lock:  # waits for the in-flight record
+        async with self._gate.exclusive():  # waits for the records in flight
             state.generation += 1
             offsets = {tp: off for tp, off in state.processed.items() if tp in revoked}
             for tp in revoked:

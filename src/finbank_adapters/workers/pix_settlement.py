@@ -20,9 +20,9 @@ retries then ``<topic>.dlq``, unbounded retries while a dependency is
   published, a matching charge concluded.
 
 Other event types on the topic are skipped. A payload that lacks what its
-use case needs raises ``MalformedPixEvent`` (an ``InvalidInput``, not the
-runner's transient ``ServiceUnavailable``), so the runner parks the record
-in the DLQ after its bounded retries instead of retrying it forever.
+use case needs raises ``MalformedPixEvent``, which the worker gives the
+runner as *permanent*: the record goes to the DLQ at once (reason
+``rejected``), without retries that could not help.
 
 Exactly-once effects over at-least-once delivery
 ------------------------------------------------
@@ -261,6 +261,7 @@ class PixSettlementWorker:
                 topics=[PIX_TOPIC],
                 handler=self.handler,
                 retry=self._retry,
+                permanent=(MalformedPixEvent,),
             )
             await _run_until(runner, stop, self.ready)
             log.info(
