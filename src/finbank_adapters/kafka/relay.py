@@ -14,8 +14,9 @@ One round (:meth:`OutboxRelay.relay_batch`):
    lease runs short, left to lapse: the next claim, by this relay or
    another, sends them again.
 
-:meth:`OutboxRelay.run` pipelines the rounds: the next batch is claimed, and
-the previous one marked, while the current one is produced.
+:meth:`OutboxRelay.run` overlaps the rounds: up to ``max_in_flight``
+batches are produced, acknowledged and marked at once while the next one is
+claimed.
 
 A crash anywhere before step 4 re-sends items that may already be on the
 bus: delivery is at least once and consumers deduplicate on ``event_id``.
@@ -58,9 +59,13 @@ class OutboxRelay:
         idle_seconds: float = 0.2,
         retry_delay_seconds: float = 0.2,
         topic_prefix: str = "",
+        max_in_flight: int = 2,
     ) -> None:
         if batch_size <= 0:
             raise ValueError("batch_size must be positive")
+        if max_in_flight <= 0:
+            raise ValueError("max_in_flight must be positive")
+        self._max_in_flight = max_in_flight
         self._outbox = outbox
         self._producer = producer
         self._batch_size = batch_size
@@ -73,28 +78,27 @@ class OutboxRelay:
         self.published = 0
         #: deliveries the broker did not acknowledge (each such item is sent again)
         self.unacknowledged = 0
-        #: the last acknowledged batch being marked published while the next is produced
-        self._marking: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Relay until ``stop`` is set; a batch in progress is finished first.
+        """Relay until ``stop`` is set; the batches in hand are finished first.
 
-        Claims and marks are pipelined: the next batch is claimed while the
-        current one is produced, and an acknowledged batch is marked published
-        while the next one is produced. That keeps per-aggregate order, because
-        a claim never takes an aggregate whose head is leased, and every
-        aggregate of the batch in flight is (its items stay leased until they
-        are marked published).
+        Rounds overlap: up to ``max_in_flight`` batches are produced and
+        acknowledged at once, and the next batch is claimed meanwhile, so
+        the relay never sits idle waiting for acknowledgements. That keeps
+        per-aggregate order, because a claim never takes an aggregate whose
+        head is leased, and every aggregate of a batch in flight is (its
+        items stay leased until they are marked published).
         """
         stop = stop or self._stop
         self._stop = stop
         next_claim: asyncio.Task[list[OutboxItem]] | None = None
+        in_flight: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                # a pipelined claim ran while the previous batch was in flight, so it
-                # could not take that batch's aggregates: if it found nothing, claim
-                # again now that they are free before concluding there is no work
-                pipelined = next_claim is not None
+                # a claim made while batches were in flight could not take their
+                # aggregates: if it found nothing, claim again once they are free
+                # before concluding there is no work
+                overlapped = next_claim is not None
                 try:
                     items = await (next_claim or self._outbox.claim_batch(self._batch_size))
                 except ServiceUnavailable as exc:  # the database (claim/mark) or the bus is down
@@ -104,68 +108,72 @@ class OutboxRelay:
                     continue
                 next_claim = None
                 if not items:
-                    if not pipelined:
+                    if in_flight:
+                        await self._finish(in_flight, all_of_them=False)
+                    elif not overlapped:
                         await _wait(stop, self._idle_seconds)
                     continue
+                in_flight.add(asyncio.create_task(self._publish(items)))
+                if len(in_flight) >= self._max_in_flight:
+                    await self._finish(in_flight, all_of_them=False)
                 next_claim = asyncio.create_task(self._outbox.claim_batch(self._batch_size))
-                try:
-                    await self._publish(items)
-                except ServiceUnavailable as exc:
-                    log.warning("relay: %s; retrying", exc)
-                    await _wait(stop, max(self._idle_seconds, self._retry_delay_seconds))
         except BaseException:
             # A crash (or cancellation): claimed items are left to their lease.
-            for task in (next_claim, self._marking):
+            for task in (next_claim, *in_flight):
                 if task is not None:
                     task.cancel()
             raise
-        with contextlib.suppress(ServiceUnavailable):
-            if next_claim is not None:
-                # Stopping with a claimed batch in hand: publish it rather than let
-                # its lease lapse and delay it.
+        if next_claim is not None:
+            # Stopping with a claimed batch in hand: publish it rather than let
+            # its lease lapse and delay it.
+            with contextlib.suppress(ServiceUnavailable):
                 leftover = await next_claim
                 if leftover:
-                    await self._publish(leftover)
-            await self._marked()
+                    in_flight.add(asyncio.create_task(self._publish(leftover)))
+        await self._finish(in_flight, all_of_them=True)
+
+    async def _finish(self, in_flight: set[asyncio.Task[None]], *, all_of_them: bool) -> None:
+        """Wait for one (or every) batch in flight; an unavailable dependency is waited out."""
+        while in_flight:
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            in_flight.difference_update(done)
+            for task in done:
+                exc = task.exception()
+                if isinstance(exc, ServiceUnavailable):
+                    # the mark failed (database down): the lease lapses and those
+                    # items are sent again, duplicates but never losses
+                    log.warning("relay: %s; retrying", exc)
+                    await _wait(self._stop, max(self._idle_seconds, self._retry_delay_seconds))
+                elif exc is not None:
+                    raise exc
+            if not all_of_them:
+                return
 
     async def relay_batch(self) -> int:
         """One claim -> produce -> acknowledge -> mark round; returns how many items it claimed."""
         items = await self._outbox.claim_batch(self._batch_size)
         if items:
             await self._publish(items)
-        await self._marked()
         return len(items)
 
     async def _publish(self, items: Sequence[OutboxItem]) -> None:
-        """Produce ``items``, await their acks, start marking them; re-send within the lease.
-
-        The mark runs while the next batch is produced; the one after waits for it.
-        """
+        """Produce ``items``, await their acks, mark them published; re-send within the lease."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lease_seconds * _LEASE_BUDGET
         pending: Sequence[OutboxItem] = items
         while True:
             delivered, pending = await self._deliver(pending)
             if delivered:
-                # the previous mark raises ServiceUnavailable if the database is down:
-                # the leases lapse and those items are sent again (duplicates, never losses)
-                await self._marked()
-                self._marking = asyncio.create_task(self._mark([i.id for i in delivered]))
+                # raises ServiceUnavailable if the database is down: the lease lapses
+                # and the items are sent again (duplicates, never losses)
+                marked = await self._outbox.mark_published([i.id for i in delivered])
+                self.published += marked  # after the await: batches in flight share the counter
             if not pending:
                 return
             if loop.time() + self._retry_delay_seconds >= deadline or self._stop.is_set():
                 log.warning("relay: %d items left to a later claim", len(pending))
                 return
             await _wait(self._stop, self._retry_delay_seconds)
-
-    async def _mark(self, ids: list[int]) -> None:
-        self.published += await self._outbox.mark_published(ids)
-
-    async def _marked(self) -> None:
-        """Wait for the batch being marked published (re-raising what the mark raised)."""
-        marking, self._marking = self._marking, None
-        if marking is not None:
-            await marking
 
     async def _deliver(
         self, items: Sequence[OutboxItem]

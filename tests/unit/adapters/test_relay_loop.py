@@ -101,3 +101,67 @@ async def test_every_acknowledged_batch_is_marked_before_run_returns() -> None:
     await run_until_published(relay, 5)
     assert sorted(i for ids in outbox.marked for i in ids) == [1, 2, 3, 4, 5]
     assert relay.published == 5
+
+
+class HeldAcksProducer:
+    """Buffers every record; acknowledgements come only when the test releases them."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes | None] = []
+        self.acks: list[asyncio.Future[object]] = []
+
+    async def send(self, topic: str, value: bytes, **kwargs: Any) -> asyncio.Future[object]:
+        self.sent.append(kwargs.get("key"))
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.acks.append(future)
+        return future
+
+    def acknowledge_all(self) -> None:
+        for future in self.acks:
+            if not future.done():
+                future.set_result(None)
+
+
+async def settle(rounds: int = 50) -> None:
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+async def test_a_second_batch_is_produced_while_the_first_awaits_its_acks() -> None:
+    outbox = ScriptedOutbox([[item(1, "a"), item(2, "a")], [item(3, "b")]])
+    producer = HeldAcksProducer()
+    relay = OutboxRelay(
+        outbox, cast(AIOKafkaProducer, producer), idle_seconds=3600, max_in_flight=2
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await settle()
+    assert producer.sent == [b"a", b"a", b"b"]  # batch 2 sent, batch 1 not acknowledged yet
+    assert outbox.marked == []
+    producer.acknowledge_all()
+    await settle()
+    stop.set()
+    await task
+    assert sorted(outbox.marked) == [[1, 2], [3]]
+    assert relay.published == 3  # concurrent marks do not lose counts
+
+
+async def test_with_one_batch_in_flight_the_next_waits_for_the_acks() -> None:
+    outbox = ScriptedOutbox([[item(1, "a")], [item(2, "b")]])
+    producer = HeldAcksProducer()
+    relay = OutboxRelay(
+        outbox, cast(AIOKafkaProducer, producer), idle_seconds=3600, max_in_flight=1
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await settle()
+    assert producer.sent == [b"a"]
+    producer.acknowledge_all()
+    await settle()
+    assert producer.sent == [b"a", b"b"]
+    producer.acknowledge_all()
+    await settle()
+    stop.set()
+    await task
+    assert outbox.marked == [[1], [2]]
+    assert relay.published == 2
