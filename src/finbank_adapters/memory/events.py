@@ -18,3 +18,13 @@ class InMemoryEventPublisher:
 
     def of_type(self, type: str) -> list[EventEnvelope]:
         return [event for event in self.published if event.type == type]
+
+    def applied(self, type: str) -> list[EventEnvelope]:
+        """Events of ``type`` as a consumer that drops repeated event ids applies them."""
+        seen: set[object] = set()
+        applied = []
+        for event in self.of_type(type):
+            if event.event_id not in seen:
+                seen.add(event.event_id)
+                applied.append(event)
+        return applied

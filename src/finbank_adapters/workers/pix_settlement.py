@@ -49,12 +49,12 @@ nothing. Two layers make sure of it:
    incoming record is added only if its EndToEndId is new. Replaying a use
    case therefore applies no effect twice.
 
-What a replay in that window does *not* redo is publishing the outcome
-(``pix.payment_settled``, ``pix.refund_completed``...): the use cases return
-early for a final record. On DynamoDB the streams Lambda publishes
-``pix.payment_status_changed`` from the payment record itself, which covers
-that gap for payments (see ``docs/pix-aws.md``); refunds have no such
-safety net yet.
+A replay in that window publishes the outcome again (``pix.payment_settled``,
+``pix.refund_completed``...): outcome events have ids derived from what they
+are about (``finbank_core.pix.events.outcome_event_id``), so a use case that
+finds the outcome recorded re-announces it under the same id. If the first
+run's event went out, consumers drop the copy; if a crash ate it, this is
+the one they get. An outcome is never lost and never applied twice.
 """
 
 from __future__ import annotations

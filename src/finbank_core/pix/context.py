@@ -22,6 +22,7 @@ from finbank_core.accounts.ledger import (
 from finbank_core.accounts.model import AccountStatus, CustomerAccount
 from finbank_core.accounts.ports import AccountRepository, Ledger
 from finbank_core.accounts.use_cases import BankAccounts, raise_for_transfer_result
+from finbank_core.pix.events import outcome_event_id, payment_outcomes, payment_payload
 from finbank_core.pix.payments import SAO_PAULO, PixPayment, pix_transfer_id
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.shared.clock import Clock
@@ -57,9 +58,12 @@ class PixDeps:
         aggregate_id: str,
         payload: dict[str, Any],
         correlation_id: str | None = None,
+        *,
+        event_id: uuid.UUID | None = None,
     ) -> None:
+        """Publish one event; ``event_id`` fixes its id (see ``events.outcome_event_id``)."""
         event = make_event(
-            event_id=self.ids.new_id(),
+            event_id=event_id or self.ids.new_id(),
             type=type,
             occurred_at=self.clock.now(),
             aggregate_id=aggregate_id,
@@ -67,6 +71,20 @@ class PixDeps:
             correlation_id=correlation_id,
         )
         await self.publisher.publish([event])
+
+    async def publish_payment_outcome(self, payment: PixPayment) -> None:
+        """Publish the outcome events of ``payment`` (final) under their derived ids.
+
+        Called when the outcome is recorded and again by any run that finds it
+        already recorded, so a crash between the two never loses the event.
+        """
+        for type in payment_outcomes(payment):
+            await self.publish(
+                type,
+                payment.end_to_end_id,
+                payment_payload(payment),
+                event_id=outcome_event_id(type, payment.end_to_end_id),
+            )
 
     async def owned_active_account(self, owner_id: str, account_id: uuid.UUID) -> CustomerAccount:
         """The caller's account, active; ``AccountNotFound`` for anyone else's."""

@@ -7,9 +7,10 @@ never PIX keys or full documents.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 
 KEY_REGISTERED = "pix.key_registered"
 KEY_DELETED = "pix.key_deleted"
@@ -24,6 +25,36 @@ REFUND_COMPLETED = "pix.refund_completed"
 REFUND_FAILED = "pix.refund_failed"
 CHARGE_CREATED = "pix.charge_created"
 CHARGE_CONCLUDED = "pix.charge_concluded"
+
+
+#: namespace of the name-based (uuid5) ids of outcome events
+_OUTCOME_NAMESPACE = uuid.UUID("0d4f6a52-8b1e-5c3a-9e57-6f1c2b7d9a40")
+
+
+def outcome_event_id(type: str, subject: str) -> uuid.UUID:
+    """The id of the one ``type`` event a payment or refund (``subject``) ever has.
+
+    An outcome (settled, rejected, received, refund completed or failed)
+    happens once, so its event gets an id derived from what it is about: a
+    use case that finds the outcome already recorded (a replay after a crash
+    between recording it and publishing it) publishes the event again under
+    the same id, which consumers drop as a duplicate if it did go out the
+    first time. So the event can be late, never lost, never doubled.
+    """
+    return uuid.uuid5(_OUTCOME_NAMESPACE, f"{type}:{subject}")
+
+
+def payment_outcomes(payment: PixPayment) -> tuple[str, ...]:
+    """The outcome events a payment in its current (final) status has; none while pending."""
+    if payment.status is PaymentStatus.SETTLED:
+        if payment.flow is PixFlow.INCOMING:
+            return (PAYMENT_RECEIVED,)
+        if payment.flow is PixFlow.ON_US:
+            return (PAYMENT_SETTLED, PAYMENT_RECEIVED)
+        return (PAYMENT_SETTLED,)
+    if payment.status is PaymentStatus.REJECTED:
+        return (PAYMENT_REJECTED,)
+    return ()
 
 
 def payment_payload(payment: PixPayment, **extra: Any) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixRecipientInvalid,
 )
-from finbank_core.pix.events import INCOMING_ACCEPTED, PAYMENT_RECEIVED, payment_payload
+from finbank_core.pix.events import INCOMING_ACCEPTED
 from finbank_core.pix.identifiers import EndToEndId
 from finbank_core.pix.keys import PixKey
 from finbank_core.pix.network import IncomingPixOrder
@@ -116,6 +116,7 @@ class ReceivePix:
     async def __call__(self, order: IncomingPixOrder) -> ReceivePixResult:
         e2e, recorded = await recorded_incoming(self._deps, order)
         if recorded is not None:
+            await self._deps.publish_payment_outcome(recorded)  # lost to a crash, maybe
             return ReceivePixResult(payment=recorded, replayed=True)
         account = await payee_account(self._deps, self._directory, order)
         return await self.credit(e2e, order, account)
@@ -158,8 +159,10 @@ class ReceivePix:
         try:
             stored = await deps.payments.add(payment)
         except PixPaymentAlreadyExists:
-            return ReceivePixResult(payment=await deps.payments.get(end_to_end_id), replayed=True)
-        await deps.publish(PAYMENT_RECEIVED, end_to_end_id, payment_payload(stored))
+            recorded = await deps.payments.get(end_to_end_id)
+            await deps.publish_payment_outcome(recorded)
+            return ReceivePixResult(payment=recorded, replayed=True)
+        await deps.publish_payment_outcome(stored)
         await conclude_matching_charge(deps, self._charges, stored, now)
         return ReceivePixResult(payment=stored)
 

@@ -29,7 +29,12 @@ from finbank_core.pix.errors import (
     PixRefundNotFound,
     PixVersionConflict,
 )
-from finbank_core.pix.events import REFUND_COMPLETED, REFUND_FAILED, REFUND_REQUESTED
+from finbank_core.pix.events import (
+    REFUND_COMPLETED,
+    REFUND_FAILED,
+    REFUND_REQUESTED,
+    outcome_event_id,
+)
 from finbank_core.pix.identifiers import ReturnId
 from finbank_core.pix.network import ReturnOrder
 from finbank_core.pix.payments import PixFlow, PixPayment
@@ -156,6 +161,7 @@ class SettlePixRefund:
         if refund is None:
             raise PixRefundNotFound(f"payment {end_to_end_id} has no refund {return_id}")
         if refund.status is not RefundStatus.EM_PROCESSAMENTO:
+            await self._publish_outcome(payment, refund)  # lost to a crash, maybe
             return RefundPixResult(payment=payment, refund=refund, replayed=True)
         return await self.settle(payment, refund)
 
@@ -199,12 +205,21 @@ class SettlePixRefund:
 
     async def _finish(self, payment: PixPayment, done: PixRefund) -> RefundPixResult:
         stored, recorded = await self._store(payment, done)
+        await self._publish_outcome(stored, recorded)
         if recorded is not done:
-            # another run recorded the outcome (and published it) first
+            # another run recorded the outcome first (its event has the same id)
             return RefundPixResult(payment=stored, refund=recorded, replayed=True)
-        event = REFUND_COMPLETED if done.status is RefundStatus.DEVOLVIDO else REFUND_FAILED
-        await self._deps.publish(event, stored.end_to_end_id, _payload(stored, done))
         return RefundPixResult(payment=stored, refund=done)
+
+    async def _publish_outcome(self, payment: PixPayment, refund: PixRefund) -> None:
+        """``pix.refund_completed`` / ``_failed`` under the id derived from the return id."""
+        event = REFUND_COMPLETED if refund.status is RefundStatus.DEVOLVIDO else REFUND_FAILED
+        await self._deps.publish(
+            event,
+            payment.end_to_end_id,
+            _payload(payment, refund),
+            event_id=outcome_event_id(event, refund.return_id),
+        )
 
     async def _store(self, payment: PixPayment, done: PixRefund) -> tuple[PixPayment, PixRefund]:
         """Record ``done`` unless the refund already left ``EM_PROCESSAMENTO``.

@@ -16,12 +16,6 @@ from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixVersionConflict,
 )
-from finbank_core.pix.events import (
-    PAYMENT_RECEIVED,
-    PAYMENT_REJECTED,
-    PAYMENT_SETTLED,
-    payment_payload,
-)
 from finbank_core.pix.network import PaymentOrder
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 from finbank_core.pix.ports import ChargeRepository, PaymentNetwork
@@ -56,8 +50,7 @@ async def settle_on_us(deps: PixDeps, charges: ChargeRepository, payment: PixPay
     )
     now = deps.clock.now()
     settled = await _store_transition(deps, payment, payment.settle(now))
-    await deps.publish(PAYMENT_SETTLED, e2e, payment_payload(settled))
-    await deps.publish(PAYMENT_RECEIVED, e2e, payment_payload(settled))
+    await deps.publish_payment_outcome(settled)
     await conclude_matching_charge(deps, charges, settled, now)
     return settled
 
@@ -68,10 +61,12 @@ class SettlePixPayment:
     Sends the order through the network; on acceptance posts the pending
     transfer and marks ``SETTLED``, on rejection voids it and marks
     ``REJECTED`` with the ISO reason. A payment no longer ``PENDING`` is
-    returned unchanged. If the ledger already resolved the reservation (a
-    crash after posting, or an expiry), the record catches up without
-    sending anything. ``ServiceUnavailable`` from the network propagates and
-    leaves the payment ``PENDING`` for a retry.
+    returned unchanged, its outcome event published again under the same
+    id (a crash may have come between recording and publishing it). If the
+    ledger already resolved the reservation (a crash after posting, or an
+    expiry), the record catches up without sending anything.
+    ``ServiceUnavailable`` from the network propagates and leaves the
+    payment ``PENDING`` for a retry.
     """
 
     def __init__(self, deps: PixDeps, network: PaymentNetwork, charges: ChargeRepository) -> None:
@@ -82,7 +77,10 @@ class SettlePixPayment:
     async def __call__(self, end_to_end_id: str) -> PixPayment:
         deps = self._deps
         payment = await deps.payments.get(end_to_end_id)
-        if payment.status is not PaymentStatus.PENDING or payment.flow is PixFlow.INCOMING:
+        if payment.flow is PixFlow.INCOMING:
+            return payment
+        if payment.status is not PaymentStatus.PENDING:
+            await deps.publish_payment_outcome(payment)
             return payment
         if payment.flow is PixFlow.ON_US:
             return await settle_on_us(deps, self._charges, payment)
@@ -113,14 +111,14 @@ class SettlePixPayment:
         settled = await _store_transition(
             self._deps, payment, payment.settle(self._deps.clock.now())
         )
-        await self._deps.publish(PAYMENT_SETTLED, payment.end_to_end_id, payment_payload(settled))
+        await self._deps.publish_payment_outcome(settled)
         return settled
 
     async def _rejected(self, payment: PixPayment, reason: IsoReason) -> PixPayment:
         rejected = await _store_transition(
             self._deps, payment, payment.reject(reason, self._deps.clock.now())
         )
-        await self._deps.publish(PAYMENT_REJECTED, payment.end_to_end_id, payment_payload(rejected))
+        await self._deps.publish_payment_outcome(rejected)
         return rejected
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -24,12 +25,18 @@ from finbank_core.pix.errors import (
     PixRefundExceedsOriginal,
     PixRefundWindowExpired,
 )
-from finbank_core.pix.events import PAYMENT_REJECTED, PAYMENT_REQUESTED, PAYMENT_SETTLED
+from finbank_core.pix.events import (
+    PAYMENT_REJECTED,
+    PAYMENT_REQUESTED,
+    PAYMENT_SETTLED,
+    outcome_event_id,
+)
 from finbank_core.pix.payments import PaymentStatus, PixFlow, pix_transfer_id
 from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases import AccountData, RefundPixCommand, SendPixCommand
 from finbank_core.shared.errors import AccountNotFound, IdempotencyKeyReused, InsufficientFunds
+from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.money import Money
 
 
@@ -152,9 +159,42 @@ async def test_the_worker_settles_later_and_rerunning_it_changes_nothing() -> No
     again = await world.settle(e2e)
     assert again == settled
     assert len(world.spi.payments) == 1
-    assert len(world.publisher.of_type(PAYMENT_SETTLED)) == 1
+    # the re-run announces the outcome again (a crash may have eaten it) under the same id
+    first, repeated = world.publisher.of_type(PAYMENT_SETTLED)
+    assert repeated.event_id == first.event_id
+    assert repeated.payload == first.payload
+    assert len(world.publisher.applied(PAYMENT_SETTLED)) == 1
     assert await world.posted(ana.id) == 75_00
     await world.assert_ledger_balanced()
+
+
+async def test_an_outcome_event_lost_to_a_crash_is_announced_by_the_next_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = await build_world(inline_settlement=False)
+    ana = await world.open("ana", "Ana", deposit=Money(100_00))
+    e2e = (await world.send(pay(ana.id, PEER_KEY_EMAIL, 25_00, "k1"))).payment.end_to_end_id
+    publish = world.publisher.publish
+
+    async def crash_before_the_outcome(events: Sequence[EventEnvelope]) -> None:
+        if any(event.type == PAYMENT_SETTLED for event in events):
+            raise RuntimeError("the worker died here")
+        await publish(events)
+
+    monkeypatch.setattr(world.publisher, "publish", crash_before_the_outcome)
+    with pytest.raises(RuntimeError):
+        await world.settle(e2e)
+    assert (await world.payments.get(e2e)).status is PaymentStatus.SETTLED  # recorded...
+    assert world.publisher.of_type(PAYMENT_SETTLED) == []  # ...but never announced
+    monkeypatch.setattr(world.publisher, "publish", publish)
+
+    await world.settle(e2e)  # the redelivered request
+
+    [event] = world.publisher.of_type(PAYMENT_SETTLED)
+    assert event.event_id == outcome_event_id(PAYMENT_SETTLED, e2e)
+    assert event.payload["status"] == "SETTLED"
+    assert len(world.spi.payments) == 1
+    assert await world.posted(ana.id) == 75_00
 
 
 async def test_worker_does_not_send_a_payment_whose_reservation_was_voided() -> None:
