@@ -46,6 +46,19 @@ def dynamo_pix_payment_repository(client: Any, settings: Settings) -> Any:
     return DynamoPixPaymentRepository(client, settings.pix_table_name)
 
 
+def dynamo_key_directory(client: Any, settings: Settings, network: Any) -> Any:
+    """The DICT on the PIX table, seeded with the simulated institutions' keys (if any)."""
+    from finbank_adapters.aws.dynamo_pix_directory import DynamoKeyDirectory
+    from finbank_adapters.memory.spi import SimulatedSpi
+    from finbank_adapters.pix_wiring import institution_keys
+
+    seed: list[Any] = []
+    if isinstance(network, SimulatedSpi):
+        for institution in network.institutions.values():
+            seed.extend(institution_keys(institution))
+    return DynamoKeyDirectory(client, settings.pix_table_name, seed=seed)
+
+
 async def bootstrap_aws(settings: Settings) -> dict[str, Any]:
     """``finbank aws bootstrap``: create the PIX table (GSIs, stream, TTL) if it is missing.
 

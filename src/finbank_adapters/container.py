@@ -209,8 +209,8 @@ class Container(containers.DeclarativeContainer):
     )
 
     # -- PIX (ARCHITECTURE.md "PIX flows"; builders in pix_wiring) -------------------
-    # pix_backend=dynamodb puts payment records in DynamoDB; charges, keys, limits and
-    # devices stay in memory on every backend for now (docs/pix-aws.md).
+    # pix_backend=dynamodb puts payment records and the key directory in DynamoDB (one
+    # table, docs/pix-aws.md); charges, limits and devices stay in memory for now.
     dynamodb_client = providers.Resource(aws_wiring.dynamodb_client, settings=settings)
     pix_payment_repository = providers.Selector(
         providers.Callable(_settings_field("pix_backend"), settings),
@@ -241,7 +241,10 @@ class Container(containers.DeclarativeContainer):
             pix_wiring.memory_key_directory, settings=settings, network=payment_network
         ),
         dynamodb=providers.Singleton(
-            pix_wiring.memory_key_directory, settings=settings, network=payment_network
+            aws_wiring.dynamo_key_directory,
+            client=dynamodb_client,
+            settings=settings,
+            network=payment_network,
         ),
     )
     pix_location_base_url = providers.Callable(_settings_field("pix_location_base_url"), settings)

@@ -1,7 +1,7 @@
 """The ``KeyDirectory`` contract, run against every adapter of it.
 
 A backend joins by adding its name to ``KEY_DIRECTORY_BACKENDS`` and a branch
-to the ``directory`` fixture (DynamoDB will: a table, its own fixture).
+to the ``directory`` fixture (DynamoDB: moto server, a table per test).
 """
 
 from __future__ import annotations
@@ -13,14 +13,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from finbank_adapters.aws.dynamo_pix_directory import DynamoKeyDirectory
 from finbank_adapters.memory.pix import InMemoryKeyDirectory
 from finbank_core.accounts.model import AccountKind, HolderType
 from finbank_core.pix.directory import NewKeyRegistration
 from finbank_core.pix.errors import PixKeyAlreadyRegistered, PixKeyLimitReached, PixKeyNotFound
 from finbank_core.pix.keys import PixKey, PixKeyType
 from finbank_core.pix.ports import KeyDirectory
+from tests.integration.aws_fixtures import aws_endpoint
+from tests.integration.dynamo_support import dynamodb_client, new_table
 
-KEY_DIRECTORY_BACKENDS = ["memory"]
+__all__ = ["aws_endpoint"]  # fixture
+KEY_DIRECTORY_BACKENDS = ["memory", "dynamodb"]
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
 
@@ -28,6 +32,10 @@ T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)
 async def directory(request: pytest.FixtureRequest) -> AsyncIterator[KeyDirectory]:
     if request.param == "memory":
         yield InMemoryKeyDirectory(random.Random(3))
+    elif request.param == "dynamodb":  # moto server, a table of its own per test
+        endpoint: str = request.getfixturevalue("aws_endpoint")
+        async with dynamodb_client(endpoint) as client, new_table(client) as table:
+            yield DynamoKeyDirectory(client, table)
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)
 

@@ -1,15 +1,17 @@
 """DynamoDB-specific guarantees of the PIX record store, on moto server.
 
-The behaviour both backends share is in tests/contract/test_pix_repository_contract.py;
-here: retries that never duplicate, final states that stay final, refund days
-indexed, table bootstrap, error translation.
+The behaviour both backends share is in tests/contract/test_pix_repository_contract.py
+(and test_key_directory_contract.py); here: retries that never duplicate, final
+states that stay final, refund days indexed, table bootstrap, error translation,
+and the key directory's limit and uniqueness under concurrent registrations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,20 +19,31 @@ import msgspec
 import pytest
 
 from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
-from finbank_adapters.aws.dynamo_schema import PAYMENT_SK, create_tables, payment_pk
+from finbank_adapters.aws.dynamo_pix_directory import DynamoKeyDirectory
+from finbank_adapters.aws.dynamo_schema import (
+    PAYMENT_SK,
+    create_tables,
+    key_account_pk,
+    payment_pk,
+)
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
+from finbank_core.pix.directory import KeyRegistration
 from finbank_core.pix.errors import (
     IllegalPixTransition,
+    PixKeyAlreadyRegistered,
+    PixKeyLimitReached,
     PixPaymentAlreadyExists,
     PixPaymentNotFound,
     PixVersionConflict,
 )
+from finbank_core.pix.keys import PixKey
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 from finbank_core.shared.money import Money
+from tests.contract.test_key_directory_contract import new
 from tests.contract.test_pix_repository_contract import T0, payment
 from tests.integration.aws_fixtures import aws_endpoint
 from tests.integration.dynamo_support import (
@@ -250,3 +263,96 @@ async def test_an_empty_creation_window_lists_nothing(dynamo: DynamoPixPaymentRe
     page = await dynamo.list_by_account(account, since=T0 + timedelta(hours=1), until=T0)
     assert page.items == []
     assert (await dynamo.list_by_account(account, since=T0, until=T0 + timedelta(hours=1))).items
+
+
+# -- the key directory ---------------------------------------------------------------------
+
+
+async def _outcome(call: Awaitable[object]) -> str:
+    try:
+        await call
+    except PixKeyAlreadyRegistered:
+        return "taken"
+    except PixKeyLimitReached:
+        return "limit"
+    return "ok"
+
+
+@pytest.mark.slow
+async def test_concurrent_registrations_on_one_account_never_exceed_its_limit(
+    serial_moto_endpoint: str,
+) -> None:
+    async with (
+        dynamodb_client(serial_moto_endpoint, max_pool_connections=30) as client,
+        new_table(client) as table,
+    ):
+        directory = DynamoKeyDirectory(client, table)
+        outcomes = await asyncio.gather(
+            *(_outcome(directory.register(new(None), max_keys_per_account=5)) for _ in range(30))
+        )
+        assert (outcomes.count("ok"), outcomes.count("limit")) == (5, 25)
+        account = uuid.uuid5(uuid.NAMESPACE_OID, "100000-1")
+        assert len(await directory.list_by_account(account)) == 5
+        counter = await client.get_item(
+            TableName=table,
+            Key={"pk": {"S": key_account_pk(account, "", "", "")}, "sk": {"S": "COUNT"}},
+            ConsistentRead=True,
+        )
+        assert counter["Item"]["keys"] == {"N": "5"}
+
+
+@pytest.mark.slow
+async def test_one_key_registered_concurrently_from_two_accounts_ends_on_exactly_one(
+    serial_moto_endpoint: str,
+) -> None:
+    async with (
+        dynamodb_client(serial_moto_endpoint, max_pool_connections=20) as client,
+        new_table(client) as table,
+    ):
+        directory = DynamoKeyDirectory(client, table)
+        for n in range(10):
+            key = PixKey.parse(f"race{n}@example.com")
+            ana = new(key)
+            bia = new(key, number="200000-2", owner_id="bia")
+            outcomes = await asyncio.gather(
+                *(
+                    _outcome(directory.register(r, max_keys_per_account=20))
+                    for r in (ana, bia, ana, bia)
+                )
+            )
+            assert outcomes.count("ok") == 1
+            assert outcomes.count("taken") == 3
+            holder = await directory.get(key)
+            assert holder.account_number in ("100000-1", "200000-2")
+            listed = [
+                k
+                for number in ("100000-1", "200000-2")
+                for k in await directory.list_by_account(uuid.uuid5(uuid.NAMESPACE_OID, number))
+                if k.key == key
+            ]
+            assert [k.id for k in listed] == [holder.id]
+
+
+async def test_seed_keys_are_written_once_whichever_process_comes_first(client: Any) -> None:
+    peer = KeyRegistration.of(
+        new(PixKey.parse("peer@example.com"), number="555-5", owner_id="x"),
+        PixKey.parse("peer@example.com"),
+    )
+    peer = msgspec.structs.replace(peer, account_id=None, owner_id=None)
+    async with new_table(client) as table:
+        first = DynamoKeyDirectory(client, table, seed=[peer])
+        second = DynamoKeyDirectory(client, table, seed=[peer])
+        assert await first.get(peer.key) == peer
+        assert await second.get(peer.key) == peer
+        with pytest.raises(PixKeyAlreadyRegistered):
+            await first.register(new(peer.key), max_keys_per_account=5)
+
+
+async def test_the_directory_translates_driver_errors(client: Any) -> None:
+    with pytest.raises(ServiceUnavailable):
+        await DynamoKeyDirectory(client, "no-such-table").get(PixKey.parse("a@example.com"))
+    async with dynamodb_client(
+        "http://127.0.0.1:9", retries={"max_attempts": 1}, connect_timeout=1
+    ) as unreachable:
+        with pytest.raises(ServiceUnavailable):
+            await DynamoKeyDirectory(unreachable, "t").register(new(None), max_keys_per_account=5)

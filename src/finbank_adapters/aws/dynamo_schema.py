@@ -13,7 +13,14 @@ settlement-day item  ``PAY#<e2e>``          ``DAY#<date>``    gsi2pk ``DAY#<date
                                                               gsi2sk ``<settled_at>#<e2e>``
 idempotency item     ``IDEM#<owner>``       ``KEY#<key>``     (none)
 effect marker        ``EFFECT#<consumer>``  ``<effect id>``   (none; TTL on ``expires_at``)
+PIX key              ``PIXKEY#<type>#<v>``  ``KEY``           (none)
+account's key        ``PIXACCT#<account>``  ``KEY#<t>#<id>``  (none)
+account key counter  ``PIXACCT#<account>``  ``COUNT``         (none)
+key id pointer       ``PIXKEYID#<id>``      ``KEYID``         (none)
 ===================  =====================  ================  ==============================
+
+The key directory (``dynamo_pix_directory``) uses base-table keys only: no
+extra index, so ``create_tables`` is the same for it.
 
 * ``GSI1`` (by account) and ``GSI2`` (by settlement day) project keys only:
   the index says *which* records, the record itself is read with a strongly
@@ -70,6 +77,61 @@ def idempotency_pk(owner_id: str) -> str:
 
 def idempotency_sk(key: str) -> str:
     return f"KEY#{key}"
+
+
+KEY_SK = "KEY"
+KEY_COUNT_SK = "COUNT"
+KEY_ID_SK = "KEYID"
+CHARGE_SK = "CHARGE"
+CHARGE_STATIC_SK = "STATIC"
+CHARGE_LOCATION_SK = "LOCATION"
+LIMITS_SK = "LIMITS"
+
+
+def pix_key_pk(key_type: str, value: str) -> str:
+    """A key's item; the type has no ``#``, so everything after the second ``#`` is the value."""
+    return f"PIXKEY#{key_type}#{value}"
+
+
+def key_account_pk(
+    account_id: uuid.UUID | None, ispb: str, branch: str, account_number: str
+) -> str:
+    """The partition of an account's keys: by id, or by ISPB, branch and number elsewhere."""
+    if account_id is not None:
+        return f"PIXACCT#{account_id}"
+    return f"PIXACCT#EXT#{ispb}#{branch}#{account_number}"
+
+
+def key_account_sk(created_at: datetime, key_id: uuid.UUID) -> str:
+    return f"{KEY_SK}#{sortable_time(created_at)}#{key_id}"
+
+
+def key_id_pk(key_id: uuid.UUID) -> str:
+    return f"PIXKEYID#{key_id}"
+
+
+def charge_pk(txid: str) -> str:
+    return f"CHARGE#{txid}"
+
+
+def charge_static_pk(static_txid: str) -> str:
+    return f"CHARGESTATIC#{static_txid}"
+
+
+def charge_location_pk(location_id: str) -> str:
+    return f"CHARGELOC#{location_id}"
+
+
+def limits_pk(account_id: uuid.UUID) -> str:
+    return f"LIMITS#{account_id}"
+
+
+def device_pk(owner_id: str) -> str:
+    return f"DEVICE#{owner_id}"
+
+
+def device_sk(device_id: str) -> str:
+    return f"DEVICE#{device_id}"
 
 
 def sortable_time(moment: datetime) -> str:
