@@ -46,6 +46,24 @@ def dynamo_pix_payment_repository(client: Any, settings: Settings) -> Any:
     return DynamoPixPaymentRepository(client, settings.pix_table_name)
 
 
+def dynamo_charge_repository(client: Any, settings: Settings) -> Any:
+    from finbank_adapters.aws.dynamo_pix_records import DynamoChargeRepository
+
+    return DynamoChargeRepository(client, settings.pix_table_name)
+
+
+def dynamo_account_limits_store(client: Any, settings: Settings) -> Any:
+    from finbank_adapters.aws.dynamo_pix_records import DynamoAccountLimitsStore
+
+    return DynamoAccountLimitsStore(client, settings.pix_table_name)
+
+
+def dynamo_device_registry(client: Any, settings: Settings) -> Any:
+    from finbank_adapters.aws.dynamo_pix_records import DynamoDeviceRegistry
+
+    return DynamoDeviceRegistry(client, settings.pix_table_name)
+
+
 def dynamo_key_directory(client: Any, settings: Settings, network: Any) -> Any:
     """The DICT on the PIX table, seeded with the simulated institutions' keys (if any)."""
     from finbank_adapters.aws.dynamo_pix_directory import DynamoKeyDirectory

@@ -209,8 +209,8 @@ class Container(containers.DeclarativeContainer):
     )
 
     # -- PIX (ARCHITECTURE.md "PIX flows"; builders in pix_wiring) -------------------
-    # pix_backend=dynamodb puts payment records and the key directory in DynamoDB (one
-    # table, docs/pix-aws.md); charges, limits and devices stay in memory for now.
+    # pix_backend=dynamodb puts every PIX store in one DynamoDB table (docs/pix-aws.md):
+    # payment records, the key directory, charges, account limits and devices.
     dynamodb_client = providers.Resource(aws_wiring.dynamodb_client, settings=settings)
     pix_payment_repository = providers.Selector(
         providers.Callable(_settings_field("pix_backend"), settings),
@@ -222,17 +222,23 @@ class Container(containers.DeclarativeContainer):
     charge_repository = providers.Selector(
         providers.Callable(_settings_field("pix_backend"), settings),
         memory=providers.Singleton(pix_wiring.InMemoryChargeRepository),
-        dynamodb=providers.Singleton(pix_wiring.InMemoryChargeRepository),
+        dynamodb=providers.Singleton(
+            aws_wiring.dynamo_charge_repository, client=dynamodb_client, settings=settings
+        ),
     )
     account_limits_store = providers.Selector(
         providers.Callable(_settings_field("pix_backend"), settings),
         memory=providers.Singleton(pix_wiring.InMemoryAccountLimitsStore),
-        dynamodb=providers.Singleton(pix_wiring.InMemoryAccountLimitsStore),
+        dynamodb=providers.Singleton(
+            aws_wiring.dynamo_account_limits_store, client=dynamodb_client, settings=settings
+        ),
     )
     device_registry = providers.Selector(
         providers.Callable(_settings_field("pix_backend"), settings),
         memory=providers.Singleton(pix_wiring.InMemoryDeviceRegistry),
-        dynamodb=providers.Singleton(pix_wiring.InMemoryDeviceRegistry),
+        dynamodb=providers.Singleton(
+            aws_wiring.dynamo_device_registry, client=dynamodb_client, settings=settings
+        ),
     )
     payment_network = providers.Singleton(pix_wiring.simulated_spi, settings=settings, clock=clock)
     key_directory = providers.Selector(

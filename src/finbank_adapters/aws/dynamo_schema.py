@@ -17,10 +17,16 @@ PIX key              ``PIXKEY#<type>#<v>``  ``KEY``           (none)
 account's key        ``PIXACCT#<account>``  ``KEY#<t>#<id>``  (none)
 account key counter  ``PIXACCT#<account>``  ``COUNT``         (none)
 key id pointer       ``PIXKEYID#<id>``      ``KEYID``         (none)
+charge               ``CHARGE#<txid>``      ``CHARGE``        (none)
+charge static txid   ``CHARGESTATIC#<t>``   ``STATIC``        (none)
+charge location      ``CHARGELOC#<loc>``    ``LOCATION``      (none)
+account limits       ``LIMITS#<account>``   ``LIMITS``        (none)
+device first use     ``DEVICE#<owner>``     ``DEVICE#<id>``   (none)
 ===================  =====================  ================  ==============================
 
-The key directory (``dynamo_pix_directory``) uses base-table keys only: no
-extra index, so ``create_tables`` is the same for it.
+The key directory (``dynamo_pix_directory``), charges, limits and devices
+(``dynamo_pix_records``) use base-table keys only: no extra index, so
+``create_tables`` is the same for them.
 
 * ``GSI1`` (by account) and ``GSI2`` (by settlement day) project keys only:
   the index says *which* records, the record itself is read with a strongly

@@ -1,0 +1,203 @@
+"""Charges, account limits and devices on the PIX table (``pix_backend=dynamodb``).
+
+Items (base-table keys only, no index; key builders in
+:mod:`~finbank_adapters.aws.dynamo_schema`):
+
+* **charge** ``pk=CHARGE#<txid>, sk=CHARGE``: ``body`` (msgspec JSON of the
+  :class:`Charge`, amounts in integer centavos), ``version`` (N),
+  ``status``, ``account_id``.
+* **static txid item** ``pk=CHARGESTATIC#<first 25 chars>, sk=STATIC`` and
+  **location item** ``pk=CHARGELOC#<location id>, sk=LOCATION``: ``txid``,
+  the charge they name.
+* **limits** ``pk=LIMITS#<account id>, sk=LIMITS``: ``body`` (msgspec JSON
+  of :class:`AccountLimits`).
+* **device** ``pk=DEVICE#<owner id>, sk=DEVICE#<device id>``:
+  ``first_seen`` (ISO 8601, with the offset it was given).
+
+Guarantees:
+
+* ``DynamoChargeRepository.add`` puts the three charge items in one
+  ``TransactWriteItems``, each on ``attribute_not_exists(pk)``: a txid, a
+  static txid or a location is taken once (``ChargeAlreadyExists``).
+* ``update`` puts the charge on ``attribute_exists(pk) AND version =
+  :expected`` (``PixVersionConflict``; ``ChargeNotFound`` if missing). The
+  txid, static txid and location of a charge never change, so the pointer
+  items are never rewritten.
+* ``record_use`` is ``SET first_seen = if_not_exists(first_seen, :at)``: the
+  first use stays, whoever calls later or concurrently.
+
+Reads are strongly consistent. Driver errors become core errors in
+:mod:`~finbank_adapters.aws.dynamo_errors`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from finbank_adapters.aws.dynamo_errors import ConditionFailed, dynamo_errors
+from finbank_adapters.aws.dynamo_ops import Item, get_item, key_of, n, s, transact_write
+from finbank_adapters.aws.dynamo_schema import (
+    CHARGE_LOCATION_SK,
+    CHARGE_SK,
+    CHARGE_STATIC_SK,
+    LIMITS_SK,
+    PK,
+    SK,
+    charge_location_pk,
+    charge_pk,
+    charge_static_pk,
+    device_pk,
+    device_sk,
+    limits_pk,
+)
+from finbank_core.pix.charges import Charge
+from finbank_core.pix.errors import ChargeAlreadyExists, ChargeNotFound, PixVersionConflict
+from finbank_core.pix.limits import AccountLimits
+
+_encoder = msgspec.json.Encoder()
+_charge_decoder = msgspec.json.Decoder(Charge)
+_limits_decoder = msgspec.json.Decoder(AccountLimits)
+_FRESH = "attribute_not_exists(pk)"
+
+
+class DynamoChargeRepository:
+    """The ``ChargeRepository`` port on the PIX table (see the module docstring)."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    async def add(self, charge: Charge) -> Charge:
+        stored = msgspec.structs.replace(charge, version=1)
+        pointers = [
+            (charge_static_pk(stored.static_txid), CHARGE_STATIC_SK),
+            (charge_location_pk(stored.location_id), CHARGE_LOCATION_SK),
+        ]
+        items = [
+            self._put(self._charge_item(stored), _FRESH),
+            *(
+                self._put({PK: s(pk), SK: s(sk), "txid": s(stored.txid)}, _FRESH)
+                for pk, sk in pointers
+            ),
+        ]
+        try:
+            await transact_write(self._client, items)
+        except ConditionFailed:
+            raise ChargeAlreadyExists("a charge with this txid already exists") from None
+        return stored
+
+    async def get(self, txid: str) -> Charge:
+        charge = await self._get(txid)
+        if charge is None:
+            raise ChargeNotFound()
+        return charge
+
+    async def find(self, account_id: uuid.UUID, reference: str) -> Charge | None:
+        charge = await self._get(reference)
+        if charge is None:
+            pointer = await get_item(
+                self._client, self._table, charge_static_pk(reference), CHARGE_STATIC_SK
+            )
+            charge = None if pointer is None else await self._get(pointer["txid"]["S"])
+        return charge if charge is not None and charge.account_id == account_id else None
+
+    async def get_by_location(self, location_id: str) -> Charge:
+        pointer = await get_item(
+            self._client, self._table, charge_location_pk(location_id), CHARGE_LOCATION_SK
+        )
+        if pointer is None:
+            raise ChargeNotFound()
+        return await self.get(pointer["txid"]["S"])
+
+    async def update(self, charge: Charge, expected_version: int) -> Charge:
+        stored = msgspec.structs.replace(charge, version=expected_version + 1)
+        put = self._put(
+            self._charge_item(stored),
+            "attribute_exists(pk) AND version = :expected",
+            values={":expected": n(expected_version)},
+        )["Put"]
+        put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            with dynamo_errors():
+                await self._client.put_item(**put)
+        except ConditionFailed as failure:
+            old = failure.old_item(0)
+            if old is None:
+                old = await get_item(self._client, self._table, charge_pk(charge.txid), CHARGE_SK)
+            if old is None:
+                raise ChargeNotFound() from None
+            raise PixVersionConflict() from None
+        return stored
+
+    async def _get(self, txid: str) -> Charge | None:
+        item = await get_item(self._client, self._table, charge_pk(txid), CHARGE_SK)
+        return None if item is None else _charge_decoder.decode(item["body"]["S"])
+
+    def _charge_item(self, charge: Charge) -> Item:
+        return {
+            PK: s(charge_pk(charge.txid)),
+            SK: s(CHARGE_SK),
+            "entity": s("charge"),
+            "version": n(charge.version),
+            "status": s(charge.status.value),
+            "account_id": s(str(charge.account_id)),
+            "body": s(_encoder.encode(charge).decode()),
+        }
+
+    def _put(
+        self, item: Item, condition: str, *, values: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": condition,
+        }
+        if values:
+            put["ExpressionAttributeValues"] = values
+        return {"Put": put}
+
+
+class DynamoAccountLimitsStore:
+    """The ``AccountLimitsStore`` port: one item per account, last write wins."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    async def get(self, account_id: uuid.UUID) -> AccountLimits | None:
+        item = await get_item(self._client, self._table, limits_pk(account_id), LIMITS_SK)
+        return None if item is None else _limits_decoder.decode(item["body"]["S"])
+
+    async def put(self, limits: AccountLimits) -> None:
+        item = key_of(limits_pk(limits.account_id), LIMITS_SK)
+        item["entity"] = s("limits")
+        item["body"] = s(_encoder.encode(limits).decode())
+        with dynamo_errors():
+            await self._client.put_item(TableName=self._table, Item=item)
+
+
+class DynamoDeviceRegistry:
+    """The ``DeviceRegistry`` port: the first use of a device stays (``if_not_exists``)."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    async def first_seen(self, owner_id: str, device_id: str) -> datetime | None:
+        item = await get_item(self._client, self._table, device_pk(owner_id), device_sk(device_id))
+        if item is None or "first_seen" not in item:
+            return None
+        return datetime.fromisoformat(item["first_seen"]["S"])
+
+    async def record_use(self, owner_id: str, device_id: str, at: datetime) -> None:
+        with dynamo_errors():
+            await self._client.update_item(
+                TableName=self._table,
+                Key=key_of(device_pk(owner_id), device_sk(device_id)),
+                UpdateExpression="SET first_seen = if_not_exists(first_seen, :at)",
+                ExpressionAttributeValues={":at": s(at.isoformat())},
+            )
