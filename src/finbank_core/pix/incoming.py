@@ -34,7 +34,7 @@ from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixRecipientInvalid,
 )
-from finbank_core.pix.events import INCOMING_ACCEPTED
+from finbank_core.pix.events import INCOMING_ACCEPTED, outcome_event_id
 from finbank_core.pix.identifiers import EndToEndId
 from finbank_core.pix.keys import PixKey
 from finbank_core.pix.network import IncomingPixOrder
@@ -279,8 +279,10 @@ class AcceptIncomingPix:
     and returns the payment; without it, publishes ``pix.incoming_accepted``
     (aggregate: the EndToEndId) for the settlement worker and returns an
     acceptance without a payment. A second acceptance of the same order
-    before the worker ran publishes a second event, which ``ReceivePix``
-    (idempotent by EndToEndId) turns into no second credit.
+    before the worker ran publishes the event again under the same id (it
+    derives from the EndToEndId), which the worker's inbox drops; a copy
+    that got past it still credits once (``ReceivePix`` is idempotent by
+    EndToEndId).
     """
 
     def __init__(
@@ -308,5 +310,10 @@ class AcceptIncomingPix:
                 end_to_end_id=e2e, payment=result.payment, replayed=result.replayed
             )
         accepted = IncomingAccepted.of(e2e, order, account, deps.ispb)
-        await deps.publish(INCOMING_ACCEPTED, e2e, accepted.to_payload())
+        await deps.publish(
+            INCOMING_ACCEPTED,
+            e2e,
+            accepted.to_payload(),
+            event_id=outcome_event_id(INCOMING_ACCEPTED, e2e),
+        )
         return IncomingPixAcceptance(end_to_end_id=e2e)

@@ -225,3 +225,20 @@ async def test_the_sandbox_goes_through_acceptance(iw: IncomingWorld) -> None:
     [event] = world.publisher.of_type(INCOMING_ACCEPTED)
     assert event.aggregate_id == acceptance.end_to_end_id
     assert await world.posted(ana.id) == 0
+
+
+async def test_accepting_an_order_twice_before_the_worker_ran_announces_it_once(
+    iw: IncomingWorld,
+) -> None:
+    world = iw.world
+    ana = await world.open("ana", "Ana")
+    order = from_carla(world, 30_00, to=ana)
+    await iw.accept_later(order)
+    await iw.accept_later(order)  # the network asked again before the worker credited it
+
+    first, again = world.publisher.of_type(INCOMING_ACCEPTED)
+    assert again.event_id == first.event_id  # the inbox drops the second
+    assert len(world.publisher.applied(INCOMING_ACCEPTED)) == 1
+    await world.receive(IncomingAccepted.from_payload(again.payload).order())
+    await world.receive(IncomingAccepted.from_payload(first.payload).order())
+    assert await world.posted(ana.id) == 30_00
