@@ -139,3 +139,15 @@ async def test_keys_of_an_account_are_listed_oldest_first(directory: KeyDirector
     earlier = await directory.register(new(None, at=T0), max_keys_per_account=5)
     listed = await directory.list_by_account(uuid.uuid5(uuid.NAMESPACE_OID, "100000-1"))
     assert [k.id for k in listed] == [earlier.id, later.id]
+
+
+async def test_a_taken_key_is_reported_as_taken_even_on_a_full_account(
+    directory: KeyDirectory,
+) -> None:
+    key = PixKey.parse("ana@example.com")
+    await directory.register(new(key, number="200000-2", owner_id="bia"), max_keys_per_account=5)
+    await directory.register(new(None), max_keys_per_account=1)
+    with pytest.raises(PixKeyAlreadyRegistered):
+        await directory.register(new(key), max_keys_per_account=1)
+    with pytest.raises(PixKeyLimitReached):
+        await directory.register(new(None), max_keys_per_account=1)

@@ -3,7 +3,8 @@
 The behaviour both backends share is in tests/contract/test_pix_repository_contract.py
 (and test_key_directory_contract.py); here: retries that never duplicate, final
 states that stay final, refund days indexed, table bootstrap, error translation,
-and the key directory's limit and uniqueness under concurrent registrations.
+the key directory's limit and uniqueness under concurrent registrations,
+and one winner among concurrent writes of a charge.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 
 from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
 from finbank_adapters.aws.dynamo_pix_directory import DynamoKeyDirectory
+from finbank_adapters.aws.dynamo_pix_records import DynamoChargeRepository
 from finbank_adapters.aws.dynamo_schema import (
     PAYMENT_SK,
     create_tables,
@@ -29,6 +31,7 @@ from finbank_adapters.aws.dynamo_schema import (
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
 from finbank_core.pix.directory import KeyRegistration
 from finbank_core.pix.errors import (
+    ChargeAlreadyExists,
     IllegalPixTransition,
     PixKeyAlreadyRegistered,
     PixKeyLimitReached,
@@ -43,6 +46,7 @@ from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 from finbank_core.shared.money import Money
+from tests.contract.test_charge_repository_contract import charge
 from tests.contract.test_key_directory_contract import new
 from tests.contract.test_pix_repository_contract import T0, payment
 from tests.integration.aws_fixtures import aws_endpoint
@@ -356,3 +360,37 @@ async def test_the_directory_translates_driver_errors(client: Any) -> None:
     ) as unreachable:
         with pytest.raises(ServiceUnavailable):
             await DynamoKeyDirectory(unreachable, "t").register(new(None), max_keys_per_account=5)
+
+
+# -- charges -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_concurrent_adds_and_updates_of_one_charge_have_one_winner(
+    serial_moto_endpoint: str,
+) -> None:
+    async with (
+        dynamodb_client(serial_moto_endpoint, max_pool_connections=20) as client,
+        new_table(client) as table,
+    ):
+        http, worker = DynamoChargeRepository(client, table), DynamoChargeRepository(client, table)
+
+        async def add() -> bool:
+            try:
+                await http.add(charge())
+            except ChargeAlreadyExists:
+                return False
+            return True
+
+        assert (await asyncio.gather(*(add() for _ in range(20)))).count(True) == 1
+        stored = await worker.get(charge().txid)  # another process sees it
+
+        async def conclude(n: int) -> bool:
+            try:
+                await worker.update(stored.conclude(f"E{n}", T0), expected_version=1)
+            except PixVersionConflict:
+                return False
+            return True
+
+        assert (await asyncio.gather(*(conclude(n) for n in range(20)))).count(True) == 1
+        assert (await http.get(stored.txid)).version == 2
