@@ -152,7 +152,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sandbox: bool = True
 
     # -- PIX (ARCHITECTURE.md "PIX flows"; finbank_adapters/pix_wiring.py) ---------
-    #: where PIX payment records live: memory or dynamodb (keys, charges, limits stay in memory)
+    #: where PIX payments, keys, charges, limits and devices live: memory or dynamodb
     pix_backend: str = "memory"
     #: the DynamoDB table of PIX records (``finbank aws bootstrap`` creates it)
     pix_table_name: str = "finbank-pix"

@@ -73,3 +73,26 @@ def test_settings_never_show_secrets_in_their_repr() -> None:
         assert secret not in text
     assert "jwt_secret='***'" in text
     assert "ispb='99999999'" in text
+
+
+async def test_the_dynamodb_pix_backend_keeps_every_pix_store_in_dynamodb() -> None:
+    from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
+    from finbank_adapters.aws.dynamo_pix_directory import DynamoKeyDirectory
+    from finbank_adapters.aws.dynamo_pix_records import (
+        DynamoAccountLimitsStore,
+        DynamoChargeRepository,
+        DynamoDeviceRegistry,
+    )
+
+    container = build_container(Settings.from_env({"FINBANK_PIX_BACKEND": "dynamodb"}))
+    client = object()  # never called: the stores are only built here
+    container.dynamodb_client.override(providers.Object(client))
+    stores = {
+        DynamoPixPaymentRepository: await resolve(container.pix_payment_repository()),
+        DynamoKeyDirectory: await resolve(container.key_directory()),
+        DynamoChargeRepository: await resolve(container.charge_repository()),
+        DynamoAccountLimitsStore: await resolve(container.account_limits_store()),
+        DynamoDeviceRegistry: await resolve(container.device_registry()),
+    }
+    for kind, store in stores.items():
+        assert isinstance(store, kind), (kind, type(store))
