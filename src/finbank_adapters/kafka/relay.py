@@ -113,10 +113,12 @@ class OutboxRelay:
                     elif not overlapped:
                         await _wait(stop, self._idle_seconds)
                     continue
+                # the claim first: it sends its query and yields, and the database
+                # works on it while the publish task hands the batch to the producer
+                next_claim = asyncio.create_task(self._outbox.claim_batch(self._batch_size))
                 in_flight.add(asyncio.create_task(self._publish(items)))
                 if len(in_flight) >= self._max_in_flight:
                     await self._finish(in_flight, all_of_them=False)
-                next_claim = asyncio.create_task(self._outbox.claim_batch(self._batch_size))
         except BaseException:
             # A crash (or cancellation): claimed items are left to their lease.
             for task in (next_claim, *in_flight):
