@@ -64,9 +64,9 @@ async def test_two_relays_drain_the_outbox_losing_nothing_and_keeping_order_per_
     schema_pool: tuple[asyncpg.Pool, str], kafka_settings: KafkaSettings
 ) -> None:
     pool, _ = schema_pool
-    # More aggregates than a batch holds heads, so the first claim of one relay
-    # cannot lease every aggregate and the other relay has work from the start.
-    events = await fill_outbox(pool, aggregates=60, per_aggregate=8)
+    # More aggregates than one relay can hold leased (two batches in flight and one
+    # claimed ahead, 25 heads each), so the other relay has work from the start.
+    events = await fill_outbox(pool, aggregates=200, per_aggregate=8)
     stop = asyncio.Event()
     relays: list[OutboxRelay] = []
     async with open_producer(kafka_settings) as p1, open_producer(kafka_settings) as p2:

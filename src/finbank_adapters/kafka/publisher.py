@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 
 from finbank_adapters.kafka.errors import translated
@@ -35,16 +36,46 @@ def event_key(event: EventEnvelope) -> bytes:
     return event.aggregate_id.encode()
 
 
+def _headers(event_id: str, type: str, version: int, correlation_id: str | None) -> Headers:
+    headers: Headers = [
+        (HEADER_EVENT_ID, event_id.encode()),
+        (HEADER_TYPE, type.encode()),
+        (HEADER_VERSION, str(version).encode()),
+    ]
+    if correlation_id is not None:
+        headers.append((HEADER_CORRELATION_ID, correlation_id.encode()))
+    return headers
+
+
 def event_headers(event: EventEnvelope) -> Headers:
     """The record headers of ``event``; ``correlation_id`` only when it has one."""
-    headers: Headers = [
-        (HEADER_EVENT_ID, str(event.event_id).encode()),
-        (HEADER_TYPE, event.type.encode()),
-        (HEADER_VERSION, str(event.version).encode()),
-    ]
-    if event.correlation_id is not None:
-        headers.append((HEADER_CORRELATION_ID, event.correlation_id.encode()))
-    return headers
+    return _headers(str(event.event_id), event.type, event.version, event.correlation_id)
+
+
+class _HeaderFields(msgspec.Struct):
+    """What the headers need of an encoded envelope (decoding skips the rest)."""
+
+    event_id: str
+    type: str
+    version: int
+    correlation_id: str | None = None
+
+
+_header_fields = msgspec.json.Decoder(_HeaderFields)
+
+
+def envelope_headers(envelope: bytes) -> Headers:
+    """The record headers of an encoded envelope: the same as :func:`event_headers`.
+
+    None for bytes that are not an envelope: such a record still goes out,
+    and its consumers' runners park it in their DLQ, rather than blocking
+    the outbox behind it.
+    """
+    try:
+        fields = _header_fields.decode(envelope)
+    except msgspec.DecodeError:  # ValidationError is a DecodeError
+        return []
+    return _headers(fields.event_id, fields.type, fields.version, fields.correlation_id)
 
 
 async def send_event(
@@ -57,6 +88,16 @@ async def send_event(
     """
     future: asyncio.Future[object] = await producer.send(
         topic, encode_event(event), key=event_key(event), headers=event_headers(event)
+    )
+    return future
+
+
+async def send_envelope(
+    producer: AIOKafkaProducer, topic: str, aggregate_id: str, envelope: bytes
+) -> asyncio.Future[object]:
+    """Like :func:`send_event` for an envelope already encoded (an outbox item's bytes)."""
+    future: asyncio.Future[object] = await producer.send(
+        topic, envelope, key=aggregate_id.encode(), headers=envelope_headers(envelope)
     )
     return future
 

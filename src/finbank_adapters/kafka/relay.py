@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaProducer
 
 from finbank_adapters.kafka.clients import open_producer
 from finbank_adapters.kafka.config import KafkaSettings
-from finbank_adapters.kafka.publisher import send_event
+from finbank_adapters.kafka.publisher import send_envelope
 from finbank_adapters.settings import Settings, SettingsError
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.outbox import Outbox, OutboxItem
@@ -185,11 +185,15 @@ class OutboxRelay:
         An aggregate's items from its first unacknowledged one on are all sent
         again, so a consumer always gets them in order after the duplicates.
         """
-        records = [(f"{self._topic_prefix}{item.topic}", item.event) for item in items]
+        prefix = self._topic_prefix
         futures: list[asyncio.Future[object]] = []
-        for topic, event in records:
+        for item in items:
             try:
-                futures.append(await send_event(self._producer, topic, event))
+                futures.append(
+                    await send_envelope(
+                        self._producer, f"{prefix}{item.topic}", item.aggregate_id, item.envelope
+                    )
+                )
             except Exception as exc:  # refused before buffering: metadata timeout, closed
                 log.warning("relay: could not hand items to the producer: %r", exc)
                 break  # the rest counts as not acknowledged
@@ -198,7 +202,7 @@ class OutboxRelay:
         delivered: list[OutboxItem] = []
         again: list[OutboxItem] = []
         for index, item in enumerate(items):
-            aggregate = item.event.aggregate_id
+            aggregate = item.aggregate_id
             ok = index < len(results) and not isinstance(results[index], BaseException)
             if ok and aggregate not in failed_aggregates:
                 delivered.append(item)

@@ -37,7 +37,7 @@ import asyncpg
 from finbank_adapters.postgres.errors import translated
 from finbank_adapters.postgres.ledger import event_columns
 from finbank_core.shared.clock import Clock
-from finbank_core.shared.events import EventEnvelope, decode_event
+from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.outbox import OutboxItem
 
 #: a claim looks for heads among this many times ``limit`` of the oldest unleased items
@@ -79,7 +79,7 @@ WITH heads AS (
 UPDATE outbox o
    SET claimed_by = $3, claimed_until = $4, attempts = o.attempts + 1
  WHERE o.id = ANY (ARRAY(SELECT id FROM batch))
-RETURNING o.id, o.topic, o.envelope
+RETURNING o.id, o.topic, o.aggregate_id, o.envelope
 """
 
 
@@ -108,7 +108,12 @@ class PostgresOutbox:
                 _CLAIM, now, limit, self.relay_id, now + self._lease, limit * _WINDOW
             )
         items = [
-            OutboxItem(id=row["id"], topic=row["topic"], event=decode_event(row["envelope"]))
+            OutboxItem(
+                id=row["id"],
+                topic=row["topic"],
+                aggregate_id=row["aggregate_id"],
+                envelope=row["envelope"],
+            )
             for row in rows
         ]
         items.sort(key=lambda item: item.id)

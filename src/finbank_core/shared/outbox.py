@@ -14,15 +14,34 @@ from typing import Protocol
 
 import msgspec
 
-from finbank_core.shared.events import EventEnvelope
+from finbank_core.shared.events import EventEnvelope, decode_event, encode_event
 
 
 class OutboxItem(msgspec.Struct, frozen=True, kw_only=True):
-    """One stored event; ``id`` orders the outbox (it is what ``mark_published`` takes)."""
+    """One stored event; ``id`` orders the outbox (it is what ``mark_published`` takes).
+
+    ``envelope`` is the event's msgspec JSON as stored, byte for byte: a relay
+    sends it as it is, without decoding and re-encoding it.
+    """
 
     id: int
-    event: EventEnvelope
     topic: str
+    aggregate_id: str
+    envelope: bytes
+
+    @classmethod
+    def of(cls, id: int, event: EventEnvelope, topic: str | None = None) -> OutboxItem:
+        return cls(
+            id=id,
+            topic=topic or event.topic(),
+            aggregate_id=event.aggregate_id,
+            envelope=encode_event(event),
+        )
+
+    @property
+    def event(self) -> EventEnvelope:
+        """The envelope decoded (on every access)."""
+        return decode_event(self.envelope)
 
 
 class Outbox(Protocol):

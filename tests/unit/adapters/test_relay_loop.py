@@ -24,7 +24,7 @@ def item(n: int, aggregate: str = "x") -> OutboxItem:
         aggregate_id=aggregate,
         payload={"n": n},
     )
-    return OutboxItem(id=n, event=event, topic="finbank.ledger.v1")
+    return OutboxItem.of(n, event)
 
 
 class ScriptedOutbox:
