@@ -95,6 +95,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_acks: str = "all"
     kafka_topic_prefix: str = ""
     relay_batch_size: int = 500
+    #: batches a relay produces at once (each of other aggregates) while it claims the next
+    relay_max_in_flight: int = 2
     #: outbox lease per claimed batch; must exceed the Kafka request timeout (30 s)
     relay_lease_seconds: float = 60.0
     relay_idle_seconds: float = 0.2

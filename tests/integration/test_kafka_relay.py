@@ -16,8 +16,10 @@ import pytest
 
 from finbank_adapters.kafka import KafkaSettings, OutboxRelay
 from finbank_adapters.kafka.clients import open_producer
+from finbank_adapters.kafka.relay import run_relay
 from finbank_adapters.memory import FakeClock, SystemClock
 from finbank_adapters.postgres import PostgresEventPublisher, PostgresOutbox
+from finbank_adapters.settings import Settings, SettingsError
 from finbank_core.shared.events import LEDGER_TOPIC, EventEnvelope, decode_event
 from tests.integration.kafka_fixtures import (
     kafka_broker,
@@ -152,6 +154,7 @@ async def test_finbank_relay_drains_the_outbox_and_stops_on_sigterm(
         "FINBANK_KAFKA_BOOTSTRAP": kafka_settings.bootstrap_servers,
         "FINBANK_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
         "FINBANK_RELAY_BATCH_SIZE": "7",
+        "FINBANK_RELAY_MAX_IN_FLIGHT": "3",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -182,3 +185,10 @@ async def test_finbank_relay_drains_the_outbox_and_stops_on_sigterm(
     assert counts[-1] == 0
     records = await read_topics(kafka_settings, [kafka_settings.topic(LEDGER_TOPIC)])
     assert {decode_event(r.value).event_id for r in records} == {e.event_id for e in events}
+
+
+@pytest.mark.parametrize("variable", ["FINBANK_RELAY_BATCH_SIZE", "FINBANK_RELAY_MAX_IN_FLIGHT"])
+async def test_finbank_relay_refuses_a_batch_size_or_depth_below_one(variable: str) -> None:
+    settings = Settings.from_env({"FINBANK_PROFILE": "local", variable: "0"})
+    with pytest.raises(SettingsError, match=variable):
+        await run_relay(settings, asyncio.Event())

@@ -232,6 +232,10 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     from finbank_adapters.postgres.pool import create_pool
 
     kafka = KafkaSettings.from_settings(settings)
+    if settings.relay_batch_size < 1 or settings.relay_max_in_flight < 1:
+        raise SettingsError(
+            "FINBANK_RELAY_BATCH_SIZE and FINBANK_RELAY_MAX_IN_FLIGHT must be at least 1"
+        )
     if kafka.request_timeout_ms / 1000 >= settings.relay_lease_seconds * _LEASE_BUDGET:
         raise SettingsError(
             "FINBANK_RELAY_LEASE_SECONDS must comfortably exceed the Kafka request timeout"
@@ -245,6 +249,7 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
                 outbox,
                 producer,
                 batch_size=settings.relay_batch_size,
+                max_in_flight=settings.relay_max_in_flight,
                 lease_seconds=settings.relay_lease_seconds,
                 idle_seconds=settings.relay_idle_seconds,
                 topic_prefix=kafka.topic_prefix,
