@@ -53,6 +53,7 @@ class Recorder:
         self.calls: dict[uuid.UUID, int] = {}
         self.hold: uuid.UUID | None = None
         self.hold_first = False
+        self.hold_all = False
         self.holding = asyncio.Event()
         self.gate = asyncio.Event()
         self.failure: Callable[[EventEnvelope, int], Exception | None] = lambda _e, _n: None
@@ -63,7 +64,11 @@ class Recorder:
         if failure is not None:
             raise failure
         self.finished.append(event)  # the effect happens here...
-        if event.event_id == self.hold or (self.hold_first and len(self.finished) == 1):
+        if (
+            self.hold_all
+            or event.event_id == self.hold
+            or (self.hold_first and len(self.finished) == 1)
+        ):
             self.holding.set()
             await self.gate.wait()  # ...and the handler is still in flight
 
@@ -170,7 +175,9 @@ async def test_a_revoked_partition_commits_what_was_handled_before_it_moves(
     events = [event(f"acc-{n}", n) for n in range(40)]  # spread over the partitions
     await publish(kafka_settings, events)
     first, second = Recorder(), Recorder()
-    first.hold_first = True  # A's first event stays in flight, handled but uncommitted
+    # A's first event of each partition stays in flight, handled but uncommitted (A
+    # handles partitions side by side: holding only one would let A finish the rest)
+    first.hold_all = True
     runner_a = runner_for(kafka_settings, "g", first)
     async with running(runner_a):
         await asyncio.wait_for(first.holding.wait(), 20)
