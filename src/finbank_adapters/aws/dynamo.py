@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import secrets
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -55,6 +54,7 @@ from typing import Any
 import msgspec
 
 from finbank_adapters.aws.dynamo_errors import ConditionFailed, dynamo_errors
+from finbank_adapters.aws.dynamo_ops import CONFLICT_RETRIES, n, s, transact_write
 from finbank_adapters.aws.dynamo_schema import (
     GSI1,
     GSI1_PK,
@@ -86,7 +86,6 @@ Item = dict[str, dict[str, Any]]
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(PixPayment)
 _BATCH_GET_MAX = 100
-_CONFLICT_RETRIES = 5
 _MAX_LIMIT = 1000
 
 
@@ -102,14 +101,6 @@ def decode_payment(item: Item) -> PixPayment:
 def decode_payment_body(body: str | bytes) -> PixPayment:
     """The record from its ``body`` attribute; raises ``msgspec`` errors if malformed."""
     return _decoder.decode(body)
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
 
 
 class DynamoPixPaymentRepository:
@@ -135,9 +126,9 @@ class DynamoPixPaymentRepository:
             items.append(
                 self._put(
                     {
-                        PK: _s(idempotency_pk(stored.payer.owner_id)),
-                        SK: _s(idempotency_sk(stored.idempotency_key)),
-                        "e2e": _s(stored.end_to_end_id),
+                        PK: s(idempotency_pk(stored.payer.owner_id)),
+                        SK: s(idempotency_sk(stored.idempotency_key)),
+                        "e2e": s(stored.end_to_end_id),
                     },
                     "attribute_not_exists(pk)",
                 )
@@ -147,7 +138,7 @@ class DynamoPixPaymentRepository:
         items.extend(self._put(i, fresh) for i in self._account_items(stored))
         items.extend(self._put(i, fresh) for i in self._day_items(stored))
         try:
-            await self._transact(items)
+            await transact_write(self._client, items)
         except ConditionFailed:
             raise PixPaymentAlreadyExists(
                 "a payment with this id or idempotency key exists"
@@ -162,9 +153,9 @@ class DynamoPixPaymentRepository:
             " AND (#status = :new OR #status = :pending)",
             names={"#status": "status"},
             values={
-                ":expected": _n(expected_version),
-                ":new": _s(stored.status.value),
-                ":pending": _s(PaymentStatus.PENDING.value),
+                ":expected": n(expected_version),
+                ":new": s(stored.status.value),
+                ":pending": s(PaymentStatus.PENDING.value),
             },
         )
         record["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
@@ -174,7 +165,7 @@ class DynamoPixPaymentRepository:
                 with dynamo_errors():
                     await self._client.put_item(**record["Put"])
             else:
-                await self._transact(items)
+                await transact_write(self._client, items)
         except ConditionFailed as failure:
             old = failure.old_item(0)
             if old is None:
@@ -203,7 +194,7 @@ class DynamoPixPaymentRepository:
         with dynamo_errors():
             response = await self._client.get_item(
                 TableName=self._table,
-                Key={PK: _s(idempotency_pk(owner_id)), SK: _s(idempotency_sk(key))},
+                Key={PK: s(idempotency_pk(owner_id)), SK: s(idempotency_sk(key))},
                 ConsistentRead=True,
             )
         item = response.get("Item")
@@ -227,18 +218,18 @@ class DynamoPixPaymentRepository:
             return PaymentPage(items=[])  # DynamoDB refuses a BETWEEN whose ends are reversed
         partition = account_key(account_id)
         names = {"#pk": GSI1_PK, "#sk": GSI1_SK}
-        values: dict[str, Any] = {":pk": _s(partition)}
+        values: dict[str, Any] = {":pk": s(partition)}
         condition = "#pk = :pk"
         if since is not None and until is not None:
             condition += " AND #sk BETWEEN :lo AND :hi"
-            values[":lo"] = _s(sortable_time(since))
-            values[":hi"] = _s(sortable_time(until))
+            values[":lo"] = s(sortable_time(since))
+            values[":hi"] = s(sortable_time(until))
         elif since is not None:
             condition += " AND #sk >= :lo"
-            values[":lo"] = _s(sortable_time(since))
+            values[":lo"] = s(sortable_time(since))
         elif until is not None:
             condition += " AND #sk < :hi"
-            values[":hi"] = _s(sortable_time(until))
+            values[":hi"] = s(sortable_time(until))
         else:
             names.pop("#sk")
         return await self._page(
@@ -255,7 +246,7 @@ class DynamoPixPaymentRepository:
             partition,
             "#pk = :pk",
             {"#pk": GSI2_PK},
-            {":pk": _s(partition)},
+            {":pk": s(partition)},
             limit,
             cursor,
             newest_first=False,
@@ -265,24 +256,24 @@ class DynamoPixPaymentRepository:
 
     def _record_item(self, payment: PixPayment) -> Item:
         return {
-            PK: _s(payment_pk(payment.end_to_end_id)),
-            SK: _s(PAYMENT_SK),
-            "entity": _s("payment"),
-            "e2e": _s(payment.end_to_end_id),
-            "version": _n(payment.version),
-            "status": _s(payment.status.value),
-            "flow": _s(payment.flow.value),
-            "body": _s(encode_payment(payment)),
+            PK: s(payment_pk(payment.end_to_end_id)),
+            SK: s(PAYMENT_SK),
+            "entity": s("payment"),
+            "e2e": s(payment.end_to_end_id),
+            "version": n(payment.version),
+            "status": s(payment.status.value),
+            "flow": s(payment.flow.value),
+            "body": s(encode_payment(payment)),
         }
 
     def _account_items(self, payment: PixPayment) -> list[Item]:
         created = f"{sortable_time(payment.created_at)}#{payment.end_to_end_id}"
         return [
             {
-                PK: _s(payment_pk(payment.end_to_end_id)),
-                SK: _s(account_key(account_id)),
-                GSI1_PK: _s(account_key(account_id)),
-                GSI1_SK: _s(created),
+                PK: s(payment_pk(payment.end_to_end_id)),
+                SK: s(account_key(account_id)),
+                GSI1_PK: s(account_key(account_id)),
+                GSI1_SK: s(created),
             }
             for account_id in dict.fromkeys(payment.account_ids())
         ]
@@ -293,10 +284,10 @@ class DynamoPixPaymentRepository:
         settled = f"{sortable_time(payment.settled_at)}#{payment.end_to_end_id}"
         return [
             {
-                PK: _s(payment_pk(payment.end_to_end_id)),
-                SK: _s(day_key(day)),
-                GSI2_PK: _s(day_key(day)),
-                GSI2_SK: _s(settled),
+                PK: s(payment_pk(payment.end_to_end_id)),
+                SK: s(day_key(day)),
+                GSI2_PK: s(day_key(day)),
+                GSI2_SK: s(settled),
             }
             for day in sorted(payment.settlement_days(self._timezone))
         ]
@@ -320,28 +311,11 @@ class DynamoPixPaymentRepository:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    async def _transact(self, items: list[dict[str, Any]]) -> None:
-        """``TransactWriteItems``, retried while only concurrent transactions cancelled it.
-
-        No ``ClientRequestToken``: its 10-minute idempotency would answer a
-        late replay with "success"; the conditions answer every replay alike.
-        """
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                with dynamo_errors():
-                    await self._client.transact_write_items(TransactItems=items)
-                return
-            except ConditionFailed as failure:
-                if not failure.conflicted:
-                    raise
-                await asyncio.sleep(0.01 * 2**attempt * (1 + secrets.randbelow(100) / 100))
-        raise ServiceUnavailable("the payment store is busy; retry later")
-
     async def _get_item(self, end_to_end_id: str) -> Item | None:
         with dynamo_errors():
             response = await self._client.get_item(
                 TableName=self._table,
-                Key={PK: _s(payment_pk(end_to_end_id)), SK: _s(PAYMENT_SK)},
+                Key={PK: s(payment_pk(end_to_end_id)), SK: s(PAYMENT_SK)},
                 ConsistentRead=True,
             )
         item: Item | None = response.get("Item")
@@ -397,7 +371,7 @@ class DynamoPixPaymentRepository:
             request: dict[str, Any] = {
                 self._table: {
                     "Keys": [
-                        {PK: _s(p), SK: _s(PAYMENT_SK)}
+                        {PK: s(p), SK: s(PAYMENT_SK)}
                         for p in unique[start : start + _BATCH_GET_MAX]
                     ],
                     "ConsistentRead": True,
@@ -412,7 +386,7 @@ class DynamoPixPaymentRepository:
                 request = response.get("UnprocessedKeys") or {}
                 if request:
                     attempt += 1
-                    if attempt > _CONFLICT_RETRIES:
+                    if attempt > CONFLICT_RETRIES:
                         raise ServiceUnavailable("the payment store is busy; retry later")
                     await asyncio.sleep(0.01 * 2**attempt)
         return found
@@ -436,4 +410,4 @@ def _decode_cursor(cursor: str, partition_attribute: str, partition: str) -> Ite
         raise InvalidInput("invalid cursor", field="cursor") from None
     if plain.get(partition_attribute) != partition:
         raise InvalidInput("invalid cursor", field="cursor")
-    return {name: _s(value) for name, value in plain.items()}
+    return {name: s(value) for name, value in plain.items()}
