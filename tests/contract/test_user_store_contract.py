@@ -1,7 +1,13 @@
-"""The UserStore contract (self-hosted identity provider)."""
+"""The UserStore contract (self-hosted identity provider), memory and PostgreSQL.
+
+Includes the TOTP single-use compare-and-set under many concurrent callers:
+the PostgreSQL pool has several connections, so claims really race.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import UTC, datetime
 
 import msgspec
@@ -51,3 +57,72 @@ async def test_update_replaces_the_record(user_store: UserStore) -> None:
 async def test_update_of_unknown_user_is_refused(user_store: UserStore) -> None:
     with pytest.raises(NotFound):
         await user_store.update(user(subject="nobody"))
+
+
+# -- TOTP single use: the compare-and-set every replica relies on -----------------------
+
+CALLERS = 32
+
+
+async def test_concurrent_claims_of_one_step_let_exactly_one_through(
+    user_store: UserStore,
+) -> None:
+    await user_store.add(user())
+    claims = await asyncio.gather(
+        *(user_store.claim_totp_step("sub-1", 100) for _ in range(CALLERS))
+    )
+    assert claims.count(True) == 1
+    stored = await user_store.get("sub-1")
+    assert stored is not None
+    assert stored.totp_last_step == 100
+    # a replay answers like every loser did; an older step too
+    assert await user_store.claim_totp_step("sub-1", 100) is False
+    assert await user_store.claim_totp_step("sub-1", 99) is False
+    assert await user_store.claim_totp_step("sub-1", 101) is True
+
+
+async def test_concurrent_claims_of_many_steps_spend_each_at_most_once_and_keep_the_latest(
+    user_store: UserStore,
+) -> None:
+    await user_store.add(user())
+    steps = [step for step in range(1, 17) for _ in range(3)]
+    random.Random(7).shuffle(steps)
+    claims = await asyncio.gather(*(user_store.claim_totp_step("sub-1", s) for s in steps))
+    won = [step for step, claimed in zip(steps, claims, strict=True) if claimed]
+    assert len(won) == len(set(won))  # no step accepted twice
+    assert 16 in won  # nothing is later than the latest step, so it always wins once
+    stored = await user_store.get("sub-1")
+    assert stored is not None
+    assert stored.totp_last_step == 16
+    assert not any([await user_store.claim_totp_step("sub-1", s) for s in range(1, 17)])
+
+
+async def test_claims_of_two_users_do_not_interfere(user_store: UserStore) -> None:
+    await user_store.add(user())
+    await user_store.add(user(subject="sub-2", username="Joao"))
+    claims = await asyncio.gather(
+        *(user_store.claim_totp_step(s, 5) for s in ("sub-1", "sub-2") for _ in range(CALLERS))
+    )
+    assert claims[:CALLERS].count(True) == 1
+    assert claims[CALLERS:].count(True) == 1
+
+
+async def test_a_claim_for_an_unknown_user_is_refused(user_store: UserStore) -> None:
+    assert await user_store.claim_totp_step("nobody", 1) is False
+
+
+async def test_an_update_from_a_stale_read_never_moves_the_step_back(
+    user_store: UserStore,
+) -> None:
+    await user_store.add(user())
+    stale = await user_store.get("sub-1")
+    assert stale is not None
+    assert stale.totp_last_step is None
+    assert await user_store.claim_totp_step("sub-1", 42) is True
+    # e.g. a password rehash on another replica, written from the record it read before
+    await user_store.update(msgspec.structs.replace(stale, mfa_enabled=True))
+    stored = await user_store.get("sub-1")
+    assert stored is not None
+    assert stored.mfa_enabled
+    assert stored.totp_last_step == 42
+    assert await user_store.claim_totp_step("sub-1", 42) is False

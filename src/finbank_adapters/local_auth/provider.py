@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-import weakref
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -65,11 +64,6 @@ class LocalIdentityProvider:
         self._tokens = tokens
         self._refresh_tokens = refresh_tokens
         self._clock = tokens.clock
-        # Serialises TOTP checks per user within this process, so two concurrent
-        # answers cannot both spend the same time step (the store has no CAS).
-        self._totp_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
         self._totp_issuer_name = totp_issuer_name
         self._hasher = hasher or argon2.PasswordHasher()  # argon2id, RFC 9106 defaults
         self._new_subject = new_subject or (lambda: str(uuid.uuid4()))
@@ -139,12 +133,10 @@ class LocalIdentityProvider:
         if challenge.type is not ChallengeType.SOFTWARE_TOKEN_MFA:
             raise UnsupportedChallenge("this provider only issues SOFTWARE_TOKEN_MFA challenges")
         claims = self._tokens.decode(challenge.session, "mfa_session")
-        subject = str(claims["sub"])
-        async with self._totp_lock(subject):
-            user = await self._users.get(subject)
-            if user is None or not user.totp_secret:
-                raise InvalidToken()
-            user = await self._consume_totp(user, user.totp_secret, answer)
+        user = await self._users.get(str(claims["sub"]))
+        if user is None or not user.totp_secret:
+            raise InvalidToken()
+        await self._consume_totp(user, user.totp_secret, answer)
         return await self._start_session(user)
 
     async def begin_challenge_totp_setup(
@@ -153,17 +145,12 @@ class LocalIdentityProvider:
         # Enrolment here happens after login (/totp/setup); logins never ask for it.
         raise UnsupportedChallenge("this provider does not issue MFA_SETUP challenges")
 
-    def _totp_lock(self, subject: str) -> asyncio.Lock:
-        lock = self._totp_locks.get(subject)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._totp_locks[subject] = lock
-        return lock
-
-    async def _consume_totp(self, user: UserRecord, secret: str, code: str) -> UserRecord:
+    async def _consume_totp(self, user: UserRecord, secret: str, code: str) -> None:
         """Accept a code of the current step (or one step either side) once only.
 
-        Call with the user's TOTP lock held and ``user`` read under it.
+        The step is spent by the store's compare-and-set, not by this process:
+        of concurrent answers with the same code, on any number of replicas,
+        exactly one claims the step; the others (and any replay) are refused.
         """
         if not (code.isascii() and code.isdigit() and len(code) == 6):
             raise IncorrectCode()
@@ -171,11 +158,9 @@ class LocalIdentityProvider:
         now_step = int(self._clock.now().timestamp()) // TOTP_STEP_SECONDS
         for step in (now_step - 1, now_step, now_step + 1):
             if secrets.compare_digest(totp.at(step * TOTP_STEP_SECONDS), code):
-                if user.totp_last_step is not None and step <= user.totp_last_step:
-                    break  # replayed (or older than the last accepted) code
-                user = _replace(user, totp_last_step=step)
-                await self._users.update(user)
-                return user
+                if await self._users.claim_totp_step(user.subject, step):
+                    return
+                break  # replayed (or older than the last accepted) code
         raise IncorrectCode()
 
     # -- tokens ------------------------------------------------------------------
@@ -240,31 +225,28 @@ class LocalIdentityProvider:
     # -- TOTP enrolment -----------------------------------------------------------
 
     async def begin_totp_setup(self, access_token: str) -> TotpSetup:
-        subject = str(self._tokens.decode(access_token, "access")["sub"])
         secret = pyotp.random_base32()
-        async with self._totp_lock(subject):
-            user = await self._user_of(access_token)
-            await self._users.update(_replace(user, pending_totp_secret=secret))
+        user = await self._user_of(access_token)
+        await self._users.update(_replace(user, pending_totp_secret=secret))
         uri = pyotp.TOTP(secret).provisioning_uri(
             name=user.username, issuer_name=self._totp_issuer_name
         )
         return TotpSetup(secret=secret, otpauth_uri=uri)
 
     async def verify_totp_setup(self, access_token: str, code: str) -> None:
-        subject = str(self._tokens.decode(access_token, "access")["sub"])
-        async with self._totp_lock(subject):
-            user = await self._user_of(access_token)
-            if not user.pending_totp_secret:
-                raise InvalidInput("no TOTP enrolment in progress")
-            user = await self._consume_totp(user, user.pending_totp_secret, code)
-            await self._users.update(
-                _replace(
-                    user,
-                    totp_secret=user.pending_totp_secret,
-                    pending_totp_secret=None,
-                    mfa_enabled=True,
-                )
+        user = await self._user_of(access_token)
+        if not user.pending_totp_secret:
+            raise InvalidInput("no TOTP enrolment in progress")
+        await self._consume_totp(user, user.pending_totp_secret, code)
+        # The record read above may carry an older step; update keeps the claimed one.
+        await self._users.update(
+            _replace(
+                user,
+                totp_secret=user.pending_totp_secret,
+                pending_totp_secret=None,
+                mfa_enabled=True,
             )
+        )
 
     async def _user_of(self, access_token: str) -> UserRecord:
         claims = self._tokens.decode(access_token, "access")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from finbank_core.auth.errors import UsernameTaken
 from finbank_core.auth.users import UserRecord
 from finbank_core.shared.errors import NotFound
@@ -32,4 +34,22 @@ class InMemoryUserStore:
             raise NotFound("user not found")
         if current.username.casefold() != user.username.casefold():
             raise UsernameTaken("usernames cannot change")
-        self._by_subject[user.subject] = user
+        self._by_subject[user.subject] = msgspec.structs.replace(
+            user, totp_last_step=_later(current.totp_last_step, user.totp_last_step)
+        )
+
+    async def claim_totp_step(self, subject: str, step: int) -> bool:
+        # No await between the read and the write: atomic on one event loop.
+        current = self._by_subject.get(subject)
+        if current is None or (
+            current.totp_last_step is not None and current.totp_last_step >= step
+        ):
+            return False
+        self._by_subject[subject] = msgspec.structs.replace(current, totp_last_step=step)
+        return True
+
+
+def _later(stored: int | None, given: int | None) -> int | None:
+    if stored is None or given is None:
+        return stored if given is None else given
+    return max(stored, given)

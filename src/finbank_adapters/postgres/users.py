@@ -25,6 +25,10 @@ _SELECT = (
 )
 _BY_USERNAME = _SELECT + " WHERE username_key = $1"
 _BY_SUBJECT = _SELECT + " WHERE subject = $1"
+_CLAIM_TOTP_STEP = (
+    "UPDATE auth_users SET totp_last_step = $2 WHERE subject = $1"
+    " AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING true"
+)
 _ON_UNIQUE = {"auth_users_pkey": UsernameTaken, "auth_users_username_key_key": UsernameTaken}
 
 
@@ -55,7 +59,9 @@ class PostgresUserStore:
             key = await self._pool.fetchval(
                 "UPDATE auth_users SET username = $2, password_hash = $3, created_at = $4,"
                 " email = $5, phone_number = $6, name = $7, confirmed = $8, totp_secret = $9,"
-                " pending_totp_secret = $10, mfa_enabled = $11, totp_last_step = $12,"
+                " pending_totp_secret = $10, mfa_enabled = $11,"
+                # GREATEST ignores NULL; a stale record never moves the step back
+                " totp_last_step = GREATEST(totp_last_step, $12),"
                 " roles = $13"
                 " WHERE subject = $1 AND username_key = $14"
                 " RETURNING username_key",
@@ -70,6 +76,13 @@ class PostgresUserStore:
         if exists:
             raise UsernameTaken("usernames cannot change")
         raise NotFound("user not found")
+
+    async def claim_totp_step(self, subject: str, step: int) -> bool:
+        # The row lock of the UPDATE serialises claimants in every process: the
+        # second one re-reads the row, finds the step spent and updates nothing.
+        with translated():
+            claimed = await self._pool.fetchval(_CLAIM_TOTP_STEP, subject, step)
+        return claimed is not None
 
 
 def _values(user: UserRecord) -> tuple[object, ...]:

@@ -22,7 +22,8 @@ class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
     totp_secret: str | None = None  # secret; only set once enrolment is verified
     pending_totp_secret: str | None = None
     mfa_enabled: bool = False
-    totp_last_step: int | None = None  # last accepted TOTP time step (single use)
+    #: the last accepted TOTP time step; only ``UserStore.claim_totp_step`` advances it
+    totp_last_step: int | None = None
     roles: tuple[str, ...] = ()
 
 
@@ -38,5 +39,19 @@ class UserStore(Protocol):
     async def get(self, subject: str) -> UserRecord | None: ...
 
     async def update(self, user: UserRecord) -> None:
-        """Replace the stored user with the same subject; raises ``NotFound`` if absent."""
+        """Replace the stored user with the same subject; raises ``NotFound`` if absent.
+
+        ``totp_last_step`` never moves backwards: a record read before a step was
+        claimed keeps the stored (later) step, so an update cannot reopen a spent code.
+        """
+        ...
+
+    async def claim_totp_step(self, subject: str, step: int) -> bool:
+        """Record ``step`` as the user's last accepted TOTP step if it is later than the stored one.
+
+        A compare-and-set: of any number of concurrent callers (in any number of
+        processes sharing the store) claiming the same step, exactly one gets
+        ``True``; every other claim, and every later claim of that step or an
+        earlier one, gets ``False``. ``False`` too for an unknown subject.
+        """
         ...
