@@ -8,11 +8,14 @@ from datetime import datetime
 from typing import Protocol
 
 from finbank_core.accounts.ledger import (
+    AccountBalance,
+    AccountFilter,
     CreateAccountResult,
     CreateTransferResult,
     EntryPage,
     LedgerAccount,
     NewAccount,
+    QueryFilter,
     Transfer,
     TransferRecord,
 )
@@ -24,13 +27,23 @@ class Ledger(Protocol):
     """A double-entry ledger with TigerBeetle semantics (see ``ledger`` module).
 
     Batches are atomic per transfer (or per linked chain), never partially
-    applied within one transfer; results come back in input order. Adapters
-    raise ``ServiceUnavailable`` when their store cannot be reached; nothing
-    is applied in that case, and resubmitting the same batch is safe.
+    applied within one transfer; results come back in input order. The rules
+    and the order in which they are checked are those of
+    ``finbank_core.accounts.ledger_rules`` on every adapter. Adapters raise
+    ``ServiceUnavailable`` when their store cannot be reached; nothing is
+    applied in that case, and resubmitting the same batch is safe.
+
+    Every call first voids the pending transfers whose timeout has passed on
+    the ledger's clock (exactly once, whichever call notices first), so what
+    a call reads or checks is the state at the clock's "now".
     """
 
     async def create_accounts(self, accounts: Sequence[NewAccount]) -> list[CreateAccountResult]:
-        """Create accounts; an existing id with the same fields gives ``EXISTS``."""
+        """Create accounts, one result each, in order.
+
+        An existing id with the same fields gives ``EXISTS``; ``LINKED``
+        accounts form all-or-nothing chains as transfers do.
+        """
         ...
 
     async def create_transfers(
@@ -65,6 +78,32 @@ class Ledger(Protocol):
         limit: int = 100,
     ) -> EntryPage:
         """Posted entries of an account, oldest first, ``since <= timestamp < until``."""
+        ...
+
+    async def query_transfers(self, filter: QueryFilter) -> list[TransferRecord]:
+        """Transfers matching every non-zero field of ``filter``, by timestamp.
+
+        Oldest first (ties in creation order), newest first if
+        ``filter.reversed``; at most ``filter.limit``. Raises
+        ``InvalidLedgerFilter`` for a filter with a value out of range.
+        """
+        ...
+
+    async def get_account_transfers(self, filter: AccountFilter) -> list[TransferRecord]:
+        """Transfers where ``filter.account_id`` is the debit and/or credit side.
+
+        Ordered and limited as :meth:`query_transfers`; an unknown account
+        has none. Raises ``InvalidLedgerFilter`` for an invalid filter.
+        """
+        ...
+
+    async def get_account_balances(self, filter: AccountFilter) -> list[AccountBalance]:
+        """The account's balances after each transfer matching ``filter``.
+
+        Only accounts created with ``AccountFlags.HISTORY`` keep them; any
+        other (or unknown) account gives an empty list. Ordered and limited
+        as :meth:`get_account_transfers`.
+        """
         ...
 
     async def expire_pending_transfers(self) -> int:
