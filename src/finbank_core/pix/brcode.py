@@ -24,6 +24,14 @@ Decisions where the manual leaves room (each one documented in the tests):
   one-character change of the CRC pass unnoticed.
 * Text must be printable ASCII. Nothing is folded or truncated silently: use
   :func:`ascii_fold` to turn "José" into "Jose" before building a code.
+* Pix Automático composite codes: a template in 80-99 whose GUI is PIX's and
+  whose URL (25) has a ``/rec/`` path is the recurrence template;
+  :attr:`BRCode.recurrence_url` exposes its URL. With one present, the PIX
+  template (26) may hold the GUI alone (a "recurrence only" code, the
+  manual's first composite example); without one, 26 needs a key or a URL.
+
+This class is the *strict* reading. :func:`finbank_core.pix.brcode_reader.read_brcode`
+is the tolerant one a payer uses for codes other systems wrote.
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ _FIXED_IDS: Final = frozenset({"00", "01", "52", "53", "54", "58", "59", "60", "
 _ACCOUNT_IDS: Final = frozenset(f"{i:02d}" for i in range(26, 52))
 _CRC_DIGITS: Final = frozenset("0123456789ABCDEF")
 _TWO_DIGITS: Final = {f"{i:02d}": i for i in range(100)}
+_RECURRENCE_IDS: Final = frozenset(f"{i:02d}" for i in range(80, 100))
+RECURRENCE_PATH: Final = "/rec/"
 
 Fields = tuple[tuple[str, str], ...]
 
@@ -139,6 +149,26 @@ def _parse_amount(value: str) -> Money:
     return Money(int(whole) * 100 + (int(cents.ljust(2, "0")) if cents else 0))
 
 
+def recurrence_url_of(templates: Fields) -> str | None:
+    """The URL of the Pix Automático recurrence template among ``templates``, if any.
+
+    That is the first template in 80-99 whose GUI (00) is PIX's and whose URL
+    (25) has a ``/rec/`` path; templates that are not well-formed TLV belong
+    to someone else and are skipped.
+    """
+    for field_id, value in templates:
+        if field_id not in _RECURRENCE_IDS or PIX_GUI not in value.lower():
+            continue
+        try:
+            sub = _walk(value, 0, len(value), field_id)
+        except InvalidBRCode:
+            continue
+        url = sub.get("25")
+        if sub.get("00", "").lower() == PIX_GUI and url is not None and RECURRENCE_PATH in url:
+            return url
+    return None
+
+
 def _locate_non_ascii(text: str) -> str:
     """The id of the first field holding a non-ASCII character (best effort)."""
     pos = 0
@@ -158,8 +188,10 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
 
     A static code has ``pix_key`` (26-01, optional ``description`` 26-02); a
     dynamic one has ``location_url`` (26-25, without ``https://``) and nothing
-    else in 26. Field ids: ``point_of_initiation`` 01 (``"12"`` = single use),
-    ``merchant_category_code`` 52, ``amount`` 54, ``merchant_name`` 59 (<= 25),
+    else in 26; a Pix Automático "recurrence only" code has neither (26 holds
+    the GUI alone, :attr:`recurrence_url` is set). Field ids:
+    ``point_of_initiation`` 01 (``"12"`` = single use), ``merchant_category_code``
+    52, ``amount`` 54, ``merchant_name`` 59 (<= 25),
     ``merchant_city`` 60 (<= 15), ``postal_code`` 61, ``txid`` 62-05 (<= 25
     letters/digits or ``***``). ``gui`` (26-00) keeps the case it was given,
     ``merchant_account_id`` is where the PIX template sits (26 unless another
@@ -231,7 +263,17 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
         size = _check_text(self.gui, 99, f"{where}-00")
         if self.gui.lower() != PIX_GUI:
             raise InvalidBRCode(f"GUI must be {PIX_GUI}", field=f"{where}-00")
-        if (self.pix_key is None) == (self.location_url is None):
+        if self.pix_key is None and self.location_url is None:
+            if self.description is not None or self.merchant_account_extra:
+                raise InvalidBRCode("a code without key or URL carries only 00 here", field=where)
+            if recurrence_url_of(self.extra_templates) is None:
+                raise InvalidBRCode(
+                    "needs a key (static code), a location URL (dynamic code) or a "
+                    "recurrence template in 80-99 (Pix Automático)",
+                    field=where,
+                )
+            return size
+        if self.pix_key is not None and self.location_url is not None:
             raise InvalidBRCode(
                 "needs either a key (static code) or a location URL (dynamic code), not both",
                 field=where,
@@ -307,6 +349,11 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
         """True for a code whose data comes from its location URL."""
         return self.location_url is not None
 
+    @property
+    def recurrence_url(self) -> str | None:
+        """The Pix Automático recurrence URL (template 80-99, ``/rec/``), if the code has one."""
+        return recurrence_url_of(self.extra_templates) if self.extra_templates else None
+
     def parsed_pix_key(self) -> PixKey | None:
         """The key as a validated ``PixKey`` (``InvalidPixKey`` if it is not one)."""
         return None if self.pix_key is None else PixKey.parse(self.pix_key)
@@ -320,8 +367,8 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
             account += _tlv("01", self.pix_key)
             if self.description is not None:
                 account += _tlv("02", self.description)
-        else:
-            account += _tlv("25", self.location_url or "")
+        elif self.location_url is not None:
+            account += _tlv("25", self.location_url)
         if self.merchant_account_extra:
             account = _merge(account, self.merchant_account_extra)
         additional = _tlv("05", self.txid)

@@ -1,0 +1,404 @@
+"""Reading BR Codes other systems wrote: one parser, a strict and a tolerant mode.
+
+:class:`~finbank_core.pix.brcode.BRCode` is exact: it is what we issue, and
+``BRCode.parse`` refuses anything it would not write itself. A payer has to
+read what other banks' systems write and what people copy and paste, so
+:func:`read_brcode` has two modes:
+
+* ``"strict"``: ``BRCode.parse``; a :class:`BRCodeReading` with no deviations.
+* ``"tolerant"`` (the default for paying): reads the classes of defects below,
+  seen in real codes, and lists each one it tolerated as a :class:`Deviation`
+  with a stable ``code`` and the EMV ``field``, so an app can log or show them.
+
+Tolerated (``Deviation.code``, field), and nothing else:
+
+* ``surrounding_whitespace`` (payload): blanks or a newline around the code.
+* ``crc_lowercase`` (63): the CRC in lowercase (or mixed case) hex.
+* ``lengths_in_utf8_bytes`` (payload): lengths count UTF-8 bytes, not
+  characters; tried only when the code has non-ASCII text and does not walk
+  with character lengths.
+* ``amount_trailing_point`` (54): ``10.``, a point with no decimals.
+* ``txid_missing`` (62 or 62-05): no additional data field, or no 05 in it;
+  read as ``***`` (no txid), which is what the payer sends either way.
+* ``txid_not_alphanumeric`` (62-05): the txid has other characters or is over
+  25 long; kept *verbatim* (never rewritten). A dynamic code's txid comes from
+  the payload at its URL, so there the value in the code is only informative.
+* ``text_not_ascii`` (59, 60, 61, 26-02): accented or other non-ASCII text.
+* ``text_too_long`` (59, 60): a name over 25 or a city over 15 characters. The
+  payer shows the name from the key directory anyway.
+* ``location_url_scheme`` (26-25): the URL written with ``https://``; read
+  without it, as the manual writes it (``http://`` is refused: the payer only
+  fetches over TLS).
+* ``account_extra_fields`` (26): a dynamic or recurrence-only code whose PIX
+  template holds more than the GUI and the URL (a description, say); those
+  sub-fields are not read, the payload at the URL has the data.
+
+Refused in both modes, naming the field (``InvalidBRCode``): a wrong, missing
+or truncated CRC; a bad id or length, a length past its template, a repeated
+field; a missing mandatory field (00, the PIX template with its GUI, 52, 53,
+58, 59, 60); a zero, negative or malformed amount; a key and a URL together,
+or neither without a recurrence template; unprintable characters; anything
+over 512 characters. The key, URL, amount and txid are never changed: a
+reading either carries them as written or refuses the code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final, Literal
+
+import msgspec
+
+from finbank_core.pix.brcode import (
+    _ACCOUNT_IDS,
+    _MAX_AMOUNT_CENTS,
+    _TWO_DIGITS,
+    MAX_PAYLOAD_LENGTH,
+    PIX_GUI,
+    BRCode,
+    _walk,
+    recurrence_url_of,
+)
+from finbank_core.pix.crc import crc16_hex
+from finbank_core.pix.errors import InvalidBRCode
+from finbank_core.pix.identifiers import is_valid_static_txid
+from finbank_core.pix.keys import PixKey
+from finbank_core.shared.money import Money
+
+ReadMode = Literal["strict", "tolerant"]
+_HEX: Final = frozenset("0123456789ABCDEFabcdef")
+_WHITESPACE: Final = " \t\r\n\v\f"
+
+
+class DeviationCode(StrEnum):
+    """The stable codes of what tolerant reading accepts (see the module docstring)."""
+
+    SURROUNDING_WHITESPACE = "surrounding_whitespace"
+    CRC_LOWERCASE = "crc_lowercase"
+    LENGTHS_IN_UTF8_BYTES = "lengths_in_utf8_bytes"
+    AMOUNT_TRAILING_POINT = "amount_trailing_point"
+    TXID_MISSING = "txid_missing"
+    TXID_NOT_ALPHANUMERIC = "txid_not_alphanumeric"
+    TEXT_NOT_ASCII = "text_not_ascii"
+    TEXT_TOO_LONG = "text_too_long"
+    LOCATION_URL_SCHEME = "location_url_scheme"
+    ACCOUNT_EXTRA_FIELDS = "account_extra_fields"
+
+
+_MESSAGES: Final = {
+    DeviationCode.SURROUNDING_WHITESPACE: "blanks around the code were ignored",
+    DeviationCode.CRC_LOWERCASE: "the CRC is in lowercase hex",
+    DeviationCode.LENGTHS_IN_UTF8_BYTES: "lengths count UTF-8 bytes instead of characters",
+    DeviationCode.AMOUNT_TRAILING_POINT: "the amount ends with a point and no decimals",
+    DeviationCode.TXID_MISSING: "no txid; read as *** (none)",
+    DeviationCode.TXID_NOT_ALPHANUMERIC: "the txid is not 1-25 letters or digits; kept as written",
+    DeviationCode.TEXT_NOT_ASCII: "the text is not ASCII",
+    DeviationCode.TEXT_TOO_LONG: "the text is longer than the manual allows",
+    DeviationCode.LOCATION_URL_SCHEME: "the URL carries https://; read without it",
+    DeviationCode.ACCOUNT_EXTRA_FIELDS: "a dynamic code's PIX template has more than 00 and 25",
+}
+
+
+class Deviation(msgspec.Struct, frozen=True):
+    """One departure from the manual that tolerant reading accepted.
+
+    ``code`` is stable (a :class:`DeviationCode` value), ``field`` is the EMV id
+    (``"62-05"`` style for a sub-field, ``"payload"`` for the whole code).
+    ``message`` is for people; it never contains the field's value.
+    """
+
+    code: str
+    field: str
+    message: str
+
+    @classmethod
+    def of(cls, code: DeviationCode, field: str) -> Deviation:
+        return cls(code=code.value, field=field, message=_MESSAGES[code])
+
+
+class BRCodeReading(msgspec.Struct, frozen=True, kw_only=True):
+    """What a payer reads from a BR Code, strict or tolerant.
+
+    Same names as :class:`BRCode` for what both have. ``kind`` is ``static``
+    (``pix_key``), ``dynamic`` (``location_url``) or ``recurrence`` (a Pix
+    Automático code with only ``recurrence_url``); a composite code has
+    ``recurrence_url`` beside a key or URL. ``txid`` is ``"***"`` for none.
+    ``deviations`` is empty for a code that passes strict reading.
+    """
+
+    merchant_name: str
+    merchant_city: str
+    pix_key: str | None = None
+    description: str | None = None
+    location_url: str | None = None
+    recurrence_url: str | None = None
+    amount: Money | None = None
+    postal_code: str | None = None
+    txid: str = "***"
+    point_of_initiation: Literal["11", "12"] | None = None
+    merchant_category_code: str = "0000"
+    deviations: tuple[Deviation, ...] = ()
+
+    @property
+    def kind(self) -> Literal["static", "dynamic", "recurrence"]:
+        if self.pix_key is not None:
+            return "static"
+        return "dynamic" if self.location_url is not None else "recurrence"
+
+    @property
+    def is_dynamic(self) -> bool:
+        """True for a code whose payment data comes from its location URL."""
+        return self.location_url is not None
+
+    @property
+    def deviation_codes(self) -> frozenset[str]:
+        return frozenset(d.code for d in self.deviations)
+
+    def parsed_pix_key(self) -> PixKey | None:
+        """The key as a validated ``PixKey`` (``InvalidPixKey`` if it is not one)."""
+        return None if self.pix_key is None else PixKey.parse(self.pix_key)
+
+    @classmethod
+    def of(cls, code: BRCode) -> BRCodeReading:
+        """The reading of a (strictly valid) ``BRCode``: no deviations."""
+        return cls(
+            merchant_name=code.merchant_name,
+            merchant_city=code.merchant_city,
+            pix_key=code.pix_key,
+            description=code.description,
+            location_url=code.location_url,
+            recurrence_url=code.recurrence_url,
+            amount=code.amount,
+            postal_code=code.postal_code,
+            txid=code.txid,
+            point_of_initiation=code.point_of_initiation,
+            merchant_category_code=code.merchant_category_code,
+        )
+
+
+def read_brcode(text: str, mode: ReadMode = "tolerant") -> BRCodeReading:
+    """Read a BR Code; ``InvalidBRCode`` (naming the field) if it cannot be read.
+
+    ``mode="strict"`` accepts exactly what ``BRCode.parse`` accepts;
+    ``"tolerant"`` also accepts the deviations of the module docstring and
+    lists them in ``deviations``. No other exception escapes.
+    """
+    if mode == "strict":
+        return BRCodeReading.of(BRCode.parse(text))
+    if mode != "tolerant":
+        raise InvalidBRCode("mode must be strict or tolerant", field="payload")
+    return _Tolerant(text).read()
+
+
+class _Tolerant:
+    """One tolerant reading: collects deviations while it walks the code."""
+
+    __slots__ = ("deviations", "text")
+
+    def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise InvalidBRCode("a BR Code is text", field="payload")
+        self.deviations: list[Deviation] = []
+        self.text = text
+
+    def note(self, code: DeviationCode, field: str) -> None:
+        self.deviations.append(Deviation.of(code, field))
+
+    def read(self) -> BRCodeReading:
+        text = self.text
+        if text[:1] in _WHITESPACE or text[-1:] in _WHITESPACE:
+            text = text.strip(_WHITESPACE)
+            if text:
+                self.note(DeviationCode.SURROUNDING_WHITESPACE, "payload")
+        if len(text) > MAX_PAYLOAD_LENGTH:
+            raise InvalidBRCode(f"over {MAX_PAYLOAD_LENGTH} characters", field="payload")
+        fields = self._checked_fields(text)
+        return self._from_fields(fields)
+
+    # -- CRC and TLV ------------------------------------------------------------
+
+    def _checked_fields(self, text: str) -> dict[str, str]:
+        end = len(text) - 8
+        crc = text[-4:]
+        if end < 0 or text[end : end + 4] != "6304" or not _HEX.issuperset(crc):
+            raise InvalidBRCode("must end with 6304 and 4 hex digits", field="63")
+        ascii_only = text.isascii()
+        body = text[:-4].encode("ascii" if ascii_only else "utf-8", "surrogatepass")
+        expected = crc16_hex(body)
+        if crc != expected:
+            if crc.upper() != expected:
+                raise InvalidBRCode("CRC does not match the payload", field="63", expected=expected)
+            self.note(DeviationCode.CRC_LOWERCASE, "63")
+        fields = _walk(text, 0, end, "") if ascii_only else self._walk_unicode(text, end, body)
+        if not text.isprintable():
+            bad = next((f for f, value in fields.items() if not value.isprintable()), "payload")
+            raise InvalidBRCode("only printable characters are allowed", field=bad)
+        return fields
+
+    def _walk_unicode(self, text: str, end: int, body: bytes) -> dict[str, str]:
+        """Walk with character lengths, else with UTF-8 byte lengths (noted)."""
+        try:
+            return _walk(text, 0, end, "")
+        except InvalidBRCode as by_characters:
+            raw = body[:-4]  # without "6304"
+            try:
+                fields = _walk_bytes(raw)
+            except (InvalidBRCode, UnicodeDecodeError):
+                raise by_characters from None
+            self.note(DeviationCode.LENGTHS_IN_UTF8_BYTES, "payload")
+            return fields
+
+    # -- fields -------------------------------------------------------------------
+
+    def _from_fields(self, fields: dict[str, str]) -> BRCodeReading:
+        def required(field_id: str) -> str:
+            value = fields.pop(field_id, None)
+            if value is None:
+                raise InvalidBRCode("mandatory field is missing", field=field_id)
+            return value
+
+        if "63" in fields:
+            raise InvalidBRCode("the CRC must be the last field", field="63")
+        if required("00") != "01":
+            raise InvalidBRCode("payload format indicator must be 01", field="00")
+        if required("53") != "986":
+            raise InvalidBRCode("currency must be 986 (BRL)", field="53")
+        if required("58") != "BR":
+            raise InvalidBRCode("country must be BR", field="58")
+        point = fields.pop("01", None)
+        if point is not None and point not in ("11", "12"):
+            raise InvalidBRCode("must be 11 (reusable) or 12 (single use)", field="01")
+        mcc = required("52")
+        if not (len(mcc) == 4 and mcc.isascii() and mcc.isdigit()):
+            raise InvalidBRCode("merchant category code must be 4 digits", field="52")
+        raw_amount = fields.pop("54", None)
+        amount = None if raw_amount is None else self._amount(raw_amount)
+        name = self._text(required("59"), "59", 25)
+        city = self._text(required("60"), "60", 15)
+        postal = fields.pop("61", None)
+        if postal is not None:
+            postal = self._text(postal, "61", 99)
+        txid = self._txid(fields.pop("62", None))
+        account_id, account = _pix_account(fields)
+        recurrence = recurrence_url_of(tuple(fields.items())) if fields else None
+        key, url, description = self._account(account_id, account, recurrence)
+        return BRCodeReading(
+            merchant_name=name,
+            merchant_city=city,
+            pix_key=key,
+            description=description,
+            location_url=url,
+            recurrence_url=recurrence,
+            amount=amount,
+            postal_code=postal,
+            txid=txid,
+            point_of_initiation=point,  # type: ignore[arg-type]  # checked above
+            merchant_category_code=mcc,
+            deviations=tuple(self.deviations),
+        )
+
+    def _amount(self, value: str) -> Money:
+        whole, dot, cents = value.partition(".")
+        if dot and not cents and whole:
+            self.note(DeviationCode.AMOUNT_TRAILING_POINT, "54")
+        elif dot and not (cents.isascii() and cents.isdigit() and len(cents) <= 2):
+            whole = ""  # refused below
+        if not (whole.isascii() and whole.isdigit()) or len(value) > 13:
+            raise InvalidBRCode(
+                "amount must look like 10.00 (digits, optional 1-2 decimals)", field="54"
+            )
+        amount = Money(int(whole) * 100 + (int(cents.ljust(2, "0")) if cents else 0))
+        if amount.cents <= 0:
+            raise InvalidBRCode("amount must be positive; omit it for an open amount", field="54")
+        if amount.cents > _MAX_AMOUNT_CENTS:
+            raise InvalidBRCode("amount is over 9999999999.99", field="54")
+        return amount
+
+    def _text(self, value: str, field: str, max_length: int) -> str:
+        if not value.isascii():
+            self.note(DeviationCode.TEXT_NOT_ASCII, field)
+        if len(value) > max_length:
+            self.note(DeviationCode.TEXT_TOO_LONG, field)
+        return value
+
+    def _txid(self, additional: str | None) -> str:
+        if additional is None:
+            self.note(DeviationCode.TXID_MISSING, "62")
+            return "***"
+        sub = _walk(additional, 0, len(additional), "62")
+        txid = sub.get("05")
+        if txid is None:
+            self.note(DeviationCode.TXID_MISSING, "62-05")
+            return "***"
+        if not is_valid_static_txid(txid):
+            self.note(DeviationCode.TXID_NOT_ALPHANUMERIC, "62-05")
+        return txid
+
+    def _account(
+        self, where: str, account: dict[str, str], recurrence: str | None
+    ) -> tuple[str | None, str | None, str | None]:
+        key, url, description = account.get("01"), account.get("25"), account.get("02")
+        if key is not None and url is not None:
+            raise InvalidBRCode("a key and a location URL together; need one of them", field=where)
+        if (key is None) and len(account) > (1 if url is None else 2):
+            self.note(DeviationCode.ACCOUNT_EXTRA_FIELDS, where)
+        if key is None and url is None:
+            if recurrence is None:
+                raise InvalidBRCode(
+                    "needs a key (static code), a location URL (dynamic code) or a "
+                    "recurrence template in 80-99 (Pix Automático)",
+                    field=where,
+                )
+            return None, None, None
+        if key is not None:
+            if len(key) > 77:
+                raise InvalidBRCode("at most 77 characters", field=f"{where}-01")
+            if description is not None:
+                self._text(description, f"{where}-02", 99)
+            return key, None, description
+        assert url is not None
+        scheme = url[:8].lower()
+        if scheme.startswith("http://"):
+            raise InvalidBRCode("the location URL must be fetched over https", field=f"{where}-25")
+        if scheme == "https://":
+            url = url[8:]
+            self.note(DeviationCode.LOCATION_URL_SCHEME, f"{where}-25")
+        if not url or not url.isascii():
+            raise InvalidBRCode("the location URL must be non-empty ASCII", field=f"{where}-25")
+        return None, url, None
+
+
+def _pix_account(fields: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The one merchant account template (26-51) whose GUI is PIX's."""
+    found: list[tuple[str, dict[str, str]]] = []
+    for field_id, value in fields.items():
+        if field_id not in _ACCOUNT_IDS:
+            continue
+        try:
+            sub = _walk(value, 0, len(value), field_id)
+        except InvalidBRCode:
+            if field_id == "26":
+                raise  # 26 is PIX's own slot: report its defect, not "missing"
+            continue  # another arrangement's template, opaque to us
+        if sub.get("00", "").lower() == PIX_GUI:
+            found.append((field_id, sub))
+    if not found:
+        raise InvalidBRCode(f"no merchant account template with GUI {PIX_GUI}", field="26")
+    if len(found) > 1:
+        raise InvalidBRCode("more than one PIX merchant account template", field=found[1][0])
+    return found[0]
+
+
+def _walk_bytes(raw: bytes) -> dict[str, str]:
+    """Top-level TLV walk where lengths count UTF-8 bytes; values decoded."""
+    fields: dict[str, str] = {}
+    pos, end = 0, len(raw)
+    while pos < end:
+        field_id = raw[pos : pos + 2].decode("ascii")
+        size = _TWO_DIGITS.get(raw[pos + 2 : pos + 4].decode("ascii"), 0)
+        stop = pos + 4 + size
+        if field_id not in _TWO_DIGITS or size == 0 or stop > end or field_id in fields:
+            raise InvalidBRCode("bad TLV with UTF-8 byte lengths", field=field_id or "payload")
+        fields[field_id] = raw[pos + 4 : stop].decode("utf-8")
+        pos = stop
+    return fields
