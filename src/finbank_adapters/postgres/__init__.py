@@ -1,4 +1,4 @@
-"""PostgreSQL adapters on asyncpg: ledger, customer accounts, users, outbox.
+"""PostgreSQL adapters on asyncpg: ledger, accounts, users, outbox, revocations.
 
 Every adapter takes an already-open ``asyncpg.Pool`` (the container's
 ``postgres_pool`` resource) and never connects by itself. The schema comes
@@ -8,6 +8,7 @@ from :mod:`finbank_adapters.postgres.migrations`.
 from finbank_adapters.postgres.accounts import PostgresAccountRepository
 from finbank_adapters.postgres.ledger import PostgresLedger
 from finbank_adapters.postgres.outbox import PostgresEventPublisher, PostgresOutbox
+from finbank_adapters.postgres.revocations import PostgresTokenDenylist
 from finbank_adapters.postgres.users import PostgresUserStore
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "PostgresEventPublisher",
     "PostgresLedger",
     "PostgresOutbox",
+    "PostgresTokenDenylist",
     "PostgresUserStore",
 ]

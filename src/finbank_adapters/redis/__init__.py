@@ -2,15 +2,18 @@
 
 They receive an open ``redis.asyncio.Redis`` client and a key prefix; every
 Redis failure becomes ``ServiceUnavailable`` (see :mod:`.errors`), so the
-service fails closed when Redis is down.
+service fails closed when Redis is down. The one exception is
+``RedisCachedTokenDenylist``, a cache in front of a durable source: without
+Redis it asks the source.
 """
 
 from finbank_adapters.redis.challenges import RedisChallengeStore
-from finbank_adapters.redis.denylist import RedisTokenDenylist
+from finbank_adapters.redis.denylist import RedisCachedTokenDenylist, RedisTokenDenylist
 from finbank_adapters.redis.refresh_tokens import RedisRefreshTokenStore
 from finbank_adapters.redis.throttle import RedisLoginThrottle
 
 __all__ = [
+    "RedisCachedTokenDenylist",
     "RedisChallengeStore",
     "RedisLoginThrottle",
     "RedisRefreshTokenStore",

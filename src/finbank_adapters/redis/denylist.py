@@ -1,13 +1,42 @@
-"""``RedisTokenDenylist``: one key per denied id, holding its expiry, with a matching TTL."""
+"""Token denylists on Redis: one key per denied id, holding its expiry, with a matching TTL.
+
+``RedisTokenDenylist`` keeps revocations in Redis alone (a flush forgets
+them). ``RedisCachedTokenDenylist`` is the same cache in front of a durable
+source (``PostgresTokenDenylist``): revocations are written to the source
+first, and the cache answers "not revoked" only while it is known to be
+complete.
+
+How the cache knows it is complete: a *marker* key, written after the cache
+was (re)loaded from the source, with a TTL of ``resync_seconds``. A check
+reads the marker and the ids' keys in one ``MGET``:
+
+* an id's key holds a future expiry: revoked, from Redis alone;
+* no such key and the marker is there: not revoked, from Redis alone;
+* no marker (flushed, failed over to an empty replica, or the resync period
+  ended): the source answers this check, and one caller (a ``SET NX`` lock)
+  reloads every active revocation into Redis and writes the marker again.
+
+When Redis cannot be reached, the source answers (slower, still correct).
+A write Redis lost without losing the marker (a failover with asynchronous
+replication, a revoke whose Redis half failed) is repaired by the next
+reload, at most ``resync_seconds`` later.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import secrets
 from datetime import datetime
+from typing import Protocol
 
 from redis.asyncio import Redis
 
 from finbank_adapters.redis.errors import epoch_ms, hashed, redis_errors
 from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import ServiceUnavailable
+
+logger = logging.getLogger("finbank.redis")
 
 # KEYS[1]; ARGV expires_at_ms, ttl_ms. Keeps the later expiry if the id is denied twice.
 _REVOKE = """
@@ -16,6 +45,27 @@ if current >= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+
+# KEYS entry keys; ARGV[i] the expiry (ms) of KEYS[i], ARGV[#KEYS + 1] now (ms).
+_LOAD = """
+local now = tonumber(ARGV[#KEYS + 1])
+for i, key in ipairs(KEYS) do
+  local until_ms = tonumber(ARGV[i])
+  local current = tonumber(redis.call('GET', key) or '0')
+  if until_ms > now and until_ms > current then
+    redis.call('SET', key, ARGV[i], 'PX', until_ms - now)
+  end
+end
+return 0
+"""
+
+# KEYS[1] lock; ARGV[1] owner token. Releases the lock only for its owner.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_LOAD_BATCH = 500
 
 
 class RedisTokenDenylist:
@@ -40,3 +90,97 @@ class RedisTokenDenylist:
             values = await self._client.mget([self._prefix + hashed(t) for t in token_ids])
         now_ms = epoch_ms(self._clock.now())
         return any(value is not None and int(value) > now_ms for value in values)
+
+
+class RevocationSource(Protocol):
+    """The durable side of a cached denylist (``PostgresTokenDenylist``)."""
+
+    async def revoke(self, token_id: str, expires_at: datetime) -> None: ...
+
+    async def is_revoked(self, *token_ids: str) -> bool: ...
+
+    async def active(self) -> list[tuple[str, datetime]]:
+        """``(sha256 hex of the id, expires_at)`` of every revocation still in force."""
+        ...
+
+
+class RedisCachedTokenDenylist:
+    """A ``TokenDenylist`` whose truth is ``source``; Redis answers when it safely can."""
+
+    def __init__(
+        self,
+        client: Redis,
+        clock: Clock,
+        source: RevocationSource,
+        *,
+        key_prefix: str = "finbank:",
+        resync_seconds: int = 60,
+        reload_lock_seconds: int = 30,
+    ) -> None:
+        if resync_seconds < 1 or reload_lock_seconds < 1:
+            raise ValueError("resync_seconds and reload_lock_seconds must be positive")
+        self._client = client
+        self._clock = clock
+        self._source = source
+        self._cache = RedisTokenDenylist(client, clock, key_prefix=key_prefix)
+        self._prefix = f"{key_prefix}denied:"
+        self._marker = f"{key_prefix}denylist:loaded"
+        self._lock = f"{key_prefix}denylist:reloading"
+        self._resync_ms = resync_seconds * 1000
+        self._lock_ms = reload_lock_seconds * 1000
+        self._load = client.register_script(_LOAD)
+        self._release = client.register_script(_RELEASE)
+
+    async def revoke(self, token_id: str, expires_at: datetime) -> None:
+        if expires_at <= self._clock.now():
+            return
+        # Durable first: once this returns, no Redis loss can bring the token back.
+        await self._source.revoke(token_id, expires_at)
+        await self._cache.revoke(token_id, expires_at)
+
+    async def is_revoked(self, *token_ids: str) -> bool:
+        if not token_ids:
+            return False
+        keys = [self._prefix + hashed(t) for t in token_ids]
+        try:
+            with redis_errors("token denylist"):
+                marker, *values = await self._client.mget([self._marker, *keys])
+        except ServiceUnavailable:
+            return await self._source.is_revoked(*token_ids)  # Redis down: ask the truth
+        now_ms = epoch_ms(self._clock.now())
+        if any(value is not None and int(value) > now_ms for value in values):
+            return True
+        if marker is not None:
+            return False
+        # A cold cache cannot say "not revoked": the source answers, then the cache is reloaded.
+        revoked = await self._source.is_revoked(*token_ids)
+        with contextlib.suppress(ServiceUnavailable):  # the answer stands; the next check retries
+            await self.reload()
+        return revoked
+
+    async def reload(self) -> bool:
+        """Load every active revocation into Redis and mark the cache complete.
+
+        One caller at a time (a ``SET NX`` lock); ``False`` when another caller
+        holds the lock or the cache is already marked complete.
+        """
+        owner = secrets.token_hex(8)
+        with redis_errors("token denylist"):
+            if not await self._client.set(self._lock, owner, nx=True, px=self._lock_ms):
+                return False
+            try:
+                if await self._client.exists(self._marker):
+                    return False
+                entries = await self._source.active()
+                now_ms = epoch_ms(self._clock.now())
+                for start in range(0, len(entries), _LOAD_BATCH):
+                    batch = entries[start : start + _LOAD_BATCH]
+                    await self._load(
+                        keys=[self._prefix + digest for digest, _ in batch],
+                        args=[*(epoch_ms(until) for _, until in batch), now_ms],
+                    )
+                await self._client.set(self._marker, now_ms, px=self._resync_ms)
+                logger.info("token denylist cache reloaded: %d revocations", len(entries))
+                return True
+            finally:
+                await self._release(keys=[self._lock], args=[owner])
