@@ -11,6 +11,10 @@ Items (base-table keys only, no index; key builders in
   the charge they name.
 * **limits** ``pk=LIMITS#<account id>, sk=LIMITS``: ``body`` (msgspec JSON
   of :class:`AccountLimits`).
+* **limit usage** ``pk=LIMITUSE#<account id>``: a counter per period
+  ``sk=USED#<period>`` (``used``, N, centavos) and a hold per payment
+  ``sk=HOLD#<EndToEndId>`` (``body``: msgspec JSON of the :class:`UsageHold`),
+  both with ``expires_at`` (TTL) some days after their period.
 * **device** ``pk=DEVICE#<owner id>, sk=DEVICE#<device id>``:
   ``first_seen`` (ISO 8601, with the offset it was given).
 
@@ -23,6 +27,7 @@ Guarantees:
   :expected`` (``PixVersionConflict``; ``ChargeNotFound`` if missing). The
   txid, static txid and location of a charge never change, so the pointer
   items are never rewritten.
+* ``reserve_usage`` / ``release_usage``: see :class:`DynamoAccountLimitsStore`.
 * ``record_use`` is ``SET first_seen = if_not_exists(first_seen, :at)``: the
   first use stays, whoever calls later or concurrently.
 
@@ -44,23 +49,29 @@ from finbank_adapters.aws.dynamo_schema import (
     CHARGE_LOCATION_SK,
     CHARGE_SK,
     CHARGE_STATIC_SK,
+    LIMIT_HOLD_PREFIX,
     LIMITS_SK,
     PK,
     SK,
+    TTL_ATTRIBUTE,
     charge_location_pk,
     charge_pk,
     charge_static_pk,
     device_pk,
     device_sk,
+    limit_counter_sk,
+    limit_hold_sk,
+    limit_usage_pk,
     limits_pk,
 )
 from finbank_core.pix.charges import Charge
 from finbank_core.pix.errors import ChargeAlreadyExists, ChargeNotFound, PixVersionConflict
-from finbank_core.pix.limits import AccountLimits
+from finbank_core.pix.limits import AccountLimits, ReserveOutcome, UsageHold, UsageReservation
 
 _encoder = msgspec.json.Encoder()
 _charge_decoder = msgspec.json.Decoder(Charge)
 _limits_decoder = msgspec.json.Decoder(AccountLimits)
+_hold_decoder = msgspec.json.Decoder(UsageHold)
 _FRESH = "attribute_not_exists(pk)"
 
 
@@ -162,7 +173,17 @@ class DynamoChargeRepository:
 
 
 class DynamoAccountLimitsStore:
-    """The ``AccountLimitsStore`` port: one item per account, last write wins."""
+    """The ``AccountLimitsStore`` port: choices (last write wins) and usage counters.
+
+    ``reserve_usage`` is one ``TransactWriteItems``: the hold item on
+    ``attribute_not_exists(pk)`` and, per counter, ``ADD used :amount`` on
+    ``attribute_not_exists(used) OR used <= :room`` (``room = cap - amount``),
+    so every counter stays within its cap, all or none, whoever writes at
+    the same time. ``release_usage`` deletes the hold on
+    ``attribute_exists(pk)`` and subtracts its amount in the same
+    transaction: exactly once. Counters and holds expire through TTL
+    ``USAGE_TTL_SECONDS`` after their period ends.
+    """
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -178,6 +199,119 @@ class DynamoAccountLimitsStore:
         item["body"] = s(_encoder.encode(limits).decode())
         with dynamo_errors():
             await self._client.put_item(TableName=self._table, Item=item)
+
+    async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
+        for counter in hold.counters:  # "used <= a negative room" would pass on a new counter
+            if hold.amount > counter.cap:
+                return UsageReservation(outcome=ReserveOutcome.EXCEEDED, limit=counter.limit)
+        pk = limit_usage_pk(hold.account_id)
+        expires = _expiry(max(c.ends_at for c in hold.counters))
+        hold_item = key_of(pk, limit_hold_sk(hold.hold_id))
+        hold_item.update(
+            entity=s("limit_hold"),
+            body=s(_encoder.encode(hold).decode()),
+            **{TTL_ATTRIBUTE: n(expires)},
+        )
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table, "Item": hold_item, "ConditionExpression": _FRESH}}
+        ]
+        for counter in hold.counters:
+            update = self._counter_update(pk, counter.period, hold.amount, expires)
+            update["ConditionExpression"] = "attribute_not_exists(#used) OR #used <= :room"
+            update["ExpressionAttributeValues"][":room"] = n(counter.cap - hold.amount)
+            items.append({"Update": update})
+        try:
+            await transact_write(self._client, items)
+        except ConditionFailed as failure:
+            if failure.failed_at(0):
+                return UsageReservation(outcome=ReserveOutcome.ALREADY_HELD)
+            full = next(
+                (c for i, c in enumerate(hold.counters) if failure.failed_at(i + 1)),
+                hold.counters[0],
+            )
+            return UsageReservation(outcome=ReserveOutcome.EXCEEDED, limit=full.limit)
+        return UsageReservation(outcome=ReserveOutcome.RESERVED)
+
+    async def release_usage(self, account_id: uuid.UUID, hold_id: str) -> bool:
+        pk = limit_usage_pk(account_id)
+        item = await get_item(self._client, self._table, pk, limit_hold_sk(hold_id))
+        if item is None:
+            return False
+        hold = _hold_decoder.decode(item["body"]["S"])
+        expires = _expiry(max(c.ends_at for c in hold.counters))
+        items: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": key_of(pk, limit_hold_sk(hold_id)),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            *(
+                {"Update": self._counter_update(pk, c.period, -hold.amount, expires)}
+                for c in hold.counters
+            ),
+        ]
+        try:
+            await transact_write(self._client, items)
+        except ConditionFailed:  # released meanwhile by a concurrent call
+            return False
+        return True
+
+    async def usage_holds(self, account_id: uuid.UUID, period: str) -> list[UsageHold]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
+            "ExpressionAttributeValues": {
+                ":pk": s(limit_usage_pk(account_id)),
+                ":prefix": s(LIMIT_HOLD_PREFIX),
+            },
+            "ConsistentRead": True,
+        }
+        found: list[UsageHold] = []
+        while True:
+            with dynamo_errors():
+                response = await self._client.query(**query)
+            for item in response.get("Items", []):
+                hold = _hold_decoder.decode(item["body"]["S"])
+                if any(c.period == period for c in hold.counters):
+                    found.append(hold)
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return found
+            query["ExclusiveStartKey"] = last
+
+    async def used(self, account_id: uuid.UUID, period: str) -> int:
+        item = await get_item(
+            self._client, self._table, limit_usage_pk(account_id), limit_counter_sk(period)
+        )
+        return int(item["used"]["N"]) if item is not None and "used" in item else 0
+
+    def _counter_update(self, pk: str, period: str, delta: int, expires: int) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": key_of(pk, limit_counter_sk(period)),
+            "UpdateExpression": "ADD #used :delta SET #ttl = :ttl, #entity = :entity",
+            "ExpressionAttributeNames": {
+                "#used": "used",
+                "#ttl": TTL_ATTRIBUTE,
+                "#entity": "entity",
+            },
+            "ExpressionAttributeValues": {
+                ":delta": n(delta),
+                ":ttl": n(expires),
+                ":entity": s("limit_counter"),
+            },
+        }
+
+
+#: how long usage counters and holds outlive their period (DynamoDB TTL)
+USAGE_TTL_SECONDS = 3 * 24 * 3600
+
+
+def _expiry(ends_at: datetime) -> int:
+    return int(ends_at.timestamp()) + USAGE_TTL_SECONDS
 
 
 class DynamoDeviceRegistry:

@@ -21,6 +21,8 @@ charge               ``CHARGE#<txid>``      ``CHARGE``        (none)
 charge static txid   ``CHARGESTATIC#<t>``   ``STATIC``        (none)
 charge location      ``CHARGELOC#<loc>``    ``LOCATION``      (none)
 account limits       ``LIMITS#<account>``   ``LIMITS``        (none)
+limit usage counter  ``LIMITUSE#<acct>``    ``USED#<per>``    (none; TTL on ``expires_at``)
+limit usage hold     ``LIMITUSE#<acct>``    ``HOLD#<e2e>``    (none; TTL on ``expires_at``)
 device first use     ``DEVICE#<owner>``     ``DEVICE#<id>``   (none)
 ===================  =====================  ================  ==============================
 
@@ -130,6 +132,21 @@ def charge_location_pk(location_id: str) -> str:
 
 def limits_pk(account_id: uuid.UUID) -> str:
     return f"LIMITS#{account_id}"
+
+
+def limit_usage_pk(account_id: uuid.UUID) -> str:
+    return f"LIMITUSE#{account_id}"
+
+
+def limit_counter_sk(period: str) -> str:
+    return f"USED#{period}"
+
+
+LIMIT_HOLD_PREFIX = "HOLD#"
+
+
+def limit_hold_sk(hold_id: str) -> str:
+    return f"{LIMIT_HOLD_PREFIX}{hold_id}"
 
 
 def device_pk(owner_id: str) -> str:

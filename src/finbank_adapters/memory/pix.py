@@ -26,7 +26,7 @@ from finbank_core.pix.errors import (
     PixVersionConflict,
 )
 from finbank_core.pix.keys import PixKey, PixKeyType
-from finbank_core.pix.limits import AccountLimits
+from finbank_core.pix.limits import AccountLimits, ReserveOutcome, UsageHold, UsageReservation
 from finbank_core.pix.payments import SAO_PAULO, PaymentPage, PaymentStatus, PixPayment
 from finbank_core.shared.errors import InvalidInput
 
@@ -233,14 +233,48 @@ class InMemoryChargeRepository:
 
 
 class InMemoryAccountLimitsStore:
+    """Limit choices and usage counters; a reservation checks and adds without an ``await``."""
+
     def __init__(self) -> None:
         self._limits: dict[uuid.UUID, AccountLimits] = {}
+        self._used: dict[tuple[uuid.UUID, str], int] = {}
+        self._holds: dict[tuple[uuid.UUID, str], UsageHold] = {}
 
     async def get(self, account_id: uuid.UUID) -> AccountLimits | None:
         return self._limits.get(account_id)
 
     async def put(self, limits: AccountLimits) -> None:
         self._limits[limits.account_id] = limits
+
+    async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
+        if (hold.account_id, hold.hold_id) in self._holds:
+            return UsageReservation(outcome=ReserveOutcome.ALREADY_HELD)
+        for counter in hold.counters:
+            if self._used.get((hold.account_id, counter.period), 0) + hold.amount > counter.cap:
+                return UsageReservation(outcome=ReserveOutcome.EXCEEDED, limit=counter.limit)
+        for counter in hold.counters:
+            index = (hold.account_id, counter.period)
+            self._used[index] = self._used.get(index, 0) + hold.amount
+        self._holds[(hold.account_id, hold.hold_id)] = hold
+        return UsageReservation(outcome=ReserveOutcome.RESERVED)
+
+    async def release_usage(self, account_id: uuid.UUID, hold_id: str) -> bool:
+        hold = self._holds.pop((account_id, hold_id), None)
+        if hold is None:
+            return False
+        for counter in hold.counters:
+            self._used[(account_id, counter.period)] -= hold.amount
+        return True
+
+    async def usage_holds(self, account_id: uuid.UUID, period: str) -> list[UsageHold]:
+        return [
+            hold
+            for (account, _), hold in self._holds.items()
+            if account == account_id and any(c.period == period for c in hold.counters)
+        ]
+
+    async def used(self, account_id: uuid.UUID, period: str) -> int:
+        return self._used.get((account_id, period), 0)
 
 
 class InMemoryDeviceRegistry:

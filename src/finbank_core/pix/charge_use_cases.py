@@ -1,4 +1,4 @@
-"""Charges (cob): create, read, draw their QR codes, remove, conclude on payment."""
+"""Charges (cob): create, read, draw their QR codes, remove, claim and conclude on payment."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from finbank_core.pix.errors import (
     ChargeNotFound,
     InvalidDocument,
     PixKeyNotFound,
+    PixPaymentNotFound,
     PixVersionConflict,
 )
 from finbank_core.pix.events import CHARGE_CONCLUDED, CHARGE_CREATED
 from finbank_core.pix.identifiers import TxId
 from finbank_core.pix.keys import PixKey
-from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.payments import PaymentStatus, PixPayment
 from finbank_core.pix.ports import ChargeRepository, KeyDirectory, QrRenderer
-from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 from finbank_core.shared.money import Money
 
 DEFAULT_EXPIRY_SECONDS = 24 * 3600
@@ -178,20 +179,98 @@ class RenderChargeQr(_ChargeUseCase):
         return self._renderer.render_svg(payload)
 
 
+class ChargeClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """A charge held for one payment; ``new`` when this call made the claim."""
+
+    txid: str
+    end_to_end_id: str
+    #: made by this call, so this call releases it if the payment fails
+    new: bool
+
+
+_CLAIM_ATTEMPTS = 5
+
+
+async def claim_charge(
+    deps: PixDeps,
+    charges: ChargeRepository,
+    account_id: uuid.UUID,
+    reference: str,
+    amount: Money,
+    end_to_end_id: str,
+    now: datetime,
+) -> ChargeClaim | None:
+    """Claim the payee's charge named by ``reference`` for payment ``end_to_end_id``.
+
+    ``None`` if the account has no such charge. Raises ``ChargeNotPayable``
+    if it is closed, expired, of another amount, or claimed by a payment
+    that is still alive. The claim is a conditional write on the version
+    read: of many payers at once exactly one wins, in any process. A claim
+    already held by ``end_to_end_id`` is returned with ``new=False``.
+    """
+    for _ in range(_CLAIM_ATTEMPTS):
+        charge = await charges.find(account_id, reference)
+        if charge is None:
+            return None
+        if charge.claimed_by == end_to_end_id and charge.status is ChargeStatus.ATIVA:
+            return ChargeClaim(txid=charge.txid, end_to_end_id=end_to_end_id, new=False)
+        free = charge
+        if charge.claimed_by is not None and await _claim_is_dead(deps, charge, now):
+            free = charge.release()
+        free.require_payable(now, amount)
+        try:
+            await charges.update(free.claim(end_to_end_id, now), charge.version)
+        except PixVersionConflict:
+            continue  # someone wrote first: read again (most likely now claimed)
+        return ChargeClaim(txid=charge.txid, end_to_end_id=end_to_end_id, new=True)
+    raise ServiceUnavailable("the charge is busy; retry later")
+
+
+async def release_charge(charges: ChargeRepository, claim: ChargeClaim | None) -> None:
+    """Give a claim made by this call back (the payment failed before it was recorded)."""
+    if claim is None or not claim.new:
+        return
+    for _ in range(_CLAIM_ATTEMPTS):
+        charge = await charges.get(claim.txid)
+        if charge.claimed_by != claim.end_to_end_id or charge.status is not ChargeStatus.ATIVA:
+            return
+        try:
+            await charges.update(charge.release(), charge.version)
+            return
+        except PixVersionConflict:
+            continue
+    # still held: it goes stale after STALE_CLAIM_SECONDS and can be taken over then
+
+
+async def _claim_is_dead(deps: PixDeps, charge: Charge, now: datetime) -> bool:
+    """The claimant was rejected, or was never recorded and its claim is stale."""
+    assert charge.claimed_by is not None
+    try:
+        claimant = await deps.payments.get(charge.claimed_by)
+    except PixPaymentNotFound:
+        return charge.claim_is_stale(now)
+    return claimant.status is PaymentStatus.REJECTED
+
+
 async def conclude_matching_charge(
     deps: PixDeps, charges: ChargeRepository, payment: PixPayment, now: datetime
 ) -> Charge | None:
     """Mark the payee's charge named by the payment's txid ``CONCLUIDA``, if it is payable.
 
-    A payment of a different amount, or for an expired or closed charge,
-    leaves the charge as it is (the money is still credited).
+    The payment that claimed the charge concludes it even if it expired
+    meanwhile. A payment of a different amount, for an expired or closed
+    charge, or for one another payment claimed, leaves the charge as it is
+    (the money is still credited).
     """
     account_id = payment.payee.account_id
     if account_id is None or not payment.txid:
         return None
     for _ in range(3):  # optimistic retries
         charge = await charges.find(account_id, payment.txid)
-        if charge is None or charge.status is not ChargeStatus.ATIVA or charge.is_expired(now):
+        if charge is None or charge.status is not ChargeStatus.ATIVA:
+            return None
+        mine = charge.claimed_by == payment.end_to_end_id
+        if not mine and (charge.claimed_by is not None or charge.is_expired(now)):
             return None
         if charge.amount != payment.amount:
             return None

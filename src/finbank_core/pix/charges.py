@@ -5,6 +5,15 @@ REMOVIDA_PELO_USUARIO_RECEBEDOR | REMOVIDA_PELO_PSP`` when withdrawn; the
 other states are final. As in the central bank's API, an expired charge
 stays ``ATIVA`` but can no longer be paid.
 
+A payment made here claims the charge before any money moves: ``claim``
+writes the payment's EndToEndId into the charge (a conditional write on the
+version, so of many payers at once exactly one wins, in any number of
+processes), ``release`` gives it back if the payment fails before it is
+recorded, ``conclude`` ends it. A claimed charge stays ``ATIVA`` (the
+central bank has no such state) but is not payable by anyone else. A claim
+whose payment was rejected, or never recorded after
+``STALE_CLAIM_SECONDS`` (its request crashed), may be taken over.
+
 The txid of a charge has 26-35 characters but a static BR Code carries at
 most 25 (field 62-05), so the static code carries ``static_txid``, the
 txid's first 25 characters; both identify the charge, and a new charge whose
@@ -25,6 +34,8 @@ from finbank_core.pix.keys import PixKey
 from finbank_core.shared.money import Money
 
 STATIC_TXID_LENGTH = 25
+#: how long a claim whose payment was never recorded blocks other payers
+STALE_CLAIM_SECONDS = 120
 
 
 class ChargeStatus(enum.StrEnum):
@@ -60,6 +71,9 @@ class Charge(msgspec.Struct, frozen=True, kw_only=True):
     version: int = 0
     end_to_end_id: str | None = None
     concluded_at: datetime | None = None
+    #: the EndToEndId of the payment in flight that claimed the charge
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
 
     @property
     def static_txid(self) -> str:
@@ -79,18 +93,39 @@ class Charge(msgspec.Struct, frozen=True, kw_only=True):
     def require_payable(self, now: datetime, amount: Money | None = None) -> None:
         """Raise ``ChargeNotPayable`` unless the charge can be paid now (with ``amount``)."""
         if self.status is not ChargeStatus.ATIVA:
-            raise ChargeNotPayable(f"the charge is {self.status.value}")
+            raise ChargeNotPayable(f"the charge is {self.status.value}", state=self.status.value)
+        if self.claimed_by is not None:
+            raise ChargeNotPayable("the charge is already being paid", state="CLAIMED")
         if self.is_expired(now):
-            raise ChargeNotPayable("the charge has expired")
+            raise ChargeNotPayable("the charge has expired", state="EXPIRED")
         if amount is not None and amount != self.amount:
             raise ChargeNotPayable(f"the charge must be paid with exactly {self.amount}")
 
     # -- state machine -------------------------------------------------------------
 
+    def claim(self, end_to_end_id: str, now: datetime) -> Charge:
+        """The charge held for payment ``end_to_end_id`` (checked payable by the caller)."""
+        return msgspec.structs.replace(self, claimed_by=end_to_end_id, claimed_at=now)
+
+    def release(self) -> Charge:
+        """The claim given back: the charge is payable again."""
+        return msgspec.structs.replace(self, claimed_by=None, claimed_at=None)
+
+    def claim_is_stale(self, now: datetime) -> bool:
+        """Claimed long enough ago that a payment still unrecorded will never be."""
+        return self.claimed_at is not None and now >= self.claimed_at + timedelta(
+            seconds=STALE_CLAIM_SECONDS
+        )
+
     def conclude(self, end_to_end_id: str, now: datetime) -> Charge:
         self._require_active(ChargeStatus.CONCLUIDA)
         return msgspec.structs.replace(
-            self, status=ChargeStatus.CONCLUIDA, end_to_end_id=end_to_end_id, concluded_at=now
+            self,
+            status=ChargeStatus.CONCLUIDA,
+            end_to_end_id=end_to_end_id,
+            concluded_at=now,
+            claimed_by=None,
+            claimed_at=None,
         )
 
     def remove(self, *, by_psp: bool = False) -> Charge:

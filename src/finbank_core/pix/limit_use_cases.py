@@ -1,4 +1,4 @@
-"""Applying the limit policy: usage from the payment records, customers' choices."""
+"""Applying the limit policy: usage reserved per period, customers' choices."""
 
 from __future__ import annotations
 
@@ -9,46 +9,38 @@ import msgspec
 
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.pix.context import PixDeps
-from finbank_core.pix.limits import AccountLimits, LimitPolicy, LimitWindow, TierLimits
+from finbank_core.pix.errors import PixPaymentNotFound
+from finbank_core.pix.limits import (
+    AccountLimits,
+    LimitPolicy,
+    ReserveOutcome,
+    TierLimits,
+    UsageHold,
+    counter_exceeded,
+)
 from finbank_core.pix.payments import PaymentStatus
 from finbank_core.pix.ports import AccountLimitsStore, DeviceRegistry, PixPaymentRepository
 from finbank_core.shared.money import Money
 
-
-async def outgoing_usage(
-    payments: PixPaymentRepository,
-    account_id: uuid.UUID,
-    since: datetime,
-    until: datetime,
-    *,
-    device_id: str | None = None,
-) -> Money:
-    """What the account sent (not rejected) with ``since <= created_at < until``.
-
-    With ``device_id``, only what that device initiated.
-    """
-    total, cursor = 0, None
-    while True:
-        page = await payments.list_by_account(
-            account_id, since=since, until=until, cursor=cursor, limit=100
-        )
-        for payment in page.items:
-            if (
-                payment.payer.account_id == account_id
-                and payment.status is not PaymentStatus.REJECTED
-                and (device_id is None or payment.device_id == device_id)
-            ):
-                total += payment.amount.cents
-        if page.next_cursor is None:
-            return Money(total)
-        cursor = page.next_cursor
+#: how long a hold whose payment was never recorded (its request crashed) keeps its room
+STALE_HOLD_SECONDS = 120
+_RECLAIM_ROUNDS = 3
 
 
 class PixLimiter:
-    """Checks a payment against the policy, the customer's choices and the usage so far.
+    """Reserves a payment's share of the limits before any money moves.
 
-    Usage is read from the payment records, so two payments racing in the
-    same instant may both pass; the per-transaction figures still hold.
+    Per-transaction figures are checked here; per-period ones by the limits
+    store's conditional update over the payment's usage counters (all or
+    none, see :class:`~finbank_core.pix.ports.AccountLimitsStore`), so
+    concurrent payments, in one process or many, never pass a figure
+    together. The reservation is keyed by the payment's EndToEndId:
+    :meth:`release` gives it back when the payment fails before it is
+    recorded or is rejected in the request. A payment a worker rejects later
+    keeps its reservation until room is needed: then the reservations of
+    rejected payments (and of payments never recorded after
+    ``STALE_HOLD_SECONDS``, whose request crashed) are released, once, and
+    the reservation is tried again.
     """
 
     def __init__(
@@ -63,31 +55,68 @@ class PixLimiter:
         self._limits = limits
         self._devices = devices
 
-    async def enforce(
-        self, account: CustomerAccount, amount: Money, now: datetime, device_id: str | None
-    ) -> LimitWindow:
-        """Raise ``PixLimitExceeded`` if ``amount`` may not leave ``account`` now."""
+    async def reserve(
+        self,
+        account: CustomerAccount,
+        amount: Money,
+        now: datetime,
+        device_id: str | None,
+        hold_id: str,
+    ) -> bool:
+        """Reserve ``amount`` for payment ``hold_id`` or raise ``PixLimitExceeded``.
+
+        True if this call made the reservation (so it releases it if the
+        payment fails); False if ``hold_id`` was already reserved.
+        """
         choices = await self._limits.get(account.id)
-        window = self.policy.window(now, late_night=choices is not None and choices.late_night)
-        used = await outgoing_usage(self._payments, account.id, window.starts_at, window.ends_at)
-        new_device, used_by_device = False, Money(0)
+        new_device = False
         if device_id is not None:
             first_seen = await self._devices.first_seen(account.owner_id, device_id)
             new_device = self.policy.is_new_device(first_seen, now)
-            if new_device:
-                day_start, day_end = self.policy.local_day(now)
-                used_by_device = await outgoing_usage(
-                    self._payments, account.id, day_start, day_end, device_id=device_id
-                )
-        return self.policy.check(
+        counters = self.policy.usage_counters(
             amount=amount,
             holder_type=account.holder_type,
             account=choices,
             now=now,
-            used_in_window=used,
+            device_id=device_id,
             new_device=new_device,
-            used_by_device_today=used_by_device,
         )
+        hold = UsageHold(
+            account_id=account.id,
+            hold_id=hold_id,
+            amount=amount.cents,
+            counters=tuple(counters),
+            created_at=now,
+        )
+        for _ in range(_RECLAIM_ROUNDS):
+            result = await self._limits.reserve_usage(hold)
+            if result.outcome is ReserveOutcome.RESERVED:
+                return True
+            if result.outcome is ReserveOutcome.ALREADY_HELD:
+                return False
+            full = next((c for c in counters if c.limit == result.limit), counters[0])
+            if not await self._reclaim(account.id, full.period, hold_id, now):
+                break
+        raise counter_exceeded(full)
+
+    async def release(self, account_id: uuid.UUID, hold_id: str) -> None:
+        """Give a payment's reservation back (nothing if it was never made or is gone)."""
+        await self._limits.release_usage(account_id, hold_id)
+
+    async def _reclaim(self, account_id: uuid.UUID, period: str, own: str, now: datetime) -> bool:
+        """Release the holds of dead payments on one counter; True if any was released."""
+        freed = False
+        for hold in await self._limits.usage_holds(account_id, period):
+            if hold.hold_id != own and await self._is_dead(hold, now):
+                freed = await self._limits.release_usage(account_id, hold.hold_id) or freed
+        return freed
+
+    async def _is_dead(self, hold: UsageHold, now: datetime) -> bool:
+        try:
+            payment = await self._payments.get(hold.hold_id)
+        except PixPaymentNotFound:
+            return now >= hold.created_at + timedelta(seconds=STALE_HOLD_SECONDS)
+        return payment.status is PaymentStatus.REJECTED
 
     async def record_device(self, owner_id: str, device_id: str | None, now: datetime) -> None:
         if device_id is not None:

@@ -15,6 +15,15 @@
   ``new_device_trust_seconds`` ago) is capped at R$ 200.00 per transaction
   and R$ 1,000.00 per local calendar day.
 
+* Per-period figures are exact: a payment reserves its amount on a usage
+  counter per period it counts in (:class:`UsageCounter`: the window, and the
+  device's day for a new device) with one conditional update in the limits
+  store, all counters or none, so concurrent payments in any number of
+  processes never pass a figure together. The reservation (:class:`UsageHold`,
+  keyed by the payment's EndToEndId) is given back when the payment fails or
+  is rejected. Counters are keyed by period, not by the figure in force, so a
+  figure lowered mid-period applies to what was already used.
+
 Every figure lives in :class:`LimitSettings`; amounts are centavos.
 """
 
@@ -22,7 +31,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -102,6 +111,72 @@ class AccountLimits(msgspec.Struct, frozen=True, kw_only=True):
     late_night: bool = False
     limits: TierLimits | None = None
     pending_raise: PendingRaise | None = None
+
+
+class UsageCounter(msgspec.Struct, frozen=True, kw_only=True):
+    """One period's usage figure of an account: a reservation fits while ``used <= cap``."""
+
+    #: the figure's name, as in ``PixLimitExceeded.details["limit"]``
+    limit: str
+    #: which period: ``day:<06:00 UTC>``, ``night:<06:00 UTC>``, ``device:<id>:<local date>``
+    period: str
+    #: the figure in force, centavos
+    cap: int
+    #: when the period ends; a store may forget the counter some time after
+    ends_at: datetime
+
+
+class UsageHold(msgspec.Struct, frozen=True, kw_only=True):
+    """A payment's reservation of ``amount`` centavos on each of its counters."""
+
+    account_id: uuid.UUID
+    #: the payment's EndToEndId
+    hold_id: str
+    amount: int
+    counters: tuple[UsageCounter, ...]
+    created_at: datetime
+
+
+class ReserveOutcome(enum.StrEnum):
+    RESERVED = "reserved"
+    #: a hold with this id is already counted (a replay): nothing was added
+    ALREADY_HELD = "already_held"
+    #: a counter would pass its cap: nothing was added
+    EXCEEDED = "exceeded"
+
+
+class UsageReservation(msgspec.Struct, frozen=True, kw_only=True):
+    outcome: ReserveOutcome
+    #: with ``EXCEEDED``, the ``limit`` of the first counter that would pass its cap
+    limit: str | None = None
+
+
+_PERIOD_WHAT = {
+    "day_per_period": "the daytime period limit",
+    "night_per_period": "the nighttime period limit",
+    "new_device_per_day": "the daily limit of a new device",
+}
+
+
+def counter_exceeded(counter: UsageCounter) -> PixLimitExceeded:
+    """The ``PixLimitExceeded`` for a counter the payment does not fit in."""
+    what = _PERIOD_WHAT.get(counter.limit, "a period limit")
+    return PixLimitExceeded(
+        f"the payment exceeds {what} ({Money(counter.cap)})",
+        limit=counter.limit,
+        limit_cents=counter.cap,
+    )
+
+
+def window_period(window: LimitWindow) -> str:
+    """The counter key of a window, anchored at its 06:00 end (night) or start (day).
+
+    A day window starts at 06:00 whatever the night's start, and a night
+    ends at 06:00, so switching ``late_night`` keeps the counter of the
+    period in progress.
+    """
+    anchor = window.starts_at if window.kind is WindowKind.DAY else window.ends_at
+    return f"{window.kind.value}:{anchor.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
 
 
 class LimitPolicy:
@@ -194,6 +269,65 @@ class LimitPolicy:
 
     # -- the check ------------------------------------------------------------------------
 
+    def usage_counters(
+        self,
+        *,
+        amount: Money,
+        holder_type: HolderType,
+        account: AccountLimits | None,
+        now: datetime,
+        device_id: str | None = None,
+        new_device: bool = False,
+    ) -> list[UsageCounter]:
+        """Check the per-transaction figures; return the period counters ``amount`` must fit.
+
+        Raises ``PixLimitExceeded`` for a per-transaction figure. The window's
+        counter comes first, then (``new_device``) the device's local day.
+        """
+        window = self.window(now, late_night=account is not None and account.late_night)
+        per_tx, per_period = self._figures(window, holder_type, account, now)
+        kind = window.kind.value
+        if amount.cents > per_tx:
+            _refuse(f"{kind}_per_transaction", per_tx, f"the {kind}time per-transaction limit")
+        counters = [
+            UsageCounter(
+                limit=f"{kind}_per_period",
+                period=window_period(window),
+                cap=per_period,
+                ends_at=window.ends_at,
+            )
+        ]
+        if new_device:
+            s = self.settings
+            if amount.cents > s.new_device_per_transaction:
+                _refuse(
+                    "new_device_per_transaction",
+                    s.new_device_per_transaction,
+                    "the per-transaction limit of a new device",
+                )
+            day_start, day_end = self.local_day(now)
+            counters.append(
+                UsageCounter(
+                    limit="new_device_per_day",
+                    period=f"device:{device_id}:{day_start.date().isoformat()}",
+                    cap=s.new_device_per_day,
+                    ends_at=day_end,
+                )
+            )
+        return counters
+
+    def _figures(
+        self,
+        window: LimitWindow,
+        holder_type: HolderType,
+        account: AccountLimits | None,
+        now: datetime,
+    ) -> tuple[int, int]:
+        figures = self.effective(holder_type, account, now)
+        if window.kind is WindowKind.NIGHT:
+            return figures.night_per_transaction, figures.night_per_period
+        return figures.day_per_transaction, figures.day_per_period
+
     def check(
         self,
         *,
@@ -212,11 +346,7 @@ class LimitPolicy:
         today (local day). Figures are inclusive: exactly the limit passes.
         """
         window = self.window(now, late_night=account is not None and account.late_night)
-        figures = self.effective(holder_type, account, now)
-        if window.kind is WindowKind.NIGHT:
-            per_tx, per_period = figures.night_per_transaction, figures.night_per_period
-        else:
-            per_tx, per_period = figures.day_per_transaction, figures.day_per_period
+        per_tx, per_period = self._figures(window, holder_type, account, now)
         kind = window.kind.value
         if amount.cents > per_tx:
             _refuse(f"{kind}_per_transaction", per_tx, f"the {kind}time per-transaction limit")

@@ -9,7 +9,7 @@ from typing import Protocol
 from finbank_core.pix.charges import Charge, ChargePayload
 from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRegistration
 from finbank_core.pix.keys import PixKey
-from finbank_core.pix.limits import AccountLimits
+from finbank_core.pix.limits import AccountLimits, UsageHold, UsageReservation
 from finbank_core.pix.network import NetworkResult, PaymentOrder, ReturnOrder
 from finbank_core.pix.payments import PaymentPage, PixPayment
 
@@ -169,11 +169,41 @@ class QrRenderer(Protocol):
 
 
 class AccountLimitsStore(Protocol):
-    """Customers' limit choices per account."""
+    """Customers' limit choices per account, and what each account used per limit period.
+
+    Usage is a counter per ``(account, period)`` and a hold per payment
+    (``UsageHold``, keyed by its EndToEndId) that says what it added to
+    which counters. Reserving and releasing are atomic across processes
+    (DynamoDB: one conditional transaction each).
+    """
 
     async def get(self, account_id: uuid.UUID) -> AccountLimits | None: ...
 
     async def put(self, limits: AccountLimits) -> None: ...
+
+    async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
+        """Add ``hold.amount`` to every counter of the hold and record the hold, or nothing.
+
+        ``RESERVED`` if every counter stays within its ``cap`` (inclusive);
+        ``EXCEEDED`` with the first counter's ``limit`` that would not;
+        ``ALREADY_HELD`` if a hold with this id is recorded (nothing added).
+        """
+        ...
+
+    async def release_usage(self, account_id: uuid.UUID, hold_id: str) -> bool:
+        """Take a hold's amount back from its counters and forget it, once.
+
+        False if there is no such hold (never made, or already released).
+        """
+        ...
+
+    async def usage_holds(self, account_id: uuid.UUID, period: str) -> list[UsageHold]:
+        """The holds still counted on the account's counter for ``period``."""
+        ...
+
+    async def used(self, account_id: uuid.UUID, period: str) -> int:
+        """What the account's counter for ``period`` holds, centavos (0 if none)."""
+        ...
 
 
 class DeviceRegistry(Protocol):
