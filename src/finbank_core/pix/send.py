@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from datetime import datetime
 
 import msgspec
 
 from finbank_core.accounts.ledger import TransferCode
 from finbank_core.accounts.model import AccountKind, AccountStatus, CustomerAccount
 from finbank_core.pix.brcode import BRCode
+from finbank_core.pix.charge_use_cases import ChargeClaim, claim_charge, release_charge
 from finbank_core.pix.context import PixDeps, check_description, fingerprint, memo
 from finbank_core.pix.directory import DirectoryEntry, safe_mask
 from finbank_core.pix.documents import is_valid_cnpj, is_valid_cpf, normalize_cnpj
@@ -97,6 +99,16 @@ class _Recipient(msgspec.Struct, frozen=True, kw_only=True):
     key: str | None = None
 
 
+class _Holds(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``SendPix._hold`` took for a payment, to give back if it fails."""
+
+    account_id: uuid.UUID
+    hold_id: str
+    #: the limit reservation was made by this request
+    limited: bool
+    claim: ChargeClaim | None
+
+
 class SendPix:
     """Validate, reserve, record, and (on-us) settle a customer's PIX payment."""
 
@@ -135,8 +147,6 @@ class SendPix:
         amount = _amount(cmd.amount, recipient.amount)
         if recipient.party.account_id == payer_account.id:
             raise SameAccount()
-        await self._limiter.enforce(payer_account, amount, now, cmd.device_id)
-
         on_us = recipient.party.ispb == deps.ispb
         payment = PixPayment(
             end_to_end_id=EndToEndId.generate(deps.ispb, now, deps.rng).value,
@@ -154,14 +164,20 @@ class SendPix:
             device_id=cmd.device_id,
         )
         e2e = payment.end_to_end_id
-        await deps.reserve(
-            e2e, payer_account.id, amount, TransferCode.PIX_OUT, memo("PIX enviado", payment)
-        )
+        holds = await self._hold(payment, payer_account, cmd.device_id, now)
+        try:
+            await deps.reserve(
+                e2e, payer_account.id, amount, TransferCode.PIX_OUT, memo("PIX enviado", payment)
+            )
+        except BaseException:
+            await self._release(holds)
+            raise
         try:
             payment = await deps.payments.add(payment)
         except PixPaymentAlreadyExists:
             # A concurrent request with the same idempotency key won: release ours.
             await deps.void(e2e, TransferCode.PIX_OUT)
+            await self._release(holds)
             winner = await deps.payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
             if winner is None:
                 raise
@@ -174,7 +190,51 @@ class SendPix:
             # A network that cannot be reached leaves it PENDING for the worker.
             with contextlib.suppress(ServiceUnavailable):
                 payment = await self._settle_inline(e2e)
+        if payment.status is PaymentStatus.REJECTED:  # it used none of the limits
+            await self._limiter.release(payer_account.id, e2e)
         return SendPixResult(payment=payment)
+
+    async def _hold(
+        self, payment: PixPayment, payer: CustomerAccount, device_id: str | None, now: datetime
+    ) -> _Holds:
+        """Claim the charge the payment names (here), then reserve its share of the limits.
+
+        Both are conditional writes in shared stores, so they hold across
+        processes: one payer gets a charge, and the limits are never passed.
+        """
+        claim = None
+        if payment.payee.account_id is not None and payment.txid:
+            claim = await claim_charge(
+                self._deps,
+                self._charges,
+                payment.payee.account_id,
+                payment.txid,
+                payment.amount,
+                payment.end_to_end_id,
+                now,
+            )
+        try:
+            limited = await self._limiter.reserve(
+                payer, payment.amount, now, device_id, payment.end_to_end_id
+            )
+        except BaseException:
+            with contextlib.suppress(ServiceUnavailable):
+                await release_charge(self._charges, claim)
+            raise
+        return _Holds(
+            account_id=payer.id, hold_id=payment.end_to_end_id, limited=limited, claim=claim
+        )
+
+    async def _release(self, holds: _Holds) -> None:
+        """Undo ``_hold`` after a failure before the payment was recorded.
+
+        A store that cannot be reached leaves them; the holds of a payment
+        never recorded are taken over once stale (``STALE_*_SECONDS``).
+        """
+        with contextlib.suppress(ServiceUnavailable):
+            if holds.limited:
+                await self._limiter.release(holds.account_id, holds.hold_id)
+            await release_charge(self._charges, holds.claim)
 
     async def _recipient(self, cmd: SendPixCommand) -> _Recipient:
         if cmd.key is not None:
