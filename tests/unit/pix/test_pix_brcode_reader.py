@@ -1,0 +1,370 @@
+"""Reading BR Codes: strict and tolerant modes against a corpus of real codes.
+
+``corpus/brcodes.json`` holds real codes from public sources (the central
+bank's manuals, other PIX libraries' test suites, issue threads where people
+pasted codes), each with its source, its expected reading and the deviations
+tolerant reading must report; and real codes that are broken, with the field
+that must be named. The crafted cases below cover what the corpus cannot
+(whitespace from copy and paste, lowercase CRCs, each refusal).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finbank_core.pix import BRCode, InvalidBRCode
+from finbank_core.pix.brcode_reader import (
+    BRCodeReading,
+    DeviationCode,
+    read_brcode,
+)
+from finbank_core.pix.crc import crc16_hex
+from finbank_core.shared.money import Money
+
+CORPUS: dict[str, list[dict[str, Any]]] = json.loads(
+    (pathlib.Path(__file__).parent / "corpus" / "brcodes.json").read_text(encoding="utf-8")
+)
+VALID = CORPUS["valid"]
+INVALID = CORPUS["invalid"]
+STRICT_VALID = [entry for entry in VALID if entry["strict"]]
+
+MANUAL_EXAMPLE = (
+    "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-426655440000"
+    "5204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
+)
+RECURRENCE_ONLY = next(e["code"] for e in VALID if e["id"] == "bcb-composite-recurrence-only")
+COMPOSITE_DYNAMIC = next(e["code"] for e in VALID if e["id"] == "bcb-composite-dynamic")
+
+
+def with_crc(body: str) -> str:
+    body += "6304"
+    return body + crc16_hex(body.encode("utf-8"))
+
+
+def tlv(field_id: str, value: str) -> str:
+    return f"{field_id}{len(value):02d}{value}"
+
+
+def reading_of(result: BRCodeReading) -> dict[str, Any]:
+    return {
+        "kind": result.kind,
+        "pix_key": result.pix_key,
+        "location_url": result.location_url,
+        "recurrence_url": result.recurrence_url,
+        "amount": None if result.amount is None else result.amount.to_bcb(),
+        "txid": result.txid,
+        "merchant_name": result.merchant_name,
+        "merchant_city": result.merchant_city,
+        "postal_code": result.postal_code,
+        "description": result.description,
+    }
+
+
+def deviations_of(result: BRCodeReading) -> list[list[str]]:
+    return [[d.code, d.field] for d in result.deviations]
+
+
+def refused(text: str, mode: str = "tolerant") -> InvalidBRCode:
+    with pytest.raises(InvalidBRCode) as caught:
+        read_brcode(text, mode)  # type: ignore[arg-type]
+    return caught.value
+
+
+# -- the corpus ----------------------------------------------------------------------
+
+
+def test_corpus_has_sixty_real_codes_each_with_a_source_and_a_verified_crc() -> None:
+    assert len(VALID) >= 60
+    assert len({entry["id"] for entry in VALID + INVALID}) == len(VALID) + len(INVALID)
+    for entry in VALID:
+        assert entry["source"], entry["id"]
+        code = entry["code"]
+        assert code[-8:-4] == "6304"
+        assert crc16_hex(code[:-4].encode("utf-8")) == code[-4:].upper(), entry["id"]
+
+
+@pytest.mark.parametrize("entry", VALID, ids=[e["id"] for e in VALID])
+def test_tolerant_reading_of_each_real_code(entry: dict[str, Any]) -> None:
+    result = read_brcode(entry["code"])
+    assert reading_of(result) == entry["reading"]
+    assert deviations_of(result) == entry["deviations"]
+    assert all(code in set(DeviationCode) for code in result.deviation_codes)
+
+
+@pytest.mark.parametrize("entry", VALID, ids=[e["id"] for e in VALID])
+def test_strict_reads_exactly_the_codes_with_no_deviation(entry: dict[str, Any]) -> None:
+    assert entry["strict"] == (not entry["deviations"])
+    if entry["strict"]:
+        strict = read_brcode(entry["code"], "strict")
+        assert strict == read_brcode(entry["code"])
+        assert BRCode.parse(entry["code"]).encode() == BRCode.parse(entry["code"]).encode()
+    else:
+        refused(entry["code"], "strict")
+
+
+@pytest.mark.parametrize("entry", INVALID, ids=[e["id"] for e in INVALID])
+def test_broken_real_codes_are_refused_in_both_modes_naming_the_field(
+    entry: dict[str, Any],
+) -> None:
+    assert refused(entry["code"]).field == entry["field"]
+    refused(entry["code"], "strict")
+
+
+def test_the_corpus_covers_every_class_the_issue_names() -> None:
+    seen = {code for entry in VALID for code, _ in entry["deviations"]}
+    assert {
+        "amount_trailing_point",
+        "txid_missing",
+        "txid_not_alphanumeric",
+        "text_not_ascii",
+        "text_too_long",
+        "lengths_in_utf8_bytes",
+        "location_url_scheme",
+    } <= seen
+    kinds = {entry["reading"]["kind"] for entry in VALID}
+    assert kinds == {"static", "dynamic", "recurrence"}
+
+
+# -- Pix Automático: composite codes ---------------------------------------------------
+
+
+def test_strict_reads_the_manuals_recurrence_only_code_and_round_trips_it() -> None:
+    code = BRCode.parse(RECURRENCE_ONLY)
+    assert (code.pix_key, code.location_url) == (None, None)
+    assert code.recurrence_url == "pix.example.com/rec/2353c790eefb11eaadc10242ac120002"
+    assert code.encode() == RECURRENCE_ONLY
+    assert read_brcode(RECURRENCE_ONLY, "strict").kind == "recurrence"
+
+
+def test_composite_dynamic_code_exposes_both_urls() -> None:
+    result = read_brcode(COMPOSITE_DYNAMIC)
+    assert result.kind == "dynamic"
+    assert result.location_url == "pix.example.com/8b3da2f39a4140d1a91abd93113bd441"
+    assert result.recurrence_url == "pix.example.com/rec/2353c790eefb11eaadc10242ac120002"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        tlv("00", "br.gov.bcb.pix") + tlv("25", "pix.example.com/qr/v2/abc"),  # no /rec/
+        tlv("00", "br.com.outro") + tlv("25", "pix.example.com/rec/abc"),  # not PIX's GUI
+        tlv("00", "br.gov.bcb.pix"),  # no URL at all
+    ],
+)
+def test_gui_alone_without_a_recurrence_template_is_refused(template: str) -> None:
+    body = RECURRENCE_ONLY[:-8].replace(RECURRENCE_ONLY[RECURRENCE_ONLY.index("8074") : -8], "")
+    text = with_crc(body + tlv("80", template))
+    assert refused(text).field == "26"
+    assert refused(text, "strict").field == "26"
+
+
+def test_a_recurrence_template_outside_80_99_does_not_count() -> None:
+    template = tlv("00", "br.gov.bcb.pix") + tlv("25", "pix.example.com/rec/abc")
+    body = RECURRENCE_ONLY[:-8].replace(RECURRENCE_ONLY[RECURRENCE_ONLY.index("8074") : -8], "")
+    body = body.replace("5204", tlv("79", template) + "5204")
+    assert refused(with_crc(body)).field == "26"
+
+
+def test_brcode_without_key_or_url_needs_a_recurrence_template() -> None:
+    with pytest.raises(InvalidBRCode) as caught:
+        BRCode(merchant_name="N", merchant_city="C")
+    assert caught.value.field == "26"
+    recurrence = (("80", tlv("00", "br.gov.bcb.pix") + tlv("25", "psp.example/rec/1")),)
+    code = BRCode(merchant_name="N", merchant_city="C", extra_templates=recurrence)
+    assert code.recurrence_url == "psp.example/rec/1"
+    assert BRCode.parse(code.encode()) == code
+    with pytest.raises(InvalidBRCode) as caught:
+        BRCode(merchant_name="N", merchant_city="C", description="d", extra_templates=recurrence)
+    assert caught.value.field == "26"
+
+
+# -- copy and paste: whitespace and CRC case ---------------------------------------------
+
+
+@pytest.mark.parametrize("wrap", ["  {}  ", "{}\n", "\t{}\r\n", "\n\n{} "])
+def test_surrounding_whitespace_is_tolerated_and_reported(wrap: str) -> None:
+    result = read_brcode(wrap.format(MANUAL_EXAMPLE))
+    assert deviations_of(result) == [["surrounding_whitespace", "payload"]]
+    assert reading_of(result) == reading_of(read_brcode(MANUAL_EXAMPLE))
+    assert refused(wrap.format(MANUAL_EXAMPLE), "strict").field in ("63", "00", "payload")
+
+
+@pytest.mark.parametrize("crc", ["1d3d", "1D3d", "1d3D"])
+def test_lowercase_crc_is_tolerated_and_reported(crc: str) -> None:
+    result = read_brcode(MANUAL_EXAMPLE[:-4] + crc)
+    assert deviations_of(result) == [["crc_lowercase", "63"]]
+    assert refused(MANUAL_EXAMPLE[:-4] + crc, "strict").field == "63"
+
+
+def test_lowercase_crc_must_still_match() -> None:
+    error = refused(MANUAL_EXAMPLE[:-4] + "1d3e")
+    assert (error.field, error.details["expected"]) == ("63", "1D3D")
+
+
+@pytest.mark.parametrize("entry", STRICT_VALID, ids=[e["id"] for e in STRICT_VALID])
+def test_tolerance_never_changes_key_url_amount_or_txid(entry: dict[str, Any]) -> None:
+    code = entry["code"]
+    pasted = "\n " + code[:-4] + code[-4:].lower() + "\r\n"
+    strict, tolerant = read_brcode(code, "strict"), read_brcode(pasted)
+    assert (tolerant.pix_key, tolerant.location_url, tolerant.amount, tolerant.txid) == (
+        strict.pix_key,
+        strict.location_url,
+        strict.amount,
+        strict.txid,
+    )
+    assert tolerant.recurrence_url == strict.recurrence_url
+
+
+# -- the other tolerated classes, crafted ----------------------------------------------------
+
+
+def test_amount_with_a_trailing_point() -> None:
+    body = MANUAL_EXAMPLE[:-8].replace("5303986", "5303986" + tlv("54", "25."))
+    result = read_brcode(with_crc(body))
+    assert result.amount == Money(2500)
+    assert deviations_of(result) == [["amount_trailing_point", "54"]]
+
+
+def test_dynamic_code_without_62_or_with_62_but_no_05() -> None:
+    dynamic = BRCode.dynamic(
+        location_url="psp.example/qr/v2/x", merchant_name="N", merchant_city="C"
+    )
+    text = dynamic.encode()
+    without_62 = with_crc(text[:-8].replace("62070503***", ""))
+    assert deviations_of(read_brcode(without_62)) == [["txid_missing", "62"]]
+    only_50 = with_crc(text[:-8].replace("62070503***", tlv("62", tlv("50", "0014x"))))
+    result = read_brcode(only_50)
+    assert deviations_of(result) == [["txid_missing", "62-05"]]
+    assert (result.location_url, result.txid) == ("psp.example/qr/v2/x", "***")
+
+
+def test_dynamic_code_with_more_than_gui_and_url_in_26() -> None:
+    account = tlv("00", "br.gov.bcb.pix") + tlv("25", "psp.example/x") + tlv("02", "pedido")
+    body = MANUAL_EXAMPLE[:-8].replace(MANUAL_EXAMPLE[6:68], tlv("26", account))
+    result = read_brcode(with_crc(body))
+    assert (result.location_url, result.description) == ("psp.example/x", None)
+    assert deviations_of(result) == [["account_extra_fields", "26"]]
+    assert refused(with_crc(body), "strict").field == "26"
+
+
+def test_utf8_byte_lengths_are_tried_only_when_character_lengths_do_not_walk() -> None:
+    city = "São Paulo"
+    by_bytes = MANUAL_EXAMPLE[:-8].replace("6008BRASILIA", f"60{len(city.encode()):02d}{city}")
+    result = read_brcode(with_crc(by_bytes))
+    assert result.merchant_city == city
+    assert deviations_of(result) == [
+        ["lengths_in_utf8_bytes", "payload"],
+        ["text_not_ascii", "60"],
+    ]
+    by_chars = MANUAL_EXAMPLE[:-8].replace("6008BRASILIA", tlv("60", city))
+    assert deviations_of(read_brcode(with_crc(by_chars))) == [["text_not_ascii", "60"]]
+
+
+def test_deviation_messages_never_carry_the_value() -> None:
+    secret = "Fulano Secreto da Silva Sauro"
+    body = MANUAL_EXAMPLE[:-8].replace("5913Fulano de Tal", tlv("59", secret))
+    result = read_brcode(with_crc(body))
+    assert deviations_of(result) == [["text_too_long", "59"]]
+    assert all(secret not in d.message and "Secreto" not in d.message for d in result.deviations)
+
+
+# -- refused in both modes ----------------------------------------------------------------------
+
+BODY = MANUAL_EXAMPLE[:-8]
+KEY_26 = MANUAL_EXAMPLE[6:68]
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (MANUAL_EXAMPLE[:-4] + "1D3E", "63"),
+        (MANUAL_EXAMPLE[:-1], "63"),
+        (MANUAL_EXAMPLE[:-8], "63"),
+        ("", "63"),
+        ("   ", "63"),
+        (with_crc(BODY[:-3]), "62"),  # truncated TLV: 62 says 7, holds 4
+        (with_crc(BODY.replace("0014br.gov.bcb.pix", "0014br.gov.bcb.pax")), "26"),
+        (with_crc(BODY.replace(KEY_26, tlv("26", tlv("01", "k")))), "26"),
+        (with_crc(BODY.replace("5303986", "5303986" + tlv("54", "1,00"))), "54"),
+        (with_crc(BODY.replace("5303986", "5303986" + tlv("54", "-1.00"))), "54"),
+        (with_crc(BODY.replace("5303986", "5303986" + tlv("54", "1.234"))), "54"),
+        (with_crc(BODY.replace("5303986", "5303986" + tlv("54", "0.00"))), "54"),
+        (with_crc(BODY.replace("5303986", "5303986" + tlv("54", "."))), "54"),
+        (with_crc(BODY.replace("5303986", "5303986" + tlv("54", "99999999999.0"))), "54"),
+        (with_crc(BODY.replace("5303986", "5303840")), "53"),
+        (with_crc(BODY.replace("5802BR", "5802br")), "58"),
+        (with_crc(BODY.replace("000201", "000202", 1)), "00"),
+        (with_crc(BODY.replace("52040000", "5204ABCD")), "52"),
+        (with_crc(BODY.replace("000201", "0002010102 1", 1)), "01"),
+        (with_crc(BODY.replace("5913Fulano de Tal", "")), "59"),
+        (with_crc(BODY.replace("5913Fulano de Tal", "5913Fulano\nde Tal")), "59"),
+        (
+            with_crc(
+                BODY.replace(
+                    KEY_26,
+                    tlv("26", tlv("00", "br.gov.bcb.pix") + tlv("01", "k") + tlv("25", "u/x")),
+                )
+            ),
+            "26",
+        ),
+        (
+            with_crc(
+                BODY.replace(
+                    KEY_26, tlv("26", tlv("00", "br.gov.bcb.pix") + tlv("25", "http://psp/x"))
+                )
+            ),
+            "26-25",
+        ),
+        (with_crc(BODY + tlv("63", "ABCD")), "63"),
+        ("0" * 513, "payload"),
+    ],
+)
+def test_genuinely_broken_codes_are_refused_in_both_modes(text: str, field: str) -> None:
+    assert refused(text).field == field
+    refused(text, "strict")
+
+
+def test_not_text_and_unknown_mode_are_refused_with_the_documented_error() -> None:
+    assert refused(b"000201", "tolerant").field == "payload"  # type: ignore[arg-type]
+    assert refused(MANUAL_EXAMPLE, "lenient").field == "payload"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([entry["code"] for entry in VALID]),
+    st.integers(0, 2**32),
+    st.sampled_from(["delete", "insert", "replace", "truncate"]),
+    st.text(min_size=1, max_size=3),
+)
+def test_mutated_codes_are_read_or_refused_never_crash(
+    code: str, seed: int, how: str, junk: str
+) -> None:
+    rng = random.Random(seed)
+    at = rng.randrange(len(code))
+    mutated = {
+        "delete": code[:at] + code[at + 1 :],
+        "insert": code[:at] + junk + code[at:],
+        "replace": code[:at] + junk + code[at + len(junk) :],
+        "truncate": code[:at],
+    }[how]
+    for fix_crc in (False, True):
+        text = with_crc(mutated[:-8]) if fix_crc and len(mutated) > 8 else mutated
+        for mode in ("strict", "tolerant"):  # both ReadMode values
+            field = "read"
+            try:
+                read_brcode(text, mode)
+            except InvalidBRCode as error:
+                field = error.field
+            assert field  # read, or refused naming a field; nothing else escapes
+
+
+def test_strict_reading_is_brcode_parse() -> None:
+    for entry in STRICT_VALID:
+        assert read_brcode(entry["code"], "strict") == BRCodeReading.of(BRCode.parse(entry["code"]))
