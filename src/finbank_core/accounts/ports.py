@@ -33,9 +33,10 @@ class Ledger(Protocol):
     ``ServiceUnavailable`` when their store cannot be reached; nothing is
     applied in that case, and resubmitting the same batch is safe.
 
-    Every call first voids the pending transfers whose timeout has passed on
-    the ledger's clock (exactly once, whichever call notices first), so what
-    a call reads or checks is the state at the clock's "now".
+    Every call that reads or changes balances or transfers first voids the
+    pending transfers whose timeout has passed on the ledger's clock (exactly
+    once, whichever call notices first), so what it reads or checks is the
+    state at the clock's "now". A statement (posted entries only) need not.
     """
 
     async def create_accounts(self, accounts: Sequence[NewAccount]) -> list[CreateAccountResult]:
