@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from finbank_core.accounts.model import AccountKind
-from finbank_core.pix.brcode import BRCode
+from finbank_core.pix.brcode_reader import BRCodeReading
 from finbank_core.pix.directory import KeyRegistration
 from finbank_core.pix.keys import PixKeyType
 from finbank_core.pix.payments import PixParty, PixPayment
@@ -234,33 +234,49 @@ class ChargeOut(msgspec.Struct, kw_only=True):
 
 class BRCodeDecodeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     br_code: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    # tolerant: what a payer reads (other banks' codes, pasted text), deviations
+    # listed; strict: exactly what this bank issues, as a validator wants.
+    mode: Literal["strict", "tolerant"] = "tolerant"
+
+
+class BRCodeDeviationOut(msgspec.Struct, kw_only=True):
+    code: str
+    field: str
+    message: str
 
 
 class BRCodeOut(msgspec.Struct, kw_only=True):
-    kind: Literal["static", "dynamic"]
+    kind: Literal["static", "dynamic", "recurrence"]
     merchant_name: str
     merchant_city: str
     key: str | None
     location: str | None
+    recurrence_location: str | None
     amount: str | None
     txid: str | None
     description: str | None
     single_use: bool
     postal_code: str | None
+    deviations: list[BRCodeDeviationOut]
 
     @classmethod
-    def of(cls, code: BRCode) -> BRCodeOut:
+    def of(cls, code: BRCodeReading) -> BRCodeOut:
         return cls(
-            kind="dynamic" if code.is_dynamic else "static",
+            kind=code.kind,
             merchant_name=code.merchant_name,
             merchant_city=code.merchant_city,
             key=code.pix_key,
             location=code.location_url,
+            recurrence_location=code.recurrence_url,
             amount=code.amount.to_bcb() if code.amount else None,
             txid=None if code.txid == "***" else code.txid,
             description=code.description,
             single_use=code.point_of_initiation == "12",
             postal_code=code.postal_code,
+            deviations=[
+                BRCodeDeviationOut(code=d.code, field=d.field, message=d.message)
+                for d in code.deviations
+            ],
         )
 
 

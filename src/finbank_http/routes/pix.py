@@ -17,7 +17,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from finbank_core.auth.model import Principal
-from finbank_core.pix.brcode import BRCode
+from finbank_core.pix.brcode_reader import read_brcode
 from finbank_core.pix.charges import ChargePayer
 from finbank_core.pix.refunds import RefundNature
 from finbank_core.pix.use_cases import (
@@ -342,7 +342,12 @@ class PixChargeController(Controller):
     "/v1/pix/brcodes/decode",
     tags=["pix"],
     summary="Decode and validate a BR Code ('Pix Copia e Cola')",
-    description="A malformed code answers 400 `invalid_br_code` naming the EMV field.",
+    description=(
+        "`mode: tolerant` (the default) reads codes other systems write and lists each "
+        "deviation it accepted in `deviations` (stable `code`, EMV `field`); `mode: strict` "
+        "accepts only what this bank issues. A code that cannot be read answers 400 "
+        "`invalid_br_code` naming the EMV field."
+    ),
     security=[{BEARER_SCHEME: []}],
     responses=problems(*COMMON),
     status_code=HTTP_200_OK,
@@ -350,7 +355,7 @@ class PixChargeController(Controller):
 async def decode_brcode(
     data: JSONBody[BRCodeDecodeIn], principal: NamedDependency[Principal]
 ) -> BRCodeOut:
-    return BRCodeOut.of(BRCode.parse(data.br_code.strip()))
+    return BRCodeOut.of(read_brcode(data.br_code, data.mode))
 
 
 @post(
