@@ -6,6 +6,13 @@ inputs, which is what an application calls, so "build+encode" includes our
 validation. Libraries that are not installed are skipped. Each row is the
 best of several timed batches (``time.perf_counter``), in operations per
 second; the ratio is ours divided by theirs for the same operation.
+
+Reading: ``parse`` is the strict ``BRCode.parse``; ``parse-tolerant`` is
+``read_brcode`` (the payer's default) on the same canonical code; and
+``parse-pasted`` is ``read_brcode`` on a code as people paste it (a trailing
+newline, a lowercase CRC, an accented city), which takes the deviation path.
+Other libraries' parsers get the same text for each row (starkbank-brcode,
+the only one with a parser, cannot read the pasted code at all).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from decimal import Decimal
 from typing import Any
 
 from finbank_core.pix import BRCode
+from finbank_core.pix.brcode_reader import read_brcode
+from finbank_core.pix.crc import crc16_hex
 from finbank_core.shared.money import Money
 
 KEY = "123e4567-e12b-12d1-a456-426655440000"
@@ -63,17 +72,27 @@ def optional(module: str) -> Any:
 sys.path[:] = [p for p in sys.path if not p.endswith("benchmarks")]
 
 
+def pasted(text: str) -> str:
+    """``text`` as copied from another bank's app: accented city, lowercase CRC, newline."""
+    body = text[:-8].replace(f"60{len(CITY):02d}{CITY}", "6008BRASÍLIA") + "6304"
+    return body + crc16_hex(body.encode()).lower() + "\n"
+
+
 def ours() -> dict[str, Callable[[], object]]:
     code = BRCode.static(
         key=KEY, merchant_name=NAME, merchant_city=CITY, amount=Money(CENTS), txid=TXID
     )
     text = code.encode()
+    copied = pasted(text)
+    assert len(read_brcode(copied).deviations) == 3
     return {
         "build+encode": lambda: BRCode.static(
             key=KEY, merchant_name=NAME, merchant_city=CITY, amount=Money(CENTS), txid=TXID
         ).encode(),
         "encode": code.encode,
         "parse": lambda: BRCode.parse(text),
+        "parse-tolerant": lambda: read_brcode(text),
+        "parse-pasted": lambda: read_brcode(copied),
     }
 
 
@@ -83,9 +102,12 @@ def theirs() -> dict[str, dict[str, Callable[[], object]]]:
     if static is not None and brcode_id is not None:
         spec = {"key": KEY, "name": NAME, "city": CITY, "txid": TXID, "amount": CENTS}
         text = static.fromJson(spec)
+        # No parse-pasted row: starkbank-brcode refuses the pasted code (its CRC
+        # check fails on the accented city), so there is nothing to compare.
         found["starkbank-brcode"] = {
             "build+encode": lambda: static.fromJson(spec),
             "parse": lambda: brcode_id.jsonFromBrcode(text),
+            "parse-tolerant": lambda: brcode_id.jsonFromBrcode(text),
         }
     pix_utils = optional("pix_utils")
     if pix_utils is not None:
