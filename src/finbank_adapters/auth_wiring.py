@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from finbank_adapters.local_auth import LocalTokenIssuer
-from finbank_adapters.settings import Settings
+from finbank_adapters.settings import Settings, SettingsError
 from finbank_core.auth.lockout import LockoutPolicy
 from finbank_core.shared.clock import Clock
 
@@ -96,6 +96,18 @@ def redis_token_denylist(client: Any, clock: Clock, settings: Settings) -> Any:
     from finbank_adapters.redis import RedisTokenDenylist
 
     return RedisTokenDenylist(client, clock, key_prefix=settings.redis_key_prefix)
+
+
+def cached_token_denylist(pool: Any, client: Any, clock: Clock, settings: Settings) -> Any:
+    """``redis_postgres``: revocations kept in PostgreSQL, cached in Redis (docs/auth.md)."""
+    from finbank_adapters.postgres import PostgresTokenDenylist
+    from finbank_adapters.redis import RedisCachedTokenDenylist
+
+    if pool is None or client is None:
+        raise SettingsError("the redis_postgres denylist needs both PostgreSQL and Redis")
+    return RedisCachedTokenDenylist(
+        client, clock, PostgresTokenDenylist(pool, clock), key_prefix=settings.redis_key_prefix
+    )
 
 
 def redis_refresh_token_store(client: Any, clock: Clock, settings: Settings) -> Any:

@@ -107,6 +107,13 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(
             auth_wiring.redis_token_denylist, client=redis_client, clock=clock, settings=settings
         ),
+        redis_postgres=providers.Singleton(
+            auth_wiring.cached_token_denylist,
+            pool=postgres_pool,
+            client=redis_client,
+            clock=clock,
+            settings=settings,
+        ),
     )
     refresh_token_store = providers.Selector(
         providers.Callable(_settings_field("refresh_tokens_backend"), settings),
@@ -131,6 +138,7 @@ class Container(containers.DeclarativeContainer):
             users=user_store,
             tokens=token_issuer,
             refresh_tokens=refresh_token_store,
+            denylist=token_denylist,
         ),
         cognito=providers.Singleton(
             auth_wiring.cognito_identity_provider, client=cognito_client, settings=settings

@@ -18,7 +18,8 @@ POSTGRES_PORTS = ("ledger", "accounts", "users", "events")
 
 
 def uses_postgres(settings: Settings) -> bool:
-    return any(getattr(settings, f"{port}_backend") == "postgres" for port in POSTGRES_PORTS)
+    on_postgres = any(getattr(settings, f"{port}_backend") == "postgres" for port in POSTGRES_PORTS)
+    return on_postgres or settings.denylist_backend == "redis_postgres"
 
 
 async def postgres_pool(settings: Settings) -> AsyncIterator[Any]:

@@ -44,7 +44,7 @@ PROFILE_BACKENDS: dict[Profile, dict[str, str]] = {
         "identity": "local",
         "challenges": "redis",
         "throttle": "redis",
-        "denylist": "redis",
+        "denylist": "redis_postgres",
         "refresh_tokens": "redis",
     },
     Profile.AWS: {
@@ -56,7 +56,7 @@ PROFILE_BACKENDS: dict[Profile, dict[str, str]] = {
         "identity": "cognito",
         "challenges": "redis",
         "throttle": "redis",
-        "denylist": "redis",
+        "denylist": "redis_postgres",
         "refresh_tokens": "redis",
     },
 }
@@ -209,7 +209,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             self.denylist_backend,
             self.refresh_tokens_backend,
         )
-        return "redis" in backends
+        return "redis" in backends or self.denylist_backend == "redis_postgres"
 
     def cognito_issuer_url(self) -> str:
         if self.cognito_issuer:

@@ -10,6 +10,13 @@ Refresh tokens rotate: each login starts a family in ``RefreshTokenStore``
 can deny them all); each refresh replaces the family's one valid refresh
 token, and presenting a superseded one revokes the family. Sign-out revokes
 every family of the user, like Cognito's ``GlobalSignOut``.
+
+With a ``denylist`` (the container always passes one), a family that is
+revoked is also denied there by its id, the ``sid`` of every token of the
+login, until the family would have expired: a detected reuse refuses the
+family's access tokens at once, not when they expire, and a refresh is
+refused by the (durable) denylist even if the refresh-token store forgot the
+revocation.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import argon2
 import msgspec
@@ -40,6 +47,7 @@ from finbank_core.auth.model import (
     TokenSet,
     TotpSetup,
 )
+from finbank_core.auth.ports import TokenDenylist
 from finbank_core.auth.refresh_tokens import RefreshTokenStore, RotationOutcome
 from finbank_core.auth.use_cases import PASSWORD_MIN
 from finbank_core.auth.users import UserRecord, UserStore
@@ -56,6 +64,7 @@ class LocalIdentityProvider:
         tokens: LocalTokenIssuer,
         *,
         refresh_tokens: RefreshTokenStore,
+        denylist: TokenDenylist | None = None,
         totp_issuer_name: str = "finbank",
         hasher: argon2.PasswordHasher | None = None,
         new_subject: Callable[[], str] | None = None,
@@ -63,6 +72,7 @@ class LocalIdentityProvider:
         self._users = users
         self._tokens = tokens
         self._refresh_tokens = refresh_tokens
+        self._denylist = denylist
         self._clock = tokens.clock
         self._totp_issuer_name = totp_issuer_name
         self._hasher = hasher or argon2.PasswordHasher()  # argon2id, RFC 9106 defaults
@@ -204,8 +214,14 @@ class LocalIdentityProvider:
         family_id = claims.get("sid")
         if not isinstance(family_id, str) or not family_id:
             raise InvalidToken()
+        family_expiry = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        if self._denylist is not None and await self._denylist.is_revoked(family_id):
+            raise InvalidToken()
         next_jti = secrets.token_hex(16)
         outcome = await self._refresh_tokens.rotate(family_id, str(claims["jti"]), next_jti)
+        if outcome in (RotationOutcome.REUSED, RotationOutcome.REVOKED):
+            # A stolen copy is in play: every access token of the login goes now.
+            await self._deny_session(family_id, family_expiry)
         if outcome is not RotationOutcome.ROTATED:
             raise InvalidToken()
         user = await self._users.get(str(claims["sub"]))
@@ -220,7 +236,16 @@ class LocalIdentityProvider:
         # The access token itself is denied by the Logout use case (denylist);
         # here every refresh family of the user is revoked (global sign-out).
         claims = self._tokens.decode(access_token, "access")
+        family_id = claims.get("sid")
+        if isinstance(family_id, str) and family_id:
+            # No family outlives a refresh TTL from now; deny this one durably for that long.
+            until = self._clock.now() + timedelta(seconds=self._tokens.refresh_ttl_seconds)
+            await self._deny_session(family_id, until)
         await self._refresh_tokens.revoke_subject(str(claims["sub"]))
+
+    async def _deny_session(self, family_id: str, until: datetime) -> None:
+        if self._denylist is not None:
+            await self._denylist.revoke(family_id, until)
 
     # -- TOTP enrolment -----------------------------------------------------------
 
