@@ -18,6 +18,19 @@ server's ``now()``. Like the in-memory ledger, every call first voids the
 pending transfers due at that time (an index over live pending transfers
 with a timeout makes this free when there are none).
 
+The rules are :mod:`finbank_core.accounts.ledger_rules`, checked in its order.
+Everything that needs no stored state (batch checks, reserved flags, values
+outside their type, reserved ids, the stateless checks that follow the
+``exists`` check) is worked out here, in :func:`_transfer_checks` and
+:func:`_account_checks`, and passed to SQL as result codes at their position
+in the order (migration ``0010``); the functions only do the checks that need
+the stored state. A value outside its column's range therefore never reaches
+the driver: an event that fails a check here is sent with zeros.
+
+u32/u64 values (ledger, timeout, user_data_32/64) are stored with their bit
+pattern in signed columns, user_data_128 as a uuid; :func:`_s32`,
+:func:`_s64` and their inverses convert.
+
 A serialization failure or deadlock (which sorted locking should make rare:
 it remains possible when two batches race to store the same transfer id with
 different accounts) is retried a bounded number of times; driver errors leave
@@ -28,13 +41,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from finbank_adapters.postgres.errors import RetryPolicy, translated, with_retries
 from finbank_core.accounts.ledger import (
+    ACCOUNT_FLAGS_KNOWN,
+    MAX_AMOUNT,
+    MAX_U16,
+    MAX_U32,
+    MAX_U64,
+    MAX_U128,
+    TRANSFER_FLAGS_KNOWN,
+    AccountBalance,
+    AccountFilter,
     AccountFlags,
     CreateAccountResult,
     CreateTransferResult,
@@ -44,9 +66,11 @@ from finbank_core.accounts.ledger import (
     LedgerAccount,
     NewAccount,
     PendingStatus,
+    QueryFilter,
     Transfer,
     TransferFlags,
     TransferRecord,
+    check_filter,
 )
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.events import EventEnvelope, encode_event
@@ -54,18 +78,67 @@ from finbank_core.shared.events import EventEnvelope, encode_event
 _TRANSFER_RESULTS = {r.value: r for r in CreateTransferResult}
 _ACCOUNT_RESULTS = {r.value: r for r in CreateAccountResult}
 
-_CREATE_TRANSFERS = "SELECT ledger_create_transfers({})".format(
-    ", ".join(f"${n}" for n in range(1, 17))
+R = CreateTransferResult
+A = CreateAccountResult
+
+
+def _call(function: str, arity: int) -> str:
+    return "SELECT {}({})".format(function, ", ".join(f"${n}" for n in range(1, arity + 1)))
+
+
+_CREATE_ACCOUNTS = _call("ledger_create_accounts", 13)
+_CREATE_TRANSFERS = _call("ledger_create_transfers", 25)
+_CREATE_TRANSFERS_WITH_EVENTS = _call("ledger_create_transfers", 31)
+_CREATE_TRANSFER = _call("ledger_create_transfer", 12)
+_CREATE_TRANSFER_WITH_EVENTS = _call("ledger_create_transfer", 18)
+
+
+def _set_returning(function: str, arity: int) -> str:
+    # function names are the constants below, never input
+    placeholders = ", ".join(f"${n}" for n in range(1, arity + 1))
+    return f"SELECT * FROM {function}({placeholders})"  # noqa: S608
+
+
+_QUERY_TRANSFERS = _set_returning("ledger_query_transfers", 13)
+_ACCOUNT_BALANCES = _set_returning("ledger_account_balances_of", 12)
+
+# Transfer flags as plain ints (IntFlag operators run Python code).
+_LINKED = int(TransferFlags.LINKED)
+_PENDING = int(TransferFlags.PENDING)
+_POST = int(TransferFlags.POST_PENDING_TRANSFER)
+_VOID = int(TransferFlags.VOID_PENDING_TRANSFER)
+_BALANCING = int(TransferFlags.BALANCING_DEBIT | TransferFlags.BALANCING_CREDIT)
+_CLOSING = int(TransferFlags.CLOSING_DEBIT | TransferFlags.CLOSING_CREDIT)
+_IMPORTED = int(TransferFlags.IMPORTED)
+_NOT_WITH_POST_OR_VOID = _PENDING | _BALANCING | _CLOSING
+_ACCOUNT_LINKED = int(AccountFlags.LINKED)
+_ACCOUNT_IMPORTED = int(AccountFlags.IMPORTED)
+_ACCOUNT_CLOSED = int(AccountFlags.CLOSED)
+_BOTH_LIMITS = int(
+    AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
 )
-_CREATE_TRANSFERS_WITH_EVENTS = "SELECT ledger_create_transfers({})".format(
-    ", ".join(f"${n}" for n in range(1, 23))
-)
-_CREATE_TRANSFER = "SELECT ledger_create_transfer({})".format(
-    ", ".join(f"${n}" for n in range(1, 11))
-)
-_CREATE_TRANSFER_WITH_EVENTS = "SELECT ledger_create_transfer({})".format(
-    ", ".join(f"${n}" for n in range(1, 17))
-)
+#: a post/void's request fields that were left 0/None (column ``inherited``)
+_INH_CODE, _INH_LEDGER, _INH_USER_DATA, _INH_128, _INH_64, _INH_32 = 1, 2, 4, 8, 16, 32
+_ZERO_UUID = uuid.UUID(int=0)
+
+
+def _s32(value: int) -> int:
+    """An unsigned 32-bit value as the signed integer with the same bits (its column)."""
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _u32(value: int) -> int:
+    return value + (1 << 32) if value < 0 else value
+
+
+def _s64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _u64(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
 _ENTRIES = """
 SELECT sequence, account_id, transfer_id, side, amount, balance_after, code, created_at,
        user_data
@@ -89,6 +162,274 @@ def event_columns(events: Sequence[EventEnvelope]) -> tuple[list[Any], ...]:
         [e.occurred_at for e in events],
         [encode_event(e) for e in events],
     )
+
+
+# -- the checks that need no stored state, in ledger_rules' order ---------------------
+
+
+def _batch_check(
+    index: int,
+    count: int,
+    flags: int,
+    linked_bit: int,
+    imported_bit: int,
+    batch_imported: bool,
+    timestamp: datetime | None,
+    now: datetime,
+) -> str | None:
+    """Step 1-2 of ``ledger_rules`` for one event (after ``linked_event_failed``)."""
+    if flags & linked_bit and index == count - 1:
+        return "linked_event_chain_open"
+    imported = bool(flags & imported_bit)
+    if batch_imported and not imported:
+        return "imported_event_expected"
+    if imported and not batch_imported:
+        return "imported_event_not_expected"
+    if not imported:
+        return None if timestamp is None else "timestamp_must_be_zero"
+    if timestamp is None or timestamp.tzinfo is None:
+        return "imported_event_timestamp_out_of_range"
+    if timestamp > now:
+        return "imported_event_timestamp_must_not_advance"
+    return None
+
+
+def _transfer_pre(t: Transfer, flags: int, batch: str | None) -> str | None:
+    """Everything before the ``exists`` check: batch checks, types, reserved ids."""
+    if batch is not None:
+        return batch
+    if flags & ~TRANSFER_FLAGS_KNOWN or flags < 0:
+        return R.RESERVED_FLAG
+    if t.amount < 0:
+        return R.AMOUNT_MUST_NOT_BE_NEGATIVE
+    if t.amount > MAX_AMOUNT:
+        return R.AMOUNT_OUT_OF_RANGE
+    if not 0 <= t.ledger <= MAX_U32:
+        return R.LEDGER_OUT_OF_RANGE
+    if not 0 <= t.code <= MAX_U16:
+        return R.CODE_OUT_OF_RANGE
+    if t.timeout_seconds < 0:
+        return R.TIMEOUT_MUST_NOT_BE_NEGATIVE
+    if t.timeout_seconds > MAX_U32:
+        return R.TIMEOUT_OUT_OF_RANGE
+    if not 0 <= t.user_data_128 <= MAX_U128:
+        return R.USER_DATA_128_OUT_OF_RANGE
+    if not 0 <= t.user_data_64 <= MAX_U64:
+        return R.USER_DATA_64_OUT_OF_RANGE
+    if not 0 <= t.user_data_32 <= MAX_U32:
+        return R.USER_DATA_32_OUT_OF_RANGE
+    if t.id.int == 0:
+        return R.ID_MUST_NOT_BE_ZERO
+    if t.id.int == MAX_U128:
+        return R.ID_MUST_NOT_BE_INT_MAX
+    return None
+
+
+def _transfer_mid(t: Transfer, flags: int) -> str | None:
+    """The stateless checks right after ``exists`` (steps 6 and 7 up to the look-ups)."""
+    if flags & (_POST | _VOID):
+        if (flags & _POST and flags & _VOID) or flags & _NOT_WITH_POST_OR_VOID:
+            return R.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+        if t.pending_id is None:
+            return R.PENDING_ID_REQUIRED
+        if t.pending_id.int == 0:
+            return R.PENDING_ID_MUST_NOT_BE_ZERO
+        if t.pending_id.int == MAX_U128:
+            return R.PENDING_ID_MUST_NOT_BE_INT_MAX
+        if t.pending_id == t.id:
+            return R.PENDING_ID_MUST_BE_DIFFERENT
+        if t.timeout_seconds:
+            return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+        return None
+    for missing, zero, int_max, account in (
+        (
+            R.DEBIT_ACCOUNT_ID_REQUIRED,
+            R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO,
+            R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX,
+            t.debit_account_id,
+        ),
+        (
+            R.CREDIT_ACCOUNT_ID_REQUIRED,
+            R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO,
+            R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX,
+            t.credit_account_id,
+        ),
+    ):
+        if account is None:
+            return missing
+        if account.int == 0:
+            return zero
+        if account.int == MAX_U128:
+            return int_max
+    if t.debit_account_id == t.credit_account_id:
+        return R.ACCOUNTS_MUST_BE_DIFFERENT
+    if t.pending_id is not None and t.pending_id.int != 0:
+        return R.PENDING_ID_MUST_BE_ZERO
+    if not flags & _PENDING:
+        if t.timeout_seconds:
+            return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+        if flags & _CLOSING:
+            return R.CLOSING_TRANSFER_MUST_BE_PENDING
+    if t.amount == 0 and not flags & _CLOSING:
+        return R.AMOUNT_MUST_NOT_BE_ZERO
+    if t.ledger == 0:
+        return R.LEDGER_MUST_NOT_BE_ZERO
+    if t.code == 0:
+        return R.CODE_MUST_NOT_BE_ZERO
+    return None
+
+
+def _transfer_late(
+    t: Transfer, flags: int, timestamp: datetime
+) -> tuple[str | None, datetime | None]:
+    """The two stateless checks that come after stateful ones, and the expiry time."""
+    if flags & (_POST | _VOID) or not t.timeout_seconds:
+        return None, None
+    if flags & _IMPORTED:
+        return R.IMPORTED_EVENT_TIMEOUT_MUST_BE_ZERO, None
+    try:
+        return None, timestamp + timedelta(seconds=t.timeout_seconds)
+    except OverflowError:
+        return R.OVERFLOWS_TIMEOUT, None
+
+
+class _TransferArgs:
+    """The parallel arrays ``ledger_create_transfers`` takes."""
+
+    __slots__ = (
+        "amount",
+        "code",
+        "credit",
+        "debit",
+        "expires",
+        "flags",
+        "id",
+        "late",
+        "ledger",
+        "mid",
+        "pending",
+        "pre",
+        "timeout",
+        "ts",
+        "ud32",
+        "ud64",
+        "ud128",
+        "user_data",
+    )
+
+    def __init__(self) -> None:
+        self.id: list[uuid.UUID] = []
+        self.debit: list[uuid.UUID | None] = []
+        self.credit: list[uuid.UUID | None] = []
+        self.amount: list[int] = []
+        self.pending: list[uuid.UUID | None] = []
+        self.flags: list[int] = []
+        self.code: list[int] = []
+        self.ledger: list[int] = []
+        self.timeout: list[int] = []
+        self.user_data: list[str | None] = []
+        self.ud128: list[uuid.UUID] = []
+        self.ud64: list[int] = []
+        self.ud32: list[int] = []
+        self.ts: list[datetime] = []
+        self.expires: list[datetime | None] = []
+        self.pre: list[str | None] = []
+        self.mid: list[str | None] = []
+        self.late: list[str | None] = []
+
+    def add(self, t: Transfer, now: datetime, batch: str | None) -> None:
+        flags = int(t.flags)
+        pre = _transfer_pre(t, flags, batch)
+        self.id.append(t.id)
+        self.pre.append(pre)
+        if pre is not None:  # the values may not fit their columns: send zeros
+            self.debit.append(None)
+            self.credit.append(None)
+            self.amount.append(0)
+            self.pending.append(None)
+            self.flags.append(flags & _LINKED)
+            self.code.append(0)
+            self.ledger.append(0)
+            self.timeout.append(0)
+            self.user_data.append(None)
+            self.ud128.append(_ZERO_UUID)
+            self.ud64.append(0)
+            self.ud32.append(0)
+            self.ts.append(now)
+            self.expires.append(None)
+            self.mid.append(None)
+            self.late.append(None)
+            return
+        timestamp = t.timestamp if flags & _IMPORTED and t.timestamp is not None else now
+        late, expires = _transfer_late(t, flags, timestamp)
+        self.debit.append(t.debit_account_id)
+        self.credit.append(t.credit_account_id)
+        self.amount.append(t.amount)
+        self.pending.append(t.pending_id)
+        self.flags.append(flags)
+        self.code.append(t.code)
+        self.ledger.append(_s32(t.ledger))
+        self.timeout.append(_s32(t.timeout_seconds))
+        self.user_data.append(t.user_data)
+        self.ud128.append(uuid.UUID(int=t.user_data_128))
+        self.ud64.append(_s64(t.user_data_64))
+        self.ud32.append(_s32(t.user_data_32))
+        self.ts.append(timestamp)
+        self.expires.append(expires)
+        self.mid.append(_transfer_mid(t, flags))
+        self.late.append(late)
+
+
+def _transfer_batch_checks(transfers: Sequence[Transfer], now: datetime) -> list[str | None]:
+    """Steps 1-2 of ``ledger_rules.apply_batch`` per transfer (chains aside)."""
+    count = len(transfers)
+    batch_imported = bool(count and int(transfers[0].flags) & _IMPORTED)
+    found: list[str | None] = []
+    for index, t in enumerate(transfers):
+        flags = int(t.flags)
+        if (flags & _LINKED and index == count - 1) or batch_imported or flags & _IMPORTED:
+            found.append(
+                _batch_check(
+                    index, count, flags, _LINKED, _IMPORTED, batch_imported, t.timestamp, now
+                )
+            )
+        elif t.timestamp is not None:
+            found.append(R.TIMESTAMP_MUST_BE_ZERO)
+        else:
+            found.append(None)
+    return found
+
+
+def _account_pre(new: NewAccount, flags: int, batch: str | None) -> str | None:
+    if batch is not None:
+        return batch
+    if flags & ~ACCOUNT_FLAGS_KNOWN or flags < 0:
+        return A.RESERVED_FLAG
+    if not 0 <= new.ledger <= MAX_U32:
+        return A.LEDGER_OUT_OF_RANGE
+    if not 0 <= new.code <= MAX_U16:
+        return A.CODE_OUT_OF_RANGE
+    if not 0 <= new.user_data_128 <= MAX_U128:
+        return A.USER_DATA_128_OUT_OF_RANGE
+    if not 0 <= new.user_data_64 <= MAX_U64:
+        return A.USER_DATA_64_OUT_OF_RANGE
+    if not 0 <= new.user_data_32 <= MAX_U32:
+        return A.USER_DATA_32_OUT_OF_RANGE
+    if new.id.int == 0:
+        return A.ID_MUST_NOT_BE_ZERO
+    if new.id.int == MAX_U128:
+        return A.ID_MUST_NOT_BE_INT_MAX
+    return None
+
+
+def _account_mid(new: NewAccount, flags: int) -> str | None:
+    if flags & _BOTH_LIMITS == _BOTH_LIMITS:
+        return A.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+    if new.ledger == 0:
+        return A.LEDGER_MUST_NOT_BE_ZERO
+    if new.code == 0:
+        return A.CODE_MUST_NOT_BE_ZERO
+    return None
 
 
 class PostgresLedger:
@@ -123,15 +464,73 @@ class PostgresLedger:
     async def create_accounts(self, accounts: Sequence[NewAccount]) -> list[CreateAccountResult]:
         if not accounts:
             return []
+        now = self._clock.now()
+        count = len(accounts)
+        batch_imported = bool(int(accounts[0].flags) & _ACCOUNT_IMPORTED)
+        first_position: dict[uuid.UUID, int] = {}
+        ids: list[uuid.UUID] = []
+        codes: list[int] = []
+        flags_: list[int] = []
+        ledgers: list[int] = []
+        ud128: list[uuid.UUID] = []
+        ud64: list[int] = []
+        ud32: list[int] = []
+        stamps: list[datetime] = []
+        pres: list[str | None] = []
+        mids: list[str | None] = []
+        for index, new in enumerate(accounts):
+            flags = int(new.flags)
+            batch = _batch_check(
+                index,
+                count,
+                flags,
+                _ACCOUNT_LINKED,
+                _ACCOUNT_IMPORTED,
+                batch_imported,
+                new.timestamp,
+                now,
+            )
+            pre = _account_pre(new, flags, batch)
+            ids.append(new.id)
+            pres.append(pre)
+            if pre is not None:  # may not fit the columns: zeros
+                codes.append(0)
+                flags_.append(flags & _ACCOUNT_LINKED)
+                ledgers.append(0)
+                ud128.append(_ZERO_UUID)
+                ud64.append(0)
+                ud32.append(0)
+                stamps.append(now)
+                mids.append(None)
+                continue
+            codes.append(new.code)
+            flags_.append(flags)
+            ledgers.append(_s32(new.ledger))
+            ud128.append(uuid.UUID(int=new.user_data_128))
+            ud64.append(_s64(new.user_data_64))
+            ud32.append(_s32(new.user_data_32))
+            imported = flags & _ACCOUNT_IMPORTED and new.timestamp is not None
+            stamps.append(new.timestamp if imported and new.timestamp is not None else now)
+            mids.append(_account_mid(new, flags))
+        if count == 1 and pres[0] is not None:
+            return [A(pres[0])]
         raw: list[str] = await self._fetchval(
-            "SELECT ledger_create_accounts($1, $2, $3, $4, $5)",
-            self._clock.now(),
-            [a.id for a in accounts],
-            [int(a.code) for a in accounts],
-            [int(a.flags) for a in accounts],
-            [int(a.ledger) for a in accounts],
+            _CREATE_ACCOUNTS,
+            now,
+            ids,
+            codes,
+            flags_,
+            ledgers,
+            ud128,
+            ud64,
+            ud32,
+            stamps,
+            pres,
+            mids,
+            [first_position.setdefault(i, n) for n, i in enumerate(ids, 1)],
+            batch_imported,
         )
-        return [_ACCOUNT_RESULTS[r] for r in raw]
+        return [A(r) for r in raw]
 
     async def lookup_accounts(self, ids: Sequence[uuid.UUID]) -> list[LedgerAccount]:
         if not ids:
@@ -152,76 +551,96 @@ class PostgresLedger:
     ) -> list[CreateTransferResult]:
         if not transfers:
             return []
-        if len(transfers) == 1 and not transfers[0].flags:
-            single = await self._create_single(transfers[0], events)
-            if single is not None:
-                return [single]
+        now = self._clock.now()
+        batch_checks = _transfer_batch_checks(transfers, now)
+        if len(transfers) == 1:
+            t = transfers[0]
+            pre = _transfer_pre(t, int(t.flags), batch_checks[0])
+            if pre is not None:
+                return [R(pre)]
+            if (
+                not t.flags
+                and t.pending_id is None
+                and not t.timeout_seconds
+                and t.timestamp is None
+            ):
+                single = await self._create_single(t, now, events)
+                if single is not None:
+                    return [single]
+        args = _TransferArgs()
+        for t, batch in zip(transfers, batch_checks, strict=True):
+            args.add(t, now, batch)
         # What needs no database is worked out here (see ledger_create_transfers).
         first_position: dict[uuid.UUID, int] = {}
-        firsts = [first_position.setdefault(t.id, n) for n, t in enumerate(transfers, 1)]
-        pending_firsts = [
-            first_position.get(t.pending_id) if t.pending_id is not None else None
-            for t in transfers
-        ]
+        firsts = [first_position.setdefault(i, n) for n, i in enumerate(args.id, 1)]
+        pending_firsts = [first_position.get(p) if p is not None else None for p in args.pending]
         accounts = sorted(
-            {
-                a
-                for t in transfers
-                for a in (t.debit_account_id, t.credit_account_id)
-                if a is not None
-            }
+            {a for a in (*args.debit, *args.credit) if a is not None}
         )  # uuid.UUID orders by its 128-bit value, as PostgreSQL orders uuid
         slot: dict[uuid.UUID | None, int] = {a: n for n, a in enumerate(accounts, 1)}
-        args: list[Any] = [
-            self._clock.now(),
-            [t.id for t in transfers],
-            [t.debit_account_id for t in transfers],
-            [t.credit_account_id for t in transfers],
-            [t.amount for t in transfers],
-            [t.pending_id for t in transfers],
-            [int(t.flags) for t in transfers],
-            [int(t.code) for t in transfers],
-            [int(t.ledger) for t in transfers],
-            [t.timeout_seconds for t in transfers],
-            [t.user_data for t in transfers],
+        query_args: list[Any] = [
+            now,
+            args.id,
+            args.debit,
+            args.credit,
+            args.amount,
+            args.pending,
+            args.flags,
+            args.code,
+            args.ledger,
+            args.timeout,
+            args.user_data,
+            args.ud128,
+            args.ud64,
+            args.ud32,
+            args.ts,
+            args.expires,
+            args.pre,
+            args.mid,
+            args.late,
             firsts,
             pending_firsts,
             accounts,
-            [slot.get(t.debit_account_id) for t in transfers],
-            [slot.get(t.credit_account_id) for t in transfers],
+            [slot.get(a) for a in args.debit],
+            [slot.get(a) for a in args.credit],
+            bool(int(transfers[0].flags) & _IMPORTED),
         ]
         query = _CREATE_TRANSFERS
         if events:
-            args.extend(event_columns(events))
+            query_args.extend(event_columns(events))
             query = _CREATE_TRANSFERS_WITH_EVENTS
-        raw: list[str] = await self._fetchval(query, *args)
-        return [_TRANSFER_RESULTS[r] for r in raw]
+        raw: list[str] = await self._fetchval(query, *query_args)
+        return [R(r) for r in raw]
 
     async def _create_single(
-        self, transfer: Transfer, events: Sequence[EventEnvelope]
+        self, t: Transfer, now: datetime, events: Sequence[EventEnvelope]
     ) -> CreateTransferResult | None:
-        """One single-phase transfer through ``ledger_create_transfer`` (one statement, no arrays).
+        """One plain transfer through ``ledger_create_transfer`` (one statement, no arrays).
 
-        ``None`` when a pending transfer is due to expire: the batch function handles that.
+        Only for a transfer without flags, pending id, timeout or timestamp
+        that passed the checks before ``exists``. ``None`` when a pending
+        transfer is due to expire: the batch function handles that.
         """
         args: list[Any] = [
-            self._clock.now(),
-            transfer.id,
-            transfer.debit_account_id,
-            transfer.credit_account_id,
-            transfer.amount,
-            transfer.pending_id,
-            int(transfer.code),
-            int(transfer.ledger),
-            transfer.timeout_seconds,
-            transfer.user_data,
+            now,
+            t.id,
+            t.debit_account_id,
+            t.credit_account_id,
+            t.amount,
+            t.code,
+            _s32(t.ledger),
+            t.user_data,
+            uuid.UUID(int=t.user_data_128),
+            _s64(t.user_data_64),
+            _s32(t.user_data_32),
+            _transfer_mid(t, 0),
         ]
         query = _CREATE_TRANSFER
         if events:
             args.extend(event_columns(events))
             query = _CREATE_TRANSFER_WITH_EVENTS
         raw: str | None = await self._fetchval(query, *args)
-        return None if raw is None else _TRANSFER_RESULTS[raw]
+        return None if raw is None else R(raw)
 
     async def lookup_transfers(self, ids: Sequence[uuid.UUID]) -> list[TransferRecord]:
         if not ids:
@@ -235,6 +654,77 @@ class PostgresLedger:
     async def expire_pending_transfers(self) -> int:
         count: int = await self._fetchval("SELECT ledger_expire($1)", self._clock.now())
         return count
+
+    # -- queries ----------------------------------------------------------------
+
+    async def query_transfers(self, filter: QueryFilter) -> list[TransferRecord]:
+        check_filter(filter)
+        rows = await self._fetch(
+            _QUERY_TRANSFERS,
+            self._clock.now(),
+            None,
+            True,
+            True,
+            uuid.UUID(int=filter.user_data_128),
+            _s64(filter.user_data_64),
+            _s32(filter.user_data_32),
+            _s32(filter.ledger),
+            filter.code,
+            filter.timestamp_min,
+            filter.timestamp_max,
+            filter.limit,
+            filter.reversed,
+        )
+        return [_transfer(row) for row in rows]
+
+    async def get_account_transfers(self, filter: AccountFilter) -> list[TransferRecord]:
+        check_filter(filter)
+        rows = await self._fetch(
+            _QUERY_TRANSFERS,
+            self._clock.now(),
+            filter.account_id,
+            filter.debits,
+            filter.credits,
+            uuid.UUID(int=filter.user_data_128),
+            _s64(filter.user_data_64),
+            _s32(filter.user_data_32),
+            0,
+            filter.code,
+            filter.timestamp_min,
+            filter.timestamp_max,
+            filter.limit,
+            filter.reversed,
+        )
+        return [_transfer(row) for row in rows]
+
+    async def get_account_balances(self, filter: AccountFilter) -> list[AccountBalance]:
+        check_filter(filter)
+        rows = await self._fetch(
+            _ACCOUNT_BALANCES,
+            self._clock.now(),
+            filter.account_id,
+            filter.debits,
+            filter.credits,
+            uuid.UUID(int=filter.user_data_128),
+            _s64(filter.user_data_64),
+            _s32(filter.user_data_32),
+            filter.code,
+            filter.timestamp_min,
+            filter.timestamp_max,
+            filter.limit,
+            filter.reversed,
+        )
+        return [
+            AccountBalance(
+                transfer_id=row["transfer_id"],
+                timestamp=row["created_at"],
+                debits_pending=row["debits_pending"],
+                debits_posted=row["debits_posted"],
+                credits_pending=row["credits_pending"],
+                credits_posted=row["credits_posted"],
+            )
+            for row in rows
+        ]
 
     # -- statements -------------------------------------------------------------
 
@@ -259,38 +749,61 @@ class PostgresLedger:
 
 
 def _account(row: asyncpg.Record) -> LedgerAccount:
+    flags = row["flags"] | (_ACCOUNT_CLOSED if row["closed"] else 0)
     return LedgerAccount(
         id=row["id"],
         code=row["code"],
-        flags=AccountFlags(row["flags"]),
-        ledger=row["ledger"],
+        flags=AccountFlags(flags),
+        ledger=_u32(row["ledger"]),
         debits_pending=row["debits_pending"],
         debits_posted=row["debits_posted"],
         credits_pending=row["credits_pending"],
         credits_posted=row["credits_posted"],
         timestamp=row["created_at"],
+        user_data_128=row["user_data_128"].int,
+        user_data_64=_u64(row["user_data_64"]),
+        user_data_32=_u32(row["user_data_32"]),
     )
 
 
 def _transfer(row: asyncpg.Record) -> TransferRecord:
+    inherited: int = row["inherited"]
+    flags: int = row["flags"]
+    code: int = row["code"]
+    ledger = _u32(row["ledger"])
+    user_data: str | None = row["user_data"]
+    ud128: int = row["user_data_128"].int
+    ud64 = _u64(row["user_data_64"])
+    ud32 = _u32(row["user_data_32"])
     return TransferRecord(
         request=Transfer(
             id=row["id"],
             debit_account_id=row["req_debit_id"],
             credit_account_id=row["req_credit_id"],
             amount=row["req_amount"],
-            code=row["code"],
-            flags=TransferFlags(row["flags"]),
+            code=0 if inherited & _INH_CODE else code,
+            flags=TransferFlags(flags),
             pending_id=row["pending_id"],
-            timeout_seconds=row["timeout_seconds"],
-            ledger=row["ledger"],
-            user_data=row["user_data"],
+            timeout_seconds=_u32(row["timeout_seconds"]),
+            ledger=0 if inherited & _INH_LEDGER else ledger,
+            user_data=None if inherited & _INH_USER_DATA else user_data,
+            user_data_128=0 if inherited & _INH_128 else ud128,
+            user_data_64=0 if inherited & _INH_64 else ud64,
+            user_data_32=0 if inherited & _INH_32 else ud32,
+            timestamp=row["created_at"] if flags & _IMPORTED else None,
         ),
         debit_account_id=row["debit_account_id"],
         credit_account_id=row["credit_account_id"],
         amount=row["amount"],
         timestamp=row["created_at"],
         status=PendingStatus(row["status"]),
+        code=code,
+        ledger=ledger,
+        flags=TransferFlags(flags),
+        user_data=user_data,
+        user_data_128=ud128,
+        user_data_64=ud64,
+        user_data_32=ud32,
     )
 
 
