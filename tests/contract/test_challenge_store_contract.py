@@ -149,3 +149,47 @@ async def test_only_one_of_two_concurrent_deletes_consumes_the_challenge(
     )
     assert sorted(results) == [False, True]
     assert await harness.store.get(challenge.id) is None
+
+
+# -- concurrency: many callers on the same challenge ---------------------------------------
+
+CALLERS = 50
+
+
+async def test_fifty_concurrent_attempts_get_distinct_counts_up_to_the_cap_then_nothing(
+    harness: Harness,
+) -> None:
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    results = await asyncio.gather(
+        *(harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS) for _ in range(CALLERS))
+    )
+    granted = sorted(r.attempts for r in results if r is not None)
+    assert granted == list(range(1, MAX_ATTEMPTS + 1))
+    assert all(r.id == challenge.id for r in results if r is not None)
+    # every later attempt answers like the losers did
+    assert await harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS) is None
+    assert await harness.store.get(challenge.id) is None
+
+
+async def test_fifty_concurrent_deletes_consume_the_challenge_exactly_once(
+    harness: Harness,
+) -> None:
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    results = await asyncio.gather(*(harness.store.delete(challenge.id) for _ in range(CALLERS)))
+    assert results.count(True) == 1
+    assert await harness.store.delete(challenge.id) is False
+
+
+async def test_concurrent_attempts_on_many_challenges_are_counted_per_challenge(
+    harness: Harness,
+) -> None:
+    challenges = [new_challenge(harness.clock) for _ in range(10)]
+    await asyncio.gather(*(harness.store.put(c) for c in challenges))
+    results = await asyncio.gather(
+        *(harness.store.begin_attempt(c.id, MAX_ATTEMPTS) for c in challenges for _ in range(3))
+    )
+    for i, challenge in enumerate(challenges):
+        counts = sorted(r.attempts for r in results[3 * i : 3 * i + 3] if r is not None)
+        assert counts == [1, 2, 3], challenge.id

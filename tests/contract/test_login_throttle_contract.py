@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -101,3 +102,31 @@ async def test_exponential_locks_double_up_to_the_cap(harness: Harness) -> None:
         lock_lengths.append(seconds)
         harness.clock.advance(seconds)
     assert lock_lengths == [60, 120, 200, 200]
+
+
+# -- concurrency: many failures of one account at once -------------------------------------
+
+
+async def test_concurrent_failures_are_all_counted(harness: Harness) -> None:
+    throttle = harness.make(POLICY)
+    await asyncio.gather(*(throttle.record_failure("maria") for _ in range(9)))
+    await throttle.ensure_not_locked("maria")  # nine: no increment lost, none invented
+    await asyncio.gather(*(throttle.record_failure("maria") for _ in range(1)))
+    with pytest.raises(AccountLocked):
+        await throttle.ensure_not_locked("maria")
+
+
+async def test_fifty_concurrent_failures_lock_once_and_every_check_is_refused(
+    harness: Harness,
+) -> None:
+    throttle = harness.make(POLICY)
+    await asyncio.gather(*(throttle.record_failure("maria") for _ in range(50)))
+    checks = await asyncio.gather(
+        *(throttle.ensure_not_locked("maria") for _ in range(50)), return_exceptions=True
+    )
+    assert all(isinstance(c, AccountLocked) for c in checks)
+    # every refusal tells the same retry time: one consistent lock state
+    assert {c.details["retry_after_seconds"] for c in checks if isinstance(c, AccountLocked)} == {
+        POLICY.lock_seconds
+    }
+    await throttle.ensure_not_locked("joao")

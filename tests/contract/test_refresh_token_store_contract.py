@@ -94,3 +94,49 @@ async def test_revoking_a_subject_revokes_all_its_families_and_no_other(
     assert await harness.store.rotate("fam-1", "t0", "x") is REVOKED
     assert await harness.store.rotate("fam-2", "t0", "x") is REVOKED
     assert await harness.store.rotate("fam-3", "t0", "x") is ROTATED
+
+
+# -- concurrency: many callers on the same family ---------------------------------------------
+
+CALLERS = 32
+
+
+async def test_many_concurrent_rotations_of_one_token_rotate_once_and_revoke_the_family(
+    harness: Harness,
+) -> None:
+    await harness.start()
+    outcomes = await asyncio.gather(
+        *(harness.store.rotate("fam-1", "t0", f"next-{i}") for i in range(CALLERS))
+    )
+    assert outcomes.count(ROTATED) == 1
+    assert REUSED in outcomes  # the first loser detects the reuse...
+    assert set(outcomes) <= {ROTATED, REUSED, REVOKED}  # ...later ones find the family dead
+    winner = f"next-{outcomes.index(ROTATED)}"
+    # the family is gone for everyone: the winner's token and every replay
+    assert await harness.store.rotate("fam-1", winner, "after") is REVOKED
+    assert await harness.store.rotate("fam-1", "t0", "again") is REVOKED
+
+
+async def test_concurrent_rotations_of_distinct_families_do_not_interfere(
+    harness: Harness,
+) -> None:
+    families = [f"fam-{i}" for i in range(CALLERS)]
+    await asyncio.gather(*(harness.start(f, f"sub-{i % 4}") for i, f in enumerate(families)))
+    outcomes = await asyncio.gather(*(harness.store.rotate(f, "t0", "t1") for f in families))
+    assert outcomes == [ROTATED] * CALLERS
+    outcomes = await asyncio.gather(*(harness.store.rotate(f, "t1", "t2") for f in families))
+    assert outcomes == [ROTATED] * CALLERS
+
+
+async def test_a_revocation_racing_rotations_leaves_the_family_revoked(
+    harness: Harness,
+) -> None:
+    await harness.start("fam-1", "sub-1")
+    results = await asyncio.gather(
+        *(harness.store.rotate("fam-1", "t0", f"n{i}") for i in range(CALLERS // 2)),
+        harness.store.revoke_subject("sub-1"),
+        harness.store.revoke_family("fam-1"),
+    )
+    assert results[: CALLERS // 2].count(ROTATED) <= 1
+    for i in range(CALLERS // 2):
+        assert await harness.store.rotate("fam-1", f"n{i}", "x") is REVOKED
