@@ -158,6 +158,30 @@ class BRCodeReading(msgspec.Struct, frozen=True, kw_only=True):
         """The key as a validated ``PixKey`` (``InvalidPixKey`` if it is not one)."""
         return None if self.pix_key is None else PixKey.parse(self.pix_key)
 
+    def static_payment(self) -> tuple[PixKey, str | None]:
+        """The key and txid (``None`` for ``***``) a payer sends for a static code.
+
+        Refuses (``InvalidBRCode``) what cannot be paid as a static code: a
+        recurrence-only code (an authorisation of Pix Automático, not a payment)
+        and a txid that is not 1-25 letters or digits, which the payment message
+        cannot carry and which is never rewritten. ``InvalidPixKey`` for a key
+        that is not one.
+        """
+        key = self.parsed_pix_key()
+        if key is None:
+            if self.location_url is None:
+                raise InvalidBRCode(
+                    "a recurrence-only code authorises Pix Automático; it is not a payment",
+                    field="26",
+                )
+            raise InvalidBRCode("a dynamic code is paid from its location URL", field="26")
+        if DeviationCode.TXID_NOT_ALPHANUMERIC.value in self.deviation_codes:
+            raise InvalidBRCode(
+                "the txid must be 1-25 letters or digits to be sent with the payment",
+                field="62-05",
+            )
+        return key, None if self.txid == "***" else self.txid
+
     @classmethod
     def of(cls, code: BRCode) -> BRCodeReading:
         """The reading of a (strictly valid) ``BRCode``: no deviations."""

@@ -28,7 +28,7 @@ import msgspec
 
 from finbank_core.accounts.ledger import TransferCode
 from finbank_core.accounts.model import AccountKind, AccountStatus, CustomerAccount
-from finbank_core.pix.brcode import BRCode
+from finbank_core.pix.brcode_reader import BRCodeReading, read_brcode
 from finbank_core.pix.charge_use_cases import ChargeClaim, claim_charge, release_charge
 from finbank_core.pix.context import PixDeps, check_description, fingerprint, memo
 from finbank_core.pix.directory import DirectoryEntry, safe_mask
@@ -241,7 +241,8 @@ class SendPix:
             key = PixKey.parse(cmd.key, cmd.key_type)
             return await self._by_key(key, Initiation.KEY)
         if cmd.br_code is not None:
-            return await self._by_brcode(BRCode.parse(cmd.br_code))
+            # Tolerant: a payer reads codes other banks write (see brcode_reader).
+            return await self._by_brcode(read_brcode(cmd.br_code))
         assert cmd.account_data is not None
         return await self._by_account_data(cmd.account_data)
 
@@ -258,16 +259,14 @@ class SendPix:
             party=party, initiation=initiation, amount=amount, txid=txid, key=key.value
         )
 
-    async def _by_brcode(self, code: BRCode) -> _Recipient:
+    async def _by_brcode(self, code: BRCodeReading) -> _Recipient:
         if code.location_url is not None:
             payload = await self._resolver.resolve(code.location_url)
             payload.require_payable(self._deps.clock.now())
             return await self._by_key(
                 payload.pix_key, Initiation.DYNAMIC_QR, payload.amount, payload.txid
             )
-        key = code.parsed_pix_key()
-        assert key is not None  # a static code has a key by construction
-        txid = None if code.txid == "***" else code.txid
+        key, txid = code.static_payment()
         return await self._by_key(key, Initiation.STATIC_QR, code.amount, txid)
 
     async def _by_account_data(self, data: AccountData) -> _Recipient:
