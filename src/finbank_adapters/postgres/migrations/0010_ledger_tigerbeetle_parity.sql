@@ -49,6 +49,10 @@ ALTER TABLE ledger_transfers
     ADD COLUMN inherited     smallint NOT NULL DEFAULT 0,
     ADD COLUMN seq           bigint;  -- NULL for transfers stored before this migration
 ALTER TABLE ledger_transfers ALTER COLUMN seq SET DEFAULT nextval('ledger_transfers_seq');
+-- a closing transfer may move 0 (every stored row has amount > 0: no need to validate)
+ALTER TABLE ledger_transfers
+    DROP CONSTRAINT ledger_transfers_amount_check,
+    ADD CONSTRAINT ledger_transfers_amount_check CHECK (amount >= 0) NOT VALID;
 ALTER SEQUENCE ledger_transfers_seq OWNED BY ledger_transfers.seq;
 
 -- Transfers stored before: a post/void that left code or user_data empty now
