@@ -46,6 +46,12 @@ def dynamo_pix_payment_repository(client: Any, settings: Settings) -> Any:
     return DynamoPixPaymentRepository(client, settings.pix_table_name)
 
 
+def dynamo_request_claims(client: Any, settings: Settings) -> Any:
+    from finbank_adapters.aws.dynamo_claims import DynamoRequestClaims
+
+    return DynamoRequestClaims(client, settings.pix_table_name)
+
+
 def dynamo_charge_repository(client: Any, settings: Settings) -> Any:
     from finbank_adapters.aws.dynamo_pix_records import DynamoChargeRepository
 

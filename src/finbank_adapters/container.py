@@ -32,6 +32,7 @@ from finbank_adapters.memory.auth import (
     InMemoryRefreshTokenStore,
     InMemoryTokenDenylist,
 )
+from finbank_adapters.memory.claims import InMemoryRequestClaims
 from finbank_adapters.memory.users import InMemoryUserStore
 from finbank_adapters.settings import Settings
 from finbank_core.accounts import use_cases as accounts
@@ -248,6 +249,14 @@ class Container(containers.DeclarativeContainer):
             aws_wiring.dynamo_device_registry, client=dynamodb_client, settings=settings
         ),
     )
+    # in-flight claims of idempotent PIX requests (a replay meanwhile gets 409 + Retry-After)
+    request_claims = providers.Selector(
+        providers.Callable(_settings_field("pix_backend"), settings),
+        memory=providers.Singleton(InMemoryRequestClaims),
+        dynamodb=providers.Singleton(
+            aws_wiring.dynamo_request_claims, client=dynamodb_client, settings=settings
+        ),
+    )
     payment_network = providers.Singleton(pix_wiring.simulated_spi, settings=settings, clock=clock)
     key_directory = providers.Selector(
         providers.Callable(_settings_field("pix_backend"), settings),
@@ -312,6 +321,7 @@ class Container(containers.DeclarativeContainer):
         settle_inline=providers.Callable(
             pix_wiring.settle_inline, settings=settings, settle=settle_pix_payment
         ),
+        claims=request_claims,
     )
     # pix_inline_settlement (memory profile): refunds settle and incoming payments are
     # credited in the request; otherwise `finbank worker pix-settlement` does it from events.
@@ -336,6 +346,7 @@ class Container(containers.DeclarativeContainer):
         network=payment_network,
         window_days=providers.Callable(_settings_field("pix_refund_window_days"), settings),
         settle_inline=pix_inline_settlement,
+        claims=request_claims,
     )
     set_pix_limits = providers.Factory(
         pix.SetPixLimits, deps=pix_deps, policy=limit_policy, store=account_limits_store

@@ -43,6 +43,7 @@ from finbank_core.shared.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
+from finbank_core.shared.idempotency import RequestInProgress
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 logger = logging.getLogger("finbank.http")
@@ -97,6 +98,8 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
     headers = {"WWW-Authenticate": "Bearer"} if status == HTTP_401_UNAUTHORIZED else None
     if status == HTTP_503_SERVICE_UNAVAILABLE:
         headers = {"Retry-After": "1"}
+    if isinstance(exc, RequestInProgress):  # 409 while the first request is in flight
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
     return problem_response(
         Problem(
             type=problem_type(exc.code),

@@ -324,6 +324,8 @@ class _MoneyMovement:
             payload={"transfer_id": str(transfer.id), "amount_cents": transfer.amount, **payload},
         )
         [result] = await self._ledger.create_transfers([transfer], events=[event])
+        if result not in (CreateTransferResult.OK, CreateTransferResult.EXISTS):
+            result = await self._settled_by_a_replay(transfer, result)
         raise_for_transfer_result(result)
         [record] = await self._ledger.lookup_transfers([transfer.id])
         return TransferReceipt(
@@ -335,6 +337,49 @@ class _MoneyMovement:
             created_at=record.timestamp,
             replayed=result is CreateTransferResult.EXISTS,
         )
+
+
+    async def _settled_by_a_replay(
+        self, transfer: Transfer, refusal: CreateTransferResult
+    ) -> CreateTransferResult:
+        """What a refusal means once the transfer's id is looked up again.
+
+        The id derives from the client's idempotency key, so the same request
+        sent twice at once races for it: the ledger checks the id before it
+        locks the accounts, and the loser, checked against balances that
+        already include the winner's debit, is refused ``exceeds_credits``.
+        If the id exists by now (the refusal saw a committed winner, so a
+        look-up after it finds it), the request was applied once: answer as
+        a replay (``EXISTS``), or as a reused key if the stored transfer
+        differs. A replica or process of its own sees the same.
+        """
+        found = await self._ledger.lookup_transfers([transfer.id])
+        if not found:
+            return refusal
+        return (
+            CreateTransferResult.EXISTS
+            if _same_request(found[0].request, transfer)
+            else CreateTransferResult.EXISTS_WITH_DIFFERENT_FIELDS
+        )
+
+
+def _same_request(stored: Transfer, submitted: Transfer) -> bool:
+    """The fields a client's request decides (what ``exists`` compares in the ledger)."""
+
+    def fields(t: Transfer) -> tuple[object, ...]:
+        return (
+            t.debit_account_id,
+            t.credit_account_id,
+            t.amount,
+            t.code,
+            t.flags,
+            t.pending_id,
+            t.timeout_seconds,
+            t.ledger,
+            t.user_data,
+        )
+
+    return fields(stored) == fields(submitted)
 
 
 async def _active_account(accounts: AccountRepository, account_id: uuid.UUID) -> CustomerAccount:

@@ -5,7 +5,12 @@ caller, within 90 days, total <= original), reserve customer -> settlement
 (``InsufficientFunds`` refuses at once, nothing recorded), record the refund
 ``EM_PROCESSAMENTO`` under the payment's version (a concurrent refund loses
 with ``PixVersionConflict`` and its reservation is voided) and publish
-``pix.refund_requested``. Then :class:`SettlePixRefund` settles it: an
+``pix.refund_requested``. The receiver's refund id is its idempotency key:
+the same id and body answer the refund recorded first (``replayed=True``);
+while the first request with it is in flight (a durable claim, see
+:mod:`finbank_core.shared.idempotency`) the same id gets
+``RequestInProgress`` (409 + ``Retry-After``), never a refusal caused by the
+first request's own reservation. Then :class:`SettlePixRefund` settles it: an
 on-us payment's payer is credited in the same linked batch as the post; an
 incoming one is returned through the network (pacs.004), posted on
 acceptance, voided on rejection (``NAO_REALIZADO`` with the reason).
@@ -42,6 +47,7 @@ from finbank_core.pix.ports import PaymentNetwork
 from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import REFUND_WINDOW_DAYS, PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.errors import IdempotencyKeyReused, InvalidInput, ServiceUnavailable
+from finbank_core.shared.idempotency import InFlightGuard, RequestClaims
 from finbank_core.shared.money import Money
 
 
@@ -71,8 +77,11 @@ class RefundPix:
         *,
         window_days: int = REFUND_WINDOW_DAYS,
         settle_inline: bool = True,
+        claims: RequestClaims | None = None,
     ) -> None:
         self._deps = deps
+        #: None (a single caller, some unit tests): concurrent replays are not held back
+        self._in_flight = None if claims is None else InFlightGuard(claims, deps.clock, deps.ids)
         self._settle = SettlePixRefund(deps, network)
         self._window_days = window_days
         self._settle_inline = settle_inline
@@ -89,10 +98,29 @@ class RefundPix:
             raise PixPaymentNotRefundable("only the receiver of a payment can refund it")
         request_fingerprint = fingerprint(cmd)
         existing = payment.find_refund(cmd.client_refund_id)
-        if existing is not None:
-            if existing.request_fingerprint != request_fingerprint:
-                raise IdempotencyKeyReused("this refund id was already used for a different refund")
-            return RefundPixResult(payment=payment, refund=existing, replayed=True)
+        if existing is not None and (
+            self._in_flight is None
+            or existing.status is not RefundStatus.EM_PROCESSAMENTO
+            or existing.request_fingerprint != request_fingerprint
+        ):
+            return _replay(payment, existing, request_fingerprint)
+        if self._in_flight is None:
+            return await self._refund(cmd, payment, request_fingerprint)
+        # Until the first request with this refund id has answered, the others
+        # get RequestInProgress (409) rather than reserving the amount again.
+        key = (cmd.owner_id, cmd.end_to_end_id, cmd.client_refund_id)
+        async with self._in_flight.hold("pix-refund", *key):
+            payment = await deps.payments.get(cmd.end_to_end_id)  # as the last holder left it
+            return await self._refund(cmd, payment, request_fingerprint)
+
+    async def _refund(
+        self, cmd: RefundPixCommand, payment: PixPayment, request_fingerprint: str
+    ) -> RefundPixResult:
+        deps = self._deps
+        existing = payment.find_refund(cmd.client_refund_id)
+        if existing is not None:  # the first request with this refund id has answered
+            return _replay(payment, existing, request_fingerprint)
+        assert payment.payee.account_id is not None  # checked by the caller
 
         now = deps.clock.now()
         refund = PixRefund(
@@ -242,6 +270,12 @@ class SettlePixRefund:
             else:
                 return stored, done
         raise PixVersionConflict("the payment kept changing while its refund was recorded")
+
+
+def _replay(payment: PixPayment, refund: PixRefund, request_fingerprint: str) -> RefundPixResult:
+    if refund.request_fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused("this refund id was already used for a different refund")
+    return RefundPixResult(payment=payment, refund=refund, replayed=True)
 
 
 def _payload(payment: PixPayment, refund: PixRefund) -> dict[str, object]:

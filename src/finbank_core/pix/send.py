@@ -9,7 +9,13 @@ Decisions:
   unknown key, invalid recipient here, inactive account).
 * The request is identified by ``(owner_id, idempotency_key)``: the same key
   and body return the first payment (``replayed=True``); the same key with
-  another body raises ``IdempotencyKeyReused``.
+  another body raises ``IdempotencyKeyReused``. While the first request
+  with a key is in flight (a durable claim, see
+  :mod:`finbank_core.shared.idempotency`), the same key gets
+  ``RequestInProgress`` (409 + ``Retry-After``), never a refusal caused by
+  the first request's own reservation; a ``PENDING`` record is replayed
+  only once its request has answered, so a replay shows what the first
+  answer showed (or a later state).
 * On-us payments (the recipient account is here) settle in the call: the
   pending transfer is posted and the recipient credited in one linked batch.
   Other payments stay ``PENDING`` for :class:`SettlePixPayment`, which a
@@ -57,6 +63,7 @@ from finbank_core.shared.errors import (
     SameAccount,
     ServiceUnavailable,
 )
+from finbank_core.shared.idempotency import InFlightGuard, RequestClaims
 from finbank_core.shared.money import Money
 
 
@@ -120,8 +127,12 @@ class SendPix:
         charges: ChargeRepository,
         limiter: PixLimiter,
         settle_inline: SettlePixPayment | None = None,
+        *,
+        claims: RequestClaims | None = None,
     ) -> None:
         self._deps = deps
+        #: None (a single caller, some unit tests): concurrent replays are not held back
+        self._in_flight = None if claims is None else InFlightGuard(claims, deps.clock, deps.ids)
         self._directory = directory
         self._resolver = resolver
         self._charges = charges
@@ -136,7 +147,23 @@ class SendPix:
             )
         request_fingerprint = fingerprint(cmd)
         existing = await deps.payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
-        if existing is not None:
+        if existing is not None and (
+            self._in_flight is None
+            or existing.status is not PaymentStatus.PENDING
+            or existing.request_fingerprint != request_fingerprint
+        ):
+            return _replay(existing, request_fingerprint)
+        if self._in_flight is None:
+            return await self._send(cmd, request_fingerprint)
+        # Until the first request with this key has answered, the others get
+        # RequestInProgress (409) rather than running the flow again.
+        async with self._in_flight.hold("pix-send", cmd.owner_id, cmd.idempotency_key):
+            return await self._send(cmd, request_fingerprint)
+
+    async def _send(self, cmd: SendPixCommand, request_fingerprint: str) -> SendPixResult:
+        deps = self._deps
+        existing = await deps.payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
+        if existing is not None:  # the first request with this key has answered
             return _replay(existing, request_fingerprint)
         if sum(t is not None for t in (cmd.key, cmd.br_code, cmd.account_data)) != 1:
             raise InvalidInput("name the recipient by exactly one of key, br_code, account_data")
