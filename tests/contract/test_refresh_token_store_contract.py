@@ -90,7 +90,7 @@ async def test_revoking_a_subject_revokes_all_its_families_and_no_other(
     await harness.start("fam-1", "sub-1")
     await harness.start("fam-2", "sub-1")
     await harness.start("fam-3", "sub-2")
-    await harness.store.revoke_subject("sub-1")
+    assert sorted(await harness.store.revoke_subject("sub-1")) == ["fam-1", "fam-2"]
     assert await harness.store.rotate("fam-1", "t0", "x") is REVOKED
     assert await harness.store.rotate("fam-2", "t0", "x") is REVOKED
     assert await harness.store.rotate("fam-3", "t0", "x") is ROTATED
@@ -140,3 +140,8 @@ async def test_a_revocation_racing_rotations_leaves_the_family_revoked(
     assert results[: CALLERS // 2].count(ROTATED) <= 1
     for i in range(CALLERS // 2):
         assert await harness.store.rotate("fam-1", f"n{i}", "x") is REVOKED
+
+
+async def test_revoking_a_subject_without_families_returns_none(harness: Harness) -> None:
+    await harness.start("fam-1", "sub-1")
+    assert await harness.store.revoke_subject("sub-2") == ()

@@ -236,12 +236,15 @@ class LocalIdentityProvider:
         # The access token itself is denied by the Logout use case (denylist);
         # here every refresh family of the user is revoked (global sign-out).
         claims = self._tokens.decode(access_token, "access")
+        # No family outlives a refresh TTL from now: deny them durably for that long.
+        until = self._clock.now() + timedelta(seconds=self._tokens.refresh_ttl_seconds)
         family_id = claims.get("sid")
         if isinstance(family_id, str) and family_id:
-            # No family outlives a refresh TTL from now; deny this one durably for that long.
-            until = self._clock.now() + timedelta(seconds=self._tokens.refresh_ttl_seconds)
             await self._deny_session(family_id, until)
-        await self._refresh_tokens.revoke_subject(str(claims["sub"]))
+        # Global sign-out: the user's other logins lose their access tokens too.
+        for other in await self._refresh_tokens.revoke_subject(str(claims["sub"])):
+            if other != family_id:
+                await self._deny_session(other, until)
 
     async def _deny_session(self, family_id: str, until: datetime) -> None:
         if self._denylist is not None:

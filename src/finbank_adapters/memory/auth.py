@@ -160,7 +160,11 @@ class InMemoryRefreshTokenStore:
         if family is not None:
             family.revoked = True
 
-    async def revoke_subject(self, subject: str) -> None:
-        for family in self._families.values():
-            if family.subject == subject:
+    async def revoke_subject(self, subject: str) -> tuple[str, ...]:
+        now = self._clock.now()
+        revoked = []
+        for family_id, family in self._families.items():
+            if family.subject == subject and now < family.expires_at:
                 family.revoked = True
+                revoked.append(family_id)
+        return tuple(revoked)

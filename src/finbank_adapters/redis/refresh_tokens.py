@@ -28,9 +28,12 @@ redis.call('HSET', KEYS[1], 'current', ARGV[2])
 return 'rotated'
 """
 
-# KEYS[1] family hash
+# KEYS[1] family hash -> 1 if the family exists (and is now revoked), else 0
 _REVOKE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'revoked', '1') end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'revoked', '1')
+  return 1
+end
 return 0
 """
 
@@ -88,9 +91,12 @@ class RedisRefreshTokenStore:
         with redis_errors("refresh token"):
             await self._revoke(keys=[self._family_key(family_id)], args=[])
 
-    async def revoke_subject(self, subject: str) -> None:
+    async def revoke_subject(self, subject: str) -> tuple[str, ...]:
+        revoked = []
         with redis_errors("refresh token"):
             family_ids = await self._client.smembers(self._subject_key(subject))
             for family_id in family_ids:
                 name = family_id.decode() if isinstance(family_id, bytes) else str(family_id)
-                await self._revoke(keys=[self._family_key(name)], args=[])
+                if await self._revoke(keys=[self._family_key(name)], args=[]):
+                    revoked.append(name)
+        return tuple(revoked)

@@ -47,6 +47,10 @@ class RefreshTokenStore(Protocol):
         """Revoke one family (idempotent)."""
         ...
 
-    async def revoke_subject(self, subject: str) -> None:
-        """Revoke every family of the user (global sign-out)."""
+    async def revoke_subject(self, subject: str) -> tuple[str, ...]:
+        """Revoke every family of the user (global sign-out); returns their ids.
+
+        The ids are those of the families still alive when revoked, so the caller
+        can deny their access tokens too.
+        """
         ...

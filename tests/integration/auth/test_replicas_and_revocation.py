@@ -297,3 +297,23 @@ async def test_a_logged_out_session_stays_refused_after_redis_is_flushed(shared:
     assert sibling.refresh_token is not None
     with pytest.raises(InvalidToken):
         await two.refresh(sibling.refresh_token)
+
+
+async def test_logging_out_one_login_refuses_the_other_logins_of_the_user_at_once(
+    shared: Shared,
+) -> None:
+    one, two = shared.replica(), shared.replica()
+    phone = await sign_up_and_log_in(one)
+    laptop = await two.login("maria", PASSWORD)
+    assert laptop.tokens is not None
+    await one.logout(phone.access_token)
+    for replica in (one, two):
+        with pytest.raises(InvalidToken):
+            await replica.authenticate(laptop.tokens.access_token)
+    assert laptop.tokens.refresh_token is not None
+    with pytest.raises(InvalidToken):
+        await two.refresh(laptop.tokens.refresh_token)
+    # a new login afterwards is not affected
+    again = await one.login("maria", PASSWORD)
+    assert again.tokens is not None
+    await two.authenticate(again.tokens.access_token)
