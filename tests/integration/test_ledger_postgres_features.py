@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
+import msgspec
 import pytest
 
 from finbank_adapters.memory import FakeClock, InMemoryLedger
@@ -111,12 +112,20 @@ def plain(
 async def test_unsigned_values_at_their_top_round_trip_and_are_found(
     pg_ledger: PostgresLedger,
 ) -> None:
-    top = {"user_data_128": MAX_U128, "user_data_64": MAX_U64, "user_data_32": MAX_U32}
     a, b = uuid.uuid4(), uuid.uuid4()
     await open_accounts(
         pg_ledger,
-        NewAccount(id=a, code=MAX_U16, ledger=MAX_U32, **top),
-        NewAccount(id=b, code=MAX_U16, ledger=MAX_U32, **top),
+        *(
+            NewAccount(
+                id=i,
+                code=MAX_U16,
+                ledger=MAX_U32,
+                user_data_128=MAX_U128,
+                user_data_64=MAX_U64,
+                user_data_32=MAX_U32,
+            )
+            for i in (a, b)
+        ),
     )
     hold = Transfer(
         id=uuid.uuid4(),
@@ -127,7 +136,9 @@ async def test_unsigned_values_at_their_top_round_trip_and_are_found(
         ledger=MAX_U32,
         flags=F.PENDING,
         timeout_seconds=MAX_U32,
-        **top,
+        user_data_128=MAX_U128,
+        user_data_64=MAX_U64,
+        user_data_32=MAX_U32,
     )
     assert await pg_ledger.create_transfers([hold]) == [R.OK]
 
@@ -151,7 +162,13 @@ async def test_unsigned_values_at_their_top_round_trip_and_are_found(
     assert await pg_ledger.create_transfers([hold]) == [R.EXISTS]
 
     found = await pg_ledger.query_transfers(
-        QueryFilter(ledger=MAX_U32, code=MAX_U16, **top)  # type: ignore[arg-type]
+        QueryFilter(
+            ledger=MAX_U32,
+            code=MAX_U16,
+            user_data_128=MAX_U128,
+            user_data_64=MAX_U64,
+            user_data_32=MAX_U32,
+        )
     )
     assert [r.id for r in found] == [hold.id]
     assert await pg_ledger.query_transfers(QueryFilter(user_data_64=MAX_U64 - 1)) == []
@@ -260,12 +277,8 @@ async def test_the_fast_path_keeps_history_user_data_and_refuses_closed_accounts
     [record] = await pg_ledger.lookup_transfers([deposit.id])
     assert (record.user_data_128, record.user_data_64, record.user_data_32) == (7, 8, 9)
     assert await pg_ledger.create_transfers([deposit]) == [R.EXISTS]
-    changed = Transfer(**{**_fields(deposit), "user_data_32": 10})
+    changed = msgspec.structs.replace(deposit, user_data_32=10)
     assert await pg_ledger.create_transfers([changed]) == [R.EXISTS_WITH_DIFFERENT_FIELDS]
-
-
-def _fields(t: Transfer) -> dict[str, object]:
-    return {name: getattr(t, name) for name in t.__struct_fields__}
 
 
 # -- transfers stored before migration 0010 ------------------------------------------
