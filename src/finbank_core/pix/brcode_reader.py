@@ -12,7 +12,8 @@ read what other banks' systems write and what people copy and paste, so
 
 Tolerated (``Deviation.code``, field), and nothing else:
 
-* ``surrounding_whitespace`` (payload): blanks or a newline around the code.
+* ``surrounding_whitespace`` (payload): blanks, a newline or zero-width
+  characters around the code.
 * ``crc_lowercase`` (63): the CRC in lowercase (or mixed case) hex.
 * ``lengths_in_utf8_bytes`` (payload): lengths count UTF-8 bytes, not
   characters; tried only when the code has non-ASCII text and does not walk
@@ -23,7 +24,9 @@ Tolerated (``Deviation.code``, field), and nothing else:
 * ``txid_not_alphanumeric`` (62-05): the txid has other characters or is over
   25 long; kept *verbatim* (never rewritten). A dynamic code's txid comes from
   the payload at its URL, so there the value in the code is only informative.
-* ``text_not_ascii`` (59, 60, 61, 26-02): accented or other non-ASCII text.
+* ``text_not_ascii`` (59, 60, 61, 26-02, and any other field we do not
+  interpret: another arrangement's template, 80-99, 62-50...): accented or
+  other non-ASCII text. A key is never read from non-ASCII text: refused.
 * ``text_too_long`` (59, 60): a name over 25 or a city over 15 characters. The
   payer shows the name from the key directory anyway.
 * ``location_url_scheme`` (26-25): the URL written with ``https://``; read
@@ -67,7 +70,9 @@ from finbank_core.shared.money import Money
 
 ReadMode = Literal["strict", "tolerant"]
 _HEX: Final = frozenset("0123456789ABCDEFabcdef")
-_WHITESPACE: Final = " \t\r\n\v\f"
+# Unicode blanks plus the zero-width characters and BOM that copying from web
+# pages and chat apps leaves around a code.
+_INVISIBLE: Final = "\u200b\u200c\u200d\u2060\ufeff"
 
 
 class DeviationCode(StrEnum):
@@ -230,10 +235,10 @@ class _Tolerant:
 
     def read(self) -> BRCodeReading:
         text = self.text
-        if text[:1] in _WHITESPACE or text[-1:] in _WHITESPACE:
-            text = text.strip(_WHITESPACE)
-            if text:
-                self.note(DeviationCode.SURROUNDING_WHITESPACE, "payload")
+        stripped = text.strip().strip(_INVISIBLE).strip()
+        if stripped != text and stripped:
+            self.note(DeviationCode.SURROUNDING_WHITESPACE, "payload")
+        text = stripped
         if len(text) > MAX_PAYLOAD_LENGTH:
             raise InvalidBRCode(f"over {MAX_PAYLOAD_LENGTH} characters", field="payload")
         fields = self._checked_fields(text)
@@ -306,6 +311,9 @@ class _Tolerant:
         account_id, account = _pix_account(fields)
         recurrence = recurrence_url_of(tuple(fields.items())) if fields else None
         key, url, description = self._account(account_id, account, recurrence)
+        for field_id, value in fields.items():  # other arrangements, templates 80-99
+            if field_id != account_id and not value.isascii():
+                self.note(DeviationCode.TEXT_NOT_ASCII, field_id)
         return BRCodeReading(
             merchant_name=name,
             merchant_city=city,
@@ -356,7 +364,15 @@ class _Tolerant:
             return "***"
         if not is_valid_static_txid(txid):
             self.note(DeviationCode.TXID_NOT_ALPHANUMERIC, "62-05")
+        self._note_non_ascii_extras("62", sub, ("05",))
         return txid
+
+    def _note_non_ascii_extras(
+        self, parent: str, sub: dict[str, str], known: tuple[str, ...]
+    ) -> None:
+        for field_id, value in sub.items():
+            if field_id not in known and not value.isascii():
+                self.note(DeviationCode.TEXT_NOT_ASCII, f"{parent}-{field_id}")
 
     def _account(
         self, where: str, account: dict[str, str], recurrence: str | None
@@ -375,10 +391,12 @@ class _Tolerant:
                 )
             return None, None, None
         if key is not None:
-            if len(key) > 77:
-                raise InvalidBRCode("at most 77 characters", field=f"{where}-01")
+            if len(key) > 77 or not key.isascii():
+                # Never rewritten: a key that is not ASCII cannot be a DICT key.
+                raise InvalidBRCode("the key is at most 77 ASCII characters", field=f"{where}-01")
             if description is not None:
                 self._text(description, f"{where}-02", 99)
+            self._note_non_ascii_extras(where, account, ("00", "01", "02"))
             return key, None, description
         assert url is not None
         scheme = url[:8].lower()

@@ -41,6 +41,8 @@ MANUAL_EXAMPLE = (
 )
 RECURRENCE_ONLY = next(e["code"] for e in VALID if e["id"] == "bcb-composite-recurrence-only")
 COMPOSITE_DYNAMIC = next(e["code"] for e in VALID if e["id"] == "bcb-composite-dynamic")
+BODY = MANUAL_EXAMPLE[:-8]
+KEY_26 = MANUAL_EXAMPLE[6:68]  # the whole PIX template, id and length included
 
 
 def with_crc(body: str) -> str:
@@ -203,6 +205,18 @@ def test_lowercase_crc_is_tolerated_and_reported(crc: str) -> None:
     assert refused(MANUAL_EXAMPLE[:-4] + crc, "strict").field == "63"
 
 
+@pytest.mark.parametrize("junk", ["\u00a0", "\u200b", "\ufeff", "\u2060 ", "\u3000"])
+def test_invisible_characters_from_copying_are_tolerated_at_the_ends(junk: str) -> None:
+    result = read_brcode(junk + MANUAL_EXAMPLE + junk)
+    assert deviations_of(result) == [["surrounding_whitespace", "payload"]]
+    assert result.pix_key == "123e4567-e12b-12d1-a456-426655440000"
+
+
+def test_a_blank_inside_the_code_is_not_removed() -> None:
+    wrapped = MANUAL_EXAMPLE[:60] + "\n" + MANUAL_EXAMPLE[60:]
+    assert refused(wrapped).field == "63"
+
+
 def test_lowercase_crc_must_still_match() -> None:
     error = refused(MANUAL_EXAMPLE[:-4] + "1d3e")
     assert (error.field, error.details["expected"]) == ("63", "1D3D")
@@ -267,6 +281,27 @@ def test_utf8_byte_lengths_are_tried_only_when_character_lengths_do_not_walk() -
     assert deviations_of(read_brcode(with_crc(by_chars))) == [["text_not_ascii", "60"]]
 
 
+def test_a_key_is_never_read_from_non_ascii_text() -> None:
+    account = tlv("00", "br.gov.bcb.pix") + tlv("01", "josé@example.com")
+    body = MANUAL_EXAMPLE[:-8].replace(KEY_26, tlv("26", account))
+    assert refused(with_crc(body)).field == "26-01"
+
+
+def test_non_ascii_in_fields_we_do_not_interpret_is_reported() -> None:
+    account = tlv("00", "br.gov.bcb.pix") + tlv("01", "k@example.com") + tlv("03", "São")
+    body = MANUAL_EXAMPLE[:-8].replace(KEY_26, tlv("26", account)).replace(
+        "62070503***", tlv("62", tlv("05", "***") + tlv("50", "versão"))
+    ) + tlv("81", "Olá")
+    result = read_brcode(with_crc(body))
+    assert deviations_of(result) == [
+        ["text_not_ascii", "62-50"],
+        ["text_not_ascii", "26-03"],
+        ["text_not_ascii", "81"],
+    ]
+    assert result.pix_key == "k@example.com"
+    refused(with_crc(body), "strict")
+
+
 def test_deviation_messages_never_carry_the_value() -> None:
     secret = "Fulano Secreto da Silva Sauro"
     body = MANUAL_EXAMPLE[:-8].replace("5913Fulano de Tal", tlv("59", secret))
@@ -276,9 +311,6 @@ def test_deviation_messages_never_carry_the_value() -> None:
 
 
 # -- refused in both modes ----------------------------------------------------------------------
-
-BODY = MANUAL_EXAMPLE[:-8]
-KEY_26 = MANUAL_EXAMPLE[6:68]
 
 
 @pytest.mark.parametrize(
@@ -356,13 +388,20 @@ def test_mutated_codes_are_read_or_refused_never_crash(
     }[how]
     for fix_crc in (False, True):
         text = with_crc(mutated[:-8]) if fix_crc and len(mutated) > 8 else mutated
+        readings: dict[str, BRCodeReading | None] = {}
         for mode in ("strict", "tolerant"):  # both ReadMode values
-            field = "read"
+            field, readings[mode] = "read", None
             try:
-                read_brcode(text, mode)
+                readings[mode] = read_brcode(text, mode)
             except InvalidBRCode as error:
                 field = error.field
             assert field  # read, or refused naming a field; nothing else escapes
+        strict, tolerant = readings["strict"], readings["tolerant"]
+        # Every tolerance is reported: no deviation means strict reads it the same.
+        if tolerant is not None and not tolerant.deviations:
+            assert strict == tolerant
+        if strict is not None:
+            assert tolerant == strict
 
 
 def test_strict_reading_is_brcode_parse() -> None:
