@@ -1,12 +1,12 @@
 """Auth use cases: sign up, log in with MFA, refresh, log out, TOTP enrolment.
 
-The MFA flow (ARCHITECTURE.md "Auth"): a password login that the provider
-answers with a challenge stores it in ``ChallengeStore`` under a fresh random
-id and returns only that id, the challenge type and its lifetime. Answering
-looks the challenge up by id alone, counts the attempt atomically *before*
-asking the provider (so parallel guesses cannot exceed the cap), deletes the
-challenge on success or after the last allowed wrong answer, and never keys
-anything by username. Every wrong password or code also counts towards the
+The MFA flow: a password login that the provider answers with a challenge
+stores it in ``ChallengeStore`` under a fresh random id and returns only
+that id, the challenge type and its lifetime. Answering looks the challenge
+up by id alone, counts the attempt atomically *before* asking the provider
+(so parallel guesses cannot exceed the cap), deletes the challenge on
+success or after the last allowed wrong answer, and never keys anything by
+username. Every wrong password or code also counts towards the
 account's lockout (``LoginThrottle``), so new challenges do not buy new guesses.
 """
 
@@ -363,7 +363,8 @@ class Logout:
     The token's ``jti`` is denied until it expires; its session id
     (``origin_jti``) for ``session_deny_seconds``, the longest any access
     token of that session can live. Then the provider signs the user out
-    (Cognito ``GlobalSignOut``; the local provider revokes refresh families).
+    (Cognito ``GlobalSignOut``; the local provider revokes every refresh family
+    of the user and denies their session ids, so the user's other logins end too).
     """
 
     def __init__(
