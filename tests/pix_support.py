@@ -16,6 +16,7 @@ from finbank_adapters.memory import (
     InMemoryLedger,
     SequentialIdGenerator,
 )
+from finbank_adapters.memory.claims import InMemoryRequestClaims
 from finbank_adapters.memory.pix import (
     InMemoryAccountLimitsStore,
     InMemoryChargeRepository,
@@ -90,6 +91,8 @@ class PixWorld:
     get_payment: GetPixPayment
     set_limits: SetPixLimits
     account_ids: list[uuid.UUID] = field(default_factory=list)
+    #: in-flight claims of SendPix and RefundPix (the container wires them too)
+    claims: InMemoryRequestClaims = field(default_factory=InMemoryRequestClaims)
 
     async def open(
         self,
@@ -189,7 +192,9 @@ async def build_world(
     policy = LimitPolicy(limits)
     settle = SettlePixPayment(deps, spi, charges)
     limiter = PixLimiter(policy, payments, limits_store, devices)
+    claims = InMemoryRequestClaims()
     return PixWorld(
+        claims=claims,
         clock=clock,
         ledger=ledger,
         accounts=accounts,
@@ -209,10 +214,11 @@ async def build_world(
             charges,
             limiter,
             settle if inline_settlement else None,
+            claims=claims,
         ),
         settle=settle,
         receive=ReceivePix(deps, directory, charges),
-        refund=RefundPix(deps, spi),
+        refund=RefundPix(deps, spi, claims=claims),
         register_key=RegisterPixKey(deps, directory),
         delete_key=DeletePixKey(deps, directory),
         list_keys=ListPixKeys(accounts, directory),

@@ -11,7 +11,7 @@ then gets the first answer too. The final state is checked: money conserved,
 one transfer, one payment, one refund.
 
 On the memory profile and on the local one: PostgreSQL ledger, DynamoDB on
-moto for the PIX records and the in-flight claims, Redis for login. On the
+(serial) moto for the PIX records and the in-flight claims, Redis for login. On the
 local profile the requests go alternately to two apps with containers of
 their own (two replicas sharing the stores), so nothing rests on an
 in-process lock. No worker runs there: the on-us payment settles in the
@@ -37,11 +37,11 @@ from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.container import build_container
 from finbank_adapters.settings import Settings
 from finbank_http import create_app
-from tests.integration.aws_fixtures import aws_endpoint
+from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
 from tests.support_redis import open_test_redis
 
-__all__ = ["aws_endpoint"]  # fixture
+__all__ = ["serial_moto_endpoint"]  # fixture
 
 #: identical requests sent at once
 N = 20
@@ -105,7 +105,9 @@ def profile(request: pytest.FixtureRequest) -> Profile:
     if request.param == "memory":
         return Profile("memory")
     require_postgres()
-    return Profile("local", request.getfixturevalue("aws_endpoint"))
+    # moto serving one request at a time: DynamoDB serializes conditional writes per item,
+    # moto's threaded server does not (see tests/integration/dynamo_support.py)
+    return Profile("local", request.getfixturevalue("serial_moto_endpoint"))
 
 
 @asynccontextmanager
