@@ -7,6 +7,18 @@ conflict the caller names per constraint (``DuplicateAccount``,
 that was never migrated into ``ServiceUnavailable`` with a hint. Whatever is
 not listed here is a bug and propagates unchanged.
 
+A lost connection (the server restarted, ``pg_terminate_backend``, a network
+cut) shows up under many names depending on what the driver was doing when
+it noticed: SQLSTATE class 08 (``ConnectionDoesNotExistError``...), 57P0x
+(``AdminShutdownError``...), ``OSError``/``ConnectionResetError`` from the
+socket, ``InterfaceError`` ("the underlying connection is closed", "pool is
+closed"), even ``InternalClientError`` ("cannot switch to state N; another
+operation is in progress": the protocol was cut half-way through a
+message). All of them are ``ServiceUnavailable``. Other ``InterfaceError``
+and ``InternalClientError`` messages (a connection used after its release,
+two operations at once on one connection, a missing codec) are our bugs
+and stay as they are.
+
 :func:`with_retries` re-runs an operation that failed on a serialization
 failure (SQLSTATE 40001) or a deadlock (40P01): bounded attempts, full
 jitter backoff. Every operation it wraps is one transaction, so a failed
@@ -41,6 +53,16 @@ _UNAVAILABLE = (
     pg.InvalidCatalogNameError,  # the database does not exist
 )
 _NOT_MIGRATED = (pg.UndefinedTableError, pg.UndefinedFunctionError, pg.InvalidSchemaNameError)
+#: what ``InterfaceError``/``InternalClientError`` say when the connection, not our code, failed
+_LOST_CONNECTION_MESSAGES = (
+    "connection is closed",  # "cannot perform operation: connection is closed"
+    "connection was closed",
+    "underlying connection is closed",  # "cannot call Transaction.__aexit__(): ..."
+    "another operation is cancelling",  # a timed-out query being cancelled
+    "cannot switch to state",  # the protocol cut half-way: InternalClientError
+    "pool is closing",
+    "pool is closed",
+)
 
 UniqueViolationMap = Mapping[str, Callable[[], DomainError]]
 
@@ -54,6 +76,16 @@ class RetriesExhausted(ServiceUnavailable):
 
 def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in RETRYABLE_SQLSTATES
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """An ``InterfaceError``/``InternalClientError`` that says the connection went away."""
+    if not isinstance(exc, asyncpg.InterfaceError | pg.InternalClientError):
+        return False
+    if isinstance(exc, pg.OutdatedSchemaCacheError):
+        return False
+    message = str(exc)
+    return any(marker in message for marker in _LOST_CONNECTION_MESSAGES)
 
 
 def translate_error(
@@ -71,8 +103,8 @@ def translate_error(
         )
     if isinstance(exc, _UNAVAILABLE):
         return ServiceUnavailable("the database is unavailable")
-    if isinstance(exc, asyncpg.InterfaceError) and "pool is closing" in str(exc):
-        return ServiceUnavailable("the database pool is closed")
+    if is_lost_connection(exc):
+        return ServiceUnavailable("the database connection was lost")
     if isinstance(exc, pg.DataError):  # also raised client-side for out-of-range arguments
         return InvalidInput(f"a value is out of the database's range: {exc}")
     if is_retryable(exc):
