@@ -8,7 +8,7 @@ import pathlib
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.e2e.conftest import User
+from tests.e2e.conftest import User, deposit, open_account
 
 CORPUS = json.loads(
     (pathlib.Path(__file__).parent.parent / "unit" / "pix" / "corpus" / "brcodes.json").read_text(
@@ -85,3 +85,29 @@ def test_broken_code_and_unknown_mode_answer_400(client: TestClient[Litestar], a
         headers=alice.headers,
     )
     assert response.status_code == 400
+
+
+def test_a_pasted_static_charge_code_pays_over_http(
+    client: TestClient[Litestar], alice: User, bob: User
+) -> None:
+    shop, payer = open_account(client, bob, "Bob Loja"), open_account(client, alice, "Alice")
+    deposit(client, alice, payer["id"], "100.00")
+    key = client.post(
+        "/v1/pix/keys", json={"account_id": shop["id"], "key_type": "EVP"}, headers=bob.headers
+    ).json()["key"]
+    charge = client.post(
+        "/v1/pix/charges",
+        json={"account_id": shop["id"], "key": key, "amount": "42.50"},
+        headers=bob.headers,
+    ).json()
+    static = charge["brcode_static"]
+    pasted = "\n" + static[:-4] + static[-4:].lower() + " \r\n"
+    paid = client.post(
+        "/v1/pix/payments",
+        json={"account_id": payer["id"], "br_code": pasted},
+        headers={**alice.headers, "Idempotency-Key": "pasted"},
+    )
+    assert paid.status_code == 201, paid.text
+    assert (paid.json()["amount"], paid.json()["status"]) == ("42.50", "SETTLED")
+    after = client.get(f"/v1/pix/charges/{charge['txid']}", headers=bob.headers).json()
+    assert after["status"] == "CONCLUIDA"
