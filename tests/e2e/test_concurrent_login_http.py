@@ -140,7 +140,9 @@ async def test_many_mfa_answers_with_one_code_through_two_replicas_get_tokens_on
     replicas: Replicas,
 ) -> None:
     totp = await enrol_totp(replicas, "maria")
-    challenge_ids = [await challenge(replicas.pick(i), "maria") for i in range(CALLERS)]
+    challenge_ids = await asyncio.gather(
+        *(challenge(replicas.pick(i), "maria") for i in range(CALLERS))
+    )
     code = totp.at(replicas.clock.now())
     responses = await asyncio.gather(
         *(
