@@ -407,3 +407,77 @@ def test_mutated_codes_are_read_or_refused_never_crash(
 def test_strict_reading_is_brcode_parse() -> None:
     for entry in STRICT_VALID:
         assert read_brcode(entry["code"], "strict") == BRCodeReading.of(BRCode.parse(entry["code"]))
+
+
+# -- properties over generated codes ------------------------------------------------------
+
+PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
+ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@st.composite
+def issued_codes(draw: st.DrawFn) -> BRCode:
+    """Codes we could issue: static, dynamic, and either with a recurrence template."""
+    name = draw(st.text(PRINTABLE, min_size=1, max_size=25))
+    city = draw(st.text(PRINTABLE, min_size=1, max_size=15))
+    amount = draw(st.none() | st.integers(1, 10**9).map(Money))
+    recurrence = draw(st.booleans())
+    extra: tuple[tuple[str, str], ...] = ()
+    if recurrence:
+        url = "psp.example/rec/" + draw(st.text(ALNUM, min_size=1, max_size=30))
+        extra = (("80", tlv("00", "br.gov.bcb.pix") + tlv("25", url)),)
+    kind = draw(st.sampled_from(["static", "dynamic", "recurrence"] if recurrence else ["s", "d"]))
+    if kind in ("static", "s"):
+        return BRCode(
+            pix_key=draw(st.text(PRINTABLE, min_size=1, max_size=77)),
+            merchant_name=name,
+            merchant_city=city,
+            amount=amount,
+            txid=draw(st.just("***") | st.text(ALNUM, min_size=1, max_size=25)),
+            extra_templates=extra,
+        )
+    if kind in ("dynamic", "d"):
+        location = "psp.example/qr/v2/" + draw(st.text(ALNUM, min_size=1, max_size=50))
+        return BRCode(
+            location_url=location,
+            merchant_name=name,
+            merchant_city=city,
+            amount=amount,
+            point_of_initiation="12",
+            extra_templates=extra,
+        )
+    return BRCode(merchant_name=name, merchant_city=city, extra_templates=extra)
+
+
+@given(issued_codes())
+def test_what_we_issue_reads_the_same_strictly_and_tolerantly(code: BRCode) -> None:
+    text = code.encode()
+    tolerant = read_brcode(text)
+    assert tolerant == read_brcode(text, "strict") == BRCodeReading.of(code)
+    assert tolerant.deviations == ()
+    assert tolerant.recurrence_url == code.recurrence_url
+
+
+@given(issued_codes(), st.data())
+def test_a_changed_character_is_refused_or_changes_nothing_that_is_paid(
+    code: BRCode, data: st.DataObject
+) -> None:
+    text = code.encode()
+    position = data.draw(st.integers(0, len(text) - 1))
+    replacement = data.draw(
+        st.characters(max_codepoint=0x2FF).filter(lambda c: c != text[position])
+    )
+    changed = text[:position] + replacement + text[position + 1 :]
+    try:
+        result = read_brcode(changed)
+    except InvalidBRCode:
+        return
+    # Only a CRC digit's case (or a blank at either end) can change unnoticed.
+    assert result.deviation_codes <= {"crc_lowercase", "surrounding_whitespace"}
+    original = BRCodeReading.of(code)
+    assert (result.pix_key, result.location_url, result.recurrence_url) == (
+        original.pix_key,
+        original.location_url,
+        original.recurrence_url,
+    )
+    assert (result.amount, result.txid) == (original.amount, original.txid)
