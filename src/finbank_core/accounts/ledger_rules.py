@@ -860,6 +860,7 @@ def _post_entries(
         def undo_entries() -> None:
             debit.entries.pop()
             credit.entries.pop()
+            state.sequence = sequence
 
         undo.append(undo_entries)
 
