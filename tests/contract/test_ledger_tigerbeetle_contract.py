@@ -1174,3 +1174,15 @@ async def test_an_expiry_releases_once_whichever_call_comes_first(
     assert await ledger.create_transfers([move(customer, bank, 51)]) == [R.EXCEEDS_CREDITS]
     assert await ledger.create_transfers([move(customer, bank, 50)]) == [R.OK]
     assert await balances(ledger, customer) == (50, 50, 0, 100)
+
+
+async def test_a_timeout_beyond_the_calendar_overflows(ledger_harness: LedgerHarness) -> None:
+    ledger, clock = ledger_harness.ledger, ledger_harness.clock
+    bank, customer = await open_accounts(ledger, AccountFlags.NONE, AccountFlags.NONE)
+    clock.set(datetime(9999, 12, 1, tzinfo=UTC))
+    far = move(bank, customer, 1, flags=F.PENDING, timeout_seconds=MAX_U32)
+    near = move(bank, customer, 1, flags=F.PENDING, timeout_seconds=3600)
+    assert await ledger.create_transfers([far, near]) == [R.OVERFLOWS_TIMEOUT, R.OK]
+    assert await balances(ledger, customer) == (0, 0, 1, 0)
+    clock.advance(3600)
+    assert await balances(ledger, customer) == (0, 0, 0, 0)
