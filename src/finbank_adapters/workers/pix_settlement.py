@@ -19,6 +19,16 @@ retries then ``<topic>.dlq``, unbounded retries while a dependency is
   customer is credited, the record born ``SETTLED``, ``pix.payment_received``
   published, a matching charge concluded.
 
+A ``pix.payment_requested`` whose payment record cannot be found (a store
+that lost an acknowledged write: threaded moto did) is tried again a few
+times (:class:`MissingRecordPolicy`), in case the record is only late. Then
+the reservation is voided through the ledger, by the transfer id derived
+from the EndToEndId (``SettlePixPayment.release_unrecorded``), an alert is
+logged (ids and the reservation's status only, no personal data), the
+handler counts it (``unrecorded_released``) and the event counts as
+handled: money held for a payment nobody can see would otherwise stay held
+for good, and the DLQ would only park it there.
+
 Other event types on the topic are skipped. A payload that lacks what its
 use case needs raises ``MalformedPixEvent``, which the worker gives the
 runner as *permanent*: the record goes to the DLQ at once (reason
@@ -63,17 +73,19 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import msgspec
 
 from finbank_adapters.kafka import KafkaConsumerRunner, KafkaSettings, RetryPolicy
 from finbank_adapters.settings import Settings
-from finbank_core.pix.errors import MalformedPixEvent
+from finbank_core.accounts.ledger import PendingStatus
+from finbank_core.pix.errors import MalformedPixEvent, PixPaymentNotFound
 from finbank_core.pix.events import INCOMING_ACCEPTED, PAYMENT_REQUESTED, REFUND_REQUESTED
 from finbank_core.pix.incoming import IncomingAccepted, ReceivePixResult
 from finbank_core.pix.network import IncomingPixOrder
-from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.payments import PixPayment, pix_transfer_id
 from finbank_core.pix.refund_use_cases import RefundPixResult
 from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
 
@@ -89,6 +101,27 @@ SettlePayment = Callable[[str], Awaitable[PixPayment]]
 SettleRefund = Callable[[str, str], Awaitable[RefundPixResult]]
 #: ``ReceivePix``: the incoming order -> the credited payment
 Receive = Callable[[IncomingPixOrder], Awaitable[ReceivePixResult]]
+#: ``SettlePixPayment.release_unrecorded``: EndToEndId -> the reservation's status after
+ReleaseUnrecorded = Callable[[str], Awaitable[PendingStatus | None]]
+
+#: ``outcomes`` value of a payment whose record was missing for good
+UNRECORDED = "UNRECORDED"
+
+
+@dataclass(frozen=True)
+class MissingRecordPolicy:
+    """How long a ``pix.payment_requested`` waits for its payment record to show up.
+
+    ``attempts`` runs of the use case in all, ``delay_seconds * attempt``
+    between them (about 1.5 s in all by default); the event's partition
+    waits meanwhile, which is fine for something that should never happen.
+    """
+
+    attempts: int = 4
+    delay_seconds: float = 0.25
+
+    def delay(self, attempt: int) -> float:
+        return self.delay_seconds * attempt
 
 
 class EventInbox(Protocol):
@@ -134,11 +167,22 @@ class PixSettlementHandler:
         settle_refund: SettleRefund,
         receive: Receive,
         inbox: EventInbox | None = None,
+        *,
+        release_unrecorded: ReleaseUnrecorded | None = None,
+        missing_record: MissingRecordPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._settle_payment = settle_payment
         self._settle_refund = settle_refund
         self._receive = receive
         self._inbox = inbox
+        self._release_unrecorded = release_unrecorded
+        self._missing_record = missing_record or MissingRecordPolicy()
+        self._sleep = sleep
+        #: payments whose record never showed up, their reservation released (an alert each)
+        self.unrecorded_released = 0
+        #: EndToEndId -> the reservation's status after the release (``None``: never made)
+        self.unrecorded: dict[str, PendingStatus | None] = {}
         #: final (or current) status per EndToEndId or return id, as this process last saw it
         self.outcomes: dict[str, str] = {}
         #: use case runs, and events the inbox had already seen, in all and per event type
@@ -181,8 +225,7 @@ class PixSettlementHandler:
             )
 
             async def settle_payment() -> tuple[str, str]:
-                settled = await self._settle_payment(payment.end_to_end_id)
-                return payment.end_to_end_id, settled.status.value
+                return payment.end_to_end_id, await self._settle_or_release(payment.end_to_end_id)
 
             return settle_payment
         if event.type == REFUND_REQUESTED:
@@ -202,6 +245,35 @@ class PixSettlementHandler:
 
             return receive
         return None
+
+    async def _settle_or_release(self, end_to_end_id: str) -> str:
+        """Settle the payment; if its record stays missing, release its reservation."""
+        policy = self._missing_record
+        attempt = 1
+        while True:
+            try:
+                settled = await self._settle_payment(end_to_end_id)
+                return settled.status.value
+            except PixPaymentNotFound:
+                if self._release_unrecorded is None:
+                    raise
+                if attempt >= policy.attempts:
+                    break
+            await self._sleep(policy.delay(attempt))
+            attempt += 1
+        status = await self._release_unrecorded(end_to_end_id)
+        self.unrecorded_released += 1
+        self.unrecorded[end_to_end_id] = status
+        # ALERT: ids and statuses only; the payer, payee and amount are not logged.
+        log.error(
+            "ALERT pix-settlement: payment %s has no record after %d attempts;"
+            " its reservation (ledger transfer %s) is now %s",
+            end_to_end_id,
+            attempt,
+            pix_transfer_id(end_to_end_id, "pending"),
+            status.value if status is not None else "absent (never made)",
+        )
+        return UNRECORDED
 
 
 class PixSettlementWorker:
@@ -254,7 +326,13 @@ class PixSettlementWorker:
                 from finbank_adapters.postgres.inbox import PostgresInbox
 
                 inbox = PostgresInbox(pool, self.group_id, container.clock())
-            self.handler = PixSettlementHandler(settle_payment, settle_refund, receive, inbox)
+            self.handler = PixSettlementHandler(
+                settle_payment,
+                settle_refund,
+                receive,
+                inbox,
+                release_unrecorded=settle_payment.release_unrecorded,
+            )
             runner = self.runner = KafkaConsumerRunner(
                 self._kafka,
                 group_id=self.group_id,

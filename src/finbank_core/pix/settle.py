@@ -107,6 +107,26 @@ class SettlePixPayment:
         await deps.void(end_to_end_id, TransferCode.PIX_OUT)
         return await self._rejected(payment, result.reason or IsoReason.AB09)
 
+    async def release_unrecorded(self, end_to_end_id: str) -> PendingStatus | None:
+        """Void the reservation of a payment whose record does not exist; its status after.
+
+        For an event whose payment record is missing (a store that lost an
+        acknowledged write): no record means nothing will ever settle the
+        reservation, so the money would stay held for good. The reservation is
+        found by its id derived from the EndToEndId and voided if still
+        ``PENDING`` (``VOIDED`` is returned); one already resolved (posted,
+        voided, expired) or never made (``None``) is left as it is and its
+        status returned, for the caller to alert on. Safe to repeat and to
+        race: a void exists at most once and excludes a post. The caller
+        decides when the record is missing for good (bounded retries first).
+        """
+        deps = self._deps
+        status = await deps.pending_status(end_to_end_id)
+        if status is not PendingStatus.PENDING:
+            return status
+        await deps.void(end_to_end_id, TransferCode.PIX_OUT)
+        return await deps.pending_status(end_to_end_id)
+
     async def _settled(self, payment: PixPayment) -> PixPayment:
         settled = await _store_transition(
             self._deps, payment, payment.settle(self._deps.clock.now())
