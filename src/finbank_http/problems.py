@@ -166,6 +166,22 @@ EXCEPTION_HANDLERS = {
 }
 
 
+def in_progress_problem() -> dict[int, ResponseSpec]:
+    """OpenAPI documentation of the 409 an idempotent route gives while its first request runs."""
+    return {
+        HTTP_409_CONFLICT: ResponseSpec(
+            data_container=Problem,
+            description=(
+                "Conflict. `idempotency_request_in_progress`: a request with the same "
+                "`Idempotency-Key` is still being processed; retry after the `Retry-After` "
+                "header's seconds to get its answer. Other codes: the request clashes with "
+                "the current state."
+            ),
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
+    }
+
+
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI documentation of the problem responses a route can give."""
     return {

@@ -21,11 +21,14 @@ request, the refund stays ``EM_PROCESSAMENTO`` with its amount reserved.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import asyncpg
@@ -34,8 +37,10 @@ import pytest
 
 from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.aws_wiring import open_dynamodb_client
-from finbank_adapters.container import build_container
+from finbank_adapters.container import Container, build_container
+from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
 from finbank_adapters.settings import Settings
+from finbank_core.shared.idempotency import claim_id_for
 from finbank_http import create_app
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
@@ -65,13 +70,15 @@ class Bank:
         return self.replicas[0]
 
 
-async def replica(stack: AsyncExitStack, settings: Settings) -> httpx.AsyncClient:
+async def replica(
+    stack: AsyncExitStack, settings: Settings, container: Container | None = None
+) -> httpx.AsyncClient:
     """An app of its own, its requests run on this event loop, truly side by side.
 
     (Litestar's test clients run the app behind a blocking portal: one request
     at a time, which would hide every race.)
     """
-    app = create_app(build_container(settings))
+    app = create_app(container or build_container(settings))
     await stack.enter_async_context(app.lifespan())
     transport = httpx.ASGITransport(app=cast(Any, app))
     client = httpx.AsyncClient(transport=transport, base_url="http://finbank.test")
@@ -367,3 +374,59 @@ async def refunds_refund_once(bank: Bank) -> None:
             "pending_credits": "0.00",
         }
         assert (await balance(bank, ana, source))["posted"] == "0.00"
+
+
+# -- documentation ---------------------------------------------------------------------
+
+
+async def test_the_409_is_documented_in_the_openapi_responses() -> None:
+    async with open_bank(Profile("memory")) as bank:
+        schema = (await bank.client.get("/schema/openapi.json")).json()
+    for path in ("/v1/pix/payments", "/v1/pix/payments/{e2e_id}/refunds"):
+        conflict = schema["paths"][path]["post"]["responses"]["409"]
+        assert IN_PROGRESS in conflict["description"]
+        assert "Retry-After" in conflict["description"]
+        assert "application/problem+json" in conflict["content"]
+
+
+async def test_a_request_in_flight_answers_409_with_retry_after() -> None:
+    """A claim held by another request (here: one that crashed) is a 409 problem."""
+    settings = Settings(jwt_secret=secrets.token_hex(32))
+    container = build_container(settings)
+    async with AsyncExitStack() as stack:
+        bank = Bank("memory", [await replica(stack, settings, container)])
+        ana = await log_in(bank, "ana")
+        source = await open_account(bank, ana, deposit="10.00")
+        body = {"account_id": source, "key": PEER_KEY_EMAIL, "amount": "1.00"}
+        subject = jwt_subject(ana)
+        now = datetime.now(UTC)
+        claim = claim_id_for("pix-send", subject, "in-flight")
+        claims = container.request_claims()
+        assert await claims.acquire(claim, "crashed", now=now, until=now + timedelta(minutes=5))
+
+        response = await bank.client.post(
+            "/v1/pix/payments", json=body, headers={**ana, "Idempotency-Key": "in-flight"}
+        )
+
+        assert response.status_code == 409
+        assert response.headers["Retry-After"] == "1"
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["code"] == IN_PROGRESS
+        assert problem["type"] == f"urn:finbank:problem:{IN_PROGRESS}"
+        await claims.release(claim, "crashed")
+        response = await bank.client.post(
+            "/v1/pix/payments", json=body, headers={**ana, "Idempotency-Key": "in-flight"}
+        )
+        assert response.status_code == 201, response.text
+
+
+def jwt_subject(headers: dict[str, str]) -> str:
+    """The ``sub`` of the bearer token (the owner id the claim is keyed on)."""
+    token = headers["Authorization"].removeprefix("Bearer ")
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    subject: str = claims["sub"]
+    return subject

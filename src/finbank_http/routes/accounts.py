@@ -143,8 +143,9 @@ class TransferController(Controller):
         summary="Move money from one of the caller's accounts to another account of this bank",
         description=(
             "Idempotent by the `Idempotency-Key` header (IETF httpapi idempotency-key draft): "
-            "the same key and body return the first response and move money once; the same "
-            "key with another body is refused with 422."
+            "the same key and body return the first response and move money once, also when "
+            "sent many times at once (every copy gets the first response); the same key with "
+            "another body is refused with 422."
         ),
         dependencies={"internal_transfer": use_case("internal_transfer")},
         responses=problems(*AUTH_PROBLEMS, 404, 422),

@@ -56,7 +56,7 @@ from finbank_http.pix_schemas import (
     RegisterKeyIn,
     SandboxIncomingIn,
 )
-from finbank_http.problems import problems
+from finbank_http.problems import in_progress_problem, problems
 from finbank_http.security import BEARER_SCHEME
 
 IdempotencyKey = Annotated[
@@ -149,13 +149,15 @@ class PixPaymentController(Controller):
         "/",
         summary="Send a PIX payment by key, BR Code or account data",
         description=(
-            "Idempotent by the `Idempotency-Key` header, like `/v1/transfers`. Payments to "
+            "Idempotent by the `Idempotency-Key` header, like `/v1/transfers`; while the first "
+            "request with a key is still being processed, the same key gets 409 "
+            "`idempotency_request_in_progress` with `Retry-After`. Payments to "
             "accounts of this bank settle at once; others answer `PENDING` or, settled by the "
             "network, `SETTLED` / `REJECTED` with an ISO reason. Insufficient funds and limits "
             "refuse the payment with 422 and leave no record."
         ),
         dependencies={"send_pix": use_case("send_pix")},
-        responses=problems(*COMMON, 404, 409, 422),
+        responses={**problems(*COMMON, 404, 422), **in_progress_problem()},
         status_code=HTTP_201_CREATED,
     )
     async def send(
@@ -219,14 +221,16 @@ class PixPaymentController(Controller):
         description=(
             "Within 90 days of the settlement (else `pix_refund_window_expired`, DT05); all "
             "refunds add up to at most the original (else `pix_refund_exceeds_original`, AM09). "
-            "Idempotent by the `Idempotency-Key` header. Answers 201 with the refund: "
+            "Idempotent by the `Idempotency-Key` header (409 `idempotency_request_in_progress` "
+            "with `Retry-After` while the first request with the key is still being "
+            "processed). Answers 201 with the refund: "
             "`DEVOLVIDO` or `NAO_REALIZADO` (with `failure_reason`) when it settled in the "
             "request (memory profile); `EM_PROCESSAMENTO` while the settlement worker has it "
             "(local and aws profiles) or the network could not be reached. The amount is "
             "reserved meanwhile; `GET /v1/pix/payments/{e2e_id}` lists the refund's progress."
         ),
         dependencies={"refund_pix": use_case("refund_pix")},
-        responses=problems(*COMMON, 404, 409, 422),
+        responses={**problems(*COMMON, 404, 422), **in_progress_problem()},
         status_code=HTTP_201_CREATED,
     )
     async def refund(
