@@ -44,13 +44,17 @@ async def delete_prefix(client: Redis, prefix: str) -> None:
 
 
 class CountingSource(PostgresTokenDenylist):
-    """The PostgreSQL denylist, counting how often the cache reloads from it."""
+    """The PostgreSQL denylist, counting the cache's full reloads and catch-ups from it."""
 
     reloads = 0
+    catch_ups = 0
 
-    async def active(self) -> list[tuple[str, datetime]]:
-        self.reloads += 1
-        return await super().active()
+    async def active(self, revoked_since: datetime | None = None) -> list[tuple[str, datetime]]:
+        if revoked_since is None:
+            self.reloads += 1
+        else:
+            self.catch_ups += 1
+        return await super().active(revoked_since)
 
 
 @asynccontextmanager
@@ -191,17 +195,63 @@ async def test_concurrent_checks_on_a_cold_cache_all_deny_and_reload_it_once(
     assert source.reloads - before == 1
 
 
-async def test_a_revocation_redis_lost_is_repaired_by_the_next_reload(cached: Harness) -> None:
-    assert isinstance(cached.denylist, RedisCachedTokenDenylist)
+async def test_a_revocation_redis_lost_is_repaired_by_the_next_catch_up(cached: Harness) -> None:
+    denylist = cached.denylist
+    assert isinstance(denylist, RedisCachedTokenDenylist)
+    source = denylist._source
+    assert isinstance(source, CountingSource)
     until = cached.clock.now() + timedelta(minutes=15)
-    await cached.denylist.revoke("jti-1", until)
-    await cached.denylist.is_revoked("warm-up")  # loads the cache and writes the marker
-    client = cached.denylist._client
-    # a failover to a replica that missed the write: the entry is gone, the marker is not
-    await client.delete(cached.denylist._prefix + token_digest("jti-1"))
-    # the marker's TTL (resync_seconds) ends, as it does on every replica in time
-    await client.delete(cached.denylist._marker)
-    assert await cached.denylist.is_revoked("jti-1")
+    await denylist.revoke("jti-old", until)
+    await denylist.is_revoked("warm-up")  # the first check loads everything
+    assert (source.reloads, source.catch_ups) == (1, 0)
+    cached.clock.advance(minutes=10)
+    await denylist.revoke("jti-1", until)
+    client = denylist._client
+    entry = denylist._prefix + token_digest("jti-1")
+    # a failover to a replica that missed the write: the entry is gone, "loaded" is not
+    await client.delete(entry)
+    # "fresh" expires (resync_seconds) as it does on every replica in time
+    await client.delete(denylist._fresh)
+    assert await denylist.is_revoked("jti-1")
+    # repaired in Redis by a catch-up of the recent revocations, not a full reload
+    assert (source.reloads, source.catch_ups) == (1, 1)
+    assert await client.get(entry) is not None
+    assert await denylist.is_revoked("jti-old")
+
+
+class FlushDuringReload(CountingSource):
+    """A source whose full reload is interrupted by a Redis flush, after it read PostgreSQL."""
+
+    flush: Callable[[], Awaitable[None]] | None = None
+
+    async def active(self, revoked_since: datetime | None = None) -> list[tuple[str, datetime]]:
+        entries = await super().active(revoked_since)
+        if self.flush is not None:
+            flush, self.flush = self.flush, None
+            await flush()
+        return entries
+
+
+async def test_a_flush_during_a_reload_leaves_the_cache_cold_not_wrong(cached: Harness) -> None:
+    denylist = cached.denylist
+    assert isinstance(denylist, RedisCachedTokenDenylist)
+    assert cached.flush is not None
+    original = denylist._source
+    assert isinstance(original, PostgresTokenDenylist)
+    source = FlushDuringReload(original._pool, cached.clock)
+    racing = RedisCachedTokenDenylist(
+        denylist._client, cached.clock, source, key_prefix=denylist._prefix.removesuffix("denied:")
+    )
+    until = cached.clock.now() + timedelta(minutes=15)
+    await racing.revoke("jti-1", until)
+    source.flush = cached.flush
+    assert await racing.reload() is False  # the lock went with the flush: nothing is marked
+    assert await denylist._client.get(racing._loaded) is None
+    assert await racing.is_revoked("jti-1")
+    # still cold, so "not revoked" comes from PostgreSQL, and the reload then completes
+    assert not await racing.is_revoked("jti-2")
+    assert await denylist._client.get(racing._loaded) is not None
+    assert await racing.is_revoked("jti-1")
 
 
 async def test_without_redis_the_cached_denylist_asks_postgresql() -> None:
@@ -237,3 +287,17 @@ async def test_postgresql_forgets_expired_revocations_when_it_reloads_a_cache() 
         active = await denylist.active()
         assert [digest for digest, _ in active] == [token_digest("long")]
         assert await pool.fetchval("SELECT count(*) FROM auth_revocations") == 1
+
+
+async def test_postgresql_lists_the_revocations_since_a_time_for_a_catch_up() -> None:
+    clock = FakeClock()
+    async with isolated_schema(require_postgres()) as (pool, _):
+        denylist = PostgresTokenDenylist(pool, clock)
+        await denylist.revoke("early", clock.now() + timedelta(hours=1))
+        clock.advance(minutes=5)
+        since = clock.now()
+        await denylist.revoke("late", clock.now() + timedelta(hours=1))
+        await denylist.revoke("early", clock.now() + timedelta(hours=2))  # revoked again: recent
+        recent = await denylist.active(since)
+        assert sorted(d for d, _ in recent) == sorted([token_digest("late"), token_digest("early")])
+        assert dict(recent)[token_digest("early")] == since + timedelta(hours=2)

@@ -20,9 +20,10 @@ from finbank_adapters.postgres.errors import translated
 from finbank_core.shared.clock import Clock
 
 _REVOKE = (
-    "INSERT INTO auth_revocations (token_hash, expires_at) VALUES ($1, $2)"
+    "INSERT INTO auth_revocations (token_hash, expires_at, revoked_at) VALUES ($1, $2, $3)"
     " ON CONFLICT (token_hash) DO UPDATE"
-    " SET expires_at = GREATEST(auth_revocations.expires_at, EXCLUDED.expires_at)"
+    " SET expires_at = GREATEST(auth_revocations.expires_at, EXCLUDED.expires_at),"
+    " revoked_at = GREATEST(auth_revocations.revoked_at, EXCLUDED.revoked_at)"
 )
 _IS_REVOKED = (
     "SELECT EXISTS (SELECT 1 FROM auth_revocations"
@@ -30,6 +31,7 @@ _IS_REVOKED = (
 )
 _PRUNE = "DELETE FROM auth_revocations WHERE expires_at <= $1"
 _ACTIVE = "SELECT token_hash, expires_at FROM auth_revocations WHERE expires_at > $1"
+_SINCE = _ACTIVE + " AND revoked_at >= $2"
 
 
 def token_digest(token_id: str) -> str:
@@ -48,7 +50,7 @@ class PostgresTokenDenylist:
         with translated():
             # ON CONFLICT keeps the later expiry when an id is revoked twice, even
             # when both revocations race (the row lock orders them).
-            await self._pool.execute(_REVOKE, token_digest(token_id), expires_at)
+            await self._pool.execute(_REVOKE, token_digest(token_id), expires_at, self._clock.now())
 
     async def is_revoked(self, *token_ids: str) -> bool:
         if not token_ids:
@@ -59,10 +61,16 @@ class PostgresTokenDenylist:
             )
         return revoked
 
-    async def active(self) -> list[tuple[str, datetime]]:
-        """``(digest, expires_at)`` of every revocation still in force; forgets the expired."""
+    async def active(self, revoked_since: datetime | None = None) -> list[tuple[str, datetime]]:
+        """``(digest, expires_at)`` of the revocations still in force; forgets the expired.
+
+        All of them, or only those revoked at or after ``revoked_since``.
+        """
         now = self._clock.now()
         with translated():
             await self._pool.execute(_PRUNE, now)
-            rows = await self._pool.fetch(_ACTIVE, now)
+            if revoked_since is None:
+                rows = await self._pool.fetch(_ACTIVE, now)
+            else:
+                rows = await self._pool.fetch(_SINCE, now, revoked_since)
         return [(row["token_hash"], row["expires_at"]) for row in rows]

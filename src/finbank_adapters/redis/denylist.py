@@ -6,20 +6,27 @@ source (``PostgresTokenDenylist``): revocations are written to the source
 first, and the cache answers "not revoked" only while it is known to be
 complete.
 
-How the cache knows it is complete: a *marker* key, written after the cache
-was (re)loaded from the source, with a TTL of ``resync_seconds``. A check
-reads the marker and the ids' keys in one ``MGET``:
+How the cache knows it is complete: two keys, read with the ids' keys in one
+``MGET`` on every check.
 
-* an id's key holds a future expiry: revoked, from Redis alone;
-* no such key and the marker is there: not revoked, from Redis alone;
-* no marker (flushed, failed over to an empty replica, or the resync period
-  ended): the source answers this check, and one caller (a ``SET NX`` lock)
-  reloads every active revocation into Redis and writes the marker again.
+* ``loaded`` (no TTL) is written when the cache was loaded from the source;
+  it holds the time that load started (the watermark). A flush, or a
+  failover to an empty replica, removes it.
+* ``fresh`` (TTL ``resync_seconds``) says the last catch-up is recent.
 
-When Redis cannot be reached, the source answers (slower, still correct).
-A write Redis lost without losing the marker (a failover with asynchronous
-replication, a revoke whose Redis half failed) is repaired by the next
-reload, at most ``resync_seconds`` later.
+A denied id answers "revoked" from Redis alone; no denied id with both keys
+present answers "not revoked" from Redis alone. Otherwise the source answers
+that check, and one caller (a ``SET NX`` lock) reloads: every active
+revocation when ``loaded`` is missing, else only those revoked since the
+watermark minus ``overlap_seconds`` (clock skew between replicas). The
+catch-up repairs writes Redis lost without losing ``loaded`` (a failover with
+asynchronous replication, a revoke whose Redis half failed) within
+``resync_seconds``. When Redis cannot be reached, the source answers.
+
+Redis must not evict these keys (``maxmemory-policy noeviction``, or a Redis
+of their own): an evicted entry next to a surviving ``loaded`` key would
+read as "not revoked" until the id's revocation is caught up, which only
+happens if it is recent.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -57,6 +64,15 @@ for i, key in ipairs(KEYS) do
   end
 end
 return 0
+"""
+
+# KEYS lock, loaded, fresh; ARGV owner, watermark_ms, fresh_ttl_ms. Marks the cache loaded,
+# only if the lock is still this caller's: a flush during the load took the lock away too.
+_MARK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+return 1
 """
 
 # KEYS[1] lock; ARGV[1] owner token. Releases the lock only for its owner.
@@ -99,8 +115,11 @@ class RevocationSource(Protocol):
 
     async def is_revoked(self, *token_ids: str) -> bool: ...
 
-    async def active(self) -> list[tuple[str, datetime]]:
-        """``(sha256 hex of the id, expires_at)`` of every revocation still in force."""
+    async def active(self, revoked_since: datetime | None = None) -> list[tuple[str, datetime]]:
+        """``(sha256 hex of the id, expires_at)`` of the revocations still in force.
+
+        All of them, or only those revoked at or after ``revoked_since``.
+        """
         ...
 
 
@@ -115,20 +134,24 @@ class RedisCachedTokenDenylist:
         *,
         key_prefix: str = "finbank:",
         resync_seconds: int = 60,
+        overlap_seconds: int = 300,
         reload_lock_seconds: int = 30,
     ) -> None:
-        if resync_seconds < 1 or reload_lock_seconds < 1:
-            raise ValueError("resync_seconds and reload_lock_seconds must be positive")
+        if min(resync_seconds, reload_lock_seconds) < 1 or overlap_seconds < 0:
+            raise ValueError("resync and lock periods must be positive, the overlap not negative")
         self._client = client
         self._clock = clock
         self._source = source
         self._cache = RedisTokenDenylist(client, clock, key_prefix=key_prefix)
         self._prefix = f"{key_prefix}denied:"
-        self._marker = f"{key_prefix}denylist:loaded"
+        self._loaded = f"{key_prefix}denylist:loaded"
+        self._fresh = f"{key_prefix}denylist:fresh"
         self._lock = f"{key_prefix}denylist:reloading"
         self._resync_ms = resync_seconds * 1000
+        self._overlap = timedelta(seconds=overlap_seconds)
         self._lock_ms = reload_lock_seconds * 1000
         self._load = client.register_script(_LOAD)
+        self._mark = client.register_script(_MARK)
         self._release = client.register_script(_RELEASE)
 
     async def revoke(self, token_id: str, expires_at: datetime) -> None:
@@ -144,34 +167,41 @@ class RedisCachedTokenDenylist:
         keys = [self._prefix + hashed(t) for t in token_ids]
         try:
             with redis_errors("token denylist"):
-                marker, *values = await self._client.mget([self._marker, *keys])
+                loaded, fresh, *values = await self._client.mget([self._loaded, self._fresh, *keys])
         except ServiceUnavailable:
             return await self._source.is_revoked(*token_ids)  # Redis down: ask the truth
         now_ms = epoch_ms(self._clock.now())
         if any(value is not None and int(value) > now_ms for value in values):
             return True
-        if marker is not None:
+        if loaded is not None and fresh is not None:
             return False
-        # A cold cache cannot say "not revoked": the source answers, then the cache is reloaded.
+        # A cold or stale cache cannot say "not revoked": the source answers, one caller reloads.
         revoked = await self._source.is_revoked(*token_ids)
         with contextlib.suppress(ServiceUnavailable):  # the answer stands; the next check retries
             await self.reload()
         return revoked
 
     async def reload(self) -> bool:
-        """Load every active revocation into Redis and mark the cache complete.
+        """Bring the cache up to date with the source; ``True`` if this call did.
 
-        One caller at a time (a ``SET NX`` lock); ``False`` when another caller
-        holds the lock or the cache is already marked complete.
+        Everything when the cache was never loaded (or was flushed), else the
+        revocations since the last load (minus the overlap). One caller at a
+        time (a ``SET NX`` lock); ``False`` when another caller holds the lock
+        or the cache is complete and fresh.
         """
         owner = secrets.token_hex(8)
         with redis_errors("token denylist"):
             if not await self._client.set(self._lock, owner, nx=True, px=self._lock_ms):
                 return False
             try:
-                if await self._client.exists(self._marker):
+                loaded, fresh = await self._client.mget([self._loaded, self._fresh])
+                if loaded is not None and fresh is not None:
                     return False
-                entries = await self._source.active()
+                started = self._clock.now()
+                since = None
+                if loaded is not None:
+                    since = datetime.fromtimestamp(int(loaded) / 1000, UTC) - self._overlap
+                entries = await self._source.active(since)
                 now_ms = epoch_ms(self._clock.now())
                 for start in range(0, len(entries), _LOAD_BATCH):
                     batch = entries[start : start + _LOAD_BATCH]
@@ -179,8 +209,15 @@ class RedisCachedTokenDenylist:
                         keys=[self._prefix + digest for digest, _ in batch],
                         args=[*(epoch_ms(until) for _, until in batch), now_ms],
                     )
-                await self._client.set(self._marker, now_ms, px=self._resync_ms)
-                logger.info("token denylist cache reloaded: %d revocations", len(entries))
-                return True
+                marked = await self._mark(
+                    keys=[self._lock, self._loaded, self._fresh],
+                    args=[owner, epoch_ms(started), self._resync_ms],
+                )
+                logger.info(
+                    "token denylist cache %s: %d revocations",
+                    "caught up" if since is not None else "reloaded",
+                    len(entries),
+                )
+                return bool(marked)
             finally:
                 await self._release(keys=[self._lock], args=[owner])
