@@ -150,7 +150,7 @@ BEGIN
     END IF;
     IF p_imported THEN
         -- imported batches one at a time, so that the watermark holds
-        PERFORM pg_advisory_xact_lock(1179534669, 1);
+        PERFORM pg_advisory_xact_lock(1279872336, 1);  -- 1279872336: 'LIMP'
         SELECT max(created_at) INTO v_wm FROM ledger_accounts;
     END IF;
     SELECT array_agg(a.id), array_agg(a.code), array_agg(a.flags), array_agg(a.ledger),
@@ -541,7 +541,7 @@ BEGIN
         RETURN '{}';
     END IF;
     IF p_imported THEN
-        PERFORM pg_advisory_xact_lock(1179534669, 2);
+        PERFORM pg_advisory_xact_lock(1279872336, 2);  -- imported transfers
     END IF;
 
     -- (1) stored transfers to resolve or expire, locked in id order
