@@ -124,7 +124,7 @@ async def replica(stack: AsyncExitStack, settings: Settings, clock: FakeClock | 
         container.clock.override(providers.Object(clock))
     app = create_app(container)
     await stack.enter_async_context(app.lifespan())
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar's own ASGI types
     client = httpx.AsyncClient(transport=transport, base_url="http://finbank.test")
     return await stack.enter_async_context(client)
 
@@ -268,7 +268,7 @@ async def test_one_of_many_concurrent_registrations_of_a_key_wins(profile: str |
             for r in responses
             if r.status_code == 409
         )
-        holders = []
+        holders: list[str] = []
         for headers, account in owners:
             listed = await b.client.get(
                 "/v1/pix/keys", params={"account_id": account}, headers=headers
