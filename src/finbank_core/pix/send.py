@@ -7,6 +7,12 @@ Decisions:
   and the idempotency key stays free so the client may retry once funded.
   The same goes for every other refusal before the reservation (limits,
   unknown key, invalid recipient here, inactive account).
+* Before the money, a payment that names one of this bank's charges claims
+  it (``claim_charge``: one payer of many wins, across processes) and every
+  payment reserves its share of the period limits (``PixLimiter.reserve``:
+  a conditional update in the limits store). Both are given back if the
+  payment fails before it is recorded, and the limits if it is rejected in
+  the request.
 * The request is identified by ``(owner_id, idempotency_key)``: the same key
   and body return the first payment (``replayed=True``); the same key with
   another body raises ``IdempotencyKeyReused``. While the first request
