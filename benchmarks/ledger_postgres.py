@@ -1,8 +1,9 @@
 """The PostgreSQL ledger against pgbench's TPC-B-like script, on the same server.
 
-Run: ``.venv/bin/python benchmarks/ledger_postgres.py [--seconds 10] [--dsn DSN]``
+Run: ``.venv/bin/python benchmarks/ledger_postgres.py [--seconds 10] [--rounds 3] [--dsn DSN]``
 
-Prints, for 1 and 4 concurrent clients:
+Prints, for 1 and 4 concurrent clients, the median over ``--rounds`` rounds
+(and the lowest and highest) of:
 
 * pgbench ``-b tpcb-like`` transactions/s (one bank transfer per transaction:
   update an account, read it, update a teller and a branch, insert history),
@@ -13,8 +14,10 @@ Prints, for 1 and 4 concurrent clients:
 * each figure's ratio to pgbench at the same client count.
 
 Same server, same settings (fsync and synchronous_commit as configured).
-Figures vary with whatever else runs on the machine; this prints, it never
-asserts.
+The runs are interleaved: each round runs pgbench and then the ledger at
+each client count, so a change in the machine's load during the benchmark
+hits both sides alike instead of biasing the ratio. Figures still vary with
+whatever else runs on the machine; this prints, it never asserts.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import random
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import time
 import uuid
@@ -190,19 +194,23 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dsn", default=DEFAULT_DSN)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
     seconds: int = options.seconds
+    rounds: int = max(1, options.rounds)
 
     await ensure_database(options.dsn, PGBENCH_DB)
     await ensure_database(options.dsn, LEDGER_DB)
     print(f"initialising {PGBENCH_DB} (pgbench -i -s 4) ...", flush=True)
     pgbench_init(options.dsn)
-    pgbench = {c: pgbench_tps(options.dsn, c, seconds) for c in CLIENTS}
+    pgbench_runs: dict[int, list[float]] = {c: [] for c in CLIENTS}
 
     ledger_dsn = with_database(options.dsn, LEDGER_DB)
     schema = f"bench_{secrets.token_hex(4)}"
     await migrate(ledger_dsn, schema)
-    results: dict[tuple[int, int], LedgerRun] = {}
+    ledger_runs: dict[tuple[int, int], list[float]] = {
+        (b, c): [] for b in BATCH_SIZES for c in CLIENTS
+    }
     try:
         pool = await create_pool(
             ledger_dsn,
@@ -212,11 +220,13 @@ async def main() -> None:
         )
         try:
             accounts = await prepare_ledger(pool)
-            for batch in BATCH_SIZES:
+            for n in range(rounds):
+                print(f"round {n + 1}/{rounds} ...", flush=True)
                 for clients in CLIENTS:
-                    results[(batch, clients)] = await ledger_rate(
-                        pool, accounts, clients, batch, seconds
-                    )
+                    pgbench_runs[clients].append(pgbench_tps(options.dsn, clients, seconds))
+                    for batch in BATCH_SIZES:
+                        run = await ledger_rate(pool, accounts, clients, batch, seconds)
+                        ledger_runs[(batch, clients)].append(run.per_second)
         finally:
             await pool.close()
     finally:
@@ -226,18 +236,28 @@ async def main() -> None:
         finally:
             await conn.close()
 
-    print(f"\n{seconds} s per run; transfers/s (ratio to pgbench tpcb-like at the same clients)")
+    pgbench = {c: statistics.median(runs) for c, runs in pgbench_runs.items()}
+    results = {key: statistics.median(runs) for key, runs in ledger_runs.items()}
+    print(
+        f"\n{seconds} s per run, median of {rounds} interleaved round(s); transfers/s"
+        " (ratio to pgbench tpcb-like at the same clients)"
+    )
     print(f"{'':32}" + "".join(f"{f'{c} client(s)':>22}" for c in CLIENTS))
     print(f"{'pgbench -b tpcb-like':32}" + "".join(f"{pgbench[c]:>22,.0f}" for c in CLIENTS))
     for batch in BATCH_SIZES:
         label = f"ledger, {batch} transfer(s)/call"
-        rates = [results[(batch, c)].per_second for c in CLIENTS]
         cells = "".join(
-            f"{rate:>14,.0f} ({rate / pgbench[c]:5.2f}x)"
-            for rate, c in zip(rates, CLIENTS, strict=True)
+            f"{results[(batch, c)]:>14,.0f} ({results[(batch, c)] / pgbench[c]:5.2f}x)"
+            for c in CLIENTS
         )
         print(f"{label:32}{cells}")
-    one, hundred = results[(1, 4)].per_second, results[(100, 4)].per_second
+    print("\nlowest-highest per run:")
+    for c in CLIENTS:
+        print(f"  pgbench, {c} client(s): {min(pgbench_runs[c]):,.0f}-{max(pgbench_runs[c]):,.0f}")
+        for batch in BATCH_SIZES:
+            runs = ledger_runs[(batch, c)]
+            print(f"  ledger {batch}/call, {c} client(s): {min(runs):,.0f}-{max(runs):,.0f}")
+    one, hundred = results[(1, 4)], results[(100, 4)]
     print(
         f"\ngoals at 4 clients: 1/call >= 0.9x pgbench: {one / pgbench[4]:.2f}x; "
         f"100/call >= 5x pgbench: {hundred / pgbench[4]:.2f}x"
