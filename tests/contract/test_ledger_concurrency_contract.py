@@ -411,3 +411,81 @@ async def test_random_traffic_keeps_every_invariant(harness: LedgerHarness) -> N
     assert not [
         r for r in records if r.status is PendingStatus.PENDING and r.request.timeout_seconds
     ]
+
+
+# -- accounts and expiries from many callers -------------------------------------------
+
+
+async def test_one_account_id_from_many_callers_is_created_once(harness: LedgerHarness) -> None:
+    ledger = harness.ledger
+    for linked in (False, True):
+        shared = uuid.uuid4()
+        bodies = [
+            NewAccount(id=shared, code=1 + n % 2, flags=CUSTOMER if n % 3 else AccountFlags.NONE)
+            for n in range(CALLERS)
+        ]
+        if linked:  # each caller's account is the second of a linked pair
+            batches = [
+                [NewAccount(id=uuid.uuid4(), code=1, flags=AccountFlags.LINKED), body]
+                for body in bodies
+            ]
+        else:
+            batches = [[body] for body in bodies]
+        outcomes = await asyncio.gather(*(ledger.create_accounts(b) for b in batches))
+        winners = [b[-1] for b, r in zip(batches, outcomes, strict=True) if r[-1] == "ok"]
+        assert len(winners) == 1, outcomes
+        for body, result in zip(bodies, outcomes, strict=True):
+            if result[-1] != "ok":
+                same = body == winners[0]
+                assert result[-1] == ("exists" if same else "exists_with_different_fields")
+        [stored] = await ledger.lookup_accounts([shared])
+        assert (stored.code, stored.flags) == (winners[0].code, winners[0].flags)
+        if linked:  # a failed pair created neither of its accounts
+            firsts = [b[0].id for b, r in zip(batches, outcomes, strict=True) if r[-1] != "ok"]
+            assert await ledger.lookup_accounts(firsts) == []
+
+
+async def test_many_callers_noticing_the_same_expiries_apply_each_once(
+    harness: LedgerHarness,
+) -> None:
+    """40 reservations fall due at once; 32 callers of every kind notice them together."""
+    journal = Journal(harness)
+    ledger, clock = harness.ledger, harness.clock
+    bank, *customers = await open_accounts(ledger, AccountFlags.NONE, *[CUSTOMER] * 4)
+    assert await journal.submit([move(bank, c, 1_000) for c in customers]) == [R.OK] * 4
+    reservations = [
+        move(
+            customers[n % 4],
+            customers[(n + 1) % 4],
+            10 + n,
+            flags=TransferFlags.PENDING,
+            timeout_seconds=30 + n % 3,
+        )
+        for n in range(40)
+    ]
+    assert await journal.submit(reservations) == [R.OK] * 40
+    clock.advance(32)
+
+    async def noticer(n: int) -> int:
+        kind = n % 5
+        if kind == 0:
+            return await ledger.expire_pending_transfers()
+        if kind == 1:
+            await ledger.lookup_accounts(customers)
+        elif kind == 2:
+            await ledger.lookup_transfers([r.id for r in reservations[n:]])
+        elif kind == 3:
+            assert await journal.submit([move(bank, customers[n % 4], 1)]) == [R.OK]
+        else:
+            batch = [move(bank, customers[n % 4], 1), move(customers[n % 4], bank, 1)]
+            assert await journal.submit(batch) == [R.OK, R.OK]
+        return 0
+
+    counted = await asyncio.gather(*(noticer(n) for n in range(CALLERS)))
+    assert sum(counted) <= 40
+    records = await ledger.lookup_transfers([r.id for r in reservations])
+    assert {r.status for r in records} == {PendingStatus.EXPIRED}
+    assert await ledger.expire_pending_transfers() == 0
+    for acc in await ledger.lookup_accounts(customers):
+        assert (acc.debits_pending, acc.credits_pending) == (0, 0)
+    await check_invariants(journal, [bank, *customers])
