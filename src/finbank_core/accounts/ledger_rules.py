@@ -1007,12 +1007,11 @@ def account_balances(state: LedgerState, query: AccountFilter) -> list[AccountBa
     if account is None or account.history is None:
         return []
     points = [
-        (stored.timestamp, n, point)
+        (point[0].timestamp, n, point)
         for n, point in enumerate(account.history)
-        for stored in (point[0],)
         if (query.debits if point[1] else query.credits)
-        and _in_range(stored.timestamp, query)
-        and _user_data_match(stored, query)
+        and _in_range(point[0].timestamp, query)
+        and _user_data_match(point[0], query)
     ]
     points.sort(key=lambda item: (item[0], item[1]), reverse=query.reversed)
     return [
