@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from finbank_core.accounts.model import (
@@ -89,3 +92,104 @@ async def test_status_changes_are_stored(account_repository: AccountRepository) 
     assert (await account_repository.get(account.id)).status is AccountStatus.BLOCKED
     with pytest.raises(AccountNotFound):
         await account_repository.set_status(uuid.uuid4(), AccountStatus.CLOSED)
+
+
+# -- many concurrent callers on the same ids ----------------------------------------------
+
+CALLERS = 30
+
+
+def account_with(
+    number: int, owner: str = "owner-1", account_id: uuid.UUID | None = None
+) -> CustomerAccount:
+    return CustomerAccount(
+        id=account_id or uuid.uuid4(),
+        owner_id=owner,
+        holder_name="Maria da Silva",
+        holder_type=HolderType.INDIVIDUAL,
+        holder_document="52998224725",
+        branch="0001",
+        number=format_account_number(number),
+        kind=AccountKind.PAYMENT,
+        status=AccountStatus.ACTIVE,
+        created_at=T0,
+    )
+
+
+async def outcomes(calls: list[Awaitable[object]]) -> list[object]:
+    return list(await asyncio.gather(*calls, return_exceptions=True))
+
+
+async def test_concurrent_number_requests_never_share_a_number(
+    account_repository: AccountRepository,
+) -> None:
+    numbers = await asyncio.gather(
+        *(account_repository.next_account_number() for _ in range(CALLERS * 2))
+    )
+    assert len(set(numbers)) == CALLERS * 2
+
+
+async def test_the_same_account_added_concurrently_is_stored_once(
+    account_repository: AccountRepository,
+) -> None:
+    account = account_with(await account_repository.next_account_number())
+
+    results = await outcomes([account_repository.add(account) for _ in range(CALLERS)])
+
+    assert results.count(None) == 1
+    assert all(isinstance(r, DuplicateAccount) for r in results if r is not None)
+    assert await account_repository.get(account.id) == account
+    assert await account_repository.list_by_owner(account.owner_id) == [account]
+
+
+async def test_one_number_claimed_by_many_new_accounts_at_once_goes_to_exactly_one(
+    account_repository: AccountRepository,
+) -> None:
+    number = await account_repository.next_account_number()
+    contenders = [account_with(number, owner=f"owner-{n}") for n in range(CALLERS)]
+
+    results = await outcomes([account_repository.add(a) for a in contenders])
+
+    assert results.count(None) == 1
+    assert all(isinstance(r, DuplicateAccount) for r in results if r is not None)
+    winner = contenders[results.index(None)]
+    assert await account_repository.get_by_number("0001", winner.number) == winner
+    for loser in contenders:
+        if loser is not winner:
+            with pytest.raises(AccountNotFound):
+                await account_repository.get(loser.id)
+            assert await account_repository.list_by_owner(loser.owner_id) == []
+
+
+async def test_one_owner_opening_many_accounts_at_once_gets_all_of_them(
+    account_repository: AccountRepository,
+) -> None:
+    async def open_one() -> CustomerAccount:
+        account = account_with(await account_repository.next_account_number(), owner="alice")
+        await account_repository.add(account)
+        return account
+
+    opened = await asyncio.gather(*(open_one() for _ in range(CALLERS)))
+
+    listed = await account_repository.list_by_owner("alice")
+    assert sorted(a.id for a in listed) == sorted(a.id for a in opened)
+    assert len({a.number for a in listed}) == CALLERS
+
+
+async def test_concurrent_status_changes_leave_one_of_them_and_nothing_else_changed(
+    account_repository: AccountRepository,
+) -> None:
+    account = await make_account(account_repository)
+    wanted = [
+        (AccountStatus.BLOCKED, AccountStatus.ACTIVE, AccountStatus.CLOSED)[n % 3]
+        for n in range(CALLERS)
+    ]
+
+    returned = await asyncio.gather(
+        *(account_repository.set_status(account.id, status) for status in wanted)
+    )
+
+    assert [r.status for r in returned] == wanted  # each caller sees its own change
+    final = await account_repository.get(account.id)
+    assert final.status in set(wanted)
+    assert msgspec.structs.replace(final, status=account.status) == account
