@@ -24,6 +24,8 @@ from finbank_core.shared.money import Money
 
 #: how long a hold whose payment was never recorded (its request crashed) keeps its room
 STALE_HOLD_SECONDS = 120
+#: how many reservations of a full period are checked for a dead payment, per attempt
+RECLAIM_CHECKS = 50
 _RECLAIM_ROUNDS = 3
 
 
@@ -104,9 +106,16 @@ class PixLimiter:
         await self._limits.release_usage(account_id, hold_id)
 
     async def _reclaim(self, account_id: uuid.UUID, period: str, own: str, now: datetime) -> bool:
-        """Release the holds of dead payments on one counter; True if any was released."""
+        """Release the holds of dead payments on one counter; True if any was released.
+
+        Newest first (a worker rejects within seconds) and at most
+        ``RECLAIM_CHECKS`` of them, so a full period of a busy account costs
+        a refused payment a bounded number of reads.
+        """
         freed = False
-        for hold in await self._limits.usage_holds(account_id, period):
+        holds = await self._limits.usage_holds(account_id, period)
+        holds.sort(key=lambda h: (h.created_at, h.hold_id), reverse=True)
+        for hold in holds[:RECLAIM_CHECKS]:
             if hold.hold_id != own and await self._is_dead(hold, now):
                 freed = await self._limits.release_usage(account_id, hold.hold_id) or freed
         return freed
