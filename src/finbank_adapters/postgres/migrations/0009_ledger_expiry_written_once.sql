@@ -572,3 +572,72 @@ BEGIN
     RETURN 'ok';
 END;
 $$;
+
+
+-- Repair of what the expiry bug left behind.
+--
+-- An account's pending balances are, by construction, the sums of the live
+-- (status 'pending') transfers on its sides. The bug released reservations
+-- that stayed pending (and released them again later), so pending balances
+-- may be below the live reservations; a schema where one went below zero
+-- fails every call that expires it, and the fixed functions alone would
+-- fail the same way. This function sets each drifted account's pending
+-- balances back to its live reservations (a due transfer counted again is
+-- then expired once, by the next call), except where that would break the
+-- account's limit flag: the customer has already spent funds that are still
+-- reserved, which needs a person (void or post the reservation, then run
+-- this again). It returns every drifted account and whether it was repaired.
+-- It locks both tables against writers until its transaction ends.
+CREATE OR REPLACE FUNCTION ledger_repair_pending_balances()
+RETURNS TABLE (account_id uuid, repaired boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+    LOCK TABLE ledger_transfers, ledger_accounts IN SHARE ROW EXCLUSIVE MODE;
+    RETURN QUERY
+    WITH reserved AS (
+        SELECT r.id, sum(r.debits)::bigint AS debits, sum(r.credits)::bigint AS credits
+          FROM (SELECT t.debit_account_id AS id, t.amount AS debits, 0::bigint AS credits
+                  FROM ledger_transfers t WHERE t.status = 'pending'
+                UNION ALL
+                SELECT t.credit_account_id, 0::bigint, t.amount
+                  FROM ledger_transfers t WHERE t.status = 'pending') r
+         GROUP BY r.id
+    ), drift AS (
+        SELECT a.id, a.flags, a.debits_posted, a.credits_posted,
+               coalesce(r.debits, 0) AS debits, coalesce(r.credits, 0) AS credits
+          FROM ledger_accounts a LEFT JOIN reserved r ON r.id = a.id
+         WHERE (a.debits_pending, a.credits_pending)
+               IS DISTINCT FROM (coalesce(r.debits, 0), coalesce(r.credits, 0))
+    ), repair AS (
+        UPDATE ledger_accounts a
+           SET debits_pending = d.debits, credits_pending = d.credits
+          FROM drift d
+         WHERE a.id = d.id
+           AND (d.flags & 1 = 0 OR d.debits::numeric + d.debits_posted <= d.credits_posted)
+           AND (d.flags & 2 = 0 OR d.credits::numeric + d.credits_posted <= d.debits_posted)
+        RETURNING a.id
+    )
+    SELECT d.id, EXISTS (SELECT 1 FROM repair WHERE repair.id = d.id)
+      FROM drift d
+     ORDER BY d.id;
+END;
+$$;
+
+DO $$
+DECLARE
+    v_repaired integer;
+    v_left integer;
+BEGIN
+    SELECT count(*) FILTER (WHERE repaired), count(*) FILTER (WHERE NOT repaired)
+      INTO v_repaired, v_left
+      FROM ledger_repair_pending_balances();
+    IF v_repaired > 0 THEN
+        RAISE NOTICE 'ledger: pending balances of % account(s) set back to their live reservations',
+            v_repaired;
+    END IF;
+    IF v_left > 0 THEN
+        RAISE WARNING 'ledger: % account(s) spent funds still reserved; resolve their pending '
+                      'transfers, then run SELECT * FROM ledger_repair_pending_balances()', v_left;
+    END IF;
+END;
+$$;
