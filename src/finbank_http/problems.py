@@ -119,6 +119,9 @@ def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
     if isinstance(exc, NotAuthorizedException):
         code = "authentication_required"
     errors = exc.extra if isinstance(exc.extra, list) else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == HTTP_503_SERVICE_UNAVAILABLE:  # every 503 says when to come back
+        headers.setdefault("Retry-After", "1")
     return problem_response(
         Problem(
             type=problem_type(code),
@@ -129,7 +132,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
             code=code,
             errors=[e for e in errors if isinstance(e, dict)] if errors else None,
         ),
-        exc.headers,
+        headers or None,
     )
 
 
