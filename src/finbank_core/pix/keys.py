@@ -116,10 +116,12 @@ _NORMALISERS: Final = {
 
 def _infer(raw: str) -> PixKeyType:
     text = raw.strip()
-    if text.startswith("+"):
-        return PixKeyType.PHONE
+    # "@" first: a phone never holds one, while an email's local part may start
+    # with "+" ("+info@example.com" is a valid address).
     if "@" in text:
         return PixKeyType.EMAIL
+    if text.startswith("+"):
+        return PixKeyType.PHONE
     if len(text) == 36 and text.isascii() and _EVP.fullmatch(text.lower()):
         return PixKeyType.EVP
     compact = "".join(text.split())
@@ -169,8 +171,8 @@ class PixKey(msgspec.Struct, frozen=True):
     def parse(cls, raw: str, key_type: PixKeyType | None = None) -> PixKey:
         """Normalise and validate ``raw`` as a key of ``key_type``.
 
-        Without ``key_type`` the type is inferred: a leading ``+`` is a phone,
-        an ``@`` an email, a UUID an EVP, 14 characters with valid CNPJ check
+        Without ``key_type`` the type is inferred: an ``@`` is an email, else
+        a leading ``+`` a phone, a UUID an EVP, 14 characters with valid CNPJ check
         digits a CNPJ, 11 digits with valid CPF check digits a CPF. Anything
         else, or a key invalid for the given type, raises ``InvalidPixKey``;
         the message names the type and the rule broken, never the key.

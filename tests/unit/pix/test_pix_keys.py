@@ -219,3 +219,10 @@ def test_parse_either_returns_a_canonical_key_or_raises_invalid_pix_key(raw: str
     except InvalidPixKey:
         return
     assert PixKey(key.type, key.value) == key
+
+
+def test_an_email_whose_local_part_starts_with_plus_is_an_email_not_a_phone() -> None:
+    # Found by the idempotence property above: "+@0.AA" was inferred as a phone.
+    key = PixKey.parse("+info@Example.com")
+    assert key.type is PixKeyType.EMAIL
+    assert PixKey.parse(key.value) == key
