@@ -33,6 +33,7 @@ import pytest
 
 from finbank_adapters.memory import FakeClock, InMemoryLedger
 from finbank_adapters.postgres import PostgresLedger
+from finbank_adapters.postgres.holds import PostgresPendingHolds
 from finbank_adapters.postgres.migrations import load_migrations, quote_ident
 from finbank_core.accounts.ledger import (
     MAX_AMOUNT,
@@ -240,6 +241,21 @@ async def test_accounts_beyond_their_type_get_result_codes(pg_ledger: PostgresLe
         A.RESERVED_FLAG,
     ]
     assert await pg_ledger.lookup_accounts([a.id for a in batch]) == []
+
+
+async def test_pending_holds_read_a_u32_timeout_back_unsigned(pg_ledger: PostgresLedger) -> None:
+    bank, settlement = uuid.uuid4(), uuid.uuid4()
+    await open_accounts(
+        pg_ledger, NewAccount(id=bank, code=100), NewAccount(id=settlement, code=101)
+    )
+    hold = plain(bank, settlement, 9_99, flags=F.PENDING, timeout_seconds=MAX_U32)
+    assert await pg_ledger.create_transfers([hold]) == [R.OK]
+    holds = PostgresPendingHolds(pg_ledger._pool)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    found = [h async for h in holds.pending_holds(settlement, start, start.replace(year=2027))]
+    assert [(h.transfer_id, h.timeout_seconds, h.amount_cents) for h in found] == [
+        (hold.id, MAX_U32, 9_99)
+    ]
 
 
 # -- the single-transfer fast path ------------------------------------------------------

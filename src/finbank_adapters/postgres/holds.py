@@ -1,4 +1,8 @@
-"""``PendingHoldsSource`` on PostgreSQL: two-phase transfers of an account and their fate."""
+"""``PendingHoldsSource`` on PostgreSQL: two-phase transfers of an account and their fate.
+
+``timeout_seconds`` is a u32 kept with its bit pattern in an integer column
+(migration 0010): the query reads it back unsigned.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from finbank_core.reconciliation.model import Direction, PendingHold
 _PENDING_FLAG = 2
 _QUERY = """
 SELECT t.id, t.amount, t.credit_account_id = $1 AS outgoing, t.created_at,
-       t.timeout_seconds, t.status, r.id AS resolved_by
+       t.timeout_seconds::bigint & 4294967295 AS timeout_seconds, t.status,
+       r.id AS resolved_by
 FROM ledger_transfers t
 LEFT JOIN ledger_transfers r ON r.pending_id = t.id
 WHERE t.flags & $4 = $4
