@@ -7,13 +7,20 @@ must agree on everything the port shows: every call's result, every
 account's balances, every transfer, statements and the events recorded with
 the batches.
 
-The clock only moves at the start of a call (each rule may move it first),
-never on its own: so the call of that rule, whatever its kind (create, lookup,
-statement, the expiry job), is the first to see the timeouts that just fell
-due. The checks after a step run at the same time, so they notice nothing
-new. On PostgreSQL the stored rows are also checked directly, without going
-through a call that would expire anything: pending balances equal the live
-reservations.
+Each step makes one call, drawn by weight: batches of transfers (single,
+pending with timeouts, post, void, linked chains, replays, values at and past
+their type's limits, reserved ids and flags), well-formed uses of
+TigerBeetle's features (balancing, closing, imported events), accounts, the
+lookups, statements, ``query_transfers``, ``get_account_transfers`` and
+``get_account_balances`` (valid and invalid filters: a core error must be
+raised by both), and the expiry job.
+
+The clock only moves at the start of a call (each call may move it first),
+never on its own: so that call, whatever its kind, is the first to see the
+timeouts that just fell due. The checks after a step run at the same time,
+so they notice nothing new. On PostgreSQL the stored rows are also checked
+directly, without going through a call that would expire anything: pending
+balances equal the live reservations, debits equal credits.
 
 Reproducible: derandomized, no example database, bounded examples and steps.
 """
