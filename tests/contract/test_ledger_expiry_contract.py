@@ -20,12 +20,14 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from finbank_core.accounts.ledger import (
+    AccountFilter,
     AccountFlags,
     CreateAccountResult,
     CreateTransferResult,
     LedgerAccount,
     NewAccount,
     PendingStatus,
+    QueryFilter,
     Transfer,
     TransferFlags,
 )
@@ -129,6 +131,18 @@ async def _expire(ledger: Ledger, others: Others) -> None:
     await ledger.expire_pending_transfers()
 
 
+async def _query_transfers(ledger: Ledger, others: Others) -> None:
+    assert await ledger.query_transfers(QueryFilter(code=999)) == []
+
+
+async def _get_account_transfers(ledger: Ledger, others: Others) -> None:
+    assert len(await ledger.get_account_transfers(AccountFilter(account_id=others.sink))) == 0
+
+
+async def _get_account_balances(ledger: Ledger, others: Others) -> None:
+    assert await ledger.get_account_balances(AccountFilter(account_id=others.sink)) == []
+
+
 FIRST_CALLS: dict[str, FirstCall] = {
     "create_single": _create_single,
     "create_single_refused": _create_single_refused,
@@ -138,6 +152,9 @@ FIRST_CALLS: dict[str, FirstCall] = {
     "lookup_transfers": _lookup_transfers,
     "get_account_entries": _get_account_entries,
     "expire_pending_transfers": _expire,
+    "query_transfers": _query_transfers,
+    "get_account_transfers": _get_account_transfers,
+    "get_account_balances": _get_account_balances,
 }
 
 
