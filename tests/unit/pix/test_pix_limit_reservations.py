@@ -34,12 +34,13 @@ from finbank_adapters.aws.dynamo_pix_records import (
 )
 from finbank_adapters.pix_charges import LocalChargeResolver
 from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
-from finbank_core.accounts.model import CustomerAccount
+from finbank_core.accounts.model import CustomerAccount, HolderType
 from finbank_core.pix.charge_use_cases import CreateCharge, CreateChargeCommand
 from finbank_core.pix.charges import STALE_CLAIM_SECONDS, ChargeStatus
 from finbank_core.pix.errors import ChargeNotPayable, PixLimitExceeded
 from finbank_core.pix.limit_use_cases import STALE_HOLD_SECONDS, PixLimiter
 from finbank_core.pix.limits import (
+    LimitPolicy,
     LimitSettings,
     TierLimits,
     UsageCounter,
@@ -426,3 +427,87 @@ async def test_the_same_payment_id_reserves_once(memory_shop: Shop) -> None:
     await limiter.release(ana.id, e2e)
     await limiter.release(ana.id, e2e)
     assert await shop.used(ana) == 0
+
+
+# -- the counters' periods (pure) -------------------------------------------------------------
+
+
+def test_a_night_is_one_period_across_midnight_and_a_day_one_from_6h_to_20h() -> None:
+    policy = build_policy()
+
+    def period(at: datetime, *, late_night: bool = False) -> str:
+        return window_period(policy.window(at, late_night=late_night))
+
+    assert period(sp(6)) == period(sp(19, 59, 59)) != period(sp(20))
+    assert period(sp(20)) == period(sp(23, 59, 59)) == period(sp(0, day=6))
+    assert period(sp(0, day=6)) == period(sp(5, 59, 59, day=6)) != period(sp(6, day=6))
+    assert period(sp(6, day=6)) != period(sp(6))  # each day its own
+    # late night: the day runs on to 22:00 on the same counter; the night starts at 22:00
+    assert period(sp(21, 30), late_night=True) == period(sp(10))
+    assert period(sp(22), late_night=True) == period(sp(21), late_night=False)
+
+
+def test_a_new_devices_day_is_the_local_calendar_day() -> None:
+    policy = build_policy()
+
+    def device_period(at: datetime) -> str:
+        counters = policy.usage_counters(
+            amount=Money(1_00),
+            holder_type=HolderType.INDIVIDUAL,
+            account=None,
+            now=at,
+            device_id="phone",
+            new_device=True,
+        )
+        assert counters[1].limit == "new_device_per_day"
+        return counters[1].period
+
+    assert device_period(sp(0)) == device_period(sp(23, 59, 59)) != device_period(sp(0, day=6))
+
+
+def test_per_transaction_figures_refuse_before_any_counter() -> None:
+    policy = build_policy()
+    with pytest.raises(PixLimitExceeded) as caught:
+        policy.usage_counters(
+            amount=Money(50_01), holder_type=HolderType.INDIVIDUAL, account=None, now=sp(20)
+        )
+    assert caught.value.details["limit"] == "night_per_transaction"
+    with pytest.raises(PixLimitExceeded) as caught:
+        policy.usage_counters(
+            amount=Money(200_01),
+            holder_type=HolderType.INDIVIDUAL,
+            account=None,
+            now=sp(10),
+            device_id="phone",
+            new_device=True,
+        )
+    assert caught.value.details["limit"] == "new_device_per_transaction"
+
+
+def build_policy() -> LimitPolicy:
+    return LimitPolicy(
+        msgspec.structs.replace(
+            SMALL,
+            individual=msgspec.structs.replace(SMALL.individual, day_per_transaction=1_000_00),
+        )
+    )
+
+
+async def test_a_new_devices_daily_cap_starts_again_at_local_midnight() -> None:
+    world = await build_world(start=sp(19))  # the bank's default figures
+    shop = await shop_over(world, world.charges, world.payments, world.limits_store)
+    ana = await world.open("ana", "Ana", deposit=Money(5_000_00))
+    key = await world.evp(await world.open("bia", "Bia"))
+
+    def from_phone(idem: str) -> SendPixCommand:
+        return msgspec.structs.replace(pay(ana, idem, key=key, cents=200_00), device_id="phone")
+
+    for n in range(5):
+        await shop.send(from_phone(f"a{n}"))
+    world.clock.set(sp(23, 59, 59))
+    with pytest.raises(PixLimitExceeded) as caught:
+        await shop.send(from_phone("late"))
+    assert caught.value.details["limit"] == "new_device_per_day"
+    world.clock.set(sp(0, 0, 0, day=6))  # a new local day, the device still new
+    done = await shop.send(from_phone("after-midnight"))
+    assert done.payment.status is PaymentStatus.SETTLED
