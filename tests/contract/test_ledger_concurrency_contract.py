@@ -198,7 +198,7 @@ async def funded_customer(journal: Journal, amount: int) -> tuple[uuid.UUID, uui
 # -- the same transfer id from many callers ----------------------------------------------
 
 
-@pytest.mark.parametrize("shape", ["single", "pending", "linked_batch"])
+@pytest.mark.parametrize("shape", ["single", "pending", "linked_batch", "post", "void"])
 async def test_replays_of_one_transfer_apply_it_once(harness: LedgerHarness, shape: str) -> None:
     """One OK, every other caller EXISTS, whether it raced the first or came after it.
 
@@ -214,6 +214,11 @@ async def test_replays_of_one_transfer_apply_it_once(harness: LedgerHarness, sha
             batch = [move(customer, bank, 100)]
         elif shape == "pending":
             batch = [move(customer, bank, 100, flags=TransferFlags.PENDING, timeout_seconds=60)]
+        elif shape in ("post", "void"):  # the same resolution of one pending transfer
+            reserved = move(customer, bank, 100, flags=TransferFlags.PENDING)
+            assert await journal.submit([reserved]) == [R.OK]
+            resolve = Transfer.post if shape == "post" else Transfer.void
+            batch = [resolve(uuid.uuid4(), reserved.id)]
         else:
             batch = [
                 move(customer, bank, 60, flags=TransferFlags.LINKED),
@@ -231,6 +236,8 @@ async def test_replays_of_one_transfer_apply_it_once(harness: LedgerHarness, sha
         assert [r.request for r in records] == batch
         if shape == "pending":
             assert await journal.submit([Transfer.void(uuid.uuid4(), batch[0].id)]) == [R.OK]
+        if shape in ("pending", "void"):  # spend what was given back: each round drains
+            assert await journal.submit([move(customer, bank, 100)]) == [R.OK]
     await check_invariants(journal, [bank, customer])
 
 
