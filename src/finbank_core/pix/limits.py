@@ -4,9 +4,9 @@
   time; ``19:59:59`` is day, ``20:00:00`` night, ``05:59:59`` night,
   ``06:00:00`` day. Day and night each have a per-transaction and a
   per-period figure; the period is the current window (today's day, or
-  tonight from its start to 06:00). DOMAIN.md leaves open whether the
-  R$ 1,000.00 night figure is per transaction or per period: both are
-  figures here, both R$ 1,000.00 by default.
+  tonight from its start to 06:00). Whether the regulatory R$ 1,000.00
+  night figure is per transaction or per period is left open here: both are
+  figures, both R$ 1,000.00 by default.
 * Individuals and companies have their own figures; companies are not
   covered by the night rule, so their night figures default to the day ones.
 * A customer may lower a figure at once; a raise takes effect only
