@@ -22,6 +22,7 @@ What the shared contract suites do not reach:
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -458,3 +459,46 @@ async def test_concurrent_history_points_follow_the_balance(ledger: Ledger) -> N
         AccountFilter(account_id=hot, limit=1000, reversed=True)
     )
     assert newest_first == points[::-1]
+
+
+async def test_concurrent_imported_batches_never_regress(pg_ledger: PostgresLedger) -> None:
+    """Imported transfers on disjoint accounts, submitted at once in shuffled time order:
+    whatever is accepted was stored in timestamp order (the watermark held)."""
+    past = datetime(2025, 1, 1, tzinfo=UTC)
+    pairs = [(uuid.uuid4(), uuid.uuid4()) for _ in range(CALLERS)]
+    accounts = [
+        NewAccount(
+            id=i, code=1, flags=AccountFlags.IMPORTED, timestamp=past.replace(microsecond=n + 1)
+        )
+        for n, i in enumerate(i for pair in pairs for i in pair)
+    ]
+    await open_accounts(pg_ledger, *accounts)
+    accepted = 0
+    for round_ in range(4):  # a few rounds: each is one chance for the race
+        order = list(range(CALLERS))
+        random.Random(round_).shuffle(order)
+        transfers = [
+            Transfer(
+                id=uuid.uuid4(),
+                debit_account_id=pairs[n][0],
+                credit_account_id=pairs[n][1],
+                amount=1,
+                code=1,
+                flags=F.IMPORTED,
+                timestamp=past.replace(month=round_ + 2, second=n),
+            )
+            for n in order
+        ]
+        results = await asyncio.gather(*(pg_ledger.create_transfers([t]) for t in transfers))
+        assert {r for [r] in results} <= {R.OK, R.IMPORTED_EVENT_TIMESTAMP_MUST_NOT_REGRESS}
+        assert [R.OK] in results
+        accepted += sum(r == [R.OK] for r in results)
+    stored = [
+        row["created_at"]
+        for row in await pg_ledger._pool.fetch(
+            "SELECT created_at FROM ledger_transfers ORDER BY seq"
+        )
+    ]
+    assert stored == sorted(stored)
+    assert len(set(stored)) == len(stored)
+    assert len(stored) == accepted
