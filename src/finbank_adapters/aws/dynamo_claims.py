@@ -3,10 +3,12 @@
 One item per claim, ``pk=CLAIM#<claim id>, sk=CLAIM``, holding the holder's
 ``token`` and the lease end ``lease_until`` (epoch milliseconds). Taking a
 claim is one conditional ``PutItem`` (no item, or a lease ended by now), so
-every replica sees the same holder; releasing is a ``DeleteItem`` on the
-condition that the token is still ours. ``expires_at`` (DynamoDB TTL, the
-table's) removes an item a crashed holder left, a day after its lease: TTL
-deletes lazily, so the lease itself is always checked in the condition.
+every replica sees the same holder; releasing ends the lease at once
+(``UpdateItem`` of ``lease_until`` to 0, on the condition that the token is
+still ours: the app's IAM policy has no ``DeleteItem``). ``expires_at``
+(DynamoDB TTL, the table's) removes the item a day after its lease, whether
+released or left by a crashed holder; TTL deletes lazily, so the lease
+itself is always checked in the condition.
 
 Claim items have ``sk=CLAIM``, so the streams Lambda (payment records only,
 ``sk=PAY``) never sees them.
@@ -64,12 +66,13 @@ class DynamoRequestClaims:
     async def release(self, claim_id: str, token: str) -> None:
         try:
             with dynamo_errors():
-                await self._client.delete_item(
+                await self._client.update_item(
                     TableName=self._table,
                     Key=key_of(claim_pk(claim_id), CLAIM_SK),
+                    UpdateExpression="SET #lease = :ended",
                     ConditionExpression="#token = :token",
-                    ExpressionAttributeNames={"#token": "token"},
-                    ExpressionAttributeValues={":token": s(token)},
+                    ExpressionAttributeNames={"#token": "token", "#lease": "lease_until"},
+                    ExpressionAttributeValues={":token": s(token), ":ended": n(0)},
                 )
         except ConditionFailed:
             return  # gone, or taken over after our lease ended: not ours to drop
