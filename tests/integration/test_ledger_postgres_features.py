@@ -502,3 +502,40 @@ async def test_concurrent_imported_batches_never_regress(pg_ledger: PostgresLedg
     assert stored == sorted(stored)
     assert len(set(stored)) == len(stored)
     assert len(stored) == accepted
+
+
+async def test_concurrent_creations_of_one_linked_chain_apply_it_once(ledger: Ledger) -> None:
+    A = CreateAccountResult
+    first, second = uuid.uuid4(), uuid.uuid4()
+    chain = [
+        NewAccount(id=first, code=1, flags=AccountFlags.LINKED | AccountFlags.HISTORY),
+        NewAccount(id=second, code=1, user_data_64=MAX_U64),
+    ]
+    other = [NewAccount(id=first, code=2), NewAccount(id=uuid.uuid4(), code=1)]
+    calls = [other if n % 4 == 1 else chain for n in range(CALLERS)]
+    results = await asyncio.gather(*(ledger.create_accounts(c) for c in calls))
+    winners = [c for c, r in zip(calls, results, strict=True) if r == [A.OK, A.OK]]
+    assert len(winners) == 1
+    [winner] = winners
+    for c, r in zip(calls, results, strict=True):
+        if r == [A.OK, A.OK]:
+            continue
+        if c is winner:  # a replay: exists (which fails a linked chain, as in TigerBeetle)
+            assert r == ([A.EXISTS, A.LINKED_EVENT_FAILED] if c is chain else [A.EXISTS, A.EXISTS])
+        elif c is chain:  # its first account clashes: the chain fails whole
+            assert r == [A.EXISTS_WITH_DIFFERENT_FIELDS, A.LINKED_EVENT_FAILED]
+        else:  # not linked: its second account is created once
+            assert r in (
+                [A.EXISTS_WITH_DIFFERENT_FIELDS, A.OK],
+                [A.EXISTS_WITH_DIFFERENT_FIELDS, A.EXISTS],
+            )
+    if winner is chain:
+        assert sum(r == [A.EXISTS_WITH_DIFFERENT_FIELDS, A.OK] for r in results) == 1
+    stored = await ledger.lookup_accounts([first, second])
+    if winner is chain:
+        assert [(a.id, a.code, a.user_data_64) for a in stored] == [
+            (first, 1, 0),
+            (second, 1, MAX_U64),
+        ]
+    else:
+        assert [(a.id, a.code) for a in stored] == [(first, 2)]
