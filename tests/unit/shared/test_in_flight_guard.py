@@ -1,0 +1,83 @@
+"""``InFlightGuard``: the block runs holding the request's claim, released on every exit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from finbank_adapters.memory import FakeClock, SequentialIdGenerator
+from finbank_adapters.memory.claims import InMemoryRequestClaims
+from finbank_core.shared.errors import InsufficientFunds, ServiceUnavailable
+from finbank_core.shared.idempotency import InFlightGuard, RequestInProgress, claim_id_for
+
+
+class FlakyReleaseClaims(InMemoryRequestClaims):
+    """Releasing fails as a store that went down would."""
+
+    async def release(self, claim_id: str, token: str) -> None:
+        raise ServiceUnavailable("the store is down")
+
+
+def guard(claims: InMemoryRequestClaims, clock: FakeClock, **kwargs: int) -> InFlightGuard:
+    return InFlightGuard(claims, clock, SequentialIdGenerator(), **kwargs)
+
+
+async def test_a_second_holder_is_told_to_retry_and_the_claim_is_released_after() -> None:
+    claims, clock = InMemoryRequestClaims(), FakeClock()
+    in_flight = guard(claims, clock, retry_after_seconds=2)
+    async with in_flight.hold("pix-send", "ana", "k"):
+        with pytest.raises(RequestInProgress) as raised:
+            async with in_flight.hold("pix-send", "ana", "k"):
+                pytest.fail("ran twice")
+        assert raised.value.retry_after_seconds == 2
+        assert raised.value.code == "idempotency_request_in_progress"
+        async with in_flight.hold("pix-send", "ana", "other"):
+            pass  # another key is another request
+    assert len(claims) == 0
+
+
+async def test_an_error_in_the_block_releases_the_claim() -> None:
+    claims, clock = InMemoryRequestClaims(), FakeClock()
+    in_flight = guard(claims, clock)
+    with pytest.raises(InsufficientFunds):
+        async with in_flight.hold("pix-send", "ana", "k"):
+            raise InsufficientFunds()
+    async with in_flight.hold("pix-send", "ana", "k"):
+        pass
+
+
+async def test_a_release_that_fails_leaves_the_answer_and_the_lease_frees_the_claim() -> None:
+    claims, clock = FlakyReleaseClaims(), FakeClock()
+    in_flight = guard(claims, clock, lease_seconds=30)
+    async with in_flight.hold("pix-send", "ana", "k"):
+        answer = "paid"
+    assert answer == "paid"  # the release failed quietly
+    with pytest.raises(RequestInProgress):
+        async with in_flight.hold("pix-send", "ana", "k"):
+            pass
+    clock.advance(seconds=30)
+    async with in_flight.hold("pix-send", "ana", "k"):
+        pass
+
+
+async def test_the_lease_is_taken_from_the_injected_clock() -> None:
+    claims, clock = InMemoryRequestClaims(), FakeClock()
+    now: datetime = clock.now()
+    await claims.acquire(
+        claim_id_for("pix-send", "ana", "k"), "other", now=now, until=now + timedelta(seconds=5)
+    )
+    in_flight = guard(claims, clock)
+    clock.advance(seconds=4)
+    with pytest.raises(RequestInProgress):
+        async with in_flight.hold("pix-send", "ana", "k"):
+            pass
+    clock.advance(seconds=1)
+    async with in_flight.hold("pix-send", "ana", "k"):
+        pass
+
+
+def test_the_lease_and_retry_after_must_be_positive() -> None:
+    for bad in ({"lease_seconds": 0}, {"retry_after_seconds": 0}):
+        with pytest.raises(ValueError, match="positive"):
+            guard(InMemoryRequestClaims(), FakeClock(), **bad)
