@@ -24,6 +24,7 @@ account limits       ``LIMITS#<account>``   ``LIMITS``        (none)
 limit usage counter  ``LIMITUSE#<acct>``    ``USED#<per>``    (none; TTL on ``expires_at``)
 limit usage hold     ``LIMITUSE#<acct>``    ``HOLD#<e2e>``    (none; TTL on ``expires_at``)
 device first use     ``DEVICE#<owner>``     ``DEVICE#<id>``   (none)
+in-flight claim      ``CLAIM#<hash>``       ``CLAIM``         (none; TTL on ``expires_at``)
 ===================  =====================  ================  ==============================
 
 The key directory (``dynamo_pix_directory``), charges, limits and devices
