@@ -338,7 +338,6 @@ class _MoneyMovement:
             replayed=result is CreateTransferResult.EXISTS,
         )
 
-
     async def _settled_by_a_replay(
         self, transfer: Transfer, refusal: CreateTransferResult
     ) -> CreateTransferResult:
