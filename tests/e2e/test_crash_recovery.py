@@ -216,6 +216,11 @@ async def wait_until_serving(client: httpx.AsyncClient, serve: Proc) -> None:
 @pytest.fixture
 async def cluster(kafka_broker: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
     require_postgres()
+    if not os.access(FINBANK, os.X_OK):
+        message = f"the finbank command is not installed next to {sys.executable}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
     for key, value in DUMMY_AWS_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     kafka = kafka_test_settings(kafka_broker.bootstrap)

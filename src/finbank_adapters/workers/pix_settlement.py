@@ -114,7 +114,8 @@ class MissingRecordPolicy:
 
     ``attempts`` runs of the use case in all, ``delay_seconds * attempt``
     between them (about 1.5 s in all by default); the event's partition
-    waits meanwhile, which is fine for something that should never happen.
+    waits meanwhile (and, with an inbox, its transaction holds a pooled
+    connection), which is fine for something that should never happen.
     """
 
     attempts: int = 4
