@@ -1,6 +1,7 @@
 -- Two fixes of the ledger's functions (the rest of each function is unchanged):
 -- ledger_create_transfers now writes the expiries it applies, and
--- ledger_create_transfer answers a racing replay with exists.
+-- ledger_create_transfer answers a racing replay with exists. Then a repair
+-- of the pending balances the first bug left behind (at the end).
 --
 -- Fix: a pending transfer expired by ledger_create_transfers stayed 'pending'.
 --
