@@ -1,7 +1,7 @@
 """``PostgresLedger``: the ``Ledger`` port on PostgreSQL through asyncpg.
 
 Each public method is **one** round trip: a call to a server-side function
-(migration ``0002_ledger.sql``) that runs as its own READ COMMITTED
+(migrations ``0002``, ``0007``, ``0009``, ``0010``) that runs as its own READ COMMITTED
 transaction (autocommit). ``ledger_create_transfers`` locks every stored
 transfer it resolves or expires, then every account involved, each set
 sorted by id (``SELECT ... ORDER BY id FOR UPDATE``), so concurrent batches
@@ -21,11 +21,20 @@ with a timeout makes this free when there are none).
 The rules are :mod:`finbank_core.accounts.ledger_rules`, checked in its order.
 Everything that needs no stored state (batch checks, reserved flags, values
 outside their type, reserved ids, the stateless checks that follow the
-``exists`` check) is worked out here, in :func:`_transfer_checks` and
-:func:`_account_checks`, and passed to SQL as result codes at their position
+``exists`` check) is worked out here (``_transfer_pre``/``_transfer_mid``/
+``_transfer_late`` and their account twins), and passed to SQL as result codes at their position
 in the order (migration ``0010``); the functions only do the checks that need
 the stored state. A value outside its column's range therefore never reaches
-the driver: an event that fails a check here is sent with zeros.
+the driver: an event that fails a check here is sent with zeros. A plain
+single transfer (no flags, pending id, timeout or timestamp) takes the fast
+path ``ledger_create_transfer``; a single event that fails before ``exists``
+is answered without a round trip.
+
+``query_transfers`` and ``get_account_transfers`` share ``ledger_query_transfers``
+(indexes on ``(created_at, seq)``, ``(debit_account_id, ...)``,
+``(credit_account_id, ...)`` and partial ones on non-zero user data);
+``get_account_balances`` reads ``ledger_account_balances``, written with each
+transfer that touches an account flagged ``HISTORY``.
 
 u32/u64 values (ledger, timeout, user_data_32/64) are stored with their bit
 pattern in signed columns, user_data_128 as a uuid; :func:`_s32`,
