@@ -539,3 +539,17 @@ async def test_concurrent_creations_of_one_linked_chain_apply_it_once(ledger: Le
         ]
     else:
         assert [(a.id, a.code) for a in stored] == [(first, 2)]
+
+
+async def test_statements_take_any_int_for_limit_and_after_sequence(ledger: Ledger) -> None:
+    bank, alice = uuid.uuid4(), uuid.uuid4()
+    await open_accounts(ledger, NewAccount(id=bank, code=100), NewAccount(id=alice, code=1))
+    deposit = plain(bank, alice, 1_00)
+    assert await ledger.create_transfers([deposit]) == [R.OK]
+    page = await ledger.get_account_entries(alice, limit=2**70)
+    assert [e.transfer_id for e in page.entries] == [deposit.id]
+    assert page.next_after_sequence is None
+    page = await ledger.get_account_entries(alice, after_sequence=-(2**70))
+    assert [e.transfer_id for e in page.entries] == [deposit.id]
+    page = await ledger.get_account_entries(alice, after_sequence=2**70)
+    assert page.entries == []

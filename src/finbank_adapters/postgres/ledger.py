@@ -746,8 +746,12 @@ class PostgresLedger:
         after_sequence: int | None = None,
         limit: int = 100,
     ) -> EntryPage:
-        if limit <= 0:
+        if limit <= 0 or (after_sequence is not None and after_sequence >= MAX_AMOUNT):
             return EntryPage(entries=[], next_after_sequence=None)
+        # sequences are positive bigints: keep what is sent inside the column's range
+        if after_sequence is not None and after_sequence < 0:
+            after_sequence = None
+        limit = min(limit, MAX_AMOUNT - 1)
         rows = await self._fetch(_ENTRIES, account_id, after_sequence, since, until, limit + 1)
         entries = [_entry(row) for row in rows[:limit]]
         more = len(rows) > limit
