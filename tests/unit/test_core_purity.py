@@ -1,4 +1,4 @@
-"""The core must not import I/O or framework packages (ARCHITECTURE.md: imports flow inwards)."""
+"""The core must not import I/O or framework packages (docs/architecture.md: imports point in)."""
 
 from __future__ import annotations
 

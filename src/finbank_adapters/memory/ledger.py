@@ -2,12 +2,10 @@
 
 All rules live in :mod:`finbank_core.accounts.ledger_rules`; this adapter
 holds a :class:`~finbank_core.accounts.ledger_rules.LedgerState`, reads the
-clock once per call and publishes events. Every public method runs without
-awaiting before its state change is complete, so on one event loop a batch is
-applied atomically. Expired pending transfers are voided at the start of
-every call that reads or changes balances or transfers (a heap keyed by expiry
-makes that cheap), so those see the clock's "now", and each expiry happens
-once, whichever call notices it.
+clock once per call and publishes events. No method awaits before its state
+change is complete, so a batch is applied atomically on one event loop; due
+pending transfers are voided at the start of each call. See
+``docs/architecture.md``, "The in-memory ledger".
 """
 
 from __future__ import annotations

@@ -1,49 +1,19 @@
 """``PostgresLedger``: the ``Ledger`` port on PostgreSQL through asyncpg.
 
-Each public method is **one** round trip: a call to a server-side function
-(migrations ``0002``, ``0007``, ``0009``, ``0010``) that runs as its own READ COMMITTED
-transaction (autocommit). ``ledger_create_transfers`` locks every stored
-transfer it resolves or expires, then every account involved, each set
-sorted by id (``SELECT ... ORDER BY id FOR UPDATE``), so concurrent batches
-queue on shared accounts instead of deadlocking; it then computes the batch
-in memory (balance checks, linked chains with rollback) and writes the
-outcome set-based: accounts, transfers (the id is the primary key: the
-idempotency key lives in the same transaction), entries with their running
-balance, and outbox rows for ``events`` when at least one transfer was
-applied.
+Each public method is one round trip to a server-side function (migrations
+``0002``, ``0007``, ``0009``, ``0010``) that runs as its own transaction; it
+locks stored transfers, then accounts, each sorted by id, so concurrent
+batches queue instead of deadlocking. Time comes from the injected
+``Clock``. The rules are :mod:`finbank_core.accounts.ledger_rules`: the
+checks that need no stored state are worked out here
+(``_transfer_pre``/``_transfer_mid``/``_transfer_late`` and their account
+twins) and passed to SQL as result codes; u32/u64 values are stored with
+their bit pattern in signed columns (:func:`_s32`, :func:`_s64`).
+Serialization failures and deadlocks are retried a bounded number of times;
+driver errors leave through :mod:`finbank_adapters.postgres.errors`.
 
-Time comes from the injected ``Clock``, passed into SQL as a parameter:
-transfer timestamps and pending timeouts follow the ledger's clock, never the
-server's ``now()``. Like the in-memory ledger, every call first voids the
-pending transfers due at that time (an index over live pending transfers
-with a timeout makes this free when there are none).
-
-The rules are :mod:`finbank_core.accounts.ledger_rules`, checked in its order.
-Everything that needs no stored state (batch checks, reserved flags, values
-outside their type, reserved ids, the stateless checks that follow the
-``exists`` check) is worked out here (``_transfer_pre``/``_transfer_mid``/
-``_transfer_late`` and their account twins), and passed to SQL as result codes at their position
-in the order (migration ``0010``); the functions only do the checks that need
-the stored state. A value outside its column's range therefore never reaches
-the driver: an event that fails a check here is sent with zeros. A plain
-single transfer (no flags, pending id, timeout or timestamp) takes the fast
-path ``ledger_create_transfer``; a single event that fails before ``exists``
-is answered without a round trip.
-
-``query_transfers`` and ``get_account_transfers`` share ``ledger_query_transfers``
-(indexes on ``(created_at, seq)``, ``(debit_account_id, ...)``,
-``(credit_account_id, ...)`` and partial ones on non-zero user data);
-``get_account_balances`` reads ``ledger_account_balances``, written with each
-transfer that touches an account flagged ``HISTORY``.
-
-u32/u64 values (ledger, timeout, user_data_32/64) are stored with their bit
-pattern in signed columns, user_data_128 as a uuid; :func:`_s32`,
-:func:`_s64` and their inverses convert.
-
-A serialization failure or deadlock (which sorted locking should make rare:
-it remains possible when two batches race to store the same transfer id with
-different accounts) is retried a bounded number of times; driver errors leave
-through :mod:`finbank_adapters.postgres.errors`.
+The design (locking, the fast path, the query functions and their indexes)
+is in ``docs/architecture.md``, "The PostgreSQL ledger", and ``docs/postgres.md``.
 """
 
 from __future__ import annotations
