@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -19,8 +20,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None:
-        message = "mkdocs-material is not installed"
+    needed = ("mkdocs", "material", "mkdocstrings")
+    if any(importlib.util.find_spec(name) is None for name in needed):
+        message = "mkdocs-material or mkdocstrings is not installed"
         if REQUIRE_SERVICES:
             pytest.fail(f"{message} and FINBANK_REQUIRE_SERVICES=1")
         pytest.skip(message)
@@ -66,3 +68,20 @@ def test_the_runbooks_exist_for_every_alarm_the_terraform_links_to(site: pathlib
     assert len(anchors) >= 5
     for anchor in anchors:
         assert f'id="{anchor}"' in operations, anchor
+
+
+def test_the_api_reference_is_generated_from_the_docstrings(site: pathlib.Path) -> None:
+    documented = {
+        "accounts": "Ledger",
+        "pix": "PaymentNetwork",
+        "auth": "IdentityProvider",
+        "reconciliation": "FileStore",
+        "shared": "Money",
+        "adapters": "InMemoryLedger",
+    }
+    for page, name in documented.items():
+        html = (site / "reference" / page / "index.html").read_text(encoding="utf-8")
+        assert re.search(rf'id="finbank_\w+(\.\w+)*\.{name}"', html), (page, name)
+        assert ":::" not in html, page  # every directive was rendered
+    architecture = (site / "architecture" / "index.html").read_text(encoding="utf-8")
+    assert 'id="ports-and-their-adapters"' in architecture
