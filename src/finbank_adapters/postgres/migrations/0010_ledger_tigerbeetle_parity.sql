@@ -234,6 +234,7 @@ BEGIN
                p_ud32[s.i], p_ts[s.i]
           FROM generate_subscripts(p_id, 1) AS s(i)
          WHERE results[s.i] = 'ok'
+         ORDER BY p_id[s.i]  -- batches racing on the same ids wait, not deadlock
         ON CONFLICT (id) DO NOTHING;
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
         IF v_inserted <> v_expected THEN
@@ -982,6 +983,7 @@ BEGIN
                t_seq[s.i]
           FROM generate_subscripts(p_id, 1) AS s(i)
          WHERE results[s.i] = 'ok'
+         ORDER BY p_id[s.i]  -- batches racing on the same ids wait, not deadlock
         ON CONFLICT (id) DO NOTHING;
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
         IF v_inserted <> v_expected THEN
