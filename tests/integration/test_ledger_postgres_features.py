@@ -25,7 +25,7 @@ import asyncio
 import random
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -52,6 +52,7 @@ from finbank_core.accounts.ledger import (
     TransferFlags,
 )
 from finbank_core.accounts.ports import Ledger
+from finbank_core.shared.events import EventEnvelope
 from tests.postgres_support import isolated_schema, require_postgres
 
 R = CreateTransferResult
@@ -553,3 +554,26 @@ async def test_statements_take_any_int_for_limit_and_after_sequence(ledger: Ledg
     assert [e.transfer_id for e in page.entries] == [deposit.id]
     page = await ledger.get_account_entries(alice, after_sequence=2**70)
     assert page.entries == []
+
+
+async def test_plain_single_transfers_take_the_fast_path(
+    pg_ledger: PostgresLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[uuid.UUID] = []
+    fast_path = PostgresLedger._create_single
+
+    async def spy(
+        self: PostgresLedger, t: Transfer, now: datetime, events: Sequence[EventEnvelope]
+    ) -> CreateTransferResult | None:
+        taken.append(t.id)
+        return await fast_path(self, t, now, events)
+
+    monkeypatch.setattr(PostgresLedger, "_create_single", spy)
+    bank, alice = uuid.uuid4(), uuid.uuid4()
+    await open_accounts(pg_ledger, NewAccount(id=bank, code=100), NewAccount(id=alice, code=1))
+    with_user_data = plain(bank, alice, 1_00, user_data_64=5)
+    hold = plain(bank, alice, 1_00, flags=F.PENDING)
+    assert await pg_ledger.create_transfers([with_user_data]) == [R.OK]
+    assert await pg_ledger.create_transfers([hold]) == [R.OK]
+    assert await pg_ledger.create_transfers([plain(bank, alice, 1_00), hold]) == [R.OK, R.EXISTS]
+    assert taken == [with_user_data.id]
