@@ -1,45 +1,18 @@
 """``DynamoPixPaymentRepository``: PIX payment records on DynamoDB (single table).
 
-Layout (details and the key builders in :mod:`~finbank_adapters.aws.dynamo_schema`):
+A record (``pk=PAY#<e2e>, sk=PAY``: the msgspec JSON of the
+:class:`PixPayment` beside ``version`` and ``status``) is written with its
+idempotency item and index items (GSI1 by account, GSI2 by settlement day)
+in one transaction. ``add`` is conditional on ``attribute_not_exists(pk)``,
+so a retry however late fails with ``PixPaymentAlreadyExists``; ``update``
+is conditional on the version read and on the state machine (a final record
+never goes back). Reads are strongly consistent; listings read the GSIs for
+*which* records, then the records. Transaction conflicts are retried a few
+times; driver errors become core errors in
+:mod:`~finbank_adapters.aws.dynamo_errors`. Key builders:
+:mod:`~finbank_adapters.aws.dynamo_schema`.
 
-* **record** ``pk=PAY#<e2e>, sk=PAY``: ``body`` is the msgspec JSON of the
-  :class:`PixPayment` (amounts are integer centavos, no float anywhere),
-  next to ``version`` (N) and ``status`` (S), which conditions read and the
-  streams Lambda shows without decoding the body.
-* **GSI1, by account**: one index item per account of this bank the payment
-  touches (payer and payee: two for on-us), ``gsi1pk=ACCOUNT#<id>``,
-  ``gsi1sk=<created_at>#<e2e>``. Written once, with the record.
-* **GSI2, by settlement day**: one index item per São Paulo business day on
-  which money of the record settled, ``gsi2pk=DAY#<date>``,
-  ``gsi2sk=<settled_at>#<e2e>``. A record can settle money on several days
-  (the payment, then each refund), and one item has one GSI key, so each
-  day is a separate item written *in the same transaction* as the version
-  that made it a settlement day. Settlement days are final (a settled
-  payment and a completed refund never change again), so index items are
-  only ever added; re-putting one is harmless.
-* **idempotency item** ``pk=IDEM#<owner>, sk=KEY#<key>``: points at the
-  record's E2E id; created in the same transaction as the record.
-
-Guarantees:
-
-* ``add`` is a ``TransactWriteItems`` whose record put is conditional on
-  ``attribute_not_exists(pk)`` (and the idempotency item's too). That
-  condition, not DynamoDB's ``ClientRequestToken`` (idempotent for 10
-  minutes only, and answering "success" to a replay), is what keeps one
-  record per E2E id however late a retry arrives: a retry fails with
-  ``PixPaymentAlreadyExists`` and the caller reads what is stored.
-* ``update`` puts the new record on ``version = :expected`` and on the
-  state machine: the stored status must be ``PENDING`` or the new status
-  itself, so a ``SETTLED`` (or ``REJECTED``) record can never be written
-  back to ``PENDING`` or to the other final state, whatever version a
-  buggy caller passes.
-* Reads of a record are strongly consistent; listings go through the
-  (eventually consistent) GSIs for *which* records, then read those records
-  consistently.
-
-A concurrent transaction on the same items (``TransactionConflict``) is
-retried a few times with backoff; the conditions decide the outcome.
-Driver errors become core errors in :mod:`~finbank_adapters.aws.dynamo_errors`.
+The layout and the guarantees in full: ``docs/pix-aws.md``, "The table" and "Writes".
 """
 
 from __future__ import annotations

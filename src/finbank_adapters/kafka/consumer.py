@@ -2,39 +2,21 @@
 
 ``KafkaConsumerRunner`` joins a consumer group, decodes each record into an
 :class:`EventEnvelope` and awaits ``handler(event)``: one record at a time
-per partition, in partition order, the partitions of a fetched batch side
-by side (records of one key share a partition, so an aggregate's events are
-still handled one after the other, in order; handlers must accept calls for
-different aggregates at once). Offsets are committed by hand, only for
-records whose handling finished (handled, or parked in the dead-letter
-topic):
+per partition, in offset order, the partitions of a fetched batch side by
+side (handlers must accept calls for different aggregates at once). Offsets
+are committed by hand, only for records whose handling finished: after each
+fetched batch, on graceful stop, and in the rebalance listener. A handled
+but uncommitted record is delivered again, so handlers must be idempotent
+(:class:`~finbank_adapters.postgres.inbox.PostgresInbox` makes them so).
 
-* after each fetched batch, and on graceful stop;
-* in the rebalance listener, before partitions are taken away (it waits for
-  the in-flight records first), so the next owner starts where we stopped.
+Undecodable records and *permanent* handler errors go to ``<topic>.dlq`` at
+once; other handler errors after ``RetryPolicy.attempts`` tries with
+backoff; *transient* errors (default ``ServiceUnavailable``) are retried
+without a bound. ``run()`` opens a consumer and a DLQ producer and closes
+them when it returns; ``stop()`` finishes the records in flight, commits and
+closes; cancelling ``run()`` is an abort, like a crash.
 
-A record that was handled but not committed (crash, lost commit) is
-delivered again: handlers must be idempotent, which the inbox
-(:class:`~finbank_adapters.postgres.inbox.PostgresInbox`) makes them.
-
-Failures:
-
-* a record that is not a valid envelope goes straight to ``<topic>.dlq``;
-* so does one whose handler raises an error listed as *permanent* (the
-  handler's way of saying the event can never be handled, e.g. a payload
-  that lacks what it needs): retrying would only delay the partition;
-* a handler error is retried with exponential backoff, at most
-  ``RetryPolicy.attempts`` times in all, then the record goes to the DLQ with
-  the error in its headers;
-* errors listed as *transient* (default ``ServiceUnavailable``: the
-  database or the bus is down, not the record's fault) are retried without a
-  bound, because parking every record during an outage would empty the
-  topic into the DLQ. The partition waits; ``stop()`` still works.
-
-The runner owns its clients: ``run()`` opens a consumer and a producer (for
-the DLQ) and closes both when it returns. ``stop()`` lets the in-flight
-records finish, commits and closes. Cancelling the ``run()`` task instead is
-an *abort*, like a crash: nothing more is committed.
+The delivery guarantees end to end: ``docs/events.md``, "Delivery guarantees".
 """
 
 from __future__ import annotations
