@@ -7,7 +7,8 @@ Prints, for 1 and 4 concurrent clients, the median over ``--rounds`` rounds
 
 * pgbench ``-b tpcb-like`` transactions/s (one bank transfer per transaction:
   update an account, read it, update a teller and a branch, insert history),
-  on a database ``finbank_pgbench`` initialised with ``pgbench -i -s 4``;
+  in a fresh schema of database ``finbank_pgbench`` initialised with
+  ``pgbench -i -s 4`` (each run has its own, so two runs at once do not collide);
 * ``PostgresLedger.create_transfers`` transfers/s with 1 and with 100
   transfers per call (random transfers among 10,000 customer accounts, in a
   fresh schema of database ``finbank_bench``);
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import secrets
@@ -89,18 +91,27 @@ def pgbench_args(dsn: str) -> list[str]:
     return args
 
 
-def pgbench_init(dsn: str) -> None:
-    subprocess.run(
-        [pgbench_binary(), "-i", "-s", "4", "-q", *pgbench_args(dsn), PGBENCH_DB],
-        check=True,
-        capture_output=True,
-    )
-
-
-def pgbench_tps(dsn: str, clients: int, seconds: int) -> float:
+def pgbench(args: list[str], schema: str) -> str:
+    """Run pgbench on its tables in ``schema`` (a run's own: concurrent runs do not collide)."""
     done = subprocess.run(
+        [pgbench_binary(), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PGOPTIONS": f"-c search_path={schema}"},
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def pgbench_init(dsn: str, schema: str) -> None:
+    pgbench(["-i", "-s", "4", "-q", *pgbench_args(dsn), PGBENCH_DB], schema)
+
+
+def pgbench_tps(dsn: str, schema: str, clients: int, seconds: int) -> float:
+    stdout = pgbench(
         [
-            pgbench_binary(),
             "-b",
             "tpcb-like",
             "-c",
@@ -112,13 +123,11 @@ def pgbench_tps(dsn: str, clients: int, seconds: int) -> float:
             *pgbench_args(dsn),
             PGBENCH_DB,
         ],
-        check=True,
-        capture_output=True,
-        text=True,
+        schema,
     )
-    match = re.search(r"tps = ([0-9.]+)", done.stdout)
+    match = re.search(r"tps = ([0-9.]+)", stdout)
     if match is None:
-        raise RuntimeError(f"no tps in pgbench output:\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"no tps in pgbench output:\n{stdout}")
     return float(match.group(1))
 
 
@@ -201,11 +210,29 @@ async def main() -> None:
 
     await ensure_database(options.dsn, PGBENCH_DB)
     await ensure_database(options.dsn, LEDGER_DB)
-    print(f"initialising {PGBENCH_DB} (pgbench -i -s 4) ...", flush=True)
-    pgbench_init(options.dsn)
+    pgbench_dsn = with_database(options.dsn, PGBENCH_DB)
+    pgbench_schema = f"pgbench_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(pgbench_dsn)
+    try:
+        await conn.execute(f"CREATE SCHEMA {quote_ident(pgbench_schema)}")
+    finally:
+        await conn.close()
+    try:
+        await run(options.dsn, pgbench_schema, seconds, rounds)
+    finally:
+        conn = await asyncpg.connect(pgbench_dsn)
+        try:
+            await conn.execute(f"DROP SCHEMA {quote_ident(pgbench_schema)} CASCADE")
+        finally:
+            await conn.close()
+
+
+async def run(dsn: str, pgbench_schema: str, seconds: int, rounds: int) -> None:
+    print(f"initialising {PGBENCH_DB}.{pgbench_schema} (pgbench -i -s 4) ...", flush=True)
+    pgbench_init(dsn, pgbench_schema)
     pgbench_runs: dict[int, list[float]] = {c: [] for c in CLIENTS}
 
-    ledger_dsn = with_database(options.dsn, LEDGER_DB)
+    ledger_dsn = with_database(dsn, LEDGER_DB)
     schema = f"bench_{secrets.token_hex(4)}"
     await migrate(ledger_dsn, schema)
     ledger_runs: dict[tuple[int, int], list[float]] = {
@@ -223,7 +250,8 @@ async def main() -> None:
             for n in range(rounds):
                 print(f"round {n + 1}/{rounds} ...", flush=True)
                 for clients in CLIENTS:
-                    pgbench_runs[clients].append(pgbench_tps(options.dsn, clients, seconds))
+                    tps = pgbench_tps(dsn, pgbench_schema, clients, seconds)
+                    pgbench_runs[clients].append(tps)
                     for batch in BATCH_SIZES:
                         run = await ledger_rate(pool, accounts, clients, batch, seconds)
                         ledger_runs[(batch, clients)].append(run.per_second)
