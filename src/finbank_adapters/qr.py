@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 
-import segno
+from finbank_adapters._extras import require_extra
+
+require_extra("finbank_adapters.qr", "http", ["segno"])
+
+import segno  # noqa: E402
 
 
 class SegnoQrRenderer:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from finbank_adapters._extras import require_extra
 from finbank_core.shared.errors import NotFound, ServiceUnavailable
+
+require_extra("finbank_adapters.files.s3", "aws", ["aioboto3", "botocore"])
+
+from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 PART_BYTES = 8 << 20  # S3 multipart parts must be >= 5 MiB except the last
 CHUNK_BYTES = 1 << 16

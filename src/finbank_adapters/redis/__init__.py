@@ -7,10 +7,14 @@ service fails closed when Redis is down. The one exception is
 Redis it asks the source.
 """
 
-from finbank_adapters.redis.challenges import RedisChallengeStore
-from finbank_adapters.redis.denylist import RedisCachedTokenDenylist, RedisTokenDenylist
-from finbank_adapters.redis.refresh_tokens import RedisRefreshTokenStore
-from finbank_adapters.redis.throttle import RedisLoginThrottle
+from finbank_adapters._extras import require_extra
+
+require_extra("finbank_adapters.redis", "redis", ["redis"])
+
+from finbank_adapters.redis.challenges import RedisChallengeStore  # noqa: E402
+from finbank_adapters.redis.denylist import RedisCachedTokenDenylist, RedisTokenDenylist  # noqa: E402
+from finbank_adapters.redis.refresh_tokens import RedisRefreshTokenStore  # noqa: E402
+from finbank_adapters.redis.throttle import RedisLoginThrottle  # noqa: E402
 
 __all__ = [
     "RedisCachedTokenDenylist",
