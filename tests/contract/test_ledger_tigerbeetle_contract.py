@@ -33,6 +33,7 @@ from finbank_core.accounts.ledger import (
     TransferFlags,
 )
 from finbank_core.accounts.ports import Ledger
+from finbank_core.shared.errors import InvalidInput
 from tests.contract.conftest import LedgerHarness
 
 R = CreateTransferResult
@@ -1186,3 +1187,43 @@ async def test_a_timeout_beyond_the_calendar_overflows(ledger_harness: LedgerHar
     assert await balances(ledger, customer) == (0, 0, 1, 0)
     clock.advance(3600)
     assert await balances(ledger, customer) == (0, 0, 0, 0)
+
+
+# -- inputs both stores must refuse alike ----------------------------------------------
+
+
+async def test_a_nul_in_user_data_refuses_the_whole_batch_with_a_core_error(
+    ledger_harness: LedgerHarness,
+) -> None:
+    ledger = ledger_harness.ledger
+    debit, credit = await open_accounts(ledger, AccountFlags.NONE, AccountFlags.NONE)
+    fine = Transfer(id=new_id(), debit_account_id=debit, credit_account_id=credit, amount=5, code=1)
+    bad = Transfer(
+        id=new_id(),
+        debit_account_id=debit,
+        credit_account_id=credit,
+        amount=7,
+        code=1,
+        user_data="ref\x00",
+    )
+    with pytest.raises(InvalidInput) as caught:
+        await ledger.create_transfers([fine, bad])
+    assert caught.value.details["field"] == "user_data"
+    # nothing of the batch was applied, not even the valid first transfer
+    assert await ledger.lookup_transfers([fine.id, bad.id]) == []
+    accounts = await ledger.lookup_accounts([debit, credit])
+    assert [a.debits_posted + a.credits_posted for a in accounts] == [0, 0]
+
+
+@pytest.mark.parametrize("bound", ["since", "until"])
+async def test_a_statement_bound_without_a_time_zone_is_refused(
+    ledger_harness: LedgerHarness, bound: str
+) -> None:
+    ledger = ledger_harness.ledger
+    (account,) = await open_accounts(ledger, AccountFlags.NONE)
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the naive value is what is under test
+    with pytest.raises(InvalidLedgerFilter) as caught:
+        await ledger.get_account_entries(account, **{bound: naive})  # type: ignore[arg-type]
+    assert caught.value.details["field"] == bound
+    aware = await ledger.get_account_entries(account, **{bound: naive.replace(tzinfo=UTC)})  # type: ignore[arg-type]
+    assert aware.entries == []

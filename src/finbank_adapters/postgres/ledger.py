@@ -49,7 +49,9 @@ from finbank_core.accounts.ledger import (
     Transfer,
     TransferFlags,
     TransferRecord,
+    check_entry_window,
     check_filter,
+    check_transfer_texts,
 )
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.events import EventEnvelope, encode_event
@@ -530,6 +532,7 @@ class PostgresLedger:
     ) -> list[CreateTransferResult]:
         if not transfers:
             return []
+        check_transfer_texts(transfers)
         now = self._clock.now()
         batch_checks = _transfer_batch_checks(transfers, now)
         if len(transfers) == 1:
@@ -716,6 +719,7 @@ class PostgresLedger:
         after_sequence: int | None = None,
         limit: int = 100,
     ) -> EntryPage:
+        check_entry_window(since, until)
         if limit <= 0 or (after_sequence is not None and after_sequence >= MAX_AMOUNT):
             return EntryPage(entries=[], next_after_sequence=None)
         # sequences are positive bigints: keep what is sent inside the column's range

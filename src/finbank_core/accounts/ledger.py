@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -484,6 +485,28 @@ class InvalidLedgerFilter(InvalidInput):
 
     code = "invalid_ledger_filter"
     title = "Invalid ledger query filter"
+
+
+def check_transfer_texts(transfers: Sequence[Transfer]) -> None:
+    """Raise :class:`InvalidInput` when a transfer's ``user_data`` reference holds a NUL.
+
+    PostgreSQL text cannot store U+0000, so both ledgers refuse such a batch
+    whole, before anything is applied, with the same core error.
+    """
+    for transfer in transfers:
+        if transfer.user_data is not None and "\x00" in transfer.user_data:
+            raise InvalidInput("user_data must not contain NUL characters", field="user_data")
+
+
+def check_entry_window(since: datetime | None, until: datetime | None) -> None:
+    """Raise :class:`InvalidLedgerFilter` when a statement bound has no time zone.
+
+    A naive datetime is ambiguous (local time? UTC?); both ledgers refuse it
+    rather than guess.
+    """
+    for name, when in (("since", since), ("until", until)):
+        if when is not None and when.tzinfo is None:
+            raise InvalidLedgerFilter(f"{name} needs a time zone", field=name)
 
 
 def check_filter(query: AccountFilter | QueryFilter) -> None:

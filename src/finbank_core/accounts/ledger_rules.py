@@ -97,7 +97,9 @@ from finbank_core.accounts.ledger import (
     Transfer,
     TransferFlags,
     TransferRecord,
+    check_entry_window,
     check_filter,
+    check_transfer_texts,
 )
 
 R = CreateTransferResult
@@ -439,8 +441,10 @@ def apply_batch(
 
     A linked chain is applied whole or not at all: the failing member keeps its
     result, the others get ``LINKED_EVENT_FAILED``; nothing of a failed
-    transfer or chain remains in ``state``.
+    transfer or chain remains in ``state``. A ``user_data`` reference with a NUL
+    raises ``InvalidInput`` before anything is applied (see ``check_transfer_texts``).
     """
+    check_transfer_texts(transfers)
     expire(state, now)
     results: list[CreateTransferResult] = []
     count = len(transfers)
@@ -1036,7 +1040,11 @@ def account_entries(
     after_sequence: int | None = None,
     limit: int = 100,
 ) -> EntryPage:
-    """Posted entries of an account, oldest first, ``since <= timestamp < until``."""
+    """Posted entries of an account, oldest first, ``since <= timestamp < until``.
+
+    Naive ``since``/``until`` raise ``InvalidLedgerFilter`` (``check_entry_window``).
+    """
+    check_entry_window(since, until)
     account = state.accounts.get(account_id.int)
     if account is None or limit <= 0:
         return EntryPage(entries=[], next_after_sequence=None)
