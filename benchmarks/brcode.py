@@ -27,8 +27,8 @@ from decimal import Decimal
 from typing import Any
 
 from finbank_core.pix import BRCode
-from finbank_core.pix.brcode_reader import read_brcode
-from finbank_core.pix.crc import crc16_hex
+from finbank_core.pix.codes.brcode_reader import read_brcode
+from finbank_core.pix.codes.crc import crc16_hex
 from finbank_core.shared.money import Money
 
 KEY = "123e4567-e12b-12d1-a456-426655440000"

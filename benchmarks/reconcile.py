@@ -33,7 +33,7 @@ async def run_one(size: int) -> dict[str, float]:
     from finbank_adapters.reconciliation.generator import SyntheticDay
     from finbank_adapters.reconciliation.report import FileStoreReportSink
     from finbank_adapters.reconciliation.sources import FileStatementSource
-    from finbank_core.reconciliation.use_case import ReconcileCommand, ReconcileDay
+    from finbank_core.reconciliation.use_cases import ReconcileCommand, ReconcileDay
 
     with tempfile.TemporaryDirectory() as root:
         files = LocalFileStore(root)

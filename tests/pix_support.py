@@ -38,7 +38,7 @@ from finbank_core.accounts.use_cases import (
     OpenAccount,
     OpenAccountCommand,
 )
-from finbank_core.pix.keys import PixKeyType
+from finbank_core.pix.codes.keys import PixKeyType
 from finbank_core.pix.limits import LimitPolicy, LimitSettings
 from finbank_core.pix.use_cases import (
     CreateCharge,

@@ -31,12 +31,12 @@ from finbank_adapters.pix_charges import LocalChargeResolver
 from finbank_adapters.settings import Settings, SettingsError
 from finbank_core.accounts.model import HolderType
 from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.context import PixDeps
 from finbank_core.pix.directory import KeyRegistration
-from finbank_core.pix.keys import PixKey, PixKeyType
 from finbank_core.pix.limits import LimitPolicy, LimitSettings
 from finbank_core.pix.ports import PixPaymentRepository, QrRenderer
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.events import EventPublisher
 from finbank_core.shared.ids import IdGenerator

@@ -31,9 +31,9 @@ from finbank_core.accounts.use_cases import (
     StatementQuery,
 )
 from finbank_core.pix.charges import ChargeStatus
-from finbank_core.pix.documents import generate_cpf
+from finbank_core.pix.codes.documents import generate_cpf
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.errors import PixLimitExceeded
-from finbank_core.pix.keys import PixKey, PixKeyType
 from finbank_core.pix.payments import PaymentStatus
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases import (

@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 import msgspec
 
 from finbank_core.accounts.model import AccountKind
-from finbank_core.pix.brcode_reader import BRCodeReading
+from finbank_core.pix.codes.brcode_reader import BRCodeReading
+from finbank_core.pix.codes.keys import PixKeyType
 from finbank_core.pix.directory import KeyRegistration
-from finbank_core.pix.keys import PixKeyType
 from finbank_core.pix.payments import PixParty, PixPayment
 from finbank_core.pix.refunds import PixRefund
 from finbank_core.pix.use_cases import ChargeView

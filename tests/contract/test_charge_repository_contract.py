@@ -16,8 +16,8 @@ import pytest
 from finbank_adapters.aws.dynamo_pix_records import DynamoChargeRepository
 from finbank_adapters.memory.pix import InMemoryChargeRepository
 from finbank_core.pix.charges import Charge, ChargePayer, ChargeStatus
+from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.errors import ChargeAlreadyExists, ChargeNotFound, PixVersionConflict
-from finbank_core.pix.keys import PixKey
 from finbank_core.pix.ports import ChargeRepository
 from finbank_core.shared.money import Money
 from tests.integration.aws_fixtures import aws_endpoint

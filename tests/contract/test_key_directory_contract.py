@@ -16,9 +16,9 @@ import pytest
 from finbank_adapters.aws.dynamo_pix_directory import DynamoKeyDirectory
 from finbank_adapters.memory.pix import InMemoryKeyDirectory
 from finbank_core.accounts.model import AccountKind, HolderType
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.directory import NewKeyRegistration
 from finbank_core.pix.errors import PixKeyAlreadyRegistered, PixKeyLimitReached, PixKeyNotFound
-from finbank_core.pix.keys import PixKey, PixKeyType
 from finbank_core.pix.ports import KeyDirectory
 from tests.integration.aws_fixtures import aws_endpoint
 from tests.integration.dynamo_support import dynamodb_client, new_table

@@ -38,8 +38,8 @@ from finbank_adapters.memory.pix import (
 )
 from finbank_core.accounts.model import AccountKind, HolderType
 from finbank_core.pix.charges import Charge
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.directory import NewKeyRegistration
-from finbank_core.pix.keys import PixKey, PixKeyType
 from finbank_core.pix.limits import ReserveOutcome, UsageCounter, UsageHold, UsageReservation
 from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixParty, PixPayment
 from finbank_core.pix.ports import (

@@ -16,6 +16,7 @@ import pytest
 from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
 from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import (
     PixPaymentAlreadyExists,
     PixPaymentNotFound,
@@ -23,7 +24,6 @@ from finbank_core.pix.errors import (
 )
 from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixParty, PixPayment
 from finbank_core.pix.ports import PixPaymentRepository
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.shared.money import Money
 from tests.integration.aws_fixtures import aws_endpoint
 

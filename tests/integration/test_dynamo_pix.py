@@ -29,6 +29,8 @@ from finbank_adapters.aws.dynamo_schema import (
     payment_pk,
 )
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
+from finbank_core.pix.codes.keys import PixKey
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.directory import KeyRegistration
 from finbank_core.pix.errors import (
     ChargeAlreadyExists,
@@ -39,10 +41,8 @@ from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixVersionConflict,
 )
-from finbank_core.pix.keys import PixKey
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 from finbank_core.pix.ports import PixPaymentRepository
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 from finbank_core.shared.money import Money

@@ -26,7 +26,7 @@ from finbank_adapters.aws.lambda_handlers import (
     pix_stream_handler,
 )
 from finbank_adapters.memory import InMemoryEventPublisher, SystemClock
-from finbank_core.pix.reasons import IsoReason
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.events import EventEnvelope
 from tests.contract.test_pix_repository_contract import T0, payment

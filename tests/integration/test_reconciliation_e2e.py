@@ -30,13 +30,13 @@ from finbank_adapters.reconciliation.report import FileStoreReportSink
 from finbank_adapters.reconciliation.sources import FileStatementSource
 from finbank_core.accounts.ledger import Transfer, TransferCode, TransferFlags
 from finbank_core.accounts.use_cases import BankAccounts
-from finbank_core.pix.identifiers import EndToEndId
+from finbank_core.pix.codes.identifiers import EndToEndId
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 from finbank_core.pix.use_cases import RefundPixCommand, SendPixCommand
 from finbank_core.reconciliation.model import Direction, DiscrepancyClass, ReconItem
 from finbank_core.reconciliation.ports import PendingHoldsSource
 from finbank_core.reconciliation.statement import CSV_HEADER, format_csv_line
-from finbank_core.reconciliation.use_case import ReconcileCommand, ReconcileDay
+from finbank_core.reconciliation.use_cases import ReconcileCommand, ReconcileDay
 from finbank_core.shared.money import Money
 from tests.integration.aws_fixtures import aws_endpoint
 from tests.pix_support import PEER_ISPB, PixWorld, build_world

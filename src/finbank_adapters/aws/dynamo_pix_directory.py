@@ -58,9 +58,9 @@ from finbank_adapters.aws.dynamo_schema import (
     key_id_pk,
     pix_key_pk,
 )
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRegistration
 from finbank_core.pix.errors import PixKeyAlreadyRegistered, PixKeyLimitReached, PixKeyNotFound
-from finbank_core.pix.keys import PixKey, PixKeyType
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 
 _encoder = msgspec.json.Encoder()

@@ -14,6 +14,7 @@ from datetime import date, datetime
 import msgspec
 
 from finbank_core.pix.charges import Charge
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRegistration
 from finbank_core.pix.errors import (
     ChargeAlreadyExists,
@@ -25,7 +26,6 @@ from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixVersionConflict,
 )
-from finbank_core.pix.keys import PixKey, PixKeyType
 from finbank_core.pix.limits import AccountLimits, ReserveOutcome, UsageHold, UsageReservation
 from finbank_core.pix.payments import SAO_PAULO, PaymentPage, PaymentStatus, PixPayment
 from finbank_core.shared.errors import InvalidInput

@@ -21,12 +21,12 @@ from datetime import datetime
 import msgspec
 
 from finbank_core.accounts.model import AccountKind, HolderType
+from finbank_core.pix.codes.identifiers import EndToEndId
+from finbank_core.pix.codes.keys import PixKey
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.directory import safe_mask
-from finbank_core.pix.identifiers import EndToEndId
-from finbank_core.pix.keys import PixKey
 from finbank_core.pix.network import IncomingPixOrder, NetworkResult, PaymentOrder, ReturnOrder
 from finbank_core.pix.payments import Initiation, PixParty
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.reconciliation.model import Direction, ReconItem
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput, NotFound

@@ -17,7 +17,7 @@ import msgspec
 
 from finbank_core.reconciliation.model import Direction, DiscrepancyClass, ReconItem
 from finbank_core.reconciliation.statement import CSV_HEADER, format_csv_line
-from finbank_core.reconciliation.use_case import BUSINESS_TZ, day_bounds
+from finbank_core.reconciliation.use_cases import BUSINESS_TZ, day_bounds
 
 D = DiscrepancyClass
 

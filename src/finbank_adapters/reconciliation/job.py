@@ -22,7 +22,7 @@ from finbank_adapters.reconciliation.sources import FileStatementSource
 from finbank_adapters.settings import Settings, SettingsError
 from finbank_core.reconciliation.model import ReconciliationSummary, ReconLine
 from finbank_core.reconciliation.ports import FileStore, PendingHoldsSource, ReportSink
-from finbank_core.reconciliation.use_case import (
+from finbank_core.reconciliation.use_cases import (
     BUSINESS_TZ,
     ReconcileCommand,
     ReconcileDay,

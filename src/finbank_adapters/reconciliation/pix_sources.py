@@ -20,7 +20,7 @@ from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.reconciliation.model import Direction, ReconItem
-from finbank_core.reconciliation.use_case import BUSINESS_TZ
+from finbank_core.reconciliation.use_cases import BUSINESS_TZ
 
 #: an EndToEndId or rtrId inside a statement text (see ``finbank_core.pix.context.memo``)
 SPI_ID = re.compile(r"\b[ED][0-9A-Z]{8}\d{12}[a-zA-Z0-9]{11}\b")

@@ -5,16 +5,16 @@ with the Kafka consumer runner (manual commits after handling, bounded
 retries then ``<topic>.dlq``, unbounded retries while a dependency is
 ``ServiceUnavailable``) and dispatches by event type:
 
-* ``pix.payment_requested`` -> :class:`~finbank_core.pix.settle.SettlePixPayment`:
+* ``pix.payment_requested`` -> :class:`~finbank_core.pix.use_cases.settle.SettlePixPayment`:
   the network (``PaymentNetwork``) is asked, the pending ledger transfer
   posted or voided, the record (DynamoDB or memory) marked ``SETTLED`` /
   ``REJECTED``, the outcome published;
-* ``pix.refund_requested`` -> :class:`~finbank_core.pix.refund_use_cases.SettlePixRefund`:
+* ``pix.refund_requested`` -> :class:`~finbank_core.pix.use_cases.refund.SettlePixRefund`:
   an on-us refund credits the original payer, any other is returned
   through the network; the refund's reservation is posted or voided, the
   refund marked ``DEVOLVIDO`` / ``NAO_REALIZADO``, ``pix.refund_completed``
   / ``pix.refund_failed`` published;
-* ``pix.incoming_accepted`` -> :class:`~finbank_core.pix.incoming.ReceivePix`
+* ``pix.incoming_accepted`` -> :class:`~finbank_core.pix.use_cases.receive.ReceivePix`
   on the order rebuilt from the payload (payee by branch and number): the
   customer is credited, the record born ``SETTLED``, ``pix.payment_received``
   published, a matching charge concluded.
@@ -83,10 +83,10 @@ from finbank_adapters.settings import Settings
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.pix.errors import MalformedPixEvent, PixPaymentNotFound
 from finbank_core.pix.events import INCOMING_ACCEPTED, PAYMENT_REQUESTED, REFUND_REQUESTED
-from finbank_core.pix.incoming import IncomingAccepted, ReceivePixResult
 from finbank_core.pix.network import IncomingPixOrder
 from finbank_core.pix.payments import PixPayment, pix_transfer_id
-from finbank_core.pix.refund_use_cases import RefundPixResult
+from finbank_core.pix.use_cases.receive import IncomingAccepted, ReceivePixResult
+from finbank_core.pix.use_cases.refund import RefundPixResult
 from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
 
 log = logging.getLogger(__name__)

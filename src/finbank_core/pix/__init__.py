@@ -5,9 +5,9 @@ Pure functions and frozen values; nothing here does I/O. Every refusal is an
 rule and field, never the personal data that broke it.
 """
 
-from finbank_core.pix.brcode import PIX_GUI, BRCode, ascii_fold
-from finbank_core.pix.crc import crc16_ccitt_false, crc16_hex
-from finbank_core.pix.documents import (
+from finbank_core.pix.codes.brcode import PIX_GUI, BRCode, ascii_fold
+from finbank_core.pix.codes.crc import crc16_ccitt_false, crc16_hex
+from finbank_core.pix.codes.documents import (
     cnpj_check_digits,
     cpf_check_digits,
     format_cnpj,
@@ -21,8 +21,7 @@ from finbank_core.pix.documents import (
     parse_cnpj,
     parse_cpf,
 )
-from finbank_core.pix.errors import InvalidBRCode, InvalidDocument, InvalidIdentifier, InvalidPixKey
-from finbank_core.pix.identifiers import (
+from finbank_core.pix.codes.identifiers import (
     EndToEndId,
     ReturnId,
     TxId,
@@ -30,7 +29,8 @@ from finbank_core.pix.identifiers import (
     is_valid_static_txid,
     parse_ispb,
 )
-from finbank_core.pix.keys import MAX_KEY_LENGTH, PixKey, PixKeyType
+from finbank_core.pix.codes.keys import MAX_KEY_LENGTH, PixKey, PixKeyType
+from finbank_core.pix.errors import InvalidBRCode, InvalidDocument, InvalidIdentifier, InvalidPixKey
 
 __all__ = [
     "MAX_KEY_LENGTH",

@@ -28,9 +28,9 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from finbank_core.pix.brcode import BRCode
+from finbank_core.pix.codes.brcode import BRCode
+from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.errors import ChargeNotPayable, IllegalPixTransition
-from finbank_core.pix.keys import PixKey
 from finbank_core.shared.money import Money
 
 STATIC_TXID_LENGTH = 25

@@ -8,9 +8,9 @@ from datetime import datetime
 import msgspec
 
 from finbank_core.accounts.model import AccountKind, HolderType
-from finbank_core.pix.documents import mask_document
+from finbank_core.pix.codes.documents import mask_document
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.errors import InvalidDocument
-from finbank_core.pix.keys import PixKey, PixKeyType
 
 #: DICT rule: keys per account by holder type
 MAX_KEYS_INDIVIDUAL = 5

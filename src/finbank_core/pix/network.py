@@ -11,8 +11,8 @@ from datetime import datetime
 
 import msgspec
 
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.payments import Initiation, PixParty
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import RefundNature
 from finbank_core.shared.money import Money
 

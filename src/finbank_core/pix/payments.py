@@ -24,13 +24,13 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from finbank_core.accounts.use_cases import FINBANK_NAMESPACE
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import (
     IllegalPixTransition,
     PixPaymentNotRefundable,
     PixRefundExceedsOriginal,
     PixRefundWindowExpired,
 )
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import REFUND_WINDOW_DAYS, PixRefund, RefundStatus
 from finbank_core.shared.money import Money
 

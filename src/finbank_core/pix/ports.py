@@ -7,8 +7,8 @@ from datetime import date, datetime
 from typing import Protocol
 
 from finbank_core.pix.charges import Charge, ChargePayload
+from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRegistration
-from finbank_core.pix.keys import PixKey
 from finbank_core.pix.limits import AccountLimits, UsageHold, UsageReservation
 from finbank_core.pix.network import NetworkResult, PaymentOrder, ReturnOrder
 from finbank_core.pix.payments import PaymentPage, PixPayment

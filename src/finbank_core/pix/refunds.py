@@ -13,8 +13,8 @@ from datetime import datetime
 
 import msgspec
 
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import IllegalPixTransition
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.shared.money import Money
 
 #: DOMAIN.md: a payment can be refunded within 90 days of its settlement

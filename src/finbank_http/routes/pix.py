@@ -17,8 +17,8 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from finbank_core.auth.model import Principal
-from finbank_core.pix.brcode_reader import read_brcode
 from finbank_core.pix.charges import ChargePayer
+from finbank_core.pix.codes.brcode_reader import read_brcode
 from finbank_core.pix.refunds import RefundNature
 from finbank_core.pix.use_cases import (
     AccountData,

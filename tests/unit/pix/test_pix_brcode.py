@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finbank_core.pix import PIX_GUI, BRCode, InvalidBRCode, PixKey, PixKeyType, ascii_fold
-from finbank_core.pix.crc import crc16_hex
+from finbank_core.pix.codes.crc import crc16_hex
 from finbank_core.shared.money import Money
 
 MANUAL_EXAMPLE = (

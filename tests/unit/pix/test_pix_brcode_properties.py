@@ -8,7 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from finbank_core.pix import BRCode, InvalidBRCode
-from finbank_core.pix.crc import crc16_hex
+from finbank_core.pix.codes.crc import crc16_hex
 from finbank_core.shared.money import Money
 
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)

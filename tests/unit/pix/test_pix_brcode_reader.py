@@ -20,12 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finbank_core.pix import BRCode, InvalidBRCode
-from finbank_core.pix.brcode_reader import (
+from finbank_core.pix.codes.brcode_reader import (
     BRCodeReading,
     DeviationCode,
     read_brcode,
 )
-from finbank_core.pix.crc import crc16_hex
+from finbank_core.pix.codes.crc import crc16_hex
 from finbank_core.shared.money import Money
 
 CORPUS: dict[str, list[dict[str, Any]]] = json.loads(

@@ -17,6 +17,7 @@ from finbank_core.accounts.use_cases import (
     MoveCashCommand,
     StatementQuery,
 )
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import (
     PixLimitExceeded,
     PixPaymentNotFound,
@@ -32,7 +33,6 @@ from finbank_core.pix.events import (
     outcome_event_id,
 )
 from finbank_core.pix.payments import PaymentStatus, PixFlow, pix_transfer_id
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases import AccountData, RefundPixCommand, SendPixCommand
 from finbank_core.shared.errors import AccountNotFound, IdempotencyKeyReused, InsufficientFunds

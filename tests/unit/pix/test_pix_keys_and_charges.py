@@ -6,8 +6,9 @@ import pytest
 from tests.pix_support import BASE_URL, PEER_ISPB, PixWorld, build_world
 
 from finbank_core.accounts.model import HolderType
-from finbank_core.pix.brcode import BRCode
 from finbank_core.pix.charges import ChargeStatus
+from finbank_core.pix.codes.brcode import BRCode
+from finbank_core.pix.codes.keys import PixKeyType
 from finbank_core.pix.errors import (
     ChargeNotFound,
     ChargeNotPayable,
@@ -18,7 +19,6 @@ from finbank_core.pix.errors import (
     PixKeyNotOwned,
 )
 from finbank_core.pix.events import CHARGE_CONCLUDED
-from finbank_core.pix.keys import PixKeyType
 from finbank_core.pix.payments import Initiation, PaymentStatus
 from finbank_core.pix.use_cases import (
     CreateChargeCommand,

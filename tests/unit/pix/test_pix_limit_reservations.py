@@ -35,10 +35,8 @@ from finbank_adapters.aws.dynamo_pix_records import (
 from finbank_adapters.pix_charges import LocalChargeResolver
 from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
 from finbank_core.accounts.model import CustomerAccount, HolderType
-from finbank_core.pix.charge_use_cases import CreateCharge, CreateChargeCommand
 from finbank_core.pix.charges import STALE_CLAIM_SECONDS, ChargeStatus
 from finbank_core.pix.errors import ChargeNotPayable, PixLimitExceeded
-from finbank_core.pix.limit_use_cases import STALE_HOLD_SECONDS, PixLimiter
 from finbank_core.pix.limits import (
     LimitPolicy,
     LimitSettings,
@@ -49,8 +47,10 @@ from finbank_core.pix.limits import (
 )
 from finbank_core.pix.payments import PaymentStatus
 from finbank_core.pix.ports import AccountLimitsStore, ChargeRepository, PixPaymentRepository
-from finbank_core.pix.send import SendPix, SendPixCommand
-from finbank_core.pix.settle import SettlePixPayment
+from finbank_core.pix.use_cases.charge import CreateCharge, CreateChargeCommand
+from finbank_core.pix.use_cases.limits import STALE_HOLD_SECONDS, PixLimiter
+from finbank_core.pix.use_cases.send import SendPix, SendPixCommand
+from finbank_core.pix.use_cases.settle import SettlePixPayment
 from finbank_core.shared.errors import InsufficientFunds
 from finbank_core.shared.money import Money
 

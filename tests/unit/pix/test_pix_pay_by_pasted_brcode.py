@@ -6,7 +6,7 @@ import pytest
 from tests.pix_support import PixWorld, build_world
 
 from finbank_core.pix import BRCode, InvalidBRCode
-from finbank_core.pix.crc import crc16_hex
+from finbank_core.pix.codes.crc import crc16_hex
 from finbank_core.pix.payments import Initiation, PaymentStatus
 from finbank_core.pix.use_cases import SendPixCommand
 from finbank_core.shared.money import Money

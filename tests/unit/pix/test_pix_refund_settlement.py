@@ -16,10 +16,10 @@ from tests.pix_support import PEER_ISPB, PixWorld, build_world
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import BankAccounts
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import PixRefundNotFound
 from finbank_core.pix.events import REFUND_COMPLETED, REFUND_FAILED, REFUND_REQUESTED
 from finbank_core.pix.network import NetworkResult, PaymentOrder, ReturnOrder
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases import (
     RefundPix,

@@ -9,9 +9,9 @@ import pytest
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.spi import SimulatedSpi
 from finbank_adapters.pix_wiring import PEER_ACCOUNT_NUMBER, sandbox_peer
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.network import PaymentOrder
 from finbank_core.pix.payments import Initiation, PixParty
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.shared.money import Money
 
 PEER = "88888888"

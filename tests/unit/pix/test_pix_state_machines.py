@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from finbank_core.pix.charges import Charge, ChargeStatus
+from finbank_core.pix.codes.keys import PixKey
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import (
     IllegalPixTransition,
     PixPaymentNotRefundable,
     PixRefundExceedsOriginal,
     PixRefundWindowExpired,
 )
-from finbank_core.pix.keys import PixKey
 from finbank_core.pix.payments import (
     Initiation,
     PaymentStatus,
@@ -22,7 +23,6 @@ from finbank_core.pix.payments import (
     PixParty,
     PixPayment,
 )
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.money import Money
 

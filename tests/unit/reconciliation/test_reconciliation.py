@@ -20,7 +20,7 @@ from finbank_core.accounts.use_cases import BankAccounts, EnsureBankAccounts
 from finbank_core.reconciliation.matching import SourceOutOfOrder, match_sources
 from finbank_core.reconciliation.model import Direction, DiscrepancyClass, ReconItem
 from finbank_core.reconciliation.statement import InvalidStatement
-from finbank_core.reconciliation.use_case import (
+from finbank_core.reconciliation.use_cases import (
     DISCREPANCY_FOUND,
     RECONCILIATION_COMPLETED,
     ReconcileCommand,

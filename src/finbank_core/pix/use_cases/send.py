@@ -40,19 +40,17 @@ import msgspec
 
 from finbank_core.accounts.ledger import TransferCode
 from finbank_core.accounts.model import AccountKind, AccountStatus, CustomerAccount
-from finbank_core.pix.brcode_reader import BRCodeReading, read_brcode
-from finbank_core.pix.charge_use_cases import ChargeClaim, claim_charge, release_charge
+from finbank_core.pix.codes.brcode_reader import BRCodeReading, read_brcode
+from finbank_core.pix.codes.documents import is_valid_cnpj, is_valid_cpf, normalize_cnpj
+from finbank_core.pix.codes.identifiers import EndToEndId, parse_ispb
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.context import PixDeps, check_description, fingerprint, memo
 from finbank_core.pix.directory import DirectoryEntry, safe_mask
-from finbank_core.pix.documents import is_valid_cnpj, is_valid_cpf, normalize_cnpj
 from finbank_core.pix.errors import InvalidDocument, PixPaymentAlreadyExists, PixRecipientInvalid
 from finbank_core.pix.events import (
     PAYMENT_REQUESTED,
     payment_payload,
 )
-from finbank_core.pix.identifiers import EndToEndId, parse_ispb
-from finbank_core.pix.keys import PixKey, PixKeyType
-from finbank_core.pix.limit_use_cases import PixLimiter
 from finbank_core.pix.payments import (
     Initiation,
     PaymentStatus,
@@ -61,7 +59,9 @@ from finbank_core.pix.payments import (
     PixPayment,
 )
 from finbank_core.pix.ports import ChargeRepository, ChargeResolver, KeyDirectory
-from finbank_core.pix.settle import SettlePixPayment, settle_on_us
+from finbank_core.pix.use_cases.charge import ChargeClaim, claim_charge, release_charge
+from finbank_core.pix.use_cases.limits import PixLimiter
+from finbank_core.pix.use_cases.settle import SettlePixPayment, settle_on_us
 from finbank_core.shared.errors import (
     AccountNotFound,
     IdempotencyKeyReused,

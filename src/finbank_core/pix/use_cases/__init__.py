@@ -1,6 +1,7 @@
 """The PIX use cases and their commands, in one place (what the container wires)."""
 
-from finbank_core.pix.charge_use_cases import (
+from finbank_core.pix.context import PixDeps
+from finbank_core.pix.use_cases.charge import (
     ChargeView,
     CreateCharge,
     CreateChargeCommand,
@@ -10,30 +11,29 @@ from finbank_core.pix.charge_use_cases import (
     RemoveCharge,
     RenderChargeQr,
 )
-from finbank_core.pix.context import PixDeps
-from finbank_core.pix.incoming import (
+from finbank_core.pix.use_cases.keys import (
+    DeletePixKey,
+    ListPixKeys,
+    RegisterPixKey,
+    RegisterPixKeyCommand,
+)
+from finbank_core.pix.use_cases.limits import LimitsView, PixLimiter, SetPixLimits
+from finbank_core.pix.use_cases.receive import (
     AcceptIncomingPix,
     IncomingAccepted,
     IncomingPixAcceptance,
     ReceivePix,
     ReceivePixResult,
 )
-from finbank_core.pix.key_use_cases import (
-    DeletePixKey,
-    ListPixKeys,
-    RegisterPixKey,
-    RegisterPixKeyCommand,
-)
-from finbank_core.pix.limit_use_cases import LimitsView, PixLimiter, SetPixLimits
-from finbank_core.pix.refund_use_cases import (
+from finbank_core.pix.use_cases.refund import (
     RefundPix,
     RefundPixCommand,
     RefundPixResult,
     SettlePixRefund,
 )
-from finbank_core.pix.sandbox import SimulateIncomingPix
-from finbank_core.pix.send import AccountData, SendPix, SendPixCommand, SendPixResult
-from finbank_core.pix.settle import GetPixPayment, SettlePixPayment
+from finbank_core.pix.use_cases.sandbox import SimulateIncomingPix
+from finbank_core.pix.use_cases.send import AccountData, SendPix, SendPixCommand, SendPixResult
+from finbank_core.pix.use_cases.settle import GetPixPayment, SettlePixPayment
 
 __all__ = [
     "AcceptIncomingPix",

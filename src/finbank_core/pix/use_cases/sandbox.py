@@ -6,8 +6,8 @@ import uuid
 from typing import Protocol
 
 from finbank_core.pix.context import PixDeps, check_description
-from finbank_core.pix.incoming import AcceptIncomingPix, IncomingPixAcceptance
 from finbank_core.pix.network import IncomingPixOrder
+from finbank_core.pix.use_cases.receive import AcceptIncomingPix, IncomingPixAcceptance
 from finbank_core.shared.money import Money
 
 

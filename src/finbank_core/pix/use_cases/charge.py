@@ -8,10 +8,12 @@ from datetime import datetime
 
 import msgspec
 
-from finbank_core.pix.brcode import ascii_fold
 from finbank_core.pix.charges import Charge, ChargePayer, ChargeStatus
+from finbank_core.pix.codes.brcode import ascii_fold
+from finbank_core.pix.codes.documents import is_valid_cnpj, is_valid_cpf
+from finbank_core.pix.codes.identifiers import TxId
+from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.context import PixDeps, check_description
-from finbank_core.pix.documents import is_valid_cnpj, is_valid_cpf
 from finbank_core.pix.errors import (
     ChargeNotFound,
     InvalidDocument,
@@ -20,8 +22,6 @@ from finbank_core.pix.errors import (
     PixVersionConflict,
 )
 from finbank_core.pix.events import CHARGE_CONCLUDED, CHARGE_CREATED
-from finbank_core.pix.identifiers import TxId
-from finbank_core.pix.keys import PixKey
 from finbank_core.pix.payments import PaymentStatus, PixPayment
 from finbank_core.pix.ports import ChargeRepository, KeyDirectory, QrRenderer
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable

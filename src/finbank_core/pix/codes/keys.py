@@ -19,7 +19,7 @@ from typing import Final
 
 import msgspec
 
-from finbank_core.pix.documents import (
+from finbank_core.pix.codes.documents import (
     format_cnpj,
     is_valid_cnpj,
     is_valid_cpf,

@@ -24,7 +24,8 @@ import msgspec
 
 from finbank_core.accounts.ledger import TransferCode
 from finbank_core.accounts.model import AccountStatus, CustomerAccount
-from finbank_core.pix.charge_use_cases import conclude_matching_charge
+from finbank_core.pix.codes.identifiers import EndToEndId
+from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.context import PixDeps, memo
 from finbank_core.pix.directory import safe_mask
 from finbank_core.pix.errors import (
@@ -35,11 +36,10 @@ from finbank_core.pix.errors import (
     PixRecipientInvalid,
 )
 from finbank_core.pix.events import INCOMING_ACCEPTED, outcome_event_id
-from finbank_core.pix.identifiers import EndToEndId
-from finbank_core.pix.keys import PixKey
 from finbank_core.pix.network import IncomingPixOrder
 from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixParty, PixPayment
 from finbank_core.pix.ports import ChargeRepository, KeyDirectory
+from finbank_core.pix.use_cases.charge import conclude_matching_charge
 from finbank_core.shared.errors import AccountNotFound, InvalidInput
 from finbank_core.shared.money import Money
 

@@ -8,6 +8,8 @@ import msgspec
 
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.ports import AccountRepository
+from finbank_core.pix.codes.documents import normalize_cnpj, normalize_cpf
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.context import PixDeps
 from finbank_core.pix.directory import (
     MAX_KEYS_COMPANY,
@@ -16,10 +18,8 @@ from finbank_core.pix.directory import (
     NewKeyRegistration,
     max_keys_for,
 )
-from finbank_core.pix.documents import normalize_cnpj, normalize_cpf
 from finbank_core.pix.errors import InvalidPixKey, PixKeyNotOwned
 from finbank_core.pix.events import KEY_DELETED, KEY_REGISTERED
-from finbank_core.pix.keys import PixKey, PixKeyType
 from finbank_core.pix.ports import KeyDirectory
 from finbank_core.shared.errors import AccountNotFound
 

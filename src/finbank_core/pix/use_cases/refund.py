@@ -27,6 +27,8 @@ from __future__ import annotations
 import msgspec
 
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
+from finbank_core.pix.codes.identifiers import ReturnId
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.context import PixDeps, check_description, fingerprint
 from finbank_core.pix.errors import (
     PixPaymentNotFound,
@@ -40,11 +42,9 @@ from finbank_core.pix.events import (
     REFUND_REQUESTED,
     outcome_event_id,
 )
-from finbank_core.pix.identifiers import ReturnId
 from finbank_core.pix.network import ReturnOrder
 from finbank_core.pix.payments import PixFlow, PixPayment
 from finbank_core.pix.ports import PaymentNetwork
-from finbank_core.pix.reasons import IsoReason
 from finbank_core.pix.refunds import REFUND_WINDOW_DAYS, PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.errors import IdempotencyKeyReused, InvalidInput, ServiceUnavailable
 from finbank_core.shared.idempotency import InFlightGuard, RequestClaims

@@ -30,7 +30,7 @@ Decisions where the manual leaves room (each one documented in the tests):
   template (26) may hold the GUI alone (a "recurrence only" code, the
   manual's first composite example); without one, 26 needs a key or a URL.
 
-This class is the *strict* reading. :func:`finbank_core.pix.brcode_reader.read_brcode`
+This class is the *strict* reading. :func:`finbank_core.pix.codes.brcode_reader.read_brcode`
 is the tolerant one a payer uses for codes other systems wrote.
 """
 
@@ -41,10 +41,10 @@ from typing import Final, Literal
 
 import msgspec
 
-from finbank_core.pix.crc import crc16_hex
+from finbank_core.pix.codes.crc import crc16_hex
+from finbank_core.pix.codes.identifiers import is_valid_static_txid
+from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.errors import InvalidBRCode
-from finbank_core.pix.identifiers import is_valid_static_txid
-from finbank_core.pix.keys import PixKey
 from finbank_core.shared.money import Money
 
 PIX_GUI: Final = "br.gov.bcb.pix"

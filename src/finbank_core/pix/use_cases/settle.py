@@ -3,14 +3,14 @@
 Every use case here is idempotent: ledger steps have ids derived from the
 EndToEndId and records are written conditionally, so a worker may run the
 same message twice (at-least-once delivery) without moving money twice.
-Incoming payments are in :mod:`finbank_core.pix.incoming`, refunds in
-:mod:`finbank_core.pix.refund_use_cases`.
+Incoming payments are in :mod:`finbank_core.pix.use_cases.receive`, refunds in
+:mod:`finbank_core.pix.use_cases.refund`.
 """
 
 from __future__ import annotations
 
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
-from finbank_core.pix.charge_use_cases import conclude_matching_charge
+from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.context import PixDeps, memo
 from finbank_core.pix.errors import (
     PixPaymentNotFound,
@@ -19,7 +19,7 @@ from finbank_core.pix.errors import (
 from finbank_core.pix.network import PaymentOrder
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 from finbank_core.pix.ports import ChargeRepository, PaymentNetwork
-from finbank_core.pix.reasons import IsoReason
+from finbank_core.pix.use_cases.charge import conclude_matching_charge
 
 
 async def _store_transition(deps: PixDeps, before: PixPayment, after: PixPayment) -> PixPayment:

@@ -1,6 +1,6 @@
 """Reading BR Codes other systems wrote: one parser, a strict and a tolerant mode.
 
-:class:`~finbank_core.pix.brcode.BRCode` is exact: it is what we issue, and
+:class:`~finbank_core.pix.codes.brcode.BRCode` is exact: it is what we issue, and
 ``BRCode.parse`` refuses anything it would not write itself. A payer has to
 read what other banks' systems write and what people copy and paste, so
 :func:`read_brcode` has two modes:
@@ -52,7 +52,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from finbank_core.pix.brcode import (
+from finbank_core.pix.codes.brcode import (
     _ACCOUNT_IDS,
     _MAX_AMOUNT_CENTS,
     _TWO_DIGITS,
@@ -62,10 +62,10 @@ from finbank_core.pix.brcode import (
     _walk,
     recurrence_url_of,
 )
-from finbank_core.pix.crc import crc16_hex
+from finbank_core.pix.codes.crc import crc16_hex
+from finbank_core.pix.codes.identifiers import is_valid_static_txid
+from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.errors import InvalidBRCode
-from finbank_core.pix.identifiers import is_valid_static_txid
-from finbank_core.pix.keys import PixKey
 from finbank_core.shared.money import Money
 
 ReadMode = Literal["strict", "tolerant"]
