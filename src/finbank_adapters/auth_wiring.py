@@ -27,9 +27,9 @@ async def redis_client(settings: Settings) -> AsyncIterator[Any]:
     from redis.asyncio import from_url
 
     client = from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
+        settings.redis.url,
+        socket_timeout=settings.redis.timeout_seconds,
+        socket_connect_timeout=settings.redis.timeout_seconds,
         health_check_interval=30,
     )
     try:
@@ -40,7 +40,7 @@ async def redis_client(settings: Settings) -> AsyncIterator[Any]:
 
 async def cognito_client(settings: Settings) -> AsyncIterator[Any]:
     """An aioboto3 ``cognito-idp`` client, when the identity backend is Cognito."""
-    if settings.identity_backend != "cognito":
+    if settings.backends.identity != "cognito":
         yield None
         return
     import aioboto3
@@ -48,8 +48,8 @@ async def cognito_client(settings: Settings) -> AsyncIterator[Any]:
     session = aioboto3.Session()
     async with session.client(
         "cognito-idp",
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url or None,
+        region_name=settings.aws.region,
+        endpoint_url=settings.aws.endpoint_url or None,
     ) as client:
         yield client
 
@@ -59,43 +59,43 @@ async def cognito_client(settings: Settings) -> AsyncIterator[Any]:
 
 def lockout_policy(settings: Settings) -> LockoutPolicy:
     return LockoutPolicy(
-        max_failures=settings.lockout_max_failures,
-        failure_window_seconds=settings.lockout_window_seconds,
-        lock_seconds=settings.lockout_seconds,
-        exponential=settings.lockout_exponential,
-        max_lock_seconds=max(settings.lockout_max_seconds, settings.lockout_seconds),
+        max_failures=settings.auth.lockout_max_failures,
+        failure_window_seconds=settings.auth.lockout_window_seconds,
+        lock_seconds=settings.auth.lockout_seconds,
+        exponential=settings.auth.lockout_exponential,
+        max_lock_seconds=max(settings.auth.lockout_max_seconds, settings.auth.lockout_seconds),
     )
 
 
 def local_token_issuer(settings: Settings, clock: Clock) -> LocalTokenIssuer:
     return LocalTokenIssuer(
         secret=settings.jwt_secret_bytes(),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
+        issuer=settings.jwt.issuer,
+        audience=settings.jwt.audience,
         clock=clock,
-        access_ttl_seconds=settings.access_token_ttl_seconds,
-        refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+        access_ttl_seconds=settings.auth.access_token_ttl_seconds,
+        refresh_ttl_seconds=settings.auth.refresh_token_ttl_seconds,
     )
 
 
 def redis_challenge_store(client: Any, clock: Clock, settings: Settings) -> Any:
     from finbank_adapters.redis import RedisChallengeStore
 
-    return RedisChallengeStore(client, clock, key_prefix=settings.redis_key_prefix)
+    return RedisChallengeStore(client, clock, key_prefix=settings.redis.key_prefix)
 
 
 def redis_login_throttle(client: Any, clock: Clock, settings: Settings) -> Any:
     from finbank_adapters.redis import RedisLoginThrottle
 
     return RedisLoginThrottle(
-        client, clock, lockout_policy(settings), key_prefix=settings.redis_key_prefix
+        client, clock, lockout_policy(settings), key_prefix=settings.redis.key_prefix
     )
 
 
 def redis_token_denylist(client: Any, clock: Clock, settings: Settings) -> Any:
     from finbank_adapters.redis import RedisTokenDenylist
 
-    return RedisTokenDenylist(client, clock, key_prefix=settings.redis_key_prefix)
+    return RedisTokenDenylist(client, clock, key_prefix=settings.redis.key_prefix)
 
 
 def cached_token_denylist(pool: Any, client: Any, clock: Clock, settings: Settings) -> Any:
@@ -106,14 +106,14 @@ def cached_token_denylist(pool: Any, client: Any, clock: Clock, settings: Settin
     if pool is None or client is None:
         raise SettingsError("the redis_postgres denylist needs both PostgreSQL and Redis")
     return RedisCachedTokenDenylist(
-        client, clock, PostgresTokenDenylist(pool, clock), key_prefix=settings.redis_key_prefix
+        client, clock, PostgresTokenDenylist(pool, clock), key_prefix=settings.redis.key_prefix
     )
 
 
 def redis_refresh_token_store(client: Any, clock: Clock, settings: Settings) -> Any:
     from finbank_adapters.redis import RedisRefreshTokenStore
 
-    return RedisRefreshTokenStore(client, clock, key_prefix=settings.redis_key_prefix)
+    return RedisRefreshTokenStore(client, clock, key_prefix=settings.redis.key_prefix)
 
 
 def cognito_identity_provider(client: Any, settings: Settings) -> Any:
@@ -122,9 +122,9 @@ def cognito_identity_provider(client: Any, settings: Settings) -> Any:
     settings.require_cognito()
     return CognitoIdentityProvider(
         client,
-        client_id=settings.cognito_client_id,
-        client_secret=settings.cognito_client_secret or None,
-        auth_session_seconds=settings.cognito_auth_session_seconds,
+        client_id=settings.cognito.client_id,
+        client_secret=settings.cognito.client_secret or None,
+        auth_session_seconds=settings.cognito.auth_session_seconds,
     )
 
 
@@ -136,16 +136,16 @@ def cognito_token_verifier(settings: Settings, clock: Clock) -> Any:
     return CognitoTokenVerifier(
         keys,
         issuer=settings.cognito_issuer_url(),
-        client_id=settings.cognito_client_id,
+        client_id=settings.cognito.client_id,
         clock=clock,
     )
 
 
 def challenge_ttl_seconds(settings: Settings) -> int:
     """The MFA challenge TTL, never longer than the Cognito auth session when Cognito is used."""
-    if settings.identity_backend == "cognito":
-        return min(settings.mfa_challenge_ttl_seconds, settings.cognito_auth_session_seconds)
-    return settings.mfa_challenge_ttl_seconds
+    if settings.backends.identity == "cognito":
+        return min(settings.auth.mfa_challenge_ttl_seconds, settings.cognito.auth_session_seconds)
+    return settings.auth.mfa_challenge_ttl_seconds
 
 
 def rate_limit_store(client: Any, settings: Settings) -> Any:
@@ -154,7 +154,7 @@ def rate_limit_store(client: Any, settings: Settings) -> Any:
         from finbank_adapters.redis.rate_limit import FailClosedRedisStore
 
         return FailClosedRedisStore(
-            client, namespace=f"{settings.redis_key_prefix}ratelimit", handle_client_shutdown=False
+            client, namespace=f"{settings.redis.key_prefix}ratelimit", handle_client_shutdown=False
         )
     from litestar.stores.memory import MemoryStore
 

@@ -15,18 +15,18 @@ from finbank_adapters.settings import Settings
 
 
 def uses_dynamodb(settings: Settings) -> bool:
-    return settings.pix_backend == "dynamodb"
+    return settings.backends.pix == "dynamodb"
 
 
 @asynccontextmanager
 async def open_dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
-    """An aioboto3 ``dynamodb`` client on ``settings.aws_endpoint_url`` (empty: AWS itself)."""
+    """An aioboto3 ``dynamodb`` client on ``settings.aws.endpoint_url`` (empty: AWS itself)."""
     import aioboto3
 
     async with aioboto3.Session().client(
         "dynamodb",
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url or None,
+        region_name=settings.aws.region,
+        endpoint_url=settings.aws.endpoint_url or None,
     ) as client:
         yield client
 
@@ -43,31 +43,31 @@ async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
 def dynamo_pix_payment_repository(client: Any, settings: Settings) -> Any:
     from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
 
-    return DynamoPixPaymentRepository(client, settings.pix_table_name)
+    return DynamoPixPaymentRepository(client, settings.pix.table_name)
 
 
 def dynamo_request_claims(client: Any, settings: Settings) -> Any:
     from finbank_adapters.aws.dynamo_claims import DynamoRequestClaims
 
-    return DynamoRequestClaims(client, settings.pix_table_name)
+    return DynamoRequestClaims(client, settings.pix.table_name)
 
 
 def dynamo_charge_repository(client: Any, settings: Settings) -> Any:
     from finbank_adapters.aws.dynamo_pix_records import DynamoChargeRepository
 
-    return DynamoChargeRepository(client, settings.pix_table_name)
+    return DynamoChargeRepository(client, settings.pix.table_name)
 
 
 def dynamo_account_limits_store(client: Any, settings: Settings) -> Any:
     from finbank_adapters.aws.dynamo_pix_records import DynamoAccountLimitsStore
 
-    return DynamoAccountLimitsStore(client, settings.pix_table_name)
+    return DynamoAccountLimitsStore(client, settings.pix.table_name)
 
 
 def dynamo_device_registry(client: Any, settings: Settings) -> Any:
     from finbank_adapters.aws.dynamo_pix_records import DynamoDeviceRegistry
 
-    return DynamoDeviceRegistry(client, settings.pix_table_name)
+    return DynamoDeviceRegistry(client, settings.pix.table_name)
 
 
 def dynamo_key_directory(client: Any, settings: Settings, network: Any) -> Any:
@@ -80,7 +80,7 @@ def dynamo_key_directory(client: Any, settings: Settings, network: Any) -> Any:
     if isinstance(network, SimulatedSpi):
         for institution in network.institutions.values():
             seed.extend(institution_keys(institution))
-    return DynamoKeyDirectory(client, settings.pix_table_name, seed=seed)
+    return DynamoKeyDirectory(client, settings.pix.table_name, seed=seed)
 
 
 async def bootstrap_aws(settings: Settings) -> dict[str, Any]:
@@ -91,6 +91,6 @@ async def bootstrap_aws(settings: Settings) -> dict[str, Any]:
     from finbank_adapters.aws.dynamo_schema import create_tables, stream_arn
 
     async with open_dynamodb_client(settings) as client:
-        created = await create_tables(client, settings.pix_table_name)
-        arn = await stream_arn(client, settings.pix_table_name)
-    return {"table": settings.pix_table_name, "created": created, "stream_arn": arn}
+        created = await create_tables(client, settings.pix.table_name)
+        arn = await stream_arn(client, settings.pix.table_name)
+    return {"table": settings.pix.table_name, "created": created, "stream_arn": arn}

@@ -42,9 +42,12 @@ from finbank_core.pix import use_cases as pix
 T = TypeVar("T")
 
 
-def _settings_field(name: str) -> Any:
+def _settings_field(path: str) -> Any:
+    """A callable reading ``settings.<area>.<field>`` (``path`` is "area.field")."""
+    area, field = path.split(".")
+
     def pick(settings: Settings) -> Any:
-        return getattr(settings, name)
+        return getattr(getattr(settings, area), field)
 
     return pick
 
@@ -58,26 +61,26 @@ class Container(containers.DeclarativeContainer):
     # -- ports -----------------------------------------------------------------
     postgres_pool = providers.Resource(postgres_wiring.postgres_pool, settings=settings)
     events = providers.Selector(
-        providers.Callable(_settings_field("events_backend"), settings),
+        providers.Callable(_settings_field("backends.events"), settings),
         memory=providers.Singleton(InMemoryEventPublisher),
         postgres=providers.Singleton(postgres_wiring.postgres_event_publisher, pool=postgres_pool),
     )
     ledger = providers.Selector(
-        providers.Callable(_settings_field("ledger_backend"), settings),
+        providers.Callable(_settings_field("backends.ledger"), settings),
         memory=providers.Singleton(InMemoryLedger, clock=clock, publisher=events),
         postgres=providers.Singleton(
             postgres_wiring.postgres_ledger, pool=postgres_pool, clock=clock
         ),
     )
     account_repository = providers.Selector(
-        providers.Callable(_settings_field("accounts_backend"), settings),
+        providers.Callable(_settings_field("backends.accounts"), settings),
         memory=providers.Singleton(InMemoryAccountRepository),
         postgres=providers.Singleton(
             postgres_wiring.postgres_account_repository, pool=postgres_pool
         ),
     )
     user_store = providers.Selector(
-        providers.Callable(_settings_field("users_backend"), settings),
+        providers.Callable(_settings_field("backends.users"), settings),
         memory=providers.Singleton(InMemoryUserStore),
         postgres=providers.Singleton(postgres_wiring.postgres_user_store, pool=postgres_pool),
     )
@@ -85,14 +88,14 @@ class Container(containers.DeclarativeContainer):
     redis_client = providers.Resource(auth_wiring.redis_client, settings=settings)
     cognito_client = providers.Resource(auth_wiring.cognito_client, settings=settings)
     challenge_store = providers.Selector(
-        providers.Callable(_settings_field("challenges_backend"), settings),
+        providers.Callable(_settings_field("backends.challenges"), settings),
         memory=providers.Singleton(InMemoryChallengeStore, clock=clock),
         redis=providers.Singleton(
             auth_wiring.redis_challenge_store, client=redis_client, clock=clock, settings=settings
         ),
     )
     login_throttle = providers.Selector(
-        providers.Callable(_settings_field("throttle_backend"), settings),
+        providers.Callable(_settings_field("backends.throttle"), settings),
         memory=providers.Singleton(
             InMemoryLoginThrottle,
             clock=clock,
@@ -103,7 +106,7 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     token_denylist = providers.Selector(
-        providers.Callable(_settings_field("denylist_backend"), settings),
+        providers.Callable(_settings_field("backends.denylist"), settings),
         memory=providers.Singleton(InMemoryTokenDenylist, clock=clock),
         redis=providers.Singleton(
             auth_wiring.redis_token_denylist, client=redis_client, clock=clock, settings=settings
@@ -117,7 +120,7 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     refresh_token_store = providers.Selector(
-        providers.Callable(_settings_field("refresh_tokens_backend"), settings),
+        providers.Callable(_settings_field("backends.refresh_tokens"), settings),
         memory=providers.Singleton(InMemoryRefreshTokenStore, clock=clock),
         redis=providers.Singleton(
             auth_wiring.redis_refresh_token_store,
@@ -133,7 +136,7 @@ class Container(containers.DeclarativeContainer):
         auth_wiring.local_token_issuer, settings=settings, clock=clock
     )
     identity_provider = providers.Selector(
-        providers.Callable(_settings_field("identity_backend"), settings),
+        providers.Callable(_settings_field("backends.identity"), settings),
         local=providers.Singleton(
             LocalIdentityProvider,
             users=user_store,
@@ -146,7 +149,7 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     token_verifier = providers.Selector(
-        providers.Callable(_settings_field("identity_backend"), settings),
+        providers.Callable(_settings_field("backends.identity"), settings),
         local=providers.Singleton(LocalTokenVerifier, issuer=token_issuer),
         cognito=providers.Singleton(
             auth_wiring.cognito_token_verifier, settings=settings, clock=clock
@@ -196,7 +199,7 @@ class Container(containers.DeclarativeContainer):
         throttle=login_throttle,
         clock=clock,
         challenge_ttl_seconds=challenge_ttl_seconds,
-        max_attempts=providers.Callable(_settings_field("mfa_max_attempts"), settings),
+        max_attempts=providers.Callable(_settings_field("auth.mfa_max_attempts"), settings),
     )
     select_mfa_type = providers.Factory(auth.SelectMfaType, answer_challenge=answer_challenge)
     authenticate = providers.Factory(
@@ -222,28 +225,28 @@ class Container(containers.DeclarativeContainer):
     # payment records, the key directory, charges, account limits and devices.
     dynamodb_client = providers.Resource(aws_wiring.dynamodb_client, settings=settings)
     pix_payment_repository = providers.Selector(
-        providers.Callable(_settings_field("pix_backend"), settings),
+        providers.Callable(_settings_field("backends.pix"), settings),
         memory=providers.Singleton(pix_wiring.InMemoryPixPaymentRepository),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_pix_payment_repository, client=dynamodb_client, settings=settings
         ),
     )
     charge_repository = providers.Selector(
-        providers.Callable(_settings_field("pix_backend"), settings),
+        providers.Callable(_settings_field("backends.pix"), settings),
         memory=providers.Singleton(pix_wiring.InMemoryChargeRepository),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_charge_repository, client=dynamodb_client, settings=settings
         ),
     )
     account_limits_store = providers.Selector(
-        providers.Callable(_settings_field("pix_backend"), settings),
+        providers.Callable(_settings_field("backends.pix"), settings),
         memory=providers.Singleton(pix_wiring.InMemoryAccountLimitsStore),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_account_limits_store, client=dynamodb_client, settings=settings
         ),
     )
     device_registry = providers.Selector(
-        providers.Callable(_settings_field("pix_backend"), settings),
+        providers.Callable(_settings_field("backends.pix"), settings),
         memory=providers.Singleton(pix_wiring.InMemoryDeviceRegistry),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_device_registry, client=dynamodb_client, settings=settings
@@ -251,15 +254,18 @@ class Container(containers.DeclarativeContainer):
     )
     # in-flight claims of idempotent PIX requests (a replay meanwhile gets 409 + Retry-After)
     request_claims = providers.Selector(
-        providers.Callable(_settings_field("pix_backend"), settings),
+        providers.Callable(_settings_field("backends.pix"), settings),
         memory=providers.Singleton(InMemoryRequestClaims),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_request_claims, client=dynamodb_client, settings=settings
         ),
     )
-    payment_network = providers.Singleton(pix_wiring.simulated_spi, settings=settings, clock=clock)
+    payment_network = providers.Selector(
+        providers.Callable(_settings_field("backends.pix_network"), settings),
+        sandbox=providers.Singleton(pix_wiring.simulated_spi, settings=settings, clock=clock),
+    )
     key_directory = providers.Selector(
-        providers.Callable(_settings_field("pix_backend"), settings),
+        providers.Callable(_settings_field("backends.pix"), settings),
         memory=providers.Singleton(
             pix_wiring.memory_key_directory, settings=settings, network=payment_network
         ),
@@ -270,7 +276,7 @@ class Container(containers.DeclarativeContainer):
             network=payment_network,
         ),
     )
-    pix_location_base_url = providers.Callable(_settings_field("pix_location_base_url"), settings)
+    pix_location_base_url = providers.Callable(_settings_field("pix.location_base_url"), settings)
     charge_resolver = providers.Singleton(
         pix_wiring.LocalChargeResolver,
         charges=charge_repository,
@@ -300,9 +306,9 @@ class Container(containers.DeclarativeContainer):
         deps=pix_deps,
         directory=key_directory,
         max_keys_individual=providers.Callable(
-            _settings_field("pix_max_keys_individual"), settings
+            _settings_field("pix.max_keys_individual"), settings
         ),
-        max_keys_company=providers.Callable(_settings_field("pix_max_keys_company"), settings),
+        max_keys_company=providers.Callable(_settings_field("pix.max_keys_company"), settings),
     )
     delete_pix_key = providers.Factory(pix.DeletePixKey, deps=pix_deps, directory=key_directory)
     list_pix_keys = providers.Factory(
@@ -325,7 +331,7 @@ class Container(containers.DeclarativeContainer):
     )
     # pix_inline_settlement (memory profile): refunds settle and incoming payments are
     # credited in the request; otherwise `finbank worker pix-settlement` does it from events.
-    pix_inline_settlement = providers.Callable(_settings_field("pix_inline_settlement"), settings)
+    pix_inline_settlement = providers.Callable(_settings_field("pix.inline_settlement"), settings)
     receive_pix = providers.Factory(
         pix.ReceivePix, deps=pix_deps, directory=key_directory, charges=charge_repository
     )
@@ -344,7 +350,7 @@ class Container(containers.DeclarativeContainer):
         pix.RefundPix,
         deps=pix_deps,
         network=payment_network,
-        window_days=providers.Callable(_settings_field("pix_refund_window_days"), settings),
+        window_days=providers.Callable(_settings_field("pix.refund_window_days"), settings),
         settle_inline=pix_inline_settlement,
         claims=request_claims,
     )
@@ -357,9 +363,9 @@ class Container(containers.DeclarativeContainer):
         charges=charge_repository,
         directory=key_directory,
         location_base_url=pix_location_base_url,
-        merchant_city=providers.Callable(_settings_field("pix_merchant_city"), settings),
+        merchant_city=providers.Callable(_settings_field("pix.merchant_city"), settings),
         default_expiry_seconds=providers.Callable(
-            _settings_field("pix_charge_expiry_seconds"), settings
+            _settings_field("pix.charge_expiry_seconds"), settings
         ),
     )
     get_charge = providers.Factory(
@@ -380,7 +386,7 @@ class Container(containers.DeclarativeContainer):
         deps=pix_deps,
         originator=payment_network,
         accept=accept_incoming_pix,
-        peer_ispb=providers.Callable(_settings_field("pix_sandbox_peer_ispb"), settings),
+        peer_ispb=providers.Callable(_settings_field("pix.sandbox_peer_ispb"), settings),
         peer_account_number=pix_wiring.PEER_ACCOUNT_NUMBER,
     )
 

@@ -152,11 +152,11 @@ class DevStack:
             "FINBANK_PROFILE": "local",
             "FINBANK_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "FINBANK_AWS_ENDPOINT_URL": self.aws_endpoint,
-            "FINBANK_PIX_TABLE_NAME": settings.pix_table_name,
-            "FINBANK_POSTGRES_DSN": settings.postgres_dsn,
-            "FINBANK_REDIS_URL": settings.redis_url,
+            "FINBANK_PIX_TABLE_NAME": settings.pix.table_name,
+            "FINBANK_POSTGRES_DSN": settings.postgres.dsn,
+            "FINBANK_REDIS_URL": settings.redis.url,
             "FINBANK_SANDBOX": "true",
-            "FINBANK_JWT_SECRET": settings.jwt_secret or secrets.token_hex(32),
+            "FINBANK_JWT_SECRET": settings.jwt.secret or secrets.token_hex(32),
             **DUMMY_AWS_CREDENTIALS,
         }
 
@@ -172,8 +172,6 @@ def running_stack(stack: DevStack) -> Iterator[DevStack]:
 
 async def prepare(stack: DevStack, settings: Settings) -> None:
     """Create the PIX table on moto and the topics on Tansu."""
-    import msgspec
-
     from finbank_adapters.aws_wiring import bootstrap_aws
     from finbank_adapters.kafka.clients import create_topics
     from finbank_adapters.kafka.config import KafkaSettings
@@ -181,8 +179,11 @@ async def prepare(stack: DevStack, settings: Settings) -> None:
 
     for key, value in DUMMY_AWS_CREDENTIALS.items():
         os.environ.setdefault(key, value)
-    local = msgspec.structs.replace(
-        settings, aws_endpoint_url=stack.aws_endpoint, kafka_bootstrap=stack.kafka_bootstrap
+    local = settings.replace_variables(
+        {
+            "FINBANK_AWS_ENDPOINT_URL": stack.aws_endpoint,
+            "FINBANK_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        }
     )
     await bootstrap_aws(local)
     topics = [PIX_TOPIC, LEDGER_TOPIC, AUTH_TOPIC]

@@ -1,7 +1,7 @@
 """Builders the container uses for PIX: settings -> adapters and use cases.
 
 The memory profile's network is :class:`SimulatedSpi` with one peer bank,
-"Banco Simulado" (ISPB ``settings.pix_sandbox_peer_ispb``), whose keys are
+"Banco Simulado" (ISPB ``settings.pix.sandbox_peer_ispb``), whose keys are
 in the directory:
 
 * ``carla@bancosimulado.example`` and EVP ``5b0e5b0e-0000-4000-8000-00000000ca71``:
@@ -87,14 +87,14 @@ def sandbox_peer(ispb: str) -> SimulatedInstitution:
 
 
 def simulated_spi(settings: Settings, clock: Clock) -> SimulatedSpi:
-    if settings.pix_sandbox_peer_ispb == settings.ispb:
+    if settings.pix.sandbox_peer_ispb == settings.pix.ispb:
         raise SettingsError("FINBANK_PIX_SANDBOX_PEER_ISPB must differ from FINBANK_ISPB")
     return SimulatedSpi(
         clock,
-        latency_seconds=settings.pix_spi_latency_seconds,
-        timeout_seconds=settings.pix_spi_timeout_seconds,
+        latency_seconds=settings.pix.spi_latency_seconds,
+        timeout_seconds=settings.pix.spi_timeout_seconds,
         rules=(SpiRule(reason=IsoReason.AB03, amount=PEER_TIMEOUT_AMOUNT),),
-        institutions=(sandbox_peer(settings.pix_sandbox_peer_ispb),),
+        institutions=(sandbox_peer(settings.pix.sandbox_peer_ispb),),
     )
 
 
@@ -129,10 +129,10 @@ def memory_key_directory(settings: Settings, network: Any) -> InMemoryKeyDirecto
 
 
 def limit_policy(settings: Settings) -> LimitPolicy:
-    if not settings.pix_limits_json:
+    if not settings.pix.limits_json:
         return LimitPolicy()
     try:
-        return LimitPolicy(msgspec.json.decode(settings.pix_limits_json, type=LimitSettings))
+        return LimitPolicy(msgspec.json.decode(settings.pix.limits_json, type=LimitSettings))
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SettingsError(f"invalid FINBANK_PIX_LIMITS_JSON: {exc}") from None
 
@@ -148,7 +148,7 @@ def pix_deps(
     rng: random.Random | None = None,
 ) -> PixDeps:
     return PixDeps(
-        ispb=settings.ispb,
+        ispb=settings.pix.ispb,
         ledger=ledger,
         accounts=accounts,
         payments=payments,
@@ -156,7 +156,7 @@ def pix_deps(
         clock=clock,
         ids=ids,
         rng=rng,
-        pending_timeout_seconds=settings.pix_pending_timeout_seconds,
+        pending_timeout_seconds=settings.pix.pending_timeout_seconds,
     )
 
 
@@ -169,4 +169,4 @@ def qr_renderer() -> QrRenderer:
 
 def settle_inline(settings: Settings, settle: Any) -> Any:
     """The settle use case when payments settle in the request, else ``None``."""
-    return settle if settings.pix_inline_settlement else None
+    return settle if settings.pix.inline_settlement else None

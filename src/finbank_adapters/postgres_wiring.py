@@ -18,21 +18,22 @@ POSTGRES_PORTS = ("ledger", "accounts", "users", "events")
 
 
 def uses_postgres(settings: Settings) -> bool:
-    on_postgres = any(getattr(settings, f"{port}_backend") == "postgres" for port in POSTGRES_PORTS)
-    return on_postgres or settings.denylist_backend == "redis_postgres"
+    backends = settings.backends
+    on_postgres = any(getattr(backends, port) == "postgres" for port in POSTGRES_PORTS)
+    return on_postgres or backends.denylist == "redis_postgres"
 
 
 async def postgres_pool(settings: Settings) -> AsyncIterator[Any]:
-    """The shared asyncpg pool (``settings.postgres_dsn``), closed on shutdown."""
+    """The shared asyncpg pool (``settings.postgres.dsn``), closed on shutdown."""
     if not uses_postgres(settings):
         yield None
         return
     from finbank_adapters.postgres.pool import create_pool
 
     pool = await create_pool(
-        settings.postgres_dsn,
-        min_size=settings.postgres_pool_min,
-        max_size=settings.postgres_pool_max,
+        settings.postgres.dsn,
+        min_size=settings.postgres.pool_min,
+        max_size=settings.postgres.pool_max,
     )
     try:
         yield pool

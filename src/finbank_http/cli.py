@@ -35,7 +35,7 @@ def _db_migrate(args: argparse.Namespace) -> int:
     from finbank_adapters.postgres.migrations import migrate_dsn
 
     settings = Settings.from_env()
-    applied = asyncio.run(migrate_dsn(settings.postgres_dsn, args.schema))
+    applied = asyncio.run(migrate_dsn(settings.postgres.dsn, args.schema))
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none (up to date)'}")
     return 0
 

@@ -12,13 +12,13 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from finbank_adapters.container import Container, build_container
-from finbank_adapters.settings import Settings
+from finbank_adapters.settings import JwtOptions, Settings
 from finbank_http import create_app
 
 
 @pytest.fixture
 def container() -> Container:
-    return build_container(Settings(jwt_secret=secrets.token_hex(32)))
+    return build_container(Settings(jwt=JwtOptions(secret=secrets.token_hex(32))))
 
 
 @pytest.fixture

@@ -22,7 +22,15 @@ from litestar.testing import TestClient
 
 from finbank_adapters.container import Container, build_container
 from finbank_adapters.memory import FakeClock
-from finbank_adapters.settings import Settings
+from finbank_adapters.settings import (
+    AuthOptions,
+    Backends,
+    CacheBackend,
+    DenylistBackend,
+    JwtOptions,
+    RedisOptions,
+    Settings,
+)
 from finbank_http import create_app
 from tests.e2e.conftest import open_account, sign_up_and_log_in
 from tests.support_redis import own_redis_server
@@ -44,7 +52,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def api(clock: FakeClock) -> Iterator[TestClient[Litestar]]:
-    _, client = app_client(Settings(jwt_secret=secrets.token_hex(32)), clock)
+    _, client = app_client(Settings(jwt=JwtOptions(secret=secrets.token_hex(32))), clock)
     with client:
         yield client
 
@@ -231,7 +239,9 @@ def test_unknown_user_and_wrong_password_look_the_same(api: TestClient[Litestar]
 
 
 def test_auth_routes_are_rate_limited_per_client(clock: FakeClock) -> None:
-    settings = Settings(jwt_secret=secrets.token_hex(32), auth_rate_limit_per_minute=3)
+    settings = Settings(
+        jwt=JwtOptions(secret=secrets.token_hex(32)), auth=AuthOptions(rate_limit_per_minute=3)
+    )
     _, client = app_client(settings, clock)
     with client:
         statuses = [login(client, "x", "whatever-password").status_code for _ in range(4)]
@@ -244,13 +254,14 @@ def test_auth_routes_use_redis_for_the_rate_limit_and_fail_closed_when_it_stops(
 ) -> None:
     with own_redis_server() as (server, port):
         settings = Settings(
-            jwt_secret=secrets.token_hex(32),
-            challenges_backend="redis",
-            throttle_backend="redis",
-            denylist_backend="redis",
-            refresh_tokens_backend="redis",
-            redis_url=f"redis://127.0.0.1:{port}/0",
-            redis_timeout_seconds=0.5,
+            jwt=JwtOptions(secret=secrets.token_hex(32)),
+            backends=Backends(
+                challenges=CacheBackend.REDIS,
+                throttle=CacheBackend.REDIS,
+                denylist=DenylistBackend.REDIS,
+                refresh_tokens=CacheBackend.REDIS,
+            ),
+            redis=RedisOptions(url=f"redis://127.0.0.1:{port}/0", timeout_seconds=0.5),
         )
         _, client = app_client(settings, clock)
         with client:

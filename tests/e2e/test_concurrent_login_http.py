@@ -76,7 +76,10 @@ async def replicas() -> AsyncIterator[Replicas]:
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     async with isolated_schema() as (_, schema), open_test_redis() as (redis, prefix):
         settings = local_settings(schema, prefix, secrets.token_hex(32))
-        assert (settings.users_backend, settings.denylist_backend) == ("postgres", "redis_postgres")
+        assert (settings.backends.users, settings.backends.denylist) == (
+            "postgres",
+            "redis_postgres",
+        )
         apps = []
         for _ in range(2):
             container = build_container(settings)

@@ -37,7 +37,7 @@ from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.container import build_container
 from finbank_adapters.memory import FakeClock
-from finbank_adapters.settings import Settings
+from finbank_adapters.settings import JwtOptions, Settings
 from finbank_http import create_app
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
@@ -104,14 +104,14 @@ async def bank(aws_endpoint: str | None, clock: FakeClock | None = None) -> Asyn
     """
     async with AsyncExitStack() as stack:
         if aws_endpoint is None:
-            settings = Settings(jwt_secret=secrets.token_hex(32))
+            settings = Settings(jwt=JwtOptions(secret=secrets.token_hex(32)))
             yield Bank([await replica(stack, settings, clock)])
             return
         table = f"pix-{uuid.uuid4().hex[:12]}"
         _pool, schema = await stack.enter_async_context(isolated_schema())
         _redis, prefix = await stack.enter_async_context(open_test_redis())
         settings = local_settings(schema, prefix, aws_endpoint, table)
-        assert settings.pix_backend == "dynamodb"
+        assert settings.backends.pix == "dynamodb"
         async with open_dynamodb_client(settings) as dynamodb:
             await create_tables(dynamodb, table)
         yield Bank([await replica(stack, settings, clock) for _ in range(REPLICAS)])

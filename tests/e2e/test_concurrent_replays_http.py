@@ -39,7 +39,7 @@ from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.container import Container, build_container
 from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
-from finbank_adapters.settings import Settings
+from finbank_adapters.settings import JwtOptions, Settings
 from finbank_core.shared.idempotency import claim_id_for
 from finbank_http import create_app
 from tests.integration.dynamo_support import serial_moto_endpoint
@@ -122,7 +122,7 @@ async def open_bank(profile: Profile) -> AsyncIterator[Bank]:
     """The apps, entered and left in the test's own task (their lifespans need that)."""
     if profile.aws_endpoint is None:
         async with AsyncExitStack() as stack:
-            settings = Settings(jwt_secret=secrets.token_hex(32))
+            settings = Settings(jwt=JwtOptions(secret=secrets.token_hex(32)))
             yield Bank("memory", [await replica(stack, settings)])
         return
     table = f"pix-{uuid.uuid4().hex[:12]}"
@@ -132,7 +132,7 @@ async def open_bank(profile: Profile) -> AsyncIterator[Bank]:
         AsyncExitStack() as stack,
     ):
         settings = local_settings(schema, redis_prefix, profile.aws_endpoint, table)
-        assert (settings.pix_backend, settings.pix_inline_settlement) == ("dynamodb", False)
+        assert (settings.backends.pix, settings.pix.inline_settlement) == ("dynamodb", False)
         async with open_dynamodb_client(settings) as dynamodb:
             await create_tables(dynamodb, table)
         replicas = [await replica(stack, settings), await replica(stack, settings)]
@@ -391,7 +391,7 @@ async def test_the_409_is_documented_in_the_openapi_responses() -> None:
 
 async def test_a_request_in_flight_answers_409_with_retry_after() -> None:
     """A claim held by another request (here: one that crashed) is a 409 problem."""
-    settings = Settings(jwt_secret=secrets.token_hex(32))
+    settings = Settings(jwt=JwtOptions(secret=secrets.token_hex(32)))
     container = build_container(settings)
     async with AsyncExitStack() as stack:
         bank = Bank("memory", [await replica(stack, settings, container)])

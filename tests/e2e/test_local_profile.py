@@ -177,7 +177,7 @@ async def stack(aws_endpoint: str, kafka_broker: Any) -> AsyncIterator[LocalStac
         open_test_redis() as (_redis, redis_prefix),
     ):
         settings = local_settings(schema, redis_prefix, aws_endpoint, table, kafka)
-        assert (settings.pix_backend, settings.pix_inline_settlement) == ("dynamodb", False)
+        assert (settings.backends.pix, settings.pix.inline_settlement) == ("dynamodb", False)
         async with open_dynamodb_client(settings) as dynamodb:
             await create_tables(dynamodb, table)
         await create_topics(kafka, [PIX_TOPIC, LEDGER_TOPIC, AUTH_TOPIC])

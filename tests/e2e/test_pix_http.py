@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 from finbank_adapters.container import Container, build_container, resolve
 from finbank_adapters.memory import InMemoryEventPublisher
 from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
-from finbank_adapters.settings import Settings
+from finbank_adapters.settings import JwtOptions, PixOptions, Settings
 from finbank_adapters.workers.pix_settlement import PixSettlementHandler
 from finbank_http import create_app
 from tests.e2e.conftest import User, deposit, open_account, sign_up_and_log_in
@@ -343,7 +343,11 @@ class InProcessWorker:
 
 @pytest.fixture
 def worker_container() -> Container:
-    return build_container(Settings(jwt_secret=secrets.token_hex(32), pix_inline_settlement=False))
+    return build_container(
+        Settings(
+            jwt=JwtOptions(secret=secrets.token_hex(32)), pix=PixOptions(inline_settlement=False)
+        )
+    )
 
 
 @pytest.fixture

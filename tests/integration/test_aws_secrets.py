@@ -18,7 +18,7 @@ from finbank_adapters.aws.secrets import (
     settings_with_secrets,
 )
 from finbank_adapters.memory.clock import FakeClock
-from finbank_adapters.settings import Profile, Settings, SettingsError
+from finbank_adapters.settings import AwsOptions, Profile, Settings, SettingsError
 from tests.integration.aws_fixtures import aws_endpoint
 
 __all__ = ["aws_endpoint"]  # the fixture is used by name
@@ -57,7 +57,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def aws_settings(aws_endpoint: str) -> Settings:
-    return Settings(profile=Profile.AWS, aws_endpoint_url=aws_endpoint, aws_region="sa-east-1")
+    return Settings(
+        profile=Profile.AWS, aws=AwsOptions(endpoint_url=aws_endpoint, region="sa-east-1")
+    )
 
 
 @pytest.fixture
@@ -77,16 +79,16 @@ async def test_the_secret_fills_the_settings_env_did_not_set(
 
     settings = await settings_with_secrets(aws_settings, loader, environ={})
 
-    assert settings.postgres_dsn == SECRET["postgres_dsn"]
-    assert settings.jwt_secret == SECRET["jwt_secret"]
-    assert settings.cognito_client_secret == SECRET["cognito_client_secret"]
-    assert settings.kafka_bootstrap == SECRET["kafka_bootstrap"]
-    assert settings.kafka_sasl_username == "finbank-app"
-    assert settings.kafka_sasl_password == SECRET["kafka_sasl_password"]
-    assert settings.mfa_max_attempts == 3  # converted to the field's type
+    assert settings.postgres.dsn == SECRET["postgres_dsn"]
+    assert settings.jwt.secret == SECRET["jwt_secret"]
+    assert settings.cognito.client_secret == SECRET["cognito_client_secret"]
+    assert settings.kafka.bootstrap == SECRET["kafka_bootstrap"]
+    assert settings.kafka.sasl_username == "finbank-app"
+    assert settings.kafka.sasl_password == SECRET["kafka_sasl_password"]
+    assert settings.auth.mfa_max_attempts == 3  # converted to the field's type
     # the AUTH token becomes the password of the TLS URL, percent-encoded
-    assert settings.redis_url == "rediss://:t0ken%2Fwith%2Bsymbols@cache.internal:6379/0"
-    assert settings.aws_endpoint_url == aws_endpoint  # untouched fields stay
+    assert settings.redis.url == "rediss://:t0ken%2Fwith%2Bsymbols@cache.internal:6379/0"
+    assert settings.aws.endpoint_url == aws_endpoint  # untouched fields stay
 
 
 async def test_an_explicit_environment_variable_wins_over_the_secret(
@@ -97,20 +99,15 @@ async def test_an_explicit_environment_variable_wins_over_the_secret(
         "FINBANK_POSTGRES_DSN": "postgresql://restored.internal/finbank",
         "FINBANK_REDIS_URL": "rediss://other.internal:6379/0",
     }
-    settings = msgspec_replace(aws_settings, postgres_dsn=env["FINBANK_POSTGRES_DSN"])
-    settings = msgspec_replace(settings, redis_url=env["FINBANK_REDIS_URL"])
+    settings = aws_settings.replace_variables(
+        {name: env[name] for name in ("FINBANK_POSTGRES_DSN", "FINBANK_REDIS_URL")}
+    )
 
     merged = await settings_with_secrets(settings, loader, environ=env)
 
-    assert merged.postgres_dsn == "postgresql://restored.internal/finbank"
-    assert merged.redis_url == "rediss://other.internal:6379/0"  # no token spliced in either
-    assert merged.jwt_secret == SECRET["jwt_secret"]
-
-
-def msgspec_replace(settings: Settings, **changes: Any) -> Settings:
-    import msgspec
-
-    return msgspec.structs.replace(settings, **changes)
+    assert merged.postgres.dsn == "postgresql://restored.internal/finbank"
+    assert merged.redis.url == "rediss://other.internal:6379/0"  # no token spliced in either
+    assert merged.jwt.secret == SECRET["jwt_secret"]
 
 
 async def test_the_secret_is_cached_until_its_ttl_passes_on_the_injected_clock(
@@ -167,7 +164,7 @@ async def test_load_aws_settings_reads_the_secret_named_by_the_environment(
 ) -> None:
     name = create_secret(aws_endpoint, json.dumps(SECRET))
     settings = await load_aws_settings(aws_settings, clock, environ={"FINBANK_SECRETS_ID": name})
-    assert settings.postgres_dsn == SECRET["postgres_dsn"]
+    assert settings.postgres.dsn == SECRET["postgres_dsn"]
     assert await load_aws_settings(aws_settings, clock, environ={}) == aws_settings
 
 
@@ -197,8 +194,8 @@ def test_an_entry_point_exports_the_secret_as_settings_the_env_did_not_set(
     assert "FINBANK_POSTGRES_DSN" in written
     assert "FINBANK_JWT_SECRET" not in written  # the environment wins
     settings = Settings.from_env(env)
-    assert settings.postgres_dsn == SECRET["postgres_dsn"]
-    assert settings.jwt_secret == "set-by-the-operator"
-    assert settings.mfa_max_attempts == 3
-    assert settings.redis_url.startswith("rediss://:t0ken")
+    assert settings.postgres.dsn == SECRET["postgres_dsn"]
+    assert settings.jwt.secret == "set-by-the-operator"
+    assert settings.auth.mfa_max_attempts == 3
+    assert settings.redis.url.startswith("rediss://:t0ken")
     assert export_secret_settings({"FINBANK_PROFILE": "aws"}) == []  # no secret id: nothing

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
+import msgspec
 import pytest
 
 from finbank_adapters.kafka import KafkaSettings, OutboxRelay
@@ -19,7 +20,7 @@ from finbank_adapters.kafka.clients import open_producer
 from finbank_adapters.kafka.relay import run_relay
 from finbank_adapters.memory import FakeClock, SystemClock
 from finbank_adapters.postgres import PostgresEventPublisher, PostgresOutbox
-from finbank_adapters.settings import Settings, SettingsError
+from finbank_adapters.settings import RelayOptions, Settings, SettingsError
 from finbank_core.shared.events import LEDGER_TOPIC, EventEnvelope, decode_event
 from tests.integration.kafka_fixtures import (
     kafka_broker,
@@ -189,6 +190,10 @@ async def test_finbank_relay_drains_the_outbox_and_stops_on_sigterm(
 
 @pytest.mark.parametrize("variable", ["FINBANK_RELAY_BATCH_SIZE", "FINBANK_RELAY_MAX_IN_FLIGHT"])
 async def test_finbank_relay_refuses_a_batch_size_or_depth_below_one(variable: str) -> None:
-    settings = Settings.from_env({"FINBANK_PROFILE": "local", variable: "0"})
+    with pytest.raises(SettingsError, match=variable):  # from_env refuses it first
+        Settings.from_env({"FINBANK_PROFILE": "local", variable: "0"})
+    field = variable.removeprefix("FINBANK_RELAY_").lower()
+    local = Settings.from_env({"FINBANK_PROFILE": "local"})
+    settings = msgspec.structs.replace(local, relay=RelayOptions(**{field: 0}))
     with pytest.raises(SettingsError, match=variable):
         await run_relay(settings, asyncio.Event())

@@ -13,7 +13,7 @@ from finbank_adapters.postgres import (
     PostgresLedger,
     PostgresUserStore,
 )
-from finbank_adapters.settings import Settings
+from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
 from finbank_core.accounts.use_cases import (
     BankAccounts,
     Deposit,
@@ -32,12 +32,14 @@ async def test_postgres_backends_run_the_use_cases_end_to_end() -> None:
     require_postgres()
     async with isolated_schema() as (pool, schema):
         settings = Settings(
-            ledger_backend="postgres",
-            accounts_backend="postgres",
-            users_backend="postgres",
-            events_backend="postgres",
+            backends=Backends(
+                ledger=DatabaseBackend.POSTGRES,
+                accounts=DatabaseBackend.POSTGRES,
+                users=DatabaseBackend.POSTGRES,
+                events=DatabaseBackend.POSTGRES,
+            ),
             # asyncpg passes unknown DSN query parameters on as server settings
-            postgres_dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}",
+            postgres=PostgresOptions(dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}"),
         )
         container = build_container(settings)
         await open_container(container)

@@ -9,22 +9,30 @@ from dependency_injector import providers
 
 from finbank_adapters.container import build_container, close_container, open_container, resolve
 from finbank_adapters.memory import FakeClock, InMemoryLedger
-from finbank_adapters.settings import Profile, Settings, SettingsError
+from finbank_adapters.settings import (
+    CognitoOptions,
+    JwtOptions,
+    KafkaOptions,
+    PostgresOptions,
+    Profile,
+    Settings,
+    SettingsError,
+)
 from finbank_core.accounts.use_cases import BankAccounts, OpenAccount, OpenAccountCommand
 
 
 def test_memory_is_the_default_profile() -> None:
     settings = Settings.from_env({})
     assert settings.profile is Profile.MEMORY
-    assert (settings.ledger_backend, settings.identity_backend) == ("memory", "local")
-    assert settings.sandbox
+    assert (settings.backends.ledger, settings.backends.identity) == ("memory", "local")
+    assert settings.pix.sandbox
 
 
 def test_a_per_port_variable_overrides_the_profile() -> None:
     settings = Settings.from_env({"FINBANK_PROFILE": "local", "FINBANK_LEDGER_BACKEND": "memory"})
-    assert settings.ledger_backend == "memory"
-    assert settings.accounts_backend == "postgres"
-    assert not settings.sandbox
+    assert settings.backends.ledger == "memory"
+    assert settings.backends.accounts == "postgres"
+    assert not settings.pix.sandbox
 
 
 def test_bad_settings_are_refused_with_a_clear_message() -> None:
@@ -63,15 +71,15 @@ async def test_each_container_has_its_own_state() -> None:
 
 def test_settings_never_show_secrets_in_their_repr() -> None:
     settings = Settings(
-        jwt_secret="s3cr3t-signing-key-0123456789abcdef",
-        cognito_client_secret="client-secret-value",
-        kafka_sasl_password="kafka-password",
-        postgres_dsn="postgresql://app:db-password@db:5432/finbank",
+        jwt=JwtOptions(secret="s3cr3t-signing-key-0123456789abcdef"),
+        cognito=CognitoOptions(client_secret="client-secret-value"),
+        kafka=KafkaOptions(sasl_password="kafka-password"),
+        postgres=PostgresOptions(dsn="postgresql://app:db-password@db:5432/finbank"),
     )
     text = repr(settings)
     for secret in ("s3cr3t-signing-key", "client-secret-value", "kafka-password", "db-password"):
         assert secret not in text
-    assert "jwt_secret='***'" in text
+    assert "jwt=JwtOptions(secret='***'" in text
     assert "ispb='99999999'" in text
 
 

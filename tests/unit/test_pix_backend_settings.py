@@ -7,7 +7,7 @@ import pytest
 from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
 from finbank_adapters.container import build_container, close_container, resolve
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
-from finbank_adapters.settings import Settings
+from finbank_adapters.settings import AwsOptions, Backends, PixBackend, Settings
 
 
 @pytest.mark.parametrize(
@@ -18,8 +18,8 @@ def test_each_profile_has_its_pix_backend_and_settlement_mode(
     profile: str, backend: str, inline: bool
 ) -> None:
     settings = Settings.from_env({"FINBANK_PROFILE": profile})
-    assert (settings.pix_backend, settings.pix_inline_settlement) == (backend, inline)
-    assert settings.pix_table_name == "finbank-pix"
+    assert (settings.backends.pix, settings.pix.inline_settlement) == (backend, inline)
+    assert settings.pix.table_name == "finbank-pix"
 
 
 def test_per_port_variables_override_the_profile() -> None:
@@ -31,14 +31,17 @@ def test_per_port_variables_override_the_profile() -> None:
             "FINBANK_PIX_TABLE_NAME": "other",
         }
     )
-    assert (settings.pix_backend, settings.pix_inline_settlement) == ("memory", True)
-    assert settings.pix_table_name == "other"
+    assert (settings.backends.pix, settings.pix.inline_settlement) == ("memory", True)
+    assert settings.pix.table_name == "other"
 
 
 async def test_the_container_builds_the_dynamodb_repository_without_connecting() -> None:
     # aioboto3 clients connect on their first request: nothing listens on this port
     container = build_container(
-        Settings(pix_backend="dynamodb", aws_endpoint_url="http://127.0.0.1:9")
+        Settings(
+            backends=Backends(pix=PixBackend.DYNAMODB),
+            aws=AwsOptions(endpoint_url="http://127.0.0.1:9"),
+        )
     )
     try:
         repository = await resolve(container.pix_payment_repository())

@@ -1,6 +1,6 @@
 """The PIX table on DynamoDB: item layout, key builders, and idempotent table creation.
 
-One table (``settings.pix_table_name``), generic key names so every entity
+One table (``settings.pix.table_name``), generic key names so every entity
 fits; see :mod:`finbank_adapters.aws.dynamo` for how the repository uses it.
 
 ===================  =====================  ================  ==============================

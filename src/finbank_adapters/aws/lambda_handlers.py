@@ -232,14 +232,14 @@ def open_runtime() -> StreamRuntime:
     loop = asyncio.new_event_loop()
     container = build_container()
     settings = container.settings()
-    if settings.pix_backend != "dynamodb":
+    if settings.backends.pix != "dynamodb":
         loop.close()
         raise SettingsError("the PIX stream handler needs FINBANK_PIX_BACKEND=dynamodb")
 
     async def build() -> tuple[EventPublisher, DynamoEffectLog]:
         publisher: EventPublisher = await resolve(container.events())
         client = await resolve(container.dynamodb_client())
-        effects = DynamoEffectLog(client, settings.pix_table_name, SERVICE, container.clock())
+        effects = DynamoEffectLog(client, settings.pix.table_name, SERVICE, container.clock())
         return publisher, effects
 
     publisher, effects = loop.run_until_complete(build())

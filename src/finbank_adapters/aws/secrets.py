@@ -3,14 +3,16 @@
 One JSON secret (``FINBANK_SECRETS_ID``, made by deploy/terraform/modules/secrets)
 holds what must not live in env or code: ``postgres_dsn``, ``redis_url`` plus
 ``redis_auth``, ``kafka_bootstrap``/``kafka_sasl_username``/``kafka_sasl_password``,
-``jwt_secret``, ``cognito_client_secret``. Its keys are :class:`Settings` field
-names, plus ``redis_auth`` (spliced into ``redis_url`` as its password).
+``jwt_secret``, ``cognito_client_secret``. Its keys are the names of the
+settings' variables without ``FINBANK_``, in lower case (``postgres_dsn`` stands
+for ``FINBANK_POSTGRES_DSN``, i.e. ``settings.postgres.dsn``), plus
+``redis_auth`` (spliced into ``redis_url`` as its password).
 
 Precedence: an explicitly set ``FINBANK_<FIELD>`` environment variable wins
 over the secret, so an operator can override one value (say, point
 ``FINBANK_POSTGRES_DSN`` at a restored cluster) without editing the shared
-secret; the secret wins over every default. Keys that are no Settings field
-(e.g. a key of a newer deploy) are ignored, and only
+secret; the secret wins over every default. Keys that name no setting, or a
+backend, (e.g. a key of a newer deploy) are ignored, and only
 their names are ever logged.
 
 :class:`SecretsManagerLoader` caches the secret for ``ttl_seconds`` on the
@@ -133,30 +135,30 @@ def merge_secret_values(
 ) -> Settings:
     """``settings`` with the secret's values, except fields set explicitly in ``environ``."""
     env = os.environ if environ is None else environ
-    fields = {field.name: field for field in msgspec.structs.fields(Settings)}
-    changes: dict[str, Any] = {}
+    known = Settings.variables()
+    merged = settings
     ignored: list[str] = []
     for key, value in values.items():
         if key == REDIS_AUTH_KEY:
             continue
-        field = fields.get(key)
-        if field is None or key.endswith("_backend") or key == "profile":
+        variable = known.get(f"FINBANK_{key.upper()}")
+        if variable is None or variable.area == "backends":
             ignored.append(key)
             continue
-        if f"FINBANK_{key.upper()}" in env:
+        if variable.name in env:
             continue
         try:
-            changes[key] = msgspec.convert(value, field.type, strict=False)
-        except msgspec.ValidationError:
-            raise SettingsError(f"secret value for {key} is not a valid {field.type}") from None
+            merged = merged.replace_variables({variable.name: value})
+        except SettingsError as exc:  # names the variable and the expected type, not the value
+            raise SettingsError(f"secret value for {key}: {exc}") from None
     if ignored:
         logger.debug("secret keys with no matching setting ignored: %s", ", ".join(sorted(ignored)))
-    merged = msgspec.structs.replace(settings, **changes)
     redis_auth = values.get(REDIS_AUTH_KEY)
     if redis_auth and "FINBANK_REDIS_URL" not in env:
-        merged = msgspec.structs.replace(
-            merged, redis_url=_with_password(merged.redis_url, redis_auth)
+        redis = msgspec.structs.replace(
+            merged.redis, url=_with_password(merged.redis.url, redis_auth)
         )
+        merged = msgspec.structs.replace(merged, redis=redis)
     return merged
 
 
@@ -178,8 +180,8 @@ async def secrets_manager_loader(
     session = aioboto3.Session()
     async with session.client(
         "secretsmanager",
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url or None,
+        region_name=settings.aws.region,
+        endpoint_url=settings.aws.endpoint_url or None,
     ) as client:
         yield SecretsManagerLoader(client, secret, clock, ttl_seconds)
 
@@ -218,10 +220,9 @@ def export_secret_settings(environ: MutableMapping[str, str] | None = None) -> l
     base = Settings.from_env(env)
     merged = asyncio.run(load_aws_settings(base, SystemClock(), env))
     written = []
-    for field in msgspec.structs.fields(Settings):
-        value = getattr(merged, field.name)
-        name = f"FINBANK_{field.name.upper()}"
-        if value != getattr(base, field.name) and name not in env:
+    for name in Settings.variables():
+        value = merged.value_of(name)
+        if value != base.value_of(name) and name not in env:
             env[name] = _env_text(value)
             written.append(name)
     if written:

@@ -62,18 +62,18 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True):
         from finbank_adapters.settings import Profile
 
         on_aws = settings.profile is Profile.AWS
-        protocol = settings.kafka_security_protocol or (SASL_SSL if on_aws else PLAINTEXT)
-        idempotent = settings.kafka_idempotent_producer
+        protocol = settings.kafka.security_protocol or (SASL_SSL if on_aws else PLAINTEXT)
+        idempotent = settings.kafka.idempotent_producer
         return cls(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id=settings.kafka_client_id,
+            bootstrap_servers=settings.kafka.bootstrap,
+            client_id=settings.kafka.client_id,
             security_protocol=protocol.upper(),
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_username=settings.kafka_sasl_username,
-            sasl_password=settings.kafka_sasl_password,
+            sasl_mechanism=settings.kafka.sasl_mechanism,
+            sasl_username=settings.kafka.sasl_username,
+            sasl_password=settings.kafka.sasl_password,
             idempotent_producer=on_aws if idempotent is None else idempotent,
-            acks=settings.kafka_acks,
-            topic_prefix=settings.kafka_topic_prefix,
+            acks=settings.kafka.acks,
+            topic_prefix=settings.kafka.topic_prefix,
         )
 
     def topic(self, name: str) -> str:

@@ -223,7 +223,7 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
-    """``finbank relay``: drain ``settings.postgres_dsn``'s outbox to Kafka until ``stop`` is set.
+    """``finbank relay``: drain ``settings.postgres.dsn``'s outbox to Kafka until ``stop`` is set.
 
     Opens its own small pool and producer and closes them on the way out.
     """
@@ -232,26 +232,26 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     from finbank_adapters.postgres.pool import create_pool
 
     kafka = KafkaSettings.from_settings(settings)
-    if settings.relay_batch_size < 1 or settings.relay_max_in_flight < 1:
+    if settings.relay.batch_size < 1 or settings.relay.max_in_flight < 1:
         raise SettingsError(
             "FINBANK_RELAY_BATCH_SIZE and FINBANK_RELAY_MAX_IN_FLIGHT must be at least 1"
         )
-    if kafka.request_timeout_ms / 1000 >= settings.relay_lease_seconds * _LEASE_BUDGET:
+    if kafka.request_timeout_ms / 1000 >= settings.relay.lease_seconds * _LEASE_BUDGET:
         raise SettingsError(
             "FINBANK_RELAY_LEASE_SECONDS must comfortably exceed the Kafka request timeout"
             f" ({kafka.request_timeout_ms} ms)"
         )
-    pool = await create_pool(settings.postgres_dsn, min_size=1, max_size=2)
+    pool = await create_pool(settings.postgres.dsn, min_size=1, max_size=2)
     try:
         async with open_producer(kafka) as producer:
-            outbox = PostgresOutbox(pool, SystemClock(), lease_seconds=settings.relay_lease_seconds)
+            outbox = PostgresOutbox(pool, SystemClock(), lease_seconds=settings.relay.lease_seconds)
             relay = OutboxRelay(
                 outbox,
                 producer,
-                batch_size=settings.relay_batch_size,
-                max_in_flight=settings.relay_max_in_flight,
-                lease_seconds=settings.relay_lease_seconds,
-                idle_seconds=settings.relay_idle_seconds,
+                batch_size=settings.relay.batch_size,
+                max_in_flight=settings.relay.max_in_flight,
+                lease_seconds=settings.relay.lease_seconds,
+                idle_seconds=settings.relay.idle_seconds,
                 topic_prefix=kafka.topic_prefix,
             )
             log.info("relay %s: publishing to %s", outbox.relay_id, kafka.bootstrap_servers)

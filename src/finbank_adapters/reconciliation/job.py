@@ -39,12 +39,12 @@ def yesterday(now: datetime) -> date:
 
 @contextlib.asynccontextmanager
 async def open_file_store(settings: Settings) -> AsyncIterator[FileStore]:
-    if settings.files_backend == "local":
-        yield LocalFileStore(settings.files_root)
-    elif settings.files_backend == "memory":
+    if settings.backends.files == "local":
+        yield LocalFileStore(settings.files.root)
+    elif settings.backends.files == "memory":
         yield InMemoryFileStore()
-    elif settings.files_backend == "s3":
-        if not settings.files_s3_bucket:
+    elif settings.backends.files == "s3":
+        if not settings.files.s3_bucket:
             raise SettingsError("FINBANK_FILES_S3_BUCKET is required with FINBANK_FILES_BACKEND=s3")
         import aioboto3
 
@@ -53,10 +53,10 @@ async def open_file_store(settings: Settings) -> AsyncIterator[FileStore]:
         session = aioboto3.Session()
         async with session.client(
             "s3",
-            region_name=settings.aws_region,
-            endpoint_url=settings.aws_endpoint_url or None,
+            region_name=settings.aws.region,
+            endpoint_url=settings.aws.endpoint_url or None,
         ) as client:
-            yield S3FileStore(client, settings.files_s3_bucket, settings.files_s3_prefix)
+            yield S3FileStore(client, settings.files.s3_bucket, settings.files.s3_prefix)
     else:
         raise SettingsError("FINBANK_FILES_BACKEND must be local, s3 or memory")
 
@@ -81,11 +81,11 @@ async def _holds_source(
 ) -> PendingHoldsSource:
     if isinstance(ledger, InMemoryLedger):
         return ledger
-    if settings.ledger_backend == "postgres":
+    if settings.backends.ledger == "postgres":
         from finbank_adapters.postgres.holds import PostgresPendingHolds
 
         return PostgresPendingHolds(await resolve(container.postgres_pool()))
-    raise SettingsError(f"no pending-holds source for ledger backend {settings.ledger_backend}")
+    raise SettingsError(f"no pending-holds source for ledger backend {settings.backends.ledger}")
 
 
 async def reconcile_day(
@@ -101,14 +101,19 @@ async def reconcile_day(
     ledger = await resolve(container.ledger())
     async with open_file_store(settings) as files:
         day = business_day.isoformat()
-        sink: ReportSink = FileStoreReportSink(files, settings.report_prefix.format(date=day))
+        sink: ReportSink = FileStoreReportSink(
+            files, settings.reconciliation.report_prefix.format(date=day)
+        )
         if progress is not None:
             sink = _ProgressSink(sink, progress)
         use_case = ReconcileDay(
             postings=PixLedgerPostings(ledger),
             records=PixRecordsFromRepository(await resolve(container.pix_payment_repository())),
             statement=FileStatementSource(
-                files, path_for_day=lambda d: settings.statement_path.format(date=d.isoformat())
+                files,
+                path_for_day=lambda d: settings.reconciliation.statement_path.format(
+                    date=d.isoformat()
+                ),
             ),
             holds=await _holds_source(container, settings, ledger),
             ledger=ledger,
@@ -117,8 +122,8 @@ async def reconcile_day(
             clock=container.clock(),
             ids=container.ids(),
             settings=ReconciliationSettings(
-                day_boundary_tolerance_seconds=settings.reconciliation_tolerance_seconds,
-                max_hold_age_seconds=settings.reconciliation_max_hold_age_seconds,
+                day_boundary_tolerance_seconds=settings.reconciliation.tolerance_seconds,
+                max_hold_age_seconds=settings.reconciliation.max_hold_age_seconds,
             ),
         )
         return await use_case(ReconcileCommand(business_day=business_day, apply=apply))

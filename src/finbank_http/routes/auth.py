@@ -289,7 +289,7 @@ class AuthController(Controller):
 def auth_router(container: Container) -> Router:
     """The auth routes behind a per-client rate limit (``FINBANK_AUTH_RATE_LIMIT_PER_MINUTE``)."""
     limit = RateLimitConfig(
-        rate_limit=("minute", container.settings().auth_rate_limit_per_minute),
+        rate_limit=("minute", container.settings().auth.rate_limit_per_minute),
         store=RATE_LIMIT_STORE,
     )
     return Router(path="/", route_handlers=[AuthController], middleware=[limit.middleware])

@@ -69,7 +69,7 @@ async def sandbox_deposit(
     deposit: NamedDependency[Deposit],
     get_account: NamedDependency[GetAccount],
 ) -> TransferOut:
-    if not container_of(request).settings().sandbox:
+    if not container_of(request).settings().pix.sandbox:
         raise NotFound("the sandbox is disabled")
     await get_account(principal.subject, data.account_id)  # ownership: 404 otherwise
     receipt = await deposit(

@@ -393,7 +393,7 @@ async def sandbox_incoming_pix(
     principal: NamedDependency[Principal],
     simulate_incoming_pix: NamedDependency[SimulateIncomingPix],
 ) -> Response[PaymentOut | IncomingAcceptedOut]:
-    if not container_of(request).settings().sandbox:
+    if not container_of(request).settings().pix.sandbox:
         raise NotFound("the sandbox is disabled")
     acceptance = await simulate_incoming_pix(
         principal.subject,

@@ -8,7 +8,7 @@ from finbank_adapters import auth_wiring, postgres_wiring
 from finbank_adapters.container import build_container, resolve
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.auth import InMemoryTokenDenylist
-from finbank_adapters.settings import Settings, SettingsError
+from finbank_adapters.settings import Backends, DenylistBackend, Settings, SettingsError
 
 
 @pytest.mark.parametrize("profile", ["local", "aws"])
@@ -16,13 +16,13 @@ def test_the_local_and_aws_profiles_keep_revocations_in_postgresql_behind_redis(
     profile: str,
 ) -> None:
     settings = Settings.from_env({"FINBANK_PROFILE": profile, "FINBANK_JWT_SECRET": "x" * 32})
-    assert settings.denylist_backend == "redis_postgres"
+    assert settings.backends.denylist == "redis_postgres"
     assert settings.uses_redis()
     assert postgres_wiring.uses_postgres(settings)
 
 
 def test_the_durable_denylist_alone_opens_both_redis_and_postgresql() -> None:
-    settings = Settings(denylist_backend="redis_postgres")
+    settings = Settings(backends=Backends(denylist=DenylistBackend.REDIS_POSTGRES))
     assert settings.uses_redis()
     assert postgres_wiring.uses_postgres(settings)
 

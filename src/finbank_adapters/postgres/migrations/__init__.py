@@ -97,8 +97,8 @@ async def migrate_dsn(dsn: str, schema: str | None = None) -> list[str]:
 
 
 async def run_migrations(settings: Settings) -> list[str]:
-    """Apply the pending migrations to ``settings.postgres_dsn``."""
-    return await migrate_dsn(settings.postgres_dsn)
+    """Apply the pending migrations to ``settings.postgres.dsn``."""
+    return await migrate_dsn(settings.postgres.dsn)
 
 
 async def _migrate(conn: asyncpg.Connection | PoolConnectionProxy, schema: str | None) -> list[str]:

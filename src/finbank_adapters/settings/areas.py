@@ -1,0 +1,188 @@
+"""The settings of each area (``settings.postgres``, ``settings.kafka``, ...).
+
+Every field is read from one ``FINBANK_*`` variable: ``FINBANK_<AREA>_<FIELD>``
+unless :data:`VARIABLE_NAMES` gives the name it had before the split (the
+names deployments already use). ``repr`` masks secrets, DSNs and URLs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+import msgspec
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class Area(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of the area structs: a ``repr`` that never shows a secret."""
+
+    #: fields masked in ``repr`` besides every ``*dsn`` and ``*url``
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name in self.secret_fields or name.endswith(("dsn", "url")):
+                value = "***" if value else value
+            shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+class PostgresOptions(Area, frozen=True, kw_only=True):
+    dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
+    pool_min: NonNegative = 1
+    pool_max: Positive = 10
+
+
+class RedisOptions(Area, frozen=True, kw_only=True):
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "finbank:"
+    timeout_seconds: Seconds = 2.0
+
+
+class KafkaOptions(Area, frozen=True, kw_only=True):
+    """Kafka / MSK (docs/events.md)."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"sasl_password"})
+
+    bootstrap: str = "127.0.0.1:9092"
+    client_id: str = "finbank"
+    #: PLAINTEXT, SSL or SASL_SSL; empty: SASL_SSL on the aws profile (MSK), else PLAINTEXT
+    security_protocol: str = ""
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: str = ""
+    #: unset: on for the aws profile (MSK), off elsewhere (Tansu rejects the handshake)
+    idempotent_producer: bool | None = None
+    acks: str = "all"
+    topic_prefix: str = ""
+
+
+class RelayOptions(Area, frozen=True, kw_only=True):
+    """The outbox relay (docs/events.md)."""
+
+    batch_size: Positive = 500
+    #: batches a relay produces at once (each of other aggregates) while it claims the next
+    max_in_flight: Positive = 2
+    #: outbox lease per claimed batch; must exceed the Kafka request timeout (30 s)
+    lease_seconds: Seconds = 60.0
+    idle_seconds: Seconds = 0.2
+
+
+class JwtOptions(Area, frozen=True, kw_only=True):
+    """The self-hosted identity provider's tokens."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"secret"})
+
+    #: signing secret; random per process if unset (memory profile only)
+    secret: str = ""
+    issuer: str = "finbank-local"
+    audience: str = "finbank"
+
+
+class AuthOptions(Area, frozen=True, kw_only=True):
+    """Token lifetimes, MFA challenges, lockout, rate limit (docs/auth.md)."""
+
+    access_token_ttl_seconds: Positive = 900
+    refresh_token_ttl_seconds: Positive = 30 * 24 * 3600
+    #: lifetime of a stored MFA challenge; never longer than the provider's session
+    mfa_challenge_ttl_seconds: Positive = 180
+    mfa_max_attempts: Positive = 5
+    lockout_max_failures: Positive = 10
+    lockout_window_seconds: Positive = 15 * 60
+    lockout_seconds: NonNegative = 30 * 60
+    lockout_exponential: bool = False
+    lockout_max_seconds: NonNegative = 24 * 3600
+    #: requests per minute per client address on /v1/auth/*
+    rate_limit_per_minute: Positive = 60
+
+
+class AwsOptions(Area, frozen=True, kw_only=True):
+    region: str = "sa-east-1"
+    #: e.g. a moto server; empty for the real AWS endpoints
+    endpoint_url: str = ""
+
+
+class CognitoOptions(Area, frozen=True, kw_only=True):
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"client_secret"})
+
+    user_pool_id: str = ""
+    client_id: str = ""
+    #: only for app clients with a secret (SECRET_HASH); keep it in a secret store
+    client_secret: str = ""
+    #: token issuer; default https://cognito-idp.{aws region}.amazonaws.com/{pool id}
+    issuer: str = ""
+    #: default {issuer}/.well-known/jwks.json (moto: {endpoint}/{pool id}/...)
+    jwks_url: str = ""
+    #: the app client's AuthSessionValidity (Cognito default 3 minutes)
+    auth_session_seconds: Positive = 180
+
+
+class FilesOptions(Area, frozen=True, kw_only=True):
+    """The file store (its backend is ``settings.backends.files``)."""
+
+    #: directory of the ``local`` backend
+    root: str = "finbank-files"
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+
+
+class ReconciliationOptions(Area, frozen=True, kw_only=True):
+    """The daily reconciliation job (docs/reconciliation.md)."""
+
+    #: the day's settlement statement, ``{date}`` is YYYY-MM-DD (.csv or .jsonl)
+    statement_path: str = "statements/{date}.csv"
+    report_prefix: str = "reports/{date}"
+    tolerance_seconds: NonNegative = 300
+    max_hold_age_seconds: NonNegative = 3600
+
+
+class PixOptions(Area, frozen=True, kw_only=True):
+    """PIX (docs/pix.md); its stores' backend is ``settings.backends.pix``."""
+
+    #: the bank's ISPB (8 chars), used in PIX end-to-end ids
+    ispb: str = "99999999"
+    #: sandbox routes (simulated incoming PIX, ...); from_env: on for the memory profile
+    sandbox: bool = True
+    #: the DynamoDB table of PIX records (``finbank aws bootstrap`` creates it)
+    table_name: str = "finbank-pix"
+    #: base of dynamic BR Code locations, without scheme: ``{base}/cob/{id}``
+    location_base_url: str = "pix.finbank.example/v2"
+    merchant_city: str = "SAO PAULO"
+    #: settle outgoing payments within the request (when no settlement worker runs);
+    #: from_env turns it on for the memory profile only (local/aws run the settlement worker)
+    inline_settlement: bool = True
+    #: ledger timeout of pending PIX transfers; 0 = until settled or voided by reconciliation
+    pending_timeout_seconds: NonNegative = 0
+    charge_expiry_seconds: Positive = 24 * 3600
+    max_keys_individual: NonNegative = 5
+    max_keys_company: NonNegative = 20
+    refund_window_days: NonNegative = 90
+    #: ``LimitSettings`` of the PIX core as JSON; empty for the defaults
+    limits_json: str = ""
+    #: the simulated SPI (the ``sandbox`` network): latency, timeout, peer bank
+    spi_latency_seconds: Seconds = 0.0
+    spi_timeout_seconds: Seconds = 10.0
+    sandbox_peer_ispb: str = "88888888"
+
+
+#: variables whose name is not ``FINBANK_<AREA>_<FIELD>`` (kept from the flat settings)
+VARIABLE_NAMES: dict[tuple[str, str], str] = {
+    ("auth", "access_token_ttl_seconds"): "FINBANK_ACCESS_TOKEN_TTL_SECONDS",
+    ("auth", "refresh_token_ttl_seconds"): "FINBANK_REFRESH_TOKEN_TTL_SECONDS",
+    ("auth", "mfa_challenge_ttl_seconds"): "FINBANK_MFA_CHALLENGE_TTL_SECONDS",
+    ("auth", "mfa_max_attempts"): "FINBANK_MFA_MAX_ATTEMPTS",
+    ("auth", "lockout_max_failures"): "FINBANK_LOCKOUT_MAX_FAILURES",
+    ("auth", "lockout_window_seconds"): "FINBANK_LOCKOUT_WINDOW_SECONDS",
+    ("auth", "lockout_seconds"): "FINBANK_LOCKOUT_SECONDS",
+    ("auth", "lockout_exponential"): "FINBANK_LOCKOUT_EXPONENTIAL",
+    ("auth", "lockout_max_seconds"): "FINBANK_LOCKOUT_MAX_SECONDS",
+    ("reconciliation", "statement_path"): "FINBANK_STATEMENT_PATH",
+    ("reconciliation", "report_prefix"): "FINBANK_REPORT_PREFIX",
+    ("pix", "ispb"): "FINBANK_ISPB",
+    ("pix", "sandbox"): "FINBANK_SANDBOX",
+}
