@@ -333,3 +333,21 @@ async def test_the_reconciliation_job_opens_the_file_store_the_environment_names
     with pytest.raises(SettingsError, match="FINBANK_FILES_S3_BUCKET is required"):
         async with open_file_store(bucketless):
             pass
+
+
+def test_the_batch_job_of_the_terraform_stack_reads_and_writes_files_on_s3() -> None:
+    """Its root filesystem is read-only: the reconciliation job must select the S3 store."""
+    main_tf = ROOT / "deploy" / "terraform" / "modules" / "batch" / "main.tf"
+    entries = re.findall(
+        r'\{ name = "(FINBANK_[A-Z0-9_]+)", value = ("[^"]*"|[\w.]+) \}',
+        main_tf.read_text(encoding="utf-8"),
+    )
+    # a literal is taken as is; a Terraform reference (var.x) stands for some value
+    env = {name: value.strip('"') if value.startswith('"') else value for name, value in entries}
+    assert "FINBANK_FILES_S3_BUCKET" in env
+
+    settings = Settings.from_env(env)
+
+    assert settings.profile is Profile.AWS
+    assert settings.backends.files == "s3"
+    assert settings.files.s3_bucket == "var.files_bucket_name"

@@ -199,6 +199,7 @@ resource "aws_batch_job_definition" "this" {
       { name = "FINBANK_SECRETS_ID", value = var.app_secret_arn },
       { name = "FINBANK_LOG_FORMAT", value = "json" },
       { name = "FINBANK_PIX_TABLE_NAME", value = var.table_name },
+      { name = "FINBANK_FILES_BACKEND", value = "s3" },
       { name = "FINBANK_FILES_S3_BUCKET", value = var.files_bucket_name },
     ]
     networkConfiguration = { assignPublicIp = "DISABLED" }
