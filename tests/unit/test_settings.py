@@ -351,3 +351,18 @@ def test_the_batch_job_of_the_terraform_stack_reads_and_writes_files_on_s3() -> 
     assert settings.profile is Profile.AWS
     assert settings.backends.files == "s3"
     assert settings.files.s3_bucket == "var.files_bucket_name"
+
+
+def test_every_bad_value_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(
+            {
+                "FINBANK_PROFILE": "prod",
+                "FINBANK_LEDGER_BACKEND": "sqlite",
+                "FINBANK_POSTGRES_POOL_MAX": "many",
+            }
+        )
+    message = str(raised.value)
+    assert "FINBANK_PROFILE must be one of memory, local, aws" in message
+    assert "FINBANK_LEDGER_BACKEND must be one of memory, postgres" in message
+    assert "invalid setting FINBANK_POSTGRES_POOL_MAX" in message

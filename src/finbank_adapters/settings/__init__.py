@@ -135,14 +135,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings ``environ`` (default ``os.environ``) names, over the profile's preset.
+
+        Raises :class:`SettingsError` naming every unknown ``FINBANK_*`` variable, then
+        every unknown profile or backend (with the valid ones) and malformed value.
+        """
         env = os.environ if environ is None else environ
         _refuse_unknown(env)
-        profile = _parse_choice(PROFILE_VARIABLE, env.get(PROFILE_VARIABLE, "memory"), Profile)
+        problems: list[str] = []
+        try:
+            profile = _parse_choice(PROFILE_VARIABLE, env.get(PROFILE_VARIABLE, "memory"), Profile)
+        except SettingsError as exc:
+            problems.append(str(exc))
+            profile = Profile.MEMORY
         areas: dict[str, dict[str, Any]] = {area: {} for area in _AREAS}
         for variable in _VARIABLES.values():
             if variable.name in env:
-                value = _parse(variable, env[variable.name])
+                try:
+                    value = _parse(variable, env[variable.name])
+                except SettingsError as exc:
+                    problems.append(str(exc))
+                    continue
                 areas[variable.area][variable.field] = value
+        if problems:
+            raise SettingsError("; ".join(problems))
         areas["pix"].setdefault("sandbox", profile is Profile.MEMORY)
         areas["pix"].setdefault("inline_settlement", profile is Profile.MEMORY)
         backends = msgspec.structs.replace(PROFILE_BACKENDS[profile], **areas.pop("backends"))
