@@ -39,14 +39,16 @@ from finbank_core.accounts.use_cases import (
     OpenAccountCommand,
 )
 from finbank_core.pix.codes.keys import PixKeyType
+from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
 from finbank_core.pix.limits import LimitPolicy, LimitSettings
+from finbank_core.pix.ports import PaymentNetwork
 from finbank_core.pix.use_cases import (
+    AcceptIncomingPix,
     CreateCharge,
     DeletePixKey,
     GetCharge,
     GetPixPayment,
     ListPixKeys,
-    PixDeps,
     PixLimiter,
     ReceivePix,
     RefundPix,
@@ -55,7 +57,9 @@ from finbank_core.pix.use_cases import (
     SendPix,
     SetPixLimits,
     SettlePixPayment,
+    SettlePixRefund,
 )
+from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.money import Money
 
 OUR_ISPB = "99999999"
@@ -77,7 +81,11 @@ class PixWorld:
     devices: InMemoryDeviceRegistry
     spi: SimulatedSpi
     publisher: InMemoryEventPublisher
-    deps: PixDeps
+    ids: IdGenerator
+    rng: random.Random
+    #: the ledger steps and events the use cases share
+    steps: PixLedgerSteps
+    events: PixEvents
     policy: LimitPolicy
     send: SendPix
     settle: SettlePixPayment
@@ -104,7 +112,7 @@ class PixWorld:
         deposit: Money | None = None,
     ) -> CustomerAccount:
         account = await OpenAccount(
-            self.ledger, self.accounts, self.publisher, self.clock, self.deps.ids
+            self.ledger, self.accounts, self.publisher, self.clock, self.ids
         )(
             OpenAccountCommand(
                 owner_id=owner_id,
@@ -115,7 +123,7 @@ class PixWorld:
         )
         self.account_ids.append(account.id)
         if deposit is not None:
-            await Deposit(self.ledger, self.accounts, self.clock, self.deps.ids)(
+            await Deposit(self.ledger, self.accounts, self.clock, self.ids)(
                 MoveCashCommand(
                     account_id=account.id,
                     amount=deposit,
@@ -124,6 +132,50 @@ class PixWorld:
                 )
             )
         return account
+
+    def refund_with(
+        self,
+        network: PaymentNetwork,
+        *,
+        settle_inline: bool = True,
+        claims: InMemoryRequestClaims | None = None,
+    ) -> RefundPix:
+        """A ``RefundPix`` of this world over ``network``."""
+        return RefundPix(
+            ispb=OUR_ISPB,
+            accounts=self.accounts,
+            payments=self.payments,
+            steps=self.steps,
+            events=self.events,
+            clock=self.clock,
+            ids=self.ids,
+            network=network,
+            settle_inline=settle_inline,
+            claims=claims,
+            rng=self.rng,
+        )
+
+    def settle_refund_with(self, network: PaymentNetwork) -> SettlePixRefund:
+        """A ``SettlePixRefund`` of this world over ``network``."""
+        return SettlePixRefund(
+            payments=self.payments,
+            steps=self.steps,
+            events=self.events,
+            clock=self.clock,
+            network=network,
+        )
+
+    def accept_incoming(self, *, credit_inline: bool = True) -> AcceptIncomingPix:
+        """An ``AcceptIncomingPix`` of this world, crediting in the call or not."""
+        return AcceptIncomingPix(
+            ispb=OUR_ISPB,
+            accounts=self.accounts,
+            payments=self.payments,
+            events=self.events,
+            directory=self.directory,
+            receive=self.receive,
+            credit_inline=credit_inline,
+        )
 
     async def evp(self, account: CustomerAccount) -> str:
         registration = await self.register_key(
@@ -179,18 +231,13 @@ async def build_world(
     spi = SimulatedSpi(clock, institutions=(sandbox_peer(PEER_ISPB),), rng=rng)
     for institution in spi.institutions.values():
         directory.preload(institution_keys(institution))
-    deps = PixDeps(
-        ispb=OUR_ISPB,
-        ledger=ledger,
-        accounts=accounts,
-        payments=payments,
-        publisher=publisher,
-        clock=clock,
-        ids=SequentialIdGenerator(),
-        rng=rng,
-    )
+    ids = SequentialIdGenerator()
+    steps = PixLedgerSteps(ledger)
+    events = PixEvents(publisher, clock, ids)
     policy = LimitPolicy(limits)
-    settle = SettlePixPayment(deps, spi, charges)
+    settle = SettlePixPayment(
+        payments=payments, steps=steps, events=events, clock=clock, network=spi, charges=charges
+    )
     limiter = PixLimiter(policy, payments, limits_store, devices)
     claims = InMemoryRequestClaims()
     return PixWorld(
@@ -205,25 +252,71 @@ async def build_world(
         devices=devices,
         spi=spi,
         publisher=publisher,
-        deps=deps,
+        ids=ids,
+        rng=rng,
+        steps=steps,
+        events=events,
         policy=policy,
         send=SendPix(
-            deps,
-            directory,
-            LocalChargeResolver(charges, BASE_URL),
-            charges,
-            limiter,
-            settle if inline_settlement else None,
+            ispb=OUR_ISPB,
+            accounts=accounts,
+            payments=payments,
+            steps=steps,
+            events=events,
+            clock=clock,
+            ids=ids,
+            directory=directory,
+            resolver=LocalChargeResolver(charges, BASE_URL),
+            charges=charges,
+            limiter=limiter,
+            settle_inline=settle if inline_settlement else None,
             claims=claims,
+            rng=rng,
         ),
         settle=settle,
-        receive=ReceivePix(deps, directory, charges),
-        refund=RefundPix(deps, spi, claims=claims),
-        register_key=RegisterPixKey(deps, directory),
-        delete_key=DeletePixKey(deps, directory),
+        receive=ReceivePix(
+            ispb=OUR_ISPB,
+            accounts=accounts,
+            payments=payments,
+            steps=steps,
+            events=events,
+            clock=clock,
+            directory=directory,
+            charges=charges,
+        ),
+        refund=RefundPix(
+            ispb=OUR_ISPB,
+            accounts=accounts,
+            payments=payments,
+            steps=steps,
+            events=events,
+            clock=clock,
+            ids=ids,
+            network=spi,
+            claims=claims,
+            rng=rng,
+        ),
+        register_key=RegisterPixKey(
+            ispb=OUR_ISPB,
+            accounts=accounts,
+            directory=directory,
+            events=events,
+            clock=clock,
+            ids=ids,
+        ),
+        delete_key=DeletePixKey(directory=directory, events=events),
         list_keys=ListPixKeys(accounts, directory),
-        create_charge=CreateCharge(deps, charges, directory, location_base_url=BASE_URL),
-        get_charge=GetCharge(deps, charges, BASE_URL),
-        get_payment=GetPixPayment(deps),
-        set_limits=SetPixLimits(deps, policy, limits_store),
+        create_charge=CreateCharge(
+            accounts=accounts,
+            charges=charges,
+            directory=directory,
+            events=events,
+            clock=clock,
+            ids=ids,
+            location_base_url=BASE_URL,
+            rng=rng,
+        ),
+        get_charge=GetCharge(charges=charges, location_base_url=BASE_URL),
+        get_payment=GetPixPayment(payments),
+        set_limits=SetPixLimits(accounts=accounts, clock=clock, policy=policy, store=limits_store),
     )

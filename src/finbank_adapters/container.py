@@ -38,6 +38,7 @@ from finbank_adapters.settings import Settings
 from finbank_core.accounts import use_cases as accounts
 from finbank_core.auth import use_cases as auth
 from finbank_core.pix import use_cases as pix
+from finbank_core.pix.ledger_steps import PixEvents
 
 T = TypeVar("T")
 
@@ -284,16 +285,12 @@ class Container(containers.DeclarativeContainer):
     )
     qr_renderer = providers.Singleton(pix_wiring.qr_renderer)
     limit_policy = providers.Singleton(pix_wiring.limit_policy, settings=settings)
-    pix_deps = providers.Factory(
-        pix_wiring.pix_deps,
-        settings=settings,
-        ledger=ledger,
-        accounts=account_repository,
-        payments=pix_payment_repository,
-        publisher=events,
-        clock=clock,
-        ids=ids,
+    ispb = providers.Callable(_settings_field("pix.ispb"), settings)
+    #: reserve / post / void / credit in the ledger, each safe to repeat
+    pix_ledger_steps = providers.Factory(
+        pix_wiring.pix_ledger_steps, settings=settings, ledger=ledger
     )
+    pix_events = providers.Factory(PixEvents, publisher=events, clock=clock, ids=ids)
     pix_limiter = providers.Factory(
         pix.PixLimiter,
         policy=limit_policy,
@@ -303,23 +300,39 @@ class Container(containers.DeclarativeContainer):
     )
     register_pix_key = providers.Factory(
         pix.RegisterPixKey,
-        deps=pix_deps,
+        ispb=ispb,
+        accounts=account_repository,
         directory=key_directory,
+        events=pix_events,
+        clock=clock,
+        ids=ids,
         max_keys_individual=providers.Callable(
             _settings_field("pix.max_keys_individual"), settings
         ),
         max_keys_company=providers.Callable(_settings_field("pix.max_keys_company"), settings),
     )
-    delete_pix_key = providers.Factory(pix.DeletePixKey, deps=pix_deps, directory=key_directory)
+    delete_pix_key = providers.Factory(pix.DeletePixKey, directory=key_directory, events=pix_events)
     list_pix_keys = providers.Factory(
         pix.ListPixKeys, accounts=account_repository, directory=key_directory
     )
     settle_pix_payment = providers.Factory(
-        pix.SettlePixPayment, deps=pix_deps, network=payment_network, charges=charge_repository
+        pix.SettlePixPayment,
+        payments=pix_payment_repository,
+        steps=pix_ledger_steps,
+        events=pix_events,
+        clock=clock,
+        network=payment_network,
+        charges=charge_repository,
     )
     send_pix = providers.Factory(
         pix.SendPix,
-        deps=pix_deps,
+        ispb=ispb,
+        accounts=account_repository,
+        payments=pix_payment_repository,
+        steps=pix_ledger_steps,
+        events=pix_events,
+        clock=clock,
+        ids=ids,
         directory=key_directory,
         resolver=charge_resolver,
         charges=charge_repository,
@@ -333,35 +346,64 @@ class Container(containers.DeclarativeContainer):
     # credited in the request; otherwise `finbank worker pix-settlement` does it from events.
     pix_inline_settlement = providers.Callable(_settings_field("pix.inline_settlement"), settings)
     receive_pix = providers.Factory(
-        pix.ReceivePix, deps=pix_deps, directory=key_directory, charges=charge_repository
+        pix.ReceivePix,
+        ispb=ispb,
+        accounts=account_repository,
+        payments=pix_payment_repository,
+        steps=pix_ledger_steps,
+        events=pix_events,
+        clock=clock,
+        directory=key_directory,
+        charges=charge_repository,
     )
     accept_incoming_pix = providers.Factory(
         pix.AcceptIncomingPix,
-        deps=pix_deps,
+        ispb=ispb,
+        accounts=account_repository,
+        payments=pix_payment_repository,
+        events=pix_events,
         directory=key_directory,
         receive=receive_pix,
         credit_inline=pix_inline_settlement,
     )
-    get_pix_payment = providers.Factory(pix.GetPixPayment, deps=pix_deps)
+    get_pix_payment = providers.Factory(pix.GetPixPayment, payments=pix_payment_repository)
     settle_pix_refund = providers.Factory(
-        pix.SettlePixRefund, deps=pix_deps, network=payment_network
+        pix.SettlePixRefund,
+        payments=pix_payment_repository,
+        steps=pix_ledger_steps,
+        events=pix_events,
+        clock=clock,
+        network=payment_network,
     )
     refund_pix = providers.Factory(
         pix.RefundPix,
-        deps=pix_deps,
+        ispb=ispb,
+        accounts=account_repository,
+        payments=pix_payment_repository,
+        steps=pix_ledger_steps,
+        events=pix_events,
+        clock=clock,
+        ids=ids,
         network=payment_network,
         window_days=providers.Callable(_settings_field("pix.refund_window_days"), settings),
         settle_inline=pix_inline_settlement,
         claims=request_claims,
     )
     set_pix_limits = providers.Factory(
-        pix.SetPixLimits, deps=pix_deps, policy=limit_policy, store=account_limits_store
+        pix.SetPixLimits,
+        accounts=account_repository,
+        clock=clock,
+        policy=limit_policy,
+        store=account_limits_store,
     )
     create_charge = providers.Factory(
         pix.CreateCharge,
-        deps=pix_deps,
+        accounts=account_repository,
         charges=charge_repository,
         directory=key_directory,
+        events=pix_events,
+        clock=clock,
+        ids=ids,
         location_base_url=pix_location_base_url,
         merchant_city=providers.Callable(_settings_field("pix.merchant_city"), settings),
         default_expiry_seconds=providers.Callable(
@@ -370,20 +412,18 @@ class Container(containers.DeclarativeContainer):
     )
     get_charge = providers.Factory(
         pix.GetCharge,
-        deps=pix_deps,
         charges=charge_repository,
         location_base_url=pix_location_base_url,
     )
     render_charge_qr = providers.Factory(
         pix.RenderChargeQr,
-        deps=pix_deps,
         charges=charge_repository,
         renderer=qr_renderer,
         location_base_url=pix_location_base_url,
     )
     simulate_incoming_pix = providers.Factory(
         pix.SimulateIncomingPix,
-        deps=pix_deps,
+        accounts=account_repository,
         originator=payment_network,
         accept=accept_incoming_pix,
         peer_ispb=providers.Callable(_settings_field("pix.sandbox_peer_ispb"), settings),

@@ -12,7 +12,6 @@ in the directory:
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -30,16 +29,14 @@ from finbank_adapters.memory.spi import RemoteAccount, SimulatedInstitution, Sim
 from finbank_adapters.pix_charges import LocalChargeResolver
 from finbank_adapters.settings import Settings, SettingsError
 from finbank_core.accounts.model import HolderType
-from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.accounts.ports import Ledger
 from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.codes.reasons import IsoReason
-from finbank_core.pix.context import PixDeps
 from finbank_core.pix.directory import KeyRegistration
+from finbank_core.pix.ledger_steps import PixLedgerSteps
 from finbank_core.pix.limits import LimitPolicy, LimitSettings
-from finbank_core.pix.ports import PixPaymentRepository, QrRenderer
+from finbank_core.pix.ports import QrRenderer
 from finbank_core.shared.clock import Clock
-from finbank_core.shared.events import EventPublisher
-from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.money import Money
 
 PEER_NAME = "Banco Simulado"
@@ -137,27 +134,9 @@ def limit_policy(settings: Settings) -> LimitPolicy:
         raise SettingsError(f"invalid FINBANK_PIX_LIMITS_JSON: {exc}") from None
 
 
-def pix_deps(
-    settings: Settings,
-    ledger: Ledger,
-    accounts: AccountRepository,
-    payments: PixPaymentRepository,
-    publisher: EventPublisher,
-    clock: Clock,
-    ids: IdGenerator,
-    rng: random.Random | None = None,
-) -> PixDeps:
-    return PixDeps(
-        ispb=settings.pix.ispb,
-        ledger=ledger,
-        accounts=accounts,
-        payments=payments,
-        publisher=publisher,
-        clock=clock,
-        ids=ids,
-        rng=rng,
-        pending_timeout_seconds=settings.pix.pending_timeout_seconds,
-    )
+def pix_ledger_steps(settings: Settings, ledger: Ledger) -> PixLedgerSteps:
+    """The PIX ledger steps; reservations time out after ``FINBANK_PIX_PENDING_TIMEOUT_SECONDS``."""
+    return PixLedgerSteps(ledger, pending_timeout_seconds=settings.pix.pending_timeout_seconds)
 
 
 def qr_renderer() -> QrRenderer:

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from finbank_adapters.container import Container, close_container, open_container, resolve
+from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import (
     AccountBalance,
+    BalanceQuery,
     InternalTransferCommand,
     MoveCashCommand,
     OpenAccountCommand,
@@ -24,7 +26,6 @@ from finbank_core.accounts.use_cases import (
     TransferReceipt,
 )
 from finbank_core.auth.model import Principal, SignUpRequest, TokenSet
-from finbank_core.shared.errors import InsufficientFunds
 from finbank_core.shared.money import Money
 from finbank_http.demo_pix import pix_story
 
@@ -158,7 +159,9 @@ async def _balance(
     container: Container, who: Principal, account: CustomerAccount
 ) -> AccountBalance:
     get_balance = await _call(container, "get_balance")
-    result: AccountBalance = await get_balance(who.subject, account.id)
+    result: AccountBalance = await get_balance(
+        BalanceQuery(owner_id=who.subject, account_id=account.id)
+    )
     return result
 
 

@@ -15,6 +15,7 @@ from finbank_adapters.postgres import (
 )
 from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
 from finbank_core.accounts.use_cases import (
+    BalanceQuery,
     BankAccounts,
     Deposit,
     GetBalance,
@@ -64,7 +65,7 @@ async def test_postgres_backends_run_the_use_cases_end_to_end() -> None:
                 )
             )
             get_balance: GetBalance = await resolve(container.get_balance())
-            balance = await get_balance("maria", account.id)
+            balance = await get_balance(BalanceQuery(owner_id="maria", account_id=account.id))
             assert balance.posted == Money(150_00)
         finally:
             await close_container(container)

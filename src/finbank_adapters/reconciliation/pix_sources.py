@@ -22,7 +22,7 @@ from finbank_core.pix.refunds import RefundStatus
 from finbank_core.reconciliation.model import Direction, ReconItem
 from finbank_core.reconciliation.use_cases import BUSINESS_TZ
 
-#: an EndToEndId or rtrId inside a statement text (see ``finbank_core.pix.context.memo``)
+#: an EndToEndId or rtrId inside a statement text (see ``finbank_core.pix.ledger_steps.memo``)
 SPI_ID = re.compile(r"\b[ED][0-9A-Z]{8}\d{12}[a-zA-Z0-9]{11}\b")
 PAGE = 500
 

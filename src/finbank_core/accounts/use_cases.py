@@ -12,6 +12,8 @@ from datetime import datetime
 
 import msgspec
 
+from finbank_core.accounts.access import active_account, owned_account
+from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.events import (
     ACCOUNT_OPENED,
     DEPOSIT_MADE,
@@ -41,23 +43,25 @@ from finbank_core.accounts.model import (
 from finbank_core.accounts.ports import AccountRepository, Ledger
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import (
-    AccountNotActive,
     AccountNotFound,
     DuplicateAccount,
     IdempotencyKeyReused,
-    InsufficientFunds,
     InvalidInput,
     SameAccount,
     TransferRejected,
 )
 from finbank_core.shared.events import EventPublisher
 from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import (
+    IdempotencyKey,
+    Memo,
+    check_idempotency_key,
+    check_memo,
+)
 from finbank_core.shared.money import Money
 
 #: Namespace for ids derived from names and client idempotency keys.
 FINBANK_NAMESPACE = uuid.UUID("8d7c1f9e-3b7a-5e52-9a55-6c0f1d6a2b10")
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
-MAX_DESCRIPTION_LENGTH = 140
 
 
 class BankAccounts:
@@ -80,11 +84,7 @@ class BankAccounts:
 
 def transfer_id_for(scope: str, owner_id: str, idempotency_key: str) -> uuid.UUID:
     """The ledger transfer id for a client's idempotency key, stable across retries."""
-    if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise InvalidInput(
-            f"idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
-            field="idempotency_key",
-        )
+    check_idempotency_key(idempotency_key)
     return uuid.uuid5(FINBANK_NAMESPACE, f"{scope}\x1f{owner_id}\x1f{idempotency_key}")
 
 
@@ -108,15 +108,6 @@ def raise_for_transfer_result(result: CreateTransferResult) -> None:
             raise TransferRejected(
                 f"the ledger refused the transfer: {result.value}", reason=result.value
             )
-
-
-def _check_description(description: str | None) -> str | None:
-    if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
-        raise InvalidInput(
-            f"description must be at most {MAX_DESCRIPTION_LENGTH} characters",
-            field="description",
-        )
-    return description
 
 
 # -- results --------------------------------------------------------------------
@@ -189,9 +180,9 @@ class MoveCashCommand(msgspec.Struct, frozen=True, kw_only=True):
 
     account_id: uuid.UUID
     amount: Money
-    idempotency_key: str
+    idempotency_key: IdempotencyKey
     operator_id: str
-    description: str | None = None
+    description: Memo | None = None
 
 
 class InternalTransferCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,9 +190,16 @@ class InternalTransferCommand(msgspec.Struct, frozen=True, kw_only=True):
     from_account_id: uuid.UUID
     to_account_id: uuid.UUID
     amount: Money
-    idempotency_key: str
-    description: str | None = None
+    idempotency_key: IdempotencyKey
+    description: Memo | None = None
     correlation_id: str | None = None
+
+
+class BalanceQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """One of the caller's accounts, by id."""
+
+    owner_id: str
+    account_id: uuid.UUID
 
 
 class StatementQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -381,13 +379,6 @@ def _same_request(stored: Transfer, submitted: Transfer) -> bool:
     return fields(stored) == fields(submitted)
 
 
-async def _active_account(accounts: AccountRepository, account_id: uuid.UUID) -> CustomerAccount:
-    account = await accounts.get(account_id)
-    if account.status is not AccountStatus.ACTIVE:
-        raise AccountNotActive(f"the account is {account.status.value}")
-    return account
-
-
 class Deposit(_MoneyMovement):
     """An operator credits cash to a customer account."""
 
@@ -399,14 +390,14 @@ class Deposit(_MoneyMovement):
 
     async def __call__(self, cmd: MoveCashCommand) -> TransferReceipt:
         cmd.amount.require_positive()
-        await _active_account(self._accounts, cmd.account_id)
+        await active_account(self._accounts, cmd.account_id)
         transfer = Transfer(
             id=transfer_id_for("deposit", cmd.operator_id, cmd.idempotency_key),
             debit_account_id=BankAccounts.CASH,
             credit_account_id=cmd.account_id,
             amount=cmd.amount.cents,
             code=TransferCode.DEPOSIT,
-            user_data=_check_description(cmd.description),
+            user_data=check_memo(cmd.description),
         )
         return await self._submit(
             transfer,
@@ -428,14 +419,14 @@ class Withdraw(_MoneyMovement):
 
     async def __call__(self, cmd: MoveCashCommand) -> TransferReceipt:
         cmd.amount.require_positive()
-        await _active_account(self._accounts, cmd.account_id)
+        await active_account(self._accounts, cmd.account_id)
         transfer = Transfer(
             id=transfer_id_for("withdrawal", cmd.operator_id, cmd.idempotency_key),
             debit_account_id=cmd.account_id,
             credit_account_id=BankAccounts.CASH,
             amount=cmd.amount.cents,
             code=TransferCode.WITHDRAWAL,
-            user_data=_check_description(cmd.description),
+            user_data=check_memo(cmd.description),
         )
         return await self._submit(
             transfer,
@@ -475,13 +466,13 @@ class InternalTransfer(_MoneyMovement):
             credit_account_id=cmd.to_account_id,
             amount=cmd.amount.cents,
             code=TransferCode.INTERNAL_TRANSFER,
-            user_data=_check_description(cmd.description),
+            user_data=check_memo(cmd.description),
         )
         # A replay must answer as the first call did even if an account was
         # blocked since, so the ledger (which knows the id) is asked first.
         if not await self._ledger.lookup_transfers([transfer_id]):
-            await _active_account(self._accounts, cmd.from_account_id)
-            await _active_account(self._accounts, cmd.to_account_id)
+            await active_account(self._accounts, cmd.from_account_id)
+            await active_account(self._accounts, cmd.to_account_id)
         return await self._submit(
             transfer,
             event_type=INTERNAL_TRANSFER_MADE,
@@ -500,10 +491,7 @@ class _OwnedAccountQuery:
         self._accounts = accounts
 
     async def _owned(self, owner_id: str, account_id: uuid.UUID) -> CustomerAccount:
-        account = await self._accounts.get(account_id)
-        if account.owner_id != owner_id:
-            raise AccountNotFound()
-        return account
+        return await owned_account(self._accounts, owner_id, account_id)
 
 
 class GetAccount(_OwnedAccountQuery):
@@ -520,9 +508,11 @@ class ListAccounts:
 
 
 class GetBalance(_OwnedAccountQuery):
-    async def __call__(self, owner_id: str, account_id: uuid.UUID) -> AccountBalance:
-        account = await self._owned(owner_id, account_id)
-        found = await self._ledger.lookup_accounts([account_id])
+    """Posted, available and pending balances of one of the caller's accounts."""
+
+    async def __call__(self, query: BalanceQuery) -> AccountBalance:
+        account = await self._owned(query.owner_id, query.account_id)
+        found = await self._ledger.lookup_accounts([query.account_id])
         if not found:
             raise AccountNotFound()
         ledger_account = found[0]

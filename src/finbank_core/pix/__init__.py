@@ -1,12 +1,36 @@
-"""PIX building blocks: documents (CPF/CNPJ), DICT keys, network ids, BR Codes.
+"""PIX: documents, keys, identifiers, BR Codes, the key directory, payments, refunds,
+charges, limits, the network's messages, and the use cases of every flow.
 
-Pure functions and frozen values; nothing here does I/O. Every refusal is an
-``InvalidInput`` subclass with a stable ``code`` and a message that names the
-rule and field, never the personal data that broke it.
+Layout: value codes in :mod:`finbank_core.pix.codes`; the model and ports in
+the modules of this package (``payments``, ``refunds``, ``charges``,
+``limits``, ``directory``, ``network``, ``events``, ``errors``, ``ports``);
+the ledger steps and events in :mod:`finbank_core.pix.ledger_steps`; the use
+cases in :mod:`finbank_core.pix.use_cases`, one module per flow. Everything
+listed in ``__all__`` is importable from here; see ``docs/pix.md``.
+
+Every refusal is a core error with a stable ``code`` and a message that names
+the rule and field, never the personal data that broke it.
 """
 
-from finbank_core.pix.codes.brcode import PIX_GUI, BRCode, ascii_fold
-from finbank_core.pix.codes.crc import crc16_ccitt_false, crc16_hex
+from finbank_core.pix.charges import (
+    Charge,
+    ChargePayer,
+    ChargePayload,
+    ChargeStatus,
+)
+from finbank_core.pix.codes.brcode import (
+    PIX_GUI,
+    BRCode,
+    ascii_fold,
+)
+from finbank_core.pix.codes.brcode_reader import (
+    BRCodeReading,
+    read_brcode,
+)
+from finbank_core.pix.codes.crc import (
+    crc16_ccitt_false,
+    crc16_hex,
+)
 from finbank_core.pix.codes.documents import (
     cnpj_check_digits,
     cpf_check_digits,
@@ -29,21 +53,213 @@ from finbank_core.pix.codes.identifiers import (
     is_valid_static_txid,
     parse_ispb,
 )
-from finbank_core.pix.codes.keys import MAX_KEY_LENGTH, PixKey, PixKeyType
-from finbank_core.pix.errors import InvalidBRCode, InvalidDocument, InvalidIdentifier, InvalidPixKey
+from finbank_core.pix.codes.keys import (
+    MAX_KEY_LENGTH,
+    PixKey,
+    PixKeyType,
+)
+from finbank_core.pix.codes.reasons import (
+    IsoReason,
+)
+from finbank_core.pix.directory import (
+    DirectoryEntry,
+    KeyRegistration,
+    NewKeyRegistration,
+)
+from finbank_core.pix.errors import (
+    ChargeAlreadyExists,
+    ChargeNotFound,
+    ChargeNotPayable,
+    IllegalPixTransition,
+    InvalidBRCode,
+    InvalidDocument,
+    InvalidIdentifier,
+    InvalidPixKey,
+    MalformedPixEvent,
+    PixKeyAlreadyRegistered,
+    PixKeyLimitReached,
+    PixKeyNotFound,
+    PixKeyNotOwned,
+    PixLimitExceeded,
+    PixPaymentAlreadyExists,
+    PixPaymentNotFound,
+    PixPaymentNotRefundable,
+    PixRecipientInvalid,
+    PixRefundExceedsOriginal,
+    PixRefundNotFound,
+    PixRefundWindowExpired,
+    PixVersionConflict,
+)
+from finbank_core.pix.ledger_steps import (
+    PixEvents,
+    PixLedgerSteps,
+)
+from finbank_core.pix.limits import (
+    AccountLimits,
+    LimitPolicy,
+    LimitSettings,
+    TierLimits,
+)
+from finbank_core.pix.network import (
+    IncomingPixOrder,
+    NetworkResult,
+    PaymentOrder,
+    ReturnOrder,
+)
+from finbank_core.pix.payments import (
+    Initiation,
+    PaymentPage,
+    PaymentStatus,
+    PixFlow,
+    PixParty,
+    PixPayment,
+)
+from finbank_core.pix.ports import (
+    AccountLimitsStore,
+    ChargeRepository,
+    ChargeResolver,
+    DeviceRegistry,
+    KeyDirectory,
+    PaymentNetwork,
+    PixPaymentRepository,
+    QrRenderer,
+)
+from finbank_core.pix.refunds import (
+    PixRefund,
+    RefundNature,
+    RefundStatus,
+)
+from finbank_core.pix.use_cases import (
+    AcceptIncomingPix,
+    AccountData,
+    ChargeView,
+    CreateCharge,
+    CreateChargeCommand,
+    DeletePixKey,
+    GetCharge,
+    GetPixPayment,
+    IncomingAccepted,
+    IncomingPixAcceptance,
+    LimitsView,
+    ListPixKeys,
+    PixLimiter,
+    QrFormat,
+    QrKind,
+    ReceivePix,
+    ReceivePixResult,
+    RefundPix,
+    RefundPixCommand,
+    RefundPixResult,
+    RegisterPixKey,
+    RegisterPixKeyCommand,
+    RemoveCharge,
+    RenderChargeQr,
+    SendPix,
+    SendPixCommand,
+    SendPixResult,
+    SetPixLimits,
+    SettlePixPayment,
+    SettlePixRefund,
+    SimulateIncomingPix,
+)
 
 __all__ = [
     "MAX_KEY_LENGTH",
     "PIX_GUI",
+    "AcceptIncomingPix",
+    "AccountData",
+    "AccountLimits",
+    "AccountLimitsStore",
     "BRCode",
+    "BRCodeReading",
+    "Charge",
+    "ChargeAlreadyExists",
+    "ChargeNotFound",
+    "ChargeNotPayable",
+    "ChargePayer",
+    "ChargePayload",
+    "ChargeRepository",
+    "ChargeResolver",
+    "ChargeStatus",
+    "ChargeView",
+    "CreateCharge",
+    "CreateChargeCommand",
+    "DeletePixKey",
+    "DeviceRegistry",
+    "DirectoryEntry",
     "EndToEndId",
+    "GetCharge",
+    "GetPixPayment",
+    "IllegalPixTransition",
+    "IncomingAccepted",
+    "IncomingPixAcceptance",
+    "IncomingPixOrder",
+    "Initiation",
     "InvalidBRCode",
     "InvalidDocument",
     "InvalidIdentifier",
     "InvalidPixKey",
+    "IsoReason",
+    "KeyDirectory",
+    "KeyRegistration",
+    "LimitPolicy",
+    "LimitSettings",
+    "LimitsView",
+    "ListPixKeys",
+    "MalformedPixEvent",
+    "NetworkResult",
+    "NewKeyRegistration",
+    "PaymentNetwork",
+    "PaymentOrder",
+    "PaymentPage",
+    "PaymentStatus",
+    "PixEvents",
+    "PixFlow",
     "PixKey",
+    "PixKeyAlreadyRegistered",
+    "PixKeyLimitReached",
+    "PixKeyNotFound",
+    "PixKeyNotOwned",
     "PixKeyType",
+    "PixLedgerSteps",
+    "PixLimitExceeded",
+    "PixLimiter",
+    "PixParty",
+    "PixPayment",
+    "PixPaymentAlreadyExists",
+    "PixPaymentNotFound",
+    "PixPaymentNotRefundable",
+    "PixPaymentRepository",
+    "PixRecipientInvalid",
+    "PixRefund",
+    "PixRefundExceedsOriginal",
+    "PixRefundNotFound",
+    "PixRefundWindowExpired",
+    "PixVersionConflict",
+    "QrFormat",
+    "QrKind",
+    "QrRenderer",
+    "ReceivePix",
+    "ReceivePixResult",
+    "RefundNature",
+    "RefundPix",
+    "RefundPixCommand",
+    "RefundPixResult",
+    "RefundStatus",
+    "RegisterPixKey",
+    "RegisterPixKeyCommand",
+    "RemoveCharge",
+    "RenderChargeQr",
     "ReturnId",
+    "ReturnOrder",
+    "SendPix",
+    "SendPixCommand",
+    "SendPixResult",
+    "SetPixLimits",
+    "SettlePixPayment",
+    "SettlePixRefund",
+    "SimulateIncomingPix",
+    "TierLimits",
     "TxId",
     "ascii_fold",
     "cnpj_check_digits",
@@ -63,4 +279,5 @@ __all__ = [
     "parse_cnpj",
     "parse_cpf",
     "parse_ispb",
+    "read_brcode",
 ]

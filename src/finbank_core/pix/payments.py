@@ -162,7 +162,7 @@ class PixPayment(msgspec.Struct, frozen=True, kw_only=True):
     # -- refunds ------------------------------------------------------------------------
 
     def add_refund(self, refund: PixRefund, *, window_days: int = REFUND_WINDOW_DAYS) -> PixPayment:
-        """Record a new refund, enforcing the rules of DOMAIN.md.
+        """Record a new refund, enforcing the refund rules (see ``docs/pix.md``).
 
         Only a settled payment received by one of our accounts; within
         ``window_days`` of its settlement (``PixRefundWindowExpired``, DT05);

@@ -17,7 +17,7 @@ from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import IllegalPixTransition
 from finbank_core.shared.money import Money
 
-#: DOMAIN.md: a payment can be refunded within 90 days of its settlement
+#: A payment can be refunded within 90 days of its settlement
 REFUND_WINDOW_DAYS = 90
 
 

@@ -100,11 +100,6 @@ class AccountNotActive(RuleViolation):
     title = "Account is not active"
 
 
-class InsufficientFunds(RuleViolation):
-    code = "insufficient_funds"
-    title = "Insufficient funds"
-
-
 class SameAccount(InvalidInput):
     code = "same_account"
     title = "Source and destination accounts must differ"

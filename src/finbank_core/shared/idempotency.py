@@ -26,6 +26,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import ClassVar, Protocol
 
+import msgspec
+
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import Conflict, ServiceUnavailable
 from finbank_core.shared.ids import IdGenerator
@@ -128,3 +130,8 @@ class InFlightGuard:
             # A claim left behind (store down, cancelled) frees itself when its lease ends.
             with contextlib.suppress(ServiceUnavailable):
                 await self._claims.release(claim_id, token)
+
+
+def fingerprint(request: msgspec.Struct) -> str:
+    """A stable digest of a request, to tell a replay from a reuse of its idempotency key."""
+    return hashlib.sha256(msgspec.json.encode(request)).hexdigest()

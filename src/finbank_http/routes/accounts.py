@@ -17,6 +17,7 @@ from litestar.params import (
 from litestar.status_codes import HTTP_201_CREATED
 
 from finbank_core.accounts.use_cases import (
+    BalanceQuery,
     GetBalance,
     GetStatement,
     InternalTransfer,
@@ -94,7 +95,8 @@ class AccountController(Controller):
         principal: NamedDependency[Principal],
         get_balance: NamedDependency[GetBalance],
     ) -> AccountDetailOut:
-        return AccountDetailOut.of(await get_balance(principal.subject, account_id))
+        query = BalanceQuery(owner_id=principal.subject, account_id=account_id)
+        return AccountDetailOut.of(await get_balance(query))
 
     @get(
         "/{account_id:uuid}/statement",

@@ -25,6 +25,7 @@ from finbank_adapters.memory import (
     InMemoryLedger,
     SequentialIdGenerator,
 )
+from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.ledger import CreateTransferResult, Transfer
 from finbank_core.accounts.use_cases import (
     Deposit,
@@ -36,7 +37,7 @@ from finbank_core.accounts.use_cases import (
     OpenAccountCommand,
     TransferReceipt,
 )
-from finbank_core.shared.errors import IdempotencyKeyReused, InsufficientFunds
+from finbank_core.shared.errors import IdempotencyKeyReused
 from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.money import Money
 

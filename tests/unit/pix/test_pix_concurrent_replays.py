@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from tests.pix_support import PixWorld, build_world
 
+from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.use_cases import Deposit, MoveCashCommand
 from finbank_core.pix.events import PAYMENT_REQUESTED
 from finbank_core.pix.payments import PaymentStatus
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases import RefundPixCommand, SendPixCommand
-from finbank_core.shared.errors import InsufficientFunds
 from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.idempotency import RequestInProgress, claim_id_for
 from finbank_core.shared.money import Money
@@ -152,7 +152,7 @@ async def test_a_refused_payment_releases_its_claim_and_leaves_the_key_free(
     with pytest.raises(InsufficientFunds):
         await world.send(pay(ana.id, key))
     assert len(world.claims) == 0
-    await Deposit(world.ledger, world.accounts, world.clock, world.deps.ids)(
+    await Deposit(world.ledger, world.accounts, world.clock, world.ids)(
         MoveCashCommand(
             account_id=ana.id, amount=Money(100_00), idempotency_key="cash", operator_id="teller"
         )

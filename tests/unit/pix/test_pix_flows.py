@@ -9,6 +9,7 @@ import pytest
 from tests.pix_support import PEER_ISPB, PixWorld, build_world
 
 from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
+from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
 from finbank_core.accounts.use_cases import (
     BankAccounts,
@@ -35,7 +36,7 @@ from finbank_core.pix.events import (
 from finbank_core.pix.payments import PaymentStatus, PixFlow, pix_transfer_id
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases import AccountData, RefundPixCommand, SendPixCommand
-from finbank_core.shared.errors import AccountNotFound, IdempotencyKeyReused, InsufficientFunds
+from finbank_core.shared.errors import AccountNotFound, IdempotencyKeyReused
 from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.money import Money
 
@@ -124,7 +125,7 @@ async def test_insufficient_funds_refuse_at_once_and_leave_no_record(world: PixW
     assert (await world.payments.list_by_account(ana.id)).items == []
     assert await world.available(ana.id) == 10_00
     # the key stays free: once funded, the same request goes through
-    await Deposit(world.ledger, world.accounts, world.clock, world.deps.ids)(
+    await Deposit(world.ledger, world.accounts, world.clock, world.ids)(
         MoveCashCommand(
             account_id=ana.id, amount=Money(1), idempotency_key="top-up", operator_id="t"
         )
@@ -201,7 +202,7 @@ async def test_worker_does_not_send_a_payment_whose_reservation_was_voided() -> 
     world = await build_world(inline_settlement=False)
     ana = await world.open("ana", "Ana", deposit=Money(100_00))
     e2e = (await world.send(pay(ana.id, PEER_KEY_EMAIL, 25_00, "k1"))).payment.end_to_end_id
-    await world.deps.void(e2e, TransferCode.PIX_OUT)  # e.g. reconciliation after a timeout
+    await world.steps.void(e2e, TransferCode.PIX_OUT)  # e.g. reconciliation after a timeout
     rejected = await world.settle(e2e)
     assert (rejected.status, rejected.reject_reason) == (PaymentStatus.REJECTED, IsoReason.AB03)
     assert world.spi.payments == []

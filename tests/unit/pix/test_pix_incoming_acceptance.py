@@ -37,10 +37,8 @@ async def iw() -> IncomingWorld:
     world = await build_world()
     return IncomingWorld(
         world=world,
-        accept_inline=AcceptIncomingPix(world.deps, world.directory, world.receive),
-        accept_later=AcceptIncomingPix(
-            world.deps, world.directory, world.receive, credit_inline=False
-        ),
+        accept_inline=world.accept_incoming(),
+        accept_later=world.accept_incoming(credit_inline=False),
     )
 
 
@@ -212,9 +210,9 @@ async def test_the_sandbox_goes_through_acceptance(iw: IncomingWorld) -> None:
     world = iw.world
     ana = await world.open("ana", "Ana")
     simulate = SimulateIncomingPix(
-        world.deps,
-        world.spi,
-        iw.accept_later,
+        accounts=world.accounts,
+        originator=world.spi,
+        accept=iw.accept_later,
         peer_ispb=PEER_ISPB,
         peer_account_number=PEER_ACCOUNT_NUMBER,
     )

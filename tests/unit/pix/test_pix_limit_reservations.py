@@ -14,7 +14,6 @@ midnight), 22:00 with ``late_night``.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import msgspec
 import pytest
 from tests.integration.dynamo_support import dynamodb_client, new_table, serial_moto_endpoint
 from tests.pix_concurrency_support import interleaved, outcomes
-from tests.pix_support import BASE_URL, PixWorld, build_world
+from tests.pix_support import BASE_URL, OUR_ISPB, PixWorld, build_world
 
 from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
 from finbank_adapters.aws.dynamo_pix_records import (
@@ -34,6 +33,7 @@ from finbank_adapters.aws.dynamo_pix_records import (
 )
 from finbank_adapters.pix_charges import LocalChargeResolver
 from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
+from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.model import CustomerAccount, HolderType
 from finbank_core.pix.charges import STALE_CLAIM_SECONDS, ChargeStatus
 from finbank_core.pix.errors import ChargeNotPayable, PixLimitExceeded
@@ -51,7 +51,6 @@ from finbank_core.pix.use_cases.charge import CreateCharge, CreateChargeCommand
 from finbank_core.pix.use_cases.limits import STALE_HOLD_SECONDS, PixLimiter
 from finbank_core.pix.use_cases.send import SendPix, SendPixCommand
 from finbank_core.pix.use_cases.settle import SettlePixPayment
-from finbank_core.shared.errors import InsufficientFunds
 from finbank_core.shared.money import Money
 
 __all__ = ["serial_moto_endpoint"]  # fixture
@@ -111,18 +110,40 @@ async def shop_over(
     *,
     inline: bool = True,
 ) -> Shop:
-    deps = dataclasses.replace(world.deps, payments=payments)
-    settle = SettlePixPayment(deps, world.spi, charges)
+    settle = SettlePixPayment(
+        payments=payments,
+        steps=world.steps,
+        events=world.events,
+        clock=world.clock,
+        network=world.spi,
+        charges=charges,
+    )
     limiter = PixLimiter(world.policy, payments, limits, world.devices)
     send = SendPix(
-        deps,
-        world.directory,
-        LocalChargeResolver(charges, BASE_URL),
-        charges,
-        limiter,
-        settle if inline else None,
+        ispb=OUR_ISPB,
+        accounts=world.accounts,
+        payments=payments,
+        steps=world.steps,
+        events=world.events,
+        clock=world.clock,
+        ids=world.ids,
+        directory=world.directory,
+        resolver=LocalChargeResolver(charges, BASE_URL),
+        charges=charges,
+        limiter=limiter,
+        settle_inline=settle if inline else None,
+        rng=world.rng,
     )
-    create = CreateCharge(deps, charges, world.directory, location_base_url=BASE_URL)
+    create = CreateCharge(
+        accounts=world.accounts,
+        charges=charges,
+        directory=world.directory,
+        events=world.events,
+        clock=world.clock,
+        ids=world.ids,
+        location_base_url=BASE_URL,
+        rng=world.rng,
+    )
     return Shop(world, send, settle, create, charges, payments, limits)
 
 

@@ -60,8 +60,8 @@ async def rw() -> RefundWorld:
     world = await build_world()
     return RefundWorld(
         world=world,
-        request_refund=RefundPix(world.deps, world.spi, settle_inline=False),
-        settle_refund=SettlePixRefund(world.deps, world.spi),
+        request_refund=world.refund_with(world.spi, settle_inline=False),
+        settle_refund=world.settle_refund_with(world.spi),
     )
 
 
@@ -100,7 +100,7 @@ async def test_without_inline_settlement_a_refund_stays_em_processamento_and_is_
 
     refund = result.refund
     assert refund.status is RefundStatus.EM_PROCESSAMENTO
-    assert await world.deps.pending_status(refund.return_id) is PendingStatus.PENDING
+    assert await world.steps.pending_status(refund.return_id) is PendingStatus.PENDING
     assert (await world.posted(ana.id), await world.available(ana.id)) == (50_00, 30_00)
     assert world.spi.returns == []  # nothing reached the network
     stored = await world.payments.get(e2e)
@@ -183,7 +183,7 @@ async def test_a_refund_the_network_rejects_is_nao_realizado_and_its_reservation
         RefundStatus.NAO_REALIZADO,
         IsoReason.AB03,
     )
-    assert await world.deps.pending_status(rtr) is PendingStatus.VOIDED
+    assert await world.steps.pending_status(rtr) is PendingStatus.VOIDED
     assert (await world.posted(ana.id), await world.available(ana.id)) == (50_00, 50_00)
     assert result.payment.refunded_amount == Money(0)  # the amount may be refunded again
     [failed] = world.publisher.of_type(REFUND_FAILED)
@@ -264,7 +264,7 @@ async def test_a_replay_after_the_post_catches_up_without_asking_the_network(
     e2e = await received(world, ana, 50_00)
     rtr = (await requested(rw, "ana", e2e, 20_00)).refund.return_id
     # a worker posted the reservation and died before recording the refund
-    await world.deps.post(rtr, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}")
+    await world.steps.post(rtr, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}")
 
     result = await rw.settle_refund(e2e, rtr)
 
@@ -282,7 +282,7 @@ async def test_a_refund_whose_reservation_was_voided_fails_without_reaching_the_
     ana = await world.open("ana", "Ana")
     e2e = await received(world, ana, 50_00)
     rtr = (await requested(rw, "ana", e2e, 20_00)).refund.return_id
-    await world.deps.void(rtr, TransferCode.PIX_REFUND_OUT)  # e.g. reconciliation
+    await world.steps.void(rtr, TransferCode.PIX_REFUND_OUT)  # e.g. reconciliation
 
     result = await rw.settle_refund(e2e, rtr)
 
@@ -304,13 +304,13 @@ async def test_an_unreachable_network_propagates_and_leaves_the_refund_in_progre
     network = UnreachableNetwork()
 
     with pytest.raises(ServiceUnavailable):
-        await SettlePixRefund(world.deps, network)(e2e, rtr)
+        await world.settle_refund_with(network)(e2e, rtr)
 
     assert network.attempts == 1
     refund = (await world.payments.get(e2e)).refund_by_return_id(rtr)
     assert refund is not None
     assert refund.status is RefundStatus.EM_PROCESSAMENTO
-    assert await world.deps.pending_status(rtr) is PendingStatus.PENDING
+    assert await world.steps.pending_status(rtr) is PendingStatus.PENDING
     # the consumer runner retries: once the network is back the refund completes
     assert (await rw.settle_refund(e2e, rtr)).refund.status is RefundStatus.DEVOLVIDO
     assert await world.posted(ana.id) == 30_00
@@ -323,7 +323,7 @@ async def test_inline_refund_with_the_network_down_answers_em_processamento(
     ana = await world.open("ana", "Ana")
     e2e = await received(world, ana, 50_00)
 
-    result = await RefundPix(world.deps, UnreachableNetwork())(refund_of("ana", e2e, 20_00))
+    result = await world.refund_with(UnreachableNetwork())(refund_of("ana", e2e, 20_00))
 
     assert result.refund.status is RefundStatus.EM_PROCESSAMENTO
     assert await world.available(ana.id) == 30_00

@@ -34,7 +34,6 @@ from finbank_core.pix.use_cases import (
     RefundPix,
     RefundPixCommand,
     SendPixCommand,
-    SettlePixRefund,
 )
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.events import EventEnvelope
@@ -77,11 +76,11 @@ async def ww() -> WorkerWorld:
     inbox = RecordingInbox()
     return WorkerWorld(
         world=world,
-        refund=RefundPix(world.deps, world.spi, settle_inline=False),
-        accept=AcceptIncomingPix(world.deps, world.directory, world.receive, credit_inline=False),
+        refund=world.refund_with(world.spi, settle_inline=False),
+        accept=world.accept_incoming(credit_inline=False),
         inbox=inbox,
         handler=PixSettlementHandler(
-            world.settle, SettlePixRefund(world.deps, world.spi), world.receive, inbox
+            world.settle, world.settle_refund_with(world.spi), world.receive, inbox
         ),
     )
 

@@ -32,7 +32,7 @@ from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.pix.errors import PixPaymentNotFound
 from finbank_core.pix.events import PAYMENT_REQUESTED
 from finbank_core.pix.payments import PixPayment
-from finbank_core.pix.use_cases import SendPixCommand, SettlePixRefund
+from finbank_core.pix.use_cases import SendPixCommand
 from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.money import Money
 
@@ -69,7 +69,7 @@ def handler_for(
 ) -> PixSettlementHandler:
     return PixSettlementHandler(
         world.settle,
-        SettlePixRefund(world.deps, world.spi),
+        world.settle_refund_with(world.spi),
         world.receive,
         inbox,
         release_unrecorded=world.settle.release_unrecorded if release else None,
@@ -118,7 +118,7 @@ async def test_a_missing_record_is_retried_then_its_reservation_voided_with_an_a
         await handler(event)  # handled: nothing for the runner to retry or dead-letter
 
     assert sleeps.delays == [0.25, 0.5, 0.75]  # 4 attempts, bounded
-    assert await world.deps.pending_status(e2e) is PendingStatus.VOIDED
+    assert await world.steps.pending_status(e2e) is PendingStatus.VOIDED
     assert await world.available(account_id) == 100_00
     assert await world.posted(account_id) == 100_00
     assert handler.unrecorded_released == 1
@@ -154,7 +154,7 @@ async def test_a_record_that_shows_up_during_the_retries_is_settled_normally(
     assert sleeps.delays == [0.25, 0.5]
     assert handler.outcomes == {lost.e2e: "SETTLED"}
     assert handler.unrecorded_released == 0
-    assert await world.deps.pending_status(lost.e2e) is PendingStatus.POSTED
+    assert await world.steps.pending_status(lost.e2e) is PendingStatus.POSTED
     assert await world.posted(lost.account_id) == 75_00
     await world.assert_ledger_balanced()
 
@@ -164,7 +164,7 @@ async def test_without_a_release_the_old_behaviour_stays_an_error(world: PixWorl
     handler = handler_for(world, Sleeps(), release=False)
     with pytest.raises(PixPaymentNotFound):
         await handler(lost.event)
-    assert await world.deps.pending_status(lost.e2e) is PendingStatus.PENDING
+    assert await world.steps.pending_status(lost.e2e) is PendingStatus.PENDING
 
 
 async def test_a_release_when_the_reservation_is_already_resolved_changes_nothing(

@@ -8,7 +8,8 @@ import pytest
 
 from finbank_adapters.memory import FakeClock, SequentialIdGenerator
 from finbank_adapters.memory.claims import InMemoryRequestClaims
-from finbank_core.shared.errors import InsufficientFunds, ServiceUnavailable
+from finbank_core.accounts.errors import InsufficientFunds
+from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.idempotency import InFlightGuard, RequestInProgress, claim_id_for
 
 

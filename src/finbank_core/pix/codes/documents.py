@@ -1,6 +1,6 @@
 """CPF and CNPJ: normalisation, check digits, validation, masking, generation.
 
-Rules (see DOMAIN.md):
+Rules:
 
 * CPF: 11 ASCII digits; DV1 uses weights 10..2 over the first 9 digits, DV2
   weights 11..2 over the first 10; ``r = sum % 11``, digit ``0 if r < 2 else

@@ -1,6 +1,13 @@
-"""The PIX use cases and their commands, in one place (what the container wires)."""
+"""The PIX use cases, one module per flow, and their commands and results.
 
-from finbank_core.pix.context import PixDeps
+``send`` (pay by key, BR Code or account data), ``receive`` (payments from
+other institutions), ``refund``, ``charge`` (cob), ``keys`` (the DICT),
+``limits``, ``settle`` (what the settlement worker runs) and ``sandbox``.
+Each use case takes its ports and services as keyword arguments (the ledger
+steps and events are :mod:`finbank_core.pix.ledger_steps`) and does its work
+in ``__call__``. Everything here is also exported by :mod:`finbank_core.pix`.
+"""
+
 from finbank_core.pix.use_cases.charge import (
     ChargeView,
     CreateCharge,
@@ -48,7 +55,6 @@ __all__ = [
     "IncomingPixAcceptance",
     "LimitsView",
     "ListPixKeys",
-    "PixDeps",
     "PixLimiter",
     "QrFormat",
     "QrKind",

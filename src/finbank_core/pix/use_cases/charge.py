@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import enum
+import random
 import uuid
 from datetime import datetime
 
 import msgspec
 
+from finbank_core.accounts.access import owned_active_account
+from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.charges import Charge, ChargePayer, ChargeStatus
 from finbank_core.pix.codes.brcode import ascii_fold
 from finbank_core.pix.codes.documents import is_valid_cnpj, is_valid_cpf
 from finbank_core.pix.codes.identifiers import TxId
 from finbank_core.pix.codes.keys import PixKey
-from finbank_core.pix.context import PixDeps, check_description
 from finbank_core.pix.errors import (
     ChargeNotFound,
     InvalidDocument,
@@ -22,9 +24,18 @@ from finbank_core.pix.errors import (
     PixVersionConflict,
 )
 from finbank_core.pix.events import CHARGE_CONCLUDED, CHARGE_CREATED
+from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.pix.payments import PaymentStatus, PixPayment
-from finbank_core.pix.ports import ChargeRepository, KeyDirectory, QrRenderer
+from finbank_core.pix.ports import (
+    ChargeRepository,
+    KeyDirectory,
+    PixPaymentRepository,
+    QrRenderer,
+)
+from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
+from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import Memo, check_memo
 from finbank_core.shared.money import Money
 
 DEFAULT_EXPIRY_SECONDS = 24 * 3600
@@ -38,7 +49,7 @@ class CreateChargeCommand(msgspec.Struct, frozen=True, kw_only=True):
     amount: Money
     expires_in_seconds: int | None = None
     txid: str | None = None
-    description: str | None = None
+    description: Memo | None = None
     payer: ChargePayer | None = None
 
 
@@ -62,8 +73,7 @@ class QrFormat(enum.StrEnum):
 
 
 class _ChargeUseCase:
-    def __init__(self, deps: PixDeps, charges: ChargeRepository, location_base_url: str) -> None:
-        self._deps = deps
+    def __init__(self, *, charges: ChargeRepository, location_base_url: str) -> None:
         self._charges = charges
         self._base_url = location_base_url
 
@@ -87,22 +97,32 @@ class CreateCharge(_ChargeUseCase):
 
     def __init__(
         self,
-        deps: PixDeps,
+        *,
+        accounts: AccountRepository,
         charges: ChargeRepository,
         directory: KeyDirectory,
-        *,
+        events: PixEvents,
+        clock: Clock,
+        ids: IdGenerator,
         location_base_url: str,
         merchant_city: str = "SAO PAULO",
         default_expiry_seconds: int = DEFAULT_EXPIRY_SECONDS,
+        rng: random.Random | None = None,
     ) -> None:
-        super().__init__(deps, charges, location_base_url)
+        """``rng``: seeded in tests; ``None`` draws the random part of txids from ``secrets``."""
+        super().__init__(charges=charges, location_base_url=location_base_url)
+        self._accounts = accounts
         self._directory = directory
+        self._events = events
+        self._clock = clock
+        self._ids = ids
+        self._rng = rng
         self._city = ascii_fold(merchant_city).upper()[:15].strip() or "SAO PAULO"
         self._default_expiry = default_expiry_seconds
 
     async def __call__(self, cmd: CreateChargeCommand) -> ChargeView:
         cmd.amount.require_positive()
-        account = await self._deps.owned_active_account(cmd.owner_id, cmd.account_id)
+        account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         expiry = cmd.expires_in_seconds or self._default_expiry
         if not 0 < expiry <= MAX_EXPIRY_SECONDS:
             raise InvalidInput("expiry must be 1 second to 365 days", field="expires_in_seconds")
@@ -113,25 +133,25 @@ class CreateCharge(_ChargeUseCase):
             is_valid_cpf(cmd.payer.document) or is_valid_cnpj(cmd.payer.document)
         ):
             raise InvalidDocument("the payer's document is not a valid CPF or CNPJ")
-        txid = TxId.parse(cmd.txid) if cmd.txid else TxId.generate(self._deps.rng)
+        txid = TxId.parse(cmd.txid) if cmd.txid else TxId.generate(self._rng)
         name = ascii_fold(account.holder_name)[:25].strip() or "FINBANK"
         charge = Charge(
             txid=txid.value,
-            location_id=self._deps.ids.new_id().hex,
+            location_id=self._ids.new_id().hex,
             account_id=account.id,
             owner_id=account.owner_id,
             pix_key=registration.key,
             amount=cmd.amount,
             merchant_name=name,
             merchant_city=self._city,
-            created_at=self._deps.clock.now(),
+            created_at=self._clock.now(),
             expires_in_seconds=expiry,
-            description=check_description(cmd.description),
+            description=check_memo(cmd.description),
             payer=cmd.payer,
         )
         self._view(charge)  # builds both codes: refuses a charge that cannot be encoded
         stored = await self._charges.add(charge)
-        await self._deps.publish(
+        await self._events.publish(
             CHARGE_CREATED,
             stored.txid,
             {"txid": stored.txid, "account_id": str(account.id), "amount_cents": cmd.amount.cents},
@@ -160,13 +180,12 @@ class RenderChargeQr(_ChargeUseCase):
 
     def __init__(
         self,
-        deps: PixDeps,
+        *,
         charges: ChargeRepository,
         renderer: QrRenderer,
-        *,
         location_base_url: str,
     ) -> None:
-        super().__init__(deps, charges, location_base_url)
+        super().__init__(charges=charges, location_base_url=location_base_url)
         self._renderer = renderer
 
     async def __call__(
@@ -192,7 +211,7 @@ _CLAIM_ATTEMPTS = 5
 
 
 async def claim_charge(
-    deps: PixDeps,
+    payments: PixPaymentRepository,
     charges: ChargeRepository,
     account_id: uuid.UUID,
     reference: str,
@@ -215,7 +234,7 @@ async def claim_charge(
         if charge.claimed_by == end_to_end_id and charge.status is ChargeStatus.ATIVA:
             return ChargeClaim(txid=charge.txid, end_to_end_id=end_to_end_id, new=False)
         free = charge
-        if charge.claimed_by is not None and await _claim_is_dead(deps, charge, now):
+        if charge.claimed_by is not None and await _claim_is_dead(payments, charge, now):
             free = charge.release()
         free.require_payable(now, amount)
         try:
@@ -242,18 +261,18 @@ async def release_charge(charges: ChargeRepository, claim: ChargeClaim | None) -
     # still held: it goes stale after STALE_CLAIM_SECONDS and can be taken over then
 
 
-async def _claim_is_dead(deps: PixDeps, charge: Charge, now: datetime) -> bool:
+async def _claim_is_dead(payments: PixPaymentRepository, charge: Charge, now: datetime) -> bool:
     """The claimant was rejected, or was never recorded and its claim is stale."""
     assert charge.claimed_by is not None
     try:
-        claimant = await deps.payments.get(charge.claimed_by)
+        claimant = await payments.get(charge.claimed_by)
     except PixPaymentNotFound:
         return charge.claim_is_stale(now)
     return claimant.status is PaymentStatus.REJECTED
 
 
 async def conclude_matching_charge(
-    deps: PixDeps, charges: ChargeRepository, payment: PixPayment, now: datetime
+    events: PixEvents, charges: ChargeRepository, payment: PixPayment, now: datetime
 ) -> Charge | None:
     """Mark the payee's charge named by the payment's txid ``CONCLUIDA``, if it is payable.
 
@@ -280,7 +299,7 @@ async def conclude_matching_charge(
             )
         except PixVersionConflict:
             continue
-        await deps.publish(
+        await events.publish(
             CHARGE_CONCLUDED,
             stored.txid,
             {"txid": stored.txid, "end_to_end_id": payment.end_to_end_id},

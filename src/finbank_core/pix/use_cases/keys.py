@@ -6,11 +6,11 @@ import uuid
 
 import msgspec
 
+from finbank_core.accounts.access import owned_account, owned_active_account
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.codes.documents import normalize_cnpj, normalize_cpf
 from finbank_core.pix.codes.keys import PixKey, PixKeyType
-from finbank_core.pix.context import PixDeps
 from finbank_core.pix.directory import (
     MAX_KEYS_COMPANY,
     MAX_KEYS_INDIVIDUAL,
@@ -20,8 +20,10 @@ from finbank_core.pix.directory import (
 )
 from finbank_core.pix.errors import InvalidPixKey, PixKeyNotOwned
 from finbank_core.pix.events import KEY_DELETED, KEY_REGISTERED
+from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.pix.ports import KeyDirectory
-from finbank_core.shared.errors import AccountNotFound
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.ids import IdGenerator
 
 
 class RegisterPixKeyCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,19 +43,27 @@ class RegisterPixKey:
 
     def __init__(
         self,
-        deps: PixDeps,
-        directory: KeyDirectory,
         *,
+        ispb: str,
+        accounts: AccountRepository,
+        directory: KeyDirectory,
+        events: PixEvents,
+        clock: Clock,
+        ids: IdGenerator,
         max_keys_individual: int = MAX_KEYS_INDIVIDUAL,
         max_keys_company: int = MAX_KEYS_COMPANY,
     ) -> None:
-        self._deps = deps
+        self._ispb = ispb
+        self._accounts = accounts
         self._directory = directory
+        self._events = events
+        self._clock = clock
+        self._ids = ids
         self._max_individual = max_keys_individual
         self._max_company = max_keys_company
 
     async def __call__(self, cmd: RegisterPixKeyCommand) -> KeyRegistration:
-        account = await self._deps.owned_active_account(cmd.owner_id, cmd.account_id)
+        account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         key: PixKey | None = None
         if cmd.key_type is PixKeyType.EVP:
             if cmd.key:
@@ -64,17 +74,17 @@ class RegisterPixKey:
                 raise PixKeyNotOwned("a CPF or CNPJ key must be the account holder's document")
         registration = await self._directory.register(
             NewKeyRegistration(
-                id=self._deps.ids.new_id(),
+                id=self._ids.new_id(),
                 key_type=cmd.key_type,
                 key=key,
-                ispb=self._deps.ispb,
+                ispb=self._ispb,
                 branch=account.branch,
                 account_number=account.number,
                 account_kind=account.kind,
                 holder_type=account.holder_type,
                 holder_name=account.holder_name,
                 holder_document=account.holder_document,
-                created_at=self._deps.clock.now(),
+                created_at=self._clock.now(),
                 account_id=account.id,
                 owner_id=account.owner_id,
             ),
@@ -82,7 +92,7 @@ class RegisterPixKey:
                 account.holder_type, individual=self._max_individual, company=self._max_company
             ),
         )
-        await self._deps.publish(
+        await self._events.publish(
             KEY_REGISTERED,
             str(account.id),
             {"key_id": str(registration.id), "key_type": registration.key.type.value},
@@ -101,13 +111,13 @@ def _is_holders(account: CustomerAccount, key: PixKey) -> bool:
 class DeletePixKey:
     """Remove one of the caller's keys (``PixKeyNotFound`` for anyone else's)."""
 
-    def __init__(self, deps: PixDeps, directory: KeyDirectory) -> None:
-        self._deps = deps
+    def __init__(self, *, directory: KeyDirectory, events: PixEvents) -> None:
         self._directory = directory
+        self._events = events
 
     async def __call__(self, owner_id: str, key_id: uuid.UUID) -> KeyRegistration:
         removed = await self._directory.delete(key_id, owner_id)
-        await self._deps.publish(
+        await self._events.publish(
             KEY_DELETED,
             str(removed.account_id),
             {"key_id": str(removed.id), "key_type": removed.key.type.value},
@@ -126,9 +136,7 @@ class ListPixKeys:
         self, owner_id: str, account_id: uuid.UUID | None = None
     ) -> list[KeyRegistration]:
         if account_id is not None:
-            account = await self._accounts.get(account_id)
-            if account.owner_id != owner_id:
-                raise AccountNotFound()
+            await owned_account(self._accounts, owner_id, account_id)
             return await self._directory.list_by_account(account_id)
         keys: list[KeyRegistration] = []
         for account in await self._accounts.list_by_owner(owner_id):

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 import msgspec
 
+from finbank_core.accounts.access import owned_active_account
 from finbank_core.accounts.model import CustomerAccount
-from finbank_core.pix.context import PixDeps
+from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.errors import PixPaymentNotFound
 from finbank_core.pix.limits import (
     AccountLimits,
@@ -20,6 +21,7 @@ from finbank_core.pix.limits import (
 )
 from finbank_core.pix.payments import PaymentStatus
 from finbank_core.pix.ports import AccountLimitsStore, DeviceRegistry, PixPaymentRepository
+from finbank_core.shared.clock import Clock
 from finbank_core.shared.money import Money
 
 #: how long a hold whose payment was never recorded (its request crashed) keeps its room
@@ -143,8 +145,16 @@ class LimitsView(msgspec.Struct, frozen=True, kw_only=True):
 class SetPixLimits:
     """A customer changes an account's limits: lower at once, higher after 24 h."""
 
-    def __init__(self, deps: PixDeps, policy: LimitPolicy, store: AccountLimitsStore) -> None:
-        self._deps = deps
+    def __init__(
+        self,
+        *,
+        accounts: AccountRepository,
+        clock: Clock,
+        policy: LimitPolicy,
+        store: AccountLimitsStore,
+    ) -> None:
+        self._accounts = accounts
+        self._clock = clock
         self._policy = policy
         self._store = store
 
@@ -156,8 +166,8 @@ class SetPixLimits:
         *,
         late_night: bool | None = None,
     ) -> LimitsView:
-        account = await self._deps.owned_active_account(owner_id, account_id)
-        now = self._deps.clock.now()
+        account = await owned_active_account(self._accounts, owner_id, account_id)
+        now = self._clock.now()
         current = await self._store.get(account_id)
         changed = self._policy.request_change(
             account.holder_type, current, account_id, requested, now, late_night=late_night

@@ -24,9 +24,9 @@ import msgspec
 
 from finbank_core.accounts.ledger import TransferCode
 from finbank_core.accounts.model import AccountStatus, CustomerAccount
+from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.codes.identifiers import EndToEndId
 from finbank_core.pix.codes.keys import PixKey
-from finbank_core.pix.context import PixDeps, memo
 from finbank_core.pix.directory import safe_mask
 from finbank_core.pix.errors import (
     MalformedPixEvent,
@@ -36,10 +36,12 @@ from finbank_core.pix.errors import (
     PixRecipientInvalid,
 )
 from finbank_core.pix.events import INCOMING_ACCEPTED, outcome_event_id
+from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps, memo
 from finbank_core.pix.network import IncomingPixOrder
 from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixParty, PixPayment
-from finbank_core.pix.ports import ChargeRepository, KeyDirectory
+from finbank_core.pix.ports import ChargeRepository, KeyDirectory, PixPaymentRepository
 from finbank_core.pix.use_cases.charge import conclude_matching_charge
+from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AccountNotFound, InvalidInput
 from finbank_core.shared.money import Money
 
@@ -48,7 +50,7 @@ ACCEPTED = "ACCEPTED"
 
 
 async def recorded_incoming(
-    deps: PixDeps, order: IncomingPixOrder
+    payments: PixPaymentRepository, order: IncomingPixOrder
 ) -> tuple[str, PixPayment | None]:
     """The order's EndToEndId (parsed), and its record if it was credited before.
 
@@ -58,13 +60,13 @@ async def recorded_incoming(
     e2e = EndToEndId.parse(order.end_to_end_id).value
     order.amount.require_positive()
     try:
-        return e2e, await deps.payments.get(e2e)
+        return e2e, await payments.get(e2e)
     except PixPaymentNotFound:
         return e2e, None
 
 
 async def payee_account(
-    deps: PixDeps, directory: KeyDirectory, order: IncomingPixOrder
+    ispb: str, accounts: AccountRepository, directory: KeyDirectory, order: IncomingPixOrder
 ) -> CustomerAccount:
     """The active account here that ``order`` pays into, named by key or by branch/number.
 
@@ -72,18 +74,16 @@ async def payee_account(
     named; ``PixRecipientInvalid`` ``AC03`` for no such account (or a key
     that is not ours), ``AC06`` for an account that is not active.
     """
-    if order.payer.ispb == deps.ispb:
+    if order.payer.ispb == ispb:
         raise InvalidInput("an incoming payment comes from another institution", field="payer")
     try:
         if order.payee_key is not None:
             registration = await directory.get(PixKey.parse(order.payee_key))
-            if registration.account_id is None or registration.ispb != deps.ispb:
+            if registration.account_id is None or registration.ispb != ispb:
                 raise AccountNotFound()
-            account = await deps.accounts.get(registration.account_id)
+            account = await accounts.get(registration.account_id)
         elif order.payee_branch and order.payee_account_number:
-            account = await deps.accounts.get_by_number(
-                order.payee_branch, order.payee_account_number
-            )
+            account = await accounts.get_by_number(order.payee_branch, order.payee_account_number)
         else:
             raise InvalidInput("the payee is named by a key or by branch and number")
     except (AccountNotFound, PixKeyNotFound):
@@ -108,25 +108,40 @@ class ReceivePix:
     raises ``PixRecipientInvalid`` (the network turns it into ``RJCT``).
     """
 
-    def __init__(self, deps: PixDeps, directory: KeyDirectory, charges: ChargeRepository) -> None:
-        self._deps = deps
+    def __init__(
+        self,
+        *,
+        ispb: str,
+        accounts: AccountRepository,
+        payments: PixPaymentRepository,
+        steps: PixLedgerSteps,
+        events: PixEvents,
+        clock: Clock,
+        directory: KeyDirectory,
+        charges: ChargeRepository,
+    ) -> None:
+        self._ispb = ispb
+        self._accounts = accounts
+        self._payments = payments
+        self._steps = steps
+        self._events = events
+        self._clock = clock
         self._directory = directory
         self._charges = charges
 
     async def __call__(self, order: IncomingPixOrder) -> ReceivePixResult:
-        e2e, recorded = await recorded_incoming(self._deps, order)
+        e2e, recorded = await recorded_incoming(self._payments, order)
         if recorded is not None:
-            await self._deps.publish_payment_outcome(recorded)  # lost to a crash, maybe
+            await self._events.publish_payment_outcome(recorded)  # lost to a crash, maybe
             return ReceivePixResult(payment=recorded, replayed=True)
-        account = await payee_account(self._deps, self._directory, order)
+        account = await payee_account(self._ispb, self._accounts, self._directory, order)
         return await self.credit(e2e, order, account)
 
     async def credit(
         self, end_to_end_id: str, order: IncomingPixOrder, account: CustomerAccount
     ) -> ReceivePixResult:
         """Credit ``account``, which the caller resolved and checked (:func:`payee_account`)."""
-        deps = self._deps
-        now = deps.clock.now()
+        now = self._clock.now()
         payment = PixPayment(
             end_to_end_id=end_to_end_id,
             flow=PixFlow.INCOMING,
@@ -134,7 +149,7 @@ class ReceivePix:
             amount=order.amount,
             payer=order.payer,
             payee=PixParty(
-                ispb=deps.ispb,
+                ispb=self._ispb,
                 branch=account.branch,
                 account_number=account.number,
                 account_kind=account.kind.value,
@@ -149,7 +164,7 @@ class ReceivePix:
             txid=order.txid,
             description=order.description,
         )
-        await deps.credit_from_settlement(
+        await self._steps.credit_from_settlement(
             end_to_end_id,
             account.id,
             order.amount,
@@ -157,13 +172,13 @@ class ReceivePix:
             memo("PIX recebido", payment),
         )
         try:
-            stored = await deps.payments.add(payment)
+            stored = await self._payments.add(payment)
         except PixPaymentAlreadyExists:
-            recorded = await deps.payments.get(end_to_end_id)
-            await deps.publish_payment_outcome(recorded)
+            recorded = await self._payments.get(end_to_end_id)
+            await self._events.publish_payment_outcome(recorded)
             return ReceivePixResult(payment=recorded, replayed=True)
-        await deps.publish_payment_outcome(stored)
-        await conclude_matching_charge(deps, self._charges, stored, now)
+        await self._events.publish_payment_outcome(stored)
+        await conclude_matching_charge(self._events, self._charges, stored, now)
         return ReceivePixResult(payment=stored)
 
 
@@ -287,30 +302,35 @@ class AcceptIncomingPix:
 
     def __init__(
         self,
-        deps: PixDeps,
+        *,
+        ispb: str,
+        accounts: AccountRepository,
+        payments: PixPaymentRepository,
+        events: PixEvents,
         directory: KeyDirectory,
         receive: ReceivePix,
-        *,
         credit_inline: bool = True,
     ) -> None:
-        self._deps = deps
+        self._ispb = ispb
+        self._accounts = accounts
+        self._payments = payments
+        self._events = events
         self._directory = directory
         self._receive = receive
         self._credit_inline = credit_inline
 
     async def __call__(self, order: IncomingPixOrder) -> IncomingPixAcceptance:
-        deps = self._deps
-        e2e, recorded = await recorded_incoming(deps, order)
+        e2e, recorded = await recorded_incoming(self._payments, order)
         if recorded is not None:
             return IncomingPixAcceptance(end_to_end_id=e2e, payment=recorded, replayed=True)
-        account = await payee_account(deps, self._directory, order)
+        account = await payee_account(self._ispb, self._accounts, self._directory, order)
         if self._credit_inline:
             result = await self._receive.credit(e2e, order, account)
             return IncomingPixAcceptance(
                 end_to_end_id=e2e, payment=result.payment, replayed=result.replayed
             )
-        accepted = IncomingAccepted.of(e2e, order, account, deps.ispb)
-        await deps.publish(
+        accepted = IncomingAccepted.of(e2e, order, account, self._ispb)
+        await self._events.publish(
             INCOMING_ACCEPTED,
             e2e,
             accepted.to_payload(),

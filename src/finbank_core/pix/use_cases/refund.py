@@ -24,12 +24,15 @@ for the ``pix.refund_requested`` event.
 
 from __future__ import annotations
 
+import random
+
 import msgspec
 
+from finbank_core.accounts.access import owned_active_account
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
+from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.codes.identifiers import ReturnId
 from finbank_core.pix.codes.reasons import IsoReason
-from finbank_core.pix.context import PixDeps, check_description, fingerprint
 from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixPaymentNotRefundable,
@@ -42,12 +45,16 @@ from finbank_core.pix.events import (
     REFUND_REQUESTED,
     outcome_event_id,
 )
+from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
 from finbank_core.pix.network import ReturnOrder
 from finbank_core.pix.payments import PixFlow, PixPayment
-from finbank_core.pix.ports import PaymentNetwork
+from finbank_core.pix.ports import PaymentNetwork, PixPaymentRepository
 from finbank_core.pix.refunds import REFUND_WINDOW_DAYS, PixRefund, RefundNature, RefundStatus
-from finbank_core.shared.errors import IdempotencyKeyReused, InvalidInput, ServiceUnavailable
-from finbank_core.shared.idempotency import InFlightGuard, RequestClaims
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import IdempotencyKeyReused, ServiceUnavailable
+from finbank_core.shared.idempotency import InFlightGuard, RequestClaims, fingerprint
+from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import IdempotencyKey, Memo, check_idempotency_key, check_memo
 from finbank_core.shared.money import Money
 
 
@@ -56,9 +63,9 @@ class RefundPixCommand(msgspec.Struct, frozen=True, kw_only=True):
     end_to_end_id: str
     amount: Money
     #: the receiver's idempotency key for this refund
-    client_refund_id: str
+    client_refund_id: IdempotencyKey
     nature: RefundNature = RefundNature.ORIGINAL
-    description: str | None = None
+    description: Memo | None = None
 
 
 class RefundPixResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,26 +79,40 @@ class RefundPix:
 
     def __init__(
         self,
-        deps: PixDeps,
-        network: PaymentNetwork,
         *,
+        ispb: str,
+        accounts: AccountRepository,
+        payments: PixPaymentRepository,
+        steps: PixLedgerSteps,
+        events: PixEvents,
+        clock: Clock,
+        ids: IdGenerator,
+        network: PaymentNetwork,
         window_days: int = REFUND_WINDOW_DAYS,
         settle_inline: bool = True,
         claims: RequestClaims | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        self._deps = deps
+        """``rng``: seeded in tests; ``None`` draws the random part of rtrIds from ``secrets``."""
+        self._ispb = ispb
+        self._accounts = accounts
+        self._payments = payments
+        self._steps = steps
+        self._events = events
+        self._clock = clock
+        self._rng = rng
         #: None (a single caller, some unit tests): concurrent replays are not held back
-        self._in_flight = None if claims is None else InFlightGuard(claims, deps.clock, deps.ids)
-        self._settle = SettlePixRefund(deps, network)
+        self._in_flight = None if claims is None else InFlightGuard(claims, clock, ids)
+        self._settle = SettlePixRefund(
+            payments=payments, steps=steps, events=events, clock=clock, network=network
+        )
         self._window_days = window_days
         self._settle_inline = settle_inline
 
     async def __call__(self, cmd: RefundPixCommand) -> RefundPixResult:
-        deps = self._deps
-        if not cmd.client_refund_id or len(cmd.client_refund_id) > 255:
-            raise InvalidInput("refund id must be 1 to 255 characters", field="client_refund_id")
+        check_idempotency_key(cmd.client_refund_id, field="client_refund_id", name="refund id")
         cmd.amount.require_positive()
-        payment = await deps.payments.get(cmd.end_to_end_id)
+        payment = await self._payments.get(cmd.end_to_end_id)
         if not payment.is_visible_to(cmd.owner_id):
             raise PixPaymentNotFound()
         if payment.payee.owner_id != cmd.owner_id or payment.payee.account_id is None:
@@ -110,42 +131,43 @@ class RefundPix:
         # get RequestInProgress (409) rather than reserving the amount again.
         key = (cmd.owner_id, cmd.end_to_end_id, cmd.client_refund_id)
         async with self._in_flight.hold("pix-refund", *key):
-            payment = await deps.payments.get(cmd.end_to_end_id)  # as the last holder left it
+            payment = await self._payments.get(cmd.end_to_end_id)  # as the last holder left it
             return await self._refund(cmd, payment, request_fingerprint)
 
     async def _refund(
         self, cmd: RefundPixCommand, payment: PixPayment, request_fingerprint: str
     ) -> RefundPixResult:
-        deps = self._deps
         existing = payment.find_refund(cmd.client_refund_id)
         if existing is not None:  # the first request with this refund id has answered
             return _replay(payment, existing, request_fingerprint)
         assert payment.payee.account_id is not None  # checked by the caller
 
-        now = deps.clock.now()
+        now = self._clock.now()
         refund = PixRefund(
-            return_id=ReturnId.generate(deps.ispb, now, deps.rng).value,
+            return_id=ReturnId.generate(self._ispb, now, self._rng).value,
             client_refund_id=cmd.client_refund_id,
             amount=cmd.amount,
             nature=cmd.nature,
             status=RefundStatus.EM_PROCESSAMENTO,
             requested_at=now,
             request_fingerprint=request_fingerprint,
-            description=check_description(cmd.description),
+            description=check_memo(cmd.description),
         )
         with_refund = payment.add_refund(refund, window_days=self._window_days)
         account_id = payment.payee.account_id
-        await deps.owned_active_account(cmd.owner_id, account_id)
+        await owned_active_account(self._accounts, cmd.owner_id, account_id)
         rtr = refund.return_id
-        await deps.reserve(
+        await self._steps.reserve(
             rtr, account_id, cmd.amount, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}"
         )
         try:
-            payment = await deps.payments.update(with_refund, payment.version)
+            payment = await self._payments.update(with_refund, payment.version)
         except PixVersionConflict:
-            await deps.void(rtr, TransferCode.PIX_REFUND_OUT)
+            await self._steps.void(rtr, TransferCode.PIX_REFUND_OUT)
             raise
-        await deps.publish(REFUND_REQUESTED, payment.end_to_end_id, _payload(payment, refund))
+        await self._events.publish(
+            REFUND_REQUESTED, payment.end_to_end_id, _payload(payment, refund)
+        )
         if not self._settle_inline:
             return RefundPixResult(payment=payment, refund=refund)  # the worker settles it
         try:
@@ -179,12 +201,23 @@ class SettlePixRefund:
     retry.
     """
 
-    def __init__(self, deps: PixDeps, network: PaymentNetwork) -> None:
-        self._deps = deps
+    def __init__(
+        self,
+        *,
+        payments: PixPaymentRepository,
+        steps: PixLedgerSteps,
+        events: PixEvents,
+        clock: Clock,
+        network: PaymentNetwork,
+    ) -> None:
+        self._payments = payments
+        self._steps = steps
+        self._events = events
+        self._clock = clock
         self._network = network
 
     async def __call__(self, end_to_end_id: str, return_id: str) -> RefundPixResult:
-        payment = await self._deps.payments.get(end_to_end_id)
+        payment = await self._payments.get(end_to_end_id)
         refund = payment.refund_by_return_id(return_id)
         if refund is None:
             raise PixRefundNotFound(f"payment {end_to_end_id} has no refund {return_id}")
@@ -195,16 +228,15 @@ class SettlePixRefund:
 
     async def settle(self, payment: PixPayment, refund: PixRefund) -> RefundPixResult:
         """Settle ``refund`` (recorded ``EM_PROCESSAMENTO`` in ``payment``), record the outcome."""
-        deps = self._deps
         rtr = refund.return_id
-        reservation = await deps.pending_status(rtr)
+        reservation = await self._steps.pending_status(rtr)
         if reservation is PendingStatus.POSTED:
-            return await self._finish(payment, refund.complete(deps.clock.now()))
+            return await self._finish(payment, refund.complete(self._clock.now()))
         if reservation is not PendingStatus.PENDING:
             # voided, expired or missing: nothing is reserved, so nothing may be returned
-            return await self._finish(payment, refund.fail(IsoReason.AB03, deps.clock.now()))
+            return await self._finish(payment, refund.fail(IsoReason.AB03, self._clock.now()))
         if payment.flow is PixFlow.ON_US:
-            await deps.post(
+            await self._steps.post(
                 rtr,
                 TransferCode.PIX_REFUND_OUT,
                 f"Devolução PIX {rtr}",
@@ -212,7 +244,7 @@ class SettlePixRefund:
                 credit_code=TransferCode.PIX_REFUND_IN,
                 credit_memo=f"Devolução PIX recebida {rtr}",
             )
-            return await self._finish(payment, refund.complete(deps.clock.now()))
+            return await self._finish(payment, refund.complete(self._clock.now()))
         result = await self._network.send_return(
             ReturnOrder(
                 return_id=rtr,
@@ -224,11 +256,11 @@ class SettlePixRefund:
             )
         )
         if result.accepted:
-            await deps.post(rtr, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}")
-            return await self._finish(payment, refund.complete(deps.clock.now()))
-        await deps.void(rtr, TransferCode.PIX_REFUND_OUT)
+            await self._steps.post(rtr, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}")
+            return await self._finish(payment, refund.complete(self._clock.now()))
+        await self._steps.void(rtr, TransferCode.PIX_REFUND_OUT)
         return await self._finish(
-            payment, refund.fail(result.reason or IsoReason.AB09, deps.clock.now())
+            payment, refund.fail(result.reason or IsoReason.AB09, self._clock.now())
         )
 
     async def _finish(self, payment: PixPayment, done: PixRefund) -> RefundPixResult:
@@ -242,7 +274,7 @@ class SettlePixRefund:
     async def _publish_outcome(self, payment: PixPayment, refund: PixRefund) -> None:
         """``pix.refund_completed`` / ``_failed`` under the id derived from the return id."""
         event = REFUND_COMPLETED if refund.status is RefundStatus.DEVOLVIDO else REFUND_FAILED
-        await self._deps.publish(
+        await self._events.publish(
             event,
             payment.end_to_end_id,
             _payload(payment, refund),
@@ -262,11 +294,9 @@ class SettlePixRefund:
             if current.status is not RefundStatus.EM_PROCESSAMENTO:
                 return payment, current
             try:
-                stored = await self._deps.payments.update(
-                    payment.replace_refund(done), payment.version
-                )
+                stored = await self._payments.update(payment.replace_refund(done), payment.version)
             except PixVersionConflict:
-                payment = await self._deps.payments.get(payment.end_to_end_id)
+                payment = await self._payments.get(payment.end_to_end_id)
             else:
                 return stored, done
         raise PixVersionConflict("the payment kept changing while its refund was recorded")

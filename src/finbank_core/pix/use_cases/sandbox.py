@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
-from finbank_core.pix.context import PixDeps, check_description
+from finbank_core.accounts.access import owned_active_account
+from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.network import IncomingPixOrder
 from finbank_core.pix.use_cases.receive import AcceptIncomingPix, IncomingPixAcceptance
+from finbank_core.shared.inputs import check_memo
 from finbank_core.shared.money import Money
 
 
@@ -38,14 +40,14 @@ class SimulateIncomingPix:
 
     def __init__(
         self,
-        deps: PixDeps,
+        *,
+        accounts: AccountRepository,
         originator: PaymentOriginator,
         accept: AcceptIncomingPix,
-        *,
         peer_ispb: str,
         peer_account_number: str,
     ) -> None:
-        self._deps = deps
+        self._accounts = accounts
         self._originator = originator
         self._accept = accept
         self._peer_ispb = peer_ispb
@@ -60,7 +62,7 @@ class SimulateIncomingPix:
         txid: str | None = None,
         description: str | None = None,
     ) -> IncomingPixAcceptance:
-        account = await self._deps.owned_active_account(owner_id, account_id)
+        account = await owned_active_account(self._accounts, owner_id, account_id)
         order = self._originator.originate_payment(
             from_ispb=self._peer_ispb,
             from_account_number=self._peer_account,
@@ -68,6 +70,6 @@ class SimulateIncomingPix:
             to_branch=account.branch,
             to_account_number=account.number,
             txid=txid,
-            description=check_description(description),
+            description=check_memo(description),
         )
         return await self._accept(order)

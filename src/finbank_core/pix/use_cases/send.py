@@ -33,24 +33,27 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
+import random
 import uuid
 from datetime import datetime
 
 import msgspec
 
+from finbank_core.accounts.access import owned_active_account
 from finbank_core.accounts.ledger import TransferCode
 from finbank_core.accounts.model import AccountKind, AccountStatus, CustomerAccount
+from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.codes.brcode_reader import BRCodeReading, read_brcode
 from finbank_core.pix.codes.documents import is_valid_cnpj, is_valid_cpf, normalize_cnpj
 from finbank_core.pix.codes.identifiers import EndToEndId, parse_ispb
 from finbank_core.pix.codes.keys import PixKey, PixKeyType
-from finbank_core.pix.context import PixDeps, check_description, fingerprint, memo
 from finbank_core.pix.directory import DirectoryEntry, safe_mask
 from finbank_core.pix.errors import InvalidDocument, PixPaymentAlreadyExists, PixRecipientInvalid
 from finbank_core.pix.events import (
     PAYMENT_REQUESTED,
     payment_payload,
 )
+from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps, memo
 from finbank_core.pix.payments import (
     Initiation,
     PaymentStatus,
@@ -58,10 +61,16 @@ from finbank_core.pix.payments import (
     PixParty,
     PixPayment,
 )
-from finbank_core.pix.ports import ChargeRepository, ChargeResolver, KeyDirectory
+from finbank_core.pix.ports import (
+    ChargeRepository,
+    ChargeResolver,
+    KeyDirectory,
+    PixPaymentRepository,
+)
 from finbank_core.pix.use_cases.charge import ChargeClaim, claim_charge, release_charge
 from finbank_core.pix.use_cases.limits import PixLimiter
 from finbank_core.pix.use_cases.settle import SettlePixPayment, settle_on_us
+from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import (
     AccountNotFound,
     IdempotencyKeyReused,
@@ -69,7 +78,9 @@ from finbank_core.shared.errors import (
     SameAccount,
     ServiceUnavailable,
 )
-from finbank_core.shared.idempotency import InFlightGuard, RequestClaims
+from finbank_core.shared.idempotency import InFlightGuard, RequestClaims, fingerprint
+from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import IdempotencyKey, Memo, check_idempotency_key, check_memo
 from finbank_core.shared.money import Money
 
 
@@ -89,13 +100,13 @@ class SendPixCommand(msgspec.Struct, frozen=True, kw_only=True):
 
     owner_id: str
     account_id: uuid.UUID
-    idempotency_key: str
+    idempotency_key: IdempotencyKey
     amount: Money | None = None
     key: str | None = None
     key_type: PixKeyType | None = None
     br_code: str | None = None
     account_data: AccountData | None = None
-    description: str | None = None
+    description: Memo | None = None
     device_id: str | None = None
 
 
@@ -127,18 +138,34 @@ class SendPix:
 
     def __init__(
         self,
-        deps: PixDeps,
+        *,
+        ispb: str,
+        accounts: AccountRepository,
+        payments: PixPaymentRepository,
+        steps: PixLedgerSteps,
+        events: PixEvents,
+        clock: Clock,
+        ids: IdGenerator,
         directory: KeyDirectory,
         resolver: ChargeResolver,
         charges: ChargeRepository,
         limiter: PixLimiter,
         settle_inline: SettlePixPayment | None = None,
-        *,
         claims: RequestClaims | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        self._deps = deps
+        """``settle_inline`` settles other banks' payments in the call (memory profile,
+        sandbox); ``rng``: seeded in tests, ``None`` draws the random part of
+        EndToEndIds from ``secrets``."""
+        self._ispb = ispb
+        self._accounts = accounts
+        self._payments = payments
+        self._steps = steps
+        self._events = events
+        self._clock = clock
+        self._rng = rng
         #: None (a single caller, some unit tests): concurrent replays are not held back
-        self._in_flight = None if claims is None else InFlightGuard(claims, deps.clock, deps.ids)
+        self._in_flight = None if claims is None else InFlightGuard(claims, clock, ids)
         self._directory = directory
         self._resolver = resolver
         self._charges = charges
@@ -146,13 +173,9 @@ class SendPix:
         self._settle_inline = settle_inline
 
     async def __call__(self, cmd: SendPixCommand) -> SendPixResult:
-        deps = self._deps
-        if not cmd.idempotency_key or len(cmd.idempotency_key) > 255:
-            raise InvalidInput(
-                "idempotency key must be 1 to 255 characters", field="idempotency_key"
-            )
+        check_idempotency_key(cmd.idempotency_key)
         request_fingerprint = fingerprint(cmd)
-        existing = await deps.payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
+        existing = await self._payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
         if existing is not None and (
             self._in_flight is None
             or existing.status is not PaymentStatus.PENDING
@@ -167,26 +190,25 @@ class SendPix:
             return await self._send(cmd, request_fingerprint)
 
     async def _send(self, cmd: SendPixCommand, request_fingerprint: str) -> SendPixResult:
-        deps = self._deps
-        existing = await deps.payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
+        existing = await self._payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
         if existing is not None:  # the first request with this key has answered
             return _replay(existing, request_fingerprint)
         if sum(t is not None for t in (cmd.key, cmd.br_code, cmd.account_data)) != 1:
             raise InvalidInput("name the recipient by exactly one of key, br_code, account_data")
-        description = check_description(cmd.description)
-        payer_account = await deps.owned_active_account(cmd.owner_id, cmd.account_id)
-        now = deps.clock.now()
+        description = check_memo(cmd.description)
+        payer_account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
+        now = self._clock.now()
         recipient = await self._recipient(cmd)
         amount = _amount(cmd.amount, recipient.amount)
         if recipient.party.account_id == payer_account.id:
             raise SameAccount()
-        on_us = recipient.party.ispb == deps.ispb
+        on_us = recipient.party.ispb == self._ispb
         payment = PixPayment(
-            end_to_end_id=EndToEndId.generate(deps.ispb, now, deps.rng).value,
+            end_to_end_id=EndToEndId.generate(self._ispb, now, self._rng).value,
             flow=PixFlow.ON_US if on_us else PixFlow.OUTGOING,
             status=PaymentStatus.PENDING,
             amount=amount,
-            payer=_party_of(payer_account, deps.ispb),
+            payer=_party_of(payer_account, self._ispb),
             payee=recipient.party,
             initiation=recipient.initiation,
             created_at=now,
@@ -199,26 +221,33 @@ class SendPix:
         e2e = payment.end_to_end_id
         holds = await self._hold(payment, payer_account, cmd.device_id, now)
         try:
-            await deps.reserve(
+            await self._steps.reserve(
                 e2e, payer_account.id, amount, TransferCode.PIX_OUT, memo("PIX enviado", payment)
             )
         except BaseException:
             await self._release(holds)
             raise
         try:
-            payment = await deps.payments.add(payment)
+            payment = await self._payments.add(payment)
         except PixPaymentAlreadyExists:
             # A concurrent request with the same idempotency key won: release ours.
-            await deps.void(e2e, TransferCode.PIX_OUT)
+            await self._steps.void(e2e, TransferCode.PIX_OUT)
             await self._release(holds)
-            winner = await deps.payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
+            winner = await self._payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
             if winner is None:
                 raise
             return _replay(winner, request_fingerprint)
         await self._limiter.record_device(cmd.owner_id, cmd.device_id, now)
-        await deps.publish(PAYMENT_REQUESTED, e2e, payment_payload(payment))
+        await self._events.publish(PAYMENT_REQUESTED, e2e, payment_payload(payment))
         if on_us:
-            payment = await settle_on_us(deps, self._charges, payment)
+            payment = await settle_on_us(
+                payment,
+                steps=self._steps,
+                payments=self._payments,
+                events=self._events,
+                charges=self._charges,
+                clock=self._clock,
+            )
         elif self._settle_inline is not None:
             # A network that cannot be reached leaves it PENDING for the worker.
             with contextlib.suppress(ServiceUnavailable):
@@ -238,7 +267,7 @@ class SendPix:
         claim = None
         if payment.payee.account_id is not None and payment.txid:
             claim = await claim_charge(
-                self._deps,
+                self._payments,
                 self._charges,
                 payment.payee.account_id,
                 payment.txid,
@@ -295,7 +324,7 @@ class SendPix:
     async def _by_brcode(self, code: BRCodeReading) -> _Recipient:
         if code.location_url is not None:
             payload = await self._resolver.resolve(code.location_url)
-            payload.require_payable(self._deps.clock.now())
+            payload.require_payable(self._clock.now())
             return await self._by_key(
                 payload.pix_key, Initiation.DYNAMIC_QR, payload.amount, payload.txid
             )
@@ -307,7 +336,7 @@ class SendPix:
         document = normalize_cnpj(data.document)
         if not (is_valid_cpf(document) or is_valid_cnpj(document)):
             raise InvalidDocument("the recipient's document is not a valid CPF or CNPJ")
-        if ispb != self._deps.ispb:
+        if ispb != self._ispb:
             party = PixParty(
                 ispb=ispb,
                 branch=data.branch,
@@ -318,19 +347,17 @@ class SendPix:
             )
             return _Recipient(party=party, initiation=Initiation.MANUAL)
         try:
-            account = await self._deps.accounts.get_by_number(data.branch, data.account_number)
+            account = await self._accounts.get_by_number(data.branch, data.account_number)
         except AccountNotFound:
             raise PixRecipientInvalid("no such account here (AC03)", reason="AC03") from None
         if account.holder_document is None or normalize_cnpj(account.holder_document) != document:
             raise PixRecipientInvalid(
                 "the document does not match the account (BE01)", reason="BE01"
             )
-        return _Recipient(
-            party=_checked_party(account, self._deps.ispb), initiation=Initiation.MANUAL
-        )
+        return _Recipient(party=_checked_party(account, self._ispb), initiation=Initiation.MANUAL)
 
     async def _party_of_entry(self, entry: DirectoryEntry) -> PixParty:
-        if entry.ispb != self._deps.ispb:
+        if entry.ispb != self._ispb:
             return PixParty(
                 ispb=entry.ispb,
                 branch=entry.branch,
@@ -340,12 +367,12 @@ class SendPix:
                 document_masked=entry.owner_document_masked,
             )
         try:
-            account = await self._deps.accounts.get_by_number(entry.branch, entry.account_number)
+            account = await self._accounts.get_by_number(entry.branch, entry.account_number)
         except AccountNotFound:
             raise PixRecipientInvalid(
                 "the key's account no longer exists (AC03)", reason="AC03"
             ) from None
-        return _checked_party(account, self._deps.ispb)
+        return _checked_party(account, self._ispb)
 
 
 def _checked_party(account: CustomerAccount, ispb: str) -> PixParty:

@@ -11,36 +11,47 @@ from __future__ import annotations
 
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
 from finbank_core.pix.codes.reasons import IsoReason
-from finbank_core.pix.context import PixDeps, memo
 from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixVersionConflict,
 )
+from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps, memo
 from finbank_core.pix.network import PaymentOrder
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
-from finbank_core.pix.ports import ChargeRepository, PaymentNetwork
+from finbank_core.pix.ports import ChargeRepository, PaymentNetwork, PixPaymentRepository
 from finbank_core.pix.use_cases.charge import conclude_matching_charge
+from finbank_core.shared.clock import Clock
 
 
-async def _store_transition(deps: PixDeps, before: PixPayment, after: PixPayment) -> PixPayment:
+async def _store_transition(
+    payments: PixPaymentRepository, before: PixPayment, after: PixPayment
+) -> PixPayment:
     """Write a transition; if another worker wrote first, return what it wrote."""
     try:
-        return await deps.payments.update(after, before.version)
+        return await payments.update(after, before.version)
     except PixVersionConflict:
-        current = await deps.payments.get(before.end_to_end_id)
+        current = await payments.get(before.end_to_end_id)
         if current.status is PaymentStatus.PENDING:
             raise
         return current
 
 
-async def settle_on_us(deps: PixDeps, charges: ChargeRepository, payment: PixPayment) -> PixPayment:
+async def settle_on_us(
+    payment: PixPayment,
+    *,
+    steps: PixLedgerSteps,
+    payments: PixPaymentRepository,
+    events: PixEvents,
+    charges: ChargeRepository,
+    clock: Clock,
+) -> PixPayment:
     """Post the payer's reservation and credit the payee together; mark ``SETTLED``.
 
     Safe to repeat (the settlement worker finishes what a crash interrupted).
     """
     assert payment.payee.account_id is not None
     e2e = payment.end_to_end_id
-    await deps.post(
+    await steps.post(
         e2e,
         TransferCode.PIX_OUT,
         memo("PIX enviado", payment),
@@ -48,10 +59,10 @@ async def settle_on_us(deps: PixDeps, charges: ChargeRepository, payment: PixPay
         credit_code=TransferCode.PIX_IN,
         credit_memo=memo("PIX recebido", payment),
     )
-    now = deps.clock.now()
-    settled = await _store_transition(deps, payment, payment.settle(now))
-    await deps.publish_payment_outcome(settled)
-    await conclude_matching_charge(deps, charges, settled, now)
+    now = clock.now()
+    settled = await _store_transition(payments, payment, payment.settle(now))
+    await events.publish_payment_outcome(settled)
+    await conclude_matching_charge(events, charges, settled, now)
     return settled
 
 
@@ -69,22 +80,33 @@ class SettlePixPayment:
     payment ``PENDING`` for a retry.
     """
 
-    def __init__(self, deps: PixDeps, network: PaymentNetwork, charges: ChargeRepository) -> None:
-        self._deps = deps
+    def __init__(
+        self,
+        *,
+        payments: PixPaymentRepository,
+        steps: PixLedgerSteps,
+        events: PixEvents,
+        clock: Clock,
+        network: PaymentNetwork,
+        charges: ChargeRepository,
+    ) -> None:
+        self._payments = payments
+        self._steps = steps
+        self._events = events
+        self._clock = clock
         self._network = network
         self._charges = charges
 
     async def __call__(self, end_to_end_id: str) -> PixPayment:
-        deps = self._deps
-        payment = await deps.payments.get(end_to_end_id)
+        payment = await self._payments.get(end_to_end_id)
         if payment.flow is PixFlow.INCOMING:
             return payment
         if payment.status is not PaymentStatus.PENDING:
-            await deps.publish_payment_outcome(payment)
+            await self._events.publish_payment_outcome(payment)
             return payment
         if payment.flow is PixFlow.ON_US:
-            return await settle_on_us(deps, self._charges, payment)
-        reservation = await deps.pending_status(end_to_end_id)
+            return await self.settle_on_us(payment)
+        reservation = await self._steps.pending_status(end_to_end_id)
         if reservation is PendingStatus.POSTED:
             return await self._settled(payment)
         if reservation is not PendingStatus.PENDING:
@@ -102,9 +124,11 @@ class SettlePixPayment:
             )
         )
         if result.accepted:
-            await deps.post(end_to_end_id, TransferCode.PIX_OUT, memo("PIX enviado", payment))
+            await self._steps.post(
+                end_to_end_id, TransferCode.PIX_OUT, memo("PIX enviado", payment)
+            )
             return await self._settled(payment)
-        await deps.void(end_to_end_id, TransferCode.PIX_OUT)
+        await self._steps.void(end_to_end_id, TransferCode.PIX_OUT)
         return await self._rejected(payment, result.reason or IsoReason.AB09)
 
     async def release_unrecorded(self, end_to_end_id: str) -> PendingStatus | None:
@@ -120,36 +144,46 @@ class SettlePixPayment:
         race: a void exists at most once and excludes a post. The caller
         decides when the record is missing for good (bounded retries first).
         """
-        deps = self._deps
-        status = await deps.pending_status(end_to_end_id)
+        status = await self._steps.pending_status(end_to_end_id)
         if status is not PendingStatus.PENDING:
             return status
-        await deps.void(end_to_end_id, TransferCode.PIX_OUT)
-        return await deps.pending_status(end_to_end_id)
+        await self._steps.void(end_to_end_id, TransferCode.PIX_OUT)
+        return await self._steps.pending_status(end_to_end_id)
+
+    async def settle_on_us(self, payment: PixPayment) -> PixPayment:
+        """Settle an on-us payment in the call (see :func:`settle_on_us`)."""
+        return await settle_on_us(
+            payment,
+            steps=self._steps,
+            payments=self._payments,
+            events=self._events,
+            charges=self._charges,
+            clock=self._clock,
+        )
 
     async def _settled(self, payment: PixPayment) -> PixPayment:
         settled = await _store_transition(
-            self._deps, payment, payment.settle(self._deps.clock.now())
+            self._payments, payment, payment.settle(self._clock.now())
         )
-        await self._deps.publish_payment_outcome(settled)
+        await self._events.publish_payment_outcome(settled)
         return settled
 
     async def _rejected(self, payment: PixPayment, reason: IsoReason) -> PixPayment:
         rejected = await _store_transition(
-            self._deps, payment, payment.reject(reason, self._deps.clock.now())
+            self._payments, payment, payment.reject(reason, self._clock.now())
         )
-        await self._deps.publish_payment_outcome(rejected)
+        await self._events.publish_payment_outcome(rejected)
         return rejected
 
 
 class GetPixPayment:
     """A payment the caller sent or received (``PixPaymentNotFound`` otherwise)."""
 
-    def __init__(self, deps: PixDeps) -> None:
-        self._deps = deps
+    def __init__(self, payments: PixPaymentRepository) -> None:
+        self._payments = payments
 
     async def __call__(self, owner_id: str, end_to_end_id: str) -> PixPayment:
-        payment = await self._deps.payments.get(end_to_end_id)
+        payment = await self._payments.get(end_to_end_id)
         if not payment.is_visible_to(owner_id):
             raise PixPaymentNotFound()
         return payment

@@ -1,12 +1,18 @@
-"""Plumbing shared by the PIX use cases: their common ports and ledger steps."""
+"""The ledger and event side of PIX: reserve, post, void and credit, and the events.
+
+:class:`PixLedgerSteps` moves the money of a PIX payment or refund through
+the ledger. Each step's transfer id is derived from the EndToEndId (or the
+refund's rtrId) and the step's name (:func:`~finbank_core.pix.payments.pix_transfer_id`),
+so any step may be repeated by a retry, a second worker or a replayed
+message and still applies once. :class:`PixEvents` publishes the context's
+events, with the outcome of a payment under an id derived from its
+EndToEndId so a republication is recognised downstream.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -19,83 +25,26 @@ from finbank_core.accounts.ledger import (
     TransferCode,
     TransferFlags,
 )
-from finbank_core.accounts.model import AccountStatus, CustomerAccount
-from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.accounts.ports import Ledger
 from finbank_core.accounts.use_cases import BankAccounts, raise_for_transfer_result
 from finbank_core.pix.events import outcome_event_id, payment_outcomes, payment_payload
-from finbank_core.pix.payments import SAO_PAULO, PixPayment, pix_transfer_id
-from finbank_core.pix.ports import PixPaymentRepository
+from finbank_core.pix.payments import PixPayment, pix_transfer_id
 from finbank_core.shared.clock import Clock
-from finbank_core.shared.errors import AccountNotActive, AccountNotFound, InvalidInput
 from finbank_core.shared.events import EventPublisher
 from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import MAX_MEMO_LENGTH
 from finbank_core.shared.money import Money
 
-MAX_DESCRIPTION_LENGTH = 140
 _OK = (CreateTransferResult.OK, CreateTransferResult.EXISTS)
 
 
-@dataclass(frozen=True, kw_only=True)
-class PixDeps:
-    """The ports every PIX use case needs, plus the bank's ISPB."""
+class PixLedgerSteps:
+    """The ledger steps of a PIX payment or refund, each safe to repeat."""
 
-    ispb: str
-    ledger: Ledger
-    accounts: AccountRepository
-    payments: PixPaymentRepository
-    publisher: EventPublisher
-    clock: Clock
-    ids: IdGenerator
-    #: seeded in tests; ``None`` draws the random part of ids from ``secrets``
-    rng: random.Random | None = None
-    #: timeout of pending PIX transfers in the ledger; 0 = until reconciliation voids them
-    pending_timeout_seconds: int = 0
-    timezone: str = SAO_PAULO
-
-    async def publish(
-        self,
-        type: str,
-        aggregate_id: str,
-        payload: dict[str, Any],
-        correlation_id: str | None = None,
-        *,
-        event_id: uuid.UUID | None = None,
-    ) -> None:
-        """Publish one event; ``event_id`` fixes its id (see ``events.outcome_event_id``)."""
-        event = make_event(
-            event_id=event_id or self.ids.new_id(),
-            type=type,
-            occurred_at=self.clock.now(),
-            aggregate_id=aggregate_id,
-            payload=payload,
-            correlation_id=correlation_id,
-        )
-        await self.publisher.publish([event])
-
-    async def publish_payment_outcome(self, payment: PixPayment) -> None:
-        """Publish the outcome events of ``payment`` (final) under their derived ids.
-
-        Called when the outcome is recorded and again by any run that finds it
-        already recorded, so a crash between the two never loses the event.
-        """
-        for type in payment_outcomes(payment):
-            await self.publish(
-                type,
-                payment.end_to_end_id,
-                payment_payload(payment),
-                event_id=outcome_event_id(type, payment.end_to_end_id),
-            )
-
-    async def owned_active_account(self, owner_id: str, account_id: uuid.UUID) -> CustomerAccount:
-        """The caller's account, active; ``AccountNotFound`` for anyone else's."""
-        account = await self.accounts.get(account_id)
-        if account.owner_id != owner_id:
-            raise AccountNotFound()
-        if account.status is not AccountStatus.ACTIVE:
-            raise AccountNotActive(f"the account is {account.status.value}")
-        return account
-
-    # -- ledger steps (ids derived from the EndToEndId / rtrId) -----------------------------
+    def __init__(self, ledger: Ledger, *, pending_timeout_seconds: int = 0) -> None:
+        """``pending_timeout_seconds``: timeout of the reservations; 0 = until voided."""
+        self._ledger = ledger
+        self._pending_timeout = pending_timeout_seconds
 
     async def reserve(
         self, spi_id: str, account_id: uuid.UUID, amount: Money, code: TransferCode, memo: str
@@ -108,14 +57,15 @@ class PixDeps:
             amount=amount.cents,
             code=code,
             flags=TransferFlags.PENDING,
-            timeout_seconds=self.pending_timeout_seconds,
+            timeout_seconds=self._pending_timeout,
             user_data=memo,
         )
-        [result] = await self.ledger.create_transfers([transfer])
+        [result] = await self._ledger.create_transfers([transfer])
         raise_for_transfer_result(result)
 
     async def pending_status(self, spi_id: str) -> PendingStatus | None:
-        found = await self.ledger.lookup_transfers([pix_transfer_id(spi_id, "pending")])
+        """The status of the reservation of ``spi_id``; ``None`` if none was made."""
+        found = await self._ledger.lookup_transfers([pix_transfer_id(spi_id, "pending")])
         return found[0].status if found else None
 
     async def post(
@@ -146,7 +96,7 @@ class PixDeps:
         if then_credit is None:
             await self._apply([post], post.id)
             return
-        pending = await self.ledger.lookup_transfers([pix_transfer_id(spi_id, "pending")])
+        pending = await self._ledger.lookup_transfers([pix_transfer_id(spi_id, "pending")])
         credit = Transfer(
             id=pix_transfer_id(spi_id, "credit"),
             debit_account_id=BankAccounts.PIX_SETTLEMENT,
@@ -159,6 +109,7 @@ class PixDeps:
         await self._apply([linked, credit], credit.id)
 
     async def void(self, spi_id: str, code: TransferCode) -> None:
+        """Void the pending transfer of ``spi_id`` (the money is available again)."""
         void = Transfer(
             id=pix_transfer_id(spi_id, "void"),
             debit_account_id=None,
@@ -187,12 +138,12 @@ class PixDeps:
     async def _apply(self, transfers: Sequence[Transfer], marker: uuid.UUID) -> None:
         # A replayed linked chain fails as a whole on its first EXISTS, so
         # "already done" is read from the ledger rather than from the results.
-        if await self.ledger.lookup_transfers([marker]):
+        if await self._ledger.lookup_transfers([marker]):
             return
-        results = await self.ledger.create_transfers(transfers)
+        results = await self._ledger.create_transfers(transfers)
         if all(r is CreateTransferResult.OK for r in results):
             return
-        if await self.ledger.lookup_transfers([marker]):
+        if await self._ledger.lookup_transfers([marker]):
             return  # a concurrent caller applied the same steps
         failing = next(
             (r for r in results if r not in (*_OK, CreateTransferResult.LINKED_EVENT_FAILED)),
@@ -201,18 +152,47 @@ class PixDeps:
         raise_for_transfer_result(failing)
 
 
-def check_description(description: str | None) -> str | None:
-    if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
-        raise InvalidInput(
-            f"description must be at most {MAX_DESCRIPTION_LENGTH} characters",
-            field="description",
+class PixEvents:
+    """Publishes the PIX context's events, stamped by the injected clock and ids."""
+
+    def __init__(self, publisher: EventPublisher, clock: Clock, ids: IdGenerator) -> None:
+        self._publisher = publisher
+        self._clock = clock
+        self._ids = ids
+
+    async def publish(
+        self,
+        type: str,
+        aggregate_id: str,
+        payload: dict[str, Any],
+        correlation_id: str | None = None,
+        *,
+        event_id: uuid.UUID | None = None,
+    ) -> None:
+        """Publish one event; ``event_id`` fixes its id (see ``events.outcome_event_id``)."""
+        event = make_event(
+            event_id=event_id or self._ids.new_id(),
+            type=type,
+            occurred_at=self._clock.now(),
+            aggregate_id=aggregate_id,
+            payload=payload,
+            correlation_id=correlation_id,
         )
-    return description
+        await self._publisher.publish([event])
 
+    async def publish_payment_outcome(self, payment: PixPayment) -> None:
+        """Publish the outcome events of ``payment`` (final) under their derived ids.
 
-def fingerprint(value: msgspec.Struct) -> str:
-    """A stable digest of a request, to tell a replay from a reuse of its idempotency key."""
-    return hashlib.sha256(msgspec.json.encode(value)).hexdigest()
+        Called when the outcome is recorded and again by any run that finds it
+        already recorded, so a crash between the two never loses the event.
+        """
+        for type in payment_outcomes(payment):
+            await self.publish(
+                type,
+                payment.end_to_end_id,
+                payment_payload(payment),
+                event_id=outcome_event_id(type, payment.end_to_end_id),
+            )
 
 
 def memo(prefix: str, payment: PixPayment) -> str:
@@ -222,4 +202,6 @@ def memo(prefix: str, payment: PixPayment) -> str:
     ties a settlement-account posting to the central bank's statement.
     """
     text = f"{prefix} {payment.end_to_end_id}"
-    return f"{text}: {payment.description}"[:140] if payment.description else text
+    if not payment.description:
+        return text
+    return f"{text}: {payment.description}"[:MAX_MEMO_LENGTH]

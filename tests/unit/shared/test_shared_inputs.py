@@ -1,0 +1,200 @@
+"""The rules every context's commands share live in one place and answer alike everywhere.
+
+``IdempotencyKey`` (1 to 255 characters) and ``Memo`` (at most 140) are
+checked by ``finbank_core.shared.inputs`` for accounts and PIX alike, and by
+msgspec when a command is decoded; "the caller's active account" is
+``finbank_core.accounts.access.owned_active_account`` for every use case that
+acts on a customer's account. A refusal is ``InvalidInput`` naming the field,
+never echoing the value.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import pytest
+from tests.pix_support import PixWorld, build_world
+
+from finbank_core.accounts import (
+    AccountStatus,
+    BalanceQuery,
+    Deposit,
+    GetBalance,
+    InternalTransfer,
+    InternalTransferCommand,
+    MoveCashCommand,
+)
+from finbank_core.pix import (
+    CreateChargeCommand,
+    PixKeyType,
+    RefundPixCommand,
+    RegisterPixKeyCommand,
+    SendPixCommand,
+)
+from finbank_core.shared import (
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_MEMO_LENGTH,
+    check_idempotency_key,
+    check_memo,
+)
+from finbank_core.shared.errors import AccountNotActive, AccountNotFound, InvalidInput
+from finbank_core.shared.money import Money
+
+LONG_KEY = "k" * (MAX_IDEMPOTENCY_KEY_LENGTH + 1)
+LONG_MEMO = "m" * (MAX_MEMO_LENGTH + 1)
+
+
+@pytest.fixture
+async def world() -> PixWorld:
+    return await build_world()
+
+
+def test_the_limits_are_the_documented_ones() -> None:
+    assert (MAX_IDEMPOTENCY_KEY_LENGTH, MAX_MEMO_LENGTH) == (255, 140)
+    assert check_idempotency_key("k" * 255) == "k" * 255
+    assert check_memo("m" * 140) == "m" * 140
+    assert check_memo(None) is None
+    for bad in ("", LONG_KEY):
+        with pytest.raises(InvalidInput) as refused:
+            check_idempotency_key(bad)
+        assert refused.value.details == {"field": "idempotency_key"}
+        assert bad not in refused.value.message or not bad
+    with pytest.raises(InvalidInput) as refused:
+        check_memo(LONG_MEMO)
+    assert refused.value.details == {"field": "description"}
+    assert LONG_MEMO not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("command", "fields"),
+    [
+        (
+            MoveCashCommand,
+            {"account_id": str(uuid.uuid4()), "amount": {"cents": 1}, "operator_id": "op"},
+        ),
+        (
+            InternalTransferCommand,
+            {
+                "owner_id": "ana",
+                "from_account_id": str(uuid.uuid4()),
+                "to_account_id": str(uuid.uuid4()),
+                "amount": {"cents": 1},
+            },
+        ),
+        (SendPixCommand, {"owner_id": "ana", "account_id": str(uuid.uuid4())}),
+    ],
+)
+def test_decoding_a_command_checks_the_shared_fields(
+    command: type[msgspec.Struct], fields: dict[str, object]
+) -> None:
+    ok = {**fields, "idempotency_key": "k" * 255, "description": "m" * 140}
+    msgspec.convert(ok, command)
+    for bad in ({"idempotency_key": ""}, {"idempotency_key": LONG_KEY}, {"description": LONG_MEMO}):
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.convert({**ok, **bad}, command)
+
+
+def test_a_refund_id_and_a_charge_description_follow_the_same_rules() -> None:
+    base = {"owner_id": "ana", "end_to_end_id": "E1", "amount": {"cents": 1}}
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({**base, "client_refund_id": LONG_KEY}, RefundPixCommand)
+    charge = {
+        "owner_id": "ana",
+        "account_id": str(uuid.uuid4()),
+        "pix_key": "k",
+        "amount": {"cents": 1},
+    }
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({**charge, "description": LONG_MEMO}, CreateChargeCommand)
+
+
+async def test_accounts_and_pix_refuse_a_long_key_and_memo_alike(world: PixWorld) -> None:
+    ana = await world.open("ana", "Ana", deposit=Money(100_00))
+    bruno = await world.open("bruno", "Bruno")
+    key = await world.evp(bruno)
+    deposit = Deposit(world.ledger, world.accounts, world.clock, world.ids)
+    transfer = InternalTransfer(world.ledger, world.accounts, world.clock, world.ids)
+    refusals = []
+    for call in (
+        deposit(
+            MoveCashCommand(
+                account_id=ana.id, amount=Money(1), idempotency_key=LONG_KEY, operator_id="op"
+            )
+        ),
+        world.send(SendPixCommand(owner_id="ana", account_id=ana.id, idempotency_key=LONG_KEY)),
+        transfer(
+            InternalTransferCommand(
+                owner_id="ana",
+                from_account_id=ana.id,
+                to_account_id=bruno.id,
+                amount=Money(1),
+                idempotency_key="t1",
+                description=LONG_MEMO,
+            )
+        ),
+        world.send(
+            SendPixCommand(
+                owner_id="ana",
+                account_id=ana.id,
+                idempotency_key="p1",
+                amount=Money(1),
+                key=key,
+                description=LONG_MEMO,
+            )
+        ),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            await call
+        refusals.append((refused.value.code, refused.value.details, refused.value.message))
+    assert [r[1] for r in refusals] == [{"field": "idempotency_key"}] * 2 + [
+        {"field": "description"}
+    ] * 2
+    assert refusals[0] == refusals[1]  # the same answer from both contexts
+    assert refusals[2] == refusals[3]
+    assert all(LONG_KEY not in m and LONG_MEMO not in m for _, _, m in refusals)
+    # nothing moved
+    assert await world.posted(ana.id) == 100_00
+    assert await world.posted(bruno.id) == 0
+
+
+async def test_someone_elses_or_an_inactive_account_is_refused_alike(world: PixWorld) -> None:
+    ana = await world.open("ana", "Ana", deposit=Money(100_00))
+    register = RegisterPixKeyCommand(owner_id="bruno", account_id=ana.id, key_type=PixKeyType.EVP)
+    with pytest.raises(AccountNotFound):
+        await world.register_key(register)
+    with pytest.raises(AccountNotFound):
+        await GetBalance(world.ledger, world.accounts)(
+            BalanceQuery(owner_id="bruno", account_id=ana.id)
+        )
+    with pytest.raises(AccountNotFound):
+        await world.send(
+            SendPixCommand(
+                owner_id="bruno",
+                account_id=ana.id,
+                idempotency_key="x",
+                amount=Money(1),
+                key="carla@bancosimulado.example",
+            )
+        )
+
+    await world.accounts.set_status(ana.id, AccountStatus.BLOCKED)
+    with pytest.raises(AccountNotActive):
+        await world.register_key(
+            RegisterPixKeyCommand(owner_id="ana", account_id=ana.id, key_type=PixKeyType.EVP)
+        )
+    with pytest.raises(AccountNotActive):
+        await world.send(
+            SendPixCommand(
+                owner_id="ana",
+                account_id=ana.id,
+                idempotency_key="y",
+                amount=Money(1),
+                key="carla@bancosimulado.example",
+            )
+        )
+    # the balance of one's own blocked account stays readable
+    balance = await GetBalance(world.ledger, world.accounts)(
+        BalanceQuery(owner_id="ana", account_id=ana.id)
+    )
+    assert balance.posted == Money(100_00)
