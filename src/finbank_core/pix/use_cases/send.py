@@ -237,6 +237,12 @@ class SendPix:
             if winner is None:
                 raise
             return _replay(winner, request_fingerprint)
+        except BaseException:
+            # The store failed (unreachable, timed out, cancelled): no event will ever
+            # name this payment, so unless the record did land, give the money and the
+            # holds back rather than leave a reservation that nothing settles.
+            await self._undo_unrecorded(cmd, e2e, holds)
+            raise
         await self._limiter.record_device(cmd.owner_id, cmd.device_id, now)
         await self._events.publish(PAYMENT_REQUESTED, e2e, payment_payload(payment))
         if on_us:
@@ -286,6 +292,26 @@ class SendPix:
         return _Holds(
             account_id=payer.id, hold_id=payment.end_to_end_id, limited=limited, claim=claim
         )
+
+    async def _undo_unrecorded(self, cmd: SendPixCommand, e2e: str, holds: _Holds) -> None:
+        """Void the reservation of ``e2e`` and release its holds if its record is absent.
+
+        When the store cannot even answer the lookup, nothing is undone: the
+        record may have landed; if it did not, the daily reconciliation voids
+        the reservation as an orphan hold.
+        """
+        try:
+            recorded = await self._payments.get_by_idempotency_key(
+                cmd.owner_id, cmd.idempotency_key
+            )
+        except Exception:  # the caller sees the original failure, not this one
+            return
+        if recorded is not None and recorded.end_to_end_id == e2e:
+            return
+        with contextlib.suppress(Exception):
+            await self._steps.void(e2e, TransferCode.PIX_OUT)
+        with contextlib.suppress(Exception):
+            await self._release(holds)
 
     async def _release(self, holds: _Holds) -> None:
         """Undo ``_hold`` after a failure before the payment was recorded.
