@@ -43,10 +43,10 @@ import asyncpg
 from finbank_adapters.kafka import KafkaSettings, OutboxRelay
 from finbank_adapters.kafka.clients import create_topics, open_producer
 from finbank_adapters.kafka.publisher import send_event
-from finbank_adapters.memory import SystemClock
 from finbank_adapters.postgres import PostgresEventPublisher, PostgresOutbox
 from finbank_adapters.postgres.migrations import migrate, quote_ident
 from finbank_adapters.postgres.pool import create_pool
+from finbank_adapters.system import SystemClock
 from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
 
 DEFAULT_DSN = os.environ.get(

@@ -39,10 +39,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from finbank_adapters.memory import SystemClock
 from finbank_adapters.postgres import PostgresLedger
 from finbank_adapters.postgres.migrations import migrate, quote_ident
 from finbank_adapters.postgres.pool import create_pool
+from finbank_adapters.system import SystemClock
 from finbank_core.accounts.ledger import (
     AccountFlags,
     CreateTransferResult,

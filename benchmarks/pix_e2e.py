@@ -32,7 +32,7 @@ import asyncpg
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from finbank_adapters.container import build_container
+from finbank_adapters.containers import build_container
 from finbank_adapters.devstack import DUMMY_AWS_CREDENTIALS, DevStack, prepare, running_stack
 from finbank_adapters.kafka.config import KafkaSettings
 from finbank_adapters.kafka.relay import run_relay

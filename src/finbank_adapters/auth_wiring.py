@@ -1,4 +1,4 @@
-"""Builders for the auth adapters, used by ``container.py`` only.
+"""Builders for the auth adapters, used by ``finbank_adapters.containers`` only.
 
 The container chooses; these functions construct. They import Redis,
 aioboto3 and Litestar lazily so the memory profile runs with none of the
@@ -148,14 +148,17 @@ def challenge_ttl_seconds(settings: Settings) -> int:
     return settings.auth.mfa_challenge_ttl_seconds
 
 
-def rate_limit_store(client: Any, settings: Settings) -> Any:
-    """The Litestar store behind the rate limiter on /v1/auth/*: Redis when Redis is in use."""
-    if client is not None and settings.uses_redis():
-        from finbank_adapters.redis.rate_limit import FailClosedRedisStore
+def redis_rate_limit_store(client: Any, settings: Settings) -> Any:
+    """The Litestar store behind the rate limiter on /v1/auth/*, on Redis."""
+    from finbank_adapters.redis.rate_limit import FailClosedRedisStore
 
-        return FailClosedRedisStore(
-            client, namespace=f"{settings.redis.key_prefix}ratelimit", handle_client_shutdown=False
-        )
+    return FailClosedRedisStore(
+        client, namespace=f"{settings.redis.key_prefix}ratelimit", handle_client_shutdown=False
+    )
+
+
+def memory_rate_limit_store() -> Any:
+    """The rate limiter's store in this process (no Redis)."""
     from litestar.stores.memory import MemoryStore
 
     return MemoryStore()

@@ -1,4 +1,4 @@
-"""Builders for the DynamoDB adapters, used by ``container.py`` and the CLI only.
+"""Builders for the DynamoDB adapters, used by ``finbank_adapters.containers`` and the CLI.
 
 aioboto3 is imported lazily so profiles without DynamoDB run without the
 ``aws`` extra; the client resource yields ``None`` when the PIX backend is
@@ -70,16 +70,10 @@ def dynamo_device_registry(client: Any, settings: Settings) -> Any:
     return DynamoDeviceRegistry(client, settings.pix.table_name)
 
 
-def dynamo_key_directory(client: Any, settings: Settings, network: Any) -> Any:
-    """The DICT on the PIX table, seeded with the simulated institutions' keys (if any)."""
+def dynamo_key_directory(client: Any, settings: Settings, seed: list[Any]) -> Any:
+    """The DICT on the PIX table, seeded with the network's own keys (``seed``)."""
     from finbank_adapters.aws.dynamo_pix_directory import DynamoKeyDirectory
-    from finbank_adapters.memory.spi import SimulatedSpi
-    from finbank_adapters.pix_wiring import institution_keys
 
-    seed: list[Any] = []
-    if isinstance(network, SimulatedSpi):
-        for institution in network.institutions.values():
-            seed.extend(institution_keys(institution))
     return DynamoKeyDirectory(client, settings.pix.table_name, seed=seed)
 
 
@@ -94,3 +88,13 @@ async def bootstrap_aws(settings: Settings) -> dict[str, Any]:
         created = await create_tables(client, settings.pix.table_name)
         arn = await stream_arn(client, settings.pix.table_name)
     return {"table": settings.pix.table_name, "created": created, "stream_arn": arn}
+
+
+def dynamo_effect_log(client: Any, settings: Settings, clock: Any, consumer: str) -> Any:
+    """The applied-effects markers of one stream consumer, on the PIX table."""
+    from finbank_adapters.aws.dynamo_effects import DynamoEffectLog
+    from finbank_adapters.settings import SettingsError
+
+    if client is None:
+        raise SettingsError("the PIX stream handler needs FINBANK_PIX_BACKEND=dynamodb")
+    return DynamoEffectLog(client, settings.pix.table_name, consumer, clock)

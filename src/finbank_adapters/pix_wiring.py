@@ -25,8 +25,8 @@ from finbank_adapters.memory.pix import (
     InMemoryKeyDirectory,
     InMemoryPixPaymentRepository,
 )
-from finbank_adapters.memory.spi import RemoteAccount, SimulatedInstitution, SimulatedSpi, SpiRule
 from finbank_adapters.pix_charges import LocalChargeResolver
+from finbank_adapters.sandbox.spi import RemoteAccount, SimulatedInstitution, SimulatedSpi, SpiRule
 from finbank_adapters.settings import Settings, SettingsError
 from finbank_core.accounts.model import HolderType
 from finbank_core.accounts.ports import Ledger
@@ -116,12 +116,16 @@ def institution_keys(institution: SimulatedInstitution) -> list[KeyRegistration]
     ]
 
 
-def memory_key_directory(settings: Settings, network: Any) -> InMemoryKeyDirectory:
-    """The in-memory DICT, holding the simulated institutions' keys too."""
+def sandbox_directory_seed(network: Any) -> list[KeyRegistration]:
+    """The DICT entries of the sandbox network's institutions (none for another network)."""
+    institutions: dict[str, SimulatedInstitution] = getattr(network, "institutions", {})
+    return [key for institution in institutions.values() for key in institution_keys(institution)]
+
+
+def memory_key_directory(seed: list[KeyRegistration]) -> InMemoryKeyDirectory:
+    """The in-memory DICT, holding the network's own keys (``seed``) too."""
     directory = InMemoryKeyDirectory()
-    if isinstance(network, SimulatedSpi):
-        for institution in network.institutions.values():
-            directory.preload(institution_keys(institution))
+    directory.preload(seed)
     return directory
 
 

@@ -1,4 +1,4 @@
-"""Builders for the PostgreSQL adapters, used by ``container.py`` only.
+"""Builders for the PostgreSQL adapters, used by ``finbank_adapters.containers`` only.
 
 asyncpg is imported lazily so the memory profile runs without the
 ``postgres`` extra; the pool resource yields ``None`` when no port of the

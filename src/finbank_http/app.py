@@ -11,12 +11,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from finbank_adapters.container import (
-    Container,
-    build_container,
-    close_container,
-    open_container,
-)
+from finbank import Bank
+from finbank.bank import opened
+from finbank_adapters.containers import BankContainer, build_container
+from finbank_http.deps import provide_bank
 from finbank_http.observability import ObservabilityPlugin
 from finbank_http.problems import EXCEPTION_HANDLERS
 from finbank_http.routes.accounts import AccountController, TransferController
@@ -28,22 +26,22 @@ from finbank_http.security import BEARER_SCHEME, provide_principal
 API_VERSION = "0.1.0"
 
 
-def create_app(container: Container | None = None) -> Litestar:
+def create_app(container: BankContainer | None = None) -> Litestar:
     """Build the HTTP app over ``container`` (a new one from ``FINBANK_*`` env if omitted).
 
-    The container's async resources are opened when the app starts and closed
-    when it stops; nothing connects before that.
+    The app's lifespan opens the bank (``finbank.bank.opened``: the
+    container's connections and the bank's own ledger accounts) when it
+    starts and closes it when it stops; nothing connects before that. Routes
+    depend on the typed :class:`~finbank.Bank` facade (``bank``).
     """
     container = container or build_container()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await open_container(container)
-        await register_rate_limit_store(app, container)
-        try:
+        async with opened(container) as bank:
+            app.state.bank = bank
+            await register_rate_limit_store(app, container)
             yield
-        finally:
-            await close_container(container)
 
     protected = Router(
         path="/",
@@ -52,6 +50,7 @@ def create_app(container: Container | None = None) -> Litestar:
     )
     app = Litestar(
         route_handlers=[health, ready, auth_router(container), protected],
+        dependencies={"bank": Provide(provide_bank)},
         plugins=[ObservabilityPlugin()],  # request ids, access log, /metrics, tracing
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -74,4 +73,5 @@ def create_app(container: Container | None = None) -> Litestar:
         debug=False,
     )
     app.state.container = container
+    app.state.bank = Bank(container)  # opened by the lifespan
     return app

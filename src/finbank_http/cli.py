@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from finbank_adapters.container import build_container
+from finbank_adapters.containers import build_container
 from finbank_adapters.settings import Settings, SettingsError
 from finbank_http.observability.logs import configure_logging
 

@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from finbank_adapters.container import Container, close_container, open_container, resolve
+from finbank_adapters.containers import BankContainer as Container
+from finbank_adapters.containers import close_container, open_container, resolve
 from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import (
@@ -52,8 +53,17 @@ class Story:
             self.failures.append(what)
 
 
+def _provider(container: Container, name: str) -> Any:
+    """The provider ``name`` of whichever context container has it."""
+    for context in ("accounts", "auth", "pix", "events", "infra"):
+        found = getattr(container, context).providers.get(name)
+        if found is not None:
+            return found
+    raise AttributeError(name)
+
+
 async def _call(container: Container, name: str) -> Any:
-    return await resolve(getattr(container, name)())
+    return await resolve(_provider(container, name)())
 
 
 async def _customer(container: Container, story: Story, username: str) -> Principal:

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from dependency_injector import providers
 
-from finbank_adapters.container import Container, resolve
+from finbank_adapters.containers import BankContainer as Container
+from finbank_adapters.containers import resolve
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
 from finbank_core.accounts.model import CustomerAccount
@@ -51,17 +52,19 @@ SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 
 async def _call(container: Container, name: str) -> Any:
-    return await resolve(getattr(container, name)())
+    from finbank_http.demo import _provider
+
+    return await resolve(_provider(container, name)())
 
 
 async def pix_story(container: Container, story: Story) -> None:
     """Keys, payments on-us and to another bank, a charge, a rejection, a refund, a limit."""
     clock = FakeClock(datetime(2026, 3, 10, 10, 0, tzinfo=SAO_PAULO))
-    container.clock.override(providers.Object(clock))
+    container.infra.clock.override(providers.Object(clock))
     try:
         await _chapter(container, story, clock)
     finally:
-        container.clock.reset_override()
+        container.infra.clock.reset_override()
 
 
 async def _chapter(container: Container, story: Story, clock: FakeClock) -> None:

@@ -1,8 +1,10 @@
-"""Bridges from the container to Litestar's DI, with plain ``Provide`` functions.
+"""Bridges from the bank to Litestar's DI, with plain ``Provide`` functions.
 
-dependency-injector's ``@inject`` does not work in Litestar handlers, so each
-use case is provided by a small function that resolves it from the container
-kept in ``app.state``.
+dependency-injector's ``@inject`` does not work in Litestar handlers, so the
+app keeps the :class:`~finbank.Bank` facade in ``app.state`` and handlers
+depend on it as ``bank: NamedDependency[Bank]`` (the app provides it): every
+use case a route calls is a typed method of the facade (``bank.pix.send``),
+checked by mypy, never a provider looked up by name.
 """
 
 from __future__ import annotations
@@ -10,21 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from litestar.di import Provide
 
-from finbank_adapters.container import Container, resolve
+from finbank import Bank
 
-
-def container_of(request: Request[Any, Any, Any]) -> Container:
-    container: Container = request.app.state.container
-    return container
+__all__ = ["Bank", "bank_of", "provide_bank"]
 
 
-def use_case(name: str) -> Provide:
-    """A Litestar dependency resolving the container provider ``name``."""
+def bank_of(request: Request[Any, Any, Any]) -> Bank:
+    """The bank the app runs on."""
+    bank: Bank = request.app.state.bank
+    return bank
 
-    async def provide(request: Request[Any, Any, Any]) -> Any:
-        return await resolve(getattr(container_of(request), name)())
 
-    provide.__name__ = f"provide_{name}"
-    return Provide(provide)
+async def provide_bank(request: Request[Any, Any, Any]) -> Bank:
+    """The ``bank`` dependency of every route."""
+    return bank_of(request)

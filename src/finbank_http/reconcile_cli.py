@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from finbank_adapters.container import build_container, close_container
+from finbank_adapters.containers import build_container, close_container
 from finbank_adapters.reconciliation.job import reconcile_day, yesterday
 from finbank_core.reconciliation.model import ReconciliationSummary, ReconLine
 from finbank_core.shared.errors import DomainError
@@ -70,7 +70,7 @@ def run_reconcile(date_text: str | None, *, apply: bool) -> int:
         console.print("--date must look like 2026-03-10")
         return 2
     if day is None:
-        day = yesterday(build_container().clock().now())
+        day = yesterday(build_container().infra.clock().now())
     try:
         summary = asyncio.run(_run(day, apply, console))
     except DomainError as exc:

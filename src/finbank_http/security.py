@@ -6,10 +6,8 @@ from typing import Any
 
 from litestar import Request
 
-from finbank_adapters.container import Container, resolve
 from finbank_core.auth.errors import InvalidToken
 from finbank_core.auth.model import Principal
-from finbank_core.auth.use_cases import Authenticate
 
 BEARER_SCHEME = "BearerToken"
 
@@ -28,6 +26,6 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     A revoked token (logout) is refused; if the denylist cannot be read the
     request fails with 503 rather than accept an unchecked token.
     """
-    container: Container = request.app.state.container
-    authenticate: Authenticate = await resolve(container.authenticate())
-    return await authenticate(bearer_token(request))
+    from finbank_http.deps import bank_of
+
+    return await bank_of(request).auth.authenticate(bearer_token(request))

@@ -11,18 +11,18 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from finbank_adapters.container import Container, build_container
+from finbank_adapters.containers import BankContainer, build_container
 from finbank_adapters.settings import JwtOptions, Settings
 from finbank_http import create_app
 
 
 @pytest.fixture
-def container() -> Container:
+def container() -> BankContainer:
     return build_container(Settings(jwt=JwtOptions(secret=secrets.token_hex(32))))
 
 
 @pytest.fixture
-def client(container: Container) -> Iterator[TestClient[Litestar]]:
+def client(container: BankContainer) -> Iterator[TestClient[Litestar]]:
     with TestClient(create_app(container)) as test_client:
         yield test_client
 

@@ -20,7 +20,7 @@ from dependency_injector import providers
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from finbank_adapters.container import Container, build_container
+from finbank_adapters.containers import BankContainer, build_container
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.settings import (
     AuthOptions,
@@ -39,9 +39,9 @@ PROBLEM = "application/problem+json"
 PASSWORD = "correct horse battery staple"
 
 
-def app_client(settings: Settings, clock: FakeClock) -> tuple[Container, TestClient[Litestar]]:
+def app_client(settings: Settings, clock: FakeClock) -> tuple[BankContainer, TestClient[Litestar]]:
     container = build_container(settings)
-    container.clock.override(providers.Object(clock))
+    container.infra.clock.override(providers.Object(clock))
     return container, TestClient(create_app(container))
 
 

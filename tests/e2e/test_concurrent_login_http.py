@@ -23,7 +23,7 @@ from dependency_injector import providers
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from finbank_adapters.container import build_container
+from finbank_adapters.containers import build_container
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.settings import Settings
 from finbank_http import create_app
@@ -83,7 +83,7 @@ async def replicas() -> AsyncIterator[Replicas]:
         apps = []
         for _ in range(2):
             container = build_container(settings)
-            container.clock.override(providers.Object(clock))
+            container.infra.clock.override(providers.Object(clock))
             apps.append(create_app(container))
         async with AsyncTestClient(app=apps[0]) as one, AsyncTestClient(app=apps[1]) as two:
             yield Replicas(one, two, clock, redis, prefix)

@@ -35,7 +35,7 @@ from dependency_injector import providers
 
 from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.aws_wiring import open_dynamodb_client
-from finbank_adapters.container import build_container
+from finbank_adapters.containers import build_container
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.settings import JwtOptions, Settings
 from finbank_http import create_app
@@ -121,7 +121,7 @@ async def replica(stack: AsyncExitStack, settings: Settings, clock: FakeClock | 
     """An app of its own whose requests run on this event loop, truly side by side."""
     container = build_container(settings)
     if clock is not None:
-        container.clock.override(providers.Object(clock))
+        container.infra.clock.override(providers.Object(clock))
     app = create_app(container)
     await stack.enter_async_context(app.lifespan())
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar's own ASGI types

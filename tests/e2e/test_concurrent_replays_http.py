@@ -37,7 +37,7 @@ import pytest
 
 from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.aws_wiring import open_dynamodb_client
-from finbank_adapters.container import Container, build_container
+from finbank_adapters.containers import BankContainer, build_container
 from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
 from finbank_adapters.settings import JwtOptions, Settings
 from finbank_core.shared.idempotency import claim_id_for
@@ -71,7 +71,7 @@ class Bank:
 
 
 async def replica(
-    stack: AsyncExitStack, settings: Settings, container: Container | None = None
+    stack: AsyncExitStack, settings: Settings, container: BankContainer | None = None
 ) -> httpx.AsyncClient:
     """An app of its own, its requests run on this event loop, truly side by side.
 
@@ -401,7 +401,7 @@ async def test_a_request_in_flight_answers_409_with_retry_after() -> None:
         subject = jwt_subject(ana)
         now = datetime.now(UTC)
         claim = claim_id_for("pix-send", subject, "in-flight")
-        claims = container.request_claims()
+        claims = container.pix.request_claims()
         assert await claims.acquire(claim, "crashed", now=now, until=now + timedelta(minutes=5))
 
         response = await bank.client.post(

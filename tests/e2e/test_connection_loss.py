@@ -34,7 +34,7 @@ import httpx
 import pytest
 import uvicorn
 
-from finbank_adapters.container import build_container
+from finbank_adapters.containers import build_container
 from finbank_adapters.devstack import free_port
 from finbank_adapters.settings import Settings
 from finbank_http import create_app

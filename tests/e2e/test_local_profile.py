@@ -39,7 +39,7 @@ from litestar.testing import AsyncTestClient
 
 from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.aws_wiring import open_dynamodb_client
-from finbank_adapters.container import build_container
+from finbank_adapters.containers import build_container
 from finbank_adapters.kafka import (
     KafkaConsumerRunner,
     KafkaEventPublisher,

@@ -21,13 +21,13 @@ from litestar.testing import AsyncTestClient
 
 from finbank_adapters.aws.dynamo_schema import PAYMENT_SK, create_tables, payment_pk
 from finbank_adapters.aws_wiring import open_dynamodb_client
-from finbank_adapters.container import build_container
+from finbank_adapters.containers import build_container
 from finbank_adapters.kafka import RetryPolicy, dead_letter_topic
 from finbank_adapters.kafka.clients import create_topics
 from finbank_adapters.kafka.relay import run_relay
-from finbank_adapters.memory import SystemClock
 from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
 from finbank_adapters.postgres import PostgresLedger
+from finbank_adapters.system import SystemClock
 from finbank_adapters.workers.pix_settlement import UNRECORDED, PixSettlementWorker
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.pix.payments import pix_transfer_id

@@ -12,7 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from finbank_adapters.container import Container, build_container, resolve
+from finbank_adapters.containers import BankContainer, build_container, resolve
 from finbank_adapters.memory import InMemoryEventPublisher
 from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
 from finbank_adapters.settings import JwtOptions, PixOptions, Settings
@@ -319,7 +319,7 @@ class InProcessWorker:
     events; this plays the worker, in the app's event loop.
     """
 
-    def __init__(self, client: TestClient[Litestar], container: Container) -> None:
+    def __init__(self, client: TestClient[Litestar], container: BankContainer) -> None:
         self._client = client
         self._container = container
         self._done = 0
@@ -328,11 +328,11 @@ class InProcessWorker:
         async def run() -> PixSettlementHandler:
             container = self._container
             handler = PixSettlementHandler(
-                await resolve(container.settle_pix_payment()),
-                await resolve(container.settle_pix_refund()),
-                await resolve(container.receive_pix()),
+                await resolve(container.pix.settle_pix_payment()),
+                await resolve(container.pix.settle_pix_refund()),
+                await resolve(container.pix.receive_pix()),
             )
-            events: InMemoryEventPublisher = await resolve(container.events())
+            events: InMemoryEventPublisher = await resolve(container.events.publisher())
             while self._done < len(events.published):
                 self._done += 1
                 await handler(events.published[self._done - 1])
@@ -342,7 +342,7 @@ class InProcessWorker:
 
 
 @pytest.fixture
-def worker_container() -> Container:
+def worker_container() -> BankContainer:
     return build_container(
         Settings(
             jwt=JwtOptions(secret=secrets.token_hex(32)), pix=PixOptions(inline_settlement=False)
@@ -351,13 +351,13 @@ def worker_container() -> Container:
 
 
 @pytest.fixture
-def worker_client(worker_container: Container) -> Iterator[TestClient[Litestar]]:
+def worker_client(worker_container: BankContainer) -> Iterator[TestClient[Litestar]]:
     with TestClient(create_app(worker_container)) as test_client:
         yield test_client
 
 
 def test_without_inline_settlement_incoming_is_202_and_refunds_stay_in_progress(
-    worker_client: TestClient[Litestar], worker_container: Container
+    worker_client: TestClient[Litestar], worker_container: BankContainer
 ) -> None:
     client = worker_client
     worker = InProcessWorker(client, worker_container)

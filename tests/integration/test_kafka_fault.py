@@ -36,9 +36,9 @@ from finbank_adapters.kafka import (
     dead_letter_topic,
 )
 from finbank_adapters.kafka.clients import create_topics, open_producer
-from finbank_adapters.memory import SystemClock
 from finbank_adapters.postgres import PostgresEventPublisher, PostgresOutbox
 from finbank_adapters.postgres.inbox import Connection, PostgresInbox
+from finbank_adapters.system import SystemClock
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
 from tests.integration.kafka_fixtures import (

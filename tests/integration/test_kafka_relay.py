@@ -18,9 +18,10 @@ import pytest
 from finbank_adapters.kafka import KafkaSettings, OutboxRelay
 from finbank_adapters.kafka.clients import open_producer
 from finbank_adapters.kafka.relay import run_relay
-from finbank_adapters.memory import FakeClock, SystemClock
+from finbank_adapters.memory import FakeClock
 from finbank_adapters.postgres import PostgresEventPublisher, PostgresOutbox
 from finbank_adapters.settings import RelayOptions, Settings, SettingsError
+from finbank_adapters.system import SystemClock
 from finbank_core.shared.events import LEDGER_TOPIC, EventEnvelope, decode_event
 from tests.integration.kafka_fixtures import (
     kafka_broker,

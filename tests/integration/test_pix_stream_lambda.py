@@ -25,7 +25,8 @@ from finbank_adapters.aws.lambda_handlers import (
     PixStreamProcessor,
     pix_stream_handler,
 )
-from finbank_adapters.memory import InMemoryEventPublisher, SystemClock
+from finbank_adapters.memory import InMemoryEventPublisher
+from finbank_adapters.system import SystemClock
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.events import EventEnvelope

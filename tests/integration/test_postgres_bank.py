@@ -27,8 +27,8 @@ import asyncpg
 import msgspec
 import pytest
 
-from finbank_adapters.memory import SystemClock
 from finbank_adapters.postgres import PostgresLedger
+from finbank_adapters.system import SystemClock
 from finbank_core.accounts.ledger import (
     AccountFlags,
     CreateTransferResult,

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from finbank_adapters.container import build_container, close_container, open_container, resolve
+from finbank_adapters.containers import build_container, close_container, open_container, resolve
 from finbank_adapters.postgres import (
     PostgresAccountRepository,
     PostgresEventPublisher,
@@ -45,17 +45,17 @@ async def test_postgres_backends_run_the_use_cases_end_to_end() -> None:
         container = build_container(settings)
         await open_container(container)
         try:
-            assert isinstance(await resolve(container.ledger()), PostgresLedger)
+            assert isinstance(await resolve(container.accounts.ledger()), PostgresLedger)
             assert isinstance(
-                await resolve(container.account_repository()), PostgresAccountRepository
+                await resolve(container.accounts.account_repository()), PostgresAccountRepository
             )
-            assert isinstance(await resolve(container.user_store()), PostgresUserStore)
-            assert isinstance(await resolve(container.events()), PostgresEventPublisher)
-            open_account: OpenAccount = await resolve(container.open_account())
+            assert isinstance(await resolve(container.auth.user_store()), PostgresUserStore)
+            assert isinstance(await resolve(container.events.publisher()), PostgresEventPublisher)
+            open_account: OpenAccount = await resolve(container.accounts.open_account())
             account = await open_account(
                 OpenAccountCommand(owner_id="maria", holder_name="Maria da Silva")
             )
-            deposit: Deposit = await resolve(container.deposit())
+            deposit: Deposit = await resolve(container.accounts.deposit())
             await deposit(
                 MoveCashCommand(
                     account_id=account.id,
@@ -64,7 +64,7 @@ async def test_postgres_backends_run_the_use_cases_end_to_end() -> None:
                     operator_id="op",
                 )
             )
-            get_balance: GetBalance = await resolve(container.get_balance())
+            get_balance: GetBalance = await resolve(container.accounts.get_balance())
             balance = await get_balance(BalanceQuery(owner_id="maria", account_id=account.id))
             assert balance.posted == Money(150_00)
         finally:
@@ -79,4 +79,4 @@ async def test_postgres_backends_run_the_use_cases_end_to_end() -> None:
 
 def test_the_memory_profile_opens_no_pool() -> None:
     container = build_container(Settings())
-    assert not isinstance(container.ledger(), PostgresLedger)
+    assert not isinstance(container.accounts.ledger(), PostgresLedger)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from dependency_injector import providers
 
-from finbank_adapters.container import build_container, close_container, open_container, resolve
+from finbank_adapters.containers import build_container, close_container, open_container, resolve
 from finbank_adapters.memory import FakeClock, InMemoryLedger
 from finbank_adapters.settings import (
     CognitoOptions,
@@ -50,13 +50,13 @@ def test_jwt_secret_is_required_outside_the_memory_profile() -> None:
 async def test_providers_can_be_overridden_in_tests() -> None:
     container = build_container(Settings())
     fake = FakeClock(datetime(2026, 7, 1, 9, tzinfo=UTC))
-    container.clock.override(providers.Object(fake))
+    container.infra.clock.override(providers.Object(fake))
     await open_container(container)
     try:
-        open_account: OpenAccount = await resolve(container.open_account())
+        open_account: OpenAccount = await resolve(container.accounts.open_account())
         account = await open_account(OpenAccountCommand(owner_id="o", holder_name="Olga"))
         assert account.created_at == fake.now()
-        ledger = await resolve(container.ledger())
+        ledger = await resolve(container.accounts.ledger())
         assert isinstance(ledger, InMemoryLedger)
         assert await ledger.lookup_accounts([BankAccounts.CASH])  # opened by open_container
     finally:
@@ -65,8 +65,8 @@ async def test_providers_can_be_overridden_in_tests() -> None:
 
 async def test_each_container_has_its_own_state() -> None:
     one, two = build_container(Settings()), build_container(Settings())
-    assert await resolve(one.ledger()) is await resolve(one.ledger())
-    assert await resolve(one.ledger()) is not await resolve(two.ledger())
+    assert await resolve(one.accounts.ledger()) is await resolve(one.accounts.ledger())
+    assert await resolve(one.accounts.ledger()) is not await resolve(two.accounts.ledger())
 
 
 def test_settings_never_show_secrets_in_their_repr() -> None:
@@ -94,13 +94,13 @@ async def test_the_dynamodb_pix_backend_keeps_every_pix_store_in_dynamodb() -> N
 
     container = build_container(Settings.from_env({"FINBANK_PIX_BACKEND": "dynamodb"}))
     client = object()  # never called: the stores are only built here
-    container.dynamodb_client.override(providers.Object(client))
+    container.infra.dynamodb_client.override(providers.Object(client))
     stores = {
-        DynamoPixPaymentRepository: await resolve(container.pix_payment_repository()),
-        DynamoKeyDirectory: await resolve(container.key_directory()),
-        DynamoChargeRepository: await resolve(container.charge_repository()),
-        DynamoAccountLimitsStore: await resolve(container.account_limits_store()),
-        DynamoDeviceRegistry: await resolve(container.device_registry()),
+        DynamoPixPaymentRepository: await resolve(container.pix.pix_payment_repository()),
+        DynamoKeyDirectory: await resolve(container.pix.key_directory()),
+        DynamoChargeRepository: await resolve(container.pix.charge_repository()),
+        DynamoAccountLimitsStore: await resolve(container.pix.account_limits_store()),
+        DynamoDeviceRegistry: await resolve(container.pix.device_registry()),
     }
     for kind, store in stores.items():
         assert isinstance(store, kind), (kind, type(store))

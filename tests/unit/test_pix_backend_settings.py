@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
-from finbank_adapters.container import build_container, close_container, resolve
+from finbank_adapters.containers import build_container, close_container, resolve
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
 from finbank_adapters.settings import AwsOptions, Backends, PixBackend, Settings
 
@@ -44,13 +44,13 @@ async def test_the_container_builds_the_dynamodb_repository_without_connecting()
         )
     )
     try:
-        repository = await resolve(container.pix_payment_repository())
+        repository = await resolve(container.pix.pix_payment_repository())
         assert isinstance(repository, DynamoPixPaymentRepository)
     finally:
         await close_container(container)
     memory = build_container(Settings())
     try:
-        assert isinstance(memory.pix_payment_repository(), InMemoryPixPaymentRepository)
-        assert await resolve(memory.dynamodb_client()) is None  # no client on memory
+        assert isinstance(memory.pix.pix_payment_repository(), InMemoryPixPaymentRepository)
+        assert await resolve(memory.infra.dynamodb_client()) is None  # no client on memory
     finally:
         await close_container(memory)

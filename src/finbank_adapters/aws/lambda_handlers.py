@@ -224,22 +224,20 @@ _runtime: StreamRuntime | None = None
 
 
 def open_runtime() -> StreamRuntime:
-    """Build the container from the environment's settings and open what the handler uses."""
-    from finbank_adapters.aws.dynamo_effects import DynamoEffectLog
-    from finbank_adapters.container import build_container, resolve
+    """Build the container from the environment's settings and resolve what the handler uses."""
+    from finbank_adapters.containers import build_container, resolve
     from finbank_adapters.settings import SettingsError
 
     loop = asyncio.new_event_loop()
     container = build_container()
-    settings = container.settings()
+    settings = container.infra.settings()
     if settings.backends.pix != "dynamodb":
         loop.close()
         raise SettingsError("the PIX stream handler needs FINBANK_PIX_BACKEND=dynamodb")
 
-    async def build() -> tuple[EventPublisher, DynamoEffectLog]:
-        publisher: EventPublisher = await resolve(container.events())
-        client = await resolve(container.dynamodb_client())
-        effects = DynamoEffectLog(client, settings.pix.table_name, SERVICE, container.clock())
+    async def build() -> tuple[EventPublisher, EffectLog]:
+        publisher: EventPublisher = await resolve(container.events.publisher())
+        effects: EffectLog = await resolve(container.pix.effect_log(consumer=SERVICE))
         return publisher, effects
 
     publisher, effects = loop.run_until_complete(build())

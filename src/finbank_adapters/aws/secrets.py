@@ -215,7 +215,7 @@ def export_secret_settings(environ: MutableMapping[str, str] | None = None) -> l
     env = os.environ if environ is None else environ
     if not env.get(SECRET_ID_ENV):
         return []
-    from finbank_adapters.memory.clock import SystemClock
+    from finbank_adapters.system import SystemClock
 
     base = Settings.from_env(env)
     merged = asyncio.run(load_aws_settings(base, SystemClock(), env))

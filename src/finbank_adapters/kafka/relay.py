@@ -33,7 +33,6 @@ from collections.abc import Iterator, Sequence
 
 from aiokafka import AIOKafkaProducer
 
-from finbank_adapters.kafka.clients import open_producer
 from finbank_adapters.kafka.config import KafkaSettings
 from finbank_adapters.kafka.publisher import send_envelope
 from finbank_adapters.settings import Settings, SettingsError
@@ -222,16 +221,8 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
             await stop.wait()
 
 
-async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
-    """``finbank relay``: drain ``settings.postgres.dsn``'s outbox to Kafka until ``stop`` is set.
-
-    Opens its own small pool and producer and closes them on the way out.
-    """
-    from finbank_adapters.memory import SystemClock
-    from finbank_adapters.postgres import PostgresOutbox
-    from finbank_adapters.postgres.pool import create_pool
-
-    kafka = KafkaSettings.from_settings(settings)
+def check_relay_settings(settings: Settings, kafka: KafkaSettings) -> None:
+    """Refuse relay settings that could not work (``SettingsError`` naming the variables)."""
     if settings.relay.batch_size < 1 or settings.relay.max_in_flight < 1:
         raise SettingsError(
             "FINBANK_RELAY_BATCH_SIZE and FINBANK_RELAY_MAX_IN_FLIGHT must be at least 1"
@@ -241,24 +232,33 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
             "FINBANK_RELAY_LEASE_SECONDS must comfortably exceed the Kafka request timeout"
             f" ({kafka.request_timeout_ms} ms)"
         )
-    pool = await create_pool(settings.postgres.dsn, min_size=1, max_size=2)
+
+
+async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
+    """``finbank relay``: drain ``settings.postgres.dsn``'s outbox to Kafka until ``stop`` is set.
+
+    Everything (pool, clock, outbox, producer, relay) comes from the bank's
+    containers; they are opened here and closed on the way out.
+    """
+    from finbank_adapters.containers import (
+        build_container,
+        close_container,
+        open_container,
+        resolve,
+    )
+
+    container = build_container(settings)
+    kafka: KafkaSettings = container.events.kafka()
+    check_relay_settings(settings, kafka)  # before anything connects
     try:
-        async with open_producer(kafka) as producer:
-            outbox = PostgresOutbox(pool, SystemClock(), lease_seconds=settings.relay.lease_seconds)
-            relay = OutboxRelay(
-                outbox,
-                producer,
-                batch_size=settings.relay.batch_size,
-                max_in_flight=settings.relay.max_in_flight,
-                lease_seconds=settings.relay.lease_seconds,
-                idle_seconds=settings.relay.idle_seconds,
-                topic_prefix=kafka.topic_prefix,
-            )
-            log.info("relay %s: publishing to %s", outbox.relay_id, kafka.bootstrap_servers)
-            await relay.run(stop)
-            log.info("relay %s: stopped after %d events", outbox.relay_id, relay.published)
+        await open_container(container)
+        outbox = await resolve(container.events.outbox())
+        relay: OutboxRelay = await resolve(container.events.relay())
+        log.info("relay %s: publishing to %s", outbox.relay_id, kafka.bootstrap_servers)
+        await relay.run(stop)
+        log.info("relay %s: stopped after %d events", outbox.relay_id, relay.published)
     finally:
-        await pool.close()
+        await close_container(container)
 
 
 @contextlib.contextmanager

@@ -1,13 +1,8 @@
-"""Clocks: the system's, and a fake one tests move by hand."""
+"""A fake clock tests move by hand (the system clock is ``finbank_adapters.system``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class FakeClock:

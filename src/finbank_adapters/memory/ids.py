@@ -1,29 +1,10 @@
-"""Id generators: UUIDv7 from the clock plus randomness, and a predictable one for tests."""
+"""A predictable id generator for tests (production ids: ``finbank_adapters.system``)."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
-from finbank_core.shared.clock import Clock
 from finbank_core.shared.ids import uuid7
-
-
-class UUIDv7Generator:
-    """Monotonic UUIDv7: within one millisecond the 74 random bits are incremented."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._last = 0
-
-    def new_id(self) -> uuid.UUID:
-        unix_ms = int(self._clock.now().timestamp() * 1000)
-        candidate = uuid7(unix_ms, secrets.randbits(12), secrets.randbits(62)).int
-        if candidate <= self._last:
-            # Same millisecond (or a clock step back): keep ids strictly increasing.
-            candidate = self._last + 1
-        self._last = candidate
-        return uuid.UUID(int=candidate)
 
 
 class SequentialIdGenerator:

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from finbank_adapters.container import build_container, close_container
+from finbank_adapters.containers import build_container, close_container
 from finbank_adapters.reconciliation.job import reconcile_day, yesterday
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -29,7 +29,7 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 async def _run(event: dict[str, Any]) -> dict[str, Any]:
     container = build_container()
     raw = event.get("date")
-    day = date.fromisoformat(raw) if raw else yesterday(container.clock().now())
+    day = date.fromisoformat(raw) if raw else yesterday(container.infra.clock().now())
     try:
         summary = await reconcile_day(container, day, apply=bool(event.get("apply", False)))
     finally:

@@ -87,7 +87,7 @@ from finbank_core.pix.network import IncomingPixOrder
 from finbank_core.pix.payments import PixPayment, pix_transfer_id
 from finbank_core.pix.use_cases.receive import IncomingAccepted, ReceivePixResult
 from finbank_core.pix.use_cases.refund import RefundPixResult
-from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
+from finbank_core.shared.events import EventEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -280,9 +280,9 @@ class PixSettlementHandler:
 class PixSettlementWorker:
     """The worker process: its own container, an inbox, a consumer runner.
 
-    Builds a container from ``settings`` (ledger, payment records, network,
-    outbox publisher) and an inbox on the container's PostgreSQL pool (none
-    on the memory profile, where idempotency alone protects). ``kafka``
+    Resolves from the bank's containers, built on ``settings``, the handler
+    (over the settle and receive use cases) and the inbox of ``group_id``
+    (none on the memory profile, where idempotency alone protects). ``kafka``
     overrides the settings' Kafka slice (tests); ``group_id`` names both the
     consumer group and the inbox's consumer. :attr:`ready` is set once the
     consumer holds partitions; :attr:`handler` and :attr:`runner` (its
@@ -307,46 +307,32 @@ class PixSettlementWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; ``ServiceUnavailable`` if the bus is unreachable."""
-        from finbank_adapters.container import (
+        from finbank_adapters.containers import (
             build_container,
             close_container,
             open_container,
             resolve,
         )
-        from finbank_core.pix.use_cases import ReceivePix, SettlePixPayment, SettlePixRefund
 
         container = build_container(self._settings)
         await open_container(container)
         try:
-            settle_payment: SettlePixPayment = await resolve(container.settle_pix_payment())
-            settle_refund: SettlePixRefund = await resolve(container.settle_pix_refund())
-            receive: ReceivePix = await resolve(container.receive_pix())
-            pool = await resolve(container.postgres_pool())
-            inbox = None
-            if pool is not None:
-                from finbank_adapters.postgres.inbox import PostgresInbox
-
-                inbox = PostgresInbox(pool, self.group_id, container.clock())
-            self.handler = PixSettlementHandler(
-                settle_payment,
-                settle_refund,
-                receive,
-                inbox,
-                release_unrecorded=settle_payment.release_unrecorded,
+            inbox: EventInbox | None = await resolve(container.events.inbox(consumer=self.group_id))
+            handler: PixSettlementHandler = await resolve(
+                container.workers.pix_settlement_handler(inbox=inbox)
             )
-            runner = self.runner = KafkaConsumerRunner(
-                self._kafka,
-                group_id=self.group_id,
-                topics=[PIX_TOPIC],
-                handler=self.handler,
-                retry=self._retry,
-                permanent=(MalformedPixEvent,),
+            self.handler = handler
+            runner: KafkaConsumerRunner = await resolve(
+                container.workers.pix_settlement_runner(
+                    kafka=self._kafka, group_id=self.group_id, handler=handler, retry=self._retry
+                )
             )
+            self.runner = runner
             await _run_until(runner, stop, self.ready)
             log.info(
                 "pix-settlement: stopped after %d runs %s",
-                self.handler.runs,
-                dict(self.handler.runs_by_type),
+                handler.runs,
+                dict(handler.runs_by_type),
             )
         finally:
             await close_container(container)

@@ -17,19 +17,13 @@ from litestar.params import (
 from litestar.status_codes import HTTP_201_CREATED
 
 from finbank_core.accounts.use_cases import (
-    BalanceQuery,
-    GetBalance,
-    GetStatement,
-    InternalTransfer,
     InternalTransferCommand,
-    ListAccounts,
-    OpenAccount,
     OpenAccountCommand,
     StatementQuery,
 )
 from finbank_core.auth.model import Principal
 from finbank_core.shared.money import Money
-from finbank_http.deps import use_case
+from finbank_http.deps import Bank
 from finbank_http.problems import problems
 from finbank_http.schemas import (
     AccountDetailOut,
@@ -52,16 +46,15 @@ class AccountController(Controller):
     @post(
         "/",
         summary="Open an account for the caller",
-        dependencies={"open_account": use_case("open_account")},
         responses=problems(*AUTH_PROBLEMS, 409),
     )
     async def open(
         self,
         data: JSONBody[OpenAccountIn],
         principal: NamedDependency[Principal],
-        open_account: NamedDependency[OpenAccount],
+        bank: NamedDependency[Bank],
     ) -> AccountOut:
-        account = await open_account(
+        account = await bank.accounts.open(
             OpenAccountCommand(
                 owner_id=principal.subject,
                 holder_name=data.holder_name,
@@ -75,40 +68,36 @@ class AccountController(Controller):
     @get(
         "/",
         summary="List the caller's accounts",
-        dependencies={"list_accounts": use_case("list_accounts")},
         responses=problems(401, 503),
     )
     async def list_owned(
-        self, principal: NamedDependency[Principal], list_accounts: NamedDependency[ListAccounts]
+        self, principal: NamedDependency[Principal], bank: NamedDependency[Bank]
     ) -> list[AccountOut]:
-        return [AccountOut.of(a) for a in await list_accounts(principal.subject)]
+        return [AccountOut.of(a) for a in await bank.accounts.list(principal.subject)]
 
     @get(
         "/{account_id:uuid}",
         summary="One of the caller's accounts with its balance",
-        dependencies={"get_balance": use_case("get_balance")},
         responses=problems(401, 404, 503),
     )
     async def detail(
         self,
         account_id: FromPath[uuid.UUID],
         principal: NamedDependency[Principal],
-        get_balance: NamedDependency[GetBalance],
+        bank: NamedDependency[Bank],
     ) -> AccountDetailOut:
-        query = BalanceQuery(owner_id=principal.subject, account_id=account_id)
-        return AccountDetailOut.of(await get_balance(query))
+        return AccountDetailOut.of(await bank.accounts.balance(principal.subject, account_id))
 
     @get(
         "/{account_id:uuid}/statement",
         summary="Posted entries with the balance after each, oldest first",
-        dependencies={"get_statement": use_case("get_statement")},
         responses=problems(*AUTH_PROBLEMS, 404),
     )
     async def statement(
         self,
         account_id: FromPath[uuid.UUID],
         principal: NamedDependency[Principal],
-        get_statement: NamedDependency[GetStatement],
+        bank: NamedDependency[Bank],
         since: Annotated[
             datetime | None,
             QueryParameter(description="inclusive lower bound (ISO 8601 with zone)"),
@@ -122,7 +111,7 @@ class AccountController(Controller):
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> StatementOut:
-        statement = await get_statement(
+        statement = await bank.accounts.statement(
             StatementQuery(
                 owner_id=principal.subject,
                 account_id=account_id,
@@ -149,7 +138,6 @@ class TransferController(Controller):
             "sent many times at once (every copy gets the first response); the same key with "
             "another body is refused with 422."
         ),
-        dependencies={"internal_transfer": use_case("internal_transfer")},
         responses=problems(*AUTH_PROBLEMS, 404, 422),
         status_code=HTTP_201_CREATED,
     )
@@ -157,12 +145,12 @@ class TransferController(Controller):
         self,
         data: JSONBody[TransferIn],
         principal: NamedDependency[Principal],
-        internal_transfer: NamedDependency[InternalTransfer],
+        bank: NamedDependency[Bank],
         idempotency_key: Annotated[
             str, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255)
         ],
     ) -> Response[TransferOut]:
-        receipt = await internal_transfer(
+        receipt = await bank.accounts.transfer(
             InternalTransferCommand(
                 owner_id=principal.subject,
                 from_account_id=data.from_account_id,

@@ -18,21 +18,12 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from finbank_adapters.container import Container, resolve
+from finbank_adapters.containers import BankContainer, resolve
 from finbank_core.auth.model import SignUpRequest, TokenSet
 from finbank_core.auth.use_cases import (
-    AnswerChallenge,
-    ConfirmSignUp,
     LoginResult,
-    Logout,
-    PasswordLogin,
-    Refresh,
-    SelectMfaType,
-    SetUpTotp,
-    SignUp,
-    VerifyTotp,
 )
-from finbank_http.deps import use_case
+from finbank_http.deps import Bank
 from finbank_http.problems import problems
 from finbank_http.schemas import LoginIn, LoginOut, SignUpIn, SignUpOut, TokensOut
 from finbank_http.security import BEARER_SCHEME, bearer_token
@@ -128,12 +119,11 @@ class AuthController(Controller):
     @post(
         "/signup",
         summary="Register a user",
-        dependencies={"sign_up": use_case("sign_up")},
         responses=problems(400, 403, 409, 429, 503),
         status_code=HTTP_201_CREATED,
     )
-    async def signup(self, data: JSONBody[SignUpIn], sign_up: NamedDependency[SignUp]) -> SignUpOut:
-        result = await sign_up(
+    async def signup(self, data: JSONBody[SignUpIn], bank: NamedDependency[Bank]) -> SignUpOut:
+        result = await bank.auth.sign_up(
             SignUpRequest(
                 username=data.username,
                 password=data.password,
@@ -148,14 +138,11 @@ class AuthController(Controller):
         "/confirm",
         summary="Confirm a sign-up with the code the provider sent",
         description="401 `authentication_failed` whether the user or the code is wrong.",
-        dependencies={"confirm_sign_up": use_case("confirm_sign_up")},
         responses=problems(400, 401, 429, 503),
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def confirm(
-        self, data: JSONBody[ConfirmIn], confirm_sign_up: NamedDependency[ConfirmSignUp]
-    ) -> None:
-        await confirm_sign_up(data.username, data.code)
+    async def confirm(self, data: JSONBody[ConfirmIn], bank: NamedDependency[Bank]) -> None:
+        await bank.auth.confirm(data.username, data.code)
 
     @post(
         "/login",
@@ -167,40 +154,33 @@ class AuthController(Controller):
             "username); 422 `user_not_confirmed` / `password_reset_required`; 503 when a "
             "dependency is down."
         ),
-        dependencies={"password_login": use_case("password_login")},
         responses=problems(400, 401, 422, 429, 503),
         status_code=HTTP_200_OK,
     )
-    async def login(
-        self, data: JSONBody[LoginIn], password_login: NamedDependency[PasswordLogin]
-    ) -> LoginOut:
-        return login_out(await password_login(data.username, data.password))
+    async def login(self, data: JSONBody[LoginIn], bank: NamedDependency[Bank]) -> LoginOut:
+        return login_out(await bank.auth.login(data.username, data.password))
 
     @post(
         "/mfa",
         summary="Answer an MFA challenge with its code; returns tokens or the next challenge",
         description=_MFA_DOC,
-        dependencies={"answer_challenge": use_case("answer_challenge")},
         responses=problems(400, 401, 422, 429, 503),
         status_code=HTTP_200_OK,
     )
-    async def mfa(
-        self, data: JSONBody[MfaAnswerIn], answer_challenge: NamedDependency[AnswerChallenge]
-    ) -> LoginOut:
-        return login_out(await answer_challenge(data.challenge_id, data.code))
+    async def mfa(self, data: JSONBody[MfaAnswerIn], bank: NamedDependency[Bank]) -> LoginOut:
+        return login_out(await bank.auth.answer_challenge(data.challenge_id, data.code))
 
     @post(
         "/mfa/select",
         summary="Answer a SELECT_MFA_TYPE challenge with the MFA type to use",
         description=_MFA_DOC,
-        dependencies={"select_mfa_type": use_case("select_mfa_type")},
         responses=problems(400, 401, 429, 503),
         status_code=HTTP_200_OK,
     )
     async def mfa_select(
-        self, data: JSONBody[MfaSelectIn], select_mfa_type: NamedDependency[SelectMfaType]
+        self, data: JSONBody[MfaSelectIn], bank: NamedDependency[Bank]
     ) -> LoginOut:
-        return login_out(await select_mfa_type(data.challenge_id, data.mfa_type))
+        return login_out(await bank.auth.select_mfa_type(data.challenge_id, data.mfa_type))
 
     @post(
         "/mfa/totp-setup",
@@ -209,14 +189,13 @@ class AuthController(Controller):
             "Spends `challenge_id` and returns a new one, to be answered at `/v1/auth/mfa` "
             "with a code from the app. 422 `unsupported_challenge` for other challenge types."
         ),
-        dependencies={"answer_challenge": use_case("answer_challenge")},
         responses=problems(400, 401, 422, 429, 503),
         status_code=HTTP_200_OK,
     )
     async def mfa_totp_setup(
-        self, data: JSONBody[MfaSetupIn], answer_challenge: NamedDependency[AnswerChallenge]
+        self, data: JSONBody[MfaSetupIn], bank: NamedDependency[Bank]
     ) -> MfaSetupOut:
-        setup = await answer_challenge.begin_totp_setup(data.challenge_id)
+        setup = await bank.auth.begin_totp_setup(data.challenge_id)
         return MfaSetupOut(
             secret=setup.secret,
             otpauth_uri=setup.otpauth_uri,
@@ -233,47 +212,39 @@ class AuthController(Controller):
             "time. Presenting a superseded refresh token revokes its whole login session "
             "(401 `invalid_token`)."
         ),
-        dependencies={"refresh_tokens": use_case("refresh_tokens")},
         responses=problems(400, 401, 429, 503),
         status_code=HTTP_200_OK,
     )
-    async def refresh(
-        self, data: JSONBody[RefreshIn], refresh_tokens: NamedDependency[Refresh]
-    ) -> TokensOut:
-        return tokens_out(await refresh_tokens(data.refresh_token, username=data.username))
+    async def refresh(self, data: JSONBody[RefreshIn], bank: NamedDependency[Bank]) -> TokensOut:
+        return tokens_out(await bank.auth.refresh(data.refresh_token, username=data.username))
 
     @post(
         "/logout",
         summary="Revoke the bearer token, its login session and the refresh tokens",
         security=[{BEARER_SCHEME: []}],
-        dependencies={"logout": use_case("logout")},
         responses=problems(401, 429, 503),
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def logout(
-        self, request: Request[Any, Any, Any], logout: NamedDependency[Logout]
-    ) -> None:
-        await logout(bearer_token(request))
+    async def logout(self, request: Request[Any, Any, Any], bank: NamedDependency[Bank]) -> None:
+        await bank.auth.logout(bearer_token(request))
 
     @post(
         "/totp/setup",
         summary="Start enrolling an authenticator app for the caller",
         security=[{BEARER_SCHEME: []}],
-        dependencies={"set_up_totp": use_case("set_up_totp")},
         responses=problems(401, 429, 503),
         status_code=HTTP_200_OK,
     )
     async def totp_setup(
-        self, request: Request[Any, Any, Any], set_up_totp: NamedDependency[SetUpTotp]
+        self, request: Request[Any, Any, Any], bank: NamedDependency[Bank]
     ) -> TotpSetupOut:
-        setup = await set_up_totp(bearer_token(request))
+        setup = await bank.auth.set_up_totp(bearer_token(request))
         return TotpSetupOut(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
 
     @post(
         "/totp/verify",
         summary="Finish enrolling: a right code from the app turns TOTP MFA on",
         security=[{BEARER_SCHEME: []}],
-        dependencies={"verify_totp": use_case("verify_totp")},
         responses=problems(400, 401, 429, 503),
         status_code=HTTP_204_NO_CONTENT,
     )
@@ -281,21 +252,21 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[TotpVerifyIn],
-        verify_totp: NamedDependency[VerifyTotp],
+        bank: NamedDependency[Bank],
     ) -> None:
-        await verify_totp(bearer_token(request), data.code)
+        await bank.auth.verify_totp(bearer_token(request), data.code)
 
 
-def auth_router(container: Container) -> Router:
+def auth_router(container: BankContainer) -> Router:
     """The auth routes behind a per-client rate limit (``FINBANK_AUTH_RATE_LIMIT_PER_MINUTE``)."""
     limit = RateLimitConfig(
-        rate_limit=("minute", container.settings().auth.rate_limit_per_minute),
+        rate_limit=("minute", container.infra.settings().auth.rate_limit_per_minute),
         store=RATE_LIMIT_STORE,
     )
     return Router(path="/", route_handlers=[AuthController], middleware=[limit.middleware])
 
 
-async def register_rate_limit_store(app: Litestar, container: Container) -> None:
+async def register_rate_limit_store(app: Litestar, container: BankContainer) -> None:
     """Give the rate limiter the container's store (Redis or memory); call after opening it."""
-    store = await resolve(container.rate_limit_store())
+    store = await resolve(container.auth.rate_limit_store())
     app.stores.register(RATE_LIMIT_STORE, store, allow_override=True)

@@ -10,18 +10,16 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_503_SERVICE_UNAVAILABLE
 
-from finbank_adapters.container import resolve
+from finbank_adapters.containers import resolve
 from finbank_core.accounts.ports import Ledger
 from finbank_core.accounts.use_cases import (
     BankAccounts,
-    Deposit,
-    GetAccount,
     MoveCashCommand,
 )
 from finbank_core.auth.model import Principal
 from finbank_core.shared.errors import DomainError, NotFound
 from finbank_core.shared.money import Money
-from finbank_http.deps import container_of, use_case
+from finbank_http.deps import Bank, bank_of
 from finbank_http.problems import problems
 from finbank_http.schemas import SandboxDepositIn, TransferOut
 from finbank_http.security import BEARER_SCHEME
@@ -44,7 +42,7 @@ async def health() -> Health:
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     try:
-        ledger: Ledger = await resolve(container_of(request).ledger())
+        ledger: Ledger = await resolve(bank_of(request).container.accounts.ledger())
         found = await ledger.lookup_accounts([BankAccounts.CASH])
     except (DomainError, OSError):
         found = []
@@ -58,7 +56,6 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     tags=["sandbox"],
     summary="Sandbox only: credit cash to one of the caller's accounts",
     security=[{BEARER_SCHEME: []}],
-    dependencies={"deposit": use_case("deposit"), "get_account": use_case("get_account")},
     responses=problems(400, 401, 404),
     status_code=HTTP_201_CREATED,
 )
@@ -66,18 +63,16 @@ async def sandbox_deposit(
     request: Request[Any, Any, Any],
     data: JSONBody[SandboxDepositIn],
     principal: NamedDependency[Principal],
-    deposit: NamedDependency[Deposit],
-    get_account: NamedDependency[GetAccount],
+    bank: NamedDependency[Bank],
 ) -> TransferOut:
-    if not container_of(request).settings().pix.sandbox:
+    if not bank.settings.pix.sandbox:
         raise NotFound("the sandbox is disabled")
-    await get_account(principal.subject, data.account_id)  # ownership: 404 otherwise
-    receipt = await deposit(
+    await bank.accounts.get(principal.subject, data.account_id)  # ownership: 404 otherwise
+    receipt = await bank.accounts.deposit(
         MoveCashCommand(
             account_id=data.account_id,
             amount=Money.from_bcb(data.amount),
-            idempotency_key=request.headers.get("idempotency-key")
-            or str(container_of(request).ids().new_id()),
+            idempotency_key=request.headers.get("idempotency-key") or str(bank.ids.new_id()),
             operator_id=f"sandbox:{principal.subject}",
             description="sandbox deposit",
         )

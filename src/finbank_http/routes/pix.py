@@ -22,26 +22,16 @@ from finbank_core.pix.codes.brcode_reader import read_brcode
 from finbank_core.pix.refunds import RefundNature
 from finbank_core.pix.use_cases import (
     AccountData,
-    CreateCharge,
     CreateChargeCommand,
-    DeletePixKey,
-    GetCharge,
-    GetPixPayment,
-    ListPixKeys,
     QrFormat,
     QrKind,
-    RefundPix,
     RefundPixCommand,
-    RegisterPixKey,
     RegisterPixKeyCommand,
-    RenderChargeQr,
-    SendPix,
     SendPixCommand,
-    SimulateIncomingPix,
 )
 from finbank_core.shared.errors import NotFound
 from finbank_core.shared.money import Money
-from finbank_http.deps import container_of, use_case
+from finbank_http.deps import Bank
 from finbank_http.pix_schemas import (
     BRCodeDecodeIn,
     BRCodeOut,
@@ -90,7 +80,6 @@ class PixKeyController(Controller):
         summary="Register a PIX key for one of the caller's accounts",
         description="EVP keys are issued by the directory: send `key_type: EVP` and no `key`. "
         "Accounts hold at most 5 keys (individuals) or 20 (companies).",
-        dependencies={"register_pix_key": use_case("register_pix_key")},
         responses=problems(*COMMON, 404, 409, 422),
         status_code=HTTP_201_CREATED,
     )
@@ -98,9 +87,9 @@ class PixKeyController(Controller):
         self,
         data: JSONBody[RegisterKeyIn],
         principal: NamedDependency[Principal],
-        register_pix_key: NamedDependency[RegisterPixKey],
+        bank: NamedDependency[Bank],
     ) -> KeyOut:
-        registration = await register_pix_key(
+        registration = await bank.pix.register_key(
             RegisterPixKeyCommand(
                 owner_id=principal.subject,
                 account_id=data.account_id,
@@ -113,21 +102,19 @@ class PixKeyController(Controller):
     @get(
         "/",
         summary="The caller's PIX keys (of one account, or of all)",
-        dependencies={"list_pix_keys": use_case("list_pix_keys")},
         responses=problems(*COMMON, 404),
     )
     async def list_keys(
         self,
         principal: NamedDependency[Principal],
-        list_pix_keys: NamedDependency[ListPixKeys],
+        bank: NamedDependency[Bank],
         account_id: Annotated[uuid.UUID | None, QueryParameter()] = None,
     ) -> list[KeyOut]:
-        return [KeyOut.of(k) for k in await list_pix_keys(principal.subject, account_id)]
+        return [KeyOut.of(k) for k in await bank.pix.list_keys(principal.subject, account_id)]
 
     @delete(
         "/{key_id:uuid}",
         summary="Delete one of the caller's PIX keys by its registration id",
-        dependencies={"delete_pix_key": use_case("delete_pix_key")},
         responses=problems(401, 404, 503),
         status_code=HTTP_200_OK,
     )
@@ -135,9 +122,9 @@ class PixKeyController(Controller):
         self,
         key_id: FromPath[uuid.UUID],
         principal: NamedDependency[Principal],
-        delete_pix_key: NamedDependency[DeletePixKey],
+        bank: NamedDependency[Bank],
     ) -> KeyOut:
-        return KeyOut.of(await delete_pix_key(principal.subject, key_id))
+        return KeyOut.of(await bank.pix.delete_key(principal.subject, key_id))
 
 
 class PixPaymentController(Controller):
@@ -156,7 +143,6 @@ class PixPaymentController(Controller):
             "network, `SETTLED` / `REJECTED` with an ISO reason. Insufficient funds and limits "
             "refuse the payment with 422 and leave no record."
         ),
-        dependencies={"send_pix": use_case("send_pix")},
         responses={**problems(*COMMON, 404, 422), **in_progress_problem()},
         status_code=HTTP_201_CREATED,
     )
@@ -164,7 +150,7 @@ class PixPaymentController(Controller):
         self,
         data: JSONBody[PaymentIn],
         principal: NamedDependency[Principal],
-        send_pix: NamedDependency[SendPix],
+        bank: NamedDependency[Bank],
         idempotency_key: IdempotencyKey,
         device_id: DeviceId = None,
     ) -> Response[PaymentOut]:
@@ -179,7 +165,7 @@ class PixPaymentController(Controller):
                 name=d.name,
                 account_kind=d.account_type,
             )
-        result = await send_pix(
+        result = await bank.pix.send(
             SendPixCommand(
                 owner_id=principal.subject,
                 account_id=data.account_id,
@@ -203,16 +189,15 @@ class PixPaymentController(Controller):
     @get(
         "/{e2e_id:str}",
         summary="A payment the caller sent or received",
-        dependencies={"get_pix_payment": use_case("get_pix_payment")},
         responses=problems(401, 404, 503),
     )
     async def detail(
         self,
         e2e_id: FromPath[str],
         principal: NamedDependency[Principal],
-        get_pix_payment: NamedDependency[GetPixPayment],
+        bank: NamedDependency[Bank],
     ) -> PaymentOut:
-        payment = await get_pix_payment(principal.subject, e2e_id)
+        payment = await bank.pix.get_payment(principal.subject, e2e_id)
         return PaymentOut.of(payment, principal.subject)
 
     @post(
@@ -229,7 +214,6 @@ class PixPaymentController(Controller):
             "(local and aws profiles) or the network could not be reached. The amount is "
             "reserved meanwhile; `GET /v1/pix/payments/{e2e_id}` lists the refund's progress."
         ),
-        dependencies={"refund_pix": use_case("refund_pix")},
         responses={**problems(*COMMON, 404, 422), **in_progress_problem()},
         status_code=HTTP_201_CREATED,
     )
@@ -238,10 +222,10 @@ class PixPaymentController(Controller):
         e2e_id: FromPath[str],
         data: JSONBody[RefundIn],
         principal: NamedDependency[Principal],
-        refund_pix: NamedDependency[RefundPix],
+        bank: NamedDependency[Bank],
         idempotency_key: IdempotencyKey,
     ) -> Response[RefundOut]:
-        result = await refund_pix(
+        result = await bank.pix.refund(
             RefundPixCommand(
                 owner_id=principal.subject,
                 end_to_end_id=e2e_id,
@@ -267,7 +251,6 @@ class PixChargeController(Controller):
     @post(
         "/",
         summary="Create an immediate charge (cob) with its dynamic and static BR Codes",
-        dependencies={"create_charge": use_case("create_charge")},
         responses=problems(*COMMON, 404, 409, 422),
         status_code=HTTP_201_CREATED,
     )
@@ -275,9 +258,9 @@ class PixChargeController(Controller):
         self,
         data: JSONBody[ChargeIn],
         principal: NamedDependency[Principal],
-        create_charge: NamedDependency[CreateCharge],
+        bank: NamedDependency[Bank],
     ) -> ChargeOut:
-        view = await create_charge(
+        view = await bank.pix.create_charge(
             CreateChargeCommand(
                 owner_id=principal.subject,
                 account_id=data.account_id,
@@ -296,21 +279,19 @@ class PixChargeController(Controller):
     @get(
         "/{txid:str}",
         summary="One of the caller's charges",
-        dependencies={"get_charge": use_case("get_charge")},
         responses=problems(401, 404, 503),
     )
     async def detail(
         self,
         txid: FromPath[str],
         principal: NamedDependency[Principal],
-        get_charge: NamedDependency[GetCharge],
+        bank: NamedDependency[Bank],
     ) -> ChargeOut:
-        return ChargeOut.of(await get_charge(principal.subject, txid))
+        return ChargeOut.of(await bank.pix.get_charge(principal.subject, txid))
 
     @get(
         "/{txid:str}/qr.png",
         summary="The charge's QR code as PNG (dynamic BR Code unless kind=static)",
-        dependencies={"render_charge_qr": use_case("render_charge_qr")},
         responses=problems(401, 404, 503),
         media_type="image/png",
     )
@@ -318,16 +299,15 @@ class PixChargeController(Controller):
         self,
         txid: FromPath[str],
         principal: NamedDependency[Principal],
-        render_charge_qr: NamedDependency[RenderChargeQr],
+        bank: NamedDependency[Bank],
         kind: Annotated[QrKind, QueryParameter()] = QrKind.DYNAMIC,
     ) -> Response[bytes]:
-        image = await render_charge_qr(principal.subject, txid, QrFormat.PNG, kind)
+        image = await bank.pix.render_charge_qr(principal.subject, txid, QrFormat.PNG, kind)
         return Response(image, media_type="image/png")
 
     @get(
         "/{txid:str}/qr.svg",
         summary="The charge's QR code as SVG (dynamic BR Code unless kind=static)",
-        dependencies={"render_charge_qr": use_case("render_charge_qr")},
         responses=problems(401, 404, 503),
         media_type="image/svg+xml",
     )
@@ -335,10 +315,10 @@ class PixChargeController(Controller):
         self,
         txid: FromPath[str],
         principal: NamedDependency[Principal],
-        render_charge_qr: NamedDependency[RenderChargeQr],
+        bank: NamedDependency[Bank],
         kind: Annotated[QrKind, QueryParameter()] = QrKind.DYNAMIC,
     ) -> Response[bytes]:
-        image = await render_charge_qr(principal.subject, txid, QrFormat.SVG, kind)
+        image = await bank.pix.render_charge_qr(principal.subject, txid, QrFormat.SVG, kind)
         return Response(image, media_type="image/svg+xml")
 
 
@@ -376,7 +356,6 @@ async def decode_brcode(
         "account and then the payment, `SETTLED`."
     ),
     security=[{BEARER_SCHEME: []}],
-    dependencies={"simulate_incoming_pix": use_case("simulate_incoming_pix")},
     responses={
         HTTP_202_ACCEPTED: ResponseSpec(
             data_container=IncomingAcceptedOut,
@@ -391,11 +370,11 @@ async def sandbox_incoming_pix(
     request: Request[Any, Any, Any],
     data: JSONBody[SandboxIncomingIn],
     principal: NamedDependency[Principal],
-    simulate_incoming_pix: NamedDependency[SimulateIncomingPix],
+    bank: NamedDependency[Bank],
 ) -> Response[PaymentOut | IncomingAcceptedOut]:
-    if not container_of(request).settings().pix.sandbox:
+    if not bank.settings.pix.sandbox:
         raise NotFound("the sandbox is disabled")
-    acceptance = await simulate_incoming_pix(
+    acceptance = await bank.pix.simulate_incoming(
         principal.subject,
         data.account_id,
         Money.from_bcb(data.amount),

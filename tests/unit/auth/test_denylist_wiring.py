@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finbank_adapters import auth_wiring, postgres_wiring
-from finbank_adapters.container import build_container, resolve
+from finbank_adapters.containers import build_container, resolve
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.auth import InMemoryTokenDenylist
 from finbank_adapters.settings import Backends, DenylistBackend, Settings, SettingsError
@@ -34,5 +34,5 @@ def test_the_durable_denylist_refuses_to_start_without_postgresql() -> None:
 
 async def test_the_memory_profile_keeps_the_in_memory_denylist() -> None:
     container = build_container(Settings())
-    assert isinstance(await resolve(container.token_denylist()), InMemoryTokenDenylist)
+    assert isinstance(await resolve(container.auth.token_denylist()), InMemoryTokenDenylist)
     assert not Settings().uses_redis()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from finbank_adapters.memory import FakeClock, SequentialIdGenerator, UUIDv7Generator
+from finbank_adapters.memory import FakeClock, SequentialIdGenerator
+from finbank_adapters.system import UUIDv7Generator
 from finbank_core.shared.ids import uuid7_unix_ms
 
 

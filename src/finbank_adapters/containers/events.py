@@ -1,0 +1,153 @@
+"""Events: the publisher every context uses, the outbox relay and the PIX settlement worker.
+
+:class:`EventsContainer` holds the ``EventPublisher`` (memory or the
+PostgreSQL outbox), the outbox the relay drains, the inbox consumers
+deduplicate with, the Kafka settings and the relay's producer (an
+:class:`~finbank_adapters.containers.infrastructure.OnDemand` resource, opened
+only by the relay process). :class:`WorkersContainer` builds the consumers
+(the PIX settlement handler and worker) over the PIX use cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from finbank_adapters import postgres_wiring
+from finbank_adapters.containers.infrastructure import OnDemand, settings_field
+from finbank_adapters.memory import InMemoryEventPublisher
+from finbank_adapters.settings import Settings
+
+
+def kafka_settings(settings: Settings) -> Any:
+    from finbank_adapters.kafka.config import KafkaSettings
+
+    return KafkaSettings.from_settings(settings)
+
+
+async def kafka_producer(kafka: Any) -> AsyncIterator[Any]:
+    """A started aiokafka producer (the relay's), stopped on shutdown."""
+    from finbank_adapters.kafka.clients import open_producer
+
+    async with open_producer(kafka) as producer:
+        yield producer
+
+
+def postgres_outbox(pool: Any, clock: Any, settings: Settings) -> Any:
+    from finbank_adapters.postgres import PostgresOutbox
+    from finbank_adapters.settings import SettingsError
+
+    if pool is None:
+        raise SettingsError("the outbox relay needs PostgreSQL (FINBANK_EVENTS_BACKEND=postgres)")
+    return PostgresOutbox(pool, clock, lease_seconds=settings.relay.lease_seconds)
+
+
+def postgres_inbox(pool: Any, clock: Any, consumer: str) -> Any:
+    from finbank_adapters.postgres.inbox import PostgresInbox
+
+    return PostgresInbox(pool, consumer, clock)
+
+
+def outbox_relay(outbox: Any, producer: Any, settings: Settings, kafka: Any) -> Any:
+    from finbank_adapters.kafka.relay import OutboxRelay, check_relay_settings
+
+    check_relay_settings(settings, kafka)
+    return OutboxRelay(
+        outbox,
+        producer,
+        batch_size=settings.relay.batch_size,
+        max_in_flight=settings.relay.max_in_flight,
+        lease_seconds=settings.relay.lease_seconds,
+        idle_seconds=settings.relay.idle_seconds,
+        topic_prefix=kafka.topic_prefix,
+    )
+
+
+def _inbox_backend(settings: Settings) -> str:
+    return "postgres" if postgres_wiring.uses_postgres(settings) else "none"
+
+
+def _no_inbox(**_: Any) -> None:
+    """The memory profile has no inbox: idempotent effects alone protect."""
+    return
+
+
+class EventsContainer(containers.DeclarativeContainer):
+    """The publisher, the outbox and inbox, Kafka and the relay."""
+
+    infra = providers.DependenciesContainer()
+
+    publisher = providers.Selector(
+        providers.Callable(settings_field("backends.events"), infra.settings),
+        memory=providers.Singleton(InMemoryEventPublisher),
+        postgres=providers.Singleton(
+            postgres_wiring.postgres_event_publisher, pool=infra.postgres_pool
+        ),
+    )
+    kafka = providers.Singleton(kafka_settings, infra.settings)
+    outbox = providers.Singleton(
+        postgres_outbox, pool=infra.postgres_pool, clock=infra.clock, settings=infra.settings
+    )
+    #: call with ``consumer=<group id>``; ``None`` on the memory profile
+    inbox = providers.Selector(
+        providers.Callable(_inbox_backend, infra.settings),
+        postgres=providers.Factory(postgres_inbox, pool=infra.postgres_pool, clock=infra.clock),
+        none=providers.Callable(_no_inbox),
+    )
+    kafka_producer = OnDemand(kafka_producer, kafka=kafka)
+    relay = providers.Singleton(
+        outbox_relay,
+        outbox=outbox,
+        producer=kafka_producer,
+        settings=infra.settings,
+        kafka=kafka,
+    )
+
+
+def pix_settlement_handler(
+    settle_payment: Any, settle_refund: Any, receive: Any, inbox: Any
+) -> Any:
+    from finbank_adapters.workers.pix_settlement import PixSettlementHandler
+
+    return PixSettlementHandler(
+        settle_payment,
+        settle_refund,
+        receive,
+        inbox,
+        release_unrecorded=settle_payment.release_unrecorded,
+    )
+
+
+def pix_settlement_runner(kafka: Any, group_id: str, handler: Any, retry: Any = None) -> Any:
+    """The Kafka consumer runner of the PIX settlement worker (``finbank.pix.v1``)."""
+    from finbank_adapters.kafka import KafkaConsumerRunner
+    from finbank_core.pix.errors import MalformedPixEvent
+    from finbank_core.shared.events import PIX_TOPIC
+
+    return KafkaConsumerRunner(
+        kafka,
+        group_id=group_id,
+        topics=[PIX_TOPIC],
+        handler=handler,
+        retry=retry,
+        permanent=(MalformedPixEvent,),
+    )
+
+
+class WorkersContainer(containers.DeclarativeContainer):
+    """The event consumers, over the use cases they run."""
+
+    events = providers.DependenciesContainer()
+    pix = providers.DependenciesContainer()
+
+    #: call with ``inbox=<the inbox for the worker's group>``
+    pix_settlement_handler = providers.Factory(
+        pix_settlement_handler,
+        settle_payment=pix.settle_pix_payment,
+        settle_refund=pix.settle_pix_refund,
+        receive=pix.receive_pix,
+    )
+    #: call with ``group_id=``, ``handler=`` (and ``kafka=``/``retry=`` to override)
+    pix_settlement_runner = providers.Factory(pix_settlement_runner, kafka=events.kafka)
