@@ -72,6 +72,7 @@ def test_the_runbooks_exist_for_every_alarm_the_terraform_links_to(site: pathlib
 
 def test_the_api_reference_is_generated_from_the_docstrings(site: pathlib.Path) -> None:
     documented = {
+        "finbank": "open_bank",
         "accounts": "Ledger",
         "pix": "PaymentNetwork",
         "auth": "IdentityProvider",
@@ -81,7 +82,9 @@ def test_the_api_reference_is_generated_from_the_docstrings(site: pathlib.Path) 
     }
     for page, name in documented.items():
         html = (site / "reference" / page / "index.html").read_text(encoding="utf-8")
-        assert re.search(rf'id="finbank_\w+(\.\w+)*\.{name}"', html), (page, name)
+        assert re.search(rf'id="finbank(_\w+)?(\.\w+)*\.{name}"', html), (page, name)
         assert ":::" not in html, page  # every directive was rendered
     architecture = (site / "architecture" / "index.html").read_text(encoding="utf-8")
     assert 'id="ports-and-their-adapters"' in architecture
+    for guide in ("pix", "testing"):
+        assert (site / "guides" / guide / "index.html").is_file(), guide
