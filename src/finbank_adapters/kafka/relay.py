@@ -1,26 +1,16 @@
 """The outbox relay: drains the PostgreSQL outbox to Kafka, at least once, in order per aggregate.
 
-One round (:meth:`OutboxRelay.relay_batch`):
+One round (:meth:`OutboxRelay.relay_batch`) claims a batch (a lease; an
+aggregate's items are never leased to two relays at once), hands the items
+to the producer in outbox order, awaits every acknowledgement and marks the
+acknowledged ones published; an aggregate's items after its first failed
+one are kept back and re-sent, in order, within the lease or by the next
+claim. :meth:`OutboxRelay.run` overlaps up to ``max_in_flight`` rounds. A
+crash before the mark re-sends items: consumers deduplicate on
+``event_id``. Several relays may run; ``finbank relay`` runs one.
 
-1. claim a batch (``Outbox.claim_batch``: a lease on the oldest unpublished
-   items; an aggregate's items are never leased to two relays at once);
-2. hand every item to the producer in outbox order (same key -> same
-   partition; aiokafka keeps one batch in flight per partition, so order
-   holds through its internal retries);
-3. await every acknowledgement;
-4. ``mark_published`` the items that were acknowledged, except that an
-   aggregate's items after its first failed one are kept back too; those are
-   re-sent, in order, within the lease (backoff between tries) and, if the
-   lease runs short, left to lapse: the next claim, by this relay or
-   another, sends them again.
-
-:meth:`OutboxRelay.run` overlaps the rounds: up to ``max_in_flight``
-batches are produced, acknowledged and marked at once while the next one is
-claimed.
-
-A crash anywhere before step 4 re-sends items that may already be on the
-bus: delivery is at least once and consumers deduplicate on ``event_id``.
-Several relays may run (SKIP LOCKED claims); ``finbank relay`` runs one.
+The algorithm step by step: ``docs/architecture.md``, "The outbox relay";
+the guarantees end to end: ``docs/events.md``, "Delivery guarantees".
 """
 
 from __future__ import annotations

@@ -1,70 +1,22 @@
 """``finbank worker pix-settlement``: finishes what PIX requests left for the worker.
 
 Consumes ``finbank.pix.v1`` as consumer group ``finbank-pix-settlement``
-with the Kafka consumer runner (manual commits after handling, bounded
-retries then ``<topic>.dlq``, unbounded retries while a dependency is
-``ServiceUnavailable``) and dispatches by event type:
+with the Kafka consumer runner and dispatches by event type:
+``pix.payment_requested`` -> ``SettlePixPayment``, ``pix.refund_requested``
+-> ``SettlePixRefund``, ``pix.incoming_accepted`` -> ``ReceivePix`` (the
+order rebuilt from the payload). Other types are skipped; a payload that
+lacks what its use case needs raises ``MalformedPixEvent``, which the runner
+treats as permanent (straight to the DLQ). A ``pix.payment_requested``
+whose record cannot be found is tried again a few times
+(:class:`MissingRecordPolicy`), then its reservation is voided and an alert
+logged (ids only).
 
-* ``pix.payment_requested`` -> :class:`~finbank_core.pix.use_cases.settle.SettlePixPayment`:
-  the network (``PaymentNetwork``) is asked, the pending ledger transfer
-  posted or voided, the record (DynamoDB or memory) marked ``SETTLED`` /
-  ``REJECTED``, the outcome published;
-* ``pix.refund_requested`` -> :class:`~finbank_core.pix.use_cases.refund.SettlePixRefund`:
-  an on-us refund credits the original payer, any other is returned
-  through the network; the refund's reservation is posted or voided, the
-  refund marked ``DEVOLVIDO`` / ``NAO_REALIZADO``, ``pix.refund_completed``
-  / ``pix.refund_failed`` published;
-* ``pix.incoming_accepted`` -> :class:`~finbank_core.pix.use_cases.receive.ReceivePix`
-  on the order rebuilt from the payload (payee by branch and number): the
-  customer is credited, the record born ``SETTLED``, ``pix.payment_received``
-  published, a matching charge concluded.
-
-A ``pix.payment_requested`` whose payment record cannot be found (a store
-that lost an acknowledged write: threaded moto did) is tried again a few
-times (:class:`MissingRecordPolicy`), in case the record is only late. Then
-the reservation is voided through the ledger, by the transfer id derived
-from the EndToEndId (``SettlePixPayment.release_unrecorded``), an alert is
-logged (ids and the reservation's status only, no personal data), the
-handler counts it (``unrecorded_released``) and the event counts as
-handled: money held for a payment nobody can see would otherwise stay held
-for good, and the DLQ would only park it there.
-
-Other event types on the topic are skipped. A payload that lacks what its
-use case needs raises ``MalformedPixEvent``, which the worker gives the
-runner as *permanent*: the record goes to the DLQ at once (reason
-``rejected``), without retries that could not help.
-
-Exactly-once effects over at-least-once delivery
-------------------------------------------------
-A redelivered event (a crash before the commit, a rebalance) must change
-nothing. Two layers make sure of it:
-
-1. **The inbox** (:class:`~finbank_adapters.postgres.inbox.PostgresInbox`,
-   consumer ``finbank-pix-settlement``): the event id is inserted in a
-   transaction that stays open while the use case runs and commits after
-   it succeeds. A redelivery after that commit is skipped before touching
-   anything; a concurrent duplicate waits on the inbox row, then skips.
-   The use case's writes are *not* in that transaction (the ledger uses
-   its own transactions, the record lives in DynamoDB), so the inbox alone
-   cannot make them atomic with the marker; it only saves the repeat work.
-2. **Idempotent effects**, for the window the inbox cannot cover (the use
-   case finished, the process died before the inbox commit) and for a
-   copy of an event under another id: the ledger steps have ids derived
-   from the EndToEndId or the return id (``post`` and ``void`` of the same
-   pending transfer exist at most once, and a post excludes a void; an
-   incoming credit exists once), the network answers the same EndToEndId /
-   return id with its first result, payments and refunds move only from
-   the version they were read at and only out of ``PENDING`` /
-   ``EM_PROCESSAMENTO`` (a final one is returned unchanged), and an
-   incoming record is added only if its EndToEndId is new. Replaying a use
-   case therefore applies no effect twice.
-
-A replay in that window publishes the outcome again (``pix.payment_settled``,
-``pix.refund_completed``...): outcome events have ids derived from what they
-are about (``finbank_core.pix.events.outcome_event_id``), so a use case that
-finds the outcome recorded re-announces it under the same id. If the first
-run's event went out, consumers drop the copy; if a crash ate it, this is
-the one they get. An outcome is never lost and never applied twice.
+Effects happen once over at-least-once delivery: the inbox skips an event
+id it has seen, and every use case is idempotent on its own (ledger ids
+derived from the EndToEndId or return id, the network's first answer,
+versioned records that leave ``PENDING`` once, outcome events re-announced
+under the same id). The reasoning in full: ``docs/architecture.md``, "The
+PIX settlement worker: exactly-once effects over at-least-once delivery".
 """
 
 from __future__ import annotations
