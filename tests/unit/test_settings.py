@@ -366,3 +366,15 @@ def test_every_bad_value_is_named_at_once() -> None:
     assert "FINBANK_PROFILE must be one of memory, local, aws" in message
     assert "FINBANK_LEDGER_BACKEND must be one of memory, postgres" in message
     assert "invalid setting FINBANK_POSTGRES_POOL_MAX" in message
+
+
+def test_the_container_builds_the_payment_network_the_environment_names() -> None:
+    from finbank_adapters.containers import build_container
+    from finbank_adapters.sandbox import SimulatedSpi
+
+    settings = Settings.from_env({"FINBANK_PIX_NETWORK_BACKEND": "sandbox"})
+    network = build_container(settings).pix.payment_network()
+    assert isinstance(network, SimulatedSpi)
+    # a backend the selector has no provider for cannot get this far: from_env refuses it
+    with pytest.raises(SettingsError, match="must be one of sandbox"):
+        Settings.from_env({"FINBANK_PIX_NETWORK_BACKEND": "rsfn"})
