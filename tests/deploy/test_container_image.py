@@ -13,7 +13,7 @@ import re
 import hcl2
 import pytest
 
-from finbank_http.cli import build_parser
+from finbank_cli.main import build_parser
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SERVE_IN_A_CONTAINER = ["serve", "--host", "0.0.0.0"]  # noqa: S104 - a container's port is published
@@ -136,7 +136,7 @@ def test_the_entrypoint_is_the_finbank_cli_serving_on_all_interfaces(
 
 def test_the_cli_is_the_installed_console_script() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert 'finbank = "finbank_http.cli:main"' in pyproject
+    assert 'finbank = "finbank_cli.main:main"' in pyproject
 
 
 def test_dockerignore_keeps_the_build_context_to_the_package() -> None:

@@ -24,7 +24,7 @@ __all__ = ["aws_endpoint"]  # fixture
 
 def finbank(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "finbank_http.cli", *args],
+        [sys.executable, "-m", "finbank_cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **DUMMY_AWS_ENV, **env},
@@ -61,7 +61,7 @@ def test_dev_up_starts_kafka_and_aws_prints_the_env_and_stops_on_sigterm() -> No
         unavailable(f"the Tansu Kafka broker is unavailable: {exc}")
     table = f"pix-{uuid.uuid4().hex[:12]}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "finbank_http.cli", "dev", "up"],
+        [sys.executable, "-m", "finbank_cli", "dev", "up"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

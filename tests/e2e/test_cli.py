@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from finbank_http.cli import main
+from finbank_cli.main import main
 
 
 def test_demo_tells_the_whole_story_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
@@ -21,7 +21,7 @@ def test_demo_tells_the_whole_story_and_exits_zero(capsys: pytest.CaptureFixture
 
 def test_bad_profile_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "finbank_http.cli", "demo"],
+        [sys.executable, "-m", "finbank_cli", "demo"],
         capture_output=True,
         text=True,
         env={"FINBANK_PROFILE": "mars", "PATH": ""},
@@ -36,7 +36,7 @@ def test_serve_answers_health_and_serves_the_schema(unused_tcp_port: int) -> Non
     import urllib.request
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "finbank_http.cli", "serve", "--port", str(unused_tcp_port)],
+        [sys.executable, "-m", "finbank_cli", "serve", "--port", str(unused_tcp_port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -35,8 +35,8 @@ import pytest
 import uvicorn
 
 from finbank_adapters.containers import build_container
-from finbank_adapters.devstack import free_port
 from finbank_adapters.settings import Settings
+from finbank_cli.devstack import free_port
 from finbank_http import create_app
 from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
 from tests.support_redis import open_test_redis

@@ -50,18 +50,18 @@ import pytest
 
 from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.aws_wiring import open_dynamodb_client
-from finbank_adapters.devstack import (
+from finbank_adapters.kafka import dead_letter_topic
+from finbank_adapters.kafka.clients import create_topics
+from finbank_adapters.kafka.config import KafkaSettings
+from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
+from finbank_adapters.settings import Settings
+from finbank_cli.devstack import (
     DUMMY_AWS_CREDENTIALS,
     DevStackError,
     _wait_for_port,
     free_port,
     moto_command,
 )
-from finbank_adapters.kafka import dead_letter_topic
-from finbank_adapters.kafka.clients import create_topics
-from finbank_adapters.kafka.config import KafkaSettings
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
-from finbank_adapters.settings import Settings
 from finbank_core.pix.events import PAYMENT_REJECTED, PAYMENT_SETTLED
 from finbank_core.pix.payments import pix_transfer_id
 from finbank_core.shared.events import AUTH_TOPIC, LEDGER_TOPIC, PIX_TOPIC

@@ -169,7 +169,7 @@ def test_the_masker_finds_documents_keys_and_tokens_in_text() -> None:
 
 
 def finbank(*args: str, env: dict[str, str]) -> list[str]:
-    return [sys.executable, "-m", "finbank_http.cli", *args]
+    return [sys.executable, "-m", "finbank_cli", *args]
 
 
 def debug_env(**extra: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ def _write_statement(root: pathlib.Path) -> None:
 def test_reconcile_reports_a_discrepancy_and_exits_1(tmp_path: pathlib.Path) -> None:
     _write_statement(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "finbank_http.cli", "reconcile", "--date", "2026-01-05"],
+        [sys.executable, "-m", "finbank_cli", "reconcile", "--date", "2026-01-05"],
         capture_output=True,
         text=True,
         env=_env(tmp_path),
@@ -51,7 +51,7 @@ def test_reconcile_reports_a_discrepancy_and_exits_1(tmp_path: pathlib.Path) -> 
 
 def test_reconcile_refuses_a_bad_date(tmp_path: pathlib.Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "finbank_http.cli", "reconcile", "--date", "05/01/2026"],
+        [sys.executable, "-m", "finbank_cli", "reconcile", "--date", "05/01/2026"],
         capture_output=True,
         text=True,
         env=_env(tmp_path),
@@ -64,7 +64,7 @@ def test_reconcile_refuses_a_bad_date(tmp_path: pathlib.Path) -> None:
 
 def test_missing_statement_is_a_clear_failure(tmp_path: pathlib.Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "finbank_http.cli", "reconcile", "--date", "2026-01-05"],
+        [sys.executable, "-m", "finbank_cli", "reconcile", "--date", "2026-01-05"],
         capture_output=True,
         text=True,
         env=_env(tmp_path),

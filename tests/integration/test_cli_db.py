@@ -26,7 +26,7 @@ async def test_db_migrate_twice_on_a_fresh_database() -> None:
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
         env = {**os.environ, "FINBANK_POSTGRES_DSN": _with_database(POSTGRES_DSN, name)}
-        command = [sys.executable, "-m", "finbank_http.cli", "db", "migrate"]
+        command = [sys.executable, "-m", "finbank_cli", "db", "migrate"]
         runs = [
             await asyncio.to_thread(
                 subprocess.run, command, capture_output=True, text=True, env=env, timeout=120

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from finbank_adapters.devstack import (
+from finbank_cli.devstack import (
     DUMMY_AWS_CREDENTIALS,
     DevStackError,
     _wait_for_port,

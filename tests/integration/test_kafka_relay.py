@@ -161,7 +161,7 @@ async def test_finbank_relay_drains_the_outbox_and_stops_on_sigterm(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "finbank_http.cli",
+        "finbank_cli",
         "relay",
         env=env,
         stdout=asyncio.subprocess.DEVNULL,

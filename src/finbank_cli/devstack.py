@@ -83,7 +83,7 @@ def tansu_command(port: int) -> list[str]:
 
 def moto_command(port: int) -> list[str]:
     """This module run as a program: moto on ``port``, one request at a time."""
-    return [sys.executable, "-m", "finbank_adapters.devstack", "moto", str(port)]
+    return [sys.executable, "-m", "finbank_cli.devstack", "moto", str(port)]
 
 
 def serve_moto_serially(host: str, port: int) -> None:
@@ -195,9 +195,9 @@ def export_lines(environment: dict[str, str]) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m finbank_adapters.devstack moto PORT``: what :meth:`DevStack.start` runs."""
+    """``python -m finbank_cli.devstack moto PORT``: what :meth:`DevStack.start` runs."""
     if len(argv) != 2 or argv[0] != "moto" or not argv[1].isdigit():
-        raise SystemExit("usage: python -m finbank_adapters.devstack moto PORT")
+        raise SystemExit("usage: python -m finbank_cli.devstack moto PORT")
     serve_moto_serially("127.0.0.1", int(argv[1]))
 
 

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from finbank_adapters.containers import BankContainer as Container
-from finbank_adapters.containers import close_container, open_container, resolve
+from finbank_adapters.containers import close_container, open_container
+from finbank_cli.demo_pix import pix_story
+from finbank_cli.story import Story, call
 from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import (
@@ -28,51 +30,15 @@ from finbank_core.accounts.use_cases import (
 )
 from finbank_core.auth.model import Principal, SignUpRequest, TokenSet
 from finbank_core.shared.money import Money
-from finbank_http.demo_pix import pix_story
-
-
-class Story:
-    """Prints numbered steps and remembers whether every check held."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.failures: list[str] = []
-        self._step = 0
-
-    def step(self, title: str) -> None:
-        self._step += 1
-        print(f"\n{self._step}. {title}", file=self.out)
-
-    def say(self, text: str) -> None:
-        print(f"   {text}", file=self.out)
-
-    def check(self, ok: bool, what: str) -> None:
-        mark = "ok " if ok else "FAIL"
-        print(f"   [{mark}] {what}", file=self.out)
-        if not ok:
-            self.failures.append(what)
-
-
-def _provider(container: Container, name: str) -> Any:
-    """The provider ``name`` of whichever context container has it."""
-    for context in ("accounts", "auth", "pix", "events", "infra"):
-        found = getattr(container, context).providers.get(name)
-        if found is not None:
-            return found
-    raise AttributeError(name)
-
-
-async def _call(container: Container, name: str) -> Any:
-    return await resolve(_provider(container, name)())
 
 
 async def _customer(container: Container, story: Story, username: str) -> Principal:
     password = secrets.token_urlsafe(16)
-    await (await _call(container, "sign_up"))(SignUpRequest(username=username, password=password))
-    login = await (await _call(container, "password_login"))(username, password)
+    await (await call(container, "sign_up"))(SignUpRequest(username=username, password=password))
+    login = await (await call(container, "password_login"))(username, password)
     tokens = login.tokens  # a LoginResult: tokens, as this user has no MFA
     story.check(isinstance(tokens, TokenSet), f"{username} signed up and logged in")
-    verifier = await _call(container, "token_verifier")
+    verifier = await call(container, "token_verifier")
     principal: Principal = await verifier.verify(tokens.access_token)
     return principal
 
@@ -92,7 +58,7 @@ async def accounts_story(container: Container, story: Story) -> None:
     bruno = await _customer(container, story, f"bruno-{suffix}")
 
     story.step("Each opens an account")
-    open_account = await _call(container, "open_account")
+    open_account = await call(container, "open_account")
     ana_acc: CustomerAccount = await open_account(
         OpenAccountCommand(owner_id=ana.subject, holder_name="Ana Souza")
     )
@@ -104,7 +70,7 @@ async def accounts_story(container: Container, story: Story) -> None:
     story.check(ana_acc.number != bruno_acc.number, "account numbers are distinct")
 
     story.step("A teller deposits R$ 500,00 for Ana")
-    deposit = await _call(container, "deposit")
+    deposit = await call(container, "deposit")
     await deposit(
         MoveCashCommand(
             account_id=ana_acc.id,
@@ -118,7 +84,7 @@ async def accounts_story(container: Container, story: Story) -> None:
     story.check(balance.posted == Money(500_00), f"Ana's balance is {balance.posted}")
 
     story.step("Ana sends R$ 123,45 to Bruno, with an idempotency key")
-    transfer = await _call(container, "internal_transfer")
+    transfer = await call(container, "internal_transfer")
     command = InternalTransferCommand(
         owner_id=ana.subject,
         from_account_id=ana_acc.id,
@@ -155,7 +121,7 @@ async def accounts_story(container: Container, story: Story) -> None:
         story.check(True, f"refused: {exc.code}")
 
     story.step("Statements with running balances")
-    statement = await _call(container, "get_statement")
+    statement = await call(container, "get_statement")
     for name, who, acc in (("Ana", ana, ana_acc), ("Bruno", bruno, bruno_acc)):
         story.say(f"-- {name}")
         result: Statement = await statement(StatementQuery(owner_id=who.subject, account_id=acc.id))
@@ -168,7 +134,7 @@ async def accounts_story(container: Container, story: Story) -> None:
 async def _balance(
     container: Container, who: Principal, account: CustomerAccount
 ) -> AccountBalance:
-    get_balance = await _call(container, "get_balance")
+    get_balance = await call(container, "get_balance")
     result: AccountBalance = await get_balance(
         BalanceQuery(owner_id=who.subject, account_id=account.id)
     )

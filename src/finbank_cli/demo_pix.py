@@ -14,15 +14,14 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dependency_injector import providers
 
 from finbank_adapters.containers import BankContainer as Container
-from finbank_adapters.containers import resolve
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
+from finbank_cli.story import Story, call
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import (
     BankAccounts,
@@ -45,16 +44,7 @@ from finbank_core.pix.use_cases import (
 )
 from finbank_core.shared.money import Money
 
-if TYPE_CHECKING:
-    from finbank_http.demo import Story
-
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
-
-
-async def _call(container: Container, name: str) -> Any:
-    from finbank_http.demo import _provider
-
-    return await resolve(_provider(container, name)())
 
 
 async def pix_story(container: Container, story: Story) -> None:
@@ -71,7 +61,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
     suffix = uuid.uuid4().hex[:6]
     ana_owner, bruno_owner = f"pix-ana-{suffix}", f"pix-bruno-{suffix}"
     story.step("PIX: Ana and Bruno open accounts; a teller deposits R$ 2.000,00 for Ana")
-    open_account = await _call(container, "open_account")
+    open_account = await call(container, "open_account")
     ana_cpf = generate_cpf(random.Random())  # noqa: S311 - a demo document, not a secret
     ana: CustomerAccount = await open_account(
         OpenAccountCommand(owner_id=ana_owner, holder_name="Ana Souza", holder_document=ana_cpf)
@@ -79,7 +69,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
     bruno: CustomerAccount = await open_account(
         OpenAccountCommand(owner_id=bruno_owner, holder_name="Bruno Lima")
     )
-    await (await _call(container, "deposit"))(
+    await (await call(container, "deposit"))(
         MoveCashCommand(
             account_id=ana.id,
             amount=Money(2_000_00),
@@ -90,7 +80,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
     settlement_before = await _posted(container, BankAccounts.PIX_SETTLEMENT)
 
     story.step("Keys: Ana registers her CPF, Bruno gets a random key (EVP) and an email")
-    register = await _call(container, "register_pix_key")
+    register = await call(container, "register_pix_key")
     await register(
         RegisterPixKeyCommand(
             owner_id=ana_owner, account_id=ana.id, key_type=PixKeyType.CPF, key=ana_cpf
@@ -107,17 +97,17 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
             key=f"bruno.{suffix}@example.com",
         )
     )
-    directory = await _call(container, "key_directory")
+    directory = await call(container, "key_directory")
     entry = await directory.lookup(PixKey.parse(ana_cpf))
     story.say(
         f"a payer looking up Ana's CPF key sees: {entry.owner_name}, {entry.owner_document_masked}"
     )
     story.check(entry.owner_document_masked != ana_cpf, "the directory masks the holder's CPF")
     story.check(
-        len(await (await _call(container, "list_pix_keys"))(bruno_owner)) == 2, "Bruno has 2 keys"
+        len(await (await call(container, "list_pix_keys"))(bruno_owner)) == 2, "Bruno has 2 keys"
     )
 
-    send = await _call(container, "send_pix")
+    send = await call(container, "send_pix")
     story.step("Ana pays Bruno R$ 50,00 by his random key (both here: settles at once)")
     by_key = await send(
         SendPixCommand(
@@ -133,7 +123,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
     story.check(by_key.payment.status is PaymentStatus.SETTLED, "the on-us payment is SETTLED")
 
     story.step("Bruno charges R$ 80,00 (cob); Ana pays the dynamic BR Code")
-    view = await (await _call(container, "create_charge"))(
+    view = await (await call(container, "create_charge"))(
         CreateChargeCommand(
             owner_id=bruno_owner,
             account_id=bruno.id,
@@ -151,7 +141,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
             br_code=view.dynamic_brcode,
         )
     )
-    charge = (await (await _call(container, "get_charge"))(bruno_owner, view.charge.txid)).charge
+    charge = (await (await call(container, "get_charge"))(bruno_owner, view.charge.txid)).charge
     story.check(by_code.payment.amount == Money(80_00), "the amount came from the charge")
     story.check(charge.status is ChargeStatus.CONCLUIDA, f"the charge is {charge.status.value}")
 
@@ -182,10 +172,10 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
     story.check(await _posted(container, ana.id) == 1_750_00, "and nothing left Ana's account")
 
     story.step("Carla pays Bruno R$ 200,00 from Banco Simulado; Bruno refunds R$ 50,00")
-    incoming = await (await _call(container, "simulate_incoming_pix"))(
+    incoming = await (await call(container, "simulate_incoming_pix"))(
         bruno_owner, bruno.id, Money(200_00)
     )
-    refund = await (await _call(container, "refund_pix"))(
+    refund = await (await call(container, "refund_pix"))(
         RefundPixCommand(
             owner_id=bruno_owner,
             end_to_end_id=incoming.end_to_end_id,
@@ -213,7 +203,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
         story.check(True, f"refused: {exc.code} ({exc.details.get('limit')})")
 
     story.step("PIX statements")
-    get_statement = await _call(container, "get_statement")
+    get_statement = await call(container, "get_statement")
     expected = {"Ana": 1_750_00, "Bruno": 280_00}
     for name, owner, account in (("Ana", ana_owner, ana), ("Bruno", bruno_owner, bruno)):
         story.say(f"-- {name}")
@@ -233,6 +223,6 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
 
 
 async def _posted(container: Container, account_id: uuid.UUID) -> int:
-    ledger = await _call(container, "ledger")
+    ledger = await call(container, "ledger")
     [account] = await ledger.lookup_accounts([account_id])
     return int(account.balance_posted)

