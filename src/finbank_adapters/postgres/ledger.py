@@ -53,6 +53,7 @@ from finbank_core.accounts.ledger import (
     check_filter,
     check_transfer_texts,
 )
+from finbank_core.accounts.ledger_rules import batch_check
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.events import EventEnvelope, encode_event
 
@@ -146,33 +147,6 @@ def event_columns(events: Sequence[EventEnvelope]) -> tuple[list[Any], ...]:
 
 
 # -- the checks that need no stored state, in ledger_rules' order ---------------------
-
-
-def _batch_check(
-    index: int,
-    count: int,
-    flags: int,
-    linked_bit: int,
-    imported_bit: int,
-    batch_imported: bool,
-    timestamp: datetime | None,
-    now: datetime,
-) -> str | None:
-    """Step 1-2 of ``ledger_rules`` for one event (after ``linked_event_failed``)."""
-    if flags & linked_bit and index == count - 1:
-        return "linked_event_chain_open"
-    imported = bool(flags & imported_bit)
-    if batch_imported and not imported:
-        return "imported_event_expected"
-    if imported and not batch_imported:
-        return "imported_event_not_expected"
-    if not imported:
-        return None if timestamp is None else "timestamp_must_be_zero"
-    if timestamp is None or timestamp.tzinfo is None:
-        return "imported_event_timestamp_out_of_range"
-    if timestamp > now:
-        return "imported_event_timestamp_must_not_advance"
-    return None
 
 
 def _transfer_pre(t: Transfer, flags: int, batch: str | None) -> str | None:
@@ -370,7 +344,7 @@ def _transfer_batch_checks(transfers: Sequence[Transfer], now: datetime) -> list
         flags = int(t.flags)
         if (flags & _LINKED and index == count - 1) or batch_imported or flags & _IMPORTED:
             found.append(
-                _batch_check(
+                batch_check(
                     index, count, flags, _LINKED, _IMPORTED, batch_imported, t.timestamp, now
                 )
             )
@@ -461,7 +435,7 @@ class PostgresLedger:
         mids: list[str | None] = []
         for index, new in enumerate(accounts):
             flags = int(new.flags)
-            batch = _batch_check(
+            batch = batch_check(
                 index,
                 count,
                 flags,

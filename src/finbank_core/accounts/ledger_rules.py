@@ -298,7 +298,7 @@ class LedgerState:
 # -- batches: linked chains and imported events ----------------------------------------
 
 
-def _batch_check(
+def batch_check(
     index: int,
     count: int,
     flags: int,
@@ -308,7 +308,10 @@ def _batch_check(
     timestamp: datetime | None,
     now: datetime,
 ) -> str | None:
-    """The batch-level checks of one event (its result's value), or None."""
+    """The batch-level checks of one event (its result's value), or None.
+
+    Needs no stored state; the PostgreSQL ledger runs it before calling SQL.
+    """
     if flags & linked_bit and index == count - 1:
         return "linked_event_chain_open"
     imported = bool(flags & imported_bit)
@@ -347,7 +350,7 @@ def create_accounts(
         if in_chain and chain_failed:
             result = A.LINKED_EVENT_FAILED
         else:
-            batch = _batch_check(
+            batch = batch_check(
                 index,
                 count,
                 flags,
@@ -461,7 +464,7 @@ def apply_batch(
         if in_chain and chain_failed:
             result = R.LINKED_EVENT_FAILED
         elif (linked and index == count - 1) or batch_imported or flags & _IMPORTED:
-            batch = _batch_check(
+            batch = batch_check(
                 index,
                 count,
                 flags,
