@@ -236,7 +236,13 @@ async def build_world(
     events = PixEvents(publisher, clock, ids)
     policy = LimitPolicy(limits)
     settle = SettlePixPayment(
-        payments=payments, steps=steps, events=events, clock=clock, network=spi, charges=charges
+        payments=payments,
+        steps=steps,
+        events=events,
+        clock=clock,
+        network=spi,
+        charges=charges,
+        limits=limits_store,
     )
     limiter = PixLimiter(policy, payments, limits_store, devices)
     claims = InMemoryRequestClaims()

@@ -152,6 +152,7 @@ class PixContainer(containers.DeclarativeContainer):
         clock=infra.clock,
         network=payment_network,
         charges=charge_repository,
+        limits=account_limits_store,
     )
     send_pix = providers.Factory(
         pix.SendPix,

@@ -364,6 +364,24 @@ async def test_a_payment_a_worker_rejects_gives_its_limit_back_when_room_is_need
         await shop.send(pay(ana, "over", key=PEER_KEY_EMAIL, cents=1))
 
 
+async def test_a_payment_the_worker_rejects_gives_its_limit_back_at_once() -> None:
+    """The settlement use case as the container builds it (with the limits store)."""
+    world = await build_world(limits=SMALL, start=sp(9))
+    shop = await shop_over(world, world.charges, world.payments, world.limits_store, inline=False)
+    ana = await world.open("ana", "Ana", deposit=Money(5_000_00))
+    first = await shop.send(pay(ana, "r", key=PEER_CLOSED_KEY, cents=100_00))
+    assert await shop.used(ana) == 100_00
+    e2e = first.payment.end_to_end_id
+    assert (await world.settle(e2e)).status is PaymentStatus.REJECTED
+    assert await shop.used(ana) == 0
+    assert (await world.settle(e2e)).status is PaymentStatus.REJECTED  # a redelivered event
+    assert await shop.used(ana) == 0
+    for n in range(3):  # the whole 300.00 is free again
+        await shop.send(pay(ana, f"ok{n}", key=PEER_KEY_EMAIL, cents=100_00))
+    with pytest.raises(PixLimitExceeded):
+        await shop.send(pay(ana, "over", key=PEER_KEY_EMAIL, cents=1))
+
+
 async def test_a_refused_payment_leaves_no_limit_and_no_claim(memory_shop: Shop) -> None:
     shop, world = memory_shop, memory_shop.world
     _, txid, code = await shop.charge(90_00)

@@ -9,6 +9,8 @@ Incoming payments are in :mod:`finbank_core.pix.use_cases.receive`, refunds in
 
 from __future__ import annotations
 
+import contextlib
+
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import (
@@ -18,9 +20,15 @@ from finbank_core.pix.errors import (
 from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps, memo
 from finbank_core.pix.network import PaymentOrder
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
-from finbank_core.pix.ports import ChargeRepository, PaymentNetwork, PixPaymentRepository
+from finbank_core.pix.ports import (
+    AccountLimitsStore,
+    ChargeRepository,
+    PaymentNetwork,
+    PixPaymentRepository,
+)
 from finbank_core.pix.use_cases.charge import conclude_matching_charge
 from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import ServiceUnavailable
 
 
 async def _store_transition(
@@ -89,6 +97,7 @@ class SettlePixPayment:
         clock: Clock,
         network: PaymentNetwork,
         charges: ChargeRepository,
+        limits: AccountLimitsStore | None = None,
     ) -> None:
         self._payments = payments
         self._steps = steps
@@ -96,6 +105,8 @@ class SettlePixPayment:
         self._clock = clock
         self._network = network
         self._charges = charges
+        #: where a rejected payment's share of the PIX limits is given back at once
+        self._limits = limits
 
     async def __call__(self, end_to_end_id: str) -> PixPayment:
         payment = await self._payments.get(end_to_end_id)
@@ -172,6 +183,12 @@ class SettlePixPayment:
         rejected = await _store_transition(
             self._payments, payment, payment.reject(reason, self._clock.now())
         )
+        if self._limits is not None and payment.payer.account_id is not None:
+            # A rejected payment used none of the limits. Releasing applies once; if
+            # the store cannot be reached, the next payment that needs the room
+            # reclaims it (PixLimiter), so the outcome is not held back for this.
+            with contextlib.suppress(ServiceUnavailable):
+                await self._limits.release_usage(payment.payer.account_id, payment.end_to_end_id)
         await self._events.publish_payment_outcome(rejected)
         return rejected
 
