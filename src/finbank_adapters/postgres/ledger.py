@@ -33,7 +33,6 @@ from finbank_core.accounts.ledger import (
     MAX_U32,
     MAX_U64,
     MAX_U128,
-    TRANSFER_FLAGS_KNOWN,
     AccountBalance,
     AccountFilter,
     AccountFlags,
@@ -53,7 +52,7 @@ from finbank_core.accounts.ledger import (
     check_filter,
     check_transfer_texts,
 )
-from finbank_core.accounts.ledger_rules import batch_check
+from finbank_core.accounts.ledger_rules import batch_check, out_of_range
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.events import EventEnvelope, encode_event
 
@@ -153,26 +152,9 @@ def _transfer_pre(t: Transfer, flags: int, batch: str | None) -> str | None:
     """Everything before the ``exists`` check: batch checks, types, reserved ids."""
     if batch is not None:
         return batch
-    if flags & ~TRANSFER_FLAGS_KNOWN or flags < 0:
-        return R.RESERVED_FLAG
-    if t.amount < 0:
-        return R.AMOUNT_MUST_NOT_BE_NEGATIVE
-    if t.amount > MAX_AMOUNT:
-        return R.AMOUNT_OUT_OF_RANGE
-    if not 0 <= t.ledger <= MAX_U32:
-        return R.LEDGER_OUT_OF_RANGE
-    if not 0 <= t.code <= MAX_U16:
-        return R.CODE_OUT_OF_RANGE
-    if t.timeout_seconds < 0:
-        return R.TIMEOUT_MUST_NOT_BE_NEGATIVE
-    if t.timeout_seconds > MAX_U32:
-        return R.TIMEOUT_OUT_OF_RANGE
-    if not 0 <= t.user_data_128 <= MAX_U128:
-        return R.USER_DATA_128_OUT_OF_RANGE
-    if not 0 <= t.user_data_64 <= MAX_U64:
-        return R.USER_DATA_64_OUT_OF_RANGE
-    if not 0 <= t.user_data_32 <= MAX_U32:
-        return R.USER_DATA_32_OUT_OF_RANGE
+    failed = out_of_range(t, flags)
+    if failed is not None:
+        return failed
     if t.id.int == 0:
         return R.ID_MUST_NOT_BE_ZERO
     if t.id.int == MAX_U128:

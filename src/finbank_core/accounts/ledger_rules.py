@@ -496,8 +496,11 @@ def apply_batch(
     return results
 
 
-def _out_of_range(t: Transfer, flags: int) -> CreateTransferResult | None:
-    """Step 3: reserved bits and values outside their type, in that order."""
+def out_of_range(t: Transfer, flags: int) -> CreateTransferResult | None:
+    """Step 3: reserved bits and values outside their type, in that order.
+
+    Needs no stored state; the PostgreSQL ledger runs it before calling SQL.
+    """
     if flags & _TRANSFER_RESERVED or flags < 0:
         return R.RESERVED_FLAG
     amount = t.amount
@@ -542,7 +545,7 @@ def _create_transfer(
         or t.user_data_64
         or t.user_data_32
     ):
-        failed = _out_of_range(t, flags)
+        failed = out_of_range(t, flags)
         if failed is not None:
             return failed
     key = t.id.int
