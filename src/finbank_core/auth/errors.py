@@ -6,6 +6,7 @@ from finbank_core.shared.errors import (
     AuthenticationFailed,
     Conflict,
     InvalidInput,
+    PermissionDenied,
     RuleViolation,
     TooManyRequests,
 )
@@ -73,3 +74,14 @@ class UnsupportedChallenge(RuleViolation):
 
     code = "unsupported_challenge"
     title = "This login step is not supported"
+
+
+class StepUpRequired(PermissionDenied):
+    """A sensitive change needs a valid step-up token for its purpose (``details['purpose']``).
+
+    Missing, unknown, expired, spent, another user's or session's, or issued
+    for another purpose: one answer for all.
+    """
+
+    code = "step_up_required"
+    title = "Re-authenticate (step up) before this change"
