@@ -15,6 +15,7 @@ import pytest
 
 from finbank_adapters.aws.dynamo_pix_records import DynamoChargeRepository
 from finbank_adapters.memory.pix import InMemoryChargeRepository
+from finbank_adapters.postgres.pix_records import PostgresChargeRepository
 from finbank_core.pix.charges import Charge, ChargePayer, ChargeStatus
 from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.errors import ChargeAlreadyExists, ChargeNotFound, PixVersionConflict
@@ -22,9 +23,10 @@ from finbank_core.pix.ports import ChargeRepository
 from finbank_core.shared.money import Money
 from tests.integration.aws_fixtures import aws_endpoint
 from tests.integration.dynamo_support import dynamodb_client, new_table
+from tests.postgres_support import isolated_schema
 
 __all__ = ["aws_endpoint"]  # fixture
-CHARGE_REPOSITORY_BACKENDS = ["memory", "dynamodb"]
+CHARGE_REPOSITORY_BACKENDS = ["memory", "dynamodb", "postgres"]
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)
 ANA = uuid.uuid4()
 BIA = uuid.uuid4()
@@ -39,6 +41,9 @@ async def charges(request: pytest.FixtureRequest) -> AsyncIterator[ChargeReposit
         endpoint: str = request.getfixturevalue("aws_endpoint")
         async with dynamodb_client(endpoint) as client, new_table(client) as table:
             yield DynamoChargeRepository(client, table)
+    elif request.param == "postgres":  # a migrated schema of its own per test
+        async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
+            yield PostgresChargeRepository(pool)
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)
 

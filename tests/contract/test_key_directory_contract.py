@@ -15,6 +15,7 @@ import pytest
 
 from finbank_adapters.aws.dynamo_pix_directory import DynamoKeyDirectory
 from finbank_adapters.memory.pix import InMemoryKeyDirectory
+from finbank_adapters.postgres.pix_directory import PostgresKeyDirectory
 from finbank_core.accounts.model import AccountKind, HolderType
 from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.directory import NewKeyRegistration
@@ -22,9 +23,10 @@ from finbank_core.pix.errors import PixKeyAlreadyRegistered, PixKeyLimitReached,
 from finbank_core.pix.ports import KeyDirectory
 from tests.integration.aws_fixtures import aws_endpoint
 from tests.integration.dynamo_support import dynamodb_client, new_table
+from tests.postgres_support import isolated_schema
 
 __all__ = ["aws_endpoint"]  # fixture
-KEY_DIRECTORY_BACKENDS = ["memory", "dynamodb"]
+KEY_DIRECTORY_BACKENDS = ["memory", "dynamodb", "postgres"]
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
 
@@ -36,6 +38,9 @@ async def directory(request: pytest.FixtureRequest) -> AsyncIterator[KeyDirector
         endpoint: str = request.getfixturevalue("aws_endpoint")
         async with dynamodb_client(endpoint) as client, new_table(client) as table:
             yield DynamoKeyDirectory(client, table)
+    elif request.param == "postgres":  # a migrated schema of its own per test
+        async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
+            yield PostgresKeyDirectory(pool)
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)
 

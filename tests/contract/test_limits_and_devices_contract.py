@@ -16,13 +16,18 @@ import pytest
 
 from finbank_adapters.aws.dynamo_pix_records import DynamoAccountLimitsStore, DynamoDeviceRegistry
 from finbank_adapters.memory.pix import InMemoryAccountLimitsStore, InMemoryDeviceRegistry
+from finbank_adapters.postgres.pix_records import (
+    PostgresAccountLimitsStore,
+    PostgresDeviceRegistry,
+)
 from finbank_core.pix.limits import AccountLimits, PendingRaise, TierLimits
 from finbank_core.pix.ports import AccountLimitsStore, DeviceRegistry
 from tests.integration.aws_fixtures import aws_endpoint
 from tests.integration.dynamo_support import dynamodb_client, new_table
+from tests.postgres_support import isolated_schema
 
 __all__ = ["aws_endpoint"]  # fixture
-LIMITS_AND_DEVICES_BACKENDS = ["memory", "dynamodb"]
+LIMITS_AND_DEVICES_BACKENDS = ["memory", "dynamodb", "postgres"]
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
 
@@ -42,6 +47,9 @@ async def stores(request: pytest.FixtureRequest) -> AsyncIterator[Stores]:
             yield Stores(
                 DynamoAccountLimitsStore(client, table), DynamoDeviceRegistry(client, table)
             )
+    elif request.param == "postgres":  # a migrated schema of its own per test
+        async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
+            yield Stores(PostgresAccountLimitsStore(pool), PostgresDeviceRegistry(pool))
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)
 

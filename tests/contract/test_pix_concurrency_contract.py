@@ -36,6 +36,12 @@ from finbank_adapters.memory.pix import (
     InMemoryKeyDirectory,
     InMemoryPixPaymentRepository,
 )
+from finbank_adapters.postgres.pix_directory import PostgresKeyDirectory
+from finbank_adapters.postgres.pix_payments import PostgresPixPaymentRepository
+from finbank_adapters.postgres.pix_records import (
+    PostgresAccountLimitsStore,
+    PostgresChargeRepository,
+)
 from finbank_core.accounts.model import AccountKind, HolderType
 from finbank_core.pix.charges import Charge
 from finbank_core.pix.codes.keys import PixKey, PixKeyType
@@ -51,9 +57,14 @@ from finbank_core.pix.ports import (
 from finbank_core.shared.money import Money
 from tests.integration.dynamo_support import dynamodb_client, new_table, serial_moto_endpoint
 from tests.pix_concurrency_support import interleaved, outcomes
+from tests.postgres_support import isolated_schema
 
 __all__ = ["serial_moto_endpoint"]  # fixture
-PIX_CONCURRENCY_BACKENDS = ["memory", pytest.param("dynamodb", marks=pytest.mark.services)]
+PIX_CONCURRENCY_BACKENDS = [
+    "memory",
+    pytest.param("dynamodb", marks=pytest.mark.services),
+    pytest.param("postgres", marks=pytest.mark.services),
+]
 #: concurrent callers per test
 N = 24
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)  # 09:00 in São Paulo
@@ -85,6 +96,15 @@ async def stores(request: pytest.FixtureRequest) -> AsyncIterator[PixStores]:
                 DynamoPixPaymentRepository(client, table),
                 DynamoChargeRepository(client, table),
                 DynamoAccountLimitsStore(client, table),
+            )
+    elif request.param == "postgres":  # a migrated schema of its own, a connection per caller
+        dsn = request.getfixturevalue("postgres_dsn")
+        async with isolated_schema(dsn, max_size=N) as (pool, _):
+            yield PixStores(
+                PostgresKeyDirectory(pool),
+                PostgresPixPaymentRepository(pool),
+                PostgresChargeRepository(pool),
+                PostgresAccountLimitsStore(pool),
             )
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)

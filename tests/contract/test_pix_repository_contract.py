@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import msgspec
 import pytest
@@ -16,19 +17,30 @@ import pytest
 from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
 from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
+from finbank_adapters.postgres.pix_payments import PostgresPixPaymentRepository
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import (
+    IllegalPixTransition,
     PixPaymentAlreadyExists,
     PixPaymentNotFound,
     PixVersionConflict,
 )
-from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixParty, PixPayment
+from finbank_core.pix.payments import (
+    Initiation,
+    PaymentDirection,
+    PaymentStatus,
+    PixFlow,
+    PixParty,
+    PixPayment,
+)
 from finbank_core.pix.ports import PixPaymentRepository
+from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.money import Money
 from tests.integration.aws_fixtures import aws_endpoint
+from tests.postgres_support import isolated_schema
 
 __all__ = ["aws_endpoint"]  # fixture
-PIX_REPOSITORY_BACKENDS = ["memory", "dynamodb"]
+PIX_REPOSITORY_BACKENDS = ["memory", "dynamodb", "postgres"]
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)  # 09:00 in São Paulo
 ANA = uuid.uuid4()
 BIA = uuid.uuid4()
@@ -48,6 +60,9 @@ async def repository(request: pytest.FixtureRequest) -> AsyncIterator[PixPayment
         ) as client:
             await create_tables(client, table)
             yield DynamoPixPaymentRepository(client, table)
+    elif request.param == "postgres":  # a migrated schema of its own per test
+        async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
+            yield PostgresPixPaymentRepository(pool)
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)
 
@@ -165,3 +180,87 @@ async def test_records_round_trip_with_every_field(repository: PixPaymentReposit
     )
     stored = await repository.add(original)
     assert msgspec.structs.replace(stored, version=0) == original
+
+
+async def test_a_final_record_never_goes_back_to_pending(repository: PixPaymentRepository) -> None:
+    stored = await repository.add(payment(1))
+    settled = await repository.update(stored.settle(T0), stored.version)
+    back = msgspec.structs.replace(settled, status=PaymentStatus.PENDING, settled_at=None)
+    with pytest.raises(IllegalPixTransition):
+        await repository.update(back, settled.version)
+    rejected = msgspec.structs.replace(settled, status=PaymentStatus.REJECTED)
+    with pytest.raises(IllegalPixTransition):
+        await repository.update(rejected, settled.version)
+    again = await repository.update(settled, settled.version)  # same status: a refund, say
+    assert (again.version, again.status) == (3, PaymentStatus.SETTLED)
+    assert await repository.get(stored.end_to_end_id) == again
+
+
+async def _pages(
+    repository: PixPaymentRepository, account: uuid.UUID, limit: int, **filters: Any
+) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await repository.list_by_account(account, limit=limit, cursor=cursor, **filters)
+        assert len(page.items) <= limit
+        seen.extend(p.end_to_end_id for p in page.items)
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+
+
+async def test_list_by_account_filters_by_status_and_direction_across_pages(
+    repository: PixPaymentRepository,
+) -> None:
+    sent = [await repository.add(payment(n, at=T0 + timedelta(minutes=n))) for n in range(6)]
+    for record in sent[::2]:  # 0, 2, 4 settled
+        await repository.update(record.settle(T0), record.version)
+    received = await repository.add(payment(10, at=T0 + timedelta(minutes=3), payer=BIA, payee=ANA))
+    to_self = await repository.add(payment(11, at=T0 + timedelta(minutes=9), payee=ANA))
+    e2e = [p.end_to_end_id for p in sent]
+
+    settled = {PaymentStatus.SETTLED}
+    assert await _pages(repository, ANA, 2, statuses=settled) == [e2e[4], e2e[2], e2e[0]]
+    pending = {PaymentStatus.PENDING}
+    assert await _pages(repository, ANA, 1, statuses=pending, direction=PaymentDirection.SENT) == [
+        to_self.end_to_end_id,
+        e2e[5],
+        e2e[3],
+        e2e[1],
+    ]
+    assert await _pages(repository, ANA, 5, direction=PaymentDirection.RECEIVED) == [
+        to_self.end_to_end_id,
+        received.end_to_end_id,
+    ]
+    assert await _pages(repository, BIA, 5, direction=PaymentDirection.RECEIVED) == []
+    assert await _pages(repository, BIA, 5, direction=PaymentDirection.SENT) == [
+        received.end_to_end_id
+    ]
+    everything = await _pages(repository, ANA, 3)
+    assert len(everything) == len(set(everything)) == 8  # a payment to oneself listed once
+    assert await _pages(repository, ANA, 3, statuses=set(PaymentStatus)) == everything
+
+
+async def test_a_cursor_of_another_listing_or_tampered_is_invalid_input(
+    repository: PixPaymentRepository,
+) -> None:
+    for n in range(3):
+        await repository.add(payment(n, at=T0 + timedelta(minutes=n)))
+    await repository.add(payment(9, at=T0, payer=BIA))
+    cursor = (await repository.list_by_account(ANA, limit=1)).next_cursor
+    assert cursor is not None
+    for bad in ("", "x", cursor[:-2], cursor + "A", "not a cursor!", "0", "%%%"):
+        if not bad:
+            continue
+        with pytest.raises(InvalidInput) as raised:
+            await repository.list_by_account(ANA, limit=1, cursor=bad)
+        assert raised.value.details.get("field") == "cursor"
+    with pytest.raises(InvalidInput):  # another account's listing
+        await repository.list_by_account(BIA, limit=1, cursor=cursor)
+    with pytest.raises(InvalidInput):
+        await repository.list_by_settlement_day(date(2026, 1, 5), cursor=cursor)
+    for limit in (0, 1001):
+        with pytest.raises(InvalidInput) as raised:
+            await repository.list_by_account(ANA, limit=limit)
+        assert raised.value.details.get("field") == "limit"

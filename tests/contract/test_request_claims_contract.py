@@ -18,6 +18,7 @@ import pytest
 from finbank_adapters.memory.claims import InMemoryRequestClaims
 from finbank_core.shared.idempotency import RequestClaims, claim_id_for
 from tests.integration.dynamo_support import dynamodb_client, new_table, serial_moto_endpoint
+from tests.postgres_support import isolated_schema
 
 __all__ = ["serial_moto_endpoint"]  # fixture
 
@@ -26,10 +27,23 @@ LEASE = timedelta(seconds=30)
 CALLERS = 32
 
 
-@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.services)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("dynamodb", marks=pytest.mark.services),
+        pytest.param("postgres", marks=pytest.mark.services),
+    ]
+)
 async def claims(request: pytest.FixtureRequest) -> AsyncIterator[RequestClaims]:
     if request.param == "memory":
         yield InMemoryRequestClaims()
+        return
+    if request.param == "postgres":  # a migrated schema of its own, a connection per caller
+        from finbank_adapters.postgres.pix_claims import PostgresRequestClaims
+
+        dsn = request.getfixturevalue("postgres_dsn")
+        async with isolated_schema(dsn, max_size=CALLERS) as (pool, _):
+            yield PostgresRequestClaims(pool)
         return
     from finbank_adapters.aws.dynamo_claims import DynamoRequestClaims
 

@@ -21,6 +21,7 @@ import asyncio
 import base64
 import binascii
 import uuid
+from collections.abc import Callable, Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -51,7 +52,13 @@ from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixVersionConflict,
 )
-from finbank_core.pix.payments import SAO_PAULO, PaymentPage, PaymentStatus, PixPayment
+from finbank_core.pix.payments import (
+    SAO_PAULO,
+    PaymentDirection,
+    PaymentPage,
+    PaymentStatus,
+    PixPayment,
+)
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 
 Item = dict[str, dict[str, Any]]
@@ -183,6 +190,8 @@ class DynamoPixPaymentRepository:
         until: datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        statuses: Collection[PaymentStatus] | None = None,
+        direction: PaymentDirection | None = None,
     ) -> PaymentPage:
         # sk = "<created_at>#<e2e>": every sk of an instant t sorts after "<t>" alone,
         # so BETWEEN "<since>" AND "<until>" is since <= created_at < until.
@@ -205,8 +214,23 @@ class DynamoPixPaymentRepository:
             values[":hi"] = s(sortable_time(until))
         else:
             names.pop("#sk")
+
+        def keep(payment: PixPayment) -> bool:  # filters read the record, not the index item
+            return (statuses is None or payment.status in statuses) and (
+                direction is None or direction in payment.directions(account_id)
+            )
+
         return await self._page(
-            GSI1, GSI1_PK, partition, condition, names, values, limit, cursor, newest_first=True
+            GSI1,
+            GSI1_PK,
+            partition,
+            condition,
+            names,
+            values,
+            limit,
+            cursor,
+            newest_first=True,
+            keep=None if statuses is None and direction is None else keep,
         )
 
     async def list_by_settlement_day(
@@ -306,7 +330,14 @@ class DynamoPixPaymentRepository:
         cursor: str | None,
         *,
         newest_first: bool,
+        keep: Callable[[PixPayment], bool] | None = None,
     ) -> PaymentPage:
+        """One page of an index, records fetched after it; ``keep`` drops records after the fetch.
+
+        With ``keep``, index pages are read until ``limit + 1`` records pass
+        it or the index ends, and the cursor is the index key of the last
+        record returned, so the next page starts right after it.
+        """
         _check_limit(limit)
         query: dict[str, Any] = {
             "TableName": self._table,
@@ -319,22 +350,28 @@ class DynamoPixPaymentRepository:
         if cursor:
             query["ExclusiveStartKey"] = _decode_cursor(cursor, partition_attribute, partition)
         # One more than asked tells whether a next page exists without an empty last page.
-        keys: list[Item] = []
-        while len(keys) <= limit:
-            query["Limit"] = limit + 1 - len(keys)
+        found: list[tuple[Item, PixPayment]] = []
+        while len(found) <= limit:
+            wanted = limit + 1 - len(found)
+            # a filter drops some records: read ahead (the cursor still follows what is returned)
+            query["Limit"] = wanted if keep is None else min(_MAX_LIMIT, 2 * wanted + 10)
             with dynamo_errors():
                 response = await self._client.query(**query)
-            keys.extend(response.get("Items", []))
+            keys: list[Item] = response.get("Items", [])
+            records = await self._batch_get([k[PK]["S"] for k in keys])
+            found.extend(
+                (k, records[k[PK]["S"]])
+                for k in keys
+                if k[PK]["S"] in records and (keep is None or keep(records[k[PK]["S"]]))
+            )
             last = response.get("LastEvaluatedKey")
             if last is None:
                 break
             query["ExclusiveStartKey"] = last
-        more = len(keys) > limit
-        keys = keys[:limit]
-        records = await self._batch_get([k[PK]["S"] for k in keys])
-        items = [records[k[PK]["S"]] for k in keys if k[PK]["S"] in records]
-        next_cursor = _encode_cursor(keys[-1]) if more and keys else None
-        return PaymentPage(items=items, next_cursor=next_cursor)
+        more = len(found) > limit
+        found = found[:limit]
+        next_cursor = _encode_cursor(found[-1][0]) if more and found else None
+        return PaymentPage(items=[record for _, record in found], next_cursor=next_cursor)
 
     async def _batch_get(self, partitions: list[str]) -> dict[str, PixPayment]:
         """Records by pk, strongly consistent; retries unprocessed keys."""

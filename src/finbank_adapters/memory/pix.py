@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import secrets
 import uuid
+from collections.abc import Collection
 from datetime import date, datetime
 
 import msgspec
@@ -19,6 +20,7 @@ from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRe
 from finbank_core.pix.errors import (
     ChargeAlreadyExists,
     ChargeNotFound,
+    IllegalPixTransition,
     PixKeyAlreadyRegistered,
     PixKeyLimitReached,
     PixKeyNotFound,
@@ -27,20 +29,29 @@ from finbank_core.pix.errors import (
     PixVersionConflict,
 )
 from finbank_core.pix.limits import AccountLimits, ReserveOutcome, UsageHold, UsageReservation
-from finbank_core.pix.payments import SAO_PAULO, PaymentPage, PaymentStatus, PixPayment
+from finbank_core.pix.payments import (
+    SAO_PAULO,
+    PaymentDirection,
+    PaymentPage,
+    PaymentStatus,
+    PixPayment,
+)
 from finbank_core.shared.errors import InvalidInput
 
 
-def _page(items: list[PixPayment], limit: int, cursor: str | None) -> PaymentPage:
+def _page(items: list[PixPayment], limit: int, cursor: str | None, listing: str) -> PaymentPage:
+    """A page of ``items`` (sorted); the cursor is the listing and the position after it."""
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit must be between 1 and 1000", field="limit")
-    try:
-        start = int(cursor) if cursor else 0
-    except ValueError:
-        raise InvalidInput("invalid cursor", field="cursor") from None
+    start = 0
+    if cursor:
+        prefix, _, position = cursor.rpartition("@")
+        if prefix != listing or not position.isdigit() or len(position) > 9:
+            raise InvalidInput("invalid cursor", field="cursor")
+        start = int(position)
     chunk = items[start : start + limit]
     more = start + limit < len(items)
-    return PaymentPage(items=chunk, next_cursor=str(start + limit) if more else None)
+    return PaymentPage(items=chunk, next_cursor=f"{listing}@{start + limit}" if more else None)
 
 
 class InMemoryKeyDirectory:
@@ -146,6 +157,12 @@ class InMemoryPixPaymentRepository:
         current = await self.get(payment.end_to_end_id)
         if current.version != expected_version:
             raise PixVersionConflict()
+        if current.status not in (PaymentStatus.PENDING, payment.status):  # final stays final
+            raise IllegalPixTransition(
+                f"a payment cannot go from {current.status} to {payment.status}",
+                current=current.status.value,
+                target=payment.status.value,
+            )
         stored = msgspec.structs.replace(payment, version=expected_version + 1)
         self._records[payment.end_to_end_id] = stored
         return stored
@@ -158,6 +175,8 @@ class InMemoryPixPaymentRepository:
         until: datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        statuses: Collection[PaymentStatus] | None = None,
+        direction: PaymentDirection | None = None,
     ) -> PaymentPage:
         found = [
             p
@@ -165,9 +184,11 @@ class InMemoryPixPaymentRepository:
             if account_id in p.account_ids()
             and (since is None or p.created_at >= since)
             and (until is None or p.created_at < until)
+            and (statuses is None or p.status in statuses)
+            and (direction is None or direction in p.directions(account_id))
         ]
         found.sort(key=lambda p: (p.created_at, p.end_to_end_id), reverse=True)
-        return _page(found, limit, cursor)
+        return _page(found, limit, cursor, f"account:{account_id}")
 
     async def list_by_settlement_day(
         self, day: date, *, limit: int = 100, cursor: str | None = None
@@ -178,7 +199,7 @@ class InMemoryPixPaymentRepository:
             if p.status is PaymentStatus.SETTLED and day in p.settlement_days(self._timezone)
         ]
         found.sort(key=lambda p: (p.settled_at or p.created_at, p.end_to_end_id))
-        return _page(found, limit, cursor)
+        return _page(found, limit, cursor, f"day:{day.isoformat()}")
 
 
 def _idempotency_index(payment: PixPayment) -> tuple[str, str] | None:

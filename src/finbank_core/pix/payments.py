@@ -49,6 +49,13 @@ class PixFlow(enum.StrEnum):
     ON_US = "ON_US"
 
 
+class PaymentDirection(enum.StrEnum):
+    """An account's side of a payment: it paid (``SENT``) or was paid (``RECEIVED``)."""
+
+    SENT = "SENT"
+    RECEIVED = "RECEIVED"
+
+
 class Initiation(enum.StrEnum):
     """How the payer named the payee (the SPI's ``LocalInstrument``)."""
 
@@ -129,6 +136,15 @@ class PixPayment(msgspec.Struct, frozen=True, kw_only=True):
     def account_ids(self) -> tuple[uuid.UUID, ...]:
         """This bank's accounts the payment touches (one, or two for on-us)."""
         return tuple(p.account_id for p in (self.payer, self.payee) if p.account_id is not None)
+
+    def directions(self, account_id: uuid.UUID) -> set[PaymentDirection]:
+        """The account's sides of the payment: empty if it touches another account only."""
+        sides: set[PaymentDirection] = set()
+        if self.payer.account_id == account_id:
+            sides.add(PaymentDirection.SENT)
+        if self.payee.account_id == account_id:
+            sides.add(PaymentDirection.RECEIVED)
+        return sides
 
     def settlement_day(self, timezone: str = SAO_PAULO) -> date | None:
         """The business date of the settlement, in ``timezone``; ``None`` if not settled."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Protocol
 
@@ -11,7 +12,7 @@ from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRegistration
 from finbank_core.pix.limits import AccountLimits, UsageHold, UsageReservation
 from finbank_core.pix.network import NetworkResult, PaymentOrder, ReturnOrder
-from finbank_core.pix.payments import PaymentPage, PixPayment
+from finbank_core.pix.payments import PaymentDirection, PaymentPage, PaymentStatus, PixPayment
 
 
 class KeyDirectory(Protocol):
@@ -95,8 +96,17 @@ class PixPaymentRepository(Protocol):
         until: datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        statuses: Collection[PaymentStatus] | None = None,
+        direction: PaymentDirection | None = None,
     ) -> PaymentPage:
-        """Records touching the account, ``since <= created_at < until``, newest first."""
+        """Records touching the account, ``since <= created_at < until``, newest first.
+
+        ``statuses`` keeps records in one of those statuses, ``direction`` those
+        the account sent (payer) or received (payee). ``cursor`` is the
+        ``next_cursor`` of the page before, listing the same account; anything
+        else raises ``InvalidInput`` naming ``cursor``, as a ``limit`` outside
+        1..1000 does naming ``limit``.
+        """
         ...
 
     async def list_by_settlement_day(

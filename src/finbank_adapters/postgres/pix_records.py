@@ -1,0 +1,252 @@
+"""Charges, account limits, limit usage and devices on PostgreSQL (migration ``0012``).
+
+* ``PostgresChargeRepository``: ``pix_charges``, the msgspec JSON of the
+  :class:`Charge` in ``body`` (its claim, ``claimed_by``, included). ``add``
+  is one ``INSERT ... ON CONFLICT DO NOTHING``: the txid, its first 25
+  characters and the location are each unique, so a clash of any of them
+  writes nothing (``ChargeAlreadyExists``). ``update`` replaces ``WHERE
+  version = expected`` (``PixVersionConflict``; ``ChargeNotFound`` if
+  missing): of concurrent claims read at one version, one wins.
+* ``PostgresAccountLimitsStore``: choices in ``pix_limits`` (last write
+  wins); usage counters in ``pix_limit_usage`` and one hold per payment in
+  ``pix_limit_holds``. ``reserve_usage`` is one transaction: the hold row
+  first (a hold id recorded before is ``ALREADY_HELD``: nothing added), then
+  the hold's counters locked in period order (``FOR UPDATE``), checked in the
+  hold's order against their caps and raised together, or the transaction
+  rolls back. ``release_usage`` deletes the hold (``RETURNING`` it: exactly
+  one caller gets it) and takes its amount back from the counters in the
+  same transaction. Locks are always taken hold first, then counters by
+  period, so concurrent reservations and releases queue without deadlocks.
+* ``PostgresDeviceRegistry``: ``pix_devices``, ``INSERT ... ON CONFLICT DO
+  NOTHING``: the first use stays, kept as ISO 8601 with its offset.
+
+Driver errors leave through :mod:`~finbank_adapters.postgres.errors`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+import msgspec
+
+from finbank_adapters.postgres.errors import RetryPolicy, translated, with_retries
+from finbank_core.pix.charges import Charge
+from finbank_core.pix.errors import ChargeAlreadyExists, ChargeNotFound, PixVersionConflict
+from finbank_core.pix.limits import AccountLimits, ReserveOutcome, UsageHold, UsageReservation
+
+_encoder = msgspec.json.Encoder()
+_charge_decoder = msgspec.json.Decoder(Charge)
+_limits_decoder = msgspec.json.Decoder(AccountLimits)
+_hold_decoder = msgspec.json.Decoder(UsageHold)
+#: a deadlock or serialization failure rolls the whole transaction back: run it again
+_RETRIES = RetryPolicy()
+
+_ADD_CHARGE = """
+INSERT INTO pix_charges (txid, static_txid, location_id, account_id, version, body)
+VALUES ($1, $2, $3, $4, 1, $5)
+ON CONFLICT DO NOTHING
+RETURNING true
+"""
+_UPDATE_CHARGE = """
+UPDATE pix_charges SET version = $2 + 1, body = $3 WHERE txid = $1 AND version = $2
+RETURNING true
+"""
+_GET_CHARGE = "SELECT body FROM pix_charges WHERE txid = $1"
+_FIND_CHARGE = """
+SELECT body, account_id FROM pix_charges WHERE txid = $1 OR static_txid = $1
+ORDER BY (txid = $1) DESC LIMIT 1
+"""
+_CHARGE_AT = "SELECT body FROM pix_charges WHERE location_id = $1"
+
+
+class PostgresChargeRepository:
+    """The ``ChargeRepository`` port on PostgreSQL (see the module docstring)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, charge: Charge) -> Charge:
+        stored = msgspec.structs.replace(charge, version=1)
+        with translated():
+            added = await self._pool.fetchval(
+                _ADD_CHARGE,
+                stored.txid,
+                stored.static_txid,
+                stored.location_id,
+                stored.account_id,
+                _encoder.encode(stored).decode(),
+            )
+        if added is None:
+            raise ChargeAlreadyExists("a charge with this txid already exists")
+        return stored
+
+    async def get(self, txid: str) -> Charge:
+        with translated():
+            body: str | None = await self._pool.fetchval(_GET_CHARGE, txid)
+        if body is None:
+            raise ChargeNotFound()
+        return _charge_decoder.decode(body)
+
+    async def find(self, account_id: uuid.UUID, reference: str) -> Charge | None:
+        with translated():
+            row = await self._pool.fetchrow(_FIND_CHARGE, reference)
+        if row is None or row["account_id"] != account_id:
+            return None
+        return _charge_decoder.decode(row["body"])
+
+    async def get_by_location(self, location_id: str) -> Charge:
+        with translated():
+            body: str | None = await self._pool.fetchval(_CHARGE_AT, location_id)
+        if body is None:
+            raise ChargeNotFound()
+        return _charge_decoder.decode(body)
+
+    async def update(self, charge: Charge, expected_version: int) -> Charge:
+        stored = msgspec.structs.replace(charge, version=expected_version + 1)
+        with translated():
+            updated = await self._pool.fetchval(
+                _UPDATE_CHARGE, stored.txid, expected_version, _encoder.encode(stored).decode()
+            )
+            if updated is None:
+                exists = await self._pool.fetchval(_GET_CHARGE, stored.txid)
+        if updated is None:
+            if exists is None:
+                raise ChargeNotFound()
+            raise PixVersionConflict()
+        return stored
+
+
+_PUT_LIMITS = """
+INSERT INTO pix_limits (account_id, body) VALUES ($1, $2)
+ON CONFLICT (account_id) DO UPDATE SET body = EXCLUDED.body
+"""
+_GET_LIMITS = "SELECT body FROM pix_limits WHERE account_id = $1"
+_ADD_HOLD = """
+INSERT INTO pix_limit_holds (account_id, hold_id, periods, body) VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING
+RETURNING true
+"""
+_NEW_COUNTERS = """
+INSERT INTO pix_limit_usage (account_id, period, used, ends_at)
+SELECT $1, c.period, 0, c.ends_at FROM unnest($2::text[], $3::timestamptz[]) AS c(period, ends_at)
+ON CONFLICT DO NOTHING
+"""
+_LOCK_COUNTERS = """
+SELECT period, used FROM pix_limit_usage WHERE account_id = $1 AND period = ANY($2::text[])
+ORDER BY period FOR UPDATE
+"""
+_ADD_USAGE = """
+UPDATE pix_limit_usage SET used = used + $3 WHERE account_id = $1 AND period = ANY($2::text[])
+"""
+_DROP_HOLD = "DELETE FROM pix_limit_holds WHERE account_id = $1 AND hold_id = $2 RETURNING body"
+_HOLDS = "SELECT body FROM pix_limit_holds WHERE account_id = $1 AND $2 = ANY(periods)"
+_USED = "SELECT used FROM pix_limit_usage WHERE account_id = $1 AND period = $2"
+
+
+class PostgresAccountLimitsStore:
+    """The ``AccountLimitsStore`` port on PostgreSQL (see the module docstring)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, account_id: uuid.UUID) -> AccountLimits | None:
+        with translated():
+            body: str | None = await self._pool.fetchval(_GET_LIMITS, account_id)
+        return None if body is None else _limits_decoder.decode(body)
+
+    async def put(self, limits: AccountLimits) -> None:
+        with translated():
+            await self._pool.execute(
+                _PUT_LIMITS, limits.account_id, _encoder.encode(limits).decode()
+            )
+
+    async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
+        periods = sorted({c.period for c in hold.counters})
+        ends = {c.period: c.ends_at for c in hold.counters}
+
+        async def reserve() -> UsageReservation:
+            async with self._pool.acquire() as conn, conn.transaction():
+                held = await conn.fetchval(
+                    _ADD_HOLD,
+                    hold.account_id,
+                    hold.hold_id,
+                    periods,
+                    _encoder.encode(hold).decode(),
+                )
+                if held is None:
+                    return UsageReservation(outcome=ReserveOutcome.ALREADY_HELD)
+                await conn.execute(
+                    _NEW_COUNTERS, hold.account_id, periods, [ends[p] for p in periods]
+                )
+                rows = await conn.fetch(_LOCK_COUNTERS, hold.account_id, periods)
+                used = {row["period"]: row["used"] for row in rows}
+                for counter in hold.counters:
+                    if used.get(counter.period, 0) + hold.amount > counter.cap:
+                        # nothing of this call may stay: not the hold, not a new counter
+                        raise _Exceeded(counter.limit)
+                await conn.execute(_ADD_USAGE, hold.account_id, periods, hold.amount)
+            return UsageReservation(outcome=ReserveOutcome.RESERVED)
+
+        try:
+            with translated():
+                return await with_retries(reserve, _RETRIES)
+        except _Exceeded as exceeded:
+            return UsageReservation(outcome=ReserveOutcome.EXCEEDED, limit=exceeded.limit)
+
+    async def release_usage(self, account_id: uuid.UUID, hold_id: str) -> bool:
+        async def release() -> bool:
+            async with self._pool.acquire() as conn, conn.transaction():
+                body = await conn.fetchval(_DROP_HOLD, account_id, hold_id)
+                if body is None:
+                    return False
+                hold = _hold_decoder.decode(body)
+                periods = sorted({c.period for c in hold.counters})
+                await conn.fetch(_LOCK_COUNTERS, account_id, periods)
+                await conn.execute(_ADD_USAGE, account_id, periods, -hold.amount)
+            return True
+
+        with translated():
+            return await with_retries(release, _RETRIES)
+
+    async def usage_holds(self, account_id: uuid.UUID, period: str) -> list[UsageHold]:
+        with translated():
+            rows = await self._pool.fetch(_HOLDS, account_id, period)
+        return [_hold_decoder.decode(row["body"]) for row in rows]
+
+    async def used(self, account_id: uuid.UUID, period: str) -> int:
+        with translated():
+            used: int | None = await self._pool.fetchval(_USED, account_id, period)
+        return used or 0
+
+
+class _Exceeded(Exception):
+    """Rolls a reservation back; turned into ``EXCEEDED`` by the caller."""
+
+    def __init__(self, limit: str) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+_RECORD_USE = """
+INSERT INTO pix_devices (owner_id, device_id, first_seen) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING
+"""
+_FIRST_SEEN = "SELECT first_seen FROM pix_devices WHERE owner_id = $1 AND device_id = $2"
+
+
+class PostgresDeviceRegistry:
+    """The ``DeviceRegistry`` port on PostgreSQL: the first use of a device stays."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def first_seen(self, owner_id: str, device_id: str) -> datetime | None:
+        with translated():
+            seen: str | None = await self._pool.fetchval(_FIRST_SEEN, owner_id, device_id)
+        return None if seen is None else datetime.fromisoformat(seen)
+
+    async def record_use(self, owner_id: str, device_id: str, at: datetime) -> None:
+        with translated():
+            await self._pool.execute(_RECORD_USE, owner_id, device_id, at.isoformat())
