@@ -39,7 +39,7 @@ async def claims(request: pytest.FixtureRequest) -> AsyncIterator[RequestClaims]
         yield InMemoryRequestClaims()
         return
     if request.param == "postgres":  # a migrated schema of its own, a connection per caller
-        from finbank_adapters.postgres.pix_claims import PostgresRequestClaims
+        from finbank_adapters.postgres.pix_request_claims import PostgresRequestClaims
 
         dsn = request.getfixturevalue("postgres_dsn")
         async with isolated_schema(dsn, max_size=CALLERS) as (pool, _):
