@@ -256,3 +256,36 @@ def test_the_lambda_entry_point_reuses_one_loop_and_emits_metrics(
     assert metric_total(emf, "StreamRecordProcessed") == 5  # first invocation
     assert metric_total(emf, "StreamRecordDuplicate") == 5  # the redelivery
     assert all(m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "finbank" for m in emf)
+
+
+def test_the_entry_point_reads_the_application_secret_at_cold_start(
+    world: StreamWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table name comes only from the secret: the handler finds it, so it read the secret."""
+    import boto3
+
+    ids = world.write_history()
+    records = world.stream()
+    secret_id = f"finbank/test/{world.table}"
+    boto3.client(
+        "secretsmanager", region_name="sa-east-1", endpoint_url=world.endpoint
+    ).create_secret(Name=secret_id, SecretString=json.dumps({"pix_table_name": world.table}))
+    monkeypatch.setenv("FINBANK_PIX_BACKEND", "dynamodb")
+    monkeypatch.setenv("FINBANK_AWS_ENDPOINT_URL", world.endpoint)
+    monkeypatch.setenv("FINBANK_AWS_REGION", "sa-east-1")
+    monkeypatch.setenv("FINBANK_SECRETS_ID", secret_id)
+    # the secret writes FINBANK_PIX_TABLE_NAME into os.environ: monkeypatch removes it after
+    monkeypatch.setenv("FINBANK_PIX_TABLE_NAME", "placeholder")
+    monkeypatch.delenv("FINBANK_PIX_TABLE_NAME")
+    lambda_handlers.reset_runtime()
+    try:
+        assert failures(pix_stream_handler(event_of(records), None)) == []
+        runtime = lambda_handlers.current_runtime()
+        assert runtime.container.infra.settings().pix.table_name == world.table
+        publisher = runtime.publisher
+        assert isinstance(publisher, InMemoryEventPublisher)
+        assert {e.aggregate_id for e in publisher.of_type(PAYMENT_STATUS_CHANGED)} == set(
+            ids.values()
+        )
+    finally:
+        lambda_handlers.reset_runtime()

@@ -32,6 +32,21 @@ and whether or not it crashed before publishing, the change reaches the bus.
   per record. Logs carry sequence numbers, E2E ids and error *types*; never
   images (names, masked documents, descriptions).
 
+* **The stream view is checked, not assumed.** A status change needs the
+  record's old *and* new image. A record of any other view (``KEYS_ONLY``,
+  ``NEW_IMAGE``, ``OLD_IMAGE``, or none stated) fails with
+  :class:`UnsupportedStreamView`, which names the view; nothing is published
+  for it, it is reported in ``batchItemFailures`` and ends in the on-failure
+  queue (the ``pix-stream-dlq-depth`` alarm). We refuse rather than re-read
+  the item: a re-read returns the item's *current* version, not the one the
+  record is about, so the previous status (what makes a change a change) and
+  the intermediate versions would be guessed, and a refund would again be
+  announced as a change from nothing. The table is ours and Terraform sets
+  ``NEW_AND_OLD_IMAGES``: another view is a deployment error to surface.
+* **Configuration from Secrets Manager at cold start**: when
+  ``FINBANK_SECRETS_ID`` is set, the secret's values become ``FINBANK_*``
+  variables before the container is built (as every ``finbank`` command does).
+
 Deploy with an event filter on ``dynamodb.Keys.sk.S = ["PAY"]``: index,
 idempotency and marker items are skipped anyway, filtering saves invocations.
 """
@@ -81,6 +96,30 @@ class EffectLog(Protocol):
 
 class HeldBack(Exception):
     """Not processed: an earlier record of the same item failed in this batch."""
+
+
+#: the only stream view the handler accepts (deploy/terraform/modules/dynamodb sets it)
+REQUIRED_VIEW = "NEW_AND_OLD_IMAGES"
+
+
+class UnsupportedStreamView(Exception):
+    """A stream record of a view other than ``NEW_AND_OLD_IMAGES``; the message names it."""
+
+    def __init__(self, view: str | None) -> None:
+        self.view = view
+        shown = view if view else "none stated"
+        super().__init__(
+            f"stream view {shown} is not supported: the PIX stream handler needs"
+            f" {REQUIRED_VIEW} (the old and the new image of each change);"
+            " set StreamViewType on the table's stream"
+        )
+
+
+def check_stream_view(record: DynamoDBRecord) -> None:
+    """Raise :class:`UnsupportedStreamView` unless ``record`` carries both images' view."""
+    view = record.dynamodb.get("StreamViewType") if record.dynamodb else None
+    if view != REQUIRED_VIEW:
+        raise UnsupportedStreamView(str(view) if view else None)
 
 
 def status_changed_event(payment: PixPayment, previous_status: str | None) -> EventEnvelope:
@@ -147,7 +186,16 @@ class PixStreamProcessor:
                 metrics.add_metric(name="StreamRecordHeldBack", unit=MetricUnit.Count, value=1)
                 raise HeldBack(f"an earlier record of this item failed ({sequence})")
             try:
+                check_stream_view(record)
                 outcome = self._loop.run_until_complete(self._handle(record))
+            except UnsupportedStreamView as exc:
+                failed_items.add(item)
+                metrics.add_metric(name="StreamRecordFailed", unit=MetricUnit.Count, value=1)
+                logger.error(
+                    "stream record refused: wrong stream view",
+                    extra={"sequence_number": sequence, "stream_view": exc.view or "none"},
+                )
+                raise
             except Exception as exc:
                 failed_items.add(item)
                 metrics.add_metric(name="StreamRecordFailed", unit=MetricUnit.Count, value=1)
@@ -225,9 +273,13 @@ _runtime: StreamRuntime | None = None
 
 def open_runtime() -> StreamRuntime:
     """Build the container from the environment's settings and resolve what the handler uses."""
+    from finbank_adapters.aws.secrets import export_secret_settings
     from finbank_adapters.containers import build_container, resolve
     from finbank_adapters.settings import SettingsError
 
+    # cold start: the application secret's values (DSN, Kafka credentials...) become
+    # FINBANK_* variables before anything reads the settings (docs/operations.md)
+    export_secret_settings()
     loop = asyncio.new_event_loop()
     container = build_container()
     settings = container.infra.settings()
