@@ -218,6 +218,74 @@ class DynamoKeyDirectory:
             raise PixKeyNotFound() from None
         return _decode(item)
 
+    async def transfer(
+        self, from_key_id: uuid.UUID, to: NewKeyRegistration, *, max_keys_per_account: int
+    ) -> KeyRegistration:
+        """A completed claim's key move (``ClaimableKeyDirectory``), one ``TransactWriteItems``.
+
+        The key item is overwritten on the condition that it still names
+        ``from_key_id``; the donor's account and id items go, its counter
+        drops, and the claimer's items are written with the counter's limit
+        condition, all in the same transaction.
+        """
+        await self._ensure_seeded()
+        if to.key is None:
+            raise InvalidInput("a transfer names its key")
+        key_pk = pix_key_pk(to.key.type.value, to.key.value)
+        item = await get_item(self._client, self._table, key_pk, KEY_SK)
+        if item is not None and item.get("key_id", {}).get("S") == str(to.id):
+            return _decode(item)
+        pointer = await get_item(self._client, self._table, key_id_pk(from_key_id), KEY_ID_SK)
+        if item is None or pointer is None or item["key_id"]["S"] != str(from_key_id):
+            raise PixKeyNotFound()
+        stored = KeyRegistration.of(to, to.key)
+        new_items = self._register_items(stored, max_keys_per_account)
+        # the key item: overwrite it only while it still names the donor's registration
+        put_key = new_items[0]["Put"]
+        put_key["ConditionExpression"] = "key_id = :from"
+        put_key["ExpressionAttributeValues"] = {":from": s(str(from_key_id))}
+        old_account_pk = pointer["account_pk"]["S"]
+        held = "attribute_exists(pk)"
+        items = [
+            *new_items,
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": key_of(old_account_pk, pointer["account_sk"]["S"]),
+                    "ConditionExpression": held,
+                }
+            },
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": key_of(key_id_pk(from_key_id), KEY_ID_SK),
+                    "ConditionExpression": held,
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": key_of(old_account_pk, KEY_COUNT_SK),
+                    "UpdateExpression": "ADD #keys :minus",
+                    "ExpressionAttributeNames": {"#keys": "keys"},
+                    "ExpressionAttributeValues": {":minus": n(-1)},
+                }
+            },
+        ]
+        try:
+            await transact_write(self._client, items)
+        except ConditionFailed as failure:
+            if failure.failed_at(1) and not failure.failed_at(0):
+                raise PixKeyLimitReached(
+                    f"an account of this kind holds at most {max_keys_per_account} keys",
+                    max_keys=max_keys_per_account,
+                ) from None
+            again = await get_item(self._client, self._table, key_pk, KEY_SK)
+            if again is not None and again.get("key_id", {}).get("S") == str(to.id):
+                return _decode(again)  # a concurrent replay moved it first
+            raise PixKeyNotFound() from None
+        return stored
+
     # -- reads -------------------------------------------------------------------------
 
     async def lookup(self, key: PixKey) -> DirectoryEntry:

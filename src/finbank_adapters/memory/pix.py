@@ -112,6 +112,28 @@ class InMemoryKeyDirectory:
         found = [r for r in self._by_key.values() if r.account_id == account_id]
         return sorted(found, key=lambda r: (r.created_at, r.id))
 
+    async def transfer(
+        self, from_key_id: uuid.UUID, to: NewKeyRegistration, *, max_keys_per_account: int
+    ) -> KeyRegistration:
+        """A completed claim's key move (``ClaimableKeyDirectory``): one step, no await."""
+        if to.key is None:
+            raise InvalidInput("a transfer names its key")
+        index = (to.key.type, to.key.value)
+        held = self._by_key.get(index)
+        if held is not None and held.id == to.id:
+            return held
+        if held is None or held.id != from_key_id:
+            raise PixKeyNotFound()
+        count = sum(1 for r in self._by_key.values() if _same_account(r, to))
+        if count >= max_keys_per_account:
+            raise PixKeyLimitReached(
+                f"an account of this kind holds at most {max_keys_per_account} keys",
+                max_keys=max_keys_per_account,
+            )
+        stored = KeyRegistration.of(to, to.key)
+        self._by_key[index] = stored
+        return stored
+
 
 def _same_account(held: KeyRegistration, new: NewKeyRegistration) -> bool:
     if new.account_id is not None:
