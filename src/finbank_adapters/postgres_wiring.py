@@ -14,7 +14,7 @@ from finbank_adapters.settings import Settings
 from finbank_core.shared.clock import Clock
 
 #: the ports whose backend can be "postgres"
-POSTGRES_PORTS = ("ledger", "accounts", "users", "events")
+POSTGRES_PORTS = ("ledger", "accounts", "users", "events", "pix")
 
 
 def uses_postgres(settings: Settings) -> bool:
@@ -63,3 +63,39 @@ def postgres_event_publisher(pool: Any) -> Any:
     from finbank_adapters.postgres import PostgresEventPublisher
 
     return PostgresEventPublisher(pool)
+
+
+def postgres_pix_payment_repository(pool: Any) -> Any:
+    from finbank_adapters.postgres.pix_payments import PostgresPixPaymentRepository
+
+    return PostgresPixPaymentRepository(pool)
+
+
+def postgres_charge_repository(pool: Any) -> Any:
+    from finbank_adapters.postgres.pix_records import PostgresChargeRepository
+
+    return PostgresChargeRepository(pool)
+
+
+def postgres_account_limits_store(pool: Any) -> Any:
+    from finbank_adapters.postgres.pix_records import PostgresAccountLimitsStore
+
+    return PostgresAccountLimitsStore(pool)
+
+
+def postgres_device_registry(pool: Any) -> Any:
+    from finbank_adapters.postgres.pix_records import PostgresDeviceRegistry
+
+    return PostgresDeviceRegistry(pool)
+
+
+def postgres_request_claims(pool: Any) -> Any:
+    from finbank_adapters.postgres.pix_request_claims import PostgresRequestClaims
+
+    return PostgresRequestClaims(pool)
+
+
+def postgres_key_directory(pool: Any, seed: list[Any]) -> Any:
+    from finbank_adapters.postgres.pix_directory import PostgresKeyDirectory
+
+    return PostgresKeyDirectory(pool, seed=seed)

@@ -62,6 +62,7 @@ def local_settings(schema: str, redis_prefix: str, endpoint: str, table: str) ->
             "FINBANK_REDIS_KEY_PREFIX": redis_prefix,
             "FINBANK_AWS_ENDPOINT_URL": endpoint,
             "FINBANK_AWS_REGION": "sa-east-1",
+            "FINBANK_PIX_BACKEND": "dynamodb",
             "FINBANK_PIX_TABLE_NAME": table,
             "FINBANK_JWT_SECRET": secrets.token_hex(32),
             "FINBANK_SANDBOX": "true",

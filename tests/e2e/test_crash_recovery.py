@@ -186,6 +186,7 @@ def environment(
         "FINBANK_REDIS_KEY_PREFIX": redis_prefix,
         "FINBANK_AWS_ENDPOINT_URL": aws_endpoint,
         "FINBANK_AWS_REGION": "sa-east-1",
+        "FINBANK_PIX_BACKEND": "dynamodb",
         "FINBANK_PIX_TABLE_NAME": table,
         "FINBANK_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
         "FINBANK_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,

@@ -148,11 +148,17 @@ class LocalStack:
 
 
 def local_settings(
-    schema: str, redis_prefix: str, endpoint: str, table: str, kafka: KafkaSettings
+    schema: str,
+    redis_prefix: str,
+    endpoint: str,
+    table: str,
+    kafka: KafkaSettings,
+    pix_backend: str = "dynamodb",
 ) -> Settings:
     return Settings.from_env(
         {
             "FINBANK_PROFILE": "local",
+            "FINBANK_PIX_BACKEND": pix_backend,
             "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
             "FINBANK_REDIS_KEY_PREFIX": redis_prefix,
             "FINBANK_AWS_ENDPOINT_URL": endpoint,
@@ -167,8 +173,11 @@ def local_settings(
     )
 
 
-@pytest.fixture
-async def stack(aws_endpoint: str, kafka_broker: Any) -> AsyncIterator[LocalStack]:
+@pytest.fixture(params=["postgres", "dynamodb"])
+async def stack(
+    request: pytest.FixtureRequest, aws_endpoint: str, kafka_broker: Any
+) -> AsyncIterator[LocalStack]:
+    """The local profile with its PIX stores on PostgreSQL (its default) or on moto."""
     require_postgres()
     kafka = kafka_test_settings(kafka_broker.bootstrap)
     table = f"pix-{uuid.uuid4().hex[:12]}"
@@ -176,10 +185,13 @@ async def stack(aws_endpoint: str, kafka_broker: Any) -> AsyncIterator[LocalStac
         isolated_schema() as (pool, schema),
         open_test_redis() as (_redis, redis_prefix),
     ):
-        settings = local_settings(schema, redis_prefix, aws_endpoint, table, kafka)
-        assert (settings.backends.pix, settings.pix.inline_settlement) == ("dynamodb", False)
-        async with open_dynamodb_client(settings) as dynamodb:
-            await create_tables(dynamodb, table)
+        settings = local_settings(
+            schema, redis_prefix, aws_endpoint, table, kafka, pix_backend=request.param
+        )
+        assert (settings.backends.pix, settings.pix.inline_settlement) == (request.param, False)
+        if request.param == "dynamodb":
+            async with open_dynamodb_client(settings) as dynamodb:
+                await create_tables(dynamodb, table)
         await create_topics(kafka, [PIX_TOPIC, LEDGER_TOPIC, AUTH_TOPIC])
         stop = asyncio.Event()
         worker = PixSettlementWorker(

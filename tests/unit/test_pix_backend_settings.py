@@ -12,7 +12,7 @@ from finbank_adapters.settings import AwsOptions, Backends, PixBackend, Settings
 
 @pytest.mark.parametrize(
     ("profile", "backend", "inline"),
-    [("memory", "memory", True), ("local", "dynamodb", False), ("aws", "dynamodb", False)],
+    [("memory", "memory", True), ("local", "postgres", False), ("aws", "dynamodb", False)],
 )
 def test_each_profile_has_its_pix_backend_and_settlement_mode(
     profile: str, backend: str, inline: bool

@@ -16,7 +16,7 @@ challenges          ``CacheBackend``       ``memory``, ``redis``
 throttle            ``CacheBackend``       ``memory``, ``redis``
 refresh_tokens      ``CacheBackend``       ``memory``, ``redis``
 denylist            ``DenylistBackend``    ``memory``, ``redis``, ``redis_postgres``
-pix                 ``PixBackend``         ``memory``, ``dynamodb``
+pix                 ``PixBackend``         ``memory``, ``postgres``, ``dynamodb``
 pix_network         ``PixNetworkBackend``  ``sandbox``
 files               ``FilesBackend``       ``local``, ``s3``, ``memory``
 ==================  =====================  ==================================
@@ -67,9 +67,15 @@ class IdentityBackend(enum.StrEnum):
 
 
 class PixBackend(enum.StrEnum):
-    """Where PIX payments, keys, charges, limits and devices live."""
+    """Where PIX payments, keys, charges, limits, devices and request claims live.
+
+    ``postgres``: the local profile's default (migration ``0012``);
+    ``dynamodb``: the aws profile's, and on the local profile a way to test
+    against moto or DynamoDB Local.
+    """
 
     MEMORY = "memory"
+    POSTGRES = "postgres"
     DYNAMODB = "dynamodb"
 
 
@@ -113,12 +119,14 @@ _LOCAL = Backends(
     throttle=CacheBackend.REDIS,
     denylist=DenylistBackend.REDIS_POSTGRES,
     refresh_tokens=CacheBackend.REDIS,
-    pix=PixBackend.DYNAMODB,
+    pix=PixBackend.POSTGRES,
 )
 
 #: the backends of each profile; ``FINBANK_<PORT>_BACKEND`` overrides one port
 PROFILE_BACKENDS: dict[Profile, Backends] = {
     Profile.MEMORY: Backends(),
     Profile.LOCAL: _LOCAL,
-    Profile.AWS: msgspec.structs.replace(_LOCAL, identity=IdentityBackend.COGNITO),
+    Profile.AWS: msgspec.structs.replace(
+        _LOCAL, identity=IdentityBackend.COGNITO, pix=PixBackend.DYNAMODB
+    ),
 }
