@@ -169,6 +169,25 @@ def recurrence_url_of(templates: Fields) -> str | None:
     return None
 
 
+def recurrence_template(recurrence_url: str, field_id: str = "80") -> tuple[str, str]:
+    """The Pix Automático template ``(id, value)``: PIX's GUI (00) and the URL (25).
+
+    ``recurrence_url`` is written without its scheme (``https://`` is dropped
+    if given) and must have a ``/rec/`` path and at most 77 characters, so
+    the template fits in 99; ``field_id`` is one of 80-99 (80 by default, as
+    in the manual's examples). ``InvalidBRCode`` names the field otherwise.
+    """
+    if field_id not in _RECURRENCE_IDS:
+        raise InvalidBRCode("the recurrence template sits in ids 80 to 99", field=str(field_id))
+    url = recurrence_url[8:] if recurrence_url[:8].lower() == "https://" else recurrence_url
+    _check_text(url, 77, f"{field_id}-25")
+    if url[:7].lower() == "http://":
+        raise InvalidBRCode("the recurrence URL is fetched over TLS only", field=f"{field_id}-25")
+    if RECURRENCE_PATH not in url:
+        raise InvalidBRCode(f"a recurrence URL has a {RECURRENCE_PATH} path", field=f"{field_id}-25")
+    return field_id, _tlv("00", PIX_GUI) + _tlv("25", url)
+
+
 def _locate_non_ascii(text: str) -> str:
     """The id of the first field holding a non-ASCII character (best effort)."""
     pos = 0
@@ -343,6 +362,35 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
             postal_code=postal_code,
             point_of_initiation="12" if single_use else "11",
         )
+
+    @classmethod
+    def recurrence_only(
+        cls, *, recurrence_url: str, merchant_name: str, merchant_city: str
+    ) -> BRCode:
+        """Pix Automático journey 2: 26 holds the GUI alone, the recurrence sits in 80.
+
+        The manual's first composite example: no key, URL, amount or point
+        of initiation; the payer reads the recurrence at its URL and
+        authorises (or rejects) it.
+        """
+        return cls(
+            merchant_name=merchant_name,
+            merchant_city=merchant_city,
+            extra_templates=(recurrence_template(recurrence_url),),
+        )
+
+    def with_recurrence(self, recurrence_url: str) -> BRCode:
+        """This payment code plus the Pix Automático recurrence template (80).
+
+        Journey 3 on a dynamic code of an immediate charge (pay it and
+        authorise), journey 4 on a static or dynamic code (paying is
+        enough, authorising is optional). Refused if the code already has a
+        recurrence or another template in 80.
+        """
+        if self.recurrence_url is not None or any(f == "80" for f, _ in self.extra_templates):
+            raise InvalidBRCode("the code already has a template in 80", field="80")
+        templates = tuple(sorted((*self.extra_templates, recurrence_template(recurrence_url))))
+        return msgspec.structs.replace(self, extra_templates=templates)
 
     @property
     def is_dynamic(self) -> bool:

@@ -1,0 +1,185 @@
+"""``PostgresRecurrenceStore``: Pix Automático recurrences and charges (migration 0013).
+
+Each write is one statement: an insert (the primary key and the
+one-charge-per-cycle partial unique index decide races) or an update
+conditional on the version. ``lease_due_charges`` picks due charges with
+``FOR UPDATE SKIP LOCKED`` and stamps a lease in the same statement, so
+several schedulers split the due charges between them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import asyncpg
+import msgspec
+
+from finbank_adapters.postgres.errors import translated
+from finbank_core.pix.automatic.errors import (
+    DuplicateRecurringCharge,
+    RecurrenceNotFound,
+    RecurringChargeNotFound,
+    StaleAutomaticRecord,
+)
+from finbank_core.pix.automatic.model import Recurrence, RecurringCharge
+from finbank_core.pix.automatic.use_cases.common import payer_owner_of
+
+_ENCODER = msgspec.json.Encoder()
+_RECURRENCE = msgspec.json.Decoder(Recurrence)
+_CHARGE = msgspec.json.Decoder(RecurringCharge)
+
+_ON_RECURRENCE_UNIQUE = {
+    "pix_automatic_recurrences_pkey": lambda: StaleAutomaticRecord("the recurrence id is taken"),
+}
+_ON_CHARGE_UNIQUE = {
+    "pix_automatic_charges_pkey": lambda: DuplicateRecurringCharge(
+        "this txid is taken", field="txid"
+    ),
+    "pix_automatic_charges_one_per_cycle": lambda: DuplicateRecurringCharge(
+        "the recurrence already has a charge for this period", field="due_date"
+    ),
+}
+
+_LEASE = """
+UPDATE pix_automatic_charges AS c
+   SET lease_until = $3, lease_holder = $4
+  FROM (SELECT txid FROM pix_automatic_charges
+         WHERE status = 'ATIVA' AND next_attempt_on <= $1
+           AND (lease_until IS NULL OR lease_until <= $2)
+         ORDER BY next_attempt_on, txid
+         LIMIT $5
+           FOR UPDATE SKIP LOCKED) AS due
+ WHERE c.txid = due.txid
+RETURNING c.txid, c.next_attempt_on
+"""
+
+
+def _body(record: Recurrence | RecurringCharge, version: int) -> str:
+    return _ENCODER.encode(msgspec.structs.replace(record, version=version)).decode()
+
+
+class PostgresRecurrenceStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add_recurrence(self, recurrence: Recurrence) -> Recurrence:
+        with translated(_ON_RECURRENCE_UNIQUE):
+            await self._pool.execute(
+                "INSERT INTO pix_automatic_recurrences (recurrence_id, version, status,"
+                " receiver_owner_id, payer_owner_id, created_at, body)"
+                " VALUES ($1, 1, $2, $3, $4, $5, $6)",
+                recurrence.recurrence_id,
+                recurrence.status.value,
+                recurrence.receiver_owner_id,
+                payer_owner_of(recurrence),
+                recurrence.created_at,
+                _body(recurrence, 1),
+            )
+        return msgspec.structs.replace(recurrence, version=1)
+
+    async def get_recurrence(self, recurrence_id: str) -> Recurrence | None:
+        with translated():
+            body = await self._pool.fetchval(
+                "SELECT body FROM pix_automatic_recurrences WHERE recurrence_id = $1",
+                recurrence_id,
+            )
+        return None if body is None else _RECURRENCE.decode(body)
+
+    async def list_recurrences(
+        self, *, receiver_owner_id: str | None = None, payer_owner_id: str | None = None
+    ) -> list[Recurrence]:
+        if (receiver_owner_id is None) == (payer_owner_id is None):
+            raise ValueError("give exactly one of receiver_owner_id, payer_owner_id")
+        column = "receiver_owner_id" if receiver_owner_id is not None else "payer_owner_id"
+        with translated():
+            rows = await self._pool.fetch(
+                f"SELECT body FROM pix_automatic_recurrences WHERE {column} = $1"
+                " ORDER BY created_at, recurrence_id",
+                receiver_owner_id if receiver_owner_id is not None else payer_owner_id,
+            )
+        return [_RECURRENCE.decode(row["body"]) for row in rows]
+
+    async def update_recurrence(self, recurrence: Recurrence) -> Recurrence:
+        version = recurrence.version + 1
+        with translated():
+            updated = await self._pool.fetchval(
+                "UPDATE pix_automatic_recurrences SET version = $3, status = $4,"
+                " payer_owner_id = $5, body = $6"
+                " WHERE recurrence_id = $1 AND version = $2 RETURNING true",
+                recurrence.recurrence_id,
+                recurrence.version,
+                version,
+                recurrence.status.value,
+                payer_owner_of(recurrence),
+                _body(recurrence, version),
+            )
+            if updated is None:
+                exists = await self._pool.fetchval(
+                    "SELECT true FROM pix_automatic_recurrences WHERE recurrence_id = $1",
+                    recurrence.recurrence_id,
+                )
+                if exists is None:
+                    raise RecurrenceNotFound()
+                raise StaleAutomaticRecord("the recurrence changed since it was read")
+        return msgspec.structs.replace(recurrence, version=version)
+
+    async def add_charge(self, charge: RecurringCharge) -> RecurringCharge:
+        with translated(_ON_CHARGE_UNIQUE):
+            await self._pool.execute(
+                "INSERT INTO pix_automatic_charges (txid, recurrence_id, cycle, version, status,"
+                " due_date, next_attempt_on, body) VALUES ($1, $2, $3, 1, $4, $5, $6, $7)",
+                charge.txid,
+                charge.recurrence_id,
+                charge.cycle,
+                charge.status.value,
+                charge.due_date,
+                charge.next_attempt_on,
+                _body(charge, 1),
+            )
+        return msgspec.structs.replace(charge, version=1)
+
+    async def get_charge(self, txid: str) -> RecurringCharge | None:
+        with translated():
+            body = await self._pool.fetchval(
+                "SELECT body FROM pix_automatic_charges WHERE txid = $1", txid
+            )
+        return None if body is None else _CHARGE.decode(body)
+
+    async def list_charges(self, recurrence_id: str) -> list[RecurringCharge]:
+        with translated():
+            rows = await self._pool.fetch(
+                "SELECT body FROM pix_automatic_charges WHERE recurrence_id = $1"
+                " ORDER BY due_date, txid",
+                recurrence_id,
+            )
+        return [_CHARGE.decode(row["body"]) for row in rows]
+
+    async def update_charge(self, charge: RecurringCharge) -> RecurringCharge:
+        version = charge.version + 1
+        with translated(_ON_CHARGE_UNIQUE):
+            updated = await self._pool.fetchval(
+                "UPDATE pix_automatic_charges SET version = $3, status = $4,"
+                " next_attempt_on = $5, body = $6"
+                " WHERE txid = $1 AND version = $2 RETURNING true",
+                charge.txid,
+                charge.version,
+                version,
+                charge.status.value,
+                charge.next_attempt_on,
+                _body(charge, version),
+            )
+            if updated is None:
+                exists = await self._pool.fetchval(
+                    "SELECT true FROM pix_automatic_charges WHERE txid = $1", charge.txid
+                )
+                if exists is None:
+                    raise RecurringChargeNotFound()
+                raise StaleAutomaticRecord("the charge changed since it was read")
+        return msgspec.structs.replace(charge, version=version)
+
+    async def lease_due_charges(
+        self, *, today: date, now: datetime, lease_until: datetime, holder: str, limit: int
+    ) -> list[str]:
+        with translated():
+            rows = await self._pool.fetch(_LEASE, today, now, lease_until, holder, limit)
+        return [row["txid"] for row in sorted(rows, key=lambda r: (r[1], r[0]))]

@@ -1,0 +1,185 @@
+"""Receiver side: schedule a recurring charge (``cobr``) 2 to 10 days before its due date.
+
+The payer's side (this bank too) checks it at once: ``ATIVA`` (scheduled for
+the due date) or ``REJEITADA`` when the amount is over the payer's maximum.
+One charge per period of the recurrence; a charge with the same txid and
+terms answers the first one again (``replayed``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import msgspec
+
+from finbank_core.pix.automatic.errors import (
+    ChargeOutsideWindow,
+    DuplicateRecurringCharge,
+    InvalidRecurrence,
+    RecurrenceNotFound,
+    RecurringChargeNotFound,
+)
+from finbank_core.pix.automatic.model import (
+    CHARGE_MAX_DAYS_AHEAD,
+    CHARGE_MIN_DAYS_AHEAD,
+    ChargeStatus,
+    RecurrenceStatus,
+    RecurringCharge,
+    StatusChange,
+    business_date,
+    new_txid,
+)
+from finbank_core.pix.automatic.ports import RecurrenceStore
+from finbank_core.pix.automatic.use_cases.common import publish_charge, visible_recurrence
+from finbank_core.pix.codes.identifiers import TxId
+from finbank_core.pix.ledger_steps import PixEvents
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.money import Money
+
+
+class ScheduleChargeCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """One period's charge; ``txid`` (26-35 letters or digits) is generated if omitted."""
+
+    owner_id: str
+    recurrence_id: str
+    amount: Money
+    due_date: date
+    txid: str | None = None
+
+
+class ScheduleChargeResult(msgspec.Struct, frozen=True, kw_only=True):
+    charge: RecurringCharge
+    replayed: bool = False
+
+
+class GetRecurringChargeQuery(msgspec.Struct, frozen=True, kw_only=True):
+    owner_id: str
+    txid: str
+
+
+class ListRecurringChargesQuery(msgspec.Struct, frozen=True, kw_only=True):
+    owner_id: str
+    recurrence_id: str
+
+
+class ScheduleCharge:
+    """The receiver sends a charge of an approved recurrence; the payer's side schedules it."""
+
+    def __init__(
+        self, *, store: RecurrenceStore, events: PixEvents, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._clock = clock
+        self._ids = ids
+
+    async def __call__(self, cmd: ScheduleChargeCommand) -> ScheduleChargeResult:
+        txid = TxId.parse(cmd.txid).value if cmd.txid is not None else None
+        if txid is not None:
+            existing = await self._store.get_charge(txid)
+            if existing is not None:
+                return _replay(existing, cmd)
+        recurrence = await self._store.get_recurrence(cmd.recurrence_id)
+        if recurrence is None or recurrence.receiver_owner_id != cmd.owner_id:
+            raise RecurrenceNotFound()
+        recurrence.require(RecurrenceStatus.APROVADA)
+        recurrence.check_amount(cmd.amount)
+        now = self._clock.now()
+        today = business_date(now)
+        ahead = (cmd.due_date - today).days
+        if not CHARGE_MIN_DAYS_AHEAD <= ahead <= CHARGE_MAX_DAYS_AHEAD:
+            raise ChargeOutsideWindow(
+                f"the due date must be {CHARGE_MIN_DAYS_AHEAD} to {CHARGE_MAX_DAYS_AHEAD} days "
+                f"ahead (it is {ahead})",
+                field="due_date",
+            )
+        if cmd.due_date < recurrence.start or (
+            recurrence.end is not None and cmd.due_date > recurrence.end
+        ):
+            raise InvalidRecurrence("outside the recurrence's start and end", field="due_date")
+        authorisation = recurrence.authorisation
+        assert authorisation is not None  # APROVADA
+        charge = RecurringCharge(
+            txid=txid or new_txid(self._ids.new_id()),
+            recurrence_id=recurrence.recurrence_id,
+            cycle=recurrence.periodicity.cycle_of(recurrence.start, cmd.due_date),
+            amount=cmd.amount,
+            due_date=cmd.due_date,
+            receiver_owner_id=recurrence.receiver_owner_id,
+            receiver_account_id=recurrence.receiver_account_id,
+            payer_owner_id=authorisation.payer_owner_id,
+            payer_account_id=authorisation.payer_account_id,
+            retry_policy=recurrence.retry_policy,
+            created_at=now,
+            status=ChargeStatus.ATIVA,
+            next_attempt_on=cmd.due_date,
+            history=(StatusChange(ChargeStatus.CRIADA.value, now),),
+        )
+        maximum = authorisation.max_amount
+        if maximum is not None and cmd.amount > maximum:
+            charge = charge.moved(
+                ChargeStatus.REJEITADA,
+                now,
+                next_attempt_on=None,
+                reason="amount_over_payer_maximum",
+            )
+        else:
+            charge = charge.moved(ChargeStatus.ATIVA, now)
+        try:
+            stored = await self._store.add_charge(charge)
+        except DuplicateRecurringCharge:
+            if txid is not None and (again := await self._store.get_charge(txid)) is not None:
+                return _replay(again, cmd)  # the same request, concurrently
+            raise
+        await publish_charge(self._events, stored)
+        return ScheduleChargeResult(charge=stored)
+
+
+def _replay(existing: RecurringCharge, cmd: ScheduleChargeCommand) -> ScheduleChargeResult:
+    if (
+        existing.receiver_owner_id != cmd.owner_id
+        or existing.recurrence_id != cmd.recurrence_id
+        or existing.amount != cmd.amount
+        or existing.due_date != cmd.due_date
+    ):
+        raise DuplicateRecurringCharge("this txid is taken by another charge", field="txid")
+    return ScheduleChargeResult(charge=existing, replayed=True)
+
+
+class GetRecurringCharge:
+    """A recurring charge, for its receiver or its payer."""
+
+    def __init__(self, *, store: RecurrenceStore) -> None:
+        self._store = store
+
+    async def __call__(self, query: GetRecurringChargeQuery) -> RecurringCharge:
+        charge = await self._store.get_charge(query.txid)
+        if charge is None or query.owner_id not in (
+            charge.receiver_owner_id,
+            charge.payer_owner_id,
+        ):
+            raise RecurringChargeNotFound()
+        return charge
+
+
+class ListRecurringCharges:
+    """The charges of a recurrence the caller receives or pays."""
+
+    def __init__(self, *, store: RecurrenceStore) -> None:
+        self._store = store
+
+    async def __call__(self, query: ListRecurringChargesQuery) -> list[RecurringCharge]:
+        await visible_recurrence(self._store, query.owner_id, query.recurrence_id)
+        return await self._store.list_charges(query.recurrence_id)
+
+
+__all__ = [
+    "GetRecurringCharge",
+    "GetRecurringChargeQuery",
+    "ListRecurringCharges",
+    "ListRecurringChargesQuery",
+    "ScheduleCharge",
+    "ScheduleChargeCommand",
+    "ScheduleChargeResult",
+]

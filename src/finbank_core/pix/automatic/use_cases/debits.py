@@ -1,0 +1,257 @@
+"""Payer side: the debit of a recurring charge on its due date, retried as its policy allows.
+
+Every attempt has an EndToEndId derived from the txid and its number
+(:func:`~finbank_core.pix.automatic.model.debit_end_to_end_id`), and its
+money moves through :class:`~finbank_core.pix.ledger_steps.PixLedgerSteps`
+with step ids derived from it: reserve (payer -> settlement, pending), then
+post linked with the credit to the receiver (both here). Any number of
+runners may run the same charge at once; the charge's record decides:
+
+1. A runner **claims** the attempt (``RUNNING``, a write on the version: one
+   claim per attempt; a runner that finds it ``RUNNING`` joins it, which is
+   how a crashed runner's attempt is finished).
+2. It **reserves**. Short of funds (or the account no longer usable): the
+   attempt is recorded ``FAILED`` from ``RUNNING`` and the next attempt is
+   set for the next day if the policy allows one, else the charge is
+   ``EXPIRADA``. Reserved: the attempt is recorded ``RESERVED`` from
+   ``RUNNING``.
+3. ``RESERVED`` is **posted** and recorded ``SETTLED``, the charge
+   ``CONCLUIDA``.
+
+A reservation is posted only when the record says ``RESERVED`` and voided
+only when it says ``FAILED``, and a record cannot say both, so a debit is
+applied at most once; the post excludes the void in the ledger besides. A
+runner whose ``RESERVED`` write loses to a ``FAILED`` one voids the
+reservation it (or a runner it joined) made. Each change is published under
+an id derived from the txid (and the attempt), so a replay re-announces, never
+doubles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+
+import msgspec
+
+from finbank_core.accounts.errors import InsufficientFunds
+from finbank_core.accounts.ledger import PendingStatus, TransferCode
+from finbank_core.pix.automatic.errors import RecurringChargeNotFound
+from finbank_core.pix.automatic.events import DEBIT_FAILED, charge_payload, event_id
+from finbank_core.pix.automatic.model import (
+    AttemptStatus,
+    ChargeStatus,
+    DebitAttempt,
+    RecurrenceStatus,
+    RecurringCharge,
+    business_date,
+    debit_end_to_end_id,
+)
+from finbank_core.pix.automatic.ports import RecurrenceStore
+from finbank_core.pix.automatic.use_cases.common import publish_charge, retrying
+from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import AccountNotActive, AccountNotFound, TransferRejected
+
+#: refusals of the reservation that fail the attempt (anything else propagates and is retried)
+_FAILS_ATTEMPT = (InsufficientFunds, AccountNotActive, AccountNotFound, TransferRejected)
+
+
+def _failure_reason(refused: Exception) -> str:
+    if isinstance(refused, InsufficientFunds):
+        return "insufficient_funds"
+    return "payer_account_unavailable"
+
+
+class ExecuteDebitCommand(msgspec.Struct, frozen=True, kw_only=True):
+    txid: str
+
+
+class RunDueDebitsCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """One round of the scheduler: lease up to ``limit`` due charges for ``lease_seconds``."""
+
+    holder: str
+    limit: int = 100
+    lease_seconds: int = 60
+
+
+class RunDueDebitsResult(msgspec.Struct, frozen=True, kw_only=True):
+    charges: list[RecurringCharge]
+
+
+class ExecuteDueDebit:
+    """Run the due attempt of a charge (nothing before its day; final charges are returned)."""
+
+    def __init__(
+        self,
+        *,
+        store: RecurrenceStore,
+        steps: PixLedgerSteps,
+        events: PixEvents,
+        clock: Clock,
+        ispb: str,
+    ) -> None:
+        self._store = store
+        self._steps = steps
+        self._events = events
+        self._clock = clock
+        self._ispb = ispb
+
+    async def __call__(self, cmd: ExecuteDebitCommand) -> RecurringCharge:
+        charge = await retrying(lambda: self._advance(cmd.txid))
+        if charge.is_final:
+            await publish_charge(self._events, charge)  # again if a crash ate it: same id
+        return charge
+
+    async def _advance(self, txid: str) -> RecurringCharge:
+        """Move the charge as far as it goes now; ``StaleAutomaticRecord`` if a write lost."""
+        charge = await self._store.get_charge(txid)
+        if charge is None:
+            raise RecurringChargeNotFound()
+        while not charge.is_final:
+            attempt = charge.current_attempt
+            if attempt is None:
+                started = await self._start(charge)
+                if started is None:
+                    return charge  # not due yet
+                charge = started
+            elif attempt.status is AttemptStatus.RUNNING:
+                charge = await self._reserve(charge, attempt)
+            else:
+                charge = await self._post(charge, attempt)
+        return charge
+
+    async def _start(self, charge: RecurringCharge) -> RecurringCharge | None:
+        now = self._clock.now()
+        today = business_date(now)
+        if charge.next_attempt_on is None or today < charge.next_attempt_on:
+            return None
+        recurrence = await self._store.get_recurrence(charge.recurrence_id)
+        if recurrence is None or recurrence.status is not RecurrenceStatus.APROVADA:
+            status = recurrence.status.value.lower() if recurrence else "missing"
+            return await self._store.update_charge(
+                charge.moved(
+                    ChargeStatus.CANCELADA,
+                    now,
+                    next_attempt_on=None,
+                    reason=f"recurrence_{status}",
+                )
+            )
+        await self._void_failed(charge)
+        if today > charge.retry_policy.last_day(charge.due_date):
+            return await self._store.update_charge(
+                charge.moved(
+                    ChargeStatus.EXPIRADA, now, next_attempt_on=None, reason="not_run_in_time"
+                )
+            )
+        number = len(charge.attempts) + 1
+        attempt = DebitAttempt(
+            number=number,
+            on=today,
+            end_to_end_id=debit_end_to_end_id(self._ispb, charge.txid, number, today),
+            status=AttemptStatus.RUNNING,
+            started_at=now,
+        )
+        return await self._store.update_charge(charge.with_attempt(attempt))
+
+    async def _reserve(self, charge: RecurringCharge, attempt: DebitAttempt) -> RecurringCharge:
+        try:
+            await self._steps.reserve(
+                attempt.end_to_end_id,
+                charge.payer_account_id,
+                charge.amount,
+                TransferCode.PIX_OUT,
+                _memo("Pix Automatico", charge, attempt),
+            )
+        except _FAILS_ATTEMPT as refused:
+            return await self._fail(charge, attempt, _failure_reason(refused))
+        reserved = msgspec.structs.replace(attempt, status=AttemptStatus.RESERVED)
+        try:
+            return await self._store.update_charge(charge.with_attempt(reserved))
+        except Exception:
+            await self._void_if_failed(charge.txid, attempt)
+            raise
+
+    async def _fail(
+        self, charge: RecurringCharge, attempt: DebitAttempt, reason: str
+    ) -> RecurringCharge:
+        now = self._clock.now()
+        failed = msgspec.structs.replace(attempt, status=AttemptStatus.FAILED, reason=reason)
+        following = charge.next_attempt_after(attempt.on)
+        updated = charge.with_attempt(failed, next_attempt_on=following)
+        if following is None:
+            updated = updated.moved(ChargeStatus.EXPIRADA, now, reason=reason)
+        stored = await self._store.update_charge(updated)
+        await self._events.publish(
+            DEBIT_FAILED,
+            stored.txid,
+            charge_payload(stored, attempt=attempt.number, attempt_reason=reason),
+            event_id=event_id(DEBIT_FAILED, f"{stored.txid}:{attempt.number}"),
+        )
+        await self._void_failed(stored)
+        return stored
+
+    async def _post(self, charge: RecurringCharge, attempt: DebitAttempt) -> RecurringCharge:
+        await self._steps.post(
+            attempt.end_to_end_id,
+            TransferCode.PIX_OUT,
+            _memo("Pix Automatico", charge, attempt),
+            then_credit=charge.receiver_account_id,
+            credit_code=TransferCode.PIX_IN,
+            credit_memo=_memo("Pix Automatico recebido", charge, attempt),
+        )
+        settled = msgspec.structs.replace(attempt, status=AttemptStatus.SETTLED)
+        return await self._store.update_charge(
+            charge.with_attempt(settled, next_attempt_on=None).moved(
+                ChargeStatus.CONCLUIDA, self._clock.now(), reason=None
+            )
+        )
+
+    async def _void_if_failed(self, txid: str, attempt: DebitAttempt) -> None:
+        """After losing the RESERVED write: void our reservation if the attempt ended FAILED."""
+        with contextlib.suppress(Exception):
+            now = await self._store.get_charge(txid)
+            if now is not None:
+                await self._void_failed(now)
+
+    async def _void_failed(self, charge: RecurringCharge) -> None:
+        """Void what a failed attempt's late runner may have reserved (nobody posts it)."""
+        for attempt in charge.attempts:
+            if attempt.status is not AttemptStatus.FAILED:
+                continue
+            if await self._steps.pending_status(attempt.end_to_end_id) is PendingStatus.PENDING:
+                await self._steps.void(attempt.end_to_end_id, TransferCode.PIX_OUT)
+
+
+def _memo(prefix: str, charge: RecurringCharge, attempt: DebitAttempt) -> str:
+    return f"{prefix} {attempt.end_to_end_id} {charge.txid}"
+
+
+class RunDueDebits:
+    """Lease the charges due today (Brasília) and run each: one scheduler round."""
+
+    def __init__(self, *, store: RecurrenceStore, execute: ExecuteDueDebit, clock: Clock) -> None:
+        self._store = store
+        self._execute = execute
+        self._clock = clock
+
+    async def __call__(self, cmd: RunDueDebitsCommand) -> RunDueDebitsResult:
+        now: datetime = self._clock.now()
+        txids = await self._store.lease_due_charges(
+            today=business_date(now),
+            now=now,
+            lease_until=now + timedelta(seconds=cmd.lease_seconds),
+            holder=cmd.holder,
+            limit=cmd.limit,
+        )
+        done = [await self._execute(ExecuteDebitCommand(txid=txid)) for txid in txids]
+        return RunDueDebitsResult(charges=done)
+
+
+__all__ = [
+    "ExecuteDebitCommand",
+    "ExecuteDueDebit",
+    "RunDueDebits",
+    "RunDueDebitsCommand",
+    "RunDueDebitsResult",
+]
