@@ -17,6 +17,7 @@ from finbank_adapters.containers.auth import AuthContainer
 from finbank_adapters.containers.events import EventsContainer, WorkersContainer
 from finbank_adapters.containers.infrastructure import InfrastructureContainer
 from finbank_adapters.containers.pix import PixContainer
+from finbank_adapters.containers.pix_med import PixMedContainer
 from finbank_adapters.containers.reconciliation import ReconciliationContainer
 
 
@@ -28,6 +29,7 @@ class BankContainer(containers.DeclarativeContainer):
     accounts = providers.Container(AccountsContainer, infra=infra, events=events)
     auth = providers.Container(AuthContainer, infra=infra)
     pix = providers.Container(PixContainer, infra=infra, events=events, accounts=accounts)
+    pix_med = providers.Container(PixMedContainer, infra=infra, accounts=accounts, pix=pix)
     reconciliation = providers.Container(
         ReconciliationContainer, infra=infra, events=events, accounts=accounts, pix=pix
     )

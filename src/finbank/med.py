@@ -1,0 +1,63 @@
+"""``bank.pix.med``: precautionary blocks and MED (infraction reports, analysis, returns).
+
+Customer-facing: :meth:`MedFacade.contest` (self-service contestation of a
+PIX the customer paid) and :meth:`MedFacade.view` with the customer's
+``owner_id``. The rest is the back office's and the network's: analysts
+place and release blocks and analyse reports; reports and refund requests
+from other banks arrive through :meth:`receive_report` and
+:meth:`request_refund`. The rules and their sources: ``docs/pix-med.md``.
+"""
+
+from __future__ import annotations
+
+from finbank._provided import provided
+from finbank_adapters.containers import BankContainer
+from finbank_core.pix.med import use_cases as uc
+from finbank_core.pix.med.model import MedCase, MedView
+
+__all__ = ["MedFacade"]
+
+
+class MedFacade:
+    """Precautionary blocks and MED: ``bank.pix.med``."""
+
+    def __init__(self, container: BankContainer) -> None:
+        self._c = container.pix_med()
+
+    async def place_block(
+        self, command: uc.PlacePrecautionaryBlockCommand
+    ) -> uc.PrecautionaryBlockResult:
+        """Hold an incoming PIX to a natural person's account (at most 72 h after the credit)."""
+        return await (await provided(self._c.place_precautionary_block))(command)
+
+    async def release_block(
+        self, command: uc.ReleasePrecautionaryBlockCommand
+    ) -> uc.PrecautionaryBlockResult:
+        """End a precautionary block early: the money is the customer's again."""
+        return await (await provided(self._c.release_precautionary_block))(command)
+
+    async def contest(self, command: uc.ContestPixPaymentCommand) -> uc.InfractionReportResult:
+        """The payer's self-service contestation: opens an infraction report."""
+        return await (await provided(self._c.contest_pix_payment))(command)
+
+    async def receive_report(
+        self, command: uc.ReceiveInfractionReportCommand
+    ) -> uc.InfractionReportResult:
+        """An infraction report from the payer's bank about a PIX we received."""
+        return await (await provided(self._c.receive_infraction_report))(command)
+
+    async def analyse(self, command: uc.AnalyseInfractionReportCommand) -> uc.AnalysisResult:
+        """Accept (block what is left, tracing it) or reject a report, within 7 days."""
+        return await (await provided(self._c.analyse_infraction_report))(command)
+
+    async def request_refund(self, command: uc.RequestMedRefundCommand) -> uc.MedRefundResult:
+        """The refund request of an accepted report; the returns are executed in the call."""
+        return await (await provided(self._c.request_med_refund))(command)
+
+    async def execute_returns(self, command: uc.ExecuteMedReturnsCommand) -> MedCase:
+        """Execute returns left in progress (a network that could not be reached)."""
+        return await (await provided(self._c.execute_med_returns))(command)
+
+    async def view(self, query: uc.MedViewQuery) -> MedView:
+        """A payment's MED case and precautionary block, deadlines applied."""
+        return await (await provided(self._c.get_med_view))(query)

@@ -1,0 +1,77 @@
+"""MED and precautionary blocks: the MED store, the directory's MED messages, the use cases.
+
+The store follows the PIX records (``FINBANK_PIX_BACKEND``): in memory,
+PostgreSQL (migration ``0014``) or the PIX table in DynamoDB. The
+directory's MED messages go to the sandbox directory with the sandbox
+network (``FINBANK_PIX_NETWORK_BACKEND=sandbox``, the only network today);
+returns go out through the PIX container's ``payment_network``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from finbank_adapters.containers.infrastructure import settings_field
+from finbank_adapters.memory.med import InMemoryMedRepository
+from finbank_adapters.sandbox.dict_med import SimulatedMedDirectory
+from finbank_adapters.settings import Settings
+from finbank_core.pix.med import use_cases as med
+from finbank_core.pix.med.model import MedRules
+
+
+def postgres_med_repository(pool: Any) -> Any:
+    from finbank_adapters.postgres.pix_med import PostgresMedRepository
+
+    return PostgresMedRepository(pool)
+
+
+def dynamo_med_repository(client: Any, settings: Settings) -> Any:
+    from finbank_adapters.aws.dynamo_med import DynamoMedRepository
+
+    return DynamoMedRepository(client, settings.pix.table_name)
+
+
+class PixMedContainer(containers.DeclarativeContainer):
+    """The MED ports and use cases (``bank.pix.med``)."""
+
+    infra = providers.DependenciesContainer()
+    accounts = providers.DependenciesContainer()
+    pix = providers.DependenciesContainer()
+
+    med_repository = providers.Selector(
+        providers.Callable(settings_field("backends.pix"), infra.settings),
+        memory=providers.Singleton(InMemoryMedRepository),
+        postgres=providers.Singleton(postgres_med_repository, pool=infra.postgres_pool),
+        dynamodb=providers.Singleton(
+            dynamo_med_repository, client=infra.dynamodb_client, settings=infra.settings
+        ),
+    )
+    med_directory = providers.Selector(
+        providers.Callable(settings_field("backends.pix_network"), infra.settings),
+        sandbox=providers.Singleton(SimulatedMedDirectory),
+    )
+    med_rules = providers.Singleton(MedRules)
+    med_deps = providers.Factory(
+        med.MedDeps,
+        ispb=providers.Callable(settings_field("pix.ispb"), infra.settings),
+        repository=med_repository,
+        payments=pix.pix_payment_repository,
+        accounts=accounts.account_repository,
+        ledger=accounts.ledger,
+        network=pix.payment_network,
+        directory=med_directory,
+        events=pix.pix_events,
+        clock=infra.clock,
+        ids=infra.ids,
+        rules=med_rules,
+    )
+    place_precautionary_block = providers.Factory(med.PlacePrecautionaryBlock, deps=med_deps)
+    release_precautionary_block = providers.Factory(med.ReleasePrecautionaryBlock, deps=med_deps)
+    contest_pix_payment = providers.Factory(med.ContestPixPayment, deps=med_deps)
+    receive_infraction_report = providers.Factory(med.ReceiveInfractionReport, deps=med_deps)
+    analyse_infraction_report = providers.Factory(med.AnalyseInfractionReport, deps=med_deps)
+    request_med_refund = providers.Factory(med.RequestMedRefund, deps=med_deps)
+    execute_med_returns = providers.Factory(med.ExecuteMedReturns, deps=med_deps)
+    get_med_view = providers.Factory(med.GetMedView, deps=med_deps)

@@ -1,0 +1,139 @@
+"""MED cases and precautionary blocks on PostgreSQL (migration ``0014``).
+
+``pix_med_cases`` and ``pix_med_blocks``, one row per EndToEndId, the
+msgspec JSON of the record in ``body``. ``add_*`` is one ``INSERT ... ON
+CONFLICT DO NOTHING`` (a taken EndToEndId writes nothing:
+``MedCaseAlreadyExists`` / ``PrecautionaryBlockAlreadyExists``);
+``update_*`` is one ``UPDATE ... WHERE version = expected`` (``MedVersionConflict``;
+not found if the row is missing): of concurrent writers that read one
+version, the row lock lets exactly one through. Driver errors leave through
+:mod:`~finbank_adapters.postgres.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+from finbank_adapters.postgres.errors import translated
+from finbank_core.pix.med.errors import (
+    MedCaseAlreadyExists,
+    MedCaseNotFound,
+    MedVersionConflict,
+    PrecautionaryBlockAlreadyExists,
+)
+from finbank_core.pix.med.model import MedCase, PrecautionaryBlock
+from finbank_core.shared.errors import NotFound
+
+_encoder = msgspec.json.Encoder()
+_case_decoder = msgspec.json.Decoder(MedCase)
+_block_decoder = msgspec.json.Decoder(PrecautionaryBlock)
+
+_ADD_CASE = """
+INSERT INTO pix_med_cases (end_to_end_id, report_id, version, side, status, opened_at, body)
+VALUES ($1, $2, 1, $3, $4, $5, $6)
+ON CONFLICT DO NOTHING
+RETURNING true
+"""
+_UPDATE_CASE = """
+UPDATE pix_med_cases SET version = $2 + 1, status = $3, body = $4
+WHERE end_to_end_id = $1 AND version = $2
+RETURNING true
+"""
+_GET_CASE = "SELECT body FROM pix_med_cases WHERE end_to_end_id = $1"
+_CASE_EXISTS = "SELECT true FROM pix_med_cases WHERE end_to_end_id = $1"
+_ADD_BLOCK = """
+INSERT INTO pix_med_blocks (end_to_end_id, account_id, version, status, expires_at, body)
+VALUES ($1, $2, 1, $3, $4, $5)
+ON CONFLICT DO NOTHING
+RETURNING true
+"""
+_UPDATE_BLOCK = """
+UPDATE pix_med_blocks SET version = $2 + 1, status = $3, body = $4
+WHERE end_to_end_id = $1 AND version = $2
+RETURNING true
+"""
+_GET_BLOCK = "SELECT body FROM pix_med_blocks WHERE end_to_end_id = $1"
+
+
+class PostgresMedRepository:
+    """The ``MedRepository`` port on PostgreSQL (see the module docstring)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add_case(self, case: MedCase) -> MedCase:
+        stored = msgspec.structs.replace(case, version=1)
+        with translated():
+            added = await self._pool.fetchval(
+                _ADD_CASE,
+                stored.end_to_end_id,
+                stored.report_id,
+                stored.side.value,
+                stored.status.value,
+                stored.opened_at,
+                _encoder.encode(stored).decode(),
+            )
+        if not added:
+            raise MedCaseAlreadyExists()
+        return stored
+
+    async def get_case(self, end_to_end_id: str) -> MedCase | None:
+        with translated():
+            body = await self._pool.fetchval(_GET_CASE, end_to_end_id)
+        return None if body is None else _case_decoder.decode(body)
+
+    async def update_case(self, case: MedCase, expected_version: int) -> MedCase:
+        stored = msgspec.structs.replace(case, version=expected_version + 1)
+        with translated():
+            updated = await self._pool.fetchval(
+                _UPDATE_CASE,
+                case.end_to_end_id,
+                expected_version,
+                stored.status.value,
+                _encoder.encode(stored).decode(),
+            )
+            if updated:
+                return stored
+            exists = await self._pool.fetchval(_CASE_EXISTS, case.end_to_end_id)
+        if not exists:
+            raise MedCaseNotFound()
+        raise MedVersionConflict()
+
+    async def add_block(self, block: PrecautionaryBlock) -> PrecautionaryBlock:
+        stored = msgspec.structs.replace(block, version=1)
+        with translated():
+            added = await self._pool.fetchval(
+                _ADD_BLOCK,
+                stored.end_to_end_id,
+                stored.account_id,
+                stored.status.value,
+                stored.expires_at,
+                _encoder.encode(stored).decode(),
+            )
+        if not added:
+            raise PrecautionaryBlockAlreadyExists()
+        return stored
+
+    async def get_block(self, end_to_end_id: str) -> PrecautionaryBlock | None:
+        with translated():
+            body = await self._pool.fetchval(_GET_BLOCK, end_to_end_id)
+        return None if body is None else _block_decoder.decode(body)
+
+    async def update_block(
+        self, block: PrecautionaryBlock, expected_version: int
+    ) -> PrecautionaryBlock:
+        stored = msgspec.structs.replace(block, version=expected_version + 1)
+        with translated():
+            updated = await self._pool.fetchval(
+                _UPDATE_BLOCK,
+                block.end_to_end_id,
+                expected_version,
+                stored.status.value,
+                _encoder.encode(stored).decode(),
+            )
+        if updated:
+            return stored
+        if await self.get_block(block.end_to_end_id) is None:
+            raise NotFound("no such precautionary block")
+        raise MedVersionConflict()

@@ -1,0 +1,62 @@
+"""MED use cases, one module per flow: ``block``, ``report``, ``analysis``, ``refund``, ``view``.
+
+``common.MedDeps`` carries the ports they all take; ``tracing`` places a
+case's holds, following the money inside this bank.
+"""
+
+from finbank_core.pix.med.use_cases.analysis import (
+    AnalyseInfractionReport,
+    AnalyseInfractionReportCommand,
+    AnalysisResult,
+)
+from finbank_core.pix.med.use_cases.block import (
+    PlacePrecautionaryBlock,
+    PlacePrecautionaryBlockCommand,
+    PrecautionaryBlockResult,
+    ReleasePrecautionaryBlock,
+    ReleasePrecautionaryBlockCommand,
+)
+from finbank_core.pix.med.use_cases.common import MedDeps
+from finbank_core.pix.med.use_cases.refund import (
+    ExecuteMedReturns,
+    ExecuteMedReturnsCommand,
+    MedRefundResult,
+    RequestMedRefund,
+    RequestMedRefundCommand,
+)
+from finbank_core.pix.med.use_cases.report import (
+    ContestPixPayment,
+    ContestPixPaymentCommand,
+    InfractionReportResult,
+    ReceiveInfractionReport,
+    ReceiveInfractionReportCommand,
+)
+from finbank_core.pix.med.use_cases.tracing import BlockTracer, Hop, outgoing_hops
+from finbank_core.pix.med.use_cases.view import GetMedView, MedViewQuery
+
+__all__ = [
+    "AnalyseInfractionReport",
+    "AnalyseInfractionReportCommand",
+    "AnalysisResult",
+    "BlockTracer",
+    "ContestPixPayment",
+    "ContestPixPaymentCommand",
+    "ExecuteMedReturns",
+    "ExecuteMedReturnsCommand",
+    "GetMedView",
+    "Hop",
+    "InfractionReportResult",
+    "MedDeps",
+    "MedRefundResult",
+    "MedViewQuery",
+    "PlacePrecautionaryBlock",
+    "PlacePrecautionaryBlockCommand",
+    "PrecautionaryBlockResult",
+    "ReceiveInfractionReport",
+    "ReceiveInfractionReportCommand",
+    "ReleasePrecautionaryBlock",
+    "ReleasePrecautionaryBlockCommand",
+    "RequestMedRefund",
+    "RequestMedRefundCommand",
+    "outgoing_hops",
+]

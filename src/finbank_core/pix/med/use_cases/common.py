@@ -1,0 +1,166 @@
+"""What the MED use cases share: their ports, the catch-up steps, the events.
+
+A deadline that passes changes nothing by itself in a store; the first
+caller to look at a block or a case after it (a read, an analysis, a
+request) finishes the step the deadline implies, once: the ledger steps
+have derived ids and the record moves only from the version it was read
+at, so concurrent callers apply it once and the losers read the outcome.
+The ledger does not wait for them: a precautionary hold has the block's
+timeout and is voided at its deadline on the ledger's clock anyway.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.pix.codes.identifiers import ReturnId
+from finbank_core.pix.events import outcome_event_id
+from finbank_core.pix.ledger_steps import PixEvents
+from finbank_core.pix.med import events as med_events
+from finbank_core.pix.med.errors import MedVersionConflict
+from finbank_core.pix.med.ledger import MedLedger
+from finbank_core.pix.med.model import (
+    CaseStatus,
+    HoldStatus,
+    MedCase,
+    MedRules,
+    PrecautionaryBlock,
+)
+from finbank_core.pix.med.ports import MedDirectory, MedRepository
+from finbank_core.pix.ports import PaymentNetwork, PixPaymentRepository
+from finbank_core.shared.clock import Clock
+from finbank_core.shared.ids import IdGenerator
+
+T = TypeVar("T")
+#: how often a step re-reads and retries after losing a version race
+RETRIES = 8
+
+
+class MedDeps:
+    """The ports and settings every MED use case takes (one object, built by the container)."""
+
+    def __init__(
+        self,
+        *,
+        ispb: str,
+        repository: MedRepository,
+        payments: PixPaymentRepository,
+        accounts: AccountRepository,
+        ledger: Ledger,
+        network: PaymentNetwork,
+        directory: MedDirectory,
+        events: PixEvents,
+        clock: Clock,
+        ids: IdGenerator,
+        rules: MedRules | None = None,
+    ) -> None:
+        self.ispb = ispb
+        self.repository = repository
+        self.payments = payments
+        self.accounts = accounts
+        self.raw_ledger = ledger
+        self.ledger = MedLedger(ledger)
+        self.network = network
+        self.directory = directory
+        self.events = events
+        self.clock = clock
+        self.ids = ids
+        self.rules = rules or MedRules()
+
+    # -- events ---------------------------------------------------------------------
+
+    async def publish_case(self, type: str, case: MedCase, subject: str = "") -> None:
+        """``type`` about ``case``, under an id derived from the report (and ``subject``)."""
+        await self.events.publish(
+            type,
+            case.end_to_end_id,
+            med_events.case_payload(case),
+            event_id=outcome_event_id(type, f"{case.report_id}:{subject}"),
+        )
+
+    async def publish_block(self, type: str, block: PrecautionaryBlock) -> None:
+        await self.events.publish(
+            type,
+            block.end_to_end_id,
+            med_events.block_payload(block),
+            event_id=outcome_event_id(type, f"block:{block.end_to_end_id}"),
+        )
+
+    # -- catch-up ---------------------------------------------------------------------
+
+    async def current_block(self, end_to_end_id: str) -> PrecautionaryBlock | None:
+        """The payment's block, released first if its deadline has come (see the module)."""
+        block = await self.repository.get_block(end_to_end_id)
+        if block is None or not block.expired(self.clock.now()):
+            return block
+        await self.ledger.release(block.hold_id)  # voided by the ledger already, most likely
+        for _ in range(RETRIES):
+            if not block.expired(self.clock.now()):
+                return block  # another caller recorded it
+            try:
+                block = await self.repository.update_block(
+                    block.release(self.clock.now(), "expired"), block.version
+                )
+            except MedVersionConflict:
+                block = await self._reread_block(end_to_end_id)
+                continue
+            await self.publish_block(med_events.BLOCK_RELEASED, block)
+            return block
+        raise MedVersionConflict()
+
+    async def current_case(self, end_to_end_id: str) -> MedCase | None:
+        """The payment's case, lapsed first if its return was not requested in time."""
+        case = await self.repository.get_case(end_to_end_id)
+        if case is None or not case.refund_lapsed(self.clock.now()):
+            return case
+        for _ in range(RETRIES):
+            if not case.refund_lapsed(self.clock.now()):
+                return case
+            for held in case.blocks:
+                if held.status is HoldStatus.HELD:
+                    await self.ledger.release(held.hold_id)
+            try:
+                case = await self.repository.update_case(case.lapse(), case.version)
+            except MedVersionConflict:
+                case = await self._reread_case(end_to_end_id)
+                continue
+            await self.publish_case(med_events.CASE_LAPSED, case)
+            return case
+        raise MedVersionConflict()
+
+    async def _reread_block(self, end_to_end_id: str) -> PrecautionaryBlock:
+        block = await self.repository.get_block(end_to_end_id)
+        assert block is not None  # blocks are never deleted
+        return block
+
+    async def _reread_case(self, end_to_end_id: str) -> MedCase:
+        case = await self.repository.get_case(end_to_end_id)
+        assert case is not None  # cases are never deleted
+        return case
+
+    def return_id(self, case: MedCase, index: int) -> str:
+        """The rtrId of the case's ``index``-th return: the same for every caller.
+
+        Derived from the report and the acceptance time, so concurrent
+        requests plan the same ids and a replay finds its returns again.
+        """
+        assert case.analysed_at is not None
+        seeded = random.Random(f"med-return:{case.report_id}:{index}")  # noqa: S311 - an id, not a secret
+        return ReturnId.generate(self.ispb, case.analysed_at, seeded).value
+
+
+async def with_retries(step: Callable[[], Awaitable[T]]) -> T:
+    """Run ``step`` again while it loses version races (it re-reads what it changes)."""
+    for _ in range(RETRIES - 1):
+        try:
+            return await step()
+        except MedVersionConflict:
+            continue
+    return await step()
+
+
+def is_final(case: MedCase) -> bool:
+    return case.status in (CaseStatus.DISAGREED, CaseStatus.CLOSED, CaseStatus.LAPSED)

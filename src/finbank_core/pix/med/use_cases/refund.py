@@ -1,0 +1,280 @@
+"""The return of an accepted case's money: the refund request, then the returns themselves.
+
+:class:`RequestMedRefund` records the *solicitação de devolução* within
+``MedRules.refund_request_hours`` of the acceptance (``MedDeadlinePassed``
+after): one return per blocked account, first the receiving account, then
+the traced ones, adding up to the amount asked at most, never more than the
+payment still has unrefunded (``MedNotAllowed`` for an amount over it). A
+block that gets less than it holds has the rest released when its return
+posts. The returns are also written into the payment's record as refunds of
+nature ``MED_FRAUDE`` (ISO ``FR01``) under the payment's version, *before*
+the case is updated, so they take their room in "refunds add up to at most
+the original" atomically with any customer refund.
+
+:class:`ExecuteMedReturns` then returns the money, once per return whoever
+runs it: on-us, post the hold and credit the payer in one linked batch;
+otherwise send the pacs.004 through ``PaymentNetwork.send_return`` (the
+network answers an rtrId with its first result) and post the hold on
+acceptance, release it on rejection. Posting names the rtrId in the
+statement text, which is how reconciliation ties it to the central bank's
+statement.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from finbank_core.accounts.ledger import PendingStatus
+from finbank_core.pix.codes.reasons import IsoReason
+from finbank_core.pix.errors import PixRefundExceedsOriginal, PixVersionConflict
+from finbank_core.pix.med import events as med_events
+from finbank_core.pix.med.errors import (
+    MedCaseNotFound,
+    MedNotAllowed,
+    MedVersionConflict,
+)
+from finbank_core.pix.med.model import CaseStatus, MedCase, MedReturn, MedSide
+from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
+from finbank_core.pix.med.use_cases.tracing import BlockTracer
+from finbank_core.pix.network import ReturnOrder
+from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
+from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.money import Money
+
+#: the fingerprint of MED refunds in the payment record (they have no client request)
+MED_FINGERPRINT = "med"
+
+
+class RequestMedRefundCommand(msgspec.Struct, frozen=True, kw_only=True):
+    end_to_end_id: str
+    #: how much to return; ``None``: all the payment still has unrefunded
+    amount: Money | None = None
+    #: who asks: the payer's institution (ISPB) or, on-us, our analyst
+    requested_by: str
+
+
+class ExecuteMedReturnsCommand(msgspec.Struct, frozen=True, kw_only=True):
+    end_to_end_id: str
+
+
+class MedRefundResult(msgspec.Struct, frozen=True, kw_only=True):
+    case: MedCase
+    replayed: bool = False
+
+
+def _as_refund(case: MedCase, ret: MedReturn) -> PixRefund:
+    return PixRefund(
+        return_id=ret.return_id,
+        client_refund_id=f"med-{ret.return_id}",
+        amount=ret.amount,
+        nature=RefundNature.MED_FRAUDE,
+        status=ret.status,
+        requested_at=ret.requested_at,
+        request_fingerprint=MED_FINGERPRINT,
+        description=f"MED {case.report_id}",
+        completed_at=ret.completed_at,
+        failure_reason=ret.failure_reason,
+    )
+
+
+def _room(payment: PixPayment, own: set[str]) -> int:
+    """What the payment still has unrefunded, not counting the case's own returns."""
+    taken = sum(
+        r.amount.cents
+        for r in payment.refunds
+        if r.counts_against_original and r.return_id not in own
+    )
+    return payment.amount.cents - taken
+
+
+async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
+    """Write the case's returns into the payment's refunds (added or brought up to date).
+
+    Raises ``PixRefundExceedsOriginal`` if they would take the payment's
+    refunds past its amount; nothing is written then.
+    """
+    for _ in range(RETRIES):
+        payment = await deps.payments.get(case.end_to_end_id)
+        own = {r.return_id for r in case.returns}
+        wanted = payment
+        for ret in case.returns:
+            refund = _as_refund(case, ret)
+            if wanted.refund_by_return_id(ret.return_id) is None:
+                wanted = msgspec.structs.replace(wanted, refunds=(*wanted.refunds, refund))
+            else:
+                wanted = wanted.replace_refund(refund)
+        if wanted == payment:
+            return payment
+        mine = sum(
+            r.amount.cents
+            for r in wanted.refunds
+            if r.return_id in own and r.counts_against_original
+        )
+        if mine > _room(payment, own):
+            raise PixRefundExceedsOriginal(
+                "MED returns and refunds would exceed the original amount",
+                reason=IsoReason.AM09.value,
+                field="amount",
+            )
+        try:
+            return await deps.payments.update(wanted, payment.version)
+        except PixVersionConflict:
+            continue
+    raise PixVersionConflict("the payment kept changing while its MED returns were recorded")
+
+
+class RequestMedRefund:
+    """Record the refund request of an accepted case (see the module docstring).
+
+    The same amount again answers the recorded request (``replayed``) and
+    finishes returns still in progress; with ``execute_inline`` the returns
+    are executed in the call (a network that cannot be reached leaves them
+    ``EM_PROCESSAMENTO`` for :class:`ExecuteMedReturns`).
+    """
+
+    def __init__(self, deps: MedDeps, *, execute_inline: bool = True) -> None:
+        self._d = deps
+        self._tracer = BlockTracer(deps)
+        self._execute = ExecuteMedReturns(deps)
+        self._inline = execute_inline
+
+    async def __call__(self, cmd: RequestMedRefundCommand) -> MedRefundResult:
+        if cmd.amount is not None:
+            cmd.amount.require_positive()
+        d = self._d
+        for _ in range(RETRIES):
+            case = await d.current_case(cmd.end_to_end_id)
+            if case is None:
+                raise MedCaseNotFound()
+            if case.side is MedSide.PAYER:
+                raise MedNotAllowed(
+                    "the receiving bank returns this payment; we asked it through the directory",
+                    field="end_to_end_id",
+                )
+            if case.status in (CaseStatus.REFUND_REQUESTED, CaseStatus.CLOSED):
+                return MedRefundResult(case=await self._finish(case), replayed=True)
+            case = await self._tracer.apply(case)
+            payment = await d.payments.get(case.end_to_end_id)
+            own = (
+                {d.return_id(case, i) for i in range(len(case.blocks))}
+                if case.analysed_at
+                else set()
+            )
+            room = _room(payment, own)
+            asked = cmd.amount.cents if cmd.amount is not None else room
+            if asked > room:
+                raise MedNotAllowed(
+                    "a return never exceeds what the payment still has unrefunded",
+                    field="amount",
+                )
+            ids = [d.return_id(case, i) for i in range(len(case.blocks))]
+            planned = case.request_refund(Money(asked), ids, d.clock.now(), d.rules)
+            await sync_payment(d, planned)  # takes the room first (see the module docstring)
+            try:
+                stored = await d.repository.update_case(planned, case.version)
+            except MedVersionConflict:
+                continue
+            await d.publish_case(med_events.REFUND_REQUESTED, stored)
+            return MedRefundResult(case=await self._finish(stored))
+        raise MedVersionConflict()
+
+    async def _finish(self, case: MedCase) -> MedCase:
+        await sync_payment(self._d, case)  # a concurrent request may have planned other amounts
+        if not self._inline:
+            return case
+        try:
+            return await self._execute(ExecuteMedReturnsCommand(end_to_end_id=case.end_to_end_id))
+        except ServiceUnavailable:
+            return case  # EM_PROCESSAMENTO until ExecuteMedReturns runs again
+
+
+class ExecuteMedReturns:
+    """Execute a case's returns still in progress; see the module docstring.
+
+    Safe to run twice, or many times at once: the hold is posted once (its
+    post has an id derived from the hold), the network answers an rtrId
+    with its first result, and a return is recorded only out of
+    ``EM_PROCESSAMENTO`` (a run that finds it final takes that outcome).
+    ``ServiceUnavailable`` from the network propagates, leaving the return
+    in progress.
+    """
+
+    def __init__(self, deps: MedDeps) -> None:
+        self._d = deps
+
+    async def __call__(self, cmd: ExecuteMedReturnsCommand) -> MedCase:
+        d = self._d
+        end_to_end_id = cmd.end_to_end_id
+        case = await d.current_case(end_to_end_id)
+        if case is None:
+            raise MedCaseNotFound()
+        await sync_payment(d, case)
+        for ret in case.returns:
+            if ret.status is not RefundStatus.EM_PROCESSAMENTO:
+                continue
+            done = await self._execute(case, ret)
+            case = await self._record(end_to_end_id, done)
+            recorded = case.find_return(ret.return_id)
+            assert recorded is not None
+            await sync_payment(d, case)
+            event = (
+                med_events.RETURN_COMPLETED
+                if recorded.status is RefundStatus.DEVOLVIDO
+                else med_events.RETURN_FAILED
+            )
+            await d.publish_case(event, case, subject=recorded.return_id)
+        return case
+
+    async def _execute(self, case: MedCase, ret: MedReturn) -> MedReturn:
+        d = self._d
+        memo = f"Devolução MED {ret.return_id}"
+        if await d.ledger.posted(ret.hold_id):
+            return self._done(ret)  # posted before a crash
+        if await d.ledger.status(ret.hold_id) is not PendingStatus.PENDING:
+            return self._failed(ret, IsoReason.AB03)  # nothing held any more
+        if case.side is MedSide.ON_US:
+            await d.ledger.post(ret.hold_id, ret.amount, memo, then_credit=case.payer_account_id)
+            return self._done(ret)
+        result = await d.network.send_return(
+            ReturnOrder(
+                return_id=ret.return_id,
+                original_end_to_end_id=case.end_to_end_id,
+                amount=ret.amount,
+                nature=RefundNature.MED_FRAUDE,
+                to_ispb=case.payer_ispb,
+            )
+        )
+        if result.accepted:
+            await d.ledger.post(ret.hold_id, ret.amount, memo)
+            return self._done(ret)
+        await d.ledger.release(ret.hold_id)
+        return self._failed(ret, result.reason or IsoReason.AB09)
+
+    def _done(self, ret: MedReturn) -> MedReturn:
+        return msgspec.structs.replace(
+            ret, status=RefundStatus.DEVOLVIDO, completed_at=self._d.clock.now()
+        )
+
+    def _failed(self, ret: MedReturn, reason: IsoReason) -> MedReturn:
+        return msgspec.structs.replace(
+            ret,
+            status=RefundStatus.NAO_REALIZADO,
+            completed_at=self._d.clock.now(),
+            failure_reason=reason,
+        )
+
+    async def _record(self, end_to_end_id: str, done: MedReturn) -> MedCase:
+        d = self._d
+        for _ in range(RETRIES):
+            case = await d.repository.get_case(end_to_end_id)
+            assert case is not None
+            current = case.find_return(done.return_id)
+            assert current is not None
+            if current.status is not RefundStatus.EM_PROCESSAMENTO:
+                return case  # another run recorded it first
+            try:
+                return await d.repository.update_case(case.finish_return(done), case.version)
+            except MedVersionConflict:
+                continue
+        raise MedVersionConflict()

@@ -1,0 +1,34 @@
+"""What a payment shows of MED: its case and its precautionary block, caught up to now."""
+
+from __future__ import annotations
+
+import msgspec
+
+from finbank_core.pix.errors import PixPaymentNotFound
+from finbank_core.pix.med.model import MedView
+from finbank_core.pix.med.use_cases.common import MedDeps
+
+
+class MedViewQuery(msgspec.Struct, frozen=True, kw_only=True):
+    end_to_end_id: str
+    #: a customer sees only their own payments' (``PixPaymentNotFound``); ``None``: back office
+    owner_id: str | None = None
+
+
+class GetMedView:
+    """The payment's MED case and block; a deadline that passed is applied first (once)."""
+
+    def __init__(self, deps: MedDeps) -> None:
+        self._d = deps
+
+    async def __call__(self, query: MedViewQuery) -> MedView:
+        d = self._d
+        if query.owner_id is not None:
+            payment = await d.payments.get(query.end_to_end_id)
+            if not payment.is_visible_to(query.owner_id):
+                raise PixPaymentNotFound()
+        return MedView(
+            end_to_end_id=query.end_to_end_id,
+            case=await d.current_case(query.end_to_end_id),
+            block=await d.current_block(query.end_to_end_id),
+        )
