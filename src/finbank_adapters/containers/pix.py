@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
-from finbank_adapters import aws_wiring, pix_wiring
+from finbank_adapters import aws_wiring, pix_wiring, postgres_wiring
 from finbank_adapters.containers.infrastructure import settings_field
 from finbank_adapters.memory.claims import InMemoryRequestClaims
 from finbank_core.pix import use_cases as pix
@@ -36,6 +36,9 @@ class PixContainer(containers.DeclarativeContainer):
     pix_payment_repository = providers.Selector(
         _pix_backend,
         memory=providers.Singleton(pix_wiring.InMemoryPixPaymentRepository),
+        postgres=providers.Singleton(
+            postgres_wiring.postgres_pix_payment_repository, pool=infra.postgres_pool
+        ),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_pix_payment_repository,
             client=infra.dynamodb_client,
@@ -45,6 +48,9 @@ class PixContainer(containers.DeclarativeContainer):
     charge_repository = providers.Selector(
         _pix_backend,
         memory=providers.Singleton(pix_wiring.InMemoryChargeRepository),
+        postgres=providers.Singleton(
+            postgres_wiring.postgres_charge_repository, pool=infra.postgres_pool
+        ),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_charge_repository,
             client=infra.dynamodb_client,
@@ -54,6 +60,9 @@ class PixContainer(containers.DeclarativeContainer):
     account_limits_store = providers.Selector(
         _pix_backend,
         memory=providers.Singleton(pix_wiring.InMemoryAccountLimitsStore),
+        postgres=providers.Singleton(
+            postgres_wiring.postgres_account_limits_store, pool=infra.postgres_pool
+        ),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_account_limits_store,
             client=infra.dynamodb_client,
@@ -63,6 +72,9 @@ class PixContainer(containers.DeclarativeContainer):
     device_registry = providers.Selector(
         _pix_backend,
         memory=providers.Singleton(pix_wiring.InMemoryDeviceRegistry),
+        postgres=providers.Singleton(
+            postgres_wiring.postgres_device_registry, pool=infra.postgres_pool
+        ),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_device_registry,
             client=infra.dynamodb_client,
@@ -73,6 +85,9 @@ class PixContainer(containers.DeclarativeContainer):
     request_claims = providers.Selector(
         _pix_backend,
         memory=providers.Singleton(InMemoryRequestClaims),
+        postgres=providers.Singleton(
+            postgres_wiring.postgres_request_claims, pool=infra.postgres_pool
+        ),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_request_claims,
             client=infra.dynamodb_client,
@@ -95,6 +110,9 @@ class PixContainer(containers.DeclarativeContainer):
     key_directory = providers.Selector(
         _pix_backend,
         memory=providers.Singleton(pix_wiring.memory_key_directory, seed=directory_seed),
+        postgres=providers.Singleton(
+            postgres_wiring.postgres_key_directory, pool=infra.postgres_pool, seed=directory_seed
+        ),
         dynamodb=providers.Singleton(
             aws_wiring.dynamo_key_directory,
             client=infra.dynamodb_client,
