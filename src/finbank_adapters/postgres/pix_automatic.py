@@ -53,6 +53,15 @@ UPDATE pix_automatic_charges AS c
 RETURNING c.txid, c.next_attempt_on
 """
 
+_BY_RECEIVER = (
+    "SELECT body FROM pix_automatic_recurrences WHERE receiver_owner_id = $1"
+    " ORDER BY created_at, recurrence_id"
+)
+_BY_PAYER = (
+    "SELECT body FROM pix_automatic_recurrences WHERE payer_owner_id = $1"
+    " ORDER BY created_at, recurrence_id"
+)
+
 
 def _body(record: Recurrence | RecurringCharge, version: int) -> str:
     return _ENCODER.encode(msgspec.structs.replace(record, version=version)).decode()
@@ -90,13 +99,9 @@ class PostgresRecurrenceStore:
     ) -> list[Recurrence]:
         if (receiver_owner_id is None) == (payer_owner_id is None):
             raise ValueError("give exactly one of receiver_owner_id, payer_owner_id")
-        column = "receiver_owner_id" if receiver_owner_id is not None else "payer_owner_id"
+        query = _BY_RECEIVER if receiver_owner_id is not None else _BY_PAYER
         with translated():
-            rows = await self._pool.fetch(
-                f"SELECT body FROM pix_automatic_recurrences WHERE {column} = $1"
-                " ORDER BY created_at, recurrence_id",
-                receiver_owner_id if receiver_owner_id is not None else payer_owner_id,
-            )
+            rows = await self._pool.fetch(query, receiver_owner_id or payer_owner_id)
         return [_RECURRENCE.decode(row["body"]) for row in rows]
 
     async def update_recurrence(self, recurrence: Recurrence) -> Recurrence:

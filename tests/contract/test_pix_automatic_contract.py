@@ -1,0 +1,848 @@
+"""Pix Automático on every backend: the ``RecurrenceStore`` contract and the flows over it.
+
+Each backend runs with its own ledger and account repository (memory with
+memory, PostgreSQL with PostgreSQL), so the debit layer also proves the
+ledger steps on that backend. Three layers:
+
+* the store's contract (versions, one charge per cycle, leases);
+* the flows with a fake clock moved across each deadline (the 2-10 day
+  window, the due date at 00:00 Brasília, the retry days, the journey-1
+  request's expiry);
+* concurrency: many callers on the same ids at once, then the final state
+  checked as a whole (exactly one debit, money conserved, replays answered
+  like the first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import msgspec
+import pytest
+
+from finbank_adapters.memory import (
+    FakeClock,
+    InMemoryAccountRepository,
+    InMemoryEventPublisher,
+    InMemoryLedger,
+)
+from finbank_adapters.memory.ids import SequentialIdGenerator
+from finbank_adapters.memory.pix import InMemoryChargeRepository
+from finbank_adapters.memory.pix_automatic import InMemoryRecurrenceStore
+from finbank_adapters.postgres import PostgresAccountRepository, PostgresLedger
+from finbank_adapters.postgres.pix_automatic import PostgresRecurrenceStore
+from finbank_core.accounts.ledger import Transfer, TransferCode
+from finbank_core.accounts.model import CustomerAccount
+from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.accounts.use_cases import (
+    BankAccounts,
+    EnsureBankAccounts,
+    OpenAccount,
+    OpenAccountCommand,
+)
+from finbank_core.pix.automatic import (
+    AttemptStatus,
+    AuthoriseRecurrence,
+    AuthoriseRecurrenceCommand,
+    CancelRecurrence,
+    CancelRecurrenceCommand,
+    ChargeOutsideWindow,
+    ChargeStatus,
+    CreateRecurrence,
+    CreateRecurrenceCommand,
+    DuplicateRecurringCharge,
+    ExecuteDebitCommand,
+    ExecuteDueDebit,
+    IssueRecurrenceCode,
+    Journey,
+    Party,
+    Periodicity,
+    Recurrence,
+    RecurrenceCodeQuery,
+    RecurrenceNotActive,
+    RecurrenceNotFound,
+    RecurrenceRequestExpired,
+    RecurrenceStatus,
+    RecurrenceStore,
+    RecurringCharge,
+    RejectRecurrence,
+    RejectRecurrenceCommand,
+    RequestAuthorisation,
+    RequestAuthorisationCommand,
+    RetryPolicy,
+    RunDueDebits,
+    RunDueDebitsCommand,
+    ScheduleCharge,
+    ScheduleChargeCommand,
+    StaleAutomaticRecord,
+)
+from finbank_core.pix.automatic import events as automatic_events
+from finbank_core.pix.automatic.model import BRASILIA, StatusChange
+from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
+from finbank_core.shared.money import Money
+from tests.postgres_support import isolated_schema
+
+BACKENDS = ["memory", "postgres"]
+CALLERS = 24
+POOL_SIZE = 10
+ISPB = "99999999"
+BASE = "pix.finbank.example/v2"
+CPF = "52998224725"
+# FakeClock starts 2026-01-05 12:00 UTC (09:00 in Brasília, a Monday)
+TODAY = date(2026, 1, 5)
+
+
+def brasilia(day: date, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=BRASILIA)
+
+
+@dataclass
+class World:
+    store: RecurrenceStore
+    ledger: Ledger
+    accounts: AccountRepository
+    clock: FakeClock
+    publisher: InMemoryEventPublisher = field(default_factory=InMemoryEventPublisher)
+    ids: SequentialIdGenerator = field(default_factory=SequentialIdGenerator)
+
+    def __post_init__(self) -> None:
+        self.events = PixEvents(self.publisher, self.clock, self.ids)
+        self.steps = PixLedgerSteps(self.ledger)
+        self.create = CreateRecurrence(
+            store=self.store,
+            accounts=self.accounts,
+            events=self.events,
+            clock=self.clock,
+            ids=self.ids,
+            ispb=ISPB,
+            location_base_url=BASE,
+        )
+        self.request = RequestAuthorisation(
+            store=self.store,
+            accounts=self.accounts,
+            events=self.events,
+            clock=self.clock,
+            ids=self.ids,
+            ispb=ISPB,
+        )
+        self.authorise = AuthoriseRecurrence(
+            store=self.store,
+            accounts=self.accounts,
+            events=self.events,
+            clock=self.clock,
+            location_base_url=BASE,
+        )
+        self.reject = RejectRecurrence(
+            store=self.store, events=self.events, clock=self.clock, location_base_url=BASE
+        )
+        self.cancel = CancelRecurrence(store=self.store, events=self.events, clock=self.clock)
+        self.schedule = ScheduleCharge(
+            store=self.store, events=self.events, clock=self.clock, ids=self.ids
+        )
+        self.execute = ExecuteDueDebit(
+            store=self.store, steps=self.steps, events=self.events, clock=self.clock, ispb=ISPB
+        )
+        self.run_due = RunDueDebits(store=self.store, execute=self.execute, clock=self.clock)
+
+    async def customer(self, owner: str, cents: int = 0) -> CustomerAccount:
+        await EnsureBankAccounts(self.ledger)()
+        account = await OpenAccount(
+            ledger=self.ledger,
+            accounts=self.accounts,
+            publisher=self.publisher,
+            clock=self.clock,
+            ids=self.ids,
+        )(OpenAccountCommand(owner_id=owner, holder_name=f"{owner.title()} Ltda"))
+        if cents:
+            await self.fund(account.id, cents)
+        return account
+
+    async def fund(self, account_id: uuid.UUID, cents: int) -> None:
+        await self.ledger.create_transfers(
+            [
+                Transfer(
+                    id=uuid.uuid4(),
+                    debit_account_id=BankAccounts.CASH,
+                    credit_account_id=account_id,
+                    amount=cents,
+                    code=TransferCode.DEPOSIT,
+                )
+            ]
+        )
+
+    async def available(self, account_id: uuid.UUID) -> int:
+        [account] = await self.ledger.lookup_accounts([account_id])
+        return account.balance_available
+
+    async def assert_conserved(self, *accounts: uuid.UUID) -> None:
+        ids = [a.id for a in BankAccounts.all()] + list(accounts)
+        found = await self.ledger.lookup_accounts(ids)
+        assert sum(a.debits_posted for a in found) == sum(a.credits_posted for a in found)
+        assert sum(a.debits_pending for a in found) == sum(a.credits_pending for a in found)
+        for account in found:
+            if account.id in accounts:
+                assert account.balance_available >= 0
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.publisher.published if e.type.startswith("pix.automatic.")]
+
+    async def recurrence(
+        self,
+        receiver: CustomerAccount,
+        *,
+        fixed: int | None = 50_00,
+        minimum: int | None = None,
+        retry: RetryPolicy = RetryPolicy.PERMITE_3R_7D,
+        periodicity: Periodicity = Periodicity.MENSAL,
+        start: date = TODAY,
+        end: date | None = None,
+    ) -> Recurrence:
+        return await self.create(
+            CreateRecurrenceCommand(
+                owner_id=receiver.owner_id,
+                account_id=receiver.id,
+                contract="CT-2026-001",
+                purpose="Mensalidade",
+                debtor_name="Ana Souza",
+                debtor_document=CPF,
+                periodicity=periodicity,
+                start=start,
+                end=end,
+                retry_policy=retry,
+                fixed_amount=None if fixed is None else Money(fixed),
+                min_amount=None if minimum is None else Money(minimum),
+            )
+        )
+
+    async def approved(
+        self,
+        receiver: CustomerAccount,
+        payer: CustomerAccount,
+        *,
+        max_amount: int | None = None,
+        **terms: object,
+    ) -> Recurrence:
+        recurrence = await self.recurrence(receiver, **terms)  # type: ignore[arg-type]
+        code = await IssueRecurrenceCode(
+            store=self.store, charges=InMemoryChargeRepository(), location_base_url=BASE
+        )(RecurrenceCodeQuery(owner_id=receiver.owner_id, recurrence_id=recurrence.recurrence_id))
+        return await self.authorise(
+            AuthoriseRecurrenceCommand(
+                owner_id=payer.owner_id,
+                account_id=payer.id,
+                br_code=code.br_code,
+                max_amount=None if max_amount is None else Money(max_amount),
+            )
+        )
+
+    async def charge(
+        self,
+        recurrence: Recurrence,
+        *,
+        due: date,
+        cents: int = 50_00,
+        txid: str | None = None,
+    ) -> RecurringCharge:
+        result = await self.schedule(
+            ScheduleChargeCommand(
+                owner_id=recurrence.receiver_owner_id,
+                recurrence_id=recurrence.recurrence_id,
+                amount=Money(cents),
+                due_date=due,
+                txid=txid,
+            )
+        )
+        return result.charge
+
+    async def run(self, txid: str) -> RecurringCharge:
+        return await self.execute(ExecuteDebitCommand(txid=txid))
+
+
+@pytest.fixture(params=BACKENDS)
+async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    clock = FakeClock()
+    if request.param == "memory":
+        yield World(
+            InMemoryRecurrenceStore(),
+            InMemoryLedger(clock, InMemoryEventPublisher()),
+            InMemoryAccountRepository(),
+            clock,
+        )
+    elif request.param == "postgres":
+        dsn = request.getfixturevalue("postgres_dsn")
+        async with isolated_schema(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE) as (pool, _):
+            yield World(
+                PostgresRecurrenceStore(pool),
+                PostgresLedger(pool, clock),
+                PostgresAccountRepository(pool),
+                clock,
+            )
+    else:  # pragma: no cover
+        raise AssertionError(request.param)
+
+
+@pytest.fixture
+async def parties(world: World) -> tuple[CustomerAccount, CustomerAccount]:
+    receiver = await world.customer("gym")
+    payer = await world.customer("ana", 200_00)
+    return receiver, payer
+
+
+# -- the store's contract ----------------------------------------------------------
+
+
+async def test_recurrences_are_versioned_and_a_stale_write_changes_nothing(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, _ = parties
+    created = await world.recurrence(receiver)
+    assert created.version == 1
+    assert await world.store.get_recurrence(created.recurrence_id) == created
+    assert await world.store.get_recurrence("RR9999999920260105nothere0000") is None
+
+    moved = await world.store.update_recurrence(
+        created.cancelled(world.clock.now(), Party.USUARIO_RECEBEDOR, "test")
+    )
+    assert moved.version == 2
+    with pytest.raises(StaleAutomaticRecord):
+        await world.store.update_recurrence(
+            created.cancelled(world.clock.now(), Party.USUARIO_RECEBEDOR, "late")
+        )
+    stored = await world.store.get_recurrence(created.recurrence_id)
+    assert stored is not None
+    assert stored.end_reason == "test"
+    assert stored.version == 2
+    with pytest.raises(StaleAutomaticRecord):
+        await world.store.add_recurrence(created)
+    ghost = msgspec.structs.replace(created, recurrence_id="RN9999999920260105ghost000000")
+    with pytest.raises(RecurrenceNotFound):
+        await world.store.update_recurrence(ghost)
+
+
+async def test_recurrences_are_listed_by_receiver_and_by_payer(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    first = await world.approved(receiver, payer, fixed=None)
+    world.clock.advance(seconds=1)
+    second = await world.recurrence(receiver)
+
+    by_receiver = await world.store.list_recurrences(receiver_owner_id=receiver.owner_id)
+    assert [r.recurrence_id for r in by_receiver] == [first.recurrence_id, second.recurrence_id]
+    by_payer = await world.store.list_recurrences(payer_owner_id=payer.owner_id)
+    assert [r.recurrence_id for r in by_payer] == [first.recurrence_id]
+    assert await world.store.list_recurrences(payer_owner_id=receiver.owner_id) == []
+
+
+async def test_one_live_charge_per_cycle_and_txids_are_unique(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer, fixed=None, max_amount=80_00)
+    due = TODAY + timedelta(days=5)
+    first = await world.charge(recurrence, due=due, cents=50_00)
+    assert first.status is ChargeStatus.ATIVA
+    assert first.version == 1
+
+    with pytest.raises(DuplicateRecurringCharge) as period:
+        await world.charge(recurrence, due=due + timedelta(days=1), cents=50_00)
+    assert period.value.details["field"] == "due_date"
+    clash = msgspec.structs.replace(first, recurrence_id=first.recurrence_id, cycle=first.cycle + 1)
+    with pytest.raises(DuplicateRecurringCharge) as taken:
+        await world.store.add_charge(clash)
+    assert taken.value.details["field"] == "txid"
+    assert [c.txid for c in await world.store.list_charges(recurrence.recurrence_id)] == [
+        first.txid
+    ]
+
+    # cancelled, it frees its period for another charge
+    cancelled = await world.store.update_charge(
+        first.moved(ChargeStatus.CANCELADA, world.clock.now(), next_attempt_on=None)
+    )
+    assert cancelled.version == 2
+    again = await world.charge(recurrence, due=due + timedelta(days=1), cents=50_00)
+    assert again.cycle == first.cycle
+    with pytest.raises(StaleAutomaticRecord):
+        await world.store.update_charge(first)  # version 1 is stale
+
+
+async def test_a_lease_hands_each_due_charge_to_one_holder_until_it_runs_out(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(
+        receiver, payer, periodicity=Periodicity.SEMANAL, end=TODAY + timedelta(days=60)
+    )
+    a = await world.charge(recurrence, due=TODAY + timedelta(days=3))
+    b = await world.charge(recurrence, due=TODAY + timedelta(days=10))
+    now = brasilia(TODAY + timedelta(days=3), 1)
+
+    async def lease(holder: str, at: datetime, day: date) -> list[str]:
+        return await world.store.lease_due_charges(
+            today=day, now=at, lease_until=at + timedelta(seconds=60), holder=holder, limit=10
+        )
+
+    assert await lease("w1", now, TODAY + timedelta(days=2)) == []  # nothing due yet
+    assert await lease("w1", now, TODAY + timedelta(days=3)) == [a.txid]
+    assert await lease("w2", now, TODAY + timedelta(days=3)) == []  # leased to w1
+    at_expiry = now + timedelta(seconds=60)
+    assert await lease("w2", at_expiry, TODAY + timedelta(days=10)) == [a.txid, b.txid]
+    assert await world.store.get_charge(a.txid) == a  # a lease changes no record
+
+
+# -- the flows, on the clock --------------------------------------------------------------
+
+
+async def test_a_recurrence_from_qr_to_debit_on_its_due_date(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    assert (recurrence.status, recurrence.journey) == (RecurrenceStatus.APROVADA, Journey.JORNADA_2)
+    assert recurrence.authorisation is not None
+    assert recurrence.authorisation.payer_account_id == payer.id
+    due = TODAY + timedelta(days=4)
+    charge = await world.charge(recurrence, due=due)
+    assert (charge.status, charge.next_attempt_on) == (ChargeStatus.ATIVA, due)
+
+    world.clock.set(brasilia(due) - timedelta(seconds=1))  # 23:59:59 the day before
+    assert (await world.run(charge.txid)).status is ChargeStatus.ATIVA
+    assert await world.available(payer.id) == 200_00
+
+    world.clock.set(brasilia(due))  # 00:00 on the due date
+    done = await world.run(charge.txid)
+    assert done.status is ChargeStatus.CONCLUIDA
+    assert [a.status for a in done.attempts] == [AttemptStatus.SETTLED]
+    assert await world.available(payer.id) == 150_00
+    assert await world.available(receiver.id) == 50_00
+    assert (await world.run(charge.txid)) == done  # again: nothing moves
+    assert await world.available(payer.id) == 150_00
+    await world.assert_conserved(payer.id, receiver.id)
+    assert world.types() == [
+        automatic_events.RECURRENCE_CREATED,
+        automatic_events.RECURRENCE_APPROVED,
+        automatic_events.CHARGE_SCHEDULED,
+        automatic_events.CHARGE_CONCLUDED,
+        automatic_events.CHARGE_CONCLUDED,  # republished under the same id
+    ]
+    concluded = [
+        e for e in world.publisher.published if e.type == automatic_events.CHARGE_CONCLUDED
+    ]
+    assert concluded[0].event_id == concluded[1].event_id
+
+
+@pytest.mark.parametrize(("ahead", "allowed"), [(1, False), (2, True), (10, True), (11, False)])
+async def test_a_charge_is_sent_two_to_ten_days_before_its_due_date(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount], ahead: int, allowed: bool
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    due = TODAY + timedelta(days=ahead)
+    if allowed:
+        assert (await world.charge(recurrence, due=due)).due_date == due
+    else:
+        with pytest.raises(ChargeOutsideWindow) as refused:
+            await world.charge(recurrence, due=due)
+        assert refused.value.details["field"] == "due_date"
+        assert await world.store.list_charges(recurrence.recurrence_id) == []
+
+
+async def test_the_window_counts_brasilia_days(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer, periodicity=Periodicity.SEMANAL)
+    # 02:59:59 UTC on the 6th is still the 5th in Brasília: the 16th is 11 days ahead
+    world.clock.set(datetime(2026, 1, 6, 2, 59, 59, tzinfo=UTC))
+    with pytest.raises(ChargeOutsideWindow):
+        await world.charge(recurrence, due=date(2026, 1, 16))
+    assert (await world.charge(recurrence, due=date(2026, 1, 7))).due_date == date(2026, 1, 7)
+    world.clock.set(datetime(2026, 1, 6, 3, 0, tzinfo=UTC))  # 00:00 on the 6th in Brasília
+    assert (await world.charge(recurrence, due=date(2026, 1, 16))).due_date == date(2026, 1, 16)
+
+
+async def test_short_funds_are_retried_three_times_in_seven_days_then_the_charge_expires(
+    world: World,
+) -> None:
+    receiver = await world.customer("gym")
+    payer = await world.customer("ana", 10_00)
+    recurrence = await world.approved(receiver, payer, retry=RetryPolicy.PERMITE_3R_7D)
+    due = TODAY + timedelta(days=3)
+    charge = await world.charge(recurrence, due=due)
+
+    days = []
+    for offset in range(10):
+        world.clock.set(brasilia(due + timedelta(days=offset), 1))
+        charge = await world.run(charge.txid)
+        days.append((offset, len(charge.attempts), charge.status))
+    assert days[:4] == [
+        (0, 1, ChargeStatus.ATIVA),
+        (1, 2, ChargeStatus.ATIVA),
+        (2, 3, ChargeStatus.ATIVA),
+        (3, 4, ChargeStatus.EXPIRADA),
+    ]
+    assert all(n == 4 and s is ChargeStatus.EXPIRADA for _, n, s in days[4:])
+    assert [a.status for a in charge.attempts] == [AttemptStatus.FAILED] * 4
+    assert {a.reason for a in charge.attempts} == {"insufficient_funds"}
+    assert len({a.end_to_end_id for a in charge.attempts}) == 4
+    assert await world.available(payer.id) == 10_00
+    assert world.types().count(automatic_events.DEBIT_FAILED) == 4
+    assert world.types().count(automatic_events.CHARGE_EXPIRED) >= 1
+    await world.assert_conserved(payer.id, receiver.id)
+
+
+async def test_without_retries_one_short_attempt_expires_the_charge(world: World) -> None:
+    receiver = await world.customer("gym")
+    payer = await world.customer("ana", 10_00)
+    recurrence = await world.approved(receiver, payer, retry=RetryPolicy.NAO_PERMITE)
+    assert recurrence.recurrence_id.startswith("RN")
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    world.clock.set(brasilia(charge.due_date, 1))
+    charge = await world.run(charge.txid)
+    assert (charge.status, len(charge.attempts)) == (ChargeStatus.EXPIRADA, 1)
+    await world.fund(payer.id, 100_00)
+    world.clock.advance(days=1)
+    assert (await world.run(charge.txid)).attempts == charge.attempts
+    assert await world.available(payer.id) == 110_00
+
+
+async def test_a_retry_after_the_payer_is_funded_settles(world: World) -> None:
+    receiver = await world.customer("gym")
+    payer = await world.customer("ana", 10_00)
+    recurrence = await world.approved(receiver, payer)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    world.clock.set(brasilia(charge.due_date, 1))
+    charge = await world.run(charge.txid)
+    assert charge.next_attempt_on == charge.due_date + timedelta(days=1)
+    await world.fund(payer.id, 100_00)
+    world.clock.set(brasilia(charge.due_date, 23, 59, 59))  # still the failed day: no retry
+    assert len((await world.run(charge.txid)).attempts) == 1
+    world.clock.set(brasilia(charge.due_date + timedelta(days=1)))
+    done = await world.run(charge.txid)
+    assert done.status is ChargeStatus.CONCLUIDA
+    assert [a.status for a in done.attempts] == [AttemptStatus.FAILED, AttemptStatus.SETTLED]
+    assert await world.available(payer.id) == 60_00
+    assert await world.available(receiver.id) == 50_00
+
+
+async def test_an_attempt_runs_until_the_last_retry_day_and_not_after(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(
+        receiver, payer, periodicity=Periodicity.SEMANAL, retry=RetryPolicy.PERMITE_3R_7D
+    )
+    first = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    second = await world.charge(recurrence, due=TODAY + timedelta(days=9))
+    world.clock.set(brasilia(first.due_date + timedelta(days=7), 23, 59, 59))  # its last day
+    assert (await world.run(first.txid)).status is ChargeStatus.CONCLUIDA
+    world.clock.set(brasilia(second.due_date + timedelta(days=8)))  # the day after its last
+    late = await world.run(second.txid)
+    assert (late.status, late.reason, late.attempts) == (
+        ChargeStatus.EXPIRADA,
+        "not_run_in_time",
+        (),
+    )
+    assert await world.available(payer.id) == 150_00
+    await world.assert_conserved(payer.id, receiver.id)
+
+
+async def test_a_charge_over_the_payers_maximum_is_rejected(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer, fixed=None, minimum=10_00, max_amount=60_00)
+    over = await world.charge(recurrence, due=TODAY + timedelta(days=3), cents=60_01)
+    assert (over.status, over.reason, over.next_attempt_on) == (
+        ChargeStatus.REJEITADA,
+        "amount_over_payer_maximum",
+        None,
+    )
+    at_max = await world.charge(recurrence, due=TODAY + timedelta(days=3), cents=60_00)
+    assert at_max.status is ChargeStatus.ATIVA  # the rejected one freed its period
+    world.clock.set(brasilia(at_max.due_date, 2))
+    assert (await world.run(over.txid)).status is ChargeStatus.REJEITADA
+    assert (await world.run(at_max.txid)).status is ChargeStatus.CONCLUIDA
+    assert await world.available(payer.id) == 140_00
+    assert automatic_events.CHARGE_REJECTED in world.types()
+
+
+async def test_the_payer_cancels_and_charges_not_run_are_cancelled(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=3))
+    with pytest.raises(RecurrenceNotFound):  # a stranger
+        await world.cancel(
+            CancelRecurrenceCommand(owner_id="eve", recurrence_id=charge.recurrence_id)
+        )
+    cancelled = await world.cancel(
+        CancelRecurrenceCommand(owner_id=payer.owner_id, recurrence_id=recurrence.recurrence_id)
+    )
+    assert (cancelled.status, cancelled.ended_by) == (
+        RecurrenceStatus.CANCELADA,
+        Party.USUARIO_PAGADOR,
+    )
+    stored = await world.store.get_charge(charge.txid)
+    assert stored is not None
+    assert stored.status is ChargeStatus.CANCELADA
+    world.clock.set(brasilia(charge.due_date, 1))
+    assert (await world.run(charge.txid)).status is ChargeStatus.CANCELADA
+    assert await world.available(payer.id) == 200_00
+    with pytest.raises(RecurrenceNotActive):
+        await world.charge(recurrence, due=charge.due_date + timedelta(days=1))
+    with pytest.raises(RecurrenceNotActive):  # cancelling twice
+        await world.cancel(
+            CancelRecurrenceCommand(
+                owner_id=receiver.owner_id, recurrence_id=recurrence.recurrence_id
+            )
+        )
+
+
+async def test_the_payer_rejects_a_code_and_it_can_no_longer_be_authorised(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.recurrence(receiver)
+    code = await IssueRecurrenceCode(
+        store=world.store, charges=InMemoryChargeRepository(), location_base_url=BASE
+    )(RecurrenceCodeQuery(owner_id=receiver.owner_id, recurrence_id=recurrence.recurrence_id))
+    rejected = await world.reject(
+        RejectRecurrenceCommand(owner_id=payer.owner_id, br_code=code.br_code)
+    )
+    assert rejected.status is RecurrenceStatus.REJEITADA
+    with pytest.raises(RecurrenceNotActive):
+        await world.authorise(
+            AuthoriseRecurrenceCommand(
+                owner_id=payer.owner_id, account_id=payer.id, br_code=code.br_code
+            )
+        )
+
+
+async def test_a_journey_one_request_lapses_exactly_at_its_deadline(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    first = await world.recurrence(receiver)
+    second = await world.recurrence(receiver)
+    deadline = world.clock.now() + timedelta(days=3)
+    for recurrence in (first, second):
+        requested = await world.request(
+            RequestAuthorisationCommand(
+                owner_id=receiver.owner_id,
+                recurrence_id=recurrence.recurrence_id,
+                payer_branch=payer.branch,
+                payer_account_number=payer.number,
+                expires_at=deadline,
+            )
+        )
+        assert requested.journey is Journey.JORNADA_1
+    assert len(await world.store.list_recurrences(payer_owner_id=payer.owner_id)) == 2
+    with pytest.raises(RecurrenceNotFound):  # addressed to ana only
+        await world.authorise(
+            AuthoriseRecurrenceCommand(
+                owner_id=receiver.owner_id,
+                account_id=receiver.id,
+                recurrence_id=first.recurrence_id,
+            )
+        )
+
+    world.clock.set(deadline - timedelta(microseconds=1))
+    ok = await world.authorise(
+        AuthoriseRecurrenceCommand(
+            owner_id=payer.owner_id, account_id=payer.id, recurrence_id=first.recurrence_id
+        )
+    )
+    assert (ok.status, ok.journey) == (RecurrenceStatus.APROVADA, Journey.JORNADA_1)
+    world.clock.set(deadline)
+    with pytest.raises(RecurrenceRequestExpired):
+        await world.authorise(
+            AuthoriseRecurrenceCommand(
+                owner_id=payer.owner_id, account_id=payer.id, recurrence_id=second.recurrence_id
+            )
+        )
+    lapsed = await world.store.get_recurrence(second.recurrence_id)
+    assert lapsed is not None
+    assert lapsed.status is RecurrenceStatus.EXPIRADA
+    assert automatic_events.RECURRENCE_EXPIRED in world.types()
+
+
+# -- concurrency ----------------------------------------------------------------------------
+
+
+async def test_the_same_due_debit_run_by_many_callers_debits_once(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    world.clock.set(brasilia(charge.due_date, 0, 5))
+
+    results = await asyncio.gather(*(world.run(charge.txid) for _ in range(CALLERS)))
+
+    assert {r.status for r in results} == {ChargeStatus.CONCLUIDA}
+    assert {r.attempts for r in results} == {results[0].attempts}
+    assert len(results[0].attempts) == 1
+    assert await world.available(payer.id) == 150_00
+    assert await world.available(receiver.id) == 50_00
+    await world.assert_conserved(payer.id, receiver.id)
+    concluded = {
+        e.event_id for e in world.publisher.published if e.type == automatic_events.CHARGE_CONCLUDED
+    }
+    assert len(concluded) == 1
+
+
+async def test_many_short_runs_at_once_record_one_failed_attempt_a_day(world: World) -> None:
+    receiver = await world.customer("gym")
+    payer = await world.customer("ana", 10_00)
+    recurrence = await world.approved(receiver, payer)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    world.clock.set(brasilia(charge.due_date, 1))
+
+    results = await asyncio.gather(*(world.run(charge.txid) for _ in range(CALLERS)))
+
+    final = await world.store.get_charge(charge.txid)
+    assert final is not None
+    assert [a.status for a in final.attempts] == [AttemptStatus.FAILED]
+    assert {len(r.attempts) for r in results} == {1}
+    assert await world.available(payer.id) == 10_00
+    await world.assert_conserved(payer.id, receiver.id)
+
+
+async def test_authorising_and_cancelling_the_same_recurrence_at_once(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.recurrence(receiver)
+    code = await IssueRecurrenceCode(
+        store=world.store, charges=InMemoryChargeRepository(), location_base_url=BASE
+    )(RecurrenceCodeQuery(owner_id=receiver.owner_id, recurrence_id=recurrence.recurrence_id))
+
+    async def authorise() -> str:
+        try:
+            await world.authorise(
+                AuthoriseRecurrenceCommand(
+                    owner_id=payer.owner_id, account_id=payer.id, br_code=code.br_code
+                )
+            )
+            return "approved"
+        except RecurrenceNotActive:
+            return "refused"
+
+    async def cancel() -> str:
+        try:
+            await world.cancel(
+                CancelRecurrenceCommand(
+                    owner_id=receiver.owner_id, recurrence_id=recurrence.recurrence_id
+                )
+            )
+            return "cancelled"
+        except RecurrenceNotActive:
+            return "refused"
+
+    outcomes = await asyncio.gather(*(authorise() if n % 2 else cancel() for n in range(CALLERS)))
+
+    final = await world.store.get_recurrence(recurrence.recurrence_id)
+    assert final is not None
+    assert final.status is RecurrenceStatus.CANCELADA
+    assert outcomes.count("cancelled") == 1
+    assert outcomes.count("approved") <= 1
+    statuses = [change.status for change in final.history]
+    assert statuses in (["CANCELADA"], ["APROVADA", "CANCELADA"])
+    assert world.types().count(automatic_events.RECURRENCE_CANCELLED) == 1
+    assert world.types().count(automatic_events.RECURRENCE_APPROVED) == outcomes.count("approved")
+
+
+async def test_the_same_charge_scheduled_at_once_is_stored_once_and_replayed(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    txid = "a" * 30
+    command = ScheduleChargeCommand(
+        owner_id=receiver.owner_id,
+        recurrence_id=recurrence.recurrence_id,
+        amount=Money(50_00),
+        due_date=TODAY + timedelta(days=5),
+        txid=txid,
+    )
+
+    results = await asyncio.gather(*(world.schedule(command) for _ in range(CALLERS)))
+
+    assert [r.replayed for r in results].count(False) == 1
+    assert {r.charge.txid for r in results} == {txid}
+    assert len(await world.store.list_charges(recurrence.recurrence_id)) == 1
+    with pytest.raises(DuplicateRecurringCharge):
+        await world.schedule(msgspec.structs.replace(command, amount=Money(49_00)))
+
+
+async def test_a_cancellation_racing_the_debit_moves_the_money_once_or_not_at_all(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    world.clock.set(brasilia(charge.due_date, 0, 1))
+
+    async def cancel() -> None:
+        with contextlib.suppress(RecurrenceNotActive):
+            await world.cancel(
+                CancelRecurrenceCommand(
+                    owner_id=payer.owner_id, recurrence_id=recurrence.recurrence_id
+                )
+            )
+
+    await asyncio.gather(*(world.run(charge.txid) if n % 3 else cancel() for n in range(CALLERS)))
+
+    final = await world.store.get_charge(charge.txid)
+    assert final is not None
+    moved = 200_00 - await world.available(payer.id)
+    if final.status is ChargeStatus.CONCLUIDA:
+        assert moved == 50_00
+        assert await world.available(receiver.id) == 50_00
+    else:
+        assert final.status is ChargeStatus.CANCELADA
+        assert moved == 0
+        assert await world.available(receiver.id) == 0
+    await world.assert_conserved(payer.id, receiver.id)
+
+
+async def test_two_schedulers_at_once_run_every_due_charge_once(world: World) -> None:
+    receiver = await world.customer("gym")
+    payers = [await world.customer(f"payer{n}", 100_00) for n in range(8)]
+    charges = []
+    for payer in payers:
+        recurrence = await world.approved(receiver, payer)
+        charges.append(await world.charge(recurrence, due=TODAY + timedelta(days=2)))
+    world.clock.set(brasilia(TODAY + timedelta(days=2), 0, 30))
+
+    rounds = await asyncio.gather(
+        *(world.run_due(RunDueDebitsCommand(holder=f"w{n}", limit=3)) for n in range(4))
+    )
+    while True:  # the rest, round after round
+        more = await world.run_due(RunDueDebitsCommand(holder="w0", limit=3))
+        if not more.charges:
+            break
+
+    leased = [c.txid for r in rounds for c in r.charges]
+    assert len(leased) == len(set(leased))  # no charge handed to two schedulers
+    for charge in charges:
+        final = await world.store.get_charge(charge.txid)
+        assert final is not None
+        assert final.status is ChargeStatus.CONCLUIDA
+        assert len(final.attempts) == 1
+    assert await world.available(receiver.id) == 8 * 50_00
+    for payer in payers:
+        assert await world.available(payer.id) == 50_00
+    await world.assert_conserved(receiver.id, *(p.id for p in payers))
+
+
+def test_status_changes_are_kept_in_order() -> None:
+    change = StatusChange("APROVADA", datetime(2026, 1, 5, tzinfo=UTC))
+    assert msgspec.json.decode(msgspec.json.encode(change), type=StatusChange) == change
