@@ -1,0 +1,87 @@
+"""``bank.pix.automatic``: Pix Automático, the receiver's side and the payer's.
+
+Receiver: :meth:`AutomaticFacade.create` a recurrence, send it to a payer
+here (:meth:`request`, journey 1) or issue its QR code (:meth:`code`,
+journeys 2-4), :meth:`schedule` each period's charge 2 to 10 days before
+its due date. Payer: :meth:`read` a code, :meth:`authorise` (with an
+optional maximum) or :meth:`reject`, :meth:`authorisations`; either side
+may :meth:`cancel`. The scheduler (``finbank worker pix-automatic``) calls
+:meth:`run_due`; :meth:`execute` runs one charge. The rules and their
+sources: ``docs/pix-automatic.md``.
+"""
+
+from __future__ import annotations
+
+from finbank._provided import provided
+from finbank_adapters.containers import BankContainer
+from finbank_core.pix.automatic import use_cases as uc
+from finbank_core.pix.automatic.model import Recurrence, RecurringCharge
+
+__all__ = ["AutomaticFacade"]
+
+
+class AutomaticFacade:
+    """Pix Automático: ``bank.pix.automatic``."""
+
+    def __init__(self, container: BankContainer) -> None:
+        self._c = container.pix_automatic()
+
+    async def create(self, command: uc.CreateRecurrenceCommand) -> Recurrence:
+        """Receiver: a new recurrence (``CRIADA``) on one of the caller's accounts."""
+        return await (await provided(self._c.create_recurrence))(command)
+
+    async def get(self, query: uc.GetRecurrenceQuery) -> Recurrence:
+        """A recurrence, for its receiver or its payer."""
+        return await (await provided(self._c.get_recurrence))(query)
+
+    async def list(self, query: uc.ListRecurrencesQuery) -> list[Recurrence]:
+        """The caller's recurrences as receiver (or as payer)."""
+        return await (await provided(self._c.list_recurrences))(query)
+
+    async def request(self, command: uc.RequestAuthorisationCommand) -> Recurrence:
+        """Receiver, journey 1: send the recurrence to a payer's account here."""
+        return await (await provided(self._c.request_authorisation))(command)
+
+    async def code(self, query: uc.RecurrenceCodeQuery) -> uc.RecurrenceCode:
+        """Receiver: the composite BR Code of journey 2, 3 or 4."""
+        return await (await provided(self._c.issue_recurrence_code))(query)
+
+    async def schedule(self, command: uc.ScheduleChargeCommand) -> uc.ScheduleChargeResult:
+        """Receiver: one period's charge, 2 to 10 days before its due date."""
+        return await (await provided(self._c.schedule_charge))(command)
+
+    async def charge(self, query: uc.GetRecurringChargeQuery) -> RecurringCharge:
+        """A recurring charge, for its receiver or its payer."""
+        return await (await provided(self._c.get_recurring_charge))(query)
+
+    async def charges(self, query: uc.ListRecurringChargesQuery) -> list[RecurringCharge]:
+        """The charges of a recurrence."""
+        return await (await provided(self._c.list_recurring_charges))(query)
+
+    async def read(self, query: uc.ReadRecurrenceCodeQuery) -> uc.RecurrenceOffer:
+        """Payer: what a Pix Automático code asks, before answering."""
+        return await (await provided(self._c.read_recurrence_code))(query)
+
+    async def authorise(self, command: uc.AuthoriseRecurrenceCommand) -> Recurrence:
+        """Payer: authorise (``APROVADA``), with an optional maximum per charge."""
+        return await (await provided(self._c.authorise_recurrence))(command)
+
+    async def reject(self, command: uc.RejectRecurrenceCommand) -> Recurrence:
+        """Payer: decline (``REJEITADA``)."""
+        return await (await provided(self._c.reject_recurrence))(command)
+
+    async def authorisations(self, query: uc.ListAuthorisationsQuery) -> list[Recurrence]:
+        """Payer: the recurrences they authorised or were asked to."""
+        return await (await provided(self._c.list_authorisations))(query)
+
+    async def cancel(self, command: uc.CancelRecurrenceCommand) -> Recurrence:
+        """Receiver or payer: cancel; the charges that have not run are cancelled."""
+        return await (await provided(self._c.cancel_recurrence))(command)
+
+    async def execute(self, command: uc.ExecuteDebitCommand) -> RecurringCharge:
+        """Run a charge's due debit now (what the scheduler does); safe to repeat."""
+        return await (await provided(self._c.execute_due_debit))(command)
+
+    async def run_due(self, command: uc.RunDueDebitsCommand) -> uc.RunDueDebitsResult:
+        """One scheduler round: lease the due charges and run each."""
+        return await (await provided(self._c.run_due_debits))(command)
