@@ -18,7 +18,6 @@ from finbank_adapters.containers.events import EventsContainer, WorkersContainer
 from finbank_adapters.containers.infrastructure import InfrastructureContainer
 from finbank_adapters.containers.pix import PixContainer
 from finbank_adapters.containers.pix_automatic import PixAutomaticContainer
-from finbank_adapters.containers.pix_automatic import PixAutomaticContainer
 from finbank_adapters.containers.pix_claims import PixClaimsContainer
 from finbank_adapters.containers.pix_med import PixMedContainer
 from finbank_adapters.containers.reconciliation import ReconciliationContainer
@@ -33,9 +32,6 @@ class BankContainer(containers.DeclarativeContainer):
     auth = providers.Container(AuthContainer, infra=infra)
     pix = providers.Container(PixContainer, infra=infra, events=events, accounts=accounts)
     pix_med = providers.Container(PixMedContainer, infra=infra, accounts=accounts, pix=pix)
-    pix_automatic = providers.Container(
-        PixAutomaticContainer, infra=infra, accounts=accounts, pix=pix
-    )
     pix_automatic = providers.Container(
         PixAutomaticContainer, infra=infra, accounts=accounts, pix=pix
     )
