@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finbank_core.shared.errors import RuleViolation
+from finbank_core.shared.errors import InvalidInput, RuleViolation
 
 
 class InsufficientFunds(RuleViolation):
@@ -10,3 +10,13 @@ class InsufficientFunds(RuleViolation):
 
     code = "insufficient_funds"
     title = "Insufficient funds"
+
+
+class InvalidHolder(InvalidInput):
+    """The holder's name, type or document is refused; ``details['field']`` names which.
+
+    The message names the rule, never the value (a document is personal data).
+    """
+
+    code = "invalid_holder"
+    title = "Invalid account holder"
