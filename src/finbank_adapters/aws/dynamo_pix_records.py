@@ -335,3 +335,25 @@ class DynamoDeviceRegistry:
                 UpdateExpression="SET first_seen = if_not_exists(first_seen, :at)",
                 ExpressionAttributeValues={":at": s(at.isoformat())},
             )
+
+    async def list_by_owner(self, owner_id: str) -> list[tuple[str, datetime]]:
+        """Every device of ``owner_id``: one ``Query`` of its partition."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": {":pk": s(device_pk(owner_id))},
+            "ConsistentRead": True,
+        }
+        found: list[tuple[str, datetime]] = []
+        while True:
+            with dynamo_errors():
+                response = await self._client.query(**query)
+            for item in response.get("Items", []):
+                if "first_seen" in item:
+                    device = item[SK]["S"].removeprefix(device_sk(""))
+                    found.append((device, datetime.fromisoformat(item["first_seen"]["S"])))
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return found
+            query["ExclusiveStartKey"] = last

@@ -329,3 +329,6 @@ class InMemoryDeviceRegistry:
 
     async def record_use(self, owner_id: str, device_id: str, at: datetime) -> None:
         self._first_seen.setdefault((owner_id, device_id), at)
+
+    async def list_by_owner(self, owner_id: str) -> list[tuple[str, datetime]]:
+        return [(d, at) for (o, d), at in self._first_seen.items() if o == owner_id]

@@ -250,3 +250,10 @@ class PostgresDeviceRegistry:
     async def record_use(self, owner_id: str, device_id: str, at: datetime) -> None:
         with translated():
             await self._pool.execute(_RECORD_USE, owner_id, device_id, at.isoformat())
+
+    async def list_by_owner(self, owner_id: str) -> list[tuple[str, datetime]]:
+        with translated():
+            rows = await self._pool.fetch(
+                "SELECT device_id, first_seen FROM pix_devices WHERE owner_id = $1", owner_id
+            )
+        return [(r["device_id"], datetime.fromisoformat(r["first_seen"])) for r in rows]
