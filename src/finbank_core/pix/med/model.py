@@ -118,6 +118,14 @@ class MedReturn(msgspec.Struct, frozen=True, kw_only=True):
     requested_at: datetime
     completed_at: datetime | None = None
     failure_reason: IsoReason | None = None
+    #: when a caller last took the return to execute it (see ``ExecuteMedReturns``)
+    attempted_at: datetime | None = None
+
+    def claimable(self, now: datetime, lease: timedelta) -> bool:
+        """In progress and nobody took it, or whoever did has had ``lease`` to finish."""
+        return self.status is RefundStatus.EM_PROCESSAMENTO and (
+            self.attempted_at is None or now >= self.attempted_at + lease
+        )
 
 
 class MedCase(msgspec.Struct, frozen=True, kw_only=True):
@@ -231,15 +239,18 @@ class MedCase(msgspec.Struct, frozen=True, kw_only=True):
         the payment still has unrefunded); a block that gets nothing, or
         only part, has the rest released when its return posts.
         """
-        if self.status is not CaseStatus.AGREED:
-            raise MedNotAllowed(f"a return cannot be requested for a {self.status.value} report")
-        if self.refund_deadline is None or now > self.refund_deadline:
+        if self.status is CaseStatus.LAPSED or (
+            self.status is CaseStatus.AGREED
+            and (self.refund_deadline is None or now > self.refund_deadline)
+        ):
             raise MedDeadlinePassed(
                 f"returns are requested within {rules.refund_request_hours} hours of the"
                 " acceptance",
                 deadline="refund_request",
                 field="amount",
             )
+        if self.status is not CaseStatus.AGREED:
+            raise MedNotAllowed(f"a return cannot be requested for a {self.status.value} report")
         left = requested.cents
         returns: list[MedReturn] = []
         blocks: list[MedBlock] = []
@@ -274,6 +285,14 @@ class MedCase(msgspec.Struct, frozen=True, kw_only=True):
             requested_amount=requested,
             return_deadline=now + timedelta(hours=rules.return_hours),
         )
+
+    def attempt_return(self, return_id: str, now: datetime) -> MedCase:
+        """Mark the return taken by a caller at ``now`` (recorded under the case's version)."""
+        returns = tuple(
+            msgspec.structs.replace(r, attempted_at=now) if r.return_id == return_id else r
+            for r in self.returns
+        )
+        return msgspec.structs.replace(self, returns=returns)
 
     def finish_return(self, done: MedReturn) -> MedCase:
         """Record a return's outcome; its block is returned (or released if it failed)."""

@@ -22,6 +22,8 @@ statement.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import msgspec
 
 from finbank_core.accounts.ledger import PendingStatus
@@ -42,6 +44,8 @@ from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.money import Money
 
+#: how long a caller that took a return has to finish it before another may
+CLAIM_LEASE = timedelta(seconds=60)
 #: the fingerprint of MED refunds in the payment record (they have no client request)
 MED_FINGERPRINT = "med"
 
@@ -213,6 +217,10 @@ class ExecuteMedReturns:
         for ret in case.returns:
             if ret.status is not RefundStatus.EM_PROCESSAMENTO:
                 continue
+            claimed = await self._claim(end_to_end_id, ret.return_id)
+            if claimed is None:
+                continue  # another caller is executing it
+            case, ret = claimed
             done = await self._execute(case, ret)
             case = await self._record(end_to_end_id, done)
             recorded = case.find_return(ret.return_id)
@@ -225,6 +233,34 @@ class ExecuteMedReturns:
             )
             await d.publish_case(event, case, subject=recorded.return_id)
         return case
+
+    async def _claim(self, end_to_end_id: str, return_id: str) -> tuple[MedCase, MedReturn] | None:
+        """Take the return for this caller, under the case's version; ``None`` if taken.
+
+        Only the taker sends the pacs.004, so concurrent callers never send
+        one return twice at once; a taker that stopped is replaced after
+        ``CLAIM_LEASE`` (the network answers a repeated rtrId with its
+        first result, so a late repeat is harmless).
+        """
+        d = self._d
+        for _ in range(RETRIES):
+            case = await d.repository.get_case(end_to_end_id)
+            assert case is not None
+            ret = case.find_return(return_id)
+            assert ret is not None
+            now = d.clock.now()
+            if not ret.claimable(now, CLAIM_LEASE):
+                return None
+            try:
+                case = await d.repository.update_case(
+                    case.attempt_return(return_id, now), case.version
+                )
+            except MedVersionConflict:
+                continue
+            taken = case.find_return(return_id)
+            assert taken is not None
+            return case, taken
+        return None
 
     async def _execute(self, case: MedCase, ret: MedReturn) -> MedReturn:
         d = self._d

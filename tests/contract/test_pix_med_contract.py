@@ -1,0 +1,529 @@
+"""MED and precautionary blocks, on every backend (memory, PostgreSQL, DynamoDB).
+
+Three layers, each run unchanged against every backend of ``tests/med_support.py``:
+
+1. the ``MedRepository`` port: one case and one block per payment, one
+   writer per version, also under many concurrent writers;
+2. the flows with the fake clock moved across each deadline, exactly at it
+   and just after (report window, analysis, refund request, the block's 72 h);
+3. many callers at once on the same payment or case: one block, one
+   decision, one plan, each return executed once, money conserved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import msgspec
+import pytest
+
+from finbank_core.accounts.ledger import PendingStatus
+from finbank_core.accounts.model import HolderType
+from finbank_core.pix.med import events as med_events
+from finbank_core.pix.med.errors import (
+    MedAlreadyDecided,
+    MedCaseAlreadyExists,
+    MedDeadlinePassed,
+    MedNotAllowed,
+    MedVersionConflict,
+    PrecautionaryBlockAlreadyExists,
+)
+from finbank_core.pix.med.model import (
+    BlockStatus,
+    CaseStatus,
+    Decision,
+    FraudSituation,
+    HoldStatus,
+    MedCase,
+    MedSide,
+    PrecautionaryBlock,
+    med_hold_id,
+)
+from finbank_core.pix.med.use_cases import (
+    AnalyseInfractionReportCommand,
+    ContestPixPaymentCommand,
+    ExecuteMedReturnsCommand,
+    MedViewQuery,
+    PlacePrecautionaryBlockCommand,
+    ReceiveInfractionReportCommand,
+    ReleasePrecautionaryBlockCommand,
+    RequestMedRefundCommand,
+)
+from finbank_core.pix.refunds import RefundNature, RefundStatus
+from finbank_core.shared.money import Money
+from tests.integration.dynamo_support import serial_moto_endpoint
+from tests.med_support import PEER_ISPB, T0, MedWorld, med_world
+from tests.pix_concurrency_support import outcomes
+
+__all__ = ["med_world", "serial_moto_endpoint"]  # fixtures
+N = 12
+
+
+def case(e2e: str, version: int = 0) -> MedCase:
+    return MedCase(
+        end_to_end_id=e2e,
+        report_id=f"r-{e2e}",
+        side=MedSide.RECEIVER,
+        situation=FraudSituation.SCAM,
+        status=CaseStatus.OPEN,
+        amount=Money(100_00),
+        paid_at=T0,
+        opened_at=T0,
+        analysis_deadline=T0 + timedelta(days=7),
+        payer_ispb=PEER_ISPB,
+        payee_ispb="99999999",
+        version=version,
+    )
+
+
+def block(e2e: str) -> PrecautionaryBlock:
+    return PrecautionaryBlock(
+        end_to_end_id=e2e,
+        account_id=uuid.uuid4(),
+        owner_id="mule",
+        amount=Money(10_00),
+        status=BlockStatus.ACTIVE,
+        blocked_at=T0,
+        expires_at=T0 + timedelta(hours=72),
+        hold_id=uuid.uuid4(),
+        blocked_by="analyst",
+    )
+
+
+async def report(world: MedWorld, e2e: str) -> MedCase:
+    result = await world.receive_report(
+        ReceiveInfractionReportCommand(
+            end_to_end_id=e2e,
+            report_id=f"dict-{e2e}",
+            situation=FraudSituation.SCAM,
+            reporter_ispb=PEER_ISPB,
+        )
+    )
+    return result.case
+
+
+def analyse(e2e: str, decision: Decision = Decision.AGREED) -> AnalyseInfractionReportCommand:
+    return AnalyseInfractionReportCommand(end_to_end_id=e2e, decision=decision, analyst_id="ana")
+
+
+# -- 1. the store ----------------------------------------------------------------------
+
+
+async def test_a_payment_has_one_case_and_one_block(med_world: MedWorld) -> None:
+    repo = med_world.repository
+    stored = await repo.add_case(case("E1"))
+    assert stored.version == 1
+    assert await repo.get_case("E1") == stored
+    assert await repo.get_case("E2") is None
+    with pytest.raises(MedCaseAlreadyExists):
+        await repo.add_case(case("E1"))
+    placed = await repo.add_block(block("E1"))
+    assert (await repo.get_block("E1")) == placed
+    with pytest.raises(PrecautionaryBlockAlreadyExists):
+        await repo.add_block(block("E1"))
+
+
+async def test_an_update_needs_the_version_it_read(med_world: MedWorld) -> None:
+    repo = med_world.repository
+    stored = await repo.add_case(case("E1"))
+    moved = await repo.update_case(msgspec.structs.replace(stored, status=CaseStatus.AGREED), 1)
+    assert moved.version == 2
+    assert (await repo.get_case("E1")) == moved
+    with pytest.raises(MedVersionConflict):
+        await repo.update_case(msgspec.structs.replace(stored, status=CaseStatus.DISAGREED), 1)
+    assert (await repo.get_case("E1")).status is CaseStatus.AGREED  # type: ignore[union-attr]
+    placed = await repo.add_block(block("E1"))
+    with pytest.raises(MedVersionConflict):
+        await repo.update_block(placed, 7)
+
+
+async def test_of_concurrent_writers_at_one_version_exactly_one_wins(med_world: MedWorld) -> None:
+    repo = med_world.repository
+    stored = await repo.add_case(case("E1"))
+    statuses = [CaseStatus.AGREED if i % 2 else CaseStatus.DISAGREED for i in range(N)]
+    results, errors = await outcomes(
+        [
+            lambda s=s: repo.update_case(msgspec.structs.replace(stored, status=s), 1)  # type: ignore[misc]
+            for s in statuses
+        ]
+    )
+    assert len(results) == 1
+    assert errors == {"MedVersionConflict": N - 1}
+    final = await repo.get_case("E1")
+    assert final is not None
+    assert final.version == 2
+    assert final.status is results[0].status
+
+
+# -- 2. flows and deadlines ---------------------------------------------------------------
+
+
+async def test_a_precautionary_block_holds_the_money_until_exactly_72_hours(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 500_00)
+    result = await w.place_block(
+        PlacePrecautionaryBlockCommand(end_to_end_id=payment.end_to_end_id, blocked_by="engine")
+    )
+    assert result.block.amount == Money(500_00)
+    assert result.block.expires_at == T0 + timedelta(hours=72)
+    assert await w.available(mule) == 0
+    assert w.events(med_events.BLOCK_PLACED) == [payment.end_to_end_id]
+
+    w.clock.set(T0 + timedelta(hours=72) - timedelta(microseconds=1))
+    view = await w.view(MedViewQuery(end_to_end_id=payment.end_to_end_id))
+    assert view.block is not None
+    assert view.block.status is BlockStatus.ACTIVE
+    assert await w.available(mule) == 0
+
+    w.clock.set(T0 + timedelta(hours=72))  # exactly at the deadline: released
+    view = await w.view(MedViewQuery(end_to_end_id=payment.end_to_end_id, owner_id="mule"))
+    assert view.block is not None
+    assert view.block.status is BlockStatus.RELEASED
+    assert view.block.resolution == "expired"
+    assert await w.available(mule) == 500_00
+    assert w.events(med_events.BLOCK_RELEASED) == [payment.end_to_end_id]
+
+
+async def test_a_block_is_placed_only_within_72_hours_and_on_a_natural_person(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    company = await w.open_account("acme", holder_type=HolderType.COMPANY)
+    late = await w.incoming(mule, 10_00)
+    to_company = await w.incoming(company, 10_00)
+    with pytest.raises(MedNotAllowed) as refused:
+        await w.place_block(
+            PlacePrecautionaryBlockCommand(end_to_end_id=to_company.end_to_end_id, blocked_by="e")
+        )
+    assert refused.value.details["field"] == "end_to_end_id"
+    w.clock.set(T0 + timedelta(hours=72))
+    with pytest.raises(MedDeadlinePassed) as passed:
+        await w.place_block(
+            PlacePrecautionaryBlockCommand(end_to_end_id=late.end_to_end_id, blocked_by="e")
+        )
+    assert passed.value.details["deadline"] == "precautionary_block"
+    assert await w.repository.get_block(late.end_to_end_id) is None
+    assert await w.available(mule) == 10_00
+
+
+async def test_an_analyst_releases_a_block_early_once(med_world: MedWorld) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 80_00)
+    e2e = payment.end_to_end_id
+    await w.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="e"))
+    release = ReleasePrecautionaryBlockCommand(end_to_end_id=e2e, released_by="ana")
+    first = await w.release_block(release)
+    again = await w.release_block(release)
+    assert first.block.status is BlockStatus.RELEASED
+    assert not first.replayed
+    assert again.replayed
+    assert again.block == first.block
+    assert await w.available(mule) == 80_00
+
+
+async def test_fraud_reported_accepted_traced_and_returned_through_the_network(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    second = await w.open_account("second")
+    third = await w.open_account("third")
+    payment = await w.incoming(mule, 100_00)
+    w.clock.advance(minutes=1)
+    await w.transfer(mule, second, 70_00)  # the money moved on...
+    w.clock.advance(minutes=1)
+    await w.on_us(mule, third, 20_00)  # ...and on, by PIX
+    e2e = payment.end_to_end_id
+
+    opened = await report(w, e2e)
+    assert opened.status is CaseStatus.OPEN
+    assert opened.side is MedSide.RECEIVER
+    analysed = (await w.analyse(analyse(e2e))).case
+    assert analysed.status is CaseStatus.AGREED
+    held = {b.account_id: (b.amount.cents, b.depth) for b in analysed.blocks}
+    assert held == {mule.id: (10_00, 0), second.id: (70_00, 1), third.id: (20_00, 1)}
+    assert [await w.available(a) for a in (mule, second, third)] == [0, 0, 0]
+
+    before = [await w.posted(a) for a in (mule, second, third)]
+    returned = (
+        await w.request_refund(RequestMedRefundCommand(end_to_end_id=e2e, requested_by=PEER_ISPB))
+    ).case
+    assert returned.status is CaseStatus.CLOSED
+    assert returned.returned_amount == Money(100_00)
+    assert {r.status for r in returned.returns} == {RefundStatus.DEVOLVIDO}
+    after = [await w.posted(a) for a in (mule, second, third)]
+    assert sum(before) - sum(after) == 100_00
+    assert sum(o.amount.cents for o in w.network.returns) == 100_00
+    assert {o.nature for o in w.network.returns} == {RefundNature.MED_FRAUDE}
+    peer = w.network.institutions[PEER_ISPB].accounts[0]
+    assert peer.balance_cents == 0  # the victim paid 100.00 and got it all back
+    recorded = await w.payments.get(e2e)
+    assert recorded.refunded_amount == Money(100_00)
+    assert {r.nature for r in recorded.refunds} == {RefundNature.MED_FRAUDE}
+    assert len(w.events(med_events.RETURN_COMPLETED)) == 3
+
+
+async def test_self_service_contestation_on_us_returns_part_and_releases_the_rest(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    victim = await w.open_account("victim")
+    mule = await w.open_account("mule")
+    await w.deposit(victim, 300_00)
+    payment = await w.on_us(victim, mule, 300_00)
+    e2e = payment.end_to_end_id
+    with pytest.raises(MedNotAllowed):  # the payee cannot contest
+        await w.contest(
+            ContestPixPaymentCommand(
+                owner_id="mule", end_to_end_id=e2e, situation=FraudSituation.SCAM
+            )
+        )
+    opened = await w.contest(
+        ContestPixPaymentCommand(
+            owner_id="victim", end_to_end_id=e2e, situation=FraudSituation.SCAM
+        )
+    )
+    assert opened.case.side is MedSide.ON_US
+    assert opened.case.reporter_owner_id == "victim"
+    await w.analyse(analyse(e2e))
+    done = await w.request_refund(
+        RequestMedRefundCommand(end_to_end_id=e2e, amount=Money(120_00), requested_by="ana")
+    )
+    assert done.case.status is CaseStatus.CLOSED
+    assert await w.posted(victim) == 120_00
+    assert await w.available(mule) == 180_00  # the rest of the hold was released
+    assert w.network.returns == []  # on-us: no message left the bank
+    assert len(w.events(med_events.REPORT_OPENED)) == 1
+
+
+async def test_a_report_is_taken_up_to_exactly_80_days_after_the_payment(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    on_time, late = await w.incoming(mule, 5_00), await w.incoming(mule, 5_00)
+    w.clock.set(T0 + timedelta(days=80))
+    assert (await report(w, on_time.end_to_end_id)).status is CaseStatus.OPEN
+    w.clock.set(T0 + timedelta(days=80, microseconds=1))
+    with pytest.raises(MedDeadlinePassed) as passed:
+        await report(w, late.end_to_end_id)
+    assert passed.value.details["deadline"] == "report_window"
+    assert await w.repository.get_case(late.end_to_end_id) is None
+
+
+async def test_the_analysis_is_taken_up_to_exactly_7_days_after_the_report(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    on_time, late = await w.incoming(mule, 5_00), await w.incoming(mule, 5_00)
+    await report(w, on_time.end_to_end_id)
+    await report(w, late.end_to_end_id)
+    w.clock.set(T0 + timedelta(days=7))
+    assert (await w.analyse(analyse(on_time.end_to_end_id))).case.status is CaseStatus.AGREED
+    w.clock.set(T0 + timedelta(days=7, microseconds=1))
+    with pytest.raises(MedDeadlinePassed) as passed:
+        await w.analyse(analyse(late.end_to_end_id))
+    assert passed.value.details["deadline"] == "analysis"
+    stored = await w.repository.get_case(late.end_to_end_id)
+    assert stored is not None
+    assert stored.status is CaseStatus.OPEN
+    assert stored.blocks == ()
+
+
+async def test_a_refund_not_requested_within_72_hours_lapses_and_releases_the_blocks(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    on_time, late = await w.incoming(mule, 30_00), await w.incoming(mule, 40_00)
+    for payment in (on_time, late):
+        await report(w, payment.end_to_end_id)
+        await w.analyse(analyse(payment.end_to_end_id))
+    assert await w.available(mule) == 0
+    w.clock.set(T0 + timedelta(hours=72))
+    ok = await w.request_refund(
+        RequestMedRefundCommand(end_to_end_id=on_time.end_to_end_id, requested_by=PEER_ISPB)
+    )
+    assert ok.case.status is CaseStatus.CLOSED
+    w.clock.set(T0 + timedelta(hours=72, microseconds=1))
+    with pytest.raises(MedDeadlinePassed) as passed:
+        await w.request_refund(
+            RequestMedRefundCommand(end_to_end_id=late.end_to_end_id, requested_by=PEER_ISPB)
+        )
+    assert passed.value.details["deadline"] == "refund_request"
+    lapsed = await w.repository.get_case(late.end_to_end_id)
+    assert lapsed is not None
+    assert lapsed.status is CaseStatus.LAPSED
+    assert {b.status for b in lapsed.blocks} == {HoldStatus.RELEASED}
+    assert await w.available(mule) == 40_00  # the lapsed case's money is free again
+    assert w.events(med_events.CASE_LAPSED) == [late.end_to_end_id]
+
+
+async def test_a_precautionary_block_kept_for_med_outlives_its_72_hours(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 60_00)
+    e2e = payment.end_to_end_id
+    await w.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="engine"))
+    w.clock.advance(hours=1)
+    await report(w, e2e)
+    accepted = (await w.analyse(analyse(e2e))).case
+    assert [b.amount.cents for b in accepted.blocks] == [60_00]
+    w.clock.set(T0 + timedelta(hours=72, minutes=1))
+    view = await w.view(MedViewQuery(end_to_end_id=e2e))
+    assert view.block is not None
+    assert view.block.status is BlockStatus.KEPT_FOR_MED
+    assert await w.available(mule) == 0  # still held, now by the case
+
+
+async def test_a_return_never_exceeds_what_the_payment_still_has(med_world: MedWorld) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 50_00)
+    e2e = payment.end_to_end_id
+    await report(w, e2e)
+    await w.analyse(analyse(e2e))
+    with pytest.raises(MedNotAllowed) as refused:
+        await w.request_refund(
+            RequestMedRefundCommand(end_to_end_id=e2e, amount=Money(50_01), requested_by=PEER_ISPB)
+        )
+    assert refused.value.details["field"] == "amount"
+    stored = await w.repository.get_case(e2e)
+    assert stored is not None
+    assert stored.status is CaseStatus.AGREED
+    assert stored.returns == ()
+    assert (await w.payments.get(e2e)).refunds == ()
+
+
+# -- 3. many callers at once ------------------------------------------------------------------
+
+
+async def test_concurrent_blocks_of_one_payment_hold_it_once(med_world: MedWorld) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 90_00)
+    cmd = PlacePrecautionaryBlockCommand(end_to_end_id=payment.end_to_end_id, blocked_by="e")
+    results, errors = await outcomes([lambda: w.place_block(cmd) for _ in range(N)])
+    assert not errors
+    assert len({r.block.hold_id for r in results}) == 1
+    assert sum(not r.replayed for r in results) == 1
+    assert await w.available(mule) == 0
+    assert await w.posted(mule) == 90_00
+    assert len(w.events(med_events.BLOCK_PLACED)) == 1
+
+
+async def test_concurrent_readers_at_the_deadline_release_the_block_once(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 90_00)
+    e2e = payment.end_to_end_id
+    await w.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="e"))
+    w.clock.set(T0 + timedelta(hours=72))
+    results, errors = await outcomes(
+        [lambda: w.view(MedViewQuery(end_to_end_id=e2e)) for _ in range(N)]
+    )
+    assert not errors
+    assert {r.block.status for r in results if r.block} == {BlockStatus.RELEASED}
+    stored = await w.repository.get_block(e2e)
+    assert stored is not None
+    assert stored.version == 2
+    assert len(w.events(med_events.BLOCK_RELEASED)) == 1
+    assert await w.available(mule) == 90_00
+
+
+async def test_the_same_report_accepted_and_rejected_at_once_is_decided_once(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 70_00)
+    e2e = payment.end_to_end_id
+    await report(w, e2e)
+    decisions = [Decision.AGREED if i % 2 else Decision.DISAGREED for i in range(N)]
+    results, errors = await outcomes([lambda d=d: w.analyse(analyse(e2e, d)) for d in decisions])  # type: ignore[misc]
+    assert set(errors) <= {MedAlreadyDecided.__name__}
+    final = await w.repository.get_case(e2e)
+    assert final is not None
+    assert {r.case.status for r in results} == {final.status}
+    assert len(results) == N // 2
+    assert errors[MedAlreadyDecided.__name__] == N // 2
+    hold = await w.ledger.lookup_transfers([med_hold_id(final.report_id, mule.id)])
+    if final.status is CaseStatus.AGREED:
+        assert [b.amount.cents for b in final.blocks] == [70_00]
+        assert [h.amount for h in hold] == [70_00]
+        assert await w.available(mule) == 0
+    else:
+        assert final.status is CaseStatus.DISAGREED
+        assert final.blocks == ()
+        assert hold == []  # the losing acceptances placed nothing
+        assert await w.available(mule) == 70_00
+    assert len(w.events(med_events.REPORT_ANALYSED)) == 1
+
+
+async def test_the_same_returns_executed_by_many_callers_happen_once(med_world: MedWorld) -> None:
+    w = med_world
+    mule, second = await w.open_account("mule"), await w.open_account("second")
+    payment = await w.incoming(mule, 100_00)
+    w.clock.advance(minutes=1)
+    await w.transfer(mule, second, 60_00)
+    e2e = payment.end_to_end_id
+    await report(w, e2e)
+    await w.analyse(analyse(e2e))
+    w.network.latency_seconds = 0.001  # the network answers while the others run
+    total_before = await w.posted(mule) + await w.posted(second)
+    request = RequestMedRefundCommand(
+        end_to_end_id=e2e, amount=Money(90_00), requested_by=PEER_ISPB
+    )
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: w.request_refund(request) for _ in range(N // 2)
+    ] + [
+        lambda: w.execute_returns(ExecuteMedReturnsCommand(end_to_end_id=e2e))
+        for _ in range(N // 2)
+    ]
+    _results, errors = await outcomes(calls)
+    assert not errors
+    await w.execute_returns(ExecuteMedReturnsCommand(end_to_end_id=e2e))
+    final = await w.repository.get_case(e2e)
+    assert final is not None
+    assert final.status is CaseStatus.CLOSED
+    assert final.returned_amount == Money(90_00)
+    assert sorted(o.return_id for o in w.network.returns) == sorted(
+        r.return_id for r in final.returns
+    )  # one pacs.004 per return, none twice
+    total_after = await w.posted(mule) + await w.posted(second)
+    assert total_before - total_after == 90_00  # what left the accounts is what was returned
+    assert w.network.institutions[PEER_ISPB].accounts[0].balance_cents == -10_00
+    assert await w.available(mule) + await w.available(second) == 10_00  # the rest released
+    for ret in final.returns:
+        assert await w.deps.ledger.status(ret.hold_id) is PendingStatus.POSTED
+    recorded = await w.payments.get(e2e)
+    assert recorded.refunded_amount == Money(90_00)
+    assert len(recorded.refunds) == len(final.returns)
+    assert len(w.events(med_events.RETURN_COMPLETED)) == len(final.returns)
+
+
+async def test_concurrent_contestations_open_one_report(med_world: MedWorld) -> None:
+    w = med_world
+    victim, mule = await w.open_account("victim"), await w.open_account("mule")
+    await w.deposit(victim, 40_00)
+    payment = await w.on_us(victim, mule, 40_00)
+    cmd = ContestPixPaymentCommand(
+        owner_id="victim", end_to_end_id=payment.end_to_end_id, situation=FraudSituation.COERCION
+    )
+    results, errors = await outcomes([lambda: w.contest(cmd) for _ in range(N)])
+    assert not errors
+    assert len({r.case.report_id for r in results}) == 1
+    assert sum(not r.replayed for r in results) == 1
+    assert len(w.events(med_events.REPORT_OPENED)) == 1
