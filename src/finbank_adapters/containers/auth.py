@@ -14,6 +14,7 @@ from finbank_adapters.memory.auth import (
     InMemoryTokenDenylist,
 )
 from finbank_adapters.memory.users import InMemoryUserStore
+from finbank_adapters.metered import metered_login_throttle
 from finbank_adapters.settings import Settings
 from finbank_core.auth import use_cases as auth
 
@@ -117,6 +118,12 @@ class AuthContainer(containers.DeclarativeContainer):
         ),
     )
     challenge_ttl_seconds = providers.Callable(auth_wiring.challenge_ttl_seconds, infra.settings)
+    #: the throttle as the login use cases see it: counting lockouts, and MFA failures for
+    #: the MFA use case (finbank_adapters.metered)
+    login_throttle_metered = providers.Singleton(metered_login_throttle, inner=login_throttle)
+    mfa_throttle_metered = providers.Singleton(
+        metered_login_throttle, inner=login_throttle, mfa=True
+    )
 
     sign_up = providers.Factory(auth.SignUp, provider=identity_provider)
     confirm_sign_up = providers.Factory(auth.ConfirmSignUp, provider=identity_provider)
@@ -124,7 +131,7 @@ class AuthContainer(containers.DeclarativeContainer):
         auth.PasswordLogin,
         provider=identity_provider,
         challenges=challenge_store,
-        throttle=login_throttle,
+        throttle=login_throttle_metered,
         clock=infra.clock,
         challenge_ttl_seconds=challenge_ttl_seconds,
     )
@@ -132,7 +139,7 @@ class AuthContainer(containers.DeclarativeContainer):
         auth.AnswerChallenge,
         provider=identity_provider,
         challenges=challenge_store,
-        throttle=login_throttle,
+        throttle=mfa_throttle_metered,
         clock=infra.clock,
         challenge_ttl_seconds=challenge_ttl_seconds,
         max_attempts=providers.Callable(settings_field("auth.mfa_max_attempts"), infra.settings),

@@ -20,12 +20,15 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 
+from finbank_adapters import metrics
 from finbank_adapters.kafka.config import KafkaSettings
 from finbank_adapters.kafka.publisher import send_envelope
 from finbank_adapters.settings import Settings, SettingsError
+from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.outbox import Outbox, OutboxItem
 
@@ -211,6 +214,55 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
             await stop.wait()
 
 
+class OutboxStatus(NamedTuple):
+    """What is waiting in the outbox: ``finbank outbox status`` and the lag metrics."""
+
+    backlog: int
+    #: of the oldest unpublished event (its ``occurred_at``, on the injected clock); 0 if empty
+    oldest_age_seconds: float
+    #: items leased to a relay right now
+    leased: int
+    #: most delivery attempts of one waiting item (a stuck item keeps being retried)
+    max_attempts: int
+
+
+_STATUS = """
+SELECT count(*) AS backlog,
+       min(occurred_at) AS oldest,
+       count(*) FILTER (WHERE claimed_until > $1) AS leased,
+       coalesce(max(attempts), 0) AS max_attempts
+  FROM outbox
+"""
+
+
+async def outbox_status(pool: Any, clock: Clock) -> OutboxStatus:
+    """Measure the outbox on ``pool`` (``ServiceUnavailable`` when the database is down)."""
+    from finbank_adapters.postgres.errors import translated
+
+    now = clock.now()
+    with translated():
+        row = await pool.fetchrow(_STATUS, now)
+    oldest = row["oldest"]
+    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    return OutboxStatus(row["backlog"], age, row["leased"], row["max_attempts"])
+
+
+async def report_outbox_metrics(
+    pool: Any, clock: Clock, stop: asyncio.Event, interval_seconds: float = 15.0
+) -> None:
+    """Every ``interval_seconds`` until ``stop``: ``OutboxBacklog`` and ``OutboxOldestEventAge``."""
+    recorder = metrics.recorder()
+    while not stop.is_set():
+        try:
+            status = await outbox_status(pool, clock)
+        except ServiceUnavailable as exc:
+            log.warning("metrics: outbox not measured: %s", exc)
+        else:
+            recorder.set(metrics.OUTBOX_BACKLOG, status.backlog)
+            recorder.set(metrics.OUTBOX_OLDEST_AGE, status.oldest_age_seconds)
+        await _wait(stop, interval_seconds)
+
+
 def check_relay_settings(settings: Settings, kafka: KafkaSettings) -> None:
     """Refuse relay settings that could not work (``SettingsError`` naming the variables)."""
     if settings.relay.batch_size < 1 or settings.relay.max_in_flight < 1:
@@ -240,14 +292,27 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     container = build_container(settings)
     kafka: KafkaSettings = container.events.kafka()
     check_relay_settings(settings, kafka)  # before anything connects
+    metrics.configure(settings)
+    side_tasks: list[asyncio.Task[None]] = []
     try:
         await open_container(container)
         outbox = await resolve(container.events.outbox())
         relay: OutboxRelay = await resolve(container.events.relay())
+        pool = await resolve(container.infra.postgres_pool())
+        side_tasks.append(
+            asyncio.create_task(report_outbox_metrics(pool, container.infra.clock(), stop))
+        )
+        if settings.metrics.port:
+            side_tasks.append(
+                asyncio.create_task(metrics.serve_prometheus(settings.metrics.port, stop))
+            )
         log.info("relay %s: publishing to %s", outbox.relay_id, kafka.bootstrap_servers)
         await relay.run(stop)
         log.info("relay %s: stopped after %d events", outbox.relay_id, relay.published)
     finally:
+        for task in side_tasks:
+            task.cancel()
+        await asyncio.gather(*side_tasks, return_exceptions=True)
         await close_container(container)
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
+from finbank_adapters.metrics import counts_ledger_results
 from finbank_core.accounts import ledger_rules as rules
 from finbank_core.accounts.ledger import (
     AccountBalance,
@@ -63,6 +64,7 @@ class InMemoryLedger:
         self._now()
         return rules.lookup_transfers(self._state, ids)
 
+    @counts_ledger_results
     async def create_transfers(
         self,
         transfers: Sequence[Transfer],

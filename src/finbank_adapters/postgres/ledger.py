@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 
+from finbank_adapters.metrics import counts_ledger_results
 from finbank_adapters.postgres.errors import RetryPolicy, translated, with_retries
 from finbank_core.accounts.ledger import (
     ACCOUNT_FLAGS_KNOWN,
@@ -480,6 +481,7 @@ class PostgresLedger:
 
     # -- transfers --------------------------------------------------------------
 
+    @counts_ledger_results
     async def create_transfers(
         self,
         transfers: Sequence[Transfer],

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from finbank_adapters import metrics
 from finbank_adapters.containers import (
     BankContainer,
     build_container,
@@ -79,4 +80,15 @@ async def reconcile_day(
     if progress is not None:
         sink = _ProgressSink(sink, progress)
     use_case: ReconcileDay = await resolve(container.reconciliation.reconcile_day(sink=sink))
-    return await use_case(ReconcileCommand(business_day=business_day, apply=apply))
+    summary = await use_case(ReconcileCommand(business_day=business_day, apply=apply))
+    publish_discrepancies(summary, settings)
+    return summary
+
+
+def publish_discrepancies(summary: ReconciliationSummary, settings: Settings) -> None:
+    """``ReconciliationDiscrepancies``: the run's count, written at once (EMF on AWS: the
+    Batch job's log is shipped to CloudWatch, which extracts the metric the
+    ``reconciliation-discrepancies`` alarm reads)."""
+    recorder = metrics.configure(settings)
+    recorder.set(metrics.RECONCILIATION_DISCREPANCIES, summary.discrepancies)
+    recorder.flush()

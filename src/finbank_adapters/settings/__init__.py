@@ -32,6 +32,8 @@ from finbank_adapters.settings.areas import (
     FilesOptions,
     JwtOptions,
     KafkaOptions,
+    MetricsFormat,
+    MetricsOptions,
     PixOptions,
     PostgresOptions,
     ReconciliationOptions,
@@ -66,6 +68,8 @@ __all__ = [
     "IdentityBackend",
     "JwtOptions",
     "KafkaOptions",
+    "MetricsFormat",
+    "MetricsOptions",
     "PixBackend",
     "PixNetworkBackend",
     "PixOptions",
@@ -127,6 +131,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     files: FilesOptions = msgspec.field(default_factory=FilesOptions)
     reconciliation: ReconciliationOptions = msgspec.field(default_factory=ReconciliationOptions)
     pix: PixOptions = msgspec.field(default_factory=PixOptions)
+    metrics: MetricsOptions = msgspec.field(default_factory=MetricsOptions)
 
     @classmethod
     def variables(cls) -> dict[str, Variable]:

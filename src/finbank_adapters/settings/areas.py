@@ -7,6 +7,7 @@ names deployments already use). ``repr`` masks secrets, DSNs and URLs.
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, ClassVar
 
 import msgspec
@@ -168,6 +169,32 @@ class PixOptions(Area, frozen=True, kw_only=True):
     spi_latency_seconds: Seconds = 0.0
     spi_timeout_seconds: Seconds = 10.0
     sandbox_peer_ispb: str = "88888888"
+
+
+class MetricsFormat(enum.StrEnum):
+    """Where operational metrics go besides the in-process Prometheus registry."""
+
+    #: ``emf`` on the ``aws`` profile, ``prometheus`` elsewhere
+    AUTO = "auto"
+    #: Prometheus text only: ``/metrics`` of the service, ``FINBANK_METRICS_PORT`` of workers
+    PROMETHEUS = "prometheus"
+    #: CloudWatch Embedded Metric Format lines on stdout as well (ECS/Batch ship them)
+    EMF = "emf"
+
+
+class MetricsOptions(Area, frozen=True, kw_only=True):
+    """Operational metrics (``finbank_adapters.metrics``; docs/operations.md)."""
+
+    #: ``auto``: ``emf`` on the ``aws`` profile, else ``prometheus`` (see :class:`MetricsFormat`)
+    format: MetricsFormat = MetricsFormat.AUTO
+    #: CloudWatch namespace of the custom metrics
+    namespace: str = "Finbank"
+    #: the ``Environment`` dimension of every metric (``dev``, ``prod``)
+    environment: str = "local"
+    #: port of the Prometheus endpoint of the relay and the worker; 0: none
+    port: NonNegative = 0
+    #: how often counters and gauges are written as EMF lines
+    flush_seconds: Seconds = 60.0
 
 
 #: variables whose name is not ``FINBANK_<AREA>_<FIELD>`` (kept from the flat settings)

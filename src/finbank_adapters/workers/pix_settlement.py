@@ -30,16 +30,18 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
+from finbank_adapters import metrics
 from finbank_adapters.kafka import KafkaConsumerRunner, KafkaSettings, RetryPolicy
+from finbank_adapters.kafka.lag import report_consumer_metrics
 from finbank_adapters.settings import Settings
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.pix.errors import MalformedPixEvent, PixPaymentNotFound
 from finbank_core.pix.events import INCOMING_ACCEPTED, PAYMENT_REQUESTED, REFUND_REQUESTED
 from finbank_core.pix.network import IncomingPixOrder
-from finbank_core.pix.payments import PixPayment, pix_transfer_id
+from finbank_core.pix.payments import PaymentStatus, PixPayment, pix_transfer_id
 from finbank_core.pix.use_cases.receive import IncomingAccepted, ReceivePixResult
 from finbank_core.pix.use_cases.refund import RefundPixResult
-from finbank_core.shared.events import EventEnvelope
+from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +208,7 @@ class PixSettlementHandler:
         while True:
             try:
                 settled = await self._settle_payment(end_to_end_id)
+                _observe_settlement(settled)
                 return settled.status.value
             except PixPaymentNotFound:
                 if self._release_unrecorded is None:
@@ -227,6 +230,13 @@ class PixSettlementHandler:
             status.value if status is not None else "absent (never made)",
         )
         return UNRECORDED
+
+
+def _observe_settlement(payment: PixPayment) -> None:
+    """``PixSettlementLatency``: request (record created) to SETTLED, both on the bank's clock."""
+    if payment.status is PaymentStatus.SETTLED and payment.settled_at is not None:
+        latency = (payment.settled_at - payment.created_at).total_seconds()
+        metrics.recorder().observe(metrics.SETTLEMENT_LATENCY, max(0.0, latency))
 
 
 class PixSettlementWorker:
@@ -268,6 +278,18 @@ class PixSettlementWorker:
 
         container = build_container(self._settings)
         await open_container(container)
+        metrics.configure(self._settings)
+        reporters = [
+            asyncio.create_task(
+                report_consumer_metrics(
+                    self._kafka, group_id=self.group_id, topics=[PIX_TOPIC], stop=stop
+                )
+            )
+        ]
+        if self._settings.metrics.port:
+            reporters.append(
+                asyncio.create_task(metrics.serve_prometheus(self._settings.metrics.port, stop))
+            )
         try:
             inbox: EventInbox | None = await resolve(container.events.inbox(consumer=self.group_id))
             handler: PixSettlementHandler = await resolve(
@@ -287,6 +309,9 @@ class PixSettlementWorker:
                 dict(handler.runs_by_type),
             )
         finally:
+            for reporter in reporters:
+                reporter.cancel()
+            await asyncio.gather(*reporters, return_exceptions=True)
             await close_container(container)
 
 

@@ -1,0 +1,252 @@
+"""The metrics module: definitions, EMF documents as CloudWatch reads them, Prometheus text,
+and the code that records (ledger results, MFA failures and lockouts)."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from finbank_adapters import metrics
+from finbank_adapters.containers import build_container, resolve
+from finbank_adapters.memory import FakeClock, InMemoryLedger
+from finbank_adapters.memory.auth import InMemoryLoginThrottle
+from finbank_adapters.metered import MeteredLoginThrottle
+from finbank_adapters.metrics import Kind, MetricsRecorder
+from finbank_adapters.settings import MetricsFormat, MetricsOptions, Profile, Settings
+from finbank_core.accounts.ledger import AccountFlags, NewAccount, Transfer
+from finbank_core.auth.errors import AccountLocked
+from finbank_core.auth.lockout import LockoutPolicy
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def emf() -> Iterator[tuple[MetricsRecorder, io.StringIO, Ticks]]:
+    stream = io.StringIO()
+    ticks = Ticks()
+    recorder = MetricsRecorder(
+        environment="test",
+        emf=True,
+        stream=stream,
+        flush_seconds=60,
+        clock=ticks,
+        wall=lambda: 1_700_000_000.5,
+    )
+    metrics.reset_for_tests(recorder)
+    yield recorder, stream, ticks
+    metrics.reset_for_tests()
+
+
+def documents(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_every_metric_is_defined_once_with_a_cloudwatch_unit_and_a_prometheus_name() -> None:
+    names = [m.name for m in metrics.ALL]
+    assert len(names) == len(set(names))
+    assert set(metrics.BY_NAME) == set(names)
+    for metric in metrics.ALL:
+        assert metric.unit in {"Count", "Seconds", "Milliseconds"}
+        assert metric.all_dimensions[0] == metrics.ENVIRONMENT
+        assert metric.prometheus_name.startswith("finbank_")
+    assert metrics.LEDGER_RESULTS.prometheus_name == "finbank_ledger_results_total"
+    assert metrics.OUTBOX_OLDEST_AGE.prometheus_name == "finbank_outbox_oldest_event_age"
+
+
+def test_an_emf_document_is_what_cloudwatch_extracts_a_metric_from(
+    emf: tuple[MetricsRecorder, io.StringIO, Ticks],
+) -> None:
+    recorder, stream, _ = emf
+    recorder.set(metrics.CONSUMER_LAG, 42, ConsumerGroup="g", Topic="finbank.pix.v1")
+    assert recorder.flush() == 1
+
+    [document] = documents(stream)
+    directive = document["_aws"]["CloudWatchMetrics"][0]
+    assert document["_aws"]["Timestamp"] == 1_700_000_000_500
+    assert directive == {
+        "Namespace": "Finbank",
+        "Dimensions": [["Environment", "ConsumerGroup", "Topic"]],
+        "Metrics": [{"Name": "ConsumerLag", "Unit": "Count"}],
+    }
+    # every dimension and the metric are members of the document's root
+    assert document["Environment"] == "test"
+    assert document["ConsumerGroup"] == "g"
+    assert document["Topic"] == "finbank.pix.v1"
+    assert document["ConsumerLag"] == 42
+
+
+def test_counters_are_summed_and_gauges_keep_the_last_value_between_flushes(
+    emf: tuple[MetricsRecorder, io.StringIO, Ticks],
+) -> None:
+    recorder, stream, _ = emf
+    recorder.add(metrics.MFA_FAILURES)
+    recorder.add(metrics.MFA_FAILURES, 2)
+    recorder.set(metrics.OUTBOX_BACKLOG, 7)
+    recorder.set(metrics.OUTBOX_BACKLOG, 3)
+    recorder.flush()
+    by_name = {
+        next(iter(d["_aws"]["CloudWatchMetrics"][0]["Metrics"]))["Name"]: d
+        for d in documents(stream)
+    }
+    assert by_name["MfaFailures"]["MfaFailures"] == 3
+    assert by_name["OutboxBacklog"]["OutboxBacklog"] == 3
+    assert recorder.flush() == 0  # nothing new since
+    assert recorder.value(metrics.MFA_FAILURES) == 3  # Prometheus keeps the running total
+
+
+def test_a_distribution_is_written_as_value_lists_of_at_most_one_hundred(
+    emf: tuple[MetricsRecorder, io.StringIO, Ticks],
+) -> None:
+    recorder, stream, _ = emf
+    for n in range(250):
+        recorder.observe(metrics.SETTLEMENT_LATENCY, n / 10)
+    assert recorder.flush() == 3
+    lists = [d["PixSettlementLatency"] for d in documents(stream)]
+    assert [len(values) for values in lists] == [100, 100, 50]
+    assert lists[2][-1] == 24.9
+
+
+def test_emf_is_flushed_when_the_interval_is_reached_not_before(
+    emf: tuple[MetricsRecorder, io.StringIO, Ticks],
+) -> None:
+    recorder, stream, ticks = emf
+    ticks.now += 59.999
+    recorder.add(metrics.LOGIN_LOCKOUTS)
+    assert documents(stream) == []  # just before the interval
+    ticks.now += 0.001
+    recorder.add(metrics.LOGIN_LOCKOUTS)  # exactly at it
+    [document] = documents(stream)
+    assert document["LoginLockouts"] == 2
+
+
+def test_without_emf_nothing_is_written_but_prometheus_counts() -> None:
+    stream = io.StringIO()
+    recorder = MetricsRecorder(emf=False, stream=stream)
+    recorder.add(metrics.LEDGER_RESULTS, 2, Result="ok")
+    recorder.add(metrics.LEDGER_RESULTS, 1, Result='we"ird\nvalue')
+    recorder.observe(metrics.SETTLEMENT_LATENCY, 1.5)
+    recorder.observe(metrics.SETTLEMENT_LATENCY, 0.5)
+    assert recorder.flush() == 0
+    assert stream.getvalue() == ""
+    text = recorder.prometheus_text().decode()
+    assert 'finbank_ledger_results_total{result="ok"} 2' in text
+    assert 'finbank_ledger_results_total{result="we\\"ird\\nvalue"} 1' in text
+    assert "finbank_pix_settlement_latency_count 2" in text
+    assert "finbank_pix_settlement_latency_sum 2" in text
+    assert "# TYPE finbank_consumer_lag gauge" in text
+
+
+def test_a_metric_refuses_other_dimensions_or_another_kind() -> None:
+    recorder = MetricsRecorder()
+    with pytest.raises(
+        ValueError, match=r"ConsumerLag takes dimensions \['ConsumerGroup', 'Topic'\]"
+    ):
+        recorder.set(metrics.CONSUMER_LAG, 1, Topic="t")
+    with pytest.raises(ValueError, match="MfaFailures is a counter, not a gauge"):
+        recorder.set(metrics.MFA_FAILURES, 1)
+    assert metrics.MFA_FAILURES.kind is Kind.COUNTER
+
+
+@pytest.mark.parametrize(
+    ("profile", "format", "emf_on"),
+    [
+        (Profile.AWS, MetricsFormat.AUTO, True),
+        (Profile.LOCAL, MetricsFormat.AUTO, False),
+        (Profile.LOCAL, MetricsFormat.EMF, True),
+        (Profile.AWS, MetricsFormat.PROMETHEUS, False),
+    ],
+)
+def test_the_format_follows_the_settings(
+    profile: Profile, format: MetricsFormat, emf_on: bool
+) -> None:
+    metrics.reset_for_tests()
+    try:
+        settings = Settings(
+            profile=profile,
+            metrics=MetricsOptions(format=format, environment="prod", namespace="Custom"),
+        )
+        recorder = metrics.configure(settings)
+        assert recorder.emf is emf_on
+        assert (recorder.environment, recorder.namespace) == ("prod", "Custom")
+        assert metrics.configure(Settings()) is recorder  # once per process
+    finally:
+        metrics.reset_for_tests()
+
+
+# -- what records -------------------------------------------------------------------------
+
+
+async def test_the_ledger_counts_its_results_and_the_unexpected_ones_apart(
+    emf: tuple[MetricsRecorder, io.StringIO, Ticks],
+) -> None:
+    recorder, _, _ = emf
+    ledger = InMemoryLedger(FakeClock())
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await ledger.create_accounts(
+        [
+            NewAccount(id=a, code=1),
+            NewAccount(id=b, code=1, flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
+        ]
+    )
+    ok = Transfer(id=uuid.uuid4(), debit_account_id=a, credit_account_id=b, amount=5, code=1)
+    overdraft = Transfer(
+        id=uuid.uuid4(), debit_account_id=b, credit_account_id=a, amount=50, code=1
+    )
+    same = Transfer(id=uuid.uuid4(), debit_account_id=a, credit_account_id=a, amount=1, code=1)
+
+    results = await ledger.create_transfers([ok, overdraft, same])
+    await ledger.create_transfers([ok])  # a retry: exists
+
+    assert [r.value for r in results] == ["ok", "exceeds_credits", "accounts_must_be_different"]
+    assert recorder.value(metrics.LEDGER_RESULTS, Result="ok") == 1
+    assert recorder.value(metrics.LEDGER_RESULTS, Result="exists") == 1
+    assert recorder.value(metrics.LEDGER_RESULTS, Result="exceeds_credits") == 1
+    assert recorder.value(metrics.LEDGER_RESULTS, Result="accounts_must_be_different") == 1
+    assert recorder.value(metrics.LEDGER_UNEXPECTED_RESULTS) == 1  # only the last one
+
+
+async def test_the_metered_throttle_counts_mfa_failures_and_the_failure_that_locks(
+    emf: tuple[MetricsRecorder, io.StringIO, Ticks],
+) -> None:
+    recorder, _, _ = emf
+    clock = FakeClock()
+    inner = InMemoryLoginThrottle(
+        clock, LockoutPolicy(max_failures=3, failure_window_seconds=60, lock_seconds=60)
+    )
+    mfa = MeteredLoginThrottle(inner, mfa=True)
+    password = MeteredLoginThrottle(inner)
+
+    await password.record_failure("ana")
+    await mfa.record_failure("ana")
+    assert recorder.value(metrics.MFA_FAILURES) == 1
+    assert recorder.value(metrics.LOGIN_LOCKOUTS) == 0
+    await mfa.record_failure("ana")  # the third failure locks
+    assert recorder.value(metrics.MFA_FAILURES) == 2
+    assert recorder.value(metrics.LOGIN_LOCKOUTS) == 1
+    with pytest.raises(AccountLocked):
+        await mfa.ensure_not_locked("ana")
+    await password.record_failure("bia")
+    assert recorder.value(metrics.LOGIN_LOCKOUTS) == 1  # bia is not locked
+
+
+async def test_the_auth_container_gives_the_mfa_use_case_the_mfa_counting_throttle() -> None:
+    container = build_container(Settings())
+    answer = await resolve(container.auth.answer_challenge())
+    login = await resolve(container.auth.password_login())
+    assert isinstance(answer._throttle, MeteredLoginThrottle)
+    assert answer._throttle._mfa
+    assert isinstance(login._throttle, MeteredLoginThrottle)
+    assert not login._throttle._mfa
