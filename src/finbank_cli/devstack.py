@@ -9,8 +9,14 @@ Starts two child processes, for developers without AWS or a Kafka cluster:
 
 then creates the PIX table (``finbank aws bootstrap``) and the topics, prints
 the environment to export, and keeps both running until SIGINT/SIGTERM.
-PostgreSQL and Redis are expected at their usual local addresses (the
-settings' defaults). Nothing here is used by the service itself.
+
+PostgreSQL and Redis are expected at the servers the settings name
+(``FINBANK_POSTGRES_DSN``, ``FINBANK_REDIS_URL``; by default the usual local
+addresses), but the stack uses **databases of its own** there, never the
+test suite's: the PostgreSQL database ``finbank_dev`` (``--database``),
+created if missing and migrated, and Redis database number 1
+(``--redis-db``). The exported ``FINBANK_POSTGRES_DSN`` / ``FINBANK_REDIS_URL``
+point at them. Nothing here is used by the service itself.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 from finbank_adapters.settings import Settings
 
@@ -36,8 +43,83 @@ DUMMY_AWS_CREDENTIALS = {
 }
 
 
+#: the development database ``finbank dev up`` creates and points the local profile at
+DEV_DATABASE = "finbank_dev"
+#: the Redis database number of the development stack (the tests use 0 with key prefixes)
+DEV_REDIS_DB = 1
+#: databases the stack refuses to use: the test suite's and the server's own
+RESERVED_DATABASES = frozenset({"test", "postgres", "template0", "template1"})
+
+
 class DevStackError(RuntimeError):
-    """A child process is missing or did not start."""
+    """A child process is missing or did not start, or a database cannot be used."""
+
+
+def with_database(dsn: str, database: str) -> str:
+    """``dsn`` with its database (the URL path) replaced; host, user and options kept."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def with_redis_db(url: str, db: int) -> str:
+    """``url`` with its database number (the URL path) replaced."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+def check_database_name(database: str) -> str:
+    if not database or database in RESERVED_DATABASES:
+        raise DevStackError(
+            f"the dev stack needs a database of its own, not {database!r}"
+            " (the test suite uses 'test')"
+        )
+    return database
+
+
+async def ensure_database(dsn: str, database: str) -> bool:
+    """Create ``database`` on ``dsn``'s server if missing, then migrate it; True if created.
+
+    Connects to the server's ``postgres`` database to create it (a database
+    cannot create itself). Safe to run twice, or by two processes at once.
+    """
+    check_database_name(database)
+    try:
+        import asyncpg
+
+        from finbank_adapters.postgres.migrations import migrate_dsn, quote_ident
+    except ImportError:
+        raise DevStackError("the dev database needs: pip install 'finbank[postgres]'") from None
+    created = False
+    try:
+        admin = await asyncpg.connect(with_database(dsn, "postgres"))
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DevStackError(f"PostgreSQL is not reachable: {type(exc).__name__}") from None
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            try:
+                await admin.execute(f"CREATE DATABASE {quote_ident(database)}")
+                created = True
+            except asyncpg.DuplicateDatabaseError:
+                pass  # created meanwhile by another `dev up`
+    finally:
+        await admin.close()
+    await migrate_dsn(with_database(dsn, database))
+    return created
+
+
+async def check_redis(url: str) -> None:
+    """Select the stack's Redis database (Redis has them all, 0..databases-1) and ping it."""
+    try:
+        import redis.asyncio as redis
+    except ImportError:
+        raise DevStackError("the dev stack needs: pip install 'finbank[redis]'") from None
+    client = redis.Redis.from_url(url)
+    try:
+        await client.ping()
+    except redis.RedisError as exc:
+        raise DevStackError(f"Redis at the dev database number is unusable: {exc}") from None
+    finally:
+        await client.aclose()
 
 
 def free_port() -> int:
@@ -114,6 +196,8 @@ def serve_moto_serially(host: str, port: int) -> None:
 class DevStack:
     kafka_port: int = field(default_factory=free_port)
     aws_port: int = field(default_factory=free_port)
+    database: str = DEV_DATABASE
+    redis_db: int = DEV_REDIS_DB
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -146,6 +230,14 @@ class DevStack:
                     process.wait(timeout=10)
         self.processes.clear()
 
+    def postgres_dsn(self, settings: Settings) -> str:
+        """The server of ``FINBANK_POSTGRES_DSN``, the stack's own database."""
+        return with_database(settings.postgres.dsn, check_database_name(self.database))
+
+    def redis_url(self, settings: Settings) -> str:
+        """The server of ``FINBANK_REDIS_URL``, the stack's own database number."""
+        return with_redis_db(settings.redis.url, self.redis_db)
+
     def environment(self, settings: Settings) -> dict[str, str]:
         """What to export so ``finbank serve``/``relay``/``worker`` use this stack."""
         return {
@@ -153,8 +245,8 @@ class DevStack:
             "FINBANK_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "FINBANK_AWS_ENDPOINT_URL": self.aws_endpoint,
             "FINBANK_PIX_TABLE_NAME": settings.pix.table_name,
-            "FINBANK_POSTGRES_DSN": settings.postgres.dsn,
-            "FINBANK_REDIS_URL": settings.redis.url,
+            "FINBANK_POSTGRES_DSN": self.postgres_dsn(settings),
+            "FINBANK_REDIS_URL": self.redis_url(settings),
             "FINBANK_SANDBOX": "true",
             "FINBANK_JWT_SECRET": settings.jwt.secret or secrets.token_hex(32),
             **DUMMY_AWS_CREDENTIALS,
@@ -171,12 +263,15 @@ def running_stack(stack: DevStack) -> Iterator[DevStack]:
 
 
 async def prepare(stack: DevStack, settings: Settings) -> None:
-    """Create the PIX table on moto and the topics on Tansu."""
+    """The stack's PostgreSQL database (created, migrated), its Redis database, the
+    PIX table on moto (for ``FINBANK_PIX_BACKEND=dynamodb``) and the topics on Tansu."""
     from finbank_adapters.aws_wiring import bootstrap_aws
     from finbank_adapters.kafka.clients import create_topics
     from finbank_adapters.kafka.config import KafkaSettings
     from finbank_core.shared.events import AUTH_TOPIC, LEDGER_TOPIC, PIX_TOPIC
 
+    await ensure_database(settings.postgres.dsn, stack.database)
+    await check_redis(stack.redis_url(settings))
     for key, value in DUMMY_AWS_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     local = settings.replace_variables(
@@ -208,7 +303,8 @@ async def run_dev_stack(stack: DevStack, settings: Settings, stop: asyncio.Event
         for line in export_lines(stack.environment(settings)):
             print(line)
         print(
-            "# finbank dev up: ready. Also run `finbank db migrate`, then `finbank serve`,"
+            f"# finbank dev up: ready (PostgreSQL database {stack.database}, migrated;"
+            f" Redis database {stack.redis_db}). Export the above, then run `finbank serve`,"
             " `finbank relay` and `finbank worker pix-settlement`. Ctrl-C stops.",
             flush=True,
         )

@@ -100,7 +100,9 @@ def _dev_up(args: argparse.Namespace) -> int:
     from finbank_cli.devstack import DevStack, run_dev_stack
 
     stack = DevStack(
-        **{k: v for k, v in (("kafka_port", args.kafka_port), ("aws_port", args.aws_port)) if v}
+        **{k: v for k, v in (("kafka_port", args.kafka_port), ("aws_port", args.aws_port)) if v},
+        database=args.database,
+        redis_db=args.redis_db,
     )
 
     async def up_until_signalled() -> None:
@@ -180,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--kafka-port", type=int, default=0, help="default: a free port")
     up.add_argument("--aws-port", type=int, default=0, help="default: a free port")
+    up.add_argument(
+        "--database",
+        default="finbank_dev",
+        help="PostgreSQL database of the stack, created if missing (never the tests' 'test')",
+    )
+    up.add_argument("--redis-db", type=int, default=1, help="Redis database number of the stack")
     up.set_defaults(handler=_dev_up, extras=("aws", "kafka"))
 
     db = commands.add_parser(

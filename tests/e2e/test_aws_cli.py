@@ -77,6 +77,9 @@ def test_dev_up_starts_kafka_and_aws_prints_the_env_and_stops_on_sigterm() -> No
             if "ready" in line:
                 break
         assert exports.get("FINBANK_PROFILE") == "local", process.stderr
+        # its own PostgreSQL and Redis databases, never the test suite's
+        assert exports["FINBANK_POSTGRES_DSN"].rsplit("/", 1)[-1].split("?")[0] == "finbank_dev"
+        assert exports["FINBANK_REDIS_URL"].endswith("/1")
         kafka_host, _, kafka_port = exports["FINBANK_KAFKA_BOOTSTRAP"].partition(":")
         assert service_reachable(kafka_host, int(kafka_port))
         endpoint = exports["FINBANK_AWS_ENDPOINT_URL"]
