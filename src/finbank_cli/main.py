@@ -23,22 +23,17 @@ from finbank_adapters._extras import EXTRA_MODULES, MissingExtra, missing_module
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from finbank_http.app import serve
 
-    from finbank_http.app import create_app
-
-    # log_config=None: uvicorn's loggers go through finbank's masked handler (observability)
-    uvicorn.run(
-        create_app(), host=args.host, port=args.port, log_level=args.log_level, log_config=None
-    )
+    # the API, and /metrics on its own port if FINBANK_HTTP_METRICS_PORT is set
+    serve(args.host, args.port, log_level=args.log_level)
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from finbank_adapters.containers import build_container
     from finbank_cli.demo import run_demo
 
-    return asyncio.run(run_demo(build_container(), sys.stdout))
+    return asyncio.run(run_demo(sys.stdout))
 
 
 def _db_migrate(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""The Litestar application factory."""
+"""The Litestar application factory, and ``serve`` (what ``finbank serve`` runs)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,23 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from finbank import Bank
 from finbank.bank import opened
 from finbank_adapters.containers import BankContainer, build_container
+from finbank_adapters.settings import HttpOptions
+from finbank_http import openapi
 from finbank_http.deps import provide_bank
+from finbank_http.limits import InputLimits
 from finbank_http.observability import ObservabilityPlugin
 from finbank_http.problems import EXCEPTION_HANDLERS
 from finbank_http.routes.accounts import AccountController, TransferController
 from finbank_http.routes.auth import auth_router, register_rate_limit_store
 from finbank_http.routes.ops import health, ready, sandbox_deposit
 from finbank_http.routes.pix import pix_router
-from finbank_http.security import BEARER_SCHEME, provide_principal
+from finbank_http.security import BEARER_SCHEME, SecurityHeaders, authenticated, provide_principal
 
 API_VERSION = "0.1.0"
 
@@ -33,8 +36,16 @@ def create_app(container: BankContainer | None = None) -> Litestar:
     container's connections and the bank's own ledger accounts) when it
     starts and closes it when it stops; nothing connects before that. Routes
     depend on the typed :class:`~finbank.Bank` facade (``bank``).
+
+    Every request passes, in this order: the security headers (on every
+    answer, 404s included), routing, authentication on protected routes (a
+    guard: 401 before anything is read), the input checks of
+    :mod:`finbank_http.limits` (size, content type, depth, NUL, query), then
+    body and parameter validation. ``settings.http`` sets the limits.
     """
     container = container or build_container()
+    http: HttpOptions = container.infra.settings().http
+    limits = InputLimits(max_body_bytes=http.max_body_bytes, max_json_depth=http.max_json_depth)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -47,23 +58,33 @@ def create_app(container: BankContainer | None = None) -> Litestar:
         path="/",
         route_handlers=[AccountController, TransferController, sandbox_deposit, pix_router()],
         dependencies={"principal": Provide(provide_principal)},
+        guards=[authenticated],
     )
     app = Litestar(
-        route_handlers=[health, ready, auth_router(container), protected],
+        route_handlers=[
+            health,
+            ready,
+            auth_router(container),
+            protected,
+            openapi.swagger_ui_assets(),
+        ],
         dependencies={"bank": Provide(provide_bank)},
-        plugins=[ObservabilityPlugin()],  # request ids, access log, /metrics, tracing
+        # request ids, access log, tracing; /metrics only if asked on this port (operations.md)
+        plugins=[ObservabilityPlugin(metrics_route=http.metrics_on_api_port)],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_request=limits.check,
+        request_max_body_size=http.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="finbank",
             version=API_VERSION,
             description=(
                 "Accounts on a double-entry ledger, PIX and login with MFA. "
                 "Errors are RFC 9457 problem+json documents whose `type` is "
-                "`urn:finbank:problem:<code>`."
+                "`urn:finbank:problem:<code>`; `code` is one of a fixed list of stable codes."
             ),
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
+            render_plugins=[openapi.swagger_ui_plugin(), JsonRenderPlugin(), YamlRenderPlugin()],
             components=Components(
                 security_schemes={
                     BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
@@ -72,6 +93,75 @@ def create_app(container: BankContainer | None = None) -> Litestar:
         ),
         debug=False,
     )
+    openapi.install(app)
+    headers = SecurityHeaders(
+        hsts_max_age_seconds=http.hsts_max_age_seconds,
+        hsts_include_subdomains=http.hsts_include_subdomains,
+    )
+    app.asgi_handler = headers.middleware(app.asgi_handler)
     app.state.container = container
     app.state.bank = Bank(container)  # opened by the lifespan
     return app
+
+
+def uvicorn_options(http: HttpOptions) -> dict[str, object]:
+    """How ``finbank serve`` runs uvicorn: no ``Server`` header, and only the proxies
+    ``FINBANK_FORWARDED_ALLOW_IPS`` names may set the client address and scheme."""
+    trusted = [part.strip() for part in http.forwarded_allow_ips.split(",") if part.strip()]
+    return {
+        "server_header": False,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+    }
+
+
+def serve(host: str, port: int, log_level: str = "info") -> None:
+    """Run the API on ``host:port`` and, unless ``FINBANK_HTTP_METRICS_PORT`` is 0,
+    ``/metrics`` on its own listener (``FINBANK_HTTP_METRICS_HOST``:port)."""
+    import asyncio
+
+    import uvicorn
+
+    from finbank_http.observability import metrics_app
+
+    container = build_container()
+    http = container.infra.settings().http
+    # log_config=None: uvicorn's loggers go through finbank's masked handler (observability)
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                create_app(container),
+                host=host,
+                port=port,
+                log_level=log_level,
+                log_config=None,
+                **uvicorn_options(http),  # type: ignore[arg-type]
+            )
+        )
+    ]
+    if http.metrics_port:
+        servers.append(
+            uvicorn.Server(
+                uvicorn.Config(
+                    metrics_app(),
+                    host=http.metrics_host,
+                    port=http.metrics_port,
+                    log_level=log_level,
+                    log_config=None,
+                    server_header=False,
+                    lifespan="off",
+                )
+            )
+        )
+
+    async def run_all() -> None:
+        side = [asyncio.create_task(server.serve()) for server in servers[1:]]
+        await asyncio.sleep(0)  # the API server installs its signal handlers last
+        try:
+            await servers[0].serve()
+        finally:
+            for server in servers[1:]:
+                server.should_exit = True
+            await asyncio.gather(*side, return_exceptions=True)
+
+    asyncio.run(run_all())

@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 
 from finbank import Bank
 
 __all__ = ["Bank", "bank_of", "provide_bank"]
 
 
-def bank_of(request: Request[Any, Any, Any]) -> Bank:
+def bank_of(request: ASGIConnection[Any, Any, Any, Any]) -> Bank:
     """The bank the app runs on."""
     bank: Bank = request.app.state.bank
     return bank

@@ -8,6 +8,7 @@ logged server-side only, never sent.
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import Any
 
@@ -49,16 +50,62 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 logger = logging.getLogger("finbank.http")
 
 
+class FieldError(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """One invalid part of the request: ``key`` names it, ``source`` says where it was."""
+
+    message: str
+    key: str | None = None
+    source: str | None = None
+
+
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document; ``code`` is stable (clients switch on it).
+
+    Besides the standard members, the error's own details travel as extension
+    members when it has them: ``field`` (the input at fault), ``attempts_left``
+    (a wrong MFA code), ``retry_after_seconds`` (also the ``Retry-After``
+    header), ``limit`` (the PIX limit that refused a payment), ``reason``
+    (an ISO reason), ``state`` and ``purpose``.
+    """
 
     type: str
     title: str
     status: int
     detail: str | None = None
     instance: str | None = None
-    code: str | None = None
-    errors: list[dict[str, Any]] | None = None
+    code: str
+    errors: list[FieldError] | None = None
+    field: str | None = None
+    attempts_left: int | None = None
+    retry_after_seconds: int | None = None
+    limit: str | None = None
+    reason: str | None = None
+    state: str | None = None
+    purpose: str | None = None
+
+
+#: the error details copied into a problem, with the type each must have
+DETAIL_MEMBERS: dict[str, type] = {
+    "field": str,
+    "attempts_left": int,
+    "retry_after_seconds": int,
+    "limit": str,
+    "reason": str,
+    "state": str,
+    "purpose": str,
+}
+
+
+def problem_details(details: dict[str, Any]) -> dict[str, Any]:
+    """The details a client may see: the documented members, of their documented types."""
+    shown: dict[str, Any] = {}
+    for name, kind in DETAIL_MEMBERS.items():
+        value = details.get(name)
+        if isinstance(value, kind) and not isinstance(value, bool):
+            shown[name] = value
+        elif kind is str and isinstance(value, enum.Enum) and isinstance(value.value, str):
+            shown[name] = value.value
+    return shown
 
 
 # Order matters: the most specific family first.
@@ -95,11 +142,16 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     assert isinstance(exc, DomainError)
     status = status_for(exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == HTTP_401_UNAUTHORIZED else None
-    if status == HTTP_503_SERVICE_UNAVAILABLE:
-        headers = {"Retry-After": "1"}
+    details = problem_details(exc.details)
     if isinstance(exc, RequestInProgress):  # 409 while the first request is in flight
-        headers = {"Retry-After": str(exc.retry_after_seconds)}
+        details["retry_after_seconds"] = exc.retry_after_seconds
+    headers: dict[str, str] = {}
+    if status == HTTP_401_UNAUTHORIZED:
+        headers["WWW-Authenticate"] = "Bearer"
+    if "retry_after_seconds" in details:
+        headers["Retry-After"] = str(max(1, details["retry_after_seconds"]))
+    elif status in (HTTP_429_TOO_MANY_REQUESTS, HTTP_503_SERVICE_UNAVAILABLE):
+        headers["Retry-After"] = "1"  # every 429 and 503 says when to come back
     return problem_response(
         Problem(
             type=problem_type(exc.code),
@@ -108,32 +160,63 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
             detail=exc.message,
             instance=request.url.path,
             code=exc.code,
+            **details,
         ),
-        headers,
+        headers or None,
     )
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     assert isinstance(exc, HTTPException)
-    code = "invalid_input" if isinstance(exc, ValidationException) else f"http_{exc.status_code}"
+    status = exc.status_code
+    code = HTTP_CODES.get(status, f"http_{status}")
+    if isinstance(exc, ValidationException) or status == HTTP_400_BAD_REQUEST:
+        code = "invalid_input"
     if isinstance(exc, NotAuthorizedException):
         code = "authentication_required"
-    errors = exc.extra if isinstance(exc.extra, list) else None
     headers = dict(exc.headers or {})
-    if exc.status_code == HTTP_503_SERVICE_UNAVAILABLE:  # every 503 says when to come back
-        headers.setdefault("Retry-After", "1")
+    if status in (HTTP_429_TOO_MANY_REQUESTS, HTTP_503_SERVICE_UNAVAILABLE):
+        # every 429 and 503 says when to come back: the rate limiter's reset, or 1 s
+        reset = headers.get("RateLimit-Reset", "")
+        headers.setdefault("Retry-After", reset if reset.isdigit() and reset != "0" else "1")
+    errors = field_errors(exc.extra)
     return problem_response(
         Problem(
             type=problem_type(code),
-            title=_TITLES.get(exc.status_code, "HTTP error"),
-            status=exc.status_code,
-            detail=exc.detail,
+            title=_TITLES.get(status, "HTTP error"),
+            status=status,
+            detail=safe_detail(exc),
             instance=request.url.path,
             code=code,
-            errors=[e for e in errors if isinstance(e, dict)] if errors else None,
+            errors=errors or None,
+            field=errors[0].key if len(errors) == 1 and errors[0].key else None,
         ),
         headers or None,
     )
+
+
+def field_errors(extra: Any) -> list[FieldError]:
+    """Litestar's validation errors (``extra``) as :class:`FieldError` s."""
+    found: list[FieldError] = []
+    for item in extra if isinstance(extra, list) else []:
+        if isinstance(item, dict):
+            key = item.get("key")
+            source = item.get("source")
+            found.append(
+                FieldError(
+                    message=str(item.get("message", "invalid value"))[:300],
+                    key=str(key) if key else None,
+                    source=str(source) if source else None,
+                )
+            )
+    return found
+
+
+def safe_detail(exc: HTTPException) -> str:
+    """The detail of an HTTP exception; a server error's own text is never sent."""
+    if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
+        return _TITLES.get(exc.status_code, "Server error")
+    return exc.detail
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -157,10 +240,37 @@ _TITLES = {
     HTTP_404_NOT_FOUND: "Not found",
     405: "Method not allowed",
     HTTP_409_CONFLICT: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
     HTTP_422_UNPROCESSABLE_ENTITY: "Unprocessable request",
     HTTP_429_TOO_MANY_REQUESTS: "Too many requests",
+    HTTP_500_INTERNAL_SERVER_ERROR: "Internal server error",
     HTTP_503_SERVICE_UNAVAILABLE: "Service unavailable",
 }
+
+#: the stable codes of problems raised by the HTTP layer itself (not by a domain error)
+HTTP_CODES: dict[int, str] = {
+    HTTP_404_NOT_FOUND: "route_not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    HTTP_429_TOO_MANY_REQUESTS: "rate_limited",
+    HTTP_500_INTERNAL_SERVER_ERROR: "internal_error",
+    HTTP_503_SERVICE_UNAVAILABLE: "service_unavailable",
+}
+HTTP_LAYER_CODES = ("invalid_input", "authentication_required", *HTTP_CODES.values())
+
+
+def stable_codes() -> list[str]:
+    """Every ``code`` a problem can carry: the domain errors' and the HTTP layer's, sorted."""
+    codes = set(HTTP_LAYER_CODES)
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        error = pending.pop()
+        codes.add(error.code)
+        pending.extend(error.__subclasses__())
+    return sorted(codes)
+
 
 EXCEPTION_HANDLERS = {
     DomainError: domain_error_handler,

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +22,10 @@ import structlog
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from finbank_http.observability import LogConfig, Masker, configure_logging, metrics
+from finbank_adapters.containers import build_container
+from finbank_adapters.settings import HttpOptions, Settings
+from finbank_http import create_app
+from finbank_http.observability import LogConfig, Masker, configure_logging, metrics, metrics_app
 
 CPF = "529.982.247-25"
 CPF_BARE = "52998224725"
@@ -35,13 +39,31 @@ TOTP = "482913"
 # -- /metrics ------------------------------------------------------------------------------
 
 
-def test_metrics_exposes_the_listed_series(client: TestClient[Litestar]) -> None:
+@pytest.fixture
+def metrics_client() -> Iterator[TestClient[Litestar]]:
+    """``/metrics`` where ``finbank serve`` answers it: its own listener, not the API port."""
+    with TestClient(metrics_app()) as test_client:
+        yield test_client
+
+
+def test_metrics_are_not_on_the_api_port_unless_the_setting_asks(
+    client: TestClient[Litestar],
+) -> None:
+    assert client.get("/metrics").status_code == 404
+    settings = Settings(http=HttpOptions(metrics_on_api_port=True))
+    with TestClient(create_app(build_container(settings))) as on_api:
+        assert on_api.get("/metrics").status_code == 200
+
+
+def test_metrics_exposes_the_listed_series(
+    client: TestClient[Litestar], metrics_client: TestClient[Litestar]
+) -> None:
     assert client.get("/health").status_code == 200
     metrics.observe_ledger_batch(3)
     metrics.set_outbox_backlog(7)
     metrics.set_consumer_lag("finbank-pix-settlement", "finbank.pix.v1", 0, 11)
 
-    response = client.get("/metrics")
+    response = metrics_client.get("/metrics")
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -72,11 +94,11 @@ def test_payments_by_status_count_what_the_pix_code_reports() -> None:
 
 
 def test_requests_are_counted_by_route_template_not_by_raw_path(
-    client: TestClient[Litestar],
+    client: TestClient[Litestar], metrics_client: TestClient[Litestar]
 ) -> None:
     account_id = str(uuid.uuid4())
     client.get(f"/v1/accounts/{account_id}")  # 401 without a token
-    body = client.get("/metrics").text
+    body = metrics_client.get("/metrics").text
     assert account_id not in body
     assert re.search(r'finbank_http_requests_total\{method="GET",route="/v1/accounts/\{', body)
 
@@ -246,7 +268,8 @@ def test_serve_logs_nothing_personal_or_secret_at_debug(unused_tcp_port: int) ->
                 "password": password,
             }
         )
-        assert call(base, "GET", f"/v1/accounts?{query}", headers=bearer)[0] == 200
+        # unknown query parameters are refused (400), and the line is logged masked
+        assert call(base, "GET", f"/v1/accounts?{query}", headers=bearer)[0] == 400
         call(base, "GET", f"/v1/no-such-route/{CPF_BARE}?{query}", headers=bearer)
         call(base, "POST", "/v1/accounts", {"holder_name": f"Maria {CPF}"}, headers=bearer)
         call(base, "POST", "/v1/auth/mfa", {"challenge_id": secrets.token_hex(16), "code": TOTP})

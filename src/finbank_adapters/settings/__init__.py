@@ -30,6 +30,7 @@ from finbank_adapters.settings.areas import (
     AwsOptions,
     CognitoOptions,
     FilesOptions,
+    HttpOptions,
     JwtOptions,
     KafkaOptions,
     MetricsFormat,
@@ -65,6 +66,7 @@ __all__ = [
     "DenylistBackend",
     "FilesBackend",
     "FilesOptions",
+    "HttpOptions",
     "IdentityBackend",
     "JwtOptions",
     "KafkaOptions",
@@ -131,6 +133,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     files: FilesOptions = msgspec.field(default_factory=FilesOptions)
     reconciliation: ReconciliationOptions = msgspec.field(default_factory=ReconciliationOptions)
     pix: PixOptions = msgspec.field(default_factory=PixOptions)
+    http: HttpOptions = msgspec.field(default_factory=HttpOptions)
     metrics: MetricsOptions = msgspec.field(default_factory=MetricsOptions)
 
     @classmethod

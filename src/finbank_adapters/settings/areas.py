@@ -102,6 +102,26 @@ class AuthOptions(Area, frozen=True, kw_only=True):
     rate_limit_per_minute: Positive = 60
 
 
+class HttpOptions(Area, frozen=True, kw_only=True):
+    """The API: input limits, headers, metrics listener, trusted proxies (docs/operations.md)."""
+
+    #: largest request body accepted (413 above)
+    max_body_bytes: Positive = 1024 * 1024
+    #: deepest nesting of arrays and objects accepted in a JSON body (400 above)
+    max_json_depth: Positive = 32
+    #: ``Strict-Transport-Security`` max-age; 0 sends no HSTS header (set it behind TLS)
+    hsts_max_age_seconds: NonNegative = 0
+    hsts_include_subdomains: bool = False
+    #: port of the separate ``/metrics`` listener of ``finbank serve`` (9464 is usual); 0: none
+    metrics_port: NonNegative = 0
+    metrics_host: str = "127.0.0.1"
+    #: also answer ``/metrics`` on the public API port (off: metrics stay off the API)
+    metrics_on_api_port: bool = False
+    #: proxies trusted for ``X-Forwarded-For``/``-Proto`` (uvicorn's forwarded_allow_ips):
+    #: comma-separated addresses or CIDRs; empty trusts no proxy
+    forwarded_allow_ips: str = ""
+
+
 class AwsOptions(Area, frozen=True, kw_only=True):
     region: str = "sa-east-1"
     #: e.g. a moto server; empty for the real AWS endpoints
@@ -212,4 +232,5 @@ VARIABLE_NAMES: dict[tuple[str, str], str] = {
     ("reconciliation", "report_prefix"): "FINBANK_REPORT_PREFIX",
     ("pix", "ispb"): "FINBANK_ISPB",
     ("pix", "sandbox"): "FINBANK_SANDBOX",
+    ("http", "forwarded_allow_ips"): "FINBANK_FORWARDED_ALLOW_IPS",
 }

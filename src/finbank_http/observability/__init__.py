@@ -1,7 +1,8 @@
 """Observability of the finbank HTTP service and CLI processes.
 
 - logs: :func:`configure_logging` (structlog JSON on stderr, masked, request ids);
-- metrics: :mod:`finbank_http.observability.metrics` and the ``/metrics`` route;
+- metrics: :mod:`finbank_http.observability.metrics` and the ``/metrics`` route
+  (:func:`metrics_app`, on its own port);
 - tracing: OpenTelemetry, opt-in (``FINBANK_TRACING=otel``).
 
 :class:`ObservabilityPlugin` adds the middleware and the ``/metrics`` route to
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response, get
+from litestar import Litestar, Response, get
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
 
@@ -31,11 +32,13 @@ __all__ = [
     "RequestContextMiddleware",
     "configure_logging",
     "metrics",
+    "metrics_app",
 ]
 
 
 @get(
     "/metrics",
+    operation_id="getMetrics",
     tags=["ops"],
     summary="Prometheus metrics",
     media_type="text/plain",
@@ -47,18 +50,36 @@ def metrics_endpoint() -> Response[bytes]:
     return Response(content=body, media_type=content_type)
 
 
-class ObservabilityPlugin(InitPluginProtocol):
-    """Request ids, access log and HTTP metrics on every route; ``/metrics``; optional tracing."""
+def metrics_app() -> Litestar:
+    """An app answering ``/metrics`` only: ``finbank serve`` runs it on its own port
+    (``FINBANK_HTTP_METRICS_PORT``), so metrics stay off the public API port."""
+    return Litestar(route_handlers=[metrics_endpoint], openapi_config=None, logging_config=None)
 
-    def __init__(self, *, tracing: bool | None = None, tracer_provider: Any = None) -> None:
+
+class ObservabilityPlugin(InitPluginProtocol):
+    """Request ids, access log and HTTP metrics on every route; optional tracing.
+
+    ``metrics_route``: also answer ``/metrics`` on the app itself (off by
+    default: it belongs on :func:`metrics_app`'s port, not the public API).
+    """
+
+    def __init__(
+        self,
+        *,
+        tracing: bool | None = None,
+        tracer_provider: Any = None,
+        metrics_route: bool = False,
+    ) -> None:
         self.tracing = tracing_enabled() if tracing is None else tracing
         self.tracer_provider = tracer_provider
+        self.metrics_route = metrics_route
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         extra: list[Any] = [tracing_middleware(self.tracer_provider)] if self.tracing else []
         # outermost first: the span starts before the ids are bound, so logs carry both
         app_config.middleware = [*extra, RequestContextMiddleware, *app_config.middleware]
-        app_config.route_handlers = [*app_config.route_handlers, metrics_endpoint]
+        if self.metrics_route:
+            app_config.route_handlers = [*app_config.route_handlers, metrics_endpoint]
         # Litestar's default logging config would put its own, unmasked handler on the
         # root logger at startup; logging belongs to configure_logging (module doc).
         app_config.logging_config = None

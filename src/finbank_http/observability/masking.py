@@ -21,7 +21,7 @@ phone number.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -58,17 +58,28 @@ _SENSITIVE_NAME = (
     r"id_token|otp|totp|mfa_code|sms_code|session|api_key|apikey|jwt|cpf|cnpj|chave|"
     r"pix_key|key|phone|phone_number|email|document|tax_id)"
 )
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+# a quoted value runs to its closing quote, a bare one to a space, quote or separator;
+# a value already redacted is left alone (masking twice must not leave a stray "]")
+_NAME_VALUE_RE = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(" + _SENSITIVE_NAME + r")(\"|')?(\s*[=:]\s*)"
+    r"(?:(\"|')(?!\[REDACTED\])[^\"']*|(?!\[REDACTED\])[^\s\"'&,;}]+)"
+)
+
+
+def _redact_value(match: re.Match[str]) -> str:
+    name, name_quote, separator, value_quote = match.groups()
+    return f"{name}{name_quote or ''}{separator}{value_quote or ''}{REDACTED}"
+
+
+_NAME_VALUE: tuple[re.Pattern[str], Callable[[re.Match[str]], str]] = (
+    _NAME_VALUE_RE,
+    _redact_value,
+)
+_PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[JWT]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
     # name=value and "name": "value" with a sensitive name (query strings, reprs, JSON text)
-    (
-        re.compile(
-            r"(?i)(?<![A-Za-z0-9])(" + _SENSITIVE_NAME + r")"
-            r"((?:\"|')?\s*(?:=|:)\s*(?:\"|')?)([^\s\"'&,;}\]]+)"
-        ),
-        r"\1\2" + REDACTED,
-    ),
+    _NAME_VALUE,
     (
         re.compile(
             r"(?i)(?<![A-Za-z0-9])((?:mfa_|sms_|otp_|totp_|verification_)?code\W{1,4})\d{4,8}(?!\d)"
@@ -114,7 +125,8 @@ class Masker:
     # -- pieces -------------------------------------------------------------------------
     def mask_text(self, text: str) -> str:
         if "%" in text:  # URL-encoded paths and query strings: mask what they say
-            text = unquote(text)
+            # values first, while encoded: "password=three%20word%20phrase" is one value
+            text = unquote(_NAME_VALUE_RE.sub(_redact_value, text))
         for pattern, replacement in _PATTERNS:
             text = pattern.sub(replacement, text)
         if self.mask_amounts:

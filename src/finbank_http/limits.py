@@ -1,0 +1,178 @@
+"""Strict request input, checked before any handler sees it (the app's ``before_request``).
+
+Litestar runs guards first (authentication: 401 before anything about the
+input), then :meth:`InputLimits.check`, then parses the body and parameters.
+The check refuses, as problem+json naming what is wrong:
+
+- a query parameter the route does not declare, or one given twice (400);
+- a NUL character in the path, the query or any string of a JSON body (400,
+  the same on every profile: no store ever sees one);
+- a body on a route that takes JSON, sent with another ``Content-Type`` (415);
+- a body over ``max_body_bytes`` (413) or nested deeper than
+  ``max_json_depth`` (400: parsers recurse, and a deep document must not
+  reach them).
+
+``OPTIONS`` is answered here too, with the methods the path really takes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+from litestar import Request, Response
+from litestar.enums import ParamType
+from litestar.exceptions import HTTPException
+from litestar.routes import HTTPRoute
+from litestar.status_codes import HTTP_204_NO_CONTENT
+
+from finbank_core.shared.errors import InvalidInput
+
+#: media types a JSON body may be sent as
+JSON_MEDIA_TYPES = ("application/json",)
+_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_ALWAYS_ALLOWED_QUERY: frozenset[str] = frozenset()
+
+
+class UnsupportedMediaType(HTTPException):
+    status_code = 415
+
+
+def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
+    """Whether arrays and objects in ``body`` nest deeper than ``max_depth`` (strings skipped)."""
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return False
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def nul_path(value: Any, path: str = "body") -> str | None:
+    """Where in a decoded JSON value a string (or a key) holds a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path
+            found = nul_path(item, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _field(path: str) -> str:
+    return path.removeprefix("body.") if path != "body" else path
+
+
+class InputLimits:
+    """The app's input checks; ``check`` is its ``before_request`` hook."""
+
+    def __init__(self, *, max_body_bytes: int, max_json_depth: int) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+        self._query_names: dict[int, frozenset[str] | None] = {}
+        self._methods: dict[str, str] = {}
+
+    async def check(self, request: Request[Any, Any, Any]) -> Response[None] | None:
+        if request.method == "OPTIONS":
+            return self._options(request)
+        if "\x00" in request.url.path or "%00" in str(request.scope.get("raw_path", b"")):
+            raise InvalidInput("NUL characters are not allowed", field="path")
+        self._check_query(request)
+        if "data" in request.route_handler.parsed_fn_signature.parameters:
+            await self._check_body(request)
+        return None
+
+    # -- query -----------------------------------------------------------------------
+    def _check_query(self, request: Request[Any, Any, Any]) -> None:
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        if not query:
+            return
+        allowed = self._allowed_query(request)
+        seen: set[str] = set()
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                raise InvalidInput("NUL characters are not allowed", field=_printable(name))
+            if allowed is not None and name not in allowed:
+                raise InvalidInput(
+                    f"unknown query parameter {_printable(name)!r}", field=_printable(name)
+                )
+            if name in seen:
+                raise InvalidInput(f"query parameter {name!r} given more than once", field=name)
+            seen.add(name)
+
+    def _allowed_query(self, request: Request[Any, Any, Any]) -> frozenset[str] | None:
+        handler = request.route_handler
+        key = id(handler)
+        if key not in self._query_names:
+            self._query_names[key] = _declared_query(request)
+        return self._query_names[key]
+
+    # -- body ------------------------------------------------------------------------
+    async def _check_body(self, request: Request[Any, Any, Any]) -> None:
+        length = request.headers.get("content-length")
+        has_body = (length is not None and length != "0") or "transfer-encoding" in request.headers
+        if not has_body:
+            return
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in JSON_MEDIA_TYPES:
+            raise UnsupportedMediaType(
+                detail="the body must be JSON: send Content-Type: application/json"
+            )
+        body = await request.body()  # 413 over request_max_body_size (max_body_bytes)
+        if json_depth_exceeds(body, self.max_json_depth):
+            raise InvalidInput(
+                f"the JSON body nests deeper than {self.max_json_depth} levels", field="body"
+            )
+        try:
+            document = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return  # Litestar's parser answers 400 for malformed JSON
+        where = nul_path(document)
+        if where:
+            raise InvalidInput("NUL characters are not allowed", field=_field(where))
+
+    # -- OPTIONS -------------------------------------------------------------------------
+    def _options(self, request: Request[Any, Any, Any]) -> Response[None]:
+        template = str(request.scope.get("path_template") or request.url.path)
+        if not self._methods:
+            for route in request.app.routes:
+                if isinstance(route, HTTPRoute):
+                    self._methods[route.path] = ", ".join(sorted(route.methods))
+        allow = self._methods.get(template, "OPTIONS")
+        return Response(None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": allow})
+
+
+def _declared_query(request: Request[Any, Any, Any]) -> frozenset[str] | None:
+    """The query parameter names the request's handler declares (None: not known)."""
+    scope_route = request.scope.get("path_template")
+    for route in request.app.routes:
+        if isinstance(route, HTTPRoute) and route.path == scope_route:
+            entry = route.route_handler_map.get(request.method)
+            if entry is None:
+                return None
+            _, kwargs_model = entry
+            names = {p.field_alias for p in kwargs_model.expected_query_params}
+            if any(p.param_type is not ParamType.QUERY for p in kwargs_model.expected_query_params):
+                return None
+            return frozenset(names) | _ALWAYS_ALLOWED_QUERY
+    return None
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "\\0")[:64]
