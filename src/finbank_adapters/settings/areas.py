@@ -165,6 +165,8 @@ class ReconciliationOptions(Area, frozen=True, kw_only=True):
 class PixOptions(Area, frozen=True, kw_only=True):
     """PIX (docs/pix.md); its stores' backend is ``settings.backends.pix``."""
 
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"cursor_secret"})
+
     #: the bank's ISPB (8 chars), used in PIX end-to-end ids
     ispb: str = "99999999"
     #: sandbox routes (simulated incoming PIX, ...); from_env: on for the memory profile
@@ -189,6 +191,9 @@ class PixOptions(Area, frozen=True, kw_only=True):
     spi_latency_seconds: Seconds = 0.0
     spi_timeout_seconds: Seconds = 10.0
     sandbox_peer_ispb: str = "88888888"
+    #: key that seals the cursors of payment listings (HMAC); empty: derived from the
+    #: JWT secret, or random per process when there is none (cursors then die with it)
+    cursor_secret: str = ""
 
 
 class MetricsFormat(enum.StrEnum):
