@@ -12,10 +12,11 @@ import asyncio
 
 from finbank import open_bank
 from finbank_core.accounts.use_cases import (
+    GetStatementQuery,
     InternalTransferCommand,
+    ListAccountsQuery,
     MoveCashCommand,
     OpenAccountCommand,
-    StatementQuery,
 )
 from finbank_core.shared.money import Money
 
@@ -51,12 +52,12 @@ async def main() -> None:
         assert retry.transfer_id == first.transfer_id
 
         statement = await bank.accounts.statement(
-            StatementQuery(owner_id="carla", account_id=carla.id)
+            GetStatementQuery(owner_id="carla", account_id=carla.id)
         )
         for line in statement.lines:
             print(f"{line.amount.format_brl():>12}  saldo {line.balance_after.format_brl():>12}")
         assert [line.balance_after for line in statement.lines] == [Money(250_00), Money(150_10)]
-        accounts = await bank.accounts.list("carla")
+        accounts = await bank.accounts.list(ListAccountsQuery(owner_id="carla"))
         print(f"carla has {len(accounts)} account(s)")
 
 

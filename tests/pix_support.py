@@ -25,7 +25,7 @@ from finbank_adapters.memory.pix import (
     InMemoryPixPaymentRepository,
 )
 from finbank_adapters.pix_charges import LocalChargeResolver
-from finbank_adapters.pix_wiring import institution_keys, sandbox_peer
+from finbank_adapters.sandbox import institution_keys, sandbox_peer
 from finbank_adapters.sandbox.spi import SimulatedSpi
 from finbank_core.accounts.ledger import EntrySide
 from finbank_core.accounts.model import CustomerAccount, HolderType

@@ -6,7 +6,7 @@ to 21:30 for the nighttime limit), then restores it. Adapters built before
 the chapter keep the clock they were built with (the ledger does), so
 statement timestamps are real time while payment records follow the demo's
 clock. Payments to other banks go through the simulated SPI and its peer
-bank, "Banco Simulado" (see ``finbank_adapters.pix_wiring``).
+bank, "Banco Simulado" (see ``finbank_adapters.sandbox``).
 """
 
 from __future__ import annotations
@@ -18,17 +18,15 @@ from zoneinfo import ZoneInfo
 
 from dependency_injector import providers
 
-from finbank_adapters.containers import BankContainer as Container
+from finbank import Bank, provided
 from finbank_adapters.memory import FakeClock
-from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
-from finbank_cli.story import Story, call
-from finbank_core.accounts.model import CustomerAccount
+from finbank_adapters.sandbox import PEER_CLOSED_KEY, PEER_KEY_EMAIL
+from finbank_cli.story import Story
 from finbank_core.accounts.use_cases import (
     BankAccounts,
+    GetStatementQuery,
     MoveCashCommand,
     OpenAccountCommand,
-    Statement,
-    StatementQuery,
 )
 from finbank_core.pix.charges import ChargeStatus
 from finbank_core.pix.codes.documents import generate_cpf
@@ -38,38 +36,41 @@ from finbank_core.pix.payments import PaymentStatus
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases import (
     CreateChargeCommand,
+    GetChargeQuery,
+    ListPixKeysQuery,
     RefundPixCommand,
     RegisterPixKeyCommand,
     SendPixCommand,
+    SimulateIncomingPixCommand,
 )
 from finbank_core.shared.money import Money
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 
-async def pix_story(container: Container, story: Story) -> None:
+async def chapter(bank: Bank, story: Story) -> None:
     """Keys, payments on-us and to another bank, a charge, a rejection, a refund, a limit."""
     clock = FakeClock(datetime(2026, 3, 10, 10, 0, tzinfo=SAO_PAULO))
-    container.infra.clock.override(providers.Object(clock))
+    infra = bank.container.infra()
+    infra.clock.override(providers.Object(clock))
     try:
-        await _chapter(container, story, clock)
+        await _chapter(bank, story, clock)
     finally:
-        container.infra.clock.reset_override()
+        infra.clock.reset_override()
 
 
-async def _chapter(container: Container, story: Story, clock: FakeClock) -> None:
+async def _chapter(bank: Bank, story: Story, clock: FakeClock) -> None:
     suffix = uuid.uuid4().hex[:6]
     ana_owner, bruno_owner = f"pix-ana-{suffix}", f"pix-bruno-{suffix}"
     story.step("PIX: Ana and Bruno open accounts; a teller deposits R$ 2.000,00 for Ana")
-    open_account = await call(container, "open_account")
     ana_cpf = generate_cpf(random.Random())  # noqa: S311 - a demo document, not a secret
-    ana: CustomerAccount = await open_account(
+    ana = await bank.accounts.open(
         OpenAccountCommand(owner_id=ana_owner, holder_name="Ana Souza", holder_document=ana_cpf)
     )
-    bruno: CustomerAccount = await open_account(
+    bruno = await bank.accounts.open(
         OpenAccountCommand(owner_id=bruno_owner, holder_name="Bruno Lima")
     )
-    await (await call(container, "deposit"))(
+    await bank.accounts.deposit(
         MoveCashCommand(
             account_id=ana.id,
             amount=Money(2_000_00),
@@ -77,19 +78,18 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
             operator_id="teller-1",
         )
     )
-    settlement_before = await _posted(container, BankAccounts.PIX_SETTLEMENT)
+    settlement_before = await _posted(bank, BankAccounts.PIX_SETTLEMENT)
 
     story.step("Keys: Ana registers her CPF, Bruno gets a random key (EVP) and an email")
-    register = await call(container, "register_pix_key")
-    await register(
+    await bank.pix.register_key(
         RegisterPixKeyCommand(
             owner_id=ana_owner, account_id=ana.id, key_type=PixKeyType.CPF, key=ana_cpf
         )
     )
-    evp = await register(
+    evp = await bank.pix.register_key(
         RegisterPixKeyCommand(owner_id=bruno_owner, account_id=bruno.id, key_type=PixKeyType.EVP)
     )
-    await register(
+    await bank.pix.register_key(
         RegisterPixKeyCommand(
             owner_id=bruno_owner,
             account_id=bruno.id,
@@ -97,19 +97,19 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
             key=f"bruno.{suffix}@example.com",
         )
     )
-    directory = await call(container, "key_directory")
+    directory = await provided(bank.container.pix().key_directory)
     entry = await directory.lookup(PixKey.parse(ana_cpf))
     story.say(
         f"a payer looking up Ana's CPF key sees: {entry.owner_name}, {entry.owner_document_masked}"
     )
     story.check(entry.owner_document_masked != ana_cpf, "the directory masks the holder's CPF")
     story.check(
-        len(await (await call(container, "list_pix_keys"))(bruno_owner)) == 2, "Bruno has 2 keys"
+        len(await bank.pix.list_keys(ListPixKeysQuery(owner_id=bruno_owner))) == 2,
+        "Bruno has 2 keys",
     )
 
-    send = await call(container, "send_pix")
     story.step("Ana pays Bruno R$ 50,00 by his random key (both here: settles at once)")
-    by_key = await send(
+    by_key = await bank.pix.send(
         SendPixCommand(
             owner_id=ana_owner,
             account_id=ana.id,
@@ -123,7 +123,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
     story.check(by_key.payment.status is PaymentStatus.SETTLED, "the on-us payment is SETTLED")
 
     story.step("Bruno charges R$ 80,00 (cob); Ana pays the dynamic BR Code")
-    view = await (await call(container, "create_charge"))(
+    view = await bank.pix.create_charge(
         CreateChargeCommand(
             owner_id=bruno_owner,
             account_id=bruno.id,
@@ -133,7 +133,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
         )
     )
     story.say(f"Pix Copia e Cola: {view.dynamic_brcode}")
-    by_code = await send(
+    by_code = await bank.pix.send(
         SendPixCommand(
             owner_id=ana_owner,
             account_id=ana.id,
@@ -141,12 +141,14 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
             br_code=view.dynamic_brcode,
         )
     )
-    charge = (await (await call(container, "get_charge"))(bruno_owner, view.charge.txid)).charge
+    charge = (
+        await bank.pix.get_charge(GetChargeQuery(owner_id=bruno_owner, txid=view.charge.txid))
+    ).charge
     story.check(by_code.payment.amount == Money(80_00), "the amount came from the charge")
     story.check(charge.status is ChargeStatus.CONCLUIDA, f"the charge is {charge.status.value}")
 
     story.step("Ana pays Carla at Banco Simulado R$ 120,00; the simulated SPI settles it")
-    off_us = await send(
+    off_us = await bank.pix.send(
         SendPixCommand(
             owner_id=ana_owner,
             account_id=ana.id,
@@ -158,7 +160,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
     story.check(off_us.payment.status is PaymentStatus.SETTLED, "settled by the network")
 
     story.step("Ana tries to pay a closed account at Banco Simulado")
-    rejected = await send(
+    rejected = await bank.pix.send(
         SendPixCommand(
             owner_id=ana_owner,
             account_id=ana.id,
@@ -169,13 +171,13 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
     )
     reason = rejected.payment.reject_reason.value if rejected.payment.reject_reason else "-"
     story.check(rejected.payment.status is PaymentStatus.REJECTED, f"REJECTED with {reason}")
-    story.check(await _posted(container, ana.id) == 1_750_00, "and nothing left Ana's account")
+    story.check(await _posted(bank, ana.id) == 1_750_00, "and nothing left Ana's account")
 
     story.step("Carla pays Bruno R$ 200,00 from Banco Simulado; Bruno refunds R$ 50,00")
-    incoming = await (await call(container, "simulate_incoming_pix"))(
-        bruno_owner, bruno.id, Money(200_00)
+    incoming = await bank.pix.simulate_incoming(
+        SimulateIncomingPixCommand(owner_id=bruno_owner, account_id=bruno.id, amount=Money(200_00))
     )
-    refund = await (await call(container, "refund_pix"))(
+    refund = await bank.pix.refund(
         RefundPixCommand(
             owner_id=bruno_owner,
             end_to_end_id=incoming.end_to_end_id,
@@ -189,7 +191,7 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
     story.step("21:30 in São Paulo: the nighttime limit refuses R$ 1.500,00")
     clock.set(datetime(2026, 3, 10, 21, 30, tzinfo=SAO_PAULO))
     try:
-        await send(
+        await bank.pix.send(
             SendPixCommand(
                 owner_id=ana_owner,
                 account_id=ana.id,
@@ -203,12 +205,11 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
         story.check(True, f"refused: {exc.code} ({exc.details.get('limit')})")
 
     story.step("PIX statements")
-    get_statement = await call(container, "get_statement")
     expected = {"Ana": 1_750_00, "Bruno": 280_00}
     for name, owner, account in (("Ana", ana_owner, ana), ("Bruno", bruno_owner, bruno)):
         story.say(f"-- {name}")
-        statement: Statement = await get_statement(
-            StatementQuery(owner_id=owner, account_id=account.id)
+        statement = await bank.accounts.statement(
+            GetStatementQuery(owner_id=owner, account_id=account.id)
         )
         for line in statement.lines:
             story.say(
@@ -217,12 +218,13 @@ async def _chapter(container: Container, story: Story, clock: FakeClock) -> None
             )
         total = sum(line.amount.cents for line in statement.lines)
         story.check(total == expected[name], f"{name}'s entries add up to {Money(total)}")
-    settlement_delta = await _posted(container, BankAccounts.PIX_SETTLEMENT) - settlement_before
+    settlement_delta = await _posted(bank, BankAccounts.PIX_SETTLEMENT) - settlement_before
     # out 120,00 to Carla, in 200,00 from Carla, 50,00 back to her: net 30,00 came in
     story.check(settlement_delta == -30_00, "the settlement account moved by the off-us net only")
 
 
-async def _posted(container: Container, account_id: uuid.UUID) -> int:
-    ledger = await call(container, "ledger")
+async def _posted(bank: Bank, account_id: uuid.UUID) -> int:
+    """A ledger account's posted balance (the bank's own accounts have no owner to ask as)."""
+    ledger = await provided(bank.container.accounts().ledger)
     [account] = await ledger.lookup_accounts([account_id])
     return int(account.balance_posted)

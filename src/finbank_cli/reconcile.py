@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from finbank_adapters.containers import build_container, close_container
-from finbank_adapters.reconciliation.job import reconcile_day, yesterday
+from finbank import open_bank
 from finbank_core.reconciliation.model import ReconciliationSummary, ReconLine
+from finbank_core.reconciliation.use_cases import ReconcileCommand
 from finbank_core.shared.errors import DomainError
 from finbank_core.shared.money import Money
 
@@ -34,32 +34,31 @@ def summary_table(summary: ReconciliationSummary) -> Table:
     return table
 
 
-async def _run(day: date, apply: bool, console: Console) -> ReconciliationSummary:
-    container = build_container()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed:,} lines"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(f"reconciling {day.isoformat()}", total=None)
-        last = time.monotonic()
-        count = 0
+async def _run(day: date | None, apply: bool, console: Console) -> ReconciliationSummary:
+    async with open_bank() as bank:
+        business_day = day or bank.reconciliation.yesterday()
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed:,} lines"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(f"reconciling {business_day.isoformat()}", total=None)
+            last = time.monotonic()
+            count = 0
 
-        def advance(_line: ReconLine) -> None:
-            nonlocal last, count
-            count += 1
-            now = time.monotonic()
-            if now - last > 0.1:  # a refresh per line would cost more than the matching
-                progress.update(task, completed=count)
-                last = now
+            def advance(_line: ReconLine) -> None:
+                nonlocal last, count
+                count += 1
+                now = time.monotonic()
+                if now - last > 0.1:  # a refresh per line would cost more than the matching
+                    progress.update(task, completed=count)
+                    last = now
 
-        try:
-            return await reconcile_day(container, day, apply=apply, progress=advance)
-        finally:
-            await close_container(container)
+            command = ReconcileCommand(business_day=business_day, apply=apply)
+            return await bank.reconciliation.reconcile_day(command, progress=advance)
 
 
 def run_reconcile(date_text: str | None, *, apply: bool) -> int:
@@ -69,8 +68,6 @@ def run_reconcile(date_text: str | None, *, apply: bool) -> int:
     except ValueError:
         console.print("--date must look like 2026-03-10")
         return 2
-    if day is None:
-        day = yesterday(build_container().infra.clock().now())
     try:
         summary = asyncio.run(_run(day, apply, console))
     except DomainError as exc:

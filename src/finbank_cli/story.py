@@ -1,12 +1,18 @@
-"""What both chapters of ``finbank demo`` share: the :class:`Story` (numbered steps,
-each check remembered) and :func:`call`, a use case from the bank's containers."""
+"""What every chapter of ``finbank demo`` shares: the :class:`Story` and the chapter type.
+
+A chapter is ``async def chapter(bank: Bank, story: Story) -> None``: it talks
+to the bank through the typed facade (``bank.accounts``, ``bank.pix``, ...),
+announces its steps with :meth:`Story.step` and checks what it expects with
+:meth:`Story.check`. The chapters run in the order of
+:data:`finbank_cli.demo.CHAPTERS`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from collections.abc import Awaitable, Callable
+from typing import TextIO
 
-from finbank_adapters.containers import BankContainer as Container
-from finbank_adapters.containers import resolve
+from finbank import Bank
 
 
 class Story:
@@ -31,15 +37,5 @@ class Story:
             self.failures.append(what)
 
 
-def _provider(container: Container, name: str) -> Any:
-    """The provider ``name`` of whichever context container has it."""
-    for context in ("accounts", "auth", "pix", "events", "infra"):
-        found = getattr(container, context).providers.get(name)
-        if found is not None:
-            return found
-    raise AttributeError(name)
-
-
-async def call(container: Container, name: str) -> Any:
-    """The use case (or port) ``name``, resolved from the container that provides it."""
-    return await resolve(_provider(container, name)())
+#: one chapter of the demo: tells its part of the story on an opened bank
+Chapter = Callable[[Bank, Story], Awaitable[None]]

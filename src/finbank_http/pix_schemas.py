@@ -18,7 +18,7 @@ from finbank_core.pix.codes.keys import PixKeyType
 from finbank_core.pix.directory import KeyRegistration
 from finbank_core.pix.payments import PixParty, PixPayment
 from finbank_core.pix.refunds import PixRefund
-from finbank_core.pix.use_cases import ChargeView
+from finbank_core.pix.use_cases import ChargeResult
 from finbank_http.schemas import AmountText
 
 KeyText = Annotated[str, msgspec.Meta(min_length=1, max_length=77)]
@@ -209,7 +209,7 @@ class ChargeOut(msgspec.Struct, kw_only=True):
     concluded_at: datetime | None
 
     @classmethod
-    def of(cls, view: ChargeView) -> ChargeOut:
+    def of(cls, view: ChargeResult) -> ChargeOut:
         charge = view.charge
         return cls(
             txid=charge.txid,

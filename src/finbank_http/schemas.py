@@ -10,7 +10,7 @@ import msgspec
 
 from finbank_core.accounts.model import AccountKind, CustomerAccount, HolderType
 from finbank_core.accounts.use_cases import (
-    AccountBalance,
+    BalanceResult,
     Statement,
     StatementLine,
     TransferReceipt,
@@ -119,7 +119,7 @@ class AccountDetailOut(msgspec.Struct, kw_only=True):
     balance: BalanceOut
 
     @classmethod
-    def of(cls, balance: AccountBalance) -> AccountDetailOut:
+    def of(cls, balance: BalanceResult) -> AccountDetailOut:
         return cls(
             account=AccountOut.of(balance.account),
             balance=BalanceOut(

@@ -38,7 +38,7 @@ import pytest
 from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.containers import BankContainer, build_container
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.settings import JwtOptions, Settings
 from finbank_core.shared.idempotency import claim_id_for
 from finbank_http import create_app

@@ -53,7 +53,7 @@ from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.kafka import dead_letter_topic
 from finbank_adapters.kafka.clients import create_topics
 from finbank_adapters.kafka.config import KafkaSettings
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.settings import Settings
 from finbank_cli.devstack import (
     DUMMY_AWS_CREDENTIALS,

@@ -49,7 +49,7 @@ from finbank_adapters.kafka import (
 )
 from finbank_adapters.kafka.clients import create_topics, open_producer
 from finbank_adapters.kafka.relay import run_relay
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.postgres import PostgresEventPublisher
 from finbank_adapters.settings import Settings
 from finbank_adapters.workers.pix_settlement import PixSettlementWorker

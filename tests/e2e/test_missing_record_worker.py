@@ -25,7 +25,7 @@ from finbank_adapters.containers import build_container
 from finbank_adapters.kafka import RetryPolicy, dead_letter_topic
 from finbank_adapters.kafka.clients import create_topics
 from finbank_adapters.kafka.relay import run_relay
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.postgres import PostgresLedger
 from finbank_adapters.system import SystemClock
 from finbank_adapters.workers.pix_settlement import UNRECORDED, PixSettlementWorker

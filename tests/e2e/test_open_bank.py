@@ -18,10 +18,11 @@ import pytest
 from finbank import Bank, Profile, Settings, SettingsError, open_bank
 from finbank_adapters.containers import resolve
 from finbank_adapters.memory import FakeClock, InMemoryLedger, SequentialIdGenerator
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL, sandbox_peer
+from finbank_adapters.sandbox import PEER_KEY_EMAIL, sandbox_peer
 from finbank_adapters.sandbox.spi import SimulatedSpi
 from finbank_core.accounts.use_cases import (
     BankAccounts,
+    GetBalanceQuery,
     InternalTransferCommand,
     MoveCashCommand,
     OpenAccountCommand,
@@ -93,7 +94,7 @@ async def test_a_fake_payment_network_carries_the_pix_payments() -> None:
         )
         sent = await bank.pix.send(command)
         again = await bank.pix.send(command)
-        balance = await bank.accounts.balance("ana", ana.id)
+        balance = await bank.accounts.balance(GetBalanceQuery(owner_id="ana", account_id=ana.id))
     assert sent.payment.status is PaymentStatus.SETTLED
     assert [o.end_to_end_id for o in network.orders] == [sent.payment.end_to_end_id]
     assert again.replayed
@@ -157,8 +158,12 @@ async def test_concurrent_replays_of_a_transfer_move_money_once(backend: str) ->
             idempotency_key=key,
         )
         receipts = await asyncio.gather(*(bank.accounts.transfer(command) for _ in range(CALLERS)))
-        ana_balance = await bank.accounts.balance("ana", ana.id)
-        bia_balance = await bank.accounts.balance("bia", bia.id)
+        ana_balance = await bank.accounts.balance(
+            GetBalanceQuery(owner_id="ana", account_id=ana.id)
+        )
+        bia_balance = await bank.accounts.balance(
+            GetBalanceQuery(owner_id="bia", account_id=bia.id)
+        )
     first = [r for r in receipts if not r.replayed]
     assert len(first) == 1  # exactly one caller moved the money
     assert {(r.transfer_id, r.amount, r.created_at) for r in receipts} == {

@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 
 from finbank_adapters.containers import BankContainer, build_container, resolve
 from finbank_adapters.memory import InMemoryEventPublisher
-from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_CLOSED_KEY, PEER_KEY_EMAIL
 from finbank_adapters.settings import JwtOptions, PixOptions, Settings
 from finbank_adapters.workers.pix_settlement import PixSettlementHandler
 from finbank_http import create_app

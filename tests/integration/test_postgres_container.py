@@ -15,7 +15,7 @@ from finbank_adapters.postgres import (
 )
 from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
 from finbank_core.accounts.use_cases import (
-    BalanceQuery,
+    GetBalanceQuery,
     BankAccounts,
     Deposit,
     GetBalance,
@@ -65,7 +65,7 @@ async def test_postgres_backends_run_the_use_cases_end_to_end() -> None:
                 )
             )
             get_balance: GetBalance = await resolve(container.accounts.get_balance())
-            balance = await get_balance(BalanceQuery(owner_id="maria", account_id=account.id))
+            balance = await get_balance(GetBalanceQuery(owner_id="maria", account_id=account.id))
             assert balance.posted == Money(150_00)
         finally:
             await close_container(container)

@@ -22,7 +22,7 @@ import pytest
 from finbank_adapters.files.s3 import S3FileStore
 from finbank_adapters.memory import InMemoryEventPublisher
 from finbank_adapters.memory.ids import SequentialIdGenerator
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.postgres import PostgresLedger
 from finbank_adapters.postgres.holds import PostgresPendingHolds
 from finbank_adapters.reconciliation.pix_sources import PixLedgerPostings, PixRecordsFromRepository

@@ -142,17 +142,33 @@ def test_no_module_chooses_an_adapter_by_its_type() -> None:
 
 
 def facade_references() -> set[tuple[str, str]]:
-    """Every ``self._c.<context>.<provider>`` the facade in ``finbank/bank.py`` resolves."""
-    tree = ast.parse((SRC / "finbank" / "bank.py").read_text(encoding="utf-8"))
+    """Every ``self._c.<provider>`` a facade in ``finbank/`` builds, with its context.
+
+    A facade takes its context's container in ``__init__``
+    (``self._c = container.pix()``); its methods name providers on it.
+    """
     refs = set()
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Attribute)
-            and isinstance(node.value.value, ast.Attribute)
-            and node.value.value.attr == "_c"
-        ):
-            refs.add((node.value.attr, node.attr))
+    for path in sorted((SRC / "finbank").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        context = None
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.targets[0], ast.Attribute)
+                and node.targets[0].attr == "_c"
+                and isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Attribute)
+            ):
+                context = node.value.func.attr
+        if context is None:
+            continue
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "_c"
+            ):
+                refs.add((context, node.attr))
     return refs
 
 

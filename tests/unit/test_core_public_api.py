@@ -51,7 +51,7 @@ def test_the_exports_name_the_public_api() -> None:
     expected = {
         "accounts": {
             "OpenAccountCommand",
-            "BalanceQuery",
+            "GetBalanceQuery",
             "GetBalance",
             "InsufficientFunds",
             "Ledger",

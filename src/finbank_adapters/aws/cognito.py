@@ -25,7 +25,7 @@ from finbank_core.auth.errors import (
 from finbank_core.auth.model import (
     ChallengeType,
     ProviderChallenge,
-    SignUpRequest,
+    SignUpCommand,
     SignUpResult,
     TokenSet,
     TotpSetup,
@@ -78,7 +78,7 @@ class CognitoIdentityProvider:
 
     # -- sign up -----------------------------------------------------------------
 
-    async def sign_up(self, request: SignUpRequest) -> SignUpResult:
+    async def sign_up(self, request: SignUpCommand) -> SignUpResult:
         attributes = [
             {"Name": name, "Value": value}
             for name, value in (

@@ -8,6 +8,7 @@ from finbank_adapters import postgres_wiring
 from finbank_adapters.containers.infrastructure import settings_field
 from finbank_adapters.memory import InMemoryAccountRepository, InMemoryLedger
 from finbank_core.accounts import use_cases as accounts
+from finbank_core.accounts.ports import AccountRepository, Ledger
 
 
 class AccountsContainer(containers.DeclarativeContainer):
@@ -16,14 +17,14 @@ class AccountsContainer(containers.DeclarativeContainer):
     infra = providers.DependenciesContainer()
     events = providers.DependenciesContainer()
 
-    ledger = providers.Selector(
+    ledger: providers.Provider[Ledger] = providers.Selector(
         providers.Callable(settings_field("backends.ledger"), infra.settings),
         memory=providers.Singleton(InMemoryLedger, clock=infra.clock, publisher=events.publisher),
         postgres=providers.Singleton(
             postgres_wiring.postgres_ledger, pool=infra.postgres_pool, clock=infra.clock
         ),
     )
-    account_repository = providers.Selector(
+    account_repository: providers.Provider[AccountRepository] = providers.Selector(
         providers.Callable(settings_field("backends.accounts"), infra.settings),
         memory=providers.Singleton(InMemoryAccountRepository),
         postgres=providers.Singleton(

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
-from finbank_adapters import aws_wiring, pix_wiring, postgres_wiring
+from finbank_adapters import aws_wiring, pix_wiring, postgres_wiring, sandbox
 from finbank_adapters.containers.infrastructure import settings_field
 from finbank_adapters.memory.claims import InMemoryRequestClaims
 from finbank_core.pix import use_cases as pix
 from finbank_core.pix.ledger_steps import PixEvents
+from finbank_core.pix.ports import KeyDirectory, PaymentNetwork
 
 
 class PixContainer(containers.DeclarativeContainer):
@@ -27,10 +28,10 @@ class PixContainer(containers.DeclarativeContainer):
 
     _pix_backend = providers.Callable(settings_field("backends.pix"), infra.settings)
 
-    payment_network = providers.Selector(
+    payment_network: providers.Provider[PaymentNetwork] = providers.Selector(
         providers.Callable(settings_field("backends.pix_network"), infra.settings),
         sandbox=providers.Singleton(
-            pix_wiring.simulated_spi, settings=infra.settings, clock=infra.clock
+            sandbox.simulated_spi, settings=infra.settings, clock=infra.clock
         ),
     )
     pix_payment_repository = providers.Selector(
@@ -105,9 +106,9 @@ class PixContainer(containers.DeclarativeContainer):
     #: the network's own keys, preloaded into the DICT (the sandbox peer bank's)
     directory_seed = providers.Selector(
         providers.Callable(settings_field("backends.pix_network"), infra.settings),
-        sandbox=providers.Callable(pix_wiring.sandbox_directory_seed, network=payment_network),
+        sandbox=providers.Callable(sandbox.sandbox_directory_seed, network=payment_network),
     )
-    key_directory = providers.Selector(
+    key_directory: providers.Provider[KeyDirectory] = providers.Selector(
         _pix_backend,
         memory=providers.Singleton(pix_wiring.memory_key_directory, seed=directory_seed),
         postgres=providers.Singleton(
@@ -265,6 +266,11 @@ class PixContainer(containers.DeclarativeContainer):
         charges=charge_repository,
         location_base_url=pix_location_base_url,
     )
+    remove_charge = providers.Factory(
+        pix.RemoveCharge,
+        charges=charge_repository,
+        location_base_url=pix_location_base_url,
+    )
     render_charge_qr = providers.Factory(
         pix.RenderChargeQr,
         charges=charge_repository,
@@ -277,5 +283,5 @@ class PixContainer(containers.DeclarativeContainer):
         originator=payment_network,
         accept=accept_incoming_pix,
         peer_ispb=providers.Callable(settings_field("pix.sandbox_peer_ispb"), infra.settings),
-        peer_account_number=pix_wiring.PEER_ACCOUNT_NUMBER,
+        peer_account_number=sandbox.PEER_ACCOUNT_NUMBER,
     )

@@ -42,7 +42,7 @@ from finbank_core.auth.errors import (
 from finbank_core.auth.model import (
     ChallengeType,
     ProviderChallenge,
-    SignUpRequest,
+    SignUpCommand,
     SignUpResult,
     TokenSet,
     TotpSetup,
@@ -82,7 +82,7 @@ class LocalIdentityProvider:
 
     # -- sign up ---------------------------------------------------------------
 
-    async def sign_up(self, request: SignUpRequest) -> SignUpResult:
+    async def sign_up(self, request: SignUpCommand) -> SignUpResult:
         if len(request.password) < PASSWORD_MIN:
             raise WeakPassword(f"password must have at least {PASSWORD_MIN} characters")
         if request.password.lower() == request.username.lower():

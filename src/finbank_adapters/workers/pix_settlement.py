@@ -40,7 +40,8 @@ from finbank_core.pix.events import INCOMING_ACCEPTED, PAYMENT_REQUESTED, REFUND
 from finbank_core.pix.network import IncomingPixOrder
 from finbank_core.pix.payments import PaymentStatus, PixPayment, pix_transfer_id
 from finbank_core.pix.use_cases.receive import IncomingAccepted, ReceivePixResult
-from finbank_core.pix.use_cases.refund import RefundPixResult
+from finbank_core.pix.use_cases.refund import RefundPixResult, SettlePixRefundCommand
+from finbank_core.pix.use_cases.settle import SettlePixPaymentCommand
 from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,9 @@ SETTLEMENT_GROUP = "finbank-pix-settlement"
 T = TypeVar("T")
 
 #: ``SettlePixPayment``: EndToEndId -> the payment, final or still ``PENDING``
-SettlePayment = Callable[[str], Awaitable[PixPayment]]
+SettlePayment = Callable[[SettlePixPaymentCommand], Awaitable[PixPayment]]
 #: ``SettlePixRefund``: (EndToEndId, return id) -> the payment and the refund
-SettleRefund = Callable[[str, str], Awaitable[RefundPixResult]]
+SettleRefund = Callable[[SettlePixRefundCommand], Awaitable[RefundPixResult]]
 #: ``ReceivePix``: the incoming order -> the credited payment
 Receive = Callable[[IncomingPixOrder], Awaitable[ReceivePixResult]]
 #: ``SettlePixPayment.release_unrecorded``: EndToEndId -> the reservation's status after
@@ -187,7 +188,11 @@ class PixSettlementHandler:
             refund = _decode(event.payload, _RefundRequested, event.type)
 
             async def settle_refund() -> tuple[str, str]:
-                result = await self._settle_refund(refund.end_to_end_id, refund.return_id)
+                result = await self._settle_refund(
+                    SettlePixRefundCommand(
+                        end_to_end_id=refund.end_to_end_id, return_id=refund.return_id
+                    )
+                )
                 return refund.return_id, result.refund.status.value
 
             return settle_refund
@@ -207,7 +212,9 @@ class PixSettlementHandler:
         attempt = 1
         while True:
             try:
-                settled = await self._settle_payment(end_to_end_id)
+                settled = await self._settle_payment(
+                    SettlePixPaymentCommand(end_to_end_id=end_to_end_id)
+                )
                 _observe_settlement(settled)
                 return settled.status.value
             except PixPaymentNotFound:

@@ -125,7 +125,9 @@ class TransferReceipt(msgspec.Struct, frozen=True, kw_only=True):
     replayed: bool = False
 
 
-class AccountBalance(msgspec.Struct, frozen=True, kw_only=True):
+class BalanceResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What :class:`GetBalance` answers: the account and its balances."""
+
     account: CustomerAccount
     posted: Money
     available: Money
@@ -195,14 +197,27 @@ class InternalTransferCommand(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str | None = None
 
 
-class BalanceQuery(msgspec.Struct, frozen=True, kw_only=True):
+class GetAccountQuery(msgspec.Struct, frozen=True, kw_only=True):
     """One of the caller's accounts, by id."""
 
     owner_id: str
     account_id: uuid.UUID
 
 
-class StatementQuery(msgspec.Struct, frozen=True, kw_only=True):
+class ListAccountsQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Every account of the caller."""
+
+    owner_id: str
+
+
+class GetBalanceQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """The balances of one of the caller's accounts, by id."""
+
+    owner_id: str
+    account_id: uuid.UUID
+
+
+class GetStatementQuery(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: str
     account_id: uuid.UUID
     since: datetime | None = None
@@ -495,28 +510,32 @@ class _OwnedAccountQuery:
 
 
 class GetAccount(_OwnedAccountQuery):
-    async def __call__(self, owner_id: str, account_id: uuid.UUID) -> CustomerAccount:
-        return await self._owned(owner_id, account_id)
+    """One of the caller's accounts (``AccountNotFound`` for anyone else's)."""
+
+    async def __call__(self, query: GetAccountQuery) -> CustomerAccount:
+        return await self._owned(query.owner_id, query.account_id)
 
 
 class ListAccounts:
+    """Every account of the caller."""
+
     def __init__(self, accounts: AccountRepository) -> None:
         self._accounts = accounts
 
-    async def __call__(self, owner_id: str) -> list[CustomerAccount]:
-        return await self._accounts.list_by_owner(owner_id)
+    async def __call__(self, query: ListAccountsQuery) -> list[CustomerAccount]:
+        return await self._accounts.list_by_owner(query.owner_id)
 
 
 class GetBalance(_OwnedAccountQuery):
     """Posted, available and pending balances of one of the caller's accounts."""
 
-    async def __call__(self, query: BalanceQuery) -> AccountBalance:
+    async def __call__(self, query: GetBalanceQuery) -> BalanceResult:
         account = await self._owned(query.owner_id, query.account_id)
         found = await self._ledger.lookup_accounts([query.account_id])
         if not found:
             raise AccountNotFound()
         ledger_account = found[0]
-        return AccountBalance(
+        return BalanceResult(
             account=account,
             posted=Money(ledger_account.balance_posted),
             available=Money(ledger_account.balance_available),
@@ -530,7 +549,7 @@ class GetStatement(_OwnedAccountQuery):
 
     MAX_PAGE = 500
 
-    async def __call__(self, query: StatementQuery) -> Statement:
+    async def __call__(self, query: GetStatementQuery) -> Statement:
         if not 1 <= query.limit <= self.MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {self.MAX_PAGE}", field="limit")
         if query.since and query.until and query.since >= query.until:

@@ -107,12 +107,18 @@ def new_challenge_id() -> str:
     return secrets.token_urlsafe(CHALLENGE_ID_BYTES)
 
 
-class SignUpRequest(msgspec.Struct, frozen=True, kw_only=True):
+class SignUpCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """A new user of the identity provider (confirmed later with the code sent to them)."""
+
     username: str
     password: str
     email: str | None = None
     phone_number: str | None = None
     name: str | None = None
+
+    def __repr__(self) -> str:
+        # The password and the contact details never reach a log through repr.
+        return f"SignUpCommand(username={self.username!r}, password='***')"
 
 
 class SignUpResult(msgspec.Struct, frozen=True, kw_only=True):

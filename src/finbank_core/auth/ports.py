@@ -14,7 +14,7 @@ from finbank_core.auth.model import (
     MfaChallenge,
     Principal,
     ProviderChallenge,
-    SignUpRequest,
+    SignUpCommand,
     SignUpResult,
     TokenSet,
     TotpSetup,
@@ -22,7 +22,7 @@ from finbank_core.auth.model import (
 
 
 class IdentityProvider(Protocol):
-    async def sign_up(self, request: SignUpRequest) -> SignUpResult:
+    async def sign_up(self, request: SignUpCommand) -> SignUpResult:
         """Register a user. Raises ``UsernameTaken``, ``WeakPassword``, ``InvalidInput``."""
         ...
 

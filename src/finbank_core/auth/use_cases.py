@@ -28,7 +28,7 @@ from finbank_core.auth.model import (
     MfaChallenge,
     Principal,
     ProviderChallenge,
-    SignUpRequest,
+    SignUpCommand,
     SignUpResult,
     TokenSet,
     TotpSetup,
@@ -143,7 +143,7 @@ class SignUp:
     def __init__(self, provider: IdentityProvider) -> None:
         self._provider = provider
 
-    async def __call__(self, request: SignUpRequest) -> SignUpResult:
+    async def __call__(self, request: SignUpCommand) -> SignUpResult:
         validate_credentials_shape(request.username, request.password)
         return await self._provider.sign_up(request)
 

@@ -17,9 +17,11 @@ from litestar.params import (
 from litestar.status_codes import HTTP_201_CREATED
 
 from finbank_core.accounts.use_cases import (
+    GetBalanceQuery,
+    GetStatementQuery,
     InternalTransferCommand,
+    ListAccountsQuery,
     OpenAccountCommand,
-    StatementQuery,
 )
 from finbank_core.auth.model import Principal
 from finbank_core.shared.money import Money
@@ -73,7 +75,10 @@ class AccountController(Controller):
     async def list_owned(
         self, principal: NamedDependency[Principal], bank: NamedDependency[Bank]
     ) -> list[AccountOut]:
-        return [AccountOut.of(a) for a in await bank.accounts.list(principal.subject)]
+        return [
+            AccountOut.of(a)
+            for a in await bank.accounts.list(ListAccountsQuery(owner_id=principal.subject))
+        ]
 
     @get(
         "/{account_id:uuid}",
@@ -86,7 +91,10 @@ class AccountController(Controller):
         principal: NamedDependency[Principal],
         bank: NamedDependency[Bank],
     ) -> AccountDetailOut:
-        return AccountDetailOut.of(await bank.accounts.balance(principal.subject, account_id))
+        balance = await bank.accounts.balance(
+            GetBalanceQuery(owner_id=principal.subject, account_id=account_id)
+        )
+        return AccountDetailOut.of(balance)
 
     @get(
         "/{account_id:uuid}/statement",
@@ -112,7 +120,7 @@ class AccountController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> StatementOut:
         statement = await bank.accounts.statement(
-            StatementQuery(
+            GetStatementQuery(
                 owner_id=principal.subject,
                 account_id=account_id,
                 since=since,

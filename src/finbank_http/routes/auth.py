@@ -19,7 +19,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from finbank_adapters.containers import BankContainer, resolve
-from finbank_core.auth.model import SignUpRequest, TokenSet
+from finbank_core.auth.model import SignUpCommand, TokenSet
 from finbank_core.auth.use_cases import (
     LoginResult,
 )
@@ -124,7 +124,7 @@ class AuthController(Controller):
     )
     async def signup(self, data: JSONBody[SignUpIn], bank: NamedDependency[Bank]) -> SignUpOut:
         result = await bank.auth.sign_up(
-            SignUpRequest(
+            SignUpCommand(
                 username=data.username,
                 password=data.password,
                 email=data.email,

@@ -14,6 +14,7 @@ from finbank_adapters.containers import resolve
 from finbank_core.accounts.ports import Ledger
 from finbank_core.accounts.use_cases import (
     BankAccounts,
+    GetAccountQuery,
     MoveCashCommand,
 )
 from finbank_core.auth.model import Principal
@@ -29,7 +30,12 @@ class Health(msgspec.Struct):
     status: str
 
 
-@get("/health", tags=["ops"], summary="Liveness: the process answers", exclude_from_auth=True)
+@get(
+    "/health",
+    tags=["ops"],
+    summary="Liveness: the process answers",
+    exclude_from_auth=True,
+)
 async def health() -> Health:
     return Health(status="ok")
 
@@ -67,7 +73,8 @@ async def sandbox_deposit(
 ) -> TransferOut:
     if not bank.settings.pix.sandbox:
         raise NotFound("the sandbox is disabled")
-    await bank.accounts.get(principal.subject, data.account_id)  # ownership: 404 otherwise
+    # ownership: 404 otherwise
+    await bank.accounts.get(GetAccountQuery(owner_id=principal.subject, account_id=data.account_id))
     receipt = await bank.accounts.deposit(
         MoveCashCommand(
             account_id=data.account_id,

@@ -23,11 +23,17 @@ from finbank_core.pix.refunds import RefundNature
 from finbank_core.pix.use_cases import (
     AccountData,
     CreateChargeCommand,
+    DeletePixKeyCommand,
+    GetChargeQuery,
+    GetPixPaymentQuery,
+    ListPixKeysQuery,
     QrFormat,
     QrKind,
     RefundPixCommand,
     RegisterPixKeyCommand,
+    RenderChargeQrQuery,
     SendPixCommand,
+    SimulateIncomingPixCommand,
 )
 from finbank_core.shared.errors import NotFound
 from finbank_core.shared.money import Money
@@ -110,7 +116,12 @@ class PixKeyController(Controller):
         bank: NamedDependency[Bank],
         account_id: Annotated[uuid.UUID | None, QueryParameter()] = None,
     ) -> list[KeyOut]:
-        return [KeyOut.of(k) for k in await bank.pix.list_keys(principal.subject, account_id)]
+        return [
+            KeyOut.of(k)
+            for k in await bank.pix.list_keys(
+                ListPixKeysQuery(owner_id=principal.subject, account_id=account_id)
+            )
+        ]
 
     @delete(
         "/{key_id:uuid}",
@@ -124,7 +135,11 @@ class PixKeyController(Controller):
         principal: NamedDependency[Principal],
         bank: NamedDependency[Bank],
     ) -> KeyOut:
-        return KeyOut.of(await bank.pix.delete_key(principal.subject, key_id))
+        return KeyOut.of(
+            await bank.pix.delete_key(
+                DeletePixKeyCommand(owner_id=principal.subject, key_id=key_id)
+            )
+        )
 
 
 class PixPaymentController(Controller):
@@ -197,7 +212,9 @@ class PixPaymentController(Controller):
         principal: NamedDependency[Principal],
         bank: NamedDependency[Bank],
     ) -> PaymentOut:
-        payment = await bank.pix.get_payment(principal.subject, e2e_id)
+        payment = await bank.pix.get_payment(
+            GetPixPaymentQuery(owner_id=principal.subject, end_to_end_id=e2e_id)
+        )
         return PaymentOut.of(payment, principal.subject)
 
     @post(
@@ -287,7 +304,9 @@ class PixChargeController(Controller):
         principal: NamedDependency[Principal],
         bank: NamedDependency[Bank],
     ) -> ChargeOut:
-        return ChargeOut.of(await bank.pix.get_charge(principal.subject, txid))
+        return ChargeOut.of(
+            await bank.pix.get_charge(GetChargeQuery(owner_id=principal.subject, txid=txid))
+        )
 
     @get(
         "/{txid:str}/qr.png",
@@ -302,7 +321,11 @@ class PixChargeController(Controller):
         bank: NamedDependency[Bank],
         kind: Annotated[QrKind, QueryParameter()] = QrKind.DYNAMIC,
     ) -> Response[bytes]:
-        image = await bank.pix.render_charge_qr(principal.subject, txid, QrFormat.PNG, kind)
+        image = await bank.pix.render_charge_qr(
+            RenderChargeQrQuery(
+                owner_id=principal.subject, txid=txid, format=QrFormat.PNG, kind=kind
+            )
+        )
         return Response(image, media_type="image/png")
 
     @get(
@@ -318,7 +341,11 @@ class PixChargeController(Controller):
         bank: NamedDependency[Bank],
         kind: Annotated[QrKind, QueryParameter()] = QrKind.DYNAMIC,
     ) -> Response[bytes]:
-        image = await bank.pix.render_charge_qr(principal.subject, txid, QrFormat.SVG, kind)
+        image = await bank.pix.render_charge_qr(
+            RenderChargeQrQuery(
+                owner_id=principal.subject, txid=txid, format=QrFormat.SVG, kind=kind
+            )
+        )
         return Response(image, media_type="image/svg+xml")
 
 
@@ -375,11 +402,13 @@ async def sandbox_incoming_pix(
     if not bank.settings.pix.sandbox:
         raise NotFound("the sandbox is disabled")
     acceptance = await bank.pix.simulate_incoming(
-        principal.subject,
-        data.account_id,
-        Money.from_bcb(data.amount),
-        txid=data.txid,
-        description=data.description,
+        SimulateIncomingPixCommand(
+            owner_id=principal.subject,
+            account_id=data.account_id,
+            amount=Money.from_bcb(data.amount),
+            txid=data.txid,
+            description=data.description,
+        )
     )
     if acceptance.payment is None:
         accepted = IncomingAcceptedOut.of(acceptance.end_to_end_id)

@@ -15,7 +15,7 @@ from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenIssuer,
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.users import InMemoryUserStore
 from finbank_core.auth.lockout import LockoutPolicy
-from finbank_core.auth.model import SignUpRequest, TokenSet
+from finbank_core.auth.model import SignUpCommand, TokenSet
 from finbank_core.auth.ports import ChallengeStore, LoginThrottle, TokenDenylist
 from finbank_core.auth.refresh_tokens import RefreshTokenStore
 from finbank_core.auth.use_cases import (
@@ -86,7 +86,7 @@ class AuthWorld:
         )
 
     async def user_without_mfa(self, username: str = "maria") -> TokenSet:
-        await self.sign_up(SignUpRequest(username=username, password=PASSWORD))
+        await self.sign_up(SignUpCommand(username=username, password=PASSWORD))
         result = await self.login(username, PASSWORD)
         assert result.tokens is not None
         return result.tokens

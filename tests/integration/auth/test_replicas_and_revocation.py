@@ -33,7 +33,7 @@ from finbank_adapters.redis import (
 )
 from finbank_core.auth.errors import IncorrectCode, InvalidToken
 from finbank_core.auth.lockout import LockoutPolicy
-from finbank_core.auth.model import SignUpRequest, TokenSet
+from finbank_core.auth.model import SignUpCommand, TokenSet
 from finbank_core.auth.ports import ChallengeStore, LoginThrottle, TokenDenylist
 from finbank_core.auth.refresh_tokens import RefreshTokenStore
 from finbank_core.auth.use_cases import (
@@ -137,7 +137,7 @@ async def shared(request: pytest.FixtureRequest) -> AsyncIterator[Shared]:
 
 
 async def sign_up_and_log_in(replica: Replica, username: str = "maria") -> TokenSet:
-    await replica.provider.sign_up(SignUpRequest(username=username, password=PASSWORD))
+    await replica.provider.sign_up(SignUpCommand(username=username, password=PASSWORD))
     result = await replica.login(username, PASSWORD)
     assert result.tokens is not None
     return result.tokens

@@ -22,7 +22,7 @@ from finbank_core.auth.errors import (
     UserNotConfirmed,
     WeakPassword,
 )
-from finbank_core.auth.model import ChallengeType, MfaChallenge, SignUpRequest, TokenSet
+from finbank_core.auth.model import ChallengeType, MfaChallenge, SignUpCommand, TokenSet
 from finbank_core.shared.errors import InvalidInput
 from tests.integration.cognito.conftest import (
     PASSWORD,
@@ -134,7 +134,7 @@ async def test_wrong_password_and_unknown_user_are_the_same_error(world: Cognito
 
 async def test_sign_up_needs_confirmation_before_login(world: CognitoWorld) -> None:
     result = await world.provider.sign_up(
-        SignUpRequest(username="ana", password=PASSWORD, email="ana@example.com")
+        SignUpCommand(username="ana", password=PASSWORD, email="ana@example.com")
     )
     assert result.confirmation_required
     with pytest.raises(UserNotConfirmed):
@@ -144,11 +144,11 @@ async def test_sign_up_needs_confirmation_before_login(world: CognitoWorld) -> N
 
 
 async def test_sign_up_errors_are_core_errors(world: CognitoWorld) -> None:
-    await world.provider.sign_up(SignUpRequest(username="ana", password=PASSWORD))
+    await world.provider.sign_up(SignUpCommand(username="ana", password=PASSWORD))
     with pytest.raises(UsernameTaken):
-        await world.provider.sign_up(SignUpRequest(username="ana", password=PASSWORD))
+        await world.provider.sign_up(SignUpCommand(username="ana", password=PASSWORD))
     with pytest.raises(WeakPassword):
-        await world.provider.sign_up(SignUpRequest(username="bia", password="short"))
+        await world.provider.sign_up(SignUpCommand(username="bia", password="short"))
 
 
 async def test_logout_revokes_the_access_token_and_the_refresh_token(world: CognitoWorld) -> None:

@@ -16,7 +16,7 @@ from finbank_core.auth.errors import ChallengeNotFound
 from finbank_core.auth.model import (
     ChallengeType,
     ProviderChallenge,
-    SignUpRequest,
+    SignUpCommand,
     SignUpResult,
     TokenSet,
     TotpSetup,
@@ -51,7 +51,7 @@ class ScriptedCognito:
             )
         return TOKENS
 
-    async def sign_up(self, request: SignUpRequest) -> SignUpResult:
+    async def sign_up(self, request: SignUpCommand) -> SignUpResult:
         raise AssertionError("not used")
 
     async def confirm_sign_up(self, username: str, code: str) -> None:

@@ -8,15 +8,15 @@ from datetime import timedelta
 import pytest
 from tests.pix_support import PEER_ISPB, PixWorld, build_world
 
-from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_CLOSED_KEY, PEER_KEY_EMAIL
 from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
 from finbank_core.accounts.use_cases import (
     BankAccounts,
     Deposit,
     GetStatement,
+    GetStatementQuery,
     MoveCashCommand,
-    StatementQuery,
 )
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import (
@@ -35,7 +35,13 @@ from finbank_core.pix.events import (
 )
 from finbank_core.pix.payments import PaymentStatus, PixFlow, pix_transfer_id
 from finbank_core.pix.refunds import RefundStatus
-from finbank_core.pix.use_cases import AccountData, RefundPixCommand, SendPixCommand
+from finbank_core.pix.use_cases import (
+    AccountData,
+    GetPixPaymentQuery,
+    RefundPixCommand,
+    SendPixCommand,
+    SettlePixPaymentCommand,
+)
 from finbank_core.shared.errors import AccountNotFound, IdempotencyKeyReused
 from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.money import Money
@@ -70,7 +76,7 @@ async def test_on_us_payment_settles_at_once_and_moves_the_money(world: PixWorld
     assert payment.is_visible_to("bia")
     await world.assert_ledger_balanced()
     statement = await GetStatement(world.ledger, world.accounts)(
-        StatementQuery(owner_id="bia", account_id=bia.id)
+        GetStatementQuery(owner_id="bia", account_id=bia.id)
     )
     assert [(line.amount.cents, line.code) for line in statement.lines] == [
         (30_25, TransferCode.PIX_IN)
@@ -155,9 +161,9 @@ async def test_the_worker_settles_later_and_rerunning_it_changes_nothing() -> No
     e2e = result.payment.end_to_end_id
     assert result.payment.status is PaymentStatus.PENDING
     assert (await world.posted(ana.id), await world.available(ana.id)) == (100_00, 75_00)
-    settled = await world.settle(e2e)
+    settled = await world.settle(SettlePixPaymentCommand(end_to_end_id=e2e))
     assert settled.status is PaymentStatus.SETTLED
-    again = await world.settle(e2e)
+    again = await world.settle(SettlePixPaymentCommand(end_to_end_id=e2e))
     assert again == settled
     assert len(world.spi.payments) == 1
     # the re-run announces the outcome again (a crash may have eaten it) under the same id
@@ -184,12 +190,12 @@ async def test_an_outcome_event_lost_to_a_crash_is_announced_by_the_next_run(
 
     monkeypatch.setattr(world.publisher, "publish", crash_before_the_outcome)
     with pytest.raises(RuntimeError):
-        await world.settle(e2e)
+        await world.settle(SettlePixPaymentCommand(end_to_end_id=e2e))
     assert (await world.payments.get(e2e)).status is PaymentStatus.SETTLED  # recorded...
     assert world.publisher.of_type(PAYMENT_SETTLED) == []  # ...but never announced
     monkeypatch.setattr(world.publisher, "publish", publish)
 
-    await world.settle(e2e)  # the redelivered request
+    await world.settle(SettlePixPaymentCommand(end_to_end_id=e2e))  # the redelivered request
 
     [event] = world.publisher.of_type(PAYMENT_SETTLED)
     assert event.event_id == outcome_event_id(PAYMENT_SETTLED, e2e)
@@ -203,7 +209,7 @@ async def test_worker_does_not_send_a_payment_whose_reservation_was_voided() -> 
     ana = await world.open("ana", "Ana", deposit=Money(100_00))
     e2e = (await world.send(pay(ana.id, PEER_KEY_EMAIL, 25_00, "k1"))).payment.end_to_end_id
     await world.steps.void(e2e, TransferCode.PIX_OUT)  # e.g. reconciliation after a timeout
-    rejected = await world.settle(e2e)
+    rejected = await world.settle(SettlePixPaymentCommand(end_to_end_id=e2e))
     assert (rejected.status, rejected.reject_reason) == (PaymentStatus.REJECTED, IsoReason.AB03)
     assert world.spi.payments == []
     [pending] = await world.ledger.lookup_transfers([pix_transfer_id(e2e, "pending")])
@@ -416,10 +422,14 @@ async def test_payments_are_visible_to_payer_and_payee_only(world: PixWorld) -> 
     ana = await world.open("ana", "Ana", deposit=Money(100_00))
     bia = await world.open("bia", "Bia")
     e2e = (await world.send(pay(ana.id, await world.evp(bia), 1_00, "k"))).payment.end_to_end_id
-    assert (await world.get_payment("ana", e2e)).end_to_end_id == e2e
-    assert (await world.get_payment("bia", e2e)).end_to_end_id == e2e
+    assert (
+        await world.get_payment(GetPixPaymentQuery(owner_id="ana", end_to_end_id=e2e))
+    ).end_to_end_id == e2e
+    assert (
+        await world.get_payment(GetPixPaymentQuery(owner_id="bia", end_to_end_id=e2e))
+    ).end_to_end_id == e2e
     with pytest.raises(PixPaymentNotFound):
-        await world.get_payment("eve", e2e)
+        await world.get_payment(GetPixPaymentQuery(owner_id="eve", end_to_end_id=e2e))
 
 
 async def test_paying_from_someone_elses_account_is_not_found(world: PixWorld) -> None:

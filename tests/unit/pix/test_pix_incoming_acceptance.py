@@ -8,7 +8,7 @@ import msgspec
 import pytest
 from tests.pix_support import OUR_ISPB, PEER_ISPB, PixWorld, build_world
 
-from finbank_adapters.pix_wiring import PEER_ACCOUNT_NUMBER
+from finbank_adapters.sandbox import PEER_ACCOUNT_NUMBER
 from finbank_core.accounts.model import AccountStatus, CustomerAccount
 from finbank_core.accounts.use_cases import BankAccounts
 from finbank_core.pix.errors import MalformedPixEvent, PixPaymentNotFound, PixRecipientInvalid
@@ -19,6 +19,7 @@ from finbank_core.pix.use_cases import (
     AcceptIncomingPix,
     IncomingAccepted,
     SimulateIncomingPix,
+    SimulateIncomingPixCommand,
 )
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.money import Money
@@ -217,7 +218,9 @@ async def test_the_sandbox_goes_through_acceptance(iw: IncomingWorld) -> None:
         peer_account_number=PEER_ACCOUNT_NUMBER,
     )
 
-    acceptance = await simulate("ana", ana.id, Money(7_00))
+    acceptance = await simulate(
+        SimulateIncomingPixCommand(owner_id="ana", account_id=ana.id, amount=Money(7_00))
+    )
 
     assert (acceptance.status, acceptance.payment) == ("ACCEPTED", None)
     [event] = world.publisher.of_type(INCOMING_ACCEPTED)

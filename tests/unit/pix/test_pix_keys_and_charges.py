@@ -22,6 +22,9 @@ from finbank_core.pix.events import CHARGE_CONCLUDED
 from finbank_core.pix.payments import Initiation, PaymentStatus
 from finbank_core.pix.use_cases import (
     CreateChargeCommand,
+    DeletePixKeyCommand,
+    GetChargeQuery,
+    ListPixKeysQuery,
     RegisterPixKeyCommand,
     SendPixCommand,
 )
@@ -92,14 +95,16 @@ async def test_keys_are_registered_listed_and_deleted_by_their_owner_only(world:
     await world.evp(other)
     with pytest.raises(AccountNotFound):
         await world.register_key(key_cmd("bia", ana.id, PixKeyType.EVP))
-    assert len(await world.list_keys("ana")) == 2
-    assert [k.id for k in await world.list_keys("ana", ana.id)] == [first.id]
+    assert len(await world.list_keys(ListPixKeysQuery(owner_id="ana"))) == 2
+    assert [
+        k.id for k in await world.list_keys(ListPixKeysQuery(owner_id="ana", account_id=ana.id))
+    ] == [first.id]
     with pytest.raises(AccountNotFound):
-        await world.list_keys("bia", ana.id)
-    assert await world.list_keys("bia", bia.id) == []
+        await world.list_keys(ListPixKeysQuery(owner_id="bia", account_id=ana.id))
+    assert await world.list_keys(ListPixKeysQuery(owner_id="bia", account_id=bia.id)) == []
     with pytest.raises(PixKeyNotFound):
-        await world.delete_key("bia", first.id)
-    await world.delete_key("ana", first.id)
+        await world.delete_key(DeletePixKeyCommand(owner_id="bia", key_id=first.id))
+    await world.delete_key(DeletePixKeyCommand(owner_id="ana", key_id=first.id))
     with pytest.raises(PixKeyNotFound):
         await world.directory.lookup(first.key)
 
@@ -140,7 +145,7 @@ async def test_charge_paid_by_dynamic_code_is_concluded(world: PixWorld) -> None
     )
     assert result.payment.initiation is Initiation.DYNAMIC_QR
     assert (result.payment.txid, result.payment.amount) == (txid, Money(25_00))
-    charge = (await world.get_charge("bia", txid)).charge
+    charge = (await world.get_charge(GetChargeQuery(owner_id="bia", txid=txid))).charge
     assert (charge.status, charge.end_to_end_id) == (
         ChargeStatus.CONCLUIDA,
         result.payment.end_to_end_id,
@@ -172,7 +177,9 @@ async def test_charge_paid_by_static_code_is_concluded_through_its_short_txid(
         SendPixCommand(owner_id="ana", account_id=ana.id, idempotency_key="s", br_code=static)
     )
     assert result.payment.initiation is Initiation.STATIC_QR
-    assert (await world.get_charge("bia", txid)).charge.status is ChargeStatus.CONCLUIDA
+    assert (
+        await world.get_charge(GetChargeQuery(owner_id="bia", txid=txid))
+    ).charge.status is ChargeStatus.CONCLUIDA
 
 
 async def test_incoming_payment_from_another_bank_concludes_the_charge(world: PixWorld) -> None:
@@ -187,7 +194,9 @@ async def test_incoming_payment_from_another_bank_concludes_the_charge(world: Pi
         txid=txid,
     )
     await world.receive(wrong_amount)
-    assert (await world.get_charge("bia", txid)).charge.status is ChargeStatus.ATIVA
+    assert (
+        await world.get_charge(GetChargeQuery(owner_id="bia", txid=txid))
+    ).charge.status is ChargeStatus.ATIVA
     right = world.spi.originate_payment(
         from_ispb=PEER_ISPB,
         from_account_number="123456-7",
@@ -197,7 +206,7 @@ async def test_incoming_payment_from_another_bank_concludes_the_charge(world: Pi
         txid=txid,
     )
     received = await world.receive(right)
-    charge = (await world.get_charge("bia", txid)).charge
+    charge = (await world.get_charge(GetChargeQuery(owner_id="bia", txid=txid))).charge
     assert (charge.status, charge.end_to_end_id) == (
         ChargeStatus.CONCLUIDA,
         received.payment.end_to_end_id,
@@ -218,9 +227,9 @@ async def test_expired_charge_cannot_be_paid(world: PixWorld) -> None:
 async def test_charges_are_private_and_need_a_key_of_the_account(world: PixWorld) -> None:
     txid, _, _ = await charge_of(world)
     with pytest.raises(ChargeNotFound):
-        await world.get_charge("ana", txid)
+        await world.get_charge(GetChargeQuery(owner_id="ana", txid=txid))
     ana = await world.open("ana", "Ana")
-    bia_key = (await world.list_keys("bia"))[0].key.value
+    bia_key = (await world.list_keys(ListPixKeysQuery(owner_id="bia")))[0].key.value
     with pytest.raises(PixKeyNotFound):
         await world.create_charge(
             CreateChargeCommand(owner_id="ana", account_id=ana.id, pix_key=bia_key, amount=Money(1))

@@ -32,7 +32,7 @@ from finbank_adapters.aws.dynamo_pix_records import (
     DynamoChargeRepository,
 )
 from finbank_adapters.pix_charges import LocalChargeResolver
-from finbank_adapters.pix_wiring import PEER_CLOSED_KEY, PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_CLOSED_KEY, PEER_KEY_EMAIL
 from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.model import CustomerAccount, HolderType
 from finbank_core.pix.charges import STALE_CLAIM_SECONDS, ChargeStatus
@@ -47,6 +47,7 @@ from finbank_core.pix.limits import (
 )
 from finbank_core.pix.payments import PaymentStatus
 from finbank_core.pix.ports import AccountLimitsStore, ChargeRepository, PixPaymentRepository
+from finbank_core.pix.use_cases import SetPixLimitsCommand, SettlePixPaymentCommand
 from finbank_core.pix.use_cases.charge import CreateCharge, CreateChargeCommand
 from finbank_core.pix.use_cases.limits import STALE_HOLD_SECONDS, PixLimiter
 from finbank_core.pix.use_cases.send import SendPix, SendPixCommand
@@ -310,7 +311,11 @@ async def test_late_night_keeps_the_days_usage_until_22h(memory_shop: Shop) -> N
     key = await world.evp(await world.open("bia", "Bia"))
     for n in range(3):
         await shop.send(pay(ana, f"d{n}", key=key, cents=100_00))
-    await world.set_limits("ana", ana.id, SMALL.individual, late_night=True)
+    await world.set_limits(
+        SetPixLimitsCommand(
+            owner_id="ana", account_id=ana.id, requested=SMALL.individual, late_night=True
+        )
+    )
     world.clock.set(sp(21, 30))  # still day with late_night: the day's counter
     with pytest.raises(PixLimitExceeded) as caught:
         await shop.send(pay(ana, "x", key=key, cents=1))
@@ -328,7 +333,7 @@ async def test_a_lowered_figure_applies_to_what_the_period_already_used(
     await shop.send(pay(ana, "a", key=key, cents=100_00))
     await shop.send(pay(ana, "b", key=key, cents=100_00))
     lower = msgspec.structs.replace(SMALL.individual, day_per_period=250_00)
-    await world.set_limits("ana", ana.id, lower)
+    await world.set_limits(SetPixLimitsCommand(owner_id="ana", account_id=ana.id, requested=lower))
     with pytest.raises(PixLimitExceeded):
         await shop.send(pay(ana, "c", key=key, cents=50_01))
     await shop.send(pay(ana, "d", key=key, cents=50_00))
@@ -355,7 +360,9 @@ async def test_a_payment_a_worker_rejects_gives_its_limit_back_when_room_is_need
         await shop.send(pay(ana, f"ok{n}", key=PEER_KEY_EMAIL, cents=100_00))
     with pytest.raises(PixLimitExceeded):  # still pending: it counts
         await shop.send(pay(ana, "full", key=PEER_KEY_EMAIL, cents=100_00))
-    assert (await shop.settle(first.payment.end_to_end_id)).status is PaymentStatus.REJECTED
+    assert (
+        await shop.settle(SettlePixPaymentCommand(end_to_end_id=first.payment.end_to_end_id))
+    ).status is PaymentStatus.REJECTED
     assert await shop.used(ana) == 300_00  # not released by the worker...
     again = await shop.send(pay(ana, "again", key=PEER_KEY_EMAIL, cents=100_00))
     assert again.payment.status is PaymentStatus.PENDING  # ...but reclaimed when needed
@@ -372,9 +379,13 @@ async def test_a_payment_the_worker_rejects_gives_its_limit_back_at_once() -> No
     first = await shop.send(pay(ana, "r", key=PEER_CLOSED_KEY, cents=100_00))
     assert await shop.used(ana) == 100_00
     e2e = first.payment.end_to_end_id
-    assert (await world.settle(e2e)).status is PaymentStatus.REJECTED
+    assert (
+        await world.settle(SettlePixPaymentCommand(end_to_end_id=e2e))
+    ).status is PaymentStatus.REJECTED
     assert await shop.used(ana) == 0
-    assert (await world.settle(e2e)).status is PaymentStatus.REJECTED  # a redelivered event
+    assert (
+        await world.settle(SettlePixPaymentCommand(end_to_end_id=e2e))
+    ).status is PaymentStatus.REJECTED  # a redelivered event
     assert await shop.used(ana) == 0
     for n in range(3):  # the whole 300.00 is free again
         await shop.send(pay(ana, f"ok{n}", key=PEER_KEY_EMAIL, cents=100_00))

@@ -27,6 +27,7 @@ from finbank_core.pix.use_cases import (
     RefundPixResult,
     SendPixCommand,
     SettlePixRefund,
+    SettlePixRefundCommand,
 )
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.money import Money
@@ -123,7 +124,7 @@ async def test_settling_returns_an_incoming_payment_through_the_network(rw: Refu
     e2e = await received(world, ana, 50_00)
     rtr = (await requested(rw, "ana", e2e, 20_00)).refund.return_id
 
-    result = await rw.settle_refund(e2e, rtr)
+    result = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
 
     assert (result.refund.status, result.replayed) == (RefundStatus.DEVOLVIDO, False)
     assert result.refund.completed_at == world.clock.now()
@@ -158,7 +159,7 @@ async def test_settling_an_on_us_refund_credits_the_payer_back(rw: RefundWorld) 
     rtr = (await requested(rw, "bia", e2e, 40_00)).refund.return_id
     assert (await world.posted(ana.id), await world.available(bia.id)) == (60_00, 0)
 
-    result = await rw.settle_refund(e2e, rtr)
+    result = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
 
     assert result.refund.status is RefundStatus.DEVOLVIDO
     assert (await world.posted(ana.id), await world.posted(bia.id)) == (100_00, 0)
@@ -177,7 +178,7 @@ async def test_a_refund_the_network_rejects_is_nao_realizado_and_its_reservation
     rtr = (await requested(rw, "ana", e2e, 50_00)).refund.return_id
     world.spi.timeout_seconds = 0.0  # every answer now times out (AB03), without waiting
 
-    result = await rw.settle_refund(e2e, rtr)
+    result = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
 
     assert (result.refund.status, result.refund.failure_reason) == (
         RefundStatus.NAO_REALIZADO,
@@ -198,8 +199,8 @@ async def test_settling_twice_moves_the_money_once_and_announces_it_once(rw: Ref
     e2e = await received(world, ana, 50_00)
     rtr = (await requested(rw, "ana", e2e, 20_00)).refund.return_id
 
-    first = await rw.settle_refund(e2e, rtr)
-    again = await rw.settle_refund(e2e, rtr)
+    first = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
+    again = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
 
     assert again.replayed
     assert (again.refund, again.payment) == (first.refund, first.payment)
@@ -223,7 +224,7 @@ async def test_a_run_that_lost_the_race_returns_the_recorded_outcome_and_no_new_
     stale = await world.payments.get(e2e)
     stale_refund = stale.refund_by_return_id(rtr)
     assert stale_refund is not None
-    first = await rw.settle_refund(e2e, rtr)
+    first = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
 
     late = await rw.settle_refund.settle(stale, stale_refund)
 
@@ -242,10 +243,10 @@ async def test_a_final_refund_is_returned_unchanged(rw: RefundWorld) -> None:
     e2e = await received(world, ana, 50_00)
     rtr = (await requested(rw, "ana", e2e, 50_00)).refund.return_id
     world.spi.timeout_seconds = 0.0
-    failed = await rw.settle_refund(e2e, rtr)
+    failed = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
     world.spi.timeout_seconds = None  # the network is fine again: it must not be asked
 
-    again = await rw.settle_refund(e2e, rtr)
+    again = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
 
     assert again.replayed
     assert again.refund == failed.refund
@@ -266,7 +267,7 @@ async def test_a_replay_after_the_post_catches_up_without_asking_the_network(
     # a worker posted the reservation and died before recording the refund
     await world.steps.post(rtr, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}")
 
-    result = await rw.settle_refund(e2e, rtr)
+    result = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
 
     assert result.refund.status is RefundStatus.DEVOLVIDO
     assert world.spi.returns == []
@@ -284,7 +285,7 @@ async def test_a_refund_whose_reservation_was_voided_fails_without_reaching_the_
     rtr = (await requested(rw, "ana", e2e, 20_00)).refund.return_id
     await world.steps.void(rtr, TransferCode.PIX_REFUND_OUT)  # e.g. reconciliation
 
-    result = await rw.settle_refund(e2e, rtr)
+    result = await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
 
     assert (result.refund.status, result.refund.failure_reason) == (
         RefundStatus.NAO_REALIZADO,
@@ -304,7 +305,9 @@ async def test_an_unreachable_network_propagates_and_leaves_the_refund_in_progre
     network = UnreachableNetwork()
 
     with pytest.raises(ServiceUnavailable):
-        await world.settle_refund_with(network)(e2e, rtr)
+        await world.settle_refund_with(network)(
+            SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr)
+        )
 
     assert network.attempts == 1
     refund = (await world.payments.get(e2e)).refund_by_return_id(rtr)
@@ -312,7 +315,9 @@ async def test_an_unreachable_network_propagates_and_leaves_the_refund_in_progre
     assert refund.status is RefundStatus.EM_PROCESSAMENTO
     assert await world.steps.pending_status(rtr) is PendingStatus.PENDING
     # the consumer runner retries: once the network is back the refund completes
-    assert (await rw.settle_refund(e2e, rtr)).refund.status is RefundStatus.DEVOLVIDO
+    assert (
+        await rw.settle_refund(SettlePixRefundCommand(end_to_end_id=e2e, return_id=rtr))
+    ).refund.status is RefundStatus.DEVOLVIDO
     assert await world.posted(ana.id) == 30_00
 
 
@@ -335,4 +340,6 @@ async def test_settling_an_unknown_refund_is_refund_not_found(rw: RefundWorld) -
     ana = await world.open("ana", "Ana")
     e2e = await received(world, ana, 50_00)
     with pytest.raises(PixRefundNotFound):
-        await rw.settle_refund(e2e, f"D{uuid.uuid4().hex}")
+        await rw.settle_refund(
+            SettlePixRefundCommand(end_to_end_id=e2e, return_id=f"D{uuid.uuid4().hex}")
+        )

@@ -14,7 +14,7 @@ import pytest
 from tests.pix_support import PixWorld, build_world
 
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.pix.payments import PixPayment
 from finbank_core.pix.use_cases import SendPixCommand

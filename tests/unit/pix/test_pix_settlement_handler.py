@@ -18,7 +18,7 @@ import pytest
 from tests.pix_support import PEER_ISPB, PixWorld, build_world
 
 from finbank_adapters.kafka import KafkaConsumerRunner
-from finbank_adapters.pix_wiring import PEER_ACCOUNT_NUMBER, PEER_KEY_EMAIL
+from finbank_adapters.sandbox import PEER_ACCOUNT_NUMBER, PEER_KEY_EMAIL
 from finbank_adapters.workers.pix_settlement import PixSettlementHandler
 from finbank_core.pix.errors import MalformedPixEvent, PixPaymentNotFound
 from finbank_core.pix.events import (

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from finbank_adapters.memory import FakeClock
-from finbank_adapters.pix_wiring import PEER_ACCOUNT_NUMBER, sandbox_peer
+from finbank_adapters.sandbox import PEER_ACCOUNT_NUMBER, sandbox_peer
 from finbank_adapters.sandbox.spi import SimulatedSpi
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.network import PaymentOrder

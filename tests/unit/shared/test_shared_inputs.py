@@ -18,7 +18,7 @@ from tests.pix_support import PixWorld, build_world
 
 from finbank_core.accounts import (
     AccountStatus,
-    BalanceQuery,
+    GetBalanceQuery,
     Deposit,
     GetBalance,
     InternalTransfer,
@@ -165,7 +165,7 @@ async def test_someone_elses_or_an_inactive_account_is_refused_alike(world: PixW
         await world.register_key(register)
     with pytest.raises(AccountNotFound):
         await GetBalance(world.ledger, world.accounts)(
-            BalanceQuery(owner_id="bruno", account_id=ana.id)
+            GetBalanceQuery(owner_id="bruno", account_id=ana.id)
         )
     with pytest.raises(AccountNotFound):
         await world.send(
@@ -195,6 +195,6 @@ async def test_someone_elses_or_an_inactive_account_is_refused_alike(world: PixW
         )
     # the balance of one's own blocked account stays readable
     balance = await GetBalance(world.ledger, world.accounts)(
-        BalanceQuery(owner_id="ana", account_id=ana.id)
+        GetBalanceQuery(owner_id="ana", account_id=ana.id)
     )
     assert balance.posted == Money(100_00)

@@ -9,26 +9,37 @@ in ``__call__``. Everything here is also exported by :mod:`finbank_core.pix`.
 """
 
 from finbank_core.pix.use_cases.charge import (
-    ChargeView,
+    ChargeResult,
     CreateCharge,
     CreateChargeCommand,
     GetCharge,
+    GetChargeQuery,
     QrFormat,
     QrKind,
     RemoveCharge,
+    RemoveChargeCommand,
     RenderChargeQr,
+    RenderChargeQrQuery,
 )
 from finbank_core.pix.use_cases.keys import (
     DeletePixKey,
+    DeletePixKeyCommand,
     ListPixKeys,
+    ListPixKeysQuery,
     RegisterPixKey,
     RegisterPixKeyCommand,
 )
-from finbank_core.pix.use_cases.limits import LimitsView, PixLimiter, SetPixLimits
+from finbank_core.pix.use_cases.limits import (
+    PixLimiter,
+    PixLimitsResult,
+    SetPixLimits,
+    SetPixLimitsCommand,
+)
+from finbank_core.pix.use_cases.list_payments import ListPixPayments, ListPixPaymentsQuery
 from finbank_core.pix.use_cases.receive import (
     AcceptIncomingPix,
+    AcceptIncomingPixResult,
     IncomingAccepted,
-    IncomingPixAcceptance,
     ReceivePix,
     ReceivePixResult,
 )
@@ -37,25 +48,37 @@ from finbank_core.pix.use_cases.refund import (
     RefundPixCommand,
     RefundPixResult,
     SettlePixRefund,
+    SettlePixRefundCommand,
 )
-from finbank_core.pix.use_cases.sandbox import SimulateIncomingPix
+from finbank_core.pix.use_cases.sandbox import SimulateIncomingPix, SimulateIncomingPixCommand
 from finbank_core.pix.use_cases.send import AccountData, SendPix, SendPixCommand, SendPixResult
-from finbank_core.pix.use_cases.settle import GetPixPayment, SettlePixPayment
+from finbank_core.pix.use_cases.settle import (
+    GetPixPayment,
+    GetPixPaymentQuery,
+    SettlePixPayment,
+    SettlePixPaymentCommand,
+)
 
 __all__ = [
     "AcceptIncomingPix",
+    "AcceptIncomingPixResult",
     "AccountData",
-    "ChargeView",
+    "ChargeResult",
     "CreateCharge",
     "CreateChargeCommand",
     "DeletePixKey",
+    "DeletePixKeyCommand",
     "GetCharge",
+    "GetChargeQuery",
     "GetPixPayment",
+    "GetPixPaymentQuery",
     "IncomingAccepted",
-    "IncomingPixAcceptance",
-    "LimitsView",
     "ListPixKeys",
+    "ListPixKeysQuery",
+    "ListPixPayments",
+    "ListPixPaymentsQuery",
     "PixLimiter",
+    "PixLimitsResult",
     "QrFormat",
     "QrKind",
     "ReceivePix",
@@ -66,12 +89,18 @@ __all__ = [
     "RegisterPixKey",
     "RegisterPixKeyCommand",
     "RemoveCharge",
+    "RemoveChargeCommand",
     "RenderChargeQr",
+    "RenderChargeQrQuery",
     "SendPix",
     "SendPixCommand",
     "SendPixResult",
     "SetPixLimits",
+    "SetPixLimitsCommand",
     "SettlePixPayment",
+    "SettlePixPaymentCommand",
     "SettlePixRefund",
+    "SettlePixRefundCommand",
     "SimulateIncomingPix",
+    "SimulateIncomingPixCommand",
 ]

@@ -53,7 +53,7 @@ class CreateChargeCommand(msgspec.Struct, frozen=True, kw_only=True):
     payer: ChargePayer | None = None
 
 
-class ChargeView(msgspec.Struct, frozen=True, kw_only=True):
+class ChargeResult(msgspec.Struct, frozen=True, kw_only=True):
     """A charge with its location and both BR Codes ("copia e cola" texts)."""
 
     charge: Charge
@@ -72,6 +72,29 @@ class QrFormat(enum.StrEnum):
     SVG = "svg"
 
 
+class GetChargeQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """One of the caller's charges, by txid."""
+
+    owner_id: str
+    txid: str
+
+
+class RemoveChargeCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Withdraw one of the caller's active charges, by txid."""
+
+    owner_id: str
+    txid: str
+
+
+class RenderChargeQrQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """The QR code of one of the caller's charges, as ``format``, of its ``kind`` of BR Code."""
+
+    owner_id: str
+    txid: str
+    format: QrFormat
+    kind: QrKind = QrKind.DYNAMIC
+
+
 class _ChargeUseCase:
     def __init__(self, *, charges: ChargeRepository, location_base_url: str) -> None:
         self._charges = charges
@@ -83,8 +106,8 @@ class _ChargeUseCase:
             raise ChargeNotFound()
         return charge
 
-    def _view(self, charge: Charge) -> ChargeView:
-        return ChargeView(
+    def _view(self, charge: Charge) -> ChargeResult:
+        return ChargeResult(
             charge=charge,
             location_url=charge.location_url(self._base_url),
             dynamic_brcode=charge.dynamic_brcode(self._base_url).encode(),
@@ -120,7 +143,7 @@ class CreateCharge(_ChargeUseCase):
         self._city = ascii_fold(merchant_city).upper()[:15].strip() or "SAO PAULO"
         self._default_expiry = default_expiry_seconds
 
-    async def __call__(self, cmd: CreateChargeCommand) -> ChargeView:
+    async def __call__(self, cmd: CreateChargeCommand) -> ChargeResult:
         cmd.amount.require_positive()
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         expiry = cmd.expires_in_seconds or self._default_expiry
@@ -162,15 +185,15 @@ class CreateCharge(_ChargeUseCase):
 class GetCharge(_ChargeUseCase):
     """One of the caller's charges (``ChargeNotFound`` for anyone else's)."""
 
-    async def __call__(self, owner_id: str, txid: str) -> ChargeView:
-        return self._view(await self._owned(owner_id, txid))
+    async def __call__(self, query: GetChargeQuery) -> ChargeResult:
+        return self._view(await self._owned(query.owner_id, query.txid))
 
 
 class RemoveCharge(_ChargeUseCase):
     """The receiver withdraws an active charge (``REMOVIDA_PELO_USUARIO_RECEBEDOR``)."""
 
-    async def __call__(self, owner_id: str, txid: str) -> ChargeView:
-        charge = await self._owned(owner_id, txid)
+    async def __call__(self, cmd: RemoveChargeCommand) -> ChargeResult:
+        charge = await self._owned(cmd.owner_id, cmd.txid)
         stored = await self._charges.update(charge.remove(), charge.version)
         return self._view(stored)
 
@@ -188,12 +211,10 @@ class RenderChargeQr(_ChargeUseCase):
         super().__init__(charges=charges, location_base_url=location_base_url)
         self._renderer = renderer
 
-    async def __call__(
-        self, owner_id: str, txid: str, fmt: QrFormat, kind: QrKind = QrKind.DYNAMIC
-    ) -> bytes:
-        view = self._view(await self._owned(owner_id, txid))
-        payload = view.dynamic_brcode if kind is QrKind.DYNAMIC else view.static_brcode
-        if fmt is QrFormat.PNG:
+    async def __call__(self, query: RenderChargeQrQuery) -> bytes:
+        view = self._view(await self._owned(query.owner_id, query.txid))
+        payload = view.dynamic_brcode if query.kind is QrKind.DYNAMIC else view.static_brcode
+        if query.format is QrFormat.PNG:
             return self._renderer.render_png(payload)
         return self._renderer.render_svg(payload)
 

@@ -108,6 +108,20 @@ def _is_holders(account: CustomerAccount, key: PixKey) -> bool:
     return bare == key.value
 
 
+class DeletePixKeyCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Remove one of the caller's keys, by its registration id."""
+
+    owner_id: str
+    key_id: uuid.UUID
+
+
+class ListPixKeysQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """The caller's keys: of one account, or of all of them when ``account_id`` is ``None``."""
+
+    owner_id: str
+    account_id: uuid.UUID | None = None
+
+
 class DeletePixKey:
     """Remove one of the caller's keys (``PixKeyNotFound`` for anyone else's)."""
 
@@ -115,8 +129,8 @@ class DeletePixKey:
         self._directory = directory
         self._events = events
 
-    async def __call__(self, owner_id: str, key_id: uuid.UUID) -> KeyRegistration:
-        removed = await self._directory.delete(key_id, owner_id)
+    async def __call__(self, cmd: DeletePixKeyCommand) -> KeyRegistration:
+        removed = await self._directory.delete(cmd.key_id, cmd.owner_id)
         await self._events.publish(
             KEY_DELETED,
             str(removed.account_id),
@@ -132,13 +146,11 @@ class ListPixKeys:
         self._accounts = accounts
         self._directory = directory
 
-    async def __call__(
-        self, owner_id: str, account_id: uuid.UUID | None = None
-    ) -> list[KeyRegistration]:
-        if account_id is not None:
-            await owned_account(self._accounts, owner_id, account_id)
-            return await self._directory.list_by_account(account_id)
+    async def __call__(self, query: ListPixKeysQuery) -> list[KeyRegistration]:
+        if query.account_id is not None:
+            await owned_account(self._accounts, query.owner_id, query.account_id)
+            return await self._directory.list_by_account(query.account_id)
         keys: list[KeyRegistration] = []
-        for account in await self._accounts.list_by_owner(owner_id):
+        for account in await self._accounts.list_by_owner(query.owner_id):
             keys.extend(await self._directory.list_by_account(account.id))
         return keys

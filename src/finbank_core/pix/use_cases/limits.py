@@ -134,12 +134,26 @@ class PixLimiter:
             await self._devices.record_use(owner_id, device_id, now)
 
 
-class LimitsView(msgspec.Struct, frozen=True, kw_only=True):
+class PixLimitsResult(msgspec.Struct, frozen=True, kw_only=True):
+    """An account's PIX limits in force and the raise waiting for its delay, if any."""
+
     account_id: uuid.UUID
     late_night: bool
     in_force: TierLimits
     pending_raise: TierLimits | None
     pending_effective_at: datetime | None
+
+
+class SetPixLimitsCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Change one of the caller's accounts' limits to ``requested``.
+
+    ``late_night``: move the night window (``None`` keeps it as it is).
+    """
+
+    owner_id: str
+    account_id: uuid.UUID
+    requested: TierLimits
+    late_night: bool | None = None
 
 
 class SetPixLimits:
@@ -158,19 +172,17 @@ class SetPixLimits:
         self._policy = policy
         self._store = store
 
-    async def __call__(
-        self,
-        owner_id: str,
-        account_id: uuid.UUID,
-        requested: TierLimits,
-        *,
-        late_night: bool | None = None,
-    ) -> LimitsView:
-        account = await owned_active_account(self._accounts, owner_id, account_id)
+    async def __call__(self, cmd: SetPixLimitsCommand) -> PixLimitsResult:
+        account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         now = self._clock.now()
-        current = await self._store.get(account_id)
+        current = await self._store.get(cmd.account_id)
         changed = self._policy.request_change(
-            account.holder_type, current, account_id, requested, now, late_night=late_night
+            account.holder_type,
+            current,
+            cmd.account_id,
+            cmd.requested,
+            now,
+            late_night=cmd.late_night,
         )
         await self._store.put(changed)
         return view_limits(self._policy, account, changed, now)
@@ -178,7 +190,7 @@ class SetPixLimits:
 
 def view_limits(
     policy: LimitPolicy, account: CustomerAccount, choices: AccountLimits | None, now: datetime
-) -> LimitsView:
+) -> PixLimitsResult:
     pending = choices.pending_raise if choices else None
     delay = policy.settings.raise_delay_seconds
     effective_at = None
@@ -186,7 +198,7 @@ def view_limits(
         effective_at = pending.requested_at + timedelta(seconds=delay)
         if now >= effective_at:
             pending, effective_at = None, None
-    return LimitsView(
+    return PixLimitsResult(
         account_id=account.id,
         late_night=bool(choices and choices.late_night),
         in_force=policy.effective(account.holder_type, choices, now),

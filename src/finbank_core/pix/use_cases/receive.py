@@ -45,7 +45,7 @@ from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AccountNotFound, InvalidInput
 from finbank_core.shared.money import Money
 
-#: what :class:`IncomingPixAcceptance` says while the worker has the credit
+#: what :class:`AcceptIncomingPixResult` says while the worker has the credit
 ACCEPTED = "ACCEPTED"
 
 
@@ -270,7 +270,7 @@ def _masked(document: str | None) -> str | None:
     return safe_mask(document)
 
 
-class IncomingPixAcceptance(msgspec.Struct, frozen=True, kw_only=True):
+class AcceptIncomingPixResult(msgspec.Struct, frozen=True, kw_only=True):
     """Our answer to an incoming order: taken. ``payment`` is the record once credited."""
 
     end_to_end_id: str
@@ -319,14 +319,14 @@ class AcceptIncomingPix:
         self._receive = receive
         self._credit_inline = credit_inline
 
-    async def __call__(self, order: IncomingPixOrder) -> IncomingPixAcceptance:
+    async def __call__(self, order: IncomingPixOrder) -> AcceptIncomingPixResult:
         e2e, recorded = await recorded_incoming(self._payments, order)
         if recorded is not None:
-            return IncomingPixAcceptance(end_to_end_id=e2e, payment=recorded, replayed=True)
+            return AcceptIncomingPixResult(end_to_end_id=e2e, payment=recorded, replayed=True)
         account = await payee_account(self._ispb, self._accounts, self._directory, order)
         if self._credit_inline:
             result = await self._receive.credit(e2e, order, account)
-            return IncomingPixAcceptance(
+            return AcceptIncomingPixResult(
                 end_to_end_id=e2e, payment=result.payment, replayed=result.replayed
             )
         accepted = IncomingAccepted.of(e2e, order, account, self._ispb)
@@ -336,4 +336,4 @@ class AcceptIncomingPix:
             accepted.to_payload(),
             event_id=outcome_event_id(INCOMING_ACCEPTED, e2e),
         )
-        return IncomingPixAcceptance(end_to_end_id=e2e)
+        return AcceptIncomingPixResult(end_to_end_id=e2e)

@@ -178,6 +178,13 @@ class RefundPix:
             return RefundPixResult(payment=payment, refund=refund)
 
 
+class SettlePixRefundCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Settle the refund ``return_id`` of payment ``end_to_end_id`` (a ``pix.refund_requested``)."""
+
+    end_to_end_id: str
+    return_id: str
+
+
 class SettlePixRefund:
     """What the settlement worker runs for a ``pix.refund_requested`` event.
 
@@ -216,11 +223,11 @@ class SettlePixRefund:
         self._clock = clock
         self._network = network
 
-    async def __call__(self, end_to_end_id: str, return_id: str) -> RefundPixResult:
-        payment = await self._payments.get(end_to_end_id)
-        refund = payment.refund_by_return_id(return_id)
+    async def __call__(self, cmd: SettlePixRefundCommand) -> RefundPixResult:
+        payment = await self._payments.get(cmd.end_to_end_id)
+        refund = payment.refund_by_return_id(cmd.return_id)
         if refund is None:
-            raise PixRefundNotFound(f"payment {end_to_end_id} has no refund {return_id}")
+            raise PixRefundNotFound(f"payment {cmd.end_to_end_id} has no refund {cmd.return_id}")
         if refund.status is not RefundStatus.EM_PROCESSAMENTO:
             await self._publish_outcome(payment, refund)  # lost to a crash, maybe
             return RefundPixResult(payment=payment, refund=refund, replayed=True)

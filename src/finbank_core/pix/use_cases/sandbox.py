@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
+import msgspec
+
 from finbank_core.accounts.access import owned_active_account
 from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.network import IncomingPixOrder
-from finbank_core.pix.use_cases.receive import AcceptIncomingPix, IncomingPixAcceptance
+from finbank_core.pix.use_cases.receive import AcceptIncomingPix, AcceptIncomingPixResult
 from finbank_core.shared.inputs import check_memo
 from finbank_core.shared.money import Money
 
@@ -28,6 +30,16 @@ class PaymentOriginator(Protocol):
         txid: str | None = None,
         description: str | None = None,
     ) -> IncomingPixOrder: ...
+
+
+class SimulateIncomingPixCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """The sandbox's peer bank pays ``amount`` into one of the caller's accounts."""
+
+    owner_id: str
+    account_id: uuid.UUID
+    amount: Money
+    txid: str | None = None
+    description: str | None = None
 
 
 class SimulateIncomingPix:
@@ -53,23 +65,15 @@ class SimulateIncomingPix:
         self._peer_ispb = peer_ispb
         self._peer_account = peer_account_number
 
-    async def __call__(
-        self,
-        owner_id: str,
-        account_id: uuid.UUID,
-        amount: Money,
-        *,
-        txid: str | None = None,
-        description: str | None = None,
-    ) -> IncomingPixAcceptance:
-        account = await owned_active_account(self._accounts, owner_id, account_id)
+    async def __call__(self, cmd: SimulateIncomingPixCommand) -> AcceptIncomingPixResult:
+        account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         order = self._originator.originate_payment(
             from_ispb=self._peer_ispb,
             from_account_number=self._peer_account,
-            amount=amount,
+            amount=cmd.amount,
             to_branch=account.branch,
             to_account_number=account.number,
-            txid=txid,
-            description=check_memo(description),
+            txid=cmd.txid,
+            description=check_memo(cmd.description),
         )
         return await self._accept(order)

@@ -69,7 +69,11 @@ from finbank_core.pix.ports import (
 )
 from finbank_core.pix.use_cases.charge import ChargeClaim, claim_charge, release_charge
 from finbank_core.pix.use_cases.limits import PixLimiter
-from finbank_core.pix.use_cases.settle import SettlePixPayment, settle_on_us
+from finbank_core.pix.use_cases.settle import (
+    SettlePixPayment,
+    SettlePixPaymentCommand,
+    settle_on_us,
+)
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import (
     AccountNotFound,
@@ -257,7 +261,7 @@ class SendPix:
         elif self._settle_inline is not None:
             # A network that cannot be reached leaves it PENDING for the worker.
             with contextlib.suppress(ServiceUnavailable):
-                payment = await self._settle_inline(e2e)
+                payment = await self._settle_inline(SettlePixPaymentCommand(end_to_end_id=e2e))
         if payment.status is PaymentStatus.REJECTED:  # it used none of the limits
             await self._limiter.release(payer_account.id, e2e)
         return SendPixResult(payment=payment)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 
+import msgspec
+
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.errors import (
@@ -74,6 +76,19 @@ async def settle_on_us(
     return settled
 
 
+class SettlePixPaymentCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Settle the payment ``end_to_end_id`` (what a ``pix.payment_requested`` event asks)."""
+
+    end_to_end_id: str
+
+
+class GetPixPaymentQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """A payment the caller sent or received, by EndToEndId."""
+
+    owner_id: str
+    end_to_end_id: str
+
+
 class SettlePixPayment:
     """What the settlement worker runs for a ``pix.payment_requested`` event.
 
@@ -108,7 +123,8 @@ class SettlePixPayment:
         #: where a rejected payment's share of the PIX limits is given back at once
         self._limits = limits
 
-    async def __call__(self, end_to_end_id: str) -> PixPayment:
+    async def __call__(self, cmd: SettlePixPaymentCommand) -> PixPayment:
+        end_to_end_id = cmd.end_to_end_id
         payment = await self._payments.get(end_to_end_id)
         if payment.flow is PixFlow.INCOMING:
             return payment
@@ -199,8 +215,8 @@ class GetPixPayment:
     def __init__(self, payments: PixPaymentRepository) -> None:
         self._payments = payments
 
-    async def __call__(self, owner_id: str, end_to_end_id: str) -> PixPayment:
-        payment = await self._payments.get(end_to_end_id)
-        if not payment.is_visible_to(owner_id):
+    async def __call__(self, query: GetPixPaymentQuery) -> PixPayment:
+        payment = await self._payments.get(query.end_to_end_id)
+        if not payment.is_visible_to(query.owner_id):
             raise PixPaymentNotFound()
         return payment

@@ -1,0 +1,77 @@
+"""``bank.auth``: sign-up, login with MFA, tokens."""
+
+from __future__ import annotations
+
+from finbank._provided import provided
+from finbank_adapters.containers import BankContainer
+from finbank_core.auth import use_cases as uc
+from finbank_core.auth.model import (
+    ChallengeType,
+    Principal,
+    SignUpCommand,
+    SignUpResult,
+    TokenSet,
+    TotpSetup,
+)
+
+__all__ = ["AuthFacade"]
+
+
+class AuthFacade:
+    """Sign-up, login with MFA, tokens: ``bank.auth``."""
+
+    def __init__(self, container: BankContainer) -> None:
+        self._c = container.auth()
+
+    async def sign_up(self, command: SignUpCommand) -> SignUpResult:
+        """Create a user (confirmed later with the code sent to them)."""
+        return await (await provided(self._c.sign_up))(command)
+
+    async def confirm(self, username: str, code: str) -> None:
+        """Confirm a sign-up with its code."""
+        await (await provided(self._c.confirm_sign_up))(username, code)
+
+    async def login(self, username: str, password: str) -> uc.LoginResult:
+        """Password login: tokens, or an MFA challenge to answer."""
+        return await (await provided(self._c.password_login))(username, password)
+
+    async def answer_challenge(self, challenge_id: str, answer: str) -> uc.LoginResult:
+        """Answer an MFA challenge (a TOTP code...)."""
+        return await (await provided(self._c.answer_challenge))(challenge_id, answer)
+
+    async def begin_totp_setup(self, challenge_id: str) -> uc.ChallengeTotpSetup:
+        """For an ``MFA_SETUP`` challenge: the secret to enrol and a new challenge id to answer."""
+        use_case = await provided(self._c.answer_challenge)
+        return await use_case.begin_totp_setup(challenge_id)
+
+    async def select_mfa_type(
+        self, challenge_id: str, mfa_type: ChallengeType | str
+    ) -> uc.LoginResult:
+        """Pick the MFA method a challenge offers a choice of."""
+        return await (await provided(self._c.select_mfa_type))(challenge_id, mfa_type)
+
+    async def refresh(self, refresh_token: str, *, username: str | None = None) -> TokenSet:
+        """New tokens for a refresh token (rotated)."""
+        return await (await provided(self._c.refresh_tokens))(refresh_token, username=username)
+
+    async def logout(self, access_token: str) -> None:
+        """Revoke the session of an access token."""
+        await (await provided(self._c.logout))(access_token)
+
+    async def set_up_totp(
+        self, access_token: str, *, step_up_token: str | None = None
+    ) -> TotpSetup:
+        """Start TOTP enrolment: the secret to put in an authenticator app.
+
+        Needs a step-up token for ``MFA_CHANGE`` (``StepUpRequired`` otherwise).
+        """
+        use_case = await provided(self._c.set_up_totp)
+        return await use_case(access_token, step_up_token=step_up_token)
+
+    async def verify_totp(self, access_token: str, code: str) -> None:
+        """Finish TOTP enrolment with a first code."""
+        await (await provided(self._c.verify_totp))(access_token, code)
+
+    async def authenticate(self, access_token: str) -> Principal:
+        """Who an access token is (``Unauthorized`` if invalid, expired or revoked)."""
+        return await (await provided(self._c.authenticate))(access_token)
