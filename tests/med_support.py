@@ -370,3 +370,16 @@ async def med_world(request: pytest.FixtureRequest) -> AsyncIterator[MedWorld]:
             )
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)
+
+
+async def memory_world(clock: FakeClock | None = None) -> MedWorld:
+    """A world on the memory backend, for tests that need one backend only."""
+    clock = clock or FakeClock(T0)
+    return await _world(
+        "memory",
+        InMemoryLedger(clock),
+        InMemoryAccountRepository(),
+        InMemoryPixPaymentRepository(),
+        InMemoryMedRepository(),
+        clock,
+    )

@@ -18,10 +18,13 @@ from finbank_adapters.reconciliation.sources import LedgerSettlementPostings
 from finbank_core.accounts.ports import Ledger
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 from finbank_core.pix.ports import PixPaymentRepository
-from finbank_core.pix.refunds import RefundStatus
+from finbank_core.pix.refunds import RefundNature, RefundStatus
 from finbank_core.reconciliation.model import Direction, ReconItem
 from finbank_core.reconciliation.use_cases import BUSINESS_TZ
 
+#: the record reference of a MED return: this prefix, then the original EndToEndId
+MED_REFERENCE = "MED "
+MED_NATURES = frozenset({RefundNature.MED_FRAUDE, RefundNature.MED_OPERACIONAL})
 #: an EndToEndId or rtrId inside a statement text (see ``finbank_core.pix.ledger_steps.memo``)
 SPI_ID = re.compile(r"\b[ED][0-9A-Z]{8}\d{12}[a-zA-Z0-9]{11}\b")
 PAGE = 500
@@ -129,14 +132,20 @@ def _items_of(payment: PixPayment) -> list[ReconItem]:
         )
     for refund in payment.refunds:
         if refund.status is RefundStatus.DEVOLVIDO and refund.completed_at is not None:
-            # We refund what we received: the money goes back out.
+            # We refund what we received: the money goes back out. A MED return
+            # (taken from the receiving account or from accounts the money was
+            # traced to) is named as such in the report.
             items.append(
                 ReconItem(
                     key=refund.return_id,
                     amount_cents=refund.amount.cents,
                     direction=Direction.OUT,
                     at=refund.completed_at,
-                    reference=payment.end_to_end_id,
+                    reference=(
+                        f"{MED_REFERENCE}{payment.end_to_end_id}"
+                        if refund.nature in MED_NATURES
+                        else payment.end_to_end_id
+                    ),
                 )
             )
     return items

@@ -1,11 +1,17 @@
 """The ledger side of MED: holds (pending transfers) placed, released, moved and posted.
 
-A hold is a pending transfer from the customer's account to the PIX
-settlement account, flagged ``BALANCING_DEBIT`` so that it takes as much of
+A hold is a pending transfer from the customer's account to the bank's
+suspense account, flagged ``BALANCING_DEBIT`` so that it takes as much of
 the asked amount as the account has available, atomically (no read of the
-balance that a concurrent payment could make stale). Every step has an id
-derived from the hold (:func:`~finbank_core.pix.med.model.med_step_id`), so
-repeating any of them applies it once.
+balance that a concurrent payment could make stale). Holds stay off the PIX
+settlement account on purpose: reconciliation treats a pending transfer
+there older than an hour as an orphan to void, and a MED hold lives for
+days. A return posts (part of) the hold to suspense and, in the same linked
+batch, moves it on: to the settlement account for a pacs.004 (with the
+rtrId in the statement text, as reconciliation expects), or straight to the
+payer's account on-us. Every step has an id derived from the hold
+(:func:`~finbank_core.pix.med.model.med_step_id`), so repeating any of them
+applies it once.
 """
 
 from __future__ import annotations
@@ -104,11 +110,11 @@ class MedLedger:
         *,
         then_credit: uuid.UUID | None = None,
     ) -> None:
-        """Post ``amount`` of the hold (the rest is released) to settlement.
+        """Post ``amount`` of the hold (the rest is released) and pay it out, linked.
 
-        With ``then_credit``, also settlement -> that account in the same
-        linked batch (an on-us return to the payer). Applied once whoever
-        repeats it.
+        Suspense -> ``then_credit`` (an on-us return to the payer), or
+        suspense -> PIX settlement (a return through the network). Applied
+        once whoever repeats it.
         """
         post_id = med_step_id(hold_id, "post")
         if await self._ledger.lookup_transfers([post_id]):
@@ -123,20 +129,18 @@ class MedLedger:
             pending_id=hold_id,
             user_data=memo,
         )
-        batch = [post]
-        if then_credit is not None:
-            post = msgspec.structs.replace(post, flags=post.flags | TransferFlags.LINKED)
-            batch = [
-                post,
-                Transfer(
-                    id=med_step_id(hold_id, "credit"),
-                    debit_account_id=BankAccounts.PIX_SETTLEMENT,
-                    credit_account_id=then_credit,
-                    amount=amount.cents,
-                    code=TransferCode.PIX_REFUND_IN,
-                    user_data=memo,
-                ),
-            ]
+        post = msgspec.structs.replace(post, flags=post.flags | TransferFlags.LINKED)
+        batch = [
+            post,
+            Transfer(
+                id=med_step_id(hold_id, "out"),
+                debit_account_id=BankAccounts.SUSPENSE,
+                credit_account_id=then_credit or BankAccounts.PIX_SETTLEMENT,
+                amount=amount.cents,
+                code=TransferCode.PIX_REFUND_IN if then_credit else TransferCode.PIX_REFUND_OUT,
+                user_data=memo,
+            ),
+        ]
         results = await self._ledger.create_transfers(batch)
         if all(r is R.OK for r in results) or await self._ledger.lookup_transfers([post_id]):
             return
@@ -162,7 +166,7 @@ class MedLedger:
         return Transfer(
             id=hold_id,
             debit_account_id=account_id,
-            credit_account_id=BankAccounts.PIX_SETTLEMENT,
+            credit_account_id=BankAccounts.SUSPENSE,
             amount=most.cents,
             code=TransferCode.PIX_REFUND_OUT,
             flags=TransferFlags.PENDING | TransferFlags.BALANCING_DEBIT,

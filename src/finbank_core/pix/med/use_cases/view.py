@@ -23,10 +23,9 @@ class GetMedView:
 
     async def __call__(self, query: MedViewQuery) -> MedView:
         d = self._d
-        if query.owner_id is not None:
-            payment = await d.payments.get(query.end_to_end_id)
-            if not payment.is_visible_to(query.owner_id):
-                raise PixPaymentNotFound()
+        payment = await d.payments.get(query.end_to_end_id)  # PixPaymentNotFound if unknown
+        if query.owner_id is not None and not payment.is_visible_to(query.owner_id):
+            raise PixPaymentNotFound()
         return MedView(
             end_to_end_id=query.end_to_end_id,
             case=await d.current_case(query.end_to_end_id),
