@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 
+from tests.med_support import PEER_ISPB, T0, memory_world
+
 from finbank_adapters.reconciliation.pix_sources import (
     MED_REFERENCE,
     PixLedgerPostings,
@@ -27,7 +29,6 @@ from finbank_core.pix.med.use_cases import (
 )
 from finbank_core.reconciliation.matching import match_sources
 from finbank_core.reconciliation.model import DiscrepancyClass, ReconItem
-from tests.med_support import PEER_ISPB, T0, memory_world
 
 
 async def _items(items: Iterable[ReconItem]) -> AsyncIterator[ReconItem]:
