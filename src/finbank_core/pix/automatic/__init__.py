@@ -16,6 +16,7 @@ from finbank_core.pix.automatic.errors import (
     StaleAutomaticRecord,
 )
 from finbank_core.pix.automatic.model import (
+    BRASILIA,
     AttemptStatus,
     Authorisation,
     AuthorisationRequest,
@@ -35,6 +36,7 @@ from finbank_core.pix.automatic.use_cases import *  # noqa: F403
 from finbank_core.pix.automatic.use_cases import __all__ as _use_cases
 
 __all__ = [
+    "BRASILIA",
     "AttemptStatus",
     "Authorisation",
     "AuthorisationRequest",
