@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from finbank._provided import provided
+from finbank.automatic import AutomaticFacade
 from finbank_adapters.containers import BankContainer
 from finbank_core.pix import use_cases as uc
 from finbank_core.pix.codes.brcode_reader import BRCodeReading, read_brcode
@@ -17,6 +18,8 @@ class PixFacade:
 
     def __init__(self, container: BankContainer) -> None:
         self._c = container.pix()
+        #: Pix Automático: recurrences, authorisations, recurring charges and their debits
+        self.automatic = AutomaticFacade(container)
 
     async def register_key(self, command: uc.RegisterPixKeyCommand) -> KeyRegistration:
         """Register a PIX key (CPF/CNPJ, e-mail, phone or a new EVP) for an account."""
