@@ -45,7 +45,7 @@ def _use_cases(context: str) -> list[tuple[str, type]]:
         if (
             inspect.isclass(obj)
             and ".use_cases" in obj.__module__
-            and inspect.iscoroutinefunction(getattr(obj, "__call__", None))
+            and inspect.iscoroutinefunction(obj.__call__)
             and not issubclass(obj, msgspec.Struct)
         ):
             found.append((name, obj))
