@@ -1,6 +1,7 @@
 """Completed PIX payments/s end to end on the local profile: HTTP request -> SETTLED via Kafka.
 
-Run: ``.venv/bin/python benchmarks/pix_e2e.py [--payments 300] [--concurrency 20] [--accounts 10]``
+Run: ``.venv/bin/python benchmarks/pix_e2e.py [--payments 300] [--concurrency 20]
+[--accounts 10] [--pix-backend postgres|dynamodb] [--rate R]``
 
 Starts Tansu and a moto server (``finbank dev up``'s :class:`DevStack`), uses
 the PostgreSQL server at ``--dsn`` (a fresh schema, dropped afterwards) and
@@ -9,13 +10,19 @@ this one process, as asyncio tasks: the HTTP app (Litestar's
 ``AsyncTestClient``), the outbox relay and the settlement worker, each with
 its own container, as three processes would have. Every payment goes
 
-    POST /v1/pix/payments (reserve in PostgreSQL, record in DynamoDB, outbox row)
+    POST /v1/pix/payments (reserve in PostgreSQL, record in the PIX store, outbox row)
     -> relay -> finbank.pix.v1 -> worker (SPI simulator, post, record SETTLED)
 
-and counts when the worker has marked it ``SETTLED``. Prints payments/s
-over the whole run and per-payment latency (request sent -> settled).
-Figures vary with whatever else runs on the machine and with moto, which is
-far slower than DynamoDB; this prints, it never asserts.
+and counts when the worker has marked it ``SETTLED``. The PIX records live
+in PostgreSQL (``--pix-backend postgres``, the local profile's default) or
+on moto (``dynamodb``, far slower than DynamoDB itself).
+
+Two modes: closed loop (default: ``--concurrency`` requests in flight, as
+fast as they complete: the throughput) and open loop (``--rate R``: one
+request every 1/R s whatever happens, latency measured from when each was
+due: the latency at that load). Prints payments/s over the whole run and
+per-payment latency (request due -> settled); figures vary with whatever
+else runs on the machine; this prints, it never asserts.
 """
 
 from __future__ import annotations
@@ -24,22 +31,34 @@ import argparse
 import asyncio
 import os
 import secrets
+import signal
 import statistics
+import subprocess
+import sys
 import time
+from datetime import datetime
 from typing import Any
 
 import asyncpg
+import httpx
+import msgspec
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from finbank_adapters.containers import build_container
 from finbank_adapters.kafka.config import KafkaSettings
 from finbank_adapters.kafka.relay import run_relay
-from finbank_adapters.sandbox import PEER_KEY_EMAIL
+from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
 from finbank_adapters.postgres.migrations import migrate, quote_ident
 from finbank_adapters.settings import Settings
 from finbank_adapters.workers.pix_settlement import PixSettlementWorker
-from finbank_cli.devstack import DUMMY_AWS_CREDENTIALS, DevStack, prepare, running_stack
+from finbank_cli.devstack import (
+    DUMMY_AWS_CREDENTIALS,
+    DevStack,
+    _wait_for_port,
+    free_port,
+    running_stack,
+)
 from finbank_http import create_app
 
 DEFAULT_DSN = os.environ.get(
@@ -47,28 +66,28 @@ DEFAULT_DSN = os.environ.get(
 )
 
 
-def settings_for(stack: DevStack, dsn: str, schema: str, redis_prefix: str) -> Settings:
-    return Settings.from_env(
-        {
-            "FINBANK_PROFILE": "local",
-            "FINBANK_POSTGRES_DSN": f"{dsn}?search_path={schema}",
-            "FINBANK_POSTGRES_POOL_MAX": "20",
-            "FINBANK_REDIS_KEY_PREFIX": redis_prefix,
-            "FINBANK_AWS_ENDPOINT_URL": stack.aws_endpoint,
-            "FINBANK_AWS_REGION": "sa-east-1",
-            "FINBANK_PIX_TABLE_NAME": f"bench-{secrets.token_hex(4)}",
-            "FINBANK_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-            "FINBANK_KAFKA_TOPIC_PREFIX": f"bench{secrets.token_hex(3)}.",
-            "FINBANK_JWT_SECRET": secrets.token_hex(32),
-            "FINBANK_SANDBOX": "true",
-            "FINBANK_RELAY_IDLE_SECONDS": "0.01",
-        }
-    )
+def environment_for(
+    stack: DevStack, dsn: str, schema: str, redis_prefix: str, pix_backend: str
+) -> dict[str, str]:
+    """The ``FINBANK_*`` variables of the run, for this process and the child processes."""
+    return {
+        "FINBANK_PROFILE": "local",
+        "FINBANK_PIX_BACKEND": pix_backend,
+        "FINBANK_POSTGRES_DSN": f"{dsn}?search_path={schema}",
+        "FINBANK_POSTGRES_POOL_MAX": "20",
+        "FINBANK_REDIS_KEY_PREFIX": redis_prefix,
+        "FINBANK_AWS_ENDPOINT_URL": stack.aws_endpoint,
+        "FINBANK_AWS_REGION": "sa-east-1",
+        "FINBANK_PIX_TABLE_NAME": f"bench-{secrets.token_hex(4)}",
+        "FINBANK_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "FINBANK_KAFKA_TOPIC_PREFIX": f"bench{secrets.token_hex(3)}.",
+        "FINBANK_JWT_SECRET": secrets.token_hex(32),
+        "FINBANK_SANDBOX": "true",
+        "FINBANK_RELAY_IDLE_SECONDS": "0.01",
+    }
 
 
-async def open_accounts(
-    client: AsyncTestClient[Any], count: int
-) -> tuple[dict[str, str], list[str]]:
+async def open_accounts(client: Any, count: int) -> tuple[dict[str, str], list[str]]:
     password = f"pw-{secrets.token_hex(8)}"
     body = {"username": f"bench-{secrets.token_hex(4)}", "password": password}
     assert (await client.post("/v1/auth/signup", json=body)).status_code == 201
@@ -84,7 +103,20 @@ async def open_accounts(
     return headers, accounts
 
 
-async def run(payments: int, concurrency: int, account_count: int, dsn: str) -> None:
+async def run(
+    payments: int,
+    concurrency: int,
+    account_count: int,
+    dsn: str,
+    pix_backend: str,
+    rate: float,
+    partitions: int,
+    processes: bool,
+) -> None:
+    from finbank_adapters.aws_wiring import bootstrap_aws
+    from finbank_adapters.kafka.clients import create_topics
+    from finbank_core.shared.events import AUTH_TOPIC, LEDGER_TOPIC, PIX_TOPIC
+
     for key, value in DUMMY_AWS_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     schema = f"bench_{secrets.token_hex(4)}"
@@ -94,9 +126,28 @@ async def run(payments: int, concurrency: int, account_count: int, dsn: str) -> 
     with running_stack(DevStack()) as stack:
         try:
             await migrate(admin, schema)
-            settings = settings_for(stack, dsn, schema, redis_prefix)
-            await prepare(stack, settings)
-            await bench(settings, payments, concurrency, account_count)
+            env = environment_for(stack, dsn, schema, redis_prefix, pix_backend)
+            settings = Settings.from_env(env)
+            if pix_backend == "dynamodb":
+                await bootstrap_aws(settings)
+            await create_topics(
+                KafkaSettings.from_settings(settings),
+                [PIX_TOPIC, LEDGER_TOPIC, AUTH_TOPIC],
+                partitions=partitions,
+            )
+            print(
+                f"PIX stores: {pix_backend}; mode: "
+                + (f"open loop, {rate}/s" if rate else "closed loop")
+                + ("; serve, relay and worker in processes of their own" if processes else "")
+            )
+            if processes:
+                if pix_backend != "postgres":
+                    raise SystemExit(
+                        "--processes reads the outcomes from PostgreSQL: postgres only"
+                    )
+                await bench_processes(env, dsn, schema, payments, concurrency, account_count, rate)
+            else:
+                await bench(settings, payments, concurrency, account_count, rate)
         finally:
             await admin.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
             await admin.close()
@@ -106,7 +157,9 @@ async def run(payments: int, concurrency: int, account_count: int, dsn: str) -> 
             await redis.aclose()
 
 
-async def bench(settings: Settings, payments: int, concurrency: int, account_count: int) -> None:
+async def bench(
+    settings: Settings, payments: int, concurrency: int, account_count: int, rate: float
+) -> None:
     kafka = KafkaSettings.from_settings(settings)
     stop = asyncio.Event()
     worker = PixSettlementWorker(settings, kafka=kafka)
@@ -122,8 +175,12 @@ async def bench(settings: Settings, payments: int, concurrency: int, account_cou
             gate = asyncio.Semaphore(concurrency)
 
             async def pay(n: int) -> None:
+                due = 0.0
+                if rate:  # open loop: this request is due at start + n / rate
+                    due = started + n / rate
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 async with gate:
-                    started = time.perf_counter()
+                    began = time.perf_counter()
                     response = await client.post(
                         "/v1/pix/payments",
                         json={
@@ -133,10 +190,10 @@ async def bench(settings: Settings, payments: int, concurrency: int, account_cou
                         },
                         headers={**headers, "Idempotency-Key": f"bench-{n}"},
                     )
-                    accept_seconds.append(time.perf_counter() - started)
+                    accept_seconds.append(time.perf_counter() - began)
                     if response.status_code != 201:
                         raise RuntimeError(f"payment {n}: {response.status_code} {response.text}")
-                    sent_at[response.json()["end_to_end_id"]] = started
+                    sent_at[response.json()["end_to_end_id"]] = due if rate else began
 
             async def watch() -> None:
                 handler = worker.handler
@@ -158,6 +215,21 @@ async def bench(settings: Settings, payments: int, concurrency: int, account_cou
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+    report(
+        payments, concurrency, account_count, accepted, elapsed, sent_at, settled_at, accept_seconds
+    )
+
+
+def report(
+    payments: int,
+    concurrency: int,
+    account_count: int,
+    accepted: float,
+    elapsed: float,
+    sent_at: dict[str, float],
+    settled_at: dict[str, float],
+    accept_seconds: list[float],
+) -> None:
     latencies = sorted(settled_at[e2e] - sent_at[e2e] for e2e in sent_at)
     accepts = sorted(accept_seconds)
     print(f"payments: {payments}, HTTP concurrency: {concurrency}, payer accounts: {account_count}")
@@ -173,14 +245,154 @@ async def bench(settings: Settings, payments: int, concurrency: int, account_cou
     )
 
 
+def spawn(arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "finbank_cli", *arguments],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def bench_processes(
+    env: dict[str, str],
+    dsn: str,
+    schema: str,
+    payments: int,
+    concurrency: int,
+    account_count: int,
+    rate: float,
+) -> None:
+    """The deployment's shape: three processes, HTTP over TCP, outcomes read from PostgreSQL.
+
+    A payment's latency is its record's ``settled_at`` (the worker's clock:
+    this machine's) minus when the request was due (``time.time()``).
+    """
+    port = free_port()
+    children = [
+        spawn(["serve", "--port", str(port), "--log-level", "warning"], env),
+        spawn(["relay"], env),
+        spawn(["worker", "pix-settlement"], env),
+    ]
+    pool = await asyncpg.create_pool(
+        dsn, server_settings={"search_path": schema}, min_size=1, max_size=2
+    )
+    settled_sql = (
+        "SELECT end_to_end_id, body FROM pix_payments"
+        " WHERE status <> 'PENDING' AND end_to_end_id <> ALL($1::text[])"
+    )
+    try:
+        _wait_for_port(port, children[0], "finbank serve")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            headers, accounts = await open_accounts(client, account_count)
+
+            async def outcomes(known: dict[str, float]) -> None:
+                for row in await pool.fetch(settled_sql, list(known)):
+                    body = msgspec.json.decode(row["body"])
+                    if body["status"] != "SETTLED":
+                        raise RuntimeError(f"{row['end_to_end_id']}: {body['status']}")
+                    known[row["end_to_end_id"]] = datetime.fromisoformat(
+                        body["settled_at"]
+                    ).timestamp()
+
+            # warm-up: one payment through relay and worker (the consumer group joins first)
+            warm: dict[str, float] = {}
+            response = await client.post(
+                "/v1/pix/payments",
+                json={"account_id": accounts[0], "key": PEER_KEY_EMAIL, "amount": "1.00"},
+                headers={**headers, "Idempotency-Key": "warm-up"},
+            )
+            assert response.status_code == 201, response.text
+            async with asyncio.timeout(120):
+                while not warm:
+                    await outcomes(warm)
+                    await asyncio.sleep(0.05)
+
+            sent_at: dict[str, float] = {}
+            settled_at: dict[str, float] = dict(warm)
+            accept_seconds: list[float] = []
+            gate = asyncio.Semaphore(concurrency)
+            started = time.time()
+
+            async def pay(n: int) -> None:
+                due = 0.0
+                if rate:
+                    due = started + n / rate
+                    await asyncio.sleep(max(0.0, due - time.time()))
+                async with gate:
+                    began = time.time()
+                    response = await client.post(
+                        "/v1/pix/payments",
+                        json={
+                            "account_id": accounts[n % len(accounts)],
+                            "key": PEER_KEY_EMAIL,
+                            "amount": "1.00",
+                        },
+                        headers={**headers, "Idempotency-Key": f"bench-{n}"},
+                    )
+                    accept_seconds.append(time.time() - began)
+                    if response.status_code != 201:
+                        raise RuntimeError(f"payment {n}: {response.status_code} {response.text}")
+                    sent_at[response.json()["end_to_end_id"]] = due if rate else began
+
+            await asyncio.gather(*(pay(n) for n in range(payments)))
+            accepted = time.time() - started
+            async with asyncio.timeout(300):
+                while len(settled_at) < payments + len(warm):
+                    await outcomes(settled_at)
+                    await asyncio.sleep(0.02)
+            for e2e in warm:
+                del settled_at[e2e]
+            elapsed = max(settled_at.values()) - started
+    finally:
+        await pool.close()
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    report(
+        payments, concurrency, account_count, accepted, elapsed, sent_at, settled_at, accept_seconds
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--payments", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--accounts", type=int, default=10)
     parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser.add_argument("--pix-backend", choices=["postgres", "dynamodb"], default="postgres")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="open loop: payments/s (0: closed loop)"
+    )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=12,
+        help="partitions of the topics: the worker handles each in order, partitions at once",
+    )
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="run `finbank serve`, `relay` and `worker pix-settlement` as processes (postgres)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.payments, args.concurrency, args.accounts, args.dsn))
+    asyncio.run(
+        run(
+            args.payments,
+            args.concurrency,
+            args.accounts,
+            args.dsn,
+            args.pix_backend,
+            args.rate,
+            args.partitions,
+            args.processes,
+        )
+    )
 
 
 if __name__ == "__main__":
