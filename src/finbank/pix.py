@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from finbank._provided import provided
+from finbank.med import MedFacade
 from finbank.automatic import AutomaticFacade
 from finbank_adapters.containers import BankContainer
 from finbank_core.pix import use_cases as uc
@@ -18,6 +19,8 @@ class PixFacade:
 
     def __init__(self, container: BankContainer) -> None:
         self._c = container.pix()
+        #: precautionary blocks and MED (infraction reports, analysis, returns)
+        self.med = MedFacade(container)
         #: Pix Automático: recurrences, authorisations, recurring charges and their debits
         self.automatic = AutomaticFacade(container)
 

@@ -24,6 +24,7 @@ from finbank_http.routes.accounts import AccountController, TransferController
 from finbank_http.routes.auth import auth_router, register_rate_limit_store
 from finbank_http.routes.ops import health, ready, sandbox_deposit
 from finbank_http.routes.pix import pix_router
+from finbank_http.routes.pix_med import MED_ROUTES
 from finbank_http.security import BEARER_SCHEME, SecurityHeaders, authenticated, provide_principal
 
 API_VERSION = "0.1.0"
@@ -56,7 +57,13 @@ def create_app(container: BankContainer | None = None) -> Litestar:
 
     protected = Router(
         path="/",
-        route_handlers=[AccountController, TransferController, sandbox_deposit, pix_router()],
+        route_handlers=[
+            AccountController,
+            TransferController,
+            sandbox_deposit,
+            *MED_ROUTES,
+            pix_router(),
+        ],
         dependencies={"principal": Provide(provide_principal)},
         guards=[authenticated],
     )

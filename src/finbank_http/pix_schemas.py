@@ -19,6 +19,7 @@ from finbank_core.pix.directory import KeyRegistration
 from finbank_core.pix.payments import PixParty, PixPayment
 from finbank_core.pix.refunds import PixRefund
 from finbank_core.pix.use_cases import ChargeResult
+from finbank_http.med_schemas import MedOut
 from finbank_http.schemas import AmountText
 
 KeyText = Annotated[str, msgspec.Meta(min_length=1, max_length=77)]
@@ -144,6 +145,8 @@ class PaymentOut(msgspec.Struct, kw_only=True):
     reject_reason: str | None
     refunded_amount: str
     refunds: list[RefundOut]
+    #: its infraction report (MED) and precautionary block, if any
+    med: MedOut | None = None
 
     @classmethod
     def of(cls, payment: PixPayment, owner_id: str) -> PaymentOut:

@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 from finbank_core.auth.model import Principal
 from finbank_core.pix.charges import ChargePayer
 from finbank_core.pix.codes.brcode_reader import read_brcode
+from finbank_core.pix.med.use_cases import MedViewQuery
 from finbank_core.pix.refunds import RefundNature
 from finbank_core.pix.use_cases import (
     AccountData,
@@ -38,6 +39,7 @@ from finbank_core.pix.use_cases import (
 from finbank_core.shared.errors import NotFound
 from finbank_core.shared.money import Money
 from finbank_http.deps import Bank
+from finbank_http.med_schemas import MedOut
 from finbank_http.pix_schemas import (
     BRCodeDecodeIn,
     BRCodeOut,
@@ -215,7 +217,10 @@ class PixPaymentController(Controller):
         payment = await bank.pix.get_payment(
             GetPixPaymentQuery(owner_id=principal.subject, end_to_end_id=e2e_id)
         )
-        return PaymentOut.of(payment, principal.subject)
+        out = PaymentOut.of(payment, principal.subject)
+        med = await bank.pix.med.view(MedViewQuery(end_to_end_id=e2e_id, owner_id=principal.subject))
+        out.med = MedOut.of(med, principal.subject) if med.case or med.block else None
+        return out
 
     @post(
         "/{e2e_id:str}/refunds",
