@@ -1,8 +1,10 @@
 """PIX: the payment network, the DICT, payment records, charges, limits and the PIX use cases.
 
-``pix_backend=dynamodb`` puts every PIX store in one DynamoDB table
-(docs/pix-aws.md): payment records, the key directory, charges, account
-limits, devices and in-flight request claims. The payment network is a
+``pix_backend=postgres`` (the local profile) puts every PIX store in
+PostgreSQL (migration ``0012``, docs/postgres.md); ``pix_backend=dynamodb``
+(the aws profile) in one DynamoDB table (docs/pix-aws.md): payment records,
+the key directory, charges, account limits, devices and in-flight request
+claims. The payment network is a
 selector like every other port; ``sandbox`` (the simulated SPI with one peer
 bank) is the only network today.
 """
@@ -14,6 +16,7 @@ from dependency_injector import containers, providers
 from finbank_adapters import aws_wiring, pix_wiring, postgres_wiring, sandbox
 from finbank_adapters.containers.infrastructure import settings_field
 from finbank_adapters.memory.claims import InMemoryRequestClaims
+from finbank_adapters.pix_cursor import pix_cursor_key
 from finbank_core.pix import use_cases as pix
 from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.pix.ports import KeyDirectory, PaymentNetwork
@@ -218,6 +221,12 @@ class PixContainer(containers.DeclarativeContainer):
         credit_inline=pix_inline_settlement,
     )
     get_pix_payment = providers.Factory(pix.GetPixPayment, payments=pix_payment_repository)
+    list_pix_payments = providers.Factory(
+        pix.ListPixPayments,
+        accounts=accounts.account_repository,
+        payments=pix_payment_repository,
+        cursor_key=providers.Callable(pix_cursor_key, settings=infra.settings),
+    )
     settle_pix_refund = providers.Factory(
         pix.SettlePixRefund,
         payments=pix_payment_repository,

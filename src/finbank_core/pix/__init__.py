@@ -108,6 +108,7 @@ from finbank_core.pix.network import (
 )
 from finbank_core.pix.payments import (
     Initiation,
+    PaymentDirection,
     PaymentPage,
     PaymentStatus,
     PixFlow,
@@ -226,6 +227,7 @@ __all__ = [
     "MalformedPixEvent",
     "NetworkResult",
     "NewKeyRegistration",
+    "PaymentDirection",
     "PaymentNetwork",
     "PaymentOrder",
     "PaymentPage",
