@@ -9,7 +9,7 @@ from finbank_adapters.containers import BankContainer
 from finbank_core.pix import use_cases as uc
 from finbank_core.pix.codes.brcode_reader import BRCodeReading, read_brcode
 from finbank_core.pix.directory import KeyRegistration
-from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.payments import PaymentPage, PixPayment
 
 __all__ = ["PixFacade"]
 
@@ -43,6 +43,10 @@ class PixFacade:
     async def get_payment(self, query: uc.GetPixPaymentQuery) -> PixPayment:
         """One of the caller's payments, sent or received, by EndToEndId."""
         return await (await provided(self._c.get_pix_payment))(query)
+
+    async def list_payments(self, query: uc.ListPixPaymentsQuery) -> PaymentPage:
+        """One page of the caller's payments on one account, newest first (filters, cursor)."""
+        return await (await provided(self._c.list_pix_payments))(query)
 
     async def settle_payment(self, command: uc.SettlePixPaymentCommand) -> PixPayment:
         """Ask the network and settle a pending payment (what the worker does)."""
