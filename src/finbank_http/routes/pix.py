@@ -218,7 +218,9 @@ class PixPaymentController(Controller):
             GetPixPaymentQuery(owner_id=principal.subject, end_to_end_id=e2e_id)
         )
         out = PaymentOut.of(payment, principal.subject)
-        med = await bank.pix.med.view(MedViewQuery(end_to_end_id=e2e_id, owner_id=principal.subject))
+        med = await bank.pix.med.view(
+            MedViewQuery(end_to_end_id=e2e_id, owner_id=principal.subject)
+        )
         out.med = MedOut.of(med, principal.subject) if med.case or med.block else None
         return out
 
