@@ -24,6 +24,7 @@ from finbank_http.routes.accounts import AccountController, TransferController
 from finbank_http.routes.auth import auth_router, register_rate_limit_store
 from finbank_http.routes.ops import health, ready, sandbox_deposit
 from finbank_http.routes.pix import pix_router
+from finbank_http.routes.pix_automatic import pix_automatic_router
 from finbank_http.routes.pix_med import MED_ROUTES
 from finbank_http.security import BEARER_SCHEME, SecurityHeaders, authenticated, provide_principal
 
@@ -63,6 +64,7 @@ def create_app(container: BankContainer | None = None) -> Litestar:
             sandbox_deposit,
             *MED_ROUTES,
             pix_router(),
+            pix_automatic_router(),
         ],
         dependencies={"principal": Provide(provide_principal)},
         guards=[authenticated],
