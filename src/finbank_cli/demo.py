@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import TextIO
 
 from finbank import Bank, Settings, open_bank
-from finbank_cli import demo_accounts, demo_pix
+from finbank_cli import demo_accounts, demo_automatic, demo_pix
 from finbank_cli.story import Chapter, Story
 
 #: the chapters of the story, in the order they run
 CHAPTERS: tuple[Chapter, ...] = (
     demo_accounts.chapter,
     demo_pix.chapter,
+    demo_automatic.chapter,
 )
 
 
