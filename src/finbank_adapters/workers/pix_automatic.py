@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -98,3 +99,20 @@ async def run_pix_automatic_worker(
         await worker.run(stop)
     finally:
         await close_container(container)
+
+
+def run_until_signalled(settings: Settings) -> None:
+    """``finbank worker pix-automatic``: run until SIGINT or SIGTERM (ends the round in hand)."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_pix_automatic_worker(settings, stop)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(main())
