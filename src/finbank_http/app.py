@@ -26,6 +26,7 @@ from finbank_http.routes.ops import health, ready, sandbox_deposit
 from finbank_http.routes.pix import pix_router
 from finbank_http.routes.pix_automatic import pix_automatic_router
 from finbank_http.routes.pix_med import MED_ROUTES
+from finbank_http.routes.pix_payments import PixPaymentListController
 from finbank_http.security import BEARER_SCHEME, SecurityHeaders, authenticated, provide_principal
 
 API_VERSION = "0.1.0"
@@ -64,6 +65,7 @@ def create_app(container: BankContainer | None = None) -> Litestar:
             sandbox_deposit,
             *MED_ROUTES,
             pix_router(),
+            PixPaymentListController,
             pix_automatic_router(),
         ],
         dependencies={"principal": Provide(provide_principal)},
