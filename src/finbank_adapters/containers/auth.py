@@ -15,12 +15,7 @@ from finbank_adapters.memory.auth import (
 )
 from finbank_adapters.memory.users import InMemoryUserStore
 from finbank_adapters.metered import metered_login_throttle
-from finbank_adapters.settings import Settings
 from finbank_core.auth import use_cases as auth
-
-
-def _rate_limit_backend(settings: Settings) -> str:
-    return "redis" if settings.uses_redis() else "memory"
 
 
 class AuthContainer(containers.DeclarativeContainer):
@@ -86,7 +81,7 @@ class AuthContainer(containers.DeclarativeContainer):
     )
     #: the Litestar store behind the rate limiter on /v1/auth/*: Redis when Redis is in use
     rate_limit_store = providers.Selector(
-        providers.Callable(_rate_limit_backend, infra.settings),
+        providers.Callable(settings_field("backends.rate_limit"), infra.settings),
         memory=providers.Singleton(auth_wiring.memory_rate_limit_store),
         redis=providers.Singleton(
             auth_wiring.redis_rate_limit_store, client=infra.redis_client, settings=infra.settings

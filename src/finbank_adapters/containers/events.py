@@ -18,7 +18,7 @@ from dependency_injector import containers, providers
 from finbank_adapters import postgres_wiring
 from finbank_adapters.containers.infrastructure import OnDemand, settings_field
 from finbank_adapters.memory import InMemoryEventPublisher
-from finbank_adapters.settings import Settings
+from finbank_adapters.settings import Settings, SettingsError
 
 
 def kafka_settings(settings: Settings) -> Any:
@@ -37,11 +37,16 @@ async def kafka_producer(kafka: Any) -> AsyncIterator[Any]:
 
 def postgres_outbox(pool: Any, clock: Any, settings: Settings) -> Any:
     from finbank_adapters.postgres import PostgresOutbox
-    from finbank_adapters.settings import SettingsError
 
-    if pool is None:
-        raise SettingsError("the outbox relay needs PostgreSQL (FINBANK_EVENTS_BACKEND=postgres)")
     return PostgresOutbox(pool, clock, lease_seconds=settings.relay.lease_seconds)
+
+
+def no_outbox() -> Any:
+    """``FINBANK_EVENTS_BACKEND=memory``: events are published in process, nothing to relay."""
+    raise SettingsError(
+        "the outbox relay needs FINBANK_EVENTS_BACKEND=postgres: with memory, events are "
+        "published in process and there is no outbox to relay"
+    )
 
 
 def postgres_inbox(pool: Any, clock: Any, consumer: str) -> Any:
@@ -87,8 +92,13 @@ class EventsContainer(containers.DeclarativeContainer):
         ),
     )
     kafka = providers.Singleton(kafka_settings, infra.settings)
-    outbox = providers.Singleton(
-        postgres_outbox, pool=infra.postgres_pool, clock=infra.clock, settings=infra.settings
+    #: the outbox ``finbank relay`` drains: the one the PostgreSQL publisher writes to
+    outbox = providers.Selector(
+        providers.Callable(settings_field("backends.events"), infra.settings),
+        postgres=providers.Singleton(
+            postgres_outbox, pool=infra.postgres_pool, clock=infra.clock, settings=infra.settings
+        ),
+        memory=providers.Callable(no_outbox),
     )
     #: call with ``consumer=<group id>``; ``None`` on the memory profile
     inbox = providers.Selector(

@@ -201,6 +201,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             backends.challenges,
             backends.throttle,
             backends.refresh_tokens,
+            backends.rate_limit,
         ) or backends.denylist in (DenylistBackend.REDIS, DenylistBackend.REDIS_POSTGRES)
 
     def cognito_issuer_url(self) -> str:

@@ -15,6 +15,7 @@ identity            ``IdentityBackend``    ``local``, ``cognito``
 challenges          ``CacheBackend``       ``memory``, ``redis``
 throttle            ``CacheBackend``       ``memory``, ``redis``
 refresh_tokens      ``CacheBackend``       ``memory``, ``redis``
+rate_limit          ``CacheBackend``       ``memory``, ``redis``
 denylist            ``DenylistBackend``    ``memory``, ``redis``, ``redis_postgres``
 pix                 ``PixBackend``         ``memory``, ``postgres``, ``dynamodb``
 pix_network         ``PixNetworkBackend``  ``sandbox``
@@ -45,7 +46,7 @@ class DatabaseBackend(enum.StrEnum):
 
 
 class CacheBackend(enum.StrEnum):
-    """MFA challenges, login throttle, refresh tokens: in process or Redis."""
+    """MFA challenges, login throttle, refresh tokens, rate limits: in process or Redis."""
 
     MEMORY = "memory"
     REDIS = "redis"
@@ -105,6 +106,8 @@ class Backends(msgspec.Struct, frozen=True, kw_only=True):
     throttle: CacheBackend = CacheBackend.MEMORY
     denylist: DenylistBackend = DenylistBackend.MEMORY
     refresh_tokens: CacheBackend = CacheBackend.MEMORY
+    #: the store behind the HTTP rate limiter on ``/v1/auth/*``
+    rate_limit: CacheBackend = CacheBackend.MEMORY
     pix: PixBackend = PixBackend.MEMORY
     pix_network: PixNetworkBackend = PixNetworkBackend.SANDBOX
     files: FilesBackend = FilesBackend.LOCAL
@@ -119,6 +122,7 @@ _LOCAL = Backends(
     throttle=CacheBackend.REDIS,
     denylist=DenylistBackend.REDIS_POSTGRES,
     refresh_tokens=CacheBackend.REDIS,
+    rate_limit=CacheBackend.REDIS,
     pix=PixBackend.POSTGRES,
 )
 
