@@ -18,7 +18,8 @@ The check refuses, as problem+json naming what is wrong:
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime
+from typing import Any, get_args
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -33,7 +34,6 @@ from finbank_core.shared.errors import InvalidInput
 #: media types a JSON body may be sent as
 JSON_MEDIA_TYPES = ("application/json",)
 _STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-_ALWAYS_ALLOWED_QUERY: frozenset[str] = frozenset()
 
 
 class UnsupportedMediaType(HTTPException):
@@ -85,13 +85,14 @@ class InputLimits:
     def __init__(self, *, max_body_bytes: int, max_json_depth: int) -> None:
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
-        self._query_names: dict[int, frozenset[str] | None] = {}
+        self._query_names: dict[int, dict[str, type | None] | None] = {}
         self._methods: dict[str, str] = {}
 
     async def check(self, request: Request[Any, Any, Any]) -> Response[None] | None:
         if request.method == "OPTIONS":
             return self._options(request)
-        if "\x00" in request.url.path or "%00" in str(request.scope.get("raw_path", b"")):
+        raw_path = bytes(request.scope.get("raw_path") or b"").split(b"?")[0]
+        if "\x00" in str(request.scope.get("path", "")) or b"%00" in raw_path:
             raise InvalidInput("NUL characters are not allowed", field="path")
         self._check_query(request)
         if "data" in request.route_handler.parsed_fn_signature.parameters:
@@ -115,8 +116,11 @@ class InputLimits:
             if name in seen:
                 raise InvalidInput(f"query parameter {name!r} given more than once", field=name)
             seen.add(name)
+            kind = allowed.get(name) if allowed is not None else None
+            if kind is not None and not _STRICT_FORMS[kind].match(value):
+                raise InvalidInput(f"{name} must be {_FORM_NAMES[kind]}", field=name)
 
-    def _allowed_query(self, request: Request[Any, Any, Any]) -> frozenset[str] | None:
+    def _allowed_query(self, request: Request[Any, Any, Any]) -> dict[str, type | None] | None:
         handler = request.route_handler
         key = id(handler)
         if key not in self._query_names:
@@ -153,25 +157,55 @@ class InputLimits:
         if not self._methods:
             for route in request.app.routes:
                 if isinstance(route, HTTPRoute):
-                    self._methods[route.path] = ", ".join(sorted(route.methods))
+                    self._methods[route.path_format] = ", ".join(sorted(route.methods))
         allow = self._methods.get(template, "OPTIONS")
         return Response(None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": allow})
 
 
-def _declared_query(request: Request[Any, Any, Any]) -> frozenset[str] | None:
-    """The query parameter names the request's handler declares (None: not known)."""
+def _declared_query(request: Request[Any, Any, Any]) -> dict[str, type | None] | None:
+    """The query parameters the request's handler declares, each with the type whose
+    text form is checked strictly (``datetime``, ``int``) or None; None: not known."""
     scope_route = request.scope.get("path_template")
     for route in request.app.routes:
-        if isinstance(route, HTTPRoute) and route.path == scope_route:
+        if isinstance(route, HTTPRoute) and route.path_format == scope_route:
             entry = route.route_handler_map.get(request.method)
             if entry is None:
                 return None
             _, kwargs_model = entry
-            names = {p.field_alias for p in kwargs_model.expected_query_params}
-            if any(p.param_type is not ParamType.QUERY for p in kwargs_model.expected_query_params):
-                return None
-            return frozenset(names) | _ALWAYS_ALLOWED_QUERY
+            fields = request.route_handler.parsed_fn_signature.parameters
+            declared: dict[str, type | None] = {}
+            for parameter in kwargs_model.expected_query_params:
+                if parameter.param_type is not ParamType.QUERY:
+                    return None
+                field = fields.get(parameter.field_name)
+                declared[parameter.field_alias] = _strict_kind(field.annotation) if field else None
+            return declared
     return None
+
+
+def _strict_kind(annotation: Any) -> type | None:
+    """``datetime`` or ``int`` if ``annotation`` is one of them (maybe optional, annotated)."""
+    candidates = [annotation]
+    while candidates:
+        current = candidates.pop()
+        if current in (datetime, int):
+            return current  # type: ignore[no-any-return]
+        candidates.extend(a for a in get_args(current) if a is not type(None))
+    return None
+
+
+#: the only text forms accepted for typed query parameters (no "0.5" as a date, no "1e3")
+_STRICT_FORMS: dict[type, re.Pattern[str]] = {
+    datetime: re.compile(
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
+        r"(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})$(?!\n)"
+    ),
+    int: re.compile(r"^-?[0-9]{1,19}$(?!\n)"),
+}
+_FORM_NAMES: dict[type, str] = {
+    datetime: "an ISO 8601 date and time with its zone, e.g. 2025-01-31T12:00:00-03:00",
+    int: "an integer",
+}
 
 
 def _printable(text: str) -> str:

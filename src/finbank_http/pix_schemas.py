@@ -13,14 +13,15 @@ from typing import Annotated, Literal
 import msgspec
 
 from finbank_core.accounts.model import AccountKind
+from finbank_core.pix.charges import ChargeStatus
 from finbank_core.pix.codes.brcode_reader import BRCodeReading
 from finbank_core.pix.codes.keys import PixKeyType
 from finbank_core.pix.directory import KeyRegistration
-from finbank_core.pix.payments import PixParty, PixPayment
-from finbank_core.pix.refunds import PixRefund
+from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixParty, PixPayment
+from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.pix.use_cases import ChargeResult
 from finbank_http.med_schemas import MedOut
-from finbank_http.schemas import AmountText
+from finbank_http.schemas import AmountOut, AmountText, signed_amount
 
 KeyText = Annotated[str, msgspec.Meta(min_length=1, max_length=77)]
 Description = Annotated[str, msgspec.Meta(max_length=140)]
@@ -103,10 +104,10 @@ class PartyOut(msgspec.Struct, kw_only=True):
 class RefundOut(msgspec.Struct, kw_only=True):
     return_id: str
     end_to_end_id: str
-    amount: str
-    nature: str
+    amount: AmountOut
+    nature: RefundNature
     reason: str
-    status: str
+    status: RefundStatus
     requested_at: datetime
     completed_at: datetime | None
     failure_reason: str | None
@@ -117,10 +118,10 @@ class RefundOut(msgspec.Struct, kw_only=True):
         return cls(
             return_id=refund.return_id,
             end_to_end_id=payment.end_to_end_id,
-            amount=refund.amount.to_bcb(),
-            nature=refund.nature.value,
+            amount=signed_amount(refund.amount),
+            nature=refund.nature,
             reason=refund.reason.value,
-            status=refund.status.value,
+            status=refund.status,
             requested_at=refund.requested_at,
             completed_at=refund.completed_at,
             failure_reason=refund.failure_reason.value if refund.failure_reason else None,
@@ -130,20 +131,20 @@ class RefundOut(msgspec.Struct, kw_only=True):
 
 class PaymentOut(msgspec.Struct, kw_only=True):
     end_to_end_id: str
-    status: str
-    flow: str
+    status: PaymentStatus
+    flow: PixFlow
     #: from the caller's point of view
     direction: Literal["sent", "received"]
-    amount: str
+    amount: AmountOut
     payer: PartyOut
     payee: PartyOut
-    initiation: str
+    initiation: Initiation
     txid: str | None
     description: str | None
     created_at: datetime
     settled_at: datetime | None
     reject_reason: str | None
-    refunded_amount: str
+    refunded_amount: AmountOut
     refunds: list[RefundOut]
     #: its infraction report (MED) and precautionary block, if any
     med: MedOut | None = None
@@ -152,19 +153,19 @@ class PaymentOut(msgspec.Struct, kw_only=True):
     def of(cls, payment: PixPayment, owner_id: str) -> PaymentOut:
         return cls(
             end_to_end_id=payment.end_to_end_id,
-            status=payment.status.value,
-            flow=payment.flow.value,
+            status=payment.status,
+            flow=payment.flow,
             direction="sent" if payment.payer.owner_id == owner_id else "received",
-            amount=payment.amount.to_bcb(),
+            amount=signed_amount(payment.amount),
             payer=PartyOut.of(payment.payer),
             payee=PartyOut.of(payment.payee),
-            initiation=payment.initiation.value,
+            initiation=payment.initiation,
             txid=payment.txid,
             description=payment.description,
             created_at=payment.created_at,
             settled_at=payment.settled_at,
             reject_reason=payment.reject_reason.value if payment.reject_reason else None,
-            refunded_amount=payment.refunded_amount.to_bcb(),
+            refunded_amount=signed_amount(payment.refunded_amount),
             refunds=[RefundOut.of(payment, r) for r in payment.refunds],
         )
 
@@ -196,10 +197,10 @@ class ChargeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class ChargeOut(msgspec.Struct, kw_only=True):
     txid: str
-    status: str
+    status: ChargeStatus
     account_id: uuid.UUID
     key: str
-    amount: str
+    amount: AmountOut
     location: str
     #: the dynamic BR Code ("Pix Copia e Cola")
     brcode: str
@@ -216,10 +217,10 @@ class ChargeOut(msgspec.Struct, kw_only=True):
         charge = view.charge
         return cls(
             txid=charge.txid,
-            status=charge.status.value,
+            status=charge.status,
             account_id=charge.account_id,
             key=charge.pix_key.value,
-            amount=charge.amount.to_bcb(),
+            amount=signed_amount(charge.amount),
             location=view.location_url,
             brcode=view.dynamic_brcode,
             brcode_static=view.static_brcode,
@@ -255,7 +256,7 @@ class BRCodeOut(msgspec.Struct, kw_only=True):
     key: str | None
     location: str | None
     recurrence_location: str | None
-    amount: str | None
+    amount: AmountOut | None
     txid: str | None
     description: str | None
     single_use: bool
@@ -271,7 +272,7 @@ class BRCodeOut(msgspec.Struct, kw_only=True):
             key=code.pix_key,
             location=code.location_url,
             recurrence_location=code.recurrence_url,
-            amount=code.amount.to_bcb() if code.amount else None,
+            amount=signed_amount(code.amount) if code.amount else None,
             txid=None if code.txid == "***" else code.txid,
             description=code.description,
             single_use=code.point_of_initiation == "12",

@@ -4,32 +4,50 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
-from finbank_core.accounts.model import AccountKind, CustomerAccount, HolderType
+from finbank_core.accounts.ledger import TransferCode
+from finbank_core.accounts.model import AccountKind, AccountStatus, CustomerAccount, HolderType
 from finbank_core.accounts.use_cases import (
     BalanceResult,
     Statement,
     StatementLine,
     TransferReceipt,
 )
+from finbank_core.auth.model import ChallengeType
 from finbank_core.shared.money import Money
 
+#: ``$(?!\n)``: the end of the text, not before a final newline (Python's ``$`` alone
+#: would accept ``"0.01\n"``); ``[0-9]``, not ``\d`` (which takes any script's digits)
+AMOUNT_PATTERN = r"^[0-9]{1,10}\.[0-9]{2}$(?!\n)"
 AmountText = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^\d{1,10}\.\d{2}$",
+        pattern=AMOUNT_PATTERN,
         description="Amount in reais with exactly two decimals, e.g. 1234.56",
         examples=["150.00"],
     ),
 ]
+#: amounts the service reports (balances, statement lines): any size, maybe negative
+SIGNED_AMOUNT_PATTERN = r"^-?[0-9]+\.[0-9]{2}$(?!\n)"
+AmountOut = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=SIGNED_AMOUNT_PATTERN,
+        description="Amount in reais with two decimals, negative for debits; not bounded",
+        examples=["1234.56", "-20.00"],
+    ),
+]
+#: the password rule of sign-up (the identity provider's minimum length)
+PASSWORD_MIN_LENGTH = 10
 
 
 def signed_amount(money: Money) -> str:
-    sign = "-" if money.cents < 0 else ""
-    return sign + Money(abs(money.cents)).to_bcb()
+    """``money`` as ``"-1234.56"``: reading our own figures is never bound by the input range."""
+    whole, cents = divmod(abs(money.cents), 100)
+    return f"{'-' if money.cents < 0 else ''}{whole}.{cents:02d}"
 
 
 # -- auth ---------------------------------------------------------------------------
@@ -37,7 +55,14 @@ def signed_amount(money: Money) -> str:
 
 class SignUpIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    password: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=PASSWORD_MIN_LENGTH,
+            max_length=256,
+            description=f"at least {PASSWORD_MIN_LENGTH} characters; a passphrase is welcome",
+        ),
+    ]
     email: str | None = None
     phone_number: str | None = None
     name: str | None = None
@@ -61,16 +86,26 @@ class TokensOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     id_token: str | None = None
 
 
-class LoginOut(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Either ``tokens`` or an MFA challenge to answer at ``/v1/auth/mfa``."""
+class LoggedIn(msgspec.Struct, kw_only=True, tag_field="outcome", tag="tokens"):
+    """The login is complete: ``tokens`` to call the API with."""
 
-    mfa_required: bool
-    tokens: TokensOut | None = None
-    challenge_id: str | None = None
-    challenge_type: str | None = None
-    expires_in: int | None = None
+    mfa_required: Literal[False] = False
+    tokens: TokensOut
+
+
+class MfaChallenge(msgspec.Struct, kw_only=True, tag_field="outcome", tag="mfa_challenge"):
+    """A second factor is needed: answer ``challenge_id`` at ``/v1/auth/mfa``."""
+
+    mfa_required: Literal[True] = True
+    challenge_id: str
+    challenge_type: ChallengeType
+    expires_in: int
     #: SELECT_MFA_TYPE: the types to choose from; MFA_SETUP: the types that can be set up
     available_types: list[str] | None = None
+
+
+#: what a login step answers, told apart by ``outcome``
+LoginOut = LoggedIn | MfaChallenge
 
 
 # -- accounts -------------------------------------------------------------------------
@@ -88,7 +123,7 @@ class AccountOut(msgspec.Struct, kw_only=True):
     branch: str
     number: str
     kind: AccountKind
-    status: str
+    status: AccountStatus
     holder_name: str
     holder_type: HolderType
     created_at: datetime
@@ -100,7 +135,7 @@ class AccountOut(msgspec.Struct, kw_only=True):
             branch=account.branch,
             number=account.number,
             kind=account.kind,
-            status=account.status.value,
+            status=account.status,
             holder_name=account.holder_name,
             holder_type=account.holder_type,
             created_at=account.created_at,
@@ -108,10 +143,10 @@ class AccountOut(msgspec.Struct, kw_only=True):
 
 
 class BalanceOut(msgspec.Struct, kw_only=True):
-    posted: str
-    available: str
-    pending_debits: str
-    pending_credits: str
+    posted: AmountOut
+    available: AmountOut
+    pending_debits: AmountOut
+    pending_credits: AmountOut
 
 
 class AccountDetailOut(msgspec.Struct, kw_only=True):
@@ -135,9 +170,11 @@ class StatementLineOut(msgspec.Struct, kw_only=True):
     sequence: int
     transfer_id: uuid.UUID
     timestamp: datetime
-    amount: str
-    balance_after: str
-    code: int
+    amount: AmountOut
+    balance_after: AmountOut
+    #: why the money moved: 1 deposit, 2 withdrawal, 3 transfer between accounts of this
+    #: bank, 10 PIX sent, 11 PIX received, 12 PIX refund sent, 13 PIX refund received, 20 fee
+    code: TransferCode
     description: str | None
 
     @classmethod
@@ -148,7 +185,7 @@ class StatementLineOut(msgspec.Struct, kw_only=True):
             timestamp=line.timestamp,
             amount=signed_amount(line.amount),
             balance_after=signed_amount(line.balance_after),
-            code=line.code,
+            code=TransferCode(line.code),
             description=line.description,
         )
 
@@ -185,7 +222,7 @@ class TransferOut(msgspec.Struct, kw_only=True):
     transfer_id: uuid.UUID
     from_account_id: uuid.UUID
     to_account_id: uuid.UUID
-    amount: str
+    amount: AmountOut
     description: str | None
     created_at: datetime
 
@@ -195,7 +232,7 @@ class TransferOut(msgspec.Struct, kw_only=True):
             transfer_id=receipt.transfer_id,
             from_account_id=receipt.debit_account_id,
             to_account_id=receipt.credit_account_id,
-            amount=receipt.amount.to_bcb(),
+            amount=signed_amount(receipt.amount),
             description=receipt.description,
             created_at=receipt.created_at,
         )

@@ -47,6 +47,7 @@ class AccountController(Controller):
 
     @post(
         "/",
+        operation_id="openAccount",
         summary="Open an account for the caller",
         responses=problems(*AUTH_PROBLEMS, 409),
     )
@@ -69,6 +70,7 @@ class AccountController(Controller):
 
     @get(
         "/",
+        operation_id="listAccounts",
         summary="List the caller's accounts",
         responses=problems(401, 503),
     )
@@ -82,6 +84,7 @@ class AccountController(Controller):
 
     @get(
         "/{account_id:uuid}",
+        operation_id="getAccount",
         summary="One of the caller's accounts with its balance",
         responses=problems(401, 404, 503),
     )
@@ -98,6 +101,7 @@ class AccountController(Controller):
 
     @get(
         "/{account_id:uuid}/statement",
+        operation_id="getStatement",
         summary="Posted entries with the balance after each, oldest first",
         responses=problems(*AUTH_PROBLEMS, 404),
     )
@@ -115,7 +119,8 @@ class AccountController(Controller):
             QueryParameter(description="exclusive upper bound (ISO 8601 with zone)"),
         ] = None,
         cursor: Annotated[
-            int | None, QueryParameter(description="next_cursor of the previous page", ge=0)
+            int | None,
+            QueryParameter(description="next_cursor of the previous page", ge=0, le=2**63 - 1),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> StatementOut:
@@ -139,6 +144,7 @@ class TransferController(Controller):
 
     @post(
         "/",
+        operation_id="createTransfer",
         summary="Move money from one of the caller's accounts to another account of this bank",
         description=(
             "Idempotent by the `Idempotency-Key` header (IETF httpapi idempotency-key draft): "

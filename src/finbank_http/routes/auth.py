@@ -19,14 +19,22 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from finbank_adapters.containers import BankContainer, resolve
-from finbank_core.auth.model import SignUpCommand, TokenSet
+from finbank_core.auth.model import ChallengeType, SignUpCommand, TokenSet
 from finbank_core.auth.use_cases import (
     LoginResult,
 )
 from finbank_http.deps import Bank
 from finbank_http.problems import problems
-from finbank_http.schemas import LoginIn, LoginOut, SignUpIn, SignUpOut, TokensOut
-from finbank_http.security import BEARER_SCHEME, bearer_token
+from finbank_http.schemas import (
+    LoggedIn,
+    LoginIn,
+    LoginOut,
+    MfaChallenge,
+    SignUpIn,
+    SignUpOut,
+    TokensOut,
+)
+from finbank_http.security import BEARER_SCHEME, authenticated, bearer_token
 
 RATE_LIMIT_STORE = "finbank_auth_rate_limit"
 
@@ -92,12 +100,13 @@ def tokens_out(tokens: TokenSet) -> TokensOut:
 
 def login_out(result: LoginResult) -> LoginOut:
     if result.tokens is not None:
-        return LoginOut(mfa_required=False, tokens=tokens_out(result.tokens))
-    return LoginOut(
-        mfa_required=True,
+        return LoggedIn(tokens=tokens_out(result.tokens))
+    assert result.challenge_id is not None
+    assert result.challenge_type is not None
+    return MfaChallenge(
         challenge_id=result.challenge_id,
-        challenge_type=result.challenge_type,
-        expires_in=result.expires_in,
+        challenge_type=ChallengeType(result.challenge_type),
+        expires_in=result.expires_in or 0,
         available_types=list(result.available_types) or None,
     )
 
@@ -118,6 +127,7 @@ class AuthController(Controller):
 
     @post(
         "/signup",
+        operation_id="signUp",
         summary="Register a user",
         responses=problems(400, 403, 409, 429, 503),
         status_code=HTTP_201_CREATED,
@@ -136,6 +146,7 @@ class AuthController(Controller):
 
     @post(
         "/confirm",
+        operation_id="confirmSignUp",
         summary="Confirm a sign-up with the code the provider sent",
         description="401 `authentication_failed` whether the user or the code is wrong.",
         responses=problems(400, 401, 429, 503),
@@ -146,6 +157,7 @@ class AuthController(Controller):
 
     @post(
         "/login",
+        operation_id="logIn",
         summary="Log in with a password; returns tokens or an MFA challenge",
         description=(
             "Either `tokens`, or `mfa_required: true` with an opaque `challenge_id` to answer "
@@ -162,6 +174,7 @@ class AuthController(Controller):
 
     @post(
         "/mfa",
+        operation_id="answerMfaChallenge",
         summary="Answer an MFA challenge with its code; returns tokens or the next challenge",
         description=_MFA_DOC,
         responses=problems(400, 401, 422, 429, 503),
@@ -172,6 +185,7 @@ class AuthController(Controller):
 
     @post(
         "/mfa/select",
+        operation_id="selectMfaType",
         summary="Answer a SELECT_MFA_TYPE challenge with the MFA type to use",
         description=_MFA_DOC,
         responses=problems(400, 401, 429, 503),
@@ -184,6 +198,7 @@ class AuthController(Controller):
 
     @post(
         "/mfa/totp-setup",
+        operation_id="startMfaTotpSetup",
         summary="For an MFA_SETUP challenge: get an authenticator secret to enrol",
         description=(
             "Spends `challenge_id` and returns a new one, to be answered at `/v1/auth/mfa` "
@@ -206,6 +221,7 @@ class AuthController(Controller):
 
     @post(
         "/refresh",
+        operation_id="refreshTokens",
         summary="New tokens for a refresh token",
         description=(
             "With the self-hosted provider the refresh token rotates: use the new one next "
@@ -220,6 +236,7 @@ class AuthController(Controller):
 
     @post(
         "/logout",
+        operation_id="logOut",
         summary="Revoke the bearer token, its login session and the refresh tokens",
         security=[{BEARER_SCHEME: []}],
         responses=problems(401, 429, 503),
@@ -230,6 +247,8 @@ class AuthController(Controller):
 
     @post(
         "/totp/setup",
+        operation_id="startTotpSetup",
+        guards=[authenticated],  # 401 before the body is read
         summary="Start enrolling an authenticator app for the caller",
         security=[{BEARER_SCHEME: []}],
         responses=problems(401, 429, 503),
@@ -243,6 +262,8 @@ class AuthController(Controller):
 
     @post(
         "/totp/verify",
+        operation_id="verifyTotp",
+        guards=[authenticated],  # 401 before the body is read
         summary="Finish enrolling: a right code from the app turns TOTP MFA on",
         security=[{BEARER_SCHEME: []}],
         responses=problems(400, 401, 429, 503),

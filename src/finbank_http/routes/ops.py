@@ -32,6 +32,7 @@ class Health(msgspec.Struct):
 
 @get(
     "/health",
+    operation_id="getHealth",
     tags=["ops"],
     summary="Liveness: the process answers",
     exclude_from_auth=True,
@@ -42,6 +43,7 @@ async def health() -> Health:
 
 @get(
     "/ready",
+    operation_id="getReadiness",
     tags=["ops"],
     summary="Readiness: the ledger answers",
     responses=problems(503),
@@ -59,6 +61,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
 
 @post(
     "/v1/sandbox/deposits",
+    operation_id="createSandboxDeposit",
     tags=["sandbox"],
     summary="Sandbox only: credit cash to one of the caller's accounts",
     security=[{BEARER_SCHEME: []}],

@@ -85,6 +85,7 @@ class PixKeyController(Controller):
 
     @post(
         "/",
+        operation_id="registerPixKey",
         summary="Register a PIX key for one of the caller's accounts",
         description="EVP keys are issued by the directory: send `key_type: EVP` and no `key`. "
         "Accounts hold at most 5 keys (individuals) or 20 (companies).",
@@ -109,6 +110,7 @@ class PixKeyController(Controller):
 
     @get(
         "/",
+        operation_id="listPixKeys",
         summary="The caller's PIX keys (of one account, or of all)",
         responses=problems(*COMMON, 404),
     )
@@ -127,6 +129,7 @@ class PixKeyController(Controller):
 
     @delete(
         "/{key_id:uuid}",
+        operation_id="deletePixKey",
         summary="Delete one of the caller's PIX keys by its registration id",
         responses=problems(401, 404, 503),
         status_code=HTTP_200_OK,
@@ -151,6 +154,7 @@ class PixPaymentController(Controller):
 
     @post(
         "/",
+        operation_id="sendPixPayment",
         summary="Send a PIX payment by key, BR Code or account data",
         description=(
             "Idempotent by the `Idempotency-Key` header, like `/v1/transfers`; while the first "
@@ -205,6 +209,7 @@ class PixPaymentController(Controller):
 
     @get(
         "/{e2e_id:str}",
+        operation_id="getPixPayment",
         summary="A payment the caller sent or received",
         responses=problems(401, 404, 503),
     )
@@ -226,6 +231,7 @@ class PixPaymentController(Controller):
 
     @post(
         "/{e2e_id:str}/refunds",
+        operation_id="refundPixPayment",
         summary="Refund (part of) a payment the caller received",
         description=(
             "Within 90 days of the settlement (else `pix_refund_window_expired`, DT05); all "
@@ -274,6 +280,7 @@ class PixChargeController(Controller):
 
     @post(
         "/",
+        operation_id="createPixCharge",
         summary="Create an immediate charge (cob) with its dynamic and static BR Codes",
         responses=problems(*COMMON, 404, 409, 422),
         status_code=HTTP_201_CREATED,
@@ -302,6 +309,7 @@ class PixChargeController(Controller):
 
     @get(
         "/{txid:str}",
+        operation_id="getPixCharge",
         summary="One of the caller's charges",
         responses=problems(401, 404, 503),
     )
@@ -317,6 +325,7 @@ class PixChargeController(Controller):
 
     @get(
         "/{txid:str}/qr.png",
+        operation_id="getPixChargeQrPng",
         summary="The charge's QR code as PNG (dynamic BR Code unless kind=static)",
         responses=problems(401, 404, 503),
         media_type="image/png",
@@ -337,6 +346,7 @@ class PixChargeController(Controller):
 
     @get(
         "/{txid:str}/qr.svg",
+        operation_id="getPixChargeQrSvg",
         summary="The charge's QR code as SVG (dynamic BR Code unless kind=static)",
         responses=problems(401, 404, 503),
         media_type="image/svg+xml",
@@ -358,6 +368,7 @@ class PixChargeController(Controller):
 
 @post(
     "/v1/pix/brcodes/decode",
+    operation_id="decodeBrCode",
     tags=["pix"],
     summary="Decode and validate a BR Code ('Pix Copia e Cola')",
     description=(
@@ -378,6 +389,7 @@ async def decode_brcode(
 
 @post(
     "/v1/sandbox/pix/incoming",
+    operation_id="simulateIncomingPix",
     tags=["sandbox"],
     summary="Sandbox only: the simulated peer bank pays one of the caller's accounts",
     description=(
