@@ -49,8 +49,8 @@ from finbank_adapters.kafka import (
 )
 from finbank_adapters.kafka.clients import create_topics, open_producer
 from finbank_adapters.kafka.relay import run_relay
-from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.postgres import PostgresEventPublisher
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.settings import Settings
 from finbank_adapters.workers.pix_settlement import PixSettlementWorker
 from finbank_core.pix.events import (
@@ -384,6 +384,44 @@ async def test_a_pix_payment_over_http_reaches_settled_through_kafka(stack: Loca
     await wait_for(lambda: e2e in handler.outcomes, "the worker to finish")
     assert handler.outcomes == {e2e: "SETTLED"}
     assert await stack.published(e2e) == [PAYMENT_REQUESTED, PAYMENT_SETTLED]
+
+
+async def test_the_payment_and_an_incoming_one_are_listed_by_status_and_direction(
+    stack: LocalStack,
+) -> None:
+    headers, account_id, e2e = await pay_carla(stack)
+    await poll_status(stack.client, headers, e2e, "SETTLED")
+    client = stack.client
+
+    async def listed(**params: Any) -> dict[str, Any]:
+        response = await client.get(
+            "/v1/pix/payments", params={"account_id": account_id, **params}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        page: dict[str, Any] = response.json()
+        return page
+
+    sent = await listed(status="SETTLED", direction="SENT")
+    assert [p["end_to_end_id"] for p in sent["items"]] == [e2e]
+    assert (await listed(status="PENDING"))["items"] == []
+    assert (await listed(direction="RECEIVED"))["items"] == []
+    bia_headers, bia_account, incoming = await paid_by_carla(stack, "3.21")
+    await poll_status(client, bia_headers, incoming, "SETTLED", missing_ok=True)
+    received = await client.get(
+        "/v1/pix/payments",
+        params={"account_id": bia_account, "direction": "RECEIVED", "limit": 1},
+        headers=bia_headers,
+    )
+    assert received.status_code == 200, received.text
+    assert [p["end_to_end_id"] for p in received.json()["items"]] == [incoming]
+    # a tampered cursor is a 400 problem naming it, on this store too
+    response = await client.get(
+        "/v1/pix/payments",
+        params={"account_id": account_id, "cursor": "eyJ4IjoxfQ.AAAA"},
+        headers=headers,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "cursor"
 
 
 async def test_redelivered_settlement_requests_change_nothing(stack: LocalStack) -> None:
