@@ -380,3 +380,39 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
     )
     assert bad_period.status_code == 400
     assert client.get("/v1/pix/automatic/recurrences", headers=gym.headers).json() == []
+
+
+def test_openapi_names_every_pix_automatic_route_and_its_problems(
+    client: TestClient[Litestar],
+) -> None:
+    schema = client.get("/schema/openapi.json").json()
+    expected = {
+        ("post", "/v1/pix/automatic/recurrences"): "createPixRecurrence",
+        ("get", "/v1/pix/automatic/recurrences"): "listPixRecurrences",
+        ("get", "/v1/pix/automatic/recurrences/{recurrence_id}"): "getPixRecurrence",
+        (
+            "post",
+            "/v1/pix/automatic/recurrences/{recurrence_id}/request",
+        ): "requestPixRecurrenceAuthorisation",
+        ("post", "/v1/pix/automatic/recurrences/{recurrence_id}/codes"): "issuePixRecurrenceCode",
+        (
+            "post",
+            "/v1/pix/automatic/recurrences/{recurrence_id}/charges",
+        ): "schedulePixRecurringCharge",
+        (
+            "get",
+            "/v1/pix/automatic/recurrences/{recurrence_id}/charges",
+        ): "listPixRecurringCharges",
+        ("post", "/v1/pix/automatic/recurrences/{recurrence_id}/cancel"): "cancelPixRecurrence",
+        ("get", "/v1/pix/automatic/charges/{txid}"): "getPixRecurringCharge",
+        ("post", "/v1/pix/automatic/authorisations/read"): "readPixRecurrenceCode",
+        ("post", "/v1/pix/automatic/authorisations"): "authorisePixRecurrence",
+        ("post", "/v1/pix/automatic/authorisations/reject"): "rejectPixRecurrence",
+        ("get", "/v1/pix/automatic/authorisations"): "listPixAuthorisations",
+        ("post", "/v1/sandbox/pix/automatic/run-due"): "runPixAutomaticDueDebits",
+    }
+    for (method, path), operation_id in expected.items():
+        operation = schema["paths"][path][method]
+        assert operation["operationId"] == operation_id
+        responses = operation["responses"]
+        assert any(PROBLEM in r.get("content", {}) for r in responses.values()), (method, path)
