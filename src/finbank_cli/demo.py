@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from finbank import Bank, Settings, open_bank
-from finbank_cli import demo_accounts, demo_automatic, demo_pix
+from finbank_cli import demo_accounts, demo_automatic, demo_med, demo_pix
 from finbank_cli.story import Chapter, Story
 
 #: the chapters of the story, in the order they run
@@ -22,6 +22,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     demo_accounts.chapter,
     demo_pix.chapter,
     demo_automatic.chapter,
+    demo_med.chapter,
 )
 
 
