@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from finbank._provided import provided
-from finbank.med import MedFacade
 from finbank.automatic import AutomaticFacade
+from finbank.claims import ClaimsFacade, LimitsFacade
+from finbank.med import MedFacade
 from finbank_adapters.containers import BankContainer
 from finbank_core.pix import use_cases as uc
 from finbank_core.pix.codes.brcode_reader import BRCodeReading, read_brcode
@@ -19,10 +20,14 @@ class PixFacade:
 
     def __init__(self, container: BankContainer) -> None:
         self._c = container.pix()
-        #: precautionary blocks and MED (infraction reports, analysis, returns)
-        self.med = MedFacade(container)
         #: Pix Automático: recurrences, authorisations, recurring charges and their debits
         self.automatic = AutomaticFacade(container)
+        #: precautionary blocks and MED (infraction reports, analysis, returns)
+        self.med = MedFacade(container)
+        #: key claims and protected key look-ups
+        self.claims = ClaimsFacade(container)
+        #: limits (see, lower, raise, withdraw a raise) and devices
+        self.limits = LimitsFacade(container)
 
     async def register_key(self, command: uc.RegisterPixKeyCommand) -> KeyRegistration:
         """Register a PIX key (CPF/CNPJ, e-mail, phone or a new EVP) for an account."""

@@ -25,6 +25,8 @@ from finbank_http.routes.auth import auth_router, register_rate_limit_store
 from finbank_http.routes.ops import health, ready, sandbox_deposit
 from finbank_http.routes.pix import pix_router
 from finbank_http.routes.pix_automatic import pix_automatic_router
+from finbank_http.routes.pix_claims import pix_claims_router
+from finbank_http.routes.pix_limits import pix_limits_router
 from finbank_http.routes.pix_med import MED_ROUTES
 from finbank_http.routes.pix_payments import PixPaymentListController
 from finbank_http.security import BEARER_SCHEME, SecurityHeaders, authenticated, provide_principal
@@ -67,6 +69,8 @@ def create_app(container: BankContainer | None = None) -> Litestar:
             pix_router(),
             PixPaymentListController,
             pix_automatic_router(),
+            pix_claims_router(),
+            pix_limits_router(),
         ],
         dependencies={"principal": Provide(provide_principal)},
         guards=[authenticated],

@@ -1,4 +1,4 @@
-"""PIX key claims and key look-up protection: their stores and use cases.
+"""PIX key claims and key look-up protection, limits and devices views: stores and use cases.
 
 The claims store follows ``FINBANK_PIX_BACKEND`` (memory, PostgreSQL
 migration ``0015``, DynamoDB on the PIX table), with the key directory of
@@ -22,6 +22,7 @@ from finbank_adapters.settings import Settings
 from finbank_core.pix.claims import use_cases as claims
 from finbank_core.pix.claims.model import ClaimSettings
 from finbank_core.pix.ports import PaymentNetwork
+from finbank_core.pix.use_cases import devices, limit_changes
 
 
 def postgres_claim_store(pool: Any) -> Any:
@@ -119,5 +120,28 @@ class PixClaimsContainer(containers.DeclarativeContainer):
         accounts=accounts.account_repository,
         directory=pix.key_directory,
         buckets=lookup_buckets,
+        clock=infra.clock,
+    )
+
+    # -- limits and devices (routes of the same issue) --------------------------------------
+
+    get_pix_limits = providers.Factory(
+        limit_changes.GetPixLimits,
+        accounts=accounts.account_repository,
+        clock=infra.clock,
+        policy=pix.limit_policy,
+        store=pix.account_limits_store,
+    )
+    cancel_pix_limit_raise = providers.Factory(
+        limit_changes.CancelPixLimitRaise,
+        accounts=accounts.account_repository,
+        clock=infra.clock,
+        policy=pix.limit_policy,
+        store=pix.account_limits_store,
+    )
+    list_pix_devices = providers.Factory(
+        devices.ListPixDevices,
+        devices=pix.device_registry,
+        policy=pix.limit_policy,
         clock=infra.clock,
     )
