@@ -326,3 +326,26 @@ async def test_devices_used_for_pix_are_listed(api: Api) -> None:
     assert device["device_id"] == "phone-1"
     assert device["new_device"] is True
     assert (await api.client.get("/v1/pix/devices", headers=bob)).json() == []
+
+
+async def test_the_routes_are_in_the_openapi_document(api: Api) -> None:
+    document = (await api.client.get("/schema/openapi.json")).json()
+    expected = {
+        ("/v1/pix/claims", "post"): ("openPixKeyClaim", {"400", "401", "404", "409", "422"}),
+        ("/v1/pix/claims", "get"): ("listPixKeyClaims", {"401"}),
+        ("/v1/pix/claims/{claim_id}", "get"): ("getPixKeyClaim", {"404"}),
+        ("/v1/pix/claims/{claim_id}/confirm", "post"): ("confirmPixKeyClaim", {"404", "422"}),
+        ("/v1/pix/claims/{claim_id}/cancel", "post"): ("cancelPixKeyClaim", {"404", "422"}),
+        ("/v1/pix/claims/{claim_id}/complete", "post"): ("completePixKeyClaim", {"409", "422"}),
+        ("/v1/pix/key-lookups", "post"): ("lookupPixKey", {"404", "429"}),
+        ("/v1/pix/limits", "get"): ("getPixLimits", {"404"}),
+        ("/v1/pix/limits", "put"): ("setPixLimits", {"400", "422"}),
+        ("/v1/pix/limits/pending-raise", "delete"): ("cancelPixLimitRaise", {"404"}),
+        ("/v1/pix/devices", "get"): ("listPixDevices", {"401"}),
+    }
+    for (path, method), (operation_id, statuses) in expected.items():
+        operation = document["paths"][path][method]
+        assert operation["operationId"] == operation_id
+        assert statuses <= set(operation["responses"]), operation_id
+    codes = document["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+    assert {"pix_key_claim_period_ended", "pix_key_lookup_rate_limited"} <= set(codes)
