@@ -15,6 +15,12 @@ from typing import TextIO
 
 from finbank import Bank, Settings, open_bank
 from finbank_cli import demo_accounts, demo_automatic, demo_med, demo_pix
+from finbank_cli.demo_settlement import (
+    DEFAULT_TIMEOUT_SECONDS,
+    Settlement,
+    SettlementTimeout,
+    background_workers,
+)
 from finbank_cli.story import Chapter, Story
 
 #: the chapters of the story, in the order they run
@@ -31,7 +37,11 @@ async def tell(bank: Bank, out: TextIO, chapters: tuple[Chapter, ...] = CHAPTERS
     story = Story(out)
     print("finbank demo", file=out)
     for chapter in chapters:
-        await chapter(bank, story)
+        try:
+            await chapter(bank, story)
+        except SettlementTimeout as exc:  # the rest would wait for the same missing process
+            story.check(False, str(exc))
+            break
     if story.failures:
         print(f"\n{len(story.failures)} check(s) failed:", file=out)
         for failure in story.failures:
@@ -41,7 +51,26 @@ async def tell(bank: Bank, out: TextIO, chapters: tuple[Chapter, ...] = CHAPTERS
     return 0
 
 
-async def run_demo(out: TextIO, settings: Settings | None = None) -> int:
-    """Open the bank on ``settings`` (``FINBANK_*`` when omitted) and tell the story."""
+async def run_demo(
+    out: TextIO,
+    settings: Settings | None = None,
+    *,
+    with_workers: bool = False,
+    settle_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> int:
+    """Open the bank on ``settings`` (``FINBANK_*`` when omitted) and tell the story.
+
+    Where PIX settles asynchronously, each outcome is awaited for at most
+    ``settle_timeout`` seconds; ``with_workers`` runs the relay and the
+    settlement worker in this process meanwhile.
+    """
+    Settlement.timeout_seconds = settle_timeout
     async with open_bank(settings) as bank:
-        return await tell(bank, out)
+        if not with_workers:
+            return await tell(bank, out)
+        try:
+            async with background_workers(bank.settings):
+                return await tell(bank, out)
+        except SettlementTimeout as exc:
+            print(f"finbank demo: {exc}", file=out)
+            return 1

@@ -21,6 +21,7 @@ from dependency_injector import providers
 from finbank import Bank, provided
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.sandbox import PEER_CLOSED_KEY, PEER_KEY_EMAIL
+from finbank_cli.demo_settlement import final_payment, received_payment, settled_refund
 from finbank_cli.story import Story
 from finbank_core.accounts.use_cases import (
     BankAccounts,
@@ -157,7 +158,8 @@ async def _chapter(bank: Bank, story: Story, clock: FakeClock) -> None:
             key=PEER_KEY_EMAIL,
         )
     )
-    story.check(off_us.payment.status is PaymentStatus.SETTLED, "settled by the network")
+    off_us_payment = await final_payment(bank, ana_owner, off_us.payment)
+    story.check(off_us_payment.status is PaymentStatus.SETTLED, "settled by the network")
 
     story.step("Ana tries to pay a closed account at Banco Simulado")
     rejected = await bank.pix.send(
@@ -169,14 +171,16 @@ async def _chapter(bank: Bank, story: Story, clock: FakeClock) -> None:
             key=PEER_CLOSED_KEY,
         )
     )
-    reason = rejected.payment.reject_reason.value if rejected.payment.reject_reason else "-"
-    story.check(rejected.payment.status is PaymentStatus.REJECTED, f"REJECTED with {reason}")
+    closed = await final_payment(bank, ana_owner, rejected.payment)
+    reason = closed.reject_reason.value if closed.reject_reason else "-"
+    story.check(closed.status is PaymentStatus.REJECTED, f"REJECTED with {reason}")
     story.check(await _posted(bank, ana.id) == 1_750_00, "and nothing left Ana's account")
 
     story.step("Carla pays Bruno R$ 200,00 from Banco Simulado; Bruno refunds R$ 50,00")
     incoming = await bank.pix.simulate_incoming(
         SimulateIncomingPixCommand(owner_id=bruno_owner, account_id=bruno.id, amount=Money(200_00))
     )
+    await received_payment(bank, bruno_owner, incoming.end_to_end_id)
     refund = await bank.pix.refund(
         RefundPixCommand(
             owner_id=bruno_owner,
@@ -186,7 +190,10 @@ async def _chapter(bank: Bank, story: Story, clock: FakeClock) -> None:
         )
     )
     story.say(f"rtrId {refund.refund.return_id}, reason {refund.refund.reason.value}")
-    story.check(refund.refund.status is RefundStatus.DEVOLVIDO, "the refund is DEVOLVIDO")
+    returned = await settled_refund(
+        bank, bruno_owner, incoming.end_to_end_id, refund.refund.return_id
+    )
+    story.check(returned.status is RefundStatus.DEVOLVIDO, "the refund is DEVOLVIDO")
 
     story.step("21:30 in São Paulo: the nighttime limit refuses R$ 1.500,00")
     clock.set(datetime(2026, 3, 10, 21, 30, tzinfo=SAO_PAULO))

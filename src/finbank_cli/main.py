@@ -33,7 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from finbank_cli.demo import run_demo
 
-    return asyncio.run(run_demo(sys.stdout))
+    return asyncio.run(
+        run_demo(sys.stdout, with_workers=args.with_workers, settle_timeout=args.settle_timeout)
+    )
 
 
 def _db_migrate(args: argparse.Namespace) -> int:
@@ -137,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="tell an end-to-end story and check every step" + _needs("http")
+    )
+    demo.add_argument(
+        "--with-workers",
+        action="store_true",
+        help="run the outbox relay and the PIX settlement worker in this process"
+        " (local/aws profiles; otherwise `finbank relay` and `finbank worker pix-settlement`"
+        " must be running)",
+    )
+    demo.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for each asynchronous PIX outcome (default: 30)",
     )
     demo.set_defaults(handler=_demo, extras=("http",))
 
