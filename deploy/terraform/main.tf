@@ -110,6 +110,7 @@ module "stream_lambda" {
 module "batch" {
   source                  = "./modules/batch"
   name_prefix             = local.name_prefix
+  environment             = var.environment
   vpc_id                  = module.network.vpc_id
   vpc_cidr_block          = module.network.vpc_cidr_block
   gateway_prefix_list_ids = module.network.gateway_prefix_list_ids
@@ -124,13 +125,30 @@ module "batch" {
   files_bucket_arn        = module.s3.bucket_arns["files"]
 }
 
-module "app_iam" {
-  source           = "./modules/app_iam"
-  name_prefix      = local.name_prefix
-  app_secret_arn   = module.secrets.app_secret_arn
-  kms_key_arn      = module.kms.key_arn
-  table_arn        = module.dynamodb.table_arn
-  files_bucket_arn = module.s3.bucket_arns["files"]
+module "compute" {
+  source                    = "./modules/compute"
+  name_prefix               = local.name_prefix
+  environment               = var.environment
+  vpc_id                    = module.network.vpc_id
+  vpc_cidr_block            = module.network.vpc_cidr_block
+  private_subnet_ids        = module.network.private_subnet_ids
+  public_subnet_ids         = module.network.public_subnet_ids
+  load_balancer_cidr_blocks = module.network.public_subnet_cidr_blocks
+  gateway_prefix_list_ids   = module.network.gateway_prefix_list_ids
+  ingress_cidr_blocks       = var.api_ingress_cidr_blocks
+  kms_key_arn               = module.kms.key_arn
+  image                     = "${module.ecr.repository_url}:${var.image_tag}"
+  ecr_repository_arn        = module.ecr.repository_arn
+  app_secret_arn            = module.secrets.app_secret_arn
+  table_arn                 = module.dynamodb.table_arn
+  table_name                = module.dynamodb.table_name
+  access_log_bucket         = module.s3.access_log_bucket
+  certificate_arn           = var.api_certificate_arn
+  serve_min_tasks           = var.serve_min_tasks
+  serve_max_tasks           = var.serve_max_tasks
+  relay_tasks               = var.relay_tasks
+  worker_min_tasks          = var.worker_min_tasks
+  worker_max_tasks          = var.worker_max_tasks
 }
 
 module "monitoring" {
@@ -139,10 +157,9 @@ module "monitoring" {
   environment              = var.environment
   kms_key_arn              = module.kms.key_arn
   alarm_emails             = var.alarm_emails
-  load_balancer_arn_suffix = var.load_balancer_arn_suffix
+  load_balancer_arn_suffix = module.compute.load_balancer_arn_suffix
   dlq_name                 = module.stream_lambda.dlq_name
   stream_function_name     = module.stream_lambda.function_name
-  msk_cluster_name         = module.msk.cluster_name
   http_5xx_rate_percent    = var.http_5xx_rate_percent
   http_p99_latency_seconds = var.http_p99_latency_seconds
 }

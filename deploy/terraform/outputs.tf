@@ -3,9 +3,19 @@ output "app_secret_arn" {
   value       = module.secrets.app_secret_arn
 }
 
-output "app_role_arn" {
-  description = "Task role of the finbank service."
-  value       = module.app_iam.role_arn
+output "task_role_arns" {
+  description = "Task role of each finbank service (serve, relay, worker)."
+  value       = module.compute.task_role_arns
+}
+
+output "api_dns_name" {
+  description = "The API's load balancer: point the API's host name here (alias record)."
+  value       = module.compute.load_balancer_dns_name
+}
+
+output "ecs_cluster_name" {
+  description = "ECS cluster of serve, the relay and the settlement worker."
+  value       = module.compute.cluster_name
 }
 
 output "ecr_repository_url" {

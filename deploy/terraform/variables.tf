@@ -67,9 +67,45 @@ variable "lambda_package_key" {
   default     = "lambda/finbank-pix-stream.zip"
 }
 
-variable "load_balancer_arn_suffix" {
-  description = "ARN suffix of the load balancer in front of finbank serve (from the compute platform)."
+variable "api_certificate_arn" {
+  description = "ACM certificate (in the stack's region) of the API's host name; the load balancer ends TLS with it."
   type        = string
+}
+
+variable "api_ingress_cidr_blocks" {
+  description = "Clients allowed to reach the API over HTTPS (the internet by default; the WAF filters)."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "serve_min_tasks" {
+  description = "Fewest finbank serve tasks."
+  type        = number
+  default     = 3
+}
+
+variable "serve_max_tasks" {
+  description = "Most finbank serve tasks."
+  type        = number
+  default     = 12
+}
+
+variable "relay_tasks" {
+  description = "Outbox relays (at least two)."
+  type        = number
+  default     = 2
+}
+
+variable "worker_min_tasks" {
+  description = "Fewest settlement workers."
+  type        = number
+  default     = 2
+}
+
+variable "worker_max_tasks" {
+  description = "Most settlement workers (the PIX topic's partitions)."
+  type        = number
+  default     = 12
 }
 
 variable "alarm_emails" {

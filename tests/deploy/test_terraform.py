@@ -1,7 +1,9 @@
 """deploy/terraform: every file parses (python-hcl2), the modules have their
 three files, the parts the application depends on are configured as the code
-expects, no secret value is written in the code, and checkov finds no failed
-check (each suppression carrying a written reason)."""
+expects (the compute services, their roles and scaling, every alarm on a metric
+the code emits, by the name and dimensions the code defines), no secret value is
+written in the code, and checkov finds no failed check (each suppression
+carrying a written reason)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,21 @@ def load(path: pathlib.Path) -> dict[str, Any]:
     return parsed
 
 
+def variable_defaults(module: str) -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    for block in load(TERRAFORM / "modules" / module / "variables.tf").get("variable", []):
+        for name, body in block.items():
+            defaults[name] = body.get("default")
+    return defaults
+
+
+def resources_of(module: str, kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for block in load(TERRAFORM / "modules" / module / "main.tf").get("resource", []):
+        found.update(block.get(kind, {}))
+    return found
+
+
 def resource(module: str, kind: str, name: str) -> dict[str, Any]:
     for block in load(TERRAFORM / "modules" / module / "main.tf").get("resource", []):
         if kind in block and name in block[kind]:
@@ -50,7 +67,7 @@ def test_the_stack_has_the_modules_the_architecture_names() -> None:
     names = {m.name for m in MODULES}
     assert {
         "network", "aurora", "msk", "dynamodb", "stream_lambda", "cognito", "redis", "s3",
-        "batch", "secrets", "monitoring", "kms", "app_iam",
+        "batch", "secrets", "monitoring", "kms", "compute",
     } <= names  # fmt: skip
     for module in MODULES:
         assert {"main.tf", "variables.tf", "outputs.tf"} <= {p.name for p in module.iterdir()}
@@ -172,3 +189,280 @@ def test_every_check_checkov_skipped_has_a_reason(checkov_report: dict[str, Any]
     for check in checkov_report["results"]["skipped_checks"]:
         reason = check["check_result"].get("suppress_comment") or ""
         assert len(reason.split()) >= 4, f"{check['check_id']} on {check['resource']}: {reason!r}"
+
+
+# -- compute: serve, the relay and the settlement worker on ECS Fargate -----------------------
+
+
+def root_module(name: str) -> dict[str, Any]:
+    for block in load(TERRAFORM / "main.tf")["module"]:
+        if name in block:
+            body: dict[str, Any] = block[name]
+            return body
+    raise AssertionError(f"no module {name} in main.tf")
+
+
+def compute_locals() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for block in load(TERRAFORM / "modules" / "compute" / "main.tf")["locals"]:
+        merged.update(block)
+    return merged
+
+
+def test_serve_the_relay_and_the_worker_run_the_cli_commands_on_fargate_in_private_subnets() -> (
+    None
+):
+    from finbank_cli.main import build_parser
+
+    services = compute_locals()["services"]
+    commands = {name: [str(a) for a in body["command"]] for name, body in services.items()}
+    assert commands["relay"] == ["relay"]
+    assert commands["worker"] == ["worker", "pix-settlement"]
+    assert commands["serve"][:3] == ["serve", "--host", "0.0.0.0"]  # noqa: S104 - in the task
+    for argv in commands.values():
+        build_parser().parse_args([a if "${" not in a else "8000" for a in argv])
+    definition = resource("compute", "aws_ecs_task_definition", "this")
+    assert definition["requires_compatibilities"] == ["FARGATE"]
+    assert definition["network_mode"] == "awsvpc"
+    assert "readonlyRootFilesystem = true" in definition["container_definitions"]
+    for name in ("serve", "relay", "worker"):
+        service = resource("compute", "aws_ecs_service", name)
+        assert service["launch_type"] == "FARGATE"
+        network = service["network_configuration"][0]
+        assert network["assign_public_ip"] is False
+        assert network["subnets"] == "${var.private_subnet_ids}"
+        assert service["deployment_circuit_breaker"][0]["rollback"] is True
+    cluster = resource("compute", "aws_ecs_cluster", "this")
+    setting = cluster["setting"][0]
+    assert (setting["name"], setting["value"]) == ("containerInsights", "enabled")
+
+
+def test_serve_is_behind_an_https_load_balancer_checking_ready_while_ecs_checks_health() -> None:
+    lb = resource("compute", "aws_lb", "this")
+    assert lb["internal"] is False
+    assert lb["subnets"] == "${var.public_subnet_ids}"
+    assert lb["drop_invalid_header_fields"] is True
+    listeners = resources_of("compute", "aws_lb_listener")
+    assert [body["protocol"] for body in listeners.values()] == ["HTTPS"]  # no plain HTTP
+    https = listeners["https"]
+    assert https["certificate_arn"] == "${var.certificate_arn}"
+    assert https["ssl_policy"] == "${var.ssl_policy}"
+    assert variable_defaults("compute")["ssl_policy"].startswith("ELBSecurityPolicy-TLS13-1-2")
+    assert root_module("compute")["certificate_arn"] == "${var.api_certificate_arn}"
+    target_group = resource("compute", "aws_lb_target_group", "serve")
+    assert target_group["health_check"][0]["path"] == "/ready"
+    definition = resource("compute", "aws_ecs_task_definition", "this")["container_definitions"]
+    assert re.search(r"healthCheck = \{command = \[[^]]*/health", definition)
+    service = resource("compute", "aws_ecs_service", "serve")
+    assert service["load_balancer"][0]["target_group_arn"] == "${aws_lb_target_group.serve.arn}"
+    association = resource("compute", "aws_wafv2_web_acl_association", "api")
+    assert association["resource_arn"] == "${aws_lb.this.arn}"
+    alb_sg = resource("compute", "aws_security_group", "alb")
+    assert [rule["from_port"] for rule in alb_sg["ingress"]] == [443]
+
+
+def test_serve_scales_on_cpu_and_on_requests_per_target() -> None:
+    policies = resources_of("compute", "aws_appautoscaling_policy")
+    metric_types = {
+        name: body["target_tracking_scaling_policy_configuration"][0]
+        .get("predefined_metric_specification", [{}])[0]
+        .get("predefined_metric_type")
+        for name, body in policies.items()
+        if "serve" in body["resource_id"]
+    }
+    assert sorted(metric_types.values()) == [
+        "ALBRequestCountPerTarget",
+        "ECSServiceAverageCPUUtilization",
+    ]
+    requests = policies["serve_requests"]["target_tracking_scaling_policy_configuration"][0]
+    label = requests["predefined_metric_specification"][0]["resource_label"]
+    assert label == "${aws_lb.this.arn_suffix}/${aws_lb_target_group.serve.arn_suffix}"
+    target = resource("compute", "aws_appautoscaling_target", "serve")
+    assert target["min_capacity"] == "${var.serve_min_tasks}"
+    assert target["max_capacity"] == "${var.serve_max_tasks}"
+
+
+def test_at_least_two_relays_and_the_worker_scales_on_the_lag_the_worker_emits() -> None:
+    from finbank_adapters import metrics
+    from finbank_adapters.workers.pix_settlement import SETTLEMENT_GROUP
+    from finbank_core.shared.events import PIX_TOPIC
+
+    relay = resource("compute", "aws_ecs_service", "relay")
+    assert relay["desired_count"] == "${var.relay_tasks}"
+    assert relay["deployment_minimum_healthy_percent"] == 100
+    defaults = variable_defaults("compute")
+    assert defaults["relay_tasks"] >= 2
+    validation = load(TERRAFORM / "modules" / "compute" / "variables.tf")
+    relay_variable = next(b["relay_tasks"] for b in validation["variable"] if "relay_tasks" in b)
+    assert relay_variable["validation"][0]["condition"] == "${var.relay_tasks >= 2}"
+
+    policy = resource("compute", "aws_appautoscaling_policy", "worker_lag")
+    assert policy["resource_id"] == "${aws_appautoscaling_target.worker.resource_id}"
+    queries = policy["target_tracking_scaling_policy_configuration"][0][
+        "customized_metric_specification"
+    ][0]["metrics"]
+    lag = next(q for q in queries if q["id"] == "lag")["metric_stat"][0]["metric"][0]
+    assert lag["metric_name"] == metrics.CONSUMER_LAG.name
+    assert lag["namespace"] == "${var.metrics_namespace}"
+    assert defaults["metrics_namespace"] == metrics.NAMESPACE
+    dimensions = {d["name"]: d["value"] for d in lag["dimensions"]}
+    assert tuple(dimensions) == metrics.CONSUMER_LAG.all_dimensions
+    assert dimensions["Environment"] == "${var.environment}"
+    assert defaults["consumer_group"] == SETTLEMENT_GROUP
+    assert defaults["consumer_topic"] == PIX_TOPIC
+    assert next(q for q in queries if q.get("return_data") is True)["expression"].startswith(
+        "lag / "
+    )
+
+
+def test_each_task_role_grants_only_what_its_service_uses() -> None:
+    text = (TERRAFORM / "modules" / "compute" / "main.tf").read_text(encoding="utf-8")
+    documents = resources_of("compute", "aws_iam_role_policy")
+    assert set(documents) == {"execution", "task"}
+    task = load(TERRAFORM / "modules" / "compute" / "main.tf")["data"]
+    policy = next(
+        b["aws_iam_policy_document"]["task"]
+        for b in task
+        if "task" in b.get("aws_iam_policy_document", {})
+    )
+    statements = {s["sid"]: s for s in policy["statement"]}
+    assert statements["AppSecret"]["resources"] == ["${var.app_secret_arn}"]
+    assert statements["AppSecret"]["actions"] == ["secretsmanager:GetSecretValue"]
+    # the PIX table: serve and the worker only (the relay reads PostgreSQL, writes Kafka)
+    table_grants = [d for d in policy["dynamic"] if "statement" in d]
+    for grant in table_grants:
+        assert (
+            grant["statement"]["for_each"]
+            == '${contains(["serve", "worker"], each.key) ? [1] : []}'
+        )
+    # no wildcard resource but the one API without resource-level permissions
+    wildcards = re.findall(r'sid\s*=\s*"(\w+)"[^}]*?resources\s*=\s*\["\*"\]', text, re.S)
+    assert wildcards == ["EcrLogin"]
+    assert "cloudwatch:PutMetricData" not in text  # metrics are EMF lines in the log group
+    env = compute_locals()["common_environment"]
+    assert {"name": "FINBANK_SECRETS_ID", "value": "${var.app_secret_arn}"} in env
+    assert {"name": "FINBANK_METRICS_FORMAT", "value": "emf"} in env
+
+
+def test_serve_trusts_forwarded_headers_from_the_load_balancer_subnets_only() -> None:
+    serve_env = compute_locals()["environment"]["serve"]
+    assert (
+        '"FINBANK_FORWARDED_ALLOW_IPS", value = join(",", var.load_balancer_cidr_blocks)'
+        in serve_env
+    )
+    assert root_module("compute")["load_balancer_cidr_blocks"] == (
+        "${module.network.public_subnet_cidr_blocks}"
+    )
+    public = resource("network", "aws_subnet", "public")
+    assert public["map_public_ip_on_launch"] is False
+    assert "FORWARDED" not in str(compute_locals()["environment"]["relay"])
+
+
+# -- alarms: each on a metric the code emits, by the code's own name and dimensions -------
+
+
+#: what the issue asks to alarm on, as metric names of finbank_adapters.metrics
+ALARMED_SIGNALS = {
+    "reconciliation discrepancies": "ReconciliationDiscrepancies",
+    "outbox lag": "OutboxOldestEventAge",
+    "consumer lag": "ConsumerLag",
+    "DLQ depth": "DeadLetterDepth",
+    "settlement latency": "PixSettlementLatency",
+    "MFA failures": "MfaFailures",
+    "lockouts": "LoginLockouts",
+    "ledger result codes": "LedgerUnexpectedResults",
+}
+
+
+def finbank_alarms() -> dict[str, dict[str, Any]]:
+    alarms = resources_of("monitoring", "aws_cloudwatch_metric_alarm")
+    return {
+        name: body
+        for name, body in alarms.items()
+        if body.get("namespace") == "${var.metrics_namespace}"
+    }
+
+
+def resolved(value: str, defaults: dict[str, Any]) -> str:
+    return re.sub(r"\$\{var\.(\w+)\}", lambda m: str(defaults[m.group(1)]), value)
+
+
+def test_every_alarm_on_finbank_metrics_matches_what_the_code_emits() -> None:
+    import io
+
+    from finbank_adapters import metrics
+    from finbank_adapters.kafka.consumer import dead_letter_topic
+    from finbank_adapters.workers.pix_settlement import SETTLEMENT_GROUP
+    from finbank_core.shared.events import PIX_TOPIC
+
+    defaults = variable_defaults("monitoring")
+    assert defaults["metrics_namespace"] == metrics.NAMESPACE
+    assert variable_defaults("batch")["metrics_namespace"] == metrics.NAMESPACE
+    expected_values = {
+        "ConsumerGroup": SETTLEMENT_GROUP,
+        "Topic": {"ConsumerLag": PIX_TOPIC, "DeadLetterDepth": dead_letter_topic(PIX_TOPIC)},
+    }
+    alarms = finbank_alarms()
+    assert alarms
+    for name, alarm in alarms.items():
+        metric = metrics.BY_NAME.get(alarm["metric_name"])
+        assert metric is not None, f"{name}: {alarm['metric_name']} is not a metric of the code"
+        dimensions = alarm["dimensions"]
+        assert set(dimensions) == set(metric.all_dimensions), name
+        assert dimensions["Environment"] == "${var.environment}"
+        for dimension in metric.dimensions:
+            expected = expected_values[dimension]
+            if isinstance(expected, dict):
+                expected = expected[metric.name]
+            assert resolved(dimensions[dimension], defaults) == expected, (name, dimension)
+        statistic = {"counter": "Sum", "gauge": "Maximum"}.get(metric.kind.value)
+        if statistic:
+            assert alarm["statistic"] == statistic, name
+        else:
+            assert alarm["extended_statistic"] == "p99", name
+        # what the recorder writes for that metric: the same namespace and dimension names
+        stream = io.StringIO()
+        recorder = metrics.MetricsRecorder(emf=True, stream=stream, environment="prod")
+        values = dict.fromkeys(metric.dimensions, "x")
+        {
+            "counter": recorder.add,
+            "gauge": recorder.set,
+            "distribution": recorder.observe,
+        }[metric.kind.value](metric, 1, **values)
+        recorder.flush()
+        directive = json.loads(stream.getvalue())["_aws"]["CloudWatchMetrics"][0]
+        assert directive["Namespace"] == defaults["metrics_namespace"]
+        assert set(directive["Dimensions"][0]) == set(dimensions)
+        assert directive["Metrics"][0]["Name"] == alarm["metric_name"]
+
+
+def test_every_signal_the_issue_names_has_an_alarm_with_its_threshold_explained() -> None:
+    alarmed = {body["metric_name"] for body in finbank_alarms().values()}
+    assert set(ALARMED_SIGNALS.values()) <= alarmed
+    text = (TERRAFORM / "modules" / "monitoring" / "main.tf").read_text(encoding="utf-8")
+    for name in finbank_alarms():
+        block = text.split(f'resource "aws_cloudwatch_metric_alarm" "{name}"')[0]
+        comment = block.rstrip().rsplit("\n\n", 1)[-1]
+        assert comment.lstrip().startswith("#"), f"{name}: no comment explains its threshold"
+    for body in resources_of("monitoring", "aws_cloudwatch_metric_alarm").values():
+        assert "Runbook: docs/operations.md#" in body["alarm_description"]
+
+
+def test_every_alarm_runbook_anchor_is_a_heading_of_the_operations_page() -> None:
+    page = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    headings = {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in page.splitlines()
+        if line.startswith("#")
+    }
+    for name, body in resources_of("monitoring", "aws_cloudwatch_metric_alarm").items():
+        anchor = body["alarm_description"].split("docs/operations.md#")[1]
+        assert anchor in headings, f"{name}: no section #{anchor} in docs/operations.md"
+
+
+def test_the_reconciliation_job_writes_its_metric_where_the_alarm_reads_it() -> None:
+    text = (TERRAFORM / "modules" / "batch" / "main.tf").read_text(encoding="utf-8")
+    assert '{ name = "FINBANK_METRICS_FORMAT", value = "emf" }' in text
+    assert '{ name = "FINBANK_METRICS_ENVIRONMENT", value = var.environment }' in text
+    assert root_module("batch")["environment"] == "${var.environment}"
+    assert root_module("monitoring")["environment"] == "${var.environment}"

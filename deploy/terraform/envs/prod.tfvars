@@ -6,5 +6,5 @@ msk_broker_count         = 3
 msk_broker_instance_type = "kafka.m7g.large"
 redis_node_type          = "cache.r7g.large"
 image_tag                = "REPLACE_WITH_RELEASE_TAG"
-load_balancer_arn_suffix = "REPLACE_WITH_LB_ARN_SUFFIX"
 alarm_emails             = []
+api_certificate_arn      = "REPLACE_WITH_ACM_CERTIFICATE_ARN"

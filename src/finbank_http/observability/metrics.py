@@ -98,5 +98,10 @@ def set_consumer_lag(group: str, topic: str, partition: int, lag: int) -> None:
 
 
 def exposition() -> tuple[bytes, str]:
-    """The registry in the Prometheus text format, with its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    """The registry in the Prometheus text format, with its content type; then the
+    operational metrics every process records (``finbank_adapters.metrics``: ledger
+    results, MFA failures, lockouts...)."""
+    from finbank_adapters import metrics as operational
+
+    text = generate_latest(REGISTRY) + operational.recorder().prometheus_text()
+    return text, CONTENT_TYPE_LATEST

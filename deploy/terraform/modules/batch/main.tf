@@ -121,16 +121,6 @@ data "aws_iam_policy_document" "job" {
     actions   = ["s3:ListBucket"]
     resources = [var.files_bucket_arn]
   }
-  statement {
-    sid       = "DiscrepancyMetric"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"] # PutMetricData has no resource-level permissions; the namespace condition scopes it
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = [var.metrics_namespace]
-    }
-  }
 }
 
 resource "aws_iam_role_policy" "job" {
@@ -183,17 +173,19 @@ resource "aws_batch_job_definition" "this" {
   }
 
   container_properties = jsonencode({
-    image            = var.image
-    command          = var.container_command
-    executionRoleArn = aws_iam_role.execution.arn
-    jobRoleArn       = aws_iam_role.job.arn
+    image                  = var.image
+    command                = var.container_command
+    executionRoleArn       = aws_iam_role.execution.arn
+    jobRoleArn             = aws_iam_role.job.arn
     readonlyRootFilesystem = true
-    privileged       = false
-    user             = "10001"
+    privileged             = false
+    user                   = "10001"
     resourceRequirements = [
       { type = "VCPU", value = var.vcpu },
       { type = "MEMORY", value = var.memory_mib },
     ]
+    # FINBANK_METRICS_*: ReconciliationDiscrepancies as an EMF line in the job's log group
+    # (CloudWatch extracts it; no PutMetricData call, no permission)
     environment = [
       { name = "FINBANK_PROFILE", value = "aws" },
       { name = "FINBANK_SECRETS_ID", value = var.app_secret_arn },
@@ -201,8 +193,11 @@ resource "aws_batch_job_definition" "this" {
       { name = "FINBANK_PIX_TABLE_NAME", value = var.table_name },
       { name = "FINBANK_FILES_BACKEND", value = "s3" },
       { name = "FINBANK_FILES_S3_BUCKET", value = var.files_bucket_name },
+      { name = "FINBANK_METRICS_FORMAT", value = "emf" },
+      { name = "FINBANK_METRICS_NAMESPACE", value = var.metrics_namespace },
+      { name = "FINBANK_METRICS_ENVIRONMENT", value = var.environment },
     ]
-    networkConfiguration = { assignPublicIp = "DISABLED" }
+    networkConfiguration         = { assignPublicIp = "DISABLED" }
     fargatePlatformConfiguration = { platformVersion = "LATEST" }
     logConfiguration = {
       logDriver = "awslogs"

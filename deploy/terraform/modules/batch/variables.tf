@@ -69,8 +69,13 @@ variable "files_bucket_arn" {
   type        = string
 }
 
+variable "environment" {
+  description = "dev or prod: the Environment dimension of the discrepancy metric."
+  type        = string
+}
+
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of the discrepancy metric."
+  description = "CloudWatch namespace of the discrepancy metric (finbank_adapters.metrics.NAMESPACE)."
   type        = string
   default     = "Finbank"
 }

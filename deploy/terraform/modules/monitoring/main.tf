@@ -1,11 +1,12 @@
 # Alarms and where they go. Every alarm notifies the SNS topic (encrypted with
 # the stack's key); its runbook is in docs/operations.md under the alarm's name.
 #
-# - http-5xx-rate and http-p99-latency read the load balancer in front of
-#   `finbank serve` (provisioned by the compute platform; its ARN suffix is an input);
-# - pix-stream-dlq-depth reads the stream Lambda's on-failure queue;
-# - kafka-consumer-lag reads MSK's consumer-lag metrics for the settlement worker's group;
-# - reconciliation-discrepancies reads the custom metric `finbank reconcile` publishes.
+# - http-5xx-rate and http-p99-latency read the API's load balancer (modules/compute);
+# - pix-stream-dlq-depth and pix-stream-errors read the stream Lambda's queue and function;
+# - the others read finbank's own metrics (namespace var.metrics_namespace, dimension
+#   Environment), each defined once in finbank_adapters.metrics and written by the
+#   process that knows the number (EMF lines in its log group).
+#   tests/deploy/test_terraform.py checks every name and dimension here against that module.
 
 resource "aws_sns_topic" "alarms" {
   name              = "${var.name_prefix}-alarms"
@@ -93,24 +94,145 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
+# Consumer lag of the settlement worker's group (the worker measures it from the broker
+# every 30 s). 1,000 records is minutes of PIX at our volume: payments wait, customers
+# notice. 8 of 10 minutes rides out a deploy or a rebalance. No data is breaching: no
+# worker is running to report, and nobody settles payments either.
 resource "aws_cloudwatch_metric_alarm" "consumer_lag" {
-  for_each            = toset(var.consumer_lag_topics)
-  alarm_name          = "${var.name_prefix}-kafka-consumer-lag-${replace(each.key, ".", "-")}"
-  alarm_description   = "Consumer group ${var.consumer_group} is more than ${var.consumer_lag_max_messages} messages behind on ${each.key}. Runbook: docs/operations.md#kafka-consumer-lag"
-  namespace           = "AWS/Kafka"
-  metric_name         = "SumOffsetLag"
-  dimensions          = { "Cluster Name" = var.msk_cluster_name, "Consumer Group" = var.consumer_group, Topic = each.key }
+  alarm_name          = "${var.name_prefix}-kafka-consumer-lag"
+  alarm_description   = "Consumer group ${var.consumer_group} is more than ${var.consumer_lag_max_messages} records behind on ${var.consumer_topic}. Runbook: docs/operations.md#kafka-consumer-lag"
+  namespace           = var.metrics_namespace
+  metric_name         = "ConsumerLag"
+  dimensions          = { Environment = var.environment, ConsumerGroup = var.consumer_group, Topic = var.consumer_topic }
   statistic           = "Maximum"
   period              = 60
   evaluation_periods  = 10
   datapoints_to_alarm = 8
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.consumer_lag_max_messages
-  treat_missing_data  = "breaching" # a consumer group that stops reporting is not healthy
+  treat_missing_data  = "breaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
+# Records in the PIX topic's dead-letter topic that nobody replayed. Each is a payment,
+# refund or incoming credit the worker gave up on: one is enough to look.
+resource "aws_cloudwatch_metric_alarm" "kafka_dlq_depth" {
+  alarm_name          = "${var.name_prefix}-kafka-dlq-depth"
+  alarm_description   = "Records wait in ${var.consumer_topic}.dlq. Runbook: docs/operations.md#kafka-dlq-depth"
+  namespace           = var.metrics_namespace
+  metric_name         = "DeadLetterDepth"
+  dimensions          = { Environment = var.environment, Topic = "${var.consumer_topic}.dlq" }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching" # no worker reporting is the consumer-lag alarm's case
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# Age of the oldest event still in the outbox (the relays measure it every 15 s). A
+# healthy relay publishes within a second; two minutes means no relay runs, Kafka
+# refuses, or one aggregate's head keeps failing. No data is breaching: no relay reports.
+resource "aws_cloudwatch_metric_alarm" "outbox_lag" {
+  alarm_name          = "${var.name_prefix}-outbox-lag"
+  alarm_description   = "The oldest unpublished outbox event is older than ${var.outbox_max_age_seconds}s. Runbook: docs/operations.md#outbox-lag"
+  namespace           = var.metrics_namespace
+  metric_name         = "OutboxOldestEventAge"
+  dimensions          = { Environment = var.environment }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  datapoints_to_alarm = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.outbox_max_age_seconds
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# p99 from a PIX payment's request to SETTLED. PIX is instant: the network answers in
+# seconds, so a p99 above var.settlement_p99_seconds for 3 of 5 minutes means the
+# worker, the ledger or the network is slow for a real share of customers.
+resource "aws_cloudwatch_metric_alarm" "settlement_latency" {
+  alarm_name          = "${var.name_prefix}-pix-settlement-latency"
+  alarm_description   = "p99 PIX settlement latency above ${var.settlement_p99_seconds}s. Runbook: docs/operations.md#pix-settlement-latency"
+  namespace           = var.metrics_namespace
+  metric_name         = "PixSettlementLatency"
+  dimensions          = { Environment = var.environment }
+  extended_statistic  = "p99"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.settlement_p99_seconds
+  treat_missing_data  = "notBreaching" # no payment, no latency
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# Wrong MFA codes across all users. People mistype a few codes an hour; var.mfa_failures_per_5_minutes
+# in five minutes is someone guessing codes behind stolen passwords (each challenge
+# allows few attempts, so this is many accounts at once).
+resource "aws_cloudwatch_metric_alarm" "mfa_failures" {
+  alarm_name          = "${var.name_prefix}-mfa-failures"
+  alarm_description   = "More than ${var.mfa_failures_per_5_minutes} wrong MFA codes in 5 minutes. Runbook: docs/operations.md#mfa-failures-and-login-lockouts"
+  namespace           = var.metrics_namespace
+  metric_name         = "MfaFailures"
+  dimensions          = { Environment = var.environment }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.mfa_failures_per_5_minutes
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# Logins that ended in a lockout (10 failures in 15 minutes each). A handful a day is
+# forgetful customers; var.lockouts_per_5_minutes in five minutes is password spraying.
+resource "aws_cloudwatch_metric_alarm" "login_lockouts" {
+  alarm_name          = "${var.name_prefix}-login-lockouts"
+  alarm_description   = "More than ${var.lockouts_per_5_minutes} login lockouts in 5 minutes. Runbook: docs/operations.md#mfa-failures-and-login-lockouts"
+  namespace           = var.metrics_namespace
+  metric_name         = "LoginLockouts"
+  dimensions          = { Environment = var.environment }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.lockouts_per_5_minutes
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# Ledger results our own callers should never provoke (a transfer to the same account,
+# an id reused with other fields, a missing pending transfer...): a bug or tampering,
+# never a customer's doing. Insufficient funds and idempotent retries are excluded
+# (finbank_adapters.metrics.EXPECTED_LEDGER_RESULTS). One is enough to look.
+resource "aws_cloudwatch_metric_alarm" "ledger_unexpected_results" {
+  alarm_name          = "${var.name_prefix}-ledger-unexpected-results"
+  alarm_description   = "The ledger answered result codes no caller should provoke. Runbook: docs/operations.md#ledger-unexpected-results"
+  namespace           = var.metrics_namespace
+  metric_name         = "LedgerUnexpectedResults"
+  dimensions          = { Environment = var.environment }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# The daily reconciliation's discrepancy count (the Batch job writes it once a run). Any
+# discrepancy is money booked differently from what settled. Period: a day, so the alarm
+# stays up until the next run is clean.
 resource "aws_cloudwatch_metric_alarm" "reconciliation_discrepancies" {
   alarm_name          = "${var.name_prefix}-reconciliation-discrepancies"
   alarm_description   = "The daily reconciliation found discrepancies. Runbook: docs/operations.md#reconciliation-discrepancies"

@@ -46,21 +46,16 @@ variable "stream_function_name" {
   type        = string
 }
 
-variable "msk_cluster_name" {
-  description = "MSK cluster name."
-  type        = string
-}
-
 variable "consumer_group" {
   description = "Consumer group of the settlement worker."
   type        = string
   default     = "finbank-pix-settlement"
 }
 
-variable "consumer_lag_topics" {
-  description = "Topics whose consumer lag is alarmed."
-  type        = list(string)
-  default     = ["finbank.pix.v1"]
+variable "consumer_topic" {
+  description = "Topic the settlement worker consumes (the Topic dimension of ConsumerLag)."
+  type        = string
+  default     = "finbank.pix.v1"
 }
 
 variable "consumer_lag_max_messages" {
@@ -73,4 +68,28 @@ variable "metrics_namespace" {
   description = "Namespace of the application's custom metrics."
   type        = string
   default     = "Finbank"
+}
+
+variable "outbox_max_age_seconds" {
+  description = "Alarm when the oldest unpublished outbox event is older than this for 3 minutes."
+  type        = number
+  default     = 120
+}
+
+variable "settlement_p99_seconds" {
+  description = "Alarm when p99 PIX settlement latency exceeds this for 3 of 5 minutes."
+  type        = number
+  default     = 10
+}
+
+variable "mfa_failures_per_5_minutes" {
+  description = "Alarm above this many wrong MFA codes in 5 minutes."
+  type        = number
+  default     = 50
+}
+
+variable "lockouts_per_5_minutes" {
+  description = "Alarm above this many login lockouts in 5 minutes."
+  type        = number
+  default     = 20
 }

@@ -1,6 +1,8 @@
-# A private-only VPC: no internet gateway, no NAT. Workloads reach AWS APIs
-# through VPC endpoints; the HTTP service's load balancer and any egress to
-# third parties belong to the compute platform stack (docs/operations.md).
+# The VPC. Workloads run in private subnets with no route to the internet
+# (no NAT): they reach AWS APIs through VPC endpoints. Public subnets hold the
+# internet-facing load balancer of `finbank serve` only (modules/compute): an
+# internet gateway routes to them, nothing else is placed there, and nothing
+# in them gets a public IP on launch.
 
 data "aws_region" "current" {}
 
@@ -29,6 +31,39 @@ resource "aws_route_table_association" "private" {
   count          = length(var.availability_zones)
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private.id
+}
+
+# -- public subnets: the load balancer only ---------------------------------------
+
+resource "aws_internet_gateway" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = { Name = var.name_prefix }
+}
+
+resource "aws_subnet" "public" {
+  count                   = length(var.availability_zones)
+  vpc_id                  = aws_vpc.this.id
+  availability_zone       = var.availability_zones[count.index]
+  cidr_block              = cidrsubnet(var.cidr_block, 8, var.public_subnet_offset + count.index)
+  map_public_ip_on_launch = false
+  tags                    = { Name = "${var.name_prefix}-public-${var.availability_zones[count.index]}", Tier = "public" }
+}
+
+resource "aws_route_table" "public" {
+  vpc_id = aws_vpc.this.id
+  tags   = { Name = "${var.name_prefix}-public" }
+}
+
+resource "aws_route" "public_internet" {
+  route_table_id         = aws_route_table.public.id
+  destination_cidr_block = "0.0.0.0/0"
+  gateway_id             = aws_internet_gateway.this.id
+}
+
+resource "aws_route_table_association" "public" {
+  count          = length(var.availability_zones)
+  subnet_id      = aws_subnet.public[count.index].id
+  route_table_id = aws_route_table.public.id
 }
 
 # The default security group of the VPC allows nothing (CIS 5.4).

@@ -30,3 +30,9 @@ variable "interface_endpoints" {
   type        = list(string)
   default     = ["secretsmanager", "logs", "monitoring", "sqs", "sts", "kms", "ecr.api", "ecr.dkr", "cognito-idp", "xray"]
 }
+
+variable "public_subnet_offset" {
+  description = "Index of the first public /24 (cidrsubnet(cidr_block, 8, offset + zone)); clear of the private /20s."
+  type        = number
+  default     = 200
+}

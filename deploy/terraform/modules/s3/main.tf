@@ -5,6 +5,7 @@
 # EventBridge, lifecycle for old versions.
 
 data "aws_caller_identity" "current" {}
+data "aws_elb_service_account" "this" {}
 
 locals {
   data_buckets = toset(var.data_bucket_suffixes)
@@ -82,6 +83,26 @@ data "aws_iam_policy_document" "logs" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+  statement {
+    # the load balancer of finbank serve (modules/compute) writes its access logs under alb/:
+    # ELB's account of the region (regions before 2022) or its log-delivery service
+    sid       = "LoadBalancerAccessLogs"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
+    principals {
+      type        = "AWS"
+      identifiers = [data.aws_elb_service_account.this.arn]
+    }
+  }
+  statement {
+    sid       = "LoadBalancerLogDelivery"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
     }
   }
   statement {

@@ -50,14 +50,14 @@ resource "aws_secretsmanager_secret" "app" {
 resource "aws_secretsmanager_secret_version" "app" {
   secret_id = aws_secretsmanager_secret.app.id
   secret_string = jsonencode({
-    postgres_dsn          = "postgresql://${var.db_app_username}:${random_password.db_app.result}@${var.postgres_host}:${var.postgres_port}/${var.postgres_database}?sslmode=verify-full"
-    redis_url             = "rediss://${var.redis_host}:${var.redis_port}/0"
-    redis_auth            = random_password.redis_auth.result
-    kafka_bootstrap       = var.kafka_bootstrap
+    postgres_dsn            = "postgresql://${var.db_app_username}:${random_password.db_app.result}@${var.postgres_host}:${var.postgres_port}/${var.postgres_database}?sslmode=verify-full"
+    redis_url               = "rediss://${var.redis_host}:${var.redis_port}/0"
+    redis_auth              = random_password.redis_auth.result
+    kafka_bootstrap         = var.kafka_bootstrap
     kafka_security_protocol = "SASL_SSL"
-    kafka_sasl_username   = var.kafka_username
-    kafka_sasl_password   = var.kafka_password
-    jwt_secret            = random_password.jwt.result
-    cognito_client_secret = var.cognito_client_secret
+    kafka_sasl_username     = var.kafka_username
+    kafka_sasl_password     = var.kafka_password
+    jwt_secret              = random_password.jwt.result
+    cognito_client_secret   = var.cognito_client_secret
   })
 }

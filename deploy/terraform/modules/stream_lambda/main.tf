@@ -36,10 +36,10 @@ resource "aws_security_group" "this" {
   }
 
   egress {
-    description = "AWS APIs through the S3 and DynamoDB gateway endpoints"
-    from_port   = 443
-    to_port     = 443
-    protocol    = "tcp"
+    description     = "AWS APIs through the S3 and DynamoDB gateway endpoints"
+    from_port       = 443
+    to_port         = 443
+    protocol        = "tcp"
     prefix_list_ids = var.gateway_prefix_list_ids
   }
 

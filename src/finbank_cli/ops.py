@@ -1,0 +1,70 @@
+"""Operations on a running bank, for the runbooks (docs/operations.md):
+
+* ``finbank outbox status``: what waits in the outbox, how old the oldest event
+  is, how many items are leased and the most delivery attempts of one; exit 1
+  when the oldest is older than ``--max-age``.
+* ``finbank dlq list``: the records waiting in a topic's dead-letter topic (key,
+  reason, error class, where they came from; never the payload).
+* ``finbank dlq replay``: copy them back to their topic, in order per key; the
+  worker's inbox makes a record replayed twice count once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import IO
+
+from finbank_adapters.settings import Settings
+
+
+def outbox_status(out: IO[str], max_age_seconds: float | None) -> int:
+    from finbank_adapters.containers import build_container, close_container, resolve
+    from finbank_adapters.kafka.relay import outbox_status as measure
+
+    async def run() -> int:
+        container = build_container(Settings.from_env())
+        try:
+            pool = await resolve(container.infra.postgres_pool())
+            if pool is None:
+                out.write("the outbox is on PostgreSQL only (FINBANK_EVENTS_BACKEND=postgres)\n")
+                return 2
+            status = await measure(pool, container.infra.clock())
+        finally:
+            await close_container(container)
+        out.write(
+            f"outbox: {status.backlog} waiting, oldest {status.oldest_age_seconds:.1f} s old,"
+            f" {status.leased} leased, most attempts {status.max_attempts}\n"
+        )
+        if max_age_seconds is not None and status.oldest_age_seconds > max_age_seconds:
+            out.write(f"the oldest event is older than {max_age_seconds:g} s\n")
+            return 1
+        return 0
+
+    return asyncio.run(run())
+
+
+def dlq_list(out: IO[str], topic: str, limit: int) -> int:
+    from finbank_adapters.kafka.config import KafkaSettings
+    from finbank_adapters.kafka.lag import list_dead_letters
+
+    kafka = KafkaSettings.from_settings(Settings.from_env())
+    letters = asyncio.run(list_dead_letters(kafka, topic, limit))
+    for letter in letters:
+        out.write(
+            f"{letter.partition}:{letter.offset}  key={letter.key}  reason={letter.reason}"
+            f"  error={letter.error}  from={letter.source}\n"
+        )
+    out.write(f"{len(letters)} record(s) waiting in {topic}.dlq\n")
+    return 0
+
+
+def dlq_replay(out: IO[str], topic: str, limit: int) -> int:
+    from finbank_adapters.kafka.config import KafkaSettings
+    from finbank_adapters.kafka.lag import replay_dead_letters
+
+    kafka = KafkaSettings.from_settings(Settings.from_env())
+    result = asyncio.run(replay_dead_letters(kafka, topic, limit))
+    out.write(
+        f"replayed {result.replayed} record(s) to {topic}; {result.remaining} left in {topic}.dlq\n"
+    )
+    return 0
