@@ -846,3 +846,69 @@ async def test_two_schedulers_at_once_run_every_due_charge_once(world: World) ->
 def test_status_changes_are_kept_in_order() -> None:
     change = StatusChange("APROVADA", datetime(2026, 1, 5, tzinfo=UTC))
     assert msgspec.json.decode(msgspec.json.encode(change), type=StatusChange) == change
+
+
+async def test_a_reservation_that_timed_out_before_its_post_fails_the_attempt(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    world.clock.set(brasilia(charge.due_date, 1))
+    # a runner claims the attempt and reserves with a 60 s timeout, then dies before the post
+    steps = PixLedgerSteps(world.ledger, pending_timeout_seconds=60)
+    stuck = ExecuteDueDebit(
+        store=world.store, steps=steps, events=world.events, clock=world.clock, ispb=ISPB
+    )
+    loaded = await world.store.get_charge(charge.txid)
+    assert loaded is not None
+    running = await stuck._start(loaded)
+    assert running is not None
+    attempt = running.current_attempt
+    assert attempt is not None
+    reserved = await stuck._reserve(running, attempt)
+    assert [a.status for a in reserved.attempts] == [AttemptStatus.RESERVED]
+    assert await world.available(payer.id) == 150_00
+
+    world.clock.advance(seconds=61)  # the reservation expires
+    after = await world.run(charge.txid)
+    assert [(a.status, a.reason) for a in after.attempts] == [
+        (AttemptStatus.FAILED, "reservation_expired")
+    ]
+    assert (after.status, after.next_attempt_on) == (
+        ChargeStatus.ATIVA,
+        charge.due_date + timedelta(days=1),
+    )
+    assert await world.available(payer.id) == 200_00
+    assert await world.available(receiver.id) == 0
+    world.clock.set(brasilia(charge.due_date + timedelta(days=1)))
+    assert (await world.run(charge.txid)).status is ChargeStatus.CONCLUIDA
+    assert await world.available(receiver.id) == 50_00
+    await world.assert_conserved(payer.id, receiver.id)
+
+
+async def test_one_charge_that_cannot_run_does_not_hold_the_round_back(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer, periodicity=Periodicity.SEMANAL)
+    good = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    # a charge whose receiving account is gone from the ledger: its post cannot apply
+    broken = await world.store.add_charge(
+        msgspec.structs.replace(
+            good,
+            txid="b" * 32,
+            cycle=good.cycle + 1,
+            receiver_account_id=uuid.uuid4(),
+            version=0,
+        )
+    )
+    world.clock.set(brasilia(good.due_date, 1))
+
+    result = await world.run_due(RunDueDebitsCommand(holder="w1"))
+
+    assert [c.txid for c in result.charges] == [good.txid]
+    assert result.charges[0].status is ChargeStatus.CONCLUIDA
+    assert [txid for txid, _ in result.failed] == [broken.txid]
+    assert await world.available(receiver.id) == 50_00
+    await world.assert_conserved(payer.id, receiver.id)

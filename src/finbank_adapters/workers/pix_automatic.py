@@ -53,6 +53,8 @@ class PixAutomaticWorker:
                 holder=self.holder, limit=self.limit, lease_seconds=self.lease_seconds
             )
         )
+        for txid, code in result.failed:
+            log.warning("pix automatic debit failed", extra={"txid": txid, "code": code})
         for charge in result.charges:
             log.info(
                 "pix automatic debit",

@@ -51,7 +51,13 @@ from finbank_core.pix.automatic.ports import RecurrenceStore
 from finbank_core.pix.automatic.use_cases.common import publish_charge, retrying
 from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
 from finbank_core.shared.clock import Clock
-from finbank_core.shared.errors import AccountNotActive, AccountNotFound, TransferRejected
+from finbank_core.shared.errors import (
+    AccountNotActive,
+    AccountNotFound,
+    DomainError,
+    ServiceUnavailable,
+    TransferRejected,
+)
 
 #: refusals of the reservation that fail the attempt (anything else propagates and is retried)
 _FAILS_ATTEMPT = (InsufficientFunds, AccountNotActive, AccountNotFound, TransferRejected)
@@ -77,6 +83,8 @@ class RunDueDebitsCommand(msgspec.Struct, frozen=True, kw_only=True):
 
 class RunDueDebitsResult(msgspec.Struct, frozen=True, kw_only=True):
     charges: list[RecurringCharge]
+    #: txids whose run raised (left to a later round: the lease lapses); the first error each
+    failed: list[tuple[str, str]] = []
 
 
 class ExecuteDueDebit:
@@ -192,14 +200,22 @@ class ExecuteDueDebit:
         return stored
 
     async def _post(self, charge: RecurringCharge, attempt: DebitAttempt) -> RecurringCharge:
-        await self._steps.post(
-            attempt.end_to_end_id,
-            TransferCode.PIX_OUT,
-            _memo("Pix Automatico", charge, attempt),
-            then_credit=charge.receiver_account_id,
-            credit_code=TransferCode.PIX_IN,
-            credit_memo=_memo("Pix Automatico recebido", charge, attempt),
-        )
+        try:
+            await self._steps.post(
+                attempt.end_to_end_id,
+                TransferCode.PIX_OUT,
+                _memo("Pix Automatico", charge, attempt),
+                then_credit=charge.receiver_account_id,
+                credit_code=TransferCode.PIX_IN,
+                credit_memo=_memo("Pix Automatico recebido", charge, attempt),
+            )
+        except TransferRejected:
+            # A reservation that timed out (FINBANK_PIX_PENDING_TIMEOUT_SECONDS) before
+            # its post cannot be posted: the attempt failed, nothing moved.
+            status = await self._steps.pending_status(attempt.end_to_end_id)
+            if status in (PendingStatus.EXPIRED, PendingStatus.VOIDED):
+                return await self._fail(charge, attempt, "reservation_expired")
+            raise
         settled = msgspec.structs.replace(attempt, status=AttemptStatus.SETTLED)
         return await self._store.update_charge(
             charge.with_attempt(settled, next_attempt_on=None).moved(
@@ -244,8 +260,16 @@ class RunDueDebits:
             holder=cmd.holder,
             limit=cmd.limit,
         )
-        done = [await self._execute(ExecuteDebitCommand(txid=txid)) for txid in txids]
-        return RunDueDebitsResult(charges=done)
+        done: list[RecurringCharge] = []
+        failed: list[tuple[str, str]] = []
+        for txid in txids:  # one charge's trouble does not hold the others back
+            try:
+                done.append(await self._execute(ExecuteDebitCommand(txid=txid)))
+            except ServiceUnavailable:
+                raise
+            except DomainError as error:
+                failed.append((txid, error.code))
+        return RunDueDebitsResult(charges=done, failed=failed)
 
 
 __all__ = [
