@@ -249,8 +249,21 @@ def _problem_content(status: str) -> dict[str, Any]:
     return {PROBLEM_MEDIA_TYPE: {"schema": dict(_PROBLEM_REF), "example": example}}
 
 
+#: the ``Location`` headers routes send, by operation id and status
+LOCATION_HEADERS: dict[str, dict[str, str]] = {
+    "simulateIncomingPix": {"202": "where the payment appears once credited"},
+}
+
+
 def _finish_operation(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    for status, description in LOCATION_HEADERS.get(operation.get("operationId", ""), {}).items():
+        if status in responses:
+            responses[status].setdefault("headers", {})["Location"] = {
+                "description": description,
+                "schema": {"type": "string"},
+                "required": True,
+            }
     takes_input = bool(operation.get("parameters")) or "requestBody" in operation
     if takes_input:
         responses.setdefault("400", {})
@@ -328,8 +341,10 @@ def install(app: Litestar) -> None:
 
 
 def openapi_document(app: Litestar) -> dict[str, Any]:
-    """The finished OpenAPI document ``app`` serves at ``/schema/openapi.json``."""
-    return app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
+    """The finished OpenAPI document ``app`` serves at ``/schema/openapi.json``, as JSON data."""
+    document = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
+    decoded: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(document))
+    return decoded
 
 
 # -- Swagger UI from the swagger-ui-bundle-v2 package (no CDN) -----------------------------
