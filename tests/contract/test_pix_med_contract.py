@@ -12,6 +12,7 @@ Three layers, each run unchanged against every backend of ``tests/med_support.py
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -21,6 +22,7 @@ import pytest
 
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.accounts.model import HolderType
+from finbank_core.pix.errors import PixRefundExceedsOriginal, PixVersionConflict
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import (
     MedAlreadyDecided,
@@ -51,7 +53,7 @@ from finbank_core.pix.med.use_cases import (
     ReleasePrecautionaryBlockCommand,
     RequestMedRefundCommand,
 )
-from finbank_core.pix.refunds import RefundNature, RefundStatus
+from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.money import Money
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.med_support import PEER_ISPB, T0, MedWorld, med_world
@@ -527,3 +529,106 @@ async def test_concurrent_contestations_open_one_report(med_world: MedWorld) -> 
     assert len({r.case.report_id for r in results}) == 1
     assert sum(not r.replayed for r in results) == 1
     assert len(w.events(med_events.REPORT_OPENED)) == 1
+
+
+async def test_a_contested_payment_to_another_bank_is_reported_through_the_directory(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    victim = await w.open_account("victim")
+    await w.deposit(victim, 70_00)
+    payment = await w.outgoing(victim, 70_00)
+    e2e = payment.end_to_end_id
+    cmd = ContestPixPaymentCommand(
+        owner_id="victim", end_to_end_id=e2e, situation=FraudSituation.ACCOUNT_TAKEOVER
+    )
+    first = await w.contest(cmd)
+    again = await w.contest(cmd)
+    assert first.case.side is MedSide.PAYER
+    assert again.replayed
+    assert again.case.report_id == first.case.report_id
+    [sent] = w.directory.reports.values()
+    assert (sent.end_to_end_id, sent.to_ispb, sent.report_id) == (
+        e2e,
+        PEER_ISPB,
+        first.case.report_id,
+    )
+    with pytest.raises(MedNotAllowed):  # the receiving bank analyses it, not us
+        await w.analyse(analyse(e2e))
+    with pytest.raises(MedNotAllowed):
+        await w.request_refund(RequestMedRefundCommand(end_to_end_id=e2e, requested_by="x"))
+
+
+async def test_tracing_follows_the_money_no_further_than_the_configured_depth(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    w.deps.rules = msgspec.structs.replace(w.deps.rules, trace_depth=2)
+    chain = [await w.open_account(f"hop{i}") for i in range(4)]
+    payment = await w.incoming(chain[0], 40_00)
+    for source, target in itertools.pairwise(chain):
+        w.clock.advance(seconds=30)
+        await w.transfer(source, target, 40_00)  # each hop passes all of it on
+    await report(w, payment.end_to_end_id)
+    case = (await w.analyse(analyse(payment.end_to_end_id))).case
+    assert case.blocks == ()  # hops 0..2 are empty; the money sits at hop 3, out of reach
+    assert await w.available(chain[3]) == 40_00
+
+    w.deps.rules = msgspec.structs.replace(w.deps.rules, trace_depth=3)
+    second = await w.incoming(chain[0], 10_00)
+    w.clock.advance(seconds=30)
+    await w.transfer(chain[0], chain[1], 10_00)
+    await report(w, second.end_to_end_id)
+    traced = (await w.analyse(analyse(second.end_to_end_id))).case
+    assert [(b.account_id, b.amount.cents, b.depth) for b in traced.blocks] == [
+        (chain[1].id, 10_00, 1)
+    ]
+
+
+async def test_a_competing_refund_never_takes_the_payment_past_its_amount(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 100_00)
+    e2e = payment.end_to_end_id
+    await report(w, e2e)
+    await w.analyse(analyse(e2e))
+
+    async def customer_refund(n: int) -> None:
+        """Another writer of the payment's refunds (60.00 each), under the version it read."""
+        for _ in range(20):
+            current = await w.payments.get(e2e)
+            refund = PixRefund(
+                return_id=f"D99999999202603021300{n:011d}",
+                client_refund_id=f"c{n}",
+                amount=Money(60_00),
+                nature=RefundNature.ORIGINAL,
+                status=RefundStatus.EM_PROCESSAMENTO,
+                requested_at=w.clock.now(),
+                request_fingerprint="x",
+            )
+            try:
+                updated = current.add_refund(refund)
+            except PixRefundExceedsOriginal:
+                return
+            try:
+                await w.payments.update(updated, current.version)
+            except PixVersionConflict:
+                continue
+            return
+
+    request = RequestMedRefundCommand(end_to_end_id=e2e, requested_by=PEER_ISPB)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda n=n: customer_refund(n) for n in range(N // 2)
+    ] + [lambda: w.request_refund(request) for _ in range(N // 2)]
+    _results, errors = await outcomes(calls)
+    assert set(errors) <= {"PixRefundExceedsOriginal", "MedNotAllowed"}
+    recorded = await w.payments.get(e2e)
+    assert recorded.refunded_amount.cents <= 100_00
+    case = await w.repository.get_case(e2e)
+    assert case is not None
+    med_refunds = sum(
+        r.amount.cents for r in recorded.refunds if r.nature is RefundNature.MED_FRAUDE
+    )
+    assert med_refunds == sum(r.amount.cents for r in case.returns)
