@@ -5,6 +5,7 @@ from __future__ import annotations
 from finbank._provided import provided
 from finbank_adapters.containers import BankContainer
 from finbank_core.auth import use_cases as uc
+from finbank_core.auth.credentials import ChangePasswordCommand, DisableTotpCommand
 from finbank_core.auth.model import (
     ChallengeType,
     Principal,
@@ -13,6 +14,7 @@ from finbank_core.auth.model import (
     TokenSet,
     TotpSetup,
 )
+from finbank_core.auth.step_up import StepUpCommand, StepUpPurpose, StepUpResult
 
 __all__ = ["AuthFacade"]
 
@@ -71,6 +73,32 @@ class AuthFacade:
     async def verify_totp(self, access_token: str, code: str) -> None:
         """Finish TOTP enrolment with a first code."""
         await (await provided(self._c.verify_totp))(access_token, code)
+
+    async def step_up(self, command: StepUpCommand) -> StepUpResult:
+        """A single-use step-up token for ``command.purpose``, after a fresh password or code.
+
+        Wrong answers count towards the account's lockout (docs/auth.md, "Step-up").
+        """
+        return await (await provided(self._c.step_up))(command)
+
+    async def require_step_up(
+        self, principal: Principal, step_up_token: str | None, purpose: StepUpPurpose
+    ) -> None:
+        """Spend a step-up token for ``purpose`` or raise ``StepUpRequired`` (403).
+
+        What a sensitive operation of any context calls first, with the caller's
+        verified ``Principal``: the token must be the caller's, of the same login
+        session, for this purpose, unexpired and unused.
+        """
+        await (await provided(self._c.require_step_up))(principal, step_up_token, purpose)
+
+    async def change_password(self, command: ChangePasswordCommand) -> None:
+        """Replace the caller's password, given the current one (ends their other logins)."""
+        await (await provided(self._c.change_password))(command)
+
+    async def disable_totp(self, command: DisableTotpCommand) -> None:
+        """Remove the caller's authenticator app (needs a step-up token for ``MFA_CHANGE``)."""
+        await (await provided(self._c.disable_totp))(command)
 
     async def authenticate(self, access_token: str) -> Principal:
         """Who an access token is (``Unauthorized`` if invalid, expired or revoked)."""

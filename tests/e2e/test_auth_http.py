@@ -77,7 +77,10 @@ def enrol_mfa_user(api: TestClient[Litestar], clock: FakeClock, username: str) -
         == 201
     )
     access = login(api, username).json()["tokens"]["access_token"]
-    setup = api.post("/v1/auth/totp/setup", headers=bearer(access))
+    setup = api.post(
+        "/v1/auth/totp/setup",
+        headers={**bearer(access), "X-Step-Up-Token": step_up(api, access)},
+    )
     assert setup.status_code == 200, setup.text
     assert setup.json()["otpauth_uri"].startswith("otpauth://totp/")
     totp = pyotp.TOTP(setup.json()["secret"])
@@ -87,6 +90,20 @@ def enrol_mfa_user(api: TestClient[Litestar], clock: FakeClock, username: str) -
     assert verified.status_code == 204, verified.text
     clock.advance(30)  # the enrolment code's step is spent
     return MfaUser(username, totp)
+
+
+def step_up(
+    api: TestClient[Litestar], access: str, purpose: str = "mfa_change", **answer: str
+) -> str:
+    """A step-up token got with the password (or ``code=...``)."""
+    response = api.post(
+        "/v1/auth/step-up",
+        json={"purpose": purpose, **(answer or {"password": PASSWORD})},
+        headers=bearer(access),
+    )
+    assert response.status_code == 201, response.text
+    token: str = response.json()["step_up_token"]
+    return token
 
 
 def answer(api: TestClient[Litestar], challenge_id: str, code: str) -> Any:
@@ -260,6 +277,7 @@ def test_auth_routes_use_redis_for_the_rate_limit_and_fail_closed_when_it_stops(
                 throttle=CacheBackend.REDIS,
                 denylist=DenylistBackend.REDIS,
                 refresh_tokens=CacheBackend.REDIS,
+                rate_limit=CacheBackend.REDIS,
             ),
             redis=RedisOptions(url=f"redis://127.0.0.1:{port}/0", timeout_seconds=0.5),
         )

@@ -113,7 +113,16 @@ async def sign_up(client: AsyncTestClient[Any], username: str) -> dict[str, Any]
 async def enrol_totp(replicas: Replicas, username: str) -> pyotp.TOTP:
     """Sign up on replica one, enrol an authenticator; the clock then moves to a fresh step."""
     access = (await sign_up(replicas.one, username))["access_token"]
-    setup = await replicas.one.post("/v1/auth/totp/setup", headers=bearer(access))
+    stepped_up = await replicas.two.post(
+        "/v1/auth/step-up",
+        json={"purpose": "mfa_change", "password": PASSWORD},
+        headers=bearer(access),
+    )
+    assert stepped_up.status_code == 201, stepped_up.text
+    setup = await replicas.one.post(
+        "/v1/auth/totp/setup",
+        headers={**bearer(access), "X-Step-Up-Token": stepped_up.json()["step_up_token"]},
+    )
     assert setup.status_code == 200, setup.text
     totp = pyotp.TOTP(setup.json()["secret"])
     verified = await replicas.two.post(

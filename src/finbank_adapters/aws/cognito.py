@@ -13,8 +13,11 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from finbank_adapters.aws.cognito_errors import Step, cognito_errors
 from finbank_core.auth.errors import (
@@ -24,6 +27,7 @@ from finbank_core.auth.errors import (
 )
 from finbank_core.auth.model import (
     ChallengeType,
+    Principal,
     ProviderChallenge,
     SignUpCommand,
     SignUpResult,
@@ -31,6 +35,12 @@ from finbank_core.auth.model import (
     TotpSetup,
 )
 from finbank_core.shared.errors import InvalidInput
+
+logger = logging.getLogger("finbank.cognito")
+
+_CODE_CHALLENGES = frozenset(
+    {ChallengeType.SOFTWARE_TOKEN_MFA, ChallengeType.SMS_MFA, ChallengeType.EMAIL_OTP}
+)
 
 #: Cognito's default authentication-session validity (app client ``AuthSessionValidity``)
 DEFAULT_AUTH_SESSION_SECONDS = 180
@@ -248,6 +258,79 @@ class CognitoIdentityProvider:
             await self._client.set_user_mfa_preference(
                 AccessToken=access_token,
                 SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True},
+            )
+
+    async def disable_totp(self, access_token: str) -> None:
+        """Turn software-token MFA off (refused by Cognito where the pool requires MFA)."""
+        with cognito_errors(Step.TOKEN):
+            await self._client.set_user_mfa_preference(
+                AccessToken=access_token,
+                SoftwareTokenMfaSettings={"Enabled": False, "PreferredMfa": False},
+            )
+
+    # -- step-up and password change ----------------------------------------------
+
+    async def reauthenticate(
+        self, principal: Principal, *, password: str | None, code: str | None
+    ) -> None:
+        """Re-run the login for ``principal``'s user: the password, then the MFA code if asked.
+
+        Cognito has no call that checks a TOTP code on its own, so the password is
+        required; when the pool answers with an MFA challenge the current ``code``
+        is required too and answered (Cognito checks it). The tokens of this
+        throw-away login are revoked at once (best effort: not every Cognito
+        emulator implements ``RevokeToken``).
+        """
+        if password is None:
+            raise InvalidInput(
+                "this identity provider needs the password to step up", field="password"
+            )
+        outcome = await self.login(principal.username, password)
+        if isinstance(outcome, ProviderChallenge):
+            if outcome.type is ChallengeType.MFA_SETUP:
+                return  # the password is proven; there is no factor to check yet
+            if outcome.type not in _CODE_CHALLENGES:
+                raise UnsupportedChallenge("this login step cannot be used to step up")
+            if code is None:
+                raise IncorrectCode("the current code is needed too")
+            answered = await self.answer_challenge(outcome, code)
+            if not isinstance(answered, TokenSet):
+                raise UnsupportedChallenge("this login step cannot be used to step up")
+            await self._discard(answered)
+            return
+        await self._discard(outcome)
+        if code is not None:
+            raise IncorrectCode("no second factor is enabled to check the code against")
+
+    async def _discard(self, tokens: TokenSet) -> None:
+        if not tokens.refresh_token:
+            return
+        kwargs: dict[str, Any] = {"Token": tokens.refresh_token, "ClientId": self._client_id}
+        if self._client_secret:
+            kwargs["ClientSecret"] = self._client_secret
+        try:
+            await self._client.revoke_token(**kwargs)
+        except (ClientError, BotoCoreError, OSError) as exc:  # best effort: never handed out
+            logger.info("cognito revoke_token after step-up failed: %s", type(exc).__name__)
+
+    async def change_password(
+        self, access_token: str, current_password: str, new_password: str
+    ) -> None:
+        """``ChangePassword``, after the current password is checked by a login.
+
+        The login first gives a wrong current password the login's answer
+        (``InvalidCredentials``), not Cognito's token error.
+        """
+        with cognito_errors(Step.TOKEN):
+            user = await self._client.get_user(AccessToken=access_token)
+        outcome = await self.login(str(user["Username"]), current_password)
+        if isinstance(outcome, TokenSet):
+            await self._discard(outcome)
+        with cognito_errors(Step.TOKEN):
+            await self._client.change_password(
+                PreviousPassword=current_password,
+                ProposedPassword=new_password,
+                AccessToken=access_token,
             )
 
     def _totp_setup(self, secret: str, username: str) -> TotpSetup:

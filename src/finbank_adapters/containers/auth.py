@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
 from dependency_injector import containers, providers
 
-from finbank_adapters import auth_wiring, postgres_wiring
-from finbank_adapters.containers.infrastructure import settings_field
+from finbank_adapters import auth_wiring
+from finbank_adapters.containers.infrastructure import Eager, settings_field
+from finbank_adapters.crypto.envelope import EnvelopeCipher, LocalKeyEncryptionKey, parse_keyring
 from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenVerifier
 from finbank_adapters.memory.auth import (
     InMemoryChallengeStore,
@@ -13,9 +18,79 @@ from finbank_adapters.memory.auth import (
     InMemoryRefreshTokenStore,
     InMemoryTokenDenylist,
 )
+from finbank_adapters.memory.step_up import InMemoryStepUpStore
 from finbank_adapters.memory.users import InMemoryUserStore
 from finbank_adapters.metered import metered_login_throttle
+from finbank_adapters.settings import Settings
+from finbank_core.auth import credentials
+from finbank_core.auth import step_up as step_ups
 from finbank_core.auth import use_cases as auth
+from finbank_core.shared.clock import Clock
+
+
+async def _secrets_cipher(settings: Settings) -> AsyncIterator[EnvelopeCipher]:
+    """The envelope cipher of TOTP secrets and MFA sessions at rest (docs/auth.md).
+
+    A KMS key when ``FINBANK_AUTH_SECRETS_KMS_KEY_ID`` is set; else the keys of
+    ``FINBANK_AUTH_SECRETS_KEYS``; else a key derived from the JWT signing secret
+    (HKDF-SHA256, its own id) so that an existing deployment keeps working;
+    on the memory profile with none of these, a random key of the process.
+    """
+    options = settings.auth
+    local = parse_keyring(options.secrets_keys)
+    if options.secrets_kms_key_id:
+        import aioboto3
+
+        from finbank_adapters.crypto.kms import KmsKeyEncryptionKey
+
+        session = aioboto3.Session()
+        async with session.client(
+            "kms", region_name=settings.aws.region, endpoint_url=settings.aws.endpoint_url or None
+        ) as client:
+            previous = [
+                KmsKeyEncryptionKey(client, key_id.strip())
+                for key_id in options.secrets_previous_kms_key_ids.split(",")
+                if key_id.strip()
+            ]
+            current = KmsKeyEncryptionKey(client, options.secrets_kms_key_id)
+            yield EnvelopeCipher(current, [*previous, *local])
+        return
+    if local:
+        yield EnvelopeCipher(local[0], local[1:])
+        return
+    yield EnvelopeCipher(derived_key_encryption_key(settings))
+
+
+def derived_key_encryption_key(settings: Settings) -> LocalKeyEncryptionKey:
+    """A KEK derived from the JWT secret (random per process on the memory profile)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"finbank secrets at rest v1"
+    ).derive(settings.jwt_secret_bytes())
+    fingerprint = hashlib.sha256(b"finbank key id\x00" + key).hexdigest()[:16]
+    return LocalKeyEncryptionKey(f"derived-{fingerprint}", key)
+
+
+def _postgres_user_store(pool: Any, cipher: EnvelopeCipher) -> Any:
+    from finbank_adapters.postgres import PostgresUserStore
+
+    return PostgresUserStore(pool, cipher)
+
+
+def _redis_challenge_store(
+    client: Any, clock: Clock, settings: Settings, cipher: EnvelopeCipher
+) -> Any:
+    from finbank_adapters.redis import RedisChallengeStore
+
+    return RedisChallengeStore(client, clock, key_prefix=settings.redis.key_prefix, cipher=cipher)
+
+
+def _redis_step_up_store(client: Any, clock: Clock, settings: Settings) -> Any:
+    from finbank_adapters.redis.step_up import RedisStepUpStore
+
+    return RedisStepUpStore(client, clock, key_prefix=settings.redis.key_prefix)
 
 
 class AuthContainer(containers.DeclarativeContainer):
@@ -23,19 +98,24 @@ class AuthContainer(containers.DeclarativeContainer):
 
     infra = providers.DependenciesContainer()
 
+    #: seals TOTP secrets and MFA sessions at rest (a KMS client is opened with it if needed)
+    secrets_cipher = Eager(_secrets_cipher, settings=infra.settings)
     user_store = providers.Selector(
         providers.Callable(settings_field("backends.users"), infra.settings),
-        memory=providers.Singleton(InMemoryUserStore),
-        postgres=providers.Singleton(postgres_wiring.postgres_user_store, pool=infra.postgres_pool),
+        memory=providers.Singleton(InMemoryUserStore, cipher=secrets_cipher),
+        postgres=providers.Singleton(
+            _postgres_user_store, pool=infra.postgres_pool, cipher=secrets_cipher
+        ),
     )
     challenge_store = providers.Selector(
         providers.Callable(settings_field("backends.challenges"), infra.settings),
         memory=providers.Singleton(InMemoryChallengeStore, clock=infra.clock),
         redis=providers.Singleton(
-            auth_wiring.redis_challenge_store,
+            _redis_challenge_store,
             client=infra.redis_client,
             clock=infra.clock,
             settings=infra.settings,
+            cipher=secrets_cipher,
         ),
     )
     login_throttle = providers.Selector(
@@ -151,8 +231,46 @@ class AuthContainer(containers.DeclarativeContainer):
         denylist=token_denylist,
         clock=infra.clock,
     )
+    #: outstanding step-up tokens: in Redis wherever MFA challenges are
+    step_up_store = providers.Selector(
+        providers.Callable(settings_field("backends.challenges"), infra.settings),
+        memory=providers.Singleton(InMemoryStepUpStore, clock=infra.clock),
+        redis=providers.Singleton(
+            _redis_step_up_store,
+            client=infra.redis_client,
+            clock=infra.clock,
+            settings=infra.settings,
+        ),
+    )
+    step_up = providers.Factory(
+        step_ups.StepUp,
+        authenticate=authenticate,
+        provider=identity_provider,
+        store=step_up_store,
+        throttle=login_throttle,
+        clock=infra.clock,
+        ttl_seconds=providers.Callable(settings_field("auth.step_up_ttl_seconds"), infra.settings),
+    )
+    require_step_up = providers.Factory(
+        step_ups.RequireStepUp, store=step_up_store, clock=infra.clock
+    )
+    change_password = providers.Factory(
+        credentials.ChangePassword,
+        authenticate=authenticate,
+        provider=identity_provider,
+        throttle=login_throttle,
+    )
+    disable_totp = providers.Factory(
+        credentials.DisableTotp,
+        authenticate=authenticate,
+        provider=identity_provider,
+        require_step_up=require_step_up,
+    )
     set_up_totp = providers.Factory(
-        auth.SetUpTotp, provider=identity_provider, authenticate=authenticate
+        auth.SetUpTotp,
+        provider=identity_provider,
+        authenticate=authenticate,
+        require_step_up=require_step_up,
     )
     verify_totp = providers.Factory(
         auth.VerifyTotp, provider=identity_provider, authenticate=authenticate

@@ -41,6 +41,7 @@ from finbank_core.auth.errors import (
 )
 from finbank_core.auth.model import (
     ChallengeType,
+    Principal,
     ProviderChallenge,
     SignUpCommand,
     SignUpResult,
@@ -83,10 +84,7 @@ class LocalIdentityProvider:
     # -- sign up ---------------------------------------------------------------
 
     async def sign_up(self, request: SignUpCommand) -> SignUpResult:
-        if len(request.password) < PASSWORD_MIN:
-            raise WeakPassword(f"password must have at least {PASSWORD_MIN} characters")
-        if request.password.lower() == request.username.lower():
-            raise WeakPassword("password must differ from the username")
+        _check_password_policy(request.username, request.password)
         password_hash = await asyncio.to_thread(self._hasher.hash, request.password)
         user = UserRecord(
             subject=self._new_subject(),
@@ -101,10 +99,13 @@ class LocalIdentityProvider:
         return SignUpResult(subject=user.subject, confirmation_required=False)
 
     async def confirm_sign_up(self, username: str, code: str) -> None:
-        # Local sign-ups are confirmed at once; there is nothing to confirm.
-        user = await self._users.get_by_username(username)
-        if user is None or not user.confirmed:
-            raise AuthenticationFailed("confirmation failed")
+        """Always ``AuthenticationFailed``: this provider issues no confirmation codes.
+
+        Sign-ups here are confirmed at once (``confirmation_required`` is false), so
+        no code is valid for anyone. The user is not even looked up: the answer,
+        and the time it takes, are the same for an existing user and an unknown one.
+        """
+        raise AuthenticationFailed("confirmation failed")
 
     # -- login -------------------------------------------------------------------
 
@@ -276,12 +277,76 @@ class LocalIdentityProvider:
             )
         )
 
+    async def disable_totp(self, access_token: str) -> None:
+        """Remove the authenticator: logins ask for the password only again."""
+        user = await self._user_of(access_token)
+        await self._users.update(
+            _replace(user, totp_secret=None, pending_totp_secret=None, mfa_enabled=False)
+        )
+
+    # -- step-up and password change ------------------------------------------------
+
+    async def reauthenticate(
+        self, principal: Principal, *, password: str | None, code: str | None
+    ) -> None:
+        """Check a fresh password and/or the current TOTP code (either alone suffices).
+
+        A code is spent like a login code: the same time step is never accepted
+        twice, so a code seen by a shoulder-surfer or a proxy cannot be replayed.
+        """
+        user = await self._users.get(principal.subject)
+        if user is None:
+            raise InvalidToken()
+        if password is None and code is None:
+            raise InvalidInput("give the password or the current code", field="password")
+        if password is not None:
+            ok = await asyncio.to_thread(self._verify_password, user.password_hash, password)
+            if not ok:
+                raise InvalidCredentials()
+        if code is not None:
+            if not (user.mfa_enabled and user.totp_secret):
+                raise IncorrectCode()
+            await self._consume_totp(user, user.totp_secret, code)
+
+    async def change_password(
+        self, access_token: str, current_password: str, new_password: str
+    ) -> None:
+        """Replace the password (the current one is checked first) and end the other logins.
+
+        Every refresh family of the user is revoked and the other logins' ids are
+        denied; the calling login keeps its access token until it expires.
+        """
+        claims = self._tokens.decode(access_token, "access")
+        user = await self._users.get(str(claims["sub"]))
+        if user is None:
+            raise InvalidToken()
+        ok = await asyncio.to_thread(self._verify_password, user.password_hash, current_password)
+        if not ok:
+            raise InvalidCredentials()
+        _check_password_policy(user.username, new_password)
+        if new_password == current_password:
+            raise WeakPassword("the new password must differ from the current one")
+        password_hash = await asyncio.to_thread(self._hasher.hash, new_password)
+        await self._users.update(_replace(user, password_hash=password_hash))
+        until = self._clock.now() + timedelta(seconds=self._tokens.refresh_ttl_seconds)
+        current_family = claims.get("sid")
+        for family in await self._refresh_tokens.revoke_subject(user.subject):
+            if family != current_family:
+                await self._deny_session(family, until)
+
     async def _user_of(self, access_token: str) -> UserRecord:
         claims = self._tokens.decode(access_token, "access")
         user = await self._users.get(str(claims["sub"]))
         if user is None:
             raise InvalidToken()
         return user
+
+
+def _check_password_policy(username: str, password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise WeakPassword(f"password must have at least {PASSWORD_MIN} characters")
+    if password.lower() == username.lower():
+        raise WeakPassword("password must differ from the username")
 
 
 def _replace(user: UserRecord, **changes: object) -> UserRecord:

@@ -3,12 +3,20 @@
 Usernames are unique case-insensitively; the key is Python's ``casefold()``
 (computed here, stored in ``username_key``) so it agrees with the in-memory
 store for every script, not only ASCII.
+
+With a ``cipher`` (the container always gives one) the TOTP secrets are
+sealed on every write with the current key-encryption key (envelope
+encryption, bound to the row's subject and the column) and opened on read
+with whichever key sealed them; ``secrets_key_id`` records that key.
+Plaintext secrets from before migration 0016 are still read, and sealed on
+their next write or by ``finbank_adapters.crypto.rewrap``.
 """
 
 from __future__ import annotations
 
 import asyncpg
 
+from finbank_adapters.crypto.envelope import EnvelopeCipher, SecretUnreadable, is_sealed
 from finbank_adapters.postgres.errors import translated
 from finbank_core.auth.errors import UsernameTaken
 from finbank_core.auth.users import UserRecord
@@ -17,7 +25,8 @@ from finbank_core.shared.errors import NotFound
 _INSERT = (
     "INSERT INTO auth_users (subject, username, password_hash, created_at, email, phone_number,"
     " name, confirmed, totp_secret, pending_totp_secret, mfa_enabled, totp_last_step, roles,"
-    " username_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    " secrets_key_id, username_key)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 )
 _SELECT = (
     "SELECT subject, username, password_hash, created_at, email, phone_number, name, confirmed,"
@@ -33,28 +42,27 @@ _ON_UNIQUE = {"auth_users_pkey": UsernameTaken, "auth_users_username_key_key": U
 
 
 class PostgresUserStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cipher: EnvelopeCipher | None = None) -> None:
         self._pool = pool
+        self._cipher = cipher
 
     async def add(self, user: UserRecord) -> None:
+        values = await self._values(user)
         with translated(_ON_UNIQUE):
-            await self._pool.execute(
-                _INSERT,
-                *_values(user),
-                user.username.casefold(),
-            )
+            await self._pool.execute(_INSERT, *values, user.username.casefold())
 
     async def get_by_username(self, username: str) -> UserRecord | None:
         with translated():
             row = await self._pool.fetchrow(_BY_USERNAME, username.casefold())
-        return _user(row) if row is not None else None
+        return await self._user(row) if row is not None else None
 
     async def get(self, subject: str) -> UserRecord | None:
         with translated():
             row = await self._pool.fetchrow(_BY_SUBJECT, subject)
-        return _user(row) if row is not None else None
+        return await self._user(row) if row is not None else None
 
     async def update(self, user: UserRecord) -> None:
+        values = await self._values(user)
         with translated():
             key = await self._pool.fetchval(
                 "UPDATE auth_users SET username = $2, password_hash = $3, created_at = $4,"
@@ -62,10 +70,10 @@ class PostgresUserStore:
                 " pending_totp_secret = $10, mfa_enabled = $11,"
                 # GREATEST ignores NULL; a stale record never moves the step back
                 " totp_last_step = GREATEST(totp_last_step, $12),"
-                " roles = $13"
-                " WHERE subject = $1 AND username_key = $14"
+                " roles = $13, secrets_key_id = $14"
+                " WHERE subject = $1 AND username_key = $15"
                 " RETURNING username_key",
-                *_values(user),
+                *values,
                 user.username.casefold(),
             )
             if key is not None:
@@ -84,8 +92,43 @@ class PostgresUserStore:
             claimed = await self._pool.fetchval(_CLAIM_TOTP_STEP, subject, step)
         return claimed is not None
 
+    async def _values(self, user: UserRecord) -> tuple[object, ...]:
+        totp_secret = await self._seal(user.subject, "totp_secret", user.totp_secret)
+        pending = await self._seal(user.subject, "pending_totp_secret", user.pending_totp_secret)
+        sealed_with = (
+            self._cipher.current_key_id if self._cipher and (totp_secret or pending) else None
+        )
+        return (*_values(user, totp_secret, pending), sealed_with)
 
-def _values(user: UserRecord) -> tuple[object, ...]:
+    async def _seal(self, subject: str, column: str, secret: str | None) -> str | None:
+        if secret is None or self._cipher is None:
+            return secret
+        return await self._cipher.seal(secret, secret_context(subject, column))
+
+    async def _open(self, subject: str, column: str, stored: str | None) -> str | None:
+        if stored is None or not is_sealed(stored):
+            return stored  # no secret, or plaintext from before migration 0016
+        if self._cipher is None:
+            raise SecretUnreadable("a sealed secret needs the store's cipher")
+        return await self._cipher.open(stored, secret_context(subject, column))
+
+    async def _user(self, row: asyncpg.Record) -> UserRecord:
+        subject = row["subject"]
+        return _user(
+            row,
+            totp_secret=await self._open(subject, "totp_secret", row["totp_secret"]),
+            pending_totp_secret=await self._open(
+                subject, "pending_totp_secret", row["pending_totp_secret"]
+            ),
+        )
+
+
+def secret_context(subject: str, column: str) -> str:
+    """What a sealed secret is bound to: it opens only in its own row and column."""
+    return f"auth_users/{subject}/{column}"
+
+
+def _values(user: UserRecord, totp_secret: str | None, pending: str | None) -> tuple[object, ...]:
     return (
         user.subject,
         user.username,
@@ -95,15 +138,17 @@ def _values(user: UserRecord) -> tuple[object, ...]:
         user.phone_number,
         user.name,
         user.confirmed,
-        user.totp_secret,
-        user.pending_totp_secret,
+        totp_secret,
+        pending,
         user.mfa_enabled,
         user.totp_last_step,
         list(user.roles),
     )
 
 
-def _user(row: asyncpg.Record) -> UserRecord:
+def _user(
+    row: asyncpg.Record, *, totp_secret: str | None, pending_totp_secret: str | None
+) -> UserRecord:
     return UserRecord(
         subject=row["subject"],
         username=row["username"],
@@ -113,8 +158,8 @@ def _user(row: asyncpg.Record) -> UserRecord:
         phone_number=row["phone_number"],
         name=row["name"],
         confirmed=row["confirmed"],
-        totp_secret=row["totp_secret"],
-        pending_totp_secret=row["pending_totp_secret"],
+        totp_secret=totp_secret,
+        pending_totp_secret=pending_totp_secret,
         mfa_enabled=row["mfa_enabled"],
         totp_last_step=row["totp_last_step"],
         roles=tuple(row["roles"]),

@@ -4,6 +4,12 @@ Expiry is checked twice: the scripts compare the stored ``expires_at`` with
 the injected clock's time (so a fake clock governs it in tests, and clock
 skew between app servers and Redis does not matter), and the key carries a
 Redis TTL of the same length so abandoned challenges are cleaned up.
+
+With a ``cipher`` (the container always gives one) the challenge record,
+which holds the provider's session and the username, is sealed (envelope
+encryption bound to the key): Redis, its snapshots and its replicas hold no
+usable session. The attempt counter and the expiry stay in clear for the
+scripts.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from finbank_adapters.crypto.envelope import EnvelopeCipher, SecretUnreadable, is_sealed
 from finbank_adapters.redis.errors import epoch_ms, hashed, redis_errors
 from finbank_core.auth.model import MfaChallenge
 from finbank_core.shared.clock import Clock
@@ -44,9 +51,17 @@ return 1
 
 
 class RedisChallengeStore:
-    def __init__(self, client: Redis, clock: Clock, *, key_prefix: str = "finbank:") -> None:
+    def __init__(
+        self,
+        client: Redis,
+        clock: Clock,
+        *,
+        key_prefix: str = "finbank:",
+        cipher: EnvelopeCipher | None = None,
+    ) -> None:
         self._client = client
         self._clock = clock
+        self._cipher = cipher
         self._prefix = f"{key_prefix}mfa:"
         self._begin_attempt = client.register_script(_BEGIN_ATTEMPT)
         self._delete = client.register_script(_DELETE)
@@ -59,7 +74,9 @@ class RedisChallengeStore:
         if ttl_ms <= 0:
             return
         key = self._key(challenge.id)
-        body = msgspec.json.encode(msgspec.structs.replace(challenge, attempts=0))
+        body = await self._seal(
+            key, msgspec.json.encode(msgspec.structs.replace(challenge, attempts=0))
+        )
         with redis_errors("MFA challenge"):
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
@@ -83,7 +100,7 @@ class RedisChallengeStore:
             return None
         if int(expires_at_ms) <= epoch_ms(self._clock.now()):
             return None
-        return _decode(body, int(attempts or 0))
+        return await self._decode(challenge_id, body, int(attempts or 0))
 
     async def begin_attempt(self, challenge_id: str, max_attempts: int) -> MfaChallenge | None:
         with redis_errors("MFA challenge"):
@@ -94,7 +111,7 @@ class RedisChallengeStore:
         if not found:
             return None
         body, attempts = found
-        return _decode(body, int(attempts))
+        return await self._decode(challenge_id, body, int(attempts))
 
     async def delete(self, challenge_id: str) -> bool:
         with redis_errors("MFA challenge"):
@@ -103,7 +120,20 @@ class RedisChallengeStore:
             )
         return bool(removed)
 
+    async def _seal(self, key: str, body: bytes) -> bytes | str:
+        if self._cipher is None:
+            return body
+        return await self._cipher.seal(body.decode(), _context(key))
 
-def _decode(body: bytes | str, attempts: int) -> MfaChallenge:
-    challenge = msgspec.json.decode(body, type=MfaChallenge)
-    return msgspec.structs.replace(challenge, attempts=attempts)
+    async def _decode(self, challenge_id: str, body: bytes | str, attempts: int) -> MfaChallenge:
+        text = body.decode() if isinstance(body, bytes) else body
+        if is_sealed(text):
+            if self._cipher is None:
+                raise SecretUnreadable("a sealed challenge needs the store's cipher")
+            text = await self._cipher.open(text, _context(self._key(challenge_id)))
+        challenge = msgspec.json.decode(text, type=MfaChallenge)
+        return msgspec.structs.replace(challenge, attempts=attempts)
+
+
+def _context(key: str) -> str:
+    return f"mfa_challenge/{key}"

@@ -86,7 +86,9 @@ class JwtOptions(Area, frozen=True, kw_only=True):
 
 
 class AuthOptions(Area, frozen=True, kw_only=True):
-    """Token lifetimes, MFA challenges, lockout, rate limit (docs/auth.md)."""
+    """Token lifetimes, MFA challenges, lockout, rate limit, secrets at rest (docs/auth.md)."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"secrets_keys"})
 
     access_token_ttl_seconds: Positive = 900
     refresh_token_ttl_seconds: Positive = 30 * 24 * 3600
@@ -100,6 +102,15 @@ class AuthOptions(Area, frozen=True, kw_only=True):
     lockout_max_seconds: NonNegative = 24 * 3600
     #: requests per minute per client address on /v1/auth/*
     rate_limit_per_minute: Positive = 60
+    #: lifetime of a step-up token (docs/auth.md, "Step-up")
+    step_up_ttl_seconds: Positive = 300
+    #: key-encryption keys for TOTP secrets and MFA sessions at rest: "id:base64-32-bytes,..."
+    #: (the first seals; the others only open). Unset: see docs/auth.md, "Secrets at rest"
+    secrets_keys: str = ""
+    #: a KMS key (id, ARN or alias) that wraps the data keys instead (the aws profile)
+    secrets_kms_key_id: str = ""
+    #: KMS keys used before ``secrets_kms_key_id``, comma-separated: they only open
+    secrets_previous_kms_key_ids: str = ""
 
 
 class HttpOptions(Area, frozen=True, kw_only=True):

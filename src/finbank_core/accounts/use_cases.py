@@ -39,6 +39,7 @@ from finbank_core.accounts.model import (
     CustomerAccount,
     HolderType,
     format_account_number,
+    validate_holder,
 )
 from finbank_core.accounts.ports import AccountRepository, Ledger
 from finbank_core.shared.clock import Clock
@@ -59,6 +60,7 @@ from finbank_core.shared.inputs import (
     check_memo,
 )
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 #: Namespace for ids derived from names and client idempotency keys.
 FINBANK_NAMESPACE = uuid.UUID("8d7c1f9e-3b7a-5e52-9a55-6c0f1d6a2b10")
@@ -166,7 +168,7 @@ def _line(entry: Entry) -> StatementLine:
     )
 
 
-# -- commands -------------------------------------------------------------------
+# -- commands and queries -------------------------------------------------------------------
 
 
 class OpenAccountCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,6 +177,8 @@ class OpenAccountCommand(msgspec.Struct, frozen=True, kw_only=True):
     holder_type: HolderType = HolderType.INDIVIDUAL
     holder_document: str | None = None
     kind: AccountKind = AccountKind.PAYMENT
+
+    __repr__ = masked_repr("holder_document")
 
 
 class MoveCashCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -260,9 +264,8 @@ class OpenAccount:
         self._ids = ids
 
     async def __call__(self, cmd: OpenAccountCommand) -> CustomerAccount:
-        name = cmd.holder_name.strip()
-        if not name or len(name) > 140:
-            raise InvalidInput("holder name must be 1 to 140 characters", field="holder_name")
+        # Nothing is written before the holder is valid: no ledger account left behind.
+        holder = validate_holder(cmd.holder_name, cmd.holder_type, cmd.holder_document)
         account_id = self._ids.new_id()
         [result] = await self._ledger.create_accounts(
             [
@@ -279,9 +282,9 @@ class OpenAccount:
         account = CustomerAccount(
             id=account_id,
             owner_id=cmd.owner_id,
-            holder_name=name,
-            holder_type=cmd.holder_type,
-            holder_document=cmd.holder_document,
+            holder_name=holder.name,
+            holder_type=holder.type,
+            holder_document=holder.document,
             branch=DEFAULT_BRANCH,
             number=format_account_number(await self._accounts.next_account_number()),
             kind=cmd.kind,

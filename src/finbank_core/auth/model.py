@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import msgspec
 
+from finbank_core.shared.privacy import masked_repr
+
 #: bytes of randomness in an MFA challenge id (256 bits; the floor is 128)
 CHALLENGE_ID_BYTES = 32
 
@@ -31,6 +33,8 @@ class TokenSet(msgspec.Struct, frozen=True, kw_only=True):
     refresh_token: str | None = None
     id_token: str | None = None
     token_type: str = "Bearer"  # noqa: S105 - a scheme name, not a secret
+
+    __repr__ = masked_repr("access_token", "refresh_token", "id_token")
 
 
 class ChallengeType(enum.StrEnum):
@@ -56,6 +60,8 @@ class ProviderChallenge(msgspec.Struct, frozen=True, kw_only=True):
     #: how long the provider keeps ``session`` alive, when it says so
     session_ttl_seconds: int | None = None
 
+    __repr__ = masked_repr("session")
+
 
 class MfaChallenge(msgspec.Struct, frozen=True, kw_only=True):
     """A pending MFA challenge as ``ChallengeStore`` keeps it.
@@ -74,6 +80,8 @@ class MfaChallenge(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int = 0
     #: the lockout key of the login that raised it (what the user typed, case-folded)
     account: str = ""
+
+    __repr__ = masked_repr("session")
 
     @classmethod
     def issue(
@@ -129,3 +137,5 @@ class SignUpResult(msgspec.Struct, frozen=True, kw_only=True):
 class TotpSetup(msgspec.Struct, frozen=True, kw_only=True):
     secret: str
     otpauth_uri: str
+
+    __repr__ = masked_repr("secret", "otpauth_uri")

@@ -40,8 +40,10 @@ from finbank_core.auth.ports import (
     TokenDenylist,
     TokenVerifier,
 )
+from finbank_core.auth.step_up import RequireStepUp, StepUpPurpose
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AuthenticationFailed, DomainError, InvalidInput
+from finbank_core.shared.privacy import masked_repr
 
 USERNAME_MAX = 128
 PASSWORD_MIN = 10
@@ -102,6 +104,8 @@ class ChallengeTotpSetup(msgspec.Struct, frozen=True, kw_only=True):
     challenge_id: str
     challenge_type: str
     expires_in: int
+
+    __repr__ = masked_repr("secret", "otpauth_uri")
 
 
 class _ChallengeIssuer:
@@ -394,14 +398,27 @@ class Logout:
 
 
 class SetUpTotp:
-    """Start enrolling an authenticator app: a secret and its ``otpauth://`` URI."""
+    """Start enrolling (or replacing) an authenticator app: a secret and its ``otpauth://`` URI.
 
-    def __init__(self, provider: IdentityProvider, authenticate: Authenticate) -> None:
+    Changing the second factor needs a step-up token for ``MFA_CHANGE``
+    (``StepUpRequired`` otherwise), the first enrolment too: with a bearer
+    token alone, whoever stole it could put their own authenticator on the
+    account (OWASP ASVS 5.0 V7.5.1).
+    """
+
+    def __init__(
+        self,
+        provider: IdentityProvider,
+        authenticate: Authenticate,
+        require_step_up: RequireStepUp,
+    ) -> None:
         self._provider = provider
         self._authenticate = authenticate
+        self._require_step_up = require_step_up
 
-    async def __call__(self, access_token: str) -> TotpSetup:
-        await self._authenticate(access_token)
+    async def __call__(self, access_token: str, *, step_up_token: str | None) -> TotpSetup:
+        principal = await self._authenticate(access_token)
+        await self._require_step_up(principal, step_up_token, StepUpPurpose.MFA_CHANGE)
         return await self._provider.begin_totp_setup(access_token)
 
 

@@ -7,6 +7,8 @@ from typing import Protocol
 
 import msgspec
 
+from finbank_core.shared.privacy import masked_repr
+
 
 class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A user of the self-hosted provider. ``password_hash`` is an argon2id hash."""
@@ -25,6 +27,10 @@ class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
     #: the last accepted TOTP time step; only ``UserStore.claim_totp_step`` advances it
     totp_last_step: int | None = None
     roles: tuple[str, ...] = ()
+
+    __repr__ = masked_repr(
+        "password_hash", "totp_secret", "pending_totp_secret", "email", "phone_number"
+    )
 
 
 class UserStore(Protocol):

@@ -12,20 +12,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Litestar, Request, Router, post
+from litestar import Controller, Litestar, Request, Router, delete, post
 from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.params import JSONBody
+from litestar.params import HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from finbank_adapters.containers import BankContainer, resolve
+from finbank_core.auth.credentials import ChangePasswordCommand, DisableTotpCommand
 from finbank_core.auth.model import ChallengeType, SignUpCommand, TokenSet
+from finbank_core.auth.step_up import STEP_UP_TOKEN_MAX, StepUpCommand, StepUpPurpose
 from finbank_core.auth.use_cases import (
     LoginResult,
 )
 from finbank_http.deps import Bank
 from finbank_http.problems import problems
 from finbank_http.schemas import (
+    PASSWORD_MIN_LENGTH,
     LoggedIn,
     LoginIn,
     LoginOut,
@@ -37,6 +40,18 @@ from finbank_http.schemas import (
 from finbank_http.security import BEARER_SCHEME, authenticated, bearer_token
 
 RATE_LIMIT_STORE = "finbank_auth_rate_limit"
+#: the header that carries a step-up token to a sensitive route (docs/auth.md, "Step-up")
+STEP_UP_HEADER = "X-Step-Up-Token"
+#: the parameter a sensitive route declares: ``step_up_token: StepUpToken = None``
+StepUpToken = Annotated[
+    str | None,
+    HeaderParameter(
+        name=STEP_UP_HEADER,
+        required=False,
+        max_length=STEP_UP_TOKEN_MAX,
+        description="a step-up token from `POST /v1/auth/step-up` for this purpose (single use)",
+    ),
+]
 
 ChallengeId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -86,6 +101,34 @@ class TotpSetupOut(msgspec.Struct, kw_only=True):
 
 class TotpVerifyIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     code: Code
+
+
+class StepUpIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Re-authenticate for one ``purpose``: the ``password``, the current ``code``, or both."""
+
+    purpose: StepUpPurpose
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    code: Code | None = None
+
+
+class StepUpOut(msgspec.Struct, kw_only=True):
+    """Send ``step_up_token`` once, in the ``X-Step-Up-Token`` header, within ``expires_in`` s."""
+
+    step_up_token: str
+    purpose: StepUpPurpose
+    expires_in: int
+
+
+class ChangePasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    current_password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    new_password: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=PASSWORD_MIN_LENGTH,
+            max_length=256,
+            description=f"at least {PASSWORD_MIN_LENGTH} characters; a passphrase is welcome",
+        ),
+    ]
 
 
 def tokens_out(tokens: TokenSet) -> TokensOut:
@@ -249,15 +292,23 @@ class AuthController(Controller):
         "/totp/setup",
         operation_id="startTotpSetup",
         guards=[authenticated],  # 401 before the body is read
-        summary="Start enrolling an authenticator app for the caller",
+        summary="Start enrolling (or replacing) an authenticator app for the caller",
+        description=(
+            "Needs a step-up token for `mfa_change` in `X-Step-Up-Token` (from "
+            "`POST /v1/auth/step-up`), for the first enrolment too; without a valid one 403 "
+            "`step_up_required`."
+        ),
         security=[{BEARER_SCHEME: []}],
-        responses=problems(401, 429, 503),
+        responses=problems(401, 403, 429, 503),
         status_code=HTTP_200_OK,
     )
     async def totp_setup(
-        self, request: Request[Any, Any, Any], bank: NamedDependency[Bank]
+        self,
+        request: Request[Any, Any, Any],
+        bank: NamedDependency[Bank],
+        step_up_token: StepUpToken = None,
     ) -> TotpSetupOut:
-        setup = await bank.auth.set_up_totp(bearer_token(request))
+        setup = await bank.auth.set_up_totp(bearer_token(request), step_up_token=step_up_token)
         return TotpSetupOut(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
 
     @post(
@@ -276,6 +327,92 @@ class AuthController(Controller):
         bank: NamedDependency[Bank],
     ) -> None:
         await bank.auth.verify_totp(bearer_token(request), data.code)
+
+    @delete(
+        "/totp",
+        operation_id="disableTotp",
+        guards=[authenticated],
+        summary="Remove the caller's authenticator app (needs a step-up token)",
+        description=(
+            "Send a step-up token for `mfa_change` in `X-Step-Up-Token`; without a valid one "
+            "403 `step_up_required`."
+        ),
+        security=[{BEARER_SCHEME: []}],
+        responses=problems(401, 403, 429, 503),
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def totp_disable(
+        self,
+        request: Request[Any, Any, Any],
+        bank: NamedDependency[Bank],
+        step_up_token: StepUpToken = None,
+    ) -> None:
+        await bank.auth.disable_totp(
+            DisableTotpCommand(access_token=bearer_token(request), step_up_token=step_up_token)
+        )
+
+    @post(
+        "/step-up",
+        operation_id="createStepUpToken",
+        guards=[authenticated],  # 401 before the body is read
+        summary="Re-authenticate (password or current code) for one sensitive change",
+        description=(
+            "Returns a single-use token for `purpose`, valid for `expires_in` seconds, bound "
+            "to the caller and this login session: send it in `X-Step-Up-Token` to the "
+            "route that needs it (`mfa_change`: `/v1/auth/totp/setup`, `DELETE /v1/auth/totp`;"
+            " `pix_limit_raise`: raising PIX limits). 401 `invalid_credentials` / "
+            "`incorrect_code` for a wrong answer, which counts towards the account lockout "
+            "(429 `account_locked`)."
+        ),
+        security=[{BEARER_SCHEME: []}],
+        responses=problems(400, 401, 429, 503),
+        status_code=HTTP_201_CREATED,
+    )
+    async def step_up(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[StepUpIn],
+        bank: NamedDependency[Bank],
+    ) -> StepUpOut:
+        result = await bank.auth.step_up(
+            StepUpCommand(
+                access_token=bearer_token(request),
+                purpose=data.purpose,
+                password=data.password,
+                code=data.code,
+            )
+        )
+        return StepUpOut(
+            step_up_token=result.token, purpose=result.purpose, expires_in=result.expires_in
+        )
+
+    @post(
+        "/password",
+        operation_id="changePassword",
+        guards=[authenticated],  # 401 before the body is read
+        summary="Change the caller's password (the current one is required)",
+        description=(
+            "401 `invalid_credentials` for a wrong current password (it counts towards the "
+            "account lockout, 429 `account_locked`); 400 `weak_password`. The self-hosted "
+            "provider ends the user's other logins."
+        ),
+        security=[{BEARER_SCHEME: []}],
+        responses=problems(400, 401, 429, 503),
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ChangePasswordIn],
+        bank: NamedDependency[Bank],
+    ) -> None:
+        await bank.auth.change_password(
+            ChangePasswordCommand(
+                access_token=bearer_token(request),
+                current_password=data.current_password,
+                new_password=data.new_password,
+            )
+        )
 
 
 def auth_router(container: BankContainer) -> Router:

@@ -13,12 +13,14 @@ from finbank_adapters.memory.auth import (
     InMemoryRefreshTokenStore,
     InMemoryTokenDenylist,
 )
+from finbank_adapters.memory.step_up import InMemoryStepUpStore
 from finbank_adapters.redis import (
     RedisChallengeStore,
     RedisLoginThrottle,
     RedisRefreshTokenStore,
     RedisTokenDenylist,
 )
+from finbank_adapters.redis.step_up import RedisStepUpStore
 from tests.integration.auth.harness import POLICY, AuthWorld
 from tests.support_redis import open_test_redis
 
@@ -33,6 +35,7 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[AuthWorld]:
             InMemoryLoginThrottle(clock, POLICY),
             InMemoryTokenDenylist(clock),
             InMemoryRefreshTokenStore(clock),
+            InMemoryStepUpStore(clock),
         )
         return
     async with open_test_redis() as (client, prefix):
@@ -42,4 +45,5 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[AuthWorld]:
             RedisLoginThrottle(client, clock, POLICY, key_prefix=prefix),
             RedisTokenDenylist(client, clock, key_prefix=prefix),
             RedisRefreshTokenStore(client, clock, key_prefix=prefix),
+            RedisStepUpStore(client, clock, key_prefix=prefix),
         )

@@ -13,11 +13,19 @@ import pyotp
 
 from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenIssuer, LocalTokenVerifier
 from finbank_adapters.memory import FakeClock
+from finbank_adapters.memory.step_up import InMemoryStepUpStore
 from finbank_adapters.memory.users import InMemoryUserStore
 from finbank_core.auth.lockout import LockoutPolicy
 from finbank_core.auth.model import SignUpCommand, TokenSet
 from finbank_core.auth.ports import ChallengeStore, LoginThrottle, TokenDenylist
 from finbank_core.auth.refresh_tokens import RefreshTokenStore
+from finbank_core.auth.step_up import (
+    RequireStepUp,
+    StepUp,
+    StepUpCommand,
+    StepUpPurpose,
+    StepUpStore,
+)
 from finbank_core.auth.use_cases import (
     AnswerChallenge,
     Authenticate,
@@ -53,6 +61,8 @@ class AuthWorld:
     logout: Logout
     set_up_totp: SetUpTotp
     verify_totp: VerifyTotp
+    step_up: StepUp
+    require_step_up: RequireStepUp
 
     @classmethod
     def build(
@@ -62,12 +72,17 @@ class AuthWorld:
         throttle: LoginThrottle,
         denylist: TokenDenylist,
         refresh_tokens: RefreshTokenStore,
+        step_ups: StepUpStore | None = None,
     ) -> AuthWorld:
         issuer = LocalTokenIssuer(
             secret=SECRET, issuer="finbank-test", audience="finbank", clock=clock
         )
-        provider = LocalIdentityProvider(InMemoryUserStore(), issuer, refresh_tokens=refresh_tokens)
+        provider = LocalIdentityProvider(
+            InMemoryUserStore(), issuer, refresh_tokens=refresh_tokens, denylist=denylist
+        )
         authenticate = Authenticate(LocalTokenVerifier(issuer), denylist)
+        step_ups = step_ups or InMemoryStepUpStore(clock)
+        require_step_up = RequireStepUp(step_ups, clock)
         return cls(
             clock=clock,
             issuer=issuer,
@@ -81,8 +96,10 @@ class AuthWorld:
             authenticate=authenticate,
             refresh=Refresh(provider),
             logout=Logout(provider, authenticate, denylist, clock),
-            set_up_totp=SetUpTotp(provider, authenticate),
+            set_up_totp=SetUpTotp(provider, authenticate, require_step_up),
             verify_totp=VerifyTotp(provider, authenticate),
+            step_up=StepUp(authenticate, provider, step_ups, throttle, clock),
+            require_step_up=require_step_up,
         )
 
     async def user_without_mfa(self, username: str = "maria") -> TokenSet:
@@ -94,11 +111,22 @@ class AuthWorld:
     async def user_with_totp(self, username: str = "maria") -> pyotp.TOTP:
         """Sign up and enrol an authenticator; the clock then moves to a fresh TOTP step."""
         tokens = await self.user_without_mfa(username)
-        setup = await self.set_up_totp(tokens.access_token)
+        setup = await self.set_up_totp(
+            tokens.access_token, step_up_token=await self.stepped_up(tokens.access_token)
+        )
         totp = pyotp.TOTP(setup.secret)
         await self.verify_totp(tokens.access_token, self.code(totp))
         self.clock.advance(30)
         return totp
+
+    async def stepped_up(
+        self, access_token: str, purpose: StepUpPurpose = StepUpPurpose.MFA_CHANGE
+    ) -> str:
+        """A step-up token for ``purpose``, got with the password."""
+        result = await self.step_up(
+            StepUpCommand(access_token=access_token, purpose=purpose, password=PASSWORD)
+        )
+        return result.token
 
     def code(self, totp: pyotp.TOTP) -> str:
         return totp.at(self.clock.now())

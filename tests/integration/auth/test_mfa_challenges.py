@@ -123,7 +123,9 @@ async def test_a_replayed_totp_code_is_refused_on_a_new_challenge(world: AuthWor
 
 async def test_the_code_that_enrolled_totp_cannot_log_in(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa("maria")
-    setup = await world.set_up_totp(tokens.access_token)
+    setup = await world.set_up_totp(
+        tokens.access_token, step_up_token=await world.stepped_up(tokens.access_token)
+    )
     import pyotp
 
     enrolment_code = pyotp.TOTP(setup.secret).at(world.clock.now())

@@ -23,6 +23,7 @@ from finbank_adapters.memory.auth import (
     InMemoryRefreshTokenStore,
     InMemoryTokenDenylist,
 )
+from finbank_adapters.memory.step_up import InMemoryStepUpStore
 from finbank_adapters.memory.users import InMemoryUserStore
 from finbank_adapters.postgres import PostgresTokenDenylist, PostgresUserStore
 from finbank_adapters.redis import (
@@ -36,6 +37,7 @@ from finbank_core.auth.lockout import LockoutPolicy
 from finbank_core.auth.model import SignUpCommand, TokenSet
 from finbank_core.auth.ports import ChallengeStore, LoginThrottle, TokenDenylist
 from finbank_core.auth.refresh_tokens import RefreshTokenStore
+from finbank_core.auth.step_up import RequireStepUp, StepUp, StepUpCommand, StepUpPurpose
 from finbank_core.auth.use_cases import (
     AnswerChallenge,
     Authenticate,
@@ -145,7 +147,17 @@ async def sign_up_and_log_in(replica: Replica, username: str = "maria") -> Token
 
 async def enrol_totp(shared: Shared, replica: Replica) -> pyotp.TOTP:
     tokens = await sign_up_and_log_in(replica)
-    setup = await SetUpTotp(replica.provider, replica.authenticate)(tokens.access_token)
+    step_ups = InMemoryStepUpStore(shared.clock)
+    granted = await StepUp(
+        replica.authenticate, replica.provider, step_ups, shared.throttle, shared.clock
+    )(
+        StepUpCommand(
+            access_token=tokens.access_token, purpose=StepUpPurpose.MFA_CHANGE, password=PASSWORD
+        )
+    )
+    setup = await SetUpTotp(
+        replica.provider, replica.authenticate, RequireStepUp(step_ups, shared.clock)
+    )(tokens.access_token, step_up_token=granted.token)
     totp = pyotp.TOTP(setup.secret)
     await VerifyTotp(replica.provider, replica.authenticate)(
         tokens.access_token, totp.at(shared.clock.now())
