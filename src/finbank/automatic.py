@@ -3,11 +3,11 @@
 Receiver: :meth:`AutomaticFacade.create` a recurrence, send it to a payer
 here (:meth:`request`, journey 1) or issue its QR code (:meth:`code`,
 journeys 2-4), :meth:`schedule` each period's charge 2 to 10 days before
-its due date. Payer: :meth:`read` a code, :meth:`authorise` (with an
-optional maximum) or :meth:`reject`, :meth:`authorisations` (:meth:`recurrences` lists the receiver side); either side
-may :meth:`cancel`. The scheduler (``finbank worker pix-automatic``) calls
-:meth:`run_due`; :meth:`execute` runs one charge. The rules and their
-sources: ``docs/pix-automatic.md``.
+its due date, :meth:`recurrences` to list them. Payer: :meth:`read` a code,
+:meth:`authorise` (with an optional maximum) or :meth:`reject`,
+:meth:`authorisations`; either side may :meth:`cancel`. The scheduler
+(``finbank worker pix-automatic``) calls :meth:`run_due`; :meth:`execute`
+runs one charge. The rules and their sources: ``docs/pix-automatic.md``.
 """
 
 from __future__ import annotations

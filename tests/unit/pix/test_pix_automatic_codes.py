@@ -11,9 +11,9 @@ from __future__ import annotations
 import binascii
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
-from brcode.utils.brcodeId import jsonFromBrcode
 
 from finbank_core.pix.automatic.model import (
     BRASILIA,
@@ -97,7 +97,8 @@ def test_our_composite_codes_are_read_by_both_readers_and_another_library(journe
     assert strict.kind == {"2": "recurrence", "3": "dynamic", "4": "static"}[journey]
     assert BRCode.parse(text) == code  # round trip
 
-    theirs = jsonFromBrcode(text)
+    starkbank: Any = pytest.importorskip("brcode.utils.brcodeId", reason="starkbank-brcode")
+    theirs = starkbank.jsonFromBrcode(text)
     assert theirs["80"] == {"00": "br.gov.bcb.pix", "25": OURS}
     assert theirs["26"]["00"] == "br.gov.bcb.pix"
     assert _crc_ok(text)
