@@ -178,6 +178,7 @@ def finish_document(document: dict[str, Any]) -> dict[str, Any]:
                 _finish_operation(operation)
     for name in [n for n in schemas if n.startswith("ValidationException")]:
         del schemas[name]  # Litestar's default 400 body, now unreferenced
+    _unique_titles(schemas)
     _walk(document, _push_constraints_into_one_of)
     _walk(document, lambda node: _discriminate(node, schemas))
     return document
@@ -201,6 +202,19 @@ def _discriminate(schema: dict[str, Any], schemas: dict[str, Any]) -> None:
                 "mapping": dict(zip(values, refs, strict=True)),
             }
             return
+
+
+def _unique_titles(schemas: dict[str, Any]) -> None:
+    """Two types of one name in different modules (Litestar names their components
+    ``module_Name``) get titles as distinct as their component names: generated
+    clients name classes after titles, and two ``ChargeStatus`` enums would clash."""
+    titles: dict[str, list[str]] = {}
+    for name, schema in schemas.items():
+        titles.setdefault(str(schema.get("title", name)), []).append(name)
+    for names in titles.values():
+        if len(names) > 1:
+            for name in names:
+                schemas[name]["title"] = "".join(p[:1].upper() + p[1:] for p in name.split("_"))
 
 
 def _close_request_bodies(schemas: dict[str, Any]) -> None:
