@@ -7,7 +7,9 @@ acknowledged ones published; an aggregate's items after its first failed
 one are kept back and re-sent, in order, within the lease or by the next
 claim. :meth:`OutboxRelay.run` overlaps up to ``max_in_flight`` rounds. A
 crash before the mark re-sends items: consumers deduplicate on
-``event_id``. Several relays may run; ``finbank relay`` runs one.
+``event_id``. Several relays may run (the stack runs two): a relay sends a
+claimed batch only while 80 % of its lease, counted from the claim, remains,
+so it never sends an aggregate that another relay may have claimed since.
 
 The algorithm step by step: ``docs/architecture.md``, "The outbox relay";
 the guarantees end to end: ``docs/events.md``, "Delivery guarantees".
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 #: share of the lease a relay may spend re-sending a batch before letting it lapse
 _LEASE_BUDGET = 0.8
 
+#: a claimed batch and the loop time its lease began at the latest
+_Claim = tuple[list[OutboxItem], float]
+
 
 class OutboxRelay:
     """Publishes claimed outbox items with an already-started producer."""
@@ -52,12 +57,15 @@ class OutboxRelay:
         retry_delay_seconds: float = 0.2,
         topic_prefix: str = "",
         max_in_flight: int = 2,
+        lease_clock: Callable[[], float] | None = None,
     ) -> None:
         if batch_size <= 0:
             raise ValueError("batch_size must be positive")
         if max_in_flight <= 0:
             raise ValueError("max_in_flight must be positive")
         self._max_in_flight = max_in_flight
+        #: seconds, monotonic: when a claim's lease budget runs out (default: the loop's clock)
+        self._lease_clock = lease_clock
         self._outbox = outbox
         self._producer = producer
         self._batch_size = batch_size
@@ -70,6 +78,8 @@ class OutboxRelay:
         self.published = 0
         #: deliveries the broker did not acknowledge (each such item is sent again)
         self.unacknowledged = 0
+        #: claimed items left unsent because their lease's budget was spent before publishing
+        self.lapsed = 0
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Relay until ``stop`` is set; the batches in hand are finished first.
@@ -83,7 +93,7 @@ class OutboxRelay:
         """
         stop = stop or self._stop
         self._stop = stop
-        next_claim: asyncio.Task[list[OutboxItem]] | None = None
+        next_claim: asyncio.Task[_Claim] | None = None
         in_flight: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
@@ -92,7 +102,7 @@ class OutboxRelay:
                 # before concluding there is no work
                 overlapped = next_claim is not None
                 try:
-                    items = await (next_claim or self._outbox.claim_batch(self._batch_size))
+                    items, claimed_at = await (next_claim or self._claim())
                 except ServiceUnavailable as exc:  # the database (claim/mark) or the bus is down
                     next_claim = None
                     log.warning("relay: %s; retrying", exc)
@@ -107,8 +117,8 @@ class OutboxRelay:
                     continue
                 # the claim first: it sends its query and yields, and the database
                 # works on it while the publish task hands the batch to the producer
-                next_claim = asyncio.create_task(self._outbox.claim_batch(self._batch_size))
-                in_flight.add(asyncio.create_task(self._publish(items)))
+                next_claim = asyncio.create_task(self._claim())
+                in_flight.add(asyncio.create_task(self._publish(items, claimed_at)))
                 if len(in_flight) >= self._max_in_flight:
                     await self._finish(in_flight, all_of_them=False)
         except BaseException:
@@ -121,9 +131,9 @@ class OutboxRelay:
             # Stopping with a claimed batch in hand: publish it rather than let
             # its lease lapse and delay it.
             with contextlib.suppress(ServiceUnavailable):
-                leftover = await next_claim
+                leftover, claimed_at = await next_claim
                 if leftover:
-                    in_flight.add(asyncio.create_task(self._publish(leftover)))
+                    in_flight.add(asyncio.create_task(self._publish(leftover, claimed_at)))
         await self._finish(in_flight, all_of_them=True)
 
     async def _finish(self, in_flight: set[asyncio.Task[None]], *, all_of_them: bool) -> None:
@@ -145,15 +155,36 @@ class OutboxRelay:
 
     async def relay_batch(self) -> int:
         """One claim -> produce -> acknowledge -> mark round; returns how many items it claimed."""
-        items = await self._outbox.claim_batch(self._batch_size)
+        items, claimed_at = await self._claim()
         if items:
-            await self._publish(items)
+            await self._publish(items, claimed_at)
         return len(items)
 
-    async def _publish(self, items: Sequence[OutboxItem]) -> None:
-        """Produce ``items``, await their acks, mark them published; re-send within the lease."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._lease_seconds * _LEASE_BUDGET
+    async def _claim(self) -> _Claim:
+        """A batch and when its lease began at the latest (the loop's clock, read before
+        the claim: the lease the outbox grants starts after that)."""
+        claimed_at = self._now()
+        return await self._outbox.claim_batch(self._batch_size), claimed_at
+
+    def _now(self) -> float:
+        return self._lease_clock() if self._lease_clock else asyncio.get_running_loop().time()
+
+    async def _publish(self, items: Sequence[OutboxItem], claimed_at: float) -> None:
+        """Produce ``items``, await their acks, mark them published; re-send within the lease.
+
+        The budget runs from the claim, not from this call: a batch claimed ahead
+        while others were in flight may wait before it is published, and once its
+        lease lapses another relay may take its aggregates. Sending (or re-sending)
+        after that point would put two relays' copies of one aggregate on the bus at
+        once, so a batch whose budget is spent is left to the next claim unsent.
+        """
+        deadline = claimed_at + self._lease_seconds * _LEASE_BUDGET
+        if self._now() >= deadline:
+            log.warning(
+                "relay: a batch of %d waited past its lease; left to a later claim", len(items)
+            )
+            self.lapsed += len(items)
+            return
         pending: Sequence[OutboxItem] = items
         while True:
             delivered, pending = await self._deliver(pending)
@@ -164,7 +195,7 @@ class OutboxRelay:
                 self.published += marked  # after the await: batches in flight share the counter
             if not pending:
                 return
-            if loop.time() + self._retry_delay_seconds >= deadline or self._stop.is_set():
+            if self._now() + self._retry_delay_seconds >= deadline or self._stop.is_set():
                 log.warning("relay: %d items left to a later claim", len(pending))
                 return
             await _wait(self._stop, self._retry_delay_seconds)
