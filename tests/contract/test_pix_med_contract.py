@@ -53,7 +53,9 @@ from finbank_core.pix.med.use_cases import (
     ReleasePrecautionaryBlockCommand,
     RequestMedRefundCommand,
 )
+from finbank_core.pix.network import NetworkResult, ReturnOrder
 from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
+from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.money import Money
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.med_support import PEER_ISPB, T0, MedWorld, med_world
@@ -632,3 +634,51 @@ async def test_a_competing_refund_never_takes_the_payment_past_its_amount(
         r.amount.cents for r in recorded.refunds if r.nature is RefundNature.MED_FRAUDE
     )
     assert med_refunds == sum(r.amount.cents for r in case.returns)
+
+
+async def test_a_return_the_network_could_not_take_is_retried_after_its_lease(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 25_00)
+    e2e = payment.end_to_end_id
+    await report(w, e2e)
+    await w.analyse(analyse(e2e))
+    down = ServiceUnavailable("the SPI does not answer")
+
+    async def unreachable(order: ReturnOrder) -> NetworkResult:
+        raise down
+
+    sent = w.network.send_return
+    w.network.send_return = unreachable  # type: ignore[method-assign]
+    requested = await w.request_refund(
+        RequestMedRefundCommand(end_to_end_id=e2e, requested_by=PEER_ISPB)
+    )
+    [pending] = requested.case.returns
+    assert pending.status is RefundStatus.EM_PROCESSAMENTO  # recorded, not lost
+    assert await w.available(mule) == 0  # still held
+
+    w.network.send_return = sent  # type: ignore[method-assign]
+    w.clock.advance(seconds=59)  # the first taker's lease still runs: nobody sends
+    early = await w.execute_returns(ExecuteMedReturnsCommand(end_to_end_id=e2e))
+    assert early.status is CaseStatus.REFUND_REQUESTED
+    assert w.network.returns == []
+    w.clock.advance(seconds=1)
+    done = await w.execute_returns(ExecuteMedReturnsCommand(end_to_end_id=e2e))
+    assert done.status is CaseStatus.CLOSED
+    assert [o.return_id for o in w.network.returns] == [pending.return_id]
+    assert await w.posted(mule) == 0
+
+
+async def test_no_precautionary_block_once_the_case_holds_the_money(med_world: MedWorld) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 30_00)
+    await w.deposit(mule, 70_00)  # the mule's own money
+    e2e = payment.end_to_end_id
+    await report(w, e2e)
+    await w.analyse(analyse(e2e))
+    with pytest.raises(MedNotAllowed):
+        await w.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="e"))
+    assert await w.available(mule) == 70_00  # only the reported amount is held

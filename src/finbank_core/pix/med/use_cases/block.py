@@ -66,6 +66,11 @@ class PlacePrecautionaryBlock:
         if existing is not None:
             return PrecautionaryBlockResult(block=existing, replayed=True)
         payment = await d.payments.get(cmd.end_to_end_id)
+        case = await d.current_case(cmd.end_to_end_id)
+        if case is not None and case.blocks:
+            raise MedNotAllowed(
+                "the payment's MED case already holds what was found", field="end_to_end_id"
+            )
         account_id = payment.payee.account_id
         if (
             payment.flow is PixFlow.OUTGOING
