@@ -50,6 +50,10 @@ class AutomaticFacade:
         """Receiver: one period's charge, 2 to 10 days before its due date."""
         return await (await provided(self._c.schedule_charge))(command)
 
+    async def cancel_charge(self, command: uc.CancelRecurringChargeCommand) -> RecurringCharge:
+        """Payer or receiver: cancel one scheduled charge, until the day before it is due."""
+        return await (await provided(self._c.cancel_recurring_charge))(command)
+
     async def charge(self, query: uc.GetRecurringChargeQuery) -> RecurringCharge:
         """A recurring charge, for its receiver or its payer."""
         return await (await provided(self._c.get_recurring_charge))(query)

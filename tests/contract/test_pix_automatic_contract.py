@@ -51,6 +51,9 @@ from finbank_core.pix.automatic import (
     AuthoriseRecurrenceCommand,
     CancelRecurrence,
     CancelRecurrenceCommand,
+    CancelRecurringCharge,
+    CancelRecurringChargeCommand,
+    ChargeNotCancellable,
     ChargeOutsideWindow,
     ChargeStatus,
     CreateRecurrence,
@@ -70,6 +73,7 @@ from finbank_core.pix.automatic import (
     RecurrenceStatus,
     RecurrenceStore,
     RecurringCharge,
+    RecurringChargeNotFound,
     RejectRecurrence,
     RejectRecurrenceCommand,
     RequestAuthorisation,
@@ -912,3 +916,62 @@ async def test_one_charge_that_cannot_run_does_not_hold_the_round_back(
     assert [txid for txid, _ in result.failed] == [broken.txid]
     assert await world.available(receiver.id) == 50_00
     await world.assert_conserved(payer.id, receiver.id)
+
+
+async def test_a_single_charge_is_cancelled_until_the_day_before_it_is_due(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer, periodicity=Periodicity.SEMANAL)
+    first = await world.charge(recurrence, due=TODAY + timedelta(days=3))
+    second = await world.charge(recurrence, due=TODAY + timedelta(days=10))
+    cancel = CancelRecurringCharge(store=world.store, events=world.events, clock=world.clock)
+
+    with pytest.raises(RecurringChargeNotFound):
+        await cancel(CancelRecurringChargeCommand(owner_id="eve", txid=first.txid))
+    world.clock.set(brasilia(first.due_date) - timedelta(microseconds=1))
+    done = await cancel(CancelRecurringChargeCommand(owner_id=payer.owner_id, txid=first.txid))
+    assert (done.status, done.reason) == (ChargeStatus.CANCELADA, "cancelled_by_payer")
+    again = await cancel(CancelRecurringChargeCommand(owner_id=payer.owner_id, txid=first.txid))
+    assert again == done
+    world.clock.set(brasilia(second.due_date))
+    with pytest.raises(ChargeNotCancellable):
+        await cancel(CancelRecurringChargeCommand(owner_id=payer.owner_id, txid=second.txid))
+    assert (await world.run(first.txid)).status is ChargeStatus.CANCELADA
+    assert (await world.run(second.txid)).status is ChargeStatus.CONCLUIDA
+    assert await world.available(payer.id) == 150_00
+    assert automatic_events.CHARGE_CANCELLED in world.types()
+    stored = await world.store.get_recurrence(recurrence.recurrence_id)
+    assert stored is not None
+    assert stored.status is RecurrenceStatus.APROVADA
+
+
+async def test_the_same_charge_cancelled_by_many_at_once_is_cancelled_once(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    world.clock.set(brasilia(charge.due_date) - timedelta(microseconds=1))
+    cancel = CancelRecurringCharge(store=world.store, events=world.events, clock=world.clock)
+
+    outcomes = await asyncio.gather(
+        *(
+            cancel(CancelRecurringChargeCommand(owner_id=payer.owner_id, txid=charge.txid))
+            for _ in range(CALLERS)
+        ),
+        return_exceptions=True,
+    )
+
+    assert all(not isinstance(o, BaseException) for o in outcomes)
+    assert {o.status for o in outcomes if isinstance(o, RecurringCharge)} == {
+        ChargeStatus.CANCELADA
+    }
+    assert world.types().count(automatic_events.CHARGE_CANCELLED) >= 1
+    cancelled_ids = {
+        e.event_id for e in world.publisher.published if e.type == automatic_events.CHARGE_CANCELLED
+    }
+    assert len(cancelled_ids) == 1
+    world.clock.set(brasilia(charge.due_date, 1))
+    assert (await world.run(charge.txid)).status is ChargeStatus.CANCELADA
+    assert await world.available(payer.id) == 200_00

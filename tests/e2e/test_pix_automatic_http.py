@@ -405,6 +405,7 @@ def test_openapi_names_every_pix_automatic_route_and_its_problems(
         ): "listPixRecurringCharges",
         ("post", "/v1/pix/automatic/recurrences/{recurrence_id}/cancel"): "cancelPixRecurrence",
         ("get", "/v1/pix/automatic/charges/{txid}"): "getPixRecurringCharge",
+        ("post", "/v1/pix/automatic/charges/{txid}/cancel"): "cancelPixRecurringCharge",
         ("post", "/v1/pix/automatic/authorisations/read"): "readPixRecurrenceCode",
         ("post", "/v1/pix/automatic/authorisations"): "authorisePixRecurrence",
         ("post", "/v1/pix/automatic/authorisations/reject"): "rejectPixRecurrence",
@@ -416,3 +417,51 @@ def test_openapi_names_every_pix_automatic_route_and_its_problems(
         assert operation["operationId"] == operation_id
         responses = operation["responses"]
         assert any(PROBLEM in r.get("content", {}) for r in responses.values()), (method, path)
+
+
+def test_the_payer_cancels_one_charge_until_the_day_before_it_is_due(
+    client: TestClient[Litestar], clock: FakeClock, gym: Member, ana: Member
+) -> None:
+    shop = open_account(client, gym, "Academia Forte Ltda")
+    wallet = open_account(client, ana, "Ana Souza")
+    deposit(client, ana, wallet["id"], "100.00")
+    rec_id = client.post(
+        "/v1/pix/automatic/recurrences",
+        json=recurrence_body(shop["id"], periodicity="SEMANAL"),
+        headers=gym.headers,
+    ).json()["recurrence_id"]
+    brcode = client.post(
+        f"/v1/pix/automatic/recurrences/{rec_id}/codes", json={}, headers=gym.headers
+    ).json()["brcode"]
+    client.post(
+        "/v1/pix/automatic/authorisations",
+        json={"account_id": wallet["id"], "br_code": brcode},
+        headers=ana.headers,
+    )
+    first, second = (
+        client.post(
+            f"/v1/pix/automatic/recurrences/{rec_id}/charges",
+            json={"amount": "30.00", "due_date": day(offset)},
+            headers=gym.headers,
+        ).json()["txid"]
+        for offset in (3, 10)
+    )
+
+    move_to(client, clock, midnight(day(3)) - timedelta(seconds=1), gym, ana)
+    cancelled = client.post(f"/v1/pix/automatic/charges/{first}/cancel", headers=ana.headers)
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["status"], cancelled.json()["reason"]) == (
+        "CANCELADA",
+        "cancelled_by_payer",
+    )
+    move_to(client, clock, midnight(day(10)), gym, ana)
+    too_late = client.post(f"/v1/pix/automatic/charges/{second}/cancel", headers=ana.headers)
+    assert (too_late.status_code, too_late.json()["code"]) == (
+        422,
+        "pix_recurring_charge_not_cancellable",
+    )
+    ran = client.post("/v1/sandbox/pix/automatic/run-due", headers=gym.headers).json()
+    assert [(c["txid"], c["status"]) for c in ran["charges"]] == [(second, "CONCLUIDA")]
+    assert balance(client, ana, wallet["id"]) == "70.00"
+    recurrence = client.get(f"/v1/pix/automatic/recurrences/{rec_id}", headers=ana.headers)
+    assert recurrence.json()["status"] == "APROVADA"  # the recurrence goes on

@@ -100,6 +100,12 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
         clock=infra.clock,
         ids=infra.ids,
     )
+    cancel_recurring_charge = providers.Factory(
+        automatic.CancelRecurringCharge,
+        store=recurrence_store,
+        events=pix.pix_events,
+        clock=infra.clock,
+    )
     get_recurring_charge = providers.Factory(automatic.GetRecurringCharge, store=recurrence_store)
     list_recurring_charges = providers.Factory(
         automatic.ListRecurringCharges, store=recurrence_store

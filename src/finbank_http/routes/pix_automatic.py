@@ -34,6 +34,7 @@ from finbank_core.pix.automatic.model import (
 from finbank_core.pix.automatic.use_cases import (
     AuthoriseRecurrenceCommand,
     CancelRecurrenceCommand,
+    CancelRecurringChargeCommand,
     CreateRecurrenceCommand,
     GetRecurrenceQuery,
     GetRecurringChargeQuery,
@@ -562,6 +563,24 @@ async def get_recurring_charge(
     return RecurringChargeOut.of(charge)
 
 
+@post(
+    "/v1/pix/automatic/charges/{txid:str}/cancel",
+    operation_id="cancelPixRecurringCharge",
+    tags=["pix-automatic"],
+    summary="Cancel one scheduled charge (its payer or receiver), until the day before it is due",
+    security=[{BEARER_SCHEME: []}],
+    responses=problems(401, 404, 422, 503),
+    status_code=HTTP_200_OK,
+)
+async def cancel_recurring_charge(
+    txid: FromPath[str], principal: NamedDependency[Principal], bank: NamedDependency[Bank]
+) -> RecurringChargeOut:
+    charge = await bank.pix.automatic.cancel_charge(
+        CancelRecurringChargeCommand(owner_id=principal.subject, txid=txid)
+    )
+    return RecurringChargeOut.of(charge)
+
+
 class RunDueOut(msgspec.Struct, kw_only=True):
     charges: list[RecurringChargeOut]
 
@@ -598,6 +617,7 @@ def pix_automatic_router() -> Router:
             PixRecurrenceController,
             PixAuthorisationController,
             get_recurring_charge,
+            cancel_recurring_charge,
             sandbox_run_due_debits,
         ],
     )

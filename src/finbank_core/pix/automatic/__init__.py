@@ -6,6 +6,7 @@ Model in :mod:`.model`, the store port in :mod:`.ports`, errors in
 """
 
 from finbank_core.pix.automatic.errors import (
+    ChargeNotCancellable,
     ChargeOutsideWindow,
     DuplicateRecurringCharge,
     InvalidRecurrence,
@@ -40,6 +41,7 @@ __all__ = [
     "AttemptStatus",
     "Authorisation",
     "AuthorisationRequest",
+    "ChargeNotCancellable",
     "ChargeOutsideWindow",
     "ChargeStatus",
     "DebitAttempt",

@@ -52,6 +52,13 @@ class ChargeOutsideWindow(RuleViolation):
     title = "Recurring charge outside its scheduling window"
 
 
+class ChargeNotCancellable(RuleViolation):
+    """A charge is cancelled only while scheduled, until the day before its due date."""
+
+    code = "pix_recurring_charge_not_cancellable"
+    title = "Recurring charge can no longer be cancelled"
+
+
 class DuplicateRecurringCharge(Conflict):
     """The txid is taken, or the recurrence already has a charge for that period."""
 
@@ -67,6 +74,7 @@ class StaleAutomaticRecord(Conflict):
 
 
 __all__ = [
+    "ChargeNotCancellable",
     "ChargeOutsideWindow",
     "DuplicateRecurringCharge",
     "InvalidRecurrence",

@@ -20,6 +20,8 @@ from finbank_core.pix.automatic.use_cases.authorisations import (
     RejectRecurrenceCommand,
 )
 from finbank_core.pix.automatic.use_cases.charges import (
+    CancelRecurringCharge,
+    CancelRecurringChargeCommand,
     GetRecurringCharge,
     GetRecurringChargeQuery,
     ListRecurringCharges,
@@ -55,6 +57,8 @@ __all__ = [
     "AuthoriseRecurrenceCommand",
     "CancelRecurrence",
     "CancelRecurrenceCommand",
+    "CancelRecurringCharge",
+    "CancelRecurringChargeCommand",
     "CreateRecurrence",
     "CreateRecurrenceCommand",
     "ExecuteDebitCommand",

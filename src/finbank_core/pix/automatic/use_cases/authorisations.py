@@ -102,7 +102,9 @@ class _Locator:
         reading = read_brcode(text)
         url = reading.recurrence_url
         if url is None:
-            raise InvalidRecurrence("the code carries no Pix Automático recurrence", field="br_code")
+            raise InvalidRecurrence(
+                "the code carries no Pix Automático recurrence", field="br_code"
+            )
         url = url.removeprefix("https://")
         if not url.lower().startswith(self._prefix):
             raise RecurrenceNotFound("the recurrence is not one of this institution's")

@@ -13,6 +13,7 @@ from datetime import date
 import msgspec
 
 from finbank_core.pix.automatic.errors import (
+    ChargeNotCancellable,
     ChargeOutsideWindow,
     DuplicateRecurringCharge,
     InvalidRecurrence,
@@ -30,7 +31,11 @@ from finbank_core.pix.automatic.model import (
     new_txid,
 )
 from finbank_core.pix.automatic.ports import RecurrenceStore
-from finbank_core.pix.automatic.use_cases.common import publish_charge, visible_recurrence
+from finbank_core.pix.automatic.use_cases.common import (
+    publish_charge,
+    retrying,
+    visible_recurrence,
+)
 from finbank_core.pix.codes.identifiers import TxId
 from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.shared.clock import Clock
@@ -61,6 +66,13 @@ class GetRecurringChargeQuery(msgspec.Struct, frozen=True, kw_only=True):
 class ListRecurringChargesQuery(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: str
     recurrence_id: str
+
+
+class CancelRecurringChargeCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Cancel one scheduled charge (its payer or its receiver), until the day before it is due."""
+
+    owner_id: str
+    txid: str
 
 
 class ScheduleCharge:
@@ -174,7 +186,54 @@ class ListRecurringCharges:
         return await self._store.list_charges(query.recurrence_id)
 
 
+class CancelRecurringCharge:
+    """Cancel one ``ATIVA`` charge; the recurrence goes on.
+
+    The payer (or the receiver) may do so until 23:59:59 in Brasília on the
+    day before the due date; from 00:00 on the due date the debit is the
+    scheduler's (``ChargeNotCancellable``). Cancelling a cancelled charge
+    answers it again.
+    """
+
+    def __init__(self, *, store: RecurrenceStore, events: PixEvents, clock: Clock) -> None:
+        self._store = store
+        self._events = events
+        self._clock = clock
+
+    async def __call__(self, cmd: CancelRecurringChargeCommand) -> RecurringCharge:
+        async def cancel() -> RecurringCharge:
+            charge = await self._store.get_charge(cmd.txid)
+            if charge is None or cmd.owner_id not in (
+                charge.receiver_owner_id,
+                charge.payer_owner_id,
+            ):
+                raise RecurringChargeNotFound()
+            if charge.status is ChargeStatus.CANCELADA:
+                return charge
+            now = self._clock.now()
+            if charge.status is not ChargeStatus.ATIVA or charge.attempts:
+                raise ChargeNotCancellable(
+                    f"the charge is {charge.status.value}", status=charge.status.value
+                )
+            if business_date(now) >= charge.due_date:
+                raise ChargeNotCancellable(
+                    "a charge is cancelled by the day before its due date", field="due_date"
+                )
+            by = "payer" if cmd.owner_id == charge.payer_owner_id else "receiver"
+            return await self._store.update_charge(
+                charge.moved(
+                    ChargeStatus.CANCELADA, now, next_attempt_on=None, reason=f"cancelled_by_{by}"
+                )
+            )
+
+        charge = await retrying(cancel)
+        await publish_charge(self._events, charge)
+        return charge
+
+
 __all__ = [
+    "CancelRecurringCharge",
+    "CancelRecurringChargeCommand",
     "GetRecurringCharge",
     "GetRecurringChargeQuery",
     "ListRecurringCharges",

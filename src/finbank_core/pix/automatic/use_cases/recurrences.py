@@ -150,7 +150,9 @@ def check_terms(cmd: CreateRecurrenceCommand, today: date) -> str | None:
     if cmd.end is not None and cmd.end < cmd.start:
         raise InvalidRecurrence("the end cannot be before the start", field="end")
     if cmd.fixed_amount is not None and cmd.min_amount is not None:
-        raise InvalidRecurrence("a fixed amount has no minimum; give one of them", field="min_amount")
+        raise InvalidRecurrence(
+            "a fixed amount has no minimum; give one of them", field="min_amount"
+        )
     _positive(cmd.fixed_amount, "fixed_amount")
     _positive(cmd.min_amount, "min_amount")
     return safe_mask(document)
@@ -355,4 +357,3 @@ class IssueRecurrenceCode:
         return RecurrenceCode(
             journey=query.journey, br_code=code.encode(), recurrence_url=recurrence.location_url
         )
-
