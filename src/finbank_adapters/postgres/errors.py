@@ -106,7 +106,9 @@ def translate_error(
     if is_lost_connection(exc):
         return ServiceUnavailable("the database connection was lost")
     if isinstance(exc, pg.DataError):  # also raised client-side for out-of-range arguments
-        return InvalidInput(f"a value is out of the database's range: {exc}")
+        # the driver's text stays in the chained cause (server logs), never in the message:
+        # it names encodings, types and values ("value out of int64 range", "0x00")
+        return InvalidInput("a value is out of the range the database accepts")
     if is_retryable(exc):
         return RetriesExhausted()
     return exc

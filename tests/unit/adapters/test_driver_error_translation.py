@@ -14,7 +14,7 @@ import redis.exceptions as redis_exc
 
 from finbank_adapters.postgres.errors import translate_error, translated
 from finbank_adapters.redis.errors import redis_errors
-from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 
 LOST_CONNECTION: list[BaseException] = [
     pg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
@@ -84,3 +84,20 @@ REDIS_LOST: list[BaseException] = [
 def test_a_lost_redis_connection_is_service_unavailable(error: BaseException) -> None:
     with pytest.raises(ServiceUnavailable), redis_errors("test"):
         raise error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pg.DataError(
+            "invalid input for query argument $1: 9223372036854775808 (value out of int64 range)"
+        ),
+        pg.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00'),
+    ],
+)
+def test_a_data_error_is_invalid_input_without_the_drivers_text(error: Exception) -> None:
+    translated_error = translate_error(error)
+    assert isinstance(translated_error, InvalidInput)
+    assert str(translated_error) == "a value is out of the range the database accepts"
+    for driver_text in ("int64", "UTF8", "0x00", "$1"):
+        assert driver_text not in str(translated_error)
