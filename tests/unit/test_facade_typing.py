@@ -11,6 +11,7 @@ check is real, not ``Any`` passing everything).
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import textwrap
 import typing
@@ -19,9 +20,25 @@ from pathlib import Path
 import pytest
 from mypy import api as mypy_api
 
-from finbank import AccountsFacade, AuthFacade, PixFacade, ReconciliationFacade
-
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _facades() -> list[type]:
+    """Every ``...Facade`` class of the ``finbank`` package, new ones included."""
+    found: dict[str, type] = {}
+    for path in sorted((ROOT / "src" / "finbank").glob("*.py")):
+        module = importlib.import_module(
+            f"finbank.{path.stem}" if path.stem != "__init__" else "finbank"
+        )
+        for name, obj in vars(module).items():
+            if (
+                inspect.isclass(obj)
+                and name.endswith("Facade")
+                and obj.__module__.startswith("finbank")
+            ):
+                found[f"{obj.__module__}.{name}"] = obj
+    return list(found.values())
+
 
 PINNED = """
 from typing import assert_type
@@ -92,7 +109,12 @@ def test_mypy_refuses_a_facade_method_that_claims_the_wrong_result(tmp_path: Pat
     )
 
 
-@pytest.mark.parametrize("facade", [AccountsFacade, PixFacade, AuthFacade, ReconciliationFacade])
+def test_every_facade_is_found() -> None:
+    names = {facade.__name__ for facade in _facades()}
+    assert {"AccountsFacade", "PixFacade", "AuthFacade", "ReconciliationFacade"} <= names
+
+
+@pytest.mark.parametrize("facade", _facades(), ids=lambda facade: facade.__name__)
 def test_no_facade_method_takes_or_returns_any(facade: type) -> None:
     methods = [
         member
