@@ -184,7 +184,9 @@ def recurrence_template(recurrence_url: str, field_id: str = "80") -> tuple[str,
     if url[:7].lower() == "http://":
         raise InvalidBRCode("the recurrence URL is fetched over TLS only", field=f"{field_id}-25")
     if RECURRENCE_PATH not in url:
-        raise InvalidBRCode(f"a recurrence URL has a {RECURRENCE_PATH} path", field=f"{field_id}-25")
+        raise InvalidBRCode(
+            f"a recurrence URL has a {RECURRENCE_PATH} path", field=f"{field_id}-25"
+        )
     return field_id, _tlv("00", PIX_GUI) + _tlv("25", url)
 
 
