@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from finbank_adapters.crypto import EnvelopeCipher, LocalKeyEncryptionKey
 from finbank_adapters.memory import (
     FakeClock,
     InMemoryAccountRepository,
@@ -87,12 +88,16 @@ async def account_repository(request: pytest.FixtureRequest) -> AsyncIterator[Ac
         raise AssertionError(request.param)
 
 
+#: the stores hold their TOTP secrets sealed, as the container builds them
+USER_STORE_CIPHER = EnvelopeCipher(LocalKeyEncryptionKey("contract-test", bytes(range(32))))
+
+
 @pytest.fixture(params=USER_STORE_BACKENDS)
 async def user_store(request: pytest.FixtureRequest) -> AsyncIterator[UserStore]:
     if request.param == "memory":
-        yield InMemoryUserStore()
+        yield InMemoryUserStore(USER_STORE_CIPHER)
     elif request.param == "postgres":
         async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
-            yield PostgresUserStore(pool)
+            yield PostgresUserStore(pool, USER_STORE_CIPHER)
     else:  # pragma: no cover
         raise AssertionError(request.param)
