@@ -239,4 +239,6 @@ def test_a_report_analysed_after_7_days_is_refused_naming_the_deadline(
     )
     assert late.status_code == 422
     assert late.json()["code"] == "med_deadline_passed"
+    assert late.json()["field"] == "decision"
+    assert "7 days" in late.json()["detail"]
     assert available(api, log_in(api, "mule"), account) == "20.00"
