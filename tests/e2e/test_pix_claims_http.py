@@ -45,6 +45,18 @@ class Api:
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['tokens']['access_token']}"}
 
+    async def step_up(
+        self, username: str, headers: dict[str, str], purpose: str = "pix_limit_raise"
+    ) -> dict[str, str]:
+        """``headers`` with a fresh step-up token for ``purpose`` (the password re-entered)."""
+        response = await self.client.post(
+            "/v1/auth/step-up",
+            json={"purpose": purpose, "password": self.passwords[username]},
+            headers=headers,
+        )
+        assert response.status_code == 201, response.text
+        return {**headers, "X-Step-Up-Token": response.json()["step_up_token"]}
+
     async def account(self, headers: dict[str, str]) -> str:
         response = await self.client.post(
             "/v1/accounts", json={"holder_name": "Holder"}, headers=headers
@@ -249,8 +261,9 @@ async def test_limits_lower_at_once_and_raise_after_24_hours(api: Api) -> None:
     raised = await api.client.put(
         "/v1/pix/limits",
         json={"account_id": account, "limits": _tier("6000.00", "500.00", "50.00", "200.00")},
-        headers=alice,
+        headers=await api.step_up("alice", alice),
     )
+    assert raised.status_code == 200, raised.text
     body = raised.json()
     assert body["in_force"] == _tier("100.00", "500.00", "50.00", "200.00")  # not yet
     assert body["pending_raise"] == _tier("6000.00", "500.00", "50.00", "200.00")
@@ -271,11 +284,12 @@ async def test_limits_lower_at_once_and_raise_after_24_hours(api: Api) -> None:
 async def test_a_pending_raise_is_withdrawn(api: Api) -> None:
     alice = await api.log_in("alice")
     account = await api.account(alice)
-    await api.client.put(
+    raised = await api.client.put(
         "/v1/pix/limits",
         json={"account_id": account, "limits": _tier("9000.00", "20000.00", "1000.00", "1000.00")},
-        headers=alice,
+        headers=await api.step_up("alice", alice),
     )
+    assert raised.json()["pending_raise"] is not None
     withdrawn = await api.client.delete(
         f"/v1/pix/limits/pending-raise?account_id={account}", headers=alice
     )
@@ -339,7 +353,7 @@ async def test_the_routes_are_in_the_openapi_document(api: Api) -> None:
         ("/v1/pix/claims/{claim_id}/complete", "post"): ("completePixKeyClaim", {"409", "422"}),
         ("/v1/pix/key-lookups", "post"): ("lookupPixKey", {"404", "429"}),
         ("/v1/pix/limits", "get"): ("getPixLimits", {"404"}),
-        ("/v1/pix/limits", "put"): ("setPixLimits", {"400", "422"}),
+        ("/v1/pix/limits", "put"): ("setPixLimits", {"400", "403", "422"}),
         ("/v1/pix/limits/pending-raise", "delete"): ("cancelPixLimitRaise", {"404"}),
         ("/v1/pix/devices", "get"): ("listPixDevices", {"401"}),
     }
@@ -349,3 +363,31 @@ async def test_the_routes_are_in_the_openapi_document(api: Api) -> None:
         assert statuses <= set(operation["responses"]), operation_id
     codes = document["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
     assert {"pix_key_claim_period_ended", "pix_key_lookup_rate_limited"} <= set(codes)
+
+
+async def test_a_raise_without_a_step_up_is_refused_and_changes_nothing(api: Api) -> None:
+    """A stolen access token alone cannot raise a limit; it can still lower one."""
+    alice = await api.log_in("alice")
+    account = await api.account(alice)
+    body = {"account_id": account, "limits": _tier("9000.00", "20000.00", "1000.00", "1000.00")}
+    refused = await api.client.put("/v1/pix/limits", json=body, headers=alice)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "step_up_required"
+    wrong_purpose = await api.step_up("alice", alice, purpose="mfa_change")
+    refused = await api.client.put("/v1/pix/limits", json=body, headers=wrong_purpose)
+    assert refused.status_code == 403
+    stepped_up = await api.step_up("alice", alice)
+    accepted = await api.client.put("/v1/pix/limits", json=body, headers=stepped_up)
+    assert accepted.status_code == 200, accepted.text
+    again = await api.client.put("/v1/pix/limits", json=body, headers=stepped_up)  # single use
+    assert again.status_code == 403
+    shown = (await api.client.get(f"/v1/pix/limits?account_id={account}", headers=alice)).json()
+    assert shown["in_force"]["day_per_transaction"] == "5000.00"
+    assert shown["pending_raise"]["day_per_transaction"] == "9000.00"
+    lowered = await api.client.put(
+        "/v1/pix/limits",
+        json={"account_id": account, "limits": _tier("10.00", "10.00", "10.00", "10.00")},
+        headers=alice,
+    )
+    assert lowered.status_code == 200, lowered.text
+    assert lowered.json()["in_force"] == _tier("10.00", "10.00", "10.00", "10.00")

@@ -19,6 +19,7 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from finbank_core.auth.model import Principal
+from finbank_core.auth.step_up import StepUpPurpose
 from finbank_core.pix.limits import TierLimits
 from finbank_core.pix.use_cases.devices import ListPixDevicesQuery, PixDevice
 from finbank_core.pix.use_cases.limit_changes import CancelPixLimitRaiseCommand, GetPixLimitsQuery
@@ -26,6 +27,7 @@ from finbank_core.pix.use_cases.limits import PixLimitsResult, SetPixLimitsComma
 from finbank_core.shared.money import Money
 from finbank_http.deps import Bank
 from finbank_http.problems import problems
+from finbank_http.routes.auth import StepUpToken
 from finbank_http.schemas import AmountOut, AmountText, signed_amount
 from finbank_http.security import BEARER_SCHEME
 
@@ -136,8 +138,10 @@ class PixLimitsController(Controller):
         summary="Change an account's PIX limits: lower at once, raise after 24 hours",
         description="Every figure at or below the one in force applies at once; if any goes "
         "up, the whole request becomes a pending raise that applies 24 hours later "
-        "(Resolução BCB nº 142/2021: 24 to 48 hours).",
-        responses=problems(*COMMON, 404, 422),
+        "(Resolução BCB nº 142/2021: 24 to 48 hours). A raise needs a step-up token for "
+        "`pix_limit_raise` (`POST /v1/auth/step-up`) in `X-Step-Up-Token`; without it a "
+        "raise is refused with 403 `step_up_required` and nothing changes.",
+        responses=problems(*COMMON, 403, 404, 422),
         status_code=HTTP_200_OK,
     )
     async def set_limits(
@@ -145,13 +149,18 @@ class PixLimitsController(Controller):
         data: JSONBody[LimitsIn],
         principal: NamedDependency[Principal],
         bank: NamedDependency[Bank],
+        step_up_token: StepUpToken = None,
     ) -> LimitsOut:
+        requested = data.limits.limits()  # a bad figure is refused before a token is spent
+        if step_up_token is not None:
+            await bank.auth.require_step_up(principal, step_up_token, StepUpPurpose.PIX_LIMIT_RAISE)
         result = await bank.pix.limits.set(
             SetPixLimitsCommand(
                 owner_id=principal.subject,
                 account_id=data.account_id,
-                requested=data.limits.limits(),
+                requested=requested,
                 late_night=data.late_night,
+                allow_raise=step_up_token is not None,
             )
         )
         return LimitsOut.of(result)

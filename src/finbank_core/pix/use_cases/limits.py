@@ -10,6 +10,8 @@ import msgspec
 from finbank_core.accounts.access import owned_active_account
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.ports import AccountRepository
+from finbank_core.auth.errors import StepUpRequired
+from finbank_core.auth.step_up import StepUpPurpose
 from finbank_core.pix.errors import PixPaymentNotFound
 from finbank_core.pix.limits import (
     AccountLimits,
@@ -154,6 +156,9 @@ class SetPixLimitsCommand(msgspec.Struct, frozen=True, kw_only=True):
     account_id: uuid.UUID
     requested: TierLimits
     late_night: bool | None = None
+    #: whether the caller re-authenticated for a raise (HTTP: a spent step-up token); a
+    #: request that would raise a figure is refused with ``StepUpRequired`` without it
+    allow_raise: bool = True
 
 
 class SetPixLimits:
@@ -184,6 +189,10 @@ class SetPixLimits:
             now,
             late_night=cmd.late_night,
         )
+        if changed.pending_raise is not None and not cmd.allow_raise:
+            raise StepUpRequired(
+                "raising a PIX limit needs a step-up", purpose=StepUpPurpose.PIX_LIMIT_RAISE.value
+            )
         await self._store.put(changed)
         return view_limits(self._policy, account, changed, now)
 
