@@ -1,0 +1,126 @@
+"""Step-up, password change and MFA removal on Cognito (moto, TOTP codes checked for real).
+
+Cognito has no call that checks a TOTP code alone, so a step-up re-runs the
+login: the password, then the current code when the pool asks for MFA.
+moto verifies TOTP codes here (``MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP``),
+so a wrong code is refused by the emulator, as Cognito would.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from finbank_adapters.memory import FakeClock
+from finbank_adapters.memory.auth import InMemoryLoginThrottle
+from finbank_adapters.memory.step_up import InMemoryStepUpStore
+from finbank_core.auth.credentials import (
+    ChangePassword,
+    ChangePasswordCommand,
+    DisableTotp,
+    DisableTotpCommand,
+)
+from finbank_core.auth.errors import IncorrectCode, InvalidCredentials, StepUpRequired
+from finbank_core.auth.step_up import RequireStepUp, StepUp, StepUpCommand, StepUpPurpose
+from finbank_core.auth.use_cases import SetUpTotp
+from finbank_core.shared.errors import InvalidInput
+from tests.integration.cognito.conftest import PASSWORD, CognitoWorld
+from tests.integration.cognito.test_cognito_flows import enrol_totp
+
+NEW_PASSWORD = "Another-Long-Passphrase-7"
+
+
+class StepUpWorld:
+    def __init__(self, world: CognitoWorld) -> None:
+        clock: FakeClock = world.clock
+        self.store = InMemoryStepUpStore(clock)
+        self.throttle = InMemoryLoginThrottle(clock)
+        self.step_up = StepUp(world.authenticate, world.provider, self.store, self.throttle, clock)
+        self.require = RequireStepUp(self.store, clock)
+        self.set_up_totp = SetUpTotp(world.provider, world.authenticate, self.require)
+
+
+async def logged_in(world: CognitoWorld, username: str) -> str:
+    world.pool.user(username)
+    result = await world.login(username, PASSWORD)
+    assert result.tokens is not None
+    return result.tokens.access_token
+
+
+async def test_a_user_without_mfa_steps_up_with_the_password_only(world: CognitoWorld) -> None:
+    up = StepUpWorld(world)
+    access = await logged_in(world, "ana")
+    with pytest.raises(InvalidCredentials):
+        await up.step_up(
+            StepUpCommand(
+                access_token=access, purpose=StepUpPurpose.MFA_CHANGE, password="Wrong-Pass-123"
+            )
+        )
+    with pytest.raises(InvalidInput) as no_password:
+        await up.step_up(
+            StepUpCommand(access_token=access, purpose=StepUpPurpose.MFA_CHANGE, code="123456")
+        )
+    assert no_password.value.details == {"field": "password"}
+    granted = await up.step_up(
+        StepUpCommand(access_token=access, purpose=StepUpPurpose.MFA_CHANGE, password=PASSWORD)
+    )
+    setup = await up.set_up_totp(access, step_up_token=granted.token)
+    assert setup.secret
+    with pytest.raises(StepUpRequired):
+        await up.set_up_totp(access, step_up_token=granted.token)
+
+
+async def test_a_totp_user_needs_the_password_and_the_current_code(world: CognitoWorld) -> None:
+    up = StepUpWorld(world)
+    totp = await enrol_totp(world, "maria")
+    challenge_id = (await world.login("maria", PASSWORD)).challenge_id
+    assert challenge_id is not None
+    result = await world.answer(challenge_id, totp.now())
+    assert result.tokens is not None
+    access = result.tokens.access_token
+    with pytest.raises(StepUpRequired):
+        await up.set_up_totp(access, step_up_token=None)
+    with pytest.raises(IncorrectCode):  # the stolen token and the password are not enough
+        await up.step_up(
+            StepUpCommand(access_token=access, purpose=StepUpPurpose.MFA_CHANGE, password=PASSWORD)
+        )
+    wrong = f"{(int(totp.now()) + 1) % 1_000_000:06d}"
+    with pytest.raises(IncorrectCode):
+        await up.step_up(
+            StepUpCommand(
+                access_token=access,
+                purpose=StepUpPurpose.MFA_CHANGE,
+                password=PASSWORD,
+                code=wrong,
+            )
+        )
+    granted = await up.step_up(
+        StepUpCommand(
+            access_token=access,
+            purpose=StepUpPurpose.MFA_CHANGE,
+            password=PASSWORD,
+            code=totp.now(),
+        )
+    )
+    disable = DisableTotp(world.authenticate, world.provider, up.require)
+    await disable(DisableTotpCommand(access_token=access, step_up_token=granted.token))
+    assert (await world.login("maria", PASSWORD)).tokens is not None  # no MFA any more
+
+
+async def test_changing_the_password_on_cognito(world: CognitoWorld) -> None:
+    up = StepUpWorld(world)
+    access = await logged_in(world, "joana")
+    change = ChangePassword(world.authenticate, world.provider, up.throttle)
+    with pytest.raises(InvalidCredentials):
+        await change(
+            ChangePasswordCommand(
+                access_token=access, current_password="Wrong-Pass-123", new_password=NEW_PASSWORD
+            )
+        )
+    await change(
+        ChangePasswordCommand(
+            access_token=access, current_password=PASSWORD, new_password=NEW_PASSWORD
+        )
+    )
+    with pytest.raises(InvalidCredentials):
+        await world.login("joana", PASSWORD)
+    assert (await world.login("joana", NEW_PASSWORD)).tokens is not None
