@@ -21,6 +21,7 @@ from finbank_core.pix.use_cases.charge import (
     RenderChargeQr,
     RenderChargeQrQuery,
 )
+from finbank_core.pix.use_cases.devices import ListPixDevices, ListPixDevicesQuery, PixDevice
 from finbank_core.pix.use_cases.keys import (
     DeletePixKey,
     DeletePixKeyCommand,
@@ -28,6 +29,12 @@ from finbank_core.pix.use_cases.keys import (
     ListPixKeysQuery,
     RegisterPixKey,
     RegisterPixKeyCommand,
+)
+from finbank_core.pix.use_cases.limit_changes import (
+    CancelPixLimitRaise,
+    CancelPixLimitRaiseCommand,
+    GetPixLimits,
+    GetPixLimitsQuery,
 )
 from finbank_core.pix.use_cases.limits import (
     PixLimiter,
@@ -63,6 +70,8 @@ __all__ = [
     "AcceptIncomingPix",
     "AcceptIncomingPixResult",
     "AccountData",
+    "CancelPixLimitRaise",
+    "CancelPixLimitRaiseCommand",
     "ChargeResult",
     "CreateCharge",
     "CreateChargeCommand",
@@ -70,13 +79,18 @@ __all__ = [
     "DeletePixKeyCommand",
     "GetCharge",
     "GetChargeQuery",
+    "GetPixLimits",
+    "GetPixLimitsQuery",
     "GetPixPayment",
     "GetPixPaymentQuery",
     "IncomingAccepted",
+    "ListPixDevices",
+    "ListPixDevicesQuery",
     "ListPixKeys",
     "ListPixKeysQuery",
     "ListPixPayments",
     "ListPixPaymentsQuery",
+    "PixDevice",
     "PixLimiter",
     "PixLimitsResult",
     "QrFormat",
