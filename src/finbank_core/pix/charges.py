@@ -32,6 +32,7 @@ from finbank_core.pix.codes.brcode import BRCode
 from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.errors import ChargeNotPayable, IllegalPixTransition
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 STATIC_TXID_LENGTH = 25
 #: how long a claim whose payment was never recorded blocks other payers
@@ -50,6 +51,8 @@ class ChargePayer(msgspec.Struct, frozen=True, kw_only=True):
 
     name: str
     document: str
+
+    __repr__ = masked_repr("document")
 
 
 class Charge(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,6 +11,7 @@ from finbank_core.accounts.model import AccountKind, HolderType
 from finbank_core.pix.codes.documents import mask_document
 from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.errors import InvalidDocument
+from finbank_core.shared.privacy import masked_repr
 
 #: DICT rule: keys per account by holder type
 MAX_KEYS_INDIVIDUAL = 5
@@ -53,6 +54,8 @@ class NewKeyRegistration(msgspec.Struct, frozen=True, kw_only=True):
     account_id: uuid.UUID | None = None
     owner_id: str | None = None
 
+    __repr__ = masked_repr("holder_document")
+
 
 class KeyRegistration(msgspec.Struct, frozen=True, kw_only=True):
     """A key as the directory stores it (the holder's full document included)."""
@@ -69,6 +72,8 @@ class KeyRegistration(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     account_id: uuid.UUID | None = None
     owner_id: str | None = None
+
+    __repr__ = masked_repr("holder_document")
 
     @classmethod
     def of(cls, new: NewKeyRegistration, key: PixKey) -> KeyRegistration:

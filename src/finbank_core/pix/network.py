@@ -15,6 +15,7 @@ from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.payments import Initiation, PixParty
 from finbank_core.pix.refunds import RefundNature
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 
 class PaymentOrder(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,6 +28,8 @@ class PaymentOrder(msgspec.Struct, frozen=True, kw_only=True):
     payee_key: str | None = None
     txid: str | None = None
     description: str | None = None
+
+    __repr__ = masked_repr("payee_key")
 
 
 class ReturnOrder(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,3 +78,5 @@ class IncomingPixOrder(msgspec.Struct, frozen=True, kw_only=True):
     txid: str | None = None
     description: str | None = None
     initiation: Initiation = Initiation.KEY
+
+    __repr__ = masked_repr("payee_key")

@@ -46,6 +46,7 @@ from finbank_core.pix.codes.identifiers import is_valid_static_txid
 from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.errors import InvalidBRCode
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 PIX_GUI: Final = "br.gov.bcb.pix"
 MAX_PAYLOAD_LENGTH: Final = 512
@@ -235,6 +236,8 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
     merchant_account_extra: Fields = ()
     additional_data_extra: Fields = ()
     extra_templates: Fields = ()
+
+    __repr__ = masked_repr("pix_key")
 
     def __post_init__(self) -> None:
         account = self._check_account()

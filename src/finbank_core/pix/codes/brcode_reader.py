@@ -67,6 +67,7 @@ from finbank_core.pix.codes.identifiers import is_valid_static_txid
 from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.errors import InvalidBRCode
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 ReadMode = Literal["strict", "tolerant"]
 _HEX: Final = frozenset("0123456789ABCDEFabcdef")
@@ -143,6 +144,8 @@ class BRCodeReading(msgspec.Struct, frozen=True, kw_only=True):
     point_of_initiation: Literal["11", "12"] | None = None
     merchant_category_code: str = "0000"
     deviations: tuple[Deviation, ...] = ()
+
+    __repr__ = masked_repr("pix_key")
 
     @property
     def kind(self) -> Literal["static", "dynamic", "recurrence"]:

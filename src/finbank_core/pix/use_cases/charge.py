@@ -37,6 +37,7 @@ from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.inputs import Memo, check_memo
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 DEFAULT_EXPIRY_SECONDS = 24 * 3600
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
@@ -52,6 +53,8 @@ class CreateChargeCommand(msgspec.Struct, frozen=True, kw_only=True):
     description: Memo | None = None
     payer: ChargePayer | None = None
 
+    __repr__ = masked_repr("pix_key")
+
 
 class ChargeResult(msgspec.Struct, frozen=True, kw_only=True):
     """A charge with its location and both BR Codes ("copia e cola" texts)."""
@@ -60,6 +63,8 @@ class ChargeResult(msgspec.Struct, frozen=True, kw_only=True):
     location_url: str
     dynamic_brcode: str
     static_brcode: str
+
+    __repr__ = masked_repr("dynamic_brcode", "static_brcode")
 
 
 class QrKind(enum.StrEnum):

@@ -24,6 +24,7 @@ from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.pix.ports import KeyDirectory
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.privacy import masked_repr
 
 
 class RegisterPixKeyCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,6 +33,8 @@ class RegisterPixKeyCommand(msgspec.Struct, frozen=True, kw_only=True):
     key_type: PixKeyType
     #: the key as typed; must be absent for an EVP (the directory issues it)
     key: str | None = None
+
+    __repr__ = masked_repr("key")
 
 
 class RegisterPixKey:

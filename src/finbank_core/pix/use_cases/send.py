@@ -86,6 +86,7 @@ from finbank_core.shared.idempotency import InFlightGuard, RequestClaims, finger
 from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.inputs import IdempotencyKey, Memo, check_idempotency_key, check_memo
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 
 class AccountData(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,6 +98,8 @@ class AccountData(msgspec.Struct, frozen=True, kw_only=True):
     document: str
     name: str | None = None
     account_kind: AccountKind = AccountKind.CHECKING
+
+    __repr__ = masked_repr("document")
 
 
 class SendPixCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,6 +115,8 @@ class SendPixCommand(msgspec.Struct, frozen=True, kw_only=True):
     account_data: AccountData | None = None
     description: Memo | None = None
     device_id: str | None = None
+
+    __repr__ = masked_repr("br_code", "key")
 
 
 class SendPixResult(msgspec.Struct, frozen=True, kw_only=True):

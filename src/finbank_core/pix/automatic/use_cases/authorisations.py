@@ -42,6 +42,7 @@ from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput, SameAccount
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 #: what a cancellation reason may say (the API's cancellation codes, by who asks)
 MAX_REASON_LENGTH = 105
@@ -50,6 +51,8 @@ MAX_REASON_LENGTH = 105
 class ReadRecurrenceCodeQuery(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: str
     br_code: str
+
+    __repr__ = masked_repr("br_code")
 
 
 class RecurrenceOffer(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,11 +76,15 @@ class AuthoriseRecurrenceCommand(msgspec.Struct, frozen=True, kw_only=True):
     recurrence_id: str | None = None
     max_amount: Money | None = None
 
+    __repr__ = masked_repr("br_code")
+
 
 class RejectRecurrenceCommand(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: str
     br_code: str | None = None
     recurrence_id: str | None = None
+
+    __repr__ = masked_repr("br_code")
 
 
 class CancelRecurrenceCommand(msgspec.Struct, frozen=True, kw_only=True):

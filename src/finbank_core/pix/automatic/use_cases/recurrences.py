@@ -48,6 +48,7 @@ from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AccountNotFound, SameAccount
 from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 
 class CreateRecurrenceCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,6 +122,8 @@ class RecurrenceCode(msgspec.Struct, frozen=True, kw_only=True):
     journey: Journey
     br_code: str
     recurrence_url: str
+
+    __repr__ = masked_repr("br_code")
 
 
 def _text(value: str | None, field: str, max_length: int, *, required: bool = True) -> None:
