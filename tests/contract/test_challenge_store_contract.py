@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from finbank_adapters.crypto import EnvelopeCipher, LocalKeyEncryptionKey
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.auth import InMemoryChallengeStore
 from finbank_adapters.redis import RedisChallengeStore
@@ -35,7 +36,11 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         yield Harness(InMemoryChallengeStore(clock), clock)
     else:
         async with open_test_redis() as (client, prefix):
-            yield Harness(RedisChallengeStore(client, clock, key_prefix=prefix), clock)
+            # Sealed, as the container builds it (docs/auth.md, "Secrets at rest").
+            cipher = EnvelopeCipher(LocalKeyEncryptionKey("contract-test", bytes(range(32))))
+            yield Harness(
+                RedisChallengeStore(client, clock, key_prefix=prefix, cipher=cipher), clock
+            )
 
 
 def new_challenge(clock: FakeClock, username: str = "maria") -> MfaChallenge:
