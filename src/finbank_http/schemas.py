@@ -112,9 +112,32 @@ LoginOut = LoggedIn | MfaChallenge
 
 
 class OpenAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    holder_name: Annotated[str, msgspec.Meta(min_length=1, max_length=140)]
+    holder_name: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=140,
+            description=(
+                "trimmed; 1 to 140 printable characters with at least one letter"
+                " (no control or invisible characters)"
+            ),
+        ),
+    ]
     holder_type: HolderType = HolderType.INDIVIDUAL
-    holder_document: Annotated[str, msgspec.Meta(max_length=18)] | None = None
+    holder_document: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=18,
+                description=(
+                    "a CPF for an individual, a CNPJ (numeric or alphanumeric) for a company,"
+                    " bare or formatted, with valid check digits; 400 `invalid_holder` otherwise"
+                ),
+                examples=["529.982.247-25", "12.ABC.345/01DE-35"],
+            ),
+        ]
+        | None
+    ) = None
     kind: AccountKind = AccountKind.PAYMENT
 
 
