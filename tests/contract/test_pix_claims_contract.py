@@ -75,6 +75,7 @@ from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.directory import KeyRegistration, NewKeyRegistration
 from finbank_core.pix.errors import PixKeyNotFound
 from finbank_core.pix.ledger_steps import PixEvents
+from finbank_core.shared.errors import ServiceUnavailable
 from tests.integration.dynamo_support import dynamodb_client, new_table, serial_moto_endpoint
 from tests.postgres_support import isolated_schema
 from tests.support_redis import open_test_redis
@@ -140,6 +141,7 @@ class World:
     network: SimulatedDictClaims
     publisher: InMemoryEventPublisher
     steps: ClaimSteps
+    ids: SequentialIdGenerator
 
     async def account(self, owner: str, document: str, number: str) -> CustomerAccount:
         account = CustomerAccount(
@@ -201,11 +203,20 @@ def world(stores: Stores) -> World:
         events=PixEvents(publisher=publisher, clock=clock, ids=ids),
         clock=clock,
     )
-    return World(clock, stores, InMemoryAccountRepository(), network, publisher, steps)
+    return World(
+        clock,
+        stores,
+        InMemoryAccountRepository(),
+        network,
+        publisher,
+        steps,
+        SequentialIdGenerator(),
+    )
 
 
 def opener(world: World) -> OpenKeyClaim:
-    return OpenKeyClaim(steps=world.steps, accounts=world.accounts, ids=SequentialIdGenerator())
+    # one id generator per world: concurrent claims get distinct ids and clash on the key only
+    return OpenKeyClaim(steps=world.steps, accounts=world.accounts, ids=world.ids)
 
 
 def claim_cmd(owner: str, account: CustomerAccount, claim_type: ClaimType) -> OpenKeyClaimCommand:
@@ -660,3 +671,23 @@ async def test_concurrent_takes_never_spend_the_same_tokens_twice(buckets: Looku
     results = await asyncio.gather(*(buckets.take("ana", 1, small, T0) for _ in range(25)))
     assert sum(r.allowed for r in results) == 10
     assert min(r.tokens for r in results if r.allowed) == pytest.approx(0)
+
+
+async def test_a_claim_the_network_did_not_take_is_withdrawn(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ana = await world.account("ana", BIA_CPF, "100-1")
+    await world.give_key(PHONE, ispb=PEER)
+
+    async def down(claim: KeyClaim) -> None:
+        raise ServiceUnavailable("the directory is unavailable")
+
+    monkeypatch.setattr(world.network, "open_claim", down)
+    with pytest.raises(ServiceUnavailable):
+        await opener(world)(claim_cmd("ana", ana, ClaimType.PORTABILITY))
+    assert await world.stores.claims.active_for_key(PHONE) is None
+    [withdrawn] = await world.stores.claims.list_by_owner("ana")
+    assert withdrawn.status is ClaimStatus.CANCELLED
+    monkeypatch.undo()
+    again = await opener(world)(claim_cmd("ana", ana, ClaimType.PORTABILITY))
+    assert again.status is ClaimStatus.WAITING_RESOLUTION

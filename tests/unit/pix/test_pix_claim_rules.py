@@ -136,3 +136,10 @@ def test_no_key_or_document_in_reprs() -> None:
         text = repr(value)
         assert DOCUMENT not in text, text
         assert "988887777" not in text, text
+
+
+def test_an_ownership_claim_never_acknowledged_lapses_instead_of_confirming() -> None:
+    c = claim(ClaimType.OWNERSHIP, ClaimStatus.OPEN)
+    lapsed = due_step(c, c.resolution_ends_at)
+    assert lapsed is not None
+    assert lapsed.status is ClaimStatus.CANCELLED

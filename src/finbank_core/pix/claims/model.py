@@ -225,13 +225,16 @@ def due_step(claim: KeyClaim, now: datetime) -> KeyClaim | None:
 
     A period is over at its end instant: at ``resolution_ends_at`` the donor
     can no longer act; a portability claim then lapses (cancelled) and an
-    ownership claim is confirmed (the holder did not contest). At
+    ownership claim is confirmed (the holder did not contest; a claim never
+    acknowledged by the donor's institution is cancelled instead). At
     ``completion_ends_at`` a confirmed claim not completed is cancelled.
     """
     if claim.status in (ClaimStatus.OPEN, ClaimStatus.WAITING_RESOLUTION):
         if now < claim.resolution_ends_at:
             return None
-        if claim.claim_type is ClaimType.OWNERSHIP:
+        # only a claim the donor's institution acknowledged can be given up by silence
+        acknowledged = claim.status is ClaimStatus.WAITING_RESOLUTION
+        if claim.claim_type is ClaimType.OWNERSHIP and acknowledged:
             return confirmed(claim, ClaimParty.DIRECTORY, now)
         return cancelled(claim, ClaimParty.DIRECTORY, CancelReason.DEFAULT_OPERATION, now)
     if claim.status is ClaimStatus.CONFIRMED and now >= claim.completion_ends_at:

@@ -3,6 +3,7 @@ institution claims a key one of our customers holds (we are the donor)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import msgspec
@@ -16,11 +17,14 @@ from finbank_core.pix.claims.errors import (
 )
 from finbank_core.pix.claims.model import (
     CLAIMABLE_KEY_TYPES,
+    CancelReason,
     ClaimAccount,
+    ClaimParty,
     ClaimStatus,
     ClaimType,
     KeyClaim,
     acknowledged,
+    cancelled,
 )
 from finbank_core.pix.claims.use_cases.steps import ClaimSteps
 from finbank_core.pix.codes.documents import normalize_cnpj, normalize_cpf
@@ -149,7 +153,17 @@ class OpenKeyClaim:
         stored = await steps.store.add(claim)
         await steps.announce(stored)
         if not steps.is_ours(stored.donor.ispb):
-            await steps.network.open_claim(stored)
+            try:
+                await steps.network.open_claim(stored)
+            except Exception:
+                # not sent: withdraw it so that the key is free for a new claim
+                withdrawn = cancelled(
+                    stored, ClaimParty.CLAIMER, CancelReason.DEFAULT_OPERATION, steps.clock.now()
+                )
+                with contextlib.suppress(Exception):  # else its resolution period ends it
+                    await steps.store.update(withdrawn, stored.version)
+                    await steps.announce(withdrawn)
+                raise
         return await steps.save(stored, acknowledged(stored, steps.clock.now()))
 
 
