@@ -177,4 +177,3 @@ class DynamoKeyClaimStore:
                 break
             query["ExclusiveStartKey"] = last
         return [await self.get(claim_id) for claim_id in ids]
-
