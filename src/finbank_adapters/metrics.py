@@ -434,11 +434,12 @@ def reset_for_tests(new: MetricsRecorder | None = None) -> MetricsRecorder:
         return _recorder
 
 
-async def serve_prometheus(port: int, stop: asyncio.Event, host: str = "0.0.0.0") -> None:  # noqa: S104
+async def serve_prometheus(port: int, stop: asyncio.Event, host: str = "127.0.0.1") -> None:
     """Serve ``GET /metrics`` (the process recorder's Prometheus text) until ``stop``.
 
     A minimal HTTP/1.1 responder on asyncio streams, so the relay and the
-    worker need no web framework. Any other path answers 404.
+    worker need no web framework. Any other path answers 404. Loopback by
+    default: metrics are for the scraper next to the process, not the network.
     """
     import asyncio
 

@@ -250,3 +250,43 @@ async def test_the_auth_container_gives_the_mfa_use_case_the_mfa_counting_thrott
     assert answer._throttle._mfa
     assert isinstance(login._throttle, MeteredLoginThrottle)
     assert not login._throttle._mfa
+
+
+async def test_the_worker_metrics_endpoint_serves_the_prometheus_text_and_nothing_else() -> None:
+    import asyncio
+    import socket
+
+    recorder = metrics.reset_for_tests(metrics.MetricsRecorder())
+    recorder.set(metrics.OUTBOX_BACKLOG, 12)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop = asyncio.Event()
+    server = asyncio.create_task(metrics.serve_prometheus(port, stop))
+
+    async def get(path: str) -> bytes:
+        for _ in range(100):  # until the listener is up
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except ConnectionRefusedError:
+                await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the metrics listener never opened")
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    try:
+        page = await get("/metrics")
+        missing = await get("/admin")
+    finally:
+        stop.set()
+        await server
+        metrics.reset_for_tests()
+    assert page.startswith(b"HTTP/1.1 200 OK")
+    assert b"finbank_outbox_backlog 12\n" in page
+    assert missing.startswith(b"HTTP/1.1 404")
+    assert b"finbank_" not in missing
