@@ -11,7 +11,7 @@ from finbank_core.accounts.access import (
     owned_active_account,
     require_active,
 )
-from finbank_core.accounts.errors import InsufficientFunds
+from finbank_core.accounts.errors import InsufficientFunds, InvalidHolder
 from finbank_core.accounts.ledger import (
     AccountBalance,
     AccountCode,
@@ -32,7 +32,14 @@ from finbank_core.accounts.ledger import (
     TransferFlags,
     TransferRecord,
 )
-from finbank_core.accounts.model import AccountKind, AccountStatus, CustomerAccount, HolderType
+from finbank_core.accounts.model import (
+    AccountKind,
+    AccountStatus,
+    CustomerAccount,
+    Holder,
+    HolderType,
+    validate_holder,
+)
 from finbank_core.accounts.ports import AccountRepository, Ledger
 from finbank_core.accounts.use_cases import (
     BalanceResult,
@@ -82,10 +89,12 @@ __all__ = [
     "GetBalanceQuery",
     "GetStatement",
     "GetStatementQuery",
+    "Holder",
     "HolderType",
     "InsufficientFunds",
     "InternalTransfer",
     "InternalTransferCommand",
+    "InvalidHolder",
     "InvalidLedgerFilter",
     "Ledger",
     "LedgerAccount",
@@ -109,4 +118,5 @@ __all__ = [
     "owned_account",
     "owned_active_account",
     "require_active",
+    "validate_holder",
 ]

@@ -5,6 +5,13 @@ and errors. Everything listed in ``__all__`` is importable from here; see
 ``docs/auth.md``.
 """
 
+from finbank_core.auth.credentials import (
+    ChangePassword,
+    ChangePasswordCommand,
+    CredentialManager,
+    DisableTotp,
+    DisableTotpCommand,
+)
 from finbank_core.auth.errors import (
     AccountLocked,
     ChallengeNotFound,
@@ -12,6 +19,7 @@ from finbank_core.auth.errors import (
     InvalidCredentials,
     InvalidToken,
     PasswordResetRequired,
+    StepUpRequired,
     UnsupportedChallenge,
     UsernameTaken,
     UserNotConfirmed,
@@ -36,6 +44,16 @@ from finbank_core.auth.ports import (
     TokenVerifier,
 )
 from finbank_core.auth.refresh_tokens import RefreshTokenStore, RotationOutcome
+from finbank_core.auth.step_up import (
+    Reauthenticator,
+    RequireStepUp,
+    StepUp,
+    StepUpCommand,
+    StepUpGrant,
+    StepUpPurpose,
+    StepUpResult,
+    StepUpStore,
+)
 from finbank_core.auth.use_cases import (
     AnswerChallenge,
     Authenticate,
@@ -61,7 +79,12 @@ __all__ = [
     "ChallengeStore",
     "ChallengeTotpSetup",
     "ChallengeType",
+    "ChangePassword",
+    "ChangePasswordCommand",
     "ConfirmSignUp",
+    "CredentialManager",
+    "DisableTotp",
+    "DisableTotpCommand",
     "IdentityProvider",
     "IncorrectCode",
     "InvalidCredentials",
@@ -76,14 +99,23 @@ __all__ = [
     "PasswordResetRequired",
     "Principal",
     "ProviderChallenge",
+    "Reauthenticator",
     "Refresh",
     "RefreshTokenStore",
+    "RequireStepUp",
     "RotationOutcome",
     "SelectMfaType",
     "SetUpTotp",
     "SignUp",
     "SignUpCommand",
     "SignUpResult",
+    "StepUp",
+    "StepUpCommand",
+    "StepUpGrant",
+    "StepUpPurpose",
+    "StepUpRequired",
+    "StepUpResult",
+    "StepUpStore",
     "TokenDenylist",
     "TokenSet",
     "TokenVerifier",
