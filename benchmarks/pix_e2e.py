@@ -45,13 +45,12 @@ import msgspec
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from finbank.runtime import PixSettlementWorker, run_relay
 from finbank_adapters.containers import build_container
 from finbank_adapters.kafka.config import KafkaSettings
-from finbank_adapters.kafka.relay import run_relay
 from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
 from finbank_adapters.postgres.migrations import migrate, quote_ident
 from finbank_adapters.settings import Settings
-from finbank_adapters.workers.pix_settlement import PixSettlementWorker
 from finbank_cli.devstack import (
     DUMMY_AWS_CREDENTIALS,
     DevStack,

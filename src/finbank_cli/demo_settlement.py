@@ -145,8 +145,7 @@ async def background_workers(settings: Settings) -> AsyncIterator[None]:
     if settings.pix.inline_settlement or settings.backends.events != "postgres":
         yield
         return
-    from finbank_adapters.kafka.relay import run_relay
-    from finbank_adapters.workers.pix_settlement import PixSettlementWorker
+    from finbank.runtime import PixSettlementWorker, run_relay
 
     stop = asyncio.Event()
     worker = PixSettlementWorker(settings)

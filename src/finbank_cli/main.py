@@ -55,7 +55,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _relay(args: argparse.Namespace) -> int:
-    from finbank_adapters.kafka.relay import run_relay, stop_on_signals
+    from finbank.runtime import run_relay, stop_on_signals
     from finbank_adapters.settings import Settings
 
     async def relay_until_signalled() -> None:
@@ -78,9 +78,8 @@ def _aws_bootstrap(args: argparse.Namespace) -> int:
 
 
 def _worker_pix_settlement(args: argparse.Namespace) -> int:
-    from finbank_adapters.kafka.relay import stop_on_signals
+    from finbank.runtime import run_pix_settlement_worker, stop_on_signals
     from finbank_adapters.settings import Settings
-    from finbank_adapters.workers.pix_settlement import run_pix_settlement_worker
 
     async def work_until_signalled() -> None:
         stop = asyncio.Event()
@@ -92,15 +91,20 @@ def _worker_pix_settlement(args: argparse.Namespace) -> int:
 
 
 def _worker_pix_automatic(args: argparse.Namespace) -> int:
+    from finbank.runtime import run_pix_automatic_worker, stop_on_signals
     from finbank_adapters.settings import Settings
-    from finbank_adapters.workers.pix_automatic import run_until_signalled
 
-    run_until_signalled(Settings.from_env())  # SIGINT/SIGTERM: finish the round, exit
+    async def schedule_until_signalled() -> None:
+        stop = asyncio.Event()
+        with stop_on_signals(stop):  # SIGINT/SIGTERM: finish the round in hand, exit
+            await run_pix_automatic_worker(Settings.from_env(), stop)
+
+    asyncio.run(schedule_until_signalled())
     return 0
 
 
 def _dev_up(args: argparse.Namespace) -> int:
-    from finbank_adapters.kafka.relay import stop_on_signals
+    from finbank.runtime import stop_on_signals
     from finbank_adapters.settings import Settings
     from finbank_cli.devstack import DevStack, run_dev_stack
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from finbank.runtime import run_relay
 from finbank_adapters.kafka.clients import create_topics
 from finbank_adapters.kafka.config import KafkaSettings
-from finbank_adapters.kafka.relay import run_relay
 from finbank_adapters.settings import Settings
 from finbank_cli.demo import run_demo
 from finbank_core.shared.events import AUTH_TOPIC, LEDGER_TOPIC, PIX_TOPIC

@@ -37,6 +37,7 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from finbank.runtime import PixSettlementWorker, run_relay
 from finbank_adapters.aws.dynamo_schema import create_tables
 from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.containers import build_container
@@ -48,11 +49,9 @@ from finbank_adapters.kafka import (
     dead_letter_topic,
 )
 from finbank_adapters.kafka.clients import create_topics, open_producer
-from finbank_adapters.kafka.relay import run_relay
 from finbank_adapters.postgres import PostgresEventPublisher
 from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.settings import Settings
-from finbank_adapters.workers.pix_settlement import PixSettlementWorker
 from finbank_core.pix.events import (
     INCOMING_ACCEPTED,
     PAYMENT_RECEIVED,

@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from finbank.runtime import PixSettlementWorker, run_relay
 from finbank_adapters.aws.dynamo_schema import PAYMENT_SK, create_tables, payment_pk
 from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.containers import build_container
 from finbank_adapters.kafka import RetryPolicy, dead_letter_topic
 from finbank_adapters.kafka.clients import create_topics
-from finbank_adapters.kafka.relay import run_relay
-from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.postgres import PostgresLedger
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.system import SystemClock
-from finbank_adapters.workers.pix_settlement import UNRECORDED, PixSettlementWorker
+from finbank_adapters.workers.pix_settlement import UNRECORDED
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.pix.payments import pix_transfer_id
 from finbank_core.shared.events import AUTH_TOPIC, LEDGER_TOPIC, PIX_TOPIC

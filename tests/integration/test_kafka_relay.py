@@ -15,9 +15,9 @@ import asyncpg
 import msgspec
 import pytest
 
+from finbank.runtime import run_relay
 from finbank_adapters.kafka import KafkaSettings, OutboxRelay
 from finbank_adapters.kafka.clients import open_producer
-from finbank_adapters.kafka.relay import run_relay
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.postgres import PostgresEventPublisher, PostgresOutbox
 from finbank_adapters.settings import RelayOptions, Settings, SettingsError

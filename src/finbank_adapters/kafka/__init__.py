@@ -20,7 +20,7 @@ from finbank_adapters.kafka.consumer import (  # noqa: E402
     dead_letter_topic,
 )
 from finbank_adapters.kafka.publisher import KafkaEventPublisher  # noqa: E402
-from finbank_adapters.kafka.relay import OutboxRelay, run_relay  # noqa: E402
+from finbank_adapters.kafka.relay import OutboxRelay  # noqa: E402
 
 __all__ = [
     "ConsumerStats",
@@ -32,5 +32,4 @@ __all__ = [
     "OutboxRelay",
     "RetryPolicy",
     "dead_letter_topic",
-    "run_relay",
 ]

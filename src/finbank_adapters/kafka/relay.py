@@ -11,6 +11,10 @@ crash before the mark re-sends items: consumers deduplicate on
 claimed batch only while 80 % of its lease, counted from the claim, remains,
 so it never sends an aggregate that another relay may have claimed since.
 
+The process (``finbank relay``: the relay resolved from the bank's
+containers, run until stopped) is :func:`finbank.runtime.run_relay`; this
+module only holds the loop, which receives its outbox and producer.
+
 The algorithm step by step: ``docs/architecture.md``, "The outbox relay";
 the guarantees end to end: ``docs/events.md``, "Delivery guarantees".
 """
@@ -20,8 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
@@ -306,57 +309,3 @@ def check_relay_settings(settings: Settings, kafka: KafkaSettings) -> None:
             f" ({kafka.request_timeout_ms} ms)"
         )
 
-
-async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
-    """``finbank relay``: drain ``settings.postgres.dsn``'s outbox to Kafka until ``stop`` is set.
-
-    Everything (pool, clock, outbox, producer, relay) comes from the bank's
-    containers; they are opened here and closed on the way out.
-    """
-    from finbank_adapters.containers import (
-        build_container,
-        close_container,
-        open_container,
-        resolve,
-    )
-
-    container = build_container(settings)
-    kafka: KafkaSettings = container.events.kafka()
-    check_relay_settings(settings, kafka)  # before anything connects
-    metrics.configure(settings)
-    side_tasks: list[asyncio.Task[None]] = []
-    try:
-        await open_container(container)
-        outbox = await resolve(container.events.outbox())
-        relay: OutboxRelay = await resolve(container.events.relay())
-        pool = await resolve(container.infra.postgres_pool())
-        side_tasks.append(
-            asyncio.create_task(report_outbox_metrics(pool, container.infra.clock(), stop))
-        )
-        if settings.metrics.port:
-            side_tasks.append(
-                asyncio.create_task(metrics.serve_prometheus(settings.metrics.port, stop))
-            )
-        log.info("relay %s: publishing to %s", outbox.relay_id, kafka.bootstrap_servers)
-        await relay.run(stop)
-        log.info("relay %s: stopped after %d events", outbox.relay_id, relay.published)
-    finally:
-        for task in side_tasks:
-            task.cancel()
-        await asyncio.gather(*side_tasks, return_exceptions=True)
-        await close_container(container)
-
-
-@contextlib.contextmanager
-def stop_on_signals(
-    stop: asyncio.Event, signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM)
-) -> Iterator[None]:
-    """Set ``stop`` on SIGINT/SIGTERM while the block runs (inside a running event loop)."""
-    loop = asyncio.get_running_loop()
-    for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        yield
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)

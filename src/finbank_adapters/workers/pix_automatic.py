@@ -9,6 +9,10 @@ the debit itself is exactly-once on its own (an attempt is claimed on the
 charge's version, its ledger steps have ids derived from its EndToEndId; see
 :mod:`finbank_core.pix.automatic.use_cases.debits`). A round that found
 nothing waits ``interval_seconds`` (or until stopped).
+
+This module holds the loop, which receives the use case it runs; the process
+(the use case resolved from the bank's containers, run until stopped) is
+:func:`finbank.runtime.run_pix_automatic_worker`.
 """
 
 from __future__ import annotations
@@ -17,12 +21,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from finbank_adapters.settings import Settings
 from finbank_core.pix.automatic.use_cases import RunDueDebitsCommand, RunDueDebitsResult
 from finbank_core.shared.errors import ServiceUnavailable
 
@@ -79,42 +81,3 @@ class PixAutomaticWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_seconds)
 
-
-async def run_pix_automatic_worker(
-    settings: Settings, stop: asyncio.Event, *, holder: str | None = None
-) -> None:
-    """Build the bank's containers on ``settings`` and run the scheduler until ``stop``."""
-    from finbank_adapters.containers import (
-        build_container,
-        close_container,
-        open_container,
-        resolve,
-    )
-    from finbank_core.pix.automatic.use_cases import RunDueDebits
-
-    container = build_container(settings)
-    await open_container(container)
-    try:
-        run_due: RunDueDebits = await resolve(container.pix_automatic().run_due_debits())
-        worker = PixAutomaticWorker(run_due=run_due, holder=holder or default_holder())
-        log.info("pix-automatic: scheduling as %s", worker.holder)
-        await worker.run(stop)
-    finally:
-        await close_container(container)
-
-
-def run_until_signalled(settings: Settings) -> None:
-    """``finbank worker pix-automatic``: run until SIGINT or SIGTERM (ends the round in hand)."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await run_pix_automatic_worker(settings, stop)
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-
-    asyncio.run(main())

@@ -17,6 +17,10 @@ derived from the EndToEndId or return id, the network's first answer,
 versioned records that leave ``PENDING`` once, outcome events re-announced
 under the same id). The reasoning in full: ``docs/architecture.md``, "The
 PIX settlement worker: exactly-once effects over at-least-once delivery".
+
+This module holds the handler, which receives its use cases and inbox; the
+process (the handler and its consumer runner resolved from the bank's
+containers, run until stopped) is :class:`finbank.runtime.PixSettlementWorker`.
 """
 
 from __future__ import annotations
@@ -31,9 +35,6 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from finbank_adapters import metrics
-from finbank_adapters.kafka import KafkaConsumerRunner, KafkaSettings, RetryPolicy
-from finbank_adapters.kafka.lag import report_consumer_metrics
-from finbank_adapters.settings import Settings
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.pix.errors import MalformedPixEvent, PixPaymentNotFound
 from finbank_core.pix.events import INCOMING_ACCEPTED, PAYMENT_REQUESTED, REFUND_REQUESTED
@@ -42,7 +43,7 @@ from finbank_core.pix.payments import PaymentStatus, PixPayment, pix_transfer_id
 from finbank_core.pix.use_cases.receive import IncomingAccepted, ReceivePixResult
 from finbank_core.pix.use_cases.refund import RefundPixResult, SettlePixRefundCommand
 from finbank_core.pix.use_cases.settle import SettlePixPaymentCommand
-from finbank_core.shared.events import PIX_TOPIC, EventEnvelope
+from finbank_core.shared.events import EventEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -245,102 +246,3 @@ def _observe_settlement(payment: PixPayment) -> None:
         latency = (payment.settled_at - payment.created_at).total_seconds()
         metrics.recorder().observe(metrics.SETTLEMENT_LATENCY, max(0.0, latency))
 
-
-class PixSettlementWorker:
-    """The worker process: its own container, an inbox, a consumer runner.
-
-    Resolves from the bank's containers, built on ``settings``, the handler
-    (over the settle and receive use cases) and the inbox of ``group_id``
-    (none on the memory profile, where idempotency alone protects). ``kafka``
-    overrides the settings' Kafka slice (tests); ``group_id`` names both the
-    consumer group and the inbox's consumer. :attr:`ready` is set once the
-    consumer holds partitions; :attr:`handler` and :attr:`runner` (its
-    ``stats``: handled, dead-lettered...) exist once running.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        kafka: KafkaSettings | None = None,
-        retry: RetryPolicy | None = None,
-        group_id: str = SETTLEMENT_GROUP,
-    ) -> None:
-        self._settings = settings
-        self._kafka = kafka or KafkaSettings.from_settings(settings)
-        self._retry = retry
-        self.group_id = group_id
-        self.ready = asyncio.Event()
-        self.handler: PixSettlementHandler | None = None
-        self.runner: KafkaConsumerRunner | None = None
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; ``ServiceUnavailable`` if the bus is unreachable."""
-        from finbank_adapters.containers import (
-            build_container,
-            close_container,
-            open_container,
-            resolve,
-        )
-
-        container = build_container(self._settings)
-        await open_container(container)
-        metrics.configure(self._settings)
-        reporters = [
-            asyncio.create_task(
-                report_consumer_metrics(
-                    self._kafka, group_id=self.group_id, topics=[PIX_TOPIC], stop=stop
-                )
-            )
-        ]
-        if self._settings.metrics.port:
-            reporters.append(
-                asyncio.create_task(metrics.serve_prometheus(self._settings.metrics.port, stop))
-            )
-        try:
-            inbox: EventInbox | None = await resolve(container.events.inbox(consumer=self.group_id))
-            handler: PixSettlementHandler = await resolve(
-                container.workers.pix_settlement_handler(inbox=inbox)
-            )
-            self.handler = handler
-            runner: KafkaConsumerRunner = await resolve(
-                container.workers.pix_settlement_runner(
-                    kafka=self._kafka, group_id=self.group_id, handler=handler, retry=self._retry
-                )
-            )
-            self.runner = runner
-            await _run_until(runner, stop, self.ready)
-            log.info(
-                "pix-settlement: stopped after %d runs %s",
-                handler.runs,
-                dict(handler.runs_by_type),
-            )
-        finally:
-            for reporter in reporters:
-                reporter.cancel()
-            await asyncio.gather(*reporters, return_exceptions=True)
-            await close_container(container)
-
-
-async def _run_until(
-    runner: KafkaConsumerRunner, stop: asyncio.Event, ready: asyncio.Event
-) -> None:
-    task = asyncio.create_task(runner.run())
-    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(_signal(runner, ready))]
-    try:
-        await asyncio.wait({task, waiters[0]}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        await runner.stop()
-        for waiter in waiters:
-            waiter.cancel()
-    await task  # re-raises what ended the runner early (the bus unreachable...)
-
-
-async def _signal(runner: KafkaConsumerRunner, ready: asyncio.Event) -> None:
-    await runner.assigned.wait()
-    ready.set()
-
-
-async def run_pix_settlement_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """``finbank worker pix-settlement``: run the worker until ``stop`` is set."""
-    await PixSettlementWorker(settings).run(stop)
