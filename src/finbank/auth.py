@@ -93,7 +93,7 @@ class AuthFacade:
         await (await provided(self._c.require_step_up))(principal, step_up_token, purpose)
 
     async def change_password(self, command: ChangePasswordCommand) -> None:
-        """Replace the caller's password, given the current one (ends their other logins)."""
+        """Replace the caller's password, given the current one (ends their other sessions)."""
         await (await provided(self._c.change_password))(command)
 
     async def disable_totp(self, command: DisableTotpCommand) -> None:

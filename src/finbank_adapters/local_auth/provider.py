@@ -311,10 +311,11 @@ class LocalIdentityProvider:
     async def change_password(
         self, access_token: str, current_password: str, new_password: str
     ) -> None:
-        """Replace the password (the current one is checked first) and end the other logins.
+        """Replace the password (the current one is checked first) and end the sessions.
 
-        Every refresh family of the user is revoked and the other logins' ids are
-        denied; the calling login keeps its access token until it expires.
+        Every refresh family of the user is revoked, the calling login's too (log
+        in again when its access token expires), and the other logins' ids are
+        denied: their access tokens are refused at once.
         """
         claims = self._tokens.decode(access_token, "access")
         user = await self._users.get(str(claims["sub"]))

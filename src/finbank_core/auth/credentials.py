@@ -64,7 +64,8 @@ class ChangePassword:
 
     Raises ``InvalidToken``, ``AccountLocked`` (checked before the password),
     ``InvalidCredentials`` (counted towards the lockout), ``WeakPassword``.
-    The self-hosted provider then ends the user's other logins.
+    The self-hosted provider then refuses the user's other logins at once and
+    revokes every refresh token (the caller's too).
     """
 
     def __init__(

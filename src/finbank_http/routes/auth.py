@@ -37,7 +37,7 @@ from finbank_http.schemas import (
     SignUpOut,
     TokensOut,
 )
-from finbank_http.security import BEARER_SCHEME, authenticated, bearer_token
+from finbank_http.security import BEARER_SCHEME, authenticated, bearer_present, bearer_token
 
 RATE_LIMIT_STORE = "finbank_auth_rate_limit"
 #: the header that carries a step-up token to a sensitive route (docs/auth.md, "Step-up")
@@ -280,6 +280,7 @@ class AuthController(Controller):
     @post(
         "/logout",
         operation_id="logOut",
+        guards=[bearer_present],  # 401 before anything else is read
         summary="Revoke the bearer token, its login session and the refresh tokens",
         security=[{BEARER_SCHEME: []}],
         responses=problems(401, 429, 503),
@@ -394,7 +395,8 @@ class AuthController(Controller):
         description=(
             "401 `invalid_credentials` for a wrong current password (it counts towards the "
             "account lockout, 429 `account_locked`); 400 `weak_password`. The self-hosted "
-            "provider ends the user's other logins."
+            "provider then refuses the user's other logins at once and every refresh token "
+            "(this login's too: log in again when the access token expires)."
         ),
         security=[{BEARER_SCHEME: []}],
         responses=problems(400, 401, 429, 503),

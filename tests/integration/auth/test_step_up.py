@@ -255,6 +255,11 @@ async def test_a_password_change_needs_the_current_password(world: AuthWorld) ->
         await world.refresh(other_login.tokens.refresh_token)
     with pytest.raises(InvalidToken):
         await world.authenticate(other_login.tokens.access_token)
+    # The calling login keeps its access token until it expires, not its refresh token.
+    assert (await world.authenticate(tokens.access_token)).username == "maria"
+    assert tokens.refresh_token
+    with pytest.raises(InvalidToken):
+        await world.refresh(tokens.refresh_token)
 
 
 async def test_wrong_current_passwords_count_towards_the_lockout(world: AuthWorld) -> None:
