@@ -238,3 +238,45 @@ def sealed_data_key(sealed: str) -> bytes:
 
     part = sealed.split(".")[2]
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+async def test_the_rewrap_command_reseals_a_local_deployment(pool: Any) -> None:
+    """``python -m finbank_adapters.crypto.rewrap`` as an operator runs it after a rotation."""
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    from tests.postgres_support import POSTGRES_DSN
+
+    await PostgresUserStore(pool).add(user("legacy", secret_of(1)))  # before migration 0016
+    await PostgresUserStore(pool, EnvelopeCipher(V1)).add(user("sealed-v1", secret_of(2)))
+    schema = await pool.fetchval("SELECT current_schema()")
+    keys = ",".join(
+        f"{k.key_id}:{base64.b64encode(raw).decode()}"
+        for k, raw in ((V2, bytes(range(32, 64))), (V1, bytes(range(32))))
+    )
+    env = {
+        **os.environ,
+        "FINBANK_PROFILE": "local",
+        "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
+        "FINBANK_JWT_SECRET": "j" * 40,
+        "FINBANK_AUTH_SECRETS_KEYS": keys,
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "finbank_adapters.crypto.rewrap"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "re-sealed 2 row(s) with key 'v2'" in done.stdout
+    assert secret_of(1) not in done.stdout + done.stderr
+    retired = PostgresUserStore(pool, EnvelopeCipher(V2))
+    for subject, i in (("legacy", 1), ("sealed-v1", 2)):
+        found = await retired.get(subject)
+        assert found is not None
+        assert found.totp_secret == secret_of(i)
