@@ -99,10 +99,10 @@ OUTBOX_OLDEST_AGE = Metric(
     "Age of the oldest event still in the outbox (0 when it is empty).",
 )
 OUTBOX_BACKLOG = Metric(
-    "OutboxBacklog", "Count", Kind.GAUGE, (), "Events in the outbox not yet published."
+    "OutboxWaitingEvents", "Count", Kind.GAUGE, (), "Events in the outbox not yet published."
 )
 CONSUMER_LAG = Metric(
-    "ConsumerLag",
+    "ConsumerGroupLag",
     "Count",
     Kind.GAUGE,
     ("ConsumerGroup", "Topic"),

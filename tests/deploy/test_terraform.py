@@ -90,7 +90,7 @@ def test_the_pix_table_matches_the_single_table_design() -> None:
 
 def test_the_stream_lambda_reports_partial_batch_failures_to_a_dlq() -> None:
     function = resource("stream_lambda", "aws_lambda_function", "this")
-    assert function["handler"] == "finbank_adapters.aws.lambda_handlers.pix_stream_handler"
+    assert function["handler"] == "finbank.lambdas.pix_stream_handler"
     mapping = resource("stream_lambda", "aws_lambda_event_source_mapping", "stream")
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
     on_failure = mapping["destination_config"][0]["on_failure"][0]
@@ -365,7 +365,7 @@ def test_serve_trusts_forwarded_headers_from_the_load_balancer_subnets_only() ->
 ALARMED_SIGNALS = {
     "reconciliation discrepancies": "ReconciliationDiscrepancies",
     "outbox lag": "OutboxOldestEventAge",
-    "consumer lag": "ConsumerLag",
+    "consumer lag": "ConsumerGroupLag",
     "DLQ depth": "DeadLetterDepth",
     "settlement latency": "PixSettlementLatency",
     "MFA failures": "MfaFailures",
@@ -400,7 +400,7 @@ def test_every_alarm_on_finbank_metrics_matches_what_the_code_emits() -> None:
     assert variable_defaults("batch")["metrics_namespace"] == metrics.NAMESPACE
     expected_values = {
         "ConsumerGroup": SETTLEMENT_GROUP,
-        "Topic": {"ConsumerLag": PIX_TOPIC, "DeadLetterDepth": dead_letter_topic(PIX_TOPIC)},
+        "Topic": {"ConsumerGroupLag": PIX_TOPIC, "DeadLetterDepth": dead_letter_topic(PIX_TOPIC)},
     }
     alarms = finbank_alarms()
     assert alarms

@@ -3,7 +3,7 @@
 * :class:`LagProbe` asks the broker for a group's committed offsets and the
   ends of a topic's partitions (without joining the group, so measuring never
   triggers a rebalance). The lag of ``finbank-pix-settlement`` on
-  ``finbank.pix.v1`` is the ``ConsumerLag`` metric the worker's autoscaling
+  ``finbank.pix.v1`` is the ``ConsumerGroupLag`` metric the worker's autoscaling
   and alarm read; the lag of :data:`REPLAY_GROUP` on ``<topic>.dlq`` is the
   dead-letter depth: records that nobody replayed yet.
 * :func:`replay_dead_letters` (``finbank dlq replay``) copies dead-lettered
@@ -93,7 +93,7 @@ async def report_consumer_metrics(
     stop: asyncio.Event,
     interval_seconds: float = 30.0,
 ) -> None:
-    """Every ``interval_seconds`` until ``stop``: ``ConsumerLag`` of ``group_id`` on each
+    """Every ``interval_seconds`` until ``stop``: ``ConsumerGroupLag`` of ``group_id`` on each
     topic and ``DeadLetterDepth`` of each topic's DLQ. A broker outage is logged, not fatal."""
     recorder = metrics.recorder()
     while not stop.is_set():

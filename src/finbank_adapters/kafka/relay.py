@@ -11,6 +11,10 @@ crash before the mark re-sends items: consumers deduplicate on
 claimed batch only while 80 % of its lease, counted from the claim, remains,
 so it never sends an aggregate that another relay may have claimed since.
 
+With tracing on, each item's delivery is a ``send`` span, a child of (and
+linked to) the creation context its envelope carries, which also goes out
+in the record's headers (``finbank_adapters.tracing``).
+
 The process (``finbank relay``: the relay resolved from the bank's
 containers, run until stopped) is :func:`finbank.runtime.run_relay`; this
 module only holds the loop, which receives its outbox and producer.
@@ -29,7 +33,7 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 
-from finbank_adapters import metrics
+from finbank_adapters import metrics, tracing
 from finbank_adapters.kafka.config import KafkaSettings
 from finbank_adapters.kafka.publisher import send_envelope
 from finbank_adapters.settings import Settings, SettingsError
@@ -214,15 +218,18 @@ class OutboxRelay:
         prefix = self._topic_prefix
         futures: list[asyncio.Future[object]] = []
         for item in items:
+            topic = f"{prefix}{item.topic}"
+            # tracing on: a send span per item, from hand-off to acknowledgement
+            sent = tracing.start_send(topic, item.envelope)
             try:
                 futures.append(
-                    await send_envelope(
-                        self._producer, f"{prefix}{item.topic}", item.aggregate_id, item.envelope
-                    )
+                    await send_envelope(self._producer, topic, item.aggregate_id, item.envelope)
                 )
             except Exception as exc:  # refused before buffering: metadata timeout, closed
+                tracing.fail_send(sent, exc)
                 log.warning("relay: could not hand items to the producer: %r", exc)
                 break  # the rest counts as not acknowledged
+            tracing.end_send(sent, futures[-1])
         results = await asyncio.gather(*futures, return_exceptions=True)
         failed_aggregates: set[str] = set()
         delivered: list[OutboxItem] = []
@@ -284,7 +291,7 @@ async def outbox_status(pool: Any, clock: Clock) -> OutboxStatus:
 async def report_outbox_metrics(
     pool: Any, clock: Clock, stop: asyncio.Event, interval_seconds: float = 15.0
 ) -> None:
-    """Every ``interval_seconds`` until ``stop``: ``OutboxBacklog`` and ``OutboxOldestEventAge``."""
+    """Every ``interval_seconds`` until ``stop``: ``OutboxWaitingEvents`` and ``OutboxOldestEventAge``."""
     recorder = metrics.recorder()
     while not stop.is_set():
         try:
@@ -308,4 +315,3 @@ def check_relay_settings(settings: Settings, kafka: KafkaSettings) -> None:
             "FINBANK_RELAY_LEASE_SECONDS must comfortably exceed the Kafka request timeout"
             f" ({kafka.request_timeout_ms} ms)"
         )
-

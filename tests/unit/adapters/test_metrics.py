@@ -79,13 +79,13 @@ def test_an_emf_document_is_what_cloudwatch_extracts_a_metric_from(
     assert directive == {
         "Namespace": "Finbank",
         "Dimensions": [["Environment", "ConsumerGroup", "Topic"]],
-        "Metrics": [{"Name": "ConsumerLag", "Unit": "Count"}],
+        "Metrics": [{"Name": "ConsumerGroupLag", "Unit": "Count"}],
     }
     # every dimension and the metric are members of the document's root
     assert document["Environment"] == "test"
     assert document["ConsumerGroup"] == "g"
     assert document["Topic"] == "finbank.pix.v1"
-    assert document["ConsumerLag"] == 42
+    assert document["ConsumerGroupLag"] == 42
 
 
 def test_counters_are_summed_and_gauges_keep_the_last_value_between_flushes(
@@ -102,7 +102,7 @@ def test_counters_are_summed_and_gauges_keep_the_last_value_between_flushes(
         for d in documents(stream)
     }
     assert by_name["MfaFailures"]["MfaFailures"] == 3
-    assert by_name["OutboxBacklog"]["OutboxBacklog"] == 3
+    assert by_name["OutboxWaitingEvents"]["OutboxWaitingEvents"] == 3
     assert recorder.flush() == 0  # nothing new since
     assert recorder.value(metrics.MFA_FAILURES) == 3  # Prometheus keeps the running total
 
@@ -146,13 +146,13 @@ def test_without_emf_nothing_is_written_but_prometheus_counts() -> None:
     assert 'finbank_ledger_results_total{result="we\\"ird\\nvalue"} 1' in text
     assert "finbank_pix_settlement_latency_count 2" in text
     assert "finbank_pix_settlement_latency_sum 2" in text
-    assert "# TYPE finbank_consumer_lag gauge" in text
+    assert "# TYPE finbank_consumer_group_lag gauge" in text
 
 
 def test_a_metric_refuses_other_dimensions_or_another_kind() -> None:
     recorder = MetricsRecorder()
     with pytest.raises(
-        ValueError, match=r"ConsumerLag takes dimensions \['ConsumerGroup', 'Topic'\]"
+        ValueError, match=r"ConsumerGroupLag takes dimensions \['ConsumerGroup', 'Topic'\]"
     ):
         recorder.set(metrics.CONSUMER_LAG, 1, Topic="t")
     with pytest.raises(ValueError, match="MfaFailures is a counter, not a gauge"):
@@ -287,6 +287,18 @@ async def test_the_worker_metrics_endpoint_serves_the_prometheus_text_and_nothin
         await server
         metrics.reset_for_tests()
     assert page.startswith(b"HTTP/1.1 200 OK")
-    assert b"finbank_outbox_backlog 12\n" in page
+    assert b"finbank_outbox_waiting_events 12\n" in page
     assert missing.startswith(b"HTTP/1.1 404")
     assert b"finbank_" not in missing
+
+
+def test_no_operational_metric_takes_a_name_the_http_registry_already_uses() -> None:
+    """/metrics concatenates both: a family defined twice would break every scraper."""
+    from finbank_http.observability.metrics import REGISTRY
+
+    taken = {family.name for family in REGISTRY.collect()}
+    taken |= {f"{name}_total" for name in taken}
+    for metric in metrics.ALL:
+        base = metric.prometheus_name.removesuffix("_total")
+        assert base not in taken, metric.prometheus_name
+        assert metric.prometheus_name not in taken, metric.prometheus_name

@@ -7,7 +7,7 @@
 # - relay:   `finbank relay`, at least two tasks (a claim leases an aggregate to one
 #            relay at a time: tests/integration/test_kafka_relay.py);
 # - worker:  `finbank worker pix-settlement`, autoscaling on the consumer lag per task
-#            (the ConsumerLag metric the worker itself emits, finbank_adapters.metrics).
+#            (the ConsumerGroupLag metric the worker itself emits, finbank_adapters.metrics).
 #
 # Each service has its own task role with only what its process touches. Every task
 # reads its configuration from the application secret (FINBANK_SECRETS_ID, read by
@@ -654,7 +654,7 @@ resource "aws_appautoscaling_target" "worker" {
   max_capacity       = var.worker_max_tasks # more consumers than partitions would sit idle
 }
 
-# Target tracking on the lag *per task*: ConsumerLag (what the worker emits, namespace
+# Target tracking on the lag *per task*: ConsumerGroupLag (what the worker emits, namespace
 # var.metrics_namespace) divided by the service's running tasks (Container Insights).
 # Lag alone does not fall as tasks are added until they catch up; per task it does,
 # which is what target tracking needs.
@@ -678,7 +678,7 @@ resource "aws_appautoscaling_policy" "worker_lag" {
         metric_stat {
           metric {
             namespace   = var.metrics_namespace
-            metric_name = "ConsumerLag"
+            metric_name = "ConsumerGroupLag"
             dimensions {
               name  = "Environment"
               value = var.environment

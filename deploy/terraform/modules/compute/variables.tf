@@ -210,7 +210,7 @@ variable "consumer_group" {
 }
 
 variable "consumer_topic" {
-  description = "Topic the settlement worker consumes (its logical name, the ConsumerLag Topic dimension)."
+  description = "Topic the settlement worker consumes (its logical name, the ConsumerGroupLag Topic dimension)."
   type        = string
   default     = "finbank.pix.v1"
 }

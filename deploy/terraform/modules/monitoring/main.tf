@@ -102,7 +102,7 @@ resource "aws_cloudwatch_metric_alarm" "consumer_lag" {
   alarm_name          = "${var.name_prefix}-kafka-consumer-lag"
   alarm_description   = "Consumer group ${var.consumer_group} is more than ${var.consumer_lag_max_messages} records behind on ${var.consumer_topic}. Runbook: docs/operations.md#kafka-consumer-lag"
   namespace           = var.metrics_namespace
-  metric_name         = "ConsumerLag"
+  metric_name         = "ConsumerGroupLag"
   dimensions          = { Environment = var.environment, ConsumerGroup = var.consumer_group, Topic = var.consumer_topic }
   statistic           = "Maximum"
   period              = 60

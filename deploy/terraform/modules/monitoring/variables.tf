@@ -53,7 +53,7 @@ variable "consumer_group" {
 }
 
 variable "consumer_topic" {
-  description = "Topic the settlement worker consumes (the Topic dimension of ConsumerLag)."
+  description = "Topic the settlement worker consumes (the Topic dimension of ConsumerGroupLag)."
   type        = string
   default     = "finbank.pix.v1"
 }

@@ -1,4 +1,4 @@
-# The DynamoDB Streams consumer: finbank_adapters.aws.lambda_handlers.pix_stream_handler.
+# The DynamoDB Streams consumer: finbank.lambdas.pix_stream_handler.
 # It reports partial batch failures (ReportBatchItemFailures), so one poisoned
 # record is retried alone (bisect) and, once retries are spent, its batch
 # metadata goes to the on-failure SQS queue (the DLQ whose depth is alarmed).
@@ -141,7 +141,7 @@ resource "aws_lambda_function" "this" {
   role                           = aws_iam_role.this.arn
   runtime                        = "python3.12"
   architectures                  = ["arm64"]
-  handler                        = "finbank_adapters.aws.lambda_handlers.pix_stream_handler"
+  handler                        = "finbank.lambdas.pix_stream_handler"
   s3_bucket                      = var.package_bucket
   s3_key                         = var.package_key
   memory_size                    = var.memory_mb
