@@ -23,6 +23,7 @@ verb then noun (``listPixPayments``), and its error statuses with
 
 from __future__ import annotations
 
+import enum
 import re
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,7 @@ def finish_document(document: dict[str, Any]) -> dict[str, Any]:
     for name in [n for n in schemas if n.startswith("ValidationException")]:
         del schemas[name]  # Litestar's default 400 body, now unreferenced
     _unique_titles(schemas)
+    _name_integer_enums(schemas)
     _walk(document, _push_constraints_into_one_of)
     _walk(document, lambda node: _discriminate(node, schemas))
     return document
@@ -202,6 +204,21 @@ def _discriminate(schema: dict[str, Any], schemas: dict[str, Any]) -> None:
                 "mapping": dict(zip(values, refs, strict=True)),
             }
             return
+
+
+def _name_integer_enums(schemas: dict[str, Any]) -> None:
+    """``x-enum-varnames`` for integer enums (``TransferCode``): generated clients then say
+    ``TransferCode.DEPOSIT``, not ``VALUE_1``."""
+    by_name: dict[str, list[type[enum.IntEnum]]] = {}
+    for int_enum in enum.IntEnum.__subclasses__():
+        by_name.setdefault(int_enum.__name__, []).append(int_enum)
+    for name, schema in schemas.items():
+        values = schema.get("enum")
+        if schema.get("type") != "integer" or not isinstance(values, list):
+            continue
+        for candidate in by_name.get(name.rsplit("_", 1)[-1], []):
+            if sorted(member.value for member in candidate) == sorted(values):
+                schema["x-enum-varnames"] = [candidate(value).name for value in values]
 
 
 def _unique_titles(schemas: dict[str, Any]) -> None:

@@ -48,6 +48,14 @@ async def authenticated(
     connection.state[_PRINCIPAL_STATE] = principal
 
 
+async def bearer_present(
+    connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
+) -> None:
+    """Guard for routes that verify the token themselves (logout): 401 first if there is none."""
+    if connection.scope.get("method") != "OPTIONS":
+        bearer_token(connection)
+
+
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     """The principal the :func:`authenticated` guard verified (it runs first)."""
     principal = request.state.get(_PRINCIPAL_STATE)

@@ -200,8 +200,8 @@ def test_a_generated_client_drives_signup_mfa_login_transfer_pix_and_refund(
     assert detail.balance.posted == "360.00"
     statement = module(f"{api}.accounts.get_statement").sync(client=me, account_id=main.id)
     assert [line.code for line in statement.lines] == [
-        models.TransferCode.VALUE_1,
-        models.TransferCode.VALUE_3,
-        models.TransferCode.VALUE_10,
-        models.TransferCode.VALUE_13,
+        models.TransferCode.DEPOSIT,
+        models.TransferCode.INTERNAL_TRANSFER,
+        models.TransferCode.PIX_OUT,
+        models.TransferCode.PIX_REFUND_IN,
     ]
