@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from finbank.bank import Bank, configure, opened
 from finbank.overrides import Overrides
-from finbank_adapters import metrics
+from finbank_adapters import metrics, tracing
 from finbank_adapters.containers import build_container, close_container, resolve
 from finbank_adapters.settings import Settings
 from finbank_core.reconciliation.ports import FileStore
@@ -96,6 +96,7 @@ async def run_relay(
     kafka: KafkaSettings = KafkaSettings.from_settings(settings)
     check_relay_settings(settings, kafka)  # before anything connects
     metrics.configure(settings)
+    tracing.configure()  # FINBANK_TRACING=otel: a send span per event (docs/operations.md)
     side_tasks: list[asyncio.Task[None]] = []
     try:
         async with _open(settings, overrides) as bank:
@@ -154,6 +155,7 @@ class PixSettlementWorker:
         from finbank_core.shared.events import PIX_TOPIC
 
         metrics.configure(self._settings)
+        tracing.configure()  # FINBANK_TRACING=otel (docs/operations.md, "Traces")
         reporters = [
             asyncio.create_task(
                 report_consumer_metrics(
@@ -234,6 +236,7 @@ async def run_pix_automatic_worker(
     from finbank_core.pix.automatic.use_cases import RunDueDebits
 
     async with _open(settings, overrides) as bank:
+        tracing.configure()  # FINBANK_TRACING=otel: a trace per round, its events' context in them
         run_due: RunDueDebits = await resolve(bank.container.pix_automatic().run_due_debits())
         worker = PixAutomaticWorker(run_due=run_due, holder=holder or default_holder())
         log.info("pix-automatic: scheduling as %s", worker.holder)

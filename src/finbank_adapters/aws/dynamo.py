@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from finbank_adapters import tracing
 from finbank_adapters.aws.dynamo_errors import ConditionFailed, dynamo_errors
 from finbank_adapters.aws.dynamo_ops import CONFLICT_RETRIES, n, s, transact_write
 from finbank_adapters.aws.dynamo_schema import (
@@ -261,6 +262,8 @@ class DynamoPixPaymentRepository:
             "status": s(payment.status.value),
             "flow": s(payment.flow.value),
             "body": s(encode_payment(payment)),
+            # tracing on: the writer's trace context, read by the stream Lambda
+            **{name: s(value) for name, value in tracing.current_headers().items()},
         }
 
     def _account_items(self, payment: PixPayment) -> list[Item]:

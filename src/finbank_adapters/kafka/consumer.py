@@ -16,6 +16,9 @@ without a bound. ``run()`` opens a consumer and a DLQ producer and closes
 them when it returns; ``stop()`` finishes the records in flight, commits and
 closes; cancelling ``run()`` is an abort, like a crash.
 
+With tracing on, each handler call is a ``process`` span, a child of (and
+linked to) the event's creation context (``finbank_adapters.tracing``).
+
 The delivery guarantees end to end: ``docs/events.md``, "Delivery guarantees".
 """
 
@@ -35,6 +38,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from finbank_adapters import tracing
 from finbank_adapters.kafka.clients import new_consumer, open_producer
 from finbank_adapters.kafka.config import KafkaSettings
 from finbank_adapters.kafka.errors import translated
@@ -274,7 +278,16 @@ class KafkaConsumerRunner:
         while True:
             attempt += 1
             try:
-                await self._handler(event)
+                # tracing on: a process span per attempt, a child of the creation context
+                with tracing.processing(
+                    event,
+                    record.headers,
+                    topic=record.topic,
+                    group=self.group_id,
+                    partition=record.partition,
+                    offset=record.offset,
+                ):
+                    await self._handler(event)
             except self._transient as exc:
                 delay = self._retry.delay(min(attempt, self._retry.attempts))
                 log.warning(

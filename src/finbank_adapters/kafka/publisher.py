@@ -3,7 +3,8 @@
 Each event becomes one record: key = ``aggregate_id`` (so one aggregate's
 events share a partition and keep their order), value = the msgspec JSON
 envelope, headers = type, version, event id and correlation id (consumers
-can route or filter without decoding). ``publish`` returns only once the
+can route or filter without decoding), and the envelope's W3C trace context
+(``traceparent``, ``tracestate``) when it carries one. ``publish`` returns only once the
 broker acknowledged every record (``acks`` per :class:`KafkaSettings`).
 
 Ordering: records are handed to the producer in the given order; aiokafka
@@ -16,12 +17,14 @@ raise ``ServiceUnavailable``; some records of the call may have been written
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 from aiokafka import AIOKafkaProducer
 
+from finbank_adapters import tracing
 from finbank_adapters.kafka.errors import translated
+from finbank_adapters.tracing import TRACE_HEADERS
 from finbank_core.shared.events import EventEnvelope, encode_event
 
 Headers = list[tuple[str, bytes]]
@@ -36,7 +39,13 @@ def event_key(event: EventEnvelope) -> bytes:
     return event.aggregate_id.encode()
 
 
-def _headers(event_id: str, type: str, version: int, correlation_id: str | None) -> Headers:
+def _headers(
+    event_id: str,
+    type: str,
+    version: int,
+    correlation_id: str | None,
+    carried: Mapping[str, str] | None = None,
+) -> Headers:
     headers: Headers = [
         (HEADER_EVENT_ID, event_id.encode()),
         (HEADER_TYPE, type.encode()),
@@ -44,12 +53,17 @@ def _headers(event_id: str, type: str, version: int, correlation_id: str | None)
     ]
     if correlation_id is not None:
         headers.append((HEADER_CORRELATION_ID, correlation_id.encode()))
+    if carried:
+        # the envelope's W3C trace context, for tools that read record headers only
+        headers.extend((name, carried[name].encode()) for name in TRACE_HEADERS if name in carried)
     return headers
 
 
 def event_headers(event: EventEnvelope) -> Headers:
-    """The record headers of ``event``; ``correlation_id`` only when it has one."""
-    return _headers(str(event.event_id), event.type, event.version, event.correlation_id)
+    """The record headers of ``event``; ``correlation_id`` only when it has one, the
+    trace context (``traceparent``, ``tracestate``) only when the envelope carries it."""
+    carried = None if event.headers is msgspec.UNSET else event.headers
+    return _headers(str(event.event_id), event.type, event.version, event.correlation_id, carried)
 
 
 class _HeaderFields(msgspec.Struct):
@@ -59,6 +73,7 @@ class _HeaderFields(msgspec.Struct):
     type: str
     version: int
     correlation_id: str | None = None
+    headers: dict[str, str] | None = None
 
 
 _header_fields = msgspec.json.Decoder(_HeaderFields)
@@ -75,7 +90,9 @@ def envelope_headers(envelope: bytes) -> Headers:
         fields = _header_fields.decode(envelope)
     except msgspec.DecodeError:  # ValidationError is a DecodeError
         return []
-    return _headers(fields.event_id, fields.type, fields.version, fields.correlation_id)
+    return _headers(
+        fields.event_id, fields.type, fields.version, fields.correlation_id, fields.headers
+    )
 
 
 async def send_event(
@@ -116,6 +133,7 @@ class KafkaEventPublisher:
     async def publish(self, events: Sequence[EventEnvelope]) -> None:
         if not events:
             return
+        events = tracing.stamp(events)  # tracing on: each event gets its creation context
         records = [(f"{self._topic_prefix}{event.topic()}", event) for event in events]
         with translated():
             futures = [await send_event(self._producer, topic, e) for topic, e in records]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from finbank_adapters import tracing
 from finbank_core.shared.events import EventEnvelope
 
 
@@ -14,7 +15,8 @@ class InMemoryEventPublisher:
         self.published: list[EventEnvelope] = []
 
     async def publish(self, events: Sequence[EventEnvelope]) -> None:
-        self.published.extend(events)
+        # tracing on: each event carries its creation context (finbank_adapters.tracing)
+        self.published.extend(tracing.stamp(events))
 
     def of_type(self, type: str) -> list[EventEnvelope]:
         return [event for event in self.published if event.type == type]

@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 
+from finbank_adapters import tracing
 from finbank_adapters.metrics import counts_ledger_results
 from finbank_adapters.postgres.errors import RetryPolicy, translated, with_retries
 from finbank_core.accounts.ledger import (
@@ -135,7 +136,12 @@ SELECT sequence, account_id, transfer_id, side, amount, balance_after, code, cre
 
 
 def event_columns(events: Sequence[EventEnvelope]) -> tuple[list[Any], ...]:
-    """The six parallel arrays ``outbox_append`` takes."""
+    """The six parallel arrays ``outbox_append`` takes.
+
+    With tracing on, events without a creation context get one (a create
+    span each; ``finbank_adapters.tracing``) before they are encoded.
+    """
+    events = tracing.stamp(events)
     return (
         [e.event_id for e in events],
         [e.aggregate_id for e in events],

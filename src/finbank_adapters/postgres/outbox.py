@@ -34,6 +34,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from finbank_adapters import tracing
 from finbank_adapters.postgres.errors import translated
 from finbank_adapters.postgres.ledger import event_columns
 from finbank_core.shared.clock import Clock
@@ -139,7 +140,8 @@ class PostgresEventPublisher:
     """The ``EventPublisher`` port: events go to the outbox, in their own transaction.
 
     A relay then publishes them. Re-publishing an event with the same
-    ``event_id`` stores it once.
+    ``event_id`` stores it once. With tracing on, each event is stored with
+    its creation context in ``headers`` (``finbank_adapters.tracing``).
     """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -148,7 +150,16 @@ class PostgresEventPublisher:
     async def publish(self, events: Sequence[EventEnvelope]) -> None:
         if not events:
             return
-        with translated():
-            await self._pool.fetchval(
-                "SELECT outbox_append($1, $2, $3, $4, $5, $6)", *event_columns(events)
-            )
+        # tracing on: a create span per event around the append, its context in the headers
+        events, creation = tracing.start_creation(events)
+        try:
+            with translated():
+                await self._pool.fetchval(
+                    "SELECT outbox_append($1, $2, $3, $4, $5, $6)", *event_columns(events)
+                )
+        except BaseException as exc:
+            if creation is not None:
+                creation.end(exc)
+            raise
+        if creation is not None:
+            creation.end()

@@ -25,6 +25,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from finbank_adapters import tracing
 from finbank_core.pix.automatic.use_cases import RunDueDebitsCommand, RunDueDebitsResult
 from finbank_core.shared.errors import ServiceUnavailable
 
@@ -49,12 +50,13 @@ class PixAutomaticWorker:
     interval_seconds: float = 5.0
 
     async def run_once(self) -> RunDueDebitsResult:
-        """One round: lease the due charges and run each."""
-        result = await self.run_due(
-            RunDueDebitsCommand(
-                holder=self.holder, limit=self.limit, lease_seconds=self.lease_seconds
+        """One round: lease the due charges and run each (one trace per round, tracing on)."""
+        with tracing.root_span("RunDueDebits", {"finbank.worker": "pix-automatic"}):
+            result = await self.run_due(
+                RunDueDebitsCommand(
+                    holder=self.holder, limit=self.limit, lease_seconds=self.lease_seconds
+                )
             )
-        )
         for txid, code in result.failed:
             log.warning("pix automatic debit failed", extra={"txid": txid, "code": code})
         for charge in result.charges:
@@ -80,4 +82,3 @@ class PixAutomaticWorker:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_seconds)
-

@@ -34,7 +34,7 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from finbank_adapters import metrics
+from finbank_adapters import metrics, tracing
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.pix.errors import MalformedPixEvent, PixPaymentNotFound
 from finbank_core.pix.events import INCOMING_ACCEPTED, PAYMENT_REQUESTED, REFUND_REQUESTED
@@ -62,6 +62,13 @@ ReleaseUnrecorded = Callable[[str], Awaitable[PendingStatus | None]]
 
 #: ``outcomes`` value of a payment whose record was missing for good
 UNRECORDED = "UNRECORDED"
+
+#: the span name of each event type's use case (``finbank_adapters.tracing``)
+_USE_CASES = {
+    PAYMENT_REQUESTED: "SettlePixPayment",
+    REFUND_REQUESTED: "SettlePixRefund",
+    INCOMING_ACCEPTED: "ReceivePix",
+}
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,12 @@ class PixSettlementHandler:
             return
 
         async def effect(_conn: Any) -> None:
-            key, status = await apply()
+            # tracing on: the use case's span, a child of the consumer's process span
+            with tracing.span(
+                _USE_CASES[event.type],
+                {"finbank.event.type": event.type, "messaging.message.id": str(event.event_id)},
+            ):
+                key, status = await apply()
             self.runs += 1
             self.runs_by_type[event.type] += 1
             self.outcomes[key] = status
@@ -245,4 +257,3 @@ def _observe_settlement(payment: PixPayment) -> None:
     if payment.status is PaymentStatus.SETTLED and payment.settled_at is not None:
         latency = (payment.settled_at - payment.created_at).total_seconds()
         metrics.recorder().observe(metrics.SETTLEMENT_LATENCY, max(0.0, latency))
-

@@ -2,11 +2,13 @@
 
 When on, every HTTP request gets a server span from
 ``opentelemetry-instrumentation-asgi`` (through Litestar's OpenTelemetry
-middleware), exported by whatever ``TracerProvider`` the process configured
-(for example with ``opentelemetry-exporter-otlp`` and the ``OTEL_*``
-variables; no exporter ships with finbank). Log lines carry ``trace_id`` and
-``span_id`` while a span is active. When the packages are missing, enabling
-tracing is a startup error, not a silent no-op.
+middleware); the events a request appends to the outbox carry its trace on
+through the relay, Kafka, the workers and the stream Lambda
+(:mod:`finbank_adapters.tracing`). Spans go to the ``TracerProvider`` the
+process configured, or else to one that exports over OTLP/HTTP
+(``OTEL_EXPORTER_OTLP_ENDPOINT`` and the other ``OTEL_*`` variables). Log
+lines carry ``trace_id`` and ``span_id`` while a span is active. When the
+packages are missing, enabling tracing is a startup error, not a silent no-op.
 """
 
 from __future__ import annotations
@@ -22,14 +24,24 @@ def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def tracing_middleware(tracer_provider: Any = None) -> Any:
-    """Litestar's OpenTelemetry middleware (needs opentelemetry-instrumentation-asgi);
-    spans go to ``tracer_provider``, or to the process's global one."""
+    """Litestar's OpenTelemetry middleware (needs opentelemetry-instrumentation-asgi).
+
+    Spans go to ``tracer_provider`` if given, else to the provider of the
+    process's event tracing (:func:`finbank_adapters.tracing.configure`,
+    which sets one up, exporting over OTLP, unless the process has its own),
+    so that a request and the events it appends are one trace.
+    """
     try:
         from litestar.plugins.opentelemetry import OpenTelemetryConfig
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise RuntimeError(
             "FINBANK_TRACING=otel needs opentelemetry-instrumentation-asgi installed"
         ) from exc
+    if tracer_provider is None:
+        from finbank_adapters import tracing
+
+        tracing.configure({"FINBANK_TRACING": "otel"})
+        tracer_provider = tracing.tracer_provider()
     config = OpenTelemetryConfig(exclude=["/metrics", "/health"], tracer_provider=tracer_provider)
     return config.middleware
 
