@@ -291,7 +291,8 @@ async def outbox_status(pool: Any, clock: Clock) -> OutboxStatus:
 async def report_outbox_metrics(
     pool: Any, clock: Clock, stop: asyncio.Event, interval_seconds: float = 15.0
 ) -> None:
-    """Every ``interval_seconds`` until ``stop``: ``OutboxWaitingEvents`` and ``OutboxOldestEventAge``."""
+    """Every ``interval_seconds`` until ``stop``: ``OutboxWaitingEvents`` and
+    ``OutboxOldestEventAge``."""
     recorder = metrics.recorder()
     while not stop.is_set():
         try:
