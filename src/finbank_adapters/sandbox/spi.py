@@ -8,7 +8,9 @@ institutions with their own accounts, which accept, or refuse a payment to
 an unknown (``AC03``), blocked (``AC06``) or closed (``AC07``) account. It
 also originates payments from those institutions to us
 (:meth:`SimulatedSpi.originate_payment`). Answers are remembered per
-EndToEndId / rtrId, so sending the same order twice gets the same answer.
+EndToEndId / rtrId, so sending the same order twice gets the same answer,
+also when the two are sent at once: an id's check, decision and answer
+run under that id's lock, so one order moves the simulated money once.
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ class SimulatedSpi:
         self.institutions = {i.ispb: i for i in institutions}
         self._rng = rng
         self._answers: dict[str, NetworkResult] = {}
+        #: one lock per EndToEndId / rtrId: the duplicate check and the decision are one step
+        self._deciding: dict[str, asyncio.Lock] = {}
         #: every distinct order received, in order (what a test inspects)
         self.payments: list[PaymentOrder] = []
         self.returns: list[ReturnOrder] = []
@@ -149,14 +153,18 @@ class SimulatedSpi:
             await asyncio.sleep(latency)
         return False
 
+    def _lock(self, message_id: str) -> asyncio.Lock:
+        return self._deciding.setdefault(message_id, asyncio.Lock())
+
     async def send_payment(self, order: PaymentOrder) -> NetworkResult:
-        known = self._answers.get(order.end_to_end_id)
-        if known is not None:
-            return known
-        self.payments.append(order)
-        result = await self._decide_payment(order)
-        self._answers[order.end_to_end_id] = result
-        return result
+        async with self._lock(order.end_to_end_id):
+            known = self._answers.get(order.end_to_end_id)
+            if known is not None:
+                return known
+            self.payments.append(order)
+            result = await self._decide_payment(order)
+            self._answers[order.end_to_end_id] = result
+            return result
 
     async def _decide_payment(self, order: PaymentOrder) -> NetworkResult:
         if await self._wait():
@@ -180,6 +188,10 @@ class SimulatedSpi:
         return NetworkResult.accept(self._settle(order.end_to_end_id, order.amount, Direction.OUT))
 
     async def send_return(self, order: ReturnOrder) -> NetworkResult:
+        async with self._lock(order.return_id):
+            return await self._send_return(order)
+
+    async def _send_return(self, order: ReturnOrder) -> NetworkResult:
         known = self._answers.get(order.return_id)
         if known is not None:
             return known
