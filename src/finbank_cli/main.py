@@ -23,11 +23,39 @@ from finbank_adapters._extras import EXTRA_MODULES, MissingExtra, missing_module
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from finbank_adapters import metrics
+    from finbank_adapters.settings import Settings
     from finbank_http.app import serve
+
+    metrics.configure(Settings.from_env())  # EMF lines on the aws profile (docs/operations.md)
 
     # the API, and /metrics on its own port if FINBANK_HTTP_METRICS_PORT is set
     serve(args.host, args.port, log_level=args.log_level)
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from finbank_cli.doctor import run_doctor
+
+    return run_doctor(sys.stdout)
+
+
+def _outbox_status(args: argparse.Namespace) -> int:
+    from finbank_cli.ops import outbox_status
+
+    return outbox_status(sys.stdout, args.max_age)
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
+    from finbank_cli.ops import dlq_list
+
+    return dlq_list(sys.stdout, args.topic, args.limit)
+
+
+def _dlq_replay(args: argparse.Namespace) -> int:
+    from finbank_cli.ops import dlq_replay
+
+    return dlq_replay(sys.stdout, args.topic, args.limit)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -224,6 +252,33 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = db_commands.add_parser("migrate", help="apply pending migrations (idempotent)")
     migrate.add_argument("--schema", default=None, help="target schema (default: search_path)")
     migrate.set_defaults(handler=_db_migrate, extras=("postgres",))
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the profile's settings and that what they name is reachable and ready",
+    )
+    doctor.set_defaults(handler=_doctor, extras=())
+
+    outbox = commands.add_parser("outbox", help="the PostgreSQL outbox" + _needs("postgres"))
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    status = outbox_commands.add_parser(
+        "status", help="events waiting, the oldest one's age, leases, attempts"
+    )
+    status.add_argument(
+        "--max-age", type=float, default=None, help="exit 1 if the oldest event is older (s)"
+    )
+    status.set_defaults(handler=_outbox_status, extras=("postgres",))
+
+    dlq = commands.add_parser("dlq", help="dead-letter topics" + _needs("kafka"))
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    for name, handler, help_text in (
+        ("list", _dlq_list, "records waiting in <topic>.dlq (never their payload)"),
+        ("replay", _dlq_replay, "copy the records of <topic>.dlq back to <topic>, in order"),
+    ):
+        sub = dlq_commands.add_parser(name, help=help_text)
+        sub.add_argument("--topic", default="finbank.pix.v1", help="the topic (logical name)")
+        sub.add_argument("--limit", type=int, default=1000, help="at most this many records")
+        sub.set_defaults(handler=handler, extras=("kafka",))
     return parser
 
 
@@ -231,7 +286,14 @@ def _command_name(args: argparse.Namespace) -> str:
     words = [args.command]
     words += [
         getattr(args, sub)
-        for sub in ("worker_command", "aws_command", "dev_command", "db_command")
+        for sub in (
+            "worker_command",
+            "aws_command",
+            "dev_command",
+            "db_command",
+            "outbox_command",
+            "dlq_command",
+        )
         if getattr(args, sub, None)
     ]
     return "finbank " + " ".join(words)
