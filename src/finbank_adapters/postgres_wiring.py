@@ -14,7 +14,7 @@ from finbank_adapters.settings import Settings
 from finbank_core.shared.clock import Clock
 
 #: the ports whose backend can be "postgres"
-POSTGRES_PORTS = ("ledger", "accounts", "users", "events", "pix")
+POSTGRES_PORTS = ("ledger", "accounts", "users", "events", "pix", "pix_lookup")
 
 
 def uses_postgres(settings: Settings) -> bool:

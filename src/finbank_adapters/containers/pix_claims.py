@@ -4,8 +4,8 @@ The claims store follows ``FINBANK_PIX_BACKEND`` (memory, PostgreSQL
 migration ``0015``, DynamoDB on the PIX table), with the key directory of
 the PIX container (on PostgreSQL, the same tables through
 ``PostgresClaimableKeyDirectory``, which adds the claim's key move). The
-look-up buckets follow ``FINBANK_THROTTLE_BACKEND`` (memory or Redis: the
-per-customer counters of the login throttle live there too). The other
+look-up buckets follow ``FINBANK_PIX_LOOKUP_BACKEND`` (memory, Redis, or
+PostgreSQL's ``pix_lookup_take`` of migration ``0015``). The other
 institutions' side of a claim is the sandbox's ``SimulatedDictClaims``.
 """
 
@@ -49,6 +49,12 @@ def redis_lookup_buckets(client: Any, settings: Settings) -> Any:
     return RedisLookupBuckets(client, settings.redis.key_prefix)
 
 
+def postgres_lookup_buckets(pool: Any) -> Any:
+    from finbank_adapters.postgres.pix_claims import PostgresLookupBuckets
+
+    return PostgresLookupBuckets(pool)
+
+
 def claims_network(network: PaymentNetwork) -> SimulatedDictClaims:
     """The sandbox's claim answers, over the simulated SPI's institutions."""
     from finbank_adapters.sandbox.spi import SimulatedSpi
@@ -83,11 +89,12 @@ class PixClaimsContainer(containers.DeclarativeContainer):
         dynamodb=pix.key_directory,
     )
     lookup_buckets = providers.Selector(
-        providers.Callable(settings_field("backends.throttle"), infra.settings),
+        providers.Callable(settings_field("backends.pix_lookup"), infra.settings),
         memory=providers.Singleton(InMemoryLookupBuckets),
         redis=providers.Singleton(
             redis_lookup_buckets, client=infra.redis_client, settings=infra.settings
         ),
+        postgres=providers.Singleton(postgres_lookup_buckets, pool=infra.postgres_pool),
     )
     claims_network = providers.Singleton(claims_network, network=pix.payment_network)
     claim_settings = providers.Object(ClaimSettings())

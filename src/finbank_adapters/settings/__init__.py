@@ -49,6 +49,7 @@ from finbank_adapters.settings.backends import (
     DenylistBackend,
     FilesBackend,
     IdentityBackend,
+    LookupBackend,
     PixBackend,
     PixNetworkBackend,
     Profile,
@@ -70,6 +71,7 @@ __all__ = [
     "IdentityBackend",
     "JwtOptions",
     "KafkaOptions",
+    "LookupBackend",
     "MetricsFormat",
     "MetricsOptions",
     "PixBackend",
@@ -197,12 +199,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def uses_redis(self) -> bool:
         backends = self.backends
-        return CacheBackend.REDIS in (
-            backends.challenges,
-            backends.throttle,
-            backends.refresh_tokens,
-            backends.rate_limit,
-        ) or backends.denylist in (DenylistBackend.REDIS, DenylistBackend.REDIS_POSTGRES)
+        return (
+            CacheBackend.REDIS
+            in (
+                backends.challenges,
+                backends.throttle,
+                backends.refresh_tokens,
+                backends.rate_limit,
+            )
+            or backends.pix_lookup == "redis"
+            or backends.denylist in (DenylistBackend.REDIS, DenylistBackend.REDIS_POSTGRES)
+        )
 
     def cognito_issuer_url(self) -> str:
         if self.cognito.issuer:

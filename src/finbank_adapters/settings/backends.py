@@ -19,6 +19,7 @@ rate_limit          ``CacheBackend``       ``memory``, ``redis``
 denylist            ``DenylistBackend``    ``memory``, ``redis``, ``redis_postgres``
 pix                 ``PixBackend``         ``memory``, ``postgres``, ``dynamodb``
 pix_network         ``PixNetworkBackend``  ``sandbox``
+pix_lookup          ``LookupBackend``      ``memory``, ``redis``, ``postgres``
 files               ``FilesBackend``       ``local``, ``s3``, ``memory``
 ==================  =====================  ==================================
 """
@@ -80,6 +81,14 @@ class PixBackend(enum.StrEnum):
     DYNAMODB = "dynamodb"
 
 
+class LookupBackend(enum.StrEnum):
+    """The PIX key look-up buckets (one per customer): in process, Redis or PostgreSQL."""
+
+    MEMORY = "memory"
+    REDIS = "redis"
+    POSTGRES = "postgres"
+
+
 class PixNetworkBackend(enum.StrEnum):
     """The payment network PIX orders go to; only the simulated SPI exists today."""
 
@@ -110,6 +119,8 @@ class Backends(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit: CacheBackend = CacheBackend.MEMORY
     pix: PixBackend = PixBackend.MEMORY
     pix_network: PixNetworkBackend = PixNetworkBackend.SANDBOX
+    #: the token buckets of PIX key look-ups (``FINBANK_PIX_LOOKUP_BACKEND``)
+    pix_lookup: LookupBackend = LookupBackend.MEMORY
     files: FilesBackend = FilesBackend.LOCAL
 
 
@@ -124,6 +135,7 @@ _LOCAL = Backends(
     refresh_tokens=CacheBackend.REDIS,
     rate_limit=CacheBackend.REDIS,
     pix=PixBackend.POSTGRES,
+    pix_lookup=LookupBackend.REDIS,
 )
 
 #: the backends of each profile; ``FINBANK_<PORT>_BACKEND`` overrides one port
