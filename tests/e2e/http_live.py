@@ -3,19 +3,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlencode
 
+import asyncpg
 import uvicorn
 
 from finbank_adapters.containers import build_container
-from finbank_adapters.settings import AuthOptions, JwtOptions, Settings
+from finbank_adapters.postgres.migrations import migrate, quote_ident
+from finbank_adapters.settings import (
+    AuthOptions,
+    Backends,
+    DatabaseBackend,
+    JwtOptions,
+    PostgresOptions,
+    Settings,
+)
 from finbank_http import create_app
 from finbank_http.app import uvicorn_options
+from tests.postgres_support import POSTGRES_DSN, require_postgres
 
 
 def free_port() -> int:
@@ -30,6 +42,41 @@ def memory_settings() -> Settings:
     return Settings(
         jwt=JwtOptions(secret=secrets.token_hex(32)),
         auth=AuthOptions(rate_limit_per_minute=100_000, lockout_max_failures=100_000),
+    )
+
+
+@contextmanager
+def migrated_schema() -> Iterator[str]:
+    """A PostgreSQL schema of the caller's own, migrated, dropped at the end."""
+    require_postgres()
+    schema = f"t_{secrets.token_hex(6)}"
+
+    async def run(create: bool) -> None:
+        connection = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            if create:
+                await migrate(connection, schema)
+            else:
+                await connection.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+        finally:
+            await connection.close()
+
+    asyncio.run(run(create=True))
+    try:
+        yield schema
+    finally:
+        asyncio.run(run(create=False))
+
+
+def postgres_settings(schema: str) -> Settings:
+    """:func:`memory_settings` with the ledger, accounts, users and outbox on ``schema``
+    (the PostgreSQL side of the local profile, where a driver sees every value)."""
+    postgres = DatabaseBackend.POSTGRES
+    return Settings(
+        jwt=JwtOptions(secret=secrets.token_hex(32)),
+        auth=AuthOptions(rate_limit_per_minute=100_000, lockout_max_failures=100_000),
+        backends=Backends(ledger=postgres, accounts=postgres, users=postgres, events=postgres),
+        postgres=PostgresOptions(dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}"),
     )
 
 

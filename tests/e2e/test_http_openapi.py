@@ -1,5 +1,6 @@
 """The OpenAPI document is the contract: what it says, and schemathesis checking the
-running service (memory profile) against it with bounded examples.
+running service against it with bounded examples, on the memory profile and with
+the ledger, accounts, users and outbox on PostgreSQL.
 
 Business rules a schema cannot express, and so left out of the comparison,
 are listed in :data:`SCHEMA_CANNOT_SAY` with the reason.
@@ -23,10 +24,11 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 from openapi_spec_validator import validate
 
+from finbank_adapters.settings import Settings
 from finbank_core.shared.errors import DomainError
 from finbank_http.openapi import OPERATION_ID, PROBLEM_EXAMPLES
 from finbank_http.problems import PROBLEM_MEDIA_TYPE
-from tests.e2e.http_live import live_server
+from tests.e2e.http_live import live_server, memory_settings, migrated_schema, postgres_settings
 
 PROBLEM_REF = "#/components/schemas/Problem"
 MAX_EXAMPLES = 12
@@ -255,8 +257,19 @@ SCHEMA_CANNOT_SAY: dict[str, str] = {
 }
 
 
+@pytest.fixture(params=["memory", "postgres"])
+def served_settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
+    if request.param == "memory":
+        yield memory_settings()
+        return
+    with migrated_schema() as schema:
+        yield postgres_settings(schema)
+
+
 @pytest.mark.slow
-def test_schemathesis_finds_no_difference_between_the_document_and_the_service() -> None:
+def test_schemathesis_finds_no_difference_between_the_document_and_the_service(
+    served_settings: Settings,
+) -> None:
     import schemathesis
     from schemathesis.checks import not_a_server_error
     from schemathesis.core.result import Ok
@@ -274,7 +287,7 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_service()
         response_headers_conformance,
         response_schema_conformance,
     ]
-    with live_server() as base_url, httpx.Client(base_url=base_url) as http:
+    with live_server(served_settings) as base_url, httpx.Client(base_url=base_url) as http:
         headers = logged_in_headers(http)
         document = http.get("/schema/openapi.json").json()
         schema = schemathesis.openapi.from_dict(document)
