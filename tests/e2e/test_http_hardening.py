@@ -456,3 +456,20 @@ def test_an_account_lockout_sends_retry_after_seconds_in_body_and_header(
     seconds = locked.json()["retry_after_seconds"]
     assert seconds > 0
     assert locked.headers["retry-after"] == str(seconds)
+
+
+class LedgerDown:
+    async def lookup_accounts(self, ids: Any) -> list[Any]:
+        raise OSError("connection refused")
+
+
+def test_ready_answers_a_503_problem_with_retry_after_when_the_ledger_does_not() -> None:
+    from dependency_injector import providers
+
+    container = build_container(jwt_settings())
+    with TestClient(create_app(container)) as api:
+        assert api.get("/ready").status_code == 200
+        with container.accounts.ledger.override(providers.Object(LedgerDown())):
+            response = api.get("/ready")
+    assert_problem(response, 503, "service_unavailable")
+    assert response.headers["retry-after"] == "1"

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from finbank_adapters.containers import resolve
 from finbank_core.accounts.ports import Ledger
@@ -18,7 +18,7 @@ from finbank_core.accounts.use_cases import (
     MoveCashCommand,
 )
 from finbank_core.auth.model import Principal
-from finbank_core.shared.errors import DomainError, NotFound
+from finbank_core.shared.errors import DomainError, NotFound, ServiceUnavailable
 from finbank_core.shared.money import Money
 from finbank_http.deps import Bank, bank_of
 from finbank_http.problems import problems
@@ -54,8 +54,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
         found = await ledger.lookup_accounts([BankAccounts.CASH])
     except (DomainError, OSError):
         found = []
-    if not found:
-        return Response(Health(status="unavailable"), status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    if not found:  # a 503 problem, with Retry-After, like every other 503
+        raise ServiceUnavailable("the ledger does not answer")
     return Response(Health(status="ready"), status_code=HTTP_200_OK)
 
 
