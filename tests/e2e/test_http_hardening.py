@@ -473,3 +473,74 @@ def test_ready_answers_a_503_problem_with_retry_after_when_the_ledger_does_not()
             response = api.get("/ready")
     assert_problem(response, 503, "service_unavailable")
     assert response.headers["retry-after"] == "1"
+
+
+# -- the real process: finbank serve ------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trust_loopback_proxy", [False, True])
+def test_finbank_serve_keeps_metrics_on_their_own_port_and_sends_no_server_header(
+    trust_loopback_proxy: bool,
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.e2e.http_live import free_port
+
+    api_port, metrics_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINBANK_")}
+    env.update(
+        FINBANK_JWT_SECRET=secrets.token_hex(32),
+        FINBANK_HTTP_METRICS_PORT=str(metrics_port),
+        FINBANK_HTTP_HSTS_MAX_AGE_SECONDS="600",
+        FINBANK_LOG_LEVEL="WARNING",
+        FINBANK_AUTH_RATE_LIMIT_PER_MINUTE="2",
+    )
+    if trust_loopback_proxy:  # as behind a load balancer on loopback
+        env["FINBANK_FORWARDED_ALLOW_IPS"] = "127.0.0.1"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "finbank_cli", "serve", "--port", str(api_port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    api, metrics = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{metrics_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{api}/health")
+                httpx.get(f"{metrics}/metrics")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "finbank serve did not start"
+                time.sleep(0.2)
+        health = httpx.get(f"{api}/health")
+        assert health.status_code == 200
+        assert "server" not in health.headers
+        assert health.headers["strict-transport-security"] == "max-age=600"
+        assert httpx.get(f"{api}/metrics").status_code == 404
+        scraped = httpx.get(f"{metrics}/metrics")
+        assert scraped.status_code == 200
+        assert "server" not in scraped.headers
+        assert 'finbank_http_requests_total{method="GET",route="/health",status="200"}' in (
+            scraped.text
+        )
+        # uvicorn trusts no proxy by default: a forged X-Forwarded-For does not buy a new
+        # rate-limit bucket (FINBANK_AUTH_RATE_LIMIT_PER_MINUTE=2 per client address);
+        # behind a trusted proxy, each forwarded client has its own
+        login = {"username": "nobody", "password": "x" * 12}
+        statuses = [
+            httpx.post(f"{api}/v1/auth/login", json=login, headers={"X-Forwarded-For": ip})
+            for ip in ("1.1.1.1", "2.2.2.2", "3.3.3.3")
+        ]
+        expected = [401, 401, 401] if trust_loopback_proxy else [401, 401, 429]
+        assert [r.status_code for r in statuses] == expected
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert process.returncode is not None
