@@ -91,9 +91,12 @@ variable "ssl_policy" {
 }
 
 variable "waf_rate_limit_per_5_minutes" {
-  description = "Requests per client address in 5 minutes before the WAF blocks it (the service limits /v1/auth/* itself)."
+  # Brazilian mobile carriers put many customers behind one address (CGNAT): this is a
+  # flood guard, not a per-customer limit (the service limits /v1/auth/* per address
+  # itself, and logins are throttled per username).
+  description = "Requests per client address in 5 minutes before the WAF blocks it."
   type        = number
-  default     = 2000
+  default     = 10000
 }
 
 variable "metrics_namespace" {
