@@ -229,16 +229,16 @@ async def run_pix_automatic_worker(
 ) -> None:
     """``finbank worker pix-automatic``: run the scheduler until ``stop`` (ends the round in hand).
 
-    The loop (:class:`~finbank_adapters.workers.pix_automatic.PixAutomaticWorker`)
-    runs ``bank.pix.automatic.run_due``'s use case, resolved from the container.
+    The loop (:class:`~finbank_adapters.workers.pix_automatic.PixAutomaticWorker`,
+    ``container.workers.pix_automatic_worker``) runs the ``RunDueDebits`` use case.
     """
-    from finbank_adapters.workers.pix_automatic import PixAutomaticWorker, default_holder
-    from finbank_core.pix.automatic.use_cases import RunDueDebits
+    from finbank_adapters.workers.pix_automatic import PixAutomaticWorker
 
     async with _open(settings, overrides) as bank:
         tracing.configure()  # FINBANK_TRACING=otel: a trace per round, its events' context in them
-        run_due: RunDueDebits = await resolve(bank.container.pix_automatic().run_due_debits())
-        worker = PixAutomaticWorker(run_due=run_due, holder=holder or default_holder())
+        worker: PixAutomaticWorker = await resolve(
+            bank.container.workers.pix_automatic_worker(holder=holder)
+        )
         log.info("pix-automatic: scheduling as %s", worker.holder)
         await worker.run(stop)
 

@@ -76,6 +76,12 @@ def _db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _secrets_rewrap(args: argparse.Namespace) -> int:
+    from finbank_cli.ops import rewrap_secrets
+
+    return rewrap_secrets(sys.stdout)
+
+
 def _reconcile(args: argparse.Namespace) -> int:
     from finbank_cli.reconcile import run_reconcile
 
@@ -252,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = db_commands.add_parser("migrate", help="apply pending migrations (idempotent)")
     migrate.add_argument("--schema", default=None, help="target schema (default: search_path)")
     migrate.set_defaults(handler=_db_migrate, extras=("postgres",))
+
+    secrets = commands.add_parser("secrets", help="secrets at rest" + _needs("postgres"))
+    secrets_commands = secrets.add_subparsers(dest="secrets_command", required=True)
+    rewrap = secrets_commands.add_parser(
+        "rewrap", help="re-seal the users' TOTP secrets with the current key (after a rotation)"
+    )
+    rewrap.set_defaults(handler=_secrets_rewrap, extras=("postgres",))
 
     doctor = commands.add_parser(
         "doctor",

@@ -7,6 +7,8 @@
   reason, error class, where they came from; never the payload).
 * ``finbank dlq replay``: copy them back to their topic, in order per key; the
   worker's inbox makes a record replayed twice count once.
+* ``finbank secrets rewrap``: re-seal the users' TOTP secrets with the current
+  key-encryption key (after a rotation; see docs/auth.md, "Secrets at rest").
 """
 
 from __future__ import annotations
@@ -68,3 +70,29 @@ def dlq_replay(out: IO[str], topic: str, limit: int) -> int:
         f"replayed {result.replayed} record(s) to {topic}; {result.remaining} left in {topic}.dlq\n"
     )
     return 0
+
+
+def rewrap_secrets(out: IO[str]) -> int:
+    """Re-seal, with the current key, every user row sealed with another key (or none)."""
+    from finbank_adapters.containers import build_container, close_container, resolve
+    from finbank_adapters.crypto.envelope import EnvelopeCipher
+    from finbank_adapters.postgres.rewrap import rewrap_user_secrets
+
+    async def run() -> int:
+        container = build_container(Settings.from_env())
+        try:
+            pool = await resolve(container.infra.postgres_pool())
+            if pool is None:
+                out.write("the users are not in PostgreSQL on this profile: nothing to re-wrap\n")
+                return 0
+            cipher: EnvelopeCipher = await resolve(container.auth.secrets_cipher())
+            report = await rewrap_user_secrets(pool, cipher)
+        finally:
+            await close_container(container)
+        out.write(
+            f"re-sealed {report.rewrapped} row(s) with key {cipher.current_key_id!r};"
+            f" {report.skipped} changed meanwhile (already current)\n"
+        )
+        return 0
+
+    return asyncio.run(run())

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from finbank_adapters.reconciliation import lambda_handler
+from finbank.lambdas import reconciliation_handler
 
 STRANGER = "E88888888202601051200abcdefghijk"
 STATEMENT = (
@@ -82,8 +82,8 @@ def test_lambda_handler_returns_the_summary(
     for key, value in _env(tmp_path).items():
         if key.startswith("FINBANK_"):
             monkeypatch.setenv(key, value)
-    result = lambda_handler.handler({"date": "2026-01-05"}, None)
+    result = reconciliation_handler({"date": "2026-01-05"}, None)
     assert result["discrepancies"] == 1
     assert result["totals"]["in_statement_not_booked"]["count"] == 1
-    again = lambda_handler.handler({"date": "2026-01-05"}, None)  # warm start: loop reused
+    again = reconciliation_handler({"date": "2026-01-05"}, None)  # warm start: loop reused
     assert again["totals"] == result["totals"]

@@ -17,14 +17,11 @@ from typing import Any
 
 import pytest
 
-from finbank_adapters.aws import lambda_handlers
+from finbank import lambdas
+from finbank.lambdas import pix_stream_handler
 from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
 from finbank_adapters.aws.dynamo_effects import DynamoEffectLog
-from finbank_adapters.aws.lambda_handlers import (
-    PAYMENT_STATUS_CHANGED,
-    PixStreamProcessor,
-    pix_stream_handler,
-)
+from finbank_adapters.aws.lambda_handlers import PAYMENT_STATUS_CHANGED, PixStreamProcessor
 from finbank_adapters.memory import InMemoryEventPublisher
 from finbank_adapters.system import SystemClock
 from finbank_core.pix.codes.reasons import IsoReason
@@ -240,18 +237,18 @@ def test_the_lambda_entry_point_reuses_one_loop_and_emits_metrics(
     monkeypatch.setenv("FINBANK_PIX_TABLE_NAME", world.table)
     monkeypatch.setenv("FINBANK_AWS_ENDPOINT_URL", world.endpoint)
     monkeypatch.setenv("FINBANK_AWS_REGION", "sa-east-1")
-    lambda_handlers.reset_runtime()
+    lambdas.reset_runtime()
     try:
         assert failures(pix_stream_handler(event_of(records), None)) == []
-        runtime = lambda_handlers.current_runtime()
+        runtime = lambdas.current_runtime()
         loop = runtime.loop
         assert failures(pix_stream_handler(event_of(records), None)) == []
-        assert lambda_handlers.current_runtime().loop is loop  # warm invocation, same loop
+        assert lambdas.current_runtime().loop is loop  # warm invocation, same loop
         publisher = runtime.publisher
         assert isinstance(publisher, InMemoryEventPublisher)
         assert len(publisher.of_type(PAYMENT_STATUS_CHANGED)) == 5
     finally:
-        lambda_handlers.reset_runtime()
+        lambdas.reset_runtime()
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert metric_total(emf, "StreamRecordProcessed") == 5  # first invocation
     assert metric_total(emf, "StreamRecordDuplicate") == 5  # the redelivery
@@ -277,10 +274,10 @@ def test_the_entry_point_reads_the_application_secret_at_cold_start(
     # the secret writes FINBANK_PIX_TABLE_NAME into os.environ: monkeypatch removes it after
     monkeypatch.setenv("FINBANK_PIX_TABLE_NAME", "placeholder")
     monkeypatch.delenv("FINBANK_PIX_TABLE_NAME")
-    lambda_handlers.reset_runtime()
+    lambdas.reset_runtime()
     try:
         assert failures(pix_stream_handler(event_of(records), None)) == []
-        runtime = lambda_handlers.current_runtime()
+        runtime = lambdas.current_runtime()
         assert runtime.container.infra.settings().pix.table_name == world.table
         publisher = runtime.publisher
         assert isinstance(publisher, InMemoryEventPublisher)
@@ -288,4 +285,4 @@ def test_the_entry_point_reads_the_application_secret_at_cold_start(
             ids.values()
         )
     finally:
-        lambda_handlers.reset_runtime()
+        lambdas.reset_runtime()

@@ -18,10 +18,10 @@ import msgspec
 import pytest
 
 from finbank_adapters.crypto import EnvelopeCipher, LocalKeyEncryptionKey, SecretUnreadable
-from finbank_adapters.crypto.rewrap import rewrap_user_secrets
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.users import InMemoryUserStore
 from finbank_adapters.postgres import PostgresUserStore
+from finbank_adapters.postgres.rewrap import rewrap_user_secrets
 from finbank_adapters.redis import RedisChallengeStore
 from finbank_core.auth.model import ChallengeType, MfaChallenge, ProviderChallenge
 from finbank_core.auth.users import UserRecord
@@ -241,7 +241,7 @@ def sealed_data_key(sealed: str) -> bytes:
 
 
 async def test_the_rewrap_command_reseals_a_local_deployment(pool: Any) -> None:
-    """``python -m finbank_adapters.crypto.rewrap`` as an operator runs it after a rotation."""
+    """``finbank secrets rewrap`` as an operator runs it after a rotation."""
     import base64
     import os
     import subprocess
@@ -265,7 +265,7 @@ async def test_the_rewrap_command_reseals_a_local_deployment(pool: Any) -> None:
     }
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "finbank_adapters.crypto.rewrap"],
+        [sys.executable, "-m", "finbank_cli", "secrets", "rewrap"],
         env=env,
         capture_output=True,
         text=True,

@@ -5,6 +5,13 @@ and the builder modules it calls, no module of ``src/`` constructs a class
 of ``finbank_adapters`` (an adapter, a pool, a clock, an outbox, a runner...)
 from another package, and no module picks one by ``isinstance``. The facade
 and the HTTP layer name only providers that exist.
+
+The import graph, read from every ``import`` of ``src/`` (those inside
+functions too): imports only point inward (delivery -> ``finbank`` ->
+``finbank_adapters`` -> ``finbank_core``), no adapter package imports the
+composition root (the processes that build containers are in
+``finbank.runtime`` and ``finbank.lambdas``), and no two packages of
+``finbank_adapters`` import each other, however indirectly.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import ast
 import importlib
 import inspect
 import pathlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import msgspec
 import pytest
@@ -36,6 +43,8 @@ BUILDERS = (
 ALLOWED = {
     # settings are read before any container exists; the clock only dates the secret's cache
     ("finbank_adapters.aws.secrets", "finbank_adapters.system.SystemClock"),
+    # `finbank doctor` reads the secret the same way, to check it before anything is built
+    ("finbank_cli.doctor", "finbank_adapters.system.SystemClock"),
     # the development stack of `finbank dev up` (containers of its own, not an adapter)
     ("finbank_http.cli", "finbank_adapters.devstack.DevStack"),
     ("finbank_cli.main", "finbank_adapters.devstack.DevStack"),
@@ -195,7 +204,7 @@ async def test_every_use_case_of_the_memory_profile_resolves(context: str) -> No
         "postgres_pool", "redis_client", "cognito_client", "dynamodb_client", "s3_client",
         "kafka", "kafka_producer", "outbox", "relay", "inbox", "effect_log",
         "pix_settlement_handler", "pix_settlement_runner", "report_sink", "reconcile_day",
-        "qr_renderer", "render_charge_qr", "rate_limit_store",
+        "qr_renderer", "render_charge_qr", "rate_limit_store", "pix_stream_processor",
     }  # fmt: skip
     resolved = 0
     for name, provider in sub.providers.items():
@@ -204,3 +213,165 @@ async def test_every_use_case_of_the_memory_profile_resolves(context: str) -> No
         assert await resolve(provider()) is not None or name == "settle_inline", name
         resolved += 1
     assert resolved > 0
+
+
+# -- the import graph ------------------------------------------------------------------
+
+#: how far out each top-level package is; a module may import its own or a lower layer
+LAYERS = {
+    "finbank_core": 0,
+    "finbank_adapters": 1,
+    "finbank": 2,
+    "finbank_http": 3,
+    "finbank_cli": 4,
+}
+
+ImportGraph = dict[str, set[str]]
+
+
+def all_modules() -> dict[str, pathlib.Path]:
+    return {module_name(path): path for path in sorted(SRC.rglob("*.py"))}
+
+
+def imports_of(name: str, path: pathlib.Path, tree: ast.Module, known: Collection[str]) -> set[str]:
+    """The modules of ``known`` that ``tree`` imports, anywhere in it (functions included)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                found.add(submodule if submodule in known else base)
+    return {module for module in found if module in known and module != name}
+
+
+def import_graph() -> ImportGraph:
+    modules = all_modules()
+    return {
+        name: imports_of(name, path, ast.parse(path.read_text(encoding="utf-8")), modules)
+        for name, path in modules.items()
+    }
+
+
+def adapter_package(module: str) -> str:
+    """``finbank_adapters.<package or module>``: the unit a cycle is looked for between."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(graph: ImportGraph) -> ImportGraph:
+    packages: ImportGraph = {}
+    for importer, imported in graph.items():
+        if not importer.startswith("finbank_adapters."):
+            continue
+        for module in imported:
+            if module.startswith("finbank_adapters.") and (
+                adapter_package(module) != adapter_package(importer)
+            ):
+                packages.setdefault(adapter_package(importer), set()).add(adapter_package(module))
+    return packages
+
+
+def cycles(graph: ImportGraph) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def edges_within(graph: ImportGraph, component: Collection[str]) -> list[str]:
+    return [
+        f"{a} -> {b}" for a in sorted(component) for b in sorted(graph.get(a, ())) if b in component
+    ]
+
+
+def test_no_two_adapter_packages_import_each_other() -> None:
+    graph = import_graph()
+    packages = package_graph(graph)
+    assert "finbank_adapters.containers" in packages  # the scan read the composition root
+    found = cycles(packages)
+    assert found == [], [edges_within(packages, component) for component in found]
+
+
+def test_no_adapter_module_imports_the_composition_root() -> None:
+    root = "finbank_adapters.containers"
+    offenders = sorted(
+        (importer, module)
+        for importer, imported in import_graph().items()
+        if importer.startswith("finbank_adapters.") and not importer.startswith(root)
+        for module in imported
+        if module == root or module.startswith(root + ".")
+    )
+    assert offenders == [], "resolve in finbank.runtime / finbank.lambdas instead"
+
+
+def test_imports_only_point_inward() -> None:
+    graph = import_graph()
+    outward = sorted(
+        f"{importer} -> {module}"
+        for importer, imported in graph.items()
+        for module in imported
+        if LAYERS[module.split(".")[0]] > LAYERS[importer.split(".")[0]]
+    )
+    assert outward == []
+    assert any(m.startswith("finbank_adapters.") for m in graph["finbank.runtime"])
+
+
+def test_the_graph_checks_find_what_they_look_for() -> None:
+    """The checks above on a made-up tree: a function-level import closing a loop is found."""
+    known = {"finbank_adapters.containers", "finbank_adapters.kafka.relay", "finbank.runtime"}
+    tree = ast.parse(
+        "from finbank_adapters.kafka import relay\n"
+        "def run():\n"
+        "    from finbank_adapters.containers import build_container\n"
+    )
+    path = SRC / "finbank_adapters" / "workers" / "loop.py"
+    assert imports_of("finbank_adapters.workers.loop", path, tree, known) == {
+        "finbank_adapters.kafka.relay",
+        "finbank_adapters.containers",
+    }
+    loop: ImportGraph = {
+        "finbank_adapters.containers.events": {"finbank_adapters.kafka.relay"},
+        "finbank_adapters.kafka.relay": {"finbank_adapters.containers"},
+        "finbank_adapters.workers.x": {"finbank_adapters.kafka.relay"},
+    }
+    packages = package_graph(loop)
+    assert cycles(packages) == [["finbank_adapters.containers", "finbank_adapters.kafka"]]
+    assert edges_within(packages, cycles(packages)[0]) == [
+        "finbank_adapters.containers -> finbank_adapters.kafka",
+        "finbank_adapters.kafka -> finbank_adapters.containers",
+    ]
+    assert cycles({"a": {"b"}, "b": {"c"}}) == []

@@ -319,9 +319,9 @@ def test_repr_masks_every_secret_dsn_and_url_in_every_area() -> None:
 async def test_the_reconciliation_job_opens_the_file_store_the_environment_names(
     tmp_path: Path,
 ) -> None:
+    from finbank.runtime import open_file_store
     from finbank_adapters.files.local import LocalFileStore
     from finbank_adapters.files.memory import InMemoryFileStore
-    from finbank_adapters.reconciliation.job import open_file_store
 
     memory = Settings.from_env({"FINBANK_FILES_BACKEND": "memory"})
     async with open_file_store(memory) as store:

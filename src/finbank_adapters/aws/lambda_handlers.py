@@ -1,6 +1,6 @@
-"""AWS Lambda entry points for the PIX table's DynamoDB stream.
+"""The PIX table's DynamoDB stream processor, run by a Lambda.
 
-``pix_stream_handler(event, context)`` receives batches of stream records
+:class:`PixStreamProcessor` receives batches of stream records
 (``NEW_AND_OLD_IMAGES``) and turns each *status change* of a payment record
 into a ``pix.payment_status_changed`` event, published through the
 configured ``EventPublisher`` (the PostgreSQL outbox on the ``aws``
@@ -25,7 +25,9 @@ and whether or not it crashed before publishing, the change reaches the bus.
   dropped by consumers' inboxes.
 * **One event loop** per execution environment, created on the first
   invocation and reused by warm ones, with the container (and its clients)
-  opened on it once.
+  opened on it once: the entry point, :func:`finbank.lambdas.pix_stream_handler`,
+  builds the runtime from the bank's containers and hands this processor its
+  publisher, effect log and loop.
 * Powertools ``Logger`` (JSON) and ``Metrics`` (CloudWatch EMF, namespace
   ``finbank``): ``StreamRecordProcessed``, ``StreamRecordSkipped``,
   ``StreamRecordDuplicate``, ``StreamRecordFailed``, ``StreamRecordHeldBack``
@@ -57,7 +59,6 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -247,71 +248,3 @@ class PixStreamProcessor:
             extra={"end_to_end_id": payment.end_to_end_id, "status": payment.status.value},
         )
         return "StreamRecordProcessed"
-
-
-# -- the entry point ------------------------------------------------------------------
-
-
-@dataclass
-class StreamRuntime:
-    """What one execution environment keeps between invocations."""
-
-    loop: asyncio.AbstractEventLoop
-    container: Any
-    publisher: EventPublisher
-    processor: PixStreamProcessor
-
-    def close(self) -> None:
-        result = self.container.shutdown_resources()
-        if result is not None:
-            self.loop.run_until_complete(result)
-        self.loop.close()
-
-
-_runtime: StreamRuntime | None = None
-
-
-def open_runtime() -> StreamRuntime:
-    """Build the container from the environment's settings and resolve what the handler uses."""
-    from finbank_adapters.aws.secrets import export_secret_settings
-    from finbank_adapters.containers import build_container, resolve
-    from finbank_adapters.settings import SettingsError
-
-    # cold start: the application secret's values (DSN, Kafka credentials...) become
-    # FINBANK_* variables before anything reads the settings (docs/operations.md)
-    export_secret_settings()
-    loop = asyncio.new_event_loop()
-    container = build_container()
-    settings = container.infra.settings()
-    if settings.backends.pix != "dynamodb":
-        loop.close()
-        raise SettingsError("the PIX stream handler needs FINBANK_PIX_BACKEND=dynamodb")
-
-    async def build() -> tuple[EventPublisher, EffectLog]:
-        publisher: EventPublisher = await resolve(container.events.publisher())
-        effects: EffectLog = await resolve(container.pix.effect_log(consumer=SERVICE))
-        return publisher, effects
-
-    publisher, effects = loop.run_until_complete(build())
-    return StreamRuntime(loop, container, publisher, PixStreamProcessor(publisher, effects, loop))
-
-
-def current_runtime() -> StreamRuntime:
-    """The warm runtime, opened on first use."""
-    global _runtime
-    if _runtime is None or _runtime.loop.is_closed():
-        _runtime = open_runtime()
-    return _runtime
-
-
-def reset_runtime() -> None:
-    """Close the warm runtime (tests; a new environment starts cold anyway)."""
-    global _runtime
-    if _runtime is not None:
-        _runtime.close()
-        _runtime = None
-
-
-def pix_stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda handler: the PIX table's stream -> ``pix.payment_status_changed`` events."""
-    return current_runtime().processor.process_batch(event, context)

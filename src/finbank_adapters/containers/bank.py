@@ -39,4 +39,6 @@ class BankContainer(containers.DeclarativeContainer):
     reconciliation = providers.Container(
         ReconciliationContainer, infra=infra, events=events, accounts=accounts, pix=pix
     )
-    workers = providers.Container(WorkersContainer, events=events, pix=pix)
+    workers = providers.Container(
+        WorkersContainer, events=events, pix=pix, pix_automatic=pix_automatic
+    )

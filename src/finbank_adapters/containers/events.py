@@ -1,11 +1,12 @@
-"""Events: the publisher every context uses, the outbox relay and the PIX settlement worker.
+"""Events: the publisher every context uses, the outbox relay, the consumers and schedulers.
 
 :class:`EventsContainer` holds the ``EventPublisher`` (memory or the
 PostgreSQL outbox), the outbox the relay drains, the inbox consumers
 deduplicate with, the Kafka settings and the relay's producer (an
 :class:`~finbank_adapters.containers.infrastructure.OnDemand` resource, opened
 only by the relay process). :class:`WorkersContainer` builds the consumers
-(the PIX settlement handler and worker) over the PIX use cases.
+(the PIX settlement handler and its runner, the DynamoDB stream processor)
+and the Pix Automático scheduler over the use cases they run.
 """
 
 from __future__ import annotations
@@ -146,11 +147,31 @@ def pix_settlement_runner(kafka: Any, group_id: str, handler: Any, retry: Any = 
     )
 
 
+def pix_automatic_worker(run_due: Any, holder: str | None = None) -> Any:
+    """The Pix Automático scheduler loop over ``RunDueDebits`` (``holder``: this instance)."""
+    from finbank_adapters.workers.pix_automatic import PixAutomaticWorker, default_holder
+
+    return PixAutomaticWorker(run_due=run_due, holder=holder or default_holder())
+
+
+def pix_stream_processor(publisher: Any, effects: Any, loop: Any) -> Any:
+    """The PIX table's stream processor (the Lambda's), on the Lambda's event loop."""
+    from finbank_adapters.aws.lambda_handlers import PixStreamProcessor
+
+    return PixStreamProcessor(publisher, effects, loop)
+
+
 class WorkersContainer(containers.DeclarativeContainer):
-    """The event consumers, over the use cases they run."""
+    """The event consumers and schedulers, over the use cases they run.
+
+    The processes that run them (``finbank relay``, ``finbank worker ...``, the
+    Lambdas) are in :mod:`finbank.runtime` and :mod:`finbank.lambdas`: they
+    resolve these and build nothing.
+    """
 
     events = providers.DependenciesContainer()
     pix = providers.DependenciesContainer()
+    pix_automatic = providers.DependenciesContainer()
 
     #: call with ``inbox=<the inbox for the worker's group>``
     pix_settlement_handler = providers.Factory(
@@ -161,3 +182,9 @@ class WorkersContainer(containers.DeclarativeContainer):
     )
     #: call with ``group_id=``, ``handler=`` (and ``kafka=``/``retry=`` to override)
     pix_settlement_runner = providers.Factory(pix_settlement_runner, kafka=events.kafka)
+    #: call with ``holder=`` to name this instance on its leases (host:pid by default)
+    pix_automatic_worker = providers.Factory(
+        pix_automatic_worker, run_due=pix_automatic.run_due_debits
+    )
+    #: call with ``effects=<the effect log of the stream consumer>`` and ``loop=``
+    pix_stream_processor = providers.Factory(pix_stream_processor, publisher=events.publisher)

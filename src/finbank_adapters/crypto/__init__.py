@@ -6,8 +6,9 @@ by a key-encryption key (KEK): AWS KMS on the aws profile
 extra), or a key from the settings or Secrets Manager elsewhere
 (:class:`LocalKeyEncryptionKey`). The KEK's id travels in
 the sealed value, so after a rotation old values still open with the old
-KEK while every write seals with the new one; ``finbank_adapters.crypto.rewrap``
-re-seals what was not written since. See docs/auth.md, "Secrets at rest".
+KEK while every write seals with the new one; ``finbank secrets rewrap``
+(:mod:`finbank_adapters.postgres.rewrap`) re-seals what was not written
+since. See docs/auth.md, "Secrets at rest".
 """
 
 from finbank_adapters.crypto.envelope import (

@@ -9,7 +9,7 @@ sealed on every write with the current key-encryption key (envelope
 encryption, bound to the row's subject and the column) and opened on read
 with whichever key sealed them; ``secrets_key_id`` records that key.
 Plaintext secrets from before migration 0016 are still read, and sealed on
-their next write or by ``finbank_adapters.crypto.rewrap``.
+their next write or by ``finbank secrets rewrap``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ or in ``FINBANK_AUTH_SECRETS_KMS_KEY_ID`` with the old one moved to
 ``..._PREVIOUS_KMS_KEY_IDS``), and once after migration 0016 to seal the
 secrets written in plaintext before it::
 
-    FINBANK_PROFILE=local python -m finbank_adapters.crypto.rewrap
+    FINBANK_PROFILE=local finbank secrets rewrap
 
 It reads the rows whose ``secrets_key_id`` is not the current key (plaintext
 rows have none), opens their secrets with whichever configured key sealed
@@ -17,9 +17,6 @@ be removed from the configuration.
 """
 
 from __future__ import annotations
-
-import asyncio
-import sys
 
 import asyncpg
 import msgspec
@@ -82,28 +79,3 @@ async def _reseal(
     context = secret_context(subject, column)
     plaintext = await cipher.open(stored, context) if is_sealed(stored) else stored
     return await cipher.seal(plaintext, context)
-
-
-async def _main() -> int:
-    from finbank_adapters.containers import build_container, close_container, resolve
-    from finbank_adapters.settings import Settings
-
-    container = build_container(Settings.from_env())
-    try:
-        pool = await resolve(container.infra.postgres_pool())
-        if pool is None:
-            print("the users are not in PostgreSQL on this profile: nothing to re-wrap")
-            return 0
-        cipher: EnvelopeCipher = await resolve(container.auth.secrets_cipher())
-        report = await rewrap_user_secrets(pool, cipher)
-        print(
-            f"re-sealed {report.rewrapped} row(s) with key {cipher.current_key_id!r};"
-            f" {report.skipped} changed meanwhile (already current)"
-        )
-        return 0
-    finally:
-        await close_container(container)
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised by the CLI test
-    sys.exit(asyncio.run(_main()))
