@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar, Router
 from litestar.di import Provide
@@ -14,9 +17,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from finbank import Bank
 from finbank.bank import opened
 from finbank_adapters.containers import BankContainer, build_container
-from finbank_adapters.settings import HttpOptions
+from finbank_adapters.settings import HttpOptions, Settings
 from finbank_http import openapi
-from finbank_http.deps import provide_bank
+from finbank_http.deps import provide_bank, provide_principal
 from finbank_http.limits import InputLimits
 from finbank_http.observability import ObservabilityPlugin
 from finbank_http.problems import EXCEPTION_HANDLERS
@@ -29,7 +32,7 @@ from finbank_http.routes.pix_claims import pix_claims_router
 from finbank_http.routes.pix_limits import pix_limits_router
 from finbank_http.routes.pix_med import MED_ROUTES
 from finbank_http.routes.pix_payments import PixPaymentListController
-from finbank_http.security import BEARER_SCHEME, SecurityHeaders, authenticated, provide_principal
+from finbank_http.security import BEARER_SCHEME, SecurityHeaders, authenticated
 
 API_VERSION = "0.1.0"
 
@@ -72,6 +75,7 @@ def create_app(container: BankContainer | None = None) -> Litestar:
             pix_claims_router(),
             pix_limits_router(),
         ],
+        # principal depends on bank: resolved in turn, no task group per request (deps.py)
         dependencies={"principal": Provide(provide_principal)},
         guards=[authenticated],
     )
@@ -83,7 +87,7 @@ def create_app(container: BankContainer | None = None) -> Litestar:
             protected,
             openapi.swagger_ui_assets(),
         ],
-        dependencies={"bank": Provide(provide_bank)},
+        dependencies={"bank": Provide(provide_bank, sync_to_thread=False)},
         # request ids, access log, tracing; /metrics only if asked on this port (operations.md)
         plugins=[ObservabilityPlugin(metrics_route=http.metrics_on_api_port)],
         lifespan=[lifespan],
@@ -130,30 +134,99 @@ def uvicorn_options(http: HttpOptions) -> dict[str, object]:
     }
 
 
-def serve(host: str, port: int, log_level: str = "info") -> None:
+def uvicorn_config(
+    app: Any, host: str, port: int, http: HttpOptions, log_level: str = "info", **extra: Any
+) -> Any:
+    """The ``uvicorn.Config`` of ``finbank serve`` (``benchmarks/http.py`` runs its minimal
+    app on it too): uvloop and httptools when installed (``uvicorn[standard]``, the http
+    extra); one access line per request, ours (uvicorn's is off); :func:`uvicorn_options`;
+    ``log_config=None``: uvicorn's loggers go through finbank's masked handler."""
+    import uvicorn
+
+    options: dict[str, Any] = {**uvicorn_options(http), **extra}
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
+        **options,
+    )
+
+
+#: young-generation threshold of the collector in ``finbank serve`` (CPython's default: 700)
+GC_THRESHOLD_0 = 10_000
+
+
+async def settle_heap() -> None:
+    """After startup (``finbank serve``): collect, then freeze what survived (imports, the
+    app, the opened bank) so no collection scans it again, and collect the young
+    generation every :data:`GC_THRESHOLD_0` allocations instead of 700 (a request makes
+    a few hundred objects, nearly all freed by reference counting)."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD_0, gen1, gen2)
+
+
+def served_app() -> Litestar:
+    """The app of one ``finbank serve --workers N`` process (a uvicorn factory): logging and
+    metrics set up as ``finbank serve`` does in its own process, then :func:`create_app`."""
+    from finbank_adapters import metrics
+    from finbank_http.observability import configure_logging
+
+    configure_logging()
+    container = build_container()
+    metrics.configure(container.infra.settings())
+    app = create_app(container)
+    app.on_startup.append(settle_heap)
+    return app
+
+
+def serve(host: str, port: int, log_level: str = "info", workers: int = 1) -> None:
     """Run the API on ``host:port`` and, unless ``FINBANK_HTTP_METRICS_PORT`` is 0,
-    ``/metrics`` on its own listener (``FINBANK_HTTP_METRICS_HOST``:port)."""
+    ``/metrics`` on its own listener (``FINBANK_HTTP_METRICS_HOST``:port).
+
+    ``workers`` > 1: that many processes share the API's socket (uvicorn's
+    supervisor restarts one that dies), each with its own container, pools and
+    state, so only for a profile whose state lives outside the process
+    (``local``, ``aws``; on ``memory`` each worker would be a bank of its own).
+    The metrics listener is then not started: each process counts its own
+    requests and no one listener could answer for all of them; scrape one
+    process per container instead (the ECS service runs one worker per task).
+    """
     import asyncio
 
     import uvicorn
 
     from finbank_http.observability import metrics_app
 
+    if workers > 1:
+        http = Settings.from_env().http
+        if http.metrics_port:
+            logging.getLogger("finbank.http").warning(
+                "serve.metrics_listener_off",
+                extra={"workers": workers, "reason": "one listener cannot answer for N processes"},
+            )
+        uvicorn.run(
+            "finbank_http.app:served_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            log_config=None,
+            access_log=False,
+            **uvicorn_options(http),  # type: ignore[arg-type]
+        )
+        return
+
     container = build_container()
     http = container.infra.settings().http
-    # log_config=None: uvicorn's loggers go through finbank's masked handler (observability)
-    servers = [
-        uvicorn.Server(
-            uvicorn.Config(
-                create_app(container),
-                host=host,
-                port=port,
-                log_level=log_level,
-                log_config=None,
-                **uvicorn_options(http),  # type: ignore[arg-type]
-            )
-        )
-    ]
+    app = create_app(container)
+    app.on_startup.append(settle_heap)
+    servers = [uvicorn.Server(uvicorn_config(app, host, port, http, log_level))]
     if http.metrics_port:
         servers.append(
             uvicorn.Server(
@@ -179,4 +252,5 @@ def serve(host: str, port: int, log_level: str = "info") -> None:
                 server.should_exit = True
             await asyncio.gather(*side, return_exceptions=True)
 
-    asyncio.run(run_all())
+    with asyncio.Runner(loop_factory=servers[0].config.get_loop_factory()) as runner:
+        runner.run(run_all())  # on uvloop when installed, as uvicorn.run would

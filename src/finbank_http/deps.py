@@ -13,10 +13,13 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 
 from finbank import Bank
+from finbank_core.auth.model import Principal
+from finbank_http import security
 
-__all__ = ["Bank", "bank_of", "provide_bank"]
+__all__ = ["Bank", "bank_of", "provide_bank", "provide_principal"]
 
 
 def bank_of(request: ASGIConnection[Any, Any, Any, Any]) -> Bank:
@@ -25,6 +28,18 @@ def bank_of(request: ASGIConnection[Any, Any, Any, Any]) -> Bank:
     return bank
 
 
-async def provide_bank(request: Request[Any, Any, Any]) -> Bank:
-    """The ``bank`` dependency of every route."""
+def provide_bank(request: Request[Any, Any, Any]) -> Bank:
+    """The ``bank`` dependency of every route (``Provide(..., sync_to_thread=False)``)."""
     return bank_of(request)
+
+
+async def provide_principal(
+    request: Request[Any, Any, Any], bank: NamedDependency[Bank]
+) -> Principal:
+    """The ``principal`` dependency of protected routes: what the guard verified.
+
+    It depends on ``bank`` (unused) on purpose: Litestar resolves dependencies
+    that do not depend on one another concurrently, in an anyio task group
+    per request; chained, they are resolved one after the other, inline.
+    """
+    return await security.provide_principal(request)

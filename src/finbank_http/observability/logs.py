@@ -19,8 +19,10 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import msgspec
 import structlog
 
 from finbank_http.observability.masking import Masker
@@ -32,6 +34,17 @@ ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", 
 
 
 HANDLER_NAME = "finbank"
+
+#: an ``extra`` key: whoever logged the line masked the fields a client can fill (the HTTP
+#: access line, :mod:`finbank_http.observability.middleware`), so the pattern masker runs
+#: only on fields outside :data:`PREMASKED_FIELDS` (say, context an embedder bound)
+PREMASKED = "finbank_premasked"
+PREMASKED_FIELDS = frozenset(
+    {
+        "event", "level", "logger", "timestamp", "trace_id", "span_id", "request_id",
+        "correlation_id", "method", "route", "path", "status", "duration_ms",
+    }
+)  # fmt: skip
 
 
 class _CurrentStderr:
@@ -90,6 +103,86 @@ def shared_processors() -> list[Any]:
     ]
 
 
+#: finbank's handler and masker when the format is JSON (:func:`configure_logging`), for
+#: :func:`log_access`'s direct path
+_direct: tuple[logging.Handler, Masker] | None = None
+
+
+def _direct_handler(logger: logging.Logger) -> tuple[logging.Handler, Masker] | None:
+    """finbank's handler if an INFO line of ``logger`` would reach it and nothing else."""
+    direct = _direct
+    if direct is None or logger.filters:
+        return None
+    handler = direct[0]
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.handlers:
+            if current.handlers != [handler] or current.parent is not None:
+                return None  # another handler on the way, or ours below the root
+            break
+        if not current.propagate:
+            return None
+        current = current.parent
+    if current is None or handler.filters or handler.level > logging.INFO:
+        return None
+    return direct
+
+
+def log_access(logger: logging.Logger, fields: dict[str, Any]) -> None:
+    """Log the HTTP access line (``event`` ``http.request``) with ``fields``, which the
+    caller masked where a client can fill them (:data:`PREMASKED_FIELDS`).
+
+    When the line would reach finbank's JSON handler and nothing else, it is
+    rendered here, with the fields, names and format the pipeline would give it
+    (the request context, trace ids, an ISO timestamp in UTC), and written to
+    the handler's stream: one request, one line, a few microseconds. Otherwise
+    (console format, another handler or a filter in the way) it goes through
+    ``logging`` as any line does.
+    """
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    direct = _direct_handler(logger)
+    if direct is None:
+        logger.info("http.request", extra={**fields, PREMASKED: True})
+        return
+    from finbank_http.observability.tracing import current_trace_ids
+
+    handler, masker = direct
+    event: dict[str, Any] = {"event": "http.request"}
+    context = structlog.contextvars.get_contextvars()
+    event.update(context)
+    event["level"] = "info"
+    event["logger"] = logger.name
+    event.update(fields)
+    event["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    event.update(current_trace_ids())
+    rest = {k: v for k, v in context.items() if k not in PREMASKED_FIELDS}
+    if rest:
+        event.update(masker.mask_mapping(rest))
+    line = msgspec.json.encode(event).decode()
+    assert isinstance(handler, logging.StreamHandler)
+    handler.acquire()
+    try:
+        handler.stream.write(line + "\n")
+        handler.flush()
+    finally:
+        handler.release()
+
+
+def _masking(masker: Masker) -> Any:
+    """The masker as a processor, skipping the fields of a :data:`PREMASKED` line."""
+
+    def mask(logger: Any, method_name: str, event_dict: Any) -> Any:
+        if event_dict.pop(PREMASKED, False) is not True:
+            return masker(logger, method_name, event_dict)
+        rest = {k: v for k, v in event_dict.items() if k not in PREMASKED_FIELDS}
+        if rest:
+            event_dict.update(masker.mask_mapping(rest))
+        return event_dict
+
+    return mask
+
+
 def configure_logging(config: LogConfig | None = None, stream: TextIO | None = None) -> Masker:
     """Install the masked structlog pipeline on the root logger; returns the masker."""
     config = config or LogConfig.from_env()
@@ -102,12 +195,18 @@ def configure_logging(config: LogConfig | None = None, stream: TextIO | None = N
     pre_chain = shared_processors()
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=pre_chain,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, masker, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _masking(masker),
+            renderer,
+        ],
     )
     handler = logging.StreamHandler(stream or _CurrentStderr())
     handler.setFormatter(formatter)
     handler.set_name(HANDLER_NAME)
 
+    global _direct
+    _direct = (handler, masker) if config.json else None
     root = logging.getLogger()
     for existing in list(root.handlers):
         # ours from an earlier call, and plain console handlers (basicConfig) that
