@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     metrics.configure(Settings.from_env())  # EMF lines on the aws profile (docs/operations.md)
 
     # the API, and /metrics on its own port if FINBANK_HTTP_METRICS_PORT is set
-    serve(args.host, args.port, log_level=args.log_level)
+    serve(args.host, args.port, log_level=args.log_level, workers=args.workers)
     return 0
 
 
@@ -173,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port (local/aws profiles: state outside the process)",
+    )
     serve.set_defaults(handler=_serve, extras=("http",))
 
     demo = commands.add_parser(
