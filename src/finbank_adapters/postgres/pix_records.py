@@ -10,10 +10,11 @@
 * ``PostgresAccountLimitsStore``: choices in ``pix_limits`` (last write
   wins); usage counters in ``pix_limit_usage`` and one hold per payment in
   ``pix_limit_holds``. ``reserve_usage`` is one transaction: the hold row
-  first (a hold id recorded before is ``ALREADY_HELD``: nothing added), then
-  the hold's counters locked in period order (``FOR UPDATE``), checked in the
-  hold's order against their caps and raised together, or the transaction
-  rolls back. ``release_usage`` deletes the hold (``RETURNING`` it: exactly
+  and any missing counter first (a hold id recorded before is
+  ``ALREADY_HELD``: nothing added), then the hold's counters locked in period
+  order (``FOR UPDATE``) and raised together; what they then hold is checked
+  in the hold's order against the caps, under those locks, and over a cap the
+  transaction rolls back. ``release_usage`` deletes the hold (``RETURNING`` it: exactly
   one caller gets it) and takes its amount back from the counters in the
   same transaction. Locks are always taken hold first, then counters by
   period, so concurrent reservations and releases queue without deadlocks.
@@ -123,22 +124,33 @@ INSERT INTO pix_limits (account_id, body) VALUES ($1, $2)
 ON CONFLICT (account_id) DO UPDATE SET body = EXCLUDED.body
 """
 _GET_LIMITS = "SELECT body FROM pix_limits WHERE account_id = $1"
+# The hold, and the counters it needs that do not exist yet, in one statement: nothing
+# when the hold id is recorded already.
 _ADD_HOLD = """
-INSERT INTO pix_limit_holds (account_id, hold_id, periods, body) VALUES ($1, $2, $3, $4)
-ON CONFLICT DO NOTHING
-RETURNING true
+WITH hold AS (
+    INSERT INTO pix_limit_holds (account_id, hold_id, periods, body) VALUES ($1, $2, $3, $4)
+    ON CONFLICT DO NOTHING
+    RETURNING account_id
+), counters AS (
+    INSERT INTO pix_limit_usage (account_id, period, used, ends_at)
+    SELECT h.account_id, c.period, 0, c.ends_at
+    FROM hold h, unnest($3::text[], $5::timestamptz[]) AS c(period, ends_at)
+    ORDER BY c.period
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM hold
 """
-_NEW_COUNTERS = """
-INSERT INTO pix_limit_usage (account_id, period, used, ends_at)
-SELECT $1, c.period, 0, c.ends_at FROM unnest($2::text[], $3::timestamptz[]) AS c(period, ends_at)
-ON CONFLICT DO NOTHING
-"""
-_LOCK_COUNTERS = """
-SELECT period, used FROM pix_limit_usage WHERE account_id = $1 AND period = ANY($2::text[])
-ORDER BY period FOR UPDATE
-"""
+# Raise the counters, locking them in period order; what they hold afterwards comes back
+# (checked against the caps under those locks: over a cap, the transaction rolls back).
 _ADD_USAGE = """
-UPDATE pix_limit_usage SET used = used + $3 WHERE account_id = $1 AND period = ANY($2::text[])
+WITH locked AS (
+    SELECT period FROM pix_limit_usage
+    WHERE account_id = $1 AND period = ANY($2::text[])
+    ORDER BY period FOR UPDATE
+)
+UPDATE pix_limit_usage u SET used = u.used + $3
+FROM locked WHERE u.account_id = $1 AND u.period = locked.period
+RETURNING u.period, u.used
 """
 _DROP_HOLD = "DELETE FROM pix_limit_holds WHERE account_id = $1 AND hold_id = $2 RETURNING body"
 _HOLDS = "SELECT body FROM pix_limit_holds WHERE account_id = $1 AND $2 = ANY(periods)"
@@ -167,6 +179,7 @@ class PostgresAccountLimitsStore:
         ends = {c.period: c.ends_at for c in hold.counters}
 
         async def reserve() -> UsageReservation:
+            # four round trips: BEGIN, the hold, the counters, COMMIT (or ROLLBACK)
             async with self._pool.acquire() as conn, conn.transaction():
                 held = await conn.fetchval(
                     _ADD_HOLD,
@@ -174,19 +187,16 @@ class PostgresAccountLimitsStore:
                     hold.hold_id,
                     periods,
                     _encoder.encode(hold).decode(),
+                    [ends[p] for p in periods],
                 )
-                if held is None:
+                if not held:
                     return UsageReservation(outcome=ReserveOutcome.ALREADY_HELD)
-                await conn.execute(
-                    _NEW_COUNTERS, hold.account_id, periods, [ends[p] for p in periods]
-                )
-                rows = await conn.fetch(_LOCK_COUNTERS, hold.account_id, periods)
+                rows = await conn.fetch(_ADD_USAGE, hold.account_id, periods, hold.amount)
                 used = {row["period"]: row["used"] for row in rows}
                 for counter in hold.counters:
-                    if used.get(counter.period, 0) + hold.amount > counter.cap:
+                    if used[counter.period] > counter.cap:
                         # nothing of this call may stay: not the hold, not a new counter
                         raise _Exceeded(counter.limit)
-                await conn.execute(_ADD_USAGE, hold.account_id, periods, hold.amount)
             return UsageReservation(outcome=ReserveOutcome.RESERVED)
 
         try:
@@ -203,8 +213,7 @@ class PostgresAccountLimitsStore:
                     return False
                 hold = _hold_decoder.decode(body)
                 periods = sorted({c.period for c in hold.counters})
-                await conn.fetch(_LOCK_COUNTERS, account_id, periods)
-                await conn.execute(_ADD_USAGE, account_id, periods, -hold.amount)
+                await conn.fetch(_ADD_USAGE, account_id, periods, -hold.amount)
             return True
 
         with translated():

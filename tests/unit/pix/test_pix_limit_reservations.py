@@ -25,6 +25,7 @@ import pytest
 from tests.integration.dynamo_support import dynamodb_client, new_table, serial_moto_endpoint
 from tests.pix_concurrency_support import interleaved, outcomes
 from tests.pix_support import BASE_URL, OUR_ISPB, PixWorld, build_world
+from tests.postgres_support import isolated_schema, require_postgres
 
 from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
 from finbank_adapters.aws.dynamo_pix_records import (
@@ -32,6 +33,11 @@ from finbank_adapters.aws.dynamo_pix_records import (
     DynamoChargeRepository,
 )
 from finbank_adapters.pix_charges import LocalChargeResolver
+from finbank_adapters.postgres.pix_payments import PostgresPixPaymentRepository
+from finbank_adapters.postgres.pix_records import (
+    PostgresAccountLimitsStore,
+    PostgresChargeRepository,
+)
 from finbank_adapters.sandbox import PEER_CLOSED_KEY, PEER_KEY_EMAIL
 from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.model import CustomerAccount, HolderType
@@ -148,7 +154,13 @@ async def shop_over(
     return Shop(world, send, settle, create, charges, payments, limits)
 
 
-@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.services)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("dynamodb", marks=pytest.mark.services),
+        pytest.param("postgres", marks=pytest.mark.services),
+    ]
+)
 async def shop(request: pytest.FixtureRequest) -> AsyncIterator[Shop]:
     world = await build_world(limits=SMALL)
     if request.param == "memory":
@@ -158,6 +170,15 @@ async def shop(request: pytest.FixtureRequest) -> AsyncIterator[Shop]:
             interleaved(world.payments),
             interleaved(world.limits_store),
         )
+        return
+    if request.param == "postgres":  # the stores in a schema of their own, the rest in memory
+        async with isolated_schema(require_postgres(), max_size=16) as (pool, _):
+            yield await shop_over(
+                world,
+                PostgresChargeRepository(pool),
+                PostgresPixPaymentRepository(pool),
+                PostgresAccountLimitsStore(pool),
+            )
         return
     endpoint: str = request.getfixturevalue("serial_moto_endpoint")
     async with dynamodb_client(endpoint) as client, new_table(client) as table:
