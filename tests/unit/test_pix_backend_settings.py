@@ -54,3 +54,38 @@ async def test_the_container_builds_the_dynamodb_repository_without_connecting()
         assert await resolve(memory.infra.dynamodb_client()) is None  # no client on memory
     finally:
         await close_container(memory)
+
+
+@pytest.mark.services
+async def test_the_postgres_pix_backend_keeps_every_pix_store_in_postgresql() -> None:
+    from tests.postgres_support import require_postgres
+
+    from finbank_adapters.postgres.pix_directory import PostgresKeyDirectory
+    from finbank_adapters.postgres.pix_payments import PostgresPixPaymentRepository
+    from finbank_adapters.postgres.pix_records import (
+        PostgresAccountLimitsStore,
+        PostgresChargeRepository,
+        PostgresDeviceRegistry,
+    )
+    from finbank_adapters.postgres.pix_request_claims import PostgresRequestClaims
+
+    settings = Settings.from_env(
+        {"FINBANK_PIX_BACKEND": "postgres", "FINBANK_POSTGRES_DSN": require_postgres()}
+    )
+    container = build_container(settings)
+    try:
+        pix = container.pix
+        expected = {
+            "pix_payment_repository": PostgresPixPaymentRepository,
+            "key_directory": PostgresKeyDirectory,
+            "charge_repository": PostgresChargeRepository,
+            "account_limits_store": PostgresAccountLimitsStore,
+            "device_registry": PostgresDeviceRegistry,
+            "request_claims": PostgresRequestClaims,
+        }
+        for name, kind in expected.items():
+            store = await resolve(getattr(pix, name)())
+            assert isinstance(store, kind), name
+        assert await resolve(container.infra.dynamodb_client()) is None  # no AWS client
+    finally:
+        await close_container(container)
