@@ -45,6 +45,11 @@ and whether or not it crashed before publishing, the change reaches the bus.
   the intermediate versions would be guessed, and a refund would again be
   announced as a change from nothing. The table is ours and Terraform sets
   ``NEW_AND_OLD_IMAGES``: another view is a deployment error to surface.
+* **Traces.** With ``FINBANK_TRACING=otel`` the payment record carries its
+  writer's W3C trace context (``traceparent``, ``tracestate`` attributes);
+  each stream record is a ``process pix-stream`` span, a child of (and linked
+  to) that context, and the event it publishes carries the span's context on
+  (``finbank_adapters.tracing``).
 * **Configuration from Secrets Manager at cold start**: when
   ``FINBANK_SECRETS_ID`` is set, the secret's values become ``FINBANK_*``
   variables before the container is built (as every ``finbank`` command does).
@@ -74,6 +79,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecordEventName,
 )
 
+from finbank_adapters import tracing
 from finbank_adapters.aws.dynamo import decode_payment_body
 from finbank_adapters.aws.dynamo_schema import PAYMENT_SK, PK, SK
 from finbank_core.pix.payments import PixPayment
@@ -157,6 +163,25 @@ def derived_event_id(effect_id: str, occurred_at: datetime) -> uuid.UUID:
     return uuid7(int(occurred_at.timestamp() * 1000), digest >> 62, digest)
 
 
+def _record_span(record: DynamoDBRecord) -> Any:
+    """The ``process`` span of one stream record: a child of (and linked to) the trace
+    context its item was written with, when the item carries one."""
+    stream = record.dynamodb
+    image = stream.new_image if stream is not None and stream.new_image else {}
+    return tracing.processing_record(
+        image,
+        name=f"process {SERVICE}",
+        attributes={
+            "messaging.system": "aws.dynamodb",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": SERVICE,
+            "messaging.message.id": (stream.sequence_number or "") if stream else "",
+            "faas.trigger": "datasource",
+        },
+    )
+
+
 def _item_key(record: DynamoDBRecord) -> str:
     keys = record.dynamodb.keys if record.dynamodb else {}
     return f"{keys.get(PK)}|{keys.get(SK)}"
@@ -188,7 +213,8 @@ class PixStreamProcessor:
                 raise HeldBack(f"an earlier record of this item failed ({sequence})")
             try:
                 check_stream_view(record)
-                outcome = self._loop.run_until_complete(self._handle(record))
+                with _record_span(record):  # tracing on: continues the writer's trace
+                    outcome = self._loop.run_until_complete(self._handle(record))
             except UnsupportedStreamView as exc:
                 failed_items.add(item)
                 metrics.add_metric(name="StreamRecordFailed", unit=MetricUnit.Count, value=1)
