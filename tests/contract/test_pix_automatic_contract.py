@@ -891,7 +891,7 @@ async def test_a_reservation_that_timed_out_before_its_post_fails_the_attempt(
     await world.assert_conserved(payer.id, receiver.id)
 
 
-async def test_one_charge_that_cannot_run_does_not_hold_the_round_back(
+async def test_a_post_the_ledger_refuses_voids_the_reservation_and_fails_the_charge(
     world: World, parties: tuple[CustomerAccount, CustomerAccount]
 ) -> None:
     receiver, payer = parties
@@ -911,10 +911,87 @@ async def test_one_charge_that_cannot_run_does_not_hold_the_round_back(
 
     result = await world.run_due(RunDueDebitsCommand(holder="w1"))
 
-    assert [c.txid for c in result.charges] == [good.txid]
-    assert result.charges[0].status is ChargeStatus.CONCLUIDA
-    assert [txid for txid, _ in result.failed] == [broken.txid]
+    by_txid = {c.txid: c for c in result.charges}
+    assert result.failed == []
+    assert by_txid[good.txid].status is ChargeStatus.CONCLUIDA
+    failed = by_txid[broken.txid]
+    assert (failed.status, failed.reason, failed.next_attempt_on) == (
+        ChargeStatus.EXPIRADA,
+        "receiver_account_unavailable",
+        None,
+    )
+    [attempt] = failed.attempts
+    assert (attempt.status, attempt.reason) == (
+        AttemptStatus.FAILED,
+        "receiver_account_unavailable",
+    )
+    # the payer paid the good charge only; nothing of the broken one stays held
+    assert await world.available(payer.id) == 150_00
+    [payer_ledger] = await world.ledger.lookup_accounts([payer.id])
+    assert payer_ledger.debits_pending == 0
     assert await world.available(receiver.id) == 50_00
+    failures = [
+        e.payload
+        for e in world.publisher.published
+        if e.type == automatic_events.DEBIT_FAILED and e.payload["txid"] == broken.txid
+    ]
+    assert [f["attempt_reason"] for f in failures] == ["receiver_account_unavailable"]
+    assert automatic_events.CHARGE_EXPIRED in world.types()
+    # run again (a replay, another scheduler): nothing moves, the outcome is the same
+    again = await world.run(broken.txid)
+    assert (again.status, again.version) == (failed.status, failed.version)
+    assert await world.available(payer.id) == 150_00
+    await world.assert_conserved(payer.id, receiver.id)
+
+
+async def test_many_runners_of_a_refused_post_void_once_and_fail_once(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    good = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    broken = await world.store.add_charge(
+        msgspec.structs.replace(
+            good, txid="c" * 32, cycle=good.cycle + 1, receiver_account_id=uuid.uuid4(), version=0
+        )
+    )
+    world.clock.set(brasilia(good.due_date, 1))
+
+    outcomes = await asyncio.gather(
+        *(world.run(broken.txid) for _ in range(CALLERS)), return_exceptions=True
+    )
+
+    charges = [o for o in outcomes if isinstance(o, RecurringCharge)]
+    assert charges, outcomes
+    assert {(c.status, c.reason) for c in charges} == {
+        (ChargeStatus.EXPIRADA, "receiver_account_unavailable")
+    }
+    final = await world.run(broken.txid)
+    assert [a.status for a in final.attempts] == [AttemptStatus.FAILED]
+    assert await world.available(payer.id) == 200_00
+    await world.assert_conserved(payer.id, receiver.id)
+
+
+async def test_one_charge_that_cannot_run_does_not_hold_the_round_back(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer, periodicity=Periodicity.SEMANAL)
+    good = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    other = await world.charge(recurrence, due=TODAY + timedelta(days=9))
+    world.clock.set(brasilia(other.due_date, 1))
+
+    async def execute(cmd: ExecuteDebitCommand) -> RecurringCharge:
+        if cmd.txid == good.txid:
+            raise RecurrenceNotActive("stands for any refusal", status="CRIADA")
+        return await world.execute(cmd)
+
+    round_ = RunDueDebits(store=world.store, execute=execute, clock=world.clock)  # type: ignore[arg-type]
+    result = await round_(RunDueDebitsCommand(holder="w1"))
+
+    assert [c.txid for c in result.charges] == [other.txid]
+    assert result.charges[0].status is ChargeStatus.CONCLUIDA
+    assert result.failed == [(good.txid, "pix_recurrence_not_active")]
     await world.assert_conserved(payer.id, receiver.id)
 
 

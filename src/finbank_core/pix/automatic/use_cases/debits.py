@@ -16,7 +16,11 @@ runners may run the same charge at once; the charge's record decides:
    ``EXPIRADA``. Reserved: the attempt is recorded ``RESERVED`` from
    ``RUNNING``.
 3. ``RESERVED`` is **posted** and recorded ``SETTLED``, the charge
-   ``CONCLUIDA``.
+   ``CONCLUIDA``. If the ledger refuses the post for good (the receiving
+   account closed or gone), the reservation is voided, then the attempt is
+   recorded ``FAILED`` (``receiver_account_unavailable``) and the charge
+   ``EXPIRADA``: no retry can change the receiver's account, and the payer's
+   money is not held for it.
 
 A reservation is posted only when the record says ``RESERVED`` and voided
 only when it says ``FAILED``, and a record cannot say both, so a debit is
@@ -59,6 +63,8 @@ from finbank_core.shared.errors import (
     TransferRejected,
 )
 
+#: the reason of an attempt (and charge) whose credit the ledger refused for good
+RECEIVER_UNAVAILABLE = "receiver_account_unavailable"
 #: refusals of the reservation that fail the attempt (anything else propagates and is retried)
 _FAILS_ATTEMPT = (InsufficientFunds, AccountNotActive, AccountNotFound, TransferRejected)
 
@@ -181,11 +187,17 @@ class ExecuteDueDebit:
             raise
 
     async def _fail(
-        self, charge: RecurringCharge, attempt: DebitAttempt, reason: str
+        self,
+        charge: RecurringCharge,
+        attempt: DebitAttempt,
+        reason: str,
+        *,
+        final: bool = False,
     ) -> RecurringCharge:
+        """Record the attempt ``FAILED``; the next one as the policy allows (none if ``final``)."""
         now = self._clock.now()
         failed = msgspec.structs.replace(attempt, status=AttemptStatus.FAILED, reason=reason)
-        following = charge.next_attempt_after(attempt.on)
+        following = None if final else charge.next_attempt_after(attempt.on)
         updated = charge.with_attempt(failed, next_attempt_on=following)
         if following is None:
             updated = updated.moved(ChargeStatus.EXPIRADA, now, reason=reason)
@@ -209,13 +221,20 @@ class ExecuteDueDebit:
                 credit_code=TransferCode.PIX_IN,
                 credit_memo=_memo("Pix Automatico recebido", charge, attempt),
             )
-        except TransferRejected:
+        except (TransferRejected, AccountNotFound, AccountNotActive):
             # A reservation that timed out (FINBANK_PIX_PENDING_TIMEOUT_SECONDS) before
             # its post cannot be posted: the attempt failed, nothing moved.
             status = await self._steps.pending_status(attempt.end_to_end_id)
             if status in (PendingStatus.EXPIRED, PendingStatus.VOIDED):
                 return await self._fail(charge, attempt, "reservation_expired")
-            raise
+            if status is not PendingStatus.PENDING:
+                raise
+            # The ledger refuses the credit (the receiving account closed or gone):
+            # no retry can change that, so the payer's money is not held for it.
+            # Void first: once voided no runner can post, so the record that
+            # follows (FAILED, the charge EXPIRADA) cannot contradict the ledger.
+            await self._steps.void(attempt.end_to_end_id, TransferCode.PIX_OUT)
+            return await self._fail(charge, attempt, RECEIVER_UNAVAILABLE, final=True)
         settled = msgspec.structs.replace(attempt, status=AttemptStatus.SETTLED)
         return await self._store.update_charge(
             charge.with_attempt(settled, next_attempt_on=None).moved(
