@@ -20,7 +20,11 @@ from finbank_core.pix.payments import (
     PixParty,
     PixPayment,
 )
-from finbank_core.pix.use_cases.list_payments import ListPixPayments, ListPixPaymentsQuery
+from finbank_core.pix.use_cases.list_payments import (
+    CursorSeal,
+    ListPixPayments,
+    ListPixPaymentsQuery,
+)
 from finbank_core.shared.errors import AccountNotFound, InvalidInput
 from finbank_core.shared.money import Money
 
@@ -137,7 +141,9 @@ def tampered(cursor: str) -> list[str]:
     forged = base64.urlsafe_b64encode(raw.replace(b"@", b"@9")).decode().rstrip("=")
     return [
         f"{forged}.{tag}",  # the store's cursor changed, the tag kept
-        f"{body}.{tag[:-1]}{'A' if tag[-1] != 'A' else 'B'}",  # the tag changed
+        f"{body}.{tag[:-1]}{'A' if tag[-1] != 'A' else 'B'}",  # the tag's last character
+        f"{body}.{'A' if tag[0] != 'A' else 'B'}{tag[1:]}",  # the tag's first character
+        f"{body[:-1]}{'A' if body[-1] != 'A' else 'B'}.{tag}",  # the body's last character
         body,  # no tag
         f"{body}.",
         ".",
@@ -202,3 +208,19 @@ def test_a_short_key_is_refused() -> None:
             payments=InMemoryPixPaymentRepository(),
             cursor_key=b"short",
         )
+
+
+def test_every_other_spelling_of_a_sealed_cursor_is_refused() -> None:
+    """Base64 ignores a last character's low bits: only the canonical spelling is accepted."""
+    seal = CursorSeal(KEY)
+    for listing in (b"a", b"listing-2", b"x" * 40):
+        sealed = seal.seal("account:1@20", listing)
+        assert seal.open(sealed, listing) == "account:1@20"
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        for position in (0, len(sealed) - 1, sealed.index(".") - 1, sealed.index(".") + 1):
+            for char in alphabet:
+                if char == sealed[position]:
+                    continue
+                altered = sealed[:position] + char + sealed[position + 1 :]
+                with pytest.raises(InvalidInput):
+                    seal.open(altered, listing)

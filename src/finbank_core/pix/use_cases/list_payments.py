@@ -94,9 +94,18 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    """The bytes of canonical unpadded base64url ``text``; any other spelling is refused.
+
+    Base64 ignores the low bits of a last character, so several strings decode
+    to the same bytes: only the one :func:`_b64` writes is accepted, and any
+    change to a cursor is noticed.
+    """
     if not text or not text.isascii():
         raise ValueError("empty or not ASCII")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not canonical base64url")
+    return raw
 
 
 def _listing(query: ListPixPaymentsQuery) -> bytes:
