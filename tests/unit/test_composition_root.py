@@ -375,3 +375,17 @@ def test_the_graph_checks_find_what_they_look_for() -> None:
         "finbank_adapters.kafka -> finbank_adapters.containers",
     ]
     assert cycles({"a": {"b"}, "b": {"c"}}) == []
+
+
+async def test_the_processes_resolve_their_loops_from_the_containers() -> None:
+    """``finbank.runtime`` builds no loop: the containers do, over their own use cases."""
+    from finbank_adapters.workers.pix_automatic import PixAutomaticWorker, default_holder
+    from finbank_core.pix.automatic.use_cases import RunDueDebits
+
+    container = build_container(Settings())
+    named = await resolve(container.workers.pix_automatic_worker(holder="host-a:1"))
+    assert isinstance(named, PixAutomaticWorker)
+    assert named.holder == "host-a:1"
+    assert isinstance(named.run_due, RunDueDebits)
+    unnamed = await resolve(container.workers.pix_automatic_worker())
+    assert unnamed.holder == default_holder()
