@@ -484,11 +484,13 @@ async def test_short_funds_are_retried_three_times_in_seven_days_then_the_charge
         world.clock.set(brasilia(due + timedelta(days=offset), 1))
         charge = await world.run(charge.txid)
         days.append((offset, len(charge.attempts), charge.status))
-    assert days[:4] == [
+    # the scheduler runs at 01:00 only, so each day's same-day retry (18:00) is missed
+    assert days[:5] == [
         (0, 1, ChargeStatus.ATIVA),
         (1, 2, ChargeStatus.ATIVA),
         (2, 3, ChargeStatus.ATIVA),
-        (3, 4, ChargeStatus.EXPIRADA),
+        (3, 4, ChargeStatus.ATIVA),
+        (4, 4, ChargeStatus.EXPIRADA),
     ]
     assert all(n == 4 and s is ChargeStatus.EXPIRADA for _, n, s in days[4:])
     assert [a.status for a in charge.attempts] == [AttemptStatus.FAILED] * 4
@@ -508,7 +510,12 @@ async def test_without_retries_one_short_attempt_expires_the_charge(world: World
     charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
     world.clock.set(brasilia(charge.due_date, 1))
     charge = await world.run(charge.txid)
-    assert (charge.status, len(charge.attempts)) == (ChargeStatus.EXPIRADA, 1)
+    # the same-day retry (18:00-21:00) is not one of the policy's retries
+    assert (charge.status, len(charge.attempts)) == (ChargeStatus.ATIVA, 1)
+    assert charge.next_attempt_at == brasilia(charge.due_date, 18)
+    world.clock.set(brasilia(charge.due_date, 18))
+    charge = await world.run(charge.txid)
+    assert (charge.status, len(charge.attempts)) == (ChargeStatus.EXPIRADA, 2)
     await world.fund(payer.id, 100_00)
     world.clock.advance(days=1)
     assert (await world.run(charge.txid)).attempts == charge.attempts
@@ -522,9 +529,12 @@ async def test_a_retry_after_the_payer_is_funded_settles(world: World) -> None:
     charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
     world.clock.set(brasilia(charge.due_date, 1))
     charge = await world.run(charge.txid)
-    assert charge.next_attempt_on == charge.due_date + timedelta(days=1)
+    assert (charge.next_attempt_on, charge.next_attempt_at) == (
+        charge.due_date,
+        brasilia(charge.due_date, 18),
+    )
     await world.fund(payer.id, 100_00)
-    world.clock.set(brasilia(charge.due_date, 23, 59, 59))  # still the failed day: no retry
+    world.clock.set(brasilia(charge.due_date, 23, 59, 59))  # its same-day window has closed
     assert len((await world.run(charge.txid)).attempts) == 1
     world.clock.set(brasilia(charge.due_date + timedelta(days=1)))
     done = await world.run(charge.txid)
@@ -543,7 +553,9 @@ async def test_an_attempt_runs_until_the_last_retry_day_and_not_after(
     )
     first = await world.charge(recurrence, due=TODAY + timedelta(days=2))
     second = await world.charge(recurrence, due=TODAY + timedelta(days=9))
-    world.clock.set(brasilia(first.due_date + timedelta(days=7), 23, 59, 59))  # its last day
+    world.clock.set(brasilia(first.due_date + timedelta(days=7), 21))  # its last day, 21:00
+    assert (await world.run(first.txid)).attempts == ()  # outside the day's windows
+    world.clock.set(brasilia(first.due_date + timedelta(days=7), 20, 59, 59))
     assert (await world.run(first.txid)).status is ChargeStatus.CONCLUIDA
     world.clock.set(brasilia(second.due_date + timedelta(days=8)))  # the day after its last
     late = await world.run(second.txid)
@@ -553,6 +565,79 @@ async def test_an_attempt_runs_until_the_last_retry_day_and_not_after(
         (),
     )
     assert await world.available(payer.id) == 150_00
+    await world.assert_conserved(payer.id, receiver.id)
+
+
+@pytest.mark.parametrize(
+    ("hour", "minute", "second", "runs"),
+    [
+        (0, 0, 0, True),
+        (7, 59, 59, True),
+        (8, 0, 0, False),
+        (17, 59, 59, False),
+        (18, 0, 0, True),
+        (20, 59, 59, True),
+        (21, 0, 0, False),
+    ],
+)
+async def test_the_first_attempt_starts_only_in_the_days_windows(
+    world: World,
+    parties: tuple[CustomerAccount, CustomerAccount],
+    hour: int,
+    minute: int,
+    second: int,
+    runs: bool,
+) -> None:
+    receiver, payer = parties
+    recurrence = await world.approved(receiver, payer)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    world.clock.set(brasilia(charge.due_date, hour, minute, second))
+    after = await world.run(charge.txid)
+    assert (after.status is ChargeStatus.CONCLUIDA) is runs
+    assert await world.available(payer.id) == (150_00 if runs else 200_00)
+
+
+async def test_a_failed_morning_attempt_is_retried_once_from_18_the_same_day(
+    world: World,
+) -> None:
+    receiver = await world.customer("gym")
+    payer = await world.customer("ana", 10_00)
+    recurrence = await world.approved(receiver, payer, retry=RetryPolicy.PERMITE_3R_7D)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    due = charge.due_date
+    world.clock.set(brasilia(due, 7, 59, 59))
+    assert len((await world.run(charge.txid)).attempts) == 1
+    await world.fund(payer.id, 100_00)
+    world.clock.set(brasilia(due, 17, 59, 59))  # just before the evening window
+    assert len((await world.run(charge.txid)).attempts) == 1
+    world.clock.set(brasilia(due, 18))  # exactly when it opens
+    done = await world.run(charge.txid)
+    assert done.status is ChargeStatus.CONCLUIDA
+    assert [(a.on, a.status) for a in done.attempts] == [
+        (due, AttemptStatus.FAILED),
+        (due, AttemptStatus.SETTLED),
+    ]
+    assert await world.available(payer.id) == 60_00
+
+
+async def test_the_same_day_retry_does_not_use_one_of_the_three_retry_days(
+    world: World,
+) -> None:
+    receiver = await world.customer("gym")
+    payer = await world.customer("ana", 10_00)
+    recurrence = await world.approved(receiver, payer, retry=RetryPolicy.PERMITE_3R_7D)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    seen = []
+    for offset in range(5):
+        for hour in (1, 19):
+            world.clock.set(brasilia(charge.due_date + timedelta(days=offset), hour))
+            charge = await world.run(charge.txid)
+            seen.append((offset, hour, len(charge.attempts), charge.status))
+    # two a day (morning, evening) on the due date and on each of the 3 retry days
+    assert seen[-3] == (3, 19, 8, ChargeStatus.EXPIRADA)
+    assert seen[5] == (2, 19, 6, ChargeStatus.ATIVA)
+    assert len({a.on for a in charge.attempts}) == 4
+    assert await world.available(payer.id) == 10_00
     await world.assert_conserved(payer.id, receiver.id)
 
 
@@ -879,9 +964,9 @@ async def test_a_reservation_that_timed_out_before_its_post_fails_the_attempt(
     assert [(a.status, a.reason) for a in after.attempts] == [
         (AttemptStatus.FAILED, "reservation_expired")
     ]
-    assert (after.status, after.next_attempt_on) == (
+    assert (after.status, after.next_attempt_at) == (
         ChargeStatus.ATIVA,
-        charge.due_date + timedelta(days=1),
+        brasilia(charge.due_date, 18),  # the same-day retry
     )
     assert await world.available(payer.id) == 200_00
     assert await world.available(receiver.id) == 0

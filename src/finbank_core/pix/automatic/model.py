@@ -30,7 +30,7 @@ import calendar
 import enum
 import hashlib
 import uuid
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Final
 
 import msgspec
@@ -49,6 +49,27 @@ MAX_CONTRACT_LENGTH: Final = 35
 MAX_OBJECT_LENGTH: Final = 35
 MAX_NAME_LENGTH: Final = 140
 _ALNUM: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+#: the hours of a Brasília day in which a debit attempt may start, [start, end): the
+#: day's order goes out between 00:00 and 08:00; after a failure there, the payer's
+#: institution tries once more the same day between 18:00 and 21:00
+ATTEMPT_WINDOWS: Final = ((time(0), time(8)), (time(18), time(21)))
+
+
+def attempt_window(at: datetime) -> int | None:
+    """Which of :data:`ATTEMPT_WINDOWS` the instant ``at`` falls in (0 or 1); None: neither."""
+    clock = at.astimezone(BRASILIA).time()
+    for index, (opens, closes) in enumerate(ATTEMPT_WINDOWS):
+        if opens <= clock < closes:
+            return index
+    return None
+
+
+def window_opens(day: date, window: int) -> datetime:
+    """The instant window ``window`` of the Brasília day ``day`` opens (aware, UTC)."""
+    opens = ATTEMPT_WINDOWS[window][0]
+    return datetime.combine(day, opens, tzinfo=BRASILIA).astimezone(UTC)
 
 
 def business_date(at: datetime) -> date:
@@ -117,7 +138,7 @@ class RetryPolicy(enum.StrEnum):
 
     #: one attempt, on the due date
     NAO_PERMITE = "NAO_PERMITE"
-    #: up to 3 more attempts within the 7 days after the due date, one a day at most
+    #: up to 3 more days of attempts within the 7 days after the due date
     PERMITE_3R_7D = "PERMITE_3R_7D"
 
     @property
@@ -329,6 +350,8 @@ class RecurringCharge(msgspec.Struct, frozen=True, kw_only=True):
     status: ChargeStatus = ChargeStatus.ATIVA
     #: the day the next attempt may run; None once final
     next_attempt_on: date | None = None
+    #: not before this instant (the same-day retry's 18:00); None: from the day's 00:00
+    next_attempt_at: datetime | None = None
     attempts: tuple[DebitAttempt, ...] = ()
     reason: str | None = None
     history: tuple[StatusChange, ...] = ()
@@ -368,13 +391,25 @@ class RecurringCharge(msgspec.Struct, frozen=True, kw_only=True):
             kept = kept[:-1]
         return msgspec.structs.replace(self, attempts=(*kept, attempt), **changes)
 
-    def next_attempt_after(self, failed_on: date) -> date | None:
-        """When the next attempt may run after one failed on ``failed_on``; None: no more."""
-        retries_used = len(self.attempts) - 1
-        if retries_used >= self.retry_policy.max_retries:
+    def next_attempt_after(self, failed: DebitAttempt) -> datetime | None:
+        """When the next attempt may start after ``failed``; None: no attempt is left.
+
+        An attempt that started in the day's first window (00:00-08:00) is
+        followed by one in the same day's second window (18:00-21:00), whatever
+        the policy: that same-day try is not one of the policy's retries. After
+        one in the second window, the next runs the following day if the
+        policy has a retry day left (``PERMITE_3R_7D``: 3 days, within the 7
+        after the due date).
+        """
+        if attempt_window(failed.started_at) == 0:
+            return window_opens(failed.on, 1)
+        retry_days = {a.on for a in self.attempts if a.on > self.due_date}
+        if len(retry_days) >= self.retry_policy.max_retries:
             return None
-        day = failed_on + timedelta(days=1)
-        return day if day <= self.retry_policy.last_day(self.due_date) else None
+        day = failed.on + timedelta(days=1)
+        if day > self.retry_policy.last_day(self.due_date):
+            return None
+        return window_opens(day, 0)
 
 
 def debit_end_to_end_id(ispb: str, txid: str, attempt: int, on: date) -> str:
@@ -408,6 +443,7 @@ def new_txid(seed: uuid.UUID) -> str:
 
 
 __all__ = [
+    "ATTEMPT_WINDOWS",
     "BRASILIA",
     "CHARGE_MAX_DAYS_AHEAD",
     "CHARGE_MIN_DAYS_AHEAD",
@@ -425,10 +461,12 @@ __all__ = [
     "RecurringCharge",
     "RetryPolicy",
     "StatusChange",
+    "attempt_window",
     "business_date",
     "debit_end_to_end_id",
     "new_recurrence_id",
     "new_request_id",
     "new_txid",
     "start_of_day",
+    "window_opens",
 ]

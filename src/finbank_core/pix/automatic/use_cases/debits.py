@@ -48,6 +48,7 @@ from finbank_core.pix.automatic.model import (
     DebitAttempt,
     RecurrenceStatus,
     RecurringCharge,
+    attempt_window,
     business_date,
     debit_end_to_end_id,
 )
@@ -140,6 +141,10 @@ class ExecuteDueDebit:
         today = business_date(now)
         if charge.next_attempt_on is None or today < charge.next_attempt_on:
             return None
+        if charge.next_attempt_at is not None and now < charge.next_attempt_at:
+            return None  # the same-day retry waits for 18:00
+        if attempt_window(now) is None and today <= charge.retry_policy.last_day(charge.due_date):
+            return None  # attempts start only in the day's windows
         recurrence = await self._store.get_recurrence(charge.recurrence_id)
         if recurrence is None or recurrence.status is not RecurrenceStatus.APROVADA:
             status = recurrence.status.value.lower() if recurrence else "missing"
@@ -156,6 +161,22 @@ class ExecuteDueDebit:
             return await self._store.update_charge(
                 charge.moved(
                     ChargeStatus.EXPIRADA, now, next_attempt_on=None, reason="not_run_in_time"
+                )
+            )
+        days = {a.on for a in charge.attempts}
+        retry_days = {d for d in days if d > charge.due_date}
+        # a new day after the due date is a retry day: only if the policy has one left
+        # (a missed same-day retry does not carry over to another day for free)
+        new_day = today > charge.due_date and today not in days
+        if new_day and len(retry_days) >= charge.retry_policy.max_retries:
+            last = charge.attempts[-1].reason if charge.attempts else None
+            return await self._store.update_charge(
+                charge.moved(
+                    ChargeStatus.EXPIRADA,
+                    now,
+                    next_attempt_on=None,
+                    next_attempt_at=None,
+                    reason=last or "not_run_in_time",
                 )
             )
         number = len(charge.attempts) + 1
@@ -197,8 +218,12 @@ class ExecuteDueDebit:
         """Record the attempt ``FAILED``; the next one as the policy allows (none if ``final``)."""
         now = self._clock.now()
         failed = msgspec.structs.replace(attempt, status=AttemptStatus.FAILED, reason=reason)
-        following = None if final else charge.next_attempt_after(attempt.on)
-        updated = charge.with_attempt(failed, next_attempt_on=following)
+        following = None if final else charge.next_attempt_after(attempt)
+        updated = charge.with_attempt(
+            failed,
+            next_attempt_on=None if following is None else business_date(following),
+            next_attempt_at=following,
+        )
         if following is None:
             updated = updated.moved(ChargeStatus.EXPIRADA, now, reason=reason)
         stored = await self._store.update_charge(updated)
@@ -237,7 +262,7 @@ class ExecuteDueDebit:
             return await self._fail(charge, attempt, RECEIVER_UNAVAILABLE, final=True)
         settled = msgspec.structs.replace(attempt, status=AttemptStatus.SETTLED)
         return await self._store.update_charge(
-            charge.with_attempt(settled, next_attempt_on=None).moved(
+            charge.with_attempt(settled, next_attempt_on=None, next_attempt_at=None).moved(
                 ChargeStatus.CONCLUIDA, self._clock.now(), reason=None
             )
         )
