@@ -18,8 +18,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -35,18 +37,26 @@ from finbank_adapters.aws.lambda_handlers import PAYMENT_STATUS_CHANGED, PixStre
 from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.containers import build_container
 from finbank_adapters.kafka import KafkaSettings, RetryPolicy
-from finbank_adapters.kafka.clients import create_topics
+from finbank_adapters.kafka.clients import create_topics, open_producer
+from finbank_adapters.kafka.relay import OutboxRelay
 from finbank_adapters.memory import InMemoryEventPublisher
+from finbank_adapters.postgres import PostgresEventPublisher, PostgresOutbox
 from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.settings import Settings
 from finbank_adapters.system import SystemClock
 from finbank_core.pix.events import PAYMENT_REQUESTED, PAYMENT_SETTLED
-from finbank_core.shared.events import AUTH_TOPIC, LEDGER_TOPIC, PIX_TOPIC
+from finbank_core.shared.events import (
+    AUTH_TOPIC,
+    LEDGER_TOPIC,
+    PIX_TOPIC,
+    EventEnvelope,
+    decode_event,
+)
 from finbank_http import create_app
 from tests.e2e.test_local_profile import funded_account, local_settings, log_in, poll_status
 from tests.integration.aws_fixtures import aws_endpoint
 from tests.integration.dynamo_support import dynamodb_client, read_stream
-from tests.integration.kafka_fixtures import kafka_broker, kafka_test_settings
+from tests.integration.kafka_fixtures import kafka_broker, kafka_test_settings, read_topics
 from tests.postgres_support import isolated_schema, require_postgres
 from tests.support_redis import open_test_redis
 
@@ -327,3 +337,43 @@ async def test_one_payment_is_one_trace_from_the_request_to_the_stream_lambda(
     carried = changes[-1].header(tracing.TRACEPARENT)
     assert carried is not None
     assert carried.split("-")[1:3] == [f"{the_trace:032x}", f"{span_id(published):016x}"]
+
+
+async def test_the_relay_puts_the_creation_context_in_the_kafka_record_headers(
+    exporter: InMemorySpanExporter, kafka_broker: Any
+) -> None:
+    """On a real broker: a traced event's record carries ``traceparent``/``tracestate``;
+    an untraced one's record has the headers it always had, no more."""
+    require_postgres()
+    kafka = kafka_test_settings(kafka_broker.bootstrap)
+    await create_topics(kafka, [PIX_TOPIC])
+    traced = EventEnvelope(
+        event_id=uuid.uuid4(),
+        type=PAYMENT_REQUESTED,
+        version=1,
+        occurred_at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        aggregate_id="E1",
+    ).with_headers({"tracestate": "vendor=1"})
+    untraced = msgspec.structs.replace(traced, event_id=uuid.uuid4(), headers=msgspec.UNSET)
+    async with isolated_schema() as (pool, _schema):
+        tracer = tracing.tracer_provider().get_tracer("test")
+        with tracer.start_as_current_span("POST /v1/pix/payments"):
+            await PostgresEventPublisher(pool).publish([traced])
+        tracing.reset_for_tests()  # a writer with tracing off
+        await PostgresEventPublisher(pool).publish([untraced])
+        async with open_producer(kafka) as producer:
+            relay = OutboxRelay(
+                PostgresOutbox(pool, SystemClock()), producer, topic_prefix=kafka.topic_prefix
+            )
+            assert await relay.relay_batch() == 2
+    records = await read_topics(kafka, [kafka.topic(PIX_TOPIC)])
+    by_event = {dict(r.headers)["event_id"].decode(): dict(r.headers) for r in records}
+    stored = decode_event(
+        next(
+            r.value for r in records if dict(r.headers)["event_id"] == str(traced.event_id).encode()
+        )
+    )
+    traced_headers = by_event[str(traced.event_id)]
+    assert traced_headers["traceparent"].decode() == stored.header("traceparent")
+    assert traced_headers["tracestate"] == b"vendor=1"
+    assert sorted(by_event[str(untraced.event_id)]) == ["event_id", "type", "version"]
