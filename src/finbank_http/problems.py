@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -200,16 +201,19 @@ def field_errors(extra: Any) -> list[FieldError]:
     found: list[FieldError] = []
     for item in extra if isinstance(extra, list) else []:
         if isinstance(item, dict):
-            key = item.get("key")
+            message = str(item.get("message", "invalid value"))[:300]
+            key = str(item.get("key") or "") or None
+            if key == "data":  # Litestar's name for the body: name the field when known
+                unknown = _UNKNOWN_FIELD.search(message)
+                key = unknown.group(1) if unknown else "body"
             source = item.get("source")
             found.append(
-                FieldError(
-                    message=str(item.get("message", "invalid value"))[:300],
-                    key=str(key) if key else None,
-                    source=str(source) if source else None,
-                )
+                FieldError(message=message, key=key, source=str(source) if source else None)
             )
     return found
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]{1,64})`")
 
 
 def safe_detail(exc: HTTPException) -> str:

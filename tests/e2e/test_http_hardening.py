@@ -544,3 +544,16 @@ def test_finbank_serve_keeps_metrics_on_their_own_port_and_sends_no_server_heade
         process.terminate()
         process.communicate(timeout=30)
     assert process.returncode is not None
+
+
+def test_body_errors_name_the_field_and_other_statuses_are_problems_too(
+    api: TestClient[Litestar],
+) -> None:
+    unknown = api.post("/v1/auth/login", json={"username": "a", "password": "b", "role": 1})
+    assert_problem(unknown, 400, "invalid_input", field="role")
+    truncated = post_raw(api, "/v1/auth/login", '{"username": "a"')
+    assert_problem(truncated, 400, "invalid_input")
+    method = api.put("/v1/accounts")
+    assert_problem(method, 405, "method_not_allowed")
+    assert {m.strip() for m in method.headers["allow"].split(",")} == {"GET", "POST", "OPTIONS"}
+    assert_problem(api.get("/v1/nothing-here"), 404, "route_not_found")
