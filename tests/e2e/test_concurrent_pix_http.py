@@ -54,7 +54,24 @@ DAYTIME = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 Client = httpx.AsyncClient
 
 
+#: the ``profile`` of the local profile with its PIX stores on PostgreSQL (no AWS endpoint)
+LOCAL_POSTGRES = "postgres"
+
+
 def local_settings(schema: str, redis_prefix: str, endpoint: str, table: str) -> Settings:
+    """The local profile; ``endpoint`` is moto's (PIX on DynamoDB) or ``LOCAL_POSTGRES``."""
+    if endpoint == LOCAL_POSTGRES:
+        return Settings.from_env(
+            {
+                "FINBANK_PROFILE": "local",
+                "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
+                "FINBANK_REDIS_KEY_PREFIX": redis_prefix,
+                "FINBANK_PIX_BACKEND": "postgres",
+                "FINBANK_JWT_SECRET": secrets.token_hex(32),
+                "FINBANK_SANDBOX": "true",
+                "FINBANK_POSTGRES_POOL_MAX": str(CALLERS),  # per replica
+            }
+        )
     return Settings.from_env(
         {
             "FINBANK_PROFILE": "local",
@@ -85,12 +102,21 @@ class Bank:
         return self.replicas[0]
 
 
-@pytest.fixture(params=["memory", pytest.param("local", marks=pytest.mark.services)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("local", marks=pytest.mark.services),
+        pytest.param("local-postgres", marks=pytest.mark.services),
+    ]
+)
 def profile(request: pytest.FixtureRequest) -> str | None:
-    """``None`` for the memory profile, else the moto endpoint of the local profile."""
+    """``None`` for the memory profile, else the local profile's PIX store: moto's endpoint
+    (DynamoDB) or ``LOCAL_POSTGRES``."""
     if request.param == "memory":
         return None
     require_postgres()
+    if request.param == "local-postgres":
+        return LOCAL_POSTGRES
     # moto serving one request at a time: DynamoDB serializes conditional writes per item,
     # moto's threaded server does not (see tests/integration/dynamo_support.py)
     endpoint: str = request.getfixturevalue("serial_moto_endpoint")
@@ -112,9 +138,10 @@ async def bank(aws_endpoint: str | None, clock: FakeClock | None = None) -> Asyn
         _pool, schema = await stack.enter_async_context(isolated_schema())
         _redis, prefix = await stack.enter_async_context(open_test_redis())
         settings = local_settings(schema, prefix, aws_endpoint, table)
-        assert settings.backends.pix == "dynamodb"
-        async with open_dynamodb_client(settings) as dynamodb:
-            await create_tables(dynamodb, table)
+        if aws_endpoint != LOCAL_POSTGRES:
+            assert settings.backends.pix == "dynamodb"
+            async with open_dynamodb_client(settings) as dynamodb:
+                await create_tables(dynamodb, table)
         yield Bank([await replica(stack, settings, clock) for _ in range(REPLICAS)])
 
 
