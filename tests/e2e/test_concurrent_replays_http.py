@@ -85,16 +85,24 @@ async def replica(
     return await stack.enter_async_context(client)
 
 
-def local_settings(schema: str, redis_prefix: str, endpoint: str, table: str) -> Settings:
+def local_settings(schema: str, redis_prefix: str, endpoint: str | None, table: str) -> Settings:
+    """The local profile, its PIX stores on moto at ``endpoint`` or, without one, PostgreSQL."""
+    pix: dict[str, str] = (
+        {"FINBANK_PIX_BACKEND": "postgres"}
+        if endpoint is None
+        else {
+            "FINBANK_AWS_ENDPOINT_URL": endpoint,
+            "FINBANK_AWS_REGION": "sa-east-1",
+            "FINBANK_PIX_BACKEND": "dynamodb",
+            "FINBANK_PIX_TABLE_NAME": table,
+        }
+    )
     return Settings.from_env(
         {
             "FINBANK_PROFILE": "local",
             "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
             "FINBANK_REDIS_KEY_PREFIX": redis_prefix,
-            "FINBANK_AWS_ENDPOINT_URL": endpoint,
-            "FINBANK_AWS_REGION": "sa-east-1",
-            "FINBANK_PIX_BACKEND": "dynamodb",
-            "FINBANK_PIX_TABLE_NAME": table,
+            **pix,
             "FINBANK_JWT_SECRET": secrets.token_hex(32),
             "FINBANK_SANDBOX": "true",
             "FINBANK_POSTGRES_POOL_MAX": str(N),  # per replica: every request gets a connection
@@ -108,11 +116,19 @@ class Profile:
     aws_endpoint: str | None = None
 
 
-@pytest.fixture(params=["memory", pytest.param("local", marks=pytest.mark.services)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("local", marks=pytest.mark.services),
+        pytest.param("local-postgres", marks=pytest.mark.services),
+    ]
+)
 def profile(request: pytest.FixtureRequest) -> Profile:
     if request.param == "memory":
         return Profile("memory")
     require_postgres()
+    if request.param == "local-postgres":  # the local profile's default: PIX on PostgreSQL
+        return Profile("local")
     # moto serving one request at a time: DynamoDB serializes conditional writes per item,
     # moto's threaded server does not (see tests/integration/dynamo_support.py)
     return Profile("local", request.getfixturevalue("serial_moto_endpoint"))
@@ -121,7 +137,7 @@ def profile(request: pytest.FixtureRequest) -> Profile:
 @asynccontextmanager
 async def open_bank(profile: Profile) -> AsyncIterator[Bank]:
     """The apps, entered and left in the test's own task (their lifespans need that)."""
-    if profile.aws_endpoint is None:
+    if profile.name == "memory":
         async with AsyncExitStack() as stack:
             settings = Settings(jwt=JwtOptions(secret=secrets.token_hex(32)))
             yield Bank("memory", [await replica(stack, settings)])
@@ -133,9 +149,13 @@ async def open_bank(profile: Profile) -> AsyncIterator[Bank]:
         AsyncExitStack() as stack,
     ):
         settings = local_settings(schema, redis_prefix, profile.aws_endpoint, table)
-        assert (settings.backends.pix, settings.pix.inline_settlement) == ("dynamodb", False)
-        async with open_dynamodb_client(settings) as dynamodb:
-            await create_tables(dynamodb, table)
+        assert settings.pix.inline_settlement is False
+        if profile.aws_endpoint is not None:
+            assert settings.backends.pix == "dynamodb"
+            async with open_dynamodb_client(settings) as dynamodb:
+                await create_tables(dynamodb, table)
+        else:
+            assert settings.backends.pix == "postgres"
         replicas = [await replica(stack, settings), await replica(stack, settings)]
         yield Bank("local", replicas, pool)
 
