@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from finbank_core.accounts.model import AccountStatus, CustomerAccount
 from finbank_core.shared.errors import AccountNotFound, DuplicateAccount
@@ -31,6 +32,9 @@ class InMemoryAccountRepository:
             return self._accounts[account_id]
         except KeyError:
             raise AccountNotFound() from None
+
+    async def get_many(self, account_ids: Sequence[uuid.UUID]) -> list[CustomerAccount]:
+        return [self._accounts[i] for i in account_ids if i in self._accounts]
 
     async def get_by_number(self, branch: str, number: str) -> CustomerAccount:
         account_id = self._by_number.get((branch, number))

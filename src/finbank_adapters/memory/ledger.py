@@ -26,6 +26,7 @@ from finbank_core.accounts.ledger import (
     NewAccount,
     PendingStatus,
     QueryFilter,
+    SubmittedTransfer,
     Transfer,
     TransferRecord,
 )
@@ -75,6 +76,15 @@ class InMemoryLedger:
         if events and self._publisher is not None and _OK in results:
             await self._publisher.publish(events)
         return results
+
+    async def submit_transfer(
+        self, transfer: Transfer, *, events: Sequence[EventEnvelope] = ()
+    ) -> SubmittedTransfer:
+        [result] = await self.create_transfers([transfer], events=events)
+        if result is not _OK:
+            return SubmittedTransfer(result=result)
+        [record] = rules.lookup_transfers(self._state, [transfer.id])  # no await: as applied
+        return SubmittedTransfer(result=result, timestamp=record.timestamp)
 
     async def query_transfers(self, filter: QueryFilter) -> list[TransferRecord]:
         self._now()

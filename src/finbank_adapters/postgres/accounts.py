@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -20,6 +21,7 @@ _INSERT = (
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 )
 _BY_ID = _SELECT + " WHERE id = $1"
+_BY_IDS = _SELECT + " WHERE id = ANY($1::uuid[])"
 _BY_NUMBER = _SELECT + " WHERE branch = $1 AND number = $2"
 _BY_OWNER = _SELECT + ' WHERE owner_id = $1 ORDER BY created_at, number COLLATE "C"'
 _SET_STATUS = (
@@ -70,6 +72,14 @@ class PostgresAccountRepository:
         if row is None:
             raise AccountNotFound()
         return _account(row)
+
+    async def get_many(self, account_ids: Sequence[uuid.UUID]) -> list[CustomerAccount]:
+        if not account_ids:
+            return []
+        with translated():
+            rows = await self._pool.fetch(_BY_IDS, list(account_ids))
+        by_id = {row["id"]: row for row in rows}
+        return [_account(by_id[i]) for i in account_ids if i in by_id]
 
     async def get_by_number(self, branch: str, number: str) -> CustomerAccount:
         with translated():

@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from finbank_adapters import tracing
-from finbank_adapters.metrics import counts_ledger_results
+from finbank_adapters.metrics import counts_ledger_results, record_ledger_results
 from finbank_adapters.postgres.errors import RetryPolicy, translated, with_retries
 from finbank_core.accounts.ledger import (
     ACCOUNT_FLAGS_KNOWN,
@@ -47,6 +47,7 @@ from finbank_core.accounts.ledger import (
     NewAccount,
     PendingStatus,
     QueryFilter,
+    SubmittedTransfer,
     Transfer,
     TransferFlags,
     TransferRecord,
@@ -496,8 +497,24 @@ class PostgresLedger:
     ) -> list[CreateTransferResult]:
         if not transfers:
             return []
-        check_transfer_texts(transfers)
+        return await self._create_transfers(transfers, events, self._clock.now())
+
+    async def submit_transfer(
+        self, transfer: Transfer, *, events: Sequence[EventEnvelope] = ()
+    ) -> SubmittedTransfer:
+        # the transfer is stored at ``now`` (an imported one at its own timestamp)
         now = self._clock.now()
+        [result] = await self._create_transfers([transfer], events, now)
+        record_ledger_results([result])
+        if result is not R.OK:
+            return SubmittedTransfer(result=result)
+        imported = int(transfer.flags) & _IMPORTED and transfer.timestamp is not None
+        return SubmittedTransfer(result=result, timestamp=transfer.timestamp if imported else now)
+
+    async def _create_transfers(
+        self, transfers: Sequence[Transfer], events: Sequence[EventEnvelope], now: datetime
+    ) -> list[CreateTransferResult]:
+        check_transfer_texts(transfers)
         batch_checks = _transfer_batch_checks(transfers, now)
         if len(transfers) == 1:
             t = transfers[0]

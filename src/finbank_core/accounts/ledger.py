@@ -387,6 +387,18 @@ class CreateTransferResult(enum.StrEnum):
     EXCEEDS_DEBITS = "exceeds_debits"
 
 
+class SubmittedTransfer(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``Ledger.submit_transfer`` answers for one transfer.
+
+    ``timestamp`` is the transfer's timestamp as the ledger stored it (what a
+    look-up would read), given when ``result`` is ``OK``; ``None`` otherwise
+    (an ``EXISTS`` is answered from the stored transfer: look it up).
+    """
+
+    result: CreateTransferResult
+    timestamp: datetime | None = None
+
+
 class EntrySide(enum.StrEnum):
     DEBIT = "debit"
     CREDIT = "credit"

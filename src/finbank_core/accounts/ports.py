@@ -16,6 +16,7 @@ from finbank_core.accounts.ledger import (
     LedgerAccount,
     NewAccount,
     QueryFilter,
+    SubmittedTransfer,
     Transfer,
     TransferRecord,
 )
@@ -59,6 +60,13 @@ class Ledger(Protocol):
         batch, and only if at least one transfer of it returned ``OK``: a
         replayed batch publishes nothing twice.
         """
+        ...
+
+    async def submit_transfer(
+        self, transfer: Transfer, *, events: Sequence[EventEnvelope] = ()
+    ) -> SubmittedTransfer:
+        """:meth:`create_transfers` of one transfer, answered with its stored timestamp
+        when ``OK``: a caller can describe what it created without looking it up."""
         ...
 
     async def lookup_accounts(self, ids: Sequence[uuid.UUID]) -> list[LedgerAccount]:
@@ -129,6 +137,10 @@ class AccountRepository(Protocol):
 
     async def get(self, account_id: uuid.UUID) -> CustomerAccount:
         """Raises ``AccountNotFound``."""
+        ...
+
+    async def get_many(self, account_ids: Sequence[uuid.UUID]) -> list[CustomerAccount]:
+        """The accounts that exist among ``account_ids``, in the order asked (one read)."""
         ...
 
     async def get_by_number(self, branch: str, number: str) -> CustomerAccount:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import msgspec
 
-from finbank_core.accounts.access import active_account, owned_account
+from finbank_core.accounts.access import active_account, owned_account, require_active
 from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.events import (
     ACCOUNT_OPENED,
@@ -339,7 +339,19 @@ class _MoneyMovement:
             correlation_id=correlation_id,
             payload={"transfer_id": str(transfer.id), "amount_cents": transfer.amount, **payload},
         )
-        [result] = await self._ledger.create_transfers([transfer], events=[event])
+        submitted = await self._ledger.submit_transfer(transfer, events=[event])
+        result = submitted.result
+        debit, credit = transfer.debit_account_id, transfer.credit_account_id
+        if result is CreateTransferResult.OK and submitted.timestamp and debit and credit:
+            # built from what the ledger applied: a replay's look-up reads the same
+            return TransferReceipt(
+                transfer_id=transfer.id,
+                debit_account_id=debit,
+                credit_account_id=credit,
+                amount=Money(transfer.amount),
+                description=transfer.user_data,
+                created_at=submitted.timestamp,
+            )
         if result not in (CreateTransferResult.OK, CreateTransferResult.EXISTS):
             result = await self._settled_by_a_replay(transfer, result)
         raise_for_transfer_result(result)
@@ -475,9 +487,14 @@ class InternalTransfer(_MoneyMovement):
         transfer_id = transfer_id_for("internal", cmd.owner_id, cmd.idempotency_key)
         if cmd.from_account_id == cmd.to_account_id:
             raise SameAccount()
-        source = await self._accounts.get(cmd.from_account_id)
-        if source.owner_id != cmd.owner_id:
+        # both accounts in one read; the source must be the caller's
+        found = {
+            a.id: a for a in await self._accounts.get_many([cmd.from_account_id, cmd.to_account_id])
+        }
+        source = found.get(cmd.from_account_id)
+        if source is None or source.owner_id != cmd.owner_id:
             raise AccountNotFound()
+        target = found.get(cmd.to_account_id)
         transfer = Transfer(
             id=transfer_id,
             debit_account_id=cmd.from_account_id,
@@ -487,10 +504,17 @@ class InternalTransfer(_MoneyMovement):
             user_data=check_memo(cmd.description),
         )
         # A replay must answer as the first call did even if an account was
-        # blocked since, so the ledger (which knows the id) is asked first.
-        if not await self._ledger.lookup_transfers([transfer_id]):
-            await active_account(self._accounts, cmd.from_account_id)
-            await active_account(self._accounts, cmd.to_account_id)
+        # blocked since: a refusal is only given once the ledger (which knows
+        # the id) says the transfer is not there.
+        if (
+            target is None
+            or source.status is not AccountStatus.ACTIVE
+            or target.status is not AccountStatus.ACTIVE
+        ) and not await self._ledger.lookup_transfers([transfer_id]):
+            require_active(source)
+            if target is None:
+                raise AccountNotFound()
+            require_active(target)
         return await self._submit(
             transfer,
             event_type=INTERNAL_TRANSFER_MADE,
