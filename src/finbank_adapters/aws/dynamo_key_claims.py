@@ -14,11 +14,16 @@ and the owner items in one ``TransactWriteItems``: of concurrent claims on
 one key exactly one is stored. An update puts the claim on the condition
 ``version = :expected`` and, when the claim becomes final, deletes the
 active item in the same transaction.
+
+The outbox is not on this table: the store takes no events
+(``appends_events`` is false) and the claim steps publish each step's event
+after its write, marking the claim ``announced`` (see ``ClaimSteps``).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -33,6 +38,7 @@ from finbank_core.pix.claims.errors import (
 )
 from finbank_core.pix.claims.model import KeyClaim
 from finbank_core.pix.codes.keys import PixKey
+from finbank_core.shared.events import EventEnvelope
 
 CLAIM_SK = "KEYCLAIM"
 ACTIVE_SK = "ACTIVE"
@@ -60,6 +66,8 @@ def _decode(item: Item) -> KeyClaim:
 class DynamoKeyClaimStore:
     """``KeyClaimStore`` on the PIX table (see the module docstring)."""
 
+    appends_events = False
+
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
@@ -79,7 +87,9 @@ class DynamoKeyClaimStore:
             put["ExpressionAttributeValues"] = values
         return {"Put": put}
 
-    async def add(self, claim: KeyClaim) -> KeyClaim:
+    async def add(self, claim: KeyClaim, *, events: Sequence[EventEnvelope] = ()) -> KeyClaim:
+        if events:
+            raise ValueError("the DynamoDB claim store does not append events")
         stored = msgspec.structs.replace(claim, version=1)
         items: list[dict[str, Any]] = [
             self._claim_put(stored, "attribute_not_exists(pk)"),
@@ -124,7 +134,11 @@ class DynamoKeyClaimStore:
             raise KeyClaimNotFound()
         return _decode(item)
 
-    async def update(self, claim: KeyClaim, expected_version: int) -> KeyClaim:
+    async def update(
+        self, claim: KeyClaim, expected_version: int, *, events: Sequence[EventEnvelope] = ()
+    ) -> KeyClaim:
+        if events:
+            raise ValueError("the DynamoDB claim store does not append events")
         stored = msgspec.structs.replace(claim, version=expected_version + 1)
         items: list[dict[str, Any]] = [
             self._claim_put(

@@ -14,8 +14,10 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from finbank_adapters import aws_wiring, pix_wiring, postgres_wiring, sandbox
+from finbank_adapters.containers import pix_claims as claims_wiring
 from finbank_adapters.containers.infrastructure import settings_field
 from finbank_adapters.memory.claims import InMemoryRequestClaims
+from finbank_adapters.memory.pix_claims import InMemoryKeyClaimStore
 from finbank_adapters.pix_cursor import pix_cursor_key
 from finbank_core.pix import use_cases as pix
 from finbank_core.pix.ledger_steps import PixEvents
@@ -162,7 +164,24 @@ class PixContainer(containers.DeclarativeContainer):
         ),
         max_keys_company=providers.Callable(settings_field("pix.max_keys_company"), infra.settings),
     )
-    delete_pix_key = providers.Factory(pix.DeletePixKey, directory=key_directory, events=pix_events)
+    #: key claims (docs/pix-claims.md): here because deleting a key checks its active claim
+    key_claim_store = providers.Selector(
+        _pix_backend,
+        memory=providers.Singleton(InMemoryKeyClaimStore),
+        postgres=providers.Singleton(
+            claims_wiring.postgres_claim_store, pool=infra.postgres_pool, settings=infra.settings
+        ),
+        dynamodb=providers.Singleton(
+            claims_wiring.dynamo_claim_store, client=infra.dynamodb_client, settings=infra.settings
+        ),
+    )
+    delete_pix_key = providers.Factory(
+        pix.DeletePixKey,
+        directory=key_directory,
+        events=pix_events,
+        accounts=accounts.account_repository,
+        claims=key_claim_store,
+    )
     list_pix_keys = providers.Factory(
         pix.ListPixKeys, accounts=accounts.account_repository, directory=key_directory
     )

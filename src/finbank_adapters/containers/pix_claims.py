@@ -16,7 +16,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from finbank_adapters.containers.infrastructure import settings_field
-from finbank_adapters.memory.pix_claims import InMemoryKeyClaimStore, InMemoryLookupBuckets
+from finbank_adapters.memory.pix_claims import InMemoryLookupBuckets
 from finbank_adapters.sandbox.claims import SimulatedDictClaims
 from finbank_adapters.settings import Settings
 from finbank_core.pix.claims import use_cases as claims
@@ -25,10 +25,11 @@ from finbank_core.pix.ports import PaymentNetwork
 from finbank_core.pix.use_cases import devices, limit_changes
 
 
-def postgres_claim_store(pool: Any) -> Any:
+def postgres_claim_store(pool: Any, settings: Settings) -> Any:
+    """Claims and their events in one transaction when the outbox is in the same database."""
     from finbank_adapters.postgres.pix_claims import PostgresKeyClaimStore
 
-    return PostgresKeyClaimStore(pool)
+    return PostgresKeyClaimStore(pool, outbox=settings.backends.events == "postgres")
 
 
 def postgres_claims_directory(pool: Any, seed: list[Any]) -> Any:
@@ -71,14 +72,8 @@ class PixClaimsContainer(containers.DeclarativeContainer):
 
     _pix_backend = providers.Callable(settings_field("backends.pix"), infra.settings)
 
-    claim_store = providers.Selector(
-        _pix_backend,
-        memory=providers.Singleton(InMemoryKeyClaimStore),
-        postgres=providers.Singleton(postgres_claim_store, pool=infra.postgres_pool),
-        dynamodb=providers.Singleton(
-            dynamo_claim_store, client=infra.dynamodb_client, settings=infra.settings
-        ),
-    )
+    #: the PIX container's (deleting a key checks it too)
+    claim_store = pix.key_claim_store
     #: the PIX container's directory, which can also move a key for a claim
     claims_directory = providers.Selector(
         _pix_backend,

@@ -7,6 +7,7 @@ so on one event loop it is as atomic as the PostgreSQL and DynamoDB ones.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -19,16 +20,26 @@ from finbank_core.pix.claims.errors import (
 from finbank_core.pix.claims.lookups import BucketPolicy, BucketTake, take
 from finbank_core.pix.claims.model import KeyClaim
 from finbank_core.pix.codes.keys import PixKey
+from finbank_core.shared.events import EventEnvelope
+
+
+def refuse_events(events: Sequence[EventEnvelope]) -> None:
+    """A store without an outbox of its own is never given events (``appends_events``)."""
+    if events:
+        raise ValueError("this claim store does not append events; publish them after the write")
 
 
 class InMemoryKeyClaimStore:
     """``KeyClaimStore`` in dicts: claims by id, the active claim of each key."""
 
+    appends_events = False
+
     def __init__(self) -> None:
         self._claims: dict[uuid.UUID, KeyClaim] = {}
         self._active: dict[tuple[str, str], uuid.UUID] = {}
 
-    async def add(self, claim: KeyClaim) -> KeyClaim:
+    async def add(self, claim: KeyClaim, *, events: Sequence[EventEnvelope] = ()) -> KeyClaim:
+        refuse_events(events)
         index = (claim.key.type.value, claim.key.value)
         if index in self._active or claim.id in self._claims:
             raise KeyClaimAlreadyOpen("the key already has an active claim")
@@ -44,7 +55,10 @@ class InMemoryKeyClaimStore:
             raise KeyClaimNotFound()
         return claim
 
-    async def update(self, claim: KeyClaim, expected_version: int) -> KeyClaim:
+    async def update(
+        self, claim: KeyClaim, expected_version: int, *, events: Sequence[EventEnvelope] = ()
+    ) -> KeyClaim:
+        refuse_events(events)
         current = self._claims.get(claim.id)
         if current is None:
             raise KeyClaimNotFound()

@@ -3,7 +3,10 @@
 ``PostgresKeyClaimStore`` keeps each claim in ``pix_key_claims``; the
 partial unique index ``pix_key_claims_one_active`` lets a key have one
 active claim, so of concurrent claims on a key exactly one ``INSERT``
-succeeds. Updates are ``UPDATE ... WHERE version = $expected``.
+succeeds. Updates are ``UPDATE ... WHERE version = $expected``. Built with
+``outbox=True`` (the events backend is this database's outbox), a write and
+the events it is given are one transaction (``outbox_append``): a claim step
+is never stored without its event, nor its event without it.
 ``PostgresLookupBuckets`` calls ``pix_lookup_take``, which refills and takes
 under the bucket row's lock. Times are the injected clock's, passed in.
 """
@@ -11,12 +14,14 @@ under the bucket row's lock. Times are the injected clock's, passed in.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 import msgspec
 
 from finbank_adapters.postgres.errors import translated
+from finbank_adapters.postgres.ledger import event_columns
 from finbank_adapters.postgres.pix_directory import PostgresKeyDirectory, account_ref
 from finbank_core.pix.claims.errors import (
     KeyClaimAlreadyOpen,
@@ -29,6 +34,7 @@ from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.directory import KeyRegistration, NewKeyRegistration
 from finbank_core.pix.errors import PixKeyLimitReached, PixKeyNotFound
 from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.events import EventEnvelope
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(KeyClaim)
@@ -51,6 +57,7 @@ _BY_OWNER = (
     " ORDER BY opened_at, id"
 )
 _TAKE = "SELECT allowed, tokens FROM pix_lookup_take($1, $2, $3, $4, $5)"
+_APPEND = "SELECT outbox_append($1, $2, $3, $4, $5, $6)"
 
 
 def _decode(row: asyncpg.Record) -> KeyClaim:
@@ -60,10 +67,16 @@ def _decode(row: asyncpg.Record) -> KeyClaim:
 class PostgresKeyClaimStore:
     """``KeyClaimStore`` on ``pix_key_claims`` (see the module docstring)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, outbox: bool = False) -> None:
         self._pool = pool
+        self.appends_events = outbox
 
-    async def add(self, claim: KeyClaim) -> KeyClaim:
+    def _check_events(self, events: Sequence[EventEnvelope]) -> None:
+        if events and not self.appends_events:
+            raise ValueError("this claim store was built without the outbox (outbox=False)")
+
+    async def add(self, claim: KeyClaim, *, events: Sequence[EventEnvelope] = ()) -> KeyClaim:
+        self._check_events(events)
         stored = msgspec.structs.replace(claim, version=1)
         with translated(
             {
@@ -73,17 +86,20 @@ class PostgresKeyClaimStore:
                 "pix_key_claims_pkey": lambda: KeyClaimAlreadyOpen("the claim already exists"),
             }
         ):
-            await self._pool.execute(
-                _INSERT,
-                claim.id,
-                claim.key.type.value,
-                claim.key.value,
-                claim.status.value,
-                claim.claimer.owner_id,
-                claim.donor.owner_id,
-                claim.opened_at,
-                _encoder.encode(stored).decode(),
-            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    _INSERT,
+                    claim.id,
+                    claim.key.type.value,
+                    claim.key.value,
+                    claim.status.value,
+                    claim.claimer.owner_id,
+                    claim.donor.owner_id,
+                    claim.opened_at,
+                    _encoder.encode(stored).decode(),
+                )
+                if events:
+                    await conn.fetchval(_APPEND, *event_columns(events))
         return stored
 
     async def get(self, claim_id: uuid.UUID) -> KeyClaim:
@@ -93,16 +109,22 @@ class PostgresKeyClaimStore:
             raise KeyClaimNotFound()
         return _decode(row)
 
-    async def update(self, claim: KeyClaim, expected_version: int) -> KeyClaim:
+    async def update(
+        self, claim: KeyClaim, expected_version: int, *, events: Sequence[EventEnvelope] = ()
+    ) -> KeyClaim:
+        self._check_events(events)
         stored = msgspec.structs.replace(claim, version=expected_version + 1)
         with translated():
-            status = await self._pool.execute(
-                _UPDATE,
-                claim.id,
-                claim.status.value,
-                _encoder.encode(stored).decode(),
-                expected_version,
-            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                status = await conn.execute(
+                    _UPDATE,
+                    claim.id,
+                    claim.status.value,
+                    _encoder.encode(stored).decode(),
+                    expected_version,
+                )
+                if status == "UPDATE 1" and events:
+                    await conn.fetchval(_APPEND, *event_columns(events))
         if status != "UPDATE 1":
             await self.get(claim.id)  # KeyClaimNotFound if there is no such claim
             raise KeyClaimVersionConflict()

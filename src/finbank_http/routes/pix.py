@@ -131,7 +131,9 @@ class PixKeyController(Controller):
         "/{key_id:uuid}",
         operation_id="deletePixKey",
         summary="Delete one of the caller's PIX keys by its registration id",
-        responses=problems(401, 404, 503),
+        description="A key with an active claim (open, waiting or confirmed) is not deleted: "
+        "`409 pix_key_under_claim` until the claim is completed, cancelled or ends.",
+        responses=problems(401, 404, 409, 503),
         status_code=HTTP_200_OK,
     )
     async def remove(

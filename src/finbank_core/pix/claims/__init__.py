@@ -15,6 +15,7 @@ from finbank_core.pix.claims.errors import (
     KeyClaimPeriodEnded,
     KeyClaimVersionConflict,
     KeyLookupRateLimited,
+    PixKeyUnderClaim,
 )
 from finbank_core.pix.claims.lookups import BucketPolicy, BucketTake, LookupLimitSettings
 from finbank_core.pix.claims.model import (
@@ -56,4 +57,5 @@ __all__ = [
     "KeyLookupRateLimited",
     "LookupBuckets",
     "LookupLimitSettings",
+    "PixKeyUnderClaim",
 ]

@@ -60,6 +60,17 @@ class KeyClaimVersionConflict(KeyClaimError, Conflict):
     title = "The claim was changed concurrently; retry"
 
 
+class PixKeyUnderClaim(KeyClaimError, Conflict):
+    """The key has an active claim (open, waiting or confirmed): it cannot be deleted now.
+
+    The holder confirms or cancels the claim (or waits for it to end) first,
+    so that a key given up by a claim is never freed for someone else.
+    """
+
+    code = "pix_key_under_claim"
+    title = "The PIX key has an active claim"
+
+
 class KeyLookupRateLimited(KeyClaimError, TooManyRequests):
     """The customer's key look-up bucket is empty; ``details["retry_after_seconds"]``."""
 

@@ -16,8 +16,12 @@ Statuses follow the directory's: ``OPEN`` (the claimer opened it),
 to the claimer's account) and ``CANCELLED``. The key stays on the donor's
 account until completion, and completion moves it in one step of the
 directory (:meth:`~finbank_core.pix.claims.ports.ClaimableKeyDirectory.transfer`),
-so it is never on two accounts. The periods are in :class:`ClaimSettings`;
-every deadline is read on the injected clock.
+so it is never on two accounts. A confirmed claim being completed is marked
+``completing`` first; the key moves, and only then is the claim marked
+``COMPLETED``, so the status never says the key moved when it did not (a
+completion interrupted in between is finished by the next touch). The
+periods are in :class:`ClaimSettings`; every deadline is read on the
+injected clock.
 """
 
 from __future__ import annotations
@@ -143,6 +147,12 @@ class KeyClaim(msgspec.Struct, frozen=True, kw_only=True):
     confirmed_by: ClaimParty | None = None
     cancelled_by: ClaimParty | None = None
     cancel_reason: CancelReason | None = None
+    #: a confirmed claim whose key move has begun: nobody may cancel it, the next touch
+    #: finishes it (the key moves, then the claim becomes ``COMPLETED``)
+    completing: bool = False
+    #: the event of this status is on the outbox; ``False`` between a step's write and its
+    #: event (a crash there leaves it for the next touch to publish, under the same id)
+    announced: bool = True
     version: int = 1
 
     def is_donor(self, owner_id: str) -> bool:
@@ -201,6 +211,12 @@ def confirmed(claim: KeyClaim, by: ClaimParty, now: datetime) -> KeyClaim:
 
 
 def cancelled(claim: KeyClaim, by: ClaimParty, reason: CancelReason, now: datetime) -> KeyClaim:
+    if claim.completing:
+        from finbank_core.pix.claims.errors import IllegalKeyClaimTransition
+
+        raise IllegalKeyClaimTransition(
+            "the claim is being completed: its key is moving", status=claim.status.value
+        )
     _require(
         claim,
         (ClaimStatus.OPEN, ClaimStatus.WAITING_RESOLUTION, ClaimStatus.CONFIRMED),
@@ -215,9 +231,18 @@ def cancelled(claim: KeyClaim, by: ClaimParty, reason: CancelReason, now: dateti
     )
 
 
-def completed(claim: KeyClaim, now: datetime) -> KeyClaim:
+def completing(claim: KeyClaim, now: datetime) -> KeyClaim:
+    """The claimer began completing: the key moves next (see the module docstring)."""
     _require(claim, (ClaimStatus.CONFIRMED,), "completed")
-    return msgspec.structs.replace(claim, status=ClaimStatus.COMPLETED, updated_at=now)
+    return msgspec.structs.replace(claim, completing=True, updated_at=now)
+
+
+def completed(claim: KeyClaim, now: datetime) -> KeyClaim:
+    """The key moved: ``COMPLETED`` (only after the directory's move)."""
+    _require(claim, (ClaimStatus.CONFIRMED,), "completed")
+    return msgspec.structs.replace(
+        claim, status=ClaimStatus.COMPLETED, completing=False, updated_at=now
+    )
 
 
 def due_step(claim: KeyClaim, now: datetime) -> KeyClaim | None:
@@ -227,8 +252,11 @@ def due_step(claim: KeyClaim, now: datetime) -> KeyClaim | None:
     can no longer act; a portability claim then lapses (cancelled) and an
     ownership claim is confirmed (the holder did not contest; a claim never
     acknowledged by the donor's institution is cancelled instead). At
-    ``completion_ends_at`` a confirmed claim not completed is cancelled.
+    ``completion_ends_at`` a confirmed claim not completed is cancelled; one
+    whose completion began before the end is finished instead (not here).
     """
+    if claim.completing:
+        return None
     if claim.status in (ClaimStatus.OPEN, ClaimStatus.WAITING_RESOLUTION):
         if now < claim.resolution_ends_at:
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -11,13 +12,22 @@ from finbank_core.pix.claims.model import KeyClaim
 from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.directory import KeyRegistration, NewKeyRegistration
 from finbank_core.pix.ports import KeyDirectory
+from finbank_core.shared.events import EventEnvelope
 
 
 class KeyClaimStore(Protocol):
-    """Claims, versioned; a key has at most one active claim at a time."""
+    """Claims, versioned; a key has at most one active claim at a time.
 
-    async def add(self, claim: KeyClaim) -> KeyClaim:
-        """Store a new claim with version 1.
+    ``appends_events``: the store writes ``events`` given to ``add`` and
+    ``update`` to the outbox in the same atomic write as the claim (PostgreSQL
+    with the outbox in the same database). A store that cannot is given no
+    events; the caller publishes them after the write (``KeyClaim.announced``).
+    """
+
+    appends_events: bool
+
+    async def add(self, claim: KeyClaim, *, events: Sequence[EventEnvelope] = ()) -> KeyClaim:
+        """Store a new claim with version 1 (and ``events``, see the class docstring).
 
         Raises ``KeyClaimAlreadyOpen`` if the key has an active claim (open,
         waiting or confirmed); the check and the write are atomic, so of
@@ -29,8 +39,12 @@ class KeyClaimStore(Protocol):
         """Raises ``KeyClaimNotFound``."""
         ...
 
-    async def update(self, claim: KeyClaim, expected_version: int) -> KeyClaim:
+    async def update(
+        self, claim: KeyClaim, expected_version: int, *, events: Sequence[EventEnvelope] = ()
+    ) -> KeyClaim:
         """Replace the claim if its stored version is ``expected_version``; returns it stored.
+
+        ``events`` are written with it, or not at all (see the class docstring).
 
         The stored claim has version ``expected_version + 1``. A claim that
         becomes cancelled or completed frees its key for a new claim in the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -25,6 +26,9 @@ from finbank_core.pix.ports import KeyDirectory
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.privacy import masked_repr
+
+if TYPE_CHECKING:
+    from finbank_core.pix.claims.ports import KeyClaimStore
 
 
 class RegisterPixKeyCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,13 +130,47 @@ class ListPixKeysQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DeletePixKey:
-    """Remove one of the caller's keys (``PixKeyNotFound`` for anyone else's)."""
+    """Remove one of the caller's keys (``PixKeyNotFound`` for anyone else's).
 
-    def __init__(self, *, directory: KeyDirectory, events: PixEvents) -> None:
+    With ``claims`` (and ``accounts`` to find the key), a key with an active
+    claim is refused with ``PixKeyUnderClaim`` and stays registered: the
+    claim decides where it goes.
+    """
+
+    def __init__(
+        self,
+        *,
+        directory: KeyDirectory,
+        events: PixEvents,
+        accounts: AccountRepository | None = None,
+        claims: KeyClaimStore | None = None,
+    ) -> None:
         self._directory = directory
         self._events = events
+        self._accounts = accounts
+        self._claims = claims
+
+    async def _refuse_if_claimed(self, cmd: DeletePixKeyCommand) -> None:
+        if self._claims is None or self._accounts is None:
+            return
+        from finbank_core.pix.claims.errors import PixKeyUnderClaim
+
+        for account in await self._accounts.list_by_owner(cmd.owner_id):
+            for registration in await self._directory.list_by_account(account.id):
+                if registration.id != cmd.key_id:
+                    continue
+                claim = await self._claims.active_for_key(registration.key)
+                if claim is not None:
+                    raise PixKeyUnderClaim(
+                        "the key has an active claim: confirm or cancel it first",
+                        field="key_id",
+                        claim_id=str(claim.id),
+                        status=claim.status.value,
+                    )
+                return
 
     async def __call__(self, cmd: DeletePixKeyCommand) -> KeyRegistration:
+        await self._refuse_if_claimed(cmd)
         removed = await self._directory.delete(cmd.key_id, cmd.owner_id)
         await self._events.publish(
             KEY_DELETED,

@@ -150,8 +150,7 @@ class OpenKeyClaim:
             completion_ends_at=completion,
             updated_at=now,
         )
-        stored = await steps.store.add(claim)
-        await steps.announce(stored)
+        stored = await steps.add(claim)
         if not steps.is_ours(stored.donor.ispb):
             try:
                 await steps.network.open_claim(stored)
@@ -161,8 +160,7 @@ class OpenKeyClaim:
                     stored, ClaimParty.CLAIMER, CancelReason.DEFAULT_OPERATION, steps.clock.now()
                 )
                 with contextlib.suppress(Exception):  # else its resolution period ends it
-                    await steps.store.update(withdrawn, stored.version)
-                    await steps.announce(withdrawn)
+                    await steps.save(stored, withdrawn)
                 raise
         return await steps.save(stored, acknowledged(stored, steps.clock.now()))
 
@@ -211,11 +209,10 @@ class ReceiveKeyClaim:
             updated_at=now,
         )
         try:
-            stored = await steps.store.add(claim)
+            stored = await steps.add(claim)
         except KeyClaimAlreadyOpen:
             try:  # the same claim received twice at once: answer the stored one
                 return await steps.current(cmd.claim_id)
             except KeyClaimNotFound:
                 raise KeyClaimAlreadyOpen("the key already has an active claim") from None
-        await steps.announce(stored)
         return await steps.save(stored, acknowledged(stored, steps.clock.now()))

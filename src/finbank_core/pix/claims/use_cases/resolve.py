@@ -20,7 +20,7 @@ from finbank_core.pix.claims.model import (
     ClaimType,
     KeyClaim,
     cancelled,
-    completed,
+    completing,
     confirmed,
 )
 from finbank_core.pix.claims.use_cases.steps import ClaimSteps
@@ -143,11 +143,15 @@ class CancelKeyClaim:
 class CompleteKeyClaim:
     """The claimer completes a confirmed claim within the completion period: the key moves.
 
-    The claim becomes ``COMPLETED`` first (one caller wins), then the key
-    is moved by the directory's atomic transfer under the claim's id; a
-    replay (or a retry after a crash between the two) finds the claim
-    completed and applies the same move again, which the directory answers
-    with the registration already made. The key is never on two accounts.
+    The claim is marked ``completing`` (one caller wins; from then on nobody
+    cancels it and no period ends it), the key is moved by the directory's
+    atomic transfer under the claim's id, and only then is the claim marked
+    ``COMPLETED``. A key that cannot move (``PixKeyLimitReached``,
+    ``PixKeyAlreadyRegistered``) puts the claim back to ``CONFIRMED``; a
+    crash or an outage after the mark leaves it ``completing``, and the next
+    touch moves the key (a replayed move finds the registration already
+    made) and marks it. The key is never on two accounts and the status
+    never says it moved when it did not.
     """
 
     def __init__(self, *, steps: ClaimSteps) -> None:
@@ -164,8 +168,7 @@ class CompleteKeyClaim:
             if not claim.is_claimer(cmd.owner_id):
                 raise KeyClaimNotAllowed("only the claimer completes a claim", field="claim_id")
         if claim.status is ClaimStatus.COMPLETED:
-            await steps.move_key(claim)
-            return claim
+            return claim  # a replay: the key moved before the claim was marked
         if (
             claim.status is ClaimStatus.CANCELLED
             and claim.cancel_reason is CancelReason.DEFAULT_OPERATION
@@ -175,6 +178,8 @@ class CompleteKeyClaim:
             raise IllegalKeyClaimTransition(
                 f"a {claim.status.value} claim cannot be completed", status=claim.status.value
             )
+        if claim.completing:  # begun by another call, its move not done yet
+            return await steps.finish_completion(claim)
         if steps.is_ours(claim.claimer.ispb) and claim.claimer.account_id is not None:
             limit = steps.max_keys(claim.claimer.holder_type)
             held = await steps.directory.list_by_account(claim.claimer.account_id)
@@ -183,10 +188,12 @@ class CompleteKeyClaim:
                     f"an account of this kind holds at most {limit} keys", max_keys=limit
                 )
         try:
-            return await steps.save(claim, completed(claim, steps.clock.now()))
+            claim = await steps.store.update(completing(claim, steps.clock.now()), claim.version)
         except KeyClaimVersionConflict:
-            again = await steps.current(cmd.claim_id)
+            again = await steps.current(cmd.claim_id)  # finishes a completion begun meanwhile
             if again.status is ClaimStatus.COMPLETED:
-                await steps.move_key(again)
                 return again
+            if again.completing:
+                return await steps.finish_completion(again)
             raise
+        return await steps.finish_completion(claim)

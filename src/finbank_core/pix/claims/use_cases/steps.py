@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from datetime import timedelta
 
+import msgspec
+
+from finbank_core.accounts.events import make_event
 from finbank_core.accounts.model import HolderType
 from finbank_core.pix.claims.errors import KeyClaimNotFound, KeyClaimVersionConflict
 from finbank_core.pix.claims.events import EVENT_BY_STATUS, claim_payload
@@ -14,6 +19,7 @@ from finbank_core.pix.claims.model import (
     ClaimStatus,
     KeyClaim,
     cancelled,
+    completed,
     confirmed,
     due_step,
 )
@@ -24,12 +30,16 @@ from finbank_core.pix.directory import (
     KeyRegistration,
     max_keys_for,
 )
-from finbank_core.pix.errors import PixKeyNotFound
+from finbank_core.pix.errors import PixKeyAlreadyRegistered, PixKeyLimitReached, PixKeyNotFound
 from finbank_core.pix.events import outcome_event_id
 from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.events import EventEnvelope
 
 _ADVANCE_ROUNDS = 4
+#: how long a step's writer has to publish its event before any touch publishes it again
+ANNOUNCE_GRACE = timedelta(seconds=30)
 
 
 class ClaimSteps:
@@ -39,6 +49,14 @@ class ClaimSteps:
     claim after its end (any read or step), once: the store's versioned
     update lets one caller win and the others re-read. Each status has one
     event per claim, with an id derived from the claim and the status.
+
+    A step and its event are exactly-once: a store that ``appends_events``
+    writes both in one transaction; otherwise the step is stored
+    ``announced=False``, the event published, then the claim marked
+    announced, and a touch that finds the mark missing ``ANNOUNCE_GRACE``
+    after the step (a crash or a failed publish in between; within the grace
+    the writer is still at it) publishes the event again under its id. A
+    completion that began (``completing``) is finished by the next touch.
     """
 
     def __init__(
@@ -71,9 +89,21 @@ class ClaimSteps:
         return ispb == self.ispb
 
     async def current(self, claim_id: uuid.UUID) -> KeyClaim:
-        """The claim with its ended periods and a remote donor's answer applied."""
+        """The claim with its ended periods and a remote donor's answer applied.
+
+        Also what a crash left: the event of its status published (once, by
+        id) and a begun completion finished.
+        """
         claim = await self.store.get(claim_id)
         for _ in range(_ADVANCE_ROUNDS):
+            if not claim.announced and self.clock.now() - claim.updated_at >= ANNOUNCE_GRACE:
+                claim = await self._announced(claim)
+            if claim.completing:
+                try:
+                    claim = await self.finish_completion(claim)
+                except (PixKeyLimitReached, PixKeyAlreadyRegistered, ServiceUnavailable):
+                    return await self.store.get(claim_id)  # the completer is told, not a reader
+                continue
             step = await self._next_step(claim)
             if step is None:
                 return claim
@@ -98,23 +128,83 @@ class ClaimSteps:
         return None
 
     async def save(self, claim: KeyClaim, step: KeyClaim) -> KeyClaim:
-        """Store ``step`` over ``claim`` (versioned), move the key if it completed, announce it."""
-        stored = await self.store.update(step, claim.version)
-        if stored.status is ClaimStatus.COMPLETED:
-            await self.move_key(stored)
-        await self.announce(stored)
+        """Store ``step`` over ``claim`` (versioned) with its event; tell the other side."""
+        if self.store.appends_events:
+            stored = await self.store.update(
+                msgspec.structs.replace(step, announced=True),
+                claim.version,
+                events=[self.event_of(step)],
+            )
+        else:
+            stored = await self.store.update(
+                msgspec.structs.replace(step, announced=False), claim.version
+            )
+            stored = await self._announced(stored)
         if not self.is_ours(stored.claimer.ispb) or not self.is_ours(stored.donor.ispb):
             await self.network.claim_changed(stored)
         return stored
 
-    async def announce(self, claim: KeyClaim) -> None:
+    async def add(self, claim: KeyClaim) -> KeyClaim:
+        """Store a new claim with its event (see :meth:`save`)."""
+        if self.store.appends_events:
+            return await self.store.add(
+                msgspec.structs.replace(claim, announced=True), events=[self.event_of(claim)]
+            )
+        stored = await self.store.add(msgspec.structs.replace(claim, announced=False))
+        return await self._announced(stored)
+
+    def event_of(self, claim: KeyClaim) -> EventEnvelope:
+        """The one event of ``claim``'s status, under the id derived from both."""
         type = EVENT_BY_STATUS[claim.status.value]
-        await self.events.publish(
-            type,
-            str(claim.id),
-            claim_payload(claim),
+        return make_event(
             event_id=outcome_event_id(type, str(claim.id)),
+            type=type,
+            occurred_at=self.clock.now(),
+            aggregate_id=str(claim.id),
+            payload=claim_payload(claim),
         )
+
+    async def announce(self, claim: KeyClaim) -> None:
+        """Publish the event of ``claim``'s status (again: the outbox keeps one per id)."""
+        event = self.event_of(claim)
+        await self.events.publish(
+            event.type, event.aggregate_id, event.payload, event_id=event.event_id
+        )
+
+    async def _announced(self, claim: KeyClaim) -> KeyClaim:
+        """Publish the status's event, then mark the claim announced (a lost race is fine)."""
+        await self.announce(claim)
+        try:
+            return await self.store.update(
+                msgspec.structs.replace(claim, announced=True), claim.version
+            )
+        except KeyClaimVersionConflict:
+            return await self.store.get(claim.id)  # another caller moved it on (or marked it)
+
+    async def finish_completion(self, claim: KeyClaim) -> KeyClaim:
+        """Move the key of a ``completing`` claim, then mark it ``COMPLETED``.
+
+        If the key cannot move (the claimer's account is full, the key was
+        registered elsewhere), the claim goes back to plain ``CONFIRMED`` and
+        the error is raised: the claim never says the key moved when it did
+        not. ``ServiceUnavailable`` leaves it ``completing`` for the next touch.
+        """
+        try:
+            await self.move_key(claim)
+        except (PixKeyLimitReached, PixKeyAlreadyRegistered):
+            with contextlib.suppress(KeyClaimVersionConflict):  # else another caller did
+                await self.store.update(
+                    msgspec.structs.replace(claim, completing=False), claim.version
+                )
+            raise
+        for _ in range(_ADVANCE_ROUNDS):
+            try:
+                return await self.save(claim, completed(claim, self.clock.now()))
+            except KeyClaimVersionConflict:
+                claim = await self.store.get(claim.id)
+                if not claim.completing:  # finished (or reverted) by another caller
+                    return claim
+        raise KeyClaimVersionConflict()
 
     async def move_key(self, claim: KeyClaim) -> KeyRegistration:
         """Bind the key to the claimer; a replay finds it bound under the claim's id."""
