@@ -40,8 +40,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, NamedTuple, ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
@@ -492,8 +492,8 @@ _R = TypeVar("_R", bound=Sequence[str])
 
 
 def counts_ledger_results(
-    method: Callable[_P, Awaitable[_R]],
-) -> Callable[_P, Awaitable[_R]]:
+    method: Callable[_P, Coroutine[Any, Any, _R]],
+) -> Callable[_P, Coroutine[Any, Any, _R]]:
     """Decorates a ledger adapter's ``create_transfers``: its answer goes to
     :func:`record_ledger_results` (one line in each adapter, whatever its return paths)."""
 
