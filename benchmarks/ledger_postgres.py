@@ -1,24 +1,32 @@
-"""The PostgreSQL ledger against pgbench's TPC-B-like script, on the same server.
+"""The PostgreSQL ledger from Python against pgbench, on the same server, side by side.
 
-Run: ``.venv/bin/python benchmarks/ledger_postgres.py [--seconds 10] [--rounds 3] [--dsn DSN]``
+Run: ``.venv/bin/python benchmarks/ledger_postgres.py [--seconds 10] [--rounds 3]
+[--dsn DSN] [--pgbench-db finbank_pgbench] [--ledger-db finbank_bench] [--clients 1,4]``
 
-Prints, for 1 and 4 concurrent clients, the median over ``--rounds`` rounds
-(and the lowest and highest) of:
+Prints, for each ``--clients`` count (concurrent clients), the median over
+``--rounds`` rounds, with the lowest and highest run, of:
 
-* pgbench ``-b tpcb-like`` transactions/s (one bank transfer per transaction:
-  update an account, read it, update a teller and a branch, insert history),
-  in a fresh schema of database ``finbank_pgbench`` initialised with
-  ``pgbench -i -s 4`` (each run has its own, so two runs at once do not collide);
-* ``PostgresLedger.create_transfers`` transfers/s with 1 and with 100
-  transfers per call (random transfers among 10,000 customer accounts, in a
-  fresh schema of database ``finbank_bench``);
-* each figure's ratio to pgbench at the same client count.
+* **pgbench TPC-B, prepared**: ``pgbench -b tpcb-like -M prepared``
+  transactions/s (one bank transfer per transaction: update an account, read
+  it, update a teller and a branch, insert history; prepared statements, as
+  asyncpg uses), in a schema of its own of ``--pgbench-db`` initialised with
+  ``pgbench -i -s 4``;
+* **the server-side floor**: pgbench calling our own ``ledger_create_transfer``
+  (a custom script, ``-M prepared``), one transfer per transaction among the
+  same accounts as the ledger's: what the SQL function costs with a client
+  that costs nothing;
+* **the ledger from Python**: ``PostgresLedger.create_transfers`` transfers/s
+  with 1 and with 100 transfers per call (random transfers among 10,000
+  customer accounts, in a schema of its own of ``--ledger-db``), ``clients``
+  asyncio tasks on one pool;
+* each figure's ratio to the floor and to TPC-B at the same client count.
 
-Same server, same settings (fsync and synchronous_commit as configured).
-The runs are interleaved: each round runs pgbench and then the ledger at
-each client count, so a change in the machine's load during the benchmark
-hits both sides alike instead of biasing the ratio. Figures still vary with
-whatever else runs on the machine; this prints, it never asserts.
+The sides run interleaved: every round runs each side at each client count,
+in an order that alternates between rounds, so a change in the machine's
+load hits every side alike; the load average is printed before each round.
+Figures still vary with whatever else runs on the machine; this prints, it
+never asserts. Both databases are created if missing; the schemas are
+dropped at the end.
 """
 
 from __future__ import annotations
@@ -32,30 +40,52 @@ import secrets
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from finbank_adapters.postgres import PostgresLedger
 from finbank_adapters.postgres.migrations import migrate, quote_ident
-from finbank_adapters.postgres.pool import create_pool
+from finbank_adapters.postgres.pool import DEFAULT_SERVER_SETTINGS, create_pool
 from finbank_adapters.system import SystemClock
 from finbank_core.accounts.ledger import (
+    BRL_LEDGER,
     AccountFlags,
     CreateTransferResult,
     NewAccount,
     Transfer,
 )
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-PGBENCH_DB = "finbank_pgbench"
-LEDGER_DB = "finbank_bench"
+DEFAULT_DSN = os.environ.get(
+    "FINBANK_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
 ACCOUNTS = 10_000  # pgbench -s 4 has 400,000; fewer would make 100-transfer batches collide
-CLIENTS = (1, 4)
 BATCH_SIZES = (1, 100)
+TRANSFER_CODE = 3
+
+
+def account_id(n: int) -> uuid.UUID:
+    """Customer account ``n`` (1..ACCOUNTS): an id pgbench can compute as well."""
+    return uuid.UUID(f"00000000-0000-4000-8000-{n:012d}")
+
+
+#: the floor's pgbench script: what ``PostgresLedger`` sends for one plain transfer
+FLOOR_SCRIPT = f"""\\set a random(1, {ACCOUNTS})
+\\set b random(1, {ACCOUNTS - 1})
+\\set c (:a + :b - 1) % {ACCOUNTS} + 1
+\\set amount random(1, 100)
+SELECT ledger_create_transfer(now(), gen_random_uuid(),
+  ('00000000-0000-4000-8000-' || lpad(:a::text, 12, '0'))::uuid,
+  ('00000000-0000-4000-8000-' || lpad(:c::text, 12, '0'))::uuid,
+  :amount, {TRANSFER_CODE}, {BRL_LEDGER}, NULL,
+  '00000000-0000-0000-0000-000000000000'::uuid, 0, 0, NULL);
+"""
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -73,6 +103,22 @@ async def ensure_database(dsn: str, database: str) -> None:
         await conn.close()
 
 
+async def create_schema(dsn: str, schema: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"CREATE SCHEMA {quote_ident(schema)}")
+    finally:
+        await conn.close()
+
+
+async def drop_schema(dsn: str, schema: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+    finally:
+        await conn.close()
+
+
 # -- pgbench ----------------------------------------------------------------------
 
 
@@ -83,21 +129,22 @@ def pgbench_binary() -> str:
     return found
 
 
-def pgbench_args(dsn: str) -> list[str]:
+def connection_args(dsn: str) -> list[str]:
     parts = urlsplit(dsn)
     args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
     if parts.username:
         args += ["-U", parts.username]
-    return args
+    return [*args, parts.path.lstrip("/")]
 
 
-def pgbench(args: list[str], schema: str) -> str:
-    """Run pgbench on its tables in ``schema`` (a run's own: concurrent runs do not collide)."""
+def pgbench(dsn: str, schema: str, args: list[str]) -> str:
+    """Run pgbench on ``dsn``'s database with ``schema`` first on its search path."""
+    settings = " ".join(f"-c {k}={v}" for k, v in DEFAULT_SERVER_SETTINGS.items())
     done = subprocess.run(
-        [pgbench_binary(), *args],
+        [pgbench_binary(), *args, *connection_args(dsn)],
         capture_output=True,
         text=True,
-        env={**os.environ, "PGOPTIONS": f"-c search_path={schema}"},
+        env={**os.environ, "PGOPTIONS": f"-c search_path={schema} {settings}"},
         check=False,
     )
     if done.returncode != 0:
@@ -105,26 +152,25 @@ def pgbench(args: list[str], schema: str) -> str:
     return done.stdout
 
 
-def pgbench_init(dsn: str, schema: str) -> None:
-    pgbench(["-i", "-s", "4", "-q", *pgbench_args(dsn), PGBENCH_DB], schema)
-
-
-def pgbench_tps(dsn: str, schema: str, clients: int, seconds: int) -> float:
+def pgbench_tps(dsn: str, schema: str, script: list[str], clients: int, seconds: float) -> float:
     stdout = pgbench(
+        dsn,
+        schema,
         [
-            "-b",
-            "tpcb-like",
+            *script,
+            "-M",
+            "prepared",
             "-c",
             str(clients),
             "-j",
             str(clients),
             "-T",
-            str(seconds),
-            *pgbench_args(dsn),
-            PGBENCH_DB,
+            str(max(1, round(seconds))),
         ],
-        schema,
     )
+    failed = re.search(r"number of failed transactions: (\d+)", stdout)
+    if failed and int(failed.group(1)):
+        raise RuntimeError(f"pgbench transactions failed:\n{stdout}")
     match = re.search(r"tps = ([0-9.]+)", stdout)
     if match is None:
         raise RuntimeError(f"no tps in pgbench output:\n{stdout}")
@@ -146,22 +192,21 @@ class LedgerRun:
 
 
 async def ledger_rate(
-    pool: asyncpg.Pool, accounts: list[uuid.UUID], clients: int, batch: int, seconds: float
+    ledger: PostgresLedger, clients: int, batch: int, seconds: float, seed: int
 ) -> LedgerRun:
-    ledger = PostgresLedger(pool, SystemClock())
-    rng = random.Random(clients * 1000 + batch)
+    rng = random.Random(seed)
     applied = 0
     calls = 0
     deadline = time.perf_counter() + seconds
 
     def transfer() -> Transfer:
-        debit, credit = rng.sample(accounts, 2)
+        debit, credit = rng.sample(range(1, ACCOUNTS + 1), 2)
         return Transfer(
             id=uuid.uuid4(),
-            debit_account_id=debit,
-            credit_account_id=credit,
+            debit_account_id=account_id(debit),
+            credit_account_id=account_id(credit),
             amount=rng.randint(1, 100),
-            code=3,
+            code=TRANSFER_CODE,
         )
 
     async def client() -> None:
@@ -176,13 +221,21 @@ async def ledger_rate(
     return LedgerRun(applied, calls, time.perf_counter() - started)
 
 
-async def prepare_ledger(pool: asyncpg.Pool) -> list[uuid.UUID]:
-    ledger = PostgresLedger(pool, SystemClock())
+async def check_floor_statement(pool: asyncpg.Pool) -> None:
+    """The floor's statement applies a transfer (``ok``), not a cheaper refusal."""
+    statement = FLOOR_SCRIPT.split("SELECT", 1)[1]
+    values = {"a": "1", "c": "2", "amount": "1"}
+    statement = re.sub(r"(?<!:):(\w+)\b", lambda m: values[m.group(1)], statement)
+    result = await pool.fetchval("SELECT" + statement)
+    if result != "ok":
+        raise RuntimeError(f"the floor's statement answers {result!r}, not 'ok'")
+
+
+async def prepare_ledger(ledger: PostgresLedger) -> None:
     bank = uuid.uuid4()
-    accounts = [uuid.uuid4() for _ in range(ACCOUNTS)]
     await ledger.create_accounts([NewAccount(id=bank, code=100)])
-    for start in range(0, ACCOUNTS, 1_000):
-        chunk = accounts[start : start + 1_000]
+    for start in range(1, ACCOUNTS + 1, 1_000):
+        chunk = [account_id(n) for n in range(start, min(start + 1_000, ACCOUNTS + 1))]
         await ledger.create_accounts(
             [
                 NewAccount(id=a, code=1, flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
@@ -196,101 +249,150 @@ async def prepare_ledger(pool: asyncpg.Pool) -> list[uuid.UUID]:
             for a in chunk
         ]
         await ledger.create_transfers(funding)
-    return accounts
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dsn", default=DEFAULT_DSN)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    options = parser.parse_args()
-    seconds: int = options.seconds
-    rounds: int = max(1, options.rounds)
+# -- the run -------------------------------------------------------------------------
 
-    await ensure_database(options.dsn, PGBENCH_DB)
-    await ensure_database(options.dsn, LEDGER_DB)
-    pgbench_dsn = with_database(options.dsn, PGBENCH_DB)
-    pgbench_schema = f"pgbench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(pgbench_dsn)
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+async def run(options: argparse.Namespace) -> None:
+    clients_counts = [int(c) for c in options.clients.split(",") if c]
+    pgbench_dsn = with_database(options.dsn, options.pgbench_db)
+    ledger_dsn = with_database(options.dsn, options.ledger_db)
+    await ensure_database(options.dsn, options.pgbench_db)
+    await ensure_database(options.dsn, options.ledger_db)
+    tpcb_schema = f"pgbench_{secrets.token_hex(4)}"
+    ledger_schema = f"bench_{secrets.token_hex(4)}"
+    await create_schema(pgbench_dsn, tpcb_schema)
     try:
-        await conn.execute(f"CREATE SCHEMA {quote_ident(pgbench_schema)}")
-    finally:
-        await conn.close()
-    try:
-        await run(options.dsn, pgbench_schema, seconds, rounds)
-    finally:
-        conn = await asyncpg.connect(pgbench_dsn)
-        try:
-            await conn.execute(f"DROP SCHEMA {quote_ident(pgbench_schema)} CASCADE")
-        finally:
-            await conn.close()
-
-
-async def run(dsn: str, pgbench_schema: str, seconds: int, rounds: int) -> None:
-    print(f"initialising {PGBENCH_DB}.{pgbench_schema} (pgbench -i -s 4) ...", flush=True)
-    pgbench_init(dsn, pgbench_schema)
-    pgbench_runs: dict[int, list[float]] = {c: [] for c in CLIENTS}
-
-    ledger_dsn = with_database(dsn, LEDGER_DB)
-    schema = f"bench_{secrets.token_hex(4)}"
-    await migrate(ledger_dsn, schema)
-    ledger_runs: dict[tuple[int, int], list[float]] = {
-        (b, c): [] for b in BATCH_SIZES for c in CLIENTS
-    }
-    try:
+        await migrate(ledger_dsn, ledger_schema)
+        print(f"initialising {options.pgbench_db}.{tpcb_schema} (pgbench -i -s 4) ...", flush=True)
+        pgbench(pgbench_dsn, tpcb_schema, ["-i", "-s", "4", "-q"])
         pool = await create_pool(
             ledger_dsn,
-            min_size=max(CLIENTS),
-            max_size=max(CLIENTS),
-            server_settings={"search_path": schema},
+            min_size=max(clients_counts),
+            max_size=max(clients_counts),
+            server_settings={"search_path": ledger_schema},
         )
         try:
-            accounts = await prepare_ledger(pool)
-            for n in range(rounds):
-                print(f"round {n + 1}/{rounds} ...", flush=True)
-                for clients in CLIENTS:
-                    tps = pgbench_tps(dsn, pgbench_schema, clients, seconds)
-                    pgbench_runs[clients].append(tps)
-                    for batch in BATCH_SIZES:
-                        run = await ledger_rate(pool, accounts, clients, batch, seconds)
-                        ledger_runs[(batch, clients)].append(run.per_second)
+            ledger = PostgresLedger(pool, SystemClock())
+            print(f"funding {ACCOUNTS:,} accounts in {options.ledger_db}.{ledger_schema} ...")
+            await prepare_ledger(ledger)
+            await check_floor_statement(pool)
+            with tempfile.TemporaryDirectory() as tmp:
+                floor_script = Path(tmp) / "ledger_create_transfer.sql"
+                floor_script.write_text(FLOOR_SCRIPT)
+                await measure(
+                    options, clients_counts, ledger, floor_script, tpcb_schema, ledger_schema
+                )
         finally:
             await pool.close()
     finally:
-        conn = await asyncpg.connect(ledger_dsn)
-        try:
-            await conn.execute(f"DROP SCHEMA {quote_ident(schema)} CASCADE")
-        finally:
-            await conn.close()
+        await drop_schema(pgbench_dsn, tpcb_schema)
+        await drop_schema(ledger_dsn, ledger_schema)
 
-    pgbench = {c: statistics.median(runs) for c, runs in pgbench_runs.items()}
-    results = {key: statistics.median(runs) for key, runs in ledger_runs.items()}
+
+async def measure(
+    options: argparse.Namespace,
+    clients_counts: list[int],
+    ledger: PostgresLedger,
+    floor_script: Path,
+    tpcb_schema: str,
+    ledger_schema: str,
+) -> None:
+    seconds: float = options.seconds
+    pgbench_dsn = with_database(options.dsn, options.pgbench_db)
+    ledger_dsn = with_database(options.dsn, options.ledger_db)
+    runs: dict[tuple[str, int], list[float]] = {}
+    loads: list[str] = []
+
+    def sides(clients: int) -> list[tuple[str, Callable[[], float] | int]]:
+        return [
+            (
+                "tpcb",
+                lambda: pgbench_tps(
+                    pgbench_dsn, tpcb_schema, ["-b", "tpcb-like"], clients, seconds
+                ),
+            ),
+            (
+                "floor",
+                lambda: pgbench_tps(
+                    ledger_dsn, ledger_schema, ["-f", str(floor_script)], clients, seconds
+                ),
+            ),
+            *((f"ledger-{b}", b) for b in BATCH_SIZES),
+        ]
+
+    for n in range(options.rounds):
+        loads.append(load_average())
+        print(f"round {n + 1}/{options.rounds} (load average {loads[-1]}) ...", flush=True)
+        for clients in clients_counts:
+            order = sides(clients)
+            if n % 2:
+                order.reverse()  # alternate who goes first
+            for name, side in order:
+                if isinstance(side, int):
+                    done = await ledger_rate(ledger, clients, side, seconds, seed=n * 100 + clients)
+                    rate = done.per_second
+                else:
+                    rate = await asyncio.to_thread(side)
+                runs.setdefault((name, clients), []).append(rate)
+    loads.append(load_average())
+    report(options, clients_counts, runs, loads)
+
+
+def report(
+    options: argparse.Namespace,
+    clients_counts: list[int],
+    runs: dict[tuple[str, int], list[float]],
+    loads: list[str],
+) -> None:
+    median = {key: statistics.median(values) for key, values in runs.items()}
+    labels = {
+        "tpcb": "pgbench tpcb-like -M prepared",
+        "floor": "pgbench ledger_create_transfer (floor)",
+        **{f"ledger-{b}": f"ledger from Python, {b}/call" for b in BATCH_SIZES},
+    }
     print(
-        f"\n{seconds} s per run, median of {rounds} interleaved round(s); transfers/s"
-        " (ratio to pgbench tpcb-like at the same clients)"
+        f"\n{options.seconds:g} s per run, median of {options.rounds} interleaved round(s), "
+        "transactions (or transfers)/s; lowest-highest in brackets"
     )
-    print(f"{'':32}" + "".join(f"{f'{c} client(s)':>22}" for c in CLIENTS))
-    print(f"{'pgbench -b tpcb-like':32}" + "".join(f"{pgbench[c]:>22,.0f}" for c in CLIENTS))
-    for batch in BATCH_SIZES:
-        label = f"ledger, {batch} transfer(s)/call"
-        cells = "".join(
-            f"{results[(batch, c)]:>14,.0f} ({results[(batch, c)] / pgbench[c]:5.2f}x)"
-            for c in CLIENTS
-        )
-        print(f"{label:32}{cells}")
-    print("\nlowest-highest per run:")
-    for c in CLIENTS:
-        print(f"  pgbench, {c} client(s): {min(pgbench_runs[c]):,.0f}-{max(pgbench_runs[c]):,.0f}")
-        for batch in BATCH_SIZES:
-            runs = ledger_runs[(batch, c)]
-            print(f"  ledger {batch}/call, {c} client(s): {min(runs):,.0f}-{max(runs):,.0f}")
-    one, hundred = results[(1, 4)], results[(100, 4)]
+    print(f"load average (1 5 15 min) before each round and at the end: {' | '.join(loads)}")
+    for clients in clients_counts:
+        print(f"\n{clients} client(s):")
+        floor, tpcb = median[("floor", clients)], median[("tpcb", clients)]
+        for name, label in labels.items():
+            values = runs[(name, clients)]
+            value = median[(name, clients)]
+            ratios = ""
+            if name.startswith("ledger"):
+                ratios = f"  {value / floor:5.2f}x floor  {value / tpcb:5.2f}x tpcb"
+            print(f"  {label:40}{value:>10,.0f}  ({min(values):,.0f}-{max(values):,.0f}){ratios}")
+    last = max(clients_counts)
+    one = median[("ledger-1", last)]
     print(
-        f"\ngoals at 4 clients: 1/call >= 0.9x pgbench: {one / pgbench[4]:.2f}x; "
-        f"100/call >= 5x pgbench: {hundred / pgbench[4]:.2f}x"
+        f"\ngoals at {last} clients, 1 transfer/call: >= 0.9x the floor: "
+        f"{one / median[('floor', last)]:.2f}x; >= 0.9x TPC-B prepared: "
+        f"{one / median[('tpcb', last)]:.2f}x"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--dsn", default=DEFAULT_DSN, help="server (its database is not used)")
+    parser.add_argument("--pgbench-db", default="finbank_pgbench", help="TPC-B's database")
+    parser.add_argument("--ledger-db", default="finbank_bench", help="the ledger's database")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", default="1,4", help="comma-separated client counts")
+    options = parser.parse_args()
+    options.rounds = max(1, options.rounds)
+    asyncio.run(run(options))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

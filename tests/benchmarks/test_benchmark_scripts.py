@@ -1,0 +1,140 @@
+"""The benchmark scripts run end to end with tiny parameters and print their figures.
+
+They measure nothing here (no timing is asserted): these tests prove the
+scripts still start their servers, drive them, parse what pgbench and wrk
+say and print every figure, ratio and error count they promise. Both need
+PostgreSQL (and the HTTP one Redis and ``wrk``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.postgres_support import POSTGRES_DSN, require_postgres
+from tests.support_redis import REDIS_HOST, REDIS_PORT
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+def run_script(name: str, *arguments: str, timeout: float = 420) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def load_http_benchmark() -> ModuleType:
+    """``benchmarks/http.py`` under a name of its own (as ``http`` it would hand over)."""
+    spec = importlib.util.spec_from_file_location("finbank_http_benchmark", BENCHMARKS / "http.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
+    require_postgres()
+    if shutil.which("pgbench") is None:
+        pytest.skip("pgbench is not installed (package postgresql-client)")
+
+    out = run_script(
+        "ledger_postgres.py",
+        *("--seconds", "1", "--rounds", "2", "--clients", "1,2", "--dsn", POSTGRES_DSN),
+        *("--pgbench-db", "finbank_smoke_pgbench", "--ledger-db", "finbank_smoke_ledger"),
+    )
+
+    for clients in (1, 2):
+        section = out.split(f"\n{clients} client(s):")[1]
+        for label in (
+            "pgbench tpcb-like -M prepared",
+            "pgbench ledger_create_transfer (floor)",
+            "ledger from Python, 1/call",
+            "ledger from Python, 100/call",
+        ):
+            line = next(line for line in section.splitlines() if label in line)
+            figures = re.findall(r"[0-9][0-9,]*(?:\.[0-9]+)?", line.split(label)[1])
+            assert float(figures[0].replace(",", "")) > 0, line
+    assert re.search(r"ledger from Python, 1/call .* [0-9.]+x floor +[0-9.]+x tpcb", out)
+    assert "interleaved round(s)" in out
+    assert out.count("round ") >= 2  # each round announced with its load average
+    assert re.search(r"goals at 2 clients, 1 transfer/call: >= 0.9x the floor: [0-9.]+x", out)
+
+
+def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:
+    require_postgres()
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (Debian: apt-get install -y wrk)")
+    from tests.conftest import require_service
+
+    require_service("Redis", REDIS_HOST, REDIS_PORT)
+
+    out = run_script(
+        "http.py",
+        *("--profiles", "memory,local", "--workers", "1,2", "--seconds", "1", "--rounds", "1"),
+        *("--connections", "2", "--dsn", POSTGRES_DSN),
+    )
+
+    for route in ("POST /v1/transfers", "POST /v1/pix/payments"):
+        section = out.split(f"\n{route}\n")[1].split("\n\n")[0]
+        rows = {
+            line.split()[0]: line.split() for line in section.splitlines()[1:] if "/" not in line
+        }
+        assert set(rows) == {"minimal", "memory", "local", "local-2w"}, section
+        for name, row in rows.items():
+            assert float(row[1].replace(",", "")) > 0, row  # req/s
+            assert row[-1] == "0", f"{name} answered errors: {row}"  # non-2xx responses
+        for ratio in ("memory / minimal", "local / minimal", "local-2w / local (one worker)"):
+            assert re.search(re.escape(ratio) + r": [0-9.]+x", section), section
+
+
+def test_the_http_benchmark_parses_wrk_and_leaves_the_standard_http_to_others() -> None:
+    module = load_http_benchmark()
+    output = """Running 1s test @ http://127.0.0.1:1
+  Latency Distribution
+     50%  812.00us
+     75%    1.20ms
+     90%    2.40ms
+     99%   14.31ms
+  2000 requests in 1.00s, 1.2MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   1999.50
+"""
+    figures = module.parse_wrk(output)
+    assert (figures.per_second, figures.p50_ms, figures.p99_ms, figures.errors) == (
+        1999.5,
+        0.812,
+        14.31,
+        3,
+    )
+    with pytest.raises(RuntimeError, match="unexpected wrk output"):
+        module.parse_wrk("wrk: connection refused")
+    # another script of the folder runs with the folder first on sys.path: `import http`
+    # there must still be the standard library's package (httpx and Litestar need it)
+    probe = (
+        f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); "
+        "import http.client, httpx, sysconfig; "
+        "stdlib = sysconfig.get_paths()['stdlib']; "
+        "print(http.__file__.startswith(stdlib), http.HTTPStatus(201).phrase)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "Created"]
