@@ -2,13 +2,14 @@
 
 The local profile as it runs for real, every part its own process:
 
-    finbank serve                      (HTTP: reserve in PostgreSQL, record in DynamoDB, outbox)
+    finbank serve                      (HTTP: reserve, record in the PIX store, outbox)
     finbank relay            x 2       (outbox -> finbank.pix.v1)
     finbank worker pix-settlement x 2  (SettlePixPayment, PostgreSQL inbox)
 
 against PostgreSQL (a schema of the test's own), Redis (a key prefix of its
 own), Tansu (a topic prefix of its own) and moto serving one request at a
-time, started exactly as ``finbank dev up`` starts it. While the payments
+time, started exactly as ``finbank dev up`` starts it. The PIX records live
+in PostgreSQL (the local profile's default) or on that moto (``dynamodb``). While the payments
 are sent, and again while they settle, relays and workers are killed with
 SIGKILL (no cleanup, no commit: a crash) and started again. The kills are
 tied to progress (a share of the payments accepted, payments still
@@ -175,7 +176,12 @@ def serial_moto() -> Iterator[str]:
 
 
 def environment(
-    schema: str, redis_prefix: str, aws_endpoint: str, table: str, kafka: KafkaSettings
+    schema: str,
+    redis_prefix: str,
+    aws_endpoint: str,
+    table: str,
+    kafka: KafkaSettings,
+    pix_backend: str = "dynamodb",
 ) -> dict[str, str]:
     return {
         **os.environ,
@@ -186,7 +192,7 @@ def environment(
         "FINBANK_REDIS_KEY_PREFIX": redis_prefix,
         "FINBANK_AWS_ENDPOINT_URL": aws_endpoint,
         "FINBANK_AWS_REGION": "sa-east-1",
-        "FINBANK_PIX_BACKEND": "dynamodb",
+        "FINBANK_PIX_BACKEND": pix_backend,
         "FINBANK_PIX_TABLE_NAME": table,
         "FINBANK_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
         "FINBANK_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
@@ -214,8 +220,11 @@ async def wait_until_serving(client: httpx.AsyncClient, serve: Proc) -> None:
         await asyncio.sleep(0.1)
 
 
-@pytest.fixture
-async def cluster(kafka_broker: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
+@pytest.fixture(params=["dynamodb", "postgres"])
+async def cluster(
+    request: pytest.FixtureRequest, kafka_broker: Any, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Cluster]:
+    """The processes, the PIX records on moto or in PostgreSQL (the local profile's default)."""
     require_postgres()
     if not os.access(FINBANK, os.X_OK):
         message = f"the finbank command is not installed next to {sys.executable}"
@@ -231,10 +240,11 @@ async def cluster(kafka_broker: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
             isolated_schema() as (pool, schema),
             open_test_redis() as (_redis, redis_prefix),
         ):
-            env = environment(schema, redis_prefix, aws_endpoint, table, kafka)
+            env = environment(schema, redis_prefix, aws_endpoint, table, kafka, request.param)
             settings = Settings.from_env(env)
-            async with open_dynamodb_client(settings) as dynamodb:
-                await create_tables(dynamodb, table)
+            if request.param == "dynamodb":
+                async with open_dynamodb_client(settings) as dynamodb:
+                    await create_tables(dynamodb, table)
             await create_topics(kafka, [PIX_TOPIC, LEDGER_TOPIC, AUTH_TOPIC])
             port = free_port()
 
