@@ -48,8 +48,8 @@ from redis.asyncio import Redis
 from finbank.runtime import PixSettlementWorker, run_relay
 from finbank_adapters.containers import build_container
 from finbank_adapters.kafka.config import KafkaSettings
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
 from finbank_adapters.postgres.migrations import migrate, quote_ident
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.settings import Settings
 from finbank_cli.devstack import (
     DUMMY_AWS_CREDENTIALS,
