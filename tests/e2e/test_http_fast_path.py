@@ -1,0 +1,294 @@
+"""The HTTP fast path: what a request costs outside the bank, checked by behaviour.
+
+- one access line per request (``finbank serve`` turns uvicorn's off), masked
+  only in the fields a client can fill, identical whether it is written
+  straight to finbank's handler or through ``logging``;
+- no anyio task group per request: ``principal`` depends on ``bank``, so
+  Litestar resolves them in turn;
+- the heap frozen after startup and the young generation collected less often.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import logging
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import litestar._kwargs.kwargs_model as kwargs_model
+import pytest
+import structlog
+from litestar import Litestar, get
+from litestar.di import NamedDependency, Provide
+from litestar.testing import TestClient
+
+from finbank_adapters.containers import build_container
+from finbank_adapters.settings import HttpOptions, JwtOptions, Settings
+from finbank_http import create_app
+from finbank_http.app import GC_THRESHOLD_0, settle_heap, uvicorn_config
+from finbank_http.observability import LogConfig, configure_logging
+from finbank_http.observability.logs import _direct_handler, log_access
+from finbank_http.observability.middleware import RequestContextMiddleware
+
+CPF_BARE = "52998224725"
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging(LogConfig(level="INFO", json=True), stream=stream)
+    try:
+        yield stream
+    finally:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if handler.get_name() == "finbank":
+                root.removeHandler(handler)
+        root.setLevel(logging.WARNING)
+        structlog.reset_defaults()
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient[Litestar]]:
+    settings = Settings(jwt=JwtOptions(secret=secrets.token_hex(32)))
+    with TestClient(create_app(build_container(settings))) as api:
+        yield api
+
+
+@contextmanager
+def finbank_handler_alone() -> Iterator[None]:
+    """Only finbank's handler on the root logger (pytest's capture handlers set aside), as
+    in ``finbank serve``: the access line then takes the direct path."""
+    root = logging.getLogger()
+    others = [h for h in root.handlers if h.get_name() != "finbank"]
+    for handler in others:
+        root.removeHandler(handler)
+    try:
+        assert _direct_handler(logging.getLogger("finbank.http.access")) is not None
+        yield
+    finally:
+        for handler in others:
+            root.addHandler(handler)
+
+
+def access_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == "http.request"]
+
+
+def bearer(client: TestClient[Litestar]) -> dict[str, str]:
+    body = {"username": f"fast-{secrets.token_hex(4)}", "password": secrets.token_hex(8)}
+    assert client.post("/v1/auth/signup", json=body).status_code == 201
+    token = client.post("/v1/auth/login", json=body).json()["tokens"]["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- the access line -----------------------------------------------------------------------
+
+
+def test_each_request_logs_one_access_line(
+    client: TestClient[Litestar], log_stream: io.StringIO
+) -> None:
+    with finbank_handler_alone():
+        for _ in range(3):
+            assert client.get("/health").status_code == 200
+    lines = access_lines(log_stream)
+    assert len(lines) == 3
+    assert {line["route"] for line in lines} == {"/health"}
+    assert all(line["logger"] == "finbank.http.access" for line in lines)
+    assert len({line["request_id"] for line in lines}) == 3
+
+
+def test_what_a_client_fills_is_masked_and_the_template_is_not(
+    client: TestClient[Litestar], log_stream: io.StringIO
+) -> None:
+    headers = bearer(client)
+    chosen_id = f"id-{CPF_BARE}"  # well formed, so echoed; it looks like a document: masked
+    with finbank_handler_alone():
+        refused = client.get(f"/v1/accounts?password=hunter2&cpf={CPF_BARE}", headers=headers)
+        echoed = client.get("/v1/accounts", headers={**headers, "X-Request-ID": chosen_id})
+
+    output = log_stream.getvalue()
+    assert refused.status_code == 400  # an unknown query parameter, logged all the same
+    assert echoed.headers["x-request-id"] == chosen_id
+    assert CPF_BARE not in output
+    assert "hunter2" not in output
+    with_query, listed = access_lines(log_stream)[-2:]
+    assert with_query["route"] == "/v1/accounts"
+    assert with_query["path"].startswith("/v1/accounts?")
+    assert with_query["status"] == 400
+    assert listed["path"] == listed["route"] == "/v1/accounts"  # a template: as it is
+    assert listed["request_id"] == listed["correlation_id"] != chosen_id
+    assert listed["request_id"].startswith("id-")
+
+
+async def test_a_path_other_than_its_template_and_an_unknown_method_are_masked(
+    log_stream: io.StringIO,
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 418, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": f"X{CPF_BARE}",
+        "path": f"/v1/docs/{CPF_BARE}",
+        "path_template": "/v1/docs/{document:str}",
+        "query_string": b"",
+        "headers": [(b"X-Correlation-ID", f"flow-{CPF_BARE}".encode())],
+    }
+    with finbank_handler_alone():
+        await RequestContextMiddleware(app)(scope, None, send)
+
+    [line] = access_lines(log_stream)
+    assert CPF_BARE not in log_stream.getvalue()
+    assert line["method"] == "OTHER"
+    assert line["path"].startswith("/v1/docs/")
+    assert line["route"] == "/v1/docs/{document:str}"
+    assert line["status"] == 418
+    assert (b"x-correlation-id", f"flow-{CPF_BARE}".encode()) in sent[0]["headers"]
+
+
+def test_the_direct_line_is_the_line_logging_would_write(log_stream: io.StringIO) -> None:
+    logger = logging.getLogger("finbank.http.access")
+    fields: dict[str, Any] = {"method": "POST", "route": "/v1/transfers", "path": "/v1/transfers"}
+    fields |= {"status": 201, "duration_ms": 1.5}
+    with structlog.contextvars.bound_contextvars(request_id="r-1", correlation_id="c-1"):
+        with finbank_handler_alone():
+            log_access(logger, fields)  # written directly
+        other = logging.StreamHandler(io.StringIO())
+        logging.getLogger().addHandler(other)  # now through logging, for both handlers
+        try:
+            log_access(logger, fields)
+        finally:
+            logging.getLogger().removeHandler(other)
+    direct, through_logging = access_lines(log_stream)
+    assert direct.pop("timestamp").endswith("Z")
+    assert through_logging.pop("timestamp").endswith("Z")
+    assert direct == through_logging
+    assert list(direct) == list(through_logging)  # same fields, same order
+
+
+def test_context_an_embedder_binds_is_still_masked_on_the_access_line(
+    log_stream: io.StringIO,
+) -> None:
+    logger = logging.getLogger("finbank.http.access")
+    fields: dict[str, Any] = {"method": "GET", "route": "/health", "path": "/health"}
+    fields |= {"status": 200, "duration_ms": 0.1}
+    with (
+        structlog.contextvars.bound_contextvars(request_id="r-2", password="s3cr3t-pass"),
+        finbank_handler_alone(),
+    ):
+        log_access(logger, fields)
+    [line] = access_lines(log_stream)
+    assert line["password"] == "[REDACTED]"
+    assert line["request_id"] == "r-2"
+
+
+def test_serve_turns_uvicorns_access_log_off() -> None:
+    config = uvicorn_config(object(), "127.0.0.1", 8000, HttpOptions())
+    assert config.access_log is False
+    assert config.log_config is None
+    assert config.server_header is False
+
+
+@pytest.mark.slow
+def test_a_served_request_leaves_exactly_one_access_line(unused_tcp_port: int) -> None:
+    env = {"FINBANK_LOG_LEVEL": "INFO", "FINBANK_HTTP_METRICS_PORT": "0", "PATH": ""}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "finbank_cli", "serve", "--port", str(unused_tcp_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{unused_tcp_port}/health", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "serve did not answer"
+                time.sleep(0.2)
+        for _ in range(2):
+            urllib.request.urlopen(f"http://127.0.0.1:{unused_tcp_port}/health", timeout=5)
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    records = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert sum(r.get("event") == "http.request" for r in records) == 3  # the first poll too
+    assert not [r for r in records if r.get("logger") == "uvicorn.access"]
+
+
+# -- dependencies ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def task_groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the task groups Litestar's dependency resolution opens."""
+    opened: list[int] = []
+    original = kwargs_model.create_task_group  # type: ignore[attr-defined]
+
+    def counting() -> Any:
+        opened.append(1)
+        return original()
+
+    monkeypatch.setattr(kwargs_model, "create_task_group", counting)
+    return opened
+
+
+def test_independent_dependencies_would_open_a_task_group(task_groups: list[int]) -> None:
+    """The instrument works: two dependencies that do not depend on each other."""
+
+    async def one() -> int:
+        return 1
+
+    async def two() -> int:
+        return 2
+
+    @get("/both", dependencies={"one": Provide(one), "two": Provide(two)}, sync_to_thread=False)
+    def both(one: NamedDependency[int], two: NamedDependency[int]) -> int:
+        return one + two
+
+    with TestClient(Litestar([both])) as api:
+        assert api.get("/both").json() == 3
+    assert task_groups
+
+
+def test_a_protected_request_opens_no_task_group(
+    client: TestClient[Litestar], task_groups: list[int]
+) -> None:
+    headers = bearer(client)
+    task_groups.clear()
+    opened = client.post("/v1/accounts", json={"holder_name": "Ana"}, headers=headers)
+    listed = client.get("/v1/accounts", headers=headers)
+    assert opened.status_code == 201
+    assert [a["id"] for a in listed.json()] == [opened.json()["id"]]
+    assert task_groups == []
+
+
+# -- the collector ----------------------------------------------------------------------------
+
+
+async def test_settle_heap_freezes_what_startup_left_and_raises_the_young_threshold() -> None:
+    before = gc.get_threshold()
+    try:
+        await settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (GC_THRESHOLD_0, before[1], before[2])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
