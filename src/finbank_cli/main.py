@@ -27,7 +27,10 @@ def _serve(args: argparse.Namespace) -> int:
     from finbank_adapters.settings import Settings
     from finbank_http.app import serve
 
-    metrics.configure(Settings.from_env())  # EMF lines on the aws profile (docs/operations.md)
+    settings = Settings.from_env()
+    # the API seals TOTP secrets and MFA sessions: refuse to start without their key (aws)
+    settings.require_auth_secrets_key()
+    metrics.configure(settings)  # EMF lines on the aws profile (docs/operations.md)
 
     # the API, and /metrics on its own port if FINBANK_HTTP_METRICS_PORT is set
     serve(args.host, args.port, log_level=args.log_level, workers=args.workers)

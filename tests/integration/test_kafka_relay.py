@@ -220,9 +220,7 @@ async def test_finbank_relay_drains_the_outbox_and_stops_on_sigterm(
         "FINBANK_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
         "FINBANK_RELAY_BATCH_SIZE": "7",
         "FINBANK_RELAY_MAX_IN_FLIGHT": "3",
-        # every process of the local profile opens the auth container's secrets cipher,
-        # keyed from the JWT secret unless FINBANK_AUTH_SECRETS_KEYS is set
-        "FINBANK_JWT_SECRET": "relay-test-" + "x" * 32,
+        # no FINBANK_JWT_SECRET: the relay never opens the auth secrets' cipher
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

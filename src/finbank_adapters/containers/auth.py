@@ -9,7 +9,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from finbank_adapters import auth_wiring
-from finbank_adapters.containers.infrastructure import Eager, settings_field
+from finbank_adapters.containers.infrastructure import OnDemand, settings_field
 from finbank_adapters.crypto.envelope import EnvelopeCipher, LocalKeyEncryptionKey, parse_keyring
 from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenVerifier
 from finbank_adapters.memory.auth import (
@@ -35,7 +35,13 @@ async def _secrets_cipher(settings: Settings) -> AsyncIterator[EnvelopeCipher]:
     ``FINBANK_AUTH_SECRETS_KEYS``; else a key derived from the JWT signing secret
     (HKDF-SHA256, its own id) so that an existing deployment keeps working;
     on the memory profile with none of these, a random key of the process.
+    On the aws profile a KMS key (or explicit keys) is required: ``SettingsError``.
+
+    Opened on demand, by the first store that seals or opens a secret: the
+    relay, the workers and the jobs never touch auth secrets and need none of
+    these settings (nor ``FINBANK_JWT_SECRET``).
     """
+    settings.require_auth_secrets_key()
     options = settings.auth
     local = parse_keyring(options.secrets_keys)
     if options.secrets_kms_key_id:
@@ -98,8 +104,9 @@ class AuthContainer(containers.DeclarativeContainer):
 
     infra = providers.DependenciesContainer()
 
-    #: seals TOTP secrets and MFA sessions at rest (a KMS client is opened with it if needed)
-    secrets_cipher = Eager(_secrets_cipher, settings=infra.settings)
+    #: seals TOTP secrets and MFA sessions at rest (a KMS client is opened with it if needed);
+    #: on demand: only a process that reads or writes them (serve, the re-wrap) opens it
+    secrets_cipher = OnDemand(_secrets_cipher, settings=infra.settings)
     user_store = providers.Selector(
         providers.Callable(settings_field("backends.users"), infra.settings),
         memory=providers.Singleton(InMemoryUserStore, cipher=secrets_cipher),

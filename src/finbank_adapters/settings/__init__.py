@@ -240,6 +240,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("FINBANK_JWT_SECRET is required outside the memory profile")
         return _PROCESS_SECRET
 
+    def require_auth_secrets_key(self) -> None:
+        """On the aws profile, TOTP secrets and MFA sessions are sealed by a KMS key
+        (``FINBANK_AUTH_SECRETS_KMS_KEY_ID``) or by explicit keys
+        (``FINBANK_AUTH_SECRETS_KEYS``), never by a key derived from the JWT secret.
+
+        Checked by what seals them (the API, ``finbank secrets ...``), not at start of
+        every process: the relay and the workers never touch them."""
+        auth = self.auth
+        if self.profile is Profile.AWS and not (auth.secrets_kms_key_id or auth.secrets_keys):
+            raise SettingsError(
+                "FINBANK_AUTH_SECRETS_KMS_KEY_ID (or FINBANK_AUTH_SECRETS_KEYS) is required"
+                " on the aws profile: auth secrets at rest are not sealed with a key derived"
+                " from the JWT secret there"
+            )
+
 
 _PROCESS_SECRET = secrets.token_bytes(32)
 _E = TypeVar("_E", bound=enum.StrEnum)
