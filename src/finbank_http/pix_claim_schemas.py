@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -28,8 +28,12 @@ class OpenClaimIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     key: KeyText
 
 
+#: the reasons a customer may give (``DEFAULT_OPERATION`` is the directory's alone)
+CustomerCancelReason = Literal["USER_REQUESTED", "FRAUD", "ACCOUNT_CLOSURE"]
+
+
 class CancelClaimIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    reason: CancelReason = CancelReason.USER_REQUESTED
+    reason: CustomerCancelReason = "USER_REQUESTED"
 
 
 class ClaimOut(msgspec.Struct, kw_only=True):

@@ -20,8 +20,9 @@ from finbank_core.auth.model import ChallengeType
 from finbank_core.shared.money import Money
 
 #: ``$(?!\n)``: the end of the text, not before a final newline (Python's ``$`` alone
-#: would accept ``"0.01\n"``); ``[0-9]``, not ``\d`` (which takes any script's digits)
-AMOUNT_PATTERN = r"^[0-9]{1,10}\.[0-9]{2}$(?!\n)"
+#: would accept ``"0.01\n"``); ``[0-9]``, not ``\d`` (which takes any script's digits);
+#: no leading zero (``Money.from_bcb``'s form)
+AMOUNT_PATTERN = r"^(?:0|[1-9][0-9]{0,9})\.[0-9]{2}$(?!\n)"
 AmountText = Annotated[
     str,
     msgspec.Meta(

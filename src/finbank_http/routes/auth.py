@@ -9,7 +9,7 @@ MFA challenges are answered by their opaque ``challenge_id`` only.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Litestar, Request, Router, delete, post
@@ -71,7 +71,7 @@ class MfaAnswerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class MfaSelectIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     challenge_id: ChallengeId
-    mfa_type: Annotated[str, msgspec.Meta(examples=["SOFTWARE_TOKEN_MFA", "SMS_MFA"])]
+    mfa_type: Literal["SOFTWARE_TOKEN_MFA", "SMS_MFA", "EMAIL_OTP"]
 
 
 class MfaSetupIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

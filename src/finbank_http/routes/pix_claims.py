@@ -15,6 +15,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from finbank_core.auth.model import Principal
+from finbank_core.pix.claims.model import CancelReason
 from finbank_core.pix.claims.use_cases import (
     CancelKeyClaimCommand,
     CompleteKeyClaimCommand,
@@ -121,7 +122,9 @@ class PixClaimController(Controller):
         bank: NamedDependency[Bank],
     ) -> ClaimOut:
         claim = await bank.pix.claims.cancel(
-            CancelKeyClaimCommand(owner_id=principal.subject, claim_id=claim_id, reason=data.reason)
+            CancelKeyClaimCommand(
+                owner_id=principal.subject, claim_id=claim_id, reason=CancelReason(data.reason)
+            )
         )
         return ClaimOut.of(claim, principal.subject)
 

@@ -62,6 +62,8 @@ async def fraud_analysts_only(
     connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
 ) -> None:
     """Guard: the authenticated caller must have :data:`ANALYST_ROLE` (403 otherwise)."""
+    if connection.scope.get("method") == "OPTIONS":  # answers the methods only (limits.py)
+        return
     principal = connection.state.get("finbank_principal")
     if not isinstance(principal, Principal):  # mounted without the router's guard
         await authenticated(connection, route_handler)
