@@ -7,7 +7,9 @@ its due date, :meth:`recurrences` to list them. Payer: :meth:`read` a code,
 :meth:`authorise` (with an optional maximum) or :meth:`reject`,
 :meth:`authorisations`; either side may :meth:`cancel`. The scheduler
 (``finbank worker pix-automatic``) calls :meth:`run_due`; :meth:`execute`
-runs one charge. The rules and their sources: ``docs/pix-automatic.md``.
+runs one charge. With other institutions (through the payment network):
+:meth:`record_answer`, :meth:`receive_charge`, :meth:`receive_payment`.
+The rules and their sources: ``docs/pix-automatic.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from finbank._provided import provided
 from finbank_adapters.containers import BankContainer
 from finbank_core.pix.automatic import use_cases as uc
 from finbank_core.pix.automatic.model import Recurrence, RecurringCharge
+from finbank_core.pix.automatic.ports import RecurrenceAnswer
+from finbank_core.pix.network import IncomingPixOrder
 
 __all__ = ["AutomaticFacade"]
 
@@ -89,3 +93,19 @@ class AutomaticFacade:
     async def run_due(self, command: uc.RunDueDebitsCommand) -> uc.RunDueDebitsResult:
         """One scheduler round: lease the due charges and run each."""
         return await (await provided(self._c.run_due_debits))(command)
+
+    # -- with other institutions (what the network delivers) ----------------------------
+
+    async def record_answer(self, answer: RecurrenceAnswer) -> Recurrence:
+        """Receiver side: a payer at another institution answered one of our recurrences."""
+        return await (await provided(self._c.record_recurrence_answer))(answer)
+
+    async def receive_charge(
+        self, command: uc.ReceiveRecurringChargeCommand
+    ) -> uc.ScheduleChargeResult:
+        """Payer side: a receiver at another institution sent a charge for one of ours."""
+        return await (await provided(self._c.receive_recurring_charge))(command)
+
+    async def receive_payment(self, order: IncomingPixOrder) -> uc.ReceiveRecurringPaymentResult:
+        """Receiver side: the payment of a charge whose payer is elsewhere (credited once)."""
+        return await (await provided(self._c.receive_recurring_payment))(order)

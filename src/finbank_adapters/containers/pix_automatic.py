@@ -16,6 +16,7 @@ from dependency_injector import containers, providers
 
 from finbank_adapters.containers.infrastructure import settings_field
 from finbank_adapters.memory.pix_automatic import InMemoryRecurrenceStore
+from finbank_adapters.sandbox.recurrences import sandbox_recurrence_network
 from finbank_core.pix.automatic import use_cases as automatic
 
 
@@ -40,6 +41,14 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
     )
     _ispb = providers.Callable(settings_field("pix.ispb"), infra.settings)
     _base_url = providers.Callable(settings_field("pix.location_base_url"), infra.settings)
+    #: Pix Automático with other institutions: the sandbox network's peer bank (None on
+    #: any other payment network: other institutions' recurrences are then not found)
+    recurrence_network = providers.Singleton(
+        sandbox_recurrence_network, network=pix.payment_network, clock=infra.clock
+    )
+    _elsewhere = providers.Factory(
+        automatic.RecurrenceClerk, network=recurrence_network, clock=infra.clock, ispb=_ispb
+    )
 
     create_recurrence = providers.Factory(
         automatic.CreateRecurrence,
@@ -69,7 +78,10 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
         location_base_url=_base_url,
     )
     read_recurrence_code = providers.Factory(
-        automatic.ReadRecurrenceCode, store=recurrence_store, location_base_url=_base_url
+        automatic.ReadRecurrenceCode,
+        store=recurrence_store,
+        location_base_url=_base_url,
+        elsewhere=_elsewhere,
     )
     authorise_recurrence = providers.Factory(
         automatic.AuthoriseRecurrence,
@@ -78,6 +90,7 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
         events=pix.pix_events,
         clock=infra.clock,
         location_base_url=_base_url,
+        elsewhere=_elsewhere,
     )
     reject_recurrence = providers.Factory(
         automatic.RejectRecurrence,
@@ -85,6 +98,14 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
         events=pix.pix_events,
         clock=infra.clock,
         location_base_url=_base_url,
+        elsewhere=_elsewhere,
+    )
+    record_recurrence_answer = providers.Factory(
+        automatic.RecordRecurrenceAnswer,
+        store=recurrence_store,
+        events=pix.pix_events,
+        clock=infra.clock,
+        ispb=_ispb,
     )
     list_authorisations = providers.Factory(automatic.ListAuthorisations, store=recurrence_store)
     cancel_recurrence = providers.Factory(
@@ -92,6 +113,7 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
         store=recurrence_store,
         events=pix.pix_events,
         clock=infra.clock,
+        elsewhere=_elsewhere,
     )
     schedule_charge = providers.Factory(
         automatic.ScheduleCharge,
@@ -99,6 +121,18 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
         events=pix.pix_events,
         clock=infra.clock,
         ids=infra.ids,
+        network=recurrence_network,
+        accounts=accounts.account_repository,
+    )
+    receive_recurring_charge = providers.Factory(
+        automatic.ReceiveRecurringCharge, schedule=schedule_charge
+    )
+    receive_recurring_payment = providers.Factory(
+        automatic.ReceiveRecurringPayment,
+        store=recurrence_store,
+        receive=pix.receive_pix,
+        events=pix.pix_events,
+        clock=infra.clock,
     )
     cancel_recurring_charge = providers.Factory(
         automatic.CancelRecurringCharge,
@@ -117,6 +151,12 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
         events=pix.pix_events,
         clock=infra.clock,
         ispb=_ispb,
+        outgoing=providers.Factory(
+            automatic.OutgoingDebits,
+            payments=pix.pix_payment_repository,
+            settle=pix.settle_pix_payment,
+            accounts=accounts.account_repository,
+        ),
     )
     run_due_debits = providers.Factory(
         automatic.RunDueDebits,

@@ -18,6 +18,7 @@ from finbank_core.pix.automatic.errors import (
 )
 from finbank_core.pix.automatic.model import (
     BRASILIA,
+    ELSEWHERE,
     AttemptStatus,
     Authorisation,
     AuthorisationRequest,
@@ -32,12 +33,23 @@ from finbank_core.pix.automatic.model import (
     RetryPolicy,
     business_date,
 )
-from finbank_core.pix.automatic.ports import RecurrenceStore
+from finbank_core.pix.automatic.ports import (
+    OutgoingRecurringCharge,
+    RecurrenceAnswer,
+    RecurrenceNetwork,
+    RecurrenceStore,
+    RemoteRecurrence,
+)
 from finbank_core.pix.automatic.use_cases import *  # noqa: F403
 from finbank_core.pix.automatic.use_cases import __all__ as _use_cases
 
 __all__ = [
     "BRASILIA",
+    "ELSEWHERE",
+    "OutgoingRecurringCharge",
+    "RecurrenceAnswer",
+    "RecurrenceNetwork",
+    "RemoteRecurrence",
     "AttemptStatus",
     "Authorisation",
     "AuthorisationRequest",

@@ -36,8 +36,11 @@ from typing import Final
 import msgspec
 
 from finbank_core.pix.automatic.errors import InvalidRecurrence, RecurrenceNotActive
+from finbank_core.pix.payments import PixParty
 from finbank_core.shared.money import Money
 
+#: the local account id of a party at another institution (it has none here)
+ELSEWHERE: Final = uuid.UUID(int=0)
 #: Pix days are Brasília days
 BRASILIA: Final = timezone(timedelta(hours=-3), "BRT")
 #: a recurring charge is sent at least 2 and at most 10 days before its due date
@@ -207,6 +210,9 @@ class Authorisation(msgspec.Struct, frozen=True, kw_only=True):
     authorised_at: datetime
     #: None: any amount the recurrence allows
     max_amount: Money | None = None
+    #: a payer at another institution (receiver side): its account there; then
+    #: ``payer_owner_id`` is empty and ``payer_account_id`` is :data:`ELSEWHERE`
+    payer_party: PixParty | None = None
 
 
 class Recurrence(msgspec.Struct, frozen=True, kw_only=True):
@@ -241,7 +247,19 @@ class Recurrence(msgspec.Struct, frozen=True, kw_only=True):
     authorisation: Authorisation | None = None
     ended_by: Party | None = None
     end_reason: str | None = None
+    #: a receiver at another institution (payer side, our copy of its recurrence): its
+    #: account there; then ``receiver_owner_id`` is empty and ``receiver_account_id``
+    #: is :data:`ELSEWHERE`
+    receiver_party: PixParty | None = None
     version: int = 0
+
+    @property
+    def receiver_elsewhere(self) -> bool:
+        return self.receiver_party is not None
+
+    @property
+    def payer_elsewhere(self) -> bool:
+        return self.authorisation is not None and self.authorisation.payer_party is not None
 
     def _moved(self, status: RecurrenceStatus, at: datetime, **changes: object) -> Recurrence:
         return msgspec.structs.replace(
@@ -355,6 +373,12 @@ class RecurringCharge(msgspec.Struct, frozen=True, kw_only=True):
     attempts: tuple[DebitAttempt, ...] = ()
     reason: str | None = None
     history: tuple[StatusChange, ...] = ()
+    #: the receiver's account at another institution (the debit goes out as a PIX payment)
+    receiver_party: PixParty | None = None
+    #: the payer's account at another institution (its institution debits; we are paid)
+    payer_party: PixParty | None = None
+    #: receiver side, payer elsewhere: the EndToEndId of the payment that paid it
+    paid_by: str | None = None
     version: int = 0
 
     @property
@@ -447,6 +471,7 @@ __all__ = [
     "BRASILIA",
     "CHARGE_MAX_DAYS_AHEAD",
     "CHARGE_MIN_DAYS_AHEAD",
+    "ELSEWHERE",
     "MAX_REQUEST_DAYS",
     "AttemptStatus",
     "Authorisation",

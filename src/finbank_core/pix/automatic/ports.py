@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Protocol
 
-from finbank_core.pix.automatic.model import Recurrence, RecurringCharge
+import msgspec
+
+from finbank_core.pix.automatic.model import (
+    Periodicity,
+    Recurrence,
+    RecurrenceStatus,
+    RecurringCharge,
+    RetryPolicy,
+)
+from finbank_core.pix.payments import PixParty
+from finbank_core.shared.money import Money
 
 
 class RecurrenceStore(Protocol):
@@ -84,4 +94,82 @@ class RecurrenceStore(Protocol):
         ...
 
 
-__all__ = ["RecurrenceStore"]
+class RemoteRecurrence(msgspec.Struct, frozen=True, kw_only=True):
+    """What another institution's recurrence URL serves, read from its verified JWS.
+
+    The receiver's PSP signs the recurrence (``rec``) it serves at the URL of
+    the code (a JWS, as for a dynamic code's payload); the adapter fetches
+    it, checks the signature against that institution's certificate and the
+    URL against the one asked, and returns its fields. ``receiver`` is the
+    receiving account there (no ``account_id``/``owner_id``: not ours).
+    """
+
+    recurrence_id: str
+    location_url: str
+    receiver: PixParty
+    contract: str
+    purpose: str | None
+    debtor_name: str
+    periodicity: Periodicity
+    start: date
+    end: date | None
+    retry_policy: RetryPolicy
+    fixed_amount: Money | None = None
+    min_amount: Money | None = None
+
+
+class RecurrenceAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """The payer's institution tells the receiver's: approved, rejected or cancelled."""
+
+    recurrence_id: str
+    receiver_ispb: str
+    status: RecurrenceStatus
+    at: datetime
+    #: the payer's account here (masked document), as the receiver's PSP records it
+    payer: PixParty
+    reason: str | None = None
+
+
+class OutgoingRecurringCharge(msgspec.Struct, frozen=True, kw_only=True):
+    """Receiver side: a charge we send to a payer's institution elsewhere to schedule."""
+
+    recurrence_id: str
+    txid: str
+    amount: Money
+    due_date: date
+    payer: PixParty
+    receiver: PixParty
+
+
+class RecurrenceNetwork(Protocol):
+    """Pix Automático between institutions: what the payment network carries for it.
+
+    The network adapter that serves ``PaymentNetwork`` serves this too (the
+    sandbox: its peer bank's recurrences). Answers are idempotent by
+    recurrence id and status / txid, like payments by EndToEndId.
+    """
+
+    async def fetch_recurrence(self, location_url: str) -> RemoteRecurrence:
+        """The recurrence another institution serves at ``location_url``.
+
+        ``RecurrenceNotFound`` if it serves none there (or its signature does
+        not verify); ``ServiceUnavailable`` if it cannot be reached now.
+        """
+        ...
+
+    async def send_answer(self, answer: RecurrenceAnswer) -> None:
+        """Deliver the payer's answer to the receiver's institution (``ServiceUnavailable``)."""
+        ...
+
+    async def send_charge(self, charge: OutgoingRecurringCharge) -> None:
+        """Deliver a recurring charge to the payer's institution (``ServiceUnavailable``)."""
+        ...
+
+
+__all__ = [
+    "OutgoingRecurringCharge",
+    "RecurrenceAnswer",
+    "RecurrenceNetwork",
+    "RecurrenceStore",
+    "RemoteRecurrence",
+]

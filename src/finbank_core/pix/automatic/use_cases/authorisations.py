@@ -1,12 +1,19 @@
 """Payer side: read a Pix Automático code, authorise or reject, list, and cancel (either side).
 
 A code is read with the tolerant reader (``read_brcode``), as every code a
-payer scans; its recurrence URL must be one of this bank's (``{base}/rec/{id}``):
-recurrences of other institutions cannot be fetched from here and are
-reported as not found. Which journey the payer is on follows from what they
-answer: a journey-1 request addressed to them (by ``recurrence_id``), a
-recurrence-only code (2), a dynamic code with a recurrence (3), or a static
-code with one (4).
+payer scans. A recurrence URL of this bank (``{base}/rec/{id}``) is read from
+the store; any other is fetched from the institution that serves it through
+the ``RecurrenceNetwork`` port (its signed payload), and the payer's answer
+is stored as our copy of that recurrence (``receiver_party`` names the
+receiving account there) and delivered back through the network. Without a
+network, other institutions' recurrences are reported as not found. Which
+journey the payer is on follows from what they answer: a journey-1 request
+addressed to them (by ``recurrence_id``), a recurrence-only code (2), a
+dynamic code with a recurrence (3), or a static code with one (4).
+
+``RecordRecurrenceAnswer`` is the receiver side of the same message: a payer
+at another institution approved, rejected or cancelled one of our
+receivers' recurrences.
 """
 
 from __future__ import annotations
@@ -16,13 +23,16 @@ import uuid
 import msgspec
 
 from finbank_core.accounts.access import owned_active_account
+from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.automatic.errors import (
     InvalidRecurrence,
     RecurrenceNotFound,
     RecurrenceRequestExpired,
+    StaleAutomaticRecord,
 )
 from finbank_core.pix.automatic.model import (
+    ELSEWHERE,
     Authorisation,
     ChargeStatus,
     Journey,
@@ -30,7 +40,12 @@ from finbank_core.pix.automatic.model import (
     Recurrence,
     RecurrenceStatus,
 )
-from finbank_core.pix.automatic.ports import RecurrenceStore
+from finbank_core.pix.automatic.ports import (
+    RecurrenceAnswer,
+    RecurrenceNetwork,
+    RecurrenceStore,
+    RemoteRecurrence,
+)
 from finbank_core.pix.automatic.use_cases.common import (
     payer_owner_of,
     publish_charge,
@@ -38,7 +53,9 @@ from finbank_core.pix.automatic.use_cases.common import (
     retrying,
 )
 from finbank_core.pix.codes.brcode_reader import BRCodeReading, read_brcode
+from finbank_core.pix.directory import safe_mask
 from finbank_core.pix.ledger_steps import PixEvents
+from finbank_core.pix.payments import PixParty
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput, SameAccount
 from finbank_core.shared.money import Money
@@ -99,13 +116,31 @@ class ListAuthorisationsQuery(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: str
 
 
+class RecurrenceClerk(msgspec.Struct, frozen=True, kw_only=True):
+    """What the payer side needs to read other institutions' recurrences (all optional)."""
+
+    network: RecurrenceNetwork | None = None
+    clock: Clock | None = None
+    #: this institution's ISPB (the payer's side of an answer)
+    ispb: str | None = None
+
+
 class _Locator:
-    def __init__(self, store: RecurrenceStore, location_base_url: str) -> None:
+    def __init__(
+        self,
+        store: RecurrenceStore,
+        location_base_url: str,
+        network: RecurrenceNetwork | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._store = store
+        self._network = network
+        self._clock = clock
         base = location_base_url.removeprefix("https://").removeprefix("http://").rstrip("/")
         self._prefix = f"{base}/rec/".lower()
 
     async def by_code(self, text: str) -> tuple[Recurrence, Journey, BRCodeReading]:
+        """The recurrence of a code: ours from the store; another's fetched (unsaved if new)."""
         reading = read_brcode(text)
         url = reading.recurrence_url
         if url is None:
@@ -114,11 +149,33 @@ class _Locator:
             )
         url = url.removeprefix("https://")
         if not url.lower().startswith(self._prefix):
-            raise RecurrenceNotFound("the recurrence is not one of this institution's")
+            return await self._elsewhere(url), _journey_of(reading), reading
         found = await self._store.get_recurrence(url[len(self._prefix) :])
         if found is None or found.location_url.lower() != url.lower():
             raise RecurrenceNotFound()
         return found, _journey_of(reading), reading
+
+    async def _elsewhere(self, url: str) -> Recurrence:
+        if self._network is None or self._clock is None:
+            raise RecurrenceNotFound("the recurrence is not one of this institution's")
+        remote = await self._network.fetch_recurrence(url)
+        if remote.location_url.removeprefix("https://").lower() != url.lower():
+            raise RecurrenceNotFound("the institution served another recurrence")
+        known = await self._store.get_recurrence(remote.recurrence_id)
+        if known is not None:
+            if known.receiver_party is None or known.location_url.lower() != url.lower():
+                raise RecurrenceNotFound()
+            return known
+        return _copy_of(remote, self._clock)
+
+    async def stored(self, recurrence: Recurrence) -> Recurrence:
+        """``recurrence`` as stored: another institution's copy is added on first answer."""
+        if recurrence.version:
+            return recurrence
+        try:
+            return await self._store.add_recurrence(recurrence)
+        except StaleAutomaticRecord:
+            raise  # a concurrent first answer stored it: retried, it is read from the store
 
     async def target(
         self, owner_id: str, br_code: str | None, recurrence_id: str | None
@@ -130,12 +187,67 @@ class _Locator:
             recurrence, journey, _ = await self.by_code(br_code)
             if recurrence.request is not None:
                 journey = Journey.JORNADA_1  # addressed to one payer: see _require_payer
-            return recurrence, journey
+            return await self.stored(recurrence), journey
         assert recurrence_id is not None
         found = await self._store.get_recurrence(recurrence_id)
         if found is None or found.request is None or found.request.payer_owner_id != owner_id:
             raise RecurrenceNotFound()  # only a journey-1 request is answered by id
         return found, Journey.JORNADA_1
+
+
+def _copy_of(remote: RemoteRecurrence, clock: Clock) -> Recurrence:
+    """Our record of another institution's recurrence (``CRIADA``, not stored yet)."""
+    return Recurrence(
+        recurrence_id=remote.recurrence_id,
+        receiver_owner_id="",
+        receiver_account_id=ELSEWHERE,
+        receiver_name=remote.receiver.name or "",
+        receiver_ispb=remote.receiver.ispb,
+        contract=remote.contract,
+        purpose=remote.purpose,
+        debtor_name=remote.debtor_name,
+        debtor_document_masked=None,
+        periodicity=remote.periodicity,
+        start=remote.start,
+        end=remote.end,
+        retry_policy=remote.retry_policy,
+        location_url=remote.location_url.removeprefix("https://"),
+        created_at=clock.now(),
+        fixed_amount=remote.fixed_amount,
+        min_amount=remote.min_amount,
+        receiver_party=msgspec.structs.replace(remote.receiver, account_id=None, owner_id=None),
+    )
+
+
+def payer_party(account: CustomerAccount, ispb: str) -> PixParty:
+    """The payer's account as the receiver's institution is told it (document masked)."""
+    return PixParty(
+        ispb=ispb,
+        branch=account.branch,
+        account_number=account.number,
+        account_kind=account.kind.value,
+        name=account.holder_name,
+        document_masked=safe_mask(account.holder_document),
+    )
+
+
+async def send_answer(
+    network: RecurrenceNetwork | None, recurrence: Recurrence, payer: PixParty
+) -> None:
+    """Tell another institution's receiver what our payer did (nothing for ours)."""
+    if network is None or recurrence.receiver_party is None:
+        return
+    at = recurrence.history[-1].at if recurrence.history else recurrence.created_at
+    await network.send_answer(
+        RecurrenceAnswer(
+            recurrence_id=recurrence.recurrence_id,
+            receiver_ispb=recurrence.receiver_ispb,
+            status=recurrence.status,
+            at=at,
+            payer=payer,
+            reason=recurrence.end_reason,
+        )
+    )
 
 
 def _journey_of(reading: BRCodeReading) -> Journey:
@@ -153,8 +265,15 @@ def _require_payer(recurrence: Recurrence, owner_id: str) -> None:
 class ReadRecurrenceCode:
     """Read a Pix Automático code without answering it."""
 
-    def __init__(self, *, store: RecurrenceStore, location_base_url: str) -> None:
-        self._locator = _Locator(store, location_base_url)
+    def __init__(
+        self,
+        *,
+        store: RecurrenceStore,
+        location_base_url: str,
+        elsewhere: RecurrenceClerk | None = None,
+    ) -> None:
+        clerk = elsewhere or RecurrenceClerk()
+        self._locator = _Locator(store, location_base_url, clerk.network, clerk.clock)
 
     async def __call__(self, query: ReadRecurrenceCodeQuery) -> RecurrenceOffer:
         recurrence, journey, reading = await self._locator.by_code(query.br_code)
@@ -173,12 +292,16 @@ class AuthoriseRecurrence:
         events: PixEvents,
         clock: Clock,
         location_base_url: str,
+        elsewhere: RecurrenceClerk | None = None,
     ) -> None:
         self._store = store
         self._accounts = accounts
         self._events = events
         self._clock = clock
-        self._locator = _Locator(store, location_base_url)
+        clerk = elsewhere or RecurrenceClerk()
+        self._network = clerk.network
+        self._ispb = clerk.ispb or ""
+        self._locator = _Locator(store, location_base_url, clerk.network, clock)
 
     async def __call__(self, cmd: AuthoriseRecurrenceCommand) -> Recurrence:
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
@@ -189,6 +312,15 @@ class AuthoriseRecurrence:
                 cmd.owner_id, cmd.br_code, cmd.recurrence_id
             )
             _require_payer(recurrence, cmd.owner_id)
+            auth = recurrence.authorisation
+            if (
+                recurrence.receiver_elsewhere
+                and auth is not None
+                and recurrence.status is RecurrenceStatus.APROVADA
+                and (auth.payer_owner_id, auth.payer_account_id) == (cmd.owner_id, account.id)
+                and auth.max_amount == cmd.max_amount
+            ):
+                return recurrence  # a replay: the answer is delivered again below
             if account.id == recurrence.receiver_account_id:
                 raise SameAccount()
             _check_maximum(recurrence, cmd.max_amount)
@@ -217,6 +349,7 @@ class AuthoriseRecurrence:
                 await publish_recurrence(self._events, lapsed)
             raise
         await publish_recurrence(self._events, recurrence)
+        await send_answer(self._network, recurrence, payer_party(account, self._ispb))
         return recurrence
 
 
@@ -238,12 +371,21 @@ class RejectRecurrence:
     """The payer declines (``REJEITADA``)."""
 
     def __init__(
-        self, *, store: RecurrenceStore, events: PixEvents, clock: Clock, location_base_url: str
+        self,
+        *,
+        store: RecurrenceStore,
+        events: PixEvents,
+        clock: Clock,
+        location_base_url: str,
+        elsewhere: RecurrenceClerk | None = None,
     ) -> None:
         self._store = store
         self._events = events
         self._clock = clock
-        self._locator = _Locator(store, location_base_url)
+        clerk = elsewhere or RecurrenceClerk()
+        self._network = clerk.network
+        self._ispb = clerk.ispb or ""
+        self._locator = _Locator(store, location_base_url, clerk.network, clock)
 
     async def __call__(self, cmd: RejectRecurrenceCommand) -> Recurrence:
         async def reject() -> Recurrence:
@@ -258,6 +400,8 @@ class RejectRecurrence:
 
         recurrence = await retrying(reject)
         await publish_recurrence(self._events, recurrence)
+        # the payer's account is not named in a rejection: only the institution
+        await send_answer(self._network, recurrence, PixParty(ispb=self._ispb))
         return recurrence
 
 
@@ -271,6 +415,69 @@ class ListAuthorisations:
         return await self._store.list_recurrences(payer_owner_id=query.owner_id)
 
 
+class RecordRecurrenceAnswer:
+    """Receiver side: a payer at another institution answered one of our recurrences.
+
+    What the payer's institution sends through the network (the message
+    :class:`AuthoriseRecurrence` sends the other way): ``APROVADA`` records
+    an authorisation whose ``payer_party`` is the account there (its charges
+    are then sent to that institution, which debits them), ``REJEITADA``
+    and ``CANCELADA`` end the recurrence. An answer already recorded is
+    answered with the recurrence as it is (a replay).
+    """
+
+    def __init__(
+        self, *, store: RecurrenceStore, events: PixEvents, clock: Clock, ispb: str
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._clock = clock
+        self._ispb = ispb
+
+    async def __call__(self, answer: RecurrenceAnswer) -> Recurrence:
+        if answer.receiver_ispb != self._ispb or answer.payer.ispb == self._ispb:
+            raise InvalidInput("not an answer from another institution to this one")
+
+        async def record() -> Recurrence:
+            recurrence = await self._store.get_recurrence(answer.recurrence_id)
+            if recurrence is None or recurrence.receiver_elsewhere:
+                raise RecurrenceNotFound()
+            if recurrence.status is answer.status:
+                return recurrence
+            if recurrence.request is not None:
+                raise RecurrenceNotFound()  # addressed to a payer here
+            journey = (
+                Journey.JORNADA_2
+                if recurrence.journey is Journey.AGUARDANDO_DEFINICAO
+                else recurrence.journey
+            )
+            if answer.status is RecurrenceStatus.APROVADA:
+                authorisation = Authorisation(
+                    payer_owner_id="",
+                    payer_account_id=ELSEWHERE,
+                    authorised_at=answer.at,
+                    payer_party=msgspec.structs.replace(
+                        answer.payer, account_id=None, owner_id=None
+                    ),
+                )
+                changed = recurrence.approved(authorisation, journey)
+            elif answer.status is RecurrenceStatus.REJEITADA:
+                changed = recurrence.rejected(answer.at, journey, answer.reason or "rejected")
+            elif answer.status is RecurrenceStatus.CANCELADA:
+                changed = recurrence.cancelled(
+                    answer.at, Party.PSP_PAGADOR, answer.reason or "cancelled"
+                )
+            else:
+                raise InvalidInput("an answer approves, rejects or cancels", field="status")
+            return await self._store.update_recurrence(changed)
+
+        recurrence = await retrying(record)
+        await publish_recurrence(self._events, recurrence)
+        if recurrence.status is RecurrenceStatus.CANCELADA:
+            await cancel_pending_charges(self._store, self._events, self._clock, recurrence)
+        return recurrence
+
+
 class CancelRecurrence:
     """Cancel as its receiver or its payer; its charges that have not run are cancelled too.
 
@@ -279,10 +486,20 @@ class CancelRecurrence:
     recurrence (``ExecuteDueDebit`` checks).
     """
 
-    def __init__(self, *, store: RecurrenceStore, events: PixEvents, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        store: RecurrenceStore,
+        events: PixEvents,
+        clock: Clock,
+        elsewhere: RecurrenceClerk | None = None,
+    ) -> None:
         self._store = store
         self._events = events
         self._clock = clock
+        clerk = elsewhere or RecurrenceClerk()
+        self._network = clerk.network
+        self._ispb = clerk.ispb or ""
 
     async def __call__(self, cmd: CancelRecurrenceCommand) -> Recurrence:
         reason = cmd.reason or "cancelled"
@@ -308,6 +525,7 @@ class CancelRecurrence:
         recurrence = await retrying(cancel)
         await publish_recurrence(self._events, recurrence)
         await cancel_pending_charges(self._store, self._events, self._clock, recurrence)
+        await send_answer(self._network, recurrence, PixParty(ispb=self._ispb))
         return recurrence
 
 
@@ -344,6 +562,8 @@ __all__ = [
     "ListAuthorisationsQuery",
     "ReadRecurrenceCode",
     "ReadRecurrenceCodeQuery",
+    "RecordRecurrenceAnswer",
+    "RecurrenceClerk",
     "RecurrenceOffer",
     "RejectRecurrence",
     "RejectRecurrenceCommand",

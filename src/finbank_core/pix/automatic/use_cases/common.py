@@ -68,7 +68,8 @@ async def visible_recurrence(
 def payer_owner_of(recurrence: Recurrence) -> str | None:
     """The payer of a recurrence: who authorised it, or whom its request is addressed to."""
     if recurrence.authorisation is not None:
-        return recurrence.authorisation.payer_owner_id
+        # a payer at another institution has no owner here
+        return recurrence.authorisation.payer_owner_id or None
     if recurrence.request is not None:
         return recurrence.request.payer_owner_id
     return None

@@ -22,6 +22,17 @@ runners may run the same charge at once; the charge's record decides:
    ``EXPIRADA``: no retry can change the receiver's account, and the payer's
    money is not held for it.
 
+A charge whose receiver is at another institution goes out as a PIX payment
+instead of the on-us post: its ``RESERVED`` attempt is recorded as an
+outgoing payment under the attempt's EndToEndId (the one its reservation is
+keyed by) and settled by :class:`~finbank_core.pix.use_cases.settle.SettlePixPayment`,
+the settlement flow of every PIX payment: the order to the network, then the
+post on acceptance or the void on rejection. Accepted: ``SETTLED``; rejected:
+``FAILED`` with the ISO reason (a timeout, ``AB03``/``AB09``, is retried as the
+policy allows; a refusal of the receiving account ends the charge); the
+network unreachable: the attempt stays ``RESERVED`` and the next round sends
+the same order again (the network answers an EndToEndId once).
+
 A reservation is posted only when the record says ``RESERVED`` and voided
 only when it says ``FAILED``, and a record cannot say both, so a debit is
 applied at most once; the post excludes the void in the ledger besides. A
@@ -40,6 +51,7 @@ import msgspec
 
 from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
+from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.automatic.errors import RecurringChargeNotFound
 from finbank_core.pix.automatic.events import DEBIT_FAILED, charge_payload, event_id
 from finbank_core.pix.automatic.model import (
@@ -54,7 +66,19 @@ from finbank_core.pix.automatic.model import (
 )
 from finbank_core.pix.automatic.ports import RecurrenceStore
 from finbank_core.pix.automatic.use_cases.common import publish_charge, retrying
+from finbank_core.pix.codes.reasons import IsoReason
+from finbank_core.pix.directory import safe_mask
+from finbank_core.pix.errors import PixPaymentAlreadyExists, PixPaymentNotFound
 from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
+from finbank_core.pix.payments import (
+    Initiation,
+    PaymentStatus,
+    PixFlow,
+    PixParty,
+    PixPayment,
+)
+from finbank_core.pix.ports import PixPaymentRepository
+from finbank_core.pix.use_cases.settle import SettlePixPayment, SettlePixPaymentCommand
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import (
     AccountNotActive,
@@ -74,6 +98,18 @@ def _failure_reason(refused: Exception) -> str:
     if isinstance(refused, InsufficientFunds):
         return "insufficient_funds"
     return "payer_account_unavailable"
+
+
+#: network rejections worth another attempt (a timeout); any other ends the charge
+_RETRIED_REJECTIONS = frozenset({IsoReason.AB03, IsoReason.AB09})
+
+
+class OutgoingDebits(msgspec.Struct, frozen=True, kw_only=True):
+    """What a debit to a receiver at another institution goes out through."""
+
+    payments: PixPaymentRepository
+    settle: SettlePixPayment
+    accounts: AccountRepository
 
 
 class ExecuteDebitCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,12 +141,14 @@ class ExecuteDueDebit:
         events: PixEvents,
         clock: Clock,
         ispb: str,
+        outgoing: OutgoingDebits | None = None,
     ) -> None:
         self._store = store
         self._steps = steps
         self._events = events
         self._clock = clock
         self._ispb = ispb
+        self._outgoing = outgoing
 
     async def __call__(self, cmd: ExecuteDebitCommand) -> RecurringCharge:
         charge = await retrying(lambda: self._advance(cmd.txid))
@@ -237,6 +275,8 @@ class ExecuteDueDebit:
         return stored
 
     async def _post(self, charge: RecurringCharge, attempt: DebitAttempt) -> RecurringCharge:
+        if charge.receiver_party is not None:
+            return await self._send_out(charge, attempt, charge.receiver_party)
         try:
             await self._steps.post(
                 attempt.end_to_end_id,
@@ -266,6 +306,62 @@ class ExecuteDueDebit:
                 ChargeStatus.CONCLUIDA, self._clock.now(), reason=None
             )
         )
+
+    async def _send_out(
+        self, charge: RecurringCharge, attempt: DebitAttempt, receiver: PixParty
+    ) -> RecurringCharge:
+        """Settle the reserved attempt as an outgoing PIX payment (see the module docstring)."""
+        out = self._outgoing
+        if out is None:
+            raise ServiceUnavailable("no payment network to reach the receiver's institution")
+        e2e = attempt.end_to_end_id
+        try:
+            payment = await out.payments.get(e2e)
+        except PixPaymentNotFound:
+            payer = await out.accounts.get(charge.payer_account_id)
+            record = PixPayment(
+                end_to_end_id=e2e,
+                flow=PixFlow.OUTGOING,
+                status=PaymentStatus.PENDING,
+                amount=charge.amount,
+                payer=PixParty(
+                    ispb=self._ispb,
+                    branch=payer.branch,
+                    account_number=payer.number,
+                    account_kind=payer.kind.value,
+                    name=payer.holder_name,
+                    document_masked=safe_mask(payer.holder_document),
+                    account_id=payer.id,
+                    owner_id=payer.owner_id,
+                ),
+                payee=receiver,
+                initiation=Initiation.MANUAL,
+                created_at=self._clock.now(),
+                txid=charge.txid,
+                description=f"Pix Automatico {charge.recurrence_id}",
+            )
+            try:
+                payment = await out.payments.add(record)
+            except PixPaymentAlreadyExists:
+                payment = await out.payments.get(e2e)  # a concurrent runner recorded it
+        if payment.status is PaymentStatus.PENDING:
+            payment = await out.settle(SettlePixPaymentCommand(end_to_end_id=e2e))
+        if payment.status is PaymentStatus.SETTLED:
+            settled = msgspec.structs.replace(attempt, status=AttemptStatus.SETTLED)
+            return await self._store.update_charge(
+                charge.with_attempt(settled, next_attempt_on=None, next_attempt_at=None).moved(
+                    ChargeStatus.CONCLUIDA, self._clock.now(), reason=None
+                )
+            )
+        if payment.status is PaymentStatus.REJECTED:
+            reason = payment.reject_reason or IsoReason.AB09
+            return await self._fail(
+                charge,
+                attempt,
+                f"rejected_{reason.value}",
+                final=reason not in _RETRIED_REJECTIONS,
+            )
+        raise ServiceUnavailable("the payment is still pending at the network")
 
     async def _void_if_failed(self, txid: str, attempt: DebitAttempt) -> None:
         """After losing the RESERVED write: void our reservation if the attempt ended FAILED."""
@@ -319,6 +415,7 @@ class RunDueDebits:
 __all__ = [
     "ExecuteDebitCommand",
     "ExecuteDueDebit",
+    "OutgoingDebits",
     "RunDueDebits",
     "RunDueDebitsCommand",
     "RunDueDebitsResult",
