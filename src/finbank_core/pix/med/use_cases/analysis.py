@@ -64,7 +64,9 @@ class AnalyseInfractionReport:
                     raise MedAlreadyDecided(
                         f"the report was already analysed: {decided.value}", field="decision"
                     )
-                return AnalysisResult(case=await self._tracer.apply(case), replayed=True)
+                applied = await self._tracer.apply(case)
+                await d.republish_case(applied)  # in case a crash lost them
+                return AnalysisResult(case=applied, replayed=True)
             try:
                 stored = await d.repository.update_case(
                     case.decide(cmd.decision, cmd.analyst_id, d.clock.now(), d.rules),

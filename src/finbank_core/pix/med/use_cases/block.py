@@ -64,6 +64,7 @@ class PlacePrecautionaryBlock:
         d = self._d
         existing = await d.current_block(cmd.end_to_end_id)
         if existing is not None:
+            await d.republish_block(existing)  # in case a crash lost its events
             return PrecautionaryBlockResult(block=existing, replayed=True)
         payment = await d.payments.get(cmd.end_to_end_id)
         case = await d.current_case(cmd.end_to_end_id)
@@ -146,6 +147,7 @@ class ReleasePrecautionaryBlock:
         if block is None:
             raise NotFound("this payment has no precautionary block")
         if block.status is BlockStatus.RELEASED:
+            await d.republish_block(block)  # in case a crash lost its events
             return PrecautionaryBlockResult(block=block, replayed=True)
         if block.status is BlockStatus.KEPT_FOR_MED:
             raise MedNotAllowed("the block was kept for MED; its case decides", field="status")

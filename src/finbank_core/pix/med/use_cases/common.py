@@ -7,36 +7,58 @@ have derived ids and the record moves only from the version it was read
 at, so concurrent callers apply it once and the losers read the outcome.
 The ledger does not wait for them: a precautionary hold has the block's
 timeout and is voided at its deadline on the ledger's clock anyway.
+
+Events: each step publishes its event after its write, under an id derived
+from the case (or block) and the step. A replay of a step (the same call
+again, after a crash or a failed publish between the write and the event)
+publishes the events the recorded state implies again under the same ids
+(:meth:`MedDeps.republish_case`): the outbox keeps one per id while it
+waits and consumers deduplicate, so an event is late at worst, never lost.
+
+A refund request writes its returns into the payment's refunds before it
+records them on the case; a request that stopped in between leaves refunds
+in progress the case does not have. The first touch of the case
+``REQUEST_LEASE`` after they were written removes them (the request was not
+recorded: the payer's bank asks again).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
+
+import msgspec
 
 from finbank_core.accounts.ports import AccountRepository, Ledger
 from finbank_core.pix.codes.identifiers import ReturnId
+from finbank_core.pix.errors import PixVersionConflict
 from finbank_core.pix.events import outcome_event_id
 from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import MedVersionConflict
 from finbank_core.pix.med.ledger import MedLedger
 from finbank_core.pix.med.model import (
+    BlockStatus,
     CaseStatus,
     HoldStatus,
     MedCase,
     MedRules,
+    MedSide,
     PrecautionaryBlock,
 )
 from finbank_core.pix.med.ports import MedDirectory, MedRepository
 from finbank_core.pix.ports import PaymentNetwork, PixPaymentRepository
+from finbank_core.pix.refunds import RefundStatus
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.ids import IdGenerator
 
 T = TypeVar("T")
 #: how often a step re-reads and retries after losing a version race
 RETRIES = 8
+#: how long a refund request has from writing the payment's refunds to recording the case
+REQUEST_LEASE = timedelta(seconds=60)
 
 
 class MedDeps:
@@ -81,6 +103,43 @@ class MedDeps:
             event_id=outcome_event_id(type, f"{case.report_id}:{subject}"),
         )
 
+    async def republish_case(self, case: MedCase) -> None:
+        """Publish again every event ``case``'s recorded state implies (a replay's duty)."""
+        opened = (
+            med_events.REPORT_RECEIVED
+            if case.side is MedSide.RECEIVER
+            else med_events.REPORT_OPENED
+        )
+        await self.publish_case(opened, case)
+        if case.analysed_at is not None:
+            await self.publish_case(med_events.REPORT_ANALYSED, case)
+        if case.status is not CaseStatus.DISAGREED and case.blocks_applied:
+            await self.publish_case(med_events.FUNDS_BLOCKED, case)
+        if case.refund_requested_at is not None:
+            await self.publish_case(med_events.REFUND_REQUESTED, case)
+        for ret in case.returns:
+            await self.republish_return(case, ret.return_id)
+        if case.status is CaseStatus.LAPSED:
+            await self.publish_case(med_events.CASE_LAPSED, case)
+
+    async def republish_return(self, case: MedCase, return_id: str) -> None:
+        ret = case.find_return(return_id)
+        if ret is None or ret.status is RefundStatus.EM_PROCESSAMENTO:
+            return
+        event = (
+            med_events.RETURN_COMPLETED
+            if ret.status is RefundStatus.DEVOLVIDO
+            else med_events.RETURN_FAILED
+        )
+        await self.publish_case(event, case, subject=return_id)
+
+    async def republish_block(self, block: PrecautionaryBlock) -> None:
+        await self.publish_block(med_events.BLOCK_PLACED, block)
+        if block.status is BlockStatus.RELEASED:
+            await self.publish_block(med_events.BLOCK_RELEASED, block)
+        elif block.status is BlockStatus.KEPT_FOR_MED:
+            await self.publish_block(med_events.BLOCK_KEPT_FOR_MED, block)
+
     async def publish_block(self, type: str, block: PrecautionaryBlock) -> None:
         await self.events.publish(
             type,
@@ -114,6 +173,8 @@ class MedDeps:
     async def current_case(self, end_to_end_id: str) -> MedCase | None:
         """The payment's case, lapsed first if its return was not requested in time."""
         case = await self.repository.get_case(end_to_end_id)
+        if case is not None and case.status in (CaseStatus.AGREED, CaseStatus.LAPSED):
+            await self.drop_unrecorded_refunds(case)
         if case is None or not case.refund_lapsed(self.clock.now()):
             return case
         for _ in range(RETRIES):
@@ -128,8 +189,40 @@ class MedDeps:
                 case = await self._reread_case(end_to_end_id)
                 continue
             await self.publish_case(med_events.CASE_LAPSED, case)
+            await self.drop_unrecorded_refunds(case)
             return case
         raise MedVersionConflict()
+
+    async def drop_unrecorded_refunds(self, case: MedCase) -> None:
+        """Remove MED refunds in progress the case never recorded (see the module docstring).
+
+        Only for a case with no returns (accepted, or lapsed) and only refunds
+        written ``REQUEST_LEASE`` ago or more: a request still under way is
+        left to finish. A later request writes them again.
+        """
+        if case.returns or case.analysed_at is None:
+            return
+        own = {self.return_id(case, i) for i in range(len(case.blocks))}
+        for _ in range(RETRIES):
+            payment = await self.payments.get(case.end_to_end_id)
+            now = self.clock.now()
+            stale = {
+                r.return_id
+                for r in payment.refunds
+                if r.return_id in own
+                and r.status is RefundStatus.EM_PROCESSAMENTO
+                and now >= r.requested_at + REQUEST_LEASE
+            }
+            if not stale:
+                return
+            kept = tuple(r for r in payment.refunds if r.return_id not in stale)
+            try:
+                await self.payments.update(
+                    msgspec.structs.replace(payment, refunds=kept), payment.version
+                )
+                return
+            except PixVersionConflict:
+                continue
 
     async def _reread_block(self, end_to_end_id: str) -> PrecautionaryBlock:
         block = await self.repository.get_block(end_to_end_id)

@@ -157,7 +157,11 @@ class RequestMedRefund:
                     field="end_to_end_id",
                 )
             if case.status in (CaseStatus.REFUND_REQUESTED, CaseStatus.CLOSED):
-                return MedRefundResult(case=await self._finish(case), replayed=True)
+                finished = await self._finish(case)
+                await d.republish_case(finished)  # in case a crash lost them
+                return MedRefundResult(case=finished, replayed=True)
+            if case.status is CaseStatus.LAPSED:
+                await d.republish_case(case)
             case = await self._tracer.apply(case)
             payment = await d.payments.get(case.end_to_end_id)
             own = (
@@ -216,6 +220,7 @@ class ExecuteMedReturns:
         await sync_payment(d, case)
         for ret in case.returns:
             if ret.status is not RefundStatus.EM_PROCESSAMENTO:
+                await d.republish_return(case, ret.return_id)  # in case a crash lost it
                 continue
             claimed = await self._claim(end_to_end_id, ret.return_id)
             if claimed is None:

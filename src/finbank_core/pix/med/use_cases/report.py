@@ -114,6 +114,7 @@ class ContestPixPayment:
         if case.reporter_owner_id != owner_id:
             raise MedCaseAlreadyExists()
         await self._send(case)
+        await self._d.republish_case(case)  # its events, in case a crash lost them
         return InfractionReportResult(case=case, replayed=True)
 
     async def _send(self, case: MedCase) -> None:
@@ -151,7 +152,7 @@ class ReceiveInfractionReport:
             )
         existing = await d.current_case(payment.end_to_end_id)
         if existing is not None:
-            return self._replay(existing, cmd.report_id)
+            return await self._replay(existing, cmd.report_id)
         now = d.clock.now()
         paid_at = _check_window(payment, now, d)
         case = MedCase(
@@ -173,12 +174,12 @@ class ReceiveInfractionReport:
         except MedCaseAlreadyExists:
             first = await d.repository.get_case(payment.end_to_end_id)
             assert first is not None
-            return self._replay(first, cmd.report_id)
+            return await self._replay(first, cmd.report_id)
         await d.publish_case(med_events.REPORT_RECEIVED, stored)
         return InfractionReportResult(case=stored)
 
-    @staticmethod
-    def _replay(case: MedCase, report_id: str) -> InfractionReportResult:
+    async def _replay(self, case: MedCase, report_id: str) -> InfractionReportResult:
         if case.report_id != report_id:
             raise MedCaseAlreadyExists()
+        await self._d.republish_case(case)  # its events, in case a crash lost them
         return InfractionReportResult(case=case, replayed=True)
