@@ -5,11 +5,13 @@
   straight to finbank's handler or through ``logging``;
 - no anyio task group per request: ``principal`` depends on ``bank``, so
   Litestar resolves them in turn;
-- the heap frozen after startup and the young generation collected less often.
+- the heap frozen after startup and after each full collection, the young
+  generation collected less often, everything swept now and then.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import json
@@ -33,7 +35,7 @@ from litestar.testing import TestClient
 from finbank_adapters.containers import build_container
 from finbank_adapters.settings import HttpOptions, JwtOptions, Settings
 from finbank_http import create_app
-from finbank_http.app import GC_THRESHOLD_0, settle_heap, uvicorn_config
+from finbank_http.app import GC_THRESHOLD_0, HeapSettler, uvicorn_config
 from finbank_http.observability import LogConfig, configure_logging
 from finbank_http.observability.logs import _direct_handler, log_access
 from finbank_http.observability.middleware import RequestContextMiddleware
@@ -283,12 +285,21 @@ def test_a_protected_request_opens_no_task_group(
 # -- the collector ----------------------------------------------------------------------------
 
 
-async def test_settle_heap_freezes_what_startup_left_and_raises_the_young_threshold() -> None:
+async def test_the_heap_settler_freezes_survivors_and_puts_everything_back_on_shutdown() -> None:
     before = gc.get_threshold()
+    settler = HeapSettler(sweep_seconds=0.01)
     try:
-        await settle_heap()
-        assert gc.get_freeze_count() > 0
+        await settler.startup()
+        assert gc.get_freeze_count() > 0  # startup's survivors
         assert gc.get_threshold() == (GC_THRESHOLD_0, before[1], before[2])
-    finally:
         gc.unfreeze()
-        gc.set_threshold(*before)
+        survivors = [[] for _ in range(100)]  # tracked by the collector
+        gc.collect()  # a full collection: its survivors are frozen by the callback
+        assert gc.get_freeze_count() >= len(survivors)
+        await asyncio.sleep(0.05)  # the periodic sweep unfroze, collected and froze again
+        assert gc.get_freeze_count() > 0
+    finally:
+        await settler.shutdown()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+    assert all(getattr(cb, "__name__", "") != "_freeze_survivors" for cb in gc.callbacks)
