@@ -293,7 +293,7 @@ async def test_the_heap_settler_freezes_survivors_and_puts_everything_back_on_sh
         assert gc.get_freeze_count() > 0  # startup's survivors
         assert gc.get_threshold() == (GC_THRESHOLD_0, before[1], before[2])
         gc.unfreeze()
-        survivors = [[] for _ in range(100)]  # tracked by the collector
+        survivors: list[list[int]] = [[] for _ in range(100)]  # tracked by the collector
         gc.collect()  # a full collection: its survivors are frozen by the callback
         assert gc.get_freeze_count() >= len(survivors)
         await asyncio.sleep(0.05)  # the periodic sweep unfroze, collected and froze again
