@@ -15,8 +15,8 @@ Starts, each as a process of its own on a free loopback port:
 
 Then drives each with ``wrk`` (``--connections`` connections, one wrk thread,
 ``--latency``): ``POST /v1/transfers`` (a new ``Idempotency-Key`` each time,
-among 16 funded accounts) and ``POST /v1/pix/payments`` (to the sandbox's
-peer key), each for ``--seconds``. Rounds are interleaved (every target and
+from 32 funded accounts, each to one of its own) and ``POST /v1/pix/payments``
+(to the sandbox's peer key), each for ``--seconds``. Rounds are interleaved (every target and
 scenario once per round), so a change in the machine's load hits all sides
 alike; each figure is the median over the rounds, with the lowest and highest.
 Prints requests/s, p50 and p99, the ratios to the minimal app and of two
@@ -71,7 +71,9 @@ from typing import Any
 DEFAULT_DSN = os.environ.get(
     "FINBANK_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
-SOURCE_ACCOUNTS = 16  # transfers spread over them: no single hot row on PostgreSQL
+#: transfers go from source i to target i (pairs of their own): with wrk's connections
+#: spread over the pairs, two requests in flight rarely lock the same rows on PostgreSQL
+SOURCE_ACCOUNTS = 32
 SCENARIOS = ("transfer", "pix")
 
 
@@ -191,12 +193,16 @@ async def prepare(port: int, workdir: Path, name: str) -> dict[str, Path]:
         token = login.json()["tokens"]["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         accounts: list[str] = []
-        for n in range(SOURCE_ACCOUNTS):
+        receivers: list[str] = []
+        for n in range(2 * SOURCE_ACCOUNTS):
             opened = await client.post(
                 "/v1/accounts", json={"holder_name": f"Bench {n}"}, headers=headers
             )
             assert opened.status_code in (200, 201), opened.text
             account_id = opened.json()["id"]
+            if n % 2:
+                receivers.append(account_id)
+                continue
             deposited = await client.post(
                 "/v1/sandbox/deposits",
                 json={"account_id": account_id, "amount": "9000000.00"},
@@ -204,7 +210,7 @@ async def prepare(port: int, workdir: Path, name: str) -> dict[str, Path]:
             )
             assert deposited.status_code == 201, deposited.text
             accounts.append(account_id)
-    targets = [(a, accounts[(n + 1) % len(accounts)]) for n, a in enumerate(accounts)]
+    targets = list(zip(accounts, receivers, strict=True))
     transfer = [
         f'{{"from_account_id":"{a}","to_account_id":"{b}","amount":"0.01"}}' for a, b in targets
     ]
