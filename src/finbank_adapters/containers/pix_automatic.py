@@ -41,10 +41,13 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
     )
     _ispb = providers.Callable(settings_field("pix.ispb"), infra.settings)
     _base_url = providers.Callable(settings_field("pix.location_base_url"), infra.settings)
-    #: Pix Automático with other institutions: the sandbox network's peer bank (None on
-    #: any other payment network: other institutions' recurrences are then not found)
-    recurrence_network = providers.Singleton(
-        sandbox_recurrence_network, network=pix.payment_network, clock=infra.clock
+    #: Pix Automático with other institutions, on the payment network's backend (the
+    #: sandbox: its peer bank serves recurrences and pays the charges sent to it)
+    recurrence_network = providers.Selector(
+        providers.Callable(settings_field("backends.pix_network"), infra.settings),
+        sandbox=providers.Singleton(
+            sandbox_recurrence_network, network=pix.payment_network, clock=infra.clock
+        ),
     )
     _elsewhere = providers.Factory(
         automatic.RecurrenceClerk, network=recurrence_network, clock=infra.clock, ispb=_ispb

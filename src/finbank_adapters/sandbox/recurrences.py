@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from finbank_adapters.sandbox.spi import RemoteAccount, SimulatedInstitution, SimulatedSpi
 from finbank_core.pix.automatic.errors import RecurrenceNotFound
@@ -58,6 +59,8 @@ class SandboxRecurrenceNetwork:
 
     def __init__(self, spi: SimulatedSpi, clock: Clock) -> None:
         self._spi = spi
+        #: the network's institutions (none on a fake network)
+        self._institutions: dict[str, SimulatedInstitution] = getattr(spi, "institutions", {})
         self._clock = clock
         self._served: dict[str, RemoteRecurrence] = {}
         self._answers: dict[tuple[str, RecurrenceStatus], RecurrenceAnswer] = {}
@@ -73,12 +76,12 @@ class SandboxRecurrenceNetwork:
         return found
 
     async def send_answer(self, answer: RecurrenceAnswer) -> None:
-        if answer.receiver_ispb not in self._spi.institutions:
+        if answer.receiver_ispb not in self._institutions:
             raise RecurrenceNotFound("the receiver's institution is not on the network")
         self._answers.setdefault((answer.recurrence_id, answer.status), answer)
 
     async def send_charge(self, charge: OutgoingRecurringCharge) -> None:
-        if charge.payer.ispb not in self._spi.institutions:
+        if charge.payer.ispb not in self._institutions:
             raise InvalidInput("the payer's institution is not on the network")
         self._charges.setdefault(charge.txid, charge)
 
@@ -185,7 +188,7 @@ class SandboxRecurrenceNetwork:
         )
 
     def _account(self, ispb: str, number: str) -> tuple[SimulatedInstitution, RemoteAccount]:
-        institution = self._spi.institutions.get(ispb)
+        institution = self._institutions.get(ispb)
         account = (
             next((a for a in institution.accounts if a.account_number == number), None)
             if institution
@@ -196,10 +199,12 @@ class SandboxRecurrenceNetwork:
         return institution, account
 
 
-def sandbox_recurrence_network(network: object, clock: Clock) -> SandboxRecurrenceNetwork | None:
-    """The recurrence side of the sandbox network; None for any other payment network."""
-    if not isinstance(network, SimulatedSpi):
-        return None
+def sandbox_recurrence_network(network: Any, clock: Clock) -> SandboxRecurrenceNetwork:
+    """The recurrence side of the sandbox network (``network``: what serves ``PaymentNetwork``).
+
+    A fake put in the network's place (``open_bank(payment_network=...)``) has
+    no institutions: every other institution's recurrence is then not found.
+    """
     return SandboxRecurrenceNetwork(network, clock)
 
 
