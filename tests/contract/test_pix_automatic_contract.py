@@ -36,6 +36,8 @@ from finbank_adapters.memory.pix import InMemoryChargeRepository
 from finbank_adapters.memory.pix_automatic import InMemoryRecurrenceStore
 from finbank_adapters.postgres import PostgresAccountRepository, PostgresLedger
 from finbank_adapters.postgres.pix_automatic import PostgresRecurrenceStore
+from finbank_adapters.sandbox import PEER_ACCOUNT_NUMBER, SimulatedSpi, sandbox_peer
+from finbank_adapters.sandbox.recurrences import SandboxRecurrenceNetwork
 from finbank_core.accounts.ledger import Transfer, TransferCode
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.ports import AccountRepository, Ledger
@@ -65,7 +67,9 @@ from finbank_core.pix.automatic import (
     Journey,
     Party,
     Periodicity,
+    RecordRecurrenceAnswer,
     Recurrence,
+    RecurrenceClerk,
     RecurrenceCodeQuery,
     RecurrenceNotActive,
     RecurrenceNotFound,
@@ -88,6 +92,7 @@ from finbank_core.pix.automatic import (
 from finbank_core.pix.automatic import events as automatic_events
 from finbank_core.pix.automatic.model import BRASILIA, StatusChange
 from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
+from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.money import Money
 from tests.postgres_support import isolated_schema
 
@@ -95,6 +100,7 @@ BACKENDS = ["memory", "postgres"]
 CALLERS = 24
 POOL_SIZE = 10
 ISPB = "99999999"
+PEER_ISPB = "88888888"
 BASE = "pix.finbank.example/v2"
 CPF = "52998224725"
 # FakeClock starts 2026-01-05 12:00 UTC (09:00 in Brasília, a Monday)
@@ -1137,3 +1143,101 @@ async def test_the_same_charge_cancelled_by_many_at_once_is_cancelled_once(
     world.clock.set(brasilia(charge.due_date, 1))
     assert (await world.run(charge.txid)).status is ChargeStatus.CANCELADA
     assert await world.available(payer.id) == 200_00
+
+
+# -- with another institution ------------------------------------------------------
+
+
+def _peer_network(world: World) -> SandboxRecurrenceNetwork:
+    spi = SimulatedSpi(world.clock, institutions=(sandbox_peer(PEER_ISPB),))
+    return SandboxRecurrenceNetwork(spi, world.clock)
+
+
+async def test_a_peer_recurrence_authorised_by_many_at_once_is_stored_and_answered_once(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    _, payer = parties
+    network = _peer_network(world)
+    served, code = network.offer(
+        ispb=PEER_ISPB,
+        account_number=PEER_ACCOUNT_NUMBER,
+        contract="LUZ",
+        debtor_name="Ana",
+        periodicity=Periodicity.MENSAL,
+        start=TODAY,
+        fixed_amount=Money(40_00),
+    )
+    clerk = RecurrenceClerk(network=network, clock=world.clock, ispb=ISPB)
+    authorise = AuthoriseRecurrence(
+        store=world.store,
+        accounts=world.accounts,
+        events=world.events,
+        clock=world.clock,
+        location_base_url=BASE,
+        elsewhere=clerk,
+    )
+    command = AuthoriseRecurrenceCommand(owner_id=payer.owner_id, account_id=payer.id, br_code=code)
+
+    outcomes = await asyncio.gather(
+        *(authorise(command) for _ in range(CALLERS)), return_exceptions=True
+    )
+
+    approved = [o for o in outcomes if isinstance(o, Recurrence)]
+    assert approved, outcomes
+    assert all(isinstance(o, Recurrence | RecurrenceNotActive) for o in outcomes), outcomes
+    stored = await world.store.get_recurrence(served.recurrence_id)
+    assert stored is not None
+    assert stored.status is RecurrenceStatus.APROVADA
+    assert stored.receiver_party is not None
+    assert stored.receiver_party.account_number == PEER_ACCOUNT_NUMBER
+    assert [
+        r.recurrence_id for r in await world.store.list_recurrences(payer_owner_id=payer.owner_id)
+    ] == [served.recurrence_id]
+    assert [(a.recurrence_id, a.status) for a in network.answers] == [
+        (served.recurrence_id, RecurrenceStatus.APROVADA)
+    ]
+    approvals = {
+        e.event_id
+        for e in world.publisher.published
+        if e.type == automatic_events.RECURRENCE_APPROVED
+    }
+    assert len(approvals) == 1
+
+
+async def test_answers_from_a_payer_elsewhere_are_recorded_once_and_checked(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, _ = parties
+    network = _peer_network(world)
+    recurrence = await world.recurrence(receiver)
+    record = RecordRecurrenceAnswer(
+        store=world.store, events=world.events, clock=world.clock, ispb=ISPB
+    )
+    answer = network.peer_answer(
+        recurrence_id=recurrence.recurrence_id,
+        receiver_ispb=ISPB,
+        ispb=PEER_ISPB,
+        account_number=PEER_ACCOUNT_NUMBER,
+    )
+    with pytest.raises(InvalidInput):  # addressed to another institution
+        await record(msgspec.structs.replace(answer, receiver_ispb=PEER_ISPB))
+    with pytest.raises(RecurrenceNotFound):
+        await record(msgspec.structs.replace(answer, recurrence_id="RR" + "0" * 27))
+
+    outcomes = await asyncio.gather(*(record(answer) for _ in range(CALLERS)))
+
+    assert {(o.status, o.version) for o in outcomes} == {
+        (RecurrenceStatus.APROVADA, outcomes[0].version)
+    }
+    stored = await world.store.get_recurrence(recurrence.recurrence_id)
+    assert stored is not None
+    assert stored.authorisation is not None
+    assert stored.authorisation.payer_party is not None
+    assert stored.authorisation.payer_party.ispb == PEER_ISPB
+    # nobody here is its payer
+    assert await world.store.list_recurrences(payer_owner_id="") == []
+    cancelled = await record(msgspec.structs.replace(answer, status=RecurrenceStatus.CANCELADA))
+    assert (cancelled.status, cancelled.ended_by) == (
+        RecurrenceStatus.CANCELADA,
+        Party.PSP_PAGADOR,
+    )
