@@ -9,14 +9,16 @@
   missing): of concurrent claims read at one version, one wins.
 * ``PostgresAccountLimitsStore``: choices in ``pix_limits`` (last write
   wins); usage counters in ``pix_limit_usage`` and one hold per payment in
-  ``pix_limit_holds``. ``reserve_usage`` is one transaction: the hold row
-  and any missing counter first (a hold id recorded before is
-  ``ALREADY_HELD``: nothing added), then the hold's counters locked in period
-  order (``FOR UPDATE``) and raised together; what they then hold is checked
-  in the hold's order against the caps, under those locks, and over a cap the
-  transaction rolls back. ``release_usage`` deletes the hold (``RETURNING`` it: exactly
-  one caller gets it) and takes its amount back from the counters in the
-  same transaction. Locks are always taken hold first, then counters by
+  ``pix_limit_holds``. ``reserve_usage`` is one call of the
+  ``pix_reserve_usage`` function (migration ``0021``), so one round trip and
+  one transaction: the hold row and any missing counter first (a hold id
+  recorded before is ``ALREADY_HELD``: nothing added), then the hold's
+  counters locked in period order (``FOR UPDATE``) and raised together; what
+  they then hold is checked in the hold's order against the caps, under those
+  locks, and over a cap all of it is undone and the first limit passed named.
+  ``release_usage`` deletes the hold (``RETURNING`` it: exactly one caller
+  gets it) and takes its amount back from the counters in the same
+  transaction. Locks are always taken hold first, then counters by
   period, so concurrent reservations and releases queue without deadlocks.
 * ``PostgresDeviceRegistry``: ``pix_devices``, ``INSERT ... ON CONFLICT DO
   NOTHING``: the first use stays, kept as ISO 8601 with its offset.
@@ -124,24 +126,10 @@ INSERT INTO pix_limits (account_id, body) VALUES ($1, $2)
 ON CONFLICT (account_id) DO UPDATE SET body = EXCLUDED.body
 """
 _GET_LIMITS = "SELECT body FROM pix_limits WHERE account_id = $1"
-# The hold, and the counters it needs that do not exist yet, in one statement: nothing
-# when the hold id is recorded already.
-_ADD_HOLD = """
-WITH hold AS (
-    INSERT INTO pix_limit_holds (account_id, hold_id, periods, body) VALUES ($1, $2, $3, $4)
-    ON CONFLICT DO NOTHING
-    RETURNING account_id
-), counters AS (
-    INSERT INTO pix_limit_usage (account_id, period, used, ends_at)
-    SELECT h.account_id, c.period, 0, c.ends_at
-    FROM hold h, unnest($3::text[], $5::timestamptz[]) AS c(period, ends_at)
-    ORDER BY c.period
-    ON CONFLICT DO NOTHING
-)
-SELECT count(*) FROM hold
-"""
-# Raise the counters, locking them in period order; what they hold afterwards comes back
-# (checked against the caps under those locks: over a cap, the transaction rolls back).
+# The hold, its missing counters, the counters raised under their locks and checked
+# against the caps, all or nothing, in one call (see migration 0021).
+_RESERVE = "SELECT pix_reserve_usage($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+# Move the counters by an amount, locking them in period order (releasing a hold).
 _ADD_USAGE = """
 WITH locked AS (
     SELECT period FROM pix_limit_usage
@@ -178,32 +166,31 @@ class PostgresAccountLimitsStore:
         periods = sorted({c.period for c in hold.counters})
         ends = {c.period: c.ends_at for c in hold.counters}
 
-        async def reserve() -> UsageReservation:
-            # four round trips: BEGIN, the hold, the counters, COMMIT (or ROLLBACK)
-            async with self._pool.acquire() as conn, conn.transaction():
-                held = await conn.fetchval(
-                    _ADD_HOLD,
-                    hold.account_id,
-                    hold.hold_id,
-                    periods,
-                    _encoder.encode(hold).decode(),
-                    [ends[p] for p in periods],
-                )
-                if not held:
-                    return UsageReservation(outcome=ReserveOutcome.ALREADY_HELD)
-                rows = await conn.fetch(_ADD_USAGE, hold.account_id, periods, hold.amount)
-                used = {row["period"]: row["used"] for row in rows}
-                for counter in hold.counters:
-                    if used[counter.period] > counter.cap:
-                        # nothing of this call may stay: not the hold, not a new counter
-                        raise _Exceeded(counter.limit)
-            return UsageReservation(outcome=ReserveOutcome.RESERVED)
+        async def reserve() -> str:
+            # one round trip: the whole transaction is pix_reserve_usage (migration 0021)
+            answer: str = await self._pool.fetchval(
+                _RESERVE,
+                hold.account_id,
+                hold.hold_id,
+                periods,
+                _encoder.encode(hold).decode(),
+                [ends[p] for p in periods],
+                hold.amount,
+                [c.period for c in hold.counters],
+                [c.cap for c in hold.counters],
+                [c.limit for c in hold.counters],
+            )
+            return answer
 
-        try:
-            with translated():
-                return await with_retries(reserve, _RETRIES)
-        except _Exceeded as exceeded:
-            return UsageReservation(outcome=ReserveOutcome.EXCEEDED, limit=exceeded.limit)
+        with translated():
+            answer = await with_retries(reserve, _RETRIES)
+        if answer == "RESERVED":
+            return UsageReservation(outcome=ReserveOutcome.RESERVED)
+        if answer == "ALREADY_HELD":
+            return UsageReservation(outcome=ReserveOutcome.ALREADY_HELD)
+        return UsageReservation(
+            outcome=ReserveOutcome.EXCEEDED, limit=answer.removeprefix("EXCEEDED:")
+        )
 
     async def release_usage(self, account_id: uuid.UUID, hold_id: str) -> bool:
         async def release() -> bool:
@@ -228,14 +215,6 @@ class PostgresAccountLimitsStore:
         with translated():
             used: int | None = await self._pool.fetchval(_USED, account_id, period)
         return used or 0
-
-
-class _Exceeded(Exception):
-    """Rolls a reservation back; turned into ``EXCEEDED`` by the caller."""
-
-    def __init__(self, limit: str) -> None:
-        super().__init__(limit)
-        self.limit = limit
 
 
 _RECORD_USE = """

@@ -136,10 +136,11 @@ class PixLedgerSteps:
         await self._apply([transfer], transfer.id)
 
     async def _apply(self, transfers: Sequence[Transfer], marker: uuid.UUID) -> None:
-        # A replayed linked chain fails as a whole on its first EXISTS, so
-        # "already done" is read from the ledger rather than from the results.
-        if await self._ledger.lookup_transfers([marker]):
-            return
+        # Written first, looked up only when not every transfer is OK: the usual
+        # first run costs one round trip, a repeat two. A replayed linked chain
+        # fails as a whole on its first EXISTS, so "already done" is read from
+        # the ledger (the marker, the chain's last transfer) rather than from
+        # the results.
         results = await self._ledger.create_transfers(transfers)
         if all(r is CreateTransferResult.OK for r in results):
             return
