@@ -91,11 +91,11 @@ def _drop_color_message(logger: Any, method_name: str, event_dict: Any) -> Any:
 
 def shared_processors() -> list[Any]:
     return [
-        _drop_color_message,
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,  # after ExtraAdder: uvicorn passes it as an extra
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_ids,
         structlog.processors.StackInfoRenderer(),
