@@ -6,8 +6,10 @@ Time is a FakeClock the store must obey; Redis's own TTL only cleans up.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,7 @@ from finbank_adapters.memory.auth import InMemoryChallengeStore
 from finbank_adapters.redis import RedisChallengeStore
 from finbank_core.auth.model import ChallengeType, MfaChallenge, ProviderChallenge
 from finbank_core.auth.ports import ChallengeStore
+from finbank_core.shared.errors import ServiceUnavailable
 from tests.support_redis import open_test_redis
 
 TTL_SECONDS = 180
@@ -27,20 +30,54 @@ MAX_ATTEMPTS = 5
 class Harness:
     store: ChallengeStore
     clock: FakeClock
+    #: every stored value, as the backend holds it (memory: the records, Redis: the hashes)
+    raw: Callable[[], Awaitable[str]]
+    #: copy the stored record of one challenge id over another's (an attacker with storage access)
+    transplant: Callable[[str, str], Awaitable[None]]
+
+
+def memory_harness(clock: FakeClock) -> Harness:
+    # no cipher given: the store seals with a random key of its own
+    store = InMemoryChallengeStore(clock)
+    records: dict[str, Any] = store._challenges  # the store's own storage, read as an attacker
+
+    async def raw() -> str:
+        return repr(records) + repr(store)
+
+    async def transplant(source: str, target: str) -> None:
+        records[sha256(target)] = records[sha256(source)]
+
+    return Harness(store, clock, raw, transplant)
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     clock = FakeClock()
     if request.param == "memory":
-        yield Harness(InMemoryChallengeStore(clock), clock)
+        yield memory_harness(clock)
     else:
         async with open_test_redis() as (client, prefix):
             # Sealed, as the container builds it (docs/auth.md, "Secrets at rest").
             cipher = EnvelopeCipher(LocalKeyEncryptionKey("contract-test", bytes(range(32))))
+
+            async def raw() -> str:
+                keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+                return repr(keys) + repr([await client.hgetall(key) for key in keys])
+
+            async def transplant(source: str, target: str) -> None:
+                fields: dict[Any, Any] = await client.hgetall(f"{prefix}mfa:{sha256(source)}")
+                await client.hset(f"{prefix}mfa:{sha256(target)}", mapping=fields)
+
             yield Harness(
-                RedisChallengeStore(client, clock, key_prefix=prefix, cipher=cipher), clock
+                RedisChallengeStore(client, clock, key_prefix=prefix, cipher=cipher),
+                clock,
+                raw,
+                transplant,
             )
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def new_challenge(clock: FakeClock, username: str = "maria") -> MfaChallenge:
@@ -198,3 +235,31 @@ async def test_concurrent_attempts_on_many_challenges_are_counted_per_challenge(
     for i, challenge in enumerate(challenges):
         counts = sorted(r.attempts for r in results[3 * i : 3 * i + 3] if r is not None)
         assert counts == [1, 2, 3], challenge.id
+
+
+# -- secrets at rest: the record holds the provider's session, sealed on every backend ------
+
+
+async def test_the_stored_record_shows_neither_the_session_nor_the_username_nor_the_id(
+    harness: Harness,
+) -> None:
+    challenge = new_challenge(harness.clock, username="maria-da-silva")
+    await harness.store.put(challenge)
+    stored = await harness.raw()
+    assert "fbx1." in stored  # an envelope-sealed value (docs/auth.md, "Secrets at rest")
+    for secret in ("provider-session-opaque", "maria-da-silva", challenge.id):
+        assert secret not in stored
+    found = await harness.store.get(challenge.id)
+    assert found == challenge
+
+
+async def test_a_record_copied_to_another_challenge_does_not_open(harness: Harness) -> None:
+    victim = new_challenge(harness.clock, username="victim")
+    attacker = new_challenge(harness.clock, username="attacker")
+    await harness.store.put(victim)
+    await harness.store.put(attacker)
+    await harness.transplant(victim.id, attacker.id)
+    with pytest.raises(ServiceUnavailable):  # SecretUnreadable: fail closed, never the session
+        await harness.store.get(attacker.id)
+    found = await harness.store.get(victim.id)
+    assert found == victim

@@ -116,7 +116,9 @@ class AuthContainer(containers.DeclarativeContainer):
     )
     challenge_store = providers.Selector(
         providers.Callable(settings_field("backends.challenges"), infra.settings),
-        memory=providers.Singleton(InMemoryChallengeStore, clock=infra.clock),
+        memory=providers.Singleton(
+            InMemoryChallengeStore, clock=infra.clock, cipher=secrets_cipher
+        ),
         redis=providers.Singleton(
             _redis_challenge_store,
             client=infra.redis_client,

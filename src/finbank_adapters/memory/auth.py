@@ -8,11 +8,15 @@ scripts are.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
 
+from finbank_adapters.crypto.envelope import EnvelopeCipher, LocalKeyEncryptionKey
 from finbank_core.auth.errors import AccountLocked
 from finbank_core.auth.lockout import LockoutPolicy
 from finbank_core.auth.model import MfaChallenge
@@ -20,34 +24,75 @@ from finbank_core.auth.refresh_tokens import RotationOutcome
 from finbank_core.shared.clock import Clock
 
 
+@dataclass(frozen=True)
+class _SealedChallenge:
+    body: str  # the challenge without its attempts, sealed
+    attempts: int
+    expires_at: datetime
+
+
 class InMemoryChallengeStore:
-    def __init__(self, clock: Clock) -> None:
+    """MFA challenges in the process, sealed like the Redis records.
+
+    Each record (it holds the provider's session and the username) is kept
+    envelope-encrypted under the SHA-256 digest of its id, bound to that
+    digest, with ``cipher`` (the container gives the bank's) or, without one,
+    a random key of this instance: a heap dump or a ``repr`` of the store shows
+    neither a session nor a challenge id. The attempt counter and the expiry
+    stay in clear, so counting is one step with no ``await`` in it.
+    """
+
+    def __init__(self, clock: Clock, cipher: EnvelopeCipher | None = None) -> None:
         self._clock = clock
-        self._challenges: dict[str, MfaChallenge] = {}
+        self._cipher = cipher or EnvelopeCipher(
+            LocalKeyEncryptionKey(f"memory-{secrets.token_hex(8)}", secrets.token_bytes(32))
+        )
+        self._challenges: dict[str, _SealedChallenge] = {}
+
+    def __repr__(self) -> str:
+        return f"InMemoryChallengeStore(challenges={len(self._challenges)})"
 
     async def put(self, challenge: MfaChallenge) -> None:
-        self._challenges[challenge.id] = challenge
+        key = _digest(challenge.id)
+        body = msgspec.json.encode(msgspec.structs.replace(challenge, attempts=0)).decode()
+        sealed = await self._cipher.seal(body, _context(key))
+        self._challenges[key] = _SealedChallenge(sealed, challenge.attempts, challenge.expires_at)
 
     async def get(self, challenge_id: str) -> MfaChallenge | None:
-        challenge = self._challenges.get(challenge_id)
-        if challenge is None or challenge.is_expired(self._clock.now()):
+        stored = self._challenges.get(_digest(challenge_id))
+        if stored is None or self._clock.now() >= stored.expires_at:
             return None
-        return challenge
+        return await self._opened(challenge_id, stored)
 
     async def begin_attempt(self, challenge_id: str, max_attempts: int) -> MfaChallenge | None:
-        challenge = self._challenges.get(challenge_id)
-        if challenge is None:
+        key = _digest(challenge_id)
+        stored = self._challenges.get(key)
+        if stored is None:
             return None
-        if challenge.is_expired(self._clock.now()) or challenge.attempts >= max_attempts:
-            del self._challenges[challenge_id]
+        # counted before the first await: as atomic as the Redis script
+        if self._clock.now() >= stored.expires_at or stored.attempts >= max_attempts:
+            del self._challenges[key]
             return None
-        counted = msgspec.structs.replace(challenge, attempts=challenge.attempts + 1)
-        self._challenges[challenge_id] = counted
-        return counted
+        counted = dataclasses.replace(stored, attempts=stored.attempts + 1)
+        self._challenges[key] = counted
+        return await self._opened(challenge_id, counted)
 
     async def delete(self, challenge_id: str) -> bool:
-        challenge = self._challenges.pop(challenge_id, None)
-        return challenge is not None and not challenge.is_expired(self._clock.now())
+        stored = self._challenges.pop(_digest(challenge_id), None)
+        return stored is not None and self._clock.now() < stored.expires_at
+
+    async def _opened(self, challenge_id: str, stored: _SealedChallenge) -> MfaChallenge:
+        text = await self._cipher.open(stored.body, _context(_digest(challenge_id)))
+        challenge = msgspec.json.decode(text, type=MfaChallenge)
+        return msgspec.structs.replace(challenge, attempts=stored.attempts)
+
+
+def _digest(challenge_id: str) -> str:
+    return hashlib.sha256(challenge_id.encode()).hexdigest()
+
+
+def _context(key: str) -> str:
+    return f"mfa_challenge/memory/{key}"
 
 
 @dataclass
