@@ -7,7 +7,7 @@ from finbank_adapters.containers import BankContainer
 from finbank_core.auth import use_cases as uc
 from finbank_core.auth.credentials import ChangePasswordCommand, DisableTotpCommand
 from finbank_core.auth.model import (
-    ChallengeType,
+    AuthenticateQuery,
     Principal,
     SignUpCommand,
     SignUpResult,
@@ -29,50 +29,47 @@ class AuthFacade:
         """Create a user (confirmed later with the code sent to them)."""
         return await (await provided(self._c.sign_up))(command)
 
-    async def confirm(self, username: str, code: str) -> None:
+    async def confirm(self, command: uc.ConfirmSignUpCommand) -> None:
         """Confirm a sign-up with its code."""
-        await (await provided(self._c.confirm_sign_up))(username, code)
+        await (await provided(self._c.confirm_sign_up))(command)
 
-    async def login(self, username: str, password: str) -> uc.LoginResult:
+    async def login(self, command: uc.LoginCommand) -> uc.LoginResult:
         """Password login: tokens, or an MFA challenge to answer."""
-        return await (await provided(self._c.password_login))(username, password)
+        return await (await provided(self._c.password_login))(command)
 
-    async def answer_challenge(self, challenge_id: str, answer: str) -> uc.LoginResult:
+    async def answer_challenge(self, command: uc.AnswerChallengeCommand) -> uc.LoginResult:
         """Answer an MFA challenge (a TOTP code...)."""
-        return await (await provided(self._c.answer_challenge))(challenge_id, answer)
+        return await (await provided(self._c.answer_challenge))(command)
 
-    async def begin_totp_setup(self, challenge_id: str) -> uc.ChallengeTotpSetup:
+    async def begin_totp_setup(
+        self, command: uc.SetUpChallengeTotpCommand
+    ) -> uc.ChallengeTotpSetup:
         """For an ``MFA_SETUP`` challenge: the secret to enrol and a new challenge id to answer."""
         use_case = await provided(self._c.answer_challenge)
-        return await use_case.begin_totp_setup(challenge_id)
+        return await use_case.begin_totp_setup(command)
 
-    async def select_mfa_type(
-        self, challenge_id: str, mfa_type: ChallengeType | str
-    ) -> uc.LoginResult:
+    async def select_mfa_type(self, command: uc.SelectMfaTypeCommand) -> uc.LoginResult:
         """Pick the MFA method a challenge offers a choice of."""
-        return await (await provided(self._c.select_mfa_type))(challenge_id, mfa_type)
+        return await (await provided(self._c.select_mfa_type))(command)
 
-    async def refresh(self, refresh_token: str, *, username: str | None = None) -> TokenSet:
+    async def refresh(self, command: uc.RefreshCommand) -> TokenSet:
         """New tokens for a refresh token (rotated)."""
-        return await (await provided(self._c.refresh_tokens))(refresh_token, username=username)
+        return await (await provided(self._c.refresh_tokens))(command)
 
-    async def logout(self, access_token: str) -> None:
+    async def logout(self, command: uc.LogoutCommand) -> None:
         """Revoke the session of an access token."""
-        await (await provided(self._c.logout))(access_token)
+        await (await provided(self._c.logout))(command)
 
-    async def set_up_totp(
-        self, access_token: str, *, step_up_token: str | None = None
-    ) -> TotpSetup:
+    async def set_up_totp(self, command: uc.SetUpTotpCommand) -> TotpSetup:
         """Start TOTP enrolment: the secret to put in an authenticator app.
 
         Needs a step-up token for ``MFA_CHANGE`` (``StepUpRequired`` otherwise).
         """
-        use_case = await provided(self._c.set_up_totp)
-        return await use_case(access_token, step_up_token=step_up_token)
+        return await (await provided(self._c.set_up_totp))(command)
 
-    async def verify_totp(self, access_token: str, code: str) -> None:
+    async def verify_totp(self, command: uc.VerifyTotpCommand) -> None:
         """Finish TOTP enrolment with a first code."""
-        await (await provided(self._c.verify_totp))(access_token, code)
+        await (await provided(self._c.verify_totp))(command)
 
     async def step_up(self, command: StepUpCommand) -> StepUpResult:
         """A single-use step-up token for ``command.purpose``, after a fresh password or code.
@@ -100,6 +97,6 @@ class AuthFacade:
         """Remove the caller's authenticator app (needs a step-up token for ``MFA_CHANGE``)."""
         await (await provided(self._c.disable_totp))(command)
 
-    async def authenticate(self, access_token: str) -> Principal:
+    async def authenticate(self, query: AuthenticateQuery) -> Principal:
         """Who an access token is (``Unauthorized`` if invalid, expired or revoked)."""
-        return await (await provided(self._c.authenticate))(access_token)
+        return await (await provided(self._c.authenticate))(query)

@@ -18,19 +18,20 @@ from finbank_core.accounts.use_cases import (
     OpenAccountCommand,
     Statement,
 )
-from finbank_core.auth.model import Principal, SignUpCommand
+from finbank_core.auth.model import AuthenticateQuery, Principal, SignUpCommand
+from finbank_core.auth.use_cases import LoginCommand
 from finbank_core.shared.money import Money
 
 
 async def _customer(bank: Bank, story: Story, username: str) -> Principal | None:
     password = secrets.token_urlsafe(16)
     await bank.auth.sign_up(SignUpCommand(username=username, password=password))
-    login = await bank.auth.login(username, password)
+    login = await bank.auth.login(LoginCommand(username=username, password=password))
     # a LoginResult: tokens, as this user has no MFA
     story.check(login.tokens is not None, f"{username} signed up and logged in")
     if login.tokens is None:
         return None
-    return await bank.auth.authenticate(login.tokens.access_token)
+    return await bank.auth.authenticate(AuthenticateQuery(access_token=login.tokens.access_token))
 
 
 def _print_statement(story: Story, statement: Statement) -> None:

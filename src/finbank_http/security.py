@@ -17,7 +17,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from finbank_core.auth.errors import InvalidToken
-from finbank_core.auth.model import Principal
+from finbank_core.auth.model import AuthenticateQuery, Principal
 
 BEARER_SCHEME = "BearerToken"
 _PRINCIPAL_STATE = "finbank_principal"
@@ -44,7 +44,9 @@ async def authenticated(
 
     if connection.scope.get("method") == "OPTIONS":  # answers the methods only, to anyone
         return
-    principal = await bank_of(connection).auth.authenticate(bearer_token(connection))
+    principal = await bank_of(connection).auth.authenticate(
+        AuthenticateQuery(access_token=bearer_token(connection))
+    )
     connection.state[_PRINCIPAL_STATE] = principal
 
 

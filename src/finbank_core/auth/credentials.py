@@ -14,6 +14,7 @@ from typing import Protocol
 import msgspec
 
 from finbank_core.auth.errors import InvalidCredentials
+from finbank_core.auth.model import AuthenticateQuery
 from finbank_core.auth.ports import LoginThrottle
 from finbank_core.auth.step_up import Authenticator, RequireStepUp, StepUpPurpose
 from finbank_core.shared.errors import InvalidInput
@@ -78,7 +79,7 @@ class ChangePassword:
     async def __call__(self, command: ChangePasswordCommand) -> None:
         _check_password_shape(command.current_password, "current_password")
         _check_password_shape(command.new_password, "new_password")
-        principal = await self._authenticate(command.access_token)
+        principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
         account = principal.username.strip().casefold()
         await self._throttle.ensure_not_locked(account)
         try:
@@ -104,6 +105,6 @@ class DisableTotp:
         self._require_step_up = require_step_up
 
     async def __call__(self, command: DisableTotpCommand) -> None:
-        principal = await self._authenticate(command.access_token)
+        principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
         await self._require_step_up(principal, command.step_up_token, StepUpPurpose.MFA_CHANGE)
         await self._provider.disable_totp(command.access_token)

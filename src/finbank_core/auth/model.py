@@ -129,6 +129,15 @@ class SignUpCommand(msgspec.Struct, frozen=True, kw_only=True):
         return f"SignUpCommand(username={self.username!r}, password='***')"
 
 
+class AuthenticateQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """``Authenticate``: the access token to verify (every use case that acts for a
+    caller checks its token with it first)."""
+
+    access_token: str
+
+    __repr__ = masked_repr("access_token")
+
+
 class SignUpResult(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     confirmation_required: bool

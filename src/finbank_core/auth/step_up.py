@@ -31,7 +31,7 @@ from typing import Protocol
 import msgspec
 
 from finbank_core.auth.errors import InvalidToken, StepUpRequired
-from finbank_core.auth.model import Principal
+from finbank_core.auth.model import AuthenticateQuery, Principal
 from finbank_core.auth.ports import LoginThrottle
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AuthenticationFailed, InvalidInput
@@ -132,7 +132,9 @@ class Reauthenticator(Protocol):
 
 
 class Authenticator(Protocol):
-    async def __call__(self, access_token: str) -> Principal: ...
+    """``Authenticate``: the caller's verified principal, or ``InvalidToken``."""
+
+    async def __call__(self, query: AuthenticateQuery) -> Principal: ...
 
 
 def new_step_up_token() -> str:
@@ -180,7 +182,7 @@ class StepUp:
             raise InvalidInput("give the password or the current code", field="password")
         _check_secret(command.password, "password", _SECRET_MAX)
         _check_secret(command.code, "code", _CODE_MAX)
-        principal = await self._authenticate(command.access_token)
+        principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
         account = principal.username.strip().casefold()
         await self._throttle.ensure_not_locked(account)
         try:

@@ -24,6 +24,7 @@ from finbank_core.auth.errors import (
     UnsupportedChallenge,
 )
 from finbank_core.auth.model import (
+    AuthenticateQuery,
     ChallengeType,
     MfaChallenge,
     Principal,
@@ -72,9 +73,10 @@ def account_key(username: str) -> str:
     return username.strip().casefold()
 
 
-def _validate_answer(answer: str) -> None:
+def _validate_answer(answer: str, field: str | None = None) -> None:
     if not answer or len(answer) > ANSWER_MAX or not answer.isprintable():
-        raise InvalidInput(f"the answer must be 1 to {ANSWER_MAX} printable characters")
+        message = f"the {field or 'answer'} must be 1 to {ANSWER_MAX} printable characters"
+        raise InvalidInput(message, field=field) if field else InvalidInput(message)
 
 
 def _plausible_challenge_id(challenge_id: str) -> bool:
@@ -106,6 +108,86 @@ class ChallengeTotpSetup(msgspec.Struct, frozen=True, kw_only=True):
     expires_in: int
 
     __repr__ = masked_repr("secret", "otpauth_uri")
+
+
+class ConfirmSignUpCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``ConfirmSignUp``: the username and the code the provider sent."""
+
+    username: str
+    code: str
+
+    __repr__ = masked_repr("code")
+
+
+class LoginCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``PasswordLogin`` (``Login``): a username and its password."""
+
+    username: str
+    password: str
+
+    __repr__ = masked_repr("password")
+
+
+class AnswerChallengeCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``AnswerChallenge``: the challenge's id and the answer (a code, or an MFA type)."""
+
+    challenge_id: str
+    answer: str
+
+    __repr__ = masked_repr("challenge_id", "answer")
+
+
+class SetUpChallengeTotpCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``AnswerChallenge.begin_totp_setup``: the ``MFA_SETUP`` challenge to enrol through."""
+
+    challenge_id: str
+
+    __repr__ = masked_repr("challenge_id")
+
+
+class SelectMfaTypeCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``SelectMfaType``: a ``SELECT_MFA_TYPE`` challenge and the type picked
+    (a :class:`ChallengeType` or its name)."""
+
+    challenge_id: str
+    mfa_type: str
+
+    __repr__ = masked_repr("challenge_id")
+
+
+class RefreshCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``Refresh``: the refresh token (and, for Cognito's secret hash, the username)."""
+
+    refresh_token: str
+    username: str | None = None
+
+    __repr__ = masked_repr("refresh_token")
+
+
+class LogoutCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``Logout``: the access token whose session ends."""
+
+    access_token: str
+
+    __repr__ = masked_repr("access_token")
+
+
+class SetUpTotpCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``SetUpTotp``: the caller's access token and a step-up token for ``MFA_CHANGE``."""
+
+    access_token: str
+    step_up_token: str | None = None
+
+    __repr__ = masked_repr("access_token", "step_up_token")
+
+
+class VerifyTotpCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``VerifyTotp``: the caller's access token and a first code from the authenticator."""
+
+    access_token: str
+    code: str
+
+    __repr__ = masked_repr("access_token", "code")
 
 
 class _ChallengeIssuer:
@@ -158,10 +240,10 @@ class ConfirmSignUp:
     def __init__(self, provider: IdentityProvider) -> None:
         self._provider = provider
 
-    async def __call__(self, username: str, code: str) -> None:
-        validate_credentials_shape(username, "")
-        _validate_answer(code)
-        await self._provider.confirm_sign_up(username, code)
+    async def __call__(self, command: ConfirmSignUpCommand) -> None:
+        validate_credentials_shape(command.username, "")
+        _validate_answer(command.code, field="code")
+        await self._provider.confirm_sign_up(command.username, command.code)
 
 
 class PasswordLogin:
@@ -184,7 +266,8 @@ class PasswordLogin:
         self._throttle = throttle
         self._issuer = _ChallengeIssuer(challenges, clock, challenge_ttl_seconds)
 
-    async def __call__(self, username: str, password: str) -> LoginResult:
+    async def __call__(self, command: LoginCommand) -> LoginResult:
+        username, password = command.username, command.password
         validate_credentials_shape(username, password)
         account = account_key(username)
         await self._throttle.ensure_not_locked(account)
@@ -229,9 +312,10 @@ class AnswerChallenge:
         self._issuer = _ChallengeIssuer(challenges, clock, challenge_ttl_seconds)
         self._max_attempts = max_attempts
 
-    async def __call__(self, challenge_id: str, answer: str) -> LoginResult:
+    async def __call__(self, command: AnswerChallengeCommand) -> LoginResult:
+        answer = command.answer
         _validate_answer(answer)
-        challenge = await self._begin(challenge_id)
+        challenge = await self._begin(command.challenge_id)
         if challenge.type is ChallengeType.SELECT_MFA_TYPE:
             _check_selection(challenge, answer)
         try:
@@ -249,12 +333,12 @@ class AnswerChallenge:
             raise
         return await self._complete(challenge, outcome)
 
-    async def begin_totp_setup(self, challenge_id: str) -> ChallengeTotpSetup:
+    async def begin_totp_setup(self, command: SetUpChallengeTotpCommand) -> ChallengeTotpSetup:
         """For an ``MFA_SETUP`` challenge: the secret to enrol, and a new challenge id to answer.
 
         The old id is spent; the new one is answered with a code from the app.
         """
-        challenge = await self._begin(challenge_id)
+        challenge = await self._begin(command.challenge_id)
         if challenge.type is not ChallengeType.MFA_SETUP:
             raise UnsupportedChallenge("only an MFA_SETUP challenge enrols an authenticator")
         try:
@@ -314,14 +398,16 @@ class SelectMfaType:
     def __init__(self, answer_challenge: AnswerChallenge) -> None:
         self._answer = answer_challenge
 
-    async def __call__(self, challenge_id: str, mfa_type: ChallengeType | str) -> LoginResult:
+    async def __call__(self, command: SelectMfaTypeCommand) -> LoginResult:
         try:
-            chosen = ChallengeType(mfa_type)
+            chosen = ChallengeType(command.mfa_type)
         except ValueError:
-            raise InvalidInput("unknown MFA type") from None
+            raise InvalidInput("unknown MFA type", field="mfa_type") from None
         if chosen not in _MFA_TYPES:
-            raise InvalidInput("unknown MFA type")
-        return await self._answer(challenge_id, chosen.value)
+            raise InvalidInput("unknown MFA type", field="mfa_type")
+        return await self._answer(
+            AnswerChallengeCommand(challenge_id=command.challenge_id, answer=chosen.value)
+        )
 
 
 class Authenticate:
@@ -335,8 +421,8 @@ class Authenticate:
         self._verifier = verifier
         self._denylist = denylist
 
-    async def __call__(self, access_token: str) -> Principal:
-        principal = await self._verifier.verify(access_token)
+    async def __call__(self, query: AuthenticateQuery) -> Principal:
+        principal = await self._verifier.verify(query.access_token)
         ids = revocable_ids(principal)
         if not ids:
             raise InvalidToken("the token cannot be revoked, so it is not accepted")
@@ -355,10 +441,11 @@ class Refresh:
     def __init__(self, provider: IdentityProvider) -> None:
         self._provider = provider
 
-    async def __call__(self, refresh_token: str, *, username: str | None = None) -> TokenSet:
+    async def __call__(self, command: RefreshCommand) -> TokenSet:
+        refresh_token = command.refresh_token
         if not refresh_token or len(refresh_token) > 8192:
             raise InvalidToken()
-        return await self._provider.refresh(refresh_token, username=username)
+        return await self._provider.refresh(refresh_token, username=command.username)
 
 
 class Logout:
@@ -385,8 +472,9 @@ class Logout:
         self._clock = clock
         self._session_deny_seconds = session_deny_seconds
 
-    async def __call__(self, access_token: str) -> None:
-        principal = await self._authenticate(access_token)
+    async def __call__(self, command: LogoutCommand) -> None:
+        access_token = command.access_token
+        principal = await self._authenticate(AuthenticateQuery(access_token=access_token))
         now = self._clock.now()
         token_expiry = principal.expires_at or now + timedelta(seconds=self._session_deny_seconds)
         if principal.token_id:
@@ -416,10 +504,10 @@ class SetUpTotp:
         self._authenticate = authenticate
         self._require_step_up = require_step_up
 
-    async def __call__(self, access_token: str, *, step_up_token: str | None) -> TotpSetup:
-        principal = await self._authenticate(access_token)
-        await self._require_step_up(principal, step_up_token, StepUpPurpose.MFA_CHANGE)
-        return await self._provider.begin_totp_setup(access_token)
+    async def __call__(self, command: SetUpTotpCommand) -> TotpSetup:
+        principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
+        await self._require_step_up(principal, command.step_up_token, StepUpPurpose.MFA_CHANGE)
+        return await self._provider.begin_totp_setup(command.access_token)
 
 
 class VerifyTotp:
@@ -429,7 +517,7 @@ class VerifyTotp:
         self._provider = provider
         self._authenticate = authenticate
 
-    async def __call__(self, access_token: str, code: str) -> None:
-        _validate_answer(code)
-        await self._authenticate(access_token)
-        await self._provider.verify_totp_setup(access_token, code)
+    async def __call__(self, command: VerifyTotpCommand) -> None:
+        _validate_answer(command.code, field="code")
+        await self._authenticate(AuthenticateQuery(access_token=command.access_token))
+        await self._provider.verify_totp_setup(command.access_token, command.code)

@@ -23,7 +23,16 @@ from finbank_core.auth.credentials import ChangePasswordCommand, DisableTotpComm
 from finbank_core.auth.model import ChallengeType, SignUpCommand, TokenSet
 from finbank_core.auth.step_up import STEP_UP_TOKEN_MAX, StepUpCommand, StepUpPurpose
 from finbank_core.auth.use_cases import (
+    AnswerChallengeCommand,
+    ConfirmSignUpCommand,
+    LoginCommand,
     LoginResult,
+    LogoutCommand,
+    RefreshCommand,
+    SelectMfaTypeCommand,
+    SetUpChallengeTotpCommand,
+    SetUpTotpCommand,
+    VerifyTotpCommand,
 )
 from finbank_http.deps import Bank
 from finbank_http.problems import problems
@@ -196,7 +205,7 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
     )
     async def confirm(self, data: JSONBody[ConfirmIn], bank: NamedDependency[Bank]) -> None:
-        await bank.auth.confirm(data.username, data.code)
+        await bank.auth.confirm(ConfirmSignUpCommand(username=data.username, code=data.code))
 
     @post(
         "/login",
@@ -213,7 +222,9 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
     )
     async def login(self, data: JSONBody[LoginIn], bank: NamedDependency[Bank]) -> LoginOut:
-        return login_out(await bank.auth.login(data.username, data.password))
+        return login_out(
+            await bank.auth.login(LoginCommand(username=data.username, password=data.password))
+        )
 
     @post(
         "/mfa",
@@ -224,7 +235,11 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
     )
     async def mfa(self, data: JSONBody[MfaAnswerIn], bank: NamedDependency[Bank]) -> LoginOut:
-        return login_out(await bank.auth.answer_challenge(data.challenge_id, data.code))
+        return login_out(
+            await bank.auth.answer_challenge(
+                AnswerChallengeCommand(challenge_id=data.challenge_id, answer=data.code)
+            )
+        )
 
     @post(
         "/mfa/select",
@@ -237,7 +252,11 @@ class AuthController(Controller):
     async def mfa_select(
         self, data: JSONBody[MfaSelectIn], bank: NamedDependency[Bank]
     ) -> LoginOut:
-        return login_out(await bank.auth.select_mfa_type(data.challenge_id, data.mfa_type))
+        return login_out(
+            await bank.auth.select_mfa_type(
+                SelectMfaTypeCommand(challenge_id=data.challenge_id, mfa_type=data.mfa_type)
+            )
+        )
 
     @post(
         "/mfa/totp-setup",
@@ -253,7 +272,9 @@ class AuthController(Controller):
     async def mfa_totp_setup(
         self, data: JSONBody[MfaSetupIn], bank: NamedDependency[Bank]
     ) -> MfaSetupOut:
-        setup = await bank.auth.begin_totp_setup(data.challenge_id)
+        setup = await bank.auth.begin_totp_setup(
+            SetUpChallengeTotpCommand(challenge_id=data.challenge_id)
+        )
         return MfaSetupOut(
             secret=setup.secret,
             otpauth_uri=setup.otpauth_uri,
@@ -275,7 +296,11 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
     )
     async def refresh(self, data: JSONBody[RefreshIn], bank: NamedDependency[Bank]) -> TokensOut:
-        return tokens_out(await bank.auth.refresh(data.refresh_token, username=data.username))
+        return tokens_out(
+            await bank.auth.refresh(
+                RefreshCommand(refresh_token=data.refresh_token, username=data.username)
+            )
+        )
 
     @post(
         "/logout",
@@ -287,7 +312,7 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
     )
     async def logout(self, request: Request[Any, Any, Any], bank: NamedDependency[Bank]) -> None:
-        await bank.auth.logout(bearer_token(request))
+        await bank.auth.logout(LogoutCommand(access_token=bearer_token(request)))
 
     @post(
         "/totp/setup",
@@ -309,7 +334,9 @@ class AuthController(Controller):
         bank: NamedDependency[Bank],
         step_up_token: StepUpToken = None,
     ) -> TotpSetupOut:
-        setup = await bank.auth.set_up_totp(bearer_token(request), step_up_token=step_up_token)
+        setup = await bank.auth.set_up_totp(
+            SetUpTotpCommand(access_token=bearer_token(request), step_up_token=step_up_token)
+        )
         return TotpSetupOut(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
 
     @post(
@@ -327,7 +354,9 @@ class AuthController(Controller):
         data: JSONBody[TotpVerifyIn],
         bank: NamedDependency[Bank],
     ) -> None:
-        await bank.auth.verify_totp(bearer_token(request), data.code)
+        await bank.auth.verify_totp(
+            VerifyTotpCommand(access_token=bearer_token(request), code=data.code)
+        )
 
     @delete(
         "/totp",

@@ -15,6 +15,7 @@ from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenIssuer,
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.step_up import InMemoryStepUpStore
 from finbank_adapters.memory.users import InMemoryUserStore
+from finbank_core.auth import LoginCommand, SetUpTotpCommand, VerifyTotpCommand
 from finbank_core.auth.lockout import LockoutPolicy
 from finbank_core.auth.model import SignUpCommand, TokenSet
 from finbank_core.auth.ports import ChallengeStore, LoginThrottle, TokenDenylist
@@ -104,7 +105,7 @@ class AuthWorld:
 
     async def user_without_mfa(self, username: str = "maria") -> TokenSet:
         await self.sign_up(SignUpCommand(username=username, password=PASSWORD))
-        result = await self.login(username, PASSWORD)
+        result = await self.login(LoginCommand(username=username, password=PASSWORD))
         assert result.tokens is not None
         return result.tokens
 
@@ -112,10 +113,15 @@ class AuthWorld:
         """Sign up and enrol an authenticator; the clock then moves to a fresh TOTP step."""
         tokens = await self.user_without_mfa(username)
         setup = await self.set_up_totp(
-            tokens.access_token, step_up_token=await self.stepped_up(tokens.access_token)
+            SetUpTotpCommand(
+                access_token=tokens.access_token,
+                step_up_token=await self.stepped_up(tokens.access_token),
+            )
         )
         totp = pyotp.TOTP(setup.secret)
-        await self.verify_totp(tokens.access_token, self.code(totp))
+        await self.verify_totp(
+            VerifyTotpCommand(access_token=tokens.access_token, code=self.code(totp))
+        )
         self.clock.advance(30)
         return totp
 
@@ -132,7 +138,7 @@ class AuthWorld:
         return totp.at(self.clock.now())
 
     async def challenge(self, username: str = "maria") -> LoginResult:
-        result = await self.login(username, PASSWORD)
+        result = await self.login(LoginCommand(username=username, password=PASSWORD))
         assert result.mfa_required
         assert result.challenge_id is not None
         return result

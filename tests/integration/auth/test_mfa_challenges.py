@@ -10,6 +10,13 @@ import asyncio
 
 import pytest
 
+from finbank_core.auth import (
+    AnswerChallengeCommand,
+    AuthenticateQuery,
+    LoginCommand,
+    SetUpTotpCommand,
+    VerifyTotpCommand,
+)
 from finbank_core.auth.errors import (
     AccountLocked,
     ChallengeNotFound,
@@ -22,7 +29,7 @@ from tests.integration.auth.harness import PASSWORD, AuthWorld, wrong_code
 
 async def test_an_mfa_user_gets_an_opaque_challenge_and_no_tokens(world: AuthWorld) -> None:
     await world.user_with_totp("maria")
-    result = await world.login("maria", PASSWORD)
+    result = await world.login(LoginCommand(username="maria", password=PASSWORD))
     assert result.tokens is None
     assert result.challenge_type == "SOFTWARE_TOKEN_MFA"
     assert result.expires_in == DEFAULT_CHALLENGE_TTL_SECONDS
@@ -36,9 +43,11 @@ async def test_the_right_code_within_the_ttl_gives_tokens(world: AuthWorld) -> N
     challenge = await world.challenge()
     world.clock.advance(DEFAULT_CHALLENGE_TTL_SECONDS - 1)
     assert challenge.challenge_id is not None
-    result = await world.answer(challenge.challenge_id, world.code(totp))
+    result = await world.answer(
+        AnswerChallengeCommand(challenge_id=challenge.challenge_id, answer=world.code(totp))
+    )
     assert result.tokens is not None
-    principal = await world.authenticate(result.tokens.access_token)
+    principal = await world.authenticate(AuthenticateQuery(access_token=result.tokens.access_token))
     assert principal.username == "maria"
 
 
@@ -53,14 +62,18 @@ async def test_six_wrong_codes_the_sixth_is_refused_and_the_challenge_is_gone(
     attempts_left = []
     for _ in range(5):
         with pytest.raises(IncorrectCode) as wrong:
-            await world.answer(challenge_id, wrong_code(right))
+            await world.answer(
+                AnswerChallengeCommand(challenge_id=challenge_id, answer=wrong_code(right))
+            )
         attempts_left.append(wrong.value.details["attempts_left"])
     assert attempts_left == [4, 3, 2, 1, 0]
     with pytest.raises(ChallengeNotFound):
-        await world.answer(challenge_id, wrong_code(right))
+        await world.answer(
+            AnswerChallengeCommand(challenge_id=challenge_id, answer=wrong_code(right))
+        )
     # gone for good: even the right code no longer works
     with pytest.raises(ChallengeNotFound):
-        await world.answer(challenge_id, right)
+        await world.answer(AnswerChallengeCommand(challenge_id=challenge_id, answer=right))
     assert await world.challenges.get(challenge_id) is None
 
 
@@ -71,8 +84,10 @@ async def test_the_right_code_on_the_fifth_attempt_still_works(world: AuthWorld)
     right = world.code(totp)
     for _ in range(4):
         with pytest.raises(IncorrectCode):
-            await world.answer(challenge_id, wrong_code(right))
-    result = await world.answer(challenge_id, right)
+            await world.answer(
+                AnswerChallengeCommand(challenge_id=challenge_id, answer=wrong_code(right))
+            )
+    result = await world.answer(AnswerChallengeCommand(challenge_id=challenge_id, answer=right))
     assert result.tokens is not None
 
 
@@ -84,17 +99,25 @@ async def test_an_expired_challenge_is_refused_even_with_the_right_code(
     assert challenge_id is not None
     world.clock.advance(DEFAULT_CHALLENGE_TTL_SECONDS)
     with pytest.raises(ChallengeNotFound):
-        await world.answer(challenge_id, world.code(totp))
+        await world.answer(
+            AnswerChallengeCommand(challenge_id=challenge_id, answer=world.code(totp))
+        )
 
 
 async def test_a_challenge_id_cannot_be_answered_twice(world: AuthWorld) -> None:
     totp = await world.user_with_totp()
     challenge_id = (await world.challenge()).challenge_id
     assert challenge_id is not None
-    assert (await world.answer(challenge_id, world.code(totp))).tokens is not None
+    assert (
+        await world.answer(
+            AnswerChallengeCommand(challenge_id=challenge_id, answer=world.code(totp))
+        )
+    ).tokens is not None
     world.clock.advance(30)  # a fresh, never used code
     with pytest.raises(ChallengeNotFound):
-        await world.answer(challenge_id, world.code(totp))
+        await world.answer(
+            AnswerChallengeCommand(challenge_id=challenge_id, answer=world.code(totp))
+        )
 
 
 async def test_two_simultaneous_right_answers_yield_one_set_of_tokens(world: AuthWorld) -> None:
@@ -103,7 +126,9 @@ async def test_two_simultaneous_right_answers_yield_one_set_of_tokens(world: Aut
     assert challenge_id is not None
     code = world.code(totp)
     outcomes = await asyncio.gather(
-        world.answer(challenge_id, code), world.answer(challenge_id, code), return_exceptions=True
+        world.answer(AnswerChallengeCommand(challenge_id=challenge_id, answer=code)),
+        world.answer(AnswerChallengeCommand(challenge_id=challenge_id, answer=code)),
+        return_exceptions=True,
     )
     winners = [o for o in outcomes if not isinstance(o, BaseException) and o.tokens]
     assert len(winners) == 1
@@ -114,33 +139,42 @@ async def test_a_replayed_totp_code_is_refused_on_a_new_challenge(world: AuthWor
     code = world.code(totp)
     first = (await world.challenge()).challenge_id
     assert first is not None
-    assert (await world.answer(first, code)).tokens is not None
+    assert (
+        await world.answer(AnswerChallengeCommand(challenge_id=first, answer=code))
+    ).tokens is not None
     second = (await world.challenge()).challenge_id
     assert second is not None
     with pytest.raises(IncorrectCode):
-        await world.answer(second, code)  # same 30-second step: already spent
+        await world.answer(
+            AnswerChallengeCommand(challenge_id=second, answer=code)
+        )  # same 30-second step: already spent
 
 
 async def test_the_code_that_enrolled_totp_cannot_log_in(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa("maria")
     setup = await world.set_up_totp(
-        tokens.access_token, step_up_token=await world.stepped_up(tokens.access_token)
+        SetUpTotpCommand(
+            access_token=tokens.access_token,
+            step_up_token=await world.stepped_up(tokens.access_token),
+        )
     )
     import pyotp
 
     enrolment_code = pyotp.TOTP(setup.secret).at(world.clock.now())
-    await world.verify_totp(tokens.access_token, enrolment_code)
+    await world.verify_totp(
+        VerifyTotpCommand(access_token=tokens.access_token, code=enrolment_code)
+    )
     challenge_id = (await world.challenge()).challenge_id
     assert challenge_id is not None
     with pytest.raises(IncorrectCode):
-        await world.answer(challenge_id, enrolment_code)
+        await world.answer(AnswerChallengeCommand(challenge_id=challenge_id, answer=enrolment_code))
 
 
 async def test_a_username_is_not_a_challenge_id(world: AuthWorld) -> None:
     await world.user_with_totp("maria")
     await world.challenge("maria")
     with pytest.raises(ChallengeNotFound):
-        await world.answer("maria", "123456")
+        await world.answer(AnswerChallengeCommand(challenge_id="maria", answer="123456"))
 
 
 async def test_wrong_codes_across_fresh_challenges_lock_the_account(world: AuthWorld) -> None:
@@ -152,28 +186,32 @@ async def test_wrong_codes_across_fresh_challenges_lock_the_account(world: AuthW
         assert challenge_id is not None
         for _ in range(5):
             with pytest.raises(IncorrectCode):
-                await world.answer(challenge_id, wrong_code(right))
+                await world.answer(
+                    AnswerChallengeCommand(challenge_id=challenge_id, answer=wrong_code(right))
+                )
     with pytest.raises(AccountLocked):
-        await world.login("maria", PASSWORD)
+        await world.login(LoginCommand(username="maria", password=PASSWORD))
     world.clock.advance(minutes=30)
-    assert (await world.login("maria", PASSWORD)).mfa_required
+    assert (await world.login(LoginCommand(username="maria", password=PASSWORD))).mfa_required
 
 
 async def test_ten_wrong_passwords_lock_the_account_for_thirty_minutes(world: AuthWorld) -> None:
     await world.user_without_mfa("maria")
     for _ in range(10):
         with pytest.raises(InvalidCredentials):
-            await world.login("maria", "wrong password!")
+            await world.login(LoginCommand(username="maria", password="wrong password!"))
     with pytest.raises(AccountLocked) as locked:
-        await world.login("Maria", PASSWORD)  # right password, any case: still locked
+        await world.login(
+            LoginCommand(username="Maria", password=PASSWORD)
+        )  # right password, any case: still locked
     assert locked.value.details["retry_after_seconds"] == 1800
     world.clock.advance(minutes=30)
-    assert (await world.login("maria", PASSWORD)).tokens is not None
+    assert (await world.login(LoginCommand(username="maria", password=PASSWORD))).tokens is not None
 
 
 async def test_unknown_usernames_lock_exactly_like_real_ones(world: AuthWorld) -> None:
     for _ in range(10):
         with pytest.raises(InvalidCredentials):
-            await world.login("nobody-here", "wrong password!")
+            await world.login(LoginCommand(username="nobody-here", password="wrong password!"))
     with pytest.raises(AccountLocked):
-        await world.login("nobody-here", "wrong password!")
+        await world.login(LoginCommand(username="nobody-here", password="wrong password!"))

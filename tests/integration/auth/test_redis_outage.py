@@ -20,6 +20,12 @@ from finbank_adapters.redis import (
     RedisRefreshTokenStore,
     RedisTokenDenylist,
 )
+from finbank_core.auth import (
+    AnswerChallengeCommand,
+    AuthenticateQuery,
+    LoginCommand,
+    RefreshCommand,
+)
 from finbank_core.shared.errors import ServiceUnavailable
 from tests.integration.auth.harness import PASSWORD, POLICY, AuthWorld
 from tests.support_redis import own_redis_server
@@ -65,13 +71,15 @@ async def test_with_redis_stopped_mid_login_mfa_fails_closed(
 
     # the right code cannot complete the login: no tokens without the stored challenge
     with pytest.raises(ServiceUnavailable):
-        await world.answer(challenge.challenge_id, world.code(totp))
+        await world.answer(
+            AnswerChallengeCommand(challenge_id=challenge.challenge_id, answer=world.code(totp))
+        )
     # a valid access token is not accepted unchecked against the denylist
     with pytest.raises(ServiceUnavailable):
-        await world.authenticate(other.access_token)
+        await world.authenticate(AuthenticateQuery(access_token=other.access_token))
     # a new login cannot check the lockout, so it does not proceed
     with pytest.raises(ServiceUnavailable):
-        await world.login("joao", PASSWORD)
+        await world.login(LoginCommand(username="joao", password=PASSWORD))
     assert other.refresh_token is not None
     with pytest.raises(ServiceUnavailable):
-        await world.refresh(other.refresh_token)
+        await world.refresh(RefreshCommand(refresh_token=other.refresh_token))

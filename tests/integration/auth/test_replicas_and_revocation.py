@@ -32,6 +32,15 @@ from finbank_adapters.redis import (
     RedisLoginThrottle,
     RedisRefreshTokenStore,
 )
+from finbank_core.auth import (
+    AnswerChallengeCommand,
+    AuthenticateQuery,
+    LoginCommand,
+    LogoutCommand,
+    RefreshCommand,
+    SetUpTotpCommand,
+    VerifyTotpCommand,
+)
 from finbank_core.auth.errors import IncorrectCode, InvalidToken
 from finbank_core.auth.lockout import LockoutPolicy
 from finbank_core.auth.model import SignUpCommand, TokenSet
@@ -140,7 +149,7 @@ async def shared(request: pytest.FixtureRequest) -> AsyncIterator[Shared]:
 
 async def sign_up_and_log_in(replica: Replica, username: str = "maria") -> TokenSet:
     await replica.provider.sign_up(SignUpCommand(username=username, password=PASSWORD))
-    result = await replica.login(username, PASSWORD)
+    result = await replica.login(LoginCommand(username=username, password=PASSWORD))
     assert result.tokens is not None
     return result.tokens
 
@@ -157,10 +166,10 @@ async def enrol_totp(shared: Shared, replica: Replica) -> pyotp.TOTP:
     )
     setup = await SetUpTotp(
         replica.provider, replica.authenticate, RequireStepUp(step_ups, shared.clock)
-    )(tokens.access_token, step_up_token=granted.token)
+    )(SetUpTotpCommand(access_token=tokens.access_token, step_up_token=granted.token))
     totp = pyotp.TOTP(setup.secret)
     await VerifyTotp(replica.provider, replica.authenticate)(
-        tokens.access_token, totp.at(shared.clock.now())
+        VerifyTotpCommand(access_token=tokens.access_token, code=totp.at(shared.clock.now()))
     )
     shared.clock.advance(30)  # a fresh step: the enrolment code is spent
     return totp
@@ -182,19 +191,27 @@ async def test_many_answers_with_one_totp_code_on_two_replicas_get_tokens_once(
     totp = await enrol_totp(shared, one)
     challenges = []
     for i in range(CALLERS):
-        result = await (one, two)[i % 2].login("maria", PASSWORD)
+        result = await (one, two)[i % 2].login(LoginCommand(username="maria", password=PASSWORD))
         assert result.challenge_id is not None
         challenges.append(result.challenge_id)
     code = totp.at(shared.clock.now())
     outcomes = await asyncio.gather(
-        *(outcome((one, two)[i % 2].answer(c, code)) for i, c in enumerate(challenges))
+        *(
+            outcome((one, two)[i % 2].answer(AnswerChallengeCommand(challenge_id=c, answer=code)))
+            for i, c in enumerate(challenges)
+        )
     )
     assert outcomes.count("tokens") == 1
     assert outcomes.count("incorrect_code") == CALLERS - 1
     # a replay later, on either replica, is answered like every loser
-    replay = await two.login("maria", PASSWORD)
+    replay = await two.login(LoginCommand(username="maria", password=PASSWORD))
     assert replay.challenge_id is not None
-    assert await outcome(two.answer(replay.challenge_id, code)) == "incorrect_code"
+    assert (
+        await outcome(
+            two.answer(AnswerChallengeCommand(challenge_id=replay.challenge_id, answer=code))
+        )
+        == "incorrect_code"
+    )
 
 
 class ReadTogether:
@@ -240,14 +257,17 @@ async def test_two_replicas_that_read_the_user_at_once_accept_one_code_once(
     shared.users = users
     one, two = shared.replica(), shared.replica()
     totp = await enrol_totp(shared, one)
-    first, second = (await one.login("maria", PASSWORD)), (await two.login("maria", PASSWORD))
+    first, second = (
+        (await one.login(LoginCommand(username="maria", password=PASSWORD))),
+        (await two.login(LoginCommand(username="maria", password=PASSWORD))),
+    )
     assert first.challenge_id is not None
     assert second.challenge_id is not None
     code = totp.at(shared.clock.now())
     users.arm(2)
     outcomes = await asyncio.gather(
-        outcome(one.answer(first.challenge_id, code)),
-        outcome(two.answer(second.challenge_id, code)),
+        outcome(one.answer(AnswerChallengeCommand(challenge_id=first.challenge_id, answer=code))),
+        outcome(two.answer(AnswerChallengeCommand(challenge_id=second.challenge_id, answer=code))),
     )
     assert sorted(outcomes) == ["incorrect_code", "tokens"]
 
@@ -258,14 +278,16 @@ async def test_reusing_a_refresh_token_refuses_the_family_access_tokens_at_once(
     one, two = shared.replica(), shared.replica()
     tokens = await sign_up_and_log_in(one)
     assert tokens.refresh_token is not None
-    renewed = await one.refresh(tokens.refresh_token)
-    await two.authenticate(renewed.access_token)
+    renewed = await one.refresh(RefreshCommand(refresh_token=tokens.refresh_token))
+    await two.authenticate(AuthenticateQuery(access_token=renewed.access_token))
     with pytest.raises(InvalidToken):
-        await two.refresh(tokens.refresh_token)  # the stolen copy, on the other replica
+        await two.refresh(
+            RefreshCommand(refresh_token=tokens.refresh_token)
+        )  # the stolen copy, on the other replica
     for access in (tokens.access_token, renewed.access_token):
         for replica in (one, two):
             with pytest.raises(InvalidToken):
-                await replica.authenticate(access)
+                await replica.authenticate(AuthenticateQuery(access_token=access))
 
 
 async def test_concurrent_refreshes_of_one_token_yield_one_token_set_then_kill_the_family(
@@ -278,7 +300,7 @@ async def test_concurrent_refreshes_of_one_token_yield_one_token_set_then_kill_t
 
     async def attempt(replica: Replica) -> TokenSet | None:
         try:
-            return await replica.refresh(refresh_token)
+            return await replica.refresh(RefreshCommand(refresh_token=refresh_token))
         except InvalidToken:
             return None
 
@@ -288,10 +310,10 @@ async def test_concurrent_refreshes_of_one_token_yield_one_token_set_then_kill_t
     # the losers were reuse: the whole login is gone, the winner's new tokens included
     for access in (tokens.access_token, winners[0].access_token):
         with pytest.raises(InvalidToken):
-            await one.authenticate(access)
+            await one.authenticate(AuthenticateQuery(access_token=access))
     assert winners[0].refresh_token is not None
     with pytest.raises(InvalidToken):
-        await two.refresh(winners[0].refresh_token)
+        await two.refresh(RefreshCommand(refresh_token=winners[0].refresh_token))
 
 
 @pytest.mark.parametrize("shared", ["local"], indirect=True)
@@ -300,15 +322,17 @@ async def test_a_logged_out_session_stays_refused_after_redis_is_flushed(shared:
     one, two = shared.replica(), shared.replica()
     tokens = await sign_up_and_log_in(one)
     assert tokens.refresh_token is not None
-    sibling = await one.refresh(tokens.refresh_token)  # same login, another access token
-    await one.logout(tokens.access_token)
+    sibling = await one.refresh(
+        RefreshCommand(refresh_token=tokens.refresh_token)
+    )  # same login, another access token
+    await one.logout(LogoutCommand(access_token=tokens.access_token))
     await shared.flush_redis()
     for access in (tokens.access_token, sibling.access_token):
         with pytest.raises(InvalidToken):
-            await two.authenticate(access)
+            await two.authenticate(AuthenticateQuery(access_token=access))
     assert sibling.refresh_token is not None
     with pytest.raises(InvalidToken):
-        await two.refresh(sibling.refresh_token)
+        await two.refresh(RefreshCommand(refresh_token=sibling.refresh_token))
 
 
 async def test_logging_out_one_login_refuses_the_other_logins_of_the_user_at_once(
@@ -316,16 +340,16 @@ async def test_logging_out_one_login_refuses_the_other_logins_of_the_user_at_onc
 ) -> None:
     one, two = shared.replica(), shared.replica()
     phone = await sign_up_and_log_in(one)
-    laptop = await two.login("maria", PASSWORD)
+    laptop = await two.login(LoginCommand(username="maria", password=PASSWORD))
     assert laptop.tokens is not None
-    await one.logout(phone.access_token)
+    await one.logout(LogoutCommand(access_token=phone.access_token))
     for replica in (one, two):
         with pytest.raises(InvalidToken):
-            await replica.authenticate(laptop.tokens.access_token)
+            await replica.authenticate(AuthenticateQuery(access_token=laptop.tokens.access_token))
     assert laptop.tokens.refresh_token is not None
     with pytest.raises(InvalidToken):
-        await two.refresh(laptop.tokens.refresh_token)
+        await two.refresh(RefreshCommand(refresh_token=laptop.tokens.refresh_token))
     # a new login afterwards is not affected
-    again = await one.login("maria", PASSWORD)
+    again = await one.login(LoginCommand(username="maria", password=PASSWORD))
     assert again.tokens is not None
-    await two.authenticate(again.tokens.access_token)
+    await two.authenticate(AuthenticateQuery(access_token=again.tokens.access_token))

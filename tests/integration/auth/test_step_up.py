@@ -12,6 +12,14 @@ import asyncio
 import pyotp
 import pytest
 
+from finbank_core.auth import (
+    AnswerChallengeCommand,
+    AuthenticateQuery,
+    LoginCommand,
+    RefreshCommand,
+    SetUpTotpCommand,
+    VerifyTotpCommand,
+)
 from finbank_core.auth.credentials import (
     ChangePassword,
     ChangePasswordCommand,
@@ -40,7 +48,9 @@ NEW_PASSWORD = "a brand new passphrase 42"
 async def mfa_login(world: AuthWorld, totp: pyotp.TOTP, username: str = "maria") -> str:
     challenge_id = (await world.challenge(username)).challenge_id
     assert challenge_id is not None
-    result = await world.answer(challenge_id, world.code(totp))
+    result = await world.answer(
+        AnswerChallengeCommand(challenge_id=challenge_id, answer=world.code(totp))
+    )
     assert result.tokens is not None
     world.clock.advance(30)  # the next code is a fresh step
     return result.tokens.access_token
@@ -52,7 +62,7 @@ async def test_a_stolen_access_token_alone_cannot_replace_the_authenticator(
     totp = await world.user_with_totp()
     stolen = await mfa_login(world, totp)
     with pytest.raises(StepUpRequired) as refused:
-        await world.set_up_totp(stolen, step_up_token=None)
+        await world.set_up_totp(SetUpTotpCommand(access_token=stolen, step_up_token=None))
     assert refused.value.details == {"purpose": "mfa_change"}
     assert isinstance(refused.value, PermissionDenied)  # 403 over HTTP
     with pytest.raises(InvalidCredentials):
@@ -70,7 +80,9 @@ async def test_a_stolen_access_token_alone_cannot_replace_the_authenticator(
             )
         )
     with pytest.raises(StepUpRequired):
-        await world.set_up_totp(stolen, step_up_token="made-up-token")
+        await world.set_up_totp(
+            SetUpTotpCommand(access_token=stolen, step_up_token="made-up-token")
+        )
     # The old authenticator still logs in: nothing was swapped.
     assert await mfa_login(world, totp)
 
@@ -91,7 +103,7 @@ async def test_wrong_step_up_answers_count_towards_the_lockout(world: AuthWorld)
             StepUpCommand(access_token=stolen, purpose=StepUpPurpose.MFA_CHANGE, password=PASSWORD)
         )
     with pytest.raises(AccountLocked):
-        await world.login("maria", PASSWORD)
+        await world.login(LoginCommand(username="maria", password=PASSWORD))
 
 
 async def test_the_owner_replaces_the_authenticator_after_stepping_up_with_the_password(
@@ -100,15 +112,21 @@ async def test_the_owner_replaces_the_authenticator_after_stepping_up_with_the_p
     old = await world.user_with_totp()
     access = await mfa_login(world, old)
     token = await world.stepped_up(access)
-    setup = await world.set_up_totp(access, step_up_token=token)
+    setup = await world.set_up_totp(SetUpTotpCommand(access_token=access, step_up_token=token))
     new = pyotp.TOTP(setup.secret)
-    await world.verify_totp(access, world.code(new))
+    await world.verify_totp(VerifyTotpCommand(access_token=access, code=world.code(new)))
     world.clock.advance(30)
     challenge_id = (await world.challenge()).challenge_id
     assert challenge_id is not None
     with pytest.raises(IncorrectCode):
-        await world.answer(challenge_id, world.code(old))
-    assert (await world.answer(challenge_id, world.code(new))).tokens is not None
+        await world.answer(
+            AnswerChallengeCommand(challenge_id=challenge_id, answer=world.code(old))
+        )
+    assert (
+        await world.answer(
+            AnswerChallengeCommand(challenge_id=challenge_id, answer=world.code(new))
+        )
+    ).tokens is not None
 
 
 async def test_the_current_code_steps_up_once_and_its_replay_does_not(world: AuthWorld) -> None:
@@ -145,16 +163,18 @@ async def test_a_step_up_needs_a_password_or_a_code(world: AuthWorld) -> None:
 async def test_a_step_up_token_is_single_use(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa()
     token = await world.stepped_up(tokens.access_token)
-    await world.set_up_totp(tokens.access_token, step_up_token=token)
+    await world.set_up_totp(SetUpTotpCommand(access_token=tokens.access_token, step_up_token=token))
     with pytest.raises(StepUpRequired):
-        await world.set_up_totp(tokens.access_token, step_up_token=token)
+        await world.set_up_totp(
+            SetUpTotpCommand(access_token=tokens.access_token, step_up_token=token)
+        )
 
 
 async def test_a_step_up_token_works_until_just_before_its_expiry(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa()
     token = await world.stepped_up(tokens.access_token)
     world.clock.advance(DEFAULT_STEP_UP_TTL_SECONDS - 0.001)
-    await world.set_up_totp(tokens.access_token, step_up_token=token)
+    await world.set_up_totp(SetUpTotpCommand(access_token=tokens.access_token, step_up_token=token))
 
 
 async def test_a_step_up_token_is_refused_exactly_at_its_expiry(world: AuthWorld) -> None:
@@ -162,16 +182,20 @@ async def test_a_step_up_token_is_refused_exactly_at_its_expiry(world: AuthWorld
     token = await world.stepped_up(tokens.access_token)
     world.clock.advance(DEFAULT_STEP_UP_TTL_SECONDS)
     with pytest.raises(StepUpRequired):
-        await world.set_up_totp(tokens.access_token, step_up_token=token)
+        await world.set_up_totp(
+            SetUpTotpCommand(access_token=tokens.access_token, step_up_token=token)
+        )
 
 
 async def test_a_step_up_token_is_bound_to_its_purpose(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa()
     token = await world.stepped_up(tokens.access_token, StepUpPurpose.PIX_LIMIT_RAISE)
     with pytest.raises(StepUpRequired):
-        await world.set_up_totp(tokens.access_token, step_up_token=token)
+        await world.set_up_totp(
+            SetUpTotpCommand(access_token=tokens.access_token, step_up_token=token)
+        )
     # ... and burned by the misuse, not kept for its own purpose.
-    principal = await world.authenticate(tokens.access_token)
+    principal = await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))
     with pytest.raises(StepUpRequired):
         await world.require_step_up(principal, token, StepUpPurpose.PIX_LIMIT_RAISE)
 
@@ -181,21 +205,23 @@ async def test_a_step_up_token_is_bound_to_its_user_and_login_session(world: Aut
     bia = await world.user_without_mfa("bia")
     ana_token = await world.stepped_up(ana.access_token)
     with pytest.raises(StepUpRequired):
-        await world.set_up_totp(bia.access_token, step_up_token=ana_token)
+        await world.set_up_totp(
+            SetUpTotpCommand(access_token=bia.access_token, step_up_token=ana_token)
+        )
     # Another login of the same user is another session.
-    second_login = await world.login("ana", PASSWORD)
+    second_login = await world.login(LoginCommand(username="ana", password=PASSWORD))
     assert second_login.tokens is not None
     other_session = second_login.tokens.access_token
     token = await world.stepped_up(ana.access_token)
     with pytest.raises(StepUpRequired):
-        await world.set_up_totp(other_session, step_up_token=token)
+        await world.set_up_totp(SetUpTotpCommand(access_token=other_session, step_up_token=token))
 
 
 async def test_concurrent_spends_of_one_step_up_token_succeed_exactly_once(
     world: AuthWorld,
 ) -> None:
     tokens = await world.user_without_mfa()
-    principal = await world.authenticate(tokens.access_token)
+    principal = await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))
     token = await world.stepped_up(tokens.access_token, StepUpPurpose.PIX_LIMIT_RAISE)
     outcomes = await asyncio.gather(
         *(
@@ -217,12 +243,14 @@ async def test_removing_the_authenticator_needs_a_step_up(world: AuthWorld) -> N
     await disable(
         DisableTotpCommand(access_token=access, step_up_token=await world.stepped_up(access))
     )
-    assert (await world.login("maria", PASSWORD)).tokens is not None  # no MFA any more
+    assert (
+        await world.login(LoginCommand(username="maria", password=PASSWORD))
+    ).tokens is not None  # no MFA any more
 
 
 async def test_a_password_change_needs_the_current_password(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa()
-    other_login = await world.login("maria", PASSWORD)
+    other_login = await world.login(LoginCommand(username="maria", password=PASSWORD))
     assert other_login.tokens is not None
     assert other_login.tokens.refresh_token
     change = ChangePassword(world.authenticate, world.provider, world.throttle)
@@ -248,18 +276,22 @@ async def test_a_password_change_needs_the_current_password(world: AuthWorld) ->
         )
     )
     with pytest.raises(InvalidCredentials):
-        await world.login("maria", PASSWORD)
-    assert (await world.login("maria", NEW_PASSWORD)).tokens is not None
+        await world.login(LoginCommand(username="maria", password=PASSWORD))
+    assert (
+        await world.login(LoginCommand(username="maria", password=NEW_PASSWORD))
+    ).tokens is not None
     # The other login is over: its refresh token and its access token are refused.
     with pytest.raises(InvalidToken):
-        await world.refresh(other_login.tokens.refresh_token)
+        await world.refresh(RefreshCommand(refresh_token=other_login.tokens.refresh_token))
     with pytest.raises(InvalidToken):
-        await world.authenticate(other_login.tokens.access_token)
+        await world.authenticate(AuthenticateQuery(access_token=other_login.tokens.access_token))
     # The calling login keeps its access token until it expires, not its refresh token.
-    assert (await world.authenticate(tokens.access_token)).username == "maria"
+    assert (
+        await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))
+    ).username == "maria"
     assert tokens.refresh_token
     with pytest.raises(InvalidToken):
-        await world.refresh(tokens.refresh_token)
+        await world.refresh(RefreshCommand(refresh_token=tokens.refresh_token))
 
 
 async def test_wrong_current_passwords_count_towards_the_lockout(world: AuthWorld) -> None:

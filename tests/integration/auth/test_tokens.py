@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
+from finbank_core.auth import AuthenticateQuery, LogoutCommand, RefreshCommand
 from finbank_core.auth.errors import InvalidToken
 from tests.integration.auth.harness import SECRET, AuthWorld
 
@@ -31,7 +32,9 @@ def resign(token: str, secret: bytes = SECRET, **changes: Any) -> str:
 
 async def test_an_untouched_access_token_is_accepted(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa()
-    assert (await world.authenticate(tokens.access_token)).username == "maria"
+    assert (
+        await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))
+    ).username == "maria"
 
 
 @pytest.mark.parametrize(
@@ -54,21 +57,21 @@ async def test_an_untouched_access_token_is_accepted(world: AuthWorld) -> None:
 async def test_a_tampered_access_token_is_refused(world: AuthWorld, tamper: Any) -> None:
     tokens = await world.user_without_mfa()
     with pytest.raises(InvalidToken):
-        await world.authenticate(tamper(tokens.access_token))
+        await world.authenticate(AuthenticateQuery(access_token=tamper(tokens.access_token)))
 
 
 async def test_an_expired_access_token_is_refused(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa()
     world.clock.advance(tokens.expires_in)
     with pytest.raises(InvalidToken):
-        await world.authenticate(tokens.access_token)
+        await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))
 
 
 async def test_a_refresh_token_is_not_an_access_token(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa()
     assert tokens.refresh_token is not None
     with pytest.raises(InvalidToken):
-        await world.authenticate(tokens.refresh_token)
+        await world.authenticate(AuthenticateQuery(access_token=tokens.refresh_token))
 
 
 async def test_after_logout_the_token_its_session_and_its_refresh_token_are_refused(
@@ -76,30 +79,36 @@ async def test_after_logout_the_token_its_session_and_its_refresh_token_are_refu
 ) -> None:
     first = await world.user_without_mfa()
     assert first.refresh_token is not None
-    sibling = await world.refresh(first.refresh_token)  # same login session, new access token
-    await world.logout(first.access_token)
+    sibling = await world.refresh(
+        RefreshCommand(refresh_token=first.refresh_token)
+    )  # same login session, new access token
+    await world.logout(LogoutCommand(access_token=first.access_token))
     with pytest.raises(InvalidToken):
-        await world.authenticate(first.access_token)
+        await world.authenticate(AuthenticateQuery(access_token=first.access_token))
     with pytest.raises(InvalidToken):
-        await world.authenticate(sibling.access_token)
+        await world.authenticate(AuthenticateQuery(access_token=sibling.access_token))
     assert sibling.refresh_token is not None
     with pytest.raises(InvalidToken):
-        await world.refresh(sibling.refresh_token)
+        await world.refresh(RefreshCommand(refresh_token=sibling.refresh_token))
 
 
 async def test_logout_leaves_other_users_tokens_alone(world: AuthWorld) -> None:
     maria = await world.user_without_mfa("maria")
     joao = await world.user_without_mfa("joao")
-    await world.logout(maria.access_token)
-    assert (await world.authenticate(joao.access_token)).username == "joao"
+    await world.logout(LogoutCommand(access_token=maria.access_token))
+    assert (
+        await world.authenticate(AuthenticateQuery(access_token=joao.access_token))
+    ).username == "joao"
 
 
 async def test_refresh_tokens_rotate(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa()
     assert tokens.refresh_token is not None
-    renewed = await world.refresh(tokens.refresh_token)
+    renewed = await world.refresh(RefreshCommand(refresh_token=tokens.refresh_token))
     assert renewed.refresh_token not in (None, tokens.refresh_token)
-    assert (await world.authenticate(renewed.access_token)).username == "maria"
+    assert (
+        await world.authenticate(AuthenticateQuery(access_token=renewed.access_token))
+    ).username == "maria"
 
 
 async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
@@ -107,20 +116,22 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
 ) -> None:
     tokens = await world.user_without_mfa()
     assert tokens.refresh_token is not None
-    renewed = await world.refresh(tokens.refresh_token)
+    renewed = await world.refresh(RefreshCommand(refresh_token=tokens.refresh_token))
     with pytest.raises(InvalidToken):
-        await world.refresh(tokens.refresh_token)  # the stolen copy
+        await world.refresh(RefreshCommand(refresh_token=tokens.refresh_token))  # the stolen copy
     assert renewed.refresh_token is not None
     with pytest.raises(InvalidToken):
-        await world.refresh(renewed.refresh_token)  # the legitimate one is dead too
+        await world.refresh(
+            RefreshCommand(refresh_token=renewed.refresh_token)
+        )  # the legitimate one is dead too
 
 
 async def test_rotation_does_not_extend_the_login_session(world: AuthWorld) -> None:
     tokens = await world.user_without_mfa()
     assert tokens.refresh_token is not None
     world.clock.advance(days=29)
-    renewed = await world.refresh(tokens.refresh_token)
+    renewed = await world.refresh(RefreshCommand(refresh_token=tokens.refresh_token))
     world.clock.advance(days=1)
     assert renewed.refresh_token is not None
     with pytest.raises(InvalidToken):
-        await world.refresh(renewed.refresh_token)
+        await world.refresh(RefreshCommand(refresh_token=renewed.refresh_token))

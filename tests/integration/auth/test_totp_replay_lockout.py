@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 
+from finbank_core.auth import AnswerChallengeCommand, LoginCommand
 from finbank_core.auth.errors import AccountLocked, IncorrectCode
 from tests.integration.auth.harness import PASSWORD, POLICY, AuthWorld
 
@@ -23,14 +24,16 @@ async def test_replayed_valid_codes_lock_the_account_like_wrong_ones(world: Auth
     code = world.code(totp)
     first = (await world.challenge()).challenge_id
     assert first is not None
-    assert (await world.answer(first, code)).tokens is not None  # success clears the history
+    assert (
+        await world.answer(AnswerChallengeCommand(challenge_id=first, answer=code))
+    ).tokens is not None  # success clears the history
     for _ in range(POLICY.max_failures):
         replayed = (await world.challenge()).challenge_id
         assert replayed is not None
         with pytest.raises(IncorrectCode):
-            await world.answer(replayed, code)
+            await world.answer(AnswerChallengeCommand(challenge_id=replayed, answer=code))
     with pytest.raises(AccountLocked):
-        await world.login("maria", PASSWORD)
+        await world.login(LoginCommand(username="maria", password=PASSWORD))
 
 
 async def test_one_short_of_the_limit_the_owner_still_logs_in(world: AuthWorld) -> None:
@@ -38,13 +41,17 @@ async def test_one_short_of_the_limit_the_owner_still_logs_in(world: AuthWorld) 
     code = world.code(totp)
     first = (await world.challenge()).challenge_id
     assert first is not None
-    assert (await world.answer(first, code)).tokens is not None
+    assert (
+        await world.answer(AnswerChallengeCommand(challenge_id=first, answer=code))
+    ).tokens is not None
     for _ in range(POLICY.max_failures - 1):
         replayed = (await world.challenge()).challenge_id
         assert replayed is not None
         with pytest.raises(IncorrectCode):
-            await world.answer(replayed, code)
+            await world.answer(AnswerChallengeCommand(challenge_id=replayed, answer=code))
     world.clock.advance(30)
     fresh = (await world.challenge()).challenge_id
     assert fresh is not None
-    assert (await world.answer(fresh, world.code(totp))).tokens is not None
+    assert (
+        await world.answer(AnswerChallengeCommand(challenge_id=fresh, answer=world.code(totp)))
+    ).tokens is not None

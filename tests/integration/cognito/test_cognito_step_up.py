@@ -13,6 +13,7 @@ import pytest
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.auth import InMemoryLoginThrottle
 from finbank_adapters.memory.step_up import InMemoryStepUpStore
+from finbank_core.auth import AnswerChallengeCommand, LoginCommand, SetUpTotpCommand
 from finbank_core.auth.credentials import (
     ChangePassword,
     ChangePasswordCommand,
@@ -41,7 +42,7 @@ class StepUpWorld:
 
 async def logged_in(world: CognitoWorld, username: str) -> str:
     world.pool.user(username)
-    result = await world.login(username, PASSWORD)
+    result = await world.login(LoginCommand(username=username, password=PASSWORD))
     assert result.tokens is not None
     return result.tokens.access_token
 
@@ -63,22 +64,26 @@ async def test_a_user_without_mfa_steps_up_with_the_password_only(world: Cognito
     granted = await up.step_up(
         StepUpCommand(access_token=access, purpose=StepUpPurpose.MFA_CHANGE, password=PASSWORD)
     )
-    setup = await up.set_up_totp(access, step_up_token=granted.token)
+    setup = await up.set_up_totp(SetUpTotpCommand(access_token=access, step_up_token=granted.token))
     assert setup.secret
     with pytest.raises(StepUpRequired):
-        await up.set_up_totp(access, step_up_token=granted.token)
+        await up.set_up_totp(SetUpTotpCommand(access_token=access, step_up_token=granted.token))
 
 
 async def test_a_totp_user_needs_the_password_and_the_current_code(world: CognitoWorld) -> None:
     up = StepUpWorld(world)
     totp = await enrol_totp(world, "maria")
-    challenge_id = (await world.login("maria", PASSWORD)).challenge_id
+    challenge_id = (
+        await world.login(LoginCommand(username="maria", password=PASSWORD))
+    ).challenge_id
     assert challenge_id is not None
-    result = await world.answer(challenge_id, totp.now())
+    result = await world.answer(
+        AnswerChallengeCommand(challenge_id=challenge_id, answer=totp.now())
+    )
     assert result.tokens is not None
     access = result.tokens.access_token
     with pytest.raises(StepUpRequired):
-        await up.set_up_totp(access, step_up_token=None)
+        await up.set_up_totp(SetUpTotpCommand(access_token=access, step_up_token=None))
     with pytest.raises(IncorrectCode):  # the stolen token and the password are not enough
         await up.step_up(
             StepUpCommand(access_token=access, purpose=StepUpPurpose.MFA_CHANGE, password=PASSWORD)
@@ -103,7 +108,9 @@ async def test_a_totp_user_needs_the_password_and_the_current_code(world: Cognit
     )
     disable = DisableTotp(world.authenticate, world.provider, up.require)
     await disable(DisableTotpCommand(access_token=access, step_up_token=granted.token))
-    assert (await world.login("maria", PASSWORD)).tokens is not None  # no MFA any more
+    assert (
+        await world.login(LoginCommand(username="maria", password=PASSWORD))
+    ).tokens is not None  # no MFA any more
 
 
 async def test_changing_the_password_on_cognito(world: CognitoWorld) -> None:
@@ -122,5 +129,7 @@ async def test_changing_the_password_on_cognito(world: CognitoWorld) -> None:
         )
     )
     with pytest.raises(InvalidCredentials):
-        await world.login("joana", PASSWORD)
-    assert (await world.login("joana", NEW_PASSWORD)).tokens is not None
+        await world.login(LoginCommand(username="joana", password=PASSWORD))
+    assert (
+        await world.login(LoginCommand(username="joana", password=NEW_PASSWORD))
+    ).tokens is not None

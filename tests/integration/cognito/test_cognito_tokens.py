@@ -27,6 +27,7 @@ from finbank_adapters.aws.jwks import (
     cognito_issuer,
 )
 from finbank_adapters.memory import FakeClock
+from finbank_core.auth import LoginCommand
 from finbank_core.auth.errors import InvalidToken
 from finbank_core.shared.errors import ServiceUnavailable
 from tests.integration.cognito.conftest import PASSWORD, REGION, CognitoWorld
@@ -76,7 +77,7 @@ def foreign_key() -> Any:
 
 async def access_token(world: CognitoWorld, username: str = "maria") -> str:
     world.pool.user(username)
-    tokens = (await world.login(username, PASSWORD)).tokens
+    tokens = (await world.login(LoginCommand(username=username, password=PASSWORD))).tokens
     assert tokens is not None
     return tokens.access_token
 
@@ -130,7 +131,7 @@ async def test_an_id_token_verifier_checks_aud_instead_of_client_id(
     world: CognitoWorld,
 ) -> None:
     world.pool.user("maria")
-    tokens = (await world.login("maria", PASSWORD)).tokens
+    tokens = (await world.login(LoginCommand(username="maria", password=PASSWORD))).tokens
     assert tokens is not None
     assert tokens.id_token is not None
     id_verifier = CognitoTokenVerifier(

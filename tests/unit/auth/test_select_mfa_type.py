@@ -12,6 +12,7 @@ import pytest
 from finbank_adapters.aws.cognito import _RESPONSE_KEY
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.auth import InMemoryChallengeStore, InMemoryLoginThrottle
+from finbank_core.auth import AnswerChallengeCommand, LoginCommand, SelectMfaTypeCommand
 from finbank_core.auth.errors import ChallengeNotFound
 from finbank_core.auth.model import (
     ChallengeType,
@@ -92,36 +93,42 @@ async def test_choosing_email_otp_leads_to_an_email_code_then_tokens(
     world: tuple[ScriptedCognito, PasswordLogin, AnswerChallenge],
 ) -> None:
     provider, login, answer = world
-    first = await login("maria", "a long password")
+    first = await login(LoginCommand(username="maria", password="a long password"))
     assert first.challenge_type == "SELECT_MFA_TYPE"
     assert set(first.available_types) == {"SMS_MFA", "EMAIL_OTP"}
     assert first.challenge_id is not None
-    second = await SelectMfaType(answer)(first.challenge_id, "EMAIL_OTP")
+    second = await SelectMfaType(answer)(
+        SelectMfaTypeCommand(challenge_id=first.challenge_id, mfa_type="EMAIL_OTP")
+    )
     assert second.challenge_type == "EMAIL_OTP"
     assert second.challenge_id not in (None, first.challenge_id)
     assert second.challenge_id is not None
-    done = await answer(second.challenge_id, "654321")
+    done = await answer(AnswerChallengeCommand(challenge_id=second.challenge_id, answer="654321"))
     assert done.tokens == TOKENS
     assert provider.answers == [
         (ChallengeType.SELECT_MFA_TYPE, "s-select", "EMAIL_OTP"),
         (ChallengeType.EMAIL_OTP, "s-EMAIL_OTP", "654321"),
     ]
     with pytest.raises(ChallengeNotFound):  # both ids are spent
-        await answer(first.challenge_id, "SMS_MFA")
+        await answer(AnswerChallengeCommand(challenge_id=first.challenge_id, answer="SMS_MFA"))
     with pytest.raises(ChallengeNotFound):
-        await answer(second.challenge_id, "654321")
+        await answer(AnswerChallengeCommand(challenge_id=second.challenge_id, answer="654321"))
 
 
 async def test_a_type_the_provider_did_not_offer_is_refused_without_asking_it(
     world: tuple[ScriptedCognito, PasswordLogin, AnswerChallenge],
 ) -> None:
     provider, login, answer = world
-    first = await login("maria", "a long password")
+    first = await login(LoginCommand(username="maria", password="a long password"))
     assert first.challenge_id is not None
     with pytest.raises(InvalidInput, match="choose one of"):
-        await SelectMfaType(answer)(first.challenge_id, "SOFTWARE_TOKEN_MFA")
+        await SelectMfaType(answer)(
+            SelectMfaTypeCommand(challenge_id=first.challenge_id, mfa_type="SOFTWARE_TOKEN_MFA")
+        )
     with pytest.raises(InvalidInput):
-        await SelectMfaType(answer)(first.challenge_id, "NOT_A_TYPE")
+        await SelectMfaType(answer)(
+            SelectMfaTypeCommand(challenge_id=first.challenge_id, mfa_type="NOT_A_TYPE")
+        )
     assert provider.answers == []
 
 
