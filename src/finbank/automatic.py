@@ -74,6 +74,12 @@ class AutomaticFacade:
         """Payer: authorise (``APROVADA``), with an optional maximum per charge."""
         return await (await provided(self._c.authorise_recurrence))(command)
 
+    async def pay_and_authorise(
+        self, command: uc.PayAndAuthoriseCommand
+    ) -> uc.PayAndAuthoriseResult:
+        """Payer, journey 3: pay the immediate charge and authorise, as one step."""
+        return await (await provided(self._c.pay_and_authorise))(command)
+
     async def reject(self, command: uc.RejectRecurrenceCommand) -> Recurrence:
         """Payer: decline (``REJEITADA``)."""
         return await (await provided(self._c.reject_recurrence))(command)

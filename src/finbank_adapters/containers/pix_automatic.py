@@ -110,6 +110,13 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
         clock=infra.clock,
         ispb=_ispb,
     )
+    pay_and_authorise = providers.Factory(
+        automatic.PayAndAuthorise,
+        read=read_recurrence_code,
+        authorise=authorise_recurrence,
+        send=pix.send_pix,
+        events=pix.pix_events,
+    )
     list_authorisations = providers.Factory(automatic.ListAuthorisations, store=recurrence_store)
     cancel_recurrence = providers.Factory(
         automatic.CancelRecurrence,

@@ -1,6 +1,7 @@
 """The Pix Automático use cases, one module per flow.
 
 ``recurrences`` (receiver: create, journey-1 request, QR codes, read/list),
+``journeys`` (payer: journey 3's payment and authorisation as one step),
 ``authorisations`` (payer: read a code, authorise, reject, list; cancel by
 either side), ``charges`` (receiver: schedule a recurring charge; read/list)
 and ``debits`` (the due debit and the scheduler's round).
@@ -44,6 +45,12 @@ from finbank_core.pix.automatic.use_cases.debits import (
     RunDueDebitsCommand,
     RunDueDebitsResult,
 )
+from finbank_core.pix.automatic.use_cases.journeys import (
+    JOURNEY3_AUTHORISATION_FAILED,
+    PayAndAuthorise,
+    PayAndAuthoriseCommand,
+    PayAndAuthoriseResult,
+)
 from finbank_core.pix.automatic.use_cases.recurrences import (
     CreateRecurrence,
     CreateRecurrenceCommand,
@@ -60,6 +67,7 @@ from finbank_core.pix.automatic.use_cases.recurrences import (
 )
 
 __all__ = [
+    "JOURNEY3_AUTHORISATION_FAILED",
     "AuthoriseRecurrence",
     "AuthoriseRecurrenceCommand",
     "CancelRecurrence",
@@ -82,6 +90,9 @@ __all__ = [
     "ListRecurringCharges",
     "ListRecurringChargesQuery",
     "OutgoingDebits",
+    "PayAndAuthorise",
+    "PayAndAuthoriseCommand",
+    "PayAndAuthoriseResult",
     "ReadRecurrenceCode",
     "ReadRecurrenceCodeQuery",
     "ReceiveRecurringCharge",

@@ -323,7 +323,7 @@ class AuthoriseRecurrence:
                 return recurrence  # a replay: the answer is delivered again below
             if account.id == recurrence.receiver_account_id:
                 raise SameAccount()
-            _check_maximum(recurrence, cmd.max_amount)
+            check_maximum(recurrence, cmd.max_amount)
             now = self._clock.now()
             request = recurrence.request
             if request is not None and recurrence.status is RecurrenceStatus.CRIADA:
@@ -353,7 +353,8 @@ class AuthoriseRecurrence:
         return recurrence
 
 
-def _check_maximum(recurrence: Recurrence, maximum: Money | None) -> None:
+def check_maximum(recurrence: Recurrence, maximum: Money | None) -> None:
+    """``InvalidRecurrence`` (``max_amount``) if the payer's maximum breaks the terms."""
     if maximum is None:
         return
     if maximum.cents <= 0:
