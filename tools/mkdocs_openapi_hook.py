@@ -16,13 +16,12 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def openapi_document() -> dict[str, Any]:
-    from litestar.serialization import encode_json
-
     from finbank_http.app import create_app
+    from finbank_http.openapi import openapi_document as served_document
 
-    # through Litestar's encoder: examples in the schema are msgspec Structs
-    schema: dict[str, Any] = json.loads(encode_json(create_app().openapi_schema.to_schema()))
-    return schema
+    # the document the service serves at /schema/openapi.json, finished (problems,
+    # closed bodies, operation ids...), not Litestar's raw one
+    return served_document(create_app())
 
 
 def endpoints_table(document: dict[str, Any]) -> str:

@@ -55,6 +55,11 @@ def test_the_api_page_lists_the_operations_of_the_openapi_document(site: pathlib
         assert f"<code>{path}</code>" in page, path
     assert "/v1/accounts" in document["paths"]
     assert "/metrics" not in document["paths"]  # served on its own listener, not the API
+    # the published document is the one the service serves, finished (finbank_http.openapi)
+    assert (
+        "insufficient_funds"
+        in document["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+    )
 
 
 def test_the_runbooks_exist_for_every_alarm_the_terraform_links_to(site: pathlib.Path) -> None:
