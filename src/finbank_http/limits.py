@@ -143,6 +143,8 @@ class InputLimits:
             raise InvalidInput(
                 f"the JSON body nests deeper than {self.max_json_depth} levels", field="body"
             )
+        if b"\\u0000" not in body:  # JSON can only carry a NUL as this escape
+            return
         try:
             document = msgspec.json.decode(body)
         except msgspec.DecodeError:

@@ -336,6 +336,8 @@ def test_a_nul_in_the_path_or_the_query_is_refused(api: TestClient[Litestar], us
     assert_problem(response, 400, "invalid_input", field="account_id")
     response = api.post("/v1/auth/login", json={"username": "a\u0000", "password": "x" * 12})
     assert_problem(response, 400, "invalid_input", field="username")
+    raw = post_raw(api, "/v1/auth/login", '{"username": "a\x00", "password": "b"}')
+    assert_problem(raw, 400, "invalid_input")  # a raw NUL is not JSON at all
 
 
 # -- logs ---------------------------------------------------------------------------------------
