@@ -13,7 +13,9 @@ from __future__ import annotations
 from finbank._provided import provided
 from finbank_adapters.containers import BankContainer
 from finbank_core.pix.med import use_cases as uc
-from finbank_core.pix.med.model import MedCase, MedView
+from finbank_core.pix.med.model import Decision, MedCase, MedView
+from finbank_core.shared.errors import NotFound
+from finbank_core.shared.money import Money
 
 __all__ = ["MedFacade"]
 
@@ -23,6 +25,7 @@ class MedFacade:
 
     def __init__(self, container: BankContainer) -> None:
         self._c = container.pix_med()
+        self._pix = container.pix()
 
     async def place_block(
         self, command: uc.PlacePrecautionaryBlockCommand
@@ -57,6 +60,37 @@ class MedFacade:
     async def execute_returns(self, command: uc.ExecuteMedReturnsCommand) -> MedCase:
         """Execute returns left in progress (a network that could not be reached)."""
         return await (await provided(self._c.execute_med_returns))(command)
+
+    async def receive_analysis(self, command: uc.ReceiveMedAnalysisCommand) -> MedCase:
+        """The receiving bank's answer to a report we sent; on acceptance we ask the money back."""
+        return await (await provided(self._c.receive_med_analysis))(command)
+
+    async def receive_return(self, command: uc.ReceiveMedReturnCommand) -> MedCase:
+        """A return (pacs.004) of a reported payment we sent: our customer is credited."""
+        return await (await provided(self._c.receive_med_return))(command)
+
+    async def simulate_peer_analysis(self, end_to_end_id: str, decision: Decision) -> MedCase:
+        """Sandbox: the bank we paid answers the report we sent it."""
+        from finbank_adapters.sandbox.dict_med import SimulatedMedDirectory
+
+        directory = await provided(self._c.med_directory)
+        if not isinstance(directory, SimulatedMedDirectory):
+            raise NotFound("the sandbox directory is not in use")
+        return await self.receive_analysis(directory.answer(end_to_end_id, decision))
+
+    async def simulate_peer_return(
+        self, end_to_end_id: str, amount: Money, *, final: bool = True
+    ) -> MedCase:
+        """Sandbox: the bank we paid returns (part of) a reported payment through the SPI."""
+        from finbank_adapters.sandbox.spi import SimulatedSpi
+
+        network = await provided(self._pix.payment_network)
+        if not isinstance(network, SimulatedSpi):
+            raise NotFound("the sandbox network is not in use")
+        command = network.originate_med_return(
+            original_end_to_end_id=end_to_end_id, amount=amount, final=final
+        )
+        return await self.receive_return(command)
 
     async def view(self, query: uc.MedViewQuery) -> MedView:
         """A payment's MED case and precautionary block, deadlines applied."""

@@ -74,4 +74,7 @@ class PixMedContainer(containers.DeclarativeContainer):
     analyse_infraction_report = providers.Factory(med.AnalyseInfractionReport, deps=med_deps)
     request_med_refund = providers.Factory(med.RequestMedRefund, deps=med_deps)
     execute_med_returns = providers.Factory(med.ExecuteMedReturns, deps=med_deps)
+    #: we are the payer's bank: the receiving bank's answer and its returns
+    receive_med_analysis = providers.Factory(med.ReceiveMedAnalysis, deps=med_deps)
+    receive_med_return = providers.Factory(med.ReceiveMedReturn, deps=med_deps)
     get_med_view = providers.Factory(med.GetMedView, deps=med_deps)

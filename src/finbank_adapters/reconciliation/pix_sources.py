@@ -134,12 +134,13 @@ def _items_of(payment: PixPayment) -> list[ReconItem]:
         if refund.status is RefundStatus.DEVOLVIDO and refund.completed_at is not None:
             # We refund what we received: the money goes back out. A MED return
             # (taken from the receiving account or from accounts the money was
-            # traced to) is named as such in the report.
+            # traced to) is named as such in the report. A MED return of a
+            # payment we sent (we are the payer's bank) comes in.
             items.append(
                 ReconItem(
                     key=refund.return_id,
                     amount_cents=refund.amount.cents,
-                    direction=Direction.OUT,
+                    direction=Direction.IN if payment.flow is PixFlow.OUTGOING else Direction.OUT,
                     at=refund.completed_at,
                     reference=(
                         f"{MED_REFERENCE}{payment.end_to_end_id}"

@@ -23,10 +23,11 @@ from datetime import datetime
 import msgspec
 
 from finbank_core.accounts.model import AccountKind, HolderType
-from finbank_core.pix.codes.identifiers import EndToEndId
+from finbank_core.pix.codes.identifiers import EndToEndId, ReturnId
 from finbank_core.pix.codes.keys import PixKey
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.directory import safe_mask
+from finbank_core.pix.med.use_cases.payer import ReceiveMedReturnCommand
 from finbank_core.pix.network import IncomingPixOrder, NetworkResult, PaymentOrder, ReturnOrder
 from finbank_core.pix.payments import Initiation, PixParty
 from finbank_core.reconciliation.model import Direction, ReconItem
@@ -209,6 +210,34 @@ class SimulatedSpi:
             )
         self._answers[order.return_id] = result
         return result
+
+    def originate_med_return(
+        self, *, original_end_to_end_id: str, amount: Money, final: bool = True
+    ) -> ReceiveMedReturnCommand:
+        """A MED return (pacs.004) by the institution we paid, of a payment we sent it.
+
+        The money leaves the simulated account that received the payment and
+        settles into our PI account; the command is what ``ReceiveMedReturn``
+        takes (our customer is credited there).
+        """
+        order = next((p for p in self.payments if p.end_to_end_id == original_end_to_end_id), None)
+        answer = self._answers.get(original_end_to_end_id)
+        if order is None or answer is None or not answer.accepted:
+            raise NotFound("no payment of ours was settled with this EndToEndId")
+        amount.require_positive()
+        institution = self.institutions[order.payee.ispb]
+        account = institution.account(order.payee.branch, order.payee.account_number)
+        assert account is not None  # it accepted the payment
+        account.balance_cents -= amount.cents
+        return_id = ReturnId.generate(institution.ispb, self._clock.now(), self._rng).value
+        self._settle(return_id, amount, Direction.IN)
+        return ReceiveMedReturnCommand(
+            end_to_end_id=original_end_to_end_id,
+            return_id=return_id,
+            amount=amount,
+            from_ispb=institution.ispb,
+            final=final,
+        )
 
     def originate_payment(
         self,

@@ -24,6 +24,8 @@ REFUND_REQUESTED = "pix.med.refund_requested"
 RETURN_COMPLETED = "pix.med.return_completed"
 RETURN_FAILED = "pix.med.return_failed"
 CASE_LAPSED = "pix.med.case_lapsed"
+#: we are the payer's bank: a return (pacs.004) credited our customer
+RETURN_RECEIVED = "pix.med.return_received"
 
 ALL = (
     BLOCK_PLACED,
@@ -37,6 +39,7 @@ ALL = (
     RETURN_COMPLETED,
     RETURN_FAILED,
     CASE_LAPSED,
+    RETURN_RECEIVED,
 )
 
 

@@ -1,4 +1,5 @@
-"""MED use cases, one module per flow: ``block``, ``report``, ``analysis``, ``refund``, ``view``.
+"""MED use cases, one module per flow: ``block``, ``report``, ``analysis``, ``refund``,
+``payer`` (the answers and returns when we are the payer's bank), ``view``.
 
 ``common.MedDeps`` carries the ports they all take; ``tracing`` places a
 case's holds, following the money inside this bank.
@@ -17,6 +18,12 @@ from finbank_core.pix.med.use_cases.block import (
     ReleasePrecautionaryBlockCommand,
 )
 from finbank_core.pix.med.use_cases.common import MedDeps
+from finbank_core.pix.med.use_cases.payer import (
+    ReceiveMedAnalysis,
+    ReceiveMedAnalysisCommand,
+    ReceiveMedReturn,
+    ReceiveMedReturnCommand,
+)
 from finbank_core.pix.med.use_cases.refund import (
     ExecuteMedReturns,
     ExecuteMedReturnsCommand,
@@ -54,6 +61,10 @@ __all__ = [
     "PrecautionaryBlockResult",
     "ReceiveInfractionReport",
     "ReceiveInfractionReportCommand",
+    "ReceiveMedAnalysis",
+    "ReceiveMedAnalysisCommand",
+    "ReceiveMedReturn",
+    "ReceiveMedReturnCommand",
     "ReleasePrecautionaryBlock",
     "ReleasePrecautionaryBlockCommand",
     "RequestMedRefund",

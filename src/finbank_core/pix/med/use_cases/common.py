@@ -127,9 +127,11 @@ class MedDeps:
         if ret is None or ret.status is RefundStatus.EM_PROCESSAMENTO:
             return
         event = (
-            med_events.RETURN_COMPLETED
-            if ret.status is RefundStatus.DEVOLVIDO
-            else med_events.RETURN_FAILED
+            med_events.RETURN_FAILED
+            if ret.status is not RefundStatus.DEVOLVIDO
+            else med_events.RETURN_RECEIVED
+            if case.side is MedSide.PAYER
+            else med_events.RETURN_COMPLETED
         )
         await self.publish_case(event, case, subject=return_id)
 

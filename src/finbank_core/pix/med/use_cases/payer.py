@@ -1,0 +1,253 @@
+"""MED as the payer's bank: the receiving bank's answer to our report, and its returns.
+
+When our customer contests a PIX paid to another bank (side ``PAYER``), the
+report goes to that bank through the directory. What comes back:
+
+* :class:`ReceiveMedAnalysis`: that bank's analysis. ``DISAGREED`` closes
+  the case (final). ``AGREED`` records the acceptance and, at once, our
+  refund request (*solicitação de devolução*) for all the payment still has
+  unrefunded, sent through ``MedDirectory.send_refund_request``: the case is
+  ``REFUND_REQUESTED``. The same answer again is a replay (the request is
+  sent again, the directory keeps one per report, and the events are
+  published again under their ids); the other answer is ``MedAlreadyDecided``.
+* :class:`ReceiveMedReturn`: a return (pacs.004) of that bank into our
+  customer's account, all or part of what was asked. The money is credited
+  first (settlement -> the payer's account, one ledger transfer whose id
+  derives from the rtrId), then the return is recorded on the case and in
+  the payment's refunds (nature ``MED_FRAUDE``): the case never says money
+  came back before it did. The return marked ``final`` (or the one that
+  completes the amount asked) closes the case. The same rtrId again is a
+  replay: nothing is credited twice. A return that would take the returns
+  past what was asked is refused (``MedNotAllowed``, ``field="amount"``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+
+from finbank_core.accounts.ledger import TransferCode
+from finbank_core.pix.codes.identifiers import ReturnId
+from finbank_core.pix.ledger_steps import PixLedgerSteps
+from finbank_core.pix.med import events as med_events
+from finbank_core.pix.med.errors import (
+    MedAlreadyDecided,
+    MedCaseNotFound,
+    MedNotAllowed,
+    MedVersionConflict,
+)
+from finbank_core.pix.med.model import CaseStatus, Decision, MedCase, MedReturn, MedSide
+from finbank_core.pix.med.ports import RefundRequestMessage
+from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
+from finbank_core.pix.med.use_cases.refund import sync_payment
+from finbank_core.pix.payments import pix_transfer_id
+from finbank_core.pix.refunds import RefundStatus
+from finbank_core.shared.money import Money
+
+
+class ReceiveMedAnalysisCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """The receiving bank's analysis of a report we sent (from the directory)."""
+
+    end_to_end_id: str
+    report_id: str
+    decision: Decision
+    #: the institution that analysed it (the payee's ISPB)
+    analysed_by: str
+
+
+class ReceiveMedReturnCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """A return (pacs.004) of a reported payment, into our customer's account."""
+
+    end_to_end_id: str
+    #: the return's rtrId
+    return_id: str
+    amount: Money
+    #: the institution that returns it (the payee's ISPB)
+    from_ispb: str
+    #: the last return the receiving bank will send for this report
+    final: bool = True
+
+
+_DECIDED = {
+    CaseStatus.AGREED: Decision.AGREED,
+    CaseStatus.REFUND_REQUESTED: Decision.AGREED,
+    CaseStatus.CLOSED: Decision.AGREED,
+    CaseStatus.DISAGREED: Decision.DISAGREED,
+}
+
+
+async def _payer_case(deps: MedDeps, end_to_end_id: str, ispb: str, field: str) -> MedCase:
+    case = await deps.current_case(end_to_end_id)
+    if case is None:
+        raise MedCaseNotFound()
+    if case.side is not MedSide.PAYER:
+        raise MedNotAllowed(
+            "only a report we sent to another bank is answered by it", field="end_to_end_id"
+        )
+    if ispb != case.payee_ispb:
+        raise MedNotAllowed("the answer comes from the bank the payment went to", field=field)
+    return case
+
+
+class ReceiveMedAnalysis:
+    """Record the receiving bank's analysis and, on acceptance, request the refund."""
+
+    def __init__(self, deps: MedDeps) -> None:
+        self._d = deps
+
+    async def __call__(self, cmd: ReceiveMedAnalysisCommand) -> MedCase:
+        d = self._d
+        for _ in range(RETRIES):
+            case = await _payer_case(d, cmd.end_to_end_id, cmd.analysed_by, "analysed_by")
+            if case.report_id != cmd.report_id:
+                raise MedNotAllowed("no such report on this payment", field="report_id")
+            decided = _DECIDED.get(case.status)
+            if decided is not None:
+                if decided is not cmd.decision:
+                    raise MedAlreadyDecided(
+                        f"the report was already answered: {decided.value}", field="decision"
+                    )
+                if case.status is CaseStatus.AGREED:
+                    return await self._request(case)  # a crash before the request
+                await self._send_request(case)
+                await d.republish_case(case)
+                return case
+            if case.status is not CaseStatus.OPEN:  # lapsed
+                raise MedNotAllowed(
+                    f"a {case.status.value} report takes no answer", field="decision"
+                )
+            now = d.clock.now()
+            answered = msgspec.structs.replace(
+                case,
+                status=(
+                    CaseStatus.AGREED if cmd.decision is Decision.AGREED else CaseStatus.DISAGREED
+                ),
+                analysed_at=now,
+                analysed_by=cmd.analysed_by,
+                blocks_applied=True,  # the holds are the other bank's
+                refund_deadline=(
+                    now + timedelta(hours=d.rules.refund_request_hours)
+                    if cmd.decision is Decision.AGREED
+                    else None
+                ),
+            )
+            try:
+                stored = await d.repository.update_case(answered, case.version)
+            except MedVersionConflict:
+                continue
+            await d.publish_case(med_events.REPORT_ANALYSED, stored)
+            if stored.status is CaseStatus.AGREED:
+                return await self._request(stored)
+            return stored
+        raise MedVersionConflict()
+
+    async def _request(self, case: MedCase) -> MedCase:
+        """``AGREED -> REFUND_REQUESTED`` for all the payment has unrefunded; then send it."""
+        d = self._d
+        for _ in range(RETRIES):
+            payment = await d.payments.get(case.end_to_end_id)
+            now = d.clock.now()
+            requested = msgspec.structs.replace(
+                case,
+                status=CaseStatus.REFUND_REQUESTED,
+                refund_requested_at=now,
+                requested_amount=Money(payment.amount.cents - payment.refunded_amount.cents),
+                return_deadline=now + timedelta(hours=d.rules.return_hours),
+            )
+            try:
+                stored = await d.repository.update_case(requested, case.version)
+            except MedVersionConflict:
+                reread = await d.repository.get_case(case.end_to_end_id)
+                assert reread is not None  # cases are never deleted
+                if reread.status is not CaseStatus.AGREED:
+                    return reread  # a concurrent answer requested it
+                case = reread
+                continue
+            await self._send_request(stored)
+            await d.publish_case(med_events.REFUND_REQUESTED, stored)
+            return stored
+        raise MedVersionConflict()
+
+    async def _send_request(self, case: MedCase) -> None:
+        if case.refund_requested_at is None or case.requested_amount is None:
+            return
+        await self._d.directory.send_refund_request(
+            RefundRequestMessage(
+                report_id=case.report_id,
+                end_to_end_id=case.end_to_end_id,
+                amount=case.requested_amount,
+                requested_at=case.refund_requested_at,
+                to_ispb=case.payee_ispb,
+            )
+        )
+
+
+class ReceiveMedReturn:
+    """Credit our customer with a return of a reported payment and record it (module doc)."""
+
+    def __init__(self, deps: MedDeps) -> None:
+        self._d = deps
+        self._steps = PixLedgerSteps(deps.raw_ledger)
+
+    async def __call__(self, cmd: ReceiveMedReturnCommand) -> MedCase:
+        cmd.amount.require_positive()
+        ReturnId(cmd.return_id)  # InvalidIdentifier for a malformed rtrId
+        d = self._d
+        for _ in range(RETRIES):
+            case = await _payer_case(d, cmd.end_to_end_id, cmd.from_ispb, "from_ispb")
+            known = case.find_return(cmd.return_id)
+            if known is not None:  # a replay: credited and recorded already
+                if known.amount != cmd.amount:
+                    raise MedNotAllowed("this rtrId returned another amount", field="amount")
+                await d.republish_return(case, cmd.return_id)
+                return case
+            if case.status is not CaseStatus.REFUND_REQUESTED or case.requested_amount is None:
+                raise MedNotAllowed(
+                    f"a {case.status.value} report takes no return", field="end_to_end_id"
+                )
+            if case.payer_account_id is None:
+                raise MedNotAllowed("the payer's account is not here", field="end_to_end_id")
+            total = case.returned_amount.cents + cmd.amount.cents
+            if total > case.requested_amount.cents:
+                raise MedNotAllowed("returns never exceed what was asked back", field="amount")
+            # the money first: the case never says it came back before it did
+            await self._steps.credit_from_settlement(
+                cmd.return_id,
+                case.payer_account_id,
+                cmd.amount,
+                TransferCode.PIX_REFUND_IN,
+                f"Devolução MED recebida {cmd.return_id}",
+            )
+            now = d.clock.now()
+            received = MedReturn(
+                return_id=cmd.return_id,
+                account_id=case.payer_account_id,
+                hold_id=pix_transfer_id(cmd.return_id, "credit"),
+                amount=cmd.amount,
+                status=RefundStatus.DEVOLVIDO,
+                requested_at=case.refund_requested_at or now,
+                completed_at=now,
+            )
+            closed = cmd.final or total == case.requested_amount.cents
+            recorded = msgspec.structs.replace(
+                case,
+                returns=(*case.returns, received),
+                status=CaseStatus.CLOSED if closed else CaseStatus.REFUND_REQUESTED,
+            )
+            await sync_payment(d, recorded)
+            try:
+                stored = await d.repository.update_case(recorded, case.version)
+            except MedVersionConflict:
+                continue
+            await d.publish_case(med_events.RETURN_RECEIVED, stored, subject=cmd.return_id)
+            return stored
+        raise MedVersionConflict()
+
+
+__all__ = [
+    "ReceiveMedAnalysis",
+    "ReceiveMedAnalysisCommand",
+    "ReceiveMedReturn",
+    "ReceiveMedReturnCommand",
+]
