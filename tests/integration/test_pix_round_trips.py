@@ -97,6 +97,10 @@ async def request_and_settlement(
     assert (
         await api.post("/v1/sandbox/deposits", json=deposit, headers=headers)
     ).status_code == 201
+    # the use cases of both paths are built once per container, not per request
+    assert await resolve(container.pix.send_pix()) is await resolve(container.pix.send_pix())
+    settle_pix = await resolve(container.pix.settle_pix_payment())
+    assert settle_pix is await resolve(container.pix.settle_pix_payment())
     inbox = await resolve(container.events.inbox(consumer="round-trips"))
     handler = await resolve(container.workers.pix_settlement_handler(inbox=inbox))
 

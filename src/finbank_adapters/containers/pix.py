@@ -137,14 +137,17 @@ class PixContainer(containers.DeclarativeContainer):
     qr_renderer = providers.Singleton(pix_wiring.qr_renderer)
     limit_policy = providers.Singleton(pix_wiring.limit_policy, settings=infra.settings)
     ispb = providers.Callable(settings_field("pix.ispb"), infra.settings)
+    # The use cases and their helpers hold no request state: each is built once per
+    # container (Singleton) rather than per request, on the hot paths (send, settle,
+    # read) and the helpers they share.
     #: reserve / post / void / credit in the ledger, each safe to repeat
-    pix_ledger_steps = providers.Factory(
+    pix_ledger_steps = providers.Singleton(
         pix_wiring.pix_ledger_steps, settings=infra.settings, ledger=accounts.ledger
     )
-    pix_events = providers.Factory(
+    pix_events = providers.Singleton(
         PixEvents, publisher=events.publisher, clock=infra.clock, ids=infra.ids
     )
-    pix_limiter = providers.Factory(
+    pix_limiter = providers.Singleton(
         pix.PixLimiter,
         policy=limit_policy,
         payments=pix_payment_repository,
@@ -185,7 +188,7 @@ class PixContainer(containers.DeclarativeContainer):
     list_pix_keys = providers.Factory(
         pix.ListPixKeys, accounts=accounts.account_repository, directory=key_directory
     )
-    settle_pix_payment = providers.Factory(
+    settle_pix_payment = providers.Singleton(
         pix.SettlePixPayment,
         payments=pix_payment_repository,
         steps=pix_ledger_steps,
@@ -195,7 +198,7 @@ class PixContainer(containers.DeclarativeContainer):
         charges=charge_repository,
         limits=account_limits_store,
     )
-    send_pix = providers.Factory(
+    send_pix = providers.Singleton(
         pix.SendPix,
         ispb=ispb,
         accounts=accounts.account_repository,
@@ -239,8 +242,8 @@ class PixContainer(containers.DeclarativeContainer):
         receive=receive_pix,
         credit_inline=pix_inline_settlement,
     )
-    get_pix_payment = providers.Factory(pix.GetPixPayment, payments=pix_payment_repository)
-    list_pix_payments = providers.Factory(
+    get_pix_payment = providers.Singleton(pix.GetPixPayment, payments=pix_payment_repository)
+    list_pix_payments = providers.Singleton(
         pix.ListPixPayments,
         accounts=accounts.account_repository,
         payments=pix_payment_repository,
