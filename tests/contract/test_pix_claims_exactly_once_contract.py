@@ -325,6 +325,25 @@ async def test_a_publish_that_fails_after_the_write_is_made_good_by_the_next_tou
     assert len(world.publisher.of_type(KEY_CLAIM_CONFIRMED)) == 1
 
 
+async def test_a_step_taken_over_a_lost_event_publishes_that_event_first(world: World) -> None:
+    if world.backend == "postgres_outbox":
+        pytest.skip("the event is written with the claim: the publisher is never called")
+    bia = await world.account("bia", BIA_CPF, "200-2")
+    ana = await world.account("ana", ANA_CPF, "100-1")
+    await world.give_key(PHONE, bia)
+    claim = await world.open_claim(ana)
+    world.publisher.failing = {KEY_CLAIM_CONFIRMED}
+    with pytest.raises(ServiceUnavailable):
+        await ConfirmKeyClaim(steps=world.steps)(
+            ConfirmKeyClaimCommand(owner_id="bia", claim_id=claim.id)
+        )
+    # at once (within the grace), the claimer completes: the confirmation's event is not lost
+    done = await complete(world, claim)(CompleteKeyClaimCommand(owner_id="ana", claim_id=claim.id))
+    assert done.status is ClaimStatus.COMPLETED
+    assert len(await world.events(KEY_CLAIM_CONFIRMED)) == 1
+    assert len(await world.events(KEY_CLAIM_COMPLETED)) == 1
+
+
 async def test_concurrent_touches_after_a_lost_event_publish_it_once(world: World) -> None:
     if world.backend == "postgres_outbox":
         pytest.skip("the event is written with the claim: the publisher is never called")

@@ -128,7 +128,13 @@ class ClaimSteps:
         return None
 
     async def save(self, claim: KeyClaim, step: KeyClaim) -> KeyClaim:
-        """Store ``step`` over ``claim`` (versioned) with its event; tell the other side."""
+        """Store ``step`` over ``claim`` (versioned) with its event; tell the other side.
+
+        A ``claim`` whose own event is not known to be out yet has it
+        published first (under its id), so a step never buries the one before.
+        """
+        if not claim.announced:
+            await self.announce(claim)
         if self.store.appends_events:
             stored = await self.store.update(
                 msgspec.structs.replace(step, announced=True),
