@@ -52,3 +52,8 @@ output "alarm_topic_arn" {
   description = "SNS topic of the alarms."
   value       = module.monitoring.alarm_topic_arn
 }
+
+output "auth_secrets_kms_key_arn" {
+  description = "FINBANK_AUTH_SECRETS_KMS_KEY_ID: the key of TOTP secrets and MFA sessions at rest."
+  value       = module.compute.auth_secrets_kms_key_arn
+}

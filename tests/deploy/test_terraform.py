@@ -315,6 +315,12 @@ def test_at_least_two_relays_and_the_worker_scales_on_the_lag_the_worker_emits()
     )
 
 
+def sid_of(dynamic: dict[str, Any]) -> str:
+    content = dynamic.get("statement", {}).get("content", [{}])
+    sid: str = content[0].get("sid", "")
+    return sid
+
+
 def test_each_task_role_grants_only_what_its_service_uses() -> None:
     text = (TERRAFORM / "modules" / "compute" / "main.tf").read_text(encoding="utf-8")
     documents = resources_of("compute", "aws_iam_role_policy")
@@ -329,7 +335,8 @@ def test_each_task_role_grants_only_what_its_service_uses() -> None:
     assert statements["AppSecret"]["resources"] == ["${var.app_secret_arn}"]
     assert statements["AppSecret"]["actions"] == ["secretsmanager:GetSecretValue"]
     # the PIX table: serve and the worker only (the relay reads PostgreSQL, writes Kafka)
-    table_grants = [d for d in policy["dynamic"] if "statement" in d]
+    table_grants = [d for d in policy["dynamic"] if sid_of(d).startswith("PixRecords")]
+    assert len(table_grants) == 2
     for grant in table_grants:
         assert (
             grant["statement"]["for_each"]
@@ -342,6 +349,87 @@ def test_each_task_role_grants_only_what_its_service_uses() -> None:
     env = compute_locals()["common_environment"]
     assert {"name": "FINBANK_SECRETS_ID", "value": "${var.app_secret_arn}"} in env
     assert {"name": "FINBANK_METRICS_FORMAT", "value": "emf"} in env
+
+
+# -- the key of the auth secrets at rest (docs/auth.md, "Secrets at rest") -------------------
+
+
+def key_policy_statements(policy: str) -> dict[str, str]:
+    """The statements of a ``jsonencode``d key policy, by Sid, as HCL text."""
+    parts = re.split(r'\{\s*(?:#[^\n]*\n\s*)?Sid\s*=\s*"', policy)[1:]
+    return {part.split('"', 1)[0]: part for part in parts}
+
+
+def quoted(text: str) -> set[str]:
+    """The KMS actions named in ``text`` (condition keys left out)."""
+    return set(re.findall(r'"(kms:[A-Za-z*]+)"', text))
+
+
+def test_the_auth_secrets_have_a_rotating_key_only_serve_may_use() -> None:
+    key = resource("compute", "aws_kms_key", "auth_secrets")
+    assert key["enable_key_rotation"] is True
+    assert key["rotation_period_in_days"] == "${var.auth_secrets_key_rotation_days}"
+    defaults = variable_defaults("compute")
+    assert 90 <= defaults["auth_secrets_key_rotation_days"] <= 365
+    statements = key_policy_statements(key["policy"])
+    assert set(statements) == {"AdministerNotUse", "ServeSealsAndOpensAuthSecrets"}
+    # the account administers the key (through IAM) but neither uses it nor grants its use
+    admin = statements["AdministerNotUse"]
+    assert ':root"' in admin
+    assert not any(
+        action.startswith(("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt"))
+        or action == "kms:CreateGrant"
+        or "*" in action
+        for action in quoted(admin)
+    )
+    # serve's task role: data keys for TOTP secrets and MFA sessions, with the code's context
+    serve = statements["ServeSealsAndOpensAuthSecrets"]
+    assert 'Principal = {AWS = aws_iam_role.task["serve"].arn}' in serve
+    assert quoted(serve) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert '"kms:EncryptionContext:finbank-purpose" = var.auth_secrets_encryption_context' in (
+        serve
+    )
+    from finbank_adapters.crypto.kms import _CONTEXT
+
+    assert defaults["auth_secrets_encryption_context"] == _CONTEXT["finbank-purpose"]
+    alias = resource("compute", "aws_kms_alias", "auth_secrets")
+    assert alias["target_key_id"] == "${aws_kms_key.auth_secrets.key_id}"
+
+
+def test_serve_alone_gets_the_auth_secrets_key_in_its_role_and_its_environment() -> None:
+    task = load(TERRAFORM / "modules" / "compute" / "main.tf")["data"]
+    policy = next(
+        b["aws_iam_policy_document"]["task"]
+        for b in task
+        if "task" in b.get("aws_iam_policy_document", {})
+    )
+    grants = [d["statement"] for d in policy["dynamic"] if sid_of(d) == "AuthSecretsKey"]
+    assert len(grants) == 1
+    assert grants[0]["for_each"] == '${each.key == "serve" ? [1] : []}'
+    content = grants[0]["content"][0]
+    assert sorted(content["actions"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert content["resources"] == ["${aws_kms_key.auth_secrets.arn}"]
+    assert content["condition"][0]["variable"] == "kms:EncryptionContext:finbank-purpose"
+    environment = compute_locals()["environment"]
+    assert (
+        '{name = "FINBANK_AUTH_SECRETS_KMS_KEY_ID", value = aws_kms_key.auth_secrets.arn}'
+        in environment["serve"]
+    )
+    # the relay and the worker never open auth secrets (the cipher is opened on demand)
+    for process in ("relay", "worker"):
+        assert "AUTH_SECRETS" not in str(environment[process])
+    # no other module, no other role: the key is named only in compute and the root outputs
+    users = sorted(
+        str(p.relative_to(TERRAFORM))
+        for p in TERRAFORM.rglob("*.tf")
+        if "auth_secrets" in p.read_text(encoding="utf-8")
+    )
+    assert users == [
+        "modules/compute/main.tf",
+        "modules/compute/outputs.tf",
+        "modules/compute/variables.tf",
+        "outputs.tf",
+    ]
 
 
 def test_serve_trusts_forwarded_headers_from_the_load_balancer_subnets_only() -> None:

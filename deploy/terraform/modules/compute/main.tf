@@ -15,6 +15,8 @@
 # up without a redeploy) and writes metrics as EMF lines into its log group.
 
 data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
 
 locals {
   services = {
@@ -45,8 +47,12 @@ locals {
     { name = "FINBANK_METRICS_ENVIRONMENT", value = var.environment },
   ]
   environment = {
-    # uvicorn trusts X-Forwarded-For/-Proto only from the load balancer's subnets
-    serve  = concat(local.common_environment, [{ name = "FINBANK_FORWARDED_ALLOW_IPS", value = join(",", var.load_balancer_cidr_blocks) }])
+    # uvicorn trusts X-Forwarded-For/-Proto only from the load balancer's subnets; TOTP
+    # secrets and MFA sessions are sealed with the auth secrets' key (serve alone opens them)
+    serve = concat(local.common_environment, [
+      { name = "FINBANK_FORWARDED_ALLOW_IPS", value = join(",", var.load_balancer_cidr_blocks) },
+      { name = "FINBANK_AUTH_SECRETS_KMS_KEY_ID", value = aws_kms_key.auth_secrets.arn },
+    ])
     relay  = local.common_environment
     worker = local.common_environment
   }
@@ -177,6 +183,21 @@ data "aws_iam_policy_document" "task" {
       }
     }
   }
+  # serve: the data keys of TOTP secrets and MFA sessions (finbank_adapters.crypto.kms asks
+  # KMS directly, always with this encryption context)
+  dynamic "statement" {
+    for_each = each.key == "serve" ? [1] : []
+    content {
+      sid       = "AuthSecretsKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [aws_kms_key.auth_secrets.arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:finbank-purpose"
+        values   = [var.auth_secrets_encryption_context]
+      }
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "task" {
@@ -184,6 +205,61 @@ resource "aws_iam_role_policy" "task" {
   name     = "finbank-${each.key}"
   role     = aws_iam_role.task[each.key].id
   policy   = data.aws_iam_policy_document.task[each.key].json
+}
+
+# -- the key of the auth secrets at rest ---------------------------------------------------
+#
+# TOTP secrets and MFA challenge records are envelope-encrypted (docs/auth.md, "Secrets at
+# rest"): each value gets a data key from KMS (GenerateDataKey) and is opened with Decrypt.
+# A key of their own, not the stack's key: its policy names the only principal that may
+# use it. The account (through IAM) may administer the key but not use it, nor grant its
+# use; the serve task role may generate and decrypt data keys, with the encryption context
+# the code always sends. The relay, the worker, Batch and the Lambda never touch these
+# secrets and get nothing. `finbank secrets rewrap` and `status` run as one-off tasks of
+# serve's task definition (docs/operations.md, "Rotate the JWT and KMS keys").
+
+resource "aws_kms_key" "auth_secrets" {
+  description             = "${var.name_prefix} auth secrets at rest (TOTP secrets, MFA sessions)"
+  enable_key_rotation     = true
+  rotation_period_in_days = var.auth_secrets_key_rotation_days
+  deletion_window_in_days = 30
+  is_enabled              = true
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # no Encrypt/Decrypt/GenerateDataKey/ReEncrypt and no CreateGrant: administration only
+        Sid       = "AdministerNotUse"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Action = [
+          "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:ListKeyPolicies",
+          "kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:ListKeyRotations",
+          "kms:RotateKeyOnDemand", "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource",
+          "kms:UpdateKeyDescription", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias",
+          "kms:EnableKey", "kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+          "kms:ListGrants", "kms:RevokeGrant",
+        ]
+        Resource = "*" # in a key policy, "*" is this key
+      },
+      {
+        Sid       = "ServeSealsAndOpensAuthSecrets"
+        Effect    = "Allow"
+        Principal = { AWS = aws_iam_role.task["serve"].arn }
+        Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "kms:EncryptionContext:finbank-purpose" = var.auth_secrets_encryption_context }
+        }
+      },
+    ]
+  })
+}
+
+resource "aws_kms_alias" "auth_secrets" {
+  name          = "alias/${var.name_prefix}-auth-secrets"
+  target_key_id = aws_kms_key.auth_secrets.key_id
 }
 
 # -- security groups -------------------------------------------------------------------

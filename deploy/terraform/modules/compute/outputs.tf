@@ -31,3 +31,8 @@ output "task_security_group_id" {
   description = "Security group of the tasks (Aurora, Redis and MSK may admit it)."
   value       = aws_security_group.tasks.id
 }
+
+output "auth_secrets_kms_key_arn" {
+  description = "KMS key of the auth secrets at rest (FINBANK_AUTH_SECRETS_KMS_KEY_ID of serve)."
+  value       = aws_kms_key.auth_secrets.arn
+}

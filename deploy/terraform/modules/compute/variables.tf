@@ -217,3 +217,15 @@ variable "consumer_topic" {
   type        = string
   default     = "finbank.pix.v1"
 }
+
+variable "auth_secrets_key_rotation_days" {
+  description = "KMS rotates the material of the auth secrets' key this often (the key id stays)."
+  type        = number
+  default     = 365
+}
+
+variable "auth_secrets_encryption_context" {
+  description = "Value of finbank-purpose in the encryption context finbank_adapters.crypto.kms sends."
+  type        = string
+  default     = "secrets-at-rest"
+}
