@@ -85,6 +85,12 @@ def _secrets_rewrap(args: argparse.Namespace) -> int:
     return rewrap_secrets(sys.stdout)
 
 
+def _secrets_status(args: argparse.Namespace) -> int:
+    from finbank_cli.ops import secrets_status
+
+    return secrets_status(sys.stdout, require_current=args.require_current)
+
+
 def _reconcile(args: argparse.Namespace) -> int:
     from finbank_cli.reconcile import run_reconcile
 
@@ -274,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
         "rewrap", help="re-seal the users' TOTP secrets with the current key (after a rotation)"
     )
     rewrap.set_defaults(handler=_secrets_rewrap, extras=("postgres",))
+    secrets_status = secrets_commands.add_parser(
+        "status", help="how many users' secrets are sealed under which key, how many plaintext"
+    )
+    secrets_status.add_argument(
+        "--require-current",
+        action="store_true",
+        help="exit 1 while a secret is not sealed with the current key (after a rotation)",
+    )
+    secrets_status.set_defaults(handler=_secrets_status, extras=("postgres",))
 
     doctor = commands.add_parser(
         "doctor",
@@ -315,6 +330,7 @@ def _command_name(args: argparse.Namespace) -> str:
             "db_command",
             "outbox_command",
             "dlq_command",
+            "secrets_command",
         )
         if getattr(args, sub, None)
     ]

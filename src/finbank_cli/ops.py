@@ -9,6 +9,9 @@
   worker's inbox makes a record replayed twice count once.
 * ``finbank secrets rewrap``: re-seal the users' TOTP secrets with the current
   key-encryption key (after a rotation; see docs/auth.md, "Secrets at rest").
+* ``finbank secrets status``: how many users' secrets are sealed under which key
+  id and how many are still plaintext; exit 1 with ``--require-current`` while
+  some are not sealed with the current key.
 """
 
 from __future__ import annotations
@@ -93,6 +96,38 @@ def rewrap_secrets(out: IO[str]) -> int:
             f"re-sealed {report.rewrapped} row(s) with key {cipher.current_key_id!r};"
             f" {report.skipped} changed meanwhile (already current)\n"
         )
+        return 0
+
+    return asyncio.run(run())
+
+
+def secrets_status(out: IO[str], *, require_current: bool = False) -> int:
+    """Rows sealed per key id, plaintext rows, and what ``rewrap`` would re-seal."""
+    from finbank_adapters.containers import build_container, close_container, resolve
+    from finbank_adapters.crypto.envelope import EnvelopeCipher
+    from finbank_adapters.postgres.rewrap import secrets_status as measure
+
+    async def run() -> int:
+        container = build_container(Settings.from_env())
+        try:
+            pool = await resolve(container.infra.postgres_pool())
+            if pool is None:
+                out.write("the users are not in PostgreSQL on this profile: nothing stored\n")
+                return 0
+            cipher: EnvelopeCipher = await resolve(container.auth.secrets_cipher())
+            status = await measure(pool, cipher)
+        finally:
+            await close_container(container)
+        current = status.current_key_id
+        out.write(f"current key: {current!r}\n")
+        for key_id in sorted(status.sealed_by_key, key=lambda k: (k != current, k)):
+            mark = " (current)" if key_id == current else ""
+            out.write(f"sealed with {key_id!r}{mark}: {status.sealed_by_key[key_id]} row(s)\n")
+        out.write(f"plaintext (before migration 0016): {status.plaintext} row(s)\n")
+        if status.pending:
+            out.write(f"{status.pending} row(s) to re-seal: run `finbank secrets rewrap`\n")
+            return 1 if require_current else 0
+        out.write("every secret is sealed with the current key\n")
         return 0
 
     return asyncio.run(run())

@@ -1,4 +1,5 @@
-"""Re-seal the TOTP secrets of ``auth_users`` with the current key-encryption key.
+"""Re-seal the TOTP secrets of ``auth_users`` with the current key-encryption key;
+count them by the key that sealed them (``finbank secrets status``).
 
 Run after adding a new key (it goes first in ``FINBANK_AUTH_SECRETS_KEYS``,
 or in ``FINBANK_AUTH_SECRETS_KMS_KEY_ID`` with the old one moved to
@@ -35,6 +36,51 @@ _REPLACE = (
     " WHERE subject = $1 AND totp_secret IS NOT DISTINCT FROM $5"
     " AND pending_totp_secret IS NOT DISTINCT FROM $6"
 )
+
+
+_STATUS = (
+    "SELECT secrets_key_id,"
+    " (totp_secret IS NOT NULL AND totp_secret NOT LIKE 'fbx1.%')"
+    " OR (pending_totp_secret IS NOT NULL AND pending_totp_secret NOT LIKE 'fbx1.%')"
+    " AS plaintext, count(*) AS rows FROM auth_users"
+    " WHERE totp_secret IS NOT NULL OR pending_totp_secret IS NOT NULL"
+    " GROUP BY 1, 2"
+)
+
+
+class SecretsStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the users' TOTP secrets stand (``finbank secrets status``)."""
+
+    #: the key every write seals with now
+    current_key_id: str
+    #: rows whose secrets are sealed, by the id of the key that sealed them
+    sealed_by_key: dict[str, int]
+    #: rows holding a secret in plaintext (written before migration 0016)
+    plaintext: int
+
+    @property
+    def pending(self) -> int:
+        """Rows ``rewrap`` would re-seal: plaintext ones and those of another key."""
+        others = sum(n for key, n in self.sealed_by_key.items() if key != self.current_key_id)
+        return self.plaintext + others
+
+
+async def secrets_status(pool: asyncpg.Pool, cipher: EnvelopeCipher) -> SecretsStatus:
+    """How many rows are sealed under which key id, and how many are still plaintext.
+
+    Reads only the key ids and whether a value is sealed: nothing is opened.
+    """
+    sealed: dict[str, int] = {}
+    plaintext = 0
+    for row in await pool.fetch(_STATUS):
+        if row["plaintext"] or row["secrets_key_id"] is None:
+            plaintext += row["rows"]
+        else:
+            key_id = row["secrets_key_id"]
+            sealed[key_id] = sealed.get(key_id, 0) + row["rows"]
+    return SecretsStatus(
+        current_key_id=cipher.current_key_id, sealed_by_key=sealed, plaintext=plaintext
+    )
 
 
 class RewrapReport(msgspec.Struct, frozen=True, kw_only=True):
