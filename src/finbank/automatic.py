@@ -80,6 +80,14 @@ class AutomaticFacade:
         """Payer, journey 3: pay the immediate charge and authorise, as one step."""
         return await (await provided(self._c.pay_and_authorise))(command)
 
+    async def set_limit(self, command: uc.SetAutomaticLimitCommand) -> uc.AutomaticLimit:
+        """Payer: the account's own daily Pix Automático limit (None removes it)."""
+        return await (await provided(self._c.set_automatic_limit))(command)
+
+    async def limit(self, query: uc.AutomaticLimitQuery) -> uc.AutomaticLimit:
+        """Payer: the account's own daily Pix Automático limit."""
+        return await (await provided(self._c.get_automatic_limit))(query)
+
     async def reject(self, command: uc.RejectRecurrenceCommand) -> Recurrence:
         """Payer: decline (``REJEITADA``)."""
         return await (await provided(self._c.reject_recurrence))(command)

@@ -32,10 +32,11 @@ from finbank_adapters.memory import (
     InMemoryLedger,
 )
 from finbank_adapters.memory.ids import SequentialIdGenerator
-from finbank_adapters.memory.pix import InMemoryChargeRepository
+from finbank_adapters.memory.pix import InMemoryAccountLimitsStore, InMemoryChargeRepository
 from finbank_adapters.memory.pix_automatic import InMemoryRecurrenceStore
 from finbank_adapters.postgres import PostgresAccountRepository, PostgresLedger
 from finbank_adapters.postgres.pix_automatic import PostgresRecurrenceStore
+from finbank_adapters.postgres.pix_records import PostgresAccountLimitsStore
 from finbank_adapters.sandbox import PEER_ACCOUNT_NUMBER, SimulatedSpi, sandbox_peer
 from finbank_adapters.sandbox.recurrences import SandboxRecurrenceNetwork
 from finbank_core.accounts.ledger import Transfer, TransferCode
@@ -92,6 +93,7 @@ from finbank_core.pix.automatic import (
 from finbank_core.pix.automatic import events as automatic_events
 from finbank_core.pix.automatic.model import BRASILIA, StatusChange
 from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
+from finbank_core.pix.ports import AccountLimitsStore
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.money import Money
 from tests.postgres_support import isolated_schema
@@ -117,6 +119,7 @@ class World:
     ledger: Ledger
     accounts: AccountRepository
     clock: FakeClock
+    usage: AccountLimitsStore = field(default_factory=InMemoryAccountLimitsStore)
     publisher: InMemoryEventPublisher = field(default_factory=InMemoryEventPublisher)
     ids: SequentialIdGenerator = field(default_factory=SequentialIdGenerator)
 
@@ -155,7 +158,12 @@ class World:
             store=self.store, events=self.events, clock=self.clock, ids=self.ids
         )
         self.execute = ExecuteDueDebit(
-            store=self.store, steps=self.steps, events=self.events, clock=self.clock, ispb=ISPB
+            store=self.store,
+            steps=self.steps,
+            events=self.events,
+            clock=self.clock,
+            ispb=ISPB,
+            usage=self.usage,
         )
         self.run_due = RunDueDebits(store=self.store, execute=self.execute, clock=self.clock)
 
@@ -282,6 +290,7 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
             InMemoryLedger(clock, InMemoryEventPublisher()),
             InMemoryAccountRepository(),
             clock,
+            InMemoryAccountLimitsStore(),
         )
     elif request.param == "postgres":
         dsn = request.getfixturevalue("postgres_dsn")
@@ -291,6 +300,7 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
                 PostgresLedger(pool, clock),
                 PostgresAccountRepository(pool),
                 clock,
+                PostgresAccountLimitsStore(pool),
             )
     else:  # pragma: no cover
         raise AssertionError(request.param)
@@ -1241,3 +1251,50 @@ async def test_answers_from_a_payer_elsewhere_are_recorded_once_and_checked(
         RecurrenceStatus.CANCELADA,
         Party.PSP_PAGADOR,
     )
+
+
+# -- the payer's own daily Pix Automático limit ----------------------------------------
+
+
+async def test_the_payers_daily_limit_is_stored_per_account(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    _, payer = parties
+    assert await world.store.get_payer_limit(payer.id) is None
+    await world.store.set_payer_limit(payer.id, Money(70_00))
+    await world.store.set_payer_limit(payer.id, Money(80_00))
+    assert await world.store.get_payer_limit(payer.id) == Money(80_00)
+    await world.store.set_payer_limit(payer.id, None)
+    assert await world.store.get_payer_limit(payer.id) is None
+
+
+async def test_debits_past_the_payers_daily_limit_fail_and_are_retried_the_next_day(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    receiver, payer = parties
+    await world.store.set_payer_limit(payer.id, Money(80_00))  # one R$ 50,00 debit a day
+    gym = await world.approved(receiver, payer, periodicity=Periodicity.SEMANAL)
+    other = await world.customer("school")
+    school = await world.approved(other, payer, periodicity=Periodicity.SEMANAL)
+    due = TODAY + timedelta(days=2)
+    charges = [await world.charge(gym, due=due), await world.charge(school, due=due)]
+    world.clock.set(brasilia(due, 1))
+
+    outcomes = await asyncio.gather(
+        *(world.run(c.txid) for c in charges for _ in range(CALLERS // 2))
+    )
+
+    final = {c.txid: await world.store.get_charge(c.txid) for c in charges}
+    statuses = sorted(c.status.value for c in final.values() if c is not None)
+    assert statuses == ["ATIVA", "CONCLUIDA"], outcomes
+    [blocked] = [c for c in final.values() if c is not None and c.status is ChargeStatus.ATIVA]
+    assert [(a.status, a.reason) for a in blocked.attempts] == [
+        (AttemptStatus.FAILED, "automatic_limit_exceeded")
+    ]
+    assert await world.available(payer.id) == 150_00  # one debit only
+    # the next day's usage starts from nothing: the retry fits
+    world.clock.set(brasilia(due + timedelta(days=1), 1))
+    assert (await world.run(blocked.txid)).status is ChargeStatus.CONCLUIDA
+    assert await world.available(payer.id) == 100_00
+    assert await world.usage.used(payer.id, f"automatic:{due.isoformat()}") == 50_00
+    await world.assert_conserved(payer.id, receiver.id, other.id)

@@ -167,6 +167,13 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
             settle=pix.settle_pix_payment,
             accounts=accounts.account_repository,
         ),
+        usage=pix.account_limits_store,
+    )
+    set_automatic_limit = providers.Factory(
+        automatic.SetAutomaticLimit, store=recurrence_store, accounts=accounts.account_repository
+    )
+    get_automatic_limit = providers.Factory(
+        automatic.GetAutomaticLimit, store=recurrence_store, accounts=accounts.account_repository
     )
     run_due_debits = providers.Factory(
         automatic.RunDueDebits,

@@ -8,6 +8,7 @@ without awaiting: a compare-and-set on the version is atomic on one loop.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import date, datetime
 
 import msgspec
@@ -20,6 +21,7 @@ from finbank_core.pix.automatic.errors import (
 )
 from finbank_core.pix.automatic.model import ChargeStatus, Recurrence, RecurringCharge
 from finbank_core.pix.automatic.use_cases.common import payer_owner_of
+from finbank_core.shared.money import Money
 
 #: statuses that free a cycle for another charge
 _CYCLE_FREE = (ChargeStatus.REJEITADA, ChargeStatus.CANCELADA)
@@ -30,6 +32,7 @@ class InMemoryRecurrenceStore:
         self._recurrences: dict[str, Recurrence] = {}
         self._charges: dict[str, RecurringCharge] = {}
         self._leases: dict[str, tuple[datetime, str]] = {}
+        self._payer_limits: dict[uuid.UUID, Money] = {}
 
     async def add_recurrence(self, recurrence: Recurrence) -> Recurrence:
         await asyncio.sleep(0)
@@ -131,3 +134,14 @@ class InMemoryRecurrenceStore:
         for charge in due:
             self._leases[charge.txid] = (lease_until, holder)
         return [c.txid for c in due]
+
+    async def set_payer_limit(self, account_id: uuid.UUID, daily: Money | None) -> None:
+        await asyncio.sleep(0)
+        if daily is None:
+            self._payer_limits.pop(account_id, None)
+        else:
+            self._payer_limits[account_id] = daily
+
+    async def get_payer_limit(self, account_id: uuid.UUID) -> Money | None:
+        await asyncio.sleep(0)
+        return self._payer_limits.get(account_id)

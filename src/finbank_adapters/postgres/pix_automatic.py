@@ -9,6 +9,7 @@ several schedulers split the due charges between them.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
 import asyncpg
@@ -23,6 +24,7 @@ from finbank_core.pix.automatic.errors import (
 )
 from finbank_core.pix.automatic.model import Recurrence, RecurringCharge
 from finbank_core.pix.automatic.use_cases.common import payer_owner_of
+from finbank_core.shared.money import Money
 
 _ENCODER = msgspec.json.Encoder()
 _RECURRENCE = msgspec.json.Decoder(Recurrence)
@@ -188,3 +190,25 @@ class PostgresRecurrenceStore:
         with translated():
             rows = await self._pool.fetch(_LEASE, today, now, lease_until, holder, limit)
         return [row["txid"] for row in sorted(rows, key=lambda r: (r[1], r[0]))]
+
+    async def set_payer_limit(self, account_id: uuid.UUID, daily: Money | None) -> None:
+        with translated():
+            if daily is None:
+                await self._pool.execute(
+                    "DELETE FROM pix_automatic_payer_limits WHERE account_id = $1", account_id
+                )
+                return
+            await self._pool.execute(
+                "INSERT INTO pix_automatic_payer_limits (account_id, daily_cents) VALUES ($1, $2)"
+                " ON CONFLICT (account_id) DO UPDATE SET daily_cents = EXCLUDED.daily_cents",
+                account_id,
+                daily.cents,
+            )
+
+    async def get_payer_limit(self, account_id: uuid.UUID) -> Money | None:
+        with translated():
+            cents = await self._pool.fetchval(
+                "SELECT daily_cents FROM pix_automatic_payer_limits WHERE account_id = $1",
+                account_id,
+            )
+        return None if cents is None else Money(int(cents))

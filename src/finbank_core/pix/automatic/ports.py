@@ -6,6 +6,7 @@ to one contract suite (tests/contract/test_pix_automatic_contract.py).
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Protocol
 
@@ -91,6 +92,14 @@ class RecurrenceStore(Protocol):
         the due charges instead of all taking the same ones. Oldest
         ``next_attempt_on`` first. A lease does not change the version.
         """
+        ...
+
+    async def set_payer_limit(self, account_id: uuid.UUID, daily: Money | None) -> None:
+        """Set (or with None, remove) the account's own daily Pix Automático limit."""
+        ...
+
+    async def get_payer_limit(self, account_id: uuid.UUID) -> Money | None:
+        """The account's own daily Pix Automático limit; None if it set none."""
         ...
 
 

@@ -51,6 +51,14 @@ from finbank_core.pix.automatic.use_cases.journeys import (
     PayAndAuthoriseCommand,
     PayAndAuthoriseResult,
 )
+from finbank_core.pix.automatic.use_cases.limits import (
+    AUTOMATIC_DAILY_LIMIT,
+    AutomaticLimit,
+    AutomaticLimitQuery,
+    GetAutomaticLimit,
+    SetAutomaticLimit,
+    SetAutomaticLimitCommand,
+)
 from finbank_core.pix.automatic.use_cases.recurrences import (
     CreateRecurrence,
     CreateRecurrenceCommand,
@@ -67,9 +75,12 @@ from finbank_core.pix.automatic.use_cases.recurrences import (
 )
 
 __all__ = [
+    "AUTOMATIC_DAILY_LIMIT",
     "JOURNEY3_AUTHORISATION_FAILED",
     "AuthoriseRecurrence",
     "AuthoriseRecurrenceCommand",
+    "AutomaticLimit",
+    "AutomaticLimitQuery",
     "CancelRecurrence",
     "CancelRecurrenceCommand",
     "CancelRecurringCharge",
@@ -78,6 +89,7 @@ __all__ = [
     "CreateRecurrenceCommand",
     "ExecuteDebitCommand",
     "ExecuteDueDebit",
+    "GetAutomaticLimit",
     "GetRecurrence",
     "GetRecurrenceQuery",
     "GetRecurringCharge",
@@ -115,4 +127,6 @@ __all__ = [
     "ScheduleCharge",
     "ScheduleChargeCommand",
     "ScheduleChargeResult",
+    "SetAutomaticLimit",
+    "SetAutomaticLimitCommand",
 ]

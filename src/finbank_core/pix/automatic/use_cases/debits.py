@@ -63,13 +63,16 @@ from finbank_core.pix.automatic.model import (
     attempt_window,
     business_date,
     debit_end_to_end_id,
+    start_of_day,
 )
 from finbank_core.pix.automatic.ports import RecurrenceStore
 from finbank_core.pix.automatic.use_cases.common import publish_charge, retrying
+from finbank_core.pix.automatic.use_cases.limits import AUTOMATIC_DAILY_LIMIT
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.directory import safe_mask
 from finbank_core.pix.errors import PixPaymentAlreadyExists, PixPaymentNotFound
 from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
+from finbank_core.pix.limits import ReserveOutcome, UsageCounter, UsageHold
 from finbank_core.pix.payments import (
     Initiation,
     PaymentStatus,
@@ -77,7 +80,7 @@ from finbank_core.pix.payments import (
     PixParty,
     PixPayment,
 )
-from finbank_core.pix.ports import PixPaymentRepository
+from finbank_core.pix.ports import AccountLimitsStore, PixPaymentRepository
 from finbank_core.pix.use_cases.settle import SettlePixPayment, SettlePixPaymentCommand
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import (
@@ -88,6 +91,8 @@ from finbank_core.shared.errors import (
     TransferRejected,
 )
 
+#: the reason of an attempt that would pass the payer's daily Pix Automático limit
+LIMIT_EXCEEDED = "automatic_limit_exceeded"
 #: the reason of an attempt (and charge) whose credit the ledger refused for good
 RECEIVER_UNAVAILABLE = "receiver_account_unavailable"
 #: refusals of the reservation that fail the attempt (anything else propagates and is retried)
@@ -142,13 +147,16 @@ class ExecuteDueDebit:
         clock: Clock,
         ispb: str,
         outgoing: OutgoingDebits | None = None,
+        usage: AccountLimitsStore | None = None,
     ) -> None:
+        """``usage``: where the payer's daily Pix Automático limit is counted (None: unchecked)."""
         self._store = store
         self._steps = steps
         self._events = events
         self._clock = clock
         self._ispb = ispb
         self._outgoing = outgoing
+        self._usage = usage
 
     async def __call__(self, cmd: ExecuteDebitCommand) -> RecurringCharge:
         charge = await retrying(lambda: self._advance(cmd.txid))
@@ -228,6 +236,8 @@ class ExecuteDueDebit:
         return await self._store.update_charge(charge.with_attempt(attempt))
 
     async def _reserve(self, charge: RecurringCharge, attempt: DebitAttempt) -> RecurringCharge:
+        if not await self._within_payer_limit(charge, attempt):
+            return await self._fail(charge, attempt, LIMIT_EXCEEDED)
         try:
             await self._steps.reserve(
                 attempt.end_to_end_id,
@@ -238,12 +248,45 @@ class ExecuteDueDebit:
             )
         except _FAILS_ATTEMPT as refused:
             return await self._fail(charge, attempt, _failure_reason(refused))
+        except BaseException:
+            await self._release_usage(charge, attempt)
+            raise
         reserved = msgspec.structs.replace(attempt, status=AttemptStatus.RESERVED)
         try:
             return await self._store.update_charge(charge.with_attempt(reserved))
         except Exception:
             await self._void_if_failed(charge.txid, attempt)
             raise
+
+    async def _within_payer_limit(self, charge: RecurringCharge, attempt: DebitAttempt) -> bool:
+        """Count the attempt on the payer's daily Pix Automático limit; False if it passes it."""
+        if self._usage is None:
+            return True
+        daily = await self._store.get_payer_limit(charge.payer_account_id)
+        if daily is None:
+            return True
+        reservation = await self._usage.reserve_usage(
+            UsageHold(
+                account_id=charge.payer_account_id,
+                hold_id=_usage_hold(attempt),
+                amount=charge.amount.cents,
+                counters=(
+                    UsageCounter(
+                        limit=AUTOMATIC_DAILY_LIMIT,
+                        period=f"automatic:{attempt.on.isoformat()}",
+                        cap=daily.cents,
+                        ends_at=start_of_day(attempt.on + timedelta(days=1)),
+                    ),
+                ),
+                created_at=self._clock.now(),
+            )
+        )
+        return reservation.outcome is not ReserveOutcome.EXCEEDED
+
+    async def _release_usage(self, charge: RecurringCharge, attempt: DebitAttempt) -> None:
+        """Give a failed attempt's share of the daily limit back (once; none: nothing)."""
+        if self._usage is not None:
+            await self._usage.release_usage(charge.payer_account_id, _usage_hold(attempt))
 
     async def _fail(
         self,
@@ -265,6 +308,7 @@ class ExecuteDueDebit:
         if following is None:
             updated = updated.moved(ChargeStatus.EXPIRADA, now, reason=reason)
         stored = await self._store.update_charge(updated)
+        await self._release_usage(stored, attempt)
         await self._events.publish(
             DEBIT_FAILED,
             stored.txid,
@@ -290,8 +334,12 @@ class ExecuteDueDebit:
             # A reservation that timed out (FINBANK_PIX_PENDING_TIMEOUT_SECONDS) before
             # its post cannot be posted: the attempt failed, nothing moved.
             status = await self._steps.pending_status(attempt.end_to_end_id)
-            if status in (PendingStatus.EXPIRED, PendingStatus.VOIDED):
+            if status is PendingStatus.EXPIRED:
                 return await self._fail(charge, attempt, "reservation_expired")
+            if status is PendingStatus.VOIDED:
+                # only a runner that saw this post refused for good voids a RESERVED
+                # attempt's reservation (below): join its outcome
+                return await self._fail(charge, attempt, RECEIVER_UNAVAILABLE, final=True)
             if status is not PendingStatus.PENDING:
                 raise
             # The ledger refuses the credit (the receiving account closed or gone):
@@ -377,6 +425,10 @@ class ExecuteDueDebit:
                 continue
             if await self._steps.pending_status(attempt.end_to_end_id) is PendingStatus.PENDING:
                 await self._steps.void(attempt.end_to_end_id, TransferCode.PIX_OUT)
+
+
+def _usage_hold(attempt: DebitAttempt) -> str:
+    return f"automatic:{attempt.end_to_end_id}"
 
 
 def _memo(prefix: str, charge: RecurringCharge, attempt: DebitAttempt) -> str:
