@@ -4,8 +4,10 @@ A gym creates a monthly recurrence and shows its QR code; Bia reads it and
 authorises from her account. The March charge is sent three days ahead and
 debited at midnight on its due date; April's finds Bia short and is retried
 the next day, once she has money again; Bia cancels, and May's charge is
-refused. Every debit goes through the scheduler's round
-(``bank.pix.automatic.run_due``), as ``finbank worker pix-automatic`` runs it.
+refused; then she authorises a power company's plan at another bank (the
+sandbox's peer), whose debit goes out as a PIX payment. Every debit goes
+through the scheduler's round (``bank.pix.automatic.run_due``), as ``finbank
+worker pix-automatic`` runs it.
 
 Both accounts are here, so the chapter runs the same on every profile.
 Time: the container's clock is a :class:`FakeClock` for the chapter, moved
@@ -20,7 +22,10 @@ from datetime import date, datetime
 from dependency_injector import providers
 
 from finbank import Bank
+from finbank_adapters.containers import resolve
 from finbank_adapters.memory import FakeClock
+from finbank_adapters.sandbox import PEER_ACCOUNT_NUMBER
+from finbank_adapters.sandbox.recurrences import SandboxRecurrenceNetwork
 from finbank_cli.story import Story
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import GetBalanceQuery, MoveCashCommand, OpenAccountCommand
@@ -150,6 +155,47 @@ async def _chapter(bank: Bank, story: Story, clock: FakeClock) -> None:
         story.check(False, "no charge on a cancelled recurrence")
     except RecurrenceNotActive:
         story.check(True, "no charge on a cancelled recurrence")
+
+    story.step("Bia authorises a power company's plan at Banco Simulado, another bank")
+    await _elsewhere(bank, story, clock, bia, suffix)
+
+
+async def _elsewhere(
+    bank: Bank, story: Story, clock: FakeClock, bia: CustomerAccount, suffix: str
+) -> None:
+    """Payer here, receiver at the sandbox's peer bank: the debit goes out as a PIX payment."""
+    peer = await resolve(bank.container.pix_automatic().recurrence_network())
+    if not isinstance(peer, SandboxRecurrenceNetwork):  # pragma: no cover - other networks
+        story.check(True, "no peer bank on this network: skipped")
+        return
+    await _cash(bank, bia, Money(50_00), f"auto-in3-{suffix}")
+    served, code = peer.offer(
+        ispb=bank.settings.pix.sandbox_peer_ispb,
+        account_number=PEER_ACCOUNT_NUMBER,
+        contract=f"LUZ-{suffix}",
+        debtor_name="Bia Castro",
+        periodicity=Periodicity.MENSAL,
+        start=date(2026, 5, 5),
+        fixed_amount=PLAN,
+    )
+    approved = await bank.pix.automatic.authorise(
+        AuthoriseRecurrenceCommand(owner_id=bia.owner_id, account_id=bia.id, br_code=code)
+    )
+    story.check(
+        approved.receiver_party is not None
+        and [a.status for a in peer.answers][-1:] == [RecurrenceStatus.APROVADA],
+        "authorised from the other bank's code; the answer went back through the network",
+    )
+    txid = f"luz{suffix}".ljust(32, "0")
+    await bank.pix.automatic.receive_charge(
+        peer.peer_charge(served.recurrence_id, txid=txid, amount=PLAN, due_date=date(2026, 5, 5))
+    )
+    clock.set(datetime(2026, 5, 5, 0, 5, tzinfo=BRASILIA))
+    charges = await _round(bank, suffix)
+    story.check(
+        _status_of(charges, txid) is ChargeStatus.CONCLUIDA,
+        "on May 5 the debit went out as a PIX payment to Banco Simulado and settled",
+    )
 
 
 async def _open(bank: Bank, owner_id: str, name: str) -> CustomerAccount:
