@@ -552,3 +552,52 @@ async def test_concurrent_deletions_under_a_claim_all_refused(world: World) -> N
     )
     assert all(isinstance(r, PixKeyUnderClaim) for r in results)
     assert await world.holder() == bia.id
+
+
+async def test_the_directory_itself_refuses_to_delete_a_key_with_an_active_claim(
+    world: World,
+) -> None:
+    """The guard inside the deletion's own transaction (PostgreSQL, DynamoDB), not just the
+    use case's look beforehand: a claim stored between that look and the delete still wins."""
+    if world.backend == "memory":
+        pytest.skip("in memory the use case's look and the delete are one step of the loop")
+    bia = await world.account("bia", BIA_CPF, "200-2")
+    ana = await world.account("ana", ANA_CPF, "100-1")
+    key = await world.give_key(PHONE, bia)
+    claim = await world.open_claim(ana)
+    with pytest.raises(PixKeyUnderClaim) as refused:
+        await world.directory.inner.delete(key.id, "bia")  # no use case in front
+    assert refused.value.details["field"] == "key_id"
+    assert await world.holder() == bia.id
+    await CancelKeyClaim(steps=world.steps)(
+        CancelKeyClaimCommand(owner_id="bia", claim_id=claim.id)
+    )
+    assert (await world.directory.inner.delete(key.id, "bia")).id == key.id
+
+
+async def test_a_claim_and_a_deletion_at_once_never_leave_a_claimed_key_deleted(
+    world: World,
+) -> None:
+    bia = await world.account("bia", BIA_CPF, "200-2")
+    ana = await world.account("ana", ANA_CPF, "100-1")
+    key = await world.give_key(PHONE, bia)
+    opened, deleted = await asyncio.gather(
+        world.open_claim(ana),
+        deleter(world)(DeletePixKeyCommand(owner_id="bia", key_id=key.id)),
+        return_exceptions=True,
+    )
+    if isinstance(deleted, BaseException):
+        assert isinstance(deleted, PixKeyUnderClaim)  # the claim came first: the key stays
+        assert isinstance(opened, KeyClaim)
+        assert await world.holder() == bia.id
+    else:  # the deletion came first: the claim was refused, or opened on a key now free
+        assert deleted.id == key.id
+        if isinstance(opened, KeyClaim):
+            done = await ConfirmKeyClaim(steps=world.steps)(
+                ConfirmKeyClaimCommand(owner_id="bia", claim_id=opened.id)
+            )
+            finished = await complete(world, done)(
+                CompleteKeyClaimCommand(owner_id="ana", claim_id=opened.id)
+            )
+            assert finished.status is ClaimStatus.COMPLETED
+            assert await world.holder() == ana.id  # bound once, to the claimer

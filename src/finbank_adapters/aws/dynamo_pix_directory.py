@@ -46,6 +46,7 @@ from typing import Any
 import msgspec
 
 from finbank_adapters.aws.dynamo_errors import ConditionFailed, dynamo_errors
+from finbank_adapters.aws.dynamo_key_claims import ACTIVE_SK, active_pk
 from finbank_adapters.aws.dynamo_ops import Item, get_item, key_of, n, s, transact_write
 from finbank_adapters.aws.dynamo_schema import (
     KEY_COUNT_SK,
@@ -58,6 +59,7 @@ from finbank_adapters.aws.dynamo_schema import (
     key_id_pk,
     pix_key_pk,
 )
+from finbank_core.pix.claims.errors import PixKeyUnderClaim
 from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRegistration
 from finbank_core.pix.errors import PixKeyAlreadyRegistered, PixKeyLimitReached, PixKeyNotFound
@@ -178,6 +180,7 @@ class DynamoKeyDirectory:
         item = await get_item(self._client, self._table, key_pk, KEY_SK)
         if item is None or item.get("key_id", {}).get("S") != str(key_id):
             raise PixKeyNotFound()
+        registration = _decode(item)
         held = "attribute_exists(pk)"
         items: list[dict[str, Any]] = [
             {
@@ -211,12 +214,23 @@ class DynamoKeyDirectory:
                     "ExpressionAttributeValues": {":minus": n(-1)},
                 }
             },
+            {  # no active claim on the key, in the same transaction as the deletion
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": key_of(active_pk(registration.key), ACTIVE_SK),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
         ]
         try:
             await transact_write(self._client, items)
-        except ConditionFailed:  # deleted meanwhile by a concurrent call
-            raise PixKeyNotFound() from None
-        return _decode(item)
+        except ConditionFailed as failure:
+            if failure.failed_at(len(items) - 1):
+                raise PixKeyUnderClaim(
+                    "the key has an active claim: confirm or cancel it first", field="key_id"
+                ) from None
+            raise PixKeyNotFound() from None  # deleted meanwhile by a concurrent call
+        return registration
 
     async def transfer(
         self, from_key_id: uuid.UUID, to: NewKeyRegistration, *, max_keys_per_account: int

@@ -58,6 +58,7 @@ _BY_OWNER = (
 )
 _TAKE = "SELECT allowed, tokens FROM pix_lookup_take($1, $2, $3, $4, $5)"
 _APPEND = "SELECT outbox_append($1, $2, $3, $4, $5, $6)"
+_HOLD_KEY = "SELECT 1 FROM pix_keys WHERE key_type = $1 AND key_value = $2 FOR SHARE"
 
 
 def _decode(row: asyncpg.Record) -> KeyClaim:
@@ -87,6 +88,8 @@ class PostgresKeyClaimStore:
             }
         ):
             async with self._pool.acquire() as conn, conn.transaction():
+                # the key's row held against a concurrent deletion (see PostgresKeyDirectory)
+                await conn.execute(_HOLD_KEY, claim.key.type.value, claim.key.value)
                 await conn.execute(
                     _INSERT,
                     claim.id,

@@ -20,7 +20,10 @@ full (the memory and DynamoDB directories answer the same); the transaction
 rolls back, so nothing is counted. ``delete`` reads where the key lives, then
 locks the counter and deletes the key by its id in that order too, so a
 registration and a deletion on one account never wait on each other in a
-cycle.
+cycle. Before deleting it locks the key's row and refuses a key with an
+active claim (``PixKeyUnderClaim``); a claim being stored holds that row
+``FOR SHARE`` (``PostgresKeyClaimStore.add``), so of a deletion and a claim
+at once either the claim is seen and the key kept, or the key is gone first.
 
 Keys of the simulated institutions (``seed``) are inserted once per process
 before the first operation, each only if free.
@@ -37,6 +40,7 @@ import asyncpg
 import msgspec
 
 from finbank_adapters.postgres.errors import translated
+from finbank_core.pix.claims.errors import PixKeyUnderClaim
 from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRegistration
 from finbank_core.pix.errors import PixKeyAlreadyRegistered, PixKeyLimitReached, PixKeyNotFound
@@ -64,6 +68,12 @@ _WHERE = "SELECT account_ref, owner_id FROM pix_keys WHERE id = $1"
 _LOCK_COUNT = "SELECT keys FROM pix_key_accounts WHERE account_ref = $1 FOR UPDATE"
 _DELETE = "DELETE FROM pix_keys WHERE id = $1 AND owner_id = $2 RETURNING body, account_ref"
 _UNCOUNT = "UPDATE pix_key_accounts SET keys = keys - 1 WHERE account_ref = $1"
+#: the key's row locked, then its active claim (a claim being opened holds the row FOR SHARE)
+_LOCK_KEY = "SELECT key_type, key_value FROM pix_keys WHERE id = $1 FOR UPDATE"
+_ACTIVE_CLAIM = (
+    "SELECT id, status FROM pix_key_claims WHERE key_type = $1 AND key_value = $2"
+    " AND status IN ('OPEN', 'WAITING_RESOLUTION', 'CONFIRMED')"
+)
 _GET = "SELECT body FROM pix_keys WHERE key_type = $1 AND key_value = $2"
 _BY_ACCOUNT = "SELECT body FROM pix_keys WHERE account_id = $1 ORDER BY created_at, id"
 
@@ -141,6 +151,18 @@ class PostgresKeyDirectory:
                 if where is None or where["owner_id"] != owner_id:
                     raise PixKeyNotFound()
                 await conn.execute(_LOCK_COUNT, where["account_ref"])
+                locked = await conn.fetchrow(_LOCK_KEY, key_id)  # what the DELETE would lock
+                if locked is not None:
+                    claim = await conn.fetchrow(
+                        _ACTIVE_CLAIM, locked["key_type"], locked["key_value"]
+                    )
+                    if claim is not None:
+                        raise PixKeyUnderClaim(
+                            "the key has an active claim: confirm or cancel it first",
+                            field="key_id",
+                            claim_id=str(claim["id"]),
+                            status=claim["status"],
+                        )
                 deleted = await conn.fetchrow(_DELETE, key_id, owner_id)
                 if deleted is None:  # deleted meanwhile by a concurrent call
                     raise PixKeyNotFound()
