@@ -40,8 +40,10 @@ from finbank_core.pix.automatic import (
     ListAuthorisationsQuery,
     Periodicity,
     ReadRecurrenceCodeQuery,
+    RecurrenceNotActive,
     RecurrenceNotFound,
     RecurrenceStatus,
+    RejectRecurrenceCommand,
     RetryPolicy,
     RunDueDebitsCommand,
     ScheduleChargeCommand,
@@ -300,4 +302,56 @@ async def test_a_receiver_here_is_authorised_and_paid_by_a_payer_at_the_peer(
     with pytest.raises(RecurrenceNotFound):  # nobody here is its payer
         await opened.pix.automatic.cancel(
             CancelRecurrenceCommand(owner_id="", recurrence_id=plan.recurrence_id)
+        )
+
+
+async def test_a_network_timeout_fails_the_attempt_and_it_is_retried(
+    bank: tuple[Bank, FakeClock],
+) -> None:
+    opened, clock = bank
+    network, spi = await _peer(opened)
+    ana = await _customer(opened, "ana", 100_00)
+    rec_id = await _authorised_peer_plan(opened, network, ana)
+    await opened.pix.automatic.receive_charge(
+        network.peer_charge(rec_id, txid=TXID, amount=Money(40_00), due_date=DUE)
+    )
+    spi.reject_when(IsoReason.AB03, amount=Money(40_00))  # the peer does not answer in time
+    clock.set(datetime(2026, 3, 5, 0, 5, tzinfo=BRASILIA))
+    [charge] = (await opened.pix.automatic.run_due(RunDueDebitsCommand(holder="w"))).charges
+    assert (charge.status, charge.attempts[0].reason) == (ChargeStatus.ATIVA, "rejected_AB03")
+    assert charge.next_attempt_at == datetime(2026, 3, 5, 18, 0, tzinfo=BRASILIA)
+    assert await _available(opened, ana) == 100_00
+
+    spi.rules.clear()
+    clock.set(datetime(2026, 3, 5, 18, 0, tzinfo=BRASILIA))
+    [charge] = (await opened.pix.automatic.run_due(RunDueDebitsCommand(holder="w"))).charges
+    assert charge.status is ChargeStatus.CONCLUIDA
+    assert [a.status for a in charge.attempts] == [AttemptStatus.FAILED, AttemptStatus.SETTLED]
+    assert await _available(opened, ana) == 60_00
+
+
+async def test_a_payer_here_rejects_a_peer_recurrence_and_the_peer_is_told(
+    bank: tuple[Bank, FakeClock],
+) -> None:
+    opened, _ = bank
+    network, _ = await _peer(opened)
+    await _customer(opened, "ana", 100_00)
+    served, code = network.offer(
+        ispb=PEER,
+        account_number=PEER_ACCOUNT_NUMBER,
+        contract="TV",
+        debtor_name="Ana",
+        periodicity=Periodicity.MENSAL,
+        start=DUE,
+    )
+    rejected = await opened.pix.automatic.reject(
+        RejectRecurrenceCommand(owner_id="ana", br_code=code)
+    )
+    assert rejected.status is RecurrenceStatus.REJEITADA
+    assert [(a.recurrence_id, a.status) for a in network.answers] == [
+        (served.recurrence_id, RecurrenceStatus.REJEITADA)
+    ]
+    with pytest.raises(RecurrenceNotActive):
+        await opened.pix.automatic.receive_charge(
+            network.peer_charge(served.recurrence_id, txid=TXID, amount=Money(40_00), due_date=DUE)
         )
