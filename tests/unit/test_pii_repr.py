@@ -5,8 +5,12 @@ with a unique marker string in every text field (nested structs too), and
 checks that no marker of a *sensitive* field shows in the ``repr``: a
 document (CPF/CNPJ), a PIX key, a BR Code (it carries the key and names), a
 token, a secret, a password, a provider session, an ``otpauth://`` URI, an
-e-mail or phone number, an MFA/confirmation code. ``*_masked`` fields hold
-already-masked values and are not sensitive.
+e-mail or phone number, an MFA/confirmation code, and a person's name or
+username (``*name``: holders, payers, debtors, key owners, merchants, who may
+be sole traders; a username may be an e-mail or a CPF). Names are personal data
+under the LGPD (art. 5, I): they stay out of logs and tracebacks like
+documents do. ``*_masked`` fields hold already-masked values and are not
+sensitive.
 
 A new struct with such a field fails here until it masks it
 (``finbank_core.shared.privacy.masked_repr``). Exemptions are listed below
@@ -33,7 +37,7 @@ from finbank_core.shared.errors import DomainError
 
 SENSITIVE = re.compile(
     r"(^|_)(document|cpf|cnpj|secret|password|password_hash|session|otpauth_uri|email"
-    r"|phone_number|key|token|br_code|brcode)$"
+    r"|phone_number|key|token|br_code|brcode|name|username)$"
 )
 #: (struct, field): why it is not sensitive
 EXEMPT: dict[tuple[str, str], str] = {
@@ -203,3 +207,19 @@ def test_the_walk_would_catch_a_leak() -> None:
     instance = build(Leaky, built)
     assert built.secrets
     assert any(marker in repr(instance) for marker in built.secrets)
+
+
+def test_names_and_usernames_are_masked_where_they_used_to_show() -> None:
+    from finbank_core.auth.model import Principal, SignUpCommand
+    from finbank_core.pix.directory import NewKeyRegistration
+    from finbank_core.pix.payments import PixParty
+
+    built = Built()
+    samples = [
+        build(cls, built) for cls in (Principal, SignUpCommand, NewKeyRegistration, PixParty)
+    ]
+    names = {m: w for m, w in built.secrets.items() if w.endswith(("name", "username"))}
+    assert len(names) >= 4
+    shown = " ".join(repr(sample) for sample in samples)
+    assert not [where for marker, where in names.items() if marker in shown]
+    assert "username='***'" in repr(samples[0])

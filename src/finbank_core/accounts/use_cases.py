@@ -178,7 +178,7 @@ class OpenAccountCommand(msgspec.Struct, frozen=True, kw_only=True):
     holder_document: str | None = None
     kind: AccountKind = AccountKind.PAYMENT
 
-    __repr__ = masked_repr("holder_document")
+    __repr__ = masked_repr("holder_document", "holder_name")
 
 
 class MoveCashCommand(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,6 +26,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None = None
     roles: frozenset[str] = frozenset()
 
+    __repr__ = masked_repr("username")
+
 
 class TokenSet(msgspec.Struct, frozen=True, kw_only=True):
     access_token: str
@@ -60,7 +62,7 @@ class ProviderChallenge(msgspec.Struct, frozen=True, kw_only=True):
     #: how long the provider keeps ``session`` alive, when it says so
     session_ttl_seconds: int | None = None
 
-    __repr__ = masked_repr("session")
+    __repr__ = masked_repr("session", "username")
 
 
 class MfaChallenge(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,7 +83,7 @@ class MfaChallenge(msgspec.Struct, frozen=True, kw_only=True):
     #: the lockout key of the login that raised it (what the user typed, case-folded)
     account: str = ""
 
-    __repr__ = masked_repr("session")
+    __repr__ = masked_repr("session", "username")
 
     @classmethod
     def issue(
@@ -126,7 +128,7 @@ class SignUpCommand(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:
         # The password and the contact details never reach a log through repr.
-        return f"SignUpCommand(username={self.username!r}, password='***')"
+        return "SignUpCommand(username='***', password='***')"
 
 
 class AuthenticateQuery(msgspec.Struct, frozen=True, kw_only=True):

@@ -116,7 +116,7 @@ class ConfirmSignUpCommand(msgspec.Struct, frozen=True, kw_only=True):
     username: str
     code: str
 
-    __repr__ = masked_repr("code")
+    __repr__ = masked_repr("code", "username")
 
 
 class LoginCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,7 +125,7 @@ class LoginCommand(msgspec.Struct, frozen=True, kw_only=True):
     username: str
     password: str
 
-    __repr__ = masked_repr("password")
+    __repr__ = masked_repr("password", "username")
 
 
 class AnswerChallengeCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -161,7 +161,7 @@ class RefreshCommand(msgspec.Struct, frozen=True, kw_only=True):
     refresh_token: str
     username: str | None = None
 
-    __repr__ = masked_repr("refresh_token")
+    __repr__ = masked_repr("refresh_token", "username")
 
 
 class LogoutCommand(msgspec.Struct, frozen=True, kw_only=True):

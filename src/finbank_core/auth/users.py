@@ -29,7 +29,13 @@ class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
     roles: tuple[str, ...] = ()
 
     __repr__ = masked_repr(
-        "password_hash", "totp_secret", "pending_totp_secret", "email", "phone_number"
+        "password_hash",
+        "totp_secret",
+        "pending_totp_secret",
+        "email",
+        "phone_number",
+        "username",
+        "name",
     )
 
 

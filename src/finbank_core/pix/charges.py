@@ -52,7 +52,7 @@ class ChargePayer(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     document: str
 
-    __repr__ = masked_repr("document")
+    __repr__ = masked_repr("document", "name")
 
 
 class Charge(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,6 +173,8 @@ class Charge(msgspec.Struct, frozen=True, kw_only=True):
             txid=self.static_txid,
         )
 
+    __repr__ = masked_repr("merchant_name")
+
 
 class ChargePayload(msgspec.Struct, frozen=True, kw_only=True):
     """What a location URL serves a payer: enough to pay the charge.
@@ -192,3 +194,5 @@ class ChargePayload(msgspec.Struct, frozen=True, kw_only=True):
             raise ChargeNotPayable(f"the charge is {self.status.value}")
         if now >= self.expires_at:
             raise ChargeNotPayable("the charge has expired")
+
+    __repr__ = masked_repr("merchant_name")

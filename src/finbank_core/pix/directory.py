@@ -54,7 +54,7 @@ class NewKeyRegistration(msgspec.Struct, frozen=True, kw_only=True):
     account_id: uuid.UUID | None = None
     owner_id: str | None = None
 
-    __repr__ = masked_repr("holder_document")
+    __repr__ = masked_repr("holder_document", "holder_name")
 
 
 class KeyRegistration(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,7 +73,7 @@ class KeyRegistration(msgspec.Struct, frozen=True, kw_only=True):
     account_id: uuid.UUID | None = None
     owner_id: str | None = None
 
-    __repr__ = masked_repr("holder_document")
+    __repr__ = masked_repr("holder_document", "holder_name")
 
     @classmethod
     def of(cls, new: NewKeyRegistration, key: PixKey) -> KeyRegistration:
@@ -107,3 +107,5 @@ class DirectoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     owner_name: str
     owner_document_masked: str | None
     created_at: datetime
+
+    __repr__ = masked_repr("owner_name")

@@ -33,6 +33,7 @@ from finbank_core.pix.errors import (
 )
 from finbank_core.pix.refunds import REFUND_WINDOW_DAYS, PixRefund, RefundStatus
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 SAO_PAULO = "America/Sao_Paulo"
 
@@ -80,6 +81,8 @@ class PixParty(msgspec.Struct, frozen=True, kw_only=True):
     document_masked: str | None = None
     account_id: uuid.UUID | None = None
     owner_id: str | None = None
+
+    __repr__ = masked_repr("name")
 
 
 class PixPayment(msgspec.Struct, frozen=True, kw_only=True):

@@ -38,6 +38,7 @@ import msgspec
 from finbank_core.pix.automatic.errors import InvalidRecurrence, RecurrenceNotActive
 from finbank_core.pix.payments import PixParty
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 #: the local account id of a party at another institution (it has none here)
 ELSEWHERE: Final = uuid.UUID(int=0)
@@ -318,6 +319,8 @@ class Recurrence(msgspec.Struct, frozen=True, kw_only=True):
             )
         if self.min_amount is not None and amount < self.min_amount:
             raise InvalidRecurrence("under the recurrence's minimum amount", field="amount")
+
+    __repr__ = masked_repr("receiver_name", "debtor_name")
 
 
 class ChargeStatus(enum.StrEnum):

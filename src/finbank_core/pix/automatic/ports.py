@@ -21,6 +21,7 @@ from finbank_core.pix.automatic.model import (
 )
 from finbank_core.pix.payments import PixParty
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 
 class RecurrenceStore(Protocol):
@@ -125,6 +126,8 @@ class RemoteRecurrence(msgspec.Struct, frozen=True, kw_only=True):
     retry_policy: RetryPolicy
     fixed_amount: Money | None = None
     min_amount: Money | None = None
+
+    __repr__ = masked_repr("debtor_name")
 
 
 class RecurrenceAnswer(msgspec.Struct, frozen=True, kw_only=True):

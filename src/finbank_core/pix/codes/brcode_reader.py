@@ -145,7 +145,7 @@ class BRCodeReading(msgspec.Struct, frozen=True, kw_only=True):
     merchant_category_code: str = "0000"
     deviations: tuple[Deviation, ...] = ()
 
-    __repr__ = masked_repr("pix_key")
+    __repr__ = masked_repr("pix_key", "merchant_name")
 
     @property
     def kind(self) -> Literal["static", "dynamic", "recurrence"]:

@@ -44,6 +44,7 @@ from finbank_core.pix.use_cases.charge import conclude_matching_charge
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AccountNotFound, InvalidInput
 from finbank_core.shared.money import Money
+from finbank_core.shared.privacy import masked_repr
 
 #: what :class:`AcceptIncomingPixResult` says while the worker has the credit
 ACCEPTED = "ACCEPTED"
@@ -261,6 +262,8 @@ class IncomingAccepted(msgspec.Struct, frozen=True, kw_only=True):
             description=self.description,
             initiation=self.initiation,
         )
+
+    __repr__ = masked_repr("payer_name")
 
 
 def _masked(document: str | None) -> str | None:
