@@ -99,7 +99,7 @@ class AccountData(msgspec.Struct, frozen=True, kw_only=True):
     name: str | None = None
     account_kind: AccountKind = AccountKind.CHECKING
 
-    __repr__ = masked_repr("document")
+    __repr__ = masked_repr("document", "name")
 
 
 class SendPixCommand(msgspec.Struct, frozen=True, kw_only=True):
