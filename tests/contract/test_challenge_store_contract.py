@@ -36,9 +36,13 @@ class Harness:
     transplant: Callable[[str, str], Awaitable[None]]
 
 
-def memory_harness(clock: FakeClock) -> Harness:
-    # no cipher given: the store seals with a random key of its own
-    store = InMemoryChallengeStore(clock)
+#: the cipher the containers give every challenge store (docs/auth.md, "Secrets at rest")
+CIPHER = EnvelopeCipher(LocalKeyEncryptionKey("contract-test", bytes(range(32))))
+
+
+def memory_harness(clock: FakeClock, cipher: EnvelopeCipher = CIPHER) -> Harness:
+    # sealed, as the container builds it
+    store = InMemoryChallengeStore(clock, cipher)
     records: dict[str, Any] = store._challenges  # the store's own storage, read as an attacker
 
     async def raw() -> str:
@@ -58,7 +62,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     else:
         async with open_test_redis() as (client, prefix):
             # Sealed, as the container builds it (docs/auth.md, "Secrets at rest").
-            cipher = EnvelopeCipher(LocalKeyEncryptionKey("contract-test", bytes(range(32))))
+            cipher = CIPHER
 
             async def raw() -> str:
                 keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
@@ -263,3 +267,34 @@ async def test_a_record_copied_to_another_challenge_does_not_open(harness: Harne
         await harness.store.get(attacker.id)
     found = await harness.store.get(victim.id)
     assert found == victim
+
+
+async def test_the_banks_memory_challenge_store_is_sealed_with_the_banks_cipher() -> None:
+    """The containers choose the cipher: the memory profile's store seals like Redis's."""
+    from finbank_adapters.containers import build_container, resolve
+    from finbank_adapters.settings import Settings
+
+    container = build_container(Settings())
+    store = await resolve(container.auth.challenge_store())
+    assert isinstance(store, InMemoryChallengeStore)
+    clock = await resolve(container.infra.clock())
+    challenge = new_challenge(clock, username="maria-da-silva")
+    await store.put(challenge)
+    stored = repr(store._challenges)
+    assert "fbx1." in stored
+    for secret in ("provider-session-opaque", "maria-da-silva", challenge.id):
+        assert secret not in stored
+    assert await store.get(challenge.id) == challenge
+
+
+async def test_a_sealed_record_does_not_open_in_a_store_without_the_cipher() -> None:
+    clock = FakeClock()
+    sealed = memory_harness(clock)
+    challenge = new_challenge(clock)
+    await sealed.store.put(challenge)
+    bare = InMemoryChallengeStore(clock)  # no cipher: a test's store, records as they are
+    bare._challenges.update(sealed.store._challenges)  # type: ignore[attr-defined]
+    with pytest.raises(ServiceUnavailable):
+        await bare.get(challenge.id)
+    await bare.put(new_challenge(clock, username="plain"))
+    assert "plain" in repr(bare._challenges)  # nothing sealed without a cipher

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
 
-from finbank_adapters.crypto.envelope import EnvelopeCipher, LocalKeyEncryptionKey
+from finbank_adapters.crypto.envelope import EnvelopeCipher, SecretUnreadable, is_sealed
 from finbank_core.auth.errors import AccountLocked
 from finbank_core.auth.lockout import LockoutPolicy
 from finbank_core.auth.model import MfaChallenge
@@ -26,7 +25,7 @@ from finbank_core.shared.clock import Clock
 
 @dataclass(frozen=True)
 class _SealedChallenge:
-    body: str  # the challenge without its attempts, sealed
+    body: str  # the challenge without its attempts, sealed when the store has a cipher
     attempts: int
     expires_at: datetime
 
@@ -35,18 +34,18 @@ class InMemoryChallengeStore:
     """MFA challenges in the process, sealed like the Redis records.
 
     Each record (it holds the provider's session and the username) is kept
-    envelope-encrypted under the SHA-256 digest of its id, bound to that
-    digest, with ``cipher`` (the container gives the bank's) or, without one,
-    a random key of this instance: a heap dump or a ``repr`` of the store shows
-    neither a session nor a challenge id. The attempt counter and the expiry
-    stay in clear, so counting is one step with no ``await`` in it.
+    under the SHA-256 digest of its id and, with ``cipher``, envelope-encrypted
+    and bound to that digest: a heap dump or a ``repr`` of the store shows
+    neither a session nor a challenge id. The bank's containers always give
+    the bank's cipher (the composition root chooses it, as for Redis); a store
+    built without one, in a test, keeps the records as they are, like
+    ``RedisChallengeStore``. The attempt counter and the expiry stay in clear,
+    so counting is one step with no ``await`` in it.
     """
 
     def __init__(self, clock: Clock, cipher: EnvelopeCipher | None = None) -> None:
         self._clock = clock
-        self._cipher = cipher or EnvelopeCipher(
-            LocalKeyEncryptionKey(f"memory-{secrets.token_hex(8)}", secrets.token_bytes(32))
-        )
+        self._cipher = cipher
         self._challenges: dict[str, _SealedChallenge] = {}
 
     def __repr__(self) -> str:
@@ -55,8 +54,9 @@ class InMemoryChallengeStore:
     async def put(self, challenge: MfaChallenge) -> None:
         key = _digest(challenge.id)
         body = msgspec.json.encode(msgspec.structs.replace(challenge, attempts=0)).decode()
-        sealed = await self._cipher.seal(body, _context(key))
-        self._challenges[key] = _SealedChallenge(sealed, challenge.attempts, challenge.expires_at)
+        if self._cipher is not None:
+            body = await self._cipher.seal(body, _context(key))
+        self._challenges[key] = _SealedChallenge(body, challenge.attempts, challenge.expires_at)
 
     async def get(self, challenge_id: str) -> MfaChallenge | None:
         stored = self._challenges.get(_digest(challenge_id))
@@ -82,7 +82,11 @@ class InMemoryChallengeStore:
         return stored is not None and self._clock.now() < stored.expires_at
 
     async def _opened(self, challenge_id: str, stored: _SealedChallenge) -> MfaChallenge:
-        text = await self._cipher.open(stored.body, _context(_digest(challenge_id)))
+        text = stored.body
+        if is_sealed(text):
+            if self._cipher is None:
+                raise SecretUnreadable("a sealed challenge needs the store's cipher")
+            text = await self._cipher.open(text, _context(_digest(challenge_id)))
         challenge = msgspec.json.decode(text, type=MfaChallenge)
         return msgspec.structs.replace(challenge, attempts=stored.attempts)
 
