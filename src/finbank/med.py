@@ -25,7 +25,6 @@ class MedFacade:
 
     def __init__(self, container: BankContainer) -> None:
         self._c = container.pix_med()
-        self._pix = container.pix()
 
     async def place_block(
         self, command: uc.PlacePrecautionaryBlockCommand
@@ -71,21 +70,17 @@ class MedFacade:
 
     async def simulate_peer_analysis(self, end_to_end_id: str, decision: Decision) -> MedCase:
         """Sandbox: the bank we paid answers the report we sent it."""
-        from finbank_adapters.sandbox.dict_med import SimulatedMedDirectory
-
-        directory = await provided(self._c.med_directory)
-        if not isinstance(directory, SimulatedMedDirectory):
+        peer = await provided(self._c.peer_med_analyses)
+        if peer is None:
             raise NotFound("the sandbox directory is not in use")
-        return await self.receive_analysis(directory.answer(end_to_end_id, decision))
+        return await self.receive_analysis(peer.answer(end_to_end_id, decision))
 
     async def simulate_peer_return(
         self, end_to_end_id: str, amount: Money, *, final: bool = True
     ) -> MedCase:
         """Sandbox: the bank we paid returns (part of) a reported payment through the SPI."""
-        from finbank_adapters.sandbox.spi import SimulatedSpi
-
-        network = await provided(self._pix.payment_network)
-        if not isinstance(network, SimulatedSpi):
+        network = await provided(self._c.peer_med_returns)
+        if network is None:
             raise NotFound("the sandbox network is not in use")
         command = network.originate_med_return(
             original_end_to_end_id=end_to_end_id, amount=amount, final=final

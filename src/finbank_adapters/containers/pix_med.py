@@ -4,7 +4,9 @@ The store follows the PIX records (``FINBANK_PIX_BACKEND``): in memory,
 PostgreSQL (migration ``0014``) or the PIX table in DynamoDB. The
 directory's MED messages go to the sandbox directory with the sandbox
 network (``FINBANK_PIX_NETWORK_BACKEND=sandbox``, the only network today);
-returns go out through the PIX container's ``payment_network``.
+returns go out through the PIX container's ``payment_network``. With the
+sandbox, the bank we paid is simulated too (``peer_med_analyses``,
+``peer_med_returns``): chosen here, so the facade never asks an adapter its type.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from dependency_injector import containers, providers
 from finbank_adapters.containers.infrastructure import settings_field
 from finbank_adapters.memory.med import InMemoryMedRepository
 from finbank_adapters.sandbox.dict_med import SimulatedMedDirectory
+from finbank_adapters.sandbox.spi import SimulatedSpi
 from finbank_adapters.settings import Settings
 from finbank_core.pix.med import use_cases as med
 from finbank_core.pix.med.model import MedRules
+from finbank_core.pix.med.ports import MedDirectory
+from finbank_core.pix.ports import PaymentNetwork
 
 
 def postgres_med_repository(pool: Any) -> Any:
@@ -31,6 +36,24 @@ def dynamo_med_repository(client: Any, settings: Settings) -> Any:
     from finbank_adapters.aws.dynamo_med import DynamoMedRepository
 
     return DynamoMedRepository(client, settings.pix.table_name)
+
+
+def sandbox_peer_analyses(directory: MedDirectory) -> SimulatedMedDirectory | None:
+    """The sandbox directory, through which the bank we paid answers our reports.
+
+    ``None`` when the directory is not the sandbox's (replaced with
+    ``.override(...)``): nothing can answer for the other bank then.
+    """
+    return directory if isinstance(directory, SimulatedMedDirectory) else None
+
+
+def sandbox_peer_returns(network: PaymentNetwork) -> SimulatedSpi | None:
+    """The simulated SPI, through which the bank we paid returns the money.
+
+    ``None`` when the payment network is not the sandbox's
+    (``open_bank(payment_network=...)`` with a stub, say).
+    """
+    return network if isinstance(network, SimulatedSpi) else None
 
 
 class PixMedContainer(containers.DeclarativeContainer):
@@ -48,9 +71,21 @@ class PixMedContainer(containers.DeclarativeContainer):
             dynamo_med_repository, client=infra.dynamodb_client, settings=infra.settings
         ),
     )
+    _pix_network = providers.Callable(settings_field("backends.pix_network"), infra.settings)
     med_directory = providers.Selector(
-        providers.Callable(settings_field("backends.pix_network"), infra.settings),
+        _pix_network,
         sandbox=providers.Singleton(SimulatedMedDirectory),
+    )
+    #: sandbox only: the bank we paid answers our reports and returns the money
+    #: (``bank.pix.med.simulate_peer_analysis`` / ``simulate_peer_return``); ``None``
+    #: when the port it goes through was replaced by one that cannot
+    peer_med_analyses: providers.Provider[SimulatedMedDirectory | None] = providers.Selector(
+        _pix_network,
+        sandbox=providers.Callable(sandbox_peer_analyses, directory=med_directory),
+    )
+    peer_med_returns: providers.Provider[SimulatedSpi | None] = providers.Selector(
+        _pix_network,
+        sandbox=providers.Callable(sandbox_peer_returns, network=pix.payment_network),
     )
     med_rules = providers.Singleton(MedRules)
     med_deps = providers.Factory(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from finbank import open_bank
+from finbank import open_bank, provided
 from finbank_adapters.reconciliation.pix_sources import _items_of
 from finbank_adapters.sandbox import PEER_KEY_EMAIL, SimulatedSpi
 from finbank_adapters.sandbox.dict_med import SimulatedMedDirectory
@@ -18,9 +18,10 @@ from finbank_core.accounts.use_cases import GetBalanceQuery, MoveCashCommand, Op
 from finbank_core.pix.med import CaseStatus, Decision, FraudSituation
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.use_cases import ContestPixPaymentCommand, MedViewQuery
+from finbank_core.pix.network import NetworkResult, PaymentOrder, ReturnOrder
 from finbank_core.pix.use_cases import GetPixPaymentQuery, SendPixCommand
 from finbank_core.reconciliation.model import Direction
-from finbank_core.shared.errors import NotFound
+from finbank_core.shared.errors import NotFound, ServiceUnavailable
 from finbank_core.shared.money import Money
 
 
@@ -78,3 +79,36 @@ async def test_the_peer_bank_accepts_and_returns_a_contested_payment() -> None:
         assert item.direction is Direction.IN  # reconciliation: the return came in
         published = bank.container.events().publisher().published
         assert [e.type for e in published].count(med_events.RETURN_RECEIVED) == 1
+
+
+class _NetworkOfOurOwn:
+    """An embedder's payment network: it answers, but it is not the sandbox's SPI."""
+
+    async def send_payment(self, order: PaymentOrder) -> NetworkResult:
+        raise ServiceUnavailable("not reached in this test")
+
+    async def send_return(self, order: ReturnOrder) -> NetworkResult:
+        raise ServiceUnavailable("not reached in this test")
+
+
+async def test_the_sandbox_peer_cannot_return_money_over_a_network_that_is_not_the_sandbox() -> (
+    None
+):
+    """The containers choose the sandbox's peer: with another network there is none."""
+    async with open_bank(profile="memory", payment_network=_NetworkOfOurOwn()) as bank:
+        assert await provided(bank.container.pix_med().peer_med_returns) is None
+        with pytest.raises(NotFound, match="sandbox network is not in use"):
+            await bank.pix.med.simulate_peer_return("E" + "0" * 31, Money(1_00))
+        # the directory is still the sandbox's: its peer answers (nothing was reported yet)
+        analyses = await provided(bank.container.pix_med().peer_med_analyses)
+        assert isinstance(analyses, SimulatedMedDirectory)
+        with pytest.raises(NotFound, match="no report was sent"):
+            await bank.pix.med.simulate_peer_analysis("E" + "0" * 31, Decision.AGREED)
+
+
+async def test_the_sandbox_peer_is_the_networks_own_simulated_spi() -> None:
+    async with open_bank(profile="memory") as bank:
+        returns = await provided(bank.container.pix_med().peer_med_returns)
+        assert returns is await provided(bank.container.pix().payment_network)
+        analyses = await provided(bank.container.pix_med().peer_med_analyses)
+        assert analyses is await provided(bank.container.pix_med().med_directory)
