@@ -129,6 +129,7 @@ def test_the_corpus_covers_every_class_the_issue_names() -> None:
         "text_too_long",
         "lengths_in_utf8_bytes",
         "location_url_scheme",
+        "empty_field",
     } <= seen
     kinds = {entry["reading"]["kind"] for entry in VALID}
     assert kinds == {"static", "dynamic", "recurrence"}
@@ -266,6 +267,53 @@ def test_dynamic_code_with_more_than_gui_and_url_in_26() -> None:
     assert (result.location_url, result.description) == ("psp.example/x", None)
     assert deviations_of(result) == [["account_extra_fields", "26"]]
     assert refused(with_crc(body), "strict").field == "26"
+
+
+def test_optional_fields_written_empty_are_read_as_absent_and_reported() -> None:
+    # go-pix, python-brcode and qrcode-pix (Java) write an empty description as 0200.
+    account = tlv("00", "br.gov.bcb.pix") + tlv("01", "k@example.com") + "0200"
+    body = BODY.replace(KEY_26, tlv("26", account))
+    result = read_brcode(with_crc(body))
+    assert (result.pix_key, result.description, result.txid) == ("k@example.com", None, "***")
+    assert deviations_of(result) == [["empty_field", "26-02"]]
+    assert refused(with_crc(body), "strict").field == "26-02"
+    extras = body.replace("62070503***", tlv("62", tlv("05", "PED1") + "5000")) + "6100" + "8100"
+    result = read_brcode(with_crc(extras))
+    assert (result.txid, result.postal_code) == ("PED1", None)
+    assert deviations_of(result) == [
+        ["empty_field", "61"],
+        ["empty_field", "81"],
+        ["empty_field", "62-50"],
+        ["empty_field", "26-02"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("additional", "field"), [("62040500", "62-05"), ("6200", "62")], ids=["05", "62"]
+)
+def test_an_empty_txid_or_additional_data_is_no_txid(additional: str, field: str) -> None:
+    result = read_brcode(with_crc(BODY.replace("62070503***", additional)))
+    assert (result.txid, deviations_of(result)) == ("***", [["txid_missing", field]])
+    refused(with_crc(BODY.replace("62070503***", additional)), "strict")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (BODY.replace(KEY_26, tlv("26", tlv("00", "br.gov.bcb.pix") + "0100")), "26-01"),
+        (BODY.replace(KEY_26, tlv("26", tlv("00", "br.gov.bcb.pix") + "2500")), "26-25"),
+        (BODY.replace(KEY_26, tlv("26", "0000" + tlv("01", "k"))), "26"),
+        (BODY.replace("5303986", "53039865400"), "54"),
+        (BODY.replace("5913Fulano de Tal", "5900"), "59"),
+        (BODY.replace("6008BRASILIA", "6000"), "60"),
+        (BODY.replace("52040000", "5200"), "52"),
+        (BODY.replace("000201", "0002010100", 1), "01"),
+    ],
+    ids=["key", "url", "gui", "amount", "name", "city", "mcc", "point-of-initiation"],
+)
+def test_an_empty_key_url_gui_amount_or_mandatory_field_is_refused(body: str, field: str) -> None:
+    assert refused(with_crc(body)).field == field
+    refused(with_crc(body), "strict")
 
 
 def test_utf8_byte_lengths_are_tried_only_when_character_lengths_do_not_walk() -> None:

@@ -19,8 +19,9 @@ Tolerated (``Deviation.code``, field), and nothing else:
   characters; tried only when the code has non-ASCII text and does not walk
   with character lengths.
 * ``amount_trailing_point`` (54): ``10.``, a point with no decimals.
-* ``txid_missing`` (62 or 62-05): no additional data field, or no 05 in it;
-  read as ``***`` (no txid), which is what the payer sends either way.
+* ``txid_missing`` (62 or 62-05): no additional data field, no 05 in it, or
+  either written empty; read as ``***`` (no txid), which is what the payer
+  sends either way.
 * ``txid_not_alphanumeric`` (62-05): the txid has other characters or is over
   25 long; kept *verbatim* (never rewritten). A dynamic code's txid comes from
   the payload at its URL, so there the value in the code is only informative.
@@ -35,6 +36,12 @@ Tolerated (``Deviation.code``, field), and nothing else:
 * ``account_extra_fields`` (26): a dynamic or recurrence-only code whose PIX
   template holds more than the GUI and the URL (a description, say); those
   sub-fields are not read, the payload at the URL has the data.
+* ``empty_field`` (26-02 and the PIX template's other sub-fields but its GUI,
+  key and URL; 62's sub-fields but 05; 61; 64-99 and other arrangements'
+  templates): a field written with length ``00``, as generators do for an
+  empty description (go-pix, python-brcode, qrcode-pix in Java); read as
+  absent. An empty 62-05 is ``txid_missing`` and an empty 62 is read as no
+  62; an empty GUI, key, URL, amount or mandatory field is refused.
 
 Refused in both modes, naming the field (``InvalidBRCode``): a wrong, missing
 or truncated CRC; a bad id or length, a length past its template, a repeated
@@ -89,6 +96,7 @@ class DeviationCode(StrEnum):
     TEXT_TOO_LONG = "text_too_long"
     LOCATION_URL_SCHEME = "location_url_scheme"
     ACCOUNT_EXTRA_FIELDS = "account_extra_fields"
+    EMPTY_FIELD = "empty_field"
 
 
 _MESSAGES: Final = {
@@ -102,7 +110,11 @@ _MESSAGES: Final = {
     DeviationCode.TEXT_TOO_LONG: "the text is longer than the manual allows",
     DeviationCode.LOCATION_URL_SCHEME: "the URL carries https://; read without it",
     DeviationCode.ACCOUNT_EXTRA_FIELDS: "a dynamic code's PIX template has more than 00 and 25",
+    DeviationCode.EMPTY_FIELD: "an optional field is written with length 00; read as absent",
 }
+# Fields that may not be empty even in tolerant mode: mandatory ones, and the
+# ones a payment is made with (a key, a URL, an amount are never guessed).
+_NEVER_EMPTY: Final = frozenset({"00", "01", "52", "53", "54", "58", "59", "60", "63"})
 
 
 class Deviation(msgspec.Struct, frozen=True):
@@ -261,7 +273,7 @@ class _Tolerant:
             if crc.upper() != expected:
                 raise InvalidBRCode("CRC does not match the payload", field="63", expected=expected)
             self.note(DeviationCode.CRC_LOWERCASE, "63")
-        fields = _walk(text, 0, end, "") if ascii_only else self._walk_unicode(text, end, body)
+        fields = _walk_chars(text, end, "") if ascii_only else self._walk_unicode(text, end, body)
         if not text.isprintable():
             bad = next((f for f, value in fields.items() if not value.isprintable()), "payload")
             raise InvalidBRCode("only printable characters are allowed", field=bad)
@@ -270,7 +282,7 @@ class _Tolerant:
     def _walk_unicode(self, text: str, end: int, body: bytes) -> dict[str, str]:
         """Walk with character lengths, else with UTF-8 byte lengths (noted)."""
         try:
-            return _walk(text, 0, end, "")
+            return _walk_chars(text, end, "")
         except InvalidBRCode as by_characters:
             raw = body[:-4]  # without "6304"
             try:
@@ -291,6 +303,8 @@ class _Tolerant:
 
         if "63" in fields:
             raise InvalidBRCode("the CRC must be the last field", field="63")
+        if "" in fields.values():
+            self._drop_empty_fields(fields)
         if required("00") != "01":
             raise InvalidBRCode("payload format indicator must be 01", field="00")
         if required("53") != "986":
@@ -332,6 +346,17 @@ class _Tolerant:
             deviations=tuple(self.deviations),
         )
 
+    def _drop_empty_fields(self, fields: dict[str, str]) -> None:
+        """Read optional fields written with length 00 as absent (noted)."""
+        for field_id, value in list(fields.items()):
+            if value:
+                continue
+            if field_id in _NEVER_EMPTY:
+                raise InvalidBRCode("empty value", field=field_id)
+            del fields[field_id]
+            if field_id != "62":  # an empty 62 is noted as txid_missing by _txid
+                self.note(DeviationCode.EMPTY_FIELD, field_id)
+
     def _amount(self, value: str) -> Money:
         whole, dot, cents = value.partition(".")
         if dot and not cents and whole:
@@ -360,7 +385,11 @@ class _Tolerant:
         if additional is None:
             self.note(DeviationCode.TXID_MISSING, "62")
             return "***"
-        sub = _walk(additional, 0, len(additional), "62")
+        sub = _walk_sub(additional, "62")
+        for field_id in [f for f, value in sub.items() if not value]:
+            del sub[field_id]
+            if field_id != "05":  # an empty txid is noted as missing below
+                self.note(DeviationCode.EMPTY_FIELD, f"62-{field_id}")
         txid = sub.get("05")
         if txid is None:
             self.note(DeviationCode.TXID_MISSING, "62-05")
@@ -380,6 +409,11 @@ class _Tolerant:
     def _account(
         self, where: str, account: dict[str, str], recurrence: str | None
     ) -> tuple[str | None, str | None, str | None]:
+        for field_id in [f for f, value in account.items() if not value]:
+            if field_id in ("01", "25"):
+                raise InvalidBRCode("empty value", field=f"{where}-{field_id}")
+            del account[field_id]
+            self.note(DeviationCode.EMPTY_FIELD, f"{where}-{field_id}")
         key, url, description = account.get("01"), account.get("25"), account.get("02")
         if key is not None and url is not None:
             raise InvalidBRCode("a key and a location URL together; need one of them", field=where)
@@ -420,7 +454,7 @@ def _pix_account(fields: dict[str, str]) -> tuple[str, dict[str, str]]:
         if field_id not in _ACCOUNT_IDS:
             continue
         try:
-            sub = _walk(value, 0, len(value), field_id)
+            sub = _walk_sub(value, field_id)
         except InvalidBRCode:
             if field_id == "26":
                 raise  # 26 is PIX's own slot: report its defect, not "missing"
@@ -434,15 +468,50 @@ def _pix_account(fields: dict[str, str]) -> tuple[str, dict[str, str]]:
     return found[0]
 
 
+def _walk_chars(text: str, end: int, parent: str) -> dict[str, str]:
+    """``text[:end]`` as TLV fields; a field of length 00 is kept as ``""``.
+
+    The strict walk first (the fast path, and its error for anything else
+    that is wrong); the walk that allows empty values only when it fails.
+    """
+    try:
+        return _walk(text, 0, end, parent)
+    except InvalidBRCode as strict:
+        try:
+            return _walk_allowing_empty(text, end, parent)
+        except InvalidBRCode:
+            raise strict from None
+
+
+def _walk_sub(value: str, parent: str) -> dict[str, str]:
+    """The sub-fields of template ``parent``; empty ones kept as ``""``."""
+    return _walk_chars(value, len(value), parent)
+
+
+def _walk_allowing_empty(text: str, end: int, parent: str) -> dict[str, str]:
+    """Like ``brcode._walk`` but a length of 00 gives an empty value."""
+    fields: dict[str, str] = {}
+    pos = 0
+    while pos < end:
+        field_id = text[pos : pos + 2]
+        size = _TWO_DIGITS.get(text[pos + 2 : pos + 4], -1)
+        stop = pos + 4 + size
+        if field_id not in _TWO_DIGITS or size < 0 or stop > end or field_id in fields:
+            raise InvalidBRCode("bad TLV", field=parent or "payload")
+        fields[field_id] = text[pos + 4 : stop]
+        pos = stop
+    return fields
+
+
 def _walk_bytes(raw: bytes) -> dict[str, str]:
     """Top-level TLV walk where lengths count UTF-8 bytes; values decoded."""
     fields: dict[str, str] = {}
     pos, end = 0, len(raw)
     while pos < end:
         field_id = raw[pos : pos + 2].decode("ascii")
-        size = _TWO_DIGITS.get(raw[pos + 2 : pos + 4].decode("ascii"), 0)
+        size = _TWO_DIGITS.get(raw[pos + 2 : pos + 4].decode("ascii"), -1)
         stop = pos + 4 + size
-        if field_id not in _TWO_DIGITS or size == 0 or stop > end or field_id in fields:
+        if field_id not in _TWO_DIGITS or size < 0 or stop > end or field_id in fields:
             raise InvalidBRCode("bad TLV with UTF-8 byte lengths", field=field_id or "payload")
         fields[field_id] = raw[pos + 4 : stop].decode("utf-8")
         pos = stop
