@@ -46,7 +46,7 @@ __all__ = ["statements"]  # the counting fixture, used here
 
 #: at most this many statements for a new payment's request: 14 when the limit
 #: reservation was a transaction of four round trips, 11 with pix_reserve_usage
-REQUEST_BOUND = 11
+REQUEST_BOUND = 10
 #: at most this many for its settlement by the worker: 9 when each ledger step looked
 #: its id up before writing, 8 now (inbox BEGIN and row, record, reservation status,
 #: post, record update, outcome outbox row, COMMIT)

@@ -11,6 +11,8 @@ bank) is the only network today.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dependency_injector import containers, providers
 
 from finbank_adapters import aws_wiring, pix_wiring, postgres_wiring, sandbox
@@ -19,9 +21,20 @@ from finbank_adapters.containers.infrastructure import settings_field
 from finbank_adapters.memory.claims import InMemoryRequestClaims
 from finbank_adapters.memory.pix_claims import InMemoryKeyClaimStore
 from finbank_adapters.pix_cursor import pix_cursor_key
+from finbank_adapters.settings.backends import DatabaseBackend, PixBackend
 from finbank_core.pix import use_cases as pix
 from finbank_core.pix.ledger_steps import PixEvents
-from finbank_core.pix.ports import KeyDirectory, PaymentNetwork
+from finbank_core.pix.ports import AnnouncedPaymentRecorder, KeyDirectory, PaymentNetwork
+
+
+def announced_payment_recorder(settings: Any, payments: Any) -> AnnouncedPaymentRecorder | None:
+    """The payment store itself when it and the event outbox are both PostgreSQL (one
+    database, one pool): ``SendPix`` then writes a record and its event in one statement."""
+    backends = settings.backends
+    if backends.pix == PixBackend.POSTGRES and backends.events == DatabaseBackend.POSTGRES:
+        recorder: AnnouncedPaymentRecorder = payments
+        return recorder
+    return None
 
 
 class PixContainer(containers.DeclarativeContainer):
@@ -215,6 +228,9 @@ class PixContainer(containers.DeclarativeContainer):
             pix_wiring.settle_inline, settings=infra.settings, settle=settle_pix_payment
         ),
         claims=request_claims,
+        recorder=providers.Callable(
+            announced_payment_recorder, settings=infra.settings, payments=pix_payment_repository
+        ),
     )
     # pix_inline_settlement (memory profile): refunds settle and incoming payments are
     # credited in the request; otherwise `finbank worker pix-settlement` does it from events.

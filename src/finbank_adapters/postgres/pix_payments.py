@@ -10,6 +10,10 @@ day). Every write is **one statement**, so one round trip and atomic:
   ``(payer owner, idempotency key)`` are unique) and, in the same statement,
   its account rows: a clash of either key writes nothing and raises
   ``PixPaymentAlreadyExists``, however late or concurrent the retry.
+  ``add_announced`` (the ``AnnouncedPaymentRecorder`` port) is the same
+  statement with the record's event appended to the outbox
+  (``outbox_append``) only when the record went in: a new payment and its
+  ``pix.payment_requested`` in one round trip, both or neither.
 * ``update`` replaces the record ``WHERE version = expected`` and the stored
   status is ``PENDING`` or already the new one (a final record never goes
   back), the DynamoDB adapter's condition; the day rows of a settled record
@@ -36,6 +40,7 @@ import asyncpg
 import msgspec
 
 from finbank_adapters.postgres.errors import translated
+from finbank_adapters.postgres.ledger import event_columns
 from finbank_core.pix.errors import (
     IllegalPixTransition,
     PixPaymentAlreadyExists,
@@ -50,6 +55,7 @@ from finbank_core.pix.payments import (
     PixPayment,
 )
 from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.events import EventEnvelope
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(PixPayment)
@@ -70,6 +76,16 @@ WITH record AS (
 )
 SELECT count(*) FROM record
 """
+
+# _ADD and, only when the record went in, its event appended to the outbox in the same
+# statement (the final SELECT reads `announced`, so the call is made, once, after the insert).
+_ADD_ANNOUNCED = _ADD.replace(
+    "SELECT count(*) FROM record",
+    """, announced AS (
+    SELECT outbox_append($11, $12, $13, $14, $15, $16) FROM record
+)
+SELECT count(*) FROM record, announced""",
+)
 
 _UPDATE = """
 WITH record AS (
@@ -155,13 +171,24 @@ class PostgresPixPaymentRepository:
 
     # -- writes ------------------------------------------------------------------------
 
+    async def add_announced(self, payment: PixPayment, event: EventEnvelope) -> PixPayment:
+        """``add`` and ``event`` in the outbox, one statement (``AnnouncedPaymentRecorder``).
+
+        For a publisher writing to the outbox of this same database; a clash
+        stores neither the record nor the event.
+        """
+        return await self._add(payment, _ADD_ANNOUNCED, event_columns([event]))
+
     async def add(self, payment: PixPayment) -> PixPayment:
+        return await self._add(payment, _ADD, ())
+
+    async def _add(self, payment: PixPayment, sql: str, extra: tuple[Any, ...]) -> PixPayment:
         stored = msgspec.structs.replace(payment, version=1)
         ids, sent, received = _sides(stored)
         owner = stored.payer.owner_id if stored.idempotency_key is not None else None
         with translated():
             added: int = await self._pool.fetchval(
-                _ADD,
+                sql,
                 stored.end_to_end_id,
                 stored.status.value,
                 stored.flow.value,
@@ -172,6 +199,7 @@ class PostgresPixPaymentRepository:
                 ids,
                 sent,
                 received,
+                *extra,
             )
         if not added:
             raise PixPaymentAlreadyExists("a payment with this id or idempotency key exists")

@@ -30,7 +30,7 @@ from finbank_core.accounts.use_cases import BankAccounts, raise_for_transfer_res
 from finbank_core.pix.events import outcome_event_id, payment_outcomes, payment_payload
 from finbank_core.pix.payments import PixPayment, pix_transfer_id
 from finbank_core.shared.clock import Clock
-from finbank_core.shared.events import EventPublisher
+from finbank_core.shared.events import EventEnvelope, EventPublisher
 from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.inputs import MAX_MEMO_LENGTH
 from finbank_core.shared.money import Money
@@ -171,7 +171,20 @@ class PixEvents:
         event_id: uuid.UUID | None = None,
     ) -> None:
         """Publish one event; ``event_id`` fixes its id (see ``events.outcome_event_id``)."""
-        event = make_event(
+        event = self.envelope(type, aggregate_id, payload, correlation_id, event_id=event_id)
+        await self._publisher.publish([event])
+
+    def envelope(
+        self,
+        type: str,
+        aggregate_id: str,
+        payload: dict[str, Any],
+        correlation_id: str | None = None,
+        *,
+        event_id: uuid.UUID | None = None,
+    ) -> EventEnvelope:
+        """The event :meth:`publish` would publish, for a store that writes it itself."""
+        return make_event(
             event_id=event_id or self._ids.new_id(),
             type=type,
             occurred_at=self._clock.now(),
@@ -179,7 +192,6 @@ class PixEvents:
             payload=payload,
             correlation_id=correlation_id,
         )
-        await self._publisher.publish([event])
 
     async def publish_payment_outcome(self, payment: PixPayment) -> None:
         """Publish the outcome events of ``payment`` (final) under their derived ids.

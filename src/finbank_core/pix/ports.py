@@ -13,6 +13,7 @@ from finbank_core.pix.directory import DirectoryEntry, KeyRegistration, NewKeyRe
 from finbank_core.pix.limits import AccountLimits, UsageHold, UsageReservation
 from finbank_core.pix.network import NetworkResult, PaymentOrder, ReturnOrder
 from finbank_core.pix.payments import PaymentDirection, PaymentPage, PaymentStatus, PixPayment
+from finbank_core.shared.events import EventEnvelope
 
 
 class KeyDirectory(Protocol):
@@ -52,6 +53,24 @@ class KeyDirectory(Protocol):
 
     async def list_by_account(self, account_id: uuid.UUID) -> list[KeyRegistration]:
         """The keys of an account, oldest first."""
+        ...
+
+
+class AnnouncedPaymentRecorder(Protocol):
+    """Stores a new payment record and its announcing event together (optional port).
+
+    Where the record store and the event outbox share a database (PIX on
+    PostgreSQL with the PostgreSQL outbox), both are one write: the event
+    exists exactly when the record does, in one round trip. ``SendPix``
+    falls back to ``PixPaymentRepository.add`` then ``EventPublisher.publish``
+    without one.
+    """
+
+    async def add_announced(self, payment: PixPayment, event: EventEnvelope) -> PixPayment:
+        """``PixPaymentRepository.add`` and, in the same transaction, ``event`` in the outbox.
+
+        Raises ``PixPaymentAlreadyExists`` as ``add`` does, and then stores no event.
+        """
         ...
 
 

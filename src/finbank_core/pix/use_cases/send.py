@@ -62,6 +62,7 @@ from finbank_core.pix.payments import (
     PixPayment,
 )
 from finbank_core.pix.ports import (
+    AnnouncedPaymentRecorder,
     ChargeRepository,
     ChargeResolver,
     KeyDirectory,
@@ -162,10 +163,13 @@ class SendPix:
         settle_inline: SettlePixPayment | None = None,
         claims: RequestClaims | None = None,
         rng: random.Random | None = None,
+        recorder: AnnouncedPaymentRecorder | None = None,
     ) -> None:
         """``settle_inline`` settles other banks' payments in the call (memory profile,
         sandbox); ``rng``: seeded in tests, ``None`` draws the random part of
-        EndToEndIds from ``secrets``."""
+        EndToEndIds from ``secrets``; ``recorder``: stores the record and its
+        ``pix.payment_requested`` event in one write (else ``payments.add``, then
+        ``events.publish``)."""
         self._ispb = ispb
         self._accounts = accounts
         self._payments = payments
@@ -180,6 +184,7 @@ class SendPix:
         self._charges = charges
         self._limiter = limiter
         self._settle_inline = settle_inline
+        self._recorder = recorder
 
     async def __call__(self, cmd: SendPixCommand) -> SendPixResult:
         check_idempotency_key(cmd.idempotency_key)
@@ -237,7 +242,7 @@ class SendPix:
             await self._release(holds)
             raise
         try:
-            payment = await self._payments.add(payment)
+            payment = await self._record(payment)
         except PixPaymentAlreadyExists:
             # A concurrent request with the same idempotency key won: release ours.
             await self._steps.void(e2e, TransferCode.PIX_OUT)
@@ -253,7 +258,8 @@ class SendPix:
             await self._undo_unrecorded(cmd, e2e, holds)
             raise
         await self._limiter.record_device(cmd.owner_id, cmd.device_id, now)
-        await self._events.publish(PAYMENT_REQUESTED, e2e, payment_payload(payment))
+        if self._recorder is None:
+            await self._events.publish(PAYMENT_REQUESTED, e2e, payment_payload(payment))
         if on_us:
             payment = await settle_on_us(
                 payment,
@@ -270,6 +276,15 @@ class SendPix:
         if payment.status is PaymentStatus.REJECTED:  # it used none of the limits
             await self._limiter.release(payer_account.id, e2e)
         return SendPixResult(payment=payment)
+
+    async def _record(self, payment: PixPayment) -> PixPayment:
+        """Store the new record; with a recorder, its announcing event in the same write."""
+        if self._recorder is None:
+            return await self._payments.add(payment)
+        event = self._events.envelope(
+            PAYMENT_REQUESTED, payment.end_to_end_id, payment_payload(payment)
+        )
+        return await self._recorder.add_announced(payment, event)
 
     async def _hold(
         self, payment: PixPayment, payer: CustomerAccount, device_id: str | None, now: datetime
