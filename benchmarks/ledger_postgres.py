@@ -18,7 +18,7 @@ Prints, for each ``--clients`` count (concurrent clients), the median over
 * **the ledger from Python**: ``PostgresLedger.create_transfers`` transfers/s
   with 1 and with 100 transfers per call (random transfers among 10,000
   customer accounts, in a schema of its own of ``--ledger-db``), ``clients``
-  asyncio tasks on one pool;
+  asyncio tasks on one pool, on uvloop when installed (as ``finbank serve`` runs);
 * each figure's ratio to the floor and to TPC-B at the same client count.
 
 The sides run interleaved: every round runs each side at each client count,
@@ -391,7 +391,15 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4", help="comma-separated client counts")
     options = parser.parse_args()
     options.rounds = max(1, options.rounds)
-    asyncio.run(run(options))
+    # on uvloop when installed, as ``finbank serve`` runs (uvicorn[standard])
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - without the http extra
+        loop_factory = None
+    else:
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(run(options))
 
 
 if __name__ == "__main__":
