@@ -301,6 +301,10 @@ SCHEMA_CANNOT_SAY: dict[str, dict[str, str]] = {
         "invalid_input": "exactly one of br_code and recurrence_id: a cross-field rule",
         "invalid_br_code": "a BR Code's CRC and EMV structure",
     },
+    "POST /v1/pix/automatic/authorisations/pay": {
+        "invalid_br_code": "a BR Code's CRC and EMV structure",
+        "invalid_pix_recurrence": "a journey-3 code: what the code carries, not its shape",
+    },
 }
 #: refusals any operation may give a schema-valid request: (code, part of the detail)
 EVERYWHERE: dict[tuple[str, str], str] = {

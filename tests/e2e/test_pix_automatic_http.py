@@ -308,6 +308,51 @@ def test_journey_three_pays_the_immediate_charge_and_authorises(
     assert balance(client, gym, shop["id"]) == "30.00"
 
 
+def test_journey_three_in_one_request_pays_once_and_authorises(
+    client: TestClient[Litestar], gym: Member, ana: Member
+) -> None:
+    shop = open_account(client, gym, "Academia Forte Ltda")
+    wallet = open_account(client, ana, "Ana Souza")
+    deposit(client, ana, wallet["id"], "100.00")
+    key = client.post(
+        "/v1/pix/keys", json={"account_id": shop["id"], "key_type": "EVP"}, headers=gym.headers
+    ).json()["key"]
+    first = client.post(
+        "/v1/pix/charges",
+        json={"account_id": shop["id"], "key": key, "amount": "30.00"},
+        headers=gym.headers,
+    ).json()
+    rec_id = client.post(
+        "/v1/pix/automatic/recurrences", json=recurrence_body(shop["id"]), headers=gym.headers
+    ).json()["recurrence_id"]
+    brcode = client.post(
+        f"/v1/pix/automatic/recurrences/{rec_id}/codes",
+        json={"journey": "JORNADA_3", "charge_txid": first["txid"]},
+        headers=gym.headers,
+    ).json()["brcode"]
+    body = {"account_id": wallet["id"], "br_code": brcode}
+    no_key = client.post("/v1/pix/automatic/authorisations/pay", json=body, headers=ana.headers)
+    assert no_key.status_code == 400, no_key.text
+
+    answers = [
+        client.post(
+            "/v1/pix/automatic/authorisations/pay",
+            json=body,
+            headers={**ana.headers, "Idempotency-Key": "adesao"},
+        )
+        for _ in range(2)
+    ]
+
+    assert [a.status_code for a in answers] == [201, 201], answers[0].text
+    first_answer, again = (a.json() for a in answers)
+    assert first_answer["authorised"] is True
+    assert first_answer["recurrence"]["status"] == "APROVADA"
+    assert first_answer["payment"]["status"] == "SETTLED"
+    assert again["payment"]["end_to_end_id"] == first_answer["payment"]["end_to_end_id"]
+    assert balance(client, ana, wallet["id"]) == "70.00"  # paid once
+    assert balance(client, gym, shop["id"]) == "30.00"
+
+
 def test_journey_one_request_is_listed_and_answered_by_the_payer_named(
     client: TestClient[Litestar], gym: Member, ana: Member, bob: User
 ) -> None:
@@ -411,6 +456,7 @@ def test_openapi_names_every_pix_automatic_route_and_its_problems(
         ("post", "/v1/pix/automatic/authorisations/read"): "readPixRecurrenceCode",
         ("post", "/v1/pix/automatic/authorisations"): "authorisePixRecurrence",
         ("post", "/v1/pix/automatic/authorisations/reject"): "rejectPixRecurrence",
+        ("post", "/v1/pix/automatic/authorisations/pay"): "payAndAuthorisePixRecurrence",
         ("get", "/v1/pix/automatic/authorisations"): "listPixAuthorisations",
         ("post", "/v1/sandbox/pix/automatic/run-due"): "runPixAutomaticDueDebits",
     }

@@ -41,6 +41,7 @@ from finbank_core.pix.automatic.use_cases import (
     ListAuthorisationsQuery,
     ListRecurrencesQuery,
     ListRecurringChargesQuery,
+    PayAndAuthoriseCommand,
     ReadRecurrenceCodeQuery,
     RecurrenceCodeQuery,
     RecurrenceRole,
@@ -52,14 +53,15 @@ from finbank_core.pix.automatic.use_cases import (
 from finbank_core.shared.errors import NotFound
 from finbank_core.shared.money import Money
 from finbank_http.deps import Bank
-from finbank_http.pix_schemas import BRCodeOut, TxIdText
-from finbank_http.problems import problems
+from finbank_http.pix_schemas import BRCodeOut, PaymentOut, TxIdText
+from finbank_http.problems import in_progress_problem, problems
+from finbank_http.routes.pix import IdempotencyKey
 from finbank_http.schemas import AmountOut, AmountText, signed_amount
 from finbank_http.security import BEARER_SCHEME
 
 COMMON = (400, 401, 503)
 RecurrenceIdText = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{29}$", description="idRec: 29 letters or digits")
+    str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{29}$(?!\n)", description="idRec: 29 letters or digits")
 ]
 BrCodeText = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 
@@ -113,6 +115,14 @@ class AuthoriseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: the code read (journeys 2-4), or ``recurrence_id`` for a journey-1 request
     br_code: BrCodeText | None = None
     recurrence_id: RecurrenceIdText | None = None
+    max_amount: AmountText | None = None
+
+
+class PayAndAuthoriseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Journey 3: the code (an immediate charge plus the recurrence) and the paying account."""
+
+    account_id: uuid.UUID
+    br_code: BrCodeText
     max_amount: AmountText | None = None
 
 
@@ -259,6 +269,16 @@ class OfferOut(msgspec.Struct, kw_only=True):
     recurrence: RecurrenceOut
     #: the code as read (tolerant), with the deviations it tolerated
     code: BRCodeOut
+
+
+class PayAndAuthoriseOut(msgspec.Struct, kw_only=True):
+    """Journey 3's outcome: the payment, the recurrence, and whether both happened."""
+
+    payment: PaymentOut
+    recurrence: RecurrenceOut
+    authorised: bool
+    #: why not authorised: ``payment_pending``, ``payment_rejected_<ISO>`` or an error code
+    reason: str | None = None
 
 
 # -- routes ---------------------------------------------------------------------------------
@@ -510,6 +530,44 @@ class PixAuthorisationController(Controller):
             )
         )
         return RecurrenceOut.of(recurrence, principal.subject)
+
+    @post(
+        "/pay",
+        operation_id="payAndAuthorisePixRecurrence",
+        summary="Journey 3: pay the immediate charge and authorise its recurrence in one step",
+        description=(
+            "Idempotent by the `Idempotency-Key` header (the payment is made once). Everything "
+            "the authorisation needs is checked before paying; a payment refused or rejected "
+            "authorises nothing. `authorised` is false with a `reason` when the payment is "
+            "still pending at the network (`payment_pending`: send the same request again) or "
+            "the authorisation was lost to a concurrent change after the payment (the error "
+            "code; the payment is reported, not reversed)."
+        ),
+        responses={**problems(*COMMON, 404, 409, 422), **in_progress_problem()},
+        status_code=HTTP_201_CREATED,
+    )
+    async def pay_and_authorise(
+        self,
+        data: JSONBody[PayAndAuthoriseIn],
+        principal: NamedDependency[Principal],
+        bank: NamedDependency[Bank],
+        idempotency_key: IdempotencyKey,
+    ) -> PayAndAuthoriseOut:
+        result = await bank.pix.automatic.pay_and_authorise(
+            PayAndAuthoriseCommand(
+                owner_id=principal.subject,
+                account_id=data.account_id,
+                br_code=data.br_code,
+                idempotency_key=idempotency_key,
+                max_amount=Money.from_bcb(data.max_amount) if data.max_amount else None,
+            )
+        )
+        return PayAndAuthoriseOut(
+            payment=PaymentOut.of(result.payment, principal.subject),
+            recurrence=RecurrenceOut.of(result.recurrence, principal.subject),
+            authorised=result.authorised,
+            reason=result.reason,
+        )
 
     @post(
         "/reject",
