@@ -29,7 +29,6 @@ from finbank_core.pix.automatic.errors import (
     InvalidRecurrence,
     RecurrenceNotFound,
     RecurrenceRequestExpired,
-    StaleAutomaticRecord,
 )
 from finbank_core.pix.automatic.model import (
     ELSEWHERE,
@@ -169,13 +168,14 @@ class _Locator:
         return _copy_of(remote, self._clock)
 
     async def stored(self, recurrence: Recurrence) -> Recurrence:
-        """``recurrence`` as stored: another institution's copy is added on first answer."""
+        """``recurrence`` as stored: another institution's copy is added on first answer.
+
+        ``StaleAutomaticRecord`` if a concurrent first answer stored it: the
+        caller's ``retrying`` runs again and then reads it from the store.
+        """
         if recurrence.version:
             return recurrence
-        try:
-            return await self._store.add_recurrence(recurrence)
-        except StaleAutomaticRecord:
-            raise  # a concurrent first answer stored it: retried, it is read from the store
+        return await self._store.add_recurrence(recurrence)
 
     async def target(
         self, owner_id: str, br_code: str | None, recurrence_id: str | None
