@@ -18,7 +18,7 @@ from finbank._provided import provided
 from finbank_adapters.containers import BankContainer
 from finbank_core.pix.automatic import use_cases as uc
 from finbank_core.pix.automatic.model import Recurrence, RecurringCharge
-from finbank_core.pix.automatic.ports import RecurrenceAnswer
+from finbank_core.pix.automatic.ports import RecurrenceAnswer, RecurrenceCancellation
 from finbank_core.pix.network import IncomingPixOrder
 
 __all__ = ["AutomaticFacade"]
@@ -113,6 +113,10 @@ class AutomaticFacade:
     async def record_answer(self, answer: RecurrenceAnswer) -> Recurrence:
         """Receiver side: a payer at another institution answered one of our recurrences."""
         return await (await provided(self._c.record_recurrence_answer))(answer)
+
+    async def record_cancellation(self, cancellation: RecurrenceCancellation) -> Recurrence:
+        """Payer side: the receiver of a recurrence at another institution cancelled it."""
+        return await (await provided(self._c.record_receiver_cancellation))(cancellation)
 
     async def receive_charge(
         self, command: uc.ReceiveRecurringChargeCommand

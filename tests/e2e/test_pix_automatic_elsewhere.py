@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from urllib.parse import urlencode
 
+import msgspec
 import pytest
 
 from finbank import Bank, open_bank
@@ -38,6 +39,7 @@ from finbank_core.pix.automatic import (
     CreateRecurrenceCommand,
     GetRecurringChargeQuery,
     ListAuthorisationsQuery,
+    Party,
     Periodicity,
     ReadRecurrenceCodeQuery,
     RecurrenceNotActive,
@@ -354,4 +356,61 @@ async def test_a_payer_here_rejects_a_peer_recurrence_and_the_peer_is_told(
     with pytest.raises(RecurrenceNotActive):
         await opened.pix.automatic.receive_charge(
             network.peer_charge(served.recurrence_id, txid=TXID, amount=Money(40_00), due_date=DUE)
+        )
+
+
+async def test_cancellations_cross_the_network_both_ways(
+    bank: tuple[Bank, FakeClock],
+) -> None:
+    opened, _ = bank
+    network, _ = await _peer(opened)
+    ours = opened.settings.pix.ispb
+    # payer here: the peer's receiver cancels; our copy and its waiting charge end
+    ana = await _customer(opened, "ana", 100_00)
+    rec_id = await _authorised_peer_plan(opened, network, ana)
+    scheduled = await opened.pix.automatic.receive_charge(
+        network.peer_charge(rec_id, txid=TXID, amount=Money(40_00), due_date=DUE)
+    )
+    cancellation = network.peer_cancels(rec_id, payer_ispb=ours, reason="contrato encerrado")
+    ended = await opened.pix.automatic.record_cancellation(cancellation)
+    assert (ended.status, ended.ended_by) == (RecurrenceStatus.CANCELADA, Party.PSP_RECEBEDOR)
+    assert (await opened.pix.automatic.record_cancellation(cancellation)).version == ended.version
+    charge = await opened.pix.automatic.charge(
+        GetRecurringChargeQuery(owner_id="ana", txid=scheduled.charge.txid)
+    )
+    assert charge.status is ChargeStatus.CANCELADA
+
+    # receiver here: our receiver cancels; the payer's institution is told
+    gym = await _customer(opened, "gym")
+    plan = await opened.pix.automatic.create(
+        CreateRecurrenceCommand(
+            owner_id="gym",
+            account_id=gym.id,
+            contract="PLANO-10",
+            debtor_name="Carla Dias",
+            debtor_document="52998224725",
+            purpose=None,
+            periodicity=Periodicity.MENSAL,
+            start=DUE,
+            retry_policy=RetryPolicy.NAO_PERMITE,
+            fixed_amount=Money(30_00),
+        )
+    )
+    await opened.pix.automatic.record_answer(
+        network.peer_answer(
+            recurrence_id=plan.recurrence_id,
+            receiver_ispb=ours,
+            ispb=PEER,
+            account_number=PEER_ACCOUNT_NUMBER,
+        )
+    )
+    await opened.pix.automatic.cancel(
+        CancelRecurrenceCommand(owner_id="gym", recurrence_id=plan.recurrence_id)
+    )
+    assert [(c.recurrence_id, c.payer_ispb) for c in network.cancellations] == [
+        (plan.recurrence_id, PEER)
+    ]
+    with pytest.raises(RecurrenceNotFound):  # only copies of recurrences elsewhere
+        await opened.pix.automatic.record_cancellation(
+            msgspec.structs.replace(cancellation, recurrence_id=plan.recurrence_id)
         )

@@ -103,6 +103,12 @@ class PixAutomaticContainer(containers.DeclarativeContainer):
         location_base_url=_base_url,
         elsewhere=_elsewhere,
     )
+    record_receiver_cancellation = providers.Factory(
+        automatic.RecordReceiverCancellation,
+        store=recurrence_store,
+        events=pix.pix_events,
+        clock=infra.clock,
+    )
     record_recurrence_answer = providers.Factory(
         automatic.RecordRecurrenceAnswer,
         store=recurrence_store,

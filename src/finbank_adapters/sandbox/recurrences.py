@@ -9,13 +9,14 @@ network). As the peer bank it:
   recurrence-only BR Code a payer of ours scans). A real adapter fetches the
   URL and verifies the JWS the receiver's institution signed; here the
   payload is the peer's own record, so there is nothing to verify;
-* **records** what our payers answer (:attr:`answers`) and the charges our
-  receivers send to its payers (:attr:`charges`);
+* **records** what our payers answer (:attr:`answers`), the charges our
+  receivers send to its payers (:attr:`charges`) and our receivers'
+  cancellations (:attr:`cancellations`);
 * **acts for its customers**: :meth:`peer_answer` (a payer there authorises
   one of our receivers' recurrences), :meth:`peer_charge` (its receiver
-  charges one of our payers) and :meth:`peer_pays` (its payer's institution
-  debits a charge on the due date: a payment to our receiver through
-  :meth:`SimulatedSpi.originate_payment`).
+  charges one of our payers), :meth:`peer_cancels` (its receiver cancels)
+  and :meth:`peer_pays` (its payer's institution debits a charge on the due
+  date: a payment to our receiver through :meth:`SimulatedSpi.originate_payment`).
 
 Messages are answered once per recurrence and status / txid, as the SPI
 answers an EndToEndId once.
@@ -39,6 +40,7 @@ from finbank_core.pix.automatic.model import (
 from finbank_core.pix.automatic.ports import (
     OutgoingRecurringCharge,
     RecurrenceAnswer,
+    RecurrenceCancellation,
     RemoteRecurrence,
 )
 from finbank_core.pix.automatic.use_cases import ReceiveRecurringChargeCommand
@@ -65,6 +67,7 @@ class SandboxRecurrenceNetwork:
         self._served: dict[str, RemoteRecurrence] = {}
         self._answers: dict[tuple[str, RecurrenceStatus], RecurrenceAnswer] = {}
         self._charges: dict[str, OutgoingRecurringCharge] = {}
+        self._cancellations: dict[str, RecurrenceCancellation] = {}
         self._sequence = 0
 
     # -- the port ----------------------------------------------------------------
@@ -85,7 +88,29 @@ class SandboxRecurrenceNetwork:
             raise InvalidInput("the payer's institution is not on the network")
         self._charges.setdefault(charge.txid, charge)
 
+    async def send_cancellation(self, cancellation: RecurrenceCancellation) -> None:
+        if cancellation.payer_ispb not in self._institutions:
+            raise InvalidInput("the payer's institution is not on the network")
+        self._cancellations.setdefault(cancellation.recurrence_id, cancellation)
+
     # -- what the peer bank was told ---------------------------------------------
+
+    @property
+    def cancellations(self) -> list[RecurrenceCancellation]:
+        return list(self._cancellations.values())
+
+    def peer_cancels(
+        self, recurrence_id: str, *, payer_ispb: str, reason: str | None = None
+    ) -> RecurrenceCancellation:
+        """The peer's receiver cancels one of its recurrences (what our payer side is sent)."""
+        if not any(r.recurrence_id == recurrence_id for r in self._served.values()):
+            raise NotFound("the peer bank serves no such recurrence")
+        return RecurrenceCancellation(
+            recurrence_id=recurrence_id,
+            payer_ispb=payer_ispb,
+            at=self._clock.now(),
+            reason=reason,
+        )
 
     @property
     def answers(self) -> list[RecurrenceAnswer]:

@@ -36,6 +36,7 @@ from finbank_core.pix.automatic.model import (
 from finbank_core.pix.automatic.ports import (
     OutgoingRecurringCharge,
     RecurrenceAnswer,
+    RecurrenceCancellation,
     RecurrenceNetwork,
     RecurrenceStore,
     RemoteRecurrence,
@@ -48,6 +49,7 @@ __all__ = [
     "ELSEWHERE",
     "OutgoingRecurringCharge",
     "RecurrenceAnswer",
+    "RecurrenceCancellation",
     "RecurrenceNetwork",
     "RemoteRecurrence",
     "AttemptStatus",

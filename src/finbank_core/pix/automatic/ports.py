@@ -142,6 +142,15 @@ class RecurrenceAnswer(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
 
 
+class RecurrenceCancellation(msgspec.Struct, frozen=True, kw_only=True):
+    """The receiver's institution tells the payer's: the receiver cancelled the recurrence."""
+
+    recurrence_id: str
+    payer_ispb: str
+    at: datetime
+    reason: str | None = None
+
+
 class OutgoingRecurringCharge(msgspec.Struct, frozen=True, kw_only=True):
     """Receiver side: a charge we send to a payer's institution elsewhere to schedule."""
 
@@ -177,10 +186,15 @@ class RecurrenceNetwork(Protocol):
         """Deliver a recurring charge to the payer's institution (``ServiceUnavailable``)."""
         ...
 
+    async def send_cancellation(self, cancellation: RecurrenceCancellation) -> None:
+        """Tell the payer's institution our receiver cancelled (``ServiceUnavailable``)."""
+        ...
+
 
 __all__ = [
     "OutgoingRecurringCharge",
     "RecurrenceAnswer",
+    "RecurrenceCancellation",
     "RecurrenceNetwork",
     "RecurrenceStore",
     "RemoteRecurrence",

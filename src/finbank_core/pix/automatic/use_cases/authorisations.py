@@ -41,6 +41,7 @@ from finbank_core.pix.automatic.model import (
 )
 from finbank_core.pix.automatic.ports import (
     RecurrenceAnswer,
+    RecurrenceCancellation,
     RecurrenceNetwork,
     RecurrenceStore,
     RemoteRecurrence,
@@ -527,6 +528,53 @@ class CancelRecurrence:
         await publish_recurrence(self._events, recurrence)
         await cancel_pending_charges(self._store, self._events, self._clock, recurrence)
         await send_answer(self._network, recurrence, PixParty(ispb=self._ispb))
+        auth = recurrence.authorisation
+        if (
+            self._network is not None
+            and recurrence.ended_by is Party.USUARIO_RECEBEDOR
+            and auth is not None
+            and auth.payer_party is not None
+        ):
+            await self._network.send_cancellation(
+                RecurrenceCancellation(
+                    recurrence_id=recurrence.recurrence_id,
+                    payer_ispb=auth.payer_party.ispb,
+                    at=recurrence.history[-1].at,
+                    reason=recurrence.end_reason,
+                )
+            )
+        return recurrence
+
+
+class RecordReceiverCancellation:
+    """Payer side: the receiver of a recurrence elsewhere cancelled it (``PSP_RECEBEDOR``).
+
+    Our copy is ``CANCELADA`` and its charges that have not started are
+    cancelled with it; a cancellation already recorded answers the
+    recurrence as it is.
+    """
+
+    def __init__(self, *, store: RecurrenceStore, events: PixEvents, clock: Clock) -> None:
+        self._store = store
+        self._events = events
+        self._clock = clock
+
+    async def __call__(self, cancellation: RecurrenceCancellation) -> Recurrence:
+        async def record() -> Recurrence:
+            recurrence = await self._store.get_recurrence(cancellation.recurrence_id)
+            if recurrence is None or not recurrence.receiver_elsewhere:
+                raise RecurrenceNotFound()
+            if recurrence.status is RecurrenceStatus.CANCELADA:
+                return recurrence
+            return await self._store.update_recurrence(
+                recurrence.cancelled(
+                    cancellation.at, Party.PSP_RECEBEDOR, cancellation.reason or "cancelled"
+                )
+            )
+
+        recurrence = await retrying(record)
+        await publish_recurrence(self._events, recurrence)
+        await cancel_pending_charges(self._store, self._events, self._clock, recurrence)
         return recurrence
 
 
@@ -563,6 +611,7 @@ __all__ = [
     "ListAuthorisationsQuery",
     "ReadRecurrenceCode",
     "ReadRecurrenceCodeQuery",
+    "RecordReceiverCancellation",
     "RecordRecurrenceAnswer",
     "RecurrenceClerk",
     "RecurrenceOffer",
