@@ -10,7 +10,11 @@ The check refuses, as problem+json naming what is wrong:
 - a body on a route that takes JSON, sent with another ``Content-Type`` (415);
 - a body over ``max_body_bytes`` (413) or nested deeper than
   ``max_json_depth`` (400: parsers recurse, and a deep document must not
-  reach them).
+  reach them);
+- on a route whose body holds a date and time, a body that is not JSON of its
+  schema read strictly (400): Litestar converts bodies leniently, which would
+  read ``"0.5"`` or ``1`` as an instant in 1970; a date and time without its
+  zone is refused too.
 
 ``OPTIONS`` is answered here too, with the methods the path really takes.
 """
@@ -86,6 +90,7 @@ class InputLimits:
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
         self._query_names: dict[int, dict[str, type | None] | None] = {}
+        self._strict_bodies: dict[int, Any] = {}
         self._methods: dict[str, str] = {}
 
     async def check(self, request: Request[Any, Any, Any]) -> Response[None] | None:
@@ -143,6 +148,7 @@ class InputLimits:
             raise InvalidInput(
                 f"the JSON body nests deeper than {self.max_json_depth} levels", field="body"
             )
+        self._check_instants(request, body)
         if b"\\u0000" not in body:  # JSON can only carry a NUL as this escape
             return
         try:
@@ -152,6 +158,28 @@ class InputLimits:
         where = nul_path(document)
         if where:
             raise InvalidInput("NUL characters are not allowed", field=_field(where))
+
+    def _check_instants(self, request: Request[Any, Any, Any], body: bytes) -> None:
+        """A body with a date and time read as JSON of its schema, strictly (see above)."""
+        handler = request.route_handler
+        key = id(handler)
+        if key not in self._strict_bodies:
+            annotation = handler.parsed_fn_signature.parameters["data"].annotation
+            self._strict_bodies[key] = annotation if _holds_datetime(annotation) else None
+        target = self._strict_bodies[key]
+        if target is None:
+            return
+        try:
+            value = msgspec.json.decode(body, type=target)
+        except msgspec.ValidationError as error:
+            message, _, where = str(error).partition(" - at `$")
+            field = where.rstrip("`").lstrip(".") or "body"
+            raise InvalidInput(f"{field}: {message}", field=field) from None
+        except msgspec.DecodeError:
+            return  # Litestar's parser answers 400 for malformed JSON
+        naive = _naive_datetime(value)
+        if naive is not None:
+            raise InvalidInput(f"{naive} must be a date and time with its zone", field=naive)
 
     # -- OPTIONS -------------------------------------------------------------------------
     def _options(self, request: Request[Any, Any, Any]) -> Response[None]:
@@ -182,6 +210,45 @@ def _declared_query(request: Request[Any, Any, Any]) -> dict[str, type | None] |
                 field = fields.get(parameter.field_name)
                 declared[parameter.field_alias] = _strict_kind(field.annotation) if field else None
             return declared
+    return None
+
+
+def _holds_datetime(annotation: Any) -> bool:
+    """Whether a body of type ``annotation`` may hold a ``datetime`` anywhere."""
+    seen: set[int] = set()
+    pending = [msgspec.inspect.type_info(annotation)]
+    while pending:
+        info = pending.pop()
+        if id(info) in seen:
+            continue
+        seen.add(id(info))
+        if isinstance(info, msgspec.inspect.DateTimeType):
+            return True
+        if isinstance(info, msgspec.inspect.StructType):
+            pending.extend(field.type for field in info.fields)
+        elif isinstance(info, msgspec.inspect.UnionType):
+            pending.extend(info.types)
+        elif isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.SetType)):
+            pending.append(info.item_type)
+        elif isinstance(info, msgspec.inspect.DictType):
+            pending.append(info.value_type)
+    return False
+
+
+def _naive_datetime(value: Any, path: str = "") -> str | None:
+    """The field of a decoded body holding a ``datetime`` without its zone, if any."""
+    if isinstance(value, datetime):
+        return (path or "body") if value.tzinfo is None else None
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            found = _naive_datetime(getattr(value, name), f"{path}.{name}" if path else name)
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _naive_datetime(item, f"{path}[{index}]")
+            if found:
+                return found
     return None
 
 

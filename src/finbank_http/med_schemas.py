@@ -28,7 +28,7 @@ from finbank_core.pix.med.model import (
 from finbank_core.pix.refunds import RefundStatus
 from finbank_http.schemas import AmountOut, AmountText, signed_amount
 
-IspbText = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{8}$", examples=["88888888"])]
+IspbText = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{8}$(?!\n)", examples=["88888888"])]
 ReportIdText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 

@@ -26,7 +26,8 @@ from finbank_http.schemas import AmountOut, AmountText, signed_amount
 KeyText = Annotated[str, msgspec.Meta(min_length=1, max_length=77)]
 Description = Annotated[str, msgspec.Meta(max_length=140)]
 TxIdText = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-zA-Z0-9]{26,35}$", description="26 to 35 letters or digits")
+    str,
+    msgspec.Meta(pattern=r"^[a-zA-Z0-9]{26,35}$(?!\n)", description="26 to 35 letters or digits"),
 ]
 
 # -- keys -------------------------------------------------------------------------------
@@ -61,8 +62,8 @@ class KeyOut(msgspec.Struct, kw_only=True):
 
 
 class AccountDataIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    ispb: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{8}$")]
-    branch: Annotated[str, msgspec.Meta(pattern=r"^\d{1,4}$")]
+    ispb: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{8}$(?!\n)")]
+    branch: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,4}$(?!\n)")]
     account_number: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
     document: Annotated[str, msgspec.Meta(min_length=11, max_length=18)]
     name: Annotated[str, msgspec.Meta(max_length=140)] | None = None
@@ -287,7 +288,7 @@ class BRCodeOut(msgspec.Struct, kw_only=True):
 class SandboxIncomingIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     account_id: uuid.UUID
     amount: AmountText
-    txid: Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9]{1,35}$")] | None = None
+    txid: Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9]{1,35}$(?!\n)")] | None = None
     description: Description | None = None
 
 

@@ -64,9 +64,19 @@ class SignUpIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             description=f"at least {PASSWORD_MIN_LENGTH} characters; a passphrase is welcome",
         ),
     ]
-    email: str | None = None
-    phone_number: str | None = None
-    name: str | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254, description="an e-mail address")] | None = (
+        None
+    )
+    phone_number: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^\+[1-9][0-9]{1,14}$(?!\n)", description="E.164, e.g. +5511999998888"
+            ),
+        ]
+        | None
+    ) = None
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=140)] | None = None
 
 
 class SignUpOut(msgspec.Struct, kw_only=True):

@@ -12,6 +12,7 @@ account's lockout (``LoginThrottle``), so new challenges do not buy new guesses.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import msgspec
@@ -66,6 +67,32 @@ def validate_credentials_shape(username: str, password: str) -> None:
         raise InvalidInput(f"username must be 1 to {USERNAME_MAX} printable characters")
     if len(password) > PASSWORD_MAX:
         raise InvalidInput(f"password must be at most {PASSWORD_MAX} characters")
+
+
+#: the longest e-mail address (RFC 5321's path limit less its brackets) and name accepted
+EMAIL_MAX = 254
+NAME_MAX = 140
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+#: ITU-T E.164 with its plus sign, as Cognito's ``phone_number`` wants it
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+def validate_contact_details(command: SignUpCommand) -> None:
+    """A sign-up's optional e-mail, phone number and name, as a provider stores them:
+    bounded, printable, and of their form (nothing stored that a later reader trips on)."""
+    email, phone, name = command.email, command.phone_number, command.name
+    if email is not None and (
+        len(email) > EMAIL_MAX or not email.isprintable() or not _EMAIL.fullmatch(email)
+    ):
+        raise InvalidInput(
+            f"email must be an e-mail address of at most {EMAIL_MAX} characters", field="email"
+        )
+    if phone is not None and not _E164.fullmatch(phone):
+        raise InvalidInput(
+            "phone_number must be in E.164 form, e.g. +5511999998888", field="phone_number"
+        )
+    if name is not None and (not name.strip() or len(name) > NAME_MAX or not name.isprintable()):
+        raise InvalidInput(f"name must be 1 to {NAME_MAX} printable characters", field="name")
 
 
 def account_key(username: str) -> str:
@@ -231,6 +258,7 @@ class SignUp:
 
     async def __call__(self, request: SignUpCommand) -> SignUpResult:
         validate_credentials_shape(request.username, request.password)
+        validate_contact_details(request)
         return await self._provider.sign_up(request)
 
 

@@ -87,7 +87,7 @@ class PixPaymentListController(Controller):
             str | None,
             QueryParameter(
                 max_length=64,
-                pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$",
+                pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$(?!\n)",
                 description=f"comma-separated: {_STATUSES}",
             ),
         ] = None,
