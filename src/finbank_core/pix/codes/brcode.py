@@ -9,7 +9,8 @@ The manual's example round-trips byte for byte.
 Decisions where the manual leaves room (each one documented in the tests):
 
 * Fields are re-emitted in ascending id order; a code with fields out of
-  order parses, and encodes to the same fields in order.
+  order parses, and encodes to the same fields in order. The payload format
+  indicator (00) must come first and the CRC (63) last, as EMV has it.
 * Unknown top-level ids (other arrangements in 26-51, templates 80-99, RFU
   ids) are kept in ``extra_templates`` as raw ``(id, value)`` pairs in
   ascending id order and re-emitted verbatim; unknown sub-fields of the PIX
@@ -148,6 +149,12 @@ def _parse_amount(value: str) -> Money:
             "amount must look like 10.00 (digits, optional 1-2 decimals)", field="54"
         )
     return Money(int(whole) * 100 + (int(cents.ljust(2, "0")) if cents else 0))
+
+
+def check_payload_format_first(fields: dict[str, str]) -> None:
+    """EMV: the payload format indicator (00) is the first field of a code."""
+    if "00" in fields and next(iter(fields)) != "00":
+        raise InvalidBRCode("the payload format indicator must be the first field", field="00")
 
 
 def recurrence_url_of(templates: Fields) -> str | None:
@@ -475,6 +482,7 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
         if not text.isprintable():
             bad = next(field_id for field_id, value in fields.items() if not value.isprintable())
             raise InvalidBRCode("only printable ASCII characters are allowed", field=bad)
+        check_payload_format_first(fields)
         return cls._from_fields(fields)
 
     @classmethod

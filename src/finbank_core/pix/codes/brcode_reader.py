@@ -45,8 +45,9 @@ Tolerated (``Deviation.code``, field), and nothing else:
 
 Refused in both modes, naming the field (``InvalidBRCode``): a wrong, missing
 or truncated CRC; a bad id or length, a length past its template, a repeated
-field; a missing mandatory field (00, the PIX template with its GUI, 52, 53,
-58, 59, 60); a zero, negative or malformed amount; a key and a URL together,
+field; a payload format indicator (00) that is not the first field; a
+missing mandatory field (00, the PIX template with its GUI, 52, 53, 58, 59,
+60); a zero, negative or malformed amount; a key and a URL together,
 or neither without a recurrence template; unprintable characters; anything
 over 512 characters. The key, URL, amount and txid are never changed: a
 reading either carries them as written or refuses the code.
@@ -67,6 +68,7 @@ from finbank_core.pix.codes.brcode import (
     PIX_GUI,
     BRCode,
     _walk,
+    check_payload_format_first,
     recurrence_url_of,
 )
 from finbank_core.pix.codes.crc import crc16_hex
@@ -277,6 +279,7 @@ class _Tolerant:
         if not text.isprintable():
             bad = next((f for f, value in fields.items() if not value.isprintable()), "payload")
             raise InvalidBRCode("only printable characters are allowed", field=bad)
+        check_payload_format_first(fields)
         return fields
 
     def _walk_unicode(self, text: str, end: int, body: bytes) -> dict[str, str]:
