@@ -7,6 +7,7 @@ carrying a written reason)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -218,6 +219,7 @@ def test_serve_the_relay_and_the_worker_run_the_cli_commands_on_fargate_in_priva
     commands = {name: [str(a) for a in body["command"]] for name, body in services.items()}
     assert commands["relay"] == ["relay"]
     assert commands["worker"] == ["worker", "pix-settlement"]
+    assert commands["automatic"] == ["worker", "pix-automatic"]
     assert commands["serve"][:3] == ["serve", "--host", "0.0.0.0"]  # noqa: S104 - in the task
     for argv in commands.values():
         build_parser().parse_args([a if "${" not in a else "8000" for a in argv])
@@ -225,7 +227,7 @@ def test_serve_the_relay_and_the_worker_run_the_cli_commands_on_fargate_in_priva
     assert definition["requires_compatibilities"] == ["FARGATE"]
     assert definition["network_mode"] == "awsvpc"
     assert "readonlyRootFilesystem = true" in definition["container_definitions"]
-    for name in ("serve", "relay", "worker"):
+    for name in ("serve", "relay", "worker", "automatic"):
         service = resource("compute", "aws_ecs_service", name)
         assert service["launch_type"] == "FARGATE"
         network = service["network_configuration"][0]
@@ -334,13 +336,14 @@ def test_each_task_role_grants_only_what_its_service_uses() -> None:
     statements = {s["sid"]: s for s in policy["statement"]}
     assert statements["AppSecret"]["resources"] == ["${var.app_secret_arn}"]
     assert statements["AppSecret"]["actions"] == ["secretsmanager:GetSecretValue"]
-    # the PIX table: serve and the worker only (the relay reads PostgreSQL, writes Kafka)
+    # the PIX table: serve, the worker and the Pix Automático scheduler only (the relay
+    # reads PostgreSQL, writes Kafka)
     table_grants = [d for d in policy["dynamic"] if sid_of(d).startswith("PixRecords")]
     assert len(table_grants) == 2
     for grant in table_grants:
         assert (
             grant["statement"]["for_each"]
-            == '${contains(["serve", "worker"], each.key) ? [1] : []}'
+            == '${contains(["serve", "worker", "automatic"], each.key) ? [1] : []}'
         )
     # no wildcard resource but the one API without resource-level permissions
     wildcards = re.findall(r'sid\s*=\s*"(\w+)"[^}]*?resources\s*=\s*\["\*"\]', text, re.S)
@@ -554,3 +557,39 @@ def test_the_reconciliation_job_writes_its_metric_where_the_alarm_reads_it() -> 
     assert '{ name = "FINBANK_METRICS_ENVIRONMENT", value = var.environment }' in text
     assert root_module("batch")["environment"] == "${var.environment}"
     assert root_module("monitoring")["environment"] == "${var.environment}"
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands ``parser`` offers, by name."""
+    for action in parser._actions:  # argparse lists them nowhere public
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def test_the_pix_automatic_scheduler_has_a_service_of_at_least_two_tasks() -> None:
+    """Every long-running ``finbank`` process has an ECS service: the Pix Automático
+    scheduler too (its debits would otherwise never run on AWS)."""
+    from finbank_cli.main import build_parser
+
+    parser = build_parser()
+    services = compute_locals()["services"]
+    definitions = {name: [str(a) for a in body["command"]] for name, body in services.items()}
+    # every `finbank worker` subcommand the CLI offers runs as a service of its own
+    deployed = {argv[1] for argv in definitions.values() if argv[0] == "worker"}
+    assert deployed == set(subcommands(subcommands(parser)["worker"]))
+    automatic = resource("compute", "aws_ecs_service", "automatic")
+    assert automatic["task_definition"] == '${aws_ecs_task_definition.this["automatic"].arn}'
+    assert automatic["desired_count"] == "${var.automatic_tasks}"
+    assert automatic["deployment_minimum_healthy_percent"] == 100
+    defaults = variable_defaults("compute")
+    assert defaults["automatic_tasks"] >= 2
+    validation = next(
+        b["automatic_tasks"]["validation"][0]
+        for b in load(TERRAFORM / "modules" / "compute" / "variables.tf")["variable"]
+        if "automatic_tasks" in b
+    )
+    assert validation["condition"] == "${var.automatic_tasks >= 2}"
+    # no auth secrets (it never reads them), the same environment as the settlement worker
+    environments = compute_locals()["environment"]
+    assert environments["automatic"] == "${local.common_environment}"

@@ -7,7 +7,11 @@
 # - relay:   `finbank relay`, at least two tasks (a claim leases an aggregate to one
 #            relay at a time: tests/integration/test_kafka_relay.py);
 # - worker:  `finbank worker pix-settlement`, autoscaling on the consumer lag per task
-#            (the ConsumerGroupLag metric the worker itself emits, finbank_adapters.metrics).
+#            (the ConsumerGroupLag metric the worker itself emits, finbank_adapters.metrics);
+# - automatic: `finbank worker pix-automatic`, the Pix Automático scheduler (the day's
+#            debits and their retries), a fixed number of tasks, at least two: two
+#            schedulers at once still make one debit per due charge
+#            (tests/e2e/test_pix_automatic_postgres_http.py).
 #
 # Each service has its own task role with only what its process touches. Every task
 # reads its configuration from the application secret (FINBANK_SECRETS_ID, read by
@@ -35,6 +39,11 @@ locals {
       cpu     = var.worker_cpu
       memory  = var.worker_memory_mib
     }
+    automatic = {
+      command = ["worker", "pix-automatic"]
+      cpu     = var.automatic_cpu
+      memory  = var.automatic_memory_mib
+    }
   }
   # what every process of the aws profile gets; the rest comes from the secret
   common_environment = [
@@ -53,8 +62,9 @@ locals {
       { name = "FINBANK_FORWARDED_ALLOW_IPS", value = join(",", var.load_balancer_cidr_blocks) },
       { name = "FINBANK_AUTH_SECRETS_KMS_KEY_ID", value = aws_kms_key.auth_secrets.arn },
     ])
-    relay  = local.common_environment
-    worker = local.common_environment
+    relay     = local.common_environment
+    worker    = local.common_environment
+    automatic = local.common_environment
   }
 }
 
@@ -157,10 +167,12 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
-  # serve and worker: the PIX records (payments, keys, charges, limits, claims); the relay
-  # only reads PostgreSQL and writes Kafka, so it gets no statement here
+  # serve, the worker and the Pix Automático scheduler (its debits are PIX payments: the
+  # payment records, the charges, the limits): the PIX records (payments, keys, charges,
+  # limits, claims); the relay only reads PostgreSQL and writes Kafka, so it gets no
+  # statement here
   dynamic "statement" {
-    for_each = contains(["serve", "worker"], each.key) ? [1] : []
+    for_each = contains(["serve", "worker", "automatic"], each.key) ? [1] : []
     content {
       sid = "PixRecords"
       actions = [
@@ -171,7 +183,7 @@ data "aws_iam_policy_document" "task" {
     }
   }
   dynamic "statement" {
-    for_each = contains(["serve", "worker"], each.key) ? [1] : []
+    for_each = contains(["serve", "worker", "automatic"], each.key) ? [1] : []
     content {
       sid       = "PixRecordsKey"
       actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -637,6 +649,32 @@ resource "aws_ecs_service" "relay" {
   propagate_tags                     = "SERVICE"
   enable_execute_command             = false
   deployment_minimum_healthy_percent = 100 # never fewer relays than asked during a deploy
+  deployment_maximum_percent         = 200
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+}
+
+# The Pix Automático scheduler: not scaled on a metric (its work is a day's due charges,
+# run in windows); two tasks so a failing or replaced one never skips a window.
+resource "aws_ecs_service" "automatic" {
+  name                               = "worker-pix-automatic"
+  cluster                            = aws_ecs_cluster.this.id
+  task_definition                    = aws_ecs_task_definition.this["automatic"].arn
+  desired_count                      = var.automatic_tasks
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  propagate_tags                     = "SERVICE"
+  enable_execute_command             = false
+  deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
 
   network_configuration {

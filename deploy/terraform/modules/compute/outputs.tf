@@ -4,11 +4,12 @@ output "cluster_name" {
 }
 
 output "service_names" {
-  description = "ECS services: serve, relay and the settlement worker."
+  description = "ECS services: serve, relay, the settlement worker and the Pix Automático scheduler."
   value = {
-    serve  = aws_ecs_service.serve.name
-    relay  = aws_ecs_service.relay.name
-    worker = aws_ecs_service.worker.name
+    serve     = aws_ecs_service.serve.name
+    relay     = aws_ecs_service.relay.name
+    worker    = aws_ecs_service.worker.name
+    automatic = aws_ecs_service.automatic.name
   }
 }
 

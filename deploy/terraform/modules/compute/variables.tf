@@ -200,6 +200,29 @@ variable "worker_memory_mib" {
   default     = 1024
 }
 
+variable "automatic_tasks" {
+  description = "Pix Automático schedulers; at least two, so one failing never skips a day's window."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.automatic_tasks >= 2
+    error_message = "Run at least two Pix Automático schedulers."
+  }
+}
+
+variable "automatic_cpu" {
+  description = "CPU units of a Pix Automático scheduler task."
+  type        = number
+  default     = 512
+}
+
+variable "automatic_memory_mib" {
+  description = "Memory of a Pix Automático scheduler task in MiB."
+  type        = number
+  default     = 1024
+}
+
 variable "worker_lag_per_task_target" {
   description = "Consumer lag per worker the worker service is scaled to keep (records)."
   type        = number
