@@ -11,15 +11,18 @@ import sys
 import time
 from datetime import date
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
 from finbank import open_bank
+from finbank_adapters._extras import require_extra
 from finbank_core.reconciliation.model import ReconciliationSummary, ReconLine
 from finbank_core.reconciliation.use_cases import ReconcileCommand
 from finbank_core.shared.errors import DomainError
 from finbank_core.shared.money import Money
+
+require_extra("finbank_cli.reconcile", "http", ["rich"])
+
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
 
 
 def summary_table(summary: ReconciliationSummary) -> Table:

@@ -8,9 +8,11 @@ finbank`` had been run without them.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.extras_support import ALL_EXTRAS, cli_without
+from tests.extras_support import ALL_EXTRAS, cli_without, run_without
 
 HELPS = [
     [],
@@ -93,3 +95,103 @@ def test_an_extra_the_profile_needs_is_named_when_the_adapter_is_first_imported(
     assert lines[-1].startswith("finbank: finbank_adapters.postgres needs the 'postgres' extra")
     assert lines[-1].endswith("pip install 'finbank[postgres]'")
     assert not any(line.startswith("Traceback") for line in lines)  # no uncaught error
+
+
+# -- every module, with no extra and with each extra alone ---------------------------------
+
+#: imports every module of the five packages; prints what each one gave, one JSON line
+WALK = """
+import importlib, json, pkgutil
+outcomes = {}
+for top in ("finbank_core", "finbank_adapters", "finbank", "finbank_http", "finbank_cli"):
+    names = [top]
+    try:
+        package = importlib.import_module(top)
+        names += [m.name for m in pkgutil.walk_packages(package.__path__, top + ".")]
+    except ImportError:
+        pass
+    for name in names:
+        if name.endswith(".__main__"):
+            continue  # runs the command line
+        try:
+            importlib.import_module(name)
+            outcomes[name] = "ok"
+        except BaseException as exc:
+            outcomes[name] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(outcomes))
+"""
+
+
+def module_outcomes(blocked: list[str]) -> dict[str, str]:
+    result = run_without(blocked, WALK, timeout=180)
+    assert result.returncode == 0, result.stderr
+    outcomes: dict[str, str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    "installed", [None, *ALL_EXTRAS], ids=lambda extra: f"only[{extra}]" if extra else "no extra"
+)
+def test_every_module_imports_or_names_the_extra_it_needs(installed: str | None) -> None:
+    """A newcomer's ``import`` of any module, with no extra or one extra: never a bare error."""
+    outcomes = module_outcomes([extra for extra in ALL_EXTRAS if extra != installed])
+    assert len(outcomes) > 150  # the walk reached the submodules
+    assert outcomes["finbank"] == "ok"
+    assert outcomes["finbank_adapters.memory"] == "ok"
+    assert outcomes["finbank_cli.main"] == "ok"
+    bare = {
+        name: outcome
+        for name, outcome in outcomes.items()
+        if outcome != "ok" and not outcome.startswith("MissingExtra: ")
+    }
+    assert bare == {}
+    for name, outcome in outcomes.items():
+        if outcome != "ok":
+            assert outcome.endswith("]'"), (name, outcome)  # ... pip install 'finbank[x]'
+            assert f"[{installed}]'" not in outcome, (name, outcome)  # not the one we have
+
+
+def test_the_modules_that_need_an_extra_name_it_when_imported_without_it() -> None:
+    outcomes = module_outcomes(list(ALL_EXTRAS))
+    expected = {
+        "finbank_adapters.crypto.kms": "aws",
+        "finbank_adapters.files.s3": "aws",
+        "finbank_adapters.aws": "aws",
+        "finbank_adapters.postgres": "postgres",
+        "finbank_adapters.redis": "redis",
+        "finbank_adapters.kafka": "kafka",
+        "finbank_adapters.qr": "http",
+        "finbank_http": "http",
+        "finbank_cli.reconcile": "http",
+    }
+    for name, extra in expected.items():
+        assert outcomes[name].startswith(f"MissingExtra: {name} needs the '{extra}' extra ("), name
+        assert outcomes[name].endswith(f"pip install 'finbank[{extra}]'"), name
+    # the Litestar store over Redis, with Redis installed but not the HTTP service
+    only_redis = module_outcomes([extra for extra in ALL_EXTRAS if extra != "redis"])
+    assert only_redis["finbank_adapters.redis"] == "ok"
+    assert only_redis["finbank_adapters.redis.rate_limit"] == (
+        "MissingExtra: finbank_adapters.redis.rate_limit needs the 'http' extra "
+        "(litestar is not installed): pip install 'finbank[http]'"
+    )
+
+
+def test_doctor_on_the_memory_profile_needs_no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FINBANK_PROFILE", "FINBANK_SECRETS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    result = cli_without(ALL_EXTRAS, ["doctor"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skip  secret    FINBANK_SECRETS_ID not set" in result.stdout
+    assert result.stdout.rstrip().endswith("everything this profile uses is ready")
+
+
+def test_doctor_names_the_aws_extra_when_a_secret_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FINBANK_PROFILE", raising=False)
+    monkeypatch.setenv("FINBANK_SECRETS_ID", "finbank/test/none")
+    # the secret is read before the command runs: main names the extra at once
+    result = cli_without(["aws"], ["doctor"])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("pip install 'finbank[aws]'")
+    assert "Traceback" not in result.stderr

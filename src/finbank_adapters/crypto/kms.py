@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from finbank_adapters._extras import require_extra
 from finbank_adapters.crypto.envelope import SecretUnreadable
 from finbank_core.shared.errors import ServiceUnavailable
+
+require_extra("finbank_adapters.crypto.kms", "aws", ["aioboto3", "botocore"])
+
+from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 _CONTEXT = {"finbank-purpose": "secrets-at-rest"}
 #: KMS errors that mean "this blob does not open", not "KMS is down"

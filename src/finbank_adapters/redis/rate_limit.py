@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from litestar.stores.redis import RedisStore
+from finbank_adapters._extras import require_extra
 
-from finbank_adapters.redis.errors import redis_errors
+require_extra("finbank_adapters.redis.rate_limit", "http", ["litestar"])
+
+from litestar.stores.redis import RedisStore  # noqa: E402
+
+from finbank_adapters.redis.errors import redis_errors  # noqa: E402
 
 
 class FailClosedRedisStore(RedisStore):
