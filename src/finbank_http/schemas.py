@@ -64,9 +64,17 @@ class SignUpIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             description=f"at least {PASSWORD_MIN_LENGTH} characters; a passphrase is welcome",
         ),
     ]
-    email: Annotated[str, msgspec.Meta(max_length=254, description="an e-mail address")] | None = (
-        None
-    )
+    email: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=254,
+                pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$(?!\n)",
+                description="an e-mail address",
+            ),
+        ]
+        | None
+    ) = None
     phone_number: (
         Annotated[
             str,

@@ -85,7 +85,8 @@ def validate_contact_details(command: SignUpCommand) -> None:
         len(email) > EMAIL_MAX or not email.isprintable() or not _EMAIL.fullmatch(email)
     ):
         raise InvalidInput(
-            f"email must be an e-mail address of at most {EMAIL_MAX} characters", field="email"
+            f"email must be an e-mail address of at most {EMAIL_MAX} printable characters",
+            field="email",
         )
     if phone is not None and not _E164.fullmatch(phone):
         raise InvalidInput(
