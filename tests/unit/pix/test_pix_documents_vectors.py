@@ -3,7 +3,10 @@
 ``corpus/documents.json`` holds the vectors of python-stdnum (numeric CNPJs
 found online, CPF), cnpj-alfa-validator (alphanumeric CNPJ, including the
 Receita Federal's example ``12.ABC.345/01DE-35``, and the malformed inputs
-it refuses) and validate-docbr (all-equal CPFs). We agree with every one.
+it refuses), validate-docbr (all-equal CPFs), brdoc (Go) and cpf_cnpj (Ruby),
+a list of test CNPJs and Banco do Brasil's test CPF key. We agree with every
+verdict; where a source's comment suggests other check digits, ``why`` says
+which ones modulo 11 gives.
 """
 
 from __future__ import annotations
