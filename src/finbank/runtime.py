@@ -234,6 +234,8 @@ async def run_pix_automatic_worker(
     """
     from finbank_adapters.workers.pix_automatic import PixAutomaticWorker
 
+    # its debits' ledger result codes: EMF lines on the aws profile, where the alarm reads them
+    metrics.configure(settings)
     async with _open(settings, overrides) as bank:
         tracing.configure()  # FINBANK_TRACING=otel: a trace per round, its events' context in them
         worker: PixAutomaticWorker = await resolve(
