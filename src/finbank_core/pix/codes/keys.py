@@ -31,7 +31,7 @@ from finbank_core.pix.errors import InvalidPixKey
 
 MAX_KEY_LENGTH: Final = 77
 
-_PHONE: Final = re.compile(r"\+[1-9][0-9][0-9]{1,14}")
+_PHONE: Final = re.compile(r"\+[1-9][0-9]{1,14}")  # E.164, as the DICT API has it
 _PHONE_SEPARATORS: Final = str.maketrans("", "", " ()-.")
 _EVP: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # A deliberately basic shape: one "@", a local part of the characters mail
