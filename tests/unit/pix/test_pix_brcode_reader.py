@@ -529,3 +529,36 @@ def test_a_changed_character_is_refused_or_changes_nothing_that_is_paid(
         original.recurrence_url,
     )
     assert (result.amount, result.txid) == (original.amount, original.txid)
+
+
+def _fields(text: str) -> list[tuple[str, str]]:
+    """The TLV fields of ``text`` (a template's value, or a code without its CRC), in order."""
+    out, pos, end = [], 0, len(text)
+    while pos < end:
+        size = int(text[pos + 2 : pos + 4])
+        out.append((text[pos : pos + 2], text[pos + 4 : pos + 4 + size]))
+        pos += 4 + size
+    return out
+
+
+@given(issued_codes(), st.sampled_from(["26", "62"]), st.sampled_from(["03", "09", "50", "99"]))
+def test_an_empty_optional_sub_field_changes_nothing_that_is_paid(
+    code: BRCode, template: str, sub_id: str
+) -> None:
+    fields = _fields(code.encode()[:-8])
+    parent = "26" if template == "26" else "62"
+    if any(f == parent and sub_id in dict(_fields(value)) for f, value in fields):
+        return  # the sub-field is already there
+    body = "".join(tlv(f, value + (sub_id + "00" if f == parent else "")) for f, value in fields)
+    if len(body) > 500:
+        return
+    result = read_brcode(with_crc(body))
+    original = BRCodeReading.of(code)
+    assert (result.pix_key, result.location_url, result.recurrence_url) == (
+        original.pix_key,
+        original.location_url,
+        original.recurrence_url,
+    )
+    assert (result.amount, result.txid) == (original.amount, original.txid)
+    assert deviations_of(result) == [["empty_field", f"{parent}-{sub_id}"]]
+    assert refused(with_crc(body), "strict").field == f"{parent}-{sub_id}"
