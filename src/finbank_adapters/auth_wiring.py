@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from finbank_adapters._extras import require_extra
 from finbank_adapters.local_auth import LocalTokenIssuer
 from finbank_adapters.settings import Settings, SettingsError
 from finbank_core.auth.lockout import LockoutPolicy
@@ -19,11 +20,22 @@ from finbank_core.shared.clock import Clock
 # -- resources -------------------------------------------------------------------
 
 
+def redis_backends(settings: Settings) -> str:
+    """The backend variables that put a port on Redis, for an error that names them."""
+    on_redis = {"redis", "redis_postgres"}
+    return ", ".join(
+        f"FINBANK_{port.upper()}_BACKEND={value}"
+        for port in settings.backends.__struct_fields__
+        if (value := str(getattr(settings.backends, port))) in on_redis
+    )
+
+
 async def redis_client(settings: Settings) -> AsyncIterator[Any]:
     """A ``redis.asyncio`` client (connects on first use), closed on shutdown."""
     if not settings.uses_redis():
         yield None
         return
+    require_extra(redis_backends(settings), "redis", ["redis"])
     from redis.asyncio import from_url
 
     client = from_url(
@@ -43,6 +55,7 @@ async def cognito_client(settings: Settings) -> AsyncIterator[Any]:
     if settings.backends.identity != "cognito":
         yield None
         return
+    require_extra("FINBANK_IDENTITY_BACKEND=cognito", "aws", ["aioboto3", "botocore"])
     import aioboto3
 
     session = aioboto3.Session()

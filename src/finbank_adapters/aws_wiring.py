@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from finbank_adapters._extras import require_extra
 from finbank_adapters.settings import Settings
 
 
@@ -21,6 +22,7 @@ def uses_dynamodb(settings: Settings) -> bool:
 @asynccontextmanager
 async def open_dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
     """An aioboto3 ``dynamodb`` client on ``settings.aws.endpoint_url`` (empty: AWS itself)."""
+    require_extra("FINBANK_PIX_BACKEND=dynamodb", "aws", ["aioboto3", "botocore"])
     import aioboto3
 
     async with aioboto3.Session().client(

@@ -195,3 +195,74 @@ def test_doctor_names_the_aws_extra_when_a_secret_is_named(
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith("pip install 'finbank[aws]'")
     assert "Traceback" not in result.stderr
+
+
+# -- a backend chosen in the settings, its extra missing: open_bank names both -------------
+
+OPEN_BANK = """
+import asyncio
+from finbank import open_bank
+from finbank_adapters._extras import MissingExtra
+from finbank_core.accounts import OpenAccountCommand
+from finbank_core.auth.model import SignUpCommand
+from finbank_core.auth.use_cases import LoginCommand
+
+
+async def main():
+    try:
+        async with open_bank() as bank:  # the settings of the environment
+            await bank.accounts.open(OpenAccountCommand(owner_id="a", holder_name="A"))
+            await bank.auth.sign_up(SignUpCommand(username="ana", password="a long passphrase"))
+            await bank.auth.login(LoginCommand(username="ana", password="a long passphrase"))
+    except MissingExtra as error:
+        print("MissingExtra:", error)
+    else:
+        print("opened")
+
+
+asyncio.run(main())
+"""
+
+BACKEND_EXTRAS = [
+    ({"FINBANK_CHALLENGES_BACKEND": "redis"}, "FINBANK_CHALLENGES_BACKEND=redis", "redis"),
+    ({"FINBANK_PIX_LOOKUP_BACKEND": "redis"}, "FINBANK_PIX_LOOKUP_BACKEND=redis", "redis"),
+    ({"FINBANK_PIX_BACKEND": "dynamodb"}, "FINBANK_PIX_BACKEND=dynamodb", "aws"),
+    ({"FINBANK_FILES_BACKEND": "s3"}, "FINBANK_FILES_BACKEND=s3", "aws"),
+    ({"FINBANK_IDENTITY_BACKEND": "cognito"}, "FINBANK_IDENTITY_BACKEND=cognito", "aws"),
+    ({"FINBANK_AUTH_SECRETS_KMS_KEY_ID": "alias/x"}, "FINBANK_AUTH_SECRETS_KMS_KEY_ID", "aws"),
+    ({"FINBANK_LEDGER_BACKEND": "postgres"}, "finbank_adapters.postgres", "postgres"),
+]
+
+
+@pytest.mark.parametrize(("env", "who", "extra"), BACKEND_EXTRAS, ids=lambda v: str(v))
+def test_open_bank_names_the_variable_and_the_extra_its_backend_needs(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], who: str, extra: str
+) -> None:
+    for name in ("FINBANK_PROFILE", "FINBANK_SECRETS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = run_without(ALL_EXTRAS, OPEN_BANK, timeout=120)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith(f"MissingExtra: {who} needs the '{extra}' extra ("), line
+    assert line.endswith(f"pip install 'finbank[{extra}]'"), line
+
+
+def test_open_bank_names_every_redis_backend_of_the_local_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FINBANK_PROFILE", "local")
+    # everything else of the profile kept where no extra is needed
+    for port in ("LEDGER", "ACCOUNTS", "USERS", "EVENTS", "PIX"):
+        monkeypatch.setenv(f"FINBANK_{port}_BACKEND", "memory")
+    monkeypatch.setenv("FINBANK_DENYLIST_BACKEND", "redis")
+    monkeypatch.setenv("FINBANK_JWT_SECRET", "s" * 32)
+    result = run_without(ALL_EXTRAS, OPEN_BANK, timeout=120)
+    line = result.stdout.strip().splitlines()[-1]
+    assert line == (
+        "MissingExtra: FINBANK_CHALLENGES_BACKEND=redis, FINBANK_THROTTLE_BACKEND=redis, "
+        "FINBANK_DENYLIST_BACKEND=redis, FINBANK_REFRESH_TOKENS_BACKEND=redis, "
+        "FINBANK_RATE_LIMIT_BACKEND=redis, FINBANK_PIX_LOOKUP_BACKEND=redis needs the 'redis' "
+        "extra (redis is not installed): pip install 'finbank[redis]'"
+    ), result.stderr

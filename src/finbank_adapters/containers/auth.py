@@ -9,6 +9,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from finbank_adapters import auth_wiring
+from finbank_adapters._extras import require_extra
 from finbank_adapters.containers.infrastructure import OnDemand, settings_field
 from finbank_adapters.crypto.envelope import EnvelopeCipher, LocalKeyEncryptionKey, parse_keyring
 from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenVerifier
@@ -45,6 +46,7 @@ async def _secrets_cipher(settings: Settings) -> AsyncIterator[EnvelopeCipher]:
     options = settings.auth
     local = parse_keyring(options.secrets_keys)
     if options.secrets_kms_key_id:
+        require_extra("FINBANK_AUTH_SECRETS_KMS_KEY_ID", "aws", ["aioboto3", "botocore"])
         import aioboto3
 
         from finbank_adapters.crypto.kms import KmsKeyEncryptionKey

@@ -15,6 +15,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from finbank_adapters import auth_wiring, aws_wiring, postgres_wiring
+from finbank_adapters._extras import require_extra
 from finbank_adapters.settings import Settings
 from finbank_adapters.system import SystemClock, UUIDv7Generator
 
@@ -43,6 +44,7 @@ async def s3_client(settings: Settings) -> AsyncIterator[Any]:
     if settings.backends.files != "s3":
         yield None
         return
+    require_extra("FINBANK_FILES_BACKEND=s3", "aws", ["aioboto3", "botocore"])
     import aioboto3
 
     async with aioboto3.Session().client(
