@@ -411,6 +411,15 @@ def test_genuinely_broken_codes_are_refused_in_both_modes(text: str, field: str)
     refused(text, "strict")
 
 
+def test_a_template_length_written_with_three_digits_is_refused_naming_the_template() -> None:
+    url = "psp.example/qr/v2/" + "a" * 63  # the template is 18 + 4 + 81 = 103 long
+    account = tlv("00", "br.gov.bcb.pix") + "2581" + url
+    body = BODY.replace(KEY_26, f"26{len(account)}{account}")
+    error = refused(with_crc(body))
+    assert (error.field, "3 digits" in str(error)) == ("26", True)
+    refused(with_crc(body), "strict")
+
+
 def test_not_text_and_unknown_mode_are_refused_with_the_documented_error() -> None:
     assert refused(b"000201", "tolerant").field == "payload"  # type: ignore[arg-type]
     assert refused(MANUAL_EXAMPLE, "lenient").field == "payload"

@@ -483,7 +483,42 @@ def _walk_chars(text: str, end: int, parent: str) -> dict[str, str]:
         try:
             return _walk_allowing_empty(text, end, parent)
         except InvalidBRCode:
+            if not parent:
+                _refuse_three_digit_length(text, end)
             raise strict from None
+
+
+def _refuse_three_digit_length(text: str, end: int) -> None:
+    """Name the template whose length is written with 3 digits, if that is the defect.
+
+    Some generators (sandboxes of banks and of PSPs among them) write a PIX
+    template longer than 99 characters with a 3-digit length (``26101...``).
+    EMV lengths are 2 digits, so such a code is refused; this only makes the
+    refusal name the template instead of the offset where the walk got lost.
+    """
+    pos, found = 0, ""
+    while pos < end:
+        field_id, digits = text[pos : pos + 2], text[pos + 2 : pos + 5]
+        if field_id not in _TWO_DIGITS:
+            return
+        if (
+            (field_id in _ACCOUNT_IDS or "80" <= field_id <= "99")
+            and digits.isascii()
+            and digits.isdigit()
+            and int(digits) > 99
+            and text[pos + 5 : pos + 7] == "00"
+        ):
+            found = found or field_id
+            pos += 5 + int(digits)
+            continue
+        size = _TWO_DIGITS.get(text[pos + 2 : pos + 4], -1)
+        if size < 0:
+            return
+        pos += 4 + size
+    if found and pos == end:
+        raise InvalidBRCode(
+            "length written with 3 digits; EMV lengths are 2 digits (at most 99)", field=found
+        )
 
 
 def _walk_sub(value: str, parent: str) -> dict[str, str]:
