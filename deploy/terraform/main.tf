@@ -139,6 +139,7 @@ module "compute" {
   kms_key_arn               = module.kms.key_arn
   image                     = "${module.ecr.repository_url}:${var.image_tag}"
   ecr_repository_arn        = module.ecr.repository_arn
+  ecr_public_cache_prefix   = module.ecr.ecr_public_cache_prefix
   app_secret_arn            = module.secrets.app_secret_arn
   table_arn                 = module.dynamodb.table_arn
   table_name                = module.dynamodb.table_name

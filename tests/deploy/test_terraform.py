@@ -347,7 +347,8 @@ def test_each_task_role_grants_only_what_its_service_uses() -> None:
         )
     # no wildcard resource but the one API without resource-level permissions
     wildcards = re.findall(r'sid\s*=\s*"(\w+)"[^}]*?resources\s*=\s*\["\*"\]', text, re.S)
-    assert wildcards == ["EcrLogin"]
+    # (the other: X-Ray's PutTraceSegments, for the trace collector beside each process)
+    assert wildcards == ["EcrLogin", "XRaySegments"]
     assert "cloudwatch:PutMetricData" not in text  # metrics are EMF lines in the log group
     env = compute_locals()["common_environment"]
     assert {"name": "FINBANK_SECRETS_ID", "value": "${var.app_secret_arn}"} in env
@@ -593,3 +594,36 @@ def test_the_pix_automatic_scheduler_has_a_service_of_at_least_two_tasks() -> No
     # no auth secrets (it never reads them), the same environment as the settlement worker
     environments = compute_locals()["environment"]
     assert environments["automatic"] == "${local.common_environment}"
+
+
+def test_every_task_exports_its_spans_to_a_collector_beside_it_that_reaches_x_ray() -> None:
+    """Traces on AWS: the process turns tracing on and exports OTLP/HTTP to 127.0.0.1:4318,
+    where the ADOT collector of the same task (network namespace) listens with its X-Ray
+    configuration; the collector's image comes through the pull-through cache (no internet
+    egress), its role may write segments, and the VPC reaches X-Ray through an endpoint."""
+    from finbank_adapters import tracing
+
+    text = (TERRAFORM / "modules" / "compute" / "main.tf").read_text(encoding="utf-8")
+    env = {e["name"]: e["value"] for e in compute_locals()["common_environment"]}
+    assert tracing.tracing_requested(env)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
+    definitions = resource("compute", "aws_ecs_task_definition", "this")["container_definitions"]
+    # the collector is a container of every task definition (for_each over the services)
+    assert '{name = "otel-collector", image = local.collector_image' in definitions
+    assert 'command = ["--config=/etc/ecs/ecs-xray.yaml"]' in definitions
+    assert 'dependsOn = [{containerName = "otel-collector", condition = "START"}]' in definitions
+    assert 'value = "finbank-${each.key}"' in definitions  # OTEL_SERVICE_NAME per service
+    assert "aws-observability/aws-otel-collector" in compute_locals()["collector_image"]
+    # the image is pulled through this account's cache of ECR Public
+    rule = resource("ecr", "aws_ecr_pull_through_cache_rule", "ecr_public")
+    assert rule["upstream_registry_url"] == "public.ecr.aws"
+    assert root_module("compute")["ecr_public_cache_prefix"] == (
+        "${module.ecr.ecr_public_cache_prefix}"
+    )
+    assert "ecr:BatchImportUpstreamImage" in text
+    # X-Ray: the task role may write segments, the network has the endpoint
+    assert '"xray:PutTraceSegments"' in text
+    assert "xray" in variable_defaults("network")["interface_endpoints"]
+    # the image installs OpenTelemetry (finbank[all] includes the otel extra)
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert '".[all]"' in dockerfile

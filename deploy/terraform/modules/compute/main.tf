@@ -17,6 +17,13 @@
 # reads its configuration from the application secret (FINBANK_SECRETS_ID, read by
 # the process at start and re-read every five minutes, so a rotated value is picked
 # up without a redeploy) and writes metrics as EMF lines into its log group.
+#
+# Traces: every task runs the AWS Distro for OpenTelemetry collector beside the process
+# (the `otel-collector` container, its X-Ray configuration): the process has
+# FINBANK_TRACING=otel and exports its spans over OTLP/HTTP to 127.0.0.1:4318, the
+# collector sends them to X-Ray (through the VPC's xray endpoint). The tasks have no
+# internet egress, so the collector's image comes through an ECR pull-through cache of
+# ECR Public (modules/ecr), pulled like the finbank image through the ECR endpoints.
 
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
@@ -54,7 +61,13 @@ locals {
     { name = "FINBANK_METRICS_FORMAT", value = "emf" },
     { name = "FINBANK_METRICS_NAMESPACE", value = var.metrics_namespace },
     { name = "FINBANK_METRICS_ENVIRONMENT", value = var.environment },
+    # spans to the collector beside the process (docs/operations.md, "Exporting (OTLP)")
+    { name = "FINBANK_TRACING", value = "otel" },
+    { name = "OTEL_EXPORTER_OTLP_ENDPOINT", value = "http://127.0.0.1:4318" },
   ]
+  # the AWS Distro for OpenTelemetry collector, from the pull-through cache of ECR Public
+  collector_image          = "${data.aws_caller_identity.current.account_id}.dkr.ecr.${data.aws_region.current.name}.amazonaws.com/${var.ecr_public_cache_prefix}/aws-observability/aws-otel-collector:${var.otel_collector_version}"
+  collector_repository_arn = "arn:${data.aws_partition.current.partition}:ecr:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:repository/${var.ecr_public_cache_prefix}/aws-observability/aws-otel-collector"
   environment = {
     # uvicorn trusts X-Forwarded-For/-Proto only from the load balancer's subnets; TOTP
     # secrets and MFA sessions are sealed with the auth secrets' key (serve alone opens them)
@@ -129,6 +142,16 @@ data "aws_iam_policy_document" "execution" {
     resources = [for group in aws_cloudwatch_log_group.service : "${group.arn}:*"]
   }
   statement {
+    # the collector's image through the pull-through cache: the first pull of a tag
+    # creates the cached repository and imports the image from ECR Public
+    sid = "PullTheCollectorImage"
+    actions = [
+      "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+      "ecr:BatchImportUpstreamImage", "ecr:CreateRepository",
+    ]
+    resources = [local.collector_repository_arn]
+  }
+  statement {
     sid       = "ImageLayersKey"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
@@ -155,6 +178,12 @@ data "aws_iam_policy_document" "task" {
     sid       = "AppSecret"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.app_secret_arn]
+  }
+  statement {
+    # the collector beside the process sends its spans to X-Ray
+    sid       = "XRaySegments"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # these X-Ray actions have no resource-level permissions
   }
   statement {
     sid       = "DecryptTheSecret"
@@ -569,7 +598,8 @@ resource "aws_ecs_task_definition" "this" {
         readonlyRootFilesystem = true
         privileged             = false
         user                   = "10001:10001"
-        environment            = local.environment[each.key]
+        environment            = concat(local.environment[each.key], [{ name = "OTEL_SERVICE_NAME", value = "finbank-${each.key}" }])
+        dependsOn              = [{ containerName = "otel-collector", condition = "START" }]
         stopTimeout            = 60 # SIGTERM: finish the batch or payment in hand, commit, exit
         logConfiguration = {
           logDriver = "awslogs"
@@ -596,7 +626,27 @@ resource "aws_ecs_task_definition" "this" {
           startPeriod = 20
         }
       } : {}
-    )
+    ),
+    {
+      # traces: OTLP in on 127.0.0.1:4317/4318 (the task's own network namespace), X-Ray out.
+      # Not essential: a collector that dies costs spans, never a payment in hand.
+      name                   = "otel-collector"
+      image                  = local.collector_image
+      command                = ["--config=/etc/ecs/ecs-xray.yaml"]
+      essential              = false
+      readonlyRootFilesystem = true
+      privileged             = false
+      user                   = "10001:10001"
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          "awslogs-group"         = aws_cloudwatch_log_group.service[each.key].name
+          "awslogs-region"        = data.aws_region.current.name
+          "awslogs-stream-prefix" = "otel-collector"
+        }
+      }
+      linuxParameters = { initProcessEnabled = true, capabilities = { drop = ["ALL"] } }
+    }
   ])
 
   volume {

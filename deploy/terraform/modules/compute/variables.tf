@@ -54,6 +54,17 @@ variable "image" {
   type        = string
 }
 
+variable "ecr_public_cache_prefix" {
+  description = "Repository prefix of the ECR pull-through cache of ECR Public (modules/ecr), where the collector's image is pulled from."
+  type        = string
+}
+
+variable "otel_collector_version" {
+  description = "Tag of the AWS Distro for OpenTelemetry collector (public.ecr.aws/aws-observability/aws-otel-collector) run beside each task."
+  type        = string
+  default     = "v0.40.0"
+}
+
 variable "ecr_repository_arn" {
   description = "ECR repository of the image."
   type        = string

@@ -26,3 +26,11 @@ resource "aws_ecr_lifecycle_policy" "this" {
     }]
   })
 }
+
+# Images from ECR Public the stack runs beside finbank (the OpenTelemetry collector of
+# modules/compute): the tasks have no internet egress, so they pull them from this
+# account's registry, which fetches and caches them from ECR Public on the first pull.
+resource "aws_ecr_pull_through_cache_rule" "ecr_public" {
+  ecr_repository_prefix = "ecr-public"
+  upstream_registry_url = "public.ecr.aws"
+}
