@@ -403,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _require_extras(args)
         _configure_logging()
         from finbank_adapters.settings import Settings, SettingsError
+        from finbank_core.shared.errors import ServiceUnavailable
 
         try:
             _settings_from_secrets()
@@ -411,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SettingsError as exc:
             print(f"finbank: {exc}", file=sys.stderr)
             return 2
+        except ServiceUnavailable as exc:  # a server it needs did not answer: one line, not a trace
+            print(f"finbank: {_command_name(args)}: {exc} ({exc.code})", file=sys.stderr)
+            return 1
     except ModuleNotFoundError as exc:
         missing = _as_missing_extra(args, exc)
         if missing is None:

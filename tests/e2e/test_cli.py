@@ -57,3 +57,40 @@ def test_serve_answers_health_and_serves_the_schema(unused_tcp_port: int) -> Non
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "unavailable"),
+    [
+        (["dlq", "list"], {"FINBANK_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, "the message bus"),
+        (
+            ["outbox", "status"],
+            {
+                "FINBANK_PROFILE": "local",
+                "FINBANK_POSTGRES_DSN": "postgresql://nobody@127.0.0.1:1/none",
+            },
+            "",
+        ),
+    ],
+    ids=["dlq list", "outbox status"],
+)
+def test_a_server_that_does_not_answer_is_one_line_and_exit_1(
+    command: list[str], env: dict[str, str], unavailable: str
+) -> None:
+    pytest.importorskip("aiokafka")
+    pytest.importorskip("asyncpg")
+    result = subprocess.run(
+        [sys.executable, "-m", "finbank_cli", *command],
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "FINBANK_JWT_SECRET": "s" * 32, **env},
+        timeout=120,
+        check=False,
+    )
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # logs
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"finbank: finbank {' '.join(command)}: {unavailable}")
+    assert lines[0].endswith("(service_unavailable)")
+    assert "nobody" not in result.stderr  # never the DSN
