@@ -66,7 +66,8 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     members when it has them: ``field`` (the input at fault), ``attempts_left``
     (a wrong MFA code), ``retry_after_seconds`` (also the ``Retry-After``
     header), ``limit`` (the PIX limit that refused a payment), ``reason``
-    (an ISO reason), ``state`` and ``purpose``.
+    (an ISO reason), ``state``, ``purpose`` and ``deadline`` (which MED deadline
+    passed).
     """
 
     type: str
@@ -83,6 +84,7 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     reason: str | None = None
     state: str | None = None
     purpose: str | None = None
+    deadline: str | None = None
 
 
 #: the error details copied into a problem, with the type each must have
@@ -94,6 +96,7 @@ DETAIL_MEMBERS: dict[str, type] = {
     "reason": str,
     "state": str,
     "purpose": str,
+    "deadline": str,
 }
 
 
