@@ -627,3 +627,44 @@ def test_every_task_exports_its_spans_to_a_collector_beside_it_that_reaches_x_ra
     # the image installs OpenTelemetry (finbank[all] includes the otel extra)
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert '".[all]"' in dockerfile
+
+
+#: the stack's process that writes each alarmed metric (docs/operations.md, "Metrics and
+#: alarms"): a compute service (modules/compute) or the Batch job (modules/batch)
+EMITTED_BY = {
+    "ReconciliationDiscrepancies": {"batch"},
+    "OutboxOldestEventAge": {"relay"},
+    "OutboxWaitingEvents": {"relay"},
+    "ConsumerGroupLag": {"worker"},
+    "DeadLetterDepth": {"worker"},
+    "PixSettlementLatency": {"worker"},
+    "MfaFailures": {"serve"},
+    "LoginLockouts": {"serve"},
+    "LedgerResults": {"serve", "worker", "automatic"},
+    "LedgerUnexpectedResults": {"serve", "worker", "automatic"},
+}
+
+
+def test_every_alarmed_metric_is_written_as_emf_by_a_process_the_stack_runs() -> None:
+    """An alarm fires only if a process of this deployment writes its metric where
+    CloudWatch reads it: EMF lines on stdout, shipped by the awslogs driver."""
+    from finbank_adapters import metrics
+
+    assert set(EMITTED_BY) == set(metrics.BY_NAME)
+    services = compute_locals()["services"]
+    environments = compute_locals()["environment"]
+    common = {e["name"]: e["value"] for e in compute_locals()["common_environment"]}
+    assert common["FINBANK_METRICS_FORMAT"] == "emf"
+    assert "FINBANK_HTTP_METRICS_PORT" not in common  # no Prometheus listener on AWS
+    assert "FINBANK_METRICS_PORT" not in common
+    for alarm in finbank_alarms().values():
+        for process in EMITTED_BY[alarm["metric_name"]]:
+            if process == "batch":
+                batch = (TERRAFORM / "modules" / "batch" / "main.tf").read_text(encoding="utf-8")
+                assert '{ name = "FINBANK_METRICS_FORMAT", value = "emf" }' in batch
+                continue
+            assert process in services, (alarm["metric_name"], process)
+            environment = str(environments[process])
+            assert "local.common_environment" in environment, process
+    definitions = resource("compute", "aws_ecs_task_definition", "this")["container_definitions"]
+    assert 'logDriver = "awslogs"' in definitions
