@@ -12,20 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 
 from finbank import Bank
 from finbank_core.auth.model import Principal
 from finbank_http import security
+from finbank_http.security import bank_of
 
 __all__ = ["Bank", "bank_of", "provide_bank", "provide_principal"]
-
-
-def bank_of(request: ASGIConnection[Any, Any, Any, Any]) -> Bank:
-    """The bank the app runs on."""
-    bank: Bank = request.app.state.bank
-    return bank
 
 
 def provide_bank(request: Request[Any, Any, Any]) -> Bank:

@@ -16,11 +16,18 @@ from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from finbank import Bank
 from finbank_core.auth.errors import InvalidToken
 from finbank_core.auth.model import AuthenticateQuery, Principal
 
 BEARER_SCHEME = "BearerToken"
 _PRINCIPAL_STATE = "finbank_principal"
+
+
+def bank_of(request: ASGIConnection[Any, Any, Any, Any]) -> Bank:
+    """The bank the app runs on (kept in ``app.state``; ``finbank_http.deps`` provides it)."""
+    bank: Bank = request.app.state.bank
+    return bank
 
 
 def bearer_token(request: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -40,8 +47,6 @@ async def authenticated(
     request fails with 503 rather than accept an unchecked token. The
     principal is kept in the connection's state for :func:`provide_principal`.
     """
-    from finbank_http.deps import bank_of
-
     if connection.scope.get("method") == "OPTIONS":  # answers the methods only, to anyone
         return
     principal = await bank_of(connection).auth.authenticate(

@@ -326,6 +326,14 @@ def test_no_two_adapter_packages_import_each_other() -> None:
     assert found == [], [edges_within(packages, component) for component in found]
 
 
+def test_no_two_modules_import_each_other_however_indirectly() -> None:
+    """Module by module, in every package (``finbank_http.deps`` and ``.security`` once did)."""
+    graph = import_graph()
+    assert len(graph) > 200
+    found = cycles(graph)
+    assert found == [], [edges_within(graph, component) for component in found]
+
+
 def test_no_adapter_module_imports_the_composition_root() -> None:
     root = "finbank_adapters.containers"
     offenders = sorted(
