@@ -668,3 +668,65 @@ def test_every_alarmed_metric_is_written_as_emf_by_a_process_the_stack_runs() ->
             assert "local.common_environment" in environment, process
     definitions = resource("compute", "aws_ecs_task_definition", "this")["container_definitions"]
     assert 'logDriver = "awslogs"' in definitions
+
+
+def _dynamodb_actions_called(paths: list[pathlib.Path]) -> set[str]:
+    """The DynamoDB API actions ``paths`` call (``client.batch_get_item(`` ->
+    ``dynamodb:BatchGetItem``; a transaction's ``ConditionCheck``/``Delete`` items too)."""
+    actions: set[str] = set()
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        for method in re.findall(r"client\.([a-z_]+)\(", text):
+            actions.add("dynamodb:" + "".join(w.capitalize() for w in method.split("_")))
+        if '"ConditionCheck"' in text:
+            actions.add("dynamodb:ConditionCheckItem")
+        if '"Delete": {' in text:
+            actions.add("dynamodb:DeleteItem")
+    return actions
+
+
+def test_the_pix_record_grants_cover_every_dynamodb_call_of_the_code() -> None:
+    """The task roles allow what the DynamoDB adapters call at run time (an action left
+    out is an AccessDenied in production only: moto does not check IAM)."""
+    aws = ROOT / "src" / "finbank_adapters" / "aws"
+    # the table's creation and description are `finbank dev up`'s and `finbank doctor`'s
+    runtime = sorted(p for p in aws.glob("dynamo*.py") if p.name != "dynamo_schema.py")
+    called = _dynamodb_actions_called(runtime) - {"dynamodb:Aclose"}
+    policy = next(
+        b["aws_iam_policy_document"]["task"]
+        for b in load(TERRAFORM / "modules" / "compute" / "main.tf")["data"]
+        if "task" in b.get("aws_iam_policy_document", {})
+    )
+    grant = next(
+        d["statement"]["content"][0] for d in policy["dynamic"] if sid_of(d) == "PixRecords"
+    )
+    assert called <= set(grant["actions"]), called - set(grant["actions"])
+    # the reconciliation job reads the day's records: the index, then the records by key
+    reads = _dynamodb_actions_called([aws / "dynamo.py"]) & {
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+    }
+    batch = (TERRAFORM / "modules" / "batch" / "main.tf").read_text(encoding="utf-8")
+    block = batch.split('sid = "ReadPixRecordsOfTheDay"')[1].split("\n  }")[0]
+    assert all(f'"{action}"' in block for action in reads), block
+
+
+def test_the_reconciliation_job_reads_the_statement_and_writes_the_report_where_the_code_does() -> (
+    None
+):
+    from finbank_adapters.settings import Settings
+
+    options = Settings.from_env({"FINBANK_PROFILE": "aws"}).reconciliation
+    batch = (TERRAFORM / "modules" / "batch" / "main.tf").read_text(encoding="utf-8")
+    assert 'name = "FINBANK_STATEMENT_PATH"' not in batch
+    assert 'name = "FINBANK_FILES_S3_PREFIX"' not in batch
+    statements = options.statement_path.split("/")[0]
+    reports = options.report_prefix.split("/")[0]
+    read = batch.split('sid       = "ReadStatements"')[1].split("\n  }")[0]
+    assert '["s3:GetObject"]' in read
+    assert f'"${{var.files_bucket_arn}}/{statements}/*"' in read
+    write = batch.split('sid = "WriteReports"')[1].split("\n  }")[0]
+    assert '"s3:PutObject"' in write
+    assert '"s3:AbortMultipartUpload"' in write
+    assert f'"${{var.files_bucket_arn}}/{reports}/*"' in write

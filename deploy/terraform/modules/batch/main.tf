@@ -107,14 +107,21 @@ data "aws_iam_policy_document" "job" {
     resources = [var.kms_key_arn]
   }
   statement {
-    sid       = "ReadPixRecordsOfTheDay"
-    actions   = ["dynamodb:Query", "dynamodb:GetItem"]
+    sid = "ReadPixRecordsOfTheDay"
+    # the day's index (gsi2) is queried, then its records fetched by key in batches
+    actions   = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"]
     resources = [var.table_arn, "${var.table_arn}/index/gsi2"]
   }
   statement {
-    sid       = "SettlementFilesAndReports"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${var.files_bucket_arn}/settlement/*", "${var.files_bucket_arn}/reports/*"]
+    sid       = "ReadStatements"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.files_bucket_arn}/statements/*"] # FINBANK_STATEMENT_PATH's default
+  }
+  statement {
+    sid = "WriteReports"
+    # a large report is a multipart upload, aborted when it fails half-way
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.files_bucket_arn}/reports/*"] # FINBANK_REPORT_PREFIX's default
   }
   statement {
     sid       = "ListSettlementFiles"

@@ -207,6 +207,7 @@ data "aws_iam_policy_document" "task" {
       actions = [
         "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
         "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:TransactWriteItems",
+        "dynamodb:BatchGetItem", # a page of payments: the index, then the records by key
       ]
       resources = [var.table_arn, "${var.table_arn}/index/*"]
     }
