@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,11 +25,31 @@ import msgspec
 import pytest
 from dependency_injector import providers
 
+from finbank import Bank as Bank_
+from finbank import open_bank
 from finbank_adapters.containers import BankContainer, build_container, resolve
 from finbank_adapters.memory import FakeClock
+from finbank_adapters.sandbox import PEER_ACCOUNT_NUMBER, PEER_KEY_EMAIL
 from finbank_adapters.settings import JwtOptions, Settings
+from finbank_core.accounts import OpenAccountCommand
 from finbank_core.auth.users import UserStore
+from finbank_core.pix.claims import (
+    CancelReason,
+    ClaimParty,
+    ClaimStatus,
+    ClaimType,
+    KeyClaimError,
+    KeyClaimPeriodEnded,
+)
+from finbank_core.pix.claims.use_cases import (
+    CancelKeyClaimCommand,
+    CompleteKeyClaimCommand,
+    GetKeyClaimQuery,
+    OpenKeyClaimCommand,
+)
+from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.med import events as med_events
+from finbank_core.pix.use_cases import ListPixKeysQuery, RegisterPixKeyCommand
 from finbank_http import create_app
 from finbank_http.routes.pix_med import ANALYST_ROLE
 from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
@@ -39,6 +60,7 @@ START = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
 CALLERS = 12
 BACK_OFFICE = "/v1/backoffice/pix"
 EMAIL = "disputed.key@example.com"
+CARLA_CPF = "52998224725"  # the sandbox peer's account holder
 
 
 @dataclass
@@ -613,6 +635,130 @@ async def check_a_block_is_placed_only_within_72_hours_of_the_payment(bank: Bank
     )
     mule = await bank.log_in("mule")
     assert await bank.available(mule, target) == Decimal("300.00")
+
+
+# --- claims with another institution, through the library --------------------------------
+
+
+@asynccontextmanager
+async def library_bank(profile: str, clock: FakeClock) -> AsyncIterator[Bank_]:
+    if profile == "memory":
+        async with open_bank(profile="memory", clock=clock) as bank:
+            yield bank
+        return
+    require_postgres()
+    async with isolated_schema() as (_pool, schema), open_test_redis() as (_redis, prefix):
+        settings = Settings.from_env(
+            {
+                "FINBANK_PROFILE": "local",
+                "FINBANK_PIX_BACKEND": "postgres",
+                "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
+                "FINBANK_REDIS_KEY_PREFIX": prefix,
+                "FINBANK_JWT_SECRET": secrets.token_hex(32),
+                "FINBANK_SANDBOX": "true",
+            }
+        )
+        async with open_bank(settings, clock=clock) as bank:
+            yield bank
+
+
+async def _our_key(bank: Bank_, owner: str, email: str) -> uuid.UUID:
+    account = await bank.accounts.open(OpenAccountCommand(owner_id=owner, holder_name="Ana"))
+    await bank.pix.register_key(
+        RegisterPixKeyCommand(
+            owner_id=owner, account_id=account.id, key_type=PixKeyType.EMAIL, key=email
+        )
+    )
+    return account.id
+
+
+async def test_a_peer_banks_ownership_claim_at_each_edge_of_the_resolution_period(
+    profile: str,
+) -> None:
+    """We are the donor: our customer may contest until the last microsecond; at the end,
+    silence gives the key up, and the peer's completion (the first to touch it) moves it."""
+    clock = FakeClock(START)
+    async with library_bank(profile, clock) as bank:
+        peer = bank.settings.pix.sandbox_peer_ispb
+        kept = await _our_key(bank, "ana", "kept@example.com")
+        await _our_key(bank, "bia", "given@example.com")
+        contested = await bank.pix.claims.simulate_incoming_claim(
+            claim_type=ClaimType.OWNERSHIP,
+            key=PixKey.parse("kept@example.com"),
+            from_ispb=peer,
+            from_account_number=PEER_ACCOUNT_NUMBER,
+        )
+        silent = await bank.pix.claims.simulate_incoming_claim(
+            claim_type=ClaimType.OWNERSHIP,
+            key=PixKey.parse("given@example.com"),
+            from_ispb=peer,
+            from_account_number=PEER_ACCOUNT_NUMBER,
+        )
+        clock.set(contested.resolution_ends_at - timedelta(microseconds=1))
+        cancelled = await bank.pix.claims.cancel(
+            CancelKeyClaimCommand(owner_id="ana", claim_id=contested.id)
+        )
+        assert (cancelled.status, cancelled.cancelled_by) == (
+            ClaimStatus.CANCELLED,
+            ClaimParty.DONOR,
+        )
+        [key] = await bank.pix.list_keys(ListPixKeysQuery(owner_id="ana"))
+        assert key.account_id == kept
+
+        clock.set(silent.resolution_ends_at)
+        with pytest.raises(KeyClaimPeriodEnded):
+            await bank.pix.claims.cancel(CancelKeyClaimCommand(owner_id="bia", claim_id=silent.id))
+        done = await bank.pix.claims.simulate_peer_completion(silent.id)
+        assert (done.status, done.confirmed_by) == (ClaimStatus.COMPLETED, ClaimParty.DIRECTORY)
+        assert await bank.pix.list_keys(ListPixKeysQuery(owner_id="bia")) == []
+
+
+async def test_our_portability_claim_at_a_silent_or_refusing_donor(profile: str) -> None:
+    """We are the claimer: a refusal cancels at once; silence cancels at the resolution end
+    (read first by the claimer), and the key never comes here."""
+    clock = FakeClock(START)
+    async with library_bank(profile, clock) as bank:
+        carla = await bank.accounts.open(
+            OpenAccountCommand(owner_id="carla", holder_name="Carla", holder_document=CARLA_CPF)
+        )
+        claim = await bank.pix.claims.open(
+            OpenKeyClaimCommand(
+                owner_id="carla",
+                account_id=carla.id,
+                claim_type=ClaimType.PORTABILITY,
+                key_type=PixKeyType.EMAIL,
+                key=PEER_KEY_EMAIL,
+            )
+        )
+        await bank.pix.claims.simulate_donor_answer(claim.id, None)
+        query = GetKeyClaimQuery(owner_id="carla", claim_id=claim.id)
+        clock.set(claim.resolution_ends_at - timedelta(microseconds=1))
+        assert (await bank.pix.claims.get(query)).status is ClaimStatus.WAITING_RESOLUTION
+        clock.set(claim.resolution_ends_at)
+        ended = await bank.pix.claims.get(query)
+        assert (ended.status, ended.cancel_reason) == (
+            ClaimStatus.CANCELLED,
+            CancelReason.DEFAULT_OPERATION,
+        )
+        with pytest.raises(KeyClaimError):
+            await bank.pix.claims.complete(
+                CompleteKeyClaimCommand(owner_id="carla", claim_id=claim.id)
+            )
+        assert await bank.pix.list_keys(ListPixKeysQuery(owner_id="carla")) == []
+
+        again = await bank.pix.claims.open(
+            OpenKeyClaimCommand(
+                owner_id="carla",
+                account_id=carla.id,
+                claim_type=ClaimType.PORTABILITY,
+                key_type=PixKeyType.EMAIL,
+                key=PEER_KEY_EMAIL,
+            )
+        )
+        await bank.pix.claims.simulate_donor_answer(again.id, "CANCEL")
+        refused = await bank.pix.claims.get(GetKeyClaimQuery(owner_id="carla", claim_id=again.id))
+        assert (refused.status, refused.cancelled_by) == (ClaimStatus.CANCELLED, ClaimParty.DONOR)
+        assert await bank.pix.list_keys(ListPixKeysQuery(owner_id="carla")) == []
 
 
 test_many_claims_on_one_key_at_once_leave_it_on_one_account = over_http(
