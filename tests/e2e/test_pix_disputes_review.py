@@ -637,6 +637,36 @@ async def check_a_block_is_placed_only_within_72_hours_of_the_payment(bank: Bank
     assert await bank.available(mule, target) == Decimal("300.00")
 
 
+# --- limits: the night period -----------------------------------------------------------------
+
+
+async def check_the_night_limit_starts_at_20h_in_brasilia(bank: Bank) -> None:
+    """An individual's night figure (R$ 1,000.00 a transaction) applies from 20:00 local time
+    (23:00 UTC) exactly; a microsecond before, the day's figure does."""
+    payer = await bank.log_in("payer")
+    source = await bank.account(payer, deposit="5000.00")
+    payee = await bank.log_in("payee")
+    target = await bank.account(payee)
+    night = datetime(2026, 5, 4, 23, 0, tzinfo=UTC)
+    bank.clock.set(night - timedelta(microseconds=1))
+    payer, payee = await bank.log_in("payer"), await bank.log_in("payee")
+    await bank.pay(payer, source, payee, target, "1500.00")
+    bank.clock.set(night)
+    key = await bank.client.post(
+        "/v1/pix/keys", json={"account_id": target, "key_type": "EVP"}, headers=payee
+    )
+    refused = await bank.client.post(
+        "/v1/pix/payments",
+        json={"account_id": source, "key": key.json()["key"], "amount": "1500.00"},
+        headers={**payer, "Idempotency-Key": secrets.token_hex(8)},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "pix_limit_exceeded"
+    assert await bank.available(payer, source) == Decimal("3500.00")  # nothing half-written
+    await bank.pay(payer, source, payee, target, "1000.00")  # at the night figure: allowed
+    assert await bank.available(payee, target) == Decimal("2500.00")
+
+
 # --- claims with another institution, through the library --------------------------------
 
 
@@ -796,4 +826,7 @@ test_the_analysis_is_in_time_at_7_days_and_refused_after = over_http(
 )
 test_a_block_is_placed_only_within_72_hours_of_the_payment = over_http(
     check_a_block_is_placed_only_within_72_hours_of_the_payment
+)
+test_the_night_limit_starts_at_20h_in_brasilia = over_http(
+    check_the_night_limit_starts_at_20h_in_brasilia
 )
