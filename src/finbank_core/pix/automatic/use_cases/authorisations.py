@@ -581,13 +581,21 @@ class RecordReceiverCancellation:
 async def cancel_pending_charges(
     store: RecurrenceStore, events: PixEvents, clock: Clock, recurrence: Recurrence
 ) -> None:
-    """Cancel the recurrence's ``ATIVA`` charges whose debit has not started."""
+    """Cancel the recurrence's ``ATIVA`` charges with no debit attempt in progress.
+
+    A charge waiting for a retry (its earlier attempts failed) is cancelled at
+    once too, not left ``ATIVA`` until its next attempt window.
+    """
     for listed in await store.list_charges(recurrence.recurrence_id):
         txid = listed.txid
 
         async def cancel_one(txid: str = txid) -> None:
             charge = await store.get_charge(txid)
-            if charge is None or charge.status is not ChargeStatus.ATIVA or charge.attempts:
+            if (
+                charge is None
+                or charge.status is not ChargeStatus.ATIVA
+                or charge.current_attempt is not None
+            ):
                 return
             done = await store.update_charge(
                 charge.moved(
