@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import httpx
@@ -637,6 +638,81 @@ async def check_a_block_is_placed_only_within_72_hours_of_the_payment(bank: Bank
     assert await bank.available(mule, target) == Decimal("300.00")
 
 
+async def check_analysts_deciding_at_once_record_one_decision(bank: Bank) -> None:
+    victim, _source, target, e2e = await _fraud(bank)
+    analyst = await bank.log_in("analyst", role=ANALYST_ROLE)
+    contested = await bank.client.post(
+        f"/v1/pix/payments/{e2e}/contestations", json={"situation": "SCAM"}, headers=victim
+    )
+    assert contested.status_code == 201, contested.text
+    decisions = ["AGREED" if i % 2 else "DISAGREED" for i in range(CALLERS)]
+    answers = await asyncio.gather(
+        *(
+            bank.at(i).post(
+                f"{BACK_OFFICE}/payments/{e2e}/med/analysis",
+                json={"decision": decisions[i]},
+                headers=analyst,
+            )
+            for i in range(CALLERS)
+        )
+    )
+    winners = {decisions[i] for i, r in enumerate(answers) if r.status_code == 200}
+    assert len(winners) == 1, [r.text for r in answers]
+    [winner] = winners
+    for i, answer in enumerate(answers):
+        if decisions[i] == winner:
+            assert answer.status_code == 200, answer.text
+        else:
+            assert answer.status_code == 409, answer.text
+            assert answer.json()["code"] == "med_already_decided"
+    mule = await bank.log_in("mule")
+    held = Decimal("0.00") if winner == "AGREED" else Decimal("300.00")
+    assert await bank.available(mule, target) == held
+    if bank.pool is not None:
+        events = await bank.outbox(e2e, "pix.med.")
+        assert events[med_events.REPORT_ANALYSED] == 1
+        assert events.get(med_events.FUNDS_BLOCKED, 0) == (1 if winner == "AGREED" else 0)
+
+
+async def check_payments_made_at_once_are_each_listed_once(bank: Bank) -> None:
+    """Many payments in the same instant (one clock), paged two at a time: none lost or twice."""
+    payer = await bank.log_in("payer")
+    source = await bank.account(payer, deposit="100.00")
+    payee = await bank.log_in("payee")
+    target = await bank.account(payee)
+    key = await bank.client.post(
+        "/v1/pix/keys", json={"account_id": target, "key_type": "EVP"}, headers=payee
+    )
+    paid = await asyncio.gather(
+        *(
+            bank.at(i).post(
+                "/v1/pix/payments",
+                json={"account_id": source, "key": key.json()["key"], "amount": "1.00"},
+                headers={**payer, "Idempotency-Key": f"at-once-{i}"},
+            )
+            for i in range(CALLERS)
+        )
+    )
+    assert statuses(paid) == [201] * CALLERS, [r.text for r in paid]
+    made = sorted(r.json()["end_to_end_id"] for r in paid)
+    for headers, account, direction in ((payer, source, "SENT"), (payee, target, "RECEIVED")):
+        seen: list[str] = []
+        query: dict[str, Any] = {"account_id": account, "limit": 2, "direction": direction}
+        while True:
+            page = await bank.client.get("/v1/pix/payments", params=query, headers=headers)
+            assert page.status_code == 200, page.text
+            seen.extend(p["end_to_end_id"] for p in page.json()["items"])
+            if page.json()["next_cursor"] is None:
+                break
+            query["cursor"] = page.json()["next_cursor"]
+        assert sorted(seen) == made
+    bad = await bank.client.get(
+        "/v1/pix/payments", params={"account_id": source, "cursor": "not-a-cursor"}, headers=payer
+    )
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["field"] == "cursor"
+
+
 # --- limits: the night period -----------------------------------------------------------------
 
 
@@ -829,4 +905,10 @@ test_a_block_is_placed_only_within_72_hours_of_the_payment = over_http(
 )
 test_the_night_limit_starts_at_20h_in_brasilia = over_http(
     check_the_night_limit_starts_at_20h_in_brasilia
+)
+test_analysts_deciding_at_once_record_one_decision = over_http(
+    check_analysts_deciding_at_once_record_one_decision
+)
+test_payments_made_at_once_are_each_listed_once = over_http(
+    check_payments_made_at_once_are_each_listed_once
 )
