@@ -336,6 +336,50 @@ async def check_a_confirmed_claim_not_completed_ends_at_the_completion_end(bank:
     assert (await bank.client.get("/v1/pix/keys", headers=bob)).json() == []
 
 
+async def check_the_donor_confirming_and_cancelling_at_once_gets_one_outcome(bank: Bank) -> None:
+    alice = await bank.log_in("alice")
+    alice_account = await bank.account(alice)
+    body = {"account_id": alice_account, "key_type": "EMAIL", "key": EMAIL}
+    assert (await bank.client.post("/v1/pix/keys", json=body, headers=alice)).status_code == 201
+    bob = await bank.log_in("bob")
+    bob_account = await bank.account(bob)
+    claim = await bank.client.post(
+        "/v1/pix/claims",
+        json={
+            "account_id": bob_account,
+            "claim_type": "OWNERSHIP",
+            "key_type": "EMAIL",
+            "key": EMAIL,
+        },
+        headers=bob,
+    )
+    assert claim.status_code == 201, claim.text
+    path = f"/v1/pix/claims/{claim.json()['id']}"
+    steps = await asyncio.gather(
+        *(
+            bank.at(i).post(f"{path}/confirm", headers=alice)
+            if i % 2
+            else bank.at(i).post(f"{path}/cancel", json={}, headers=alice)
+            for i in range(CALLERS)
+        )
+    )
+    final = (await bank.client.get(path, headers=alice)).json()["status"]
+    assert final in ("CONFIRMED", "CANCELLED")
+    for i, step in enumerate(steps):
+        mine = "CONFIRMED" if i % 2 else "CANCELLED"
+        if mine == final:
+            assert step.status_code == 200, step.text
+        else:
+            assert step.status_code in (409, 422), step.text
+    completed = await bank.client.post(f"{path}/complete", headers=bob)
+    holder = bob if final == "CONFIRMED" else alice
+    assert completed.status_code == (200 if final == "CONFIRMED" else 409), completed.text
+    [key] = (await bank.client.get("/v1/pix/keys", headers=holder)).json()
+    assert key["key"] == EMAIL
+    other = alice if holder is bob else bob
+    assert (await bank.client.get("/v1/pix/keys", headers=other)).json() == []
+
+
 # --- MED -------------------------------------------------------------------------------------
 
 
@@ -911,4 +955,7 @@ test_analysts_deciding_at_once_record_one_decision = over_http(
 )
 test_payments_made_at_once_are_each_listed_once = over_http(
     check_payments_made_at_once_are_each_listed_once
+)
+test_the_donor_confirming_and_cancelling_at_once_gets_one_outcome = over_http(
+    check_the_donor_confirming_and_cancelling_at_once_gets_one_outcome
 )
