@@ -15,10 +15,10 @@ from finbank_adapters.postgres import (
 )
 from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
 from finbank_core.accounts.use_cases import (
-    GetBalanceQuery,
     BankAccounts,
     Deposit,
     GetBalance,
+    GetBalanceQuery,
     MoveCashCommand,
     OpenAccount,
     OpenAccountCommand,

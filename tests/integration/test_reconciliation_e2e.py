@@ -22,12 +22,12 @@ import pytest
 from finbank_adapters.files.s3 import S3FileStore
 from finbank_adapters.memory import InMemoryEventPublisher
 from finbank_adapters.memory.ids import SequentialIdGenerator
-from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.postgres import PostgresLedger
 from finbank_adapters.postgres.holds import PostgresPendingHolds
 from finbank_adapters.reconciliation.pix_sources import PixLedgerPostings, PixRecordsFromRepository
 from finbank_adapters.reconciliation.report import FileStoreReportSink
 from finbank_adapters.reconciliation.sources import FileStatementSource
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_core.accounts.ledger import Transfer, TransferCode, TransferFlags
 from finbank_core.accounts.use_cases import BankAccounts
 from finbank_core.pix.codes.identifiers import EndToEndId

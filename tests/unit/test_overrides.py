@@ -41,11 +41,9 @@ async def test_the_bank_writes_to_the_ledger_and_directory_it_was_given() -> Non
     ledger = InMemoryLedger(clock, InMemoryEventPublisher())
     directory = InMemoryKeyDirectory()
     publisher = InMemoryEventPublisher()
-    # InMemoryLedger.create_transfers returns an Awaitable where the port says
-    # async def: the port is satisfied at run time, mypy wants a coroutine
     mine = Overrides(
         clock=clock,
-        ledger=ledger,  # type: ignore[arg-type]
+        ledger=ledger,
         key_directory=directory,
         event_publisher=publisher,
     )

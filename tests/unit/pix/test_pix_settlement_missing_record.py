@@ -21,8 +21,8 @@ from tests.pix_support import PixWorld, build_world
 from tests.postgres_support import isolated_schema, require_postgres
 from tests.unit.pix.test_pix_settlement_handler import RecordingInbox
 
-from finbank_adapters.pix_wiring import PEER_KEY_EMAIL
 from finbank_adapters.postgres import PostgresLedger
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.workers.pix_settlement import (
     UNRECORDED,
     MissingRecordPolicy,

@@ -18,9 +18,9 @@ from tests.pix_support import PixWorld, build_world
 
 from finbank_core.accounts import (
     AccountStatus,
-    GetBalanceQuery,
     Deposit,
     GetBalance,
+    GetBalanceQuery,
     InternalTransfer,
     InternalTransferCommand,
     MoveCashCommand,
