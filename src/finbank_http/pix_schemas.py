@@ -21,7 +21,7 @@ from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixPar
 from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.pix.use_cases import ChargeResult
 from finbank_http.med_schemas import MedOut
-from finbank_http.schemas import AmountOut, AmountText, signed_amount
+from finbank_http.schemas import AmountOut, PositiveAmountText, signed_amount
 
 KeyText = Annotated[str, msgspec.Meta(min_length=1, max_length=77)]
 Description = Annotated[str, msgspec.Meta(max_length=140)]
@@ -74,7 +74,7 @@ class PaymentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Name the recipient by exactly one of ``key``, ``br_code`` and ``account_data``."""
 
     account_id: uuid.UUID
-    amount: AmountText | None = None
+    amount: PositiveAmountText | None = None
     key: KeyText | None = None
     key_type: PixKeyType | None = None
     br_code: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
@@ -172,7 +172,7 @@ class PaymentOut(msgspec.Struct, kw_only=True):
 
 
 class RefundIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    amount: AmountText
+    amount: PositiveAmountText
     #: MED natures are started by the bank, not by customers
     nature: Literal["ORIGINAL", "RETIRADA"] = "ORIGINAL"
     description: Description | None = None
@@ -189,7 +189,7 @@ class ChargePayerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class ChargeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     account_id: uuid.UUID
     key: KeyText
-    amount: AmountText
+    amount: PositiveAmountText
     expires_in_seconds: Annotated[int, msgspec.Meta(ge=1, le=365 * 24 * 3600)] | None = None
     txid: TxIdText | None = None
     description: Description | None = None
@@ -287,7 +287,7 @@ class BRCodeOut(msgspec.Struct, kw_only=True):
 
 class SandboxIncomingIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     account_id: uuid.UUID
-    amount: AmountText
+    amount: PositiveAmountText
     txid: Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9]{1,35}$(?!\n)")] | None = None
     description: Description | None = None
 

@@ -31,6 +31,16 @@ AmountText = Annotated[
         examples=["150.00"],
     ),
 ]
+#: amounts that move money: more than zero (0.00 is refused as the core refuses it)
+POSITIVE_AMOUNT_PATTERN = r"^(?:0\.(?:0[1-9]|[1-9][0-9])|[1-9][0-9]{0,9}\.[0-9]{2})$(?!\n)"
+PositiveAmountText = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=POSITIVE_AMOUNT_PATTERN,
+        description="Amount in reais, more than zero, with exactly two decimals, e.g. 1234.56",
+        examples=["150.00"],
+    ),
+]
 #: amounts the service reports (balances, statement lines): any size, maybe negative
 SIGNED_AMOUNT_PATTERN = r"^-?[0-9]+\.[0-9]{2}$(?!\n)"
 AmountOut = Annotated[
@@ -256,7 +266,7 @@ class StatementOut(msgspec.Struct, kw_only=True):
 class TransferIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     from_account_id: uuid.UUID
     to_account_id: uuid.UUID
-    amount: AmountText
+    amount: PositiveAmountText
     description: Annotated[str, msgspec.Meta(max_length=140)] | None = None
 
 
@@ -282,4 +292,4 @@ class TransferOut(msgspec.Struct, kw_only=True):
 
 class SandboxDepositIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     account_id: uuid.UUID
-    amount: AmountText
+    amount: PositiveAmountText

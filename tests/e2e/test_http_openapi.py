@@ -252,6 +252,12 @@ def test_qr_images_are_binary(document: dict[str, Any]) -> None:
 #: which the service may refuse a request that the schema allows (schemathesis's
 #: "schema-valid request rejected"), and why no schema can say it.
 SCHEMA_CANNOT_SAY: dict[str, dict[str, str]] = {
+    "POST /v1/auth/signup": {
+        "weak_password": "the password must differ from the username: a cross-field rule",
+    },
+    "POST /v1/pix/automatic/recurrences/{recurrence_id}/cancel": {
+        "invalid_pix_recurrence": "a reason's Unicode-printable characters (see EVERYWHERE)",
+    },
     "POST /v1/accounts": {
         "invalid_holder": "holder names need a letter and no control or invisible characters; "
         "the holder type must match the document (CPF: individual, CNPJ: company)",
@@ -310,6 +316,8 @@ SCHEMA_CANNOT_SAY: dict[str, dict[str, str]] = {
 EVERYWHERE: dict[tuple[str, str], str] = {
     ("invalid_input", "NUL characters are not allowed"): "no text may hold U+0000 (databases "
     "refuse it); the document says so in prose (docs/api.md), not in every string's schema",
+    ("invalid_input", "'since' must be before 'until'"): "a period's two ends compared: "
+    "a cross-field rule (statements, payment lists)",
     ("invalid_input", "printable characters"): "usernames and codes must be Unicode-printable "
     "(str.isprintable: no category C or Z but the space), which an ECMA-262 pattern without "
     "the u flag cannot state",

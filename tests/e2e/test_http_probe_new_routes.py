@@ -5,6 +5,7 @@ the memory profile and with the ledger, accounts, users and outbox on PostgreSQL
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -250,3 +251,56 @@ def test_sign_up_with_well_formed_contact_details_is_accepted(api: TestClient[Li
         "name": "Ana Souza",
     }
     assert api.post("/v1/auth/signup", json=body).status_code == 201
+
+
+# -- what a larger schemathesis run found ----------------------------------------------------
+
+
+def test_amounts_that_move_money_say_more_than_zero_in_the_document_and_refuse_zero(
+    api: TestClient[Litestar], user: User
+) -> None:
+    """0.00 matched the documented pattern but the core refused it (schema-valid data
+    rejected); limits still take 0.00 (no PIX at all)."""
+    document = api.get("/schema/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    moving = [
+        ("TransferIn", "amount"),
+        ("SandboxDepositIn", "amount"),
+        ("ChargeIn", "amount"),
+        ("RefundIn", "amount"),
+        ("SandboxIncomingIn", "amount"),
+        ("ScheduleIn", "amount"),
+    ]
+    zero_ok = [("TierIn", "day_per_transaction")]
+    for name, field in moving + zero_ok:
+        schema = schemas[name]["properties"][field]
+        pattern = re.compile(schema["pattern"])
+        assert pattern.search("0.01"), name
+        assert pattern.search("150.00"), name
+        assert bool(pattern.search("0.00")) is ((name, field) in zero_ok), name
+    account = open_account(api, user)
+    response = api.post(
+        "/v1/sandbox/deposits",
+        json={"account_id": account["id"], "amount": "0.00"},
+        headers=user.headers,
+    )
+    assert_problem(response, 400, "invalid_input", field="amount")
+
+
+def test_the_statement_cursor_is_documented_from_zero_and_histories_are_enums(
+    api: TestClient[Litestar],
+) -> None:
+    document = api.get("/schema/openapi.json").json()
+    parameters = document["paths"]["/v1/accounts/{account_id}/statement"]["get"]["parameters"]
+    cursor = next(p for p in parameters if p["name"] == "cursor")["schema"]["oneOf"][0]
+    assert (cursor["minimum"], cursor["maximum"]) == (0, 2**63 - 1)
+    schemas = document["components"]["schemas"]
+    for out, history in (
+        ("RecurrenceOut", "StatusChangeOut"),
+        ("RecurringChargeOut", "ChargeStatusChangeOut"),
+    ):
+        assert schemas[out]["properties"]["history"]["items"]["$ref"].endswith("/" + history)
+        status = schemas[history]["properties"]["status"]
+        assert "enum" in schemas[status["$ref"].split("/")[-1]], history
+    setup = schemas["MfaSetupOut"]["properties"]["challenge_type"]
+    assert "$ref" in setup or "enum" in setup

@@ -120,7 +120,12 @@ class AccountController(Controller):
         ] = None,
         cursor: Annotated[
             int | None,
-            QueryParameter(description="next_cursor of the previous page", ge=0, le=2**63 - 1),
+            QueryParameter(
+                description="next_cursor of the previous page",
+                ge=0,
+                le=2**63 - 1,
+                schema_extra={"minimum": 0},  # Litestar drops a bound of 0 from the document
+            ),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> StatementOut:

@@ -93,7 +93,7 @@ class MfaSetupOut(msgspec.Struct, kw_only=True):
     secret: str
     otpauth_uri: str
     challenge_id: str
-    challenge_type: str
+    challenge_type: ChallengeType
     expires_in: int
 
 
@@ -279,7 +279,7 @@ class AuthController(Controller):
             secret=setup.secret,
             otpauth_uri=setup.otpauth_uri,
             challenge_id=setup.challenge_id,
-            challenge_type=setup.challenge_type,
+            challenge_type=ChallengeType(setup.challenge_type),
             expires_in=setup.expires_in,
         )
 

@@ -56,7 +56,7 @@ from finbank_http.deps import Bank
 from finbank_http.pix_schemas import BRCodeOut, PaymentOut, TxIdText
 from finbank_http.problems import in_progress_problem, problems
 from finbank_http.routes.pix import IdempotencyKey
-from finbank_http.schemas import AmountOut, AmountText, signed_amount
+from finbank_http.schemas import AmountOut, AmountText, PositiveAmountText, signed_amount
 from finbank_http.security import BEARER_SCHEME
 
 COMMON = (400, 401, 503)
@@ -84,9 +84,9 @@ class RecurrenceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     end: date | None = None
     purpose: Annotated[str, msgspec.Meta(max_length=35)] | None = None
     #: every charge is exactly this amount; excludes ``min_amount``
-    fixed_amount: AmountText | None = None
+    fixed_amount: PositiveAmountText | None = None
     #: variable amounts: the least a charge may be (a payer's maximum cannot be lower)
-    min_amount: AmountText | None = None
+    min_amount: PositiveAmountText | None = None
 
 
 class RequestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -101,7 +101,7 @@ class CodeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class ScheduleIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    amount: AmountText
+    amount: PositiveAmountText
     due_date: date
     txid: TxIdText | None = None
 
@@ -136,7 +136,16 @@ class CancelIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class StatusChangeOut(msgspec.Struct, kw_only=True):
-    status: str
+    """One entry of a recurrence's history."""
+
+    status: RecurrenceStatus
+    at: datetime
+
+
+class ChargeStatusChangeOut(msgspec.Struct, kw_only=True):
+    """One entry of a recurring charge's history."""
+
+    status: ChargeStatus
     at: datetime
 
 
@@ -208,7 +217,9 @@ class RecurrenceOut(msgspec.Struct, kw_only=True):
             else RequestOut(request_id=r.request.request_id, expires_at=r.request.expires_at),
             ended_by=r.ended_by,
             end_reason=r.end_reason,
-            history=[StatusChangeOut(status=h.status, at=h.at) for h in r.history],
+            history=[
+                StatusChangeOut(status=RecurrenceStatus(h.status), at=h.at) for h in r.history
+            ],
         )
 
 
@@ -230,7 +241,7 @@ class RecurringChargeOut(msgspec.Struct, kw_only=True):
     reason: str | None
     created_at: datetime
     attempts: list[AttemptOut]
-    history: list[StatusChangeOut]
+    history: list[ChargeStatusChangeOut]
 
     @classmethod
     def of(cls, c: RecurringCharge) -> RecurringChargeOut:
@@ -253,7 +264,9 @@ class RecurringChargeOut(msgspec.Struct, kw_only=True):
                 )
                 for a in c.attempts
             ],
-            history=[StatusChangeOut(status=h.status, at=h.at) for h in c.history],
+            history=[
+                ChargeStatusChangeOut(status=ChargeStatus(h.status), at=h.at) for h in c.history
+            ],
         )
 
 
