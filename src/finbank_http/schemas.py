@@ -79,7 +79,7 @@ class SignUpIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             str,
             msgspec.Meta(
                 max_length=254,
-                pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$(?!\n)",
+                pattern=r"^[^@ ]+@[^@ ]+\.[^@ ]+$(?!\n)",
                 description="an e-mail address",
             ),
         ]

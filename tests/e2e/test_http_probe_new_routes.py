@@ -222,6 +222,7 @@ def test_amounts_with_a_trailing_newline_are_refused_on_the_new_money_routes(
         ("email", "a" * 300 + "@example.com"),
         ("email", "not-an-email"),
         ("email", "ana @example.com"),
+        ("email", "ana\u001d@example.com"),
         ("phone_number", "abc"),
         ("phone_number", "+55 11 99999-8888"),
         ("phone_number", "+5511999998888\n"),

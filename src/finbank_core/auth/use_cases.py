@@ -72,7 +72,7 @@ def validate_credentials_shape(username: str, password: str) -> None:
 #: the longest e-mail address (RFC 5321's path limit less its brackets) and name accepted
 EMAIL_MAX = 254
 NAME_MAX = 140
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EMAIL = re.compile(r"[^@ ]+@[^@ ]+\.[^@ ]+")  # other spaces and controls: not printable
 #: ITU-T E.164 with its plus sign, as Cognito's ``phone_number`` wants it
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
