@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -49,17 +50,30 @@ class LagProbe:
 
     def __init__(self, kafka: KafkaSettings, group_id: str) -> None:
         self.group_id = group_id
-        self._consumer: AIOKafkaConsumer = new_consumer(kafka, group_id)
+        # No group id on the consumer that reads the partitions' ends: a consumer
+        # built with the measured group's id runs a group coordinator of its own
+        # beside the group's real members; the committed offsets come from the
+        # admin client's OffsetFetch instead.
+        self._consumer: AIOKafkaConsumer = AIOKafkaConsumer(**kafka.client_config())
+        self._admin = AIOKafkaAdminClient(**kafka.client_config())
         self._started = False
 
     async def __aenter__(self) -> LagProbe:
         with translated():
             await self._consumer.start()
+            try:
+                await self._admin.start()
+            except BaseException:
+                await self._consumer.stop()
+                raise
         self._started = True
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        await self._consumer.stop()
+        try:
+            await self._admin.close()
+        finally:
+            await self._consumer.stop()
 
     async def partitions(self, topic: str) -> list[TopicPartition]:
         with translated():
@@ -77,9 +91,11 @@ class LagProbe:
         with translated():
             ends = await self._consumer.end_offsets(tps)
             starts = await self._consumer.beginning_offsets(tps)
+            offsets = await self._admin.list_consumer_group_offsets(self.group_id, partitions=tps)
             total = 0
             for tp in tps:
-                committed = await self._consumer.committed(tp)
+                found = offsets.get(tp)
+                committed = found.offset if found is not None and found.offset >= 0 else None
                 position = starts[tp] if committed is None else max(committed, starts[tp])
                 total += max(0, ends[tp] - position)
         return total
