@@ -35,6 +35,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from typing import Any
@@ -111,6 +112,7 @@ async def run(
     rate: float,
     partitions: int,
     processes: bool,
+    count_statements: bool,
 ) -> None:
     from finbank_adapters.aws_wiring import bootstrap_aws
     from finbank_adapters.kafka.clients import create_topics
@@ -144,7 +146,18 @@ async def run(
                     raise SystemExit(
                         "--processes reads the outcomes from PostgreSQL: postgres only"
                     )
-                await bench_processes(env, dsn, schema, payments, concurrency, account_count, rate)
+                with tempfile.TemporaryDirectory() as directory:
+                    await bench_processes(
+                        env,
+                        dsn,
+                        schema,
+                        payments,
+                        concurrency,
+                        account_count,
+                        rate,
+                        directory if count_statements else None,
+                        stack.processes,
+                    )
             else:
                 await bench(settings, payments, concurrency, account_count, rate)
         finally:
@@ -244,13 +257,127 @@ def report(
     )
 
 
-def spawn(arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def spawn(
+    arguments: list[str], env: dict[str, str], role: str, statements_dir: str | None
+) -> subprocess.Popen[bytes]:
+    """``finbank <arguments>`` in a process of its own, its PostgreSQL sessions named
+    ``bench_<role>`` (for the CPU figures); with ``statements_dir``, it counts its
+    statements into ``<statements_dir>/<role>.json`` (see :func:`child_main`)."""
+    env = {
+        **env,
+        "FINBANK_POSTGRES_DSN": f"{env['FINBANK_POSTGRES_DSN']}&application_name=bench_{role}",
+    }
+    command = [sys.executable, "-m", "finbank_cli", *arguments]
+    if statements_dir is not None:
+        out = os.path.join(statements_dir, f"{role}.json")
+        command = [sys.executable, os.path.abspath(__file__), "--child-statements", out, *arguments]
     return subprocess.Popen(
-        [sys.executable, "-m", "finbank_cli", *arguments],
+        command,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def child_main(out: str, arguments: list[str]) -> None:
+    """Run ``finbank <arguments>`` counting every statement its asyncpg connections send.
+
+    Each query text (whitespace collapsed) is counted, ``BEGIN``/``COMMIT`` included;
+    SIGUSR1 starts the count afresh (the parent sends it after the warm-up), and the
+    counts are written to ``out`` as JSON on the way out.
+    """
+    import atexit
+    import collections
+    import json
+
+    import asyncpg.connection
+
+    from finbank_cli.main import main as finbank_main
+
+    counts: collections.Counter[str] = collections.Counter()
+    original = asyncpg.connection.Connection.__init__
+
+    def count(record: Any) -> None:
+        counts[" ".join(record.query.split())[:160]] += 1
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.add_query_logger(count)
+
+    asyncpg.connection.Connection.__init__ = init  # type: ignore[method-assign]
+    signal.signal(signal.SIGUSR1, lambda *_: counts.clear())
+
+    def dump() -> None:
+        with open(out, "w") as f:
+            json.dump(dict(counts), f)
+
+    def dump_and_exit(*_: object) -> None:
+        dump()
+        os._exit(0)
+
+    atexit.register(dump)
+    # uvicorn raises the SIGTERM it caught again once shut down: no atexit then
+    signal.signal(signal.SIGTERM, dump_and_exit)
+    sys.argv = ["finbank", *arguments]
+    code = finbank_main()
+    dump()
+    sys.exit(code)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def cpu_snapshot(
+    pool: asyncpg.Pool, processes: dict[str, int]
+) -> dict[str, dict[int, float]]:
+    """CPU seconds per role and pid: the processes, and each role's PostgreSQL backends."""
+    snapshot = {role: {pid: cpu_seconds(pid)} for role, pid in processes.items()}
+    rows = await pool.fetch(
+        "SELECT pid, application_name FROM pg_stat_activity WHERE application_name LIKE 'bench_%'"
+    )
+    for row in rows:
+        role = "postgres (" + row["application_name"].removeprefix("bench_") + ")"
+        snapshot.setdefault(role, {})[row["pid"]] = cpu_seconds(row["pid"])
+    return snapshot
+
+
+def report_cpu(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], payments: int
+) -> None:
+    """CPU milliseconds per payment by process (load-independent, unlike the rates)."""
+    total = 0.0
+    lines = []
+    for role, pids in sorted(after.items()):
+        spent = sum(s - before.get(role, {}).get(pid, 0.0) for pid, s in pids.items())
+        total += spent
+        lines.append(f"    {role:28} {spent * 1000 / payments:6.2f}")
+    print("  CPU ms per payment (user + system), by process:")
+    print("\n".join(lines))
+    print(f"    {'all of them':28} {total * 1000 / payments:6.2f}")
+
+
+def report_statements(statements_dir: str, payments: int) -> None:
+    """Statements per payment by process, and the most frequent ones."""
+    import json
+
+    print("  PostgreSQL statements per payment, by process (BEGIN/COMMIT included):")
+    for role in ("serve", "relay", "worker"):
+        path = os.path.join(statements_dir, f"{role}.json")
+        if not os.path.exists(path):
+            print(f"    {role}: no counts")
+            continue
+        with open(path) as f:
+            counts: dict[str, int] = json.load(f)
+        print(f"    {role:8} {sum(counts.values()) / payments:6.2f}")
+        for query, n in sorted(counts.items(), key=lambda kv: -kv[1])[:14]:
+            print(f"      {n / payments:5.2f}  {query[:110]}")
 
 
 async def bench_processes(
@@ -261,6 +388,8 @@ async def bench_processes(
     concurrency: int,
     account_count: int,
     rate: float,
+    statements: str | None,
+    stack_processes: list[subprocess.Popen[bytes]],
 ) -> None:
     """The deployment's shape: three processes, HTTP over TCP, outcomes read from PostgreSQL.
 
@@ -268,11 +397,17 @@ async def bench_processes(
     this machine's) minus when the request was due (``time.time()``).
     """
     port = free_port()
+    roles = ["serve", "relay", "worker"]
     children = [
-        spawn(["serve", "--port", str(port), "--log-level", "warning"], env),
-        spawn(["relay"], env),
-        spawn(["worker", "pix-settlement"], env),
+        spawn(["serve", "--port", str(port), "--log-level", "warning"], env, "serve", statements),
+        spawn(["relay"], env, "relay", statements),
+        spawn(["worker", "pix-settlement"], env, "worker", statements),
     ]
+    watched = {role: child.pid for role, child in zip(roles, children, strict=True)}
+    for process in stack_processes:  # Tansu and moto (idle here)
+        program = os.path.basename(str(process.args[0]))  # type: ignore[index]
+        watched[f"dev stack ({program})"] = process.pid
+    watched["this benchmark (HTTP client)"] = os.getpid()
     pool = await asyncpg.create_pool(
         dsn, server_settings={"search_path": schema}, min_size=1, max_size=2
     )
@@ -311,6 +446,10 @@ async def bench_processes(
             settled_at: dict[str, float] = dict(warm)
             accept_seconds: list[float] = []
             gate = asyncio.Semaphore(concurrency)
+            if statements is not None:
+                for child in children:  # the counts start afresh after the warm-up
+                    child.send_signal(signal.SIGUSR1)
+            cpu_before = await cpu_snapshot(pool, watched)
             started = time.time()
 
             async def pay(n: int) -> None:
@@ -343,6 +482,7 @@ async def bench_processes(
             for e2e in warm:
                 del settled_at[e2e]
             elapsed = max(settled_at.values()) - started
+            cpu_after = await cpu_snapshot(pool, watched)
     finally:
         await pool.close()
         for child in children:
@@ -356,9 +496,16 @@ async def bench_processes(
     report(
         payments, concurrency, account_count, accepted, elapsed, sent_at, settled_at, accept_seconds
     )
+    report_cpu(cpu_before, cpu_after, payments)
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if statements is not None:
+        report_statements(statements, payments)
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--child-statements"]:
+        child_main(sys.argv[2], sys.argv[3:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--payments", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=20)
@@ -379,6 +526,11 @@ def main() -> None:
         action="store_true",
         help="run `finbank serve`, `relay` and `worker pix-settlement` as processes (postgres)",
     )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="with --processes: count each process's PostgreSQL statements per payment",
+    )
     args = parser.parse_args()
     asyncio.run(
         run(
@@ -390,6 +542,7 @@ def main() -> None:
             args.rate,
             args.partitions,
             args.processes,
+            args.statements,
         )
     )
 
