@@ -29,6 +29,7 @@ from finbank_core.pix.med.errors import (
     MedCaseAlreadyExists,
     MedDeadlinePassed,
     MedNotAllowed,
+    MedRefundAlreadyRequested,
     MedVersionConflict,
     PrecautionaryBlockAlreadyExists,
 )
@@ -305,6 +306,39 @@ async def test_self_service_contestation_on_us_returns_part_and_releases_the_res
     assert await w.available(mule) == 180_00  # the rest of the hold was released
     assert w.network.returns == []  # on-us: no message left the bank
     assert len(w.events(med_events.REPORT_OPENED)) == 1
+
+
+async def test_a_refund_request_repeated_with_another_amount_is_refused(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    victim, mule = await w.open_account("victim"), await w.open_account("mule")
+    await w.deposit(victim, 300_00)
+    e2e = (await w.on_us(victim, mule, 300_00)).end_to_end_id
+    await w.contest(
+        ContestPixPaymentCommand(
+            owner_id="victim", end_to_end_id=e2e, situation=FraudSituation.SCAM
+        )
+    )
+    await w.analyse(analyse(e2e))
+    first = await w.request_refund(
+        RequestMedRefundCommand(end_to_end_id=e2e, amount=Money(120_00), requested_by="ana")
+    )
+    with pytest.raises(MedRefundAlreadyRequested) as refused:
+        await w.request_refund(
+            RequestMedRefundCommand(end_to_end_id=e2e, amount=Money(200_00), requested_by="ana")
+        )
+    assert refused.value.details == {"field": "amount", "requested_amount": "120.00"}
+    same = await w.request_refund(
+        RequestMedRefundCommand(end_to_end_id=e2e, amount=Money(120_00), requested_by="ana")
+    )
+    unsaid = await w.request_refund(RequestMedRefundCommand(end_to_end_id=e2e, requested_by="ana"))
+    assert not first.replayed
+    assert same.replayed
+    assert unsaid.replayed
+    assert same.case == first.case == unsaid.case
+    assert await w.posted(victim) == 120_00  # returned once, not 200.00, not twice
+    assert await w.available(mule) == 180_00
 
 
 async def test_a_report_is_taken_up_to_exactly_80_days_after_the_payment(

@@ -498,9 +498,20 @@ async def check_a_partial_return_then_never_more_than_remains(bank: Bank) -> Non
         json={"requested_by": "analyst", "amount": "200.00"},
         headers=analyst,
     )
-    # the case closed with its partial return: asking again is answered like the first
-    assert again.status_code == 200, again.text
-    assert (again.json()["case"]["status"], again.json()["case"]["returned_amount"]) == (
+    # the case closed with its partial return: another amount is refused, naming it
+    assert again.status_code == 409, again.text
+    assert (again.json()["code"], again.json()["field"]) == (
+        "med_refund_already_requested",
+        "amount",
+    )
+    same = await bank.client.post(
+        f"{BACK_OFFICE}/payments/{e2e}/med/refund-request",
+        json={"requested_by": "analyst", "amount": "120.00"},
+        headers=analyst,
+    )
+    # the amount first asked is answered like the first
+    assert same.status_code == 200, same.text
+    assert (same.json()["case"]["status"], same.json()["case"]["returned_amount"]) == (
         "CLOSED",
         "120.00",
     )

@@ -61,6 +61,19 @@ class MedVersionConflict(Conflict):
     title = "The MED record changed meanwhile; read it again"
 
 
+class MedRefundAlreadyRequested(Conflict):
+    """The case's returns were already requested with another amount.
+
+    Asking again with the amount first asked (or with none) answers the
+    recorded request; another amount is refused (``field`` = ``amount``,
+    ``details["requested_amount"]`` what was asked first), never applied
+    silently as if it had been.
+    """
+
+    code = "med_refund_already_requested"
+    title = "The returns of this report were already requested with another amount"
+
+
 class MedAlreadyDecided(Conflict):
     """The report was already analysed with the other decision."""
 

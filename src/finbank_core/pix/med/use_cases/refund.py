@@ -33,6 +33,7 @@ from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import (
     MedCaseNotFound,
     MedNotAllowed,
+    MedRefundAlreadyRequested,
     MedVersionConflict,
 )
 from finbank_core.pix.med.model import CaseStatus, MedCase, MedReturn, MedSide
@@ -131,8 +132,9 @@ async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
 class RequestMedRefund:
     """Record the refund request of an accepted case (see the module docstring).
 
-    The same amount again answers the recorded request (``replayed``) and
-    finishes returns still in progress; with ``execute_inline`` the returns
+    The same amount again (or none) answers the recorded request
+    (``replayed``) and finishes returns still in progress; another amount is
+    refused with ``MedRefundAlreadyRequested``; with ``execute_inline`` the returns
     are executed in the call (a network that cannot be reached leaves them
     ``EM_PROCESSAMENTO`` for :class:`ExecuteMedReturns`).
     """
@@ -157,6 +159,13 @@ class RequestMedRefund:
                     field="end_to_end_id",
                 )
             if case.status in (CaseStatus.REFUND_REQUESTED, CaseStatus.CLOSED):
+                first = case.requested_amount
+                if cmd.amount is not None and first is not None and cmd.amount != first:
+                    raise MedRefundAlreadyRequested(
+                        "the returns of this report were already requested with another amount",
+                        field="amount",
+                        requested_amount=first.to_bcb(),
+                    )
                 finished = await self._finish(case)
                 await d.republish_case(finished)  # in case a crash lost them
                 return MedRefundResult(case=finished, replayed=True)
