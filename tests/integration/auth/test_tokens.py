@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
+from finbank_adapters.local_auth import LocalTokenVerifier
 from finbank_core.auth import AuthenticateQuery, LogoutCommand, RefreshCommand
 from finbank_core.auth.errors import InvalidToken
 from tests.integration.auth.harness import SECRET, AuthWorld
@@ -135,3 +136,63 @@ async def test_rotation_does_not_extend_the_login_session(world: AuthWorld) -> N
     assert renewed.refresh_token is not None
     with pytest.raises(InvalidToken):
         await world.refresh(RefreshCommand(refresh_token=renewed.refresh_token))
+
+
+# -- the verifier's cache of verified tokens (LocalTokenVerifier) ---------------------------
+
+
+async def test_a_remembered_token_is_still_refused_once_it_expires(world: AuthWorld) -> None:
+    tokens = await world.user_without_mfa()
+    query = AuthenticateQuery(access_token=tokens.access_token)
+    assert (await world.authenticate(query)).username == "maria"  # verified, remembered
+    assert (await world.authenticate(query)).username == "maria"  # from the cache
+    world.clock.advance(tokens.expires_in - 1)
+    assert (await world.authenticate(query)).username == "maria"
+    world.clock.advance(1)
+    with pytest.raises(InvalidToken):
+        await world.authenticate(query)
+    with pytest.raises(InvalidToken):  # and stays refused
+        await world.authenticate(query)
+
+
+async def test_a_remembered_token_is_still_refused_after_logout(world: AuthWorld) -> None:
+    tokens = await world.user_without_mfa()
+    query = AuthenticateQuery(access_token=tokens.access_token)
+    await world.authenticate(query)
+    await world.authenticate(query)
+    await world.logout(LogoutCommand(access_token=tokens.access_token))
+    with pytest.raises(InvalidToken):
+        await world.authenticate(query)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), id="signature"),
+        pytest.param(lambda t: resign(t, secret=b"f" * 40), id="foreign-key"),
+        pytest.param(lambda t: resign(t, sub="someone-else")[:-3] + "abc", id="claims"),
+    ],
+)
+async def test_a_variant_of_a_remembered_token_is_verified_in_full(
+    world: AuthWorld, tamper: Any
+) -> None:
+    tokens = await world.user_without_mfa()
+    await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))
+    with pytest.raises(InvalidToken):
+        await world.authenticate(AuthenticateQuery(access_token=tamper(tokens.access_token)))
+    assert (
+        await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))
+    ).username == "maria"
+
+
+async def test_the_verifier_remembers_a_bounded_number_of_tokens(world: AuthWorld) -> None:
+    verifier = LocalTokenVerifier(world.issuer, cache_size=2)
+    users = [await world.user_without_mfa(name) for name in ("ana", "bia", "caio")]
+    for tokens in users:
+        await verifier.verify(tokens.access_token)
+        assert verifier.cached_tokens <= 2
+    with pytest.raises(InvalidToken):
+        await verifier.verify(users[0].refresh_token or "")  # refused: never remembered
+    assert verifier.cached_tokens == 2
+    for tokens, name in zip(users, ("ana", "bia", "caio"), strict=True):  # evicted: verified again
+        assert (await verifier.verify(tokens.access_token)).username == name
