@@ -145,6 +145,8 @@ def check_terms(cmd: CreateRecurrenceCommand, today: date) -> str | None:
     _text(cmd.contract, "contract", MAX_CONTRACT_LENGTH)
     _text(cmd.purpose, "purpose", MAX_OBJECT_LENGTH, required=False)
     _text(cmd.debtor_name, "debtor_name", MAX_NAME_LENGTH)
+    if not any(c.isalpha() for c in cmd.debtor_name):  # "12", "-": not a person's name
+        raise InvalidRecurrence("the debtor's name must contain a letter", field="debtor_name")
     document = normalize_cnpj(cmd.debtor_document)
     if not (is_valid_cpf(document) or is_valid_cnpj(document)):
         raise InvalidDocument("debtor_document is not a valid CPF or CNPJ", field="debtor_document")
