@@ -81,7 +81,12 @@ class AutomaticFacade:
         return await (await provided(self._c.pay_and_authorise))(command)
 
     async def set_limit(self, command: uc.SetAutomaticLimitCommand) -> uc.AutomaticLimit:
-        """Payer: the account's own daily Pix Automático limit (None removes it)."""
+        """Payer: the account's own daily Pix Automático limit (None removes it).
+
+        Lowering applies at once. Raising or removing it needs ``allow_raise=True``,
+        meaning the caller re-authenticated (over HTTP, a spent step-up token for
+        ``pix_limit_raise``); ``StepUpRequired`` otherwise, and nothing changes.
+        """
         return await (await provided(self._c.set_automatic_limit))(command)
 
     async def limit(self, query: uc.AutomaticLimitQuery) -> uc.AutomaticLimit:
