@@ -21,7 +21,9 @@ Decisions:
   ``RequestInProgress`` (409 + ``Retry-After``), never a refusal caused by
   the first request's own reservation; a ``PENDING`` record is replayed
   only once its request has answered, so a replay shows what the first
-  answer showed (or a later state).
+  answer showed (or a later state). A claims store that can also read the
+  record (:class:`ClaimingLookup`, PostgreSQL) takes the lookup, the claim
+  and the lookup under the claim in one round trip, with the same outcomes.
 * On-us payments (the recipient account is here) settle in the call: the
   pending transfer is posted and the recipient credited in one linked batch.
   Other payments stay ``PENDING`` for :class:`SettlePixPayment`, which a
@@ -35,7 +37,8 @@ from __future__ import annotations
 import contextlib
 import random
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -83,11 +86,22 @@ from finbank_core.shared.errors import (
     SameAccount,
     ServiceUnavailable,
 )
-from finbank_core.shared.idempotency import InFlightGuard, RequestClaims, fingerprint
+from finbank_core.shared.idempotency import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_RETRY_AFTER_SECONDS,
+    InFlightGuard,
+    RequestClaims,
+    RequestInProgress,
+    claim_id_for,
+    fingerprint,
+)
 from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.inputs import IdempotencyKey, Memo, check_idempotency_key, check_memo
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
+
+#: the scope of a payment request's in-flight claim (``claim_id_for``)
+_SEND_SCOPE = "pix-send"
 
 
 class AccountData(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +115,30 @@ class AccountData(msgspec.Struct, frozen=True, kw_only=True):
     account_kind: AccountKind = AccountKind.CHECKING
 
     __repr__ = masked_repr("document", "name")
+
+
+@runtime_checkable
+class ClaimingLookup(Protocol):
+    """Request claims that also read the payment records (one store, one round trip).
+
+    ``claim_unless_recorded`` returns the payment recorded under ``(owner_id,
+    idempotency_key)`` without claiming (``(payment, False)``); else takes
+    the claim ``claim_id`` for ``token`` as ``RequestClaims.acquire`` would
+    (``(None, False)`` if another holder has it) and, once taken, reads the
+    record again (``(None, True)``, or ``(payment, True)`` if it was recorded
+    meanwhile). The holder releases the claim with ``RequestClaims.release``.
+    """
+
+    async def claim_unless_recorded(
+        self,
+        owner_id: str,
+        idempotency_key: str,
+        claim_id: str,
+        token: str,
+        *,
+        now: datetime,
+        until: datetime,
+    ) -> tuple[PixPayment | None, bool]: ...
 
 
 class SendPixCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -179,6 +217,10 @@ class SendPix:
         self._rng = rng
         #: None (a single caller, some unit tests): concurrent replays are not held back
         self._in_flight = None if claims is None else InFlightGuard(claims, clock, ids)
+        self._claims = claims
+        self._ids = ids
+        #: the claims store reads the records too: lookup and claim in one round trip
+        self._claiming = claims if isinstance(claims, ClaimingLookup) else None
         self._directory = directory
         self._resolver = resolver
         self._charges = charges
@@ -189,6 +231,8 @@ class SendPix:
     async def __call__(self, cmd: SendPixCommand) -> SendPixResult:
         check_idempotency_key(cmd.idempotency_key)
         request_fingerprint = fingerprint(cmd)
+        if self._claiming is not None:
+            return await self._claim_and_send(self._claiming, cmd, request_fingerprint)
         existing = await self._payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
         if existing is not None and (
             self._in_flight is None
@@ -200,13 +244,58 @@ class SendPix:
             return await self._send(cmd, request_fingerprint)
         # Until the first request with this key has answered, the others get
         # RequestInProgress (409) rather than running the flow again.
-        async with self._in_flight.hold("pix-send", cmd.owner_id, cmd.idempotency_key):
+        async with self._in_flight.hold(_SEND_SCOPE, cmd.owner_id, cmd.idempotency_key):
             return await self._send(cmd, request_fingerprint)
+
+    async def _claim_and_send(
+        self, claiming: ClaimingLookup, cmd: SendPixCommand, request_fingerprint: str
+    ) -> SendPixResult:
+        """``__call__`` with the lookup, the claim and the lookup under it in one call."""
+        assert self._claims is not None
+        assert self._in_flight is not None
+        claim_id = claim_id_for(_SEND_SCOPE, cmd.owner_id, cmd.idempotency_key)
+        token = str(self._ids.new_id())
+        now = self._clock.now()
+        existing, taken = await claiming.claim_unless_recorded(
+            cmd.owner_id,
+            cmd.idempotency_key,
+            claim_id,
+            token,
+            now=now,
+            until=now + timedelta(seconds=DEFAULT_LEASE_SECONDS),
+        )
+        if not taken:
+            if existing is None:
+                raise RequestInProgress(
+                    "a request with this idempotency key is still being processed; "
+                    f"retry in {DEFAULT_RETRY_AFTER_SECONDS} s",
+                    retry_after_seconds=DEFAULT_RETRY_AFTER_SECONDS,
+                )
+            if (
+                existing.status is not PaymentStatus.PENDING
+                or existing.request_fingerprint != request_fingerprint
+            ):
+                return _replay(existing, request_fingerprint)
+            # PENDING: replayed only once its request has answered (the claim tells)
+            async with self._in_flight.hold(_SEND_SCOPE, cmd.owner_id, cmd.idempotency_key):
+                return await self._send(cmd, request_fingerprint)
+        try:
+            if existing is not None:  # recorded between the lookup and the claim
+                return _replay(existing, request_fingerprint)
+            return await self._send_new(cmd, request_fingerprint)
+        finally:
+            # A claim left behind (store down, cancelled) frees itself when its lease ends.
+            with contextlib.suppress(ServiceUnavailable):
+                await self._claims.release(claim_id, token)
 
     async def _send(self, cmd: SendPixCommand, request_fingerprint: str) -> SendPixResult:
         existing = await self._payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
         if existing is not None:  # the first request with this key has answered
             return _replay(existing, request_fingerprint)
+        return await self._send_new(cmd, request_fingerprint)
+
+    async def _send_new(self, cmd: SendPixCommand, request_fingerprint: str) -> SendPixResult:
+        """The flow of a request whose key has no record (under its claim, if any)."""
         if sum(t is not None for t in (cmd.key, cmd.br_code, cmd.account_data)) != 1:
             raise InvalidInput("name the recipient by exactly one of key, br_code, account_data")
         description = check_memo(cmd.description)
