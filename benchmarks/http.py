@@ -1,28 +1,43 @@
 """HTTP requests/s and latency of ``finbank serve`` against a minimal Litestar app, with wrk.
 
 Run: ``.venv/bin/python benchmarks/http.py [--profiles memory,local] [--seconds 10]
-[--rounds 3] [--connections 16] [--workers 1,2] [--dsn DSN]``
+[--rounds 3] [--connections 16] [--threads 1] [--workers 1,2] [--dsn DSN]``
 
 Starts, each as a process of its own on a free loopback port:
 
 * ``minimal``: a Litestar app with one JSON POST route (a body of the same
   shape as a transfer, decoded and answered with 201), under the same uvicorn
   settings as ``finbank serve`` (:func:`finbank_http.app.uvicorn_config`);
+  when ``local`` runs, also with each ``--workers`` count (``minimal-2w``:
+  uvicorn's supervisor, as ``finbank serve --workers 2``): the machine's own
+  ceiling for that many processes, printed beside ours;
 * ``finbank serve`` on each ``--profiles`` profile: ``memory``, and ``local``
   (PostgreSQL at ``--dsn`` in a schema of its own, dropped afterwards; Redis
   at 127.0.0.1:6379 under a key prefix of its own, removed afterwards);
   ``local`` also with each ``--workers`` count (``finbank serve --workers N``).
+  ``--dsn`` may name PostgreSQL's Unix socket
+  (``postgresql://postgres@/test?host=/var/run/postgresql``).
 
-Then drives each with ``wrk`` (``--connections`` connections, one wrk thread,
-``--latency``): ``POST /v1/transfers`` (a new ``Idempotency-Key`` each time,
-from 32 funded accounts, each to one of its own) and ``POST /v1/pix/payments``
-(to the sandbox's peer key), each for ``--seconds``. Rounds are interleaved (every target and
-scenario once per round), so a change in the machine's load hits all sides
-alike; each figure is the median over the rounds, with the lowest and highest.
-Prints requests/s, p50 and p99, the ratios to the minimal app and of two
-workers to one. Responses other than 2xx are counted and reported. Figures
-vary with whatever else runs on the machine (its load average is printed);
-this prints, it never asserts.
+Then drives each with ``wrk`` (``--connections`` connections, ``--threads``
+wrk threads, ``--latency``): ``POST /v1/transfers`` (a new ``Idempotency-Key``
+each time, from 32 funded accounts, each to one of its own) and
+``POST /v1/pix/payments`` (to the sandbox's peer key), each for ``--seconds``.
+Rounds are interleaved (every target and scenario once per round, the targets'
+order reversed every other round), so a change in the machine's load hits all
+sides alike; each figure is the median over the rounds, with the lowest and
+highest. Prints requests/s, p50 and p99, the ratios to the minimal app with
+as many workers, and of N workers to one beside the minimal app's own ratio.
+Responses other than 2xx are counted and reported.
+
+Rates vary with whatever else runs on the machine (its load average is
+printed); what each request costs in CPU much less. So each run also reads
+``/proc``: CPU milliseconds per request of the server's processes, its
+PostgreSQL backends (told apart by ``application_name``), PostgreSQL's own
+processes and Redis (shared with the machine's other users), wrk, and the
+rest of the machine's busy time; and, from those shares, what N workers can
+give over one on this machine's cores at most (a worker is one core at most;
+N of them share the cores with PostgreSQL, Redis and wrk). This prints, it
+never asserts.
 
 This file is named ``http.py``, as the standard library's ``http`` package:
 when another script of this folder runs (the folder first on ``sys.path``)
@@ -80,14 +95,10 @@ SCENARIOS = ("transfer", "pix")
 # -- the minimal app ----------------------------------------------------------------
 
 
-def serve_minimal(port: int) -> None:
+def minimal_app() -> Any:
     """The framework's floor: one JSON POST decoded into a struct and answered (201)."""
     import msgspec
-    import uvicorn
     from litestar import Litestar, post
-
-    from finbank_adapters.settings import HttpOptions
-    from finbank_http.app import uvicorn_config
 
     class TransferIn(msgspec.Struct, forbid_unknown_fields=True):
         from_account_id: uuid.UUID
@@ -112,13 +123,54 @@ def serve_minimal(port: int) -> None:
     async def pay(data: dict[str, Any]) -> dict[str, Any]:
         return {"end_to_end_id": uuid.uuid4().hex, **data}
 
-    app = Litestar(
+    return Litestar(
         [transfer, pay],
         openapi_config=None,
         logging_config=None,
         signature_namespace={"TransferIn": TransferIn, "TransferOut": TransferOut},
     )
-    uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, HttpOptions(), "warning")).run()
+
+
+#: the module ``--serve-minimal`` writes beside its scripts for ``--workers`` > 1: uvicorn's
+#: supervisor imports the app by name in each worker (this file, as ``http``, cannot be)
+MINIMAL_MODULE = "finbank_bench_minimal"
+
+
+def serve_minimal(port: int, workers: int, app_dir: str) -> None:
+    """Serve :func:`minimal_app` as ``finbank serve --workers N`` serves the bank:
+    one process on :func:`finbank_http.app.uvicorn_config`, or N under uvicorn's
+    supervisor with the same options (:func:`finbank_http.app.uvicorn_options`)."""
+    import uvicorn
+
+    from finbank_adapters.settings import HttpOptions
+    from finbank_http.app import uvicorn_config, uvicorn_options
+
+    if workers == 1:
+        uvicorn.Server(
+            uvicorn_config(minimal_app(), "127.0.0.1", port, HttpOptions(), "warning")
+        ).run()
+        return
+    Path(app_dir, f"{MINIMAL_MODULE}.py").write_text(
+        "import importlib.util, sys\n"
+        f"_spec = importlib.util.spec_from_file_location({MINIMAL_MODULE + '_source'!r},"
+        f" {os.path.abspath(__file__)!r})\n"
+        "_module = importlib.util.module_from_spec(_spec)\n"
+        "sys.modules[_spec.name] = _module\n"
+        "_spec.loader.exec_module(_module)\n"
+        "minimal_app = _module.minimal_app\n"
+    )
+    sys.path.insert(0, app_dir)  # the workers are spawned with this process's sys.path
+    uvicorn.run(
+        f"{MINIMAL_MODULE}:minimal_app",
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        **uvicorn_options(HttpOptions()),  # type: ignore[arg-type]
+    )
 
 
 # -- processes --------------------------------------------------------------------------
@@ -151,6 +203,8 @@ class Target:
     process: subprocess.Popen[bytes]
     #: per scenario: wrk's Lua script; a target without one is not driven on it
     scripts: dict[str, Path] = field(default_factory=dict)
+    #: the ``application_name`` of its PostgreSQL sessions (their backends' CPU is its own)
+    application_name: str | None = None
 
 
 def start(name: str, arguments: list[str], env: dict[str, str], workdir: Path, port: int) -> Target:
@@ -254,6 +308,121 @@ end
     return path
 
 
+# -- CPU: who spends the machine's two cores ------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+#: the server's own PostgreSQL processes, shared by every client of the server (helpers,
+#: tests): the WAL writer's flushes are the commits' (``synchronous_commit`` on)
+_PG_AUX = ("walwriter", "checkpointer", "background writer", "autovacuum")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far, all its threads (0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """``(pid, parent pid, command line)`` of every process."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        found.append((int(entry), parent, command))
+    return found
+
+
+def machine_busy() -> tuple[float, float]:
+    """CPU seconds the machine spent busy (all cores) and idle so far (``/proc/stat``)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = values
+    return (user + nice + system + irq + softirq + steal) / _TICK, (idle + iowait) / _TICK
+
+
+def backend_pids(dsn: str, application_name: str) -> list[int]:
+    """The PostgreSQL backends serving ``application_name``'s sessions."""
+    import asyncpg
+
+    async def query() -> list[int]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1", application_name
+            )
+        finally:
+            await conn.close()
+        return [row["pid"] for row in rows]
+
+    return asyncio.run(query())
+
+
+#: the parts a request's CPU is split into, in the order they are printed
+CPU_PARTS = ("server", "postgres", "pg-aux*", "redis*", "wrk", "others*")
+
+
+class CpuMeter:
+    """CPU seconds by part during one wrk run: the target's processes (the supervisor and
+    its workers), its PostgreSQL backends, PostgreSQL's own processes and Redis (shared
+    with whatever else uses them: starred), wrk, and everything else the machine ran."""
+
+    def __init__(self, target: Target, dsn: str) -> None:
+        self.target = target
+        self.dsn = dsn
+
+    def _pids(self) -> dict[str, list[int]]:
+        processes = _processes()
+        ours = {self.target.process.pid}
+        grew = True
+        while grew:  # descendants: uvicorn's workers (and multiprocessing's helpers)
+            more = {pid for pid, parent, _ in processes if parent in ours} - ours
+            grew = bool(more)
+            ours |= more
+        parts: dict[str, list[int]] = {"server": sorted(ours), "pg-aux*": [], "redis*": []}
+        for pid, _, command in processes:
+            if command.startswith("postgres: ") and any(a in command for a in _PG_AUX):
+                parts["pg-aux*"].append(pid)
+            elif command.startswith("redis-server"):
+                parts["redis*"].append(pid)
+        name = self.target.application_name
+        parts["postgres"] = backend_pids(self.dsn, name) if name else []
+        return parts
+
+    def snapshot(self) -> tuple[dict[str, dict[int, float]], float, float]:
+        parts = self._pids()
+        children = os.times()
+        busy, _ = machine_busy()
+        cpu = {part: {pid: cpu_seconds(pid) for pid in pids} for part, pids in parts.items()}
+        return cpu, children.children_user + children.children_system, busy
+
+    @staticmethod
+    def spent(
+        before: tuple[dict[str, dict[int, float]], float, float],
+        after: tuple[dict[str, dict[int, float]], float, float],
+    ) -> dict[str, float]:
+        """Seconds by part between two snapshots (a process that started between them
+        counts from its start; wrk is this process's only child that ends meanwhile)."""
+        spent = {
+            part: sum(s - before[0].get(part, {}).get(pid, 0.0) for pid, s in pids.items())
+            for part, pids in after[0].items()
+        }
+        spent["wrk"] = after[1] - before[1]
+        spent["machine"] = after[2] - before[2]
+        spent["others*"] = max(0.0, spent["machine"] - sum(spent[p] for p in CPU_PARTS[:-1]))
+        return spent
+
+
 # -- wrk ------------------------------------------------------------------------------------
 
 
@@ -263,6 +432,9 @@ class Figures:
     p50_ms: float
     p99_ms: float
     errors: int
+    #: CPU seconds by part (:data:`CPU_PARTS`, and ``machine``) and the run's wall seconds
+    cpu: dict[str, float] = field(default_factory=dict)
+    wall: float = 0.0
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -289,14 +461,14 @@ def parse_wrk(output: str) -> Figures:
     return Figures(float(rate.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), failed)
 
 
-def wrk(port: int, script: Path, seconds: float, connections: int) -> Figures:
+def wrk(port: int, script: Path, seconds: float, connections: int, threads: int = 1) -> Figures:
     binary = shutil.which("wrk")
     if binary is None:
         raise SystemExit("wrk not found on PATH (Debian: apt-get install -y wrk)")
     done = subprocess.run(
         [
             binary,
-            "-t1",
+            f"-t{threads}",
             f"-c{connections}",
             f"-d{max(1, round(seconds))}s",
             "--latency",
@@ -311,6 +483,19 @@ def wrk(port: int, script: Path, seconds: float, connections: int) -> Figures:
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed:\n{done.stderr}")
     return parse_wrk(done.stdout)
+
+
+def measured_wrk(target: Target, scenario: str, options: argparse.Namespace) -> Figures:
+    """One wrk run against ``target``, with the CPU each part spent meanwhile."""
+    meter = CpuMeter(target, options.dsn)
+    before = meter.snapshot()
+    started = time.monotonic()
+    figures = wrk(
+        target.port, target.scripts[scenario], options.seconds, options.connections, options.threads
+    )
+    figures.wall = time.monotonic() - started
+    figures.cpu = CpuMeter.spent(before, meter.snapshot())
+    return figures
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -358,6 +543,10 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+def worker_name(base: str, count: int) -> str:
+    return base if count == 1 else f"{base}-{count}w"
+
+
 async def run(options: argparse.Namespace) -> None:
     profiles = [p for p in options.profiles.split(",") if p]
     workers = [int(w) for w in options.workers.split(",") if w]
@@ -371,10 +560,15 @@ async def run(options: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="finbank-bench-http-") as tmp:
         workdir = Path(tmp)
         try:
-            port = free_port()
-            minimal = start("minimal", [__file__, "--serve-minimal", str(port)], {}, workdir, port)
-            targets.append(minimal)
-            minimal.scripts = await prepare_minimal(workdir)
+            # the machine's floor for each process count ``local`` runs with
+            minimal_counts = sorted({1, *workers}) if "local" in profiles else [1]
+            for count in minimal_counts:
+                name = worker_name("minimal", count)
+                port = free_port()
+                arguments = [__file__, "--serve-minimal", str(port), "--workers", str(count)]
+                minimal = start(name, [*arguments, "--app-dir", tmp], {}, workdir, port)
+                targets.append(minimal)
+                minimal.scripts = await prepare_minimal(workdir, name)
             for profile in profiles:
                 env = {**common, "FINBANK_PROFILE": profile}
                 counts = [1]
@@ -384,12 +578,19 @@ async def run(options: argparse.Namespace) -> None:
                     env.update(local_env)
                     counts = workers
                 for count in counts:
-                    name = profile if count == 1 else f"{profile}-{count}w"
+                    name = worker_name(profile, count)
+                    application_name = None
+                    target_env = env
+                    if profile == "local":  # its backends are told apart by this name
+                        application_name = f"bench_http_{name}_{secrets.token_hex(3)}"
+                        dsn = f"{env['FINBANK_POSTGRES_DSN']}&application_name={application_name}"
+                        target_env = {**env, "FINBANK_POSTGRES_DSN": dsn}
                     port = free_port()
                     arguments = ["-m", "finbank_cli", "serve", "--port", str(port)]
                     if count != 1:
                         arguments += ["--workers", str(count)]
-                    target = start(name, arguments, env, workdir, port)
+                    target = start(name, arguments, target_env, workdir, port)
+                    target.application_name = application_name
                     targets.append(target)
                     target.scripts = await prepare(port, workdir, name)
             await asyncio.to_thread(measure, targets, options)
@@ -400,15 +601,15 @@ async def run(options: argparse.Namespace) -> None:
                 await cleanup()
 
 
-async def prepare_minimal(workdir: Path) -> dict[str, Path]:
+async def prepare_minimal(workdir: Path, name: str) -> dict[str, Path]:
     pairs = [(uuid.uuid4(), uuid.uuid4()) for _ in range(SOURCE_ACCOUNTS)]
     transfer = [
         f'{{"from_account_id":"{a}","to_account_id":"{b}","amount":"0.01"}}' for a, b in pairs
     ]
     pix = [f'{{"account_id":"{a}","key":"bench@example.com","amount":"0.01"}}' for a, _ in pairs]
     return {
-        "transfer": write_script(workdir / "minimal-transfer.lua", "/v1/transfers", "-", transfer),
-        "pix": write_script(workdir / "minimal-pix.lua", "/v1/pix/payments", "-", pix),
+        "transfer": write_script(workdir / f"{name}-transfer.lua", "/v1/transfers", "-", transfer),
+        "pix": write_script(workdir / f"{name}-pix.lua", "/v1/pix/payments", "-", pix),
     }
 
 
@@ -417,21 +618,22 @@ def measure(targets: list[Target], options: argparse.Namespace) -> None:
     loads: list[str] = []
     for target in targets:  # warm-up: imports, caches, the first connections
         for scenario in SCENARIOS:
-            wrk(target.port, target.scripts[scenario], 1, options.connections)
+            wrk(target.port, target.scripts[scenario], 1, options.connections, options.threads)
     for n in range(options.rounds):
         loads.append(load_average())
         print(f"round {n + 1}/{options.rounds} (load average {loads[-1]}) ...", flush=True)
         for scenario in SCENARIOS:
-            for target in targets:
-                figures = wrk(
-                    target.port, target.scripts[scenario], options.seconds, options.connections
-                )
+            # every round in another order, so no target always runs after the same one
+            order = targets if n % 2 == 0 else targets[::-1]
+            for target in order:
+                figures = measured_wrk(target, scenario, options)
                 results.setdefault((target.name, scenario), []).append(figures)
     loads.append(load_average())
     report(targets, results, options, loads)
     if options.py_spy:
-        for target in targets[1:]:  # finbank's (the minimal app's would say little)
-            profile(target, options)
+        for target in targets:  # finbank's (the minimal app's would say little)
+            if not target.name.startswith("minimal"):
+                profile(target, options)
 
 
 def profile(target: Target, options: argparse.Namespace) -> None:
@@ -446,7 +648,13 @@ def profile(target: Target, options: argparse.Namespace) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wrk(target.port, target.scripts["transfer"], options.py_spy, options.connections)
+    wrk(
+        target.port,
+        target.scripts["transfer"],
+        options.py_spy,
+        options.connections,
+        options.threads,
+    )
     recorder.wait(timeout=options.py_spy + 60)
     inclusive: dict[str, int] = {}
     own: dict[str, int] = {}
@@ -472,10 +680,12 @@ def report(
     options: argparse.Namespace,
     loads: list[str],
 ) -> None:
+    cores = os.cpu_count() or 1
     print(
-        f"\nwrk -t1 -c{options.connections} -d{options.seconds}s --latency; median of "
+        f"\nwrk -t{options.threads} -c{options.connections} -d{options.seconds}s --latency "
+        f"(threads, connections); PostgreSQL at {redacted(options.dsn)}; median of "
         f"{options.rounds} interleaved round(s) (lowest-highest); load average (1 5 15 min) "
-        f"before each round and at the end: {' | '.join(loads)}"
+        f"before each round and at the end: {' | '.join(loads)}; {cores} cores"
     )
     medians: dict[tuple[str, str], float] = {}
     for scenario in SCENARIOS:
@@ -497,34 +707,112 @@ def report(
                 f"  {target.name:12}{rate:>10,.0f} {spread:>13}{p50:>10.2f}{p99:>10.2f}"
                 f"{p99 / p50 if p50 else 0:>9.2f}{errors:>8}"
             )
-        base = medians[("minimal", scenario)]
         for target in targets:
-            if target.name != "minimal":
-                ratio = medians[(target.name, scenario)] / base
-                print(f"  {target.name} / minimal: {ratio:.2f}x")
+            base = worker_name("minimal", workers_of(target.name))
+            if not target.name.startswith("minimal") and (base, scenario) in medians:
+                ratio = medians[(target.name, scenario)] / medians[(base, scenario)]
+                print(f"  {target.name} / {base}: {ratio:.2f}x")
         for target in targets:
             match = re.fullmatch(r"(\w+)-(\d+)w", target.name)
             if match and (match.group(1), scenario) in medians:
                 one = medians[(match.group(1), scenario)]
                 ratio = medians[(target.name, scenario)] / one
-                print(f"  {target.name} / {match.group(1)} (one worker): {ratio:.2f}x")
+                line = f"  {target.name} / {match.group(1)} (one worker): {ratio:.2f}x"
+                floor = (f"minimal-{match.group(2)}w", scenario)
+                if match.group(1) != "minimal" and floor in medians:
+                    machine = medians[floor] / medians[("minimal", scenario)]
+                    line += (
+                        f" (the minimal app's: {machine:.2f}x; ours / its: {ratio / machine:.2f})"
+                    )
+                print(line)
+        report_cpu(targets, results, scenario, cores)
+
+
+def workers_of(name: str) -> int:
+    match = re.fullmatch(r"\w+-(\d+)w", name)
+    return int(match.group(1)) if match else 1
+
+
+def report_cpu(
+    targets: list[Target],
+    results: dict[tuple[str, str], list[Figures]],
+    scenario: str,
+    cores: int,
+) -> None:
+    """CPU ms per request by part (medians over the rounds) and the machine's busy cores:
+    load-independent where the rates are not. Starred parts are shared with whatever else
+    runs (``others*``: the machine's busy time no listed process accounts for)."""
+    print("  CPU ms per request (user + system; * shared with other clients of the machine):")
+    print(
+        f"  {'target':12}"
+        + "".join(f"{part:>10}" for part in CPU_PARTS)
+        + f"{'all':>8}{'busy cores':>12}"
+    )
+    bounds: list[str] = []
+    most = max(workers_of(target.name) for target in targets)
+    for target in targets:
+        runs = results[(target.name, scenario)]
+        requests = [max(1.0, r.per_second * r.wall) for r in runs]
+        per_part = {
+            part: statistics.median(
+                1000 * r.cpu.get(part, 0.0) / n for r, n in zip(runs, requests, strict=True)
+            )
+            for part in CPU_PARTS
+        }
+        total = statistics.median(
+            1000 * r.cpu.get("machine", 0.0) / n for r, n in zip(runs, requests, strict=True)
+        )
+        busy = statistics.median(r.cpu.get("machine", 0.0) / r.wall for r in runs if r.wall)
+        print(
+            f"  {target.name:12}"
+            + "".join(f"{per_part[part]:>10.3f}" for part in CPU_PARTS)
+            + f"{total:>8.3f}{busy:>7.2f} of {cores}"
+        )
+        ours = sum(per_part[part] for part in CPU_PARTS if part != "others*")
+        if workers_of(target.name) == 1 and per_part["server"] and most > 1:
+            bounds.append(
+                f"{target.name} {max(1.0, min(most, cores * per_part['server'] / ours)):.2f}x"
+            )
+    if bounds:
+        # one worker uses at most one core; N workers at most what the cores leave
+        # once PostgreSQL, Redis and wrk had their share of each request
+        print(
+            f"  what {most} workers can give over one on {cores} cores, from these shares "
+            f"(max(1, min({most}, cores x server / all but others*))): {', '.join(bounds)}"
+        )
+
+
+def redacted(dsn: str) -> str:
+    """``dsn`` without a password."""
+    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--profiles", default="memory,local", help="comma-separated")
-    parser.add_argument("--workers", default="1,2", help="worker counts of the local profile")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="worker counts of the local profile (the minimal app runs with each too)",
+    )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser.add_argument("--threads", type=int, default=1, help="wrk's threads")
+    parser.add_argument(
+        "--dsn",
+        default=DEFAULT_DSN,
+        help="PostgreSQL of the local profile (a Unix socket: postgresql://postgres@/test"
+        "?host=/var/run/postgresql)",
+    )
     parser.add_argument(
         "--py-spy", type=float, default=0, metavar="SECONDS", help="then profile each target"
     )
     parser.add_argument("--serve-minimal", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--app-dir", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_minimal:
-        serve_minimal(options.serve_minimal)
+        serve_minimal(options.serve_minimal, int(options.workers), options.app_dir)
         return
     asyncio.run(run(options))
 

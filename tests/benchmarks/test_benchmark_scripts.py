@@ -91,17 +91,33 @@ def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:
         *("--connections", "2", "--dsn", POSTGRES_DSN),
     )
 
+    targets = {"minimal", "minimal-2w", "memory", "local", "local-2w"}
+    assert "wrk -t1 -c2 " in out  # wrk's threads and connections are said
     for route in ("POST /v1/transfers", "POST /v1/pix/payments"):
         section = out.split(f"\n{route}\n")[1].split("\n\n")[0]
-        rows = {
-            line.split()[0]: line.split() for line in section.splitlines()[1:] if "/" not in line
-        }
-        assert set(rows) == {"minimal", "memory", "local", "local-2w"}, section
+        rates, cpu = section.split("CPU ms per request")
+        lines = [line.split() for line in rates.splitlines()[1:] if line.strip()]
+        rows = {line[0]: line for line in lines if not any(":" in word for word in line)}
+        assert set(rows) == targets, section
         for name, row in rows.items():
             assert float(row[1].replace(",", "")) > 0, row  # req/s
             assert row[-1] == "0", f"{name} answered errors: {row}"  # non-2xx responses
-        for ratio in ("memory / minimal", "local / minimal", "local-2w / local (one worker)"):
+        for ratio in ("memory / minimal", "local / minimal", "local-2w / minimal-2w"):
             assert re.search(re.escape(ratio) + r": [0-9.]+x", section), section
+        # two workers beside the minimal app's own two workers
+        assert re.search(
+            r"local-2w / local \(one worker\): [0-9.]+x \(the minimal app's: [0-9.]+x; "
+            r"ours / its: [0-9.]+\)",
+            section,
+        ), section
+        # CPU per request by part: the server always spent some; only local has backends
+        parts = {line.split()[0]: line.split() for line in cpu.splitlines()[2:] if " of " in line}
+        assert set(parts) == targets, cpu
+        for name, row in parts.items():
+            server, postgres = float(row[1]), float(row[2])
+            assert server > 0, row
+            assert (postgres > 0) == name.startswith("local"), row
+        assert re.search(r"what 2 workers can give over one .*: minimal [0-9.]+x", cpu), cpu
 
 
 def test_the_http_benchmark_parses_wrk_and_leaves_the_standard_http_to_others() -> None:
