@@ -458,6 +458,8 @@ def test_openapi_names_every_pix_automatic_route_and_its_problems(
         ("post", "/v1/pix/automatic/authorisations/reject"): "rejectPixRecurrence",
         ("post", "/v1/pix/automatic/authorisations/pay"): "payAndAuthorisePixRecurrence",
         ("get", "/v1/pix/automatic/authorisations"): "listPixAuthorisations",
+        ("get", "/v1/pix/automatic/limit"): "getPixAutomaticLimit",
+        ("put", "/v1/pix/automatic/limit"): "setPixAutomaticLimit",
         ("post", "/v1/sandbox/pix/automatic/run-due"): "runPixAutomaticDueDebits",
     }
     for (method, path), operation_id in expected.items():

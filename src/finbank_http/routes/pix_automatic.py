@@ -14,12 +14,13 @@ from datetime import date, datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Response, Router, get, post
+from litestar import Controller, Response, Router, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from finbank_core.auth.model import Principal
+from finbank_core.auth.step_up import StepUpPurpose
 from finbank_core.pix.automatic.model import (
     AttemptStatus,
     ChargeStatus,
@@ -33,6 +34,8 @@ from finbank_core.pix.automatic.model import (
 )
 from finbank_core.pix.automatic.use_cases import (
     AuthoriseRecurrenceCommand,
+    AutomaticLimit,
+    AutomaticLimitQuery,
     CancelRecurrenceCommand,
     CancelRecurringChargeCommand,
     CreateRecurrenceCommand,
@@ -49,12 +52,14 @@ from finbank_core.pix.automatic.use_cases import (
     RequestAuthorisationCommand,
     RunDueDebitsCommand,
     ScheduleChargeCommand,
+    SetAutomaticLimitCommand,
 )
 from finbank_core.shared.errors import NotFound
 from finbank_core.shared.money import Money
 from finbank_http.deps import Bank
 from finbank_http.pix_schemas import BRCodeOut, PaymentOut, TxIdText
 from finbank_http.problems import in_progress_problem, problems
+from finbank_http.routes.auth import StepUpToken
 from finbank_http.routes.pix import IdempotencyKey
 from finbank_http.schemas import AmountOut, AmountText, PositiveAmountText, signed_amount
 from finbank_http.security import BEARER_SCHEME
@@ -64,6 +69,7 @@ RecurrenceIdText = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{29}$(?!\n)", description="idRec: 29 letters or digits")
 ]
 BrCodeText = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+AccountQuery = Annotated[uuid.UUID, QueryParameter(description="one of the caller's accounts")]
 
 
 def _amount(money: Money | None) -> str | None:
@@ -133,6 +139,25 @@ class RejectIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class CancelIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=105)] | None = None
+
+
+class AutomaticLimitIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The payer's daily limit for Pix Automático on one of their accounts."""
+
+    account_id: uuid.UUID
+    #: the most Pix Automático may debit from the account in one Brasília day;
+    #: ``null`` removes the limit (a removal, like a raise, needs a step-up)
+    daily_limit: PositiveAmountText | None
+
+
+class AutomaticLimitOut(msgspec.Struct, kw_only=True):
+    account_id: uuid.UUID
+    #: ``null``: no limit of its own (the balance is the limit)
+    daily_limit: AmountOut | None
+
+    @classmethod
+    def of(cls, limit: AutomaticLimit) -> AutomaticLimitOut:
+        return cls(account_id=limit.account_id, daily_limit=_amount(limit.daily_limit))
 
 
 class StatusChangeOut(msgspec.Struct, kw_only=True):
@@ -617,6 +642,66 @@ class PixAuthorisationController(Controller):
         return [RecurrenceOut.of(r, principal.subject) for r in found]
 
 
+class PixAutomaticLimitController(Controller):
+    """The payer's own daily limit for everything Pix Automático debits from an account."""
+
+    path = "/v1/pix/automatic/limit"
+    tags = ["pix-automatic"]
+    security = [{BEARER_SCHEME: []}]
+
+    @get(
+        "/",
+        operation_id="getPixAutomaticLimit",
+        summary="The daily Pix Automático limit of one of the caller's accounts (payer)",
+        responses=problems(*COMMON, 404, 422),
+    )
+    async def get_limit(
+        self,
+        account_id: Annotated[
+            uuid.UUID, QueryParameter(description="one of the caller's accounts")
+        ],
+        principal: NamedDependency[Principal],
+        bank: NamedDependency[Bank],
+    ) -> AutomaticLimitOut:
+        limit = await bank.pix.automatic.limit(
+            AutomaticLimitQuery(owner_id=principal.subject, account_id=account_id)
+        )
+        return AutomaticLimitOut.of(limit)
+
+    @put(
+        "/",
+        operation_id="setPixAutomaticLimit",
+        summary="Set, lower, raise or remove an account's daily Pix Automático limit (payer)",
+        description="Lowering the limit, or setting one where there was none, applies at once. "
+        "Raising it or removing it (`daily_limit: null`) lets automatic debits take more, so "
+        "it needs a step-up token for `pix_limit_raise` (`POST /v1/auth/step-up`) in "
+        "`X-Step-Up-Token`; without it the change is refused with 403 `step_up_required` "
+        "and nothing changes. A debit attempt that would pass the limit fails "
+        "`automatic_limit_exceeded` and is retried as its charge's policy allows.",
+        responses=problems(*COMMON, 403, 404, 422),
+        status_code=HTTP_200_OK,
+    )
+    async def set_limit(
+        self,
+        data: JSONBody[AutomaticLimitIn],
+        principal: NamedDependency[Principal],
+        bank: NamedDependency[Bank],
+        step_up_token: StepUpToken = None,
+    ) -> AutomaticLimitOut:
+        daily = None if data.daily_limit is None else Money.from_bcb(data.daily_limit)
+        if step_up_token is not None:  # spent here; the core decides whether it was needed
+            await bank.auth.require_step_up(principal, step_up_token, StepUpPurpose.PIX_LIMIT_RAISE)
+        limit = await bank.pix.automatic.set_limit(
+            SetAutomaticLimitCommand(
+                owner_id=principal.subject,
+                account_id=data.account_id,
+                daily_limit=daily,
+                allow_raise=step_up_token is not None,
+            )
+        )
+        return AutomaticLimitOut.of(limit)
+
+
 @get(
     "/v1/pix/automatic/charges/{txid:str}",
     operation_id="getPixRecurringCharge",
@@ -687,6 +772,7 @@ def pix_automatic_router() -> Router:
         route_handlers=[
             PixRecurrenceController,
             PixAuthorisationController,
+            PixAutomaticLimitController,
             get_recurring_charge,
             cancel_recurring_charge,
             sandbox_run_due_debits,
