@@ -1,10 +1,15 @@
-"""The adapters' pool: session settings every finbank connection gets."""
+"""The adapters' pool: session settings every finbank connection gets, and its short
+acquire and release behaving as asyncpg's (rollback, cancellation, turns, expiry, close)."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from finbank_adapters.postgres.pool import create_pool
+import asyncpg
+import pytest
+from asyncpg.exceptions import InternalClientError
+
+from finbank_adapters.postgres.pool import Pool, create_pool
 from tests.postgres_support import require_postgres
 
 pytestmark = pytest.mark.services
@@ -22,3 +27,112 @@ async def test_jit_is_off_unless_the_caller_turns_it_back_on() -> None:
         assert await pool.fetchval("SHOW jit") == "on"
     finally:
         await pool.close()
+
+
+# -- the short acquire and release (finbank_adapters.postgres.pool.Pool) ------------------
+
+
+async def test_the_pool_is_ours_and_an_idle_connection_goes_back_for_the_next_caller() -> None:
+    pool = await create_pool(require_postgres(), min_size=1, max_size=1)
+    try:
+        assert isinstance(pool, Pool)
+        async with pool.acquire() as conn:
+            first = conn.get_server_pid()
+            assert await conn.fetchval("SELECT 1") == 1
+        with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
+            await conn.fetchval("SELECT 1")  # the proxy is detached on release
+        async with pool.acquire() as again:
+            assert again.get_server_pid() == first
+        assert await pool.fetchval("SELECT pg_backend_pid()") == first
+    finally:
+        await pool.close()
+
+
+async def test_a_connection_released_inside_a_transaction_is_rolled_back() -> None:
+    pool = await create_pool(require_postgres(), min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE TEMPORARY TABLE left_open (n int)")
+            await conn.execute("BEGIN")
+            await conn.execute("INSERT INTO left_open VALUES (1)")
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT count(*) FROM left_open") == 0
+    finally:
+        await pool.close()
+
+
+async def test_a_query_cancelled_half_way_leaves_a_usable_connection() -> None:
+    pool = await create_pool(require_postgres(), min_size=1, max_size=1)
+    try:
+        task = asyncio.create_task(pool.fetchval("SELECT pg_sleep(5)"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.wait_for(pool.fetchval("SELECT 2"), 5) == 2
+    finally:
+        await pool.close()
+
+
+async def test_more_callers_than_connections_take_turns() -> None:
+    pool = await create_pool(require_postgres(), min_size=2, max_size=2)
+    held = 0
+    most = 0
+    pids: set[int] = set()
+
+    async def caller(n: int) -> int:
+        nonlocal held, most
+        async with pool.acquire() as conn:
+            held += 1
+            most = max(most, held)
+            pids.add(conn.get_server_pid())
+            value: int = await conn.fetchval("SELECT $1::int + 0 FROM pg_sleep(0.01)", n)
+            held -= 1
+            return value
+
+    try:
+        assert await asyncio.gather(*(caller(n) for n in range(20))) == list(range(20))
+        assert most == 2
+        assert len(pids) == 2
+    finally:
+        await pool.close()
+
+
+async def test_expired_and_terminated_connections_are_replaced() -> None:
+    dsn = require_postgres()
+    pool = await create_pool(dsn, min_size=1, max_size=1)
+    admin = await asyncpg.connect(dsn)
+    try:
+        first = await pool.fetchval("SELECT pg_backend_pid()")
+        await pool.expire_connections()
+        second = await pool.fetchval("SELECT pg_backend_pid()")
+        assert second != first
+        await admin.execute("SELECT pg_terminate_backend($1)", second)
+        third = second
+        # The first calls may still meet the dying connection and fail (as with asyncpg's
+        # own pool: ConnectionDoesNotExistError, or InternalClientError "cannot switch to
+        # state" when the server's farewell arrived before its EOF); then a new one answers.
+        for _ in range(100):
+            try:
+                third = await pool.fetchval("SELECT pg_backend_pid()")
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, InternalClientError, OSError):
+                continue
+            if third != second:
+                break
+            await asyncio.sleep(0.02)
+        assert third not in (first, second)
+    finally:
+        await admin.close()
+        await pool.close()
+
+
+async def test_closing_waits_for_a_connection_in_use() -> None:
+    pool = await create_pool(require_postgres(), min_size=1, max_size=1)
+    conn = await pool.acquire()
+    closing = asyncio.create_task(pool.close())
+    await asyncio.sleep(0.1)
+    assert not closing.done()
+    assert await conn.fetchval("SELECT 3") == 3
+    await pool.release(conn)
+    await asyncio.wait_for(closing, 5)
