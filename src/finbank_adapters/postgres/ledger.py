@@ -18,6 +18,7 @@ is in ``docs/architecture.md``, "The PostgreSQL ledger", and ``docs/postgres.md`
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -27,7 +28,13 @@ import asyncpg
 
 from finbank_adapters import tracing
 from finbank_adapters.metrics import counts_ledger_results, record_ledger_results
-from finbank_adapters.postgres.errors import RetryPolicy, translated, with_retries
+from finbank_adapters.postgres.errors import (
+    RetryPolicy,
+    is_retryable,
+    translate_error,
+    translated,
+    with_retries,
+)
 from finbank_core.accounts.ledger import (
     ACCOUNT_FLAGS_KNOWN,
     MAX_AMOUNT,
@@ -104,6 +111,8 @@ _BOTH_LIMITS = int(
 #: a post/void's request fields that were left 0/None (column ``inherited``)
 _INH_CODE, _INH_LEDGER, _INH_USER_DATA, _INH_128, _INH_64, _INH_32 = 1, 2, 4, 8, 16, 32
 _ZERO_UUID = uuid.UUID(int=0)
+_NO_FLAGS = TransferFlags.NONE
+_INT_MAX_128 = MAX_U128
 
 
 def _s32(value: int) -> int:
@@ -216,6 +225,35 @@ def _transfer_mid(t: Transfer, flags: int) -> str | None:
         if flags & _CLOSING:
             return R.CLOSING_TRANSFER_MUST_BE_PENDING
     if t.amount == 0 and not flags & _CLOSING:
+        return R.AMOUNT_MUST_NOT_BE_ZERO
+    if t.ledger == 0:
+        return R.LEDGER_MUST_NOT_BE_ZERO
+    if t.code == 0:
+        return R.CODE_MUST_NOT_BE_ZERO
+    return None
+
+
+def _plain_mid(t: Transfer) -> str | None:
+    """``_transfer_mid(t, 0)`` for a plain transfer (no flags, no pending id, no timeout)."""
+    debit = t.debit_account_id
+    credit = t.credit_account_id
+    if debit is None:
+        return R.DEBIT_ACCOUNT_ID_REQUIRED
+    d = debit.int
+    if d == 0:
+        return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+    if d == _INT_MAX_128:
+        return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX
+    if credit is None:
+        return R.CREDIT_ACCOUNT_ID_REQUIRED
+    c = credit.int
+    if c == 0:
+        return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+    if c == _INT_MAX_128:
+        return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX
+    if d == c:
+        return R.ACCOUNTS_MUST_BE_DIFFERENT
+    if t.amount == 0:
         return R.AMOUNT_MUST_NOT_BE_ZERO
     if t.ledger == 0:
         return R.LEDGER_MUST_NOT_BE_ZERO
@@ -393,10 +431,20 @@ class PostgresLedger:
         self.retries += 1
 
     async def _fetchval(self, query: str, *args: Any) -> Any:
-        with translated():
-            return await with_retries(
-                lambda: self._pool.fetchval(query, *args), self._retry, self._count_retry
-            )
+        # with_retries under translated(), unrolled: no closure or context manager per call
+        attempt = 1
+        while True:
+            try:
+                return await self._pool.fetchval(query, *args)
+            except Exception as exc:
+                if not is_retryable(exc) or attempt >= self._retry.attempts:
+                    mapped = translate_error(exc)
+                    if mapped is exc:
+                        raise
+                    raise mapped from exc
+                self._count_retry(exc)
+            await asyncio.sleep(self._retry.delay(attempt))
+            attempt += 1
 
     async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         with translated():
@@ -497,6 +545,22 @@ class PostgresLedger:
     ) -> list[CreateTransferResult]:
         if not transfers:
             return []
+        if len(transfers) == 1:
+            t = transfers[0]
+            if (
+                t.flags is _NO_FLAGS
+                and t.pending_id is None
+                and not t.timeout_seconds
+                and t.timestamp is None
+            ):
+                # the commonest call: one plain transfer, which passes the batch checks
+                check_transfer_texts(transfers)
+                pre = _transfer_pre(t, 0, None)
+                if pre is not None:
+                    return [R(pre)]
+                single = await self._create_single(t, self._clock.now(), events)
+                if single is not None:
+                    return [single]
         return await self._create_transfers(transfers, events, self._clock.now())
 
     async def submit_transfer(
@@ -584,26 +648,42 @@ class PostgresLedger:
         that passed the checks before ``exists``. ``None`` when a pending
         transfer is due to expire: the batch function handles that.
         """
-        args: list[Any] = [
-            now,
-            t.id,
-            t.debit_account_id,
-            t.credit_account_id,
-            t.amount,
-            t.code,
-            _s32(t.ledger),
-            t.user_data,
-            uuid.UUID(int=t.user_data_128),
-            _s64(t.user_data_64),
-            _s32(t.user_data_32),
-            _transfer_mid(t, 0),
-        ]
-        query = _CREATE_TRANSFER
+        ud128 = t.user_data_128
+        mid = _plain_mid(t)
         if events:
-            args.extend(event_columns(events))
-            query = _CREATE_TRANSFER_WITH_EVENTS
-        raw: str | None = await self._fetchval(query, *args)
-        return None if raw is None else R(raw)
+            raw: str | None = await self._fetchval(
+                _CREATE_TRANSFER_WITH_EVENTS,
+                now,
+                t.id,
+                t.debit_account_id,
+                t.credit_account_id,
+                t.amount,
+                t.code,
+                _s32(t.ledger),
+                t.user_data,
+                uuid.UUID(int=ud128) if ud128 else _ZERO_UUID,
+                _s64(t.user_data_64),
+                _s32(t.user_data_32),
+                mid,
+                *event_columns(events),
+            )
+        else:
+            raw = await self._fetchval(
+                _CREATE_TRANSFER,
+                now,
+                t.id,
+                t.debit_account_id,
+                t.credit_account_id,
+                t.amount,
+                t.code,
+                _s32(t.ledger),
+                t.user_data,
+                uuid.UUID(int=ud128) if ud128 else _ZERO_UUID,
+                _s64(t.user_data_64),
+                _s32(t.user_data_32),
+                mid,
+            )
+        return None if raw is None else _TRANSFER_RESULTS[raw]
 
     async def lookup_transfers(self, ids: Sequence[uuid.UUID]) -> list[TransferRecord]:
         if not ids:
