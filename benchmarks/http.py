@@ -1,7 +1,7 @@
 """HTTP requests/s and latency of ``finbank serve`` against a minimal Litestar app, with wrk.
 
 Run: ``.venv/bin/python benchmarks/http.py [--profiles memory,local] [--seconds 10]
-[--rounds 3] [--connections 16] [--threads 1] [--workers 1,2] [--dsn DSN]``
+[--rounds 3] [--connections 16] [--threads 1] [--workers 1,2] [--dsn DSN [--dsn DSN]]``
 
 Starts, each as a process of its own on a free loopback port:
 
@@ -15,8 +15,9 @@ Starts, each as a process of its own on a free loopback port:
   (PostgreSQL at ``--dsn`` in a schema of its own, dropped afterwards; Redis
   at 127.0.0.1:6379 under a key prefix of its own, removed afterwards);
   ``local`` also with each ``--workers`` count (``finbank serve --workers N``).
-  ``--dsn`` may name PostgreSQL's Unix socket
-  (``postgresql://postgres@/test?host=/var/run/postgresql``).
+  ``--dsn`` given twice runs ``local`` on each, side by side: e.g. TCP and
+  PostgreSQL's Unix socket (``postgresql://postgres@/test?host=/var/run/postgresql``,
+  named ``local_unix``).
 
 Then drives each with ``wrk`` (``--connections`` connections, ``--threads``
 wrk threads, ``--latency``): ``POST /v1/transfers`` (a new ``Idempotency-Key``
@@ -205,6 +206,8 @@ class Target:
     scripts: dict[str, Path] = field(default_factory=dict)
     #: the ``application_name`` of its PostgreSQL sessions (their backends' CPU is its own)
     application_name: str | None = None
+    #: the PostgreSQL it uses (``--dsn``)
+    dsn: str | None = None
 
 
 def start(name: str, arguments: list[str], env: dict[str, str], workdir: Path, port: int) -> Target:
@@ -377,9 +380,8 @@ class CpuMeter:
     its workers), its PostgreSQL backends, PostgreSQL's own processes and Redis (shared
     with whatever else uses them: starred), wrk, and everything else the machine ran."""
 
-    def __init__(self, target: Target, dsn: str) -> None:
+    def __init__(self, target: Target) -> None:
         self.target = target
-        self.dsn = dsn
 
     def _pids(self) -> dict[str, list[int]]:
         processes = _processes()
@@ -395,8 +397,8 @@ class CpuMeter:
                 parts["pg-aux*"].append(pid)
             elif command.startswith("redis-server"):
                 parts["redis*"].append(pid)
-        name = self.target.application_name
-        parts["postgres"] = backend_pids(self.dsn, name) if name else []
+        name, dsn = self.target.application_name, self.target.dsn
+        parts["postgres"] = backend_pids(dsn, name) if name and dsn else []
         return parts
 
     def snapshot(self) -> tuple[dict[str, dict[int, float]], float, float]:
@@ -487,7 +489,7 @@ def wrk(port: int, script: Path, seconds: float, connections: int, threads: int 
 
 def measured_wrk(target: Target, scenario: str, options: argparse.Namespace) -> Figures:
     """One wrk run against ``target``, with the CPU each part spent meanwhile."""
-    meter = CpuMeter(target, options.dsn)
+    meter = CpuMeter(target)
     before = meter.snapshot()
     started = time.monotonic()
     figures = wrk(
@@ -543,6 +545,15 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+def local_name(dsn: str, dsns: list[str]) -> str:
+    """``local`` on the first ``--dsn``; ``local_unix`` on a Unix socket's; else numbered."""
+    if dsn == dsns[0]:
+        return "local"
+    if "host=/" in dsn or "@/" in dsn or "%2F" in dsn:
+        return "local_unix"
+    return f"local_{dsns.index(dsn) + 1}"
+
+
 def worker_name(base: str, count: int) -> str:
     return base if count == 1 else f"{base}-{count}w"
 
@@ -569,11 +580,14 @@ async def run(options: argparse.Namespace) -> None:
                 minimal = start(name, [*arguments, "--app-dir", tmp], {}, workdir, port)
                 targets.append(minimal)
                 minimal.scripts = await prepare_minimal(workdir, name)
-            for profile in profiles:
+            runs = [(p, None) for p in profiles if p != "local"]
+            if "local" in profiles:
+                runs += [(local_name(dsn, options.dsn), dsn) for dsn in options.dsn]
+            for profile, base_dsn in runs:
                 env = {**common, "FINBANK_PROFILE": profile}
                 counts = [1]
-                if profile == "local":
-                    local_env, cleanup = await local_environment(options.dsn)
+                if base_dsn is not None:
+                    local_env, cleanup = await local_environment(base_dsn)
                     cleanups.append(cleanup)
                     env.update(local_env)
                     counts = workers
@@ -581,7 +595,7 @@ async def run(options: argparse.Namespace) -> None:
                     name = worker_name(profile, count)
                     application_name = None
                     target_env = env
-                    if profile == "local":  # its backends are told apart by this name
+                    if base_dsn is not None:  # its backends are told apart by this name
                         application_name = f"bench_http_{name}_{secrets.token_hex(3)}"
                         dsn = f"{env['FINBANK_POSTGRES_DSN']}&application_name={application_name}"
                         target_env = {**env, "FINBANK_POSTGRES_DSN": dsn}
@@ -591,6 +605,7 @@ async def run(options: argparse.Namespace) -> None:
                         arguments += ["--workers", str(count)]
                     target = start(name, arguments, target_env, workdir, port)
                     target.application_name = application_name
+                    target.dsn = base_dsn
                     targets.append(target)
                     target.scripts = await prepare(port, workdir, name)
             await asyncio.to_thread(measure, targets, options)
@@ -681,9 +696,10 @@ def report(
     loads: list[str],
 ) -> None:
     cores = os.cpu_count() or 1
+    servers = ", ".join(redacted(d) for d in options.dsn)
     print(
         f"\nwrk -t{options.threads} -c{options.connections} -d{options.seconds}s --latency "
-        f"(threads, connections); PostgreSQL at {redacted(options.dsn)}; median of "
+        f"(threads, connections); PostgreSQL at {servers}; median of "
         f"{options.rounds} interleaved round(s) (lowest-highest); load average (1 5 15 min) "
         f"before each round and at the end: {' | '.join(loads)}; {cores} cores"
     )
@@ -692,7 +708,7 @@ def report(
         route = "POST /v1/transfers" if scenario == "transfer" else "POST /v1/pix/payments"
         print(f"\n{route}")
         print(
-            f"  {'target':12}{'req/s':>24}{'p50 ms':>10}{'p99 ms':>10}{'p99/p50':>9}{'errors':>8}"
+            f"  {'target':14}{'req/s':>24}{'p50 ms':>10}{'p99 ms':>10}{'p99/p50':>9}{'errors':>8}"
         )
         for target in targets:
             runs = results[(target.name, scenario)]
@@ -704,7 +720,7 @@ def report(
             spread = f"({low:,.0f}-{high:,.0f})"
             errors = sum(r.errors for r in runs)
             print(
-                f"  {target.name:12}{rate:>10,.0f} {spread:>13}{p50:>10.2f}{p99:>10.2f}"
+                f"  {target.name:14}{rate:>10,.0f} {spread:>13}{p50:>10.2f}{p99:>10.2f}"
                 f"{p99 / p50 if p50 else 0:>9.2f}{errors:>8}"
             )
         for target in targets:
@@ -744,7 +760,7 @@ def report_cpu(
     runs (``others*``: the machine's busy time no listed process accounts for)."""
     print("  CPU ms per request (user + system; * shared with other clients of the machine):")
     print(
-        f"  {'target':12}"
+        f"  {'target':14}"
         + "".join(f"{part:>10}" for part in CPU_PARTS)
         + f"{'all':>8}{'busy cores':>12}"
     )
@@ -764,7 +780,7 @@ def report_cpu(
         )
         busy = statistics.median(r.cpu.get("machine", 0.0) / r.wall for r in runs if r.wall)
         print(
-            f"  {target.name:12}"
+            f"  {target.name:14}"
             + "".join(f"{per_part[part]:>10.3f}" for part in CPU_PARTS)
             + f"{total:>8.3f}{busy:>7.2f} of {cores}"
         )
@@ -801,9 +817,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="wrk's threads")
     parser.add_argument(
         "--dsn",
-        default=DEFAULT_DSN,
-        help="PostgreSQL of the local profile (a Unix socket: postgresql://postgres@/test"
-        "?host=/var/run/postgresql)",
+        action="append",
+        help="PostgreSQL of the local profile (default: FINBANK_TEST_POSTGRES_DSN or the "
+        "local server over TCP); given again, local runs on each, interleaved (a Unix "
+        "socket's is local_unix: postgresql://postgres@/test?host=/var/run/postgresql)",
     )
     parser.add_argument(
         "--py-spy", type=float, default=0, metavar="SECONDS", help="then profile each target"
@@ -811,6 +828,7 @@ def main() -> None:
     parser.add_argument("--serve-minimal", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--app-dir", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    options.dsn = options.dsn or [DEFAULT_DSN]
     if options.serve_minimal:
         serve_minimal(options.serve_minimal, int(options.workers), options.app_dir)
         return
