@@ -18,7 +18,9 @@ report goes to that bank through the directory. What comes back:
   came back before it did. The return marked ``final`` (or the one that
   completes the amount asked) closes the case. The same rtrId again is a
   replay: nothing is credited twice. A return that would take the returns
-  past what was asked is refused (``MedNotAllowed``, ``field="amount"``).
+  past what was asked is refused (``MedNotAllowed``, ``field="amount"``), and
+  so is one whose rtrId another bank made (``field="return_id"``: the
+  returning bank makes it, ``D`` + its ISPB).
 """
 
 from __future__ import annotations
@@ -192,7 +194,9 @@ class ReceiveMedReturn:
 
     async def __call__(self, cmd: ReceiveMedReturnCommand) -> MedCase:
         cmd.amount.require_positive()
-        ReturnId(cmd.return_id)  # InvalidIdentifier for a malformed rtrId
+        rtr_id = ReturnId(cmd.return_id)  # InvalidIdentifier for a malformed rtrId
+        if rtr_id.ispb != cmd.from_ispb:  # the returning bank makes its rtrId: D + its ISPB
+            raise MedNotAllowed("the rtrId is not the returning bank's", field="return_id")
         d = self._d
         for _ in range(RETRIES):
             case = await _payer_case(d, cmd.end_to_end_id, cmd.from_ispb, "from_ispb")
