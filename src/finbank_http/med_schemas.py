@@ -26,10 +26,18 @@ from finbank_core.pix.med.model import (
     PrecautionaryBlock,
 )
 from finbank_core.pix.refunds import RefundStatus
-from finbank_http.schemas import AmountOut, AmountText, signed_amount
+from finbank_http.schemas import AmountOut, AmountText, PositiveAmountText, signed_amount
 
 IspbText = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{8}$(?!\n)", examples=["88888888"])]
 ReportIdText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+#: a return's rtrId: ``D``, the returning bank's ISPB, yyyyMMddHHmm (UTC), 11 letters or digits
+ReturnIdText = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^D[0-9A-Z]{8}[0-9]{12}[A-Za-z0-9]{11}$(?!\n)",
+        examples=["D8888888820260406140012345abcdef"],
+    ),
+]
 
 
 class ContestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -54,6 +62,27 @@ class RefundRequestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     requested_by: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     amount: AmountText | None = None
+
+
+class PeerAnalysisIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The receiving bank's analysis of a report we sent it (what the directory delivers)."""
+
+    report_id: ReportIdText
+    decision: Decision
+    #: the institution that analysed it: the one the payment went to
+    analysed_by: IspbText
+
+
+class IncomingReturnIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A return (pacs.004) of a reported payment we sent (what the SPI delivers)."""
+
+    #: the return's rtrId: the same one again is a replay, credited once
+    return_id: ReturnIdText
+    amount: PositiveAmountText
+    #: the institution that returns it: the one the payment went to
+    from_ispb: IspbText
+    #: the last return that bank will send for this report (closes the case)
+    final: bool = True
 
 
 class BlockOut(msgspec.Struct, kw_only=True):

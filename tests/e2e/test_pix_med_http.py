@@ -18,7 +18,7 @@ import msgspec
 import pytest
 from dependency_injector import providers
 from litestar import Litestar
-from litestar.testing import TestClient
+from litestar.testing import AsyncTestClient, TestClient
 
 from finbank_adapters.containers import BankContainer, build_container, resolve
 from finbank_adapters.memory import FakeClock
@@ -27,6 +27,7 @@ from finbank_core.auth.users import UserStore
 from finbank_http import create_app
 from finbank_http.routes.pix_med import ANALYST_ROLE
 from tests.e2e.conftest import User, deposit, open_account
+from tests.e2e.med_payer_side_http import PayerSide, member, the_peer_answers_and_returns_once
 
 START = datetime(2026, 4, 6, 14, 0, tzinfo=UTC)
 BACK_OFFICE = "/v1/backoffice/pix"
@@ -242,3 +243,36 @@ def test_a_report_analysed_after_7_days_is_refused_naming_the_deadline(
     assert late.json()["field"] == "decision"
     assert "7 days" in late.json()["detail"]
     assert available(api, log_in(api, "mule"), account) == "20.00"
+
+
+async def test_as_the_payers_bank_the_peer_bank_answers_and_returns_once_over_http(
+    med_container: BankContainer, clock: FakeClock
+) -> None:
+    async with AsyncTestClient(create_app(med_container)) as client:
+
+        async def inline(_e2e: str) -> None:  # the memory profile settles in the request
+            return None
+
+        side = PayerSide(
+            client=client,
+            container=med_container,
+            victim=await member(client, med_container, "victim"),
+            analyst=await member(client, med_container, "ana", ANALYST_ROLE),
+            settle=inline,
+        )
+        await the_peer_answers_and_returns_once(side, clock.now())
+
+
+def test_openapi_names_the_payer_side_med_routes_for_the_back_office(
+    api: TestClient[Litestar],
+) -> None:
+    paths = api.get("/schema/openapi.json").json()["paths"]
+    for path, operation_id in (
+        ("/v1/backoffice/pix/payments/{e2e_id}/med/peer-analysis", "receiveMedAnalysis"),
+        ("/v1/backoffice/pix/payments/{e2e_id}/med/incoming-returns", "receiveMedReturn"),
+    ):
+        operation = paths[path]["post"]
+        assert operation["operationId"] == operation_id
+        assert operation["tags"] == ["pix-med-backoffice"]
+        assert operation["security"] == [{"BearerToken": []}]
+        assert {"403", "404", "409", "422"} <= set(operation["responses"])

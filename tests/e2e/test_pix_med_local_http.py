@@ -26,8 +26,10 @@ from finbank_adapters.memory import FakeClock
 from finbank_adapters.settings import Settings
 from finbank_core.auth.users import UserStore
 from finbank_core.pix.med import events as med_events
+from finbank_core.pix.use_cases import SettlePixPayment, SettlePixPaymentCommand
 from finbank_http import create_app
 from finbank_http.routes.pix_med import ANALYST_ROLE
+from tests.e2e.med_payer_side_http import PayerSide, member, the_peer_answers_and_returns_once
 from tests.integration.aws_fixtures import aws_endpoint
 from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
 from tests.support_redis import open_test_redis
@@ -223,3 +225,30 @@ async def test_a_late_analysis_is_refused_on_the_local_profile(local: Local) -> 
     assert late.status_code == 422
     assert late.json()["code"] == "med_deadline_passed"
     assert await available(local, await log_in(local, "mule"), target) == "40.00"
+
+
+async def test_as_the_payers_bank_the_peer_bank_answers_and_returns_once_on_the_local_profile(
+    local: Local,
+) -> None:
+    async def settle(e2e: str) -> None:  # what the settlement worker does, in the app's loop
+        async def run() -> None:
+            settle_payment: SettlePixPayment = await resolve(
+                local.container.pix().settle_pix_payment()
+            )
+            await settle_payment(SettlePixPaymentCommand(end_to_end_id=e2e))
+
+        local.client.blocking_portal.call(run)
+
+    side = PayerSide(
+        client=local.client,
+        container=local.container,
+        victim=await member(local.client, local.container, "victim"),
+        analyst=await member(local.client, local.container, "analyst", ANALYST_ROLE),
+        settle=settle,
+    )
+    await the_peer_answers_and_returns_once(side, local.clock.now())
+    rows = await local.pool.fetch(
+        "SELECT type, count(*) AS n FROM outbox WHERE type = $1 GROUP BY type",
+        med_events.RETURN_RECEIVED,
+    )
+    assert [r["n"] for r in rows] == [2]  # one per rtrId, however often it was delivered

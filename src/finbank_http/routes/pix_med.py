@@ -11,7 +11,11 @@ Back office (``/v1/backoffice/pix``): the caller's token must carry the
 authentication guard and before anything is read: 403 otherwise. Analysts
 place and release precautionary blocks and analyse reports; reports and
 refund requests from other banks, which the directory delivers, are
-injected here too (the sandbox has no directory feed).
+injected here too (the sandbox has no directory feed). So is what comes back
+when we are the payer's bank: the receiving bank's analysis of a report we
+sent (``receiveMedAnalysis``) and its returns (``receiveMedReturn``, a
+pacs.004: our customer is credited once per rtrId, the same return again is
+answered as the first).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from finbank_core.pix.med.use_cases import (
     MedViewQuery,
     PlacePrecautionaryBlockCommand,
     ReceiveInfractionReportCommand,
+    ReceiveMedAnalysisCommand,
+    ReceiveMedReturnCommand,
     ReleasePrecautionaryBlockCommand,
     RequestMedRefundCommand,
 )
@@ -45,7 +51,9 @@ from finbank_http.med_schemas import (
     CaseOut,
     ContestIn,
     DecisionIn,
+    IncomingReturnIn,
     MedOut,
+    PeerAnalysisIn,
     RefundRequestIn,
     ReportIn,
 )
@@ -240,6 +248,63 @@ class MedBackOfficeController(Controller):
     )
     async def execute_returns(self, e2e_id: FromPath[str], bank: NamedDependency[Bank]) -> MedOut:
         await bank.pix.med.execute_returns(ExecuteMedReturnsCommand(end_to_end_id=e2e_id))
+        return await _back_office_view(bank, e2e_id)
+
+    # -- we are the payer's bank: what the bank we paid answers -------------------------
+
+    @post(
+        "/payments/{e2e_id:str}/med/peer-analysis",
+        operation_id="receiveMedAnalysis",
+        summary="The receiving bank's analysis of a report we sent; on acceptance we ask back",
+        description="`AGREED` records the acceptance and at once sends our refund request for "
+        "all the payment has unrefunded (`REFUND_REQUESTED`); `DISAGREED` closes the case. "
+        "The same answer again is a replay (200, the request resent); the other answer is "
+        "409 `med_already_decided`. Only the bank the payment went to answers: another "
+        "`analysed_by` is 422 naming the field.",
+        responses=problems(*BACK_OFFICE),
+        status_code=HTTP_200_OK,
+    )
+    async def receive_analysis(
+        self, e2e_id: FromPath[str], data: JSONBody[PeerAnalysisIn], bank: NamedDependency[Bank]
+    ) -> MedOut:
+        await bank.pix.med.receive_analysis(
+            ReceiveMedAnalysisCommand(
+                end_to_end_id=e2e_id,
+                report_id=data.report_id,
+                decision=data.decision,
+                analysed_by=data.analysed_by,
+            )
+        )
+        return await _back_office_view(bank, e2e_id)
+
+    @post(
+        "/payments/{e2e_id:str}/med/incoming-returns",
+        operation_id="receiveMedReturn",
+        summary="A return (pacs.004) of a reported payment we sent: our customer is credited",
+        description="Credits the payer's account from settlement, then records the return on "
+        "the case and the payment's refunds (`MED_FRAUDE`). The same `return_id` (rtrId) "
+        "again, at once or later, credits nothing more and answers the case (200); with "
+        "another amount it is 422 naming `amount`. A return from another bank than the one "
+        "paid (422, field `from_ispb`), past what was asked back (422, `amount`) or on a "
+        "case not waiting for returns (422) is refused and credits nothing.",
+        responses=problems(*BACK_OFFICE),
+        status_code=HTTP_200_OK,
+    )
+    async def receive_return(
+        self,
+        e2e_id: FromPath[str],
+        data: JSONBody[IncomingReturnIn],
+        bank: NamedDependency[Bank],
+    ) -> MedOut:
+        await bank.pix.med.receive_return(
+            ReceiveMedReturnCommand(
+                end_to_end_id=e2e_id,
+                return_id=data.return_id,
+                amount=Money.from_bcb(data.amount),
+                from_ispb=data.from_ispb,
+                final=data.final,
+            )
+        )
         return await _back_office_view(bank, e2e_id)
 
 
