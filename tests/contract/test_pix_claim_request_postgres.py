@@ -1,4 +1,5 @@
-"""``PostgresRequestClaims.claim_unless_recorded``: a PIX request's lookup and claim at once.
+"""``PostgresRequestClaims.claim_unless_recorded``: a PIX request's lookup and claim at once
+(and ``add_announced_releasing``: its record releasing the claim).
 
 The ``ClaimingLookup`` that ``SendPix`` uses on PostgreSQL (migration
 ``0023``, ``pix_claim_request``) must answer as the three calls it replaces
@@ -20,8 +21,12 @@ import pytest
 
 from finbank_adapters.postgres.pix_payments import PostgresPixPaymentRepository
 from finbank_adapters.postgres.pix_request_claims import PostgresRequestClaims
+from finbank_core.accounts.events import make_event
+from finbank_core.pix.errors import PixPaymentAlreadyExists
+from finbank_core.pix.events import PAYMENT_REQUESTED, payment_payload
 from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixParty, PixPayment
-from finbank_core.pix.use_cases.send import ClaimingLookup
+from finbank_core.pix.use_cases.send import ClaimingLookup, ClaimReleasingRecorder
+from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.idempotency import claim_id_for
 from finbank_core.shared.money import Money
 from tests.postgres_support import isolated_schema
@@ -131,3 +136,39 @@ async def test_a_record_committed_while_the_claim_is_taken_is_seen_under_the_cla
     assert (found, taken) == (stored, True)
     await claims.release(CLAIM, "b")
     assert await claim_rows(pool) == []
+
+
+def requested(p: PixPayment) -> EventEnvelope:
+    return make_event(
+        event_id=uuid.uuid4(),
+        type=PAYMENT_REQUESTED,
+        occurred_at=T0,
+        aggregate_id=p.end_to_end_id,
+        payload=payment_payload(p),
+    )
+
+
+async def test_the_record_releases_its_requests_claim_when_it_goes_in(
+    stores: tuple[PostgresRequestClaims, PostgresPixPaymentRepository, asyncpg.Pool],
+) -> None:
+    """``add_announced_releasing``: the record, its event, and the claim dropped, at once;
+    a clash stores nothing and leaves the claim to its holder."""
+    claims, payments, pool = stores
+    assert isinstance(payments, ClaimReleasingRecorder)
+    assert await claim(claims, "a") == (None, True)
+    first = payment(1)
+    stored = await payments.add_announced_releasing(first, requested(first), CLAIM, "a")
+    assert await claim_rows(pool) == []
+    assert await claim(claims, "b") == (stored, False)  # replayed from the record
+
+    other = claim_id_for("pix-send", OWNER, "pay-2")
+    assert await claim(claims, "c", key="pay-2") == (None, True)
+    clash = payment(1, key="pay-2")  # the same EndToEndId
+    with pytest.raises(PixPaymentAlreadyExists):
+        await payments.add_announced_releasing(clash, requested(clash), other, "c")
+    assert [r["token"] for r in await claim_rows(pool)] == ["c"]
+    # another holder's token drops nothing
+    second = payment(2, key="pay-2")
+    await payments.add_announced_releasing(second, requested(second), other, "not-c")
+    assert [r["token"] for r in await claim_rows(pool)] == ["c"]
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 2

@@ -47,12 +47,14 @@ __all__ = ["statements"]  # the counting fixture, used here
 #: at most this many statements for a new payment's request: 14 when the limit
 #: reservation was a transaction of four round trips, 11 with pix_reserve_usage, 10
 #: with the record and its event in one statement, 8 with the idempotency look-ups
-#: and the request claim in one (pix_claim_request)
-REQUEST_BOUND = 8
+#: and the request claim in one (pix_claim_request), 7 with the claim released by the
+#: record's own statement
+REQUEST_BOUND = 7
 #: at most this many for its settlement by the worker: 9 when each ledger step looked
-#: its id up before writing, 8 now (inbox BEGIN and row, record, reservation status,
-#: post, record update, outcome outbox row, COMMIT)
-SETTLEMENT_BOUND = 8
+#: its id up before writing, 8 with the outcome event in a statement of its own, 7 now
+#: (inbox BEGIN and row, record, reservation status, post, record update with its
+#: outcome event, COMMIT)
+SETTLEMENT_BOUND = 7
 
 
 async def pay(api: httpx.AsyncClient, headers: dict[str, str], account: str, key: str) -> Any:

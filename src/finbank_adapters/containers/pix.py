@@ -29,7 +29,8 @@ from finbank_core.pix.ports import AnnouncedPaymentRecorder, KeyDirectory, Payme
 
 def announced_payment_recorder(settings: Any, payments: Any) -> AnnouncedPaymentRecorder | None:
     """The payment store itself when it and the event outbox are both PostgreSQL (one
-    database, one pool): ``SendPix`` then writes a record and its event in one statement."""
+    database, one pool): ``SendPix`` then writes a record and its event in one statement, and
+    ``SettlePixPayment`` a transition and its outcome events."""
     backends = settings.backends
     if backends.pix == PixBackend.POSTGRES and backends.events == DatabaseBackend.POSTGRES:
         recorder: AnnouncedPaymentRecorder = payments
@@ -210,6 +211,9 @@ class PixContainer(containers.DeclarativeContainer):
         network=payment_network,
         charges=charge_repository,
         limits=account_limits_store,
+        recorder=providers.Callable(
+            announced_payment_recorder, settings=infra.settings, payments=pix_payment_repository
+        ),
     )
     send_pix = providers.Singleton(
         pix.SendPix,

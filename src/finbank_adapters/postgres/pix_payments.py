@@ -14,6 +14,9 @@ day). Every write is **one statement**, so one round trip and atomic:
   statement with the record's event appended to the outbox
   (``outbox_append``) only when the record went in: a new payment and its
   ``pix.payment_requested`` in one round trip, both or neither.
+  ``add_announced_releasing`` also drops the request's in-flight claim
+  (``pix_request_claims``) when the record goes in. ``update_announced``
+  does the same as ``add_announced`` for a transition and its outcome events.
 * ``update`` replaces the record ``WHERE version = expected`` and the stored
   status is ``PENDING`` or already the new one (a final record never goes
   back), the DynamoDB adapter's condition; the day rows of a settled record
@@ -32,7 +35,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -87,6 +90,17 @@ _ADD_ANNOUNCED = _ADD.replace(
 SELECT count(*) FROM record, announced""",
 )
 
+# _ADD_ANNOUNCED that, when the record went in, also drops the request's in-flight claim
+# if the caller's token holds it (``add_announced_releasing``): one write fewer a request.
+_ADD_ANNOUNCED_RELEASING = _ADD_ANNOUNCED.replace(
+    "SELECT count(*) FROM record, announced",
+    """, released AS (
+    DELETE FROM pix_request_claims c USING record
+    WHERE c.claim_id = $17 AND c.token = $18
+)
+SELECT count(*) FROM record, announced""",
+)
+
 _UPDATE = """
 WITH record AS (
     UPDATE pix_payments SET version = $2 + 1, status = $3, body = $4
@@ -99,6 +113,16 @@ WITH record AS (
 )
 SELECT count(*) FROM record
 """
+
+# _UPDATE and, only when the record changed, its outcome events appended to the outbox in
+# the same statement (``update_announced``): a final status and its events, both or neither.
+_UPDATE_ANNOUNCED = _UPDATE.replace(
+    "SELECT count(*) FROM record",
+    """, announced AS (
+    SELECT outbox_append($7, $8, $9, $10, $11, $12) FROM record
+)
+SELECT count(*) FROM record, announced""",
+)
 
 _GET = "SELECT body FROM pix_payments WHERE end_to_end_id = $1"
 _STATE = "SELECT version, status FROM pix_payments WHERE end_to_end_id = $1"
@@ -179,6 +203,16 @@ class PostgresPixPaymentRepository:
         """
         return await self._add(payment, _ADD_ANNOUNCED, event_columns([event]))
 
+    async def add_announced_releasing(
+        self, payment: PixPayment, event: EventEnvelope, claim_id: str, token: str
+    ) -> PixPayment:
+        """``add_announced`` that also releases the request claim ``claim_id`` held by
+        ``token`` (``pix_request_claims``, this database) when the record goes in
+        (``ClaimReleasingRecorder``); a clash releases nothing."""
+        return await self._add(
+            payment, _ADD_ANNOUNCED_RELEASING, (*event_columns([event]), claim_id, token)
+        )
+
     async def add(self, payment: PixPayment) -> PixPayment:
         return await self._add(payment, _ADD, ())
 
@@ -206,18 +240,38 @@ class PostgresPixPaymentRepository:
         return stored
 
     async def update(self, payment: PixPayment, expected_version: int) -> PixPayment:
+        return await self._update(payment, expected_version, _UPDATE, ())
+
+    async def update_announced(
+        self, payment: PixPayment, expected_version: int, events: Sequence[EventEnvelope]
+    ) -> PixPayment:
+        """``update`` and ``events`` in the outbox, one statement (``AnnouncedTransitionRecorder``).
+
+        For a publisher writing to the outbox of this same database; when the
+        record does not change (a conflict), neither event is stored.
+        """
+        if not events:
+            return await self.update(payment, expected_version)
+        return await self._update(
+            payment, expected_version, _UPDATE_ANNOUNCED, event_columns(events)
+        )
+
+    async def _update(
+        self, payment: PixPayment, expected_version: int, sql: str, extra: tuple[Any, ...]
+    ) -> PixPayment:
         stored = msgspec.structs.replace(payment, version=expected_version + 1)
         settled = stored.status is PaymentStatus.SETTLED and stored.settled_at is not None
         days = sorted(stored.settlement_days(self._timezone)) if settled else []
         with translated():
             updated: int = await self._pool.fetchval(
-                _UPDATE,
+                sql,
                 stored.end_to_end_id,
                 expected_version,
                 stored.status.value,
                 _encoder.encode(stored).decode(),
                 stored.settled_at,
                 days,
+                *extra,
             )
             if updated:
                 return stored

@@ -86,6 +86,7 @@ from finbank_core.shared.errors import (
     SameAccount,
     ServiceUnavailable,
 )
+from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.idempotency import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_RETRY_AFTER_SECONDS,
@@ -139,6 +140,27 @@ class ClaimingLookup(Protocol):
         now: datetime,
         until: datetime,
     ) -> tuple[PixPayment | None, bool]: ...
+
+
+@runtime_checkable
+class ClaimReleasingRecorder(Protocol):
+    """A recorder that can also drop a request's claim in the write (one database).
+
+    ``add_announced_releasing`` is ``add_announced`` that, when the record
+    goes in, also releases the claim ``claim_id`` if ``token`` holds it.
+    """
+
+    async def add_announced_releasing(
+        self, payment: PixPayment, event: EventEnvelope, claim_id: str, token: str
+    ) -> PixPayment: ...
+
+
+class _Claim(msgspec.Struct, kw_only=True):
+    """The request claim ``_claim_and_send`` holds, and whether the record released it."""
+
+    claim_id: str
+    token: str
+    released: bool = False
 
 
 class SendPixCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -279,14 +301,16 @@ class SendPix:
             # PENDING: replayed only once its request has answered (the claim tells)
             async with self._in_flight.hold(_SEND_SCOPE, cmd.owner_id, cmd.idempotency_key):
                 return await self._send(cmd, request_fingerprint)
+        claim = _Claim(claim_id=claim_id, token=token)
         try:
             if existing is not None:  # recorded between the lookup and the claim
                 return _replay(existing, request_fingerprint)
-            return await self._send_new(cmd, request_fingerprint)
+            return await self._send_new(cmd, request_fingerprint, claim)
         finally:
             # A claim left behind (store down, cancelled) frees itself when its lease ends.
-            with contextlib.suppress(ServiceUnavailable):
-                await self._claims.release(claim_id, token)
+            if not claim.released:
+                with contextlib.suppress(ServiceUnavailable):
+                    await self._claims.release(claim_id, token)
 
     async def _send(self, cmd: SendPixCommand, request_fingerprint: str) -> SendPixResult:
         existing = await self._payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
@@ -294,8 +318,16 @@ class SendPix:
             return _replay(existing, request_fingerprint)
         return await self._send_new(cmd, request_fingerprint)
 
-    async def _send_new(self, cmd: SendPixCommand, request_fingerprint: str) -> SendPixResult:
-        """The flow of a request whose key has no record (under its claim, if any)."""
+    async def _send_new(
+        self, cmd: SendPixCommand, request_fingerprint: str, claim: _Claim | None = None
+    ) -> SendPixResult:
+        """The flow of a request whose key has no record (under its claim, if any).
+
+        When nothing after the record can change the answer (another bank's
+        payment, settled by the worker), a ``ClaimReleasingRecorder`` drops
+        ``claim`` in the record's own write: a replay from then on is answered
+        from the record, which is what this request answers.
+        """
         if sum(t is not None for t in (cmd.key, cmd.br_code, cmd.account_data)) != 1:
             raise InvalidInput("name the recipient by exactly one of key, br_code, account_data")
         description = check_memo(cmd.description)
@@ -331,7 +363,8 @@ class SendPix:
             await self._release(holds)
             raise
         try:
-            payment = await self._record(payment)
+            answered = not on_us and self._settle_inline is None
+            payment = await self._record(payment, claim if answered else None)
         except PixPaymentAlreadyExists:
             # A concurrent request with the same idempotency key won: release ours.
             await self._steps.void(e2e, TransferCode.PIX_OUT)
@@ -366,13 +399,20 @@ class SendPix:
             await self._limiter.release(payer_account.id, e2e)
         return SendPixResult(payment=payment)
 
-    async def _record(self, payment: PixPayment) -> PixPayment:
-        """Store the new record; with a recorder, its announcing event in the same write."""
+    async def _record(self, payment: PixPayment, claim: _Claim | None = None) -> PixPayment:
+        """Store the new record; with a recorder, its announcing event in the same write
+        (and ``claim`` released in it, when the recorder can)."""
         if self._recorder is None:
             return await self._payments.add(payment)
         event = self._events.envelope(
             PAYMENT_REQUESTED, payment.end_to_end_id, payment_payload(payment)
         )
+        if claim is not None and isinstance(self._recorder, ClaimReleasingRecorder):
+            recorded = await self._recorder.add_announced_releasing(
+                payment, event, claim.claim_id, claim.token
+            )
+            claim.released = True
+            return recorded
         return await self._recorder.add_announced(payment, event)
 
     async def _hold(

@@ -10,6 +10,8 @@ Incoming payments are in :mod:`finbank_core.pix.use_cases.receive`, refunds in
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from typing import Protocol
 
 import msgspec
 
@@ -19,6 +21,7 @@ from finbank_core.pix.errors import (
     PixPaymentNotFound,
     PixVersionConflict,
 )
+from finbank_core.pix.events import outcome_event_id, payment_outcomes, payment_payload
 from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps, memo
 from finbank_core.pix.network import PaymentOrder
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
@@ -31,6 +34,21 @@ from finbank_core.pix.ports import (
 from finbank_core.pix.use_cases.charge import conclude_matching_charge
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.events import EventEnvelope
+
+
+class AnnouncedTransitionRecorder(Protocol):
+    """Stores a payment's transition and its outcome events in one write.
+
+    ``update_announced`` is ``PixPaymentRepository.update`` (the same
+    conditions and errors) that also stores ``events`` for publishing, only
+    when the record changed: both or neither. For a store and an event
+    outbox in one database (PostgreSQL), one round trip instead of two.
+    """
+
+    async def update_announced(
+        self, payment: PixPayment, expected_version: int, events: Sequence[EventEnvelope]
+    ) -> PixPayment: ...
 
 
 async def _store_transition(
@@ -113,7 +131,10 @@ class SettlePixPayment:
         network: PaymentNetwork,
         charges: ChargeRepository,
         limits: AccountLimitsStore | None = None,
+        recorder: AnnouncedTransitionRecorder | None = None,
     ) -> None:
+        """``recorder``: writes a transition and its outcome events at once (else
+        ``payments.update``, then ``events.publish_payment_outcome``)."""
         self._payments = payments
         self._steps = steps
         self._events = events
@@ -122,6 +143,7 @@ class SettlePixPayment:
         self._charges = charges
         #: where a rejected payment's share of the PIX limits is given back at once
         self._limits = limits
+        self._recorder = recorder
 
     async def __call__(self, cmd: SettlePixPaymentCommand) -> PixPayment:
         end_to_end_id = cmd.end_to_end_id
@@ -189,23 +211,39 @@ class SettlePixPayment:
         )
 
     async def _settled(self, payment: PixPayment) -> PixPayment:
-        settled = await _store_transition(
-            self._payments, payment, payment.settle(self._clock.now())
-        )
-        await self._events.publish_payment_outcome(settled)
-        return settled
+        return await self._conclude(payment, payment.settle(self._clock.now()))
+
+    async def _conclude(self, before: PixPayment, after: PixPayment) -> PixPayment:
+        """Record the final ``after`` and publish its outcome events (or, if another
+        run recorded an outcome first, publish that one's again and return it)."""
+        if self._recorder is None:
+            stored = await _store_transition(self._payments, before, after)
+            await self._events.publish_payment_outcome(stored)
+            return stored
+        e2e = after.end_to_end_id
+        events = [
+            self._events.envelope(
+                type, e2e, payment_payload(after), event_id=outcome_event_id(type, e2e)
+            )
+            for type in payment_outcomes(after)
+        ]
+        try:
+            return await self._recorder.update_announced(after, before.version, events)
+        except PixVersionConflict:
+            current = await self._payments.get(e2e)
+            if current.status is PaymentStatus.PENDING:
+                raise
+        await self._events.publish_payment_outcome(current)
+        return current
 
     async def _rejected(self, payment: PixPayment, reason: IsoReason) -> PixPayment:
-        rejected = await _store_transition(
-            self._payments, payment, payment.reject(reason, self._clock.now())
-        )
+        rejected = await self._conclude(payment, payment.reject(reason, self._clock.now()))
         if self._limits is not None and payment.payer.account_id is not None:
             # A rejected payment used none of the limits. Releasing applies once; if
             # the store cannot be reached, the next payment that needs the room
             # reclaims it (PixLimiter), so the outcome is not held back for this.
             with contextlib.suppress(ServiceUnavailable):
                 await self._limits.release_usage(payment.payer.account_id, payment.end_to_end_id)
-        await self._events.publish_payment_outcome(rejected)
         return rejected
 
 
