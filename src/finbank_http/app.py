@@ -10,17 +10,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from finbank import Bank
 from finbank.bank import opened
 from finbank_adapters.containers import BankContainer, build_container
 from finbank_adapters.settings import HttpOptions, Settings
 from finbank_http import openapi
-from finbank_http.deps import provide_bank, provide_principal
+from finbank_http.deps import bank_provider, provide_principal
 from finbank_http.limits import InputLimits
 from finbank_http.observability import ObservabilityPlugin
 from finbank_http.problems import EXCEPTION_HANDLERS
@@ -33,7 +36,13 @@ from finbank_http.routes.pix_claims import pix_claims_router
 from finbank_http.routes.pix_limits import pix_limits_router
 from finbank_http.routes.pix_med import MED_ROUTES
 from finbank_http.routes.pix_payments import PixPaymentListController
-from finbank_http.security import BEARER_SCHEME, SecurityHeaders, authenticated
+from finbank_http.security import (
+    AUTHENTICATED_OPT,
+    BEARER_SCHEME,
+    SecurityHeaders,
+    authenticate_then,
+    protected_opt,
+)
 
 API_VERSION = "0.1.0"
 
@@ -47,13 +56,17 @@ def create_app(container: BankContainer | None = None) -> Litestar:
     depend on the typed :class:`~finbank.Bank` facade (``bank``).
 
     Every request passes, in this order: the security headers (on every
-    answer, 404s included), routing, authentication on protected routes (a
-    guard: 401 before anything is read), the input checks of
+    answer, 404s included), routing, authentication on protected routes (first
+    in the ``before_request`` hook, :func:`~finbank_http.security.authenticate_then`:
+    401 before anything is read), the input checks of
     :mod:`finbank_http.limits` (size, content type, depth, NUL, query), then
     body and parameter validation. ``settings.http`` sets the limits.
     """
     container = container or build_container()
     http: HttpOptions = container.infra.settings().http
+    #: the app's state; the bank in it is opened by the lifespan (a State with something in
+    #: it: Litestar would replace an empty one)
+    state = State({"container": container, "bank": Bank(container)})
     limits = InputLimits(max_body_bytes=http.max_body_bytes, max_json_depth=http.max_json_depth)
 
     @asynccontextmanager
@@ -78,8 +91,9 @@ def create_app(container: BankContainer | None = None) -> Litestar:
         ],
         # principal depends on bank: resolved in turn, no task group per request (deps.py)
         dependencies={"principal": Provide(provide_principal)},
-        guards=[authenticated],
+        opt=protected_opt(),  # authenticated first by before_request (security.py)
     )
+    before_request = authenticate_then(limits.check)
     app = Litestar(
         route_handlers=[
             health,
@@ -88,12 +102,12 @@ def create_app(container: BankContainer | None = None) -> Litestar:
             protected,
             openapi.swagger_ui_assets(),
         ],
-        dependencies={"bank": Provide(provide_bank, sync_to_thread=False)},
+        dependencies={"bank": Provide(bank_provider(state), sync_to_thread=False)},
         # request ids, access log, tracing; /metrics only if asked on this port (operations.md)
         plugins=[ObservabilityPlugin(metrics_route=http.metrics_on_api_port)],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        before_request=limits.check,
+        before_request=before_request,
         request_max_body_size=http.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="finbank",
@@ -112,16 +126,34 @@ def create_app(container: BankContainer | None = None) -> Litestar:
             ),
         ),
         debug=False,
+        state=state,
     )
+    assert app.state is state  # what the bank's provider reads
+    require_authentication(app, before_request)
     openapi.install(app)
     headers = SecurityHeaders(
         hsts_max_age_seconds=http.hsts_max_age_seconds,
         hsts_include_subdomains=http.hsts_include_subdomains,
     )
     app.asgi_handler = headers.middleware(app.asgi_handler)
-    app.state.container = container
-    app.state.bank = Bank(container)  # opened by the lifespan
     return app
+
+
+def require_authentication(app: Litestar, before_request: Any) -> None:
+    """Refuse to build an app where a protected route would not authenticate: a layer
+    under the protected router that set its own ``before_request`` replaces the app's
+    (Litestar keeps the closest), and with it the authentication."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.opt.get(AUTHENTICATED_OPT) and (
+                handler.resolve_before_request() is not before_request
+            ):
+                raise ImproperlyConfiguredException(
+                    f"{handler.handler_name} ({route.path}) is protected but its before_request "
+                    "is not the app's: it would skip authentication and the input limits"
+                )
 
 
 def uvicorn_options(http: HttpOptions) -> dict[str, object]:

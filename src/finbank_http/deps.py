@@ -9,9 +9,11 @@ checked by mypy, never a provider looked up by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from finbank import Bank
@@ -19,18 +21,30 @@ from finbank_core.auth.model import Principal
 from finbank_http import security
 from finbank_http.security import bank_of
 
-__all__ = ["Bank", "bank_of", "provide_bank", "provide_principal"]
+__all__ = ["Bank", "bank_of", "bank_provider", "provide_bank", "provide_principal"]
 
 
 def provide_bank(request: Request[Any, Any, Any]) -> Bank:
-    """The ``bank`` dependency of every route (``Provide(..., sync_to_thread=False)``)."""
+    """The bank of ``request``'s app (the app itself provides :func:`bank_provider`'s)."""
     return bank_of(request)
+
+
+def bank_provider(state: State) -> Callable[[], Bank]:
+    """The ``bank`` dependency of the app whose ``state`` this is: the bank in it, read
+    when a request asks (the lifespan puts the opened bank there). A function of no
+    parameters: Litestar then has nothing to parse or validate to call it."""
+
+    def provide_bank() -> Bank:
+        bank: Bank = state.bank
+        return bank
+
+    return provide_bank
 
 
 async def provide_principal(
     request: Request[Any, Any, Any], bank: NamedDependency[Bank]
 ) -> Principal:
-    """The ``principal`` dependency of protected routes: what the guard verified.
+    """The ``principal`` dependency of protected routes: what the authentication verified.
 
     It depends on ``bank`` (unused) on purpose: Litestar resolves dependencies
     that do not depend on one another concurrently, in an anyio task group

@@ -1,7 +1,9 @@
 """Strict request input, checked before any handler sees it (the app's ``before_request``).
 
-Litestar runs guards first (authentication: 401 before anything about the
-input), then :meth:`InputLimits.check`, then parses the body and parameters.
+The app's ``before_request`` authenticates protected routes first (401 before
+anything about the input: :func:`finbank_http.security.authenticate_then`),
+then runs :meth:`InputLimits.check`; Litestar then parses the body and
+parameters (reading the body from where the check left it, not again).
 The check refuses, as problem+json naming what is wrong:
 
 - a query parameter the route does not declare, or one given twice (400);
@@ -92,15 +94,24 @@ class InputLimits:
         self._query_names: dict[int, dict[str, type | None] | None] = {}
         self._strict_bodies: dict[int, Any] = {}
         self._methods: dict[str, str] = {}
+        #: per route handler: whether it takes a body (``data``)
+        self._takes_body: dict[int, bool] = {}
 
     async def check(self, request: Request[Any, Any, Any]) -> Response[None] | None:
-        if request.method == "OPTIONS":
+        scope = request.scope
+        if scope["method"] == "OPTIONS":
             return self._options(request)
-        raw_path = bytes(request.scope.get("raw_path") or b"").split(b"?")[0]
-        if "\x00" in str(request.scope.get("path", "")) or b"%00" in raw_path:
+        raw_path = scope.get("raw_path") or b""
+        if b"%00" in raw_path.split(b"?", 1)[0] or "\x00" in scope.get("path", ""):
             raise InvalidInput("NUL characters are not allowed", field="path")
-        self._check_query(request)
-        if "data" in request.route_handler.parsed_fn_signature.parameters:
+        if scope.get("query_string"):
+            self._check_query(request)
+        handler = scope["route_handler"]
+        takes_body = self._takes_body.get(id(handler))
+        if takes_body is None:
+            takes_body = "data" in handler.parsed_fn_signature.parameters
+            self._takes_body[id(handler)] = takes_body
+        if takes_body:
             await self._check_body(request)
         return None
 
@@ -134,11 +145,21 @@ class InputLimits:
 
     # -- body ------------------------------------------------------------------------
     async def _check_body(self, request: Request[Any, Any, Any]) -> None:
-        length = request.headers.get("content-length")
-        has_body = (length is not None and length != "0") or "transfer-encoding" in request.headers
+        length: bytes | None = None
+        content_type: bytes | None = None
+        chunked = False
+        for name, value in request.scope["headers"]:  # the first of each, as Headers.get
+            name = name.lower()
+            if name == b"content-length":
+                length = value if length is None else length
+            elif name == b"content-type":
+                content_type = value if content_type is None else content_type
+            elif name == b"transfer-encoding":
+                chunked = True
+        has_body = (length is not None and length != b"0") or chunked
         if not has_body:
             return
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        media_type = (content_type or b"").decode("latin-1").split(";")[0].strip().lower()
         if media_type not in JSON_MEDIA_TYPES:
             raise UnsupportedMediaType(
                 detail="the body must be JSON: send Content-Type: application/json"

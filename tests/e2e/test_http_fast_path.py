@@ -28,17 +28,19 @@ from typing import Any
 import litestar._kwargs.kwargs_model as kwargs_model
 import pytest
 import structlog
-from litestar import Litestar, get
+from litestar import Litestar, Router, get
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.testing import TestClient
 
 from finbank_adapters.containers import build_container
 from finbank_adapters.settings import HttpOptions, JwtOptions, Settings
 from finbank_http import create_app
-from finbank_http.app import GC_THRESHOLD_0, HeapSettler, uvicorn_config
+from finbank_http.app import GC_THRESHOLD_0, HeapSettler, require_authentication, uvicorn_config
 from finbank_http.observability import LogConfig, configure_logging
 from finbank_http.observability.logs import _direct_handler, log_access
 from finbank_http.observability.middleware import RequestContextMiddleware
+from finbank_http.security import AUTHENTICATED_OPT, authenticate_then, protected_opt
 
 CPF_BARE = "52998224725"
 
@@ -303,3 +305,74 @@ async def test_the_heap_settler_freezes_survivors_and_puts_everything_back_on_sh
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
     assert all(getattr(cb, "__name__", "") != "_freeze_survivors" for cb in gc.callbacks)
+
+
+# -- authentication without a guard --------------------------------------------------------
+
+
+def test_a_protected_route_with_a_before_request_of_its_own_is_refused_at_startup() -> None:
+    """Litestar keeps the closest ``before_request``: one set under the protected router
+    would silence the authentication, so such an app is not built."""
+
+    async def own_hook(request: Any) -> None:
+        return None
+
+    @get("/mine", sync_to_thread=False)
+    def plain() -> str:
+        return "ok"
+
+    @get("/theirs", sync_to_thread=False, before_request=own_hook)
+    def overriding() -> str:
+        return "ok"
+
+    hook = authenticate_then(own_hook)
+    fine = Litestar([Router("/", route_handlers=[plain], opt=protected_opt())], before_request=hook)
+    require_authentication(fine, hook)  # no complaint
+    unsafe = Litestar(
+        [Router("/", route_handlers=[plain, overriding], opt=protected_opt())],
+        before_request=hook,
+    )
+    with pytest.raises(ImproperlyConfiguredException, match="overriding"):
+        require_authentication(unsafe, hook)
+
+
+def test_every_protected_route_of_the_app_authenticates_in_its_before_request(
+    client: TestClient[Litestar],
+) -> None:
+    protected = [
+        handler
+        for route in client.app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if handler.opt.get(AUTHENTICATED_OPT)
+    ]
+    assert len(protected) > 20
+    hooks = {handler.resolve_before_request() for handler in protected}
+    assert len(hooks) == 1
+    assert [hook.__name__ for hook in hooks] == ["authenticate_then"]
+
+
+def test_request_ids_are_32_hex_digits_and_differ(client: TestClient[Litestar]) -> None:
+    ids = {client.get("/health").headers["x-request-id"] for _ in range(50)}
+    assert len(ids) == 50
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_ids_and_security_headers_are_on_every_answer_once(
+    client: TestClient[Litestar],
+) -> None:
+    headers = bearer(client)
+    for response in (
+        client.get("/health"),
+        client.get("/v1/accounts", headers=headers),
+        client.get("/v1/accounts"),  # 401
+        client.post("/v1/transfers", content="{", headers=headers),  # 415 (no JSON type)
+    ):
+        raw = [name.lower() for name, _ in response.headers.multi_items()]
+        for name in ("x-request-id", "x-correlation-id", "x-content-type-options"):
+            assert raw.count(name) == 1, (response.status_code, raw)
+        assert raw.count("cache-control") == 1
+        assert "server" not in raw
+    schema = client.get("/schema/openapi.json")
+    assert schema.headers["x-content-type-options"] == "nosniff"
+    assert "x-frame-options" not in schema.headers
+    assert len(schema.headers["x-request-id"]) == 32

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -26,6 +27,7 @@ import msgspec
 import structlog
 
 from finbank_http.observability.masking import Masker
+from finbank_http.observability.tracing import current_trace_ids
 
 #: third-party loggers never allowed below INFO (they log payloads at DEBUG)
 QUIET_LOGGERS = ("botocore", "aiobotocore", "boto3", "s3transfer", "urllib3", "aiokafka", "asyncio")
@@ -78,8 +80,6 @@ class LogConfig:
 
 
 def _add_trace_ids(logger: Any, method_name: str, event_dict: Any) -> Any:
-    from finbank_http.observability.tracing import current_trace_ids
-
     event_dict.update(current_trace_ids())
     return event_dict
 
@@ -128,6 +128,23 @@ def _direct_handler(logger: logging.Logger) -> tuple[logging.Handler, Masker] | 
     return direct
 
 
+_seconds: tuple[int, str] = (-1, "")
+
+
+def _utc_timestamp() -> str:
+    """``datetime.now(UTC).isoformat()`` with ``Z`` for ``+00:00`` (structlog's
+    ``TimeStamper(fmt="iso", utc=True)``), the date and time formatted once a second."""
+    global _seconds
+    now = time.time_ns()
+    whole, nanos = divmod(now, 1_000_000_000)
+    cached, text = _seconds
+    if whole != cached:
+        text = datetime.fromtimestamp(whole, UTC).isoformat()[: -len("+00:00")]
+        _seconds = (whole, text)
+    micros = nanos // 1000
+    return f"{text}.{micros:06d}Z" if micros else f"{text}Z"
+
+
 def log_access(logger: logging.Logger, fields: dict[str, Any]) -> None:
     """Log the HTTP access line (``event`` ``http.request``) with ``fields``, which the
     caller masked where a client can fill them (:data:`PREMASKED_FIELDS`).
@@ -145,26 +162,29 @@ def log_access(logger: logging.Logger, fields: dict[str, Any]) -> None:
     if direct is None:
         logger.info("http.request", extra={**fields, PREMASKED: True})
         return
-    from finbank_http.observability.tracing import current_trace_ids
-
     handler, masker = direct
-    event: dict[str, Any] = {"event": "http.request"}
     context = structlog.contextvars.get_contextvars()
-    event.update(context)
-    event["level"] = "info"
-    event["logger"] = logger.name
-    event.update(fields)
-    event["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    event.update(current_trace_ids())
+    event: dict[str, Any] = {
+        "event": "http.request",
+        **context,
+        "level": "info",
+        "logger": logger.name,
+        **fields,
+        "timestamp": _utc_timestamp(),
+    }
+    trace_ids = current_trace_ids()
+    if trace_ids:
+        event.update(trace_ids)
     rest = {k: v for k, v in context.items() if k not in PREMASKED_FIELDS}
     if rest:
         event.update(masker.mask_mapping(rest))
-    line = msgspec.json.encode(event).decode()
+    line = msgspec.json.encode(event).decode() + "\n"
     assert isinstance(handler, logging.StreamHandler)
+    stream = handler.stream
     handler.acquire()
     try:
-        handler.stream.write(line + "\n")
-        handler.flush()
+        stream.write(line)
+        stream.flush()
     finally:
         handler.release()
 

@@ -12,6 +12,8 @@ raw paths, so no identifier or personal data becomes a label.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -72,9 +74,23 @@ for _status in PIX_STATUSES:
     PIX_PAYMENTS.labels(status=_status)
 
 
+#: the series of each (route, method, status) seen: ``labels()`` validates and locks on every
+#: call, a dictionary lookup does not (route templates and methods are few: bounded)
+_HTTP_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_http_request(route: str, method: str, status: int, duration_seconds: float) -> None:
-    HTTP_REQUESTS.labels(route=route, method=method, status=str(status)).inc()
-    HTTP_LATENCY.labels(route=route, method=method).observe(duration_seconds)
+    key = (route, method, status)
+    series = _HTTP_SERIES.get(key)
+    if series is None:
+        series = (
+            HTTP_REQUESTS.labels(route=route, method=method, status=str(status)),
+            HTTP_LATENCY.labels(route=route, method=method),
+        )
+        if len(_HTTP_SERIES) < 4096:
+            _HTTP_SERIES[key] = series
+    series[0].inc()
+    series[1].observe(duration_seconds)
 
 
 def pix_payment(status: str) -> None:

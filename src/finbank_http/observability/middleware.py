@@ -16,9 +16,10 @@ route template, status and duration cannot (``observability.logs``).
 from __future__ import annotations
 
 import logging
+import os
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -34,12 +35,35 @@ _SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-a
 
 _REQUEST_ID = REQUEST_ID_HEADER.encode()
 _CORRELATION_ID = CORRELATION_ID_HEADER.encode()
+_ID_HEADER_LENGTHS = frozenset({len(_REQUEST_ID), len(_CORRELATION_ID)})
 _STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 _MASKER = Masker()
+#: where the outermost response wrapper (``finbank_http.security.SecurityHeaders``) leaves
+#: a :class:`ResponseStart` for this middleware: one send wrapper per request, not two
+RESPONSE_START = "finbank.response_start"
+#: request ids: 128 random bits as 32 hex digits (an identifier, not a secret: a
+#: generator seeded from the OS at startup and in each forked child, not a system
+#: call per request)
+_ids = random.Random()  # noqa: S311
+os.register_at_fork(after_in_child=_ids.seed)
 
 access_log = logging.getLogger("finbank.http.access")
+
+
+class ResponseStart:
+    """What the outermost send wrapper adds to the response's start, and the status it saw."""
+
+    __slots__ = ("headers", "status")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.headers = headers
+        self.status = 500
+
+
+def new_request_id() -> str:
+    return f"{_ids.getrandbits(128):032x}"
 
 
 def _incoming_id(value: bytes | None) -> str | None:
@@ -69,67 +93,83 @@ class RequestContextMiddleware:
         request_header: bytes | None = None
         correlation_header: bytes | None = None
         for key, value in scope.get("headers", ()):
-            name = key.lower()
-            if name == _REQUEST_ID:
-                request_header = value
-            elif name == _CORRELATION_ID:
-                correlation_header = value
+            if len(key) in _ID_HEADER_LENGTHS:  # few headers have either length
+                name = key.lower()
+                if name == _REQUEST_ID:
+                    request_header = value
+                elif name == _CORRELATION_ID:
+                    correlation_header = value
         incoming_request_id = _incoming_id(request_header)
         incoming_correlation_id = _incoming_id(correlation_header)
-        request_id = incoming_request_id or uuid.uuid4().hex
+        request_id = incoming_request_id or new_request_id()
         correlation_id = incoming_correlation_id or request_id
-        route = str(scope.get("path_template") or "unmatched")
-        method = str(scope.get("method", "GET"))
-        status = 500
-        started = time.perf_counter()
-        extra_headers = [
-            (_REQUEST_ID, request_id.encode()),
-            (_CORRELATION_ID, correlation_id.encode()),
-        ]
+        route = scope.get("path_template") or "unmatched"
+        method = scope.get("method", "GET")
+        ids = [(_REQUEST_ID, request_id.encode()), (_CORRELATION_ID, correlation_id.encode())]
+        start: ResponseStart | None = scope.get(RESPONSE_START)
+        if start is not None:  # the outer wrapper adds them and records the status
+            start.headers += ids
+            send_with_ids = send
+        else:
+            start = ResponseStart(ids)
 
-        async def send_with_ids(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                message = {**message, "headers": [*message.get("headers", []), *extra_headers]}
-            await send(message)
+            async def send_with_ids(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    start.status = int(message["status"])
+                    message = {**message, "headers": [*message.get("headers", []), *ids]}
+                await send(message)
 
         # ids the client chose are masked in the logs (and echoed as they came)
         logged_request_id = _MASKER.mask_text(request_id) if incoming_request_id else request_id
         logged_correlation_id = (
             _MASKER.mask_text(correlation_id) if incoming_correlation_id else logged_request_id
         )
-        with structlog.contextvars.bound_contextvars(
+        tokens = structlog.contextvars.bind_contextvars(
             request_id=logged_request_id, correlation_id=logged_correlation_id
-        ):
+        )
+        started = time.perf_counter()
+        try:
             if access_log.isEnabledFor(logging.DEBUG):
-                access_log.debug(
-                    "http.request.headers",
-                    extra={
-                        "headers": {
-                            k.decode("latin-1").lower(): (
-                                "[REDACTED]"
-                                if k.decode("latin-1").lower() in _SENSITIVE_HEADERS
-                                else v.decode("latin-1")
-                            )
-                            for k, v in scope.get("headers", ())
-                        }
-                    },
-                )
+                _log_headers(scope)
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            duration = time.perf_counter() - started
+            status = start.status
             try:
-                await self.app(scope, receive, send_with_ids)
-            finally:
-                duration = time.perf_counter() - started
                 metrics.observe_http_request(route, method, status, duration)
-                if access_log.isEnabledFor(logging.INFO):
-                    query = scope.get("query_string", b"").decode("latin-1")
-                    log_access(
-                        access_log,
-                        {
-                            "method": method if method in _STANDARD_METHODS else "OTHER",
-                            "route": route,
-                            "path": _logged_path(str(scope.get("path", "")), route, query),
-                            "status": status,
-                            "duration_ms": round(duration * 1000, 2),
-                        },
-                    )
+                _log_access(scope, route, method, status, duration)
+            finally:
+                structlog.contextvars.reset_contextvars(**tokens)
+
+
+def _log_access(scope: Any, route: str, method: str, status: int, duration: float) -> None:
+    if access_log.isEnabledFor(logging.INFO):
+        query = scope.get("query_string", b"")
+        log_access(
+            access_log,
+            {
+                "method": method if method in _STANDARD_METHODS else "OTHER",
+                "route": route,
+                "path": _logged_path(
+                    scope.get("path", ""), route, query.decode("latin-1") if query else ""
+                ),
+                "status": status,
+                "duration_ms": round(duration * 1000, 2),
+            },
+        )
+
+
+def _log_headers(scope: Any) -> None:
+    access_log.debug(
+        "http.request.headers",
+        extra={
+            "headers": {
+                k.decode("latin-1").lower(): (
+                    "[REDACTED]"
+                    if k.decode("latin-1").lower() in _SENSITIVE_HEADERS
+                    else v.decode("latin-1")
+                )
+                for k, v in scope.get("headers", ())
+            }
+        },
+    )
