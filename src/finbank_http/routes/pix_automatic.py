@@ -657,9 +657,7 @@ class PixAutomaticLimitController(Controller):
     )
     async def get_limit(
         self,
-        account_id: Annotated[
-            uuid.UUID, QueryParameter(description="one of the caller's accounts")
-        ],
+        account_id: AccountQuery,
         principal: NamedDependency[Principal],
         bank: NamedDependency[Bank],
     ) -> AutomaticLimitOut:
