@@ -19,7 +19,23 @@ Prints, for each ``--clients`` count (concurrent clients), the median over
   with 1 and with 100 transfers per call (random transfers among 10,000
   customer accounts, in a schema of its own of ``--ledger-db``), ``clients``
   asyncio tasks on one pool, on uvloop when installed (as ``finbank serve`` runs);
-* each figure's ratio to the floor and to TPC-B at the same client count.
+* each figure's ratio to the floor and to TPC-B at the same client count;
+* what each client costs, independent of the machine's load: CPU µs per
+  transaction of pgbench's own process (user + system, from the children's
+  rusage) and of this Python process per ``create_transfers`` call, and the
+  server CPU µs per transfer of the ledger pool's backends (from ``/proc``,
+  when the server is local). On a machine whose cores the server and the
+  client share, the client's CPU is what separates the Python figure from the
+  floor: roughly ``(server + pgbench client) / (server + Python client)``.
+
+The Python client does what a caller does per call: a fresh ``uuid4`` transfer
+id and a ``Transfer``; the accounts' ids are built once (a caller has them),
+and the random picks are pgbench's (``a``, then ``c`` among the others).
+
+``--dsn`` names the server for both sides, pgbench included: a TCP address
+(the default, loopback) or the Unix socket, e.g.
+``postgresql://postgres@/test?host=/var/run/postgresql``, so that the
+comparison stays like for like whichever transport is measured.
 
 The sides run interleaved: every round runs each side at each client count,
 in an order that alternates between rounds, so a change in the machine's
@@ -46,7 +62,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -130,8 +146,10 @@ def pgbench_binary() -> str:
 
 
 def connection_args(dsn: str) -> list[str]:
+    """pgbench's ``-h -p -U dbname`` for ``dsn`` (``?host=/dir`` is a Unix socket's directory)."""
     parts = urlsplit(dsn)
-    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
+    host = parse_qs(parts.query).get("host", [parts.hostname or "127.0.0.1"])[0]
+    args = ["-h", host, "-p", str(parts.port or 5432)]
     if parts.username:
         args += ["-U", parts.username]
     return [*args, parts.path.lstrip("/")]
@@ -152,7 +170,18 @@ def pgbench(dsn: str, schema: str, args: list[str]) -> str:
     return done.stdout
 
 
-def pgbench_tps(dsn: str, schema: str, script: list[str], clients: int, seconds: float) -> float:
+@dataclass
+class Side:
+    """One run of one side: its rate and its client's CPU seconds per transaction."""
+
+    rate: float
+    client_user: float
+    client_system: float
+    server: float | None = None  # the backends' CPU seconds per transaction, when known
+
+
+def pgbench_run(dsn: str, schema: str, script: list[str], clients: int, seconds: float) -> Side:
+    before = os.times()
     stdout = pgbench(
         dsn,
         schema,
@@ -172,9 +201,16 @@ def pgbench_tps(dsn: str, schema: str, script: list[str], clients: int, seconds:
     if failed and int(failed.group(1)):
         raise RuntimeError(f"pgbench transactions failed:\n{stdout}")
     match = re.search(r"tps = ([0-9.]+)", stdout)
-    if match is None:
+    processed = re.search(r"number of transactions actually processed: (\d+)", stdout)
+    if match is None or processed is None or not int(processed.group(1)):
         raise RuntimeError(f"no tps in pgbench output:\n{stdout}")
-    return float(match.group(1))
+    after = os.times()
+    count = int(processed.group(1))
+    return Side(
+        float(match.group(1)),
+        (after.children_user - before.children_user) / count,
+        (after.children_system - before.children_system) / count,
+    )
 
 
 # -- the ledger -----------------------------------------------------------------
@@ -191,21 +227,30 @@ class LedgerRun:
         return self.transfers / self.seconds
 
 
+#: the accounts' ids, built once: index n is account_id(n)
+ACCOUNT_IDS = [account_id(n) for n in range(ACCOUNTS + 1)]
+
+
 async def ledger_rate(
     ledger: PostgresLedger, clients: int, batch: int, seconds: float, seed: int
 ) -> LedgerRun:
     rng = random.Random(seed)
+    randrange = rng.randrange
+    ids = ACCOUNT_IDS
+    ok = CreateTransferResult.OK
     applied = 0
     calls = 0
     deadline = time.perf_counter() + seconds
 
     def transfer() -> Transfer:
-        debit, credit = rng.sample(range(1, ACCOUNTS + 1), 2)
+        # pgbench's picks: a, then c among the other ACCOUNTS - 1
+        debit = randrange(ACCOUNTS)
+        credit = (debit + randrange(1, ACCOUNTS)) % ACCOUNTS
         return Transfer(
             id=uuid.uuid4(),
-            debit_account_id=account_id(debit),
-            credit_account_id=account_id(credit),
-            amount=rng.randint(1, 100),
+            debit_account_id=ids[debit + 1],
+            credit_account_id=ids[credit + 1],
+            amount=randrange(1, 101),
             code=TRANSFER_CODE,
         )
 
@@ -213,12 +258,53 @@ async def ledger_rate(
         nonlocal applied, calls
         while time.perf_counter() < deadline:
             results = await ledger.create_transfers([transfer() for _ in range(batch)])
-            applied += sum(r is CreateTransferResult.OK for r in results)
+            applied += results.count(ok)
             calls += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     return LedgerRun(applied, calls, time.perf_counter() - started)
+
+
+async def backend_pids(pool: asyncpg.Pool, clients: int) -> list[int]:
+    """The server pids of the pool's connections (all held at once, so each is seen)."""
+    held = [await pool.acquire() for _ in range(clients)]
+    try:
+        return [conn.get_server_pid() for conn in held]
+    finally:
+        for conn in held:
+            await pool.release(conn)
+
+
+def backends_cpu(pids: list[int]) -> float | None:
+    """CPU seconds the backends ``pids`` used so far; ``None`` when /proc cannot tell."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / ticks
+
+
+async def ledger_run(
+    ledger: PostgresLedger, pids: list[int], clients: int, batch: int, seconds: float, seed: int
+) -> Side:
+    before, server_before = os.times(), backends_cpu(pids)
+    done = await ledger_rate(ledger, clients, batch, seconds, seed)
+    after, server_after = os.times(), backends_cpu(pids)
+    calls = max(done.calls, 1)
+    server = None
+    if server_before is not None and server_after is not None and done.transfers:
+        server = (server_after - server_before) / done.transfers
+    return Side(
+        done.per_second,
+        (after.user - before.user) / calls,
+        (after.system - before.system) / calls,
+        server,
+    )
 
 
 async def check_floor_statement(pool: asyncpg.Pool) -> None:
@@ -283,11 +369,12 @@ async def run(options: argparse.Namespace) -> None:
             print(f"funding {ACCOUNTS:,} accounts in {options.ledger_db}.{ledger_schema} ...")
             await prepare_ledger(ledger)
             await check_floor_statement(pool)
+            pids = await backend_pids(pool, max(clients_counts))
             with tempfile.TemporaryDirectory() as tmp:
                 floor_script = Path(tmp) / "ledger_create_transfer.sql"
                 floor_script.write_text(FLOOR_SCRIPT)
                 await measure(
-                    options, clients_counts, ledger, floor_script, tpcb_schema, ledger_schema
+                    options, clients_counts, ledger, pids, floor_script, tpcb_schema, ledger_schema
                 )
         finally:
             await pool.close()
@@ -300,6 +387,7 @@ async def measure(
     options: argparse.Namespace,
     clients_counts: list[int],
     ledger: PostgresLedger,
+    pids: list[int],
     floor_script: Path,
     tpcb_schema: str,
     ledger_schema: str,
@@ -307,20 +395,20 @@ async def measure(
     seconds: float = options.seconds
     pgbench_dsn = with_database(options.dsn, options.pgbench_db)
     ledger_dsn = with_database(options.dsn, options.ledger_db)
-    runs: dict[tuple[str, int], list[float]] = {}
+    runs: dict[tuple[str, int], list[Side]] = {}
     loads: list[str] = []
 
-    def sides(clients: int) -> list[tuple[str, Callable[[], float] | int]]:
+    def sides(clients: int) -> list[tuple[str, Callable[[], Side] | int]]:
         return [
             (
                 "tpcb",
-                lambda: pgbench_tps(
+                lambda: pgbench_run(
                     pgbench_dsn, tpcb_schema, ["-b", "tpcb-like"], clients, seconds
                 ),
             ),
             (
                 "floor",
-                lambda: pgbench_tps(
+                lambda: pgbench_run(
                     ledger_dsn, ledger_schema, ["-f", str(floor_script)], clients, seconds
                 ),
             ),
@@ -336,11 +424,12 @@ async def measure(
                 order.reverse()  # alternate who goes first
             for name, side in order:
                 if isinstance(side, int):
-                    done = await ledger_rate(ledger, clients, side, seconds, seed=n * 100 + clients)
-                    rate = done.per_second
+                    done = await ledger_run(
+                        ledger, pids, clients, side, seconds, seed=n * 100 + clients
+                    )
                 else:
-                    rate = await asyncio.to_thread(side)
-                runs.setdefault((name, clients), []).append(rate)
+                    done = await asyncio.to_thread(side)
+                runs.setdefault((name, clients), []).append(done)
     loads.append(load_average())
     report(options, clients_counts, runs, loads)
 
@@ -348,10 +437,10 @@ async def measure(
 def report(
     options: argparse.Namespace,
     clients_counts: list[int],
-    runs: dict[tuple[str, int], list[float]],
+    runs: dict[tuple[str, int], list[Side]],
     loads: list[str],
 ) -> None:
-    median = {key: statistics.median(values) for key, values in runs.items()}
+    median = {key: statistics.median(s.rate for s in sides) for key, sides in runs.items()}
     labels = {
         "tpcb": "pgbench tpcb-like -M prepared",
         "floor": "pgbench ledger_create_transfer (floor)",
@@ -366,12 +455,15 @@ def report(
         print(f"\n{clients} client(s):")
         floor, tpcb = median[("floor", clients)], median[("tpcb", clients)]
         for name, label in labels.items():
-            values = runs[(name, clients)]
+            values = [s.rate for s in runs[(name, clients)]]
             value = median[(name, clients)]
             ratios = ""
             if name.startswith("ledger"):
                 ratios = f"  {value / floor:5.2f}x floor  {value / tpcb:5.2f}x tpcb"
             print(f"  {label:40}{value:>10,.0f}  ({min(values):,.0f}-{max(values):,.0f}){ratios}")
+        print("  CPU per transaction (call), median, us: client user+system; server backends")
+        for name, label in labels.items():
+            print(f"    {label:40}{cpu_line(runs[(name, clients)])}")
     last = max(clients_counts)
     one = median[("ledger-1", last)]
     print(
@@ -379,6 +471,20 @@ def report(
         f"{one / median[('floor', last)]:.2f}x; >= 0.9x TPC-B prepared: "
         f"{one / median[('tpcb', last)]:.2f}x"
     )
+
+
+def cpu_line(sides: list[Side]) -> str:
+    user = statistics.median(s.client_user for s in sides) * 1e6
+    system = statistics.median(s.client_system for s in sides) * 1e6
+    totals = [(s.client_user + s.client_system) * 1e6 for s in sides]
+    line = (
+        f"client {statistics.median(totals):6.0f} ({min(totals):.0f}-{max(totals):.0f}; "
+        f"user {user:.0f} sys {system:.0f})"
+    )
+    servers = [s.server * 1e6 for s in sides if s.server is not None]
+    if servers:
+        line += f"  server {statistics.median(servers):6.0f}"
+    return line
 
 
 def main() -> None:

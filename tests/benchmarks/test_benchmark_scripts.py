@@ -75,6 +75,9 @@ def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
     assert "interleaved round(s)" in out
     assert out.count("round ") >= 2  # each round announced with its load average
     assert re.search(r"goals at 2 clients, 1 transfer/call: >= 0.9x the floor: [0-9.]+x", out)
+    # each side's client CPU per transaction, and the ledger's server CPU when /proc tells
+    for label in ("pgbench ledger_create_transfer (floor)", "ledger from Python, 1/call"):
+        assert re.search(rf"{re.escape(label)} +client +[0-9]+ \([0-9]+-[0-9]+; user", out), label
 
 
 def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:

@@ -128,6 +128,61 @@ class Pool(_AsyncpgPool):
                 return
         await super().release(connection, timeout=timeout)
 
+    # Pool.fetchval & co. are ``async with self.acquire() as con: return await con.X(...)``;
+    # the same without the context object, its two frames and the proxy's indirection.
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
+        proxy: Any = await self._acquire(None)
+        try:
+            result: str = await proxy._con.execute(query, *args, timeout=timeout)
+            return result
+        finally:
+            await self.release(proxy)
+
+    async def fetch(
+        self,
+        query: str,
+        *args: Any,
+        timeout: float | None = None,  # noqa: ASYNC109
+        record_class: Any = None,
+    ) -> list[Any]:
+        proxy: Any = await self._acquire(None)
+        try:
+            rows: list[Any] = await proxy._con.fetch(
+                query, *args, timeout=timeout, record_class=record_class
+            )
+            return rows
+        finally:
+            await self.release(proxy)
+
+    async def fetchval(
+        self,
+        query: str,
+        *args: Any,
+        column: int | str = 0,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        proxy: Any = await self._acquire(None)
+        try:
+            return await proxy._con.fetchval(query, *args, column=column, timeout=timeout)
+        finally:
+            await self.release(proxy)
+
+    async def fetchrow(
+        self,
+        query: str,
+        *args: Any,
+        timeout: float | None = None,  # noqa: ASYNC109
+        record_class: Any = None,
+    ) -> Any:
+        proxy: Any = await self._acquire(None)
+        try:
+            return await proxy._con.fetchrow(
+                query, *args, timeout=timeout, record_class=record_class
+            )
+        finally:
+            await self.release(proxy)
+
 
 _FAST = _has_internals()
 
