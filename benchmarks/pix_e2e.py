@@ -1,7 +1,7 @@
 """Completed PIX payments/s end to end on the local profile: HTTP request -> SETTLED via Kafka.
 
 Run: ``.venv/bin/python benchmarks/pix_e2e.py [--payments 300] [--concurrency 20]
-[--accounts 10] [--pix-backend postgres|dynamodb] [--rate R]``
+[--accounts 10] [--pix-backend postgres|dynamodb] [--rate R] [--processes [--statements]]``
 
 Starts Tansu and a moto server (``finbank dev up``'s :class:`DevStack`), uses
 the PostgreSQL server at ``--dsn`` (a fresh schema, dropped afterwards) and
@@ -23,6 +23,17 @@ request every 1/R s whatever happens, latency measured from when each was
 due: the latency at that load). Prints payments/s over the whole run and
 per-payment latency (request due -> settled); figures vary with whatever
 else runs on the machine; this prints, it never asserts.
+
+``--processes`` runs ``finbank serve``, ``relay`` and ``worker
+pix-settlement`` as processes of their own (the deployment's shape; the
+payments go through a bare keep-alive HTTP/1.1 client, as wrk would, so the
+load generator takes little of the CPU the bank runs on) and also prints,
+for the run after the warm-up, the CPU milliseconds per payment of every
+process (each one's PostgreSQL backends apart, Tansu, this client) and the
+load average: figures that depend much less on what else runs than the
+rates do. ``--statements`` adds each process's PostgreSQL statements per
+payment (counted in the process by an asyncpg query logger) and the time
+spent in each PL/pgSQL function (``track_functions``; lock waits included).
 """
 
 from __future__ import annotations
@@ -161,6 +172,8 @@ async def run(
             else:
                 await bench(settings, payments, concurrency, account_count, rate)
         finally:
+            if count_statements:
+                await report_functions(admin, schema, payments)
             await admin.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
             await admin.close()
             keys = [k async for k in redis.scan_iter(match=f"{redis_prefix}*", count=500)]
@@ -306,10 +319,10 @@ def spawn(
     """``finbank <arguments>`` in a process of its own, its PostgreSQL sessions named
     ``bench_<role>`` (for the CPU figures); with ``statements_dir``, it counts its
     statements into ``<statements_dir>/<role>.json`` (see :func:`child_main`)."""
-    env = {
-        **env,
-        "FINBANK_POSTGRES_DSN": f"{env['FINBANK_POSTGRES_DSN']}&application_name=bench_{role}",
-    }
+    dsn = f"{env['FINBANK_POSTGRES_DSN']}&application_name=bench_{role}"
+    if statements_dir is not None:  # and the time spent in each PL/pgSQL function
+        dsn += "&track_functions=pl"
+    env = {**env, "FINBANK_POSTGRES_DSN": dsn}
     command = [sys.executable, "-m", "finbank_cli", *arguments]
     if statements_dir is not None:
         out = os.path.join(statements_dir, f"{role}.json")
@@ -383,7 +396,8 @@ async def cpu_snapshot(
     """CPU seconds per role and pid: the processes, and each role's PostgreSQL backends."""
     snapshot = {role: {pid: cpu_seconds(pid)} for role, pid in processes.items()}
     rows = await pool.fetch(
-        "SELECT pid, application_name FROM pg_stat_activity WHERE application_name LIKE 'bench_%'"
+        "SELECT pid, application_name FROM pg_stat_activity WHERE application_name = ANY($1)",
+        [f"bench_{role}" for role in ("serve", "relay", "worker", "observer")],
     )
     for row in rows:
         role = "postgres (" + row["application_name"].removeprefix("bench_") + ")"
@@ -404,6 +418,24 @@ def report_cpu(
     print("  CPU ms per payment (user + system), by process:")
     print("\n".join(lines))
     print(f"    {'all of them':28} {total * 1000 / payments:6.2f}")
+
+
+async def report_functions(admin: asyncpg.Connection, schema: str, payments: int) -> None:
+    """Calls and milliseconds per payment of each PL/pgSQL function (track_functions=pl:
+    wall time in the server, lock waits included), warm-up and setup included."""
+    await asyncio.sleep(1.0)  # the backends' statistics reach the collector
+    await admin.execute("SELECT pg_stat_clear_snapshot()")
+    rows = await admin.fetch(
+        "SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions"
+        " WHERE schemaname = $1 ORDER BY total_time DESC",
+        schema,
+    )
+    print("  PL/pgSQL functions per payment (calls, total ms, self ms):")
+    for row in rows:
+        print(
+            f"    {row['funcname']:32} {row['calls'] / payments:5.2f}"
+            f" {row['total_time'] / payments:7.3f} {row['self_time'] / payments:7.3f}"
+        )
 
 
 def report_statements(statements_dir: str, payments: int) -> None:
