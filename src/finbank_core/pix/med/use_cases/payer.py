@@ -11,11 +11,14 @@ report goes to that bank through the directory. What comes back:
   sent again, the directory keeps one per report, and the events are
   published again under their ids); the other answer is ``MedAlreadyDecided``.
 * :class:`ReceiveMedReturn`: a return (pacs.004) of that bank into our
-  customer's account, all or part of what was asked. The money is credited
-  first (settlement -> the payer's account, one ledger transfer whose id
-  derives from the rtrId), then the return is recorded on the case and in
-  the payment's refunds (nature ``MED_FRAUDE``): the case never says money
-  came back before it did. The return marked ``final`` (or the one that
+  customer's account, all or part of what was asked. Its amount is first
+  reserved in the payment's refunds (``EM_PROCESSAMENTO``, nature
+  ``MED_FRAUDE``, under the payment's version: of returns arriving at once,
+  those that would together pass the payment's amount cannot all get in),
+  then the money is credited (settlement -> the payer's account, one ledger
+  transfer whose id derives from the rtrId), then the return is recorded
+  ``DEVOLVIDO`` on the case and in the payment's refunds: the case never says
+  money came back before it did. The return marked ``final`` (or the one that
   completes the amount asked) closes the case. The same rtrId again is a
   replay: nothing is credited twice. A return that would take the returns
   past what was asked is refused (``MedNotAllowed``, ``field="amount"``), and
@@ -31,6 +34,7 @@ import msgspec
 
 from finbank_core.accounts.ledger import TransferCode
 from finbank_core.pix.codes.identifiers import ReturnId
+from finbank_core.pix.errors import PixVersionConflict
 from finbank_core.pix.ledger_steps import PixLedgerSteps
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import (
@@ -42,7 +46,7 @@ from finbank_core.pix.med.errors import (
 from finbank_core.pix.med.model import CaseStatus, Decision, MedCase, MedReturn, MedSide
 from finbank_core.pix.med.ports import RefundRequestMessage
 from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
-from finbank_core.pix.med.use_cases.refund import sync_payment
+from finbank_core.pix.med.use_cases.refund import _as_refund, sync_payment
 from finbank_core.pix.payments import pix_transfer_id
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.shared.money import Money
@@ -215,7 +219,17 @@ class ReceiveMedReturn:
             total = case.returned_amount.cents + cmd.amount.cents
             if total > case.requested_amount.cents:
                 raise MedNotAllowed("returns never exceed what was asked back", field="amount")
-            # the money first: the case never says it came back before it did
+            now = d.clock.now()
+            received = MedReturn(
+                return_id=cmd.return_id,
+                account_id=case.payer_account_id,
+                hold_id=pix_transfer_id(cmd.return_id, "credit"),
+                amount=cmd.amount,
+                status=RefundStatus.EM_PROCESSAMENTO,
+                requested_at=case.refund_requested_at or now,
+            )
+            await self._reserve(case, received)
+            # then the money: the case never says it came back before it did
             await self._steps.credit_from_settlement(
                 cmd.return_id,
                 case.payer_account_id,
@@ -223,15 +237,8 @@ class ReceiveMedReturn:
                 TransferCode.PIX_REFUND_IN,
                 f"Devolução MED recebida {cmd.return_id}",
             )
-            now = d.clock.now()
-            received = MedReturn(
-                return_id=cmd.return_id,
-                account_id=case.payer_account_id,
-                hold_id=pix_transfer_id(cmd.return_id, "credit"),
-                amount=cmd.amount,
-                status=RefundStatus.DEVOLVIDO,
-                requested_at=case.refund_requested_at or now,
-                completed_at=now,
+            received = msgspec.structs.replace(
+                received, status=RefundStatus.DEVOLVIDO, completed_at=d.clock.now()
             )
             closed = cmd.final or total == case.requested_amount.cents
             recorded = msgspec.structs.replace(
@@ -247,6 +254,35 @@ class ReceiveMedReturn:
             await d.publish_case(med_events.RETURN_RECEIVED, stored, subject=cmd.return_id)
             return stored
         raise MedVersionConflict()
+
+    async def _reserve(self, case: MedCase, pending: MedReturn) -> None:
+        """Add ``pending`` (``EM_PROCESSAMENTO``) to the payment's refunds, within its amount.
+
+        The payment's version makes it atomic: of different returns arriving at
+        once, those that together would pass the payment's amount cannot all be
+        reserved, so they cannot all be credited. One already there (the same
+        rtrId delivered again, or a crash after this step) is left as it is.
+        """
+        d = self._d
+        for _ in range(RETRIES):
+            payment = await d.payments.get(case.end_to_end_id)
+            there = payment.refund_by_return_id(pending.return_id)
+            if there is not None:
+                if there.amount != pending.amount:
+                    raise MedNotAllowed("this rtrId returned another amount", field="amount")
+                return
+            taken = payment.refunded_amount.cents  # in progress or done
+            if taken + pending.amount.cents > payment.amount.cents:
+                raise MedNotAllowed("returns never exceed what was asked back", field="amount")
+            reserved = msgspec.structs.replace(
+                payment, refunds=(*payment.refunds, _as_refund(case, pending))
+            )
+            try:
+                await d.payments.update(reserved, payment.version)
+            except PixVersionConflict:
+                continue
+            return
+        raise PixVersionConflict("the payment kept changing while a MED return was reserved")
 
 
 __all__ = [

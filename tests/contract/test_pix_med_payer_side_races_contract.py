@@ -1,0 +1,129 @@
+"""MED as the payer's bank: returns that race, on every backend (memory, PostgreSQL, DynamoDB).
+
+Different returns (other rtrIds) arriving at once that together pass what
+was asked back cannot all be credited: each is reserved in the payment's
+refunds under its version before the money moves, so the customer gets no
+more than was asked and everything credited is on the case. A crash after
+the reservation is finished by the redelivery. An rtrId another bank made
+is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from finbank_core.pix.codes.identifiers import ReturnId
+from finbank_core.pix.med import use_cases as med
+from finbank_core.pix.med.errors import MedNotAllowed
+from finbank_core.pix.med.model import CaseStatus
+from finbank_core.pix.refunds import RefundStatus
+from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.money import Money
+from tests.contract.test_pix_med_payer_side_contract import a_return, answer, contested
+from tests.integration.dynamo_support import serial_moto_endpoint
+from tests.med_support import PEER_ISPB, MedWorld, med_world
+from tests.pix_concurrency_support import outcomes
+
+__all__ = ["med_world", "serial_moto_endpoint"]  # fixtures
+
+
+async def test_different_returns_at_once_past_what_was_asked_credit_no_more_than_asked(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    e2e, victim = await contested(w, 100_00)
+    await med.ReceiveMedAnalysis(w.deps)(answer(w, e2e))
+    receive = med.ReceiveMedReturn(w.deps)
+    commands = [a_return(w, e2e, 60_00, final=False) for _ in range(4)]
+
+    results, errors = await outcomes([lambda c=c: receive(c) for c in commands])  # type: ignore[misc]
+
+    assert len(results) == 1, errors
+    assert errors == {"MedNotAllowed": 3}
+    case = await w.repository.get_case(e2e)
+    assert case is not None
+    assert case.returned_amount == Money(60_00)
+    assert await w.available(victim) == 60_00  # what the case says came back, no more
+    payment = await w.payments.get(e2e)
+    assert [(r.amount, r.status) for r in payment.refunds] == [
+        (Money(60_00), RefundStatus.DEVOLVIDO)
+    ]
+    # the rest still fits
+    done = await receive(a_return(w, e2e, 40_00, final=False))
+    assert (done.status, done.returned_amount) == (CaseStatus.CLOSED, Money(100_00))
+    assert await w.available(victim) == 100_00
+
+
+async def test_different_returns_at_once_within_what_was_asked_are_all_credited(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    e2e, victim = await contested(w, 100_00)
+    await med.ReceiveMedAnalysis(w.deps)(answer(w, e2e))
+    receive = med.ReceiveMedReturn(w.deps)
+    commands = [a_return(w, e2e, 25_00, final=False) for _ in range(4)]
+
+    results, errors = await outcomes([lambda c=c: receive(c) for c in commands])  # type: ignore[misc]
+
+    assert (len(results), errors) == (4, {})
+    case = await w.repository.get_case(e2e)
+    assert case is not None
+    assert (case.status, case.returned_amount) == (CaseStatus.CLOSED, Money(100_00))
+    assert await w.available(victim) == 100_00
+    payment = await w.payments.get(e2e)
+    assert payment.refunded_amount == Money(100_00)
+    assert {r.status for r in payment.refunds} == {RefundStatus.DEVOLVIDO}
+
+
+async def test_a_crash_after_the_reservation_is_finished_by_the_redelivery(
+    med_world: MedWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = med_world
+    e2e, victim = await contested(w, 70_00)
+    await med.ReceiveMedAnalysis(w.deps)(answer(w, e2e))
+    receive = med.ReceiveMedReturn(w.deps)
+    failures = [ServiceUnavailable("the ledger went away")]
+    original = receive._steps.credit_from_settlement
+
+    async def credit(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(receive._steps, "credit_from_settlement", credit)
+    command = a_return(w, e2e, 70_00)
+    with pytest.raises(ServiceUnavailable):
+        await receive(command)
+    assert await w.available(victim) == 0  # nothing credited
+    [reserved] = (await w.payments.get(e2e)).refunds
+    assert reserved.status is RefundStatus.EM_PROCESSAMENTO  # in progress, not returned
+    case = await w.repository.get_case(e2e)
+    assert case is not None
+    assert case.returns == ()
+
+    done = await receive(command)  # the SPI delivers it again
+    assert done.status is CaseStatus.CLOSED
+    assert await w.available(victim) == 70_00
+    [returned] = (await w.payments.get(e2e)).refunds
+    assert (returned.amount, returned.status) == (Money(70_00), RefundStatus.DEVOLVIDO)
+
+
+async def test_an_rtr_id_another_bank_made_is_refused_before_anything_is_written(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    e2e, victim = await contested(w, 70_00)
+    await med.ReceiveMedAnalysis(w.deps)(answer(w, e2e))
+    command = med.ReceiveMedReturnCommand(
+        end_to_end_id=e2e,
+        return_id=ReturnId.generate("77777777", w.clock.now(), w.rng).value,
+        amount=Money(70_00),
+        from_ispb=PEER_ISPB,
+    )
+    with pytest.raises(MedNotAllowed) as refused:
+        await med.ReceiveMedReturn(w.deps)(command)
+    assert refused.value.details["field"] == "return_id"
+    assert await w.available(victim) == 0
+    assert (await w.payments.get(e2e)).refunds == ()
