@@ -27,8 +27,11 @@ Rounds are interleaved (every target and scenario once per round, the targets'
 order reversed every other round), so a change in the machine's load hits all
 sides alike; each figure is the median over the rounds, with the lowest and
 highest. Prints requests/s, p50 and p99, the ratios to the minimal app with
-as many workers, and of N workers to one beside the minimal app's own ratio.
-Responses other than 2xx are counted and reported.
+as many workers, and of N workers to one beside the minimal app's own ratio,
+with how wrk's connections were spread over the workers halfway through each
+run (``ss``: uvicorn's workers share one listening socket, and a worker woken
+by wrk's burst of connections may accept most of them). Responses other than
+2xx are counted and reported.
 
 Rates vary with whatever else runs on the machine (its load average is
 printed); what each request costs in CPU much less. So each run also reads
@@ -78,6 +81,7 @@ import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -437,6 +441,8 @@ class Figures:
     #: CPU seconds by part (:data:`CPU_PARTS`, and ``machine``) and the run's wall seconds
     cpu: dict[str, float] = field(default_factory=dict)
     wall: float = 0.0
+    #: wrk's connections held by each server process halfway through the run, fewest first
+    spread: list[int] = field(default_factory=list)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -487,16 +493,44 @@ def wrk(port: int, script: Path, seconds: float, connections: int, threads: int 
     return parse_wrk(done.stdout)
 
 
+def connections_by_process(port: int) -> list[int]:
+    """How many established connections to ``port`` each process holds, fewest first
+    (``ss``; empty if it is missing)."""
+    binary = shutil.which("ss")
+    if binary is None:
+        return []
+    listed = subprocess.run(
+        [binary, "-tnpH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    held: dict[str, int] = {}
+    for pid in re.findall(r"pid=(\d+)", listed):
+        held[pid] = held.get(pid, 0) + 1
+    return sorted(held.values())
+
+
 def measured_wrk(target: Target, scenario: str, options: argparse.Namespace) -> Figures:
-    """One wrk run against ``target``, with the CPU each part spent meanwhile."""
+    """One wrk run against ``target``, with the CPU each part spent meanwhile and, for
+    several workers, how wrk's connections were spread over them halfway through."""
     meter = CpuMeter(target)
     before = meter.snapshot()
+    spread: list[int] = []
+    sampler = threading.Timer(
+        options.seconds / 2, lambda: spread.extend(connections_by_process(target.port))
+    )
     started = time.monotonic()
+    if workers_of(target.name) > 1:
+        sampler.start()
     figures = wrk(
         target.port, target.scripts[scenario], options.seconds, options.connections, options.threads
     )
     figures.wall = time.monotonic() - started
+    if sampler.is_alive() or sampler.finished.is_set():
+        sampler.join()
     figures.cpu = CpuMeter.spent(before, meter.snapshot())
+    figures.spread = spread
     return figures
 
 
@@ -741,6 +775,10 @@ def report(
                         f" (the minimal app's: {machine:.2f}x; ours / its: {ratio / machine:.2f})"
                     )
                 print(line)
+                spreads = " ".join(
+                    str(r.spread).replace(" ", "") for r in results[(target.name, scenario)]
+                )
+                print(f"    wrk's connections per worker halfway, each round: {spreads}")
         report_cpu(targets, results, scenario, cores)
 
 

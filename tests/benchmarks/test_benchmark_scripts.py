@@ -113,6 +113,7 @@ def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:
             r"ours / its: [0-9.]+\)",
             section,
         ), section
+        assert re.search(r"wrk's connections per worker halfway, each round: \[", section)
         # CPU per request by part: the server always spent some; only local has backends
         parts = {line.split()[0]: line.split() for line in cpu.splitlines()[2:] if " of " in line}
         assert set(parts) == targets, cpu
