@@ -76,6 +76,9 @@ def at_once(
     """POST each body at the same time, through the app's whole ASGI stack, in its loop.
 
     (The test client's own async calls go through a blocking portal one at a time.)
+    On the local profile the requests interleave at every database call (up to 8
+    were inside ``ReceiveMedReturn`` at once when this was written); the memory
+    profile's stores do not yield, so there they run one after another.
     """
 
     async def send() -> list[httpx.Response]:
