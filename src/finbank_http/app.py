@@ -56,9 +56,11 @@ def create_app(container: BankContainer | None = None) -> Litestar:
     depend on the typed :class:`~finbank.Bank` facade (``bank``).
 
     Every request passes, in this order: the security headers (on every
-    answer, 404s included), routing, authentication on protected routes (first
-    in the ``before_request`` hook, :func:`~finbank_http.security.authenticate_then`:
-    401 before anything is read), the input checks of
+    answer, 404s included), the request context (ids and the access line;
+    inside each route's span instead when tracing is on), routing,
+    authentication on protected routes (first in the ``before_request`` hook,
+    :func:`~finbank_http.security.authenticate_then`: 401 before anything is
+    read), the input checks of
     :mod:`finbank_http.limits` (size, content type, depth, NUL, query), then
     body and parameter validation. ``settings.http`` sets the limits.
     """
@@ -90,10 +92,11 @@ def create_app(container: BankContainer | None = None) -> Litestar:
             pix_limits_router(),
         ],
         # principal depends on bank: resolved in turn, no task group per request (deps.py)
-        dependencies={"principal": Provide(provide_principal)},
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         opt=protected_opt(),  # authenticated first by before_request (security.py)
     )
     before_request = authenticate_then(limits.check)
+    observability = ObservabilityPlugin(metrics_route=http.metrics_on_api_port, wraps_app=True)
     app = Litestar(
         route_handlers=[
             health,
@@ -104,7 +107,7 @@ def create_app(container: BankContainer | None = None) -> Litestar:
         ],
         dependencies={"bank": Provide(bank_provider(state), sync_to_thread=False)},
         # request ids, access log, tracing; /metrics only if asked on this port (operations.md)
-        plugins=[ObservabilityPlugin(metrics_route=http.metrics_on_api_port)],
+        plugins=[observability],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_request=before_request,
@@ -135,7 +138,7 @@ def create_app(container: BankContainer | None = None) -> Litestar:
         hsts_max_age_seconds=http.hsts_max_age_seconds,
         hsts_include_subdomains=http.hsts_include_subdomains,
     )
-    app.asgi_handler = headers.middleware(app.asgi_handler)
+    app.asgi_handler = headers.middleware(observability.wrap(app.asgi_handler))
     return app
 
 

@@ -41,13 +41,13 @@ def bank_provider(state: State) -> Callable[[], Bank]:
     return provide_bank
 
 
-async def provide_principal(
-    request: Request[Any, Any, Any], bank: NamedDependency[Bank]
-) -> Principal:
-    """The ``principal`` dependency of protected routes: what the authentication verified.
+def provide_principal(request: Request[Any, Any, Any], bank: NamedDependency[Bank]) -> Principal:
+    """The ``principal`` dependency of protected routes: what the authentication verified
+    (``Provide(..., sync_to_thread=False)``; the app's ``before_request`` authenticates
+    every protected route first, so a request without a principal here is refused).
 
     It depends on ``bank`` (unused) on purpose: Litestar resolves dependencies
     that do not depend on one another concurrently, in an anyio task group
     per request; chained, they are resolved one after the other, inline.
     """
-    return await security.provide_principal(request)
+    return security.verified_principal(request)

@@ -126,6 +126,16 @@ async def bearer_present(
         bearer_token(connection)
 
 
+def verified_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The principal :func:`authenticate` kept for this request; ``InvalidToken`` if none
+    (a route that did not authenticate gets no principal: refused, never guessed)."""
+    state = request.scope.get("state")
+    principal = state.get(_PRINCIPAL_STATE) if state is not None else None
+    if not isinstance(principal, Principal):
+        raise InvalidToken("a bearer token is required")
+    return principal
+
+
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     """The principal :func:`authenticate` verified (it runs first)."""
     state = request.scope.get("state")

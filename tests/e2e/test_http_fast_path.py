@@ -40,6 +40,7 @@ from finbank_http.app import GC_THRESHOLD_0, HeapSettler, require_authentication
 from finbank_http.observability import LogConfig, configure_logging
 from finbank_http.observability.logs import _direct_handler, log_access
 from finbank_http.observability.middleware import RequestContextMiddleware
+from finbank_http.problems import EXCEPTION_HANDLERS
 from finbank_http.security import AUTHENTICATED_OPT, authenticate_then, protected_opt
 
 CPF_BARE = "52998224725"
@@ -376,3 +377,42 @@ def test_ids_and_security_headers_are_on_every_answer_once(
     assert schema.headers["x-content-type-options"] == "nosniff"
     assert "x-frame-options" not in schema.headers
     assert len(schema.headers["x-request-id"]) == 32
+
+
+def test_an_unmatched_path_is_logged_once_with_its_ids(
+    client: TestClient[Litestar], log_stream: io.StringIO
+) -> None:
+    with finbank_handler_alone():
+        response = client.get(f"/v1/nothing/{CPF_BARE}")
+    assert response.status_code == 404
+    assert len(response.headers["x-request-id"]) == 32
+    assert response.headers["x-content-type-options"] == "nosniff"
+    [line] = access_lines(log_stream)
+    assert line["route"] == "unmatched"
+    assert line["status"] == 404
+    assert line["request_id"] == response.headers["x-request-id"]
+    assert CPF_BARE not in log_stream.getvalue()
+
+
+def test_a_route_that_did_not_authenticate_gets_no_principal() -> None:
+    """The ``principal`` dependency only hands over what the authentication kept."""
+    from finbank import Bank
+    from finbank_http.deps import provide_principal
+
+    unopened = Bank.__new__(Bank)  # never called: only its type is checked
+
+    @get("/who", sync_to_thread=False)
+    def who(principal: NamedDependency[Any]) -> str:
+        return str(principal)
+
+    app = Litestar(
+        [who],
+        dependencies={
+            "bank": Provide(lambda: unopened, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+    )
+    with TestClient(app) as api:
+        response = api.get("/who", headers={"Authorization": "Bearer anything"})
+    assert response.status_code == 401

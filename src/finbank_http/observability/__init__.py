@@ -61,6 +61,8 @@ class ObservabilityPlugin(InitPluginProtocol):
 
     ``metrics_route``: also answer ``/metrics`` on the app itself (off by
     default: it belongs on :func:`metrics_app`'s port, not the public API).
+    ``wraps_app``: the app puts :meth:`wrap` around its ASGI handler (what
+    :func:`finbank_http.create_app` does) instead of the route middleware.
     """
 
     def __init__(
@@ -69,15 +71,32 @@ class ObservabilityPlugin(InitPluginProtocol):
         tracing: bool | None = None,
         tracer_provider: Any = None,
         metrics_route: bool = False,
+        wraps_app: bool = False,
     ) -> None:
         self.tracing = tracing_enabled() if tracing is None else tracing
         self.tracer_provider = tracer_provider
         self.metrics_route = metrics_route
+        self.wraps_app = wraps_app
+
+    @property
+    def request_context_outside(self) -> bool:
+        """Whether the app is to wrap its whole ASGI handler in :class:`RequestContextMiddleware`
+        (:meth:`wrap`) rather than have it as route middleware: asked for (``wraps_app``),
+        and tracing off (a span must start before the ids are bound and end after the
+        access line, so with tracing the ids stay inside the route's span)."""
+        return self.wraps_app and not self.tracing
+
+    def wrap(self, app: Any) -> Any:
+        """``app`` (a Litestar app's ``asgi_handler``) inside the request context, when
+        :attr:`request_context_outside`: no route middleware then, so Litestar adds no
+        second exception handler per route, and unmatched paths (404) are logged too."""
+        return RequestContextMiddleware(app) if self.request_context_outside else app
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         extra: list[Any] = [tracing_middleware(self.tracer_provider)] if self.tracing else []
         # outermost first: the span starts before the ids are bound, so logs carry both
-        app_config.middleware = [*extra, RequestContextMiddleware, *app_config.middleware]
+        inner = [] if self.request_context_outside else [RequestContextMiddleware]
+        app_config.middleware = [*extra, *inner, *app_config.middleware]
         if self.metrics_route:
             app_config.route_handlers = [*app_config.route_handlers, metrics_endpoint]
         # Litestar's default logging config would put its own, unmasked handler on the

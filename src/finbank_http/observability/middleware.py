@@ -103,7 +103,6 @@ class RequestContextMiddleware:
         incoming_correlation_id = _incoming_id(correlation_header)
         request_id = incoming_request_id or new_request_id()
         correlation_id = incoming_correlation_id or request_id
-        route = scope.get("path_template") or "unmatched"
         method = scope.get("method", "GET")
         ids = [(_REQUEST_ID, request_id.encode()), (_CORRELATION_ID, correlation_id.encode())]
         start: ResponseStart | None = scope.get(RESPONSE_START)
@@ -135,6 +134,8 @@ class RequestContextMiddleware:
         finally:
             duration = time.perf_counter() - started
             status = start.status
+            # read now: when this wraps the whole app, routing sets it after we are called
+            route = scope.get("path_template") or "unmatched"
             try:
                 metrics.observe_http_request(route, method, status, duration)
                 _log_access(scope, route, method, status, duration)
