@@ -21,7 +21,7 @@ from litestar.routes import HTTPRoute
 from finbank import Bank
 from finbank.bank import opened
 from finbank_adapters.containers import BankContainer, build_container
-from finbank_adapters.settings import HttpOptions, Settings
+from finbank_adapters.settings import HttpOptions, Profile, Settings, SettingsError
 from finbank_http import openapi
 from finbank_http.deps import bank_provider, provide_principal
 from finbank_http.limits import InputLimits
@@ -272,10 +272,12 @@ def serve(host: str, port: int, log_level: str = "info", workers: int = 1) -> No
     """Run the API on ``host:port`` and, unless ``FINBANK_HTTP_METRICS_PORT`` is 0,
     ``/metrics`` on its own listener (``FINBANK_HTTP_METRICS_HOST``:port).
 
-    ``workers`` > 1: that many processes share the API's socket (uvicorn's
-    supervisor restarts one that dies), each with its own container, pools and
+    ``workers`` > 1: that many processes, each listening on the port with a
+    socket of its own (``SO_REUSEPORT``; :mod:`finbank_http.workers`, which
+    starts again one that dies), each with its own container, pools and
     state, so only for a profile whose state lives outside the process
-    (``local``, ``aws``; on ``memory`` each worker would be a bank of its own).
+    (``local``, ``aws``; on ``memory`` each worker would be a bank of its
+    own, so it is refused with a ``SettingsError``).
     The metrics listener is then not started: each process counts its own
     requests and no one listener could answer for all of them; scrape one
     process per container instead (the ECS service runs one worker per task).
@@ -286,23 +288,30 @@ def serve(host: str, port: int, log_level: str = "info", workers: int = 1) -> No
     from finbank_http.observability import metrics_app
 
     if workers > 1:
-        http = Settings.from_env().http
+        settings = Settings.from_env()
+        if settings.profile is Profile.MEMORY:
+            raise SettingsError(
+                "serve --workers above 1 needs a profile whose state lives outside the process"
+                " (FINBANK_PROFILE=local or aws): on memory each worker would be a bank of its own"
+            )
+        http = settings.http
         if http.metrics_port:
             logging.getLogger("finbank.http").warning(
                 "serve.metrics_listener_off",
                 extra={"workers": workers, "reason": "one listener cannot answer for N processes"},
             )
-        uvicorn.run(
+        from finbank_http.workers import WorkerSupervisor
+
+        status = WorkerSupervisor(
             "finbank_http.app:served_app",
-            factory=True,
             workers=workers,
             host=host,
             port=port,
             log_level=log_level,
-            log_config=None,
-            access_log=False,
-            **uvicorn_options(http),  # type: ignore[arg-type]
-        )
+            options=uvicorn_options(http),
+        ).run()
+        if status:
+            raise SystemExit(status)
         return
 
     container = build_container()
