@@ -9,7 +9,7 @@ Starts, each as a process of its own on a free loopback port:
   shape as a transfer, decoded and answered with 201), under the same uvicorn
   settings as ``finbank serve`` (:func:`finbank_http.app.uvicorn_config`);
   when ``local`` runs, also with each ``--workers`` count (``minimal-2w``:
-  uvicorn's supervisor, as ``finbank serve --workers 2``): the machine's own
+  the supervisor of ``finbank serve --workers 2``): the machine's own
   ceiling for that many processes, printed beside ours;
 * ``finbank serve`` on each ``--profiles`` profile: ``memory``, and ``local``
   (PostgreSQL at ``--dsn`` in a schema of its own, dropped afterwards; Redis
@@ -29,8 +29,9 @@ sides alike; each figure is the median over the rounds, with the lowest and
 highest. Prints requests/s, p50 and p99, the ratios to the minimal app with
 as many workers, and of N workers to one beside the minimal app's own ratio,
 with how wrk's connections were spread over the workers halfway through each
-run (``ss``: uvicorn's workers share one listening socket, and a worker woken
-by wrk's burst of connections may accept most of them). Responses other than
+run (``ss``; each worker listens with a ``SO_REUSEPORT`` socket of its own, so
+the kernel spreads connections by a hash of their addresses: uvicorn's own
+supervisor shares one socket, from which one worker took 14-16 of wrk's 16). Responses other than
 2xx are counted and reported.
 
 Rates vary with whatever else runs on the machine (its load average is
@@ -136,19 +137,21 @@ def minimal_app() -> Any:
     )
 
 
-#: the module ``--serve-minimal`` writes beside its scripts for ``--workers`` > 1: uvicorn's
-#: supervisor imports the app by name in each worker (this file, as ``http``, cannot be)
+#: the module ``--serve-minimal`` writes beside its scripts for ``--workers`` > 1: the
+#: supervisor's workers import the app by name (this file, as ``http``, cannot be)
 MINIMAL_MODULE = "finbank_bench_minimal"
 
 
 def serve_minimal(port: int, workers: int, app_dir: str) -> None:
     """Serve :func:`minimal_app` as ``finbank serve --workers N`` serves the bank:
-    one process on :func:`finbank_http.app.uvicorn_config`, or N under uvicorn's
-    supervisor with the same options (:func:`finbank_http.app.uvicorn_options`)."""
+    one process on :func:`finbank_http.app.uvicorn_config`, or N under the same
+    supervisor (:class:`finbank_http.workers.WorkerSupervisor`: a ``SO_REUSEPORT``
+    socket a worker) with the same options (:func:`finbank_http.app.uvicorn_options`)."""
     import uvicorn
 
     from finbank_adapters.settings import HttpOptions
     from finbank_http.app import uvicorn_config, uvicorn_options
+    from finbank_http.workers import WorkerSupervisor
 
     if workers == 1:
         uvicorn.Server(
@@ -165,17 +168,15 @@ def serve_minimal(port: int, workers: int, app_dir: str) -> None:
         "minimal_app = _module.minimal_app\n"
     )
     sys.path.insert(0, app_dir)  # the workers are spawned with this process's sys.path
-    uvicorn.run(
+    status = WorkerSupervisor(
         f"{MINIMAL_MODULE}:minimal_app",
-        factory=True,
         workers=workers,
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        log_config=None,
-        access_log=False,
-        **uvicorn_options(HttpOptions()),  # type: ignore[arg-type]
-    )
+        options=uvicorn_options(HttpOptions()),
+    ).run()
+    raise SystemExit(status)
 
 
 # -- processes --------------------------------------------------------------------------
