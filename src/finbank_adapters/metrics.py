@@ -252,12 +252,13 @@ class MetricsRecorder:
     def _series(self, metric: Metric, kind: Kind, dimensions: Mapping[str, str]) -> _Series:
         if metric.kind is not kind:
             raise ValueError(f"{metric.name} is a {metric.kind.value}, not a {kind.value}")
-        if set(dimensions) != set(metric.dimensions):
-            raise ValueError(
-                f"{metric.name} takes dimensions {list(metric.dimensions)},"
-                f" got {sorted(dimensions)}"
-            )
-        return metric, tuple(str(dimensions[name]) for name in metric.dimensions)
+        names = metric.dimensions
+        if len(dimensions) == len(names):  # then every name present means the same set
+            try:
+                return metric, tuple([str(dimensions[name]) for name in names])
+            except KeyError:
+                pass
+        raise ValueError(f"{metric.name} takes dimensions {list(names)}, got {sorted(dimensions)}")
 
     # -- Prometheus -----------------------------------------------------------------
 
@@ -478,6 +479,12 @@ def record_ledger_results(results: Iterable[str]) -> None:
     per distinct code, so a batch of 8,190 costs a few dictionary updates.
     """
     recorder = _recorder
+    if isinstance(results, Sequence) and len(results) == 1:  # one transfer: no Counter
+        code = str(results[0])
+        recorder.add(LEDGER_RESULTS, 1, Result=code)
+        if code not in EXPECTED_LEDGER_RESULTS:
+            recorder.add(LEDGER_UNEXPECTED_RESULTS, 1)
+        return
     unexpected = 0
     for code, count in Counter(str(r) for r in results).items():
         recorder.add(LEDGER_RESULTS, count, Result=code)

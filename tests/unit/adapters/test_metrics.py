@@ -155,6 +155,8 @@ def test_a_metric_refuses_other_dimensions_or_another_kind() -> None:
         ValueError, match=r"ConsumerGroupLag takes dimensions \['ConsumerGroup', 'Topic'\]"
     ):
         recorder.set(metrics.CONSUMER_LAG, 1, Topic="t")
+    with pytest.raises(ValueError, match="ConsumerGroupLag takes dimensions"):
+        recorder.set(metrics.CONSUMER_LAG, 1, Topic="t", Group="g")  # as many, one misnamed
     with pytest.raises(ValueError, match="MfaFailures is a counter, not a gauge"):
         recorder.set(metrics.MFA_FAILURES, 1)
     assert metrics.MFA_FAILURES.kind is Kind.COUNTER
@@ -216,6 +218,10 @@ async def test_the_ledger_counts_its_results_and_the_unexpected_ones_apart(
     assert recorder.value(metrics.LEDGER_RESULTS, Result="exceeds_credits") == 1
     assert recorder.value(metrics.LEDGER_RESULTS, Result="accounts_must_be_different") == 1
     assert recorder.value(metrics.LEDGER_UNEXPECTED_RESULTS) == 1  # only the last one
+    again = Transfer(id=uuid.uuid4(), debit_account_id=b, credit_account_id=b, amount=1, code=1)
+    assert await ledger.create_transfers([again]) == [results[2]]  # one result alone
+    assert recorder.value(metrics.LEDGER_RESULTS, Result="accounts_must_be_different") == 2
+    assert recorder.value(metrics.LEDGER_UNEXPECTED_RESULTS) == 2
 
 
 async def test_the_metered_throttle_counts_mfa_failures_and_the_failure_that_locks(
