@@ -19,6 +19,9 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+_LOW_62 = (1 << 62) - 1
+
+
 class UUIDv7Generator:
     """Monotonic UUIDv7: within one millisecond the 74 random bits are incremented."""
 
@@ -28,7 +31,8 @@ class UUIDv7Generator:
 
     def new_id(self) -> uuid.UUID:
         unix_ms = int(self._clock.now().timestamp() * 1000)
-        candidate = uuid7(unix_ms, secrets.randbits(12), secrets.randbits(62)).int
+        bits = secrets.randbits(74)  # one read of the OS's generator, not two
+        candidate = uuid7(unix_ms, bits >> 62, bits & _LOW_62).int
         if candidate <= self._last:
             # Same millisecond (or a clock step back): keep ids strictly increasing.
             candidate = self._last + 1
