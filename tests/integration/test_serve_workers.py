@@ -164,8 +164,7 @@ def test_port_zero_is_refused() -> None:
 def test_serve_refuses_workers_on_the_memory_profile(unused_tcp_port: int) -> None:
     env = {**os.environ, "FINBANK_PROFILE": "memory", "FINBANK_HTTP_METRICS_PORT": "0"}
     done = subprocess.run(
-        [sys.executable, "-m", "finbank_cli", "serve", "--workers", "2"]
-        + ["--port", str(unused_tcp_port)],
+        [sys.executable, "-m", "finbank_cli", "serve", "--workers=2", f"--port={unused_tcp_port}"],
         capture_output=True,
         text=True,
         env=env,
