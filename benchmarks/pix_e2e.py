@@ -289,13 +289,20 @@ class KeepAliveClient:
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{head}\r\n"
         ).encode() + body
         async with self._slots:
-            if self._idle:
-                reader, writer = self._idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self._host, self._port)
-                self._all.append(writer)
+            reader, writer = await self._connection()
             writer.write(request)
-            lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+            try:
+                head_bytes = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionResetError):
+                # a kept-alive connection the server closed while it sat idle (uvicorn's
+                # keep-alive timeout) got the request after the close: nothing was read,
+                # so it goes again once on a new connection (the Idempotency-Key makes a
+                # repeat harmless anyway)
+                writer.close()
+                reader, writer = await self._connection(fresh=True)
+                writer.write(request)
+                head_bytes = await reader.readuntil(b"\r\n\r\n")
+            lines = head_bytes.split(b"\r\n")
             status = int(lines[0].split(b" ", 2)[1])
             length = next(
                 int(line.split(b":", 1)[1])
@@ -305,6 +312,15 @@ class KeepAliveClient:
             answer = await reader.readexactly(length)
             self._idle.append((reader, writer))
         return status, answer
+
+    async def _connection(
+        self, *, fresh: bool = False
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._idle and not fresh:
+            return self._idle.pop()
+        reader, writer = await asyncio.open_connection(self._host, self._port)
+        self._all.append(writer)
+        return reader, writer
 
     async def close(self) -> None:
         for writer in self._all:
