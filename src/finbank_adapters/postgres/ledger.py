@@ -112,7 +112,6 @@ _BOTH_LIMITS = int(
 _INH_CODE, _INH_LEDGER, _INH_USER_DATA, _INH_128, _INH_64, _INH_32 = 1, 2, 4, 8, 16, 32
 _ZERO_UUID = uuid.UUID(int=0)
 _NO_FLAGS = TransferFlags.NONE
-_INT_MAX_128 = MAX_U128
 
 
 def _s32(value: int) -> int:
@@ -195,26 +194,20 @@ def _transfer_mid(t: Transfer, flags: int) -> str | None:
         if t.timeout_seconds:
             return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
         return None
-    for missing, zero, int_max, account in (
-        (
-            R.DEBIT_ACCOUNT_ID_REQUIRED,
-            R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO,
-            R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX,
-            t.debit_account_id,
-        ),
-        (
-            R.CREDIT_ACCOUNT_ID_REQUIRED,
-            R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO,
-            R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX,
-            t.credit_account_id,
-        ),
-    ):
-        if account is None:
-            return missing
-        if account.int == 0:
-            return zero
-        if account.int == MAX_U128:
-            return int_max
+    debit = t.debit_account_id  # unrolled: this runs for every transfer, plain ones too
+    if debit is None:
+        return R.DEBIT_ACCOUNT_ID_REQUIRED
+    if debit.int == 0:
+        return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+    if debit.int == MAX_U128:
+        return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX
+    credit = t.credit_account_id
+    if credit is None:
+        return R.CREDIT_ACCOUNT_ID_REQUIRED
+    if credit.int == 0:
+        return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+    if credit.int == MAX_U128:
+        return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX
     if t.debit_account_id == t.credit_account_id:
         return R.ACCOUNTS_MUST_BE_DIFFERENT
     if t.pending_id is not None and t.pending_id.int != 0:
@@ -225,35 +218,6 @@ def _transfer_mid(t: Transfer, flags: int) -> str | None:
         if flags & _CLOSING:
             return R.CLOSING_TRANSFER_MUST_BE_PENDING
     if t.amount == 0 and not flags & _CLOSING:
-        return R.AMOUNT_MUST_NOT_BE_ZERO
-    if t.ledger == 0:
-        return R.LEDGER_MUST_NOT_BE_ZERO
-    if t.code == 0:
-        return R.CODE_MUST_NOT_BE_ZERO
-    return None
-
-
-def _plain_mid(t: Transfer) -> str | None:
-    """``_transfer_mid(t, 0)`` for a plain transfer (no flags, no pending id, no timeout)."""
-    debit = t.debit_account_id
-    credit = t.credit_account_id
-    if debit is None:
-        return R.DEBIT_ACCOUNT_ID_REQUIRED
-    d = debit.int
-    if d == 0:
-        return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
-    if d == _INT_MAX_128:
-        return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX
-    if credit is None:
-        return R.CREDIT_ACCOUNT_ID_REQUIRED
-    c = credit.int
-    if c == 0:
-        return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
-    if c == _INT_MAX_128:
-        return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX
-    if d == c:
-        return R.ACCOUNTS_MUST_BE_DIFFERENT
-    if t.amount == 0:
         return R.AMOUNT_MUST_NOT_BE_ZERO
     if t.ledger == 0:
         return R.LEDGER_MUST_NOT_BE_ZERO
@@ -649,40 +613,26 @@ class PostgresLedger:
         transfer is due to expire: the batch function handles that.
         """
         ud128 = t.user_data_128
-        mid = _plain_mid(t)
+        mid = _transfer_mid(t, 0)
+        args = (
+            now,
+            t.id,
+            t.debit_account_id,
+            t.credit_account_id,
+            t.amount,
+            t.code,
+            _s32(t.ledger),
+            t.user_data,
+            uuid.UUID(int=ud128) if ud128 else _ZERO_UUID,
+            _s64(t.user_data_64),
+            _s32(t.user_data_32),
+            mid,
+        )
+        raw: str | None
         if events:
-            raw: str | None = await self._fetchval(
-                _CREATE_TRANSFER_WITH_EVENTS,
-                now,
-                t.id,
-                t.debit_account_id,
-                t.credit_account_id,
-                t.amount,
-                t.code,
-                _s32(t.ledger),
-                t.user_data,
-                uuid.UUID(int=ud128) if ud128 else _ZERO_UUID,
-                _s64(t.user_data_64),
-                _s32(t.user_data_32),
-                mid,
-                *event_columns(events),
-            )
+            raw = await self._fetchval(_CREATE_TRANSFER_WITH_EVENTS, *args, *event_columns(events))
         else:
-            raw = await self._fetchval(
-                _CREATE_TRANSFER,
-                now,
-                t.id,
-                t.debit_account_id,
-                t.credit_account_id,
-                t.amount,
-                t.code,
-                _s32(t.ledger),
-                t.user_data,
-                uuid.UUID(int=ud128) if ud128 else _ZERO_UUID,
-                _s64(t.user_data_64),
-                _s32(t.user_data_32),
-                mid,
-            )
+            raw = await self._fetchval(_CREATE_TRANSFER, *args)
         return None if raw is None else _TRANSFER_RESULTS[raw]
 
     async def lookup_transfers(self, ids: Sequence[uuid.UUID]) -> list[TransferRecord]:
