@@ -135,12 +135,20 @@ class InMemoryRecurrenceStore:
             self._leases[charge.txid] = (lease_until, holder)
         return [c.txid for c in due]
 
-    async def set_payer_limit(self, account_id: uuid.UUID, daily: Money | None) -> None:
+    async def set_payer_limit(
+        self, account_id: uuid.UUID, daily: Money | None, *, allow_raise: bool = True
+    ) -> bool:
         await asyncio.sleep(0)
+        # from here on no await: the check and the write are one step on the loop
+        current = self._payer_limits.get(account_id)
+        raises = current is not None and (daily is None or daily.cents > current.cents)
+        if raises and not allow_raise:
+            return False
         if daily is None:
             self._payer_limits.pop(account_id, None)
         else:
             self._payer_limits[account_id] = daily
+        return True
 
     async def get_payer_limit(self, account_id: uuid.UUID) -> Money | None:
         await asyncio.sleep(0)

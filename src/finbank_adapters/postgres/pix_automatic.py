@@ -55,6 +55,23 @@ UPDATE pix_automatic_charges AS c
 RETURNING c.txid, c.next_attempt_on
 """
 
+_REMOVE_PAYER_LIMIT = "DELETE FROM pix_automatic_payer_limits WHERE account_id = $1"
+_NO_PAYER_LIMIT = (
+    "SELECT NOT EXISTS (SELECT 1 FROM pix_automatic_payer_limits WHERE account_id = $1)"
+)
+_SET_PAYER_LIMIT = (
+    "INSERT INTO pix_automatic_payer_limits (account_id, daily_cents) VALUES ($1, $2)"
+    " ON CONFLICT (account_id) DO UPDATE SET daily_cents = EXCLUDED.daily_cents"
+    " RETURNING true"
+)
+# a limit where there is none, or one at or below the limit in force: never a raise
+_LOWER_PAYER_LIMIT = (
+    "INSERT INTO pix_automatic_payer_limits AS l (account_id, daily_cents) VALUES ($1, $2)"
+    " ON CONFLICT (account_id) DO UPDATE SET daily_cents = EXCLUDED.daily_cents"
+    " WHERE l.daily_cents >= EXCLUDED.daily_cents"
+    " RETURNING true"
+)
+
 _BY_RECEIVER = (
     "SELECT body FROM pix_automatic_recurrences WHERE receiver_owner_id = $1"
     " ORDER BY created_at, recurrence_id"
@@ -191,19 +208,24 @@ class PostgresRecurrenceStore:
             rows = await self._pool.fetch(_LEASE, today, now, lease_until, holder, limit)
         return [row["txid"] for row in sorted(rows, key=lambda r: (r[1], r[0]))]
 
-    async def set_payer_limit(self, account_id: uuid.UUID, daily: Money | None) -> None:
+    async def set_payer_limit(
+        self, account_id: uuid.UUID, daily: Money | None, *, allow_raise: bool = True
+    ) -> bool:
+        # One statement each: the check against the limit in force and the write are one
+        # step. ON CONFLICT DO UPDATE locks the row and evaluates its WHERE on the newest
+        # committed version (also under READ COMMITTED), so a change without allow_raise
+        # never replaces a lower limit committed meanwhile.
         with translated():
             if daily is None:
-                await self._pool.execute(
-                    "DELETE FROM pix_automatic_payer_limits WHERE account_id = $1", account_id
-                )
-                return
-            await self._pool.execute(
-                "INSERT INTO pix_automatic_payer_limits (account_id, daily_cents) VALUES ($1, $2)"
-                " ON CONFLICT (account_id) DO UPDATE SET daily_cents = EXCLUDED.daily_cents",
-                account_id,
-                daily.cents,
-            )
+                if allow_raise:
+                    await self._pool.execute(_REMOVE_PAYER_LIMIT, account_id)
+                    return True
+                # removing where there is none changes nothing; where there is one, it raises
+                none: bool = await self._pool.fetchval(_NO_PAYER_LIMIT, account_id)
+                return none
+            query = _SET_PAYER_LIMIT if allow_raise else _LOWER_PAYER_LIMIT
+            applied = await self._pool.fetchval(query, account_id, daily.cents)
+        return applied is not None
 
     async def get_payer_limit(self, account_id: uuid.UUID) -> Money | None:
         with translated():

@@ -95,8 +95,20 @@ class RecurrenceStore(Protocol):
         """
         ...
 
-    async def set_payer_limit(self, account_id: uuid.UUID, daily: Money | None) -> None:
-        """Set (or with None, remove) the account's own daily Pix Automático limit."""
+    async def set_payer_limit(
+        self, account_id: uuid.UUID, daily: Money | None, *, allow_raise: bool = True
+    ) -> bool:
+        """Set (or with None, remove) the account's own daily Pix Automático limit.
+
+        Atomic, in one step of the backend (no read, then write), so
+        concurrent calls end at the value of the last one that applied.
+        ``allow_raise=False`` applies the change only if it lets automatic
+        debits take no more than the limit in force when it is written: a
+        limit at or below the current one, any limit where there is none, or
+        a removal where there is none. True if the change applied; False if
+        it was refused because it would raise or remove the limit (nothing
+        changed). ``allow_raise=True`` always applies and returns True.
+        """
         ...
 
     async def get_payer_limit(self, account_id: uuid.UUID) -> Money | None:

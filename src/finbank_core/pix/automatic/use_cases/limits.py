@@ -11,15 +11,32 @@ running at once on several schedulers never pass the limit together.
 
 Lowering the limit (or setting one where there was none) applies at once.
 Raising it or removing it lets automatic debits take more from the account,
-so it needs the caller to have re-authenticated: ``allow_raise`` (over HTTP,
-a spent step-up token for ``pix_limit_raise``, as for the PIX limits);
-without it ``StepUpRequired`` and nothing changes. A bearer token alone
-cannot widen what automatic debits may take.
+so it needs the caller to have re-authenticated: ``allow_raise`` (the
+embedder checked it), or ``step_up`` (over HTTP, spending the request's
+step-up token for ``pix_limit_raise``, as for the PIX limits); without
+either ``StepUpRequired`` and nothing changes. A bearer token alone cannot
+widen what automatic debits may take.
+
+Order: every check that can refuse (the account is the caller's and open,
+the figure is valid) comes before the step-up token is spent, so a refused
+request leaves the token usable. The token, when one is given, is spent once,
+right before the write. Spend-then-write is the safe order (write-then-spend
+would let two requests replaying one token both apply): if the write then
+fails (the store is unavailable), the token is spent and nothing changed, and
+the caller steps up again — a re-authentication lost, never a change made
+without one.
+
+The write is atomic in the store (``RecurrenceStore.set_payer_limit``): a
+change without a raise permission applies only if, when it is written, it
+does not raise the limit in force, so a lowering committed meanwhile by
+another request is never overwritten by a higher figure; concurrent changes
+end at the last one that applied.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
@@ -41,10 +58,14 @@ class SetAutomaticLimitCommand(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: str
     account_id: uuid.UUID
     daily_limit: Money | None
-    #: whether the caller re-authenticated (HTTP: a spent step-up token for
-    #: ``pix_limit_raise``); a raise or a removal is refused with ``StepUpRequired``
-    #: without it. Off by default: an embedder says so explicitly.
+    #: whether the caller re-authenticated (the embedder checked it); a raise or a
+    #: removal is refused with ``StepUpRequired`` without it or ``step_up``. Off by
+    #: default: an embedder says so explicitly.
     allow_raise: bool = False
+    #: spends the request's step-up token for ``pix_limit_raise`` (raises
+    #: ``StepUpRequired`` if it is not valid): called once, after the checks that can
+    #: refuse and right before the write; a change made after it may raise the limit
+    step_up: Callable[[], Awaitable[None]] | None = None
 
 
 class AutomaticLimitQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,22 +90,18 @@ class SetAutomaticLimit:
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         if cmd.daily_limit is not None and cmd.daily_limit.cents <= 0:
             raise InvalidRecurrence("the limit must be positive", field="daily_limit")
-        if not cmd.allow_raise and _raises(
-            await self._store.get_payer_limit(account.id), cmd.daily_limit
+        allow_raise = cmd.allow_raise
+        if cmd.step_up is not None:  # nothing left to refuse: the token is spent here, once
+            await cmd.step_up()
+            allow_raise = True
+        if not await self._store.set_payer_limit(
+            account.id, cmd.daily_limit, allow_raise=allow_raise
         ):
             raise StepUpRequired(
                 "raising or removing the Pix Automático limit needs a step-up",
                 purpose=StepUpPurpose.PIX_LIMIT_RAISE.value,
             )
-        await self._store.set_payer_limit(account.id, cmd.daily_limit)
         return AutomaticLimit(account_id=account.id, daily_limit=cmd.daily_limit)
-
-
-def _raises(current: Money | None, requested: Money | None) -> bool:
-    """Whether ``requested`` lets automatic debits take more than ``current`` (None: no limit)."""
-    if current is None:
-        return False  # from no limit, any limit (or none again) takes nothing more
-    return requested is None or requested.cents > current.cents
 
 
 class GetAutomaticLimit:
