@@ -20,7 +20,6 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from finbank_core.auth.model import Principal
-from finbank_core.auth.step_up import StepUpPurpose
 from finbank_core.pix.automatic.model import (
     AttemptStatus,
     ChargeStatus,
@@ -61,6 +60,7 @@ from finbank_http.pix_schemas import BRCodeOut, PaymentOut, TxIdText
 from finbank_http.problems import in_progress_problem, problems
 from finbank_http.routes.auth import StepUpToken
 from finbank_http.routes.pix import IdempotencyKey
+from finbank_http.routes.pix_limits import limit_raise_step_up
 from finbank_http.schemas import AmountOut, AmountText, PositiveAmountText, signed_amount
 from finbank_http.security import BEARER_SCHEME
 
@@ -674,7 +674,9 @@ class PixAutomaticLimitController(Controller):
         "Raising it or removing it (`daily_limit: null`) lets automatic debits take more, so "
         "it needs a step-up token for `pix_limit_raise` (`POST /v1/auth/step-up`) in "
         "`X-Step-Up-Token`; without it the change is refused with 403 `step_up_required` "
-        "and nothing changes. A debit attempt that would pass the limit fails "
+        "and nothing changes. A token sent is spent only after the account and the figure "
+        "are checked (a refused request leaves it usable), once. A debit attempt that would "
+        "pass the limit fails "
         "`automatic_limit_exceeded` and is retried as its charge's policy allows.",
         responses=problems(*COMMON, 403, 404, 422),
         status_code=HTTP_200_OK,
@@ -687,14 +689,12 @@ class PixAutomaticLimitController(Controller):
         step_up_token: StepUpToken = None,
     ) -> AutomaticLimitOut:
         daily = None if data.daily_limit is None else Money.from_bcb(data.daily_limit)
-        if step_up_token is not None:  # spent here; the core decides whether it was needed
-            await bank.auth.require_step_up(principal, step_up_token, StepUpPurpose.PIX_LIMIT_RAISE)
         limit = await bank.pix.automatic.set_limit(
             SetAutomaticLimitCommand(
                 owner_id=principal.subject,
                 account_id=data.account_id,
                 daily_limit=daily,
-                allow_raise=step_up_token is not None,
+                step_up=limit_raise_step_up(bank, principal, step_up_token),
             )
         )
         return AutomaticLimitOut.of(limit)

@@ -9,6 +9,7 @@ with two decimals.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -33,6 +34,25 @@ from finbank_http.security import BEARER_SCHEME
 
 COMMON = (400, 401, 503)
 AccountQuery = Annotated[uuid.UUID, QueryParameter(description="one of the caller's accounts")]
+
+
+def limit_raise_step_up(
+    bank: Bank, principal: Principal, token: str | None
+) -> Callable[[], Awaitable[None]] | None:
+    """What spends the request's ``pix_limit_raise`` step-up token, for the core to call.
+
+    None without a token. The use case calls it once, after every check that
+    can refuse the request (the account is the caller's, the figures are
+    valid) and right before its write, so a refused request leaves the token
+    usable and a token is never spent on a change that was refused.
+    """
+    if token is None:
+        return None
+
+    async def spend() -> None:
+        await bank.auth.require_step_up(principal, token, StepUpPurpose.PIX_LIMIT_RAISE)
+
+    return spend
 
 
 class TierIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -140,7 +160,9 @@ class PixLimitsController(Controller):
         "up, the whole request becomes a pending raise that applies 24 hours later "
         "(Resolução BCB nº 142/2021: 24 to 48 hours). A raise needs a step-up token for "
         "`pix_limit_raise` (`POST /v1/auth/step-up`) in `X-Step-Up-Token`; without it a "
-        "raise is refused with 403 `step_up_required` and nothing changes.",
+        "raise is refused with 403 `step_up_required` and nothing changes. A token sent is "
+        "spent only after the account and the figures are checked (a refused request leaves "
+        "it usable), once.",
         responses=problems(*COMMON, 403, 404, 422),
         status_code=HTTP_200_OK,
     )
@@ -152,15 +174,14 @@ class PixLimitsController(Controller):
         step_up_token: StepUpToken = None,
     ) -> LimitsOut:
         requested = data.limits.limits()  # a bad figure is refused before a token is spent
-        if step_up_token is not None:
-            await bank.auth.require_step_up(principal, step_up_token, StepUpPurpose.PIX_LIMIT_RAISE)
         result = await bank.pix.limits.set(
             SetPixLimitsCommand(
                 owner_id=principal.subject,
                 account_id=data.account_id,
                 requested=requested,
                 late_night=data.late_night,
-                allow_raise=step_up_token is not None,
+                allow_raise=False,
+                step_up=limit_raise_step_up(bank, principal, step_up_token),
             )
         )
         return LimitsOut.of(result)

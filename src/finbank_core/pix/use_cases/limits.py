@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import msgspec
@@ -156,13 +157,27 @@ class SetPixLimitsCommand(msgspec.Struct, frozen=True, kw_only=True):
     account_id: uuid.UUID
     requested: TierLimits
     late_night: bool | None = None
-    #: whether the caller re-authenticated for a raise (HTTP: a spent step-up token); a
+    #: whether the caller re-authenticated for a raise (the embedder checked it); a
     #: request that would raise a figure is refused with ``StepUpRequired`` without it
+    #: or ``step_up``
     allow_raise: bool = True
+    #: spends the request's step-up token for ``pix_limit_raise`` (raises
+    #: ``StepUpRequired`` if it is not valid): called once, after every check that can
+    #: refuse the request and right before the write (HTTP passes it, not ``allow_raise``)
+    step_up: Callable[[], Awaitable[None]] | None = None
 
 
 class SetPixLimits:
-    """A customer changes an account's limits: lower at once, higher after 24 h."""
+    """A customer changes an account's limits: lower at once, higher after 24 h.
+
+    The checks that can refuse (the account is the caller's and open, the
+    figures are valid for its tier) come before ``step_up`` spends the
+    request's token, so a refused request leaves the token usable. A token is
+    spent right before the write; if the write then fails (the store is
+    unavailable) the token is spent and nothing changed, and the caller steps
+    up again: a re-authentication lost, never a change made without one
+    (write-then-spend would let two requests replaying one token both apply).
+    """
 
     def __init__(
         self,
@@ -189,7 +204,9 @@ class SetPixLimits:
             now,
             late_night=cmd.late_night,
         )
-        if changed.pending_raise is not None and not cmd.allow_raise:
+        if cmd.step_up is not None:  # nothing left to refuse: the token is spent here, once
+            await cmd.step_up()
+        elif changed.pending_raise is not None and not cmd.allow_raise:
             raise StepUpRequired(
                 "raising a PIX limit needs a step-up", purpose=StepUpPurpose.PIX_LIMIT_RAISE.value
             )
