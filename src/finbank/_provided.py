@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from dependency_injector import providers
 
@@ -23,3 +23,113 @@ async def provided(provider: providers.Provider[T]) -> T:
     if inspect.isawaitable(built):
         built = await built
     return cast(T, built)
+
+
+#: what a cached use case may depend on: providers that give the same object on every call
+#: until they are overridden (or, for resources, shut down). A ``Callable`` only as the
+#: selector of a ``Selector`` (it reads the settings); a ``Factory`` only at the top.
+_STABLE = (
+    providers.Object,
+    providers.Dependency,
+    providers.BaseSingleton,
+    providers.Resource,
+    providers.Selector,
+)
+
+
+#: bumped whenever :func:`finbank.bank.opened` opens or closes a container: resources
+#: (pools, clients) are new objects after a container is opened again, and their providers
+#: say nothing of it (``initialized`` is true before and after), so use cases built
+#: before are built again
+_generation = 0
+
+
+def containers_changed() -> None:
+    """A container was opened or closed: every use case is built again on its next call."""
+    global _generation
+    _generation += 1
+
+
+class _Built:
+    """One use case, with what its providers' overrides (and resources) were when built."""
+
+    __slots__ = ("generation", "provider", "resources", "seen", "value", "watched")
+
+    def __init__(
+        self,
+        provider: providers.Provider[Any],
+        watched: tuple[Any, ...] | None,
+        resources: tuple[Any, ...],
+        seen: list[object],
+    ) -> None:
+        self.provider = provider  # kept: the cache is keyed by its id
+        self.watched = watched
+        self.resources = resources
+        self.seen = seen
+        self.value: object = None
+        self.generation = _generation
+
+
+def _graph(provider: providers.Provider[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """Every provider ``provider`` builds from (overriding ones included), and its resources;
+    None when one of them may give a new object on each call (then nothing is cached)."""
+    everything: list[Any] = list(provider.traverse())
+    related = [p for p in everything if p is not provider]
+    selectors = {id(p.selector) for p in related if isinstance(p, providers.Selector)}
+    for p in related:
+        if not isinstance(p, _STABLE) and id(p) not in selectors:
+            return None
+    resources = tuple(p for p in related if isinstance(p, providers.Resource))
+    return (provider, *related), resources
+
+
+def _state(watched: tuple[Any, ...], resources: tuple[Any, ...]) -> list[object]:
+    return [p.last_overriding for p in watched] + [r.initialized for r in resources]
+
+
+class UseCases:
+    """The use cases a facade calls, each built once and reused, and built again when a
+    provider it is built from is overridden, or its override reset, or a resource it
+    uses is shut down or initialized, or after a container was opened or closed
+    (:func:`containers_changed`): what :func:`provided` would build on this call.
+
+    Building a use case resolves a dozen or two providers (a few microseconds, on
+    every HTTP request); checking whether any of them changed reads one attribute
+    each. A use case whose providers may give a new object on each call (a
+    ``Factory`` below the top, a plain ``Callable``) is built on every call, as
+    :func:`provided` does. Use cases keep no state between calls (the core's
+    rule: they hold their ports), so one instance serves concurrent calls.
+
+    Not seen: a ``Singleton``'s ``reset()`` or a provider's arguments changed in
+    place (``set_kwargs``), a resource shut down and opened again between two calls
+    other than by :func:`finbank.bank.opened`; override the provider instead (what
+    ``Overrides``, ``configure`` and the container's documentation do). One per
+    facade, so per :class:`~finbank.Bank`.
+    """
+
+    __slots__ = ("_built",)
+
+    def __init__(self) -> None:
+        self._built: dict[int, _Built] = {}
+
+    async def __call__(self, provider: providers.Provider[T]) -> T:
+        key = id(provider)
+        built = self._built.get(key)
+        if built is not None and built.provider is provider:
+            if built.watched is None:  # not cacheable (see above)
+                return await provided(provider)
+            if built.generation == _generation and (
+                _state(built.watched, built.resources) == built.seen
+            ):
+                return cast(T, built.value)
+        graph = _graph(provider)
+        if graph is None:
+            self._built[key] = _Built(provider, None, (), [])
+            return await provided(provider)
+        watched, resources = graph
+        # the state before building: an override made while it builds is seen next call
+        entry = _Built(provider, watched, resources, _state(watched, resources))
+        value: T = await provided(provider)
+        entry.value = value
+        self._built[key] = entry
+        return value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finbank._provided import provided
+from finbank._provided import UseCases
 from finbank_adapters.containers import BankContainer
 from finbank_core.accounts import use_cases as uc
 from finbank_core.accounts.model import CustomerAccount
@@ -15,35 +15,36 @@ class AccountsFacade:
 
     def __init__(self, container: BankContainer) -> None:
         self._c = container.accounts()
+        self._built = UseCases()  # each use case built once, again after an override
 
     async def open(self, command: uc.OpenAccountCommand) -> CustomerAccount:
         """Open a customer account (and its ledger account)."""
-        return await (await provided(self._c.open_account))(command)
+        return await (await self._built(self._c.open_account))(command)
 
     async def get(self, query: uc.GetAccountQuery) -> CustomerAccount:
         """One of the caller's accounts (``AccountNotFound`` for anyone else's)."""
-        return await (await provided(self._c.get_account))(query)
+        return await (await self._built(self._c.get_account))(query)
 
     async def list(self, query: uc.ListAccountsQuery) -> list[CustomerAccount]:
         """Every account of the caller."""
-        return await (await provided(self._c.list_accounts))(query)
+        return await (await self._built(self._c.list_accounts))(query)
 
     async def balance(self, query: uc.GetBalanceQuery) -> uc.BalanceResult:
         """Posted, available and pending balances of one of the caller's accounts."""
-        return await (await provided(self._c.get_balance))(query)
+        return await (await self._built(self._c.get_balance))(query)
 
     async def statement(self, query: uc.GetStatementQuery) -> uc.Statement:
         """A page of an account's statement."""
-        return await (await provided(self._c.get_statement))(query)
+        return await (await self._built(self._c.get_statement))(query)
 
     async def deposit(self, command: uc.MoveCashCommand) -> uc.TransferReceipt:
         """Cash in: credit the account from the bank's cash account."""
-        return await (await provided(self._c.deposit))(command)
+        return await (await self._built(self._c.deposit))(command)
 
     async def withdraw(self, command: uc.MoveCashCommand) -> uc.TransferReceipt:
         """Cash out: debit the account (``InsufficientFunds`` if it would go negative)."""
-        return await (await provided(self._c.withdraw))(command)
+        return await (await self._built(self._c.withdraw))(command)
 
     async def transfer(self, command: uc.InternalTransferCommand) -> uc.TransferReceipt:
         """Move money between two accounts of this bank."""
-        return await (await provided(self._c.internal_transfer))(command)
+        return await (await self._built(self._c.internal_transfer))(command)

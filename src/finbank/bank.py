@@ -11,9 +11,10 @@
 (:class:`~finbank_adapters.containers.BankContainer`) on the settings, opens
 their connections, makes sure the bank's own ledger accounts exist, and
 closes everything on the way out. The facade's methods take the core's
-commands and queries and return its results; each call builds the use case
-from the container, so an override made on ``bank.container`` (advanced) is
-seen by the next call.
+commands and queries and return its results; each use case is built from the
+container once and built again when a provider under it is overridden (or its
+override reset), so an override made on ``bank.container`` (advanced) is seen
+by the next call (:class:`finbank._provided.UseCases`).
 
 Fakes: ``open_bank(overrides=Overrides(clock=FakeClock(...), ledger=...))``
 (or the ``clock=``, ``ids=``, ``payment_network=`` shortcuts) replaces those
@@ -30,6 +31,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from finbank._provided import containers_changed
 from finbank.accounts import AccountsFacade
 from finbank.auth import AuthFacade
 from finbank.overrides import Overrides, apply_overrides
@@ -138,6 +140,8 @@ async def opened(container: BankContainer) -> AsyncIterator[Bank]:
     """
     try:
         await open_container(container)
+        containers_changed()  # new resources: no use case built before is reused
         yield Bank(container)
     finally:
         await close_container(container)
+        containers_changed()
