@@ -4,18 +4,30 @@ They measure nothing here (no timing is asserted): these tests prove the
 scripts still start their servers, drive them, parse what pgbench and wrk
 say and print every figure, ratio and error count they promise. Both need
 PostgreSQL (and the HTTP one Redis and ``wrk``).
+
+Each run works in databases of its own, named afresh (``scratch_databases``),
+and drops them afterwards, passed or failed, with ``WITH (FORCE)`` so a
+script killed at its timeout, still connected, leaves nothing behind either.
+The scripts are run as they are: only the database names they are given
+differ from a manual run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import re
+import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from tests.postgres_support import POSTGRES_DSN, require_postgres
@@ -38,6 +50,44 @@ def run_script(name: str, *arguments: str, timeout: float = 420) -> str:
     return done.stdout
 
 
+async def _drop_databases(names: list[str]) -> None:
+    conn = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        for name in names:  # names of our making: letters, digits and underscores
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def scratch_databases(*prefixes: str) -> Iterator[list[str]]:
+    """A fresh database name per prefix, each dropped on the way out if it was created.
+
+    The script under test may create them (``ledger_postgres.py`` does) or the
+    caller (``created_database``); either way they are dropped, even when the
+    test fails or the script was killed at its timeout.
+    """
+    names = [f"{prefix}_{secrets.token_hex(4)}" for prefix in prefixes]
+    try:
+        yield names
+    finally:
+        asyncio.run(_drop_databases(names))
+
+
+def created_database(name: str) -> str:
+    """Create database ``name`` on the test server; its DSN."""
+
+    async def create() -> None:
+        conn = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return urlunsplit(urlsplit(POSTGRES_DSN)._replace(path=f"/{name}"))
+
+
 def load_http_benchmark() -> ModuleType:
     """``benchmarks/http.py`` under a name of its own (as ``http`` it would hand over)."""
     spec = importlib.util.spec_from_file_location("finbank_http_benchmark", BENCHMARKS / "http.py")
@@ -54,11 +104,12 @@ def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
     if shutil.which("pgbench") is None:
         pytest.skip("pgbench is not installed (package postgresql-client)")
 
-    out = run_script(
-        "ledger_postgres.py",
-        *("--seconds", "1", "--rounds", "2", "--clients", "1,2", "--dsn", POSTGRES_DSN),
-        *("--pgbench-db", "finbank_smoke_pgbench", "--ledger-db", "finbank_smoke_ledger"),
-    )
+    with scratch_databases("finbank_smoke_pgbench", "finbank_smoke_ledger") as (tpcb, ledger):
+        out = run_script(
+            "ledger_postgres.py",
+            *("--seconds", "1", "--rounds", "2", "--clients", "1,2", "--dsn", POSTGRES_DSN),
+            *("--pgbench-db", tpcb, "--ledger-db", ledger),
+        )
 
     for clients in (1, 2):
         section = out.split(f"\n{clients} client(s):")[1]
@@ -88,11 +139,13 @@ def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:
 
     require_service("Redis", REDIS_HOST, REDIS_PORT)
 
-    out = run_script(
-        "http.py",
-        *("--profiles", "memory,local", "--workers", "1,2", "--seconds", "1", "--rounds", "1"),
-        *("--connections", "2", "--dsn", POSTGRES_DSN),
-    )
+    with scratch_databases("finbank_smoke_http") as (database,):
+        dsn = created_database(database)
+        out = run_script(
+            "http.py",
+            *("--profiles", "memory,local", "--workers", "1,2", "--seconds", "1"),
+            *("--rounds", "1", "--connections", "2", "--dsn", dsn),
+        )
 
     targets = {"minimal", "minimal-2w", "memory", "local", "local-2w"}
     assert "wrk -t1 -c2 " in out  # wrk's threads and connections are said
