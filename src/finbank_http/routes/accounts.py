@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import (
     FromPath,
@@ -35,7 +35,7 @@ from finbank_http.schemas import (
     TransferIn,
     TransferOut,
 )
-from finbank_http.security import BEARER_SCHEME
+from finbank_http.security import BEARER_SCHEME, bank_of, verified_principal
 
 AUTH_PROBLEMS = (400, 401, 503)
 
@@ -162,14 +162,17 @@ class TransferController(Controller):
     )
     async def create(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[TransferIn],
-        principal: NamedDependency[Principal],
-        bank: NamedDependency[Bank],
         idempotency_key: Annotated[
             str, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255)
         ],
     ) -> Response[TransferOut]:
-        receipt = await bank.accounts.transfer(
+        # the principal and the bank read from the request, not resolved as dependencies:
+        # what ``principal`` and ``bank`` give (finbank_http.deps), without Litestar's
+        # resolver and its cleanup stack on the busiest route
+        principal = verified_principal(request)
+        receipt = await bank_of(request).accounts.transfer(
             InternalTransferCommand(
                 owner_id=principal.subject,
                 from_account_id=data.from_account_id,

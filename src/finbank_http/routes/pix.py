@@ -55,7 +55,7 @@ from finbank_http.pix_schemas import (
     SandboxIncomingIn,
 )
 from finbank_http.problems import in_progress_problem, problems
-from finbank_http.security import BEARER_SCHEME
+from finbank_http.security import BEARER_SCHEME, bank_of, verified_principal
 
 IdempotencyKey = Annotated[
     str,
@@ -171,12 +171,14 @@ class PixPaymentController(Controller):
     )
     async def send(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[PaymentIn],
-        principal: NamedDependency[Principal],
-        bank: NamedDependency[Bank],
         idempotency_key: IdempotencyKey,
         device_id: DeviceId = None,
     ) -> Response[PaymentOut]:
+        # read from the request, not resolved as dependencies (as ``POST /v1/transfers``)
+        principal = verified_principal(request)
+        bank = bank_of(request)
         account_data = None
         if data.account_data is not None:
             d = data.account_data
