@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import asyncpg
 import pytest
 
 from finbank_adapters.crypto import EnvelopeCipher, LocalKeyEncryptionKey
@@ -27,10 +28,20 @@ from finbank_core.auth.users import UserStore
 from finbank_core.shared.events import EventEnvelope, decode_event
 from tests.postgres_support import isolated_schema, require_postgres
 
-LEDGER_BACKENDS = ["memory", "postgres"]
+#: ``postgres_grouped``: PostgresLedger with group commit at one call in flight, so that
+#: concurrent callers' batches are sent together (ledger_create_transfers_grouped)
+LEDGER_BACKENDS = ["memory", "postgres", "postgres_grouped"]
+POSTGRES_LEDGERS = frozenset({"postgres", "postgres_grouped"})
 ACCOUNT_REPOSITORY_BACKENDS = ["memory", "postgres"]
 USER_STORE_BACKENDS = ["memory", "postgres"]
 EVENT_PUBLISHER_BACKENDS = ["memory", "postgres"]
+
+
+def postgres_ledger(backend: str, pool: asyncpg.Pool, clock: FakeClock) -> PostgresLedger:
+    """The PostgreSQL ledger a ``LEDGER_BACKENDS`` name stands for."""
+    if backend == "postgres_grouped":
+        return PostgresLedger(pool, clock, group_max_in_flight=1)
+    return PostgresLedger(pool, clock)
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +76,14 @@ async def ledger_harness(
             return list(publisher.published)
 
         yield LedgerHarness(InMemoryLedger(clock, publisher), clock, recorded)
-    elif request.param == "postgres":
+    elif request.param in POSTGRES_LEDGERS:
         async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
 
             async def from_outbox() -> list[EventEnvelope]:
                 rows = await pool.fetch("SELECT envelope FROM outbox ORDER BY id")
                 return [decode_event(row["envelope"]) for row in rows]
 
-            yield LedgerHarness(PostgresLedger(pool, clock), clock, from_outbox)
+            yield LedgerHarness(postgres_ledger(request.param, pool, clock), clock, from_outbox)
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)
 

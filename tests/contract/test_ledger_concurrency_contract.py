@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from finbank_adapters.memory import FakeClock, InMemoryEventPublisher, InMemoryLedger
-from finbank_adapters.postgres import PostgresLedger
 from finbank_core.accounts.ledger import (
     AccountFlags,
     CreateAccountResult,
@@ -34,7 +33,12 @@ from finbank_core.accounts.ledger import (
 )
 from finbank_core.accounts.ports import Ledger
 from finbank_core.shared.events import EventEnvelope, decode_event
-from tests.contract.conftest import LEDGER_BACKENDS, LedgerHarness
+from tests.contract.conftest import (
+    LEDGER_BACKENDS,
+    POSTGRES_LEDGERS,
+    LedgerHarness,
+    postgres_ledger,
+)
 from tests.postgres_support import isolated_schema
 
 R = CreateTransferResult
@@ -55,7 +59,7 @@ async def harness(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIter
             return list(publisher.published)
 
         yield LedgerHarness(InMemoryLedger(clock, publisher), clock, recorded)
-    elif request.param == "postgres":
+    elif request.param in POSTGRES_LEDGERS:
         dsn = request.getfixturevalue("postgres_dsn")
         async with isolated_schema(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE) as (pool, _):
 
@@ -63,7 +67,7 @@ async def harness(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIter
                 rows = await pool.fetch("SELECT envelope FROM outbox ORDER BY id")
                 return [decode_event(row["envelope"]) for row in rows]
 
-            yield LedgerHarness(PostgresLedger(pool, clock), clock, from_outbox)
+            yield LedgerHarness(postgres_ledger(request.param, pool, clock), clock, from_outbox)
     else:  # pragma: no cover
         raise AssertionError(request.param)
 

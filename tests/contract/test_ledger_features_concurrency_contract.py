@@ -18,7 +18,6 @@ from datetime import timedelta
 import pytest
 
 from finbank_adapters.memory import FakeClock, InMemoryEventPublisher, InMemoryLedger
-from finbank_adapters.postgres import PostgresLedger
 from finbank_core.accounts.ledger import (
     MAX_AMOUNT,
     AccountFilter,
@@ -31,7 +30,12 @@ from finbank_core.accounts.ledger import (
 )
 from finbank_core.accounts.ports import Ledger
 from finbank_core.shared.events import EventEnvelope
-from tests.contract.conftest import LEDGER_BACKENDS, LedgerHarness
+from tests.contract.conftest import (
+    LEDGER_BACKENDS,
+    POSTGRES_LEDGERS,
+    LedgerHarness,
+    postgres_ledger,
+)
 from tests.postgres_support import isolated_schema
 
 R = CreateTransferResult
@@ -51,14 +55,14 @@ async def harness(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIter
             return list(publisher.published)
 
         yield LedgerHarness(InMemoryLedger(clock, publisher), clock, recorded)
-    elif request.param == "postgres":
+    elif request.param in POSTGRES_LEDGERS:
         dsn = request.getfixturevalue("postgres_dsn")
         async with isolated_schema(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE) as (pool, _):
 
             async def none() -> list[EventEnvelope]:
                 return []
 
-            yield LedgerHarness(PostgresLedger(pool, clock), clock, none)
+            yield LedgerHarness(postgres_ledger(request.param, pool, clock), clock, none)
     else:  # pragma: no cover
         raise AssertionError(request.param)
 

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from finbank_adapters.memory import FakeClock, InMemoryEventPublisher, InMemoryLedger
-from finbank_adapters.postgres import PostgresLedger
 from finbank_core.accounts import InsufficientFunds
 from finbank_core.accounts.ledger import (
     AccountCode,
@@ -33,7 +32,7 @@ from finbank_core.accounts.use_cases import BankAccounts, EnsureBankAccounts
 from finbank_core.pix.ledger_steps import PixLedgerSteps
 from finbank_core.shared.errors import TransferRejected
 from finbank_core.shared.money import Money
-from tests.contract.conftest import LEDGER_BACKENDS
+from tests.contract.conftest import LEDGER_BACKENDS, POSTGRES_LEDGERS, postgres_ledger
 from tests.postgres_support import isolated_schema
 
 CALLERS = 32
@@ -45,10 +44,10 @@ E2E = "E9999999920260105120000000000001"
 async def ledger(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Ledger]:
     if request.param == "memory":
         yield InMemoryLedger(clock, InMemoryEventPublisher())
-    elif request.param == "postgres":
+    elif request.param in POSTGRES_LEDGERS:
         dsn = request.getfixturevalue("postgres_dsn")
         async with isolated_schema(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE) as (pool, _):
-            yield PostgresLedger(pool, clock)
+            yield postgres_ledger(request.param, pool, clock)
     else:  # pragma: no cover
         raise AssertionError(request.param)
 

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from finbank_adapters.memory import FakeClock, InMemoryEventPublisher, InMemoryLedger
-from finbank_adapters.postgres import PostgresLedger
 from finbank_core.accounts.events import INTERNAL_TRANSFER_MADE, make_event
 from finbank_core.accounts.ledger import (
     AccountFlags,
@@ -36,7 +35,12 @@ from finbank_core.accounts.model import (
 )
 from finbank_core.accounts.ports import AccountRepository
 from finbank_core.shared.events import EventEnvelope, decode_event
-from tests.contract.conftest import LEDGER_BACKENDS, LedgerHarness
+from tests.contract.conftest import (
+    LEDGER_BACKENDS,
+    POSTGRES_LEDGERS,
+    LedgerHarness,
+    postgres_ledger,
+)
 from tests.med_support import as_ledger
 from tests.postgres_support import isolated_schema
 
@@ -57,7 +61,7 @@ async def harness(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIter
             return list(publisher.published)
 
         yield LedgerHarness(as_ledger(InMemoryLedger(clock, publisher)), clock, recorded)
-    elif request.param == "postgres":
+    elif request.param in POSTGRES_LEDGERS:
         dsn = request.getfixturevalue("postgres_dsn")
         async with isolated_schema(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE) as (pool, _):
 
@@ -65,7 +69,9 @@ async def harness(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIter
                 rows = await pool.fetch("SELECT envelope FROM outbox ORDER BY id")
                 return [decode_event(row["envelope"]) for row in rows]
 
-            yield LedgerHarness(as_ledger(PostgresLedger(pool, clock)), clock, from_outbox)
+            yield LedgerHarness(
+                as_ledger(postgres_ledger(request.param, pool, clock)), clock, from_outbox
+            )
     else:  # pragma: no cover
         raise AssertionError(request.param)
 

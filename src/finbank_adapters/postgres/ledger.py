@@ -12,6 +12,13 @@ their bit pattern in signed columns (:func:`_s32`, :func:`_s64`).
 Serialization failures and deadlocks are retried a bounded number of times;
 driver errors leave through :mod:`finbank_adapters.postgres.errors`.
 
+Group commit (``group_max_in_flight``): with that many transfer calls in
+flight, groupable callers wait in a queue and go together as one call of
+``ledger_create_transfer_group`` or ``ledger_create_transfers_grouped``
+(migration ``0024``): one transaction, one commit, each caller answered with
+its own slice and its events kept to its own transfers (``docs/postgres.md``,
+"Group commit").
+
 The design (locking, the fast path, the query functions and their indexes)
 is in ``docs/architecture.md``, "The PostgreSQL ledger", and ``docs/postgres.md``.
 """
@@ -19,17 +26,22 @@ is in ``docs/architecture.md``, "The PostgreSQL ledger", and ``docs/postgres.md`
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import sys
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import asyncpg.exceptions as pg
 
 from finbank_adapters import tracing
 from finbank_adapters.metrics import counts_ledger_results, record_ledger_results
 from finbank_adapters.postgres.errors import (
     RetryPolicy,
+    is_lost_connection,
     is_retryable,
     translate_error,
     translated,
@@ -82,6 +94,10 @@ _CREATE_TRANSFERS = _call("ledger_create_transfers", 25)
 _CREATE_TRANSFERS_WITH_EVENTS = _call("ledger_create_transfers", 31)
 _CREATE_TRANSFER = _call("ledger_create_transfer", 12)
 _CREATE_TRANSFER_WITH_EVENTS = _call("ledger_create_transfer", 18)
+#: several callers' batches in one call, each caller's events kept to its own transfers (0024)
+_CREATE_TRANSFERS_GROUPED = _call("ledger_create_transfers_grouped", 32)
+#: several callers' single plain transfers, each through ledger_create_transfer, one commit
+_CREATE_TRANSFER_GROUP = _call("ledger_create_transfer_group", 19)
 
 
 def _set_returning(function: str, arity: int) -> str:
@@ -379,17 +395,135 @@ def _account_mid(new: NewAccount, flags: int) -> str | None:
     return None
 
 
+#: the batch checks of one plain transfer (it passes them all)
+_ONE_UNCHECKED: tuple[str | None, ...] = (None,)
+
+
+def _batch_arguments(args: _TransferArgs, now: datetime) -> list[Any]:
+    """``ledger_create_transfers``' first 24 arguments (what needs no database is worked out)."""
+    first_position: dict[uuid.UUID, int] = {}
+    firsts = [first_position.setdefault(i, n) for n, i in enumerate(args.id, 1)]
+    pending_firsts = [first_position.get(p) if p is not None else None for p in args.pending]
+    accounts = sorted(
+        {a for a in (*args.debit, *args.credit) if a is not None}
+    )  # uuid.UUID orders by its 128-bit value, as PostgreSQL orders uuid
+    slot: dict[uuid.UUID | None, int] = {a: n for n, a in enumerate(accounts, 1)}
+    return [
+        now,
+        args.id,
+        args.debit,
+        args.credit,
+        args.amount,
+        args.pending,
+        args.flags,
+        args.code,
+        args.ledger,
+        args.timeout,
+        args.user_data,
+        args.ud128,
+        args.ud64,
+        args.ud32,
+        args.ts,
+        args.expires,
+        args.pre,
+        args.mid,
+        args.late,
+        firsts,
+        pending_firsts,
+        accounts,
+        [slot.get(a) for a in args.debit],
+        [slot.get(a) for a in args.credit],
+    ]
+
+
+class _Member:
+    """One caller's batch waiting for a grouped call."""
+
+    __slots__ = ("checks", "events", "future", "now", "plain", "transfers")
+
+    def __init__(
+        self,
+        transfers: Sequence[Transfer],
+        checks: Sequence[str | None],
+        now: datetime,
+        events: Sequence[EventEnvelope],
+        *,
+        plain: bool,
+    ) -> None:
+        self.transfers = transfers
+        self.checks = checks
+        self.now = now
+        self.events = events
+        #: one plain transfer that passed the checks before ``exists`` (ledger_create_transfer's)
+        self.plain = plain
+        self.future: asyncio.Future[list[CreateTransferResult]] | None = None
+
+
+def _settle(
+    member: _Member,
+    results: list[CreateTransferResult] | None = None,
+    *,
+    exception: BaseException | None = None,
+) -> None:
+    """Answer a member's caller, unless it was cancelled meanwhile."""
+    future = member.future
+    if future is None or future.done():
+        return
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        assert results is not None
+        future.set_result(results)
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    """The call may or may not have committed: the connection went away under it."""
+    return isinstance(
+        exc,
+        OSError | TimeoutError | pg.PostgresConnectionError | pg.OperatorInterventionError,
+    ) or is_lost_connection(exc)
+
+
 class PostgresLedger:
     """The ledger on PostgreSQL; ``pool`` is opened and closed by its owner (the container)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, clock: Clock, *, retry: RetryPolicy | None = None
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        *,
+        retry: RetryPolicy | None = None,
+        group_max_in_flight: int = 0,
+        group_max_transfers: int = 512,
     ) -> None:
         self._pool = pool
         self._clock = clock
         self._retry = retry or RetryPolicy()
         #: how many attempts were retried after 40001/40P01 (for tests and metrics)
         self.retries = 0
+        # Group commit: with ``group_max_in_flight`` write calls already in flight,
+        # a groupable call waits in ``_queue``; when a call in flight ends, what
+        # waits goes as ONE ledger_create_transfers_grouped call (one commit).
+        # 0 turns it off (every call goes straight out, as before).
+        if group_max_in_flight < 0 or group_max_transfers < 1:
+            raise ValueError("group_max_in_flight >= 0 and group_max_transfers >= 1")
+        self._cap = group_max_in_flight or sys.maxsize
+        self._group_max_transfers = group_max_transfers
+        self._in_flight = 0
+        self._queue: deque[_Member] = deque()
+        self._group_tasks: set[asyncio.Task[None]] = set()
+        #: calls that carried several callers' batches, the callers they carried, and
+        #: the grouped calls that raised and were sent again caller by caller
+        self.grouped_calls = 0
+        self.grouped_members = 0
+        self.group_fallbacks = 0
+        #: grouped calls that went through ledger_create_transfer_group (all plain)
+        self.grouped_plain_calls = 0
+
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a grouped call (cancelled ones until they are dropped)."""
+        return len(self._queue)
 
     def _count_retry(self, _exc: BaseException) -> None:
         self.retries += 1
@@ -522,9 +656,21 @@ class PostgresLedger:
                 pre = _transfer_pre(t, 0, None)
                 if pre is not None:
                     return [R(pre)]
-                single = await self._create_single(t, self._clock.now(), events)
-                if single is not None:
-                    return [single]
+                now = self._clock.now()
+                if self._in_flight >= self._cap:
+                    return await self._queued(
+                        _Member(transfers, _ONE_UNCHECKED, now, events, plain=True)
+                    )
+                self._in_flight += 1
+                try:
+                    single = await self._create_single(t, now, events)
+                    if single is not None:
+                        return [single]
+                    return await self._send_batch(transfers, _ONE_UNCHECKED, now, events)
+                finally:
+                    self._in_flight -= 1
+                    if self._queue:
+                        self._drain()
         return await self._create_transfers(transfers, events, self._clock.now())
 
     async def submit_transfer(
@@ -549,59 +695,266 @@ class PostgresLedger:
             pre = _transfer_pre(t, int(t.flags), batch_checks[0])
             if pre is not None:
                 return [R(pre)]
+        if self._in_flight >= self._cap and self._groupable(transfers):
+            t = transfers[0]
+            plain = (
+                len(transfers) == 1
+                and not t.flags
+                and t.pending_id is None
+                and not t.timeout_seconds
+                and t.timestamp is None
+            )
+            return await self._queued(_Member(transfers, batch_checks, now, events, plain=plain))
+        self._in_flight += 1
+        try:
+            return await self._alone(transfers, batch_checks, now, events)
+        finally:
+            self._in_flight -= 1
+            if self._queue:
+                self._drain()
+
+    async def _alone(
+        self,
+        transfers: Sequence[Transfer],
+        batch_checks: Sequence[str | None],
+        now: datetime,
+        events: Sequence[EventEnvelope],
+    ) -> list[CreateTransferResult]:
+        """One caller's batch as its own call (the fast path for one plain transfer)."""
+        if len(transfers) == 1:
+            t = transfers[0]
             if (
                 not t.flags
                 and t.pending_id is None
                 and not t.timeout_seconds
                 and t.timestamp is None
+                and _transfer_pre(t, 0, batch_checks[0]) is None
             ):
                 single = await self._create_single(t, now, events)
                 if single is not None:
                     return [single]
+        return await self._send_batch(transfers, batch_checks, now, events)
+
+    async def _send_batch(
+        self,
+        transfers: Sequence[Transfer],
+        batch_checks: Sequence[str | None],
+        now: datetime,
+        events: Sequence[EventEnvelope],
+    ) -> list[CreateTransferResult]:
         args = _TransferArgs()
         for t, batch in zip(transfers, batch_checks, strict=True):
             args.add(t, now, batch)
-        # What needs no database is worked out here (see ledger_create_transfers).
-        first_position: dict[uuid.UUID, int] = {}
-        firsts = [first_position.setdefault(i, n) for n, i in enumerate(args.id, 1)]
-        pending_firsts = [first_position.get(p) if p is not None else None for p in args.pending]
-        accounts = sorted(
-            {a for a in (*args.debit, *args.credit) if a is not None}
-        )  # uuid.UUID orders by its 128-bit value, as PostgreSQL orders uuid
-        slot: dict[uuid.UUID | None, int] = {a: n for n, a in enumerate(accounts, 1)}
-        query_args: list[Any] = [
-            now,
-            args.id,
-            args.debit,
-            args.credit,
-            args.amount,
-            args.pending,
-            args.flags,
-            args.code,
-            args.ledger,
-            args.timeout,
-            args.user_data,
-            args.ud128,
-            args.ud64,
-            args.ud32,
-            args.ts,
-            args.expires,
-            args.pre,
-            args.mid,
-            args.late,
-            firsts,
-            pending_firsts,
-            accounts,
-            [slot.get(a) for a in args.debit],
-            [slot.get(a) for a in args.credit],
-            bool(int(transfers[0].flags) & _IMPORTED),
-        ]
+        query_args = _batch_arguments(args, now)
+        query_args.append(bool(int(transfers[0].flags) & _IMPORTED))
         query = _CREATE_TRANSFERS
         if events:
             query_args.extend(event_columns(events))
             query = _CREATE_TRANSFERS_WITH_EVENTS
         raw: list[str] = await self._fetchval(query, *query_args)
         return [R(r) for r in raw]
+
+    # -- group commit -------------------------------------------------------------
+
+    def _groupable(self, transfers: Sequence[Transfer]) -> bool:
+        """Whether a batch may share a call with others' batches.
+
+        Not an imported batch (its rules are batch-wide: one watermark, one
+        advisory lock), nor one whose last transfer is linked (a chain open at
+        its end would run on into the next caller's transfers); and no bigger
+        than a grouped call.
+        """
+        if len(transfers) > self._group_max_transfers:
+            return False
+        if int(transfers[-1].flags) & _LINKED:
+            return False
+        return not any(int(t.flags) & _IMPORTED for t in transfers)
+
+    async def _queued(self, member: _Member) -> list[CreateTransferResult]:
+        """Wait for a grouped call to carry ``member`` (cancelled while waiting: dropped)."""
+        member.future = asyncio.get_running_loop().create_future()
+        if member.events:  # their creation spans under this caller's trace, not the sender's
+            member.events = tracing.stamp(member.events)
+        self._queue.append(member)
+        return await member.future
+
+    def _drain(self) -> None:
+        """Send what waits, one grouped call per free slot (called when a call ends)."""
+        while self._queue and self._in_flight < self._cap:
+            members: list[_Member] = []
+            count = 0
+            queue = self._queue
+            while queue:
+                head = queue[0]
+                if head.future is None or head.future.done():  # its caller was cancelled
+                    queue.popleft()
+                    continue
+                if members and count + len(head.transfers) > self._group_max_transfers:
+                    break
+                queue.popleft()
+                members.append(head)
+                count += len(head.transfers)
+            if not members:
+                return
+            self._in_flight += 1
+            # its own empty context: it serves several callers, none of their traces
+            task = asyncio.get_running_loop().create_task(
+                self._send_group(members), context=contextvars.Context()
+            )
+            self._group_tasks.add(task)
+            task.add_done_callback(self._group_tasks.discard)
+
+    async def _send_group(self, members: list[_Member]) -> None:
+        """Run the members' batches as one call and answer each caller with its slice.
+
+        Runs in its own task: a caller cancelled after this started does not
+        stop the others. A call that raised after the retries is sent again
+        member by member (each caller gets its own outcome), unless the
+        outcome is unknown (the connection was lost): then every member gets
+        the error, as it would have alone.
+        """
+        try:
+            if len(members) == 1:
+                await self._answer_alone(members[0])
+                return
+            self.grouped_calls += 1
+            self.grouped_members += len(members)
+            try:
+                raw = None
+                if all(member.plain for member in members):
+                    raw = await self._send_plain_group(members)
+                    if raw is not None:
+                        self.grouped_plain_calls += 1
+                if raw is None:  # not all plain, or a pending transfer is due to expire
+                    raw = await self._send_grouped(members)
+            except Exception as exc:
+                if _outcome_unknown(exc):
+                    mapped = translate_error(exc)
+                    for member in members:
+                        _settle(member, exception=mapped)
+                    return
+                self.group_fallbacks += 1
+                for member in members:
+                    if member.future is not None and not member.future.done():
+                        await self._answer_alone(member)
+                return
+            start = 0
+            for member in members:
+                end = start + len(member.transfers)
+                _settle(member, [R(r) for r in raw[start:end]])
+                start = end
+        except Exception as exc:  # a bug: every caller still waiting hears of it
+            for member in members:
+                _settle(member, exception=exc)
+        except BaseException:  # cancelled (the loop is closing): so are the waiting callers
+            for member in members:
+                if member.future is not None and not member.future.done():
+                    member.future.cancel()
+            raise
+        finally:
+            self._in_flight -= 1
+            if self._queue:
+                self._drain()
+
+    async def _answer_alone(self, member: _Member) -> None:
+        try:
+            results = await self._alone(member.transfers, member.checks, member.now, member.events)
+        except Exception as exc:
+            _settle(member, exception=exc)
+        else:
+            _settle(member, results)
+
+    async def _send_plain_group(self, members: list[_Member]) -> list[str] | None:
+        """One ``ledger_create_transfer_group`` call for members of one plain transfer each.
+
+        ``None`` when a pending transfer is due to expire (nothing was done).
+        """
+        nows: list[datetime] = []
+        ids: list[uuid.UUID] = []
+        debits: list[uuid.UUID | None] = []
+        credits: list[uuid.UUID | None] = []
+        amounts: list[int] = []
+        codes: list[int] = []
+        ledgers: list[int] = []
+        user_data: list[str | None] = []
+        ud128: list[uuid.UUID] = []
+        ud64: list[int] = []
+        ud32: list[int] = []
+        mids: list[str | None] = []
+        event_group: list[int] = []
+        events: list[EventEnvelope] = []
+        for group, member in enumerate(members, 1):
+            t = member.transfers[0]
+            nows.append(member.now)
+            ids.append(t.id)
+            debits.append(t.debit_account_id)
+            credits.append(t.credit_account_id)
+            amounts.append(t.amount)
+            codes.append(t.code)
+            ledgers.append(_s32(t.ledger))
+            user_data.append(t.user_data)
+            ud128.append(uuid.UUID(int=t.user_data_128) if t.user_data_128 else _ZERO_UUID)
+            ud64.append(_s64(t.user_data_64))
+            ud32.append(_s32(t.user_data_32))
+            mids.append(_transfer_mid(t, 0))
+            if member.events:
+                events.extend(member.events)
+                event_group.extend([group] * len(member.events))
+        raw: list[str] | None = await self._fetchval_raw(
+            _CREATE_TRANSFER_GROUP,
+            nows,
+            ids,
+            debits,
+            credits,
+            amounts,
+            codes,
+            ledgers,
+            user_data,
+            ud128,
+            ud64,
+            ud32,
+            mids,
+            event_group,
+            *event_columns(events),
+        )
+        return raw
+
+    async def _fetchval_raw(self, query: str, *args: Any) -> Any:
+        """``_fetchval`` without the translation: a grouped call decides what an error means."""
+        attempt = 1
+        while True:
+            try:
+                return await self._pool.fetchval(query, *args)
+            except Exception as exc:
+                if not is_retryable(exc) or attempt >= self._retry.attempts:
+                    raise
+                self._count_retry(exc)
+            await asyncio.sleep(self._retry.delay(attempt))
+            attempt += 1
+
+    async def _send_grouped(self, members: list[_Member]) -> list[str]:
+        """One ``ledger_create_transfers_grouped`` call; retried on 40001/40P01, errors raw."""
+        args = _TransferArgs()
+        group_end: list[int] = []
+        event_group: list[int] = []
+        events: list[EventEnvelope] = []
+        now = members[0].now
+        for group, member in enumerate(members, 1):
+            for t, batch in zip(member.transfers, member.checks, strict=True):
+                args.add(t, member.now, batch)
+            group_end.append(len(args.id))
+            if member.events:
+                events.extend(member.events)
+                event_group.extend([group] * len(member.events))
+            # expiry at the latest caller's time: an earlier caller may see a
+            # pending transfer expired a little early, never one live too late
+            now = max(now, member.now)
+        query_args = _batch_arguments(args, now)
+        query_args.append(group_end)
+        query_args.append(event_group)
+        query_args.extend(event_columns(events))
+        raw: list[str] = await self._fetchval_raw(_CREATE_TRANSFERS_GROUPED, *query_args)
+        return raw
 
     async def _create_single(
         self, t: Transfer, now: datetime, events: Sequence[EventEnvelope]
