@@ -19,6 +19,15 @@ Prints, for each ``--clients`` count (concurrent clients), the median over
   with 1 and with 100 transfers per call (random transfers among 10,000
   customer accounts, in a schema of its own of ``--ledger-db``), ``clients``
   asyncio tasks on one pool, on uvloop when installed (as ``finbank serve`` runs);
+* **the ledger from Python with group commit**: the same 1-transfer calls
+  through a ``PostgresLedger`` with ``group_max_in_flight`` set (one line per
+  ``--group-max-in-flight`` value; the setting
+  ``postgres.ledger_group_max_in_flight``): with that many calls already in
+  flight, the callers that arrive wait and are sent together as ONE call of
+  ``ledger_create_transfers_grouped``, so several callers' transfers share
+  one round trip, one transaction and ONE commit. It is printed beside the
+  ledger without it (coalescing off) in the same interleaved rounds, with the
+  mean callers per grouped call;
 * each figure's ratio to the floor and to TPC-B at the same client count;
 * what each client costs, independent of the machine's load: CPU µs per
   transaction of pgbench's own process (user + system, from the children's
@@ -178,6 +187,7 @@ class Side:
     client_user: float
     client_system: float
     server: float | None = None  # the backends' CPU seconds per transaction, when known
+    grouped: float | None = None  # callers per grouped call (group commit), when any
 
 
 def pgbench_run(dsn: str, schema: str, script: list[str], clients: int, seconds: float) -> Side:
@@ -233,7 +243,7 @@ ACCOUNT_IDS = [account_id(n) for n in range(ACCOUNTS + 1)]
 
 async def ledger_rate(
     ledger: PostgresLedger, clients: int, batch: int, seconds: float, seed: int
-) -> LedgerRun:
+) -> LedgerRun:  # the same picks for every side: seed decides them
     rng = random.Random(seed)
     randrange = rng.randrange
     ids = ACCOUNT_IDS
@@ -293,8 +303,11 @@ async def ledger_run(
     ledger: PostgresLedger, pids: list[int], clients: int, batch: int, seconds: float, seed: int
 ) -> Side:
     before, server_before = os.times(), backends_cpu(pids)
+    calls_before, members_before = ledger.grouped_calls, ledger.grouped_members
     done = await ledger_rate(ledger, clients, batch, seconds, seed)
     after, server_after = os.times(), backends_cpu(pids)
+    grouped_calls = ledger.grouped_calls - calls_before
+    grouped = (ledger.grouped_members - members_before) / grouped_calls if grouped_calls else None
     calls = max(done.calls, 1)
     server = None
     if server_before is not None and server_after is not None and done.transfers:
@@ -304,6 +317,7 @@ async def ledger_run(
         (after.user - before.user) / calls,
         (after.system - before.system) / calls,
         server,
+        grouped,
     )
 
 
@@ -366,6 +380,10 @@ async def run(options: argparse.Namespace) -> None:
         )
         try:
             ledger = PostgresLedger(pool, SystemClock())
+            grouped = {
+                cap: PostgresLedger(pool, SystemClock(), group_max_in_flight=cap)
+                for cap in group_caps(options)
+            }
             print(f"funding {ACCOUNTS:,} accounts in {options.ledger_db}.{ledger_schema} ...")
             await prepare_ledger(ledger)
             await check_floor_statement(pool)
@@ -374,7 +392,14 @@ async def run(options: argparse.Namespace) -> None:
                 floor_script = Path(tmp) / "ledger_create_transfer.sql"
                 floor_script.write_text(FLOOR_SCRIPT)
                 await measure(
-                    options, clients_counts, ledger, pids, floor_script, tpcb_schema, ledger_schema
+                    options,
+                    clients_counts,
+                    ledger,
+                    grouped,
+                    pids,
+                    floor_script,
+                    tpcb_schema,
+                    ledger_schema,
                 )
         finally:
             await pool.close()
@@ -387,6 +412,7 @@ async def measure(
     options: argparse.Namespace,
     clients_counts: list[int],
     ledger: PostgresLedger,
+    grouped: dict[int, PostgresLedger],
     pids: list[int],
     floor_script: Path,
     tpcb_schema: str,
@@ -398,7 +424,7 @@ async def measure(
     runs: dict[tuple[str, int], list[Side]] = {}
     loads: list[str] = []
 
-    def sides(clients: int) -> list[tuple[str, Callable[[], Side] | int]]:
+    def sides(clients: int) -> list[tuple[str, Callable[[], Side] | tuple[PostgresLedger, int]]]:
         return [
             (
                 "tpcb",
@@ -412,7 +438,8 @@ async def measure(
                     ledger_dsn, ledger_schema, ["-f", str(floor_script)], clients, seconds
                 ),
             ),
-            *((f"ledger-{b}", b) for b in BATCH_SIZES),
+            *((f"ledger-{b}", (ledger, b)) for b in BATCH_SIZES),
+            *((f"grouped-{cap}", (g, 1)) for cap, g in grouped.items()),
         ]
 
     for n in range(options.rounds):
@@ -423,20 +450,22 @@ async def measure(
             if n % 2:
                 order.reverse()  # alternate who goes first
             for name, side in order:
-                if isinstance(side, int):
+                if isinstance(side, tuple):
+                    on, batch = side
                     done = await ledger_run(
-                        ledger, pids, clients, side, seconds, seed=n * 100 + clients
+                        on, pids, clients, batch, seconds, seed=n * 100 + clients
                     )
                 else:
                     done = await asyncio.to_thread(side)
                 runs.setdefault((name, clients), []).append(done)
     loads.append(load_average())
-    report(options, clients_counts, runs, loads)
+    report(options, clients_counts, sorted(grouped), runs, loads)
 
 
 def report(
     options: argparse.Namespace,
     clients_counts: list[int],
+    caps: list[int],
     runs: dict[tuple[str, int], list[Side]],
     loads: list[str],
 ) -> None:
@@ -445,6 +474,7 @@ def report(
         "tpcb": "pgbench tpcb-like -M prepared",
         "floor": "pgbench ledger_create_transfer (floor)",
         **{f"ledger-{b}": f"ledger from Python, {b}/call" for b in BATCH_SIZES},
+        **{f"grouped-{cap}": f"ledger 1/call, grouped at {cap} in flight" for cap in caps},
     }
     print(
         f"\n{options.seconds:g} s per run, median of {options.rounds} interleaved round(s), "
@@ -458,8 +488,11 @@ def report(
             values = [s.rate for s in runs[(name, clients)]]
             value = median[(name, clients)]
             ratios = ""
-            if name.startswith("ledger"):
+            if name.startswith(("ledger", "grouped")):
                 ratios = f"  {value / floor:5.2f}x floor  {value / tpcb:5.2f}x tpcb"
+            groups = [s.grouped for s in runs[(name, clients)] if s.grouped is not None]
+            if groups:
+                ratios += f"  {statistics.median(groups):.1f} callers/grouped call"
             print(f"  {label:40}{value:>10,.0f}  ({min(values):,.0f}-{max(values):,.0f}){ratios}")
         print("  CPU per transaction (call), median, us: client user+system; server backends")
         for name, label in labels.items():
@@ -471,6 +504,17 @@ def report(
         f"{one / median[('floor', last)]:.2f}x; >= 0.9x TPC-B prepared: "
         f"{one / median[('tpcb', last)]:.2f}x"
     )
+    for cap in caps:
+        on = median[(f"grouped-{cap}", last)]
+        print(
+            f"  with group commit at {cap} in flight (several callers' transfers in one "
+            f"commit): {on / median[('floor', last)]:.2f}x the floor, "
+            f"{on / median[('tpcb', last)]:.2f}x TPC-B prepared"
+        )
+
+
+def group_caps(options: argparse.Namespace) -> list[int]:
+    return sorted({int(c) for c in options.group_max_in_flight.split(",") if c and int(c) > 0})
 
 
 def cpu_line(sides: list[Side]) -> str:
@@ -495,6 +539,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", default="1,4", help="comma-separated client counts")
+    parser.add_argument(
+        "--group-max-in-flight",
+        default="1,2",
+        help="comma-separated group commit caps, one ledger side each ('' or 0: none)",
+    )
     options = parser.parse_args()
     options.rounds = max(1, options.rounds)
     # on uvloop when installed, as ``finbank serve`` runs (uvicorn[standard])

@@ -123,6 +123,10 @@ def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
             figures = re.findall(r"[0-9][0-9,]*(?:\.[0-9]+)?", line.split(label)[1])
             assert float(figures[0].replace(",", "")) > 0, line
     assert re.search(r"ledger from Python, 1/call .* [0-9.]+x floor +[0-9.]+x tpcb", out)
+    # group commit beside it, at each default cap, with its ratios and its own goal line
+    for cap in (1, 2):
+        assert re.search(rf"ledger 1/call, grouped at {cap} in flight .* [0-9.]+x floor", out)
+        assert re.search(rf"with group commit at {cap} in flight .*: [0-9.]+x the floor", out)
     assert "interleaved round(s)" in out
     assert out.count("round ") >= 2  # each round announced with its load average
     assert re.search(r"goals at 2 clients, 1 transfer/call: >= 0.9x the floor: [0-9.]+x", out)
