@@ -302,6 +302,11 @@ function setup(thread)
   thread:set("thread_id", threads)
 end
 
+-- each wrk run passes a nonce of its own: keys repeated across runs would be replays
+function init(args)
+  if args[1] then run = run .. "-" .. args[1] end
+end
+
 function request()
   counter = counter + 1
   local body = bodies[(counter % #bodies) + 1]
@@ -484,6 +489,8 @@ def wrk(port: int, script: Path, seconds: float, connections: int, threads: int 
             "-s",
             str(script),
             f"http://127.0.0.1:{port}",
+            "--",
+            secrets.token_hex(4),  # the run's own Idempotency-Keys (the script's init)
         ],
         capture_output=True,
         text=True,
