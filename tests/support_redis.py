@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager, contextmanager
 import pytest
 from redis.asyncio import Redis
 
+from finbank_adapters.redis.pipe import close_pipe
 from tests.conftest import REQUIRE_SERVICES, require_service, service_reachable
 
 REDIS_HOST = "127.0.0.1"
@@ -34,6 +35,7 @@ async def open_test_redis() -> AsyncIterator[tuple[Redis, str]]:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
         if keys:
             await client.delete(*keys)
+        await close_pipe(client)
         await client.aclose()
 
 

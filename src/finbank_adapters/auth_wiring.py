@@ -47,6 +47,9 @@ async def redis_client(settings: Settings) -> AsyncIterator[Any]:
     try:
         yield client
     finally:
+        from finbank_adapters.redis.pipe import close_pipe
+
+        await close_pipe(client)  # the denylist's own connection (finbank_adapters.redis.pipe)
         await client.aclose()
 
 

@@ -23,6 +23,12 @@ catch-up repairs writes Redis lost without losing ``loaded`` (a failover with
 asynchronous replication, a revoke whose Redis half failed) within
 ``resync_seconds``. When Redis cannot be reached, the source answers.
 
+The check (one ``MGET``, on every authenticated request) goes through the
+client's :mod:`~finbank_adapters.redis.pipe` when it has one: a connection of
+its own with the checks of concurrent requests in flight together, about 10
+instead of 45 µs of CPU a check. Revocations and reloads use the client. Both
+reach the same server, and a check sent after a revocation returned reads it.
+
 Redis must not evict these keys (``maxmemory-policy noeviction``, or a Redis
 of their own): an evicted entry next to a surviving ``loaded`` key would
 read as "not revoked" until the id's revocation is caught up, which only
@@ -35,11 +41,12 @@ import contextlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
 from finbank_adapters.redis.errors import epoch_ms, hashed, redis_errors
+from finbank_adapters.redis.pipe import RedisPipe, pipe_for
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import ServiceUnavailable
 
@@ -84,12 +91,23 @@ return 0
 _LOAD_BATCH = 500
 
 
+async def _mget(client: Redis, pipe: RedisPipe | None, keys: list[str]) -> list[Any]:
+    """``MGET`` on the pipe of the client's server when it has one (every request's check:
+    see :mod:`.pipe`), else through the client."""
+    if pipe is None:
+        values: list[Any] = await client.mget(keys)
+        return values
+    replies: list[Any] = await pipe.execute("MGET", *keys)
+    return replies
+
+
 class RedisTokenDenylist:
     def __init__(self, client: Redis, clock: Clock, *, key_prefix: str = "finbank:") -> None:
         self._client = client
         self._clock = clock
         self._prefix = f"{key_prefix}denied:"
         self._revoke = client.register_script(_REVOKE)
+        self._pipe = pipe_for(client)
 
     async def revoke(self, token_id: str, expires_at: datetime) -> None:
         until_ms = epoch_ms(expires_at)
@@ -103,7 +121,9 @@ class RedisTokenDenylist:
         if not token_ids:
             return False
         with redis_errors("token denylist"):
-            values = await self._client.mget([self._prefix + hashed(t) for t in token_ids])
+            values = await _mget(
+                self._client, self._pipe, [self._prefix + hashed(t) for t in token_ids]
+            )
         now_ms = epoch_ms(self._clock.now())
         return any(value is not None and int(value) > now_ms for value in values)
 
@@ -151,6 +171,7 @@ class RedisCachedTokenDenylist:
         self._overlap = timedelta(seconds=overlap_seconds)
         self._lock_ms = reload_lock_seconds * 1000
         self._load = client.register_script(_LOAD)
+        self._pipe = pipe_for(client)
         self._mark = client.register_script(_MARK)
         self._release = client.register_script(_RELEASE)
 
@@ -167,7 +188,9 @@ class RedisCachedTokenDenylist:
         keys = [self._prefix + hashed(t) for t in token_ids]
         try:
             with redis_errors("token denylist"):
-                loaded, fresh, *values = await self._client.mget([self._loaded, self._fresh, *keys])
+                loaded, fresh, *values = await _mget(
+                    self._client, self._pipe, [self._loaded, self._fresh, *keys]
+                )
         except ServiceUnavailable:
             return await self._source.is_revoked(*token_ids)  # Redis down: ask the truth
         now_ms = epoch_ms(self._clock.now())
