@@ -38,6 +38,7 @@ Reads are strongly consistent. Driver errors become core errors in
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -67,12 +68,15 @@ from finbank_adapters.aws.dynamo_schema import (
 from finbank_core.pix.charges import Charge
 from finbank_core.pix.errors import ChargeAlreadyExists, ChargeNotFound, PixVersionConflict
 from finbank_core.pix.limits import AccountLimits, ReserveOutcome, UsageHold, UsageReservation
+from finbank_core.shared.errors import ServiceUnavailable
 
 _encoder = msgspec.json.Encoder()
 _charge_decoder = msgspec.json.Decoder(Charge)
 _limits_decoder = msgspec.json.Decoder(AccountLimits)
 _hold_decoder = msgspec.json.Decoder(UsageHold)
 _FRESH = "attribute_not_exists(pk)"
+#: tries of an ``update`` that others' writes keep overtaking (each try, one of them wins)
+LIMITS_UPDATE_ATTEMPTS = 100
 
 
 class DynamoChargeRepository:
@@ -173,7 +177,8 @@ class DynamoChargeRepository:
 
 
 class DynamoAccountLimitsStore:
-    """The ``AccountLimitsStore`` port: choices (last write wins) and usage counters.
+    """The ``AccountLimitsStore`` port: choices (``update``: a put conditional on the body
+    read) and usage counters.
 
     ``reserve_usage`` is one ``TransactWriteItems``: the hold item on
     ``attribute_not_exists(pk)`` and, per counter, ``ADD used :amount`` on
@@ -199,6 +204,38 @@ class DynamoAccountLimitsStore:
         item["body"] = s(_encoder.encode(limits).decode())
         with dynamo_errors():
             await self._client.put_item(TableName=self._table, Item=item)
+
+    async def update(
+        self,
+        account_id: uuid.UUID,
+        change: Callable[[AccountLimits | None], AccountLimits | None],
+    ) -> AccountLimits | None:
+        # Optimistic: a conditional put over the body read (strongly consistent), or
+        # over no item; whoever wrote in between made it miss: read again, change again.
+        pk = limits_pk(account_id)
+        for _ in range(LIMITS_UPDATE_ATTEMPTS):
+            item = await get_item(self._client, self._table, pk, LIMITS_SK)
+            body = None if item is None else item["body"]["S"]
+            current = None if body is None else _limits_decoder.decode(body)
+            changed = change(current)
+            if changed is None:
+                return current
+            new = key_of(pk, LIMITS_SK)
+            new["entity"] = s("limits")
+            new["body"] = s(_encoder.encode(changed).decode())
+            condition: dict[str, Any] = {"ConditionExpression": _FRESH}
+            if body is not None:
+                condition = {
+                    "ConditionExpression": "body = :read",
+                    "ExpressionAttributeValues": {":read": s(body)},
+                }
+            try:
+                with dynamo_errors():
+                    await self._client.put_item(TableName=self._table, Item=new, **condition)
+            except ConditionFailed:
+                continue
+            return changed
+        raise ServiceUnavailable("the account's limits keep changing; try again")
 
     async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
         for counter in hold.counters:  # "used <= a negative room" would pass on a new counter

@@ -6,10 +6,11 @@ so on one event loop the conditional writes are as atomic as DynamoDB's.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date, datetime
 
 import msgspec
@@ -288,6 +289,19 @@ class InMemoryAccountLimitsStore:
 
     async def put(self, limits: AccountLimits) -> None:
         self._limits[limits.account_id] = limits
+
+    async def update(
+        self,
+        account_id: uuid.UUID,
+        change: Callable[[AccountLimits | None], AccountLimits | None],
+    ) -> AccountLimits | None:
+        await asyncio.sleep(0)  # interleave as against a server; then read, change, write
+        current = self._limits.get(account_id)
+        changed = change(current)  # no await from the read to the write: atomic on one loop
+        if changed is None:
+            return current
+        self._limits[account_id] = changed
+        return changed
 
     async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
         if (hold.account_id, hold.hold_id) in self._holds:

@@ -7,19 +7,20 @@
   writes nothing (``ChargeAlreadyExists``). ``update`` replaces ``WHERE
   version = expected`` (``PixVersionConflict``; ``ChargeNotFound`` if
   missing): of concurrent claims read at one version, one wins.
-* ``PostgresAccountLimitsStore``: choices in ``pix_limits`` (last write
-  wins); usage counters in ``pix_limit_usage`` and one hold per payment in
-  ``pix_limit_holds``. ``reserve_usage`` is one call of the
-  ``pix_reserve_usage`` function (migration ``0021``), so one round trip and
-  one transaction: the hold row and any missing counter first (a hold id
-  recorded before is ``ALREADY_HELD``: nothing added), then the hold's
-  counters locked in period order (``FOR UPDATE``) and raised together; what
-  they then hold is checked in the hold's order against the caps, under those
-  locks, and over a cap all of it is undone and the first limit passed named.
-  ``release_usage`` deletes the hold (``RETURNING`` it: exactly one caller
-  gets it) and takes its amount back from the counters in the same
-  transaction. Locks are always taken hold first, then counters by
-  period, so concurrent reservations and releases queue without deadlocks.
+* ``PostgresAccountLimitsStore``: choices in ``pix_limits`` (``update``: a
+  compare-and-set on the body read, ``put`` replaces); usage counters in
+  ``pix_limit_usage`` and one hold per payment in ``pix_limit_holds``.
+  ``reserve_usage`` is one call of the ``pix_reserve_usage`` function
+  (migration ``0021``), so one round trip and one transaction: the hold row
+  and any missing counter first (a hold id recorded before is
+  ``ALREADY_HELD``: nothing added), then the hold's counters locked in period
+  order (``FOR UPDATE``) and raised together; what they then hold is checked
+  in the hold's order against the caps, under those locks, and over a cap all
+  of it is undone and the first limit passed named. ``release_usage`` deletes
+  the hold (``RETURNING`` it: exactly one caller gets it) and takes its amount
+  back from the counters in the same transaction. Locks are always taken hold
+  first, then counters by period, so concurrent reservations and releases
+  queue without deadlocks.
 * ``PostgresDeviceRegistry``: ``pix_devices``, ``INSERT ... ON CONFLICT DO
   NOTHING``: the first use stays, kept as ISO 8601 with its offset.
 
@@ -29,6 +30,7 @@ Driver errors leave through :mod:`~finbank_adapters.postgres.errors`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
@@ -38,6 +40,7 @@ from finbank_adapters.postgres.errors import RetryPolicy, translated, with_retri
 from finbank_core.pix.charges import Charge
 from finbank_core.pix.errors import ChargeAlreadyExists, ChargeNotFound, PixVersionConflict
 from finbank_core.pix.limits import AccountLimits, ReserveOutcome, UsageHold, UsageReservation
+from finbank_core.shared.errors import ServiceUnavailable
 
 _encoder = msgspec.json.Encoder()
 _charge_decoder = msgspec.json.Decoder(Charge)
@@ -126,6 +129,16 @@ INSERT INTO pix_limits (account_id, body) VALUES ($1, $2)
 ON CONFLICT (account_id) DO UPDATE SET body = EXCLUDED.body
 """
 _GET_LIMITS = "SELECT body FROM pix_limits WHERE account_id = $1"
+# compare-and-set on the body read (the text as stored, not a re-encoding of it)
+_CREATE_LIMITS = """
+INSERT INTO pix_limits (account_id, body) VALUES ($1, $2)
+ON CONFLICT (account_id) DO NOTHING RETURNING true
+"""
+_REPLACE_LIMITS = (
+    "UPDATE pix_limits SET body = $2 WHERE account_id = $1 AND body = $3 RETURNING true"
+)
+#: tries of an ``update`` that others' writes keep overtaking (each try, one of them wins)
+LIMITS_UPDATE_ATTEMPTS = 100
 # The hold, its missing counters, the counters raised under their locks and checked
 # against the caps, all or nothing, in one call (see migration 0021).
 _RESERVE = "SELECT pix_reserve_usage($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -161,6 +174,30 @@ class PostgresAccountLimitsStore:
             await self._pool.execute(
                 _PUT_LIMITS, limits.account_id, _encoder.encode(limits).decode()
             )
+
+    async def update(
+        self,
+        account_id: uuid.UUID,
+        change: Callable[[AccountLimits | None], AccountLimits | None],
+    ) -> AccountLimits | None:
+        # Optimistic: read, change, write only over the body read. Whoever wrote in
+        # between made this write miss; read again and change the newer value.
+        for _ in range(LIMITS_UPDATE_ATTEMPTS):
+            with translated():
+                body: str | None = await self._pool.fetchval(_GET_LIMITS, account_id)
+            current = None if body is None else _limits_decoder.decode(body)
+            changed = change(current)
+            if changed is None:
+                return current
+            new = _encoder.encode(changed).decode()
+            with translated():
+                if body is None:
+                    applied = await self._pool.fetchval(_CREATE_LIMITS, account_id, new)
+                else:
+                    applied = await self._pool.fetchval(_REPLACE_LIMITS, account_id, new, body)
+            if applied:
+                return changed
+        raise ServiceUnavailable("the account's limits keep changing; try again")
 
     async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
         periods = sorted({c.period for c in hold.counters})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date, datetime
 from typing import Protocol
 
@@ -208,7 +208,28 @@ class AccountLimitsStore(Protocol):
 
     async def get(self, account_id: uuid.UUID) -> AccountLimits | None: ...
 
-    async def put(self, limits: AccountLimits) -> None: ...
+    async def put(self, limits: AccountLimits) -> None:
+        """Replace the account's choices whatever they are (setup and tests; changes use
+        :meth:`update`)."""
+        ...
+
+    async def update(
+        self,
+        account_id: uuid.UUID,
+        change: Callable[[AccountLimits | None], AccountLimits | None],
+    ) -> AccountLimits | None:
+        """Apply ``change`` to the account's current choices, atomically; what is stored after.
+
+        ``change`` gets the choices as stored (None: none yet) and returns what to
+        store, or None to store nothing; if it raises, nothing is stored and the
+        error propagates. Atomic against every other ``update`` of the account:
+        what ``change`` returns is written only over the value it was given (a
+        compare-and-set, ``change`` called again with the newer value when another
+        write came first; it must be a pure function of its argument), so
+        concurrent changes never lose one another. Raises ``ServiceUnavailable``
+        if it cannot apply after many tries (nothing stored).
+        """
+        ...
 
     async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
         """Add ``hold.amount`` to every counter of the hold and record the hold, or nothing.

@@ -14,7 +14,7 @@ import msgspec
 
 from finbank_core.accounts.access import owned_active_account
 from finbank_core.accounts.ports import AccountRepository
-from finbank_core.pix.limits import LimitPolicy
+from finbank_core.pix.limits import AccountLimits, LimitPolicy
 from finbank_core.pix.ports import AccountLimitsStore
 from finbank_core.pix.use_cases.limits import PixLimitsResult, view_limits
 from finbank_core.shared.clock import Clock
@@ -75,10 +75,14 @@ class CancelPixLimitRaise:
     async def __call__(self, cmd: CancelPixLimitRaiseCommand) -> PixLimitsResult:
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         now = self._clock.now()
-        choices = await self._store.get(account.id)
-        pending = choices.pending_raise if choices else None
         delay = timedelta(seconds=self._policy.settings.raise_delay_seconds)
-        if choices is not None and pending is not None and now < pending.requested_at + delay:
-            choices = msgspec.structs.replace(choices, pending_raise=None)
-            await self._store.put(choices)
+
+        def withdraw(choices: AccountLimits | None) -> AccountLimits | None:
+            # on the choices as stored when written: a lowering made meanwhile is kept
+            pending = choices.pending_raise if choices else None
+            if choices is not None and pending is not None and now < pending.requested_at + delay:
+                return msgspec.structs.replace(choices, pending_raise=None)
+            return None  # nothing pending: nothing written
+
+        choices = await self._store.update(account.id, withdraw)
         return view_limits(self._policy, account, choices, now)

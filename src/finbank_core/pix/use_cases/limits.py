@@ -177,6 +177,10 @@ class SetPixLimits:
     unavailable) the token is spent and nothing changed, and the caller steps
     up again: a re-authentication lost, never a change made without one
     (write-then-spend would let two requests replaying one token both apply).
+
+    The change is computed from the choices as stored and written only over
+    them (``AccountLimitsStore.update``, a compare-and-set), so concurrent
+    changes of one account never undo one another's lowering.
     """
 
     def __init__(
@@ -195,23 +199,32 @@ class SetPixLimits:
     async def __call__(self, cmd: SetPixLimitsCommand) -> PixLimitsResult:
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         now = self._clock.now()
-        current = await self._store.get(cmd.account_id)
-        changed = self._policy.request_change(
-            account.holder_type,
-            current,
-            cmd.account_id,
-            cmd.requested,
-            now,
-            late_night=cmd.late_night,
-        )
+        allow_raise = cmd.allow_raise
         if cmd.step_up is not None:  # nothing left to refuse: the token is spent here, once
             await cmd.step_up()
-        elif changed.pending_raise is not None and not cmd.allow_raise:
-            raise StepUpRequired(
-                "raising a PIX limit needs a step-up", purpose=StepUpPurpose.PIX_LIMIT_RAISE.value
+            allow_raise = True
+
+        def change(current: AccountLimits | None) -> AccountLimits:
+            # against the choices as stored when written (the store's compare-and-set):
+            # a lowering committed meanwhile is kept, and whether this raises is decided
+            # on it, so a request without a step-up never lifts a figure over it
+            changed = self._policy.request_change(
+                account.holder_type,
+                current,
+                account.id,
+                cmd.requested,
+                now,
+                late_night=cmd.late_night,
             )
-        await self._store.put(changed)
-        return view_limits(self._policy, account, changed, now)
+            if changed.pending_raise is not None and not allow_raise:
+                raise StepUpRequired(
+                    "raising a PIX limit needs a step-up",
+                    purpose=StepUpPurpose.PIX_LIMIT_RAISE.value,
+                )
+            return changed
+
+        stored = await self._store.update(account.id, change)
+        return view_limits(self._policy, account, stored, now)
 
 
 def view_limits(
