@@ -135,8 +135,15 @@ async def test_the_outbox_status_command_exits_1_past_its_max_age(
 # -- the dead-letter topic -------------------------------------------------------------------
 
 
-async def dead_letter(kafka: KafkaSettings, good: int, bad: list[str]) -> list[EventEnvelope]:
-    """Publish ``good`` events and one per ``bad`` key; a runner dead-letters the bad ones."""
+async def dead_letter(
+    kafka: KafkaSettings, good: int, bad: list[str], group: str | None = None
+) -> list[EventEnvelope]:
+    """Publish ``good`` events and one per ``bad`` key; a runner dead-letters the bad ones.
+
+    The runner is a settlement worker's stand-in, in consumer group ``group`` (one of
+    its own by default, never the deployment's ``finbank-pix-settlement`` that other
+    tests' workers on the same broker would share).
+    """
     await create_topics(kafka, [PIX_TOPIC], partitions=2)
     events = [event(f"ok-{n}", n) for n in range(good)] + [event(k, 0) for k in bad]
     async with open_producer(kafka) as producer:
@@ -156,7 +163,7 @@ async def dead_letter(kafka: KafkaSettings, good: int, bad: list[str]) -> list[E
 
     runner = KafkaConsumerRunner(
         kafka,
-        group_id="finbank-pix-settlement",
+        group_id=group or f"pix-settlement-{uuid.uuid4().hex[:8]}",
         topics=[PIX_TOPIC],
         handler=handler,
         retry=RetryPolicy(attempts=1),
@@ -181,7 +188,8 @@ async def test_dlq_list_shows_what_waits_and_replay_sends_it_back_once(
 ) -> None:
     kafka = kafka_settings
     bad = ["bad-1", "bad-2", "bad-3"]
-    events = await dead_letter(kafka, good=4, bad=bad)
+    group = f"pix-settlement-{uuid.uuid4().hex[:8]}"
+    events = await dead_letter(kafka, good=4, bad=bad, group=group)
     dlq = dead_letter_topic(kafka.topic(PIX_TOPIC))
 
     letters = await list_dead_letters(kafka, PIX_TOPIC)
@@ -195,7 +203,7 @@ async def test_dlq_list_shows_what_waits_and_replay_sends_it_back_once(
     stop = asyncio.Event()
     loop = asyncio.create_task(
         report_consumer_metrics(
-            kafka, group_id="finbank-pix-settlement", topics=[PIX_TOPIC], stop=stop,
+            kafka, group_id=group, topics=[PIX_TOPIC], stop=stop,
             interval_seconds=0.1,
         )
     )  # fmt: skip
@@ -205,9 +213,7 @@ async def test_dlq_list_shows_what_waits_and_replay_sends_it_back_once(
 
     try:
         await eventually(dlq_measured)
-        lag = recorder.value(
-            metrics.CONSUMER_LAG, ConsumerGroup="finbank-pix-settlement", Topic=PIX_TOPIC
-        )
+        lag = recorder.value(metrics.CONSUMER_LAG, ConsumerGroup=group, Topic=PIX_TOPIC)
         assert lag == 0
 
         result = await replay_dead_letters(kafka, PIX_TOPIC)
@@ -215,9 +221,7 @@ async def test_dlq_list_shows_what_waits_and_replay_sends_it_back_once(
 
         async def replay_measured() -> bool:
             depth = recorder.value(metrics.DLQ_DEPTH, Topic=dead_letter_topic(PIX_TOPIC))
-            behind = recorder.value(
-                metrics.CONSUMER_LAG, ConsumerGroup="finbank-pix-settlement", Topic=PIX_TOPIC
-            )
+            behind = recorder.value(metrics.CONSUMER_LAG, ConsumerGroup=group, Topic=PIX_TOPIC)
             return depth == 0 and behind == 3  # the copies wait for the worker
 
         await eventually(replay_measured)
