@@ -293,6 +293,7 @@ async def test_grouped_callers_answer_as_one_serial_order_allows(harness: Harnes
         ledger = harness.ledger
         # batches really formed: several callers per grouped call
         assert ledger.grouped_members > ledger.grouped_calls
+        assert ledger.in_flight == ledger.waiting == 0
         assert ledger.group_fallbacks == 0
     elif isinstance(harness.ledger, PostgresLedger) and harness.ledger.waiting == 0:
         assert harness.ledger.grouped_members == 0  # not the grouped variant: nothing waited
@@ -456,6 +457,7 @@ async def test_a_caller_cancelled_while_waiting_is_dropped(grouped: Harness) -> 
     assert await first == [R.OK]
     assert await waiting[0] == [R.OK]
     assert await waiting[2] == [R.OK]
+    assert ledger.in_flight == 0
     assert ledger.grouped_calls == 1
     assert ledger.grouped_members == 2  # the cancelled caller did not ride
     assert await ledger.lookup_transfers([transfers[1].id]) == []
@@ -491,9 +493,31 @@ async def test_a_caller_cancelled_after_sending_does_not_stop_its_group(grouped:
         await pool.release(blocker)
     assert await first == [R.OK]
     assert await sent[1] == [R.OK]
-    await wait_until(lambda: _true(ledger.waiting == 0 and not ledger._group_tasks))
+    await wait_until(lambda: _true(ledger.in_flight == 0))
     # the cancelled caller's transfer was applied with its group, and its event recorded
     assert [r.id for r in await ledger.lookup_transfers([transfers[0].id])] == [transfers[0].id]
     [acc] = await ledger.lookup_accounts([held])
     assert acc.credits_posted == 5
     assert len({e.event_id for e in await grouped.recorded_events()}) == 3
+
+
+async def test_a_caller_woken_to_go_alone_then_cancelled_frees_its_slot(grouped: Harness) -> None:
+    """White box: the slot a lone waiting caller is given is freed if it is cancelled
+    before it runs (else the ledger would believe a call in flight forever)."""
+    ledger, _ = pg(grouped)
+    (bank, _), (customer, _) = found = accounts(AccountFlags.NONE, CUSTOMER)
+    await Scene("open", found, [], []).set_up(ledger)
+    ledger._in_flight = 1  # as if a call were in flight
+    waiter = asyncio.create_task(ledger.create_transfers([move(bank, customer, 1)]))
+    await wait_until(lambda: _true(ledger.waiting == 1))
+    ledger._release()  # that call ends: the lone waiter is told to go out in its slot
+    assert ledger.in_flight == 1
+    waiter.cancel()  # before it could run
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert ledger.in_flight == 0
+    assert ledger.waiting == 0
+    # and the ledger still sends calls straight out
+    assert await ledger.create_transfers([move(bank, customer, 2)]) == [R.OK]
+    [acc] = await ledger.lookup_accounts([customer])
+    assert acc.credits_posted == 2

@@ -476,6 +476,19 @@ def _settle(
         future.set_result(results)
 
 
+#: the answer that tells a waiting caller to send its batch itself, in the slot it was given
+_GO_ALONE: list[CreateTransferResult] = []
+
+
+def _told_to_go_alone(future: asyncio.Future[list[CreateTransferResult]]) -> bool:
+    return (
+        future.done()
+        and not future.cancelled()
+        and future.exception() is None
+        and future.result() is _GO_ALONE
+    )
+
+
 def _outcome_unknown(exc: BaseException) -> bool:
     """The call may or may not have committed: the connection went away under it."""
     return isinstance(
@@ -519,6 +532,11 @@ class PostgresLedger:
         self.group_fallbacks = 0
         #: grouped calls that went through ledger_create_transfer_group (all plain)
         self.grouped_plain_calls = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Transfer calls (alone or grouped) sent and not yet answered."""
+        return self._in_flight
 
     @property
     def waiting(self) -> int:
@@ -776,7 +794,26 @@ class PostgresLedger:
         if member.events:  # their creation spans under this caller's trace, not the sender's
             member.events = tracing.stamp(member.events)
         self._queue.append(member)
-        return await member.future
+        future = member.future
+        try:
+            results = await future
+        except asyncio.CancelledError:
+            if _told_to_go_alone(future):  # woken, then cancelled before it ran: free its slot
+                self._release()
+            raise
+        if results is not _GO_ALONE:
+            return results
+        # alone in the queue when a slot freed: it goes out itself, in that slot
+        try:
+            return await self._alone(member.transfers, member.checks, member.now, member.events)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """A call in flight ended: its slot goes to what waits."""
+        self._in_flight -= 1
+        if self._queue:
+            self._drain()
 
     def _drain(self) -> None:
         """Send what waits, one grouped call per free slot (called when a call ends)."""
@@ -797,6 +834,10 @@ class PostgresLedger:
             if not members:
                 return
             self._in_flight += 1
+            if len(members) == 1:  # nobody to group with: its caller sends it (no task)
+                assert members[0].future is not None
+                members[0].future.set_result(_GO_ALONE)
+                continue
             # its own empty context: it serves several callers, none of their traces
             task = asyncio.get_running_loop().create_task(
                 self._send_group(members), context=contextvars.Context()
@@ -814,9 +855,6 @@ class PostgresLedger:
         the error, as it would have alone.
         """
         try:
-            if len(members) == 1:
-                await self._answer_alone(members[0])
-                return
             self.grouped_calls += 1
             self.grouped_members += len(members)
             try:
@@ -852,9 +890,7 @@ class PostgresLedger:
                     member.future.cancel()
             raise
         finally:
-            self._in_flight -= 1
-            if self._queue:
-                self._drain()
+            self._release()
 
     async def _answer_alone(self, member: _Member) -> None:
         try:
