@@ -27,6 +27,7 @@ from finbank_core.auth.model import Principal
 from finbank_core.shared.money import Money
 from finbank_http.deps import Bank
 from finbank_http.problems import problems
+from finbank_http.responses import JSONResponse
 from finbank_http.schemas import (
     AccountDetailOut,
     AccountOut,
@@ -183,4 +184,4 @@ class TransferController(Controller):
             )
         )
         headers = {"Idempotent-Replayed": "true"} if receipt.replayed else {}
-        return Response(TransferOut.of(receipt), status_code=HTTP_201_CREATED, headers=headers)
+        return JSONResponse(TransferOut.of(receipt), status_code=HTTP_201_CREATED, headers=headers)

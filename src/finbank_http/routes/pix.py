@@ -55,6 +55,7 @@ from finbank_http.pix_schemas import (
     SandboxIncomingIn,
 )
 from finbank_http.problems import in_progress_problem, problems
+from finbank_http.responses import JSONResponse
 from finbank_http.security import BEARER_SCHEME, bank_of, verified_principal
 
 IdempotencyKey = Annotated[
@@ -205,7 +206,7 @@ class PixPaymentController(Controller):
             )
         )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-        return Response(
+        return JSONResponse(
             PaymentOut.of(result.payment, principal.subject),
             status_code=HTTP_201_CREATED,
             headers=headers,
