@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import operator
 from typing import Any, TypeVar, cast
 
 from dependency_injector import providers
@@ -80,11 +81,17 @@ def _graph(provider: providers.Provider[Any]) -> tuple[tuple[Any, ...], tuple[An
         if not isinstance(p, _STABLE) and id(p) not in selectors:
             return None
     resources = tuple(p for p in related if isinstance(p, providers.Resource))
-    return (provider, *related), resources
+    # each once (traverse may meet a provider by several paths)
+    watched = tuple({id(p): p for p in (provider, *related)}.values())
+    return watched, resources
+
+
+_overriding = operator.attrgetter("last_overriding")
+_initialized = operator.attrgetter("initialized")
 
 
 def _state(watched: tuple[Any, ...], resources: tuple[Any, ...]) -> list[object]:
-    return [p.last_overriding for p in watched] + [r.initialized for r in resources]
+    return [*map(_overriding, watched), *map(_initialized, resources)]
 
 
 class UseCases:
