@@ -52,3 +52,36 @@ async def test_every_enum_value_and_field_round_trips(
     for status in AccountStatus:
         changed = await account_repository.set_status(first.id, status)
         assert changed == msgspec.structs.replace(first, status=status)
+
+
+async def test_get_many_of_two_as_of_any_other_count(
+    account_repository: AccountRepository,
+) -> None:
+    """Two ids (every transfer's read) go by a query of their own on PostgreSQL."""
+    accounts = []
+    for n in range(3):
+        account = CustomerAccount(
+            id=uuid.uuid4(),
+            owner_id="owner-two",
+            holder_name=f"Two {n}",
+            holder_type=HolderType.INDIVIDUAL,
+            branch="0001",
+            number=format_account_number(await account_repository.next_account_number()),
+            kind=AccountKind.PAYMENT,
+            status=AccountStatus.ACTIVE,
+            created_at=T0,
+        )
+        await account_repository.add(account)
+        accounts.append(account)
+    a, b, c = accounts
+    unknown = uuid.uuid4()
+    get_many = account_repository.get_many
+    assert await get_many([a.id, b.id]) == [a, b]
+    assert await get_many([b.id, a.id]) == [b, a]
+    assert await get_many([a.id, unknown]) == [a]
+    assert await get_many([unknown, b.id]) == [b]
+    assert await get_many([unknown, uuid.uuid4()]) == []
+    assert await get_many([c.id, c.id]) == [c, c]
+    assert await get_many([c.id]) == [c]
+    assert await get_many([c.id, a.id, b.id]) == [c, a, b]
+    assert await get_many((a.id, c.id)) == [a, c]  # any sequence
