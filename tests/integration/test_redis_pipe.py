@@ -14,6 +14,7 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import hiredis
 import pytest
 from redis.asyncio import Redis
 from redis.credentials import UsernamePasswordCredentialProvider
@@ -238,3 +239,49 @@ async def test_denylists_answer_through_the_pipe_and_fall_back_without_redis() -
         finally:
             await close_pipe(client)
             await client.aclose()
+
+
+async def test_an_idle_connection_is_pinged_first_and_replaced_if_dead() -> None:
+    """Commands seen by a fake server: a PING only after an idle spell; a connection whose
+    PING goes unanswered is dropped and the command goes on a new one."""
+    seen: list[list[bytes]] = []
+    connections: list[asyncio.StreamWriter] = []
+    mute_pings = False
+
+    async def recorder(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        parser = hiredis.Reader()
+        while data := await reader.read(65536):
+            parser.feed(data)
+            while (command := parser.gets()) is not False:
+                seen.append(command)
+                if command == [b"PING"] and mute_pings:
+                    continue
+                writer.write(b"+PONG\r\n" if command == [b"PING"] else b"+OK\r\n")
+
+    server = await asyncio.start_server(recorder, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipe = RedisPipe(host="127.0.0.1", port=port, timeout=0.3, health_check_interval=600)
+
+    def idle_for_long() -> None:  # as if the last command went 601 s ago
+        assert pipe._conn is not None
+        pipe._conn.last_sent -= 601
+
+    try:
+        assert await pipe.execute("GET", "a") == b"OK"
+        assert await pipe.execute("GET", "b") == b"OK"  # not idle: no PING
+        idle_for_long()
+        assert await pipe.execute("GET", "c") == b"OK"
+        assert seen == [[b"GET", b"a"], [b"GET", b"b"], [b"PING"], [b"GET", b"c"]]
+        assert len(connections) == 1
+        mute_pings = True
+        idle_for_long()
+        assert await pipe.execute("GET", "d") == b"OK"
+        assert seen[4:] == [[b"PING"], [b"GET", b"d"]]
+        assert len(connections) == 2  # the unanswered PING's connection was replaced
+    finally:
+        await pipe.aclose()
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()

@@ -23,7 +23,10 @@ Failures are redis-py's exceptions (``ConnectionError``, ``TimeoutError``,
   connects again (one connection attempt at a time, within
   ``socket_connect_timeout``);
 * a caller cancelled while waiting leaves its reply to be read and dropped,
-  so later replies still reach their own callers.
+  so later replies still reach their own callers;
+* a connection idle for longer than the pool's ``health_check_interval`` is
+  sent a ``PING`` before the next command, and replaced if that fails, as
+  redis-py does with its idle connections.
 
 The connection is closed by :func:`close_pipe` (the container calls it before
 closing the client), or when the process ends.
@@ -55,13 +58,13 @@ _APPLIED = frozenset(
         "client_name",
         "socket_timeout",
         "socket_connect_timeout",
+        "health_check_interval",
     }
 )
-#: options that change nothing the pipe does (it keeps no idle connection to health-check,
-#: retries nothing: a failure goes to the caller at once, and answers are read as bytes)
+#: options that change nothing the pipe does (it retries nothing: a failure goes to the
+#: caller at once; answers are read as bytes)
 _IGNORED = frozenset(
     {
-        "health_check_interval",
         "retry",
         "retry_on_timeout",
         "retry_on_error",
@@ -110,6 +113,9 @@ async def close_pipe(client: Redis) -> None:
         await pipe.aclose()
 
 
+_PING = b"*1\r\n$4\r\nPING\r\n"
+
+
 def _pack(args: tuple[str | bytes | int, ...]) -> bytes:
     # hiredis' stub types the argument as a tuple of one element; it takes any length
     packed: bytes = hiredis.pack_command(args)  # type: ignore[arg-type]
@@ -128,6 +134,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.open = False
         self.closed = loop.create_future()
+        #: when the last command was sent (the pipe checks a connection idle for long)
+        self.last_sent = loop.time()
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -140,7 +148,7 @@ class _Connection(asyncio.Protocol):
         if not self.open or transport is None:
             raise RedisConnectionError("the Redis connection is closed")
         future = self.loop.create_future()
-        sent = self.loop.time()
+        self.last_sent = sent = self.loop.time()
         self.pending.append((future, sent))
         transport.write(command)
         if self._timer is None and self.timeout is not None:
@@ -209,6 +217,7 @@ class RedisPipe:
         client_name: str | None = None,
         timeout: float | None = None,
         connect_timeout: float | None = None,
+        health_check_interval: float = 0,
     ) -> None:
         self._host = host
         self._port = port
@@ -219,6 +228,7 @@ class RedisPipe:
         self._client_name = client_name
         self._timeout = timeout
         self._connect_timeout = connect_timeout if connect_timeout is not None else timeout
+        self._health_interval = health_check_interval
         self._conn: _Connection | None = None
         self._connecting: asyncio.Lock | None = None
         self._connecting_loop: asyncio.AbstractEventLoop | None = None
@@ -253,6 +263,7 @@ class RedisPipe:
             client_name=kwargs.get("client_name"),
             timeout=kwargs.get("socket_timeout"),
             connect_timeout=kwargs.get("socket_connect_timeout"),
+            health_check_interval=float(kwargs.get("health_check_interval") or 0),
         )
 
     async def execute(self, *args: str | bytes | int) -> Any:
@@ -262,7 +273,19 @@ class RedisPipe:
         loop = asyncio.get_running_loop()
         if conn is None or not conn.open or conn.loop is not loop:
             conn = await self._connect(loop)
+        elif self._health_interval and loop.time() - conn.last_sent > self._health_interval:
+            conn = await self._checked(conn, loop)
         return await conn.send(command)
+
+    async def _checked(self, conn: _Connection, loop: asyncio.AbstractEventLoop) -> _Connection:
+        """A connection idle for longer than ``health_check_interval``: a ``PING`` first, and a
+        new connection if it fails (as redis-py checks its idle connections)."""
+        try:
+            await conn.send(_PING)
+        except (RedisConnectionError, RedisTimeoutError):
+            conn.fail(RedisConnectionError("the Redis connection failed its health check"))
+            return await self._connect(loop)
+        return conn
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Connection:
         if self._connecting is None or self._connecting_loop is not loop:
