@@ -41,10 +41,18 @@ async def postgres_pool(settings: Settings) -> AsyncIterator[Any]:
         await pool.close()
 
 
-def postgres_ledger(pool: Any, clock: Clock) -> Any:
+def postgres_ledger(pool: Any, clock: Clock, settings: Settings | None = None) -> Any:
+    """The PostgreSQL ledger, with group commit as ``settings.postgres`` sets it."""
     from finbank_adapters.postgres import PostgresLedger
 
-    return PostgresLedger(pool, clock)
+    if settings is None:
+        return PostgresLedger(pool, clock)
+    return PostgresLedger(
+        pool,
+        clock,
+        group_max_in_flight=settings.postgres.ledger_group_max_in_flight,
+        group_max_transfers=settings.postgres.ledger_group_max_transfers,
+    )
 
 
 def postgres_account_repository(pool: Any) -> Any:

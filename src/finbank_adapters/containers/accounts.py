@@ -21,7 +21,10 @@ class AccountsContainer(containers.DeclarativeContainer):
         providers.Callable(settings_field("backends.ledger"), infra.settings),
         memory=providers.Singleton(InMemoryLedger, clock=infra.clock, publisher=events.publisher),
         postgres=providers.Singleton(
-            postgres_wiring.postgres_ledger, pool=infra.postgres_pool, clock=infra.clock
+            postgres_wiring.postgres_ledger,
+            pool=infra.postgres_pool,
+            clock=infra.clock,
+            settings=infra.settings,
         ),
     )
     account_repository: providers.Provider[AccountRepository] = providers.Selector(

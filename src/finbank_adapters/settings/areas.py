@@ -37,6 +37,12 @@ class PostgresOptions(Area, frozen=True, kw_only=True):
     dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
     pool_min: NonNegative = 1
     pool_max: Positive = 10
+    #: group commit of the ledger's writes (docs/postgres.md): with this many transfer
+    #: calls in flight, the callers that arrive wait and are sent together as one call,
+    #: one transaction and one commit; 0 sends every call at once (off)
+    ledger_group_max_in_flight: NonNegative = 2
+    #: most transfers one grouped call carries (a bigger batch is sent alone)
+    ledger_group_max_transfers: Positive = 512
 
 
 class RedisOptions(Area, frozen=True, kw_only=True):
