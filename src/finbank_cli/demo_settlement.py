@@ -148,7 +148,7 @@ async def background_workers(settings: Settings) -> AsyncIterator[None]:
     from finbank.runtime import PixSettlementWorker, run_relay
 
     stop = asyncio.Event()
-    worker = PixSettlementWorker(settings)
+    worker = PixSettlementWorker(settings, group_id=settings.kafka.settlement_group)
     tasks = [asyncio.create_task(run_relay(settings, stop)), asyncio.create_task(worker.run(stop))]
     try:
         ready = asyncio.create_task(worker.ready.wait())

@@ -121,13 +121,16 @@ def _aws_bootstrap(args: argparse.Namespace) -> int:
 
 
 def _worker_pix_settlement(args: argparse.Namespace) -> int:
-    from finbank.runtime import run_pix_settlement_worker, stop_on_signals
+    from finbank.runtime import PixSettlementWorker, stop_on_signals
     from finbank_adapters.settings import Settings
 
     async def work_until_signalled() -> None:
+        settings = Settings.from_env()
+        # the consumer group (and inbox) of FINBANK_KAFKA_SETTLEMENT_GROUP
+        worker = PixSettlementWorker(settings, group_id=settings.kafka.settlement_group)
         stop = asyncio.Event()
         with stop_on_signals(stop):  # SIGINT/SIGTERM: finish the payment in hand, commit, exit
-            await run_pix_settlement_worker(Settings.from_env(), stop)
+            await worker.run(stop)
 
     asyncio.run(work_until_signalled())
     return 0

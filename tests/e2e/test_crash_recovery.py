@@ -218,6 +218,8 @@ def environment(
         "FINBANK_PIX_TABLE_NAME": table,
         "FINBANK_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
         "FINBANK_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        # this run's two workers share a group of their own, not another run's
+        "FINBANK_KAFKA_SETTLEMENT_GROUP": f"pix-settlement-{uuid.uuid4().hex[:8]}",
         "FINBANK_JWT_SECRET": secrets.token_hex(32),
         "FINBANK_SANDBOX": "true",
         "FINBANK_RELAY_IDLE_SECONDS": "0.05",

@@ -49,6 +49,8 @@ async def local(kafka_broker: Any) -> AsyncIterator[Local]:
                 "FINBANK_REDIS_KEY_PREFIX": prefix,
                 "FINBANK_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
                 "FINBANK_KAFKA_TOPIC_PREFIX": f"demo{secrets.token_hex(3)}.",
+                # --with-workers: this run's settlement worker in a group of its own
+                "FINBANK_KAFKA_SETTLEMENT_GROUP": f"pix-settlement-{secrets.token_hex(4)}",
                 "FINBANK_JWT_SECRET": secrets.token_hex(32),
                 "FINBANK_SANDBOX": "true",
                 "FINBANK_RELAY_IDLE_SECONDS": "0.05",

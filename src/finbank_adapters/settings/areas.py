@@ -67,6 +67,10 @@ class KafkaOptions(Area, frozen=True, kw_only=True):
     idempotent_producer: bool | None = None
     acks: str = "all"
     topic_prefix: str = ""
+    #: consumer group of ``finbank worker pix-settlement`` (and its inbox's consumer name);
+    #: every worker of one deployment shares it. Same as
+    #: ``finbank_adapters.workers.pix_settlement.SETTLEMENT_GROUP`` by default
+    settlement_group: Annotated[str, msgspec.Meta(min_length=1)] = "finbank-pix-settlement"
 
 
 class RelayOptions(Area, frozen=True, kw_only=True):
