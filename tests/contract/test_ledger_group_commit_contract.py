@@ -521,3 +521,32 @@ async def test_a_caller_woken_to_go_alone_then_cancelled_frees_its_slot(grouped:
     assert await ledger.create_transfers([move(bank, customer, 2)]) == [R.OK]
     [acc] = await ledger.lookup_accounts([customer])
     assert acc.credits_posted == 2
+
+
+async def test_a_batch_that_cannot_be_grouped_goes_out_beside_the_cap(grouped: Harness) -> None:
+    """A batch that never rides with others (here: a chain left open at its end) neither
+    waits for a slot nor takes one: it goes out while the one slot is held."""
+    ledger, pool = pg(grouped)
+    (bank, _), (customer, _), (held, _) = found = accounts(
+        AccountFlags.NONE, CUSTOMER, AccountFlags.NONE
+    )
+    await Scene("open", found, [], []).set_up(ledger)
+    blocker = await pool.acquire()
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("SELECT 1 FROM ledger_accounts WHERE id = $1 FOR UPDATE", held)
+    try:
+        first = asyncio.create_task(ledger.create_transfers([move(bank, held, 1)]))
+        await lock_waiters(pool, 1)
+        assert ledger.in_flight == 1
+        open_chain = [move(bank, customer, 1), move(bank, customer, 2, flags=TransferFlags.LINKED)]
+        results = await ledger.create_transfers(open_chain)  # would wait forever if queued
+        assert results == [R.OK, R.LINKED_EVENT_CHAIN_OPEN]
+        assert not first.done()
+        assert ledger.in_flight == 1
+        assert ledger.waiting == 0
+    finally:
+        await tx.rollback()
+        await pool.release(blocker)
+    assert await first == [R.OK]
+    assert ledger.in_flight == 0

@@ -535,7 +535,7 @@ class PostgresLedger:
 
     @property
     def in_flight(self) -> int:
-        """Transfer calls (alone or grouped) sent and not yet answered."""
+        """Groupable transfer calls (alone or grouped) sent and not yet answered."""
         return self._in_flight
 
     @property
@@ -713,7 +713,11 @@ class PostgresLedger:
             pre = _transfer_pre(t, int(t.flags), batch_checks[0])
             if pre is not None:
                 return [R(pre)]
-        if self._in_flight >= self._cap and self._groupable(transfers):
+        if not self._groupable(transfers):
+            # never grouped, so not counted either: a big or slow batch of this kind
+            # does not hold the slots that the small calls group behind
+            return await self._alone(transfers, batch_checks, now, events)
+        if self._in_flight >= self._cap:
             t = transfers[0]
             plain = (
                 len(transfers) == 1

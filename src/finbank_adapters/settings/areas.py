@@ -40,7 +40,7 @@ class PostgresOptions(Area, frozen=True, kw_only=True):
     #: group commit of the ledger's writes (docs/postgres.md): with this many transfer
     #: calls in flight, the callers that arrive wait and are sent together as one call,
     #: one transaction and one commit; 0 sends every call at once (off)
-    ledger_group_max_in_flight: NonNegative = 2
+    ledger_group_max_in_flight: NonNegative = 1
     #: most transfers one grouped call carries (a bigger batch is sent alone)
     ledger_group_max_transfers: Positive = 512
 
