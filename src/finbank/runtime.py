@@ -123,7 +123,8 @@ class PixSettlementWorker:
     (over the settle and receive use cases) and the inbox of ``group_id``
     (none on the memory profile, where idempotency alone protects). ``kafka``
     overrides the settings' Kafka slice (tests); ``group_id`` names both the
-    consumer group and the inbox's consumer. :attr:`ready` is set once the
+    consumer group and the inbox's consumer (default: ``settings.kafka.settlement_group``,
+    ``FINBANK_KAFKA_SETTLEMENT_GROUP``). :attr:`ready` is set once the
     consumer holds partitions; :attr:`handler` and :attr:`runner` (its
     ``stats``: handled, dead-lettered...) exist once running.
     """
@@ -138,13 +139,12 @@ class PixSettlementWorker:
         overrides: Overrides | None = None,
     ) -> None:
         from finbank_adapters.kafka.config import KafkaSettings
-        from finbank_adapters.workers.pix_settlement import SETTLEMENT_GROUP
 
         self._settings = settings
         self._kafka = kafka or KafkaSettings.from_settings(settings)
         self._retry = retry
         self._overrides = overrides
-        self.group_id = group_id or SETTLEMENT_GROUP
+        self.group_id = group_id or settings.kafka.settlement_group
         self.ready = asyncio.Event()
         self.handler: PixSettlementHandler | None = None
         self.runner: KafkaConsumerRunner | None = None

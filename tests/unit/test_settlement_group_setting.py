@@ -45,3 +45,12 @@ def test_the_worker_command_joins_the_group_the_setting_names(
     monkeypatch.delenv("FINBANK_KAFKA_SETTLEMENT_GROUP")
     assert main(["worker", "pix-settlement"]) == 0
     assert built == ["pix-settlement-run-8", SETTLEMENT_GROUP]
+
+
+def test_a_worker_built_without_a_group_joins_the_one_its_settings_name() -> None:
+    from finbank.runtime import PixSettlementWorker
+
+    named = Settings.from_env({"FINBANK_KAFKA_SETTLEMENT_GROUP": "pix-settlement-run-9"})
+    assert PixSettlementWorker(named).group_id == "pix-settlement-run-9"
+    assert PixSettlementWorker(Settings.from_env({})).group_id == SETTLEMENT_GROUP
+    assert PixSettlementWorker(named, group_id="explicit").group_id == "explicit"
