@@ -83,9 +83,13 @@ class AutomaticFacade:
     async def set_limit(self, command: uc.SetAutomaticLimitCommand) -> uc.AutomaticLimit:
         """Payer: the account's own daily Pix Automático limit (None removes it).
 
-        Lowering applies at once. Raising or removing it needs ``allow_raise=True``,
-        meaning the caller re-authenticated (over HTTP, a spent step-up token for
-        ``pix_limit_raise``); ``StepUpRequired`` otherwise, and nothing changes.
+        Lowering applies at once. Raising or removing it needs ``allow_raise=True``
+        (the embedder checked the caller re-authenticated) or ``step_up``, a callable
+        the use case awaits once, after the ownership and figure checks, right before
+        the write (over HTTP it spends the request's ``pix_limit_raise`` step-up
+        token, so a refused request leaves the token usable); ``StepUpRequired``
+        otherwise, and nothing changes. The store sets it by compare-and-set, so a
+        lowering racing another never ends above the lower one.
         """
         return await (await provided(self._c.set_automatic_limit))(command)
 
