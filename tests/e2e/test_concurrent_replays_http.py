@@ -61,6 +61,15 @@ class Bank:
     replicas: list[httpx.AsyncClient]
     #: the local profile's PostgreSQL schema (the ledger), for holding a lock in a test
     pool: asyncpg.Pool | None = None
+    #: most transfer calls a replica's ledger has in flight at once (group commit
+    #: queues the rest in the process and sends them together); 0: no cap
+    ledger_in_flight: int = 0
+
+    def reaching_the_database(self, requests: int) -> int:
+        """How many of ``requests`` spread over the replicas reach the ledger's locks at once."""
+        if not self.ledger_in_flight:
+            return requests
+        return min(requests, self.ledger_in_flight * len(self.replicas))
 
     def at(self, i: int) -> httpx.AsyncClient:
         return self.replicas[i % len(self.replicas)]
@@ -85,8 +94,13 @@ async def replica(
     return await stack.enter_async_context(client)
 
 
-def local_settings(schema: str, redis_prefix: str, endpoint: str | None, table: str) -> Settings:
-    """The local profile, its PIX stores on moto at ``endpoint`` or, without one, PostgreSQL."""
+def local_settings(
+    schema: str, redis_prefix: str, endpoint: str | None, table: str, *, group_commit: bool = True
+) -> Settings:
+    """The local profile, its PIX stores on moto at ``endpoint`` or, without one, PostgreSQL.
+
+    ``group_commit=False`` turns the ledger's group commit off (it is on by default).
+    """
     pix: dict[str, str] = (
         {"FINBANK_PIX_BACKEND": "postgres"}
         if endpoint is None
@@ -106,6 +120,7 @@ def local_settings(schema: str, redis_prefix: str, endpoint: str | None, table: 
             "FINBANK_JWT_SECRET": secrets.token_hex(32),
             "FINBANK_SANDBOX": "true",
             "FINBANK_POSTGRES_POOL_MAX": str(N),  # per replica: every request gets a connection
+            **({} if group_commit else {"FINBANK_POSTGRES_LEDGER_GROUP_MAX_IN_FLIGHT": "0"}),
         }
     )
 
@@ -114,6 +129,7 @@ def local_settings(schema: str, redis_prefix: str, endpoint: str | None, table: 
 class Profile:
     name: str
     aws_endpoint: str | None = None
+    group_commit: bool = True
 
 
 @pytest.fixture(
@@ -148,7 +164,9 @@ async def open_bank(profile: Profile) -> AsyncIterator[Bank]:
         open_test_redis() as (_redis, redis_prefix),
         AsyncExitStack() as stack,
     ):
-        settings = local_settings(schema, redis_prefix, profile.aws_endpoint, table)
+        settings = local_settings(
+            schema, redis_prefix, profile.aws_endpoint, table, group_commit=profile.group_commit
+        )
         assert settings.pix.inline_settlement is False
         if profile.aws_endpoint is not None:
             assert settings.backends.pix == "dynamodb"
@@ -157,7 +175,7 @@ async def open_bank(profile: Profile) -> AsyncIterator[Bank]:
         else:
             assert settings.backends.pix == "postgres"
         replicas = [await replica(stack, settings), await replica(stack, settings)]
-        yield Bank("local", replicas, pool)
+        yield Bank("local", replicas, pool, settings.postgres.ledger_group_max_in_flight)
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -246,6 +264,18 @@ async def test_concurrent_identical_transfers_move_the_money_once(profile: Profi
         await transfers_move_the_money_once(bank)
 
 
+@pytest.mark.services
+async def test_without_group_commit_every_replay_reaches_the_lock_and_moves_the_money_once() -> (
+    None
+):
+    """All ``N`` requests wait at the account lock at once, none queued in the process."""
+    require_postgres()
+    async with open_bank(Profile("local", group_commit=False)) as bank:
+        assert bank.ledger_in_flight == 0
+        assert bank.reaching_the_database(N) == N
+        await transfers_move_the_money_once(bank)
+
+
 async def transfers_move_the_money_once(bank: Bank) -> None:
     ana = await log_in(bank, "ana")
     bia = await log_in(bank, "bia")
@@ -287,9 +317,14 @@ async def burst_behind_a_lock(
 ) -> list[httpx.Response]:
     """The burst, every request held at the ledger's account lock, then let go at once.
 
-    So every request has checked that the transfer id is new before any of
-    them moved money: the race of the issue, every time, not by luck.
+    So every request that reaches the database has checked that the transfer id
+    is new before any of them moved money: the race of the issue, every time,
+    not by luck. With group commit (the default) a replica keeps at most
+    ``ledger_group_max_in_flight`` ledger calls in flight; the others wait in it
+    and go together as one call (one transaction: the first applies the
+    transfer, the replays in it answer ``exists``) once the lock is let go.
     """
+    expected = bank.reaching_the_database(N)
     async with pool.acquire() as holder, pool.acquire() as watcher, holder.transaction():
         await holder.execute(
             "SELECT 1 FROM ledger_accounts WHERE id = $1 FOR UPDATE", uuid.UUID(account_id)
@@ -301,7 +336,7 @@ async def burst_behind_a_lock(
         # (watched from another connection: a transaction sees one snapshot of the stats)
         async with asyncio.timeout(30):
             while not requests.done():
-                if await watcher.fetchval(BLOCKED_BY, pid) >= N:
+                if await watcher.fetchval(BLOCKED_BY, pid) >= expected:
                     break
                 await asyncio.sleep(0.01)  # polling a condition, not waiting for luck
     return list(await requests)
