@@ -7,7 +7,6 @@ account that is not the caller's is reported as not found (no BOLA, no leak).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime
 
@@ -53,7 +52,7 @@ from finbank_core.shared.errors import (
     TransferRejected,
 )
 from finbank_core.shared.events import EventPublisher
-from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.ids import IdGenerator, uuid5_of
 from finbank_core.shared.inputs import (
     IdempotencyKey,
     Memo,
@@ -85,25 +84,8 @@ class BankAccounts:
         ]
 
 
-_NAMESPACE_BYTES = FINBANK_NAMESPACE.bytes
-#: uuid5's version (5) and RFC 4122 variant bits, and the mask clearing where they go
-_V5_BITS = (5 << 76) | (0x8000 << 48)
-_V5_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_new_uuid = object.__new__
-_set_slot = object.__setattr__
-
-
-def _uuid5(name: str) -> uuid.UUID:
-    """``uuid.uuid5(FINBANK_NAMESPACE, name)``, the same value (tests compare them on many
-    names) for a third of the CPU: the SHA-1 digest's first 16 bytes with the version and
-    variant bits set, put in a ``UUID`` without its constructor's checks (it sets the
-    same two slots, ``int`` and ``is_safe``)."""
-    digest = hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()  # noqa: S324
-    value = (int.from_bytes(digest[:16], "big") & _V5_MASK) | _V5_BITS
-    made: uuid.UUID = _new_uuid(uuid.UUID)
-    _set_slot(made, "int", value)
-    _set_slot(made, "is_safe", uuid.SafeUUID.unknown)
-    return made
+#: ``uuid.uuid5(FINBANK_NAMESPACE, name)``, bit for bit, faster (see ``uuid5_of``)
+_uuid5 = uuid5_of(FINBANK_NAMESPACE)
 
 
 def transfer_id_for(scope: str, owner_id: str, idempotency_key: str) -> uuid.UUID:

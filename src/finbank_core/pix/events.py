@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
+from finbank_core.shared.ids import uuid5_of
 
 KEY_REGISTERED = "pix.key_registered"
 KEY_DELETED = "pix.key_deleted"
@@ -29,6 +30,8 @@ CHARGE_CONCLUDED = "pix.charge_concluded"
 
 #: namespace of the name-based (uuid5) ids of outcome events
 _OUTCOME_NAMESPACE = uuid.UUID("0d4f6a52-8b1e-5c3a-9e57-6f1c2b7d9a40")
+#: ``uuid.uuid5(_OUTCOME_NAMESPACE, name)``, bit for bit
+_outcome_id = uuid5_of(_OUTCOME_NAMESPACE)
 
 
 def outcome_event_id(type: str, subject: str) -> uuid.UUID:
@@ -41,7 +44,7 @@ def outcome_event_id(type: str, subject: str) -> uuid.UUID:
     the same id, which consumers drop as a duplicate if it did go out the
     first time. So the event can be late, never lost, never doubled.
     """
-    return uuid.uuid5(_OUTCOME_NAMESPACE, f"{type}:{subject}")
+    return _outcome_id(f"{type}:{subject}")
 
 
 def payment_outcomes(payment: PixPayment) -> tuple[str, ...]:

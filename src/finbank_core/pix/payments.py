@@ -32,6 +32,7 @@ from finbank_core.pix.errors import (
     PixRefundWindowExpired,
 )
 from finbank_core.pix.refunds import REFUND_WINDOW_DAYS, PixRefund, RefundStatus
+from finbank_core.shared.ids import uuid5_of
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -212,9 +213,13 @@ class PixPayment(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, refunds=refunds)
 
 
+#: ``uuid.uuid5(FINBANK_NAMESPACE, name)``, bit for bit (ids already stored must not move)
+_derive_id = uuid5_of(FINBANK_NAMESPACE)
+
+
 def pix_transfer_id(spi_id: str, step: str) -> uuid.UUID:
     """The ledger transfer id of one step (``pending``, ``post``...) of a payment or return."""
-    return uuid.uuid5(FINBANK_NAMESPACE, f"pix\x1f{spi_id}\x1f{step}")
+    return _derive_id(f"pix\x1f{spi_id}\x1f{step}")
 
 
 class PaymentPage(msgspec.Struct, frozen=True, kw_only=True):

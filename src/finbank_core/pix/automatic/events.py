@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from finbank_core.pix.automatic.model import Recurrence, RecurringCharge
+from finbank_core.shared.ids import uuid5_of
 
 RECURRENCE_CREATED = "pix.automatic.recurrence_created"
 RECURRENCE_REQUESTED = "pix.automatic.recurrence_requested"
@@ -28,6 +29,8 @@ CHARGE_CONCLUDED = "pix.automatic.charge_concluded"
 CHARGE_EXPIRED = "pix.automatic.charge_expired"
 
 _NAMESPACE = uuid.UUID("5b0c61a4-2f0e-5d8e-a1f4-7e2d9c3b8a61")
+#: ``uuid.uuid5(_NAMESPACE, name)``, bit for bit
+_event_id = uuid5_of(_NAMESPACE)
 
 _BY_RECURRENCE_STATUS = {
     "APROVADA": RECURRENCE_APPROVED,
@@ -46,7 +49,7 @@ _BY_CHARGE_STATUS = {
 
 def event_id(type: str, subject: str) -> uuid.UUID:
     """The id of the one ``type`` event ``subject`` (an id, ``txid:attempt``...) ever has."""
-    return uuid.uuid5(_NAMESPACE, f"{type}:{subject}")
+    return _event_id(f"{type}:{subject}")
 
 
 def recurrence_event(recurrence: Recurrence) -> str | None:

@@ -34,6 +34,7 @@ from finbank_core.accounts.use_cases import FINBANK_NAMESPACE
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.med.errors import MedDeadlinePassed, MedNotAllowed
 from finbank_core.pix.refunds import RefundStatus
+from finbank_core.shared.ids import uuid5_of
 from finbank_core.shared.money import Money
 
 
@@ -356,19 +357,23 @@ class PrecautionaryBlock(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+#: ``uuid.uuid5(FINBANK_NAMESPACE, name)``, bit for bit (ids already stored must not move)
+_derive_id = uuid5_of(FINBANK_NAMESPACE)
+
+
 def med_hold_id(report_id: str, account_id: uuid.UUID) -> uuid.UUID:
     """The ledger id of a case's hold on one account (one per account, so repeats collide)."""
-    return uuid.uuid5(FINBANK_NAMESPACE, f"med-hold\x1f{report_id}\x1f{account_id}")
+    return _derive_id(f"med-hold\x1f{report_id}\x1f{account_id}")
 
 
 def precautionary_hold_id(end_to_end_id: str) -> uuid.UUID:
     """The ledger id of the precautionary hold of a payment."""
-    return uuid.uuid5(FINBANK_NAMESPACE, f"med-precautionary\x1f{end_to_end_id}")
+    return _derive_id(f"med-precautionary\x1f{end_to_end_id}")
 
 
 def med_step_id(hold_id: uuid.UUID, step: str) -> uuid.UUID:
     """The ledger id of a step (``void``, ``post``, ``credit``) on a hold."""
-    return uuid.uuid5(FINBANK_NAMESPACE, f"med-step\x1f{hold_id}\x1f{step}")
+    return _derive_id(f"med-step\x1f{hold_id}\x1f{step}")
 
 
 class MedView(msgspec.Struct, frozen=True, kw_only=True):
