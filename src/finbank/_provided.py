@@ -26,9 +26,10 @@ async def provided(provider: providers.Provider[T]) -> T:
     return cast(T, built)
 
 
-#: what a cached use case may depend on: providers that give the same object on every call
+#: what a cached use case may call: providers that give the same object on every call
 #: until they are overridden (or, for resources, shut down). A ``Callable`` only as the
-#: selector of a ``Selector`` (it reads the settings); a ``Factory`` only at the top.
+#: selector of a ``Selector`` (it reads the settings); a ``Factory`` only at the top;
+#: either, anywhere, below a ``Singleton`` (called once, to build it).
 _STABLE = (
     providers.Object,
     providers.Dependency,
@@ -71,18 +72,36 @@ class _Built:
         self.generation = _generation
 
 
+def _reached(provider: providers.Provider[Any]) -> list[Any]:
+    """The providers a call of ``provider`` may call, each once: an overridden one's last
+    override (what it calls instead), and below a ``Singleton`` nothing: built once, it
+    does not call what it was built from again (an override under it changes nothing
+    until the singleton itself is overridden, as with :func:`provided`)."""
+    found: dict[int, Any] = {}
+    stack: list[Any] = [provider]
+    while stack:
+        p = stack.pop()
+        if id(p) in found:
+            continue
+        found[id(p)] = p
+        overriding = p.last_overriding
+        if overriding is not None:
+            stack.append(overriding)
+        elif not isinstance(p, providers.Singleton):
+            stack.extend(p.related)
+    return list(found.values())
+
+
 def _graph(provider: providers.Provider[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
-    """Every provider ``provider`` builds from (overriding ones included), and its resources;
+    """The providers a call of ``provider`` may call (:func:`_reached`) and its resources;
     None when one of them may give a new object on each call (then nothing is cached)."""
-    everything: list[Any] = list(provider.traverse())
-    related = [p for p in everything if p is not provider]
+    watched = tuple(_reached(provider))
+    related = watched[1:]  # the first is ``provider``
     selectors = {id(p.selector) for p in related if isinstance(p, providers.Selector)}
     for p in related:
         if not isinstance(p, _STABLE) and id(p) not in selectors:
             return None
     resources = tuple(p for p in related if isinstance(p, providers.Resource))
-    # each once (traverse may meet a provider by several paths)
-    watched = tuple({id(p): p for p in (provider, *related)}.values())
     return watched, resources
 
 
@@ -102,14 +121,17 @@ class UseCases:
 
     Building a use case resolves a dozen or two providers (a few microseconds, on
     every HTTP request); checking whether any of them changed reads one attribute
-    each. A use case whose providers may give a new object on each call (a
-    ``Factory`` below the top, a plain ``Callable``) is built on every call, as
+    each, of those a call may reach (below a ``Singleton`` nothing is: built once, it
+    keeps what it was built with, overrides under it included). A use case whose
+    providers may give a new object on each call (a ``Factory`` below the top, a plain
+    ``Callable``, not under a ``Singleton``) is built on every call, as
     :func:`provided` does. Use cases keep no state between calls (the core's
     rule: they hold their ports), so one instance serves concurrent calls.
 
-    Not seen: a ``Singleton``'s ``reset()`` or a provider's arguments changed in
-    place (``set_kwargs``), a resource shut down and opened again between two calls
-    other than by :func:`finbank.bank.opened`; override the provider instead (what
+    Not seen: a ``Singleton``'s ``reset()`` (so neither an override under a singleton
+    followed by its ``reset()``), a provider's arguments changed in place
+    (``set_kwargs``), a resource shut down and opened again between two calls other
+    than by :func:`finbank.bank.opened`; override the provider instead (what
     ``Overrides``, ``configure`` and the container's documentation do). One per
     facade, so per :class:`~finbank.Bank`.
     """
