@@ -527,8 +527,8 @@ async def test_a_batch_that_cannot_be_grouped_goes_out_beside_the_cap(grouped: H
     """A batch that never rides with others (here: a chain left open at its end) neither
     waits for a slot nor takes one: it goes out while the one slot is held."""
     ledger, pool = pg(grouped)
-    (bank, _), (customer, _), (held, _) = found = accounts(
-        AccountFlags.NONE, CUSTOMER, AccountFlags.NONE
+    (bank, _), (customer, _), (held, _), (source, _) = found = accounts(
+        AccountFlags.NONE, CUSTOMER, AccountFlags.NONE, AccountFlags.NONE
     )
     await Scene("open", found, [], []).set_up(ledger)
     blocker = await pool.acquire()
@@ -536,7 +536,9 @@ async def test_a_batch_that_cannot_be_grouped_goes_out_beside_the_cap(grouped: H
     await tx.start()
     await blocker.execute("SELECT 1 FROM ledger_accounts WHERE id = $1 FOR UPDATE", held)
     try:
-        first = asyncio.create_task(ledger.create_transfers([move(bank, held, 1)]))
+        # the call in the slot waits on held, and may hold source meanwhile: the batch
+        # beside it shares neither account, else it would wait on the blocker too
+        first = asyncio.create_task(ledger.create_transfers([move(source, held, 1)]))
         await lock_waiters(pool, 1)
         assert ledger.in_flight == 1
         open_chain = [move(bank, customer, 1), move(bank, customer, 2, flags=TransferFlags.LINKED)]
