@@ -5,6 +5,7 @@ the random bytes (or the ids) its parent does."""
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ import pytest
 from finbank_adapters import system
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.system import SystemClock, UUIDv7Generator
-from finbank_core.shared.ids import uuid7_unix_ms
+from finbank_core.shared.ids import uuid7, uuid7_unix_ms
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 _RANDOM_74 = (1 << 74) - 1
@@ -157,3 +158,23 @@ def test_a_forked_child_in_the_same_millisecond_does_not_repeat_the_parents_ids(
     assert len(set(child)) == count
     assert not set(child) & set(parent)
     assert not set(child) & set(before)
+
+
+def test_an_id_is_uuid7_of_its_clock_and_random_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    words = [(1 << 64) - 1, 0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210, 0]
+
+    def scripted() -> int:
+        return words.pop(0)
+
+    monkeypatch.setattr(system, "_random_word", scripted)
+    clock = _StepClock()
+    ids = UUIDv7Generator(clock)
+    first, second = ids.new_id(), ids.new_id()
+    start_ms = int(START.timestamp() * 1000)
+    assert first == uuid7(start_ms + 1, (1 << 64) - 1, 0x0123_4567_89AB_CDEF)
+    assert second == uuid7(start_ms + 2, 0xFEDC_BA98_7654_3210, 0)
+    for made in (first, second):
+        assert uuid.UUID(str(made)) == made
+        assert hash(made) == hash(uuid.UUID(int=made.int))
+        assert pickle.loads(pickle.dumps(made)) == made  # noqa: S301 - bytes made here
+        assert type(made) is uuid.UUID
