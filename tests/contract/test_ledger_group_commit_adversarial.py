@@ -351,7 +351,8 @@ async def check(
             "stored, ok for nobody",
             tid,
         )
-    # a failed (not exists) answer: if stored with the caller's fields, another stored it
+    # a failed (not exists) answer: if stored with the caller's fields, an ok stored it
+    # (another caller's, or this caller's own at another position of its batch)
     for caller in callers:
         if caller.cancelled or caller.results is None:
             continue
@@ -360,9 +361,13 @@ async def check(
                 continue
             record = records.get(t.id)
             if record is not None and record.request == t:
-                assert t.id in sent_by_cancelled or [
-                    c for c in ok_by.get(t.id, []) if c != caller.index
-                ], (msg, "failed but stored as its own", caller.index, t, result)
+                assert t.id in sent_by_cancelled or ok_by.get(t.id), (
+                    msg,
+                    "failed but stored as its own",
+                    caller.index,
+                    t,
+                    result,
+                )
 
     # events: once per caller with an ok; a cancelled caller's iff a transfer of its own applied
     outbox = Counter(
