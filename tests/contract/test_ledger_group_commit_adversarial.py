@@ -533,8 +533,8 @@ async def replay(
         ), (msg, "replay balances", mine.id)
 
 
-#: more seeds for a longer hunt: FINBANK_GROUP_COMMIT_SEEDS="1-200"
-_SEEDS_ENV = os.environ.get("FINBANK_GROUP_COMMIT_SEEDS", "")
+#: more seeds for a longer hunt: FINBANK_TEST_GROUP_COMMIT_SEEDS="1-200"
+_SEEDS_ENV = os.environ.get("FINBANK_TEST_GROUP_COMMIT_SEEDS", "")
 SEEDS = (
     list(range(int(_SEEDS_ENV.split("-")[0]), int(_SEEDS_ENV.split("-")[1]) + 1))
     if _SEEDS_ENV
@@ -584,7 +584,7 @@ async def test_randomized_callers_leave_a_consistent_ledger(
     await run_callers(ledger, world, callers)
     assert not cap or ledger.grouped_calls > 0, f"seed {seed}: no group formed"
     await check(ledger, pool, world, callers)
-    if os.environ.get("FINBANK_GROUP_COMMIT_STATS"):
+    if os.environ.get("FINBANK_TEST_GROUP_COMMIT_STATS"):
         cancelled = sum(c.cancelled for c in callers)
         print(
             f"STATS seed={seed} cap={cap} grouped={ledger.grouped_calls}"
