@@ -42,6 +42,7 @@ from finbank_core.accounts.ledger import (
     CreateAccountResult,
     CreateTransferResult,
     NewAccount,
+    PendingStatus,
     Transfer,
     TransferFlags,
 )
@@ -552,3 +553,54 @@ async def test_a_batch_that_cannot_be_grouped_goes_out_beside_the_cap(grouped: H
         await pool.release(blocker)
     assert await first == [R.OK]
     assert ledger.in_flight == 0
+
+
+async def test_a_batch_group_stores_every_transfer_at_its_latest_time(grouped: Harness) -> None:
+    """A pending transfer falls due between two waiting callers' times: the group expires
+    it (as of its latest caller's time) before applying them, so every transfer of the
+    group is stored at that time, never at an earlier caller's, which would record a
+    transfer made while the money it spent was still reserved; and ``submit_transfer``
+    answers with the time the transfer was stored at."""
+    ledger, pool = pg(grouped)
+    clock = grouped.clock
+    (bank, _), (customer, _), (other, _), (held, _) = found = accounts(
+        AccountFlags.NONE, CUSTOMER, AccountFlags.NONE, AccountFlags.NONE
+    )
+    await Scene("open", found, [move(bank, customer, 10)], []).set_up(ledger)
+    reserved = Transfer(
+        id=uuid.uuid4(),
+        debit_account_id=customer,
+        credit_account_id=other,
+        amount=10,
+        code=3,
+        flags=TransferFlags.PENDING,
+        timeout_seconds=5,
+    )
+    assert await ledger.create_transfers([reserved]) == [R.OK]
+    blocker = await pool.acquire()
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("SELECT 1 FROM ledger_accounts WHERE id = $1 FOR UPDATE", held)
+    try:
+        first = asyncio.create_task(ledger.create_transfers([move(bank, held, 1)]))
+        await lock_waiters(pool, 1)
+        clock.advance(1)  # the reservation still holds the 10
+        early = move(customer, other, 10, flags=TransferFlags.PENDING)  # not plain: a batch
+        early_task = asyncio.create_task(ledger.submit_transfer(early))
+        await wait_until(lambda: _true(ledger.waiting == 1))
+        clock.advance(9)  # past the reservation's expiry
+        late = move(bank, customer, 1)
+        late_task = asyncio.create_task(ledger.submit_transfer(late))
+        await wait_until(lambda: _true(ledger.waiting == 2))
+    finally:
+        await tx.rollback()
+        await pool.release(blocker)
+    assert await first == [R.OK]
+    early_answer, late_answer = await early_task, await late_task
+    assert ledger.grouped_calls == 1
+    assert early_answer.result is R.OK  # the reservation had expired when it was applied
+    [stored_early, stored_late] = await ledger.lookup_transfers([early.id, late.id])
+    assert stored_early.timestamp == stored_late.timestamp == clock.now()
+    assert early_answer.timestamp == late_answer.timestamp == clock.now()
+    [expired] = await ledger.lookup_transfers([reserved.id])
+    assert expired.status is PendingStatus.EXPIRED

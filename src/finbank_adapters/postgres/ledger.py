@@ -439,7 +439,7 @@ def _batch_arguments(args: _TransferArgs, now: datetime) -> list[Any]:
 class _Member:
     """One caller's batch waiting for a grouped call."""
 
-    __slots__ = ("checks", "events", "future", "now", "plain", "transfers")
+    __slots__ = ("checks", "events", "future", "now", "plain", "stored_at", "transfers")
 
     def __init__(
         self,
@@ -453,6 +453,8 @@ class _Member:
         self.transfers = transfers
         self.checks = checks
         self.now = now
+        #: the time its transfers were stored at: ``now``, or a batch group's latest time
+        self.stored_at = now
         self.events = events
         #: one plain transfer that passed the checks before ``exists`` (ledger_create_transfer's)
         self.plain = plain
@@ -696,16 +698,24 @@ class PostgresLedger:
     ) -> SubmittedTransfer:
         # the transfer is stored at ``now`` (an imported one at its own timestamp)
         now = self._clock.now()
-        [result] = await self._create_transfers([transfer], events, now)
+        stored_at: list[datetime] = []
+        [result] = await self._create_transfers([transfer], events, now, stored_at)
         record_ledger_results([result])
         if result is not R.OK:
             return SubmittedTransfer(result=result)
         imported = int(transfer.flags) & _IMPORTED and transfer.timestamp is not None
-        return SubmittedTransfer(result=result, timestamp=transfer.timestamp if imported else now)
+        if imported:
+            return SubmittedTransfer(result=result, timestamp=transfer.timestamp)
+        return SubmittedTransfer(result=result, timestamp=stored_at[0] if stored_at else now)
 
     async def _create_transfers(
-        self, transfers: Sequence[Transfer], events: Sequence[EventEnvelope], now: datetime
+        self,
+        transfers: Sequence[Transfer],
+        events: Sequence[EventEnvelope],
+        now: datetime,
+        stored_at: list[datetime] | None = None,
     ) -> list[CreateTransferResult]:
+        """``stored_at``, if given, receives the time a grouped call stored them at."""
         check_transfer_texts(transfers)
         batch_checks = _transfer_batch_checks(transfers, now)
         if len(transfers) == 1:
@@ -726,7 +736,11 @@ class PostgresLedger:
                 and not t.timeout_seconds
                 and t.timestamp is None
             )
-            return await self._queued(_Member(transfers, batch_checks, now, events, plain=plain))
+            member = _Member(transfers, batch_checks, now, events, plain=plain)
+            results = await self._queued(member)
+            if stored_at is not None:
+                stored_at.append(member.stored_at)
+            return results
         self._in_flight += 1
         try:
             return await self._alone(transfers, batch_checks, now, events)
@@ -978,22 +992,26 @@ class PostgresLedger:
         group_end: list[int] = []
         event_group: list[int] = []
         events: list[EventEnvelope] = []
-        now = members[0].now
+        # One time for the whole call, its latest caller's: pending transfers expire
+        # as of it, and every transfer is stored at it. Stamping an earlier caller's
+        # transfer with its own (earlier) time would store it as made before an
+        # expiry that it came after (a pending transfer due between the two times):
+        # a history in which it spent money still reserved.
+        now = max(member.now for member in members)
         for group, member in enumerate(members, 1):
             for t, batch in zip(member.transfers, member.checks, strict=True):
-                args.add(t, member.now, batch)
+                args.add(t, now, batch)
             group_end.append(len(args.id))
             if member.events:
                 events.extend(member.events)
                 event_group.extend([group] * len(member.events))
-            # expiry at the latest caller's time: an earlier caller may see a
-            # pending transfer expired a little early, never one live too late
-            now = max(now, member.now)
         query_args = _batch_arguments(args, now)
         query_args.append(group_end)
         query_args.append(event_group)
         query_args.extend(event_columns(events))
         raw: list[str] = await self._fetchval_raw(_CREATE_TRANSFERS_GROUPED, *query_args)
+        for member in members:
+            member.stored_at = now
         return raw
 
     async def _create_single(
