@@ -466,8 +466,10 @@ async def replay(
     ``seq`` order, so pending transfers are replayed without a timeout and an
     expiry is a void placed where PostgreSQL did it: just before the first
     transfer stored by the transaction that expired it (its row's ``xmin``),
-    else (that transaction stored nothing) right after the pending transfer,
-    the most lenient place: the limits are then checked on the stored state.
+    or before an earlier pending transfer resolved since (whose ``xmin`` no
+    longer tells which transaction stored it), else (that transaction stored
+    nothing) right after the pending transfer, the most lenient place: the
+    limits are then checked on the stored state.
     """
     msg = f"seed {world.seed}"
     expire_before: dict[int, list[uuid.UUID]] = defaultdict(list)
@@ -484,7 +486,17 @@ async def replay(
         ]
         # else as early as it may have been: a call stamped before the due time can
         # commit after one stamped after it (times are taken before the round trip)
-        expire_before[later[0] if later else n + 1].append(row["id"])
+        place = n + 1
+        if later:
+            # A resolved pending transfer before that row may be the transaction's own
+            # first row (its xmin is now its resolver's; a grouped call can store a
+            # pending transfer and more after expiring): the earliest such row, then.
+            place = next(
+                m
+                for m in range(n + 1, later[0] + 1)
+                if m == later[0] or (rows[m]["flags"] & PEND and rows[m]["status"] != "pending")
+            )
+        expire_before[place].append(row["id"])
     reference = InMemoryLedger(FakeClock(world.clock.now()))
     created = await reference.create_accounts(
         [NewAccount(id=a, code=1, flags=f) for a, f in world.accounts()]
