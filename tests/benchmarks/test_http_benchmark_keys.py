@@ -83,7 +83,7 @@ class KeyRecorder:
 
 def test_each_wrk_run_sends_keys_of_its_own(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed")
+        pytest.skip("wrk is not installed (Debian: apt-get install -y wrk; .ci/run installs it)")
     bench = http_benchmark()
     script = bench.write_script(tmp_path / "t.lua", "/v1/transfers", "token", ['{"a":1}'])
     with KeyRecorder() as recorder:

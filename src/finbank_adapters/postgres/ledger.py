@@ -550,19 +550,13 @@ class PostgresLedger:
 
     async def _fetchval(self, query: str, *args: Any) -> Any:
         # with_retries under translated(), unrolled: no closure or context manager per call
-        attempt = 1
-        while True:
-            try:
-                return await self._pool.fetchval(query, *args)
-            except Exception as exc:
-                if not is_retryable(exc) or attempt >= self._retry.attempts:
-                    mapped = translate_error(exc)
-                    if mapped is exc:
-                        raise
-                    raise mapped from exc
-                self._count_retry(exc)
-            await asyncio.sleep(self._retry.delay(attempt))
-            attempt += 1
+        try:
+            return await self._fetchval_raw(query, *args)
+        except Exception as exc:
+            mapped = translate_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         with translated():
@@ -974,7 +968,10 @@ class PostgresLedger:
         return raw
 
     async def _fetchval_raw(self, query: str, *args: Any) -> Any:
-        """``_fetchval`` without the translation: a grouped call decides what an error means."""
+        """One statement, retried on 40001/40P01, its errors untranslated.
+
+        :meth:`_fetchval` translates them; a grouped call decides what an error means.
+        """
         attempt = 1
         while True:
             try:
