@@ -137,7 +137,8 @@ class CreateCharge(_ChargeUseCase):
         default_expiry_seconds: int = DEFAULT_EXPIRY_SECONDS,
         rng: random.Random | None = None,
     ) -> None:
-        """``rng``: seeded in tests; ``None`` draws the random part of txids from ``secrets``."""
+        """``rng``: seeded in tests; ``None`` draws the random part of txids from the OS
+        generator (``os.urandom``)."""
         super().__init__(charges=charges, location_base_url=location_base_url)
         self._accounts = accounts
         self._directory = directory

@@ -93,7 +93,8 @@ class RefundPix:
         claims: RequestClaims | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        """``rng``: seeded in tests; ``None`` draws the random part of rtrIds from ``secrets``."""
+        """``rng``: seeded in tests; ``None`` draws the random part of rtrIds from the OS
+        generator (``os.urandom``)."""
         self._ispb = ispb
         self._accounts = accounts
         self._payments = payments

@@ -227,7 +227,7 @@ class SendPix:
     ) -> None:
         """``settle_inline`` settles other banks' payments in the call (memory profile,
         sandbox); ``rng``: seeded in tests, ``None`` draws the random part of
-        EndToEndIds from ``secrets``; ``recorder``: stores the record and its
+        EndToEndIds from the OS generator (``os.urandom``); ``recorder``: stores the record and its
         ``pix.payment_requested`` event in one write (else ``payments.add``, then
         ``events.publish``)."""
         self._ispb = ispb
