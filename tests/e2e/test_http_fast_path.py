@@ -37,7 +37,7 @@ from finbank_adapters.containers import build_container
 from finbank_adapters.settings import HttpOptions, JwtOptions, Settings
 from finbank_http import create_app
 from finbank_http.app import GC_THRESHOLD_0, HeapSettler, require_authentication, uvicorn_config
-from finbank_http.observability import LogConfig, configure_logging
+from finbank_http.observability import LogConfig, configure_logging, flush_access_lines
 from finbank_http.observability.logs import _direct_handler, log_access
 from finbank_http.observability.middleware import RequestContextMiddleware
 from finbank_http.problems import EXCEPTION_HANDLERS
@@ -85,6 +85,7 @@ def finbank_handler_alone() -> Iterator[None]:
 
 
 def access_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    flush_access_lines()  # those still waiting in finbank's handler
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
     return [line for line in lines if line.get("event") == "http.request"]
 

@@ -6,9 +6,11 @@
 - tracing: OpenTelemetry, opt-in (``FINBANK_TRACING=otel``).
 
 :class:`ObservabilityPlugin` adds the middleware and the ``/metrics`` route to
-a Litestar app. It does not touch logging: the process's entry point owns it
-(``finbank`` calls :func:`configure_logging`); an embedding application can
-call it too, or put :class:`Masker` in its own structlog pipeline.
+a Litestar app. It does not configure logging: the process's entry point owns
+it (``finbank`` calls :func:`configure_logging`); an embedding application can
+call it too, or put :class:`Masker` in its own structlog pipeline. At the
+app's shutdown it writes the access lines still waiting in finbank's handler
+(:func:`flush_access_lines`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
 
 from finbank_http.observability import metrics
-from finbank_http.observability.logs import LogConfig, configure_logging
+from finbank_http.observability.logs import LogConfig, configure_logging, flush_access_lines
 from finbank_http.observability.masking import Masker
 from finbank_http.observability.middleware import RequestContextMiddleware
 from finbank_http.observability.tracing import tracing_enabled, tracing_middleware
@@ -31,6 +33,7 @@ __all__ = [
     "ObservabilityPlugin",
     "RequestContextMiddleware",
     "configure_logging",
+    "flush_access_lines",
     "metrics",
     "metrics_app",
 ]
@@ -102,4 +105,6 @@ class ObservabilityPlugin(InitPluginProtocol):
         # Litestar's default logging config would put its own, unmasked handler on the
         # root logger at startup; logging belongs to configure_logging (module doc).
         app_config.logging_config = None
+        # the access lines still waiting in finbank's handler (logs.FinbankHandler)
+        app_config.on_shutdown = [*app_config.on_shutdown, flush_access_lines]
         return app_config

@@ -11,14 +11,22 @@ Environment: ``FINBANK_LOG_LEVEL`` (``INFO``), ``FINBANK_LOG_FORMAT`` (``json``
 or ``console``), ``FINBANK_LOG_MASK_AMOUNTS`` (``1`` to mask amounts too).
 The AWS SDK loggers stay at ``INFO`` or above even when the level is
 ``DEBUG``: at ``DEBUG`` botocore logs whole response bodies, secrets included.
+
+The HTTP access lines (one a request) are written in batches, not one write
+a request: they wait in finbank's handler (:class:`FinbankHandler`) at most
+:data:`ACCESS_FLUSH_SECONDS` and :data:`ACCESS_BUFFER_BYTES`, are written
+before any other line, and all of them on a clean shutdown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import select
 import sys
 import time
+import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -57,6 +65,141 @@ class _CurrentStderr:
 
     def flush(self) -> None:
         sys.stderr.flush()
+
+
+#: how long an access line may wait in finbank's handler before it is written (seconds)
+ACCESS_FLUSH_SECONDS = 0.05
+#: the most bytes of access lines that wait, and so the most one write carries: POSIX's
+#: ``PIPE_BUF``, so a write to a pipe (a container's stderr, shared by ``serve --workers N``)
+#: is never interleaved with another process's and every line stays whole
+ACCESS_BUFFER_BYTES = getattr(select, "PIPE_BUF", 512)
+
+
+class FinbankHandler(logging.StreamHandler[Any]):
+    """finbank's handler: a ``StreamHandler`` that also takes the access lines
+    :func:`log_access` renders, and writes them in batches.
+
+    One write per access line was one system call per request; instead the
+    lines wait in the handler, up to :data:`ACCESS_BUFFER_BYTES` of them, and
+    are written in one write when the next would not fit, when a timer of
+    :data:`ACCESS_FLUSH_SECONDS` started by the first of them fires (on the
+    running event loop), before any other line the handler writes (so the
+    stream keeps the order lines were logged in), and when the handler is
+    flushed or closed: ``logging.shutdown`` at a clean exit, the app's
+    shutdown, a fork. Outside an event loop a line is written at once. A
+    process killed without a clean exit loses at most the last
+    :data:`ACCESS_FLUSH_SECONDS` of access lines.
+    """
+
+    def __init__(self, stream: Any = None, flush_seconds: float = ACCESS_FLUSH_SECONDS) -> None:
+        super().__init__(stream)
+        self.flush_seconds = flush_seconds
+        self._pending: list[str] = []
+        self._pending_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        _handlers.add(self)
+
+    def write_line(self, line: str, size: int) -> None:
+        """Queue ``line`` (rendered, ending in a newline; ``size``: its length in bytes)."""
+        self.acquire()
+        try:
+            if self._pending_bytes + size > ACCESS_BUFFER_BYTES:
+                self._write_pending()
+            self._pending.append(line)
+            self._pending_bytes += size
+            if self._pending_bytes >= ACCESS_BUFFER_BYTES:
+                self._write_pending()
+                return
+            loop = _running_loop()
+            if loop is None:  # no loop to run a timer on
+                self._write_pending()
+            elif self._timer is None or self._timer_loop is not loop:
+                self._timer = loop.call_later(self.flush_seconds, self._on_timer)
+                self._timer_loop = loop
+        finally:
+            self.release()
+
+    @property
+    def pending_lines(self) -> int:
+        """How many access lines are waiting to be written."""
+        return len(self._pending)
+
+    def _on_timer(self) -> None:
+        self.acquire()
+        try:
+            self._timer = None
+            self._timer_loop = None
+            self._write_pending()
+        finally:
+            self.release()
+
+    def _write_pending(self) -> None:
+        """Write the waiting lines in one write (the lock held)."""
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except Exception:  # as logging does: a failed write never fails the request
+            self.handleError(logging.makeLogRecord({"msg": "access lines", "args": None}))
+
+    def _forget_pending(self) -> None:
+        """In a forked child: the parent writes its own lines (and its timer is not ours)."""
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._timer = None
+        self._timer_loop = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._write_pending()  # the access lines logged before it come first
+        super().emit(record)
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._write_pending()
+        finally:
+            self.release()
+        super().flush()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+#: every FinbankHandler, flushed before a fork and emptied in the child after it
+_handlers: weakref.WeakSet[FinbankHandler] = weakref.WeakSet()
+
+
+def _flush_before_fork() -> None:
+    for handler in list(_handlers):
+        handler.flush()
+
+
+def _forget_after_fork() -> None:
+    for handler in list(_handlers):
+        handler._forget_pending()
+
+
+os.register_at_fork(before=_flush_before_fork, after_in_child=_forget_after_fork)
+
+
+def flush_access_lines() -> None:
+    """Write the access lines waiting in finbank's handler now (the app's shutdown calls it;
+    so do tests before they read the stream)."""
+    for handler in list(_handlers):
+        handler.flush()
 
 
 class LogConfig:
@@ -178,15 +321,9 @@ def log_access(logger: logging.Logger, fields: dict[str, Any]) -> None:
     rest = {k: v for k, v in context.items() if k not in PREMASKED_FIELDS}
     if rest:
         event.update(masker.mask_mapping(rest))
-    line = msgspec.json.encode(event).decode() + "\n"
-    assert isinstance(handler, logging.StreamHandler)
-    stream = handler.stream
-    handler.acquire()
-    try:
-        stream.write(line)
-        stream.flush()
-    finally:
-        handler.release()
+    encoded = msgspec.json.encode(event)
+    assert isinstance(handler, FinbankHandler)
+    handler.write_line(encoded.decode() + "\n", len(encoded) + 1)
 
 
 def _masking(masker: Masker) -> Any:
@@ -221,7 +358,7 @@ def configure_logging(config: LogConfig | None = None, stream: TextIO | None = N
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream or _CurrentStderr())
+    handler = FinbankHandler(stream or _CurrentStderr())
     handler.setFormatter(formatter)
     handler.set_name(HANDLER_NAME)
 
@@ -233,6 +370,8 @@ def configure_logging(config: LogConfig | None = None, stream: TextIO | None = N
         # would print unmasked; other handlers (files, test capture) stay
         if existing.get_name() == HANDLER_NAME or type(existing) is logging.StreamHandler:
             root.removeHandler(existing)
+            if isinstance(existing, FinbankHandler):
+                existing.flush()  # its waiting access lines, to its own stream
     root.addHandler(handler)
     level = logging.getLevelName(config.level)
     root.setLevel(level if isinstance(level, int) else logging.INFO)

@@ -46,13 +46,34 @@ def tracing_middleware(tracer_provider: Any = None) -> Any:
     return config.middleware
 
 
+#: ``opentelemetry.trace`` once imported (``False``: not installed; ``None``: not tried yet)
+_trace: Any = None
+
+
+def _trace_api() -> Any:
+    global _trace
+    if _trace is None:
+        try:
+            from opentelemetry import trace
+        except ImportError:
+            _trace = False
+        else:
+            _trace = trace
+    return _trace
+
+
 def current_trace_ids() -> dict[str, str]:
-    """``trace_id``/``span_id`` of the active span, if OpenTelemetry is importable and tracing."""
-    try:
-        from opentelemetry import trace
-    except ImportError:
+    """``trace_id``/``span_id`` of the active span, if OpenTelemetry is importable and tracing.
+
+    Called for every access line: the module is imported once, and no span
+    (OpenTelemetry's ``INVALID_SPAN``) answers at once."""
+    trace = _trace_api()
+    if trace is False:
         return {}
-    context = trace.get_current_span().get_span_context()
+    span = trace.get_current_span()
+    if span is trace.INVALID_SPAN:
+        return {}
+    context = span.get_span_context()
     if not context.is_valid:
         return {}
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
