@@ -23,6 +23,7 @@ The check refuses, as problem+json naming what is wrong:
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Any, get_args
@@ -31,9 +32,11 @@ from urllib.parse import parse_qsl
 import msgspec
 from litestar import Request, Response
 from litestar.enums import ParamType
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException, InternalServerException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar.types import Empty
 
 from finbank_core.shared.errors import InvalidInput
 
@@ -96,6 +99,8 @@ class InputLimits:
         self._methods: dict[str, str] = {}
         #: per route handler: whether it takes a body (``data``)
         self._takes_body: dict[int, bool] = {}
+        #: per route handler: its ``request_max_body_size`` (``inf``: none)
+        self._max_body: dict[int, float] = {}
 
     async def check(self, request: Request[Any, Any, Any]) -> Response[None] | None:
         scope = request.scope
@@ -164,7 +169,8 @@ class InputLimits:
             raise UnsupportedMediaType(
                 detail="the body must be JSON: send Content-Type: application/json"
             )
-        body = await request.body()  # 413 over request_max_body_size (max_body_bytes)
+        # 413 over the route's request_max_body_size (the app's: max_body_bytes)
+        body = await self._read_body(request, length)
         if json_depth_exceeds(body, self.max_json_depth):
             raise InvalidInput(
                 f"the JSON body nests deeper than {self.max_json_depth} levels", field="body"
@@ -179,6 +185,54 @@ class InputLimits:
         where = nul_path(document)
         if where:
             raise InvalidInput("NUL characters are not allowed", field=_field(where))
+
+    async def _read_body(self, request: Request[Any, Any, Any], length: bytes | None) -> bytes:
+        """``await request.body()``, with the ``Content-Length`` :meth:`_check_body` read from
+        the raw headers (``Request.content_length`` would build the request's ``Headers`` for
+        it) and without Litestar's async generator: the same 413 (announced or streamed over
+        the route's ``request_max_body_size``), the same errors, and the body kept where
+        ``Request.body`` keeps it, so Litestar's own parsing reads it from there."""
+        state = request._connection_state
+        if state.body is not Empty:
+            body: bytes = state.body
+            request._body = body
+            return body
+        if not request.is_connected:
+            raise InternalServerException("stream consumed")
+        handler = request.route_handler
+        limit = self._max_body.get(id(handler))
+        if limit is None:
+            limit = self._max_body[id(handler)] = (
+                handler.resolve_request_max_body_size() or math.inf
+            )
+        if length is not None:
+            try:
+                announced = int(length)
+            except ValueError:
+                text = length.decode("latin-1")
+                raise ClientException(f"Invalid content-length: {text!r}") from None
+            if announced > limit:
+                raise RequestEntityTooLarge
+        chunks: list[bytes] = []
+        received = 0
+        receive = request.receive
+        while event := await receive():
+            kind = event["type"]
+            if kind == "http.request":
+                chunk: bytes = event.get("body", b"")  # type: ignore[assignment]
+                if chunk:
+                    received += len(chunk)
+                    if received > limit:
+                        raise RequestEntityTooLarge
+                    chunks.append(chunk)
+                if not event.get("more_body", False):
+                    break
+            elif kind == "http.disconnect":
+                raise InternalServerException("client disconnected prematurely")
+        request.is_connected = False
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        request._body = state.body = body
+        return body
 
     def _check_instants(self, request: Request[Any, Any, Any], body: bytes) -> None:
         """A body with a date and time read as JSON of its schema, strictly (see above)."""
