@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+from asyncpg.exceptions import InvalidCachedStatementError, OutdatedSchemaCacheError
 from asyncpg.pool import PoolConnectionHolder, PoolConnectionProxy
 
 from finbank_adapters.postgres.errors import translated
@@ -52,12 +53,20 @@ def _has_internals() -> bool:
     holder = ("_con", "_pool", "_in_use", "_proxy", "_timeout", "_generation", "_setup")
     holder_methods = ("_release", "_setup_inactive_callback", "_maybe_cancel_inactive_callback")
     pool = ("_queue", "_closing", "_generation", "_reset", "_loop", "_check_init")
+    connection = ("_stmt_cache", "_query_loggers", "_stmt_exclusive_section", "_protocol")
+    connection_methods = ("_do_execute", "_drop_global_statement_cache", "reload_schema_state")
     return (
         all(name in PoolConnectionHolder.__slots__ for name in (*holder, "_max_queries"))
         and all(hasattr(PoolConnectionHolder, name) for name in holder_methods)
         and all(name in asyncpg.Pool.__slots__ or hasattr(asyncpg.Pool, name) for name in pool)
         and hasattr(asyncpg.Pool, "_acquire")
         and hasattr(asyncpg.Connection, "_on_release")
+        and all(name in asyncpg.Connection.__slots__ for name in connection)
+        and all(hasattr(asyncpg.Connection, name) for name in connection_methods)
+        and "_acquired" in getattr(asyncpg.connection, "_Atomic").__slots__  # noqa: B009
+        and hasattr(getattr(asyncpg.connection, "_StatementCache"), "get")  # noqa: B009
+        and hasattr(asyncpg.protocol.Protocol, "bind_execute")
+        and hasattr(asyncpg.protocol.Protocol, "get_record_class")
     )
 
 
@@ -72,12 +81,16 @@ class Pool(_AsyncpgPool):
 
     __slots__ = ()
 
-    # asyncpg's signatures: ``timeout`` is theirs (ASYNC109)
-    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109
+    def _take_idle(self) -> Any:
+        """An idle live connection's proxy, taken without awaiting; ``None`` when there is
+        none ready (empty queue, closing, reconnecting, a setup hook): then asyncpg's acquire.
+
+        ``PoolConnectionHolder.acquire`` for an open connection, which never awaits.
+        """
         me: Any = self
         queue = me._queue
-        if timeout is not None or me._closing or queue is None or queue.empty():
-            return await super()._acquire(timeout)  # type: ignore[misc]
+        if me._closing or queue is None or queue.empty():
+            return None
         me._check_init()
         ch: Any = queue.get_nowait()
         con = ch._con
@@ -87,57 +100,77 @@ class Pool(_AsyncpgPool):
             or ch._generation != me._generation
             or ch._setup is not None
         ):
-            # (re)connecting or a setup hook: asyncpg's own acquire
             queue.put_nowait(ch)
-            return await super()._acquire(timeout)  # type: ignore[misc]
-        # PoolConnectionHolder.acquire for an open connection, which never awaits
+            return None
         ch._maybe_cancel_inactive_callback()
         ch._proxy = proxy = PoolConnectionProxy(ch, con)
         ch._in_use = me._loop.create_future()
         ch._timeout = None
         return proxy
 
-    async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    def _release_idle(self, connection: Any) -> bool:
+        """Release ``connection`` without awaiting when it is idle; ``False`` (nothing done)
+        when asyncpg's release is needed (in a transaction, cancelling, closed, expired...).
+
+        ``Pool.release`` and ``PoolConnectionHolder.release`` when nothing needs awaiting:
+        ``Connection._reset`` clears listeners, ``_rollback_if_open`` has nothing to roll back.
+        """
         me: Any = self
-        if type(connection) is PoolConnectionProxy:
-            proxy: Any = connection
-            con: Any = proxy._con
-            ch: Any = proxy._holder
-            if (
-                con is not None
-                and ch._pool is self
-                and ch._in_use is not None
-                and me._reset is _rollback_if_open
-                and not me._closing
-                and not con.is_closed()
-                and con._top_xact is None
-                and not con.is_in_transaction()
-                and not con._protocol._is_cancelling()
-                and con._protocol.queries_count < ch._max_queries
-                and ch._generation == me._generation
-            ):
-                # Pool.release and PoolConnectionHolder.release, when nothing needs awaiting:
-                # Connection._reset clears listeners, _rollback_if_open has nothing to roll back
-                me._check_init()
-                con._on_release()
-                con._listeners.clear()
-                con._log_listeners.clear()
-                ch._timeout = None
-                ch._release()
-                ch._setup_inactive_callback()
-                return
-        await super().release(connection, timeout=timeout)
+        if type(connection) is not PoolConnectionProxy:
+            return False
+        proxy: Any = connection
+        con: Any = proxy._con
+        ch: Any = proxy._holder
+        if (
+            con is not None
+            and ch._pool is self
+            and ch._in_use is not None
+            and me._reset is _rollback_if_open
+            and not me._closing
+            and not con.is_closed()
+            and con._top_xact is None
+            and not con.is_in_transaction()
+            and not con._protocol._is_cancelling()
+            and con._protocol.queries_count < ch._max_queries
+            and ch._generation == me._generation
+        ):
+            me._check_init()
+            con._on_release()
+            con._listeners.clear()
+            con._log_listeners.clear()
+            ch._timeout = None
+            ch._release()
+            ch._setup_inactive_callback()
+            return True
+        return False
+
+    # asyncpg's signatures: ``timeout`` is theirs (ASYNC109)
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109
+        if timeout is None:
+            proxy = self._take_idle()
+            if proxy is not None:
+                return proxy
+        return await super()._acquire(timeout)  # type: ignore[misc]
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        if not self._release_idle(connection):
+            await super().release(connection, timeout=timeout)
 
     # Pool.fetchval & co. are ``async with self.acquire() as con: return await con.X(...)``;
     # the same without the context object, its two frames and the proxy's indirection.
+    # A statement already in the connection's statement cache is run straight through
+    # the protocol (:func:`_run_cached`), as ``Connection._do_execute`` runs it.
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
-        proxy: Any = await self._acquire(None)
+        proxy = self._take_idle()
+        if proxy is None:
+            proxy = await self._acquire(None)
         try:
             result: str = await proxy._con.execute(query, *args, timeout=timeout)
             return result
         finally:
-            await self.release(proxy)
+            if not self._release_idle(proxy):
+                await super().release(proxy)
 
     async def fetch(
         self,
@@ -146,14 +179,23 @@ class Pool(_AsyncpgPool):
         timeout: float | None = None,  # noqa: ASYNC109
         record_class: Any = None,
     ) -> list[Any]:
-        proxy: Any = await self._acquire(None)
+        proxy = self._take_idle()
+        if proxy is None:
+            proxy = await self._acquire(None)
         try:
-            rows: list[Any] = await proxy._con.fetch(
-                query, *args, timeout=timeout, record_class=record_class
-            )
+            con = proxy._con
+            if timeout is None and record_class is None and not con._query_loggers:
+                stmt = con._stmt_cache.get((query, con._protocol.get_record_class(), False))
+                if stmt is not None:
+                    rows: list[Any] = await _run_cached(con, stmt, query, args, 0)
+                else:
+                    rows = await con.fetch(query, *args, timeout=timeout)
+            else:
+                rows = await con.fetch(query, *args, timeout=timeout, record_class=record_class)
             return rows
         finally:
-            await self.release(proxy)
+            if not self._release_idle(proxy):
+                await super().release(proxy)
 
     async def fetchval(
         self,
@@ -162,11 +204,20 @@ class Pool(_AsyncpgPool):
         column: int | str = 0,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> Any:
-        proxy: Any = await self._acquire(None)
+        proxy = self._take_idle()
+        if proxy is None:
+            proxy = await self._acquire(None)
         try:
-            return await proxy._con.fetchval(query, *args, column=column, timeout=timeout)
+            con = proxy._con
+            if timeout is None and not con._query_loggers:
+                stmt = con._stmt_cache.get((query, con._protocol.get_record_class(), False))
+                if stmt is not None:
+                    data = await _run_cached(con, stmt, query, args, 1)
+                    return data[0][column] if data else None
+            return await con.fetchval(query, *args, column=column, timeout=timeout)
         finally:
-            await self.release(proxy)
+            if not self._release_idle(proxy):
+                await super().release(proxy)
 
     async def fetchrow(
         self,
@@ -175,13 +226,53 @@ class Pool(_AsyncpgPool):
         timeout: float | None = None,  # noqa: ASYNC109
         record_class: Any = None,
     ) -> Any:
-        proxy: Any = await self._acquire(None)
+        proxy = self._take_idle()
+        if proxy is None:
+            proxy = await self._acquire(None)
         try:
-            return await proxy._con.fetchrow(
-                query, *args, timeout=timeout, record_class=record_class
-            )
+            con = proxy._con
+            if timeout is None and record_class is None and not con._query_loggers:
+                stmt = con._stmt_cache.get((query, con._protocol.get_record_class(), False))
+                if stmt is not None:
+                    data = await _run_cached(con, stmt, query, args, 1)
+                    return data[0] if data else None
+            return await con.fetchrow(query, *args, timeout=timeout, record_class=record_class)
         finally:
-            await self.release(proxy)
+            if not self._release_idle(proxy):
+                await super().release(proxy)
+
+
+async def _run_cached(con: Any, stmt: Any, query: str, args: tuple[Any, ...], limit: int) -> Any:
+    """``Connection._execute`` for a statement found in the connection's cache, no timeout.
+
+    What asyncpg's ``_execute``, ``__execute`` and ``_do_execute`` do then, without their
+    frames: the exclusive section, one ``bind_execute``, and on a stale cache its
+    handling (reload the schema state and raise; or drop the statement caches and, out
+    of a transaction, prepare and run once more).
+    """
+    section = con._stmt_exclusive_section
+    if section._acquired:
+        raise asyncpg.InterfaceError("cannot perform operation: another operation is in progress")
+    section._acquired = 1
+    try:
+        protocol = con._protocol
+        try:
+            return await protocol.bind_execute(stmt, args, "", limit, False, None)
+        except OutdatedSchemaCacheError:
+            await con.reload_schema_state()
+            raise
+        except InvalidCachedStatementError:
+            con._drop_global_statement_cache()
+            if protocol.is_in_transaction():
+                raise
+
+            def executor(statement: Any, timeout: float | None) -> Any:
+                return protocol.bind_execute(statement, args, "", limit, False, timeout)
+
+            result, _ = await con._do_execute(query, executor, None, retry=False)
+            return result
+    finally:
+        section._acquired = 0
 
 
 _FAST = _has_internals()
