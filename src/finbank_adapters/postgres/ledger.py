@@ -38,7 +38,7 @@ import asyncpg
 import asyncpg.exceptions as pg
 
 from finbank_adapters import tracing
-from finbank_adapters.metrics import counts_ledger_results, record_ledger_results
+from finbank_adapters.metrics import record_ledger_results
 from finbank_adapters.postgres.errors import (
     RetryPolicy,
     is_lost_connection,
@@ -94,6 +94,8 @@ _CREATE_TRANSFERS = _call("ledger_create_transfers", 25)
 _CREATE_TRANSFERS_WITH_EVENTS = _call("ledger_create_transfers", 31)
 _CREATE_TRANSFER = _call("ledger_create_transfer", 12)
 _CREATE_TRANSFER_WITH_EVENTS = _call("ledger_create_transfer", 18)
+#: one plain transfer and exactly one event, the event as scalars (0025): no arrays to encode
+_CREATE_TRANSFER_WITH_EVENT = _call("ledger_create_transfer_event", 18)
 #: several callers' batches in one call, each caller's events kept to its own transfers (0024)
 _CREATE_TRANSFERS_GROUPED = _call("ledger_create_transfers_grouped", 32)
 #: several callers' single plain transfers, each through ledger_create_transfer, one commit
@@ -175,6 +177,51 @@ def event_columns(events: Sequence[EventEnvelope]) -> tuple[list[Any], ...]:
         [e.occurred_at for e in events],
         [encode_event(e) for e in events],
     )
+
+
+def _event_scalars(event: EventEnvelope) -> tuple[Any, ...]:
+    """One event as ``ledger_create_transfer_event`` takes it: ``event_columns``' six
+    values for it, each alone instead of in a one-element array (stamped likewise)."""
+    [event] = tracing.stamp((event,))
+    return (
+        event.event_id,
+        event.aggregate_id,
+        event.type,
+        event.topic(),
+        event.occurred_at,
+        encode_event(event),
+    )
+
+
+def _single_call(
+    t: Transfer, now: datetime, events: Sequence[EventEnvelope]
+) -> tuple[str, tuple[Any, ...]]:
+    """The statement and arguments of one plain transfer through ``ledger_create_transfer``.
+
+    Only for a transfer without flags, pending id, timeout or timestamp that
+    passed the checks before ``exists``. Exactly one event goes as scalars
+    (``ledger_create_transfer_event``), several as arrays.
+    """
+    ud128 = t.user_data_128
+    args = (
+        now,
+        t.id,
+        t.debit_account_id,
+        t.credit_account_id,
+        t.amount,
+        t.code,
+        _s32(t.ledger),
+        t.user_data,
+        uuid.UUID(int=ud128) if ud128 else _ZERO_UUID,
+        _s64(t.user_data_64),
+        _s32(t.user_data_32),
+        _transfer_mid(t, 0),
+    )
+    if not events:
+        return _CREATE_TRANSFER, args
+    if len(events) == 1:
+        return _CREATE_TRANSFER_WITH_EVENT, (*args, *_event_scalars(events[0]))
+    return _CREATE_TRANSFER_WITH_EVENTS, (*args, *event_columns(events))
 
 
 # -- the checks that need no stored state, in ledger_rules' order ---------------------
@@ -548,10 +595,14 @@ class PostgresLedger:
     def _count_retry(self, _exc: BaseException) -> None:
         self.retries += 1
 
-    async def _fetchval(self, query: str, *args: Any) -> Any:
+    async def _fetchval(self, query: str, *args: Any, failed: Exception | None = None) -> Any:
+        """One statement, retried on 40001/40P01, its errors translated.
+
+        ``failed``: the first attempt was made by the caller and raised this.
+        """
         # with_retries under translated(), unrolled: no closure or context manager per call
         try:
-            return await self._fetchval_raw(query, *args)
+            return await self._fetchval_raw(query, *args, failed=failed)
         except Exception as exc:
             mapped = translate_error(exc)
             if mapped is exc:
@@ -648,13 +699,14 @@ class PostgresLedger:
 
     # -- transfers --------------------------------------------------------------
 
-    @counts_ledger_results
     async def create_transfers(
         self,
         transfers: Sequence[Transfer],
         *,
         events: Sequence[EventEnvelope] = (),
     ) -> list[CreateTransferResult]:
+        # Every answer goes to record_ledger_results (what counts_ledger_results does,
+        # without its coroutine frame); an empty batch counts nothing.
         if not transfers:
             return []
         if len(transfers) == 1:
@@ -669,23 +721,42 @@ class PostgresLedger:
                 check_transfer_texts(transfers)
                 pre = _transfer_pre(t, 0, None)
                 if pre is not None:
-                    return [R(pre)]
+                    results = [R(pre)]
+                    record_ledger_results(results)
+                    return results
                 now = self._clock.now()
                 if self._in_flight >= self._cap:
-                    return await self._queued(
+                    results = await self._queued(
                         _Member(transfers, _ONE_UNCHECKED, now, events, plain=True)
                     )
+                    record_ledger_results(results)
+                    return results
                 self._in_flight += 1
                 try:
-                    single = await self._create_single(t, now, events)
-                    if single is not None:
-                        return [single]
-                    return await self._send_batch(transfers, _ONE_UNCHECKED, now, events)
+                    # _create_single inlined: its statement straight to the pool, the
+                    # retries and error translation only once an attempt has raised
+                    query, args = _single_call(t, now, events)
+                    failed: Exception | None = None
+                    try:
+                        raw = await self._pool.fetchval(query, *args)
+                    except Exception as exc:
+                        failed = exc
+                    if failed is not None:
+                        raw = await self._fetchval(query, *args, failed=failed)
+                        failed = None
+                    if raw is not None:
+                        results = [_TRANSFER_RESULTS[raw]]
+                    else:  # a pending transfer is due to expire: the batch function
+                        results = await self._send_batch(transfers, _ONE_UNCHECKED, now, events)
                 finally:
                     self._in_flight -= 1
                     if self._queue:
                         self._drain()
-        return await self._create_transfers(transfers, events, self._clock.now())
+                record_ledger_results(results)
+                return results
+        results = await self._create_transfers(transfers, events, self._clock.now())
+        record_ledger_results(results)
+        return results
 
     async def submit_transfer(
         self, transfer: Transfer, *, events: Sequence[EventEnvelope] = ()
@@ -967,19 +1038,26 @@ class PostgresLedger:
         )
         return raw
 
-    async def _fetchval_raw(self, query: str, *args: Any) -> Any:
+    async def _fetchval_raw(self, query: str, *args: Any, failed: Exception | None = None) -> Any:
         """One statement, retried on 40001/40P01, its errors untranslated.
 
         :meth:`_fetchval` translates them; a grouped call decides what an error means.
+        ``failed``: the first attempt was made by the caller and raised this.
         """
         attempt = 1
         while True:
-            try:
-                return await self._pool.fetchval(query, *args)
-            except Exception as exc:
-                if not is_retryable(exc) or attempt >= self._retry.attempts:
-                    raise
-                self._count_retry(exc)
+            if failed is None:
+                try:
+                    return await self._pool.fetchval(query, *args)
+                except Exception as exc:
+                    failed = exc
+            if not is_retryable(failed) or attempt >= self._retry.attempts:
+                try:
+                    raise failed
+                finally:
+                    failed = None  # no cycle through this frame's locals
+            self._count_retry(failed)
+            failed = None
             await asyncio.sleep(self._retry.delay(attempt))
             attempt += 1
 
@@ -1019,28 +1097,10 @@ class PostgresLedger:
         Only for a transfer without flags, pending id, timeout or timestamp
         that passed the checks before ``exists``. ``None`` when a pending
         transfer is due to expire: the batch function handles that.
+        (``create_transfers`` runs the same statement inline for its fast path.)
         """
-        ud128 = t.user_data_128
-        mid = _transfer_mid(t, 0)
-        args = (
-            now,
-            t.id,
-            t.debit_account_id,
-            t.credit_account_id,
-            t.amount,
-            t.code,
-            _s32(t.ledger),
-            t.user_data,
-            uuid.UUID(int=ud128) if ud128 else _ZERO_UUID,
-            _s64(t.user_data_64),
-            _s32(t.user_data_32),
-            mid,
-        )
-        raw: str | None
-        if events:
-            raw = await self._fetchval(_CREATE_TRANSFER_WITH_EVENTS, *args, *event_columns(events))
-        else:
-            raw = await self._fetchval(_CREATE_TRANSFER, *args)
+        query, args = _single_call(t, now, events)
+        raw: str | None = await self._fetchval(query, *args)
         return None if raw is None else _TRANSFER_RESULTS[raw]
 
     async def lookup_transfers(self, ids: Sequence[uuid.UUID]) -> list[TransferRecord]:
