@@ -16,8 +16,10 @@ import logging
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,7 +29,7 @@ from litestar.testing import TestClient
 from finbank_adapters.containers import build_container
 from finbank_adapters.settings import JwtOptions, Settings
 from finbank_http import create_app
-from finbank_http.observability import LogConfig, configure_logging
+from finbank_http.observability import LogConfig, configure_logging, logs
 from finbank_http.observability.logs import (
     ACCESS_BUFFER_BYTES,
     ACCESS_FLUSH_SECONDS,
@@ -249,3 +251,25 @@ def test_trace_ids_are_empty_without_a_span_and_those_of_the_active_span_within_
             "span_id": f"{context.span_id:016x}",
         }
     assert current_trace_ids() == {}
+
+
+@pytest.mark.parametrize(
+    "now_ns",
+    [
+        0,
+        1_764_900_000_000_000_000,  # a whole second: no fraction, as isoformat
+        1_764_900_000_000_042_000,
+        1_764_900_000_999_999_999,
+        1_764_900_001_000_999_000,
+        1_764_900_001_123_456_789,
+    ],
+)
+def test_the_timestamp_is_structlogs_iso_utc_form(
+    now_ns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logs, "_seconds", (-1, ""))
+    monkeypatch.setattr(time, "time_ns", lambda: now_ns)
+    whole, nanos = divmod(now_ns, 1_000_000_000)
+    moment = datetime.fromtimestamp(whole, UTC).replace(microsecond=nanos // 1000)
+    assert logs._utc_timestamp() == moment.isoformat().replace("+00:00", "Z")
+    assert logs._utc_timestamp() == moment.isoformat().replace("+00:00", "Z")  # cached second

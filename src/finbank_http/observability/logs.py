@@ -27,6 +27,7 @@ import select
 import sys
 import time
 import weakref
+from asyncio import _get_running_loop
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -102,8 +103,7 @@ class FinbankHandler(logging.StreamHandler[Any]):
 
     def write_line(self, line: str, size: int) -> None:
         """Queue ``line`` (rendered, ending in a newline; ``size``: its length in bytes)."""
-        self.acquire()
-        try:
+        with self.lock:  # type: ignore[union-attr]
             if self._pending_bytes + size > ACCESS_BUFFER_BYTES:
                 self._write_pending()
             self._pending.append(line)
@@ -111,14 +111,12 @@ class FinbankHandler(logging.StreamHandler[Any]):
             if self._pending_bytes >= ACCESS_BUFFER_BYTES:
                 self._write_pending()
                 return
-            loop = _running_loop()
+            loop = _get_running_loop()
             if loop is None:  # no loop to run a timer on
                 self._write_pending()
             elif self._timer is None or self._timer_loop is not loop:
                 self._timer = loop.call_later(self.flush_seconds, self._on_timer)
                 self._timer_loop = loop
-        finally:
-            self.release()
 
     @property
     def pending_lines(self) -> int:
@@ -169,13 +167,6 @@ class FinbankHandler(logging.StreamHandler[Any]):
     def close(self) -> None:
         self.flush()
         super().close()
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 #: every FinbankHandler, flushed before a fork and emptied in the child after it
@@ -285,7 +276,8 @@ def _utc_timestamp() -> str:
         text = datetime.fromtimestamp(whole, UTC).isoformat()[: -len("+00:00")]
         _seconds = (whole, text)
     micros = nanos // 1000
-    return f"{text}.{micros:06d}Z" if micros else f"{text}Z"
+    # ".000042": the six digits of 1_000_000 + micros but its "1"
+    return text + "." + str(1_000_000 + micros)[1:] + "Z" if micros else text + "Z"
 
 
 def log_access(logger: logging.Logger, fields: dict[str, Any]) -> None:

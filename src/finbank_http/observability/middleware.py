@@ -15,6 +15,7 @@ route template, status and duration cannot (``observability.logs``).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import random
@@ -50,6 +51,27 @@ _ids = random.Random()  # noqa: S311
 os.register_at_fork(after_in_child=_ids.seed)
 
 access_log = logging.getLogger("finbank.http.access")
+
+
+def _structlog_var(key: str) -> contextvars.ContextVar[Any] | None:
+    """The ``ContextVar`` structlog's ``bind_contextvars(key=...)`` sets (made by binding
+    once), or None if this structlog keeps it elsewhere (then its functions are used)."""
+    structlog.contextvars.reset_contextvars(**structlog.contextvars.bind_contextvars(**{key: ""}))
+    known = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+    prefix = getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", None)
+    found = known.get(f"{prefix}{key}") if isinstance(known, dict) and prefix else None
+    return found if isinstance(found, contextvars.ContextVar) else None
+
+
+#: the ids' structlog context variables, set and reset directly: what
+#: ``bind_contextvars``/``reset_contextvars`` do, without their loops and name building
+_request_id_var = _structlog_var("request_id")
+_correlation_id_var = _structlog_var("correlation_id")
+_ID_VARS = (
+    (_request_id_var, _correlation_id_var)
+    if _request_id_var is not None and _correlation_id_var is not None
+    else None
+)
 
 
 class ResponseStart:
@@ -123,9 +145,16 @@ class RequestContextMiddleware:
         logged_correlation_id = (
             _MASKER.mask_text(correlation_id) if incoming_correlation_id else logged_request_id
         )
-        tokens = structlog.contextvars.bind_contextvars(
-            request_id=logged_request_id, correlation_id=logged_correlation_id
-        )
+        id_vars = _ID_VARS
+        if id_vars is not None:
+            tokens: Any = (
+                id_vars[0].set(logged_request_id),
+                id_vars[1].set(logged_correlation_id),
+            )
+        else:
+            tokens = structlog.contextvars.bind_contextvars(
+                request_id=logged_request_id, correlation_id=logged_correlation_id
+            )
         started = time.perf_counter()
         try:
             if access_log.isEnabledFor(logging.DEBUG):
@@ -140,7 +169,11 @@ class RequestContextMiddleware:
                 metrics.observe_http_request(route, method, status, duration)
                 _log_access(scope, route, method, status, duration)
             finally:
-                structlog.contextvars.reset_contextvars(**tokens)
+                if id_vars is not None:
+                    id_vars[1].reset(tokens[1])
+                    id_vars[0].reset(tokens[0])
+                else:
+                    structlog.contextvars.reset_contextvars(**tokens)
 
 
 def _log_access(scope: Any, route: str, method: str, status: int, duration: float) -> None:
