@@ -52,6 +52,47 @@ class JSONResponse(Response[T]):
 
     __slots__ = ()
 
+    def __init__(
+        self,
+        content: T,
+        *,
+        background: Any = None,
+        cookies: Any = None,
+        encoding: str = "utf-8",
+        headers: Any = None,
+        media_type: Any = None,
+        status_code: int | None = None,
+        type_encoders: Any = None,
+    ) -> None:
+        if (
+            background is not None
+            or cookies is not None
+            or media_type is not None
+            or type_encoders is not None
+            or (headers is not None and type(headers) is not dict)
+        ):
+            super().__init__(
+                content,
+                background=background,
+                cookies=cookies,
+                encoding=encoding,
+                headers=headers,
+                media_type=media_type,
+                status_code=status_code,
+                type_encoders=type_encoders,
+            )
+            return
+        # what Response.__init__ sets for these arguments, without its isinstance checks
+        # against typing.Mapping (slow: a generic alias)
+        self.content = content
+        self.background = None
+        self.cookies = []
+        self.encoding = encoding
+        self.headers = dict(headers) if headers else {}
+        self.media_type = None
+        self.status_code = status_code
+        self.response_type_encoders = {**(self.type_encoders or {})}
+
     def to_asgi_response(
         self,
         app: Any,

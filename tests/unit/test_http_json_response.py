@@ -83,3 +83,34 @@ def test_route_level_headers_take_litestars_own_path() -> None:
     assert ours.headers.raw == theirs.headers.raw
     assert ours.headers["x-route"] == "1"
     assert ours.content == theirs.content
+
+
+ATTRIBUTES = (
+    "content",
+    "background",
+    "cookies",
+    "encoding",
+    "headers",
+    "media_type",
+    "status_code",
+    "response_type_encoders",
+)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        *CASES.values(),
+        {"headers": None},
+        {"headers": {}},
+        {"status_code": 201, "encoding": "latin-1"},
+        {"type_encoders": {Out: str}},
+    ],
+)
+def test_it_is_built_as_litestars_response_is(options: dict[str, Any]) -> None:
+    ours = JSONResponse(CONTENT, **options)
+    theirs = Response(CONTENT, **options)
+    for name in ATTRIBUTES:
+        assert getattr(ours, name) == getattr(theirs, name), name
+    if "headers" in options and options["headers"] is not None:
+        assert ours.headers is not options["headers"]  # a copy, as Response keeps
