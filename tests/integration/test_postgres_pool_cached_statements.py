@@ -184,3 +184,33 @@ async def test_many_callers_share_few_connections_through_the_short_path(
         assert len(cached_runs) >= 190  # all but the first on each connection
     finally:
         await pool.close()
+
+
+# -- the short release: what asyncpg's Connection._on_release does ---------------------
+
+
+async def test_a_statement_prepared_on_a_released_connection_refuses_to_run(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as conn:
+        stmt = await conn.prepare("SELECT 1")
+        assert await stmt.fetchval() == 1
+    # released by the short path: the release counter moved, so the statement is stale
+    with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
+        await stmt.fetchval()
+
+
+async def test_a_listener_left_on_release_is_warned_about_and_dropped(
+    pool: asyncpg.Pool,
+) -> None:
+    def callback(*_: object) -> None:
+        pass
+
+    async with pool.acquire() as conn:
+        await conn.add_listener("finbank_test_channel", callback)
+        with pytest.warns(asyncpg.InterfaceWarning, match="notification"):
+            await pool.release(conn)
+    async with pool.acquire() as again:
+        raw: Any = again
+        assert not raw._con._listeners
+        assert not raw._con._log_listeners

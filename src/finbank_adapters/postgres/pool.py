@@ -67,7 +67,15 @@ def _has_internals() -> bool:
         "_deactivate_inactive_connection",
     )
     pool = ("_queue", "_closing", "_generation", "_reset", "_loop", "_check_init")
-    connection = ("_stmt_cache", "_query_loggers", "_stmt_exclusive_section", "_protocol")
+    connection = (
+        "_stmt_cache",
+        "_query_loggers",
+        "_stmt_exclusive_section",
+        "_protocol",
+        "_listeners",
+        "_log_listeners",
+        "_pool_release_ctr",
+    )
     connection_methods = ("_do_execute", "_drop_global_statement_cache", "reload_schema_state")
     return (
         all(name in PoolConnectionHolder.__slots__ for name in (*holder, "_max_queries"))
@@ -194,9 +202,12 @@ class Pool(_AsyncpgPool):
             and ch._generation == me._generation
         ):
             me._check_init()
-            con._on_release()
-            con._listeners.clear()
-            con._log_listeners.clear()
+            if con._listeners or con._log_listeners:  # _on_release warns about them
+                con._on_release()
+                con._listeners.clear()
+                con._log_listeners.clear()
+            else:  # what _on_release does when there are none
+                con._pool_release_ctr += 1
             ch._timeout = None
             ch._release()
             self._released_at[ch] = me._loop.time()
