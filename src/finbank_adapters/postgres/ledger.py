@@ -1,7 +1,8 @@
 """``PostgresLedger``: the ``Ledger`` port on PostgreSQL through asyncpg.
 
 Each public method is one round trip to a server-side function (migrations
-``0002``, ``0007``, ``0009``, ``0010``) that runs as its own transaction; it
+``0002``, ``0007``, ``0009``, ``0010``; one plain transfer with one event:
+``0025``) that runs as its own transaction; it
 locks stored transfers, then accounts, each sorted by id, so concurrent
 batches queue instead of deadlocking. Time comes from the injected
 ``Clock``. The rules are :mod:`finbank_core.accounts.ledger_rules`: the
