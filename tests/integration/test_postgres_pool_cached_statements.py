@@ -214,3 +214,18 @@ async def test_a_listener_left_on_release_is_warned_about_and_dropped(
         raw: Any = again
         assert not raw._con._listeners
         assert not raw._con._log_listeners
+
+
+async def test_a_caller_waiting_for_the_only_connection_gets_it_from_the_short_release(
+    pool: asyncpg.Pool,
+) -> None:
+    raw: Any = pool
+    held = await pool.acquire()
+    waiter = asyncio.create_task(pool.fetchval("SELECT 5"))
+    while not raw._queue._getters:  # noqa: ASYNC110 - until it waits in asyncpg's queue
+        await asyncio.sleep(0)
+    assert raw._release_idle(held)  # the short release, which must wake it
+    assert await asyncio.wait_for(waiter, 10) == 5
+    assert len(raw._queue._queue) == 1  # the one holder, back once
+    with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
+        await held.fetchval("SELECT 1")

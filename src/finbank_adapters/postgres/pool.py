@@ -30,6 +30,7 @@ change them, :func:`create_pool` falls back to asyncpg's pool as it is.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,9 @@ def _has_internals() -> bool:
         "_listeners",
         "_log_listeners",
         "_pool_release_ctr",
+        "_proxy",
     )
+    queue = ("_queue", "_getters", "_putters", "_maxsize", "_unfinished_tasks", "_finished")
     connection_methods = ("_do_execute", "_drop_global_statement_cache", "reload_schema_state")
     return (
         all(name in PoolConnectionHolder.__slots__ for name in (*holder, "_max_queries"))
@@ -89,6 +92,10 @@ def _has_internals() -> bool:
         and hasattr(getattr(asyncpg.connection, "_StatementCache"), "get")  # noqa: B009
         and hasattr(asyncpg.protocol.Protocol, "bind_execute")
         and hasattr(asyncpg.protocol.Protocol, "get_record_class")
+        and all(name in PoolConnectionProxy.__slots__ for name in ("_con", "_holder"))
+        and all(name in vars(asyncio.LifoQueue()) for name in queue)
+        and hasattr(asyncio.LifoQueue, "_wakeup_next")
+        and hasattr(asyncio.Event, "clear")
     )
 
 
@@ -154,10 +161,13 @@ class Pool(_AsyncpgPool):
         """
         me: Any = self
         queue = me._queue
-        if me._closing or queue is None or queue.empty():
+        if me._closing or queue is None:
+            return None
+        items = queue._queue
+        if not items or queue._putters:
             return None
         me._check_init()
-        ch: Any = queue.get_nowait()
+        ch: Any = items[-1]
         con = ch._con
         if (
             con is None
@@ -165,8 +175,10 @@ class Pool(_AsyncpgPool):
             or ch._generation != me._generation
             or ch._setup is not None
         ):
-            queue.put_nowait(ch)
-            return None
+            return None  # asyncpg's acquire: it finds a live holder, reconnects or expires
+        # asyncio.Queue.get_nowait on asyncpg's LIFO queue, which takes the last holder
+        # when it is live (it wakes putters: there are none, checked above)
+        items.pop()
         timer = ch._inactive_callback
         if timer is not None and self._idle_timers.get(ch) is not timer:
             ch._maybe_cancel_inactive_callback()  # asyncpg's (ours stays armed)
@@ -200,6 +212,9 @@ class Pool(_AsyncpgPool):
             and not con._protocol._is_cancelling()
             and con._protocol.queries_count < ch._max_queries
             and ch._generation == me._generation
+            and ch._proxy is proxy
+            and (queue := me._queue) is not None
+            and (queue._maxsize <= 0 or len(queue._queue) < queue._maxsize)
         ):
             me._check_init()
             if con._listeners or con._log_listeners:  # _on_release warns about them
@@ -209,7 +224,21 @@ class Pool(_AsyncpgPool):
             else:  # what _on_release does when there are none
                 con._pool_release_ctr += 1
             ch._timeout = None
-            ch._release()
+            # PoolConnectionHolder._release: the holder is free, the proxy detached (it
+            # refuses further use), the holder back in the queue (asyncio.Queue.put_nowait,
+            # not full: checked above), a waiting acquire woken
+            in_use = ch._in_use
+            if not in_use.done():
+                in_use.set_result(None)
+            ch._in_use = None
+            proxy._con = None
+            con._proxy = None
+            ch._proxy = None
+            queue._queue.append(ch)
+            queue._unfinished_tasks += 1
+            queue._finished.clear()
+            if queue._getters:
+                queue._wakeup_next(queue._getters)
             self._released_at[ch] = me._loop.time()
             if ch._inactive_callback is None and ch._max_inactive_time:
                 self._arm_idle_timer(ch, ch._max_inactive_time)
