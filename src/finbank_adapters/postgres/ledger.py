@@ -734,19 +734,9 @@ class PostgresLedger:
                     return results
                 self._in_flight += 1
                 try:
-                    # _create_single inlined: its statement straight to the pool, the
-                    # retries and error translation only once an attempt has raised
-                    query, args = _single_call(t, now, events)
-                    failed: Exception | None = None
-                    try:
-                        raw = await self._pool.fetchval(query, *args)
-                    except Exception as exc:
-                        failed = exc
-                    if failed is not None:
-                        raw = await self._fetchval(query, *args, failed=failed)
-                        failed = None
-                    if raw is not None:
-                        results = [_TRANSFER_RESULTS[raw]]
+                    single = await self._create_single(t, now, events)
+                    if single is not None:
+                        results = [single]
                     else:  # a pending transfer is due to expire: the batch function
                         results = await self._send_batch(transfers, _ONE_UNCHECKED, now, events)
                 finally:
@@ -1098,10 +1088,19 @@ class PostgresLedger:
         Only for a transfer without flags, pending id, timeout or timestamp
         that passed the checks before ``exists``. ``None`` when a pending
         transfer is due to expire: the batch function handles that.
-        (``create_transfers`` runs the same statement inline for its fast path.)
+
+        The statement goes straight to the pool; the retries on 40001/40P01 and
+        the error translation (:meth:`_fetchval`) start only once it raised.
         """
         query, args = _single_call(t, now, events)
-        raw: str | None = await self._fetchval(query, *args)
+        failed: Exception | None = None
+        try:
+            raw: str | None = await self._pool.fetchval(query, *args)
+        except Exception as exc:
+            failed = exc
+        if failed is not None:
+            raw = await self._fetchval(query, *args, failed=failed)
+            failed = None
         return None if raw is None else _TRANSFER_RESULTS[raw]
 
     async def lookup_transfers(self, ids: Sequence[uuid.UUID]) -> list[TransferRecord]:
