@@ -40,6 +40,8 @@ from asyncpg.pool import PoolConnectionHolder, PoolConnectionProxy
 
 from finbank_adapters.postgres.errors import translated
 
+_new_object = object.__new__
+
 #: session settings of every pool, before the caller's own
 DEFAULT_SERVER_SETTINGS: Mapping[str, str] = {"jit": "off"}
 
@@ -67,7 +69,16 @@ def _has_internals() -> bool:
         "_maybe_cancel_inactive_callback",
         "_deactivate_inactive_connection",
     )
-    pool = ("_queue", "_closing", "_generation", "_reset", "_loop", "_check_init")
+    pool = (
+        "_queue",
+        "_closing",
+        "_closed",
+        "_initialized",
+        "_generation",
+        "_reset",
+        "_loop",
+        "_check_init",
+    )
     connection = (
         "_stmt_cache",
         "_query_loggers",
@@ -77,9 +88,16 @@ def _has_internals() -> bool:
         "_log_listeners",
         "_pool_release_ctr",
         "_proxy",
+        "_aborted",
+        "_top_xact",
     )
     queue = ("_queue", "_getters", "_putters", "_maxsize", "_unfinished_tasks", "_finished")
-    connection_methods = ("_do_execute", "_drop_global_statement_cache", "reload_schema_state")
+    connection_methods = (
+        "_do_execute",
+        "_drop_global_statement_cache",
+        "reload_schema_state",
+        "_set_proxy",
+    )
     return (
         all(name in PoolConnectionHolder.__slots__ for name in (*holder, "_max_queries"))
         and all(hasattr(PoolConnectionHolder, name) for name in holder_methods)
@@ -91,7 +109,10 @@ def _has_internals() -> bool:
         and "_acquired" in getattr(asyncpg.connection, "_Atomic").__slots__  # noqa: B009
         and hasattr(getattr(asyncpg.connection, "_StatementCache"), "get")  # noqa: B009
         and hasattr(asyncpg.protocol.Protocol, "bind_execute")
-        and hasattr(asyncpg.protocol.Protocol, "get_record_class")
+        and all(
+            hasattr(asyncpg.protocol.Protocol, name)
+            for name in ("get_record_class", "is_connected", "is_in_transaction")
+        )
         and all(name in PoolConnectionProxy.__slots__ for name in ("_con", "_holder"))
         and all(name in vars(asyncio.LifoQueue()) for name in queue)
         and hasattr(asyncio.LifoQueue, "_wakeup_next")
@@ -166,12 +187,14 @@ class Pool(_AsyncpgPool):
         items = queue._queue
         if not items or queue._putters:
             return None
-        me._check_init()
+        if not me._initialized or me._closed:
+            me._check_init()  # raises
         ch: Any = items[-1]
         con = ch._con
         if (
             con is None
-            or con.is_closed()
+            or con._aborted  # Connection.is_closed()
+            or not con._protocol.is_connected()
             or ch._generation != me._generation
             or ch._setup is not None
         ):
@@ -182,7 +205,14 @@ class Pool(_AsyncpgPool):
         timer = ch._inactive_callback
         if timer is not None and self._idle_timers.get(ch) is not timer:
             ch._maybe_cancel_inactive_callback()  # asyncpg's (ours stays armed)
-        ch._proxy = proxy = PoolConnectionProxy(ch, con)
+        # PoolConnectionProxy(ch, con), without its __init__ frame
+        proxy: Any = _new_object(PoolConnectionProxy)
+        proxy._con = con
+        proxy._holder = ch
+        if con._proxy is not None:
+            con._set_proxy(proxy)  # raises: asyncpg's own check
+        con._proxy = proxy
+        ch._proxy = proxy
         ch._in_use = me._loop.create_future()
         ch._timeout = None
         return proxy
@@ -206,9 +236,10 @@ class Pool(_AsyncpgPool):
             and ch._in_use is not None
             and me._reset is _rollback_if_open
             and not me._closing
-            and not con.is_closed()
+            and not con._aborted  # Connection.is_closed()
+            and con._protocol.is_connected()
             and con._top_xact is None
-            and not con.is_in_transaction()
+            and not con._protocol.is_in_transaction()
             and not con._protocol._is_cancelling()
             and con._protocol.queries_count < ch._max_queries
             and ch._generation == me._generation
@@ -216,7 +247,8 @@ class Pool(_AsyncpgPool):
             and (queue := me._queue) is not None
             and (queue._maxsize <= 0 or len(queue._queue) < queue._maxsize)
         ):
-            me._check_init()
+            if not me._initialized or me._closed:
+                me._check_init()  # raises
             if con._listeners or con._log_listeners:  # _on_release warns about them
                 con._on_release()
                 con._listeners.clear()
