@@ -273,3 +273,22 @@ def test_the_timestamp_is_structlogs_iso_utc_form(
     moment = datetime.fromtimestamp(whole, UTC).replace(microsecond=nanos // 1000)
     assert logs._utc_timestamp() == moment.isoformat().replace("+00:00", "Z")
     assert logs._utc_timestamp() == moment.isoformat().replace("+00:00", "Z")  # cached second
+
+
+def test_a_timer_left_on_a_closed_loop_does_not_hold_the_next_lines(stream: Writes) -> None:
+    with alone():
+        handler = handler_of()
+
+        async def first() -> None:
+            handler.flush_seconds = 3600.0  # never fires: its loop closes first
+            log_access(ACCESS, fields(1))
+
+        async def second() -> None:
+            handler.flush_seconds = 0.0
+            log_access(ACCESS, fields(2))
+            await until_written(stream)
+
+        asyncio.run(first())
+        assert handler.pending_lines == 1
+        asyncio.run(second())  # a timer on this loop writes both
+        assert [line["duration_ms"] for line in events(stream.getvalue())] == [1.0, 2.0]

@@ -111,10 +111,14 @@ class FinbankHandler(logging.StreamHandler[Any]):
             if self._pending_bytes >= ACCESS_BUFFER_BYTES:
                 self._write_pending()
                 return
+            timer_loop = self._timer_loop
+            if self._timer is not None and timer_loop is not None and not timer_loop.is_closed():
+                return  # the timer set for the first of the waiting lines writes this one too
+            # looked up only here: asyncio's running-loop lookup is a getpid system call
             loop = _get_running_loop()
             if loop is None:  # no loop to run a timer on
                 self._write_pending()
-            elif self._timer is None or self._timer_loop is not loop:
+            else:
                 self._timer = loop.call_later(self.flush_seconds, self._on_timer)
                 self._timer_loop = loop
 
