@@ -598,3 +598,20 @@ async def test_a_grouped_call_whose_connection_is_lost_answers_every_caller_serv
     assert {t.id for c in fresh for t in c.transfers} <= await check_stored_state(scene)
     assert await outbox_counts(scene, fresh) == [int(c.event is not None) for c in fresh]
     await check_no_connection_stranded(scene)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_each_grouped_caller_gets_its_own_service_unavailable_chained_to_the_driver_error(
+    scene: Scene, mode: Mode
+) -> None:
+    _callers, outcomes = await lose_a_grouped_call(scene, "plain", mode)
+    assert [type(o) for o in outcomes] == [ServiceUnavailable] * CALLERS
+    # one exception object per caller: callers in other tasks must not share (and mutate:
+    # add_note, __traceback__, __context__) one instance
+    assert len({id(o) for o in outcomes}) == CALLERS
+    for outcome in outcomes:
+        assert isinstance(outcome, BaseException)
+        # what a caller alone keeps for the logs: the driver's error as the cause
+        assert isinstance(
+            outcome.__cause__, asyncpg.PostgresError | asyncpg.InterfaceError | OSError
+        )

@@ -941,8 +941,12 @@ class PostgresLedger:
                     raw = await self._send_grouped(members)
             except Exception as exc:
                 if _outcome_unknown(exc):
-                    mapped = translate_error(exc)
+                    # each caller its own error, chained to the driver's as a caller
+                    # alone gets it from _fetchval (callers in other tasks share none)
                     for member in members:
+                        mapped = translate_error(exc)
+                        if mapped is not exc:
+                            mapped.__cause__ = exc
                         _settle(member, exception=mapped)
                     return
                 self.group_fallbacks += 1
