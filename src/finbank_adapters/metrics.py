@@ -223,6 +223,14 @@ class MetricsRecorder:
             self._pending_counts[series] = self._pending_counts.get(series, 0) + value
         self._maybe_flush()
 
+    def _add_to(self, series: _Series, value: float) -> None:
+        """:meth:`add` for a series already checked by :meth:`_series` (the same updates)."""
+        with self._lock:
+            self._totals[series] = self._totals.get(series, 0) + value
+            self._pending_counts[series] = self._pending_counts.get(series, 0) + value
+        if self.emf:
+            self._maybe_flush()
+
     def set(self, metric: Metric, value: float, **dimensions: str) -> None:
         """Set a gauge."""
         series = self._series(metric, Kind.GAUGE, dimensions)
@@ -472,6 +480,13 @@ async def serve_prometheus(port: int, stop: asyncio.Event, host: str = "127.0.0.
         await stop.wait()
 
 
+#: result code -> (its ``LedgerResults`` series, whether it is unexpected), filled by
+#: :func:`record_ledger_results` as codes are met (bounded: codes come from one enum)
+_ONE_RESULT: dict[str, tuple[_Series, bool]] = {}
+_ONE_RESULT_MAX = 64
+_UNEXPECTED_SERIES: _Series = (LEDGER_UNEXPECTED_RESULTS, ())
+
+
 def record_ledger_results(results: Iterable[str]) -> None:
     """Count one ledger batch's results (``LedgerResults`` by code, ``LedgerUnexpectedResults``).
 
@@ -479,8 +494,22 @@ def record_ledger_results(results: Iterable[str]) -> None:
     per distinct code, so a batch of 8,190 costs a few dictionary updates.
     """
     recorder = _recorder
+    if type(results) is list and len(results) == 1:  # one transfer (every HTTP transfer)
+        # its series, checked once per code (results are str codes or a StrEnum of them,
+        # equal and hashed as their text); then two dictionary updates under the lock
+        one = _ONE_RESULT.get(results[0])
+        if one is not None:
+            recorder._add_to(one[0], 1)
+            if one[1]:
+                recorder._add_to(_UNEXPECTED_SERIES, 1)
+            return
     if isinstance(results, Sequence) and len(results) == 1:  # one transfer: no Counter
         code = str(results[0])
+        if isinstance(results[0], str) and len(_ONE_RESULT) < _ONE_RESULT_MAX:
+            _ONE_RESULT[code] = (
+                recorder._series(LEDGER_RESULTS, Kind.COUNTER, {"Result": code}),
+                code not in EXPECTED_LEDGER_RESULTS,
+            )
         recorder.add(LEDGER_RESULTS, 1, Result=code)
         if code not in EXPECTED_LEDGER_RESULTS:
             recorder.add(LEDGER_UNEXPECTED_RESULTS, 1)

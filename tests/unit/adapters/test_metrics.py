@@ -308,3 +308,97 @@ def test_no_operational_metric_takes_a_name_the_http_registry_already_uses() -> 
         base = metric.prometheus_name.removesuffix("_total")
         assert base not in taken, metric.prometheus_name
         assert metric.prometheus_name not in taken, metric.prometheus_name
+
+
+def test_one_ledger_result_is_counted_as_the_recorder_counts_it_whatever_its_form() -> None:
+    """One result a call (every HTTP transfer) takes a cached series: the same totals,
+    Prometheus text and EMF documents as ``add`` gives, for an enum member, its plain
+    text, a tuple, an unexpected code, and a code first met in a batch."""
+    from finbank_core.accounts.ledger import CreateTransferResult as R
+
+    calls: list[list[str] | tuple[str, ...]] = [
+        [R.OK],
+        ["ok"],
+        (R.EXISTS,),
+        [R.ID_MUST_NOT_BE_ZERO],
+        [R.ID_MUST_NOT_BE_ZERO],
+        ['we"ird'],
+        [R.OK, R.EXCEEDS_CREDITS],
+        [R.EXCEEDS_CREDITS],
+        ['we"ird'],
+        [R.OK],
+    ]
+    streams = (io.StringIO(), io.StringIO())
+    fast, slow = (
+        MetricsRecorder(environment="t", emf=True, stream=s, clock=Ticks(), wall=lambda: 1.5)
+        for s in streams
+    )
+    metrics.reset_for_tests(fast)
+    try:
+        for results in calls:
+            metrics.record_ledger_results(results)
+            for code in results:
+                slow.add(metrics.LEDGER_RESULTS, 1, Result=str(code))
+                if str(code) not in metrics.EXPECTED_LEDGER_RESULTS:
+                    slow.add(metrics.LEDGER_UNEXPECTED_RESULTS, 1)
+        assert fast.value(metrics.LEDGER_RESULTS, Result="ok") == 4
+        assert fast.value(metrics.LEDGER_UNEXPECTED_RESULTS) == 4
+        assert fast.prometheus_text() == slow.prometheus_text()
+        assert fast.flush() == slow.flush() == 6
+        assert streams[0].getvalue() == streams[1].getvalue()
+    finally:
+        metrics.reset_for_tests()
+
+
+async def test_the_memory_ledger_counts_a_submitted_transfer_and_publishes_only_if_applied(
+    emf: tuple[MetricsRecorder, io.StringIO, Ticks],
+) -> None:
+    """``submit_transfer`` runs ``create_transfers``' steps itself: the same count of its
+    result, and its events published only when the transfer was applied."""
+    from datetime import UTC, datetime
+
+    from finbank_adapters.memory.events import InMemoryEventPublisher
+    from finbank_core.accounts.events import make_event
+
+    recorder, _, _ = emf
+    clock = FakeClock()
+    published = InMemoryEventPublisher()
+    ledger = InMemoryLedger(clock, published)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await ledger.create_accounts(
+        [
+            NewAccount(id=a, code=1),
+            NewAccount(id=b, code=1, flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
+        ]
+    )
+
+    def event() -> Any:
+        return make_event(
+            event_id=uuid.uuid4(),
+            type="t",
+            occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+            aggregate_id=a,
+            payload={},
+        )
+
+    ok = Transfer(id=uuid.uuid4(), debit_account_id=a, credit_account_id=b, amount=5, code=1)
+    first = await ledger.submit_transfer(ok, events=[event()])
+    replay = await ledger.submit_transfer(ok, events=[event()])
+    overdraft = Transfer(
+        id=uuid.uuid4(), debit_account_id=b, credit_account_id=a, amount=50, code=1
+    )
+    refused = await ledger.submit_transfer(overdraft, events=[event()])
+    same = Transfer(id=uuid.uuid4(), debit_account_id=a, credit_account_id=a, amount=1, code=1)
+    odd = await ledger.submit_transfer(same)
+
+    assert first.result.value == "ok"
+    assert first.timestamp is not None
+    assert [r.result.value for r in (replay, refused, odd)] == [
+        "exists",
+        "exceeds_credits",
+        "accounts_must_be_different",
+    ]
+    assert len(published.published) == 1
+    for code in ("ok", "exists", "exceeds_credits", "accounts_must_be_different"):
+        assert recorder.value(metrics.LEDGER_RESULTS, Result=code) == 1
+    assert recorder.value(metrics.LEDGER_UNEXPECTED_RESULTS) == 1
