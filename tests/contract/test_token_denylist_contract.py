@@ -110,6 +110,19 @@ async def test_any_revoked_id_among_several_denies(harness: Harness) -> None:
     assert await harness.denylist.is_revoked("jti-1", "session-9")
 
 
+async def test_an_expired_revocation_among_several_does_not_hide_a_live_one(
+    harness: Harness,
+) -> None:
+    now = harness.clock.now()
+    await harness.denylist.revoke("jti-1", now + timedelta(minutes=5))
+    await harness.denylist.revoke("session-9", now + timedelta(hours=1))
+    harness.clock.advance(minutes=10)
+    assert await harness.denylist.is_revoked("jti-1", "session-9")
+    assert not await harness.denylist.is_revoked("jti-1", "session-8")
+    harness.clock.advance(hours=1)
+    assert not await harness.denylist.is_revoked("jti-1", "session-9")
+
+
 async def test_revoking_an_already_expired_token_keeps_nothing(harness: Harness) -> None:
     await harness.denylist.revoke("jti-old", harness.clock.now() - timedelta(seconds=1))
     assert not await harness.denylist.is_revoked("jti-old")

@@ -165,11 +165,17 @@ class InMemoryTokenDenylist:
         self._denied[token_id] = max(expires_at, self._denied.get(token_id, expires_at))
 
     async def is_revoked(self, *token_ids: str) -> bool:
-        now = self._clock.now()
-        return any(
-            (until := self._denied.get(token_id)) is not None and until > now
-            for token_id in token_ids
-        )
+        # asked on every authenticated request: the clock is read only for an id found
+        denied = self._denied
+        now = None
+        for token_id in token_ids:
+            until = denied.get(token_id)
+            if until is not None:
+                if now is None:
+                    now = self._clock.now()
+                if until > now:
+                    return True
+        return False
 
 
 @dataclass

@@ -461,7 +461,11 @@ class Authenticate:
 
 
 def revocable_ids(principal: Principal) -> tuple[str, ...]:
-    return tuple(i for i in (principal.token_id, principal.session_id) if i)
+    """The token's id and its session's, those it has (asked of the denylist)."""
+    token_id, session_id = principal.token_id, principal.session_id
+    if token_id:
+        return (token_id, session_id) if session_id else (token_id,)
+    return (session_id,) if session_id else ()
 
 
 class Refresh:
