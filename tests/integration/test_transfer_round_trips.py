@@ -6,8 +6,9 @@ from that, and the ledger is asked for the stored transfer only when it
 answers ``exists`` (a replay) or refuses. Every statement sent on any asyncpg
 connection of this process is counted (each public query method of
 ``asyncpg.Connection``, which is one round trip once its statement is
-prepared: the requests are warmed up first), with the SQL, so a failure says
-what was sent.
+prepared: the requests are warmed up first, and the pool's own short path for a
+statement already prepared on the connection, ``pool._run_cached``), with the
+SQL, so a failure says what was sent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import httpx
 import pytest
 
 from finbank_adapters.containers import build_container
+from finbank_adapters.postgres import pool as postgres_pool
 from finbank_adapters.settings import Settings
 from finbank_http import create_app
 from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
@@ -60,6 +62,15 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> StatementLog:
 
     for name in QUERY_METHODS:
         monkeypatch.setattr(asyncpg.Connection, name, counting(getattr(asyncpg.Connection, name)))
+    run_cached = postgres_pool._run_cached
+
+    async def counted_cached(con: Any, stmt: Any, query: str, *args: Any) -> Any:
+        # the pool sends a statement already prepared straight to the protocol
+        if log.recording:
+            log.statements.append(" ".join(query.split()))
+        return await run_cached(con, stmt, query, *args)
+
+    monkeypatch.setattr(postgres_pool, "_run_cached", counted_cached)
     return log
 
 
