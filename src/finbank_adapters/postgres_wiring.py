@@ -55,10 +55,15 @@ def postgres_ledger(pool: Any, clock: Clock, settings: Settings | None = None) -
     )
 
 
-def postgres_account_repository(pool: Any) -> Any:
+def postgres_account_repository(pool: Any, settings: Settings | None = None) -> Any:
+    """The PostgreSQL account repository, its reads coalesced as ``settings.postgres`` sets."""
     from finbank_adapters.postgres import PostgresAccountRepository
 
-    return PostgresAccountRepository(pool)
+    if settings is None:
+        return PostgresAccountRepository(pool)
+    return PostgresAccountRepository(
+        pool, read_max_in_flight=settings.postgres.accounts_read_max_in_flight
+    )
 
 
 def postgres_user_store(pool: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from finbank_adapters.postgres.coalesced_reads import CoalescedReads
 from finbank_adapters.postgres.errors import translated
 from finbank_core.accounts.model import AccountKind, AccountStatus, CustomerAccount, HolderType
 from finbank_core.shared.errors import AccountNotFound, DuplicateAccount
@@ -30,6 +31,13 @@ _BY_IDS = _SELECT + " WHERE id = ANY($1::uuid[])"
 #: the two accounts of a transfer, as two parameters: asyncpg's array encoding alone (its
 #: collections.abc checks of the list and of each element) took ~13k instructions a call
 _BY_TWO_IDS = _SELECT + " WHERE id IN ($1, $2)"
+#: up to 64 ids as parameters, padded to the next of these sizes with the last id
+#: repeated: a few prepared statements, and no array to encode
+_IN_SIZES = (4, 8, 16, 32, 64)
+_BY_N_IDS = {
+    size: _SELECT + " WHERE id IN ({})".format(", ".join(f"${n}" for n in range(1, size + 1)))
+    for size in _IN_SIZES
+}
 _BY_NUMBER = _SELECT + " WHERE branch = $1 AND number = $2"
 _BY_OWNER = _SELECT + ' WHERE owner_id = $1 ORDER BY created_at, number COLLATE "C"'
 _SET_STATUS = (
@@ -50,8 +58,21 @@ _ON_UNIQUE = {
 
 
 class PostgresAccountRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """Customer accounts on PostgreSQL; ``pool`` is opened and closed by its owner.
+
+    ``read_max_in_flight``: with that many ``get_many`` reads in flight, the
+    callers that arrive wait and are read together in one statement
+    (:mod:`finbank_adapters.postgres.coalesced_reads`); 0: every read at once.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, read_max_in_flight: int = 0) -> None:
         self._pool = pool
+        self._reads = CoalescedReads(self._fetch_rows, max_in_flight=read_max_in_flight)
+
+    @property
+    def reads(self) -> CoalescedReads:
+        """The coalesced ``get_many`` reads (their counters, what is in flight and waits)."""
+        return self._reads
 
     async def next_account_number(self) -> int:
         with translated():
@@ -84,13 +105,22 @@ class PostgresAccountRepository:
     async def get_many(self, account_ids: Sequence[uuid.UUID]) -> list[CustomerAccount]:
         if not account_ids:
             return []
-        with translated():
-            if len(account_ids) == 2:
-                rows = await self._pool.fetch(_BY_TWO_IDS, account_ids[0], account_ids[1])
-            else:
-                rows = await self._pool.fetch(_BY_IDS, list(account_ids))
-        by_id = {row[0]: row for row in rows}
+        by_id = await self._reads.rows(account_ids)
         return [_account(by_id[i]) for i in account_ids if i in by_id]
+
+    async def _fetch_rows(self, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+        """One statement for ``ids``; driver errors untranslated (``CoalescedReads``'s)."""
+        count = len(ids)
+        if count == 2:
+            return await self._pool.fetch(_BY_TWO_IDS, ids[0], ids[1])
+        if count > _IN_SIZES[-1]:
+            return await self._pool.fetch(_BY_IDS, ids)
+        if count == 1:
+            return await self._pool.fetch(_BY_ID, ids[0])
+        for size in _IN_SIZES:
+            if size >= count:
+                break
+        return await self._pool.fetch(_BY_N_IDS[size], *ids, *[ids[-1]] * (size - count))
 
     async def get_by_number(self, branch: str, number: str) -> CustomerAccount:
         with translated():

@@ -43,6 +43,10 @@ class PostgresOptions(Area, frozen=True, kw_only=True):
     ledger_group_max_in_flight: NonNegative = 1
     #: most transfers one grouped call carries (a bigger batch is sent alone)
     ledger_group_max_transfers: Positive = 512
+    #: coalesced reads of customer accounts (docs/postgres.md): with this many reads of
+    #: accounts by id in flight, the callers that arrive wait and are read together in
+    #: one statement; 0 sends every read at once (off)
+    accounts_read_max_in_flight: NonNegative = 1
 
 
 class RedisOptions(Area, frozen=True, kw_only=True):
