@@ -31,7 +31,9 @@ class AccountsContainer(containers.DeclarativeContainer):
         providers.Callable(settings_field("backends.accounts"), infra.settings),
         memory=providers.Singleton(InMemoryAccountRepository),
         postgres=providers.Singleton(
-            postgres_wiring.postgres_account_repository, pool=infra.postgres_pool
+            postgres_wiring.postgres_account_repository,
+            pool=infra.postgres_pool,
+            settings=infra.settings,
         ),
     )
 
