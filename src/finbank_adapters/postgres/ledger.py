@@ -31,7 +31,7 @@ import contextvars
 import sys
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,6 +78,18 @@ from finbank_core.accounts.ledger import (
 from finbank_core.accounts.ledger_rules import batch_check, out_of_range
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.events import EventEnvelope, encode_event
+
+
+def _uuid_from_bytes(data: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=data)
+
+
+try:  # asyncpg's UUID (a uuid.UUID) encodes without a Python call
+    from asyncpg.pgproto.pgproto import UUID as _AsyncpgUUID
+
+    _PgUUID: Callable[[bytes], uuid.UUID] = _AsyncpgUUID
+except ImportError:  # pragma: no cover - an asyncpg without it
+    _PgUUID = _uuid_from_bytes
 
 _TRANSFER_RESULTS = {r.value: r for r in CreateTransferResult}
 _ACCOUNT_RESULTS = {r.value: r for r in CreateAccountResult}
@@ -130,6 +142,16 @@ _BOTH_LIMITS = int(
 #: a post/void's request fields that were left 0/None (column ``inherited``)
 _INH_CODE, _INH_LEDGER, _INH_USER_DATA, _INH_128, _INH_64, _INH_32 = 1, 2, 4, 8, 16, 32
 _ZERO_UUID = uuid.UUID(int=0)
+
+
+def _uuid_of(value: int) -> uuid.UUID:
+    """A u128 as the UUID asyncpg encodes fastest: its own ``UUID`` type takes its 16
+    bytes as they are, a ``uuid.UUID`` is asked for ``.bytes`` (a Python property)."""
+    return _PgUUID(value.to_bytes(16, "big"))
+
+
+#: ``user_data_128`` 0, the commonest, built once
+_ZERO_PG_UUID = _uuid_of(0)
 _NO_FLAGS = TransferFlags.NONE
 
 
@@ -203,20 +225,41 @@ def _single_call(
     passed the checks before ``exists``. Exactly one event goes as scalars
     (``ledger_create_transfer_event``), several as arrays.
     """
+    # _transfer_mid(t, 0) is None when these hold (pending id and timeout are unset
+    # here); asked only otherwise, for its result code. The ids compare by their
+    # ints: UUID.__eq__ is a Python call.
+    debit = t.debit_account_id
+    credit = t.credit_account_id
+    if (
+        debit is not None
+        and credit is not None
+        and 0 < (debit_int := debit.int) < MAX_U128
+        and 0 < (credit_int := credit.int) < MAX_U128
+        and debit_int != credit_int
+        and t.amount != 0
+        and t.ledger != 0
+        and t.code != 0
+    ):
+        mid = None
+    else:
+        mid = _transfer_mid(t, 0)
+    ledger = t.ledger
     ud128 = t.user_data_128
+    ud64 = t.user_data_64
+    ud32 = t.user_data_32
     args = (
         now,
         t.id,
-        t.debit_account_id,
-        t.credit_account_id,
+        debit,
+        credit,
         t.amount,
         t.code,
-        _s32(t.ledger),
+        ledger - (1 << 32) if ledger >= 1 << 31 else ledger,  # _s32, inline
         t.user_data,
-        uuid.UUID(int=ud128) if ud128 else _ZERO_UUID,
-        _s64(t.user_data_64),
-        _s32(t.user_data_32),
-        _transfer_mid(t, 0),
+        _uuid_of(ud128) if ud128 else _ZERO_PG_UUID,
+        ud64 - (1 << 64) if ud64 >= 1 << 63 else ud64,  # _s64
+        ud32 - (1 << 32) if ud32 >= 1 << 31 else ud32,  # _s32
+        mid,
     )
     if not events:
         return _CREATE_TRANSFER, args
@@ -718,13 +761,27 @@ class PostgresLedger:
                 and not t.timeout_seconds
                 and t.timestamp is None
             ):
-                # the commonest call: one plain transfer, which passes the batch checks
-                check_transfer_texts(transfers)
-                pre = _transfer_pre(t, 0, None)
-                if pre is not None:
-                    results = [R(pre)]
-                    record_ledger_results(results)
-                    return results
+                # the commonest call: one plain transfer, which passes the batch checks;
+                # check_transfer_texts and _transfer_pre's checks in one expression, in
+                # their order (flags 0, timeout 0: in range), each asked for its result
+                # code only when one of them fails
+                user_data = t.user_data
+                if user_data is not None and "\x00" in user_data:
+                    check_transfer_texts(transfers)  # raises
+                if not (
+                    0 <= t.amount <= MAX_AMOUNT
+                    and 0 <= t.ledger <= MAX_U32
+                    and 0 <= t.code <= MAX_U16
+                    and 0 <= t.user_data_128 <= MAX_U128
+                    and 0 <= t.user_data_64 <= MAX_U64
+                    and 0 <= t.user_data_32 <= MAX_U32
+                    and 0 < t.id.int < MAX_U128
+                ):
+                    pre = _transfer_pre(t, 0, None)
+                    if pre is not None:
+                        results = [R(pre)]
+                        record_ledger_results(results)
+                        return results
                 now = self._clock.now()
                 if self._in_flight >= self._cap:
                     results = await self._queued(
