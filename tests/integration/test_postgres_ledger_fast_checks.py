@@ -98,10 +98,11 @@ CASES: list[Transfer] = [
 
 
 def reference_arguments(t: Transfer, now: datetime) -> tuple[Any, ...]:
-    """``_single_call``'s arguments as they were written before it was inlined."""
+    """``_single_call``'s arguments as they were written before it was inlined (the time
+    as the interval since the Unix epoch: test_postgres_ledger_time_as_interval)."""
     ud128 = t.user_data_128
     return (
-        now,
+        now - datetime(1970, 1, 1, tzinfo=UTC),
         t.id,
         t.debit_account_id,
         t.credit_account_id,

@@ -32,7 +32,7 @@ import sys
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -105,10 +105,36 @@ def _call(function: str, arity: int) -> str:
 _CREATE_ACCOUNTS = _call("ledger_create_accounts", 13)
 _CREATE_TRANSFERS = _call("ledger_create_transfers", 25)
 _CREATE_TRANSFERS_WITH_EVENTS = _call("ledger_create_transfers", 31)
-_CREATE_TRANSFER = _call("ledger_create_transfer", 12)
-_CREATE_TRANSFER_WITH_EVENTS = _call("ledger_create_transfer", 18)
+#: the time a single transfer's statement takes as its first argument: the interval
+#: since the Unix epoch (``now - _UNIX_EPOCH``, a timedelta), made a timestamptz by the
+#: server exactly (a timestamp without time zone plus an interval adds its days and
+#: microseconds as they are, whatever the session's TimeZone; then read as UTC).
+#: asyncpg's timestamptz encoder costs ~7k instructions a call (two comparisons with its
+#: infinities, each calling the time zone's utcoffset by name); the subtraction and the
+#: interval's encoding ~1.5k.
+_AT_INTERVAL = "(timestamp '1970-01-01' + $1::interval) AT TIME ZONE interval '00:00'"
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _call_at(function: str, arity: int) -> str:
+    """``_call``, its first argument (the time) as an interval (``_AT_INTERVAL``)."""
+    rest = "".join(f", ${n}" for n in range(2, arity + 1))
+    return f"SELECT {function}({_AT_INTERVAL}{rest})"
+
+
+_CREATE_TRANSFER = _call_at("ledger_create_transfer", 12)
+_CREATE_TRANSFER_WITH_EVENTS = _call_at("ledger_create_transfer", 18)
 #: one plain transfer and exactly one event, the event as scalars (0025): no arrays to encode
-_CREATE_TRANSFER_WITH_EVENT = _call("ledger_create_transfer_event", 18)
+_CREATE_TRANSFER_WITH_EVENT = _call_at("ledger_create_transfer_event", 18)
+#: the three above with the time as a timestamptz, for the two times asyncpg sends as
+#: -infinity and infinity (``datetime.min`` and ``datetime.max`` in UTC): no clock's
+_WITH_TIMESTAMPTZ = {
+    _CREATE_TRANSFER: _call("ledger_create_transfer", 12),
+    _CREATE_TRANSFER_WITH_EVENTS: _call("ledger_create_transfer", 18),
+    _CREATE_TRANSFER_WITH_EVENT: _call("ledger_create_transfer_event", 18),
+}
+_MIN_SINCE_EPOCH = datetime.min.replace(tzinfo=UTC) - _UNIX_EPOCH
+_MAX_SINCE_EPOCH = datetime.max.replace(tzinfo=UTC) - _UNIX_EPOCH
 #: several callers' batches in one call, each caller's events kept to its own transfers (0024)
 _CREATE_TRANSFERS_GROUPED = _call("ledger_create_transfers_grouped", 32)
 #: several callers' single plain transfers, each through ledger_create_transfer, one commit
@@ -247,8 +273,9 @@ def _single_call(
     ud128 = t.user_data_128
     ud64 = t.user_data_64
     ud32 = t.user_data_32
-    args = (
-        now,
+    at = (now if now.tzinfo is UTC else now.astimezone(UTC)) - _UNIX_EPOCH  # _since_epoch
+    args: tuple[Any, ...] = (
+        at,
         t.id,
         debit,
         credit,
@@ -262,10 +289,22 @@ def _single_call(
         mid,
     )
     if not events:
-        return _CREATE_TRANSFER, args
-    if len(events) == 1:
-        return _CREATE_TRANSFER_WITH_EVENT, (*args, *_event_scalars(events[0]))
-    return _CREATE_TRANSFER_WITH_EVENTS, (*args, *event_columns(events))
+        query = _CREATE_TRANSFER
+    elif len(events) == 1:
+        query = _CREATE_TRANSFER_WITH_EVENT
+        args = (*args, *_event_scalars(events[0]))
+    else:
+        query = _CREATE_TRANSFER_WITH_EVENTS
+        args = (*args, *event_columns(events))
+    if _MIN_SINCE_EPOCH < at < _MAX_SINCE_EPOCH:
+        return query, args
+    return _WITH_TIMESTAMPTZ[query], (now, *args[1:])
+
+
+def _since_epoch(now: datetime) -> timedelta:
+    """The time since the Unix epoch of the instant asyncpg would send for ``now`` as a
+    timestamptz (a naive one read as local time, as asyncpg's ``astimezone`` reads it)."""
+    return (now if now.tzinfo is UTC else now.astimezone(UTC)) - _UNIX_EPOCH
 
 
 # -- the checks that need no stored state, in ledger_rules' order ---------------------
