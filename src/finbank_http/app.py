@@ -24,6 +24,7 @@ from finbank_adapters.containers import BankContainer, build_container
 from finbank_adapters.settings import HttpOptions, Profile, Settings, SettingsError
 from finbank_http import openapi
 from finbank_http.deps import bank_provider, provide_principal
+from finbank_http.direct_calls import DirectCalls
 from finbank_http.limits import InputLimits
 from finbank_http.observability import ObservabilityPlugin
 from finbank_http.problems import EXCEPTION_HANDLERS
@@ -95,7 +96,10 @@ def create_app(container: BankContainer | None = None) -> Litestar:
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         opt=protected_opt(),  # authenticated first by before_request (security.py)
     )
-    before_request = authenticate_then(limits.check)
+    # handlers taking only the request, a JSON body and headers: called from the hook
+    # with their arguments read directly (direct_calls.py), once the checks passed
+    direct_calls = DirectCalls()
+    before_request = authenticate_then(limits.check, direct_calls)
     observability = ObservabilityPlugin(metrics_route=http.metrics_on_api_port, wraps_app=True)
     app = Litestar(
         route_handlers=[
@@ -133,6 +137,7 @@ def create_app(container: BankContainer | None = None) -> Litestar:
     )
     assert app.state is state  # what the bank's provider reads
     require_authentication(app, before_request)
+    direct_calls.install(app)
     openapi.install(app)
     headers = SecurityHeaders(
         hsts_max_age_seconds=http.hsts_max_age_seconds,

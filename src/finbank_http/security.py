@@ -93,10 +93,13 @@ async def authenticated(
 
 def authenticate_then(
     check: Callable[[Request[Any, Any, Any]], Awaitable[Any]],
+    call: Callable[[Request[Any, Any, Any]], Awaitable[Any]] | None = None,
 ) -> Callable[[Request[Any, Any, Any]], Awaitable[Any]]:
     """The app's ``before_request``: on a route marked :func:`protected_opt`,
     :func:`authenticate` first (``OPTIONS`` excepted, as the guard), then ``check``
-    (the input limits), whose answer it returns.
+    (the input limits), whose answer it returns if it has one; otherwise ``call``'s
+    (:class:`~finbank_http.direct_calls.DirectCalls`: the handler's answer, or None
+    for Litestar to call it).
 
     The same order a guard gives (401 before the input is looked at), without
     the per-request copy of the route handler Litestar makes for each guard.
@@ -112,7 +115,10 @@ def authenticate_then(
             needs_token = protected[key] = bool(handler.opt.get(AUTHENTICATED_OPT))
         if needs_token and scope["method"] != "OPTIONS":
             await authenticate(request)
-        return await check(request)
+        answer = await check(request)
+        if answer is None and call is not None:
+            return await call(request)
+        return answer
 
     before_request.__qualname__ = before_request.__name__ = "authenticate_then"
     return before_request
