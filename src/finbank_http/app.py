@@ -7,6 +7,8 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 from litestar import Litestar, Router
@@ -138,6 +140,7 @@ def create_app(container: BankContainer | None = None) -> Litestar:
     assert app.state is state  # what the bank's provider reads
     require_authentication(app, before_request)
     direct_calls.install(app)
+    resolve_exception_handlers_once(app)
     openapi.install(app)
     headers = SecurityHeaders(
         hsts_max_age_seconds=http.hsts_max_age_seconds,
@@ -162,6 +165,28 @@ def require_authentication(app: Litestar, before_request: Any) -> None:
                     f"{handler.handler_name} ({route.path}) is protected but its before_request "
                     "is not the app's: it would skip authentication and the input limits"
                 )
+
+
+def resolve_exception_handlers_once(app: Litestar) -> None:
+    """Each route handler's exception handlers, resolved now, once.
+
+    Litestar's router asks every request's handler for them
+    (``resolve_exception_handlers``: its layers walked and their maps merged
+    into a new dict, a couple of microseconds a request), though they are
+    fixed once the app is built and are read only when a request fails. Each
+    handler gets the same merged map for good, read-only, so a request can
+    never change what the next one gets.
+    """
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not hasattr(handler, "__dict__"):
+                continue  # Litestar's own handlers (OPTIONS, the schema's) keep resolving
+            resolved = MappingProxyType(handler.resolve_exception_handlers())
+            handler.resolve_exception_handlers = partial(_same, resolved)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def uvicorn_options(http: HttpOptions) -> dict[str, object]:
