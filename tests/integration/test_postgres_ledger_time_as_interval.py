@@ -1,9 +1,10 @@
-"""One plain transfer's statement takes the clock's time as the interval since the Unix
-epoch and the server makes it the timestamptz (``ledger._AT_INTERVAL``),
-instead of asyncpg encoding a datetime. The instant must be the one asyncpg would have
-sent, to the microsecond, for every datetime and session time zone; the rows stored
-must be the batch function's (which still takes timestamptz), replays, refusals and
-events included; and the two instants asyncpg sends as infinities keep their form."""
+"""One plain transfer's statement takes the clock's time (and its one event's, if any) as
+the interval since the Unix epoch, made the timestamptz by the server
+(``ledger._AT_INTERVAL``), instead of asyncpg encoding a datetime. The instant must be
+the one asyncpg would have sent, to the microsecond, for every datetime and session time
+zone; the rows stored must be the batch function's (which still takes timestamptz),
+replays, refusals and events included; and the two instants asyncpg sends as infinities
+keep their form."""
 
 from __future__ import annotations
 
@@ -117,12 +118,18 @@ def plain(n: int, **changes: Any) -> Transfer:
     return msgspec.structs.replace(transfer, **changes)
 
 
-def event(n: int) -> EventEnvelope:
+def event(n: int, occurred_at: datetime | None = None) -> EventEnvelope:
+    """Event ``n``, by default at a time of its own with microseconds (every even one in
+    São Paulo's offset)."""
+    if occurred_at is None:
+        occurred_at = START - n * timedelta(seconds=1, microseconds=7)
+        if n % 2 == 0:
+            occurred_at = occurred_at.astimezone(SAO_PAULO)
     return EventEnvelope(
         event_id=uuid.UUID(int=0xE000 + n),
         type="ledger.transfer_completed",
         version=1,
-        occurred_at=START,
+        occurred_at=occurred_at,
         aggregate_id=str(ALICE),
         payload={"n": n},
     )
@@ -203,16 +210,20 @@ async def test_the_rows_stored_are_the_batch_function_s() -> None:
 async def test_the_times_asyncpg_sends_as_infinities_keep_the_timestamptz_form(
     our_pool: asyncpg.Pool,
 ) -> None:
-    for when in (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)):
+    extremes = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+    with_timestamptz = ledger_module._WITH_TIMESTAMPTZ
+    for when in extremes:
         for events in ([], [event(1)], [event(1), event(2)]):
             query, args = ledger_module._single_call(plain(1), when, events)
-            assert (
-                query
-                == ledger_module._WITH_TIMESTAMPTZ[
-                    ledger_module._single_call(plain(1), START, events)[0]
-                ]
-            )
+            assert query == with_timestamptz[ledger_module._single_call(plain(1), START, events)[0]]
             assert args[0] is when
+            if len(events) == 1:
+                assert args[16] is events[0].occurred_at
+        # the event's time at an extreme: both times go as timestamptz
+        at_extreme = event(1, occurred_at=when)
+        query, args = ledger_module._single_call(plain(1), START, [at_extreme])
+        assert query == with_timestamptz[ledger_module._CREATE_TRANSFER_WITH_EVENT]
+        assert (args[0], args[16]) == (START, when)
     # what the server then stores: the infinity asyncpg sends, as before
     ledger = PostgresLedger(our_pool, FakeClock(START))
     await fund(ledger)
@@ -222,6 +233,13 @@ async def test_the_times_asyncpg_sends_as_infinities_keep_the_timestamptz_form(
         "SELECT created_at = 'infinity' FROM ledger_transfers WHERE id = $1", plain(1).id
     )
     assert infinite is True
+    at_extreme = event(2, occurred_at=datetime.min.replace(tzinfo=UTC))
+    query, args = ledger_module._single_call(plain(2), START, [at_extreme])
+    assert await our_pool.fetchval(query, *args) == "ok"
+    minus_infinite = await our_pool.fetchval(
+        "SELECT occurred_at = '-infinity' FROM outbox WHERE event_id = $1", at_extreme.event_id
+    )
+    assert minus_infinite is True
 
 
 async def test_many_callers_at_once_store_the_clock_s_time(our_pool: asyncpg.Pool) -> None:

@@ -116,17 +116,21 @@ _AT_INTERVAL = "(timestamp '1970-01-01' + $1::interval) AT TIME ZONE interval '0
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _call_at(function: str, arity: int) -> str:
-    """``_call``, its first argument (the time) as an interval (``_AT_INTERVAL``)."""
-    rest = "".join(f", ${n}" for n in range(2, arity + 1))
-    return f"SELECT {function}({_AT_INTERVAL}{rest})"
+def _call_at(function: str, arity: int, times: tuple[int, ...] = (1,)) -> str:
+    """``_call``, its arguments at ``times`` (the time, an event's) as intervals
+    (``_AT_INTERVAL``)."""
+    placeholders = (
+        _AT_INTERVAL.replace("$1", f"${n}") if n in times else f"${n}" for n in range(1, arity + 1)
+    )
+    return "SELECT {}({})".format(function, ", ".join(placeholders))
 
 
 _CREATE_TRANSFER = _call_at("ledger_create_transfer", 12)
 _CREATE_TRANSFER_WITH_EVENTS = _call_at("ledger_create_transfer", 18)
-#: one plain transfer and exactly one event, the event as scalars (0025): no arrays to encode
-_CREATE_TRANSFER_WITH_EVENT = _call_at("ledger_create_transfer_event", 18)
-#: the three above with the time as a timestamptz, for the two times asyncpg sends as
+#: one plain transfer and exactly one event, the event as scalars (0025): no arrays to
+#: encode; its ``occurred_at`` (argument 17) as an interval too
+_CREATE_TRANSFER_WITH_EVENT = _call_at("ledger_create_transfer_event", 18, (1, 17))
+#: the three above with the times as timestamptz, for the two times asyncpg sends as
 #: -infinity and infinity (``datetime.min`` and ``datetime.max`` in UTC): no clock's
 _WITH_TIMESTAMPTZ = {
     _CREATE_TRANSFER: _call("ledger_create_transfer", 12),
@@ -232,12 +236,14 @@ def _event_scalars(event: EventEnvelope) -> tuple[Any, ...]:
     """One event as ``ledger_create_transfer_event`` takes it: ``event_columns``' six
     values for it, each alone instead of in a one-element array (stamped likewise)."""
     [event] = tracing.stamp((event,))
+    occurred_at = event.occurred_at
     return (
         event.event_id,
         event.aggregate_id,
         event.type,
         event.topic(),
-        event.occurred_at,
+        # as an interval (_since_epoch), as the statement takes it
+        (occurred_at if occurred_at.tzinfo is UTC else occurred_at.astimezone(UTC)) - _UNIX_EPOCH,
         encode_event(event),
     )
 
@@ -296,8 +302,13 @@ def _single_call(
     else:
         query = _CREATE_TRANSFER_WITH_EVENTS
         args = (*args, *event_columns(events))
-    if _MIN_SINCE_EPOCH < at < _MAX_SINCE_EPOCH:
+    if _MIN_SINCE_EPOCH < at < _MAX_SINCE_EPOCH and (
+        query is not _CREATE_TRANSFER_WITH_EVENT or _MIN_SINCE_EPOCH < args[16] < _MAX_SINCE_EPOCH
+    ):
         return query, args
+    # a time asyncpg sends as an infinity: the statement with every time a timestamptz
+    if query is _CREATE_TRANSFER_WITH_EVENT:
+        args = (*args[:16], events[0].occurred_at, args[17])
     return _WITH_TIMESTAMPTZ[query], (now, *args[1:])
 
 
