@@ -35,7 +35,7 @@ def bank_provider(state: State) -> Callable[[], Bank]:
     parameters: Litestar then has nothing to parse or validate to call it."""
 
     def provide_bank() -> Bank:
-        bank: Bank = state.bank
+        bank: Bank = state["bank"]  # as security.bank_of reads it
         return bank
 
     return provide_bank
