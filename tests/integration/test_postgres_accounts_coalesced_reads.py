@@ -196,6 +196,7 @@ async def test_many_concurrent_callers_each_get_exactly_their_own_accounts(
 
 async def test_a_status_change_committed_before_a_caller_arrives_is_seen(scene: Scene) -> None:
     source, target, other = [await scene.new_account() for _ in range(3)]
+    assert await scene.repository.get_many([source.id, target.id]) == [source, target]
     first = await scene.read_in_flight([source.id, target.id])  # read: source active
     blocked = await scene.repository.set_status(source.id, AccountStatus.BLOCKED)  # committed
     same_ids = await scene.queued([source.id, target.id])
