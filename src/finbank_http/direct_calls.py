@@ -11,9 +11,13 @@ not have. For the busiest routes (``POST /v1/transfers``, ``POST
 only the request, a JSON body and header strings, without dependencies: it
 reads them as Litestar's extractors would (the body through
 ``Request.json``, each header's first value, a missing optional header's
-default), hands them to the handler's own signature model
-(``parse_values_from_connection_kwargs``: the same validation and the same
-400 listing header and body errors together) and calls the handler. It runs
+default), converts them into the handler's own signature model as
+``parse_values_from_connection_kwargs`` does (the same ``msgspec.convert``;
+a decoding hook that passes the request through without the ``TypeError``
+Litestar's raises and catches for its generic annotation; any failure, or a
+value only Litestar's hook can decode, goes to
+``parse_values_from_connection_kwargs`` itself: the same 400 listing header
+and body errors together) and calls the handler. It runs
 last in the app's ``before_request`` hook, whose answer Litestar sends
 instead of calling the handler (documented: a value ``before_request``
 returns bypasses the route handler). Whenever the request is not plainly
@@ -28,6 +32,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response
+from litestar.connection import ASGIConnection
 from litestar.enums import ParamType
 from litestar.exceptions import SerializationException
 from litestar.routes import HTTPRoute
@@ -106,6 +111,20 @@ def plan_for(handler: Any, kwargs_model: Any) -> _Plan | None:
     return _Plan(handler, reserved, tuple(headers))
 
 
+class _Unplanned(Exception):
+    """A value only Litestar's own decoding hook knows how to convert."""
+
+
+def _connection(target_type: Any, value: Any) -> Any:
+    """The decoding hook of a direct call: the request (or another connection) for an
+    argument annotated with its class, bare or generic, as Litestar's hook answers;
+    anything else is left to Litestar (:class:`_Unplanned`)."""
+    origin = getattr(target_type, "__origin__", target_type)
+    if isinstance(value, ASGIConnection) and isinstance(origin, type) and isinstance(value, origin):
+        return value
+    raise _Unplanned
+
+
 class DirectCalls:
     """The handlers of an app that are called directly (see the module's docstring)."""
 
@@ -163,9 +182,17 @@ class DirectCalls:
                     return None  # Litestar answers its "missing required header" 400
                 else:
                     kwargs[argument] = default
-        parsed = plan.signature_model.parse_values_from_connection_kwargs(
-            connection=request, kwargs=kwargs
-        )
+        try:
+            # what parse_values_from_connection_kwargs converts, with a decoding hook that
+            # passes the request through as Litestar's does (an isinstance against the
+            # annotation's class, after a TypeError raised for the generic alias)
+            parsed = msgspec.convert(
+                kwargs, plan.signature_model, strict=False, dec_hook=_connection, str_keys=True
+            ).to_dict()
+        except Exception:  # Litestar converts again, and answers or raises its way
+            parsed = plan.signature_model.parse_values_from_connection_kwargs(
+                connection=request, kwargs=kwargs
+            )
         if plan.sync:
             return plan.call(**parsed)
         return await plan.call(**parsed)

@@ -369,3 +369,32 @@ def test_an_optional_header_absent_gets_its_default() -> None:
         assert api.post("/echo", json={"a": 1}).json() == {"data": {"a": 1}, "note": None}
         answer = api.post("/echo", json={"a": 1}, headers={"X-Note": "n"}).json()
         assert answer == {"data": {"a": 1}, "note": "n"}
+
+
+class Shout:
+    """A header type only the app's type decoders know."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text.upper()
+
+
+ShoutHeader = Annotated[Shout, HeaderParameter(name="X-Shout")]
+
+
+def test_a_value_only_litestar_decodes_is_converted_by_litestar() -> None:
+    @post("/shout")
+    async def shout(request: Request[Any, Any, Any], value: ShoutHeader) -> Response[Any]:
+        return Response({"shout": value.text, "path": request.url.path})
+
+    calls = DirectCalls()
+    app = Litestar(
+        [shout],
+        before_request=calls,
+        type_decoders=[(lambda t: t is Shout, lambda t, v: t(v))],
+        signature_types=[Shout],
+    )
+    calls.install(app)
+    assert calls.handler_names == ["shout"]
+    with TestClient(app) as api:
+        answer = api.post("/shout", headers={"X-Shout": "hi"})
+        assert answer.json() == {"shout": "HI", "path": "/shout"}
