@@ -107,7 +107,10 @@ class InputLimits:
         if scope["method"] == "OPTIONS":
             return self._options(request)
         raw_path = scope.get("raw_path") or b""
-        if b"%00" in raw_path.split(b"?", 1)[0] or "\x00" in scope.get("path", ""):
+        # bytes.find, not ``in``: bytes.__contains__ first tries its operand as an integer,
+        # an exception raised and cleared on every call
+        path_part = raw_path.split(b"?", 1)[0]
+        if path_part.find(b"%00") != -1 or "\x00" in scope.get("path", ""):
             raise InvalidInput("NUL characters are not allowed", field="path")
         if scope.get("query_string"):
             self._check_query(request)
@@ -176,7 +179,7 @@ class InputLimits:
                 f"the JSON body nests deeper than {self.max_json_depth} levels", field="body"
             )
         self._check_instants(request, body)
-        if b"\\u0000" not in body:  # JSON can only carry a NUL as this escape
+        if body.find(b"\\u0000") == -1:  # JSON can only carry a NUL as this escape
             return
         try:
             document = msgspec.json.decode(body)
