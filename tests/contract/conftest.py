@@ -94,7 +94,9 @@ async def account_repository(request: pytest.FixtureRequest) -> AsyncIterator[Ac
         yield InMemoryAccountRepository()
     elif request.param == "postgres":
         async with isolated_schema(request.getfixturevalue("postgres_dsn")) as (pool, _):
-            yield PostgresAccountRepository(pool)
+            # as the service builds it: concurrent reads coalesced (the setting's default),
+            # so the contract's concurrent callers go through the shared statements
+            yield PostgresAccountRepository(pool, read_max_in_flight=1)
     else:  # pragma: no cover
         raise AssertionError(request.param)
 

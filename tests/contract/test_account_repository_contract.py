@@ -193,3 +193,46 @@ async def test_concurrent_status_changes_leave_one_of_them_and_nothing_else_chan
     final = await account_repository.get(account.id)
     assert final.status in set(wanted)
     assert msgspec.structs.replace(final, status=account.status) == account
+
+
+async def test_concurrent_reads_each_get_exactly_their_own_accounts(
+    account_repository: AccountRepository,
+) -> None:
+    # the PostgreSQL repository sends concurrent reads together as one statement: every
+    # caller must still get its own ids' accounts, in its order, and nothing for unknown ids
+    stored = [await make_account(account_repository, f"owner-{n % 3}") for n in range(7)]
+    by_id = {a.id: a for a in stored}
+    unknown = uuid.uuid4()
+    pool = [a.id for a in stored] + [unknown]
+    asked = [
+        [pool[(n + step * k) % len(pool)] for k in range(1 + n % 5)]
+        for n, step in ((n, 1 + n % 3) for n in range(CALLERS * 3))
+    ]
+    asked = [list(dict.fromkeys(ids)) for ids in asked]  # no id twice in one call
+
+    answers = await asyncio.gather(*(account_repository.get_many(ids) for ids in asked))
+
+    for ids, answer in zip(asked, answers, strict=True):
+        assert answer == [by_id[i] for i in ids if i in by_id]
+
+
+async def test_a_status_change_is_seen_by_every_read_that_starts_after_it(
+    account_repository: AccountRepository,
+) -> None:
+    account = await make_account(account_repository)
+    other = await make_account(account_repository)
+
+    async def block_then_read() -> list[CustomerAccount]:
+        await account_repository.set_status(account.id, AccountStatus.BLOCKED)
+        return await account_repository.get_many([account.id, other.id])
+
+    # plain readers keep reads in flight while the change commits and its reader starts
+    readers = [account_repository.get_many([other.id, account.id]) for _ in range(CALLERS)]
+    *before, after = await asyncio.gather(*readers, block_then_read())
+
+    assert [a.status for a in after] == [AccountStatus.BLOCKED, AccountStatus.ACTIVE]
+    for answer in before:  # each saw one state or the other, never a mixture of accounts
+        assert [a.id for a in answer] == [other.id, account.id]
+        assert answer[0] == other
+    (final,) = await account_repository.get_many([account.id])
+    assert final.status is AccountStatus.BLOCKED
