@@ -32,6 +32,9 @@ _PRINCIPAL_STATE = "finbank_principal"
 #: the ``opt`` key of the routes that need a bearer token (:func:`authenticate_then`)
 AUTHENTICATED_OPT = "finbank_authenticated"
 _AUTHORIZATION = b"authorization"
+#: ``ScopeType.HTTP`` read once: a member read through the enum class costs a look-up in
+#: Python 3.11's ``EnumType.__getattr__`` hook on every request
+_HTTP = ScopeType.HTTP
 
 
 def protected_opt() -> dict[str, Any]:
@@ -206,7 +209,7 @@ class SecurityHeaders:
         schema = (self._schema, self._replaced_schema)
 
         async def with_headers(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP:
+            if scope["type"] != _HTTP:
                 await app(scope, receive, send)
                 return
             added, replaced = schema if str(scope.get("path", "")).startswith("/schema") else api

@@ -106,8 +106,9 @@ class LocalTokenVerifier:
     def __init__(self, issuer: LocalTokenIssuer, *, cache_size: int = VERIFIED_CACHE_SIZE) -> None:
         self._issuer = issuer
         self._cache_size = cache_size
-        #: token text -> (exp in epoch seconds, principal); insertion order is age
-        self._verified: dict[str, tuple[int, Principal]] = {}
+        #: token text -> principal (its ``expires_at``: the token's ``exp``); insertion
+        #: order is age
+        self._verified: dict[str, Principal] = {}
 
     @property
     def cached_tokens(self) -> int:
@@ -117,9 +118,9 @@ class LocalTokenVerifier:
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None:
-            expires, principal = cached
-            if expires > int(self._issuer.clock.now().timestamp()):
-                return principal
+            # exp > int(now.timestamp()), as decode() checks, is exp > now for a whole exp
+            if cached.expires_at > self._issuer.clock.now():
+                return cached
             self._verified.pop(token, None)
             raise InvalidToken()
         claims = self._issuer.decode(token, "access")
@@ -136,5 +137,5 @@ class LocalTokenVerifier:
             verified = self._verified
             while len(verified) >= self._cache_size:
                 verified.pop(next(iter(verified)), None)
-            verified[token] = (expires, principal)
+            verified[token] = principal
         return principal
