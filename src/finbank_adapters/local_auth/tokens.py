@@ -106,9 +106,8 @@ class LocalTokenVerifier:
     def __init__(self, issuer: LocalTokenIssuer, *, cache_size: int = VERIFIED_CACHE_SIZE) -> None:
         self._issuer = issuer
         self._cache_size = cache_size
-        #: token text -> principal (its ``expires_at``: the token's ``exp``); insertion
-        #: order is age
-        self._verified: dict[str, Principal] = {}
+        #: token text -> (its ``exp`` as a UTC datetime, principal); insertion order is age
+        self._verified: dict[str, tuple[datetime, Principal]] = {}
 
     @property
     def cached_tokens(self) -> int:
@@ -118,24 +117,26 @@ class LocalTokenVerifier:
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None:
+            expires_at, principal = cached
             # exp > int(now.timestamp()), as decode() checks, is exp > now for a whole exp
-            if cached.expires_at > self._issuer.clock.now():
-                return cached
+            if expires_at > self._issuer.clock.now():
+                return principal
             self._verified.pop(token, None)
             raise InvalidToken()
         claims = self._issuer.decode(token, "access")
         expires = int(claims["exp"])
+        expires_at = datetime.fromtimestamp(expires, UTC)
         principal = Principal(
             subject=str(claims["sub"]),
             username=str(claims.get("username", "")),
             token_id=str(claims["jti"]),
             session_id=str(claims["sid"]) if claims.get("sid") else None,
-            expires_at=datetime.fromtimestamp(expires, UTC),
+            expires_at=expires_at,
             roles=frozenset(claims.get("roles", ())),
         )
         if self._cache_size > 0:
             verified = self._verified
             while len(verified) >= self._cache_size:
                 verified.pop(next(iter(verified)), None)
-            verified[token] = principal
+            verified[token] = (expires_at, principal)
         return principal
