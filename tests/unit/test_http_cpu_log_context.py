@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import structlog
@@ -119,3 +120,14 @@ def test_context_beyond_the_request_ids_is_masked_in_the_line(stream: io.StringI
     )
     assert second["request_id"] == "r-3"
     assert CPF not in second["customer"]  # masked: only the request ids are taken as they are
+
+
+def test_a_detached_handler_with_a_closed_stream_does_not_fail_the_flush(
+    tmp_path: Any,
+) -> None:
+    with open(tmp_path / "lines", "w") as file:
+        handler = logs.FinbankHandler(file)
+    assert handler.pending_lines == 0
+    # closed, nothing waiting: the app's shutdown flushes every handler's waiting lines
+    flush_access_lines()
+    del handler  # unnamed and on no logger: gone with its last reference
