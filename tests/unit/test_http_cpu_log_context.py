@@ -1,11 +1,9 @@
-"""The access line reads the bound structlog context from structlog's own registry
-(``finbank_http.observability.logs._bound_context``): the same values as
-``structlog.contextvars.get_contextvars()`` in every case, and context an embedder
-bound is still masked in the line."""
+"""The access line: context an embedder bound beyond the request ids is still masked
+(the masking is entered only for such keys), and flushing the waiting lines leaves alone
+a handler with none, whose stream may be closed."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -17,7 +15,7 @@ import pytest
 import structlog
 
 from finbank_http.observability import LogConfig, configure_logging, flush_access_lines, logs
-from finbank_http.observability.logs import _bound_context, log_access
+from finbank_http.observability.logs import log_access
 
 CPF = "52998224725"
 
@@ -27,51 +25,6 @@ def clean_context() -> Iterator[None]:
     structlog.contextvars.clear_contextvars()
     yield
     structlog.contextvars.clear_contextvars()
-
-
-def test_nothing_bound_is_an_empty_context() -> None:
-    assert _bound_context() == structlog.contextvars.get_contextvars() == {}
-
-
-def test_bound_values_are_read_and_unbound_ones_left_out() -> None:
-    structlog.contextvars.bind_contextvars(request_id="r-1", correlation_id="c-1", user="u")
-    assert _bound_context() == structlog.contextvars.get_contextvars()
-    assert _bound_context() == {"request_id": "r-1", "correlation_id": "c-1", "user": "u"}
-    structlog.contextvars.unbind_contextvars("user")  # sets it to ...
-    assert _bound_context() == structlog.contextvars.get_contextvars()
-    assert "user" not in _bound_context()
-    structlog.contextvars.bind_contextvars(user=None)  # None is a value, ... is not
-    assert (
-        _bound_context()
-        == structlog.contextvars.get_contextvars()
-        == {
-            "request_id": "r-1",
-            "correlation_id": "c-1",
-            "user": None,
-        }
-    )
-
-
-async def test_each_task_reads_its_own_context() -> None:
-    structlog.contextvars.bind_contextvars(request_id="outer")
-
-    async def inner(name: str) -> dict[str, object]:
-        structlog.contextvars.bind_contextvars(request_id=name, only_here=name)
-        await asyncio.sleep(0)
-        return _bound_context()
-
-    seen = list(await asyncio.gather(inner("a"), inner("b")))
-    assert seen == [
-        {"request_id": "a", "only_here": "a"},
-        {"request_id": "b", "only_here": "b"},
-    ]
-    assert _bound_context() == structlog.contextvars.get_contextvars() == {"request_id": "outer"}
-
-
-def test_without_the_registry_structlog_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    structlog.contextvars.bind_contextvars(request_id="r-2")
-    monkeypatch.setattr(logs, "_STRUCTLOG_VARS", None)
-    assert _bound_context() == {"request_id": "r-2"}
 
 
 @pytest.fixture

@@ -269,37 +269,6 @@ def _direct_handler(logger: logging.Logger) -> tuple[logging.Handler, Masker] | 
     return direct
 
 
-#: structlog's registry of the context variables ``bind_contextvars`` made (prefixed name
-#: -> variable), if this structlog keeps one (else :func:`_bound_context` asks structlog)
-_STRUCTLOG_VARS: Any = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
-_STRUCTLOG_PREFIX: Any = getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", None)
-#: prefixed name -> the key it is bound as (made once per name)
-_bound_keys: dict[str, str] = {}
-
-
-def _bound_context() -> dict[str, Any]:
-    """What ``structlog.contextvars.get_contextvars()`` returns: the values bound here.
-
-    structlog copies the context and walks every variable set in it (asyncio's,
-    Litestar's, OpenTelemetry's...) for those of its own; this reads only the
-    variables structlog made, from its registry (copied in one step, as another
-    thread may add to it), leaving out those unbound here (unset, or set to
-    ``...`` by ``unbind_contextvars``). The keys' order may differ from
-    structlog's, which follows the variables' hashes (a JSON line's keys)."""
-    registry, prefix = _STRUCTLOG_VARS, _STRUCTLOG_PREFIX
-    if type(registry) is not dict or type(prefix) is not str:
-        return structlog.contextvars.get_contextvars()
-    bound: dict[str, Any] = {}
-    for name, var in tuple(registry.items()):
-        value = var.get(Ellipsis)
-        if value is not Ellipsis:
-            key = _bound_keys.get(name)
-            if key is None:
-                key = _bound_keys[name] = name[len(prefix) :]
-            bound[key] = value
-    return bound
-
-
 _seconds: tuple[int, str] = (-1, "")
 
 
@@ -336,7 +305,7 @@ def log_access(logger: logging.Logger, fields: dict[str, Any]) -> None:
         logger.info("http.request", extra={**fields, PREMASKED: True})
         return
     handler, masker = direct
-    context = _bound_context()
+    context = structlog.contextvars.get_contextvars()
     event: dict[str, Any] = {
         "event": "http.request",
         **context,
