@@ -309,6 +309,26 @@ async def test_the_heap_settler_freezes_survivors_and_puts_everything_back_on_sh
     assert all(getattr(cb, "__name__", "") != "_freeze_survivors" for cb in gc.callbacks)
 
 
+async def test_the_survivors_of_a_middle_generation_collection_are_frozen_too() -> None:
+    # the memory profile keeps most of what a request allocates, so young survivors pile
+    # up in the middle generation: left there, each of its collections scanned ~100k
+    # objects (25-35 ms pauses under load, the p99); frozen, the next one scans only what
+    # was promoted since
+    settler = HeapSettler(sweep_seconds=3600)
+    try:
+        await settler.startup()
+        gc.unfreeze()
+        assert gc.get_freeze_count() == 0
+        survivors: list[list[int]] = [[] for _ in range(100)]  # tracked by the collector
+        gc.collect(0)  # the youngest generation only: nothing frozen
+        assert gc.get_freeze_count() == 0
+        gc.collect(1)  # the middle generation: its survivors frozen by the callback
+        assert gc.get_freeze_count() >= len(survivors)
+    finally:
+        await settler.shutdown()
+    assert gc.get_freeze_count() == 0
+
+
 # -- authentication without a guard --------------------------------------------------------
 
 
