@@ -56,3 +56,22 @@ async def isolated_schema(
             await admin.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
         finally:
             await admin.close()
+
+
+#: the ledger's and the outbox's tables, each with an order that makes its rows comparable
+_LEDGER_TABLES = {
+    "outbox": "id",
+    "ledger_transfers": "seq",
+    "ledger_entries": "sequence",
+    "ledger_accounts": "id",
+    "ledger_account_balances": "seq, account_id",
+}
+
+
+async def ledger_rows(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
+    """Every column of every row the ledger and the outbox hold, in a stable order (to compare
+    what two ways of writing the same transfers stored)."""
+    return {
+        table: [dict(row) for row in await pool.fetch(f"SELECT * FROM {table} ORDER BY {order}")]  # noqa: S608
+        for table, order in _LEDGER_TABLES.items()
+    }

@@ -34,7 +34,7 @@ from finbank_core.accounts.ledger import (
     Transfer,
 )
 from finbank_core.shared.errors import InvalidInput
-from tests.postgres_support import isolated_schema, require_postgres
+from tests.postgres_support import isolated_schema, ledger_rows, require_postgres
 
 pytestmark = pytest.mark.services
 
@@ -188,20 +188,6 @@ async def test_every_case_answers_as_the_in_memory_ledger(our_pool: asyncpg.Pool
     assert await on_postgres.lookup_transfers(ok_ids) == await reference.lookup_transfers(ok_ids)
 
 
-async def stored(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
-    """Every column of every row the ledger holds, in a stable order."""
-    tables = {
-        "ledger_transfers": "seq",
-        "ledger_entries": "sequence",
-        "ledger_accounts": "id",
-        "ledger_account_balances": "seq, account_id",
-    }
-    return {
-        table: [dict(row) for row in await pool.fetch(f"SELECT * FROM {table} ORDER BY {order}")]  # noqa: S608
-        for table, order in tables.items()
-    }
-
-
 async def test_the_fast_path_stores_what_the_batch_function_stores() -> None:
     dsn = require_postgres()
     async with isolated_schema(dsn) as (_, fast_schema), isolated_schema(dsn) as (batch_pool, _):
@@ -216,7 +202,7 @@ async def test_the_fast_path_stores_what_the_batch_function_stores() -> None:
                 # the batch function, as a batch of one goes when it is not plain
                 through_batch = await batch._send_batch([t], [None], START, ())
                 assert answer == through_batch, t
-            assert await stored(fast_pool) == await stored(batch_pool)
+            assert await ledger_rows(fast_pool) == await ledger_rows(batch_pool)
         finally:
             await fast_pool.close()
 

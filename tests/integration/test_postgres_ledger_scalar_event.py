@@ -30,7 +30,7 @@ from finbank_core.accounts.ledger import (
 )
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.events import EventEnvelope, encode_event
-from tests.postgres_support import isolated_schema, require_postgres
+from tests.postgres_support import isolated_schema, ledger_rows, require_postgres
 
 pytestmark = pytest.mark.services
 
@@ -105,21 +105,6 @@ async def schema_pool() -> AsyncIterator[asyncpg.Pool]:
         yield pool
 
 
-async def stored(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
-    """Every column of every row the ledger and the outbox hold, in a stable order."""
-    tables = {
-        "outbox": "id",
-        "ledger_transfers": "seq",
-        "ledger_entries": "sequence",
-        "ledger_accounts": "id",
-        "ledger_account_balances": "seq, account_id",
-    }
-    return {
-        table: [dict(row) for row in await pool.fetch(f"SELECT * FROM {table} ORDER BY {order}")]  # noqa: S608
-        for table, order in tables.items()
-    }
-
-
 async def test_one_event_goes_as_scalars_and_stores_what_the_array_form_stores() -> None:
     dsn = require_postgres()
     event = make_event(1, headers={"traceparent": "00-abc-def-01"})
@@ -146,7 +131,7 @@ async def test_one_event_goes_as_scalars_and_stores_what_the_array_form_stores()
         )
         assert raw == "ok"
 
-        on_scalars, on_arrays = await stored(scalar_pool), await stored(array_pool)
+        on_scalars, on_arrays = await ledger_rows(scalar_pool), await ledger_rows(array_pool)
         assert len(on_scalars["outbox"]) == 1
         row = on_scalars["outbox"][0]
         assert row["event_id"] == event.event_id

@@ -30,7 +30,7 @@ from finbank_core.accounts.ledger import (
     Transfer,
 )
 from finbank_core.shared.events import EventEnvelope
-from tests.postgres_support import isolated_schema, require_postgres
+from tests.postgres_support import isolated_schema, ledger_rows, require_postgres
 
 pytestmark = pytest.mark.services
 
@@ -149,21 +149,6 @@ async def fund(ledger: PostgresLedger) -> None:
     assert await ledger.create_transfers([funding]) == [R.OK]
 
 
-async def stored(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
-    """Every column of every row the ledger and the outbox hold, in a stable order."""
-    tables = {
-        "outbox": "id",
-        "ledger_transfers": "seq",
-        "ledger_entries": "sequence",
-        "ledger_accounts": "id",
-        "ledger_account_balances": "seq, account_id",
-    }
-    return {
-        table: [dict(row) for row in await pool.fetch(f"SELECT * FROM {table} ORDER BY {order}")]  # noqa: S608
-        for table, order in tables.items()
-    }
-
-
 #: (transfer, its events, the answer): applied, replayed, refused, not found; with no
 #: event, one (ledger_create_transfer_event) and two (the arrays)
 STEPS: list[tuple[Transfer, list[EventEnvelope], CreateTransferResult]] = [
@@ -199,7 +184,7 @@ async def test_the_rows_stored_are_the_batch_function_s() -> None:
                 # the batch function, which takes the time as a timestamptz
                 now = batch_clock.now()
                 assert await batch._send_batch([transfer], [None], now, events) == [answer]
-            on_fast, on_batch = await stored(fast_pool), await stored(batch_pool)
+            on_fast, on_batch = await ledger_rows(fast_pool), await ledger_rows(batch_pool)
             assert on_fast == on_batch
             created = [row["created_at"] for row in on_fast["ledger_transfers"]]
             assert created[-1] == START + 8 * timedelta(microseconds=333_337)
