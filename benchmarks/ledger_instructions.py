@@ -1,7 +1,8 @@
 """Client CPU instructions per ``PostgresLedger.create_transfers`` call, independent of load.
 
 Run: ``.venv/bin/python benchmarks/ledger_instructions.py [--calls 2000] [--warmup 500]
-[--clients 4] [--events 0] [--dsn DSN] [--ledger-db finbank_bench] [--keep DIR]``
+[--clients 4] [--events 0] [--inputs cheap] [--dsn DSN] [--ledger-db finbank_bench]
+[--keep DIR]``
 
 This process migrates a schema of its own in ``--ledger-db`` and funds
 ``ACCOUNTS`` customer accounts; a child process then runs under ``valgrind
@@ -10,10 +11,17 @@ This process migrates a schema of its own in ``--ledger-db`` and funds
 up with ``--warmup`` calls, turns instrumentation on (``callgrind.h``'s client
 requests, from ``benchmarks/http_instructions.py``), makes ``--calls`` calls
 of one plain transfer each from ``--clients`` concurrent tasks, as
-``benchmarks/ledger_postgres.py`` does (a fresh ``uuid4`` and ``Transfer`` per
-call, pgbench's random picks), turns it off and prints the instructions
-divided by the calls. Every answer must be ``ok`` (checked). The server runs
-in other processes: only the client's instructions are counted.
+``benchmarks/ledger_postgres.py`` does, turns it off and prints the
+instructions divided by the calls. Every answer must be ``ok`` (checked). The
+server runs in other processes: only the client's instructions are counted.
+
+The count includes making each call's input, as ``ledger_postgres.py``'s
+``--inputs`` says: ``cheap`` (the default: a ``Transfer`` per call, its id
+from one ``random.getrandbits(128)`` made a version-4 ``uuid.UUID``, pgbench's
+picks from a table drawn before the warm-up; about what pgbench's C
+randoms cost) or ``uuid4`` (``uuid.uuid4()`` and three ``random.randrange``
+per call, as a caller making everything per call pays: about 24k
+instructions more a call).
 
 ``--events 1`` sends one ``TransferCompleted``-like event with each transfer
 (the HTTP path's call). ``--no-valgrind`` runs the same loop natively and
@@ -29,7 +37,6 @@ import asyncio
 import ctypes
 import json
 import os
-import random
 import secrets
 import shutil
 import subprocess
@@ -47,8 +54,9 @@ sys.path.insert(0, str(HERE))
 from http_instructions import instructions_of, toggle_library  # noqa: E402
 from ledger_postgres import (  # noqa: E402
     DEFAULT_DSN,
-    TRANSFER_CODE,
+    INPUTS,
     ensure_database,
+    transfer_source,
     with_database,
 )
 
@@ -122,23 +130,14 @@ async def run_child(options: argparse.Namespace) -> None:
         server_settings={"search_path": options.schema},
     )
     ledger = PostgresLedger(pool, SystemClock())
-    rng = random.Random(1)
-    randrange = rng.randrange
     ids = [account_id(n) for n in range(ACCOUNTS + 1)]
+    transfer = transfer_source(options.inputs, 1, ids, ACCOUNTS)
     ok = CreateTransferResult.OK
     with_events = options.events
 
     async def client(calls: int) -> None:
         for _ in range(calls):
-            debit = randrange(ACCOUNTS)
-            credit = (debit + randrange(1, ACCOUNTS)) % ACCOUNTS
-            t = Transfer(
-                id=uuid.uuid4(),
-                debit_account_id=ids[debit + 1],
-                credit_account_id=ids[credit + 1],
-                amount=randrange(1, 101),
-                code=TRANSFER_CODE,
-            )
+            t = transfer()
             if with_events:
                 results = await ledger.create_transfers([t], events=[event_for(t)])
             else:
@@ -188,6 +187,8 @@ def measure(options: argparse.Namespace, dsn: str, schema: str, workdir: Path) -
         str(options.clients),
         "--events",
         str(options.events),
+        "--inputs",
+        options.inputs,
     ]
     if not options.valgrind:
         done = subprocess.run(child, env=env, capture_output=True, text=True, check=False)
@@ -237,6 +238,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--events", type=int, choices=(0, 1), default=0)
+    parser.add_argument(
+        "--inputs",
+        choices=INPUTS,
+        default="cheap",
+        help="how each call's transfer is made (see benchmarks/ledger_postgres.py)",
+    )
     parser.add_argument("--no-valgrind", dest="valgrind", action="store_false")
     parser.add_argument("--keep", help="a folder to keep the callgrind file in")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -261,7 +268,8 @@ def main() -> None:
             runner.run(prepare(dsn, schema))
             with tempfile.TemporaryDirectory() as workdir:
                 print(
-                    f"{options.clients} clients, events {options.events}: "
+                    f"{options.clients} clients, events {options.events}, "
+                    f"{options.inputs} inputs: "
                     f"{measure(options, dsn, schema, Path(workdir))}",
                     flush=True,
                 )

@@ -1,7 +1,8 @@
 """The PostgreSQL ledger from Python against pgbench, on the same server, side by side.
 
 Run: ``.venv/bin/python benchmarks/ledger_postgres.py [--seconds 10] [--rounds 3]
-[--dsn DSN] [--pgbench-db finbank_pgbench] [--ledger-db finbank_bench] [--clients 1,4]``
+[--dsn DSN] [--pgbench-db finbank_pgbench] [--ledger-db finbank_bench] [--clients 1,4]
+[--inputs cheap,uuid4]``
 
 Prints, for each ``--clients`` count (concurrent clients), the median over
 ``--rounds`` rounds, with the lowest and highest run, of:
@@ -37,9 +38,26 @@ Prints, for each ``--clients`` count (concurrent clients), the median over
   client share, the client's CPU is what separates the Python figure from the
   floor: roughly ``(server + pgbench client) / (server + Python client)``.
 
-The Python client does what a caller does per call: a fresh ``uuid4`` transfer
-id and a ``Transfer``; the accounts' ids are built once (a caller has them),
-and the random picks are pgbench's (``a``, then ``c`` among the others).
+What the Python client's time and CPU per call include besides the library
+(``--inputs``, comma-separated; each mode is a side of its own in the same
+interleaved rounds):
+
+* ``cheap`` (the default): the caller's inputs cost about what pgbench's do
+  (pgbench draws its randoms in C; the floor's transfer id is even drawn by
+  the server). The picks (pgbench's: ``a``, then ``c`` among the others, and
+  the amount) come from a table of 65,536 drawn before the timed rounds and
+  are taken in turn; the transfer id is a version-4 UUID of 122 random bits
+  from one ``random.getrandbits(128)`` per call (C), made a ``uuid.UUID``
+  without ``UUID.__init__``'s Python checks. Ids stay random, not sequential,
+  so the server's index inserts are the same as with ``uuid4``. A
+  ``Transfer`` is still built per call.
+* ``uuid4``: what a caller that makes everything per call pays: ``uuid.uuid4()``
+  (``os.urandom`` and ``UUID.__init__``) and three ``random.randrange`` picks
+  per transfer, then the ``Transfer`` (about 3.5 us more a call than ``cheap``
+  on this machine). Its sides are labelled ``(uuid4 per call)``.
+
+In both, the accounts' ids are built once (a caller has them) and the picks
+follow the same seed, so both modes move the same accounts by the same amounts.
 
 ``--dsn`` names the server for both sides, pgbench included: a TCP address
 (the default, loopback) or the Unix socket, e.g.
@@ -241,28 +259,91 @@ class LedgerRun:
 ACCOUNT_IDS = [account_id(n) for n in range(ACCOUNTS + 1)]
 
 
+#: ``--inputs``: how the client makes each call's transfer (see the module's docstring)
+INPUTS = ("cheap", "uuid4")
+#: picks drawn before the timed rounds for ``cheap`` (taken in turn, then again)
+PICKS = 1 << 16
+
+# uuid.uuid4's version and variant bits (RFC 4122), applied to 128 random bits
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+_new_object = object.__new__
+_set_slot = object.__setattr__
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def draw_picks(
+    randrange: Callable[..., int], ids: list[uuid.UUID], accounts: int
+) -> tuple[uuid.UUID, uuid.UUID, int]:
+    """pgbench's picks: account ``a``, then ``c`` among the other ``accounts - 1``, an amount."""
+    debit = randrange(accounts)
+    credit = (debit + randrange(1, accounts)) % accounts
+    return ids[debit + 1], ids[credit + 1], randrange(1, 101)
+
+
+def transfer_source(
+    inputs: str, seed: int, ids: list[uuid.UUID] | None = None, accounts: int = ACCOUNTS
+) -> Callable[[], Transfer]:
+    """Each call's ``Transfer`` for ``--inputs`` ``inputs``; the picks follow ``seed``.
+
+    ``ids[n]`` is account ``n`` (1..``accounts``). Both modes make the same picks
+    for the same seed (``cheap``'s repeat after ``PICKS``); the ids are random in
+    both, never from the seed, so that no two runs on one schema share an id.
+    """
+    ids = ACCOUNT_IDS if ids is None else ids
+    randrange = random.Random(seed).randrange
+    if inputs == "uuid4":
+        uuid4 = uuid.uuid4
+
+        def per_call() -> Transfer:  # draw_picks, inline as the caller's loop had it
+            debit = randrange(accounts)
+            credit = (debit + randrange(1, accounts)) % accounts
+            return Transfer(
+                id=uuid4(),
+                debit_account_id=ids[debit + 1],
+                credit_account_id=ids[credit + 1],
+                amount=randrange(1, 101),
+                code=TRANSFER_CODE,
+            )
+
+        return per_call
+    if inputs != "cheap":
+        raise ValueError(f"--inputs: {inputs!r} is none of {', '.join(INPUTS)}")
+    table = [draw_picks(randrange, ids, accounts) for _ in range(PICKS)]
+    mask = PICKS - 1
+    getrandbits = random.Random().getrandbits  # seeded from os.urandom: ids of its own
+    turn = 0
+
+    def cheap() -> Transfer:
+        nonlocal turn
+        debit, credit, amount = table[turn & mask]
+        turn += 1
+        # uuid.UUID(int=...) without its Python __init__ (which ends the same way)
+        transfer_id = _new_object(uuid.UUID)
+        _set_slot(transfer_id, "int", getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
+        _set_slot(transfer_id, "is_safe", _SAFE_UNKNOWN)
+        return Transfer(
+            id=transfer_id,
+            debit_account_id=debit,
+            credit_account_id=credit,
+            amount=amount,
+            code=TRANSFER_CODE,
+        )
+
+    return cheap
+
+
 async def ledger_rate(
-    ledger: PostgresLedger, clients: int, batch: int, seconds: float, seed: int
-) -> LedgerRun:  # the same picks for every side: seed decides them
-    rng = random.Random(seed)
-    randrange = rng.randrange
-    ids = ACCOUNT_IDS
+    ledger: PostgresLedger,
+    clients: int,
+    batch: int,
+    seconds: float,
+    transfer: Callable[[], Transfer],
+) -> LedgerRun:
     ok = CreateTransferResult.OK
     applied = 0
     calls = 0
     deadline = time.perf_counter() + seconds
-
-    def transfer() -> Transfer:
-        # pgbench's picks: a, then c among the other ACCOUNTS - 1
-        debit = randrange(ACCOUNTS)
-        credit = (debit + randrange(1, ACCOUNTS)) % ACCOUNTS
-        return Transfer(
-            id=uuid.uuid4(),
-            debit_account_id=ids[debit + 1],
-            credit_account_id=ids[credit + 1],
-            amount=randrange(1, 101),
-            code=TRANSFER_CODE,
-        )
 
     async def client() -> None:
         nonlocal applied, calls
@@ -300,11 +381,19 @@ def backends_cpu(pids: list[int]) -> float | None:
 
 
 async def ledger_run(
-    ledger: PostgresLedger, pids: list[int], clients: int, batch: int, seconds: float, seed: int
+    ledger: PostgresLedger,
+    pids: list[int],
+    clients: int,
+    batch: int,
+    seconds: float,
+    seed: int,
+    inputs: str = "cheap",
 ) -> Side:
+    # the same picks for every side (seed decides them), drawn before the clocks start
+    transfer = transfer_source(inputs, seed)
     before, server_before = os.times(), backends_cpu(pids)
     calls_before, members_before = ledger.grouped_calls, ledger.grouped_members
-    done = await ledger_rate(ledger, clients, batch, seconds, seed)
+    done = await ledger_rate(ledger, clients, batch, seconds, transfer)
     after, server_after = os.times(), backends_cpu(pids)
     grouped_calls = ledger.grouped_calls - calls_before
     grouped = (ledger.grouped_members - members_before) / grouped_calls if grouped_calls else None
@@ -424,7 +513,11 @@ async def measure(
     runs: dict[tuple[str, int], list[Side]] = {}
     loads: list[str] = []
 
-    def sides(clients: int) -> list[tuple[str, Callable[[], Side] | tuple[PostgresLedger, int]]]:
+    inputs: list[str] = options.inputs
+
+    def sides(
+        clients: int,
+    ) -> list[tuple[str, Callable[[], Side] | tuple[PostgresLedger, int, str]]]:
         return [
             (
                 "tpcb",
@@ -438,8 +531,8 @@ async def measure(
                     ledger_dsn, ledger_schema, ["-f", str(floor_script)], clients, seconds
                 ),
             ),
-            *((f"ledger-{b}", (ledger, b)) for b in BATCH_SIZES),
-            *((f"grouped-{cap}", (g, 1)) for cap, g in grouped.items()),
+            *((ledger_key(b, i), (ledger, b, i)) for i in inputs for b in BATCH_SIZES),
+            *((f"grouped-{cap}", (g, 1, inputs[0])) for cap, g in grouped.items()),
         ]
 
     for n in range(options.rounds):
@@ -451,9 +544,9 @@ async def measure(
                 order.reverse()  # alternate who goes first
             for name, side in order:
                 if isinstance(side, tuple):
-                    on, batch = side
+                    on, batch, mode = side
                     done = await ledger_run(
-                        on, pids, clients, batch, seconds, seed=n * 100 + clients
+                        on, pids, clients, batch, seconds, n * 100 + clients, mode
                     )
                 else:
                     done = await asyncio.to_thread(side)
@@ -470,16 +563,20 @@ def report(
     loads: list[str],
 ) -> None:
     median = {key: statistics.median(s.rate for s in sides) for key, sides in runs.items()}
+    inputs: list[str] = options.inputs
     labels = {
         "tpcb": "pgbench tpcb-like -M prepared",
         "floor": "pgbench ledger_create_transfer (floor)",
-        **{f"ledger-{b}": f"ledger from Python, {b}/call" for b in BATCH_SIZES},
+        **{ledger_key(b, i): ledger_label(b, i) for i in inputs for b in BATCH_SIZES},
         **{f"grouped-{cap}": f"ledger 1/call, grouped at {cap} in flight" for cap in caps},
     }
     print(
         f"\n{options.seconds:g} s per run, median of {options.rounds} interleaved round(s), "
         "transactions (or transfers)/s; lowest-highest in brackets"
     )
+    print("the Python client's rate and CPU include making each call's inputs:")
+    for mode in inputs:
+        print(f"  {INPUTS_SAID[mode]}")
     print(f"load average (1 5 15 min) before each round and at the end: {' | '.join(loads)}")
     for clients in clients_counts:
         print(f"\n{clients} client(s):")
@@ -493,17 +590,18 @@ def report(
             groups = [s.grouped for s in runs[(name, clients)] if s.grouped is not None]
             if groups:
                 ratios += f"  {statistics.median(groups):.1f} callers/grouped call"
-            print(f"  {label:40}{value:>10,.0f}  ({min(values):,.0f}-{max(values):,.0f}){ratios}")
+            print(f"  {label:46}{value:>10,.0f}  ({min(values):,.0f}-{max(values):,.0f}){ratios}")
         print("  CPU per transaction (call), median, us: client user+system; server backends")
         for name, label in labels.items():
-            print(f"    {label:40}{cpu_line(runs[(name, clients)])}")
+            print(f"    {label:46}{cpu_line(runs[(name, clients)])}")
     last = max(clients_counts)
-    one = median[("ledger-1", last)]
-    print(
-        f"\ngoals at {last} clients, 1 transfer/call: >= 0.9x the floor: "
-        f"{one / median[('floor', last)]:.2f}x; >= 0.9x TPC-B prepared: "
-        f"{one / median[('tpcb', last)]:.2f}x"
-    )
+    for n, mode in enumerate(inputs):
+        one = median[(ledger_key(1, mode), last)]
+        print(
+            f"{'' if n else chr(10)}goals at {last} clients, 1 transfer/call ({mode} inputs): "
+            f">= 0.9x the floor: {one / median[('floor', last)]:.2f}x; >= 0.9x TPC-B prepared: "
+            f"{one / median[('tpcb', last)]:.2f}x"
+        )
     for cap in caps:
         on = median[(f"grouped-{cap}", last)]
         print(
@@ -511,6 +609,26 @@ def report(
             f"commit): {on / median[('floor', last)]:.2f}x the floor, "
             f"{on / median[('tpcb', last)]:.2f}x TPC-B prepared"
         )
+
+
+#: what each ``--inputs`` mode puts in the client's figures, said in the report
+INPUTS_SAID = {
+    "cheap": "cheap: a Transfer per call; its id from one random.getrandbits(128) (C) made a "
+    "version-4 uuid.UUID; pgbench's picks taken in turn from a table of 65,536 drawn "
+    "before the timed rounds",
+    "uuid4": "uuid4 (uuid4 per call): a Transfer per call; its id from uuid.uuid4(); "
+    "pgbench's picks drawn per call with random.randrange (three calls)",
+}
+
+
+def ledger_key(batch: int, inputs: str) -> str:
+    """A ledger side's key: ``ledger-1``, or ``ledger-1-uuid4`` for another ``--inputs``."""
+    return f"ledger-{batch}" if inputs == "cheap" else f"ledger-{batch}-{inputs}"
+
+
+def ledger_label(batch: int, inputs: str) -> str:
+    label = f"ledger from Python, {batch}/call"
+    return label if inputs == "cheap" else f"{label} ({inputs} per call)"
 
 
 def group_caps(options: argparse.Namespace) -> list[int]:
@@ -544,8 +662,19 @@ def main() -> None:
         default="1,2",
         help="comma-separated group commit caps, one ledger side each ('' or 0: none)",
     )
+    parser.add_argument(
+        "--inputs",
+        default="cheap",
+        help="comma-separated: how the client makes each call's transfer, one ledger side "
+        "each: cheap (ids from getrandbits, picks drawn beforehand) or uuid4 (uuid4 and "
+        "randrange per call); group commit uses the first",
+    )
     options = parser.parse_args()
     options.rounds = max(1, options.rounds)
+    options.inputs = list(dict.fromkeys(i for i in options.inputs.split(",") if i))
+    unknown = [i for i in options.inputs if i not in INPUTS]
+    if unknown or not options.inputs:
+        parser.error(f"--inputs: {', '.join(unknown) or 'none'}; choose among {', '.join(INPUTS)}")
     # on uvloop when installed, as ``finbank serve`` runs (uvicorn[standard])
     try:
         import uvloop

@@ -108,7 +108,7 @@ def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
         out = run_script(
             "ledger_postgres.py",
             *("--seconds", "1", "--rounds", "2", "--clients", "1,2", "--dsn", POSTGRES_DSN),
-            *("--pgbench-db", tpcb, "--ledger-db", ledger),
+            *("--pgbench-db", tpcb, "--ledger-db", ledger, "--inputs", "cheap,uuid4"),
         )
 
     for clients in (1, 2):
@@ -118,6 +118,7 @@ def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
             "pgbench ledger_create_transfer (floor)",
             "ledger from Python, 1/call",
             "ledger from Python, 100/call",
+            "ledger from Python, 1/call (uuid4 per call)",
         ):
             line = next(line for line in section.splitlines() if label in line)
             figures = re.findall(r"[0-9][0-9,]*(?:\.[0-9]+)?", line.split(label)[1])
@@ -129,10 +130,35 @@ def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
         assert re.search(rf"with group commit at {cap} in flight .*: [0-9.]+x the floor", out)
     assert "interleaved round(s)" in out
     assert out.count("round ") >= 2  # each round announced with its load average
-    assert re.search(r"goals at 2 clients, 1 transfer/call: >= 0.9x the floor: [0-9.]+x", out)
+    # what the client's figures include, said for each --inputs mode, each with its goals
+    assert "the Python client's rate and CPU include making each call's inputs:" in out
+    assert "\n  cheap: a Transfer per call" in out
+    assert "\n  uuid4 (uuid4 per call): a Transfer per call; its id from uuid.uuid4()" in out
+    for mode in ("cheap", "uuid4"):
+        assert re.search(
+            rf"goals at 2 clients, 1 transfer/call \({mode} inputs\): "
+            r">= 0.9x the floor: [0-9.]+x; >= 0.9x TPC-B prepared: [0-9.]+x",
+            out,
+        ), mode
     # each side's client CPU per transaction, and the ledger's server CPU when /proc tells
     for label in ("pgbench ledger_create_transfer (floor)", "ledger from Python, 1/call"):
         assert re.search(rf"{re.escape(label)} +client +[0-9]+ \([0-9]+-[0-9]+; user", out), label
+
+
+@pytest.mark.parametrize("inputs", ["cheap", "uuid4"])
+def test_ledger_instructions_runs_each_inputs_mode(inputs: str) -> None:
+    """Natively (``--no-valgrind``): every call answered ``ok`` (the script checks) and
+    the figures printed with the inputs mode they include."""
+    require_postgres()
+    with scratch_databases("finbank_smoke_instr") as (ledger,):
+        out = run_script(
+            "ledger_instructions.py",
+            *("--no-valgrind", "--calls", "200", "--warmup", "20", "--inputs", inputs),
+            *("--dsn", POSTGRES_DSN, "--ledger-db", ledger),
+        )
+    assert re.search(
+        rf"4 clients, events 0, {inputs} inputs: [0-9,]+ us/call wall, client CPU", out
+    ), out
 
 
 def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:
