@@ -209,6 +209,14 @@ class MetricsRecorder:
         self._pending_counts: dict[_Series, float] = {}
         self._pending_values: dict[_Series, list[float]] = {}
         self._pending_gauges: dict[_Series, float] = {}
+        # counters bumped by 1 without hashing their series (:meth:`_counter_cell`): each
+        # cell is [count not yet in the two dicts above, series, flush generation of its
+        # place in ``_pending_counts``]; folded in under the lock before any read
+        self._cells: dict[_Series, list[Any]] = {}
+        self._generation = 0
+        #: ledger result code -> (its ``LedgerResults`` cell, whether it is unexpected),
+        #: filled by :func:`record_ledger_results` as codes are met
+        self._ledger_results: dict[str, tuple[list[Any], bool]] = {}
         self._last_flush = clock()
         self._flusher: threading.Thread | None = None
         self._stop_flusher = threading.Event()
@@ -223,13 +231,45 @@ class MetricsRecorder:
             self._pending_counts[series] = self._pending_counts.get(series, 0) + value
         self._maybe_flush()
 
-    def _add_to(self, series: _Series, value: float) -> None:
-        """:meth:`add` for a series already checked by :meth:`_series` (the same updates)."""
+    def _counter_cell(self, series: _Series) -> list[Any]:
+        """The cell :meth:`_bump` adds 1 to ``series`` (a counter checked by :meth:`_series`).
+
+        A series key is a tuple of tuples, hashed afresh at every dictionary update
+        (four per :meth:`add`). A cell is found once, then counts by itself: the
+        first bump since the last flush updates the dictionaries as :meth:`add`
+        does (so the series takes the same place in the EMF flush's order); the
+        next ones only count in the cell, added to both dictionaries before anything
+        reads them (:meth:`_fold`, under the same lock).
+        """
         with self._lock:
-            self._totals[series] = self._totals.get(series, 0) + value
-            self._pending_counts[series] = self._pending_counts.get(series, 0) + value
+            cell = self._cells.get(series)
+            if cell is None:
+                cell = self._cells[series] = [0, series, -1]
+            return cell
+
+    def _bump(self, cell: list[Any]) -> None:
+        """``add(metric, 1, ...)`` for the series of ``cell`` (from :meth:`_counter_cell`)."""
+        with self._lock:
+            if cell[2] == self._generation:
+                cell[0] += 1
+            else:  # first since the last flush: its place in the dictionaries, as add's
+                series = cell[1]
+                self._totals[series] = self._totals.get(series, 0) + 1
+                self._pending_counts[series] = self._pending_counts.get(series, 0) + 1
+                cell[2] = self._generation
         if self.emf:
             self._maybe_flush()
+
+    def _fold(self) -> None:
+        """Add the cells' counts to the dictionaries; the caller holds the lock."""
+        totals, pending = self._totals, self._pending_counts
+        for cell in self._cells.values():
+            if count := cell[0]:
+                # bumped in the cell only after its series had a place in both
+                series = cell[1]
+                totals[series] += count
+                pending[series] += count
+                cell[0] = 0
 
     def set(self, metric: Metric, value: float, **dimensions: str) -> None:
         """Set a gauge."""
@@ -253,6 +293,7 @@ class MetricsRecorder:
         distribution's observations."""
         series = self._series(metric, metric.kind, dimensions)
         with self._lock:
+            self._fold()
             if metric.kind is Kind.DISTRIBUTION:
                 return self._observations.get(series, (0, 0.0))[0]
             return self._totals.get(series, 0)
@@ -273,6 +314,7 @@ class MetricsRecorder:
     def prometheus_text(self) -> bytes:
         """Every metric recorded so far in the Prometheus text format (version 0.0.4)."""
         with self._lock:
+            self._fold()
             totals = dict(self._totals)
             observations = dict(self._observations)
         lines: list[str] = []
@@ -306,6 +348,8 @@ class MetricsRecorder:
         values of a distribution per document. Nothing is written unless ``emf``.
         """
         with self._lock:
+            self._fold()
+            self._generation += 1  # the cells' places in the pending counts go with them
             counts, self._pending_counts = self._pending_counts, {}
             gauges, self._pending_gauges = self._pending_gauges, {}
             values, self._pending_values = self._pending_values, {}
@@ -480,11 +524,8 @@ async def serve_prometheus(port: int, stop: asyncio.Event, host: str = "127.0.0.
         await stop.wait()
 
 
-#: result code -> (its ``LedgerResults`` series, whether it is unexpected), filled by
-#: :func:`record_ledger_results` as codes are met (bounded: codes come from one enum)
-_ONE_RESULT: dict[str, tuple[_Series, bool]] = {}
+#: most result codes a recorder keeps a cell for (codes come from one enum)
 _ONE_RESULT_MAX = 64
-_UNEXPECTED_SERIES: _Series = (LEDGER_UNEXPECTED_RESULTS, ())
 
 
 def record_ledger_results(results: Iterable[str]) -> None:
@@ -495,19 +536,35 @@ def record_ledger_results(results: Iterable[str]) -> None:
     """
     recorder = _recorder
     if type(results) is list and len(results) == 1:  # one transfer (every HTTP transfer)
-        # its series, checked once per code (results are str codes or a StrEnum of them,
-        # equal and hashed as their text); then two dictionary updates under the lock
-        one = _ONE_RESULT.get(results[0])
+        # its code's counter cell, found by the code (results are str codes or a StrEnum
+        # of them, equal and hashed as their text, a hash str keeps): one count under
+        # the lock, recorder._bump inline for an expected code
+        one = recorder._ledger_results.get(results[0])
         if one is not None:
-            recorder._add_to(one[0], 1)
-            if one[1]:
-                recorder._add_to(_UNEXPECTED_SERIES, 1)
+            cell = one[0]
+            if one[1]:  # unexpected: both counters, as add's
+                recorder._bump(cell)
+                recorder._bump(recorder._counter_cell((LEDGER_UNEXPECTED_RESULTS, ())))
+                return
+            with recorder._lock:
+                if cell[2] == recorder._generation:
+                    cell[0] += 1
+                else:  # first since the last flush: its place in the dictionaries
+                    series = cell[1]
+                    recorder._totals[series] = recorder._totals.get(series, 0) + 1
+                    pending = recorder._pending_counts
+                    pending[series] = pending.get(series, 0) + 1
+                    cell[2] = recorder._generation
+            if recorder.emf:
+                recorder._maybe_flush()
             return
     if isinstance(results, Sequence) and len(results) == 1:  # one transfer: no Counter
         code = str(results[0])
-        if isinstance(results[0], str) and len(_ONE_RESULT) < _ONE_RESULT_MAX:
-            _ONE_RESULT[code] = (
-                recorder._series(LEDGER_RESULTS, Kind.COUNTER, {"Result": code}),
+        if isinstance(results[0], str) and len(recorder._ledger_results) < _ONE_RESULT_MAX:
+            recorder._ledger_results[code] = (
+                recorder._counter_cell(
+                    recorder._series(LEDGER_RESULTS, Kind.COUNTER, {"Result": code})
+                ),
                 code not in EXPECTED_LEDGER_RESULTS,
             )
         recorder.add(LEDGER_RESULTS, 1, Result=code)

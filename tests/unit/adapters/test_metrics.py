@@ -402,3 +402,141 @@ async def test_the_memory_ledger_counts_a_submitted_transfer_and_publishes_only_
     for code in ("ok", "exists", "exceeds_credits", "accounts_must_be_different"):
         assert recorder.value(metrics.LEDGER_RESULTS, Result=code) == 1
     assert recorder.value(metrics.LEDGER_UNEXPECTED_RESULTS) == 1
+
+
+def _emf_counts(text: str, metric: str, **dimensions: str) -> int:
+    """The sum of ``metric``'s values over the EMF documents in ``text`` with ``dimensions``."""
+    total = 0
+    for line in text.splitlines():
+        document = json.loads(line)
+        if metric in document and all(document.get(k) == v for k, v in dimensions.items()):
+            total += document[metric]
+    return total
+
+
+def test_ledger_results_counted_in_cells_read_and_flush_as_add_writes_them() -> None:
+    """A code's later single results count in its cell only: every read (value,
+    Prometheus, EMF flush) sees them, the flush writes the documents in add's order,
+    and counting after a flush starts the period again; interleaved with batches and
+    with ``add`` of the same series."""
+    from finbank_core.accounts.ledger import CreateTransferResult as R
+
+    streams = (io.StringIO(), io.StringIO())
+    fast, slow = (
+        MetricsRecorder(environment="t", emf=True, stream=s, clock=Ticks(), wall=lambda: 1.5)
+        for s in streams
+    )
+
+    def both(results: list[Any]) -> None:
+        metrics.record_ledger_results(results)
+        for code in results:
+            slow.add(metrics.LEDGER_RESULTS, 1, Result=str(code))
+            if str(code) not in metrics.EXPECTED_LEDGER_RESULTS:
+                slow.add(metrics.LEDGER_UNEXPECTED_RESULTS, 1)
+
+    def same() -> None:
+        assert fast.prometheus_text() == slow.prometheus_text()
+        for code in ("ok", "exists", "exceeds_credits", "id_must_not_be_zero"):
+            assert fast.value(metrics.LEDGER_RESULTS, Result=code) == slow.value(
+                metrics.LEDGER_RESULTS, Result=code
+            )
+        assert fast.value(metrics.LEDGER_UNEXPECTED_RESULTS) == slow.value(
+            metrics.LEDGER_UNEXPECTED_RESULTS
+        )
+
+    metrics.reset_for_tests(fast)
+    try:
+        for _ in range(5):
+            both([R.OK])
+        same()
+        for _ in range(3):
+            both([R.EXISTS])
+            both(["ok"])
+        both([R.OK, R.EXCEEDS_CREDITS, R.OK])
+        for recorder in (fast, slow):  # add beside the cells, on the same series
+            recorder.add(metrics.LEDGER_RESULTS, 2, Result="ok")
+        both([R.ID_MUST_NOT_BE_ZERO])
+        both([R.ID_MUST_NOT_BE_ZERO])
+        both([R.OK])
+        assert fast.value(metrics.LEDGER_RESULTS, Result="ok") == 5 + 3 + 2 + 2 + 1
+        same()
+        assert fast.flush() == slow.flush() == 5
+        assert streams[0].getvalue() == streams[1].getvalue()
+        # a period where the first count of a code comes after another code's
+        both([R.EXISTS])
+        for _ in range(4):
+            both([R.OK])
+        same()
+        assert fast.flush() == slow.flush() == 2
+        assert fast.flush() == slow.flush() == 0  # nothing counted since
+        both([R.OK])
+        both([R.OK])
+        assert fast.flush() == slow.flush() == 1
+        assert streams[0].getvalue() == streams[1].getvalue()
+        assert _emf_counts(streams[0].getvalue(), "LedgerResults", Result="ok") == 19
+        same()
+    finally:
+        metrics.reset_for_tests()
+
+
+def test_ledger_results_from_many_threads_with_a_flusher_are_each_counted_once() -> None:
+    """Threads counting single results while another flushes (as the EMF flusher
+    thread does): every result in exactly one EMF document, and in the totals."""
+    import threading
+
+    from finbank_core.accounts.ledger import CreateTransferResult as R
+
+    stream = io.StringIO()
+    recorder = MetricsRecorder(environment="t", emf=True, stream=stream, clock=Ticks())
+    metrics.reset_for_tests(recorder)
+    threads, calls = 4, 5_000
+    done = threading.Event()
+
+    def count() -> None:
+        for n in range(calls):
+            metrics.record_ledger_results([R.ID_MUST_NOT_BE_ZERO] if n % 10 == 0 else [R.OK])
+
+    def flush() -> None:
+        while not done.is_set():
+            recorder.flush()
+
+    try:
+        flusher = threading.Thread(target=flush)
+        flusher.start()
+        counters = [threading.Thread(target=count) for _ in range(threads)]
+        for thread in counters:
+            thread.start()
+        for thread in counters:
+            thread.join()
+        done.set()
+        flusher.join()
+        recorder.flush()
+        written = stream.getvalue()
+        assert _emf_counts(written, "LedgerResults", Result="ok") == threads * calls * 9 // 10
+        assert _emf_counts(written, "LedgerResults", Result="id_must_not_be_zero") == (
+            threads * calls // 10
+        )
+        assert _emf_counts(written, "LedgerUnexpectedResults") == threads * calls // 10
+        assert recorder.value(metrics.LEDGER_RESULTS, Result="ok") == threads * calls * 9 // 10
+        assert recorder.value(metrics.LEDGER_UNEXPECTED_RESULTS) == threads * calls // 10
+    finally:
+        done.set()
+        metrics.reset_for_tests()
+
+
+def test_a_new_recorder_counts_ledger_results_from_zero() -> None:
+    """The counting cells belong to a recorder: one replaced keeps what it had."""
+    from finbank_core.accounts.ledger import CreateTransferResult as R
+
+    first = metrics.reset_for_tests(MetricsRecorder())
+    try:
+        for _ in range(3):
+            metrics.record_ledger_results([R.OK])
+        second = metrics.reset_for_tests(MetricsRecorder())
+        for _ in range(2):
+            metrics.record_ledger_results([R.OK])
+        assert first.value(metrics.LEDGER_RESULTS, Result="ok") == 3
+        assert second.value(metrics.LEDGER_RESULTS, Result="ok") == 2
+        assert b'finbank_ledger_results_total{result="ok"} 2\n' in second.prometheus_text()
+    finally:
+        metrics.reset_for_tests()
