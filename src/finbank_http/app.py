@@ -297,6 +297,13 @@ def served_app() -> Litestar:
     from finbank_http.observability import configure_logging
 
     configure_logging()
+    # uvicorn turned its access line off (``access_log=False``) by emptying
+    # ``uvicorn.access`` when the worker made its config, before this app loaded;
+    # configure_logging routes that logger to ours again, so it is turned off again
+    # here: one access line per request, ours.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
     container = build_container()
     metrics.configure(container.infra.settings())
     return HeapSettler().install(create_app(container))

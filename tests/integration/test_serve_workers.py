@@ -10,6 +10,7 @@ supervisor with status 1 instead of a restart loop.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -28,12 +29,18 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.integration.serve_workers_app:app"
 
 
-def supervisor(factory: str, port: int, workers: int = 2) -> subprocess.Popen[str]:
+def supervisor(
+    factory: str,
+    port: int,
+    workers: int = 2,
+    log_level: str = "warning",
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
     code = (
         "import sys\n"
         "from finbank_http.workers import WorkerSupervisor\n"
         f"sys.exit(WorkerSupervisor({factory!r}, workers={workers}, host='127.0.0.1',"
-        f" port={port}, log_level='warning', graceful_seconds=5).run())\n"
+        f" port={port}, log_level={log_level!r}, graceful_seconds=5).run())\n"
     )
     return subprocess.Popen(
         [sys.executable, "-c", code],
@@ -41,6 +48,7 @@ def supervisor(factory: str, port: int, workers: int = 2) -> subprocess.Popen[st
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -173,3 +181,49 @@ def test_serve_refuses_workers_on_the_memory_profile(unused_tcp_port: int) -> No
     )
     assert done.returncode != 0
     assert "FINBANK_PROFILE=local or aws" in done.stderr + done.stdout
+
+
+def test_each_request_to_a_worker_leaves_exactly_one_access_line(unused_tcp_port: int) -> None:
+    """The bank's own app in the workers, at ``finbank serve``'s log level (info): our
+    access line only. uvicorn turns its own off by emptying ``uvicorn.access`` when its
+    config is made, which in a worker is before the app (and our logging set-up) loads:
+    a set-up that routed ``uvicorn.access`` again gave every request a second line,
+    through the whole masked pipeline."""
+    env = {
+        "FINBANK_PROFILE": "memory",  # /health only: each worker's own bank is not used
+        "FINBANK_LOG_LEVEL": "INFO",
+        "FINBANK_LOG_FORMAT": "json",
+        "FINBANK_HTTP_METRICS_PORT": "0",
+    }
+    process = supervisor("finbank_http.app:served_app", unused_tcp_port, log_level="info", env=env)
+    requests = 0
+    try:
+
+        def both_answer() -> bool:
+            nonlocal requests
+            for _ in range(16):
+                try:
+                    with httpx.Client(timeout=5) as client:
+                        answer = client.get(
+                            f"http://127.0.0.1:{unused_tcp_port}/health",
+                            headers={"connection": "close"},
+                        )
+                except httpx.TransportError:
+                    continue
+                requests += 1
+                assert answer.status_code == 200, answer.text
+            return requests >= 32
+
+        wait_for("32 answers", both_answer, process, seconds=60)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    output = process.stdout.read() if process.stdout else ""
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    access = [r for r in records if r.get("event") == "http.request"]
+    assert len(access) == requests, output[-2000:]
+    assert {r.get("route") or r.get("path") for r in access} == {"/health"}
+    assert not [r for r in records if r.get("logger") == "uvicorn.access"], output[-2000:]
