@@ -4,6 +4,7 @@ acquire and release behaving as asyncpg's (rollback, cancellation, turns, expiry
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
@@ -136,3 +137,27 @@ async def test_closing_waits_for_a_connection_in_use() -> None:
     assert await conn.fetchval("SELECT 3") == 3
     await pool.release(conn)
     await asyncio.wait_for(closing, 5)
+
+
+async def test_the_short_release_puts_the_holder_back_as_the_queue_would() -> None:
+    """``asyncio.Queue.put_nowait``'s bookkeeping: one more unfinished task and the
+    ``finished`` event cleared, also when it was set (the short release reads the event
+    and clears it only then), so a ``join`` waits again as it would."""
+    pool: Any = await create_pool(require_postgres(), min_size=1, max_size=1)
+    try:
+        assert await pool.fetchval("SELECT 1") == 1
+        queue = pool._queue
+        finished = queue._finished
+        for was_set in (True, False, True):
+            if was_set:
+                finished.set()
+            before = queue._unfinished_tasks
+            proxy = pool._take_idle()
+            assert proxy is not None
+            assert pool._release_idle(proxy)
+            assert queue._unfinished_tasks == before + 1
+            assert not finished.is_set()
+            assert list(queue._queue) == list(pool._holders)
+        assert await pool.fetchval("SELECT 2") == 2
+    finally:
+        await pool.close()

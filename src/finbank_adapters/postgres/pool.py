@@ -117,6 +117,7 @@ def _has_internals() -> bool:
         and all(name in vars(asyncio.LifoQueue()) for name in queue)
         and hasattr(asyncio.LifoQueue, "_wakeup_next")
         and hasattr(asyncio.Event, "clear")
+        and "_value" in vars(asyncio.Event())
     )
 
 
@@ -237,11 +238,11 @@ class Pool(_AsyncpgPool):
             and me._reset is _rollback_if_open
             and not me._closing
             and not con._aborted  # Connection.is_closed()
-            and con._protocol.is_connected()
+            and (protocol := con._protocol).is_connected()
             and con._top_xact is None
-            and not con._protocol.is_in_transaction()
-            and not con._protocol._is_cancelling()
-            and con._protocol.queries_count < ch._max_queries
+            and not protocol.is_in_transaction()
+            and not protocol._is_cancelling()
+            and protocol.queries_count < ch._max_queries
             and ch._generation == me._generation
             and ch._proxy is proxy
             and (queue := me._queue) is not None
@@ -268,7 +269,9 @@ class Pool(_AsyncpgPool):
             ch._proxy = None
             queue._queue.append(ch)
             queue._unfinished_tasks += 1
-            queue._finished.clear()
+            finished = queue._finished
+            if finished._value:  # Event.clear() without its frame when already clear
+                finished.clear()
             if queue._getters:
                 queue._wakeup_next(queue._getters)
             self._released_at[ch] = me._loop.time()
