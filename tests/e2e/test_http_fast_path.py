@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -327,6 +328,41 @@ async def test_the_survivors_of_a_middle_generation_collection_are_frozen_too() 
     finally:
         await settler.shutdown()
     assert gc.get_freeze_count() == 0
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_sweep_that_finds_nothing_doubles_the_wait_up_to_the_cap() -> None:
+    settler = HeapSettler(sweep_seconds=600, max_sweep_seconds=2000)
+    gc.collect()
+    gc.freeze()
+    try:
+        assert settler.sweep_once(600) == 1200
+        assert settler.sweep_once(1200) == 2000  # capped
+        assert settler.sweep_once(2000) == 2000
+        assert gc.get_freeze_count() > 0  # frozen again afterwards
+    finally:
+        gc.unfreeze()
+
+
+def test_a_sweep_that_finds_garbage_among_the_frozen_brings_the_wait_back() -> None:
+    settler = HeapSettler(sweep_seconds=600, max_sweep_seconds=2000)
+    gc.collect()
+    gc.freeze()
+    try:
+        cycles = [_Cycle() for _ in range(gc.get_freeze_count() // 50 + 1000)]
+        gc.freeze()  # frozen while alive, as a request's survivors are
+        one = weakref.ref(cycles[0])
+        del cycles  # now garbage, but frozen: only a sweep finds it
+        gc.collect()
+        assert one() is not None  # a frozen cycle outlives an ordinary collection
+        assert settler.sweep_once(1200) == 600
+        assert one() is None  # the sweep freed it
+    finally:
+        gc.unfreeze()
 
 
 # -- authentication without a guard --------------------------------------------------------
