@@ -161,3 +161,90 @@ async def test_the_short_release_puts_the_holder_back_as_the_queue_would() -> No
         assert await pool.fetchval("SELECT 2") == 2
     finally:
         await pool.close()
+
+
+async def test_an_in_use_future_nothing_awaited_serves_the_next_acquire_and_close_waits() -> None:
+    """The short release leaves the holder's in-use future pending when nothing awaits
+    it and the next short acquire takes it again; close() started while the connection
+    is in use again (on that same future) still waits for its release."""
+    pool: Any = await create_pool(require_postgres(), min_size=1, max_size=1)
+    closed = False
+    try:
+        assert await pool.fetchval("SELECT 1") == 1
+        [ch] = pool._holders
+        spare = pool._spare_in_use[ch]
+        assert not spare.done()
+        assert ch._in_use is None  # released, as asyncpg's release leaves it
+        conn = await pool.acquire()
+        taken: Any = ch._in_use
+        assert taken is spare
+        closing = asyncio.create_task(pool.close())
+        await asyncio.sleep(0.1)
+        assert not closing.done()
+        assert await conn.fetchval("SELECT 3") == 3
+        await pool.release(conn)
+        assert spare.done()  # close() awaited it: woken, not kept
+        assert ch not in pool._spare_in_use
+        await asyncio.wait_for(closing, 5)
+        closed = True
+    finally:
+        if not closed:
+            await pool.close()
+
+
+async def test_close_during_queries_on_reused_futures_waits_for_each() -> None:
+    """Many callers on two connections, each call's future possibly a reused one; close()
+    called in the middle waits for the calls in flight, which answer their own values."""
+    pool: Any = await create_pool(require_postgres(), min_size=2, max_size=2)
+    for n in range(4):  # every holder has a spare
+        assert await pool.fetchval("SELECT $1::int", n) == n
+    assert len(pool._spare_in_use) >= 1
+    started = asyncio.Event()
+
+    async def caller(n: int) -> int:
+        started.set()
+        value: int = await pool.fetchval("SELECT $1::int + 0 FROM pg_sleep(0.05)", n)
+        return value
+
+    calls = [asyncio.create_task(caller(n)) for n in range(2)]
+    await started.wait()
+    await asyncio.sleep(0.01)  # both in flight
+    closing = asyncio.create_task(pool.close())
+    await asyncio.sleep(0)
+    assert not closing.done()
+    assert await asyncio.gather(*calls) == [0, 1]
+    await asyncio.wait_for(closing, 5)
+    assert all(ch._in_use is None for ch in pool._holders)
+
+
+async def test_a_waiter_cancelled_before_the_release_leaves_no_future_to_reuse() -> None:
+    """A wait for the release cancelled before it cancels the in-use future too (a task
+    cancels what it awaits): it is not kept, the next acquire has a fresh one, and a
+    later wait is woken by the release."""
+    pool: Any = await create_pool(require_postgres(), min_size=1, max_size=1)
+    try:
+        assert await pool.fetchval("SELECT 1") == 1
+        [ch] = pool._holders
+        conn = await pool.acquire()
+        future = ch._in_use
+        waiter = asyncio.create_task(ch.wait_until_released())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert future.cancelled()
+        await pool.release(conn)
+        assert ch not in pool._spare_in_use
+        conn = await pool.acquire()
+        fresh = ch._in_use
+        assert fresh is not future
+        assert not fresh.done()
+        waiter = asyncio.create_task(ch.wait_until_released())
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        await pool.release(conn)
+        await asyncio.wait_for(waiter, 5)
+        assert fresh.done()
+        assert await pool.fetchval("SELECT 4") == 4
+    finally:
+        await pool.close()
