@@ -55,6 +55,29 @@ def postgres_ledger(pool: Any, clock: Clock, settings: Settings | None = None) -
     )
 
 
+def checked_transfers(ledger: Any, accounts: Any, settings: Settings) -> Any:
+    """The ``CheckedTransfers`` port of ``InternalTransfer``: fused in the ledger's call
+    (one round trip, ``PostgresCheckedTransfers``) when the ledger and the accounts are
+    both PostgreSQL adapters on the same pool (one database), else composed of the two
+    ports (``ComposedCheckedTransfers``: memory, DynamoDB, mixed backends, or a port
+    replaced by something else, as a test may)."""
+    from finbank_core.accounts.access import ComposedCheckedTransfers
+
+    backends = settings.backends
+    if backends.ledger != "postgres" or backends.accounts != "postgres":
+        return ComposedCheckedTransfers(accounts, ledger)
+    from finbank_adapters.postgres import PostgresAccountRepository, PostgresLedger
+    from finbank_adapters.postgres.ledger import PostgresCheckedTransfers
+
+    if (
+        isinstance(ledger, PostgresLedger)
+        and isinstance(accounts, PostgresAccountRepository)
+        and ledger._pool is accounts._pool
+    ):
+        return PostgresCheckedTransfers(ledger, accounts)
+    return ComposedCheckedTransfers(accounts, ledger)
+
+
 def postgres_account_repository(pool: Any, settings: Settings | None = None) -> Any:
     """The PostgreSQL account repository, its reads coalesced as ``settings.postgres`` sets."""
     from finbank_adapters.postgres import PostgresAccountRepository

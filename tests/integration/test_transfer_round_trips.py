@@ -1,11 +1,12 @@
-"""PostgreSQL round trips of one HTTP transfer on the local profile: at most two.
+"""PostgreSQL round trips of one HTTP transfer on the local profile: one.
 
-``POST /v1/transfers`` reads both accounts in one query and applies the
-transfer in one call that answers with its timestamp; the receipt is built
-from that, and the ledger is asked for the stored transfer only when it
-answers ``exists`` (a replay) or refuses. Every statement sent on any asyncpg
-connection of this process is counted (each public query method of
-``asyncpg.Connection``, which is one round trip once its statement is
+``POST /v1/transfers`` checks both accounts and applies the transfer in one
+call (``ledger_create_checked_transfer_group``, migration 0026) that answers
+with its timestamp; the receipt is built from that, and the ledger is asked
+for the stored transfer only when it answers ``exists`` (a replay) or refuses.
+Every statement sent on any asyncpg connection of this process is counted
+(each public query method of ``asyncpg.Connection``, which is one round trip
+once its statement is
 prepared: the requests are warmed up first, and the pool's own short path for a
 statement already prepared on the connection, ``pool._run_cached``), with the
 SQL, so a failure says what was sent.
@@ -129,7 +130,7 @@ async def transfer(
     )
 
 
-async def test_a_new_transfer_takes_two_round_trips_and_a_replay_three(
+async def test_a_new_transfer_takes_one_round_trip_and_a_replay_two(
     statements: StatementLog,
 ) -> None:
     async with local_api() as api:
@@ -149,15 +150,14 @@ async def a_new_transfer_and_its_replay(api: httpx.AsyncClient, statements: Stat
     statements.recording = False
 
     assert first.status_code == 201, first.text
-    assert len(sent_by_first) == 2, sent_by_first
-    assert "customer_accounts" in sent_by_first[0]
-    assert "ledger_create_transfer" in sent_by_first[1]
+    assert len(sent_by_first) == 1, sent_by_first
+    assert "ledger_create_checked_transfer_group" in sent_by_first[0]
     # a replay: the ledger answers exists, and the first receipt is read back
     assert replay.status_code == 201
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == first.json()
-    assert len(sent_by_replay) == 3, sent_by_replay
-    assert "ledger_lookup_transfers" in sent_by_replay[2]
+    assert len(sent_by_replay) == 2, sent_by_replay
+    assert "ledger_lookup_transfers" in sent_by_replay[1]
 
 
 async def test_a_refused_transfer_is_not_written_and_is_answered_after_one_look_up(
@@ -183,7 +183,8 @@ async def a_refused_transfer(api: httpx.AsyncClient, statements: StatementLog) -
     assert refused.status_code == 422, refused.text
     assert refused.json()["code"] == "insufficient_funds"
     # the refusal is checked against a replay that may have won the race (one look-up)
-    assert len(sent) == 3, sent
-    assert "ledger_lookup_transfers" in sent[2]
+    assert len(sent) == 2, sent
+    assert "ledger_create_checked_transfer_group" in sent[0]
+    assert "ledger_lookup_transfers" in sent[1]
     balance = await api.get(f"/v1/accounts/{source}", headers=headers)
     assert balance.json()["balance"]["posted"] == "99.00"

@@ -8,7 +8,7 @@ from finbank_adapters import postgres_wiring
 from finbank_adapters.containers.infrastructure import settings_field
 from finbank_adapters.memory import InMemoryAccountRepository, InMemoryLedger
 from finbank_core.accounts import use_cases as accounts
-from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.accounts.ports import AccountRepository, CheckedTransfers, Ledger
 
 
 class AccountsContainer(containers.DeclarativeContainer):
@@ -35,6 +35,14 @@ class AccountsContainer(containers.DeclarativeContainer):
             pool=infra.postgres_pool,
             settings=infra.settings,
         ),
+    )
+
+    #: InternalTransfer's checks and submission: one PostgreSQL call when both are there
+    checked_transfers: providers.Provider[CheckedTransfers] = providers.Singleton(
+        postgres_wiring.checked_transfers,
+        ledger=ledger,
+        accounts=account_repository,
+        settings=infra.settings,
     )
 
     ensure_bank_accounts = providers.Factory(accounts.EnsureBankAccounts, ledger=ledger)
@@ -66,6 +74,7 @@ class AccountsContainer(containers.DeclarativeContainer):
         accounts=account_repository,
         clock=infra.clock,
         ids=infra.ids,
+        transfers=checked_transfers,
     )
     get_account = providers.Factory(accounts.GetAccount, ledger=ledger, accounts=account_repository)
     list_accounts = providers.Factory(accounts.ListAccounts, accounts=account_repository)

@@ -20,6 +20,11 @@ flight, groupable callers wait in a queue and go together as one call of
 its own slice and its events kept to its own transfers (``docs/postgres.md``,
 "Group commit").
 
+An internal transfer's account checks (owner, status) can ride in the same call
+and transaction: ``submit_checked`` and ``PostgresCheckedTransfers`` (the
+``CheckedTransfers`` port), through ``ledger_create_checked_transfer_group``
+(migration ``0026``; ``docs/postgres.md``, "Internal transfers in one call").
+
 The design (locking, the fast path, the query functions and their indexes)
 is in ``docs/architecture.md``, "The PostgreSQL ledger", and ``docs/postgres.md``.
 """
@@ -31,7 +36,7 @@ import contextvars
 import sys
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +46,7 @@ import asyncpg.exceptions as pg
 from finbank_adapters import tracing
 from finbank_adapters.metrics import record_ledger_results
 from finbank_adapters.postgres.errors import (
+    RetriesExhausted,
     RetryPolicy,
     is_lost_connection,
     is_retryable,
@@ -48,6 +54,7 @@ from finbank_adapters.postgres.errors import (
     translated,
     with_retries,
 )
+from finbank_core.accounts.access import ComposedCheckedTransfers
 from finbank_core.accounts.ledger import (
     ACCOUNT_FLAGS_KNOWN,
     MAX_AMOUNT,
@@ -76,7 +83,10 @@ from finbank_core.accounts.ledger import (
     check_transfer_texts,
 )
 from finbank_core.accounts.ledger_rules import batch_check, out_of_range
+from finbank_core.accounts.model import AccountStatus
+from finbank_core.accounts.ports import AccountRepository
 from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import AccountNotActive, AccountNotFound
 from finbank_core.shared.events import EventEnvelope, encode_event
 
 
@@ -143,6 +153,11 @@ _MAX_SINCE_EPOCH = datetime.max.replace(tzinfo=UTC) - _UNIX_EPOCH
 _CREATE_TRANSFERS_GROUPED = _call("ledger_create_transfers_grouped", 32)
 #: several callers' single plain transfers, each through ledger_create_transfer, one commit
 _CREATE_TRANSFER_GROUP = _call("ledger_create_transfer_group", 19)
+#: the same, each member with an optional check of its two customer accounts (0026)
+_CREATE_CHECKED_TRANSFER_GROUP = _call("ledger_create_checked_transfer_group", 20)
+_EXPIRE = "SELECT ledger_expire($1)"
+#: how many times a checked group is sent again after expiring what fell due
+_CHECKED_GROUP_EXPIRY_ROUNDS = 3
 
 
 def _set_returning(function: str, arity: int) -> str:
@@ -580,7 +595,17 @@ def _batch_arguments(args: _TransferArgs, now: datetime) -> list[Any]:
 class _Member:
     """One caller's batch waiting for a grouped call."""
 
-    __slots__ = ("checks", "events", "future", "now", "plain", "stored_at", "transfers")
+    __slots__ = (
+        "checks",
+        "events",
+        "future",
+        "now",
+        "owner",
+        "plain",
+        "refusal",
+        "stored_at",
+        "transfers",
+    )
 
     def __init__(
         self,
@@ -590,6 +615,7 @@ class _Member:
         events: Sequence[EventEnvelope],
         *,
         plain: bool,
+        owner: str | None = None,
     ) -> None:
         self.transfers = transfers
         self.checks = checks
@@ -599,6 +625,10 @@ class _Member:
         self.events = events
         #: one plain transfer that passed the checks before ``exists`` (ledger_create_transfer's)
         self.plain = plain
+        #: checked (``submit_checked``): the owner its source account must have
+        self.owner = owner
+        #: a checked member's refusal by the account checks (``account_not_found``...)
+        self.refusal: str | None = None
         self.future: asyncio.Future[list[CreateTransferResult]] | None = None
 
 
@@ -621,6 +651,26 @@ def _settle(
 
 #: the answer that tells a waiting caller to send its batch itself, in the slot it was given
 _GO_ALONE: list[CreateTransferResult] = []
+#: the answer to a checked member refused by the account checks (``_Member.refusal`` says why)
+_REFUSED: list[CreateTransferResult] = []
+
+
+def _answer(member: _Member, raw: Sequence[str]) -> list[CreateTransferResult]:
+    """A member's slice of a group's answer (a checked member's refusal kept aside)."""
+    if member.owner is not None and raw[0] not in _TRANSFER_RESULTS:
+        member.refusal = raw[0]
+        return _REFUSED
+    return [R(r) for r in raw]
+
+
+def _raise_refusal(refusal: str) -> None:
+    """The core error for an account check's refusal (0026's codes)."""
+    if refusal == "account_not_found":
+        raise AccountNotFound()
+    prefix = "account_not_active:"
+    if refusal.startswith(prefix):
+        raise AccountNotActive(f"the account is {AccountStatus(refusal[len(prefix) :]).value}")
+    raise AssertionError(f"unknown answer of the account checks: {refusal!r}")
 
 
 def _told_to_go_alone(future: asyncio.Future[list[CreateTransferResult]]) -> bool:
@@ -638,6 +688,61 @@ def _outcome_unknown(exc: BaseException) -> bool:
         exc,
         OSError | TimeoutError | pg.PostgresConnectionError | pg.OperatorInterventionError,
     ) or is_lost_connection(exc)
+
+
+def _plain_group_arguments(members: Sequence[_Member], *, owners: bool = True) -> list[Any]:
+    """The arguments of ``ledger_create_transfer_group`` (members of one plain transfer
+    each), with ``owners``: of ``ledger_create_checked_transfer_group`` (0026)."""
+    nows: list[datetime] = []
+    ids: list[uuid.UUID] = []
+    debits: list[uuid.UUID | None] = []
+    credits: list[uuid.UUID | None] = []
+    amounts: list[int] = []
+    codes: list[int] = []
+    ledgers: list[int] = []
+    user_data: list[str | None] = []
+    ud128: list[uuid.UUID] = []
+    ud64: list[int] = []
+    ud32: list[int] = []
+    mids: list[str | None] = []
+    event_group: list[int] = []
+    events: list[EventEnvelope] = []
+    for group, member in enumerate(members, 1):
+        t = member.transfers[0]
+        nows.append(member.now)
+        ids.append(t.id)
+        debits.append(t.debit_account_id)
+        credits.append(t.credit_account_id)
+        amounts.append(t.amount)
+        codes.append(t.code)
+        ledgers.append(_s32(t.ledger))
+        user_data.append(t.user_data)
+        ud128.append(uuid.UUID(int=t.user_data_128) if t.user_data_128 else _ZERO_UUID)
+        ud64.append(_s64(t.user_data_64))
+        ud32.append(_s32(t.user_data_32))
+        mids.append(_transfer_mid(t, 0))
+        if member.events:
+            events.extend(member.events)
+            event_group.extend([group] * len(member.events))
+    arguments: list[Any] = [
+        nows,
+        ids,
+        debits,
+        credits,
+        amounts,
+        codes,
+        ledgers,
+        user_data,
+        ud128,
+        ud64,
+        ud32,
+        mids,
+    ]
+    if owners:
+        arguments.append([member.owner for member in members])
+    arguments.append(event_group)
+    arguments.extend(event_columns(events))
+    return arguments
 
 
 class PostgresLedger:
@@ -675,6 +780,8 @@ class PostgresLedger:
         self.group_fallbacks = 0
         #: grouped calls that went through ledger_create_transfer_group (all plain)
         self.grouped_plain_calls = 0
+        #: calls of ledger_create_checked_transfer_group (a checked member alone or grouped)
+        self.checked_group_calls = 0
 
     @property
     def in_flight(self) -> int:
@@ -871,6 +978,35 @@ class PostgresLedger:
             return SubmittedTransfer(result=result, timestamp=transfer.timestamp)
         return SubmittedTransfer(result=result, timestamp=stored_at[0] if stored_at else now)
 
+    async def submit_checked(
+        self, transfer: Transfer, *, owner_id: str, events: Sequence[EventEnvelope] = ()
+    ) -> SubmittedTransfer:
+        """:meth:`submit_transfer` of one internal transfer with the account checks of
+        ``CheckedTransfers.submit_internal`` in the same call and transaction (0026).
+
+        Only for a transfer that :func:`checkable` accepts (one plain transfer
+        that passes the checks made here): it goes alone or in a group of
+        plain transfers, as such a transfer does. Raises ``AccountNotFound``
+        or ``AccountNotActive`` when the account checks refuse it.
+        """
+        now = self._clock.now()
+        member = _Member((transfer,), _ONE_UNCHECKED, now, events, plain=True, owner=owner_id)
+        if self._in_flight >= self._cap:
+            results = await self._queued(member)
+        else:
+            self._in_flight += 1
+            try:
+                results = await self._member_alone(member)
+            finally:
+                self._release()
+        if member.refusal is not None:
+            _raise_refusal(member.refusal)
+        record_ledger_results(results)
+        [result] = results
+        if result is not R.OK:
+            return SubmittedTransfer(result=result)
+        return SubmittedTransfer(result=result, timestamp=member.stored_at)
+
     async def _create_transfers(
         self,
         transfers: Sequence[Transfer],
@@ -986,9 +1122,22 @@ class PostgresLedger:
             return results
         # alone in the queue when a slot freed: it goes out itself, in that slot
         try:
-            return await self._alone(member.transfers, member.checks, member.now, member.events)
+            return await self._member_alone(member)
         finally:
             self._release()
+
+    async def _member_alone(self, member: _Member) -> list[CreateTransferResult]:
+        """A member's batch as its own call (a checked one: a checked group of one)."""
+        if member.owner is None:
+            return await self._alone(member.transfers, member.checks, member.now, member.events)
+        try:
+            raw = await self._send_checked_group([member])
+        except Exception as exc:
+            mapped = translate_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        return _answer(member, raw)
 
     def _release(self) -> None:
         """A call in flight ended: its slot goes to what waits."""
@@ -1038,6 +1187,9 @@ class PostgresLedger:
         try:
             self.grouped_calls += 1
             self.grouped_members += len(members)
+            if any(member.owner is not None for member in members):
+                await self._send_checked_members(members)
+                return
             try:
                 raw = None
                 if all(member.plain for member in members):
@@ -1077,9 +1229,73 @@ class PostgresLedger:
         finally:
             self._release()
 
+    async def _send_checked_members(self, members: list[_Member]) -> None:
+        """A group with checked members: the plain ones (every checked one among them) as
+        one ``ledger_create_checked_transfer_group`` call, then the others as one
+        ``ledger_create_transfers_grouped`` call, each answered before the next is sent
+        (a call that raised is sent again member by member, as in :meth:`_send_group`)."""
+        plain = [member for member in members if member.plain]
+        others = [member for member in members if not member.plain]
+        await self._run_group(plain, self._send_checked_group)
+        if others:
+            await self._run_group(others, self._send_grouped)
+
+    async def _run_group(
+        self,
+        members: list[_Member],
+        send: Callable[[list[_Member]], Awaitable[list[str]]],
+    ) -> None:
+        """``send`` the members as one call and answer each; :meth:`_send_group`'s rules
+        for an error (unknown outcome: everyone the error; else each sent alone)."""
+        if len(members) == 1:
+            await self._answer_alone(members[0])
+            return
+        try:
+            raw = await send(members)
+        except Exception as exc:
+            if _outcome_unknown(exc):
+                for member in members:
+                    mapped = translate_error(exc)
+                    if mapped is not exc:
+                        mapped.__cause__ = exc
+                    _settle(member, exception=mapped)
+                return
+            self.group_fallbacks += 1
+            for member in members:
+                if member.future is not None and not member.future.done():
+                    await self._answer_alone(member)
+            return
+        start = 0
+        for member in members:
+            end = start + len(member.transfers)
+            _settle(member, _answer(member, raw[start:end]))
+            start = end
+
+    async def _send_checked_group(self, members: list[_Member]) -> list[str]:
+        """One ``ledger_create_checked_transfer_group`` call for plain members (checked or
+        not); retried on 40001/40P01, errors raw.
+
+        When a pending transfer is due to expire (the function answers NULL,
+        having done nothing), it is expired (``ledger_expire``) as of the
+        group's latest time, every member's time becomes that time (as in
+        :meth:`_send_grouped`: nothing is stored as made before an expiry it
+        came after) and the call is sent again.
+        """
+        for _ in range(_CHECKED_GROUP_EXPIRY_ROUNDS):
+            self.checked_group_calls += 1
+            args = _plain_group_arguments(members)
+            raw: list[str] | None = await self._fetchval_raw(_CREATE_CHECKED_TRANSFER_GROUP, *args)
+            if raw is not None:
+                return raw
+            latest = max(member.now for member in members)
+            for member in members:
+                member.now = member.stored_at = latest
+            await self._fetchval_raw(_EXPIRE, latest)
+        raise RetriesExhausted()
+
     async def _answer_alone(self, member: _Member) -> None:
         try:
-            results = await self._alone(member.transfers, member.checks, member.now, member.events)
+            results = await self._member_alone(member)
         except Exception as exc:
             _settle(member, exception=exc)
         else:
@@ -1090,53 +1306,8 @@ class PostgresLedger:
 
         ``None`` when a pending transfer is due to expire (nothing was done).
         """
-        nows: list[datetime] = []
-        ids: list[uuid.UUID] = []
-        debits: list[uuid.UUID | None] = []
-        credits: list[uuid.UUID | None] = []
-        amounts: list[int] = []
-        codes: list[int] = []
-        ledgers: list[int] = []
-        user_data: list[str | None] = []
-        ud128: list[uuid.UUID] = []
-        ud64: list[int] = []
-        ud32: list[int] = []
-        mids: list[str | None] = []
-        event_group: list[int] = []
-        events: list[EventEnvelope] = []
-        for group, member in enumerate(members, 1):
-            t = member.transfers[0]
-            nows.append(member.now)
-            ids.append(t.id)
-            debits.append(t.debit_account_id)
-            credits.append(t.credit_account_id)
-            amounts.append(t.amount)
-            codes.append(t.code)
-            ledgers.append(_s32(t.ledger))
-            user_data.append(t.user_data)
-            ud128.append(uuid.UUID(int=t.user_data_128) if t.user_data_128 else _ZERO_UUID)
-            ud64.append(_s64(t.user_data_64))
-            ud32.append(_s32(t.user_data_32))
-            mids.append(_transfer_mid(t, 0))
-            if member.events:
-                events.extend(member.events)
-                event_group.extend([group] * len(member.events))
         raw: list[str] | None = await self._fetchval_raw(
-            _CREATE_TRANSFER_GROUP,
-            nows,
-            ids,
-            debits,
-            credits,
-            amounts,
-            codes,
-            ledgers,
-            user_data,
-            ud128,
-            ud64,
-            ud32,
-            mids,
-            event_group,
-            *event_columns(events),
+            _CREATE_TRANSFER_GROUP, *_plain_group_arguments(members, owners=False)
         )
         return raw
 
@@ -1396,3 +1567,41 @@ def _entry(row: asyncpg.Record) -> Entry:
         timestamp=row["created_at"],
         user_data=row["user_data"],
     )
+
+
+def checkable(t: Transfer) -> bool:
+    """Whether :meth:`PostgresLedger.submit_checked` takes ``t``: one plain transfer (no
+    flags, pending id, timeout or timestamp) that passes the checks made before the
+    database, so that the account checks are the first thing that can refuse it."""
+    return (
+        not int(t.flags)
+        and t.pending_id is None
+        and not t.timeout_seconds
+        and t.timestamp is None
+        and (t.user_data is None or "\x00" not in t.user_data)
+        and _transfer_pre(t, 0, None) is None
+    )
+
+
+class PostgresCheckedTransfers:
+    """The ``CheckedTransfers`` port when the ledger and the customer accounts share one
+    PostgreSQL database: the account checks run in the ledger's own call and transaction
+    (:meth:`PostgresLedger.submit_checked`, migration 0026), one round trip.
+
+    ``ledger`` and ``accounts`` must be on the same database and schema (the
+    container wires this only when both backends are ``postgres`` on its one
+    pool). A transfer the fused call does not take (:func:`checkable`; no
+    internal transfer today) goes through ``ComposedCheckedTransfers``, whose
+    answers are the same in every case.
+    """
+
+    def __init__(self, ledger: PostgresLedger, accounts: AccountRepository) -> None:
+        self._ledger = ledger
+        self._composed = ComposedCheckedTransfers(accounts, ledger)
+
+    async def submit_internal(
+        self, transfer: Transfer, *, owner_id: str, events: Sequence[EventEnvelope]
+    ) -> SubmittedTransfer:
+        if checkable(transfer):
+            return await self._ledger.submit_checked(transfer, owner_id=owner_id, events=events)
+        return await self._composed.submit_internal(transfer, owner_id=owner_id, events=events)

@@ -154,3 +154,33 @@ class AccountRepository(Protocol):
     async def set_status(self, account_id: uuid.UUID, status: AccountStatus) -> CustomerAccount:
         """Change an account's status; raises ``AccountNotFound``."""
         ...
+
+
+class CheckedTransfers(Protocol):
+    """One internal transfer submitted together with the checks on its two accounts.
+
+    What :class:`~finbank_core.accounts.use_cases.InternalTransfer` needs
+    from its stores, as one operation so that an adapter holding both the
+    accounts and the ledger can run it in one round trip and one
+    transaction (PostgreSQL: ``PostgresCheckedTransfers``). The default,
+    :class:`~finbank_core.accounts.access.ComposedCheckedTransfers`, composes
+    an :class:`AccountRepository` and a :class:`Ledger`; every implementation
+    answers exactly as it does.
+    """
+
+    async def submit_internal(
+        self, transfer: Transfer, *, owner_id: str, events: Sequence[EventEnvelope]
+    ) -> SubmittedTransfer:
+        """Submit ``transfer`` (debit: the source) for ``owner_id``, with ``events``.
+
+        Raises ``AccountNotFound`` when the source is missing or not
+        ``owner_id``'s, always. When the target is missing, or either account
+        is not active, and the ledger holds no transfer with ``transfer.id``:
+        ``AccountNotActive`` naming the source's status if it is not active,
+        else ``AccountNotFound`` for a missing target, else
+        ``AccountNotActive`` naming the target's. A refused transfer writes
+        nothing. Otherwise the ledger's answer to
+        :meth:`Ledger.submit_transfer`, as it is (``EXISTS`` for a replay even
+        after an account was blocked).
+        """
+        ...

@@ -12,7 +12,11 @@ from datetime import datetime
 
 import msgspec
 
-from finbank_core.accounts.access import active_account, owned_account, require_active
+from finbank_core.accounts.access import (
+    ComposedCheckedTransfers,
+    active_account,
+    owned_account,
+)
 from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.events import (
     ACCOUNT_OPENED,
@@ -29,6 +33,7 @@ from finbank_core.accounts.ledger import (
     Entry,
     EntrySide,
     NewAccount,
+    SubmittedTransfer,
     Transfer,
     TransferCode,
 )
@@ -41,7 +46,7 @@ from finbank_core.accounts.model import (
     format_account_number,
     validate_holder,
 )
-from finbank_core.accounts.ports import AccountRepository, Ledger
+from finbank_core.accounts.ports import AccountRepository, CheckedTransfers, Ledger
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import (
     AccountNotFound,
@@ -51,7 +56,7 @@ from finbank_core.shared.errors import (
     SameAccount,
     TransferRejected,
 )
-from finbank_core.shared.events import EventPublisher
+from finbank_core.shared.events import EventEnvelope, EventPublisher
 from finbank_core.shared.ids import IdGenerator, uuid5_of
 from finbank_core.shared.inputs import (
     IdempotencyKey,
@@ -336,7 +341,26 @@ class _MoneyMovement:
         payload: dict[str, object],
         correlation_id: str | None,
     ) -> TransferReceipt:
-        event = make_event(
+        event = self._event(
+            transfer,
+            event_type=event_type,
+            aggregate_id=aggregate_id,
+            payload=payload,
+            correlation_id=correlation_id,
+        )
+        submitted = await self._ledger.submit_transfer(transfer, events=[event])
+        return await self._receipt(transfer, submitted)
+
+    def _event(
+        self,
+        transfer: Transfer,
+        *,
+        event_type: str,
+        aggregate_id: uuid.UUID,
+        payload: dict[str, object],
+        correlation_id: str | None,
+    ) -> EventEnvelope:
+        return make_event(
             event_id=self._ids.new_id(),
             type=event_type,
             occurred_at=self._clock.now(),
@@ -344,7 +368,9 @@ class _MoneyMovement:
             correlation_id=correlation_id,
             payload={"transfer_id": str(transfer.id), "amount_cents": transfer.amount, **payload},
         )
-        submitted = await self._ledger.submit_transfer(transfer, events=[event])
+
+    async def _receipt(self, transfer: Transfer, submitted: SubmittedTransfer) -> TransferReceipt:
+        """The receipt of the ledger's answer to ``transfer`` (a replay's read back)."""
         result = submitted.result
         debit, credit = transfer.debit_account_id, transfer.credit_account_id
         if result is CreateTransferResult.OK and submitted.timestamp and debit and credit:
@@ -479,27 +505,30 @@ class InternalTransfer(_MoneyMovement):
     active account. Replaying the same key and body returns the first
     receipt (``replayed=True``) and moves nothing; the same key with another
     body raises ``IdempotencyKeyReused``.
+
+    The account checks and the ledger's submission are one operation of the
+    ``CheckedTransfers`` port (``transfers``): by default composed of
+    ``accounts`` and ``ledger`` (``ComposedCheckedTransfers``); an adapter
+    holding both stores runs it as one call (PostgreSQL: one round trip).
     """
 
     def __init__(
-        self, ledger: Ledger, accounts: AccountRepository, clock: Clock, ids: IdGenerator
+        self,
+        ledger: Ledger,
+        accounts: AccountRepository,
+        clock: Clock,
+        ids: IdGenerator,
+        transfers: CheckedTransfers | None = None,
     ) -> None:
         super().__init__(ledger, clock, ids)
         self._accounts = accounts
+        self._transfers = transfers or ComposedCheckedTransfers(accounts, ledger)
 
     async def __call__(self, cmd: InternalTransferCommand) -> TransferReceipt:
         cmd.amount.require_positive()
         transfer_id = transfer_id_for("internal", cmd.owner_id, cmd.idempotency_key)
         if cmd.from_account_id == cmd.to_account_id:
             raise SameAccount()
-        # both accounts in one read; the source must be the caller's
-        found = {
-            a.id: a for a in await self._accounts.get_many([cmd.from_account_id, cmd.to_account_id])
-        }
-        source = found.get(cmd.from_account_id)
-        if source is None or source.owner_id != cmd.owner_id:
-            raise AccountNotFound()
-        target = found.get(cmd.to_account_id)
         transfer = Transfer(
             id=transfer_id,
             debit_account_id=cmd.from_account_id,
@@ -508,19 +537,7 @@ class InternalTransfer(_MoneyMovement):
             code=TransferCode.INTERNAL_TRANSFER,
             user_data=check_memo(cmd.description),
         )
-        # A replay must answer as the first call did even if an account was
-        # blocked since: a refusal is only given once the ledger (which knows
-        # the id) says the transfer is not there.
-        if (
-            target is None
-            or source.status is not AccountStatus.ACTIVE
-            or target.status is not AccountStatus.ACTIVE
-        ) and not await self._ledger.lookup_transfers([transfer_id]):
-            require_active(source)
-            if target is None:
-                raise AccountNotFound()
-            require_active(target)
-        return await self._submit(
+        event = self._event(
             transfer,
             event_type=INTERNAL_TRANSFER_MADE,
             aggregate_id=cmd.from_account_id,
@@ -530,6 +547,13 @@ class InternalTransfer(_MoneyMovement):
             },
             correlation_id=cmd.correlation_id,
         )
+        # the ownership and status checks (and, when one refuses, whether the id
+        # is already stored: a replay is answered as the first call even after a
+        # block) happen with the submission, in one call of the port
+        submitted = await self._transfers.submit_internal(
+            transfer, owner_id=cmd.owner_id, events=[event]
+        )
+        return await self._receipt(transfer, submitted)
 
 
 class _OwnedAccountQuery:
