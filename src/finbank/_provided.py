@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+import threading
 from typing import Any, TypeVar, cast
 
 from dependency_injector import providers
@@ -39,10 +40,10 @@ _STABLE = (
 )
 
 
-#: bumped whenever :func:`finbank.bank.opened` opens or closes a container: resources
+#: bumped whenever :func:`finbank.bank.opened` opens or closes a container (resources
 #: (pools, clients) are new objects after a container is opened again, and their providers
-#: say nothing of it (``initialized`` is true before and after), so use cases built
-#: before are built again
+#: say nothing of it: ``initialized`` is true before and after) and whenever a provider's
+#: overrides change (:class:`_CountingLock`): use cases built before are built again
 _generation = 0
 
 
@@ -52,20 +53,113 @@ def containers_changed() -> None:
     _generation += 1
 
 
+class _CountingLock:
+    """dependency-injector's ``Provider.overriding_lock``, which also counts its uses.
+
+    dependency-injector announces no override, but every way to change what a
+    provider overrides with holds this one lock (a class attribute shared by
+    every provider) while it does: ``override()`` (also as a ``with`` block,
+    and through ``Container.override``, ``DependenciesContainer`` and
+    ``Configuration``), ``reset_last_overriding()`` (the end of a ``with``
+    block) and ``reset_override()``. So :data:`_generation` changes on each of
+    them, after the change. Reading ``overridden`` (and ``related``, which reads
+    it) holds it too: counted as well (a use case built again for nothing, never
+    one kept too long), except while this thread walks a use case's providers
+    (:func:`_graph`, reads only: :data:`_walking`). The same lock, so the
+    same locking; installed once, at import, by :func:`_count_overrides`, which
+    checks that overriding and resetting a provider really move the count.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> bool:
+        return bool(self._lock.__enter__())
+
+    def __exit__(self, *exc: object) -> None:
+        global _generation
+        if not _walking.active:
+            _generation += 1  # still holding the lock: counted after the change
+        self._lock.__exit__(*exc)
+
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+        return bool(self._lock.acquire(*args, **kwargs))
+
+    def release(self) -> None:
+        global _generation
+        if not _walking.active:
+            _generation += 1
+        self._lock.release()
+
+
+class _Walking(threading.local):
+    #: True while this thread reads a use case's providers (:func:`_graph`): the lock's
+    #: uses are reads then, not counted (another thread's overrides still are)
+    active = False
+
+
+_walking = _Walking()
+
+
+def _moves_on(change: Any) -> bool:
+    before = _generation
+    change()
+    return _generation != before
+
+
+def _count_overrides() -> bool:
+    """Install :class:`_CountingLock` as ``Provider.overriding_lock``; True if every way to
+    change an override is then counted (checked on a throwaway provider). False leaves the
+    library as it was: then :class:`UseCases` reads every provider's override each call."""
+    current = providers.Provider.__dict__.get("overriding_lock")
+    if current is None:
+        return False
+    if not isinstance(current, _CountingLock):
+        try:
+            providers.Provider.overriding_lock = _CountingLock(current)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):  # an immutable type: nothing installed
+            return False
+    probe: providers.Object[int] = providers.Object(1)
+    context: list[Any] = []
+    counted = (
+        _moves_on(lambda: probe.override(providers.Object(2)))
+        and _moves_on(probe.reset_last_overriding)
+        and _moves_on(lambda: context.append(probe.override(providers.Object(3))))
+        and _moves_on(lambda: context[0].__exit__(None, None, None))
+        and _moves_on(lambda: probe.override(providers.Object(4)))
+        and _moves_on(probe.reset_override)
+        and probe.last_overriding is None
+        and probe() == 1
+    )
+    if not counted:
+        providers.Provider.overriding_lock = current  # type: ignore[attr-defined]
+    return counted
+
+
+#: whether overrides move :data:`_generation` (:func:`_count_overrides`)
+_OVERRIDES_COUNTED = _count_overrides()
+
+
 class _Built:
     """One use case, with what its providers' overrides (and resources) were when built."""
 
-    __slots__ = ("generation", "provider", "resources", "seen", "value", "watched")
+    __slots__ = ("checked", "generation", "provider", "resources", "seen", "value", "watched")
 
     def __init__(
         self,
         provider: providers.Provider[Any],
         watched: tuple[Any, ...] | None,
+        checked: tuple[Any, ...],
         resources: tuple[Any, ...],
         seen: list[object],
     ) -> None:
         self.provider = provider  # kept: the cache is keyed by its id
         self.watched = watched
+        #: the providers whose override is read on each call: none when overrides are
+        #: counted (:data:`_OVERRIDES_COUNTED`), else every one watched
+        self.checked = checked
         self.resources = resources
         self.seen = seen
         self.value: object = None
@@ -95,7 +189,11 @@ def _reached(provider: providers.Provider[Any]) -> list[Any]:
 def _graph(provider: providers.Provider[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     """The providers a call of ``provider`` may call (:func:`_reached`) and its resources;
     None when one of them may give a new object on each call (then nothing is cached)."""
-    watched = tuple(_reached(provider))
+    _walking.active = True  # reads only (``related`` reads ``overridden``): not counted
+    try:
+        watched = tuple(_reached(provider))
+    finally:
+        _walking.active = False
     related = watched[1:]  # the first is ``provider``
     selectors = {id(p.selector) for p in related if isinstance(p, providers.Selector)}
     for p in related:
@@ -120,9 +218,13 @@ class UseCases:
     (:func:`containers_changed`): what :func:`provided` would build on this call.
 
     Building a use case resolves a dozen or two providers (a few microseconds, on
-    every HTTP request); checking whether any of them changed reads one attribute
-    each, of those a call may reach (below a ``Singleton`` nothing is: built once, it
-    keeps what it was built with, overrides under it included). A use case whose
+    every HTTP request); checking whether any of them changed compares one counter
+    that every override and reset moves (:class:`_CountingLock`: any provider's, so
+    an override elsewhere builds this one again too) and reads ``initialized`` of
+    the resources a call may reach (below a ``Singleton`` nothing is: built once, it
+    keeps what it was built with, overrides under it included). Were overrides not
+    counted (a dependency-injector that changes them without its lock), the override
+    of each provider a call may reach would be read instead. A use case whose
     providers may give a new object on each call (a ``Factory`` below the top, a plain
     ``Callable``, not under a ``Singleton``) is built on every call, as
     :func:`provided` does. Use cases keep no state between calls (the core's
@@ -148,16 +250,17 @@ class UseCases:
             if built.watched is None:  # not cacheable (see above)
                 return await provided(provider)
             if built.generation == _generation and (
-                _state(built.watched, built.resources) == built.seen
+                not built.seen or _state(built.checked, built.resources) == built.seen
             ):
                 return cast(T, built.value)
         graph = _graph(provider)
         if graph is None:
-            self._built[key] = _Built(provider, None, (), [])
+            self._built[key] = _Built(provider, None, (), (), [])
             return await provided(provider)
         watched, resources = graph
         # the state before building: an override made while it builds is seen next call
-        entry = _Built(provider, watched, resources, _state(watched, resources))
+        checked = () if _OVERRIDES_COUNTED else watched  # overrides: counted, or read
+        entry = _Built(provider, watched, checked, resources, _state(checked, resources))
         value: T = await provided(provider)
         entry.value = value
         self._built[key] = entry
