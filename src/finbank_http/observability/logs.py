@@ -21,6 +21,7 @@ before any other line, and all of them on a clean shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import select
@@ -287,6 +288,71 @@ def _utc_timestamp() -> str:
     return text + "." + str(1_000_000 + micros)[1:] + "Z" if micros else text + "Z"
 
 
+def listing_order(first: contextvars.ContextVar[Any], second: contextvars.ContextVar[Any]) -> bool:
+    """Whether a context lists ``first`` before ``second`` when both are set in it.
+
+    A context iterates its variables in the order of their hashes (a hash array
+    mapped trie: five bits of the hash at each level, the lowest first), whatever
+    else it holds and whenever they were set; two variables whose hashes agree in
+    all those bits are listed in the order they were set, here ``first`` first (as
+    the HTTP middleware sets the request id before the correlation id)."""
+    context = contextvars.Context()
+    context.run(lambda: (first.set(None), second.set(None)))
+    return next(k for k in context if k is first or k is second) is first
+
+
+#: structlog's variables by name (``bind_contextvars`` adds one per new key), if this
+#: structlog keeps them there
+_STRUCTLOG_VARS: dict[str, contextvars.ContextVar[Any]] | None = (
+    known if isinstance(known := getattr(structlog.contextvars, "_CONTEXT_VARS", None), dict)
+    else None
+)  # fmt: skip
+#: the two structlog variables of the request ids and their keys, in the order
+#: ``get_contextvars`` lists them (:func:`read_request_ids_directly`)
+_id_vars: tuple[contextvars.ContextVar[Any], str, contextvars.ContextVar[Any], str] | None = None
+
+
+def read_request_ids_directly(
+    request_id: contextvars.ContextVar[Any], correlation_id: contextvars.ContextVar[Any]
+) -> None:
+    """The HTTP middleware's request and correlation id variables (structlog's, made by
+    ``bind_contextvars``): while they are the only structlog variables there are,
+    :func:`log_access` reads the context from them instead of listing every variable of
+    the context (``get_contextvars``): the same keys, values and order."""
+    global _id_vars
+    registry = _STRUCTLOG_VARS
+    prefix = structlog.contextvars.STRUCTLOG_KEY_PREFIX
+    first, second = (
+        (request_id, correlation_id)
+        if listing_order(request_id, correlation_id)
+        else (correlation_id, request_id)
+    )
+    if (
+        registry is None
+        or registry.get(first.name) is not first
+        or registry.get(second.name) is not second
+        or not first.name.startswith(prefix)
+        or not second.name.startswith(prefix)
+    ):
+        _id_vars = None
+        return
+    _id_vars = (first, first.name[len(prefix) :], second, second.name[len(prefix) :])
+
+
+def _request_context() -> dict[str, Any]:
+    """``structlog.contextvars.get_contextvars()``, without listing the whole context while
+    the request ids' variables are structlog's only ones (none other was ever bound): then
+    the context holds those two or fewer, and the ids are read from them directly."""
+    ids = _id_vars
+    registry = _STRUCTLOG_VARS
+    if ids is not None and registry is not None and len(registry) == 2:
+        first = ids[0].get(Ellipsis)
+        second = ids[2].get(Ellipsis)
+        if first is not Ellipsis and second is not Ellipsis:
+            return {ids[1]: first, ids[3]: second}
+    return structlog.contextvars.get_contextvars()
+
+
 def log_access(logger: logging.Logger, fields: dict[str, Any]) -> None:
     """Log the HTTP access line (``event`` ``http.request``) with ``fields``, which the
     caller masked where a client can fill them (:data:`PREMASKED_FIELDS`).
@@ -305,7 +371,7 @@ def log_access(logger: logging.Logger, fields: dict[str, Any]) -> None:
         logger.info("http.request", extra={**fields, PREMASKED: True})
         return
     handler, masker = direct
-    context = structlog.contextvars.get_contextvars()
+    context = _request_context()
     event: dict[str, Any] = {
         "event": "http.request",
         **context,
@@ -323,6 +389,117 @@ def log_access(logger: logging.Logger, fields: dict[str, Any]) -> None:
     encoded = msgspec.json.encode(event)
     assert isinstance(handler, FinbankHandler)
     handler.write_line(encoded.decode() + "\n", len(encoded) + 1)
+
+
+#: strings known to be written in JSON as they are (printable ASCII, no quote, no
+#: backslash): the method names, route templates and logger names :func:`log_request`
+#: has met (at most :data:`_PLAIN_LIMIT` of them; a path is one only if it is its route)
+_plain_strings: set[str] = set()
+_PLAIN_LIMIT = 1024
+
+
+def is_plain(text: str) -> bool:
+    """Whether JSON writes ``text`` as it is between its quotes: printable ASCII, with no
+    quote and no backslash (a stricter test than the encoder's: nothing it escapes passes)."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _known_plain(text: str) -> bool:
+    if text in _plain_strings:
+        return True
+    if not is_plain(text):
+        return False
+    if len(_plain_strings) < _PLAIN_LIMIT:
+        _plain_strings.add(text)
+    return True
+
+
+def milliseconds(seconds: float) -> float:
+    """The access line's ``duration_ms``: ``seconds`` in milliseconds, to two decimals."""
+    return round(seconds * 1000, 2)
+
+
+def _milliseconds_text(seconds: float) -> str:
+    """``repr(milliseconds(seconds))`` (what JSON writes), from one formatting: both round
+    correctly to two decimals, and below 10^13 ms the shortest form of that number is its
+    two decimals without trailing zeros (one kept after the point)."""
+    text = f"{seconds * 1000:.2f}".rstrip("0")
+    return text + "0" if text[-1] == "." else text
+
+
+def log_request(
+    logger: logging.Logger,
+    method: str,
+    route: str,
+    path: str,
+    status: int,
+    seconds: float,
+    bound: tuple[str, str] | tuple[()] = (),
+) -> None:
+    """:func:`log_access` with the fields ``method``, ``route``, ``path``, ``status`` and
+    ``duration_ms`` (:func:`milliseconds` of ``seconds``): the same line, byte for byte.
+
+    In the usual case (finbank's JSON handler alone, the request ids the only
+    context, no span, every string printable ASCII without a quote or backslash,
+    so that JSON writes it as it is) the line is formatted from its pieces
+    instead of a dictionary encoded. ``bound``: the two id strings the caller
+    bound to the context and knows to be plain (:func:`is_plain`), so that, if the
+    context still holds those very objects, they are not tested again. Anything
+    else goes through :func:`log_access`."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    ids = _id_vars
+    registry = _STRUCTLOG_VARS
+    direct = _direct_handler(logger)
+    if (
+        direct is not None
+        and ids is not None
+        and registry is not None
+        and len(registry) == 2
+        and type(status) is int
+        and type(seconds) is float
+        and 0.0 <= seconds < 1e9  # under 10^13 ms: see _milliseconds_text
+    ):
+        first = ids[0].get(Ellipsis)
+        second = ids[2].get(Ellipsis)
+        name = logger.name
+        if (
+            type(first) is str
+            and type(second) is str
+            and type(method) is str
+            and type(route) is str
+            and type(path) is str
+            and (
+                (bound and first is bound[0] and second is bound[1])
+                or (bound and first is bound[1] and second is bound[0])
+                or is_plain(f"{first}{second}")
+            )
+            and _known_plain(name)
+            and _known_plain(method)
+            and _known_plain(route)
+            and (path == route or is_plain(path))
+            and not current_trace_ids()
+        ):  # fmt: skip
+            line = (
+                f'{{"event":"http.request","{ids[1]}":"{first}","{ids[3]}":"{second}",'
+                f'"level":"info","logger":"{name}","method":"{method}","route":"{route}",'
+                f'"path":"{path}","status":{status},"duration_ms":{_milliseconds_text(seconds)},'
+                f'"timestamp":"{_utc_timestamp()}"}}\n'
+            )
+            handler = direct[0]
+            assert isinstance(handler, FinbankHandler)
+            handler.write_line(line, len(line))  # ASCII: as many bytes as characters
+            return
+    log_access(
+        logger,
+        {
+            "method": method,
+            "route": route,
+            "path": path,
+            "status": status,
+            "duration_ms": milliseconds(seconds),
+        },
+    )
 
 
 def _masking(masker: Masker) -> Any:

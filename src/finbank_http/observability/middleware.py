@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from finbank_http.observability import metrics
-from finbank_http.observability.logs import log_access
+from finbank_http.observability.logs import is_plain, log_request, read_request_ids_directly
 from finbank_http.observability.masking import Masker
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -72,6 +72,8 @@ _ID_VARS = (
     if _request_id_var is not None and _correlation_id_var is not None
     else None
 )
+if _ID_VARS is not None:
+    read_request_ids_directly(*_ID_VARS)
 
 
 class ResponseStart:
@@ -145,6 +147,14 @@ class RequestContextMiddleware:
         logged_correlation_id = (
             _MASKER.mask_text(correlation_id) if incoming_correlation_id else logged_request_id
         )
+        # generated ids are hex digits; masked ones plain if is_plain says so: the access
+        # line does not test them again while the context holds these very strings
+        bound: tuple[str, str] | tuple[()] = (
+            (logged_request_id, logged_correlation_id)
+            if (not incoming_request_id and not incoming_correlation_id)
+            or is_plain(f"{logged_request_id}{logged_correlation_id}")
+            else ()
+        )
         id_vars = _ID_VARS
         if id_vars is not None:
             tokens: Any = (
@@ -167,7 +177,7 @@ class RequestContextMiddleware:
             route = scope.get("path_template") or "unmatched"
             try:
                 metrics.observe_http_request(route, method, status, duration)
-                _log_access(scope, route, method, status, duration)
+                _log_access(scope, route, method, status, duration, bound)
             finally:
                 if id_vars is not None:
                     id_vars[1].reset(tokens[1])
@@ -176,20 +186,24 @@ class RequestContextMiddleware:
                     structlog.contextvars.reset_contextvars(**tokens)
 
 
-def _log_access(scope: Any, route: str, method: str, status: int, duration: float) -> None:
+def _log_access(
+    scope: Any,
+    route: str,
+    method: str,
+    status: int,
+    duration: float,
+    bound: tuple[str, str] | tuple[()],
+) -> None:
     if access_log.isEnabledFor(logging.INFO):
         query = scope.get("query_string", b"")
-        log_access(
+        log_request(
             access_log,
-            {
-                "method": method if method in _STANDARD_METHODS else "OTHER",
-                "route": route,
-                "path": _logged_path(
-                    scope.get("path", ""), route, query.decode("latin-1") if query else ""
-                ),
-                "status": status,
-                "duration_ms": round(duration * 1000, 2),
-            },
+            method if method in _STANDARD_METHODS else "OTHER",
+            route,
+            _logged_path(scope.get("path", ""), route, query.decode("latin-1") if query else ""),
+            status,
+            duration,
+            bound,
         )
 
 

@@ -13,6 +13,7 @@ packages are missing, enabling tracing is a startup error, not a silent no-op.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -62,14 +63,53 @@ def _trace_api() -> Any:
     return _trace
 
 
+#: where OpenTelemetry keeps the current span (:func:`_span_slot`): its context module,
+#: the runtime context, the ``ContextVar`` of the current context and the span's key in
+#: it; ``False`` when it keeps it otherwise (or is not installed); ``None``: not looked yet
+_slot: Any = None
+
+
+def _span_slot() -> Any:
+    """Where the current span is, if OpenTelemetry runs on its default runtime context
+    (``contextvars``): the current context is a ``ContextVar``'s value, a mapping in
+    which ``get_current_span`` looks the span up by its key. Else ``False``."""
+    try:
+        from opentelemetry import context as otel_context
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+        from opentelemetry.trace.propagation import _SPAN_KEY
+    except ImportError:
+        return False
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    variable = getattr(runtime, "_current_context", None)
+    if (
+        type(runtime) is not ContextVarsRuntimeContext
+        or not isinstance(variable, contextvars.ContextVar)
+        or not isinstance(_SPAN_KEY, str)
+    ):
+        return False
+    return otel_context, runtime, variable, _SPAN_KEY
+
+
 def current_trace_ids() -> dict[str, str]:
     """``trace_id``/``span_id`` of the active span, if OpenTelemetry is importable and tracing.
 
     Called for every access line: the module is imported once, and no span
-    (OpenTelemetry's ``INVALID_SPAN``) answers at once."""
+    (OpenTelemetry's ``INVALID_SPAN``) answers at once: when the current context
+    holds no span at all, read from OpenTelemetry's context variable (what
+    ``get_current_span`` reads, through three calls), the public API is not called."""
+    global _slot
     trace = _trace_api()
     if trace is False:
         return {}
+    slot = _slot
+    if slot is None:
+        slot = _slot = _span_slot()
+    if (
+        slot is not False
+        and slot[0]._RUNTIME_CONTEXT is slot[1]
+        and slot[2].get().get(slot[3]) is None
+    ):
+        return {}  # no span in the current context: get_current_span's INVALID_SPAN
     span = trace.get_current_span()
     if span is trace.INVALID_SPAN:
         return {}
