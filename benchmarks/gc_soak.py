@@ -213,6 +213,7 @@ async def soak(profile: str, options: argparse.Namespace, bench: ModuleType, wor
 
 async def run(options: argparse.Namespace) -> None:
     bench = load_http_benchmark()
+    options.dsn = options.dsn or bench.DEFAULT_DSN
     with tempfile.TemporaryDirectory(prefix="finbank-gc-soak-") as tmp:
         for profile in [p for p in options.profiles.split(",") if p]:
             await soak(profile, options, bench, Path(tmp))
@@ -226,7 +227,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument(
         "--dsn",
-        default=os.environ.get("FINBANK_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test"),
+        default=None,
+        help="PostgreSQL of the local profile (default: benchmarks/http.py's)",
     )
     asyncio.run(run(parser.parse_args()))
 
