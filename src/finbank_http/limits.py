@@ -167,7 +167,11 @@ class InputLimits:
         has_body = (length is not None and length != b"0") or chunked
         if not has_body:
             return
-        media_type = (content_type or b"").decode("latin-1").split(";")[0].strip().lower()
+        media_type = (
+            "application/json"  # as clients send it, read without parsing
+            if content_type == b"application/json"
+            else (content_type or b"").decode("latin-1").split(";")[0].strip().lower()
+        )
         if media_type not in JSON_MEDIA_TYPES:
             raise UnsupportedMediaType(
                 detail="the body must be JSON: send Content-Type: application/json"
