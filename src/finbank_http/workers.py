@@ -16,13 +16,16 @@ starts again one that exits while the others run, stops them all on
 SIGINT/SIGTERM (each finishes its requests: uvicorn's graceful shutdown),
 and gives up, with exit status 1, when workers keep failing right after they
 start (a bad setting, a port another program holds): a crash loop would
-otherwise hide the error behind restarts.
+otherwise hide the error behind restarts. A worker whose supervisor is gone
+(killed with SIGKILL, which it cannot pass on) stops by itself, gracefully,
+within :data:`PARENT_CHECK_SECONDS`.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import threading
@@ -63,12 +66,40 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: how often a worker checks that its supervisor is still there (seconds)
+PARENT_CHECK_SECONDS = 0.5
+
+
+def stop_when_orphaned(parent: int, interval: float = PARENT_CHECK_SECONDS) -> threading.Thread:
+    """A daemon thread that sends this process SIGTERM once ``parent`` is no longer its
+    parent: a supervisor killed with SIGKILL (or crashed) cannot stop its workers, which
+    would otherwise serve on, unsupervised, holding the port. SIGTERM is uvicorn's
+    graceful shutdown: the requests in hand are finished."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(target=watch, name="finbank-serve-parent-watch", daemon=True)
+    watcher.start()
+    return watcher
+
+
 def run_worker(
-    factory: str, host: str, port: int, log_level: str, options: Mapping[str, Any]
+    factory: str,
+    host: str,
+    port: int,
+    log_level: str,
+    options: Mapping[str, Any],
+    parent: int | None = None,
 ) -> None:
-    """One worker (in its own process): bind the shared port and serve ``factory``'s app."""
+    """One worker (in its own process): bind the shared port and serve ``factory``'s app
+    until SIGTERM, or until ``parent`` (the supervisor's pid) is gone."""
     import uvicorn
 
+    if parent is not None:
+        stop_when_orphaned(parent)
     sock = reuseport_socket(host, port)
     config = uvicorn.Config(
         factory,
@@ -112,7 +143,7 @@ class WorkerSupervisor:
     def _start(self) -> tuple[BaseProcess, float]:
         process = self._context.Process(
             target=run_worker,
-            args=(self.factory, self.host, self.port, self.log_level, self.options),
+            args=(self.factory, self.host, self.port, self.log_level, self.options, os.getpid()),
             name="finbank-serve-worker",
         )
         process.start()

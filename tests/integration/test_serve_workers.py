@@ -227,3 +227,27 @@ def test_each_request_to_a_worker_leaves_exactly_one_access_line(unused_tcp_port
     assert len(access) == requests, output[-2000:]
     assert {r.get("route") or r.get("path") for r in access} == {"/health"}
     assert not [r for r in records if r.get("logger") == "uvicorn.access"], output[-2000:]
+
+
+def test_workers_stop_by_themselves_when_the_supervisor_is_killed(
+    served: tuple[subprocess.Popen[str], int],
+) -> None:
+    """SIGKILL cannot be passed on: the workers notice their parent is gone and stop
+    (gracefully), instead of serving on unsupervised and holding the port."""
+    process, port = served
+    workers = pids_seen(port)
+    assert len(workers) == 2
+    process.kill()
+    process.wait(10)
+    deadline = time.monotonic() + 30
+    alive = set(workers)
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                alive.discard(pid)
+        time.sleep(0.1)
+    assert not alive, f"workers still running after their supervisor was killed: {alive}"
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
+        pass
