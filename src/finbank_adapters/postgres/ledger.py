@@ -1189,35 +1189,8 @@ class PostgresLedger:
             self.grouped_members += len(members)
             if any(member.owner is not None for member in members):
                 await self._send_checked_members(members)
-                return
-            try:
-                raw = None
-                if all(member.plain for member in members):
-                    raw = await self._send_plain_group(members)
-                    if raw is not None:
-                        self.grouped_plain_calls += 1
-                if raw is None:  # not all plain, or a pending transfer is due to expire
-                    raw = await self._send_grouped(members)
-            except Exception as exc:
-                if _outcome_unknown(exc):
-                    # each caller its own error, chained to the driver's as a caller
-                    # alone gets it from _fetchval (callers in other tasks share none)
-                    for member in members:
-                        mapped = translate_error(exc)
-                        if mapped is not exc:
-                            mapped.__cause__ = exc
-                        _settle(member, exception=mapped)
-                    return
-                self.group_fallbacks += 1
-                for member in members:
-                    if member.future is not None and not member.future.done():
-                        await self._answer_alone(member)
-                return
-            start = 0
-            for member in members:
-                end = start + len(member.transfers)
-                _settle(member, [R(r) for r in raw[start:end]])
-                start = end
+            else:
+                await self._run_group(members, self._send_unchecked)
         except Exception as exc:  # a bug: every caller still waiting hears of it
             for member in members:
                 _settle(member, exception=exc)
@@ -1270,6 +1243,17 @@ class PostgresLedger:
             end = start + len(member.transfers)
             _settle(member, _answer(member, raw[start:end]))
             start = end
+
+    async def _send_unchecked(self, members: list[_Member]) -> list[str]:
+        """Members without account checks as one call: ``ledger_create_transfer_group``
+        when each is one plain transfer, else (or when a pending transfer is due to
+        expire) ``ledger_create_transfers_grouped``."""
+        if all(member.plain for member in members):
+            raw = await self._send_plain_group(members)
+            if raw is not None:
+                self.grouped_plain_calls += 1
+                return raw
+        return await self._send_grouped(members)
 
     async def _send_checked_group(self, members: list[_Member]) -> list[str]:
         """One ``ledger_create_checked_transfer_group`` call for plain members (checked or
