@@ -23,7 +23,6 @@ import time
 import urllib.request
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import litestar._kwargs.kwargs_model as kwargs_model
@@ -38,28 +37,20 @@ from finbank_adapters.containers import build_container
 from finbank_adapters.settings import HttpOptions, JwtOptions, Settings
 from finbank_http import create_app
 from finbank_http.app import GC_THRESHOLD_0, HeapSettler, require_authentication, uvicorn_config
-from finbank_http.observability import LogConfig, configure_logging, flush_access_lines
-from finbank_http.observability.logs import _direct_handler, log_access
+from finbank_http.observability import flush_access_lines
+from finbank_http.observability.logs import log_access
 from finbank_http.observability.middleware import RequestContextMiddleware
 from finbank_http.problems import EXCEPTION_HANDLERS
 from finbank_http.security import AUTHENTICATED_OPT, authenticate_then, protected_opt
+from tests.logging_support import finbank_handler_alone, finbank_logging_to
 
 CPF_BARE = "52998224725"
 
 
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging(LogConfig(level="INFO", json=True), stream=stream)
-    try:
+    with finbank_logging_to(io.StringIO()) as stream:
         yield stream
-    finally:
-        root = logging.getLogger()
-        for handler in list(root.handlers):
-            if handler.get_name() == "finbank":
-                root.removeHandler(handler)
-        root.setLevel(logging.WARNING)
-        structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -67,22 +58,6 @@ def client() -> Iterator[TestClient[Litestar]]:
     settings = Settings(jwt=JwtOptions(secret=secrets.token_hex(32)))
     with TestClient(create_app(build_container(settings))) as api:
         yield api
-
-
-@contextmanager
-def finbank_handler_alone() -> Iterator[None]:
-    """Only finbank's handler on the root logger (pytest's capture handlers set aside), as
-    in ``finbank serve``: the access line then takes the direct path."""
-    root = logging.getLogger()
-    others = [h for h in root.handlers if h.get_name() != "finbank"]
-    for handler in others:
-        root.removeHandler(handler)
-    try:
-        assert _direct_handler(logging.getLogger("finbank.http.access")) is not None
-        yield
-    finally:
-        for handler in others:
-            root.addHandler(handler)
 
 
 def access_lines(stream: io.StringIO) -> list[dict[str, Any]]:

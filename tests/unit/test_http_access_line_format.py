@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 import structlog
+from tests.logging_support import finbank_handler_alone, finbank_logging_to
 
-from finbank_http.observability import LogConfig, configure_logging, logs, middleware, tracing
+from finbank_http.observability import logs, middleware, tracing
 from finbank_http.observability.logs import (
     _milliseconds_text,
     flush_access_lines,
@@ -43,33 +44,17 @@ def stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
         "_STRUCTLOG_VARS",
         {request_var.name: request_var, correlation_var.name: correlation_var},
     )
-    writes = io.StringIO()
-    configure_logging(LogConfig(level="INFO", json=True), stream=writes)
-    try:
+    with finbank_logging_to(io.StringIO()) as writes:
         yield writes
-    finally:
-        root = logging.getLogger()
-        for handler in list(root.handlers):
-            if handler.get_name() == "finbank":
-                root.removeHandler(handler)
-        root.setLevel(logging.WARNING)
-        structlog.reset_defaults()
 
 
 @contextmanager
 def alone() -> Iterator[None]:
     """Only finbank's handler on the root logger (pytest's capture set aside, within a
     test), as in ``finbank serve``: the access line takes the direct path."""
-    root = logging.getLogger()
-    others = [h for h in root.handlers if h.get_name() != "finbank"]
-    for handler in others:
-        root.removeHandler(handler)
-    try:
+    with finbank_handler_alone():
         assert logs._direct_handler(ACCESS) is not None
         yield
-    finally:
-        for handler in others:
-            root.addHandler(handler)
 
 
 def _bound(request_id: str, correlation_id: str) -> tuple[Any, Any]:

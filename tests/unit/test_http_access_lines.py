@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import structlog
 from litestar.testing import TestClient
+from tests.logging_support import finbank_handler_alone, finbank_logging_to
 
 from finbank_adapters.containers import build_container
 from finbank_adapters.settings import JwtOptions, Settings
 from finbank_http import create_app
-from finbank_http.observability import LogConfig, configure_logging, logs
+from finbank_http.observability import logs
 from finbank_http.observability.logs import (
     ACCESS_BUFFER_BYTES,
     ACCESS_FLUSH_SECONDS,
@@ -67,33 +67,17 @@ def fields(n: int = 0) -> dict[str, Any]:
 @pytest.fixture
 def stream() -> Iterator[Writes]:
     """finbank's handler, writing to a ``Writes``."""
-    writes = Writes()
-    configure_logging(LogConfig(level="INFO", json=True), stream=writes)
-    try:
+    with finbank_logging_to(Writes()) as writes:
         yield writes
-    finally:
-        root = logging.getLogger()
-        for handler in list(root.handlers):
-            if handler.get_name() == "finbank":
-                root.removeHandler(handler)
-        root.setLevel(logging.WARNING)
-        structlog.reset_defaults()
 
 
 @contextmanager
 def alone() -> Iterator[None]:
     """Only finbank's handler on the root logger (pytest's capture set aside), as in
     ``finbank serve``: the access line takes the direct path."""
-    root = logging.getLogger()
-    others = [h for h in root.handlers if h.get_name() != "finbank"]
-    for handler in others:
-        root.removeHandler(handler)
-    try:
+    with finbank_handler_alone():
         assert _direct_handler(ACCESS) is not None
         yield
-    finally:
-        for handler in others:
-            root.addHandler(handler)
 
 
 def handler_of() -> FinbankHandler:

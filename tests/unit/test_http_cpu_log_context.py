@@ -8,13 +8,13 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import structlog
+from tests.logging_support import finbank_handler_alone, finbank_logging_to
 
-from finbank_http.observability import LogConfig, configure_logging, flush_access_lines, logs
+from finbank_http.observability import flush_access_lines, logs
 from finbank_http.observability.logs import log_access
 
 CPF = "52998224725"
@@ -29,31 +29,8 @@ def clean_context() -> Iterator[None]:
 
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
-    text = io.StringIO()
-    configure_logging(LogConfig(level="INFO", json=True), stream=text)
-    try:
+    with finbank_logging_to(io.StringIO()) as text:
         yield text
-    finally:
-        root = logging.getLogger()
-        for handler in list(root.handlers):
-            if handler.get_name() == "finbank":
-                root.removeHandler(handler)
-        root.setLevel(logging.WARNING)
-        structlog.reset_defaults()
-
-
-@contextmanager
-def finbank_handler_alone() -> Iterator[None]:
-    """pytest's capture handlers set aside: the access line then takes the direct path."""
-    root = logging.getLogger()
-    others = [h for h in root.handlers if h.get_name() != "finbank"]
-    for handler in others:
-        root.removeHandler(handler)
-    try:
-        yield
-    finally:
-        for handler in others:
-            root.addHandler(handler)
 
 
 def test_context_beyond_the_request_ids_is_masked_in_the_line(stream: io.StringIO) -> None:
