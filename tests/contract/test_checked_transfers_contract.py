@@ -289,6 +289,41 @@ async def test_a_replay_after_a_block_is_answered_by_the_ledger_as_the_first(s: 
     assert [e.payload["transfer_id"] for e in await s.events()] == [str(moved.id)]
 
 
+#: amounts at the edges of the ledger's range, in the order sent, and the answer of each
+#: (the same on every backend): above the stored range; the largest stored amount, which
+#: overflows the source's debits; one more than the balance; zero; the whole balance; one
+#: more from the emptied account
+EDGE_AMOUNTS = [
+    (2**128 - 1, R.AMOUNT_OUT_OF_RANGE),
+    (2**64, R.AMOUNT_OUT_OF_RANGE),
+    (2**63, R.AMOUNT_OUT_OF_RANGE),
+    (2**63 - 1, R.OVERFLOWS),
+    (FUNDS + 1, R.EXCEEDS_CREDITS),
+    (0, R.AMOUNT_MUST_NOT_BE_ZERO),
+    (FUNDS, R.OK),
+    (1, R.EXCEEDS_CREDITS),
+]
+
+
+async def test_amounts_at_the_edges_of_the_range_are_answered_alike(s: Stores) -> None:
+    _, (source, target) = await open_accounts(s, OWNER, OTHER)
+    answers = []
+    for n, (amount, _) in enumerate(EDGE_AMOUNTS):
+        before = len(await s.events())
+        submitted = await submit(s, internal(source, target, amount, f"edge-{n}"))
+        answers.append(submitted.result)
+        # an event only with the one transfer applied
+        assert len(await s.events()) == before + (submitted.result is R.OK)
+    assert answers == [expected for _, expected in EDGE_AMOUNTS]
+    assert await balance(s, source) == 0
+    assert await balance(s, target) == 2 * FUNDS
+    # a replay of each is answered as the first: the applied one as stored, the others
+    # refused again (nothing was stored under their ids)
+    for n, (amount, expected) in enumerate(EDGE_AMOUNTS):
+        again = await submit(s, internal(source, target, amount, f"edge-{n}"))
+        assert again.result is (R.EXISTS if expected is R.OK else expected)
+
+
 async def test_the_ledgers_own_refusal_is_answered_and_writes_nothing(s: Stores) -> None:
     _, (ana, bia) = await open_accounts(s, OWNER, OTHER)
     too_much = internal(ana, bia, FUNDS + 1, "too-much")
