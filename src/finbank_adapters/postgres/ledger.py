@@ -1183,14 +1183,28 @@ class PostgresLedger:
         member by member (each caller gets its own outcome), unless the
         outcome is unknown (the connection was lost): then every member gets
         the error, as it would have alone.
+
+        The slot is freed as soon as the group's last call has returned, before
+        its callers are answered: the next group's task is then scheduled ahead
+        of their wake-ups, so the next call is on the wire while they write
+        their responses, instead of after all of them (with 16 HTTP callers, a
+        group of 8 left the database idle for about 0.6 ms per group).
         """
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._release()
+
         try:
             self.grouped_calls += 1
             self.grouped_members += len(members)
             if any(member.owner is not None for member in members):
-                await self._send_checked_members(members)
+                await self._send_checked_members(members, release)
             else:
-                await self._run_group(members, self._send_unchecked)
+                await self._run_group(members, self._send_unchecked, release)
         except Exception as exc:  # a bug: every caller still waiting hears of it
             for member in members:
                 _settle(member, exception=exc)
@@ -1200,28 +1214,38 @@ class PostgresLedger:
                     member.future.cancel()
             raise
         finally:
-            self._release()
+            release()
 
-    async def _send_checked_members(self, members: list[_Member]) -> None:
+    async def _send_checked_members(
+        self, members: list[_Member], release: Callable[[], None]
+    ) -> None:
         """A group with checked members: the plain ones (every checked one among them) as
         one ``ledger_create_checked_transfer_group`` call, then the others as one
         ``ledger_create_transfers_grouped`` call, each answered before the next is sent
-        (a call that raised is sent again member by member, as in :meth:`_send_group`)."""
+        (a call that raised is sent again member by member, as in :meth:`_send_group`).
+        ``release`` frees the slot once the last of the calls has returned."""
         plain = [member for member in members if member.plain]
         others = [member for member in members if not member.plain]
-        await self._run_group(plain, self._send_checked_group)
+        await self._run_group(plain, self._send_checked_group, None if others else release)
         if others:
-            await self._run_group(others, self._send_grouped)
+            await self._run_group(others, self._send_grouped, release)
 
     async def _run_group(
         self,
         members: list[_Member],
         send: Callable[[list[_Member]], Awaitable[list[str]]],
+        sent: Callable[[], None] | None = None,
     ) -> None:
         """``send`` the members as one call and answer each; :meth:`_send_group`'s rules
-        for an error (unknown outcome: everyone the error; else each sent alone)."""
+        for an error (unknown outcome: everyone the error; else each sent alone).
+
+        ``sent``, if given, is called once the call has returned an answer,
+        before any member is answered (it frees the group's slot). After an
+        error the members may be sent again one by one, so it is not called
+        then: the caller frees the slot when they are done.
+        """
         if len(members) == 1:
-            await self._answer_alone(members[0])
+            await self._answer_alone(members[0], sent)
             return
         try:
             raw = await send(members)
@@ -1238,6 +1262,8 @@ class PostgresLedger:
                 if member.future is not None and not member.future.done():
                     await self._answer_alone(member)
             return
+        if sent is not None:
+            sent()
         start = 0
         for member in members:
             end = start + len(member.transfers)
@@ -1277,12 +1303,18 @@ class PostgresLedger:
             await self._fetchval_raw(_EXPIRE, latest)
         raise RetriesExhausted()
 
-    async def _answer_alone(self, member: _Member) -> None:
+    async def _answer_alone(self, member: _Member, sent: Callable[[], None] | None = None) -> None:
+        """``member`` sent alone and answered; ``sent`` (if given) is called once its call
+        has ended, before it is answered (as in :meth:`_run_group`)."""
         try:
             results = await self._member_alone(member)
         except Exception as exc:
+            if sent is not None:
+                sent()
             _settle(member, exception=exc)
         else:
+            if sent is not None:
+                sent()
             _settle(member, results)
 
     async def _send_plain_group(self, members: list[_Member]) -> list[str] | None:
