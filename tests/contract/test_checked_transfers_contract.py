@@ -32,6 +32,7 @@ from finbank_adapters.memory import (
 )
 from finbank_adapters.memory.ids import SequentialIdGenerator
 from finbank_adapters.postgres import PostgresAccountRepository, PostgresLedger
+from finbank_adapters.postgres import ledger as postgres_ledger
 from finbank_adapters.postgres.ledger import PostgresCheckedTransfers
 from finbank_core.accounts.access import ComposedCheckedTransfers
 from finbank_core.accounts.errors import InsufficientFunds
@@ -598,3 +599,51 @@ async def test_a_block_the_check_waited_for_refuses_the_transfer(s: Stores) -> N
     assert not await s.ledger.lookup_transfers([moved.id])
     assert await s.events() == []
     assert (await balance(s, ana), await balance(s, bia)) == (FUNDS, FUNDS)
+
+
+async def test_a_block_waits_for_the_transfer_whose_check_read_the_account(s: Stores) -> None:
+    """The other direction: a transfer's check has read the source as active and its
+    transaction is still open; a block started then waits (FOR SHARE is a row lock that
+    UPDATE waits for) and applies only once the transfer has committed, so the transfer
+    is never applied after the block. A plain read would not hold the block back."""
+    if s.pool is None:
+        pytest.skip("row locks are PostgreSQL's")
+    _, (ana, bia) = await open_accounts(s, OWNER, OTHER)
+    moved = internal(ana, bia, 10, "before-block")
+    # the statement the ledger sends for one checked member, in a transaction held open
+    member = postgres_ledger._Member(
+        (moved,),
+        postgres_ledger._ONE_UNCHECKED,
+        s.clock.now(),
+        [event_for(moved)],
+        plain=True,
+        owner=OWNER,
+    )
+    arguments = postgres_ledger._plain_group_arguments([member])
+    async with s.pool.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        assert await holder.fetchval(
+            postgres_ledger._CREATE_CHECKED_TRANSFER_GROUP, *arguments
+        ) == ["ok"]
+        block = asyncio.ensure_future(s.accounts.set_status(ana, AccountStatus.BLOCKED))
+        holder_pid = holder.get_server_pid()
+        for _ in range(10_000):  # until the block waits for the transfer's row lock
+            if block.done() or await s.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+                holder_pid,
+            ):
+                break
+            await asyncio.sleep(0.001)
+        assert not block.done(), block  # it waits for the transfer
+        assert (await s.accounts.get(ana)).status is AccountStatus.ACTIVE  # nothing applied yet
+        await tx.commit()
+    blocked = await block
+    assert blocked.status is AccountStatus.BLOCKED
+    # the transfer committed first: applied once, its event written; the block stands after
+    assert [t.id for t in await s.ledger.lookup_transfers([moved.id])] == [moved.id]
+    assert (await balance(s, ana), await balance(s, bia)) == (FUNDS - 10, FUNDS + 10)
+    assert [e.payload["transfer_id"] for e in await s.events()] == [str(moved.id)]
+    with pytest.raises(AccountNotActive):
+        await submit(s, internal(ana, bia, 10, "after-block"))
+    assert (await balance(s, ana), await balance(s, bia)) == (FUNDS - 10, FUNDS + 10)
