@@ -358,3 +358,67 @@ async def test_a_caller_cancelled_after_its_statement_went_leaves_the_others_ans
     assert await callers[2] == expected(accounts, requests[2])
     await until(lambda: scene.repository.reads.in_flight == 0, "the statement ended")
     assert scene.repository.reads.waiting == 0
+
+
+class OrderPool:
+    """The real pool, logging each ``fetch`` sent and returned; a fetch whose number is
+    gated waits, after the server answered, until the test lets it return."""
+
+    def __init__(self, pool: asyncpg.Pool, log: list[tuple[str, object]]) -> None:
+        self._pool = pool
+        self.log = log
+        self.fetches = 0
+        self.answered: dict[int, asyncio.Event] = {}
+        self.let_go: dict[int, asyncio.Event] = {}
+
+    def gate(self, number: int) -> tuple[asyncio.Event, asyncio.Event]:
+        self.answered[number], self.let_go[number] = asyncio.Event(), asyncio.Event()
+        return self.answered[number], self.let_go[number]
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        self.fetches += 1
+        number = self.fetches
+        self.log.append(("sent", number))
+        rows: list[asyncpg.Record] = await self._pool.fetch(query, *args)
+        if number in self.let_go:
+            self.answered[number].set()
+            await asyncio.wait_for(self.let_go[number].wait(), SAFETY_SECONDS)
+        self.log.append(("returned", number))
+        return rows
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
+async def test_the_next_statement_is_sent_before_the_answered_callers_resume(
+    scene: Scene,
+) -> None:
+    """A coalesced statement frees its slot once it has returned, before its callers are
+    answered: the next statement is on the wire while they run (it used to be sent only
+    after all of them had)."""
+    accounts = [await scene.new_account() for _ in range(5)]
+    log: list[tuple[str, object]] = []
+    pool = OrderPool(scene.pool, log)
+    repository = PostgresAccountRepository(cast(asyncpg.Pool, pool), read_max_in_flight=1)
+
+    async def caller(name: str, account: CustomerAccount) -> None:
+        [got] = await repository.get_many([account.id])
+        log.append(("resumed", name))
+        assert got == account, name
+
+    a_answered, let_a_go = pool.gate(1)
+    b_answered, let_b_go = pool.gate(2)
+    tasks = [asyncio.create_task(caller("A", accounts[0]))]
+    await asyncio.wait_for(a_answered.wait(), SAFETY_SECONDS)
+    tasks += [asyncio.create_task(caller(f"B{i}", accounts[1 + i])) for i in range(2)]
+    await until(lambda: repository.reads.waiting == 2, "B0 and B1 queued")
+    let_a_go.set()
+    await asyncio.wait_for(b_answered.wait(), SAFETY_SECONDS)
+    tasks += [asyncio.create_task(caller(f"C{i}", accounts[3 + i])) for i in range(2)]
+    await until(lambda: repository.reads.waiting == 2, "C0 and C1 queued")
+    let_b_go.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), SAFETY_SECONDS)
+
+    assert repository.reads.coalesced_reads == 2  # B0+B1 in one statement, C0+C1 in another
+    b_resumed = min(log.index(("resumed", f"B{i}")) for i in range(2))
+    assert log.index(("returned", 2)) < log.index(("sent", 3)) < b_resumed, log

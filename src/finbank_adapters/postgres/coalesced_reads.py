@@ -185,7 +185,13 @@ class CoalescedReads:
             task.add_done_callback(self._tasks.discard)
 
     async def _read_together(self, waiters: list[_Waiter], ids: list[uuid.UUID]) -> None:
-        """One statement for the waiters' ids; each waiter answered (its own error if any)."""
+        """One statement for the waiters' ids; each waiter answered (its own error if any).
+
+        Once the statement has returned (rows or a driver error), the slot is freed
+        before any waiter is answered: the next statement's task is scheduled ahead of
+        their wake-ups, so it is on the wire while they run, instead of after them.
+        """
+        released = False
         try:
             self.coalesced_reads += 1
             self.coalesced_callers += len(waiters)
@@ -198,6 +204,8 @@ class CoalescedReads:
                         if not waiter.future.done():
                             await self._answer_alone(waiter)
                     return
+                released = True
+                self._release()
                 # each caller its own error, chained to the driver's as a caller alone
                 # gets it from translated() (callers in other tasks share none)
                 for waiter in waiters:
@@ -206,6 +214,8 @@ class CoalescedReads:
                     _answer(waiter, None, mapped)
                 return
             by_id = self._by_id(rows)
+            released = True
+            self._release()
             for waiter in waiters:
                 _answer(waiter, by_id)
         except Exception as exc:  # a bug: every caller still waiting hears of it
@@ -216,7 +226,8 @@ class CoalescedReads:
                 waiter.future.cancel()
             raise
         finally:
-            self._release()
+            if not released:
+                self._release()
 
     async def _answer_alone(self, waiter: _Waiter) -> None:
         try:
