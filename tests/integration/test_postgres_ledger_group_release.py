@@ -165,10 +165,11 @@ async def test_next_group_is_sent_before_the_answered_callers_resume(
         [move(n).id for n in range(7)],
     )
     assert stored == 7
-    debits, credits = await pool.fetchrow(
-        "SELECT sum(debits_posted), sum(credits_posted) FROM ledger_accounts"
+    sums = await pool.fetchrow(
+        "SELECT sum(debits_posted) AS debits, sum(credits_posted) AS credits FROM ledger_accounts"
     )
-    assert debits == credits == 1_000 * len(CUSTOMERS) + 7
+    assert sums is not None
+    assert sums["debits"] == sums["credits"] == 1_000 * len(CUSTOMERS) + 7
 
 
 async def test_a_checked_group_with_other_members_frees_its_slot_after_its_last_call(
