@@ -6,6 +6,7 @@ scratch and dropped afterwards; the pool puts it on ``search_path``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -75,3 +76,50 @@ async def ledger_rows(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
         table: [dict(row) for row in await pool.fetch(f"SELECT * FROM {table} ORDER BY {order}")]  # noqa: S608
         for table, order in _LEDGER_TABLES.items()
     }
+
+
+class GatedPool:
+    """The pool, logging each ``fetch`` and ``fetchval`` as ``("sent", n)`` and
+    ``("returned", n)`` (n counts both from 1); a call whose number was :meth:`gate`\\ d
+    waits, after the server answered, until the test lets it return.
+
+    For tests of the order in which statements go out and callers resume (the group
+    commit's and the coalesced reads' slot); anything else passes through.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, log: list[tuple[str, object]]) -> None:
+        self._pool = pool
+        self.log = log
+        self.calls = 0
+        self._answered: dict[int, asyncio.Event] = {}
+        self._let_go: dict[int, asyncio.Event] = {}
+
+    def gate(self, number: int) -> tuple[asyncio.Event, asyncio.Event]:
+        """(answered, let go) of call ``number``: set when the server answered it; set it
+        to let the call return."""
+        self._answered[number], self._let_go[number] = asyncio.Event(), asyncio.Event()
+        return self._answered[number], self._let_go[number]
+
+    async def _logged(self, call: Any) -> Any:
+        self.calls += 1
+        number = self.calls
+        self.log.append(("sent", number))
+        value = await call
+        if number in self._let_go:
+            self._answered[number].set()
+            await asyncio.wait_for(self._let_go[number].wait(), GATE_SECONDS)
+        self.log.append(("returned", number))
+        return value
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        return await self._logged(self._pool.fetch(query, *args))
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self._logged(self._pool.fetchval(query, *args))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
+#: the longest a gated call waits to be let go before its test fails instead of hanging
+GATE_SECONDS = 60.0

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -570,6 +571,18 @@ async def test_checked_transfers_share_a_group_with_plain_and_pending_ones(s: St
 # -- PostgreSQL: the rows are locked ------------------------------------------------------------
 
 
+async def until_waiting_for(pool: asyncpg.Pool, holder_pid: int, task: asyncio.Future[Any]) -> None:
+    """Until a backend waits for a lock the backend ``holder_pid`` holds, or ``task`` ended
+    (which the caller's assertion then reports), polling at most about 10 s."""
+    for _ in range(10_000):
+        if task.done() or await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+            holder_pid,
+        ):
+            return
+        await asyncio.sleep(0.001)
+
+
 async def test_a_block_the_check_waited_for_refuses_the_transfer(s: Stores) -> None:
     """A status change in flight when the transfer's call reads the account: the call
     waits for it (FOR SHARE) and, once it commits, refuses; a plain read would have
@@ -583,14 +596,7 @@ async def test_a_block_the_check_waited_for_refuses_the_transfer(s: Stores) -> N
         await tx.start()
         await blocker.execute("UPDATE customer_accounts SET status = 'blocked' WHERE id = $1", ana)
         task = asyncio.ensure_future(submit(s, moved))
-        blocker_pid = blocker.get_server_pid()
-        for _ in range(10_000):  # until the call waits for the blocker's row lock
-            if task.done() or await s.pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
-                blocker_pid,
-            ):
-                break
-            await asyncio.sleep(0.001)
+        await until_waiting_for(s.pool, blocker.get_server_pid(), task)
         assert not task.done(), task  # it waits for the block
         await tx.commit()
     with pytest.raises(AccountNotActive) as caught:
@@ -627,14 +633,7 @@ async def test_a_block_waits_for_the_transfer_whose_check_read_the_account(s: St
             postgres_ledger._CREATE_CHECKED_TRANSFER_GROUP, *arguments
         ) == ["ok"]
         block = asyncio.ensure_future(s.accounts.set_status(ana, AccountStatus.BLOCKED))
-        holder_pid = holder.get_server_pid()
-        for _ in range(10_000):  # until the block waits for the transfer's row lock
-            if block.done() or await s.pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
-                holder_pid,
-            ):
-                break
-            await asyncio.sleep(0.001)
+        await until_waiting_for(s.pool, holder.get_server_pid(), block)
         assert not block.done(), block  # it waits for the transfer
         assert (await s.accounts.get(ana)).status is AccountStatus.ACTIVE  # nothing applied yet
         await tx.commit()

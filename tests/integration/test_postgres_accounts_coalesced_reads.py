@@ -31,7 +31,7 @@ from finbank_core.accounts.model import (
     format_account_number,
 )
 from finbank_core.shared.errors import ServiceUnavailable
-from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
+from tests.postgres_support import POSTGRES_DSN, GatedPool, isolated_schema, require_postgres
 
 pytestmark = pytest.mark.services
 
@@ -360,36 +360,6 @@ async def test_a_caller_cancelled_after_its_statement_went_leaves_the_others_ans
     assert scene.repository.reads.waiting == 0
 
 
-class OrderPool:
-    """The real pool, logging each ``fetch`` sent and returned; a fetch whose number is
-    gated waits, after the server answered, until the test lets it return."""
-
-    def __init__(self, pool: asyncpg.Pool, log: list[tuple[str, object]]) -> None:
-        self._pool = pool
-        self.log = log
-        self.fetches = 0
-        self.answered: dict[int, asyncio.Event] = {}
-        self.let_go: dict[int, asyncio.Event] = {}
-
-    def gate(self, number: int) -> tuple[asyncio.Event, asyncio.Event]:
-        self.answered[number], self.let_go[number] = asyncio.Event(), asyncio.Event()
-        return self.answered[number], self.let_go[number]
-
-    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        self.fetches += 1
-        number = self.fetches
-        self.log.append(("sent", number))
-        rows: list[asyncpg.Record] = await self._pool.fetch(query, *args)
-        if number in self.let_go:
-            self.answered[number].set()
-            await asyncio.wait_for(self.let_go[number].wait(), SAFETY_SECONDS)
-        self.log.append(("returned", number))
-        return rows
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pool, name)
-
-
 async def test_the_next_statement_is_sent_before_the_answered_callers_resume(
     scene: Scene,
 ) -> None:
@@ -398,7 +368,7 @@ async def test_the_next_statement_is_sent_before_the_answered_callers_resume(
     after all of them had)."""
     accounts = [await scene.new_account() for _ in range(5)]
     log: list[tuple[str, object]] = []
-    pool = OrderPool(scene.pool, log)
+    pool = GatedPool(scene.pool, log)
     repository = PostgresAccountRepository(cast(asyncpg.Pool, pool), read_max_in_flight=1)
 
     async def caller(name: str, account: CustomerAccount) -> None:

@@ -21,7 +21,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -35,7 +35,7 @@ from finbank_core.accounts.ledger import (
     Transfer,
     TransferFlags,
 )
-from tests.postgres_support import isolated_schema, require_postgres
+from tests.postgres_support import GatedPool, isolated_schema, require_postgres
 
 pytestmark = pytest.mark.services
 
@@ -43,38 +43,6 @@ R = CreateTransferResult
 BANK = uuid.UUID(int=0x0B)
 CUSTOMERS = [uuid.UUID(int=0xC00 + n) for n in range(8)]
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class GatedPool:
-    """The pool, logging each ``fetchval`` sent and returned; a call whose number is in
-    ``gates`` waits for that event after the database answered, before it returns."""
-
-    def __init__(self, pool: asyncpg.Pool, log: list[tuple[str, object]]) -> None:
-        self.pool = pool
-        self.log = log
-        self.calls = 0
-        self.gates: dict[int, asyncio.Event] = {}
-        self.answered: dict[int, asyncio.Event] = {}
-
-    def gate(self, number: int) -> tuple[asyncio.Event, asyncio.Event]:
-        """(answered, let go) of call ``number`` (1-based, counted from now on)."""
-        self.gates[number] = asyncio.Event()
-        self.answered[number] = asyncio.Event()
-        return self.answered[number], self.gates[number]
-
-    async def fetchval(self, query: str, *args: Any) -> Any:
-        self.calls += 1
-        number = self.calls
-        self.log.append(("sent", number))
-        value = await self.pool.fetchval(query, *args)
-        if number in self.gates:
-            self.answered[number].set()
-            await self.gates[number].wait()
-        self.log.append(("returned", number))
-        return value
-
-    async def fetch(self, query: str, *args: Any) -> Any:
-        return await self.pool.fetch(query, *args)
 
 
 @pytest.fixture
@@ -131,7 +99,7 @@ async def test_next_group_is_sent_before_the_answered_callers_resume(
     await funded(pool)
     log: list[tuple[str, object]] = []
     gated = GatedPool(pool, log)
-    ledger = PostgresLedger(gated, FakeClock(START), group_max_in_flight=1)  # type: ignore[arg-type]
+    ledger = PostgresLedger(cast(asyncpg.Pool, gated), FakeClock(START), group_max_in_flight=1)
 
     async def caller(name: str, n: int) -> None:
         [result] = await ledger.create_transfers([move(n)])
@@ -182,7 +150,7 @@ async def test_a_checked_group_with_other_members_frees_its_slot_after_its_last_
     await add_customer_rows(pool, owner)
     log: list[tuple[str, object]] = []
     gated = GatedPool(pool, log)
-    ledger = PostgresLedger(gated, FakeClock(START), group_max_in_flight=1)  # type: ignore[arg-type]
+    ledger = PostgresLedger(cast(asyncpg.Pool, gated), FakeClock(START), group_max_in_flight=1)
 
     async def checked(name: str, n: int) -> None:
         submitted = await ledger.submit_checked(move(n), owner_id=owner)
