@@ -161,6 +161,23 @@ def test_ledger_instructions_runs_each_inputs_mode(inputs: str) -> None:
     ), out
 
 
+def test_ledger_group_cost_prints_each_size_and_the_fit() -> None:
+    """Every call answered ``ok`` (the script checks); each size cap printed with groups no
+    bigger than it (4 callers, one call in flight: groups of 3 under a cap of 4, of 2 under
+    a cap of 2), and the fit."""
+    require_postgres()
+    with scratch_databases("finbank_smoke_group") as (ledger,):
+        out = run_script(
+            "ledger_group_cost.py",
+            *("--sizes", "4,2", "--callers", "4", "--calls", "40", "--rounds", "1"),
+            *("--dsn", POSTGRES_DSN, "--ledger-db", ledger),
+        )
+    rows = dict(re.findall(r"^\s+([42])\s+([0-9.]+)\s+[0-9.]+ \(", out, re.MULTILINE))
+    assert set(rows) == {"4", "2"}, out
+    assert float(rows["2"]) <= 2.0 < float(rows["4"]) <= 4.0, out
+    assert re.search(r"a = -?[0-9.]+ us a transfer, b = -?[0-9.]+ us a grouped call", out), out
+
+
 def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:
     require_postgres()
     if shutil.which("wrk") is None:
