@@ -189,7 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=1,
-        help="processes sharing the port (local/aws profiles: state outside the process)",
+        help=(
+            "processes sharing the port (local/aws profiles: state outside the process); "
+            "give them cores of their own: where PostgreSQL shares the cores, more workers "
+            "can serve less (docs/operations.md)"
+        ),
     )
     serve.set_defaults(handler=_serve, extras=("http",))
 
