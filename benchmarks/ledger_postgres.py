@@ -36,7 +36,16 @@ Prints, for each ``--clients`` count (concurrent clients), the median over
   server CPU µs per transfer of the ledger pool's backends (from ``/proc``,
   when the server is local). On a machine whose cores the server and the
   client share, the client's CPU is what separates the Python figure from the
-  floor: roughly ``(server + pgbench client) / (server + Python client)``.
+  floor: roughly ``(server + pgbench client) / (server + Python client)``;
+* what bounds the client, side by side: the CPU of every process on the
+  machine per transaction (``/proc/stat``, busy time over the run; with a
+  local server, the floor's and the ledger's differ by their clients' CPU
+  when the server does the same work for both), and the client's involuntary
+  context switches per call (``getrusage``). With the server on the same
+  cores, a client's send wakes a backend that can take the client's core:
+  pgbench's threads stall one connection each, while one event loop serving
+  several callers stalls them all. A client that runs longer per call is
+  preempted more often.
 
 What the Python client's time and CPU per call include besides the library
 (``--inputs``, comma-separated; each mode is a side of its own in the same
@@ -79,6 +88,7 @@ import asyncio
 import os
 import random
 import re
+import resource
 import secrets
 import shutil
 import statistics
@@ -206,10 +216,31 @@ class Side:
     client_system: float
     server: float | None = None  # the backends' CPU seconds per transaction, when known
     grouped: float | None = None  # callers per grouped call (group commit), when any
+    machine: float | None = None  # every process's CPU seconds per transaction (/proc/stat)
+    preempted: float | None = None  # the client's involuntary context switches per call
+
+
+def machine_busy() -> float | None:
+    """CPU seconds every process on the machine has used so far (``/proc/stat``), or
+    ``None`` where there is no ``/proc``. Not idle and not waiting for I/O."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def per(before: float | None, after: float | None, count: int) -> float | None:
+    if before is None or after is None or not count:
+        return None
+    return (after - before) / count
 
 
 def pgbench_run(dsn: str, schema: str, script: list[str], clients: int, seconds: float) -> Side:
-    before = os.times()
+    before, busy_before = os.times(), machine_busy()
+    switches_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_nivcsw
     stdout = pgbench(
         dsn,
         schema,
@@ -232,12 +263,15 @@ def pgbench_run(dsn: str, schema: str, script: list[str], clients: int, seconds:
     processed = re.search(r"number of transactions actually processed: (\d+)", stdout)
     if match is None or processed is None or not int(processed.group(1)):
         raise RuntimeError(f"no tps in pgbench output:\n{stdout}")
-    after = os.times()
+    after, busy_after = os.times(), machine_busy()
+    switches = resource.getrusage(resource.RUSAGE_CHILDREN).ru_nivcsw - switches_before
     count = int(processed.group(1))
     return Side(
         float(match.group(1)),
         (after.children_user - before.children_user) / count,
         (after.children_system - before.children_system) / count,
+        machine=per(busy_before, busy_after, count),
+        preempted=switches / count,
     )
 
 
@@ -391,10 +425,12 @@ async def ledger_run(
 ) -> Side:
     # the same picks for every side (seed decides them), drawn before the clocks start
     transfer = transfer_source(inputs, seed)
-    before, server_before = os.times(), backends_cpu(pids)
+    before, server_before, busy_before = os.times(), backends_cpu(pids), machine_busy()
+    switches_before = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
     calls_before, members_before = ledger.grouped_calls, ledger.grouped_members
     done = await ledger_rate(ledger, clients, batch, seconds, transfer)
-    after, server_after = os.times(), backends_cpu(pids)
+    after, server_after, busy_after = os.times(), backends_cpu(pids), machine_busy()
+    switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches_before
     grouped_calls = ledger.grouped_calls - calls_before
     grouped = (ledger.grouped_members - members_before) / grouped_calls if grouped_calls else None
     calls = max(done.calls, 1)
@@ -407,6 +443,9 @@ async def ledger_run(
         (after.system - before.system) / calls,
         server,
         grouped,
+        # per transaction, as pgbench's: a 100-transfer call is 100 of them
+        machine=per(busy_before, busy_after, done.transfers),
+        preempted=switches / calls,
     )
 
 
@@ -594,6 +633,13 @@ def report(
         print("  CPU per transaction (call), median, us: client user+system; server backends")
         for name, label in labels.items():
             print(f"    {label:46}{cpu_line(runs[(name, clients)])}")
+        print(
+            "  CPU of every process on the machine per transaction (/proc/stat; whatever "
+            "else runs counts too), median; the client's involuntary context switches per "
+            "call (pgbench: per transaction, all its threads)"
+        )
+        for name, label in labels.items():
+            print(f"    {label:46}{machine_line(runs[(name, clients)])}")
     last = max(clients_counts)
     for n, mode in enumerate(inputs):
         one = median[(ledger_key(1, mode), last)]
@@ -646,6 +692,18 @@ def cpu_line(sides: list[Side]) -> str:
     servers = [s.server * 1e6 for s in sides if s.server is not None]
     if servers:
         line += f"  server {statistics.median(servers):6.0f}"
+    return line
+
+
+def machine_line(sides: list[Side]) -> str:
+    """Every process's CPU per transaction and the client's preemptions per call."""
+    line = ""
+    machines = [s.machine * 1e6 for s in sides if s.machine is not None]
+    if machines:
+        line = f"machine {statistics.median(machines):6.0f} us/transaction"
+    preempted = [s.preempted for s in sides if s.preempted is not None]
+    if preempted:
+        line += f"  client preempted {statistics.median(preempted):.2f}/call"
     return line
 
 

@@ -143,6 +143,21 @@ def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
     # each side's client CPU per transaction, and the ledger's server CPU when /proc tells
     for label in ("pgbench ledger_create_transfer (floor)", "ledger from Python, 1/call"):
         assert re.search(rf"{re.escape(label)} +client +[0-9]+ \([0-9]+-[0-9]+; user", out), label
+    # every side's machine-wide CPU per transaction and its client's preemptions
+    machine_section = out.split("\n2 client(s):")[1].split("CPU of every process")[1]
+    for label in (
+        "pgbench tpcb-like -M prepared",
+        "pgbench ledger_create_transfer (floor)",
+        "ledger from Python, 1/call",
+        "ledger from Python, 100/call",
+    ):
+        found = re.search(
+            rf"{re.escape(label)} +machine +([0-9]+) us/transaction +client preempted "
+            r"([0-9.]+)/call",
+            machine_section,
+        )
+        assert found is not None, label
+        assert int(found.group(1)) > 0, label  # a transaction costs some CPU somewhere
 
 
 @pytest.mark.parametrize("inputs", ["cheap", "uuid4"])
