@@ -693,19 +693,23 @@ def measure(targets: list[Target], options: argparse.Namespace) -> None:
                 profile(target, options)
 
 
+#: py-spy's samples per second (``--py-spy``)
+PY_SPY_RATE = 200
+
+
 def profile(target: Target, options: argparse.Namespace) -> None:
     """Where the process spends its time under wrk's transfers: py-spy's samples, summed."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     raw = Path(target.scripts["transfer"]).with_suffix(".stacks")
     recorder = subprocess.Popen(
         [
-            *(py_spy, "record", "--format", "raw", "--subprocesses", "-r", "200"),
+            *(py_spy, "record", "--format", "raw", "--subprocesses", "-r", str(PY_SPY_RATE)),
             *("-d", str(round(options.py_spy)), "-p", str(target.process.pid), "-o", str(raw)),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wrk(
+    figures = wrk(
         target.port,
         target.scripts["transfer"],
         options.py_spy,
@@ -713,10 +717,24 @@ def profile(target: Target, options: argparse.Namespace) -> None:
         options.threads,
     )
     recorder.wait(timeout=options.py_spy + 60)
+    requests = figures.per_second * max(1, round(options.py_spy))
+    print(
+        "\n".join(summarize_stacks(raw.read_text(), requests, f"{target.name}, POST /v1/transfers"))
+    )
+
+
+def summarize_stacks(raw: str, requests: float, title: str, rows: int = 90) -> list[str]:
+    """py-spy's raw stacks (``frame;frame;... count`` lines) as a table: each frame's share
+    of the samples, inclusive and its own, and the same as microseconds a request.
+
+    A sample is 1/:data:`PY_SPY_RATE` s of one process running, or runnable without a
+    core, outside a wait; over ``requests`` requests, its time per request (summed over
+    the workers) compares N workers with one.
+    """
     inclusive: dict[str, int] = {}
     own: dict[str, int] = {}
     total = 0
-    for line in raw.read_text().splitlines():
+    for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
         frames = [
@@ -726,9 +744,19 @@ def profile(target: Target, options: argparse.Namespace) -> None:
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + count
         own[frames[-1]] = own.get(frames[-1], 0) + count
-    print(f"\npy-spy, {target.name}, POST /v1/transfers ({total} samples): inclusive | own")
-    for frame, count in sorted(inclusive.items(), key=lambda item: -item[1])[:90]:
-        print(f"  {100 * count / total:5.1f}% {100 * own.get(frame, 0) / total:5.1f}%  {frame}")
+    ms_per_sample = 1000 / PY_SPY_RATE / requests if requests else 0.0  # ms a request
+    lines = [
+        f"\npy-spy, {title} ({total} samples, {requests:,.0f} requests, "
+        f"{total * ms_per_sample:.3f} ms a request outside waits): inclusive | own, "
+        "share and us a request"
+    ]
+    for frame, count in sorted(inclusive.items(), key=lambda item: -item[1])[:rows]:
+        mine = own.get(frame, 0)
+        lines.append(
+            f"  {100 * count / total:5.1f}% {100 * mine / total:5.1f}%  "
+            f"{1000 * count * ms_per_sample:6.1f} {1000 * mine * ms_per_sample:6.1f}  {frame}"
+        )
+    return lines
 
 
 def report(

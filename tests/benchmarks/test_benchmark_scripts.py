@@ -239,6 +239,31 @@ def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:
         assert re.search(r"what 2 workers can give over one .*: minimal [0-9.]+x", cpu), cpu
 
 
+def test_the_http_benchmarks_profile_says_each_frames_time_a_request() -> None:
+    """``--py-spy``'s table from py-spy's raw stacks: shares, and microseconds a request
+    (a sample is 1/PY_SPY_RATE s), so that N workers' profile compares with one's."""
+    module = load_http_benchmark()
+    assert module.PY_SPY_RATE == 200
+    raw = (
+        "run (runners.py:118);handle (app.py:10);write (pipe.py:153) 30\n"
+        "run (runners.py:118);handle (app.py:10) 10\n"
+        "run (runners.py:118) 60\n"
+    )
+    title, *rows = module.summarize_stacks(raw, 1000, "local, POST /v1/transfers")
+    # 100 samples of 5 ms over 1,000 requests: 0.5 ms a request
+    assert title == (
+        "\npy-spy, local, POST /v1/transfers (100 samples, 1,000 requests, 0.500 ms a "
+        "request outside waits): inclusive | own, share and us a request"
+    )
+    table = {row.split()[-2]: [float(v.rstrip("%")) for v in row.split()[:4]] for row in rows}
+    assert table == {
+        "run": [100.0, 60.0, 500.0, 300.0],
+        "handle": [40.0, 10.0, 200.0, 50.0],
+        "write": [30.0, 30.0, 150.0, 150.0],
+    }
+    assert [row.split()[-2] for row in rows] == ["run", "handle", "write"]  # by inclusive
+
+
 def test_the_http_benchmark_parses_wrk_and_leaves_the_standard_http_to_others() -> None:
     module = load_http_benchmark()
     output = """Running 1s test @ http://127.0.0.1:1
