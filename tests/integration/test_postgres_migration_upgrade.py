@@ -69,6 +69,19 @@ def move(
     )
 
 
+def settle(n: int, pending: uuid.UUID, flag: TransferFlags) -> Transfer:
+    """Post or void ``pending`` in full, with what it holds (accounts, code, ledger)."""
+    return Transfer(
+        id=tid(n),
+        debit_account_id=None,
+        credit_account_id=None,
+        amount=0,
+        code=0,
+        flags=flag,
+        pending_id=pending,
+    )
+
+
 def event(n: int) -> EventEnvelope:
     return EventEnvelope(
         event_id=uuid.UUID(int=0xE000 + n),
@@ -148,34 +161,8 @@ AFTER: list[Step] = [
     transfers("replay of one with its event", [move(3)], [event(3)]),
     transfers("replay with other fields", [move(2, amount=2_00)]),
     transfers("the id of a refusal, again", [move(5, amount=1_000_00)]),
-    transfers(
-        "post the old pending",
-        [
-            Transfer(
-                id=tid(20),
-                debit_account_id=None,
-                credit_account_id=None,
-                amount=0,
-                code=0,
-                flags=TransferFlags.POST_PENDING_TRANSFER,
-                pending_id=tid(7),
-            )
-        ],
-    ),
-    transfers(
-        "void the old pending",
-        [
-            Transfer(
-                id=tid(21),
-                debit_account_id=None,
-                credit_account_id=None,
-                amount=0,
-                code=0,
-                flags=TransferFlags.VOID_PENDING_TRANSFER,
-                pending_id=tid(8),
-            )
-        ],
-    ),
+    transfers("post the old pending", [settle(20, tid(7), TransferFlags.POST_PENDING_TRANSFER)]),
+    transfers("void the old pending", [settle(21, tid(8), TransferFlags.VOID_PENDING_TRANSFER)]),
     ("90 seconds later", lambda ledger: _advance(ledger, seconds=90)),
     # the first call to notice the expiry of a pending transfer stored before the upgrade
     transfers("plain, after the old pending's timeout", [move(22, BOB, ALICE, 1_00)]),
