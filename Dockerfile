@@ -16,9 +16,9 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/finbank
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-RUN /opt/finbank/bin/pip install ".[all]" && /opt/finbank/bin/finbank --help > /dev/null
+RUN /opt/finbank/bin/pip install -c constraints.txt ".[all]" && /opt/finbank/bin/finbank --help > /dev/null
 
 # -- runtime: the virtualenv only, as an unprivileged user --
 FROM ${PYTHON_IMAGE} AS runtime
