@@ -8,6 +8,7 @@ from __future__ import annotations
 import pathlib
 from importlib import metadata
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -23,9 +24,11 @@ def pins(text: str) -> dict[NormalizedName, str]:
         if not line:
             continue
         name, sep, version = line.partition("==")
-        assert sep and version, f"not an exact pin: {raw!r}"
+        if not (sep and version):
+            raise ValueError(f"not an exact pin: {raw!r}")
         key = canonicalize_name(name)
-        assert key not in found, f"pinned twice: {name}"
+        if key in found:
+            raise ValueError(f"pinned twice: {name}")
         found[key] = version.strip()
     return found
 
@@ -57,12 +60,10 @@ def reachable(root: str, extras: frozenset[str]) -> dict[NormalizedName, str]:
 def test_pins_parse_and_refuse_ranges() -> None:
     assert pins("# c\nfoo==1.0\n\nBar_Baz==2  # why\n") == {"foo": "1.0", "bar-baz": "2"}
     for bad in ("foo>=1.0", "foo"):
-        try:
+        with pytest.raises(ValueError, match="not an exact pin"):
             pins(bad)
-        except AssertionError as error:
-            assert "not an exact pin" in str(error)
-        else:
-            raise AssertionError(f"{bad!r} was taken as a pin")
+    with pytest.raises(ValueError, match="pinned twice: Foo"):
+        pins("foo==1\nFoo==1")
 
 
 def test_walk_follows_extras_of_dependencies() -> None:
