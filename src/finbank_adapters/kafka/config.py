@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from finbank_adapters.settings import SettingsError
+
 if TYPE_CHECKING:
     from finbank_adapters.settings import Settings
 
@@ -24,8 +26,12 @@ _PROTOCOLS = frozenset({PLAINTEXT, "SSL", SASL_SSL})
 _ACKS: dict[str, int | str] = {"all": "all", "-1": "all", "1": 1}
 
 
-class KafkaConfigError(ValueError):
-    """The Kafka settings are inconsistent; raised when clients are configured."""
+class KafkaConfigError(SettingsError):
+    """The Kafka settings are inconsistent; raised when clients are configured.
+
+    A :class:`~finbank_adapters.settings.SettingsError` (so a ``ValueError``): a
+    command that meets it says what to set in one line, as for any bad setting.
+    """
 
 
 class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True):

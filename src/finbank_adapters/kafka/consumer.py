@@ -199,24 +199,28 @@ class KafkaConsumerRunner:
         if self._started:
             raise RuntimeError("a runner runs once; build a new one")
         self._started = True
-        consumer = new_consumer(self._settings, self.group_id)
         try:
-            async with open_producer(self._settings) as dlq_producer:
-                with translated():
-                    await consumer.start()
-                self._state = _State(consumer, dlq_producer)
-                consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
-                await self._consume(self._state)
-                await self._commit_processed(self._state)
-        except asyncio.CancelledError:
-            self._aborted = True  # a crash commits nothing more, not even on the way out
-            raise
-        finally:
+            # may raise (KafkaConfigError: settings that cannot make a client): stop()
+            # still returns, as _finished is set on every way out
+            consumer = new_consumer(self._settings, self.group_id)
             try:
-                await consumer.stop()
+                async with open_producer(self._settings) as dlq_producer:
+                    with translated():
+                        await consumer.start()
+                    self._state = _State(consumer, dlq_producer)
+                    consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
+                    await self._consume(self._state)
+                    await self._commit_processed(self._state)
+            except asyncio.CancelledError:
+                self._aborted = True  # a crash commits nothing more, not even on the way out
+                raise
             finally:
-                self.assigned.clear()
-                self._finished.set()
+                try:
+                    await consumer.stop()
+                finally:
+                    self.assigned.clear()
+        finally:
+            self._finished.set()
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to return after the records in flight; does not wait."""
