@@ -56,7 +56,7 @@ def _error(exc: BaseException) -> str:
     carry secrets); a driver's message may echo a DSN, so only its class is shown."""
     if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, SettingsError):
+    if isinstance(exc, SettingsError):  # KafkaConfigError too
         return str(exc)
     return type(exc).__name__
 
@@ -90,14 +90,22 @@ def check_settings(settings: Settings) -> list[Check]:
             problems.append((str(exc), "set them from the Terraform outputs cognito_*"))
     if settings.backends.events == "postgres":
         try:
-            from finbank_adapters.kafka.config import KafkaSettings
+            from finbank_adapters.kafka.config import KafkaConfigError, KafkaSettings
             from finbank_adapters.kafka.relay import check_relay_settings
-
-            check_relay_settings(settings, KafkaSettings.from_settings(settings))
-        except SettingsError as exc:
-            problems.append((str(exc), "raise FINBANK_RELAY_LEASE_SECONDS"))
         except ImportError:
             problems.append(("the kafka extra is missing", "pip install 'finbank[kafka]'"))
+        else:
+            kafka = KafkaSettings.from_settings(settings)
+            try:
+                check_relay_settings(settings, kafka)
+            except SettingsError as exc:
+                problems.append((str(exc), "raise FINBANK_RELAY_LEASE_SECONDS"))
+            try:
+                kafka.client_config()
+            except KafkaConfigError as exc:
+                problems.append(
+                    (str(exc), "set the FINBANK_KAFKA_* settings it names (docs/configuration.md)")
+                )
     if settings.backends.files == "s3" and not settings.files.s3_bucket:
         problems.append(
             ("FINBANK_FILES_BACKEND=s3 without a bucket", "set FINBANK_FILES_S3_BUCKET")
@@ -183,12 +191,16 @@ async def check_kafka(settings: Settings) -> Check:
         return Check("kafka", Status.SKIP, "events stay in process (no relay, no worker)")
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from finbank_adapters.kafka.config import KafkaSettings
+    from finbank_adapters.kafka.config import KafkaConfigError, KafkaSettings
     from finbank_adapters.kafka.consumer import dead_letter_topic
     from finbank_core.shared.events import AUTH_TOPIC, LEDGER_TOPIC, PIX_TOPIC
 
     kafka = KafkaSettings.from_settings(settings)
-    admin = AIOKafkaAdminClient(**{**kafka.client_config(), "request_timeout_ms": 5000})
+    try:
+        config = kafka.client_config()
+    except KafkaConfigError as exc:  # the settings check names it and its fix
+        return Check("kafka", Status.SKIP, f"not probed: {exc}")
+    admin = AIOKafkaAdminClient(**{**config, "request_timeout_ms": 5000})
     try:
         await asyncio.wait_for(admin.start(), 10)
         topics = set(await asyncio.wait_for(admin.list_topics(), 10))
@@ -344,6 +356,15 @@ async def run_checks(settings: Settings, environ: dict[str, str] | None = None) 
                     Status.FAIL,
                     "its driver is not installed",
                     f"pip install 'finbank[{extra}]'",
+                )
+            )
+        except Exception as exc:  # a report, never a traceback: the rest still run
+            checks.append(
+                Check(
+                    name,
+                    Status.FAIL,
+                    f"the check could not run: {_error(exc)}",
+                    "check this dependency's FINBANK_* settings (docs/configuration.md)",
                 )
             )
     return checks

@@ -218,3 +218,45 @@ def test_where_shows_host_and_port_only() -> None:
         "db.internal:5432"
     )
     assert where("rediss://:t0ken@cache.internal:6379/0") == "cache.internal:6379"
+
+
+async def test_kafka_settings_that_cannot_make_a_client_are_reported_not_raised() -> None:
+    """SASL_SSL (the aws profile's default) without its user and password: the settings
+    check names what is missing and how to fix it; the broker is not probed; no traceback."""
+    env = {
+        "FINBANK_EVENTS_BACKEND": "postgres",
+        "FINBANK_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "FINBANK_POSTGRES_DSN": "postgresql://postgres@127.0.0.1:1/test",
+    }
+    checks = await run_checks(Settings.from_env(env), env)
+    settings_checks = [c for c in checks if c.name == "settings"]
+    [sasl] = [c for c in settings_checks if "SASL" in c.detail]
+    assert sasl.status is Status.FAIL
+    assert "FINBANK_KAFKA_SASL_USERNAME and FINBANK_KAFKA_SASL_PASSWORD" in sasl.detail
+    assert sasl.fix.startswith("set the FINBANK_KAFKA_* settings")
+    [kafka] = [c for c in checks if c.name == "kafka"]
+    assert kafka.status is Status.SKIP
+    assert kafka.detail.startswith("not probed: FINBANK_KAFKA_SASL_USERNAME")
+    out = io.StringIO()
+    assert report(checks, out) == 1
+
+
+async def test_a_check_that_raises_is_a_failure_that_names_only_the_error_class(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A probe that breaks does not stop the others, and a foreign error's message (which
+    may echo a DSN or a password) is not printed: only its class."""
+    import finbank_cli.doctor as doctor
+
+    async def broken(settings: Settings) -> Check:
+        raise RuntimeError("redis://:hunter2@cache.internal:6379")
+
+    monkeypatch.setattr(doctor, "check_redis", broken)
+    checks = await run_checks(Settings.from_env({}), {})
+    [redis_check] = [c for c in checks if c.name == "redis"]
+    assert redis_check.status is Status.FAIL
+    assert redis_check.detail == "the check could not run: RuntimeError"
+    assert [c.name for c in checks][-4:] == ["kafka", "dynamodb", "s3", "secret"]
+    out = io.StringIO()
+    assert report(checks, out) == 1
+    assert "hunter2" not in out.getvalue()
