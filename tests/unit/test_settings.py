@@ -128,6 +128,12 @@ def other_value(variable: Variable, current: Any) -> tuple[str, Any]:
         return str(current + 1.5), current + 1.5
     assert kind is str, f"{variable.name}: add a value for type {kind}"
     text = f"set-{variable.name.lower()}"
+    for meta in typing.get_args(variable.type)[1:]:  # a str with a pattern: a text it takes
+        if isinstance(meta, msgspec.Meta) and meta.pattern is not None:
+            pattern = meta.pattern
+            schemes = [s for s in ("postgresql", "redis") if re.match(pattern, f"{s}://")]
+            assert schemes, f"{variable.name}: add a scheme matching {pattern}"
+            text = f"{schemes[0]}://{text}"
     return text, text
 
 
@@ -242,6 +248,11 @@ def test_variables_of_other_tools_and_unrelated_ones_are_let_through() -> None:
         ("FINBANK_LOCKOUT_EXPONENTIAL", "yes please"),
         ("FINBANK_KAFKA_IDEMPOTENT_PRODUCER", "sometimes"),
         ("FINBANK_AUTH_RATE_LIMIT_PER_MINUTE", "s3cret-looking"),
+        # what the drivers would refuse with a traceback of their own, later
+        ("FINBANK_POSTGRES_DSN", "user:s3cret@db.internal:5432/finbank"),
+        ("FINBANK_POSTGRES_DSN", "mysql://user:s3cret@db.internal/finbank"),
+        ("FINBANK_REDIS_URL", "cache.internal:6379"),
+        ("FINBANK_REDIS_URL", "http://:s3cret@cache.internal:6379/0"),
     ],
 )
 def test_a_malformed_value_is_refused_naming_the_variable_not_the_value(
@@ -378,3 +389,18 @@ def test_the_container_builds_the_payment_network_the_environment_names() -> Non
     # a backend the selector has no provider for cannot get this far: from_env refuses it
     with pytest.raises(SettingsError, match="must be one of sandbox"):
         Settings.from_env({"FINBANK_PIX_NETWORK_BACKEND": "rsfn"})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("FINBANK_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"),
+        ("FINBANK_POSTGRES_DSN", "postgres://u:p@db/finbank?sslmode=require"),
+        ("FINBANK_POSTGRES_DSN", "postgresql://postgres@/test?host=/var/run/postgresql"),
+        ("FINBANK_REDIS_URL", "redis://127.0.0.1:6379/1"),
+        ("FINBANK_REDIS_URL", "rediss://:token@cache.internal:6379/0"),
+        ("FINBANK_REDIS_URL", "unix:///run/redis.sock?db=2"),
+    ],
+)
+def test_the_dsn_and_url_forms_the_drivers_take_are_accepted(name: str, raw: str) -> None:
+    assert Settings.from_env({name: raw}).value_of(name) == raw

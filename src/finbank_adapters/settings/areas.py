@@ -15,6 +15,10 @@ import msgspec
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
+#: what asyncpg takes: a malformed DSN is a settings error at start, not a driver's traceback
+PostgresDsn = Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://")]
+#: what redis-py's ``from_url`` takes (TCP, TLS, Unix socket)
+RedisUrl = Annotated[str, msgspec.Meta(pattern=r"^(rediss?|unix)://")]
 
 
 class Area(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,7 +38,7 @@ class Area(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PostgresOptions(Area, frozen=True, kw_only=True):
-    dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
+    dsn: PostgresDsn = "postgresql://postgres@127.0.0.1:5432/test"
     pool_min: NonNegative = 1
     pool_max: Positive = 10
     #: group commit of the ledger's writes (docs/postgres.md): with this many transfer
@@ -50,7 +54,7 @@ class PostgresOptions(Area, frozen=True, kw_only=True):
 
 
 class RedisOptions(Area, frozen=True, kw_only=True):
-    url: str = "redis://127.0.0.1:6379/0"
+    url: RedisUrl = "redis://127.0.0.1:6379/0"
     key_prefix: str = "finbank:"
     timeout_seconds: Seconds = 2.0
 
