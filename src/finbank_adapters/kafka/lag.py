@@ -59,13 +59,14 @@ class LagProbe:
         self._started = False
 
     async def __aenter__(self) -> LagProbe:
-        with translated():
-            await self._consumer.start()
-            try:
+        try:
+            with translated():
+                await self._consumer.start()
                 await self._admin.start()
-            except BaseException:
-                await self._consumer.stop()
-                raise
+        except BaseException:
+            # a start that failed (the broker unreachable) leaves a client open: close both
+            await self.__aexit__()
+            raise
         self._started = True
         return self
 
