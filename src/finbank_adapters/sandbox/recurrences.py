@@ -68,7 +68,6 @@ class SandboxRecurrenceNetwork:
         self._answers: dict[tuple[str, RecurrenceStatus], RecurrenceAnswer] = {}
         self._charges: dict[str, OutgoingRecurringCharge] = {}
         self._cancellations: dict[str, RecurrenceCancellation] = {}
-        self._sequence = 0
 
     # -- the port ----------------------------------------------------------------
 
@@ -140,10 +139,10 @@ class SandboxRecurrenceNetwork:
         """A receiver of the peer bank offers a recurrence: it and its journey-2 BR Code."""
         institution, account = self._account(ispb, account_number)
         now = self._clock.now()
-        self._sequence += 1
-        recurrence_id = new_recurrence_id(
-            ispb, retry_policy, business_date(now), _seed(self._sequence)
-        )
+        # random, as an institution's ids are unique in the SPI: a counter of this process
+        # gave the same id in every run, and a second run on a kept database found the
+        # first one's recurrence under it (already authorised by another payer)
+        recurrence_id = new_recurrence_id(ispb, retry_policy, business_date(now), uuid.uuid4())
         url = f"{PEER_LOCATION_HOST}/rec/{recurrence_id}"
         served = RemoteRecurrence(
             recurrence_id=recurrence_id,
@@ -235,7 +234,3 @@ def sandbox_recurrence_network(network: Any, clock: Clock) -> SandboxRecurrenceN
 
 def _url_key(url: str) -> str:
     return url.removeprefix("https://").removeprefix("http://").lower()
-
-
-def _seed(sequence: int) -> uuid.UUID:
-    return uuid.UUID(int=sequence)
