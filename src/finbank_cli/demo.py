@@ -22,6 +22,7 @@ from finbank_cli.demo_settlement import (
     background_workers,
 )
 from finbank_cli.story import Chapter, Story
+from finbank_core.shared.errors import DomainError, ServiceUnavailable
 
 #: the chapters of the story, in the order they run
 CHAPTERS: tuple[Chapter, ...] = (
@@ -42,6 +43,11 @@ async def tell(bank: Bank, out: TextIO, chapters: tuple[Chapter, ...] = CHAPTERS
         except SettlementTimeout as exc:  # the rest would wait for the same missing process
             story.check(False, str(exc))
             break
+        except ServiceUnavailable:
+            raise  # a server it needs did not answer: the command says which, in one line
+        except DomainError as exc:  # a refusal the story did not expect: said, not a traceback
+            story.check(False, f"the bank refused a step: {type(exc).__name__}: {exc}")
+            break  # the next chapters would start from a story that did not happen
     if story.failures:
         print(f"\n{len(story.failures)} check(s) failed:", file=out)
         for failure in story.failures:
