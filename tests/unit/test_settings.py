@@ -253,6 +253,7 @@ def test_variables_of_other_tools_and_unrelated_ones_are_let_through() -> None:
         ("FINBANK_POSTGRES_DSN", "mysql://user:s3cret@db.internal/finbank"),
         ("FINBANK_REDIS_URL", "cache.internal:6379"),
         ("FINBANK_REDIS_URL", "http://:s3cret@cache.internal:6379/0"),
+        ("FINBANK_REDIS_TIMEOUT_SECONDS", "-0.25"),
     ],
 )
 def test_a_malformed_value_is_refused_naming_the_variable_not_the_value(
@@ -404,3 +405,33 @@ def test_the_container_builds_the_payment_network_the_environment_names() -> Non
 )
 def test_the_dsn_and_url_forms_the_drivers_take_are_accepted(name: str, raw: str) -> None:
     assert Settings.from_env({name: raw}).value_of(name) == raw
+
+
+def test_a_pool_whose_minimum_is_above_its_maximum_is_refused_naming_both() -> None:
+    """asyncpg refused it only when the pool was made, with a ValueError traceback."""
+    env = {"FINBANK_POSTGRES_POOL_MIN": "20", "FINBANK_POSTGRES_POOL_MAX": "5"}
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert str(raised.value) == (
+        "FINBANK_POSTGRES_POOL_MIN (20) is above FINBANK_POSTGRES_POOL_MAX (5)"
+    )
+    with pytest.raises(SettingsError, match="POOL_MIN"):
+        Settings.from_env({}).replace_variables({"FINBANK_POSTGRES_POOL_MIN": "11"})
+    same = Settings.from_env({"FINBANK_POSTGRES_POOL_MIN": "5", "FINBANK_POSTGRES_POOL_MAX": "5"})
+    assert (same.postgres.pool_min, same.postgres.pool_max) == (5, 5)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FINBANK_REDIS_TIMEOUT_SECONDS",
+        "FINBANK_PIX_SPI_TIMEOUT_SECONDS",
+        "FINBANK_METRICS_FLUSH_SECONDS",
+    ],
+)
+def test_a_wait_of_zero_seconds_is_refused_where_it_cannot_work(name: str) -> None:
+    """A 0 s socket timeout fails every Redis call at once (the SPI's likewise), and a
+    0 s flush period would spin; the smallest positive value is taken."""
+    with pytest.raises(SettingsError, match=f"invalid setting {name}: Expected `float` > 0"):
+        Settings.from_env({name: "0"})
+    assert Settings.from_env({name: "0.001"}).value_of(name) == 0.001

@@ -173,7 +173,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         areas["pix"].setdefault("inline_settlement", profile is Profile.MEMORY)
         backends = msgspec.structs.replace(PROFILE_BACKENDS[profile], **areas.pop("backends"))
         built = {area: _AREAS[area](**values) for area, values in areas.items()}
-        return cls(profile=profile, backends=backends, **built)
+        return _checked_together(cls(profile=profile, backends=backends, **built))
 
     def replace_variables(self, values: Mapping[str, str]) -> Settings:
         """A copy with ``values`` (variable name -> text, as in the environment) applied;
@@ -188,7 +188,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             area: msgspec.structs.replace(getattr(self, area), **fields)
             for area, fields in changes.items()
         }
-        return msgspec.structs.replace(self, **replaced)
+        return _checked_together(msgspec.structs.replace(self, **replaced))
 
     def value_of(self, name: str) -> Any:
         """The value of the setting read from variable ``name``."""
@@ -307,6 +307,18 @@ def _refuse_unknown(env: Mapping[str, str]) -> None:
     )
     if unknown:
         raise SettingsError("; ".join(_unknown_message(name) for name in unknown))
+
+
+def _checked_together(settings: Settings) -> Settings:
+    """``settings``, or ``SettingsError`` for values that are each valid but not together
+    (a driver would refuse them later, with a traceback of its own)."""
+    postgres = settings.postgres
+    if postgres.pool_min > postgres.pool_max:
+        raise SettingsError(
+            f"FINBANK_POSTGRES_POOL_MIN ({postgres.pool_min}) is above"
+            f" FINBANK_POSTGRES_POOL_MAX ({postgres.pool_max})"
+        )
+    return settings
 
 
 def _parse_choice(name: str, raw: str, choices: type[_E]) -> _E:

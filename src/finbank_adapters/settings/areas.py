@@ -15,6 +15,8 @@ import msgspec
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
+#: a wait that 0 would break (a 0 s socket timeout fails every call; a 0 s flush spins)
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 #: what asyncpg takes: a malformed DSN is a settings error at start, not a driver's traceback
 PostgresDsn = Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://")]
 #: what redis-py's ``from_url`` takes (TCP, TLS, Unix socket)
@@ -56,7 +58,7 @@ class PostgresOptions(Area, frozen=True, kw_only=True):
 class RedisOptions(Area, frozen=True, kw_only=True):
     url: RedisUrl = "redis://127.0.0.1:6379/0"
     key_prefix: str = "finbank:"
-    timeout_seconds: Seconds = 2.0
+    timeout_seconds: PositiveSeconds = 2.0
 
 
 class KafkaOptions(Area, frozen=True, kw_only=True):
@@ -218,7 +220,7 @@ class PixOptions(Area, frozen=True, kw_only=True):
     limits_json: str = ""
     #: the simulated SPI (the ``sandbox`` network): latency, timeout, peer bank
     spi_latency_seconds: Seconds = 0.0
-    spi_timeout_seconds: Seconds = 10.0
+    spi_timeout_seconds: PositiveSeconds = 10.0
     sandbox_peer_ispb: str = "88888888"
     #: key that seals the cursors of payment listings (HMAC); empty: derived from the
     #: JWT secret, or random per process when there is none (cursors then die with it)
@@ -248,7 +250,7 @@ class MetricsOptions(Area, frozen=True, kw_only=True):
     #: port of the Prometheus endpoint of the relay and the worker; 0: none
     port: NonNegative = 0
     #: how often counters and gauges are written as EMF lines
-    flush_seconds: Seconds = 60.0
+    flush_seconds: PositiveSeconds = 60.0
 
 
 #: variables whose name is not ``FINBANK_<AREA>_<FIELD>`` (kept from the flat settings)
