@@ -254,6 +254,8 @@ def test_variables_of_other_tools_and_unrelated_ones_are_let_through() -> None:
         ("FINBANK_REDIS_URL", "cache.internal:6379"),
         ("FINBANK_REDIS_URL", "http://:s3cret@cache.internal:6379/0"),
         ("FINBANK_REDIS_TIMEOUT_SECONDS", "-0.25"),
+        ("FINBANK_METRICS_PORT", "70000"),  # not a port: the listener failed at start
+        ("FINBANK_HTTP_METRICS_PORT", "65536"),
     ],
 )
 def test_a_malformed_value_is_refused_naming_the_variable_not_the_value(

@@ -17,6 +17,8 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
 #: a wait that 0 would break (a 0 s socket timeout fails every call; a 0 s flush spins)
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+#: a TCP port; 0 where the field says it means none
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 #: what asyncpg takes: a malformed DSN is a settings error at start, not a driver's traceback
 PostgresDsn = Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://")]
 #: what redis-py's ``from_url`` takes (TCP, TLS, Unix socket)
@@ -144,7 +146,7 @@ class HttpOptions(Area, frozen=True, kw_only=True):
     hsts_max_age_seconds: NonNegative = 0
     hsts_include_subdomains: bool = False
     #: port of the separate ``/metrics`` listener of ``finbank serve`` (9464 is usual); 0: none
-    metrics_port: NonNegative = 0
+    metrics_port: Port = 0
     metrics_host: str = "127.0.0.1"
     #: also answer ``/metrics`` on the public API port (off: metrics stay off the API)
     metrics_on_api_port: bool = False
@@ -248,7 +250,7 @@ class MetricsOptions(Area, frozen=True, kw_only=True):
     #: the ``Environment`` dimension of every metric (``dev``, ``prod``)
     environment: str = "local"
     #: port of the Prometheus endpoint of the relay and the worker; 0: none
-    port: NonNegative = 0
+    port: Port = 0
     #: how often counters and gauges are written as EMF lines
     flush_seconds: PositiveSeconds = 60.0
 
