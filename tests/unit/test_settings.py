@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from finbank_adapters.containers import build_container
 from finbank_adapters.settings import (
     EXTERNAL_VARIABLES,
     PROFILE_BACKENDS,
@@ -437,3 +438,43 @@ def test_a_wait_of_zero_seconds_is_refused_where_it_cannot_work(name: str) -> No
     with pytest.raises(SettingsError, match=f"invalid setting {name}: Expected `float` > 0"):
         Settings.from_env({name: "0"})
     assert Settings.from_env({name: "0.001"}).value_of(name) == 0.001
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        (
+            Settings(postgres=PostgresOptions(pool_max=0)),
+            "invalid setting FINBANK_POSTGRES_POOL_MAX: Expected `int` >= 1",
+        ),
+        (
+            Settings(postgres=PostgresOptions(dsn="user:s3cret@db.internal/finbank")),
+            "invalid setting FINBANK_POSTGRES_DSN: Expected `str` matching regex",
+        ),
+        (
+            Settings(redis=RedisOptions(timeout_seconds=0)),
+            "invalid setting FINBANK_REDIS_TIMEOUT_SECONDS: Expected `float` > 0.0",
+        ),
+        (
+            Settings(postgres=PostgresOptions(pool_min=9, pool_max=3)),
+            "FINBANK_POSTGRES_POOL_MIN (9) is above FINBANK_POSTGRES_POOL_MAX (3)",
+        ),
+    ],
+)
+def test_settings_built_by_hand_are_checked_when_a_container_is_built(
+    settings: Settings, said: str
+) -> None:
+    """msgspec checks bounds when it converts, not on construction: an embedder's
+    hand-built settings reached the drivers unchecked."""
+    with pytest.raises(SettingsError) as raised:
+        build_container(settings)
+    assert said in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_valid_settings_built_by_hand_pass_unchanged() -> None:
+    for profile in Profile:
+        settings = Settings.from_env({"FINBANK_PROFILE": profile.value})
+        assert settings.validated() is settings
+    by_hand = Settings(postgres=PostgresOptions(pool_min=5, pool_max=5))
+    assert by_hand.validated() is by_hand

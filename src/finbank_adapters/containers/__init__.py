@@ -40,8 +40,8 @@ async def resolve(provided: T | Any) -> T:
 def build_container(settings: Settings | None = None) -> BankContainer:
     """A new container on ``settings`` (``Settings.from_env()`` when omitted); nothing opened."""
     container = BankContainer()
-    if settings is not None:
-        container.infra.settings.override(providers.Object(settings))
+    if settings is not None:  # built by hand, perhaps: checked as the environment's are
+        container.infra.settings.override(providers.Object(settings.validated()))
     return container
 
 

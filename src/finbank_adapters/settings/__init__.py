@@ -175,6 +175,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         built = {area: _AREAS[area](**values) for area, values in areas.items()}
         return _checked_together(cls(profile=profile, backends=backends, **built))
 
+    def validated(self) -> Settings:
+        """These settings, checked as :meth:`from_env` checks the environment's: every
+        field's bounds and form, and the values that only work together. For settings
+        built by hand (``Settings(postgres=PostgresOptions(...))``), which msgspec does not
+        check on construction; :func:`~finbank_adapters.containers.build_container` calls it.
+
+        ``SettingsError`` names the variable of the first field out of bounds (and what it
+        expects, never the value).
+        """
+        try:
+            msgspec.convert(msgspec.to_builtins(self), type(self))
+        except msgspec.ValidationError as exc:
+            expected, _, path = str(exc).partition(" - at `$.")
+            area, _, field = path.rstrip("`").partition(".")
+            variable = _variable_name(area, field) if area in _AREAS else path.rstrip("`")
+            raise SettingsError(f"invalid setting {variable}: {expected}") from None
+        return _checked_together(self)
+
     def replace_variables(self, values: Mapping[str, str]) -> Settings:
         """A copy with ``values`` (variable name -> text, as in the environment) applied;
         ``SettingsError`` names an unknown variable or a malformed value."""
