@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
 from typing import Any
 
 import pytest
@@ -14,14 +13,7 @@ import pytest
 from finbank_adapters.kafka import KafkaSettings
 from finbank_adapters.kafka.lag import LagProbe
 from finbank_core.shared.errors import ServiceUnavailable
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+from tests.integration.kafka_fixtures import free_port
 
 
 async def test_an_unreachable_broker_fails_the_probe_and_closes_its_clients() -> None:
@@ -30,7 +22,7 @@ async def test_an_unreachable_broker_fails_the_probe_and_closes_its_clients() ->
     previous = loop.get_exception_handler()
     loop.set_exception_handler(lambda _, context: reported.append(context))
     try:
-        kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{closed_port()}")
+        kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")  # nothing listens
         with pytest.raises(ServiceUnavailable, match="message bus is unavailable"):
             async with LagProbe(kafka, "g"):
                 raise AssertionError("entered without a broker")
