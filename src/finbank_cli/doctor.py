@@ -101,7 +101,7 @@ def check_settings(settings: Settings) -> list[Check]:
             except SettingsError as exc:
                 problems.append((str(exc), "raise FINBANK_RELAY_LEASE_SECONDS"))
             try:
-                kafka.client_config()
+                kafka.producer_config()  # the client's settings, and the producer's acks
             except KafkaConfigError as exc:
                 problems.append(
                     (str(exc), "set the FINBANK_KAFKA_* settings it names (docs/configuration.md)")

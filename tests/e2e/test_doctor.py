@@ -260,3 +260,11 @@ async def test_a_check_that_raises_is_a_failure_that_names_only_the_error_class(
     out = io.StringIO()
     assert report(checks, out) == 1
     assert "hunter2" not in out.getvalue()
+
+
+async def test_acks_the_producer_cannot_take_are_a_failed_settings_check() -> None:
+    env = {"FINBANK_EVENTS_BACKEND": "postgres", "FINBANK_KAFKA_ACKS": "2"}
+    checks = await run_checks(Settings.from_env(env), env)
+    [acks] = [c for c in checks if c.name == "settings" and "acks" in c.detail]
+    assert acks.status is Status.FAIL
+    assert acks.detail == "kafka acks must be 'all' or '1', not '2'"
