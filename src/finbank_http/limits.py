@@ -13,6 +13,11 @@ The check refuses, as problem+json naming what is wrong:
 - a body over ``max_body_bytes`` (413) or nested deeper than
   ``max_json_depth`` (400: parsers recurse, and a deep document must not
   reach them);
+- a JSON object that gives one key twice (400, naming the key): parsers
+  disagree on which of the two counts (msgspec, as Python's ``json``, keeps
+  the last; others keep the first or refuse), so a body such as
+  ``{"amount": "1.00", "amount": "900.00"}`` could be read as one amount by a
+  gateway or an audit log and as the other here;
 - on a route whose body holds a date and time, a body that is not JSON of its
   schema read strictly (400): Litestar converts bodies leniently, which would
   read ``"0.5"`` or ``1`` as an instant in 1970; a date and time without its
@@ -23,6 +28,7 @@ The check refuses, as problem+json naming what is wrong:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
@@ -65,6 +71,86 @@ def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
     return False
 
 
+def duplicate_key(body: bytes) -> str | None:
+    """The first key that an object of the JSON ``body`` gives twice, at any depth; None
+    when there is none, and for a body that is not JSON (Litestar's parser answers it)."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        document = dict(items)
+        if len(document) != len(items) and not repeated:
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    repeated.append(key)
+                    break
+                seen.add(key)
+        return document
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError among them
+        return None
+    return repeated[0] if repeated else None
+
+
+def key_names(annotation: Any) -> tuple[bytes, ...] | None:
+    """The keys, as JSON strings, that a body of type ``annotation`` may hold: every
+    field of every struct (typed dict, dataclass) in it. None when it may hold keys no
+    schema names (a ``dict`` or ``Any`` anywhere), or none at all: then no key can be
+    ruled out by name."""
+    names: set[bytes] = set()
+    seen: set[int] = set()
+    pending = [msgspec.inspect.type_info(annotation)]
+    while pending:
+        info = pending.pop()
+        if id(info) in seen:
+            continue
+        seen.add(id(info))
+        if isinstance(info, msgspec.inspect.StructType) and info.tag_field is not None:
+            names.add(msgspec.json.encode(info.tag_field))
+        if isinstance(
+            info,
+            (
+                msgspec.inspect.StructType,
+                msgspec.inspect.TypedDictType,
+                msgspec.inspect.DataclassType,
+            ),
+        ):
+            for field in info.fields:
+                names.add(msgspec.json.encode(field.encode_name))
+                pending.append(field.type)
+        elif isinstance(info, msgspec.inspect.UnionType):
+            pending.extend(info.types)
+        elif isinstance(
+            info,
+            (
+                msgspec.inspect.ListType,
+                msgspec.inspect.SetType,
+                msgspec.inspect.FrozenSetType,
+                msgspec.inspect.VarTupleType,
+            ),
+        ):
+            pending.append(info.item_type)
+        elif isinstance(info, msgspec.inspect.TupleType):
+            pending.extend(info.item_types)
+        elif isinstance(info, (msgspec.inspect.DictType, msgspec.inspect.AnyType)):
+            return None
+    return tuple(sorted(names)) if names else None
+
+
+def may_repeat_a_key(body: bytes, names: tuple[bytes, ...] | None) -> bool:
+    """Whether ``body`` may give one of ``names`` (:func:`key_names`) twice, cheaply:
+    False only when none of them appears twice in it, even as a value, and it holds no
+    escape (which could spell one otherwise). Keys the schema does not name are refused
+    (``forbid_unknown_fields``) or ignored by it; with ``names`` None (a schema that
+    takes any key) it is always True, and the body is read whole by
+    :func:`duplicate_key`."""
+    if names is None or body.find(b"\\") != -1:
+        return True
+    return any(body.count(name) > 1 for name in names)
+
+
 def nul_path(value: Any, path: str = "body") -> str | None:
     """Where in a decoded JSON value a string (or a key) holds a NUL character."""
     if isinstance(value, str):
@@ -96,6 +182,8 @@ class InputLimits:
         self.max_json_depth = max_json_depth
         self._query_names: dict[int, dict[str, type | None] | None] = {}
         self._strict_bodies: dict[int, Any] = {}
+        #: per route handler: the keys its body's schema names (None: any key)
+        self._key_names: dict[int, tuple[bytes, ...] | None] = {}
         self._methods: dict[str, str] = {}
         #: per route handler: whether it takes a body (``data``)
         self._takes_body: dict[int, bool] = {}
@@ -182,6 +270,13 @@ class InputLimits:
             raise InvalidInput(
                 f"the JSON body nests deeper than {self.max_json_depth} levels", field="body"
             )
+        if self._may_repeat_a_key(request, body):
+            key = duplicate_key(body)
+            if key is not None:
+                raise InvalidInput(
+                    f"the JSON body gives the key {_printable(key)!r} more than once",
+                    field=_printable(key),
+                )
         self._check_instants(request, body)
         if body.find(b"\\u0000") == -1:  # JSON can only carry a NUL as this escape
             return
@@ -192,6 +287,15 @@ class InputLimits:
         where = nul_path(document)
         if where:
             raise InvalidInput("NUL characters are not allowed", field=_field(where))
+
+    def _may_repeat_a_key(self, request: Request[Any, Any, Any], body: bytes) -> bool:
+        """:func:`may_repeat_a_key` with the keys of the route's schema."""
+        handler = request.route_handler
+        key = id(handler)
+        if key not in self._key_names:
+            annotation = handler.parsed_fn_signature.parameters["data"].annotation
+            self._key_names[key] = key_names(annotation)
+        return may_repeat_a_key(body, self._key_names[key])
 
     async def _read_body(self, request: Request[Any, Any, Any], length: bytes | None) -> bytes:
         """``await request.body()``, with the ``Content-Length`` :meth:`_check_body` read from

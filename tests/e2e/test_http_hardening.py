@@ -292,6 +292,48 @@ def test_amounts_with_a_trailing_newline_are_refused_on_all_six_money_routes(
     assert detail["balance"]["posted"] == "99.00"  # only the one good payment moved money
 
 
+def test_a_key_given_twice_is_refused_and_moves_no_money(
+    api: TestClient[Litestar], user: User
+) -> None:
+    """Parsers disagree on which of two equal keys counts; we refuse the body."""
+    source = open_account(api, user)
+    target = open_account(api, user, "Other")
+    deposit(api, user, source["id"], "10.00")
+    head = f'"from_account_id": "{source["id"]}", "to_account_id": "{target["id"]}"'
+    headers = {**user.headers, "Idempotency-Key": secrets.token_hex(8)}
+    bodies = {
+        "amount": f'{{{head}, "amount": "1.00", "amount": "9.00"}}',
+        # spelt with an escape: the same key once decoded
+        "amount ": f'{{{head}, "amount": "1.00", "\\u0061mount": "9.00"}}',
+        "to_account_id": f'{{{head}, "amount": "1.00", "to_account_id": "{source["id"]}"}}',
+        "description": f'{{{head}, "amount": "1.00", "description": "a", "description": "b"}}',
+    }
+    for name, body in bodies.items():
+        response = post_raw(api, "/v1/transfers", body, headers)
+        assert_problem(response, 400, "invalid_input", field=name.strip())
+        assert name.strip() in response.json()["detail"]
+    # nested: a struct inside the body
+    limits = (
+        f'{{"account_id": "{source["id"]}", "limits": '
+        '{"day_per_transaction": "1.00", "day_per_transaction": "900.00"}}'
+    )
+    response = api.put(
+        "/v1/pix/limits",
+        content=limits,
+        headers={**user.headers, "Content-Type": "application/json"},
+    )
+    assert_problem(response, 400, "invalid_input", field="day_per_transaction")
+    detail = api.get(f"/v1/accounts/{source['id']}", headers=user.headers).json()
+    assert detail["balance"]["posted"] == "10.00"
+    # a key's name as a value, or in an escape, is not a key given twice: it goes through
+    body = f'{{{head}, "amount": "1.00", "description": "amount \\"amount\\""}}'
+    response = post_raw(api, "/v1/transfers", body, headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["description"] == 'amount "amount"'
+    detail = api.get(f"/v1/accounts/{source['id']}", headers=user.headers).json()
+    assert detail["balance"]["posted"] == "9.00"
+
+
 def test_a_balance_above_the_input_range_can_still_be_read(
     api: TestClient[Litestar], user: User
 ) -> None:
