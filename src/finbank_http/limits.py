@@ -7,6 +7,12 @@ parameters (reading the body from where the check left it, not again).
 The check refuses, as problem+json naming what is wrong:
 
 - a query parameter the route does not declare, or one given twice (400);
+- a header the service reads one value of (``Idempotency-Key``,
+  ``Content-Type``, ``X-Device-Id``, ``X-Step-Up-Token``) given twice (400):
+  Litestar joins the two with ", ", so ``Idempotency-Key: k1`` and
+  ``Idempotency-Key: k2`` were a third key, ``k1, k2``, and a retry with
+  either moved the money again (two ``Authorization`` headers are a 401, as
+  any token that does not verify);
 - a NUL character in the path, the query or any string of a JSON body (400,
   the same on every profile: no store ever sees one);
 - a body on a route that takes JSON, sent with another ``Content-Type`` (415);
@@ -31,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, get_args
 from urllib.parse import parse_qsl
@@ -49,6 +56,27 @@ from finbank_core.shared.errors import InvalidInput
 #: media types a JSON body may be sent as
 JSON_MEDIA_TYPES = ("application/json",)
 _STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+#: the headers read as one value (lower-case, as servers pass them): each at most once
+SINGLE_VALUE_HEADERS = {
+    b"idempotency-key": "Idempotency-Key",
+    b"content-type": "Content-Type",
+    b"x-device-id": "X-Device-Id",
+    b"x-step-up-token": "X-Step-Up-Token",
+}
+
+
+def repeated_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The first of :data:`SINGLE_VALUE_HEADERS` that ``headers`` (ASGI's) give twice."""
+    seen: list[bytes] = []
+    for name, _ in headers:
+        key = name.lower()
+        if key in SINGLE_VALUE_HEADERS:
+            if key in seen:
+                return SINGLE_VALUE_HEADERS[key]
+            seen.append(key)
+    return None
 
 
 class UnsupportedMediaType(HTTPException):
@@ -200,6 +228,9 @@ class InputLimits:
         path_part = raw_path.split(b"?", 1)[0]
         if path_part.find(b"%00") != -1 or "\x00" in scope.get("path", ""):
             raise InvalidInput("NUL characters are not allowed", field="path")
+        repeated = repeated_header(scope["headers"])
+        if repeated is not None:
+            raise InvalidInput(f"the header {repeated} is given more than once", field=repeated)
         if scope.get("query_string"):
             self._check_query(request)
         handler = scope["route_handler"]

@@ -334,6 +334,61 @@ def test_a_key_given_twice_is_refused_and_moves_no_money(
     assert detail["balance"]["posted"] == "9.00"
 
 
+@pytest.mark.parametrize("profile", ["memory", "postgres"])
+def test_a_header_read_as_one_value_given_twice_is_refused(profile: str) -> None:
+    """Two ``Idempotency-Key`` headers were joined into a third key (``k1, k2``): the
+    transfer went through, and a retry with ``k1`` alone moved the money again. Served by
+    uvicorn: the test client joins repeated headers itself before the app sees them."""
+    import contextlib
+
+    import httpx
+
+    from tests.e2e.http_live import live_server, memory_settings, migrated_schema
+    from tests.e2e.http_live import postgres_settings as live_postgres_settings
+
+    with contextlib.ExitStack() as stack:
+        settings = (
+            memory_settings()
+            if profile == "memory"
+            else live_postgres_settings(stack.enter_context(migrated_schema()))
+        )
+        api = stack.enter_context(httpx.Client(base_url=stack.enter_context(live_server(settings))))
+        login = {"username": f"u{secrets.token_hex(6)}", "password": secrets.token_hex(8)}
+        assert api.post("/v1/auth/signup", json=login).status_code == 201
+        token = api.post("/v1/auth/login", json=login).json()["tokens"]["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        source, target = (
+            api.post("/v1/accounts", json={"holder_name": name}, headers=auth).json()["id"]
+            for name in ("Source", "Target")
+        )
+        funded = api.post(
+            "/v1/sandbox/deposits", json={"account_id": source, "amount": "10.00"}, headers=auth
+        )
+        assert funded.status_code == 201, funded.text
+        body = json.dumps({"from_account_id": source, "to_account_id": target, "amount": "1.00"})
+        base = [("Authorization", auth["Authorization"]), ("Content-Type", "application/json")]
+        twice = {
+            "Idempotency-Key": [("Idempotency-Key", "k1"), ("Idempotency-Key", "k2")],
+            "Content-Type": [("Idempotency-Key", "k1"), ("content-type", "text/plain")],
+            "X-Device-Id": [("Idempotency-Key", "k1"), ("X-Device-Id", "a"), ("X-Device-Id", "b")],
+        }
+        for name, extra in twice.items():
+            response = api.post("/v1/transfers", content=body, headers=[*base, *extra])
+            assert_problem(response, 400, "invalid_input", field=name)
+            assert name in response.json()["detail"]
+        balance = api.get(f"/v1/accounts/{source}", headers=auth).json()["balance"]
+        assert balance["posted"] == "10.00"
+        # k1 alone is a first request, then a replay
+        once = [*base, ("Idempotency-Key", "k1")]
+        first = api.post("/v1/transfers", content=body, headers=once)
+        assert first.status_code == 201, first.text
+        assert "idempotent-replayed" not in first.headers
+        again = api.post("/v1/transfers", content=body, headers=once)
+        assert again.headers["idempotent-replayed"] == "true"
+        balance = api.get(f"/v1/accounts/{source}", headers=auth).json()["balance"]
+        assert balance["posted"] == "9.00"
+
+
 def test_a_balance_above_the_input_range_can_still_be_read(
     api: TestClient[Litestar], user: User
 ) -> None:

@@ -1,4 +1,5 @@
-"""A JSON object that gives one key twice is found, at any depth and however spelt.
+"""A JSON object that gives one key twice is found, at any depth and however spelt;
+so is a header the service reads one value of, given twice.
 
 Parsers disagree on such a body: msgspec and Python's ``json`` keep the last
 value, others keep the first or refuse it, so a gateway, an audit log and this
@@ -21,8 +22,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finbank_http.limits import duplicate_key, key_names, may_repeat_a_key
+from finbank_http.limits import (
+    SINGLE_VALUE_HEADERS,
+    duplicate_key,
+    key_names,
+    may_repeat_a_key,
+    repeated_header,
+)
 from finbank_http.pix_schemas import PaymentIn
+from finbank_http.routes.auth import STEP_UP_HEADER
 from finbank_http.routes.pix_limits import LimitsIn
 from finbank_http.schemas import TransferIn
 
@@ -150,3 +158,20 @@ def test_every_key_given_twice_is_found_and_never_skipped(case: tuple[bytes, str
         "note",
     }
     assert may_repeat_a_key(body, (json.dumps(key, ensure_ascii=False).encode(),))
+
+
+def test_a_header_read_as_one_value_given_twice_is_named() -> None:
+    headers = [(b"idempotency-key", b"a"), (b"x-request-id", b"1"), (b"Idempotency-Key", b"a")]
+    assert repeated_header(headers) == "Idempotency-Key"  # even with the same value
+    # headers read as lists, or not read, may repeat
+    listed = [
+        (b"accept", b"a"),
+        (b"accept", b"b"),
+        (b"x-request-id", b"1"),
+        (b"x-request-id", b"2"),
+    ]
+    assert repeated_header(listed) is None
+    assert repeated_header([(b"content-type", b"a"), (b"idempotency-key", b"k")]) is None
+    step_up = STEP_UP_HEADER.lower().encode()
+    assert repeated_header([(step_up, b"t"), (step_up, b"u")]) == STEP_UP_HEADER
+    assert set(SINGLE_VALUE_HEADERS) == {n.lower().encode() for n in SINGLE_VALUE_HEADERS.values()}
