@@ -206,7 +206,10 @@ def connection_args(dsn: str) -> list[str]:
 
 def pgbench(dsn: str, schema: str, args: list[str]) -> str:
     """Run pgbench on ``dsn``'s database with ``schema`` first on its search path."""
-    settings = " ".join(f"-c {k}={v}" for k, v in DEFAULT_SERVER_SETTINGS.items())
+    # PGOPTIONS separates options by spaces: a space inside a value is escaped
+    settings = " ".join(
+        f"-c {k}={v.replace(' ', chr(92) + ' ')}" for k, v in DEFAULT_SERVER_SETTINGS.items()
+    )
     done = subprocess.run(
         [pgbench_binary(), *args, *connection_args(dsn)],
         capture_output=True,

@@ -30,6 +30,39 @@ async def test_jit_is_off_unless_the_caller_turns_it_back_on() -> None:
         await pool.close()
 
 
+async def test_read_committed_even_where_the_database_defaults_to_serializable() -> None:
+    """The ledger's functions are written for READ COMMITTED; a database whose default is
+    another level (ALTER DATABASE ... SET) must not change what they see."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    from finbank_adapters.postgres.migrations import quote_ident
+
+    dsn = require_postgres()
+    database = f"t_iso_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f"CREATE DATABASE {quote_ident(database)}")
+        await admin.execute(
+            f"ALTER DATABASE {quote_ident(database)}"
+            " SET default_transaction_isolation = 'serializable'"
+        )
+        there = urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
+        plain = await asyncpg.connect(there)
+        try:  # the database's default, as any other client gets it
+            assert await plain.fetchval("SHOW transaction_isolation") == "serializable"
+        finally:
+            await plain.close()
+        pool = await create_pool(there, max_size=1)
+        try:
+            assert await pool.fetchval("SHOW transaction_isolation") == "read committed"
+        finally:
+            await pool.close()
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(database)}")
+        await admin.close()
+
+
 # -- the short acquire and release (finbank_adapters.postgres.pool.Pool) ------------------
 
 

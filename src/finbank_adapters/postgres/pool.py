@@ -45,8 +45,14 @@ from finbank_adapters.postgres.errors import translated
 
 _new_object = object.__new__
 
-#: session settings of every pool, before the caller's own
-DEFAULT_SERVER_SETTINGS: Mapping[str, str] = {"jit": "off"}
+#: session settings of every pool, before the caller's own. The ledger's functions are
+#: written for READ COMMITTED (each statement reads the latest committed rows, so a
+#: transfer id stored while a call waited for the accounts' locks is seen after them):
+#: a database or role whose default is another level does not change that.
+DEFAULT_SERVER_SETTINGS: Mapping[str, str] = {
+    "jit": "off",
+    "default_transaction_isolation": "read committed",
+}
 
 
 async def _rollback_if_open(conn: asyncpg.Connection) -> None:
