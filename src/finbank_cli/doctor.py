@@ -2,14 +2,16 @@
 reachable and ready? Prints one line per check and, for each problem, how to fix it.
 
 Checks only what the settings use: PostgreSQL (reachable, every migration applied,
-none changed since), Redis, the Kafka broker and the topics, the DynamoDB table
+none changed since; the server keeps a committed transfer through a crash, and
+vacuums), Redis, the Kafka broker and the topics, the DynamoDB table
 (its indexes and the ``NEW_AND_OLD_IMAGES`` stream), the S3 bucket of the files,
 the Secrets Manager secret, and settings that parse but cannot work together (a
 missing JWT secret, Cognito without its pool, a relay lease shorter than the
 Kafka timeout). Every probe has a timeout. Nothing is written; secrets, DSNs and
 URLs are never printed (hosts and ports only).
 
-Exit code 0 when every check passed (skipped ones do not count), 1 otherwise.
+Exit code 0 when every check passed (skipped ones and warnings do not count), 1
+otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Status(enum.StrEnum):
     OK = "ok"
     FAIL = "FAIL"
     SKIP = "skip"
+    WARN = "warn"  # works now, degrades with time: reported, the exit code stays 0
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,75 @@ async def check_postgres(settings: Settings) -> Check:
             "run `finbank db migrate`",
         )
     return Check("postgres", Status.OK, f"{at}: {len(migrations)} migrations applied")
+
+
+#: synchronous_commit's values with which a commit returns only once its WAL is on disk
+_DURABLE_COMMITS = ("on", "local", "remote_write", "remote_apply")
+
+
+async def check_postgres_server(settings: Settings) -> list[Check]:
+    """The server's own settings that the ledger depends on: a commit the service answered
+    must survive a crash (``fsync``, ``full_page_writes``, ``synchronous_commit``, as the
+    service's own sessions see them), and dead rows must be vacuumed (``autovacuum``)."""
+    from finbank_adapters.postgres_wiring import uses_postgres
+
+    if not uses_postgres(settings):
+        return []
+    import asyncpg
+
+    at = where(settings.postgres.dsn)
+    try:
+        conn = await asyncpg.connect(settings.postgres.dsn, timeout=5)
+    except Exception:  # check_postgres reports it, with its fix
+        return [Check("postgres-server", Status.SKIP, f"{at} cannot be reached")]
+    try:
+        found = await conn.fetchrow(
+            "SELECT current_setting('fsync') AS fsync,"
+            " current_setting('full_page_writes') AS full_page_writes,"
+            " current_setting('synchronous_commit') AS synchronous_commit,"
+            " current_setting('autovacuum') AS autovacuum,"
+            " to_regproc('aurora_version') IS NOT NULL AS aurora"
+        )
+    finally:
+        await conn.close()
+    row = dict(found or {})
+    lost: list[str] = []
+    if not row["aurora"]:  # Aurora's storage writes and checksums pages itself
+        lost += [
+            f"{name}={row[name]}" for name in ("fsync", "full_page_writes") if row[name] != "on"
+        ]
+    if row["synchronous_commit"] not in _DURABLE_COMMITS:
+        lost.append(f"synchronous_commit={row['synchronous_commit']}")
+    checks = [
+        Check(
+            "postgres-durability",
+            Status.FAIL,
+            f"{at}: {', '.join(lost)}: a transfer the service answered as made can be lost in"
+            " a crash, even after its event was published",
+            "set synchronous_commit=on for the service's role or database (ALTER ROLE ... SET"
+            " synchronous_commit = on), and fsync and full_page_writes on in postgresql.conf",
+        )
+        if lost
+        else Check(
+            "postgres-durability",
+            Status.OK,
+            f"{at}: commits are on disk before they are answered"
+            f" (synchronous_commit={row['synchronous_commit']})",
+        )
+    ]
+    checks.append(
+        Check(
+            "postgres-vacuum",
+            Status.WARN,
+            f"{at}: autovacuum is off: the accounts' balance rows (updated by every transfer)"
+            " and the outbox (a row written and deleted per event) grow until someone runs"
+            " VACUUM, and every transfer slows with them",
+            "set autovacuum=on in postgresql.conf, or run VACUUM (ANALYZE) on a schedule",
+        )
+        if row["autovacuum"] != "on"
+        else Check("postgres-vacuum", Status.OK, f"{at}: autovacuum is on")
+    )
+    return checks
 
 
 async def check_redis(settings: Settings) -> Check:
@@ -331,7 +403,7 @@ async def check_secret(settings: Settings, environ: dict[str, str]) -> Check:
 
 # -- the command --------------------------------------------------------------------------
 
-Probe = Callable[[], Awaitable[Check]]
+Probe = Callable[[], Awaitable[Check | list[Check]]]
 
 
 async def run_checks(settings: Settings, environ: dict[str, str] | None = None) -> list[Check]:
@@ -340,6 +412,7 @@ async def run_checks(settings: Settings, environ: dict[str, str] | None = None) 
     checks = check_settings(settings)
     probes: list[tuple[str, Probe, str]] = [
         ("postgres", lambda: check_postgres(settings), "postgres"),
+        ("postgres-server", lambda: check_postgres_server(settings), "postgres"),
         ("redis", lambda: check_redis(settings), "redis"),
         ("kafka", lambda: check_kafka(settings), "kafka"),
         ("dynamodb", lambda: check_dynamodb(settings), "aws"),
@@ -348,7 +421,8 @@ async def run_checks(settings: Settings, environ: dict[str, str] | None = None) 
     ]
     for name, probe, extra in probes:
         try:
-            checks.append(await probe())
+            found = await probe()
+            checks.extend(found if isinstance(found, list) else [found])
         except ImportError:
             checks.append(
                 Check(

@@ -105,12 +105,27 @@ def by_name(checks: list[Check]) -> dict[str, Check]:
     return {check.name: check for check in checks}
 
 
+async def server_setting(name: str) -> str:
+    conn = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        value: str = await conn.fetchval("SELECT current_setting($1)", name)
+        return value
+    finally:
+        await conn.close()
+
+
 async def test_a_local_profile_with_everything_ready_passes_every_check(local: Local) -> None:
     checks = by_name(await run_checks(local.settings(), local.env))
 
-    assert {name: c.status for name, c in checks.items()} == dict.fromkeys(
-        ["settings", "postgres", "redis", "kafka", "dynamodb", "s3", "secret"], Status.OK
-    )
+    vacuum = Status.OK if await server_setting("autovacuum") == "on" else Status.WARN
+    assert {name: c.status for name, c in checks.items()} == {
+        **dict.fromkeys(
+            ["settings", "postgres", "postgres-durability", "redis", "kafka", "dynamodb", "s3"],
+            Status.OK,
+        ),
+        "postgres-vacuum": vacuum,
+        "secret": Status.OK,
+    }
     assert "migrations applied" in checks["postgres"].detail
     assert "NEW_AND_OLD_IMAGES" in checks["dynamodb"].detail
     out = io.StringIO()
@@ -211,6 +226,35 @@ def test_the_command_exits_non_zero_on_a_problem_and_zero_on_memory(
     out = capsys.readouterr().out
     assert "FAIL  postgres" in out
     assert "fix: check FINBANK_POSTGRES_DSN" in out
+
+
+async def test_a_server_that_can_lose_a_commit_fails_and_one_without_autovacuum_warns(
+    local: Local,
+) -> None:
+    """The service's sessions are what counts: a DSN (or a role) that turns synchronous
+    commits off loses answered transfers in a crash, whatever postgresql.conf says."""
+    dsn = local.env["FINBANK_POSTGRES_DSN"]
+    for value, status in [("off", Status.FAIL), ("local", Status.OK), ("on", Status.OK)]:
+        settings = local.settings(FINBANK_POSTGRES_DSN=f"{dsn}&synchronous_commit={value}")
+        checks = by_name(await run_checks(settings, local.env))
+        durability = checks["postgres-durability"]
+        assert durability.status is status, durability
+        assert f"synchronous_commit={value}" in durability.detail
+        if status is Status.FAIL:
+            assert "synchronous_commit = on" in durability.fix
+        out = io.StringIO()
+        assert report(list(checks.values()), out) == (1 if status is Status.FAIL else 0)
+    # a warning is printed with its fix, and does not fail the run
+    warned = [Check("settings", Status.OK, "fine"), Check("vacuum", Status.WARN, "off", "turn on")]
+    out = io.StringIO()
+    assert report(warned, out) == 0
+    assert "warn  vacuum" in out.getvalue()
+    assert "fix: turn on" in out.getvalue()
+    # the server unreachable: the postgres check reports it, this one is skipped
+    down = local.settings(FINBANK_POSTGRES_DSN="postgresql://postgres@127.0.0.1:1/test")
+    checks = by_name(await run_checks(down, local.env))
+    assert checks["postgres"].status is Status.FAIL
+    assert checks["postgres-server"].status is Status.SKIP
 
 
 def test_where_shows_host_and_port_only() -> None:
