@@ -77,6 +77,41 @@ async def test_concurrent_commands_each_get_their_own_reply(
     assert multi == [[str(n).encode(), None, str(299 - n).encode()] for n in range(300)]
 
 
+async def test_the_commands_of_one_turn_of_the_loop_go_out_in_one_write(
+    shared: tuple[Redis, str, RedisPipe],
+) -> None:
+    """One system call for every check the requests of one turn make, not one each."""
+    client, prefix, pipe = shared
+    keys = [f"{prefix}w{n}" for n in range(40)]
+    await client.mset({key: str(n) for n, key in enumerate(keys)})
+    assert await pipe.execute("PING") == b"PONG"  # connected
+    conn = pipe._conn
+    assert conn is not None
+    assert conn.transport is not None
+    transport = conn.transport
+    writes: list[bytes] = []
+
+    class Counting:
+        def write(self, data: bytes) -> None:
+            writes.append(data)
+            transport.write(data)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(transport, name)
+
+    conn.transport = Counting()  # type: ignore[assignment]
+    try:
+        replies = await asyncio.gather(*(pipe.execute("GET", key) for key in keys))
+        assert replies == [str(n).encode() for n in range(40)]
+        assert len(writes) == 1
+        # the next turn's commands, again together, after the first ones
+        again = await asyncio.gather(*(pipe.execute("GET", key) for key in reversed(keys)))
+        assert again == [str(n).encode() for n in reversed(range(40))]
+        assert len(writes) == 2
+    finally:
+        conn.transport = transport
+
+
 async def test_cancelled_callers_do_not_shift_the_replies(
     shared: tuple[Redis, str, RedisPipe],
 ) -> None:
