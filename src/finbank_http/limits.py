@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, get_args
 from urllib.parse import parse_qsl
@@ -128,6 +128,31 @@ def key_names(annotation: Any) -> tuple[bytes, ...] | None:
     schema names (a ``dict`` or ``Any`` anywhere), or none at all: then no key can be
     ruled out by name."""
     names: set[bytes] = set()
+    for info in _types_in(annotation):
+        if isinstance(info, (msgspec.inspect.DictType, msgspec.inspect.AnyType)):
+            return None
+        if isinstance(info, msgspec.inspect.StructType) and info.tag_field is not None:
+            names.add(msgspec.json.encode(info.tag_field))
+        if isinstance(info, _WITH_FIELDS):
+            names.update(msgspec.json.encode(field.encode_name) for field in info.fields)
+    return tuple(sorted(names)) if names else None
+
+
+_WITH_FIELDS = (
+    msgspec.inspect.StructType,
+    msgspec.inspect.TypedDictType,
+    msgspec.inspect.DataclassType,
+)
+_WITH_ITEMS = (
+    msgspec.inspect.ListType,
+    msgspec.inspect.SetType,
+    msgspec.inspect.FrozenSetType,
+    msgspec.inspect.VarTupleType,
+)
+
+
+def _types_in(annotation: Any) -> Iterator[msgspec.inspect.Type]:
+    """Every type a value of type ``annotation`` may hold, itself first, each once."""
     seen: set[int] = set()
     pending = [msgspec.inspect.type_info(annotation)]
     while pending:
@@ -135,36 +160,17 @@ def key_names(annotation: Any) -> tuple[bytes, ...] | None:
         if id(info) in seen:
             continue
         seen.add(id(info))
-        if isinstance(info, msgspec.inspect.StructType) and info.tag_field is not None:
-            names.add(msgspec.json.encode(info.tag_field))
-        if isinstance(
-            info,
-            (
-                msgspec.inspect.StructType,
-                msgspec.inspect.TypedDictType,
-                msgspec.inspect.DataclassType,
-            ),
-        ):
-            for field in info.fields:
-                names.add(msgspec.json.encode(field.encode_name))
-                pending.append(field.type)
+        yield info
+        if isinstance(info, _WITH_FIELDS):
+            pending.extend(field.type for field in info.fields)
         elif isinstance(info, msgspec.inspect.UnionType):
             pending.extend(info.types)
-        elif isinstance(
-            info,
-            (
-                msgspec.inspect.ListType,
-                msgspec.inspect.SetType,
-                msgspec.inspect.FrozenSetType,
-                msgspec.inspect.VarTupleType,
-            ),
-        ):
+        elif isinstance(info, _WITH_ITEMS):
             pending.append(info.item_type)
         elif isinstance(info, msgspec.inspect.TupleType):
             pending.extend(info.item_types)
-        elif isinstance(info, (msgspec.inspect.DictType, msgspec.inspect.AnyType)):
-            return None
-    return tuple(sorted(names)) if names else None
+        elif isinstance(info, msgspec.inspect.DictType):
+            pending.append(info.value_type)
 
 
 def may_repeat_a_key(body: bytes, names: tuple[bytes, ...] | None) -> bool:
@@ -432,24 +438,7 @@ def _declared_query(request: Request[Any, Any, Any]) -> dict[str, type | None] |
 
 def _holds_datetime(annotation: Any) -> bool:
     """Whether a body of type ``annotation`` may hold a ``datetime`` anywhere."""
-    seen: set[int] = set()
-    pending = [msgspec.inspect.type_info(annotation)]
-    while pending:
-        info = pending.pop()
-        if id(info) in seen:
-            continue
-        seen.add(id(info))
-        if isinstance(info, msgspec.inspect.DateTimeType):
-            return True
-        if isinstance(info, msgspec.inspect.StructType):
-            pending.extend(field.type for field in info.fields)
-        elif isinstance(info, msgspec.inspect.UnionType):
-            pending.extend(info.types)
-        elif isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.SetType)):
-            pending.append(info.item_type)
-        elif isinstance(info, msgspec.inspect.DictType):
-            pending.append(info.value_type)
-    return False
+    return any(isinstance(info, msgspec.inspect.DateTimeType) for info in _types_in(annotation))
 
 
 def _naive_datetime(value: Any, path: str = "") -> str | None:
