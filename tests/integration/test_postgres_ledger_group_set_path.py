@@ -360,3 +360,65 @@ async def test_concurrent_groups_apply_each_transfer_once_and_conserve_money() -
         flagged = {a["id"] for a in accounts if a["flags"] & 8}
         assert history
         assert {h["account_id"] for h in history} <= flagged
+
+
+@pytest.mark.parametrize("path", ["set-wise", "member by member"])
+async def test_a_pending_transfer_that_fell_due_while_the_group_waited_raises_40001(
+    path: str,
+) -> None:
+    """The group checks for a due pending transfer before it locks; one committed while
+    it waited for a lock is seen after the lock, and the group is refused with 40001 (the
+    caller retries, expires it first, and sends the group again): on both paths."""
+    require_postgres()
+    async with isolated_schema(max_size=3) as (pool, _):
+        if path == "member by member":
+            await pool.execute(member_by_member_group())
+        accounts = [uuid.uuid4() for _ in range(4)]
+        await pool.executemany(
+            "INSERT INTO ledger_accounts (id, code, flags, ledger, created_at) VALUES ($1, 1, 0,"
+            " 986, $2)",
+            [(a, START) for a in accounts],
+        )
+        now = START + timedelta(minutes=5)
+        n = 2
+        group = [
+            [now] * n, [uuid.uuid4() for _ in range(n)], accounts[:n], accounts[n:], [10] * n,
+            [1] * n, [986] * n, [None] * n, [ZERO] * n, [0] * n, [0] * n, [None] * n,
+            [None] * n, [], [], [], [], [], [], [],
+        ]  # fmt: skip
+        async with pool.acquire() as holder, pool.acquire() as writer:
+            holding = holder.transaction()
+            await holding.start()
+            await holder.execute(
+                "SELECT 1 FROM ledger_accounts WHERE id = $1 FOR UPDATE", accounts[0]
+            )
+            call = asyncio.ensure_future(pool.fetchval(CHECKED_GROUP, *group))
+            # the group waits for the lock on accounts[0]
+            for _ in range(200):
+                waiting = await writer.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE '%ledger_create_checked_transfer_group%'"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting, "the group did not wait for the lock"
+            # meanwhile a pending transfer due at the group's time is committed
+            await writer.execute(
+                "INSERT INTO ledger_transfers (id, req_debit_id, req_credit_id, req_amount, flags,"
+                " code, ledger, timeout_seconds, debit_account_id, credit_account_id, amount,"
+                " status, expires_at, created_at, seq) VALUES ($1, $2, $3, 5, 2, 1, 986, 1, $2,"
+                " $3, 5, 'pending', $4, $5, nextval('ledger_transfers_seq'))",
+                uuid.uuid4(),
+                accounts[2],
+                accounts[3],
+                now - timedelta(seconds=1),
+                START,
+            )
+            await holding.rollback()
+            with pytest.raises(asyncpg.SerializationError):
+                await call
+        # nothing of the group was stored
+        assert (
+            await pool.fetchval("SELECT count(*) FROM ledger_transfers WHERE status = 'none'") == 0
+        )
