@@ -199,7 +199,7 @@ def arguments(members: list[dict[str, Any]], rng: random.Random, *, checked: boo
 def shares_no_account(members: list[dict[str, Any]]) -> bool:
     accounts = [a for m in members for a in (m["debit"], m["credit"])]
     ids = [m["id"] for m in members]
-    return len(set(accounts)) == len(accounts) and len(set(ids)) == len(ids) and len(ids) > 1
+    return len(set(accounts)) == len(accounts) and len(set(ids)) == len(ids) and len(ids) > 2
 
 
 async def send(pool: asyncpg.Pool, query: str, args: list[Any]) -> tuple[str, Any]:
@@ -373,14 +373,14 @@ async def test_a_pending_transfer_that_fell_due_while_the_group_waited_raises_40
     async with isolated_schema(max_size=3) as (pool, _):
         if path == "member by member":
             await pool.execute(member_by_member_group())
-        accounts = [uuid.uuid4() for _ in range(4)]
+        accounts = [uuid.uuid4() for _ in range(6)]  # three members: the set path's least
         await pool.executemany(
             "INSERT INTO ledger_accounts (id, code, flags, ledger, created_at) VALUES ($1, 1, 0,"
             " 986, $2)",
             [(a, START) for a in accounts],
         )
         now = START + timedelta(minutes=5)
-        n = 2
+        n = 3
         group = [
             [now] * n, [uuid.uuid4() for _ in range(n)], accounts[:n], accounts[n:], [10] * n,
             [1] * n, [986] * n, [None] * n, [ZERO] * n, [0] * n, [0] * n, [None] * n,
