@@ -33,8 +33,7 @@
 --
 -- A transfer id stored by a concurrent transaction between the answer and the
 -- insert raises 40001, as ledger_create_transfer does (the caller retries the
--- group). Any other group (an account or an id twice, or fewer than three members:
--- two run faster member by member) runs member
+-- group). Any other group (an account or an id twice, or one member) runs member
 -- by member as in 0026. ledger_create_transfer_group (0024), the same without
 -- the checks, now calls this function with no owners, so both take the set path.
 -- Signatures are unchanged.
@@ -64,12 +63,8 @@ CREATE OR REPLACE FUNCTION ledger_create_checked_transfer_group(
 LANGUAGE plpgsql
 -- the set path looks rows up by key from a group's arrays; its plans are cached for the
 -- session, and a plan made while a table was small (or never analysed) would scan it whole
--- for every group as it grows: scans by index only, as member by member always did. And
--- generic plans always: PL/pgSQL otherwise kept planning the set path's two large
--- statements on every call (their custom plans looked cheaper than the generic ones),
--- about a millisecond a group whatever its size
+-- for every group as it grows: scans by index only, as member by member always did
 SET enable_seqscan = off
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     c_max      CONSTANT bigint := 9223372036854775807;
@@ -104,7 +99,7 @@ BEGIN
     PERFORM 1 FROM ledger_accounts a WHERE a.id = ANY (p_debit || p_credit) ORDER BY a.id
         FOR UPDATE;
 
-    IF n > 2
+    IF n > 1
        AND (SELECT count(DISTINCT x) FROM unnest(p_debit || p_credit) AS x) = 2 * n
        AND (SELECT count(DISTINCT x) FROM unnest(p_id) AS x) = n THEN
         -- a pending transfer committed due while the group waited for the locks: member by
