@@ -5,9 +5,12 @@ authorises from her account. The March charge is sent three days ahead and
 debited at midnight on its due date; April's finds Bia short and is retried
 the next day, once she has money again; Bia cancels, and May's charge is
 refused; then she authorises a power company's plan at another bank (the
-sandbox's peer), whose debit goes out as a PIX payment. Every debit goes
-through the scheduler's round (``bank.pix.automatic.run_due``), as ``finbank
-worker pix-automatic`` runs it.
+sandbox's peer), whose debit goes out as a PIX payment. Every debit runs
+through ``bank.pix.automatic.execute``: what a scheduler round (``run_due``,
+``finbank worker pix-automatic``) runs for each charge it leased. The chapter
+runs its own charges only, not a round: a round takes every charge due on the
+database, so a demo run beside another (or beside a worker) would debit the
+other's charges at its own demo time and miss its own.
 
 Both accounts are here, so the chapter runs the same on every profile.
 Time: the container's clock is a :class:`FakeClock` for the chapter, moved
@@ -36,6 +39,7 @@ from finbank_core.pix.automatic import (
     ChargeOutsideWindow,
     ChargeStatus,
     CreateRecurrenceCommand,
+    ExecuteDebitCommand,
     Periodicity,
     ReadRecurrenceCodeQuery,
     RecurrenceCodeQuery,
@@ -43,7 +47,6 @@ from finbank_core.pix.automatic import (
     RecurrenceStatus,
     RecurringCharge,
     RetryPolicy,
-    RunDueDebitsCommand,
     ScheduleChargeCommand,
 )
 from finbank_core.pix.codes.brcode_reader import read_brcode
@@ -114,12 +117,17 @@ async def _chapter(bank: Bank, story: Story, clock: FakeClock) -> None:
 
     story.step("Midnight on the 5th: the scheduler debits it")
     clock.set(datetime(2026, 3, 5, 0, 5, tzinfo=BRASILIA))
-    ran = await _round(bank, suffix)
-    story.check(_status_of(ran, march.txid) is ChargeStatus.CONCLUIDA, "March is CONCLUIDA")
+    ran = await _debit(bank, march.txid)
+    story.check(ran.status is ChargeStatus.CONCLUIDA, "March is CONCLUIDA")
     story.check(await _available(bank, bia) == Money(60_00), "Bia has R$ 60,00 left")
     story.check(await _available(bank, gym) == PLAN, "the gym received R$ 40,00")
-    again = await _round(bank, suffix)
-    story.check(march.txid not in {c.txid for c in again}, "running the round again debits nothing")
+    again = await _debit(bank, march.txid)
+    story.check(
+        again.status is ChargeStatus.CONCLUIDA
+        and len(again.attempts) == len(ran.attempts)
+        and await _available(bank, bia) == Money(60_00),
+        "running it again debits nothing",
+    )
 
     story.step("April: Bia has spent her money; the debit fails and is retried the next day")
     await bank.accounts.withdraw(
@@ -133,15 +141,15 @@ async def _chapter(bank: Bank, story: Story, clock: FakeClock) -> None:
     clock.set(datetime(2026, 3, 30, 10, 0, tzinfo=BRASILIA))
     april = await _charge(bank, gym, plan.recurrence_id, date(2026, 4, 5))
     clock.set(datetime(2026, 4, 5, 0, 5, tzinfo=BRASILIA))
-    failed = next((c for c in await _round(bank, suffix) if c.txid == april.txid), None)
+    failed = await _debit(bank, april.txid)
     story.check(
-        failed is not None and failed.status is ChargeStatus.ATIVA and len(failed.attempts) == 1,
+        failed.status is ChargeStatus.ATIVA and len(failed.attempts) == 1,
         "the first attempt failed (short of funds); the charge waits for its retry",
     )
     await _cash(bank, bia, Money(50_00), f"auto-in2-{suffix}")
     clock.set(datetime(2026, 4, 6, 0, 5, tzinfo=BRASILIA))
-    retried = await _round(bank, suffix)
-    story.check(_status_of(retried, april.txid) is ChargeStatus.CONCLUIDA, "the retry settled it")
+    retried = await _debit(bank, april.txid)
+    story.check(retried.status is ChargeStatus.CONCLUIDA, "the retry settled it")
     story.check(await _available(bank, bia) == Money(20_00), "Bia has R$ 20,00 left")
 
     story.step("Bia cancels the plan; May's charge is refused")
@@ -191,9 +199,9 @@ async def _elsewhere(
         peer.peer_charge(served.recurrence_id, txid=txid, amount=PLAN, due_date=date(2026, 5, 5))
     )
     clock.set(datetime(2026, 5, 5, 0, 5, tzinfo=BRASILIA))
-    charges = await _round(bank, suffix)
+    debited = await _debit(bank, txid)
     story.check(
-        _status_of(charges, txid) is ChargeStatus.CONCLUIDA,
+        debited.status is ChargeStatus.CONCLUIDA,
         "on May 5 the debit went out as a PIX payment to Banco Simulado and settled",
     )
 
@@ -221,13 +229,9 @@ async def _charge(
     return result.charge
 
 
-async def _round(bank: Bank, suffix: str) -> list[RecurringCharge]:
-    result = await bank.pix.automatic.run_due(RunDueDebitsCommand(holder=f"demo-{suffix}"))
-    return result.charges
-
-
-def _status_of(charges: list[RecurringCharge], txid: str) -> ChargeStatus | None:
-    return next((c.status for c in charges if c.txid == txid), None)
+async def _debit(bank: Bank, txid: str) -> RecurringCharge:
+    """The due attempt of one charge, as a scheduler round runs it for each it leased."""
+    return await bank.pix.automatic.execute(ExecuteDebitCommand(txid=txid))
 
 
 async def _available(bank: Bank, account: CustomerAccount) -> Money:

@@ -23,6 +23,7 @@ from finbank_adapters.memory import FakeClock
 from finbank_adapters.sandbox import PEER_CLOSED_KEY, PEER_KEY_EMAIL
 from finbank_cli.demo_settlement import final_payment, received_payment, settled_refund
 from finbank_cli.story import Story
+from finbank_core.accounts.ledger import TransferFlags
 from finbank_core.accounts.use_cases import (
     BankAccounts,
     GetStatementQuery,
@@ -33,7 +34,7 @@ from finbank_core.pix.charges import ChargeStatus
 from finbank_core.pix.codes.documents import generate_cpf
 from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.errors import PixLimitExceeded
-from finbank_core.pix.payments import PaymentStatus
+from finbank_core.pix.payments import PaymentStatus, pix_transfer_id
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases import (
     CreateChargeCommand,
@@ -79,7 +80,6 @@ async def _chapter(bank: Bank, story: Story, clock: FakeClock) -> None:
             operator_id="teller-1",
         )
     )
-    settlement_before = await _posted(bank, BankAccounts.PIX_SETTLEMENT)
 
     story.step("Keys: Ana registers her CPF, Bruno gets a random key (EVP) and an email")
     await bank.pix.register_key(
@@ -225,9 +225,43 @@ async def _chapter(bank: Bank, story: Story, clock: FakeClock) -> None:
             )
         total = sum(line.amount.cents for line in statement.lines)
         story.check(total == expected[name], f"{name}'s entries add up to {Money(total)}")
-    settlement_delta = await _posted(bank, BankAccounts.PIX_SETTLEMENT) - settlement_before
+    # Every payment and return of this chapter, on-us ones too: what they moved on the
+    # settlement account. Not its balance before and after: other runs of the demo (or
+    # anything else on the same database) move the bank's one settlement account too.
+    spi_ids = [
+        by_key.payment.end_to_end_id,
+        by_code.payment.end_to_end_id,
+        off_us.payment.end_to_end_id,
+        rejected.payment.end_to_end_id,
+        incoming.end_to_end_id,
+        refund.refund.return_id,
+    ]
+    settlement_delta = await _moved(bank, BankAccounts.PIX_SETTLEMENT, spi_ids)
     # out 120,00 to Carla, in 200,00 from Carla, 50,00 back to her: net 30,00 came in
     story.check(settlement_delta == -30_00, "the settlement account moved by the off-us net only")
+
+
+#: the steps a payment's or a return's money takes through the ledger (PixLedgerSteps)
+_STEPS = ("pending", "post", "credit", "void")
+
+
+async def _moved(bank: Bank, account_id: uuid.UUID, spi_ids: list[str]) -> int:
+    """What the ledger transfers of these payments and returns posted on ``account_id``:
+    credits minus debits, as its posted balance counts them (a pending transfer and its
+    void post nothing)."""
+    ledger = await provided(bank.container.accounts().ledger)
+    records = await ledger.lookup_transfers(
+        [pix_transfer_id(spi_id, step) for spi_id in spi_ids for step in _STEPS]
+    )
+    moved = 0
+    for record in records:
+        if record.flags & (TransferFlags.PENDING | TransferFlags.VOID_PENDING_TRANSFER):
+            continue
+        if record.credit_account_id == account_id:
+            moved += record.amount
+        if record.debit_account_id == account_id:
+            moved -= record.amount
+    return moved
 
 
 async def _posted(bank: Bank, account_id: uuid.UUID) -> int:

@@ -97,3 +97,20 @@ async def test_with_a_relay_but_no_worker_the_demo_fails_naming_the_worker(local
     text = out.getvalue()
     assert code == 1, text
     assert "left the outbox, so `finbank worker pix-settlement` is not running" in text
+
+
+async def test_demos_run_side_by_side_on_one_database_each_behave(local: Local) -> None:
+    """Each run checks only what it did: the bank's settlement account and the due
+    Pix Automático charges are shared by every run on the database, so checking the
+    account's balance before and after, or running a scheduler round (which takes every
+    due charge, at the run's own demo time), failed when two ran at once."""
+    outs = [io.StringIO(), io.StringIO()]
+    codes = await asyncio.gather(
+        *(run_demo(out, local.settings, with_workers=True, settle_timeout=60) for out in outs)
+    )
+    for code, out in zip(codes, outs, strict=True):
+        text = out.getvalue()
+        assert code == 0, text
+        assert "the settlement account moved by the off-us net only" in text
+        assert "the retry settled it" in text
+        assert "Every step behaved." in text

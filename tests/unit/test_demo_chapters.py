@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -128,3 +128,38 @@ async def test_a_sign_up_that_needs_a_code_fails_its_check_saying_why() -> None:
     assert all("asks to confirm it with a code sent to the user" in line for line in failed)
     assert "FINBANK_IDENTITY_BACKEND=local" in text
     assert "2. " not in text  # the chapter stopped at its first step
+
+
+async def test_the_automatic_chapter_behaves_when_a_scheduler_round_came_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scheduler round (``finbank worker pix-automatic``, or another demo run on the
+    same database) leases every due charge. Here one runs just before each debit the
+    chapter makes: the chapter debits its own charges by txid, so it still sees each
+    outcome (a round of its own found them leased by the other and returned nothing)."""
+    from finbank.automatic import AutomaticFacade
+    from finbank_cli import demo_automatic
+    from finbank_core.pix.automatic import RunDueDebitsCommand
+
+    taken: list[str] = []
+    execute, run_due = AutomaticFacade.execute, AutomaticFacade.run_due
+
+    async def other_round(self: AutomaticFacade) -> None:
+        ran = await run_due(self, RunDueDebitsCommand(holder="another-scheduler"))
+        taken.extend(c.txid for c in ran.charges)
+
+    async def execute_after_a_round(self: AutomaticFacade, command: Any) -> Any:
+        await other_round(self)
+        return await execute(self, command)
+
+    async def run_due_after_a_round(self: AutomaticFacade, command: Any) -> Any:
+        await other_round(self)
+        return await run_due(self, command)
+
+    monkeypatch.setattr(AutomaticFacade, "execute", execute_after_a_round)
+    monkeypatch.setattr(AutomaticFacade, "run_due", run_due_after_a_round)
+    out = io.StringIO()
+    async with open_bank(profile="memory") as bank:
+        code = await demo.tell(bank, out, (demo_automatic.chapter,))
+    assert taken, "no round came first"
+    assert code == 0, out.getvalue()
