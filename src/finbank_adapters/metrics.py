@@ -365,6 +365,8 @@ class MetricsRecorder:
             for start in range(0, len(observed), _EMF_MAX_VALUES):
                 chunk = observed[start : start + _EMF_MAX_VALUES]
                 documents.append(self._document(metric, dims, chunk))
+        if not documents:
+            return 0
         stream = self._stream or sys.stdout
         for document in documents:
             stream.write(json.dumps(document, separators=(",", ":")) + "\n")
@@ -409,7 +411,9 @@ class MetricsRecorder:
         atexit.register(self.flush)
 
     def stop_flusher(self) -> None:
+        """Stop the thread and flush what is left; nothing more is written at exit."""
         self._stop_flusher.set()
+        atexit.unregister(self.flush)
         self.flush()
 
 
@@ -449,12 +453,13 @@ def recorder() -> MetricsRecorder:
     return _recorder
 
 
-def configure(settings: Settings) -> MetricsRecorder:
+def configure(settings: Settings, *, stream: IO[str] | None = None) -> MetricsRecorder:
     """Configure the process's recorder from ``settings`` once; later calls return it.
 
     ``emf`` when ``FINBANK_METRICS_FORMAT`` says so (``auto``: on the ``aws``
-    profile), with a flusher thread. Entry points (``finbank serve``, ``relay``,
-    ``worker``, ``reconcile``) call it; a library embedding finbank may too.
+    profile), with a flusher thread, its lines written to ``stream`` (stdout when
+    ``None``). Entry points (``finbank serve``, ``relay``, ``worker``, ``reconcile``)
+    call it; a library embedding finbank may too.
     """
     global _recorder, _configured
     from finbank_adapters.settings import MetricsFormat, Profile
@@ -470,6 +475,7 @@ def configure(settings: Settings) -> MetricsRecorder:
             namespace=options.namespace,
             environment=options.environment,
             emf=emf,
+            stream=stream,
             flush_seconds=options.flush_seconds,
         )
         _recorder.start_flusher()

@@ -11,9 +11,11 @@ A new chapter is a module of this package with
 
 from __future__ import annotations
 
+import sys
 from typing import TextIO
 
 from finbank import Bank, Settings, open_bank
+from finbank_adapters import metrics
 from finbank_cli import demo_accounts, demo_automatic, demo_med, demo_pix
 from finbank_cli.demo_settlement import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -74,6 +76,9 @@ async def run_demo(
     async with open_bank(settings) as bank:
         if not with_workers:
             return await tell(bank, out)
+        # The workers configure the process's metrics (unless something did before).
+        # Their EMF lines (the aws profile's format) go to stderr, out of the story.
+        metrics.configure(bank.settings, stream=sys.stderr)
         try:
             async with background_workers(bank.settings):
                 return await tell(bank, out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from finbank.runtime import run_relay
+from finbank_adapters import metrics
 from finbank_adapters.kafka.clients import create_topics
 from finbank_adapters.kafka.config import KafkaSettings
 from finbank_adapters.settings import Settings
@@ -36,32 +38,32 @@ __all__ = ["kafka_broker"]  # fixture
 @dataclass
 class Local:
     settings: Settings
+    env: dict[str, str]
 
 
 @pytest.fixture
 async def local(kafka_broker: Any) -> AsyncIterator[Local]:
     require_postgres()
     async with isolated_schema() as (_pool, schema), open_test_redis() as (_redis, prefix):
-        settings = Settings.from_env(
-            {
-                "FINBANK_PROFILE": "local",
-                "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
-                "FINBANK_REDIS_KEY_PREFIX": prefix,
-                "FINBANK_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
-                "FINBANK_KAFKA_TOPIC_PREFIX": f"demo{secrets.token_hex(3)}.",
-                # --with-workers: this run's settlement worker in a group of its own
-                "FINBANK_KAFKA_SETTLEMENT_GROUP": f"pix-settlement-{secrets.token_hex(4)}",
-                "FINBANK_JWT_SECRET": secrets.token_hex(32),
-                "FINBANK_SANDBOX": "true",
-                "FINBANK_RELAY_IDLE_SECONDS": "0.05",
-            }
-        )
+        env = {
+            "FINBANK_PROFILE": "local",
+            "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
+            "FINBANK_REDIS_KEY_PREFIX": prefix,
+            "FINBANK_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
+            "FINBANK_KAFKA_TOPIC_PREFIX": f"demo{secrets.token_hex(3)}.",
+            # --with-workers: this run's settlement worker in a group of its own
+            "FINBANK_KAFKA_SETTLEMENT_GROUP": f"pix-settlement-{secrets.token_hex(4)}",
+            "FINBANK_JWT_SECRET": secrets.token_hex(32),
+            "FINBANK_SANDBOX": "true",
+            "FINBANK_RELAY_IDLE_SECONDS": "0.05",
+        }
+        settings = Settings.from_env(env)
         assert settings.backends.pix == "postgres"
         assert settings.pix.inline_settlement is False
         await create_topics(
             KafkaSettings.from_settings(settings), [PIX_TOPIC, LEDGER_TOPIC, AUTH_TOPIC]
         )
-        yield Local(settings)
+        yield Local(settings, env)
 
 
 async def test_the_demo_behaves_with_the_relay_and_the_worker_running(local: Local) -> None:
@@ -114,3 +116,24 @@ async def test_demos_run_side_by_side_on_one_database_each_behave(local: Local) 
         assert "the settlement account moved by the off-us net only" in text
         assert "the retry settled it" in text
         assert "Every step behaved." in text
+
+
+async def test_with_workers_their_emf_metric_lines_stay_out_of_the_story(
+    local: Local, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The workers configure the process's metrics; in EMF (the aws profile's format)
+    their lines went to stdout, in the middle of the story the demo prints there."""
+    settings = Settings.from_env(
+        {**local.env, "FINBANK_METRICS_FORMAT": "emf", "FINBANK_METRICS_FLUSH_SECONDS": "0.2"}
+    )
+    metrics.reset_for_tests()
+    try:
+        code = await run_demo(sys.stdout, settings, with_workers=True, settle_timeout=60)
+        metrics.recorder().flush()
+    finally:
+        metrics.reset_for_tests()
+    captured = capsys.readouterr()
+    assert code == 0, captured.out
+    assert "Every step behaved." in captured.out
+    assert '"_aws"' not in captured.out
+    assert '"_aws"' in captured.err  # they were written, to stderr

@@ -149,6 +149,32 @@ def test_without_emf_nothing_is_written_but_prometheus_counts() -> None:
     assert "# TYPE finbank_consumer_group_lag gauge" in text
 
 
+def test_emf_goes_to_the_configured_stream_and_a_stopped_recorder_writes_nothing_at_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registered: list[Any] = []
+    monkeypatch.setattr("finbank_adapters.metrics.atexit.register", registered.append)
+
+    def unregister(function: Any) -> None:  # as atexit's: what is not registered is ignored
+        while function in registered:
+            registered.remove(function)
+
+    monkeypatch.setattr("finbank_adapters.metrics.atexit.unregister", unregister)
+    stream = io.StringIO()
+    metrics.reset_for_tests()
+    try:
+        settings = Settings(profile=Profile.LOCAL, metrics=MetricsOptions(format=MetricsFormat.EMF))
+        recorder = metrics.configure(settings, stream=stream)
+        assert registered == [recorder.flush]  # flushed once more at exit
+        recorder.add(metrics.LEDGER_RESULTS, 1, Result="ok")
+    finally:
+        metrics.reset_for_tests()  # stops the flusher, which flushes what is left
+    assert json.loads(stream.getvalue())["LedgerResults"] == 1
+    assert registered == []  # not at exit any more: its stream may be closed by then
+    stream.close()
+    assert recorder.flush() == 0  # nothing recorded: the closed stream is not touched
+
+
 def test_a_metric_refuses_other_dimensions_or_another_kind() -> None:
     recorder = MetricsRecorder()
     with pytest.raises(
