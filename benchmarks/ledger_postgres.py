@@ -20,6 +20,15 @@ Prints, for each ``--clients`` count (concurrent clients), the median over
   with 1 and with 100 transfers per call (random transfers among 10,000
   customer accounts, in a schema of its own of ``--ledger-db``), ``clients``
   asyncio tasks on one pool, on uvloop when installed (as ``finbank serve`` runs);
+* **asyncpg alone** (the driver's floor): the floor's statement from Python with
+  nothing of ours in the way: ``clients`` asyncio tasks on the same loop, each
+  with an asyncpg connection of its own and the statement prepared on it
+  (``PreparedStatement.fetchval``), the transfer's id, accounts and amount as
+  parameters and the time and the rest as the floor writes them, every answer
+  checked ``ok``. Each call's ``Transfer`` is made as the ledger side's is, so
+  the two differ only by the library: ``ledger / asyncpg`` is what
+  ``PostgresLedger`` costs over the driver, ``asyncpg / floor`` what a Python
+  client on one event loop costs against pgbench's threads in C;
 * **the ledger from Python with group commit**: the same 1-transfer calls
   through a ``PostgresLedger`` with ``group_max_in_flight`` set (one line per
   ``--group-max-in-flight`` value; the setting
@@ -409,6 +418,80 @@ async def ledger_rate(
     return LedgerRun(applied, calls, time.perf_counter() - started)
 
 
+#: the floor's statement, its picks and the transfer's id as parameters (``driver_run``)
+DRIVER_STATEMENT = (
+    "SELECT ledger_create_transfer(now(), $1, $2, $3, $4, "
+    f"{TRANSFER_CODE}, {BRL_LEDGER}, NULL, '00000000-0000-0000-0000-000000000000'::uuid, "
+    "0, 0, NULL)"
+)
+
+
+async def driver_connections(dsn: str, schema: str, count: int) -> list[asyncpg.Connection]:
+    """``count`` asyncpg connections with the pool's settings, the statement checked once."""
+    settings = {**DEFAULT_SERVER_SETTINGS, "search_path": schema}
+    conns = [await asyncpg.connect(dsn, server_settings=settings) for _ in range(count)]
+    answer = await conns[0].fetchval(
+        DRIVER_STATEMENT, uuid.uuid4(), account_id(1), account_id(2), 1
+    )
+    if answer != "ok":
+        raise RuntimeError(f"the driver's statement answers {answer!r}, not 'ok'")
+    return conns
+
+
+async def driver_run(
+    conns: list[asyncpg.Connection],
+    clients: int,
+    seconds: float,
+    seed: int,
+    inputs: str = "cheap",
+) -> Side:
+    """asyncpg alone: ``clients`` tasks, each on a connection of its own with the
+    statement prepared there, one transfer per call (see the module's docstring)."""
+    transfer = transfer_source(inputs, seed)
+    used = conns[:clients]
+    statements = [await conn.prepare(DRIVER_STATEMENT) for conn in used]
+    pids = [conn.get_server_pid() for conn in used]
+    applied = 0
+    calls = 0
+    refused: list[str] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client(statement: asyncpg.prepared_stmt.PreparedStatement) -> None:
+        nonlocal applied, calls
+        fetchval = statement.fetchval
+        while time.perf_counter() < deadline:
+            t = transfer()
+            answer = await fetchval(t.id, t.debit_account_id, t.credit_account_id, t.amount)
+            calls += 1
+            if answer == "ok":
+                applied += 1
+            else:
+                refused.append(answer)
+
+    before, server_before, busy_before = os.times(), backends_cpu(pids), machine_busy()
+    switches_before = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+    started = time.perf_counter()
+    await asyncio.gather(*(client(statement) for statement in statements))
+    elapsed = time.perf_counter() - started
+    after, server_after, busy_after = os.times(), backends_cpu(pids), machine_busy()
+    switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches_before
+    if refused:  # the accounts are funded for far more than a run moves
+        raise RuntimeError(f"asyncpg alone: {len(refused)} call(s) refused, e.g. {refused[0]!r}")
+    calls = max(calls, 1)
+    server = None
+    if server_before is not None and server_after is not None and applied:
+        server = (server_after - server_before) / applied
+    return Side(
+        applied / elapsed,
+        (after.user - before.user) / calls,
+        (after.system - before.system) / calls,
+        server,
+        machine=per(busy_before, busy_after, applied),
+        preempted=switches / calls,
+        transactions=applied,
+    )
+
+
 async def backend_pids(pool: asyncpg.Pool, clients: int) -> list[int]:
     """The server pids of the pool's connections (all held at once, so each is seen)."""
     held = [await pool.acquire() for _ in range(clients)]
@@ -535,19 +618,25 @@ async def run(options: argparse.Namespace) -> None:
             await prepare_ledger(ledger)
             await check_floor_statement(pool)
             pids = await backend_pids(pool, max(clients_counts))
-            with tempfile.TemporaryDirectory() as tmp:
-                floor_script = Path(tmp) / "ledger_create_transfer.sql"
-                floor_script.write_text(FLOOR_SCRIPT)
-                await measure(
-                    options,
-                    clients_counts,
-                    ledger,
-                    grouped,
-                    pids,
-                    floor_script,
-                    tpcb_schema,
-                    ledger_schema,
-                )
+            driver = await driver_connections(ledger_dsn, ledger_schema, max(clients_counts))
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    floor_script = Path(tmp) / "ledger_create_transfer.sql"
+                    floor_script.write_text(FLOOR_SCRIPT)
+                    await measure(
+                        options,
+                        clients_counts,
+                        ledger,
+                        grouped,
+                        pids,
+                        floor_script,
+                        tpcb_schema,
+                        ledger_schema,
+                        driver,
+                    )
+            finally:
+                for conn in driver:
+                    await conn.close()
         finally:
             await pool.close()
     finally:
@@ -569,6 +658,7 @@ async def measure(
     floor_script: Path,
     tpcb_schema: str,
     ledger_schema: str,
+    driver: list[asyncpg.Connection],
 ) -> None:
     seconds: float = options.seconds
     pgbench_dsn = with_database(options.dsn, options.pgbench_db)
@@ -580,7 +670,7 @@ async def measure(
 
     def sides(
         clients: int,
-    ) -> list[tuple[str, Callable[[], Side] | tuple[PostgresLedger, int, str]]]:
+    ) -> list[tuple[str, Callable[[], Side] | tuple[PostgresLedger, int, str] | None]]:
         return [
             (
                 "tpcb",
@@ -594,6 +684,7 @@ async def measure(
                     ledger_dsn, ledger_schema, ["-f", str(floor_script)], clients, seconds
                 ),
             ),
+            ("driver", None),
             *((ledger_key(b, i), (ledger, b, i)) for i in inputs for b in BATCH_SIZES),
             *((f"grouped-{cap}", (g, 1, inputs[0])) for cap, g in grouped.items()),
         ]
@@ -609,7 +700,9 @@ async def measure(
                 order.reverse()  # alternate who goes first
             for name, side in order:
                 wal_before = await wal_position(wal_reader)
-                if isinstance(side, tuple):
+                if side is None:  # asyncpg alone, with the ledger side's first inputs
+                    done = await driver_run(driver, clients, seconds, n * 100 + clients, inputs[0])
+                elif isinstance(side, tuple):
                     on, batch, mode = side
                     done = await ledger_run(
                         on, pids, clients, batch, seconds, n * 100 + clients, mode
@@ -636,6 +729,7 @@ def report(
     labels = {
         "tpcb": "pgbench tpcb-like -M prepared",
         "floor": "pgbench ledger_create_transfer (floor)",
+        "driver": "asyncpg alone, prepared, 1/call",
         **{ledger_key(b, i): ledger_label(b, i) for i in inputs for b in BATCH_SIZES},
         **{f"grouped-{cap}": f"ledger 1/call, grouped at {cap} in flight" for cap in caps},
     }
@@ -654,7 +748,7 @@ def report(
             values = [s.rate for s in runs[(name, clients)]]
             value = median[(name, clients)]
             ratios = ""
-            if name.startswith(("ledger", "grouped")):
+            if name.startswith(("ledger", "grouped", "driver")):
                 ratios = f"  {value / floor:5.2f}x floor  {value / tpcb:5.2f}x tpcb"
             groups = [s.grouped for s in runs[(name, clients)] if s.grouped is not None]
             if groups:
@@ -679,6 +773,13 @@ def report(
             f">= 0.9x the floor: {one / median[('floor', last)]:.2f}x; >= 0.9x TPC-B prepared: "
             f"{one / median[('tpcb', last)]:.2f}x"
         )
+    driver = median[("driver", last)]
+    print(
+        f"  what bounds it: asyncpg alone (the same statement, nothing of ours) reaches "
+        f"{driver / median[('floor', last)]:.2f}x the floor; the ledger 1/call "
+        f"({inputs[0]} inputs) is {median[(ledger_key(1, inputs[0]), last)] / driver:.2f}x "
+        "asyncpg alone"
+    )
     for cap in caps:
         on = median[(f"grouped-{cap}", last)]
         print(

@@ -116,6 +116,7 @@ def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
         for label in (
             "pgbench tpcb-like -M prepared",
             "pgbench ledger_create_transfer (floor)",
+            "asyncpg alone, prepared, 1/call",
             "ledger from Python, 1/call",
             "ledger from Python, 100/call",
             "ledger from Python, 1/call (uuid4 per call)",
@@ -124,6 +125,14 @@ def test_ledger_postgres_prints_every_side_and_its_ratios() -> None:
             figures = re.findall(r"[0-9][0-9,]*(?:\.[0-9]+)?", line.split(label)[1])
             assert float(figures[0].replace(",", "")) > 0, line
     assert re.search(r"ledger from Python, 1/call .* [0-9.]+x floor +[0-9.]+x tpcb", out)
+    # the driver alone beside it, with the server's CPU of its own connections
+    assert re.search(r"asyncpg alone, prepared, 1/call .* [0-9.]+x floor +[0-9.]+x tpcb", out)
+    assert re.search(r"asyncpg alone, prepared, 1/call +client +[0-9]+ .* server +[0-9]+", out)
+    assert re.search(
+        r"what bounds it: asyncpg alone \(the same statement, nothing of ours\) reaches "
+        r"[0-9.]+x the floor; the ledger 1/call \(cheap inputs\) is [0-9.]+x asyncpg alone",
+        out,
+    )
     # group commit beside it, at each default cap, with its ratios and its own goal line
     for cap in (1, 2):
         assert re.search(rf"ledger 1/call, grouped at {cap} in flight .* [0-9.]+x floor", out)
