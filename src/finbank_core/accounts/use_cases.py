@@ -63,6 +63,7 @@ from finbank_core.shared.inputs import (
     Memo,
     check_idempotency_key,
     check_memo,
+    check_text,
 )
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
@@ -93,10 +94,16 @@ class BankAccounts:
 _uuid5 = uuid5_of(FINBANK_NAMESPACE)
 
 
-def transfer_id_for(scope: str, owner_id: str, idempotency_key: str) -> uuid.UUID:
+def transfer_id_for(
+    scope: str, owner_id: str, idempotency_key: str, *, owner_field: str = "owner_id"
+) -> uuid.UUID:
     """The ledger transfer id for a client's idempotency key, stable across retries:
-    ``uuid.uuid5(FINBANK_NAMESPACE, f"{scope}\\x1f{owner_id}\\x1f{idempotency_key}")``."""
+    ``uuid.uuid5(FINBANK_NAMESPACE, f"{scope}\\x1f{owner_id}\\x1f{idempotency_key}")``.
+
+    ``owner_field`` names the command's field ``owner_id`` came from in a refusal.
+    """
     check_idempotency_key(idempotency_key)
+    check_text(owner_id, field=owner_field, name=owner_field.replace("_", " "))
     return _uuid5(f"{scope}\x1f{owner_id}\x1f{idempotency_key}")
 
 
@@ -274,7 +281,9 @@ class OpenAccount:
         self._ids = ids
 
     async def __call__(self, cmd: OpenAccountCommand) -> CustomerAccount:
-        # Nothing is written before the holder is valid: no ledger account left behind.
+        # Nothing is written before the owner and the holder are valid: no ledger account
+        # left behind by a record that could not be stored.
+        check_text(cmd.owner_id, field="owner_id", name="owner id")
         holder = validate_holder(cmd.holder_name, cmd.holder_type, cmd.holder_document)
         account_id = self._ids.new_id()
         [result] = await self._ledger.create_accounts(
@@ -453,7 +462,9 @@ class Deposit(_MoneyMovement):
         cmd.amount.require_positive()
         await active_account(self._accounts, cmd.account_id)
         transfer = Transfer(
-            id=transfer_id_for("deposit", cmd.operator_id, cmd.idempotency_key),
+            id=transfer_id_for(
+                "deposit", cmd.operator_id, cmd.idempotency_key, owner_field="operator_id"
+            ),
             debit_account_id=BankAccounts.CASH,
             credit_account_id=cmd.account_id,
             amount=cmd.amount.cents,
@@ -482,7 +493,9 @@ class Withdraw(_MoneyMovement):
         cmd.amount.require_positive()
         await active_account(self._accounts, cmd.account_id)
         transfer = Transfer(
-            id=transfer_id_for("withdrawal", cmd.operator_id, cmd.idempotency_key),
+            id=transfer_id_for(
+                "withdrawal", cmd.operator_id, cmd.idempotency_key, owner_field="operator_id"
+            ),
             debit_account_id=cmd.account_id,
             credit_account_id=BankAccounts.CASH,
             amount=cmd.amount.cents,

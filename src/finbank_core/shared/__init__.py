@@ -38,6 +38,7 @@ from finbank_core.shared.inputs import (
     Memo,
     check_idempotency_key,
     check_memo,
+    check_text,
 )
 from finbank_core.shared.money import Money
 from finbank_core.shared.outbox import Outbox, OutboxItem
@@ -75,6 +76,7 @@ __all__ = [
     "TransferRejected",
     "check_idempotency_key",
     "check_memo",
+    "check_text",
     "decode_event",
     "encode_event",
     "fingerprint",

@@ -11,6 +11,12 @@ is checked on the way in; a command built in Python is checked by the use
 case with :func:`check_idempotency_key` and :func:`check_memo`, which raise
 ``InvalidInput`` (stable code ``invalid_input``) naming the field, never its
 value.
+
+Neither may hold a NUL or an unpaired surrogate (``"\\ud800"``, which a JSON
+``\\u`` escape or ``surrogateescape`` decoding can put in a ``str``): no UTF-8
+encoding has the second, and PostgreSQL's ``text`` refuses the first. Checked
+here, both are refused alike on every backend before anything is stored (the
+in-memory adapters would keep what PostgreSQL refuses).
 """
 
 from __future__ import annotations
@@ -53,11 +59,41 @@ def check_idempotency_key(
         raise InvalidInput(
             f"{name} must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters", field=field
         )
+    unstorable = _unstorable(value)
+    if unstorable is not None:
+        raise InvalidInput(f"{name} must not contain {unstorable}", field=field)
     return value
 
 
 def check_memo(value: str | None, *, field: str = "description") -> str | None:
     """``value`` if it is ``None`` or a valid :data:`Memo`, else ``InvalidInput``."""
-    if value is not None and len(value) > MAX_MEMO_LENGTH:
+    if value is None:
+        return None
+    if len(value) > MAX_MEMO_LENGTH:
         raise InvalidInput(f"{field} must be at most {MAX_MEMO_LENGTH} characters", field=field)
+    unstorable = _unstorable(value)
+    if unstorable is not None:
+        raise InvalidInput(f"{field} must not contain {unstorable}", field=field)
     return value
+
+
+def check_text(value: str, *, field: str, name: str) -> str:
+    """``value`` if every backend can store it as text, else ``InvalidInput`` naming
+    ``field``: the rule of :func:`check_idempotency_key` and :func:`check_memo` for
+    other free text a command carries (an owner's or an operator's id)."""
+    unstorable = _unstorable(value)
+    if unstorable is not None:
+        raise InvalidInput(f"{name} must not contain {unstorable}", field=field)
+    return value
+
+
+def _unstorable(value: str) -> str | None:
+    """What in ``value`` no backend can store as text, said for a message; else ``None``."""
+    if "\x00" in value:
+        return "NUL characters"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "unpaired surrogate characters"
+    return None

@@ -11,6 +11,7 @@ never echoing the value.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import msgspec
 import pytest
@@ -198,3 +199,166 @@ async def test_someone_elses_or_an_inactive_account_is_refused_alike(world: PixW
         GetBalanceQuery(owner_id="ana", account_id=ana.id)
     )
     assert balance.posted == Money(100_00)
+
+
+#: text no backend stores: PostgreSQL's text refuses a NUL; an unpaired surrogate has no
+#: UTF-8 encoding (a JSON "\ud800" escape or surrogateescape decoding makes one)
+UNSTORABLE = {"nul": "k\x00ey", "surrogate": "k\ud800ey", "low surrogate": "\udfffkey"}
+
+
+@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
+def test_a_key_or_memo_no_backend_can_store_is_refused_naming_the_field(bad: str) -> None:
+    for check, field in ((check_idempotency_key, "idempotency_key"), (check_memo, "description")):
+        with pytest.raises(InvalidInput) as refused:
+            check(bad)
+        assert refused.value.details == {"field": field}
+        assert bad not in refused.value.message
+    with pytest.raises(InvalidInput) as refused:
+        check_idempotency_key(bad, field="client_refund_id", name="refund id")
+    assert refused.value.details == {"field": "client_refund_id"}
+    # characters outside the BMP are one code point each, not a pair: they stay
+    assert check_idempotency_key("chave-😀") == "chave-😀"
+    assert check_memo("almoço 😀") == "almoço 😀"
+
+
+@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
+async def test_accounts_and_pix_refuse_an_unstorable_key_and_memo_alike(
+    world: PixWorld, bad: str
+) -> None:
+    """Refused by the use case before any adapter: the in-memory ones would keep what
+    PostgreSQL refuses (and a key's transfer id is derived from its UTF-8 bytes)."""
+    ana = await world.open("ana", "Ana", deposit=Money(100_00))
+    bruno = await world.open("bruno", "Bruno")
+    key = await world.evp(bruno)
+    deposit = Deposit(world.ledger, world.accounts, world.clock, world.ids)
+    transfer = InternalTransfer(world.ledger, world.accounts, world.clock, world.ids)
+    calls = (
+        deposit(
+            MoveCashCommand(
+                account_id=ana.id, amount=Money(1), idempotency_key=bad, operator_id="o"
+            )
+        ),
+        transfer(
+            InternalTransferCommand(
+                owner_id="ana",
+                from_account_id=ana.id,
+                to_account_id=bruno.id,
+                amount=Money(1),
+                idempotency_key=bad,
+            )
+        ),
+        world.send(
+            SendPixCommand(
+                owner_id="ana", account_id=ana.id, idempotency_key=bad, amount=Money(1), key=key
+            )
+        ),
+        transfer(
+            InternalTransferCommand(
+                owner_id="ana",
+                from_account_id=ana.id,
+                to_account_id=bruno.id,
+                amount=Money(1),
+                idempotency_key="t1",
+                description=bad,
+            )
+        ),
+        world.send(
+            SendPixCommand(
+                owner_id="ana",
+                account_id=ana.id,
+                idempotency_key="p1",
+                amount=Money(1),
+                key=key,
+                description=bad,
+            )
+        ),
+    )
+    fields = []
+    for call in calls:
+        with pytest.raises(InvalidInput) as refused:
+            await call
+        fields.append(refused.value.details)
+    assert fields == [{"field": "idempotency_key"}] * 3 + [{"field": "description"}] * 2
+    assert await world.posted(ana.id) == 100_00
+    assert await world.posted(bruno.id) == 0
+    # a refund by the receiver of a settled payment: its refund id and its memo
+    paid = await world.send(
+        SendPixCommand(
+            owner_id="ana", account_id=ana.id, idempotency_key="ok", amount=Money(10_00), key=key
+        )
+    )
+    refund = world.refund_with(world.spi)
+    for fields_given, field in (
+        ({"client_refund_id": bad}, "client_refund_id"),
+        ({"client_refund_id": "r1", "description": bad}, "description"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            await refund(
+                RefundPixCommand(
+                    owner_id="bruno",
+                    end_to_end_id=paid.payment.end_to_end_id,
+                    amount=Money(1_00),
+                    **fields_given,  # type: ignore[arg-type]
+                )
+            )
+        assert refused.value.details == {"field": field}
+    assert (await world.payments.get(paid.payment.end_to_end_id)).refunds == ()
+    assert await world.posted(bruno.id) == 10_00
+
+
+@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
+async def test_an_unstorable_owner_or_operator_is_refused_before_anything_is_written(
+    world: PixWorld, bad: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An owner's or an operator's id goes into derived ids (UTF-8) and stored rows: a
+    core refusal naming the field, and an account is not opened halfway (its ledger
+    account created, then its record refused by PostgreSQL)."""
+    ana = await world.open("ana", "Ana", deposit=Money(100_00))
+    bruno = await world.open("bruno", "Bruno")
+    key = await world.evp(bruno)
+    ledger_accounts: list[object] = []
+    create_accounts = world.ledger.create_accounts
+
+    async def counting(accounts: Any) -> Any:
+        ledger_accounts.extend(accounts)
+        return await create_accounts(accounts)
+
+    monkeypatch.setattr(world.ledger, "create_accounts", counting)
+    with pytest.raises(InvalidInput) as refused:
+        await world.open(bad, "Bia")
+    assert refused.value.details == {"field": "owner_id"}
+    assert ledger_accounts == []
+    deposit = Deposit(world.ledger, world.accounts, world.clock, world.ids)
+    with pytest.raises(InvalidInput) as refused:
+        await deposit(
+            MoveCashCommand(
+                account_id=ana.id, amount=Money(1), idempotency_key="d", operator_id=bad
+            )
+        )
+    assert refused.value.details == {"field": "operator_id"}
+    transfer = InternalTransfer(world.ledger, world.accounts, world.clock, world.ids)
+    for call in (
+        transfer(
+            InternalTransferCommand(
+                owner_id=bad,
+                from_account_id=ana.id,
+                to_account_id=bruno.id,
+                amount=Money(1),
+                idempotency_key="t",
+            )
+        ),
+        world.send(
+            SendPixCommand(
+                owner_id=bad, account_id=ana.id, idempotency_key="p", amount=Money(1), key=key
+            )
+        ),
+        world.refund_with(world.spi)(
+            RefundPixCommand(
+                owner_id=bad, end_to_end_id="E1", amount=Money(1), client_refund_id="r"
+            )
+        ),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            await call
+        assert refused.value.details == {"field": "owner_id"}
+    assert await world.posted(ana.id) == 100_00

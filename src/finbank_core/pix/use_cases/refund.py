@@ -54,7 +54,13 @@ from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import IdempotencyKeyReused, ServiceUnavailable
 from finbank_core.shared.idempotency import InFlightGuard, RequestClaims, fingerprint
 from finbank_core.shared.ids import IdGenerator
-from finbank_core.shared.inputs import IdempotencyKey, Memo, check_idempotency_key, check_memo
+from finbank_core.shared.inputs import (
+    IdempotencyKey,
+    Memo,
+    check_idempotency_key,
+    check_memo,
+    check_text,
+)
 from finbank_core.shared.money import Money
 
 
@@ -112,6 +118,8 @@ class RefundPix:
 
     async def __call__(self, cmd: RefundPixCommand) -> RefundPixResult:
         check_idempotency_key(cmd.client_refund_id, field="client_refund_id", name="refund id")
+        check_memo(cmd.description)  # these two before the fingerprint encodes them
+        check_text(cmd.owner_id, field="owner_id", name="owner id")
         cmd.amount.require_positive()
         payment = await self._payments.get(cmd.end_to_end_id)
         if not payment.is_visible_to(cmd.owner_id):

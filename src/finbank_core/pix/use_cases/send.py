@@ -97,7 +97,13 @@ from finbank_core.shared.idempotency import (
     fingerprint,
 )
 from finbank_core.shared.ids import IdGenerator
-from finbank_core.shared.inputs import IdempotencyKey, Memo, check_idempotency_key, check_memo
+from finbank_core.shared.inputs import (
+    IdempotencyKey,
+    Memo,
+    check_idempotency_key,
+    check_memo,
+    check_text,
+)
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -252,6 +258,8 @@ class SendPix:
 
     async def __call__(self, cmd: SendPixCommand) -> SendPixResult:
         check_idempotency_key(cmd.idempotency_key)
+        check_memo(cmd.description)  # these two before the fingerprint encodes them
+        check_text(cmd.owner_id, field="owner_id", name="owner id")
         request_fingerprint = fingerprint(cmd)
         if self._claiming is not None:
             return await self._claim_and_send(self._claiming, cmd, request_fingerprint)
