@@ -44,6 +44,9 @@ from finbank_core.shared.money import Money
 
 LONG_KEY = "k" * (MAX_IDEMPOTENCY_KEY_LENGTH + 1)
 LONG_MEMO = "m" * (MAX_MEMO_LENGTH + 1)
+#: text no backend stores: PostgreSQL's text refuses a NUL; an unpaired surrogate has no
+#: UTF-8 encoding (a JSON "\ud800" escape or surrogateescape decoding makes one)
+UNSTORABLE = {"nul": "k\x00ey", "surrogate": "k\ud800ey", "low surrogate": "\udfffkey"}
 
 
 @pytest.fixture
@@ -110,53 +113,94 @@ def test_a_refund_id_and_a_charge_description_follow_the_same_rules() -> None:
         msgspec.convert({**charge, "description": LONG_MEMO}, CreateChargeCommand)
 
 
-async def test_accounts_and_pix_refuse_a_long_key_and_memo_alike(world: PixWorld) -> None:
+@pytest.mark.parametrize(
+    ("bad_key", "bad_memo"),
+    [(LONG_KEY, LONG_MEMO), *((bad, bad) for bad in UNSTORABLE.values())],
+    ids=["too long", *UNSTORABLE],
+)
+async def test_accounts_and_pix_refuse_a_bad_key_and_memo_alike(
+    world: PixWorld, bad_key: str, bad_memo: str
+) -> None:
+    """Too long, or holding what no backend stores as text (refused by the use case before
+    any adapter: the in-memory ones would keep what PostgreSQL refuses, and a key's
+    transfer id is derived from its UTF-8 bytes)."""
     ana = await world.open("ana", "Ana", deposit=Money(100_00))
     bruno = await world.open("bruno", "Bruno")
     key = await world.evp(bruno)
     deposit = Deposit(world.ledger, world.accounts, world.clock, world.ids)
     transfer = InternalTransfer(world.ledger, world.accounts, world.clock, world.ids)
-    refusals = []
-    for call in (
-        deposit(
-            MoveCashCommand(
-                account_id=ana.id, amount=Money(1), idempotency_key=LONG_KEY, operator_id="op"
-            )
-        ),
-        world.send(SendPixCommand(owner_id="ana", account_id=ana.id, idempotency_key=LONG_KEY)),
-        transfer(
+
+    def internal(idempotency_key: str, description: str | None = None) -> Any:
+        return transfer(
             InternalTransferCommand(
                 owner_id="ana",
                 from_account_id=ana.id,
                 to_account_id=bruno.id,
                 amount=Money(1),
-                idempotency_key="t1",
-                description=LONG_MEMO,
+                idempotency_key=idempotency_key,
+                description=description,
             )
-        ),
-        world.send(
+        )
+
+    def pix(idempotency_key: str, description: str | None = None) -> Any:
+        return world.send(
             SendPixCommand(
                 owner_id="ana",
                 account_id=ana.id,
-                idempotency_key="p1",
+                idempotency_key=idempotency_key,
                 amount=Money(1),
                 key=key,
-                description=LONG_MEMO,
+                description=description,
+            )
+        )
+
+    refusals = []
+    for call in (
+        deposit(
+            MoveCashCommand(
+                account_id=ana.id, amount=Money(1), idempotency_key=bad_key, operator_id="op"
             )
         ),
+        pix(bad_key),
+        internal(bad_key),
+        internal("t1", bad_memo),
+        pix("p1", bad_memo),
     ):
         with pytest.raises(InvalidInput) as refused:
             await call
         refusals.append((refused.value.code, refused.value.details, refused.value.message))
-    assert [r[1] for r in refusals] == [{"field": "idempotency_key"}] * 2 + [
+    assert [r[1] for r in refusals] == [{"field": "idempotency_key"}] * 3 + [
         {"field": "description"}
     ] * 2
-    assert refusals[0] == refusals[1]  # the same answer from both contexts
-    assert refusals[2] == refusals[3]
-    assert all(LONG_KEY not in m and LONG_MEMO not in m for _, _, m in refusals)
+    assert refusals[0] == refusals[1] == refusals[2]  # the same answer from both contexts
+    assert refusals[3] == refusals[4]
+    assert all(bad_key not in m and bad_memo not in m for _, _, m in refusals)
     # nothing moved
     assert await world.posted(ana.id) == 100_00
     assert await world.posted(bruno.id) == 0
+    # a refund by the receiver of a settled payment: its refund id and its memo
+    paid = await world.send(
+        SendPixCommand(
+            owner_id="ana", account_id=ana.id, idempotency_key="ok", amount=Money(10_00), key=key
+        )
+    )
+    refund = world.refund_with(world.spi)
+    for fields_given, field in (
+        ({"client_refund_id": bad_key}, "client_refund_id"),
+        ({"client_refund_id": "r1", "description": bad_memo}, "description"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            await refund(
+                RefundPixCommand(
+                    owner_id="bruno",
+                    end_to_end_id=paid.payment.end_to_end_id,
+                    amount=Money(1_00),
+                    **fields_given,  # type: ignore[arg-type]
+                )
+            )
+        assert refused.value.details == {"field": field}
+    assert (await world.payments.get(paid.payment.end_to_end_id)).refunds == ()
+    assert await world.posted(bruno.id) == 10_00
 
 
 async def test_someone_elses_or_an_inactive_account_is_refused_alike(world: PixWorld) -> None:
@@ -201,11 +245,6 @@ async def test_someone_elses_or_an_inactive_account_is_refused_alike(world: PixW
     assert balance.posted == Money(100_00)
 
 
-#: text no backend stores: PostgreSQL's text refuses a NUL; an unpaired surrogate has no
-#: UTF-8 encoding (a JSON "\ud800" escape or surrogateescape decoding makes one)
-UNSTORABLE = {"nul": "k\x00ey", "surrogate": "k\ud800ey", "low surrogate": "\udfffkey"}
-
-
 @pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
 def test_a_key_or_memo_no_backend_can_store_is_refused_naming_the_field(bad: str) -> None:
     for check, field in ((check_idempotency_key, "idempotency_key"), (check_memo, "description")):
@@ -219,91 +258,6 @@ def test_a_key_or_memo_no_backend_can_store_is_refused_naming_the_field(bad: str
     # characters outside the BMP are one code point each, not a pair: they stay
     assert check_idempotency_key("chave-😀") == "chave-😀"
     assert check_memo("almoço 😀") == "almoço 😀"
-
-
-@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
-async def test_accounts_and_pix_refuse_an_unstorable_key_and_memo_alike(
-    world: PixWorld, bad: str
-) -> None:
-    """Refused by the use case before any adapter: the in-memory ones would keep what
-    PostgreSQL refuses (and a key's transfer id is derived from its UTF-8 bytes)."""
-    ana = await world.open("ana", "Ana", deposit=Money(100_00))
-    bruno = await world.open("bruno", "Bruno")
-    key = await world.evp(bruno)
-    deposit = Deposit(world.ledger, world.accounts, world.clock, world.ids)
-    transfer = InternalTransfer(world.ledger, world.accounts, world.clock, world.ids)
-    calls = (
-        deposit(
-            MoveCashCommand(
-                account_id=ana.id, amount=Money(1), idempotency_key=bad, operator_id="o"
-            )
-        ),
-        transfer(
-            InternalTransferCommand(
-                owner_id="ana",
-                from_account_id=ana.id,
-                to_account_id=bruno.id,
-                amount=Money(1),
-                idempotency_key=bad,
-            )
-        ),
-        world.send(
-            SendPixCommand(
-                owner_id="ana", account_id=ana.id, idempotency_key=bad, amount=Money(1), key=key
-            )
-        ),
-        transfer(
-            InternalTransferCommand(
-                owner_id="ana",
-                from_account_id=ana.id,
-                to_account_id=bruno.id,
-                amount=Money(1),
-                idempotency_key="t1",
-                description=bad,
-            )
-        ),
-        world.send(
-            SendPixCommand(
-                owner_id="ana",
-                account_id=ana.id,
-                idempotency_key="p1",
-                amount=Money(1),
-                key=key,
-                description=bad,
-            )
-        ),
-    )
-    fields = []
-    for call in calls:
-        with pytest.raises(InvalidInput) as refused:
-            await call
-        fields.append(refused.value.details)
-    assert fields == [{"field": "idempotency_key"}] * 3 + [{"field": "description"}] * 2
-    assert await world.posted(ana.id) == 100_00
-    assert await world.posted(bruno.id) == 0
-    # a refund by the receiver of a settled payment: its refund id and its memo
-    paid = await world.send(
-        SendPixCommand(
-            owner_id="ana", account_id=ana.id, idempotency_key="ok", amount=Money(10_00), key=key
-        )
-    )
-    refund = world.refund_with(world.spi)
-    for fields_given, field in (
-        ({"client_refund_id": bad}, "client_refund_id"),
-        ({"client_refund_id": "r1", "description": bad}, "description"),
-    ):
-        with pytest.raises(InvalidInput) as refused:
-            await refund(
-                RefundPixCommand(
-                    owner_id="bruno",
-                    end_to_end_id=paid.payment.end_to_end_id,
-                    amount=Money(1_00),
-                    **fields_given,  # type: ignore[arg-type]
-                )
-            )
-        assert refused.value.details == {"field": field}
-    assert (await world.payments.get(paid.payment.end_to_end_id)).refunds == ()
-    assert await world.posted(bruno.id) == 10_00
 
 
 @pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
