@@ -156,6 +156,12 @@ class DynamoPixPaymentRepository:
             if int(old["version"]["N"]) != expected_version:
                 raise PixVersionConflict() from None
             current = old["status"]["S"]
+            if current in (stored.status.value, PaymentStatus.PENDING.value):
+                # What we read would pass the condition: the record moved between the
+                # write and the read (a store that applies writes out of turn, as moto's
+                # threaded server does), not a forbidden transition. A conflict: the
+                # caller reads again and retries, as after any concurrent update.
+                raise PixVersionConflict() from None
             raise IllegalPixTransition(
                 f"a payment cannot go from {current} to {stored.status.value}",
                 current=current,
