@@ -27,6 +27,7 @@ from litestar.testing import TestClient
 
 from finbank_adapters.containers import BankContainer, build_container
 from finbank_adapters.postgres.migrations import migrate, quote_ident
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_adapters.settings import (
     AuthOptions,
     Backends,
@@ -290,6 +291,58 @@ def test_amounts_with_a_trailing_newline_are_refused_on_all_six_money_routes(
             assert_problem(response, 400, "invalid_input", field="amount")
     detail = api.get(f"/v1/accounts/{account['id']}", headers=user.headers).json()
     assert detail["balance"]["posted"] == "99.00"  # only the one good payment moved money
+
+
+def test_a_device_id_header_is_1_to_128_characters_and_the_recipients_text_is_checked(
+    api: TestClient[Litestar], user: User
+) -> None:
+    """An empty ``X-Device-Id`` used to be a device named "" (tracked and capped as new);
+    the core refuses it too (``check_device_id``), so HTTP and library callers agree. A
+    manual recipient's text that no backend stores is a 400, and moves no money."""
+    account = open_account(api, user)
+    deposit(api, user, account["id"], "10.00")
+    body = {"account_id": account["id"], "amount": "1.00", "key": PEER_KEY_EMAIL}
+    for device in ("", "d" * 129):
+        response = api.post(
+            "/v1/pix/payments",
+            json=body,
+            headers={
+                **user.headers,
+                "Idempotency-Key": secrets.token_hex(8),
+                "X-Device-Id": device,
+            },
+        )
+        assert_problem(response, 400, "invalid_input", field="device_id")
+    manual = {
+        "ispb": "88888888",
+        "branch": "0001",
+        "account_number": "123456-7",
+        "document": "52998224725",
+    }
+    for field, value in (("name", "Ana\ud800"), ("account_number", "12\udfff")):
+        raw = json.dumps(
+            {
+                "account_id": account["id"],
+                "amount": "1.00",
+                "account_data": {**manual, field: value},
+            }
+        )  # json.dumps escapes it: "\\ud800", as a client would send it
+        response = post_raw(
+            api,
+            "/v1/pix/payments",
+            raw,
+            {**user.headers, "Idempotency-Key": secrets.token_hex(8)},
+        )
+        # refused by the JSON decoder already (msgspec: no lone surrogates), as a whole body
+        assert_problem(response, 400, "invalid_input")
+    ok = api.post(
+        "/v1/pix/payments",
+        json=body,
+        headers={**user.headers, "Idempotency-Key": "dev-ok", "X-Device-Id": "d" * 128},
+    )
+    assert ok.status_code == 201, ok.text
+    detail = api.get(f"/v1/accounts/{account['id']}", headers=user.headers).json()
+    assert detail["balance"]["available"] == "9.00"  # only the good payment moved money
 
 
 def test_a_key_given_twice_is_refused_and_moves_no_money(

@@ -261,6 +261,7 @@ def test_a_transfer_made_directly_is_replayed_by_litestar_and_the_reverse(
 MALFORMED_PAYMENTS: list[tuple[str, list[tuple[str, str | bytes]], str | None]] = [
     ("no key", [], "valid"),
     ("device id too long", [("Idempotency-Key", "p-1"), ("X-Device-Id", "d" * 129)], "valid"),
+    ("device id empty", [("Idempotency-Key", "p-5"), ("X-Device-Id", "")], "valid"),
     ("both headers bad", [("Idempotency-Key", ""), ("X-Device-Id", "d" * 129)], "valid"),
     ("bad body and device id", [("Idempotency-Key", "p-2"), ("X-Device-Id", "d" * 129)], "{}"),
     ("malformed JSON", [("Idempotency-Key", "p-3")], "{"),

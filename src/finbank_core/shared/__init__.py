@@ -32,18 +32,23 @@ from finbank_core.shared.idempotency import (
 )
 from finbank_core.shared.ids import IdGenerator, uuid7
 from finbank_core.shared.inputs import (
+    MAX_DEVICE_ID_LENGTH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_MEMO_LENGTH,
+    DeviceId,
     IdempotencyKey,
     Memo,
+    check_device_id,
     check_idempotency_key,
     check_memo,
     check_text,
+    find_unstorable,
 )
 from finbank_core.shared.money import Money
 from finbank_core.shared.outbox import Outbox, OutboxItem
 
 __all__ = [
+    "MAX_DEVICE_ID_LENGTH",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_MEMO_LENGTH",
     "AccountNotActive",
@@ -51,6 +56,7 @@ __all__ = [
     "AuthenticationFailed",
     "Clock",
     "Conflict",
+    "DeviceId",
     "DomainError",
     "DuplicateAccount",
     "EventEnvelope",
@@ -74,11 +80,13 @@ __all__ = [
     "ServiceUnavailable",
     "TooManyRequests",
     "TransferRejected",
+    "check_device_id",
     "check_idempotency_key",
     "check_memo",
     "check_text",
     "decode_event",
     "encode_event",
+    "find_unstorable",
     "fingerprint",
     "uuid7",
 ]

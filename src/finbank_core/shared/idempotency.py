@@ -29,8 +29,9 @@ from typing import ClassVar, Protocol
 import msgspec
 
 from finbank_core.shared.clock import Clock
-from finbank_core.shared.errors import Conflict, ServiceUnavailable
+from finbank_core.shared.errors import Conflict, InvalidInput, ServiceUnavailable
 from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import find_unstorable
 
 #: how long a claim holds without its holder releasing it (a crashed holder)
 DEFAULT_LEASE_SECONDS = 30
@@ -133,5 +134,17 @@ class InFlightGuard:
 
 
 def fingerprint(request: msgspec.Struct) -> str:
-    """A stable digest of a request, to tell a replay from a reuse of its idempotency key."""
-    return hashlib.sha256(msgspec.json.encode(request)).hexdigest()
+    """A stable digest of a request, to tell a replay from a reuse of its idempotency key.
+
+    ``InvalidInput`` naming the field when some text of ``request`` cannot be
+    encoded (an unpaired surrogate): no backend could store it either.
+    """
+    try:
+        encoded = msgspec.json.encode(request)
+    except UnicodeEncodeError:
+        found = find_unstorable(request)
+        if found is None:
+            raise
+        field, wrong = found
+        raise InvalidInput(f"{field} must not contain {wrong}", field=field) from None
+    return hashlib.sha256(encoded).hexdigest()

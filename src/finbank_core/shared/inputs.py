@@ -5,6 +5,8 @@
   answered like the first request.
 * :data:`Memo`: a free-text note shown on a statement (a transfer's or a PIX
   payment's ``description``), at most :data:`MAX_MEMO_LENGTH` characters.
+* :data:`DeviceId`: the app installation a PIX payment was made from (a
+  device new to PIX is capped), 1 to :data:`MAX_DEVICE_ID_LENGTH` characters.
 
 Both are ``str`` annotated with their limits, so a command decoded by msgspec
 is checked on the way in; a command built in Python is checked by the use
@@ -21,7 +23,7 @@ in-memory adapters would keep what PostgreSQL refuses).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -29,6 +31,7 @@ from finbank_core.shared.errors import InvalidInput
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_MEMO_LENGTH = 140
+MAX_DEVICE_ID_LENGTH = 128
 
 IdempotencyKey = Annotated[
     str,
@@ -43,6 +46,14 @@ Memo = Annotated[
     msgspec.Meta(
         max_length=MAX_MEMO_LENGTH,
         description="A free-text note shown on the statement.",
+    ),
+]
+DeviceId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_DEVICE_ID_LENGTH,
+        description="The app installation; a device new to PIX is capped.",
     ),
 ]
 
@@ -85,6 +96,39 @@ def check_text(value: str, *, field: str, name: str) -> str:
     if unstorable is not None:
         raise InvalidInput(f"{name} must not contain {unstorable}", field=field)
     return value
+
+
+def check_device_id(value: str | None, *, field: str = "device_id") -> str | None:
+    """``value`` if it is ``None`` or a valid :data:`DeviceId`, else ``InvalidInput``."""
+    if value is None:
+        return None
+    if not value or len(value) > MAX_DEVICE_ID_LENGTH:
+        raise InvalidInput(f"device id must be 1 to {MAX_DEVICE_ID_LENGTH} characters", field=field)
+    return check_text(value, field=field, name="device id")
+
+
+def find_unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first text in ``value`` (a ``str``, a ``msgspec.Struct`` or a list or tuple
+    of them, walked field by field) that no backend can store: ``(its path, what is
+    wrong with it)``, the path as ``account_data.name`` or ``keys[2]``; else ``None``.
+
+    For an error that arose from such text somewhere in a command (encoding it
+    raised ``UnicodeEncodeError``): which field to name.
+    """
+    if isinstance(value, str):
+        wrong = _unstorable(value)
+        return None if wrong is None else (path, wrong)
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            found = find_unstorable(getattr(value, name), f"{path}.{name}" if path else name)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = find_unstorable(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _unstorable(value: str) -> str | None:

@@ -37,6 +37,7 @@ from finbank_core.pix.use_cases import (
     SimulateIncomingPixCommand,
 )
 from finbank_core.shared.errors import NotFound
+from finbank_core.shared.inputs import MAX_DEVICE_ID_LENGTH
 from finbank_core.shared.money import Money
 from finbank_http.deps import Bank
 from finbank_http.med_schemas import MedOut
@@ -71,7 +72,8 @@ DeviceId = Annotated[
     str | None,
     HeaderParameter(
         name="X-Device-Id",
-        max_length=128,
+        min_length=1,
+        max_length=MAX_DEVICE_ID_LENGTH,
         required=False,
         description="the app installation; a device new to PIX is capped (R$ 200 / R$ 1,000 a day)",
     ),

@@ -17,6 +17,7 @@ import msgspec
 import pytest
 from tests.pix_support import PixWorld, build_world
 
+from finbank_adapters.sandbox import PEER_KEY_EMAIL
 from finbank_core.accounts import (
     AccountStatus,
     Deposit,
@@ -33,11 +34,20 @@ from finbank_core.pix import (
     RegisterPixKeyCommand,
     SendPixCommand,
 )
+from finbank_core.pix.use_cases.send import (
+    MAX_ACCOUNT_NUMBER_LENGTH,
+    MAX_PARTY_NAME_LENGTH,
+    AccountData,
+)
 from finbank_core.shared import (
+    MAX_DEVICE_ID_LENGTH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_MEMO_LENGTH,
+    check_device_id,
     check_idempotency_key,
     check_memo,
+    find_unstorable,
+    fingerprint,
 )
 from finbank_core.shared.errors import AccountNotActive, AccountNotFound, InvalidInput
 from finbank_core.shared.money import Money
@@ -316,3 +326,159 @@ async def test_an_unstorable_owner_or_operator_is_refused_before_anything_is_wri
             await call
         assert refused.value.details == {"field": "owner_id"}
     assert await world.posted(ana.id) == 100_00
+
+
+# -- the other free text of a PIX payment ------------------------------------------------------
+
+PEER_ISPB = "88888888"  # tests.pix_support's peer bank
+PEER_ACCOUNT = {"ispb": PEER_ISPB, "branch": "0001", "account_number": "123456-7"}
+PEER_DOCUMENT = "52998224725"
+
+
+async def _nothing_was_written(world: PixWorld, account_id: uuid.UUID, key: str) -> None:
+    """No money moved or reserved, no record under ``key``, no device remembered."""
+    assert await world.posted(account_id) == 100_00
+    assert await world.available(account_id) == 100_00
+    assert await world.payments.get_by_idempotency_key("ana", key) is None
+    assert await world.devices.list_by_owner("ana") == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [*UNSTORABLE.values(), "", "d" * (MAX_DEVICE_ID_LENGTH + 1)],
+    ids=[*UNSTORABLE, "empty", "too long"],
+)
+async def test_a_bad_device_id_is_refused_before_anything_is_reserved(
+    world: PixWorld, bad: str
+) -> None:
+    """The device id is stored (the payment's record, the device registry, the new-device
+    usage counters' period): checked by the use case as the HTTP header is (1 to 128
+    characters), and storable on every backend. A surrogate used to escape as a raw
+    ``UnicodeEncodeError`` from the request's fingerprint, and memory kept a NUL that
+    PostgreSQL refused with no field named."""
+    ana = await world.open("ana", "Ana", deposit=Money(100_00))
+    command = SendPixCommand(
+        owner_id="ana",
+        account_id=ana.id,
+        idempotency_key="p",
+        amount=Money(1),
+        key=PEER_KEY_EMAIL,
+        device_id=bad,
+    )
+    with pytest.raises(InvalidInput) as refused:
+        await world.send(command)
+    assert refused.value.details == {"field": "device_id"}
+    assert not bad or bad not in refused.value.message
+    await _nothing_was_written(world, ana.id, "p")
+    # the longest one is a device like any other
+    longest = "d" * MAX_DEVICE_ID_LENGTH
+    sent = await world.send(msgspec.structs.replace(command, device_id=longest))
+    assert sent.payment.device_id == longest
+    assert [d for d, _ in await world.devices.list_by_owner("ana")] == [longest]
+    assert check_device_id(None) is None
+
+
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        ({"key": "\ud800@example.com"}, "key"),
+        ({"br_code": "0002\ud80001"}, "br_code"),
+        ({"account_data": {"name": "Ana \udfff"}}, "account_data.name"),
+        ({"account_data": {"ispb": "8888888\ud800"}}, "account_data.ispb"),
+        ({"account_data": {"document": "5299822472\ud800"}}, "account_data.document"),
+        ({"account_data": {"branch": "00\ud800"}}, "account_data.branch"),
+        ({"account_data": {"account_number": "1\ud800"}}, "account_data.account_number"),
+        ({"account_data": {"name": "Ana\x00"}}, "account_data.name"),
+        ({"account_data": {"name": "n" * (MAX_PARTY_NAME_LENGTH + 1)}}, "account_data.name"),
+        ({"account_data": {"account_number": ""}}, "account_data.account_number"),
+        ({"account_data": {"account_number": "1\x002"}}, "account_data.account_number"),
+        (
+            {"account_data": {"account_number": "1" * (MAX_ACCOUNT_NUMBER_LENGTH + 1)}},
+            "account_data.account_number",
+        ),
+        ({"account_data": {"branch": "12345"}}, "account_data.branch"),
+        ({"account_data": {"branch": "1a"}}, "account_data.branch"),
+        ({"account_data": {"branch": ""}}, "account_data.branch"),
+        ({"account_data": {"branch": "\u0661"}}, "account_data.branch"),  # an Arabic-Indic 1
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+async def test_the_recipients_text_is_refused_naming_its_field_before_anything_is_reserved(
+    world: PixWorld, given: dict[str, Any], field: str
+) -> None:
+    """A surrogate anywhere in the command is named by the fingerprint's check (it was a
+    raw ``UnicodeEncodeError``); a manual recipient's branch, account number and name
+    follow the HTTP schema's limits in the core too (they were unchecked: memory kept a
+    10,000-character name or a NUL that PostgreSQL refused with no field named)."""
+    ana = await world.open("ana", "Ana", deposit=Money(100_00))
+    fields: dict[str, Any] = dict(given)
+    if "account_data" in fields:
+        fields["account_data"] = AccountData(
+            **{**PEER_ACCOUNT, "document": PEER_DOCUMENT, **fields["account_data"]}
+        )
+    with pytest.raises(InvalidInput) as refused:
+        await world.send(
+            SendPixCommand(
+                owner_id="ana", account_id=ana.id, idempotency_key="p", amount=Money(1), **fields
+            )
+        )
+    assert refused.value.details == {"field": field}
+    await _nothing_was_written(world, ana.id, "p")
+
+
+async def test_a_manual_recipient_at_every_limit_is_paid(world: PixWorld) -> None:
+    ana = await world.open("ana", "Ana", deposit=Money(100_00))
+    longest = AccountData(
+        ispb=PEER_ISPB,
+        branch="9",
+        account_number="1" * MAX_ACCOUNT_NUMBER_LENGTH,
+        document=PEER_DOCUMENT,
+        name="n" * MAX_PARTY_NAME_LENGTH,
+    )
+    for key, data in (
+        ("a", longest),
+        ("b", msgspec.structs.replace(longest, branch="1234", account_number="7", name=None)),
+    ):
+        sent = await world.send(
+            SendPixCommand(
+                owner_id="ana",
+                account_id=ana.id,
+                idempotency_key=key,
+                amount=Money(1),
+                account_data=data,
+            )
+        )
+        payee = sent.payment.payee
+        assert (payee.branch, payee.account_number, payee.name) == (
+            data.branch,
+            data.account_number,
+            data.name,
+        )
+
+
+def test_find_unstorable_names_the_first_bad_text_by_its_path() -> None:
+    class Inner(msgspec.Struct):
+        name: str
+        tags: list[str]
+
+    class Outer(msgspec.Struct):
+        ok: str
+        inner: Inner
+        many: tuple[Inner, ...] = ()
+
+    good = Inner(name="n", tags=["a", "b"])
+    assert find_unstorable(Outer(ok="x", inner=good)) is None
+    assert find_unstorable(Outer(ok="\x00", inner=good)) == ("ok", "NUL characters")
+    bad = Inner(name="n", tags=["a", "\udc80"])
+    assert find_unstorable(Outer(ok="x", inner=bad)) == (
+        "inner.tags[1]",
+        "unpaired surrogate characters",
+    )
+    assert find_unstorable(Outer(ok="x", inner=good, many=(good, bad))) == (
+        "many[1].tags[1]",
+        "unpaired surrogate characters",
+    )
+    with pytest.raises(InvalidInput) as refused:
+        fingerprint(Outer(ok="x", inner=good, many=(good, bad)))
+    assert refused.value.details == {"field": "many[1].tags[1]"}
+    assert fingerprint(Outer(ok="x", inner=good)) == fingerprint(Outer(ok="x", inner=good))

@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import uuid
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
 import msgspec
 
@@ -98,8 +99,10 @@ from finbank_core.shared.idempotency import (
 )
 from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.inputs import (
+    DeviceId,
     IdempotencyKey,
     Memo,
+    check_device_id,
     check_idempotency_key,
     check_memo,
     check_text,
@@ -111,17 +114,52 @@ from finbank_core.shared.privacy import masked_repr
 _SEND_SCOPE = "pix-send"
 
 
+#: the limits of a manually given account (DICT's: a branch of up to 4 digits, an
+#: account number of up to 20 characters, a name of up to 140)
+MAX_BRANCH_DIGITS = 4
+MAX_ACCOUNT_NUMBER_LENGTH = 20
+MAX_PARTY_NAME_LENGTH = 140
+_BRANCH = re.compile(rf"[0-9]{{1,{MAX_BRANCH_DIGITS}}}")
+
+
 class AccountData(msgspec.Struct, frozen=True, kw_only=True):
-    """A recipient named by its account (the manual way): institution, branch, number."""
+    """A recipient named by its account (the manual way): institution, branch, number.
+
+    ``SendPix`` checks the limits below (``InvalidInput`` naming the field,
+    e.g. ``account_data.branch``) before anything is reserved or stored.
+    """
 
     ispb: str
-    branch: str
-    account_number: str
+    branch: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,4}$")]
+    account_number: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ACCOUNT_NUMBER_LENGTH)]
     document: str
-    name: str | None = None
+    name: Annotated[str, msgspec.Meta(max_length=MAX_PARTY_NAME_LENGTH)] | None = None
     account_kind: AccountKind = AccountKind.CHECKING
 
     __repr__ = masked_repr("document", "name")
+
+
+def _check_account_data(data: AccountData) -> None:
+    """The limits of :class:`AccountData`'s free-text fields; ``InvalidInput`` naming one."""
+    if not _BRANCH.fullmatch(data.branch):
+        raise InvalidInput(
+            f"account_data.branch must be 1 to {MAX_BRANCH_DIGITS} digits",
+            field="account_data.branch",
+        )
+    number = data.account_number
+    if not 1 <= len(number) <= MAX_ACCOUNT_NUMBER_LENGTH:
+        raise InvalidInput(
+            f"account_data.account_number must be 1 to {MAX_ACCOUNT_NUMBER_LENGTH} characters",
+            field="account_data.account_number",
+        )
+    check_text(number, field="account_data.account_number", name="account_data.account_number")
+    if data.name is not None:
+        if len(data.name) > MAX_PARTY_NAME_LENGTH:
+            raise InvalidInput(
+                f"account_data.name must be at most {MAX_PARTY_NAME_LENGTH} characters",
+                field="account_data.name",
+            )
+        check_text(data.name, field="account_data.name", name="account_data.name")
 
 
 @runtime_checkable
@@ -181,7 +219,7 @@ class SendPixCommand(msgspec.Struct, frozen=True, kw_only=True):
     br_code: str | None = None
     account_data: AccountData | None = None
     description: Memo | None = None
-    device_id: str | None = None
+    device_id: DeviceId | None = None
 
     __repr__ = masked_repr("br_code", "key")
 
@@ -260,7 +298,8 @@ class SendPix:
         check_idempotency_key(cmd.idempotency_key)
         check_memo(cmd.description)  # these two before the fingerprint encodes them
         check_text(cmd.owner_id, field="owner_id", name="owner id")
-        request_fingerprint = fingerprint(cmd)
+        check_device_id(cmd.device_id)
+        request_fingerprint = fingerprint(cmd)  # refuses unpaired surrogates in any field
         if self._claiming is not None:
             return await self._claim_and_send(self._claiming, cmd, request_fingerprint)
         existing = await self._payments.get_by_idempotency_key(cmd.owner_id, cmd.idempotency_key)
@@ -519,6 +558,7 @@ class SendPix:
         return await self._by_key(key, Initiation.STATIC_QR, code.amount, txid)
 
     async def _by_account_data(self, data: AccountData) -> _Recipient:
+        _check_account_data(data)
         ispb = parse_ispb(data.ispb)
         document = normalize_cnpj(data.document)
         if not (is_valid_cpf(document) or is_valid_cnpj(document)):
