@@ -540,6 +540,8 @@ class InternalTransfer(_MoneyMovement):
     async def __call__(self, cmd: InternalTransferCommand) -> TransferReceipt:
         cmd.amount.require_positive()
         transfer_id = transfer_id_for("internal", cmd.owner_id, cmd.idempotency_key)
+        if cmd.correlation_id is not None:  # carried by the event, stored with it
+            check_text(cmd.correlation_id, field="correlation_id", name="correlation id")
         if cmd.from_account_id == cmd.to_account_id:
             raise SameAccount()
         transfer = Transfer(

@@ -17,6 +17,7 @@ from finbank_core.auth.errors import InvalidCredentials
 from finbank_core.auth.model import AuthenticateQuery
 from finbank_core.auth.ports import LoginThrottle
 from finbank_core.auth.step_up import Authenticator, RequireStepUp, StepUpPurpose
+from finbank_core.auth.use_cases import check_password_encodable
 from finbank_core.shared.errors import InvalidInput
 
 PASSWORD_MAX = 256
@@ -58,6 +59,7 @@ class DisableTotpCommand(msgspec.Struct, frozen=True, kw_only=True):
 def _check_password_shape(value: str, field: str) -> None:
     if not value or len(value) > PASSWORD_MAX:
         raise InvalidInput(f"{field} must be 1 to {PASSWORD_MAX} characters", field=field)
+    check_password_encodable(value, field)
 
 
 class ChangePassword:

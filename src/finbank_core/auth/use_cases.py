@@ -64,9 +64,25 @@ _ID_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 
 def validate_credentials_shape(username: str, password: str) -> None:
     if not username or len(username) > USERNAME_MAX or not username.isprintable():
-        raise InvalidInput(f"username must be 1 to {USERNAME_MAX} printable characters")
+        raise InvalidInput(
+            f"username must be 1 to {USERNAME_MAX} printable characters", field="username"
+        )
     if len(password) > PASSWORD_MAX:
-        raise InvalidInput(f"password must be at most {PASSWORD_MAX} characters")
+        raise InvalidInput(f"password must be at most {PASSWORD_MAX} characters", field="password")
+    check_password_encodable(password, "password")
+
+
+def check_password_encodable(password: str, field: str) -> None:
+    """``InvalidInput`` naming ``field`` for a password with an unpaired surrogate: it is
+    hashed as UTF-8 (argon2) or sent to the identity provider, and has no UTF-8 form (so
+    no password set through these use cases can hold one)."""
+    if not password.isascii():
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                f"{field} must not contain unpaired surrogate characters", field=field
+            ) from None
 
 
 #: the longest e-mail address (RFC 5321's path limit less its brackets) and name accepted

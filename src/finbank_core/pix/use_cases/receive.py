@@ -43,6 +43,7 @@ from finbank_core.pix.ports import ChargeRepository, KeyDirectory, PixPaymentRep
 from finbank_core.pix.use_cases.charge import conclude_matching_charge
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AccountNotFound, InvalidInput
+from finbank_core.shared.inputs import find_unstorable
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -56,8 +57,15 @@ async def recorded_incoming(
     """The order's EndToEndId (parsed), and its record if it was credited before.
 
     Raises ``InvalidIdentifier`` for a malformed EndToEndId and
-    ``InvalidInput`` for an amount that is not positive.
+    ``InvalidInput`` for an amount that is not positive, or for text that no
+    backend can store (a NUL or an unpaired surrogate in the txid, the
+    description, a party's name...), naming the field: checked here, before
+    the credit, so an order that could not be recorded is never credited.
     """
+    unstorable = find_unstorable(order)
+    if unstorable is not None:
+        field, wrong = unstorable
+        raise InvalidInput(f"{field} must not contain {wrong}", field=field)
     e2e = EndToEndId.parse(order.end_to_end_id).value
     order.amount.require_positive()
     try:

@@ -90,6 +90,7 @@ from finbank_core.shared.errors import (
     ServiceUnavailable,
     TransferRejected,
 )
+from finbank_core.shared.inputs import check_text
 
 #: the reason of an attempt that would pass the payer's daily Pix Automático limit
 LIMIT_EXCEEDED = "automatic_limit_exceeded"
@@ -444,6 +445,7 @@ class RunDueDebits:
         self._clock = clock
 
     async def __call__(self, cmd: RunDueDebitsCommand) -> RunDueDebitsResult:
+        check_text(cmd.holder, field="holder", name="holder")  # stored on each lease
         now: datetime = self._clock.now()
         txids = await self._store.lease_due_charges(
             today=business_date(now),

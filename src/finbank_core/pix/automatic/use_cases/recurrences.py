@@ -47,6 +47,7 @@ from finbank_core.pix.ports import ChargeRepository
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AccountNotFound, SameAccount
 from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import check_text
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -273,6 +274,10 @@ class RequestAuthorisation:
                 f"the request must lapse after now and within {MAX_REQUEST_DAYS} days",
                 field="expires_at",
             )
+        check_text(cmd.payer_branch, field="payer_branch", name="payer_branch")
+        check_text(
+            cmd.payer_account_number, field="payer_account_number", name="payer_account_number"
+        )
         try:
             payer = await self._accounts.get_by_number(cmd.payer_branch, cmd.payer_account_number)
         except AccountNotFound:

@@ -42,13 +42,16 @@ from finbank_core.pix.med.use_cases.tracing import BlockTracer
 from finbank_core.pix.network import ReturnOrder
 from finbank_core.pix.payments import PixPayment
 from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
-from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
+from finbank_core.shared.inputs import check_text
 from finbank_core.shared.money import Money
 
 #: how long a caller that took a return has to finish it before another may
 CLAIM_LEASE = timedelta(seconds=60)
 #: the fingerprint of MED refunds in the payment record (they have no client request)
 MED_FINGERPRINT = "med"
+#: the requesting institution's reference, as the directory's API limits it
+MAX_REQUESTED_BY_LENGTH = 64
 
 
 class RequestMedRefundCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,6 +149,12 @@ class RequestMedRefund:
         self._inline = execute_inline
 
     async def __call__(self, cmd: RequestMedRefundCommand) -> MedRefundResult:
+        if not 1 <= len(cmd.requested_by) <= MAX_REQUESTED_BY_LENGTH:
+            raise InvalidInput(
+                f"requested_by must be 1 to {MAX_REQUESTED_BY_LENGTH} characters",
+                field="requested_by",
+            )
+        check_text(cmd.requested_by, field="requested_by", name="requested_by")
         if cmd.amount is not None:
             cmd.amount.require_positive()
         d = self._d

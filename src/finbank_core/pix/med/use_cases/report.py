@@ -26,12 +26,29 @@ from finbank_core.pix.med.model import CaseStatus, FraudSituation, MedCase, MedS
 from finbank_core.pix.med.ports import InfractionReportMessage
 from finbank_core.pix.med.use_cases.common import MedDeps
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
+from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.inputs import check_text
 
 
 class ContestPixPaymentCommand(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: str
     end_to_end_id: str
     situation: FraudSituation
+
+
+#: a report's id as the directory gives it (checked before anything is stored: it is the
+#: case's key beside the EndToEndId, and its events' ids derive from it)
+MAX_REPORT_ID_LENGTH = 64
+
+
+def check_report_id(value: str) -> str:
+    """``value`` if it is 1 to :data:`MAX_REPORT_ID_LENGTH` storable characters, else
+    ``InvalidInput`` naming ``report_id``."""
+    if not 1 <= len(value) <= MAX_REPORT_ID_LENGTH:
+        raise InvalidInput(
+            f"report_id must be 1 to {MAX_REPORT_ID_LENGTH} characters", field="report_id"
+        )
+    return check_text(value, field="report_id", name="report_id")
 
 
 class ReceiveInfractionReportCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,6 +161,7 @@ class ReceiveInfractionReport:
         self._d = deps
 
     async def __call__(self, cmd: ReceiveInfractionReportCommand) -> InfractionReportResult:
+        check_report_id(cmd.report_id)
         d = self._d
         payment = await d.payments.get(cmd.end_to_end_id)
         if payment.flow is not PixFlow.INCOMING or payment.payer.ispb != cmd.reporter_ispb:

@@ -1,0 +1,316 @@
+"""Text no backend can store is refused alike on memory and PostgreSQL, before anything moves.
+
+A NUL (PostgreSQL's ``text`` and ``jsonb`` refuse it) or an unpaired surrogate
+(``"\\ud800"``: no UTF-8 form; a JSON escape or ``surrogateescape`` decoding puts
+one in a ``str``) in a command's free text used to pass the core: the in-memory
+adapters kept it, PostgreSQL refused it with a vague error naming no field or
+a raw ``UnicodeEncodeError``, sometimes after the money had moved. Found by
+probing every free-text field of the public facades on both backends:
+
+* an incoming PIX whose txid held one was credited on PostgreSQL with no
+  payment record (the credit comes before the record);
+* a precautionary block whose operator id held one held the money with no
+  block to release it;
+* an infraction report whose id held one was stored on memory and then
+  failed on every retry, so the case could not be opened again;
+* the rest (a transfer's correlation id, an analyst's id, a requested
+  payer's branch, the scheduler's lease holder, a password) answered
+  differently on the two backends, or raised raw errors.
+
+Each is now ``InvalidInput`` naming the field, from the use case, on both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+import msgspec
+import pytest
+
+from finbank import Bank, open_bank
+from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
+from finbank_adapters.settings.backends import PixBackend
+from finbank_core.accounts.model import CustomerAccount
+from finbank_core.accounts.use_cases import (
+    GetBalanceQuery,
+    GetStatementQuery,
+    InternalTransferCommand,
+    MoveCashCommand,
+    OpenAccountCommand,
+)
+from finbank_core.auth.model import SignUpCommand
+from finbank_core.auth.use_cases import LoginCommand
+from finbank_core.pix.automatic import (
+    CreateRecurrenceCommand,
+    GetRecurrenceQuery,
+    Periodicity,
+    RecurrenceStatus,
+    RetryPolicy,
+)
+from finbank_core.pix.automatic.use_cases import RequestAuthorisationCommand, RunDueDebitsCommand
+from finbank_core.pix.codes.keys import PixKeyType
+from finbank_core.pix.med.model import CaseStatus, Decision, FraudSituation
+from finbank_core.pix.med.use_cases import (
+    AnalyseInfractionReportCommand,
+    ContestPixPaymentCommand,
+    MedViewQuery,
+    PlacePrecautionaryBlockCommand,
+    ReceiveInfractionReportCommand,
+    RequestMedRefundCommand,
+)
+from finbank_core.pix.use_cases import (
+    ListPixPaymentsQuery,
+    RegisterPixKeyCommand,
+    SendPixCommand,
+    SimulateIncomingPixCommand,
+)
+from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.money import Money
+from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
+
+UNSTORABLE = {"nul": "a\x00b", "surrogate": "a\ud800b"}
+PASSWORD = "Probe-Passw0rd!x"
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def bank(request: pytest.FixtureRequest) -> AsyncIterator[Bank]:
+    if request.param == "memory":
+        async with open_bank(profile="memory") as opened:
+            yield opened
+        return
+    require_postgres()
+    async with isolated_schema() as (_, schema):
+        settings = Settings(
+            backends=Backends(
+                ledger=DatabaseBackend.POSTGRES,
+                accounts=DatabaseBackend.POSTGRES,
+                users=DatabaseBackend.POSTGRES,
+                events=DatabaseBackend.POSTGRES,
+                pix=PixBackend.POSTGRES,
+            ),
+            postgres=PostgresOptions(dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}"),
+        )
+        settings = msgspec.structs.replace(
+            settings, pix=msgspec.structs.replace(settings.pix, inline_settlement=True)
+        )
+        async with open_bank(settings) as opened:
+            yield opened
+
+
+async def _account(bank: Bank, name: str, cents: int = 0) -> CustomerAccount:
+    owner = f"{name.lower()}-{uuid.uuid4().hex[:8]}"
+    account = await bank.accounts.open(OpenAccountCommand(owner_id=owner, holder_name=name))
+    if cents:
+        await bank.accounts.deposit(
+            MoveCashCommand(
+                account_id=account.id,
+                amount=Money(cents),
+                idempotency_key=f"dep-{owner}",
+                operator_id="teller",
+            )
+        )
+    return account
+
+
+async def _balance(bank: Bank, account: CustomerAccount) -> tuple[int, int]:
+    found = await bank.accounts.balance(
+        GetBalanceQuery(owner_id=account.owner_id, account_id=account.id)
+    )
+    return found.posted.cents, found.available.cents
+
+
+async def _refused(call: object, field: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await call  # type: ignore[misc]
+    assert refused.value.details.get("field") == field, refused.value.details
+
+
+@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
+async def test_an_incoming_pix_with_unstorable_text_is_not_credited(bank: Bank, bad: str) -> None:
+    davi = await _account(bank, "Davi")
+    for field in ("txid", "description"):
+        await _refused(
+            bank.pix.simulate_incoming(
+                SimulateIncomingPixCommand(
+                    owner_id=davi.owner_id,
+                    account_id=davi.id,
+                    amount=Money(7_00),
+                    **{field: bad},
+                )
+            ),
+            field,
+        )
+    assert await _balance(bank, davi) == (0, 0)
+    statement = await bank.accounts.statement(
+        GetStatementQuery(owner_id=davi.owner_id, account_id=davi.id)
+    )
+    assert statement.lines == []
+    listed = await bank.pix.list_payments(
+        ListPixPaymentsQuery(owner_id=davi.owner_id, account_id=davi.id)
+    )
+    assert listed.items == []
+    # a well-formed one is credited and recorded
+    await bank.pix.simulate_incoming(
+        SimulateIncomingPixCommand(
+            owner_id=davi.owner_id, account_id=davi.id, amount=Money(7_00), txid="***"
+        )
+    )
+    assert await _balance(bank, davi) == (7_00, 7_00)
+
+
+async def _received(bank: Bank) -> tuple[CustomerAccount, CustomerAccount, str]:
+    """Carla pays Davi 100.00 here; the payment's EndToEndId."""
+    carla = await _account(bank, "Carla", 1_000_00)
+    davi = await _account(bank, "Davi")
+    key = await bank.pix.register_key(
+        RegisterPixKeyCommand(owner_id=davi.owner_id, account_id=davi.id, key_type=PixKeyType.EVP)
+    )
+    sent = await bank.pix.send(
+        SendPixCommand(
+            owner_id=carla.owner_id,
+            account_id=carla.id,
+            idempotency_key="pay",
+            amount=Money(100_00),
+            key=key.key.value,
+        )
+    )
+    return carla, davi, sent.payment.end_to_end_id
+
+
+@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
+async def test_med_operator_ids_are_checked_before_money_is_held(bank: Bank, bad: str) -> None:
+    carla, davi, e2e = await _received(bank)
+    await _refused(
+        bank.pix.med.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by=bad)),
+        "blocked_by",
+    )
+    assert await _balance(bank, davi) == (100_00, 100_00)  # nothing held
+    assert (await bank.pix.med.view(MedViewQuery(end_to_end_id=e2e))).block is None
+    await bank.pix.med.contest(
+        ContestPixPaymentCommand(
+            owner_id=carla.owner_id, end_to_end_id=e2e, situation=FraudSituation.SCAM
+        )
+    )
+    await _refused(
+        bank.pix.med.analyse(
+            AnalyseInfractionReportCommand(
+                end_to_end_id=e2e, decision=Decision.AGREED, analyst_id=bad
+            )
+        ),
+        "analyst_id",
+    )
+    case = (await bank.pix.med.view(MedViewQuery(end_to_end_id=e2e))).case
+    assert case is not None
+    assert case.status is CaseStatus.OPEN
+    assert await _balance(bank, davi) == (100_00, 100_00)
+    analysed = await bank.pix.med.analyse(
+        AnalyseInfractionReportCommand(
+            end_to_end_id=e2e, decision=Decision.AGREED, analyst_id="analyst-1"
+        )
+    )
+    assert analysed.case.status is CaseStatus.AGREED
+    for requested_by in (bad, "", "r" * 65):
+        await _refused(
+            bank.pix.med.request_refund(
+                RequestMedRefundCommand(end_to_end_id=e2e, requested_by=requested_by)
+            ),
+            "requested_by",
+        )
+    assert await _balance(bank, carla) == (900_00, 900_00)  # nothing returned yet
+
+
+@pytest.mark.parametrize(
+    "bad", [*UNSTORABLE.values(), "", "r" * 65], ids=[*UNSTORABLE, "empty", "too long"]
+)
+async def test_a_report_id_is_checked_before_the_case_is_stored(bank: Bank, bad: str) -> None:
+    """On memory a surrogate stored the case and then failed to announce it, on every
+    retry; on PostgreSQL 10,000 characters passed the index's size limit (raw error)."""
+    davi = await _account(bank, "Davi")
+    incoming = await bank.pix.simulate_incoming(
+        SimulateIncomingPixCommand(owner_id=davi.owner_id, account_id=davi.id, amount=Money(50_00))
+    )
+    e2e = incoming.end_to_end_id
+    report = ReceiveInfractionReportCommand(
+        end_to_end_id=e2e,
+        report_id=bad,
+        situation=FraudSituation.SCAM,
+        reporter_ispb=bank.settings.pix.sandbox_peer_ispb,
+    )
+    await _refused(bank.pix.med.receive_report(report), "report_id")
+    assert (await bank.pix.med.view(MedViewQuery(end_to_end_id=e2e))).case is None
+    opened = await bank.pix.med.receive_report(msgspec.structs.replace(report, report_id="r" * 64))
+    assert opened.case.status is CaseStatus.OPEN
+    assert not opened.replayed
+
+
+@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
+async def test_the_other_free_text_is_refused_naming_its_field(bank: Bank, bad: str) -> None:
+    ana = await _account(bank, "Ana", 100_00)
+    bruno = await _account(bank, "Bruno")
+    await _refused(
+        bank.accounts.transfer(
+            InternalTransferCommand(
+                owner_id=ana.owner_id,
+                from_account_id=ana.id,
+                to_account_id=bruno.id,
+                amount=Money(1_00),
+                idempotency_key="t",
+                correlation_id=bad,
+            )
+        ),
+        "correlation_id",
+    )
+    assert await _balance(bank, ana) == (100_00, 100_00)
+    gym = await _account(bank, "Academia")
+    recurrence = await bank.pix.automatic.create(
+        CreateRecurrenceCommand(
+            owner_id=gym.owner_id,
+            account_id=gym.id,
+            contract="PLANO-1",
+            purpose="Mensalidade",
+            debtor_name="Bruno Lima",
+            debtor_document="52998224725",
+            periodicity=Periodicity.MENSAL,
+            start=datetime.now(UTC).date() + timedelta(days=5),
+            retry_policy=RetryPolicy.NAO_PERMITE,
+            fixed_amount=Money(40_00),
+        )
+    )
+    for field in ("payer_branch", "payer_account_number"):
+        given = {"payer_branch": bruno.branch, "payer_account_number": bruno.number, field: bad}
+        await _refused(
+            bank.pix.automatic.request(
+                RequestAuthorisationCommand(
+                    owner_id=gym.owner_id,
+                    recurrence_id=recurrence.recurrence_id,
+                    payer_branch=given["payer_branch"],
+                    payer_account_number=given["payer_account_number"],
+                )
+            ),
+            field,
+        )
+    found = await bank.pix.automatic.get(
+        GetRecurrenceQuery(owner_id=gym.owner_id, recurrence_id=recurrence.recurrence_id)
+    )
+    assert found.status is RecurrenceStatus.CRIADA
+    await _refused(bank.pix.automatic.run_due(RunDueDebitsCommand(holder=bad, limit=1)), "holder")
+
+
+async def test_a_password_with_an_unpaired_surrogate_is_refused_naming_it(bank: Bank) -> None:
+    """argon2 (or the identity provider) takes the password as UTF-8: a raw
+    ``UnicodeEncodeError`` before. A NUL has a UTF-8 form and stays a password."""
+    username = f"u{uuid.uuid4().hex[:10]}"
+    await _refused(
+        bank.auth.sign_up(SignUpCommand(username=username, password=PASSWORD + "\ud800")),
+        "password",
+    )
+    await bank.auth.sign_up(SignUpCommand(username=username, password=PASSWORD))
+    await _refused(
+        bank.auth.login(LoginCommand(username=username, password=PASSWORD + "\udfff")), "password"
+    )
+    await _refused(bank.auth.login(LoginCommand(username="", password=PASSWORD)), "username")
+    logged_in = await bank.auth.login(LoginCommand(username=username, password=PASSWORD))
+    assert logged_in.tokens is not None
