@@ -25,12 +25,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
 import pytest
 
 from finbank import Bank, open_bank
+from finbank_adapters.containers import resolve
 from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
 from finbank_adapters.settings.backends import PixBackend
 from finbank_core.accounts.model import CustomerAccount
@@ -51,6 +53,7 @@ from finbank_core.pix.automatic import (
     RetryPolicy,
 )
 from finbank_core.pix.automatic.use_cases import RequestAuthorisationCommand, RunDueDebitsCommand
+from finbank_core.pix.codes.identifiers import EndToEndId
 from finbank_core.pix.codes.keys import PixKeyType
 from finbank_core.pix.med.model import CaseStatus, Decision, FraudSituation
 from finbank_core.pix.med.use_cases import (
@@ -61,6 +64,8 @@ from finbank_core.pix.med.use_cases import (
     ReceiveInfractionReportCommand,
     RequestMedRefundCommand,
 )
+from finbank_core.pix.network import IncomingPixOrder
+from finbank_core.pix.payments import PixParty
 from finbank_core.pix.use_cases import (
     ListPixPaymentsQuery,
     RegisterPixKeyCommand,
@@ -158,6 +163,49 @@ async def test_an_incoming_pix_with_unstorable_text_is_not_credited(bank: Bank, 
             owner_id=davi.owner_id, account_id=davi.id, amount=Money(7_00), txid="***"
         )
     )
+    assert await _balance(bank, davi) == (7_00, 7_00)
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("txid", "t" * 36),
+        ("txid", "abc-def"),
+        ("txid", "**"),
+        ("description", "d" * 141),
+        ("payer.name", "\ud800"),
+    ],
+)
+async def test_an_incoming_order_past_the_networks_limits_is_not_credited(
+    bank: Bank, field: str, bad: str
+) -> None:
+    """The network's order as ``AcceptIncomingPix`` takes it. What is credited must be
+    recordable (a DynamoDB item is at most 400 KB), and the network never sends a txid
+    past 35 letters or digits nor a note past 140 characters."""
+    davi = await _account(bank, "Davi")
+    accept = await resolve(bank.container.pix.accept_incoming_pix())
+    peer = PixParty(ispb=bank.settings.pix.sandbox_peer_ispb, name="Bia")
+
+    def order(**given: Any) -> IncomingPixOrder:
+        fields: dict[str, Any] = {
+            "end_to_end_id": EndToEndId.generate(peer.ispb, datetime.now(UTC)).value,
+            "amount": Money(7_00),
+            "payer": peer,
+            "payee_branch": davi.branch,
+            "payee_account_number": davi.number,
+        }
+        return IncomingPixOrder(**{**fields, **given})
+
+    given: dict[str, Any] = {field: bad}
+    if field == "payer.name":
+        given = {"payer": msgspec.structs.replace(peer, name=bad)}
+    await _refused(accept(order(**given)), field)
+    assert await _balance(bank, davi) == (0, 0)
+    if field == "payer.name":
+        return
+    longest = {"txid": "t" * 35, "description": "d" * 140}[field]
+    taken = await accept(order(**{field: longest}))
+    assert taken.payment is not None  # credited in the call (inline on both here)
     assert await _balance(bank, davi) == (7_00, 7_00)
 
 

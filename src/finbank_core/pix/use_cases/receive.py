@@ -16,6 +16,7 @@ PIX key the payer used: keys are personal data and stay out of events.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -43,12 +44,15 @@ from finbank_core.pix.ports import ChargeRepository, KeyDirectory, PixPaymentRep
 from finbank_core.pix.use_cases.charge import conclude_matching_charge
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AccountNotFound, InvalidInput
-from finbank_core.shared.inputs import find_unstorable
+from finbank_core.shared.inputs import check_memo, find_unstorable
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
 #: what :class:`AcceptIncomingPixResult` says while the worker has the credit
 ACCEPTED = "ACCEPTED"
+#: an incoming order's txid: a charge's (26 to 35), a static code's (1 to 25) or ``***``
+_TXID_MAX = 35
+_ALNUM = re.compile(r"[A-Za-z0-9]+")
 
 
 async def recorded_incoming(
@@ -59,13 +63,21 @@ async def recorded_incoming(
     Raises ``InvalidIdentifier`` for a malformed EndToEndId and
     ``InvalidInput`` for an amount that is not positive, or for text that no
     backend can store (a NUL or an unpaired surrogate in the txid, the
-    description, a party's name...), naming the field: checked here, before
-    the credit, so an order that could not be recorded is never credited.
+    description, a party's name...) or past the network's limits (a txid of
+    1 to 35 letters or digits or ``***``, a description of at most 140
+    characters), naming the field: checked here, before the credit, so an
+    order that could not be recorded is never credited.
     """
     unstorable = find_unstorable(order)
     if unstorable is not None:
         field, wrong = unstorable
         raise InvalidInput(f"{field} must not contain {wrong}", field=field)
+    # the network's own limits (a charge's txid; a remittance note of 140 characters), so
+    # that what is credited can always be recorded (a DynamoDB item is at most 400 KB)
+    txid = order.txid
+    if txid and txid != "***" and not (len(txid) <= _TXID_MAX and _ALNUM.fullmatch(txid)):
+        raise InvalidInput(f"a txid is 1 to {_TXID_MAX} letters or digits, or ***", field="txid")
+    check_memo(order.description)
     e2e = EndToEndId.parse(order.end_to_end_id).value
     order.amount.require_positive()
     try:
