@@ -12,11 +12,13 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import asyncpg
 
 from finbank_adapters.postgres.migrations import migrate, quote_ident
+from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
+from finbank_adapters.settings.backends import PixBackend
 from tests.conftest import require_service
 
 POSTGRES_DSN = os.environ.get(
@@ -29,6 +31,23 @@ def require_postgres(dsn: str = POSTGRES_DSN) -> str:
     parts = urlsplit(dsn)
     require_service("PostgreSQL", parts.hostname or "127.0.0.1", parts.port or 5432)
     return dsn
+
+
+def all_postgres_settings(schema: str, dsn: str = POSTGRES_DSN, **fields: Any) -> Settings:
+    """Settings whose every store (ledger, accounts, users, events, PIX) is PostgreSQL at
+    ``dsn``, in ``schema`` (:func:`isolated_schema`'s); ``fields`` are more of
+    ``Settings``'s own (``jwt=...``)."""
+    return Settings(
+        backends=Backends(
+            ledger=DatabaseBackend.POSTGRES,
+            accounts=DatabaseBackend.POSTGRES,
+            users=DatabaseBackend.POSTGRES,
+            events=DatabaseBackend.POSTGRES,
+            pix=PixBackend.POSTGRES,
+        ),
+        postgres=PostgresOptions(dsn=f"{dsn}?{urlencode({'search_path': schema})}"),
+        **fields,
+    )
 
 
 @asynccontextmanager

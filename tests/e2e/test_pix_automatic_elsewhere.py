@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime
-from urllib.parse import urlencode
 
 import msgspec
 import pytest
@@ -24,8 +23,6 @@ from finbank_adapters.containers import resolve
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.sandbox import PEER_ACCOUNT_NUMBER, SimulatedSpi
 from finbank_adapters.sandbox.recurrences import PEER_LOCATION_HOST, SandboxRecurrenceNetwork
-from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
-from finbank_adapters.settings.backends import PixBackend
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import GetBalanceQuery, MoveCashCommand, OpenAccountCommand
 from finbank_core.pix import GetPixPaymentQuery
@@ -54,7 +51,11 @@ from finbank_core.pix.codes.brcode import BRCode
 from finbank_core.pix.codes.reasons import IsoReason
 from finbank_core.pix.payments import PaymentStatus, PixFlow
 from finbank_core.shared.money import Money
-from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
+from tests.postgres_support import (
+    all_postgres_settings,
+    isolated_schema,
+    require_postgres,
+)
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=BRASILIA)
 DUE = date(2026, 3, 5)
@@ -71,16 +72,7 @@ async def bank(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Bank, Fake
         return
     require_postgres()
     async with isolated_schema() as (_, schema):
-        settings = Settings(
-            backends=Backends(
-                ledger=DatabaseBackend.POSTGRES,
-                accounts=DatabaseBackend.POSTGRES,
-                users=DatabaseBackend.POSTGRES,
-                events=DatabaseBackend.POSTGRES,
-                pix=PixBackend.POSTGRES,
-            ),
-            postgres=PostgresOptions(dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}"),
-        )
+        settings = all_postgres_settings(schema)
         async with open_bank(settings, clock=clock) as opened:
             yield opened, clock
 

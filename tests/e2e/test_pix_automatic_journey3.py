@@ -11,15 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime
-from urllib.parse import urlencode
 
 import pytest
 
 from finbank import Bank, open_bank
 from finbank_adapters.containers import resolve
 from finbank_adapters.memory import FakeClock
-from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
-from finbank_adapters.settings.backends import PixBackend
 from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import GetBalanceQuery, MoveCashCommand, OpenAccountCommand
@@ -46,7 +43,11 @@ from finbank_core.pix.automatic import (
 from finbank_core.pix.codes.keys import PixKeyType
 from finbank_core.pix.payments import PaymentStatus
 from finbank_core.shared.money import Money
-from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
+from tests.postgres_support import (
+    all_postgres_settings,
+    isolated_schema,
+    require_postgres,
+)
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=BRASILIA)
 
@@ -60,16 +61,7 @@ async def bank(request: pytest.FixtureRequest) -> AsyncIterator[Bank]:
         return
     require_postgres()
     async with isolated_schema() as (_, schema):
-        settings = Settings(
-            backends=Backends(
-                ledger=DatabaseBackend.POSTGRES,
-                accounts=DatabaseBackend.POSTGRES,
-                users=DatabaseBackend.POSTGRES,
-                events=DatabaseBackend.POSTGRES,
-                pix=PixBackend.POSTGRES,
-            ),
-            postgres=PostgresOptions(dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}"),
-        )
+        settings = all_postgres_settings(schema)
         async with open_bank(settings, clock=clock) as opened:
             yield opened
 

@@ -15,7 +15,6 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from urllib.parse import urlencode
 
 import pytest
 from litestar import Litestar
@@ -25,16 +24,16 @@ from finbank.bank import configure
 from finbank_adapters.containers import build_container
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.settings import (
-    Backends,
-    DatabaseBackend,
     JwtOptions,
-    PostgresOptions,
     Settings,
 )
-from finbank_adapters.settings.backends import PixBackend
 from finbank_core.pix.automatic import BRASILIA
 from finbank_http import create_app
-from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
+from tests.postgres_support import (
+    all_postgres_settings,
+    isolated_schema,
+    require_postgres,
+)
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=BRASILIA)
 DUE = date(2026, 3, 5)
@@ -58,17 +57,7 @@ async def settings(request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
         return
     require_postgres()
     async with isolated_schema() as (_, schema):
-        yield Settings(
-            backends=Backends(
-                ledger=DatabaseBackend.POSTGRES,
-                accounts=DatabaseBackend.POSTGRES,
-                users=DatabaseBackend.POSTGRES,
-                events=DatabaseBackend.POSTGRES,
-                pix=PixBackend.POSTGRES,
-            ),
-            postgres=PostgresOptions(dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}"),
-            jwt=jwt,
-        )
+        yield all_postgres_settings(schema, jwt=jwt)
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from urllib.parse import urlencode
 
 import pytest
 from litestar import Litestar
@@ -37,18 +36,18 @@ from finbank_adapters.containers import (
 )
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.settings import (
-    Backends,
-    DatabaseBackend,
     JwtOptions,
-    PostgresOptions,
     Settings,
 )
-from finbank_adapters.settings.backends import PixBackend
 from finbank_adapters.workers.pix_automatic import PixAutomaticWorker
 from finbank_core.pix.automatic import BRASILIA, RunDueDebits
 from finbank_core.pix.codes.brcode_reader import read_brcode
 from finbank_http import create_app
-from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
+from tests.postgres_support import (
+    all_postgres_settings,
+    isolated_schema,
+    require_postgres,
+)
 
 pytestmark = pytest.mark.services
 
@@ -68,17 +67,7 @@ class Member:
 async def settings() -> AsyncIterator[Settings]:
     require_postgres()
     async with isolated_schema() as (_, schema):
-        yield Settings(
-            backends=Backends(
-                ledger=DatabaseBackend.POSTGRES,
-                accounts=DatabaseBackend.POSTGRES,
-                users=DatabaseBackend.POSTGRES,
-                events=DatabaseBackend.POSTGRES,
-                pix=PixBackend.POSTGRES,
-            ),
-            postgres=PostgresOptions(dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}"),
-            jwt=JwtOptions(secret=secrets.token_hex(32)),
-        )
+        yield all_postgres_settings(schema, jwt=JwtOptions(secret=secrets.token_hex(32)))
 
 
 @pytest.fixture

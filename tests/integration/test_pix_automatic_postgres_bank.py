@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime
-from urllib.parse import urlencode
 
 import pytest
 
@@ -23,8 +22,7 @@ from finbank.bank import configure
 from finbank_adapters.containers import build_container, close_container, open_container, resolve
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.postgres.pix_automatic import PostgresRecurrenceStore
-from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
-from finbank_adapters.settings.backends import PixBackend
+from finbank_adapters.settings import Settings
 from finbank_adapters.workers.pix_automatic import PixAutomaticWorker
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import GetBalanceQuery, MoveCashCommand, OpenAccountCommand
@@ -42,7 +40,11 @@ from finbank_core.pix.automatic import (
 )
 from finbank_core.pix.automatic import events as automatic_events
 from finbank_core.shared.money import Money
-from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
+from tests.postgres_support import (
+    all_postgres_settings,
+    isolated_schema,
+    require_postgres,
+)
 
 pytestmark = pytest.mark.services
 
@@ -55,21 +57,7 @@ DUE = date(2026, 3, 5)
 async def settings() -> AsyncIterator[tuple[Settings, str]]:
     require_postgres()
     async with isolated_schema() as (_, schema):
-        yield (
-            Settings(
-                backends=Backends(
-                    ledger=DatabaseBackend.POSTGRES,
-                    accounts=DatabaseBackend.POSTGRES,
-                    users=DatabaseBackend.POSTGRES,
-                    events=DatabaseBackend.POSTGRES,
-                    pix=PixBackend.POSTGRES,
-                ),
-                postgres=PostgresOptions(
-                    dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}"
-                ),
-            ),
-            schema,
-        )
+        yield all_postgres_settings(schema), schema
 
 
 async def _open(bank: Bank, owner: str, cents: int = 0) -> CustomerAccount:

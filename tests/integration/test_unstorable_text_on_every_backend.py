@@ -26,15 +26,12 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import msgspec
 import pytest
 
 from finbank import Bank, open_bank
 from finbank_adapters.containers import resolve
-from finbank_adapters.settings import Backends, DatabaseBackend, PostgresOptions, Settings
-from finbank_adapters.settings.backends import PixBackend
 from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.use_cases import (
     GetBalanceQuery,
@@ -74,7 +71,11 @@ from finbank_core.pix.use_cases import (
 )
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.money import Money
-from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
+from tests.postgres_support import (
+    all_postgres_settings,
+    isolated_schema,
+    require_postgres,
+)
 
 UNSTORABLE = {"nul": "a\x00b", "surrogate": "a\ud800b"}
 PASSWORD = "Probe-Passw0rd!x"
@@ -88,16 +89,7 @@ async def bank(request: pytest.FixtureRequest) -> AsyncIterator[Bank]:
         return
     require_postgres()
     async with isolated_schema() as (_, schema):
-        settings = Settings(
-            backends=Backends(
-                ledger=DatabaseBackend.POSTGRES,
-                accounts=DatabaseBackend.POSTGRES,
-                users=DatabaseBackend.POSTGRES,
-                events=DatabaseBackend.POSTGRES,
-                pix=PixBackend.POSTGRES,
-            ),
-            postgres=PostgresOptions(dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}"),
-        )
+        settings = all_postgres_settings(schema)
         settings = msgspec.structs.replace(
             settings, pix=msgspec.structs.replace(settings.pix, inline_settlement=True)
         )
