@@ -64,6 +64,7 @@ from finbank_core.shared.inputs import (
     check_idempotency_key,
     check_memo,
     check_text,
+    checked_enums,
 )
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
@@ -284,6 +285,7 @@ class OpenAccount:
         # Nothing is written before the owner and the holder are valid: no ledger account
         # left behind by a record that could not be stored.
         check_text(cmd.owner_id, field="owner_id", name="owner id")
+        cmd = checked_enums(cmd)  # the holder type: stored, and the PIX tier it falls in
         holder = validate_holder(cmd.holder_name, cmd.holder_type, cmd.holder_document)
         account_id = self._ids.new_id()
         [result] = await self._ledger.create_accounts(
@@ -621,13 +623,15 @@ class GetStatement(_OwnedAccountQuery):
     MAX_PAGE = 500
 
     async def __call__(self, query: GetStatementQuery) -> Statement:
-        if not 1 <= query.limit <= self.MAX_PAGE:
+        limit = query.limit
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= self.MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {self.MAX_PAGE}", field="limit")
+        # each bound's timezone before the two are compared (naive and aware do not compare)
+        for field, bound in (("since", query.since), ("until", query.until)):
+            if bound is not None and bound.tzinfo is None:
+                raise InvalidInput("dates must carry a timezone", field=field)
         if query.since and query.until and query.since >= query.until:
             raise InvalidInput("'since' must be before 'until'", field="since")
-        for bound in (query.since, query.until):
-            if bound is not None and bound.tzinfo is None:
-                raise InvalidInput("dates must carry a timezone", field="since/until")
         account = await self._owned(query.owner_id, query.account_id)
         page = await self._ledger.get_account_entries(
             query.account_id,

@@ -39,7 +39,7 @@ import msgspec
 from finbank_core.accounts.model import HolderType
 from finbank_core.pix.errors import PixLimitExceeded
 from finbank_core.shared.errors import InvalidInput
-from finbank_core.shared.money import Money
+from finbank_core.shared.money import MAX_BCB_CENTS, Money
 
 
 class TierLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,8 +53,15 @@ class TierLimits(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidInput("limits are non-negative amounts in centavos", field=name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 0 <= value <= MAX_BCB_CENTS
+            ):
+                raise InvalidInput(
+                    "limits are amounts in centavos from 0 to 999999999999 (R$ 9,999,999,999.99)",
+                    field=name,
+                )
 
     def pairs(self) -> list[tuple[str, int]]:
         return [(name, getattr(self, name)) for name in self.__struct_fields__]

@@ -59,6 +59,10 @@ class ReconcileCommand(msgspec.Struct, frozen=True, kw_only=True):
     apply: bool = False  # dry run by default: report orphan holds, void nothing
 
 
+#: the earliest business day a run accepts (the ledger's times start at the Unix epoch)
+EARLIEST_BUSINESS_DAY = date(1970, 1, 1)
+
+
 def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
     """``[start, end)`` of a business day in ``timezone``, as UTC instants."""
     zone = ZoneInfo(timezone)
@@ -119,9 +123,23 @@ class ReconcileDay:
 
     async def __call__(self, cmd: ReconcileCommand) -> ReconciliationSummary:
         now = self._clock.now()
-        start, end = day_bounds(cmd.business_day, self._settings.timezone)
+        day = cmd.business_day
+        # a day past tomorrow has not begun anywhere; one before the epoch holds nothing
+        # (and date.min/date.max have no neighbouring day to bound them)
+        if day > now.date() + timedelta(days=1):
+            raise InvalidInput(
+                "a business day can only be reconciled once it has begun", field="business_day"
+            )
+        if day < EARLIEST_BUSINESS_DAY:
+            raise InvalidInput(
+                f"a business day is {EARLIEST_BUSINESS_DAY.isoformat()} or later",
+                field="business_day",
+            )
+        start, end = day_bounds(day, self._settings.timezone)
         if start >= now:
-            raise InvalidInput("a business day can only be reconciled once it has begun")
+            raise InvalidInput(
+                "a business day can only be reconciled once it has begun", field="business_day"
+            )
         tolerance = timedelta(seconds=self._settings.day_boundary_tolerance_seconds)
         window = (start - tolerance, end + tolerance)
 

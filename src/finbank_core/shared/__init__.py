@@ -42,6 +42,7 @@ from finbank_core.shared.inputs import (
     check_idempotency_key,
     check_memo,
     check_text,
+    checked_enums,
     find_unstorable,
 )
 from finbank_core.shared.money import Money
@@ -84,6 +85,7 @@ __all__ = [
     "check_idempotency_key",
     "check_memo",
     "check_text",
+    "checked_enums",
     "decode_event",
     "encode_event",
     "find_unstorable",

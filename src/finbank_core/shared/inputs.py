@@ -23,6 +23,9 @@ in-memory adapters would keep what PostgreSQL refuses).
 
 from __future__ import annotations
 
+import enum
+import types
+import typing
 from typing import Annotated, Any
 
 import msgspec
@@ -141,3 +144,50 @@ def _unstorable(value: str) -> str | None:
         except UnicodeEncodeError:
             return "unpaired surrogate characters"
     return None
+
+
+_ENUM_FIELDS: dict[type, tuple[tuple[str, type[enum.Enum]], ...]] = {}
+
+
+def _enum_fields(cls: type) -> tuple[tuple[str, type[enum.Enum]], ...]:
+    """The fields of the ``msgspec.Struct`` class ``cls`` typed as an enum (or an optional
+    one), with their enum class; found once per class."""
+    found = _ENUM_FIELDS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        fields = []
+        for name in getattr(cls, "__struct_fields__", ()):
+            hint = hints.get(name)
+            candidates = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
+            for candidate in candidates:
+                if isinstance(candidate, type) and issubclass(candidate, enum.Enum):
+                    fields.append((name, candidate))
+                    break
+        found = _ENUM_FIELDS[cls] = tuple(fields)
+    return found
+
+
+_UNIONS = (typing.Union, types.UnionType)
+_S = typing.TypeVar("_S", bound=msgspec.Struct)
+
+
+def checked_enums(command: _S) -> _S:
+    """``command`` with each enum-typed field an enum member: a plain value of the enum
+    (``"DISAGREED"`` for ``Decision.DISAGREED``) becomes its member; any other value is
+    ``InvalidInput`` naming the field.
+
+    A ``msgspec.Struct`` built in Python does not check its fields' types, and a use
+    case that compares members by identity would read a plain string as "not this
+    member" (a decision of ``"DISAGREED"`` taken as an agreement).
+    """
+    changes: dict[str, enum.Enum] = {}
+    for name, kind in _enum_fields(type(command)):
+        value = getattr(command, name)
+        if value is None or type(value) is kind:
+            continue
+        try:
+            changes[name] = kind(value)
+        except ValueError:
+            allowed = ", ".join(str(member.value) for member in kind)
+            raise InvalidInput(f"{name} must be one of {allowed}", field=name) from None
+    return msgspec.structs.replace(command, **changes) if changes else command

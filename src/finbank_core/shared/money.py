@@ -12,6 +12,10 @@ from finbank_core.shared.errors import InvalidAmount
 
 _BCB_AMOUNT: Final = re.compile(r"^(0|[1-9]\d{0,9})\.(\d{2})$")
 _MAX_BCB_CENTS: Final = 9_999_999_999_99
+#: the largest amount the central bank's API form carries (``9999999999.99``): every
+#: figure a customer or a receiver sets (limits, a recurrence's amounts, a charge's) is
+#: held to it, so that it can always be sent, shown and stored (PostgreSQL's bigint)
+MAX_BCB_CENTS: Final = _MAX_BCB_CENTS
 
 
 class Money(msgspec.Struct, frozen=True, order=True):

@@ -37,7 +37,7 @@ import msgspec
 
 from finbank_core.pix.automatic.errors import InvalidRecurrence, RecurrenceNotActive
 from finbank_core.pix.payments import PixParty
-from finbank_core.shared.money import Money
+from finbank_core.shared.money import MAX_BCB_CENTS, Money
 from finbank_core.shared.privacy import masked_repr
 
 #: the local account id of a party at another institution (it has none here)
@@ -216,6 +216,15 @@ class Authorisation(msgspec.Struct, frozen=True, kw_only=True):
     payer_party: PixParty | None = None
 
 
+def check_charge_amount(amount: Money, field: str) -> None:
+    """``InvalidRecurrence`` naming ``field`` unless ``amount`` is positive and at most what
+    a PIX charge carries (R$ 9,999,999,999.99: the BR Code's and the API's limit)."""
+    if not 0 < amount.cents <= MAX_BCB_CENTS:
+        raise InvalidRecurrence(
+            "the amount must be positive and at most R$ 9,999,999,999.99", field=field
+        )
+
+
 class Recurrence(msgspec.Struct, frozen=True, kw_only=True):
     """A Pix Automático recurrence; change it with the methods, which check the transitions.
 
@@ -311,8 +320,7 @@ class Recurrence(msgspec.Struct, frozen=True, kw_only=True):
 
     def check_amount(self, amount: Money) -> None:
         """``InvalidRecurrence`` if a charge of ``amount`` breaks the receiver's terms."""
-        if amount.cents <= 0:
-            raise InvalidRecurrence("the amount must be positive", field="amount")
+        check_charge_amount(amount, "amount")
         if self.fixed_amount is not None and amount != self.fixed_amount:
             raise InvalidRecurrence(
                 "the recurrence has a fixed amount; charge exactly it", field="amount"

@@ -152,8 +152,14 @@ class CreateCharge(_ChargeUseCase):
     async def __call__(self, cmd: CreateChargeCommand) -> ChargeResult:
         cmd.amount.require_positive()
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
-        expiry = cmd.expires_in_seconds or self._default_expiry
-        if not 0 < expiry <= MAX_EXPIRY_SECONDS:
+        expiry = self._default_expiry if cmd.expires_in_seconds is None else cmd.expires_in_seconds
+        # a whole number of seconds (a float would be stored and then refused by the reader);
+        # 0 is refused, not taken as "the default"
+        if (
+            isinstance(expiry, bool)
+            or not isinstance(expiry, int)
+            or not 0 < expiry <= MAX_EXPIRY_SECONDS
+        ):
             raise InvalidInput("expiry must be 1 second to 365 days", field="expires_in_seconds")
         registration = await self._directory.get(PixKey.parse(cmd.pix_key))
         if registration.account_id != account.id:

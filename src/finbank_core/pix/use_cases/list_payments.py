@@ -133,7 +133,8 @@ class ListPixPayments:
         self._seal = CursorSeal(cursor_key)
 
     async def __call__(self, query: ListPixPaymentsQuery) -> PaymentPage:
-        if not 1 <= query.limit <= MAX_PAGE_SIZE:
+        limit = query.limit
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
         for name, moment in (("since", query.since), ("until", query.until)):
             if moment is not None and moment.utcoffset() is None:

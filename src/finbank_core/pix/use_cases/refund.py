@@ -60,6 +60,7 @@ from finbank_core.shared.inputs import (
     check_idempotency_key,
     check_memo,
     check_text,
+    checked_enums,
 )
 from finbank_core.shared.money import Money
 
@@ -117,6 +118,7 @@ class RefundPix:
         self._settle_inline = settle_inline
 
     async def __call__(self, cmd: RefundPixCommand) -> RefundPixResult:
+        cmd = checked_enums(cmd)  # the refund's nature
         check_idempotency_key(cmd.client_refund_id, field="client_refund_id", name="refund id")
         check_memo(cmd.description)  # these two before the fingerprint encodes them
         check_text(cmd.owner_id, field="owner_id", name="owner id")

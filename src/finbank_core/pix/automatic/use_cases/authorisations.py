@@ -38,6 +38,7 @@ from finbank_core.pix.automatic.model import (
     Party,
     Recurrence,
     RecurrenceStatus,
+    check_charge_amount,
 )
 from finbank_core.pix.automatic.ports import (
     RecurrenceAnswer,
@@ -358,8 +359,7 @@ def check_maximum(recurrence: Recurrence, maximum: Money | None) -> None:
     """``InvalidRecurrence`` (``max_amount``) if the payer's maximum breaks the terms."""
     if maximum is None:
         return
-    if maximum.cents <= 0:
-        raise InvalidRecurrence("the maximum must be positive", field="max_amount")
+    check_charge_amount(maximum, "max_amount")
     if recurrence.fixed_amount is not None:
         raise InvalidRecurrence(
             "the recurrence has a fixed amount; a maximum applies to variable ones",

@@ -87,6 +87,7 @@ from finbank_core.shared.errors import (
     AccountNotActive,
     AccountNotFound,
     DomainError,
+    InvalidInput,
     ServiceUnavailable,
     TransferRejected,
 )
@@ -122,8 +123,18 @@ class ExecuteDebitCommand(msgspec.Struct, frozen=True, kw_only=True):
     txid: str
 
 
+#: a round's bounds: at most this many charges, each leased for 1 s to a day
+MAX_ROUND_CHARGES = 10_000
+MAX_LEASE_SECONDS = 86_400
+
+
 class RunDueDebitsCommand(msgspec.Struct, frozen=True, kw_only=True):
-    """One round of the scheduler: lease up to ``limit`` due charges for ``lease_seconds``."""
+    """One round of the scheduler: lease up to ``limit`` due charges for ``lease_seconds``.
+
+    ``limit`` is 1 to :data:`MAX_ROUND_CHARGES`, ``lease_seconds`` 1 to
+    :data:`MAX_LEASE_SECONDS` (a lease that ended as it was taken would let
+    another scheduler run the same charge at once).
+    """
 
     holder: str
     limit: int = 100
@@ -446,6 +457,12 @@ class RunDueDebits:
 
     async def __call__(self, cmd: RunDueDebitsCommand) -> RunDueDebitsResult:
         check_text(cmd.holder, field="holder", name="holder")  # stored on each lease
+        for field, value, top in (
+            ("limit", cmd.limit, MAX_ROUND_CHARGES),
+            ("lease_seconds", cmd.lease_seconds, MAX_LEASE_SECONDS),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise InvalidInput(f"{field} must be a whole number from 1 to {top}", field=field)
         now: datetime = self._clock.now()
         txids = await self._store.lease_due_charges(
             today=business_date(now),

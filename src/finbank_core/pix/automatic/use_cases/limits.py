@@ -46,7 +46,7 @@ from finbank_core.auth.errors import StepUpRequired
 from finbank_core.auth.step_up import StepUpPurpose
 from finbank_core.pix.automatic.errors import InvalidRecurrence
 from finbank_core.pix.automatic.ports import RecurrenceStore
-from finbank_core.shared.money import Money
+from finbank_core.shared.money import MAX_BCB_CENTS, Money
 
 #: the name of the usage counter (what a failed attempt's reason refers to)
 AUTOMATIC_DAILY_LIMIT = "pix_automatic_daily"
@@ -88,8 +88,10 @@ class SetAutomaticLimit:
 
     async def __call__(self, cmd: SetAutomaticLimitCommand) -> AutomaticLimit:
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
-        if cmd.daily_limit is not None and cmd.daily_limit.cents <= 0:
-            raise InvalidRecurrence("the limit must be positive", field="daily_limit")
+        if cmd.daily_limit is not None and not 0 < cmd.daily_limit.cents <= MAX_BCB_CENTS:
+            raise InvalidRecurrence(
+                "the limit must be positive and at most R$ 9,999,999,999.99", field="daily_limit"
+            )
         allow_raise = cmd.allow_raise
         if cmd.step_up is not None:  # nothing left to refuse: the token is spent here, once
             await cmd.step_up()

@@ -33,6 +33,7 @@ from finbank_core.pix.automatic.model import (
     RecurrenceStatus,
     RetryPolicy,
     business_date,
+    check_charge_amount,
     new_recurrence_id,
     new_request_id,
 )
@@ -47,7 +48,7 @@ from finbank_core.pix.ports import ChargeRepository
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AccountNotFound, SameAccount
 from finbank_core.shared.ids import IdGenerator
-from finbank_core.shared.inputs import check_text
+from finbank_core.shared.inputs import check_text, checked_enums
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -137,8 +138,8 @@ def _text(value: str | None, field: str, max_length: int, *, required: bool = Tr
 
 
 def _positive(amount: Money | None, field: str) -> None:
-    if amount is not None and amount.cents <= 0:
-        raise InvalidRecurrence("the amount must be positive", field=field)
+    if amount is not None:
+        check_charge_amount(amount, field)
 
 
 def check_terms(cmd: CreateRecurrenceCommand, today: date) -> str | None:
@@ -187,6 +188,7 @@ class CreateRecurrence:
         self._base = location_base_url.removeprefix("https://").rstrip("/")
 
     async def __call__(self, cmd: CreateRecurrenceCommand) -> Recurrence:
+        cmd = checked_enums(cmd)  # periodicity, retry policy: stored, and in its events
         now = self._clock.now()
         masked = check_terms(cmd, business_date(now))
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
@@ -240,6 +242,7 @@ class ListRecurrences:
         self._store = store
 
     async def __call__(self, query: ListRecurrencesQuery) -> list[Recurrence]:
+        query = checked_enums(query)
         if query.role is RecurrenceRole.PAYER:
             return await self._store.list_recurrences(payer_owner_id=query.owner_id)
         return await self._store.list_recurrences(receiver_owner_id=query.owner_id)

@@ -18,7 +18,7 @@ from finbank_core.pix.med.errors import MedAlreadyDecided, MedCaseNotFound, MedV
 from finbank_core.pix.med.model import CaseStatus, Decision, MedCase
 from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
 from finbank_core.pix.med.use_cases.tracing import BlockTracer
-from finbank_core.shared.inputs import check_text
+from finbank_core.shared.inputs import check_text, checked_enums
 
 
 class AnalyseInfractionReportCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +55,7 @@ class AnalyseInfractionReport:
 
     async def __call__(self, cmd: AnalyseInfractionReportCommand) -> AnalysisResult:
         check_text(cmd.analyst_id, field="analyst_id", name="analyst_id")  # stored in the case
+        cmd = checked_enums(cmd)  # the decision, compared by identity
         d = self._d
         for _ in range(RETRIES):
             case = await d.current_case(cmd.end_to_end_id)

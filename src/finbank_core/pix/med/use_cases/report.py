@@ -27,7 +27,7 @@ from finbank_core.pix.med.ports import InfractionReportMessage
 from finbank_core.pix.med.use_cases.common import MedDeps
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 from finbank_core.shared.errors import InvalidInput
-from finbank_core.shared.inputs import check_text
+from finbank_core.shared.inputs import check_text, checked_enums
 
 
 class ContestPixPaymentCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +90,7 @@ class ContestPixPayment:
         self._d = deps
 
     async def __call__(self, cmd: ContestPixPaymentCommand) -> InfractionReportResult:
+        cmd = checked_enums(cmd)  # the situation: stored in the case, and in its events
         d = self._d
         payment = await d.payments.get(cmd.end_to_end_id)
         if not payment.is_visible_to(cmd.owner_id):
@@ -162,6 +163,7 @@ class ReceiveInfractionReport:
 
     async def __call__(self, cmd: ReceiveInfractionReportCommand) -> InfractionReportResult:
         check_report_id(cmd.report_id)
+        cmd = checked_enums(cmd)
         d = self._d
         payment = await d.payments.get(cmd.end_to_end_id)
         if payment.flow is not PixFlow.INCOMING or payment.payer.ispb != cmd.reporter_ispb:

@@ -1,4 +1,7 @@
-"""Text no backend can store is refused alike on memory and PostgreSQL, before anything moves.
+"""Bad input is refused alike on memory and PostgreSQL, before anything moves.
+
+First text no backend can store, then numbers, dates and enums at their edges (the
+second half of the module).
 
 A NUL (PostgreSQL's ``text`` and ``jsonb`` refuse it) or an unpaired surrogate
 (``"\\ud800"``: no UTF-8 form; a JSON escape or ``surrogateescape`` decoding puts
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -32,11 +35,12 @@ import pytest
 
 from finbank import Bank, open_bank
 from finbank_adapters.containers import resolve
-from finbank_core.accounts.model import CustomerAccount
+from finbank_core.accounts.model import CustomerAccount, HolderType
 from finbank_core.accounts.use_cases import (
     GetBalanceQuery,
     GetStatementQuery,
     InternalTransferCommand,
+    ListAccountsQuery,
     MoveCashCommand,
     OpenAccountCommand,
 )
@@ -45,13 +49,17 @@ from finbank_core.auth.use_cases import LoginCommand
 from finbank_core.pix.automatic import (
     CreateRecurrenceCommand,
     GetRecurrenceQuery,
+    ListRecurrencesQuery,
     Periodicity,
     RecurrenceStatus,
     RetryPolicy,
+    SetAutomaticLimitCommand,
 )
 from finbank_core.pix.automatic.use_cases import RequestAuthorisationCommand, RunDueDebitsCommand
 from finbank_core.pix.codes.identifiers import EndToEndId
 from finbank_core.pix.codes.keys import PixKeyType
+from finbank_core.pix.errors import ChargeNotFound
+from finbank_core.pix.limits import TierLimits
 from finbank_core.pix.med.model import CaseStatus, Decision, FraudSituation
 from finbank_core.pix.med.use_cases import (
     AnalyseInfractionReportCommand,
@@ -64,13 +72,17 @@ from finbank_core.pix.med.use_cases import (
 from finbank_core.pix.network import IncomingPixOrder
 from finbank_core.pix.payments import PixParty
 from finbank_core.pix.use_cases import (
+    CreateChargeCommand,
+    GetChargeQuery,
     ListPixPaymentsQuery,
     RegisterPixKeyCommand,
     SendPixCommand,
+    SetPixLimitsCommand,
     SimulateIncomingPixCommand,
 )
+from finbank_core.reconciliation.use_cases import ReconcileCommand
 from finbank_core.shared.errors import InvalidInput
-from finbank_core.shared.money import Money
+from finbank_core.shared.money import MAX_BCB_CENTS, Money
 from tests.postgres_support import (
     all_postgres_settings,
     isolated_schema,
@@ -354,3 +366,202 @@ async def test_a_password_with_an_unpaired_surrogate_is_refused_naming_it(bank: 
     await _refused(bank.auth.login(LoginCommand(username="", password=PASSWORD)), "username")
     logged_in = await bank.auth.login(LoginCommand(username=username, password=PASSWORD))
     assert logged_in.tokens is not None
+
+
+# -- numbers, dates and enums at their edges ---------------------------------------------------
+# A second probe (every int, date and enum field of the commands, on both backends) found:
+# PIX limits with no upper bound (one figure of 2**63 made every later PIX of the account fail
+# on PostgreSQL); enum fields compared by identity, so a plain "DISAGREED" was recorded as an
+# agreement and the payee's money held; the scheduler's round and a statement's bounds and a
+# reconciliation day that raised raw errors; amounts a PIX charge cannot carry accepted.
+
+TOP = MAX_BCB_CENTS
+
+
+async def test_limits_are_amounts_a_pix_can_carry(bank: Bank) -> None:
+    ana = await _account(bank, "Ana", 100_00)
+    for too_big in (TOP + 1, 2**63):
+        with pytest.raises(InvalidInput) as refused:
+            TierLimits(
+                day_per_transaction=too_big,
+                day_per_period=too_big,
+                night_per_transaction=1_000_00,
+                night_per_period=1_000_00,
+            )
+        assert refused.value.details == {"field": "day_per_transaction"}
+        await _refused(
+            bank.pix.automatic.set_limit(
+                SetAutomaticLimitCommand(
+                    owner_id=ana.owner_id, account_id=ana.id, daily_limit=Money(too_big)
+                )
+            ),
+            "daily_limit",
+        )
+    lowered = TierLimits(
+        day_per_transaction=TOP, day_per_period=TOP, night_per_transaction=0, night_per_period=0
+    )
+    await bank.pix.set_limits(
+        SetPixLimitsCommand(owner_id=ana.owner_id, account_id=ana.id, requested=lowered)
+    )
+    stored = await bank.pix.automatic.set_limit(
+        SetAutomaticLimitCommand(owner_id=ana.owner_id, account_id=ana.id, daily_limit=Money(TOP))
+    )
+    assert stored.daily_limit == Money(TOP)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("limit", 0),
+        ("limit", -1),
+        ("limit", 2**63),
+        ("lease_seconds", 0),
+        ("lease_seconds", -1),
+        ("lease_seconds", 10**12),
+        ("lease_seconds", 2**63),
+    ],
+)
+async def test_a_scheduler_round_outside_its_bounds_is_refused(
+    bank: Bank, field: str, value: int
+) -> None:
+    """A lease of 0 s ended as it was taken (another scheduler could run the charge at
+    once); 10**12 s overflowed the date (raw OverflowError); a negative limit was
+    refused by PostgreSQL only (vaguely)."""
+    given: dict[str, Any] = {"holder": "scheduler-1", field: value}
+    await _refused(bank.pix.automatic.run_due(RunDueDebitsCommand(**given)), field)
+
+
+async def test_a_statements_bounds_name_the_naive_one_and_dates_past_the_calendar_are_refused(
+    bank: Bank,
+) -> None:
+    ana = await _account(bank, "Ana")
+    aware = datetime(2026, 1, 1, tzinfo=UTC)
+    naive = datetime(2026, 2, 1)  # noqa: DTZ001 - the point of the test
+    for since, until, field in ((naive, aware, "since"), (aware, naive, "until")):
+        await _refused(
+            bank.accounts.statement(
+                GetStatementQuery(
+                    owner_id=ana.owner_id, account_id=ana.id, since=since, until=until
+                )
+            ),
+            field,
+        )
+    for day in (date.max, date.min, date(1969, 12, 31)):
+        await _refused(
+            bank.reconciliation.reconcile_day(ReconcileCommand(business_day=day)),
+            "business_day",
+        )
+
+
+async def test_a_decision_given_as_its_text_is_that_decision(bank: Bank) -> None:
+    """``"DISAGREED"`` was compared with ``Decision.AGREED`` by identity: recorded as an
+    agreement, and the payee's 100.00 held."""
+    carla, davi, e2e = await _received(bank)
+    await bank.pix.med.contest(
+        ContestPixPaymentCommand(
+            owner_id=carla.owner_id,
+            end_to_end_id=e2e,
+            situation="SCAM",  # type: ignore[arg-type]
+        )
+    )
+    await _refused(
+        bank.pix.med.analyse(
+            AnalyseInfractionReportCommand(
+                end_to_end_id=e2e,
+                decision="bogus",  # type: ignore[arg-type]
+                analyst_id="analyst-1",
+            )
+        ),
+        "decision",
+    )
+    analysed = await bank.pix.med.analyse(
+        AnalyseInfractionReportCommand(
+            end_to_end_id=e2e,
+            decision="DISAGREED",  # type: ignore[arg-type]
+            analyst_id="analyst-1",
+        )
+    )
+    assert analysed.case.status is CaseStatus.DISAGREED
+    assert await _balance(bank, davi) == (100_00, 100_00)  # nothing held
+
+
+async def test_enum_fields_given_as_text_are_checked_before_anything_is_stored(
+    bank: Bank,
+) -> None:
+    owner = f"bia-{uuid.uuid4().hex[:8]}"
+    await _refused(
+        bank.accounts.open(
+            OpenAccountCommand(
+                owner_id=owner,
+                holder_name="Bia",
+                holder_type="bogus",  # type: ignore[arg-type]
+            )
+        ),
+        "holder_type",
+    )
+    assert await bank.accounts.list(ListAccountsQuery(owner_id=owner)) == []
+    company = await bank.accounts.open(
+        OpenAccountCommand(
+            owner_id=owner,
+            holder_name="Bia Ltda",
+            holder_type="company",  # type: ignore[arg-type]
+        )
+    )
+    assert company.holder_type is HolderType.COMPANY
+    gym = await _account(bank, "Academia")
+    terms: dict[str, Any] = {
+        "owner_id": gym.owner_id,
+        "account_id": gym.id,
+        "contract": "PLANO-1",
+        "purpose": "Mensalidade",
+        "debtor_name": "Bruno Lima",
+        "debtor_document": "52998224725",
+        "start": datetime.now(UTC).date() + timedelta(days=5),
+        "retry_policy": RetryPolicy.NAO_PERMITE,
+        "fixed_amount": Money(40_00),
+    }
+    await _refused(
+        bank.pix.automatic.create(
+            CreateRecurrenceCommand(
+                **terms,
+                periodicity="bogus",  # type: ignore[arg-type]
+            )
+        ),
+        "periodicity",
+    )
+    too_much = {**terms, "fixed_amount": Money(TOP + 1)}
+    await _refused(
+        bank.pix.automatic.create(
+            CreateRecurrenceCommand(**too_much, periodicity=Periodicity.MENSAL)
+        ),
+        "fixed_amount",
+    )
+    assert await bank.pix.automatic.recurrences(ListRecurrencesQuery(owner_id=gym.owner_id)) == []
+    made = await bank.pix.automatic.create(
+        CreateRecurrenceCommand(
+            **terms,
+            periodicity="MENSAL",  # type: ignore[arg-type]
+        )
+    )
+    assert made.periodicity is Periodicity.MENSAL
+
+
+@pytest.mark.parametrize("expiry", [0, -1, 60.5, True])
+async def test_a_charges_expiry_is_a_whole_number_of_seconds(bank: Bank, expiry: Any) -> None:
+    """0 was taken as "the default"; 60.5 stored a charge PostgreSQL could not read back."""
+    bruno = await _account(bank, "Bruno")
+    key = await bank.pix.register_key(
+        RegisterPixKeyCommand(owner_id=bruno.owner_id, account_id=bruno.id, key_type=PixKeyType.EVP)
+    )
+    txid = uuid.uuid4().hex
+    command = CreateChargeCommand(
+        owner_id=bruno.owner_id,
+        account_id=bruno.id,
+        pix_key=key.key.value,
+        amount=Money(5_00),
+        txid=txid,
+        expires_in_seconds=expiry,
+    )
+    await _refused(bank.pix.create_charge(command), "expires_in_seconds")
+    with pytest.raises(ChargeNotFound):
+        await bank.pix.get_charge(GetChargeQuery(owner_id=bruno.owner_id, txid=txid))
