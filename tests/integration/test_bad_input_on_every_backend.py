@@ -565,3 +565,40 @@ async def test_a_charges_expiry_is_a_whole_number_of_seconds(bank: Bank, expiry:
     await _refused(bank.pix.create_charge(command), "expires_in_seconds")
     with pytest.raises(ChargeNotFound):
         await bank.pix.get_charge(GetChargeQuery(owner_id=bruno.owner_id, txid=txid))
+
+
+async def test_enum_sets_and_key_types_given_as_text(bank: Bank) -> None:
+    """A set of statuses given as text raised a raw AttributeError on both backends; a key
+    type as text is that key type."""
+    carla, davi, _ = await _received(bank)
+    evp = await bank.pix.register_key(
+        RegisterPixKeyCommand(
+            owner_id=davi.owner_id,
+            account_id=davi.id,
+            key_type="EVP",  # type: ignore[arg-type]
+        )
+    )
+    assert evp.key.type is PixKeyType.EVP
+    await _refused(
+        bank.pix.register_key(
+            RegisterPixKeyCommand(
+                owner_id=davi.owner_id,
+                account_id=davi.id,
+                key_type="bogus",  # type: ignore[arg-type]
+            )
+        ),
+        "key_type",
+    )
+    query = ListPixPaymentsQuery(owner_id=carla.owner_id, account_id=carla.id)
+    listed = await bank.pix.list_payments(
+        msgspec.structs.replace(query, statuses=frozenset({"SETTLED"}), direction="SENT")
+    )
+    assert len(listed.items) == 1
+    for field, value in (
+        ("statuses", frozenset({"bogus"})),
+        ("statuses", "SETTLED"),
+        ("direction", "bogus"),
+    ):
+        await _refused(
+            bank.pix.list_payments(msgspec.structs.replace(query, **{field: value})), field
+        )

@@ -35,6 +35,7 @@ from finbank_core.auth.model import AuthenticateQuery, Principal
 from finbank_core.auth.ports import LoginThrottle
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AuthenticationFailed, InvalidInput
+from finbank_core.shared.inputs import checked_enums
 
 #: five minutes: long enough to type a code, short enough that a leaked token is stale
 DEFAULT_STEP_UP_TTL_SECONDS = 300
@@ -178,6 +179,7 @@ class StepUp:
         self._ttl_seconds = ttl_seconds
 
     async def __call__(self, command: StepUpCommand) -> StepUpResult:
+        command = checked_enums(command)  # enum fields given as their values
         if command.password is None and command.code is None:
             raise InvalidInput("give the password or the current code", field="password")
         _check_secret(command.password, "password", _SECRET_MAX)

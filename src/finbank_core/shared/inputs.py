@@ -23,6 +23,7 @@ in-memory adapters would keep what PostgreSQL refuses).
 
 from __future__ import annotations
 
+import collections.abc
 import enum
 import types
 import typing
@@ -146,12 +147,14 @@ def _unstorable(value: str) -> str | None:
     return None
 
 
-_ENUM_FIELDS: dict[type, tuple[tuple[str, type[enum.Enum]], ...]] = {}
+#: per Struct class: (field, enum class, whether the field is a set of them)
+_ENUM_FIELDS: dict[type, tuple[tuple[str, type[enum.Enum], bool], ...]] = {}
+_SETS = (frozenset, set, collections.abc.Set)
 
 
-def _enum_fields(cls: type) -> tuple[tuple[str, type[enum.Enum]], ...]:
-    """The fields of the ``msgspec.Struct`` class ``cls`` typed as an enum (or an optional
-    one), with their enum class; found once per class."""
+def _enum_fields(cls: type) -> tuple[tuple[str, type[enum.Enum], bool], ...]:
+    """The fields of the ``msgspec.Struct`` class ``cls`` typed as an enum or a set of
+    them (optional or not), with their enum class; found once per class."""
     found = _ENUM_FIELDS.get(cls)
     if found is None:
         hints = typing.get_type_hints(cls)
@@ -161,7 +164,16 @@ def _enum_fields(cls: type) -> tuple[tuple[str, type[enum.Enum]], ...]:
             candidates = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
             for candidate in candidates:
                 if isinstance(candidate, type) and issubclass(candidate, enum.Enum):
-                    fields.append((name, candidate))
+                    fields.append((name, candidate, False))
+                    break
+                args = typing.get_args(candidate)
+                if (
+                    typing.get_origin(candidate) in _SETS
+                    and len(args) == 1
+                    and isinstance(args[0], type)
+                    and issubclass(args[0], enum.Enum)
+                ):
+                    fields.append((name, args[0], True))
                     break
         found = _ENUM_FIELDS[cls] = tuple(fields)
     return found
@@ -171,23 +183,38 @@ _UNIONS = (typing.Union, types.UnionType)
 _S = typing.TypeVar("_S", bound=msgspec.Struct)
 
 
+def _member(kind: type[enum.Enum], value: Any, field: str) -> enum.Enum:
+    if type(value) is kind:
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(member.value) for member in kind)
+        raise InvalidInput(f"{field} must be one of {allowed}", field=field) from None
+
+
 def checked_enums(command: _S) -> _S:
-    """``command`` with each enum-typed field an enum member: a plain value of the enum
-    (``"DISAGREED"`` for ``Decision.DISAGREED``) becomes its member; any other value is
-    ``InvalidInput`` naming the field.
+    """``command`` with each enum-typed field an enum member (and each set of them a
+    ``frozenset`` of members): a plain value of the enum (``"DISAGREED"`` for
+    ``Decision.DISAGREED``) becomes its member; any other value is ``InvalidInput``
+    naming the field.
 
     A ``msgspec.Struct`` built in Python does not check its fields' types, and a use
     case that compares members by identity would read a plain string as "not this
     member" (a decision of ``"DISAGREED"`` taken as an agreement).
     """
-    changes: dict[str, enum.Enum] = {}
-    for name, kind in _enum_fields(type(command)):
+    changes: dict[str, Any] = {}
+    for name, kind, is_set in _enum_fields(type(command)):
         value = getattr(command, name)
-        if value is None or type(value) is kind:
+        if value is None:
             continue
-        try:
-            changes[name] = kind(value)
-        except ValueError:
-            allowed = ", ".join(str(member.value) for member in kind)
-            raise InvalidInput(f"{name} must be one of {allowed}", field=name) from None
+        if not is_set:
+            if type(value) is not kind:
+                changes[name] = _member(kind, value, name)
+            continue
+        if isinstance(value, str | bytes) or not isinstance(value, collections.abc.Iterable):
+            raise InvalidInput(f"{name} must be a set of {kind.__name__} values", field=name)
+        # a StrEnum member equals its text, so the items' types are what tells them apart
+        if type(value) is not frozenset or any(type(item) is not kind for item in value):
+            changes[name] = frozenset(_member(kind, item, name) for item in value)
     return msgspec.structs.replace(command, **changes) if changes else command

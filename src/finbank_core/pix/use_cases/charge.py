@@ -35,7 +35,7 @@ from finbank_core.pix.ports import (
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 from finbank_core.shared.ids import IdGenerator
-from finbank_core.shared.inputs import Memo, check_memo
+from finbank_core.shared.inputs import Memo, check_memo, checked_enums
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -224,6 +224,7 @@ class RenderChargeQr(_ChargeUseCase):
         self._renderer = renderer
 
     async def __call__(self, query: RenderChargeQrQuery) -> bytes:
+        query = checked_enums(query)  # enum fields given as their values
         view = self._view(await self._owned(query.owner_id, query.txid))
         payload = view.dynamic_brcode if query.kind is QrKind.DYNAMIC else view.static_brcode
         if query.format is QrFormat.PNG:

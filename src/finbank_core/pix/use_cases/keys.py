@@ -25,6 +25,7 @@ from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.pix.ports import KeyDirectory
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import checked_enums
 from finbank_core.shared.privacy import masked_repr
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class RegisterPixKey:
         self._max_company = max_keys_company
 
     async def __call__(self, cmd: RegisterPixKeyCommand) -> KeyRegistration:
+        cmd = checked_enums(cmd)  # enum fields given as their values
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         key: PixKey | None = None
         if cmd.key_type is PixKeyType.EVP:

@@ -28,6 +28,7 @@ from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.payments import PaymentDirection, PaymentPage, PaymentStatus
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.inputs import checked_enums
 
 #: the most payments one page returns
 MAX_PAGE_SIZE = 100
@@ -133,6 +134,7 @@ class ListPixPayments:
         self._seal = CursorSeal(cursor_key)
 
     async def __call__(self, query: ListPixPaymentsQuery) -> PaymentPage:
+        query = checked_enums(query)  # statuses, direction
         limit = query.limit
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")

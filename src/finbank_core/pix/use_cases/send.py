@@ -106,6 +106,7 @@ from finbank_core.shared.inputs import (
     check_idempotency_key,
     check_memo,
     check_text,
+    checked_enums,
 )
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
@@ -295,6 +296,7 @@ class SendPix:
         self._recorder = recorder
 
     async def __call__(self, cmd: SendPixCommand) -> SendPixResult:
+        cmd = checked_enums(cmd)  # enum fields given as their values
         check_idempotency_key(cmd.idempotency_key)
         check_memo(cmd.description)  # these two before the fingerprint encodes them
         check_text(cmd.owner_id, field="owner_id", name="owner id")

@@ -334,6 +334,7 @@ class IssueRecurrenceCode:
         self._city = merchant_city
 
     async def __call__(self, query: RecurrenceCodeQuery) -> RecurrenceCode:
+        query = checked_enums(query)  # enum fields given as their values
         recurrence = await self._store.get_recurrence(query.recurrence_id)
         if recurrence is None or recurrence.receiver_owner_id != query.owner_id:
             raise RecurrenceNotFound()

@@ -16,6 +16,7 @@ from finbank_core.pix.directory import DirectoryEntry
 from finbank_core.pix.errors import PixKeyNotFound
 from finbank_core.pix.ports import KeyDirectory
 from finbank_core.shared.clock import Clock
+from finbank_core.shared.inputs import checked_enums
 
 
 class LookupPixKeyCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +56,7 @@ class LookupPixKey:
         self._settings = settings or LookupLimitSettings()
 
     async def __call__(self, cmd: LookupPixKeyCommand) -> DirectoryEntry:
+        cmd = checked_enums(cmd)  # enum fields given as their values
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         key = PixKey.parse(cmd.key, cmd.key_type)
         policy = self._settings.policy(account.holder_type)

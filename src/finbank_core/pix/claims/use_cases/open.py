@@ -32,6 +32,7 @@ from finbank_core.pix.codes.keys import PixKey, PixKeyType
 from finbank_core.pix.directory import KeyRegistration
 from finbank_core.pix.errors import PixKeyLimitReached, PixKeyNotFound
 from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import checked_enums
 
 
 class OpenKeyClaimCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,6 +109,7 @@ class OpenKeyClaim:
         self._ids = ids
 
     async def __call__(self, cmd: OpenKeyClaimCommand) -> KeyClaim:
+        cmd = checked_enums(cmd)  # enum fields given as their values
         steps = self._steps
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         key = PixKey.parse(cmd.key, cmd.key_type)
@@ -177,6 +179,7 @@ class ReceiveKeyClaim:
         self._steps = steps
 
     async def __call__(self, cmd: ReceiveKeyClaimCommand) -> KeyClaim:
+        cmd = checked_enums(cmd)  # enum fields given as their values
         steps = self._steps
         try:
             return await steps.current(cmd.claim_id)

@@ -25,6 +25,7 @@ from finbank_core.pix.claims.model import (
 )
 from finbank_core.pix.claims.use_cases.steps import ClaimSteps
 from finbank_core.pix.errors import PixKeyLimitReached
+from finbank_core.shared.inputs import checked_enums
 
 
 class ConfirmKeyClaimCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +102,7 @@ class CancelKeyClaim:
         self._steps = steps
 
     async def __call__(self, cmd: CancelKeyClaimCommand) -> KeyClaim:
+        cmd = checked_enums(cmd)  # enum fields given as their values
         if cmd.reason is CancelReason.DEFAULT_OPERATION:
             raise KeyClaimNotAllowed(
                 "only the directory cancels for an ended period", field="reason"
