@@ -49,6 +49,7 @@ from finbank_core.auth.use_cases import LoginCommand
 from finbank_core.pix.automatic import (
     CreateRecurrenceCommand,
     GetRecurrenceQuery,
+    ListAuthorisationsQuery,
     ListRecurrencesQuery,
     Periodicity,
     RecurrenceStatus,
@@ -56,6 +57,7 @@ from finbank_core.pix.automatic import (
     SetAutomaticLimitCommand,
 )
 from finbank_core.pix.automatic.use_cases import RequestAuthorisationCommand, RunDueDebitsCommand
+from finbank_core.pix.claims.use_cases import ListKeyClaimsQuery
 from finbank_core.pix.codes.identifiers import EndToEndId
 from finbank_core.pix.codes.keys import PixKeyType
 from finbank_core.pix.errors import ChargeNotFound
@@ -73,13 +75,16 @@ from finbank_core.pix.network import IncomingPixOrder
 from finbank_core.pix.payments import PixParty
 from finbank_core.pix.use_cases import (
     CreateChargeCommand,
+    DeletePixKeyCommand,
     GetChargeQuery,
+    ListPixKeysQuery,
     ListPixPaymentsQuery,
     RegisterPixKeyCommand,
     SendPixCommand,
     SetPixLimitsCommand,
     SimulateIncomingPixCommand,
 )
+from finbank_core.pix.use_cases.devices import ListPixDevicesQuery
 from finbank_core.reconciliation.use_cases import ReconcileCommand
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.money import MAX_BCB_CENTS, Money
@@ -602,3 +607,21 @@ async def test_enum_sets_and_key_types_given_as_text(bank: Bank) -> None:
         await _refused(
             bank.pix.list_payments(msgspec.structs.replace(query, **{field: value})), field
         )
+
+
+@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
+async def test_a_listing_by_an_owner_no_backend_can_store_is_refused_alike(
+    bank: Bank, bad: str
+) -> None:
+    """Memory answered an empty list, PostgreSQL a vague refusal with no field named."""
+    listings: list[Any] = [
+        bank.accounts.list(ListAccountsQuery(owner_id=bad)),
+        bank.pix.list_keys(ListPixKeysQuery(owner_id=bad)),
+        bank.pix.delete_key(DeletePixKeyCommand(owner_id=bad, key_id=uuid.uuid4())),
+        bank.pix.limits.devices(ListPixDevicesQuery(owner_id=bad)),
+        bank.pix.claims.list(ListKeyClaimsQuery(owner_id=bad)),
+        bank.pix.automatic.recurrences(ListRecurrencesQuery(owner_id=bad)),
+        bank.pix.automatic.authorisations(ListAuthorisationsQuery(owner_id=bad)),
+    ]
+    for listing in listings:
+        await _refused(listing, "owner_id")

@@ -596,6 +596,7 @@ class ListAccounts:
         self._accounts = accounts
 
     async def __call__(self, query: ListAccountsQuery) -> list[CustomerAccount]:
+        check_text(query.owner_id, field="owner_id", name="owner id")  # the store is asked by it
         return await self._accounts.list_by_owner(query.owner_id)
 
 

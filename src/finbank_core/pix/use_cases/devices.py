@@ -9,6 +9,7 @@ import msgspec
 
 from finbank_core.pix.limits import LimitPolicy
 from finbank_core.shared.clock import Clock
+from finbank_core.shared.inputs import check_text
 
 
 class DeviceListing(Protocol):
@@ -41,6 +42,7 @@ class ListPixDevices:
         self._clock = clock
 
     async def __call__(self, query: ListPixDevicesQuery) -> list[PixDevice]:
+        check_text(query.owner_id, field="owner_id", name="owner id")  # the store is asked by it
         now = self._clock.now()
         trust = self._policy.settings.new_device_trust_seconds
         found = sorted(

@@ -25,7 +25,7 @@ from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.pix.ports import KeyDirectory
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.ids import IdGenerator
-from finbank_core.shared.inputs import checked_enums
+from finbank_core.shared.inputs import check_text, checked_enums
 from finbank_core.shared.privacy import masked_repr
 
 if TYPE_CHECKING:
@@ -172,6 +172,7 @@ class DeletePixKey:
                 return
 
     async def __call__(self, cmd: DeletePixKeyCommand) -> KeyRegistration:
+        check_text(cmd.owner_id, field="owner_id", name="owner id")  # the store is asked by it
         await self._refuse_if_claimed(cmd)
         removed = await self._directory.delete(cmd.key_id, cmd.owner_id)
         await self._events.publish(
@@ -190,6 +191,7 @@ class ListPixKeys:
         self._directory = directory
 
     async def __call__(self, query: ListPixKeysQuery) -> list[KeyRegistration]:
+        check_text(query.owner_id, field="owner_id", name="owner id")  # the store is asked by it
         if query.account_id is not None:
             await owned_account(self._accounts, query.owner_id, query.account_id)
             return await self._directory.list_by_account(query.account_id)

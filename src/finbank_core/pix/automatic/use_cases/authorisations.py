@@ -59,6 +59,7 @@ from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.pix.payments import PixParty
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput, SameAccount
+from finbank_core.shared.inputs import check_text
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -414,6 +415,7 @@ class ListAuthorisations:
         self._store = store
 
     async def __call__(self, query: ListAuthorisationsQuery) -> list[Recurrence]:
+        check_text(query.owner_id, field="owner_id", name="owner id")  # the store is asked by it
         return await self._store.list_recurrences(payer_owner_id=query.owner_id)
 
 

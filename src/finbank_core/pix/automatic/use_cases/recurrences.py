@@ -242,6 +242,7 @@ class ListRecurrences:
         self._store = store
 
     async def __call__(self, query: ListRecurrencesQuery) -> list[Recurrence]:
+        check_text(query.owner_id, field="owner_id", name="owner id")  # the store is asked by it
         query = checked_enums(query)
         if query.role is RecurrenceRole.PAYER:
             return await self._store.list_recurrences(payer_owner_id=query.owner_id)

@@ -8,6 +8,7 @@ import msgspec
 
 from finbank_core.pix.claims.model import KeyClaim
 from finbank_core.pix.claims.use_cases.steps import ClaimSteps
+from finbank_core.shared.inputs import check_text
 
 
 class GetKeyClaimQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,5 +37,6 @@ class ListKeyClaims:
         self._steps = steps
 
     async def __call__(self, query: ListKeyClaimsQuery) -> list[KeyClaim]:
+        check_text(query.owner_id, field="owner_id", name="owner id")  # the store is asked by it
         found = await self._steps.store.list_by_owner(query.owner_id)
         return [await self._steps.current(claim.id) for claim in found]
