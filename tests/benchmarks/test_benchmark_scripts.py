@@ -190,8 +190,13 @@ def test_ledger_instructions_runs_each_inputs_mode(inputs: str) -> None:
 
 def test_ledger_group_cost_prints_each_size_and_the_fit() -> None:
     """Every call answered ``ok`` (the script checks); each size cap printed with groups no
-    bigger than it (4 callers, one call in flight: groups of 3 under a cap of 4, of 2 under
-    a cap of 2), and the fit."""
+    bigger than it, and the fit.
+
+    4 callers, one call in flight: groups of about 3 under a cap of 4, but how many
+    callers wait behind each call depends on scheduling (a CI run saw a mean of 2 or
+    less once). What always holds: at the start of the measured calls the 4 callers are
+    released together, so 3 of them wait behind the first and some group is bigger than
+    one; and no group passes its cap."""
     require_postgres()
     with scratch_databases("finbank_smoke_group") as (ledger,):
         out = run_script(
@@ -201,7 +206,8 @@ def test_ledger_group_cost_prints_each_size_and_the_fit() -> None:
         )
     rows = dict(re.findall(r"^\s+([42])\s+([0-9.]+)\s+[0-9.]+ \(", out, re.MULTILINE))
     assert set(rows) == {"4", "2"}, out
-    assert float(rows["2"]) <= 2.0 < float(rows["4"]) <= 4.0, out
+    assert 1.0 < float(rows["2"]) <= 2.0, out
+    assert 1.0 < float(rows["4"]) <= 4.0, out
     assert re.search(r"a = -?[0-9.]+ us a transfer, b = -?[0-9.]+ us a grouped call", out), out
 
 
