@@ -72,7 +72,9 @@ async def measure(dsn: str, schema: str, size: int, callers: int, calls: int) ->
         total = callers * calls
         grouped = ledger.grouped_calls - groups
         return {
-            "cpu_us": (after.user + after.system - before.user - before.system) / total * 1e6,
+            # each clock's own difference, so equal readings give 0.0, never a rounding
+            # error's -0.0 (os.times counts in ticks: a short run may see none)
+            "cpu_us": ((after.user - before.user) + (after.system - before.system)) / total * 1e6,
             "mean_size": (ledger.grouped_members - members) / grouped if grouped else 1.0,
             "rate": total / elapsed,
         }
