@@ -44,16 +44,32 @@ from finbank_core.accounts.use_cases import (
     MoveCashCommand,
     OpenAccountCommand,
 )
-from finbank_core.auth.model import SignUpCommand
-from finbank_core.auth.use_cases import LoginCommand
+from finbank_core.auth.errors import InvalidToken
+from finbank_core.auth.model import AuthenticateQuery, SignUpCommand
+from finbank_core.auth.use_cases import (
+    LoginCommand,
+    LogoutCommand,
+    RefreshCommand,
+    VerifyTotpCommand,
+)
 from finbank_core.pix.automatic import (
+    AuthoriseRecurrenceCommand,
+    CancelRecurrenceCommand,
+    CancelRecurringChargeCommand,
     CreateRecurrenceCommand,
+    ExecuteDebitCommand,
     GetRecurrenceQuery,
+    GetRecurringChargeQuery,
     ListAuthorisationsQuery,
     ListRecurrencesQuery,
+    ListRecurringChargesQuery,
     Periodicity,
+    RecurrenceCancellation,
+    RecurrenceCodeQuery,
     RecurrenceStatus,
+    RejectRecurrenceCommand,
     RetryPolicy,
+    ScheduleChargeCommand,
     SetAutomaticLimitCommand,
 )
 from finbank_core.pix.automatic.use_cases import RequestAuthorisationCommand, RunDueDebitsCommand
@@ -66,9 +82,12 @@ from finbank_core.pix.med.model import CaseStatus, Decision, FraudSituation
 from finbank_core.pix.med.use_cases import (
     AnalyseInfractionReportCommand,
     ContestPixPaymentCommand,
+    ExecuteMedReturnsCommand,
     MedViewQuery,
     PlacePrecautionaryBlockCommand,
     ReceiveInfractionReportCommand,
+    ReceiveMedAnalysisCommand,
+    ReleasePrecautionaryBlockCommand,
     RequestMedRefundCommand,
 )
 from finbank_core.pix.network import IncomingPixOrder
@@ -77,16 +96,23 @@ from finbank_core.pix.use_cases import (
     CreateChargeCommand,
     DeletePixKeyCommand,
     GetChargeQuery,
+    GetPixPaymentQuery,
     ListPixKeysQuery,
     ListPixPaymentsQuery,
+    QrFormat,
+    RefundPixCommand,
     RegisterPixKeyCommand,
+    RemoveChargeCommand,
+    RenderChargeQrQuery,
     SendPixCommand,
     SetPixLimitsCommand,
+    SettlePixPaymentCommand,
+    SettlePixRefundCommand,
     SimulateIncomingPixCommand,
 )
 from finbank_core.pix.use_cases.devices import ListPixDevicesQuery
 from finbank_core.reconciliation.use_cases import ReconcileCommand
-from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.errors import InvalidInput, NotFound
 from finbank_core.shared.money import MAX_BCB_CENTS, Money
 from tests.postgres_support import (
     all_postgres_settings,
@@ -625,3 +651,166 @@ async def test_a_listing_by_an_owner_no_backend_can_store_is_refused_alike(
     ]
     for listing in listings:
         await _refused(listing, "owner_id")
+
+
+def _lookups(bank: Bank, bad: str) -> list[tuple[str, Any]]:
+    """Every use case that asks a store by an id its caller names, with ``bad`` as the id:
+    ``(the field, the call)``."""
+    owner = "owner-1"
+    auto, med, pix = bank.pix.automatic, bank.pix.med, bank.pix
+    recurrence, txid, e2e = "recurrence_id", "txid", "end_to_end_id"
+    return [
+        (recurrence, auto.get(GetRecurrenceQuery(owner_id=owner, recurrence_id=bad))),
+        (recurrence, auto.code(RecurrenceCodeQuery(owner_id=owner, recurrence_id=bad))),
+        (recurrence, auto.charges(ListRecurringChargesQuery(owner_id=owner, recurrence_id=bad))),
+        (
+            recurrence,
+            auto.authorise(
+                AuthoriseRecurrenceCommand(
+                    owner_id=owner, account_id=uuid.uuid4(), recurrence_id=bad
+                )
+            ),
+        ),
+        (recurrence, auto.reject(RejectRecurrenceCommand(owner_id=owner, recurrence_id=bad))),
+        (recurrence, auto.cancel(CancelRecurrenceCommand(owner_id=owner, recurrence_id=bad))),
+        (
+            recurrence,
+            auto.record_cancellation(
+                RecurrenceCancellation(
+                    recurrence_id=bad, payer_ispb="12345678", at=datetime.now(UTC)
+                )
+            ),
+        ),
+        (
+            recurrence,
+            auto.schedule(
+                ScheduleChargeCommand(
+                    owner_id=owner,
+                    recurrence_id=bad,
+                    amount=Money(10_00),
+                    due_date=datetime.now(UTC).date() + timedelta(days=5),
+                )
+            ),
+        ),
+        (txid, auto.charge(GetRecurringChargeQuery(owner_id=owner, txid=bad))),
+        (txid, auto.cancel_charge(CancelRecurringChargeCommand(owner_id=owner, txid=bad))),
+        (txid, auto.execute(ExecuteDebitCommand(txid=bad))),
+        (txid, pix.get_charge(GetChargeQuery(owner_id=owner, txid=bad))),
+        (txid, pix.remove_charge(RemoveChargeCommand(owner_id=owner, txid=bad))),
+        (
+            txid,
+            pix.render_charge_qr(
+                RenderChargeQrQuery(owner_id=owner, txid=bad, format=QrFormat.SVG)
+            ),
+        ),
+        (e2e, pix.get_payment(GetPixPaymentQuery(owner_id=owner, end_to_end_id=bad))),
+        (e2e, pix.settle_payment(SettlePixPaymentCommand(end_to_end_id=bad))),
+        (
+            e2e,
+            pix.refund(
+                RefundPixCommand(
+                    owner_id=owner, end_to_end_id=bad, amount=Money(1_00), client_refund_id="r1"
+                )
+            ),
+        ),
+        (e2e, pix.settle_refund(SettlePixRefundCommand(end_to_end_id=bad, return_id="D1"))),
+        (e2e, med.view(MedViewQuery(end_to_end_id=bad))),
+        (
+            e2e,
+            med.contest(
+                ContestPixPaymentCommand(
+                    owner_id=owner, end_to_end_id=bad, situation=FraudSituation.SCAM
+                )
+            ),
+        ),
+        (
+            e2e,
+            med.receive_report(
+                ReceiveInfractionReportCommand(
+                    end_to_end_id=bad,
+                    report_id="rep-1",
+                    situation=FraudSituation.SCAM,
+                    reporter_ispb="12345678",
+                )
+            ),
+        ),
+        (
+            e2e,
+            med.analyse(
+                AnalyseInfractionReportCommand(
+                    end_to_end_id=bad, decision=Decision.AGREED, analyst_id="analyst"
+                )
+            ),
+        ),
+        (
+            e2e,
+            med.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=bad, blocked_by="ops")),
+        ),
+        (
+            e2e,
+            med.release_block(
+                ReleasePrecautionaryBlockCommand(end_to_end_id=bad, released_by="ops")
+            ),
+        ),
+        (e2e, med.request_refund(RequestMedRefundCommand(end_to_end_id=bad, requested_by="ops"))),
+        (e2e, med.execute_returns(ExecuteMedReturnsCommand(end_to_end_id=bad))),
+        (
+            e2e,
+            med.receive_analysis(
+                ReceiveMedAnalysisCommand(
+                    end_to_end_id=bad,
+                    report_id="rep-1",
+                    decision=Decision.AGREED,
+                    analysed_by="12345678",
+                )
+            ),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
+async def test_a_lookup_by_an_id_no_backend_can_store_is_refused_alike(
+    bank: Bank, bad: str
+) -> None:
+    """Memory answered "not found", PostgreSQL ``InvalidInput`` naming no field: every
+    lookup now names the id, alike on both."""
+    lookups = _lookups(bank, bad)
+    assert len(lookups) == 27
+    for field, lookup in lookups:
+        await _refused(lookup, field)
+
+
+async def test_a_lookup_by_a_well_formed_unknown_id_is_still_not_found(bank: Bank) -> None:
+    """The check is on the text, not on the id's format: an id that matches nothing is
+    "not found", on every backend (only the first two of each kind: the rest differ in
+    which record they look for first)."""
+    e2e = EndToEndId.generate("12345678", datetime.now(UTC)).value
+    for lookup in (
+        bank.pix.get_payment(GetPixPaymentQuery(owner_id="owner-1", end_to_end_id=e2e)),
+        bank.pix.med.view(MedViewQuery(end_to_end_id=e2e)),
+        bank.pix.get_charge(GetChargeQuery(owner_id="owner-1", txid="t" * 30)),
+        bank.pix.automatic.get(GetRecurrenceQuery(owner_id="owner-1", recurrence_id="RN1")),
+    ):
+        with pytest.raises(NotFound):
+            await lookup
+
+
+@pytest.mark.parametrize("bad", list(UNSTORABLE.values()), ids=list(UNSTORABLE))
+async def test_a_token_or_listing_owner_no_backend_can_store_is_refused_cleanly(
+    bank: Bank, bad: str
+) -> None:
+    """An unpaired surrogate in a token escaped as a raw ``UnicodeEncodeError`` from the
+    JWT library (a NUL was already ``InvalidToken``); in the owner of a payments listing,
+    from encoding the cursor's scope."""
+    for call in (
+        bank.auth.authenticate(AuthenticateQuery(access_token=bad)),
+        bank.auth.logout(LogoutCommand(access_token=bad)),
+        bank.auth.refresh(RefreshCommand(refresh_token=bad)),
+        bank.auth.verify_totp(VerifyTotpCommand(access_token=bad, code="123456")),
+    ):
+        with pytest.raises(InvalidToken):
+            await call
+    await _refused(
+        bank.pix.list_payments(ListPixPaymentsQuery(owner_id=bad, account_id=uuid.uuid4())),
+        "owner_id",
+    )

@@ -467,6 +467,8 @@ class Authenticate:
         self._denylist = denylist
 
     async def __call__(self, query: AuthenticateQuery) -> Principal:
+        if not query.access_token.isascii():  # a JWT is base64url and dots
+            raise InvalidToken()  # (an unpaired surrogate would not even encode)
         principal = await self._verifier.verify(query.access_token)
         ids = revocable_ids(principal)
         if not ids:
@@ -492,7 +494,7 @@ class Refresh:
 
     async def __call__(self, command: RefreshCommand) -> TokenSet:
         refresh_token = command.refresh_token
-        if not refresh_token or len(refresh_token) > 8192:
+        if not refresh_token or len(refresh_token) > 8192 or not refresh_token.isascii():
             raise InvalidToken()
         return await self._provider.refresh(refresh_token, username=command.username)
 

@@ -37,6 +37,8 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_MEMO_LENGTH = 140
 MAX_DEVICE_ID_LENGTH = 128
 
+_Id = typing.TypeVar("_Id", str, str | None)
+
 IdempotencyKey = Annotated[
     str,
     msgspec.Meta(
@@ -99,6 +101,21 @@ def check_text(value: str, *, field: str, name: str) -> str:
     unstorable = _unstorable(value)
     if unstorable is not None:
         raise InvalidInput(f"{name} must not contain {unstorable}", field=field)
+    return value
+
+
+def check_lookup_id(value: _Id, field: str) -> _Id:
+    """``value`` (``None`` passes), an id a use case asks the store by (a payment's end-to-end id, a
+    charge's txid, a recurrence's id), if every backend can hold it as text; else
+    ``InvalidInput`` naming ``field``.
+
+    Such an id can never have been stored: PostgreSQL refused the lookup with an
+    error naming no field where the in-memory store answered "not found". Checked
+    here, both answer alike. Its format is not checked: an id of the right text
+    that matches nothing is still "not found".
+    """
+    if value is not None:
+        check_text(value, field=field, name=field.replace("_", " "))
     return value
 
 

@@ -35,7 +35,7 @@ from finbank_core.pix.ports import (
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 from finbank_core.shared.ids import IdGenerator
-from finbank_core.shared.inputs import Memo, check_memo, checked_enums
+from finbank_core.shared.inputs import Memo, check_lookup_id, check_memo, checked_enums
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -198,6 +198,7 @@ class GetCharge(_ChargeUseCase):
     """One of the caller's charges (``ChargeNotFound`` for anyone else's)."""
 
     async def __call__(self, query: GetChargeQuery) -> ChargeResult:
+        check_lookup_id(query.txid, "txid")
         return self._view(await self._owned(query.owner_id, query.txid))
 
 
@@ -205,6 +206,7 @@ class RemoveCharge(_ChargeUseCase):
     """The receiver withdraws an active charge (``REMOVIDA_PELO_USUARIO_RECEBEDOR``)."""
 
     async def __call__(self, cmd: RemoveChargeCommand) -> ChargeResult:
+        check_lookup_id(cmd.txid, "txid")
         charge = await self._owned(cmd.owner_id, cmd.txid)
         stored = await self._charges.update(charge.remove(), charge.version)
         return self._view(stored)
@@ -225,6 +227,7 @@ class RenderChargeQr(_ChargeUseCase):
 
     async def __call__(self, query: RenderChargeQrQuery) -> bytes:
         query = checked_enums(query)  # enum fields given as their values
+        check_lookup_id(query.txid, "txid")
         view = self._view(await self._owned(query.owner_id, query.txid))
         payload = view.dynamic_brcode if query.kind is QrKind.DYNAMIC else view.static_brcode
         if query.format is QrFormat.PNG:

@@ -28,7 +28,7 @@ from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.payments import PaymentDirection, PaymentPage, PaymentStatus
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.shared.errors import InvalidInput
-from finbank_core.shared.inputs import checked_enums
+from finbank_core.shared.inputs import check_text, checked_enums
 
 #: the most payments one page returns
 MAX_PAGE_SIZE = 100
@@ -145,6 +145,7 @@ class ListPixPayments:
             raise InvalidInput("until must be after since", field="until")
         if query.statuses is not None and not query.statuses:
             raise InvalidInput("name at least one status, or none to list all", field="status")
+        check_text(query.owner_id, field="owner_id", name="owner id")  # encoded just below
         listing = _listing(query)
         inner = self._seal.open(query.cursor, listing) if query.cursor else None
         await owned_account(self._accounts, query.owner_id, query.account_id)

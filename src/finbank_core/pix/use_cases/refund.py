@@ -58,6 +58,7 @@ from finbank_core.shared.inputs import (
     IdempotencyKey,
     Memo,
     check_idempotency_key,
+    check_lookup_id,
     check_memo,
     check_text,
     checked_enums,
@@ -119,6 +120,7 @@ class RefundPix:
 
     async def __call__(self, cmd: RefundPixCommand) -> RefundPixResult:
         cmd = checked_enums(cmd)  # the refund's nature
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         check_idempotency_key(cmd.client_refund_id, field="client_refund_id", name="refund id")
         check_memo(cmd.description)  # these two before the fingerprint encodes them
         check_text(cmd.owner_id, field="owner_id", name="owner id")
@@ -235,6 +237,7 @@ class SettlePixRefund:
         self._network = network
 
     async def __call__(self, cmd: SettlePixRefundCommand) -> RefundPixResult:
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         payment = await self._payments.get(cmd.end_to_end_id)
         refund = payment.refund_by_return_id(cmd.return_id)
         if refund is None:

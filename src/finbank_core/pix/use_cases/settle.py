@@ -35,6 +35,7 @@ from finbank_core.pix.use_cases.charge import conclude_matching_charge
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.events import EventEnvelope
+from finbank_core.shared.inputs import check_lookup_id
 
 
 class AnnouncedTransitionRecorder(Protocol):
@@ -146,6 +147,7 @@ class SettlePixPayment:
         self._recorder = recorder
 
     async def __call__(self, cmd: SettlePixPaymentCommand) -> PixPayment:
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         end_to_end_id = cmd.end_to_end_id
         payment = await self._payments.get(end_to_end_id)
         if payment.flow is PixFlow.INCOMING:
@@ -254,6 +256,7 @@ class GetPixPayment:
         self._payments = payments
 
     async def __call__(self, query: GetPixPaymentQuery) -> PixPayment:
+        check_lookup_id(query.end_to_end_id, "end_to_end_id")
         payment = await self._payments.get(query.end_to_end_id)
         if not payment.is_visible_to(query.owner_id):
             raise PixPaymentNotFound()

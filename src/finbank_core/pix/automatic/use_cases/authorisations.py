@@ -59,7 +59,7 @@ from finbank_core.pix.ledger_steps import PixEvents
 from finbank_core.pix.payments import PixParty
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput, SameAccount
-from finbank_core.shared.inputs import check_text
+from finbank_core.shared.inputs import check_lookup_id, check_text
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -307,6 +307,7 @@ class AuthoriseRecurrence:
         self._locator = _Locator(store, location_base_url, clerk.network, clock)
 
     async def __call__(self, cmd: AuthoriseRecurrenceCommand) -> Recurrence:
+        check_lookup_id(cmd.recurrence_id, "recurrence_id")
         account = await owned_active_account(self._accounts, cmd.owner_id, cmd.account_id)
         expired: list[Recurrence] = []
 
@@ -391,6 +392,8 @@ class RejectRecurrence:
         self._locator = _Locator(store, location_base_url, clerk.network, clock)
 
     async def __call__(self, cmd: RejectRecurrenceCommand) -> Recurrence:
+        check_lookup_id(cmd.recurrence_id, "recurrence_id")
+
         async def reject() -> Recurrence:
             recurrence, journey = await self._locator.target(
                 cmd.owner_id, cmd.br_code, cmd.recurrence_id
@@ -506,6 +509,7 @@ class CancelRecurrence:
         self._ispb = clerk.ispb or ""
 
     async def __call__(self, cmd: CancelRecurrenceCommand) -> Recurrence:
+        check_lookup_id(cmd.recurrence_id, "recurrence_id")
         reason = cmd.reason or "cancelled"
         if len(reason) > MAX_REASON_LENGTH or not reason.isprintable():
             raise InvalidRecurrence(
@@ -562,6 +566,8 @@ class RecordReceiverCancellation:
         self._clock = clock
 
     async def __call__(self, cancellation: RecurrenceCancellation) -> Recurrence:
+        check_lookup_id(cancellation.recurrence_id, "recurrence_id")
+
         async def record() -> Recurrence:
             recurrence = await self._store.get_recurrence(cancellation.recurrence_id)
             if recurrence is None or not recurrence.receiver_elsewhere:

@@ -56,6 +56,7 @@ from finbank_core.pix.use_cases.receive import ReceivePix
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import check_lookup_id
 from finbank_core.shared.money import Money
 
 
@@ -122,6 +123,7 @@ class ScheduleCharge:
         self._accounts = accounts
 
     async def __call__(self, cmd: ScheduleChargeCommand) -> ScheduleChargeResult:
+        check_lookup_id(cmd.recurrence_id, "recurrence_id")
         result = await self.schedule(cmd, from_network=False)
         charge = result.charge
         if charge.payer_party is not None and charge.status is ChargeStatus.ATIVA:
@@ -323,6 +325,7 @@ class GetRecurringCharge:
         self._store = store
 
     async def __call__(self, query: GetRecurringChargeQuery) -> RecurringCharge:
+        check_lookup_id(query.txid, "txid")
         charge = await self._store.get_charge(query.txid)
         if charge is None or query.owner_id not in (
             charge.receiver_owner_id,
@@ -339,6 +342,7 @@ class ListRecurringCharges:
         self._store = store
 
     async def __call__(self, query: ListRecurringChargesQuery) -> list[RecurringCharge]:
+        check_lookup_id(query.recurrence_id, "recurrence_id")
         await visible_recurrence(self._store, query.owner_id, query.recurrence_id)
         return await self._store.list_charges(query.recurrence_id)
 
@@ -358,6 +362,8 @@ class CancelRecurringCharge:
         self._clock = clock
 
     async def __call__(self, cmd: CancelRecurringChargeCommand) -> RecurringCharge:
+        check_lookup_id(cmd.txid, "txid")
+
         async def cancel() -> RecurringCharge:
             charge = await self._store.get_charge(cmd.txid)
             if charge is None or cmd.owner_id not in (

@@ -91,7 +91,7 @@ from finbank_core.shared.errors import (
     ServiceUnavailable,
     TransferRejected,
 )
-from finbank_core.shared.inputs import check_text
+from finbank_core.shared.inputs import check_lookup_id, check_text
 
 #: the reason of an attempt that would pass the payer's daily Pix Automático limit
 LIMIT_EXCEEDED = "automatic_limit_exceeded"
@@ -171,6 +171,7 @@ class ExecuteDueDebit:
         self._usage = usage
 
     async def __call__(self, cmd: ExecuteDebitCommand) -> RecurringCharge:
+        check_lookup_id(cmd.txid, "txid")
         charge = await retrying(lambda: self._advance(cmd.txid))
         if charge.is_final:
             await publish_charge(self._events, charge)  # again if a crash ate it: same id

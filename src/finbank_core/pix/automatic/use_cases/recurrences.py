@@ -48,7 +48,7 @@ from finbank_core.pix.ports import ChargeRepository
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AccountNotFound, SameAccount
 from finbank_core.shared.ids import IdGenerator
-from finbank_core.shared.inputs import check_text, checked_enums
+from finbank_core.shared.inputs import check_lookup_id, check_text, checked_enums
 from finbank_core.shared.money import Money
 from finbank_core.shared.privacy import masked_repr
 
@@ -232,6 +232,7 @@ class GetRecurrence:
         self._store = store
 
     async def __call__(self, query: GetRecurrenceQuery) -> Recurrence:
+        check_lookup_id(query.recurrence_id, "recurrence_id")
         return await visible_recurrence(self._store, query.owner_id, query.recurrence_id)
 
 
@@ -336,6 +337,7 @@ class IssueRecurrenceCode:
 
     async def __call__(self, query: RecurrenceCodeQuery) -> RecurrenceCode:
         query = checked_enums(query)  # enum fields given as their values
+        check_lookup_id(query.recurrence_id, "recurrence_id")
         recurrence = await self._store.get_recurrence(query.recurrence_id)
         if recurrence is None or recurrence.receiver_owner_id != query.owner_id:
             raise RecurrenceNotFound()

@@ -18,7 +18,7 @@ from finbank_core.pix.med.errors import MedAlreadyDecided, MedCaseNotFound, MedV
 from finbank_core.pix.med.model import CaseStatus, Decision, MedCase
 from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
 from finbank_core.pix.med.use_cases.tracing import BlockTracer
-from finbank_core.shared.inputs import check_text, checked_enums
+from finbank_core.shared.inputs import check_lookup_id, check_text, checked_enums
 
 
 class AnalyseInfractionReportCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +54,7 @@ class AnalyseInfractionReport:
         self._tracer = BlockTracer(deps)
 
     async def __call__(self, cmd: AnalyseInfractionReportCommand) -> AnalysisResult:
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         check_text(cmd.analyst_id, field="analyst_id", name="analyst_id")  # stored in the case
         cmd = checked_enums(cmd)  # the decision, compared by identity
         d = self._d

@@ -28,7 +28,7 @@ from finbank_core.pix.med.model import BlockStatus, PrecautionaryBlock, precauti
 from finbank_core.pix.med.use_cases.common import MedDeps, with_retries
 from finbank_core.pix.payments import PaymentStatus, PixFlow
 from finbank_core.shared.errors import NotFound
-from finbank_core.shared.inputs import check_text
+from finbank_core.shared.inputs import check_lookup_id, check_text
 from finbank_core.shared.money import Money
 
 
@@ -62,6 +62,7 @@ class PlacePrecautionaryBlock:
         self._d = deps
 
     async def __call__(self, cmd: PlacePrecautionaryBlockCommand) -> PrecautionaryBlockResult:
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         check_text(cmd.blocked_by, field="blocked_by", name="blocked_by")  # stored in the block
         d = self._d
         existing = await d.current_block(cmd.end_to_end_id)
@@ -141,6 +142,7 @@ class ReleasePrecautionaryBlock:
         self._d = deps
 
     async def __call__(self, cmd: ReleasePrecautionaryBlockCommand) -> PrecautionaryBlockResult:
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         check_text(cmd.released_by, field="released_by", name="released_by")
         return await with_retries(lambda: self._release(cmd))
 

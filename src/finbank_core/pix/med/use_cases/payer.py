@@ -49,7 +49,7 @@ from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
 from finbank_core.pix.med.use_cases.refund import _as_refund, sync_payment
 from finbank_core.pix.payments import pix_transfer_id
 from finbank_core.pix.refunds import RefundStatus
-from finbank_core.shared.inputs import checked_enums
+from finbank_core.shared.inputs import check_lookup_id, checked_enums
 from finbank_core.shared.money import Money
 
 
@@ -105,6 +105,7 @@ class ReceiveMedAnalysis:
 
     async def __call__(self, cmd: ReceiveMedAnalysisCommand) -> MedCase:
         cmd = checked_enums(cmd)  # the decision, compared by identity
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         d = self._d
         for _ in range(RETRIES):
             case = await _payer_case(d, cmd.end_to_end_id, cmd.analysed_by, "analysed_by")

@@ -43,7 +43,7 @@ from finbank_core.pix.network import ReturnOrder
 from finbank_core.pix.payments import PixPayment
 from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
-from finbank_core.shared.inputs import check_text
+from finbank_core.shared.inputs import check_lookup_id, check_text
 from finbank_core.shared.money import Money
 
 #: how long a caller that took a return has to finish it before another may
@@ -149,6 +149,7 @@ class RequestMedRefund:
         self._inline = execute_inline
 
     async def __call__(self, cmd: RequestMedRefundCommand) -> MedRefundResult:
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         if not 1 <= len(cmd.requested_by) <= MAX_REQUESTED_BY_LENGTH:
             raise InvalidInput(
                 f"requested_by must be 1 to {MAX_REQUESTED_BY_LENGTH} characters",
@@ -230,6 +231,7 @@ class ExecuteMedReturns:
         self._d = deps
 
     async def __call__(self, cmd: ExecuteMedReturnsCommand) -> MedCase:
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         d = self._d
         end_to_end_id = cmd.end_to_end_id
         case = await d.current_case(end_to_end_id)

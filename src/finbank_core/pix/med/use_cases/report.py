@@ -27,7 +27,7 @@ from finbank_core.pix.med.ports import InfractionReportMessage
 from finbank_core.pix.med.use_cases.common import MedDeps
 from finbank_core.pix.payments import PaymentStatus, PixFlow, PixPayment
 from finbank_core.shared.errors import InvalidInput
-from finbank_core.shared.inputs import check_text, checked_enums
+from finbank_core.shared.inputs import check_lookup_id, check_text, checked_enums
 
 
 class ContestPixPaymentCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,6 +91,7 @@ class ContestPixPayment:
 
     async def __call__(self, cmd: ContestPixPaymentCommand) -> InfractionReportResult:
         cmd = checked_enums(cmd)  # the situation: stored in the case, and in its events
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         d = self._d
         payment = await d.payments.get(cmd.end_to_end_id)
         if not payment.is_visible_to(cmd.owner_id):
@@ -162,6 +163,7 @@ class ReceiveInfractionReport:
         self._d = deps
 
     async def __call__(self, cmd: ReceiveInfractionReportCommand) -> InfractionReportResult:
+        check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
         check_report_id(cmd.report_id)
         cmd = checked_enums(cmd)
         d = self._d

@@ -7,6 +7,7 @@ import msgspec
 from finbank_core.pix.errors import PixPaymentNotFound
 from finbank_core.pix.med.model import MedView
 from finbank_core.pix.med.use_cases.common import MedDeps
+from finbank_core.shared.inputs import check_lookup_id
 
 
 class MedViewQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -22,6 +23,7 @@ class GetMedView:
         self._d = deps
 
     async def __call__(self, query: MedViewQuery) -> MedView:
+        check_lookup_id(query.end_to_end_id, "end_to_end_id")
         d = self._d
         payment = await d.payments.get(query.end_to_end_id)  # PixPaymentNotFound if unknown
         if query.owner_id is not None and not payment.is_visible_to(query.owner_id):
