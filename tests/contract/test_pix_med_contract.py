@@ -190,6 +190,7 @@ async def test_a_precautionary_block_holds_the_money_until_exactly_72_hours(
     assert view.block is not None
     assert view.block.status is BlockStatus.RELEASED
     assert view.block.resolution == "expired"
+    assert view.block.released_by is None  # its deadline released it, no one did
     assert await w.available(mule) == 500_00
     assert w.events(med_events.BLOCK_RELEASED) == [payment.end_to_end_id]
 
@@ -231,6 +232,15 @@ async def test_an_analyst_releases_a_block_early_once(med_world: MedWorld) -> No
     assert again.replayed
     assert again.block == first.block
     assert await w.available(mule) == 80_00
+    stored = await w.repository.get_block(e2e)
+    assert stored is not None
+    assert (stored.resolution, stored.blocked_by, stored.released_by) == ("released", "e", "ana")
+    # a later release by someone else is the first one's answer: it does not rename it
+    other = await w.release_block(
+        ReleasePrecautionaryBlockCommand(end_to_end_id=e2e, released_by="bia")
+    )
+    assert other.replayed
+    assert other.block.released_by == "ana"
 
 
 async def test_fraud_reported_accepted_traced_and_returned_through_the_network(
@@ -479,6 +489,36 @@ async def test_concurrent_readers_at_the_deadline_release_the_block_once(
     assert stored.version == 2
     assert len(w.events(med_events.BLOCK_RELEASED)) == 1
     assert await w.available(mule) == 90_00
+
+
+async def test_concurrent_releases_by_several_analysts_record_the_one_that_did_it(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 60_00)
+    e2e = payment.end_to_end_id
+    await w.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="e"))
+    analysts = [f"analyst-{i}" for i in range(N)]
+    results, errors = await outcomes(
+        [
+            lambda a=a: w.release_block(  # type: ignore[misc]
+                ReleasePrecautionaryBlockCommand(end_to_end_id=e2e, released_by=a)
+            )
+            for a in analysts
+        ]
+    )
+    assert not errors
+    assert sum(not r.replayed for r in results) == 1
+    stored = await w.repository.get_block(e2e)
+    assert stored is not None
+    assert stored.released_by in analysts
+    first = next(r for r in results if not r.replayed)
+    assert first.block.released_by == stored.released_by
+    assert {r.block.released_by for r in results} == {stored.released_by}
+    assert stored.version == 2
+    assert len(w.events(med_events.BLOCK_RELEASED)) == 1
+    assert await w.available(mule) == 60_00
 
 
 async def test_the_same_report_accepted_and_rejected_at_once_is_decided_once(

@@ -330,6 +330,9 @@ class PrecautionaryBlock(msgspec.Struct, frozen=True, kw_only=True):
     resolved_at: datetime | None = None
     #: why it ended: ``expired``, ``released`` (by an analyst) or ``kept_for_med``
     resolution: str | None = None
+    #: who released it early (the operator or analyst); ``None`` while it holds, and
+    #: when its deadline or its MED case ended it
+    released_by: str | None = None
     version: int = 0
 
     def in_force(self, now: datetime) -> bool:
@@ -339,7 +342,8 @@ class PrecautionaryBlock(msgspec.Struct, frozen=True, kw_only=True):
         """Still recorded active, but its deadline has come: release it."""
         return self.status is BlockStatus.ACTIVE and now >= self.expires_at
 
-    def release(self, now: datetime, resolution: str) -> PrecautionaryBlock:
+    def release(self, now: datetime, resolution: str, by: str | None = None) -> PrecautionaryBlock:
+        """Released: at its deadline (``expired``), or early ``by`` someone (``released``)."""
         if self.status is not BlockStatus.ACTIVE:
             raise MedNotAllowed(f"a {self.status.value} block cannot be released")
         return msgspec.structs.replace(
@@ -347,6 +351,7 @@ class PrecautionaryBlock(msgspec.Struct, frozen=True, kw_only=True):
             status=BlockStatus.RELEASED,
             resolved_at=min(now, self.expires_at) if resolution == "expired" else now,
             resolution=resolution,
+            released_by=by,
         )
 
     def keep_for_med(self, now: datetime) -> PrecautionaryBlock:

@@ -40,6 +40,7 @@ class PlacePrecautionaryBlockCommand(msgspec.Struct, frozen=True, kw_only=True):
 
 class ReleasePrecautionaryBlockCommand(msgspec.Struct, frozen=True, kw_only=True):
     end_to_end_id: str
+    #: who released it (an analyst or operator id); kept with the block, as ``blocked_by``
     released_by: str
 
 
@@ -143,7 +144,7 @@ class ReleasePrecautionaryBlock:
 
     async def __call__(self, cmd: ReleasePrecautionaryBlockCommand) -> PrecautionaryBlockResult:
         check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
-        check_text(cmd.released_by, field="released_by", name="released_by")
+        check_text(cmd.released_by, field="released_by", name="released_by")  # stored
         return await with_retries(lambda: self._release(cmd))
 
     async def _release(self, cmd: ReleasePrecautionaryBlockCommand) -> PrecautionaryBlockResult:
@@ -158,7 +159,7 @@ class ReleasePrecautionaryBlock:
             raise MedNotAllowed("the block was kept for MED; its case decides", field="status")
         await d.ledger.release(block.hold_id)
         stored = await d.repository.update_block(
-            block.release(d.clock.now(), "released"), block.version
+            block.release(d.clock.now(), "released", by=cmd.released_by), block.version
         )
         await d.publish_block(med_events.BLOCK_RELEASED, stored)
         return PrecautionaryBlockResult(block=stored)
