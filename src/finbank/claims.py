@@ -21,6 +21,7 @@ from finbank_core.pix.directory import DirectoryEntry
 from finbank_core.pix.use_cases.devices import ListPixDevicesQuery, PixDevice
 from finbank_core.pix.use_cases.limit_changes import CancelPixLimitRaiseCommand, GetPixLimitsQuery
 from finbank_core.pix.use_cases.limits import PixLimitsResult, SetPixLimitsCommand
+from finbank_core.shared.inputs import checked_types
 
 __all__ = ["ClaimsFacade", "LimitsFacade"]
 
@@ -33,35 +34,35 @@ class ClaimsFacade:
 
     async def open(self, command: uc.OpenKeyClaimCommand) -> KeyClaim:
         """Claim a key for one of your accounts (portability or ownership)."""
-        return await (await provided(self._c.open_key_claim))(command)
+        return await (await provided(self._c.open_key_claim))(checked_types(command))
 
     async def confirm(self, command: uc.ConfirmKeyClaimCommand) -> KeyClaim:
         """As the key's holder, give it up within the resolution period."""
-        return await (await provided(self._c.confirm_key_claim))(command)
+        return await (await provided(self._c.confirm_key_claim))(checked_types(command))
 
     async def cancel(self, command: uc.CancelKeyClaimCommand) -> KeyClaim:
         """As the holder, refuse or contest; as the claimer, withdraw."""
-        return await (await provided(self._c.cancel_key_claim))(command)
+        return await (await provided(self._c.cancel_key_claim))(checked_types(command))
 
     async def complete(self, command: uc.CompleteKeyClaimCommand) -> KeyClaim:
         """As the claimer, bind the confirmed key to your account (within 30 days)."""
-        return await (await provided(self._c.complete_key_claim))(command)
+        return await (await provided(self._c.complete_key_claim))(checked_types(command))
 
     async def get(self, query: uc.GetKeyClaimQuery) -> KeyClaim:
         """One of your claims (as claimer or holder), its ended periods applied."""
-        return await (await provided(self._c.get_key_claim))(query)
+        return await (await provided(self._c.get_key_claim))(checked_types(query))
 
     async def list(self, query: uc.ListKeyClaimsQuery) -> list[KeyClaim]:
         """Your claims, oldest first."""
-        return await (await provided(self._c.list_key_claims))(query)
+        return await (await provided(self._c.list_key_claims))(checked_types(query))
 
     async def lookup_key(self, command: uc.LookupPixKeyCommand) -> DirectoryEntry:
         """Who a key pays (holder masked), charged to your look-up bucket."""
-        return await (await provided(self._c.lookup_pix_key))(command)
+        return await (await provided(self._c.lookup_pix_key))(checked_types(command))
 
     async def receive(self, command: uc.ReceiveKeyClaimCommand) -> KeyClaim:
         """A claim another institution opened on a key held here (from the network)."""
-        return await (await provided(self._c.receive_key_claim))(command)
+        return await (await provided(self._c.receive_key_claim))(checked_types(command))
 
     # -- the sandbox's side ------------------------------------------------------------
 
@@ -102,16 +103,16 @@ class LimitsFacade:
 
     async def get(self, query: GetPixLimitsQuery) -> PixLimitsResult:
         """The figures in force and the raise waiting for its delay, if any."""
-        return await (await provided(self._c.get_pix_limits))(query)
+        return await (await provided(self._c.get_pix_limits))(checked_types(query))
 
     async def set(self, command: SetPixLimitsCommand) -> PixLimitsResult:
         """Lower figures at once; a raise applies after the delay (24 h)."""
-        return await (await provided(self._pix.set_pix_limits))(command)
+        return await (await provided(self._pix.set_pix_limits))(checked_types(command))
 
     async def cancel_raise(self, command: CancelPixLimitRaiseCommand) -> PixLimitsResult:
         """Withdraw the raise still waiting for its delay."""
-        return await (await provided(self._c.cancel_pix_limit_raise))(command)
+        return await (await provided(self._c.cancel_pix_limit_raise))(checked_types(command))
 
     async def devices(self, query: ListPixDevicesQuery) -> list[PixDevice]:
         """The caller's devices known to PIX, and whether each is still capped as new."""
-        return await (await provided(self._c.list_pix_devices))(query)
+        return await (await provided(self._c.list_pix_devices))(checked_types(query))

@@ -10,6 +10,7 @@ from finbank_adapters.settings import Settings
 from finbank_core.reconciliation.model import ReconciliationSummary, ReconLine
 from finbank_core.reconciliation.ports import ReportSink
 from finbank_core.reconciliation.use_cases import ReconcileCommand, ReconcileDay
+from finbank_core.shared.inputs import checked_types
 
 __all__ = ["ReconciliationFacade"]
 
@@ -50,6 +51,7 @@ class ReconciliationFacade:
         """
         from finbank_adapters.reconciliation.job import publish_discrepancies
 
+        command = checked_types(command)
         container = self._container.reconciliation()
         settings: Settings = self._container.infra().settings()
         day = command.business_day.isoformat()

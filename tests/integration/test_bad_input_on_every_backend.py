@@ -111,6 +111,7 @@ from finbank_core.pix.use_cases import (
     SimulateIncomingPixCommand,
 )
 from finbank_core.pix.use_cases.devices import ListPixDevicesQuery
+from finbank_core.pix.use_cases.send import AccountData
 from finbank_core.reconciliation.use_cases import ReconcileCommand
 from finbank_core.shared.errors import InvalidInput, NotFound
 from finbank_core.shared.money import MAX_BCB_CENTS, Money
@@ -814,3 +815,81 @@ async def test_a_token_or_listing_owner_no_backend_can_store_is_refused_cleanly(
         bank.pix.list_payments(ListPixPaymentsQuery(owner_id=bad, account_id=uuid.uuid4())),
         "owner_id",
     )
+
+
+async def test_an_id_given_as_the_text_of_its_uuid_is_that_id(bank: Bank) -> None:
+    """Unchecked, an account id given as its text was "not found" on every backend (and a
+    raw ``AttributeError`` on PostgreSQL's ledger path) although the account exists."""
+    ana = await _account(bank, "Ana", 50_00)
+    bia = await _account(bank, "Bia")
+    receipt = await bank.accounts.transfer(
+        InternalTransferCommand(
+            owner_id=ana.owner_id,
+            from_account_id=str(ana.id),  # type: ignore[arg-type]
+            to_account_id=str(bia.id).upper(),  # type: ignore[arg-type]
+            amount=Money(20_00),
+            idempotency_key=f"as-text-{uuid.uuid4()}",
+        )
+    )
+    assert receipt.amount == Money(20_00)
+    assert await _balance(bank, ana) == (30_00, 30_00)
+    found = await bank.accounts.balance(
+        GetBalanceQuery(owner_id=bia.owner_id, account_id=str(bia.id))  # type: ignore[arg-type]
+    )
+    assert found.posted == Money(20_00)
+
+
+async def test_a_field_of_the_wrong_type_is_refused_naming_it_before_anything_moves(
+    bank: Bank,
+) -> None:
+    ana = await _account(bank, "Ana", 50_00)
+    bia = await _account(bank, "Bia")
+    transfer = InternalTransferCommand(
+        owner_id=ana.owner_id,
+        from_account_id=ana.id,
+        to_account_id=bia.id,
+        amount=Money(10_00),
+        idempotency_key=f"typed-{uuid.uuid4()}",
+    )
+    wrong: list[tuple[str, Any]] = [
+        ("amount", 10_00),  # centavos or reais? a Money says which
+        ("amount", "10.00"),
+        ("to_account_id", "not-a-uuid"),
+        ("to_account_id", 12345),
+        ("owner_id", 7),
+        ("description", b"bytes"),
+    ]
+    for field, value in wrong:
+        await _refused(
+            bank.accounts.transfer(msgspec.structs.replace(transfer, **{field: value})), field
+        )
+    statement = GetStatementQuery(owner_id=ana.owner_id, account_id=ana.id)
+    for field, value in (
+        ("since", "2026-01-01T00:00:00+00:00"),
+        ("after_sequence", "1"),
+        ("limit", True),
+    ):
+        await _refused(
+            bank.accounts.statement(msgspec.structs.replace(statement, **{field: value})), field
+        )
+    # inside a nested Struct, the path names it
+    await _refused(
+        bank.pix.send(
+            SendPixCommand(
+                owner_id=ana.owner_id,
+                account_id=ana.id,
+                idempotency_key=f"typed-{uuid.uuid4()}",
+                amount=Money(1_00),
+                account_data=AccountData(
+                    ispb="12345678",
+                    branch=1,  # type: ignore[arg-type]
+                    account_number="123",
+                    document="52998224725",
+                    name="Bia",
+                ),
+            )
+        ),
+        "account_data.branch",
+    )
+    assert await _balance(bank, ana) == (50_00, 50_00)
+    assert await _balance(bank, bia) == (0, 0)

@@ -44,6 +44,7 @@ from finbank_core.shared.inputs import (
     check_memo,
     check_text,
     checked_enums,
+    checked_types,
     find_unstorable,
 )
 from finbank_core.shared.money import Money
@@ -88,6 +89,7 @@ __all__ = [
     "check_memo",
     "check_text",
     "checked_enums",
+    "checked_types",
     "decode_event",
     "encode_event",
     "find_unstorable",

@@ -27,11 +27,14 @@ import collections.abc
 import enum
 import types
 import typing
+import uuid
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import msgspec
 
 from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.money import Money
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_MEMO_LENGTH = 140
@@ -234,4 +237,128 @@ def checked_enums(command: _S) -> _S:
         # a StrEnum member equals its text, so the items' types are what tells them apart
         if type(value) is not frozenset or any(type(item) is not kind for item in value):
             changes[name] = frozenset(_member(kind, item, name) for item in value)
+    return msgspec.structs.replace(command, **changes) if changes else command
+
+
+# -- the declared types of a command built in Python -------------------------------------
+
+#: what :func:`checked_types` checks a field against
+_UUID, _MONEY, _DATETIME, _DATE, _INT, _BOOL, _STR, _STRUCT = range(8)
+_KIND_NAMES = {
+    _UUID: "a UUID",
+    _MONEY: "a Money (Money(cents) or Money.from_bcb('10.50'))",
+    _DATETIME: "a datetime",
+    _DATE: "a date",
+    _INT: "an integer",
+    _BOOL: "a bool",
+    _STR: "text",
+}
+_Field = tuple[str, int, bool, type]  # name, kind, optional, the class (for _STRUCT)
+_TYPED_FIELDS: dict[type, tuple[_Field, ...]] = {}
+
+
+def _kind(hint: Any) -> tuple[int, type] | None:
+    while True:
+        if typing.get_origin(hint) is Annotated:
+            hint = typing.get_args(hint)[0]
+        elif hasattr(hint, "__supertype__"):  # a NewType
+            hint = hint.__supertype__
+        else:
+            break
+    if not isinstance(hint, type) or issubclass(hint, enum.Enum):
+        return None  # enums: checked_enums; unions, lists, sets: not checked here
+    for cls, kind in (
+        (bool, _BOOL),  # before int: a bool is an int
+        (uuid.UUID, _UUID),
+        (Money, _MONEY),
+        (datetime, _DATETIME),  # before date: a datetime is a date
+        (date, _DATE),
+        (int, _INT),
+        (str, _STR),
+    ):
+        if hint is cls:
+            return kind, hint
+    if issubclass(hint, msgspec.Struct):
+        return _STRUCT, hint
+    return None
+
+
+def _typed_fields(cls: type) -> tuple[_Field, ...]:
+    """The fields of the ``msgspec.Struct`` class ``cls`` that :func:`checked_types`
+    checks, with their kind; found once per class."""
+    found = _TYPED_FIELDS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        fields: list[_Field] = []
+        for name in getattr(cls, "__struct_fields__", ()):
+            hint = hints.get(name)
+            optional = False
+            if typing.get_origin(hint) in _UNIONS:
+                args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+                if len(args) != 1:
+                    continue
+                hint, optional = args[0], True
+            kind = _kind(hint)
+            if kind is not None:
+                fields.append((name, kind[0], optional, kind[1]))
+        found = _TYPED_FIELDS[cls] = tuple(fields)
+    return found
+
+
+def _wrong(path: str, kind: int, cls: type) -> InvalidInput:
+    what = _KIND_NAMES.get(kind) or f"a {cls.__name__}"
+    return InvalidInput(f"{path} must be {what}", field=path)
+
+
+def checked_types(command: _S, path: str = "") -> _S:
+    """``command`` with every field of a simple declared type holding that type: a
+    ``uuid.UUID``, a ``Money``, a ``datetime``, a ``date``, an ``int``, a ``bool``, text,
+    or a ``msgspec.Struct`` (its fields checked in turn; ``None`` where the field is
+    optional). An id given as the text of a UUID becomes that UUID; anything else of
+    the wrong type is ``InvalidInput`` naming the field (``limits.daily`` inside a
+    nested Struct).
+
+    A ``msgspec.Struct`` built in Python does not check its fields' types, as decoding
+    does. Unchecked, an account id given as its text was "not found" on every backend
+    although the account exists, and an amount given as an ``int`` or a ``datetime``
+    given as text raised a raw ``AttributeError`` or ``TypeError`` from deep inside a
+    use case. The facades (``bank.accounts``, ``bank.pix``...) pass every command and
+    query through this before the use case; enum fields are :func:`checked_enums`'.
+    """
+    changes: dict[str, Any] = {}
+    for name, kind, optional, cls in _typed_fields(type(command)):
+        value = getattr(command, name)
+        if value is None and optional:
+            continue
+        where = f"{path}.{name}" if path else name
+        if kind == _UUID:
+            if type(value) is uuid.UUID:
+                continue
+            if isinstance(value, str):
+                try:
+                    changes[name] = uuid.UUID(value)
+                    continue
+                except ValueError:
+                    pass
+            raise _wrong(where, kind, cls)
+        if kind in (_STRUCT, _MONEY):
+            if not isinstance(value, cls):
+                raise _wrong(where, kind, cls)
+            if kind == _STRUCT:
+                checked = checked_types(typing.cast(msgspec.Struct, value), where)
+                if checked is not value:
+                    changes[name] = checked
+            continue
+        if kind == _STR:
+            ok = isinstance(value, str)
+        elif kind == _INT:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind == _BOOL:
+            ok = type(value) is bool
+        elif kind == _DATETIME:
+            ok = isinstance(value, datetime)
+        else:  # _DATE
+            ok = isinstance(value, date) and not isinstance(value, datetime)
+        if not ok:
+            raise _wrong(where, kind, cls)
     return msgspec.structs.replace(command, **changes) if changes else command
