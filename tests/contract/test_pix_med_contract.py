@@ -54,9 +54,10 @@ from finbank_core.pix.med.use_cases import (
     ReleasePrecautionaryBlockCommand,
     RequestMedRefundCommand,
 )
+from finbank_core.pix.med.use_cases.common import MAX_OPERATOR_ID_LENGTH
 from finbank_core.pix.network import NetworkResult, ReturnOrder
 from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
-from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.errors import InvalidInput, ServiceUnavailable
 from finbank_core.shared.money import Money
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.med_support import PEER_ISPB, T0, MedWorld, med_world
@@ -451,6 +452,43 @@ async def test_a_return_never_exceeds_what_the_payment_still_has(med_world: MedW
     assert stored.status is CaseStatus.AGREED
     assert stored.returns == ()
     assert (await w.payments.get(e2e)).refunds == ()
+
+
+async def test_an_operator_id_at_its_edges_is_kept_or_refused_before_the_money_moves(
+    med_world: MedWorld,
+) -> None:
+    """``blocked_by`` and ``released_by`` are 1 to 128 characters. Past that, a record too
+    big to store (a DynamoDB item is at most 400 KB) would leave the hold placed or voided
+    with no block to say so: refused before the ledger is touched."""
+    w = med_world
+    mule = await w.open_account("mule")
+    payment = await w.incoming(mule, 40_00)
+    e2e = payment.end_to_end_id
+    for bad in ("", "o" * (MAX_OPERATOR_ID_LENGTH + 1), "o" * 500_000):
+        with pytest.raises(InvalidInput) as refused:
+            await w.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by=bad))
+        assert refused.value.details["field"] == "blocked_by"
+    assert await w.repository.get_block(e2e) is None
+    assert await w.available(mule) == 40_00
+    longest = "o" * MAX_OPERATOR_ID_LENGTH
+    await w.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by=longest))
+    assert await w.available(mule) == 0
+    with pytest.raises(InvalidInput) as refused:
+        await w.release_block(
+            ReleasePrecautionaryBlockCommand(end_to_end_id=e2e, released_by="r" * 500_000)
+        )
+    assert refused.value.details["field"] == "released_by"
+    assert await w.available(mule) == 0  # still held
+    released = await w.release_block(
+        ReleasePrecautionaryBlockCommand(
+            end_to_end_id=e2e, released_by="r" * MAX_OPERATOR_ID_LENGTH
+        )
+    )
+    stored = await w.repository.get_block(e2e)
+    assert stored is not None
+    assert stored == released.block
+    assert (stored.blocked_by, stored.released_by) == (longest, "r" * MAX_OPERATOR_ID_LENGTH)
+    assert await w.available(mule) == 40_00
 
 
 # -- 3. many callers at once ------------------------------------------------------------------

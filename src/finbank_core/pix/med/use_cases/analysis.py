@@ -16,9 +16,9 @@ import msgspec
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import MedAlreadyDecided, MedCaseNotFound, MedVersionConflict
 from finbank_core.pix.med.model import CaseStatus, Decision, MedCase
-from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
+from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps, check_operator_id
 from finbank_core.pix.med.use_cases.tracing import BlockTracer
-from finbank_core.shared.inputs import check_lookup_id, check_text, checked_enums
+from finbank_core.shared.inputs import check_lookup_id, checked_enums
 
 
 class AnalyseInfractionReportCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,7 +55,7 @@ class AnalyseInfractionReport:
 
     async def __call__(self, cmd: AnalyseInfractionReportCommand) -> AnalysisResult:
         check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
-        check_text(cmd.analyst_id, field="analyst_id", name="analyst_id")  # stored in the case
+        check_operator_id(cmd.analyst_id, "analyst_id")  # stored with it
         cmd = checked_enums(cmd)  # the decision, compared by identity
         d = self._d
         for _ in range(RETRIES):

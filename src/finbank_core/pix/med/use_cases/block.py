@@ -25,10 +25,10 @@ from finbank_core.pix.med.errors import (
     PrecautionaryBlockAlreadyExists,
 )
 from finbank_core.pix.med.model import BlockStatus, PrecautionaryBlock, precautionary_hold_id
-from finbank_core.pix.med.use_cases.common import MedDeps, with_retries
+from finbank_core.pix.med.use_cases.common import MedDeps, check_operator_id, with_retries
 from finbank_core.pix.payments import PaymentStatus, PixFlow
 from finbank_core.shared.errors import NotFound
-from finbank_core.shared.inputs import check_lookup_id, check_text
+from finbank_core.shared.inputs import check_lookup_id
 from finbank_core.shared.money import Money
 
 
@@ -64,7 +64,7 @@ class PlacePrecautionaryBlock:
 
     async def __call__(self, cmd: PlacePrecautionaryBlockCommand) -> PrecautionaryBlockResult:
         check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
-        check_text(cmd.blocked_by, field="blocked_by", name="blocked_by")  # stored in the block
+        check_operator_id(cmd.blocked_by, "blocked_by")  # stored with it
         d = self._d
         existing = await d.current_block(cmd.end_to_end_id)
         if existing is not None:
@@ -144,7 +144,7 @@ class ReleasePrecautionaryBlock:
 
     async def __call__(self, cmd: ReleasePrecautionaryBlockCommand) -> PrecautionaryBlockResult:
         check_lookup_id(cmd.end_to_end_id, "end_to_end_id")
-        check_text(cmd.released_by, field="released_by", name="released_by")  # stored
+        check_operator_id(cmd.released_by, "released_by")  # stored with it
         return await with_retries(lambda: self._release(cmd))
 
     async def _release(self, cmd: ReleasePrecautionaryBlockCommand) -> PrecautionaryBlockResult:

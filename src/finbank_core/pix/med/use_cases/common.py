@@ -52,13 +52,29 @@ from finbank_core.pix.med.ports import MedDirectory, MedRepository
 from finbank_core.pix.ports import PaymentNetwork, PixPaymentRepository
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.shared.clock import Clock
+from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.ids import IdGenerator
+from finbank_core.shared.inputs import check_text
 
 T = TypeVar("T")
 #: how often a step re-reads and retries after losing a version race
 RETRIES = 8
 #: how long a refund request has from writing the payment's refunds to recording the case
 REQUEST_LEASE = timedelta(seconds=60)
+
+#: an operator's or analyst's id kept in a block or a case (``blocked_by``, ``released_by``,
+#: ``analyst_id``): what a principal's subject holds (a username is at most 128)
+MAX_OPERATOR_ID_LENGTH = 128
+
+
+def check_operator_id(value: str, field: str) -> str:
+    """``value`` if it is 1 to :data:`MAX_OPERATOR_ID_LENGTH` storable characters, else
+    ``InvalidInput`` naming ``field``. Checked before the money is held or released: a
+    record too big to store (a DynamoDB item is at most 400 KB) would leave the hold
+    moved with no record of it."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_OPERATOR_ID_LENGTH:
+        raise InvalidInput(f"{field} must be 1 to {MAX_OPERATOR_ID_LENGTH} characters", field=field)
+    return check_text(value, field=field, name=field)
 
 
 class MedDeps:
