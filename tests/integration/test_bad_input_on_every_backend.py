@@ -839,6 +839,56 @@ async def test_an_id_given_as_the_text_of_its_uuid_is_that_id(bank: Bank) -> Non
     assert found.posted == Money(20_00)
 
 
+async def test_ids_the_bank_answered_with_are_taken_back_as_they_are(bank: Bank) -> None:
+    """asyncpg reads every uuid column as its own ``uuid.UUID`` subclass. The type check
+    took only ``uuid.UUID`` itself, so on PostgreSQL an account from ``accounts.list``, or
+    the account of a key from ``pix.list_keys``, was refused (``account_id must be a
+    UUID``) when used in the next command; memory answers with the ids it was given.
+    Found by the differential walk (``test_bank_differential``)."""
+    ana = await _account(bank, "Ana")
+    await bank.accounts.open(OpenAccountCommand(owner_id=ana.owner_id, holder_name="Ana"))
+    listed = await bank.accounts.list(ListAccountsQuery(owner_id=ana.owner_id))
+    first, second = sorted(listed, key=lambda account: account.id)
+    await bank.accounts.deposit(
+        MoveCashCommand(
+            account_id=first.id,
+            amount=Money(30_00),
+            idempotency_key=f"listed-{uuid.uuid4()}",
+            operator_id="teller",
+        )
+    )
+    await bank.accounts.transfer(
+        InternalTransferCommand(
+            owner_id=ana.owner_id,
+            from_account_id=first.id,
+            to_account_id=second.id,
+            amount=Money(10_00),
+            idempotency_key=f"listed-{uuid.uuid4()}",
+        )
+    )
+    balances = [
+        (
+            await bank.accounts.balance(GetBalanceQuery(owner_id=ana.owner_id, account_id=a.id))
+        ).posted.cents
+        for a in (first, second)
+    ]
+    assert balances == [20_00, 10_00]
+    await bank.pix.register_key(
+        RegisterPixKeyCommand(owner_id=ana.owner_id, account_id=second.id, key_type=PixKeyType.EVP)
+    )
+    [registration] = await bank.pix.list_keys(ListPixKeysQuery(owner_id=ana.owner_id))
+    assert registration.account_id == second.id
+    charge = await bank.pix.create_charge(
+        CreateChargeCommand(
+            owner_id=ana.owner_id,
+            account_id=registration.account_id,  # as the store answered it
+            pix_key=registration.key.value,
+            amount=Money(5_00),
+        )
+    )
+    assert charge.charge.account_id == second.id
+
+
 async def test_a_field_of_the_wrong_type_is_refused_naming_it_before_anything_moves(
     bank: Bank,
 ) -> None:

@@ -140,6 +140,18 @@ def test_the_text_of_a_uuid_becomes_the_uuid_at_any_depth_of_optionality() -> No
     assert checked.other_id == other_id
 
 
+def test_a_uuid_of_a_subclass_is_a_uuid_as_it_is() -> None:
+    """asyncpg reads every uuid column as its own ``UUID`` subclass: an account listed
+    from PostgreSQL and then used in a transfer was refused (``account_id must be a
+    UUID``) until the check took any ``uuid.UUID``."""
+    from asyncpg.pgproto.pgproto import UUID as AsyncpgUUID
+
+    account_id = AsyncpgUUID(str(uuid.uuid4()))
+    assert type(account_id) is not uuid.UUID
+    command = _command(account_id=account_id, other_id=AsyncpgUUID(str(uuid.uuid4())))
+    assert checked_types(command) is command
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

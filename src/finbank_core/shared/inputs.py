@@ -319,7 +319,8 @@ def checked_types(command: _S, path: str = "") -> _S:
     nested Struct).
 
     A ``msgspec.Struct`` built in Python does not check its fields' types, as decoding
-    does. Unchecked, an account id given as its text was "not found" on every backend
+    does. A ``uuid.UUID`` subclass is a UUID (asyncpg's, in what PostgreSQL returns).
+    Unchecked, an account id given as its text was "not found" on every backend
     although the account exists, and an amount given as an ``int`` or a ``datetime``
     given as text raised a raw ``AttributeError`` or ``TypeError`` from deep inside a
     use case. The facades (``bank.accounts``, ``bank.pix``...) pass every command and
@@ -332,7 +333,9 @@ def checked_types(command: _S, path: str = "") -> _S:
             continue
         where = f"{path}.{name}" if path else name
         if kind == _UUID:
-            if type(value) is uuid.UUID:
+            # a subclass too: asyncpg reads every uuid column as its own ``UUID``, so
+            # an id read back from PostgreSQL (a listed account's) is one
+            if isinstance(value, uuid.UUID):
                 continue
             if isinstance(value, str):
                 try:
