@@ -1,0 +1,579 @@
+"""Differential test: the whole bank on PostgreSQL (or DynamoDB) against the bank in memory.
+
+The ledger has a differential test of its own (``test_ledger_differential``);
+this one drives the public facades, where the stores meet: accounts, cash,
+transfers, PIX keys, payments to our own customers and to the sandbox's peer
+bank (accepted, closed account, timed out), refunds, charges paid by their BR
+Codes, limits, incoming payments, precautionary blocks and their release,
+statements and listings. A seeded random walk makes the same call on both
+banks, each on a :class:`FakeClock` of its own moved together, and after
+every call the two must answer alike: the same result, or the same error with
+the same details. One call in five is made twice at once on each bank, as two
+replicas would receive a retried request: PostgreSQL may answer one of the pair
+``RequestInProgress`` (the claim of a request still running, HTTP 409) where
+memory, which never suspends mid-call, has already finished; apart from that,
+what each bank answers must be among what the other answers.
+
+At the end every account must show the same balance, statement and PIX
+payments on both, and none may be below zero.
+
+Both banks must draw the same ids: each has its own ``SequentialIdGenerator``,
+and the random part of end-to-end ids, return ids and txids comes from a
+generator seeded per step, one per bank (``identifiers._random_alnum`` patched
+for the test). Ids that still differ (a PIX key's EVP, or an id drawn once more
+on one side after a ``RequestInProgress``) are compared by their order of first
+appearance on each side, not by value; a request's fingerprint (a digest of the
+request, those ids included) is left out.
+
+The walk also counts what it did: each run must have made every kind of money
+movement succeed at least once (payments, charges paid, refunds, blocks and their
+release...), and made enough concurrent pairs and clock moves. A walk that only
+collected refusals would prove nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import secrets
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pytest
+
+from finbank import Bank, open_bank
+from finbank_adapters.aws.dynamo_schema import create_tables
+from finbank_adapters.aws_wiring import open_dynamodb_client
+from finbank_adapters.memory.clock import FakeClock
+from finbank_adapters.memory.ids import SequentialIdGenerator
+from finbank_adapters.sandbox import (
+    PEER_CLOSED_KEY,
+    PEER_KEY_EMAIL,
+    PEER_KEY_EVP,
+    PEER_TIMEOUT_AMOUNT,
+)
+from finbank_adapters.settings import Settings
+from finbank_core.accounts.use_cases import (
+    BalanceResult,
+    GetBalanceQuery,
+    GetStatementQuery,
+    InternalTransferCommand,
+    MoveCashCommand,
+    OpenAccountCommand,
+)
+from finbank_core.pix.codes import identifiers
+from finbank_core.pix.codes.keys import PixKeyType
+from finbank_core.pix.limits import TierLimits
+from finbank_core.pix.med.use_cases import (
+    PlacePrecautionaryBlockCommand,
+    ReleasePrecautionaryBlockCommand,
+)
+from finbank_core.pix.use_cases import (
+    CreateChargeCommand,
+    ListPixPaymentsQuery,
+    RefundPixCommand,
+    RegisterPixKeyCommand,
+    SendPixCommand,
+    SetPixLimitsCommand,
+    SimulateIncomingPixCommand,
+)
+from finbank_core.shared.money import Money
+from tests.integration.dynamo_support import serial_moto_endpoint
+from tests.postgres_support import (
+    POSTGRES_DSN,
+    all_postgres_settings,
+    isolated_schema,
+    require_postgres,
+)
+from tests.support_redis import open_test_redis
+
+__all__ = ["serial_moto_endpoint"]  # fixture
+
+#: a call made on one bank: ``side`` is 0 for memory, 1 for the other
+Call = Callable[[Bank, int], Awaitable[object]]
+#: each side's value of something the banks made (an account id, a key, a BR Code)
+Pair = tuple[Any, Any]
+
+OWNERS = ("ana", "bia", "caio")
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+#: ids a bank makes that may differ between the sides, compared by order of appearance
+_IDS = re.compile(
+    r"(?<=cob/)[0-9a-f]{32}|\b[0-9a-f]{32}\b"  # a charge's location id, alone or in its URL
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+_CRC = re.compile(r"6304[0-9A-F]{4}$")  # a BR Code's CRC covers the ids above
+
+
+class Sides:
+    """What makes both banks draw the same random ids: one generator per side."""
+
+    def __init__(self) -> None:
+        self.rngs = (random.Random(), random.Random())
+        self.current = 0
+
+    def reseed(self, step: int) -> None:
+        for rng in self.rngs:
+            rng.seed(step)
+
+    def draw(self, length: int, rng: random.Random | None) -> str:
+        return _DRAW(length, rng if rng is not None else self.rngs[self.current])
+
+
+_DRAW = identifiers._random_alnum
+
+
+class Walk:
+    """The seeded walk: picks each call, makes it on both banks, compares the answers."""
+
+    def __init__(self, banks: tuple[Bank, Bank], clocks: tuple[FakeClock, FakeClock], seed: int):
+        self.banks = banks
+        self.clocks = clocks
+        self.rnd = random.Random(seed)
+        self.sides = Sides()
+        self.seen: tuple[dict[str, str], dict[str, str]] = ({}, {})
+        self.accounts: list[tuple[str, Pair]] = []  # owner, account ids
+        self.keys: list[tuple[str, Pair, Pair]] = []  # owner, account ids, key values
+        self.received: list[tuple[str, Pair]] = []  # payee's owner, end-to-end ids
+        self.blocked: list[Pair] = []  # end-to-end ids of payments blocked
+        self.br_codes: list[Pair] = []
+        self.idempotency_keys: list[str] = []
+        self.differences: list[str] = []
+        self.done: Counter[str] = Counter()
+
+    # -- what a call answers, comparable across the sides -------------------------------
+
+    def comparable(self, value: object, side: int) -> object:
+        seen = self.seen[side]
+
+        def walk(item: Any) -> Any:
+            if isinstance(item, dict):  # a request's digest covers the ids above, too
+                return {k: walk(v) for k, v in item.items() if k != "request_fingerprint"}
+            if isinstance(item, list | tuple):
+                return [walk(v) for v in item]
+            if isinstance(item, str):
+                item = _CRC.sub("6304", item)
+                return _IDS.sub(lambda m: seen.setdefault(m.group(0), f"<id {len(seen)}>"), item)
+            return item
+
+        return walk(msgspec.to_builtins(value, str_keys=True, enc_hook=repr))
+
+    async def answer(self, call: Call, side: int) -> tuple[str, object, object]:
+        """``("ok", comparable result, result)`` or ``(error class, comparable details, None)``."""
+        self.sides.current = side
+        try:
+            result = await call(self.banks[side], side)
+        except Exception as exc:  # every error a facade raises is compared
+            details = {"message": str(exc), "details": getattr(exc, "details", None)}
+            return type(exc).__name__, self.comparable(details, side), None
+        return "ok", self.comparable(result, side), result
+
+    async def twice(self, call: Call, side: int) -> set[str]:
+        """The kinds of answer to ``call`` made twice at once, ``RequestInProgress`` apart."""
+        self.sides.current = side
+        bank = self.banks[side]
+        answers = await asyncio.gather(call(bank, side), call(bank, side), return_exceptions=True)
+        kinds = {"ok" if not isinstance(a, BaseException) else type(a).__name__ for a in answers}
+        return kinds - {"RequestInProgress"}
+
+    # -- the calls ----------------------------------------------------------------------
+
+    def idempotency_key(self) -> str:
+        if self.idempotency_keys and self.rnd.random() < 0.15:
+            return self.rnd.choice(self.idempotency_keys)  # a retry, or a key reused
+        key = f"k-{self.rnd.getrandbits(48):x}"
+        self.idempotency_keys.append(key)
+        return key
+
+    def amount(self) -> Money:
+        r = self.rnd.random()
+        if r < 0.04:
+            return Money(0)
+        if r < 0.1:  # the edges of the limits, the new-device cap and the largest amount
+            return Money(self.rnd.choice([1, 200_00, 200_01, 1_000_00, 1_000_01, 99_999_999_99]))
+        return Money(self.rnd.randint(1, 60_000))
+
+    def pick(self) -> tuple[str, str, Call | None]:
+        """The next call's kind, owner and the call (``None``: nothing to do it with)."""
+        rnd = self.rnd
+        kinds = {
+            "open": 4, "deposit": 6, "withdraw": 4, "transfer": 9, "key": 3, "send": 12,
+            "refund": 5, "charge": 4, "pay_charge": 5, "limits": 2, "incoming": 4, "block": 3,
+            "release": 2, "statement": 4, "payments": 3,
+        }  # fmt: skip
+        kind = rnd.choices(list(kinds), weights=list(kinds.values()))[0]
+        if kind == "open" or not self.accounts:
+            owner = rnd.choice(OWNERS)
+            name = f"{owner.title()} Souza"
+            return (
+                "open",
+                owner,
+                lambda b, _: b.accounts.open(OpenAccountCommand(owner_id=owner, holder_name=name)),
+            )
+        owner, a = rnd.choice(self.accounts)
+        amount = self.amount()
+        if kind in ("deposit", "withdraw"):
+            key = self.idempotency_key()
+            move = "deposit" if kind == "deposit" else "withdraw"
+            return (
+                kind,
+                owner,
+                lambda b, s: getattr(b.accounts, move)(
+                    MoveCashCommand(
+                        account_id=a[s], amount=amount, idempotency_key=key, operator_id="teller-1"
+                    )
+                ),
+            )
+        if kind == "transfer":
+            _, to = rnd.choice(self.accounts)
+            key = self.idempotency_key()
+            return (
+                kind,
+                owner,
+                lambda b, s: b.accounts.transfer(
+                    InternalTransferCommand(
+                        owner_id=owner,
+                        from_account_id=a[s],
+                        to_account_id=to[s],
+                        amount=amount,
+                        idempotency_key=key,
+                    )
+                ),
+            )
+        if kind == "key":
+            key_type = rnd.choice([PixKeyType.EVP, PixKeyType.EVP, PixKeyType.EMAIL])
+            value = None if key_type is PixKeyType.EVP else f"{owner}{rnd.randint(0, 5)}@ex.com.br"
+            return (
+                kind,
+                owner,
+                lambda b, s: b.pix.register_key(
+                    RegisterPixKeyCommand(
+                        owner_id=owner, account_id=a[s], key_type=key_type, key=value
+                    )
+                ),
+            )
+        if kind == "send":
+            r = rnd.random()
+            target: Pair
+            if r < 0.5 and self.keys:
+                target = rnd.choice(self.keys)[2]
+            elif r < 0.8:
+                target = (PEER_KEY_EMAIL, PEER_KEY_EMAIL)
+            elif r < 0.9:
+                target = (PEER_CLOSED_KEY, PEER_CLOSED_KEY)  # the peer answers AC03
+            else:
+                target = (PEER_KEY_EVP, PEER_KEY_EVP)
+                if rnd.random() < 0.5:
+                    amount = PEER_TIMEOUT_AMOUNT  # the peer never answers: AB03
+            device = rnd.choice([None, "phone-1", "phone-2"])
+            key = self.idempotency_key()
+            return (
+                kind,
+                owner,
+                lambda b, s: b.pix.send(
+                    SendPixCommand(
+                        owner_id=owner,
+                        account_id=a[s],
+                        idempotency_key=key,
+                        amount=amount,
+                        key=target[s],
+                        device_id=device,
+                    )
+                ),
+            )
+        if kind == "refund" and self.received:
+            payee, e2e = rnd.choice(self.received)
+            key = self.idempotency_key()
+            return (
+                kind,
+                payee,
+                lambda b, s: b.pix.refund(
+                    RefundPixCommand(
+                        owner_id=payee, end_to_end_id=e2e[s], amount=amount, client_refund_id=key
+                    )
+                ),
+            )
+        if kind == "charge" and self.keys:
+            payee, account, pix_key = rnd.choice(self.keys)
+            expires = rnd.choice([None, 60, 3600, 86400])
+            return (
+                kind,
+                payee,
+                lambda b, s: b.pix.create_charge(
+                    CreateChargeCommand(
+                        owner_id=payee,
+                        account_id=account[s],
+                        pix_key=pix_key[s],
+                        amount=amount,
+                        expires_in_seconds=expires,
+                    )
+                ),
+            )
+        if kind == "pay_charge" and self.br_codes:
+            # mostly the newest charge: an older one is often paid or expired already
+            code = self.br_codes[-1] if rnd.random() < 0.6 else rnd.choice(self.br_codes)
+            key = self.idempotency_key()
+            return (
+                kind,
+                owner,
+                lambda b, s: b.pix.send(
+                    SendPixCommand(
+                        owner_id=owner, account_id=a[s], idempotency_key=key, br_code=code[s]
+                    )
+                ),
+            )
+        if kind == "limits":
+            day = rnd.choice([100_00, 1_000_00, 5_000_00])
+            night = rnd.choice([50_00, 1_000_00])
+            limits = TierLimits(
+                day_per_transaction=day,
+                day_per_period=day * rnd.choice([1, 3]),
+                night_per_transaction=night,
+                night_per_period=night * rnd.choice([1, 2]),
+            )
+            return (
+                kind,
+                owner,
+                lambda b, s: b.pix.set_limits(
+                    SetPixLimitsCommand(owner_id=owner, account_id=a[s], requested=limits)
+                ),
+            )
+        if kind == "incoming":
+            return (
+                kind,
+                owner,
+                lambda b, s: b.pix.simulate_incoming(
+                    SimulateIncomingPixCommand(owner_id=owner, account_id=a[s], amount=amount)
+                ),
+            )
+        if kind == "block" and self.received:
+            _, e2e = rnd.choice(self.received)
+            return (
+                kind,
+                owner,
+                lambda b, s: b.pix.med.place_block(
+                    PlacePrecautionaryBlockCommand(end_to_end_id=e2e[s], blocked_by="fraud-engine")
+                ),
+            )
+        if kind == "release" and self.blocked:
+            # mostly a block placed: a payment never blocked is only NotFound
+            pool = self.blocked if rnd.random() < 0.8 else [e for _, e in self.received]
+            e2e = rnd.choice(pool)
+            return (
+                kind,
+                owner,
+                lambda b, s: b.pix.med.release_block(
+                    ReleasePrecautionaryBlockCommand(end_to_end_id=e2e[s], released_by="analyst-7")
+                ),
+            )
+        if kind == "statement":
+            return (
+                kind,
+                owner,
+                lambda b, s: b.accounts.statement(
+                    GetStatementQuery(owner_id=owner, account_id=a[s])
+                ),
+            )
+        if kind == "payments":
+            return (
+                kind,
+                owner,
+                lambda b, s: b.pix.list_payments(
+                    ListPixPaymentsQuery(owner_id=owner, account_id=a[s])
+                ),
+            )
+        return kind, owner, None
+
+    def remember(self, kind: str, owner: str, results: tuple[Any, Any]) -> None:
+        """Keep what a successful call made, each side's own value."""
+        first, second = results
+        if kind == "open":
+            self.accounts.append((owner, (first.id, second.id)))
+        elif kind == "key":
+            self.keys.append(
+                (owner, (first.account_id, second.account_id), (first.key.value, second.key.value))
+            )
+        elif kind == "block":
+            self.blocked.append((first.block.end_to_end_id, second.block.end_to_end_id))
+        elif kind == "charge":
+            dynamic = self.rnd.random() < 0.5
+            self.br_codes.append(
+                (first.dynamic_brcode, second.dynamic_brcode)
+                if dynamic
+                else (first.static_brcode, second.static_brcode)
+            )
+        elif kind == "incoming" or (
+            kind in ("send", "pay_charge")
+            and first.payment.payee.account_id is not None
+            and first.payment.status == "SETTLED"
+        ):  # a payment one of our customers received: it can be refunded or blocked
+            payment = first.payment
+            self.received.append(
+                (payment.payee.owner_id, (payment.end_to_end_id, second.payment.end_to_end_id))
+            )
+
+    async def step(self, number: int) -> None:
+        self.sides.reseed(number)
+        if self.rnd.random() < 0.06:
+            seconds = self.rnd.choices(
+                [1, 59, 3600, 6 * 3600, 86400, 89 * 86400, 91 * 86400],
+                weights=[5, 5, 5, 3, 3, 1, 1],
+            )[0]
+            for clock in self.clocks:
+                clock.advance(seconds)
+            self.done["clock moved"] += 1
+            return
+        kind, owner, call = self.pick()
+        if call is None:
+            return
+        # an account opened or a payment received twice at once is two of them, made in
+        # an order the event loop decides: their ids would be drawn in either order
+        if kind not in ("open", "incoming") and self.rnd.random() < 0.2:
+            reference, other = await self.twice(call, 0), await self.twice(call, 1)
+            if not other or not other <= reference:
+                self.differences.append(f"step {number}, {kind} twice: {reference} != {other}")
+            self.done["twice at once"] += 1
+            return
+        reference_answer, other_answer = await self.answer(call, 0), await self.answer(call, 1)
+        if reference_answer[:2] != other_answer[:2]:
+            self.differences.append(
+                f"step {number}, {kind}:\n  memory: {reference_answer[:2]}\n"
+                f"  other:  {other_answer[:2]}"
+            )
+            return
+        self.done[f"{kind} {reference_answer[0]}"] += 1
+        if reference_answer[0] == "ok":
+            self.remember(kind, owner, (reference_answer[2], other_answer[2]))
+
+    async def final_state(self) -> list[str]:
+        """The differences left in every account's balance, statement and payments."""
+        found: list[str] = []
+        for owner, a in self.accounts:
+            reads = {"balance": balance, "statement": statement, "payments": payments}
+            for what, read in reads.items():
+                call = of_account(read, owner, a)
+                reference, other = await self.answer(call, 0), await self.answer(call, 1)
+                if reference[:2] != other[:2]:
+                    found.append(
+                        f"{what} of {a[0]}:\n  memory: {reference[:2]}\n  other: {other[:2]}"
+                    )
+                for side, answer in enumerate((reference, other)):
+                    if isinstance(answer[2], BalanceResult):
+                        posted, available = answer[2].posted, answer[2].available
+                        if posted.cents < 0 or available.cents < 0:
+                            found.append(f"side {side}: {a[side]} below zero: {answer[2]}")
+        return found
+
+
+def of_account(
+    read: Callable[[Bank, str, uuid.UUID], Awaitable[object]], owner: str, a: Pair
+) -> Call:
+    """``read`` of the account ``a`` (each side's id) as a call on either bank."""
+    return lambda bank, side: read(bank, owner, a[side])
+
+
+async def balance(bank: Bank, owner: str, account_id: uuid.UUID) -> BalanceResult:
+    return await bank.accounts.balance(GetBalanceQuery(owner_id=owner, account_id=account_id))
+
+
+async def statement(bank: Bank, owner: str, account_id: uuid.UUID) -> list[object]:
+    """Every line of the account's statement, page by page."""
+    lines: list[object] = []
+    after: int | None = None
+    while True:
+        page = await bank.accounts.statement(
+            GetStatementQuery(owner_id=owner, account_id=account_id, after_sequence=after)
+        )
+        lines.extend(page.lines)
+        if page.next_cursor is None:
+            return lines
+        after = page.next_cursor
+
+
+async def payments(bank: Bank, owner: str, account_id: uuid.UUID) -> list[object]:
+    """Every PIX payment of the account, page by page."""
+    found: list[object] = []
+    cursor: str | None = None
+    while True:
+        page = await bank.pix.list_payments(
+            ListPixPaymentsQuery(owner_id=owner, account_id=account_id, cursor=cursor)
+        )
+        found.extend(page.items)
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+#: (backend, seed, steps); moto answers one request at a time, so DynamoDB walks less
+WALKS = [
+    *(("postgres", seed, 400) for seed in (11, 12, 13, 14)),
+    pytest.param("dynamodb", 21, 150, marks=pytest.mark.services),
+]
+
+
+@pytest.fixture
+async def other_settings(request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
+    """The bank compared with memory: every store on PostgreSQL, or the local profile
+    with its PIX stores on DynamoDB (moto serving one request at a time)."""
+    require_postgres()
+    backend: str = request.node.callspec.params["backend"]
+    async with AsyncExitStack() as stack:
+        _, schema = await stack.enter_async_context(isolated_schema())
+        if backend == "postgres":
+            settings = all_postgres_settings(schema)
+        else:
+            endpoint: str = request.getfixturevalue("serial_moto_endpoint")
+            _redis, prefix = await stack.enter_async_context(open_test_redis())
+            table = f"pix-{uuid.uuid4().hex[:12]}"
+            settings = Settings.from_env(
+                {
+                    "FINBANK_PROFILE": "local",
+                    "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
+                    "FINBANK_REDIS_KEY_PREFIX": prefix,
+                    "FINBANK_AWS_ENDPOINT_URL": endpoint,
+                    "FINBANK_AWS_REGION": "sa-east-1",
+                    "FINBANK_PIX_BACKEND": "dynamodb",
+                    "FINBANK_PIX_TABLE_NAME": table,
+                    "FINBANK_JWT_SECRET": secrets.token_hex(32),
+                    "FINBANK_SANDBOX": "true",
+                }
+            )
+            assert settings.backends.pix == "dynamodb"
+            async with open_dynamodb_client(settings) as dynamodb:
+                await create_tables(dynamodb, table)
+        # payments settle as they are made, as in memory (the worker's path has its own tests)
+        yield msgspec.structs.replace(
+            settings, pix=msgspec.structs.replace(settings.pix, inline_settlement=True)
+        )
+
+
+@pytest.mark.parametrize(("backend", "seed", "steps"), WALKS)
+async def test_the_bank_answers_alike_on_memory_and_on_its_stores(
+    other_settings: Settings, backend: str, seed: int, steps: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = other_settings
+    clocks = (FakeClock(START), FakeClock(START))
+    async with (
+        open_bank(profile="memory", clock=clocks[0], ids=SequentialIdGenerator()) as memory,
+        open_bank(settings, clock=clocks[1], ids=SequentialIdGenerator()) as other,
+    ):
+        run = Walk((memory, other), clocks, seed)
+        monkeypatch.setattr(identifiers, "_random_alnum", run.sides.draw)
+        for number in range(steps):
+            await run.step(number)
+            assert len(run.differences) < 5, "\n".join(run.differences)
+        assert run.differences == []
+        assert list(await run.final_state()) == []
+    # the walk did what it is for: money moved every way, concurrently too
+    for what in (
+        "send ok", "pay_charge ok", "refund ok", "transfer ok", "incoming ok", "block ok",
+        "release ok", "deposit ok", "withdraw ok",
+    ):  # fmt: skip
+        assert run.done[what] >= 1, (what, run.done)
+    assert run.done["twice at once"] >= steps // 10, run.done
+    assert run.done["clock moved"] >= steps // 50, run.done
