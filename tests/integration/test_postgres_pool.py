@@ -4,11 +4,13 @@ acquire and release behaving as asyncpg's (rollback, cancellation, turns, expiry
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
 import pytest
 from asyncpg.exceptions import InternalClientError
+from asyncpg.pgproto.pgproto import UUID as AsyncpgUUID
 
 from finbank_adapters.postgres.pool import Pool, create_pool
 from tests.postgres_support import require_postgres
@@ -28,6 +30,50 @@ async def test_jit_is_off_unless_the_caller_turns_it_back_on() -> None:
         assert await pool.fetchval("SHOW jit") == "on"
     finally:
         await pool.close()
+
+
+async def test_uuids_come_back_as_uuid_uuid_itself_everywhere_in_a_row() -> None:
+    """asyncpg reads ``uuid`` as its own subclass, which ``orjson`` refuses and
+    ``type(x) is uuid.UUID`` tells apart: memory answers with ``uuid.UUID``, so must
+    PostgreSQL (scalars, arrays, records); parameters take a UUID, its subclass or text."""
+    dsn = require_postgres()
+    pool = await create_pool(dsn, max_size=1)
+    try:
+        value = uuid.uuid4()
+        row = await pool.fetchrow(
+            "SELECT $1::uuid AS one, ARRAY[$1::uuid, gen_random_uuid()] AS many,"
+            " ROW($1::uuid, 7) AS pair, NULL::uuid AS nothing",
+            value,
+        )
+        assert row is not None
+        assert type(row["one"]) is uuid.UUID
+        assert row["one"] == value
+        assert [type(v) for v in row["many"]] == [uuid.UUID, uuid.UUID]
+        assert row["many"][0] == value
+        assert type(row["pair"][0]) is uuid.UUID
+        assert row["pair"][0] == value
+        assert row["nothing"] is None
+        read = row["one"]
+        assert (str(read), read.int, read.version, hash(read)) == (
+            str(value),
+            value.int,
+            4,
+            hash(value),
+        )
+        for given in (value, str(value), str(value).upper(), AsyncpgUUID(str(value))):
+            assert await pool.fetchval("SELECT $1::uuid = $2::uuid", given, value) is True
+        with pytest.raises(asyncpg.DataError):
+            await pool.fetchval("SELECT $1::uuid", "not-a-uuid")
+        with pytest.raises(asyncpg.DataError):
+            await pool.fetchval("SELECT $1::uuid", 12345)
+    finally:
+        await pool.close()
+    # asyncpg's own pool, as before: the subclass (what plain_uuids exists for)
+    raw = await asyncpg.connect(dsn)
+    try:
+        assert type(await raw.fetchval("SELECT gen_random_uuid()")) is AsyncpgUUID
+    finally:
+        await raw.close()
 
 
 async def test_read_committed_even_where_the_database_defaults_to_serializable() -> None:

@@ -8,6 +8,10 @@ transaction-scoped advisory locks (the migration runner, which holds a
 session lock, releases it itself), so release only rolls back a transaction
 left open, e.g. by a cancelled task.
 
+Every connection reads ``uuid`` columns as ``uuid.UUID`` itself, not asyncpg's
+subclass of it (:func:`plain_uuids`), so that ids come back from PostgreSQL as
+they come back from the in-memory adapters.
+
 JIT compilation is off for these sessions (``jit=off``, overridable through
 ``server_settings``): every statement here is short OLTP work, and once a
 table grows past the planner's ``jit_above_cost`` (the outbox with a backlog
@@ -34,6 +38,7 @@ change them, :func:`create_pool` falls back to asyncpg's pool as it is.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +58,51 @@ DEFAULT_SERVER_SETTINGS: Mapping[str, str] = {
     "jit": "off",
     "default_transaction_isolation": "read committed",
 }
+
+
+_set_slot = object.__setattr__
+_UNKNOWN_SAFETY = uuid.SafeUUID.unknown
+_int_of_bytes = int.from_bytes
+
+
+def _uuid_of_bytes(data: bytes) -> uuid.UUID:
+    """A ``uuid`` value as ``uuid.UUID`` itself, what ``uuid.UUID(bytes=data)`` makes
+    without its Python checks (PostgreSQL sends exactly 16 bytes): 0.5 µs against 1.1."""
+    value = _new_object(uuid.UUID)
+    _set_slot(value, "int", _int_of_bytes(data, "big"))
+    _set_slot(value, "is_safe", _UNKNOWN_SAFETY)
+    return value
+
+
+def _uuid_bytes(value: Any) -> bytes:
+    """A ``uuid`` parameter: a ``uuid.UUID`` (or anything with its ``bytes``) or its
+    text, as asyncpg's own codec takes them."""
+    if isinstance(value, str):
+        return uuid.UUID(value).bytes
+    data: bytes = value.bytes
+    return data
+
+
+async def plain_uuids(conn: asyncpg.Connection) -> None:
+    """Read ``uuid`` columns as ``uuid.UUID`` itself on ``conn`` (every pool's ``init``).
+
+    asyncpg reads them as its own subclass, ``asyncpg.pgproto.pgproto.UUID``. It
+    equals and hashes as the ``uuid.UUID`` of the same value, but it is not one to
+    everything: ``orjson.dumps`` refuses it ("Type is not JSON serializable"), and a
+    check of ``type(value) is uuid.UUID`` fails. The in-memory adapters answer with
+    the ``uuid.UUID`` they were given, so an embedder's code tested on memory must
+    get the same type from PostgreSQL: ids in what the facades return (a listed
+    account's, a key's account...) are then alike on every backend. Arrays and
+    records of ``uuid`` use it too. A pool you create yourself for these adapters
+    can pass it as ``init=``.
+    """
+    await conn.set_type_codec(
+        "uuid",
+        schema="pg_catalog",
+        encoder=_uuid_bytes,
+        decoder=_uuid_of_bytes,
+        format="binary",
+    )
 
 
 async def _rollback_if_open(conn: asyncpg.Connection) -> None:
@@ -454,6 +504,7 @@ async def create_pool(
                 dsn,
                 min_size=min_size,
                 max_size=max_size,
+                init=plain_uuids,
                 reset=_rollback_if_open,
                 server_settings=settings,
             )
@@ -465,7 +516,7 @@ async def create_pool(
             max_queries=50000,
             max_inactive_connection_lifetime=300.0,
             setup=None,
-            init=None,
+            init=plain_uuids,
             reset=_rollback_if_open,
             loop=None,
             connection_class=asyncpg.Connection,
