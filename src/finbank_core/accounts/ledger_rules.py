@@ -259,7 +259,7 @@ class TransferState:
             amount=self.amount,
             timestamp=self.timestamp,
             status=self.status,
-            code=code,
+            code=int(code),  # an int as PostgreSQL reads it, not the caller's IntEnum member
             ledger=ledger,
             flags=request.flags,
             user_data=user_data,
@@ -1071,7 +1071,7 @@ def account_entries(
             side=side,
             amount=amount,
             balance_after=balance,
-            code=code,
+            code=int(code),  # an int as PostgreSQL reads it, not the caller's IntEnum member
             timestamp=at,
             user_data=user_data,
         )
