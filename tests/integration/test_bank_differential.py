@@ -5,7 +5,8 @@ this one drives the public facades, where the stores meet: accounts, cash,
 transfers, PIX keys, payments to our own customers and to the sandbox's peer
 bank (accepted, closed account, timed out), refunds, charges paid by their BR
 Codes, limits, incoming payments, precautionary blocks and their release,
-statements and listings. A seeded random walk makes the same call on both
+Pix Automatico (recurrences created, authorised by a payer, charges scheduled and
+debited when due), statements and listings. A seeded random walk makes the same call on both
 banks, each on a :class:`FakeClock` of its own moved together, and after
 every call the two must answer alike: the same result, or the same error with
 the same details. One call in five is made twice at once on each bank, as two
@@ -17,13 +18,17 @@ what each bank answers must be among what the other answers.
 At the end every account must show the same balance, statement and PIX
 payments on both, and none may be below zero.
 
-Both banks must draw the same ids: each has its own ``SequentialIdGenerator``,
-and the random part of end-to-end ids, return ids and txids comes from a
-generator seeded per step, one per bank (``identifiers._random_alnum`` patched
-for the test). Ids that still differ (a PIX key's EVP, or an id drawn once more
-on one side after a ``RequestInProgress``) are compared by their order of first
-appearance on each side, not by value; a request's fingerprint (a digest of the
-request, those ids included) is left out.
+Both banks draw the same ids where they can: each has its own
+``SequentialIdGenerator``, and the random part of end-to-end ids, return ids and
+txids comes from a generator seeded per step, one per bank
+(``identifiers._random_alnum`` patched for the test). Ids that may still differ
+(a PIX key's EVP, an id drawn once more on one side after a
+``RequestInProgress``, end-to-end ids drawn by debits running side by side) are
+compared by their order of first appearance on each side, not by value; a
+request's fingerprint (a digest of the request, those ids included) is left out.
+Beyond the values, what each answer holds must be of the same Python types on
+both sides (``types_of``): an id from PostgreSQL was asyncpg's ``UUID`` subclass,
+which ``orjson`` refuses, where memory gave ``uuid.UUID``.
 
 The walk also counts what it did: each run must have made every kind of money
 movement succeed at least once (payments, charges paid, refunds, blocks and their
@@ -41,7 +46,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -67,6 +72,17 @@ from finbank_core.accounts.use_cases import (
     MoveCashCommand,
     OpenAccountCommand,
 )
+from finbank_core.pix.automatic import (
+    BRASILIA,
+    AuthoriseRecurrenceCommand,
+    CreateRecurrenceCommand,
+    ListRecurrencesQuery,
+    Periodicity,
+    RecurrenceCodeQuery,
+    RetryPolicy,
+    ScheduleChargeCommand,
+)
+from finbank_core.pix.automatic.use_cases import RecurrenceRole, RunDueDebitsCommand
 from finbank_core.pix.codes import identifiers
 from finbank_core.pix.codes.keys import PixKeyType
 from finbank_core.pix.limits import TierLimits
@@ -106,6 +122,10 @@ START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 _IDS = re.compile(
     r"(?<=cob/)[0-9a-f]{32}|\b[0-9a-f]{32}\b"  # a charge's location id, alone or in its URL
     r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|R[RN][0-9]{16}[0-9A-Za-z]{11}"  # a recurrence's id, made of an id the bank draws
+    # an end-to-end or return id: the same draws on both sides, but the debits of one
+    # run of Pix Automatico draw theirs in whatever order their calls interleave
+    r"|[ED][0-9]{20}[0-9A-Za-z]{11}"
 )
 _CRC = re.compile(r"6304[0-9A-F]{4}$")  # a BR Code's CRC covers the ids above
 
@@ -142,6 +162,9 @@ class Walk:
         self.received: list[tuple[str, Pair]] = []  # payee's owner, end-to-end ids
         self.blocked: list[Pair] = []  # end-to-end ids of payments blocked
         self.br_codes: list[Pair] = []
+        #: payee, recurrence ids, codes, the fixed amount
+        self.recurrences: list[tuple[str, Pair, Pair, Money | None]] = []
+        self.authorised: list[tuple[str, Pair, Pair, Money | None]] = []  # a payer said yes
         self.idempotency_keys: list[str] = []
         self.differences: list[str] = []
         self.done: Counter[str] = Counter()
@@ -183,6 +206,10 @@ class Walk:
 
     # -- the calls ----------------------------------------------------------------------
 
+    def today(self) -> date:
+        """The date in Brasília, which due dates and the debits' runs are in."""
+        return self.clocks[0].now().astimezone(BRASILIA).date()
+
     def idempotency_key(self) -> str:
         if self.idempotency_keys and self.rnd.random() < 0.15:
             return self.rnd.choice(self.idempotency_keys)  # a retry, or a key reused
@@ -204,7 +231,8 @@ class Walk:
         kinds = {
             "open": 4, "deposit": 6, "withdraw": 4, "transfer": 9, "key": 3, "send": 12,
             "refund": 5, "charge": 4, "pay_charge": 5, "limits": 2, "incoming": 4, "block": 3,
-            "release": 2, "statement": 4, "payments": 3,
+            "release": 2, "statement": 4, "payments": 3, "recurrence": 3, "authorise": 4,
+            "schedule": 5, "run_due": 4,
         }  # fmt: skip
         kind = rnd.choices(list(kinds), weights=list(kinds.values()))[0]
         if kind == "open" or not self.accounts:
@@ -371,6 +399,64 @@ class Walk:
                     ReleasePrecautionaryBlockCommand(end_to_end_id=e2e[s], released_by="analyst-7")
                 ),
             )
+        if kind == "recurrence":
+            start = self.today() + timedelta(days=rnd.randint(2, 12))
+            fixed = rnd.random() < 0.6
+            periodicity = rnd.choice([Periodicity.SEMANAL, Periodicity.MENSAL])
+            policy = rnd.choice([RetryPolicy.NAO_PERMITE, RetryPolicy.PERMITE_3R_7D])
+            contract = f"PLANO-{rnd.getrandbits(24):x}"
+            return (
+                kind,
+                owner,
+                lambda b, s: recurrence(
+                    b,
+                    CreateRecurrenceCommand(
+                        owner_id=owner,
+                        account_id=a[s],
+                        contract=contract,
+                        debtor_name="Davi Lima",
+                        debtor_document="52998224725",
+                        periodicity=periodicity,
+                        start=start,
+                        retry_policy=policy,
+                        fixed_amount=amount if fixed else None,
+                    ),
+                ),
+            )
+        if kind == "authorise" and self.recurrences:
+            _, _, code, _ = rnd.choice(self.recurrences)
+            cap = amount if rnd.random() < 0.3 else None
+            return (
+                kind,
+                owner,
+                lambda b, s: b.pix.automatic.authorise(
+                    AuthoriseRecurrenceCommand(
+                        owner_id=owner, account_id=a[s], br_code=code[s], max_amount=cap
+                    )
+                ),
+            )
+        if kind == "schedule" and self.recurrences:
+            # mostly an authorised one: the others are only RecurrenceNotActive
+            chosen = self.authorised if self.authorised and rnd.random() < 0.8 else self.recurrences
+            payee, recurrence_id, _, fixed_amount = rnd.choice(chosen)
+            if fixed_amount is not None and rnd.random() < 0.8:
+                amount = fixed_amount  # a charge of a fixed recurrence is of that amount
+            due = self.today() + timedelta(days=rnd.choice([0, 1, 2, 3, 5, 10, 11]))
+            return (
+                kind,
+                payee,
+                lambda b, s: b.pix.automatic.schedule(
+                    ScheduleChargeCommand(
+                        owner_id=payee, recurrence_id=recurrence_id[s], amount=amount, due_date=due
+                    )
+                ),
+            )
+        if kind == "run_due":
+            return (
+                kind,
+                owner,
+                lambda b, _: b.pix.automatic.run_due(RunDueDebitsCommand(holder="walk")),
+            )
         if kind == "statement":
             return (
                 kind,
@@ -398,6 +484,20 @@ class Walk:
             self.keys.append(
                 (owner, (first.account_id, second.account_id), (first.key.value, second.key.value))
             )
+        elif kind == "recurrence":
+            self.recurrences.append(
+                (
+                    owner,
+                    (first[0].recurrence_id, second[0].recurrence_id),
+                    (first[1].br_code, second[1].br_code),
+                    first[0].fixed_amount,
+                )
+            )
+        elif kind == "authorise":
+            ids = (first.recurrence_id, second.recurrence_id)
+            self.authorised.extend(r for r in self.recurrences if r[1] == ids)
+        elif kind == "run_due":
+            self.done["debits run"] += len(first.charges)
         elif kind == "block":
             self.blocked.append((first.block.end_to_end_id, second.block.end_to_end_id))
         elif kind == "charge":
@@ -419,10 +519,12 @@ class Walk:
 
     async def step(self, number: int) -> None:
         self.sides.reseed(number)
-        if self.rnd.random() < 0.06:
+        if self.rnd.random() < 0.07:
+            # seconds (a charge's expiry), hours (the night limits), days (debits falling
+            # due, the 72 h of a block) and the edges of the 90 days a refund is open
             seconds = self.rnd.choices(
-                [1, 59, 3600, 6 * 3600, 86400, 89 * 86400, 91 * 86400],
-                weights=[5, 5, 5, 3, 3, 1, 1],
+                [1, 59, 3600, 6 * 3600, 86400, 3 * 86400, 89 * 86400, 91 * 86400],
+                weights=[5, 5, 5, 3, 5, 3, 1, 1],
             )[0]
             for clock in self.clocks:
                 clock.advance(seconds)
@@ -448,6 +550,14 @@ class Walk:
             return
         self.done[f"{kind} {reference_answer[0]}"] += 1
         if reference_answer[0] == "ok":
+            reference_types, other_types = (
+                types_of(a[2]) for a in (reference_answer, other_answer)
+            )
+            if reference_types != other_types:
+                self.differences.append(
+                    f"step {number}, {kind}: types\n  memory: {reference_types}\n"
+                    f"  other:  {other_types}"
+                )
             self.remember(kind, owner, (reference_answer[2], other_answer[2]))
 
     async def final_state(self) -> list[str]:
@@ -467,7 +577,43 @@ class Walk:
                         posted, available = answer[2].posted, answer[2].available
                         if posted.cents < 0 or available.cents < 0:
                             found.append(f"side {side}: {a[side]} below zero: {answer[2]}")
+        for owner in OWNERS:
+            for role in RecurrenceRole:
+                call = recurrences_of(owner, role)
+                reference, other = await self.answer(call, 0), await self.answer(call, 1)
+                if reference[:2] != other[:2]:
+                    found.append(
+                        f"{owner}'s recurrences ({role}):\n  memory: {reference[:2]}\n"
+                        f"  other: {other[:2]}"
+                    )
         return found
+
+
+def recurrences_of(owner: str, role: RecurrenceRole) -> Call:
+    return lambda bank, _: bank.pix.automatic.recurrences(
+        ListRecurrencesQuery(owner_id=owner, role=role)
+    )
+
+
+async def recurrence(bank: Bank, command: CreateRecurrenceCommand) -> tuple[object, object]:
+    """A recurrence created, and its QR code for the payer to authorise."""
+    created = await bank.pix.automatic.create(command)
+    code = await bank.pix.automatic.code(
+        RecurrenceCodeQuery(owner_id=command.owner_id, recurrence_id=created.recurrence_id)
+    )
+    return created, code
+
+
+def types_of(value: object) -> object:
+    """The Python type of everything in ``value``, field by field: what an embedder's
+    code meets, beyond what the values print as."""
+    if isinstance(value, msgspec.Struct):
+        return {name: types_of(getattr(value, name)) for name in type(value).__struct_fields__}
+    if isinstance(value, list | tuple):
+        return [type(value).__name__, *(types_of(item) for item in value)]
+    if isinstance(value, dict):
+        return {key: types_of(item) for key, item in value.items()}
+    return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
 def of_account(
@@ -509,10 +655,10 @@ async def payments(bank: Bank, owner: str, account_id: uuid.UUID) -> list[object
         cursor = page.next_cursor
 
 
-#: (backend, seed, steps); moto answers one request at a time, so DynamoDB walks less
+#: (backend, seed, steps): seeds whose walk moves money every way, debits included
 WALKS = [
-    *(("postgres", seed, 400) for seed in (11, 12, 13, 14)),
-    pytest.param("dynamodb", 21, 150, marks=pytest.mark.services),
+    *(("postgres", seed, 400) for seed in (11, 12, 14, 15)),
+    *(pytest.param("dynamodb", seed, 400, marks=pytest.mark.services) for seed in (11, 12)),
 ]
 
 
@@ -572,8 +718,9 @@ async def test_the_bank_answers_alike_on_memory_and_on_its_stores(
     # the walk did what it is for: money moved every way, concurrently too
     for what in (
         "send ok", "pay_charge ok", "refund ok", "transfer ok", "incoming ok", "block ok",
-        "release ok", "deposit ok", "withdraw ok",
+        "release ok", "deposit ok", "withdraw ok", "recurrence ok", "authorise ok", "schedule ok",
     ):  # fmt: skip
         assert run.done[what] >= 1, (what, run.done)
+    assert run.done["debits run"] >= 1, run.done
     assert run.done["twice at once"] >= steps // 10, run.done
     assert run.done["clock moved"] >= steps // 50, run.done
