@@ -99,6 +99,7 @@ from finbank_core.pix.med.use_cases import (
 )
 from finbank_core.pix.use_cases import (
     CreateChargeCommand,
+    ListPixKeysQuery,
     ListPixPaymentsQuery,
     RefundPixCommand,
     RegisterPixKeyCommand,
@@ -106,6 +107,8 @@ from finbank_core.pix.use_cases import (
     SetPixLimitsCommand,
     SimulateIncomingPixCommand,
 )
+from finbank_core.pix.use_cases.devices import ListPixDevicesQuery
+from finbank_core.pix.use_cases.limit_changes import GetPixLimitsQuery
 from finbank_core.shared.money import Money
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.postgres_support import (
@@ -654,33 +657,50 @@ class Walk:
                 )
             self.remember(kind, owner, (reference_answer[2], other_answer[2]))
 
-    async def final_state(self) -> list[str]:
-        """The differences left in every account's balance, statement and payments."""
-        found: list[str] = []
-        for owner, a in self.accounts:
-            reads = {"balance": balance, "statement": statement, "payments": payments}
-            for what, read in reads.items():
-                call = of_account(read, owner, a)
-                reference, other = await self.answer(call, 0), await self.answer(call, 1)
-                if reference[:2] != other[:2]:
-                    found.append(
-                        f"{what} of {a[0]}:\n  memory: {reference[:2]}\n  other: {other[:2]}"
-                    )
-                for side, answer in enumerate((reference, other)):
-                    if isinstance(answer[2], BalanceResult):
-                        posted, available = answer[2].posted, answer[2].available
-                        if posted.cents < 0 or available.cents < 0:
-                            found.append(f"side {side}: {a[side]} below zero: {answer[2]}")
-        for owner in OWNERS:
-            for role in RecurrenceRole:
-                call = recurrences_of(owner, role)
-                reference, other = await self.answer(call, 0), await self.answer(call, 1)
-                if reference[:2] != other[:2]:
-                    found.append(
-                        f"{owner}'s recurrences ({role}):\n  memory: {reference[:2]}\n"
-                        f"  other: {other[:2]}"
-                    )
+    async def read_alike(self, what: str, call: Call) -> list[str]:
+        """``call`` made on both banks: its differences in value and in types."""
+        reference, other = await self.answer(call, 0), await self.answer(call, 1)
+        if reference[:2] != other[:2]:
+            return [f"{what}:\n  memory: {reference[:2]}\n  other: {other[:2]}"]
+        reference_types, other_types = types_of(reference[2]), types_of(other[2])
+        if reference_types != other_types:
+            return [f"{what}, types:\n  memory: {reference_types}\n  other: {other_types}"]
+        found = []
+        for side, answer in enumerate((reference, other)):
+            if isinstance(answer[2], BalanceResult):
+                posted, available = answer[2].posted, answer[2].available
+                if posted.cents < 0 or available.cents < 0:
+                    found.append(f"{what} on side {side} below zero: {answer[2]}")
         return found
+
+    async def final_state(self) -> list[str]:
+        """The differences left in every account's balance, statement, payments and
+        limits, and in every owner's keys, devices and recurrences."""
+        found: list[str] = []
+        reads = {"balance": balance, "statement": statement, "payments": payments, "limits": limits}
+        for owner, a in self.accounts:
+            for what, read in reads.items():
+                found += await self.read_alike(f"{what} of {a[0]}", of_account(read, owner, a))
+        for owner in OWNERS:
+            found += await self.read_alike(f"{owner}'s keys", keys_of(owner))
+            found += await self.read_alike(f"{owner}'s devices", devices_of(owner))
+            for role in RecurrenceRole:
+                calls = recurrences_of(owner, role)
+                found += await self.read_alike(f"{owner}'s recurrences ({role})", calls)
+        return found
+
+
+def keys_of(owner: str) -> Call:
+    return lambda bank, _: bank.pix.list_keys(ListPixKeysQuery(owner_id=owner))
+
+
+def devices_of(owner: str) -> Call:
+    """The devices the owner paid from (the new-device cap counts from their first use)."""
+    return lambda bank, _: bank.pix.limits.devices(ListPixDevicesQuery(owner_id=owner))
+
+
+async def limits(bank: Bank, owner: str, account_id: uuid.UUID) -> object:
+    return await bank.pix.limits.get(GetPixLimitsQuery(owner_id=owner, account_id=account_id))
 
 
 def recurrences_of(owner: str, role: RecurrenceRole) -> Call:
