@@ -54,8 +54,8 @@ from finbank_core.auth.use_cases import (
     SetUpTotpCommand,
     VerifyTotpCommand,
 )
+from tests.differential_support import types_of
 from tests.integration.auth.harness import FAST_ARGON2
-from tests.integration.test_bank_differential import types_of
 from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
 from tests.support_redis import open_test_redis
 

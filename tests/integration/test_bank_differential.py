@@ -110,6 +110,7 @@ from finbank_core.pix.use_cases import (
 from finbank_core.pix.use_cases.devices import ListPixDevicesQuery
 from finbank_core.pix.use_cases.limit_changes import GetPixLimitsQuery
 from finbank_core.shared.money import Money
+from tests.differential_support import types_of
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.postgres_support import (
     POSTGRES_DSN,
@@ -716,18 +717,6 @@ async def recurrence(bank: Bank, command: CreateRecurrenceCommand) -> tuple[obje
         RecurrenceCodeQuery(owner_id=command.owner_id, recurrence_id=created.recurrence_id)
     )
     return created, code
-
-
-def types_of(value: object) -> object:
-    """The Python type of everything in ``value``, field by field: what an embedder's
-    code meets, beyond what the values print as."""
-    if isinstance(value, msgspec.Struct):
-        return {name: types_of(getattr(value, name)) for name in type(value).__struct_fields__}
-    if isinstance(value, list | tuple):
-        return [type(value).__name__, *(types_of(item) for item in value)]
-    if isinstance(value, dict):
-        return {key: types_of(item) for key, item in value.items()}
-    return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
 def of_account(
