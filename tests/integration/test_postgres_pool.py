@@ -4,6 +4,7 @@ acquire and release behaving as asyncpg's (rollback, cancellation, turns, expiry
 from __future__ import annotations
 
 import asyncio
+import pickle
 import uuid
 from typing import Any
 
@@ -62,6 +63,13 @@ async def test_uuids_come_back_as_uuid_uuid_itself_everywhere_in_a_row() -> None
         )
         for given in (value, str(value), str(value).upper(), AsyncpgUUID(str(value))):
             assert await pool.fetchval("SELECT $1::uuid = $2::uuid", given, value) is True
+        # the ends of the range, each back as itself, and what is made pickles as uuid's own
+        for edge in (uuid.UUID(int=0), uuid.UUID(int=(1 << 128) - 1)):
+            back = await pool.fetchval("SELECT $1::uuid", edge)
+            assert type(back) is uuid.UUID
+            assert back == edge
+            assert back.int == edge.int
+            assert pickle.loads(pickle.dumps(back)) == edge  # noqa: S301 - our own bytes
         with pytest.raises(asyncpg.DataError):
             await pool.fetchval("SELECT $1::uuid", "not-a-uuid")
         with pytest.raises(asyncpg.DataError):
