@@ -67,6 +67,7 @@ def outbox_relay(outbox: Any, producer: Any, settings: Settings, kafka: Any) -> 
         max_in_flight=settings.relay.max_in_flight,
         lease_seconds=settings.relay.lease_seconds,
         idle_seconds=settings.relay.idle_seconds,
+        linger_seconds=settings.relay.linger_seconds,
         topic_prefix=kafka.topic_prefix,
     )
 

@@ -94,6 +94,9 @@ class RelayOptions(Area, frozen=True, kw_only=True):
     #: outbox lease per claimed batch; must exceed the Kafka request timeout (30 s)
     lease_seconds: Seconds = 60.0
     idle_seconds: Seconds = 0.2
+    #: the next claim's delay after a batch that was not full (Kafka's linger.ms for
+    #: the outbox): fewer, larger claims under a steady trickle; 0: claim at once
+    linger_seconds: Seconds = 0.0
 
 
 class JwtOptions(Area, frozen=True, kw_only=True):

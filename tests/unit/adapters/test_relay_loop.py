@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from finbank_adapters.kafka import OutboxRelay
@@ -165,3 +166,78 @@ async def test_with_one_batch_in_flight_the_next_waits_for_the_acks() -> None:
     await task
     assert outbox.marked == [[1], [2]]
     assert relay.published == 2
+
+
+# -- linger (relay.linger_seconds): fewer, fuller claims under a trickle ----------------
+
+
+async def test_after_a_batch_that_was_not_full_the_next_claim_lingers() -> None:
+    # batch_size 2, the first claim finds 1 item: the next claim waits its linger (an
+    # hour here) instead of running at once and finding the 1 item appended since
+    outbox = ScriptedOutbox([[item(1)], [item(2, "y")]])
+    relay = OutboxRelay(
+        outbox,
+        cast(AIOKafkaProducer, AcknowledgingProducer()),
+        batch_size=2,
+        idle_seconds=3600,
+        linger_seconds=3600,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    async with asyncio.timeout(5):
+        while relay.published < 1:  # noqa: ASYNC110 - polls a plain counter
+            await asyncio.sleep(0.001)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert outbox.claims == 1  # the second claim is still lingering
+    # stopping cuts the linger short: the claim runs and its batch is published
+    stop.set()
+    async with asyncio.timeout(5):
+        await task
+    # the cut-short claim found item 2; the one started beside its publish, also cut
+    # short by the stop, found nothing
+    assert outbox.claims == 3
+    assert outbox.marked == [[1], [2]]
+    assert relay.published == 2
+
+
+async def test_full_batches_are_claimed_without_lingering() -> None:
+    # a backlog: every claim comes back full (batch_size 1), so no claim waits
+    # (with an hour's linger between them this would time out)
+    outbox = ScriptedOutbox([[item(n, f"a{n}")] for n in range(1, 6)])
+    relay = OutboxRelay(
+        outbox,
+        cast(AIOKafkaProducer, AcknowledgingProducer()),
+        batch_size=1,
+        idle_seconds=3600,
+        linger_seconds=3600,
+    )
+    await run_until_published(relay, 5)
+    assert sorted(i for ids in outbox.marked for i in ids) == [1, 2, 3, 4, 5]
+
+
+def test_a_negative_linger_is_refused() -> None:
+    with pytest.raises(ValueError, match="linger_seconds"):
+        OutboxRelay(
+            ScriptedOutbox([]),
+            cast(AIOKafkaProducer, AcknowledgingProducer()),
+            linger_seconds=-0.001,
+        )
+
+
+def test_the_linger_setting_reaches_the_relay() -> None:
+    from finbank_adapters.containers.events import outbox_relay
+    from finbank_adapters.kafka.config import KafkaSettings
+    from finbank_adapters.settings import Settings, SettingsError
+
+    settings = Settings.from_env({"FINBANK_RELAY_LINGER_SECONDS": "0.015"})
+    relay = outbox_relay(
+        ScriptedOutbox([]),
+        AcknowledgingProducer(),
+        settings,
+        KafkaSettings.from_settings(settings),
+    )
+    assert relay._linger_seconds == 0.015
+    assert Settings.from_env({}).relay.linger_seconds == 0.0  # off unless asked for
+    with pytest.raises(SettingsError, match="FINBANK_RELAY_LINGER_SECONDS"):
+        Settings.from_env({"FINBANK_RELAY_LINGER_SECONDS": "-1"})
