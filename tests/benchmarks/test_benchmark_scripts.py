@@ -318,3 +318,33 @@ Requests/sec:   1999.50
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "Created"]
+
+
+def test_pix_e2e_settles_every_payment_through_the_processes_and_prints_their_costs() -> None:
+    # serve, relay and worker as processes over Tansu (from the dev stack), PostgreSQL
+    # and Redis: the shape the held-out run uses, at a tiny size
+    require_postgres()
+    from tests.conftest import require_service
+
+    require_service("Redis", REDIS_HOST, REDIS_PORT)
+    with scratch_databases("finbank_smoke_pix") as (database,):
+        dsn = created_database(database)
+        out = run_script(
+            "pix_e2e.py",
+            *("--processes", "--statements", "--payments", "40", "--concurrency", "4"),
+            *("--dsn", dsn),
+        )
+    settled = re.search(r"completed end to end \(SETTLED\): +([0-9.]+) payments/s", out)
+    assert settled is not None, out
+    assert float(settled.group(1)) > 0, out
+    assert re.search(r"request -> SETTLED +p50 +[0-9.]+ ms +p99 +[0-9.]+ ms", out), out
+    cpu = out.split("CPU ms per payment")[1].split("load average")[0]
+    roles = {line.rsplit(None, 1)[0].strip() for line in cpu.splitlines()[1:] if line.strip()}
+    for role in ("serve", "relay", "worker", "postgres (worker)", "all of them"):
+        assert role in roles, cpu
+    # every process's statements per payment; the relay claims and marks at least once
+    statements = out.split("PostgreSQL statements per payment")[1]
+    for role in ("serve", "relay", "worker"):
+        assert re.search(rf"^    {role} +[0-9.]+$", statements, re.MULTILINE), statements
+    relay = statements.split("    relay ")[1].split("    worker")[0]
+    assert "DELETE FROM outbox" in relay, relay
