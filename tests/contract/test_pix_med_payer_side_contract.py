@@ -221,7 +221,7 @@ async def test_the_same_answer_delivered_by_many_at_once_asks_the_money_back_onc
     assert w.events(med_events.REPORT_ANALYSED) == [e2e]
 
 
-async def test_a_crash_between_the_credit_and_the_record_is_finished_by_the_redelivery(
+async def test_a_crash_before_the_case_takes_the_return_leaves_nothing_behind(
     med_world: MedWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = med_world
@@ -240,11 +240,45 @@ async def test_a_crash_between_the_credit_and_the_record_is_finished_by_the_rede
     command = a_return(w, e2e, 70_00)
     with pytest.raises(ServiceUnavailable):
         await med.ReceiveMedReturn(w.deps)(command)
-    assert await w.available(victim) == 70_00  # credited; not recorded yet
+    assert await w.available(victim) == 0  # no money moved
+    assert (await w.payments.get(e2e)).refunds == ()  # its reservation given back
     case = await w.repository.get_case(e2e)
     assert case is not None
-    assert case.status is CaseStatus.REFUND_REQUESTED
+    assert (case.status, case.returns) == (CaseStatus.REFUND_REQUESTED, ())
+    done = await med.ReceiveMedReturn(w.deps)(command)  # the SPI delivers it again
+    assert (done.status, done.returned_amount) == (CaseStatus.CLOSED, Money(70_00))
+    assert await w.available(victim) == 70_00
+
+
+async def test_a_crash_between_the_credit_and_the_record_is_finished_by_the_redelivery(
+    med_world: MedWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = med_world
+    e2e, victim = await contested(w, 70_00)
+    await med.ReceiveMedAnalysis(w.deps)(answer(w, e2e))
+    repository = w.deps.repository
+    original = repository.update_case
+    calls = 0
+
+    async def update_case(*args: Any, **kwargs: Any) -> Any:
+        # the first write takes the return into the case, the second records it returned
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ServiceUnavailable("the store went away")
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "update_case", update_case)
+    command = a_return(w, e2e, 70_00)
+    with pytest.raises(ServiceUnavailable):
+        await med.ReceiveMedReturn(w.deps)(command)
+    assert await w.available(victim) == 70_00  # credited; not recorded returned yet
+    case = await w.repository.get_case(e2e)
+    assert case is not None
+    assert [r.status for r in case.returns] == [RefundStatus.EM_PROCESSAMENTO]
+    assert case.returned_amount == Money(0)
     done = await med.ReceiveMedReturn(w.deps)(command)  # the SPI delivers it again
     assert done.status is CaseStatus.CLOSED
+    assert [r.status for r in done.returns] == [RefundStatus.DEVOLVIDO]
     assert await w.available(victim) == 70_00  # and not twice
     assert w.events(med_events.RETURN_RECEIVED) == [e2e]

@@ -77,6 +77,42 @@ async def test_different_returns_at_once_within_what_was_asked_are_all_credited(
     assert {r.status for r in payment.refunds} == {RefundStatus.DEVOLVIDO}
 
 
+async def test_final_returns_at_once_close_the_case_once_and_credit_only_what_it_records(
+    med_world: MedWorld,
+) -> None:
+    # Within the payment's amount each of these fits, so the payment's reservation
+    # stops none of them; but each is final, so the first recorded closes the case
+    # and the others must be refused BEFORE their money moves. On PostgreSQL and
+    # DynamoDB the refused ones were credited all the same (the customer got 40,00
+    # where the case, closed, recorded 10,00), and their reservations stayed in the
+    # payment's refunds; memory, where nothing suspends mid-call, never showed it.
+    w = med_world
+    e2e, victim = await contested(w, 100_00)
+    await med.ReceiveMedAnalysis(w.deps)(answer(w, e2e))
+    receive = med.ReceiveMedReturn(w.deps)
+    commands = [a_return(w, e2e, 10_00, final=True) for _ in range(4)]
+
+    results, errors = await outcomes([lambda c=c: receive(c) for c in commands])  # type: ignore[misc]
+
+    assert len(results) == 1, errors
+    assert errors == {"MedNotAllowed": 3}
+    case = await w.repository.get_case(e2e)
+    assert case is not None
+    assert (case.status, case.returned_amount) == (CaseStatus.CLOSED, Money(10_00))
+    assert [(r.amount, r.status) for r in case.returns] == [(Money(10_00), RefundStatus.DEVOLVIDO)]
+    assert await w.available(victim) == 10_00  # what the case says came back, no more
+    payment = await w.payments.get(e2e)
+    assert [(r.amount, r.status) for r in payment.refunds] == [
+        (Money(10_00), RefundStatus.DEVOLVIDO)
+    ]
+    # each refused return stays refused when delivered again, and still moves nothing
+    for command in commands:
+        if command.return_id != case.returns[0].return_id:
+            with pytest.raises(MedNotAllowed):
+                await receive(command)
+    assert await w.available(victim) == 10_00
+
+
 async def test_a_crash_after_the_reservation_is_finished_by_the_redelivery(
     med_world: MedWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -101,7 +137,11 @@ async def test_a_crash_after_the_reservation_is_finished_by_the_redelivery(
     assert reserved.status is RefundStatus.EM_PROCESSAMENTO  # in progress, not returned
     case = await w.repository.get_case(e2e)
     assert case is not None
-    assert case.returns == ()
+    # the case took it (closed to other returns: it was final) but has not returned it
+    assert [(r.amount, r.status) for r in case.returns] == [
+        (Money(70_00), RefundStatus.EM_PROCESSAMENTO)
+    ]
+    assert (case.status, case.returned_amount) == (CaseStatus.CLOSED, Money(0))
 
     done = await receive(command)  # the SPI delivers it again
     assert done.status is CaseStatus.CLOSED

@@ -14,16 +14,22 @@ report goes to that bank through the directory. What comes back:
   customer's account, all or part of what was asked. Its amount is first
   reserved in the payment's refunds (``EM_PROCESSAMENTO``, nature
   ``MED_FRAUDE``, under the payment's version: of returns arriving at once,
-  those that would together pass the payment's amount cannot all get in),
-  then the money is credited (settlement -> the payer's account, one ledger
-  transfer whose id derives from the rtrId), then the return is recorded
-  ``DEVOLVIDO`` on the case and in the payment's refunds: the case never says
-  money came back before it did. The return marked ``final`` (or the one that
-  completes the amount asked) closes the case. The same rtrId again is a
-  replay: nothing is credited twice. A return that would take the returns
-  past what was asked is refused (``MedNotAllowed``, ``field="amount"``), and
-  so is one whose rtrId another bank made (``field="return_id"``: the
-  returning bank makes it, ``D`` + its ISPB).
+  those that would together pass the payment's amount cannot all get in).
+  Then the case takes it, still ``EM_PROCESSAMENTO``, under the case's
+  version; the return marked ``final`` (or the one that completes the amount
+  asked) closes the case to other returns there. Only then is the money
+  credited (settlement -> the payer's account, one ledger transfer whose id
+  derives from the rtrId), and the return recorded ``DEVOLVIDO`` on the case
+  and in the payment's refunds: the case never says money came back before
+  it did (``returned_amount`` counts only what did), and no money moves for
+  a return the case did not take. Of returns arriving at once, those the
+  case refuses once another closed it are refused before any credit, and
+  their reservations are given back. The same rtrId again is a replay:
+  nothing is credited twice, and a delivery that stopped before the money
+  (or before the record) is finished by the next. A return that would take
+  the returns past what was asked is refused (``MedNotAllowed``,
+  ``field="amount"``), and so is one whose rtrId another bank made
+  (``field="return_id"``: the returning bank makes it, ``D`` + its ISPB).
 """
 
 from __future__ import annotations
@@ -205,56 +211,99 @@ class ReceiveMedReturn:
         if rtr_id.ispb != cmd.from_ispb:  # the returning bank makes its rtrId: D + its ISPB
             raise MedNotAllowed("the rtrId is not the returning bank's", field="return_id")
         d = self._d
-        for _ in range(RETRIES):
-            case = await _payer_case(d, cmd.end_to_end_id, cmd.from_ispb, "from_ispb")
-            known = case.find_return(cmd.return_id)
-            if known is not None:  # a replay: credited and recorded already
-                if known.amount != cmd.amount:
-                    raise MedNotAllowed("this rtrId returned another amount", field="amount")
-                await d.republish_return(case, cmd.return_id)
-                return case
-            if case.status is not CaseStatus.REFUND_REQUESTED or case.requested_amount is None:
-                raise MedNotAllowed(
-                    f"a {case.status.value} report takes no return", field="end_to_end_id"
+        # the payment's reservation this call made and no case holds yet: given back if
+        # the case refuses the return, so that a refused return leaves nothing behind
+        reserved = False
+        try:
+            for _ in range(RETRIES):
+                case = await _payer_case(d, cmd.end_to_end_id, cmd.from_ispb, "from_ispb")
+                known = case.find_return(cmd.return_id)
+                if known is not None:
+                    reserved = False  # the case holds it (a delivery of the same rtrId)
+                    if known.amount != cmd.amount:
+                        raise MedNotAllowed("this rtrId returned another amount", field="amount")
+                    if known.status is RefundStatus.DEVOLVIDO:  # a replay: all done already
+                        await d.republish_return(case, cmd.return_id)
+                        return case
+                    # taken by a delivery that stopped before the money: finish it
+                    return await self._finish(case, known, cmd.end_to_end_id)
+                if case.status is not CaseStatus.REFUND_REQUESTED or case.requested_amount is None:
+                    raise MedNotAllowed(
+                        f"a {case.status.value} report takes no return", field="end_to_end_id"
+                    )
+                if case.payer_account_id is None:
+                    raise MedNotAllowed("the payer's account is not here", field="end_to_end_id")
+                # every return the case took counts, those whose money is still on its way too
+                total = sum(r.amount.cents for r in case.returns) + cmd.amount.cents
+                if total > case.requested_amount.cents:
+                    raise MedNotAllowed("returns never exceed what was asked back", field="amount")
+                received = MedReturn(
+                    return_id=cmd.return_id,
+                    account_id=case.payer_account_id,
+                    hold_id=pix_transfer_id(cmd.return_id, "credit"),
+                    amount=cmd.amount,
+                    status=RefundStatus.EM_PROCESSAMENTO,
+                    requested_at=case.refund_requested_at or d.clock.now(),
                 )
-            if case.payer_account_id is None:
-                raise MedNotAllowed("the payer's account is not here", field="end_to_end_id")
-            total = case.returned_amount.cents + cmd.amount.cents
-            if total > case.requested_amount.cents:
-                raise MedNotAllowed("returns never exceed what was asked back", field="amount")
-            now = d.clock.now()
-            received = MedReturn(
-                return_id=cmd.return_id,
-                account_id=case.payer_account_id,
-                hold_id=pix_transfer_id(cmd.return_id, "credit"),
-                amount=cmd.amount,
-                status=RefundStatus.EM_PROCESSAMENTO,
-                requested_at=case.refund_requested_at or now,
+                if not reserved:
+                    await self._reserve(case, received)
+                    reserved = True
+                # The case takes the return before any money moves, under its version:
+                # of returns arriving at once, one final return (or those completing what
+                # was asked) closes it, and the others re-read it and are refused here,
+                # with nothing credited. Crediting first paid them all while the case,
+                # closed by the first, recorded one.
+                closed = cmd.final or total == case.requested_amount.cents
+                taken = msgspec.structs.replace(
+                    case,
+                    returns=(*case.returns, received),
+                    status=CaseStatus.CLOSED if closed else CaseStatus.REFUND_REQUESTED,
+                )
+                try:
+                    stored = await d.repository.update_case(taken, case.version)
+                except MedVersionConflict:
+                    continue
+                reserved = False
+                return await self._finish(stored, received, cmd.end_to_end_id)
+            raise MedVersionConflict()
+        finally:
+            if reserved:
+                await self._give_back(cmd.end_to_end_id, cmd.return_id)
+
+    async def _finish(self, case: MedCase, taken: MedReturn, end_to_end_id: str) -> MedCase:
+        """The money of a return the case took (``EM_PROCESSAMENTO``), then ``DEVOLVIDO``
+        on the case and in the payment's refunds: the case never says it came back
+        before it did. Each step is safe to repeat (a redelivery finishes a crash)."""
+        d = self._d
+        await self._reserve(case, taken)  # made already, unless given back meanwhile
+        await self._steps.credit_from_settlement(
+            taken.return_id,
+            taken.account_id,
+            taken.amount,
+            TransferCode.PIX_REFUND_IN,
+            f"Devolução MED recebida {taken.return_id}",
+        )
+        for _ in range(RETRIES):
+            current = case.find_return(taken.return_id)
+            if current is not None and current.status is RefundStatus.DEVOLVIDO:
+                await d.republish_return(case, taken.return_id)  # another delivery finished it
+                return case
+            done = msgspec.structs.replace(
+                taken, status=RefundStatus.DEVOLVIDO, completed_at=d.clock.now()
             )
-            await self._reserve(case, received)
-            # then the money: the case never says it came back before it did
-            await self._steps.credit_from_settlement(
-                cmd.return_id,
-                case.payer_account_id,
-                cmd.amount,
-                TransferCode.PIX_REFUND_IN,
-                f"Devolução MED recebida {cmd.return_id}",
-            )
-            received = msgspec.structs.replace(
-                received, status=RefundStatus.DEVOLVIDO, completed_at=d.clock.now()
-            )
-            closed = cmd.final or total == case.requested_amount.cents
             recorded = msgspec.structs.replace(
                 case,
-                returns=(*case.returns, received),
-                status=CaseStatus.CLOSED if closed else CaseStatus.REFUND_REQUESTED,
+                returns=tuple(done if r.return_id == done.return_id else r for r in case.returns),
             )
             await sync_payment(d, recorded)
             try:
                 stored = await d.repository.update_case(recorded, case.version)
             except MedVersionConflict:
+                reread = await d.repository.get_case(end_to_end_id)
+                assert reread is not None  # cases are never deleted
+                case = reread
                 continue
-            await d.publish_case(med_events.RETURN_RECEIVED, stored, subject=cmd.return_id)
+            await d.publish_case(med_events.RETURN_RECEIVED, stored, subject=taken.return_id)
             return stored
         raise MedVersionConflict()
 
@@ -286,6 +335,28 @@ class ReceiveMedReturn:
                 continue
             return
         raise PixVersionConflict("the payment kept changing while a MED return was reserved")
+
+    async def _give_back(self, end_to_end_id: str, return_id: str) -> None:
+        """Take out of the payment's refunds the reservation of a return the case refused
+        (still ``EM_PROCESSAMENTO``: no money moved for it)."""
+        d = self._d
+        for _ in range(RETRIES):
+            case = await d.repository.get_case(end_to_end_id)
+            if case is not None and case.find_return(return_id) is not None:
+                return  # a delivery of the same rtrId got it into the case: it is theirs
+            payment = await d.payments.get(end_to_end_id)
+            there = payment.refund_by_return_id(return_id)
+            if there is None or there.status is not RefundStatus.EM_PROCESSAMENTO:
+                return
+            freed = msgspec.structs.replace(
+                payment, refunds=tuple(r for r in payment.refunds if r.return_id != return_id)
+            )
+            try:
+                await d.payments.update(freed, payment.version)
+            except PixVersionConflict:
+                continue
+            return
+        raise PixVersionConflict("the payment kept changing while a MED return was given back")
 
 
 __all__ = [
