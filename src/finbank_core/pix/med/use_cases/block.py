@@ -56,7 +56,11 @@ class PlacePrecautionaryBlock:
     account, before the block's deadline (``MedDeadlinePassed`` after it);
     holds what is still available of the amount (``NothingToBlock`` if
     nothing is). One block per payment: a repeat, or a concurrent caller,
-    gets the block recorded first (``replayed``).
+    gets the block recorded first (``replayed``). A block placed while the
+    payment's report is accepted gives way to the case if the case placed
+    holds of its own beside it: it is answered ``RELEASED`` (resolution
+    ``superseded_by_med``), so the amount is held once
+    (``MedDeps.yield_block_to_case``).
     """
 
     def __init__(self, deps: MedDeps) -> None:
@@ -129,7 +133,11 @@ class PlacePrecautionaryBlock:
             assert first is not None
             return PrecautionaryBlockResult(block=first, replayed=True)
         await d.publish_block(med_events.BLOCK_PLACED, stored)
-        return PrecautionaryBlockResult(block=stored)
+        # the payment's report may have been accepted meanwhile, its case holding the
+        # money without having seen this block: then the block gives way, and is
+        # answered released (``superseded_by_med``), as every later call answers it
+        after = await d.yield_block_to_case(payment.end_to_end_id)
+        return PrecautionaryBlockResult(block=after or stored)
 
 
 class ReleasePrecautionaryBlock:

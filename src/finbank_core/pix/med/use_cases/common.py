@@ -31,6 +31,7 @@ from typing import TypeVar
 
 import msgspec
 
+from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.accounts.ports import AccountRepository, Ledger
 from finbank_core.pix.codes.identifiers import ReturnId
 from finbank_core.pix.errors import PixVersionConflict
@@ -167,6 +168,40 @@ class MedDeps:
         )
 
     # -- catch-up ---------------------------------------------------------------------
+
+    async def yield_block_to_case(self, end_to_end_id: str) -> PrecautionaryBlock | None:
+        """Release the payment's precautionary block if its case placed holds of its own
+        beside it; the block as it is then (``None``: there is none).
+
+        A block placed while the payment's report was being accepted may be missed by
+        the case's tracer (it looks for a block to move into the case's hold before
+        the block is recorded) and the block in turn misses the case's holds (the case
+        records them only once its walk is done): both would hold the amount, the
+        customer's own money taken for the second. The block's caller and the tracer
+        each call this after their own write, so at least one of them sees both. A
+        block whose hold is no longer pending was moved into the case (or ended): it
+        is left as it is. Releasing and moving void the hold under the same id, so
+        the money is freed or moved, never both.
+        """
+        for _ in range(RETRIES):
+            block = await self.repository.get_block(end_to_end_id)
+            if block is None or block.status is not BlockStatus.ACTIVE:
+                return block
+            case = await self.repository.get_case(end_to_end_id)
+            if case is None or not case.blocks_applied:
+                return block  # the case holds nothing (yet): its tracer will see the block
+            if await self.ledger.status(block.hold_id) is not PendingStatus.PENDING:
+                return block  # moved into the case's hold (or ended): nothing held twice
+            await self.ledger.release(block.hold_id)
+            try:
+                released = await self.repository.update_block(
+                    block.release(self.clock.now(), "superseded_by_med"), block.version
+                )
+            except MedVersionConflict:
+                continue
+            await self.publish_block(med_events.BLOCK_RELEASED, released)
+            return released
+        raise MedVersionConflict()
 
     async def current_block(self, end_to_end_id: str) -> PrecautionaryBlock | None:
         """The payment's block, released first if its deadline has come (see the module)."""

@@ -109,6 +109,9 @@ class BlockTracer:
                 case = reread
                 continue
             await d.publish_case(med_events.FUNDS_BLOCKED, stored)
+            # a precautionary block recorded while the walk ran was not moved into the
+            # case's hold: it gives way, so that the amount is held once
+            await d.yield_block_to_case(case.end_to_end_id)
             return stored
         raise MedVersionConflict()
 
