@@ -69,6 +69,27 @@ async def test_migrations_can_target_a_schema_of_their_own() -> None:
             assert await migrate(conn, schema) == []
 
 
+async def test_the_ledger_batch_functions_keep_generic_plans_on_their_indexes() -> None:
+    """0029 and 0030: PL/pgSQL re-planned these functions' large statements on every
+    call (custom plans looked cheaper), and a generic plan cached while the tables were
+    small would scan them whole as they grew. Each function carries both settings
+    itself, so they hold whatever the connection's own settings are."""
+    async with isolated_schema() as (pool, schema):
+        rows = await pool.fetch(
+            "SELECT p.proname, p.proconfig FROM pg_proc p"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = $1 AND p.proname LIKE 'ledger_create%'",
+            schema,
+        )
+    wanted = {"plan_cache_mode=force_generic_plan", "enable_seqscan=off"}
+    generic = {r["proname"] for r in rows if wanted <= set(r["proconfig"] or [])}
+    assert generic == {
+        "ledger_create_transfers",
+        "ledger_create_transfers_grouped",
+        "ledger_create_checked_transfer_group",
+    }
+
+
 async def test_an_applied_migration_that_changed_is_refused(empty_database: str) -> None:
     await migrate_dsn(empty_database)
     conn = await asyncpg.connect(empty_database)
