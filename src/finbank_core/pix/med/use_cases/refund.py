@@ -6,10 +6,15 @@ after): one return per blocked account, first the receiving account, then
 the traced ones, adding up to the amount asked at most, never more than the
 payment still has unrefunded (``MedNotAllowed`` for an amount over it). A
 block that gets less than it holds has the rest released when its return
-posts. The returns are also written into the payment's record as refunds of
+posts; one that gets nothing has its hold voided once the request is
+recorded (again by every replay and by :class:`ExecuteMedReturns`, in case
+a crash came between). The returns are also written into the payment's record as refunds of
 nature ``MED_FRAUDE`` (ISO ``FR01``) under the payment's version, *before*
 the case is updated, so they take their room in "refunds add up to at most
-the original" atomically with any customer refund.
+the original" atomically with any customer refund. A request that loses the
+case's version race to another (another amount, written into the payment
+in between) writes the recorded returns back over its own before it
+answers.
 
 :class:`ExecuteMedReturns` then returns the money, once per return whoever
 runs it: on-us, post the hold and credit the payer in one linked batch;
@@ -36,7 +41,7 @@ from finbank_core.pix.med.errors import (
     MedRefundAlreadyRequested,
     MedVersionConflict,
 )
-from finbank_core.pix.med.model import CaseStatus, MedCase, MedReturn, MedSide
+from finbank_core.pix.med.model import CaseStatus, HoldStatus, MedCase, MedReturn, MedSide
 from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
 from finbank_core.pix.med.use_cases.tracing import BlockTracer
 from finbank_core.pix.network import ReturnOrder
@@ -99,6 +104,10 @@ def _room(payment: PixPayment, own: set[str]) -> int:
 async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
     """Write the case's returns into the payment's refunds (added or brought up to date).
 
+    A refund the payment already records as final (``DEVOLVIDO``,
+    ``NAO_REALIZADO``) is kept: a return ends once, and a case read before it
+    ended must not write it back as in progress.
+
     Raises ``PixRefundExceedsOriginal`` if they would take the payment's
     refunds past its amount; nothing is written then.
     """
@@ -108,10 +117,12 @@ async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
         wanted = payment
         for ret in case.returns:
             refund = _as_refund(case, ret)
-            if wanted.refund_by_return_id(ret.return_id) is None:
+            recorded = wanted.refund_by_return_id(ret.return_id)
+            if recorded is None:
                 wanted = msgspec.structs.replace(wanted, refunds=(*wanted.refunds, refund))
-            else:
+            elif recorded.status is RefundStatus.EM_PROCESSAMENTO:
                 wanted = wanted.replace_refund(refund)
+            # else: a final return is never taken back by a case read before it ended
         if wanted == payment:
             return payment
         mine = sum(
@@ -130,6 +141,23 @@ async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
         except PixVersionConflict:
             continue
     raise PixVersionConflict("the payment kept changing while its MED returns were recorded")
+
+
+async def release_unreturned_holds(deps: MedDeps, case: MedCase) -> None:
+    """Void the holds of the blocks the request gave no share of the amount asked.
+
+    The request marks them ``RELEASED`` in the case; their money is the
+    customer's again only once the ledger voids the hold (a case's holds
+    have no timeout). Voiding is safe to repeat, so every run that finishes
+    a request (its replay, :class:`ExecuteMedReturns`) does it again: a
+    crash between the case's write and the void is finished by the next.
+    """
+    if case.refund_requested_at is None:
+        return
+    returned = {r.hold_id for r in case.returns}
+    for block in case.blocks:
+        if block.status is HoldStatus.RELEASED and block.hold_id not in returned:
+            await deps.ledger.release(block.hold_id)
 
 
 class RequestMedRefund:
@@ -201,6 +229,12 @@ class RequestMedRefund:
             try:
                 stored = await d.repository.update_case(planned, case.version)
             except MedVersionConflict:
+                # Our plan, written into the payment above, lost: if another request's
+                # returns are the record now, they go back over ours (its own syncs may
+                # all have run before our write).
+                current = await d.repository.get_case(cmd.end_to_end_id)
+                if current is not None and current.returns:
+                    await sync_payment(d, current)
                 continue
             await d.publish_case(med_events.REFUND_REQUESTED, stored)
             return MedRefundResult(case=await self._finish(stored))
@@ -208,6 +242,7 @@ class RequestMedRefund:
 
     async def _finish(self, case: MedCase) -> MedCase:
         await sync_payment(self._d, case)  # a concurrent request may have planned other amounts
+        await release_unreturned_holds(self._d, case)
         if not self._inline:
             return case
         try:
@@ -238,6 +273,7 @@ class ExecuteMedReturns:
         if case is None:
             raise MedCaseNotFound()
         await sync_payment(d, case)
+        await release_unreturned_holds(d, case)
         for ret in case.returns:
             if ret.status is not RefundStatus.EM_PROCESSAMENTO:
                 await d.republish_return(case, ret.return_id)  # in case a crash lost it
