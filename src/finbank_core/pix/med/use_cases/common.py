@@ -224,27 +224,40 @@ class MedDeps:
         raise MedVersionConflict()
 
     async def current_case(self, end_to_end_id: str) -> MedCase | None:
-        """The payment's case, lapsed first if its return was not requested in time."""
+        """The payment's case, lapsed first if its return was not requested in time.
+
+        The lapse is recorded first and its holds are voided after: a request
+        recorded in time by a caller whose clock was still before the deadline
+        wins the version race, and then finds its holds still in place. Every
+        read of a lapsed case voids them again (safe to repeat), so a crash
+        between the record and the voids is finished by the next reader.
+        """
         case = await self.repository.get_case(end_to_end_id)
         if case is not None and case.status in (CaseStatus.AGREED, CaseStatus.LAPSED):
             await self.drop_unrecorded_refunds(case)
+        if case is not None and case.status is CaseStatus.LAPSED:
+            await self._release_lapsed_holds(case)
         if case is None or not case.refund_lapsed(self.clock.now()):
             return case
         for _ in range(RETRIES):
             if not case.refund_lapsed(self.clock.now()):
                 return case
-            for held in case.blocks:
-                if held.status is HoldStatus.HELD:
-                    await self.ledger.release(held.hold_id)
             try:
                 case = await self.repository.update_case(case.lapse(), case.version)
             except MedVersionConflict:
                 case = await self._reread_case(end_to_end_id)
                 continue
+            await self._release_lapsed_holds(case)
             await self.publish_case(med_events.CASE_LAPSED, case)
             await self.drop_unrecorded_refunds(case)
             return case
         raise MedVersionConflict()
+
+    async def _release_lapsed_holds(self, case: MedCase) -> None:
+        """Void the holds a lapse released (``MedCase.lapse`` marks them ``RELEASED``)."""
+        for block in case.blocks:
+            if block.status is HoldStatus.RELEASED:
+                await self.ledger.release(block.hold_id)
 
     async def drop_unrecorded_refunds(self, case: MedCase) -> None:
         """Remove MED refunds in progress the case never recorded (see the module docstring).
