@@ -42,7 +42,6 @@ from finbank_core.pix.med.model import (
     MedCase,
     MedSide,
     PrecautionaryBlock,
-    med_hold_id,
 )
 from finbank_core.pix.med.use_cases import (
     AnalyseInfractionReportCommand,
@@ -575,7 +574,7 @@ async def test_the_same_report_accepted_and_rejected_at_once_is_decided_once(
     assert {r.case.status for r in results} == {final.status}
     assert len(results) == N // 2
     assert errors[MedAlreadyDecided.__name__] == N // 2
-    hold = await w.ledger.lookup_transfers([med_hold_id(final.report_id, mule.id)])
+    hold = await w.ledger.lookup_transfers([final.hold_id_for(mule.id)])
     if final.status is CaseStatus.AGREED:
         assert [b.amount.cents for b in final.blocks] == [70_00]
         assert [h.amount for h in hold] == [70_00]

@@ -76,6 +76,10 @@ def test_pix_ledger_and_med_ids_are_uuid5() -> None:
             uuid.uuid5(FINBANK_NAMESPACE, f"med-hold\x1f{text}\x1f{account}"),
         )
         _same_uuid(
+            med_hold_id(text, account, spi_id),
+            uuid.uuid5(FINBANK_NAMESPACE, f"med-hold\x1f{spi_id}\x1f{text}\x1f{account}"),
+        )
+        _same_uuid(
             precautionary_hold_id(spi_id),
             uuid.uuid5(FINBANK_NAMESPACE, f"med-precautionary\x1f{spi_id}"),
         )

@@ -170,8 +170,9 @@ class MedDeps:
     # -- catch-up ---------------------------------------------------------------------
 
     async def yield_block_to_case(self, end_to_end_id: str) -> PrecautionaryBlock | None:
-        """Release the payment's precautionary block if its case placed holds of its own
-        beside it; the block as it is then (``None``: there is none).
+        """Release the payment's precautionary block if its case holds, on the block's
+        account, at least what the block holds; the block as it is then (``None``:
+        there is none).
 
         A block placed while the payment's report was being accepted may be missed by
         the case's tracer (it looks for a block to move into the case's hold before
@@ -190,6 +191,16 @@ class MedDeps:
             case = await self.repository.get_case(end_to_end_id)
             if case is None or not case.blocks_applied:
                 return block  # the case holds nothing (yet): its tracer will see the block
+            covered = sum(
+                b.amount.cents
+                for b in case.blocks
+                if b.status is HoldStatus.HELD and b.account_id == block.account_id
+            )
+            if covered < block.amount.cents:
+                # The case does not hold what the block holds on its account (it was
+                # refused, or its tracer found that money already under the block):
+                # releasing the block would free money nothing else holds.
+                return block
             if await self.ledger.status(block.hold_id) is not PendingStatus.PENDING:
                 return block  # moved into the case's hold (or ended): nothing held twice
             await self.ledger.release(block.hold_id)

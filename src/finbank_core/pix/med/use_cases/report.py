@@ -116,6 +116,7 @@ class ContestPixPayment:
             payer_ispb=payment.payer.ispb,
             payee_ispb=payment.payee.ispb,
             payee_account_id=payment.payee.account_id,
+            hold_ids=2,
             payer_account_id=payment.payer.account_id,
             reporter_owner_id=cmd.owner_id,
         )
@@ -190,6 +191,7 @@ class ReceiveInfractionReport:
             payer_ispb=payment.payer.ispb,
             payee_ispb=payment.payee.ispb,
             payee_account_id=payment.payee.account_id,
+            hold_ids=2,
         )
         try:
             stored = await d.repository.add_case(case)

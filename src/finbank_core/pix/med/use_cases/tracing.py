@@ -25,7 +25,7 @@ import msgspec
 from finbank_core.accounts.ledger import AccountFilter, PendingStatus, TransferCode
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import MedVersionConflict
-from finbank_core.pix.med.model import CaseStatus, MedBlock, MedCase, MedSide, med_hold_id
+from finbank_core.pix.med.model import CaseStatus, MedBlock, MedCase, MedSide
 from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
 from finbank_core.pix.payments import PaymentStatus, PixFlow
 from finbank_core.shared.money import Money
@@ -127,7 +127,7 @@ class BlockTracer:
             if want <= 0 or account in visited:
                 return 0
             visited.add(account)
-            hold_id = med_hold_id(case.report_id, account)
+            hold_id = case.hold_id_for(account)
             memo = f"Bloqueio MED {case.end_to_end_id}"
             held = Money(0)
             if depth == 0:
