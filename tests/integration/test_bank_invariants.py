@@ -4,7 +4,8 @@
 the answers, so it cannot see a bug both backends share. This walk is the same seeded
 random walk (its :class:`~tests.integration.test_bank_differential.Walk`: accounts, cash,
 transfers, PIX keys and payments, refunds, charges, limits, blocks, Pix Automático, MED on
-both sides, key claims), each call made once on one bank, plus:
+both sides, key claims), each call made once on one bank (on memory, on PostgreSQL, or with
+its PIX and MED stores on DynamoDB as the differential test runs them), plus:
 
 * more MED, mostly on the newest payments and cases, so that chains complete within their
   deadlines: reports, analyses (mostly accepted), refund requests of all or part, returns
@@ -63,11 +64,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import types
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +78,8 @@ import pytest
 from dependency_injector import providers
 
 from finbank import Bank, configure, open_bank, opened, provided
+from finbank_adapters.aws.dynamo_schema import create_tables
+from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.containers import BankContainer, build_container
 from finbank_adapters.memory.clock import FakeClock
 from finbank_adapters.memory.ids import SequentialIdGenerator
@@ -135,9 +139,18 @@ from finbank_core.pix.refunds import RefundNature, RefundStatus
 from finbank_core.pix.use_cases import SimulateIncomingPixCommand
 from finbank_core.shared.errors import DomainError
 from finbank_core.shared.money import Money
+from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.integration.test_bank_differential import OWNERS, PEER_ISPB, START, Call, Pair, Walk
 from tests.pix_concurrency_support import interleaved
-from tests.postgres_support import all_postgres_settings, isolated_schema, require_postgres
+from tests.postgres_support import (
+    POSTGRES_DSN,
+    all_postgres_settings,
+    isolated_schema,
+    require_postgres,
+)
+from tests.support_redis import open_test_redis
+
+__all__ = ["serial_moto_endpoint"]  # fixture
 
 ENDED = (PendingStatus.VOIDED, PendingStatus.EXPIRED)
 
@@ -912,18 +925,45 @@ async def walk(
 WALKS = [
     *(("memory", seed, 600, 25) for seed in (4, 21, 25, 26, 27, 28, 31, 37, 38, 45)),
     *(("postgres", seed, 600, 100) for seed in (4, 37, 45)),
+    # the PIX and MED stores on DynamoDB (moto, one request at a time): about 20 s
+    pytest.param("dynamodb", 4, 600, 100, marks=pytest.mark.services),
 ]
 
 
 @pytest.fixture
 async def bank_settings(request: pytest.FixtureRequest) -> AsyncIterator[Settings | None]:
-    """``None`` for memory; else every store on PostgreSQL, in a schema of its own."""
-    if request.node.callspec.params["backend"] == "memory":
+    """``None`` for memory; else every store on PostgreSQL, in a schema of its own, or (for
+    ``dynamodb``) the local profile with its PIX and MED stores on DynamoDB (moto serving one
+    request at a time, as the differential test runs it)."""
+    backend: str = request.node.callspec.params["backend"]
+    if backend == "memory":
         yield None
         return
     require_postgres()
-    async with isolated_schema() as (_, schema):
-        settings = all_postgres_settings(schema)
+    async with AsyncExitStack() as stack:
+        _, schema = await stack.enter_async_context(isolated_schema())
+        if backend == "postgres":
+            settings = all_postgres_settings(schema)
+        else:
+            endpoint: str = request.getfixturevalue("serial_moto_endpoint")
+            _redis, prefix = await stack.enter_async_context(open_test_redis())
+            table = f"pix-{uuid.uuid4().hex[:12]}"
+            settings = Settings.from_env(
+                {
+                    "FINBANK_PROFILE": "local",
+                    "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
+                    "FINBANK_REDIS_KEY_PREFIX": prefix,
+                    "FINBANK_AWS_ENDPOINT_URL": endpoint,
+                    "FINBANK_AWS_REGION": "sa-east-1",
+                    "FINBANK_PIX_BACKEND": "dynamodb",
+                    "FINBANK_PIX_TABLE_NAME": table,
+                    "FINBANK_JWT_SECRET": secrets.token_hex(32),
+                    "FINBANK_SANDBOX": "true",
+                }
+            )
+            assert settings.backends.pix == "dynamodb"
+            async with open_dynamodb_client(settings) as dynamodb:
+                await create_tables(dynamodb, table)
         # payments settle as they are made, as in memory (the worker's path has its own tests)
         yield msgspec.structs.replace(
             settings, pix=msgspec.structs.replace(settings.pix, inline_settlement=True)
