@@ -13,7 +13,9 @@ order, the case and the ledger must agree:
 * the lapse recorded first: the request is refused with ``MedDeadlinePassed``,
   the holds are voided, and the money is the customers' again;
 * a lapse recorded and then interrupted before its voids: the next reader
-  voids them.
+  voids them;
+* a lapse recorded while the acceptance's tracer was still placing the holds:
+  the tracer voids what it placed instead of recording it on the lapsed case.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from finbank_core.pix.med.use_cases.view import MedViewQuery
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.shared.money import Money
+from tests.contract.test_pix_med_contract import analyse, report
 from tests.contract.test_pix_med_refund_request_races_contract import (
     GATE_TIMEOUT,
     PAID,
@@ -55,11 +58,14 @@ class HeldCases:
     def __init__(self, target: MedRepository) -> None:
         self.target = target
         self._gate: tuple[asyncio.Event, asyncio.Event] | None = None
+        self._let_through = 0
         self._crash_after_next = False
 
-    def hold_next_update(self) -> tuple[asyncio.Event, asyncio.Event]:
+    def hold_next_update(self, *, after: int = 0) -> tuple[asyncio.Event, asyncio.Event]:
+        """Hold the update that comes ``after`` others (let through) from now."""
         reached, release = asyncio.Event(), asyncio.Event()
         self._gate = (reached, release)
+        self._let_through = after
         return reached, release
 
     def crash_after_next_update(self) -> None:
@@ -69,7 +75,12 @@ class HeldCases:
         return getattr(self.target, name)
 
     async def update_case(self, case: MedCase, expected_version: int) -> MedCase:
-        gate, self._gate = self._gate, None
+        gate = self._gate
+        if gate is not None and self._let_through:
+            self._let_through -= 1
+            gate = None
+        elif gate is not None:
+            self._gate = None
         if gate is not None:
             reached, release = gate
             reached.set()
@@ -219,3 +230,49 @@ async def test_a_lapse_interrupted_after_its_record_is_finished_by_the_next_read
     # and a later read of the lapsed case moves nothing more
     await w.view(view(scene))
     assert await scene.available() == scene.posted_before
+
+
+@pytest.mark.asyncio
+async def test_a_tracer_that_finishes_after_the_lapse_leaves_nothing_held(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    mule, second = await w.open_account("mule"), await w.open_account("second")
+    payment = await w.incoming(mule, PAID)
+    w.clock.advance(minutes=1)
+    await w.transfer(mule, second, 60_00)
+    e2e = payment.end_to_end_id
+    await report(w, e2e)
+    posted = await w.posted(mule) + await w.posted(second)
+    cases = HeldCases(w.deps.repository)
+    w.deps.repository = cast(MedRepository, cases)
+    try:
+        # the acceptance is recorded (let through); its tracer places the holds and is
+        # held before it records them
+        reached, go = cases.hold_next_update(after=1)
+        analysing = asyncio.ensure_future(w.analyse(analyse(e2e)))
+        await asyncio.wait_for(reached.wait(), GATE_TIMEOUT)
+        case = await w.repository.get_case(e2e)
+        assert case is not None
+        assert case.status is CaseStatus.AGREED
+        assert case.refund_deadline is not None
+        holds = [case.hold_id_for(mule.id), case.hold_id_for(second.id)]
+        assert [await w.deps.ledger.status(h) for h in holds] == [PendingStatus.PENDING] * 2
+        # the request deadline passes and a reader lapses the case first
+        w.clock.set(case.refund_deadline + timedelta(seconds=1))
+        seen = await w.view(MedViewQuery(end_to_end_id=e2e))
+        assert seen.case is not None
+        assert seen.case.status is CaseStatus.LAPSED
+        go.set()
+        result = await asyncio.wait_for(analysing, GATE_TIMEOUT)
+    finally:
+        w.deps.repository = cases.target
+    final = await w.repository.get_case(e2e)
+    assert final is not None
+    assert final.status is CaseStatus.LAPSED
+    assert result.case.status is CaseStatus.LAPSED
+    assert all(b.status is not HoldStatus.HELD for b in final.blocks)
+    # nothing the tracer placed is still held: the money is the customers' again
+    assert [await w.deps.ledger.status(h) for h in holds] == [PendingStatus.VOIDED] * 2
+    assert await w.available(mule) + await w.available(second) == posted
+    assert await w.posted(mule) + await w.posted(second) == posted

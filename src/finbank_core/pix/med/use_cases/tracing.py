@@ -106,6 +106,11 @@ class BlockTracer:
                 assert reread is not None
                 if reread.blocks_applied:
                     return reread  # a concurrent caller recorded the same holds
+                if reread.status is not CaseStatus.AGREED:
+                    # lapsed while the walk ran: its holds belong to no case any more
+                    for block in blocks:
+                        await d.ledger.release(block.hold_id)
+                    return reread
                 case = reread
                 continue
             await d.publish_case(med_events.FUNDS_BLOCKED, stored)
