@@ -52,7 +52,7 @@ import types
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -983,12 +983,13 @@ WALKS = [
 ]
 
 
-@pytest.fixture
-async def other_settings(request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
-    """The bank compared with memory: every store on PostgreSQL, or the local profile
-    with its PIX stores on DynamoDB (moto serving one request at a time)."""
+@asynccontextmanager
+async def stores_settings(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[Settings]:
+    """Settings of a bank on its stores, in a schema (and a table) of their own: every store
+    on PostgreSQL (``postgres``), or the local profile with its PIX stores on DynamoDB
+    (``dynamodb``, moto serving one request at a time); payments settle as they are made,
+    as in memory (the worker's path has its own tests)."""
     require_postgres()
-    backend: str = request.node.callspec.params["backend"]
     async with AsyncExitStack() as stack:
         _, schema = await stack.enter_async_context(isolated_schema())
         if backend == "postgres":
@@ -1013,10 +1014,16 @@ async def other_settings(request: pytest.FixtureRequest) -> AsyncIterator[Settin
             assert settings.backends.pix == "dynamodb"
             async with open_dynamodb_client(settings) as dynamodb:
                 await create_tables(dynamodb, table)
-        # payments settle as they are made, as in memory (the worker's path has its own tests)
         yield msgspec.structs.replace(
             settings, pix=msgspec.structs.replace(settings.pix, inline_settlement=True)
         )
+
+
+@pytest.fixture
+async def other_settings(request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
+    """The bank compared with memory: :func:`stores_settings` of the walk's backend."""
+    async with stores_settings(request, request.node.callspec.params["backend"]) as settings:
+        yield settings
 
 
 @pytest.mark.parametrize(("backend", "seed", "steps"), WALKS)

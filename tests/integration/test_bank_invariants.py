@@ -64,12 +64,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import types
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -78,8 +77,6 @@ import pytest
 from dependency_injector import providers
 
 from finbank import Bank, configure, open_bank, opened, provided
-from finbank_adapters.aws.dynamo_schema import create_tables
-from finbank_adapters.aws_wiring import open_dynamodb_client
 from finbank_adapters.containers import BankContainer, build_container
 from finbank_adapters.memory.clock import FakeClock
 from finbank_adapters.memory.ids import SequentialIdGenerator
@@ -140,15 +137,16 @@ from finbank_core.pix.use_cases import SimulateIncomingPixCommand
 from finbank_core.shared.errors import DomainError
 from finbank_core.shared.money import Money
 from tests.integration.dynamo_support import serial_moto_endpoint
-from tests.integration.test_bank_differential import OWNERS, PEER_ISPB, START, Call, Pair, Walk
-from tests.pix_concurrency_support import interleaved
-from tests.postgres_support import (
-    POSTGRES_DSN,
-    all_postgres_settings,
-    isolated_schema,
-    require_postgres,
+from tests.integration.test_bank_differential import (
+    OWNERS,
+    PEER_ISPB,
+    START,
+    Call,
+    Pair,
+    Walk,
+    stores_settings,
 )
-from tests.support_redis import open_test_redis
+from tests.pix_concurrency_support import interleaved
 
 __all__ = ["serial_moto_endpoint"]  # fixture
 
@@ -939,35 +937,8 @@ async def bank_settings(request: pytest.FixtureRequest) -> AsyncIterator[Setting
     if backend == "memory":
         yield None
         return
-    require_postgres()
-    async with AsyncExitStack() as stack:
-        _, schema = await stack.enter_async_context(isolated_schema())
-        if backend == "postgres":
-            settings = all_postgres_settings(schema)
-        else:
-            endpoint: str = request.getfixturevalue("serial_moto_endpoint")
-            _redis, prefix = await stack.enter_async_context(open_test_redis())
-            table = f"pix-{uuid.uuid4().hex[:12]}"
-            settings = Settings.from_env(
-                {
-                    "FINBANK_PROFILE": "local",
-                    "FINBANK_POSTGRES_DSN": f"{POSTGRES_DSN}?search_path={schema}",
-                    "FINBANK_REDIS_KEY_PREFIX": prefix,
-                    "FINBANK_AWS_ENDPOINT_URL": endpoint,
-                    "FINBANK_AWS_REGION": "sa-east-1",
-                    "FINBANK_PIX_BACKEND": "dynamodb",
-                    "FINBANK_PIX_TABLE_NAME": table,
-                    "FINBANK_JWT_SECRET": secrets.token_hex(32),
-                    "FINBANK_SANDBOX": "true",
-                }
-            )
-            assert settings.backends.pix == "dynamodb"
-            async with open_dynamodb_client(settings) as dynamodb:
-                await create_tables(dynamodb, table)
-        # payments settle as they are made, as in memory (the worker's path has its own tests)
-        yield msgspec.structs.replace(
-            settings, pix=msgspec.structs.replace(settings.pix, inline_settlement=True)
-        )
+    async with stores_settings(request, backend) as settings:
+        yield settings
 
 
 @pytest.mark.parametrize(("backend", "seed", "steps", "every"), WALKS)
