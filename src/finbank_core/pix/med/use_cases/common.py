@@ -247,7 +247,7 @@ class MedDeps:
         if case is not None and case.status in (CaseStatus.AGREED, CaseStatus.LAPSED):
             await self.drop_unrecorded_refunds(case)
         if case is not None and case.status is CaseStatus.LAPSED:
-            await self._release_lapsed_holds(case)
+            await self.release_released_holds(case)
         if case is None or not case.refund_lapsed(self.clock.now()):
             return case
         for _ in range(RETRIES):
@@ -258,16 +258,25 @@ class MedDeps:
             except MedVersionConflict:
                 case = await self._reread_case(end_to_end_id)
                 continue
-            await self._release_lapsed_holds(case)
+            await self.release_released_holds(case)
             await self.publish_case(med_events.CASE_LAPSED, case)
             await self.drop_unrecorded_refunds(case)
             return case
         raise MedVersionConflict()
 
-    async def _release_lapsed_holds(self, case: MedCase) -> None:
-        """Void the holds a lapse released (``MedCase.lapse`` marks them ``RELEASED``)."""
+    async def release_released_holds(self, case: MedCase) -> None:
+        """Void the holds of the case's blocks it records ``RELEASED`` without a return.
+
+        A lapse (``MedCase.lapse``) and a refund request that gives a block no share
+        (``MedCase.request_refund``) mark the block ``RELEASED``; the money is the
+        customer's again only once the ledger voids its hold (a case's holds have no
+        timeout). Callers run this after the record, and again on later runs: voiding
+        is safe to repeat, so a crash in between is finished by the next. A block whose
+        return failed was released by that return already, and is left to it.
+        """
+        returned = {r.hold_id for r in case.returns}
         for block in case.blocks:
-            if block.status is HoldStatus.RELEASED:
+            if block.status is HoldStatus.RELEASED and block.hold_id not in returned:
                 await self.ledger.release(block.hold_id)
 
     async def drop_unrecorded_refunds(self, case: MedCase) -> None:

@@ -41,7 +41,7 @@ from finbank_core.pix.med.errors import (
     MedRefundAlreadyRequested,
     MedVersionConflict,
 )
-from finbank_core.pix.med.model import CaseStatus, HoldStatus, MedCase, MedReturn, MedSide
+from finbank_core.pix.med.model import CaseStatus, MedCase, MedReturn, MedSide
 from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
 from finbank_core.pix.med.use_cases.tracing import BlockTracer
 from finbank_core.pix.network import ReturnOrder
@@ -143,23 +143,6 @@ async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
     raise PixVersionConflict("the payment kept changing while its MED returns were recorded")
 
 
-async def release_unreturned_holds(deps: MedDeps, case: MedCase) -> None:
-    """Void the holds of the blocks the request gave no share of the amount asked.
-
-    The request marks them ``RELEASED`` in the case; their money is the
-    customer's again only once the ledger voids the hold (a case's holds
-    have no timeout). Voiding is safe to repeat, so every run that finishes
-    a request (its replay, :class:`ExecuteMedReturns`) does it again: a
-    crash between the case's write and the void is finished by the next.
-    """
-    if case.refund_requested_at is None:
-        return
-    returned = {r.hold_id for r in case.returns}
-    for block in case.blocks:
-        if block.status is HoldStatus.RELEASED and block.hold_id not in returned:
-            await deps.ledger.release(block.hold_id)
-
-
 class RequestMedRefund:
     """Record the refund request of an accepted case (see the module docstring).
 
@@ -242,7 +225,8 @@ class RequestMedRefund:
 
     async def _finish(self, case: MedCase) -> MedCase:
         await sync_payment(self._d, case)  # a concurrent request may have planned other amounts
-        await release_unreturned_holds(self._d, case)
+        if case.refund_requested_at is not None:
+            await self._d.release_released_holds(case)  # the blocks given no share
         if not self._inline:
             return case
         try:
@@ -273,7 +257,8 @@ class ExecuteMedReturns:
         if case is None:
             raise MedCaseNotFound()
         await sync_payment(d, case)
-        await release_unreturned_holds(d, case)
+        if case.refund_requested_at is not None:
+            await d.release_released_holds(case)  # the blocks given no share
         for ret in case.returns:
             if ret.status is not RefundStatus.EM_PROCESSAMENTO:
                 await d.republish_return(case, ret.return_id)  # in case a crash lost it
