@@ -45,7 +45,7 @@ from finbank_core.accounts.use_cases import (
 )
 from finbank_core.accounts.use_cases import Deposit as DepositCash
 from finbank_core.pix.codes.identifiers import EndToEndId
-from finbank_core.pix.ledger_steps import PixEvents
+from finbank_core.pix.ledger_steps import PixEvents, PixLedgerSteps
 from finbank_core.pix.med import use_cases as med
 from finbank_core.pix.med.ports import MedRepository
 from finbank_core.pix.payments import (
@@ -57,6 +57,7 @@ from finbank_core.pix.payments import (
     pix_transfer_id,
 )
 from finbank_core.pix.ports import PixPaymentRepository
+from finbank_core.pix.use_cases.refund import RefundPix
 from finbank_core.shared.money import Money
 from tests.pix_concurrency_support import interleaved
 
@@ -122,6 +123,20 @@ class MedWorld:
     @property
     def view(self) -> med.GetMedView:
         return med.GetMedView(self.deps)
+
+    @property
+    def refund_pix(self) -> RefundPix:
+        """The customer's own refund of a received payment, on this world's stores."""
+        return RefundPix(
+            ispb=self.deps.ispb,
+            accounts=self.accounts,
+            payments=self.payments,
+            steps=PixLedgerSteps(self.ledger),
+            events=self.deps.events,
+            clock=self.clock,
+            ids=self.deps.ids,
+            network=self.network,
+        )
 
     def events(self, type: str) -> list[str]:
         """The aggregate ids of the distinct published events of ``type``."""

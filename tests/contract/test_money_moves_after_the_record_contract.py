@@ -17,14 +17,13 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from finbank_core.accounts.model import CustomerAccount
-from finbank_core.pix.ledger_steps import PixLedgerSteps
 from finbank_core.pix.med.model import BlockStatus, CaseStatus, HoldStatus
 from finbank_core.pix.med.use_cases import (
     PlacePrecautionaryBlockCommand,
     ReleasePrecautionaryBlockCommand,
 )
 from finbank_core.pix.refunds import RefundStatus
-from finbank_core.pix.use_cases.refund import RefundPix, RefundPixCommand
+from finbank_core.pix.use_cases.refund import RefundPixCommand
 from finbank_core.shared.money import Money
 from tests.contract.test_pix_med_contract import analyse, report
 from tests.integration.dynamo_support import serial_moto_endpoint
@@ -32,19 +31,6 @@ from tests.med_support import MedWorld, med_world
 from tests.pix_concurrency_support import outcomes
 
 __all__ = ["med_world", "serial_moto_endpoint"]  # fixtures
-
-
-def refund_pix(w: MedWorld) -> RefundPix:
-    return RefundPix(
-        ispb=w.deps.ispb,
-        accounts=w.accounts,
-        payments=w.payments,
-        steps=PixLedgerSteps(w.ledger),
-        events=w.deps.events,
-        clock=w.clock,
-        ids=w.deps.ids,
-        network=w.network,
-    )
 
 
 async def pending(w: MedWorld, account: CustomerAccount) -> int:
@@ -66,7 +52,7 @@ async def test_different_refunds_at_once_move_only_what_the_payment_records(
     await w.deposit(payer, 100_00)
     await w.deposit(payee, 500_00)  # enough for every refund's reservation to go through
     e2e = (await w.on_us(payer, payee, 100_00)).end_to_end_id
-    refund = refund_pix(w)
+    refund = w.refund_pix
     commands = [
         RefundPixCommand(
             owner_id="payee",

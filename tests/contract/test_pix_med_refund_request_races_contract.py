@@ -32,7 +32,6 @@ from finbank_core.accounts.model import CustomerAccount
 from finbank_core.accounts.ports import Ledger
 from finbank_core.accounts.use_cases import BankAccounts
 from finbank_core.pix.errors import PixRefundExceedsOriginal
-from finbank_core.pix.ledger_steps import PixLedgerSteps
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import MedRefundAlreadyRequested
 from finbank_core.pix.med.ledger import MedLedger
@@ -43,7 +42,7 @@ from finbank_core.pix.med.use_cases.refund import CLAIM_LEASE, MedRefundResult
 from finbank_core.pix.payments import PixPayment
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.refunds import RefundNature, RefundStatus
-from finbank_core.pix.use_cases.refund import RefundPix, RefundPixCommand
+from finbank_core.pix.use_cases.refund import RefundPixCommand
 from finbank_core.shared.money import Money
 from tests.contract.test_pix_med_contract import analyse, report
 from tests.integration.dynamo_support import serial_moto_endpoint
@@ -143,19 +142,6 @@ def returns_of(case: MedCase) -> list[tuple[str, Money]]:
     return sorted((r.return_id, r.amount) for r in case.returns)
 
 
-def refund_pix(w: MedWorld) -> RefundPix:
-    return RefundPix(
-        ispb=w.deps.ispb,
-        accounts=w.accounts,
-        payments=w.payments,
-        steps=PixLedgerSteps(w.ledger),
-        events=w.deps.events,
-        clock=w.clock,
-        ids=w.deps.ids,
-        network=w.network,
-    )
-
-
 async def race(
     scene: Scene, winner: Money, loser: Money, loser_writes: str
 ) -> tuple[MedRefundResult, MedRefundResult | BaseException]:
@@ -217,7 +203,7 @@ async def assert_what_the_calls_left(scene: Scene, winner: Money) -> MedCase:
 async def assert_a_customer_refund_takes_only_the_rest(scene: Scene, winner: Money) -> None:
     w = scene.w
     rest = PAID - winner.cents
-    refund = refund_pix(w)
+    refund = w.refund_pix
 
     def command(cents: int, n: int) -> RefundPixCommand:
         return RefundPixCommand(
@@ -371,7 +357,7 @@ class CrashAfterTheRequestIsRecorded:
 async def customer_refund(scene: Scene, cents: int) -> None:
     """The mule refunds its payer ``cents`` of the payment, from its own money."""
     if cents:
-        done = await refund_pix(scene.w)(
+        done = await scene.w.refund_pix(
             RefundPixCommand(
                 owner_id="mule",
                 end_to_end_id=scene.e2e,
