@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import pytest
 
-from finbank_core.accounts.ledger import PendingStatus
+from finbank_core.accounts.ledger import PendingStatus, TransferFlags
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import MedDeadlinePassed
 from finbank_core.pix.med.model import CaseStatus, HoldStatus, MedCase
@@ -276,3 +276,49 @@ async def test_a_tracer_that_finishes_after_the_lapse_leaves_nothing_held(
     assert [await w.deps.ledger.status(h) for h in holds] == [PendingStatus.VOIDED] * 2
     assert await w.available(mule) + await w.available(second) == posted
     assert await w.posted(mule) + await w.posted(second) == posted
+
+
+class CountedLedger:
+    """The ledger, with every ``create_transfers`` batch kept (the calls a read makes)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.batches: list[list[Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+    async def create_transfers(self, transfers: Any, **kwargs: Any) -> Any:
+        self.batches.append(list(transfers))
+        return await self.target.create_transfers(transfers, **kwargs)
+
+
+@pytest.mark.asyncio
+async def test_every_read_of_a_lapsed_case_voids_its_holds_in_one_ledger_call(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    scene = await accepted_case(w)
+    case = await just_before_the_deadline(scene)
+    holds = [b.hold_id for b in case.blocks]
+    assert len(holds) == 2  # 40,00 and 60,00 on two accounts
+    w.clock.advance(seconds=2)
+    counted = CountedLedger(w.deps.ledger._ledger)
+    w.deps.ledger._ledger = counted
+    try:
+        seen = await w.view(view(scene))  # the read that records the lapse
+        lapsing = counted.batches
+        counted.batches = []
+        await w.view(view(scene))  # a later read voids them again, safe to repeat
+        again = counted.batches
+    finally:
+        w.deps.ledger._ledger = counted.target
+    assert seen.case is not None
+    assert seen.case.status is CaseStatus.LAPSED
+    for batches in (lapsing, again):
+        # one call with both holds' voids, not one call per hold
+        assert len(batches) == 1, batches
+        [batch] = batches
+        assert sorted(str(t.pending_id) for t in batch) == sorted(str(h) for h in holds)
+        assert {t.flags for t in batch} == {TransferFlags.VOID_PENDING_TRANSFER}
+    await assert_lapsed_and_free(scene)

@@ -17,6 +17,7 @@ applies it once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import msgspec
 
@@ -40,6 +41,8 @@ _RESOLVED = {
     R.PENDING_TRANSFER_ALREADY_VOIDED,
     R.PENDING_TRANSFER_EXPIRED,
 }
+#: what a void answers when the hold is free, or ends free (:meth:`MedLedger.release`)
+_RELEASED = {R.OK, R.EXISTS, R.PENDING_TRANSFER_NOT_FOUND, *_RESOLVED}
 
 
 class MedLedger:
@@ -95,12 +98,24 @@ class MedLedger:
 
     async def release(self, hold_id: uuid.UUID) -> None:
         """Void the hold (the money is the customer's again); nothing if it already ended."""
-        [result] = await self._ledger.create_transfers(
-            [Transfer.void(med_step_id(hold_id, "void"), hold_id)]
-        )
-        if result in (R.OK, R.EXISTS, R.PENDING_TRANSFER_NOT_FOUND) or result in _RESOLVED:
+        await self.release_all((hold_id,))
+
+    async def release_all(self, hold_ids: Sequence[uuid.UUID]) -> None:
+        """:meth:`release` of every hold in ``hold_ids``, in one ledger call.
+
+        The voids are not linked: each succeeds or finds its hold ended on its
+        own, as separate calls would. The first void refused for another reason
+        is raised, after the others were applied.
+        """
+        distinct = dict.fromkeys(hold_ids)  # one void per hold, in their order
+        if not distinct:
             return
-        raise_for_transfer_result(result)
+        results = await self._ledger.create_transfers(
+            [Transfer.void(med_step_id(hold_id, "void"), hold_id) for hold_id in distinct]
+        )
+        for result in results:
+            if result not in _RELEASED:
+                raise_for_transfer_result(result)
 
     async def post(
         self,

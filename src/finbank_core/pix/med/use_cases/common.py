@@ -272,12 +272,17 @@ class MedDeps:
         customer's again only once the ledger voids its hold (a case's holds have no
         timeout). Callers run this after the record, and again on later runs: voiding
         is safe to repeat, so a crash in between is finished by the next. A block whose
-        return failed was released by that return already, and is left to it.
+        return failed was released by that return already, and is left to it. One
+        ledger call voids them all, however many blocks the case has.
         """
         returned = {r.hold_id for r in case.returns}
-        for block in case.blocks:
-            if block.status is HoldStatus.RELEASED and block.hold_id not in returned:
-                await self.ledger.release(block.hold_id)
+        await self.ledger.release_all(
+            [
+                block.hold_id
+                for block in case.blocks
+                if block.status is HoldStatus.RELEASED and block.hold_id not in returned
+            ]
+        )
 
     async def drop_unrecorded_refunds(self, case: MedCase) -> None:
         """Remove MED refunds in progress the case never recorded (see the module docstring).

@@ -108,8 +108,7 @@ class BlockTracer:
                     return reread  # a concurrent caller recorded the same holds
                 if reread.status is not CaseStatus.AGREED:
                     # lapsed while the walk ran: its holds belong to no case any more
-                    for block in blocks:
-                        await d.ledger.release(block.hold_id)
+                    await d.ledger.release_all([block.hold_id for block in blocks])
                     return reread
                 case = reread
                 continue
