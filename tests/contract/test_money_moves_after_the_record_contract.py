@@ -65,7 +65,11 @@ async def test_different_refunds_at_once_move_only_what_the_payment_records(
 
     _results, errors = await outcomes([lambda c=c: refund(c) for c in commands])  # type: ignore[misc]
 
-    assert set(errors) <= {"PixVersionConflict", "PixPaymentNotRefundable"}, errors
+    # A refund that reads the payment after others were recorded finds less room than it
+    # asks (PixRefundExceedsOriginal); one that read it before loses the version race.
+    # Which of the two depends on scheduling (PostgreSQL's answers arrive when they do).
+    allowed = {"PixVersionConflict", "PixPaymentNotRefundable", "PixRefundExceedsOriginal"}
+    assert set(errors) <= allowed, errors
     payment = await w.payments.get(e2e)
     returned = sum(r.amount.cents for r in payment.refunds if r.status is RefundStatus.DEVOLVIDO)
     assert {r.status for r in payment.refunds} <= {RefundStatus.DEVOLVIDO}
