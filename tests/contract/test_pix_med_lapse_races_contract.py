@@ -198,6 +198,10 @@ async def test_a_lapse_recorded_first_refuses_the_request_and_frees_the_money(
     finally:
         w.deps.payments = payments._target
     await assert_lapsed_and_free(scene)
+    # the returns the request wrote into the payment before it lost are gone at once,
+    # not REQUEST_LEASE later: they took room from the customer's own refunds
+    payment = await w.deps.payments.get(scene.e2e)
+    assert [r for r in payment.refunds if r.status is RefundStatus.EM_PROCESSAMENTO] == []
 
 
 @pytest.mark.asyncio

@@ -19,7 +19,8 @@ A refund request writes its returns into the payment's refunds before it
 records them on the case; a request that stopped in between leaves refunds
 in progress the case does not have. The first touch of the case
 ``REQUEST_LEASE`` after they were written removes them (the request was not
-recorded: the payer's bank asks again).
+recorded: the payer's bank asks again); once the case has lapsed, the first
+touch removes them whatever their age.
 """
 
 from __future__ import annotations
@@ -287,13 +288,16 @@ class MedDeps:
     async def drop_unrecorded_refunds(self, case: MedCase) -> None:
         """Remove MED refunds in progress the case never recorded (see the module docstring).
 
-        Only for a case with no returns (accepted, or lapsed) and only refunds
-        written ``REQUEST_LEASE`` ago or more: a request still under way is
-        left to finish. A later request writes them again.
+        Only for a case with no returns (accepted, or lapsed). Of an accepted case,
+        only refunds written ``REQUEST_LEASE`` ago or more: a request still under
+        way is left to finish, and a later request writes them again. Of a lapsed
+        case, all of them at once: a lapse is final, so no request can record them
+        any more (a request that lost the case to a lapse leaves none behind).
         """
         if case.returns or case.analysed_at is None:
             return
         own = {self.return_id(case, i) for i in range(len(case.blocks))}
+        lapsed = case.status is CaseStatus.LAPSED
         for _ in range(RETRIES):
             payment = await self.payments.get(case.end_to_end_id)
             now = self.clock.now()
@@ -302,7 +306,7 @@ class MedDeps:
                 for r in payment.refunds
                 if r.return_id in own
                 and r.status is RefundStatus.EM_PROCESSAMENTO
-                and now >= r.requested_at + REQUEST_LEASE
+                and (lapsed or now >= r.requested_at + REQUEST_LEASE)
             }
             if not stale:
                 return
