@@ -126,6 +126,48 @@ async def test_a_block_placed_as_the_report_is_accepted_holds_the_amount_once(
         assert (again.replayed, again.block.status) == (True, block.status)
 
 
+@pytest.mark.parametrize("block_first", [True, False], ids=["block-first", "analysis-first"])
+async def test_a_block_placed_as_the_report_is_accepted_holds_once_what_moved_on(
+    med_world: MedWorld, block_first: bool
+) -> None:
+    # The mule moved the 30,00 on to a second account, then got 10,00 of its own. A block
+    # placed as the report is accepted holds those 10,00 at the mule; the case's tracer,
+    # finding nothing free at the mule, follows the money and holds the 30,00 at the
+    # second account. The case then holds all it asks for: the block must give way, or
+    # the mule's own 10,00 stay held beside it.
+    w = med_world
+    mule, second = await w.open_account("mule"), await w.open_account("second")
+    payment = await w.incoming(mule, 30_00)
+    await w.transfer(mule, second, 30_00)
+    await w.deposit(mule, 10_00)
+    e2e = payment.end_to_end_id
+    await report(w, e2e)
+    place = PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="engine")
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: w.place_block(place),
+        lambda: w.analyse(analyse(e2e)),
+    ]
+    if not block_first:
+        calls.reverse()
+
+    _results, errors = await outcomes(calls)
+
+    # the block finds the mule's 10,00 already held by the case: nothing to block
+    assert set(errors) <= {"MedNotAllowed", "NothingToBlock"}, errors
+    case = await w.repository.get_case(e2e)
+    assert case is not None
+    case_held = sum(b.amount.cents for b in case.blocks if b.status is HoldStatus.HELD)
+    assert case_held == 30_00  # at the mule (the block's 10,00 moved in) and on at second
+    block = await w.repository.get_block(e2e)
+    block_held = (
+        block.amount.cents if block is not None and block.status is BlockStatus.ACTIVE else 0
+    )
+    held = await pending(w, mule) + await pending(w, second)
+    assert held == case_held + block_held  # the ledger holds what the records say
+    assert held == 30_00, f"{w.backend}: case {case.blocks}, block {block}"
+    assert await w.available(mule) + await w.available(second) == 10_00
+
+
 async def test_a_block_released_as_the_report_is_accepted_leaves_the_case_holding(
     med_world: MedWorld,
 ) -> None:

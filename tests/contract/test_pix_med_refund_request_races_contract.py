@@ -39,6 +39,7 @@ from finbank_core.pix.med.model import CaseStatus, HoldStatus, MedCase
 from finbank_core.pix.med.ports import MedRepository
 from finbank_core.pix.med.use_cases import ExecuteMedReturnsCommand, RequestMedRefundCommand
 from finbank_core.pix.med.use_cases.refund import CLAIM_LEASE, MedRefundResult
+from finbank_core.pix.med.use_cases.view import MedViewQuery
 from finbank_core.pix.payments import PixPayment
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.refunds import RefundNature, RefundStatus
@@ -109,7 +110,7 @@ class Scene:
     async def available(self) -> int:
         return await self.w.available(self.mule) + await self.w.available(self.second)
 
-    def request(self, amount: Money) -> RequestMedRefundCommand:
+    def request(self, amount: Money | None) -> RequestMedRefundCommand:
         return RequestMedRefundCommand(
             end_to_end_id=self.e2e, amount=amount, requested_by=PEER_ISPB
         )
@@ -143,7 +144,7 @@ def returns_of(case: MedCase) -> list[tuple[str, Money]]:
 
 
 async def race(
-    scene: Scene, winner: Money, loser: Money, loser_writes: str
+    scene: Scene, winner: Money, loser: Money | None, loser_writes: str
 ) -> tuple[MedRefundResult, MedRefundResult | BaseException]:
     """The loser reads the case first and is held at its payment write while the
     winner's request runs to its end; then the loser goes on. Both outcomes."""
@@ -200,7 +201,10 @@ async def assert_what_the_calls_left(scene: Scene, winner: Money) -> MedCase:
     return case
 
 
-async def assert_a_customer_refund_takes_only_the_rest(scene: Scene, winner: Money) -> None:
+async def assert_a_customer_refund_takes_only_the_rest(
+    scene: Scene, winner: Money, *, released_to_mule: int = 0
+) -> None:
+    """``released_to_mule``: what of the mule's block the winner's return did not take."""
     w = scene.w
     rest = PAID - winner.cents
     refund = w.refund_pix
@@ -220,7 +224,7 @@ async def assert_a_customer_refund_takes_only_the_rest(scene: Scene, winner: Mon
     payment = await w.payments.get(scene.e2e)
     assert payment.refunded_amount == Money(PAID)
     assert w.network.institutions[PEER_ISPB].accounts[0].balance_cents == 0
-    assert await w.available(scene.mule) == OWN_MONEY - rest
+    assert await w.available(scene.mule) == OWN_MONEY + released_to_mule - rest
 
 
 async def assert_the_winner_replays(scene: Scene, winner: Money, case: MedCase) -> None:
@@ -256,6 +260,84 @@ async def test_two_requests_with_different_amounts_at_once_leave_only_the_winner
     await assert_the_winner_replays(scene, winner, case)
     with pytest.raises(MedRefundAlreadyRequested):
         await med_world.request_refund(scene.request(loser))
+
+
+@pytest.mark.parametrize("loser_writes", LOSER_WRITES)
+@pytest.mark.parametrize("loser", [LARGE, None], ids=["loser_asks_90", "loser_asks_all"])
+async def test_a_winner_that_plans_fewer_returns_than_the_loser_leaves_none_of_the_losers(
+    med_world: MedWorld, loser: Money | None, loser_writes: str
+) -> None:
+    # 30,00 gives the second block no share: the winner plans one return, the loser two.
+    # The loser's second return id is none of the winner's, so writing the winner's
+    # returns back over the loser's own did not remove it: it stayed in the payment,
+    # in progress for good, and took 60,00 of room from the customer's own refunds.
+    scene = await accepted_case(med_world)
+
+    won, lost = await race(scene, THIRTY, loser, loser_writes)
+
+    assert not won.replayed
+    assert len(won.case.returns) == 1
+    if loser is None:  # no amount: answered as the recorded request
+        assert isinstance(lost, MedRefundResult), lost
+        assert lost.replayed
+    else:
+        assert isinstance(lost, MedRefundAlreadyRequested), lost
+    case = await assert_what_the_calls_left(scene, THIRTY)
+    # the mule's block held 40,00 and returned 30,00: 10,00 of it is the mule's again
+    await assert_a_customer_refund_takes_only_the_rest(scene, THIRTY, released_to_mule=10_00)
+    await assert_the_winner_replays(scene, THIRTY, case)
+
+
+class StopAtTheNextRead:
+    """The case store; the next ``get_case`` raises :class:`Crash` (once armed)."""
+
+    def __init__(self, target: MedRepository) -> None:
+        self.target = target
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+    async def get_case(self, end_to_end_id: str) -> MedCase | None:
+        if self.armed:
+            self.armed = False
+            raise Crash("stopped before reading the case again")
+        return await self.target.get_case(end_to_end_id)
+
+
+async def test_a_loser_that_stops_before_writing_the_winners_returns_back_is_cleaned_by_a_read(
+    med_world: MedWorld,
+) -> None:
+    # The loser's plan (two returns) lands in the payment after the winner's (one); the
+    # loser stops before it re-reads the case to write the winner's returns back. The
+    # next read of the recorded case removes the loser's extra return from the payment.
+    w = med_world
+    scene = await accepted_case(w)
+    gate = HeldPayments(w.deps.payments)
+    stop = StopAtTheNextRead(w.deps.repository)
+    w.deps.payments = cast(PixPaymentRepository, gate)
+    w.deps.repository = cast(MedRepository, stop)
+    try:
+        reached, release = gate.hold_next_update("after_the_winner")
+        losing = asyncio.ensure_future(w.request_refund(scene.request(LARGE)))
+        await asyncio.wait_for(reached.wait(), GATE_TIMEOUT)
+        won = await w.request_refund(scene.request(THIRTY))
+        stop.armed = True  # the loser's next read of the case, after it lost, stops it
+        release.set()
+        with pytest.raises(Crash):
+            await asyncio.wait_for(losing, GATE_TIMEOUT)
+    finally:
+        w.deps.payments = gate._target
+        w.deps.repository = stop.target
+    assert len(won.case.returns) == 1
+    left = await w.payments.get(scene.e2e)
+    assert len(med_refunds(left)) == 2  # the loser's second return, in progress
+    seen = await w.view(MedViewQuery(end_to_end_id=scene.e2e))
+    assert seen.case is not None
+    assert seen.case.status is CaseStatus.CLOSED
+    case = await assert_what_the_calls_left(scene, THIRTY)
+    await assert_a_customer_refund_takes_only_the_rest(scene, THIRTY, released_to_mule=10_00)
+    await assert_the_winner_replays(scene, THIRTY, case)
 
 
 @pytest.mark.parametrize("loser_writes", LOSER_WRITES)

@@ -19,8 +19,8 @@ A refund request writes its returns into the payment's refunds before it
 records them on the case; a request that stopped in between leaves refunds
 in progress the case does not have. The first touch of the case
 ``REQUEST_LEASE`` after they were written removes them (the request was not
-recorded: the payer's bank asks again); once the case has lapsed, the first
-touch removes them whatever their age.
+recorded: the payer's bank asks again); once the case has lapsed, or a
+request is recorded on it, the first touch removes them whatever their age.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from finbank_core.pix.med.model import (
 )
 from finbank_core.pix.med.ports import MedDirectory, MedRepository
 from finbank_core.pix.ports import PaymentNetwork, PixPaymentRepository
-from finbank_core.pix.refunds import RefundStatus
+from finbank_core.pix.refunds import RefundNature, RefundStatus
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.ids import IdGenerator
@@ -172,8 +172,8 @@ class MedDeps:
 
     async def yield_block_to_case(self, end_to_end_id: str) -> PrecautionaryBlock | None:
         """Release the payment's precautionary block if its case holds, on the block's
-        account, at least what the block holds; the block as it is then (``None``:
-        there is none).
+        account, at least what the block holds, or across all its accounts all that it
+        asks for; the block as it is then (``None``: there is none).
 
         A block placed while the payment's report was being accepted may be missed by
         the case's tracer (it looks for a block to move into the case's hold before
@@ -192,15 +192,16 @@ class MedDeps:
             case = await self.repository.get_case(end_to_end_id)
             if case is None or not case.blocks_applied:
                 return block  # the case holds nothing (yet): its tracer will see the block
-            covered = sum(
-                b.amount.cents
-                for b in case.blocks
-                if b.status is HoldStatus.HELD and b.account_id == block.account_id
-            )
-            if covered < block.amount.cents:
-                # The case does not hold what the block holds on its account (it was
-                # refused, or its tracer found that money already under the block):
-                # releasing the block would free money nothing else holds.
+            held = [b for b in case.blocks if b.status is HoldStatus.HELD]
+            covered = sum(b.amount.cents for b in held if b.account_id == block.account_id)
+            in_all = sum(b.amount.cents for b in held)
+            if covered < block.amount.cents and in_all < await self._unrefunded(end_to_end_id):
+                # The case holds neither what the block holds on its account nor, across
+                # the accounts its tracer followed, all it asks for (it was refused, or
+                # its tracer found that money already under the block): releasing the
+                # block would free money nothing else holds. A case that holds all it
+                # asks for elsewhere (the money had moved on, the block holds the
+                # account's own money) needs nothing of the block.
                 return block
             if await self.ledger.status(block.hold_id) is not PendingStatus.PENDING:
                 return block  # moved into the case's hold (or ended): nothing held twice
@@ -214,6 +215,17 @@ class MedDeps:
             await self.publish_block(med_events.BLOCK_RELEASED, released)
             return released
         raise MedVersionConflict()
+
+    async def _unrefunded(self, end_to_end_id: str) -> int:
+        """What the case's tracer asks for: the payment's amount less its customer
+        refunds (its MED returns are the case's own)."""
+        payment = await self.payments.get(end_to_end_id)
+        refunded = sum(
+            r.amount.cents
+            for r in payment.refunds
+            if r.counts_against_original and r.nature is not RefundNature.MED_FRAUDE
+        )
+        return payment.amount.cents - refunded
 
     async def current_block(self, end_to_end_id: str) -> PrecautionaryBlock | None:
         """The payment's block, released first if its deadline has come (see the module)."""
@@ -245,7 +257,7 @@ class MedDeps:
         between the record and the voids is finished by the next reader.
         """
         case = await self.repository.get_case(end_to_end_id)
-        if case is not None and case.status in (CaseStatus.AGREED, CaseStatus.LAPSED):
+        if case is not None:
             await self.drop_unrecorded_refunds(case)
         if case is not None and case.status is CaseStatus.LAPSED:
             await self.release_released_holds(case)
@@ -288,16 +300,17 @@ class MedDeps:
     async def drop_unrecorded_refunds(self, case: MedCase) -> None:
         """Remove MED refunds in progress the case never recorded (see the module docstring).
 
-        Only for a case with no returns (accepted, or lapsed). Of an accepted case,
-        only refunds written ``REQUEST_LEASE`` ago or more: a request still under
-        way is left to finish, and a later request writes them again. Of a lapsed
-        case, all of them at once: a lapse is final, so no request can record them
-        any more (a request that lost the case to a lapse leaves none behind).
+        Of an accepted case, only refunds written ``REQUEST_LEASE`` ago or more: a
+        request still under way is left to finish, and a later request writes them
+        again. Of a lapsed case, and of one whose request is recorded (it has
+        returns), all of them at once: no request can record them any more (a
+        request that lost the case to a lapse, or to another request that planned
+        fewer returns, leaves none behind).
         """
-        if case.returns or case.analysed_at is None:
+        own = self.unrecorded_return_ids(case)
+        if not own:
             return
-        own = {self.return_id(case, i) for i in range(len(case.blocks))}
-        lapsed = case.status is CaseStatus.LAPSED
+        final = bool(case.returns) or case.status is CaseStatus.LAPSED
         for _ in range(RETRIES):
             payment = await self.payments.get(case.end_to_end_id)
             now = self.clock.now()
@@ -305,8 +318,9 @@ class MedDeps:
                 r.return_id
                 for r in payment.refunds
                 if r.return_id in own
+                and r.nature is RefundNature.MED_FRAUDE
                 and r.status is RefundStatus.EM_PROCESSAMENTO
-                and (lapsed or now >= r.requested_at + REQUEST_LEASE)
+                and (final or now >= r.requested_at + REQUEST_LEASE)
             }
             if not stale:
                 return
@@ -328,6 +342,15 @@ class MedDeps:
         case = await self.repository.get_case(end_to_end_id)
         assert case is not None  # cases are never deleted
         return case
+
+    def unrecorded_return_ids(self, case: MedCase) -> set[str]:
+        """The rtrIds a request could plan for the case (one per block) that its
+        recorded returns do not have; none for a case not accepted, or ours as the
+        payer (the receiving bank makes those rtrIds)."""
+        if case.analysed_at is None or case.side is MedSide.PAYER:
+            return set()
+        recorded = {r.return_id for r in case.returns}
+        return {self.return_id(case, i) for i in range(len(case.blocks))} - recorded
 
     def return_id(self, case: MedCase, index: int) -> str:
         """The rtrId of the case's ``index``-th return: the same for every caller.

@@ -14,7 +14,9 @@ the case is updated, so they take their room in "refunds add up to at most
 the original" atomically with any customer refund. A request that loses the
 case's version race to another (another amount, written into the payment
 in between) writes the recorded returns back over its own before it
-answers.
+answers, and removes those of its own the winner did not plan (a smaller
+amount can plan fewer returns); every later sync of the recorded case
+removes them too.
 
 :class:`ExecuteMedReturns` then returns the money, once per return whoever
 runs it: on-us, post the hold and credit the payer in one linked batch;
@@ -101,26 +103,38 @@ def _room(payment: PixPayment, own: set[str]) -> int:
     return payment.amount.cents - taken
 
 
-async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
+async def sync_payment(deps: MedDeps, case: MedCase, *, recorded: bool = True) -> PixPayment:
     """Write the case's returns into the payment's refunds (added or brought up to date).
 
     A refund the payment already records as final (``DEVOLVIDO``,
     ``NAO_REALIZADO``) is kept: a return ends once, and a case read before it
     ended must not write it back as in progress.
 
+    ``recorded``: ``case`` is as stored, its returns the request that won. Then
+    the MED refunds in progress of the case's other return ids (planned by a
+    request that lost the case's version race) are removed: nothing can record
+    them any more. A plan not yet recorded (``recorded=False``, the request's
+    own write before the case's) removes nothing: another request's plan may
+    still win, and its room must stay taken.
+
     Raises ``PixRefundExceedsOriginal`` if they would take the payment's
     refunds past its amount; nothing is written then.
     """
+    others = deps.unrecorded_return_ids(case) if recorded and case.returns else set()
     for _ in range(RETRIES):
         payment = await deps.payments.get(case.end_to_end_id)
         own = {r.return_id for r in case.returns}
         wanted = payment
+        if any(_unrecorded(r, others) for r in payment.refunds):
+            # a losing request's plan (see above): it gives its room back
+            kept = tuple(r for r in payment.refunds if not _unrecorded(r, others))
+            wanted = msgspec.structs.replace(wanted, refunds=kept)
         for ret in case.returns:
             refund = _as_refund(case, ret)
-            recorded = wanted.refund_by_return_id(ret.return_id)
-            if recorded is None:
+            there = wanted.refund_by_return_id(ret.return_id)
+            if there is None:
                 wanted = msgspec.structs.replace(wanted, refunds=(*wanted.refunds, refund))
-            elif recorded.status is RefundStatus.EM_PROCESSAMENTO:
+            elif there.status is RefundStatus.EM_PROCESSAMENTO:
                 wanted = wanted.replace_refund(refund)
             # else: a final return is never taken back by a case read before it ended
         if wanted == payment:
@@ -130,7 +144,7 @@ async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
             for r in wanted.refunds
             if r.return_id in own and r.counts_against_original
         )
-        if mine > _room(payment, own):
+        if mine > _room(wanted, own):  # with the room the removed plans gave back
             raise PixRefundExceedsOriginal(
                 "MED returns and refunds would exceed the original amount",
                 reason=IsoReason.AM09.value,
@@ -141,6 +155,14 @@ async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
         except PixVersionConflict:
             continue
     raise PixVersionConflict("the payment kept changing while its MED returns were recorded")
+
+
+def _unrecorded(refund: PixRefund, others: set[str]) -> bool:
+    return (
+        refund.return_id in others
+        and refund.nature is RefundNature.MED_FRAUDE
+        and refund.status is RefundStatus.EM_PROCESSAMENTO
+    )
 
 
 class RequestMedRefund:
@@ -208,7 +230,8 @@ class RequestMedRefund:
                 )
             ids = [d.return_id(case, i) for i in range(len(case.blocks))]
             planned = case.request_refund(Money(asked), ids, d.clock.now(), d.rules)
-            await sync_payment(d, planned)  # takes the room first (see the module docstring)
+            # takes the room first (see the module docstring)
+            await sync_payment(d, planned, recorded=False)
             try:
                 stored = await d.repository.update_case(planned, case.version)
             except MedVersionConflict:
