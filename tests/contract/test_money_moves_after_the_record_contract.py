@@ -12,6 +12,7 @@ the records say, nothing is left reserved for a refused call.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -82,6 +83,20 @@ async def test_different_refunds_at_once_move_only_what_the_payment_records(
 # -- precautionary block and the case's holds ------------------------------------------
 
 
+async def block_and_analyse_at_once(
+    w: MedWorld, place: PlacePrecautionaryBlockCommand, block_first: bool
+) -> Counter[str]:
+    """The block placed and the report accepted at once; the errors, by name."""
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: w.place_block(place),
+        lambda: w.analyse(analyse(place.end_to_end_id)),
+    ]
+    if not block_first:  # which of the two notices the other depends on who goes first
+        calls.reverse()
+    _results, errors = await outcomes(calls)
+    return errors
+
+
 @pytest.mark.parametrize("block_first", [True, False], ids=["block-first", "analysis-first"])
 async def test_a_block_placed_as_the_report_is_accepted_holds_the_amount_once(
     med_world: MedWorld, block_first: bool
@@ -96,14 +111,8 @@ async def test_a_block_placed_as_the_report_is_accepted_holds_the_amount_once(
     e2e = payment.end_to_end_id
     await report(w, e2e)
     place = PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="engine")
-    calls: list[Callable[[], Awaitable[object]]] = [
-        lambda: w.place_block(place),
-        lambda: w.analyse(analyse(e2e)),
-    ]
-    if not block_first:  # which of the two notices the other depends on who goes first
-        calls.reverse()
 
-    _results, errors = await outcomes(calls)
+    errors = await block_and_analyse_at_once(w, place, block_first)
 
     assert set(errors) <= {"MedNotAllowed"}, errors
     case = await w.repository.get_case(e2e)
@@ -143,14 +152,8 @@ async def test_a_block_placed_as_the_report_is_accepted_holds_once_what_moved_on
     e2e = payment.end_to_end_id
     await report(w, e2e)
     place = PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="engine")
-    calls: list[Callable[[], Awaitable[object]]] = [
-        lambda: w.place_block(place),
-        lambda: w.analyse(analyse(e2e)),
-    ]
-    if not block_first:
-        calls.reverse()
 
-    _results, errors = await outcomes(calls)
+    errors = await block_and_analyse_at_once(w, place, block_first)
 
     # the block finds the mule's 10,00 already held by the case: nothing to block
     assert set(errors) <= {"MedNotAllowed", "NothingToBlock"}, errors
