@@ -77,18 +77,21 @@ class MedLedger:
         account_id: uuid.UUID,
         most: Money,
         memo: str,
+        *,
+        timeout_seconds: int = 0,
     ) -> Money | None:
         """Void ``from_hold`` and place ``to_hold`` in one linked batch: the money never frees.
 
         ``None`` when ``from_hold`` is no longer pending (expired, voided):
-        nothing was moved and the caller holds afresh.
+        nothing was moved and the caller holds afresh. ``timeout_seconds``: the
+        new hold's (0: none, as a case's holds).
         """
         void = msgspec.structs.replace(
             Transfer.void(med_step_id(from_hold, "void"), from_hold),
             flags=TransferFlags.VOID_PENDING_TRANSFER | TransferFlags.LINKED,
         )
         results = await self._ledger.create_transfers(
-            [void, self._hold(to_hold, account_id, most, memo, 0)]
+            [void, self._hold(to_hold, account_id, most, memo, timeout_seconds)]
         )
         if all(r is R.OK for r in results):
             return await self.held(to_hold)

@@ -25,6 +25,7 @@ request is recorded on it, the first touch removes them whatever their age.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -49,6 +50,8 @@ from finbank_core.pix.med.model import (
     MedRules,
     MedSide,
     PrecautionaryBlock,
+    med_step_id,
+    precautionary_hold_id,
 )
 from finbank_core.pix.med.ports import MedDirectory, MedRepository
 from finbank_core.pix.ports import PaymentNetwork, PixPaymentRepository
@@ -57,6 +60,7 @@ from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.ids import IdGenerator
 from finbank_core.shared.inputs import check_text
+from finbank_core.shared.money import Money
 
 T = TypeVar("T")
 #: how often a step re-reads and retries after losing a version race
@@ -195,13 +199,20 @@ class MedDeps:
             held = [b for b in case.blocks if b.status is HoldStatus.HELD]
             covered = sum(b.amount.cents for b in held if b.account_id == block.account_id)
             in_all = sum(b.amount.cents for b in held)
-            if covered < block.amount.cents and in_all < await self._unrefunded(end_to_end_id):
+            asks = 0 if covered >= block.amount.cents else await self._unrefunded(end_to_end_id)
+            if covered < block.amount.cents and in_all < asks:
                 # The case holds neither what the block holds on its account nor, across
                 # the accounts its tracer followed, all it asks for (it was refused, or
                 # its tracer found that money already under the block): releasing the
                 # block would free money nothing else holds. A case that holds all it
                 # asks for elsewhere (the money had moved on, the block holds the
-                # account's own money) needs nothing of the block.
+                # account's own money) needs nothing of the block; one that holds part
+                # of it needs only the rest of the block.
+                if in_all and block.amount.cents + in_all > asks:
+                    reduced = await self._reduce_block(block, Money(asks - in_all))
+                    if reduced is None:
+                        continue  # another caller recorded the block meanwhile
+                    return reduced
                 return block
             if await self.ledger.status(block.hold_id) is not PendingStatus.PENDING:
                 return block  # moved into the case's hold (or ended): nothing held twice
@@ -216,6 +227,48 @@ class MedDeps:
             return released
         raise MedVersionConflict()
 
+    async def _reduce_block(
+        self, block: PrecautionaryBlock, keep: Money
+    ) -> PrecautionaryBlock | None:
+        """The block holding only ``keep`` (what its case does not hold elsewhere): its
+        hold moved, in one linked batch, to a smaller one under an id derived from it,
+        with the same deadline, and recorded. ``None`` when another caller changed the
+        block first (read it again). Once only: a block already reduced, or whose hold
+        is no longer pending (moved into the case, or ended), is answered as it is.
+
+        A crash between the move and the record leaves the block recorded with its
+        first hold, now void, and the smaller hold pending: the next read of the block
+        (:meth:`current_block`) records it.
+        """
+        first = precautionary_hold_id(block.end_to_end_id)
+        if block.hold_id != first:
+            return block  # reduced already
+        smaller = med_step_id(first, "reduced")
+        now = self.clock.now()
+        if await self.ledger.status(first) is PendingStatus.PENDING:
+            seconds = math.floor((block.expires_at - now).total_seconds())
+            if seconds <= 0:
+                return block  # its deadline: the first reader releases it
+            moved = await self.ledger.move(
+                first,
+                smaller,
+                block.account_id,
+                keep,
+                f"Bloqueio cautelar PIX {block.end_to_end_id}",
+                timeout_seconds=seconds,
+            )
+            if moved is None:
+                return block  # the hold ended meanwhile
+        elif await self.ledger.status(smaller) is not PendingStatus.PENDING:
+            return block  # moved into the case's hold, or ended: nothing was reduced
+        amount = await self.ledger.held(smaller)
+        try:
+            return await self.repository.update_block(
+                msgspec.structs.replace(block, hold_id=smaller, amount=amount), block.version
+            )
+        except MedVersionConflict:
+            return None
+
     async def _unrefunded(self, end_to_end_id: str) -> int:
         """What the case's tracer asks for: the payment's amount less its customer
         refunds (its MED returns are the case's own)."""
@@ -228,8 +281,20 @@ class MedDeps:
         return payment.amount.cents - refunded
 
     async def current_block(self, end_to_end_id: str) -> PrecautionaryBlock | None:
-        """The payment's block, released first if its deadline has come (see the module)."""
+        """The payment's block, released first if its deadline has come (see the module),
+        its reduction recorded first if a crash stopped it (:meth:`_reduce_block`)."""
         block = await self.repository.get_block(end_to_end_id)
+        if (
+            block is not None
+            and block.status is BlockStatus.ACTIVE
+            and block.hold_id == precautionary_hold_id(end_to_end_id)
+            and await self.ledger.status(block.hold_id) is not PendingStatus.PENDING
+        ):
+            # its first hold ended or moved: into its case's hold, or to a smaller one
+            # that a crash left unrecorded, which this records
+            block = await self._reduce_block(block, Money(0)) or await self._reread_block(
+                end_to_end_id
+            )
         if block is None or not block.expired(self.clock.now()):
             return block
         await self.ledger.release(block.hold_id)  # voided by the ledger already, most likely
