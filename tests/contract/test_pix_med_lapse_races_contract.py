@@ -35,13 +35,14 @@ from finbank_core.pix.med.use_cases.view import MedViewQuery
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.shared.money import Money
-from tests.contract.test_pix_med_contract import analyse, report
+from tests.contract.test_pix_med_contract import analyse
 from tests.contract.test_pix_med_refund_request_races_contract import (
     GATE_TIMEOUT,
     PAID,
     HeldPayments,
     Scene,
     accepted_case,
+    reported_case,
 )
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.med_support import PEER_ISPB, MedWorld, med_world
@@ -241,12 +242,7 @@ async def test_a_tracer_that_finishes_after_the_lapse_leaves_nothing_held(
     med_world: MedWorld,
 ) -> None:
     w = med_world
-    mule, second = await w.open_account("mule"), await w.open_account("second")
-    payment = await w.incoming(mule, PAID)
-    w.clock.advance(minutes=1)
-    await w.transfer(mule, second, 60_00)
-    e2e = payment.end_to_end_id
-    await report(w, e2e)
+    mule, second, e2e = await reported_case(w)
     posted = await w.posted(mule) + await w.posted(second)
     cases = HeldCases(w.deps.repository)
     w.deps.repository = cast(MedRepository, cases)

@@ -116,13 +116,20 @@ class Scene:
         )
 
 
-async def accepted_case(w: MedWorld) -> Scene:
+async def reported_case(w: MedWorld) -> tuple[CustomerAccount, CustomerAccount, str]:
+    """100,00 received by the mule, 60,00 of it moved on to a second account, and the
+    payment reported: (mule, second, end-to-end id)."""
     mule, second = await w.open_account("mule"), await w.open_account("second")
     payment = await w.incoming(mule, PAID)
     w.clock.advance(minutes=1)
     await w.transfer(mule, second, 60_00)
     e2e = payment.end_to_end_id
     await report(w, e2e)
+    return mule, second, e2e
+
+
+async def accepted_case(w: MedWorld) -> Scene:
+    mule, second, e2e = await reported_case(w)
     case = (await w.analyse(analyse(e2e))).case
     assert case.status is CaseStatus.AGREED
     assert sorted(b.amount.cents for b in case.blocks) == [40_00, 60_00]
