@@ -14,9 +14,9 @@ the case is updated, so they take their room in "refunds add up to at most
 the original" atomically with any customer refund. A request that loses the
 case's version race to another (another amount, written into the payment
 in between) writes the recorded returns back over its own before it
-answers, and removes those of its own the winner did not plan (a smaller
-amount can plan fewer returns); every later sync of the recorded case
-removes them too.
+answers, and first removes those of its own the winner did not plan (a
+smaller amount can plan fewer returns); every later touch of the recorded
+case removes them too (``MedDeps.drop_unrecorded_refunds``).
 
 :class:`ExecuteMedReturns` then returns the money, once per return whoever
 runs it: on-us, post the hold and credit the payer in one linked batch;
@@ -103,38 +103,26 @@ def _room(payment: PixPayment, own: set[str]) -> int:
     return payment.amount.cents - taken
 
 
-async def sync_payment(deps: MedDeps, case: MedCase, *, recorded: bool = True) -> PixPayment:
+async def sync_payment(deps: MedDeps, case: MedCase) -> PixPayment:
     """Write the case's returns into the payment's refunds (added or brought up to date).
 
     A refund the payment already records as final (``DEVOLVIDO``,
     ``NAO_REALIZADO``) is kept: a return ends once, and a case read before it
     ended must not write it back as in progress.
 
-    ``recorded``: ``case`` is as stored, its returns the request that won. Then
-    the MED refunds in progress of the case's other return ids (planned by a
-    request that lost the case's version race) are removed: nothing can record
-    them any more. A plan not yet recorded (``recorded=False``, the request's
-    own write before the case's) removes nothing: another request's plan may
-    still win, and its room must stay taken.
-
     Raises ``PixRefundExceedsOriginal`` if they would take the payment's
     refunds past its amount; nothing is written then.
     """
-    others = deps.unrecorded_return_ids(case) if recorded and case.returns else set()
     for _ in range(RETRIES):
         payment = await deps.payments.get(case.end_to_end_id)
         own = {r.return_id for r in case.returns}
         wanted = payment
-        if any(_unrecorded(r, others) for r in payment.refunds):
-            # a losing request's plan (see above): it gives its room back
-            kept = tuple(r for r in payment.refunds if not _unrecorded(r, others))
-            wanted = msgspec.structs.replace(wanted, refunds=kept)
         for ret in case.returns:
             refund = _as_refund(case, ret)
-            there = wanted.refund_by_return_id(ret.return_id)
-            if there is None:
+            recorded = wanted.refund_by_return_id(ret.return_id)
+            if recorded is None:
                 wanted = msgspec.structs.replace(wanted, refunds=(*wanted.refunds, refund))
-            elif there.status is RefundStatus.EM_PROCESSAMENTO:
+            elif recorded.status is RefundStatus.EM_PROCESSAMENTO:
                 wanted = wanted.replace_refund(refund)
             # else: a final return is never taken back by a case read before it ended
         if wanted == payment:
@@ -144,7 +132,7 @@ async def sync_payment(deps: MedDeps, case: MedCase, *, recorded: bool = True) -
             for r in wanted.refunds
             if r.return_id in own and r.counts_against_original
         )
-        if mine > _room(wanted, own):  # with the room the removed plans gave back
+        if mine > _room(payment, own):
             raise PixRefundExceedsOriginal(
                 "MED returns and refunds would exceed the original amount",
                 reason=IsoReason.AM09.value,
@@ -155,14 +143,6 @@ async def sync_payment(deps: MedDeps, case: MedCase, *, recorded: bool = True) -
         except PixVersionConflict:
             continue
     raise PixVersionConflict("the payment kept changing while its MED returns were recorded")
-
-
-def _unrecorded(refund: PixRefund, others: set[str]) -> bool:
-    return (
-        refund.return_id in others
-        and refund.nature is RefundNature.MED_FRAUDE
-        and refund.status is RefundStatus.EM_PROCESSAMENTO
-    )
 
 
 class RequestMedRefund:
@@ -230,8 +210,7 @@ class RequestMedRefund:
                 )
             ids = [d.return_id(case, i) for i in range(len(case.blocks))]
             planned = case.request_refund(Money(asked), ids, d.clock.now(), d.rules)
-            # takes the room first (see the module docstring)
-            await sync_payment(d, planned, recorded=False)
+            await sync_payment(d, planned)  # takes the room first (see the module docstring)
             try:
                 stored = await d.repository.update_case(planned, case.version)
             except MedVersionConflict:
@@ -240,6 +219,7 @@ class RequestMedRefund:
                 # all have run before our write).
                 current = await d.repository.get_case(cmd.end_to_end_id)
                 if current is not None and current.returns:
+                    await d.drop_unrecorded_refunds(current)  # ours the winner did not plan
                     await sync_payment(d, current)
                 continue
             await d.publish_case(med_events.REFUND_REQUESTED, stored)
@@ -247,7 +227,9 @@ class RequestMedRefund:
         raise MedVersionConflict()
 
     async def _finish(self, case: MedCase) -> MedCase:
-        await sync_payment(self._d, case)  # a concurrent request may have planned other amounts
+        # a concurrent request may have planned other amounts, or more returns
+        await self._d.drop_unrecorded_refunds(case)
+        await sync_payment(self._d, case)
         if case.refund_requested_at is not None:
             await self._d.release_released_holds(case)  # the blocks given no share
         if not self._inline:
