@@ -3,6 +3,7 @@ of a case voided in one ledger call, each as ``release`` alone would have voided
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -67,3 +68,25 @@ async def test_release_all_raises_a_refusal_after_voiding_the_others(
     assert await ledger.status(pending) is PendingStatus.VOIDED
     assert await w.posted(posted_account) == 7_000
     assert await w.available(pending_account) == 10_000
+
+
+@pytest.mark.asyncio
+async def test_many_callers_releasing_the_same_holds_at_once_free_each_once(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    ledger = w.deps.ledger
+    holds = [await held(w, 10_000, cents) for cents in (1, 4_000, 10_000)]
+    ids = [hold_id for hold_id, _ in holds]
+
+    results = await asyncio.gather(
+        *(ledger.release_all(ids[n % 3 :] + ids[: n % 3]) for n in range(8)),
+        return_exceptions=True,
+    )
+
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    for hold_id, account in holds:
+        assert await ledger.status(hold_id) is PendingStatus.VOIDED
+        assert await w.available(account) == 10_000
+        assert await w.posted(account) == 10_000
+    await ledger.release_all(ids)  # a replay answers like the first: nothing raised
