@@ -20,6 +20,7 @@ import pytest
 
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.accounts.model import CustomerAccount
+from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.model import (
     BlockStatus,
     CaseStatus,
@@ -27,6 +28,7 @@ from finbank_core.pix.med.model import (
     MedCase,
     PrecautionaryBlock,
     med_step_id,
+    precautionary_hold_id,
 )
 from finbank_core.pix.med.ports import MedRepository
 from finbank_core.pix.med.use_cases import (
@@ -180,6 +182,19 @@ async def test_a_block_placed_as_the_report_is_accepted_holds_once_what_moved_on
     assert held == case_held + block_held  # the ledger holds what the records say
     assert held == 30_00, f"{w.backend}: case {case.blocks}, block {block}"
     assert await w.available(mule) + await w.available(second) == 10_00
+    # a block that now holds less told its customer so, once, with the amount it keeps
+    reduced = block is not None and block.hold_id != precautionary_hold_id(e2e)
+    assert reduced_amounts(w, e2e) == ([block.amount.cents] if reduced and block else [])
+
+
+def reduced_amounts(w: MedWorld, e2e: str) -> list[int]:
+    """The amounts of ``e2e``'s distinct ``pix.med.block_reduced`` events."""
+    seen = {
+        event.event_id: event.payload["amount_cents"]
+        for event in w.publisher.of_type(med_events.BLOCK_REDUCED)
+        if event.aggregate_id == e2e
+    }
+    return list(seen.values())
 
 
 class Crash(Exception):
@@ -247,10 +262,17 @@ async def test_a_block_reduced_beside_its_case_is_recorded_by_the_next_reader_af
     recorded = await w.repository.get_block(e2e)
     assert recorded is not None
     assert recorded.hold_id == first  # the crash came before the record
-    # the next reader records the reduction; the mule's own 10,00 are free throughout
+    assert reduced_amounts(w, e2e) == []  # nor announced
+    # the next reader records the reduction and announces it; the mule's own 10,00 are
+    # free throughout
     again = await w.place_block(place)
     assert again.replayed
     assert (again.block.hold_id, again.block.amount) == (smaller, Money(10_00))
+    assert reduced_amounts(w, e2e) == [10_00]
+    # a crash that lost the event after the record: the next replay announces it again
+    w.publisher.published.clear()
+    assert (await w.place_block(place)).replayed
+    assert reduced_amounts(w, e2e) == [10_00]
     assert again.block.status is BlockStatus.ACTIVE
     assert await w.repository.get_block(e2e) == again.block
     assert await pending(w, mule) == 10_00

@@ -16,6 +16,8 @@ from finbank_core.pix.med.model import MedCase, PrecautionaryBlock
 BLOCK_PLACED = "pix.med.block_placed"
 BLOCK_RELEASED = "pix.med.block_released"
 BLOCK_KEPT_FOR_MED = "pix.med.block_kept_for_med"
+#: the block holds less: its case holds the rest of the payment on other accounts
+BLOCK_REDUCED = "pix.med.block_reduced"
 REPORT_OPENED = "pix.med.report_opened"
 REPORT_RECEIVED = "pix.med.report_received"
 REPORT_ANALYSED = "pix.med.report_analysed"
@@ -31,6 +33,7 @@ ALL = (
     BLOCK_PLACED,
     BLOCK_RELEASED,
     BLOCK_KEPT_FOR_MED,
+    BLOCK_REDUCED,
     REPORT_OPENED,
     REPORT_RECEIVED,
     REPORT_ANALYSED,

@@ -159,6 +159,8 @@ class MedDeps:
 
     async def republish_block(self, block: PrecautionaryBlock) -> None:
         await self.publish_block(med_events.BLOCK_PLACED, block)
+        if block.hold_id != precautionary_hold_id(block.end_to_end_id):
+            await self.publish_block(med_events.BLOCK_REDUCED, block)
         if block.status is BlockStatus.RELEASED:
             await self.publish_block(med_events.BLOCK_RELEASED, block)
         elif block.status is BlockStatus.KEPT_FOR_MED:
@@ -232,13 +234,16 @@ class MedDeps:
     ) -> PrecautionaryBlock | None:
         """The block holding only ``keep`` (what its case does not hold elsewhere): its
         hold moved, in one linked batch, to a smaller one under an id derived from it,
-        with the same deadline, and recorded. ``None`` when another caller changed the
-        block first (read it again). Once only: a block already reduced, or whose hold
-        is no longer pending (moved into the case, or ended), is answered as it is.
+        with the same deadline, and recorded, then ``pix.med.block_reduced`` published
+        (the customer's notice of the new amount). ``None`` when another caller changed
+        the block first (read it again). Once only: a block already reduced, or whose
+        hold is no longer pending (moved into the case, or ended), is answered as it is.
 
         A crash between the move and the record leaves the block recorded with its
         first hold, now void, and the smaller hold pending: the next read of the block
-        (:meth:`current_block`) records it.
+        (:meth:`current_block`) records it and publishes the event. A crash between the
+        record and the event is answered by a replay of the placement, which publishes
+        every event the block's record implies (:meth:`republish_block`).
         """
         first = precautionary_hold_id(block.end_to_end_id)
         if block.hold_id != first:
@@ -263,11 +268,13 @@ class MedDeps:
             return block  # moved into the case's hold, or ended: nothing was reduced
         amount = await self.ledger.held(smaller)
         try:
-            return await self.repository.update_block(
+            reduced = await self.repository.update_block(
                 msgspec.structs.replace(block, hold_id=smaller, amount=amount), block.version
             )
         except MedVersionConflict:
             return None
+        await self.publish_block(med_events.BLOCK_REDUCED, reduced)
+        return reduced
 
     async def _unrefunded(self, end_to_end_id: str) -> int:
         """What the case's tracer asks for: the payment's amount less its customer
