@@ -10,14 +10,16 @@ is refused before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from finbank_core.pix.codes.identifiers import ReturnId
+from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med import use_cases as med
 from finbank_core.pix.med.errors import MedNotAllowed
-from finbank_core.pix.med.model import CaseStatus
+from finbank_core.pix.med.model import CaseStatus, MedCase
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.money import Money
@@ -148,6 +150,105 @@ async def test_a_crash_after_the_reservation_is_finished_by_the_redelivery(
     assert await w.available(victim) == 70_00
     [returned] = (await w.payments.get(e2e)).refunds
     assert (returned.amount, returned.status) == (Money(70_00), RefundStatus.DEVOLVIDO)
+
+
+async def a_delivery_that_stops(w: MedWorld, where: str) -> med.ReceiveMedReturnCommand:
+    """A final return of all 70,00 whose delivery the case took, then stopped ``where``
+    (``before the credit`` or ``after the credit``, before the record); the command."""
+    e2e, victim = await contested(w, 70_00)
+    await med.ReceiveMedAnalysis(w.deps)(answer(w, e2e))
+    receive = med.ReceiveMedReturn(w.deps)
+    update_case = w.deps.repository.update_case
+    calls = 0
+
+    async def stop(*args: Any, **kwargs: Any) -> Any:
+        raise ServiceUnavailable("the ledger went away")
+
+    async def stop_second(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1  # the first takes the return into the case; the second records it
+        if calls == 2:
+            raise ServiceUnavailable("the store went away")
+        return await update_case(*args, **kwargs)
+
+    command = a_return(w, e2e, 70_00)
+    with pytest.MonkeyPatch.context() as patch:
+        if where == "before the credit":
+            patch.setattr(receive._steps, "credit_from_settlement", stop)
+        else:
+            patch.setattr(w.deps.repository, "update_case", stop_second)
+        with pytest.raises(ServiceUnavailable):
+            await receive(command)
+    case = await w.repository.get_case(e2e)
+    assert case is not None
+    assert [r.status for r in case.returns] == [RefundStatus.EM_PROCESSAMENTO]
+    assert (case.status, case.returned_amount) == (CaseStatus.CLOSED, Money(0))
+    assert await w.available(victim) == (70_00 if where == "after the credit" else 0)
+    return command
+
+
+STOPS = ["before the credit", "after the credit"]
+
+
+@pytest.mark.parametrize("where", STOPS)
+async def test_a_return_whose_delivery_stopped_is_finished_by_the_next_view(
+    med_world: MedWorld, where: str
+) -> None:
+    # The case took the return (its pacs.004 had settled into our account), and the
+    # network never delivers it again: the customer's next look at the case finishes it.
+    w = med_world
+    command = await a_delivery_that_stops(w, where)
+    e2e = command.end_to_end_id
+    victim = (await w.payments.get(e2e)).payer.account_id
+    assert victim is not None
+    view = await w.view(med.MedViewQuery(end_to_end_id=e2e))
+    assert view.case is not None
+    assert [r.status for r in view.case.returns] == [RefundStatus.DEVOLVIDO]
+    assert view.case.returned_amount == Money(70_00)
+    assert await w.repository.get_case(e2e) == view.case
+    assert await w.available(victim) == 70_00
+    [returned] = (await w.payments.get(e2e)).refunds
+    assert (returned.amount, returned.status) == (Money(70_00), RefundStatus.DEVOLVIDO)
+    assert w.events(med_events.RETURN_RECEIVED) == [e2e]
+    # a late delivery of the same rtrId is a replay; another look changes nothing
+    again = await med.ReceiveMedReturn(w.deps)(command)
+    assert again == view.case
+    assert (await w.view(med.MedViewQuery(end_to_end_id=e2e))).case == view.case
+    assert await w.available(victim) == 70_00
+
+
+@pytest.mark.parametrize("views_first", [True, False], ids=["views-first", "deliveries-first"])
+@pytest.mark.parametrize("where", STOPS)
+async def test_views_and_redeliveries_at_once_finish_a_stopped_return_once(
+    med_world: MedWorld, where: str, views_first: bool
+) -> None:
+    w = med_world
+    command = await a_delivery_that_stops(w, where)
+    e2e = command.end_to_end_id
+    victim = (await w.payments.get(e2e)).payer.account_id
+    assert victim is not None
+    receive = med.ReceiveMedReturn(w.deps)
+    query = med.MedViewQuery(end_to_end_id=e2e)
+
+    async def look() -> MedCase | None:
+        return (await w.view(query)).case
+
+    async def deliver() -> MedCase | None:
+        return await receive(command)
+
+    pair: list[Callable[[], Awaitable[MedCase | None]]] = (
+        [look, deliver] if views_first else [deliver, look]
+    )
+    cases, errors = await outcomes(pair * 4)
+    assert set(errors) <= {"MedVersionConflict"}, errors
+    final = await w.repository.get_case(e2e)
+    assert final is not None
+    assert [r.status for r in final.returns] == [RefundStatus.DEVOLVIDO]
+    assert all(c is not None and c.returned_amount == Money(70_00) for c in cases)
+    assert await w.available(victim) == 70_00  # credited once
+    [returned] = (await w.payments.get(e2e)).refunds
+    assert (returned.amount, returned.status) == (Money(70_00), RefundStatus.DEVOLVIDO)
+    assert w.events(med_events.RETURN_RECEIVED) == [e2e]
 
 
 async def test_an_rtr_id_another_bank_made_is_refused_before_anything_is_written(

@@ -26,7 +26,11 @@ report goes to that bank through the directory. What comes back:
   case refuses once another closed it are refused before any credit, and
   their reservations are given back. The same rtrId again is a replay:
   nothing is credited twice, and a delivery that stopped before the money
-  (or before the record) is finished by the next. A return that would take
+  (or before the record) is finished by the next, or by the next read of the
+  case (:func:`finish_taken_returns`, called by ``bank.pix.med.view``): the
+  case took the return only once its pacs.004 had settled into our account,
+  so the credit is owed even if the network never delivers it again. A
+  return that would take
   the returns past what was asked is refused (``MedNotAllowed``,
   ``field="amount"``), and so is one whose rtrId another bank made
   (``field="return_id"``: the returning bank makes it, ``D`` + its ISPB).
@@ -307,6 +311,17 @@ class ReceiveMedReturn:
             return stored
         raise MedVersionConflict()
 
+    async def finish_taken(self, case: MedCase) -> MedCase:
+        """``case`` with every return it took finished (credited, ``DEVOLVIDO``): those
+        left ``EM_PROCESSAMENTO`` by a delivery that stopped before the money or before
+        the record. A delivery still under way finishes the same ones: every step is
+        safe to run twice at once (the credit's id derives from the rtrId, the record
+        moves only from the version it read)."""
+        for taken in case.returns:
+            if taken.status is RefundStatus.EM_PROCESSAMENTO:
+                case = await self._finish(case, taken, case.end_to_end_id)
+        return case
+
     async def _reserve(self, case: MedCase, pending: MedReturn) -> None:
         """Add ``pending`` (``EM_PROCESSAMENTO``) to the payment's refunds, within its amount.
 
@@ -359,9 +374,22 @@ class ReceiveMedReturn:
         raise PixVersionConflict("the payment kept changing while a MED return was given back")
 
 
+async def finish_taken_returns(deps: MedDeps, case: MedCase | None) -> MedCase | None:
+    """``case`` with the returns it took and did not finish finished, when we are the
+    payer's bank (:meth:`ReceiveMedReturn.finish_taken`); any other case as it is."""
+    if (
+        case is None
+        or case.side is not MedSide.PAYER
+        or all(r.status is not RefundStatus.EM_PROCESSAMENTO for r in case.returns)
+    ):
+        return case
+    return await ReceiveMedReturn(deps).finish_taken(case)
+
+
 __all__ = [
     "ReceiveMedAnalysis",
     "ReceiveMedAnalysisCommand",
     "ReceiveMedReturn",
     "ReceiveMedReturnCommand",
+    "finish_taken_returns",
 ]

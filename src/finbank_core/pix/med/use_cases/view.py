@@ -7,6 +7,7 @@ import msgspec
 from finbank_core.pix.errors import PixPaymentNotFound
 from finbank_core.pix.med.model import MedView
 from finbank_core.pix.med.use_cases.common import MedDeps
+from finbank_core.pix.med.use_cases.payer import finish_taken_returns
 from finbank_core.shared.inputs import check_lookup_id
 
 
@@ -17,7 +18,9 @@ class MedViewQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class GetMedView:
-    """The payment's MED case and block; a deadline that passed is applied first (once)."""
+    """The payment's MED case and block; a deadline that passed is applied first (once),
+    and, as the payer's bank, a return the case took whose delivery stopped before the
+    money or the record is finished first (credited once, ``DEVOLVIDO``)."""
 
     def __init__(self, deps: MedDeps) -> None:
         self._d = deps
@@ -30,6 +33,6 @@ class GetMedView:
             raise PixPaymentNotFound()
         return MedView(
             end_to_end_id=query.end_to_end_id,
-            case=await d.current_case(query.end_to_end_id),
+            case=await finish_taken_returns(d, await d.current_case(query.end_to_end_id)),
             block=await d.current_block(query.end_to_end_id),
         )
