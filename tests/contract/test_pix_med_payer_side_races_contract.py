@@ -152,9 +152,10 @@ async def test_a_crash_after_the_reservation_is_finished_by_the_redelivery(
     assert (returned.amount, returned.status) == (Money(70_00), RefundStatus.DEVOLVIDO)
 
 
-async def a_delivery_that_stops(w: MedWorld, where: str) -> med.ReceiveMedReturnCommand:
+async def a_delivery_that_stops(w: MedWorld, where: str) -> tuple[med.ReceiveMedReturnCommand, Any]:
     """A final return of all 70,00 whose delivery the case took, then stopped ``where``
-    (``before the credit`` or ``after the credit``, before the record); the command."""
+    (``before the credit`` or ``after the credit``, before the record); the command, and
+    the payer's account."""
     e2e, victim = await contested(w, 70_00)
     await med.ReceiveMedAnalysis(w.deps)(answer(w, e2e))
     receive = med.ReceiveMedReturn(w.deps)
@@ -184,7 +185,15 @@ async def a_delivery_that_stops(w: MedWorld, where: str) -> med.ReceiveMedReturn
     assert [r.status for r in case.returns] == [RefundStatus.EM_PROCESSAMENTO]
     assert (case.status, case.returned_amount) == (CaseStatus.CLOSED, Money(0))
     assert await w.available(victim) == (70_00 if where == "after the credit" else 0)
-    return command
+    return command, victim
+
+
+async def returned_once(w: MedWorld, e2e: str, victim: Any) -> None:
+    """The 70,00 credited once, returned in the payment's refunds, announced once."""
+    assert await w.available(victim) == 70_00
+    [returned] = (await w.payments.get(e2e)).refunds
+    assert (returned.amount, returned.status) == (Money(70_00), RefundStatus.DEVOLVIDO)
+    assert w.events(med_events.RETURN_RECEIVED) == [e2e]
 
 
 STOPS = ["before the credit", "after the credit"]
@@ -197,19 +206,14 @@ async def test_a_return_whose_delivery_stopped_is_finished_by_the_next_view(
     # The case took the return (its pacs.004 had settled into our account), and the
     # network never delivers it again: the customer's next look at the case finishes it.
     w = med_world
-    command = await a_delivery_that_stops(w, where)
+    command, victim = await a_delivery_that_stops(w, where)
     e2e = command.end_to_end_id
-    victim = (await w.payments.get(e2e)).payer.account_id
-    assert victim is not None
     view = await w.view(med.MedViewQuery(end_to_end_id=e2e))
     assert view.case is not None
     assert [r.status for r in view.case.returns] == [RefundStatus.DEVOLVIDO]
     assert view.case.returned_amount == Money(70_00)
     assert await w.repository.get_case(e2e) == view.case
-    assert await w.available(victim) == 70_00
-    [returned] = (await w.payments.get(e2e)).refunds
-    assert (returned.amount, returned.status) == (Money(70_00), RefundStatus.DEVOLVIDO)
-    assert w.events(med_events.RETURN_RECEIVED) == [e2e]
+    await returned_once(w, e2e, victim)
     # a late delivery of the same rtrId is a replay; another look changes nothing
     again = await med.ReceiveMedReturn(w.deps)(command)
     assert again == view.case
@@ -223,10 +227,8 @@ async def test_views_and_redeliveries_at_once_finish_a_stopped_return_once(
     med_world: MedWorld, where: str, views_first: bool
 ) -> None:
     w = med_world
-    command = await a_delivery_that_stops(w, where)
+    command, victim = await a_delivery_that_stops(w, where)
     e2e = command.end_to_end_id
-    victim = (await w.payments.get(e2e)).payer.account_id
-    assert victim is not None
     receive = med.ReceiveMedReturn(w.deps)
     query = med.MedViewQuery(end_to_end_id=e2e)
 
@@ -245,10 +247,7 @@ async def test_views_and_redeliveries_at_once_finish_a_stopped_return_once(
     assert final is not None
     assert [r.status for r in final.returns] == [RefundStatus.DEVOLVIDO]
     assert all(c is not None and c.returned_amount == Money(70_00) for c in cases)
-    assert await w.available(victim) == 70_00  # credited once
-    [returned] = (await w.payments.get(e2e)).refunds
-    assert (returned.amount, returned.status) == (Money(70_00), RefundStatus.DEVOLVIDO)
-    assert w.events(med_events.RETURN_RECEIVED) == [e2e]
+    await returned_once(w, e2e, victim)
 
 
 async def test_an_rtr_id_another_bank_made_is_refused_before_anything_is_written(
