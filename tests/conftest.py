@@ -26,3 +26,38 @@ def require_service(name: str, host: str, port: int) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} and FINBANK_REQUIRE_SERVICES=1")
     pytest.skip(message)
+
+
+# -- the long invariant walk (tests/integration/test_long_walk.py), on request only ------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("finbank long walk")
+    group.addoption(
+        "--walk-seeds",
+        metavar="A-B",
+        help="run the bank's invariant walk on seeds A..B (tests/integration/test_long_walk.py)",
+    )
+    group.addoption("--walk-steps", type=int, default=1_500, help="steps per walk (1,500)")
+    group.addoption(
+        "--walk-backend",
+        choices=["memory", "postgres", "dynamodb"],
+        default="memory",
+        help="the stores the walk runs on (memory)",
+    )
+    group.addoption(
+        "--walk-med-rate", type=float, default=0.5, help="share of steps that are MED (0.5)"
+    )
+    group.addoption(
+        "--walk-race-rate",
+        type=float,
+        default=0.4,
+        help="share of steps with a second call at once (0.4)",
+    )
+
+
+def pytest_ignore_collect(collection_path: os.PathLike[str], config: pytest.Config) -> bool | None:
+    """The long walk is collected only when ``--walk-seeds`` asks for it."""
+    if os.path.basename(collection_path) == "test_long_walk.py":
+        return not config.getoption("walk_seeds")
+    return None
