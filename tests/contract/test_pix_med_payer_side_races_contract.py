@@ -152,6 +152,11 @@ async def test_a_crash_after_the_reservation_is_finished_by_the_redelivery(
     assert (returned.amount, returned.status) == (Money(70_00), RefundStatus.DEVOLVIDO)
 
 
+async def ledger_down(*args: Any, **kwargs: Any) -> Any:
+    """The credit's ledger call, failing: the delivery stops before the money."""
+    raise ServiceUnavailable("the ledger went away")
+
+
 async def a_delivery_that_stops(w: MedWorld, where: str) -> tuple[med.ReceiveMedReturnCommand, Any]:
     """A final return of all 70,00 whose delivery the case took, then stopped ``where``
     (``before the credit`` or ``after the credit``, before the record); the command, and
@@ -161,9 +166,6 @@ async def a_delivery_that_stops(w: MedWorld, where: str) -> tuple[med.ReceiveMed
     receive = med.ReceiveMedReturn(w.deps)
     update_case = w.deps.repository.update_case
     calls = 0
-
-    async def stop(*args: Any, **kwargs: Any) -> Any:
-        raise ServiceUnavailable("the ledger went away")
 
     async def stop_second(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
@@ -175,7 +177,7 @@ async def a_delivery_that_stops(w: MedWorld, where: str) -> tuple[med.ReceiveMed
     command = a_return(w, e2e, 70_00)
     with pytest.MonkeyPatch.context() as patch:
         if where == "before the credit":
-            patch.setattr(receive._steps, "credit_from_settlement", stop)
+            patch.setattr(receive._steps, "credit_from_settlement", ledger_down)
         else:
             patch.setattr(w.deps.repository, "update_case", stop_second)
         with pytest.raises(ServiceUnavailable):
@@ -218,6 +220,44 @@ async def test_a_return_whose_delivery_stopped_is_finished_by_the_next_view(
     again = await med.ReceiveMedReturn(w.deps)(command)
     assert again == view.case
     assert (await w.view(med.MedViewQuery(end_to_end_id=e2e))).case == view.case
+    assert await w.available(victim) == 70_00
+
+
+async def test_the_view_finishes_only_the_stopped_centavo_beside_a_finished_return(
+    med_world: MedWorld,
+) -> None:
+    # The edges of the amounts: 69,99 came back first (finished); the last centavo, which
+    # completes what was asked, stopped before its credit. The view credits that centavo,
+    # once, and leaves the finished return as it was.
+    w = med_world
+    e2e, victim = await contested(w, 70_00)
+    await med.ReceiveMedAnalysis(w.deps)(answer(w, e2e))
+    receive = med.ReceiveMedReturn(w.deps)
+    first = await receive(a_return(w, e2e, 69_99, final=False))
+    assert first.status is CaseStatus.REFUND_REQUESTED
+    centavo = a_return(w, e2e, 1, final=False)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(receive._steps, "credit_from_settlement", ledger_down)
+        with pytest.raises(ServiceUnavailable):
+            await receive(centavo)
+    assert await w.available(victim) == 69_99
+    view = await w.view(med.MedViewQuery(end_to_end_id=e2e))
+    assert view.case is not None
+    assert (view.case.status, view.case.returned_amount) == (CaseStatus.CLOSED, Money(70_00))
+    assert [(r.amount, r.status) for r in view.case.returns] == [
+        (Money(69_99), RefundStatus.DEVOLVIDO),
+        (Money(1), RefundStatus.DEVOLVIDO),
+    ]
+    assert first.returns[0] == view.case.returns[0]  # the finished one untouched
+    assert await w.available(victim) == 70_00
+    refunds = (await w.payments.get(e2e)).refunds
+    assert sorted((r.amount.cents, r.status) for r in refunds) == [
+        (1, RefundStatus.DEVOLVIDO),
+        (69_99, RefundStatus.DEVOLVIDO),
+    ]
+    assert w.events(med_events.RETURN_RECEIVED) == [e2e, e2e]  # one per rtrId
+    assert await receive(centavo) == view.case  # a late delivery is a replay
     assert await w.available(victim) == 70_00
 
 
