@@ -91,3 +91,10 @@ class MedFacade:
     async def view(self, query: uc.MedViewQuery) -> MedView:
         """A payment's MED case and precautionary block, deadlines applied."""
         return await (await provided(self._c.get_med_view))(checked_types(query))
+
+    async def sweep(self, command: uc.SweepMedCommand | None = None) -> uc.SweepMedResult:
+        """One pass over what is due and nobody read: lapses, stopped returns, expired
+        blocks (``finbank med sweep``; run it on a schedule, see ``docs/pix-med.md``)."""
+        return await (await provided(self._c.sweep_med))(
+            checked_types(command or uc.SweepMedCommand())
+        )

@@ -21,7 +21,7 @@ import msgspec
 import pytest
 
 from finbank_core.accounts.ledger import PendingStatus
-from finbank_core.accounts.model import HolderType
+from finbank_core.accounts.model import CustomerAccount, HolderType
 from finbank_core.pix.errors import PixRefundExceedsOriginal, PixVersionConflict
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import (
@@ -40,6 +40,7 @@ from finbank_core.pix.med.model import (
     FraudSituation,
     HoldStatus,
     MedCase,
+    MedReturn,
     MedSide,
     PrecautionaryBlock,
 )
@@ -747,19 +748,20 @@ async def test_a_competing_refund_never_takes_the_payment_past_its_amount(
     assert med_refunds == sum(r.amount.cents for r in case.returns)
 
 
-async def test_a_return_the_network_could_not_take_is_retried_after_its_lease(
-    med_world: MedWorld,
-) -> None:
-    w = med_world
+async def requested_while_the_spi_is_down(
+    w: MedWorld,
+) -> tuple[str, CustomerAccount, MedReturn, Callable[[], None]]:
+    """25,00 received by a mule, reported, accepted and asked back while the SPI does not
+    answer: its return recorded in progress and the money still held. The payment's id, the
+    mule, the return, and what brings the SPI back."""
     mule = await w.open_account("mule")
     payment = await w.incoming(mule, 25_00)
     e2e = payment.end_to_end_id
     await report(w, e2e)
     await w.analyse(analyse(e2e))
-    down = ServiceUnavailable("the SPI does not answer")
 
     async def unreachable(order: ReturnOrder) -> NetworkResult:
-        raise down
+        raise ServiceUnavailable("the SPI does not answer")
 
     sent = w.network.send_return
     w.network.send_return = unreachable  # type: ignore[method-assign]
@@ -770,7 +772,18 @@ async def test_a_return_the_network_could_not_take_is_retried_after_its_lease(
     assert pending.status is RefundStatus.EM_PROCESSAMENTO  # recorded, not lost
     assert await w.available(mule) == 0  # still held
 
-    w.network.send_return = sent  # type: ignore[method-assign]
+    def back_up() -> None:
+        w.network.send_return = sent  # type: ignore[method-assign]
+
+    return e2e, mule, pending, back_up
+
+
+async def test_a_return_the_network_could_not_take_is_retried_after_its_lease(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    e2e, mule, pending, back_up = await requested_while_the_spi_is_down(w)
+    back_up()
     w.clock.advance(seconds=59)  # the first taker's lease still runs: nobody sends
     early = await w.execute_returns(ExecuteMedReturnsCommand(end_to_end_id=e2e))
     assert early.status is CaseStatus.REFUND_REQUESTED

@@ -25,6 +25,11 @@ limit usage counter  ``LIMITUSE#<acct>``    ``USED#<per>``    (none; TTL on ``ex
 limit usage hold     ``LIMITUSE#<acct>``    ``HOLD#<e2e>``    (none; TTL on ``expires_at``)
 device first use     ``DEVICE#<owner>``     ``DEVICE#<id>``   (none)
 in-flight claim      ``CLAIM#<hash>``       ``CLAIM``         (none; TTL on ``expires_at``)
+MED case             ``MED#<e2e>``          ``CASE``          while due: gsi2pk ``MEDDUE#CASE``,
+                                                              gsi2sk ``<attention_at>#<e2e>``
+precautionary block  ``MED#<e2e>``          ``BLOCK``         while active: gsi2pk
+                                                              ``MEDDUE#BLOCK``, gsi2sk
+                                                              ``<expires_at>#<e2e>``
 ===================  =====================  ================  ==============================
 
 The key directory (``dynamo_pix_directory``), charges, limits and devices

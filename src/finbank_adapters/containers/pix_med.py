@@ -113,3 +113,4 @@ class PixMedContainer(containers.DeclarativeContainer):
     receive_med_analysis = providers.Factory(med.ReceiveMedAnalysis, deps=med_deps)
     receive_med_return = providers.Factory(med.ReceiveMedReturn, deps=med_deps)
     get_med_view = providers.Factory(med.GetMedView, deps=med_deps)
+    sweep_med = providers.Factory(med.SweepMed, deps=med_deps)

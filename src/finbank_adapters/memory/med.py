@@ -7,6 +7,10 @@ a row-locked update in PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+
 import msgspec
 
 from finbank_core.pix.med.errors import (
@@ -15,8 +19,27 @@ from finbank_core.pix.med.errors import (
     MedVersionConflict,
     PrecautionaryBlockAlreadyExists,
 )
-from finbank_core.pix.med.model import MedCase, PrecautionaryBlock
+from finbank_core.pix.med.model import MedCase, MedDue, PrecautionaryBlock
 from finbank_core.shared.errors import NotFound
+
+
+class _Due(Protocol):
+    @property
+    def end_to_end_id(self) -> str: ...
+
+    def attention_at(self) -> datetime | None: ...
+
+
+def _due(
+    records: Iterable[_Due], until: datetime, after: MedDue | None, limit: int
+) -> list[MedDue]:
+    """What ``due_cases`` and ``due_blocks`` answer, by a scan (tests and small sandboxes)."""
+    due = sorted(
+        MedDue(at, record.end_to_end_id)
+        for record in records
+        if (at := record.attention_at()) is not None and at <= until
+    )
+    return [d for d in due if after is None or d > after][:limit]
 
 
 class InMemoryMedRepository:
@@ -67,3 +90,13 @@ class InMemoryMedRepository:
         stored = msgspec.structs.replace(block, version=expected_version + 1)
         self._blocks[block.end_to_end_id] = stored
         return stored
+
+    async def due_cases(
+        self, until: datetime, *, after: MedDue | None = None, limit: int = 100
+    ) -> list[MedDue]:
+        return _due(self._cases.values(), until, after, limit)
+
+    async def due_blocks(
+        self, until: datetime, *, after: MedDue | None = None, limit: int = 100
+    ) -> list[MedDue]:
+        return _due(self._blocks.values(), until, after, limit)

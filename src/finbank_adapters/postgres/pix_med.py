@@ -1,4 +1,4 @@
-"""MED cases and precautionary blocks on PostgreSQL (migration ``0014``).
+"""MED cases and precautionary blocks on PostgreSQL (migrations ``0014``, ``0031``).
 
 ``pix_med_cases`` and ``pix_med_blocks``, one row per EndToEndId, the
 msgspec JSON of the record in ``body``. ``add_*`` is one ``INSERT ... ON
@@ -6,11 +6,16 @@ CONFLICT DO NOTHING`` (a taken EndToEndId writes nothing:
 ``MedCaseAlreadyExists`` / ``PrecautionaryBlockAlreadyExists``);
 ``update_*`` is one ``UPDATE ... WHERE version = expected`` (``MedVersionConflict``;
 not found if the row is missing): of concurrent writers that read one
-version, the row lock lets exactly one through. Driver errors leave through
+version, the row lock lets exactly one through. Each case write also stores
+``MedCase.attention_at()`` (``attention_at``, indexed where not null), so
+``due_cases`` reads the index; ``due_blocks`` reads the active blocks' index
+by deadline. Driver errors leave through
 :mod:`~finbank_adapters.postgres.errors`.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
@@ -22,7 +27,7 @@ from finbank_core.pix.med.errors import (
     MedVersionConflict,
     PrecautionaryBlockAlreadyExists,
 )
-from finbank_core.pix.med.model import MedCase, PrecautionaryBlock
+from finbank_core.pix.med.model import MedCase, MedDue, PrecautionaryBlock
 from finbank_core.shared.errors import NotFound
 
 _encoder = msgspec.json.Encoder()
@@ -30,13 +35,14 @@ _case_decoder = msgspec.json.Decoder(MedCase)
 _block_decoder = msgspec.json.Decoder(PrecautionaryBlock)
 
 _ADD_CASE = """
-INSERT INTO pix_med_cases (end_to_end_id, report_id, version, side, status, opened_at, body)
-VALUES ($1, $2, 1, $3, $4, $5, $6)
+INSERT INTO pix_med_cases
+    (end_to_end_id, report_id, version, side, status, opened_at, body, attention_at)
+VALUES ($1, $2, 1, $3, $4, $5, $6, $7)
 ON CONFLICT DO NOTHING
 RETURNING true
 """
 _UPDATE_CASE = """
-UPDATE pix_med_cases SET version = $2 + 1, status = $3, body = $4
+UPDATE pix_med_cases SET version = $2 + 1, status = $3, body = $4, attention_at = $5
 WHERE end_to_end_id = $1 AND version = $2
 RETURNING true
 """
@@ -54,6 +60,22 @@ WHERE end_to_end_id = $1 AND version = $2
 RETURNING true
 """
 _GET_BLOCK = "SELECT body FROM pix_med_blocks WHERE end_to_end_id = $1"
+# the first page starts after (-infinity, ''): every key sorts after it
+_DUE_CASES = """
+SELECT attention_at, end_to_end_id FROM pix_med_cases
+WHERE attention_at IS NOT NULL AND attention_at <= $1
+  AND (attention_at, end_to_end_id) > ($2, $3)
+ORDER BY attention_at, end_to_end_id
+LIMIT $4
+"""
+_DUE_BLOCKS = """
+SELECT expires_at, end_to_end_id FROM pix_med_blocks
+WHERE status = 'ACTIVE' AND expires_at <= $1
+  AND (expires_at, end_to_end_id) > ($2, $3)
+ORDER BY expires_at, end_to_end_id
+LIMIT $4
+"""
+_FIRST = (datetime(1, 1, 1, tzinfo=UTC), "")  # before every time a record stores
 
 
 class PostgresMedRepository:
@@ -73,6 +95,7 @@ class PostgresMedRepository:
                 stored.status.value,
                 stored.opened_at,
                 _encoder.encode(stored).decode(),
+                stored.attention_at(),
             )
         if not added:
             raise MedCaseAlreadyExists()
@@ -92,6 +115,7 @@ class PostgresMedRepository:
                 expected_version,
                 stored.status.value,
                 _encoder.encode(stored).decode(),
+                stored.attention_at(),
             )
             if updated:
                 return stored
@@ -137,3 +161,21 @@ class PostgresMedRepository:
         if await self.get_block(block.end_to_end_id) is None:
             raise NotFound("no such precautionary block")
         raise MedVersionConflict()
+
+    async def due_cases(
+        self, until: datetime, *, after: MedDue | None = None, limit: int = 100
+    ) -> list[MedDue]:
+        return await self._due(_DUE_CASES, until, after, limit)
+
+    async def due_blocks(
+        self, until: datetime, *, after: MedDue | None = None, limit: int = 100
+    ) -> list[MedDue]:
+        return await self._due(_DUE_BLOCKS, until, after, limit)
+
+    async def _due(
+        self, query: str, until: datetime, after: MedDue | None, limit: int
+    ) -> list[MedDue]:
+        at, end_to_end_id = _FIRST if after is None else (after.at, after.end_to_end_id)
+        with translated():
+            rows = await self._pool.fetch(query, until, at, end_to_end_id, limit)
+        return [MedDue(row[0], row[1]) for row in rows]

@@ -37,6 +37,9 @@ from finbank_core.pix.refunds import RefundStatus
 from finbank_core.shared.ids import uuid5_of
 from finbank_core.shared.money import Money
 
+#: the clock's resolution: "after a deadline" is from one microsecond after it
+_INSTANT = timedelta(microseconds=1)
+
 
 class MedRules(msgspec.Struct, frozen=True, kw_only=True):
     """The MED and precautionary-block deadlines (sources in ``docs/pix-med.md``)."""
@@ -161,6 +164,10 @@ class MedCase(msgspec.Struct, frozen=True, kw_only=True):
     #: how the case's hold ids are derived (:meth:`hold_id_for`): 2 for every case made
     #: now; 1, the default, for records stored before the field existed
     hold_ids: int = 1
+    #: of a lapsed case: its holds were voided and its unrecorded refunds removed after
+    #: the lapse was recorded (until then the sweeper lists it); ``False`` for a case
+    #: stored before the field existed, whose next read does both again
+    lapse_finished: bool = False
     version: int = 0
 
     # -- views ---------------------------------------------------------------------
@@ -204,6 +211,36 @@ class MedCase(msgspec.Struct, frozen=True, kw_only=True):
             and self.refund_deadline is not None
             and now > self.refund_deadline
         )
+
+    def attention_at(self) -> datetime | None:
+        """From when a reader of the case would move it on by itself (``None``: never).
+
+        What :class:`~finbank_core.pix.med.use_cases.SweepMed` looks for, so that
+        nothing waits for a reader who may never come:
+
+        * an accepted case with no request yet lapses just after its
+          ``refund_deadline`` (one microsecond, the clock's resolution, after it);
+          and once lapsed, it stays due until its holds are voided
+          (``lapse_finished``: a lapse can stop between its record and its voids);
+        * a return left ``EM_PROCESSAMENTO`` (as the payer's bank, one whose
+          delivery stopped before the credit or the record; as the receiving
+          bank, one whose pacs.004 could not be sent) is due from when it was
+          last taken, or requested.
+
+        Stores keep it beside the case, so that the due cases can be found
+        without reading them all.
+        """
+        due = [
+            r.attempted_at or r.requested_at
+            for r in self.returns
+            if r.status is RefundStatus.EM_PROCESSAMENTO
+        ]
+        lapsing = self.status is CaseStatus.AGREED or (
+            self.status is CaseStatus.LAPSED and not self.lapse_finished
+        )
+        if lapsing and self.refund_deadline is not None:
+            due.append(self.refund_deadline + _INSTANT)
+        return min(due, default=None)
 
     # -- transitions ------------------------------------------------------------------
 
@@ -355,6 +392,13 @@ class PrecautionaryBlock(msgspec.Struct, frozen=True, kw_only=True):
     def in_force(self, now: datetime) -> bool:
         return self.status is BlockStatus.ACTIVE and now < self.expires_at
 
+    def attention_at(self) -> datetime | None:
+        """From when a reader would record the block released (its deadline), if it is
+        still recorded active; ``None`` otherwise. The ledger voids its hold at that
+        moment on its own; the record and ``pix.med.block_released`` wait for a reader
+        (:class:`~finbank_core.pix.med.use_cases.SweepMed` is one)."""
+        return self.expires_at if self.status is BlockStatus.ACTIVE else None
+
     def expired(self, now: datetime) -> bool:
         """Still recorded active, but its deadline has come: release it."""
         return self.status is BlockStatus.ACTIVE and now >= self.expires_at
@@ -409,3 +453,14 @@ class MedView(msgspec.Struct, frozen=True, kw_only=True):
     end_to_end_id: str
     case: MedCase | None = None
     block: PrecautionaryBlock | None = None
+
+
+class MedDue(msgspec.Struct, frozen=True, order=True):
+    """A case or a block a reader should look at from ``at`` (its ``attention_at``).
+
+    Ordered by ``(at, end_to_end_id)``, the order stores list them in, so one
+    is also where a page of them ends (the ``after`` of the next page).
+    """
+
+    at: datetime
+    end_to_end_id: str

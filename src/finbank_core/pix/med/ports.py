@@ -7,7 +7,7 @@ from typing import Protocol
 
 import msgspec
 
-from finbank_core.pix.med.model import FraudSituation, MedCase, PrecautionaryBlock
+from finbank_core.pix.med.model import FraudSituation, MedCase, MedDue, PrecautionaryBlock
 from finbank_core.shared.money import Money
 
 
@@ -45,6 +45,22 @@ class MedRepository(Protocol):
         self, block: PrecautionaryBlock, expected_version: int
     ) -> PrecautionaryBlock:
         """Optimistic replace, as :meth:`update_case` (``MedVersionConflict``)."""
+        ...
+
+    async def due_cases(
+        self, until: datetime, *, after: MedDue | None = None, limit: int = 100
+    ) -> list[MedDue]:
+        """Cases whose ``attention_at()`` is at or before ``until``, as stored by the
+        last write, by ``(at, end_to_end_id)``, those after ``after`` only, at most
+        ``limit`` of them. Stores may answer from an index a moment behind the
+        writes (a DynamoDB GSI): a caller reads each case again before acting."""
+        ...
+
+    async def due_blocks(
+        self, until: datetime, *, after: MedDue | None = None, limit: int = 100
+    ) -> list[MedDue]:
+        """Blocks recorded ``ACTIVE`` whose deadline is at or before ``until``, as
+        :meth:`due_cases`."""
         ...
 
 

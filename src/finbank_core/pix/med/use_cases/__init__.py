@@ -1,5 +1,6 @@
 """MED use cases, one module per flow: ``block``, ``report``, ``analysis``, ``refund``,
-``payer`` (the answers and returns when we are the payer's bank), ``view``.
+``payer`` (the answers and returns when we are the payer's bank), ``view``,
+``sweep`` (the reader of last resort: what is due when nobody reads it).
 
 ``common.MedDeps`` carries the ports they all take; ``tracing`` places a
 case's holds, following the money inside this bank.
@@ -38,6 +39,7 @@ from finbank_core.pix.med.use_cases.report import (
     ReceiveInfractionReport,
     ReceiveInfractionReportCommand,
 )
+from finbank_core.pix.med.use_cases.sweep import SweepMed, SweepMedCommand, SweepMedResult
 from finbank_core.pix.med.use_cases.tracing import BlockTracer, Hop, outgoing_hops
 from finbank_core.pix.med.use_cases.view import GetMedView, MedViewQuery
 
@@ -69,5 +71,8 @@ __all__ = [
     "ReleasePrecautionaryBlockCommand",
     "RequestMedRefund",
     "RequestMedRefundCommand",
+    "SweepMed",
+    "SweepMedCommand",
+    "SweepMedResult",
     "outgoing_hops",
 ]

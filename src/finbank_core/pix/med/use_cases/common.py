@@ -326,13 +326,18 @@ class MedDeps:
         recorded in time by a caller whose clock was still before the deadline
         wins the version race, and then finds its holds still in place. Every
         read of a lapsed case voids them again (safe to repeat), so a crash
-        between the record and the voids is finished by the next reader.
+        between the record and the voids is finished by the next reader; until
+        one records ``lapse_finished``, a read also publishes the lapse's event
+        again (under its id), so a crash before it loses nothing.
         """
         case = await self.repository.get_case(end_to_end_id)
         if case is not None:
             await self.drop_unrecorded_refunds(case)
         if case is not None and case.status is CaseStatus.LAPSED:
             await self.release_released_holds(case)
+            if not case.lapse_finished:  # a lapse that may have stopped before its event
+                await self.publish_case(med_events.CASE_LAPSED, case)
+            return await self._finish_lapse(case)
         if case is None or not case.refund_lapsed(self.clock.now()):
             return case
         for _ in range(RETRIES):
@@ -346,8 +351,23 @@ class MedDeps:
             await self.release_released_holds(case)
             await self.publish_case(med_events.CASE_LAPSED, case)
             await self.drop_unrecorded_refunds(case)
-            return case
+            return await self._finish_lapse(case)
         raise MedVersionConflict()
+
+    async def _finish_lapse(self, case: MedCase) -> MedCase:
+        """Record ``lapse_finished`` on a lapsed case whose holds the caller voided, whose
+        unrecorded refunds it removed and whose ``pix.med.case_lapsed`` it published
+        (each safe to repeat; the event under its one id), once: until then the case
+        stays due, so the sweeper finishes a lapse that stopped in between, its event
+        included. Of callers at once, one write lands; the others read it."""
+        if case.lapse_finished:
+            return case
+        try:
+            return await self.repository.update_case(
+                msgspec.structs.replace(case, lapse_finished=True), case.version
+            )
+        except MedVersionConflict:
+            return await self._reread_case(case.end_to_end_id)
 
     async def release_released_holds(self, case: MedCase) -> None:
         """Void the holds of the case's blocks it records ``RELEASED`` without a return.

@@ -1,0 +1,44 @@
+-- The MED sweeper (SweepMed): which cases and blocks a reader must move on by itself,
+-- found without reading every record.
+--
+-- pix_med_cases.attention_at is MedCase.attention_at() as of the row's last write
+-- (PostgresMedRepository writes it with the body): an accepted case's lapse (one
+-- microsecond after its refund_deadline; a lapsed one until its holds are voided),
+-- or its earliest return still in progress.
+-- NULL for every case nothing is due on: the index holds only those that are.
+-- Rows written before this migration get it from their body here.
+--
+-- Blocks: the active ones by deadline (0014's pix_med_blocks_active), now with the
+-- EndToEndId, the order the sweeper pages in.
+
+ALTER TABLE pix_med_cases ADD COLUMN attention_at timestamptz;
+
+UPDATE pix_med_cases AS c
+SET attention_at = due.at
+FROM (
+    SELECT
+        end_to_end_id,
+        LEAST(
+            -- accepted, not asked back; or lapsed, and not yet recorded lapse_finished
+            -- (no row before this migration is: its next read voids its holds again)
+            CASE WHEN status IN ('AGREED', 'LAPSED')
+                    AND body::jsonb ->> 'refund_deadline' IS NOT NULL
+                    AND coalesce((body::jsonb ->> 'lapse_finished')::boolean, false) = false
+                THEN (body::jsonb ->> 'refund_deadline')::timestamptz + interval '1 microsecond'
+            END,
+            (
+                SELECT min(coalesce(r ->> 'attempted_at', r ->> 'requested_at')::timestamptz)
+                FROM jsonb_array_elements(coalesce(body::jsonb -> 'returns', '[]'::jsonb)) AS r
+                WHERE r ->> 'status' = 'EM_PROCESSAMENTO'
+            )
+        ) AS at
+    FROM pix_med_cases
+) AS due
+WHERE c.end_to_end_id = due.end_to_end_id AND due.at IS NOT NULL;
+
+CREATE INDEX pix_med_cases_due ON pix_med_cases (attention_at, end_to_end_id)
+    WHERE attention_at IS NOT NULL;
+
+DROP INDEX pix_med_blocks_active;
+CREATE INDEX pix_med_blocks_active ON pix_med_blocks (expires_at, end_to_end_id)
+    WHERE status = 'ACTIVE';
