@@ -10,6 +10,10 @@ the adapters (:class:`~finbank_adapters.kafka.relay.OutboxRelay`,
 :class:`~finbank_adapters.workers.pix_automatic.PixAutomaticWorker`) and
 receive what they need; they build nothing.
 
+The settlement worker also runs the MED sweeper (:func:`sweep_med_every`)
+every ``FINBANK_PIX_MED_SWEEP_SECONDS``: every replica does, which is safe
+(sweeps at once move each amount once) and keeps it running while one is up.
+
 ``overrides`` replaces ports as for :func:`~finbank.bank.open_bank` (a fake
 clock, a payment network...), so a test can run a worker on the same fakes
 as the bank it drives.
@@ -29,7 +33,9 @@ from finbank.overrides import Overrides
 from finbank_adapters import metrics, tracing
 from finbank_adapters.containers import build_container, close_container, resolve
 from finbank_adapters.settings import Settings
+from finbank_core.pix.med.use_cases import SweepMedCommand
 from finbank_core.reconciliation.ports import FileStore
+from finbank_core.shared.errors import DomainError
 
 if TYPE_CHECKING:
     from finbank_adapters.kafka import KafkaConsumerRunner, KafkaSettings, RetryPolicy
@@ -42,6 +48,7 @@ __all__ = [
     "run_pix_settlement_worker",
     "run_relay",
     "stop_on_signals",
+    "sweep_med_every",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,6 +123,34 @@ async def run_relay(
         await _side_tasks_done(side_tasks)
 
 
+async def sweep_med_every(bank: Bank, seconds: float, stop: asyncio.Event) -> None:
+    """Passes of the MED sweeper (``bank.pix.med.sweep``), ``seconds`` apart, until ``stop``.
+
+    A pass whose items failed (they stay due) or that failed whole (the store
+    unreachable) is logged with counts and the error's class only, and the next
+    pass runs as planned: a sweeper that stopped at the first outage would leave
+    the money it is for waiting.
+    """
+    while not stop.is_set():
+        try:
+            result = await bank.pix.med.sweep(SweepMedCommand())
+        except DomainError as exc:
+            log.warning(
+                "med sweep: the pass failed (%s); next in %g s", type(exc).__name__, seconds
+            )
+        else:
+            if result.failed_cases or result.failed_blocks:
+                log.warning(
+                    "med sweep: %d case(s) and %d block(s) failed and stay due",
+                    len(result.failed_cases),
+                    len(result.failed_blocks),
+                )
+            elif result.cases or result.blocks:
+                log.info("med sweep: %d case(s), %d block(s)", result.cases, result.blocks)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
 class PixSettlementWorker:
     """``finbank worker pix-settlement``: the handler and its consumer runner, run until stopped.
 
@@ -169,6 +204,12 @@ class PixSettlementWorker:
             )
         try:
             async with _open(self._settings, self._overrides) as bank:
+                if self._settings.pix.med_sweep_seconds:
+                    reporters.append(
+                        asyncio.create_task(
+                            sweep_med_every(bank, self._settings.pix.med_sweep_seconds, stop)
+                        )
+                    )
                 container = bank.container
                 inbox: Any = await resolve(container.events.inbox(consumer=self.group_id))
                 handler: PixSettlementHandler = await resolve(

@@ -49,6 +49,12 @@ def _outbox_status(args: argparse.Namespace) -> int:
     return outbox_status(sys.stdout, args.max_age)
 
 
+def _med_sweep(args: argparse.Namespace) -> int:
+    from finbank_cli.ops import med_sweep
+
+    return med_sweep(sys.stdout, args.page_size)
+
+
 def _dlq_list(args: argparse.Namespace) -> int:
     from finbank_cli.ops import dlq_list
 
@@ -354,6 +360,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 if the oldest event is older (s)",
     )
     status.set_defaults(handler=_outbox_status, extras=("postgres",))
+
+    med = commands.add_parser("med", help="MED (infraction reports, blocks, returns)")
+    med_commands = med.add_subparsers(dest="med_command", required=True)
+    med_sweep = med_commands.add_parser(
+        "sweep",
+        help="one pass over what is due and nobody read: lapses, stopped returns, expired"
+        " blocks (run it on a schedule; exit 1 if an item failed)",
+    )
+    med_sweep.add_argument(
+        "--page-size", type=_integer(1, 1000), default=100, help="items read at a time"
+    )
+    med_sweep.set_defaults(handler=_med_sweep, extras=())
 
     dlq = commands.add_parser("dlq", help="dead-letter topics" + _needs("kafka"))
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)

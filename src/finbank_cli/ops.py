@@ -12,14 +12,20 @@
 * ``finbank secrets status``: how many users' secrets are sealed under which key
   id and how many are still plaintext; exit 1 with ``--require-current`` while
   some are not sealed with the current key.
+* ``finbank med sweep``: one pass of the MED sweeper (lapses, stopped returns,
+  expired blocks that nobody read; docs/pix-med.md); exit 1 when an item
+  failed (it stays due for the next pass), naming it by EndToEndId.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from finbank_adapters.settings import Settings
+
+if TYPE_CHECKING:
+    from finbank_core.pix.med.use_cases import SweepMedResult
 
 
 def outbox_status(out: IO[str], max_age_seconds: float | None) -> int:
@@ -131,3 +137,27 @@ def secrets_status(out: IO[str], *, require_current: bool = False) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def med_sweep(out: IO[str], page_size: int) -> int:
+    from finbank import open_bank
+    from finbank_core.pix.med.use_cases import SweepMedCommand
+
+    async def run() -> SweepMedResult:
+        async with open_bank() as bank:
+            return await bank.pix.med.sweep(SweepMedCommand(page_size=page_size))
+
+    return report_med_sweep(out, asyncio.run(run()))
+
+
+def report_med_sweep(out: IO[str], result: SweepMedResult) -> int:
+    """One line for the pass, one per failed item; 1 when any failed."""
+    out.write(
+        f"med sweep up to {result.until.isoformat()}: {result.cases} case(s) and"
+        f" {result.blocks} block(s) looked at, {len(result.failed_cases)} and"
+        f" {len(result.failed_blocks)} failed\n"
+    )
+    for kind, failed in (("case", result.failed_cases), ("block", result.failed_blocks)):
+        for end_to_end_id in failed:
+            out.write(f"  {kind} {end_to_end_id} failed: it stays due for the next pass\n")
+    return 1 if result.failed_cases or result.failed_blocks else 0

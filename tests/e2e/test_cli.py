@@ -19,6 +19,33 @@ def test_demo_tells_the_whole_story_and_exits_zero(capsys: pytest.CaptureFixture
     assert "saldo" in out
 
 
+def test_med_sweep_on_a_fresh_bank_looks_at_nothing_and_exits_zero(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["med", "sweep", "--page-size", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "0 case(s) and 0 block(s) looked at, 0 and 0 failed" in out
+
+
+def test_med_sweep_names_what_failed_and_exits_one() -> None:
+    import io
+    from datetime import UTC, datetime
+
+    from finbank_cli.ops import report_med_sweep
+    from finbank_core.pix.med.use_cases import SweepMedResult
+
+    out = io.StringIO()
+    until = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    failed = SweepMedResult(until=until, cases=2, blocks=1, failed_blocks=("E1",))
+    assert report_med_sweep(out, failed) == 1
+    assert out.getvalue().splitlines() == [
+        "med sweep up to 2026-03-05T12:00:00+00:00: 2 case(s) and 1 block(s) looked at,"
+        " 0 and 1 failed",
+        "  block E1 failed: it stays due for the next pass",
+    ]
+    assert report_med_sweep(io.StringIO(), SweepMedResult(until=until, cases=3)) == 0
+
+
 def test_bad_profile_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "finbank_cli", "demo"],

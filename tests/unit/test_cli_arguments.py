@@ -28,6 +28,8 @@ from finbank_cli.main import build_parser
         (["dlq", "replay", "--limit", "-5"], "argument --limit: -5 is not an integer of 1 or more"),
         (["dev", "up", "--redis-db", "-1"], "argument --redis-db: -1 is not an integer of 0"),
         (["dev", "up", "--kafka-port", "65536"], "65536 is not an integer from 0 to 65535"),
+        (["med", "sweep", "--page-size", "0"], "0 is not an integer from 1 to 1000"),
+        (["med", "sweep", "--page-size", "1001"], "1001 is not an integer from 1 to 1000"),
     ],
 )
 def test_a_value_out_of_range_is_a_usage_error_naming_it(

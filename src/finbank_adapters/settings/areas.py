@@ -218,6 +218,9 @@ class PixOptions(Area, frozen=True, kw_only=True):
     #: ledger timeout of pending PIX transfers; 0 = until settled or voided by reconciliation
     pending_timeout_seconds: NonNegative = 0
     charge_expiry_seconds: Positive = 24 * 3600
+    #: seconds between the MED sweeper's passes in the settlement worker (docs/pix-med.md,
+    #: "The sweeper"); 0: the worker does not sweep (run ``finbank med sweep`` instead)
+    med_sweep_seconds: NonNegative = 60
     max_keys_individual: NonNegative = 5
     max_keys_company: NonNegative = 20
     refund_window_days: NonNegative = 90
