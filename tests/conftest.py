@@ -54,6 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=0.4,
         help="share of steps with a second call at once (0.4)",
     )
+    group.addoption(
+        "--walk-sweep-rate",
+        type=float,
+        default=0.02,
+        help="share of calls that are a pass of the MED sweeper, racing the others (0.02)",
+    )
 
 
 def pytest_ignore_collect(collection_path: os.PathLike[str], config: pytest.Config) -> bool | None:

@@ -124,6 +124,8 @@ from finbank_core.pix.med.use_cases import (
     ReceiveInfractionReportCommand,
     ReleasePrecautionaryBlockCommand,
     RequestMedRefundCommand,
+    SweepMedCommand,
+    SweepMedResult,
 )
 from finbank_core.pix.payments import (
     Initiation,
@@ -161,6 +163,9 @@ class SelfWalk(Walk):
     #: how often a call is one of :meth:`pick_med`'s, and two different calls run at once
     med_rate = 0.2
     race_rate = 0.15
+    #: how often a call is a pass of the MED sweeper (racing the others like any call);
+    #: 0 draws nothing, so the committed seeds walk as they always did
+    sweep_rate = 0.0
 
     def __init__(self, bank: Bank, clock: FakeClock, seed: int) -> None:
         super().__init__((bank, bank), (clock, clock), seed)
@@ -173,6 +178,8 @@ class SelfWalk(Walk):
 
     def pick(self) -> tuple[str, str, Call | None]:
         rnd = self.rnd
+        if self.sweep_rate and rnd.random() < self.sweep_rate:
+            return "med_sweep", "", lambda b, _: swept(b)
         if rnd.random() < self.med_rate:
             kind, owner, call = self.pick_med()
             if call is not None:
@@ -857,6 +864,13 @@ def check(s: Snapshot, *, strict: bool) -> list[str]:
     return found
 
 
+async def swept(bank: Bank) -> SweepMedResult:
+    """A pass of the MED sweeper; none of its items may fail (nothing here is down)."""
+    result = await bank.pix.med.sweep(SweepMedCommand(page_size=7))
+    assert result.failed_cases == result.failed_blocks == (), result
+    return result
+
+
 async def catch_up(bank: Bank, s: Snapshot) -> None:
     """Read every payment's MED as the back office does: what a deadline implies is applied."""
     for e2e in {*s.cases, *s.blocks}:
@@ -923,10 +937,16 @@ async def walk(
                 assert problems == [], f"after step {number}:\n" + "\n".join(problems)
         state = await snapshot(bank, customers(), run.txids)
         assert check(state, strict=False) == []
+        # the sweeper alone moves on everything due, as reading every payment's MED does
+        await swept(bank)
+        after_sweep = await snapshot(bank, customers(), run.txids)
+        problems = check(after_sweep, strict=True)
+        assert problems == [], "after the sweep:\n" + "\n".join(problems)
         await catch_up(bank, state)
         caught_up = await snapshot(bank, customers(), run.txids)
         problems = check(caught_up, strict=True)
         assert problems == [], "after reading MED:\n" + "\n".join(problems)
+        assert caught_up == after_sweep, "reading MED found what the sweep left"
         for case in caught_up.cases.values():
             run.done[f"case {case.side} {case.status}"] += 1
             run.done.update(f"hold {b.status}" for b in case.blocks)

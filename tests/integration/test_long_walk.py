@@ -4,7 +4,7 @@ Run, e.g.::
 
     .venv/bin/python -m pytest tests/integration/test_long_walk.py --walk-seeds 1-1000
     .venv/bin/python -m pytest tests/integration/test_long_walk.py --walk-seeds 1-40 \\
-        --walk-backend postgres --walk-steps 1000
+        --walk-backend postgres --walk-steps 1000 --walk-sweep-rate 0.05
 
 Collected only with ``--walk-seeds`` (``tests/conftest.py``), so the suite's run is
 unchanged. Each seed runs the walk of ``test_bank_invariants.py``
@@ -12,9 +12,10 @@ unchanged. Each seed runs the walk of ``test_bank_invariants.py``
 ``--walk-med-rate`` of its steps and a second call at once on ``--walk-race-rate``
 (by default 0.5 and 0.4, :class:`MedRacingWalk`'s rates, against the suite's 0.2 and
 0.15: at those rates the walk found three MED money bugs that the suite's rates had
-passed on 2,000 seeds), checks every invariant every 25 steps (100 off memory) and at the
-end, and fails with the walk's own message. A failing seed goes into
-``MED_RACING_WALKS`` (or ``WALKS``) with its fix.
+passed on 2,000 seeds) and a pass of the MED sweeper on ``--walk-sweep-rate`` of its
+calls (0.02; the suite's walks sweep only at the end), checks every invariant every 25
+steps (100 off memory) and at the end, and fails with the walk's own message. A failing
+seed goes into ``MED_RACING_WALKS`` (or ``WALKS``) with its fix.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def walk_kind(request: pytest.FixtureRequest) -> type[SelfWalk]:
     class Walk(SelfWalk):
         med_rate = config.getoption("walk_med_rate")
         race_rate = config.getoption("walk_race_rate")
+        sweep_rate = config.getoption("walk_sweep_rate")
 
     return Walk
 
