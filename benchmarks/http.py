@@ -1,7 +1,8 @@
 """HTTP requests/s and latency of ``finbank serve`` against a minimal Litestar app, with wrk.
 
 Run: ``.venv/bin/python benchmarks/http.py [--profiles memory,local] [--seconds 10]
-[--rounds 3] [--connections 16] [--threads 1] [--workers 1,2] [--dsn DSN [--dsn DSN]]``
+[--rounds 3] [--connections 16] [--threads 1] [--workers 1,2] [--dsn DSN [--dsn DSN]]
+[--variant NAME:VAR=VALUE ...]``
 
 Starts, each as a process of its own on a free loopback port:
 
@@ -650,6 +651,20 @@ async def run(options: argparse.Namespace) -> None:
                     target.dsn = base_dsn
                     targets.append(target)
                     target.scripts = await prepare(port, workdir, name)
+                if base_dsn is not None and base_dsn == options.dsn[0]:
+                    # one worker under other settings, measured in the same rounds
+                    for variant, overrides in options.variant:
+                        name = f"local_{variant}"
+                        application_name = f"bench_http_{name}_{secrets.token_hex(3)}"
+                        dsn = f"{env['FINBANK_POSTGRES_DSN']}&application_name={application_name}"
+                        target_env = {**env, **overrides, "FINBANK_POSTGRES_DSN": dsn}
+                        port = free_port()
+                        arguments = ["-m", "finbank_cli", "serve", "--port", str(port)]
+                        target = start(name, arguments, target_env, workdir, port)
+                        target.application_name = application_name
+                        target.dsn = base_dsn
+                        targets.append(target)
+                        target.scripts = await prepare(port, workdir, name)
             await asyncio.to_thread(measure, targets, options)
         finally:
             for target in targets:
@@ -798,6 +813,15 @@ def report(
             if not target.name.startswith("minimal") and (base, scenario) in medians:
                 ratio = medians[(target.name, scenario)] / medians[(base, scenario)]
                 print(f"  {target.name} / {base}: {ratio:.2f}x")
+        for variant, _ in options.variant:  # against local, round by round
+            name = f"local_{variant}"
+            if (name, scenario) in medians and ("local", scenario) in medians:
+                pairs = zip(results[(name, scenario)], results[("local", scenario)], strict=True)
+                each = [v.per_second / b.per_second for v, b in pairs if b.per_second]
+                print(
+                    f"  {name} / local: {statistics.median(each):.2f}x"
+                    f" (each round: {', '.join(f'{r:.2f}' for r in each)})"
+                )
         for target in targets:
             match = re.fullmatch(r"(\w+)-(\d+)w", target.name)
             if match and (match.group(1), scenario) in medians:
@@ -872,6 +896,19 @@ def report_cpu(
         )
 
 
+def variant(text: str) -> tuple[str, dict[str, str]]:
+    """``--variant NAME:VAR=VALUE[,VAR=VALUE]`` as (NAME, {VAR: VALUE})."""
+    name, _, assignments = text.partition(":")
+    pairs = [a.partition("=") for a in assignments.split(",") if a]
+    if (
+        not re.fullmatch(r"[a-z0-9]+", name)
+        or not pairs
+        or any(not k or not e for k, e, _ in pairs)
+    ):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME:VAR=VALUE[,VAR=VALUE]")
+    return name, {k: v for k, _, v in pairs}
+
+
 def redacted(dsn: str) -> str:
     """``dsn`` without a password."""
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
@@ -895,6 +932,15 @@ def main() -> None:
         help="PostgreSQL of the local profile (default: FINBANK_TEST_POSTGRES_DSN or the "
         "local server over TCP); given again, local runs on each, interleaved (a Unix "
         "socket's is local_unix: postgresql://postgres@/test?host=/var/run/postgresql)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        type=variant,
+        default=[],
+        metavar="NAME:VAR=VALUE[,VAR=VALUE]",
+        help="also one local worker with these settings (local_NAME), in the same rounds: "
+        "e.g. g2:FINBANK_POSTGRES_LEDGER_GROUP_MAX_IN_FLIGHT=2",
     )
     parser.add_argument(
         "--py-spy", type=float, default=0, metavar="SECONDS", help="then profile each target"

@@ -227,9 +227,10 @@ def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:
             "http.py",
             *("--profiles", "memory,local", "--workers", "1,2", "--seconds", "1"),
             *("--rounds", "1", "--connections", "2", "--dsn", dsn),
+            *("--variant", "g2:FINBANK_POSTGRES_LEDGER_GROUP_MAX_IN_FLIGHT=2"),
         )
 
-    targets = {"minimal", "minimal-2w", "memory", "local", "local-2w"}
+    targets = {"minimal", "minimal-2w", "memory", "local", "local-2w", "local_g2"}
     assert "wrk -t1 -c2 " in out  # wrk's threads and connections are said
     for route in ("POST /v1/transfers", "POST /v1/pix/payments"):
         section = out.split(f"\n{route}\n")[1].split("\n\n")[0]
@@ -240,8 +241,11 @@ def test_http_drives_the_service_and_the_minimal_app_without_errors() -> None:
         for name, row in rows.items():
             assert float(row[1].replace(",", "")) > 0, row  # req/s
             assert row[-1] == "0", f"{name} answered errors: {row}"  # non-2xx responses
-        for ratio in ("memory / minimal", "local / minimal", "local-2w / minimal-2w"):
+        ratios = ("memory / minimal", "local / minimal", "local-2w / minimal-2w")
+        for ratio in (*ratios, "local_g2 / minimal"):
             assert re.search(re.escape(ratio) + r": [0-9.]+x", section), section
+        # the variant against local, the same rounds paired
+        assert re.search(r"local_g2 / local: [0-9.]+x \(each round: [0-9.]+\)", section)
         # two workers beside the minimal app's own two workers
         assert re.search(
             r"local-2w / local \(one worker\): [0-9.]+x \(the minimal app's: [0-9.]+x; "
