@@ -292,6 +292,9 @@ class SelfWalk(Walk):
 
     def remember(self, kind: str, owner: str, results: tuple[Any, Any]) -> None:
         first = results[0]
+        if kind == "med_sweep":  # what the pass found due and moved on
+            self.done["swept case"] += first.cases
+            self.done["swept block"] += first.blocks
         if kind in ("send", "pay_charge", "incoming"):
             payment = first.payment
             self.amounts[payment.end_to_end_id] = payment.amount
