@@ -26,14 +26,18 @@ from finbank_core.pix.med.model import (
     CaseStatus,
     HoldStatus,
     MedCase,
+    MedDue,
     PrecautionaryBlock,
     med_step_id,
     precautionary_hold_id,
 )
 from finbank_core.pix.med.ports import MedRepository
 from finbank_core.pix.med.use_cases import (
+    MedViewQuery,
     PlacePrecautionaryBlockCommand,
     ReleasePrecautionaryBlockCommand,
+    SweepMed,
+    SweepMedCommand,
 )
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases.refund import RefundPixCommand
@@ -285,6 +289,64 @@ async def test_a_block_reduced_beside_its_case_is_recorded_by_the_next_reader_af
     assert released.block.status is BlockStatus.RELEASED
     assert await pending(w, mule) == 0
     assert await w.available(mule) == 20_00
+
+
+@pytest.mark.parametrize("reader", ["sweep", "view"])
+async def test_a_reduction_whose_event_was_lost_is_announced_by_the_next_reader_or_sweep(
+    med_world: MedWorld, reader: str
+) -> None:
+    # As above, but the caller stops after the reduction's record, before its event: the
+    # record says the event is owed, so the sweeper lists the block at once and the next
+    # reader (a sweep, or any view) announces it, once.
+    w = med_world
+    mule, second = await w.open_account("mule"), await w.open_account("second")
+    payment = await w.incoming(mule, 30_00)
+    await w.transfer(mule, second, 20_00)
+    await w.deposit(mule, 10_00)
+    e2e = payment.end_to_end_id
+    await report(w, e2e)
+    await w.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="engine"))
+    store = BlockUnseenByTheTracer(w.deps.repository)
+    store.crash_next_block_update = False
+    w.deps.repository = cast(MedRepository, store)
+    publish = w.deps.publish_block
+
+    async def lost(type: str, block: PrecautionaryBlock) -> None:
+        if type == med_events.BLOCK_REDUCED:
+            raise Crash("stopped before the event")
+        await publish(type, block)
+
+    w.deps.publish_block = lost  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Crash):
+            await w.analyse(analyse(e2e))
+    finally:
+        w.deps.repository = store.target
+        w.deps.publish_block = publish  # type: ignore[method-assign]
+    recorded = await w.repository.get_block(e2e)
+    assert recorded is not None
+    assert (recorded.amount, recorded.reduction_owed) == (Money(10_00), True)
+    assert reduced_amounts(w, e2e) == []
+    assert await w.repository.due_blocks(w.clock.now()) == [
+        MedDue(recorded.blocked_at, e2e)  # at once, not at its deadline
+    ]
+
+    if reader == "sweep":
+        swept = await SweepMed(w.deps)(SweepMedCommand())
+        assert (swept.blocks, swept.failed_blocks) == (1, ())
+    else:
+        view = await w.view(MedViewQuery(end_to_end_id=e2e))
+        assert view.block is not None
+        assert view.block.reduction_owed is False
+    assert reduced_amounts(w, e2e) == [10_00]
+    announced = await w.repository.get_block(e2e)
+    assert announced is not None
+    assert (announced.status, announced.reduction_owed) == (BlockStatus.ACTIVE, False)
+    # due again only at its deadline; another pass announces nothing more
+    assert await w.repository.due_blocks(w.clock.now()) == []
+    assert (await SweepMed(w.deps)(SweepMedCommand())).blocks == 0
+    assert reduced_amounts(w, e2e) == [10_00]
+    assert await w.available(mule) == 10_00  # the mule's own money stayed free
 
 
 async def test_a_block_released_as_the_report_is_accepted_leaves_the_case_holding(

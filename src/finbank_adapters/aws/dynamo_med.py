@@ -8,8 +8,9 @@ Items:
   (``MedCase.attention_at()``), ``gsi2pk=MEDDUE#CASE``,
   ``gsi2sk=<attention_at>#<EndToEndId>``.
 * **precautionary block** ``pk=MED#<EndToEndId>, sk=BLOCK``: ``body``,
-  ``version``, ``status``, ``expires_at_iso``; and, while it is recorded
-  ``ACTIVE``, ``gsi2pk=MEDDUE#BLOCK``, ``gsi2sk=<expires_at>#<EndToEndId>``.
+  ``version``, ``status``, ``expires_at_iso``; and, while something is due
+  on it (``PrecautionaryBlock.attention_at()``: its deadline while ``ACTIVE``),
+  ``gsi2pk=MEDDUE#BLOCK``, ``gsi2sk=<attention_at>#<EndToEndId>``.
 
 The due items share GSI2 with the settlement days (other partitions: the
 index is overloaded, as single-table designs do, so the table and its

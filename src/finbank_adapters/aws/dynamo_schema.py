@@ -27,9 +27,9 @@ device first use     ``DEVICE#<owner>``     ``DEVICE#<id>``   (none)
 in-flight claim      ``CLAIM#<hash>``       ``CLAIM``         (none; TTL on ``expires_at``)
 MED case             ``MED#<e2e>``          ``CASE``          while due: gsi2pk ``MEDDUE#CASE``,
                                                               gsi2sk ``<attention_at>#<e2e>``
-precautionary block  ``MED#<e2e>``          ``BLOCK``         while active: gsi2pk
+precautionary block  ``MED#<e2e>``          ``BLOCK``         while due: gsi2pk
                                                               ``MEDDUE#BLOCK``, gsi2sk
-                                                              ``<expires_at>#<e2e>``
+                                                              ``<attention_at>#<e2e>``
 ===================  =====================  ================  ==============================
 
 The key directory (``dynamo_pix_directory``), charges, limits and devices

@@ -6,10 +6,9 @@ CONFLICT DO NOTHING`` (a taken EndToEndId writes nothing:
 ``MedCaseAlreadyExists`` / ``PrecautionaryBlockAlreadyExists``);
 ``update_*`` is one ``UPDATE ... WHERE version = expected`` (``MedVersionConflict``;
 not found if the row is missing): of concurrent writers that read one
-version, the row lock lets exactly one through. Each case write also stores
-``MedCase.attention_at()`` (``attention_at``, indexed where not null), so
-``due_cases`` reads the index; ``due_blocks`` reads the active blocks' index
-by deadline. Driver errors leave through
+version, the row lock lets exactly one through. Each write also stores the
+record's ``attention_at()`` (column ``attention_at``, indexed where not null),
+so ``due_cases`` and ``due_blocks`` read an index. Driver errors leave through
 :mod:`~finbank_adapters.postgres.errors`.
 """
 
@@ -49,13 +48,14 @@ RETURNING true
 _GET_CASE = "SELECT body FROM pix_med_cases WHERE end_to_end_id = $1"
 _CASE_EXISTS = "SELECT true FROM pix_med_cases WHERE end_to_end_id = $1"
 _ADD_BLOCK = """
-INSERT INTO pix_med_blocks (end_to_end_id, account_id, version, status, expires_at, body)
-VALUES ($1, $2, 1, $3, $4, $5)
+INSERT INTO pix_med_blocks
+    (end_to_end_id, account_id, version, status, expires_at, body, attention_at)
+VALUES ($1, $2, 1, $3, $4, $5, $6)
 ON CONFLICT DO NOTHING
 RETURNING true
 """
 _UPDATE_BLOCK = """
-UPDATE pix_med_blocks SET version = $2 + 1, status = $3, body = $4
+UPDATE pix_med_blocks SET version = $2 + 1, status = $3, body = $4, attention_at = $5
 WHERE end_to_end_id = $1 AND version = $2
 RETURNING true
 """
@@ -69,10 +69,10 @@ ORDER BY attention_at, end_to_end_id
 LIMIT $4
 """
 _DUE_BLOCKS = """
-SELECT expires_at, end_to_end_id FROM pix_med_blocks
-WHERE status = 'ACTIVE' AND expires_at <= $1
-  AND (expires_at, end_to_end_id) > ($2, $3)
-ORDER BY expires_at, end_to_end_id
+SELECT attention_at, end_to_end_id FROM pix_med_blocks
+WHERE attention_at IS NOT NULL AND attention_at <= $1
+  AND (attention_at, end_to_end_id) > ($2, $3)
+ORDER BY attention_at, end_to_end_id
 LIMIT $4
 """
 _FIRST = (datetime(1, 1, 1, tzinfo=UTC), "")  # before every time a record stores
@@ -134,6 +134,7 @@ class PostgresMedRepository:
                 stored.status.value,
                 stored.expires_at,
                 _encoder.encode(stored).decode(),
+                stored.attention_at(),
             )
         if not added:
             raise PrecautionaryBlockAlreadyExists()
@@ -155,6 +156,7 @@ class PostgresMedRepository:
                 expected_version,
                 stored.status.value,
                 _encoder.encode(stored).decode(),
+                stored.attention_at(),
             )
         if updated:
             return stored

@@ -124,3 +124,22 @@ def test_a_block_is_due_at_its_deadline_while_recorded_active() -> None:
     assert not block.expired(due - US)
     for status in (BlockStatus.RELEASED, BlockStatus.KEPT_FOR_MED):
         assert msgspec.structs.replace(block, status=status).attention_at() is None
+
+
+def test_a_reduction_whose_event_is_owed_is_due_at_once_whatever_the_status() -> None:
+    block = PrecautionaryBlock(
+        end_to_end_id=CASE.end_to_end_id,
+        account_id=uuid.UUID(int=1),
+        owner_id="o",
+        amount=Money(1),
+        status=BlockStatus.ACTIVE,
+        blocked_at=T,
+        expires_at=T + timedelta(hours=72),
+        hold_id=uuid.UUID(int=2),
+        blocked_by="e",
+        reduction_owed=True,
+    )
+    assert block.attention_at() == T  # placed before: due now, not at its deadline
+    released = msgspec.structs.replace(block, status=BlockStatus.RELEASED)
+    assert released.attention_at() == T  # a release copied the owed event along
+    assert msgspec.structs.replace(released, reduction_owed=False).attention_at() is None

@@ -8,8 +8,10 @@
 -- NULL for every case nothing is due on: the index holds only those that are.
 -- Rows written before this migration get it from their body here.
 --
--- Blocks: the active ones by deadline (0014's pix_med_blocks_active), now with the
--- EndToEndId, the order the sweeper pages in.
+-- pix_med_blocks.attention_at, likewise, is PrecautionaryBlock.attention_at(): an
+-- active block's deadline, or at once for a reduction whose event is owed. Rows
+-- written before this migration: the active ones' deadline (no reduction there owes
+-- its event: the field did not exist). It replaces 0014's pix_med_blocks_active.
 
 ALTER TABLE pix_med_cases ADD COLUMN attention_at timestamptz;
 
@@ -39,6 +41,8 @@ WHERE c.end_to_end_id = due.end_to_end_id AND due.at IS NOT NULL;
 CREATE INDEX pix_med_cases_due ON pix_med_cases (attention_at, end_to_end_id)
     WHERE attention_at IS NOT NULL;
 
+ALTER TABLE pix_med_blocks ADD COLUMN attention_at timestamptz;
+UPDATE pix_med_blocks SET attention_at = expires_at WHERE status = 'ACTIVE';
 DROP INDEX pix_med_blocks_active;
-CREATE INDEX pix_med_blocks_active ON pix_med_blocks (expires_at, end_to_end_id)
-    WHERE status = 'ACTIVE';
+CREATE INDEX pix_med_blocks_due ON pix_med_blocks (attention_at, end_to_end_id)
+    WHERE attention_at IS NOT NULL;

@@ -387,16 +387,25 @@ class PrecautionaryBlock(msgspec.Struct, frozen=True, kw_only=True):
     #: who released it early (the operator or analyst); ``None`` while it holds, and
     #: when its deadline or its MED case ended it
     released_by: str | None = None
+    #: between a reduction's record and its ``pix.med.block_reduced``: the next reader
+    #: (the sweeper included) publishes it, then clears this
+    reduction_owed: bool = False
     version: int = 0
 
     def in_force(self, now: datetime) -> bool:
         return self.status is BlockStatus.ACTIVE and now < self.expires_at
 
     def attention_at(self) -> datetime | None:
-        """From when a reader would record the block released (its deadline), if it is
-        still recorded active; ``None`` otherwise. The ledger voids its hold at that
-        moment on its own; the record and ``pix.med.block_released`` wait for a reader
-        (:class:`~finbank_core.pix.med.use_cases.SweepMed` is one)."""
+        """From when a reader would move the block on by itself; ``None``: never.
+
+        A reduction whose event is owed (``reduction_owed``) at once (from when the
+        block was placed, which has passed); else, while it is recorded active, its
+        deadline: the ledger voids its hold at that moment on its own, the record and
+        ``pix.med.block_released`` wait for a reader
+        (:class:`~finbank_core.pix.med.use_cases.SweepMed` is one).
+        """
+        if self.reduction_owed:
+            return self.blocked_at
         return self.expires_at if self.status is BlockStatus.ACTIVE else None
 
     def expired(self, now: datetime) -> bool:

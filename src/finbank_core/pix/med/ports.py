@@ -59,8 +59,8 @@ class MedRepository(Protocol):
     async def due_blocks(
         self, until: datetime, *, after: MedDue | None = None, limit: int = 100
     ) -> list[MedDue]:
-        """Blocks recorded ``ACTIVE`` whose deadline is at or before ``until``, as
-        :meth:`due_cases`."""
+        """Blocks whose ``attention_at()`` is at or before ``until`` (an active one's
+        deadline, a reduction whose event is owed), as :meth:`due_cases`."""
         ...
 
 

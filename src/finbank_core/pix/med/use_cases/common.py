@@ -241,9 +241,10 @@ class MedDeps:
 
         A crash between the move and the record leaves the block recorded with its
         first hold, now void, and the smaller hold pending: the next read of the block
-        (:meth:`current_block`) records it and publishes the event. A crash between the
-        record and the event is answered by a replay of the placement, which publishes
-        every event the block's record implies (:meth:`republish_block`).
+        (:meth:`current_block`) records it and publishes the event. The record says the
+        event is owed (``reduction_owed``) until it is published, so a crash between
+        the record and the event is finished by the next read too (and by the sweeper,
+        which lists such a block at once).
         """
         first = precautionary_hold_id(block.end_to_end_id)
         if block.hold_id != first:
@@ -269,12 +270,25 @@ class MedDeps:
         amount = await self.ledger.held(smaller)
         try:
             reduced = await self.repository.update_block(
-                msgspec.structs.replace(block, hold_id=smaller, amount=amount), block.version
+                msgspec.structs.replace(block, hold_id=smaller, amount=amount, reduction_owed=True),
+                block.version,
             )
         except MedVersionConflict:
             return None
-        await self.publish_block(med_events.BLOCK_REDUCED, reduced)
-        return reduced
+        return await self._announce_reduction(reduced)
+
+    async def _announce_reduction(self, block: PrecautionaryBlock) -> PrecautionaryBlock:
+        """Publish ``pix.med.block_reduced`` for a reduction recorded with its event owed,
+        then clear ``reduction_owed``: until then the block stays due, so a crash in
+        between is finished by the next reader or sweep (the event under its one id).
+        Of callers at once, one write lands; the others read it."""
+        await self.publish_block(med_events.BLOCK_REDUCED, block)
+        try:
+            return await self.repository.update_block(
+                msgspec.structs.replace(block, reduction_owed=False), block.version
+            )
+        except MedVersionConflict:
+            return await self._reread_block(block.end_to_end_id)
 
     async def _unrefunded(self, end_to_end_id: str) -> int:
         """What the case's tracer asks for: the payment's amount less its customer
@@ -291,6 +305,8 @@ class MedDeps:
         """The payment's block, released first if its deadline has come (see the module),
         its reduction recorded first if a crash stopped it (:meth:`_reduce_block`)."""
         block = await self.repository.get_block(end_to_end_id)
+        if block is not None and block.reduction_owed:
+            block = await self._announce_reduction(block)
         if (
             block is not None
             and block.status is BlockStatus.ACTIVE
