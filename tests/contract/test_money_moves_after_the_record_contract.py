@@ -235,14 +235,14 @@ class BlockUnseenByTheTracer:
         return await self.target.update_block(block, expected_version)
 
 
-async def test_a_block_reduced_beside_its_case_is_recorded_by_the_next_reader_after_a_crash(
-    med_world: MedWorld,
-) -> None:
-    # 20,00 of the 30,00 moved on; the block holds the 20,00 the mule has (10,00 of them
-    # its own). The tracer, not seeing the block, holds the 20,00 at the second account;
-    # the block is then reduced to the 10,00 the case does not hold, and the caller
-    # stops between the ledger's move and the block's record.
-    w = med_world
+async def blocked_after_moving_on(
+    w: MedWorld,
+) -> tuple[
+    CustomerAccount, CustomerAccount, str, PlacePrecautionaryBlockCommand, PrecautionaryBlock
+]:
+    """30,00 to a mule, 20,00 of it moved on to a second account, 10,00 of the mule's own
+    deposited, the payment reported and blocked (20,00, what the mule has): the accounts,
+    the payment's id, the placement and the block."""
     mule, second = await w.open_account("mule"), await w.open_account("second")
     payment = await w.incoming(mule, 30_00)
     await w.transfer(mule, second, 20_00)
@@ -252,6 +252,18 @@ async def test_a_block_reduced_beside_its_case_is_recorded_by_the_next_reader_af
     place = PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="engine")
     placed = (await w.place_block(place)).block
     assert placed.amount == Money(20_00)
+    return mule, second, e2e, place, placed
+
+
+async def test_a_block_reduced_beside_its_case_is_recorded_by_the_next_reader_after_a_crash(
+    med_world: MedWorld,
+) -> None:
+    # 20,00 of the 30,00 moved on; the block holds the 20,00 the mule has (10,00 of them
+    # its own). The tracer, not seeing the block, holds the 20,00 at the second account;
+    # the block is then reduced to the 10,00 the case does not hold, and the caller
+    # stops between the ledger's move and the block's record.
+    w = med_world
+    mule, second, e2e, place, placed = await blocked_after_moving_on(w)
     store = BlockUnseenByTheTracer(w.deps.repository)
     w.deps.repository = cast(MedRepository, store)
     try:
@@ -299,13 +311,7 @@ async def test_a_reduction_whose_event_was_lost_is_announced_by_the_next_reader_
     # record says the event is owed, so the sweeper lists the block at once and the next
     # reader (a sweep, or any view) announces it, once.
     w = med_world
-    mule, second = await w.open_account("mule"), await w.open_account("second")
-    payment = await w.incoming(mule, 30_00)
-    await w.transfer(mule, second, 20_00)
-    await w.deposit(mule, 10_00)
-    e2e = payment.end_to_end_id
-    await report(w, e2e)
-    await w.place_block(PlacePrecautionaryBlockCommand(end_to_end_id=e2e, blocked_by="engine"))
+    mule, _, e2e, _, _ = await blocked_after_moving_on(w)
     store = BlockUnseenByTheTracer(w.deps.repository)
     store.crash_next_block_update = False
     w.deps.repository = cast(MedRepository, store)

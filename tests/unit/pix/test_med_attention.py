@@ -40,6 +40,18 @@ CASE = MedCase(
     payee_ispb="99999999",
 )
 
+BLOCK = PrecautionaryBlock(
+    end_to_end_id=CASE.end_to_end_id,
+    account_id=uuid.UUID(int=1),
+    owner_id="o",
+    amount=Money(1),
+    status=BlockStatus.ACTIVE,
+    blocked_at=T,
+    expires_at=T + timedelta(hours=72),
+    hold_id=uuid.UUID(int=2),
+    blocked_by="e",
+)
+
 
 def a_return(status: RefundStatus, requested: datetime, attempted: datetime | None) -> MedReturn:
     return MedReturn(
@@ -107,17 +119,7 @@ def test_a_return_in_progress_beside_a_lapse_deadline_takes_the_earlier() -> Non
 
 
 def test_a_block_is_due_at_its_deadline_while_recorded_active() -> None:
-    block = PrecautionaryBlock(
-        end_to_end_id=CASE.end_to_end_id,
-        account_id=uuid.UUID(int=1),
-        owner_id="o",
-        amount=Money(1),
-        status=BlockStatus.ACTIVE,
-        blocked_at=T,
-        expires_at=T + timedelta(hours=72),
-        hold_id=uuid.UUID(int=2),
-        blocked_by="e",
-    )
+    block = BLOCK
     due = block.attention_at()
     assert due == block.expires_at
     assert block.expired(due)
@@ -127,18 +129,7 @@ def test_a_block_is_due_at_its_deadline_while_recorded_active() -> None:
 
 
 def test_a_reduction_whose_event_is_owed_is_due_at_once_whatever_the_status() -> None:
-    block = PrecautionaryBlock(
-        end_to_end_id=CASE.end_to_end_id,
-        account_id=uuid.UUID(int=1),
-        owner_id="o",
-        amount=Money(1),
-        status=BlockStatus.ACTIVE,
-        blocked_at=T,
-        expires_at=T + timedelta(hours=72),
-        hold_id=uuid.UUID(int=2),
-        blocked_by="e",
-        reduction_owed=True,
-    )
+    block = msgspec.structs.replace(BLOCK, reduction_owed=True)
     assert block.attention_at() == T  # placed before: due now, not at its deadline
     released = msgspec.structs.replace(block, status=BlockStatus.RELEASED)
     assert released.attention_at() == T  # a release copied the owed event along
