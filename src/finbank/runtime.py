@@ -204,12 +204,6 @@ class PixSettlementWorker:
             )
         try:
             async with _open(self._settings, self._overrides) as bank:
-                if self._settings.pix.med_sweep_seconds:
-                    reporters.append(
-                        asyncio.create_task(
-                            sweep_med_every(bank, self._settings.pix.med_sweep_seconds, stop)
-                        )
-                    )
                 container = bank.container
                 inbox: Any = await resolve(container.events.inbox(consumer=self.group_id))
                 handler: PixSettlementHandler = await resolve(
@@ -225,6 +219,12 @@ class PixSettlementWorker:
                     )
                 )
                 self.runner = runner
+                if self._settings.pix.med_sweep_seconds:
+                    reporters.append(
+                        asyncio.create_task(
+                            self._sweep_once_ready(bank, self._settings.pix.med_sweep_seconds, stop)
+                        )
+                    )
                 await _run_until(runner, stop, self.ready)
                 log.info(
                     "pix-settlement: stopped after %d runs %s",
@@ -233,6 +233,12 @@ class PixSettlementWorker:
                 )
         finally:
             await _side_tasks_done(reporters)
+
+    async def _sweep_once_ready(self, bank: Bank, seconds: float, stop: asyncio.Event) -> None:
+        """The MED sweeper, from when the consumer holds partitions: a worker refused for
+        its settings, or that cannot reach the bus, says so alone and exits."""
+        await self.ready.wait()
+        await sweep_med_every(bank, seconds, stop)
 
 
 async def _run_until(

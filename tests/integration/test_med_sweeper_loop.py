@@ -1,18 +1,24 @@
 """The settlement worker's MED sweeper loop (``finbank.runtime.sweep_med_every``), on a
 memory bank: passes run until stopped, and a pass that fails is logged (its error's class,
-no ids) and followed by the next, which does the work."""
+no ids) and followed by the next, which does the work. And the worker starts it, with its
+setting's interval, once it consumes (not before: a worker refused for its settings says
+so alone), and not at all with the setting at 0."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
+import msgspec
 import pytest
 
-from finbank import Bank, open_bank
-from finbank.runtime import sweep_med_every
+from finbank import Bank, open_bank, runtime
+from finbank.runtime import PixSettlementWorker, sweep_med_every
+from finbank_adapters.kafka.clients import create_topics
 from finbank_adapters.memory import FakeClock
 from finbank_core.accounts.use_cases import OpenAccountCommand
 from finbank_core.pix.med import BlockStatus
@@ -26,7 +32,14 @@ from finbank_core.pix.med.use_cases import (
 )
 from finbank_core.pix.use_cases import SimulateIncomingPixCommand
 from finbank_core.shared.errors import ServiceUnavailable
+from finbank_core.shared.events import PIX_TOPIC
 from finbank_core.shared.money import Money
+from tests.e2e.test_local_profile import local_settings
+from tests.integration.kafka_fixtures import kafka_broker, kafka_test_settings
+from tests.postgres_support import isolated_schema, require_postgres
+from tests.support_redis import open_test_redis
+
+__all__ = ["kafka_broker"]  # fixtures
 
 WAIT = 10.0
 
@@ -119,3 +132,43 @@ async def test_a_failed_pass_is_logged_by_class_and_the_next_one_sweeps(
     assert logged[0] == "med sweep: the pass failed (ServiceUnavailable); next in 0.01 s"
     assert "med sweep: 0 case(s), 1 block(s)" in logged
     assert not any(block.end_to_end_id in line for line in logged)  # no ids, no message text
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("seconds", [7, 0])
+async def test_the_settlement_worker_sweeps_once_it_consumes_and_not_when_told_not_to(
+    seconds: int, kafka_broker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_postgres()
+    kafka = kafka_test_settings(kafka_broker.bootstrap)
+    started: list[tuple[Bank, float, bool]] = []
+    worker: PixSettlementWorker | None = None
+
+    async def recorded(bank: Bank, every: float, stop: asyncio.Event) -> None:
+        assert worker is not None
+        started.append((bank, every, worker.ready.is_set()))
+        await stop.wait()
+
+    monkeypatch.setattr(runtime, "sweep_med_every", recorded)
+    async with isolated_schema() as (_pool, schema), open_test_redis() as (_redis, prefix):
+        settings = local_settings(schema, prefix, "http://unused", "unused", kafka, "postgres")
+        pix = msgspec.structs.replace(settings.pix, med_sweep_seconds=seconds)
+        settings = msgspec.structs.replace(settings, pix=pix)
+        await create_topics(kafka, [PIX_TOPIC])
+        stop = asyncio.Event()
+        worker = PixSettlementWorker(
+            settings, kafka=kafka, group_id=f"pix-settlement-{uuid.uuid4().hex[:8]}"
+        )
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            await asyncio.wait_for(worker.ready.wait(), 60)
+            await asyncio.sleep(0.2)  # the sweeper's task has had its turn
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 60)
+    if seconds == 0:
+        assert started == []
+    else:
+        [(bank, every, ready)] = started
+        assert isinstance(bank, Bank)
+        assert (every, ready) == (7, True)  # from the setting, once consuming
