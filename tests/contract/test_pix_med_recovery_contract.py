@@ -12,11 +12,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import pytest
 
 from finbank_core.pix.med import events as med_events
-from finbank_core.pix.med.model import CaseStatus, Decision, FraudSituation
+from finbank_core.pix.med.model import REQUEST_LEASE, CaseStatus, Decision, FraudSituation, MedCase
+from finbank_core.pix.med.ports import MedRepository
 from finbank_core.pix.med.use_cases import (
     AnalyseInfractionReportCommand,
     ExecuteMedReturnsCommand,
@@ -25,8 +27,6 @@ from finbank_core.pix.med.use_cases import (
     ReceiveInfractionReportCommand,
     RequestMedRefundCommand,
 )
-from finbank_core.pix.med.use_cases.common import REQUEST_LEASE
-from finbank_core.pix.med.use_cases.refund import sync_payment
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.events import EventEnvelope
@@ -175,13 +175,44 @@ async def test_a_lost_return_event_is_published_by_the_next_execution(
 # -- a refund request that stopped between the payment and the case ----------------------------
 
 
+class StopsBeforeTheRecord:
+    """The case store, whose write of a refund request's plan fails as a crash there would:
+    after the request wrote the payment's refunds, before the case records them."""
+
+    def __init__(self, target: MedRepository) -> None:
+        self.target = target
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+    async def update_case(self, case: MedCase, expected_version: int) -> MedCase:
+        if case.refund_requested_at is not None:
+            raise ServiceUnavailable("the request stopped before recording its returns")
+        return await self.target.update_case(case, expected_version)
+
+
 async def crashed_request(w: MedWorld, e2e: str, cents: int) -> None:
-    """What a request that stopped after writing the payment's refunds left behind."""
-    case = await w.repository.get_case(e2e)
-    assert case is not None
-    ids = [w.deps.return_id(case, i) for i in range(len(case.blocks))]
-    planned = case.request_refund(Money(cents), ids, w.clock.now(), w.deps.rules)
-    await sync_payment(w.deps, planned)  # ...and the case update never happened
+    """What a request that stopped after writing the payment's refunds left behind: the
+    request itself, run until the write that records its plan on the case."""
+    w.deps.repository = cast(MedRepository, StopsBeforeTheRecord(w.repository))
+    try:
+        with pytest.raises(ServiceUnavailable):
+            await w.request_refund(
+                RequestMedRefundCommand(
+                    end_to_end_id=e2e, amount=Money(cents), requested_by=PEER_ISPB
+                )
+            )
+    finally:
+        w.deps.repository = w.repository
+    stored = await w.repository.get_case(e2e)
+    assert stored is not None
+    assert stored.status is CaseStatus.AGREED
+    refunds = (await w.payments.get(e2e)).refunds  # written, not recorded on the case
+    assert refunds
+    assert {r.status for r in refunds} == {RefundStatus.EM_PROCESSAMENTO}
+    # marked due before it wrote them (by this request, or by an earlier one's mark)
+    assert stored.request_started_at is not None
+    assert stored.request_started_at <= min(r.requested_at for r in refunds) == w.clock.now()
 
 
 async def test_refunds_a_stopped_request_left_in_progress_are_removed_by_the_next_touch(

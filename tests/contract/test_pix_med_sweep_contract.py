@@ -11,6 +11,10 @@ is moved on all the same, once, whoever else reads it at the same time.
 * Sweeps, views and redeliveries at once, in either order, move the money
   once and publish one event per step; an item that fails is named and stays
   due, and the others are swept.
+* A refund request that stopped between writing the payment's refunds and
+  recording them on the case leaves the case due ``REQUEST_LEASE`` later: a
+  pass removes them then (not a microsecond before), and a new request,
+  alone or racing the sweeps, returns the money once.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med import use_cases as med
 from finbank_core.pix.med.model import (
+    REQUEST_LEASE,
     BlockStatus,
     CaseStatus,
     MedCase,
@@ -47,7 +52,12 @@ from tests.contract.test_pix_med_payer_side_races_contract import (
     a_delivery_that_stops,
     returned_once,
 )
-from tests.contract.test_pix_med_refund_request_races_contract import Scene, accepted_case
+from tests.contract.test_pix_med_recovery_contract import crashed_request
+from tests.contract.test_pix_med_refund_request_races_contract import (
+    Scene,
+    accepted_case,
+    med_refunds,
+)
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.med_support import PEER_ISPB, MedWorld, med_world
 from tests.pix_concurrency_support import outcomes
@@ -415,3 +425,111 @@ async def test_many_sweeps_at_once_over_many_due_items_lapse_and_release_each_on
         assert stored.status is BlockStatus.RELEASED
         assert await w.available(b.account_id) == b.amount.cents  # 0,01 to 5,01: all free
     assert await w.repository.due_blocks(w.clock.now()) == []
+
+
+# -- a refund request that stopped before its record ---------------------------------------
+
+
+async def stopped_request(w: MedWorld) -> tuple[Scene, datetime]:
+    """An accepted case (100,00 held on two accounts) whose refund request wrote the
+    payment's refunds and stopped before recording them; when its mark falls due."""
+    scene = await accepted_case(w)
+    await crashed_request(w, scene.e2e, 100_00)
+    case = await stored_case(w, scene.e2e)
+    assert case.request_started_at == w.clock.now()  # the request's own mark
+    assert case.attention_at() == w.clock.now() + REQUEST_LEASE
+    return scene, w.clock.now() + REQUEST_LEASE
+
+
+async def test_a_sweep_removes_what_a_stopped_request_left_once_its_lease_is_over(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    scene, due_at = await stopped_request(w)
+    assert len(med_refunds(await w.payments.get(scene.e2e))) == 2
+    assert [d.end_to_end_id for d in await w.repository.due_cases(due_at)] == [scene.e2e]
+    assert await w.repository.due_cases(due_at - INSTANT) == []
+    w.clock.set(due_at - INSTANT)  # the request may still be under way: left alone
+    assert (await sweep(w)).cases == 0
+    assert len(med_refunds(await w.payments.get(scene.e2e))) == 2
+
+    w.clock.set(due_at)
+    done = await sweep(w)
+
+    assert (done.cases, done.failed_cases) == (1, ())
+    assert (await w.payments.get(scene.e2e)).refunds == ()
+    case = await stored_case(w, scene.e2e)
+    assert (case.status, case.request_started_at) == (CaseStatus.AGREED, None)
+    assert case.refund_deadline is not None
+    assert case.attention_at() == case.refund_deadline + INSTANT  # only its lapse now
+    assert await w.repository.due_cases(w.clock.now()) == []
+    assert (await sweep(w)).cases == 0
+    assert await scene.posted() == scene.posted_before  # the money never moved
+    # the payer's bank asks again: all of it goes back, once
+    again = await w.request_refund(scene.request(None))
+    assert again.case.status is CaseStatus.CLOSED
+    assert again.case.returned_amount == Money(100_00)
+    assert sum(o.amount.cents for o in w.network.returns) == 100_00
+    payment = await w.payments.get(scene.e2e)
+    assert {r.status for r in payment.refunds} == {RefundStatus.DEVOLVIDO}
+    assert payment.refunded_amount == Money(100_00)
+
+
+async def test_a_second_stopped_request_moves_the_mark_to_its_own_refunds(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    scene, first_due = await stopped_request(w)
+    w.clock.set(first_due - timedelta(seconds=20))
+    await crashed_request(w, scene.e2e, 100_00)  # the same rtrIds, written again now
+    second_written = w.clock.now()
+    assert (await stored_case(w, scene.e2e)).request_started_at == first_due - REQUEST_LEASE
+
+    w.clock.set(first_due)
+    done = await sweep(w)
+
+    # the first mark is due, but the refunds are the second request's now: too young
+    assert (done.cases, done.failed_cases) == (1, ())
+    assert len(med_refunds(await w.payments.get(scene.e2e))) == 2
+    case = await stored_case(w, scene.e2e)
+    assert case.request_started_at == second_written
+    assert await w.repository.due_cases(second_written + REQUEST_LEASE - INSTANT) == []
+    w.clock.set(second_written + REQUEST_LEASE)
+    assert (await sweep(w)).cases == 1
+    assert (await w.payments.get(scene.e2e)).refunds == ()
+    assert (await stored_case(w, scene.e2e)).request_started_at is None
+
+
+@pytest.mark.parametrize("order", ORDERS)
+async def test_sweeps_views_and_a_new_request_at_once_return_the_money_once(
+    med_world: MedWorld, order: str
+) -> None:
+    w = med_world
+    scene, due_at = await stopped_request(w)
+    w.clock.set(due_at)
+    sweeps: list[Callable[[], Awaitable[object]]] = [lambda: sweep(w) for _ in range(3)]
+    readers: list[Callable[[], Awaitable[object]]] = [
+        lambda: w.view(med.MedViewQuery(end_to_end_id=scene.e2e)),
+        lambda: w.view(med.MedViewQuery(end_to_end_id=scene.e2e)),
+        lambda: w.request_refund(scene.request(Money(70_00))),
+    ]
+    calls = sweeps + readers if order == "sweeps first" else readers + sweeps
+
+    results, errors = await outcomes(calls)
+
+    assert errors == {}, errors
+    assert all(r.failed_cases == () for r in results if isinstance(r, med.SweepMedResult))
+    case = await stored_case(w, scene.e2e)
+    assert case.status is CaseStatus.CLOSED
+    assert case.returned_amount == Money(70_00)
+    # the payment holds exactly the recorded returns, each once, returned
+    payment = await w.payments.get(scene.e2e)
+    assert med_refunds(payment) == sorted((r.return_id, r.amount) for r in case.returns)
+    assert {r.status for r in payment.refunds} == {RefundStatus.DEVOLVIDO}
+    assert payment.refunded_amount == Money(70_00)
+    assert sum(o.amount.cents for o in w.network.returns) == 70_00
+    assert w.events(med_events.REFUND_REQUESTED) == [scene.e2e]
+    # the 30,00 not asked back is the customers' again; nothing is due any more
+    assert await scene.posted() == scene.posted_before - 70_00
+    assert await scene.available() == await scene.posted()
+    assert await w.repository.due_cases(w.clock.now()) == []

@@ -107,6 +107,21 @@ CASES = [
         CaseStatus.REFUND_REQUESTED,
         returns=(a_return(30, RefundStatus.EM_PROCESSAMENTO, T, T + timedelta(seconds=61)),),
     ),
+    # a refund request under way (or stopped) since its mark: due REQUEST_LEASE after it
+    case(
+        8,
+        CaseStatus.AGREED,
+        refund_deadline=T + timedelta(hours=72),
+        request_started_at=T + timedelta(hours=1, microseconds=7),
+    ),
+    # the same mark on a recorded request: nothing due (its returns are final)
+    case(
+        9,
+        CaseStatus.CLOSED,
+        refund_deadline=T + timedelta(hours=72),
+        request_started_at=T,
+        returns=(a_return(90, RefundStatus.DEVOLVIDO, T, T),),
+    ),
     # lapsed before the field existed: due until a reader voids its holds again
     case(5, CaseStatus.LAPSED, refund_deadline=T),
     # nothing due
@@ -178,7 +193,7 @@ async def test_cases_and_blocks_stored_before_the_migration_are_listed_when_due(
             expected_cases = sorted(
                 MedDue(at, c.end_to_end_id) for c in CASES if (at := c.attention_at()) is not None
             )
-            assert [d.end_to_end_id[-1] for d in expected_cases] == ["5", "3", "2", "1"]
+            assert [d.end_to_end_id[-1] for d in expected_cases] == ["5", "3", "2", "8", "1"]
             assert await repository.due_cases(later) == expected_cases
             first = expected_cases[0].at
             assert first == T + timedelta(microseconds=1)  # the lapse not yet finished
@@ -186,10 +201,12 @@ async def test_cases_and_blocks_stored_before_the_migration_are_listed_when_due(
             assert await repository.due_cases(first) == expected_cases[:1]
             assert expected_cases[1].at == T + timedelta(seconds=61)  # its return's taking
             assert expected_cases[2].at == T + timedelta(minutes=2)  # the earliest in progress
+            # a request's mark, to the microsecond, plus the lease
+            assert expected_cases[3].at == T + timedelta(hours=1, seconds=60, microseconds=7)
             lapse = expected_cases[-1].at
             assert lapse == T + timedelta(hours=72, microseconds=6)
             before_the_lapse = await repository.due_cases(lapse - timedelta(microseconds=1))
-            assert before_the_lapse == expected_cases[:3]
+            assert before_the_lapse == expected_cases[:4]
             assert await repository.due_blocks(later) == sorted(
                 MedDue(b.expires_at, b.end_to_end_id) for b in BLOCKS[:2]
             )
@@ -199,7 +216,7 @@ async def test_cases_and_blocks_stored_before_the_migration_are_listed_when_due(
                 msgspec.structs.replace(agreed, status=CaseStatus.REFUND_REQUESTED), 1
             )
             left = await repository.due_cases(later)
-            assert [d.end_to_end_id[-1] for d in left] == ["5", "3", "2"]
+            assert [d.end_to_end_id[-1] for d in left] == ["5", "3", "2", "8"]
         finally:
             await pool.close()
     finally:

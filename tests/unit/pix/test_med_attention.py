@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from finbank_core.pix.med.model import (
+    REQUEST_LEASE,
     BlockStatus,
     CaseStatus,
     FraudSituation,
@@ -104,6 +105,23 @@ def test_returns_in_progress_are_due_from_their_last_taking_or_their_request() -
     assert case.attention_at() == T + timedelta(minutes=5)
     only_taken = msgspec.structs.replace(case, returns=(taken,))
     assert only_taken.attention_at() == T + timedelta(minutes=9)  # not its request (T)
+
+
+def test_an_accepted_case_with_a_request_under_way_is_due_when_its_refunds_may_go() -> None:
+    # the request's mark: from REQUEST_LEASE on a reader removes the refunds it wrote
+    # (drop_unrecorded_refunds: ``now >= requested_at + REQUEST_LEASE``)
+    deadline = T + timedelta(hours=72)
+    accepted = msgspec.structs.replace(CASE, status=CaseStatus.AGREED, refund_deadline=deadline)
+    marked = msgspec.structs.replace(accepted, request_started_at=T)
+    assert marked.attention_at() == T + REQUEST_LEASE
+    # a mark later than the lapse: the lapse first (it removes them whatever their age)
+    late = msgspec.structs.replace(accepted, request_started_at=deadline)
+    assert late.attention_at() == deadline + US
+    # recorded (or lapsed, or closed): the mark no longer makes it due
+    for status in (CaseStatus.REFUND_REQUESTED, CaseStatus.CLOSED):
+        assert msgspec.structs.replace(marked, status=status).attention_at() is None
+    lapsed = msgspec.structs.replace(marked, status=CaseStatus.LAPSED, lapse_finished=True)
+    assert lapsed.attention_at() is None
 
 
 def test_a_return_in_progress_beside_a_lapse_deadline_takes_the_earlier() -> None:

@@ -4,7 +4,9 @@
 -- pix_med_cases.attention_at is MedCase.attention_at() as of the row's last write
 -- (PostgresMedRepository writes it with the body): an accepted case's lapse (one
 -- microsecond after its refund_deadline; a lapsed one until its holds are voided),
--- or its earliest return still in progress.
+-- its earliest return still in progress, or (an accepted case) REQUEST_LEASE, 60
+-- seconds, after a refund request began writing the payment's refunds
+-- (request_started_at: a request that stopped before its record left them there).
 -- NULL for every case nothing is due on: the index holds only those that are.
 -- Rows written before this migration get it from their body here.
 --
@@ -27,6 +29,9 @@ FROM (
                     AND body::jsonb ->> 'refund_deadline' IS NOT NULL
                     AND coalesce((body::jsonb ->> 'lapse_finished')::boolean, false) = false
                 THEN (body::jsonb ->> 'refund_deadline')::timestamptz + interval '1 microsecond'
+            END,
+            CASE WHEN status = 'AGREED' AND body::jsonb ->> 'request_started_at' IS NOT NULL
+                THEN (body::jsonb ->> 'request_started_at')::timestamptz + interval '60 seconds'
             END,
             (
                 SELECT min(coalesce(r ->> 'attempted_at', r ->> 'requested_at')::timestamptz)

@@ -39,6 +39,9 @@ from finbank_core.shared.money import Money
 
 #: the clock's resolution: "after a deadline" is from one microsecond after it
 _INSTANT = timedelta(microseconds=1)
+#: how long a refund request has from writing the payment's refunds to recording the case
+#: (``MedCase.request_started_at``; the use cases' ``drop_unrecorded_refunds``)
+REQUEST_LEASE = timedelta(seconds=60)
 
 
 class MedRules(msgspec.Struct, frozen=True, kw_only=True):
@@ -168,6 +171,12 @@ class MedCase(msgspec.Struct, frozen=True, kw_only=True):
     #: the lapse was recorded (until then the sweeper lists it); ``False`` for a case
     #: stored before the field existed, whose next read does both again
     lapse_finished: bool = False
+    #: of an accepted case: when a refund request began writing its returns into the
+    #: payment, before recording them here. A request that stopped in between leaves
+    #: refunds in progress the case does not have; until a reader has removed them
+    #: (``REQUEST_LEASE`` after they were written) the case stays due. A reader moves
+    #: it to the oldest of them still too young to remove, or clears it
+    request_started_at: datetime | None = None
     version: int = 0
 
     # -- views ---------------------------------------------------------------------
@@ -225,7 +234,11 @@ class MedCase(msgspec.Struct, frozen=True, kw_only=True):
         * a return left ``EM_PROCESSAMENTO`` (as the payer's bank, one whose
           delivery stopped before the credit or the record; as the receiving
           bank, one whose pacs.004 could not be sent) is due from when it was
-          last taken, or requested.
+          last taken, or requested;
+        * an accepted case whose refund request began writing the payment's
+          refunds (``request_started_at``) is due ``REQUEST_LEASE`` after it:
+          a request that stopped before recording them here left refunds in
+          progress that only a reader removes.
 
         Stores keep it beside the case, so that the due cases can be found
         without reading them all.
@@ -240,6 +253,8 @@ class MedCase(msgspec.Struct, frozen=True, kw_only=True):
         )
         if lapsing and self.refund_deadline is not None:
             due.append(self.refund_deadline + _INSTANT)
+        if self.status is CaseStatus.AGREED and self.request_started_at is not None:
+            due.append(self.request_started_at + REQUEST_LEASE)
         return min(due, default=None)
 
     # -- transitions ------------------------------------------------------------------

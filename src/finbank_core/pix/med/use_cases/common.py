@@ -21,6 +21,10 @@ in progress the case does not have. The first touch of the case
 ``REQUEST_LEASE`` after they were written removes them (the request was not
 recorded: the payer's bank asks again); once the case has lapsed, or a
 request is recorded on it, the first touch removes them whatever their age.
+The request marks the case first (``MedCase.request_started_at``), so that
+the case is due then (the sweeper touches it when nobody else does); the
+touch that removes them moves the mark to the oldest refund still too young
+to remove, or clears it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import TypeVar
 
 import msgspec
@@ -43,6 +46,7 @@ from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.errors import MedVersionConflict
 from finbank_core.pix.med.ledger import MedLedger
 from finbank_core.pix.med.model import (
+    REQUEST_LEASE,
     BlockStatus,
     CaseStatus,
     HoldStatus,
@@ -65,8 +69,6 @@ from finbank_core.shared.money import Money
 T = TypeVar("T")
 #: how often a step re-reads and retries after losing a version race
 RETRIES = 8
-#: how long a refund request has from writing the payment's refunds to recording the case
-REQUEST_LEASE = timedelta(seconds=60)
 
 #: an operator's or analyst's id kept in a block or a case (``blocked_by``, ``released_by``,
 #: ``analyst_id``): what a principal's subject holds (a username is at most 128)
@@ -354,8 +356,10 @@ class MedDeps:
             if not case.lapse_finished:  # a lapse that may have stopped before its event
                 await self.publish_case(med_events.CASE_LAPSED, case)
             return await self._finish_lapse(case)
-        if case is None or not case.refund_lapsed(self.clock.now()):
-            return case
+        if case is None:
+            return None
+        if not case.refund_lapsed(self.clock.now()):
+            return await self._settle_request_mark(case)
         for _ in range(RETRIES):
             if not case.refund_lapsed(self.clock.now()):
                 return case
@@ -381,6 +385,41 @@ class MedDeps:
         try:
             return await self.repository.update_case(
                 msgspec.structs.replace(case, lapse_finished=True), case.version
+            )
+        except MedVersionConflict:
+            return await self._reread_case(case.end_to_end_id)
+
+    async def _settle_request_mark(self, case: MedCase) -> MedCase:
+        """An accepted case whose request mark (``request_started_at``) is
+        ``REQUEST_LEASE`` old or more, after :meth:`drop_unrecorded_refunds` ran:
+        the mark moved to the oldest unrecorded refund still in the payment (one a
+        request wrote after the mark, too young to remove yet), or cleared when there
+        is none, so that the case is due again only when one is left to remove. Of
+        callers at once, one write lands; the others read it."""
+        mark = case.request_started_at
+        if (
+            case.status is not CaseStatus.AGREED
+            or mark is None
+            or self.clock.now() < mark + REQUEST_LEASE
+        ):
+            return case
+        own = self.unrecorded_return_ids(case)
+        payment = await self.payments.get(case.end_to_end_id)
+        moved = min(
+            (
+                r.requested_at
+                for r in payment.refunds
+                if r.return_id in own
+                and r.nature is RefundNature.MED_FRAUDE
+                and r.status is RefundStatus.EM_PROCESSAMENTO
+            ),
+            default=None,
+        )
+        if moved == mark:
+            return case  # not removed (the payment kept changing): the next touch tries again
+        try:
+            return await self.repository.update_case(
+                msgspec.structs.replace(case, request_started_at=moved), case.version
             )
         except MedVersionConflict:
             return await self._reread_case(case.end_to_end_id)

@@ -16,7 +16,11 @@ case's version race to another (another amount, written into the payment
 in between) writes the recorded returns back over its own before it
 answers, and first removes those of its own the winner did not plan (a
 smaller amount can plan fewer returns); every later touch of the recorded
-case removes them too (``MedDeps.drop_unrecorded_refunds``).
+case removes them too (``MedDeps.drop_unrecorded_refunds``). Before it
+writes the payment, the first request marks the case
+(``MedCase.request_started_at``): a request that stops in between leaves a
+case that is due ``REQUEST_LEASE`` later, so the sweeper removes its
+refunds when nobody else touches the case.
 
 :class:`ExecuteMedReturns` then returns the money, once per return whoever
 runs it: on-us, post the hold and credit the payer in one linked batch;
@@ -209,7 +213,19 @@ class RequestMedRefund:
                     field="amount",
                 )
             ids = [d.return_id(case, i) for i in range(len(case.blocks))]
-            planned = case.request_refund(Money(asked), ids, d.clock.now(), d.rules)
+            now = d.clock.now()
+            planned = case.request_refund(Money(asked), ids, now, d.rules)  # may refuse
+            if case.request_started_at is None:
+                # due from REQUEST_LEASE on, in case we stop after writing the payment's
+                # refunds (another request's mark, or a crashed one's, covers ours: a
+                # reader moves it on to our refunds while they are too young to remove)
+                try:
+                    case = await d.repository.update_case(
+                        msgspec.structs.replace(case, request_started_at=now), case.version
+                    )
+                except MedVersionConflict:
+                    continue
+                planned = case.request_refund(Money(asked), ids, now, d.rules)
             await sync_payment(d, planned)  # takes the room first (see the module docstring)
             try:
                 stored = await d.repository.update_case(planned, case.version)
