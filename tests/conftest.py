@@ -60,6 +60,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=0.02,
         help="share of calls that are a pass of the MED sweeper, racing the others (0.02)",
     )
+    group.addoption(
+        "--walk-stop-rate",
+        type=float,
+        default=0.02,
+        help="share of calls that are a MED refund request stopping before its record (0.02)",
+    )
 
 
 def pytest_ignore_collect(collection_path: os.PathLike[str], config: pytest.Config) -> bool | None:

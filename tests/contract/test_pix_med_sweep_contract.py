@@ -475,12 +475,12 @@ async def test_a_sweep_removes_what_a_stopped_request_left_once_its_lease_is_ove
     assert payment.refunded_amount == Money(100_00)
 
 
-async def test_a_second_stopped_request_moves_the_mark_to_its_own_refunds(
+async def test_a_later_stopped_request_under_a_young_mark_moves_the_mark_to_its_refunds(
     med_world: MedWorld,
 ) -> None:
     w = med_world
     scene, first_due = await stopped_request(w)
-    w.clock.set(first_due - timedelta(seconds=20))
+    w.clock.set(first_due - timedelta(seconds=40))  # the mark is 20 s old: it covers us
     await crashed_request(w, scene.e2e, 100_00)  # the same rtrIds, written again now
     second_written = w.clock.now()
     assert (await stored_case(w, scene.e2e)).request_started_at == first_due - REQUEST_LEASE
@@ -498,6 +498,22 @@ async def test_a_second_stopped_request_moves_the_mark_to_its_own_refunds(
     assert (await sweep(w)).cases == 1
     assert (await w.payments.get(scene.e2e)).refunds == ()
     assert (await stored_case(w, scene.e2e)).request_started_at is None
+
+
+async def test_a_request_marks_the_case_again_once_the_mark_is_half_a_lease_old(
+    med_world: MedWorld,
+) -> None:
+    w = med_world
+    scene, first_due = await stopped_request(w)
+    first = first_due - REQUEST_LEASE
+    w.clock.set(first + REQUEST_LEASE / 2 - INSTANT)
+    await crashed_request(w, scene.e2e, 100_00)
+    assert (await stored_case(w, scene.e2e)).request_started_at == first  # covered
+    w.clock.set(first + REQUEST_LEASE / 2)
+    await crashed_request(w, scene.e2e, 100_00)
+    renewed = await stored_case(w, scene.e2e)
+    assert renewed.request_started_at == w.clock.now()  # its own: an older one may go
+    assert renewed.attention_at() == w.clock.now() + REQUEST_LEASE
 
 
 @pytest.mark.parametrize("order", ORDERS)

@@ -53,6 +53,12 @@ One state is legitimately in between and allowed mid-walk: a block still recorde
 reader records it (docs/pix-med.md, "How the money is held"). At the end every payment
 with MED is read through ``bank.pix.med.view`` and the checks run again without it.
 
+A walk with ``stop_rate`` also makes refund requests that stop at their first write of
+the requested case (before recording their plan, or, replayed, before taking a return):
+the payment may then hold ``MED_FRAUDE`` refunds in progress that its accepted case does
+not, written at or after the case's request mark, and only while they are younger than
+``REQUEST_LEASE``; once the sweep has run, no mark ``REQUEST_LEASE`` old is left.
+
 The bugs the walk found are reproduced directly by the tests at the end (each failed
 before its fix): a block that gave way to a case holding nothing, the same race with the
 block's hold taking the money first, and two payments reported under one report id
@@ -71,7 +77,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -104,6 +110,7 @@ from finbank_core.pix.codes import identifiers
 from finbank_core.pix.errors import ChargeNotFound
 from finbank_core.pix.med.errors import MedNotAllowed
 from finbank_core.pix.med.model import (
+    REQUEST_LEASE,
     BlockStatus,
     CaseStatus,
     Decision,
@@ -114,6 +121,7 @@ from finbank_core.pix.med.model import (
     PrecautionaryBlock,
     med_step_id,
 )
+from finbank_core.pix.med.ports import MedRepository
 from finbank_core.pix.med.use_cases import (
     AnalyseInfractionReportCommand,
     ContestPixPaymentCommand,
@@ -123,6 +131,7 @@ from finbank_core.pix.med.use_cases import (
     PlacePrecautionaryBlockCommand,
     ReceiveInfractionReportCommand,
     ReleasePrecautionaryBlockCommand,
+    RequestMedRefund,
     RequestMedRefundCommand,
     SweepMedCommand,
     SweepMedResult,
@@ -135,10 +144,11 @@ from finbank_core.pix.payments import (
     pix_transfer_id,
 )
 from finbank_core.pix.ports import ChargeRepository
-from finbank_core.pix.refunds import RefundNature, RefundStatus
+from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.pix.use_cases import SimulateIncomingPixCommand
 from finbank_core.shared.errors import DomainError
 from finbank_core.shared.money import Money
+from tests.contract.test_pix_med_recovery_contract import StopsBeforeTheRecord
 from tests.integration.dynamo_support import serial_moto_endpoint
 from tests.integration.test_bank_differential import (
     OWNERS,
@@ -166,6 +176,11 @@ class SelfWalk(Walk):
     #: how often a call is a pass of the MED sweeper (racing the others like any call);
     #: 0 draws nothing, so the committed seeds walk as they always did
     sweep_rate = 0.0
+    #: how often a call is a refund request that stops at its first write of the
+    #: requested case (:func:`stopped_refund`); 0 draws nothing, as ``sweep_rate``
+    stop_rate = 0.0
+    #: seconds the clock moves after the last step, before the last sweep (0: none)
+    end_after = 0
 
     def __init__(self, bank: Bank, clock: FakeClock, seed: int) -> None:
         super().__init__((bank, bank), (clock, clock), seed)
@@ -180,6 +195,13 @@ class SelfWalk(Walk):
         rnd = self.rnd
         if self.sweep_rate and rnd.random() < self.sweep_rate:
             return "med_sweep", "", lambda b, _: swept(b)
+        if self.stop_rate and self.med["analyse"] and rnd.random() < self.stop_rate:
+            e2e = self.recent(self.med["analyse"])
+            amount = None if rnd.random() < 0.5 else self.part_of(e2e[0])
+            request = RequestMedRefundCommand(
+                end_to_end_id=e2e[0], amount=amount, requested_by="analyst-7"
+            )
+            return "med_refund_stopped", "", lambda b, _: stopped_refund(b, request)
         if rnd.random() < self.med_rate:
             kind, owner, call = self.pick_med()
             if call is not None:
@@ -308,7 +330,7 @@ class SelfWalk(Walk):
             if (e2e, e2e) not in self.med["report"]:
                 self.med["report"].append((e2e, e2e))
             return
-        if kind in ("med_view", "med_execute"):
+        if kind in ("med_view", "med_execute", "med_refund_stopped"):
             return
         if kind == "charge":
             self.txids.append(first.charge.txid)
@@ -710,7 +732,24 @@ _LEDGER_OF_HOLD = {
 }
 
 
-def check_case(s: Snapshot, case: MedCase) -> list[str]:
+def left_by_a_request(s: Snapshot, case: MedCase, refund: PixRefund, *, strict: bool) -> bool:
+    """A refund in progress a request wrote into the payment of an accepted case and did
+    not record on it (it stopped), under the case's request mark. Strict (after a sweep):
+    also one no reader would remove yet (the mark not due, or the refund too young)."""
+    mark = case.request_started_at
+    return (
+        case.status is CaseStatus.AGREED
+        and mark is not None
+        and refund.status is RefundStatus.EM_PROCESSAMENTO
+        and (
+            not strict
+            or s.now < mark + REQUEST_LEASE
+            or s.now < refund.requested_at + REQUEST_LEASE
+        )
+    )
+
+
+def check_case(s: Snapshot, case: MedCase, *, strict: bool) -> list[str]:
     """One MED case: its blocks and returns against the ledger, the payment and each other."""
     found: list[str] = []
     e2e = case.end_to_end_id
@@ -721,8 +760,16 @@ def check_case(s: Snapshot, case: MedCase) -> list[str]:
     # the case's returns are the payment's MED refunds: the same ids, amounts and statuses
     refunds = {r.return_id: r for r in payment.refunds if r.nature is RefundNature.MED_FRAUDE}
     returns = {r.return_id: r for r in case.returns}
-    if set(refunds) != set(returns):
+    left = {
+        rtr
+        for rtr in set(refunds) - set(returns)
+        if left_by_a_request(s, case, refunds[rtr], strict=strict)
+    }
+    if set(refunds) - left != set(returns):
         found.append(f"{what}: returns {sorted(returns)} but MED refunds {sorted(refunds)}")
+    mark = case.request_started_at
+    if strict and case.status is CaseStatus.AGREED and mark and s.now >= mark + REQUEST_LEASE:
+        found.append(f"{what}: its request mark {mark} is due, and the sweep left it")
     for rtr in set(refunds) & set(returns):
         refund, ret = refunds[rtr], returns[rtr]
         if (refund.amount, refund.status) != (ret.amount, ret.status):
@@ -861,10 +908,19 @@ def check(s: Snapshot, *, strict: bool) -> list[str]:
     found += check_holds_unshared(s)
     found += check_charges(s)
     for case in s.cases.values():
-        found += check_case(s, case)
+        found += check_case(s, case, strict=strict)
     for block in s.blocks.values():
         found += check_block(s, block, strict=strict)
     return found
+
+
+async def stopped_refund(bank: Bank, request: RequestMedRefundCommand) -> None:
+    """A refund request that stops (``ServiceUnavailable``) at its first write of a case
+    whose request is recorded: before recording its own plan (after writing the payment's
+    refunds), or, replaying a recorded one, before taking a return to execute."""
+    deps: MedDeps = await provided(bank.pix.med._c.med_deps)  # a new one: ours alone
+    deps.repository = cast(MedRepository, StopsBeforeTheRecord(deps.repository))
+    await RequestMedRefund(deps)(request)
 
 
 async def swept(bank: Bank) -> SweepMedResult:
@@ -940,9 +996,20 @@ async def walk(
                 assert problems == [], f"after step {number}:\n" + "\n".join(problems)
         state = await snapshot(bank, customers(), run.txids)
         assert check(state, strict=False) == []
+        if run.end_after:  # what the last calls left comes due before the last sweep
+            clock.advance(seconds=run.end_after)
+            state = await snapshot(bank, customers(), run.txids)
         # the sweeper alone moves on everything due, as reading every payment's MED does
         await swept(bank)
         after_sweep = await snapshot(bank, customers(), run.txids)
+        run.done["request mark settled by the last sweep"] += sum(
+            1
+            for e2e, case in state.cases.items()
+            if case.request_started_at is not None
+            and case.request_started_at + REQUEST_LEASE <= state.now
+            and case.status is CaseStatus.AGREED
+            and after_sweep.cases[e2e].request_started_at != case.request_started_at
+        )
         problems = check(after_sweep, strict=True)
         assert problems == [], "after the sweep:\n" + "\n".join(problems)
         await catch_up(bank, state)
@@ -1032,6 +1099,47 @@ async def test_a_walk_heavy_on_med_races_keeps_the_records_and_the_ledger_agreed
     ):  # fmt: skip
         assert done[what] >= 1, (what, sorted(done.items()))
     assert done["two at once"] >= steps // 10, done
+
+
+class StoppingWalk(SelfWalk):
+    """The walk with refund requests that stop before their record (``stop_rate``) and
+    passes of the MED sweeper (``sweep_rate``) racing the other calls."""
+
+    med_rate = 0.5
+    race_rate = 0.4
+    sweep_rate = 0.05
+    stop_rate = 0.08
+    end_after = int(REQUEST_LEASE.total_seconds())  # the last requests' marks come due
+
+
+#: (backend, seed, steps, checks every): seeds on which requests stop, sweeps find cases
+#: due, and the last sweep finds a stopped request's mark due (the long walk at these
+#: rates passed seeds 1-60 on memory; of seeds 1-40 here, 28 and 34 end with such a mark)
+STOPPING_WALKS = [
+    *(("memory", seed, 800, 25) for seed in (28, 34)),
+    ("postgres", 28, 800, 100),
+    pytest.param("dynamodb", 34, 800, 100, marks=pytest.mark.services),
+]
+
+
+@pytest.mark.parametrize(("backend", "seed", "steps", "every"), STOPPING_WALKS)
+async def test_refund_requests_that_stop_leave_nothing_the_sweep_does_not_clean(
+    bank_settings: Settings | None,
+    backend: str,
+    seed: int,
+    steps: int,
+    every: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    done = await walk(bank_settings, seed, steps, every, monkeypatch, StoppingWalk)
+    # the walk did what it is for: requests stopped after writing the payment's refunds,
+    # others were recorded after them, sweeps moved cases on, and the last sweep found a
+    # stopped request's mark due (with the clock moved on after the last step)
+    for what in (
+        "med_refund_stopped ServiceUnavailable", "med_refund ok", "swept case",
+        "request mark settled by the last sweep",
+    ):  # fmt: skip
+        assert done[what] >= 1, (what, sorted(done.items()))
 
 
 # -- the checks see a disagreement; the bugs the walk found -------------------------------

@@ -13,9 +13,11 @@ unchanged. Each seed runs the walk of ``test_bank_invariants.py``
 (by default 0.5 and 0.4, :class:`MedRacingWalk`'s rates, against the suite's 0.2 and
 0.15: at those rates the walk found three MED money bugs that the suite's rates had
 passed on 2,000 seeds) and a pass of the MED sweeper on ``--walk-sweep-rate`` of its
-calls (0.02; the suite's walks sweep only at the end), checks every invariant every 25
-steps (100 off memory) and at the end, and fails with the walk's own message. A failing
-seed goes into ``MED_RACING_WALKS`` (or ``WALKS``) with its fix.
+calls (0.02; the suite's walks sweep only at the end) and a refund request that stops
+before its record on ``--walk-stop-rate`` (0.02: :class:`StoppingWalk`'s kind), checks
+every invariant every 25 steps (100 off memory) and at the end, and fails with the
+walk's own message. A failing seed goes into ``MED_RACING_WALKS`` (or ``WALKS``) with
+its fix.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def walk_kind(request: pytest.FixtureRequest) -> type[SelfWalk]:
         med_rate = config.getoption("walk_med_rate")
         race_rate = config.getoption("walk_race_rate")
         sweep_rate = config.getoption("walk_sweep_rate")
+        stop_rate = config.getoption("walk_stop_rate")
 
     return Walk
 
@@ -71,4 +74,7 @@ async def test_the_walk_keeps_the_records_and_the_ledger_agreed(
         bank_settings, seed, steps, 25 if backend == "memory" else 100, monkeypatch, walk_kind
     )
     assert sum(done.values()) >= steps // 2, done  # it walked (clock moves count too)
-    print(f"seed {seed}: swept {done['swept case']} case(s), {done['swept block']} block(s)")
+    print(
+        f"seed {seed}: swept {done['swept case']} case(s), {done['swept block']} block(s);"
+        f" {done['med_refund_stopped ServiceUnavailable']} refund request(s) stopped"
+    )

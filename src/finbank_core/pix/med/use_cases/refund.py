@@ -20,7 +20,10 @@ case removes them too (``MedDeps.drop_unrecorded_refunds``). Before it
 writes the payment, the first request marks the case
 (``MedCase.request_started_at``): a request that stops in between leaves a
 case that is due ``REQUEST_LEASE`` later, so the sweeper removes its
-refunds when nobody else touches the case.
+refunds when nobody else touches the case. A later request marks it again
+unless the mark is younger than half the lease (see the comment in
+:meth:`RequestMedRefund.__call__`: a request is assumed to write the payment
+within that half, as it is to record the case within the lease).
 
 :class:`ExecuteMedReturns` then returns the money, once per return whoever
 runs it: on-us, post the hold and credit the payer in one linked batch;
@@ -47,7 +50,7 @@ from finbank_core.pix.med.errors import (
     MedRefundAlreadyRequested,
     MedVersionConflict,
 )
-from finbank_core.pix.med.model import CaseStatus, MedCase, MedReturn, MedSide
+from finbank_core.pix.med.model import REQUEST_LEASE, CaseStatus, MedCase, MedReturn, MedSide
 from finbank_core.pix.med.use_cases.common import RETRIES, MedDeps
 from finbank_core.pix.med.use_cases.tracing import BlockTracer
 from finbank_core.pix.network import ReturnOrder
@@ -215,10 +218,14 @@ class RequestMedRefund:
             ids = [d.return_id(case, i) for i in range(len(case.blocks))]
             now = d.clock.now()
             planned = case.request_refund(Money(asked), ids, now, d.rules)  # may refuse
-            if case.request_started_at is None:
-                # due from REQUEST_LEASE on, in case we stop after writing the payment's
-                # refunds (another request's mark, or a crashed one's, covers ours: a
-                # reader moves it on to our refunds while they are too young to remove)
+            mark = case.request_started_at
+            if mark is None or now >= mark + REQUEST_LEASE / 2:
+                # Due from REQUEST_LEASE on, in case we stop after writing the payment's
+                # refunds. A mark younger than half the lease covers ours: no reader
+                # acts on it before it is REQUEST_LEASE old, by when our refunds are
+                # written (a request takes far less), and that reader moves the mark on
+                # to them while they are too young to remove. An older mark could be
+                # cleared between our read and our write: we write our own.
                 try:
                     case = await d.repository.update_case(
                         msgspec.structs.replace(case, request_started_at=now), case.version
