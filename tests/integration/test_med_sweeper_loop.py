@@ -2,7 +2,8 @@
 memory bank: passes run until stopped, and a pass that fails is logged (its error's class,
 no ids) and followed by the next, which does the work. And the worker starts it, with its
 setting's interval, once it consumes (not before: a worker refused for its settings says
-so alone), and not at all with the setting at 0."""
+so alone), and not at all with the setting at 0. Last, the whole path on the local stack:
+a real worker sweeps a block and a case that came due by the system clock."""
 
 from __future__ import annotations
 
@@ -10,23 +11,31 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 import pytest
 
-from finbank import Bank, open_bank, runtime
+from finbank import Bank, open_bank, provided, runtime
 from finbank.runtime import PixSettlementWorker, sweep_med_every
 from finbank_adapters.kafka.clients import create_topics
 from finbank_adapters.memory import FakeClock
-from finbank_core.accounts.use_cases import OpenAccountCommand
+from finbank_core.accounts.use_cases import GetBalanceQuery, OpenAccountCommand
 from finbank_core.pix.med import BlockStatus
-from finbank_core.pix.med.model import PrecautionaryBlock
+from finbank_core.pix.med.model import (
+    CaseStatus,
+    Decision,
+    FraudSituation,
+    MedCase,
+    PrecautionaryBlock,
+)
 from finbank_core.pix.med.ports import MedRepository
 from finbank_core.pix.med.use_cases import (
+    AnalyseInfractionReportCommand,
     MedViewQuery,
     PlacePrecautionaryBlockCommand,
+    ReceiveInfractionReportCommand,
     SweepMedCommand,
     SweepMedResult,
 )
@@ -36,6 +45,7 @@ from finbank_core.shared.events import PIX_TOPIC
 from finbank_core.shared.money import Money
 from tests.e2e.test_local_profile import local_settings
 from tests.integration.kafka_fixtures import kafka_broker, kafka_test_settings
+from tests.med_support import PEER_ISPB
 from tests.postgres_support import isolated_schema, require_postgres
 from tests.support_redis import open_test_redis
 
@@ -172,3 +182,97 @@ async def test_the_settlement_worker_sweeps_once_it_consumes_and_not_when_told_n
         [(bank, every, ready)] = started
         assert isinstance(bank, Bank)
         assert (every, ready) == (7, True)  # from the setting, once consuming
+
+
+@pytest.mark.services
+async def test_a_settlement_worker_on_the_local_stack_sweeps_what_came_due(
+    kafka_broker: Any,
+) -> None:
+    """The whole path: a worker of the local profile (PostgreSQL stores, the system clock,
+    a real broker) sweeps, on its own, a block and an accepted case that came due while
+    nobody read them. They were made by a bank on the same stores whose clock is 73 hours
+    behind (settling inline, so that no worker is needed then): by the system clock the
+    block's 72 hours and the case's 72-hour refund deadline are over."""
+    require_postgres()
+    kafka = kafka_test_settings(kafka_broker.bootstrap)
+    async with isolated_schema() as (_pool, schema), open_test_redis() as (_redis, prefix):
+        settings = local_settings(schema, prefix, "http://unused", "unused", kafka, "postgres")
+        assert settings.backends.pix == "postgres"
+        settings = msgspec.structs.replace(
+            settings, pix=msgspec.structs.replace(settings.pix, med_sweep_seconds=1)
+        )
+        then = FakeClock(datetime.now(UTC) - timedelta(hours=73))
+        inline = msgspec.structs.replace(
+            settings, pix=msgspec.structs.replace(settings.pix, inline_settlement=True)
+        )
+        async with open_bank(inline, clock=then) as earlier:
+            bia = await earlier.accounts.open(OpenAccountCommand(owner_id="bia", holder_name="Bia"))
+            mine = GetBalanceQuery(owner_id="bia", account_id=bia.id)
+            blocked = await earlier.pix.simulate_incoming(
+                SimulateIncomingPixCommand(owner_id="bia", account_id=bia.id, amount=Money(12_34))
+            )
+            reported = await earlier.pix.simulate_incoming(
+                SimulateIncomingPixCommand(owner_id="bia", account_id=bia.id, amount=Money(5_00))
+            )
+            block = (
+                await earlier.pix.med.place_block(
+                    PlacePrecautionaryBlockCommand(
+                        end_to_end_id=blocked.end_to_end_id, blocked_by="engine"
+                    )
+                )
+            ).block
+            await earlier.pix.med.receive_report(
+                ReceiveInfractionReportCommand(
+                    end_to_end_id=reported.end_to_end_id,
+                    report_id="report-1",
+                    situation=FraudSituation.SCAM,
+                    reporter_ispb=PEER_ISPB,
+                )
+            )
+            case = (
+                await earlier.pix.med.analyse(
+                    AnalyseInfractionReportCommand(
+                        end_to_end_id=reported.end_to_end_id,
+                        decision=Decision.AGREED,
+                        analyst_id="analyst",
+                    )
+                )
+            ).case
+            assert case.status is CaseStatus.AGREED
+            assert (await earlier.accounts.balance(mine)).available == Money(0)
+        assert case.refund_deadline is not None
+        assert max(block.expires_at, case.refund_deadline) < datetime.now(UTC)
+
+        await create_topics(kafka, [PIX_TOPIC])
+        stop = asyncio.Event()
+        worker = PixSettlementWorker(
+            settings, kafka=kafka, group_id=f"pix-settlement-{uuid.uuid4().hex[:8]}"
+        )
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            async with open_bank(settings) as now:  # reads the stores, never the view
+                repository: MedRepository = await provided(now.container.pix_med().med_repository)
+
+                async def moved_on() -> tuple[PrecautionaryBlock | None, MedCase | None]:
+                    while True:
+                        stored_block = await repository.get_block(block.end_to_end_id)
+                        stored_case = await repository.get_case(case.end_to_end_id)
+                        assert stored_block is not None
+                        assert stored_case is not None
+                        if (
+                            stored_block.status is BlockStatus.RELEASED
+                            and stored_case.lapse_finished
+                        ):
+                            return stored_block, stored_case
+                        await asyncio.sleep(0.1)
+
+                swept_block, swept_case = await asyncio.wait_for(moved_on(), 60)
+                balance = await now.accounts.balance(mine)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 60)
+    assert swept_block is not None
+    assert swept_case is not None
+    assert (swept_block.resolution, swept_block.released_by) == ("expired", None)
+    assert swept_case.status is CaseStatus.LAPSED
+    assert balance.available == balance.posted == Money(17_34)  # the money is Bia's again
