@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from finbank import Bank, open_bank, provided, runtime
 from finbank.runtime import PixSettlementWorker, sweep_med_every
 from finbank_adapters.kafka.clients import create_topics
 from finbank_adapters.memory import FakeClock
+from finbank_adapters.settings import Settings
 from finbank_core.accounts.use_cases import GetBalanceQuery, OpenAccountCommand
 from finbank_core.pix.med import BlockStatus
 from finbank_core.pix.med.model import (
@@ -144,6 +146,29 @@ async def test_a_failed_pass_is_logged_by_class_and_the_next_one_sweeps(
     assert not any(block.end_to_end_id in line for line in logged)  # no ids, no message text
 
 
+def sweeping_every(seconds: int, schema: str, prefix: str, kafka: Any) -> Settings:
+    """The local profile on its PostgreSQL stores, the sweeper's interval ``seconds``."""
+    settings = local_settings(schema, prefix, "http://unused", "unused", kafka, "postgres")
+    pix = msgspec.structs.replace(settings.pix, med_sweep_seconds=seconds)
+    return msgspec.structs.replace(settings, pix=pix)
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings, kafka: Any) -> AsyncIterator[PixSettlementWorker]:
+    """A settlement worker running (a consumer group of its own) until the block ends."""
+    await create_topics(kafka, [PIX_TOPIC])
+    stop = asyncio.Event()
+    worker = PixSettlementWorker(
+        settings, kafka=kafka, group_id=f"pix-settlement-{uuid.uuid4().hex[:8]}"
+    )
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 60)
+
+
 @pytest.mark.services
 @pytest.mark.parametrize("seconds", [7, 0])
 async def test_the_settlement_worker_sweeps_once_it_consumes_and_not_when_told_not_to(
@@ -161,21 +186,10 @@ async def test_the_settlement_worker_sweeps_once_it_consumes_and_not_when_told_n
 
     monkeypatch.setattr(runtime, "sweep_med_every", recorded)
     async with isolated_schema() as (_pool, schema), open_test_redis() as (_redis, prefix):
-        settings = local_settings(schema, prefix, "http://unused", "unused", kafka, "postgres")
-        pix = msgspec.structs.replace(settings.pix, med_sweep_seconds=seconds)
-        settings = msgspec.structs.replace(settings, pix=pix)
-        await create_topics(kafka, [PIX_TOPIC])
-        stop = asyncio.Event()
-        worker = PixSettlementWorker(
-            settings, kafka=kafka, group_id=f"pix-settlement-{uuid.uuid4().hex[:8]}"
-        )
-        running = asyncio.create_task(worker.run(stop))
-        try:
+        settings = sweeping_every(seconds, schema, prefix, kafka)
+        async with running_worker(settings, kafka) as worker:
             await asyncio.wait_for(worker.ready.wait(), 60)
             await asyncio.sleep(0.2)  # the sweeper's task has had its turn
-        finally:
-            stop.set()
-            await asyncio.wait_for(running, 60)
     if seconds == 0:
         assert started == []
     else:
@@ -196,11 +210,8 @@ async def test_a_settlement_worker_on_the_local_stack_sweeps_what_came_due(
     require_postgres()
     kafka = kafka_test_settings(kafka_broker.bootstrap)
     async with isolated_schema() as (_pool, schema), open_test_redis() as (_redis, prefix):
-        settings = local_settings(schema, prefix, "http://unused", "unused", kafka, "postgres")
+        settings = sweeping_every(1, schema, prefix, kafka)
         assert settings.backends.pix == "postgres"
-        settings = msgspec.structs.replace(
-            settings, pix=msgspec.structs.replace(settings.pix, med_sweep_seconds=1)
-        )
         then = FakeClock(datetime.now(UTC) - timedelta(hours=73))
         inline = msgspec.structs.replace(
             settings, pix=msgspec.structs.replace(settings.pix, inline_settlement=True)
@@ -243,34 +254,22 @@ async def test_a_settlement_worker_on_the_local_stack_sweeps_what_came_due(
         assert case.refund_deadline is not None
         assert max(block.expires_at, case.refund_deadline) < datetime.now(UTC)
 
-        await create_topics(kafka, [PIX_TOPIC])
-        stop = asyncio.Event()
-        worker = PixSettlementWorker(
-            settings, kafka=kafka, group_id=f"pix-settlement-{uuid.uuid4().hex[:8]}"
-        )
-        running = asyncio.create_task(worker.run(stop))
-        try:
-            async with open_bank(settings) as now:  # reads the stores, never the view
-                repository: MedRepository = await provided(now.container.pix_med().med_repository)
+        # a bank on the system clock beside the worker: it reads the stores, never the view
+        async with running_worker(settings, kafka), open_bank(settings) as now:
+            repository: MedRepository = await provided(now.container.pix_med().med_repository)
 
-                async def moved_on() -> tuple[PrecautionaryBlock | None, MedCase | None]:
-                    while True:
-                        stored_block = await repository.get_block(block.end_to_end_id)
-                        stored_case = await repository.get_case(case.end_to_end_id)
-                        assert stored_block is not None
-                        assert stored_case is not None
-                        if (
-                            stored_block.status is BlockStatus.RELEASED
-                            and stored_case.lapse_finished
-                        ):
-                            return stored_block, stored_case
-                        await asyncio.sleep(0.1)
+            async def moved_on() -> tuple[PrecautionaryBlock | None, MedCase | None]:
+                while True:
+                    stored_block = await repository.get_block(block.end_to_end_id)
+                    stored_case = await repository.get_case(case.end_to_end_id)
+                    assert stored_block is not None
+                    assert stored_case is not None
+                    if stored_block.status is BlockStatus.RELEASED and stored_case.lapse_finished:
+                        return stored_block, stored_case
+                    await asyncio.sleep(0.1)
 
-                swept_block, swept_case = await asyncio.wait_for(moved_on(), 60)
-                balance = await now.accounts.balance(mine)
-        finally:
-            stop.set()
-            await asyncio.wait_for(running, 60)
+            swept_block, swept_case = await asyncio.wait_for(moved_on(), 60)
+            balance = await now.accounts.balance(mine)
     assert swept_block is not None
     assert swept_case is not None
     assert (swept_block.resolution, swept_block.released_by) == ("expired", None)
