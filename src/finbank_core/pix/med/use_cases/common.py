@@ -58,8 +58,9 @@ from finbank_core.pix.med.model import (
     precautionary_hold_id,
 )
 from finbank_core.pix.med.ports import MedDirectory, MedRepository
+from finbank_core.pix.payments import PixPayment
 from finbank_core.pix.ports import PaymentNetwork, PixPaymentRepository
-from finbank_core.pix.refunds import RefundNature, RefundStatus
+from finbank_core.pix.refunds import PixRefund, RefundNature, RefundStatus
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.ids import IdGenerator
@@ -405,16 +406,7 @@ class MedDeps:
             return case
         own = self.unrecorded_return_ids(case)
         payment = await self.payments.get(case.end_to_end_id)
-        moved = min(
-            (
-                r.requested_at
-                for r in payment.refunds
-                if r.return_id in own
-                and r.nature is RefundNature.MED_FRAUDE
-                and r.status is RefundStatus.EM_PROCESSAMENTO
-            ),
-            default=None,
-        )
+        moved = min((r.requested_at for r in unrecorded_in_progress(payment, own)), default=None)
         if moved == mark:
             return case  # not removed (the payment kept changing): the next touch tries again
         try:
@@ -463,11 +455,8 @@ class MedDeps:
             now = self.clock.now()
             stale = {
                 r.return_id
-                for r in payment.refunds
-                if r.return_id in own
-                and r.nature is RefundNature.MED_FRAUDE
-                and r.status is RefundStatus.EM_PROCESSAMENTO
-                and (final or now >= r.requested_at + REQUEST_LEASE)
+                for r in unrecorded_in_progress(payment, own)
+                if final or now >= r.requested_at + REQUEST_LEASE
             }
             if not stale:
                 return
@@ -508,6 +497,18 @@ class MedDeps:
         assert case.analysed_at is not None
         seeded = random.Random(f"med-return:{case.report_id}:{index}")  # noqa: S311 - an id, not a secret
         return ReturnId.generate(self.ispb, case.analysed_at, seeded).value
+
+
+def unrecorded_in_progress(payment: PixPayment, own: set[str]) -> list[PixRefund]:
+    """The payment's MED refunds still in progress under the rtrIds ``own`` (those a
+    request could plan that the case has not recorded: ``unrecorded_return_ids``)."""
+    return [
+        r
+        for r in payment.refunds
+        if r.return_id in own
+        and r.nature is RefundNature.MED_FRAUDE
+        and r.status is RefundStatus.EM_PROCESSAMENTO
+    ]
 
 
 async def with_retries(step: Callable[[], Awaitable[T]]) -> T:
