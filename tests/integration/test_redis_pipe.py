@@ -77,10 +77,11 @@ async def test_concurrent_commands_each_get_their_own_reply(
     assert multi == [[str(n).encode(), None, str(299 - n).encode()] for n in range(300)]
 
 
-async def test_the_commands_of_one_turn_of_the_loop_go_out_in_one_write(
+async def test_each_command_is_written_when_it_is_sent(
     shared: tuple[Redis, str, RedisPipe],
 ) -> None:
-    """One system call for every check the requests of one turn make, not one each."""
+    """Not gathered until the end of the loop's turn: the first request's check is on the
+    wire while the requests that arrived with it are still being handled."""
     client, prefix, pipe = shared
     keys = [f"{prefix}w{n}" for n in range(40)]
     await client.mset({key: str(n) for n, key in enumerate(keys)})
@@ -101,13 +102,14 @@ async def test_the_commands_of_one_turn_of_the_loop_go_out_in_one_write(
 
     conn.transport = Counting()  # type: ignore[assignment]
     try:
+        first = asyncio.create_task(pipe.execute("GET", keys[0]))
+        await asyncio.sleep(0)  # the task runs up to its reply's wait, nothing else
+        assert writes == [b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(keys[0]), keys[0].encode())]
+        assert await first == b"0"
         replies = await asyncio.gather(*(pipe.execute("GET", key) for key in keys))
         assert replies == [str(n).encode() for n in range(40)]
-        assert len(writes) == 1
-        # the next turn's commands, again together, after the first ones
-        again = await asyncio.gather(*(pipe.execute("GET", key) for key in reversed(keys)))
-        assert again == [str(n).encode() for n in reversed(range(40))]
-        assert len(writes) == 2
+        assert len(writes) == 41  # one each, in the order they were sent
+        assert [w.rsplit(b"\r\n", 2)[-2] for w in writes[1:]] == [k.encode() for k in keys]
     finally:
         conn.transport = transport
 
