@@ -52,6 +52,7 @@ def postgres_ledger(pool: Any, clock: Clock, settings: Settings | None = None) -
         clock,
         group_max_in_flight=settings.postgres.ledger_group_max_in_flight,
         group_max_transfers=settings.postgres.ledger_group_max_transfers,
+        group_split=settings.postgres.ledger_group_split,
     )
 
 

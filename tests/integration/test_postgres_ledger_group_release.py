@@ -13,6 +13,11 @@ The pool here records when each statement is sent and returns, and holds the
 answer of chosen calls until the test lets it go, so the groups are formed
 deterministically; each caller records when it resumes. Then the order is
 checked, and what was stored (every caller's transfer once, balances summed).
+
+The ledgers here do not split groups (``group_split=False``): every caller that
+waits goes in the next group, so the groups are the ones each test forms. How a
+split group is formed is ``test_postgres_ledger_group_split.py``'s subject; the
+slot is freed the same way either way.
 """
 
 from __future__ import annotations
@@ -99,7 +104,9 @@ async def test_next_group_is_sent_before_the_answered_callers_resume(
     await funded(pool)
     log: list[tuple[str, object]] = []
     gated = GatedPool(pool, log)
-    ledger = PostgresLedger(cast(asyncpg.Pool, gated), FakeClock(START), group_max_in_flight=1)
+    ledger = PostgresLedger(
+        cast(asyncpg.Pool, gated), FakeClock(START), group_max_in_flight=1, group_split=False
+    )
 
     async def caller(name: str, n: int) -> None:
         [result] = await ledger.create_transfers([move(n)])
@@ -150,7 +157,9 @@ async def test_a_checked_group_with_other_members_frees_its_slot_after_its_last_
     await add_customer_rows(pool, owner)
     log: list[tuple[str, object]] = []
     gated = GatedPool(pool, log)
-    ledger = PostgresLedger(cast(asyncpg.Pool, gated), FakeClock(START), group_max_in_flight=1)
+    ledger = PostgresLedger(
+        cast(asyncpg.Pool, gated), FakeClock(START), group_max_in_flight=1, group_split=False
+    )
 
     async def checked(name: str, n: int) -> None:
         submitted = await ledger.submit_checked(move(n), owner_id=owner)

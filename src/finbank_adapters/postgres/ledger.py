@@ -18,7 +18,8 @@ flight, groupable callers wait in a queue and go together as one call of
 ``ledger_create_transfer_group`` or ``ledger_create_transfers_grouped``
 (migration ``0024``): one transaction, one commit, each caller answered with
 its own slice and its events kept to its own transfers (``docs/postgres.md``,
-"Group commit").
+"Group commit"). A group of plain transfers takes at most its share of the callers
+in the ledger (``group_split``, :meth:`PostgresLedger._drain`).
 
 An internal transfer's account checks (owner, status) can ride in the same call
 and transaction: ``submit_checked`` and ``PostgresCheckedTransfers`` (the
@@ -756,6 +757,7 @@ class PostgresLedger:
         retry: RetryPolicy | None = None,
         group_max_in_flight: int = 0,
         group_max_transfers: int = 512,
+        group_split: bool = True,
     ) -> None:
         self._pool = pool
         self._clock = clock
@@ -764,13 +766,18 @@ class PostgresLedger:
         self.retries = 0
         # Group commit: with ``group_max_in_flight`` write calls already in flight,
         # a groupable call waits in ``_queue``; when a call in flight ends, what
-        # waits goes as ONE ledger_create_transfers_grouped call (one commit).
+        # waits goes as ONE ledger_create_transfers_grouped call (one commit), or,
+        # with ``group_split``, a group of plain transfers takes its share (_drain).
         # 0 turns it off (every call goes straight out, as before).
         if group_max_in_flight < 0 or group_max_transfers < 1:
             raise ValueError("group_max_in_flight >= 0 and group_max_transfers >= 1")
         self._cap = group_max_in_flight or sys.maxsize
         self._group_max_transfers = group_max_transfers
         self._in_flight = 0
+        # Callers whose call is in flight (alone or in a group), and whether a group
+        # takes only its share of the callers (:meth:`_drain`).
+        self._callers_out = 0
+        self._split = group_split
         self._queue: deque[_Member] = deque()
         self._group_tasks: set[asyncio.Task[None]] = set()
         #: calls that carried several callers' batches, the callers they carried, and
@@ -947,6 +954,7 @@ class PostgresLedger:
                     record_ledger_results(results)
                     return results
                 self._in_flight += 1
+                self._callers_out += 1
                 try:
                     single = await self._create_single(t, now, events)
                     if single is not None:
@@ -954,9 +962,7 @@ class PostgresLedger:
                     else:  # a pending transfer is due to expire: the batch function
                         results = await self._send_batch(transfers, _ONE_UNCHECKED, now, events)
                 finally:
-                    self._in_flight -= 1
-                    if self._queue:
-                        self._drain()
+                    self._release()
                 record_ledger_results(results)
                 return results
         results = await self._create_transfers(transfers, events, self._clock.now())
@@ -995,6 +1001,7 @@ class PostgresLedger:
             results = await self._queued(member)
         else:
             self._in_flight += 1
+            self._callers_out += 1
             try:
                 results = await self._member_alone(member)
             finally:
@@ -1041,12 +1048,11 @@ class PostgresLedger:
                 stored_at.append(member.stored_at)
             return results
         self._in_flight += 1
+        self._callers_out += 1
         try:
             return await self._alone(transfers, batch_checks, now, events)
         finally:
-            self._in_flight -= 1
-            if self._queue:
-                self._drain()
+            self._release()
 
     async def _alone(
         self,
@@ -1139,31 +1145,56 @@ class PostgresLedger:
             raise mapped from exc
         return _answer(member, raw)
 
-    def _release(self) -> None:
-        """A call in flight ended: its slot goes to what waits."""
+    def _release(self, callers: int = 1) -> None:
+        """A call in flight that carried ``callers`` ended: its slot goes to what waits."""
+        # the callers in the ledger now: those waiting, and those of the calls in
+        # flight, this one's included (its callers will be back)
+        active = len(self._queue) + self._callers_out
         self._in_flight -= 1
+        self._callers_out -= callers
         if self._queue:
-            self._drain()
+            self._drain(active)
 
-    def _drain(self) -> None:
-        """Send what waits, one grouped call per free slot (called when a call ends)."""
+    def _drain(self, active: int) -> None:
+        """Send what waits, one grouped call per free slot (called when a call ends).
+
+        ``active``: the callers in the ledger (waiting or in flight) when the call
+        ended. Split (the default), a group of plain members (one plain transfer
+        each) takes at most its share of them, one part in ``cap + 1``: with one
+        call in flight, half. The rest wait for the next slot, so the database
+        works on one part while the callers of the other are answered and come
+        back, instead of every caller going out in one group and coming back
+        together while the database is idle. A group with another member goes
+        through ``ledger_create_transfers``, whose fixed cost a call is higher
+        than the overlap gains, so it takes all that waits (docs/postgres.md,
+        "Group commit").
+        """
+        share = sys.maxsize
+        if self._split and self._cap < sys.maxsize:
+            share = -(-active // (self._cap + 1))
         while self._queue and self._in_flight < self._cap:
             members: list[_Member] = []
             count = 0
+            plain = True
             queue = self._queue
             while queue:
                 head = queue[0]
                 if head.future is None or head.future.done():  # its caller was cancelled
                     queue.popleft()
                     continue
-                if members and count + len(head.transfers) > self._group_max_transfers:
+                if members and (
+                    count + len(head.transfers) > self._group_max_transfers
+                    or (len(members) >= share and plain and head.plain)
+                ):
                     break
                 queue.popleft()
                 members.append(head)
                 count += len(head.transfers)
+                plain = plain and head.plain
             if not members:
                 return
             self._in_flight += 1
+            self._callers_out += len(members)
             if len(members) == 1:  # nobody to group with: its caller sends it (no task)
                 assert members[0].future is not None
                 members[0].future.set_result(_GO_ALONE)
@@ -1196,7 +1227,7 @@ class PostgresLedger:
             nonlocal released
             if not released:
                 released = True
-                self._release()
+                self._release(len(members))
 
         try:
             self.grouped_calls += 1
