@@ -141,6 +141,9 @@ DEFAULT_DSN = os.environ.get(
 )
 ACCOUNTS = 10_000  # pgbench -s 4 has 400,000; fewer would make 100-transfer batches collide
 BATCH_SIZES = (1, 100)
+#: the client count the goals (>= 0.9x the floor and TPC-B, one transfer a call) are stated
+#: at; a run without it is judged at its most clients
+GOAL_CLIENTS = 4
 TRANSFER_CODE = 3
 
 
@@ -765,7 +768,8 @@ def report(
         )
         for name, label in labels.items():
             print(f"    {label:46}{machine_line(runs[(name, clients)])}")
-    last = max(clients_counts)
+    # the goals are stated at 4 clients: judged there when it ran, else at the most
+    last = GOAL_CLIENTS if GOAL_CLIENTS in clients_counts else max(clients_counts)
     for n, mode in enumerate(inputs):
         one = median[(ledger_key(1, mode), last)]
         print(
