@@ -142,3 +142,14 @@ class GatedPool:
 
 #: the longest a gated call waits to be let go before its test fails instead of hanging
 GATE_SECONDS = 60.0
+
+
+async def wait_until(condition: Any, what: str) -> None:
+    """Until ``condition()`` is true (polled every 2 ms); fails after a second, saying
+    ``what`` it waited for. For a state that follows from the calls the test made
+    (a queue formed behind a held call), not for anything a server does in its time."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"timed out waiting until {what}")

@@ -40,7 +40,7 @@ from finbank_core.accounts.ledger import (
     Transfer,
     TransferFlags,
 )
-from tests.postgres_support import GatedPool, isolated_schema, require_postgres
+from tests.postgres_support import GatedPool, isolated_schema, require_postgres, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -88,14 +88,6 @@ def move(n: int, amount: int = 1, **fields: Any) -> Transfer:
         code=7,
         **fields,
     )
-
-
-async def wait_until(condition: Any, what: str) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.002)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 async def test_next_group_is_sent_before_the_answered_callers_resume(

@@ -38,7 +38,7 @@ from finbank_core.accounts.ledger import (
     Transfer,
     TransferFlags,
 )
-from tests.postgres_support import GatedPool, isolated_schema, require_postgres
+from tests.postgres_support import GatedPool, isolated_schema, require_postgres, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -83,14 +83,6 @@ def credit(n: int, pending: bool = False) -> Transfer:
         flags=TransferFlags.PENDING if pending else TransferFlags.NONE,
         timeout_seconds=3600 if pending else 0,
     )
-
-
-async def wait_until(condition: Any, what: str) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.002)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 async def run(
