@@ -51,9 +51,9 @@ class PostgresOptions(Area, frozen=True, kw_only=True):
     ledger_group_max_in_flight: NonNegative = 1
     #: most transfers one grouped call carries (a bigger batch is sent alone)
     ledger_group_max_transfers: Positive = 512
-    #: a grouped call carries at most its share of the callers in the ledger (one part in
-    #: ledger_group_max_in_flight + 1; the others wait for the next slot); false: every
-    #: waiting caller goes in one group
+    #: a grouped call of plain transfers carries at most its share of the callers in the
+    #: ledger (one part in ledger_group_max_in_flight + 1; the others wait for the next
+    #: slot); false: every waiting caller goes in one group
     ledger_group_split: bool = True
     #: coalesced reads of customer accounts (docs/postgres.md): with this many reads of
     #: accounts by id in flight, the callers that arrive wait and are read together in
