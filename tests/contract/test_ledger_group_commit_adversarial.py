@@ -595,6 +595,8 @@ async def test_randomized_callers_leave_a_consistent_ledger(
     callers = [world.caller(i) for i in range(CALLERS)]
     await run_callers(ledger, world, callers)
     assert not cap or ledger.grouped_calls > 0, f"seed {seed}: no group formed"
+    # every caller counted out came back, cancelled ones included (what the split counts)
+    assert ledger.callers_in_flight == 0, f"seed {seed}: {ledger.callers_in_flight} still out"
     await check(ledger, pool, world, callers)
     if os.environ.get("FINBANK_TEST_GROUP_COMMIT_STATS"):
         cancelled = sum(c.cancelled for c in callers)

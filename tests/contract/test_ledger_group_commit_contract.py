@@ -294,7 +294,7 @@ async def test_grouped_callers_answer_as_one_serial_order_allows(harness: Harnes
         ledger = harness.ledger
         # batches really formed: several callers per grouped call
         assert ledger.grouped_members > ledger.grouped_calls
-        assert ledger.in_flight == ledger.waiting == 0
+        assert ledger.in_flight == ledger.waiting == ledger.callers_in_flight == 0
         assert ledger.group_fallbacks == 0
     elif isinstance(harness.ledger, PostgresLedger) and harness.ledger.waiting == 0:
         assert harness.ledger.grouped_members == 0  # not the grouped variant: nothing waited

@@ -796,6 +796,12 @@ class PostgresLedger:
         return self._in_flight
 
     @property
+    def callers_in_flight(self) -> int:
+        """Callers whose call (alone or in a group) was sent and not yet answered: with
+        :attr:`waiting`, the callers in the ledger that a split group takes a share of."""
+        return self._callers_out
+
+    @property
     def waiting(self) -> int:
         """Callers waiting for a grouped call (cancelled ones until they are dropped)."""
         return len(self._queue)
