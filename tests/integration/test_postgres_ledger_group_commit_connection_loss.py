@@ -2,10 +2,12 @@
 
 ``PostgresLedger`` with ``group_max_in_flight=1``: one transfer call in flight,
 the callers behind it queue and then go as ONE call (``docs/postgres.md``, "Group
-commit"). When that call's connection is lost, its outcome is unknown, and the
-documented answer is ``ServiceUnavailable`` for every caller it carried (no
-fallback caller by caller); a replay of the same transfers then resolves it
-(``ok`` if the call did not commit, ``exists`` if it did).
+commit"; the ledger here does not split groups, ``group_split=False``, so that
+every caller rides the call whose connection is lost). When that call's
+connection is lost, its outcome is unknown, and the documented answer is
+``ServiceUnavailable`` for every caller it carried (no fallback caller by
+caller); a replay of the same transfers then resolves it (``ok`` if the call did
+not commit, ``exists`` if it did).
 
 Each test builds the scene deterministically, with no sleep-based timing:
 
@@ -249,7 +251,10 @@ async def scene() -> AsyncIterator[Scene]:
         admin = await asyncpg.connect(POSTGRES_DSN, server_settings={"search_path": schema})
         try:
             ledger = PostgresLedger(
-                pool, FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC)), group_max_in_flight=1
+                pool,
+                FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC)),
+                group_max_in_flight=1,
+                group_split=False,
             )
             accounts = [uuid.uuid4() for _ in range(3 + CALLERS)]
             results = await ledger.create_accounts(
