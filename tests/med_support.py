@@ -28,6 +28,7 @@ import pytest
 
 from finbank_adapters.memory import FakeClock, InMemoryLedger, SequentialIdGenerator
 from finbank_adapters.memory.accounts import InMemoryAccountRepository
+from finbank_adapters.memory.claims import InMemoryRequestClaims
 from finbank_adapters.memory.events import InMemoryEventPublisher
 from finbank_adapters.memory.med import InMemoryMedRepository
 from finbank_adapters.memory.pix import InMemoryPixPaymentRepository
@@ -58,6 +59,7 @@ from finbank_core.pix.payments import (
 )
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.use_cases.refund import RefundPix
+from finbank_core.shared.idempotency import RequestClaims
 from finbank_core.shared.money import Money
 from tests.pix_concurrency_support import interleaved
 
@@ -89,6 +91,8 @@ class MedWorld:
     seed_ids: SequentialIdGenerator = field(
         default_factory=lambda: SequentialIdGenerator(unix_ms=1_700_000_000_000)
     )
+    #: the "in flight" claims of this backend, as the container wires them
+    claims: RequestClaims | None = None
 
     # -- the use cases ----------------------------------------------------------------
 
@@ -126,7 +130,8 @@ class MedWorld:
 
     @property
     def refund_pix(self) -> RefundPix:
-        """The customer's own refund of a received payment, on this world's stores."""
+        """The customer's own refund of a received payment, on this world's stores
+        (without claims: concurrent calls are not held back)."""
         return RefundPix(
             ispb=self.deps.ispb,
             accounts=self.accounts,
@@ -136,6 +141,22 @@ class MedWorld:
             clock=self.clock,
             ids=self.deps.ids,
             network=self.network,
+        )
+
+    @property
+    def refund_pix_with_claims(self) -> RefundPix:
+        """:attr:`refund_pix` with this backend's claims, as the container builds it."""
+        assert self.claims is not None
+        return RefundPix(
+            ispb=self.deps.ispb,
+            accounts=self.accounts,
+            payments=self.payments,
+            steps=PixLedgerSteps(self.ledger),
+            events=self.deps.events,
+            clock=self.clock,
+            ids=self.deps.ids,
+            network=self.network,
+            claims=self.claims,
         )
 
     def events(self, type: str) -> list[str]:
@@ -339,6 +360,7 @@ async def _world(
     payments: PixPaymentRepository,
     repository: MedRepository,
     clock: FakeClock,
+    claims: RequestClaims | None = None,
 ) -> MedWorld:
     await EnsureBankAccounts(ledger)()
     publisher = InMemoryEventPublisher()
@@ -368,6 +390,7 @@ async def _world(
         directory=directory,
         publisher=publisher,
         deps=deps,
+        claims=claims,
     )
 
 
@@ -382,12 +405,14 @@ async def med_world(request: pytest.FixtureRequest) -> AsyncIterator[MedWorld]:
             interleaved(InMemoryPixPaymentRepository()),
             interleaved(InMemoryMedRepository()),
             clock,
+            interleaved(InMemoryRequestClaims()),
         )
     elif request.param == "postgres":
         from finbank_adapters.postgres.accounts import PostgresAccountRepository
         from finbank_adapters.postgres.ledger import PostgresLedger
         from finbank_adapters.postgres.pix_med import PostgresMedRepository
         from finbank_adapters.postgres.pix_payments import PostgresPixPaymentRepository
+        from finbank_adapters.postgres.pix_request_claims import PostgresRequestClaims
         from tests.postgres_support import isolated_schema, require_postgres
 
         require_postgres()
@@ -399,9 +424,11 @@ async def med_world(request: pytest.FixtureRequest) -> AsyncIterator[MedWorld]:
                 PostgresPixPaymentRepository(pool),
                 PostgresMedRepository(pool),
                 clock,
+                PostgresRequestClaims(pool),
             )
     elif request.param == "dynamodb":
         from finbank_adapters.aws.dynamo import DynamoPixPaymentRepository
+        from finbank_adapters.aws.dynamo_claims import DynamoRequestClaims
         from finbank_adapters.aws.dynamo_med import DynamoMedRepository
         from tests.integration.dynamo_support import dynamodb_client, new_table
 
@@ -414,6 +441,7 @@ async def med_world(request: pytest.FixtureRequest) -> AsyncIterator[MedWorld]:
                 DynamoPixPaymentRepository(client, table),
                 DynamoMedRepository(client, table),
                 clock,
+                DynamoRequestClaims(client, table),
             )
     else:  # pragma: no cover - each backend adds its branch
         raise AssertionError(request.param)

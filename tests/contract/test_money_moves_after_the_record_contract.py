@@ -12,6 +12,7 @@ the records say, nothing is left reserved for a refused call.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -20,6 +21,8 @@ import pytest
 
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.accounts.model import CustomerAccount
+from finbank_core.pix.errors import PixRefundExceedsOriginal
+from finbank_core.pix.ledger_steps import PixLedgerSteps
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.model import (
     BlockStatus,
@@ -39,8 +42,10 @@ from finbank_core.pix.med.use_cases import (
     SweepMed,
     SweepMedCommand,
 )
+from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.refunds import RefundStatus
-from finbank_core.pix.use_cases.refund import RefundPixCommand
+from finbank_core.pix.use_cases.refund import RefundPix, RefundPixCommand
 from finbank_core.shared.money import Money
 from tests.contract.test_pix_med_contract import analyse, report
 from tests.integration.dynamo_support import serial_moto_endpoint
@@ -63,7 +68,9 @@ async def test_different_refunds_at_once_move_only_what_the_payment_records(
 ) -> None:
     # Each refund reserves the receiver's money before it is recorded under the
     # payment's version; a loser must void its reservation, so the ledger moves
-    # exactly the refunds the payment lists, and nothing stays reserved.
+    # exactly the refunds the payment lists, and nothing stays reserved. Without
+    # claims nothing makes them take turns: a loser starts again on the payment as
+    # it now is, so each is answered as it would be in turn.
     w = med_world
     payer, payee = await w.open_account("payer"), await w.open_account("payee")
     await w.deposit(payer, 100_00)
@@ -80,20 +87,115 @@ async def test_different_refunds_at_once_move_only_what_the_payment_records(
         for n, cents in enumerate([60_00, 60_00, 30_00, 30_00, 10_00, 10_00])
     ]
 
-    _results, errors = await outcomes([lambda c=c: refund(c) for c in commands])  # type: ignore[misc]
+    settled = await asyncio.gather(*(refund(c) for c in commands), return_exceptions=True)
 
-    # A refund that reads the payment after others were recorded finds less room than it
-    # asks (PixRefundExceedsOriginal); one that read it before loses the version race.
-    # Which of the two depends on scheduling (PostgreSQL's answers arrive when they do).
-    allowed = {"PixVersionConflict", "PixPaymentNotRefundable", "PixRefundExceedsOriginal"}
-    assert set(errors) <= allowed, errors
     payment = await w.payments.get(e2e)
     returned = sum(r.amount.cents for r in payment.refunds if r.status is RefundStatus.DEVOLVIDO)
     assert {r.status for r in payment.refunds} <= {RefundStatus.DEVOLVIDO}
     assert 0 < returned <= 100_00
+    for command, outcome in zip(commands, settled, strict=True):
+        if isinstance(outcome, BaseException):
+            # refused only for want of room, never for losing a write to another refund:
+            # what it asked does not fit even in what is left at the end
+            assert isinstance(outcome, PixRefundExceedsOriginal), repr(outcome)
+            assert command.amount.cents > 100_00 - returned
+        else:
+            assert outcome.refund.status is RefundStatus.DEVOLVIDO
     assert await w.posted(payer) == returned  # credited what the payment says was returned
     assert await w.posted(payee) == 600_00 - returned
     assert await pending(w, payee) == 0  # no refused refund left its reservation
+
+
+async def test_refunds_at_once_are_never_refused_for_money_another_one_holds(
+    med_world: MedWorld,
+) -> None:
+    # The payee can pay back R$ 200,00 (R$ 100,00 of its own, the payment's R$ 100,00);
+    # eight refunds of R$ 40,00 at once. In turn, two fit the payment and six exceed
+    # it. Reserving beside each other, some used to find the money held by refunds
+    # that then lost the payment's version, and were refused insufficient_funds
+    # (with money left) or PixVersionConflict. With claims they take turns.
+    w = med_world
+    payer, payee = await w.open_account("payer"), await w.open_account("payee")
+    await w.deposit(payer, 100_00)
+    await w.deposit(payee, 100_00)
+    e2e = (await w.on_us(payer, payee, 100_00)).end_to_end_id
+    refund = w.refund_pix_with_claims
+    commands = [
+        RefundPixCommand(
+            owner_id="payee", end_to_end_id=e2e, amount=Money(40_00), client_refund_id=f"r-{n}"
+        )
+        for n in range(8)
+    ]
+
+    results, errors = await outcomes([lambda c=c: refund(c) for c in commands])  # type: ignore[misc]
+
+    assert errors == Counter({"PixRefundExceedsOriginal": 6}), errors
+    assert [r.refund.status for r in results] == [RefundStatus.DEVOLVIDO] * 2
+    payment = await w.payments.get(e2e)
+    assert sorted(r.client_refund_id for r in payment.refunds) == sorted(
+        r.refund.client_refund_id for r in results
+    )
+    assert await w.posted(payer) == 80_00
+    assert await w.posted(payee) == 120_00
+    assert await pending(w, payee) == 0
+
+
+class _ReadOnceAt:
+    """``payments`` whose first ``get`` answers ``stale``: a caller that read the payment
+    just before another refund of it was recorded."""
+
+    def __init__(self, payments: Any, stale: PixPayment) -> None:
+        self._payments = payments
+        self._stale: PixPayment | None = stale
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._payments, name)
+
+    async def get(self, end_to_end_id: str) -> PixPayment:
+        stale, self._stale = self._stale, None
+        return stale if stale is not None else await self._payments.get(end_to_end_id)
+
+
+async def test_a_refund_refused_funds_while_another_was_recorded_is_answered_in_turn(
+    med_world: MedWorld,
+) -> None:
+    # The payee holds only the payment's R$ 100,00. A refund of R$ 40,00 reads the
+    # payment, then one of R$ 80,00 is recorded and paid back before the first one
+    # reserves: its reservation finds R$ 20,00. In turn it exceeds what is left of
+    # the payment; it must not be told insufficient_funds for the other's refund.
+    w = med_world
+    payer, payee = await w.open_account("payer"), await w.open_account("payee")
+    await w.deposit(payer, 100_00)
+    e2e = (await w.on_us(payer, payee, 100_00)).end_to_end_id
+    stale = await w.payments.get(e2e)
+    first = await w.refund_pix(
+        RefundPixCommand(
+            owner_id="payee", end_to_end_id=e2e, amount=Money(80_00), client_refund_id="a"
+        )
+    )
+    assert first.refund.status is RefundStatus.DEVOLVIDO
+    late = RefundPix(
+        ispb=w.deps.ispb,
+        accounts=w.accounts,
+        payments=cast(PixPaymentRepository, _ReadOnceAt(w.payments, stale)),
+        steps=PixLedgerSteps(w.ledger),
+        events=w.deps.events,
+        clock=w.clock,
+        ids=w.deps.ids,
+        network=w.network,
+    )
+
+    with pytest.raises(PixRefundExceedsOriginal):
+        await late(
+            RefundPixCommand(
+                owner_id="payee", end_to_end_id=e2e, amount=Money(40_00), client_refund_id="b"
+            )
+        )
+
+    payment = await w.payments.get(e2e)
+    assert [r.client_refund_id for r in payment.refunds] == ["a"]
+    assert await w.posted(payee) == 20_00
+    assert await pending(w, payee) == 0
 
 
 # -- precautionary block and the case's holds ------------------------------------------

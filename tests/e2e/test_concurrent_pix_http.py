@@ -370,3 +370,47 @@ async def test_concurrent_payments_never_pass_the_daytime_period_limit(
         spent = Decimal("20000.00")
         assert balance["posted"] == balance["available"] == Decimal("50000.00") - spent
         assert (await balances(b.client, shop_headers, shop))["posted"] == spent
+
+
+async def refund(client: Client, headers: dict[str, str], e2e: str, amount: str) -> Any:
+    return await client.post(
+        f"/v1/pix/payments/{e2e}/refunds",
+        json={"amount": amount},
+        headers={**headers, "Idempotency-Key": f"devolucao-{uuid.uuid4()}"},
+    )
+
+
+async def test_concurrent_refunds_of_one_payment_are_answered_as_in_turn(
+    profile: str | None,
+) -> None:
+    """Different refunds of one payment at once, on both replicas: those that fit all pass,
+    then of those that together pass the original, what fits passes and the rest are
+    refused for exceeding it (never a version conflict, never insufficient_funds)."""
+    async with bank(profile) as b:
+        shop_headers, shop = await customer(b.client, "Loja")
+        key = (await register_key(b.client, shop_headers, shop, "EVP", None)).json()["key"]
+        headers, account = await customer(b.client, "Bia", "100.00")
+        paid = await pay(b.client, headers, {"account_id": account, "key": key, "amount": "100.00"})
+        assert paid.status_code == 201, paid.text
+        e2e = paid.json()["end_to_end_id"]
+
+        small = await asyncio.gather(
+            *(refund(b.at(i), shop_headers, e2e, "5.00") for i in range(CALLERS // 2))
+        )
+        assert codes(small) == [201] * (CALLERS // 2), [r.text for r in small]
+        # R$ 60,00 left of the payment, and in the shop's account: 3 of these fit
+        large = await asyncio.gather(
+            *(refund(b.at(i), shop_headers, e2e, "20.00") for i in range(CALLERS // 2))
+        )
+
+        assert codes(large) == [201] * 3 + [422] * (CALLERS // 2 - 3), [r.text for r in large]
+        for refused in (r for r in large if r.status_code == 422):
+            assert refused.json()["code"] == "pix_refund_exceeds_original"
+        payment = await b.client.get(f"/v1/pix/payments/{e2e}", headers=shop_headers)
+        refunds = payment.json()["refunds"]
+        assert sorted(r["return_id"] for r in refunds) == sorted(
+            r.json()["return_id"] for r in (*small, *large) if r.status_code == 201
+        )
+        assert sum(Decimal(r["amount"]) for r in refunds) == Decimal("100.00")
+        # every refund reserved or paid back; nothing held for a refused one
+        assert (await balances(b.client, shop_headers, shop))["available"] == Decimal("0.00")

@@ -19,6 +19,7 @@ e.g. a unique idempotency key on the record, still keep it exactly once).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
@@ -37,6 +38,9 @@ from finbank_core.shared.inputs import find_unstorable
 DEFAULT_LEASE_SECONDS = 30
 #: what a replay that found the first request in flight is told to wait
 DEFAULT_RETRY_AFTER_SECONDS = 1
+#: the pauses between a waiting holder's attempts (:meth:`InFlightGuard.hold`'s
+#: ``wait``): 2 ms doubling to 64 ms, about 1.5 s in all before it gives up
+WAIT_PAUSES: tuple[float, ...] = (0.002, 0.004, 0.008, 0.016, 0.032) + (0.064,) * 22
 
 
 class RequestInProgress(Conflict):
@@ -111,20 +115,31 @@ class InFlightGuard:
         self._retry_after_seconds = retry_after_seconds
 
     @asynccontextmanager
-    async def hold(self, scope: str, *parts: str) -> AsyncIterator[None]:
+    async def hold(
+        self, scope: str, *parts: str, wait: bool = False, busy: str | None = None
+    ) -> AsyncIterator[None]:
         """Hold the claim of ``(scope, *parts)`` for the block, released on any exit.
 
-        Raises ``RequestInProgress`` at once if another holder has it.
+        Raises ``RequestInProgress`` at once if another holder has it; with
+        ``wait``, only after trying again through :data:`WAIT_PAUSES` (for
+        different requests that must take turns on one aggregate, each short).
+        ``busy`` replaces the refusal's message.
         """
         claim_id = claim_id_for(scope, *parts)
         token = str(self._ids.new_id())
-        now = self._clock.now()
-        if not await self._claims.acquire(claim_id, token, now=now, until=now + self._lease):
-            raise RequestInProgress(
-                "a request with this idempotency key is still being processed; "
-                f"retry in {self._retry_after_seconds} s",
-                retry_after_seconds=self._retry_after_seconds,
-            )
+        pauses = iter(WAIT_PAUSES if wait else ())
+        while True:
+            now = self._clock.now()
+            if await self._claims.acquire(claim_id, token, now=now, until=now + self._lease):
+                break
+            pause = next(pauses, None)
+            if pause is None:
+                raise RequestInProgress(
+                    (busy or "a request with this idempotency key is still being processed")
+                    + f"; retry in {self._retry_after_seconds} s",
+                    retry_after_seconds=self._retry_after_seconds,
+                )
+            await asyncio.sleep(pause)
         try:
             yield
         finally:

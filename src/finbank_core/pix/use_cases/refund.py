@@ -3,9 +3,15 @@
 Flow: check the rules on the payment aggregate (settled, received by the
 caller, within 90 days, total <= original), reserve customer -> settlement
 (``InsufficientFunds`` refuses at once, nothing recorded), record the refund
-``EM_PROCESSAMENTO`` under the payment's version (a concurrent refund loses
-with ``PixVersionConflict`` and its reservation is voided) and publish
-``pix.refund_requested``. The receiver's refund id is its idempotency key:
+``EM_PROCESSAMENTO`` under the payment's version and publish
+``pix.refund_requested``. Different refunds of one payment take turns for
+those steps (a claim on the payment, waited for up to about 1.5 s, then
+``RequestInProgress``), so none is refused for money another one holds
+for a moment; a write it loses all the same (a MED return, a refund settled
+meanwhile, a caller without claims) voids its reservation and starts again
+on the payment as it now is, so concurrent refunds are answered as they
+would be one after another (``PixVersionConflict`` only when the payment
+keeps changing through 16 attempts). The receiver's refund id is its idempotency key:
 the same id and body answer the refund recorded first (``replayed=True``);
 while the first request with it is in flight (a durable claim, see
 :mod:`finbank_core.shared.idempotency`) the same id gets
@@ -29,6 +35,7 @@ import random
 import msgspec
 
 from finbank_core.accounts.access import owned_active_account
+from finbank_core.accounts.errors import InsufficientFunds
 from finbank_core.accounts.ledger import PendingStatus, TransferCode
 from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.codes.identifiers import ReturnId
@@ -64,6 +71,11 @@ from finbank_core.shared.inputs import (
     checked_enums,
 )
 from finbank_core.shared.money import Money
+
+#: how many times a refund starts again on a payment that another write changed
+#: between its read and its own write (each such write records or settles another
+#: refund of the payment, so the room runs out within a few)
+_RECORD_ATTEMPTS = 16
 
 
 class RefundPixCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,43 +156,89 @@ class RefundPix:
         # get RequestInProgress (409) rather than reserving the amount again.
         key = (cmd.owner_id, cmd.end_to_end_id, cmd.client_refund_id)
         async with self._in_flight.hold("pix-refund", *key):
-            payment = await self._payments.get(cmd.end_to_end_id)  # as the last holder left it
-            return await self._refund(cmd, payment, request_fingerprint)
+            # Different refunds of one payment take turns to reserve and record: one
+            # that reserved beside another about to be recorded could be refused
+            # insufficient_funds for money that other one then takes or gives back.
+            async with self._in_flight.hold(
+                "pix-refund-payment",
+                cmd.end_to_end_id,
+                wait=True,
+                busy="another refund of this payment is being recorded",
+            ):
+                payment = await self._payments.get(cmd.end_to_end_id)  # as the last one left it
+                recorded = await self._record(cmd, payment, request_fingerprint)
+            if isinstance(recorded, RefundPixResult):
+                return recorded
+            return await self._settled(*recorded)
 
     async def _refund(
         self, cmd: RefundPixCommand, payment: PixPayment, request_fingerprint: str
     ) -> RefundPixResult:
-        existing = payment.find_refund(cmd.client_refund_id)
-        if existing is not None:  # the first request with this refund id has answered
-            return _replay(payment, existing, request_fingerprint)
-        assert payment.payee.account_id is not None  # checked by the caller
+        recorded = await self._record(cmd, payment, request_fingerprint)
+        if isinstance(recorded, RefundPixResult):
+            return recorded
+        return await self._settled(*recorded)
 
-        now = self._clock.now()
-        refund = PixRefund(
-            return_id=ReturnId.generate(self._ispb, now, self._rng).value,
-            client_refund_id=cmd.client_refund_id,
-            amount=cmd.amount,
-            nature=cmd.nature,
-            status=RefundStatus.EM_PROCESSAMENTO,
-            requested_at=now,
-            request_fingerprint=request_fingerprint,
-            description=check_memo(cmd.description),
-        )
-        with_refund = payment.add_refund(refund, window_days=self._window_days)
+    async def _record(
+        self, cmd: RefundPixCommand, payment: PixPayment, request_fingerprint: str
+    ) -> RefundPixResult | tuple[PixPayment, PixRefund]:
+        """Reserve the amount and record the refund ``EM_PROCESSAMENTO``; the payment and
+        refund recorded, or the answer to a replay.
+
+        A refund recorded meanwhile by another caller (a write this one's version
+        check loses) is not this one's refusal: its reservation is voided and it
+        starts again on the payment as it now is, under a new return id, where the
+        rules answer it as they would have in turn (``PixRefundExceedsOriginal``
+        when the other took the room). So is a reservation refused while the
+        payment changed, which may have been for the other's money in flight.
+        """
+        assert payment.payee.account_id is not None  # checked by the caller
         account_id = payment.payee.account_id
-        await owned_active_account(self._accounts, cmd.owner_id, account_id)
-        rtr = refund.return_id
-        await self._steps.reserve(
-            rtr, account_id, cmd.amount, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}"
-        )
-        try:
-            payment = await self._payments.update(with_refund, payment.version)
-        except PixVersionConflict:
-            await self._steps.void(rtr, TransferCode.PIX_REFUND_OUT)
-            raise
-        await self._events.publish(
-            REFUND_REQUESTED, payment.end_to_end_id, _payload(payment, refund)
-        )
+        for attempt in range(1, _RECORD_ATTEMPTS + 1):
+            existing = payment.find_refund(cmd.client_refund_id)
+            if existing is not None:  # the first request with this refund id has answered
+                return _replay(payment, existing, request_fingerprint)
+            now = self._clock.now()
+            refund = PixRefund(
+                return_id=ReturnId.generate(self._ispb, now, self._rng).value,
+                client_refund_id=cmd.client_refund_id,
+                amount=cmd.amount,
+                nature=cmd.nature,
+                status=RefundStatus.EM_PROCESSAMENTO,
+                requested_at=now,
+                request_fingerprint=request_fingerprint,
+                description=check_memo(cmd.description),
+            )
+            with_refund = payment.add_refund(refund, window_days=self._window_days)
+            if attempt == 1:  # the payment's rules first, then the account's
+                await owned_active_account(self._accounts, cmd.owner_id, account_id)
+            rtr = refund.return_id
+            try:
+                await self._steps.reserve(
+                    rtr, account_id, cmd.amount, TransferCode.PIX_REFUND_OUT, f"Devolução PIX {rtr}"
+                )
+            except InsufficientFunds:
+                current = await self._payments.get(cmd.end_to_end_id)
+                if current.version == payment.version or attempt == _RECORD_ATTEMPTS:
+                    raise
+                payment = current
+                continue
+            try:
+                payment = await self._payments.update(with_refund, payment.version)
+            except PixVersionConflict:
+                await self._steps.void(rtr, TransferCode.PIX_REFUND_OUT)
+                if attempt == _RECORD_ATTEMPTS:
+                    raise
+                payment = await self._payments.get(cmd.end_to_end_id)
+                continue
+            await self._events.publish(
+                REFUND_REQUESTED, payment.end_to_end_id, _payload(payment, refund)
+            )
+            return payment, refund
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _settled(self, payment: PixPayment, refund: PixRefund) -> RefundPixResult:
+        """Settle the refund just recorded when this use case settles inline."""
         if not self._settle_inline:
             return RefundPixResult(payment=payment, refund=refund)  # the worker settles it
         try:
