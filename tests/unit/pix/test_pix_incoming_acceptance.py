@@ -21,8 +21,8 @@ from finbank_core.pix.use_cases import (
     SimulateIncomingPix,
     SimulateIncomingPixCommand,
 )
-from finbank_core.shared.errors import InvalidInput
-from finbank_core.shared.money import Money
+from finbank_core.shared.errors import InvalidAmount, InvalidInput
+from finbank_core.shared.money import MAX_BCB_CENTS, Money
 
 
 @dataclass
@@ -189,6 +189,7 @@ async def test_an_order_from_this_institution_is_not_incoming(iw: IncomingWorld)
     "change",
     [
         {"amount_cents": 0},
+        {"amount_cents": MAX_BCB_CENTS + 1},
         {"amount_cents": "12.34"},
         {"end_to_end_id": "E123"},
         {"payee_account_id": "not-a-uuid"},
@@ -205,6 +206,28 @@ async def test_a_malformed_payload_is_refused(iw: IncomingWorld, change: dict[st
     without_payee = {k: v for k, v in event.payload.items() if k != "payee_branch"}
     with pytest.raises(MalformedPixEvent):
         IncomingAccepted.from_payload(without_payee)
+
+
+@pytest.mark.parametrize("credit_inline", [True, False], ids=["inline", "for-the-worker"])
+async def test_an_order_above_what_a_pix_carries_is_refused_and_nothing_moves(
+    iw: IncomingWorld, credit_inline: bool
+) -> None:
+    world = iw.world
+    ana = await world.open("ana", "Ana")
+    accept = iw.accept_inline if credit_inline else iw.accept_later
+    too_much = from_carla(world, 50_00, to=ana)
+    too_much = msgspec.structs.replace(too_much, amount=Money(MAX_BCB_CENTS + 1))
+
+    with pytest.raises(InvalidAmount):
+        await accept(too_much)
+
+    assert await world.posted(ana.id) == 0
+    assert world.publisher.of_type(PAYMENT_RECEIVED) == []
+    assert world.publisher.of_type(INCOMING_ACCEPTED) == []
+    most = await accept(from_carla(world, MAX_BCB_CENTS, to=ana))  # the largest passes
+    assert most.status == ("SETTLED" if credit_inline else "ACCEPTED")
+    with pytest.raises(PixPaymentNotFound):
+        await world.payments.get(too_much.end_to_end_id)
 
 
 async def test_the_sandbox_goes_through_acceptance(iw: IncomingWorld) -> None:

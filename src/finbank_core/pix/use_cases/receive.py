@@ -43,9 +43,9 @@ from finbank_core.pix.payments import Initiation, PaymentStatus, PixFlow, PixPar
 from finbank_core.pix.ports import ChargeRepository, KeyDirectory, PixPaymentRepository
 from finbank_core.pix.use_cases.charge import conclude_matching_charge
 from finbank_core.shared.clock import Clock
-from finbank_core.shared.errors import AccountNotFound, InvalidInput
+from finbank_core.shared.errors import AccountNotFound, InvalidAmount, InvalidInput
 from finbank_core.shared.inputs import check_memo, find_unstorable
-from finbank_core.shared.money import Money
+from finbank_core.shared.money import MAX_BCB_CENTS, Money
 from finbank_core.shared.privacy import masked_repr
 
 #: what :class:`AcceptIncomingPixResult` says while the worker has the credit
@@ -61,7 +61,8 @@ async def recorded_incoming(
     """The order's EndToEndId (parsed), and its record if it was credited before.
 
     Raises ``InvalidIdentifier`` for a malformed EndToEndId and
-    ``InvalidInput`` for an amount that is not positive, or for text that no
+    ``InvalidInput`` for an amount that is not positive or is more than a PIX
+    carries (R$ 9.999.999.999,99), or for text that no
     backend can store (a NUL or an unpaired surrogate in the txid, the
     description, a party's name...) or past the network's limits (a txid of
     1 to 35 letters or digits or ``***``, a description of at most 140
@@ -79,7 +80,8 @@ async def recorded_incoming(
         raise InvalidInput(f"a txid is 1 to {_TXID_MAX} letters or digits, or ***", field="txid")
     check_memo(order.description)
     e2e = EndToEndId.parse(order.end_to_end_id).value
-    order.amount.require_positive()
+    if order.amount.require_positive().cents > MAX_BCB_CENTS:
+        raise InvalidAmount("a PIX carries at most R$ 9.999.999.999,99")
     try:
         return e2e, await payments.get(e2e)
     except PixPaymentNotFound:
@@ -211,7 +213,7 @@ class IncomingAccepted(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     end_to_end_id: str
-    amount_cents: Annotated[int, msgspec.Meta(gt=0)]
+    amount_cents: Annotated[int, msgspec.Meta(gt=0, le=MAX_BCB_CENTS)]
     payer_ispb: str
     payee_ispb: str
     payee_account_id: uuid.UUID
