@@ -1256,6 +1256,39 @@ async def test_answers_from_a_payer_elsewhere_are_recorded_once_and_checked(
 # -- the payer's own daily Pix Automático limit ----------------------------------------
 
 
+@pytest.mark.parametrize("runners", [2, CALLERS])
+async def test_short_runs_at_once_give_the_failed_attempts_share_of_the_limit_back(
+    world: World, runners: int
+) -> None:
+    # One runner fails the attempt and releases its usage hold; another that read the
+    # attempt RUNNING used to take the hold again (the store keeps no mark of a released
+    # one) and lose its own FAILED write, so the day's limit stayed used by a debit that
+    # never happened and the 18:00 retry was refused automatic_limit_exceeded.
+    receiver = await world.customer("gym")
+    payer = await world.customer("ana", 10_00)
+    await world.store.set_payer_limit(payer.id, Money(50_00))  # the charge's amount
+    recurrence = await world.approved(receiver, payer, retry=RetryPolicy.PERMITE_3R_7D)
+    charge = await world.charge(recurrence, due=TODAY + timedelta(days=2))
+    due = charge.due_date
+    world.clock.set(brasilia(due, 0, 1))
+
+    await asyncio.gather(*(world.run(charge.txid) for _ in range(runners)))
+
+    failed = await world.store.get_charge(charge.txid)
+    assert failed is not None
+    assert [(a.status, a.reason) for a in failed.attempts] == [
+        (AttemptStatus.FAILED, "insufficient_funds")
+    ]
+    assert await world.usage.used(payer.id, f"automatic:{due.isoformat()}") == 0
+    await world.fund(payer.id, 100_00)
+    world.clock.set(brasilia(due, 18, 1))
+    done = await world.run(charge.txid)
+    assert done.status is ChargeStatus.CONCLUIDA
+    assert await world.usage.used(payer.id, f"automatic:{due.isoformat()}") == 50_00
+    assert await world.available(payer.id) == 60_00
+    await world.assert_conserved(payer.id, receiver.id)
+
+
 async def test_the_payers_daily_limit_is_stored_per_account(
     world: World, parties: tuple[CustomerAccount, CustomerAccount]
 ) -> None:

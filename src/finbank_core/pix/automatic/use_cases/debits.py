@@ -37,7 +37,10 @@ A reservation is posted only when the record says ``RESERVED`` and voided
 only when it says ``FAILED``, and a record cannot say both, so a debit is
 applied at most once; the post excludes the void in the ledger besides. A
 runner whose ``RESERVED`` write loses to a ``FAILED`` one voids the
-reservation it (or a runner it joined) made. Each change is published under
+reservation it (or a runner it joined) made, and any runner that reads an
+attempt ``FAILED`` gives back what a late runner of it may still hold: the
+reservation and the attempt's share of the payer's daily limit (a runner that
+read it ``RUNNING`` can count it again after the failing one released it). Each change is published under
 an id derived from the txid (and the attempt), so a replay re-announces, never
 doubles.
 """
@@ -182,6 +185,11 @@ class ExecuteDueDebit:
         charge = await self._store.get_charge(txid)
         if charge is None:
             raise RecurringChargeNotFound()
+        if charge.attempts and charge.attempts[-1].status is AttemptStatus.FAILED:
+            # a runner that read the attempt RUNNING before it failed may have counted
+            # (and reserved) it again after the failing runner gave both back, then lost
+            # its own FAILED write: whoever reads the failure gives them back
+            await self._void_failed(charge)
         while not charge.is_final:
             attempt = charge.current_attempt
             if attempt is None:
@@ -215,7 +223,8 @@ class ExecuteDueDebit:
                     reason=f"recurrence_{status}",
                 )
             )
-        await self._void_failed(charge)
+        # (a failed attempt's late reservation and usage: given back by _advance, which
+        # reads the failure first, and by _fail)
         if today > charge.retry_policy.last_day(charge.due_date):
             return await self._store.update_charge(
                 charge.moved(
@@ -432,12 +441,15 @@ class ExecuteDueDebit:
                 await self._void_failed(now)
 
     async def _void_failed(self, charge: RecurringCharge) -> None:
-        """Void what a failed attempt's late runner may have reserved (nobody posts it)."""
+        """Void what a failed attempt's late runner may have reserved (nobody posts it), and
+        give back its share of the payer's daily limit (the limits store keeps no mark of
+        a released hold, so a late runner's ``reserve_usage`` takes it again)."""
         for attempt in charge.attempts:
             if attempt.status is not AttemptStatus.FAILED:
                 continue
             if await self._steps.pending_status(attempt.end_to_end_id) is PendingStatus.PENDING:
                 await self._steps.void(attempt.end_to_end_id, TransferCode.PIX_OUT)
+            await self._release_usage(charge, attempt)
 
 
 def _usage_hold(attempt: DebitAttempt) -> str:
