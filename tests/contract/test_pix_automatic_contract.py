@@ -778,6 +778,49 @@ async def test_a_journey_one_request_lapses_exactly_at_its_deadline(
     assert automatic_events.RECURRENCE_EXPIRED in world.types()
 
 
+async def test_a_journey_one_request_rejected_at_its_deadline_has_lapsed_instead(
+    world: World, parties: tuple[CustomerAccount, CustomerAccount]
+) -> None:
+    # The payer's refusal is an answer too: at or after the deadline the request has
+    # lapsed (EXPIRADA, recurrence_expired), as an authorisation then finds it.
+    receiver, payer = parties
+    deadline = world.clock.now() + timedelta(days=3)
+    requested = []
+    for _ in range(3):
+        recurrence = await world.recurrence(receiver)
+        requested.append(
+            await world.request(
+                RequestAuthorisationCommand(
+                    owner_id=receiver.owner_id,
+                    recurrence_id=recurrence.recurrence_id,
+                    payer_branch=payer.branch,
+                    payer_account_number=payer.number,
+                    expires_at=deadline,
+                )
+            )
+        )
+    in_time, at_deadline, later = requested
+
+    world.clock.set(deadline - timedelta(microseconds=1))
+    refused = await world.reject(
+        RejectRecurrenceCommand(owner_id=payer.owner_id, recurrence_id=in_time.recurrence_id)
+    )
+    assert refused.status is RecurrenceStatus.REJEITADA
+    for recurrence, at in ((at_deadline, deadline), (later, deadline + timedelta(days=1))):
+        world.clock.set(at)
+        with pytest.raises(RecurrenceRequestExpired):
+            await world.reject(
+                RejectRecurrenceCommand(
+                    owner_id=payer.owner_id, recurrence_id=recurrence.recurrence_id
+                )
+            )
+        lapsed = await world.store.get_recurrence(recurrence.recurrence_id)
+        assert lapsed is not None
+        assert lapsed.status is RecurrenceStatus.EXPIRADA
+    assert world.types().count(automatic_events.RECURRENCE_REJECTED) == 1
+    assert world.types().count(automatic_events.RECURRENCE_EXPIRED) == 2
+
+
 # -- concurrency ----------------------------------------------------------------------------
 
 

@@ -393,6 +393,7 @@ class RejectRecurrence:
 
     async def __call__(self, cmd: RejectRecurrenceCommand) -> Recurrence:
         check_lookup_id(cmd.recurrence_id, "recurrence_id")
+        expired: list[Recurrence] = []
 
         async def reject() -> Recurrence:
             recurrence, journey = await self._locator.target(
@@ -400,11 +401,25 @@ class RejectRecurrence:
             )
             _require_payer(recurrence, cmd.owner_id)
             now = self._clock.now()
+            request = recurrence.request
+            if (
+                request is not None
+                and recurrence.status is RecurrenceStatus.CRIADA
+                and now >= request.expires_at
+            ):
+                # answered at or after the deadline, as AuthoriseRecurrence: it lapsed
+                expired.append(await self._store.update_recurrence(recurrence.expired(now)))
+                raise RecurrenceRequestExpired("the authorisation request has lapsed")
             return await self._store.update_recurrence(
                 recurrence.rejected(now, journey, "rejected_by_payer")
             )
 
-        recurrence = await retrying(reject)
+        try:
+            recurrence = await retrying(reject)
+        except RecurrenceRequestExpired:
+            for lapsed in expired:
+                await publish_recurrence(self._events, lapsed)
+            raise
         await publish_recurrence(self._events, recurrence)
         # the payer's account is not named in a rejection: only the institution
         await send_answer(self._network, recurrence, PixParty(ispb=self._ispb))
