@@ -156,6 +156,23 @@ async def test_the_attempt_after_the_last_allowed_one_is_refused_and_the_challen
     assert await harness.store.get(challenge.id) is None
 
 
+async def test_a_spent_challenge_can_still_be_won_once_by_an_attempt_begun_within_the_cap(
+    harness: Harness,
+) -> None:
+    # The attempt past the cap spends the challenge but does not delete it: an answer
+    # begun within the cap (right, and still at its provider) wins it with its delete.
+    challenge = new_challenge(harness.clock)
+    await harness.store.put(challenge)
+    for _ in range(MAX_ATTEMPTS):
+        assert await harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS) is not None
+    for _ in range(3):
+        assert await harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS) is None
+    assert await harness.store.get(challenge.id) is None
+    assert await harness.store.delete(challenge.id) is True
+    assert await harness.store.delete(challenge.id) is False
+    assert await harness.store.begin_attempt(challenge.id, MAX_ATTEMPTS) is None
+
+
 async def test_concurrent_attempts_never_exceed_the_cap(harness: Harness) -> None:
     challenge = new_challenge(harness.clock)
     await harness.store.put(challenge)

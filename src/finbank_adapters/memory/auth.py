@@ -28,6 +28,8 @@ class _SealedChallenge:
     body: str  # the challenge without its attempts, sealed when the store has a cipher
     attempts: int
     expires_at: datetime
+    #: an attempt past the cap was refused: no more attempts, ``get`` answers None
+    exhausted: bool = False
 
 
 class InMemoryChallengeStore:
@@ -60,7 +62,7 @@ class InMemoryChallengeStore:
 
     async def get(self, challenge_id: str) -> MfaChallenge | None:
         stored = self._challenges.get(_digest(challenge_id))
-        if stored is None or self._clock.now() >= stored.expires_at:
+        if stored is None or stored.exhausted or self._clock.now() >= stored.expires_at:
             return None
         return await self._opened(challenge_id, stored)
 
@@ -70,8 +72,13 @@ class InMemoryChallengeStore:
         if stored is None:
             return None
         # counted before the first await: as atomic as the Redis script
-        if self._clock.now() >= stored.expires_at or stored.attempts >= max_attempts:
+        if self._clock.now() >= stored.expires_at:
             del self._challenges[key]
+            return None
+        if stored.exhausted or stored.attempts >= max_attempts:
+            # kept (spent) until its expiry, so that an answer begun within the cap can
+            # still win it with its delete
+            self._challenges[key] = dataclasses.replace(stored, exhausted=True)
             return None
         counted = dataclasses.replace(stored, attempts=stored.attempts + 1)
         self._challenges[key] = counted

@@ -34,7 +34,8 @@ if tonumber(fields[2]) <= tonumber(ARGV[1]) then
 end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if attempts > tonumber(ARGV[2]) then
-  redis.call('DEL', KEYS[1])
+  -- spent, not deleted: an answer begun within the cap may still win it (its delete)
+  redis.call('HSET', KEYS[1], 'exhausted', 1)
   return false
 end
 return {fields[1], attempts}
@@ -93,10 +94,10 @@ class RedisChallengeStore:
 
     async def get(self, challenge_id: str) -> MfaChallenge | None:
         with redis_errors("MFA challenge"):
-            body, attempts, expires_at_ms = await self._client.hmget(
-                self._key(challenge_id), ["challenge", "attempts", "expires_at_ms"]
+            body, attempts, expires_at_ms, exhausted = await self._client.hmget(
+                self._key(challenge_id), ["challenge", "attempts", "expires_at_ms", "exhausted"]
             )
-        if body is None or expires_at_ms is None:
+        if body is None or expires_at_ms is None or exhausted is not None:
             return None
         if int(expires_at_ms) <= epoch_ms(self._clock.now()):
             return None

@@ -14,7 +14,7 @@ from typing import Protocol
 import msgspec
 
 from finbank_core.auth.errors import InvalidCredentials
-from finbank_core.auth.model import AuthenticateQuery
+from finbank_core.auth.model import AuthenticateQuery, account_key
 from finbank_core.auth.ports import LoginThrottle
 from finbank_core.auth.step_up import Authenticator, RequireStepUp, StepUpPurpose
 from finbank_core.auth.use_cases import check_password_encodable
@@ -82,7 +82,7 @@ class ChangePassword:
         _check_password_shape(command.current_password, "current_password")
         _check_password_shape(command.new_password, "new_password")
         principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
-        account = principal.username.strip().casefold()
+        account = account_key(principal.username)
         await self._throttle.ensure_not_locked(account)
         try:
             await self._provider.change_password(

@@ -14,6 +14,15 @@ from finbank_core.shared.privacy import masked_repr
 CHALLENGE_ID_BYTES = 32
 
 
+def account_key(username: str) -> str:
+    """The lockout key of a username: its ``casefold()``, the key the user stores find a
+    user by (case-insensitive, nothing else folded), so two usernames share a lockout
+    only if they are one user. (It used to strip spaces too: a user ``" ana"`` signed up
+    next to ``ana`` then shared ``ana``'s counter, and its own successful logins reset
+    it, so guesses at ``ana`` were never locked.)"""
+    return username.casefold()
+
+
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """Who is calling, as proven by a verified access token."""
 
@@ -91,7 +100,7 @@ class MfaChallenge(msgspec.Struct, frozen=True, kw_only=True):
     ) -> MfaChallenge:
         """A new challenge with a fresh random id, expiring ``ttl_seconds`` after ``now``."""
         return cls(
-            account=account or challenge.username.casefold(),
+            account=account or account_key(challenge.username),
             id=new_challenge_id(),
             type=challenge.type,
             session=challenge.session,

@@ -103,8 +103,12 @@ class ChallengeStore(Protocol):
         """Atomically count one more answer and return the challenge with the new count.
 
         ``None`` when the challenge is unknown, expired, or this would be
-        attempt number ``max_attempts + 1`` (the challenge is then deleted).
-        Concurrent callers each get a distinct count: the cap holds under races.
+        attempt number ``max_attempts + 1`` or later: the challenge is then
+        spent (no further attempt, ``get`` answers ``None``) but kept until
+        its expiry, so that an answer begun within the cap can still win it
+        with ``delete`` (deleting it here took it from under a right answer
+        made at the same time). Concurrent callers each get a distinct count:
+        the cap holds under races.
         """
         ...
 

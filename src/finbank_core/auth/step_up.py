@@ -31,7 +31,7 @@ from typing import Protocol
 import msgspec
 
 from finbank_core.auth.errors import InvalidToken, StepUpRequired
-from finbank_core.auth.model import AuthenticateQuery, Principal
+from finbank_core.auth.model import AuthenticateQuery, Principal, account_key
 from finbank_core.auth.ports import LoginThrottle
 from finbank_core.shared.clock import Clock
 from finbank_core.shared.errors import AuthenticationFailed, InvalidInput
@@ -185,7 +185,7 @@ class StepUp:
         _check_secret(command.password, "password", _SECRET_MAX)
         _check_secret(command.code, "code", _CODE_MAX)
         principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
-        account = principal.username.strip().casefold()
+        account = account_key(principal.username)
         await self._throttle.ensure_not_locked(account)
         try:
             await self._provider.reauthenticate(

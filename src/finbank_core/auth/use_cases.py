@@ -5,9 +5,10 @@ stores it in ``ChallengeStore`` under a fresh random id and returns only
 that id, the challenge type and its lifetime. Answering looks the challenge
 up by id alone, counts the attempt atomically *before* asking the provider
 (so parallel guesses cannot exceed the cap), deletes the challenge on
-success or after the last allowed wrong answer, and never keys anything by
-username. Every wrong password or code also counts towards the
-account's lockout (``LoginThrottle``), so new challenges do not buy new guesses.
+success (the delete decides which of several right answers wins), spends it
+at the attempt after the last allowed one, and never keys anything by
+username. Every wrong password or code also counts towards the account's
+lockout (``LoginThrottle``), so new challenges do not buy new guesses.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from finbank_core.auth.model import (
     SignUpResult,
     TokenSet,
     TotpSetup,
+    account_key,
 )
 from finbank_core.auth.ports import (
     ChallengeStore,
@@ -110,11 +112,6 @@ def validate_contact_details(command: SignUpCommand) -> None:
         )
     if name is not None and (not name.strip() or len(name) > NAME_MAX or not name.isprintable()):
         raise InvalidInput(f"name must be 1 to {NAME_MAX} printable characters", field="name")
-
-
-def account_key(username: str) -> str:
-    """The lockout key of a username: case-insensitive, as usernames are."""
-    return username.strip().casefold()
 
 
 def _validate_answer(answer: str, field: str | None = None) -> None:
@@ -275,6 +272,9 @@ class SignUp:
 
     async def __call__(self, request: SignUpCommand) -> SignUpResult:
         validate_credentials_shape(request.username, request.password)
+        if request.username.strip() != request.username:
+            # a look-alike of another user's name (Cognito refuses any space in one)
+            raise InvalidInput("username must not begin or end with a space", field="username")
         validate_contact_details(request)
         return await self._provider.sign_up(request)
 
@@ -414,10 +414,11 @@ class AnswerChallenge:
         return challenge
 
     async def _after_failure(self, challenge: MfaChallenge) -> int:
-        attempts_left = max(0, self._max_attempts - challenge.attempts)
-        if attempts_left == 0:
-            await self._challenges.delete(challenge.id)
-        return attempts_left
+        # An exhausted challenge is not deleted here: the store refuses (and deletes) it
+        # at the next attempt. Deleting it would take it from under a right answer made
+        # at the same time, whose own delete is how exactly one answer wins: answered
+        # by many at once with the right code, it then gave nobody tokens.
+        return max(0, self._max_attempts - challenge.attempts)
 
     async def _complete(
         self, challenge: MfaChallenge, outcome: TokenSet | ProviderChallenge

@@ -23,7 +23,9 @@ from finbank_core.auth.errors import (
     IncorrectCode,
     InvalidCredentials,
 )
+from finbank_core.auth.model import SignUpCommand
 from finbank_core.auth.use_cases import DEFAULT_CHALLENGE_TTL_SECONDS
+from finbank_core.shared.errors import InvalidInput
 from tests.integration.auth.harness import PASSWORD, AuthWorld, wrong_code
 
 
@@ -215,3 +217,55 @@ async def test_unknown_usernames_lock_exactly_like_real_ones(world: AuthWorld) -
             await world.login(LoginCommand(username="nobody-here", password="wrong password!"))
     with pytest.raises(AccountLocked):
         await world.login(LoginCommand(username="nobody-here", password="wrong password!"))
+
+
+@pytest.mark.parametrize("callers", [6, 12])
+async def test_many_simultaneous_right_answers_yield_exactly_one_set_of_tokens(
+    world: AuthWorld, callers: int
+) -> None:
+    # More callers than the challenge's 5 attempts: the one holding the 5th failed on
+    # the TOTP step another had just spent and, exhausting the challenge, deleted it
+    # before the winner's own delete (its claim): on Redis nobody got tokens.
+    totp = await world.user_with_totp()
+    for _ in range(3):
+        challenge_id = (await world.challenge()).challenge_id
+        assert challenge_id is not None
+        code = world.code(totp)
+        outcomes = await asyncio.gather(
+            *(
+                world.answer(AnswerChallengeCommand(challenge_id=challenge_id, answer=code))
+                for _ in range(callers)
+            ),
+            return_exceptions=True,
+        )
+        winners = [o for o in outcomes if not isinstance(o, BaseException) and o.tokens]
+        assert len(winners) == 1, outcomes
+        assert all(
+            isinstance(o, IncorrectCode | ChallengeNotFound)
+            for o in outcomes
+            if isinstance(o, BaseException)
+        ), outcomes
+        await world.throttle.record_success("maria")  # the spent-step refusals counted
+        world.clock.advance(30)  # a fresh step for the next round
+
+
+async def test_a_space_padded_look_alike_can_neither_sign_up_nor_reset_the_lockout(
+    world: AuthWorld,
+) -> None:
+    await world.user_without_mfa("maria")
+    with pytest.raises(InvalidInput) as refused:
+        await world.sign_up(SignUpCommand(username=" maria", password=PASSWORD))
+    assert refused.value.details.get("field") == "username"
+    # one signed up before that check (straight through the provider): its own logins
+    # must not forget the failures at "maria", which is another user
+    await world.provider.sign_up(SignUpCommand(username="maria ", password=PASSWORD))
+    for n in range(10):
+        with pytest.raises(InvalidCredentials):
+            await world.login(LoginCommand(username="maria", password="wrong password!"))
+        if n == 4:
+            padded = await world.login(LoginCommand(username="maria ", password=PASSWORD))
+            assert padded.tokens is not None
+    with pytest.raises(AccountLocked):
+        await world.login(LoginCommand(username="maria", password=PASSWORD))
+    padded = await world.login(LoginCommand(username="maria ", password=PASSWORD))
+    assert padded.tokens is not None  # its own lockout is its own
