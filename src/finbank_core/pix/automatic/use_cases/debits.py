@@ -40,9 +40,9 @@ runner whose ``RESERVED`` write loses to a ``FAILED`` one voids the
 reservation it (or a runner it joined) made, and any runner that reads an
 attempt ``FAILED`` gives back what a late runner of it may still hold: the
 reservation and the attempt's share of the payer's daily limit (a runner that
-read it ``RUNNING`` can count it again after the failing one released it). Each change is published under
-an id derived from the txid (and the attempt), so a replay re-announces, never
-doubles.
+read it ``RUNNING`` can count it again after the failing one released it).
+Each change is published under an id derived from the txid (and the
+attempt), so a replay re-announces, never doubles.
 """
 
 from __future__ import annotations
