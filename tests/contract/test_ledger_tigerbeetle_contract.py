@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from finbank_core.accounts.ledger import (
@@ -1192,9 +1193,17 @@ async def test_a_timeout_beyond_the_calendar_overflows(ledger_harness: LedgerHar
 # -- inputs both stores must refuse alike ----------------------------------------------
 
 
-async def test_a_nul_in_user_data_refuses_the_whole_batch_with_a_core_error(
-    ledger_harness: LedgerHarness,
+@pytest.mark.parametrize(
+    ("user_data", "alone"),
+    [("ref\x00", False), ("ref\ud800", False), ("\udfffref", True), ("ref\x00", True)],
+    ids=["nul", "surrogate", "surrogate-alone", "nul-alone"],
+)
+async def test_unstorable_user_data_refuses_the_whole_batch_with_a_core_error(
+    ledger_harness: LedgerHarness, user_data: str, alone: bool
 ) -> None:
+    # PostgreSQL text holds neither a NUL nor an unpaired surrogate (memory stored the
+    # surrogate, the driver refused the batch): both refuse it before anything applies,
+    # in a batch and alone (PostgreSQL's path for one plain transfer)
     ledger = ledger_harness.ledger
     debit, credit = await open_accounts(ledger, AccountFlags.NONE, AccountFlags.NONE)
     fine = Transfer(id=new_id(), debit_account_id=debit, credit_account_id=credit, amount=5, code=1)
@@ -1204,15 +1213,18 @@ async def test_a_nul_in_user_data_refuses_the_whole_batch_with_a_core_error(
         credit_account_id=credit,
         amount=7,
         code=1,
-        user_data="ref\x00",
+        user_data=user_data,
     )
     with pytest.raises(InvalidInput) as caught:
-        await ledger.create_transfers([fine, bad])
+        await ledger.create_transfers([bad] if alone else [fine, bad])
     assert caught.value.details["field"] == "user_data"
+    storable = msgspec.structs.replace(bad, id=new_id(), user_data="référence ✓")
+    assert await ledger.create_transfers([storable]) == [CreateTransferResult.OK]
+    assert [t.user_data for t in await ledger.lookup_transfers([storable.id])] == ["référence ✓"]
     # nothing of the batch was applied, not even the valid first transfer
     assert await ledger.lookup_transfers([fine.id, bad.id]) == []
     accounts = await ledger.lookup_accounts([debit, credit])
-    assert [a.debits_posted + a.credits_posted for a in accounts] == [0, 0]
+    assert [a.debits_posted + a.credits_posted for a in accounts] == [7, 7]  # the storable one
 
 
 @pytest.mark.parametrize("bound", ["since", "until"])

@@ -936,8 +936,8 @@ class PostgresLedger:
                 # their order (flags 0, timeout 0: in range), each asked for its result
                 # code only when one of them fails
                 user_data = t.user_data
-                if user_data is not None and "\x00" in user_data:
-                    check_transfer_texts(transfers)  # raises
+                if user_data is not None and ("\x00" in user_data or not user_data.isascii()):
+                    check_transfer_texts(transfers)  # raises unless it can be stored
                 if not (
                     0 <= t.amount <= MAX_AMOUNT
                     and 0 <= t.ledger <= MAX_U32

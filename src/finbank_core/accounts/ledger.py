@@ -38,6 +38,7 @@ from datetime import datetime
 import msgspec
 
 from finbank_core.shared.errors import InvalidInput
+from finbank_core.shared.inputs import unstorable_text
 
 BRL_LEDGER = 986  # one ledger per currency; ISO 4217 numeric code of BRL
 
@@ -500,14 +501,20 @@ class InvalidLedgerFilter(InvalidInput):
 
 
 def check_transfer_texts(transfers: Sequence[Transfer]) -> None:
-    """Raise :class:`InvalidInput` when a transfer's ``user_data`` reference holds a NUL.
+    """Raise :class:`InvalidInput` when a transfer's ``user_data`` reference holds a NUL
+    or an unpaired surrogate.
 
-    PostgreSQL text cannot store U+0000, so both ledgers refuse such a batch
-    whole, before anything is applied, with the same core error.
+    PostgreSQL text cannot store U+0000, nor anything without a UTF-8 form (a
+    lone ``"\ud800"``: the driver refused the whole batch, while memory stored
+    it), so both ledgers refuse such a batch whole, before anything is
+    applied, with the same core error.
     """
     for transfer in transfers:
-        if transfer.user_data is not None and "\x00" in transfer.user_data:
-            raise InvalidInput("user_data must not contain NUL characters", field="user_data")
+        user_data = transfer.user_data
+        if user_data is not None and ("\x00" in user_data or not user_data.isascii()):
+            wrong = unstorable_text(user_data)
+            if wrong is not None:
+                raise InvalidInput(f"user_data must not contain {wrong}", field="user_data")
 
 
 def check_entry_window(since: datetime | None, until: datetime | None) -> None:

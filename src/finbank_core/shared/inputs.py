@@ -79,7 +79,7 @@ def check_idempotency_key(
         raise InvalidInput(
             f"{name} must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters", field=field
         )
-    unstorable = _unstorable(value)
+    unstorable = unstorable_text(value)
     if unstorable is not None:
         raise InvalidInput(f"{name} must not contain {unstorable}", field=field)
     return value
@@ -91,7 +91,7 @@ def check_memo(value: str | None, *, field: str = "description") -> str | None:
         return None
     if len(value) > MAX_MEMO_LENGTH:
         raise InvalidInput(f"{field} must be at most {MAX_MEMO_LENGTH} characters", field=field)
-    unstorable = _unstorable(value)
+    unstorable = unstorable_text(value)
     if unstorable is not None:
         raise InvalidInput(f"{field} must not contain {unstorable}", field=field)
     return value
@@ -101,7 +101,7 @@ def check_text(value: str, *, field: str, name: str) -> str:
     """``value`` if every backend can store it as text, else ``InvalidInput`` naming
     ``field``: the rule of :func:`check_idempotency_key` and :func:`check_memo` for
     other free text a command carries (an owner's or an operator's id)."""
-    unstorable = _unstorable(value)
+    unstorable = unstorable_text(value)
     if unstorable is not None:
         raise InvalidInput(f"{name} must not contain {unstorable}", field=field)
     return value
@@ -140,7 +140,7 @@ def find_unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
     raised ``UnicodeEncodeError``): which field to name.
     """
     if isinstance(value, str):
-        wrong = _unstorable(value)
+        wrong = unstorable_text(value)
         return None if wrong is None else (path, wrong)
     if isinstance(value, msgspec.Struct):
         for name in value.__struct_fields__:
@@ -155,7 +155,7 @@ def find_unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
     return None
 
 
-def _unstorable(value: str) -> str | None:
+def unstorable_text(value: str) -> str | None:
     """What in ``value`` no backend can store as text, said for a message; else ``None``."""
     if "\x00" in value:
         return "NUL characters"
