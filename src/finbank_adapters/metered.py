@@ -28,6 +28,10 @@ class MeteredLoginThrottle:
 
     async def record_failure(self, account: str) -> None:
         await self._inner.record_failure(account)
+        await self._count(account)
+
+    async def _count(self, account: str) -> None:
+        """A failure was counted: an MFA failure (``mfa``), and a lockout if it locked."""
         recorder = metrics.recorder()
         if self._mfa:
             recorder.add(metrics.MFA_FAILURES)
@@ -38,6 +42,14 @@ class MeteredLoginThrottle:
 
     async def record_success(self, account: str) -> None:
         await self._inner.record_success(account)
+
+    async def begin_attempt(self, account: str) -> None:
+        await self._inner.begin_attempt(account)
+
+    async def end_attempt(self, account: str, *, failed: bool) -> None:
+        await self._inner.end_attempt(account, failed=failed)
+        if failed:
+            await self._count(account)
 
 
 def metered_login_throttle(inner: LoginThrottle, mfa: bool = False) -> LoginThrottle:

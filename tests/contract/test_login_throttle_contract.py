@@ -13,7 +13,7 @@ from finbank_adapters.memory.auth import InMemoryLoginThrottle
 from finbank_adapters.redis import RedisLoginThrottle
 from finbank_core.auth.errors import AccountLocked
 from finbank_core.auth.lockout import LockoutPolicy
-from finbank_core.auth.ports import LoginThrottle
+from finbank_core.auth.ports import ATTEMPT_LEASE_SECONDS, LoginThrottle
 from tests.support_redis import open_test_redis
 
 POLICY = LockoutPolicy(max_failures=10, failure_window_seconds=900, lock_seconds=1800)
@@ -130,3 +130,62 @@ async def test_fifty_concurrent_failures_lock_once_and_every_check_is_refused(
         POLICY.lock_seconds
     }
     await throttle.ensure_not_locked("joao")
+
+
+# -- tries held while a password or code is checked -------------------------------------
+
+
+async def test_tries_held_at_once_never_outnumber_the_tries_left(harness: Harness) -> None:
+    throttle = harness.make(POLICY)
+    await fail(throttle, "maria", 3)
+    for _ in range(7):  # 10 - 3 failures counted: 7 tries left
+        await throttle.begin_attempt("maria")
+    with pytest.raises(AccountLocked) as busy:
+        await throttle.begin_attempt("maria")
+    assert busy.value.details["retry_after_seconds"] == 1
+    await throttle.begin_attempt("someone-else")  # per account
+    await throttle.end_attempt("maria", failed=False)  # one given back (a right answer)
+    await throttle.begin_attempt("maria")
+    for _ in range(7):
+        await throttle.end_attempt("maria", failed=True)
+    with pytest.raises(AccountLocked) as locked:  # 3 + 7 failures: the lock itself
+        await throttle.begin_attempt("maria")
+    assert locked.value.details["retry_after_seconds"] == 1800
+
+
+async def test_many_tries_begun_at_once_hold_exactly_the_tries_left(harness: Harness) -> None:
+    throttle = harness.make(POLICY)
+    outcomes = await asyncio.gather(
+        *(throttle.begin_attempt("maria") for _ in range(40)), return_exceptions=True
+    )
+    assert sum(o is None for o in outcomes) == 10
+    assert all(isinstance(o, AccountLocked) for o in outcomes if o is not None)
+
+
+async def test_a_try_never_given_back_stops_counting_after_its_lease(harness: Harness) -> None:
+    throttle = harness.make(POLICY)
+    for _ in range(10):
+        await throttle.begin_attempt("maria")  # a process that died holding them all
+    with pytest.raises(AccountLocked):
+        await throttle.begin_attempt("maria")
+    harness.clock.advance(ATTEMPT_LEASE_SECONDS - 1)
+    with pytest.raises(AccountLocked):
+        await throttle.begin_attempt("maria")
+    harness.clock.advance(1)
+    await throttle.begin_attempt("maria")
+    await throttle.end_attempt("maria", failed=False)
+    await throttle.ensure_not_locked("maria")
+
+
+async def test_a_success_forgets_the_failures_and_late_give_backs_change_nothing(
+    harness: Harness,
+) -> None:
+    throttle = harness.make(POLICY)
+    await fail(throttle, "maria", 9)
+    await throttle.begin_attempt("maria")  # the one try left
+    await throttle.record_success("maria")  # another login of hers went through
+    await throttle.end_attempt("maria", failed=False)  # the try held before: nothing to give
+    for _ in range(10):
+        await throttle.begin_attempt("maria")
+    with pytest.raises(AccountLocked):
+        await throttle.begin_attempt("maria")

@@ -19,6 +19,7 @@ from finbank_adapters.crypto.envelope import EnvelopeCipher, SecretUnreadable, i
 from finbank_core.auth.errors import AccountLocked
 from finbank_core.auth.lockout import LockoutPolicy
 from finbank_core.auth.model import MfaChallenge
+from finbank_core.auth.ports import ATTEMPT_LEASE_SECONDS
 from finbank_core.auth.refresh_tokens import RotationOutcome
 from finbank_core.shared.clock import Clock
 
@@ -113,6 +114,9 @@ class _AccountFailures:
     locked_until: datetime | None = None
     locks: int = 0
     forget_at: datetime | None = None
+    #: tries held by begin_attempt, and until when they count
+    in_flight: int = 0
+    in_flight_until: datetime | None = None
 
 
 class InMemoryLoginThrottle:
@@ -146,6 +150,34 @@ class InMemoryLoginThrottle:
 
     async def record_success(self, account: str) -> None:
         self._accounts.pop(account, None)
+
+    async def begin_attempt(self, account: str) -> None:
+        await self.ensure_not_locked(account)
+        # no await from here on: as atomic as the Redis script
+        now = self._clock.now()
+        state = self._current(account) or _AccountFailures()
+        if state.in_flight_until is None or now >= state.in_flight_until:
+            state.in_flight = 0
+        counted = state.failures if state.window_ends is not None and now < state.window_ends else 0
+        if counted + state.in_flight >= self._policy.max_failures:
+            raise AccountLocked(retry_after_seconds=1)
+        state.in_flight += 1
+        state.in_flight_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
+        if state.forget_at is None or state.forget_at < state.in_flight_until:
+            state.forget_at = state.in_flight_until
+        self._accounts[account] = state
+
+    async def end_attempt(self, account: str, *, failed: bool) -> None:
+        if failed:  # counted before the try is given back, as in Redis
+            await self.record_failure(account)
+        state = self._current(account)
+        if (
+            state is not None
+            and state.in_flight > 0
+            and state.in_flight_until is not None
+            and self._clock.now() < state.in_flight_until
+        ):
+            state.in_flight -= 1
 
     def _current(self, account: str) -> _AccountFailures | None:
         state = self._accounts.get(account)

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from finbank_adapters.redis.errors import epoch_ms, hashed, redis_errors
 from finbank_core.auth.errors import AccountLocked
 from finbank_core.auth.lockout import LockoutPolicy
+from finbank_core.auth.ports import ATTEMPT_LEASE_SECONDS
 from finbank_core.shared.clock import Clock
 
 # KEYS[1] account hash. ARGV: now_ms, max_failures, window_ms, lock_ms, exponential (0/1),
@@ -52,6 +53,37 @@ return locked_until
 """
 
 
+# KEYS[1] account hash. ARGV: now_ms, max_failures, lease_ms. Mirrors
+# InMemoryLoginThrottle.begin_attempt: the lock's end (ms) if locked, -1 if the tries held
+# and the failures counted reach max_failures, else 0 (one more try held).
+_BEGIN_ATTEMPT = """
+local now = tonumber(ARGV[1])
+local s = redis.call('HMGET', KEYS[1], 'failures', 'window_ends_ms', 'locked_until_ms',
+                     'in_flight', 'in_flight_until_ms')
+local locked_until = tonumber(s[3]) or 0
+if locked_until > now then return locked_until end
+local failures = tonumber(s[1]) or 0
+if now >= (tonumber(s[2]) or 0) then failures = 0 end
+local in_flight = tonumber(s[4]) or 0
+if now >= (tonumber(s[5]) or 0) then in_flight = 0 end
+if failures + in_flight >= tonumber(ARGV[2]) then return -1 end
+local lease = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'in_flight', in_flight + 1, 'in_flight_until_ms', now + lease)
+if redis.call('PTTL', KEYS[1]) < lease then redis.call('PEXPIRE', KEYS[1], lease) end
+return 0
+"""
+
+# KEYS[1] account hash. ARGV: now_ms. Gives back one try held (none held: nothing).
+_END_ATTEMPT = """
+local s = redis.call('HMGET', KEYS[1], 'in_flight', 'in_flight_until_ms')
+local in_flight = tonumber(s[1]) or 0
+if in_flight > 0 and tonumber(ARGV[1]) < (tonumber(s[2]) or 0) then
+  redis.call('HSET', KEYS[1], 'in_flight', in_flight - 1)
+end
+return 0
+"""
+
+
 class RedisLoginThrottle:
     def __init__(
         self,
@@ -66,6 +98,8 @@ class RedisLoginThrottle:
         self._policy = policy or LockoutPolicy()
         self._prefix = f"{key_prefix}lockout:"
         self._record_failure = client.register_script(_RECORD_FAILURE)
+        self._begin_attempt = client.register_script(_BEGIN_ATTEMPT)
+        self._end_attempt = client.register_script(_END_ATTEMPT)
 
     def _key(self, account: str) -> str:
         return self._prefix + hashed(account)
@@ -97,3 +131,24 @@ class RedisLoginThrottle:
     async def record_success(self, account: str) -> None:
         with redis_errors("login throttle"):
             await self._client.delete(self._key(account))
+
+    async def begin_attempt(self, account: str) -> None:
+        now_ms = epoch_ms(self._clock.now())
+        with redis_errors("login throttle"):
+            answer = await self._begin_attempt(
+                keys=[self._key(account)],
+                args=[now_ms, self._policy.max_failures, ATTEMPT_LEASE_SECONDS * 1000],
+            )
+        locked_until = int(answer)
+        if locked_until == -1:  # the tries left are all being checked
+            raise AccountLocked(retry_after_seconds=1)
+        if locked_until > 0:
+            raise AccountLocked(
+                retry_after_seconds=max(1, math.ceil((locked_until - now_ms) / 1000))
+            )
+
+    async def end_attempt(self, account: str, *, failed: bool) -> None:
+        if failed:  # counted before the try is given back: never neither held nor counted
+            await self.record_failure(account)
+        with redis_errors("login throttle"):
+            await self._end_attempt(keys=[self._key(account)], args=[epoch_ms(self._clock.now())])

@@ -14,6 +14,7 @@ from typing import Protocol
 import msgspec
 
 from finbank_core.auth.errors import InvalidCredentials
+from finbank_core.auth.lockout import counted_attempt
 from finbank_core.auth.model import AuthenticateQuery, account_key
 from finbank_core.auth.ports import LoginThrottle
 from finbank_core.auth.step_up import Authenticator, RequireStepUp, StepUpPurpose
@@ -83,14 +84,14 @@ class ChangePassword:
         _check_password_shape(command.new_password, "new_password")
         principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
         account = account_key(principal.username)
-        await self._throttle.ensure_not_locked(account)
-        try:
-            await self._provider.change_password(
-                command.access_token, command.current_password, command.new_password
-            )
-        except InvalidCredentials:
-            await self._throttle.record_failure(account)
-            raise
+        async with counted_attempt(self._throttle, account) as attempt:
+            try:
+                await self._provider.change_password(
+                    command.access_token, command.current_password, command.new_password
+                )
+            except InvalidCredentials:
+                attempt.failed = True
+                raise
 
 
 class DisableTotp:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
 import msgspec
+
+if TYPE_CHECKING:
+    from finbank_core.auth.ports import LoginThrottle
 
 
 class LockoutPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,3 +41,30 @@ class LockoutPolicy(msgspec.Struct, frozen=True, kw_only=True):
         # Cap the exponent before shifting so the integer stays small.
         factor = 1 << min(previous_locks, 32)
         return min(self.lock_seconds * factor, self.max_lock_seconds)
+
+
+class Attempt:
+    """A check of a password or code under way; set ``failed`` when it was wrong."""
+
+    __slots__ = ("failed",)
+
+    def __init__(self) -> None:
+        self.failed = False
+
+
+@asynccontextmanager
+async def counted_attempt(throttle: LoginThrottle, account: str) -> AsyncIterator[Attempt]:
+    """Hold one of ``account``'s tries for the block (``begin_attempt``: ``AccountLocked``
+    when locked or when the tries left are all being checked) and give it back on any
+    exit (``end_attempt``), counted as a failure if the block set ``failed``.
+
+    Checking under a held try is what keeps checks made at once within the tries
+    left: checked first and counted after, 100 logins at once with 99 wrong
+    passwords all had their passwords checked before the first failure was counted.
+    """
+    await throttle.begin_attempt(account)
+    attempt = Attempt()
+    try:
+        yield attempt
+    finally:
+        await throttle.end_attempt(account, failed=attempt.failed)

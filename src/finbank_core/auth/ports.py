@@ -136,6 +136,27 @@ class LoginThrottle(Protocol):
         """Forget the failures (and the lock history) of the account."""
         ...
 
+    async def begin_attempt(self, account: str) -> None:
+        """``ensure_not_locked``, then hold one of the account's tries left while a
+        password or code is checked (:data:`ATTEMPT_LEASE_SECONDS` at most: a holder
+        that died). ``AccountLocked`` also while the failures counted and the tries
+        held together reach the policy's ``max_failures`` (``retry_after_seconds``
+        1): checks made at once cannot outnumber the tries left, as checks made one
+        after another cannot. Atomic in the store; every ``begin_attempt`` is
+        followed by one ``end_attempt``.
+        """
+        ...
+
+    async def end_attempt(self, account: str, *, failed: bool) -> None:
+        """Give back the try ``begin_attempt`` held; ``failed``: count a failure, as
+        ``record_failure`` does."""
+        ...
+
+
+#: how long a try held by ``LoginThrottle.begin_attempt`` counts without its
+#: ``end_attempt`` (a process that died mid-check)
+ATTEMPT_LEASE_SECONDS = 60
+
 
 class TokenDenylist(Protocol):
     """Revoked token ids (``jti``) and login sessions (``origin_jti``) until they expire."""

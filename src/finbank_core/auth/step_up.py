@@ -31,6 +31,7 @@ from typing import Protocol
 import msgspec
 
 from finbank_core.auth.errors import InvalidToken, StepUpRequired
+from finbank_core.auth.lockout import counted_attempt
 from finbank_core.auth.model import AuthenticateQuery, Principal, account_key
 from finbank_core.auth.ports import LoginThrottle
 from finbank_core.shared.clock import Clock
@@ -186,16 +187,16 @@ class StepUp:
         _check_secret(command.code, "code", _CODE_MAX)
         principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
         account = account_key(principal.username)
-        await self._throttle.ensure_not_locked(account)
-        try:
-            await self._provider.reauthenticate(
-                principal, password=command.password, code=command.code
-            )
-        except InvalidToken:
-            raise
-        except AuthenticationFailed:
-            await self._throttle.record_failure(account)
-            raise
+        async with counted_attempt(self._throttle, account) as attempt:
+            try:
+                await self._provider.reauthenticate(
+                    principal, password=command.password, code=command.code
+                )
+            except InvalidToken:
+                raise
+            except AuthenticationFailed:
+                attempt.failed = True
+                raise
         token = new_step_up_token()
         grant = StepUpGrant(
             subject=principal.subject,

@@ -25,6 +25,7 @@ from finbank_core.auth.errors import (
     InvalidToken,
     UnsupportedChallenge,
 )
+from finbank_core.auth.lockout import counted_attempt
 from finbank_core.auth.model import (
     AuthenticateQuery,
     ChallengeType,
@@ -315,12 +316,12 @@ class PasswordLogin:
         username, password = command.username, command.password
         validate_credentials_shape(username, password)
         account = account_key(username)
-        await self._throttle.ensure_not_locked(account)
-        try:
-            outcome = await self._provider.login(username, password)
-        except InvalidCredentials:
-            await self._throttle.record_failure(account)
-            raise
+        async with counted_attempt(self._throttle, account) as attempt:
+            try:
+                outcome = await self._provider.login(username, password)
+            except InvalidCredentials:
+                attempt.failed = True
+                raise
         if isinstance(outcome, TokenSet):
             await self._throttle.record_success(account)
         # With a challenge, failures are forgotten only once MFA succeeds too.
@@ -360,22 +361,25 @@ class AnswerChallenge:
     async def __call__(self, command: AnswerChallengeCommand) -> LoginResult:
         answer = command.answer
         _validate_answer(answer)
-        challenge = await self._begin(command.challenge_id)
+        challenge = await self._begin(command.challenge_id, lock_checked_here=False)
         if challenge.type is ChallengeType.SELECT_MFA_TYPE:
             _check_selection(challenge, answer)
-        try:
-            outcome = await self._provider.answer_challenge(challenge.provider_challenge(), answer)
-        except InvalidToken:
-            # The provider's session is gone: this challenge can never succeed.
-            await self._challenges.delete(challenge.id)
-            raise ChallengeNotFound() from None
-        except AuthenticationFailed:
-            await self._throttle.record_failure(challenge.account)
-            attempts_left = await self._after_failure(challenge)
-            raise IncorrectCode(attempts_left=attempts_left) from None
-        except DomainError:
-            await self._after_failure(challenge)
-            raise
+        async with counted_attempt(self._throttle, challenge.account) as attempt:
+            try:
+                outcome = await self._provider.answer_challenge(
+                    challenge.provider_challenge(), answer
+                )
+            except InvalidToken:
+                # The provider's session is gone: this challenge can never succeed.
+                await self._challenges.delete(challenge.id)
+                raise ChallengeNotFound() from None
+            except AuthenticationFailed:
+                attempt.failed = True
+                attempts_left = await self._after_failure(challenge)
+                raise IncorrectCode(attempts_left=attempts_left) from None
+            except DomainError:
+                await self._after_failure(challenge)
+                raise
         return await self._complete(challenge, outcome)
 
     async def begin_totp_setup(self, command: SetUpChallengeTotpCommand) -> ChallengeTotpSetup:
@@ -404,13 +408,16 @@ class AnswerChallenge:
             expires_in=self._issuer.ttl_for(following),
         )
 
-    async def _begin(self, challenge_id: str) -> MfaChallenge:
+    async def _begin(self, challenge_id: str, *, lock_checked_here: bool = True) -> MfaChallenge:
+        """Count an attempt on the challenge; ``lock_checked_here``: refuse a locked
+        account (else the caller checks the code under ``counted_attempt``, which does)."""
         if not _plausible_challenge_id(challenge_id):
             raise ChallengeNotFound()
         challenge = await self._challenges.begin_attempt(challenge_id, self._max_attempts)
         if challenge is None:
             raise ChallengeNotFound()
-        await self._throttle.ensure_not_locked(challenge.account)
+        if lock_checked_here:
+            await self._throttle.ensure_not_locked(challenge.account)
         return challenge
 
     async def _after_failure(self, challenge: MfaChallenge) -> int:

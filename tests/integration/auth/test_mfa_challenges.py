@@ -269,3 +269,42 @@ async def test_a_space_padded_look_alike_can_neither_sign_up_nor_reset_the_locko
         await world.login(LoginCommand(username="maria", password=PASSWORD))
     padded = await world.login(LoginCommand(username="maria ", password=PASSWORD))
     assert padded.tokens is not None  # its own lockout is its own
+
+
+async def test_logins_at_once_never_check_more_passwords_than_the_tries_left(
+    world: AuthWorld,
+) -> None:
+    # Checked first and counted after, 99 wrong passwords and the right one sent at once
+    # were all checked (and the right one got tokens) before the first failure counted.
+    await world.user_without_mfa("maria")
+    guesses = [f"wrong password {n}" for n in range(29)] + [PASSWORD]
+    outcomes = await asyncio.gather(
+        *(world.login(LoginCommand(username="maria", password=g)) for g in guesses),
+        return_exceptions=True,
+    )
+    checked = [o for o in outcomes if not isinstance(o, AccountLocked)]
+    assert len(checked) <= 10, outcomes  # the policy's 10 tries
+    assert all(isinstance(o, InvalidCredentials) or o.tokens for o in checked), outcomes  # type: ignore[union-attr]
+    wrong = sum(isinstance(o, InvalidCredentials) for o in checked)
+    if wrong == 10:  # every try went to a wrong one: the account is now locked
+        with pytest.raises(AccountLocked):
+            await world.login(LoginCommand(username="maria", password=PASSWORD))
+
+
+async def test_mfa_codes_at_once_over_many_challenges_never_exceed_the_tries_left(
+    world: AuthWorld,
+) -> None:
+    totp = await world.user_with_totp()
+    challenges = [(await world.challenge()).challenge_id for _ in range(6)]
+    wrong = wrong_code(world.code(totp))
+    outcomes = await asyncio.gather(
+        *(
+            world.answer(AnswerChallengeCommand(challenge_id=c, answer=wrong))
+            for c in challenges
+            if c is not None
+            for _ in range(5)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(o, IncorrectCode) for o in outcomes) <= 10, outcomes
+    assert all(isinstance(o, IncorrectCode | AccountLocked) for o in outcomes), outcomes
