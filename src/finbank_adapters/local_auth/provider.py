@@ -117,8 +117,7 @@ class LocalIdentityProvider:
             raise InvalidCredentials()
         if self._hasher.check_needs_rehash(user.password_hash):
             rehashed = await asyncio.to_thread(self._hasher.hash, password)
-            user = _replace(user, password_hash=rehashed)
-            await self._users.update(user)
+            user = await self._change(user.subject, password_hash=rehashed)
         if user.mfa_enabled and user.totp_secret:
             session = self._tokens.sign(
                 "mfa_session", user.subject, MFA_SESSION_TTL_SECONDS, username=user.username
@@ -251,6 +250,18 @@ class LocalIdentityProvider:
         if self._denylist is not None:
             await self._denylist.revoke(family_id, until)
 
+    async def _change(self, subject: str, **changes: object) -> UserRecord:
+        """Write ``changes`` over the user as stored now, not over a copy read before a
+        slow step: a password hashed for 0.4 s and written back with the rest of the
+        record read before it undid an authenticator enrolled (or removed) meanwhile.
+        What is left is the store's own read and write, a round trip apart."""
+        user = await self._users.get(subject)
+        if user is None:
+            raise InvalidToken()
+        changed = _replace(user, **changes)
+        await self._users.update(changed)
+        return changed
+
     # -- TOTP enrolment -----------------------------------------------------------
 
     async def begin_totp_setup(self, access_token: str) -> TotpSetup:
@@ -328,7 +339,7 @@ class LocalIdentityProvider:
         if new_password == current_password:
             raise WeakPassword("the new password must differ from the current one")
         password_hash = await asyncio.to_thread(self._hasher.hash, new_password)
-        await self._users.update(_replace(user, password_hash=password_hash))
+        await self._change(user.subject, password_hash=password_hash)
         until = self._clock.now() + timedelta(seconds=self._tokens.refresh_ttl_seconds)
         current_family = claims.get("sid")
         for family in await self._refresh_tokens.revoke_subject(user.subject):

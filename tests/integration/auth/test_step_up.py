@@ -8,6 +8,8 @@ needs a step-up token, which needs the password or the current code.
 from __future__ import annotations
 
 import asyncio
+import threading
+from typing import Any
 
 import pyotp
 import pytest
@@ -326,3 +328,57 @@ def test_commands_and_results_never_show_their_secrets() -> None:
         access_token="eyJ-access", current_password="old-secret-1", new_password="new-secret-2"
     )
     assert not {"eyJ-access", "old-secret-1", "new-secret-2"} & set(repr(change).split("'"))
+
+
+async def test_a_password_change_keeps_an_authenticator_enrolled_while_it_hashed(
+    world: AuthWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The change read the user, hashed the new password (0.4 s of argon2) and wrote the
+    # record it had read back with the new hash: an authenticator enrolled meanwhile was
+    # lost, and the next login gave tokens with no MFA asked.
+    tokens = await world.user_without_mfa()
+    setup = await world.set_up_totp(
+        SetUpTotpCommand(
+            access_token=tokens.access_token,
+            step_up_token=await world.stepped_up(tokens.access_token),
+        )
+    )
+    hashing, hashed = threading.Event(), threading.Event()
+
+    class HeldHasher:
+        """The provider's hasher, held mid-hash (in its thread) to order the two writes."""
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def hash(self, password: str) -> str:
+            hashing.set()
+            hashed.wait(10)
+            result: str = self._inner.hash(password)
+            return result
+
+    monkeypatch.setattr(world.provider, "_hasher", HeldHasher(world.provider._hasher))
+    change = asyncio.create_task(
+        ChangePassword(world.authenticate, world.provider, world.throttle)(
+            ChangePasswordCommand(
+                access_token=tokens.access_token,
+                current_password=PASSWORD,
+                new_password=NEW_PASSWORD,
+            )
+        )
+    )
+    assert await asyncio.to_thread(hashing.wait, 10)
+    await world.verify_totp(
+        VerifyTotpCommand(
+            access_token=tokens.access_token, code=world.code(pyotp.TOTP(setup.secret))
+        )
+    )
+    hashed.set()
+    await change
+
+    after = await world.login(LoginCommand(username="maria", password=NEW_PASSWORD))
+    assert after.mfa_required  # the authenticator enrolled during the change is kept
+    assert after.tokens is None
