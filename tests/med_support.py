@@ -132,21 +132,15 @@ class MedWorld:
     def refund_pix(self) -> RefundPix:
         """The customer's own refund of a received payment, on this world's stores
         (without claims: concurrent calls are not held back)."""
-        return RefundPix(
-            ispb=self.deps.ispb,
-            accounts=self.accounts,
-            payments=self.payments,
-            steps=PixLedgerSteps(self.ledger),
-            events=self.deps.events,
-            clock=self.clock,
-            ids=self.deps.ids,
-            network=self.network,
-        )
+        return self._refund_pix(None)
 
     @property
     def refund_pix_with_claims(self) -> RefundPix:
         """:attr:`refund_pix` with this backend's claims, as the container builds it."""
         assert self.claims is not None
+        return self._refund_pix(self.claims)
+
+    def _refund_pix(self, claims: RequestClaims | None) -> RefundPix:
         return RefundPix(
             ispb=self.deps.ispb,
             accounts=self.accounts,
@@ -156,7 +150,7 @@ class MedWorld:
             clock=self.clock,
             ids=self.deps.ids,
             network=self.network,
-            claims=self.claims,
+            claims=claims,
         )
 
     def events(self, type: str) -> list[str]:

@@ -63,6 +63,25 @@ async def pending(w: MedWorld, account: CustomerAccount) -> int:
 # -- RefundPix: reserve, then the payment's version --------------------------------------
 
 
+async def paid_100(w: MedWorld, payee_own: int) -> tuple[CustomerAccount, CustomerAccount, str]:
+    """The payer and the payee (with ``payee_own`` of its own) and the EndToEndId of the
+    R$ 100,00 on-us payment between them."""
+    payer, payee = await w.open_account("payer"), await w.open_account("payee")
+    await w.deposit(payer, 100_00)
+    if payee_own:
+        await w.deposit(payee, payee_own)
+    return payer, payee, (await w.on_us(payer, payee, 100_00)).end_to_end_id
+
+
+def refunds_of(e2e: str, amounts: list[int]) -> list[RefundPixCommand]:
+    return [
+        RefundPixCommand(
+            owner_id="payee", end_to_end_id=e2e, amount=Money(cents), client_refund_id=f"r-{n}"
+        )
+        for n, cents in enumerate(amounts)
+    ]
+
+
 async def test_different_refunds_at_once_move_only_what_the_payment_records(
     med_world: MedWorld,
 ) -> None:
@@ -72,20 +91,10 @@ async def test_different_refunds_at_once_move_only_what_the_payment_records(
     # claims nothing makes them take turns: a loser starts again on the payment as
     # it now is, so each is answered as it would be in turn.
     w = med_world
-    payer, payee = await w.open_account("payer"), await w.open_account("payee")
-    await w.deposit(payer, 100_00)
-    await w.deposit(payee, 500_00)  # enough for every refund's reservation to go through
-    e2e = (await w.on_us(payer, payee, 100_00)).end_to_end_id
+    # the payee's own R$ 500,00: enough for every refund's reservation to go through
+    payer, payee, e2e = await paid_100(w, 500_00)
     refund = w.refund_pix
-    commands = [
-        RefundPixCommand(
-            owner_id="payee",
-            end_to_end_id=e2e,
-            amount=Money(cents),
-            client_refund_id=f"refund-{n}",
-        )
-        for n, cents in enumerate([60_00, 60_00, 30_00, 30_00, 10_00, 10_00])
-    ]
+    commands = refunds_of(e2e, [60_00, 60_00, 30_00, 30_00, 10_00, 10_00])
 
     settled = await asyncio.gather(*(refund(c) for c in commands), return_exceptions=True)
 
@@ -115,17 +124,9 @@ async def test_refunds_at_once_are_never_refused_for_money_another_one_holds(
     # that then lost the payment's version, and were refused insufficient_funds
     # (with money left) or PixVersionConflict. With claims they take turns.
     w = med_world
-    payer, payee = await w.open_account("payer"), await w.open_account("payee")
-    await w.deposit(payer, 100_00)
-    await w.deposit(payee, 100_00)
-    e2e = (await w.on_us(payer, payee, 100_00)).end_to_end_id
+    payer, payee, e2e = await paid_100(w, 100_00)
     refund = w.refund_pix_with_claims
-    commands = [
-        RefundPixCommand(
-            owner_id="payee", end_to_end_id=e2e, amount=Money(40_00), client_refund_id=f"r-{n}"
-        )
-        for n in range(8)
-    ]
+    commands = refunds_of(e2e, [40_00] * 8)
 
     results, errors = await outcomes([lambda c=c: refund(c) for c in commands])  # type: ignore[misc]
 
@@ -164,15 +165,10 @@ async def test_a_refund_refused_funds_while_another_was_recorded_is_answered_in_
     # reserves: its reservation finds R$ 20,00. In turn it exceeds what is left of
     # the payment; it must not be told insufficient_funds for the other's refund.
     w = med_world
-    payer, payee = await w.open_account("payer"), await w.open_account("payee")
-    await w.deposit(payer, 100_00)
-    e2e = (await w.on_us(payer, payee, 100_00)).end_to_end_id
+    _payer, payee, e2e = await paid_100(w, 0)
     stale = await w.payments.get(e2e)
-    first = await w.refund_pix(
-        RefundPixCommand(
-            owner_id="payee", end_to_end_id=e2e, amount=Money(80_00), client_refund_id="a"
-        )
-    )
+    first_command, late_command = refunds_of(e2e, [80_00, 40_00])
+    first = await w.refund_pix(first_command)
     assert first.refund.status is RefundStatus.DEVOLVIDO
     late = RefundPix(
         ispb=w.deps.ispb,
@@ -186,14 +182,10 @@ async def test_a_refund_refused_funds_while_another_was_recorded_is_answered_in_
     )
 
     with pytest.raises(PixRefundExceedsOriginal):
-        await late(
-            RefundPixCommand(
-                owner_id="payee", end_to_end_id=e2e, amount=Money(40_00), client_refund_id="b"
-            )
-        )
+        await late(late_command)
 
     payment = await w.payments.get(e2e)
-    assert [r.client_refund_id for r in payment.refunds] == ["a"]
+    assert [r.client_refund_id for r in payment.refunds] == [first_command.client_refund_id]
     assert await w.posted(payee) == 20_00
     assert await pending(w, payee) == 0
 

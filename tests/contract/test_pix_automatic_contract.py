@@ -730,6 +730,21 @@ async def test_the_payer_rejects_a_code_and_it_can_no_longer_be_authorised(
         )
 
 
+async def request_of(
+    world: World, recurrence: Recurrence, payer: CustomerAccount, deadline: datetime
+) -> Recurrence:
+    """Journey 1: the receiver asks ``payer`` to authorise ``recurrence`` by ``deadline``."""
+    return await world.request(
+        RequestAuthorisationCommand(
+            owner_id=recurrence.receiver_owner_id,
+            recurrence_id=recurrence.recurrence_id,
+            payer_branch=payer.branch,
+            payer_account_number=payer.number,
+            expires_at=deadline,
+        )
+    )
+
+
 async def test_a_journey_one_request_lapses_exactly_at_its_deadline(
     world: World, parties: tuple[CustomerAccount, CustomerAccount]
 ) -> None:
@@ -738,15 +753,7 @@ async def test_a_journey_one_request_lapses_exactly_at_its_deadline(
     second = await world.recurrence(receiver)
     deadline = world.clock.now() + timedelta(days=3)
     for recurrence in (first, second):
-        requested = await world.request(
-            RequestAuthorisationCommand(
-                owner_id=receiver.owner_id,
-                recurrence_id=recurrence.recurrence_id,
-                payer_branch=payer.branch,
-                payer_account_number=payer.number,
-                expires_at=deadline,
-            )
-        )
+        requested = await request_of(world, recurrence, payer, deadline)
         assert requested.journey is Journey.JORNADA_1
     assert len(await world.store.list_recurrences(payer_owner_id=payer.owner_id)) == 2
     with pytest.raises(RecurrenceNotFound):  # addressed to ana only
@@ -785,21 +792,9 @@ async def test_a_journey_one_request_rejected_at_its_deadline_has_lapsed_instead
     # lapsed (EXPIRADA, recurrence_expired), as an authorisation then finds it.
     receiver, payer = parties
     deadline = world.clock.now() + timedelta(days=3)
-    requested = []
-    for _ in range(3):
-        recurrence = await world.recurrence(receiver)
-        requested.append(
-            await world.request(
-                RequestAuthorisationCommand(
-                    owner_id=receiver.owner_id,
-                    recurrence_id=recurrence.recurrence_id,
-                    payer_branch=payer.branch,
-                    payer_account_number=payer.number,
-                    expires_at=deadline,
-                )
-            )
-        )
-    in_time, at_deadline, later = requested
+    in_time, at_deadline, later = [
+        await request_of(world, await world.recurrence(receiver), payer, deadline) for _ in range(3)
+    ]
 
     world.clock.set(deadline - timedelta(microseconds=1))
     refused = await world.reject(
