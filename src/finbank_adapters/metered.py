@@ -43,11 +43,11 @@ class MeteredLoginThrottle:
     async def record_success(self, account: str) -> None:
         await self._inner.record_success(account)
 
-    async def begin_attempt(self, account: str) -> None:
-        await self._inner.begin_attempt(account)
+    async def begin_attempt(self, account: str) -> str:
+        return await self._inner.begin_attempt(account)
 
-    async def end_attempt(self, account: str, *, failed: bool) -> None:
-        await self._inner.end_attempt(account, failed=failed)
+    async def end_attempt(self, account: str, token: str, *, failed: bool) -> None:
+        await self._inner.end_attempt(account, token, failed=failed)
         if failed:
             await self._count(account)
 

@@ -138,16 +138,15 @@ async def test_fifty_concurrent_failures_lock_once_and_every_check_is_refused(
 async def test_tries_held_at_once_never_outnumber_the_tries_left(harness: Harness) -> None:
     throttle = harness.make(POLICY)
     await fail(throttle, "maria", 3)
-    for _ in range(7):  # 10 - 3 failures counted: 7 tries left
-        await throttle.begin_attempt("maria")
+    held = [await throttle.begin_attempt("maria") for _ in range(7)]  # 10 - 3 failures
     with pytest.raises(AccountLocked) as busy:
         await throttle.begin_attempt("maria")
     assert busy.value.details["retry_after_seconds"] == 1
     await throttle.begin_attempt("someone-else")  # per account
-    await throttle.end_attempt("maria", failed=False)  # one given back (a right answer)
-    await throttle.begin_attempt("maria")
-    for _ in range(7):
-        await throttle.end_attempt("maria", failed=True)
+    await throttle.end_attempt("maria", held.pop(), failed=False)  # a right answer
+    held.append(await throttle.begin_attempt("maria"))
+    for token in held:
+        await throttle.end_attempt("maria", token, failed=True)
     with pytest.raises(AccountLocked) as locked:  # 3 + 7 failures: the lock itself
         await throttle.begin_attempt("maria")
     assert locked.value.details["retry_after_seconds"] == 1800
@@ -158,34 +157,43 @@ async def test_many_tries_begun_at_once_hold_exactly_the_tries_left(harness: Har
     outcomes = await asyncio.gather(
         *(throttle.begin_attempt("maria") for _ in range(40)), return_exceptions=True
     )
-    assert sum(o is None for o in outcomes) == 10
-    assert all(isinstance(o, AccountLocked) for o in outcomes if o is not None)
+    tokens = [o for o in outcomes if isinstance(o, str)]
+    assert len(set(tokens)) == 10
+    assert all(isinstance(o, AccountLocked) for o in outcomes if not isinstance(o, str))
 
 
-async def test_a_try_never_given_back_stops_counting_after_its_lease(harness: Harness) -> None:
-    throttle = harness.make(POLICY)
-    for _ in range(10):
-        await throttle.begin_attempt("maria")  # a process that died holding them all
-    with pytest.raises(AccountLocked):
-        await throttle.begin_attempt("maria")
-    harness.clock.advance(ATTEMPT_LEASE_SECONDS - 1)
-    with pytest.raises(AccountLocked):
-        await throttle.begin_attempt("maria")
-    harness.clock.advance(1)
-    await throttle.begin_attempt("maria")
-    await throttle.end_attempt("maria", failed=False)
-    await throttle.ensure_not_locked("maria")
-
-
-async def test_a_success_forgets_the_failures_and_late_give_backs_change_nothing(
+async def test_a_try_never_given_back_stops_counting_a_lease_after_its_own_start(
     harness: Harness,
 ) -> None:
     throttle = harness.make(POLICY)
-    await fail(throttle, "maria", 9)
-    await throttle.begin_attempt("maria")  # the one try left
-    await throttle.record_success("maria")  # another login of hers went through
-    await throttle.end_attempt("maria", failed=False)  # the try held before: nothing to give
-    for _ in range(10):
-        await throttle.begin_attempt("maria")
+    for _ in range(9):
+        await throttle.begin_attempt("maria")  # a process that died holding them
+    # others keep checking, one at a time, more often than the lease: the dead
+    # process's tries must still lapse a lease after they began
+    for _ in range(3):
+        harness.clock.advance(ATTEMPT_LEASE_SECONDS // 3)
+        token = await throttle.begin_attempt("maria")
+        await throttle.end_attempt("maria", token, failed=False)
+    tokens = [await throttle.begin_attempt("maria") for _ in range(10)]  # all ten are back
     with pytest.raises(AccountLocked):
         await throttle.begin_attempt("maria")
+    for token in tokens:
+        await throttle.end_attempt("maria", token, failed=False)
+    await throttle.ensure_not_locked("maria")
+
+
+async def test_a_success_forgets_the_failures_but_not_the_tries_still_held(
+    harness: Harness,
+) -> None:
+    throttle = harness.make(POLICY)
+    await fail(throttle, "maria", 5)
+    held = [await throttle.begin_attempt("maria") for _ in range(5)]
+    await throttle.record_success("maria")  # another login of hers went through
+    more = [await throttle.begin_attempt("maria") for _ in range(5)]  # 10 - 5 held
+    with pytest.raises(AccountLocked):
+        await throttle.begin_attempt("maria")
+    for token in (*held, *more):
+        await throttle.end_attempt("maria", token, failed=False)
+    await throttle.end_attempt("maria", held[0], failed=False)  # twice: nothing to give
+    tokens = [await throttle.begin_attempt("maria") for _ in range(10)]
+    assert len(set(tokens)) == 10

@@ -117,7 +117,10 @@ class LocalIdentityProvider:
             raise InvalidCredentials()
         if self._hasher.check_needs_rehash(user.password_hash):
             rehashed = await asyncio.to_thread(self._hasher.hash, password)
-            user = await self._change(user.subject, password_hash=rehashed)
+            # only over the hash just verified: a password changed meanwhile stays changed
+            user = await self._change(
+                user.subject, expect_hash=user.password_hash, password_hash=rehashed
+            )
         if user.mfa_enabled and user.totp_secret:
             session = self._tokens.sign(
                 "mfa_session", user.subject, MFA_SESSION_TTL_SECONDS, username=user.username
@@ -250,14 +253,21 @@ class LocalIdentityProvider:
         if self._denylist is not None:
             await self._denylist.revoke(family_id, until)
 
-    async def _change(self, subject: str, **changes: object) -> UserRecord:
+    async def _change(
+        self, subject: str, *, expect_hash: str | None = None, **changes: object
+    ) -> UserRecord:
         """Write ``changes`` over the user as stored now, not over a copy read before a
         slow step: a password hashed for 0.4 s and written back with the rest of the
         record read before it undid an authenticator enrolled (or removed) meanwhile.
-        What is left is the store's own read and write, a round trip apart."""
+        With ``expect_hash``, only while the stored password hash is still that one
+        (else the user as stored, unchanged): a login's rehash of the old password
+        finishing after a password change used to bring the old password back. What
+        is left is the store's own read and write, a round trip apart."""
         user = await self._users.get(subject)
         if user is None:
             raise InvalidToken()
+        if expect_hash is not None and user.password_hash != expect_hash:
+            return user
         changed = _replace(user, **changes)
         await self._users.update(changed)
         return changed
@@ -339,7 +349,13 @@ class LocalIdentityProvider:
         if new_password == current_password:
             raise WeakPassword("the new password must differ from the current one")
         password_hash = await asyncio.to_thread(self._hasher.hash, new_password)
-        await self._change(user.subject, password_hash=password_hash)
+        if (
+            await self._change(
+                user.subject, expect_hash=user.password_hash, password_hash=password_hash
+            )
+        ).password_hash != password_hash:
+            # another change (or a rehash) replaced the password just checked meanwhile
+            raise InvalidCredentials()
         until = self._clock.now() + timedelta(seconds=self._tokens.refresh_ttl_seconds)
         current_family = claims.get("sid")
         for family in await self._refresh_tokens.revoke_subject(user.subject):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -114,9 +115,6 @@ class _AccountFailures:
     locked_until: datetime | None = None
     locks: int = 0
     forget_at: datetime | None = None
-    #: tries held by begin_attempt, and until when they count
-    in_flight: int = 0
-    in_flight_until: datetime | None = None
 
 
 class InMemoryLoginThrottle:
@@ -124,6 +122,8 @@ class InMemoryLoginThrottle:
         self._clock = clock
         self._policy = policy or LockoutPolicy()
         self._accounts: dict[str, _AccountFailures] = {}
+        #: account -> the tries held (token -> when it stops counting)
+        self._tries: dict[str, dict[str, datetime]] = {}
 
     async def ensure_not_locked(self, account: str) -> None:
         state = self._current(account)
@@ -151,33 +151,33 @@ class InMemoryLoginThrottle:
     async def record_success(self, account: str) -> None:
         self._accounts.pop(account, None)
 
-    async def begin_attempt(self, account: str) -> None:
+    async def begin_attempt(self, account: str) -> str:
         await self.ensure_not_locked(account)
         # no await from here on: as atomic as the Redis script
         now = self._clock.now()
-        state = self._current(account) or _AccountFailures()
-        if state.in_flight_until is None or now >= state.in_flight_until:
-            state.in_flight = 0
-        counted = state.failures if state.window_ends is not None and now < state.window_ends else 0
-        if counted + state.in_flight >= self._policy.max_failures:
-            raise AccountLocked(retry_after_seconds=1)
-        state.in_flight += 1
-        state.in_flight_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
-        if state.forget_at is None or state.forget_at < state.in_flight_until:
-            state.forget_at = state.in_flight_until
-        self._accounts[account] = state
-
-    async def end_attempt(self, account: str, *, failed: bool) -> None:
-        if failed:  # counted before the try is given back, as in Redis
-            await self.record_failure(account)
+        tries = {t: end for t, end in self._tries.get(account, {}).items() if end > now}
         state = self._current(account)
-        if (
-            state is not None
-            and state.in_flight > 0
-            and state.in_flight_until is not None
-            and self._clock.now() < state.in_flight_until
-        ):
-            state.in_flight -= 1
+        counted = (
+            state.failures
+            if state is not None and state.window_ends is not None and now < state.window_ends
+            else 0
+        )
+        if counted + len(tries) >= self._policy.max_failures:
+            self._tries[account] = tries
+            raise AccountLocked(retry_after_seconds=1)
+        token = secrets.token_hex(8)
+        tries[token] = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
+        self._tries[account] = tries
+        return token
+
+    async def end_attempt(self, account: str, token: str, *, failed: bool) -> None:
+        if failed:  # counted in the same step as the try is given back
+            await self.record_failure(account)
+        tries = self._tries.get(account)
+        if tries is not None:
+            tries.pop(token, None)
+            if not tries:
+                del self._tries[account]
 
     def _current(self, account: str) -> _AccountFailures | None:
         state = self._accounts.get(account)

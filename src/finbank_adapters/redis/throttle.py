@@ -7,6 +7,7 @@ server agrees on the policy whatever Redis's own clock says.
 from __future__ import annotations
 
 import math
+import secrets
 
 from redis.asyncio import Redis
 
@@ -53,35 +54,32 @@ return locked_until
 """
 
 
-# KEYS[1] account hash. ARGV: now_ms, max_failures, lease_ms. Mirrors
-# InMemoryLoginThrottle.begin_attempt: the lock's end (ms) if locked, -1 if the tries held
-# and the failures counted reach max_failures, else 0 (one more try held).
+# KEYS[1] account hash, KEYS[2] its tries (a sorted set: token -> when it stops
+# counting). ARGV: now_ms, max_failures, lease_ms, token. Mirrors
+# InMemoryLoginThrottle.begin_attempt: the lock's end (ms) if locked, -1 if the tries
+# held and the failures counted reach max_failures, else 0 (the try ``token`` held).
 _BEGIN_ATTEMPT = """
 local now = tonumber(ARGV[1])
-local s = redis.call('HMGET', KEYS[1], 'failures', 'window_ends_ms', 'locked_until_ms',
-                     'in_flight', 'in_flight_until_ms')
+local s = redis.call('HMGET', KEYS[1], 'failures', 'window_ends_ms', 'locked_until_ms')
 local locked_until = tonumber(s[3]) or 0
 if locked_until > now then return locked_until end
 local failures = tonumber(s[1]) or 0
 if now >= (tonumber(s[2]) or 0) then failures = 0 end
-local in_flight = tonumber(s[4]) or 0
-if now >= (tonumber(s[5]) or 0) then in_flight = 0 end
-if failures + in_flight >= tonumber(ARGV[2]) then return -1 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if failures + redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
 local lease = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'in_flight', in_flight + 1, 'in_flight_until_ms', now + lease)
-if redis.call('PTTL', KEYS[1]) < lease then redis.call('PEXPIRE', KEYS[1], lease) end
+redis.call('ZADD', KEYS[2], now + lease, ARGV[4])
+redis.call('PEXPIRE', KEYS[2], lease)
 return 0
 """
 
-# KEYS[1] account hash. ARGV: now_ms. Gives back one try held (none held: nothing).
-_END_ATTEMPT = """
-local s = redis.call('HMGET', KEYS[1], 'in_flight', 'in_flight_until_ms')
-local in_flight = tonumber(s[1]) or 0
-if in_flight > 0 and tonumber(ARGV[1]) < (tonumber(s[2]) or 0) then
-  redis.call('HSET', KEYS[1], 'in_flight', in_flight - 1)
-end
-return 0
-"""
+# KEYS[1] account hash, KEYS[2] its tries. ARGV: as _RECORD_FAILURE's, then the token,
+# then 1 to count a failure. The failure is counted and the try given back in one step.
+_END_ATTEMPT = (
+    "if ARGV[9] == '1' then\n"
+    + _RECORD_FAILURE.strip().removesuffix("return locked_until").rstrip()
+    + "\nend\nredis.call('ZREM', KEYS[2], ARGV[8])\nreturn 0\n"
+)
 
 
 class RedisLoginThrottle:
@@ -113,31 +111,33 @@ class RedisLoginThrottle:
             raise AccountLocked(retry_after_seconds=max(1, retry_after))
 
     async def record_failure(self, account: str) -> None:
-        p = self._policy
         with redis_errors("login throttle"):
-            await self._record_failure(
-                keys=[self._key(account)],
-                args=[
-                    epoch_ms(self._clock.now()),
-                    p.max_failures,
-                    p.failure_window_seconds * 1000,
-                    p.lock_seconds * 1000,
-                    1 if p.exponential else 0,
-                    p.max_lock_seconds * 1000,
-                    p.history_seconds * 1000,
-                ],
-            )
+            await self._record_failure(keys=[self._key(account)], args=self._failure_args())
+
+    def _failure_args(self) -> list[int]:
+        p = self._policy
+        return [
+            epoch_ms(self._clock.now()),
+            p.max_failures,
+            p.failure_window_seconds * 1000,
+            p.lock_seconds * 1000,
+            1 if p.exponential else 0,
+            p.max_lock_seconds * 1000,
+            p.history_seconds * 1000,
+        ]
 
     async def record_success(self, account: str) -> None:
         with redis_errors("login throttle"):
             await self._client.delete(self._key(account))
 
-    async def begin_attempt(self, account: str) -> None:
+    async def begin_attempt(self, account: str) -> str:
         now_ms = epoch_ms(self._clock.now())
+        token = secrets.token_hex(8)
+        key = self._key(account)
         with redis_errors("login throttle"):
             answer = await self._begin_attempt(
-                keys=[self._key(account)],
-                args=[now_ms, self._policy.max_failures, ATTEMPT_LEASE_SECONDS * 1000],
+                keys=[key, key + ":tries"],
+                args=[now_ms, self._policy.max_failures, ATTEMPT_LEASE_SECONDS * 1000, token],
             )
         locked_until = int(answer)
         if locked_until == -1:  # the tries left are all being checked
@@ -146,9 +146,11 @@ class RedisLoginThrottle:
             raise AccountLocked(
                 retry_after_seconds=max(1, math.ceil((locked_until - now_ms) / 1000))
             )
+        return token
 
-    async def end_attempt(self, account: str, *, failed: bool) -> None:
-        if failed:  # counted before the try is given back: never neither held nor counted
-            await self.record_failure(account)
+    async def end_attempt(self, account: str, token: str, *, failed: bool) -> None:
+        key = self._key(account)
         with redis_errors("login throttle"):
-            await self._end_attempt(keys=[self._key(account)], args=[epoch_ms(self._clock.now())])
+            await self._end_attempt(
+                keys=[key, key + ":tries"], args=[*self._failure_args(), token, int(failed)]
+            )

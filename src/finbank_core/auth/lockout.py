@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import msgspec
+
+from finbank_core.shared.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from finbank_core.auth.ports import LoginThrottle
@@ -62,9 +65,14 @@ async def counted_attempt(throttle: LoginThrottle, account: str) -> AsyncIterato
     left: checked first and counted after, 100 logins at once with 99 wrong
     passwords all had their passwords checked before the first failure was counted.
     """
-    await throttle.begin_attempt(account)
+    token = await throttle.begin_attempt(account)
     attempt = Attempt()
     try:
         yield attempt
-    finally:
-        await throttle.end_attempt(account, failed=attempt.failed)
+    except BaseException:
+        # the block's own answer stands: a store that cannot take the try back now
+        # (unreachable: no new try can begin either) lets it lapse with its lease
+        with contextlib.suppress(ServiceUnavailable):
+            await throttle.end_attempt(account, token, failed=attempt.failed)
+        raise
+    await throttle.end_attempt(account, token, failed=attempt.failed)

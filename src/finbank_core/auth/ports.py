@@ -136,20 +136,21 @@ class LoginThrottle(Protocol):
         """Forget the failures (and the lock history) of the account."""
         ...
 
-    async def begin_attempt(self, account: str) -> None:
+    async def begin_attempt(self, account: str) -> str:
         """``ensure_not_locked``, then hold one of the account's tries left while a
-        password or code is checked (:data:`ATTEMPT_LEASE_SECONDS` at most: a holder
-        that died). ``AccountLocked`` also while the failures counted and the tries
-        held together reach the policy's ``max_failures`` (``retry_after_seconds``
-        1): checks made at once cannot outnumber the tries left, as checks made one
-        after another cannot. Atomic in the store; every ``begin_attempt`` is
-        followed by one ``end_attempt``.
+        password or code is checked; the try's token, for ``end_attempt``.
+
+        ``AccountLocked`` also while the failures counted and the tries held
+        together reach the policy's ``max_failures`` (``retry_after_seconds`` 1):
+        checks made at once cannot outnumber the tries left, as checks made one
+        after another cannot. Each try counts for :data:`ATTEMPT_LEASE_SECONDS`
+        from its own start at most (a holder that died). Atomic in the store.
         """
         ...
 
-    async def end_attempt(self, account: str, *, failed: bool) -> None:
-        """Give back the try ``begin_attempt`` held; ``failed``: count a failure, as
-        ``record_failure`` does."""
+    async def end_attempt(self, account: str, token: str, *, failed: bool) -> None:
+        """Give back the try ``token`` (gone or expired: nothing to give); ``failed``:
+        count a failure, as ``record_failure`` does, in the same atomic step."""
         ...
 
 

@@ -382,3 +382,47 @@ async def test_a_password_change_keeps_an_authenticator_enrolled_while_it_hashed
     after = await world.login(LoginCommand(username="maria", password=NEW_PASSWORD))
     assert after.mfa_required  # the authenticator enrolled during the change is kept
     assert after.tokens is None
+
+
+async def test_a_logins_rehash_finishing_after_a_password_change_does_not_undo_it(
+    world: AuthWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A login with the old password verified it, then rehashed it (the hasher's
+    # parameters had changed) while the password was changed: its write brought the
+    # old password back and the new one no longer worked.
+    tokens = await world.user_without_mfa()
+    hashing, hashed = threading.Event(), threading.Event()
+    inner = world.provider._hasher
+
+    class RehashingHasher:
+        """Every stored hash needs a rehash; the old password's is held mid-hash."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(inner, name)
+
+        def check_needs_rehash(self, stored: str) -> bool:
+            return True
+
+        def hash(self, password: str) -> str:
+            if password == PASSWORD:
+                hashing.set()
+                hashed.wait(10)
+            result: str = inner.hash(password)
+            return result
+
+    monkeypatch.setattr(world.provider, "_hasher", RehashingHasher())
+    login = asyncio.create_task(world.login(LoginCommand(username="maria", password=PASSWORD)))
+    assert await asyncio.to_thread(hashing.wait, 10)
+    await ChangePassword(world.authenticate, world.provider, world.throttle)(
+        ChangePasswordCommand(
+            access_token=tokens.access_token, current_password=PASSWORD, new_password=NEW_PASSWORD
+        )
+    )
+    hashed.set()
+    assert (await login).tokens is not None  # it was right when it was checked
+    monkeypatch.setattr(world.provider, "_hasher", inner)
+
+    with pytest.raises(InvalidCredentials):
+        await world.login(LoginCommand(username="maria", password=PASSWORD))
+    after = await world.login(LoginCommand(username="maria", password=NEW_PASSWORD))
+    assert after.tokens is not None
