@@ -21,7 +21,7 @@ import pytest
 
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.accounts.model import CustomerAccount
-from finbank_core.pix.errors import PixRefundExceedsOriginal
+from finbank_core.pix.errors import PixRefundExceedsOriginal, PixVersionConflict
 from finbank_core.pix.ledger_steps import PixLedgerSteps
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.model import (
@@ -187,6 +187,59 @@ async def test_a_refund_refused_funds_while_another_was_recorded_is_answered_in_
     payment = await w.payments.get(e2e)
     assert [r.client_refund_id for r in payment.refunds] == [first_command.client_refund_id]
     assert await w.posted(payee) == 20_00
+    assert await pending(w, payee) == 0
+
+
+class _AnswerLost:
+    """``payments`` whose next ``update`` is applied but answered ``PixVersionConflict``:
+    a write whose answer was lost, found on the store's retry with the version it moved."""
+
+    def __init__(self, payments: Any) -> None:
+        self._payments = payments
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._payments, name)
+
+    async def update(self, payment: PixPayment, expected_version: int) -> PixPayment:
+        stored = await self._payments.update(payment, expected_version)
+        if self.lost:
+            return cast(PixPayment, stored)
+        self.lost += 1
+        raise PixVersionConflict()
+
+
+async def test_a_refund_whose_recording_answer_was_lost_keeps_its_money_reserved(
+    med_world: MedWorld,
+) -> None:
+    # The write went through but its caller was told the version had moved (by that
+    # write itself). Voiding the reservation then left a recorded refund with nothing
+    # reserved, which its settlement could only fail (AB03).
+    w = med_world
+    payer, payee, e2e = await paid_100(w, 0)
+    [command] = refunds_of(e2e, [30_00])
+    payments = _AnswerLost(w.payments)
+    refund = RefundPix(
+        ispb=w.deps.ispb,
+        accounts=w.accounts,
+        payments=cast(PixPaymentRepository, payments),
+        steps=PixLedgerSteps(w.ledger),
+        events=w.deps.events,
+        clock=w.clock,
+        ids=w.deps.ids,
+        network=w.network,
+    )
+
+    answered = await refund(command)
+
+    assert payments.lost == 1
+    assert answered.refund.status is RefundStatus.DEVOLVIDO
+    payment = await w.payments.get(e2e)
+    assert [(r.client_refund_id, r.status) for r in payment.refunds] == [
+        (command.client_refund_id, RefundStatus.DEVOLVIDO)
+    ]
+    assert await w.posted(payer) == 30_00
+    assert await w.posted(payee) == 70_00
     assert await pending(w, payee) == 0
 
 

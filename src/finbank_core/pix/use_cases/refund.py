@@ -226,11 +226,16 @@ class RefundPix:
             try:
                 payment = await self._payments.update(with_refund, payment.version)
             except PixVersionConflict:
-                await self._steps.void(rtr, TransferCode.PIX_REFUND_OUT)
-                if attempt == _RECORD_ATTEMPTS:
-                    raise
-                payment = await self._payments.get(cmd.end_to_end_id)
-                continue
+                current = await self._payments.get(cmd.end_to_end_id)
+                if current.refund_by_return_id(rtr) is None:
+                    await self._steps.void(rtr, TransferCode.PIX_REFUND_OUT)
+                    if attempt == _RECORD_ATTEMPTS:
+                        raise
+                    payment = current
+                    continue
+                # our own write went through (its answer was lost and the store's retry
+                # found the version moved by it): the refund is recorded and reserved
+                payment = current
             await self._events.publish(
                 REFUND_REQUESTED, payment.end_to_end_id, _payload(payment, refund)
             )
