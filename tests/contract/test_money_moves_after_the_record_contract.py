@@ -17,11 +17,16 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+import msgspec
 import pytest
 
 from finbank_core.accounts.ledger import PendingStatus
 from finbank_core.accounts.model import CustomerAccount
-from finbank_core.pix.errors import PixRefundExceedsOriginal, PixVersionConflict
+from finbank_core.pix.errors import (
+    PixPaymentNotRefundable,
+    PixRefundExceedsOriginal,
+    PixVersionConflict,
+)
 from finbank_core.pix.ledger_steps import PixLedgerSteps
 from finbank_core.pix.med import events as med_events
 from finbank_core.pix.med.model import (
@@ -42,10 +47,11 @@ from finbank_core.pix.med.use_cases import (
     SweepMed,
     SweepMedCommand,
 )
-from finbank_core.pix.payments import PixPayment
+from finbank_core.pix.payments import MAX_REFUNDS_PER_PAYMENT, PixPayment
 from finbank_core.pix.ports import PixPaymentRepository
 from finbank_core.pix.refunds import RefundStatus
 from finbank_core.pix.use_cases.refund import RefundPix, RefundPixCommand
+from finbank_core.shared.errors import ServiceUnavailable
 from finbank_core.shared.money import Money
 from tests.contract.test_pix_med_contract import analyse, report
 from tests.integration.dynamo_support import serial_moto_endpoint
@@ -240,6 +246,65 @@ async def test_a_refund_whose_recording_answer_was_lost_keeps_its_money_reserved
     ]
     assert await w.posted(payer) == 30_00
     assert await w.posted(payee) == 70_00
+    assert await pending(w, payee) == 0
+
+
+class _StoreDown:
+    """``payments`` whose ``update`` fails as an unreachable store (or one refusing the
+    item: DynamoDB's 400 KB) does."""
+
+    def __init__(self, payments: Any) -> None:
+        self._payments = payments
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._payments, name)
+
+    async def update(self, payment: PixPayment, expected_version: int) -> PixPayment:
+        raise ServiceUnavailable("the PIX store is down")
+
+
+async def test_a_refund_the_store_cannot_record_gives_its_reservation_back(
+    med_world: MedWorld,
+) -> None:
+    # On DynamoDB a payment's record past 400 KB made every further refund 503, each
+    # leaving its reservation: the payee's money was held by refunds that did not exist.
+    w = med_world
+    _payer, payee, e2e = await paid_100(w, 0)
+    [command] = refunds_of(e2e, [30_00])
+    refund = RefundPix(
+        ispb=w.deps.ispb,
+        accounts=w.accounts,
+        payments=cast(PixPaymentRepository, _StoreDown(w.payments)),
+        steps=PixLedgerSteps(w.ledger),
+        events=w.deps.events,
+        clock=w.clock,
+        ids=w.deps.ids,
+        network=w.network,
+    )
+
+    for _ in range(3):  # the client retries a 503
+        with pytest.raises(ServiceUnavailable):
+            await refund(command)
+
+    assert (await w.payments.get(e2e)).refunds == ()
+    assert await w.posted(payee) == 100_00
+    assert await pending(w, payee) == 0
+
+
+async def test_a_payment_takes_at_most_its_cap_of_refunds(med_world: MedWorld) -> None:
+    w = med_world
+    _payer, payee, e2e = await paid_100(w, 0)
+    refund = w.refund_pix
+    for command in refunds_of(e2e, [1] * MAX_REFUNDS_PER_PAYMENT):
+        assert (await refund(command)).refund.status is RefundStatus.DEVOLVIDO
+    [one_more] = refunds_of(e2e, [1])
+    one_more = msgspec.structs.replace(one_more, client_refund_id="one-more")
+
+    with pytest.raises(PixPaymentNotRefundable):
+        await refund(one_more)
+
+    assert len((await w.payments.get(e2e)).refunds) == MAX_REFUNDS_PER_PAYMENT
+    assert await w.posted(payee) == 100_00 - MAX_REFUNDS_PER_PAYMENT
     assert await pending(w, payee) == 0
 
 

@@ -86,6 +86,12 @@ class PixParty(msgspec.Struct, frozen=True, kw_only=True):
     __repr__ = masked_repr("name")
 
 
+#: the most refunds one payment records (failed ones too): each is kept in the payment's
+#: record, which DynamoDB holds to 400 KB (a refund with a 140-emoji description and a
+#: 255-character refund id takes about 1.1 KB; past ~350 the write failed, 503)
+MAX_REFUNDS_PER_PAYMENT = 100
+
+
 class PixPayment(msgspec.Struct, frozen=True, kw_only=True):
     """A PIX payment record (see the module docstring for flows and states)."""
 
@@ -187,7 +193,8 @@ class PixPayment(msgspec.Struct, frozen=True, kw_only=True):
         Only a settled payment received by one of our accounts; within
         ``window_days`` of its settlement (``PixRefundWindowExpired``, DT05);
         all refunds not failed add up to at most the original amount
-        (``PixRefundExceedsOriginal``, AM09).
+        (``PixRefundExceedsOriginal``, AM09); at most
+        :data:`MAX_REFUNDS_PER_PAYMENT` refunds (``PixPaymentNotRefundable``).
         """
         if (
             self.status is not PaymentStatus.SETTLED
@@ -204,6 +211,10 @@ class PixPayment(msgspec.Struct, frozen=True, kw_only=True):
             raise PixRefundExceedsOriginal(
                 f"refunds would exceed the original amount of {self.amount}",
                 reason=IsoReason.AM09.value,
+            )
+        if len(self.refunds) >= MAX_REFUNDS_PER_PAYMENT:
+            raise PixPaymentNotRefundable(
+                f"a payment takes at most {MAX_REFUNDS_PER_PAYMENT} refunds"
             )
         return msgspec.structs.replace(self, refunds=(*self.refunds, refund))
 

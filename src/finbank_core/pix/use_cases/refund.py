@@ -30,6 +30,7 @@ for the ``pix.refund_requested`` event.
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import msgspec
@@ -236,6 +237,14 @@ class RefundPix:
                 # our own write went through (its answer was lost and the store's retry
                 # found the version moved by it): the refund is recorded and reserved
                 payment = current
+            except Exception:
+                # the store refused or could not be reached: give the reservation back
+                # unless the refund was recorded after all (then it stays, for settlement)
+                with contextlib.suppress(Exception):
+                    recorded = await self._payments.get(cmd.end_to_end_id)
+                    if recorded.refund_by_return_id(rtr) is None:
+                        await self._steps.void(rtr, TransferCode.PIX_REFUND_OUT)
+                raise
             await self._events.publish(
                 REFUND_REQUESTED, payment.end_to_end_id, _payload(payment, refund)
             )
