@@ -505,7 +505,7 @@ def check_transfer_texts(transfers: Sequence[Transfer]) -> None:
     or an unpaired surrogate.
 
     PostgreSQL text cannot store U+0000, nor anything without a UTF-8 form (a
-    lone ``"\ud800"``: the driver refused the whole batch, while memory stored
+    lone ``"\\ud800"``: the driver refused the whole batch, while memory stored
     it), so both ledgers refuse such a batch whole, before anything is
     applied, with the same core error.
     """
