@@ -19,6 +19,7 @@ receivers' recurrences.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import msgspec
 
@@ -329,15 +330,16 @@ class AuthoriseRecurrence:
                 raise SameAccount()
             check_maximum(recurrence, cmd.max_amount)
             now = self._clock.now()
+            await lapse_if_past_deadline(self._store, recurrence, now, expired)
             request = recurrence.request
-            if request is not None and recurrence.status is RecurrenceStatus.CRIADA:
-                if now >= request.expires_at:
-                    expired.append(await self._store.update_recurrence(recurrence.expired(now)))
-                    raise RecurrenceRequestExpired("the authorisation request has lapsed")
-                if account.id != request.payer_account_id:
-                    raise InvalidRecurrence(
-                        "the request names another account of yours", field="account_id"
-                    )
+            if (
+                request is not None
+                and recurrence.status is RecurrenceStatus.CRIADA
+                and account.id != request.payer_account_id
+            ):
+                raise InvalidRecurrence(
+                    "the request names another account of yours", field="account_id"
+                )
             authorisation = Authorisation(
                 payer_owner_id=cmd.owner_id,
                 payer_account_id=account.id,
@@ -355,6 +357,22 @@ class AuthoriseRecurrence:
         await publish_recurrence(self._events, recurrence)
         await send_answer(self._network, recurrence, payer_party(account, self._ispb))
         return recurrence
+
+
+async def lapse_if_past_deadline(
+    store: RecurrenceStore, recurrence: Recurrence, now: datetime, expired: list[Recurrence]
+) -> None:
+    """A journey-1 request answered at or after its deadline: record it ``EXPIRADA``
+    (appended to ``expired``, for the caller to publish) and raise
+    ``RecurrenceRequestExpired``."""
+    request = recurrence.request
+    if (
+        request is not None
+        and recurrence.status is RecurrenceStatus.CRIADA
+        and now >= request.expires_at
+    ):
+        expired.append(await store.update_recurrence(recurrence.expired(now)))
+        raise RecurrenceRequestExpired("the authorisation request has lapsed")
 
 
 def check_maximum(recurrence: Recurrence, maximum: Money | None) -> None:
@@ -401,15 +419,8 @@ class RejectRecurrence:
             )
             _require_payer(recurrence, cmd.owner_id)
             now = self._clock.now()
-            request = recurrence.request
-            if (
-                request is not None
-                and recurrence.status is RecurrenceStatus.CRIADA
-                and now >= request.expires_at
-            ):
-                # answered at or after the deadline, as AuthoriseRecurrence: it lapsed
-                expired.append(await self._store.update_recurrence(recurrence.expired(now)))
-                raise RecurrenceRequestExpired("the authorisation request has lapsed")
+            # answered at or after the deadline, as AuthoriseRecurrence: it lapsed
+            await lapse_if_past_deadline(self._store, recurrence, now, expired)
             return await self._store.update_recurrence(
                 recurrence.rejected(now, journey, "rejected_by_payer")
             )
