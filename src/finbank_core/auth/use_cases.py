@@ -361,10 +361,15 @@ class AnswerChallenge:
     async def __call__(self, command: AnswerChallengeCommand) -> LoginResult:
         answer = command.answer
         _validate_answer(answer)
-        challenge = await self._begin(command.challenge_id, lock_checked_here=False)
-        if challenge.type is ChallengeType.SELECT_MFA_TYPE:
-            _check_selection(challenge, answer)
-        async with counted_attempt(self._throttle, challenge.account) as attempt:
+        # The account's try is taken before the challenge's attempt is counted: an answer
+        # refused because the account is locked, or because all its tries are being
+        # checked right now (429), must not use up one of the challenge's attempts.
+        # (A challenge's account never changes, so a read that counts nothing tells it.)
+        account = (await self._peek(command.challenge_id)).account
+        async with counted_attempt(self._throttle, account) as attempt:
+            challenge = await self._begin(command.challenge_id, lock_checked_here=False)
+            if challenge.type is ChallengeType.SELECT_MFA_TYPE:
+                _check_selection(challenge, answer)
             try:
                 outcome = await self._provider.answer_challenge(
                     challenge.provider_challenge(), answer
@@ -407,6 +412,15 @@ class AnswerChallenge:
             challenge_type=stored.type.value,
             expires_in=self._issuer.ttl_for(following),
         )
+
+    async def _peek(self, challenge_id: str) -> MfaChallenge:
+        """The challenge, counting no attempt (``ChallengeNotFound`` if there is none)."""
+        if not _plausible_challenge_id(challenge_id):
+            raise ChallengeNotFound()
+        challenge = await self._challenges.get(challenge_id)
+        if challenge is None:
+            raise ChallengeNotFound()
+        return challenge
 
     async def _begin(self, challenge_id: str, *, lock_checked_here: bool = True) -> MfaChallenge:
         """Count an attempt on the challenge; ``lock_checked_here``: refuse a locked

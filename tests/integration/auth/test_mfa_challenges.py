@@ -240,8 +240,10 @@ async def test_many_simultaneous_right_answers_yield_exactly_one_set_of_tokens(
         )
         winners = [o for o in outcomes if not isinstance(o, BaseException) and o.tokens]
         assert len(winners) == 1, outcomes
+        # past the account's 10 tries held at once, an answer is refused (429) before
+        # it counts an attempt on the challenge
         assert all(
-            isinstance(o, IncorrectCode | ChallengeNotFound)
+            isinstance(o, IncorrectCode | ChallengeNotFound | AccountLocked)
             for o in outcomes
             if isinstance(o, BaseException)
         ), outcomes
@@ -308,3 +310,26 @@ async def test_mfa_codes_at_once_over_many_challenges_never_exceed_the_tries_lef
     )
     assert sum(isinstance(o, IncorrectCode) for o in outcomes) <= 10, outcomes
     assert all(isinstance(o, IncorrectCode | AccountLocked) for o in outcomes), outcomes
+
+
+async def test_an_answer_refused_while_every_try_is_being_checked_uses_no_attempt(
+    world: AuthWorld,
+) -> None:
+    # An answer refused 429 (every try of the account held by checks in flight) used to
+    # count one of the challenge's 5 attempts first: five such refusals spent it.
+    totp = await world.user_with_totp()
+    result = await world.challenge()
+    assert result.challenge_id is not None
+    held = [await world.throttle.begin_attempt("maria") for _ in range(10)]
+    for _ in range(6):
+        with pytest.raises(AccountLocked):
+            await world.answer(AnswerChallengeCommand(challenge_id=result.challenge_id, answer="0"))
+    for token in held:
+        await world.throttle.end_attempt("maria", token, failed=False)
+    challenge = await world.challenges.get(result.challenge_id)
+    assert challenge is not None
+    assert challenge.attempts == 0
+    answered = await world.answer(
+        AnswerChallengeCommand(challenge_id=result.challenge_id, answer=world.code(totp))
+    )
+    assert answered.tokens is not None
