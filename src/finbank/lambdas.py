@@ -6,7 +6,8 @@
   ``deploy/terraform/modules/stream_lambda`` (needs ``finbank[aws]``).
 * :func:`reconciliation_handler`: the daily reconciliation, e.g. on an
   EventBridge schedule. Event: ``{"date": "YYYY-MM-DD", "apply": false}``;
-  ``date`` defaults to yesterday in São Paulo. Returns the run's summary
+  ``date`` defaults to yesterday in São Paulo, ``apply`` to ``false`` and must
+  be a JSON boolean (anything else is refused with ``InvalidInput``). Returns the run's summary
   (counts per class, report paths).
 
 Each execution environment keeps one event loop across warm invocations
@@ -17,6 +18,7 @@ handlers choose no adapter: the settings do, through the containers.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ import msgspec
 from finbank.bank import open_bank
 from finbank_adapters.containers import BankContainer, build_container, resolve
 from finbank_core.reconciliation.use_cases import ReconcileCommand
+from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.events import EventPublisher
 
 if TYPE_CHECKING:
@@ -130,11 +133,39 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     return _loop
 
 
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _reconcile_options(event: object) -> tuple[date | None, bool]:
+    """The event's ``date`` (``None``: yesterday) and ``apply``, checked before anything runs.
+
+    ``apply`` must be a JSON boolean: read with ``bool()``, ``"false"`` (a string, as
+    a console or a template may send it) meant *apply*, and a run meant as a dry run
+    voided the orphan holds it found.
+    """
+    if not isinstance(event, dict):
+        raise InvalidInput("the event must be a JSON object", field="event")
+    raw_day = event.get("date")
+    day: date | None = None
+    if raw_day is not None:
+        if not isinstance(raw_day, str) or not _ISO_DAY.fullmatch(raw_day):
+            raise InvalidInput("date must be a YYYY-MM-DD string", field="date")
+        try:
+            day = date.fromisoformat(raw_day)
+        except ValueError:
+            raise InvalidInput(
+                f"date {raw_day} is not a day of the calendar", field="date"
+            ) from None
+    apply = event.get("apply", False)
+    if not isinstance(apply, bool):
+        raise InvalidInput("apply must be true or false (a JSON boolean)", field="apply")
+    return day, apply
+
+
 async def _reconcile(event: dict[str, Any]) -> dict[str, Any]:
+    day, apply = _reconcile_options(event)
     async with open_bank() as bank:
-        raw = event.get("date")
-        day = date.fromisoformat(raw) if raw else bank.reconciliation.yesterday()
-        command = ReconcileCommand(business_day=day, apply=bool(event.get("apply", False)))
+        command = ReconcileCommand(business_day=day or bank.reconciliation.yesterday(), apply=apply)
         summary = await bank.reconciliation.reconcile_day(command)
     result: dict[str, Any] = msgspec.to_builtins(summary)
     result["discrepancies"] = summary.discrepancies

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from finbank.lambdas import reconciliation_handler
+from finbank_core.shared.errors import InvalidInput
 
 STRANGER = "E88888888202601051200abcdefghijk"
 STATEMENT = (
@@ -87,3 +88,30 @@ def test_lambda_handler_returns_the_summary(
     assert result["totals"]["in_statement_not_booked"]["count"] == 1
     again = reconciliation_handler({"date": "2026-01-05"}, None)  # warm start: loop reused
     assert again["totals"] == result["totals"]
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"date": "2026-01-05", "apply": "false"}, "apply"),  # a string: was read as True
+        ({"date": "2026-01-05", "apply": 0}, "apply"),
+        ({"date": "05/01/2026"}, "date"),
+        ({"date": "2026-02-30"}, "date"),
+        ({"date": 20260105}, "date"),
+        ({"date": "20260105"}, "date"),
+    ],
+)
+def test_lambda_handler_refuses_an_event_it_would_misread(
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    event: dict[str, object],
+    field: str,
+) -> None:
+    # ``"apply": "false"`` read with bool() was an apply run: a dry run voided holds
+    _write_statement(tmp_path)
+    for key, value in _env(tmp_path).items():
+        if key.startswith("FINBANK_"):
+            monkeypatch.setenv(key, value)
+    with pytest.raises(InvalidInput) as refused:
+        reconciliation_handler(event, None)
+    assert refused.value.details.get("field") == field
