@@ -3,9 +3,12 @@
 ``JwksKeySet`` fetches and caches the pool's public keys; a token signed
 with a key id it does not know triggers one refetch (key rotation), at most
 once per ``refetch_cooldown_seconds`` so a flood of forged ``kid``s cannot
-turn into a flood of fetches. ``CognitoTokenVerifier`` accepts RS256 only and
-checks ``iss``, ``exp`` (on the injected clock), ``token_use`` and
-``client_id`` (access tokens) or ``aud`` (id tokens).
+turn into a flood of fetches. Keys older than ``max_age_seconds`` are
+refreshed on the same cooldown, and while the endpoint is down (or serves no
+usable key) the cached keys keep being used: an outage of the JWKS endpoint
+costs one fetch per cooldown, not one per request. ``CognitoTokenVerifier``
+accepts RS256 only and checks ``iss``, ``exp`` (on the injected clock),
+``token_use`` and ``client_id`` (access tokens) or ``aud`` (id tokens).
 
 The JWKS URL and the issuer are configured separately: moto serves the JWKS
 at ``{endpoint}/{pool_id}/.well-known/jwks.json`` but signs tokens with the
@@ -69,7 +72,7 @@ class HttpJwksFetcher:
             raise ServiceUnavailable("the key set is too large")
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # a megabyte of "[" nests past the stack
             raise ServiceUnavailable("the key set is not JSON") from None
         if not isinstance(document, dict):
             raise ServiceUnavailable("the key set is malformed")
@@ -77,7 +80,14 @@ class HttpJwksFetcher:
 
 
 class JwksKeySet:
-    """RSA signing keys by ``kid``, cached for ``max_age_seconds``."""
+    """RSA signing keys by ``kid``, cached for ``max_age_seconds``.
+
+    Fetches are serialised and shared: a task that waited for the lock while
+    another task's fetch ran uses that fetch's outcome instead of queueing its
+    own, so N concurrent verifies during an outage cost one fetch timeout, not
+    N of them back to back. A failed fetch, or one that brings no usable key,
+    never replaces keys we already have.
+    """
 
     def __init__(
         self,
@@ -91,9 +101,10 @@ class JwksKeySet:
         self._clock = clock
         self._cooldown = refetch_cooldown_seconds
         self._max_age = max_age_seconds
-        self._keys: dict[str, Any] = {}
+        self._keys: dict[str, Any] = {}  # never emptied once filled
         self._fetched_at: datetime | None = None
         self._attempted_at: datetime | None = None
+        self._completed = 0  # fetches that finished, well or badly (not cancelled)
         self._lock = asyncio.Lock()
         self.fetch_count = 0
 
@@ -102,8 +113,13 @@ class JwksKeySet:
 
         Raises ``ServiceUnavailable`` when no key set could ever be fetched.
         """
-        if self._stale(self._clock.now()):
-            await self._refresh(self._stale)
+        if not self._keys:
+            # nothing to verify with: every call tries (sharing one in-flight fetch)
+            await self._refresh(lambda now: not self._keys)
+            if not self._keys:
+                raise ServiceUnavailable("the key set could not be fetched")  # fail closed
+        elif self._due_for_refresh(self._clock.now()):
+            await self._refresh(self._due_for_refresh)
         key = self._keys.get(kid)
         if key is None:
             await self._refresh(lambda now: kid not in self._keys and self._cooled_down(now))
@@ -112,10 +128,17 @@ class JwksKeySet:
             raise InvalidToken()
         return key
 
-    def _stale(self, now: datetime) -> bool:
-        if self._fetched_at is None or not self._keys:
+    def _due_for_refresh(self, now: datetime) -> bool:
+        """Old keys are refreshed, but no more than once per cooldown.
+
+        Without the cooldown a failed refresh leaves the keys old, so every
+        verify would wait for its own fetch (up to the fetcher's timeout each)
+        for as long as the endpoint is down.
+        """
+        if self._fetched_at is None:
             return True
-        return (now - self._fetched_at).total_seconds() >= self._max_age
+        expired = (now - self._fetched_at).total_seconds() >= self._max_age
+        return expired and self._cooled_down(now)
 
     def _cooled_down(self, now: datetime) -> bool:
         if self._attempted_at is None:
@@ -123,25 +146,38 @@ class JwksKeySet:
         return (now - self._attempted_at).total_seconds() >= self._cooldown
 
     async def _refresh(self, due: Callable[[datetime], bool]) -> None:
+        completed = self._completed
         async with self._lock:
+            if self._completed != completed:
+                return  # a fetch finished while this task waited: its outcome is ours
             now = self._clock.now()
             if not due(now):
-                return  # another task fetched while this one waited
+                return  # fresh enough, or within the cooldown of the last attempt
             self._attempted_at = now
             self.fetch_count += 1
             try:
-                document = await self._fetch()
+                keys = _signing_keys(await self._fetch())
             except ServiceUnavailable:
-                if not self._keys:
-                    raise  # nothing to verify with: fail closed (503)
-                return  # keep the keys we have
-            self._keys = _signing_keys(document)
+                keys = {}
+            self._completed += 1
+            if not keys:
+                logger.warning("JWKS refresh failed; keeping %d cached keys", len(self._keys))
+                return  # keep the keys we have (none: the caller fails closed)
+            self._keys = keys
             self._fetched_at = now
 
 
-def _signing_keys(document: dict[str, Any]) -> dict[str, Any]:
+def _signing_keys(document: object) -> dict[str, Any]:
+    """The usable RS256 signing keys of a JWKS document; unusable entries are skipped.
+
+    A document that is not ``{"keys": [...]}`` is a broken endpoint, not a
+    key set, and yields no keys (the caller treats that as a failed fetch).
+    """
+    jwks = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(jwks, list):
+        return {}
     keys: dict[str, Any] = {}
-    for jwk in document.get("keys", []):
+    for jwk in jwks:
         if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
             continue
         if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
@@ -202,24 +238,25 @@ class CognitoTokenVerifier:
             )
         except jwt.PyJWTError:
             raise InvalidToken() from None
-        self._check_claims(claims)
+        expires_at = self._check_claims(claims)
         return Principal(
             subject=str(claims["sub"]),
             username=str(claims.get("username") or claims.get("cognito:username") or ""),
             token_id=str(claims["jti"]) if claims.get("jti") else None,
             session_id=str(claims["origin_jti"]) if claims.get("origin_jti") else None,
-            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
-            roles=frozenset(str(g) for g in claims.get("cognito:groups") or ()),
+            expires_at=expires_at,
+            roles=_groups(claims),
         )
 
-    def _check_claims(self, claims: dict[str, Any]) -> None:
-        now = self._clock.now().timestamp()
-        try:
-            expires = int(claims["exp"])
-            not_before = int(claims.get("nbf", 0))
-        except (TypeError, ValueError):
-            raise InvalidToken() from None
-        if expires <= now or not_before > now:
+    def _check_claims(self, claims: dict[str, Any]) -> datetime:
+        """Checks the claims PyJWT was told to leave alone; returns the expiry."""
+        now = self._clock.now()
+        expires = _numeric_date(claims["exp"])
+        if "iat" in claims:
+            _numeric_date(claims["iat"])
+        if expires <= now:
+            raise InvalidToken()
+        if "nbf" in claims and _numeric_date(claims["nbf"]) > now:
             raise InvalidToken()
         if claims.get("token_use") != self._expected_use:
             raise InvalidToken()
@@ -231,3 +268,31 @@ class CognitoTokenVerifier:
             audiences = audience if isinstance(audience, list) else [audience]
             if self._client_id not in audiences:
                 raise InvalidToken()
+        return expires
+
+
+def _numeric_date(value: object) -> datetime:
+    """A JWT NumericDate claim as an aware datetime; ``InvalidToken`` if it is not one.
+
+    A valid signature says who wrote a claim, not that it is sane: a string,
+    a bool, NaN or a year past 9999 must be a 401, not an ``OverflowError``
+    (a 500) out of ``datetime``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken()
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        raise InvalidToken() from None
+
+
+def _groups(claims: dict[str, Any]) -> frozenset[str]:
+    """``cognito:groups`` as roles: a list of strings, or absent.
+
+    Anything else is refused rather than coerced: iterating the string
+    ``"admin"`` would grant the roles ``a``, ``d``, ``i``, ``m`` and ``n``.
+    """
+    groups = claims.get("cognito:groups", [])
+    if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+        raise InvalidToken()
+    return frozenset(groups)
