@@ -489,14 +489,19 @@ class Authenticate:
         self._denylist = denylist
 
     async def __call__(self, query: AuthenticateQuery) -> Principal:
+        principal = await self.verified(query)
+        if await self._denylist.is_revoked(*revocable_ids(principal)):
+            raise InvalidToken()
+        return principal
+
+    async def verified(self, query: AuthenticateQuery) -> Principal:
+        """The token's principal if its signature, issuer and lifetime check out, and it
+        can be revoked; whether it *was* revoked is not asked (``Logout`` asks itself)."""
         if not query.access_token.isascii():  # a JWT is base64url and dots
             raise InvalidToken()  # (an unpaired surrogate would not even encode)
         principal = await self._verifier.verify(query.access_token)
-        ids = revocable_ids(principal)
-        if not ids:
+        if not revocable_ids(principal):
             raise InvalidToken("the token cannot be revoked, so it is not accepted")
-        if await self._denylist.is_revoked(*ids):
-            raise InvalidToken()
         return principal
 
 
@@ -529,6 +534,15 @@ class Logout:
     token of that session can live. Then the provider signs the user out
     (Cognito ``GlobalSignOut``; the local provider revokes every refresh family
     of the user and denies their session ids, so the user's other logins end too).
+
+    The session is denied first, so the token stops working even if the
+    provider then fails (``ServiceUnavailable``); the token's own id is denied
+    last, once the provider has signed the user out. Until then the logout can
+    be repeated with the same token: that repeat is what finishes a sign-out the
+    provider failed. (The token used to be denied first and a repeat refused as
+    revoked, so such a sign-out could never be finished, and the provider's
+    refresh tokens outlived the 24 h session deny.) A logout that finished is
+    refused like any use of a revoked token.
     """
 
     def __init__(
@@ -547,15 +561,20 @@ class Logout:
 
     async def __call__(self, command: LogoutCommand) -> None:
         access_token = command.access_token
-        principal = await self._authenticate(AuthenticateQuery(access_token=access_token))
+        principal = await self._authenticate.verified(AuthenticateQuery(access_token=access_token))
+        token_id, session_id = principal.token_id, principal.session_id
+        if token_id and await self._denylist.is_revoked(token_id):
+            raise InvalidToken()  # this token's logout finished already
         now = self._clock.now()
         token_expiry = principal.expires_at or now + timedelta(seconds=self._session_deny_seconds)
-        if principal.token_id:
-            await self._denylist.revoke(principal.token_id, token_expiry)
-        if principal.session_id:
+        if session_id:
             session_expiry = max(token_expiry, now + timedelta(seconds=self._session_deny_seconds))
-            await self._denylist.revoke(principal.session_id, session_expiry)
+            await self._denylist.revoke(session_id, session_expiry)
+        elif token_id:  # no session to deny: the token itself, now (a repeat is refused)
+            await self._denylist.revoke(token_id, token_expiry)
         await self._provider.sign_out(access_token)
+        if token_id and session_id:
+            await self._denylist.revoke(token_id, token_expiry)
 
 
 class SetUpTotp:

@@ -15,6 +15,7 @@ import pytest
 from finbank_adapters.local_auth import LocalTokenVerifier
 from finbank_core.auth import AuthenticateQuery, LogoutCommand, RefreshCommand
 from finbank_core.auth.errors import InvalidToken
+from finbank_core.shared.errors import ServiceUnavailable
 from tests.integration.auth.harness import SECRET, AuthWorld
 
 
@@ -91,6 +92,35 @@ async def test_after_logout_the_token_its_session_and_its_refresh_token_are_refu
     assert sibling.refresh_token is not None
     with pytest.raises(InvalidToken):
         await world.refresh(RefreshCommand(refresh_token=sibling.refresh_token))
+
+
+async def test_a_logout_the_provider_failed_can_be_repeated_and_ends_the_session(
+    world: AuthWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The token was denied before the provider's sign-out; when that failed, a repeat
+    # was refused as a revoked token, so the refresh tokens were never revoked.
+    tokens = await world.user_without_mfa()
+    assert tokens.refresh_token is not None
+    sign_out = world.provider.sign_out
+
+    async def unreachable(access_token: str) -> None:
+        raise ServiceUnavailable("identity provider")
+
+    monkeypatch.setattr(world.provider, "sign_out", unreachable)
+    with pytest.raises(ServiceUnavailable):
+        await world.logout(LogoutCommand(access_token=tokens.access_token))
+    with pytest.raises(InvalidToken):  # denied already, provider or not
+        await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))
+    monkeypatch.setattr(world.provider, "sign_out", sign_out)
+    await world.logout(LogoutCommand(access_token=tokens.access_token))
+    # past the 24 h session deny, only the provider's sign-out keeps the refresh token
+    # refused (its family lives 30 days)
+    world.clock.advance(24 * 3600 + 60)
+    with pytest.raises(InvalidToken):
+        await world.refresh(RefreshCommand(refresh_token=tokens.refresh_token))
+    # a token that fails verification still cannot log anyone out
+    with pytest.raises(InvalidToken):
+        await world.logout(LogoutCommand(access_token=resign(tokens.access_token, b"x" * 32)))
 
 
 async def test_logout_leaves_other_users_tokens_alone(world: AuthWorld) -> None:
