@@ -41,6 +41,8 @@ logger = logging.getLogger("finbank.cognito")
 _CODE_CHALLENGES = frozenset(
     {ChallengeType.SOFTWARE_TOKEN_MFA, ChallengeType.SMS_MFA, ChallengeType.EMAIL_OTP}
 )
+#: challenges whose code the login itself sends (not known before the login)
+_DELIVERED_CODE_CHALLENGES = frozenset({ChallengeType.SMS_MFA, ChallengeType.EMAIL_OTP})
 
 #: Cognito's default authentication-session validity (app client ``AuthSessionValidity``)
 DEFAULT_AUTH_SESSION_SECONDS = 180
@@ -289,6 +291,14 @@ class CognitoIdentityProvider:
         if isinstance(outcome, ProviderChallenge):
             if outcome.type is ChallengeType.MFA_SETUP:
                 return  # the password is proven; there is no factor to check yet
+            if outcome.type in _DELIVERED_CODE_CHALLENGES:
+                # The code is sent by the login this very call started: no code the
+                # request carries can be it, and answering with one was refused as
+                # IncorrectCode and counted, so ten step-ups with the right password
+                # locked the account. Refused as unsupported, counted as nothing.
+                raise UnsupportedChallenge(
+                    "a code sent by SMS or e-mail cannot be used to step up here"
+                )
             if outcome.type not in _CODE_CHALLENGES:
                 raise UnsupportedChallenge("this login step cannot be used to step up")
             if code is None:

@@ -20,7 +20,12 @@ from finbank_core.auth.credentials import (
     DisableTotp,
     DisableTotpCommand,
 )
-from finbank_core.auth.errors import IncorrectCode, InvalidCredentials, StepUpRequired
+from finbank_core.auth.errors import (
+    IncorrectCode,
+    InvalidCredentials,
+    StepUpRequired,
+    UnsupportedChallenge,
+)
 from finbank_core.auth.step_up import RequireStepUp, StepUp, StepUpCommand, StepUpPurpose
 from finbank_core.auth.use_cases import SetUpTotp
 from finbank_core.shared.errors import InvalidInput
@@ -133,3 +138,38 @@ async def test_changing_the_password_on_cognito(world: CognitoWorld) -> None:
     assert (
         await world.login(LoginCommand(username="joana", password=NEW_PASSWORD))
     ).tokens is not None
+
+
+async def test_an_sms_user_is_told_step_up_is_unsupported_and_is_never_locked_by_it(
+    world: CognitoWorld,
+) -> None:
+    # The SMS code is sent by the login the step-up starts, so no request can carry
+    # it: each step-up with the right password was IncorrectCode and counted, and ten
+    # of them locked the account (the right password at login then got 429).
+    up = StepUpWorld(world)
+    world.pool.sms_user("joao")
+    challenge = await world.login(LoginCommand(username="joao", password=PASSWORD))
+    assert challenge.challenge_type == "SMS_MFA"
+    assert challenge.challenge_id is not None
+    answered = await world.answer(
+        AnswerChallengeCommand(challenge_id=challenge.challenge_id, answer="123456")
+    )
+    assert answered.tokens is not None
+    access = answered.tokens.access_token
+    for code in (None, "123456") * 6:
+        with pytest.raises(UnsupportedChallenge):
+            await up.step_up(
+                StepUpCommand(
+                    access_token=access,
+                    purpose=StepUpPurpose.MFA_CHANGE,
+                    password=PASSWORD,
+                    code=code,
+                )
+            )
+    with pytest.raises(InvalidCredentials):  # a wrong password is still a counted failure
+        await up.step_up(
+            StepUpCommand(
+                access_token=access, purpose=StepUpPurpose.MFA_CHANGE, password="Wrong-Pass-123"
+            )
+        )
+    await up.throttle.ensure_not_locked("joao")
