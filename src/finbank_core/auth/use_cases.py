@@ -14,6 +14,7 @@ lockout (``LoginThrottle``), so new challenges do not buy new guesses.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import timedelta
 
 import msgspec
@@ -276,6 +277,14 @@ class SignUp:
         if request.username.strip() != request.username:
             # a look-alike of another user's name (Cognito refuses any space in one)
             raise InvalidInput("username must not begin or end with a space", field="username")
+        if unicodedata.normalize("NFKC", request.username) != request.username:
+            # NFC and NFD "josé", or full-width letters, are distinct strings (and
+            # casefold keys) but one name to a reader: only the NFKC form signs up
+            raise InvalidInput(
+                "username must be in Unicode NFKC form (composed, no compatibility "
+                "characters such as full-width letters)",
+                field="username",
+            )
         validate_contact_details(request)
         return await self._provider.sign_up(request)
 

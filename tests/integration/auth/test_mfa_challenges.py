@@ -333,3 +333,19 @@ async def test_an_answer_refused_while_every_try_is_being_checked_uses_no_attemp
         AnswerChallengeCommand(challenge_id=result.challenge_id, answer=world.code(totp))
     )
     assert answered.tokens is not None
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "jose\u0301",  # NFD: "e" and a combining acute accent
+        "\uff4a\uff4f\uff53\u00e9",  # full-width letters
+    ],
+)
+async def test_a_unicode_look_alike_of_a_username_cannot_sign_up(
+    world: AuthWorld, look_alike: str
+) -> None:
+    await world.user_without_mfa("jos\u00e9")  # NFC
+    with pytest.raises(InvalidInput) as refused:
+        await world.sign_up(SignUpCommand(username=look_alike, password=PASSWORD))
+    assert refused.value.details.get("field") == "username"
