@@ -10,7 +10,10 @@ import msgspec
 
 from finbank_core.shared.errors import InvalidAmount
 
-_BCB_AMOUNT: Final = re.compile(r"^(0|[1-9]\d{0,9})\.(\d{2})$")
+#: ``[0-9]``, not ``\d`` (which also takes Arabic-Indic and other Unicode digits, that
+#: ``int`` then reads), and used with ``fullmatch`` (``$`` also matches before a final
+#: newline): the central bank's form is ASCII digits and nothing else
+_BCB_AMOUNT: Final = re.compile(r"(0|[1-9][0-9]{0,9})\.([0-9]{2})")
 _MAX_BCB_CENTS: Final = 9_999_999_999_99
 #: the largest amount the central bank's API form carries (``9999999999.99``): every
 #: figure a customer or a receiver sets (limits, a recurrence's amounts, a charge's) is
@@ -36,8 +39,12 @@ class Money(msgspec.Struct, frozen=True, order=True):
 
     @classmethod
     def from_bcb(cls, text: str) -> Money:
-        """Parse the central bank's API form ``\\d{1,10}\\.\\d{2}`` (e.g. ``"1234.56"``)."""
-        match = _BCB_AMOUNT.match(text) if isinstance(text, str) else None
+        """Parse the central bank's API form ``\\d{1,10}\\.\\d{2}`` (e.g. ``"1234.56"``).
+
+        The digits are ASCII ones and the text is the amount whole: ``"1\\u0662.00"``
+        (an Arabic-Indic two) and ``"10.00\\n"`` are refused, not read as 12.00 and 10.00.
+        """
+        match = _BCB_AMOUNT.fullmatch(text) if isinstance(text, str) else None
         if match is None:
             raise InvalidAmount(
                 "amount must look like 1234.56: digits, a dot and exactly two decimals",
