@@ -3,11 +3,19 @@
 Lines are spooled to temporary files while the run streams (memory stays
 flat) and uploaded when it finishes. Nothing in the report depends on when it
 ran, so the same inputs give byte-identical files.
+
+Some cells come from outside the bank (a statement's entry reference), and
+the report is opened in spreadsheets: rows are written by :mod:`csv` (a cell
+with a comma, a quote or a line break is quoted, so it cannot forge a row) and
+a cell a spreadsheet would run as a formula is defused (see :func:`_csv_text`).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from typing import IO
@@ -41,6 +49,10 @@ CSV_COLUMNS = (
 )
 SPOOL_BYTES = 4 << 20
 CHUNK_BYTES = 1 << 16
+#: what a spreadsheet reads as the start of a formula (OWASP's CSV injection list)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: a plain decimal number (``-1.00``): a spreadsheet reads it as a number, never a formula
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def _cells(item: ReconItem | None) -> tuple[str, str, str, str]:
@@ -54,12 +66,35 @@ def _cells(item: ReconItem | None) -> tuple[str, str, str, str]:
     )
 
 
+def _csv_text(cells: tuple[str, ...] | list[str]) -> str:
+    """One CSV record, ``\\n``-terminated, quoted only where a cell needs it (so the
+    usual row is the same bytes as a plain comma join).
+
+    A cell a spreadsheet would run as a formula gets a single quote in front,
+    so that it is shown as text. A plain number is left alone: ``-1.00`` is an
+    amount, not a formula, and a quote in front would turn it into text.
+    """
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(
+        [
+            "'" + cell
+            if cell.startswith(_FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(cell)
+            else cell
+            for cell in cells
+        ]
+    )
+    return buffer.getvalue()
+
+
+_HEADER = _csv_text(CSV_COLUMNS)
+
+
 def csv_row(line: ReconLine) -> str:
     led, rec, stm = _cells(line.ledger), _cells(line.record), _cells(line.statement)
     cells = [line.key, line.klass.value]
     for column in range(4):
         cells += (led[column], rec[column], stm[column])
-    return ",".join(cells) + "\n"
+    return _csv_text(cells)
 
 
 class FileStoreReportSink:
@@ -79,7 +114,7 @@ class FileStoreReportSink:
             handle = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed in finish()
                 max_size=SPOOL_BYTES, dir=self._spill_dir
             )
-            handle.write((",".join(CSV_COLUMNS) + "\n").encode())
+            handle.write(_HEADER.encode())
             self._spool[klass] = handle
         return handle
 

@@ -9,8 +9,13 @@ CSV (``.csv``), UTF-8, comma separated, with this header::
 
 JSON Lines (``.jsonl``), one object per line with the same names.
 
-- ``entry_ref``: the statement's own entry reference (camt ``NtryRef``)
-- ``end_to_end_id``: the E2E id (``E...``) or return id (``D...``)
+- ``entry_ref``: the statement's own entry reference (camt ``NtryRef``),
+  text without control characters
+- ``end_to_end_id``: the E2E id (``E...``) or return id (``D...``), in the
+  SPI's layout (``E`` or ``D``, an ISPB, a UTC ``yyyyMMddHHmm``, 11 letters or
+  digits: :mod:`finbank_core.pix.codes.identifiers`). Checked whole, not only
+  its length: it is the report's first column, and a comma, a newline or a
+  leading ``=`` in it would forge rows or formulas in the report CSV
 - ``credit_debit``: ``CRDT`` (the bank's PI account was credited: money in)
   or ``DBIT`` (money out), camt ``CdtDbtInd``
 - ``amount``: ``\\d{1,10}\\.\\d{2}``, camt ``Amt``
@@ -19,10 +24,13 @@ JSON Lines (``.jsonl``), one object per line with the same names.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 import msgspec
 
+from finbank_core.pix.codes.identifiers import EndToEndId, ReturnId
+from finbank_core.pix.errors import InvalidIdentifier
 from finbank_core.reconciliation.model import Direction, ReconItem
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.money import Money
@@ -30,6 +38,8 @@ from finbank_core.shared.money import Money
 CSV_HEADER = "entry_ref,end_to_end_id,credit_debit,amount,booking_datetime"
 _DIRECTIONS = {"CRDT": Direction.IN, "DBIT": Direction.OUT}
 _INDICATORS = {Direction.IN: "CRDT", Direction.OUT: "DBIT"}
+#: an entry's key: an EndToEndId (``E...``) or, for a return, its rtrId (``D...``)
+_SPI_IDS = {EndToEndId.prefix: EndToEndId, ReturnId.prefix: ReturnId}
 
 
 class InvalidStatement(InvalidInput):
@@ -55,8 +65,9 @@ def _item(entry: StatementEntry, line_number: int) -> ReconItem:
         raise InvalidStatement(f"line {line_number}: credit_debit must be CRDT or DBIT")
     if entry.booking_datetime.tzinfo is None:
         raise InvalidStatement(f"line {line_number}: booking_datetime needs an offset")
-    if not entry.end_to_end_id or len(entry.end_to_end_id) != 32:
-        raise InvalidStatement(f"line {line_number}: end_to_end_id must have 32 characters")
+    _check_spi_id(entry.end_to_end_id, line_number)
+    if any(unicodedata.category(char) == "Cc" for char in entry.entry_ref):
+        raise InvalidStatement(f"line {line_number}: entry_ref must not contain control characters")
     try:
         amount = Money.from_bcb(entry.amount).cents
     except InvalidInput:
@@ -68,6 +79,23 @@ def _item(entry: StatementEntry, line_number: int) -> ReconItem:
         at=entry.booking_datetime,
         reference=entry.entry_ref,
     )
+
+
+def _check_spi_id(text: str, line_number: int) -> None:
+    """Refuse a key that is not an EndToEndId or a return id, naming the broken rule.
+
+    The value itself is left out of the message: it is the statement's text,
+    not ours, and may be made to look like anything.
+    """
+    kind = _SPI_IDS.get(text[:1])
+    if kind is None:
+        raise InvalidStatement(
+            f"line {line_number}: end_to_end_id must be an EndToEndId (E...) or a return id (D...)"
+        )
+    try:
+        kind.parse(text)
+    except InvalidIdentifier as exc:
+        raise InvalidStatement(f"line {line_number}: end_to_end_id: {exc}") from None
 
 
 def parse_csv_line(line: str, line_number: int) -> ReconItem:
