@@ -9,7 +9,8 @@ from __future__ import annotations
 import codecs
 import os
 from collections.abc import AsyncIterator, Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from finbank_adapters.reconciliation.sorting import DEFAULT_CHUNK, sort_items
 from finbank_core.accounts.ledger import EntrySide
@@ -23,6 +24,7 @@ from finbank_core.reconciliation.statement import (
     parse_csv_line,
     parse_jsonl_line,
 )
+from finbank_core.reconciliation.use_cases import BUSINESS_TZ, day_bounds
 
 PAGE = 1_000
 
@@ -88,19 +90,51 @@ def default_statement_path(day: date) -> str:
     return f"statements/{day.isoformat()}.csv"
 
 
+_ONE_DAY = timedelta(days=1)
+_TICK = timedelta(microseconds=1)
+
+
 class FileStatementSource:
-    """Reads the day's statement (CSV or JSON Lines, see ``statement``) from a ``FileStore``."""
+    """Reads a day's statement (CSV or JSON Lines, see ``statement``) from a ``FileStore``.
+
+    One file per business day, and a payment near midnight can be booked on
+    one side and settled on the other: a run's window reaches a tolerance into
+    the neighbouring days, so the run reads the statement of every day its
+    window touches (the day's own, which must exist, and, when they exist, the
+    day before and the day after), not its own file alone. Which run
+    reconciles an entry:
+
+    - the run of the business day its ``booking_datetime`` falls in (the
+      matcher reports a line by its statement time), provided that run reads
+      the entry's file, i.e. that day's window touches the file's day. Every
+      run whose window holds the entry is given it, so a booking on the other
+      side of midnight pairs with it, but only that one reports it;
+    - otherwise (the time lies further from the file's day than any window
+      reaching that file: another day, or a time in no day at all), the
+      file's own run, which yields it although it lies outside the window: the
+      matcher reports a statement item from outside the window as
+      ``in_statement_not_booked``, whatever the other sources hold, since no
+      run could match it. The neighbours' runs leave it out.
+
+    So every entry of every file is matched or reported by exactly one run,
+    and none is dropped uncounted. A neighbouring file that does not exist is
+    read as empty: a day reconciled before the next day's statement is in the
+    store cannot see past its closing midnight (see ``docs/reconciliation.md``).
+    """
 
     def __init__(
         self,
         files: FileStore,
         *,
         path_for_day: Callable[[date], str] = default_statement_path,
+        timezone: str = BUSINESS_TZ,
         chunk_size: int = DEFAULT_CHUNK,
         spill_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._files = files
         self._path_for_day = path_for_day
+        self._zone = ZoneInfo(timezone)
+        self._timezone = timezone
         self._chunk_size = chunk_size
         self._spill_dir = spill_dir
 
@@ -116,28 +150,80 @@ class FileStatementSource:
         if pending:
             yield pending
 
-    async def _unsorted(
-        self, path: str, start: datetime, end: datetime
-    ) -> AsyncIterator[ReconItem]:
+    async def _entries(self, path: str) -> AsyncIterator[ReconItem]:
+        """Every entry of the file at ``path``; a malformed one names the file and line."""
         is_csv = path.endswith(".csv")
         number = 0
-        async for line in self._lines(path):
-            number += 1
-            if not line.strip():
-                continue
-            if is_csv and number == 1:
-                if line.rstrip("\r") != CSV_HEADER:
-                    raise InvalidStatement(f"line 1: the header must be {CSV_HEADER}")
-                continue
-            item = parse_csv_line(line, number) if is_csv else parse_jsonl_line(line, number)
-            if start <= item.at < end:
-                yield item
+        try:
+            async for line in self._lines(path):
+                number += 1
+                if not line.strip():
+                    continue
+                if is_csv and number == 1:
+                    if line.rstrip("\r") != CSV_HEADER:
+                        raise InvalidStatement(f"line 1: the header must be {CSV_HEADER}")
+                    continue
+                yield parse_csv_line(line, number) if is_csv else parse_jsonl_line(line, number)
+        except InvalidStatement as exc:
+            raise InvalidStatement(f"{path}: {exc.message}", path=path) from None
+
+    def _local_day(self, at: datetime) -> date | None:
+        """The business day of ``at``; ``None`` past the calendar's ends (year 1 or 9999)."""
+        try:
+            return at.astimezone(self._zone).date()
+        except (OverflowError, ValueError):
+            return None
+
+    def _days_touched(
+        self, day: date, before: timedelta, after: timedelta
+    ) -> tuple[date, date] | None:
+        """First and last business day that ``day``'s window touches (``None`` if off the
+        calendar), the window reaching ``before`` ahead of the day and ``after`` past it."""
+        try:
+            start, end = day_bounds(day, self._timezone)
+            first = self._local_day(start - before)
+            last = self._local_day(end + after - _TICK)
+        except (OverflowError, ValueError):
+            return None
+        return None if first is None or last is None else (first, last)
+
+    async def _unsorted(
+        self, business_day: date, start: datetime, end: datetime
+    ) -> AsyncIterator[ReconItem]:
+        day_start, day_end = day_bounds(business_day, self._timezone)
+        before, after = max(day_start - start, timedelta(0)), max(end - day_end, timedelta(0))
+        touched: dict[date, tuple[date, date] | None] = {}
+
+        def reaches(home: date | None, file_day: date) -> bool:
+            """Does the run of ``home`` (an entry's day) read ``file_day``'s statement?"""
+            if home is None:
+                return False
+            if home not in touched:
+                touched[home] = self._days_touched(home, before, after)
+            span = touched[home]
+            return span is not None and span[0] <= file_day <= span[1]
+
+        span = self._days_touched(business_day, before, after) or (business_day, business_day)
+        file_day = span[0]
+        while file_day <= span[1]:
+            path = self._path_for_day(file_day)
+            if file_day == business_day:
+                async for item in self._entries(path):
+                    if start <= item.at < end:
+                        yield item  # in the window: paired; reported by its own day's run
+                    elif not reaches(self._local_day(item.at), file_day):
+                        yield item  # no run can match it: reported here, unpaired
+            elif await self._files.exists(path):  # a neighbour's may not be in yet
+                async for item in self._entries(path):
+                    if start <= item.at < end and reaches(self._local_day(item.at), file_day):
+                        yield item
+            file_day += _ONE_DAY
 
     def statement_items(
         self, business_day: date, start: datetime, end: datetime
     ) -> AsyncIterator[ReconItem]:
         return sort_items(
-            self._unsorted(self._path_for_day(business_day), start, end),
+            self._unsorted(business_day, start, end),
             chunk_size=self._chunk_size,
             directory=self._spill_dir,
         )

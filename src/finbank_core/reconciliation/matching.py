@@ -129,6 +129,7 @@ async def match_sources(
     *,
     day_start: datetime,
     day_end: datetime,
+    window: tuple[datetime, datetime] | None = None,
     counts: dict[str, int] | None = None,
 ) -> AsyncIterator[ReconLine]:
     """Yield one line per paired item, in key order.
@@ -139,6 +140,15 @@ async def match_sources(
     central bank's settlement time), else of its ledger item, else of its
     record, so a pair straddling midnight is reported by exactly one day's
     run. ``counts`` receives the items read per source.
+
+    ``window`` is the ``[start, end)`` the sources were read for. A statement
+    item outside it is one the statement source hands to this run because no
+    day's run could match it (a statement file's entry timed further from the
+    file's day than any run reading that file looks; see
+    ``SettlementStatementSource``): it is yielded on its own, as
+    ``in_statement_not_booked``, whatever its time, rather than dropped by the
+    day rule above and counted nowhere. Without ``window`` every item goes
+    through the day rule.
     """
     cursors = [
         _Cursor(Source.LEDGER, ledger),
@@ -149,8 +159,16 @@ async def match_sources(
         await cursor.prime()
     while not all(c.done for c in cursors):
         key = min(c.key for c in cursors)
-        groups = [await c.take(key) for c in cursors]
-        for line in pair_group(key, *groups):
+        led, rec, stm = [await c.take(key) for c in cursors]
+        if window is not None:
+            outside = [item for item in stm if not window[0] <= item.at < window[1]]
+            for item in outside:
+                yield ReconLine(
+                    key=key, klass=DiscrepancyClass.IN_STATEMENT_NOT_BOOKED, statement=item
+                )
+            if outside:
+                stm = [item for item in stm if window[0] <= item.at < window[1]]
+        for line in pair_group(key, led, rec, stm):
             if _in_day(line, day_start, day_end):
                 yield line
     if counts is not None:

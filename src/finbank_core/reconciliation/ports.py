@@ -36,7 +36,17 @@ class SettlementStatementSource(Protocol):
     def statement_items(
         self, business_day: date, start: datetime, end: datetime
     ) -> AsyncIterator[ReconItem]:
-        """The central bank statement's entries for the day within ``[start, end)``, by key."""
+        """The central bank statement's entries within ``[start, end)``, by key.
+
+        ``[start, end)`` is the business day widened by the tolerance on both
+        sides, so entries near midnight from the neighbouring days' statements
+        belong here too: an entry is matched by every run whose window holds
+        it and reported by the run of the day its time falls in (see
+        ``match_sources``). An entry of the day's own statement that no run
+        could match (its time further from the day than any window reading
+        that statement) is yielded as well, outside ``[start, end)``: the
+        matcher reports it unpaired, so it is not lost.
+        """
         ...
 
 

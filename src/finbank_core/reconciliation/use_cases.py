@@ -152,6 +152,7 @@ class ReconcileDay:
             self._statement.statement_items(cmd.business_day, *window),
             day_start=start,
             day_end=end,
+            window=window,
             counts=counts,
         ):
             await self._record(line, totals, samples)
