@@ -41,6 +41,28 @@ async def postgres_pool(settings: Settings) -> AsyncIterator[Any]:
         await pool.close()
 
 
+async def postgres_inbox_pool(settings: Settings) -> AsyncIterator[Any]:
+    """The consumers' inbox pool: its own, not the shared one, closed on shutdown.
+
+    An inbox holds a connection in an open transaction while the event's effect
+    runs, and the effect (a use case) takes its connections from the shared
+    pool. On one pool, a fetched batch spanning as many partitions as the pool
+    has connections left every connection held by an inbox transaction and every
+    effect waiting for one, for good: the settlement worker of the default pool
+    (10) stopped for good on the 12 partitions the deployment plans. On its own pool the
+    inbox only ever waits for other inbox transactions, each of which ends when
+    its effect, served by the shared pool, does. Its size (the shared pool's
+    maximum) bounds the partitions handled at once.
+    """
+    from finbank_adapters.postgres.pool import create_pool
+
+    pool = await create_pool(settings.postgres.dsn, min_size=1, max_size=settings.postgres.pool_max)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
 def postgres_ledger(pool: Any, clock: Clock, settings: Settings | None = None) -> Any:
     """The PostgreSQL ledger, with group commit as ``settings.postgres`` sets it."""
     from finbank_adapters.postgres import PostgresLedger

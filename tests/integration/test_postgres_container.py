@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -23,6 +26,7 @@ from finbank_core.accounts.use_cases import (
     OpenAccount,
     OpenAccountCommand,
 )
+from finbank_core.shared.events import EventEnvelope
 from finbank_core.shared.money import Money
 from tests.postgres_support import POSTGRES_DSN, isolated_schema, require_postgres
 
@@ -80,3 +84,58 @@ async def test_postgres_backends_run_the_use_cases_end_to_end() -> None:
 def test_the_memory_profile_opens_no_pool() -> None:
     container = build_container(Settings())
     assert not isinstance(container.accounts.ledger(), PostgresLedger)
+
+
+async def test_inbox_transactions_never_starve_the_effects_they_wait_for() -> None:
+    # An inbox holds a connection in an open transaction while the effect runs, and the
+    # effect (a use case) takes its own connections. On one shared pool, as many
+    # partitions at once as the pool has connections held every connection in inbox
+    # transactions, and each effect waited for one for good (the settlement worker
+    # stopped on 12 partitions with the default pool of 10).
+    require_postgres()
+    async with isolated_schema() as (_pool, schema):
+        settings = Settings(
+            backends=Backends(events=DatabaseBackend.POSTGRES),
+            postgres=PostgresOptions(
+                dsn=f"{POSTGRES_DSN}?{urlencode({'search_path': schema})}",
+                pool_min=1,
+                pool_max=2,
+            ),
+        )
+        container = build_container(settings)
+        await open_container(container)
+        try:
+            shared = await resolve(container.infra.postgres_pool())
+            inbox = await resolve(container.events.inbox(consumer="starvation-test"))
+            in_effect = 0
+            all_in = asyncio.Event()
+            done: list[uuid.UUID] = []
+
+            async def handle(event: EventEnvelope) -> None:
+                async def effect(_conn: object) -> None:
+                    nonlocal in_effect
+                    in_effect += 1
+                    if in_effect == 2:  # as many open inbox transactions as the pool's size
+                        all_in.set()
+                    await all_in.wait()
+                    assert await shared.fetchval("SELECT 1") == 1  # the use case's own query
+                    done.append(event.event_id)
+
+                assert await inbox.process_once(event, effect)
+
+            events = [
+                EventEnvelope(
+                    event_id=uuid.uuid4(),
+                    type="test.starvation",
+                    version=1,
+                    occurred_at=datetime.now(UTC),
+                    aggregate_id=f"agg-{n}",
+                    payload={},
+                )
+                for n in range(4)
+            ]
+            await asyncio.wait_for(asyncio.gather(*(handle(e) for e in events)), 30)
+            assert sorted(done) == sorted(e.event_id for e in events)
+            assert all([await inbox.was_processed(e.event_id) for e in events])
+        finally:
+            await close_container(container)

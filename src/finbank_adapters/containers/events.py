@@ -102,10 +102,12 @@ class EventsContainer(containers.DeclarativeContainer):
         ),
         memory=providers.Callable(no_outbox),
     )
+    inbox_pool = OnDemand(postgres_wiring.postgres_inbox_pool, settings=infra.settings)
     #: call with ``consumer=<group id>``; ``None`` on the memory profile
     inbox = providers.Selector(
         providers.Callable(_inbox_backend, infra.settings),
-        postgres=providers.Factory(postgres_inbox, pool=infra.postgres_pool, clock=infra.clock),
+        # its own pool (opened by the processes that consume): see postgres_inbox_pool
+        postgres=providers.Factory(postgres_inbox, pool=inbox_pool, clock=infra.clock),
         none=providers.Callable(_no_inbox),
     )
     kafka_producer = OnDemand(kafka_producer, kafka=kafka)
