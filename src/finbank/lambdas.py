@@ -27,6 +27,7 @@ import msgspec
 
 from finbank.bank import open_bank
 from finbank_adapters.containers import BankContainer, build_container, resolve
+from finbank_adapters.quiet_logs import quiet_third_party_loggers
 from finbank_core.reconciliation.use_cases import ReconcileCommand
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.events import EventPublisher
@@ -77,6 +78,9 @@ def open_runtime() -> StreamRuntime:
     from finbank_adapters.aws.secrets import export_secret_settings
     from finbank_adapters.settings import SettingsError
 
+    # the Lambda runtime sets the root logger (AWS_LAMBDA_LOG_LEVEL) and nothing of ours
+    # sets up logging here: botocore at DEBUG would log the records' payloads
+    quiet_third_party_loggers()
     # cold start: the application secret's values (DSN, Kafka credentials...) become
     # FINBANK_* variables before anything reads the settings (docs/operations.md)
     export_secret_settings()
@@ -164,6 +168,7 @@ def _reconcile_options(event: object) -> tuple[date | None, bool]:
 
 async def _reconcile(event: dict[str, Any]) -> dict[str, Any]:
     day, apply = _reconcile_options(event)
+    quiet_third_party_loggers()  # see open_runtime
     async with open_bank() as bank:
         command = ReconcileCommand(business_day=day or bank.reconciliation.yesterday(), apply=apply)
         summary = await bank.reconciliation.reconcile_day(command)

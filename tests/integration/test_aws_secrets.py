@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import uuid
@@ -199,3 +200,36 @@ def test_an_entry_point_exports_the_secret_as_settings_the_env_did_not_set(
     assert settings.auth.mfa_max_attempts == 3
     assert settings.redis.url.startswith("rediss://:t0ken")
     assert export_secret_settings({"FINBANK_PROFILE": "aws"}) == []  # no secret id: nothing
+
+
+def test_a_process_logging_at_debug_never_logs_the_secret_it_loads(aws_endpoint: str) -> None:
+    # A Lambda at AWS_LAMBDA_LOG_LEVEL=DEBUG exports the secret at cold start before any
+    # logging setup of ours: botocore logged the response body, SecretString and all.
+    from finbank_adapters.aws.secrets import export_secret_settings
+    from finbank_adapters.quiet_logs import QUIET_LOGGERS
+
+    name = create_secret(aws_endpoint, json.dumps(SECRET))
+    env = {
+        "FINBANK_PROFILE": "aws",
+        "FINBANK_AWS_ENDPOINT_URL": aws_endpoint,
+        "FINBANK_AWS_REGION": "sa-east-1",
+        "FINBANK_SECRETS_ID": name,
+    }
+    root = logging.getLogger()
+    levels = {n: logging.getLogger(n).level for n in (*QUIET_LOGGERS, "")}
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    root.addHandler(handler)
+    try:
+        for n in QUIET_LOGGERS:
+            logging.getLogger(n).setLevel(logging.NOTSET)  # as a fresh process has them
+        root.setLevel(logging.DEBUG)
+        assert "FINBANK_POSTGRES_DSN" in export_secret_settings(env)
+    finally:
+        root.removeHandler(handler)
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+    logged = captured.getvalue()
+    assert "settings from secret" in logged  # the capture saw the process's lines
+    assert DB_PASSWORD not in logged
+    assert "t0ken" not in logged

@@ -35,6 +35,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import msgspec
 
+from finbank_adapters.quiet_logs import quiet_third_party_loggers
 from finbank_adapters.settings import Settings, SettingsError
 from finbank_core.shared.clock import Clock
 
@@ -96,6 +97,7 @@ class SecretsManagerLoader:
     async def _fetch(self) -> dict[str, str]:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        quiet_third_party_loggers()  # botocore logs the response body, the secret, at DEBUG
         try:
             response = await self._client.get_secret_value(SecretId=self._secret_id)
         except ClientError as exc:

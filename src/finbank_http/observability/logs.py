@@ -36,11 +36,10 @@ from typing import Any, TextIO
 import msgspec
 import structlog
 
+from finbank_adapters.quiet_logs import QUIET_LOGGERS
 from finbank_http.observability.masking import Masker
 from finbank_http.observability.tracing import current_trace_ids
 
-#: third-party loggers never allowed below INFO (they log payloads at DEBUG)
-QUIET_LOGGERS = ("botocore", "aiobotocore", "boto3", "s3transfer", "urllib3", "aiokafka", "asyncio")
 #: loggers that install their own handlers; ours replace them
 ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "litestar")
 
