@@ -33,6 +33,11 @@ output "cognito_client_id" {
   value       = module.cognito.client_id
 }
 
+output "cognito_sign_in_attribute" {
+  description = "FINBANK_COGNITO_SIGN_IN_ATTRIBUTE (users log in with their e-mail)."
+  value       = module.cognito.sign_in_attribute
+}
+
 output "pix_table_name" {
   description = "The PIX single table."
   value       = module.dynamodb.table_name

@@ -141,6 +141,7 @@ def cognito_identity_provider(client: Any, settings: Settings) -> Any:
         client_id=settings.cognito.client_id,
         client_secret=settings.cognito.client_secret or None,
         auth_session_seconds=settings.cognito.auth_session_seconds,
+        sign_in_attribute=settings.cognito.sign_in_attribute.value,
     )
 
 

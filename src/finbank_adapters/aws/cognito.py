@@ -73,6 +73,7 @@ class CognitoIdentityProvider:
         auth_session_seconds: int = DEFAULT_AUTH_SESSION_SECONDS,
         totp_issuer_name: str = "finbank",
         device_name: str = "finbank",
+        sign_in_attribute: str = "username",
     ) -> None:
         if not client_id:
             raise ValueError("a Cognito app client id is required")
@@ -82,6 +83,8 @@ class CognitoIdentityProvider:
         self._auth_session_seconds = auth_session_seconds
         self._totp_issuer_name = totp_issuer_name
         self._device_name = device_name
+        #: the user attribute users log in with; ``"username"``: the username itself
+        self._sign_in_attribute = "" if sign_in_attribute == "username" else sign_in_attribute
 
     def _with_secret(self, params: dict[str, str], username: str, key: str) -> dict[str, str]:
         if self._client_secret:
@@ -271,6 +274,24 @@ class CognitoIdentityProvider:
             )
 
     # -- step-up and password change ----------------------------------------------
+
+    async def lockout_name(self, principal: Principal, access_token: str) -> str:
+        """The token's ``username``, or with ``sign_in_attribute`` (a pool whose users log
+        in with their e-mail or phone) that attribute, read with ``GetUser``.
+
+        In such a pool the token's ``username`` is the pool's generated one, which
+        nobody types: step-up and password change counted their failures under it,
+        a second lockout, so a login lock did not stop guesses there and guesses
+        there did not count towards it.
+        """
+        if not self._sign_in_attribute:
+            return principal.username
+        with cognito_errors(Step.TOKEN):
+            user = await self._client.get_user(AccessToken=access_token)
+        for attribute in user.get("UserAttributes", ()):
+            if attribute.get("Name") == self._sign_in_attribute and attribute.get("Value"):
+                return str(attribute["Value"])
+        return principal.username
 
     async def reauthenticate(
         self, principal: Principal, *, password: str | None, code: str | None

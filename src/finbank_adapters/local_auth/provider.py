@@ -307,6 +307,10 @@ class LocalIdentityProvider:
 
     # -- step-up and password change ------------------------------------------------
 
+    async def lockout_name(self, principal: Principal, access_token: str) -> str:
+        """Users log in with their username, the token's ``username``."""
+        return principal.username
+
     async def reauthenticate(
         self, principal: Principal, *, password: str | None, code: str | None
     ) -> None:

@@ -168,6 +168,14 @@ class AwsOptions(Area, frozen=True, kw_only=True):
     endpoint_url: str = ""
 
 
+class CognitoSignIn(enum.StrEnum):
+    """What users of the pool type to log in (the pool's ``UsernameAttributes``)."""
+
+    USERNAME = "username"
+    EMAIL = "email"
+    PHONE_NUMBER = "phone_number"
+
+
 class CognitoOptions(Area, frozen=True, kw_only=True):
     secret_fields: ClassVar[frozenset[str]] = frozenset({"client_secret"})
 
@@ -181,6 +189,12 @@ class CognitoOptions(Area, frozen=True, kw_only=True):
     jwks_url: str = ""
     #: the app client's AuthSessionValidity (Cognito default 3 minutes)
     auth_session_seconds: Positive = 180
+    #: the pool's sign-in attribute when users log in with it instead of a username
+    #: (``UsernameAttributes``: ``email`` or ``phone_number``; empty: the username).
+    #: Step-up and password change count towards the lockout of the name users log in
+    #: with; with this unset in such a pool they counted under the pool's generated
+    #: username, a lockout of its own
+    sign_in_attribute: CognitoSignIn = CognitoSignIn.USERNAME
 
 
 class FilesOptions(Area, frozen=True, kw_only=True):

@@ -15,7 +15,7 @@ import msgspec
 
 from finbank_core.auth.errors import InvalidCredentials
 from finbank_core.auth.lockout import counted_attempt
-from finbank_core.auth.model import AuthenticateQuery, account_key
+from finbank_core.auth.model import AuthenticateQuery, Principal, account_key
 from finbank_core.auth.ports import LoginThrottle
 from finbank_core.auth.step_up import Authenticator, RequireStepUp, StepUpPurpose
 from finbank_core.auth.use_cases import check_password_encodable
@@ -35,6 +35,10 @@ class CredentialManager(Protocol):
 
     async def disable_totp(self, access_token: str) -> None:
         """Turn TOTP MFA off for the token's user."""
+        ...
+
+    async def lockout_name(self, principal: Principal, access_token: str) -> str:
+        """The name the user logs in with (see ``Reauthenticator.lockout_name``)."""
         ...
 
 
@@ -83,7 +87,7 @@ class ChangePassword:
         _check_password_shape(command.current_password, "current_password")
         _check_password_shape(command.new_password, "new_password")
         principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
-        account = account_key(principal.username)
+        account = account_key(await self._provider.lockout_name(principal, command.access_token))
         async with counted_attempt(self._throttle, account) as attempt:
             try:
                 await self._provider.change_password(

@@ -132,6 +132,15 @@ class Reauthenticator(Protocol):
         """
         ...
 
+    async def lockout_name(self, principal: Principal, access_token: str) -> str:
+        """The name ``principal``'s user logs in with: the lockout a step-up counts towards.
+
+        The token's ``username`` unless the provider signs users in by another
+        name (a Cognito pool with ``UsernameAttributes``: the e-mail, while the
+        token carries the pool's generated username).
+        """
+        ...
+
 
 class Authenticator(Protocol):
     """``Authenticate``: the caller's verified principal, or ``InvalidToken``."""
@@ -186,7 +195,9 @@ class StepUp:
         _check_secret(command.password, "password", _SECRET_MAX)
         _check_secret(command.code, "code", _CODE_MAX)
         principal = await self._authenticate(AuthenticateQuery(access_token=command.access_token))
-        account = account_key(principal.username)
+        # the lockout of the name the user logs in with: a login lock holds here too,
+        # and guesses here count there (not a second budget of guesses of its own)
+        account = account_key(await self._provider.lockout_name(principal, command.access_token))
         async with counted_attempt(self._throttle, account) as attempt:
             try:
                 await self._provider.reauthenticate(

@@ -105,9 +105,16 @@ class Pool:
         )
 
 
-def make_pool(endpoint: str, *, with_secret: bool = False, mfa: str = "OPTIONAL") -> Pool:
+def make_pool(
+    endpoint: str,
+    *,
+    with_secret: bool = False,
+    mfa: str = "OPTIONAL",
+    username_attributes: list[str] | None = None,
+) -> Pool:
     admin = boto3.client("cognito-idp", region_name=REGION, endpoint_url=endpoint)
-    pool = admin.create_user_pool(PoolName=f"finbank-{secrets.token_hex(4)}")["UserPool"]
+    extra = {"UsernameAttributes": username_attributes} if username_attributes else {}
+    pool = admin.create_user_pool(PoolName=f"finbank-{secrets.token_hex(4)}", **extra)["UserPool"]
     admin.set_user_pool_mfa_config(
         UserPoolId=pool["Id"],
         SoftwareTokenMfaConfiguration={"Enabled": True},
@@ -151,9 +158,14 @@ class CognitoWorld:
     refresh: Refresh
 
 
-async def cognito_world(pool: Pool, clock: FakeClock, cognito: Any) -> CognitoWorld:
+async def cognito_world(
+    pool: Pool, clock: FakeClock, cognito: Any, *, sign_in_attribute: str = "username"
+) -> CognitoWorld:
     provider = CognitoIdentityProvider(
-        cognito, client_id=pool.client_id, client_secret=pool.client_secret
+        cognito,
+        client_id=pool.client_id,
+        client_secret=pool.client_secret,
+        sign_in_attribute=sign_in_attribute,
     )
     keys = JwksKeySet(
         HttpJwksFetcher(f"{pool.endpoint}/{pool.pool_id}/.well-known/jwks.json"), clock

@@ -8,12 +8,19 @@ so a wrong code is refused by the emulator, as Cognito would.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.auth import InMemoryLoginThrottle
 from finbank_adapters.memory.step_up import InMemoryStepUpStore
-from finbank_core.auth import AnswerChallengeCommand, LoginCommand, SetUpTotpCommand
+from finbank_core.auth import (
+    AnswerChallengeCommand,
+    AuthenticateQuery,
+    LoginCommand,
+    SetUpTotpCommand,
+)
 from finbank_core.auth.credentials import (
     ChangePassword,
     ChangePasswordCommand,
@@ -21,15 +28,16 @@ from finbank_core.auth.credentials import (
     DisableTotpCommand,
 )
 from finbank_core.auth.errors import (
+    AccountLocked,
     IncorrectCode,
     InvalidCredentials,
     StepUpRequired,
     UnsupportedChallenge,
 )
 from finbank_core.auth.step_up import RequireStepUp, StepUp, StepUpCommand, StepUpPurpose
-from finbank_core.auth.use_cases import SetUpTotp
+from finbank_core.auth.use_cases import PasswordLogin, SetUpTotp
 from finbank_core.shared.errors import InvalidInput
-from tests.integration.cognito.conftest import PASSWORD, CognitoWorld
+from tests.integration.cognito.conftest import PASSWORD, CognitoWorld, cognito_world, make_pool
 from tests.integration.cognito.test_cognito_flows import enrol_totp
 
 NEW_PASSWORD = "Another-Long-Passphrase-7"
@@ -173,3 +181,58 @@ async def test_an_sms_user_is_told_step_up_is_unsupported_and_is_never_locked_by
             )
         )
     await up.throttle.ensure_not_locked("joao")
+
+
+async def test_in_an_email_pool_step_up_and_login_share_one_lockout(
+    moto_endpoint: str, clock: FakeClock, cognito_client: Any
+) -> None:
+    # The token's username in a pool with UsernameAttributes=[email] is the pool's
+    # generated one: step-up counted under it, so a login lock did not stop guesses at
+    # step-up and those did not count towards the login's lockout.
+    pool = make_pool(moto_endpoint, username_attributes=["email"])
+    pool.admin.admin_create_user(
+        UserPoolId=pool.pool_id,
+        Username="dana@example.com",
+        UserAttributes=[{"Name": "email", "Value": "dana@example.com"}],
+        MessageAction="SUPPRESS",
+    )
+    pool.admin.admin_set_user_password(
+        UserPoolId=pool.pool_id, Username="dana@example.com", Password=PASSWORD, Permanent=True
+    )
+    world = await cognito_world(pool, clock, cognito_client, sign_in_attribute="email")
+    throttle = InMemoryLoginThrottle(clock)
+    login = PasswordLogin(world.provider, world.challenges, throttle, clock)
+    step_up = StepUp(
+        world.authenticate, world.provider, InMemoryStepUpStore(clock), throttle, clock
+    )
+    change = ChangePassword(world.authenticate, world.provider, throttle)
+    tokens = (await login(LoginCommand(username="dana@example.com", password=PASSWORD))).tokens
+    assert tokens is not None
+    assert (await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))).username
+    for _ in range(5):  # half the tries at step-up, half at password change
+        with pytest.raises(InvalidCredentials):
+            await step_up(
+                StepUpCommand(
+                    access_token=tokens.access_token,
+                    purpose=StepUpPurpose.MFA_CHANGE,
+                    password="Wrong-Pass-123",
+                )
+            )
+        with pytest.raises(InvalidCredentials):
+            await change(
+                ChangePasswordCommand(
+                    access_token=tokens.access_token,
+                    current_password="Wrong-Pass-123",
+                    new_password=NEW_PASSWORD,
+                )
+            )
+    with pytest.raises(AccountLocked):  # the login name's lockout counted all ten
+        await login(LoginCommand(username="dana@example.com", password=PASSWORD))
+    with pytest.raises(AccountLocked):
+        await step_up(
+            StepUpCommand(
+                access_token=tokens.access_token,
+                purpose=StepUpPurpose.MFA_CHANGE,
+                password=PASSWORD,
+            )
+        )

@@ -18,3 +18,8 @@ output "client_secret" {
   value       = aws_cognito_user_pool_client.app.client_secret
   sensitive   = true
 }
+
+output "sign_in_attribute" {
+  description = "What users log in with (FINBANK_COGNITO_SIGN_IN_ATTRIBUTE): the pool's username attribute."
+  value       = join(",", aws_cognito_user_pool.this.username_attributes)
+}
