@@ -152,6 +152,9 @@ class PixKey(msgspec.Struct, frozen=True):
 
     ``PixKey(type, value)`` refuses a ``value`` that is not already canonical
     for ``type`` (raises ``InvalidPixKey``); use :meth:`parse` for user input.
+    ``type`` may be given as the enum's value (``"EMAIL"``), as msgspec decodes
+    it and as ``checked_enums`` reads enum fields: it becomes the member; any
+    other type is ``InvalidPixKey``.
     ``repr`` masks the value: keys are personal data and reprs reach logs.
     """
 
@@ -159,6 +162,17 @@ class PixKey(msgspec.Struct, frozen=True):
     value: str
 
     def __post_init__(self) -> None:
+        if type(self.type) is not PixKeyType:
+            # Built in Python, a struct's field is not type-checked: a plain "EMAIL"
+            # would reach the normalisers' lookup and ``masked()``'s identity checks.
+            try:
+                member = PixKeyType(self.type)
+            except (ValueError, TypeError):
+                # Not echoed: a key passed as the type by mistake is personal data.
+                raise InvalidPixKey(
+                    "unknown key type; expected CPF, CNPJ, PHONE, EMAIL or EVP"
+                ) from None
+            msgspec.structs.force_setattr(self, "type", member)
         if not isinstance(self.value, str) or len(self.value) > MAX_KEY_LENGTH:
             raise InvalidPixKey(f"a key is a string of at most {MAX_KEY_LENGTH} characters")
         if _NORMALISERS[self.type](self.value) != self.value:
