@@ -15,7 +15,10 @@ Decisions where the manual leaves room (each one documented in the tests):
   ids) are kept in ``extra_templates`` as raw ``(id, value)`` pairs in
   ascending id order and re-emitted verbatim; unknown sub-fields of the PIX
   template (26) and of the additional data (62) likewise, in
-  ``merchant_account_extra`` and ``additional_data_extra``.
+  ``merchant_account_extra`` and ``additional_data_extra``. An extra
+  template in 26-51 with PIX's GUI (a second PIX template), or one in 26 that
+  is not TLV when the PIX template sits elsewhere, is refused: the parser
+  would refuse the code it encodes to.
 * Field 54 is parsed leniently (``\\d+(\\.\\d{1,2})?``, at most 13 chars, as
   generators in the wild write ``10`` or ``10.5``) and always encoded as
   ``\\d+\\.\\d{2}``; a zero amount is refused (omit 54 for an open amount).
@@ -60,6 +63,14 @@ _CRC_DIGITS: Final = frozenset("0123456789ABCDEF")
 _TWO_DIGITS: Final = {f"{i:02d}": i for i in range(100)}
 _RECURRENCE_IDS: Final = frozenset(f"{i:02d}" for i in range(80, 100))
 RECURRENCE_PATH: Final = "/rec/"
+# What copying from web pages and chat apps leaves around a code: the Unicode
+# blanks (``str.isspace``; the last of them is U+3000), the zero-width
+# characters and the BOM. Tolerant reading strips any mix of them; strict
+# reading refuses a code that starts or ends with one, naming the payload.
+SURROUNDING_JUNK: Final = "".join(char for char in map(chr, range(0x3001)) if char.isspace()) + (
+    "\u200b\u200c\u200d\u2060\ufeff"
+)
+_SURROUNDING_JUNK: Final = frozenset(SURROUNDING_JUNK)
 
 Fields = tuple[tuple[str, str], ...]
 
@@ -110,6 +121,39 @@ def _check_extras(parent: str, extras: Fields, reserved: frozenset[str]) -> int:
     return size
 
 
+def _check_other_accounts(templates: Fields) -> None:
+    """Refuse extra templates that would make our own parsers refuse the code.
+
+    Both parsers take the one template in 26-51 whose GUI (00) is PIX's, in
+    any case, as the PIX template and refuse a code with two; tolerant reading
+    finds it even when a sub-field is written empty. And 26 is PIX's own slot:
+    when the PIX template sits elsewhere, a template in 26 that is not TLV is
+    reported as a broken PIX template. ``BRCode`` promises that what it
+    encodes parses back, so it refuses those here.
+    """
+    for field_id, value in templates:
+        if field_id not in _ACCOUNT_IDS:
+            continue
+        if field_id == "26":
+            try:
+                _walk(value, 0, len(value), "26")
+            except InvalidBRCode:
+                raise InvalidBRCode(
+                    "26 is the PIX template's slot: another arrangement's template "
+                    "there must be TLV with no empty sub-field",
+                    field="26",
+                ) from None
+        try:
+            sub = _walk_allowing_empty(value, len(value), field_id)
+        except InvalidBRCode:
+            continue  # not TLV: another arrangement's template, opaque to the parsers
+        if sub.get("00", "").lower() == PIX_GUI:
+            raise InvalidBRCode(
+                f"a second template with GUI {PIX_GUI}; a code has one PIX template",
+                field=field_id,
+            )
+
+
 def _walk(text: str, start: int, end: int, parent: str) -> dict[str, str]:
     """Split ``text[start:end]`` into TLV fields; refuses bad, empty or repeated ones."""
     fields: dict[str, str] = {}
@@ -133,6 +177,21 @@ def _walk(text: str, start: int, end: int, parent: str) -> dict[str, str]:
             if stop > end:
                 raise InvalidBRCode("length runs past the end of its template", field=field)
             raise InvalidBRCode("appears more than once", field=field)
+        fields[field_id] = text[pos + 4 : stop]
+        pos = stop
+    return fields
+
+
+def _walk_allowing_empty(text: str, end: int, parent: str) -> dict[str, str]:
+    """Like :func:`_walk` on ``text[:end]``, but a length of 00 gives an empty value."""
+    fields: dict[str, str] = {}
+    pos = 0
+    while pos < end:
+        field_id = text[pos : pos + 2]
+        size = _TWO_DIGITS.get(text[pos + 2 : pos + 4], -1)
+        stop = pos + 4 + size
+        if field_id not in _TWO_DIGITS or size < 0 or stop > end or field_id in fields:
+            raise InvalidBRCode("bad TLV", field=parent or "payload")
         fields[field_id] = text[pos + 4 : stop]
         pos = stop
     return fields
@@ -244,7 +303,15 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
     additional_data_extra: Fields = ()
     extra_templates: Fields = ()
 
-    __repr__ = masked_repr("pix_key")
+    def __repr__(self) -> str:
+        """Without personal data: reprs reach logs and tracebacks.
+
+        The key, the name (a merchant may be a sole trader, named after a
+        person) and the free text of 26 and 62 (a description, a customer
+        label, a phone number) are masked; an empty extras tuple stays ``()``
+        so a reader still sees whether there is one.
+        """
+        return _REPRS[bool(self.merchant_account_extra), bool(self.additional_data_extra)](self)
 
     def __post_init__(self) -> None:
         account = self._check_account()
@@ -278,6 +345,7 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
         if self.extra_templates:
             reserved = _FIXED_IDS | {self.merchant_account_id}
             size += _check_extras("", self.extra_templates, reserved)
+            _check_other_accounts(self.extra_templates)
         if size > MAX_PAYLOAD_LENGTH:
             raise InvalidBRCode(
                 f"the whole code would be {size} characters, over {MAX_PAYLOAD_LENGTH}",
@@ -464,10 +532,17 @@ class BRCode(msgspec.Struct, frozen=True, kw_only=True):
         Refuses: a wrong, lowercase or unpadded CRC (63); bad ids or lengths;
         missing mandatory fields (00, the PIX template, 52, 53, 58, 59, 60,
         62-05, 63); 00 other than 01, 53 other than 986, 58 other than BR;
-        non-ASCII or unprintable text; anything over its maximum length.
+        non-ASCII or unprintable text; anything over its maximum length;
+        blanks or invisible characters around the code (payload).
         """
         if not isinstance(text, str):
             raise InvalidBRCode("a BR Code is text", field="payload")
+        if text and (text[0] in _SURROUNDING_JUNK or text[-1] in _SURROUNDING_JUNK):
+            # Said as such: the CRC or ASCII check would blame field 63 or the text.
+            raise InvalidBRCode(
+                "blanks or invisible characters around the code (tolerant reading drops them)",
+                field="payload",
+            )
         if len(text) > MAX_PAYLOAD_LENGTH:
             raise InvalidBRCode(f"over {MAX_PAYLOAD_LENGTH} characters", field="payload")
         if not text.isascii():
@@ -547,6 +622,18 @@ def _find_pix_account(fields: dict[str, str]) -> tuple[str, dict[str, str]]:
     account_id, sub = found[0]
     del fields[account_id]
     return account_id, sub
+
+
+_PERSONAL: Final = ("pix_key", "merchant_name", "description")
+_REPRS: Final = {
+    (account, additional): masked_repr(
+        *_PERSONAL,
+        *(("merchant_account_extra",) if account else ()),
+        *(("additional_data_extra",) if additional else ()),
+    )
+    for account in (False, True)
+    for additional in (False, True)
+}
 
 
 def _merge(encoded: str, extras: Fields) -> str:

@@ -13,11 +13,13 @@ read what other banks' systems write and what people copy and paste, so
 Tolerated (``Deviation.code``, field), and nothing else:
 
 * ``surrounding_whitespace`` (payload): blanks, a newline or zero-width
-  characters around the code.
+  characters around the code, in any mix (strict reading refuses them, naming
+  the payload).
 * ``crc_lowercase`` (63): the CRC in lowercase (or mixed case) hex.
 * ``lengths_in_utf8_bytes`` (payload): lengths count UTF-8 bytes, not
-  characters; tried only when the code has non-ASCII text and does not walk
-  with character lengths.
+  characters, at the top level or inside the PIX template or 62; tried for
+  the code, or a template, only when it has non-ASCII text and does not walk
+  with character lengths. Noted once per code.
 * ``amount_trailing_point`` (54): ``10.``, a point with no decimals.
 * ``txid_missing`` (62 or 62-05): no additional data field, no 05 in it, or
   either written empty; read as ``***`` (no txid), which is what the payer
@@ -44,13 +46,14 @@ Tolerated (``Deviation.code``, field), and nothing else:
   62; an empty GUI, key, URL, amount or mandatory field is refused.
 
 Refused in both modes, naming the field (``InvalidBRCode``): a wrong, missing
-or truncated CRC; a bad id or length, a length past its template, a repeated
-field; a payload format indicator (00) that is not the first field; a
-missing mandatory field (00, the PIX template with its GUI, 52, 53, 58, 59,
-60); a zero, negative or malformed amount; a key and a URL together,
-or neither without a recurrence template; unprintable characters; anything
-over 512 characters. The key, URL, amount and txid are never changed: a
-reading either carries them as written or refuses the code.
+or truncated CRC (a 3-digit one, its leading zero dropped, included); a bad id
+or length, a length past its template, a repeated field; a payload format
+indicator (00) that is not the first field; a missing mandatory field (00, the
+PIX template with its GUI, 52, 53, 58, 59, 60); a zero, negative or malformed
+amount; a key and a URL together, or neither without a recurrence template;
+unprintable characters; anything over 512 characters. The key, URL, amount and
+txid are never changed: a reading either carries them as written or refuses
+the code.
 """
 
 from __future__ import annotations
@@ -66,8 +69,10 @@ from finbank_core.pix.codes.brcode import (
     _TWO_DIGITS,
     MAX_PAYLOAD_LENGTH,
     PIX_GUI,
+    SURROUNDING_JUNK,
     BRCode,
     _walk,
+    _walk_allowing_empty,
     check_payload_format_first,
     recurrence_url_of,
 )
@@ -80,9 +85,6 @@ from finbank_core.shared.privacy import masked_repr
 
 ReadMode = Literal["strict", "tolerant"]
 _HEX: Final = frozenset("0123456789ABCDEFabcdef")
-# Unicode blanks plus the zero-width characters and BOM that copying from web
-# pages and chat apps leaves around a code.
-_INVISIBLE: Final = "\u200b\u200c\u200d\u2060\ufeff"
 
 
 class DeviationCode(StrEnum):
@@ -159,7 +161,9 @@ class BRCodeReading(msgspec.Struct, frozen=True, kw_only=True):
     merchant_category_code: str = "0000"
     deviations: tuple[Deviation, ...] = ()
 
-    __repr__ = masked_repr("pix_key", "merchant_name")
+    # The key, the name (a merchant may be a person) and the free-text
+    # description (26-02) are personal data; reprs reach logs.
+    __repr__ = masked_repr("pix_key", "merchant_name", "description")
 
     @property
     def kind(self) -> Literal["static", "dynamic", "recurrence"]:
@@ -250,9 +254,17 @@ class _Tolerant:
     def note(self, code: DeviationCode, field: str) -> None:
         self.deviations.append(Deviation.of(code, field))
 
+    def note_byte_lengths(self) -> None:
+        """Note ``lengths_in_utf8_bytes`` once per code, however many templates needed it."""
+        deviation = Deviation.of(DeviationCode.LENGTHS_IN_UTF8_BYTES, "payload")
+        if deviation not in self.deviations:
+            self.deviations.append(deviation)
+
     def read(self) -> BRCodeReading:
         text = self.text
-        stripped = text.strip().strip(_INVISIBLE).strip()
+        # One pass over the union of blanks and invisible characters: any mix of
+        # them ("\u200b \u200b") goes, in time linear in the text.
+        stripped = text.strip(SURROUNDING_JUNK)
         if stripped != text and stripped:
             self.note(DeviationCode.SURROUNDING_WHITESPACE, "payload")
         text = stripped
@@ -292,7 +304,7 @@ class _Tolerant:
                 fields = _walk_bytes(raw)
             except (InvalidBRCode, UnicodeDecodeError):
                 raise by_characters from None
-            self.note(DeviationCode.LENGTHS_IN_UTF8_BYTES, "payload")
+            self.note_byte_lengths()
             return fields
 
     # -- fields -------------------------------------------------------------------
@@ -328,7 +340,9 @@ class _Tolerant:
         if postal is not None:
             postal = self._text(postal, "61", 99)
         txid = self._txid(fields.pop("62", None))
-        account_id, account = _pix_account(fields)
+        account_id, account, by_bytes = _pix_account(fields)
+        if by_bytes:
+            self.note_byte_lengths()
         recurrence = recurrence_url_of(tuple(fields.items())) if fields else None
         key, url, description = self._account(account_id, account, recurrence)
         for field_id, value in fields.items():  # other arrangements, templates 80-99
@@ -388,7 +402,9 @@ class _Tolerant:
         if additional is None:
             self.note(DeviationCode.TXID_MISSING, "62")
             return "***"
-        sub = _walk_sub(additional, "62")
+        sub, by_bytes = _walk_sub(additional, "62")
+        if by_bytes:
+            self.note_byte_lengths()
         for field_id in [f for f, value in sub.items() if not value]:
             del sub[field_id]
             if field_id != "05":  # an empty txid is noted as missing below
@@ -450,20 +466,23 @@ class _Tolerant:
         return None, url, None
 
 
-def _pix_account(fields: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The one merchant account template (26-51) whose GUI is PIX's."""
-    found: list[tuple[str, dict[str, str]]] = []
+def _pix_account(fields: dict[str, str]) -> tuple[str, dict[str, str], bool]:
+    """The one merchant account template (26-51) whose GUI is PIX's.
+
+    With its sub-fields, and whether their lengths count UTF-8 bytes.
+    """
+    found: list[tuple[str, dict[str, str], bool]] = []
     for field_id, value in fields.items():
         if field_id not in _ACCOUNT_IDS:
             continue
         try:
-            sub = _walk_sub(value, field_id)
+            sub, by_bytes = _walk_sub(value, field_id)
         except InvalidBRCode:
             if field_id == "26":
                 raise  # 26 is PIX's own slot: report its defect, not "missing"
             continue  # another arrangement's template, opaque to us
         if sub.get("00", "").lower() == PIX_GUI:
-            found.append((field_id, sub))
+            found.append((field_id, sub, by_bytes))
     if not found:
         raise InvalidBRCode(f"no merchant account template with GUI {PIX_GUI}", field="26")
     if len(found) > 1:
@@ -521,28 +540,30 @@ def _refuse_three_digit_length(text: str, end: int) -> None:
         )
 
 
-def _walk_sub(value: str, parent: str) -> dict[str, str]:
-    """The sub-fields of template ``parent``; empty ones kept as ``""``."""
-    return _walk_chars(value, len(value), parent)
+def _walk_sub(value: str, parent: str) -> tuple[dict[str, str], bool]:
+    """The sub-fields of template ``parent`` (empty ones kept as ``""``), and
+    whether their lengths count UTF-8 bytes.
 
-
-def _walk_allowing_empty(text: str, end: int, parent: str) -> dict[str, str]:
-    """Like ``brcode._walk`` but a length of 00 gives an empty value."""
-    fields: dict[str, str] = {}
-    pos = 0
-    while pos < end:
-        field_id = text[pos : pos + 2]
-        size = _TWO_DIGITS.get(text[pos + 2 : pos + 4], -1)
-        stop = pos + 4 + size
-        if field_id not in _TWO_DIGITS or size < 0 or stop > end or field_id in fields:
-            raise InvalidBRCode("bad TLV", field=parent or "payload")
-        fields[field_id] = text[pos + 4 : stop]
-        pos = stop
-    return fields
+    As at the top level, byte lengths are tried only when the template has
+    non-ASCII text and does not walk with character lengths: a generator that
+    counts bytes (PHP's ``strlen``) counts them in 26 and 62 too, so an accent
+    in 26-02 or 62-50 would otherwise leave a sub-field running past its
+    template. The error of the character walk is the one reported.
+    """
+    try:
+        return _walk_chars(value, len(value), parent), False
+    except InvalidBRCode as by_characters:
+        if value.isascii():
+            raise
+        try:
+            return _walk_bytes(value.encode("utf-8", "surrogatepass")), True
+        except (InvalidBRCode, UnicodeDecodeError):
+            raise by_characters from None
 
 
 def _walk_bytes(raw: bytes) -> dict[str, str]:
-    """Top-level TLV walk where lengths count UTF-8 bytes; values decoded."""
+    """TLV walk (the code, or a template's value) where lengths count UTF-8 bytes;
+    values decoded, empty ones kept as ``""``."""
     fields: dict[str, str] = {}
     pos, end = 0, len(raw)
     while pos < end:
