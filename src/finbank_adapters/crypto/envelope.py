@@ -4,7 +4,10 @@ A sealed value is one ASCII string::
 
     fbx1.<kek id>.<wrapped data key>.<nonce>.<ciphertext+tag>
 
-(each part base64url without padding). The data key is 32 random bytes,
+(each part base64url without padding, exactly as :func:`_b64` writes it: a
+part with a character outside that alphabet, padding, whitespace, or any other
+spelling of the same bytes is refused, so a sealed value has one spelling and
+a changed one does not open). The data key is 32 random bytes,
 used once; the value is AES-256-GCM with a 96-bit random nonce. The
 associated data binds the ciphertext to the format version, the KEK id and
 a *context* the caller gives (for example ``auth_users/<subject>/totp_secret``),
@@ -18,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
@@ -112,9 +116,7 @@ def parse_keyring(text: str) -> list[LocalKeyEncryptionKey]:
         if not sep:
             raise ValueError(f"key {position} must look like id:base64key")
         try:
-            raw = base64.urlsafe_b64decode(
-                _padded(encoded.strip().replace("+", "-").replace("/", "_"))
-            )
+            raw = _key_bytes(encoded.strip())
         except (binascii.Error, ValueError):
             raise ValueError(f"key {position} is not base64") from None
         if len(raw) != 32:
@@ -156,6 +158,8 @@ class EnvelopeCipher:
         return ".".join((PREFIX, *(_b64(p) for p in parts)))
 
     async def open(self, sealed: str, context: str) -> str:
+        """The plaintext of ``sealed``; ``SecretUnreadable`` for anything that is not a
+        value this cipher's keys sealed in ``context`` (``None`` and non-strings too)."""
         kek_id, wrapped, nonce, body = _split(sealed)
         kek = self._keks.get(kek_id)
         if kek is None:
@@ -165,7 +169,10 @@ class EnvelopeCipher:
             plaintext = AESGCM(data_key).decrypt(nonce, body, _aad(kek_id, context))
         except (InvalidTag, ValueError):
             raise SecretUnreadable("the secret does not open: tampered or misplaced") from None
-        return plaintext.decode()
+        try:
+            return plaintext.decode()
+        except UnicodeDecodeError:  # authentic, but not what seal() writes
+            raise SecretUnreadable("the secret is not text") from None
 
     def needs_rewrap(self, value: str | None) -> bool:
         """True for plaintext (legacy) values and values sealed with an older KEK."""
@@ -205,12 +212,48 @@ def _padded(text: str) -> str:
     return text + "=" * (-len(text) % 4)
 
 
+_B64URL_UNPADDED = re.compile(r"[A-Za-z0-9_-]*")
+_B64_KEY = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+
+
+def _unb64(text: str) -> bytes:
+    """The bytes of a part :func:`_b64` wrote; ``ValueError`` for any other spelling.
+
+    ``urlsafe_b64decode`` skips characters outside the alphabet and what follows
+    the padding, so a value with a space, ``==`` or ``+/`` added opened as if
+    untouched; and two encodings differing only in the unused low bits of the last
+    character decode alike. Only the one spelling we write is accepted.
+    """
+    if not _B64URL_UNPADDED.fullmatch(text):
+        raise ValueError("not unpadded base64url")
+    raw = base64.urlsafe_b64decode(_padded(text))
+    if _b64(raw) != text:
+        raise ValueError("not the canonical encoding")
+    return raw
+
+
+def _key_bytes(encoded: str) -> bytes:
+    """A keyring key: standard or URL-safe base64, padded or not, nothing else.
+
+    Anything after the padding, characters outside the alphabets or padding that
+    does not complete the last group are refused rather than skipped.
+    """
+    if not _B64_KEY.fullmatch(encoded):
+        raise ValueError("not base64")
+    body = encoded.rstrip("=")
+    if body != encoded and len(encoded) % 4:
+        raise ValueError("padding that does not complete the last group")
+    return _unb64(body.replace("+", "-").replace("/", "_"))
+
+
 def _split(sealed: str) -> tuple[str, bytes, bytes, bytes]:
+    if not isinstance(sealed, str):
+        raise SecretUnreadable("not a sealed secret")
     parts = sealed.split(".")
     if len(parts) != 5 or parts[0] != PREFIX:
         raise SecretUnreadable("not a sealed secret")
     try:
-        kek_id, wrapped, nonce, body = (base64.urlsafe_b64decode(_padded(p)) for p in parts[1:])
+        kek_id, wrapped, nonce, body = (_unb64(p) for p in parts[1:])
         return kek_id.decode(), wrapped, nonce, body
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise SecretUnreadable("not a sealed secret") from None
