@@ -45,6 +45,14 @@ and whether or not it crashed before publishing, the change reaches the bus.
   the intermediate versions would be guessed, and a refund would again be
   announced as a change from nothing. The table is ours and Terraform sets
   ``NEW_AND_OLD_IMAGES``: another view is a deployment error to surface.
+* **Malformed events.** An event without ``Records`` (or with an empty list)
+  is an empty batch: nothing to do, nothing failed. ``Records`` that is not a
+  list (or an event that is not an object) raises :class:`MalformedStreamEvent`:
+  Lambda never sends one, so it is an invocation error, not a record's failure.
+  A record without its ``dynamodb`` part fails alone with
+  :class:`MalformedStreamRecord`; having no sequence number, it is reported
+  with a null ``itemIdentifier``, which Lambda takes as the whole batch failing
+  (retried, then the on-failure queue) -- the other records are still processed.
 * **Traces.** With ``FINBANK_TRACING=otel`` the payment record carries its
   writer's W3C trace context (``traceparent``, ``tracestate`` attributes);
   each stream record is a ``process pix-stream`` span, a child of (and linked
@@ -120,6 +128,44 @@ class UnsupportedStreamView(Exception):
             f" {REQUIRED_VIEW} (the old and the new image of each change);"
             " set StreamViewType on the table's stream"
         )
+
+
+class MalformedStreamEvent(ValueError):
+    """A Lambda event that is not a DynamoDB Streams batch (``Records`` not a list)."""
+
+
+class MalformedStreamRecord(Exception):
+    """A stream record without its ``dynamodb`` part: no keys, images or sequence number."""
+
+
+def _stream_records(event: Any) -> list[Any]:
+    """The event's records; ``[]`` for none, ``MalformedStreamEvent`` for a non-list."""
+    if not isinstance(event, Mapping):
+        raise MalformedStreamEvent(
+            f"a stream event must be an object with a Records list, not {type(event).__name__}"
+        )
+    records = event.get("Records")
+    if records is None:
+        return []
+    if not isinstance(records, list):
+        raise MalformedStreamEvent(
+            f"the stream event's Records must be a list, not {type(records).__name__}"
+        )
+    return records
+
+
+def _with_stream_part(record: Any) -> Any:
+    """``record``, or a copy with an empty ``dynamodb`` part if it has none usable.
+
+    Powertools reports a failed record by ``record.dynamodb.sequence_number``: a
+    record without ``dynamodb`` made that report raise ``AttributeError`` and the
+    whole batch fail unreported. With an empty part it fails as itself
+    (:class:`MalformedStreamRecord`) and is reported with a null identifier.
+    """
+    if isinstance(record, Mapping) and isinstance(record.get("dynamodb"), Mapping):
+        return record
+    fields = dict(record) if isinstance(record, Mapping) else {}
+    return {**fields, "dynamodb": {}}
 
 
 def check_stream_view(record: DynamoDBRecord) -> None:
@@ -199,6 +245,10 @@ class PixStreamProcessor:
 
     def process_batch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """Process one Lambda event; returns the partial batch response."""
+        records = [_with_stream_part(r) for r in _stream_records(event)]
+        if not records:  # Powertools refuses an empty batch (UnexpectedBatchTypeError)
+            logger.info("stream batch done", extra={"records": 0, "failed": 0})
+            return {"batchItemFailures": []}
         failed_items: set[str] = set()
         # a new processor per batch: it holds the batch's successes and failures
         processor = BatchProcessor(
@@ -212,6 +262,8 @@ class PixStreamProcessor:
                 metrics.add_metric(name="StreamRecordHeldBack", unit=MetricUnit.Count, value=1)
                 raise HeldBack(f"an earlier record of this item failed ({sequence})")
             try:
+                if not record.dynamodb:
+                    raise MalformedStreamRecord("a stream record without its dynamodb part")
                 check_stream_view(record)
                 with _record_span(record):  # tracing on: continues the writer's trace
                     outcome = self._loop.run_until_complete(self._handle(record))
@@ -236,7 +288,7 @@ class PixStreamProcessor:
         try:
             response: dict[str, Any] = dict(
                 process_partial_response(
-                    event=dict(event),
+                    event={**event, "Records": records},
                     record_handler=record_handler,
                     processor=processor,
                     context=context,
@@ -247,7 +299,7 @@ class PixStreamProcessor:
         logger.info(
             "stream batch done",
             extra={
-                "records": len(event.get("Records", [])),
+                "records": len(records),
                 "failed": len(response.get("batchItemFailures", [])),
             },
         )
