@@ -550,8 +550,8 @@ class Logout:
     be repeated with the same token: that repeat is what finishes a sign-out the
     provider failed. (The token used to be denied first and a repeat refused as
     revoked, so such a sign-out could never be finished, and the provider's
-    refresh tokens outlived the 24 h session deny.) A logout that finished is
-    refused like any use of a revoked token.
+    refresh tokens outlived the 24 h session deny.) A logout that finished, and
+    a token revoked any other way, are refused like any revoked token.
     """
 
     def __init__(
@@ -574,8 +574,21 @@ class Logout:
         token_id, session_id = principal.token_id, principal.session_id
         if token_id and await self._denylist.is_revoked(token_id):
             raise InvalidToken()  # this token's logout finished already
+        pending = _logout_pending_id(token_id) if token_id else None
+        # Revoked otherwise (a global sign-out, a reused refresh token, a password
+        # change): refused like any revoked token. Only this token's own unfinished
+        # logout may be repeated: a revoked token let through here signed the user
+        # out of every login, those made after its revocation too.
+        if (
+            session_id
+            and await self._denylist.is_revoked(session_id)
+            and (pending is None or not await self._denylist.is_revoked(pending))
+        ):
+            raise InvalidToken()
         now = self._clock.now()
         token_expiry = principal.expires_at or now + timedelta(seconds=self._session_deny_seconds)
+        if pending is not None and session_id:
+            await self._denylist.revoke(pending, token_expiry)  # what a repeat may finish
         if session_id:
             session_expiry = max(token_expiry, now + timedelta(seconds=self._session_deny_seconds))
             await self._denylist.revoke(session_id, session_expiry)
@@ -584,6 +597,11 @@ class Logout:
         await self._provider.sign_out(access_token)
         if token_id and session_id:
             await self._denylist.revoke(token_id, token_expiry)
+
+
+def _logout_pending_id(token_id: str) -> str:
+    """The denylist entry that says a logout of the token ``token_id`` has begun."""
+    return f"logout-pending:{token_id}"
 
 
 class SetUpTotp:

@@ -13,10 +13,10 @@ import jwt
 import pytest
 
 from finbank_adapters.local_auth import LocalTokenVerifier
-from finbank_core.auth import AuthenticateQuery, LogoutCommand, RefreshCommand
+from finbank_core.auth import AuthenticateQuery, LoginCommand, LogoutCommand, RefreshCommand
 from finbank_core.auth.errors import InvalidToken
 from finbank_core.shared.errors import ServiceUnavailable
-from tests.integration.auth.harness import SECRET, AuthWorld
+from tests.integration.auth.harness import PASSWORD, SECRET, AuthWorld
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -121,6 +121,27 @@ async def test_a_logout_the_provider_failed_can_be_repeated_and_ends_the_session
     # a token that fails verification still cannot log anyone out
     with pytest.raises(InvalidToken):
         await world.logout(LogoutCommand(access_token=resign(tokens.access_token, b"x" * 32)))
+
+
+async def test_a_token_revoked_otherwise_cannot_log_out_the_logins_made_since(
+    world: AuthWorld,
+) -> None:
+    # A logout may be repeated to finish its own sign-out; a token revoked another way
+    # (here: a global sign-out from another device) was let through as well, and its
+    # "logout" then signed the user out of a login made after it was revoked.
+    stolen = await world.user_without_mfa()
+    other = (await world.login(LoginCommand(username="maria", password=PASSWORD))).tokens
+    assert other is not None
+    await world.logout(LogoutCommand(access_token=other.access_token))  # global sign-out
+    fresh = (await world.login(LoginCommand(username="maria", password=PASSWORD))).tokens
+    assert fresh is not None
+    assert fresh.refresh_token is not None
+    with pytest.raises(InvalidToken):
+        await world.logout(LogoutCommand(access_token=stolen.access_token))
+    assert (
+        await world.authenticate(AuthenticateQuery(access_token=fresh.access_token))
+    ).username == "maria"
+    assert (await world.refresh(RefreshCommand(refresh_token=fresh.refresh_token))).access_token
 
 
 async def test_logout_leaves_other_users_tokens_alone(world: AuthWorld) -> None:
