@@ -116,10 +116,12 @@ class FileStatementSource:
       ``in_statement_not_booked``, whatever the other sources hold, since no
       run could match it. The neighbours' runs leave it out.
 
-    So every entry of every file is matched or reported by exactly one run,
-    and none is dropped uncounted. A neighbouring file that does not exist is
-    read as empty: a day reconciled before the next day's statement is in the
-    store cannot see past its closing midnight (see ``docs/reconciliation.md``).
+    So, once every day has been run with its neighbours' files in the store,
+    every entry of every file has been matched or reported by exactly one run.
+    A neighbouring file that does not exist is read as empty: a day reconciled
+    before the next day's statement is in the store cannot see past its
+    closing midnight, and the next file's entries timed on the day are reported
+    by no run until the day is run again (see ``docs/reconciliation.md``).
     """
 
     def __init__(

@@ -190,7 +190,7 @@ class CognitoOptions(Area, frozen=True, kw_only=True):
     #: the app client's AuthSessionValidity (Cognito default 3 minutes)
     auth_session_seconds: Positive = 180
     #: the pool's sign-in attribute when users log in with it instead of a username
-    #: (``UsernameAttributes``: ``email`` or ``phone_number``; empty: the username).
+    #: (``UsernameAttributes``: ``email`` or ``phone_number``; ``username``: none).
     #: Step-up and password change count towards the lockout of the name users log in
     #: with; with this unset in such a pool they counted under the pool's generated
     #: username, a lockout of its own

@@ -21,5 +21,5 @@ output "client_secret" {
 
 output "sign_in_attribute" {
   description = "What users log in with (FINBANK_COGNITO_SIGN_IN_ATTRIBUTE): the pool's username attribute."
-  value       = join(",", aws_cognito_user_pool.this.username_attributes)
+  value       = length(aws_cognito_user_pool.this.username_attributes) == 0 ? "username" : one(aws_cognito_user_pool.this.username_attributes)
 }
