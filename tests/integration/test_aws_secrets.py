@@ -177,19 +177,22 @@ async def test_a_loader_without_a_secret_id_is_a_clear_error(
             pass
 
 
+def secret_env(aws_endpoint: str) -> dict[str, str]:
+    """An entry point's environment on the aws profile, naming a new secret of SECRET."""
+    return {
+        "FINBANK_PROFILE": "aws",
+        "FINBANK_AWS_ENDPOINT_URL": aws_endpoint,
+        "FINBANK_AWS_REGION": "sa-east-1",
+        "FINBANK_SECRETS_ID": create_secret(aws_endpoint, json.dumps(SECRET)),
+    }
+
+
 def test_an_entry_point_exports_the_secret_as_settings_the_env_did_not_set(
     aws_endpoint: str,
 ) -> None:
     from finbank_adapters.aws.secrets import export_secret_settings
 
-    name = create_secret(aws_endpoint, json.dumps(SECRET))
-    env = {
-        "FINBANK_PROFILE": "aws",
-        "FINBANK_AWS_ENDPOINT_URL": aws_endpoint,
-        "FINBANK_AWS_REGION": "sa-east-1",
-        "FINBANK_SECRETS_ID": name,
-        "FINBANK_JWT_SECRET": "set-by-the-operator",
-    }
+    env = {**secret_env(aws_endpoint), "FINBANK_JWT_SECRET": "set-by-the-operator"}
     written = export_secret_settings(env)
 
     assert "FINBANK_POSTGRES_DSN" in written
@@ -208,13 +211,7 @@ def test_a_process_logging_at_debug_never_logs_the_secret_it_loads(aws_endpoint:
     from finbank_adapters.aws.secrets import export_secret_settings
     from finbank_adapters.quiet_logs import QUIET_LOGGERS
 
-    name = create_secret(aws_endpoint, json.dumps(SECRET))
-    env = {
-        "FINBANK_PROFILE": "aws",
-        "FINBANK_AWS_ENDPOINT_URL": aws_endpoint,
-        "FINBANK_AWS_REGION": "sa-east-1",
-        "FINBANK_SECRETS_ID": name,
-    }
+    env = secret_env(aws_endpoint)
     root = logging.getLogger()
     levels = {n: logging.getLogger(n).level for n in (*QUIET_LOGGERS, "")}
     captured = io.StringIO()

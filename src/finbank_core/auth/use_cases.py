@@ -498,20 +498,26 @@ class Authenticate:
         self._denylist = denylist
 
     async def __call__(self, query: AuthenticateQuery) -> Principal:
-        principal = await self.verified(query)
-        if await self._denylist.is_revoked(*revocable_ids(principal)):
+        principal, ids = await self._verified(query)
+        if await self._denylist.is_revoked(*ids):
             raise InvalidToken()
         return principal
 
     async def verified(self, query: AuthenticateQuery) -> Principal:
         """The token's principal if its signature, issuer and lifetime check out, and it
         can be revoked; whether it *was* revoked is not asked (``Logout`` asks itself)."""
+        principal, _ = await self._verified(query)
+        return principal
+
+    async def _verified(self, query: AuthenticateQuery) -> tuple[Principal, tuple[str, ...]]:
+        # runs on every request: the ids asked of the denylist are worked out once
         if not query.access_token.isascii():  # a JWT is base64url and dots
             raise InvalidToken()  # (an unpaired surrogate would not even encode)
         principal = await self._verifier.verify(query.access_token)
-        if not revocable_ids(principal):
+        ids = revocable_ids(principal)
+        if not ids:
             raise InvalidToken("the token cannot be revoked, so it is not accepted")
-        return principal
+        return principal, ids
 
 
 def revocable_ids(principal: Principal) -> tuple[str, ...]:
