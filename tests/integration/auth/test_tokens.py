@@ -5,6 +5,7 @@ Runs once with the in-memory stores and once with Redis (see conftest).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
@@ -142,6 +143,33 @@ async def test_a_token_revoked_otherwise_cannot_log_out_the_logins_made_since(
         await world.authenticate(AuthenticateQuery(access_token=fresh.access_token))
     ).username == "maria"
     assert (await world.refresh(RefreshCommand(refresh_token=fresh.refresh_token))).access_token
+
+
+async def test_logouts_at_once_with_one_token_all_end_its_session_and_spare_later_logins(
+    world: AuthWorld,
+) -> None:
+    # Concurrent repeats of one logout (a client retrying while the first is in flight):
+    # each either finishes it or is refused as revoked, none fails otherwise, and the
+    # session ends; a login made afterwards is untouched by any of them.
+    tokens = await world.user_without_mfa()
+    assert tokens.refresh_token is not None
+    outcomes = await asyncio.gather(
+        *(world.logout(LogoutCommand(access_token=tokens.access_token)) for _ in range(8)),
+        return_exceptions=True,
+    )
+    assert all(o is None or isinstance(o, InvalidToken) for o in outcomes), outcomes
+    assert any(o is None for o in outcomes), outcomes
+    with pytest.raises(InvalidToken):
+        await world.authenticate(AuthenticateQuery(access_token=tokens.access_token))
+    with pytest.raises(InvalidToken):
+        await world.refresh(RefreshCommand(refresh_token=tokens.refresh_token))
+    with pytest.raises(InvalidToken):  # finished: a later repeat is refused
+        await world.logout(LogoutCommand(access_token=tokens.access_token))
+    fresh = (await world.login(LoginCommand(username="maria", password=PASSWORD))).tokens
+    assert fresh is not None
+    assert (
+        await world.authenticate(AuthenticateQuery(access_token=fresh.access_token))
+    ).username == "maria"
 
 
 async def test_logout_leaves_other_users_tokens_alone(world: AuthWorld) -> None:
