@@ -51,7 +51,7 @@ async def test_update_replaces_the_record(user_store: UserStore) -> None:
     await user_store.add(user())
     changed = msgspec.structs.replace(user(), mfa_enabled=True, totp_secret="JBSWY3DPEHPK3PXP")
     await user_store.update(changed)
-    assert await user_store.get("sub-1") == changed
+    assert await user_store.get("sub-1") == msgspec.structs.replace(changed, version=1)
 
 
 async def test_update_of_unknown_user_is_refused(user_store: UserStore) -> None:
@@ -126,3 +126,116 @@ async def test_an_update_from_a_stale_read_never_moves_the_step_back(
     assert stored.mfa_enabled
     assert stored.totp_last_step == 42
     assert await user_store.claim_totp_step("sub-1", 42) is False
+
+
+# -- whole-record compare-and-set (replace) -----------------------------------------------
+
+
+async def test_a_user_is_added_at_version_0_whatever_version_it_carries(
+    user_store: UserStore,
+) -> None:
+    await user_store.add(msgspec.structs.replace(user(), version=7))
+    stored = await user_store.get("sub-1")
+    assert stored is not None
+    assert stored.version == 0
+
+
+async def test_replace_writes_over_the_version_it_names_and_answers_the_stored_record(
+    user_store: UserStore,
+) -> None:
+    await user_store.add(user())
+    read = await user_store.get("sub-1")
+    assert read is not None
+    written = await user_store.replace(msgspec.structs.replace(read, mfa_enabled=True))
+    assert written == msgspec.structs.replace(read, mfa_enabled=True, version=1)
+    assert await user_store.get("sub-1") == written
+    # the same read again is stale now: nothing is written
+    assert await user_store.replace(msgspec.structs.replace(read, name="Stale")) is None
+    assert await user_store.get("sub-1") == written
+    # from the record written, the next one goes through
+    again = await user_store.replace(msgspec.structs.replace(written, name="Maria S."))
+    assert again is not None
+    assert again.version == 2
+    assert again.name == "Maria S."
+    assert again.mfa_enabled
+
+
+async def test_an_update_counts_as_a_write_for_replace(user_store: UserStore) -> None:
+    await user_store.add(user())
+    read = await user_store.get("sub-1")
+    assert read is not None
+    await user_store.update(msgspec.structs.replace(read, password_hash="$argon2id$new"))
+    assert await user_store.replace(msgspec.structs.replace(read, mfa_enabled=True)) is None
+    stored = await user_store.get("sub-1")
+    assert stored is not None
+    assert stored.password_hash == "$argon2id$new"
+    assert not stored.mfa_enabled
+    assert stored.version == 1
+
+
+async def test_a_totp_claim_is_not_a_write_and_replace_keeps_the_later_step(
+    user_store: UserStore,
+) -> None:
+    await user_store.add(user())
+    read = await user_store.get("sub-1")
+    assert read is not None
+    assert await user_store.claim_totp_step("sub-1", 42) is True
+    written = await user_store.replace(msgspec.structs.replace(read, mfa_enabled=True))
+    assert written is not None
+    assert written.totp_last_step == 42  # answered as stored, not as given
+    assert await user_store.get("sub-1") == written
+    assert await user_store.claim_totp_step("sub-1", 42) is False
+
+
+async def test_replace_of_an_unknown_user_or_a_new_username_is_refused(
+    user_store: UserStore,
+) -> None:
+    with pytest.raises(NotFound):
+        await user_store.replace(user(subject="nobody"))
+    await user_store.add(user())
+    with pytest.raises(UsernameTaken):
+        await user_store.replace(user(username="Outra"))
+    with pytest.raises(UsernameTaken):
+        await user_store.update(user(username="Outra"))
+    # the case of the username may change (the key is case-folded)
+    assert await user_store.replace(user(username="MARIA")) is not None
+
+
+async def test_concurrent_replaces_of_one_version_let_exactly_one_through(
+    user_store: UserStore,
+) -> None:
+    await user_store.add(user())
+    read = await user_store.get("sub-1")
+    assert read is not None
+    names = [f"writer {n}" for n in range(CALLERS)]
+    written = await asyncio.gather(
+        *(user_store.replace(msgspec.structs.replace(read, name=name)) for name in names)
+    )
+    winners = [w for w in written if w is not None]
+    assert len(winners) == 1
+    stored = await user_store.get("sub-1")
+    assert stored == winners[0]
+    assert stored is not None
+    assert stored.version == 1
+    assert stored.name in names
+
+
+async def test_concurrent_read_modify_write_loops_lose_no_change(user_store: UserStore) -> None:
+    """Each caller adds its own role by read, change, replace, again on a lost race:
+    every role is there at the end and the version counts every write."""
+    await user_store.add(msgspec.structs.replace(user(), roles=()))
+
+    async def add_role(role: str) -> None:
+        while True:
+            read = await user_store.get("sub-1")
+            assert read is not None
+            roles = (*read.roles, role)
+            if await user_store.replace(msgspec.structs.replace(read, roles=roles)) is not None:
+                return
+
+    roles = [f"role-{n}" for n in range(16)]
+    await asyncio.gather(*(add_role(role) for role in roles))
+    stored = await user_store.get("sub-1")
+    assert stored is not None
+    assert sorted(stored.roles) == sorted(roles)
+    assert stored.version == len(roles)

@@ -52,9 +52,12 @@ from finbank_core.auth.ports import TokenDenylist
 from finbank_core.auth.refresh_tokens import RefreshTokenStore, RotationOutcome
 from finbank_core.auth.use_cases import PASSWORD_MIN
 from finbank_core.auth.users import UserRecord, UserStore
-from finbank_core.shared.errors import AuthenticationFailed, InvalidInput
+from finbank_core.shared.errors import AuthenticationFailed, Conflict, InvalidInput
 
 MFA_SESSION_TTL_SECONDS = 180
+#: reads and compare-and-sets of a user before a write gives up (each lost one means
+#: another write of the same user landed in between)
+_CHANGE_TRIES = 8
 TOTP_STEP_SECONDS = 30
 
 
@@ -118,8 +121,11 @@ class LocalIdentityProvider:
         if self._hasher.check_needs_rehash(user.password_hash):
             rehashed = await asyncio.to_thread(self._hasher.hash, password)
             # only over the hash just verified: a password changed meanwhile stays changed
+            verified = user.password_hash
             user = await self._change(
-                user.subject, expect_hash=user.password_hash, password_hash=rehashed
+                user.subject,
+                expect=lambda stored: stored.password_hash == verified,
+                password_hash=rehashed,
             )
         if user.mfa_enabled and user.totp_secret:
             session = self._tokens.sign(
@@ -254,30 +260,41 @@ class LocalIdentityProvider:
             await self._denylist.revoke(family_id, until)
 
     async def _change(
-        self, subject: str, *, expect_hash: str | None = None, **changes: object
+        self,
+        subject: str,
+        *,
+        expect: Callable[[UserRecord], bool] | None = None,
+        **changes: object,
     ) -> UserRecord:
-        """Write ``changes`` over the user as stored now, not over a copy read before a
-        slow step: a password hashed for 0.4 s and written back with the rest of the
-        record read before it undid an authenticator enrolled (or removed) meanwhile.
-        With ``expect_hash``, only while the stored password hash is still that one
-        (else the user as stored, unchanged): a login's rehash of the old password
-        finishing after a password change used to bring the old password back. What
-        is left is the store's own read and write, a round trip apart."""
-        user = await self._users.get(subject)
-        if user is None:
-            raise InvalidToken()
-        if expect_hash is not None and user.password_hash != expect_hash:
-            return user
-        changed = _replace(user, **changes)
-        await self._users.update(changed)
-        return changed
+        """Write ``changes`` over the user as stored, with the store's compare-and-set.
+
+        Every write of a user goes through here: the record is read, ``changes``
+        applied to it and written back only if no other write came in between
+        (:meth:`UserStore.replace`); otherwise it is read again and the changes
+        reapplied. So a write never undoes another one, in this process or any
+        other: a record read before a slow step (a password being hashed for
+        0.4 s, a TOTP code being checked) and written back whole used to bring
+        back an old password or a removed authenticator. With ``expect``, only
+        while ``expect(user)`` holds for the stored user; otherwise that user is
+        returned unchanged (the caller tells whether its change was written).
+        """
+        for _ in range(_CHANGE_TRIES):
+            user = await self._users.get(subject)
+            if user is None:
+                raise InvalidToken()
+            if expect is not None and not expect(user):
+                return user
+            stored = await self._users.replace(_replace(user, **changes))
+            if stored is not None:
+                return stored
+        raise Conflict("the user changed too often to be written; try again")
 
     # -- TOTP enrolment -----------------------------------------------------------
 
     async def begin_totp_setup(self, access_token: str) -> TotpSetup:
         secret = pyotp.random_base32()
-        user = await self._user_of(access_token)
-        await self._users.update(_replace(user, pending_totp_secret=secret))
+        claims = self._tokens.decode(access_token, "access")
+        user = await self._change(str(claims["sub"]), pending_totp_secret=secret)
         uri = pyotp.TOTP(secret).provisioning_uri(
             name=user.username, issuer_name=self._totp_issuer_name
         )
@@ -287,22 +304,24 @@ class LocalIdentityProvider:
         user = await self._user_of(access_token)
         if not user.pending_totp_secret:
             raise InvalidInput("no TOTP enrolment in progress")
-        await self._consume_totp(user, user.pending_totp_secret, code)
-        # The record read above may carry an older step; update keeps the claimed one.
-        await self._users.update(
-            _replace(
-                user,
-                totp_secret=user.pending_totp_secret,
-                pending_totp_secret=None,
-                mfa_enabled=True,
-            )
+        pending = user.pending_totp_secret
+        await self._consume_totp(user, pending, code)
+        stored = await self._change(
+            user.subject,
+            expect=lambda stored: stored.pending_totp_secret == pending,
+            totp_secret=pending,
+            pending_totp_secret=None,
+            mfa_enabled=True,
         )
+        if stored.totp_secret != pending:
+            # a new enrolment began (or this one ended) while the code was checked
+            raise InvalidInput("the TOTP enrolment changed meanwhile; start it again")
 
     async def disable_totp(self, access_token: str) -> None:
         """Remove the authenticator: logins ask for the password only again."""
-        user = await self._user_of(access_token)
-        await self._users.update(
-            _replace(user, totp_secret=None, pending_totp_secret=None, mfa_enabled=False)
+        claims = self._tokens.decode(access_token, "access")
+        await self._change(
+            str(claims["sub"]), totp_secret=None, pending_totp_secret=None, mfa_enabled=False
         )
 
     # -- step-up and password change ------------------------------------------------
@@ -353,9 +372,12 @@ class LocalIdentityProvider:
         if new_password == current_password:
             raise WeakPassword("the new password must differ from the current one")
         password_hash = await asyncio.to_thread(self._hasher.hash, new_password)
+        checked = user.password_hash
         if (
             await self._change(
-                user.subject, expect_hash=user.password_hash, password_hash=password_hash
+                user.subject,
+                expect=lambda stored: stored.password_hash == checked,
+                password_hash=password_hash,
             )
         ).password_hash != password_hash:
             # another change (or a rehash) replaced the password just checked meanwhile

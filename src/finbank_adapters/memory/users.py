@@ -25,7 +25,7 @@ class InMemoryUserStore:
         key = user.username.casefold()
         if key in self._by_username or user.subject in self._by_subject:
             raise UsernameTaken()
-        sealed = await self._sealed(user)
+        sealed = msgspec.structs.replace(await self._sealed(user), version=0)
         if key in self._by_username or user.subject in self._by_subject:
             raise UsernameTaken()  # added by another caller while sealing
         self._by_subject[user.subject] = sealed
@@ -40,15 +40,25 @@ class InMemoryUserStore:
         return await self._opened(stored) if stored is not None else None
 
     async def update(self, user: UserRecord) -> None:
-        user = await self._sealed(user)
+        await self._write(user, compare=False)
+
+    async def replace(self, user: UserRecord) -> UserRecord | None:
+        return await self._write(user, compare=True)
+
+    async def _write(self, user: UserRecord, *, compare: bool) -> UserRecord | None:
+        sealed = await self._sealed(user)
+        # No await from here to the write: the check and the write are one step.
         current = self._by_subject.get(user.subject)
         if current is None:
             raise NotFound("user not found")
         if current.username.casefold() != user.username.casefold():
             raise UsernameTaken("usernames cannot change")
-        self._by_subject[user.subject] = msgspec.structs.replace(
-            user, totp_last_step=_later(current.totp_last_step, user.totp_last_step)
-        )
+        if compare and current.version != user.version:
+            return None
+        step = _later(current.totp_last_step, user.totp_last_step)
+        stored = msgspec.structs.replace(sealed, totp_last_step=step, version=current.version + 1)
+        self._by_subject[user.subject] = stored
+        return msgspec.structs.replace(user, totp_last_step=step, version=stored.version)
 
     async def claim_totp_step(self, subject: str, step: int) -> bool:
         # No await between the read and the write: atomic on one event loop.

@@ -15,6 +15,7 @@ their next write or by ``finbank secrets rewrap``.
 from __future__ import annotations
 
 import asyncpg
+import msgspec
 
 from finbank_adapters.crypto.envelope import EnvelopeCipher, SecretUnreadable, is_sealed
 from finbank_adapters.postgres.errors import translated
@@ -30,7 +31,8 @@ _INSERT = (
 )
 _SELECT = (
     "SELECT subject, username, password_hash, created_at, email, phone_number, name, confirmed,"
-    " totp_secret, pending_totp_secret, mfa_enabled, totp_last_step, roles FROM auth_users"
+    " totp_secret, pending_totp_secret, mfa_enabled, totp_last_step, roles, version"
+    " FROM auth_users"
 )
 _BY_USERNAME = _SELECT + " WHERE username_key = $1"
 _BY_SUBJECT = _SELECT + " WHERE subject = $1"
@@ -38,6 +40,17 @@ _CLAIM_TOTP_STEP = (
     "UPDATE auth_users SET totp_last_step = $2 WHERE subject = $1"
     " AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING true"
 )
+_UPDATE = (
+    "UPDATE auth_users SET username = $2, password_hash = $3, created_at = $4,"
+    " email = $5, phone_number = $6, name = $7, confirmed = $8, totp_secret = $9,"
+    " pending_totp_secret = $10, mfa_enabled = $11,"
+    # GREATEST ignores NULL; a stale record never moves the step back
+    " totp_last_step = GREATEST(totp_last_step, $12),"
+    " roles = $13, secrets_key_id = $14, version = version + 1"
+    " WHERE subject = $1 AND username_key = $15"
+)
+_IF_VERSION = " AND version = $16"
+_RETURNING = " RETURNING version, totp_last_step"
 _ON_UNIQUE = {"auth_users_pkey": UsernameTaken, "auth_users_username_key_key": UsernameTaken}
 
 
@@ -62,28 +75,36 @@ class PostgresUserStore:
         return await self._user(row) if row is not None else None
 
     async def update(self, user: UserRecord) -> None:
+        await self._write(user, None)
+
+    async def replace(self, user: UserRecord) -> UserRecord | None:
+        stored = await self._write(user, user.version)
+        if stored is None:
+            return None
+        version, step = stored
+        return msgspec.structs.replace(user, version=version, totp_last_step=step)
+
+    async def _write(self, user: UserRecord, expected: int | None) -> tuple[int, int | None] | None:
+        """The version and TOTP step as written; ``None`` if ``expected`` is not the
+        stored version."""
         values = await self._values(user)
         with translated():
-            key = await self._pool.fetchval(
-                "UPDATE auth_users SET username = $2, password_hash = $3, created_at = $4,"
-                " email = $5, phone_number = $6, name = $7, confirmed = $8, totp_secret = $9,"
-                " pending_totp_secret = $10, mfa_enabled = $11,"
-                # GREATEST ignores NULL; a stale record never moves the step back
-                " totp_last_step = GREATEST(totp_last_step, $12),"
-                " roles = $13, secrets_key_id = $14"
-                " WHERE subject = $1 AND username_key = $15"
-                " RETURNING username_key",
+            row = await self._pool.fetchrow(
+                _UPDATE + _RETURNING if expected is None else _UPDATE + _IF_VERSION + _RETURNING,
                 *values,
                 user.username.casefold(),
+                *(() if expected is None else (expected,)),
             )
-            if key is not None:
-                return
-            exists = await self._pool.fetchval(
-                "SELECT true FROM auth_users WHERE subject = $1", user.subject
+            if row is not None:
+                return row["version"], row["totp_last_step"]
+            stored = await self._pool.fetchrow(
+                "SELECT username_key FROM auth_users WHERE subject = $1", user.subject
             )
-        if exists:
+        if stored is None:
+            raise NotFound("user not found")
+        if stored["username_key"] != user.username.casefold():
             raise UsernameTaken("usernames cannot change")
-        raise NotFound("user not found")
+        return None
 
     async def claim_totp_step(self, subject: str, step: int) -> bool:
         # The row lock of the UPDATE serialises claimants in every process: the
@@ -163,4 +184,5 @@ def _user(
         mfa_enabled=row["mfa_enabled"],
         totp_last_step=row["totp_last_step"],
         roles=tuple(row["roles"]),
+        version=row["version"],
     )

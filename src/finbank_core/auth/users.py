@@ -27,6 +27,9 @@ class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
     #: the last accepted TOTP time step; only ``UserStore.claim_totp_step`` advances it
     totp_last_step: int | None = None
     roles: tuple[str, ...] = ()
+    #: the stored record's revision: 0 when added, one more after each ``update`` or
+    #: ``replace``; ``replace`` writes only over the revision it names
+    version: int = 0
 
     __repr__ = masked_repr(
         "password_hash",
@@ -51,10 +54,26 @@ class UserStore(Protocol):
     async def get(self, subject: str) -> UserRecord | None: ...
 
     async def update(self, user: UserRecord) -> None:
-        """Replace the stored user with the same subject; raises ``NotFound`` if absent.
+        """Replace the stored user with the same subject, whatever its version; raises
+        ``NotFound`` if absent.
 
+        Last writer wins: a record read before another write undoes that write. The
+        provider writes with :meth:`replace`; this stays for tools and migrations.
         ``totp_last_step`` never moves backwards: a record read before a step was
         claimed keeps the stored (later) step, so an update cannot reopen a spent code.
+        """
+        ...
+
+    async def replace(self, user: UserRecord) -> UserRecord | None:
+        """Store ``user`` only if the stored record is still at ``user.version``.
+
+        A compare-and-set of the whole record: of concurrent callers replacing
+        the same version (in any number of processes sharing the store) exactly
+        one succeeds. Returns the record as stored (``version`` one more), or
+        ``None`` when another write came first: read again and reapply the
+        change. Raises ``NotFound`` if the user is absent and ``UsernameTaken``
+        if the username would change. ``totp_last_step`` merges as in
+        :meth:`update` and claiming a step does not count as a write.
         """
         ...
 

@@ -246,6 +246,9 @@ class ReadTogether:
     async def update(self, user: UserRecord) -> None:
         await self._inner.update(user)
 
+    async def replace(self, user: UserRecord) -> UserRecord | None:
+        return await self._inner.replace(user)
+
     async def claim_totp_step(self, subject: str, step: int) -> bool:
         return await self._inner.claim_totp_step(subject, step)
 

@@ -1,0 +1,261 @@
+"""The self-hosted provider's writes of a user never undo one another, on every user store.
+
+Every write (password change, login rehash, TOTP enrolment and removal) reads
+the user, applies its change and writes with the store's compare-and-set
+(``UserStore.replace``), reading again when another write came in between.
+Before, each wrote back the whole record it had read: a write landing in that
+window (another request, another replica) was undone, e.g. removing the
+authenticator brought back the password the user had just changed.
+
+``Interloper`` puts another process's write exactly in that window: just
+before the provider's own write reaches the store. The last test races real
+requests on one user, on every store (PostgreSQL: on a pool of several
+connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import argon2
+import msgspec
+import pyotp
+import pytest
+
+from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenIssuer
+from finbank_adapters.memory import FakeClock
+from finbank_adapters.memory.auth import InMemoryRefreshTokenStore, InMemoryTokenDenylist
+from finbank_core.auth.errors import InvalidCredentials
+from finbank_core.auth.model import SignUpCommand, TokenSet, TotpSetup
+from finbank_core.auth.users import UserRecord, UserStore
+from finbank_core.shared.errors import Conflict, InvalidInput
+
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a brand new passphrase 42"
+FAST_ARGON2 = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+class Interloper:
+    """A user store that runs ``write`` (another writer's change, straight on the
+    store) once, just before the first write it is asked for goes through."""
+
+    def __init__(self, inner: UserStore) -> None:
+        self._inner = inner
+        self.write: Callable[[UserStore], Awaitable[None]] | None = None
+        self.replaces_lost = 0
+
+    async def _interlope(self) -> None:
+        write, self.write = self.write, None
+        if write is not None:
+            await write(self._inner)
+
+    async def add(self, user: UserRecord) -> None:
+        await self._inner.add(user)
+
+    async def get_by_username(self, username: str) -> UserRecord | None:
+        return await self._inner.get_by_username(username)
+
+    async def get(self, subject: str) -> UserRecord | None:
+        return await self._inner.get(subject)
+
+    async def update(self, user: UserRecord) -> None:
+        await self._interlope()
+        await self._inner.update(user)
+
+    async def replace(self, user: UserRecord) -> UserRecord | None:
+        await self._interlope()
+        stored = await self._inner.replace(user)
+        self.replaces_lost += stored is None
+        return stored
+
+    async def claim_totp_step(self, subject: str, step: int) -> bool:
+        return await self._inner.claim_totp_step(subject, step)
+
+
+class World:
+    def __init__(self, store: UserStore) -> None:
+        self.clock = FakeClock(datetime(2026, 3, 2, 12, 0, 5, tzinfo=UTC))
+        self.store = Interloper(store)
+        self.issuer = LocalTokenIssuer(
+            secret=b"0123456789abcdef0123456789abcdef-test-only",
+            issuer="finbank-test",
+            audience="finbank",
+            clock=self.clock,
+        )
+        self.provider = LocalIdentityProvider(
+            self.store,
+            self.issuer,
+            refresh_tokens=InMemoryRefreshTokenStore(self.clock),
+            denylist=InMemoryTokenDenylist(self.clock),
+            hasher=FAST_ARGON2,
+        )
+
+    async def user(self) -> tuple[str, TokenSet]:
+        signed = await self.provider.sign_up(SignUpCommand(username="maria", password=PASSWORD))
+        tokens = await self.provider.login("maria", PASSWORD)
+        assert isinstance(tokens, TokenSet)
+        return signed.subject, tokens
+
+    async def stored(self, subject: str) -> UserRecord:
+        user = await self.store.get(subject)
+        assert user is not None
+        return user
+
+    async def enrol(self, tokens: TokenSet) -> pyotp.TOTP:
+        setup = await self.provider.begin_totp_setup(tokens.access_token)
+        totp = pyotp.TOTP(setup.secret)
+        await self.provider.verify_totp_setup(tokens.access_token, totp.at(self.clock.now()))
+        self.clock.advance(30)
+        return totp
+
+
+@pytest.fixture
+def world(user_store: UserStore) -> World:
+    return World(user_store)
+
+
+def password_changed_to(new_hash: str) -> Callable[[UserStore], Awaitable[None]]:
+    async def write(store: UserStore) -> None:
+        user = await store.get_by_username("maria")
+        assert user is not None
+        await store.update(msgspec.structs.replace(user, password_hash=new_hash))
+
+    return write
+
+
+async def test_removing_the_authenticator_keeps_a_password_changed_meanwhile(
+    world: World,
+) -> None:
+    subject, tokens = await world.user()
+    await world.enrol(tokens)
+    new_hash = FAST_ARGON2.hash(NEW_PASSWORD)
+    world.store.write = password_changed_to(new_hash)
+    await world.provider.disable_totp(tokens.access_token)
+
+    user = await world.stored(subject)
+    assert user.password_hash == new_hash  # the old password did not come back
+    assert not user.mfa_enabled
+    assert user.totp_secret is None
+    assert world.store.replaces_lost == 1
+    with pytest.raises(InvalidCredentials):
+        await world.provider.login("maria", PASSWORD)
+    assert isinstance(await world.provider.login("maria", NEW_PASSWORD), TokenSet)
+
+
+async def test_starting_an_enrolment_keeps_a_password_changed_meanwhile(world: World) -> None:
+    subject, tokens = await world.user()
+    new_hash = FAST_ARGON2.hash(NEW_PASSWORD)
+    world.store.write = password_changed_to(new_hash)
+    setup = await world.provider.begin_totp_setup(tokens.access_token)
+
+    user = await world.stored(subject)
+    assert user.password_hash == new_hash
+    assert user.pending_totp_secret == setup.secret
+
+
+async def test_finishing_an_enrolment_keeps_a_password_changed_meanwhile(world: World) -> None:
+    subject, tokens = await world.user()
+    setup = await world.provider.begin_totp_setup(tokens.access_token)
+    new_hash = FAST_ARGON2.hash(NEW_PASSWORD)
+    world.store.write = password_changed_to(new_hash)
+    totp = pyotp.TOTP(setup.secret)
+    await world.provider.verify_totp_setup(tokens.access_token, totp.at(world.clock.now()))
+
+    user = await world.stored(subject)
+    assert user.password_hash == new_hash
+    assert user.mfa_enabled
+    assert user.totp_secret == setup.secret
+    assert user.pending_totp_secret is None
+
+
+async def test_a_new_enrolment_begun_meanwhile_is_not_enabled_by_the_old_code(
+    world: World,
+) -> None:
+    subject, tokens = await world.user()
+    first = await world.provider.begin_totp_setup(tokens.access_token)
+
+    async def begun_again(store: UserStore) -> None:
+        user = await store.get(subject)
+        assert user is not None
+        await store.update(msgspec.structs.replace(user, pending_totp_secret="JBSWY3DPEHPK3PXP"))
+
+    world.store.write = begun_again
+    with pytest.raises(InvalidInput, match="enrolment changed"):
+        await world.provider.verify_totp_setup(
+            tokens.access_token, pyotp.TOTP(first.secret).at(world.clock.now())
+        )
+    user = await world.stored(subject)
+    assert not user.mfa_enabled
+    assert user.totp_secret is None
+    assert user.pending_totp_secret == "JBSWY3DPEHPK3PXP"
+
+
+async def test_a_password_change_keeps_an_authenticator_enrolled_meanwhile(
+    world: World,
+) -> None:
+    subject, tokens = await world.user()
+
+    async def enrolled(store: UserStore) -> None:
+        user = await store.get(subject)
+        assert user is not None
+        await store.update(
+            msgspec.structs.replace(user, totp_secret="JBSWY3DPEHPK3PXP", mfa_enabled=True)
+        )
+
+    world.store.write = enrolled
+    await world.provider.change_password(tokens.access_token, PASSWORD, NEW_PASSWORD)
+
+    user = await world.stored(subject)
+    assert user.mfa_enabled
+    assert user.totp_secret == "JBSWY3DPEHPK3PXP"
+    assert FAST_ARGON2.verify(user.password_hash, NEW_PASSWORD)
+
+
+async def test_a_write_that_keeps_losing_gives_up_with_a_conflict_and_writes_nothing(
+    world: World,
+) -> None:
+    subject, tokens = await world.user()
+    before = await world.stored(subject)
+    n = 0
+
+    async def another_write(store: UserStore) -> None:
+        nonlocal n
+        n += 1
+        user = await store.get(subject)
+        assert user is not None
+        await store.update(msgspec.structs.replace(user, name=f"write {n}"))
+        world.store.write = another_write  # and again before the next try
+
+    world.store.write = another_write
+    with pytest.raises(Conflict):
+        await world.provider.disable_totp(tokens.access_token)
+    world.store.write = None
+    user = await world.stored(subject)
+    assert user.password_hash == before.password_hash
+    assert user.name == f"write {n}"
+    assert world.store.replaces_lost == n
+
+
+async def test_concurrent_password_changes_and_enrolments_on_one_user(world: World) -> None:
+    """Eight password changes from the same current password and eight enrolment
+    starts at once: exactly one change wins, its password is the one that works,
+    and the pending secret is one that a start answered."""
+    subject, tokens = await world.user()
+    passwords = [f"{NEW_PASSWORD} #{n}" for n in range(8)]
+    changes = [
+        world.provider.change_password(tokens.access_token, PASSWORD, new) for new in passwords
+    ]
+    starts = [world.provider.begin_totp_setup(tokens.access_token) for _ in range(8)]
+    results = await asyncio.gather(*changes, *starts, return_exceptions=True)
+
+    changed = [p for p, r in zip(passwords, results[:8], strict=True) if r is None]
+    assert len(changed) == 1
+    assert all(isinstance(r, InvalidCredentials) for r in results[:8] if r is not None)
+    secrets = {r.secret for r in results[8:] if isinstance(r, TotpSetup)}
+    assert len(secrets) == 8
+    user = await world.stored(subject)
+    assert FAST_ARGON2.verify(user.password_hash, changed[0])
+    assert user.pending_totp_secret in secrets
+    assert user.version == 1 + 8  # every write counted, none lost
