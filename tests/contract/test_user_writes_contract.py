@@ -27,8 +27,9 @@ import pytest
 from finbank_adapters.local_auth import LocalIdentityProvider, LocalTokenIssuer
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.memory.auth import InMemoryRefreshTokenStore, InMemoryTokenDenylist
-from finbank_core.auth.errors import InvalidCredentials
-from finbank_core.auth.model import SignUpCommand, TokenSet, TotpSetup
+from finbank_core.auth.errors import InvalidCredentials, InvalidToken
+from finbank_core.auth.model import ProviderChallenge, SignUpCommand, TokenSet, TotpSetup
+from finbank_core.auth.refresh_tokens import RotationOutcome
 from finbank_core.auth.users import UserRecord, UserStore
 from finbank_core.shared.errors import Conflict, InvalidInput
 
@@ -74,10 +75,38 @@ class Interloper:
         return await self._inner.claim_totp_step(subject, step)
 
 
+class HeldFamilies(InMemoryRefreshTokenStore):
+    """Refresh families whose next start first lets ``before_start`` run (another
+    request landing between a login's password check and its new session)."""
+
+    before_start: Callable[[], Awaitable[None]] | None = None
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        #: every family started: its id and its first refresh token's id
+        self.started: list[tuple[str, str]] = []
+
+    async def start_family(
+        self, family_id: str, subject: str, jti: str, expires_at: datetime
+    ) -> None:
+        before, self.before_start = self.before_start, None
+        if before is not None:
+            await before()
+        await super().start_family(family_id, subject, jti, expires_at)
+        self.started.append((family_id, jti))
+
+    async def none_alive(self) -> bool:
+        """No family started so far can be refreshed."""
+        outcomes = [await self.rotate(f, jti, "next") for f, jti in self.started]
+        return all(outcome is RotationOutcome.REVOKED for outcome in outcomes)
+
+
 class World:
     def __init__(self, store: UserStore) -> None:
         self.clock = FakeClock(datetime(2026, 3, 2, 12, 0, 5, tzinfo=UTC))
         self.store = Interloper(store)
+        self.families = HeldFamilies(self.clock)
+        self.denylist = InMemoryTokenDenylist(self.clock)
         self.issuer = LocalTokenIssuer(
             secret=b"0123456789abcdef0123456789abcdef-test-only",
             issuer="finbank-test",
@@ -87,8 +116,8 @@ class World:
         self.provider = LocalIdentityProvider(
             self.store,
             self.issuer,
-            refresh_tokens=InMemoryRefreshTokenStore(self.clock),
-            denylist=InMemoryTokenDenylist(self.clock),
+            refresh_tokens=self.families,
+            denylist=self.denylist,
             hasher=FAST_ARGON2,
         )
 
@@ -259,3 +288,60 @@ async def test_concurrent_password_changes_and_enrolments_on_one_user(world: Wor
     assert FAST_ARGON2.verify(user.password_hash, changed[0])
     assert user.pending_totp_secret in secrets
     assert user.version == 1 + 8  # every write counted, none lost
+
+
+# -- a login racing a password change ---------------------------------------------------
+
+
+async def test_a_login_that_checked_the_old_password_gets_no_session_after_the_change(
+    world: World,
+) -> None:
+    """The change wrote the new password and revoked the user's sessions between the
+    login's password check and its new session: that session must not survive."""
+    _, tokens = await world.user()
+
+    async def changed() -> None:
+        await world.provider.change_password(tokens.access_token, PASSWORD, NEW_PASSWORD)
+
+    world.families.before_start = changed
+    with pytest.raises(InvalidCredentials):
+        await world.provider.login("maria", PASSWORD)
+    assert world.families.before_start is None  # the change did run in that window
+    assert len(world.families.started) == 2
+    assert await world.families.none_alive()  # neither login can refresh
+    # the refused login's access tokens would be refused at once too
+    assert await world.denylist.is_revoked(world.families.started[1][0])
+    assert isinstance(await world.provider.login("maria", NEW_PASSWORD), TokenSet)
+
+
+async def test_an_mfa_answer_after_a_password_change_gets_no_session(world: World) -> None:
+    _, tokens = await world.user()
+    totp = await world.enrol(tokens)
+    challenge = await world.provider.login("maria", PASSWORD)
+    assert isinstance(challenge, ProviderChallenge)
+    await world.provider.change_password(tokens.access_token, PASSWORD, NEW_PASSWORD)
+    code = totp.at(world.clock.now())
+    with pytest.raises(InvalidToken):
+        await world.provider.answer_challenge(challenge, code)
+    # refused before the code was spent: the owner's own login can still use it
+    fresh = await world.provider.login("maria", NEW_PASSWORD)
+    assert isinstance(fresh, ProviderChallenge)
+    assert isinstance(await world.provider.answer_challenge(fresh, code), TokenSet)
+
+
+async def test_an_mfa_answer_racing_a_password_change_gets_no_session(world: World) -> None:
+    _, tokens = await world.user()
+    totp = await world.enrol(tokens)
+    challenge = await world.provider.login("maria", PASSWORD)
+    assert isinstance(challenge, ProviderChallenge)
+
+    async def changed() -> None:
+        await world.provider.change_password(tokens.access_token, PASSWORD, NEW_PASSWORD)
+
+    world.families.before_start = changed
+    with pytest.raises(InvalidToken):
+        await world.provider.answer_challenge(challenge, totp.at(world.clock.now()))
+    assert world.families.before_start is None
+    assert len(world.families.started) == 2
+    assert await world.families.none_alive()
+    assert await world.denylist.is_revoked(world.families.started[1][0])

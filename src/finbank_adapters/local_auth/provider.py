@@ -22,6 +22,7 @@ revocation.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
@@ -127,9 +128,15 @@ class LocalIdentityProvider:
                 expect=lambda stored: stored.password_hash == verified,
                 password_hash=rehashed,
             )
+            if user.password_hash != rehashed:
+                raise InvalidCredentials()  # the password verified was changed meanwhile
         if user.mfa_enabled and user.totp_secret:
             session = self._tokens.sign(
-                "mfa_session", user.subject, MFA_SESSION_TTL_SECONDS, username=user.username
+                "mfa_session",
+                user.subject,
+                MFA_SESSION_TTL_SECONDS,
+                username=user.username,
+                pwd=_password_mark(user.password_hash),
             )
             return ProviderChallenge(
                 type=ChallengeType.SOFTWARE_TOKEN_MFA,
@@ -138,7 +145,7 @@ class LocalIdentityProvider:
                 available_types=(ChallengeType.SOFTWARE_TOKEN_MFA,),
                 session_ttl_seconds=MFA_SESSION_TTL_SECONDS,
             )
-        return await self._start_session(user)
+        return await self._start_session(user, InvalidCredentials)
 
     def _verify_password(self, stored_hash: str, password: str) -> bool:
         try:
@@ -155,8 +162,10 @@ class LocalIdentityProvider:
         user = await self._users.get(str(claims["sub"]))
         if user is None or not user.totp_secret:
             raise InvalidToken()
+        if claims.get("pwd") != _password_mark(user.password_hash):
+            raise InvalidToken()  # the password checked at login has been changed since
         await self._consume_totp(user, user.totp_secret, answer)
-        return await self._start_session(user)
+        return await self._start_session(user, InvalidToken)
 
     async def begin_challenge_totp_setup(
         self, challenge: ProviderChallenge
@@ -184,13 +193,29 @@ class LocalIdentityProvider:
 
     # -- tokens ------------------------------------------------------------------
 
-    async def _start_session(self, user: UserRecord) -> TokenSet:
-        """Tokens for a fresh login: a new refresh family."""
+    async def _start_session(
+        self, user: UserRecord, refused: type[AuthenticationFailed]
+    ) -> TokenSet:
+        """Tokens for a fresh login: a new refresh family, kept only if the password
+        checked (``user.password_hash``) is still the user's once the family exists.
+
+        A password change writes the new hash, then revokes every family of the
+        user. A login that checked the old password and started its family after
+        that revocation would have outlived the change (an attacker's login racing
+        the owner's change, say); so the family is started first and the password
+        read again: either the change's revocation finds the family, or this read
+        finds the new hash and the family is revoked here (``refused`` is raised).
+        """
         family_id = secrets.token_hex(16)
         refresh_jti = secrets.token_hex(16)
         ttl = self._tokens.refresh_ttl_seconds
         expires_at = self._clock.now() + timedelta(seconds=ttl)
         await self._refresh_tokens.start_family(family_id, user.subject, refresh_jti, expires_at)
+        current = await self._users.get(user.subject)
+        if current is None or current.password_hash != user.password_hash:
+            await self._refresh_tokens.revoke_family(family_id)
+            await self._deny_session(family_id, expires_at)
+            raise refused()
         return self._issue(user, family_id, refresh_jti, ttl)
 
     def _issue(
@@ -394,6 +419,13 @@ class LocalIdentityProvider:
         if user is None:
             raise InvalidToken()
         return user
+
+
+def _password_mark(password_hash: str) -> str:
+    """What an MFA session remembers of the password checked at login: a digest of
+    its hash (the session token is signed, not encrypted), so the answer can tell
+    that the password was changed in between."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
 
 def _check_password_policy(username: str, password: str) -> None:
