@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -483,6 +483,50 @@ async def test_a_statements_bounds_name_the_naive_one_and_dates_past_the_calenda
             bank.reconciliation.reconcile_day(ReconcileCommand(business_day=day)),
             "business_day",
         )
+
+
+async def test_bounds_whose_utc_instant_is_past_the_calendar_select_everything_alike(
+    bank: Bank,
+) -> None:
+    """``0001-01-01T00:00+01:00`` and ``9999-12-31T23:59:59-14:00`` are aware datetimes
+    whose UTC instants (years 0 and 10000) Python cannot hold: memory compared them and
+    answered every line, PostgreSQL could not be sent them (400 naming no field)."""
+    ana = await _account(bank, "Ana", cents=10_00)
+    await bank.pix.simulate_incoming(
+        SimulateIncomingPixCommand(
+            owner_id=ana.owner_id, account_id=ana.id, amount=Money(7_00), txid="edge"
+        )
+    )
+    first = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))
+    everything = await bank.accounts.statement(
+        GetStatementQuery(owner_id=ana.owner_id, account_id=ana.id)
+    )
+    payments = await bank.pix.list_payments(
+        ListPixPaymentsQuery(owner_id=ana.owner_id, account_id=ana.id)
+    )
+    assert len(everything.lines) == 2
+    assert len(payments.items) == 1
+    for since, until in ((first, None), (None, last), (first, last)):
+        statement = await bank.accounts.statement(
+            GetStatementQuery(owner_id=ana.owner_id, account_id=ana.id, since=since, until=until)
+        )
+        assert statement.lines == everything.lines
+        listed = await bank.pix.list_payments(
+            ListPixPaymentsQuery(owner_id=ana.owner_id, account_id=ana.id, since=since, until=until)
+        )
+        assert listed.items == payments.items
+    # and a window past the calendar at either end selects nothing, alike
+    assert not (
+        await bank.accounts.statement(
+            GetStatementQuery(owner_id=ana.owner_id, account_id=ana.id, since=last)
+        )
+    ).lines
+    assert not (
+        await bank.pix.list_payments(
+            ListPixPaymentsQuery(owner_id=ana.owner_id, account_id=ana.id, until=first)
+        )
+    ).items
 
 
 async def test_a_decision_given_as_its_text_is_that_decision(bank: Bank) -> None:

@@ -1533,7 +1533,7 @@ class PostgresLedger:
         after_sequence: int | None = None,
         limit: int = 100,
     ) -> EntryPage:
-        check_entry_window(since, until)
+        since, until = check_entry_window(since, until)
         if limit <= 0 or (after_sequence is not None and after_sequence >= MAX_AMOUNT):
             return EntryPage(entries=[], next_after_sequence=None)
         # sequences are positive bigints: keep what is sent inside the column's range

@@ -37,6 +37,7 @@ from datetime import datetime
 
 import msgspec
 
+from finbank_core.shared.clock import utc_bound
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.inputs import unstorable_text
 
@@ -517,15 +518,24 @@ def check_transfer_texts(transfers: Sequence[Transfer]) -> None:
                 raise InvalidInput(f"user_data must not contain {wrong}", field="user_data")
 
 
-def check_entry_window(since: datetime | None, until: datetime | None) -> None:
-    """Raise :class:`InvalidLedgerFilter` when a statement bound has no time zone.
+def check_entry_window(
+    since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """Raise :class:`InvalidLedgerFilter` when a statement bound has no time zone;
+    else the bounds in UTC (:func:`~finbank_core.shared.clock.utc_bound`).
 
     A naive datetime is ambiguous (local time? UTC?); both ledgers refuse it
-    rather than guess.
+    rather than guess. A bound whose UTC instant is outside year 1 to 9999
+    (``0001-01-01T00:00+01:00``) is clamped to the first or last instant, which
+    selects the same entries: PostgreSQL could not be sent it, memory could.
     """
     for name, when in (("since", since), ("until", until)):
-        if when is not None and when.tzinfo is None:
+        if when is not None and when.utcoffset() is None:
             raise InvalidLedgerFilter(f"{name} needs a time zone", field=name)
+    return (
+        None if since is None else utc_bound(since),
+        None if until is None else utc_bound(until),
+    )
 
 
 def check_filter(query: AccountFilter | QueryFilter) -> None:

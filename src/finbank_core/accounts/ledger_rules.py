@@ -1050,7 +1050,7 @@ def account_entries(
 
     Naive ``since``/``until`` raise ``InvalidLedgerFilter`` (``check_entry_window``).
     """
-    check_entry_window(since, until)
+    since, until = check_entry_window(since, until)
     account = state.accounts.get(account_id.int)
     if account is None or limit <= 0:
         return EntryPage(entries=[], next_after_sequence=None)

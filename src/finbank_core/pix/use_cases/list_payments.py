@@ -27,6 +27,7 @@ from finbank_core.accounts.access import owned_account
 from finbank_core.accounts.ports import AccountRepository
 from finbank_core.pix.payments import PaymentDirection, PaymentPage, PaymentStatus
 from finbank_core.pix.ports import PixPaymentRepository
+from finbank_core.shared.clock import utc_bound
 from finbank_core.shared.errors import InvalidInput
 from finbank_core.shared.inputs import check_text, checked_enums
 
@@ -141,6 +142,12 @@ class ListPixPayments:
         for name, moment in (("since", query.since), ("until", query.until)):
             if moment is not None and moment.utcoffset() is None:
                 raise InvalidInput(f"{name} needs a UTC offset", field=name)
+        # in UTC, clamped to what it can hold: every store answers alike (utc_bound)
+        query = msgspec.structs.replace(
+            query,
+            since=None if query.since is None else utc_bound(query.since),
+            until=None if query.until is None else utc_bound(query.until),
+        )
         if query.since is not None and query.until is not None and query.since >= query.until:
             raise InvalidInput("until must be after since", field="until")
         if query.statuses is not None and not query.statuses:
