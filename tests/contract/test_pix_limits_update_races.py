@@ -20,7 +20,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -160,3 +160,65 @@ async def test_concurrent_set_pix_limits_lowerings_end_at_the_lowest_and_raises_
         final = await stores.limits.get(ana.id)
         assert final is not None
         assert (final.limits, final.pending_raise) == (lowest, None)
+
+
+async def test_a_later_night_is_a_raise_on_every_store(stores: Stores) -> None:  # noqa: F811
+    """Moving the night's start to 22:00 needs a step-up and waits 24 h like a raise (the
+    pending move is stored and read back by the store); moving it back applies at once,
+    and concurrent requests without a step-up never move it later."""
+    accounts = InMemoryAccountRepository()
+    clock = FakeClock(datetime(2026, 1, 5, 13, 0, tzinfo=UTC))  # 10:00 in São Paulo
+    ana = CustomerAccount(
+        id=uuid.uuid4(),
+        owner_id="ana",
+        holder_name="Ana Souza",
+        holder_type=HolderType.INDIVIDUAL,
+        branch="0001",
+        number="1234567-8",
+        kind=AccountKind.CHECKING,
+        status=AccountStatus.ACTIVE,
+        created_at=datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    await accounts.add(ana)
+    policy = LimitPolicy()
+    set_limits = SetPixLimits(accounts=accounts, clock=clock, policy=policy, store=stores.limits)
+    same = policy.defaults(HolderType.INDIVIDUAL)
+
+    def command(late_night: bool, *, allow_raise: bool) -> SetPixLimitsCommand:
+        return SetPixLimitsCommand(
+            owner_id="ana",
+            account_id=ana.id,
+            requested=same,
+            late_night=late_night,
+            allow_raise=allow_raise,
+        )
+
+    async def without_step_up(late_night: bool) -> bool:
+        try:
+            await set_limits(command(late_night, allow_raise=False))
+        except StepUpRequired:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(without_step_up(n % 2 == 0) for n in range(CALLERS)))
+    assert not any(outcomes[0::2])  # every move to 22:00 refused
+    assert all(outcomes[1::2])  # every move (back) to 20:00 applied
+    stored = await stores.limits.get(ana.id)
+    assert stored is not None
+    assert not policy.late_night_in_force(stored, clock.now() + timedelta(days=2))
+
+    result = await set_limits(command(True, allow_raise=True))
+    assert (result.late_night, result.pending_late_night) == (False, True)
+    stored = await stores.limits.get(ana.id)
+    assert stored is not None
+    assert stored.pending_raise is not None
+    assert stored.pending_raise.late_night is True  # kept by the store
+    delay = timedelta(seconds=policy.settings.raise_delay_seconds)
+    assert not policy.late_night_in_force(stored, clock.now() + delay - timedelta(microseconds=1))
+    assert policy.late_night_in_force(stored, clock.now() + delay)
+
+    back = await set_limits(command(False, allow_raise=False))
+    assert (back.late_night, back.pending_late_night, back.pending_raise) == (False, None, None)
+    stored = await stores.limits.get(ana.id)
+    assert stored is not None
+    assert not policy.late_night_in_force(stored, clock.now() + 2 * delay)

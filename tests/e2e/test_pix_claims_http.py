@@ -391,3 +391,32 @@ async def test_a_raise_without_a_step_up_is_refused_and_changes_nothing(api: Api
     )
     assert lowered.status_code == 200, lowered.text
     assert lowered.json()["in_force"] == _tier("10.00", "10.00", "10.00", "10.00")
+
+
+async def test_a_later_night_without_a_step_up_is_refused_and_an_earlier_one_applies(
+    api: Api,
+) -> None:
+    """Moving the night's start to 22:00 puts two hours of every night under the day's
+    figures: a raise, so a stolen access token alone cannot do it; moving it back can."""
+    alice = await api.log_in("alice")
+    account = await api.account(alice)
+    shown = (await api.client.get(f"/v1/pix/limits?account_id={account}", headers=alice)).json()
+    body = {"account_id": account, "limits": shown["in_force"], "late_night": True}
+    refused = await api.client.put("/v1/pix/limits", json=body, headers=alice)
+    assert (refused.status_code, refused.json()["code"]) == (403, "step_up_required")
+    after = (await api.client.get(f"/v1/pix/limits?account_id={account}", headers=alice)).json()
+    assert after == shown
+    assert after["late_night"] is False
+
+    stepped_up = await api.step_up("alice", alice)
+    accepted = await api.client.put("/v1/pix/limits", json=body, headers=stepped_up)
+    assert accepted.status_code == 200, accepted.text
+    pending = accepted.json()
+    assert pending["late_night"] is False  # not yet: it waits like any raise
+    assert pending["pending_late_night"] is True
+    assert pending["pending_effective_at"] is not None
+
+    back = await api.client.put("/v1/pix/limits", json={**body, "late_night": False}, headers=alice)
+    assert back.status_code == 200, back.text
+    assert back.json()["late_night"] is False
+    assert back.json()["pending_late_night"] is None  # the newer request replaced it

@@ -107,8 +107,14 @@ class LimitWindow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PendingRaise(msgspec.Struct, frozen=True, kw_only=True):
+    """A request that raises: it applies ``raise_delay_seconds`` after ``requested_at``."""
+
     limits: TierLimits
     requested_at: datetime
+    #: ``True``: the request also moves the night's start to 22:00, which shortens the
+    #: night (two more hours under the day's figures) and so is a raise too; ``None``:
+    #: the request leaves the night's start as it is (every raise stored before this field)
+    late_night: bool | None = None
 
 
 class AccountLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -240,11 +246,27 @@ class LimitPolicy:
         """The figures in force at ``now``: a pending raise counts once its delay has passed."""
         if account is None:
             return self.defaults(holder_type)
+        pending = self._due_raise(account, now)
+        if pending is not None:
+            return pending.limits
+        return account.limits or self.defaults(holder_type)
+
+    def late_night_in_force(self, account: AccountLimits | None, now: datetime) -> bool:
+        """Whether the night starts at 22:00 at ``now``: a pending move to 22:00 counts
+        once its delay has passed, like any raise."""
+        if account is None:
+            return False
+        pending = self._due_raise(account, now)
+        if pending is not None and pending.late_night is not None:
+            return pending.late_night
+        return account.late_night
+
+    def _due_raise(self, account: AccountLimits, now: datetime) -> PendingRaise | None:
         pending = account.pending_raise
         delay = timedelta(seconds=self.settings.raise_delay_seconds)
         if pending is not None and now >= pending.requested_at + delay:
-            return pending.limits
-        return account.limits or self.defaults(holder_type)
+            return pending
+        return None
 
     def request_change(
         self,
@@ -261,17 +283,31 @@ class LimitPolicy:
         Every figure at or below the one in force applies now; if any figure
         goes up, the whole request becomes a pending raise recorded with
         ``requested_at=now`` (a newer request replaces an older pending one).
+        ``late_night`` (``None``: as in force) is a figure like the others:
+        moving the night's start from 20:00 to 22:00 puts two hours of every
+        night under the day's figures, so it is a raise and waits with the
+        request's raise; moving it back to 20:00 is a lowering and applies now.
         """
         in_force = self.effective(holder_type, current, now)
+        late_in_force = self.late_night_in_force(current, now)
+        wanted_late = late_in_force if late_night is None else late_night
+        later_night = wanted_late and not late_in_force
         lowered = TierLimits(
             **{name: min(value, getattr(requested, name)) for name, value in in_force.pairs()}
         )
-        raises = any(getattr(requested, name) > value for name, value in in_force.pairs())
+        raises = later_night or any(
+            getattr(requested, name) > value for name, value in in_force.pairs()
+        )
+        pending = None
+        if raises:
+            pending = PendingRaise(
+                limits=requested, requested_at=now, late_night=True if later_night else None
+            )
         return AccountLimits(
             account_id=account_id,
-            late_night=current.late_night if late_night is None and current else bool(late_night),
+            late_night=late_in_force if later_night else wanted_late,
             limits=lowered,
-            pending_raise=PendingRaise(limits=requested, requested_at=now) if raises else None,
+            pending_raise=pending,
         )
 
     # -- the check ------------------------------------------------------------------------
@@ -291,7 +327,7 @@ class LimitPolicy:
         Raises ``PixLimitExceeded`` for a per-transaction figure. The window's
         counter comes first, then (``new_device``) the device's local day.
         """
-        window = self.window(now, late_night=account is not None and account.late_night)
+        window = self.window(now, late_night=self.late_night_in_force(account, now))
         per_tx, per_period = self._figures(window, holder_type, account, now)
         kind = window.kind.value
         if amount.cents > per_tx:
@@ -352,7 +388,7 @@ class LimitPolicy:
         the current window; ``used_by_device_today`` what the device sent
         today (local day). Figures are inclusive: exactly the limit passes.
         """
-        window = self.window(now, late_night=account is not None and account.late_night)
+        window = self.window(now, late_night=self.late_night_in_force(account, now))
         per_tx, per_period = self._figures(window, holder_type, account, now)
         kind = window.kind.value
         if amount.cents > per_tx:

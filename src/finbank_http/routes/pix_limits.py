@@ -101,6 +101,9 @@ class LimitsOut(msgspec.Struct, kw_only=True):
     #: the raise waiting for its delay, if any
     pending_raise: TierOut | None
     pending_effective_at: datetime | None
+    #: true when the pending raise also moves the night's start to 22:00 (a shorter
+    #: night is a raise: it waits like one); null when it leaves the start as it is
+    pending_late_night: bool | None = None
 
     @classmethod
     def of(cls, result: PixLimitsResult) -> LimitsOut:
@@ -110,6 +113,7 @@ class LimitsOut(msgspec.Struct, kw_only=True):
             in_force=TierOut.of(result.in_force),
             pending_raise=TierOut.of(result.pending_raise) if result.pending_raise else None,
             pending_effective_at=result.pending_effective_at,
+            pending_late_night=result.pending_late_night,
         )
 
 

@@ -330,18 +330,19 @@ async def test_late_night_keeps_the_days_usage_until_22h(memory_shop: Shop) -> N
     shop, world = memory_shop, memory_shop.world
     ana = await world.open("ana", "Ana", deposit=Money(5_000_00))
     key = await world.evp(await world.open("bia", "Bia"))
-    for n in range(3):
-        await shop.send(pay(ana, f"d{n}", key=key, cents=100_00))
     await world.set_limits(
         SetPixLimitsCommand(
             owner_id="ana", account_id=ana.id, requested=SMALL.individual, late_night=True
         )
     )
-    world.clock.set(sp(21, 30))  # still day with late_night: the day's counter
+    world.clock.set(sp(10, day=6))  # a later night is a raise: in force 24 h after
+    for n in range(3):
+        await shop.send(pay(ana, f"d{n}", key=key, cents=100_00))
+    world.clock.set(sp(21, 30, day=6))  # still day with late_night: the day's counter
     with pytest.raises(PixLimitExceeded) as caught:
         await shop.send(pay(ana, "x", key=key, cents=1))
     assert caught.value.details["limit"] == "day_per_period"
-    world.clock.set(sp(22))
+    world.clock.set(sp(22, day=6))
     await shop.send(pay(ana, "night", key=key, cents=50_00))
 
 

@@ -191,3 +191,53 @@ def test_every_figure_is_configurable() -> None:
     assert strict.window(sp(18)).kind is WindowKind.NIGHT
     with pytest.raises(PixLimitExceeded):
         check(5_01, sp(18), policy=strict)
+
+
+def test_a_later_night_start_is_a_raise_that_applies_24_hours_later() -> None:
+    """20:00 -> 22:00 puts 20:00-22:00 under the day's figures: a raise."""
+    same = POLICY.defaults(HolderType.INDIVIDUAL)
+    choices = POLICY.request_change(
+        HolderType.INDIVIDUAL, None, ACCOUNT, same, sp(10), late_night=True
+    )
+    assert choices.pending_raise is not None
+    assert choices.pending_raise.late_night is True
+    assert not choices.late_night
+    assert not POLICY.late_night_in_force(choices, sp(9, 59, 59, day=6))
+    with pytest.raises(PixLimitExceeded):  # 21:00 is still night, its figure holds
+        check(1_500_00, sp(21), account=choices)
+    assert POLICY.late_night_in_force(choices, sp(10, day=6))
+    assert check(1_500_00, sp(21, day=6), account=choices) is WindowKind.DAY
+    # the next request starts from the move in force: it is not a raise any more
+    again = POLICY.request_change(HolderType.INDIVIDUAL, choices, ACCOUNT, same, sp(11, day=6))
+    assert again.pending_raise is None
+    assert again.late_night
+
+
+def test_an_earlier_night_start_applies_at_once_and_lowers_with_the_figures() -> None:
+    same = POLICY.defaults(HolderType.INDIVIDUAL)
+    late = AccountLimits(account_id=ACCOUNT, late_night=True)
+    choices = POLICY.request_change(
+        HolderType.INDIVIDUAL, late, ACCOUNT, same, sp(10), late_night=False
+    )
+    assert choices.pending_raise is None
+    assert not choices.late_night
+    with pytest.raises(PixLimitExceeded):
+        check(1_500_00, sp(21), account=choices)
+
+
+def test_a_later_night_with_lower_figures_lowers_now_and_moves_the_night_later() -> None:
+    lower = TierLimits(
+        day_per_transaction=100_00,
+        day_per_period=1_000_00,
+        night_per_transaction=50_00,
+        night_per_period=50_00,
+    )
+    choices = POLICY.request_change(
+        HolderType.INDIVIDUAL, None, ACCOUNT, lower, sp(10), late_night=True
+    )
+    assert choices.limits == lower
+    assert choices.pending_raise is not None
+    assert choices.pending_raise.late_night is True
+    with pytest.raises(PixLimitExceeded):  # the lower figure holds at once
+        check(100_01, sp(11), account=choices)
+    assert check(100_00, sp(21, day=6), account=choices) is WindowKind.DAY

@@ -141,16 +141,21 @@ class PixLimitsResult(msgspec.Struct, frozen=True, kw_only=True):
     """An account's PIX limits in force and the raise waiting for its delay, if any."""
 
     account_id: uuid.UUID
+    #: whether the night starts at 22:00 now (else at 20:00)
     late_night: bool
     in_force: TierLimits
     pending_raise: TierLimits | None
     pending_effective_at: datetime | None
+    #: ``True`` when the pending raise also moves the night's start to 22:00
+    pending_late_night: bool | None = None
 
 
 class SetPixLimitsCommand(msgspec.Struct, frozen=True, kw_only=True):
     """Change one of the caller's accounts' limits to ``requested``.
 
-    ``late_night``: move the night window (``None`` keeps it as it is).
+    ``late_night``: move the night window (``None`` keeps it as it is). Moving its
+    start to 22:00 shortens the night, so it is a raise: it needs ``allow_raise``
+    or ``step_up`` and applies after the delay; back to 20:00 applies at once.
     """
 
     owner_id: str
@@ -239,8 +244,9 @@ def view_limits(
             pending, effective_at = None, None
     return PixLimitsResult(
         account_id=account.id,
-        late_night=bool(choices and choices.late_night),
+        late_night=policy.late_night_in_force(choices, now),
         in_force=policy.effective(account.holder_type, choices, now),
         pending_raise=pending.limits if pending else None,
         pending_effective_at=effective_at,
+        pending_late_night=pending.late_night if pending else None,
     )
