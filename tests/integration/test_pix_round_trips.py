@@ -15,9 +15,9 @@ was sent:
 
 Upper bounds, not exact counts, so a cheaper path stays green; each bound is
 below what the path cost before: the limit reservation is one call
-(``pix_reserve_usage``, migration ``0021``) rather than a transaction of four
-round trips, and a ledger step writes first and looks its id up only when the
-ledger does not answer OK.
+(``pix_reserve_usage`` of migration ``0021``, ``pix_reserve_scoped_usage`` since
+``0033``) rather than a transaction of four round trips, and a ledger step
+writes first and looks its id up only when the ledger does not answer OK.
 """
 
 from __future__ import annotations

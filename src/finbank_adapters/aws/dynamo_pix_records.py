@@ -11,10 +11,14 @@ Items (base-table keys only, no index; key builders in
   the charge they name.
 * **limits** ``pk=LIMITS#<account id>, sk=LIMITS``: ``body`` (msgspec JSON
   of :class:`AccountLimits`).
-* **limit usage** ``pk=LIMITUSE#<account id>``: a counter per period
-  ``sk=USED#<period>`` (``used``, N, centavos) and a hold per payment
-  ``sk=HOLD#<EndToEndId>`` (``body``: msgspec JSON of the :class:`UsageHold`),
-  both with ``expires_at`` (TTL) some days after their period.
+* **limit usage** ``pk=LIMITUSE#<id>``: a counter per period
+  ``sk=USED#<period>`` (``used``, N, centavos) kept under that id (the
+  hold's account, or the counter's scope: a new device's day, shared by the
+  owner's accounts), and under the account a hold per payment
+  ``sk=HOLD#<EndToEndId>`` (``body``: msgspec JSON of the :class:`UsageHold`);
+  under each scope of a hold other than its account, a copy of the hold
+  ``sk=HOLD#<account id>#<EndToEndId>`` (for ``usage_holds`` of the scope);
+  all with ``expires_at`` (TTL) some days after their period.
 * **device** ``pk=DEVICE#<owner id>, sk=DEVICE#<device id>``:
   ``first_seen`` (ISO 8601, with the offset it was given).
 
@@ -181,13 +185,14 @@ class DynamoAccountLimitsStore:
     read) and usage counters.
 
     ``reserve_usage`` is one ``TransactWriteItems``: the hold item on
-    ``attribute_not_exists(pk)`` and, per counter, ``ADD used :amount`` on
+    ``attribute_not_exists(pk)``, its copies under its scopes and, per
+    counter (under the id it is kept under), ``ADD used :amount`` on
     ``attribute_not_exists(used) OR used <= :room`` (``room = cap - amount``),
     so every counter stays within its cap, all or none, whoever writes at
-    the same time. ``release_usage`` deletes the hold on
-    ``attribute_exists(pk)`` and subtracts its amount in the same
-    transaction: exactly once. Counters and holds expire through TTL
-    ``USAGE_TTL_SECONDS`` after their period ends.
+    the same time, from whichever account. ``release_usage`` deletes the hold
+    on ``attribute_exists(pk)`` and its copies, and subtracts its amount from
+    the counters it names in the same transaction: exactly once. Counters and
+    holds expire through TTL ``USAGE_TTL_SECONDS`` after their period ends.
     """
 
     def __init__(self, client: Any, table_name: str) -> None:
@@ -243,17 +248,21 @@ class DynamoAccountLimitsStore:
                 return UsageReservation(outcome=ReserveOutcome.EXCEEDED, limit=counter.limit)
         pk = limit_usage_pk(hold.account_id)
         expires = _expiry(max(c.ends_at for c in hold.counters))
+        body = s(_encoder.encode(hold).decode())
         hold_item = key_of(pk, limit_hold_sk(hold.hold_id))
-        hold_item.update(
-            entity=s("limit_hold"),
-            body=s(_encoder.encode(hold).decode()),
-            **{TTL_ATTRIBUTE: n(expires)},
-        )
+        hold_item.update(entity=s("limit_hold"), body=body, **{TTL_ATTRIBUTE: n(expires)})
         items: list[dict[str, Any]] = [
             {"Put": {"TableName": self._table, "Item": hold_item, "ConditionExpression": _FRESH}}
         ]
+        for scope in _scopes(hold):  # unconditional: the hold item's condition decides
+            copy = key_of(limit_usage_pk(scope), _hold_copy_sk(hold))
+            copy.update(entity=s("limit_hold_copy"), body=body, **{TTL_ATTRIBUTE: n(expires)})
+            items.append({"Put": {"TableName": self._table, "Item": copy}})
+        first_counter = len(items)
         for counter in hold.counters:
-            update = self._counter_update(pk, counter.period, hold.amount, expires)
+            update = self._counter_update(
+                limit_usage_pk(hold.kept_under(counter)), counter.period, hold.amount, expires
+            )
             update["ConditionExpression"] = "attribute_not_exists(#used) OR #used <= :room"
             update["ExpressionAttributeValues"][":room"] = n(counter.cap - hold.amount)
             items.append({"Update": update})
@@ -263,7 +272,7 @@ class DynamoAccountLimitsStore:
             if failure.failed_at(0):
                 return UsageReservation(outcome=ReserveOutcome.ALREADY_HELD)
             full = next(
-                (c for i, c in enumerate(hold.counters) if failure.failed_at(i + 1)),
+                (c for i, c in enumerate(hold.counters) if failure.failed_at(first_counter + i)),
                 hold.counters[0],
             )
             return UsageReservation(outcome=ReserveOutcome.EXCEEDED, limit=full.limit)
@@ -276,6 +285,7 @@ class DynamoAccountLimitsStore:
             return False
         hold = _hold_decoder.decode(item["body"]["S"])
         expires = _expiry(max(c.ends_at for c in hold.counters))
+        # the counters it names: a hold recorded before scopes existed, all the account's
         items: list[dict[str, Any]] = [
             {
                 "Delete": {
@@ -285,8 +295,21 @@ class DynamoAccountLimitsStore:
                 }
             },
             *(
-                {"Update": self._counter_update(pk, c.period, -hold.amount, expires)}
-                for c in hold.counters
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": key_of(limit_usage_pk(scope), _hold_copy_sk(hold)),
+                    }
+                }
+                for scope in _scopes(hold)
+            ),
+            *(
+                {
+                    "Update": self._counter_update(
+                        limit_usage_pk(kept_under), period, -hold.amount, expires
+                    )
+                }
+                for kept_under, period in hold.counter_keys()
             ),
         ]
         try:
@@ -310,9 +333,9 @@ class DynamoAccountLimitsStore:
         while True:
             with dynamo_errors():
                 response = await self._client.query(**query)
-            for item in response.get("Items", []):
+            for item in response.get("Items", []):  # a scope's: copies of holds of accounts
                 hold = _hold_decoder.decode(item["body"]["S"])
-                if any(c.period == period for c in hold.counters):
+                if (account_id, period) in hold.counter_keys():
                     found.append(hold)
             last = response.get("LastEvaluatedKey")
             if last is None:
@@ -349,6 +372,16 @@ USAGE_TTL_SECONDS = 3 * 24 * 3600
 
 def _expiry(ends_at: datetime) -> int:
     return int(ends_at.timestamp()) + USAGE_TTL_SECONDS
+
+
+def _scopes(hold: UsageHold) -> list[uuid.UUID]:
+    """The ids other than its account that the hold's counters are kept under."""
+    return sorted({hold.kept_under(c) for c in hold.counters} - {hold.account_id})
+
+
+def _hold_copy_sk(hold: UsageHold) -> str:
+    """The sort key of a hold's copy under a scope (holds of many accounts meet there)."""
+    return limit_hold_sk(f"{hold.account_id}#{hold.hold_id}")
 
 
 class DynamoDeviceRegistry:

@@ -304,13 +304,14 @@ class InMemoryAccountLimitsStore:
         return changed
 
     async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
+        # counters kept under (scope or account, period): a scoped one is shared by accounts
         if (hold.account_id, hold.hold_id) in self._holds:
             return UsageReservation(outcome=ReserveOutcome.ALREADY_HELD)
         for counter in hold.counters:
-            if self._used.get((hold.account_id, counter.period), 0) + hold.amount > counter.cap:
+            index = (hold.kept_under(counter), counter.period)
+            if self._used.get(index, 0) + hold.amount > counter.cap:
                 return UsageReservation(outcome=ReserveOutcome.EXCEEDED, limit=counter.limit)
-        for counter in hold.counters:
-            index = (hold.account_id, counter.period)
+        for index in hold.counter_keys():
             self._used[index] = self._used.get(index, 0) + hold.amount
         self._holds[(hold.account_id, hold.hold_id)] = hold
         return UsageReservation(outcome=ReserveOutcome.RESERVED)
@@ -319,15 +320,13 @@ class InMemoryAccountLimitsStore:
         hold = self._holds.pop((account_id, hold_id), None)
         if hold is None:
             return False
-        for counter in hold.counters:
-            self._used[(account_id, counter.period)] -= hold.amount
+        for index in hold.counter_keys():
+            self._used[index] -= hold.amount
         return True
 
     async def usage_holds(self, account_id: uuid.UUID, period: str) -> list[UsageHold]:
         return [
-            hold
-            for (account, _), hold in self._holds.items()
-            if account == account_id and any(c.period == period for c in hold.counters)
+            hold for hold in self._holds.values() if (account_id, period) in hold.counter_keys()
         ]
 
     async def used(self, account_id: uuid.UUID, period: str) -> int:

@@ -9,18 +9,24 @@
   missing): of concurrent claims read at one version, one wins.
 * ``PostgresAccountLimitsStore``: choices in ``pix_limits`` (``update``: a
   compare-and-set on the body read, ``put`` replaces); usage counters in
-  ``pix_limit_usage`` and one hold per payment in ``pix_limit_holds``.
-  ``reserve_usage`` is one call of the ``pix_reserve_usage`` function
-  (migration ``0021``), so one round trip and one transaction: the hold row
-  and any missing counter first (a hold id recorded before is
-  ``ALREADY_HELD``: nothing added), then the hold's counters locked in period
-  order (``FOR UPDATE``) and raised together; what they then hold is checked
-  in the hold's order against the caps, under those locks, and over a cap all
-  of it is undone and the first limit passed named. ``release_usage`` deletes
-  the hold (``RETURNING`` it: exactly one caller gets it) and takes its amount
-  back from the counters in the same transaction. Locks are always taken hold
-  first, then counters by period, so concurrent reservations and releases
-  queue without deadlocks.
+  ``pix_limit_usage`` and one hold per payment in ``pix_limit_holds``. A
+  counter row is keyed by ``(the id it is kept under, period)``: the hold's
+  account, or the counter's scope (a new device's day, shared by the owner's
+  accounts; migration ``0033``). ``reserve_usage`` is one call of the
+  ``pix_reserve_scoped_usage`` function (migration ``0033``), so one round
+  trip and one transaction: the hold row and any missing counter first (a
+  hold id recorded before is ``ALREADY_HELD``: nothing added), then the
+  hold's counters locked in ``(id, period)`` order (``FOR UPDATE``) and
+  raised together; what they then hold is checked in the hold's order
+  against the caps, under those locks, and over a cap all of it is undone
+  and the first limit passed named. ``release_usage`` deletes the hold
+  (``RETURNING`` it: exactly one caller gets it) and takes its amount back
+  from the counters it names (a hold recorded before ``0033``: all the
+  account's) in the same transaction. Locks are always taken hold first,
+  then counters by ``(id, period)``, one order across accounts and scopes, so
+  concurrent reservations and releases queue without deadlocks. A hold's
+  scoped counters are listed in its ``scoped`` column (``<id>/<period>``) for
+  ``usage_holds`` of a scope.
 * ``PostgresDeviceRegistry``: ``pix_devices``, ``INSERT ... ON CONFLICT DO
   NOTHING``: the first use stays, kept as ISO 8601 with its offset.
 
@@ -140,21 +146,28 @@ _REPLACE_LIMITS = (
 #: tries of an ``update`` that others' writes keep overtaking (each try, one of them wins)
 LIMITS_UPDATE_ATTEMPTS = 100
 # The hold, its missing counters, the counters raised under their locks and checked
-# against the caps, all or nothing, in one call (see migration 0021).
-_RESERVE = "SELECT pix_reserve_usage($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-# Move the counters by an amount, locking them in period order (releasing a hold).
+# against the caps, all or nothing, in one call (see migration 0033).
+_RESERVE = "SELECT pix_reserve_scoped_usage($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+# Move the counters (distinct (id, period) pairs) by an amount, locking them in
+# (id, period) order as the reservation does (releasing a hold).
 _ADD_USAGE = """
 WITH locked AS (
-    SELECT period FROM pix_limit_usage
-    WHERE account_id = $1 AND period = ANY($2::text[])
-    ORDER BY period FOR UPDATE
+    SELECT u.account_id, u.period FROM pix_limit_usage u
+    JOIN unnest($1::uuid[], $2::text[]) AS c(id, period)
+        ON u.account_id = c.id AND u.period = c.period
+    ORDER BY u.account_id, u.period FOR UPDATE OF u
 )
 UPDATE pix_limit_usage u SET used = u.used + $3
-FROM locked WHERE u.account_id = $1 AND u.period = locked.period
+FROM locked WHERE u.account_id = locked.account_id AND u.period = locked.period
 RETURNING u.period, u.used
 """
 _DROP_HOLD = "DELETE FROM pix_limit_holds WHERE account_id = $1 AND hold_id = $2 RETURNING body"
-_HOLDS = "SELECT body FROM pix_limit_holds WHERE account_id = $1 AND $2 = ANY(periods)"
+# the account's own counter (by its key), or a scope's (by the partial index of 0033)
+_HOLDS = """
+SELECT body FROM pix_limit_holds
+WHERE (account_id = $1 AND $2 = ANY(periods))
+   OR (scoped <> '{}' AND scoped @> ARRAY[$3::text])
+"""
 _USED = "SELECT used FROM pix_limit_usage WHERE account_id = $1 AND period = $2"
 
 
@@ -200,20 +213,17 @@ class PostgresAccountLimitsStore:
         raise ServiceUnavailable("the account's limits keep changing; try again")
 
     async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
-        periods = sorted({c.period for c in hold.counters})
-        ends = {c.period: c.ends_at for c in hold.counters}
-
         async def reserve() -> str:
-            # one round trip: the whole transaction is pix_reserve_usage (migration 0021)
+            # one round trip: the whole transaction is pix_reserve_scoped_usage (0033)
             answer: str = await self._pool.fetchval(
                 _RESERVE,
                 hold.account_id,
                 hold.hold_id,
-                periods,
                 _encoder.encode(hold).decode(),
-                [ends[p] for p in periods],
                 hold.amount,
+                [hold.kept_under(c) for c in hold.counters],
                 [c.period for c in hold.counters],
+                [c.ends_at for c in hold.counters],
                 [c.cap for c in hold.counters],
                 [c.limit for c in hold.counters],
             )
@@ -236,8 +246,10 @@ class PostgresAccountLimitsStore:
                 if body is None:
                     return False
                 hold = _hold_decoder.decode(body)
-                periods = sorted({c.period for c in hold.counters})
-                await conn.fetch(_ADD_USAGE, account_id, periods, -hold.amount)
+                keys = hold.counter_keys()  # a hold from before 0033: all the account's
+                await conn.fetch(
+                    _ADD_USAGE, [k for k, _ in keys], [p for _, p in keys], -hold.amount
+                )
             return True
 
         with translated():
@@ -245,7 +257,7 @@ class PostgresAccountLimitsStore:
 
     async def usage_holds(self, account_id: uuid.UUID, period: str) -> list[UsageHold]:
         with translated():
-            rows = await self._pool.fetch(_HOLDS, account_id, period)
+            rows = await self._pool.fetch(_HOLDS, account_id, period, f"{account_id}/{period}")
         return [_hold_decoder.decode(row["body"]) for row in rows]
 
     async def used(self, account_id: uuid.UUID, period: str) -> int:

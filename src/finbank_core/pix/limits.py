@@ -10,14 +10,15 @@
 * Individuals and companies have their own figures; companies are not
   covered by the night rule, so their night figures default to the day ones.
 * A customer may lower a figure at once; a raise takes effect only
-  ``raise_delay_seconds`` (24 h) after it was requested.
-* A device never used for PIX (or first used less than
+  ``raise_delay_seconds`` (24 h) after it was requested. Moving the night's
+  start from 20:00 to 22:00 is a raise (a shorter night); back is a lowering.
+* A device never used for PIX by its owner (or first used less than
   ``new_device_trust_seconds`` ago) is capped at R$ 200.00 per transaction
-  and R$ 1,000.00 per local calendar day.
+  and R$ 1,000.00 per local calendar day, across all the owner's accounts.
 
 * Per-period figures are exact: a payment reserves its amount on a usage
-  counter per period it counts in (:class:`UsageCounter`: the window, and the
-  device's day for a new device) with one conditional update in the limits
+  counter per period it counts in (:class:`UsageCounter`: the account's window,
+  and the owner's device day for a new device) with one conditional update in the limits
   store, all counters or none, so concurrent payments in any number of
   processes never pass a figure together. The reservation (:class:`UsageHold`,
   keyed by the payment's EndToEndId) is given back when the payment fails or
@@ -126,8 +127,14 @@ class AccountLimits(msgspec.Struct, frozen=True, kw_only=True):
     pending_raise: PendingRaise | None = None
 
 
-class UsageCounter(msgspec.Struct, frozen=True, kw_only=True):
-    """One period's usage figure of an account: a reservation fits while ``used <= cap``."""
+class UsageCounter(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One period's usage figure: a reservation fits while ``used <= cap``.
+
+    A counter is kept under ``(scope, period)``: ``scope`` None (the windows)
+    means the account of the hold, so the figure is the account's; a new
+    device's day is kept under its owner's :func:`owner_usage_scope`, so it
+    is shared by all the owner's accounts.
+    """
 
     #: the figure's name, as in ``PixLimitExceeded.details["limit"]``
     limit: str
@@ -137,10 +144,17 @@ class UsageCounter(msgspec.Struct, frozen=True, kw_only=True):
     cap: int
     #: when the period ends; a store may forget the counter some time after
     ends_at: datetime
+    #: the id the counter is kept under; None: the hold's account (left out of the JSON,
+    #: so holds recorded before scopes existed decode the same)
+    scope: uuid.UUID | None = None
 
 
 class UsageHold(msgspec.Struct, frozen=True, kw_only=True):
-    """A payment's reservation of ``amount`` centavos on each of its counters."""
+    """A payment's reservation of ``amount`` centavos on each of its counters.
+
+    The hold is the account's (keyed by ``(account_id, hold_id)``); each of
+    its counters is kept under :meth:`kept_under`.
+    """
 
     account_id: uuid.UUID
     #: the payment's EndToEndId
@@ -148,6 +162,14 @@ class UsageHold(msgspec.Struct, frozen=True, kw_only=True):
     amount: int
     counters: tuple[UsageCounter, ...]
     created_at: datetime
+
+    def kept_under(self, counter: UsageCounter) -> uuid.UUID:
+        """The id ``counter`` is kept under: its scope, or this hold's account."""
+        return self.account_id if counter.scope is None else counter.scope
+
+    def counter_keys(self) -> list[tuple[uuid.UUID, str]]:
+        """The distinct ``(kept under, period)`` of the counters, sorted (the lock order)."""
+        return sorted({(self.kept_under(c), c.period) for c in self.counters})
 
 
 class ReserveOutcome(enum.StrEnum):
@@ -321,11 +343,15 @@ class LimitPolicy:
         now: datetime,
         device_id: str | None = None,
         new_device: bool = False,
+        owner_id: str | None = None,
     ) -> list[UsageCounter]:
         """Check the per-transaction figures; return the period counters ``amount`` must fit.
 
         Raises ``PixLimitExceeded`` for a per-transaction figure. The window's
-        counter comes first, then (``new_device``) the device's local day.
+        counter comes first (the account's), then (``new_device``) the
+        device's local day, kept under ``owner_id``'s :func:`owner_usage_scope`
+        so that it caps the device across all the owner's accounts (without
+        ``owner_id``, under the account: only for callers that have no owner).
         """
         window = self.window(now, late_night=self.late_night_in_force(account, now))
         per_tx, per_period = self._figures(window, holder_type, account, now)
@@ -355,6 +381,7 @@ class LimitPolicy:
                     period=f"device:{device_id}:{day_start.date().isoformat()}",
                     cap=s.new_device_per_day,
                     ends_at=day_end,
+                    scope=None if owner_id is None else owner_usage_scope(owner_id),
                 )
             )
         return counters
@@ -415,3 +442,17 @@ def _refuse(limit: str, figure: int, what: str) -> None:
     raise PixLimitExceeded(
         f"the payment exceeds {what} ({Money(figure)})", limit=limit, limit_cents=figure
     )
+
+
+#: the namespace of :func:`owner_usage_scope` (fixed: the ids are stored)
+_OWNER_USAGE_NAMESPACE = uuid.UUID("5b0c1f4e-3d1a-5a57-9b1e-6f1a2c4d8e01")
+
+
+def owner_usage_scope(owner_id: str) -> uuid.UUID:
+    """The id an owner's shared usage counters are kept under (a new device's day).
+
+    A version-5 UUID of the owner id: the same in every process and release,
+    and never an account's id (not a v5 UUID), with which it shares the
+    stores' keys.
+    """
+    return uuid.uuid5(_OWNER_USAGE_NAMESPACE, f"owner:{owner_id}")

@@ -200,10 +200,14 @@ class QrRenderer(Protocol):
 class AccountLimitsStore(Protocol):
     """Customers' limit choices per account, and what each account used per limit period.
 
-    Usage is a counter per ``(account, period)`` and a hold per payment
-    (``UsageHold``, keyed by its EndToEndId) that says what it added to
-    which counters. Reserving and releasing are atomic across processes
-    (DynamoDB: one conditional transaction each).
+    Usage is a counter per ``(id, period)`` and a hold per payment
+    (``UsageHold``, keyed by its account and EndToEndId) that says what it
+    added to which counters. A counter is kept under ``hold.kept_under(c)``:
+    its ``scope`` if it has one (a new device's day, shared by all the
+    owner's accounts), else the hold's account; the ``account_id`` of
+    :meth:`usage_holds` and :meth:`used` is that id. Reserving and releasing
+    are atomic across processes (DynamoDB: one conditional transaction each),
+    whatever ids the counters are kept under.
     """
 
     async def get(self, account_id: uuid.UUID) -> AccountLimits | None: ...
@@ -234,6 +238,8 @@ class AccountLimitsStore(Protocol):
     async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
         """Add ``hold.amount`` to every counter of the hold and record the hold, or nothing.
 
+        Each counter is the one kept under ``hold.kept_under(counter)``, shared
+        with the other holds that name it, of any account.
         ``RESERVED`` if every counter stays within its ``cap`` (inclusive);
         ``EXCEEDED`` with the first counter's ``limit`` that would not;
         ``ALREADY_HELD`` if a hold with this id is recorded (nothing added).
@@ -241,18 +247,26 @@ class AccountLimitsStore(Protocol):
         ...
 
     async def release_usage(self, account_id: uuid.UUID, hold_id: str) -> bool:
-        """Take a hold's amount back from its counters and forget it, once.
+        """Take the account's hold's amount back from its counters and forget it, once.
 
-        False if there is no such hold (never made, or already released).
+        The counters are those the hold was reserved on (a scoped counter
+        under its scope; a hold recorded before scopes existed, all under the
+        account). False if there is no such hold (never made, or already
+        released).
         """
         ...
 
     async def usage_holds(self, account_id: uuid.UUID, period: str) -> list[UsageHold]:
-        """The holds still counted on the account's counter for ``period``."""
+        """The holds still counted on the counter kept under ``account_id`` for ``period``.
+
+        ``account_id`` is an account or a counter's scope: for a scope, the
+        holds of every account that reserved on that counter.
+        """
         ...
 
     async def used(self, account_id: uuid.UUID, period: str) -> int:
-        """What the account's counter for ``period`` holds, centavos (0 if none)."""
+        """What the counter kept under ``account_id`` (an account or a scope) for
+        ``period`` holds, centavos (0 if none)."""
         ...
 
 

@@ -87,6 +87,7 @@ class PixLimiter:
             now=now,
             device_id=device_id,
             new_device=new_device,
+            owner_id=account.owner_id,
         )
         hold = UsageHold(
             account_id=account.id,
@@ -102,7 +103,7 @@ class PixLimiter:
             if result.outcome is ReserveOutcome.ALREADY_HELD:
                 return False
             full = next((c for c in counters if c.limit == result.limit), counters[0])
-            if not await self._reclaim(account.id, full.period, hold_id, now):
+            if not await self._reclaim(hold.kept_under(full), full.period, hold_id, now):
                 break
         raise counter_exceeded(full)
 
@@ -110,19 +111,22 @@ class PixLimiter:
         """Give a payment's reservation back (nothing if it was never made or is gone)."""
         await self._limits.release_usage(account_id, hold_id)
 
-    async def _reclaim(self, account_id: uuid.UUID, period: str, own: str, now: datetime) -> bool:
+    async def _reclaim(self, kept_under: uuid.UUID, period: str, own: str, now: datetime) -> bool:
         """Release the holds of dead payments on one counter; True if any was released.
 
-        Newest first (a worker rejects within seconds) and at most
-        ``RECLAIM_CHECKS`` of them, so a full period of a busy account costs
-        a refused payment a bounded number of reads.
+        The counter is the one kept under ``kept_under`` (the account, or for a
+        new device's day the owner's scope, whose holds are of any of the
+        owner's accounts: each is released on its own account). Newest first
+        (a worker rejects within seconds) and at most ``RECLAIM_CHECKS`` of
+        them, so a full period of a busy account costs a refused payment a
+        bounded number of reads.
         """
         freed = False
-        holds = await self._limits.usage_holds(account_id, period)
+        holds = await self._limits.usage_holds(kept_under, period)
         holds.sort(key=lambda h: (h.created_at, h.hold_id), reverse=True)
         for hold in holds[:RECLAIM_CHECKS]:
             if hold.hold_id != own and await self._is_dead(hold, now):
-                freed = await self._limits.release_usage(account_id, hold.hold_id) or freed
+                freed = await self._limits.release_usage(hold.account_id, hold.hold_id) or freed
         return freed
 
     async def _is_dead(self, hold: UsageHold, now: datetime) -> bool:
