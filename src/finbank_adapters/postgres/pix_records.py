@@ -147,7 +147,7 @@ _REPLACE_LIMITS = (
 LIMITS_UPDATE_ATTEMPTS = 100
 # The hold, its missing counters, the counters raised under their locks and checked
 # against the caps, all or nothing, in one call (see migration 0033).
-_RESERVE = "SELECT pix_reserve_scoped_usage($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+_RESERVE = "SELECT pix_reserve_scoped_usage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 # Move the counters (distinct (id, period) pairs) by an amount, locking them in
 # (id, period) order as the reservation does (releasing a hold).
 _ADD_USAGE = """
@@ -213,17 +213,29 @@ class PostgresAccountLimitsStore:
         raise ServiceUnavailable("the account's limits keep changing; try again")
 
     async def reserve_usage(self, hold: UsageHold) -> UsageReservation:
+        # the arrays pix_reserve_scoped_usage (0033) takes, prepared here
+        keys = hold.counter_keys()  # distinct, sorted: the lock order
+        position = {key: n for n, key in enumerate(keys, 1)}
+        ends: dict[tuple[uuid.UUID, str], datetime] = {}
+        for counter in hold.counters:
+            ends.setdefault((hold.kept_under(counter), counter.period), counter.ends_at)
+        periods = [period for kept, period in keys if kept == hold.account_id]
+        scoped = sorted(f"{kept}/{period}" for kept, period in keys if kept != hold.account_id)
+
         async def reserve() -> str:
             # one round trip: the whole transaction is pix_reserve_scoped_usage (0033)
             answer: str = await self._pool.fetchval(
                 _RESERVE,
                 hold.account_id,
                 hold.hold_id,
+                periods,
+                scoped,
                 _encoder.encode(hold).decode(),
                 hold.amount,
-                [hold.kept_under(c) for c in hold.counters],
-                [c.period for c in hold.counters],
-                [c.ends_at for c in hold.counters],
+                [kept for kept, _ in keys],
+                [period for _, period in keys],
+                [ends[key] for key in keys],
+                [position[(hold.kept_under(c), c.period)] for c in hold.counters],
                 [c.cap for c in hold.counters],
                 [c.limit for c in hold.counters],
             )

@@ -18,75 +18,62 @@ CREATE INDEX pix_limit_holds_scoped ON pix_limit_holds USING gin (scoped)
     WHERE scoped <> '{}';
 
 -- A reservation in one round trip, as pix_reserve_usage (0021) is, with each counter
--- named by (id, period). Same steps: the hold row first (a hold id recorded before
--- answers 'ALREADY_HELD' and adds nothing), then any missing counter, then the
--- counters locked and raised together, checked against the caps in the hold's order,
--- and over a cap everything this call wrote undone and 'EXCEEDED:<limit>' returned.
--- Counter rows are inserted and locked in one global order, (id, period), whatever
--- accounts and scopes they are kept under (the release in pix_records.py locks in the
--- same order), so reservations that share a scoped counter from several accounts queue
--- instead of deadlocking.
--- p_ids / p_periods / p_ends / p_caps / p_limits: one entry per counter, in the
--- hold's order (p_ids: the id it is kept under).
+-- named by (id, period). The hold row first (a hold id recorded before answers
+-- 'ALREADY_HELD' and adds nothing); then each distinct counter, in one global order,
+-- (id, period), whatever accounts and scopes they are kept under (the release in
+-- pix_records.py locks in the same order), raised by an upsert that creates it if
+-- missing and locks it; so reservations that share a scoped counter from several
+-- accounts queue instead of deadlocking. Then every counter of the hold, in the hold's
+-- order, is checked against its cap on what its row now holds; over a cap everything
+-- this call wrote is undone and 'EXCEEDED:<limit>' returned.
+-- The client prepares the arrays (pix_records.py), so the function runs one statement
+-- per counter (0021's three set statements over arrays cost twice the CPU):
+--   p_periods / p_scoped: the hold row's periods (its account's counters) and scoped
+--     entries ('<id>/<period>': the others'), distinct and sorted;
+--   p_ids / p_keys / p_ends: the distinct counters, sorted by (id, period);
+--   p_check_keys / p_caps / p_limits: per counter in the hold's order, the 1-based
+--     position of its row in p_ids/p_keys, its cap and its limit's name.
 -- pix_reserve_usage stays for instances still running the code before this migration.
 CREATE FUNCTION pix_reserve_scoped_usage(
-    p_account  uuid,
-    p_hold     text,
-    p_body     text,
-    p_amount   bigint,
-    p_ids      uuid[],
-    p_periods  text[],
-    p_ends     timestamptz[],
-    p_caps     bigint[],
-    p_limits   text[]
+    p_account     uuid,
+    p_hold        text,
+    p_periods     text[],
+    p_scoped      text[],
+    p_body        text,
+    p_amount      bigint,
+    p_ids         uuid[],
+    p_keys        text[],
+    p_ends        timestamptz[],
+    p_check_keys  integer[],
+    p_caps        bigint[],
+    p_limits      text[]
 ) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
+    now_used bigint[] := '{}';
+    row_used bigint;
     passed text;
 BEGIN
     BEGIN
         INSERT INTO pix_limit_holds (account_id, hold_id, periods, scoped, body)
-        SELECT
-            p_account,
-            p_hold,
-            coalesce(
-                array_agg(DISTINCT c.period ORDER BY c.period)
-                    FILTER (WHERE c.id = p_account),
-                '{}'
-            ),
-            coalesce(
-                array_agg(DISTINCT c.id::text || '/' || c.period ORDER BY c.id::text || '/' || c.period)
-                    FILTER (WHERE c.id <> p_account),
-                '{}'
-            ),
-            p_body
-        FROM unnest(p_ids, p_periods) AS c(id, period)
+        VALUES (p_account, p_hold, p_periods, p_scoped, p_body)
         ON CONFLICT DO NOTHING;
         IF NOT FOUND THEN
             RETURN 'ALREADY_HELD';
         END IF;
-        INSERT INTO pix_limit_usage (account_id, period, used, ends_at)
-        SELECT DISTINCT ON (c.id, c.period) c.id, c.period, 0, c.ends_at
-        FROM unnest(p_ids, p_periods, p_ends) AS c(id, period, ends_at)
-        ORDER BY c.id, c.period
-        ON CONFLICT DO NOTHING;
-        PERFORM 1 FROM pix_limit_usage u
-        JOIN (SELECT DISTINCT id, period FROM unnest(p_ids, p_periods) AS k(id, period)) c
-            ON u.account_id = c.id AND u.period = c.period
-        ORDER BY u.account_id, u.period FOR UPDATE OF u;
-        UPDATE pix_limit_usage u SET used = u.used + p_amount
-        FROM (SELECT DISTINCT id, period FROM unnest(p_ids, p_periods) AS k(id, period)) c
-        WHERE u.account_id = c.id AND u.period = c.period;
-        SELECT c.limit_name INTO passed
-        FROM unnest(p_ids, p_periods, p_caps, p_limits) WITH ORDINALITY
-             AS c(id, period, cap, limit_name, n)
-        JOIN pix_limit_usage u ON u.account_id = c.id AND u.period = c.period
-        WHERE u.used > c.cap
-        ORDER BY c.n
-        LIMIT 1;
-        IF passed IS NOT NULL THEN
-            RAISE EXCEPTION 'pix limit passed' USING ERRCODE = 'PXL01';
-        END IF;
+        FOR i IN 1 .. cardinality(p_ids) LOOP
+            INSERT INTO pix_limit_usage AS u (account_id, period, used, ends_at)
+            VALUES (p_ids[i], p_keys[i], p_amount, p_ends[i])
+            ON CONFLICT (account_id, period) DO UPDATE SET used = u.used + p_amount
+            RETURNING u.used INTO row_used;
+            now_used := now_used || row_used;
+        END LOOP;
+        FOR j IN 1 .. cardinality(p_check_keys) LOOP
+            IF now_used[p_check_keys[j]] > p_caps[j] THEN
+                passed := p_limits[j];
+                RAISE EXCEPTION 'pix limit passed' USING ERRCODE = 'PXL01';
+            END IF;
+        END LOOP;
     EXCEPTION WHEN SQLSTATE 'PXL01' THEN
         RETURN 'EXCEEDED:' || passed;
     END;
