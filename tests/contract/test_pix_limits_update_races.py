@@ -102,11 +102,8 @@ async def test_a_change_that_raises_or_returns_none_writes_nothing(stores: Store
     assert await stores.limits.get(account) == first
 
 
-async def test_concurrent_set_pix_limits_lowerings_end_at_the_lowest_and_raises_need_a_step_up(
-    stores: Stores,  # noqa: F811
-) -> None:
-    accounts = InMemoryAccountRepository()
-    clock = FakeClock()
+async def _ana(accounts: InMemoryAccountRepository) -> CustomerAccount:
+    """Ana's open checking account, added to ``accounts``."""
     ana = CustomerAccount(
         id=uuid.uuid4(),
         owner_id="ana",
@@ -119,6 +116,15 @@ async def test_concurrent_set_pix_limits_lowerings_end_at_the_lowest_and_raises_
         created_at=datetime(2026, 1, 5, tzinfo=UTC),
     )
     await accounts.add(ana)
+    return ana
+
+
+async def test_concurrent_set_pix_limits_lowerings_end_at_the_lowest_and_raises_need_a_step_up(
+    stores: Stores,  # noqa: F811
+) -> None:
+    accounts = InMemoryAccountRepository()
+    clock = FakeClock()
+    ana = await _ana(accounts)
     set_limits = SetPixLimits(
         accounts=accounts, clock=clock, policy=LimitPolicy(), store=stores.limits
     )
@@ -168,18 +174,7 @@ async def test_a_later_night_is_a_raise_on_every_store(stores: Stores) -> None: 
     and concurrent requests without a step-up never move it later."""
     accounts = InMemoryAccountRepository()
     clock = FakeClock(datetime(2026, 1, 5, 13, 0, tzinfo=UTC))  # 10:00 in São Paulo
-    ana = CustomerAccount(
-        id=uuid.uuid4(),
-        owner_id="ana",
-        holder_name="Ana Souza",
-        holder_type=HolderType.INDIVIDUAL,
-        branch="0001",
-        number="1234567-8",
-        kind=AccountKind.CHECKING,
-        status=AccountStatus.ACTIVE,
-        created_at=datetime(2026, 1, 5, tzinfo=UTC),
-    )
-    await accounts.add(ana)
+    ana = await _ana(accounts)
     policy = LimitPolicy()
     set_limits = SetPixLimits(accounts=accounts, clock=clock, policy=policy, store=stores.limits)
     same = policy.defaults(HolderType.INDIVIDUAL)
