@@ -345,3 +345,73 @@ async def test_an_mfa_answer_racing_a_password_change_gets_no_session(world: Wor
     assert len(world.families.started) == 2
     assert await world.families.none_alive()
     assert await world.denylist.is_revoked(world.families.started[1][0])
+
+
+# -- rehashes are not password changes ------------------------------------------------------
+
+#: other argon2 parameters than FAST_ARGON2: every hash it made needs a rehash
+STRONGER = argon2.PasswordHasher(time_cost=2, memory_cost=1024, parallelism=1)
+
+
+async def test_logins_at_once_that_rehash_the_password_all_get_sessions(world: World) -> None:
+    """A login rehashes a password made under other argon2 parameters; another login
+    doing the same at the same moment is not a password change and is not refused."""
+    await world.user()
+    world.provider._hasher = STRONGER
+    results = await asyncio.gather(
+        *(world.provider.login("maria", PASSWORD) for _ in range(6)), return_exceptions=True
+    )
+    assert all(isinstance(r, TokenSet) for r in results), results
+    stored = await world.store.get_by_username("maria")
+    assert stored is not None
+    assert not STRONGER.check_needs_rehash(stored.password_hash)
+    assert stored.password_version == 0
+
+
+async def test_a_login_whose_rehash_meets_another_logins_rehash_gets_a_session(
+    world: World,
+) -> None:
+    subject, _ = await world.user()
+    world.provider._hasher = STRONGER
+
+    async def rehashed_elsewhere(store: UserStore) -> None:
+        user = await store.get(subject)
+        assert user is not None
+        await store.update(msgspec.structs.replace(user, password_hash=STRONGER.hash(PASSWORD)))
+
+    world.store.write = rehashed_elsewhere
+    assert isinstance(await world.provider.login("maria", PASSWORD), TokenSet)
+    assert world.store.write is None
+
+
+async def test_an_mfa_answer_after_another_logins_rehash_gets_a_session(world: World) -> None:
+    _, tokens = await world.user()
+    totp = await world.enrol(tokens)
+    challenge = await world.provider.login("maria", PASSWORD)
+    assert isinstance(challenge, ProviderChallenge)
+    world.provider._hasher = STRONGER
+    other = await world.provider.login("maria", PASSWORD)  # rehashes the password
+    assert isinstance(other, ProviderChallenge)
+    answered = await world.provider.answer_challenge(challenge, totp.at(world.clock.now()))
+    assert isinstance(answered, TokenSet)
+
+
+def test_a_user_store_without_replace_is_refused_when_the_provider_is_built() -> None:
+    class OldStore:
+        async def get(self, subject: str) -> UserRecord | None:
+            return None
+
+    clock = FakeClock(datetime(2026, 3, 2, tzinfo=UTC))
+    issuer = LocalTokenIssuer(
+        secret=b"0123456789abcdef0123456789abcdef-test-only",
+        issuer="finbank-test",
+        audience="finbank",
+        clock=clock,
+    )
+    with pytest.raises(TypeError, match="replace"):
+        LocalIdentityProvider(
+            OldStore(),  # type: ignore[arg-type]
+            issuer,
+            refresh_tokens=InMemoryRefreshTokenStore(clock),
+            hasher=FAST_ARGON2,
+        )

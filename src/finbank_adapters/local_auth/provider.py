@@ -22,7 +22,6 @@ revocation.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
@@ -74,6 +73,11 @@ class LocalIdentityProvider:
         hasher: argon2.PasswordHasher | None = None,
         new_subject: Callable[[], str] | None = None,
     ) -> None:
+        if not callable(getattr(users, "replace", None)):
+            # users are written with UserStore.replace (a compare-and-set) since it exists
+            raise TypeError(
+                f"{type(users).__name__} has no replace(): a UserStore needs it (docs/auth.md)"
+            )
         self._users = users
         self._tokens = tokens
         self._refresh_tokens = refresh_tokens
@@ -121,14 +125,17 @@ class LocalIdentityProvider:
             raise InvalidCredentials()
         if self._hasher.check_needs_rehash(user.password_hash):
             rehashed = await asyncio.to_thread(self._hasher.hash, password)
-            # only over the hash just verified: a password changed meanwhile stays changed
-            verified = user.password_hash
+            # only over the hash just verified: a password changed meanwhile stays
+            # changed, and another login's rehash of the same password stays too
+            verified, version = user.password_hash, user.password_version
             user = await self._change(
                 user.subject,
-                expect=lambda stored: stored.password_hash == verified,
+                expect=lambda stored: (
+                    (stored.password_hash, stored.password_version) == (verified, version)
+                ),
                 password_hash=rehashed,
             )
-            if user.password_hash != rehashed:
+            if user.password_version != version:
                 raise InvalidCredentials()  # the password verified was changed meanwhile
         if user.mfa_enabled and user.totp_secret:
             session = self._tokens.sign(
@@ -136,7 +143,7 @@ class LocalIdentityProvider:
                 user.subject,
                 MFA_SESSION_TTL_SECONDS,
                 username=user.username,
-                pwd=_password_mark(user.password_hash),
+                pwv=user.password_version,
             )
             return ProviderChallenge(
                 type=ChallengeType.SOFTWARE_TOKEN_MFA,
@@ -162,7 +169,7 @@ class LocalIdentityProvider:
         user = await self._users.get(str(claims["sub"]))
         if user is None or not user.totp_secret:
             raise InvalidToken()
-        if claims.get("pwd") != _password_mark(user.password_hash):
+        if claims.get("pwv") != user.password_version:
             raise InvalidToken()  # the password checked at login has been changed since
         await self._consume_totp(user, user.totp_secret, answer)
         return await self._start_session(user, InvalidToken)
@@ -197,14 +204,16 @@ class LocalIdentityProvider:
         self, user: UserRecord, refused: type[AuthenticationFailed]
     ) -> TokenSet:
         """Tokens for a fresh login: a new refresh family, kept only if the password
-        checked (``user.password_hash``) is still the user's once the family exists.
+        checked (``user.password_version``) is still the user's once the family exists.
 
         A password change writes the new hash, then revokes every family of the
         user. A login that checked the old password and started its family after
         that revocation would have outlived the change (an attacker's login racing
         the owner's change, say); so the family is started first and the password
         read again: either the change's revocation finds the family, or this read
-        finds the new hash and the family is revoked here (``refused`` is raised).
+        finds the new password and the family is revoked here (``refused`` is raised).
+        Another login's rehash of the same password changes the hash, not the
+        password's version: it refuses nothing.
         """
         family_id = secrets.token_hex(16)
         refresh_jti = secrets.token_hex(16)
@@ -212,7 +221,7 @@ class LocalIdentityProvider:
         expires_at = self._clock.now() + timedelta(seconds=ttl)
         await self._refresh_tokens.start_family(family_id, user.subject, refresh_jti, expires_at)
         current = await self._users.get(user.subject)
-        if current is None or current.password_hash != user.password_hash:
+        if current is None or current.password_version != user.password_version:
             await self._refresh_tokens.revoke_family(family_id)
             await self._deny_session(family_id, expires_at)
             raise refused()
@@ -397,12 +406,13 @@ class LocalIdentityProvider:
         if new_password == current_password:
             raise WeakPassword("the new password must differ from the current one")
         password_hash = await asyncio.to_thread(self._hasher.hash, new_password)
-        checked = user.password_hash
+        checked = user.password_version
         if (
             await self._change(
                 user.subject,
-                expect=lambda stored: stored.password_hash == checked,
+                expect=lambda stored: stored.password_version == checked,
                 password_hash=password_hash,
+                password_version=checked + 1,
             )
         ).password_hash != password_hash:
             # another change (or a rehash) replaced the password just checked meanwhile
@@ -419,13 +429,6 @@ class LocalIdentityProvider:
         if user is None:
             raise InvalidToken()
         return user
-
-
-def _password_mark(password_hash: str) -> str:
-    """What an MFA session remembers of the password checked at login: a digest of
-    its hash (the session token is signed, not encrypted), so the answer can tell
-    that the password was changed in between."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
 
 def _check_password_policy(username: str, password: str) -> None:

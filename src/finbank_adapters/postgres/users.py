@@ -26,13 +26,13 @@ from finbank_core.shared.errors import NotFound
 _INSERT = (
     "INSERT INTO auth_users (subject, username, password_hash, created_at, email, phone_number,"
     " name, confirmed, totp_secret, pending_totp_secret, mfa_enabled, totp_last_step, roles,"
-    " secrets_key_id, username_key)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    " secrets_key_id, username_key, password_version)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 )
 _SELECT = (
     "SELECT subject, username, password_hash, created_at, email, phone_number, name, confirmed,"
-    " totp_secret, pending_totp_secret, mfa_enabled, totp_last_step, roles, version"
-    " FROM auth_users"
+    " totp_secret, pending_totp_secret, mfa_enabled, totp_last_step, roles, version,"
+    " password_version FROM auth_users"
 )
 _BY_USERNAME = _SELECT + " WHERE username_key = $1"
 _BY_SUBJECT = _SELECT + " WHERE subject = $1"
@@ -46,10 +46,10 @@ _UPDATE = (
     " pending_totp_secret = $10, mfa_enabled = $11,"
     # GREATEST ignores NULL; a stale record never moves the step back
     " totp_last_step = GREATEST(totp_last_step, $12),"
-    " roles = $13, secrets_key_id = $14, version = version + 1"
+    " roles = $13, secrets_key_id = $14, version = version + 1, password_version = $16"
     " WHERE subject = $1 AND username_key = $15"
 )
-_IF_VERSION = " AND version = $16"
+_IF_VERSION = " AND version = $17"
 _RETURNING = " RETURNING version, totp_last_step"
 _ON_UNIQUE = {"auth_users_pkey": UsernameTaken, "auth_users_username_key_key": UsernameTaken}
 
@@ -62,7 +62,9 @@ class PostgresUserStore:
     async def add(self, user: UserRecord) -> None:
         values = await self._values(user)
         with translated(_ON_UNIQUE):
-            await self._pool.execute(_INSERT, *values, user.username.casefold())
+            await self._pool.execute(
+                _INSERT, *values, user.username.casefold(), user.password_version
+            )
 
     async def get_by_username(self, username: str) -> UserRecord | None:
         with translated():
@@ -93,6 +95,7 @@ class PostgresUserStore:
                 _UPDATE + _RETURNING if expected is None else _UPDATE + _IF_VERSION + _RETURNING,
                 *values,
                 user.username.casefold(),
+                user.password_version,
                 *(() if expected is None else (expected,)),
             )
             if row is not None:
@@ -185,4 +188,5 @@ def _user(
         totp_last_step=row["totp_last_step"],
         roles=tuple(row["roles"]),
         version=row["version"],
+        password_version=row["password_version"],
     )

@@ -30,6 +30,9 @@ class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
     #: the stored record's revision: 0 when added, one more after each ``update`` or
     #: ``replace``; ``replace`` writes only over the revision it names
     version: int = 0
+    #: one more at each password change (not at a rehash of the same password): a
+    #: login or MFA challenge that checked an older password gets no session
+    password_version: int = 0
 
     __repr__ = masked_repr(
         "password_hash",
