@@ -516,6 +516,23 @@ async def test_bounds_whose_utc_instant_is_past_the_calendar_select_everything_a
             ListPixPaymentsQuery(owner_id=ana.owner_id, account_id=ana.id, since=since, until=until)
         )
         assert listed.items == payments.items
+    # a page's cursor opens with the query as sent (an offset, as clients send it)
+    await bank.pix.simulate_incoming(
+        SimulateIncomingPixCommand(
+            owner_id=ana.owner_id, account_id=ana.id, amount=Money(8_00), txid="edge2"
+        )
+    )
+    local = timezone(timedelta(hours=-3))
+    paged = ListPixPaymentsQuery(
+        owner_id=ana.owner_id, account_id=ana.id, since=datetime(2000, 1, 1, tzinfo=local), limit=1
+    )
+    first_page = await bank.pix.list_payments(paged)
+    assert first_page.next_cursor is not None
+    second_page = await bank.pix.list_payments(
+        msgspec.structs.replace(paged, cursor=first_page.next_cursor)
+    )
+    assert len(first_page.items) == len(second_page.items) == 1
+    assert first_page.items != second_page.items
     # and a window past the calendar at either end selects nothing, alike
     assert not (
         await bank.accounts.statement(

@@ -142,18 +142,19 @@ class ListPixPayments:
         for name, moment in (("since", query.since), ("until", query.until)):
             if moment is not None and moment.utcoffset() is None:
                 raise InvalidInput(f"{name} needs a UTC offset", field=name)
+        if query.since is not None and query.until is not None and query.since >= query.until:
+            raise InvalidInput("until must be after since", field="until")
+        if query.statuses is not None and not query.statuses:
+            raise InvalidInput("name at least one status, or none to list all", field="status")
+        check_text(query.owner_id, field="owner_id", name="owner id")  # encoded just below
+        # the cursor is sealed to the query as sent: cursors of earlier pages still open
+        listing = _listing(query)
         # in UTC, clamped to what it can hold: every store answers alike (utc_bound)
         query = msgspec.structs.replace(
             query,
             since=None if query.since is None else utc_bound(query.since),
             until=None if query.until is None else utc_bound(query.until),
         )
-        if query.since is not None and query.until is not None and query.since >= query.until:
-            raise InvalidInput("until must be after since", field="until")
-        if query.statuses is not None and not query.statuses:
-            raise InvalidInput("name at least one status, or none to list all", field="status")
-        check_text(query.owner_id, field="owner_id", name="owner id")  # encoded just below
-        listing = _listing(query)
         inner = self._seal.open(query.cursor, listing) if query.cursor else None
         await owned_account(self._accounts, query.owner_id, query.account_id)
         page = await self._payments.list_by_account(
