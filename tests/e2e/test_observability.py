@@ -187,6 +187,38 @@ def test_the_masker_finds_documents_keys_and_tokens_in_text() -> None:
         assert secret not in masked, secret
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "529.982.247-25",  # formatted
+        "52998224725",  # bare
+        "529.982247-25",  # half-way, as people type them into forms
+        "529982.247-25",
+        "529.982.24725",
+        "529982247-25",
+        "529 982 247 25",  # read out in groups
+        "529.982.247 25",
+    ],
+)
+def test_the_masker_finds_a_cpf_however_far_it_was_formatted(written: str) -> None:
+    masked = Masker().mask_text(f"titular {written}, doc ({written}) e {written}.")
+    assert masked == "titular [CPF], doc ([CPF]) e [CPF].", masked
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "192.168.100.10",  # a dotted quad's groups are 3-3-3-2 digits, but no CPF ends in a dot
+        "2026-12-07",
+        "529.982.247",  # nine digits
+        "5299822472512",  # thirteen
+        "R$ 1.234.567,89",
+    ],
+)
+def test_the_masker_leaves_numbers_that_are_no_cpf(kept: str) -> None:
+    assert Masker().mask_text(f"at {kept} now") == f"at {kept} now"
+
+
 # -- the real processes ---------------------------------------------------------------------
 
 

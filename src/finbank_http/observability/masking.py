@@ -86,7 +86,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], .
         ),
         r"\1" + REDACTED,
     ),
-    (re.compile(r"(?<![\w.])\d{3}\.\d{3}\.\d{3}-\d{2}(?!\w)"), "[CPF]"),
+    # A CPF formatted, bare or half-way (529.982247-25, 529982247-25, 529 982 247 25):
+    # the dots may be there or not, one at a time; the last separator is a hyphen
+    # or a space, never a dot, so a dotted quad like 192.168.100.10 stays.
+    (re.compile(r"(?<![\w.])\d{3}[. ]?\d{3}[. ]?\d{3}[- ]?\d{2}(?!\w)"), "[CPF]"),
     (
         re.compile(
             r"(?<![\w.])[0-9A-Za-z]{2}\.[0-9A-Za-z]{3}\.[0-9A-Za-z]{3}/[0-9A-Za-z]{4}-\d{2}"
