@@ -65,12 +65,24 @@ def memory_key_directory(seed: list[KeyRegistration]) -> InMemoryKeyDirectory:
 
 
 def limit_policy(settings: Settings) -> LimitPolicy:
-    if not settings.pix.limits_json:
-        return LimitPolicy()
-    try:
-        return LimitPolicy(msgspec.json.decode(settings.pix.limits_json, type=LimitSettings))
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise SettingsError(f"invalid FINBANK_PIX_LIMITS_JSON: {exc}") from None
+    """The PIX limits: ``FINBANK_PIX_LIMITS_JSON`` over the defaults, and
+    ``FINBANK_PIX_UNNAMED_DEVICE_IS_NEW``, which that JSON may not set (one place for it).
+    """
+    figures = LimitSettings()
+    if settings.pix.limits_json:
+        try:
+            given = msgspec.json.decode(settings.pix.limits_json)
+            figures = msgspec.convert(given, type=LimitSettings)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise SettingsError(f"invalid FINBANK_PIX_LIMITS_JSON: {exc}") from None
+        if "unnamed_device_is_new" in given:
+            raise SettingsError(
+                "invalid FINBANK_PIX_LIMITS_JSON: unnamed_device_is_new is set by "
+                "FINBANK_PIX_UNNAMED_DEVICE_IS_NEW"
+            )
+    return LimitPolicy(
+        msgspec.structs.replace(figures, unnamed_device_is_new=settings.pix.unnamed_device_is_new)
+    )
 
 
 def pix_ledger_steps(settings: Settings, ledger: Ledger) -> PixLedgerSteps:

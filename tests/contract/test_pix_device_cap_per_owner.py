@@ -35,6 +35,7 @@ from finbank_adapters.postgres.pix_records import PostgresAccountLimitsStore
 from finbank_core.accounts.model import CustomerAccount, HolderType
 from finbank_core.pix.errors import PixLimitExceeded
 from finbank_core.pix.limits import (
+    LimitSettings,
     ReserveOutcome,
     UsageCounter,
     UsageHold,
@@ -132,9 +133,11 @@ class Bank:
     #: ``(limit, limit_cents)`` of each payment refused
     refusals: list[tuple[object, object]] = field(default_factory=list)
 
-    async def pay(self, account: CustomerAccount, idem: str, cents: int) -> int:
-        """Send ``cents`` from ``account`` on the new device; the amount sent, 0 if refused
-        by the device's day (any other refusal fails the test)."""
+    async def pay(
+        self, account: CustomerAccount, idem: str, cents: int, device: str | None = DEVICE
+    ) -> int:
+        """Send ``cents`` from ``account`` on ``device`` (the new one unless told); the
+        amount sent, 0 if refused by a limit (which ``refusals`` records)."""
         try:
             await self.send(
                 SendPixCommand(
@@ -143,7 +146,7 @@ class Bank:
                     idempotency_key=idem,
                     key=self.payee_key,
                     amount=Money(cents),
-                    device_id=DEVICE,
+                    device_id=device,
                 )
             )
         except PixLimitExceeded as refused:
@@ -160,7 +163,11 @@ class Bank:
 
 @pytest.fixture
 async def bank(backend: Backend) -> Bank:
-    world = await build_world(start=T0)
+    return await make_bank(backend)
+
+
+async def make_bank(backend: Backend, limits: LimitSettings | None = None) -> Bank:
+    world = await build_world(start=T0, limits=limits)
     assert window_period(world.policy.window(T0)) == WINDOW
     limiter = PixLimiter(world.policy, backend.payments, backend.limits, world.devices)
     settle = SettlePixPayment(
@@ -293,6 +300,86 @@ async def test_a_dead_payments_hold_on_the_device_day_is_reclaimed_from_another_
     assert await bank.device_used("ana") == PER_TX
     assert await bank.sent_from(first) == 0  # released on its own account
     assert await bank.limits.usage_holds(first.id, WINDOW) == []
+
+
+# -- payments that name no device -------------------------------------------------------------
+
+UNNAMED_DAY = "unnamed-device:2026-01-05"
+
+
+@pytest.fixture
+async def unnamed_is_new(backend: Backend) -> Bank:
+    """A bank where a payment that names no device is held to the new-device figures."""
+    return await make_bank(backend, LimitSettings(unnamed_device_is_new=True))
+
+
+async def test_payments_naming_no_device_share_one_new_device_day_per_owner(
+    unnamed_is_new: Bank,
+) -> None:
+    bank = unnamed_is_new
+    accounts = await open_accounts(bank, "ana", 3)
+    # a device the owner has used for two days is trusted, whatever the unnamed ones did
+    await bank.world.devices.record_use("ana", "old-phone", T0 - timedelta(days=2))
+
+    assert await bank.pay(accounts[0], "too-much", PER_TX + 1, device=None) == 0
+    sent = [
+        await bank.pay(account, f"pay-{a}-{n}", PER_TX, device=None)
+        for n in range(6)
+        for a, account in enumerate(accounts)
+    ]
+    trusted = await bank.pay(accounts[0], "on-the-old-phone", 5_000_00, device="old-phone")
+
+    assert sum(sent) == DAY_CAP  # 5 of 18, across the three accounts
+    assert (
+        bank.refusals
+        == [("new_device_per_transaction", PER_TX)] + [("new_device_per_day", DAY_CAP)] * 13
+    )
+    assert await bank.limits.used(owner_usage_scope("ana"), UNNAMED_DAY) == DAY_CAP
+    assert await bank.device_used("ana") == 0  # no named device's counter moved
+    assert trusted == 5_000_00
+    # an unnamed device is never first seen, so it never grows trusted
+    assert await bank.world.devices.list_by_owner("ana") == [("old-phone", T0 - timedelta(days=2))]
+    bank.world.clock.set(datetime(2026, 1, 8, 12, tzinfo=UTC))
+    assert await bank.pay(accounts[1], "days-later", PER_TX + 1, device=None) == 0
+    assert await bank.pay(accounts[1], "days-later-small", PER_TX, device=None) == PER_TX
+    await bank.world.assert_ledger_balanced()
+
+
+async def test_concurrent_payments_naming_no_device_never_pass_the_day(
+    unnamed_is_new: Bank,
+) -> None:
+    bank = unnamed_is_new
+    accounts = await open_accounts(bank, "ana", 4)
+    [bia] = await open_accounts(bank, "bia", 1)
+
+    def paying(account: CustomerAccount, idem: str) -> Callable[[], Awaitable[int]]:
+        return lambda: bank.pay(account, idem, 100_00, device=None)
+
+    calls = [paying(a, f"at-once-{i}-{n}") for n in range(6) for i, a in enumerate(accounts)]
+    calls += [paying(bia, f"bia-{n}") for n in range(3)]
+
+    sent, errors = await outcomes(calls)
+
+    assert not errors
+    assert sum(sent[: 6 * len(accounts)]) == DAY_CAP  # 10 of 24 at once
+    assert sum(sent[6 * len(accounts) :]) == 300_00  # another owner's day is their own
+    assert bank.refusals == [("new_device_per_day", DAY_CAP)] * 14
+    assert await bank.limits.used(owner_usage_scope("ana"), UNNAMED_DAY) == DAY_CAP
+    live = await bank.limits.usage_holds(owner_usage_scope("ana"), UNNAMED_DAY)
+    assert sum(h.amount for h in live) == DAY_CAP
+    await bank.world.assert_ledger_balanced()
+
+
+async def test_without_the_setting_a_payment_naming_no_device_meets_the_window_only(
+    bank: Bank,
+) -> None:
+    [account] = await open_accounts(bank, "ana", 1)
+
+    assert await bank.pay(account, "big", 5_000_00, device=None) == 5_000_00
+
+    assert bank.refusals == []
+    assert await bank.limits.used(owner_usage_scope("ana"), UNNAMED_DAY) == 0
+    assert await bank.sent_from(account) == 5_000_00
 
 
 # -- the store: a counter shared by accounts ----------------------------------------------------

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from dependency_injector import providers
 
@@ -124,20 +125,31 @@ def profile(request: pytest.FixtureRequest) -> str | None:
 
 
 @asynccontextmanager
-async def bank(aws_endpoint: str | None, clock: FakeClock | None = None) -> AsyncIterator[Bank]:
+async def bank(
+    aws_endpoint: str | None,
+    clock: FakeClock | None = None,
+    *,
+    unnamed_device_is_new: bool = False,
+) -> AsyncIterator[Bank]:
     """One app (memory profile) or two replicas of the local profile sharing every store.
 
-    With ``clock``, every replica runs on it instead of the system clock.
+    With ``clock``, every replica runs on it instead of the system clock;
+    ``unnamed_device_is_new`` is ``FINBANK_PIX_UNNAMED_DEVICE_IS_NEW``.
     """
+
+    def with_pix(settings: Settings) -> Settings:
+        pix = msgspec.structs.replace(settings.pix, unnamed_device_is_new=unnamed_device_is_new)
+        return msgspec.structs.replace(settings, pix=pix)
+
     async with AsyncExitStack() as stack:
         if aws_endpoint is None:
-            settings = Settings(jwt=JwtOptions(secret=secrets.token_hex(32)))
+            settings = with_pix(Settings(jwt=JwtOptions(secret=secrets.token_hex(32))))
             yield Bank([await replica(stack, settings, clock)])
             return
         table = f"pix-{uuid.uuid4().hex[:12]}"
         _pool, schema = await stack.enter_async_context(isolated_schema())
         _redis, prefix = await stack.enter_async_context(open_test_redis())
-        settings = local_settings(schema, prefix, aws_endpoint, table)
+        settings = with_pix(local_settings(schema, prefix, aws_endpoint, table))
         if aws_endpoint != LOCAL_POSTGRES:
             assert settings.backends.pix == "dynamodb"
             async with open_dynamodb_client(settings) as dynamodb:
@@ -346,6 +358,31 @@ async def test_concurrent_payments_from_a_new_device_never_pass_its_daily_limit(
         assert codes(responses) == [201] * 5 + [422] * (CALLERS - 5), [r.text for r in responses]
         for refused in (r for r in responses if r.status_code == 422):
             assert refused.json()["code"] == "pix_limit_exceeded"
+        balance = await balances(b.client, headers, account)
+        assert balance["posted"] == balance["available"] == Decimal("4000.00")
+        assert (await balances(b.client, shop_headers, shop))["posted"] == Decimal("1000.00")
+
+
+async def test_concurrent_payments_naming_no_device_are_held_as_from_a_new_one(
+    profile: str | None,
+) -> None:
+    """Without ``X-Device-Id`` (a stolen token used outside the app, say), with
+    ``FINBANK_PIX_UNNAMED_DEVICE_IS_NEW`` on (the aws profile's default), a payment is
+    held to the new-device figures: R$ 200.00 each, 5 a day."""
+    async with bank(profile, FakeClock(DAYTIME), unnamed_device_is_new=True) as b:
+        shop_headers, shop = await customer(b.client, "Loja")
+        key = (await register_key(b.client, shop_headers, shop, "EVP", None)).json()["key"]
+        headers, account = await customer(b.client, "Ana", "5000.00")
+        body = {"account_id": account, "key": key, "amount": "200.00"}
+
+        over = await pay(b.client, headers, {**body, "amount": "200.01"})
+        responses = await asyncio.gather(*(pay(b.at(i), headers, body) for i in range(CALLERS)))
+
+        assert over.status_code == 422, over.text
+        assert over.json()["limit"] == "new_device_per_transaction", over.text
+        assert codes(responses) == [201] * 5 + [422] * (CALLERS - 5), [r.text for r in responses]
+        for refused in (r for r in responses if r.status_code == 422):
+            assert refused.json()["limit"] == "new_device_per_day", refused.text
         balance = await balances(b.client, headers, account)
         assert balance["posted"] == balance["available"] == Decimal("4000.00")
         assert (await balances(b.client, shop_headers, shop))["posted"] == Decimal("1000.00")

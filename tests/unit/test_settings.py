@@ -17,6 +17,7 @@ import msgspec
 import pytest
 
 from finbank_adapters.containers import build_container
+from finbank_adapters.pix_wiring import limit_policy
 from finbank_adapters.settings import (
     EXTERNAL_VARIABLES,
     PROFILE_BACKENDS,
@@ -287,6 +288,41 @@ def test_profile_dependent_defaults_follow_the_profile_unless_set() -> None:
     forced = Settings.from_env({"FINBANK_PROFILE": "local", "FINBANK_SANDBOX": "true"})
     assert forced.pix.sandbox
     assert not forced.pix.inline_settlement
+
+
+@pytest.mark.parametrize(
+    ("env", "capped"),
+    [
+        ({}, False),
+        ({"FINBANK_PROFILE": "local"}, False),
+        ({"FINBANK_PROFILE": "aws"}, True),
+        ({"FINBANK_PROFILE": "aws", "FINBANK_PIX_UNNAMED_DEVICE_IS_NEW": "false"}, False),
+        ({"FINBANK_PROFILE": "local", "FINBANK_PIX_UNNAMED_DEVICE_IS_NEW": "1"}, True),
+        (
+            {
+                "FINBANK_PROFILE": "aws",
+                "FINBANK_PIX_LIMITS_JSON": '{"new_device_per_transaction": 15000}',
+            },
+            True,
+        ),
+    ],
+)
+def test_a_payment_naming_no_device_is_capped_on_aws_unless_set(
+    env: dict[str, str], capped: bool
+) -> None:
+    settings = Settings.from_env(env)
+    policy = limit_policy(settings)
+
+    assert settings.pix.unnamed_device_is_new is capped
+    assert policy.settings.unnamed_device_is_new is capped
+    if "FINBANK_PIX_LIMITS_JSON" in env:  # the JSON's figures are kept
+        assert policy.settings.new_device_per_transaction == 150_00
+
+
+def test_the_limits_json_may_not_set_what_its_own_variable_does() -> None:
+    settings = Settings.from_env({"FINBANK_PIX_LIMITS_JSON": '{"unnamed_device_is_new": true}'})
+    with pytest.raises(SettingsError, match="FINBANK_PIX_UNNAMED_DEVICE_IS_NEW"):
+        limit_policy(settings)
 
 
 def test_replace_variables_applies_environment_texts_and_refuses_unknown_names() -> None:

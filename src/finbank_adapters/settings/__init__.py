@@ -171,6 +171,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("; ".join(problems))
         areas["pix"].setdefault("sandbox", profile is Profile.MEMORY)
         areas["pix"].setdefault("inline_settlement", profile is Profile.MEMORY)
+        areas["pix"].setdefault("unnamed_device_is_new", profile is Profile.AWS)
         backends = msgspec.structs.replace(PROFILE_BACKENDS[profile], **areas.pop("backends"))
         built = {area: _AREAS[area](**values) for area, values in areas.items()}
         return _checked_together(cls(profile=profile, backends=backends, **built))

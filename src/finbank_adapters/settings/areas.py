@@ -244,6 +244,11 @@ class PixOptions(Area, frozen=True, kw_only=True):
     refund_window_days: NonNegative = 90
     #: ``LimitSettings`` of the PIX core as JSON; empty for the defaults
     limits_json: str = ""
+    #: a payment without ``X-Device-Id`` is under the new-device cap (R$ 200 a payment,
+    #: R$ 1,000 a day across the owner's accounts), however old the account: a stolen
+    #: token used outside the app names no device (``LimitSettings.unnamed_device_is_new``);
+    #: from_env turns it on for the aws profile only
+    unnamed_device_is_new: bool = False
     #: the simulated SPI (the ``sandbox`` network): latency, timeout, peer bank
     spi_latency_seconds: Seconds = 0.0
     spi_timeout_seconds: PositiveSeconds = 10.0

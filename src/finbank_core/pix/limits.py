@@ -91,6 +91,10 @@ class LimitSettings(msgspec.Struct, frozen=True, kw_only=True):
     new_device_per_day: int = 1_000_00
     #: how long a device counts as new after its first PIX (unconfirmed: configurable)
     new_device_trust_seconds: int = 24 * 3600
+    #: a payment that names no device is held to the new-device figures, always
+    #: (a device no one names never grows trusted); off, it is capped by the
+    #: window only: for callers that pay on no one's device (batch jobs, tests)
+    unnamed_device_is_new: bool = False
     raise_delay_seconds: int = 24 * 3600
 
 
@@ -375,10 +379,13 @@ class LimitPolicy:
                     "the per-transaction limit of a new device",
                 )
             day_start, day_end = self.local_day(now)
+            # one counter a day for every payment that names no device: no name a
+            # device can take (1 to 128 characters after "device:") reaches it
+            device = "unnamed-device" if device_id is None else f"device:{device_id}"
             counters.append(
                 UsageCounter(
                     limit="new_device_per_day",
-                    period=f"device:{device_id}:{day_start.date().isoformat()}",
+                    period=f"{device}:{day_start.date().isoformat()}",
                     cap=s.new_device_per_day,
                     ends_at=day_end,
                     scope=None if owner_id is None else owner_usage_scope(owner_id),

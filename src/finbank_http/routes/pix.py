@@ -75,7 +75,10 @@ DeviceId = Annotated[
         min_length=1,
         max_length=MAX_DEVICE_ID_LENGTH,
         required=False,
-        description="the app installation; a device new to PIX is capped (R$ 200 / R$ 1,000 a day)",
+        description=(
+            "the app installation; a device new to PIX is capped (R$ 200 / R$ 1,000 a day), "
+            "and so is a payment without the header when FINBANK_PIX_UNNAMED_DEVICE_IS_NEW is on"
+        ),
     ),
 ]
 COMMON = (400, 401, 503)

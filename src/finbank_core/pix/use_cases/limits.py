@@ -80,6 +80,8 @@ class PixLimiter:
         if device_id is not None:
             first_seen = await self._devices.first_seen(account.owner_id, device_id)
             new_device = self.policy.is_new_device(first_seen, now)
+        else:
+            new_device = self.policy.settings.unnamed_device_is_new
         counters = self.policy.usage_counters(
             amount=amount,
             holder_type=account.holder_type,
