@@ -83,6 +83,26 @@ def test_replayed_transfer_returns_same_body_and_moves_money_once(
     assert balance(client, alice, source["id"]) == "90.00"
 
 
+def test_a_replayed_sandbox_deposit_says_so_and_credits_once(
+    client: TestClient[Litestar], alice: User
+) -> None:
+    account = open_account(client, alice)
+    body = {"account_id": account["id"], "amount": "10.00"}
+    headers = {**alice.headers, "Idempotency-Key": "deposit-1"}
+
+    first = client.post("/v1/sandbox/deposits", json=body, headers=headers)
+    second = client.post("/v1/sandbox/deposits", json=body, headers=headers)
+    other = client.post("/v1/sandbox/deposits", json={**body, "amount": "99.00"}, headers=headers)
+
+    assert first.status_code == second.status_code == 201, second.text
+    assert first.json() == second.json()
+    assert "idempotent-replayed" not in first.headers
+    assert second.headers["idempotent-replayed"] == "true"
+    assert other.status_code == 422, other.text
+    assert "idempotent-replayed" not in other.headers
+    assert balance(client, alice, account["id"]) == "10.00"
+
+
 def test_same_key_with_another_body_is_refused_with_422(
     client: TestClient[Litestar], alice: User, bob: User
 ) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from finbank_adapters.containers import resolve
@@ -69,11 +69,21 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     status_code=HTTP_201_CREATED,
 )
 async def sandbox_deposit(
-    request: Request[Any, Any, Any],
     data: JSONBody[SandboxDepositIn],
     principal: NamedDependency[Principal],
     bank: NamedDependency[Bank],
-) -> TransferOut:
+    idempotency_key: Annotated[
+        str | None,
+        HeaderParameter(
+            name="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            required=False,
+            description="the same key and body replay the first deposit; without one, "
+            "every request is a deposit of its own",
+        ),
+    ] = None,
+) -> Response[TransferOut]:
     if not bank.settings.pix.sandbox:
         raise NotFound("the sandbox is disabled")
     # ownership: 404 otherwise
@@ -82,9 +92,11 @@ async def sandbox_deposit(
         MoveCashCommand(
             account_id=data.account_id,
             amount=Money.from_bcb(data.amount),
-            idempotency_key=request.headers.get("idempotency-key") or str(bank.ids.new_id()),
+            idempotency_key=idempotency_key or str(bank.ids.new_id()),
             operator_id=f"sandbox:{principal.subject}",
             description="sandbox deposit",
         )
     )
-    return TransferOut.of(receipt)
+    # a replay is answered like the first, and says so, as ``POST /v1/transfers`` does
+    headers = {"Idempotent-Replayed": "true"} if receipt.replayed else {}
+    return Response(TransferOut.of(receipt), status_code=HTTP_201_CREATED, headers=headers)
