@@ -190,13 +190,18 @@ def _same(value: Any) -> Any:
 
 
 def uvicorn_options(http: HttpOptions) -> dict[str, object]:
-    """How ``finbank serve`` runs uvicorn: no ``Server`` header, and only the proxies
-    ``FINBANK_FORWARDED_ALLOW_IPS`` names may set the client address and scheme."""
+    """How ``finbank serve`` runs uvicorn: no ``Server`` header; only the proxies
+    ``FINBANK_FORWARDED_ALLOW_IPS`` names may set the client address and scheme; and
+    bytes that are not HTTP/1.1 are answered with a problem document, not uvicorn's
+    plain text (:mod:`finbank_http.protocol`)."""
+    from finbank_http.protocol import ProblemHttpProtocol
+
     trusted = [part.strip() for part in http.forwarded_allow_ips.split(",") if part.strip()]
     return {
         "server_header": False,
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
+        "http": ProblemHttpProtocol,
     }
 
 

@@ -81,17 +81,23 @@ def postgres_settings(schema: str) -> Settings:
 
 
 @contextmanager
-def live_server(settings: Settings | None = None) -> Iterator[str]:
-    """Serve a new app (memory profile unless ``settings``) and yield its base URL."""
+def live_server(settings: Settings | None = None, *, protocol: type | None = None) -> Iterator[str]:
+    """Serve a new app (memory profile unless ``settings``) and yield its base URL.
+
+    ``protocol`` replaces the HTTP protocol class of ``finbank serve``'s options.
+    """
     app = create_app(build_container(settings or memory_settings()))
     port = free_port()
+    options = uvicorn_options(app.state.container.infra.settings().http)
+    if protocol is not None:
+        options["http"] = protocol
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
         log_config=None,
         log_level="warning",
-        **uvicorn_options(app.state.container.infra.settings().http),  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

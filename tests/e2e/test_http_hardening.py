@@ -44,6 +44,7 @@ from finbank_http.app import uvicorn_options
 from finbank_http.limits import json_depth_exceeds
 from finbank_http.observability import Masker
 from finbank_http.problems import EXCEPTION_HANDLERS
+from finbank_http.protocol import ProblemHttpProtocol
 from tests.e2e.conftest import User, deposit, open_account, sign_up_and_log_in
 from tests.postgres_support import POSTGRES_DSN, require_postgres
 
@@ -551,7 +552,12 @@ def test_hsts_is_sent_when_configured() -> None:
 
 def test_uvicorn_trusts_only_the_configured_proxies_and_sends_no_server_header() -> None:
     default = uvicorn_options(HttpOptions())
-    assert default == {"server_header": False, "proxy_headers": False, "forwarded_allow_ips": None}
+    assert default == {
+        "server_header": False,
+        "proxy_headers": False,
+        "forwarded_allow_ips": None,
+        "http": ProblemHttpProtocol,  # bytes that are not HTTP get a problem document
+    }
     behind = uvicorn_options(HttpOptions(forwarded_allow_ips="10.0.0.0/16, 10.1.0.0/16"))
     assert behind["proxy_headers"] is True
     assert behind["forwarded_allow_ips"] == ["10.0.0.0/16", "10.1.0.0/16"]
