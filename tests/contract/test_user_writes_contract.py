@@ -31,7 +31,7 @@ from finbank_core.auth.errors import InvalidCredentials, InvalidToken
 from finbank_core.auth.model import ProviderChallenge, SignUpCommand, TokenSet, TotpSetup
 from finbank_core.auth.refresh_tokens import RotationOutcome
 from finbank_core.auth.users import UserRecord, UserStore
-from finbank_core.shared.errors import Conflict, InvalidInput
+from finbank_core.shared.errors import Conflict, InvalidInput, ServiceUnavailable
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -80,6 +80,9 @@ class HeldFamilies(InMemoryRefreshTokenStore):
     request landing between a login's password check and its new session)."""
 
     before_start: Callable[[], Awaitable[None]] | None = None
+    #: revoke_subject raises (the store went away between a password write and its
+    #: revocations)
+    revocations_fail = False
 
     def __init__(self, clock: FakeClock) -> None:
         super().__init__(clock)
@@ -94,6 +97,11 @@ class HeldFamilies(InMemoryRefreshTokenStore):
             await before()
         await super().start_family(family_id, subject, jti, expires_at)
         self.started.append((family_id, jti))
+
+    async def revoke_subject(self, subject: str) -> list[str]:
+        if self.revocations_fail:
+            raise ServiceUnavailable("the refresh-token store does not answer")
+        return await super().revoke_subject(subject)
 
     async def none_alive(self) -> bool:
         """No family started so far can be refreshed."""
@@ -345,6 +353,52 @@ async def test_an_mfa_answer_racing_a_password_change_gets_no_session(world: Wor
     assert len(world.families.started) == 2
     assert await world.families.none_alive()
     assert await world.denylist.is_revoked(world.families.started[1][0])
+
+
+async def test_a_password_change_whose_revocations_failed_still_ends_the_other_logins(
+    world: World,
+) -> None:
+    """The new password was written, then the refresh store failed (503): the change
+    cannot be retried with the old password, so the logins it did not revoke must end by
+    themselves. Each refresh token carries the password version its login checked."""
+    _, mine = await world.user()
+    other = await world.provider.login("maria", PASSWORD)  # the thief's login, say
+    assert isinstance(other, TokenSet)
+
+    world.families.revocations_fail = True
+    with pytest.raises(ServiceUnavailable):
+        await world.provider.change_password(mine.access_token, PASSWORD, NEW_PASSWORD)
+    world.families.revocations_fail = False
+
+    with pytest.raises(InvalidCredentials):
+        await world.provider.login("maria", PASSWORD)  # the password did change
+    for login in (other, mine):
+        with pytest.raises(InvalidToken):
+            await world.provider.refresh(login.refresh_token)
+    assert await world.families.none_alive()  # each family ended at its refresh
+    # the access tokens of the refused login are refused at once from now on
+    assert await world.denylist.is_revoked(world.families.started[1][0])
+    fresh = await world.provider.login("maria", NEW_PASSWORD)
+    assert isinstance(fresh, TokenSet)
+    assert isinstance(await world.provider.refresh(fresh.refresh_token), TokenSet)
+
+
+async def test_a_refresh_token_from_before_the_version_claim_still_refreshes(
+    world: World,
+) -> None:
+    """Refresh tokens issued before they carried ``pwv`` keep working until they expire
+    (a password change still revokes their family in the refresh store)."""
+    _, tokens = await world.user()
+    claims = world.issuer.decode(tokens.refresh_token, "refresh")
+    old = world.issuer.sign(
+        "refresh",
+        claims["sub"],
+        int(claims["exp"]) - int(world.clock.now().timestamp()),
+        **{k: v for k, v in claims.items() if k in ("username", "sid", "jti")},
+    )
+    assert "pwv" not in world.issuer.decode(old, "refresh")
+
+    assert isinstance(await world.provider.refresh(old), TokenSet)
 
 
 # -- rehashes are not password changes ------------------------------------------------------

@@ -245,6 +245,9 @@ class LocalIdentityProvider:
             username=user.username,
             sid=family_id,
             jti=refresh_jti,
+            # the password this login checked: a refresh after a change is refused by
+            # the user's record itself, whatever became of the change's revocations
+            pwv=user.password_version,
         )
         return TokenSet(
             access_token=access,
@@ -270,6 +273,14 @@ class LocalIdentityProvider:
         user = await self._users.get(str(claims["sub"]))
         if user is None:
             await self._refresh_tokens.revoke_family(family_id)
+            raise InvalidToken()
+        checked = claims.get("pwv")  # absent from refresh tokens issued before it existed
+        if checked is not None and checked != user.password_version:
+            # A password change ends every login: it revokes the families in the refresh
+            # store, and if that failed halfway (a 503 after the new password was
+            # written), the durable version still ends this one, at its next refresh.
+            await self._refresh_tokens.revoke_family(family_id)
+            await self._deny_session(family_id, family_expiry)
             raise InvalidToken()
         # The family keeps the expiry set at login: rotation never extends it.
         remaining = int(claims["exp"]) - int(self._clock.now().timestamp())
