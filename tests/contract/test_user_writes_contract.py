@@ -98,7 +98,7 @@ class HeldFamilies(InMemoryRefreshTokenStore):
         await super().start_family(family_id, subject, jti, expires_at)
         self.started.append((family_id, jti))
 
-    async def revoke_subject(self, subject: str) -> list[str]:
+    async def revoke_subject(self, subject: str) -> tuple[str, ...]:
         if self.revocations_fail:
             raise ServiceUnavailable("the refresh-token store does not answer")
         return await super().revoke_subject(subject)
@@ -373,6 +373,7 @@ async def test_a_password_change_whose_revocations_failed_still_ends_the_other_l
     with pytest.raises(InvalidCredentials):
         await world.provider.login("maria", PASSWORD)  # the password did change
     for login in (other, mine):
+        assert login.refresh_token is not None
         with pytest.raises(InvalidToken):
             await world.provider.refresh(login.refresh_token)
     assert await world.families.none_alive()  # each family ended at its refresh
@@ -380,6 +381,7 @@ async def test_a_password_change_whose_revocations_failed_still_ends_the_other_l
     assert await world.denylist.is_revoked(world.families.started[1][0])
     fresh = await world.provider.login("maria", NEW_PASSWORD)
     assert isinstance(fresh, TokenSet)
+    assert fresh.refresh_token is not None
     assert isinstance(await world.provider.refresh(fresh.refresh_token), TokenSet)
 
 
@@ -389,6 +391,7 @@ async def test_a_refresh_token_from_before_the_version_claim_still_refreshes(
     """Refresh tokens issued before they carried ``pwv`` keep working until they expire
     (a password change still revokes their family in the refresh store)."""
     _, tokens = await world.user()
+    assert tokens.refresh_token is not None
     claims = world.issuer.decode(tokens.refresh_token, "refresh")
     old = world.issuer.sign(
         "refresh",
