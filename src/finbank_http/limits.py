@@ -24,10 +24,11 @@ The check refuses, as problem+json naming what is wrong:
   the last; others keep the first or refuse), so a body such as
   ``{"amount": "1.00", "amount": "900.00"}`` could be read as one amount by a
   gateway or an audit log and as the other here;
-- on a route whose body holds a date and time, a body that is not JSON of its
-  schema read strictly (400): Litestar converts bodies leniently, which would
-  read ``"0.5"`` or ``1`` as an instant in 1970; a date and time without its
-  zone is refused too.
+- on a route whose body holds a date and time, a number or a boolean, a body
+  that is not JSON of its schema read strictly (400): Litestar converts bodies
+  leniently, which would read ``"0.5"`` or ``1`` as an instant in 1970, the
+  text ``"10"`` or ``"1e2"`` as a whole number and ``"true"`` as a boolean; a
+  date and time without its zone is refused too.
 
 ``OPTIONS`` is answered here too, with the methods the path really takes.
 """
@@ -314,7 +315,7 @@ class InputLimits:
                     f"the JSON body gives the key {_printable(key)!r} more than once",
                     field=_printable(key),
                 )
-        self._check_instants(request, body)
+        self._check_strictly(request, body)
         if body.find(b"\\u0000") == -1:  # JSON can only carry a NUL as this escape
             return
         try:
@@ -382,13 +383,15 @@ class InputLimits:
         request._body = state.body = body
         return body
 
-    def _check_instants(self, request: Request[Any, Any, Any], body: bytes) -> None:
-        """A body with a date and time read as JSON of its schema, strictly (see above)."""
+    def _check_strictly(self, request: Request[Any, Any, Any], body: bytes) -> None:
+        """A body that may hold a value Litestar would convert from another JSON type
+        (a date and time, a number, a boolean) read as JSON of its schema, strictly
+        (see above). Other bodies (text, ids, amounts as strings) are read as they are."""
         handler = request.route_handler
         key = id(handler)
         if key not in self._strict_bodies:
             annotation = handler.parsed_fn_signature.parameters["data"].annotation
-            self._strict_bodies[key] = annotation if _holds_datetime(annotation) else None
+            self._strict_bodies[key] = annotation if _holds_lenient(annotation) else None
         target = self._strict_bodies[key]
         if target is None:
             return
@@ -436,9 +439,20 @@ def _declared_query(request: Request[Any, Any, Any]) -> dict[str, type | None] |
     return None
 
 
-def _holds_datetime(annotation: Any) -> bool:
-    """Whether a body of type ``annotation`` may hold a ``datetime`` anywhere."""
-    return any(isinstance(info, msgspec.inspect.DateTimeType) for info in _types_in(annotation))
+#: the types a lenient conversion fills from another JSON type (``"10"`` as 10, 1 as an
+#: instant): a body that may hold one of them is read strictly first
+_LENIENT = (
+    msgspec.inspect.DateTimeType,
+    msgspec.inspect.IntType,
+    msgspec.inspect.FloatType,
+    msgspec.inspect.BoolType,
+)
+
+
+def _holds_lenient(annotation: Any) -> bool:
+    """Whether a body of type ``annotation`` may hold anywhere a value a lenient
+    conversion would fill from another JSON type (:data:`_LENIENT`)."""
+    return any(isinstance(info, _LENIENT) for info in _types_in(annotation))
 
 
 def _naive_datetime(value: Any, path: str = "") -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -92,6 +93,55 @@ def test_a_date_and_time_in_a_body_is_read_strictly_with_its_zone(
         path, json={**body, "expires_at": "2026-01-01T00:00:00-03:00"}, headers=user.headers
     )
     assert good.json()["code"] != "invalid_input", good.text
+
+
+@pytest.mark.parametrize("seconds", ["10", "1e2", " 10", "10.0", 10.0, True])
+def test_a_whole_number_in_a_body_is_read_strictly(
+    api: TestClient[Litestar], user: User, seconds: object
+) -> None:
+    """Litestar converts bodies leniently: a charge's ``expires_in_seconds`` of "10" or
+    "1e2" made a charge expiring in 10 or 100 seconds; now each is a 400 naming the
+    field."""
+    account = open_account(api, user)
+    key = api.post(
+        "/v1/pix/keys", json={"account_id": account["id"], "key_type": "EVP"}, headers=user.headers
+    ).json()["key"]
+    body = {"account_id": account["id"], "key": key, "amount": "20.00"}
+
+    response = api.post(
+        "/v1/pix/charges", json={**body, "expires_in_seconds": seconds}, headers=user.headers
+    )
+    good = api.post(
+        "/v1/pix/charges", json={**body, "expires_in_seconds": 10}, headers=user.headers
+    )
+
+    assert_problem(response, 400, "invalid_input", field="expires_in_seconds")
+    assert good.status_code == 201, good.text
+    created, expires = good.json()["created_at"], good.json()["expires_at"]
+    assert (datetime.fromisoformat(expires) - datetime.fromisoformat(created)).total_seconds() == 10
+
+
+@pytest.mark.parametrize("late_night", ["true", "1", 1])
+def test_a_boolean_in_a_body_is_read_strictly(
+    api: TestClient[Litestar], user: User, late_night: object
+) -> None:
+    """``late_night`` of "true" was read as true: now a 400 naming the field, nothing set."""
+    account = open_account(api, user)
+    tier = {
+        "day_per_transaction": "1.00",
+        "day_per_period": "1.00",
+        "night_per_transaction": "1.00",
+        "night_per_period": "1.00",
+    }
+    body = {"account_id": account["id"], "limits": tier, "late_night": late_night}
+
+    response = api.put("/v1/pix/limits", json=body, headers=user.headers)
+    after = api.get(f"/v1/pix/limits?account_id={account['id']}", headers=user.headers)
+
+    assert_problem(response, 400, "invalid_input", field="late_night")
+    assert after.status_code == 200, after.text
+    assert after.json()["in_force"]["day_per_transaction"] != "1.00", after.text
+    assert after.json()["late_night"] is False
 
 
 # -- trailing newlines ----------------------------------------------------------------------
