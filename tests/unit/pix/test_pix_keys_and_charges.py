@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.pix_support import BASE_URL, PEER_ISPB, PixWorld, build_world
 
-from finbank_core.accounts.model import HolderType
+from finbank_core.accounts.model import CustomerAccount, HolderType
 from finbank_core.pix.charges import ChargeStatus
 from finbank_core.pix.codes.brcode import BRCode
 from finbank_core.pix.codes.keys import PixKeyType
@@ -211,6 +211,46 @@ async def test_incoming_payment_from_another_bank_concludes_the_charge(world: Pi
         ChargeStatus.CONCLUIDA,
         received.payment.end_to_end_id,
     )
+
+
+async def test_every_incoming_payment_is_credited_and_only_the_first_match_concludes(
+    world: PixWorld,
+) -> None:
+    """The network settled them before they arrive: a second payment of a concluded
+    charge, one of another amount and one after the expiry are credited all the same,
+    and leave the charge as the first matching payment left it (docs/pix.md)."""
+
+    async def incoming(account: CustomerAccount, txid: str, cents: int) -> str:
+        order = world.spi.originate_payment(
+            from_ispb=PEER_ISPB,
+            from_account_number="123456-7",
+            amount=Money(cents),
+            to_branch=account.branch,
+            to_account_number=account.number,
+            txid=txid,
+        )
+        return (await world.receive(order)).payment.end_to_end_id
+
+    async def charge(txid: str) -> tuple[ChargeStatus, str | None]:
+        found = (await world.get_charge(GetChargeQuery(owner_id="bia", txid=txid))).charge
+        return found.status, found.end_to_end_id
+
+    txid, _, _ = await charge_of(world, 30_00, expires_in_seconds=600)
+    [bia] = await world.accounts.list_by_owner("bia")
+    await incoming(bia, txid, 29_99)
+    assert await charge(txid) == (ChargeStatus.ATIVA, None)
+    first = await incoming(bia, txid, 30_00)
+    await incoming(bia, txid, 30_00)
+    assert await charge(txid) == (ChargeStatus.CONCLUIDA, first)
+    assert await world.posted(bia.id) == 29_99 + 30_00 + 30_00
+
+    late_txid, _, _ = await charge_of(world, 30_00, expires_in_seconds=60)  # another account
+    [late] = [a for a in await world.accounts.list_by_owner("bia") if a.id != bia.id]
+    world.clock.advance(60)
+    await incoming(late, late_txid, 30_00)
+    assert await charge(late_txid) == (ChargeStatus.ATIVA, None)  # expired: not concluded
+    assert await world.posted(late.id) == 30_00
+    await world.assert_ledger_balanced()
 
 
 async def test_expired_charge_cannot_be_paid(world: PixWorld) -> None:
