@@ -46,7 +46,12 @@ from urllib.parse import parse_qsl
 import msgspec
 from litestar import Request, Response
 from litestar.enums import ParamType
-from litestar.exceptions import ClientException, HTTPException, InternalServerException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    InternalServerException,
+    ValidationException,
+)
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -398,9 +403,20 @@ class InputLimits:
         try:
             value = msgspec.json.decode(body, type=target)
         except msgspec.ValidationError as error:
+            try:
+                msgspec.json.decode(body, type=target, strict=False)
+            except msgspec.ValidationError:
+                # invalid however read: Litestar answers it as it answers any other
+                # body (its 400, with ``errors``); only what leniency would let
+                # through is answered here
+                return
             message, _, where = str(error).partition(" - at `$")
             field = where.rstrip("`").lstrip(".") or "body"
-            raise InvalidInput(f"{field}: {message}", field=field) from None
+            # the document Litestar gives any other invalid body (``errors`` included)
+            raise ValidationException(
+                detail=f"Validation failed for {request.method} {request.url.path}",
+                extra=[{"message": message, "key": field, "source": "body"}],
+            ) from None
         except msgspec.DecodeError:
             return  # Litestar's parser answers 400 for malformed JSON
         naive = _naive_datetime(value)
@@ -440,19 +456,31 @@ def _declared_query(request: Request[Any, Any, Any]) -> dict[str, type | None] |
 
 
 #: the types a lenient conversion fills from another JSON type (``"10"`` as 10, 1 as an
-#: instant): a body that may hold one of them is read strictly first
+#: instant or a duration): a body that may hold one of them is read strictly first
 _LENIENT = (
     msgspec.inspect.DateTimeType,
+    msgspec.inspect.TimeDeltaType,
     msgspec.inspect.IntType,
     msgspec.inspect.FloatType,
     msgspec.inspect.BoolType,
 )
 
 
+def _is_lenient(info: msgspec.inspect.Type) -> bool:
+    if isinstance(info, _LENIENT):
+        return True
+    if isinstance(info, msgspec.inspect.EnumType):  # an IntEnum reads "1" as 1
+        return issubclass(info.cls, int)
+    if isinstance(info, msgspec.inspect.LiteralType):  # so does Literal[1, 2]
+        return any(isinstance(value, int) for value in info.values)
+    return False
+
+
 def _holds_lenient(annotation: Any) -> bool:
     """Whether a body of type ``annotation`` may hold anywhere a value a lenient
-    conversion would fill from another JSON type (:data:`_LENIENT`)."""
-    return any(isinstance(info, _LENIENT) for info in _types_in(annotation))
+    conversion would fill from another JSON type (:data:`_LENIENT`, integer enums and
+    literals)."""
+    return any(_is_lenient(info) for info in _types_in(annotation))
 
 
 def _naive_datetime(value: Any, path: str = "") -> str | None:

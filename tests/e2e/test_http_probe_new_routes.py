@@ -116,6 +116,9 @@ def test_a_whole_number_in_a_body_is_read_strictly(
     )
 
     assert_problem(response, 400, "invalid_input", field="expires_in_seconds")
+    # the document of any other invalid body: Litestar's, with its errors
+    assert response.json()["title"] == "Invalid request"
+    assert [e["key"] for e in response.json()["errors"]] == ["expires_in_seconds"]
     assert good.status_code == 201, good.text
     created, expires = good.json()["created_at"], good.json()["expires_at"]
     assert (datetime.fromisoformat(expires) - datetime.fromisoformat(created)).total_seconds() == 10
