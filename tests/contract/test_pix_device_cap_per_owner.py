@@ -1,12 +1,14 @@
-"""A new device's daily cap is per owner and device, across all the owner's accounts.
+"""The new-device daily cap is per owner, across all the owner's accounts and new devices.
 
 A device never used for PIX by its owner sends at most R$ 1,000.00 per local
-day (America/Sao_Paulo). The device registry is per owner, so is the cap: the
-day counter of the device is kept under the owner's scope
+day (America/Sao_Paulo). The device registry is per owner, so is the cap: one
+day counter for all the owner's new devices is kept under the owner's scope
 (:func:`~finbank_core.pix.limits.owner_usage_scope`), shared by every account
 of the owner, while the window counters stay per account. Before, it was kept
 under the paying account, and an owner with three accounts sent R$ 3,000.00
-from one new device in a day.
+from one new device in a day; then it was one counter per device, and a
+stolen token that named a new device for each payment got R$ 1,000.00 a day
+for each.
 
 Run against every backend of the usage store (memory behind
 :class:`~tests.pix_concurrency_support.Interleaved`, PostgreSQL in a schema
@@ -61,7 +63,8 @@ BACKENDS = [
 #: 09:00 in São Paulo: daytime, the local day 2026-01-05
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)
 DEVICE = "new-phone"
-DEVICE_DAY = f"device:{DEVICE}:2026-01-05"
+#: the one day counter of all the owner's new devices
+DEVICE_DAY = "new-devices:2026-01-05"
 WINDOW = "day:2026-01-05T09:00Z"
 DAY_CAP = 1_000_00
 PER_TX = 200_00
@@ -304,7 +307,7 @@ async def test_a_dead_payments_hold_on_the_device_day_is_reclaimed_from_another_
 
 # -- payments that name no device -------------------------------------------------------------
 
-UNNAMED_DAY = "unnamed-device:2026-01-05"
+UNNAMED_DAY = DEVICE_DAY  # payments that name no device count there too
 
 
 @pytest.fixture
@@ -335,13 +338,33 @@ async def test_payments_naming_no_device_share_one_new_device_day_per_owner(
         == [("new_device_per_transaction", PER_TX)] + [("new_device_per_day", DAY_CAP)] * 13
     )
     assert await bank.limits.used(owner_usage_scope("ana"), UNNAMED_DAY) == DAY_CAP
-    assert await bank.device_used("ana") == 0  # no named device's counter moved
-    assert trusted == 5_000_00
+    assert trusted == 5_000_00  # a trusted device is not under the cap, nor counted in it
     # an unnamed device is never first seen, so it never grows trusted
     assert await bank.world.devices.list_by_owner("ana") == [("old-phone", T0 - timedelta(days=2))]
     bank.world.clock.set(datetime(2026, 1, 8, 12, tzinfo=UTC))
     assert await bank.pay(accounts[1], "days-later", PER_TX + 1, device=None) == 0
     assert await bank.pay(accounts[1], "days-later-small", PER_TX, device=None) == PER_TX
+    await bank.world.assert_ledger_balanced()
+
+
+async def test_a_new_device_named_for_each_payment_shares_the_one_day(
+    unnamed_is_new: Bank,
+) -> None:
+    """A stolen token naming a device never seen for each payment (or none) is held to
+    R$ 1,000.00 a day in all, not R$ 1,000.00 a device."""
+    bank = unnamed_is_new
+    first, second = await open_accounts(bank, "ana", 2)
+
+    sent = [
+        await bank.pay(account, f"pay-{n}", PER_TX, device=device)
+        for n, (account, device) in enumerate(
+            (first if n % 2 else second, None if n % 3 == 0 else f"phone-{n}") for n in range(12)
+        )
+    ]
+
+    assert sum(sent) == DAY_CAP
+    assert bank.refusals == [("new_device_per_day", DAY_CAP)] * 7
+    assert await bank.device_used("ana") == DAY_CAP
     await bank.world.assert_ledger_balanced()
 
 

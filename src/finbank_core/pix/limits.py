@@ -136,13 +136,14 @@ class UsageCounter(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 
     A counter is kept under ``(scope, period)``: ``scope`` None (the windows)
     means the account of the hold, so the figure is the account's; a new
-    device's day is kept under its owner's :func:`owner_usage_scope`, so it
-    is shared by all the owner's accounts.
+    devices' day is kept under its owner's :func:`owner_usage_scope`, so it
+    is shared by all the owner's accounts and all their new devices.
     """
 
     #: the figure's name, as in ``PixLimitExceeded.details["limit"]``
     limit: str
-    #: which period: ``day:<06:00 UTC>``, ``night:<06:00 UTC>``, ``device:<id>:<local date>``
+    #: which period: ``day:<06:00 UTC>``, ``night:<06:00 UTC>``, ``new-devices:<local date>``
+    #: (``device:<id>:<local date>`` in holds taken before it was one for all new devices)
     period: str
     #: the figure in force, centavos
     cap: int
@@ -352,10 +353,12 @@ class LimitPolicy:
         """Check the per-transaction figures; return the period counters ``amount`` must fit.
 
         Raises ``PixLimitExceeded`` for a per-transaction figure. The window's
-        counter comes first (the account's), then (``new_device``) the
-        device's local day, kept under ``owner_id``'s :func:`owner_usage_scope`
-        so that it caps the device across all the owner's accounts (without
-        ``owner_id``, under the account: only for callers that have no owner).
+        counter comes first (the account's), then (``new_device``) the local day
+        of the owner's new devices, one counter for all of them (``device_id``,
+        named or None, does not choose it), kept under ``owner_id``'s
+        :func:`owner_usage_scope` so that it caps them across all the owner's
+        accounts (without ``owner_id``, under the account: only for callers that
+        have no owner).
         """
         window = self.window(now, late_night=self.late_night_in_force(account, now))
         per_tx, per_period = self._figures(window, holder_type, account, now)
@@ -379,13 +382,14 @@ class LimitPolicy:
                     "the per-transaction limit of a new device",
                 )
             day_start, day_end = self.local_day(now)
-            # one counter a day for every payment that names no device: no name a
-            # device can take (1 to 128 characters after "device:") reaches it
-            device = "unnamed-device" if device_id is None else f"device:{device_id}"
+            # One counter a day for all the owner's devices still new, named or not:
+            # a counter per device let a stolen token name a new device per payment
+            # and get R$ 1,000 a day for each. (Holds taken before keep the
+            # ``device:<id>:<date>`` counters they name, and release them.)
             counters.append(
                 UsageCounter(
                     limit="new_device_per_day",
-                    period=f"{device}:{day_start.date().isoformat()}",
+                    period=f"new-devices:{day_start.date().isoformat()}",
                     cap=s.new_device_per_day,
                     ends_at=day_end,
                     scope=None if owner_id is None else owner_usage_scope(owner_id),

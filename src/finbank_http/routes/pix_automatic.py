@@ -59,7 +59,7 @@ from finbank_http.deps import Bank
 from finbank_http.pix_schemas import BRCodeOut, PaymentOut, TxIdText
 from finbank_http.problems import in_progress_problem, problems
 from finbank_http.routes.auth import StepUpToken
-from finbank_http.routes.pix import IdempotencyKey
+from finbank_http.routes.pix import DeviceId, IdempotencyKey
 from finbank_http.routes.pix_limits import limit_raise_step_up
 from finbank_http.schemas import AmountOut, AmountText, PositiveAmountText, signed_amount
 from finbank_http.security import BEARER_SCHEME
@@ -590,6 +590,7 @@ class PixAuthorisationController(Controller):
         principal: NamedDependency[Principal],
         bank: NamedDependency[Bank],
         idempotency_key: IdempotencyKey,
+        device_id: DeviceId = None,
     ) -> PayAndAuthoriseOut:
         result = await bank.pix.automatic.pay_and_authorise(
             PayAndAuthoriseCommand(
@@ -598,6 +599,8 @@ class PixAuthorisationController(Controller):
                 br_code=data.br_code,
                 idempotency_key=idempotency_key,
                 max_amount=Money.from_bcb(data.max_amount) if data.max_amount else None,
+                # the first payment is a PIX payment like any other: the same device caps
+                device_id=device_id,
             )
         )
         return PayAndAuthoriseOut(
