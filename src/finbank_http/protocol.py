@@ -6,7 +6,7 @@ before any app sees it, with ``text/plain`` *Invalid HTTP request received.*
 Every other error of the service is ``application/problem+json`` (RFC 9457);
 these are too. :data:`ProblemHttpProtocol` is uvicorn's own protocol with
 that one answer replaced: the same status and ``Connection: close``, the
-service's security headers, and the body below. It is the protocol
+service's fixed security headers (not HSTS), and the body below. It is the protocol
 ``uvicorn[standard]`` would pick (httptools when installed, else h11), so
 parsing, keep-alive and every well-formed request are uvicorn's, unchanged.
 
@@ -37,9 +37,14 @@ PROBLEM_BODY = msgspec.json.encode(
         "code": "invalid_input",
     }
 )
+#: the service's fixed security headers (``finbank_http.security``); not HSTS, which
+#: depends on settings this protocol does not see (browsers ignore it on a 400 of a
+#: connection that is closed anyway)
 _HEADERS = (
     b"content-type: application/problem+json\r\n"
     b"x-content-type-options: nosniff\r\n"
+    b"x-frame-options: DENY\r\n"
+    b"content-security-policy: default-src 'none'; frame-ancestors 'none'\r\n"
     b"cache-control: no-store\r\n"
     b"connection: close\r\n"
 )

@@ -72,6 +72,8 @@ def test_an_unparsable_request_gets_a_problem_document_and_a_closed_connection(
     assert headers["content-type"] == "application/problem+json"
     assert headers["connection"] == "close"
     assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
     assert int(headers["content-length"]) == len(body)
     assert "server" not in headers
     assert "date" in headers
