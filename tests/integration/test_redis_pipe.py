@@ -298,7 +298,9 @@ async def test_an_idle_connection_is_pinged_first_and_replaced_if_dead() -> None
 
     server = await asyncio.start_server(recorder, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    pipe = RedisPipe(host="127.0.0.1", port=port, timeout=0.3, health_check_interval=600)
+    # 2 s, not 0.3: every command that must be answered is under this timeout too, and a
+    # pause of the test process (a full GC, a busy host) longer than it failed "GET a"
+    pipe = RedisPipe(host="127.0.0.1", port=port, timeout=2, health_check_interval=600)
 
     def idle_for_long() -> None:  # as if the last command went 601 s ago
         assert pipe._conn is not None
