@@ -620,8 +620,9 @@ async def test_one_group_at_the_edges_answers_in_arrival_order(
     """Every slot held by calls waiting on a row lock; behind them one group (or more: 5
     transfers a call at most) of: the maximum amount then 1 and 1 more on the same accounts
     (the last overflows), 20 debits of 3 from a limited hot account holding 50, an empty
-    call (answered at once) and an imported one (goes out beside the cap). The answers are
-    exactly those of the arrival order."""
+    call (answered at once) and an imported one (goes out beside the cap). With one group in
+    flight the answers are exactly those of the arrival order; with two, those of the order
+    the database ran the groups in."""
     clock = FakeClock()
     ledger = PostgresLedger(pool, clock, group_max_in_flight=cap, group_max_transfers=5)
     # the held calls touch accounts of their own: the imported call must not wait on them
@@ -679,15 +680,33 @@ async def test_one_group_at_the_edges_answers_in_arrival_order(
     for task in holding:
         assert await task == [R.OK]
     results = [await t for t in tasks]
-    # hot holds 50 + 7 (imported, applied first): 19 debits of 3 fit, the 20th does not
+    # the three on big0/big1 ride in the first group (5 transfers at most): arrival order
     assert results[:3] == [[R.OK], [R.OK], [R.OVERFLOWS]]
-    assert results[3:22] == [[R.OK]] * 19
-    assert results[22] == [R.EXCEEDS_CREDITS]
-    assert results[23] == [R.OK, R.EXCEEDS_CREDITS]  # 0 + 1, then 2 out is too much
     assert ledger.grouped_calls >= 1
     assert ledger.grouped_members == len(calls)
     assert ledger.in_flight == ledger.waiting == 0
     big, hot_account = await ledger.lookup_accounts([big1, hot])
     assert big.credits_posted == MAX_AMOUNT
+    if cap == 1:
+        # one group in flight at a time: the answers are exactly the arrival order's.
+        # hot holds 50 + 7 (imported, applied first): 19 debits of 3 fit, the 20th not
+        assert results[3:22] == [[R.OK]] * 19
+        assert results[22] == [R.EXCEEDS_CREDITS]
+        assert results[23] == [R.OK, R.EXCEEDS_CREDITS]  # 0 + 1, then 2 out is too much
+        assert hot_account.credits_posted == 50 + 7 + 1
+        assert hot_account.debits_posted == 19 * 3
+        return
+    # Two groups in flight run side by side, as two calls would: which of them takes hot's
+    # row lock first is the database's order, not the queue's (seen on a loaded host). The
+    # answers are still those of one serial order: what was answered ok is what was
+    # posted, hot never went below zero, and nothing refused would have fit at the end.
+    debits_ok = sum(r == [R.OK] for r in results[3:23])
+    in_ok, out_ok = (r == R.OK for r in results[23])
+    assert in_ok  # a credit to hot fits in any order
+    assert all(r in ([R.OK], [R.EXCEEDS_CREDITS]) for r in results[3:23])
     assert hot_account.credits_posted == 50 + 7 + 1
-    assert hot_account.debits_posted == 19 * 3
+    assert hot_account.debits_posted == 3 * debits_ok + 2 * out_ok
+    left = hot_account.credits_posted - hot_account.debits_posted
+    assert left >= 0
+    assert debits_ok == 20 or left < 3  # a refused debit of 3 did not fit at the end
+    assert out_ok or left < 2
