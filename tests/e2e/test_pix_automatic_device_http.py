@@ -10,7 +10,6 @@ default), a payment that names no device is held to the new-device figures
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -24,9 +23,16 @@ from finbank.bank import configure
 from finbank_adapters.containers import BankContainer, build_container, resolve
 from finbank_adapters.memory import FakeClock
 from finbank_adapters.settings import JwtOptions, Settings
-from finbank_http import create_app
 from tests.e2e.conftest import deposit, open_account
-from tests.e2e.test_pix_automatic_http import Member, balance, join, recurrence_body
+from tests.e2e.test_pix_automatic_http import (  # client: an app on this module's container
+    Member,
+    balance,
+    client,
+    join,
+    recurrence_body,
+)
+
+__all__ = ["client"]  # fixture
 
 
 @pytest.fixture
@@ -41,12 +47,6 @@ def container(clock: FakeClock) -> BankContainer:
     built = build_container(msgspec.structs.replace(settings, pix=pix))
     configure(built, clock=clock)
     return built
-
-
-@pytest.fixture
-def client(container: BankContainer) -> Iterator[TestClient[Litestar]]:
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 def subject_of(member: Member) -> str:

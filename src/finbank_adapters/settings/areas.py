@@ -245,7 +245,7 @@ class PixOptions(Area, frozen=True, kw_only=True):
     #: ``LimitSettings`` of the PIX core as JSON; empty for the defaults
     limits_json: str = ""
     #: a payment without ``X-Device-Id`` is under the new-device cap (R$ 200 a payment,
-    #: R$ 1,000 a day across the owner's accounts), however old the account: a stolen
+    #: and the R$ 1,000 a day of the owner's new devices), however old the account: a stolen
     #: token used outside the app names no device (``LimitSettings.unnamed_device_is_new``);
     #: from_env turns it on for the aws profile only
     unnamed_device_is_new: bool = False
